@@ -1,0 +1,17 @@
+//! Kafka plumbing: client settings, the idempotent producer, the at-least-once consumer and the
+//! dead-letter path.
+
+mod client;
+mod consumer;
+mod dead_letter;
+mod producer;
+
+pub use client::client_config;
+pub use consumer::{
+    ConsumerSettings, EventConsumer, HandlerError, IncomingMessage, MessageHandler,
+};
+pub use dead_letter::{
+    DeadLetterQueue, DLQ_REASON_HEADER, DLQ_SOURCE_OFFSET_HEADER, DLQ_SOURCE_PARTITION_HEADER,
+    DLQ_SOURCE_TOPIC_HEADER,
+};
+pub use producer::{Delivered, EventProducer, ProduceError};

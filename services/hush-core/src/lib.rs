@@ -1,0 +1,13 @@
+//! Shared library of the Hush services: the event contracts, identifier hashing, configuration,
+//! Kafka plumbing (idempotent producer, at-least-once consumer, dead letters, topic bootstrap),
+//! the schema-registry codec, telemetry and the operations endpoints.
+
+pub mod codec;
+pub mod config;
+pub mod events;
+pub mod identifiers;
+pub mod kafka;
+pub mod metrics;
+pub mod ops;
+pub mod telemetry;
+pub mod topics;

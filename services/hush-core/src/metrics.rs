@@ -1,0 +1,36 @@
+//! Prometheus metrics shared by every service (default registry, served at `/metrics`).
+//! Labels carry topic, connector and kind names only, never personal data.
+
+use std::sync::LazyLock;
+
+use prometheus::{register_int_counter_vec, IntCounterVec};
+
+/// Messages handled by consumers, by topic and outcome (`ok`, `dead_lettered`).
+pub static MESSAGES_HANDLED: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "hush_messages_handled_total",
+        "Messages handled by consumers, by topic and outcome",
+        &["topic", "outcome"]
+    )
+    .expect("metric registers once")
+});
+
+/// In-place handler retries, by topic.
+pub static HANDLER_RETRIES: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "hush_handler_retries_total",
+        "Transient handler failures retried in place, by topic",
+        &["topic"]
+    )
+    .expect("metric registers once")
+});
+
+/// Dead letters written, by source topic.
+pub static DEAD_LETTERS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "hush_dead_letters_total",
+        "Events written to the dead-letter topic, by source topic",
+        &["source_topic"]
+    )
+    .expect("metric registers once")
+});
