@@ -544,7 +544,11 @@ mod tests {
         let mut writer = Writer::new(&schema, Vec::new()).unwrap();
         writer.append_value(value).unwrap();
         let bytes = writer.into_inner().unwrap();
-        let decoded = Reader::new(bytes.as_slice()).unwrap().next().unwrap().unwrap();
+        let decoded = Reader::new(bytes.as_slice())
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap();
         let back: T = from_value(&decoded).unwrap();
         assert_eq!(&back, event);
     }

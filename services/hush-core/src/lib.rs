@@ -4,10 +4,12 @@
 
 pub mod codec;
 pub mod config;
+pub mod connector;
 pub mod events;
 pub mod identifiers;
 pub mod kafka;
 pub mod metrics;
 pub mod ops;
+pub mod recipients;
 pub mod telemetry;
 pub mod topics;

@@ -1,0 +1,272 @@
+//! Test and demo infrastructure shared by the vendor API simulators: every simulator records the
+//! calls it receives, can be told to answer with errors or to hang, and serves on loopback.
+//! Nothing here talks to a real vendor.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::{to_bytes, Body};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+/// An answer the simulator gives instead of the vendor's normal one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fault {
+    /// Answer with this status and body; `retry_after` sets the `Retry-After` header (seconds).
+    Status {
+        /// HTTP status.
+        status: u16,
+        /// `Retry-After` seconds, if any.
+        retry_after: Option<u64>,
+        /// Body text.
+        body: String,
+    },
+    /// Wait this long before answering normally (or never answer, for a hang longer than the
+    /// client's timeout).
+    Delay(Duration),
+}
+
+impl Fault {
+    /// `429 Too Many Requests` with `Retry-After: seconds`.
+    pub fn too_many_requests(seconds: u64) -> Self {
+        Fault::Status {
+            status: 429,
+            retry_after: Some(seconds),
+            body: r#"{"message":"rate limit exceeded"}"#.into(),
+        }
+    }
+
+    /// `500 Internal Server Error`.
+    pub fn server_error() -> Self {
+        Fault::Status {
+            status: 500,
+            retry_after: None,
+            body: r#"{"message":"internal error"}"#.into(),
+        }
+    }
+}
+
+/// One call the simulator received.
+#[derive(Debug, Clone)]
+pub struct RecordedCall {
+    /// HTTP method.
+    pub method: Method,
+    /// Path and query, e.g. `/crm/v3/objects/contacts/123?idProperty=email`.
+    pub path: String,
+    /// Request headers.
+    pub headers: HeaderMap,
+    /// Body parsed as JSON (`Null` when empty or not JSON).
+    pub json: serde_json::Value,
+    /// Raw body bytes.
+    pub body: Vec<u8>,
+    /// Status the simulator answered with.
+    pub status: u16,
+}
+
+impl RecordedCall {
+    /// A header value as text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+#[derive(Default)]
+struct Faults {
+    queued: VecDeque<Fault>,
+    always: Option<Fault>,
+}
+
+/// Shared fault plan and call log of one simulator; cheap to clone.
+#[derive(Clone, Default)]
+pub struct SimControl {
+    faults: Arc<Mutex<Faults>>,
+    calls: Arc<Mutex<Vec<RecordedCall>>>,
+}
+
+impl SimControl {
+    /// Answers the next call with `fault` (faults queue up in order).
+    pub fn inject(&self, fault: Fault) {
+        self.faults.lock().unwrap().queued.push_back(fault);
+    }
+
+    /// Answers every call with `fault` until [`SimControl::heal`].
+    pub fn fail_always(&self, fault: Fault) {
+        self.faults.lock().unwrap().always = Some(fault);
+    }
+
+    /// Clears every fault.
+    pub fn heal(&self) {
+        let mut faults = self.faults.lock().unwrap();
+        faults.queued.clear();
+        faults.always = None;
+    }
+
+    /// Every call received so far, in order (faulted ones included).
+    pub fn calls(&self) -> Vec<RecordedCall> {
+        self.calls.lock().unwrap().clone()
+    }
+
+    /// Calls whose path starts with `prefix`.
+    pub fn calls_to(&self, prefix: &str) -> Vec<RecordedCall> {
+        self.calls()
+            .into_iter()
+            .filter(|c| c.path.starts_with(prefix))
+            .collect()
+    }
+
+    fn next_fault(&self) -> Option<Fault> {
+        let mut faults = self.faults.lock().unwrap();
+        faults.queued.pop_front().or_else(|| faults.always.clone())
+    }
+}
+
+/// Maximum request body a simulator accepts (bigger than any vendor's limit).
+const MAX_SIM_BODY: usize = 64 * 1024 * 1024;
+
+async fn record_and_inject(
+    State(control): State<SimControl>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let (parts, body) = request.into_parts();
+    let bytes = to_bytes(body, MAX_SIM_BODY).await.unwrap_or_default();
+    let path = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_default();
+    let mut call = RecordedCall {
+        method: parts.method.clone(),
+        path,
+        headers: parts.headers.clone(),
+        json: serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+        body: bytes.to_vec(),
+        status: 0,
+    };
+    let response = match control.next_fault() {
+        Some(Fault::Status {
+            status,
+            retry_after,
+            body,
+        }) => {
+            let mut response = (
+                StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                body,
+            )
+                .into_response();
+            if let Some(seconds) = retry_after {
+                response
+                    .headers_mut()
+                    .insert("retry-after", HeaderValue::from(seconds));
+            }
+            response
+        }
+        Some(Fault::Delay(wait)) => {
+            tokio::time::sleep(wait).await;
+            next.run(Request::from_parts(parts, Body::from(bytes)))
+                .await
+        }
+        None => {
+            next.run(Request::from_parts(parts, Body::from(bytes)))
+                .await
+        }
+    };
+    call.status = response.status().as_u16();
+    control.calls.lock().unwrap().push(call);
+    response
+}
+
+/// A simulator serving on loopback; stops when dropped.
+pub struct RunningSim {
+    /// Address it listens on.
+    pub addr: SocketAddr,
+    /// Fault plan and call log.
+    pub control: SimControl,
+    task: JoinHandle<()>,
+}
+
+impl RunningSim {
+    /// `http://127.0.0.1:<port>`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl Drop for RunningSim {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Serves `router` on `addr` (use port 0 for any free port) with call recording and fault
+/// injection in front of it.
+pub async fn serve(router: Router, addr: SocketAddr) -> std::io::Result<RunningSim> {
+    let control = SimControl::default();
+    let app = router.layer(middleware::from_fn_with_state(
+        control.clone(),
+        record_and_inject,
+    ));
+    let listener = TcpListener::bind(addr).await?;
+    let addr = listener.local_addr()?;
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok(RunningSim {
+        addr,
+        control,
+        task,
+    })
+}
+
+/// `127.0.0.1:0`: any free loopback port.
+pub fn any_loopback_port() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::routing::post;
+
+    #[tokio::test]
+    async fn faults_are_served_in_order_then_normal_answers_resume() {
+        let router = Router::new().route("/x", post(|| async { "ok" }));
+        let sim = serve(router, any_loopback_port()).await.unwrap();
+        sim.control.inject(Fault::too_many_requests(3));
+        let client = reqwest_like_post(&sim.base_url()).await;
+        assert_eq!(client, (429, Some("3".into())));
+        assert_eq!(reqwest_like_post(&sim.base_url()).await, (200, None));
+        let calls = sim.control.calls();
+        assert_eq!(calls.len(), 2);
+        assert_eq!(calls[0].status, 429);
+        assert_eq!(calls[1].json, serde_json::json!({"a": 1}));
+    }
+
+    /// Minimal HTTP/1.1 POST over a raw socket, so the kit needs no HTTP client dependency.
+    async fn reqwest_like_post(base: &str) -> (u16, Option<String>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let addr = base.trim_start_matches("http://");
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let body = r#"{"a":1}"#;
+        let request = format!(
+            "POST /x HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.unwrap();
+        let status = response[9..12].parse().unwrap();
+        let retry_after = response
+            .lines()
+            .find_map(|l| l.strip_prefix("retry-after: "))
+            .map(|v| v.trim().to_owned());
+        (status, retry_after)
+    }
+}
