@@ -5,6 +5,7 @@
 pub mod codec;
 pub mod config;
 pub mod connector;
+pub mod crypto;
 pub mod events;
 pub mod identifiers;
 pub mod kafka;

@@ -42,7 +42,7 @@ pub struct IncomingMessage {
 }
 
 impl IncomingMessage {
-    fn from_borrowed(message: &BorrowedMessage<'_>) -> Self {
+    pub(super) fn from_borrowed(message: &BorrowedMessage<'_>) -> Self {
         let headers = message
             .headers()
             .map(|headers| {
@@ -108,6 +108,28 @@ where
 {
     async fn handle(&self, message: &IncomingMessage) -> Result<(), HandlerError> {
         self(message.clone()).await
+    }
+}
+
+/// Turns a batch of messages into their effects (e.g. one vendor call for many requests).
+/// `Ok` stores every offset; `Permanent` dead-letters every message of the batch; `Retryable`
+/// retries the whole batch in place. Must be idempotent.
+#[async_trait]
+pub trait BatchHandler: Send + Sync {
+    /// Handles a batch of one or more messages, in partition order.
+    async fn handle_batch(&self, batch: &[IncomingMessage]) -> Result<(), HandlerError>;
+}
+
+/// Adapts a [`MessageHandler`] to batches of one.
+struct OneByOne<H>(H);
+
+#[async_trait]
+impl<H: MessageHandler> BatchHandler for OneByOne<H> {
+    async fn handle_batch(&self, batch: &[IncomingMessage]) -> Result<(), HandlerError> {
+        for message in batch {
+            self.0.handle(message).await?;
+        }
+        Ok(())
     }
 }
 
@@ -198,37 +220,46 @@ impl EventConsumer {
         self.assigned.clone()
     }
 
-    /// Consumes until `shutdown` is cancelled, then commits stored offsets synchronously.
+    /// Consumes one message at a time until `shutdown` is cancelled, then commits stored
+    /// offsets synchronously.
     pub async fn run<H: MessageHandler>(self, shutdown: CancellationToken, handler: H) {
-        loop {
-            let message = tokio::select! {
-                _ = shutdown.cancelled() => break,
-                received = self.consumer.recv() => match received {
-                    Ok(message) => message,
-                    Err(error) => {
-                        tracing::warn!(%error, group = %self.group_id, "kafka receive error");
-                        tokio::time::sleep(Duration::from_millis(200)).await;
-                        continue;
-                    }
-                },
-            };
-            let incoming = IncomingMessage::from_borrowed(&message);
+        self.run_batches(shutdown, 1, Duration::ZERO, OneByOne(handler))
+            .await
+    }
+
+    /// Consumes batches of up to `max_batch` messages, waiting at most `linger` after the
+    /// first one for the batch to fill, until `shutdown` is cancelled; then commits stored
+    /// offsets synchronously.
+    pub async fn run_batches<H: BatchHandler>(
+        self,
+        shutdown: CancellationToken,
+        max_batch: usize,
+        linger: Duration,
+        handler: H,
+    ) {
+        while let Some(batch) = self.next_batch(&shutdown, max_batch.max(1), linger).await {
             let span = tracing::info_span!(
                 "consume",
-                topic = %incoming.topic,
-                partition = incoming.partition,
-                offset = incoming.offset,
+                topic = %batch[0].topic,
+                partition = batch[0].partition,
+                offset = batch[0].offset,
+                batch = batch.len(),
             );
-            telemetry::set_parent_from_headers(&span, &incoming.headers);
+            telemetry::set_parent_from_headers(&span, &batch[0].headers);
             let done = self
-                .process(&incoming, &handler, &shutdown)
+                .process(&batch, &handler, &shutdown)
                 .instrument(span)
                 .await;
             if !done {
                 break;
             }
-            if let Err(error) = self.consumer.store_offset_from_message(&message) {
-                tracing::warn!(%error, "could not store offset; the message may be re-delivered");
+            for message in &batch {
+                if let Err(error) =
+                    self.consumer
+                        .store_offset(&message.topic, message.partition, message.offset)
+                {
+                    tracing::warn!(%error, "could not store offset; the message may be re-delivered");
+                }
             }
         }
         if let Err(error) = self.consumer.commit_consumer_state(CommitMode::Sync) {
@@ -237,37 +268,80 @@ impl EventConsumer {
         tracing::info!(group = %self.group_id, "consumer stopped");
     }
 
-    /// Handles one message until it succeeded or was dead-lettered (true), or shutdown came
-    /// first (false: the offset is not stored and the message will be re-delivered).
-    async fn process<H: MessageHandler>(
+    /// Waits for the next message, then gathers more until the batch is full or `linger`
+    /// passed. `None` once shutdown was requested.
+    async fn next_batch(
         &self,
-        message: &IncomingMessage,
+        shutdown: &CancellationToken,
+        max_batch: usize,
+        linger: Duration,
+    ) -> Option<Vec<IncomingMessage>> {
+        let mut batch = Vec::with_capacity(max_batch);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return None,
+                received = self.consumer.recv() => match received {
+                    Ok(message) => {
+                        batch.push(IncomingMessage::from_borrowed(&message));
+                        break;
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, group = %self.group_id, "kafka receive error");
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                    }
+                },
+            }
+        }
+        let until = tokio::time::Instant::now() + linger;
+        while batch.len() < max_batch {
+            match tokio::time::timeout_at(until, self.consumer.recv()).await {
+                Ok(Ok(message)) => batch.push(IncomingMessage::from_borrowed(&message)),
+                Ok(Err(error)) => {
+                    tracing::warn!(%error, group = %self.group_id, "kafka receive error");
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        Some(batch)
+    }
+
+    /// Handles one batch until it succeeded or was dead-lettered (true), or shutdown came
+    /// first (false: offsets are not stored and the messages will be re-delivered).
+    async fn process<H: BatchHandler>(
+        &self,
+        batch: &[IncomingMessage],
         handler: &H,
         shutdown: &CancellationToken,
     ) -> bool {
+        let topic = batch[0].topic.as_str();
         let mut backoff = retry_backoff();
         loop {
-            let outcome = handler.handle(message).await;
-            let wait = match outcome {
+            let wait = match handler.handle_batch(batch).await {
                 Ok(()) => {
                     crate::metrics::MESSAGES_HANDLED
-                        .with_label_values(&[message.topic.as_str(), "ok"])
-                        .inc();
+                        .with_label_values(&[topic, "ok"])
+                        .inc_by(batch.len() as u64);
                     return true;
                 }
                 Err(HandlerError::Permanent(reason)) => {
-                    tracing::warn!(%reason, "dead-lettering message");
+                    tracing::warn!(%reason, "dead-lettering");
                     crate::metrics::MESSAGES_HANDLED
-                        .with_label_values(&[message.topic.as_str(), "dead_lettered"])
-                        .inc();
-                    return self.dead_letter(message, &reason, shutdown).await;
+                        .with_label_values(&[topic, "dead_lettered"])
+                        .inc_by(batch.len() as u64);
+                    for message in batch {
+                        if !self.dead_letter(message, &reason, shutdown).await {
+                            return false;
+                        }
+                    }
+                    return true;
                 }
                 Err(HandlerError::Retryable(reason)) => {
                     crate::metrics::HANDLER_RETRIES
-                        .with_label_values(&[message.topic.as_str()])
+                        .with_label_values(&[topic])
                         .inc();
                     let wait = backoff.next_backoff().unwrap_or(Duration::from_secs(30));
-                    tracing::warn!(%reason, wait_ms = wait.as_millis() as u64, "retrying message");
+                    tracing::warn!(%reason, wait_ms = wait.as_millis() as u64, "retrying");
                     wait
                 }
             };

@@ -5,6 +5,7 @@ mod client;
 mod consumer;
 mod dead_letter;
 mod producer;
+mod table;
 
 pub use client::client_config;
 pub use consumer::{
@@ -15,3 +16,4 @@ pub use dead_letter::{
     DLQ_SOURCE_TOPIC_HEADER,
 };
 pub use producer::{Delivered, EventProducer, ProduceError};
+pub use table::TopicTable;

@@ -1,0 +1,130 @@
+//! Reading a whole topic as a table: every partition from the beginning, first up to the
+//! high watermarks (a rebuild at start-up), then following new records. Used for the compacted
+//! state topics and for rebuilding in-memory views; it joins no consumer group and commits
+//! nothing.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::time::Duration;
+
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::{Offset, TopicPartitionList};
+use tokio_util::sync::CancellationToken;
+
+use super::consumer::IncomingMessage;
+use crate::config::{ConfigError, KafkaConfig};
+
+/// A reader of every partition of one topic.
+pub struct TopicTable {
+    consumer: StreamConsumer,
+    topic: String,
+}
+
+impl TopicTable {
+    /// Assigns every partition of `topic` from the beginning.
+    pub fn new(kafka: &KafkaConfig, topic: &str, client_id: &str) -> Result<Self, ConfigError> {
+        let consumer: StreamConsumer = super::client_config(kafka)?
+            .set(
+                "group.id",
+                format!("{client_id}-table-{}", uuid::Uuid::new_v4()),
+            )
+            .set("client.id", client_id)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("enable.partition.eof", "false")
+            .create()
+            .map_err(|e| ConfigError::Invalid(format!("kafka table reader: {e}")))?;
+        let metadata = consumer
+            .fetch_metadata(Some(topic), Duration::from_secs(30))
+            .map_err(|e| ConfigError::Invalid(format!("metadata of {topic}: {e}")))?;
+        let partitions = metadata
+            .topics()
+            .first()
+            .map(|t| t.partitions().iter().map(|p| p.id()).collect::<Vec<_>>())
+            .unwrap_or_default();
+        if partitions.is_empty() {
+            return Err(ConfigError::Invalid(format!(
+                "topic {topic} does not exist (create it with `hush topics create`)"
+            )));
+        }
+        let mut assignment = TopicPartitionList::new();
+        for partition in partitions {
+            assignment
+                .add_partition_offset(topic, partition, Offset::Beginning)
+                .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        }
+        consumer
+            .assign(&assignment)
+            .map_err(|e| ConfigError::Invalid(format!("assign {topic}: {e}")))?;
+        Ok(Self {
+            consumer,
+            topic: topic.to_owned(),
+        })
+    }
+
+    /// Applies every record up to the high watermarks as they were at the call; returns how
+    /// many records were applied.
+    pub async fn catch_up<F, Fut>(&self, mut apply: F) -> Result<u64, ConfigError>
+    where
+        F: FnMut(IncomingMessage) -> Fut,
+        Fut: Future<Output = ()>,
+    {
+        let mut remaining = self.high_watermarks()?;
+        remaining.retain(|_, (low, high)| high > low);
+        let mut applied = 0;
+        while !remaining.is_empty() {
+            let message = tokio::time::timeout(Duration::from_secs(30), self.consumer.recv())
+                .await
+                .map_err(|_| {
+                    ConfigError::Invalid(format!("no progress reading {} for 30 s", self.topic))
+                })?
+                .map_err(|e| ConfigError::Invalid(format!("reading {}: {e}", self.topic)))?;
+            let incoming = IncomingMessage::from_borrowed(&message);
+            if let Some((_, high)) = remaining.get(&incoming.partition) {
+                if incoming.offset + 1 >= *high {
+                    remaining.remove(&incoming.partition);
+                }
+            }
+            apply(incoming).await;
+            applied += 1;
+        }
+        Ok(applied)
+    }
+
+    /// Applies new records until `shutdown` is cancelled.
+    pub async fn follow<F, Fut>(&self, shutdown: CancellationToken, mut apply: F)
+    where
+        F: FnMut(IncomingMessage) -> Fut,
+        Fut: Future<Output = ()>,
+    {
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                received = self.consumer.recv() => match received {
+                    Ok(message) => apply(IncomingMessage::from_borrowed(&message)).await,
+                    Err(error) => {
+                        tracing::warn!(%error, topic = %self.topic, "table read error");
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                    }
+                },
+            }
+        }
+    }
+
+    fn high_watermarks(&self) -> Result<HashMap<i32, (i64, i64)>, ConfigError> {
+        let assignment = self
+            .consumer
+            .assignment()
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        assignment
+            .elements()
+            .iter()
+            .map(|element| {
+                self.consumer
+                    .fetch_watermarks(&self.topic, element.partition(), Duration::from_secs(30))
+                    .map(|marks| (element.partition(), marks))
+                    .map_err(|e| ConfigError::Invalid(format!("watermarks of {}: {e}", self.topic)))
+            })
+            .collect()
+    }
+}
