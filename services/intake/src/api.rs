@@ -1,0 +1,327 @@
+//! Intake's HTTP API: `POST /v1/requests`, `POST /v1/gpc`, `GET /.well-known/gpc.json`.
+//! A request is acknowledged (202) only after the broker acknowledged it.
+
+use std::num::NonZeroUsize;
+use std::sync::{Arc, Mutex};
+
+use axum::body::{to_bytes, Body};
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::{DateTime, SecondsFormat, Utc};
+use hush_auditor::deadline::DeadlinePolicy;
+use hush_core::crypto::FieldCipher;
+use hush_core::events::{Category, Channel, IdentifierType, PrivacyRequest, RequestKind};
+use hush_core::identifiers::sha256_hex;
+use hush_core::kafka::EventProducer;
+use lru::LruCache;
+use serde::{Deserialize, Serialize};
+
+use crate::error::ApiError;
+use crate::service::IntakeSection;
+use crate::submission::{self, Receipt, Submission, SubmittedIdentifier};
+
+/// Idempotency keys remembered in memory; beyond this the request id still derives from the
+/// key, so a late duplicate republishes the same request id and downstream deduplicates.
+const REMEMBERED_KEYS: usize = 100_000;
+
+/// Namespace of request ids derived from idempotency keys (UUID v5).
+const REQUEST_ID_NAMESPACE: uuid::Uuid =
+    uuid::Uuid::from_u128(0x6875_7368_2d72_6571_7565_7374_2d69_6473);
+
+/// Everything the handlers share.
+pub struct Intake {
+    /// Settings.
+    pub section: IntakeSection,
+    /// Topic requests are published to.
+    pub topic: String,
+    /// Producer (idempotent, acknowledged sends).
+    pub producer: EventProducer,
+    /// Cipher for raw values.
+    pub cipher: FieldCipher,
+    /// Deadline rules.
+    pub policy: DeadlinePolicy,
+    accepted: Mutex<LruCache<String, Accepted>>,
+}
+
+impl Intake {
+    /// Shared state for the router.
+    pub fn new(
+        section: IntakeSection,
+        topic: String,
+        producer: EventProducer,
+        cipher: FieldCipher,
+        policy: DeadlinePolicy,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            section,
+            topic,
+            producer,
+            cipher,
+            policy,
+            accepted: Mutex::new(LruCache::new(
+                NonZeroUsize::new(REMEMBERED_KEYS).expect("non-zero"),
+            )),
+        })
+    }
+}
+
+/// The 202 answer of an accepted request.
+#[derive(Debug, Clone, Serialize)]
+pub struct Accepted {
+    /// Request id.
+    pub request_id: String,
+    /// Receipt (RFC 3339).
+    pub received_at: String,
+    /// Legal deadline (RFC 3339).
+    pub deadline: String,
+    /// The rule the deadline follows.
+    pub deadline_rule: String,
+    /// Always `ACCEPTED`.
+    pub status: &'static str,
+}
+
+/// The routes of intake (the operations routes are merged by the caller).
+pub fn router(intake: Arc<Intake>) -> Router {
+    Router::new()
+        .route("/v1/requests", post(submit))
+        .route("/v1/gpc", post(gpc))
+        .route("/.well-known/gpc.json", get(gpc_support))
+        .with_state(intake)
+}
+
+async fn submit(
+    State(intake): State<Arc<Intake>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<(StatusCode, Json<Accepted>), ApiError> {
+    let bytes = read_json_body(&intake, &headers, body).await?;
+    let submission = submission::parse(&bytes)?;
+    accept(&intake, submission).await
+}
+
+/// Validates, publishes and answers; the same idempotency key answers the same request.
+async fn accept(
+    intake: &Intake,
+    submission: Submission,
+) -> Result<(StatusCode, Json<Accepted>), ApiError> {
+    let key = submission.idempotency_key.clone();
+    if let Some(previous) = key.as_ref().and_then(|k| remembered(intake, k)) {
+        return Ok((StatusCode::ACCEPTED, Json(previous)));
+    }
+    let request_id = match &key {
+        Some(key) => uuid::Uuid::new_v5(&REQUEST_ID_NAMESPACE, key.as_bytes()),
+        None => uuid::Uuid::new_v4(),
+    }
+    .to_string();
+    let received: DateTime<Utc> = Utc::now();
+    let request = submission::into_request(
+        submission,
+        Receipt {
+            request_id,
+            received_at: received.timestamp_millis(),
+            default_jurisdiction: &intake.section.default_jurisdiction,
+            keep_raw: &intake.section.keep_raw,
+            cipher: &intake.cipher,
+            source_system: &intake.section.source_system,
+        },
+    )?;
+    let deadline = intake
+        .policy
+        .deadline_for(request.kind, &request.jurisdiction, received, false);
+    publish(intake, &request).await?;
+    let accepted = Accepted {
+        request_id: request.request_id.clone(),
+        received_at: received.to_rfc3339_opts(SecondsFormat::Millis, true),
+        deadline: deadline.due.to_rfc3339_opts(SecondsFormat::Millis, true),
+        deadline_rule: deadline.rule,
+        status: "ACCEPTED",
+    };
+    if let Some(key) = key {
+        intake
+            .accepted
+            .lock()
+            .expect("idempotency cache")
+            .put(key, accepted.clone());
+    }
+    crate::metrics::ACCEPTED
+        .with_label_values(&[request.kind.as_str(), request.channel.as_str()])
+        .inc();
+    tracing::info!(
+        request_id = %request.request_id,
+        kind = request.kind.as_str(),
+        channel = request.channel.as_str(),
+        "request accepted"
+    );
+    Ok((StatusCode::ACCEPTED, Json(accepted)))
+}
+
+fn remembered(intake: &Intake, key: &str) -> Option<Accepted> {
+    intake
+        .accepted
+        .lock()
+        .expect("idempotency cache")
+        .get(key)
+        .cloned()
+}
+
+async fn publish(intake: &Intake, request: &PrivacyRequest) -> Result<(), ApiError> {
+    intake
+        .producer
+        .send(&intake.topic, &request.subject_key, request)
+        .await
+        .map(|_| ())
+        .map_err(|error| {
+            tracing::error!(%error, request_id = %request.request_id, "publish failed");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "broker_unavailable",
+                "the request could not be recorded right now and was not accepted; \
+                 retry with the same idempotency_key",
+            )
+        })
+}
+
+async fn read_json_body(
+    intake: &Intake,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Vec<u8>, ApiError> {
+    if let Some(content_type) = headers.get(header::CONTENT_TYPE) {
+        let json = content_type
+            .to_str()
+            .map(|v| v.starts_with("application/json"))
+            .unwrap_or(false);
+        if !json {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send the request as application/json",
+            ));
+        }
+    }
+    let limit = intake.section.max_body_bytes;
+    to_bytes(body, limit)
+        .await
+        .map(|b| b.to_vec())
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!("request body is larger than {limit} bytes"),
+            )
+        })
+}
+
+/// Body of `POST /v1/gpc`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GpcSignal {
+    device_id: Option<String>,
+    cookie_id: Option<String>,
+    customer_id: Option<String>,
+    jurisdiction: Option<String>,
+}
+
+/// Answer of `POST /v1/gpc`.
+#[derive(Debug, Serialize)]
+struct GpcAnswer {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_id: Option<String>,
+    honored: bool,
+    message: String,
+}
+
+async fn gpc(
+    State(intake): State<Arc<Intake>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let bytes = read_json_body(&intake, &headers, body).await?;
+    let signal_sent = headers
+        .get("sec-gpc")
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim() == "1")
+        .unwrap_or(false);
+    if !signal_sent {
+        return Ok(Json(GpcAnswer {
+            request_id: None,
+            honored: false,
+            message: "No Global Privacy Control signal (Sec-GPC: 1) came with this request, so \
+                      nothing changed."
+                .into(),
+        })
+        .into_response());
+    }
+    let signal: GpcSignal = if bytes.iter().all(u8::is_ascii_whitespace) {
+        GpcSignal::default()
+    } else {
+        let mut json = serde_json::Deserializer::from_slice(&bytes);
+        serde_path_to_error::deserialize(&mut json).map_err(|e| {
+            let path = e.path().to_string();
+            ApiError::invalid("invalid_field", path, e.into_inner().to_string())
+        })?
+    };
+    let mut identifiers = Vec::new();
+    for (kind, value) in [
+        (IdentifierType::DeviceId, &signal.device_id),
+        (IdentifierType::CookieId, &signal.cookie_id),
+        (IdentifierType::CustomerId, &signal.customer_id),
+    ] {
+        if let Some(value) = value {
+            identifiers.push(SubmittedIdentifier {
+                kind,
+                value: value.clone(),
+            });
+        }
+    }
+    if signal.device_id.is_none() && signal.cookie_id.is_none() {
+        return Err(ApiError::invalid(
+            "missing_identifier",
+            "device_id",
+            "a GPC signal applies to a browser or device: give device_id or cookie_id",
+        ));
+    }
+    // One browser sends the signal on every page: the same device and customer make one request.
+    let fingerprint = identifiers
+        .iter()
+        .map(|i| format!("{:?}={}", i.kind, i.value.trim()))
+        .collect::<Vec<_>>()
+        .join("|");
+    let known_consumer = signal.customer_id.is_some();
+    let submission = Submission {
+        kind: RequestKind::OptOutSaleShare,
+        jurisdiction: signal.jurisdiction,
+        channel: Some(Channel::Gpc),
+        identifiers,
+        categories: Some(vec![Category::All]),
+        verification: None,
+        age_band: None,
+        consumer_initiated: Some(true),
+        idempotency_key: Some(format!("gpc:{}", sha256_hex(&fingerprint))),
+    };
+    let (status, Json(accepted)) = accept(&intake, submission).await?;
+    let scope = if known_consumer {
+        "this browser or device and your account"
+    } else {
+        "this browser or device"
+    };
+    Ok((
+        status,
+        Json(GpcAnswer {
+            request_id: Some(accepted.request_id),
+            honored: true,
+            message: format!(
+                "Your Global Privacy Control signal has been honored: we will not sell or share \
+                 personal information collected from {scope}. You do not need to do anything else."
+            ),
+        }),
+    )
+        .into_response())
+}
+
+async fn gpc_support(State(intake): State<Arc<Intake>>) -> impl IntoResponse {
+    Json(serde_json::json!({ "gpc": true, "lastUpdate": intake.section.gpc_last_update }))
+}

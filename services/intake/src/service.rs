@@ -1,0 +1,136 @@
+//! Intake's configuration and start-up.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rdkafka::producer::Producer;
+
+use hush_auditor::deadline::{DeadlineConfig, DeadlinePolicy};
+use hush_core::codec::AvroCodec;
+use hush_core::config::{CommonConfig, SecretRef};
+use hush_core::crypto::{FieldCipher, DEFAULT_KEY_VAR};
+use hush_core::events::IdentifierType;
+use hush_core::kafka::EventProducer;
+use hush_core::ops::{self, Readiness};
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+
+use crate::api::{self, Intake};
+
+/// Configuration of intake: the common sections, `[intake]` and `[deadlines]`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Config {
+    /// Kafka, registry, topics.
+    #[serde(flatten)]
+    pub common: CommonConfig,
+    /// This service's section.
+    #[serde(default)]
+    pub intake: IntakeSection,
+    /// Deadline rules (shared with the auditor).
+    #[serde(default)]
+    pub deadlines: DeadlineConfig,
+}
+
+/// `[intake]` settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IntakeSection {
+    /// Address of the API and of `/healthz`, `/readyz`, `/metrics`.
+    pub listen: String,
+    /// Largest accepted request body, in bytes.
+    pub max_body_bytes: usize,
+    /// Environment variable holding the base64 AES-256 key for raw values.
+    pub encryption_key_env: SecretRef,
+    /// Identifier kinds whose raw value is kept (encrypted) for connectors that need it.
+    pub keep_raw: Vec<IdentifierType>,
+    /// Jurisdiction of a request that names none.
+    pub default_jurisdiction: String,
+    /// `source_system` recorded on requests.
+    pub source_system: String,
+    /// How long a publish may wait for the broker before intake answers 503, in milliseconds.
+    pub publish_timeout_ms: u64,
+    /// `lastUpdate` of `/.well-known/gpc.json` (the date GPC support last changed).
+    pub gpc_last_update: String,
+}
+
+impl Default for IntakeSection {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8070".into(),
+            max_body_bytes: 64 * 1024,
+            encryption_key_env: SecretRef(DEFAULT_KEY_VAR.into()),
+            keep_raw: vec![
+                IdentifierType::Email,
+                IdentifierType::Phone,
+                IdentifierType::CustomerId,
+            ],
+            default_jurisdiction: "US-CA".into(),
+            source_system: "hush-intake".into(),
+            publish_timeout_ms: 5_000,
+            gpc_last_update: "2026-11-26".into(),
+        }
+    }
+}
+
+/// Builds intake; fails when the encryption key is missing or invalid.
+pub fn build(config: &Config) -> anyhow::Result<Arc<Intake>> {
+    let cipher = FieldCipher::from_env(&config.intake.encryption_key_env)?;
+    let mut kafka = config.common.kafka.clone();
+    kafka.message_timeout_ms = config.intake.publish_timeout_ms;
+    let codec = AvroCodec::new(&config.common.schema_registry.url);
+    let producer = EventProducer::new(&kafka, codec, "hush-intake")?;
+    Ok(Intake::new(
+        config.intake.clone(),
+        config.common.topics.requests.clone(),
+        producer,
+        cipher,
+        DeadlinePolicy::new(config.deadlines.clone()),
+    ))
+}
+
+/// Serves intake until `shutdown`.
+pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let intake = build(&config)?;
+    let readiness = Readiness::default();
+    let broker_reachable = Arc::new(AtomicBool::new(false));
+    readiness.require("broker reachable", broker_reachable.clone());
+    tokio::spawn(watch_broker(
+        config.common.clone(),
+        broker_reachable,
+        shutdown.clone(),
+    ));
+    let router = api::router(intake).merge(ops::router(readiness));
+    ops::serve(config.intake.listen.clone(), router, shutdown).await
+}
+
+/// Keeps `reachable` true while the broker answers metadata requests.
+async fn watch_broker(
+    config: CommonConfig,
+    reachable: Arc<AtomicBool>,
+    shutdown: CancellationToken,
+) {
+    let Ok(client) = hush_core::kafka::client_config(&config.kafka).and_then(|c| {
+        c.create::<rdkafka::producer::BaseProducer>()
+            .map_err(|e| hush_core::config::ConfigError::Invalid(e.to_string()))
+    }) else {
+        return;
+    };
+    let client = Arc::new(client);
+    loop {
+        let probe = client.clone();
+        let ok = tokio::task::spawn_blocking(move || {
+            probe
+                .client()
+                .fetch_metadata(None, Duration::from_secs(3))
+                .is_ok()
+        })
+        .await
+        .unwrap_or(false);
+        reachable.store(ok, Ordering::SeqCst);
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+        }
+    }
+}
