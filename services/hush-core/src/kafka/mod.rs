@@ -9,7 +9,7 @@ mod table;
 
 pub use client::client_config;
 pub use consumer::{
-    ConsumerSettings, EventConsumer, HandlerError, IncomingMessage, MessageHandler,
+    BatchHandler, ConsumerSettings, EventConsumer, HandlerError, IncomingMessage, MessageHandler,
 };
 pub use dead_letter::{
     DeadLetterQueue, DLQ_REASON_HEADER, DLQ_SOURCE_OFFSET_HEADER, DLQ_SOURCE_PARTITION_HEADER,

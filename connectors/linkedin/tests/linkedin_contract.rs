@@ -1,0 +1,443 @@
+//! Contract tests: the LinkedIn connector against the LinkedIn DMP segment simulator on
+//! loopback.
+
+use std::time::Duration;
+
+use hush_connector_linkedin::config::LinkedInConfig;
+use hush_connector_linkedin::sim::LinkedInSim;
+use hush_connector_linkedin::LinkedInDmpSegment;
+use hush_core::connector::{
+    Completion, Connector, ConnectorError, RawValue, SuppressionWork, WorkIdentifier,
+};
+use hush_core::events::{
+    Category, ConfirmationAction, IdentifierType, RequestKind, VerificationStatus,
+};
+use hush_core::identifiers::{hash_identifier, sha256_hex};
+use hush_core::recipients::RecipientConfig;
+use hush_sim_kit::Fault;
+use serde_json::{json, Value};
+
+const SEGMENT: &str = "10804";
+const TOKEN: &str = "sim-oauth-token";
+const GAID: &str = "38400000-8cf0-11bd-b23e-10b96e40000d";
+
+fn config(sim: &LinkedInSim) -> LinkedInConfig {
+    LinkedInConfig {
+        base_url: sim.base_url(),
+        segment_id: SEGMENT.into(),
+        linkedin_version: "202410".into(),
+        access_token: TOKEN.into(),
+        timeout: Duration::from_secs(5),
+        default_retry_after: Duration::from_secs(60),
+    }
+}
+
+fn connector(config: LinkedInConfig) -> LinkedInDmpSegment {
+    LinkedInDmpSegment::new(config).unwrap()
+}
+
+async fn sim() -> LinkedInSim {
+    LinkedInSim::start(SEGMENT, TOKEN).await.unwrap()
+}
+
+fn work(kind: RequestKind, identifiers: Vec<WorkIdentifier>) -> SuppressionWork {
+    SuppressionWork {
+        request_id: uuid::Uuid::new_v4().to_string(),
+        subject_key: "subject".into(),
+        kind,
+        identifiers,
+        categories: vec![Category::Advertising],
+        jurisdiction: "US-CA".into(),
+        received_at: 0,
+    }
+}
+
+fn email(address: &str) -> WorkIdentifier {
+    WorkIdentifier {
+        kind: IdentifierType::Email,
+        sha256: hash_identifier(IdentifierType::Email, address).unwrap(),
+        raw: None,
+    }
+}
+
+fn opt_out(address: &str) -> SuppressionWork {
+    work(RequestKind::OptOutSaleShare, vec![email(address)])
+}
+
+fn completed(result: &Result<Completion, ConnectorError>) -> &Completion {
+    result.as_ref().expect("item completed")
+}
+
+#[tokio::test]
+async fn opt_out_removes_the_person_and_is_recorded_suppressed_unverifiable() {
+    let sim = sim().await;
+    sim.add_members([sha256_hex("a@example.com"), sha256_hex("b@example.com")]);
+    let results = connector(config(&sim))
+        .suppress(&[opt_out(" A@Example.com")])
+        .await
+        .unwrap();
+    let completion = completed(&results[0]);
+    assert_eq!(completion.action, ConfirmationAction::Suppressed);
+    assert_eq!(completion.verification, VerificationStatus::Unverifiable);
+    assert_eq!(completion.evidence["http_status"], "200");
+    assert_eq!(completion.evidence["elements"], "1");
+    assert_eq!(completion.evidence["element_status"], "201");
+    assert_eq!(completion.evidence["segment_id"], SEGMENT);
+    assert_eq!(sim.members(), [sha256_hex("b@example.com")].into());
+}
+
+#[tokio::test]
+async fn the_call_is_a_restli_batch_create_with_all_three_headers() {
+    let sim = sim().await;
+    let gaid = WorkIdentifier {
+        kind: IdentifierType::Maid,
+        sha256: hash_identifier(IdentifierType::Maid, GAID).unwrap(),
+        raw: Some(RawValue::new(GAID)),
+    };
+    connector(config(&sim))
+        .delete(&[work(
+            RequestKind::Delete,
+            vec![email("a@example.com"), gaid],
+        )])
+        .await
+        .unwrap();
+    let calls = sim.control().calls();
+    assert_eq!(calls.len(), 1);
+    let call = &calls[0];
+    assert_eq!(call.method, "POST");
+    assert_eq!(call.path, format!("/rest/dmpSegments/{SEGMENT}/users"));
+    assert_eq!(
+        call.header("authorization"),
+        Some(format!("Bearer {TOKEN}").as_str())
+    );
+    assert_eq!(call.header("x-restli-method"), Some("BATCH_CREATE"));
+    assert_eq!(call.header("linkedin-version"), Some("202410"));
+    assert_eq!(call.header("x-restli-protocol-version"), Some("2.0.0"));
+    assert_eq!(
+        call.json,
+        json!({"elements": [{"action": "REMOVE", "userIds": [
+            {"idType": "SHA256_EMAIL", "idValue": sha256_hex("a@example.com")},
+            {"idType": "GOOGLE_AID", "idValue": GAID},
+        ]}]})
+    );
+}
+
+#[tokio::test]
+async fn removing_an_absent_user_is_idempotent() {
+    let sim = sim().await;
+    let connector = connector(config(&sim));
+    for _ in 0..2 {
+        let results = connector
+            .suppress(&[opt_out("a@example.com")])
+            .await
+            .unwrap();
+        let completion = completed(&results[0]);
+        assert_eq!(completion.action, ConfirmationAction::Suppressed);
+        assert_eq!(completion.evidence["element_status"], "201");
+    }
+    assert_eq!(sim.control().calls().len(), 2);
+}
+
+#[tokio::test]
+async fn more_than_five_thousand_people_take_two_calls() {
+    let sim = sim().await;
+    let addresses: Vec<String> = (0..5_001).map(|i| format!("p{i}@example.com")).collect();
+    sim.add_members(addresses.iter().map(|a| sha256_hex(a)));
+    let batch: Vec<_> = addresses.iter().map(|a| opt_out(a)).collect();
+    let results = connector(config(&sim)).suppress(&batch).await.unwrap();
+    assert!(results
+        .iter()
+        .all(|r| completed(r).action == ConfirmationAction::Suppressed));
+    let calls = sim.control().calls();
+    assert_eq!(calls.len(), 2);
+    assert_eq!(calls[0].json["elements"].as_array().unwrap().len(), 5_000);
+    assert_eq!(completed(&results[5_000]).evidence["elements"], "1");
+    assert!(sim.members().is_empty());
+}
+
+#[tokio::test]
+async fn a_failed_element_fails_only_its_person() {
+    let sim = sim().await;
+    sim.control().inject(Fault::Status {
+        status: 200,
+        retry_after: None,
+        body: r#"{"elements":[{"status":201},{"status":400,"message":"member id refused"}]}"#
+            .into(),
+    });
+    let results = connector(config(&sim))
+        .suppress(&[opt_out("a@example.com"), opt_out("b@example.com")])
+        .await
+        .unwrap();
+    assert_eq!(
+        completed(&results[0]).action,
+        ConfirmationAction::Suppressed
+    );
+    assert!(
+        matches!(&results[1], Err(ConnectorError::Permanent(d)) if d.contains("member id refused")),
+        "{:?}",
+        results[1]
+    );
+}
+
+#[tokio::test]
+async fn an_unhashed_email_is_refused_before_any_call() {
+    let sim = sim().await;
+    let unhashed = WorkIdentifier {
+        kind: IdentifierType::Email,
+        sha256: "Jane@Example.com".into(),
+        raw: None,
+    };
+    let results = connector(config(&sim))
+        .suppress(&[
+            work(RequestKind::OptOutSaleShare, vec![unhashed]),
+            opt_out("a@example.com"),
+        ])
+        .await
+        .unwrap();
+    assert!(matches!(&results[0], Err(ConnectorError::Permanent(d)) if d.contains("SHA-256")));
+    assert_eq!(
+        completed(&results[1]).action,
+        ConfirmationAction::Suppressed
+    );
+    assert_eq!(
+        sim.control().calls()[0].json["elements"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+async fn raw_post(sim: &LinkedInSim, omit: Option<&str>, body: Value) -> (u16, Value) {
+    let mut request = reqwest::Client::new()
+        .post(format!(
+            "{}/rest/dmpSegments/{SEGMENT}/users",
+            sim.base_url()
+        ))
+        .json(&body);
+    for (name, value) in [
+        ("Authorization", format!("Bearer {TOKEN}")),
+        ("X-RestLi-Method", "BATCH_CREATE".to_owned()),
+        ("LinkedIn-Version", "202410".to_owned()),
+        ("X-Restli-Protocol-Version", "2.0.0".to_owned()),
+    ] {
+        if omit != Some(name) {
+            request = request.header(name, value);
+        }
+    }
+    let response = request.send().await.unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+fn one_removal(id_type: &str, id_value: &str) -> Value {
+    json!({"elements": [{"action": "REMOVE", "userIds": [{"idType": id_type, "idValue": id_value}]}]})
+}
+
+#[tokio::test]
+async fn the_simulator_requires_every_header_and_the_token() {
+    let sim = sim().await;
+    let body = one_removal("SHA256_EMAIL", &sha256_hex("a@example.com"));
+    assert_eq!(raw_post(&sim, None, body.clone()).await.0, 200);
+    for header in [
+        "X-RestLi-Method",
+        "LinkedIn-Version",
+        "X-Restli-Protocol-Version",
+    ] {
+        let (status, error) = raw_post(&sim, Some(header), body.clone()).await;
+        assert_eq!(status, 400, "without {header}");
+        assert_eq!(error["status"], 400);
+        assert!(error["message"].is_string());
+    }
+    assert_eq!(raw_post(&sim, Some("Authorization"), body).await.0, 401);
+}
+
+#[tokio::test]
+async fn the_simulator_refuses_unhashed_or_uppercase_emails_and_unknown_id_types() {
+    let sim = sim().await;
+    let hash = sha256_hex("a@example.com");
+    for body in [
+        one_removal("SHA256_EMAIL", "Jane@Example.com"),
+        one_removal("SHA256_EMAIL", &hash.to_uppercase()),
+        one_removal("PHONE", &hash),
+    ] {
+        let (status, error) = raw_post(&sim, None, body).await;
+        assert_eq!(status, 400);
+        assert!(error["message"]
+            .as_str()
+            .unwrap()
+            .contains("/elements/0/userIds/0"));
+    }
+    let too_many = json!({"elements": vec![
+        json!({"action": "REMOVE", "userIds": [{"idType": "SHA256_EMAIL", "idValue": hash}]});
+        5_001
+    ]});
+    assert_eq!(raw_post(&sim, None, too_many).await.0, 400);
+}
+
+#[tokio::test]
+async fn beyond_the_per_minute_limit_the_simulator_answers_429_and_the_connector_waits() {
+    let sim = sim().await;
+    sim.set_rate_limit_per_minute(2);
+    let connector = connector(config(&sim));
+    for _ in 0..2 {
+        connector
+            .suppress(&[opt_out("a@example.com")])
+            .await
+            .unwrap();
+    }
+    let err = connector
+        .suppress(&[opt_out("a@example.com")])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, ConnectorError::RetryAfter { after, detail }
+            if *after == Duration::from_secs(60) && detail.contains("throttle")),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn http_429_with_retry_after_is_retry_after() {
+    let sim = sim().await;
+    sim.control().inject(Fault::too_many_requests(7));
+    let err = connector(config(&sim))
+        .suppress(&[opt_out("a@example.com")])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ConnectorError::RetryAfter { after, .. } if after == Duration::from_secs(7)),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_server_error_is_transient() {
+    let sim = sim().await;
+    sim.control().inject(Fault::server_error());
+    let err = connector(config(&sim))
+        .suppress(&[opt_out("a@example.com")])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ConnectorError::Transient(_)), "{err:?}");
+}
+
+#[tokio::test]
+async fn a_400_is_permanent_with_linkedin_text() {
+    let sim = sim().await;
+    sim.control().inject(Fault::Status {
+        status: 400,
+        retry_after: None,
+        body: r#"{"status":400,"code":"ILLEGAL_ARGUMENT","message":"segment is archived"}"#.into(),
+    });
+    let err = connector(config(&sim))
+        .suppress(&[opt_out("a@example.com")])
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err,
+        ConnectorError::Permanent("HTTP 400: segment is archived (code ILLEGAL_ARGUMENT)".into())
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_segment_is_permanent_with_linkedin_text() {
+    let sim = sim().await;
+    let mut config = config(&sim);
+    config.segment_id = "999".into();
+    let err = connector(config)
+        .suppress(&[opt_out("a@example.com")])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, ConnectorError::Permanent(d) if d.contains("DMP segment 999 does not exist")),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_rejected_token_is_permanent_with_a_clear_message() {
+    let sim = sim().await;
+    let mut config = config(&sim);
+    config.access_token = "expired".into();
+    let err = connector(config)
+        .suppress(&[opt_out("a@example.com")])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, ConnectorError::Permanent(d) if d.contains("refresh the OAuth token")),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_hang_longer_than_the_timeout_is_transient() {
+    let sim = sim().await;
+    sim.control().inject(Fault::Delay(Duration::from_secs(5)));
+    let mut config = config(&sim);
+    config.timeout = Duration::from_millis(200);
+    let err = connector(config)
+        .suppress(&[opt_out("a@example.com")])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, ConnectorError::Transient(d) if d.contains("timeout")),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn people_without_a_matchable_id_and_opt_ins_are_not_applicable() {
+    let sim = sim().await;
+    let phone = WorkIdentifier {
+        kind: IdentifierType::Phone,
+        sha256: sha256_hex("+14155550100"),
+        raw: None,
+    };
+    let results = connector(config(&sim))
+        .suppress(&[
+            work(RequestKind::OptOutSaleShare, vec![phone]),
+            work(RequestKind::OptInSaleShare, vec![email("a@example.com")]),
+        ])
+        .await
+        .unwrap();
+    for result in &results {
+        assert_eq!(completed(result).action, ConfirmationAction::NotApplicable);
+    }
+    assert!(sim.control().calls().is_empty());
+}
+
+fn recipient(settings: &str) -> RecipientConfig {
+    toml::from_str(&format!(
+        "id = \"linkedin-dmp\"\nkind = \"linkedin_dmp_segment\"\nrole = \"THIRD_PARTY\"\n\
+         base_url = \"https://api.linkedin.com/\"\n\
+         credentials = {{ access_token = \"HUSH_TEST_LINKEDIN_ACCESS_TOKEN\" }}\n\
+         [settings]\n{settings}"
+    ))
+    .unwrap()
+}
+
+#[test]
+fn from_recipient_reads_settings_and_names_the_field_at_fault() {
+    std::env::set_var("HUSH_TEST_LINKEDIN_ACCESS_TOKEN", "token-from-env");
+    let config = LinkedInConfig::from_recipient(&recipient("segment_id = \"10804\"\n")).unwrap();
+    assert_eq!(config.base_url, "https://api.linkedin.com");
+    assert_eq!(config.linkedin_version, "202410");
+    assert_eq!(config.access_token, "token-from-env");
+    assert!(LinkedInDmpSegment::from_recipient(&recipient("segment_id = \"10804\"\n")).is_ok());
+
+    let err =
+        LinkedInConfig::from_recipient(&recipient("segment_id = \"urn:li:x\"\n")).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("recipients.linkedin-dmp.settings.segment_id"),
+        "{err}"
+    );
+    let err = LinkedInConfig::from_recipient(&recipient(
+        "segment_id = \"1\"\nlinkedin_version = \"2024-10\"\n",
+    ))
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("settings.linkedin_version"),
+        "{err}"
+    );
+}

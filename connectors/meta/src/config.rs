@@ -1,0 +1,137 @@
+//! The `[[recipients]]` block of a Meta Custom Audiences recipient, validated at start-up.
+
+use std::fmt;
+use std::time::Duration;
+
+use hush_core::config::ConfigError;
+use hush_core::recipients::RecipientConfig;
+use serde::Deserialize;
+
+/// Connector-specific `settings` of a Meta Custom Audiences recipient.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetaSettings {
+    /// Id of the customer-list Custom Audience the business uploads people to (digits only).
+    pub audience_id: String,
+    /// Graph API version in the path, e.g. `v21.0`.
+    #[serde(default = "default_api_version")]
+    pub api_version: String,
+    /// Wait, in seconds, when Meta throttles without a `Retry-After` header (error codes
+    /// 4, 17, 32, 613, 80003 or HTTP 429).
+    #[serde(default = "default_retry_after_secs")]
+    pub rate_limit_retry_after_secs: u64,
+}
+
+fn default_api_version() -> String {
+    "v21.0".to_owned()
+}
+
+fn default_retry_after_secs() -> u64 {
+    60
+}
+
+/// Everything the client needs, resolved and validated.
+#[derive(Clone)]
+pub struct MetaConfig {
+    /// Graph API base URL without a trailing slash (`https://graph.facebook.com` in production).
+    pub base_url: String,
+    /// Graph API version, e.g. `v21.0`.
+    pub api_version: String,
+    /// Custom Audience id.
+    pub audience_id: String,
+    /// System-user access token with `ads_management` permission.
+    pub access_token: String,
+    /// Timeout of one call.
+    pub timeout: Duration,
+    /// Wait when Meta throttles without saying how long.
+    pub default_retry_after: Duration,
+}
+
+impl fmt::Debug for MetaConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MetaConfig")
+            .field("base_url", &self.base_url)
+            .field("api_version", &self.api_version)
+            .field("audience_id", &self.audience_id)
+            .field("access_token", &"<redacted>")
+            .field("timeout", &self.timeout)
+            .field("default_retry_after", &self.default_retry_after)
+            .finish()
+    }
+}
+
+impl MetaConfig {
+    /// Reads and validates a recipient's settings and its `access_token` credential; errors
+    /// name the offending field.
+    pub fn from_recipient(recipient: &RecipientConfig) -> Result<Self, ConfigError> {
+        let settings: MetaSettings = recipient.settings()?;
+        let at = |field: &str| format!("recipients.{}.settings.{field}", recipient.id);
+        if settings.audience_id.is_empty()
+            || !settings.audience_id.bytes().all(|b| b.is_ascii_digit())
+        {
+            return Err(ConfigError::Invalid(format!(
+                "{} must be the numeric id of a Custom Audience",
+                at("audience_id")
+            )));
+        }
+        if !is_graph_version(&settings.api_version) {
+            return Err(ConfigError::Invalid(format!(
+                "{} must look like `v21.0`",
+                at("api_version")
+            )));
+        }
+        if settings.rate_limit_retry_after_secs == 0 {
+            return Err(ConfigError::Invalid(format!(
+                "{} must be at least 1",
+                at("rate_limit_retry_after_secs")
+            )));
+        }
+        Ok(Self {
+            base_url: recipient.base_url.trim_end_matches('/').to_owned(),
+            api_version: settings.api_version,
+            audience_id: settings.audience_id,
+            access_token: recipient.credential("access_token")?,
+            timeout: Duration::from_millis(recipient.timeout_ms),
+            default_retry_after: Duration::from_secs(settings.rate_limit_retry_after_secs),
+        })
+    }
+}
+
+/// Whether `version` has the Graph API form `v<major>.<minor>`.
+pub fn is_graph_version(version: &str) -> bool {
+    version
+        .strip_prefix('v')
+        .and_then(|rest| rest.split_once('.'))
+        .is_some_and(|(major, minor)| {
+            !major.is_empty()
+                && !minor.is_empty()
+                && major.bytes().all(|b| b.is_ascii_digit())
+                && minor.bytes().all(|b| b.is_ascii_digit())
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn graph_versions_are_recognised() {
+        assert!(is_graph_version("v21.0"));
+        assert!(!is_graph_version("21.0"));
+        assert!(!is_graph_version("v21"));
+        assert!(!is_graph_version("vX.0"));
+    }
+
+    #[test]
+    fn debug_output_hides_the_token() {
+        let config = MetaConfig {
+            base_url: "http://x".into(),
+            api_version: "v21.0".into(),
+            audience_id: "1".into(),
+            access_token: "EAAB-secret".into(),
+            timeout: Duration::from_secs(1),
+            default_retry_after: Duration::from_secs(60),
+        };
+        assert!(!format!("{config:?}").contains("EAAB-secret"));
+    }
+}

@@ -1,0 +1,506 @@
+//! Contract tests: the Meta connector against the Meta Custom Audiences simulator on loopback.
+
+use std::time::Duration;
+
+use hush_connector_meta::config::MetaConfig;
+use hush_connector_meta::sim::{form_of, MetaSim};
+use hush_connector_meta::MetaCustomAudiences;
+use hush_core::connector::{
+    Completion, Connector, ConnectorError, RawValue, SuppressionWork, WorkIdentifier,
+};
+use hush_core::events::{
+    Category, ConfirmationAction, IdentifierType, RequestKind, VerificationStatus,
+};
+use hush_core::identifiers::{hash_identifier, sha256_hex};
+use hush_core::recipients::RecipientConfig;
+use hush_sim_kit::Fault;
+use serde_json::{json, Value};
+
+const AUDIENCE: &str = "23850000000000001";
+const TOKEN: &str = "sim-system-user-token";
+
+fn config(sim: &MetaSim) -> MetaConfig {
+    MetaConfig {
+        base_url: sim.base_url(),
+        api_version: "v21.0".into(),
+        audience_id: AUDIENCE.into(),
+        access_token: TOKEN.into(),
+        timeout: Duration::from_secs(5),
+        default_retry_after: Duration::from_secs(60),
+    }
+}
+
+fn connector(config: MetaConfig) -> MetaCustomAudiences {
+    MetaCustomAudiences::new(config).unwrap()
+}
+
+async fn sim() -> MetaSim {
+    MetaSim::start(AUDIENCE, TOKEN).await.unwrap()
+}
+
+fn work(kind: RequestKind, identifiers: Vec<WorkIdentifier>) -> SuppressionWork {
+    SuppressionWork {
+        request_id: uuid::Uuid::new_v4().to_string(),
+        subject_key: "subject".into(),
+        kind,
+        identifiers,
+        categories: vec![Category::Advertising],
+        jurisdiction: "US-CA".into(),
+        received_at: 0,
+    }
+}
+
+fn email(address: &str) -> WorkIdentifier {
+    WorkIdentifier {
+        kind: IdentifierType::Email,
+        sha256: hash_identifier(IdentifierType::Email, address).unwrap(),
+        raw: None,
+    }
+}
+
+fn opt_out(address: &str) -> SuppressionWork {
+    work(RequestKind::OptOutSaleShare, vec![email(address)])
+}
+
+fn completed(result: &Result<Completion, ConnectorError>) -> &Completion {
+    result.as_ref().expect("item completed")
+}
+
+fn payload_of(call: &hush_sim_kit::RecordedCall) -> Value {
+    serde_json::from_str(&form_of(call)["payload"]).unwrap()
+}
+
+#[tokio::test]
+async fn opt_out_removes_the_person_and_is_recorded_suppressed_unverifiable() {
+    let sim = sim().await;
+    sim.add_members([sha256_hex("a@example.com"), sha256_hex("b@example.com")]);
+    let results = connector(config(&sim))
+        .suppress(&[opt_out("A@Example.com ")])
+        .await
+        .unwrap();
+
+    let completion = completed(&results[0]);
+    assert_eq!(completion.action, ConfirmationAction::Suppressed);
+    assert_eq!(completion.verification, VerificationStatus::Unverifiable);
+    assert_eq!(completion.evidence["audience_id"], AUDIENCE);
+    assert_eq!(completion.evidence["num_received"], "1");
+    assert_eq!(completion.evidence["num_invalid_entries"], "0");
+    assert_eq!(completion.evidence["removal"], "asynchronous (up to 24 h)");
+    assert!(!completion.evidence["session_id"].is_empty());
+    assert_eq!(sim.members(), [sha256_hex("b@example.com")].into());
+}
+
+#[tokio::test]
+async fn the_call_is_a_form_encoded_delete_on_the_users_edge() {
+    let sim = sim().await;
+    connector(config(&sim))
+        .suppress(&[opt_out("a@example.com")])
+        .await
+        .unwrap();
+    let calls = sim.control().calls();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].method, "DELETE");
+    assert_eq!(calls[0].path, format!("/v21.0/{AUDIENCE}/users"));
+    let form = form_of(&calls[0]);
+    assert_eq!(form["access_token"], TOKEN);
+    assert!(!form.contains_key("session"));
+    assert_eq!(
+        payload_of(&calls[0]),
+        json!({"schema": "EMAIL_SHA256", "data": [sha256_hex("a@example.com")]})
+    );
+}
+
+#[tokio::test]
+async fn a_delete_request_is_also_removed_and_recorded_suppressed() {
+    let sim = sim().await;
+    sim.add_members([sha256_hex("a@example.com")]);
+    let results = connector(config(&sim))
+        .delete(&[work(RequestKind::Delete, vec![email("a@example.com")])])
+        .await
+        .unwrap();
+    assert_eq!(
+        completed(&results[0]).action,
+        ConfirmationAction::Suppressed
+    );
+    assert!(sim.members().is_empty());
+}
+
+#[tokio::test]
+async fn removing_an_absent_person_again_is_idempotent() {
+    let sim = sim().await;
+    sim.add_members([sha256_hex("a@example.com")]);
+    let connector = connector(config(&sim));
+    for _ in 0..2 {
+        let results = connector
+            .suppress(&[opt_out("a@example.com")])
+            .await
+            .unwrap();
+        assert_eq!(
+            completed(&results[0]).action,
+            ConfirmationAction::Suppressed
+        );
+    }
+    assert!(sim.members().is_empty());
+    assert_eq!(sim.control().calls().len(), 2);
+}
+
+#[tokio::test]
+async fn a_phone_with_its_raw_value_goes_out_as_a_multi_key_row_hashed_without_plus() {
+    let sim = sim().await;
+    let meta_phone_hash = sha256_hex("14155550100");
+    sim.add_members([meta_phone_hash.clone()]);
+    let phone = WorkIdentifier {
+        kind: IdentifierType::Phone,
+        sha256: hash_identifier(IdentifierType::Phone, "+1 415 555 0100").unwrap(),
+        raw: Some(RawValue::new("+14155550100")),
+    };
+    let results = connector(config(&sim))
+        .suppress(&[work(
+            RequestKind::OptOutSaleShare,
+            vec![email("a@example.com"), phone],
+        )])
+        .await
+        .unwrap();
+    assert_eq!(
+        completed(&results[0]).evidence["schema"],
+        "EMAIL,PHONE,MADID"
+    );
+    assert_eq!(
+        payload_of(&sim.control().calls()[0]),
+        json!({
+            "schema": ["EMAIL", "PHONE", "MADID"],
+            "data": [[sha256_hex("a@example.com"), meta_phone_hash, ""]],
+        })
+    );
+    assert!(sim.members().is_empty());
+}
+
+#[tokio::test]
+async fn more_than_ten_thousand_rows_go_out_as_one_session_of_two_calls() {
+    let sim = sim().await;
+    let addresses: Vec<String> = (0..10_001).map(|i| format!("p{i}@example.com")).collect();
+    sim.add_members(addresses.iter().map(|a| sha256_hex(a)));
+    let batch: Vec<_> = addresses.iter().map(|a| opt_out(a)).collect();
+
+    let results = connector(config(&sim)).suppress(&batch).await.unwrap();
+
+    assert!(results
+        .iter()
+        .all(|r| completed(r).action == ConfirmationAction::Suppressed));
+    assert!(sim.members().is_empty());
+    let calls = sim.control().calls();
+    assert_eq!(calls.len(), 2);
+    let sessions: Vec<Value> = calls
+        .iter()
+        .map(|c| serde_json::from_str(&form_of(c)["session"]).unwrap())
+        .collect();
+    assert_eq!(sessions[0]["session_id"], sessions[1]["session_id"]);
+    assert_eq!(sessions[0]["batch_seq"], 1);
+    assert_eq!(sessions[1]["batch_seq"], 2);
+    assert_eq!(sessions[0]["last_batch_flag"], false);
+    assert_eq!(sessions[1]["last_batch_flag"], true);
+    assert_eq!(sessions[1]["estimated_num_total"], 10_001);
+    assert_eq!(
+        payload_of(&calls[0])["data"].as_array().unwrap().len(),
+        10_000
+    );
+    assert_eq!(completed(&results[10_000]).evidence["batch_seq"], "2");
+}
+
+#[tokio::test]
+async fn a_failure_on_the_second_call_fails_only_the_rows_not_yet_accepted() {
+    let sim = sim().await;
+    let batch: Vec<_> = (0..10_001)
+        .map(|i| opt_out(&format!("p{i}@example.com")))
+        .collect();
+    sim.control().inject(Fault::Delay(Duration::ZERO));
+    sim.control().inject(Fault::server_error());
+
+    let results = connector(config(&sim)).suppress(&batch).await.unwrap();
+
+    assert_eq!(
+        completed(&results[0]).action,
+        ConfirmationAction::Suppressed
+    );
+    assert_eq!(
+        completed(&results[9_999]).action,
+        ConfirmationAction::Suppressed
+    );
+    assert!(matches!(results[10_000], Err(ConnectorError::Transient(_))));
+}
+
+#[tokio::test]
+async fn rows_meta_reports_invalid_fail_their_item_permanently() {
+    let sim = sim().await;
+    let bad = sha256_hex("b@example.com");
+    sim.control().inject(Fault::Status {
+        status: 200,
+        retry_after: None,
+        body: json!({
+            "audience_id": AUDIENCE, "session_id": "5", "num_received": 2,
+            "num_invalid_entries": 1, "invalid_entry_samples": { bad.clone(): "invalid" }
+        })
+        .to_string(),
+    });
+    let results = connector(config(&sim))
+        .suppress(&[opt_out("a@example.com"), opt_out("b@example.com")])
+        .await
+        .unwrap();
+    assert_eq!(
+        completed(&results[0]).action,
+        ConfirmationAction::Suppressed
+    );
+    assert!(
+        matches!(&results[1], Err(ConnectorError::Permanent(d)) if d.contains("invalid entries")),
+        "{:?}",
+        results[1]
+    );
+}
+
+#[tokio::test]
+async fn an_unhashed_identifier_is_refused_before_any_call() {
+    let sim = sim().await;
+    let unhashed = WorkIdentifier {
+        kind: IdentifierType::Email,
+        sha256: "Jane@Example.com".into(),
+        raw: None,
+    };
+    let results = connector(config(&sim))
+        .suppress(&[work(RequestKind::OptOutSaleShare, vec![unhashed])])
+        .await
+        .unwrap();
+    assert!(matches!(&results[0], Err(ConnectorError::Permanent(d)) if d.contains("SHA-256")));
+    assert!(sim.control().calls().is_empty());
+}
+
+#[tokio::test]
+async fn the_simulator_counts_unhashed_and_uppercase_values_invalid_like_meta() {
+    let sim = sim().await;
+    let good = sha256_hex("a@example.com");
+    sim.add_members([good.clone()]);
+    let payload = json!({
+        "schema": "EMAIL_SHA256",
+        "data": ["Jane@Example.com", good.to_uppercase(), good],
+    });
+    let response = reqwest::Client::new()
+        .delete(format!("{}/v21.0/{AUDIENCE}/users", sim.base_url()))
+        .form(&[
+            ("access_token", TOKEN.to_owned()),
+            ("payload", payload.to_string()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["num_received"], 3);
+    assert_eq!(body["num_invalid_entries"], 2);
+    assert!(body["invalid_entry_samples"]["Jane@Example.com"].is_string());
+    assert!(sim.members().is_empty());
+}
+
+async fn raw_delete(sim: &MetaSim, rows: usize, session: Option<Value>) -> (u16, Value) {
+    let payload = json!({"schema": "EMAIL_SHA256", "data": vec![sha256_hex("x"); rows]});
+    let mut form = vec![
+        ("access_token", TOKEN.to_owned()),
+        ("payload", payload.to_string()),
+    ];
+    if let Some(session) = session {
+        form.push(("session", session.to_string()));
+    }
+    let response = reqwest::Client::new()
+        .delete(format!("{}/v21.0/{AUDIENCE}/users", sim.base_url()))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn the_simulator_refuses_more_than_ten_thousand_rows() {
+    let sim = sim().await;
+    let (status, body) = raw_delete(&sim, 10_001, None).await;
+    assert_eq!(status, 400);
+    assert_eq!(body["error"]["code"], 100);
+}
+
+#[tokio::test]
+async fn the_simulator_refuses_inconsistent_session_fields() {
+    let sim = sim().await;
+    let session = |seq: u64, last: bool| {
+        Some(
+            json!({"session_id": 77, "batch_seq": seq, "last_batch_flag": last, "estimated_num_total": 2}),
+        )
+    };
+    assert_eq!(raw_delete(&sim, 1, session(2, false)).await.0, 400);
+    assert_eq!(raw_delete(&sim, 1, session(1, false)).await.0, 200);
+    assert_eq!(raw_delete(&sim, 1, session(2, true)).await.0, 200);
+    let (status, body) = raw_delete(&sim, 1, session(3, true)).await;
+    assert_eq!(status, 400);
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("closed"));
+}
+
+#[tokio::test]
+async fn http_429_with_retry_after_is_retry_after() {
+    let sim = sim().await;
+    sim.control().inject(Fault::too_many_requests(7));
+    let err = connector(config(&sim))
+        .suppress(&[opt_out("a@example.com")])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ConnectorError::RetryAfter { after, .. } if after == Duration::from_secs(7)),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_meta_throttle_code_without_retry_after_waits_the_configured_default() {
+    let sim = sim().await;
+    sim.control().inject(Fault::Status {
+        status: 400,
+        retry_after: None,
+        body: r#"{"error":{"message":"User request limit reached","type":"OAuthException","code":17}}"#
+            .into(),
+    });
+    let err = connector(config(&sim))
+        .suppress(&[opt_out("a@example.com")])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ConnectorError::RetryAfter { after, .. } if after == Duration::from_secs(60)),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_server_error_is_transient() {
+    let sim = sim().await;
+    sim.control().inject(Fault::server_error());
+    let err = connector(config(&sim))
+        .suppress(&[opt_out("a@example.com")])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ConnectorError::Transient(_)), "{err:?}");
+}
+
+#[tokio::test]
+async fn an_unknown_audience_is_permanent_with_meta_text() {
+    let sim = sim().await;
+    let mut config = config(&sim);
+    config.audience_id = "999".into();
+    let err = connector(config)
+        .suppress(&[opt_out("a@example.com")])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, ConnectorError::Permanent(d) if d.contains("Object with ID '999' does not exist")),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_hang_longer_than_the_timeout_is_transient() {
+    let sim = sim().await;
+    sim.control().inject(Fault::Delay(Duration::from_secs(5)));
+    let mut config = config(&sim);
+    config.timeout = Duration::from_millis(200);
+    let err = connector(config)
+        .suppress(&[opt_out("a@example.com")])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, ConnectorError::Transient(d) if d.contains("timeout")),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_flagged_audience_is_permanent_and_marked_audience_blocked() {
+    let sim = sim().await;
+    sim.add_members([sha256_hex("a@example.com")]);
+    sim.flag_audience(true);
+    let err = connector(config(&sim))
+        .suppress(&[opt_out("a@example.com")])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, ConnectorError::Permanent(d)
+            if d.starts_with("audience blocked:") && d.contains("audience_blocked=true") && d.contains("471")),
+        "{err:?}"
+    );
+    assert_eq!(sim.members().len(), 1);
+}
+
+#[tokio::test]
+async fn an_invalid_token_is_permanent_with_a_clear_message() {
+    let sim = sim().await;
+    let mut config = config(&sim);
+    config.access_token = "expired".into();
+    let err = connector(config)
+        .suppress(&[opt_out("a@example.com")])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, ConnectorError::Permanent(d) if d.contains("access token is invalid or expired")),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn people_without_a_matchable_identifier_and_opt_ins_are_not_applicable() {
+    let sim = sim().await;
+    let cookie = WorkIdentifier {
+        kind: IdentifierType::CookieId,
+        sha256: sha256_hex("cookie-1"),
+        raw: None,
+    };
+    let results = connector(config(&sim))
+        .suppress(&[
+            work(RequestKind::OptOutSaleShare, vec![cookie]),
+            work(RequestKind::OptInSaleShare, vec![email("a@example.com")]),
+        ])
+        .await
+        .unwrap();
+    for result in &results {
+        assert_eq!(completed(result).action, ConfirmationAction::NotApplicable);
+    }
+    assert!(sim.control().calls().is_empty());
+}
+
+fn recipient(settings: &str) -> RecipientConfig {
+    toml::from_str(&format!(
+        "id = \"meta-ca\"\nkind = \"meta_custom_audiences\"\nrole = \"THIRD_PARTY\"\n\
+         base_url = \"https://graph.facebook.com/\"\n\
+         credentials = {{ access_token = \"HUSH_TEST_META_ACCESS_TOKEN\" }}\n\
+         [settings]\n{settings}"
+    ))
+    .unwrap()
+}
+
+#[test]
+fn from_recipient_reads_settings_and_names_the_field_at_fault() {
+    std::env::set_var("HUSH_TEST_META_ACCESS_TOKEN", "token-from-env");
+    let config = MetaConfig::from_recipient(&recipient("audience_id = \"123\"\n")).unwrap();
+    assert_eq!(config.base_url, "https://graph.facebook.com");
+    assert_eq!(config.api_version, "v21.0");
+    assert_eq!(config.access_token, "token-from-env");
+    assert_eq!(config.default_retry_after, Duration::from_secs(60));
+    assert!(MetaCustomAudiences::from_recipient(&recipient("audience_id = \"123\"\n")).is_ok());
+
+    let err = MetaConfig::from_recipient(&recipient("audience_id = \"abc\"\n")).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("recipients.meta-ca.settings.audience_id"),
+        "{err}"
+    );
+    let err = MetaConfig::from_recipient(&recipient("audience_id = \"1\"\napi_version = \"21\"\n"))
+        .unwrap_err();
+    assert!(err.to_string().contains("settings.api_version"), "{err}");
+    let err = MetaConfig::from_recipient(&recipient("")).unwrap_err();
+    assert!(err.to_string().contains("audience_id"), "{err}");
+}

@@ -1,0 +1,12 @@
+//! The suppressor: one binary, one consumer group per configured recipient (`--connector`).
+//! It applies each request at that recipient through its connector, retries with backoff,
+//! dead-letters what keeps failing, and emits one confirmation per request.
+
+pub mod config;
+pub mod connectors;
+pub mod done;
+pub mod handler;
+mod metrics;
+pub mod retry;
+pub mod service;
+pub mod work;

@@ -1,0 +1,55 @@
+//! Suppressor metrics, labelled by connector id and outcome only.
+
+use std::sync::LazyLock;
+
+use prometheus::{register_histogram_vec, register_int_counter_vec, HistogramVec, IntCounterVec};
+
+/// Vendor calls by connector and outcome (`ok`, `retryable`, `permanent`).
+pub static CALLS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "hush_connector_calls_total",
+        "Vendor calls by connector and outcome",
+        &["connector", "outcome"]
+    )
+    .expect("metric registers once")
+});
+
+/// Duration of vendor calls.
+pub static CALL_SECONDS: LazyLock<HistogramVec> = LazyLock::new(|| {
+    register_histogram_vec!(
+        "hush_connector_call_seconds",
+        "Duration of vendor calls by connector",
+        &["connector"]
+    )
+    .expect("metric registers once")
+});
+
+/// Confirmations emitted by connector and action.
+pub static CONFIRMATIONS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "hush_confirmations_emitted_total",
+        "Confirmations emitted by connector and action",
+        &["connector", "action"]
+    )
+    .expect("metric registers once")
+});
+
+/// Requests moved to the retry topic.
+pub static RETRIES_SCHEDULED: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "hush_retries_scheduled_total",
+        "Requests moved to the connector's retry topic",
+        &["connector"]
+    )
+    .expect("metric registers once")
+});
+
+/// Re-delivered requests skipped because they were already confirmed.
+pub static SKIPPED_DONE: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "hush_redeliveries_skipped_total",
+        "Re-delivered requests skipped because this connector already confirmed them",
+        &["connector"]
+    )
+    .expect("metric registers once")
+});

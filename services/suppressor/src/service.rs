@@ -1,0 +1,137 @@
+//! Start-up of one connector's suppressor: rebuild what was confirmed, then consume requests
+//! and the connector's retry topic.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use hush_core::codec::AvroCodec;
+use hush_core::crypto::FieldCipher;
+use hush_core::events::Confirmation;
+use hush_core::kafka::{
+    ConsumerSettings, DeadLetterQueue, EventConsumer, EventProducer, TopicTable,
+};
+use hush_core::ops::Readiness;
+use hush_core::recipients;
+use hush_core::topics::{ensure_topics, TopicSpec};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{retry_topic, Config};
+use crate::done::DoneSet;
+use crate::handler::{SharedSuppressor, Suppressor};
+
+/// Runs the suppressor of recipient `connector_id` until `shutdown`.
+pub async fn run(
+    config: &Config,
+    connector_id: &str,
+    readiness: Readiness,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    recipients::validate(&config.recipients)?;
+    let recipient = config
+        .recipients
+        .iter()
+        .find(|r| r.id == connector_id)
+        .cloned()
+        .with_context(|| {
+            let known: Vec<&str> = config.recipients.iter().map(|r| r.id.as_str()).collect();
+            format!("no recipient with id `{connector_id}` in the configuration (configured: {known:?})")
+        })?;
+    let connector = crate::connectors::build(&recipient)?;
+    let cipher = match FieldCipher::from_env(&config.suppressor.encryption_key_env) {
+        Ok(cipher) => Some(cipher),
+        Err(error) => {
+            tracing::warn!(%error, "raw identifier values cannot be decrypted; connectors that need them will fail those requests");
+            None
+        }
+    };
+    let common = &config.common;
+    let retry = retry_topic(&recipient.id);
+    ensure_topics(
+        &common.kafka,
+        &common.topics,
+        &[TopicSpec {
+            name: retry.clone(),
+            config: vec![("retention.ms", "2592000000")],
+        }],
+    )
+    .await?;
+
+    let codec = AvroCodec::new(&common.schema_registry.url);
+    let client_id = format!("hush-suppressor-{}", recipient.id);
+    let producer = EventProducer::new(&common.kafka, codec.clone(), &client_id)?;
+    let dlq = DeadLetterQueue::new(
+        producer.clone(),
+        common.topics.dlq.clone(),
+        client_id.clone(),
+    );
+
+    let done = Arc::new(DoneSet::default());
+    let rebuilt = Arc::new(AtomicBool::new(false));
+    readiness.require("confirmations rebuilt", rebuilt.clone());
+    let table = TopicTable::new(&common.kafka, &common.topics.confirmations, &client_id)?;
+    let remember = {
+        let (done, codec, id) = (done.clone(), codec.clone(), recipient.id.clone());
+        move |message: hush_core::kafka::IncomingMessage| {
+            let (done, codec, id) = (done.clone(), codec.clone(), id.clone());
+            async move {
+                let payload = message.payload.unwrap_or_default();
+                if let Ok(confirmation) = codec.decode::<Confirmation>(&payload).await {
+                    if confirmation.connector_id == id {
+                        done.insert(confirmation.request_id);
+                    }
+                }
+            }
+        }
+    };
+    let count = table.catch_up(remember.clone()).await?;
+    rebuilt.store(true, Ordering::SeqCst);
+    tracing::info!(records = count, confirmed = done.len(), connector = %recipient.id, "confirmations rebuilt");
+    {
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move { table.follow(shutdown, remember).await });
+    }
+
+    let group = format!("{}-{}", config.suppressor.group_prefix, recipient.id);
+    let suppressor = SharedSuppressor(Arc::new(Suppressor::new(
+        recipient,
+        connector,
+        codec,
+        producer.clone(),
+        dlq.clone(),
+        common.topics.confirmations.clone(),
+        config.suppressor.clone(),
+        cipher,
+        done,
+        shutdown.clone(),
+    )));
+    let batch = suppressor.0.batch_limit();
+    let linger = Duration::from_millis(config.suppressor.linger_ms);
+    let requests = EventConsumer::new(
+        &common.kafka,
+        ConsumerSettings {
+            group_id: group.clone(),
+            topics: vec![common.topics.requests.clone()],
+            client_id: client_id.clone(),
+        },
+        dlq.clone(),
+    )?;
+    let retries = EventConsumer::new(
+        &common.kafka,
+        ConsumerSettings {
+            group_id: format!("{group}-retry"),
+            topics: vec![retry],
+            client_id,
+        },
+        dlq,
+    )?;
+    readiness.require("requests consumer assigned", requests.assigned_flag());
+    let main =
+        tokio::spawn(requests.run_batches(shutdown.clone(), batch, linger, suppressor.clone()));
+    let retry = tokio::spawn(retries.run_batches(shutdown.clone(), batch, linger, suppressor));
+    main.await?;
+    retry.await?;
+    producer.flush(Duration::from_secs(10));
+    Ok(())
+}
