@@ -1,0 +1,694 @@
+//! Contract tests: the Salesforce connector against the Salesforce simulator over loopback.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Once;
+use std::time::Duration;
+
+use hush_connector_salesforce::sim::{IndividualFlags, SalesforceSim};
+use hush_connector_salesforce::SalesforceConnector;
+use hush_core::connector::{
+    Completion, Connector, ConnectorError, RawValue, SuppressionWork, WorkIdentifier,
+};
+use hush_core::events::{ConfirmationAction, IdentifierType, RequestKind, VerificationStatus};
+use hush_core::identifiers::sha256_hex;
+use hush_core::recipients::RecipientConfig;
+use hush_sim_kit::{Fault, RecordedCall, RunningSim};
+use serde_json::json;
+
+const CLIENT_ID: &str = "hush-sim-client";
+const CLIENT_SECRET: &str = "hush-sim-secret";
+const COLLECTIONS: &str = "/services/data/v61.0/composite/sobjects";
+const TOKEN: &str = "/services/oauth2/token";
+
+static CREDENTIALS: Once = Once::new();
+static REQUEST_NUMBER: AtomicU64 = AtomicU64::new(1);
+
+struct Setup {
+    sim: SalesforceSim,
+    running: RunningSim,
+    connector: SalesforceConnector,
+}
+
+impl Setup {
+    fn calls(&self, method: &str, prefix: &str) -> Vec<RecordedCall> {
+        self.running
+            .control
+            .calls_to(prefix)
+            .into_iter()
+            .filter(|c| c.method.as_str() == method)
+            .collect()
+    }
+
+    /// Runs one request that obtains a token, so injected faults hit a data call.
+    async fn warm_up(&self) {
+        let results = self
+            .connector
+            .suppress(&[work(
+                RequestKind::OptOutSaleShare,
+                Some("nobody@example.com"),
+            )])
+            .await
+            .unwrap();
+        assert_eq!(
+            results[0].as_ref().unwrap().action,
+            ConfirmationAction::NotFound
+        );
+    }
+}
+
+async fn setup(settings: &str) -> Setup {
+    setup_with(settings, 5_000, CLIENT_SECRET).await
+}
+
+async fn setup_with(settings: &str, timeout_ms: u64, sim_secret: &str) -> Setup {
+    CREDENTIALS.call_once(|| {
+        std::env::set_var("HUSH_TEST_SF_CLIENT_ID", CLIENT_ID);
+        std::env::set_var("HUSH_TEST_SF_CLIENT_SECRET", CLIENT_SECRET);
+    });
+    let sim = SalesforceSim::new(CLIENT_ID, sim_secret);
+    let running = sim.start().await.unwrap();
+    let recipient: RecipientConfig = toml::from_str(&format!(
+        r#"
+id = "salesforce"
+kind = "salesforce"
+role = "SERVICE_PROVIDER"
+base_url = "{}"
+timeout_ms = {timeout_ms}
+credentials = {{ client_id = "HUSH_TEST_SF_CLIENT_ID", client_secret = "HUSH_TEST_SF_CLIENT_SECRET" }}
+
+[settings]
+{settings}
+"#,
+        running.base_url()
+    ))
+    .unwrap();
+    let connector = SalesforceConnector::from_recipient(&recipient).unwrap();
+    Setup {
+        sim,
+        running,
+        connector,
+    }
+}
+
+fn work(kind: RequestKind, raw_email: Option<&str>) -> SuppressionWork {
+    let number = REQUEST_NUMBER.fetch_add(1, Ordering::Relaxed);
+    SuppressionWork {
+        request_id: format!("00000000-0000-4000-8000-{number:012}"),
+        subject_key: format!("subject-{number}"),
+        kind,
+        identifiers: vec![WorkIdentifier {
+            kind: IdentifierType::Email,
+            sha256: sha256_hex(raw_email.unwrap_or("hashed-only@example.com")),
+            raw: raw_email.map(RawValue::new),
+        }],
+        categories: vec![],
+        jurisdiction: "US-CA".into(),
+        received_at: 0,
+    }
+}
+
+fn completed(results: Vec<Result<Completion, ConnectorError>>) -> Completion {
+    assert_eq!(results.len(), 1);
+    results.into_iter().next().unwrap().unwrap()
+}
+
+#[tokio::test]
+async fn opt_out_sets_exactly_the_opt_out_flags() {
+    let s = setup("").await;
+    s.sim.add_contact("jane@example.com", true);
+    let completion = completed(
+        s.connector
+            .suppress(&[work(RequestKind::OptOutSaleShare, Some("jane@example.com"))])
+            .await
+            .unwrap(),
+    );
+    assert_eq!(completion.action, ConfirmationAction::Flagged);
+    assert_eq!(completion.verification, VerificationStatus::Pending);
+    assert_eq!(
+        s.sim.individual_flags("jane@example.com").unwrap(),
+        IndividualFlags {
+            has_opted_out_tracking: true,
+            has_opted_out_profiling: true,
+            ..Default::default()
+        }
+    );
+    let patches = s.calls("PATCH", COLLECTIONS);
+    assert_eq!(patches.len(), 1);
+    let individual = &completion.evidence["individual_ids"];
+    assert_eq!(
+        patches[0].json,
+        json!({"allOrNone": false, "records": [{
+            "attributes": {"type": "Individual"},
+            "id": individual,
+            "HasOptedOutTracking": true,
+            "HasOptedOutProfiling": true
+        }]})
+    );
+    assert!(patches[0]
+        .header("authorization")
+        .unwrap()
+        .starts_with("Bearer "));
+    let evidence = format!("{:?}", completion.evidence);
+    assert!(!evidence.contains("jane"), "{evidence}");
+}
+
+#[tokio::test]
+async fn limit_sets_the_configured_flag_only() {
+    let s = setup("limit_sensitive_flags = [\"HasOptedOutSolicit\"]").await;
+    s.sim.add_contact("jane@example.com", true);
+    let completion = completed(
+        s.connector
+            .suppress(&[work(RequestKind::LimitSensitive, Some("jane@example.com"))])
+            .await
+            .unwrap(),
+    );
+    assert_eq!(completion.action, ConfirmationAction::Flagged);
+    assert_eq!(
+        s.sim.individual_flags("jane@example.com").unwrap(),
+        IndividualFlags {
+            has_opted_out_solicit: true,
+            ..Default::default()
+        }
+    );
+}
+
+#[tokio::test]
+async fn limit_sets_processing_by_default() {
+    let s = setup("").await;
+    s.sim.add_lead("lee@example.com", true);
+    completed(
+        s.connector
+            .suppress(&[work(RequestKind::LimitSensitive, Some("lee@example.com"))])
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        s.sim.individual_flags("lee@example.com").unwrap(),
+        IndividualFlags {
+            has_opted_out_processing: true,
+            ..Default::default()
+        }
+    );
+}
+
+#[tokio::test]
+async fn requests_for_one_person_in_one_batch_write_one_merged_record() {
+    let s = setup("").await;
+    s.sim.add_contact("jane@example.com", true);
+    let results = s
+        .connector
+        .suppress(&[
+            work(RequestKind::OptOutSaleShare, Some("jane@example.com")),
+            work(RequestKind::LimitSensitive, Some("jane@example.com")),
+        ])
+        .await
+        .unwrap();
+    assert!(results
+        .iter()
+        .all(|r| r.as_ref().unwrap().action == ConfirmationAction::Flagged));
+    let patches = s.calls("PATCH", COLLECTIONS);
+    assert_eq!(patches.len(), 1);
+    assert_eq!(patches[0].json["records"].as_array().unwrap().len(), 1);
+    let flags = s.sim.individual_flags("jane@example.com").unwrap();
+    assert!(
+        flags.has_opted_out_tracking
+            && flags.has_opted_out_profiling
+            && flags.has_opted_out_processing
+    );
+}
+
+#[tokio::test]
+async fn delete_sets_should_forget_then_deletes_contacts_and_leads() {
+    let s = setup("").await;
+    s.sim.add_contact("jane@example.com", true);
+    s.sim.add_lead("jane@example.com", false);
+    let request = work(RequestKind::Delete, Some("jane@example.com"));
+    let completion = completed(
+        s.connector
+            .delete(std::slice::from_ref(&request))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(completion.action, ConfirmationAction::Deleted);
+    assert_eq!(completion.evidence["records_deleted"], "2");
+    assert!(!s.sim.contact_exists("jane@example.com"));
+    assert!(!s.sim.lead_exists("jane@example.com"));
+
+    let writes: Vec<_> = s
+        .running
+        .control
+        .calls_to(COLLECTIONS)
+        .into_iter()
+        .filter(|c| c.method.as_str() != "POST")
+        .collect();
+    let methods: Vec<&str> = writes.iter().map(|c| c.method.as_str()).collect();
+    // Link the Lead to the Contact's Individual, set ShouldForget, then delete both records.
+    assert_eq!(methods, ["PATCH", "PATCH", "DELETE"]);
+    assert_eq!(
+        writes[1].json["records"][0],
+        json!({"attributes": {"type": "Individual"}, "id": completion.evidence["individual_ids"], "ShouldForget": true})
+    );
+    assert!(
+        writes[2].path.contains("allOrNone=false"),
+        "{}",
+        writes[2].path
+    );
+    // ShouldForget is read back from the Individual, which outlives the records.
+    assert_eq!(
+        s.connector.verify(&request, &completion).await,
+        VerificationStatus::Verified
+    );
+}
+
+#[tokio::test]
+async fn delete_keeping_records_only_flags_should_forget() {
+    let s = setup("delete_records = false").await;
+    s.sim.add_contact("jane@example.com", true);
+    let completion = completed(
+        s.connector
+            .delete(&[work(RequestKind::Delete, Some("jane@example.com"))])
+            .await
+            .unwrap(),
+    );
+    assert_eq!(completion.action, ConfirmationAction::Flagged);
+    assert!(s.sim.contact_exists("jane@example.com"));
+    assert!(
+        s.sim
+            .individual_flags("jane@example.com")
+            .unwrap()
+            .should_forget
+    );
+    assert!(s.calls("DELETE", COLLECTIONS).is_empty());
+}
+
+#[tokio::test]
+async fn unknown_email_is_not_found() {
+    let s = setup("").await;
+    s.sim.add_contact("someone-else@example.com", true);
+    let completion = completed(
+        s.connector
+            .suppress(&[work(RequestKind::OptOutSaleShare, Some("jane@example.com"))])
+            .await
+            .unwrap(),
+    );
+    assert_eq!(completion.action, ConfirmationAction::NotFound);
+    assert!(s.running.control.calls_to(COLLECTIONS).is_empty());
+}
+
+#[tokio::test]
+async fn email_with_quote_is_escaped_and_found() {
+    let s = setup("").await;
+    s.sim.add_contact("o'brien@example.com", true);
+    let completion = completed(
+        s.connector
+            .suppress(&[work(
+                RequestKind::OptOutSaleShare,
+                Some("o'brien@example.com"),
+            )])
+            .await
+            .unwrap(),
+    );
+    assert_eq!(completion.action, ConfirmationAction::Flagged);
+    assert!(
+        s.sim
+            .individual_flags("o'brien@example.com")
+            .unwrap()
+            .has_opted_out_tracking
+    );
+}
+
+#[tokio::test]
+async fn raw_email_is_normalised_before_the_query() {
+    let s = setup("").await;
+    s.sim.add_contact("jane@example.com", true);
+    let completion = completed(
+        s.connector
+            .suppress(&[work(
+                RequestKind::OptOutSaleShare,
+                Some("  Jane@Example.COM "),
+            )])
+            .await
+            .unwrap(),
+    );
+    assert_eq!(completion.action, ConfirmationAction::Flagged);
+    for call in s.running.control.calls_to("/services/data/v61.0/query") {
+        assert_eq!(call.status, 200, "{}", call.path);
+    }
+}
+
+#[tokio::test]
+async fn email_without_raw_value_is_a_permanent_item_error() {
+    let s = setup("").await;
+    let results = s
+        .connector
+        .suppress(&[work(RequestKind::OptOutSaleShare, None)])
+        .await
+        .unwrap();
+    assert!(
+        matches!(&results[0], Err(ConnectorError::Permanent(m)) if m.contains("raw EMAIL identifier is required")),
+        "{results:?}"
+    );
+}
+
+#[tokio::test]
+async fn contact_without_individual_gets_one_created_and_linked() {
+    let s = setup("").await;
+    s.sim.add_contact("jane@example.com", false);
+    let completion = completed(
+        s.connector
+            .suppress(&[work(RequestKind::OptOutSaleShare, Some("jane@example.com"))])
+            .await
+            .unwrap(),
+    );
+    assert_eq!(completion.action, ConfirmationAction::Flagged);
+    assert_eq!(completion.evidence["individuals_created"], "1");
+    let created = s.calls("POST", COLLECTIONS);
+    assert_eq!(created.len(), 1);
+    assert_eq!(
+        created[0].json["records"][0]["attributes"]["type"],
+        "Individual"
+    );
+    assert!(
+        s.sim
+            .individual_flags("jane@example.com")
+            .unwrap()
+            .has_opted_out_tracking
+    );
+}
+
+#[tokio::test]
+async fn without_create_individuals_a_record_without_individual_is_not_found() {
+    let s = setup("create_individuals = false").await;
+    s.sim.add_contact("jane@example.com", false);
+    let completion = completed(
+        s.connector
+            .suppress(&[work(RequestKind::OptOutSaleShare, Some("jane@example.com"))])
+            .await
+            .unwrap(),
+    );
+    assert_eq!(completion.action, ConfirmationAction::NotFound);
+    assert!(completion.evidence["reason"].contains("create_individuals = false"));
+    assert_eq!(s.sim.individual_count(), 0);
+}
+
+#[tokio::test]
+async fn batch_of_201_takes_two_collection_calls() {
+    let s = setup("").await;
+    let batch: Vec<SuppressionWork> = (0..201)
+        .map(|n| {
+            let email = format!("person{n}@example.com");
+            s.sim.add_contact(&email, true);
+            work(RequestKind::OptOutSaleShare, Some(&email))
+        })
+        .collect();
+    let results = s.connector.suppress(&batch).await.unwrap();
+    assert_eq!(results.len(), 201);
+    assert!(results
+        .iter()
+        .all(|r| r.as_ref().unwrap().action == ConfirmationAction::Flagged));
+    let sizes: Vec<usize> = s
+        .calls("PATCH", COLLECTIONS)
+        .iter()
+        .map(|c| c.json["records"].as_array().unwrap().len())
+        .collect();
+    assert_eq!(sizes, [200, 1]);
+}
+
+#[tokio::test]
+async fn invalid_session_fetches_a_new_token_once_and_retries() {
+    let s = setup("").await;
+    s.warm_up().await;
+    s.sim.add_contact("jane@example.com", true);
+    s.sim.invalidate_session();
+    let completion = completed(
+        s.connector
+            .suppress(&[work(RequestKind::OptOutSaleShare, Some("jane@example.com"))])
+            .await
+            .unwrap(),
+    );
+    assert_eq!(completion.action, ConfirmationAction::Flagged);
+    assert_eq!(s.calls("POST", TOKEN).len(), 2);
+    let rejected = s
+        .running
+        .control
+        .calls()
+        .iter()
+        .filter(|c| c.status == 401)
+        .count();
+    assert_eq!(rejected, 1);
+}
+
+#[tokio::test]
+async fn token_is_fetched_again_after_its_ttl() {
+    let s = setup("token_ttl_secs = 1").await;
+    s.warm_up().await;
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    s.warm_up().await;
+    assert_eq!(s.calls("POST", TOKEN).len(), 2);
+    assert!(s.running.control.calls().iter().all(|c| c.status != 401));
+}
+
+#[tokio::test]
+async fn wrong_client_secret_is_permanent() {
+    let s = setup_with("", 5_000, "another-secret").await;
+    let err = s
+        .connector
+        .suppress(&[work(RequestKind::OptOutSaleShare, Some("jane@example.com"))])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, ConnectorError::Permanent(m) if m.contains("invalid_client")),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn too_many_requests_is_retry_after() {
+    let s = setup("").await;
+    s.warm_up().await;
+    s.running.control.inject(Fault::too_many_requests(7));
+    let err = s
+        .connector
+        .suppress(&[work(RequestKind::OptOutSaleShare, Some("jane@example.com"))])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ConnectorError::RetryAfter { after, .. } if after == Duration::from_secs(7)),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn request_limit_exceeded_waits_the_default() {
+    let s = setup("retry_after_default_secs = 120").await;
+    s.warm_up().await;
+    s.running.control.inject(Fault::Status {
+        status: 403,
+        retry_after: None,
+        body:
+            r#"[{"message":"TotalRequests Limit exceeded.","errorCode":"REQUEST_LIMIT_EXCEEDED"}]"#
+                .into(),
+    });
+    let err = s
+        .connector
+        .suppress(&[work(RequestKind::OptOutSaleShare, Some("jane@example.com"))])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ConnectorError::RetryAfter { after, .. } if after == Duration::from_secs(120)),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn server_error_is_transient() {
+    let s = setup("").await;
+    s.warm_up().await;
+    s.running.control.inject(Fault::server_error());
+    let err = s
+        .connector
+        .suppress(&[work(RequestKind::OptOutSaleShare, Some("jane@example.com"))])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ConnectorError::Transient(_)), "{err:?}");
+}
+
+#[tokio::test]
+async fn bad_request_is_permanent_with_salesforce_text() {
+    let s = setup("").await;
+    s.warm_up().await;
+    s.running.control.inject(Fault::Status {
+        status: 400,
+        retry_after: None,
+        body: r#"[{"message":"No such column 'IndividualId' on entity 'Contact'","errorCode":"INVALID_FIELD"}]"#
+            .into(),
+    });
+    let err = s
+        .connector
+        .suppress(&[work(RequestKind::OptOutSaleShare, Some("jane@example.com"))])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, ConnectorError::Permanent(m)
+            if m.contains("INVALID_FIELD: No such column 'IndividualId' on entity 'Contact'")),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn hang_longer_than_the_timeout_is_transient() {
+    let s = setup_with("", 300, CLIENT_SECRET).await;
+    s.warm_up().await;
+    s.running
+        .control
+        .inject(Fault::Delay(Duration::from_secs(3)));
+    let err = s
+        .connector
+        .suppress(&[work(RequestKind::OptOutSaleShare, Some("jane@example.com"))])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, ConnectorError::Transient(m) if m.contains("timeout")),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn locked_individual_is_a_transient_item_error_then_succeeds() {
+    let s = setup("").await;
+    s.sim.add_contact("jane@example.com", true);
+    s.sim.add_contact("john@example.com", true);
+    s.sim.lock_individual_once("jane@example.com");
+    let batch = [
+        work(RequestKind::OptOutSaleShare, Some("jane@example.com")),
+        work(RequestKind::OptOutSaleShare, Some("john@example.com")),
+    ];
+    let results = s.connector.suppress(&batch).await.unwrap();
+    assert!(
+        matches!(&results[0], Err(ConnectorError::Transient(m)) if m.contains("UNABLE_TO_LOCK_ROW")),
+        "{results:?}"
+    );
+    assert_eq!(
+        results[1].as_ref().unwrap().action,
+        ConfirmationAction::Flagged
+    );
+    let retried = s.connector.suppress(&batch[..1]).await.unwrap();
+    assert_eq!(
+        retried[0].as_ref().unwrap().action,
+        ConfirmationAction::Flagged
+    );
+}
+
+#[tokio::test]
+async fn verify_reads_the_flags_back_and_fails_when_changed_behind_our_back() {
+    let s = setup("").await;
+    s.sim.add_contact("jane@example.com", true);
+    let request = work(RequestKind::OptOutSaleShare, Some("jane@example.com"));
+    let completion = completed(
+        s.connector
+            .suppress(std::slice::from_ref(&request))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        s.connector.verify(&request, &completion).await,
+        VerificationStatus::Verified
+    );
+    assert!(!s
+        .calls("GET", "/services/data/v61.0/sobjects/Individual/")
+        .is_empty());
+
+    s.sim
+        .set_individual_flags("jane@example.com", IndividualFlags::default());
+    assert_eq!(
+        s.connector.verify(&request, &completion).await,
+        VerificationStatus::Failed
+    );
+}
+
+#[tokio::test]
+async fn verify_after_delete_fails_when_a_record_with_the_email_is_back() {
+    let s = setup("").await;
+    s.sim.add_contact("jane@example.com", true);
+    let request = work(RequestKind::Delete, Some("jane@example.com"));
+    let completion = completed(
+        s.connector
+            .delete(std::slice::from_ref(&request))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        s.connector.verify(&request, &completion).await,
+        VerificationStatus::Verified
+    );
+    s.sim.add_lead("jane@example.com", false);
+    assert_eq!(
+        s.connector.verify(&request, &completion).await,
+        VerificationStatus::Failed
+    );
+}
+
+#[tokio::test]
+async fn verify_is_pending_when_salesforce_cannot_be_read() {
+    let s = setup("").await;
+    s.sim.add_contact("jane@example.com", true);
+    let request = work(RequestKind::OptOutSaleShare, Some("jane@example.com"));
+    let completion = completed(
+        s.connector
+            .suppress(std::slice::from_ref(&request))
+            .await
+            .unwrap(),
+    );
+    s.running.control.inject(Fault::server_error());
+    assert_eq!(
+        s.connector.verify(&request, &completion).await,
+        VerificationStatus::Pending
+    );
+}
+
+#[tokio::test]
+async fn consumer_opt_in_clears_only_the_opt_out_flags() {
+    let s = setup("").await;
+    s.sim.add_contact("jane@example.com", true);
+    s.connector
+        .suppress(&[
+            work(RequestKind::LimitSensitive, Some("jane@example.com")),
+            work(RequestKind::OptOutSaleShare, Some("jane@example.com")),
+        ])
+        .await
+        .unwrap();
+    let request = work(RequestKind::OptInSaleShare, Some("jane@example.com"));
+    let completion = completed(
+        s.connector
+            .suppress(std::slice::from_ref(&request))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(completion.action, ConfirmationAction::Flagged);
+    assert_eq!(
+        s.sim.individual_flags("jane@example.com").unwrap(),
+        IndividualFlags {
+            has_opted_out_processing: true,
+            ..Default::default()
+        }
+    );
+    assert_eq!(
+        s.connector.verify(&request, &completion).await,
+        VerificationStatus::Verified
+    );
+}
+
+#[tokio::test]
+async fn deletion_sent_to_suppress_is_refused() {
+    let s = setup("").await;
+    let results = s
+        .connector
+        .suppress(&[work(RequestKind::Delete, Some("jane@example.com"))])
+        .await
+        .unwrap();
+    assert!(
+        matches!(&results[0], Err(ConnectorError::Permanent(m)) if m.contains("DELETE request")),
+        "{results:?}"
+    );
+    assert!(s.running.control.calls().is_empty());
+}
