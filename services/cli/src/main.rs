@@ -1,6 +1,9 @@
 //! `hush`: the operator's command line.
 
+mod dlq;
 mod doctor;
+mod http;
+mod requests;
 mod topics;
 
 use std::path::PathBuf;
@@ -15,16 +18,40 @@ struct Cli {
     /// Configuration file (TOML); environment variables override it.
     #[arg(long, global = true, env = "HUSH_CONFIG")]
     config: Option<PathBuf>,
+    #[command(flatten)]
+    endpoints: requests::Endpoints,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand)]
 enum Command {
+    /// Submit a privacy request to intake.
+    Submit(requests::Submit),
+    /// Show where a request stands, connector by connector.
+    Status {
+        /// Request id.
+        id: String,
+        /// Print the auditor's JSON record instead of the summary.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the evidence bundle of a request (JSON, with a digest of the record).
+    Evidence {
+        /// Request id.
+        id: String,
+    },
+    /// Print the 11 CCR 7102 metrics report.
+    Report(requests::Report),
     /// Manage Hush's Kafka topics.
     Topics {
         #[command(subcommand)]
         command: topics::TopicsCommand,
+    },
+    /// List or replay dead letters.
+    Dlq {
+        #[command(subcommand)]
+        command: dlq::DlqCommand,
     },
     /// Check the broker and the schema registry by round-tripping one synthetic event.
     Doctor,
@@ -34,8 +61,26 @@ enum Command {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let config: CommonConfig = config::load(cli.config.as_deref())?;
+    let endpoints = &cli.endpoints;
     match cli.command {
+        Command::Submit(args) => requests::submit(args, endpoints).await,
+        Command::Status { id, json } => {
+            let record = requests::record(endpoints, &id).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&record)?);
+            } else {
+                requests::print_status(&record);
+            }
+            Ok(())
+        }
+        Command::Evidence { id } => {
+            let bundle = requests::evidence(endpoints, &id).await?;
+            println!("{}", serde_json::to_string_pretty(&bundle)?);
+            Ok(())
+        }
+        Command::Report(args) => requests::report(args, endpoints).await,
         Command::Topics { command } => topics::run(command, &config).await,
+        Command::Dlq { command } => dlq::run(command, &config).await,
         Command::Doctor => doctor::run(&config).await,
     }
 }

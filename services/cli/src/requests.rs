@@ -1,0 +1,300 @@
+//! `hush submit`, `hush status`, `hush evidence`, `hush report`: talk to intake and the auditor.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::{json, Value};
+
+use crate::http::send_json;
+
+/// Where intake and the auditor listen.
+#[derive(Args, Clone)]
+pub struct Endpoints {
+    /// Intake base URL.
+    #[arg(
+        long,
+        global = true,
+        env = "HUSH_INTAKE_URL",
+        default_value = "http://127.0.0.1:8070"
+    )]
+    pub intake_url: String,
+    /// Auditor base URL.
+    #[arg(
+        long,
+        global = true,
+        env = "HUSH_AUDITOR_URL",
+        default_value = "http://127.0.0.1:8071"
+    )]
+    pub auditor_url: String,
+}
+
+/// `hush submit`.
+#[derive(Args)]
+pub struct Submit {
+    /// Request kind.
+    #[arg(long, value_enum, default_value = "opt-out-sale-share")]
+    kind: Kind,
+    /// Email of the consumer.
+    #[arg(long)]
+    email: Option<String>,
+    /// Phone of the consumer.
+    #[arg(long)]
+    phone: Option<String>,
+    /// Customer id of the consumer.
+    #[arg(long)]
+    customer_id: Option<String>,
+    /// Device id of the consumer.
+    #[arg(long)]
+    device_id: Option<String>,
+    /// ISO 3166-2 jurisdiction.
+    #[arg(long, default_value = "US-CA")]
+    jurisdiction: String,
+    /// Channel the request came through.
+    #[arg(long, default_value = "API")]
+    channel: String,
+    /// Verification method (required for delete), e.g. EMAIL_LINK; verified now.
+    #[arg(long)]
+    verified_by: Option<String>,
+    /// Idempotency key.
+    #[arg(long)]
+    idempotency_key: Option<String>,
+    /// Send a complete JSON request body from a file instead of the flags.
+    #[arg(long, conflicts_with_all = ["email", "phone", "customer_id", "device_id"])]
+    file: Option<PathBuf>,
+    /// Wait until the auditor shows the request complete, showing progress.
+    #[arg(long)]
+    wait: bool,
+    /// Longest wait with --wait, in seconds.
+    #[arg(long, default_value_t = 120)]
+    timeout: u64,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Kind {
+    OptOutSaleShare,
+    LimitSensitive,
+    Delete,
+    OptInSaleShare,
+}
+
+impl Kind {
+    fn symbol(self) -> &'static str {
+        match self {
+            Kind::OptOutSaleShare => "OPT_OUT_SALE_SHARE",
+            Kind::LimitSensitive => "LIMIT_SENSITIVE",
+            Kind::Delete => "DELETE",
+            Kind::OptInSaleShare => "OPT_IN_SALE_SHARE",
+        }
+    }
+}
+
+/// Submits a request to intake and prints its receipt.
+pub async fn submit(args: Submit, endpoints: &Endpoints) -> anyhow::Result<()> {
+    let body = match &args.file {
+        Some(path) => serde_json::from_str(
+            &std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?,
+        )
+        .with_context(|| format!("{} is not JSON", path.display()))?,
+        None => body_from_flags(&args)?,
+    };
+    let client = reqwest::Client::new();
+    let accepted = send_json(
+        client
+            .post(format!("{}/v1/requests", endpoints.intake_url))
+            .json(&body),
+        "submit",
+    )
+    .await?;
+    println!("{}", serde_json::to_string_pretty(&accepted)?);
+    if args.wait {
+        let id = accepted["request_id"]
+            .as_str()
+            .context("intake answered without a request_id")?;
+        let record =
+            wait_complete(&client, endpoints, id, Duration::from_secs(args.timeout)).await?;
+        print_status(&record);
+    }
+    Ok(())
+}
+
+fn body_from_flags(args: &Submit) -> anyhow::Result<Value> {
+    let mut identifiers = Vec::new();
+    for (kind, value) in [
+        ("EMAIL", &args.email),
+        ("PHONE", &args.phone),
+        ("CUSTOMER_ID", &args.customer_id),
+        ("DEVICE_ID", &args.device_id),
+    ] {
+        if let Some(value) = value {
+            identifiers.push(json!({ "type": kind, "value": value }));
+        }
+    }
+    anyhow::ensure!(
+        !identifiers.is_empty(),
+        "give at least one identifier: --email, --phone, --customer-id or --device-id"
+    );
+    let mut body = json!({
+        "kind": args.kind.symbol(),
+        "jurisdiction": args.jurisdiction,
+        "channel": args.channel,
+        "identifiers": identifiers,
+        "consumer_initiated": true,
+    });
+    if let Some(method) = &args.verified_by {
+        body["verification"] =
+            json!({ "method": method, "verified_at": chrono::Utc::now().to_rfc3339() });
+    }
+    if let Some(key) = &args.idempotency_key {
+        body["idempotency_key"] = json!(key);
+    }
+    Ok(body)
+}
+
+/// Polls the auditor until every required connector confirmed, with a progress bar.
+async fn wait_complete(
+    client: &reqwest::Client,
+    endpoints: &Endpoints,
+    id: &str,
+    timeout: Duration,
+) -> anyhow::Result<Value> {
+    let bar = ProgressBar::new(1);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {pos}/{len} connectors")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_message(format!("waiting for {id}"));
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let response = client
+            .get(format!("{}/v1/requests/{id}", endpoints.auditor_url))
+            .send()
+            .await;
+        if let Ok(response) = response {
+            if response.status().is_success() {
+                let record: Value = response.json().await?;
+                let required = record["required_connectors"].as_array().map_or(0, Vec::len) as u64;
+                let missing = record["missing_connectors"].as_array().map_or(0, Vec::len) as u64;
+                bar.set_length(required.max(1));
+                bar.set_position(required.saturating_sub(missing));
+                if required > 0 && missing == 0 || record["status"] == "DENIED" {
+                    bar.finish_and_clear();
+                    return Ok(record);
+                }
+            }
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "request {id} not complete after {} s (see `hush status {id}`)",
+            timeout.as_secs()
+        );
+        bar.tick();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+/// Fetches the auditor's record of one request.
+pub async fn record(endpoints: &Endpoints, id: &str) -> anyhow::Result<Value> {
+    send_json(
+        reqwest::Client::new().get(format!("{}/v1/requests/{id}", endpoints.auditor_url)),
+        "status",
+    )
+    .await
+}
+
+/// Prints a one-screen summary of an audit record.
+pub fn print_status(record: &Value) {
+    let text = |v: &Value| v.as_str().unwrap_or("-").to_owned();
+    println!(
+        "request {}  {}  status {}",
+        text(&record["request_id"]),
+        text(&record["kind"]),
+        text(&record["status"])
+    );
+    println!(
+        "received {}  deadline {}  completed {}",
+        text(&record["received_at"]),
+        text(&record["deadline"]),
+        text(&record["completed_at"])
+    );
+    if let Some(rule) = record["deadline_rule"].as_str() {
+        println!("deadline rule: {rule}");
+    }
+    println!(
+        "{:<22} {:<17} {:<26} {:<13} {:>8}",
+        "connector", "role", "action", "verification", "attempts"
+    );
+    for outcome in record["connectors"].as_array().into_iter().flatten() {
+        println!(
+            "{:<22} {:<17} {:<26} {:<13} {:>8}",
+            text(&outcome["connector_id"]),
+            text(&outcome["role"]),
+            text(&outcome["action"]),
+            text(&outcome["verification"]),
+            outcome["attempts"]
+        );
+    }
+    for missing in record["missing_connectors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        println!("{:<22} (no confirmation yet)", text(missing));
+    }
+}
+
+/// The evidence bundle of one request: the auditor's full record, when and where it was taken,
+/// and a SHA-256 digest of the record so the bundle can be checked later.
+pub async fn evidence(endpoints: &Endpoints, id: &str) -> anyhow::Result<Value> {
+    use sha2::{Digest, Sha256};
+    let record = record(endpoints, id).await?;
+    let canonical = serde_json::to_vec(&record)?;
+    Ok(json!({
+        "bundle": "hush.evidence.v1",
+        "generated_at": chrono::Utc::now().to_rfc3339(),
+        "source": format!("{}/v1/requests/{id}", endpoints.auditor_url),
+        "record_sha256": hex::encode(Sha256::digest(&canonical)),
+        "record": record,
+    }))
+}
+
+/// `hush report`.
+#[derive(Args)]
+pub struct Report {
+    /// First day (YYYY-MM-DD); default January 1 of this year.
+    #[arg(long)]
+    from: Option<String>,
+    /// Last day (YYYY-MM-DD); default today.
+    #[arg(long)]
+    to: Option<String>,
+    /// Print CSV instead of JSON.
+    #[arg(long)]
+    csv: bool,
+}
+
+/// Prints the 11 CCR 7102 metrics report.
+pub async fn report(args: Report, endpoints: &Endpoints) -> anyhow::Result<()> {
+    let mut query: Vec<(&str, String)> = Vec::new();
+    if let Some(from) = args.from {
+        query.push(("from", from));
+    }
+    if let Some(to) = args.to {
+        query.push(("to", to));
+    }
+    if args.csv {
+        query.push(("format", "csv".into()));
+    }
+    let request = reqwest::Client::new()
+        .get(format!("{}/v1/report", endpoints.auditor_url))
+        .query(&query);
+    let body = send_json(request, "report").await?;
+    match body {
+        Value::String(csv) => print!("{csv}"),
+        json => println!("{}", serde_json::to_string_pretty(&json)?),
+    }
+    Ok(())
+}
