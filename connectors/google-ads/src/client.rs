@@ -1,0 +1,236 @@
+//! HTTP calls to the Google Ads API: OAuth 2.0 access tokens (exchanged from the refresh token,
+//! cached, refreshed before they expire and once more when Google says `UNAUTHENTICATED`), the
+//! `developer-token` and `login-customer-id` headers, and the offline user data job calls.
+
+use std::time::{Duration, Instant};
+
+use hush_core::connector::{classify_transport_error, ConnectorError};
+use serde_json::Value;
+use tokio::sync::Mutex;
+
+use crate::config::GoogleAdsConfig;
+use crate::request;
+use crate::retry::{self, Verdict};
+
+/// Longest safety margin before a token's expiry at which it is refreshed.
+const MAX_REFRESH_MARGIN: Duration = Duration::from_secs(60);
+
+/// An access token and the instant after which it is no longer used.
+struct AccessToken {
+    value: String,
+    refresh_at: Instant,
+}
+
+/// Status of an offline user data job as read back from Google.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobStatus {
+    /// `PENDING`, `RUNNING`, `SUCCESS` or `FAILED`.
+    pub status: String,
+    /// Why the job failed, when `status` is `FAILED`.
+    pub failure_reason: Option<String>,
+}
+
+impl JobStatus {
+    /// Whether the job reached `SUCCESS` or `FAILED`.
+    pub fn is_final(&self) -> bool {
+        matches!(self.status.as_str(), "SUCCESS" | "FAILED")
+    }
+}
+
+/// A Google Ads API client for one customer and user list.
+pub struct GoogleAdsClient {
+    http: reqwest::Client,
+    config: GoogleAdsConfig,
+    token: Mutex<Option<AccessToken>>,
+}
+
+impl GoogleAdsClient {
+    /// Builds the client; the timeout applies to every call, token exchange included.
+    pub fn new(config: GoogleAdsConfig) -> Result<Self, reqwest::Error> {
+        let http = reqwest::Client::builder().timeout(config.timeout).build()?;
+        Ok(Self {
+            http,
+            config,
+            token: Mutex::new(None),
+        })
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &GoogleAdsConfig {
+        &self.config
+    }
+
+    /// `POST offlineUserDataJobs:create`; returns the job's resource name.
+    pub async fn create_job(&self) -> Result<String, ConnectorError> {
+        let path = format!(
+            "customers/{}/offlineUserDataJobs:create",
+            self.config.customer_id
+        );
+        let body = request::create_job_body(&self.config.customer_id, &self.config.user_list_id);
+        let answer = self.post(&path, &body).await?;
+        string_field(&answer, "resourceName", "offlineUserDataJobs:create")
+    }
+
+    /// `POST {job}:addOperations`; returns the response (which may hold `partialFailureError`).
+    pub async fn add_operations(&self, job: &str, body: &Value) -> Result<Value, ConnectorError> {
+        self.post(&format!("{job}:addOperations"), body).await
+    }
+
+    /// `POST {job}:run`; returns the long-running operation's name.
+    pub async fn run_job(&self, job: &str) -> Result<String, ConnectorError> {
+        let answer = self
+            .post(&format!("{job}:run"), &serde_json::json!({}))
+            .await?;
+        string_field(&answer, "name", "offlineUserDataJobs:run")
+    }
+
+    /// Reads the job's status through `googleAds:search`.
+    pub async fn job_status(&self, job: &str) -> Result<JobStatus, ConnectorError> {
+        let path = format!("customers/{}/googleAds:search", self.config.customer_id);
+        let answer = self.post(&path, &request::job_status_query(job)).await?;
+        let row = answer["results"]
+            .as_array()
+            .and_then(|rows| rows.first())
+            .ok_or_else(|| {
+                ConnectorError::Permanent(format!("Google Ads search found no job {job}"))
+            })?;
+        let job_row = &row["offlineUserDataJob"];
+        Ok(JobStatus {
+            status: job_row["status"].as_str().unwrap_or("UNKNOWN").to_owned(),
+            failure_reason: job_row["failureReason"]
+                .as_str()
+                .filter(|r| !matches!(*r, "UNSPECIFIED" | "UNKNOWN"))
+                .map(str::to_owned),
+        })
+    }
+
+    /// POSTs JSON to `{base_url}/{version}/{path}`. An `UNAUTHENTICATED` answer drops the
+    /// cached token and the call is made once more with a fresh one.
+    async fn post(&self, path: &str, body: &Value) -> Result<Value, ConnectorError> {
+        let url = format!(
+            "{}/{}/{path}",
+            self.config.base_url, self.config.api_version
+        );
+        let mut refreshed = false;
+        loop {
+            let token = self.access_token().await?;
+            let mut call = self
+                .http
+                .post(&url)
+                .bearer_auth(&token)
+                .header("developer-token", &self.config.credentials.developer_token)
+                .json(body);
+            if let Some(login) = &self.config.login_customer_id {
+                call = call.header("login-customer-id", login);
+            }
+            let response = call
+                .send()
+                .await
+                .map_err(|e| classify_transport_error(&e))?;
+            let status = response.status().as_u16();
+            let retry_after = header(&response, "retry-after");
+            let text = response
+                .text()
+                .await
+                .map_err(|e| classify_transport_error(&e))?;
+            match retry::classify(status, retry_after.as_deref(), &text) {
+                Verdict::Success => {
+                    return serde_json::from_str(&text).map_err(|e| {
+                        ConnectorError::Transient(format!(
+                            "Google Ads answered {path} with unreadable JSON: {e}"
+                        ))
+                    })
+                }
+                Verdict::Unauthenticated(detail) if !refreshed => {
+                    tracing::info!(
+                        recipient = %self.config.recipient_id,
+                        "Google Ads refused the access token; refreshing it: {detail}"
+                    );
+                    self.token.lock().await.take();
+                    refreshed = true;
+                }
+                Verdict::Unauthenticated(detail) => {
+                    return Err(ConnectorError::Permanent(format!(
+                        "Google Ads refused a freshly issued access token: {detail}"
+                    )))
+                }
+                Verdict::Failed(error) => return Err(error),
+            }
+        }
+    }
+
+    /// A valid access token, exchanging the refresh token when none is cached or the cached
+    /// one is within its refresh margin of expiry.
+    async fn access_token(&self) -> Result<String, ConnectorError> {
+        let mut cached = self.token.lock().await;
+        if let Some(token) = cached.as_ref().filter(|t| Instant::now() < t.refresh_at) {
+            return Ok(token.value.clone());
+        }
+        let fresh = self.exchange_refresh_token().await?;
+        let value = fresh.value.clone();
+        *cached = Some(fresh);
+        Ok(value)
+    }
+
+    async fn exchange_refresh_token(&self) -> Result<AccessToken, ConnectorError> {
+        let credentials = &self.config.credentials;
+        let form = serde_urlencoded::to_string([
+            ("grant_type", "refresh_token"),
+            ("client_id", credentials.client_id.as_str()),
+            ("client_secret", credentials.client_secret.as_str()),
+            ("refresh_token", credentials.refresh_token.as_str()),
+        ])
+        .map_err(|e| ConnectorError::Permanent(format!("cannot encode the token request: {e}")))?;
+        let response = self
+            .http
+            .post(&self.config.token_url)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form)
+            .send()
+            .await
+            .map_err(|e| classify_transport_error(&e))?;
+        let status = response.status().as_u16();
+        let retry_after = header(&response, "retry-after");
+        let text = response
+            .text()
+            .await
+            .map_err(|e| classify_transport_error(&e))?;
+        if let Some(error) = retry::classify_token_answer(status, retry_after.as_deref(), &text) {
+            return Err(error);
+        }
+        let answer: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        let value = answer["access_token"]
+            .as_str()
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| {
+                ConnectorError::Transient(
+                    "OAuth token endpoint answered without access_token".into(),
+                )
+            })?
+            .to_owned();
+        let lifetime = Duration::from_secs(answer["expires_in"].as_u64().unwrap_or(3_600));
+        let margin = MAX_REFRESH_MARGIN.min(lifetime / 2);
+        Ok(AccessToken {
+            value,
+            refresh_at: Instant::now() + lifetime - margin,
+        })
+    }
+}
+
+fn header(response: &reqwest::Response, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+fn string_field(answer: &Value, field: &str, call: &str) -> Result<String, ConnectorError> {
+    answer[field]
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            ConnectorError::Transient(format!("Google Ads {call} answered without {field}"))
+        })
+}

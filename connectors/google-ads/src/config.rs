@@ -1,0 +1,285 @@
+//! The `[[recipients]]` block of a Google Ads Customer Match recipient, validated at start-up.
+
+use std::fmt;
+use std::time::Duration;
+
+use hush_core::config::ConfigError;
+use hush_core::recipients::RecipientConfig;
+use serde::Deserialize;
+
+/// Google's OAuth 2.0 token endpoint.
+pub const DEFAULT_TOKEN_URL: &str = "https://oauth2.googleapis.com/token";
+/// Google Ads API version used when `settings.api_version` is not set.
+pub const DEFAULT_API_VERSION: &str = "v18";
+/// Wait between two reads of a running job's status, in milliseconds.
+pub const DEFAULT_POLL_INTERVAL_MS: u64 = 2_000;
+/// Longest wait for a job to finish inside one call, in milliseconds.
+pub const DEFAULT_MAX_WAIT_MS: u64 = 600_000;
+
+/// Connector-specific `[recipients.settings]` of a Google Ads recipient.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GoogleAdsSettings {
+    /// Google Ads customer id that owns the user list (`123-456-7890` or `1234567890`).
+    pub customer_id: String,
+    /// Id of the Customer Match user list people are removed from.
+    pub user_list_id: String,
+    /// Manager account id sent as `login-customer-id`, when access goes through a manager.
+    #[serde(default)]
+    pub login_customer_id: Option<String>,
+    /// Google Ads API version, e.g. `v18`.
+    #[serde(default = "default_api_version")]
+    pub api_version: String,
+    /// OAuth 2.0 token endpoint where the refresh token is exchanged.
+    #[serde(default = "default_token_url")]
+    pub token_url: String,
+    /// Wait between two reads of a running job's status, in milliseconds.
+    #[serde(default = "default_poll_interval_ms")]
+    pub poll_interval_ms: u64,
+    /// Longest wait for a job inside one call; a job still running then is confirmed with
+    /// verification `PENDING` and read back later.
+    #[serde(default = "default_max_wait_ms")]
+    pub max_wait_ms: u64,
+}
+
+fn default_api_version() -> String {
+    DEFAULT_API_VERSION.to_owned()
+}
+
+fn default_token_url() -> String {
+    DEFAULT_TOKEN_URL.to_owned()
+}
+
+fn default_poll_interval_ms() -> u64 {
+    DEFAULT_POLL_INTERVAL_MS
+}
+
+fn default_max_wait_ms() -> u64 {
+    DEFAULT_MAX_WAIT_MS
+}
+
+/// OAuth 2.0 client credentials and the Google Ads developer token. `Debug` never prints them.
+#[derive(Clone, PartialEq, Eq)]
+pub struct GoogleAdsCredentials {
+    /// OAuth client id.
+    pub client_id: String,
+    /// OAuth client secret.
+    pub client_secret: String,
+    /// Long-lived refresh token of the user who can manage the user list.
+    pub refresh_token: String,
+    /// Google Ads developer token (`developer-token` header).
+    pub developer_token: String,
+}
+
+impl GoogleAdsCredentials {
+    /// Reads `credentials.client_id`, `client_secret`, `refresh_token` and `developer_token`
+    /// from the environment variables the recipient names.
+    pub fn from_recipient(recipient: &RecipientConfig) -> Result<Self, ConfigError> {
+        Ok(Self {
+            client_id: recipient.credential("client_id")?,
+            client_secret: recipient.credential("client_secret")?,
+            refresh_token: recipient.credential("refresh_token")?,
+            developer_token: recipient.credential("developer_token")?,
+        })
+    }
+}
+
+impl fmt::Debug for GoogleAdsCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("GoogleAdsCredentials(<redacted>)")
+    }
+}
+
+/// Everything the connector needs, resolved and validated.
+#[derive(Debug, Clone)]
+pub struct GoogleAdsConfig {
+    /// Recipient id (for error messages).
+    pub recipient_id: String,
+    /// API root without a trailing slash, e.g. `https://googleads.googleapis.com`.
+    pub base_url: String,
+    /// API version path segment.
+    pub api_version: String,
+    /// Customer id, digits only.
+    pub customer_id: String,
+    /// User list id, digits only.
+    pub user_list_id: String,
+    /// Manager customer id, digits only.
+    pub login_customer_id: Option<String>,
+    /// OAuth token endpoint.
+    pub token_url: String,
+    /// Credentials.
+    pub credentials: GoogleAdsCredentials,
+    /// Timeout of one HTTP call.
+    pub timeout: Duration,
+    /// Wait between job status reads.
+    pub poll_interval: Duration,
+    /// Longest wait for a job inside one call.
+    pub max_wait: Duration,
+}
+
+impl GoogleAdsConfig {
+    /// Validates the recipient's settings, reading credentials from the environment.
+    pub fn from_recipient(recipient: &RecipientConfig) -> Result<Self, ConfigError> {
+        let settings: GoogleAdsSettings = recipient.settings()?;
+        let credentials = GoogleAdsCredentials::from_recipient(recipient)?;
+        Self::with_credentials(recipient, settings, credentials)
+    }
+
+    /// Validates the recipient's settings with credentials obtained by the caller.
+    pub fn with_credentials(
+        recipient: &RecipientConfig,
+        settings: GoogleAdsSettings,
+        credentials: GoogleAdsCredentials,
+    ) -> Result<Self, ConfigError> {
+        let field = |name: &str| format!("recipients.{}.settings.{name}", recipient.id);
+        let customer_id = account_id(&settings.customer_id, &field("customer_id"))?;
+        let user_list_id = digits(&settings.user_list_id, &field("user_list_id"))?;
+        let login_customer_id = settings
+            .login_customer_id
+            .as_deref()
+            .map(|id| account_id(id, &field("login_customer_id")))
+            .transpose()?;
+        let version = settings.api_version.trim();
+        if !(version.len() > 1
+            && version.starts_with('v')
+            && version[1..].bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Err(ConfigError::Invalid(format!(
+                "{} must look like `v18`, got `{}`",
+                field("api_version"),
+                settings.api_version
+            )));
+        }
+        if !is_http_url(&settings.token_url) {
+            return Err(ConfigError::Invalid(format!(
+                "{} must be an http(s) URL",
+                field("token_url")
+            )));
+        }
+        if settings.poll_interval_ms == 0 {
+            return Err(ConfigError::Invalid(format!(
+                "{} must be at least 1",
+                field("poll_interval_ms")
+            )));
+        }
+        if !is_http_url(&recipient.base_url) {
+            return Err(ConfigError::Invalid(format!(
+                "recipients.{}.base_url must be an http(s) URL",
+                recipient.id
+            )));
+        }
+        for (name, value) in [
+            ("client_id", &credentials.client_id),
+            ("client_secret", &credentials.client_secret),
+            ("refresh_token", &credentials.refresh_token),
+            ("developer_token", &credentials.developer_token),
+        ] {
+            if value.trim().is_empty() {
+                return Err(ConfigError::Invalid(format!(
+                    "recipients.{}.credentials.{name} is empty",
+                    recipient.id
+                )));
+            }
+        }
+        Ok(Self {
+            recipient_id: recipient.id.clone(),
+            base_url: recipient.base_url.trim_end_matches('/').to_owned(),
+            api_version: version.to_owned(),
+            customer_id,
+            user_list_id,
+            login_customer_id,
+            token_url: settings.token_url,
+            credentials,
+            timeout: Duration::from_millis(recipient.timeout_ms),
+            poll_interval: Duration::from_millis(settings.poll_interval_ms),
+            max_wait: Duration::from_millis(settings.max_wait_ms),
+        })
+    }
+}
+
+fn is_http_url(url: &str) -> bool {
+    url.starts_with("http://") || url.starts_with("https://")
+}
+
+/// A Google Ads account id: digits, optionally grouped with hyphens as the UI shows them.
+fn account_id(value: &str, field: &str) -> Result<String, ConfigError> {
+    digits(&value.trim().replace('-', ""), field)
+}
+
+fn digits(value: &str, field: &str) -> Result<String, ConfigError> {
+    let value = value.trim();
+    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ConfigError::Invalid(format!(
+            "{field} must be a numeric Google Ads id, got `{value}`"
+        )));
+    }
+    Ok(value.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn recipient(settings: &str) -> RecipientConfig {
+        toml::from_str(&format!(
+            "id = \"gads\"\nkind = \"google_ads\"\nrole = \"THIRD_PARTY\"\nbase_url = \"https://googleads.googleapis.com/\"\n[settings]\n{settings}"
+        ))
+        .unwrap()
+    }
+
+    fn credentials() -> GoogleAdsCredentials {
+        GoogleAdsCredentials {
+            client_id: "id".into(),
+            client_secret: "secret".into(),
+            refresh_token: "refresh".into(),
+            developer_token: "dev".into(),
+        }
+    }
+
+    fn config(settings: &str) -> Result<GoogleAdsConfig, ConfigError> {
+        let r = recipient(settings);
+        GoogleAdsConfig::with_credentials(&r, r.settings()?, credentials())
+    }
+
+    #[test]
+    fn defaults_apply_and_hyphenated_ids_are_accepted() {
+        let c = config("customer_id = \"123-456-7890\"\nuser_list_id = \"42\"").unwrap();
+        assert_eq!(c.customer_id, "1234567890");
+        assert_eq!(c.api_version, "v18");
+        assert_eq!(c.token_url, DEFAULT_TOKEN_URL);
+        assert_eq!(c.base_url, "https://googleads.googleapis.com");
+        assert_eq!(c.poll_interval, Duration::from_millis(2_000));
+        assert_eq!(c.max_wait, Duration::from_millis(600_000));
+        assert_eq!(c.login_customer_id, None);
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let err = config("customer_id = \"12a\"\nuser_list_id = \"42\"").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("recipients.gads.settings.customer_id"),
+            "{err}"
+        );
+        let err =
+            config("customer_id = \"1\"\nuser_list_id = \"42\"\napi_version = \"18\"").unwrap_err();
+        assert!(err.to_string().contains("settings.api_version"), "{err}");
+        let err = config("customer_id = \"1\"").unwrap_err();
+        assert!(
+            err.to_string().contains("recipients.gads.settings"),
+            "{err}"
+        );
+        let err = config("customer_id = \"1\"\nuser_list_id = \"2\"\nlist = \"3\"").unwrap_err();
+        assert!(err.to_string().contains("list"), "{err}");
+    }
+
+    #[test]
+    fn credentials_never_reach_debug_output() {
+        let c = config("customer_id = \"1\"\nuser_list_id = \"2\"").unwrap();
+        let shown = format!("{c:?}");
+        assert!(
+            !shown.contains("secret") && !shown.contains("refresh"),
+            "{shown}"
+        );
+    }
+}

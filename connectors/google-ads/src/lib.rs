@@ -1,0 +1,282 @@
+//! Hush connector for Google Ads Customer Match.
+//!
+//! An opt-out, a limit on sensitive PI or a deletion removes the person (hashed emails and
+//! E.164 phone numbers) from one Customer Match user list through an offline user data job:
+//! `offlineUserDataJobs:create` → `:addOperations` (`remove`, partial failure enabled) →
+//! `:run` → job status read through `googleAds:search` until `SUCCESS` or `FAILED`. Google
+//! offers no restricted-data-processing mode for Customer Match, so removal is the only
+//! suppression there is. See the crate README for configuration and evidence.
+
+pub mod client;
+pub mod config;
+pub mod request;
+pub mod retry;
+#[cfg(feature = "sim")]
+pub mod sim;
+pub mod verify;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use async_trait::async_trait;
+use hush_core::config::ConfigError;
+use hush_core::connector::{
+    Completion, Connector, ConnectorError, Evidence, ItemResults, SuppressionWork,
+};
+use hush_core::events::{ConfirmationAction, RequestKind, VerificationStatus};
+use hush_core::recipients::RecipientConfig;
+
+pub use client::{GoogleAdsClient, JobStatus};
+pub use config::{GoogleAdsConfig, GoogleAdsCredentials, GoogleAdsSettings};
+
+use request::RemoveOperation;
+use verify::JobOutcome;
+
+/// Evidence key of the offline user data job's resource name (what `verify` reads back).
+pub const EVIDENCE_JOB: &str = "job_resource_name";
+/// Evidence key of the job's last known status.
+pub const EVIDENCE_JOB_STATUS: &str = "job_status";
+
+type ItemSlot = Option<Result<Completion, ConnectorError>>;
+
+/// The Google Ads Customer Match connector (role `THIRD_PARTY`).
+pub struct GoogleAdsConnector {
+    client: GoogleAdsClient,
+}
+
+impl GoogleAdsConnector {
+    /// Builds the connector from its `[[recipients]]` block, reading credentials from the
+    /// environment variables it names. Fails with an error naming the faulty field.
+    pub fn from_recipient(recipient: &RecipientConfig) -> Result<Self, ConfigError> {
+        Self::new(GoogleAdsConfig::from_recipient(recipient)?)
+    }
+
+    /// Builds the connector from a resolved configuration.
+    pub fn new(config: GoogleAdsConfig) -> Result<Self, ConfigError> {
+        let recipient = config.recipient_id.clone();
+        let client = GoogleAdsClient::new(config).map_err(|e| {
+            ConfigError::Invalid(format!(
+                "recipients.{recipient}: cannot build the HTTP client: {e}"
+            ))
+        })?;
+        Ok(Self { client })
+    }
+
+    /// Removes every applicable item from the user list and reports each one as `action`.
+    async fn remove(
+        &self,
+        batch: &[SuppressionWork],
+        action: ConfirmationAction,
+    ) -> Result<ItemResults, ConnectorError> {
+        let mut results: Vec<ItemSlot> = vec![None; batch.len()];
+        for (slot, work) in results.iter_mut().zip(batch) {
+            if work.kind == RequestKind::OptInSaleShare {
+                *slot = Some(Ok(opt_in_not_applicable()));
+            }
+        }
+        let plan = request::plan_removals(
+            batch
+                .iter()
+                .enumerate()
+                .filter(|(_, w)| w.kind != RequestKind::OptInSaleShare),
+        );
+        for (item, reason) in plan.refused {
+            results[item] = Some(Err(ConnectorError::Permanent(reason)));
+        }
+        if !plan.operations.is_empty() {
+            self.run_job(&plan.operations, action, &mut results).await?;
+        }
+        Ok(results
+            .into_iter()
+            .map(|slot| {
+                slot.unwrap_or_else(|| {
+                    Err(ConnectorError::Permanent(
+                        "internal error: item left without an outcome".into(),
+                    ))
+                })
+            })
+            .collect())
+    }
+
+    /// Creates, fills, runs and waits for one job; fills the slots of the items it carried.
+    async fn run_job(
+        &self,
+        operations: &[RemoveOperation],
+        action: ConfirmationAction,
+        results: &mut [ItemSlot],
+    ) -> Result<(), ConnectorError> {
+        let job = self.client.create_job().await?;
+        let refusals = self.add_operations(&job, operations).await?;
+        let refused_operations = operations
+            .iter()
+            .filter(|op| refusals.contains_key(&op.item))
+            .count();
+        for (item, reasons) in &refusals {
+            results[*item] = Some(Err(ConnectorError::Permanent(format!(
+                "Google Ads refused {} (job {job})",
+                reasons.join("; ")
+            ))));
+        }
+        let accepted: BTreeSet<usize> = operations
+            .iter()
+            .map(|op| op.item)
+            .filter(|item| !refusals.contains_key(item))
+            .collect();
+        if accepted.is_empty() {
+            return Ok(());
+        }
+        let long_running = self.client.run_job(&job).await?;
+        let config = self.client.config();
+        let outcome =
+            verify::wait_for_job(&self.client, &job, config.poll_interval, config.max_wait).await;
+        tracing::info!(
+            recipient = %config.recipient_id,
+            job = %job,
+            operations = operations.len(),
+            refused_operations,
+            outcome = ?outcome,
+            "Google Ads Customer Match removal job"
+        );
+
+        let mut shared = Evidence::new();
+        shared.insert(EVIDENCE_JOB.into(), job.clone());
+        shared.insert("job_operation".into(), long_running);
+        shared.insert(
+            "user_list".into(),
+            request::user_list_resource(&config.customer_id, &config.user_list_id),
+        );
+        shared.insert("batch_operations".into(), operations.len().to_string());
+        shared.insert(
+            "batch_refused_operations".into(),
+            refused_operations.to_string(),
+        );
+        let verification = match &outcome {
+            JobOutcome::Finished(status) if status.status == "SUCCESS" => {
+                shared.insert(EVIDENCE_JOB_STATUS.into(), status.status.clone());
+                VerificationStatus::Verified
+            }
+            JobOutcome::Finished(status) => {
+                let reason = status
+                    .failure_reason
+                    .as_deref()
+                    .unwrap_or("no reason given");
+                for item in &accepted {
+                    results[*item] = Some(Err(ConnectorError::Permanent(format!(
+                        "Google Ads job {job} FAILED ({reason}); some of its operations may still have been applied"
+                    ))));
+                }
+                return Ok(());
+            }
+            JobOutcome::StillRunning {
+                last_status,
+                last_error,
+            } => {
+                shared.insert(
+                    EVIDENCE_JOB_STATUS.into(),
+                    last_status.clone().unwrap_or_else(|| "UNKNOWN".into()),
+                );
+                if let Some(error) = last_error {
+                    shared.insert("last_read_error".into(), error.clone());
+                }
+                VerificationStatus::Pending
+            }
+        };
+        for item in accepted {
+            let mine: Vec<&RemoveOperation> =
+                operations.iter().filter(|op| op.item == item).collect();
+            let mut evidence = shared.clone();
+            evidence.insert("item_operations".into(), mine.len().to_string());
+            evidence.insert(
+                "identifier_sha256".into(),
+                mine.iter()
+                    .flat_map(|op| op.identifiers.iter().map(|i| i.sha256.as_str()))
+                    .collect::<Vec<_>>()
+                    .join(","),
+            );
+            results[item] = Some(Ok(
+                Completion::new(action, evidence).with_verification(verification)
+            ));
+        }
+        Ok(())
+    }
+
+    /// Sends the operations; returns, per refused item, what Google refused (by hash) and why.
+    async fn add_operations(
+        &self,
+        job: &str,
+        operations: &[RemoveOperation],
+    ) -> Result<BTreeMap<usize, Vec<String>>, ConnectorError> {
+        let mut refusals: BTreeMap<usize, Vec<String>> = BTreeMap::new();
+        for (range, body) in
+            request::add_operations_bodies(operations, request::MAX_IDENTIFIERS_PER_REQUEST)
+        {
+            let answer = self.client.add_operations(job, &body).await?;
+            for failure in retry::partial_failures(&answer) {
+                match range.clone().nth(failure.operation) {
+                    Some(index) => {
+                        let op = &operations[index];
+                        let who = match failure.identifier.and_then(|j| op.identifiers.get(j)) {
+                            Some(identifier) => identifier.label(),
+                            None => op
+                                .identifiers
+                                .iter()
+                                .map(request::HashedIdentifier::label)
+                                .collect::<Vec<_>>()
+                                .join(", "),
+                        };
+                        refusals
+                            .entry(op.item)
+                            .or_default()
+                            .push(format!("{who}: {}", failure.reason));
+                    }
+                    None => {
+                        for op in &operations[range.clone()] {
+                            refusals
+                                .entry(op.item)
+                                .or_default()
+                                .push(failure.reason.clone());
+                        }
+                    }
+                }
+            }
+        }
+        Ok(refusals)
+    }
+}
+
+/// Customer Match has no "opt back in": the business re-uploads people through its own
+/// audience pipeline, so Hush records that there was nothing to do here.
+fn opt_in_not_applicable() -> Completion {
+    let mut evidence = Evidence::new();
+    evidence.insert(
+        "reason".into(),
+        "Customer Match has no opt-in call; people are re-added by the business's own audience uploads".into(),
+    );
+    Completion::new(ConfirmationAction::NotApplicable, evidence)
+}
+
+#[async_trait]
+impl Connector for GoogleAdsConnector {
+    fn max_batch(&self) -> usize {
+        request::MAX_BATCH
+    }
+
+    async fn suppress(&self, batch: &[SuppressionWork]) -> Result<ItemResults, ConnectorError> {
+        self.remove(batch, ConfirmationAction::Suppressed).await
+    }
+
+    async fn delete(&self, batch: &[SuppressionWork]) -> Result<ItemResults, ConnectorError> {
+        self.remove(batch, ConfirmationAction::Deleted).await
+    }
+
+    /// A completion left `PENDING` (job still running when the wait ran out) is read back from
+    /// the job it names; anything else is already final.
+    async fn verify(&self, _work: &SuppressionWork, completion: &Completion) -> VerificationStatus {
+        if completion.verification != VerificationStatus::Pending {
+            return completion.verification;
+        }
+        match completion.evidence.get(EVIDENCE_JOB) {
+            Some(job) => verify::read_back(&self.client, job).await,
+            None => VerificationStatus::Pending,
+        }
+    }
+}

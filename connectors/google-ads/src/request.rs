@@ -1,0 +1,308 @@
+//! Pure functions from suppression work to Google Ads request bodies: one `remove` operation
+//! per person with their hashed emails and phone numbers, split to the API's limits. No I/O.
+
+use std::ops::Range;
+
+use hush_core::connector::SuppressionWork;
+use hush_core::events::IdentifierType;
+use serde_json::{json, Value};
+
+/// Most user identifiers one `addOperations` request may carry (documented limit).
+pub const MAX_IDENTIFIERS_PER_REQUEST: usize = 100_000;
+/// Most user identifiers one operation (one `UserData`) may carry (documented limit).
+pub const MAX_IDENTIFIERS_PER_OPERATION: usize = 20;
+/// Work items per batch: with at most 20 identifiers each, a batch never exceeds the
+/// 100,000-identifier request limit in the common case.
+pub const MAX_BATCH: usize = MAX_IDENTIFIERS_PER_REQUEST / MAX_IDENTIFIERS_PER_OPERATION;
+
+/// One hashed identifier as Google receives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HashedIdentifier {
+    /// `EMAIL` or `PHONE`.
+    pub kind: IdentifierType,
+    /// Hex SHA-256 of the normalised value (E.164 for phones), as intake computed it.
+    pub sha256: String,
+}
+
+impl HashedIdentifier {
+    /// The REST field Google expects for this kind.
+    pub fn field(&self) -> &'static str {
+        match self.kind {
+            IdentifierType::Phone => "hashedPhoneNumber",
+            _ => "hashedEmail",
+        }
+    }
+
+    /// A short label for errors and evidence, e.g. `EMAIL 5f4d…` (hash only, never raw data).
+    pub fn label(&self) -> String {
+        let kind = match self.kind {
+            IdentifierType::Phone => "PHONE",
+            _ => "EMAIL",
+        };
+        format!("{kind} sha256 {}", self.sha256)
+    }
+}
+
+/// One `remove` operation and the work item it belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoveOperation {
+    /// Index of the work item in the batch.
+    pub item: usize,
+    /// Identifiers of the person (at most [`MAX_IDENTIFIERS_PER_OPERATION`]).
+    pub identifiers: Vec<HashedIdentifier>,
+}
+
+impl RemoveOperation {
+    /// The operation as JSON: `{"remove":{"userIdentifiers":[{"hashedEmail":"…"}]}}`.
+    pub fn to_json(&self) -> Value {
+        let identifiers: Vec<Value> = self
+            .identifiers
+            .iter()
+            .map(|i| json!({ i.field(): i.sha256 }))
+            .collect();
+        json!({ "remove": { "userIdentifiers": identifiers } })
+    }
+}
+
+/// What a batch turns into: the operations to send, and the items refused before sending.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RemovalPlan {
+    /// Operations in batch order.
+    pub operations: Vec<RemoveOperation>,
+    /// Items that cannot be sent, with the reason.
+    pub refused: Vec<(usize, String)>,
+}
+
+/// Turns work items (with their batch index) into remove operations. An item without an email
+/// or phone identifier is refused (Customer Match contact lists match on nothing else), and so
+/// is an item whose identifier is not a SHA-256 hex digest: an unhashed value never leaves Hush.
+/// An item with more than 20 identifiers is split into several operations.
+pub fn plan_removals<'a>(
+    items: impl IntoIterator<Item = (usize, &'a SuppressionWork)>,
+) -> RemovalPlan {
+    let mut plan = RemovalPlan::default();
+    for (index, work) in items {
+        let mut identifiers: Vec<HashedIdentifier> = Vec::new();
+        let mut unhashed = None;
+        for identifier in work
+            .identifiers
+            .iter()
+            .filter(|i| matches!(i.kind, IdentifierType::Email | IdentifierType::Phone))
+        {
+            if !looks_like_sha256(&identifier.sha256) {
+                unhashed = Some(identifier.kind);
+                break;
+            }
+            let hashed = HashedIdentifier {
+                kind: identifier.kind,
+                sha256: identifier.sha256.clone(),
+            };
+            if !identifiers.contains(&hashed) {
+                identifiers.push(hashed);
+            }
+        }
+        if let Some(kind) = unhashed {
+            plan.refused.push((
+                index,
+                format!(
+                    "{kind:?} identifier is not a SHA-256 hex digest; Hush never sends an unhashed value to Google Ads"
+                ),
+            ));
+            continue;
+        }
+        if identifiers.is_empty() {
+            plan.refused.push((
+                index,
+                "no EMAIL or PHONE identifier: a Customer Match contact list matches people only by hashed email or phone number".to_owned(),
+            ));
+            continue;
+        }
+        for chunk in identifiers.chunks(MAX_IDENTIFIERS_PER_OPERATION) {
+            plan.operations.push(RemoveOperation {
+                item: index,
+                identifiers: chunk.to_vec(),
+            });
+        }
+    }
+    plan
+}
+
+/// 64 hexadecimal characters. Google itself decides whether the digest is in its expected
+/// (lowercase) form and answers with a partial failure if not.
+fn looks_like_sha256(value: &str) -> bool {
+    value.len() == 64 && value.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// `customers/{customer_id}/userLists/{user_list_id}`.
+pub fn user_list_resource(customer_id: &str, user_list_id: &str) -> String {
+    format!("customers/{customer_id}/userLists/{user_list_id}")
+}
+
+/// Body of `offlineUserDataJobs:create` for a Customer Match job on the user list.
+pub fn create_job_body(customer_id: &str, user_list_id: &str) -> Value {
+    json!({
+        "job": {
+            "type": "CUSTOMER_MATCH_USER_LIST",
+            "customerMatchUserListMetadata": {
+                "userList": user_list_resource(customer_id, user_list_id)
+            }
+        }
+    })
+}
+
+/// Splits operations into `addOperations` requests of at most `max_identifiers` identifiers
+/// each, with partial failure enabled. Each request comes with the range of operation indexes
+/// it carries, so that a failure's operation index maps back to the operation.
+pub fn add_operations_bodies(
+    operations: &[RemoveOperation],
+    max_identifiers: usize,
+) -> Vec<(Range<usize>, Value)> {
+    let mut bodies = Vec::new();
+    let mut start = 0;
+    while start < operations.len() {
+        let mut end = start;
+        let mut count = 0;
+        while end < operations.len()
+            && (end == start || count + operations[end].identifiers.len() <= max_identifiers)
+        {
+            count += operations[end].identifiers.len();
+            end += 1;
+        }
+        let body = json!({
+            "enablePartialFailure": true,
+            "operations": operations[start..end].iter().map(RemoveOperation::to_json).collect::<Vec<_>>(),
+        });
+        bodies.push((start..end, body));
+        start = end;
+    }
+    bodies
+}
+
+/// Body of `googleAds:search` that reads one job's status (a job's results are readable only
+/// through GoogleAdsService search).
+pub fn job_status_query(job_resource_name: &str) -> Value {
+    json!({
+        "query": format!(
+            "SELECT offline_user_data_job.resource_name, offline_user_data_job.status, \
+             offline_user_data_job.failure_reason FROM offline_user_data_job \
+             WHERE offline_user_data_job.resource_name = '{job_resource_name}'"
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hush_core::connector::WorkIdentifier;
+    use hush_core::events::RequestKind;
+    use hush_core::identifiers::hash_identifier;
+
+    fn work(identifiers: Vec<(IdentifierType, String)>) -> SuppressionWork {
+        SuppressionWork {
+            request_id: "r".into(),
+            subject_key: "s".into(),
+            kind: RequestKind::OptOutSaleShare,
+            identifiers: identifiers
+                .into_iter()
+                .map(|(kind, sha256)| WorkIdentifier {
+                    kind,
+                    sha256,
+                    raw: None,
+                })
+                .collect(),
+            categories: vec![],
+            jurisdiction: "US-CA".into(),
+            received_at: 0,
+        }
+    }
+
+    #[test]
+    fn remove_operation_matches_the_documented_rest_shape() {
+        let email = hash_identifier(IdentifierType::Email, "Jane@Example.com").unwrap();
+        let phone = hash_identifier(IdentifierType::Phone, "+1 415 555 0100").unwrap();
+        let batch = [work(vec![
+            (IdentifierType::Email, email.clone()),
+            (IdentifierType::Phone, phone.clone()),
+            (IdentifierType::CookieId, "c".repeat(64)),
+        ])];
+        let plan = plan_removals(batch.iter().enumerate());
+        assert!(plan.refused.is_empty());
+        let bodies = add_operations_bodies(&plan.operations, MAX_IDENTIFIERS_PER_REQUEST);
+        assert_eq!(bodies.len(), 1);
+        assert_eq!(
+            bodies[0].1,
+            json!({
+                "enablePartialFailure": true,
+                "operations": [{"remove": {"userIdentifiers": [
+                    {"hashedEmail": email},
+                    {"hashedPhoneNumber": phone}
+                ]}}]
+            })
+        );
+        // The phone hash is the hash of the E.164 form Google requires.
+        assert_eq!(phone, hush_core::identifiers::sha256_hex("+14155550100"));
+    }
+
+    #[test]
+    fn create_body_names_the_user_list() {
+        assert_eq!(
+            create_job_body("1234567890", "42"),
+            json!({"job": {"type": "CUSTOMER_MATCH_USER_LIST",
+                "customerMatchUserListMetadata": {"userList": "customers/1234567890/userLists/42"}}})
+        );
+    }
+
+    #[test]
+    fn unhashed_values_and_people_without_contact_identifiers_are_refused() {
+        let batch = [
+            work(vec![(IdentifierType::Email, "jane@example.com".into())]),
+            work(vec![(IdentifierType::CustomerId, "a".repeat(64))]),
+            work(vec![(IdentifierType::Email, "A".repeat(64))]),
+        ];
+        let plan = plan_removals(batch.iter().enumerate());
+        assert_eq!(plan.refused.len(), 2);
+        assert_eq!(plan.refused[0].0, 0);
+        assert!(plan.refused[0].1.contains("unhashed"));
+        assert!(!plan.refused[0].1.contains("jane"));
+        assert_eq!(plan.refused[1].0, 1);
+        assert!(plan.refused[1].1.contains("no EMAIL or PHONE"));
+        // An uppercase digest is not raw data: Google decides about it.
+        assert_eq!(plan.operations.len(), 1);
+        assert_eq!(plan.operations[0].item, 2);
+    }
+
+    #[test]
+    fn more_than_twenty_identifiers_split_into_operations_and_requests_respect_the_limit() {
+        let many: Vec<_> = (0..45)
+            .map(|n| {
+                (
+                    IdentifierType::Email,
+                    hush_core::identifiers::sha256_hex(&n.to_string()),
+                )
+            })
+            .collect();
+        let batch = [
+            work(many),
+            work(vec![(IdentifierType::Email, "b".repeat(64))]),
+        ];
+        let plan = plan_removals(batch.iter().enumerate());
+        let sizes: Vec<_> = plan
+            .operations
+            .iter()
+            .map(|o| (o.item, o.identifiers.len()))
+            .collect();
+        assert_eq!(sizes, vec![(0, 20), (0, 20), (0, 5), (1, 1)]);
+        let bodies = add_operations_bodies(&plan.operations, 40);
+        let ranges: Vec<_> = bodies.iter().map(|(r, _)| r.clone()).collect();
+        assert_eq!(ranges, vec![0..2, 2..4]);
+        assert_eq!(bodies[1].1["operations"].as_array().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn status_query_selects_the_job() {
+        let q = job_status_query("customers/1/offlineUserDataJobs/9");
+        let text = q["query"].as_str().unwrap();
+        assert!(text.contains("offline_user_data_job.status"));
+        assert!(text.ends_with("= 'customers/1/offlineUserDataJobs/9'"));
+    }
+}

@@ -1,0 +1,573 @@
+//! Contract tests: the Google Ads connector against the Google Ads API simulator over loopback.
+
+use std::time::Duration;
+
+use hush_connector_google_ads::sim::{GoogleAdsSim, GoogleAdsSimConfig};
+use hush_connector_google_ads::{GoogleAdsConfig, GoogleAdsConnector, EVIDENCE_JOB};
+use hush_core::connector::{Connector, ConnectorError, SuppressionWork, WorkIdentifier};
+use hush_core::events::{ConfirmationAction, IdentifierType, RequestKind, VerificationStatus};
+use hush_core::identifiers::{hash_identifier, sha256_hex};
+use hush_core::recipients::RecipientConfig;
+use hush_sim_kit::Fault;
+use serde_json::{json, Value};
+
+fn recipient(sim: &GoogleAdsSim, config: &GoogleAdsSimConfig, extra: &str) -> RecipientConfig {
+    let text = format!(
+        r#"
+id = "google-ads"
+kind = "google_ads"
+role = "THIRD_PARTY"
+base_url = "{base}"
+timeout_ms = 2000
+[settings]
+customer_id = "{customer}"
+user_list_id = "{list}"
+token_url = "{token}"
+poll_interval_ms = 10
+max_wait_ms = 5000
+"#,
+        base = sim.base_url(),
+        token = sim.token_url(),
+        customer = config.customer_id,
+        list = config.user_list_id,
+    );
+    let mut table: toml::Table = toml::from_str(&text).unwrap();
+    let overrides: toml::Table = toml::from_str(extra).unwrap();
+    for (key, value) in overrides {
+        if key == "timeout_ms" {
+            table.insert(key, value);
+        } else {
+            table["settings"].as_table_mut().unwrap().insert(key, value);
+        }
+    }
+    table.try_into().unwrap()
+}
+
+fn connector_for(
+    sim: &GoogleAdsSim,
+    config: &GoogleAdsSimConfig,
+    extra: &str,
+) -> GoogleAdsConnector {
+    let r = recipient(sim, config, extra);
+    let resolved =
+        GoogleAdsConfig::with_credentials(&r, r.settings().unwrap(), config.credentials()).unwrap();
+    GoogleAdsConnector::new(resolved).unwrap()
+}
+
+async fn start(config: GoogleAdsSimConfig) -> (GoogleAdsSim, GoogleAdsConnector) {
+    let sim = GoogleAdsSim::start(config.clone()).await.unwrap();
+    let connector = connector_for(&sim, &config, "");
+    (sim, connector)
+}
+
+fn email(raw: &str) -> String {
+    hash_identifier(IdentifierType::Email, raw).unwrap()
+}
+
+fn work(
+    request: &str,
+    kind: RequestKind,
+    identifiers: Vec<(IdentifierType, String)>,
+) -> SuppressionWork {
+    SuppressionWork {
+        request_id: request.into(),
+        subject_key: format!("subject-{request}"),
+        kind,
+        identifiers: identifiers
+            .into_iter()
+            .map(|(kind, sha256)| WorkIdentifier {
+                kind,
+                sha256,
+                raw: None,
+            })
+            .collect(),
+        categories: vec![],
+        jurisdiction: "US-CA".into(),
+        received_at: 0,
+    }
+}
+
+fn opt_out(request: &str, raw_email: &str) -> SuppressionWork {
+    work(
+        request,
+        RequestKind::OptOutSaleShare,
+        vec![(IdentifierType::Email, email(raw_email))],
+    )
+}
+
+/// Makes one successful call so the access token is cached and the next fault hits the API.
+async fn warm_up(connector: &GoogleAdsConnector) {
+    let results = connector
+        .suppress(&[opt_out("warm", "warm@example.com")])
+        .await
+        .unwrap();
+    assert!(results[0].is_ok(), "{results:?}");
+}
+
+#[tokio::test]
+async fn job_polled_to_success_is_verified_and_removes_exactly_the_subjects() {
+    let config = GoogleAdsSimConfig {
+        login_customer_id: Some("9998887777".into()),
+        ..GoogleAdsSimConfig::default()
+    };
+    let sim = GoogleAdsSim::start(config.clone()).await.unwrap();
+    let connector = connector_for(&sim, &config, "login_customer_id = \"999-888-7777\"");
+    let phone = hash_identifier(IdentifierType::Phone, "(415) 555-0100").unwrap();
+    sim.add_members([
+        email("jane@example.com"),
+        phone.clone(),
+        email("joe@example.com"),
+        email("bystander@example.com"),
+    ]);
+
+    let batch = [
+        work(
+            "r1",
+            RequestKind::OptOutSaleShare,
+            vec![
+                (IdentifierType::Email, email("Jane@Example.com")),
+                (IdentifierType::Phone, phone.clone()),
+            ],
+        ),
+        opt_out("r2", "joe@example.com"),
+    ];
+    let results = connector.suppress(&batch).await.unwrap();
+
+    for result in &results {
+        let completion = result.as_ref().unwrap();
+        assert_eq!(completion.action, ConfirmationAction::Suppressed);
+        assert_eq!(completion.verification, VerificationStatus::Verified);
+        assert_eq!(completion.evidence["job_status"], "SUCCESS");
+        assert!(completion.evidence[EVIDENCE_JOB]
+            .starts_with("customers/1234567890/offlineUserDataJobs/"));
+        assert_eq!(completion.evidence["batch_operations"], "2");
+    }
+    let first = results[0].as_ref().unwrap();
+    assert_eq!(
+        first.evidence["identifier_sha256"],
+        format!("{},{}", email("jane@example.com"), phone)
+    );
+    assert!(!first.evidence.values().any(|v| v.contains("jane@")));
+    assert_eq!(
+        sim.members().into_iter().collect::<Vec<_>>(),
+        vec![email("bystander@example.com")]
+    );
+
+    let add = &sim
+        .control()
+        .calls_to("/v18/customers/1234567890/offlineUserDataJobs/")[0];
+    assert!(add.path.ends_with(":addOperations"));
+    assert_eq!(add.header("developer-token"), Some("sim-developer-token"));
+    assert_eq!(add.header("login-customer-id"), Some("9998887777"));
+    assert!(add
+        .header("authorization")
+        .unwrap()
+        .starts_with("Bearer ya29."));
+    assert_eq!(
+        add.json,
+        json!({"enablePartialFailure": true, "operations": [
+            {"remove": {"userIdentifiers": [{"hashedEmail": email("jane@example.com")}, {"hashedPhoneNumber": phone}]}},
+            {"remove": {"userIdentifiers": [{"hashedEmail": email("joe@example.com")}]}}
+        ]})
+    );
+    // RUNNING for two status reads, SUCCESS on the third.
+    assert_eq!(
+        sim.control()
+            .calls_to("/v18/customers/1234567890/googleAds:search")
+            .len(),
+        3
+    );
+}
+
+#[tokio::test]
+async fn delete_is_reported_as_deleted() {
+    let (sim, connector) = start(GoogleAdsSimConfig::default()).await;
+    sim.add_members([email("gone@example.com")]);
+    let batch = [work(
+        "d1",
+        RequestKind::Delete,
+        vec![(IdentifierType::Email, email("gone@example.com"))],
+    )];
+    let completion = connector.delete(&batch).await.unwrap().remove(0).unwrap();
+    assert_eq!(completion.action, ConfirmationAction::Deleted);
+    assert_eq!(completion.verification, VerificationStatus::Verified);
+    assert!(sim.members().is_empty());
+}
+
+#[tokio::test]
+async fn token_is_refreshed_before_it_expires() {
+    let (sim, connector) = start(GoogleAdsSimConfig {
+        token_lifetime: Duration::from_secs(2),
+        ..GoogleAdsSimConfig::default()
+    })
+    .await;
+    warm_up(&connector).await;
+    assert_eq!(sim.tokens_issued(), 1);
+    // Past the refresh margin (half of a 2 s lifetime) but before the token expires.
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    warm_up(&connector).await;
+    assert_eq!(sim.tokens_issued(), 2);
+    assert!(sim.control().calls().iter().all(|c| c.status != 401));
+    let token_call = &sim.control().calls_to("/token")[0];
+    let form = String::from_utf8(token_call.body.clone()).unwrap();
+    assert!(form.contains("grant_type=refresh_token"), "{form}");
+    assert_eq!(
+        token_call.header("content-type"),
+        Some("application/x-www-form-urlencoded")
+    );
+}
+
+#[tokio::test]
+async fn token_rejected_with_401_is_refreshed_once_and_the_call_repeated() {
+    let (sim, connector) = start(GoogleAdsSimConfig::default()).await;
+    warm_up(&connector).await;
+    sim.expire_tokens();
+    let results = connector
+        .suppress(&[opt_out("r", "a@example.com")])
+        .await
+        .unwrap();
+    assert!(results[0].is_ok(), "{results:?}");
+    assert_eq!(sim.tokens_issued(), 2);
+    assert_eq!(
+        sim.control()
+            .calls()
+            .iter()
+            .filter(|c| c.status == 401)
+            .count(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn revoked_refresh_token_is_permanent() {
+    let config = GoogleAdsSimConfig::default();
+    let sim = GoogleAdsSim::start(GoogleAdsSimConfig {
+        refresh_token: "another".into(),
+        ..config.clone()
+    })
+    .await
+    .unwrap();
+    let connector = connector_for(&sim, &config, "");
+    let err = connector
+        .suppress(&[opt_out("r", "a@example.com")])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, ConnectorError::Permanent(t) if t.contains("invalid_grant")),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn half_failed_batch_names_exactly_the_refused_identifiers_by_hash() {
+    let (sim, connector) = start(GoogleAdsSimConfig::default()).await;
+    // Upper-case digests: hashes, but not in the lowercase form Google requires.
+    let bad_one = email("bad1@example.com").to_uppercase();
+    let bad_two = email("bad2@example.com").to_uppercase();
+    let good_phone = hash_identifier(IdentifierType::Phone, "+1 415 555 0199").unwrap();
+    sim.add_members([
+        email("ok1@example.com"),
+        email("ok2@example.com"),
+        good_phone.clone(),
+    ]);
+    let batch = [
+        opt_out("ok1", "ok1@example.com"),
+        work(
+            "bad1",
+            RequestKind::OptOutSaleShare,
+            vec![(IdentifierType::Email, bad_one.clone())],
+        ),
+        opt_out("ok2", "ok2@example.com"),
+        work(
+            "bad2",
+            RequestKind::OptOutSaleShare,
+            vec![
+                (IdentifierType::Phone, good_phone.clone()),
+                (IdentifierType::Email, bad_two.clone()),
+            ],
+        ),
+    ];
+    let results = connector.suppress(&batch).await.unwrap();
+
+    for ok in [&results[0], &results[2]] {
+        let completion = ok.as_ref().unwrap();
+        assert_eq!(completion.verification, VerificationStatus::Verified);
+        assert_eq!(completion.evidence["batch_refused_operations"], "2");
+    }
+    let refusal = |index: usize| match &results[index] {
+        Err(ConnectorError::Permanent(text)) => text.clone(),
+        other => panic!("item {index}: {other:?}"),
+    };
+    let first = refusal(1);
+    assert!(
+        first.contains(&format!("EMAIL sha256 {bad_one}")),
+        "{first}"
+    );
+    assert!(first.contains("INVALID_SHA256_FORMAT"), "{first}");
+    assert!(!first.contains(&bad_two), "{first}");
+    let second = refusal(3);
+    assert!(
+        second.contains(&format!("EMAIL sha256 {bad_two}")),
+        "{second}"
+    );
+    assert!(
+        !second.contains(&good_phone),
+        "only the refused identifier is named: {second}"
+    );
+    // Google refuses the whole operation: the person's valid phone stays on the list.
+    assert_eq!(
+        sim.members().into_iter().collect::<Vec<_>>(),
+        vec![good_phone]
+    );
+}
+
+#[tokio::test]
+async fn failed_job_is_permanent_with_the_failure_reason() {
+    let (sim, connector) = start(GoogleAdsSimConfig::default()).await;
+    sim.fail_next_job("INSUFFICIENT_MATCHED_TRANSACTIONS");
+    let err = connector
+        .suppress(&[opt_out("r", "a@example.com")])
+        .await
+        .unwrap()
+        .remove(0)
+        .unwrap_err();
+    assert!(
+        matches!(&err, ConnectorError::Permanent(t) if t.contains("FAILED (INSUFFICIENT_MATCHED_TRANSACTIONS)")),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn job_still_running_at_max_wait_is_pending_and_verify_reads_it_back() {
+    let config = GoogleAdsSimConfig {
+        running_polls: 12,
+        ..GoogleAdsSimConfig::default()
+    };
+    let sim = GoogleAdsSim::start(config.clone()).await.unwrap();
+    let connector = connector_for(&sim, &config, "max_wait_ms = 40\npoll_interval_ms = 20");
+    let item = opt_out("r", "slow@example.com");
+    let completion = connector
+        .suppress(std::slice::from_ref(&item))
+        .await
+        .unwrap()
+        .remove(0)
+        .unwrap();
+    assert_eq!(completion.verification, VerificationStatus::Pending);
+    assert_eq!(completion.evidence["job_status"], "RUNNING");
+    let job = completion.evidence[EVIDENCE_JOB].clone();
+    assert_eq!(sim.job_status(&job).as_deref(), Some("RUNNING"));
+
+    assert_eq!(
+        connector.verify(&item, &completion).await,
+        VerificationStatus::Pending
+    );
+    let mut reads = 1;
+    while connector.verify(&item, &completion).await == VerificationStatus::Pending {
+        reads += 1;
+        assert!(reads < 20, "job never finished");
+    }
+    assert_eq!(
+        connector.verify(&item, &completion).await,
+        VerificationStatus::Verified
+    );
+    assert_eq!(sim.job_status(&job).as_deref(), Some("SUCCESS"));
+}
+
+#[tokio::test]
+async fn rate_limit_with_retry_after_is_retry_after() {
+    let (sim, connector) = start(GoogleAdsSimConfig::default()).await;
+    warm_up(&connector).await;
+    sim.control().inject(Fault::Status {
+        status: 429,
+        retry_after: Some(17),
+        body: json!({"error": {"code": 429, "status": "RESOURCE_EXHAUSTED", "message": "Resource has been exhausted (e.g. check quota)."}}).to_string(),
+    });
+    let err = connector
+        .suppress(&[opt_out("r", "a@example.com")])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, ConnectorError::RetryAfter { after, .. } if *after == Duration::from_secs(17)),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn server_error_is_transient() {
+    let (sim, connector) = start(GoogleAdsSimConfig::default()).await;
+    warm_up(&connector).await;
+    sim.control().inject(Fault::server_error());
+    let err = connector
+        .suppress(&[opt_out("r", "a@example.com")])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ConnectorError::Transient(_)), "{err:?}");
+}
+
+#[tokio::test]
+async fn invalid_argument_is_permanent_with_googles_text() {
+    let config = GoogleAdsSimConfig::default();
+    let sim = GoogleAdsSim::start(config.clone()).await.unwrap();
+    let connector = connector_for(&sim, &config, "user_list_id = \"404\"");
+    let err = connector
+        .suppress(&[opt_out("r", "a@example.com")])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, ConnectorError::Permanent(t)
+            if t.contains("HTTP 400") && t.contains("INVALID_USER_LIST_ID")
+                && t.contains("The user list ID provided for the job is invalid.")),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn hang_longer_than_the_timeout_is_transient() {
+    let config = GoogleAdsSimConfig::default();
+    let sim = GoogleAdsSim::start(config.clone()).await.unwrap();
+    let connector = connector_for(&sim, &config, "timeout_ms = 300");
+    warm_up(&connector).await;
+    sim.control().inject(Fault::Delay(Duration::from_secs(3)));
+    let err = connector
+        .suppress(&[opt_out("r", "a@example.com")])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, ConnectorError::Transient(t) if t.contains("timeout")),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn people_without_email_or_phone_and_opt_ins_make_no_call() {
+    let (sim, connector) = start(GoogleAdsSimConfig::default()).await;
+    let batch = [
+        work(
+            "c",
+            RequestKind::OptOutSaleShare,
+            vec![(IdentifierType::CustomerId, sha256_hex("cust-1"))],
+        ),
+        work(
+            "i",
+            RequestKind::OptInSaleShare,
+            vec![(IdentifierType::Email, email("a@example.com"))],
+        ),
+    ];
+    let results = connector.suppress(&batch).await.unwrap();
+    assert!(
+        matches!(&results[0], Err(ConnectorError::Permanent(t)) if t.contains("no EMAIL or PHONE")),
+        "{results:?}"
+    );
+    assert_eq!(
+        results[1].as_ref().unwrap().action,
+        ConfirmationAction::NotApplicable
+    );
+    assert!(sim.control().calls().is_empty());
+}
+
+/// Raw HTTP against the simulator, as any client would call Google.
+async fn raw_job(
+    sim: &GoogleAdsSim,
+    config: &GoogleAdsSimConfig,
+) -> (reqwest::Client, String, String) {
+    let http = reqwest::Client::new();
+    let token: Value = http
+        .post(sim.token_url())
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!(
+            "grant_type=refresh_token&client_id={}&client_secret={}&refresh_token={}",
+            config.client_id, config.client_secret, config.refresh_token
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = token["access_token"].as_str().unwrap().to_owned();
+    let job: Value = http
+        .post(format!(
+            "{}/v18/customers/1234567890/offlineUserDataJobs:create",
+            sim.base_url()
+        ))
+        .bearer_auth(&token)
+        .header("developer-token", &config.developer_token)
+        .json(&json!({"job": {"type": "CUSTOMER_MATCH_USER_LIST",
+            "customerMatchUserListMetadata": {"userList": "customers/1234567890/userLists/555"}}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    (
+        http,
+        token,
+        job["resourceName"].as_str().unwrap().to_owned(),
+    )
+}
+
+#[tokio::test]
+async fn simulator_refuses_an_unhashed_email_with_a_partial_failure() {
+    let config = GoogleAdsSimConfig::default();
+    let sim = GoogleAdsSim::start(config.clone()).await.unwrap();
+    let (http, token, job) = raw_job(&sim, &config).await;
+    let call = |partial: bool| {
+        http.post(format!("{}/v18/{job}:addOperations", sim.base_url()))
+            .bearer_auth(&token)
+            .header("developer-token", &config.developer_token)
+            .json(&json!({"enablePartialFailure": partial, "operations": [
+                {"remove": {"userIdentifiers": [{"hashedEmail": email("fine@example.com")}]}},
+                {"remove": {"userIdentifiers": [{"hashedEmail": "Jane@Example.com"}]}}
+            ]}))
+            .send()
+    };
+    let strict = call(false).await.unwrap();
+    assert_eq!(strict.status(), 400);
+    let answer: Value = call(true).await.unwrap().json().await.unwrap();
+    let error = &answer["partialFailureError"]["details"][0]["errors"][0];
+    assert_eq!(
+        error["errorCode"]["offlineUserDataJobError"],
+        "INVALID_SHA256_FORMAT"
+    );
+    assert_eq!(
+        error["location"]["fieldPathElements"],
+        json!([{"fieldName": "operations", "index": 1}, {"fieldName": "remove"},
+               {"fieldName": "user_identifiers", "index": 0}, {"fieldName": "hashed_email"}])
+    );
+}
+
+#[tokio::test]
+async fn simulator_enforces_identifier_limits_and_the_developer_token() {
+    let config = GoogleAdsSimConfig {
+        max_identifiers_per_request: 3,
+        ..GoogleAdsSimConfig::default()
+    };
+    let sim = GoogleAdsSim::start(config.clone()).await.unwrap();
+    let (http, token, job) = raw_job(&sim, &config).await;
+    let ids: Vec<Value> = (0..4)
+        .map(|n| json!({"hashedEmail": sha256_hex(&n.to_string())}))
+        .collect();
+    let too_many = http
+        .post(format!("{}/v18/{job}:addOperations", sim.base_url()))
+        .bearer_auth(&token)
+        .header("developer-token", &config.developer_token)
+        .json(&json!({"enablePartialFailure": true, "operations": [{"remove": {"userIdentifiers": ids}}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(too_many.status(), 400);
+    assert!(too_many
+        .text()
+        .await
+        .unwrap()
+        .contains("TOO_MANY_USER_IDENTIFIERS"));
+    let no_developer_token = http
+        .post(format!("{}/v18/{job}:run", sim.base_url()))
+        .bearer_auth(&token)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no_developer_token.status(), 403);
+}

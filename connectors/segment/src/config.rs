@@ -1,0 +1,160 @@
+//! The `[[recipients]]` block of a Segment recipient, validated at start-up.
+
+use std::fmt;
+use std::time::Duration;
+
+use hush_core::config::ConfigError;
+use hush_core::recipients::RecipientConfig;
+use serde::Deserialize;
+
+/// Segment Public API root for US workspaces (EU workspaces use `https://eu1.api.segmentapis.com`).
+pub const DEFAULT_BASE_URL: &str = "https://api.segmentapis.com";
+/// Wait between two reads of a regulation's status, in milliseconds.
+pub const DEFAULT_POLL_INTERVAL_MS: u64 = 2_000;
+/// Longest wait for a regulation to finish inside one call, in milliseconds.
+pub const DEFAULT_MAX_WAIT_MS: u64 = 600_000;
+
+/// Connector-specific `[recipients.settings]` of a Segment recipient.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SegmentSettings {
+    /// Wait between two reads of a regulation's status, in milliseconds.
+    #[serde(default = "default_poll_interval_ms")]
+    pub poll_interval_ms: u64,
+    /// Longest wait for a regulation inside one call; one still running then is confirmed with
+    /// verification `PENDING` and read back later.
+    #[serde(default = "default_max_wait_ms")]
+    pub max_wait_ms: u64,
+}
+
+impl Default for SegmentSettings {
+    fn default() -> Self {
+        Self {
+            poll_interval_ms: DEFAULT_POLL_INTERVAL_MS,
+            max_wait_ms: DEFAULT_MAX_WAIT_MS,
+        }
+    }
+}
+
+fn default_poll_interval_ms() -> u64 {
+    DEFAULT_POLL_INTERVAL_MS
+}
+
+fn default_max_wait_ms() -> u64 {
+    DEFAULT_MAX_WAIT_MS
+}
+
+/// A Segment Public API token. `Debug` never prints it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SegmentToken(pub String);
+
+impl fmt::Debug for SegmentToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SegmentToken(<redacted>)")
+    }
+}
+
+/// Everything the connector needs, resolved and validated.
+#[derive(Debug, Clone)]
+pub struct SegmentConfig {
+    /// Recipient id (for error messages).
+    pub recipient_id: String,
+    /// Public API root without a trailing slash.
+    pub base_url: String,
+    /// Workspace token with the permission to create regulations.
+    pub token: SegmentToken,
+    /// Timeout of one HTTP call.
+    pub timeout: Duration,
+    /// Wait between regulation status reads.
+    pub poll_interval: Duration,
+    /// Longest wait for a regulation inside one call.
+    pub max_wait: Duration,
+}
+
+impl SegmentConfig {
+    /// Validates the recipient's settings, reading `credentials.token` from the environment.
+    pub fn from_recipient(recipient: &RecipientConfig) -> Result<Self, ConfigError> {
+        let token = SegmentToken(recipient.credential("token")?);
+        Self::with_token(recipient, token)
+    }
+
+    /// Validates the recipient's settings with a token obtained by the caller.
+    pub fn with_token(
+        recipient: &RecipientConfig,
+        token: SegmentToken,
+    ) -> Result<Self, ConfigError> {
+        let settings: SegmentSettings = recipient.settings()?;
+        let at = |field: &str| format!("recipients.{}.{field}", recipient.id);
+        if !(recipient.base_url.starts_with("http://")
+            || recipient.base_url.starts_with("https://"))
+        {
+            return Err(ConfigError::Invalid(format!(
+                "{} must be an http(s) URL such as {DEFAULT_BASE_URL}",
+                at("base_url")
+            )));
+        }
+        if settings.poll_interval_ms == 0 {
+            return Err(ConfigError::Invalid(format!(
+                "{} must be at least 1",
+                at("settings.poll_interval_ms")
+            )));
+        }
+        if token.0.trim().is_empty() {
+            return Err(ConfigError::Invalid(format!(
+                "{} is empty",
+                at("credentials.token")
+            )));
+        }
+        Ok(Self {
+            recipient_id: recipient.id.clone(),
+            base_url: recipient.base_url.trim_end_matches('/').to_owned(),
+            token,
+            timeout: Duration::from_millis(recipient.timeout_ms),
+            poll_interval: Duration::from_millis(settings.poll_interval_ms),
+            max_wait: Duration::from_millis(settings.max_wait_ms),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn recipient(extra: &str) -> RecipientConfig {
+        toml::from_str(&format!(
+            "id = \"cdp\"\nkind = \"segment\"\nrole = \"SERVICE_PROVIDER\"\nbase_url = \"https://api.segmentapis.com/\"\n{extra}"
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn defaults_apply_without_a_settings_table() {
+        let c = SegmentConfig::with_token(&recipient(""), SegmentToken("t".into())).unwrap();
+        assert_eq!(c.base_url, DEFAULT_BASE_URL);
+        assert_eq!(c.poll_interval, Duration::from_secs(2));
+        assert_eq!(c.max_wait, Duration::from_secs(600));
+        assert!(!format!("{c:?}").contains("\"t\""));
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let err = SegmentConfig::with_token(
+            &recipient("[settings]\npoll_interval_ms = 0"),
+            SegmentToken("t".into()),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("recipients.cdp.settings.poll_interval_ms"),
+            "{err}"
+        );
+        let err = SegmentConfig::with_token(
+            &recipient("[settings]\nworkspace = \"w\""),
+            SegmentToken("t".into()),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("recipients.cdp.settings"), "{err}");
+        let err = SegmentConfig::from_recipient(&recipient("")).unwrap_err();
+        assert!(err.to_string().contains("credentials.token"), "{err}");
+    }
+}

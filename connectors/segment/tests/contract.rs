@@ -1,0 +1,363 @@
+//! Contract tests: the Segment connector against the Segment Public API simulator over loopback.
+
+use std::time::Duration;
+
+use hush_connector_segment::sim::{SegmentSim, SegmentSimConfig};
+use hush_connector_segment::{SegmentConfig, SegmentConnector, SegmentToken, EVIDENCE_REGULATE_ID};
+use hush_core::connector::{Connector, ConnectorError, RawValue, SuppressionWork, WorkIdentifier};
+use hush_core::events::{ConfirmationAction, IdentifierType, RequestKind, VerificationStatus};
+use hush_core::identifiers::sha256_hex;
+use hush_core::recipients::RecipientConfig;
+use hush_sim_kit::Fault;
+use serde_json::json;
+
+fn connector_for(sim: &SegmentSim, token: &str, extra: &str) -> SegmentConnector {
+    let mut table: toml::Table = toml::from_str(&format!(
+        r#"
+id = "segment"
+kind = "segment"
+role = "SERVICE_PROVIDER"
+base_url = "{}"
+timeout_ms = 2000
+[settings]
+poll_interval_ms = 10
+max_wait_ms = 5000
+"#,
+        sim.base_url()
+    ))
+    .unwrap();
+    let overrides: toml::Table = toml::from_str(extra).unwrap();
+    for (key, value) in overrides {
+        if key == "timeout_ms" {
+            table.insert(key, value);
+        } else {
+            table["settings"].as_table_mut().unwrap().insert(key, value);
+        }
+    }
+    let recipient: RecipientConfig = table.try_into().unwrap();
+    let config = SegmentConfig::with_token(&recipient, SegmentToken(token.into())).unwrap();
+    SegmentConnector::new(config).unwrap()
+}
+
+async fn start() -> (SegmentSim, SegmentConnector) {
+    let config = SegmentSimConfig::default();
+    let sim = SegmentSim::start(config.clone()).await.unwrap();
+    let connector = connector_for(&sim, &config.token, "");
+    (sim, connector)
+}
+
+fn work(request: &str, kind: RequestKind, customer_id: Option<&str>) -> SuppressionWork {
+    let mut identifiers = vec![WorkIdentifier {
+        kind: IdentifierType::Email,
+        sha256: sha256_hex(&format!("{request}@example.com")),
+        raw: None,
+    }];
+    if let Some(id) = customer_id {
+        identifiers.push(WorkIdentifier {
+            kind: IdentifierType::CustomerId,
+            sha256: sha256_hex(id),
+            raw: Some(RawValue::new(id)),
+        });
+    }
+    SuppressionWork {
+        request_id: request.into(),
+        subject_key: format!("subject-{request}"),
+        kind,
+        identifiers,
+        categories: vec![],
+        jurisdiction: "US-CA".into(),
+        received_at: 0,
+    }
+}
+
+#[tokio::test]
+async fn finished_suppression_is_verified_with_the_regulation_as_evidence() {
+    let (sim, connector) = start().await;
+    let batch = [
+        work("a", RequestKind::OptOutSaleShare, Some("user-1")),
+        work("b", RequestKind::LimitSensitive, Some("user-2")),
+    ];
+    let results = connector.suppress(&batch).await.unwrap();
+
+    let regulations = sim.regulations();
+    assert_eq!(regulations.len(), 1);
+    assert_eq!(regulations[0].regulation_type, "SUPPRESS_ONLY");
+    assert_eq!(regulations[0].subject_ids, vec!["user-1", "user-2"]);
+    assert_eq!(regulations[0].overall_status, "FINISHED");
+    for (result, customer) in results.iter().zip(["user-1", "user-2"]) {
+        let completion = result.as_ref().unwrap();
+        assert_eq!(completion.action, ConfirmationAction::Suppressed);
+        assert_eq!(completion.verification, VerificationStatus::Verified);
+        assert_eq!(completion.evidence[EVIDENCE_REGULATE_ID], regulations[0].id);
+        assert_eq!(completion.evidence["overall_status"], "FINISHED");
+        assert_eq!(completion.evidence["subject_count"], "2");
+        assert_eq!(
+            completion.evidence["customer_id_sha256"],
+            sha256_hex(customer)
+        );
+        assert!(!completion.evidence.values().any(|v| v.contains(customer)));
+    }
+
+    let create = &sim.control().calls_to("/regulations")[0];
+    assert_eq!(create.method, "POST");
+    assert_eq!(create.path, "/regulations");
+    assert_eq!(
+        create.header("authorization"),
+        Some("Bearer sgp_sim_workspace_token")
+    );
+    assert_eq!(
+        create.header("content-type"),
+        Some("application/vnd.segment.v1+json")
+    );
+    assert_eq!(
+        create.json,
+        json!({"regulationType": "SUPPRESS_ONLY", "subjectType": "USER_ID", "subjectIds": ["user-1", "user-2"]})
+    );
+    // INITIALIZED, RUNNING, FINISHED.
+    let reads = sim
+        .control()
+        .calls_to(&format!("/regulations/{}", regulations[0].id));
+    assert_eq!(reads.len(), 3);
+    assert!(reads.iter().all(|c| c.method == "GET"));
+}
+
+#[tokio::test]
+async fn delete_creates_a_suppress_with_delete_regulation_and_is_deleted() {
+    let (sim, connector) = start().await;
+    let results = connector
+        .delete(&[work("d", RequestKind::Delete, Some("user-9"))])
+        .await
+        .unwrap();
+    let completion = results[0].as_ref().unwrap();
+    assert_eq!(completion.action, ConfirmationAction::Deleted);
+    assert_eq!(completion.verification, VerificationStatus::Verified);
+    assert_eq!(sim.regulations()[0].regulation_type, "SUPPRESS_WITH_DELETE");
+}
+
+#[tokio::test]
+async fn missing_customer_id_is_permanent_and_the_rest_proceed() {
+    let (sim, connector) = start().await;
+    let batch = [
+        work("none", RequestKind::OptOutSaleShare, None),
+        work("ok", RequestKind::OptOutSaleShare, Some("user-3")),
+        work("in", RequestKind::OptInSaleShare, Some("user-4")),
+    ];
+    let results = connector.suppress(&batch).await.unwrap();
+    assert!(
+        matches!(&results[0], Err(ConnectorError::Permanent(t)) if t.contains("CUSTOMER_ID") && t.contains("userId")),
+        "{results:?}"
+    );
+    assert_eq!(
+        results[1].as_ref().unwrap().verification,
+        VerificationStatus::Verified
+    );
+    assert_eq!(
+        results[2].as_ref().unwrap().action,
+        ConfirmationAction::NotApplicable
+    );
+    assert_eq!(sim.regulations().len(), 1);
+    assert_eq!(sim.regulations()[0].subject_ids, vec!["user-3"]);
+}
+
+#[tokio::test]
+async fn only_people_without_customer_id_make_no_call() {
+    let (sim, connector) = start().await;
+    let results = connector
+        .suppress(&[work("none", RequestKind::OptOutSaleShare, None)])
+        .await
+        .unwrap();
+    assert!(matches!(&results[0], Err(ConnectorError::Permanent(_))));
+    assert!(sim.control().calls().is_empty());
+}
+
+#[tokio::test]
+async fn regulation_still_running_at_max_wait_is_pending_and_verify_reads_it_back() {
+    let config = SegmentSimConfig {
+        running_polls: 10,
+        ..SegmentSimConfig::default()
+    };
+    let sim = SegmentSim::start(config.clone()).await.unwrap();
+    let connector = connector_for(
+        &sim,
+        &config.token,
+        "max_wait_ms = 30\npoll_interval_ms = 20",
+    );
+    let item = work("slow", RequestKind::Delete, Some("user-5"));
+    let completion = connector
+        .delete(std::slice::from_ref(&item))
+        .await
+        .unwrap()
+        .remove(0)
+        .unwrap();
+    assert_eq!(completion.verification, VerificationStatus::Pending);
+    assert_eq!(
+        completion.evidence[EVIDENCE_REGULATE_ID],
+        sim.regulations()[0].id
+    );
+    assert_ne!(completion.evidence["overall_status"], "FINISHED");
+
+    assert_eq!(
+        connector.verify(&item, &completion).await,
+        VerificationStatus::Pending
+    );
+    let mut reads = 1;
+    while connector.verify(&item, &completion).await == VerificationStatus::Pending {
+        reads += 1;
+        assert!(reads < 20, "regulation never finished");
+    }
+    assert_eq!(sim.regulations()[0].overall_status, "FINISHED");
+}
+
+#[tokio::test]
+async fn failed_regulation_is_permanent_and_partial_success_fails_verification() {
+    let (sim, connector) = start().await;
+    sim.end_next_regulation_with("FAILED");
+    let err = connector
+        .delete(&[work("f", RequestKind::Delete, Some("user-6"))])
+        .await
+        .unwrap()
+        .remove(0)
+        .unwrap_err();
+    assert!(
+        matches!(&err, ConnectorError::Permanent(t) if t.contains("ended FAILED")),
+        "{err:?}"
+    );
+
+    sim.end_next_regulation_with("PARTIAL_SUCCESS");
+    let completion = connector
+        .delete(&[work("p", RequestKind::Delete, Some("user-7"))])
+        .await
+        .unwrap()
+        .remove(0)
+        .unwrap();
+    assert_eq!(completion.action, ConfirmationAction::Deleted);
+    assert_eq!(completion.verification, VerificationStatus::Failed);
+    assert_eq!(
+        completion.evidence["unfinished_destinations"],
+        "Sim Warehouse: PARTIAL_SUCCESS"
+    );
+}
+
+#[tokio::test]
+async fn rate_limit_with_retry_after_is_retry_after() {
+    let (sim, connector) = start().await;
+    sim.control().inject(Fault::too_many_requests(11));
+    let err = connector
+        .suppress(&[work("r", RequestKind::OptOutSaleShare, Some("user-8"))])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, ConnectorError::RetryAfter { after, .. } if *after == Duration::from_secs(11)),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn server_error_is_transient() {
+    let (sim, connector) = start().await;
+    sim.control().inject(Fault::server_error());
+    let err = connector
+        .suppress(&[work("r", RequestKind::OptOutSaleShare, Some("user-8"))])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ConnectorError::Transient(_)), "{err:?}");
+}
+
+#[tokio::test]
+async fn refused_token_is_permanent_with_segments_text() {
+    let config = SegmentSimConfig::default();
+    let sim = SegmentSim::start(config).await.unwrap();
+    let connector = connector_for(&sim, "sgp_wrong", "");
+    let err = connector
+        .suppress(&[work("r", RequestKind::OptOutSaleShare, Some("user-8"))])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, ConnectorError::Permanent(t)
+            if t.starts_with("HTTP 401") && t.contains("unauthorized: The provided API token is missing, invalid")),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn validation_failure_is_permanent_with_segments_text() {
+    let config = SegmentSimConfig {
+        max_subject_ids: 1,
+        ..SegmentSimConfig::default()
+    };
+    let sim = SegmentSim::start(config.clone()).await.unwrap();
+    let connector = connector_for(&sim, &config.token, "");
+    let err = connector
+        .suppress(&[
+            work("a", RequestKind::OptOutSaleShare, Some("user-1")),
+            work("b", RequestKind::OptOutSaleShare, Some("user-2")),
+        ])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, ConnectorError::Permanent(t)
+            if t.starts_with("HTTP 422") && t.contains("input-validation (subjectIds)")),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn hang_longer_than_the_timeout_is_transient() {
+    let config = SegmentSimConfig::default();
+    let sim = SegmentSim::start(config.clone()).await.unwrap();
+    let connector = connector_for(&sim, &config.token, "timeout_ms = 300");
+    sim.control().inject(Fault::Delay(Duration::from_secs(3)));
+    let err = connector
+        .suppress(&[work("r", RequestKind::OptOutSaleShare, Some("user-8"))])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, ConnectorError::Transient(t) if t.contains("timeout")),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn simulator_validates_the_body_like_segment() {
+    let config = SegmentSimConfig::default();
+    let sim = SegmentSim::start(config.clone()).await.unwrap();
+    let http = reqwest::Client::new();
+    let post = |body: serde_json::Value| {
+        http.post(format!("{}/regulations", sim.base_url()))
+            .bearer_auth(&config.token)
+            .json(&body)
+            .send()
+    };
+    let cases = [
+        (
+            json!({"regulationType": "FORGET", "subjectType": "USER_ID", "subjectIds": ["u"]}),
+            "regulationType",
+        ),
+        (
+            json!({"regulationType": "SUPPRESS_ONLY", "subjectType": "EMAIL", "subjectIds": ["u"]}),
+            "subjectType",
+        ),
+        (
+            json!({"regulationType": "SUPPRESS_ONLY", "subjectType": "USER_ID", "subjectIds": []}),
+            "subjectIds",
+        ),
+        (
+            json!({"regulationType": "SUPPRESS_ONLY", "subjectType": "USER_ID", "subjectIds": [""]}),
+            "subjectIds",
+        ),
+    ];
+    for (body, field) in cases {
+        let answer = post(body).await.unwrap();
+        assert_eq!(answer.status(), 422);
+        let errors: serde_json::Value = answer.json().await.unwrap();
+        assert_eq!(errors["errors"][0]["field"], field);
+    }
+    let missing = http
+        .get(format!("{}/regulations/nope", sim.base_url()))
+        .bearer_auth(&config.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+    assert!(sim.regulations().is_empty());
+}
