@@ -7,13 +7,39 @@ use hush_core::config::ConfigError;
 use hush_core::connector::Connector;
 use hush_core::recipients::RecipientConfig;
 
-/// Connector kinds this build knows.
-pub const KNOWN_KINDS: &[&str] = &["webhook"];
+/// Connector kinds this build knows, as written in `[[recipients]] kind`.
+pub const KNOWN_KINDS: &[&str] = &[
+    "webhook",
+    "hubspot",
+    "salesforce",
+    "meta_custom_audiences",
+    "google_ads",
+    "linkedin_dmp_segment",
+    "segment",
+];
 
 /// Builds the connector for `recipient`, or says which kinds exist.
 pub fn build(recipient: &RecipientConfig) -> Result<Arc<dyn Connector>, ConfigError> {
     Ok(match recipient.kind.as_str() {
         "webhook" => Arc::new(hush_connector_webhook::WebhookConnector::from_recipient(
+            recipient,
+        )?),
+        "hubspot" => Arc::new(hush_connector_hubspot::HubSpotConnector::from_recipient(
+            recipient,
+        )?),
+        "salesforce" => {
+            Arc::new(hush_connector_salesforce::SalesforceConnector::from_recipient(recipient)?)
+        }
+        "meta_custom_audiences" => Arc::new(
+            hush_connector_meta::MetaCustomAudiences::from_recipient(recipient)?,
+        ),
+        "google_ads" => {
+            Arc::new(hush_connector_google_ads::GoogleAdsConnector::from_recipient(recipient)?)
+        }
+        "linkedin_dmp_segment" => Arc::new(
+            hush_connector_linkedin::LinkedInDmpSegment::from_recipient(recipient)?,
+        ),
+        "segment" => Arc::new(hush_connector_segment::SegmentConnector::from_recipient(
             recipient,
         )?),
         other => {
@@ -24,4 +50,24 @@ pub fn build(recipient: &RecipientConfig) -> Result<Arc<dyn Connector>, ConfigEr
             )))
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unknown_kind_is_refused_with_the_known_ones() {
+        let recipient: RecipientConfig = toml::from_str(
+            "id = \"x\"\nkind = \"carrier-pigeon\"\nrole = \"THIRD_PARTY\"\nbase_url = \"http://127.0.0.1:1\"\n",
+        )
+        .unwrap();
+        let err = build(&recipient).err().expect("refused").to_string();
+        assert!(
+            err.contains("carrier-pigeon")
+                && err.contains("webhook")
+                && err.contains("recipients.x.kind"),
+            "{err}"
+        );
+    }
 }

@@ -1,0 +1,276 @@
+//! The HTTP calls to HubSpot's CRM v3 contacts API, authenticated with a private app token.
+//! Rate limiting (100 requests per 10 s for a private app) is the suppressor's job, from the
+//! recipient's `rate_limit_per_second`.
+
+use std::collections::BTreeMap;
+
+use hush_core::connector::{classify_transport_error, ConnectorError};
+use reqwest::header::{AUTHORIZATION, RETRY_AFTER};
+use reqwest::{Method, StatusCode, Url};
+use serde::Deserialize;
+
+use crate::config::HubSpotConfig;
+use crate::request::{
+    gdpr_delete_body, single_update_body, BatchUpdateBody, PropertyChange, ID_PROPERTY,
+};
+use crate::retry::{self, redact_emails};
+
+/// The result of writing one contact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContactWrite {
+    /// HubSpot applied the write (the HTTP status it answered with).
+    Applied(u16),
+    /// HubSpot has no such contact (the HTTP status it answered with).
+    NotFound(u16),
+}
+
+/// The result of reading one contact.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ContactRead {
+    /// The contact exists; the property's value (`None` when unset).
+    Found(Option<String>),
+    /// No contact with this email.
+    Missing,
+}
+
+/// HubSpot's API for one portal.
+#[derive(Debug, Clone)]
+pub struct HubSpotClient {
+    http: reqwest::Client,
+    base_url: Url,
+    token: String,
+}
+
+struct Answer {
+    status: u16,
+    retry_after: Option<String>,
+    body: String,
+}
+
+#[derive(Deserialize)]
+struct BatchResponse {
+    #[serde(default)]
+    errors: Vec<BatchError>,
+}
+
+#[derive(Deserialize)]
+struct BatchError {
+    #[serde(default)]
+    category: String,
+    #[serde(default)]
+    message: String,
+    #[serde(default)]
+    context: BatchErrorContext,
+}
+
+#[derive(Deserialize, Default)]
+struct BatchErrorContext {
+    #[serde(default)]
+    ids: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct ContactObject {
+    #[serde(default)]
+    properties: BTreeMap<String, Option<String>>,
+}
+
+impl HubSpotClient {
+    /// A client with the recipient's timeout.
+    pub fn new(config: &HubSpotConfig) -> Result<Self, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .user_agent(concat!("hush/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self {
+            http,
+            base_url: config.base_url.clone(),
+            token: config.token.clone(),
+        })
+    }
+
+    fn url(&self, segments: &[&str]) -> Url {
+        let mut url = self.base_url.clone();
+        url.path_segments_mut()
+            .expect("an http(s) base URL has path segments")
+            .pop_if_empty()
+            .extend(["crm", "v3", "objects", "contacts"])
+            .extend(segments);
+        url
+    }
+
+    fn contact_url(&self, email: &str) -> Url {
+        let mut url = self.url(&[email]);
+        url.query_pairs_mut().append_pair("idProperty", ID_PROPERTY);
+        url
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<Vec<u8>>,
+    ) -> Result<Answer, ConnectorError> {
+        let mut request = self
+            .http
+            .request(method, url)
+            .header(AUTHORIZATION, format!("Bearer {}", self.token));
+        if let Some(body) = body {
+            request = request
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| classify_transport_error(&e))?;
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body = response
+            .text()
+            .await
+            .map_err(|e| classify_transport_error(&e))?;
+        Ok(Answer {
+            status,
+            retry_after,
+            body,
+        })
+    }
+
+    fn fail(answer: &Answer, emails: &[&str]) -> ConnectorError {
+        retry::classify(
+            answer.status,
+            answer.retry_after.as_deref(),
+            &answer.body,
+            emails,
+        )
+        .unwrap_or_else(|| {
+            ConnectorError::Permanent(format!(
+                "HTTP {}: unexpected answer from HubSpot",
+                answer.status
+            ))
+        })
+    }
+
+    /// `PATCH /crm/v3/objects/contacts/{email}?idProperty=email` with one property; a 404 is
+    /// [`ContactWrite::NotFound`].
+    pub async fn update_contact(
+        &self,
+        email: &str,
+        change: &PropertyChange,
+    ) -> Result<ContactWrite, ConnectorError> {
+        let body = serde_json::to_vec(&single_update_body(change))
+            .expect("a properties body always encodes");
+        let answer = self
+            .send(Method::PATCH, self.contact_url(email), Some(body))
+            .await?;
+        match answer.status {
+            200..=299 => Ok(ContactWrite::Applied(answer.status)),
+            404 => Ok(ContactWrite::NotFound(answer.status)),
+            _ => Err(Self::fail(&answer, &[email])),
+        }
+    }
+
+    /// `POST /crm/v3/objects/contacts/batch/update`. Returns one outcome per input, in input
+    /// order: contacts HubSpot reports as `OBJECT_NOT_FOUND` are [`ContactWrite::NotFound`],
+    /// contacts named in another error fail permanently with its message. An error that names no
+    /// contact fails the other inputs transiently, so they are written again.
+    pub async fn batch_update(
+        &self,
+        body: &BatchUpdateBody,
+    ) -> Result<Vec<Result<ContactWrite, ConnectorError>>, ConnectorError> {
+        let emails: Vec<&str> = body.inputs.iter().map(|i| i.id.as_str()).collect();
+        let bytes = serde_json::to_vec(body).expect("a batch body always encodes");
+        let answer = self
+            .send(Method::POST, self.url(&["batch", "update"]), Some(bytes))
+            .await?;
+        if !(200..=299).contains(&answer.status) {
+            return Err(Self::fail(&answer, &emails));
+        }
+        let parsed: BatchResponse = serde_json::from_str(&answer.body).map_err(|e| {
+            ConnectorError::Transient(format!(
+                "HTTP {}: HubSpot's batch answer could not be read: {e}",
+                answer.status
+            ))
+        })?;
+        let mut outcomes: BTreeMap<String, Result<ContactWrite, ConnectorError>> = BTreeMap::new();
+        let mut unattributed = Vec::new();
+        for error in &parsed.errors {
+            if error.context.ids.is_empty() {
+                unattributed.push(format!("{}: {}", error.category, error.message));
+            }
+            for id in &error.context.ids {
+                let outcome = if error.category == "OBJECT_NOT_FOUND" {
+                    Ok(ContactWrite::NotFound(answer.status))
+                } else {
+                    Err(ConnectorError::Permanent(redact_emails(
+                        &format!(
+                            "HTTP {}: {}: {}",
+                            answer.status, error.category, error.message
+                        ),
+                        &emails,
+                    )))
+                };
+                outcomes.insert(id.to_lowercase(), outcome);
+            }
+        }
+        Ok(emails
+            .iter()
+            .map(|email| match outcomes.get(*email) {
+                Some(outcome) => outcome.clone(),
+                None if !unattributed.is_empty() => Err(ConnectorError::Transient(redact_emails(
+                    &format!(
+                        "HTTP {}: HubSpot reported errors without naming the contacts: {}",
+                        answer.status,
+                        unattributed.join("; ")
+                    ),
+                    &emails,
+                ))),
+                None => Ok(ContactWrite::Applied(answer.status)),
+            })
+            .collect())
+    }
+
+    /// `POST /crm/v3/objects/contacts/gdpr-delete` by email; a 404 is
+    /// [`ContactWrite::NotFound`]. HubSpot documents that an unknown email is added to the
+    /// portal's blocklist rather than refused.
+    pub async fn gdpr_delete(&self, email: &str) -> Result<ContactWrite, ConnectorError> {
+        let body =
+            serde_json::to_vec(&gdpr_delete_body(email)).expect("a delete body always encodes");
+        let answer = self
+            .send(Method::POST, self.url(&["gdpr-delete"]), Some(body))
+            .await?;
+        match answer.status {
+            200..=299 => Ok(ContactWrite::Applied(answer.status)),
+            404 => Ok(ContactWrite::NotFound(answer.status)),
+            _ => Err(Self::fail(&answer, &[email])),
+        }
+    }
+
+    /// `GET /crm/v3/objects/contacts/{email}?idProperty=email&properties=<property>`.
+    pub async fn read_property(
+        &self,
+        email: &str,
+        property: &str,
+    ) -> Result<ContactRead, ConnectorError> {
+        let mut url = self.contact_url(email);
+        url.query_pairs_mut().append_pair("properties", property);
+        let answer = self.send(Method::GET, url, None).await?;
+        if answer.status == StatusCode::NOT_FOUND.as_u16() {
+            return Ok(ContactRead::Missing);
+        }
+        if !(200..=299).contains(&answer.status) {
+            return Err(Self::fail(&answer, &[email]));
+        }
+        let contact: ContactObject = serde_json::from_str(&answer.body).map_err(|e| {
+            ConnectorError::Transient(format!("HubSpot's contact could not be read: {e}"))
+        })?;
+        Ok(ContactRead::Found(
+            contact.properties.get(property).cloned().flatten(),
+        ))
+    }
+}

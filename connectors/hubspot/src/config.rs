@@ -1,0 +1,205 @@
+//! The HubSpot recipient's configuration: the `[[recipients]]` fields this connector reads, its
+//! `settings` block and its private app token, validated at start-up.
+
+use std::fmt;
+use std::time::Duration;
+
+use hush_core::config::ConfigError;
+use hush_core::recipients::RecipientConfig;
+use reqwest::Url;
+use serde::Deserialize;
+
+/// The connector kind this crate implements (`kind = "hubspot"`).
+pub const KIND: &str = "hubspot";
+
+/// The `[recipients.settings]` block of a HubSpot recipient. Both properties must exist in the
+/// portal as single checkbox (boolean) contact properties.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HubSpotSettings {
+    /// Contact property set to `"true"` on an opt-out of sale/sharing (and back to `"false"` on
+    /// an opt-in). Default `hush_do_not_sell`.
+    #[serde(default = "default_opt_out_property")]
+    pub opt_out_property: String,
+    /// Contact property set to `"true"` on a limit of sensitive PI. Default
+    /// `hush_limit_sensitive`.
+    #[serde(default = "default_limit_property")]
+    pub limit_property: String,
+}
+
+fn default_opt_out_property() -> String {
+    "hush_do_not_sell".to_owned()
+}
+
+fn default_limit_property() -> String {
+    "hush_limit_sensitive".to_owned()
+}
+
+impl Default for HubSpotSettings {
+    fn default() -> Self {
+        Self {
+            opt_out_property: default_opt_out_property(),
+            limit_property: default_limit_property(),
+        }
+    }
+}
+
+/// Everything the HubSpot connector needs, resolved and validated.
+#[derive(Clone)]
+pub struct HubSpotConfig {
+    /// Recipient id (`connector_id` in confirmations).
+    pub recipient_id: String,
+    /// API root, e.g. `https://api.hubapi.com`.
+    pub base_url: Url,
+    /// Private app access token from `credentials.token`.
+    pub token: String,
+    /// Timeout of one API call (`timeout_ms`).
+    pub timeout: Duration,
+    /// The contact properties to set.
+    pub settings: HubSpotSettings,
+}
+
+impl fmt::Debug for HubSpotConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HubSpotConfig")
+            .field("recipient_id", &self.recipient_id)
+            .field("base_url", &self.base_url.as_str())
+            .field("token", &"<redacted>")
+            .field("timeout", &self.timeout)
+            .field("settings", &self.settings)
+            .finish()
+    }
+}
+
+impl HubSpotConfig {
+    /// Reads and validates a `kind = "hubspot"` recipient; errors name the offending field
+    /// (`recipients.<id>.<field>`). The token is read from the environment variable named by
+    /// `credentials.token`.
+    pub fn from_recipient(recipient: &RecipientConfig) -> Result<Self, ConfigError> {
+        let at = |field: &str| format!("recipients.{}.{field}", recipient.id);
+        if recipient.kind != KIND {
+            return Err(ConfigError::Invalid(format!(
+                "{} is `{}`, but the HubSpot connector needs `{KIND}`",
+                at("kind"),
+                recipient.kind
+            )));
+        }
+        let settings: HubSpotSettings = recipient.settings()?;
+        for (field, name) in [
+            ("settings.opt_out_property", &settings.opt_out_property),
+            ("settings.limit_property", &settings.limit_property),
+        ] {
+            if !is_property_name(name) {
+                return Err(ConfigError::Invalid(format!(
+                    "{} `{name}` is not a HubSpot internal property name (lowercase letters, digits \
+                     and _, starting with a letter)",
+                    at(field)
+                )));
+            }
+        }
+        if settings.opt_out_property == settings.limit_property {
+            return Err(ConfigError::Invalid(format!(
+                "{} must differ from settings.opt_out_property",
+                at("settings.limit_property")
+            )));
+        }
+        let base_url = Url::parse(&recipient.base_url)
+            .ok()
+            .filter(|url| matches!(url.scheme(), "http" | "https") && url.has_host())
+            .ok_or_else(|| {
+                ConfigError::Invalid(format!("{} must be an http(s) URL", at("base_url")))
+            })?;
+        if recipient.timeout_ms == 0 {
+            return Err(ConfigError::Invalid(format!(
+                "{} must be at least 1",
+                at("timeout_ms")
+            )));
+        }
+        Ok(Self {
+            recipient_id: recipient.id.clone(),
+            base_url,
+            token: recipient.credential("token")?,
+            timeout: Duration::from_millis(recipient.timeout_ms),
+            settings,
+        })
+    }
+}
+
+fn is_property_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn recipient(settings: &str) -> RecipientConfig {
+        static SET: std::sync::Once = std::sync::Once::new();
+        SET.call_once(|| std::env::set_var("HUSH_HUBSPOT_CONFIG_TEST_TOKEN", "pat-na1-test"));
+        toml::from_str(&format!(
+            "id = \"crm\"\nkind = \"hubspot\"\nrole = \"SERVICE_PROVIDER\"\nbase_url = \"https://api.hubapi.com\"\ncredentials = {{ token = \"HUSH_HUBSPOT_CONFIG_TEST_TOKEN\" }}\n[settings]\n{settings}"
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn defaults_name_the_hush_properties() {
+        let config = HubSpotConfig::from_recipient(&recipient("")).unwrap();
+        assert_eq!(config.settings.opt_out_property, "hush_do_not_sell");
+        assert_eq!(config.settings.limit_property, "hush_limit_sensitive");
+        assert_eq!(config.token, "pat-na1-test");
+        assert!(!format!("{config:?}").contains("pat-na1-test"));
+    }
+
+    #[test]
+    fn properties_can_be_renamed() {
+        let config = HubSpotConfig::from_recipient(&recipient(
+            "opt_out_property = \"ccpa_do_not_sell\"\nlimit_property = \"ccpa_limit_spi\"\n",
+        ))
+        .unwrap();
+        assert_eq!(config.settings.opt_out_property, "ccpa_do_not_sell");
+        assert_eq!(config.settings.limit_property, "ccpa_limit_spi");
+    }
+
+    #[test]
+    fn a_display_label_instead_of_an_internal_name_is_refused_naming_the_field() {
+        let err = HubSpotConfig::from_recipient(&recipient("opt_out_property = \"Do Not Sell\"\n"))
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("recipients.crm.settings.opt_out_property"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn one_property_for_both_rights_is_refused() {
+        let err = HubSpotConfig::from_recipient(&recipient(
+            "opt_out_property = \"hush_flag\"\nlimit_property = \"hush_flag\"\n",
+        ))
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("recipients.crm.settings.limit_property"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_missing_token_names_the_credential() {
+        let mut r = recipient("");
+        r.credentials.clear();
+        let err = HubSpotConfig::from_recipient(&r).unwrap_err();
+        assert!(err.to_string().contains("credentials.token"), "{err}");
+    }
+
+    #[test]
+    fn another_kind_is_refused() {
+        let mut r = recipient("");
+        r.kind = "webhook".into();
+        let err = HubSpotConfig::from_recipient(&r).unwrap_err();
+        assert!(err.to_string().contains("recipients.crm.kind"), "{err}");
+    }
+}

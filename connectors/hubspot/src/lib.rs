@@ -1,0 +1,291 @@
+//! The HubSpot connector (a `SERVICE_PROVIDER` CRM): opt-outs and limits set a custom contact
+//! property, deletions use HubSpot's GDPR delete, and both are read back. See `README.md` for
+//! the configuration block.
+//!
+//! Contacts are addressed by raw email (`idProperty=email`), so this connector needs intake to
+//! keep raw emails (encrypted) for it; a request whose emails arrive hashed only fails
+//! permanently with a detail saying so.
+
+#![warn(missing_docs)]
+
+pub mod client;
+pub mod config;
+pub mod request;
+pub mod retry;
+#[cfg(feature = "sim")]
+pub mod sim;
+pub mod verify;
+
+use async_trait::async_trait;
+use hush_core::config::ConfigError;
+use hush_core::connector::{
+    Completion, Connector, ConnectorError, Evidence, ItemResults, SuppressionWork,
+};
+use hush_core::events::{ConfirmationAction, IdentifierType, RequestKind, VerificationStatus};
+use hush_core::recipients::RecipientConfig;
+
+pub use client::{ContactRead, ContactWrite, HubSpotClient};
+pub use config::{HubSpotConfig, HubSpotSettings};
+use request::{
+    batch_update_body, contact_emails, plan_calls, property_change, ContactUpdate, BATCH_LIMIT,
+};
+
+/// Applies privacy requests to the contacts of one HubSpot portal.
+#[derive(Debug, Clone)]
+pub struct HubSpotConnector {
+    config: HubSpotConfig,
+    client: HubSpotClient,
+}
+
+/// Per-item account of the contact writes made for it.
+#[derive(Default)]
+struct Tally {
+    applied: usize,
+    not_found: usize,
+    last_status: u16,
+    error: Option<ConnectorError>,
+}
+
+impl Tally {
+    fn record(&mut self, outcome: Result<ContactWrite, ConnectorError>) {
+        match outcome {
+            Ok(ContactWrite::Applied(status)) => {
+                self.applied += 1;
+                self.last_status = status;
+            }
+            Ok(ContactWrite::NotFound(status)) => {
+                self.not_found += 1;
+                self.last_status = status;
+            }
+            // A permanent error on any of the item's contacts decides the item; otherwise the
+            // first retryable error does.
+            Err(error) => match &self.error {
+                Some(ConnectorError::Permanent(_)) => {}
+                Some(_) if error.is_retryable() => {}
+                _ => self.error = Some(error),
+            },
+        }
+    }
+}
+
+/// Stops a sequence of calls after a rate limit or transient failure, so the rest of the batch
+/// is retried as a whole instead of hammering a struggling API.
+#[derive(Default)]
+struct Halt(Option<ConnectorError>);
+
+impl Halt {
+    fn note(&mut self, error: &ConnectorError) {
+        if error.is_retryable() && self.0.is_none() {
+            self.0 = Some(error.clone());
+        }
+    }
+
+    fn skipped(&self) -> Option<ConnectorError> {
+        self.0.clone()
+    }
+}
+
+impl HubSpotConnector {
+    /// Builds the connector for a `kind = "hubspot"` recipient, reading its private app token
+    /// from the environment; configuration errors name the field.
+    pub fn from_recipient(recipient: &RecipientConfig) -> Result<Self, ConfigError> {
+        Self::new(HubSpotConfig::from_recipient(recipient)?)
+    }
+
+    /// Builds the connector from a resolved configuration.
+    pub fn new(config: HubSpotConfig) -> Result<Self, ConfigError> {
+        let client = HubSpotClient::new(&config).map_err(|e| {
+            ConfigError::Invalid(format!(
+                "recipients.{}: could not set up the HTTP client: {e}",
+                config.recipient_id
+            ))
+        })?;
+        Ok(Self { config, client })
+    }
+
+    async fn apply_property_changes(&self, batch: &[SuppressionWork]) -> ItemResults {
+        let mut tallies: Vec<Tally> = batch.iter().map(|_| Tally::default()).collect();
+        let mut updates = Vec::new();
+        for (item, work) in batch.iter().enumerate() {
+            let change = match property_change(work.kind, &self.config.settings) {
+                Some(change) => change,
+                None => {
+                    tallies[item].record(Err(ConnectorError::Permanent(format!(
+                        "request {} is a {}, which HubSpot applies through delete, not suppress",
+                        work.request_id,
+                        work.kind.as_str()
+                    ))));
+                    continue;
+                }
+            };
+            match contact_emails(work) {
+                Ok(emails) => updates.extend(emails.into_iter().map(|email| ContactUpdate {
+                    item,
+                    email,
+                    change: change.clone(),
+                })),
+                Err(error) => tallies[item].record(Err(error)),
+            }
+        }
+        let mut halt = Halt::default();
+        for call in plan_calls(updates) {
+            if let Some(error) = halt.skipped() {
+                for update in &call {
+                    tallies[update.item].record(Err(error.clone()));
+                }
+                continue;
+            }
+            if let [update] = call.as_slice() {
+                let outcome = self
+                    .client
+                    .update_contact(&update.email, &update.change)
+                    .await;
+                if let Err(error) = &outcome {
+                    halt.note(error);
+                }
+                tallies[update.item].record(outcome);
+                continue;
+            }
+            match self.client.batch_update(&batch_update_body(&call)).await {
+                Ok(outcomes) => {
+                    for (update, outcome) in call.iter().zip(outcomes) {
+                        tallies[update.item].record(outcome);
+                    }
+                }
+                Err(error) => {
+                    halt.note(&error);
+                    for update in &call {
+                        tallies[update.item].record(Err(error.clone()));
+                    }
+                }
+            }
+        }
+        batch
+            .iter()
+            .zip(tallies)
+            .map(|(work, tally)| {
+                self.finish(work, tally, ConfirmationAction::Flagged, "contacts_updated")
+            })
+            .collect()
+    }
+
+    async fn apply_deletions(&self, batch: &[SuppressionWork]) -> ItemResults {
+        let mut halt = Halt::default();
+        let mut results = Vec::with_capacity(batch.len());
+        for work in batch {
+            let mut tally = Tally::default();
+            if work.kind != RequestKind::Delete {
+                tally.record(Err(ConnectorError::Permanent(format!(
+                    "request {} is a {}, not a deletion; HubSpot contacts are deleted only for DELETE",
+                    work.request_id,
+                    work.kind.as_str()
+                ))));
+            } else {
+                match contact_emails(work) {
+                    Ok(emails) => {
+                        for email in emails {
+                            let outcome = match halt.skipped() {
+                                Some(error) => Err(error),
+                                None => self.client.gdpr_delete(&email).await,
+                            };
+                            if let Err(error) = &outcome {
+                                halt.note(error);
+                            }
+                            tally.record(outcome);
+                        }
+                    }
+                    Err(error) => tally.record(Err(error)),
+                }
+            }
+            results.push(self.finish(work, tally, ConfirmationAction::Deleted, "contacts_deleted"));
+        }
+        results
+    }
+
+    fn finish(
+        &self,
+        work: &SuppressionWork,
+        tally: Tally,
+        done: ConfirmationAction,
+        done_key: &str,
+    ) -> Result<Completion, ConnectorError> {
+        if let Some(error) = tally.error {
+            return Err(error);
+        }
+        let mut evidence = Evidence::new();
+        evidence.insert("http_status".into(), tally.last_status.to_string());
+        evidence.insert(done_key.into(), tally.applied.to_string());
+        evidence.insert("contacts_not_found".into(), tally.not_found.to_string());
+        if let Some(change) = property_change(work.kind, &self.config.settings) {
+            evidence.insert("property".into(), change.property);
+            evidence.insert("value".into(), change.value.into());
+        }
+        let action = if tally.applied == 0 {
+            ConfirmationAction::NotFound
+        } else {
+            done
+        };
+        Ok(Completion::new(action, evidence).with_verification(VerificationStatus::Pending))
+    }
+}
+
+fn has_email(work: &SuppressionWork) -> bool {
+    work.identifiers_of(IdentifierType::Email).next().is_some()
+}
+
+/// HubSpot holds contacts by email: a request that names no email at all (a cookie-only GPC
+/// signal, say) has nothing to act on here. The work items that do name one.
+fn with_email(batch: &[SuppressionWork]) -> Vec<SuppressionWork> {
+    batch.iter().filter(|w| has_email(w)).cloned().collect()
+}
+
+/// Puts the results for the items with an email back in batch order; the others are
+/// NOT_APPLICABLE.
+fn in_batch_order(batch: &[SuppressionWork], applied: ItemResults) -> ItemResults {
+    let mut applied = applied.into_iter();
+    batch
+        .iter()
+        .map(|work| {
+            if has_email(work) {
+                applied
+                    .next()
+                    .unwrap_or_else(|| Err(ConnectorError::Transient("missing result".into())))
+            } else {
+                Ok(Completion::new(
+                    ConfirmationAction::NotApplicable,
+                    Evidence::from([(
+                        "reason".to_string(),
+                        "no EMAIL identifier: HubSpot contacts are found by email".to_string(),
+                    )]),
+                ))
+            }
+        })
+        .collect()
+}
+
+#[async_trait]
+impl Connector for HubSpotConnector {
+    /// HubSpot's batch update limit: 100 contacts a call.
+    fn max_batch(&self) -> usize {
+        BATCH_LIMIT
+    }
+
+    /// Sets the opt-out (or limit) property to `"true"`, or the opt-out property back to
+    /// `"false"` on an opt-in: one `PATCH` when the call holds one contact, `batch/update`
+    /// otherwise. An unknown contact is `NOT_FOUND`.
+    async fn suppress(&self, batch: &[SuppressionWork]) -> Result<ItemResults, ConnectorError> {
+        let applied = self.apply_property_changes(&with_email(batch)).await;
+        Ok(in_batch_order(batch, applied))
+    }
+
+    /// GDPR-deletes each contact: `DELETED`, or `NOT_FOUND` on a 404.
+    async fn delete(&self, batch: &[SuppressionWork]) -> Result<ItemResults, ConnectorError> {
+        let applied = self.apply_deletions(&with_email(batch)).await;
+        Ok(in_batch_order(batch, applied))
+    }
+
+    /// Reads each contact back (see [`verify::read_back`]).
+    async fn verify(&self, work: &SuppressionWork, completion: &Completion) -> VerificationStatus {
+        verify::read_back(&self.client, &self.config.settings, work, completion).await
+    }
+}

@@ -1,0 +1,527 @@
+//! A simulator of HubSpot's CRM v3 contacts API: test and demo infrastructure, never the real
+//! HubSpot.
+//!
+//! It keeps contacts in memory (seed them with [`HubSpotSimulator::add_contact`]) and answers the
+//! calls Hush makes the way HubSpot documents them: bearer-token auth (401
+//! `INVALID_AUTHENTICATION`), `PATCH`/`GET /crm/v3/objects/contacts/{id}` with `idProperty=email`
+//! or an object id, `POST .../batch/update` (1 to 100 unique inputs, 207 with `OBJECT_NOT_FOUND`
+//! for unknown contacts), `POST .../gdpr-delete` (204; an unknown email is blocklisted, as
+//! HubSpot documents), custom properties that must exist and take `"true"`/`"false"`, and
+//! emails that must be trimmed and lowercase, all refused with HubSpot's error shape. More than
+//! 100 requests within 10 seconds get a 429 with `Retry-After` and HubSpot's rate-limit body.
+//! Fault injection and call recording come from `hush-sim-kit`.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{patch, post};
+use axum::{Json, Router};
+use hush_sim_kit::{any_loopback_port, serve, RunningSim, SimControl};
+use serde_json::{json, Value};
+
+use crate::request::{BatchUpdateBody, GdprDeleteBody, PropertiesBody, BATCH_LIMIT, ID_PROPERTY};
+
+/// Requests HubSpot allows a private app per rolling window.
+pub const RATE_LIMIT: usize = 100;
+/// The rolling window of [`RATE_LIMIT`].
+pub const RATE_WINDOW: Duration = Duration::from_secs(10);
+
+/// Custom properties a simulated portal starts with (the connector's defaults).
+pub const DEFAULT_PROPERTIES: [&str; 2] = ["hush_do_not_sell", "hush_limit_sensitive"];
+
+struct Contact {
+    id: String,
+    created_at: String,
+    updated_at: String,
+    properties: BTreeMap<String, String>,
+}
+
+#[derive(Default)]
+struct Portal {
+    contacts: BTreeMap<String, Contact>,
+    custom_properties: BTreeSet<String>,
+    blocklist: BTreeSet<String>,
+    next_id: u64,
+}
+
+impl Portal {
+    fn email_of(&self, object_id: &str) -> Option<String> {
+        self.contacts
+            .iter()
+            .find(|(_, c)| c.id == object_id)
+            .map(|(email, _)| email.clone())
+    }
+}
+
+struct SimState {
+    token: String,
+    portal: Mutex<Portal>,
+    window: Mutex<VecDeque<Instant>>,
+}
+
+impl SimState {
+    /// Records a request in the rolling window, or says how long to wait when it is full.
+    fn admit(&self) -> Option<Duration> {
+        let now = Instant::now();
+        let mut window = self.window.lock().unwrap();
+        while window
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= RATE_WINDOW)
+        {
+            window.pop_front();
+        }
+        if window.len() >= RATE_LIMIT {
+            let oldest = *window.front().expect("the window is full");
+            return Some(RATE_WINDOW - now.duration_since(oldest));
+        }
+        window.push_back(now);
+        None
+    }
+}
+
+/// A simulated HubSpot portal serving on loopback; stops when dropped.
+pub struct HubSpotSimulator {
+    running: RunningSim,
+    state: Arc<SimState>,
+}
+
+fn normalised(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+impl HubSpotSimulator {
+    /// Starts a portal on any free loopback port that accepts `Bearer <token>`.
+    pub async fn start(token: &str) -> std::io::Result<Self> {
+        Self::start_on(any_loopback_port(), token).await
+    }
+
+    /// Starts a portal on `addr` (for the demo stack).
+    pub async fn start_on(addr: SocketAddr, token: &str) -> std::io::Result<Self> {
+        let portal = Portal {
+            custom_properties: DEFAULT_PROPERTIES.iter().map(|p| p.to_string()).collect(),
+            next_id: 1001,
+            ..Portal::default()
+        };
+        let state = Arc::new(SimState {
+            token: token.to_owned(),
+            portal: Mutex::new(portal),
+            window: Mutex::new(VecDeque::new()),
+        });
+        let router = Router::new()
+            .route(
+                "/crm/v3/objects/contacts/{id}",
+                patch(update_contact).get(read_contact),
+            )
+            .route("/crm/v3/objects/contacts/batch/update", post(batch_update))
+            .route("/crm/v3/objects/contacts/gdpr-delete", post(gdpr_delete))
+            .fallback(unknown_route)
+            .layer(middleware::from_fn_with_state(state.clone(), gate))
+            .with_state(state.clone());
+        let running = serve(router, addr).await?;
+        Ok(Self { running, state })
+    }
+
+    /// `http://127.0.0.1:<port>`, to use as the recipient's `base_url`.
+    pub fn base_url(&self) -> String {
+        self.running.base_url()
+    }
+
+    /// Fault injection and the log of every call.
+    pub fn control(&self) -> &SimControl {
+        &self.running.control
+    }
+
+    /// Seeds a contact (email trimmed and lowercased) and returns its object id; an existing
+    /// contact keeps its id.
+    pub fn add_contact(&self, email: &str) -> String {
+        let email = normalised(email);
+        let mut portal = self.state.portal.lock().unwrap();
+        if let Some(contact) = portal.contacts.get(&email) {
+            return contact.id.clone();
+        }
+        let id = portal.next_id.to_string();
+        portal.next_id += 1;
+        let now = now_rfc3339();
+        portal.contacts.insert(
+            email.clone(),
+            Contact {
+                id: id.clone(),
+                created_at: now.clone(),
+                updated_at: now,
+                properties: BTreeMap::from([("email".to_owned(), email)]),
+            },
+        );
+        id
+    }
+
+    /// Creates a custom single-checkbox contact property in the portal.
+    pub fn define_property(&self, name: &str) {
+        self.state
+            .portal
+            .lock()
+            .unwrap()
+            .custom_properties
+            .insert(name.to_owned());
+    }
+
+    /// Changes a contact's property as a portal user editing the record would.
+    pub fn set_property(&self, email: &str, name: &str, value: &str) {
+        let mut portal = self.state.portal.lock().unwrap();
+        if let Some(contact) = portal.contacts.get_mut(&normalised(email)) {
+            contact.properties.insert(name.to_owned(), value.to_owned());
+        }
+    }
+
+    /// A contact's property value (`None` when the contact or the value is absent).
+    pub fn property(&self, email: &str, name: &str) -> Option<String> {
+        let portal = self.state.portal.lock().unwrap();
+        portal
+            .contacts
+            .get(&normalised(email))
+            .and_then(|c| c.properties.get(name).cloned())
+    }
+
+    /// Whether a contact with this email exists.
+    pub fn exists(&self, email: &str) -> bool {
+        let portal = self.state.portal.lock().unwrap();
+        portal.contacts.contains_key(&normalised(email))
+    }
+
+    /// Whether a GDPR delete blocklisted this email (it matched no contact).
+    pub fn blocklisted(&self, email: &str) -> bool {
+        let portal = self.state.portal.lock().unwrap();
+        portal.blocklist.contains(&normalised(email))
+    }
+}
+
+/// A refusal in HubSpot's error shape
+/// (`{"status":"error","message":..,"correlationId":..,"category":..}`).
+struct Refusal {
+    status: StatusCode,
+    category: &'static str,
+    message: String,
+}
+
+impl Refusal {
+    fn new(status: StatusCode, category: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            category,
+            message: message.into(),
+        }
+    }
+
+    fn validation(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", message)
+    }
+
+    fn not_found(message: &str) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "OBJECT_NOT_FOUND", message)
+    }
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            Json(json!({
+                "status": "error",
+                "message": self.message,
+                "correlationId": uuid::Uuid::new_v4().to_string(),
+                "category": self.category,
+            })),
+        )
+            .into_response()
+    }
+}
+
+async fn gate(State(state): State<Arc<SimState>>, request: Request, next: Next) -> Response {
+    if let Some(wait) = state.admit() {
+        let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        let mut response = (
+            StatusCode::TOO_MANY_REQUESTS,
+            Json(json!({
+                "status": "error",
+                "message": "You have reached your ten_secondly_rolling limit.",
+                "errorType": "RATE_LIMIT",
+                "correlationId": uuid::Uuid::new_v4().to_string(),
+                "policyName": "TEN_SECONDLY_ROLLING",
+            })),
+        )
+            .into_response();
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+        return response;
+    }
+    let expected = format!("Bearer {}", state.token);
+    let authorised = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v == expected);
+    if !authorised {
+        return Refusal::new(
+            StatusCode::UNAUTHORIZED,
+            "INVALID_AUTHENTICATION",
+            "Authentication credentials not found. This API supports OAuth 2.0 authentication and \
+             you can find more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview",
+        )
+        .into_response();
+    }
+    next.run(request).await
+}
+
+async fn unknown_route() -> Refusal {
+    Refusal::not_found("Unable to route the request: no such endpoint")
+}
+
+fn require_json(headers: &HeaderMap) -> Result<(), Refusal> {
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if is_json {
+        Ok(())
+    } else {
+        Err(Refusal::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "VALIDATION_ERROR",
+            "Content-Type must be application/json",
+        ))
+    }
+}
+
+fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Refusal> {
+    serde_json::from_slice(body)
+        .map_err(|e| Refusal::validation(format!("Invalid input JSON: {e}")))
+}
+
+/// Resolves `id` under `idProperty` to a stored email: `Ok(None)` when no contact matches.
+fn resolve(
+    portal: &Portal,
+    id: &str,
+    id_property: Option<&str>,
+) -> Result<Option<String>, Refusal> {
+    match id_property {
+        Some(ID_PROPERTY) => {
+            if id != normalised(id) {
+                return Err(Refusal::validation(format!(
+                    "Email address {id} is not valid: it must be trimmed and lowercase"
+                )));
+            }
+            Ok(portal.contacts.contains_key(id).then(|| id.to_owned()))
+        }
+        None => Ok(portal.email_of(id)),
+        Some(other) => Err(Refusal::validation(format!(
+            "Property {other} is not a unique identifier property for contacts"
+        ))),
+    }
+}
+
+fn check_properties(portal: &Portal, properties: &BTreeMap<String, String>) -> Result<(), Refusal> {
+    let problems: Vec<Value> = properties
+        .iter()
+        .filter_map(|(name, value)| {
+            if !portal.custom_properties.contains(name) {
+                let message = format!("Property \"{name}\" does not exist");
+                Some(
+                    json!({"isValid": false, "message": message, "error": "PROPERTY_DOESNT_EXIST",
+                            "name": name, "localizedErrorMessage": message}),
+                )
+            } else if value != "true" && value != "false" {
+                let message = format!("{value} was not one of the allowed options: [true, false]");
+                Some(
+                    json!({"isValid": false, "message": message, "error": "INVALID_OPTION",
+                            "name": name, "localizedErrorMessage": message}),
+                )
+            } else {
+                None
+            }
+        })
+        .collect();
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Refusal::validation(format!(
+            "Property values were not valid: {}",
+            Value::Array(problems)
+        )))
+    }
+}
+
+fn contact_json(contact: &Contact, requested: Option<&[&str]>) -> Value {
+    let mut properties = serde_json::Map::new();
+    match requested {
+        Some(names) => {
+            for name in names {
+                properties.insert(
+                    (*name).to_owned(),
+                    contact
+                        .properties
+                        .get(*name)
+                        .map_or(Value::Null, |v| Value::String(v.clone())),
+                );
+            }
+        }
+        None => {
+            for (name, value) in &contact.properties {
+                properties.insert(name.clone(), Value::String(value.clone()));
+            }
+        }
+    }
+    properties.insert("hs_object_id".into(), Value::String(contact.id.clone()));
+    properties.insert(
+        "createdate".into(),
+        Value::String(contact.created_at.clone()),
+    );
+    properties.insert(
+        "lastmodifieddate".into(),
+        Value::String(contact.updated_at.clone()),
+    );
+    json!({
+        "id": contact.id,
+        "properties": properties,
+        "createdAt": contact.created_at,
+        "updatedAt": contact.updated_at,
+        "archived": false,
+    })
+}
+
+fn apply(contact: &mut Contact, properties: &BTreeMap<String, String>) {
+    contact.properties.extend(properties.clone());
+    contact.updated_at = now_rfc3339();
+}
+
+/// A contact that `resolve` found, or HubSpot's 404.
+fn found(email: Option<String>) -> Result<String, Refusal> {
+    email.ok_or_else(|| Refusal::not_found("resource not found"))
+}
+
+async fn read_contact(
+    State(state): State<Arc<SimState>>,
+    Path(id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, Refusal> {
+    let portal = state.portal.lock().unwrap();
+    let id_property = query.get("idProperty").map(String::as_str);
+    let email = found(resolve(&portal, &id, id_property)?)?;
+    let requested: Option<Vec<&str>> = query
+        .get("properties")
+        .map(|list| list.split(',').filter(|p| !p.is_empty()).collect());
+    Ok(Json(contact_json(&portal.contacts[&email], requested.as_deref())).into_response())
+}
+
+async fn update_contact(
+    State(state): State<Arc<SimState>>,
+    Path(id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Refusal> {
+    require_json(&headers)?;
+    let update: PropertiesBody = parse_body(&body)?;
+    let mut portal = state.portal.lock().unwrap();
+    let id_property = query.get("idProperty").map(String::as_str);
+    let email = found(resolve(&portal, &id, id_property)?)?;
+    check_properties(&portal, &update.properties)?;
+    let contact = portal.contacts.get_mut(&email).expect("resolved above");
+    apply(contact, &update.properties);
+    Ok(Json(contact_json(contact, None)).into_response())
+}
+
+async fn batch_update(
+    State(state): State<Arc<SimState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Refusal> {
+    require_json(&headers)?;
+    let batch: BatchUpdateBody = parse_body(&body)?;
+    if batch.inputs.is_empty() || batch.inputs.len() > BATCH_LIMIT {
+        return Err(Refusal::validation(format!(
+            "inputs: size must be between 1 and {BATCH_LIMIT}, got {}",
+            batch.inputs.len()
+        )));
+    }
+    let mut seen = BTreeSet::new();
+    let duplicates: Vec<&str> = batch
+        .inputs
+        .iter()
+        .filter(|input| !seen.insert(input.id.as_str()))
+        .map(|input| input.id.as_str())
+        .collect();
+    if !duplicates.is_empty() {
+        return Err(Refusal::validation(format!(
+            "Duplicate IDs found in batch input: {duplicates:?}. IDs must be unique"
+        )));
+    }
+    let mut portal = state.portal.lock().unwrap();
+    let mut targets = Vec::with_capacity(batch.inputs.len());
+    for input in &batch.inputs {
+        targets.push(resolve(&portal, &input.id, input.id_property.as_deref())?);
+        check_properties(&portal, &input.properties)?;
+    }
+    let started = now_rfc3339();
+    let mut results = Vec::new();
+    let mut missing = Vec::new();
+    for (input, target) in batch.inputs.iter().zip(targets) {
+        match target {
+            Some(email) => {
+                let contact = portal.contacts.get_mut(&email).expect("resolved above");
+                apply(contact, &input.properties);
+                let names: Vec<&str> = input.properties.keys().map(String::as_str).collect();
+                results.push(contact_json(contact, Some(&names)));
+            }
+            None => missing.push(input.id.clone()),
+        }
+    }
+    let mut answer = json!({
+        "status": "COMPLETE",
+        "results": results,
+        "startedAt": started,
+        "completedAt": now_rfc3339(),
+    });
+    if missing.is_empty() {
+        return Ok(Json(answer).into_response());
+    }
+    answer["numErrors"] = json!(1);
+    answer["errors"] = json!([{
+        "status": "error",
+        "category": "OBJECT_NOT_FOUND",
+        "message": "Could not get some CONTACT objects, they may be deleted or not exist. Check that ids are valid.",
+        "context": {"ids": missing},
+    }]);
+    Ok((StatusCode::MULTI_STATUS, Json(answer)).into_response())
+}
+
+async fn gdpr_delete(
+    State(state): State<Arc<SimState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<StatusCode, Refusal> {
+    require_json(&headers)?;
+    let request: GdprDeleteBody = parse_body(&body)?;
+    let mut portal = state.portal.lock().unwrap();
+    let id_property = request.id_property.as_deref();
+    match resolve(&portal, &request.object_id, id_property)? {
+        Some(email) => {
+            portal.contacts.remove(&email);
+        }
+        None if id_property == Some(ID_PROPERTY) => {
+            portal.blocklist.insert(request.object_id);
+        }
+        None => return Err(Refusal::not_found("resource not found")),
+    }
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,687 @@
+//! Contract tests: the HubSpot connector against the HubSpot simulator over loopback HTTP.
+
+use std::sync::Once;
+use std::time::Duration;
+
+use hush_connector_hubspot::sim::HubSpotSimulator;
+use hush_connector_hubspot::HubSpotConnector;
+use hush_core::connector::{
+    Completion, Connector, ConnectorError, ItemResults, RawValue, SuppressionWork, WorkIdentifier,
+};
+use hush_core::events::{
+    Category, ConfirmationAction, IdentifierType, RequestKind, VerificationStatus,
+};
+use hush_core::identifiers::sha256_hex;
+use hush_core::recipients::RecipientConfig;
+use hush_sim_kit::Fault;
+use serde_json::json;
+
+const TOKEN: &str = "pat-na1-11111111-2222-3333-4444-555555555555";
+const TOKEN_VAR: &str = "HUSH_TEST_HUBSPOT_TOKEN";
+const WRONG_TOKEN_VAR: &str = "HUSH_TEST_HUBSPOT_WRONG_TOKEN";
+const JANE: &str = "jane.doe@example.com";
+const JOHN: &str = "john.roe@example.com";
+
+fn tokens() {
+    static SET: Once = Once::new();
+    SET.call_once(|| {
+        std::env::set_var(TOKEN_VAR, TOKEN);
+        std::env::set_var(WRONG_TOKEN_VAR, "pat-na1-revoked");
+    });
+}
+
+fn recipient(base_url: &str, extra: &str, settings: &str) -> RecipientConfig {
+    tokens();
+    toml::from_str(&format!(
+        "id = \"crm\"\nkind = \"hubspot\"\nrole = \"SERVICE_PROVIDER\"\nbase_url = \"{base_url}\"\n\
+         credentials = {{ token = \"{TOKEN_VAR}\" }}\n{extra}\n[settings]\n{settings}"
+    ))
+    .unwrap()
+}
+
+fn connector(sim: &HubSpotSimulator) -> HubSpotConnector {
+    HubSpotConnector::from_recipient(&recipient(&sim.base_url(), "", "")).unwrap()
+}
+
+fn email_identifier(email: &str, with_raw: bool) -> WorkIdentifier {
+    WorkIdentifier {
+        kind: IdentifierType::Email,
+        sha256: sha256_hex(email),
+        raw: with_raw.then(|| RawValue::new(email)),
+    }
+}
+
+fn work_for(request_id: &str, kind: RequestKind, emails: &[&str]) -> SuppressionWork {
+    SuppressionWork {
+        request_id: request_id.into(),
+        subject_key: "subject".into(),
+        kind,
+        identifiers: emails.iter().map(|e| email_identifier(e, true)).collect(),
+        categories: vec![Category::All],
+        jurisdiction: "US-CA".into(),
+        received_at: 1_735_689_600_000,
+    }
+}
+
+fn work(kind: RequestKind, email: &str) -> SuppressionWork {
+    work_for("req-1", kind, &[email])
+}
+
+async fn sim_with(contacts: &[&str]) -> HubSpotSimulator {
+    let sim = HubSpotSimulator::start(TOKEN).await.unwrap();
+    for contact in contacts {
+        sim.add_contact(contact);
+    }
+    sim
+}
+
+fn one(result: Result<ItemResults, ConnectorError>) -> Result<Completion, ConnectorError> {
+    let mut items = result.expect("the batch itself does not fail");
+    assert_eq!(items.len(), 1);
+    items.remove(0)
+}
+
+fn permanent_detail(result: Result<Completion, ConnectorError>) -> String {
+    match result {
+        Err(ConnectorError::Permanent(detail)) => detail,
+        other => panic!("expected a permanent error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_single_opt_out_patches_the_contact_by_email() {
+    let sim = sim_with(&[JANE]).await;
+    let completion = one(connector(&sim)
+        .suppress(&[work(RequestKind::OptOutSaleShare, JANE)])
+        .await)
+    .unwrap();
+
+    let calls = sim.control().calls();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].method, "PATCH");
+    assert_eq!(
+        calls[0].path,
+        "/crm/v3/objects/contacts/jane.doe@example.com?idProperty=email"
+    );
+    assert_eq!(
+        calls[0].header("authorization"),
+        Some(format!("Bearer {TOKEN}").as_str())
+    );
+    assert_eq!(calls[0].header("content-type"), Some("application/json"));
+    assert_eq!(
+        calls[0].json,
+        json!({"properties": {"hush_do_not_sell": "true"}})
+    );
+    assert_eq!(
+        sim.property(JANE, "hush_do_not_sell").as_deref(),
+        Some("true")
+    );
+    assert_eq!(completion.action, ConfirmationAction::Flagged);
+    assert_eq!(completion.verification, VerificationStatus::Pending);
+    assert_eq!(completion.evidence["http_status"], "200");
+    assert_eq!(completion.evidence["property"], "hush_do_not_sell");
+    assert_eq!(completion.evidence["contacts_updated"], "1");
+    assert!(!format!("{:?}", completion.evidence).contains("jane"));
+}
+
+#[tokio::test]
+async fn a_limit_sets_the_limit_property() {
+    let sim = sim_with(&[JANE]).await;
+    one(connector(&sim)
+        .suppress(&[work(RequestKind::LimitSensitive, JANE)])
+        .await)
+    .unwrap();
+    assert_eq!(
+        sim.property(JANE, "hush_limit_sensitive").as_deref(),
+        Some("true")
+    );
+    assert_eq!(sim.property(JANE, "hush_do_not_sell"), None);
+}
+
+#[tokio::test]
+async fn an_opt_in_sets_the_opt_out_property_back_to_false() {
+    let sim = sim_with(&[JANE]).await;
+    let connector = connector(&sim);
+    one(connector
+        .suppress(&[work(RequestKind::OptOutSaleShare, JANE)])
+        .await)
+    .unwrap();
+    let completion = one(connector
+        .suppress(&[work(RequestKind::OptInSaleShare, JANE)])
+        .await)
+    .unwrap();
+    assert_eq!(
+        sim.property(JANE, "hush_do_not_sell").as_deref(),
+        Some("false")
+    );
+    assert_eq!(completion.evidence["value"], "false");
+    assert_eq!(
+        connector
+            .verify(&work(RequestKind::OptInSaleShare, JANE), &completion)
+            .await,
+        VerificationStatus::Verified
+    );
+}
+
+#[tokio::test]
+async fn several_items_go_in_one_batch_update_and_unknown_contacts_are_not_found() {
+    let sim = sim_with(&[JANE, JOHN]).await;
+    let results = connector(&sim)
+        .suppress(&[
+            work_for("req-a", RequestKind::OptOutSaleShare, &[JANE]),
+            work_for("req-b", RequestKind::LimitSensitive, &[JOHN]),
+            work_for(
+                "req-c",
+                RequestKind::OptOutSaleShare,
+                &["nobody@example.com"],
+            ),
+        ])
+        .await
+        .unwrap();
+
+    let calls = sim.control().calls();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].method, "POST");
+    assert_eq!(calls[0].path, "/crm/v3/objects/contacts/batch/update");
+    assert_eq!(calls[0].status, 207);
+    assert_eq!(
+        calls[0].json,
+        json!({"inputs": [
+            {"id": JANE, "idProperty": "email", "properties": {"hush_do_not_sell": "true"}},
+            {"id": JOHN, "idProperty": "email", "properties": {"hush_limit_sensitive": "true"}},
+            {"id": "nobody@example.com", "idProperty": "email", "properties": {"hush_do_not_sell": "true"}},
+        ]})
+    );
+    let actions: Vec<ConfirmationAction> =
+        results.iter().map(|r| r.as_ref().unwrap().action).collect();
+    assert_eq!(
+        actions,
+        vec![
+            ConfirmationAction::Flagged,
+            ConfirmationAction::Flagged,
+            ConfirmationAction::NotFound
+        ]
+    );
+    assert_eq!(
+        sim.property(JANE, "hush_do_not_sell").as_deref(),
+        Some("true")
+    );
+    assert_eq!(
+        sim.property(JOHN, "hush_limit_sensitive").as_deref(),
+        Some("true")
+    );
+}
+
+#[tokio::test]
+async fn more_than_one_hundred_contacts_are_split_into_calls_of_at_most_one_hundred() {
+    let emails: Vec<String> = (0..150).map(|i| format!("user{i}@example.com")).collect();
+    let sim = HubSpotSimulator::start(TOKEN).await.unwrap();
+    for email in &emails {
+        sim.add_contact(email);
+    }
+    let batch: Vec<SuppressionWork> = emails
+        .iter()
+        .enumerate()
+        .map(|(i, e)| work_for(&format!("req-{i}"), RequestKind::OptOutSaleShare, &[e]))
+        .collect();
+    let results = connector(&sim).suppress(&batch).await.unwrap();
+    assert!(results
+        .iter()
+        .all(|r| r.as_ref().unwrap().action == ConfirmationAction::Flagged));
+    let sizes: Vec<usize> = sim
+        .control()
+        .calls_to("/crm/v3/objects/contacts/batch/update")
+        .iter()
+        .map(|c| c.json["inputs"].as_array().unwrap().len())
+        .collect();
+    assert_eq!(sizes, vec![100, 50]);
+    assert!(emails
+        .iter()
+        .all(|e| sim.property(e, "hush_do_not_sell").as_deref() == Some("true")));
+}
+
+#[tokio::test]
+async fn the_same_contact_twice_in_a_batch_is_written_in_order() {
+    let sim = sim_with(&[JANE]).await;
+    let results = connector(&sim)
+        .suppress(&[
+            work_for("req-out", RequestKind::OptOutSaleShare, &[JANE]),
+            work_for("req-in", RequestKind::OptInSaleShare, &[JANE]),
+        ])
+        .await
+        .unwrap();
+    assert!(results.iter().all(Result::is_ok));
+    let calls = sim.control().calls();
+    assert_eq!(calls.len(), 2);
+    assert!(calls.iter().all(|c| c.method == "PATCH"));
+    assert_eq!(
+        sim.property(JANE, "hush_do_not_sell").as_deref(),
+        Some("false")
+    );
+}
+
+#[tokio::test]
+async fn a_single_unknown_contact_is_not_found_and_verified_absent() {
+    let sim = sim_with(&[]).await;
+    let connector = connector(&sim);
+    let item = work(RequestKind::OptOutSaleShare, JANE);
+    let completion = one(connector.suppress(std::slice::from_ref(&item)).await).unwrap();
+    assert_eq!(sim.control().calls()[0].status, 404);
+    assert_eq!(completion.action, ConfirmationAction::NotFound);
+    assert_eq!(completion.evidence["contacts_not_found"], "1");
+    assert_eq!(
+        connector.verify(&item, &completion).await,
+        VerificationStatus::Verified
+    );
+}
+
+#[tokio::test]
+async fn a_missing_raw_email_is_permanent_and_nothing_is_sent() {
+    let sim = sim_with(&[JANE]).await;
+    let mut item = work(RequestKind::OptOutSaleShare, JANE);
+    item.identifiers = vec![email_identifier(JANE, false)];
+    let detail = permanent_detail(one(connector(&sim).suppress(&[item]).await));
+    assert!(detail.contains("raw email"), "{detail}");
+    assert!(!detail.contains("jane"), "{detail}");
+    assert!(sim.control().calls().is_empty());
+}
+
+#[tokio::test]
+async fn a_request_without_any_email_is_not_applicable_and_the_rest_proceed() {
+    let sim = sim_with(&[JANE]).await;
+    let mut cookie_only = work_for("req-gpc", RequestKind::OptOutSaleShare, &[]);
+    cookie_only.identifiers = vec![WorkIdentifier {
+        kind: IdentifierType::CookieId,
+        sha256: "c".repeat(64),
+        raw: None,
+    }];
+    let results = connector(&sim)
+        .suppress(&[cookie_only, work(RequestKind::OptOutSaleShare, JANE)])
+        .await
+        .unwrap();
+    assert_eq!(
+        results[0].as_ref().unwrap().action,
+        ConfirmationAction::NotApplicable
+    );
+    assert_eq!(
+        results[1].as_ref().unwrap().action,
+        ConfirmationAction::Flagged
+    );
+    assert_eq!(
+        sim.control().calls().len(),
+        1,
+        "only Jane's contact was written"
+    );
+}
+
+#[tokio::test]
+async fn patching_twice_is_harmless() {
+    let sim = sim_with(&[JANE]).await;
+    let connector = connector(&sim);
+    let item = work(RequestKind::OptOutSaleShare, JANE);
+    let first = one(connector.suppress(std::slice::from_ref(&item)).await).unwrap();
+    let second = one(connector.suppress(std::slice::from_ref(&item)).await).unwrap();
+    assert_eq!(first.action, ConfirmationAction::Flagged);
+    assert_eq!(second.action, ConfirmationAction::Flagged);
+    assert_eq!(sim.control().calls().len(), 2);
+    assert_eq!(
+        sim.property(JANE, "hush_do_not_sell").as_deref(),
+        Some("true")
+    );
+    assert_eq!(
+        connector.verify(&item, &second).await,
+        VerificationStatus::Verified
+    );
+}
+
+#[tokio::test]
+async fn read_back_is_verified_when_the_property_holds_and_failed_when_it_does_not() {
+    let sim = sim_with(&[JANE]).await;
+    let connector = connector(&sim);
+    let item = work(RequestKind::OptOutSaleShare, JANE);
+    let completion = one(connector.suppress(std::slice::from_ref(&item)).await).unwrap();
+
+    assert_eq!(
+        connector.verify(&item, &completion).await,
+        VerificationStatus::Verified
+    );
+    let read = sim.control().calls().pop().unwrap();
+    assert_eq!(read.method, "GET");
+    assert_eq!(
+        read.path,
+        "/crm/v3/objects/contacts/jane.doe@example.com?idProperty=email&properties=hush_do_not_sell"
+    );
+
+    sim.set_property(JANE, "hush_do_not_sell", "false");
+    assert_eq!(
+        connector.verify(&item, &completion).await,
+        VerificationStatus::Failed
+    );
+}
+
+#[tokio::test]
+async fn read_back_stays_pending_while_hubspot_is_failing() {
+    let sim = sim_with(&[JANE]).await;
+    let connector = connector(&sim);
+    let item = work(RequestKind::OptOutSaleShare, JANE);
+    let completion = one(connector.suppress(std::slice::from_ref(&item)).await).unwrap();
+    sim.control().inject(Fault::server_error());
+    assert_eq!(
+        connector.verify(&item, &completion).await,
+        VerificationStatus::Pending
+    );
+}
+
+#[tokio::test]
+async fn delete_uses_gdpr_delete_and_read_back_verifies_the_contact_is_gone() {
+    let sim = sim_with(&[JANE]).await;
+    let connector = connector(&sim);
+    let item = work(RequestKind::Delete, JANE);
+    let completion = one(connector.delete(std::slice::from_ref(&item)).await).unwrap();
+
+    let call = &sim.control().calls()[0];
+    assert_eq!(call.method, "POST");
+    assert_eq!(call.path, "/crm/v3/objects/contacts/gdpr-delete");
+    assert_eq!(call.status, 204);
+    assert_eq!(call.json, json!({"objectId": JANE, "idProperty": "email"}));
+    assert_eq!(completion.action, ConfirmationAction::Deleted);
+    assert_eq!(completion.evidence["http_status"], "204");
+    assert_eq!(completion.evidence["contacts_deleted"], "1");
+    assert!(!sim.exists(JANE));
+
+    assert_eq!(
+        connector.verify(&item, &completion).await,
+        VerificationStatus::Verified
+    );
+    assert_eq!(sim.control().calls().last().unwrap().status, 404);
+
+    sim.add_contact(JANE);
+    assert_eq!(
+        connector.verify(&item, &completion).await,
+        VerificationStatus::Failed
+    );
+}
+
+#[tokio::test]
+async fn deleting_an_unknown_email_blocklists_it_as_hubspot_documents() {
+    let sim = sim_with(&[]).await;
+    let completion = one(connector(&sim)
+        .delete(&[work(RequestKind::Delete, JANE)])
+        .await)
+    .unwrap();
+    assert_eq!(completion.action, ConfirmationAction::Deleted);
+    assert!(sim.blocklisted(JANE));
+}
+
+#[tokio::test]
+async fn a_404_on_delete_is_not_found() {
+    let sim = sim_with(&[JANE]).await;
+    sim.control().inject(Fault::Status {
+        status: 404,
+        retry_after: None,
+        body: r#"{"status":"error","message":"resource not found","category":"OBJECT_NOT_FOUND"}"#
+            .into(),
+    });
+    let completion = one(connector(&sim)
+        .delete(&[work(RequestKind::Delete, JANE)])
+        .await)
+    .unwrap();
+    assert_eq!(completion.action, ConfirmationAction::NotFound);
+    assert_eq!(completion.evidence["http_status"], "404");
+}
+
+#[tokio::test]
+async fn delete_refuses_work_that_is_not_a_deletion() {
+    let sim = sim_with(&[JANE]).await;
+    let detail = permanent_detail(one(connector(&sim)
+        .delete(&[work(RequestKind::OptOutSaleShare, JANE)])
+        .await));
+    assert!(detail.contains("not a deletion"), "{detail}");
+    assert!(sim.exists(JANE));
+    assert!(sim.control().calls().is_empty());
+}
+
+#[tokio::test]
+async fn a_429_becomes_retry_after_with_hubspots_seconds() {
+    let sim = sim_with(&[JANE]).await;
+    sim.control().inject(Fault::too_many_requests(7));
+    let error = one(connector(&sim)
+        .suppress(&[work(RequestKind::OptOutSaleShare, JANE)])
+        .await)
+    .unwrap_err();
+    assert!(
+        matches!(error, ConnectorError::RetryAfter { after, .. } if after == Duration::from_secs(7)),
+        "{error:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_simulator_enforces_one_hundred_requests_per_ten_seconds() {
+    let sim = sim_with(&[JANE]).await;
+    let connector = connector(&sim);
+    let item = work(RequestKind::OptOutSaleShare, JANE);
+    for _ in 0..100 {
+        one(connector.suppress(std::slice::from_ref(&item)).await).unwrap();
+    }
+    let error = one(connector.suppress(std::slice::from_ref(&item)).await).unwrap_err();
+    match error {
+        ConnectorError::RetryAfter { after, detail } => {
+            assert!(
+                after >= Duration::from_secs(1) && after <= Duration::from_secs(10),
+                "{after:?}"
+            );
+            assert!(detail.contains("ten_secondly_rolling"), "{detail}");
+        }
+        other => panic!("expected retry-after, got {other:?}"),
+    }
+    let last = sim.control().calls().pop().unwrap();
+    assert_eq!(last.status, 429);
+}
+
+#[tokio::test]
+async fn a_rate_limited_batch_call_fails_every_item_and_stops_further_calls() {
+    let emails: Vec<String> = (0..101).map(|i| format!("user{i}@example.com")).collect();
+    let sim = HubSpotSimulator::start(TOKEN).await.unwrap();
+    let batch: Vec<SuppressionWork> = emails
+        .iter()
+        .enumerate()
+        .map(|(i, e)| work_for(&format!("req-{i}"), RequestKind::OptOutSaleShare, &[e]))
+        .collect();
+    sim.control().inject(Fault::too_many_requests(3));
+    let results = connector(&sim).suppress(&batch).await.unwrap();
+    assert_eq!(sim.control().calls().len(), 1);
+    assert!(results
+        .iter()
+        .all(|r| matches!(r, Err(ConnectorError::RetryAfter { .. }))));
+}
+
+#[tokio::test]
+async fn a_server_error_is_transient() {
+    let sim = sim_with(&[JANE]).await;
+    sim.control().inject(Fault::server_error());
+    let error = one(connector(&sim)
+        .suppress(&[work(RequestKind::OptOutSaleShare, JANE)])
+        .await)
+    .unwrap_err();
+    assert!(matches!(error, ConnectorError::Transient(_)), "{error:?}");
+}
+
+#[tokio::test]
+async fn a_400_is_permanent_with_hubspots_text_and_no_email() {
+    let sim = sim_with(&[JANE]).await;
+    let connector = HubSpotConnector::from_recipient(&recipient(
+        &sim.base_url(),
+        "",
+        "opt_out_property = \"ccpa_do_not_sell\"\n",
+    ))
+    .unwrap();
+    let detail = permanent_detail(one(connector
+        .suppress(&[work(RequestKind::OptOutSaleShare, JANE)])
+        .await));
+    assert!(detail.contains("HTTP 400"), "{detail}");
+    assert!(detail.contains("VALIDATION_ERROR"), "{detail}");
+    assert!(detail.contains("PROPERTY_DOESNT_EXIST"), "{detail}");
+    assert!(!detail.contains("jane"), "{detail}");
+    assert_eq!(sim.property(JANE, "ccpa_do_not_sell"), None);
+}
+
+#[tokio::test]
+async fn a_renamed_property_works_once_the_portal_defines_it() {
+    let sim = sim_with(&[JANE]).await;
+    sim.define_property("ccpa_do_not_sell");
+    let connector = HubSpotConnector::from_recipient(&recipient(
+        &sim.base_url(),
+        "",
+        "opt_out_property = \"ccpa_do_not_sell\"\n",
+    ))
+    .unwrap();
+    one(connector
+        .suppress(&[work(RequestKind::OptOutSaleShare, JANE)])
+        .await)
+    .unwrap();
+    assert_eq!(
+        sim.property(JANE, "ccpa_do_not_sell").as_deref(),
+        Some("true")
+    );
+}
+
+#[tokio::test]
+async fn a_hang_longer_than_the_timeout_is_transient() {
+    let sim = sim_with(&[JANE]).await;
+    sim.control().inject(Fault::Delay(Duration::from_secs(3)));
+    let connector =
+        HubSpotConnector::from_recipient(&recipient(&sim.base_url(), "timeout_ms = 200", ""))
+            .unwrap();
+    let started = std::time::Instant::now();
+    let error = one(connector
+        .suppress(&[work(RequestKind::OptOutSaleShare, JANE)])
+        .await)
+    .unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(2));
+    match error {
+        ConnectorError::Transient(detail) => assert!(detail.contains("timeout"), "{detail}"),
+        other => panic!("expected a transient error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_refused_token_is_permanent_and_names_the_credential() {
+    let sim = sim_with(&[JANE]).await;
+    let mut wrong = recipient(&sim.base_url(), "", "");
+    wrong.credentials.insert(
+        "token".into(),
+        hush_core::config::SecretRef(WRONG_TOKEN_VAR.into()),
+    );
+    let detail = permanent_detail(one(HubSpotConnector::from_recipient(&wrong)
+        .unwrap()
+        .suppress(&[work(RequestKind::OptOutSaleShare, JANE)])
+        .await));
+    assert!(detail.contains("INVALID_AUTHENTICATION"), "{detail}");
+    assert!(detail.contains("credentials.token"), "{detail}");
+    assert_eq!(sim.property(JANE, "hush_do_not_sell"), None);
+}
+
+async fn raw_call(
+    sim: &HubSpotSimulator,
+    method: reqwest::Method,
+    path: &str,
+    body: serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let response = reqwest::Client::new()
+        .request(method, format!("{}{path}", sim.base_url()))
+        .bearer_auth(TOKEN)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or_default())
+}
+
+fn assert_hubspot_validation_error(answer: &(u16, serde_json::Value), fragment: &str) {
+    assert_eq!(answer.0, 400, "{}", answer.1);
+    assert_eq!(answer.1["status"], "error");
+    assert_eq!(answer.1["category"], "VALIDATION_ERROR");
+    assert!(answer.1["correlationId"].is_string());
+    let message = answer.1["message"].as_str().unwrap();
+    assert!(message.contains(fragment), "{message}");
+}
+
+#[tokio::test]
+async fn the_simulator_refuses_a_non_normalised_email_like_hubspot() {
+    let sim = sim_with(&[JANE]).await;
+    let answer = raw_call(
+        &sim,
+        reqwest::Method::PATCH,
+        "/crm/v3/objects/contacts/Jane.Doe@Example.com?idProperty=email",
+        json!({"properties": {"hush_do_not_sell": "true"}}),
+    )
+    .await;
+    assert_hubspot_validation_error(&answer, "trimmed and lowercase");
+    let answer = raw_call(
+        &sim,
+        reqwest::Method::POST,
+        "/crm/v3/objects/contacts/gdpr-delete",
+        json!({"objectId": " jane.doe@example.com", "idProperty": "email"}),
+    )
+    .await;
+    assert_hubspot_validation_error(&answer, "trimmed and lowercase");
+    assert!(sim.exists(JANE));
+    assert_eq!(sim.property(JANE, "hush_do_not_sell"), None);
+}
+
+#[tokio::test]
+async fn the_simulator_refuses_batches_over_the_limit_duplicates_and_bad_shapes() {
+    let sim = sim_with(&[JANE]).await;
+    let inputs: Vec<serde_json::Value> = (0..101)
+        .map(|i| json!({"id": format!("u{i}@example.com"), "idProperty": "email", "properties": {"hush_do_not_sell": "true"}}))
+        .collect();
+    let path = "/crm/v3/objects/contacts/batch/update";
+    let answer = raw_call(
+        &sim,
+        reqwest::Method::POST,
+        path,
+        json!({ "inputs": inputs }),
+    )
+    .await;
+    assert_hubspot_validation_error(&answer, "between 1 and 100");
+
+    let duplicate =
+        json!({"id": JANE, "idProperty": "email", "properties": {"hush_do_not_sell": "true"}});
+    let answer = raw_call(
+        &sim,
+        reqwest::Method::POST,
+        path,
+        json!({"inputs": [duplicate.clone(), duplicate]}),
+    )
+    .await;
+    assert_hubspot_validation_error(&answer, "Duplicate IDs");
+
+    let answer = raw_call(
+        &sim,
+        reqwest::Method::POST,
+        path,
+        json!({"inputs": [{"id": JANE, "idProperty": "phone", "properties": {"hush_do_not_sell": "true"}}]}),
+    )
+    .await;
+    assert_hubspot_validation_error(&answer, "not a unique identifier");
+
+    let answer = raw_call(
+        &sim,
+        reqwest::Method::PATCH,
+        "/crm/v3/objects/contacts/jane.doe@example.com?idProperty=email",
+        json!({"properties": {"hush_do_not_sell": "yes"}}),
+    )
+    .await;
+    assert_hubspot_validation_error(&answer, "INVALID_OPTION");
+
+    let answer = raw_call(
+        &sim,
+        reqwest::Method::PATCH,
+        "/crm/v3/objects/contacts/jane.doe@example.com?idProperty=email",
+        json!({"hush_do_not_sell": "true"}),
+    )
+    .await;
+    assert_hubspot_validation_error(&answer, "Invalid input JSON");
+    assert_eq!(sim.property(JANE, "hush_do_not_sell"), None);
+}

@@ -1,0 +1,127 @@
+//! The webhook connector: the fallback for every recipient without an API. Each request becomes
+//! a signed "comply and forward" notice posted to the recipient, who may answer later with a
+//! signed callback. See `README.md` for the configuration block.
+//!
+//! Opt-out, limit, opt-in, deletion and third-party notification all send the same notice; its
+//! `kind` and `instruction` say what to do. A delivered notice is `NOTIFIED`; nothing can be read
+//! back, so verification is `PENDING` (a callback is expected) or `UNVERIFIABLE`.
+
+#![warn(missing_docs)]
+
+pub mod client;
+pub mod config;
+pub mod request;
+pub mod retry;
+pub mod signature;
+#[cfg(feature = "sim")]
+pub mod sim;
+pub mod verify;
+
+use async_trait::async_trait;
+use hush_core::config::ConfigError;
+use hush_core::connector::{
+    Completion, Connector, ConnectorError, Evidence, ItemResults, SuppressionWork,
+};
+use hush_core::events::ConfirmationAction;
+use hush_core::recipients::RecipientConfig;
+
+pub use client::{Delivery, WebhookClient};
+pub use config::{WebhookConfig, WebhookSettings};
+pub use request::{notice_for, Notice, NoticeIdentifier};
+pub use signature::{sign, verify_signature, SignatureError};
+pub use verify::{
+    parse_callback, verify_callback, CallbackError, CallbackStatus, RecipientCallback,
+};
+
+/// Sends signed notices to one webhook recipient.
+#[derive(Debug, Clone)]
+pub struct WebhookConnector {
+    config: WebhookConfig,
+    client: WebhookClient,
+}
+
+impl WebhookConnector {
+    /// Builds the connector for a `kind = "webhook"` recipient, reading its signing secret from
+    /// the environment; configuration errors name the field.
+    pub fn from_recipient(recipient: &RecipientConfig) -> Result<Self, ConfigError> {
+        Self::new(WebhookConfig::from_recipient(recipient)?)
+    }
+
+    /// Builds the connector from a resolved configuration.
+    pub fn new(config: WebhookConfig) -> Result<Self, ConfigError> {
+        let client = WebhookClient::new(&config).map_err(|e| {
+            ConfigError::Invalid(format!(
+                "recipients.{}: could not set up the HTTP client: {e}",
+                config.recipient_id
+            ))
+        })?;
+        Ok(Self { config, client })
+    }
+
+    /// Posts one notice per item, in order. After a rate limit or a transient failure the rest of
+    /// the batch is not attempted and carries the same error, so it is retried as a whole.
+    async fn send_notices(&self, batch: &[SuppressionWork]) -> ItemResults {
+        let mut results = Vec::with_capacity(batch.len());
+        let mut halted: Option<ConnectorError> = None;
+        for work in batch {
+            if let Some(error) = &halted {
+                results.push(Err(error.clone()));
+                continue;
+            }
+            let notice = notice_for(
+                work,
+                &self.config.recipient_id,
+                self.config.callback_url.as_deref(),
+            );
+            let result = self
+                .client
+                .post_notice(&notice)
+                .await
+                .map(|delivery| self.completion(&notice, &delivery));
+            if let Err(error) = &result {
+                if error.is_retryable() {
+                    halted = Some(error.clone());
+                }
+            }
+            results.push(result);
+        }
+        results
+    }
+
+    fn completion(&self, notice: &Notice, delivery: &Delivery) -> Completion {
+        let mut evidence = Evidence::new();
+        evidence.insert("http_status".into(), delivery.status.to_string());
+        evidence.insert("notice_id".into(), notice.notice_id.clone());
+        evidence.insert("signature_timestamp".into(), delivery.signed_at.to_string());
+        evidence.insert(
+            "response_body_sha256".into(),
+            delivery.response_sha256.clone(),
+        );
+        Completion::new(ConfirmationAction::Notified, evidence).with_verification(
+            verify::delivered_verification(self.config.callback_url.is_some()),
+        )
+    }
+}
+
+#[async_trait]
+impl Connector for WebhookConnector {
+    /// One notice per call: recipients deduplicate by `Idempotency-Key`, which is per request.
+    fn max_batch(&self) -> usize {
+        1
+    }
+
+    async fn suppress(&self, batch: &[SuppressionWork]) -> Result<ItemResults, ConnectorError> {
+        Ok(self.send_notices(batch).await)
+    }
+
+    async fn delete(&self, batch: &[SuppressionWork]) -> Result<ItemResults, ConnectorError> {
+        Ok(self.send_notices(batch).await)
+    }
+
+    async fn notify(
+        &self,
+        batch: &[SuppressionWork],
+    ) -> Option<Result<ItemResults, ConnectorError>> {
+        Some(Ok(self.send_notices(batch).await))
+    }
+}
