@@ -1,9 +1,19 @@
-//! The Hush auditor's pure logic: legal deadlines ([`deadline`], on the business-day arithmetic
-//! of [`calendar`]), the status of each audited request ([`status`]) and the 11 CCR 7102
-//! metrics report ([`report`]). No Kafka and no HTTP here: the service binary wires these to
-//! `hush.confirmations.v1`, `hush.audit.v1` and the auditor's HTTP API.
+//! The Hush auditor: reconciles privacy requests against connector confirmations on the
+//! compacted audit topic and proves, request by request, where each one stands.
+//!
+//! The pure logic: legal deadlines ([`deadline`], on the business-day arithmetic of
+//! [`calendar`]), the status of each audited request ([`status`]), the transitions of an audit
+//! record ([`fold`]) and the 11 CCR 7102 metrics report ([`report`]). The service: the
+//! in-memory view of the audit topic ([`store`]), the consumers of requests and confirmations
+//! ([`service`]), the HTTP API and dashboard ([`api`]) and its [`metrics`].
 
+pub mod api;
 pub mod calendar;
 pub mod deadline;
+pub mod error;
+pub mod fold;
+pub mod metrics;
 pub mod report;
+pub mod service;
 pub mod status;
+pub mod store;

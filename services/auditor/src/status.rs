@@ -32,6 +32,32 @@ const DAY_MS: i64 = 86_400_000;
 /// Evidence key under which a confirmation's statutory retention basis is kept.
 pub const EXCEPTION_BASIS_EVIDENCE_KEY: &str = "exception_basis";
 
+/// Every status, in schema order.
+pub const ALL_STATUSES: [AuditStatus; 8] = [
+    AuditStatus::Open,
+    AuditStatus::AtRisk,
+    AuditStatus::Confirmed,
+    AuditStatus::Unverified,
+    AuditStatus::Verified,
+    AuditStatus::Overdue,
+    AuditStatus::Denied,
+    AuditStatus::Leaking,
+];
+
+/// The schema symbol of a status, e.g. `AT_RISK`.
+pub fn status_symbol(status: AuditStatus) -> &'static str {
+    match status {
+        AuditStatus::Open => "OPEN",
+        AuditStatus::AtRisk => "AT_RISK",
+        AuditStatus::Confirmed => "CONFIRMED",
+        AuditStatus::Unverified => "UNVERIFIED",
+        AuditStatus::Verified => "VERIFIED",
+        AuditStatus::Overdue => "OVERDUE",
+        AuditStatus::Denied => "DENIED",
+        AuditStatus::Leaking => "LEAKING",
+    }
+}
+
 /// How far a request with every required outcome in was complied with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Compliance {
@@ -226,6 +252,16 @@ pub(crate) mod tests {
 
     use ConfirmationAction::*;
     use VerificationStatus::*;
+
+    #[test]
+    fn status_symbols_are_the_serde_names() {
+        for status in ALL_STATUSES {
+            assert_eq!(
+                serde_json::to_value(status).unwrap(),
+                serde_json::Value::String(status_symbol(status).into())
+            );
+        }
+    }
 
     #[test]
     fn an_incomplete_request_goes_open_then_at_risk_then_overdue() {

@@ -11,13 +11,31 @@ use prometheus::{Encoder, TextEncoder};
 
 type Conditions = Arc<std::sync::Mutex<Vec<(&'static str, Arc<AtomicBool>)>>>;
 
-/// Readiness conditions; the service is ready when every one is true.
-#[derive(Clone, Default)]
+/// Readiness conditions; the service is ready when every one is true. A fresh `Readiness`
+/// holds one condition, "started", which the service sets with [`Readiness::started`] once it
+/// has registered all its other conditions, so it never looks ready half-wired.
+#[derive(Clone)]
 pub struct Readiness {
     conditions: Conditions,
+    started: Arc<AtomicBool>,
+}
+
+impl Default for Readiness {
+    fn default() -> Self {
+        let started = Arc::new(AtomicBool::new(false));
+        Self {
+            conditions: Arc::new(std::sync::Mutex::new(vec![("started", started.clone())])),
+            started,
+        }
+    }
 }
 
 impl Readiness {
+    /// Marks the service wired: every condition it needs is registered.
+    pub fn started(&self) {
+        self.started.store(true, Ordering::SeqCst);
+    }
+
     /// Adds a named condition (e.g. `consumer assigned`, `state rebuilt`).
     pub fn require(&self, name: &'static str, flag: Arc<AtomicBool>) {
         self.conditions
@@ -113,4 +131,21 @@ pub async fn serve(
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn not_ready_until_started_and_every_condition_holds() {
+        let readiness = Readiness::default();
+        assert_eq!(readiness.unmet(), vec!["started"]);
+        let assigned = Arc::new(AtomicBool::new(false));
+        readiness.require("consumer assigned", assigned.clone());
+        readiness.started();
+        assert_eq!(readiness.unmet(), vec!["consumer assigned"]);
+        assigned.store(true, Ordering::SeqCst);
+        assert!(readiness.unmet().is_empty());
+    }
 }

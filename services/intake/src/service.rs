@@ -95,6 +95,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let readiness = Readiness::default();
     let broker_reachable = Arc::new(AtomicBool::new(false));
     readiness.require("broker reachable", broker_reachable.clone());
+    readiness.started();
     tokio::spawn(watch_broker(
         config.common.clone(),
         broker_reachable,

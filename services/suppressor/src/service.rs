@@ -88,10 +88,6 @@ pub async fn run(
     let count = table.catch_up(remember.clone()).await?;
     rebuilt.store(true, Ordering::SeqCst);
     tracing::info!(records = count, confirmed = done.len(), connector = %recipient.id, "confirmations rebuilt");
-    {
-        let shutdown = shutdown.clone();
-        tokio::spawn(async move { table.follow(shutdown, remember).await });
-    }
 
     let group = format!("{}-{}", config.suppressor.group_prefix, recipient.id);
     let suppressor = SharedSuppressor(Arc::new(Suppressor::new(
@@ -127,6 +123,8 @@ pub async fn run(
         dlq,
     )?;
     readiness.require("requests consumer assigned", requests.assigned_flag());
+    readiness.require("retry consumer assigned", retries.assigned_flag());
+    readiness.started();
     let main =
         tokio::spawn(requests.run_batches(shutdown.clone(), batch, linger, suppressor.clone()));
     let retry = tokio::spawn(retries.run_batches(shutdown.clone(), batch, linger, suppressor));

@@ -1,0 +1,1043 @@
+//! The auditor's HTTP API and dashboard:
+//!
+//! - `GET /v1/requests/{id}`: one request's record, its status computed now, and which
+//!   connectors have not answered;
+//! - `GET /v1/report?from=YYYY-MM-DD&to=YYYY-MM-DD[&format=csv]`: the 11 CCR 7102 metrics over
+//!   the requests received in the period (days local to the business's time zone);
+//! - `POST /v1/requests/{id}/extension` `{"reason": ...}`: takes the one 45-day extension;
+//! - `POST /v1/requests/{id}/denial` `{"reason": ...}`: records the compliance lead's denial;
+//! - `GET /`: a self-contained HTML dashboard.
+//!
+//! Errors answer `{"error", "message", "field"}`. A change is answered only after the broker
+//! acknowledged the new version of the record.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::{DateTime, Datelike, Days, NaiveDate, TimeZone, Utc};
+use chrono_tz::Tz;
+use hush_core::events::{
+    now_millis, AuditRecord, AuditStatus, Channel, ConfirmationAction, EpochMillis, RecipientRole,
+    RequestKind, VerificationStatus,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::deadline::DeadlinePolicy;
+use crate::error::ApiError;
+use crate::fold::{instant, rfc3339};
+use crate::metrics::{tally, Tally};
+use crate::report::build_report;
+use crate::service::{Auditor, ChangeError};
+use crate::status::{status_at, status_symbol, ALL_STATUSES};
+
+/// Longest reason accepted for an extension or a denial, in characters.
+pub const MAX_REASON_CHARS: usize = 1000;
+/// Requests listed on the dashboard.
+const RECENT: usize = 50;
+
+/// One connector's outcome as answered by the API.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OutcomeView {
+    /// Recipient id.
+    pub connector_id: String,
+    /// Recipient role.
+    pub role: RecipientRole,
+    /// Outcome.
+    pub action: ConfirmationAction,
+    /// Read-back status.
+    pub verification: VerificationStatus,
+    /// Calls made.
+    pub attempts: i32,
+    /// When the outcome became final (RFC 3339).
+    pub completed_at: String,
+    /// Evidence, sorted by key.
+    pub evidence: BTreeMap<String, String>,
+}
+
+/// A request's record as answered by `GET /v1/requests/{id}`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RequestView {
+    /// Request id.
+    pub request_id: String,
+    /// Right exercised.
+    pub kind: RequestKind,
+    /// Channel.
+    pub channel: Channel,
+    /// Jurisdiction.
+    pub jurisdiction: String,
+    /// Status computed at the time of the answer.
+    pub status: AuditStatus,
+    /// Receipt (RFC 3339).
+    pub received_at: String,
+    /// Legal deadline (RFC 3339), extension included.
+    pub deadline: String,
+    /// The rule the deadline follows.
+    pub deadline_rule: String,
+    /// Whether the extension was taken.
+    pub extended: bool,
+    /// When the last required connector answered (RFC 3339).
+    pub completed_at: Option<String>,
+    /// Why the request was denied.
+    pub denial_reason: Option<String>,
+    /// Outbound events seen after the suppression took effect.
+    pub leaks: i32,
+    /// Connectors that must answer.
+    pub required_connectors: Vec<String>,
+    /// Answers so far.
+    pub connectors: Vec<OutcomeView>,
+    /// Required connectors that have not answered.
+    pub missing_connectors: Vec<String>,
+}
+
+/// The view of `record` at `now`.
+pub fn view(record: &AuditRecord, policy: &DeadlinePolicy, now: EpochMillis) -> RequestView {
+    let rule = policy
+        .deadline_for(
+            record.kind,
+            &record.jurisdiction,
+            instant(record.received_at),
+            record.extended,
+        )
+        .rule;
+    let answered = |id: &String| record.connectors.iter().any(|o| &o.connector_id == id);
+    RequestView {
+        request_id: record.request_id.clone(),
+        kind: record.kind,
+        channel: record.channel,
+        jurisdiction: record.jurisdiction.clone(),
+        status: status_at(record, now, policy.at_risk_days()),
+        received_at: rfc3339(record.received_at),
+        deadline: rfc3339(record.deadline),
+        deadline_rule: rule,
+        extended: record.extended,
+        completed_at: record.completed_at.map(rfc3339),
+        denial_reason: record.denial_reason.clone(),
+        leaks: record.leaks,
+        required_connectors: record.required_connectors.clone(),
+        connectors: record
+            .connectors
+            .iter()
+            .map(|o| OutcomeView {
+                connector_id: o.connector_id.clone(),
+                role: o.role,
+                action: o.action,
+                verification: o.verification,
+                attempts: o.attempts,
+                completed_at: rfc3339(o.completed_at),
+                evidence: o.evidence.clone().into_iter().collect(),
+            })
+            .collect(),
+        missing_connectors: record
+            .required_connectors
+            .iter()
+            .filter(|id| !answered(id))
+            .cloned()
+            .collect(),
+    }
+}
+
+/// The answer to an extension or a denial: the record after the change, and the reason given.
+#[derive(Debug, Clone, Serialize)]
+struct Changed {
+    #[serde(flatten)]
+    request: RequestView,
+    reason: String,
+}
+
+/// The routes of the auditor (the operations routes are merged by the caller).
+pub fn router(auditor: Arc<Auditor>) -> Router {
+    Router::new()
+        .route("/", get(dashboard))
+        .route("/v1/requests/{id}", get(request))
+        .route("/v1/requests/{id}/extension", post(extension))
+        .route("/v1/requests/{id}/denial", post(denial))
+        .route("/v1/report", get(report))
+        .with_state(auditor)
+}
+
+fn ensure_rebuilt(auditor: &Auditor) -> Result<(), ApiError> {
+    if auditor.store().is_rebuilt() {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_ready",
+            "the audit records are still being rebuilt; retry shortly",
+        ))
+    }
+}
+
+fn parse_id(id: &str) -> Result<String, ApiError> {
+    uuid::Uuid::parse_str(id)
+        .map(|id| id.to_string())
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_request_id",
+                "the request id must be a UUID",
+            )
+            .at("id")
+        })
+}
+
+fn not_found() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "request_not_found",
+        "no request with this id is on record",
+    )
+}
+
+async fn request(
+    State(auditor): State<Arc<Auditor>>,
+    Path(id): Path<String>,
+) -> Result<Json<RequestView>, ApiError> {
+    ensure_rebuilt(&auditor)?;
+    let id = parse_id(&id)?;
+    let record = auditor.store().get(&id).ok_or_else(not_found)?;
+    Ok(Json(view(&record, auditor.policy(), now_millis())))
+}
+
+/// Reads `{"reason": "..."}`.
+fn parse_reason(body: &[u8]) -> Result<String, ApiError> {
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            format!("the body is not JSON ({e}); send {{\"reason\": \"...\"}}"),
+        )
+    })?;
+    let reason = value
+        .get("reason")
+        .and_then(serde_json::Value::as_str)
+        .map(str::trim)
+        .unwrap_or_default();
+    if reason.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "missing_reason",
+            "give the reason as a non-empty string",
+        )
+        .at("reason"));
+    }
+    if reason.chars().count() > MAX_REASON_CHARS {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "reason_too_long",
+            format!("the reason is longer than {MAX_REASON_CHARS} characters"),
+        )
+        .at("reason"));
+    }
+    Ok(reason.to_string())
+}
+
+fn change_error(error: ChangeError, request_id: &str) -> ApiError {
+    match error {
+        ChangeError::NotFound => not_found(),
+        ChangeError::Refused(refusal) => {
+            ApiError::new(StatusCode::CONFLICT, refusal.code(), refusal.to_string())
+        }
+        ChangeError::Write(error) => {
+            tracing::error!(%error, request_id, "audit write failed");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "broker_unavailable",
+                "the change could not be recorded right now and was not made; retry",
+            )
+        }
+    }
+}
+
+async fn extension(
+    State(auditor): State<Arc<Auditor>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<Changed>, ApiError> {
+    ensure_rebuilt(&auditor)?;
+    let id = parse_id(&id)?;
+    let reason = parse_reason(&body)?;
+    let now = now_millis();
+    let record = auditor
+        .extend(&id, now)
+        .await
+        .map_err(|e| change_error(e, &id))?;
+    tracing::info!(
+        request_id = %id,
+        deadline = %rfc3339(record.deadline),
+        %reason,
+        "deadline extended"
+    );
+    Ok(Json(Changed {
+        request: view(&record, auditor.policy(), now),
+        reason,
+    }))
+}
+
+async fn denial(
+    State(auditor): State<Arc<Auditor>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<Changed>, ApiError> {
+    ensure_rebuilt(&auditor)?;
+    let id = parse_id(&id)?;
+    let reason = parse_reason(&body)?;
+    let now = now_millis();
+    let record = auditor
+        .deny(&id, &reason, now)
+        .await
+        .map_err(|e| change_error(e, &id))?;
+    tracing::info!(request_id = %id, "request denied");
+    Ok(Json(Changed {
+        request: view(&record, auditor.policy(), now),
+        reason,
+    }))
+}
+
+/// Query of `GET /v1/report`.
+#[derive(Debug, Default, Deserialize)]
+pub struct ReportQuery {
+    /// First day of receipt included, `YYYY-MM-DD`; default January 1 of the current year.
+    pub from: Option<String>,
+    /// Last day of receipt included, `YYYY-MM-DD`; default today.
+    pub to: Option<String>,
+    /// `json` (default) or `csv`.
+    pub format: Option<String>,
+}
+
+/// The first instant of `date` in `tz` (the first existing local time when midnight is skipped).
+fn start_of_day(date: NaiveDate, tz: Tz) -> DateTime<Utc> {
+    (0..24)
+        .find_map(|hour| {
+            date.and_hms_opt(hour, 0, 0)
+                .and_then(|t| tz.from_local_datetime(&t).earliest())
+        })
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_else(|| date.and_time(chrono::NaiveTime::MIN).and_utc())
+}
+
+fn parse_date(value: &str, parameter: &'static str) -> Result<NaiveDate, ApiError> {
+    NaiveDate::parse_from_str(value.trim(), "%Y-%m-%d").map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_date",
+            format!("{parameter} must be a date as YYYY-MM-DD"),
+        )
+        .at(parameter)
+    })
+}
+
+/// The instants `[from, to]` of a report over whole local days; `today` is in `tz`.
+pub fn period(
+    query: &ReportQuery,
+    tz: Tz,
+    today: NaiveDate,
+) -> Result<(DateTime<Utc>, DateTime<Utc>), ApiError> {
+    let from = match &query.from {
+        Some(value) => parse_date(value, "from")?,
+        None => NaiveDate::from_ymd_opt(today.year(), 1, 1).unwrap_or(today),
+    };
+    let to = match &query.to {
+        Some(value) => parse_date(value, "to")?,
+        None => today,
+    };
+    if from > to {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_period",
+            "from must not be after to",
+        )
+        .at("from"));
+    }
+    let end = to
+        .checked_add_days(Days::new(1))
+        .map(|next| start_of_day(next, tz) - chrono::Duration::milliseconds(1))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC);
+    Ok((start_of_day(from, tz), end))
+}
+
+async fn report(
+    State(auditor): State<Arc<Auditor>>,
+    query: Result<Query<ReportQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(query) = query
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", e.body_text()))?;
+    let csv = match query.format.as_deref().map(str::trim) {
+        None | Some("json") => false,
+        Some("csv") => true,
+        Some(_) => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_format",
+                "format must be json or csv",
+            )
+            .at("format"))
+        }
+    };
+    let tz = auditor.time_zone();
+    let today = Utc::now().with_timezone(&tz).date_naive();
+    let (from, to) = period(&query, tz, today)?;
+    ensure_rebuilt(&auditor)?;
+    let report = auditor
+        .store()
+        .read(|records| build_report(records, from, to));
+    Ok(if csv {
+        (
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+                (
+                    header::CONTENT_DISPOSITION,
+                    "attachment; filename=\"hush-7102-report.csv\"",
+                ),
+            ],
+            report.to_csv(),
+        )
+            .into_response()
+    } else {
+        (
+            [(header::CONTENT_TYPE, "application/json")],
+            report.to_json(),
+        )
+            .into_response()
+    })
+}
+
+/// Escapes text for HTML element content and quoted attribute values.
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn local_time(ms: EpochMillis, tz: Tz) -> String {
+    instant(ms)
+        .with_timezone(&tz)
+        .format("%Y-%m-%d %H:%M %Z")
+        .to_string()
+}
+
+fn verification_symbol(verification: VerificationStatus) -> &'static str {
+    match verification {
+        VerificationStatus::Verified => "VERIFIED",
+        VerificationStatus::Unverifiable => "UNVERIFIABLE",
+        VerificationStatus::Pending => "PENDING",
+        VerificationStatus::Failed => "FAILED",
+    }
+}
+
+/// The `n` records received last, newest first.
+fn most_recent(mut records: Vec<&AuditRecord>, n: usize) -> Vec<AuditRecord> {
+    let newest_first = |a: &&AuditRecord, b: &&AuditRecord| {
+        b.received_at
+            .cmp(&a.received_at)
+            .then_with(|| a.request_id.cmp(&b.request_id))
+    };
+    if records.len() > n && n > 0 {
+        records.select_nth_unstable_by(n - 1, newest_first);
+    }
+    records.truncate(n);
+    records.sort_unstable_by(newest_first);
+    records.into_iter().cloned().collect()
+}
+
+fn connectors_cell(record: &AuditRecord) -> String {
+    let mut lines = Vec::new();
+    for id in &record.required_connectors {
+        match record.connectors.iter().find(|o| &o.connector_id == id) {
+            Some(o) => lines.push(format!(
+                "{}: {} · {}",
+                escape(id),
+                o.action.as_str(),
+                verification_symbol(o.verification)
+            )),
+            None => lines.push(format!("{}: <em>waiting</em>", escape(id))),
+        }
+    }
+    for o in record
+        .connectors
+        .iter()
+        .filter(|o| !record.required_connectors.contains(&o.connector_id))
+    {
+        lines.push(format!(
+            "<span class=\"extra\">{}: {} (not required)</span>",
+            escape(&o.connector_id),
+            o.action.as_str()
+        ));
+    }
+    if lines.is_empty() {
+        "<em>none required</em>".to_string()
+    } else {
+        lines.join("<br>")
+    }
+}
+
+const STYLE: &str = "body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222}\
+table{border-collapse:collapse;margin:1em 0}th,td{border:1px solid #ccc;padding:4px 8px;\
+text-align:left;vertical-align:top}th{background:#f3f3f3}.counts td{text-align:right}\
+.s-verified{color:#176317}.s-confirmed,.s-unverified{color:#6b5d00}.s-at_risk{color:#a35200}\
+.s-overdue,.s-leaking{color:#b00020;font-weight:bold}.s-denied{color:#555}.extra{color:#777}\
+.note{color:#555}.warn{background:#fff3cd;padding:6px}small{color:#555}";
+
+struct Dashboard<'a> {
+    tally: &'a Tally,
+    recent: &'a [AuditRecord],
+    total: usize,
+    tz: Tz,
+    rebuilt: bool,
+    now: EpochMillis,
+    at_risk_days: u32,
+}
+
+fn render(d: &Dashboard<'_>) -> String {
+    let mut html = String::with_capacity(8 * 1024 + d.recent.len() * 512);
+    html.push_str("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">");
+    html.push_str("<meta http-equiv=\"refresh\" content=\"30\"><title>Hush auditor</title>");
+    html.push_str(&format!(
+        "<style>{STYLE}</style></head><body><h1>Hush auditor</h1>"
+    ));
+    if !d.rebuilt {
+        html.push_str("<p class=\"warn\">The audit records are still being rebuilt.</p>");
+    }
+    html.push_str(&format!(
+        "<p class=\"note\">{} requests on record. Times in {}. \
+         <a href=\"/v1/report\">Metrics report (11 CCR 7102, JSON)</a> · \
+         <a href=\"/v1/report?format=csv\">CSV</a></p>",
+        d.total,
+        escape(d.tz.name())
+    ));
+    html.push_str("<table class=\"counts\"><tr>");
+    for status in ALL_STATUSES {
+        html.push_str(&format!("<th>{}</th>", status_symbol(status)));
+    }
+    html.push_str("</tr><tr>");
+    for status in ALL_STATUSES {
+        html.push_str(&format!("<td>{}</td>", d.tally.count(status)));
+    }
+    html.push_str("</tr></table>");
+    html.push_str(&format!(
+        "<h2>Most recent requests ({})</h2><table><thead><tr><th>Request</th><th>Kind</th>\
+         <th>Channel</th><th>Jurisdiction</th><th>Received</th><th>Deadline</th>\
+         <th>Status</th><th>Connectors</th></tr></thead><tbody>",
+        d.recent.len()
+    ));
+    for record in d.recent {
+        let status = status_symbol(status_at(record, d.now, d.at_risk_days));
+        let id = escape(&record.request_id);
+        let denial = record
+            .denial_reason
+            .as_deref()
+            .map(|r| format!("<br><small>{}</small>", escape(r)))
+            .unwrap_or_default();
+        let extended = if record.extended { " (extended)" } else { "" };
+        html.push_str(&format!(
+            "<tr><td><a href=\"/v1/requests/{id}\"><code>{id}</code></a></td><td>{}</td>\
+             <td>{}</td><td>{}</td><td>{}</td><td>{}{extended}</td>\
+             <td><span class=\"s-{}\">{status}</span>{denial}</td><td>{}</td></tr>",
+            record.kind.as_str(),
+            record.channel.as_str(),
+            escape(&record.jurisdiction),
+            local_time(record.received_at, d.tz),
+            local_time(record.deadline, d.tz),
+            status.to_ascii_lowercase(),
+            connectors_cell(record),
+        ));
+    }
+    html.push_str("</tbody></table></body></html>");
+    html
+}
+
+async fn dashboard(State(auditor): State<Arc<Auditor>>) -> Response {
+    let now = now_millis();
+    let at_risk_days = auditor.policy().at_risk_days();
+    let (tally, recent, total) = auditor.store().read(|records| {
+        let all: Vec<&AuditRecord> = records.collect();
+        let total = all.len();
+        let tally = tally(all.iter().copied(), now, at_risk_days);
+        (tally, most_recent(all, RECENT), total)
+    });
+    let html = render(&Dashboard {
+        tally: &tally,
+        recent: &recent,
+        total,
+        tz: auditor.time_zone(),
+        rebuilt: auditor.store().is_rebuilt(),
+        now,
+        at_risk_days,
+    });
+    (
+        [(
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; style-src 'unsafe-inline'",
+        )],
+        Html(html),
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::deadline::DeadlineConfig;
+    use crate::fold::record_for_request;
+    use crate::status::apply_confirmation;
+    use crate::store::{AuditStore, AuditWriter, Position, WriteError};
+    use async_trait::async_trait;
+    use axum::body::Body;
+    use axum::http::Request;
+    use http_body_util::BodyExt;
+    use hush_core::events::{Category, Confirmation, Identifier, IdentifierType, PrivacyRequest};
+    use hush_core::recipients::RecipientConfig;
+    use std::collections::HashMap;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Mutex;
+    use tower::ServiceExt;
+
+    const DAY: EpochMillis = 86_400_000;
+    const DELETE_ID: &str = "0b6f4f7e-8d7c-4c1a-9e55-2d9c1f3b7a10";
+    const OPT_OUT_ID: &str = "5a0e2c56-1f1c-4a55-9a43-3b0e63c2a0d1";
+    const OLD_ID: &str = "9d3c8a52-0f5e-4a53-8f4f-7c1b2b8e6d01";
+
+    /// Test double of the audit-topic writer, for the HTTP tests only: records what the
+    /// handlers write and can refuse like an unavailable broker.
+    #[derive(Default)]
+    struct RecordingWriter {
+        written: Mutex<Vec<AuditRecord>>,
+        unavailable: AtomicBool,
+    }
+
+    #[async_trait]
+    impl AuditWriter for RecordingWriter {
+        async fn write(&self, record: &AuditRecord) -> Result<Position, WriteError> {
+            if self.unavailable.load(Ordering::SeqCst) {
+                return Err(WriteError("broker down".into()));
+            }
+            let mut written = self.written.lock().unwrap();
+            written.push(record.clone());
+            Ok(Position {
+                partition: 0,
+                offset: 1000 + written.len() as i64,
+            })
+        }
+    }
+
+    fn recipients() -> Vec<RecipientConfig> {
+        ["crm", "ads"]
+            .iter()
+            .map(|id| {
+                toml::from_str(&format!(
+                    "id = \"{id}\"\nkind = \"webhook\"\nrole = \"THIRD_PARTY\"\nbase_url = \"http://x\"\n"
+                ))
+                .unwrap()
+            })
+            .collect()
+    }
+
+    fn request(id: &str, kind: RequestKind, received_at: EpochMillis) -> PrivacyRequest {
+        PrivacyRequest {
+            request_id: id.into(),
+            subject_key: "ab".repeat(32),
+            kind,
+            channel: Channel::WebForm,
+            jurisdiction: "US-CA".into(),
+            received_at,
+            identifiers: vec![Identifier {
+                kind: IdentifierType::Email,
+                sha256: "e".repeat(64),
+                encrypted_value: None,
+            }],
+            categories: vec![Category::All],
+            verification: None,
+            age_band: None,
+            source_system: "test".into(),
+            consumer_initiated: true,
+            idempotency_key: None,
+        }
+    }
+
+    struct App {
+        router: Router,
+        writer: Arc<RecordingWriter>,
+        auditor: Arc<Auditor>,
+    }
+
+    /// A delete received a day ago (crm answered), an opt-out received an hour ago, and an
+    /// opt-out received 100 days ago that nobody answered.
+    fn app() -> App {
+        let now = now_millis();
+        let policy = DeadlinePolicy::default();
+        let store = Arc::new(AuditStore::default());
+        let mut delete = record_for_request(
+            &request(DELETE_ID, RequestKind::Delete, now - DAY),
+            &recipients(),
+            &policy,
+            now - DAY,
+        );
+        let confirmation = Confirmation {
+            request_id: DELETE_ID.into(),
+            subject_key: "ab".repeat(32),
+            connector_id: "crm".into(),
+            role: RecipientRole::ThirdParty,
+            action: ConfirmationAction::Deleted,
+            exception_basis: None,
+            attempts: 2,
+            first_attempt_at: None,
+            last_attempt_at: None,
+            completed_at: now - DAY / 2,
+            verification: VerificationStatus::Verified,
+            evidence: HashMap::from([("http_status".into(), "204".into())]),
+        };
+        apply_confirmation(&mut delete, &confirmation);
+        let mut opt_out = record_for_request(
+            &request(OPT_OUT_ID, RequestKind::OptOutSaleShare, now - DAY / 24),
+            &recipients(),
+            &policy,
+            now,
+        );
+        opt_out.jurisdiction = "<script>alert(1)</script>".into();
+        let old = record_for_request(
+            &request(OLD_ID, RequestKind::OptOutSaleShare, now - 100 * DAY),
+            &recipients(),
+            &policy,
+            now - 100 * DAY,
+        );
+        for (offset, record) in [delete, opt_out, old].into_iter().enumerate() {
+            store.put(
+                record,
+                Position {
+                    partition: 0,
+                    offset: offset as i64,
+                },
+            );
+        }
+        store.mark_rebuilt();
+        let writer = Arc::new(RecordingWriter::default());
+        let auditor = Arc::new(Auditor::new(
+            store,
+            writer.clone(),
+            DeadlineConfig::default(),
+            recipients(),
+        ));
+        App {
+            router: router(auditor.clone()),
+            writer,
+            auditor,
+        }
+    }
+
+    async fn call(
+        router: &Router,
+        method: &str,
+        uri: &str,
+        body: &str,
+    ) -> (StatusCode, String, String) {
+        let request = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        let response = router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let content_type = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        (
+            status,
+            content_type,
+            String::from_utf8(bytes.to_vec()).unwrap(),
+        )
+    }
+
+    fn json(body: &str) -> serde_json::Value {
+        serde_json::from_str(body).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_request_answers_its_record_with_the_status_computed_now() {
+        let app = app();
+        let (status, content_type, body) =
+            call(&app.router, "GET", &format!("/v1/requests/{DELETE_ID}"), "").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(content_type.starts_with("application/json"));
+        let body = json(&body);
+        assert_eq!(body["request_id"], DELETE_ID);
+        assert_eq!(body["kind"], "DELETE");
+        assert_eq!(body["status"], "OPEN");
+        assert_eq!(
+            body["deadline_rule"],
+            "Civ. Code 1798.130(a)(2): 45 calendar days"
+        );
+        assert_eq!(
+            body["required_connectors"],
+            serde_json::json!(["crm", "ads"])
+        );
+        assert_eq!(body["missing_connectors"], serde_json::json!(["ads"]));
+        assert_eq!(body["connectors"][0]["action"], "DELETED");
+        assert_eq!(body["connectors"][0]["evidence"]["http_status"], "204");
+        assert_eq!(body["completed_at"], serde_json::Value::Null);
+        let received = body["received_at"].as_str().unwrap();
+        assert!(DateTime::parse_from_rfc3339(received).is_ok(), "{received}");
+        assert!(body.get("subject_key").is_none());
+        // Stored as OPEN 100 days ago; answered as it stands now.
+        let (_, _, old) = call(&app.router, "GET", &format!("/v1/requests/{OLD_ID}"), "").await;
+        assert_eq!(json(&old)["status"], "OVERDUE");
+        // Upper-case UUIDs name the same request.
+        let (status, _, _) = call(
+            &app.router,
+            "GET",
+            &format!("/v1/requests/{}", DELETE_ID.to_uppercase()),
+            "",
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+    }
+
+    #[tokio::test]
+    async fn unknown_and_malformed_ids_are_refused_in_json() {
+        let app = app();
+        let (status, _, body) = call(
+            &app.router,
+            "GET",
+            "/v1/requests/11111111-2222-4333-8444-555555555555",
+            "",
+        )
+        .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(json(&body)["error"], "request_not_found");
+        let (status, _, body) = call(&app.router, "GET", "/v1/requests/not-a-uuid", "").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        let body = json(&body);
+        assert_eq!(body["error"], "invalid_request_id");
+        assert_eq!(body["field"], "id");
+    }
+
+    #[tokio::test]
+    async fn nothing_is_answered_before_the_rebuild() {
+        let store = Arc::new(AuditStore::default());
+        let auditor = Arc::new(Auditor::new(
+            store,
+            Arc::new(RecordingWriter::default()),
+            DeadlineConfig::default(),
+            vec![],
+        ));
+        let router = router(auditor);
+        let (status, _, body) =
+            call(&router, "GET", &format!("/v1/requests/{DELETE_ID}"), "").await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(json(&body)["error"], "not_ready");
+        let (status, _, _) = call(&router, "GET", "/v1/report", "").await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        let (status, _, html) = call(&router, "GET", "/", "").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(html.contains("still being rebuilt"));
+    }
+
+    #[tokio::test]
+    async fn a_deletion_is_extended_once_and_the_new_record_is_written() {
+        let app = app();
+        let uri = format!("/v1/requests/{DELETE_ID}/extension");
+        let before = app.auditor.store().get(DELETE_ID).unwrap();
+        let (status, _, body) =
+            call(&app.router, "POST", &uri, r#"{"reason": "vendor backlog"}"#).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let body = json(&body);
+        assert_eq!(body["extended"], true);
+        assert_eq!(body["reason"], "vendor backlog");
+        assert!(body["deadline_rule"]
+            .as_str()
+            .unwrap()
+            .ends_with("+ 45-day extension"));
+        let written = app.writer.written.lock().unwrap().clone();
+        assert_eq!(written.len(), 1);
+        assert!(written[0].extended);
+        assert!(written[0].deadline > before.deadline);
+        assert_eq!(app.auditor.store().get(DELETE_ID).unwrap(), written[0]);
+
+        let (status, _, body) = call(&app.router, "POST", &uri, r#"{"reason": "again"}"#).await;
+        assert_eq!(status, StatusCode::CONFLICT);
+        assert_eq!(json(&body)["error"], "already_extended");
+        assert_eq!(app.writer.written.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn an_extension_is_refused_for_an_opt_out_an_unknown_request_or_no_reason() {
+        let app = app();
+        let (status, _, body) = call(
+            &app.router,
+            "POST",
+            &format!("/v1/requests/{OPT_OUT_ID}/extension"),
+            r#"{"reason": "busy"}"#,
+        )
+        .await;
+        assert_eq!(status, StatusCode::CONFLICT);
+        assert_eq!(json(&body)["error"], "no_extension_available");
+        let (status, _, _) = call(
+            &app.router,
+            "POST",
+            "/v1/requests/11111111-2222-4333-8444-555555555555/extension",
+            r#"{"reason": "busy"}"#,
+        )
+        .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let uri = format!("/v1/requests/{DELETE_ID}/extension");
+        let (status, _, body) = call(&app.router, "POST", &uri, r#"{"reason": "  "}"#).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(json(&body)["field"], "reason");
+        let (status, _, body) = call(&app.router, "POST", &uri, "not json").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(json(&body)["error"], "invalid_json");
+        assert!(app.writer.written.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_denial_is_written_and_answered_as_denied() {
+        let app = app();
+        let uri = format!("/v1/requests/{DELETE_ID}/denial");
+        let reason = r#"{"reason": "identity could not be verified"}"#;
+        let (status, _, body) = call(&app.router, "POST", &uri, reason).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let body = json(&body);
+        assert_eq!(body["status"], "DENIED");
+        assert_eq!(body["denial_reason"], "identity could not be verified");
+        let written = app.writer.written.lock().unwrap().clone();
+        assert_eq!(written.len(), 1);
+        assert_eq!(written[0].status, AuditStatus::Denied);
+        // The same denial again changes nothing; another reason conflicts.
+        let (status, _, _) = call(&app.router, "POST", &uri, reason).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(app.writer.written.lock().unwrap().len(), 1);
+        let (status, _, body) = call(&app.router, "POST", &uri, r#"{"reason": "fraud"}"#).await;
+        assert_eq!(status, StatusCode::CONFLICT);
+        assert_eq!(json(&body)["error"], "already_denied");
+    }
+
+    #[tokio::test]
+    async fn nothing_changes_when_the_broker_does_not_acknowledge() {
+        let app = app();
+        app.writer.unavailable.store(true, Ordering::SeqCst);
+        let before = app.auditor.store().get(OPT_OUT_ID).unwrap();
+        let (status, _, body) = call(
+            &app.router,
+            "POST",
+            &format!("/v1/requests/{OPT_OUT_ID}/denial"),
+            r#"{"reason": "fraud"}"#,
+        )
+        .await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(json(&body)["error"], "broker_unavailable");
+        assert_eq!(app.auditor.store().get(OPT_OUT_ID).unwrap(), before);
+    }
+
+    #[tokio::test]
+    async fn the_report_defaults_to_this_year_and_speaks_json_or_csv() {
+        let app = app();
+        let (status, content_type, body) = call(&app.router, "GET", "/v1/report", "").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(content_type, "application/json");
+        let body = json(&body);
+        assert_eq!(body["kinds"][0]["kind"], "OPT_OUT_SALE_SHARE");
+        assert_eq!(body["kinds"][2]["kind"], "DELETE");
+        // The delete was received a day ago: in this year's report unless today is January 1.
+        let tz = app.auditor.time_zone();
+        let this_year = |ms: EpochMillis| instant(ms).with_timezone(&tz).year();
+        let now = now_millis();
+        let deletes = u64::from(this_year(now - DAY) == this_year(now));
+        assert_eq!(body["kinds"][2]["received"], deletes);
+        let (status, content_type, csv) =
+            call(&app.router, "GET", "/v1/report?format=csv", "").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(content_type, "text/csv; charset=utf-8");
+        assert!(csv.starts_with("kind,received,complied_whole,"), "{csv}");
+        assert!(
+            csv.contains(&format!("\nDELETE,{deletes},0,0,0,,\n")),
+            "{csv}"
+        );
+    }
+
+    #[tokio::test]
+    async fn report_parameters_are_checked_and_named() {
+        let app = app();
+        for (query, field) in [
+            ("from=2026-13-01", "from"),
+            ("to=yesterday", "to"),
+            ("from=", "from"),
+            ("from=2026-05-02&to=2026-05-01", "from"),
+            ("format=xml", "format"),
+        ] {
+            let (status, _, body) =
+                call(&app.router, "GET", &format!("/v1/report?{query}"), "").await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{query}");
+            assert_eq!(json(&body)["field"], field, "{query}");
+        }
+    }
+
+    #[test]
+    fn a_period_covers_whole_local_days() {
+        let query = ReportQuery {
+            from: Some("2026-01-01".into()),
+            to: Some("2026-03-31".into()),
+            format: None,
+        };
+        let today = NaiveDate::from_ymd_opt(2026, 6, 1).unwrap();
+        let (from, to) = period(&query, Tz::America__Los_Angeles, today).unwrap();
+        assert_eq!(from.to_rfc3339(), "2026-01-01T08:00:00+00:00");
+        // March 31 is daylight time (UTC-7).
+        assert_eq!(to.to_rfc3339(), "2026-04-01T06:59:59.999+00:00");
+        let (from, to) = period(&ReportQuery::default(), Tz::UTC, today).unwrap();
+        assert_eq!(from.to_rfc3339(), "2026-01-01T00:00:00+00:00");
+        assert_eq!(to.to_rfc3339(), "2026-06-01T23:59:59.999+00:00");
+    }
+
+    #[tokio::test]
+    async fn the_dashboard_counts_lists_and_escapes() {
+        let app = app();
+        let (status, content_type, html) = call(&app.router, "GET", "/", "").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(content_type.starts_with("text/html"));
+        assert!(html.contains("<th>OVERDUE</th>"));
+        assert!(html.contains("3 requests on record"));
+        assert!(html.contains("href=\"/v1/report\""));
+        assert!(html.contains(&format!("href=\"/v1/requests/{DELETE_ID}\"")));
+        assert!(html.contains("crm: DELETED · VERIFIED"));
+        assert!(html.contains("ads: <em>waiting</em>"));
+        assert!(!html.contains("<script>"), "values are escaped");
+        assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+        // Newest first: the opt-out (an hour old) before the delete (a day old).
+        let opt_out = html.find(OPT_OUT_ID).unwrap();
+        let delete = html.find(DELETE_ID).unwrap();
+        let old = html.find(OLD_ID).unwrap();
+        assert!(opt_out < delete && delete < old);
+    }
+
+    #[test]
+    fn most_recent_keeps_the_newest_n() {
+        let policy = DeadlinePolicy::default();
+        let records: Vec<AuditRecord> = (0..10)
+            .map(|i| {
+                let id = format!("00000000-0000-4000-8000-00000000000{i}");
+                record_for_request(&request(&id, RequestKind::Delete, i * DAY), &[], &policy, 0)
+            })
+            .collect();
+        let recent = most_recent(records.iter().collect(), 3);
+        let received: Vec<EpochMillis> = recent.iter().map(|r| r.received_at).collect();
+        assert_eq!(received, vec![9 * DAY, 8 * DAY, 7 * DAY]);
+    }
+}

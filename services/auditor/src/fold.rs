@@ -1,0 +1,468 @@
+//! The auditor's pure transitions: how a request opens its audit record, and how a confirmation,
+//! an extension and a denial change it. No I/O; the caller passes `now` and writes the result.
+//!
+//! After every change the record's `status` is recomputed with [`status_at`] and `updated_at`
+//! is set to `now`; a transition that changes nothing returns `None` so nothing is written.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use hush_core::events::{
+    AuditRecord, AuditStatus, Confirmation, EpochMillis, PrivacyRequest, RequestKind,
+};
+use hush_core::recipients::RecipientConfig;
+
+use crate::deadline::DeadlinePolicy;
+use crate::status::{apply_confirmation, completion_time, status_at};
+
+/// Denial reason of an opt-in the consumer did not initiate.
+pub const OPT_IN_NOT_INITIATED: &str =
+    "opt-in not initiated by the consumer (Civ. Code 1798.135(c)(5))";
+
+/// Why an extension or a denial was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// The one extension was already taken.
+    #[error("the request was already extended once")]
+    AlreadyExtended,
+    /// The request's rule allows no extension.
+    #[error("no extension is available under this request's rule ({rule})")]
+    NoExtension {
+        /// The rule text of the deadline.
+        rule: String,
+    },
+    /// Notice of an extension must be given within the original period (Civ. Code 1798.130(a)(2)).
+    #[error(
+        "an extension must be taken before the original deadline ({deadline}), which has passed"
+    )]
+    DeadlinePassed {
+        /// The deadline, RFC 3339.
+        deadline: String,
+    },
+    /// A denied request has no deadline left to extend.
+    #[error("the request was denied; there is nothing to extend")]
+    Denied,
+    /// The request was already denied with another reason.
+    #[error("the request was already denied: {reason}")]
+    AlreadyDenied {
+        /// The recorded reason.
+        reason: String,
+    },
+}
+
+impl Refusal {
+    /// Stable machine-readable code, e.g. `already_extended`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Refusal::AlreadyExtended => "already_extended",
+            Refusal::NoExtension { .. } => "no_extension_available",
+            Refusal::DeadlinePassed { .. } => "deadline_passed",
+            Refusal::Denied => "request_denied",
+            Refusal::AlreadyDenied { .. } => "already_denied",
+        }
+    }
+}
+
+/// An epoch-millisecond instant as a UTC date-time (the epoch when out of range).
+pub fn instant(ms: EpochMillis) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+/// An epoch-millisecond instant in RFC 3339 with milliseconds, e.g. `2026-11-20T18:00:00.000Z`.
+pub fn rfc3339(ms: EpochMillis) -> String {
+    instant(ms).to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+fn restamp(record: &mut AuditRecord, at_risk_days: u32, now: EpochMillis) {
+    record.status = status_at(record, now, at_risk_days);
+    record.updated_at = now;
+}
+
+/// The audit record a request opens: the recipients whose scope covers it must confirm, the
+/// deadline follows `policy`, and an opt-in the consumer did not initiate is denied at once
+/// with [`OPT_IN_NOT_INITIATED`] (nothing is then required of any recipient).
+pub fn record_for_request(
+    request: &PrivacyRequest,
+    recipients: &[RecipientConfig],
+    policy: &DeadlinePolicy,
+    now: EpochMillis,
+) -> AuditRecord {
+    let deadline = policy.deadline_for(
+        request.kind,
+        &request.jurisdiction,
+        instant(request.received_at),
+        false,
+    );
+    let denied = request.kind == RequestKind::OptInSaleShare && !request.consumer_initiated;
+    let required_connectors = if denied {
+        Vec::new()
+    } else {
+        recipients
+            .iter()
+            .filter(|r| r.applies_to(request))
+            .map(|r| r.id.clone())
+            .collect()
+    };
+    let mut record = AuditRecord {
+        request_id: request.request_id.clone(),
+        subject_key: request.subject_key.clone(),
+        kind: request.kind,
+        channel: request.channel,
+        jurisdiction: request.jurisdiction.clone(),
+        received_at: request.received_at,
+        deadline: deadline.due.timestamp_millis(),
+        extended: false,
+        status: AuditStatus::Open,
+        completed_at: None,
+        denial_reason: denied.then(|| OPT_IN_NOT_INITIATED.to_string()),
+        required_connectors,
+        connectors: Vec::new(),
+        leaks: 0,
+        updated_at: now,
+    };
+    record.completed_at = completion_time(&record);
+    restamp(&mut record, policy.at_risk_days(), now);
+    record
+}
+
+/// The record to write for a request: a new one, or `None` when the request is already on
+/// record (a re-delivery changes nothing, the first `received_at` stays).
+pub fn on_request(
+    existing: Option<&AuditRecord>,
+    request: &PrivacyRequest,
+    recipients: &[RecipientConfig],
+    policy: &DeadlinePolicy,
+    now: EpochMillis,
+) -> Option<AuditRecord> {
+    match existing {
+        Some(_) => None,
+        None => Some(record_for_request(request, recipients, policy, now)),
+    }
+}
+
+/// The record after `confirmation` (see [`apply_confirmation`]), or `None` when it changes
+/// nothing (a re-delivery, an older outcome, another request's confirmation).
+pub fn on_confirmation(
+    record: &AuditRecord,
+    confirmation: &Confirmation,
+    at_risk_days: u32,
+    now: EpochMillis,
+) -> Option<AuditRecord> {
+    let mut next = record.clone();
+    if !apply_confirmation(&mut next, confirmation) {
+        return None;
+    }
+    restamp(&mut next, at_risk_days, now);
+    Some(next)
+}
+
+/// The record after taking the one extension its rule allows: `extended` is set and the
+/// deadline recomputed with the extension. Refused when already extended, denied, when the rule
+/// has no extension, or once the original deadline has passed.
+pub fn extend(
+    record: &AuditRecord,
+    policy: &DeadlinePolicy,
+    now: EpochMillis,
+) -> Result<AuditRecord, Refusal> {
+    if record.extended {
+        return Err(Refusal::AlreadyExtended);
+    }
+    if record.denial_reason.is_some() {
+        return Err(Refusal::Denied);
+    }
+    let received = instant(record.received_at);
+    let normal = policy.deadline_for(record.kind, &record.jurisdiction, received, false);
+    let extended = policy.deadline_for(record.kind, &record.jurisdiction, received, true);
+    if extended.due <= normal.due {
+        return Err(Refusal::NoExtension { rule: normal.rule });
+    }
+    if now > record.deadline {
+        return Err(Refusal::DeadlinePassed {
+            deadline: rfc3339(record.deadline),
+        });
+    }
+    let mut next = record.clone();
+    next.extended = true;
+    next.deadline = extended.due.timestamp_millis();
+    restamp(&mut next, policy.at_risk_days(), now);
+    Ok(next)
+}
+
+/// The record after the compliance lead denied the request with `reason`; `None` when it was
+/// already denied with the same reason. Refused when it was denied with another reason.
+pub fn deny(
+    record: &AuditRecord,
+    reason: &str,
+    at_risk_days: u32,
+    now: EpochMillis,
+) -> Result<Option<AuditRecord>, Refusal> {
+    match &record.denial_reason {
+        Some(existing) if existing == reason => Ok(None),
+        Some(existing) => Err(Refusal::AlreadyDenied {
+            reason: existing.clone(),
+        }),
+        None => {
+            let mut next = record.clone();
+            next.denial_reason = Some(reason.to_string());
+            restamp(&mut next, at_risk_days, now);
+            Ok(Some(next))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hush_core::events::{
+        Category, Channel, ConfirmationAction, Identifier, IdentifierType, RecipientRole,
+        VerificationStatus,
+    };
+    use std::collections::HashMap;
+
+    const DAY: EpochMillis = 86_400_000;
+    /// Friday before Thanksgiving 2026, 10:00 PST (see deadline.rs for the hand counts).
+    const RECEIVED: EpochMillis = 1_795_197_600_000;
+    const ID: &str = "0b6f4f7e-8d7c-4c1a-9e55-2d9c1f3b7a10";
+
+    fn utc(s: &str) -> EpochMillis {
+        DateTime::parse_from_rfc3339(s).unwrap().timestamp_millis()
+    }
+
+    fn request(kind: RequestKind, categories: &[Category]) -> PrivacyRequest {
+        PrivacyRequest {
+            request_id: ID.into(),
+            subject_key: "ab".repeat(32),
+            kind,
+            channel: Channel::WebForm,
+            jurisdiction: "US-CA".into(),
+            received_at: RECEIVED,
+            identifiers: vec![Identifier {
+                kind: IdentifierType::Email,
+                sha256: "e".repeat(64),
+                encrypted_value: None,
+            }],
+            categories: categories.to_vec(),
+            verification: None,
+            age_band: None,
+            source_system: "test".into(),
+            consumer_initiated: false,
+            idempotency_key: None,
+        }
+    }
+
+    fn recipients() -> Vec<RecipientConfig> {
+        toml::from_str::<toml::Table>(
+            r#"
+            [[r]]
+            id = "hubspot"
+            kind = "hubspot"
+            role = "SERVICE_PROVIDER"
+            base_url = "http://x"
+            [[r]]
+            id = "clearbit"
+            kind = "webhook"
+            role = "THIRD_PARTY"
+            base_url = "http://x"
+            categories = ["ENRICHMENT"]
+            [[r]]
+            id = "optin"
+            kind = "webhook"
+            role = "THIRD_PARTY"
+            base_url = "http://x"
+            request_kinds = ["OPT_IN_SALE_SHARE"]
+            "#,
+        )
+        .unwrap()["r"]
+            .clone()
+            .try_into()
+            .unwrap()
+    }
+
+    fn confirmation(
+        connector: &str,
+        verification: VerificationStatus,
+        at: EpochMillis,
+    ) -> Confirmation {
+        Confirmation {
+            request_id: ID.into(),
+            subject_key: "ab".repeat(32),
+            connector_id: connector.into(),
+            role: RecipientRole::ServiceProvider,
+            action: ConfirmationAction::Flagged,
+            exception_basis: None,
+            attempts: 1,
+            first_attempt_at: Some(at),
+            last_attempt_at: Some(at),
+            completed_at: at,
+            verification,
+            evidence: HashMap::new(),
+        }
+    }
+
+    #[test]
+    fn required_connectors_are_the_recipients_in_scope() {
+        let policy = DeadlinePolicy::default();
+        let advertising = request(RequestKind::OptOutSaleShare, &[Category::Advertising]);
+        let record = record_for_request(&advertising, &recipients(), &policy, 7);
+        assert_eq!(record.required_connectors, vec!["hubspot"]);
+        let delete = request(RequestKind::Delete, &[Category::Advertising]);
+        let record = record_for_request(&delete, &recipients(), &policy, 7);
+        assert_eq!(record.required_connectors, vec!["hubspot", "clearbit"]);
+        assert_eq!(record.status, AuditStatus::Open);
+        assert_eq!(record.updated_at, 7);
+        assert_eq!(record.completed_at, None);
+    }
+
+    #[test]
+    fn the_deadline_follows_the_policy() {
+        let policy = DeadlinePolicy::default();
+        let record = record_for_request(
+            &request(RequestKind::OptOutSaleShare, &[Category::All]),
+            &recipients(),
+            &policy,
+            RECEIVED,
+        );
+        assert_eq!(record.deadline, utc("2026-12-16T07:59:59.999Z"));
+        assert!(!record.extended);
+        let delete = record_for_request(
+            &request(RequestKind::Delete, &[Category::All]),
+            &recipients(),
+            &policy,
+            RECEIVED,
+        );
+        assert_eq!(delete.deadline, utc("2027-01-05T07:59:59.999Z"));
+    }
+
+    #[test]
+    fn an_opt_in_the_consumer_did_not_initiate_is_denied() {
+        let policy = DeadlinePolicy::default();
+        let mut opt_in = request(RequestKind::OptInSaleShare, &[Category::All]);
+        let record = record_for_request(&opt_in, &recipients(), &policy, RECEIVED);
+        assert_eq!(record.status, AuditStatus::Denied);
+        assert_eq!(record.denial_reason.as_deref(), Some(OPT_IN_NOT_INITIATED));
+        assert!(record.required_connectors.is_empty());
+        opt_in.consumer_initiated = true;
+        let record = record_for_request(&opt_in, &recipients(), &policy, RECEIVED);
+        assert_eq!(record.denial_reason, None);
+        assert_eq!(record.required_connectors, vec!["optin"]);
+        assert_eq!(record.status, AuditStatus::Open);
+    }
+
+    #[test]
+    fn a_redelivered_request_changes_nothing() {
+        let policy = DeadlinePolicy::default();
+        let first = request(RequestKind::OptOutSaleShare, &[Category::All]);
+        let record = on_request(None, &first, &recipients(), &policy, 1).unwrap();
+        let mut again = first.clone();
+        again.received_at = RECEIVED + DAY;
+        assert_eq!(
+            on_request(Some(&record), &again, &recipients(), &policy, 2),
+            None
+        );
+        assert_eq!(record.received_at, RECEIVED);
+    }
+
+    #[test]
+    fn a_confirmation_restamps_status_and_time_and_a_redelivery_changes_nothing() {
+        let policy = DeadlinePolicy::default();
+        let record = record_for_request(
+            &request(RequestKind::OptOutSaleShare, &[Category::Advertising]),
+            &recipients(),
+            &policy,
+            RECEIVED,
+        );
+        let c = confirmation("hubspot", VerificationStatus::Verified, RECEIVED + DAY);
+        let next = on_confirmation(&record, &c, 3, RECEIVED + 2 * DAY).unwrap();
+        assert_eq!(next.status, AuditStatus::Verified);
+        assert_eq!(next.updated_at, RECEIVED + 2 * DAY);
+        assert_eq!(next.completed_at, Some(RECEIVED + DAY));
+        assert_eq!(on_confirmation(&next, &c, 3, RECEIVED + 3 * DAY), None);
+    }
+
+    #[test]
+    fn the_status_is_computed_at_the_time_of_the_change() {
+        let policy = DeadlinePolicy::default();
+        let record = record_for_request(
+            &request(RequestKind::OptOutSaleShare, &[Category::Advertising]),
+            &recipients(),
+            &policy,
+            RECEIVED,
+        );
+        // An unrequired connector's answer after the deadline: still waiting for hubspot.
+        let c = confirmation("clearbit", VerificationStatus::Verified, RECEIVED + DAY);
+        let late = record.deadline + 1;
+        let next = on_confirmation(&record, &c, 3, late).unwrap();
+        assert_eq!(next.status, AuditStatus::Overdue);
+    }
+
+    #[test]
+    fn a_california_deletion_can_be_extended_once_to_ninety_days() {
+        let policy = DeadlinePolicy::default();
+        let record = record_for_request(
+            &request(RequestKind::Delete, &[Category::All]),
+            &recipients(),
+            &policy,
+            RECEIVED,
+        );
+        let extended = extend(&record, &policy, RECEIVED + DAY).unwrap();
+        assert!(extended.extended);
+        assert_eq!(extended.deadline, utc("2027-02-19T07:59:59.999Z"));
+        assert_eq!(extended.updated_at, RECEIVED + DAY);
+        assert_eq!(
+            extend(&extended, &policy, RECEIVED + DAY),
+            Err(Refusal::AlreadyExtended)
+        );
+    }
+
+    #[test]
+    fn an_extension_is_refused_where_the_rule_has_none_or_too_late() {
+        let policy = DeadlinePolicy::default();
+        let opt_out = record_for_request(
+            &request(RequestKind::OptOutSaleShare, &[Category::All]),
+            &recipients(),
+            &policy,
+            RECEIVED,
+        );
+        let refusal = extend(&opt_out, &policy, RECEIVED).unwrap_err();
+        assert_eq!(refusal.code(), "no_extension_available");
+        assert!(refusal.to_string().contains("11 CCR 7026(f)"), "{refusal}");
+        let delete = record_for_request(
+            &request(RequestKind::Delete, &[Category::All]),
+            &recipients(),
+            &policy,
+            RECEIVED,
+        );
+        let refusal = extend(&delete, &policy, delete.deadline + 1).unwrap_err();
+        assert_eq!(refusal.code(), "deadline_passed");
+        let denied = deny(&delete, "identity not verified", 3, RECEIVED)
+            .unwrap()
+            .unwrap();
+        assert_eq!(extend(&denied, &policy, RECEIVED), Err(Refusal::Denied));
+    }
+
+    #[test]
+    fn a_denial_records_its_reason_once() {
+        let policy = DeadlinePolicy::default();
+        let record = record_for_request(
+            &request(RequestKind::Delete, &[Category::All]),
+            &recipients(),
+            &policy,
+            RECEIVED,
+        );
+        let denied = deny(&record, "identity not verified", 3, RECEIVED + DAY)
+            .unwrap()
+            .unwrap();
+        assert_eq!(denied.status, AuditStatus::Denied);
+        assert_eq!(
+            denied.denial_reason.as_deref(),
+            Some("identity not verified")
+        );
+        assert_eq!(denied.updated_at, RECEIVED + DAY);
+        assert_eq!(
+            deny(&denied, "identity not verified", 3, RECEIVED),
+            Ok(None)
+        );
+        assert_eq!(
+            deny(&denied, "fraud", 3, RECEIVED).unwrap_err().code(),
+            "already_denied"
+        );
+    }
+}

@@ -1,0 +1,613 @@
+//! Wiring: rebuild the audit records from their compacted topic, then fold requests and
+//! confirmations into them (one consumer each, so a confirmation waiting for its request never
+//! blocks requests) and serve the HTTP API.
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use chrono_tz::Tz;
+use hush_core::codec::AvroCodec;
+use hush_core::config::{CommonConfig, ConfigError};
+use hush_core::events::{
+    now_millis, AuditRecord, AvroEvent, Confirmation, EpochMillis, PrivacyRequest,
+};
+use hush_core::kafka::{
+    ConsumerSettings, DeadLetterQueue, EventConsumer, EventProducer, HandlerError, IncomingMessage,
+    MessageHandler, TopicTable,
+};
+use hush_core::ops::{self, Readiness};
+use hush_core::recipients::{self, RecipientConfig};
+use serde::{Deserialize, Serialize};
+use tokio::sync::Mutex;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::deadline::{DeadlineConfig, DeadlinePolicy};
+use crate::fold::{self, Refusal};
+use crate::store::{request_key, AuditStore, AuditWriter, KafkaAuditWriter, WriteError};
+use crate::{api, metrics};
+
+/// Client id of the auditor in broker logs.
+const CLIENT_ID: &str = "hush-auditor";
+/// Lock stripes serialising the writes of one request id.
+const STRIPES: usize = 64;
+/// How often the status gauges are recomputed.
+const METRICS_REFRESH: Duration = Duration::from_secs(15);
+
+/// Configuration of the auditor: the common sections, `[auditor]`, `[deadlines]` and the
+/// `[[recipients]]` the suppressors read too.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Config {
+    /// Kafka, registry, topics.
+    #[serde(flatten)]
+    pub common: CommonConfig,
+    /// This service's section.
+    #[serde(default)]
+    pub auditor: AuditorSection,
+    /// Deadline rules (shared with intake).
+    #[serde(default)]
+    pub deadlines: DeadlineConfig,
+    /// Downstream recipients; each request must be confirmed by those whose scope covers it.
+    #[serde(default)]
+    pub recipients: Vec<RecipientConfig>,
+}
+
+impl Config {
+    /// Checks the recipients and the auditor section.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        recipients::validate(&self.recipients)?;
+        if self.auditor.group_id.trim().is_empty() {
+            return Err(ConfigError::Invalid("auditor.group_id is empty".into()));
+        }
+        Ok(())
+    }
+}
+
+/// `[auditor]` settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuditorSection {
+    /// Address of the API, the dashboard and `/healthz`, `/readyz`, `/metrics`.
+    pub listen: String,
+    /// Consumer group family: `<group_id>-requests` and `<group_id>-confirmations`.
+    pub group_id: String,
+    /// How long a confirmation waits for its request before it is dead-lettered, in seconds.
+    pub unseen_request_grace_secs: u64,
+}
+
+impl Default for AuditorSection {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8071".into(),
+            group_id: "hush-auditor".into(),
+            unseen_request_grace_secs: 900,
+        }
+    }
+}
+
+/// What a confirmation did to its record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Confirmed {
+    /// The record changed and the new version was written.
+    Applied(AuditRecord),
+    /// Nothing changed (a re-delivery, or an older outcome).
+    Unchanged,
+    /// No record of the request yet.
+    RequestNotSeen,
+}
+
+/// Why a change asked for over HTTP was not made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChangeError {
+    /// No record of the request.
+    #[error("no request with this id is on record")]
+    NotFound,
+    /// The change is not allowed.
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    /// The new version could not be written.
+    #[error(transparent)]
+    Write(#[from] WriteError),
+}
+
+/// The auditor's state and write path, shared by the consumers and the HTTP API. Every
+/// read-modify-write of one request id holds that id's lock stripe until the broker has
+/// acknowledged the new version and the store holds it, so two writes never reorder.
+pub struct Auditor {
+    store: Arc<AuditStore>,
+    writer: Arc<dyn AuditWriter>,
+    policy: DeadlinePolicy,
+    time_zone: Tz,
+    recipients: Vec<RecipientConfig>,
+    stripes: Vec<Mutex<()>>,
+}
+
+impl Auditor {
+    /// An auditor over `store` that writes through `writer`.
+    pub fn new(
+        store: Arc<AuditStore>,
+        writer: Arc<dyn AuditWriter>,
+        deadlines: DeadlineConfig,
+        recipients: Vec<RecipientConfig>,
+    ) -> Self {
+        Self {
+            store,
+            writer,
+            time_zone: deadlines.time_zone,
+            policy: DeadlinePolicy::new(deadlines),
+            recipients,
+            stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
+        }
+    }
+
+    /// The records.
+    pub fn store(&self) -> &Arc<AuditStore> {
+        &self.store
+    }
+
+    /// The deadline rules.
+    pub fn policy(&self) -> &DeadlinePolicy {
+        &self.policy
+    }
+
+    /// The business's time zone (report periods and dashboard times).
+    pub fn time_zone(&self) -> Tz {
+        self.time_zone
+    }
+
+    fn stripe(&self, request_id: &str) -> &Mutex<()> {
+        let mut hasher = DefaultHasher::new();
+        request_key(request_id).hash(&mut hasher);
+        &self.stripes[(hasher.finish() % STRIPES as u64) as usize]
+    }
+
+    /// Writes `record` and, once acknowledged, stores it.
+    async fn commit(&self, record: AuditRecord) -> Result<AuditRecord, WriteError> {
+        let at = self.writer.write(&record).await?;
+        self.store.put(record.clone(), at);
+        Ok(record)
+    }
+
+    /// Opens the record of `request`; `None` when it is already on record.
+    pub async fn record_request(
+        &self,
+        request: &PrivacyRequest,
+        now: EpochMillis,
+    ) -> Result<Option<AuditRecord>, WriteError> {
+        let _guard = self.stripe(&request.request_id).lock().await;
+        let existing = self.store.get(&request.request_id);
+        match fold::on_request(
+            existing.as_ref(),
+            request,
+            &self.recipients,
+            &self.policy,
+            now,
+        ) {
+            Some(record) => self.commit(record).await.map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Folds a confirmation into its request's record.
+    pub async fn record_confirmation(
+        &self,
+        confirmation: &Confirmation,
+        now: EpochMillis,
+    ) -> Result<Confirmed, WriteError> {
+        let _guard = self.stripe(&confirmation.request_id).lock().await;
+        let Some(record) = self.store.get(&confirmation.request_id) else {
+            return Ok(Confirmed::RequestNotSeen);
+        };
+        let mut confirmation = confirmation.clone();
+        confirmation.request_id = record.request_id.clone(); // same UUID, maybe other case
+        match fold::on_confirmation(&record, &confirmation, self.policy.at_risk_days(), now) {
+            Some(next) => self.commit(next).await.map(Confirmed::Applied),
+            None => Ok(Confirmed::Unchanged),
+        }
+    }
+
+    /// Takes the one extension the request's rule allows.
+    pub async fn extend(
+        &self,
+        request_id: &str,
+        now: EpochMillis,
+    ) -> Result<AuditRecord, ChangeError> {
+        let _guard = self.stripe(request_id).lock().await;
+        let record = self.store.get(request_id).ok_or(ChangeError::NotFound)?;
+        let next = fold::extend(&record, &self.policy, now)?;
+        Ok(self.commit(next).await?)
+    }
+
+    /// Denies the request with `reason`; answers the record unchanged when it was already
+    /// denied with the same reason.
+    pub async fn deny(
+        &self,
+        request_id: &str,
+        reason: &str,
+        now: EpochMillis,
+    ) -> Result<AuditRecord, ChangeError> {
+        let _guard = self.stripe(request_id).lock().await;
+        let record = self.store.get(request_id).ok_or(ChangeError::NotFound)?;
+        match fold::deny(&record, reason, self.policy.at_risk_days(), now)? {
+            Some(next) => Ok(self.commit(next).await?),
+            None => Ok(record),
+        }
+    }
+}
+
+async fn decode<T: AvroEvent>(
+    codec: &AvroCodec,
+    message: &IncomingMessage,
+) -> Result<T, HandlerError> {
+    let payload = message.payload.as_deref().unwrap_or_default();
+    codec.decode(payload).await.map_err(|e| {
+        if e.is_retryable() {
+            HandlerError::Retryable(e.to_string())
+        } else {
+            HandlerError::Permanent(e.to_string())
+        }
+    })
+}
+
+fn retryable(error: WriteError) -> HandlerError {
+    HandlerError::Retryable(error.to_string())
+}
+
+/// Opens an audit record for every request.
+struct RequestHandler {
+    auditor: Arc<Auditor>,
+    codec: AvroCodec,
+}
+
+#[async_trait]
+impl MessageHandler for RequestHandler {
+    async fn handle(&self, message: &IncomingMessage) -> Result<(), HandlerError> {
+        let request: PrivacyRequest = decode(&self.codec, message).await?;
+        match self
+            .auditor
+            .record_request(&request, now_millis())
+            .await
+            .map_err(retryable)?
+        {
+            Some(record) => tracing::info!(
+                request_id = %record.request_id,
+                kind = record.kind.as_str(),
+                required = record.required_connectors.len(),
+                status = crate::status::status_symbol(record.status),
+                "audit record opened"
+            ),
+            None => tracing::debug!(request_id = %request.request_id, "request already on record"),
+        }
+        Ok(())
+    }
+}
+
+/// Where a message was read: topic, partition, offset.
+type MessageId = (String, i32, i64);
+
+/// The clock of the confirmation waiting for its request. The consumer retries one message in
+/// place at a time, so one slot suffices.
+struct Waiting {
+    grace: Duration,
+    head: std::sync::Mutex<Option<(MessageId, Instant)>>,
+}
+
+impl Waiting {
+    fn new(grace: Duration) -> Self {
+        Self {
+            grace,
+            head: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// Whether `message` has waited longer than the grace period; starts its clock on the first
+    /// call.
+    fn expired(&self, message: &IncomingMessage, now: Instant) -> bool {
+        let id = (message.topic.clone(), message.partition, message.offset);
+        let mut head = self.head.lock().expect("waiting lock");
+        match head.as_ref() {
+            Some((waiting, since)) if *waiting == id => now.duration_since(*since) > self.grace,
+            _ => {
+                *head = Some((id, now));
+                false
+            }
+        }
+    }
+
+    fn clear(&self) {
+        *self.head.lock().expect("waiting lock") = None;
+    }
+}
+
+/// Folds every confirmation into its request's record.
+struct ConfirmationHandler {
+    auditor: Arc<Auditor>,
+    codec: AvroCodec,
+    waiting: Waiting,
+}
+
+#[async_trait]
+impl MessageHandler for ConfirmationHandler {
+    async fn handle(&self, message: &IncomingMessage) -> Result<(), HandlerError> {
+        let confirmation: Confirmation = decode(&self.codec, message).await?;
+        let outcome = self
+            .auditor
+            .record_confirmation(&confirmation, now_millis())
+            .await
+            .map_err(retryable)?;
+        match outcome {
+            Confirmed::Applied(record) => {
+                metrics::CONFIRMATIONS
+                    .with_label_values(&[
+                        confirmation.connector_id.as_str(),
+                        confirmation.action.as_str(),
+                    ])
+                    .inc();
+                tracing::info!(
+                    request_id = %record.request_id,
+                    connector = %confirmation.connector_id,
+                    action = confirmation.action.as_str(),
+                    status = crate::status::status_symbol(record.status),
+                    "confirmation recorded"
+                );
+            }
+            Confirmed::Unchanged => tracing::debug!(
+                request_id = %confirmation.request_id,
+                connector = %confirmation.connector_id,
+                "confirmation changes nothing"
+            ),
+            Confirmed::RequestNotSeen => {
+                if self.waiting.expired(message, Instant::now()) {
+                    self.waiting.clear();
+                    return Err(HandlerError::Permanent(format!(
+                        "request not seen within {} s of its confirmation",
+                        self.waiting.grace.as_secs()
+                    )));
+                }
+                return Err(HandlerError::Retryable("request not seen yet".into()));
+            }
+        }
+        self.waiting.clear();
+        Ok(())
+    }
+}
+
+/// Rebuilds the audit records, starts both consumers and serves HTTP on
+/// `config.auditor.listen` until `shutdown` is cancelled (or the server fails); then stops the
+/// consumers, which commit their offsets, and flushes the producer.
+pub async fn run(
+    config: Config,
+    readiness: Readiness,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    config.validate()?;
+    let common = &config.common;
+    let codec = AvroCodec::new(&common.schema_registry.url);
+    let producer = EventProducer::new(&common.kafka, codec.clone(), CLIENT_ID)?;
+    let store = Arc::new(AuditStore::default());
+    readiness.require("audit rebuilt", store.rebuilt_flag());
+    let writer = Arc::new(KafkaAuditWriter::new(
+        producer.clone(),
+        common.topics.audit.clone(),
+    ));
+    let auditor = Arc::new(Auditor::new(
+        store,
+        writer,
+        config.deadlines.clone(),
+        config.recipients.clone(),
+    ));
+    let stop = shutdown.child_token();
+    let router = api::router(auditor.clone()).merge(ops::router(readiness.clone()));
+    let mut http = tokio::spawn(ops::serve(
+        config.auditor.listen.clone(),
+        router,
+        stop.clone(),
+    ));
+    let started = tokio::select! {
+        served = &mut http => {
+            stop.cancel();
+            return served?;
+        }
+        started = start(&config, &codec, &producer, &auditor, &readiness, &stop) => started,
+    };
+    let tasks = match started {
+        Ok(tasks) => tasks,
+        Err(error) => {
+            stop.cancel();
+            let _ = http.await;
+            return Err(error);
+        }
+    };
+    let served = http.await;
+    stop.cancel();
+    for task in tasks {
+        let _ = task.await;
+    }
+    producer.flush(Duration::from_secs(5));
+    tracing::info!("auditor stopped");
+    served?
+}
+
+/// Subscribes the consumers, rebuilds the store, then spawns the follower, the consumers and
+/// the metrics refresher.
+async fn start(
+    config: &Config,
+    codec: &AvroCodec,
+    producer: &EventProducer,
+    auditor: &Arc<Auditor>,
+    readiness: &Readiness,
+    stop: &CancellationToken,
+) -> anyhow::Result<Vec<JoinHandle<()>>> {
+    let (common, section) = (&config.common, &config.auditor);
+    let dlq = DeadLetterQueue::new(producer.clone(), common.topics.dlq.clone(), CLIENT_ID);
+    let consumer = |suffix: &str, topic: &str| {
+        EventConsumer::new(
+            &common.kafka,
+            ConsumerSettings {
+                group_id: format!("{}-{suffix}", section.group_id),
+                topics: vec![topic.to_owned()],
+                client_id: format!("{CLIENT_ID}-{suffix}"),
+            },
+            dlq.clone(),
+        )
+    };
+    let requests = consumer("requests", &common.topics.requests)?;
+    readiness.require("requests consumer assigned", requests.assigned_flag());
+    let confirmations = consumer("confirmations", &common.topics.confirmations)?;
+    readiness.require(
+        "confirmations consumer assigned",
+        confirmations.assigned_flag(),
+    );
+    readiness.started();
+
+    let store = auditor.store().clone();
+    // Reading the topic's metadata blocks; keep it off the runtime's workers.
+    let (kafka, topic) = (common.kafka.clone(), common.topics.audit.clone());
+    let reader =
+        tokio::task::spawn_blocking(move || TopicTable::new(&kafka, &topic, CLIENT_ID)).await??;
+    let count = reader
+        .catch_up(|message| store.apply(codec, message))
+        .await?;
+    store.mark_rebuilt();
+    tracing::info!(
+        records = count,
+        requests = store.len(),
+        "audit records rebuilt"
+    );
+    let at_risk_days = auditor.policy().at_risk_days();
+    metrics::refresh(&store, now_millis(), at_risk_days);
+
+    let mut tasks = Vec::new();
+    {
+        let (store, codec, stop) = (store.clone(), codec.clone(), stop.clone());
+        tasks.push(tokio::spawn(async move {
+            reader
+                .follow(stop, |message| store.apply(&codec, message))
+                .await
+        }));
+    }
+    tasks.push(tokio::spawn(requests.run(
+        stop.clone(),
+        RequestHandler {
+            auditor: auditor.clone(),
+            codec: codec.clone(),
+        },
+    )));
+    tasks.push(tokio::spawn(confirmations.run(
+        stop.clone(),
+        ConfirmationHandler {
+            auditor: auditor.clone(),
+            codec: codec.clone(),
+            waiting: Waiting::new(Duration::from_secs(section.unseen_request_grace_secs)),
+        },
+    )));
+    tasks.push(tokio::spawn(refresh_metrics(
+        store,
+        at_risk_days,
+        stop.clone(),
+    )));
+    Ok(tasks)
+}
+
+async fn refresh_metrics(store: Arc<AuditStore>, at_risk_days: u32, stop: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(METRICS_REFRESH) => {
+                metrics::refresh(&store, now_millis(), at_risk_days);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(offset: i64) -> IncomingMessage {
+        IncomingMessage {
+            topic: "hush.confirmations.v1".into(),
+            partition: 1,
+            offset,
+            key: None,
+            payload: None,
+            headers: vec![],
+            timestamp_ms: None,
+        }
+    }
+
+    #[test]
+    fn a_confirmation_waits_for_its_request_for_the_grace_period_only() {
+        let waiting = Waiting::new(Duration::from_secs(60));
+        let start = Instant::now();
+        assert!(!waiting.expired(&message(7), start));
+        assert!(!waiting.expired(&message(7), start + Duration::from_secs(60)));
+        assert!(waiting.expired(&message(7), start + Duration::from_secs(61)));
+        // Another message starts its own clock.
+        assert!(!waiting.expired(&message(8), start + Duration::from_secs(61)));
+        waiting.clear();
+        assert!(!waiting.expired(&message(8), start + Duration::from_secs(500)));
+    }
+
+    #[test]
+    fn the_config_file_loads_through_the_shared_loader() {
+        let path = std::env::temp_dir().join(format!("hush-auditor-{}.toml", uuid::Uuid::new_v4()));
+        std::fs::write(
+            &path,
+            r#"
+            [auditor]
+            group_id = "audit-a"
+            [deadlines]
+            holidays = ["2026-12-24"]
+            [[recipients]]
+            id = "crm"
+            kind = "hubspot"
+            role = "SERVICE_PROVIDER"
+            base_url = "http://crm"
+            credentials = { token = "HUBSPOT_TOKEN" }
+            settings = { opt_out_property = "hush_opted_out" }
+            "#,
+        )
+        .unwrap();
+        let config: Config = hush_core::config::load(Some(&path)).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(config.auditor.group_id, "audit-a");
+        assert_eq!(config.auditor.listen, "127.0.0.1:8071");
+        assert_eq!(config.deadlines.holidays.as_ref().map(Vec::len), Some(1));
+        assert_eq!(config.recipients.len(), 1);
+        assert_eq!(
+            config.recipients[0].settings["opt_out_property"].as_str(),
+            Some("hush_opted_out")
+        );
+        assert_eq!(config.common.topics.audit, "hush.audit.v1");
+    }
+
+    #[test]
+    fn the_config_reads_the_auditor_deadlines_and_recipients_sections() {
+        let config: Config = toml::from_str(
+            r#"
+            [auditor]
+            listen = "0.0.0.0:9000"
+            [deadlines]
+            at_risk_days = 5
+            [[recipients]]
+            id = "crm"
+            kind = "hubspot"
+            role = "SERVICE_PROVIDER"
+            base_url = "http://crm"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(config.auditor.listen, "0.0.0.0:9000");
+        assert_eq!(config.auditor.group_id, "hush-auditor");
+        assert_eq!(config.deadlines.at_risk_days, 5);
+        assert_eq!(config.recipients[0].id, "crm");
+        assert!(config.validate().is_ok());
+        let mut twice = config.clone();
+        twice.recipients.push(config.recipients[0].clone());
+        assert!(twice.validate().unwrap_err().to_string().contains("twice"));
+    }
+}
