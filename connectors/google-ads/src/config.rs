@@ -10,7 +10,7 @@ use serde::Deserialize;
 /// Google's OAuth 2.0 token endpoint.
 pub const DEFAULT_TOKEN_URL: &str = "https://oauth2.googleapis.com/token";
 /// Google Ads API version used when `settings.api_version` is not set.
-pub const DEFAULT_API_VERSION: &str = "v18";
+pub const DEFAULT_API_VERSION: &str = "v25";
 /// Wait between two reads of a running job's status, in milliseconds.
 pub const DEFAULT_POLL_INTERVAL_MS: u64 = 2_000;
 /// Longest wait for a job to finish inside one call, in milliseconds.
@@ -27,7 +27,7 @@ pub struct GoogleAdsSettings {
     /// Manager account id sent as `login-customer-id`, when access goes through a manager.
     #[serde(default)]
     pub login_customer_id: Option<String>,
-    /// Google Ads API version, e.g. `v18`.
+    /// Google Ads API version, e.g. `v25`.
     #[serde(default = "default_api_version")]
     pub api_version: String,
     /// OAuth 2.0 token endpoint where the refresh token is exchanged.
@@ -145,7 +145,7 @@ impl GoogleAdsConfig {
             && version[1..].bytes().all(|b| b.is_ascii_digit()))
         {
             return Err(ConfigError::Invalid(format!(
-                "{} must look like `v18`, got `{}`",
+                "{} must look like `v25`, got `{}`",
                 field("api_version"),
                 settings.api_version
             )));
@@ -245,7 +245,7 @@ mod tests {
     fn defaults_apply_and_hyphenated_ids_are_accepted() {
         let c = config("customer_id = \"123-456-7890\"\nuser_list_id = \"42\"").unwrap();
         assert_eq!(c.customer_id, "1234567890");
-        assert_eq!(c.api_version, "v18");
+        assert_eq!(c.api_version, "v25");
         assert_eq!(c.token_url, DEFAULT_TOKEN_URL);
         assert_eq!(c.base_url, "https://googleads.googleapis.com");
         assert_eq!(c.poll_interval, Duration::from_millis(2_000));

@@ -155,7 +155,7 @@ async fn job_polled_to_success_is_verified_and_removes_exactly_the_subjects() {
 
     let add = &sim
         .control()
-        .calls_to("/v18/customers/1234567890/offlineUserDataJobs/")[0];
+        .calls_to("/v25/customers/1234567890/offlineUserDataJobs/")[0];
     assert!(add.path.ends_with(":addOperations"));
     assert_eq!(add.header("developer-token"), Some("sim-developer-token"));
     assert_eq!(add.header("login-customer-id"), Some("9998887777"));
@@ -173,7 +173,7 @@ async fn job_polled_to_success_is_verified_and_removes_exactly_the_subjects() {
     // RUNNING for two status reads, SUCCESS on the third.
     assert_eq!(
         sim.control()
-            .calls_to("/v18/customers/1234567890/googleAds:search")
+            .calls_to("/v25/customers/1234567890/googleAds:search")
             .len(),
         3
     );

@@ -1,0 +1,601 @@
+//! Demo infrastructure: starts a simulator of every vendor API Hush talks to, on loopback, seeds
+//! them with the demo consumers, and produces the Hush configuration (`[[recipients]]`) and the
+//! fake credentials that point the real connectors at them.
+//!
+//! Nothing here is a vendor or talks to one. Every simulator is the `sim` module of its
+//! connector crate (test and demo infrastructure); this crate only wires them together for
+//! `make demo`.
+
+#![warn(missing_docs)]
+
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+use std::path::Path;
+use std::time::Duration;
+
+use hush_connector_google_ads::sim::{GoogleAdsSim, GoogleAdsSimConfig};
+use hush_connector_hubspot::sim::HubSpotSimulator;
+use hush_connector_linkedin::sim::LinkedInSim;
+use hush_connector_meta::sim::MetaSim;
+use hush_connector_salesforce::sim::SalesforceSim;
+use hush_connector_segment::sim::{SegmentSim, SegmentSimConfig};
+use hush_connector_webhook::sim::WebhookSimulator;
+use hush_core::config::{ConfigError, SecretRef};
+use hush_core::events::{IdentifierType, RecipientRole};
+use hush_core::identifiers::hash_identifier;
+use hush_core::recipients::{self, RecipientConfig};
+use hush_sim_kit::{RunningSim, SimControl};
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+
+/// Connector kind of the Google Ads Customer Match recipient (as its README documents).
+pub const GOOGLE_ADS_KIND: &str = "google_ads";
+/// Connector kind of the Segment recipient (as its README documents).
+pub const SEGMENT_KIND: &str = "segment";
+
+/// Wait between two status reads of an asynchronous vendor job in the generated settings, so
+/// the demo completes in seconds.
+pub const DEMO_POLL_INTERVAL_MS: u64 = 200;
+/// Longest wait for an asynchronous vendor job inside one call in the generated settings.
+pub const DEMO_MAX_WAIT_MS: u64 = 10_000;
+/// Wait after a rate-limit answer without `Retry-After` in the generated settings.
+pub const DEMO_RETRY_AFTER_SECS: u64 = 1;
+
+/// Path the simulated webhook recipient accepts notices on.
+pub const WEBHOOK_PATH: &str = "/hush/privacy-notices";
+/// Custom Audience id of the simulated Meta audience.
+pub const META_AUDIENCE_ID: &str = "23850000000000001";
+/// DMP segment id of the simulated LinkedIn segment.
+pub const LINKEDIN_SEGMENT_ID: &str = "10804";
+/// HubSpot contact property set on an opt-out (defined in the simulated portal).
+pub const HUBSPOT_OPT_OUT_PROPERTY: &str = "hush_do_not_sell";
+/// HubSpot contact property set on a limit of sensitive PI (defined in the simulated portal).
+pub const HUBSPOT_LIMIT_PROPERTY: &str = "hush_limit_sensitive";
+
+/// One fictional consumer the demo submits requests for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DemoConsumer {
+    /// Email (already normalised).
+    pub email: &'static str,
+    /// The business's own customer id (Segment `userId`).
+    pub customer_id: &'static str,
+}
+
+impl DemoConsumer {
+    /// SHA-256 of the normalised email, the form the ad platforms hold.
+    pub fn email_sha256(&self) -> String {
+        hash_identifier(IdentifierType::Email, self.email).expect("demo emails are valid")
+    }
+}
+
+/// The consumers every simulator is seeded with: CRM contacts (HubSpot, Salesforce with an
+/// `Individual`), members of the Meta, LinkedIn and Google lists (by email hash), and Segment
+/// user ids (Segment accepts a regulation for any `userId`, so there is nothing to seed there).
+pub const DEMO_CONSUMERS: [DemoConsumer; 3] = [
+    DemoConsumer {
+        email: "jane.doe@example.com",
+        customer_id: "cust-1001",
+    },
+    DemoConsumer {
+        email: "sam.lee@example.com",
+        customer_id: "cust-1002",
+    },
+    DemoConsumer {
+        email: "alex.kim@example.com",
+        customer_id: "cust-1003",
+    },
+];
+
+/// Fake credentials the simulators accept, by the environment variable the configuration names.
+const WEBHOOK_SECRET: (&str, &str) = (
+    "HUSH_DEMO_WEBHOOK_SIGNING_SECRET",
+    "demo-webhook-signing-secret-not-real",
+);
+const HUBSPOT_TOKEN: (&str, &str) = ("HUSH_DEMO_HUBSPOT_TOKEN", "pat-demo-simulator-token");
+const SALESFORCE_CLIENT_ID: (&str, &str) = (
+    "HUSH_DEMO_SALESFORCE_CLIENT_ID",
+    "3MVG9demo.simulator.client.id",
+);
+const SALESFORCE_CLIENT_SECRET: (&str, &str) = (
+    "HUSH_DEMO_SALESFORCE_CLIENT_SECRET",
+    "demo-salesforce-client-secret",
+);
+const META_TOKEN: (&str, &str) = ("HUSH_DEMO_META_ACCESS_TOKEN", "EAAdemo-simulator-token");
+const LINKEDIN_TOKEN: (&str, &str) = ("HUSH_DEMO_LINKEDIN_ACCESS_TOKEN", "AQVdemo-simulator-token");
+const GOOGLE_CLIENT_ID: &str = "HUSH_DEMO_GOOGLE_ADS_CLIENT_ID";
+const GOOGLE_CLIENT_SECRET: &str = "HUSH_DEMO_GOOGLE_ADS_CLIENT_SECRET";
+const GOOGLE_REFRESH_TOKEN: &str = "HUSH_DEMO_GOOGLE_ADS_REFRESH_TOKEN";
+const GOOGLE_DEVELOPER_TOKEN: &str = "HUSH_DEMO_GOOGLE_ADS_DEVELOPER_TOKEN";
+const SEGMENT_TOKEN: &str = "HUSH_DEMO_SEGMENT_TOKEN";
+
+/// Why the simulators could not be started or configured.
+#[derive(Debug, thiserror::Error)]
+pub enum SimulatorsError {
+    /// A simulator could not listen.
+    #[error("the {simulator} simulator could not start: {source}")]
+    Start {
+        /// Which simulator.
+        simulator: &'static str,
+        /// The listener error.
+        source: io::Error,
+    },
+    /// The base configuration plus the generated recipients is not valid TOML of the expected
+    /// shape.
+    #[error("the generated configuration does not parse (check --base-config): {0}")]
+    Parse(#[from] toml::de::Error),
+    /// The recipients do not pass `hush_core::recipients::validate`.
+    #[error("the generated recipients are invalid: {0}")]
+    Invalid(#[from] ConfigError),
+}
+
+/// One environment variable the generated configuration refers to, with the simulator's fake
+/// value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvVar {
+    /// Variable name (named in `credentials`).
+    pub name: String,
+    /// Fake value the simulator accepts.
+    pub value: String,
+}
+
+/// Every simulator, running; each stops when dropped.
+pub struct Simulators {
+    /// Simulated webhook recipient (`partner-webhook`).
+    pub webhook: WebhookSimulator,
+    /// Simulated HubSpot portal (`hubspot`).
+    pub hubspot: HubSpotSimulator,
+    /// Simulated Salesforce org, for seeding and inspection (`salesforce`).
+    pub salesforce: SalesforceSim,
+    /// The server of the simulated Salesforce org.
+    pub salesforce_server: RunningSim,
+    /// Simulated Meta Custom Audience (`meta-audiences`).
+    pub meta: MetaSim,
+    /// Simulated LinkedIn DMP segment (`linkedin-segments`).
+    pub linkedin: LinkedInSim,
+    /// Simulated Google Ads account and token endpoint (`google-customer-match`).
+    pub google_ads: GoogleAdsSim,
+    /// Simulated Segment workspace (`segment`).
+    pub segment: SegmentSim,
+}
+
+impl Simulators {
+    /// Each simulator's recipient id and call log.
+    pub fn controls(&self) -> [(&'static str, &SimControl); 7] {
+        [
+            ("partner-webhook", self.webhook.control()),
+            ("hubspot", self.hubspot.control()),
+            ("salesforce", &self.salesforce_server.control),
+            ("meta-audiences", self.meta.control()),
+            ("linkedin-segments", self.linkedin.control()),
+            ("google-customer-match", self.google_ads.control()),
+            ("segment", self.segment.control()),
+        ]
+    }
+}
+
+/// The running simulators and what the demo needs to reach them.
+pub struct Running {
+    /// The complete Hush configuration: the base configuration, then one `[[recipients]]`
+    /// block per simulator.
+    pub config_toml: String,
+    /// The environment variables the configuration's `credentials` name.
+    pub env: Vec<EnvVar>,
+    /// The simulators themselves.
+    pub simulators: Simulators,
+}
+
+/// One call a simulator received, as logged: no body, no query string, and no path segment
+/// that carries an email.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallLine {
+    /// Recipient id of the simulator.
+    pub simulator: &'static str,
+    /// HTTP method.
+    pub method: String,
+    /// Path with personal data redacted (see [`redact_path`]).
+    pub path: String,
+    /// Status the simulator answered with.
+    pub status: u16,
+}
+
+/// How many calls of each simulator have been logged already.
+#[derive(Debug, Default)]
+pub struct CallCursor {
+    seen: [usize; 7],
+}
+
+impl Running {
+    /// `export NAME='value'` lines, one per credential, for a shell to source.
+    pub fn env_lines(&self) -> Vec<String> {
+        self.env
+            .iter()
+            .map(|var| format!("export {}={}", var.name, shell_quote(&var.value)))
+            .collect()
+    }
+
+    /// The env file: a comment saying what it is, then [`Running::env_lines`].
+    pub fn env_file(&self) -> String {
+        let mut text = String::from(
+            "# Fake credentials of the Hush vendor simulators (demo infrastructure, not real \
+             vendors).\n",
+        );
+        for line in self.env_lines() {
+            text.push_str(&line);
+            text.push('\n');
+        }
+        text
+    }
+
+    /// Calls received since `cursor` last looked, oldest first per simulator.
+    pub fn new_calls(&self, cursor: &mut CallCursor) -> Vec<CallLine> {
+        let mut lines = Vec::new();
+        for (index, (simulator, control)) in self.simulators.controls().into_iter().enumerate() {
+            let calls = control.calls();
+            for call in calls.iter().skip(cursor.seen[index]) {
+                lines.push(CallLine {
+                    simulator,
+                    method: call.method.to_string(),
+                    path: redact_path(&call.path),
+                    status: call.status,
+                });
+            }
+            cursor.seen[index] = calls.len();
+        }
+        lines
+    }
+
+    /// Logs one line per call received (simulator, method, redacted path, status; never a
+    /// body) until `shutdown` is cancelled.
+    pub async fn log_calls_until(&self, shutdown: CancellationToken) {
+        let mut cursor = CallCursor::default();
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        loop {
+            let stop = tokio::select! {
+                _ = shutdown.cancelled() => true,
+                _ = tick.tick() => false,
+            };
+            for call in self.new_calls(&mut cursor) {
+                tracing::info!(
+                    simulator = call.simulator,
+                    method = %call.method,
+                    path = %call.path,
+                    status = call.status,
+                    "simulator call"
+                );
+            }
+            if stop {
+                return;
+            }
+        }
+    }
+}
+
+/// The path of a recorded call without its query string, with every segment that holds an
+/// email (`@` or `%40`) replaced by `{redacted}`: HubSpot addresses contacts by email in the
+/// path, and Salesforce queries carry the email in `q=`.
+pub fn redact_path(path_and_query: &str) -> String {
+    let path = path_and_query
+        .split_once('?')
+        .map_or(path_and_query, |(path, _)| path);
+    path.split('/')
+        .map(|segment| {
+            if segment.contains('@') || segment.to_ascii_lowercase().contains("%40") {
+                "{redacted}"
+            } else {
+                segment
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+fn shell_quote(value: &str) -> String {
+    format!("'{}'", value.replace('\'', r"'\''"))
+}
+
+/// Writes `contents` to `path` atomically: a temporary file in the same directory, readable by
+/// the owner only (on Unix), renamed over `path`. A reader never sees a partial file.
+pub fn write_atomically(path: &Path, contents: &str) -> io::Result<()> {
+    let file_name = path.file_name().ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{} is not a file path", path.display()),
+        )
+    })?;
+    let mut temp_name = std::ffi::OsString::from(".");
+    temp_name.push(file_name);
+    temp_name.push(format!(".tmp-{}", std::process::id()));
+    let temp = path.with_file_name(temp_name);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let written = options.open(&temp).and_then(|mut file| {
+        file.write_all(contents.as_bytes())?;
+        file.sync_all()
+    });
+    match written.and_then(|()| std::fs::rename(&temp, path)) {
+        Ok(()) => Ok(()),
+        Err(error) => {
+            let _ = std::fs::remove_file(&temp);
+            Err(error)
+        }
+    }
+}
+
+fn started<T>(simulator: &'static str, result: io::Result<T>) -> Result<T, SimulatorsError> {
+    result.map_err(|source| SimulatorsError::Start { simulator, source })
+}
+
+/// Starts every simulator on `127.0.0.1` (ephemeral ports), seeds the demo consumers, and
+/// returns the configuration that points at them: `base_config` (kafka, registry, topics,
+/// service sections), followed by one `[[recipients]]` block per simulator. The result is
+/// checked to parse and to pass [`hush_core::recipients::validate`] before it is returned.
+pub async fn start_all(base_config: Option<&str>) -> Result<Running, SimulatorsError> {
+    let simulators = start_simulators().await?;
+    seed(&simulators);
+    let (recipients, env) = recipients_for(&simulators);
+    let config_toml = render(base_config, &recipients)?;
+    #[derive(Deserialize)]
+    struct Recipients {
+        #[serde(default)]
+        recipients: Vec<RecipientConfig>,
+    }
+    let parsed: Recipients = toml::from_str(&config_toml)?;
+    recipients::validate(&parsed.recipients)?;
+    Ok(Running {
+        config_toml,
+        env,
+        simulators,
+    })
+}
+
+async fn start_simulators() -> Result<Simulators, SimulatorsError> {
+    let salesforce = SalesforceSim::new(SALESFORCE_CLIENT_ID.1, SALESFORCE_CLIENT_SECRET.1);
+    Ok(Simulators {
+        webhook: started(
+            "webhook",
+            WebhookSimulator::start(WEBHOOK_SECRET.1, WEBHOOK_PATH).await,
+        )?,
+        hubspot: started("HubSpot", HubSpotSimulator::start(HUBSPOT_TOKEN.1).await)?,
+        salesforce_server: started("Salesforce", salesforce.start().await)?,
+        salesforce,
+        meta: started("Meta", MetaSim::start(META_AUDIENCE_ID, META_TOKEN.1).await)?,
+        linkedin: started(
+            "LinkedIn",
+            LinkedInSim::start(LINKEDIN_SEGMENT_ID, LINKEDIN_TOKEN.1).await,
+        )?,
+        google_ads: started(
+            "Google Ads",
+            GoogleAdsSim::start(GoogleAdsSimConfig::default()).await,
+        )?,
+        segment: started(
+            "Segment",
+            SegmentSim::start(SegmentSimConfig::default()).await,
+        )?,
+    })
+}
+
+fn seed(simulators: &Simulators) {
+    simulators.hubspot.define_property(HUBSPOT_OPT_OUT_PROPERTY);
+    simulators.hubspot.define_property(HUBSPOT_LIMIT_PROPERTY);
+    let hashes: Vec<String> = DEMO_CONSUMERS.iter().map(|c| c.email_sha256()).collect();
+    for consumer in DEMO_CONSUMERS {
+        simulators.hubspot.add_contact(consumer.email);
+        simulators.salesforce.add_contact(consumer.email, true);
+    }
+    simulators.meta.add_members(hashes.iter().cloned());
+    simulators.linkedin.add_members(hashes.iter().cloned());
+    simulators.google_ads.add_members(hashes);
+}
+
+/// One `[[recipients]]` block under construction.
+struct Block {
+    id: &'static str,
+    kind: &'static str,
+    role: RecipientRole,
+    base_url: String,
+    credentials: Vec<(&'static str, &'static str)>,
+    settings: Vec<(&'static str, toml::Value)>,
+}
+
+impl Block {
+    fn into_recipient(self) -> RecipientConfig {
+        let mut table = toml::Table::new();
+        table.insert("id".into(), self.id.into());
+        table.insert("kind".into(), self.kind.into());
+        table.insert(
+            "role".into(),
+            toml::Value::try_from(self.role).expect("a role serialises"),
+        );
+        table.insert("base_url".into(), self.base_url.into());
+        let mut recipient: RecipientConfig = table
+            .try_into()
+            .expect("id, kind, role and base_url make a recipient");
+        recipient.credentials = self
+            .credentials
+            .into_iter()
+            .map(|(name, var)| (name.to_owned(), SecretRef(var.to_owned())))
+            .collect::<BTreeMap<_, _>>();
+        recipient.settings = self
+            .settings
+            .into_iter()
+            .map(|(name, value)| (name.to_owned(), value))
+            .collect();
+        recipient
+    }
+}
+
+fn int(value: u64) -> toml::Value {
+    toml::Value::Integer(i64::try_from(value).expect("demo settings are small"))
+}
+
+fn recipients_for(simulators: &Simulators) -> (Vec<RecipientConfig>, Vec<EnvVar>) {
+    let google = GoogleAdsSimConfig::default();
+    let segment = SegmentSimConfig::default();
+    let env = [
+        (WEBHOOK_SECRET.0, WEBHOOK_SECRET.1.to_owned()),
+        (HUBSPOT_TOKEN.0, HUBSPOT_TOKEN.1.to_owned()),
+        (SALESFORCE_CLIENT_ID.0, SALESFORCE_CLIENT_ID.1.to_owned()),
+        (
+            SALESFORCE_CLIENT_SECRET.0,
+            SALESFORCE_CLIENT_SECRET.1.to_owned(),
+        ),
+        (META_TOKEN.0, META_TOKEN.1.to_owned()),
+        (LINKEDIN_TOKEN.0, LINKEDIN_TOKEN.1.to_owned()),
+        (GOOGLE_CLIENT_ID, google.client_id.clone()),
+        (GOOGLE_CLIENT_SECRET, google.client_secret.clone()),
+        (GOOGLE_REFRESH_TOKEN, google.refresh_token.clone()),
+        (GOOGLE_DEVELOPER_TOKEN, google.developer_token.clone()),
+        (SEGMENT_TOKEN, segment.token.clone()),
+    ]
+    .into_iter()
+    .map(|(name, value)| EnvVar {
+        name: name.to_owned(),
+        value,
+    })
+    .collect();
+    let blocks = [
+        Block {
+            id: "partner-webhook",
+            kind: hush_connector_webhook::config::KIND,
+            role: RecipientRole::ThirdParty,
+            base_url: simulators.webhook.base_url(),
+            credentials: vec![("signing_secret", WEBHOOK_SECRET.0)],
+            settings: vec![("path", WEBHOOK_PATH.into())],
+        },
+        Block {
+            id: "hubspot",
+            kind: hush_connector_hubspot::config::KIND,
+            role: RecipientRole::ServiceProvider,
+            base_url: simulators.hubspot.base_url(),
+            credentials: vec![("token", HUBSPOT_TOKEN.0)],
+            settings: vec![
+                ("opt_out_property", HUBSPOT_OPT_OUT_PROPERTY.into()),
+                ("limit_property", HUBSPOT_LIMIT_PROPERTY.into()),
+            ],
+        },
+        Block {
+            id: "salesforce",
+            kind: hush_connector_salesforce::KIND,
+            role: RecipientRole::ServiceProvider,
+            base_url: simulators.salesforce_server.base_url(),
+            credentials: vec![
+                ("client_id", SALESFORCE_CLIENT_ID.0),
+                ("client_secret", SALESFORCE_CLIENT_SECRET.0),
+            ],
+            settings: vec![("retry_after_default_secs", int(DEMO_RETRY_AFTER_SECS))],
+        },
+        Block {
+            id: "meta-audiences",
+            kind: hush_connector_meta::KIND,
+            role: RecipientRole::ThirdParty,
+            base_url: simulators.meta.base_url(),
+            credentials: vec![("access_token", META_TOKEN.0)],
+            settings: vec![
+                ("audience_id", META_AUDIENCE_ID.into()),
+                ("rate_limit_retry_after_secs", int(DEMO_RETRY_AFTER_SECS)),
+            ],
+        },
+        Block {
+            id: "linkedin-segments",
+            kind: hush_connector_linkedin::KIND,
+            role: RecipientRole::ThirdParty,
+            base_url: simulators.linkedin.base_url(),
+            credentials: vec![("access_token", LINKEDIN_TOKEN.0)],
+            settings: vec![
+                ("segment_id", LINKEDIN_SEGMENT_ID.into()),
+                ("rate_limit_retry_after_secs", int(DEMO_RETRY_AFTER_SECS)),
+            ],
+        },
+        Block {
+            id: "google-customer-match",
+            kind: GOOGLE_ADS_KIND,
+            role: RecipientRole::ThirdParty,
+            base_url: simulators.google_ads.base_url(),
+            credentials: vec![
+                ("client_id", GOOGLE_CLIENT_ID),
+                ("client_secret", GOOGLE_CLIENT_SECRET),
+                ("refresh_token", GOOGLE_REFRESH_TOKEN),
+                ("developer_token", GOOGLE_DEVELOPER_TOKEN),
+            ],
+            settings: vec![
+                ("customer_id", google.customer_id.clone().into()),
+                ("user_list_id", google.user_list_id.clone().into()),
+                ("token_url", simulators.google_ads.token_url().into()),
+                ("poll_interval_ms", int(DEMO_POLL_INTERVAL_MS)),
+                ("max_wait_ms", int(DEMO_MAX_WAIT_MS)),
+            ],
+        },
+        Block {
+            id: "segment",
+            kind: SEGMENT_KIND,
+            role: RecipientRole::ServiceProvider,
+            base_url: simulators.segment.base_url(),
+            credentials: vec![("token", SEGMENT_TOKEN)],
+            settings: vec![
+                ("poll_interval_ms", int(DEMO_POLL_INTERVAL_MS)),
+                ("max_wait_ms", int(DEMO_MAX_WAIT_MS)),
+            ],
+        },
+    ];
+    (blocks.into_iter().map(Block::into_recipient).collect(), env)
+}
+
+fn render(
+    base_config: Option<&str>,
+    recipients: &[RecipientConfig],
+) -> Result<String, SimulatorsError> {
+    #[derive(Serialize)]
+    struct One<'a> {
+        recipients: [&'a RecipientConfig; 1],
+    }
+    let mut text = String::new();
+    if let Some(base) = base_config.map(str::trim_end).filter(|b| !b.is_empty()) {
+        text.push_str(base);
+        text.push_str("\n\n");
+    }
+    text.push_str(
+        "# Recipients generated by hush-simulators: every base_url below is a vendor SIMULATOR on\n\
+         # loopback (test and demo infrastructure), never a real vendor. Credentials name the\n\
+         # environment variables of the env file written with --env-file.\n",
+    );
+    for recipient in recipients {
+        let block = toml::to_string(&One {
+            recipients: [recipient],
+        })
+        .map_err(|e| ConfigError::Invalid(format!("recipients.{}: {e}", recipient.id)))?;
+        text.push_str(&format!(
+            "\n# {} simulator at {} (demo infrastructure)\n",
+            recipient.id, recipient.base_url
+        ));
+        text.push_str(&block);
+    }
+    Ok(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn email_segments_and_query_strings_are_redacted() {
+        assert_eq!(
+            redact_path("/crm/v3/objects/contacts/jane.doe%40example.com?idProperty=email"),
+            "/crm/v3/objects/contacts/{redacted}"
+        );
+        assert_eq!(
+            redact_path("/services/data/v61.0/query?q=SELECT+Id+FROM+Contact+WHERE+Email+%3D+%27jane.doe%40example.com%27"),
+            "/services/data/v61.0/query"
+        );
+        assert_eq!(
+            redact_path("/v21.0/23850000000000001/users"),
+            "/v21.0/23850000000000001/users"
+        );
+    }
+
+    #[test]
+    fn shell_values_are_single_quoted() {
+        assert_eq!(shell_quote("a'b c"), r"'a'\''b c'");
+    }
+}

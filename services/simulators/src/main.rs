@@ -1,0 +1,70 @@
+//! `hush-simulators`: demo infrastructure. Starts a simulator of every vendor API Hush talks to
+//! (never a real vendor) on loopback, writes the Hush configuration that points at them, and
+//! logs every call they receive until SIGTERM or SIGINT.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Parser;
+use hush_core::{ops, telemetry};
+use hush_simulators::{start_all, write_atomically};
+
+/// DEMO INFRASTRUCTURE, not a vendor: runs simulators of the webhook recipient, HubSpot,
+/// Salesforce, Meta Custom Audiences, LinkedIn DMP segments, Google Ads Customer Match and
+/// Segment on 127.0.0.1 for `make demo`.
+#[derive(Parser)]
+#[command(
+    name = "hush-simulators",
+    version,
+    about = "Demo infrastructure: starts SIMULATORS of every vendor API Hush talks to (never real \
+             vendors) on 127.0.0.1 and writes the Hush configuration that points at them.",
+    long_about = "Demo infrastructure: starts SIMULATORS of every vendor API Hush talks to \
+                  (webhook recipient, HubSpot, Salesforce, Meta Custom Audiences, LinkedIn DMP \
+                  segments, Google Ads Customer Match, Segment) on 127.0.0.1 with ephemeral \
+                  ports, seeds them with the demo consumers, and writes a complete Hush \
+                  configuration whose [[recipients]] point at them. No real vendor is ever \
+                  called. The configuration file appears (atomically) only once every simulator \
+                  listens. Runs until SIGTERM or SIGINT, logging one line per call received \
+                  (method, path with emails redacted, status; never bodies)."
+)]
+struct Args {
+    /// Where to write the Hush configuration (the base configuration plus one
+    /// `[[recipients]]` block per simulator).
+    #[arg(long, value_name = "PATH")]
+    write_config: PathBuf,
+    /// Where to write `export VAR=value` lines with the simulators' fake credentials.
+    #[arg(long, value_name = "PATH")]
+    env_file: Option<PathBuf>,
+    /// A Hush configuration (kafka, registry, topics, service sections) to copy in front of the
+    /// generated recipients.
+    #[arg(long, value_name = "PATH")]
+    base_config: Option<PathBuf>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let _telemetry = telemetry::init("hush-simulators")?;
+    let base = args
+        .base_config
+        .as_ref()
+        .map(|path| {
+            std::fs::read_to_string(path)
+                .with_context(|| format!("reading --base-config {}", path.display()))
+        })
+        .transpose()?;
+    let shutdown = ops::shutdown_on_signal();
+    let running = start_all(base.as_deref()).await?;
+    if let Some(path) = &args.env_file {
+        write_atomically(path, &running.env_file())
+            .with_context(|| format!("writing --env-file {}", path.display()))?;
+    }
+    write_atomically(&args.write_config, &running.config_toml)
+        .with_context(|| format!("writing --write-config {}", args.write_config.display()))?;
+    tracing::info!(
+        config = %args.write_config.display(),
+        "every simulator is listening; configuration written"
+    );
+    running.log_calls_until(shutdown).await;
+    Ok(())
+}
