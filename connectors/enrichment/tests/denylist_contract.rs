@@ -1,0 +1,307 @@
+//! Contract tests: the enrichment connector against the real `hush-denylist` HTTP API, served on
+//! loopback over a deny-list filled by the test (no Kafka). `hush-sim-kit` serves it so calls
+//! are recorded and faults can be injected; no vendor is simulated, because none is called.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hush_connector_enrichment::{EnrichmentConnector, ENFORCED_BY, NOT_SHOWN_YET};
+use hush_core::connector::{
+    Completion, Connector, ConnectorError, SuppressionWork, WorkIdentifier,
+};
+use hush_core::events::{
+    Category, ConfirmationAction, IdentifierType, MinorStatus, RequestKind, SuppressionState,
+    VerificationStatus,
+};
+use hush_core::identifiers::{hash_identifier, sha256_hex};
+use hush_core::recipients::RecipientConfig;
+use hush_denylist::{api, DenyList, IdentifierValue};
+use hush_sim_kit::{any_loopback_port, Fault, RunningSim};
+
+async fn serve(deny_list: &Arc<DenyList>) -> RunningSim {
+    hush_sim_kit::serve(
+        api::router(deny_list.clone(), api::DEFAULT_MAX_BODY_BYTES),
+        any_loopback_port(),
+    )
+    .await
+    .unwrap()
+}
+
+fn connector(
+    server: &RunningSim,
+    kind: &str,
+    poll_ms: u64,
+    max_wait_ms: u64,
+) -> EnrichmentConnector {
+    let recipient: RecipientConfig = toml::from_str(&format!(
+        "id = \"enrich\"\nkind = \"{kind}\"\nrole = \"THIRD_PARTY\"\nbase_url = \"{}\"\ntimeout_ms = 2000\n\
+         [settings]\npoll_interval_ms = {poll_ms}\nmax_wait_ms = {max_wait_ms}\n",
+        server.base_url()
+    ))
+    .unwrap();
+    EnrichmentConnector::from_recipient(&recipient).unwrap()
+}
+
+fn state(email: &str, opted_out: bool, deleted: bool, updated_at: i64) -> SuppressionState {
+    SuppressionState {
+        identifier_hash: sha256_hex(email),
+        identifier_type: IdentifierType::Email,
+        subject_key: sha256_hex(email),
+        sale_share_opted_out: opted_out || deleted,
+        sensitive_limited: deleted,
+        deleted,
+        effective_at: 1_767_225_600_000,
+        resolicit_after: None,
+        minor_status: MinorStatus::Unknown,
+        last_request_id: uuid::Uuid::new_v4().to_string(),
+        updated_at,
+    }
+}
+
+fn work(kind: RequestKind, emails: &[&str]) -> SuppressionWork {
+    SuppressionWork {
+        request_id: uuid::Uuid::new_v4().to_string(),
+        subject_key: "subject".into(),
+        kind,
+        identifiers: emails
+            .iter()
+            .map(|email| WorkIdentifier {
+                kind: IdentifierType::Email,
+                sha256: hash_identifier(IdentifierType::Email, email).unwrap(),
+                raw: None,
+            })
+            .collect(),
+        categories: vec![Category::Enrichment],
+        jurisdiction: "US-CA".into(),
+        received_at: 0,
+    }
+}
+
+fn completed(result: &Result<Completion, ConnectorError>) -> &Completion {
+    result.as_ref().expect("item completed")
+}
+
+#[tokio::test]
+async fn a_denied_person_is_confirmed_suppressed_and_verified_by_hash_only() {
+    let deny_list = Arc::new(DenyList::from_states([state(
+        "jane@example.com",
+        true,
+        false,
+        1,
+    )]));
+    let server = serve(&deny_list).await;
+    let results = connector(&server, "clearbit", 20, 1000)
+        .suppress(&[work(RequestKind::OptOutSaleShare, &["Jane@Example.com"])])
+        .await
+        .unwrap();
+    let completion = completed(&results[0]);
+    assert_eq!(completion.action, ConfirmationAction::Suppressed);
+    assert_eq!(completion.verification, VerificationStatus::Verified);
+    assert_eq!(completion.evidence["enforced_by"], ENFORCED_BY);
+    assert_eq!(completion.evidence["denied_identifiers"], "1");
+    assert_eq!(completion.evidence["deny_reasons"], "SALE_SHARE_OPT_OUT");
+    assert_eq!(completion.evidence["blocked_lookups"], "0");
+    let checks = server.control.calls_to("/v1/check");
+    assert_eq!(checks.len(), 1);
+    assert_eq!(
+        checks[0].path,
+        "/v1/check?vendor=clearbit&purpose=verification"
+    );
+    assert_eq!(
+        checks[0].json["identifiers"],
+        serde_json::json!([{"type": "EMAIL", "sha256": sha256_hex("jane@example.com")}])
+    );
+    assert!(!String::from_utf8_lossy(&checks[0].body).contains("jane@"));
+}
+
+#[tokio::test]
+async fn blocked_lookups_are_the_vendors_screened_lookups_not_the_connectors_reads() {
+    let deny_list = Arc::new(DenyList::from_states([state(
+        "jane@example.com",
+        true,
+        false,
+        1,
+    )]));
+    let jane = [(
+        IdentifierType::Email,
+        IdentifierValue::Raw("jane@example.com".into()),
+    )];
+    let other = [(
+        IdentifierType::Email,
+        IdentifierValue::Raw("john@example.com".into()),
+    )];
+    deny_list.screen("zoominfo", &jane).unwrap();
+    deny_list.screen("zoominfo", &jane).unwrap();
+    deny_list.screen("zoominfo", &other).unwrap();
+    deny_list.screen("clearbit", &jane).unwrap();
+    let server = serve(&deny_list).await;
+    let connector = connector(&server, "zoominfo", 20, 1000);
+    for _ in 0..2 {
+        let results = connector
+            .suppress(&[work(RequestKind::OptOutSaleShare, &["jane@example.com"])])
+            .await
+            .unwrap();
+        assert_eq!(completed(&results[0]).evidence["blocked_lookups"], "2");
+    }
+    assert!(server.control.calls_to("/v1/check?vendor=zoominfo").len() == 2);
+}
+
+#[tokio::test]
+async fn a_suppression_that_appears_while_polling_is_verified() {
+    let deny_list = Arc::new(DenyList::from_states([]));
+    let server = serve(&deny_list).await;
+    let later = deny_list.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        later.apply(state("jane@example.com", true, false, 1));
+    });
+    let results = connector(&server, "clearbit", 25, 5000)
+        .suppress(&[work(RequestKind::OptOutSaleShare, &["jane@example.com"])])
+        .await
+        .unwrap();
+    let completion = completed(&results[0]);
+    assert_eq!(completion.verification, VerificationStatus::Verified);
+    let reads: usize = completion.evidence["deny_list_reads"].parse().unwrap();
+    assert!(
+        reads > 1,
+        "confirmed only after polling, got {reads} read(s)"
+    );
+    assert_eq!(server.control.calls_to("/v1/check").len(), reads);
+}
+
+#[tokio::test]
+async fn a_suppression_never_shown_is_a_transient_failure_after_max_wait() {
+    let deny_list = Arc::new(DenyList::from_states([]));
+    let server = serve(&deny_list).await;
+    let started = std::time::Instant::now();
+    let results = connector(&server, "clearbit", 50, 200)
+        .suppress(&[work(RequestKind::LimitSensitive, &["jane@example.com"])])
+        .await
+        .unwrap();
+    match &results[0] {
+        Err(ConnectorError::Transient(detail)) => {
+            assert!(detail.starts_with(NOT_SHOWN_YET), "{detail}")
+        }
+        other => panic!("expected a transient failure, got {other:?}"),
+    }
+    assert!(started.elapsed() >= Duration::from_millis(200));
+    assert!(server.control.calls_to("/v1/check").len() >= 3);
+}
+
+#[tokio::test]
+async fn a_server_error_is_transient() {
+    let deny_list = Arc::new(DenyList::from_states([state(
+        "jane@example.com",
+        true,
+        false,
+        1,
+    )]));
+    let server = serve(&deny_list).await;
+    server.control.fail_always(Fault::server_error());
+    let results = connector(&server, "clearbit", 20, 1000)
+        .suppress(&[work(RequestKind::OptOutSaleShare, &["jane@example.com"])])
+        .await
+        .unwrap();
+    assert!(
+        matches!(&results[0], Err(ConnectorError::Transient(detail)) if detail.contains("HTTP 500")),
+        "{:?}",
+        results[0]
+    );
+    assert_eq!(
+        server.control.calls().len(),
+        1,
+        "no stats call after a failed read"
+    );
+}
+
+#[tokio::test]
+async fn a_deny_list_still_rebuilding_is_transient() {
+    let deny_list = Arc::new(DenyList::new());
+    deny_list.apply(state("jane@example.com", true, false, 1));
+    let server = serve(&deny_list).await;
+    let results = connector(&server, "clearbit", 20, 1000)
+        .suppress(&[work(RequestKind::OptOutSaleShare, &["jane@example.com"])])
+        .await
+        .unwrap();
+    assert!(
+        matches!(&results[0], Err(ConnectorError::Transient(detail)) if detail.contains("HTTP 503")),
+        "{:?}",
+        results[0]
+    );
+}
+
+#[tokio::test]
+async fn a_deletion_is_confirmed_only_once_denied_as_deleted() {
+    let deny_list = Arc::new(DenyList::from_states([state(
+        "jane@example.com",
+        true,
+        false,
+        1,
+    )]));
+    let server = serve(&deny_list).await;
+    let connector = connector(&server, "zoominfo", 20, 100);
+    let deletion = work(RequestKind::Delete, &["jane@example.com"]);
+    let results = connector
+        .delete(std::slice::from_ref(&deletion))
+        .await
+        .unwrap();
+    assert!(
+        matches!(&results[0], Err(ConnectorError::Transient(_))),
+        "{:?}",
+        results[0]
+    );
+    deny_list.apply(state("jane@example.com", true, true, 2));
+    let results = connector.delete(&[deletion]).await.unwrap();
+    let completion = completed(&results[0]);
+    assert_eq!(completion.action, ConfirmationAction::Suppressed);
+    assert_eq!(completion.verification, VerificationStatus::Verified);
+    assert_eq!(completion.evidence["deny_reasons"], "DELETED");
+}
+
+#[tokio::test]
+async fn one_read_serves_a_batch_and_each_item_gets_its_own_outcome() {
+    let deny_list = Arc::new(DenyList::from_states([state(
+        "jane@example.com",
+        true,
+        false,
+        1,
+    )]));
+    let server = serve(&deny_list).await;
+    let results = connector(&server, "clearbit", 100, 100)
+        .suppress(&[
+            work(RequestKind::OptOutSaleShare, &["jane@example.com"]),
+            work(
+                RequestKind::OptOutSaleShare,
+                &["john@example.com", "jane@example.com"],
+            ),
+            work(RequestKind::OptInSaleShare, &["jane@example.com"]),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        completed(&results[0]).action,
+        ConfirmationAction::Suppressed
+    );
+    assert!(matches!(&results[1], Err(ConnectorError::Transient(_))));
+    assert_eq!(
+        completed(&results[2]).action,
+        ConfirmationAction::NotApplicable
+    );
+    let first = &server.control.calls_to("/v1/check")[0];
+    assert_eq!(first.json["identifiers"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn an_opt_in_is_not_applicable_without_reading_the_deny_list() {
+    let deny_list = Arc::new(DenyList::from_states([]));
+    let server = serve(&deny_list).await;
+    let results = connector(&server, "clearbit", 20, 1000)
+        .suppress(&[work(RequestKind::OptInSaleShare, &["jane@example.com"])])
+        .await
+        .unwrap();
+    assert_eq!(
+        completed(&results[0]).action,
+        ConfirmationAction::NotApplicable
+    );
+    assert!(server.control.calls().is_empty());
+}

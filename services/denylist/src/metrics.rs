@@ -1,0 +1,35 @@
+//! Deny-list metrics. Labels are vendor names and decisions only, never identifiers.
+
+use std::sync::LazyLock;
+
+use prometheus::{register_int_counter_vec, register_int_gauge, IntCounterVec, IntGauge};
+
+/// Lookups screened before an enrichment call (and enrichment records screened), by vendor and
+/// decision (`allowed`, `denied`).
+pub static CHECKS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "hush_denylist_checks_total",
+        "Enrichment lookups and results screened against the deny-list, by vendor and decision",
+        &["vendor", "decision"]
+    )
+    .expect("metric registers once")
+});
+
+/// Identifiers currently denied.
+pub static SIZE: LazyLock<IntGauge> = LazyLock::new(|| {
+    register_int_gauge!(
+        "hush_denylist_size",
+        "Identifier hashes currently on the enrichment deny-list"
+    )
+    .expect("metric registers once")
+});
+
+/// Requests refused by the HTTP API, by error code.
+pub static REJECTED: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "hush_denylist_rejected_total",
+        "Deny-list API requests refused, by error code",
+        &["error"]
+    )
+    .expect("metric registers once")
+});
