@@ -1,6 +1,8 @@
 //! Fixture for the integration tests: the real Kafka broker and schema registry named by
 //! `KAFKA_BOOTSTRAP_SERVERS` and `SCHEMA_REGISTRY_URL`, with topics unique to each test.
 
+pub mod pipeline;
+
 use std::time::Duration;
 
 use hush_core::codec::AvroCodec;
@@ -56,6 +58,7 @@ impl Stack {
             audit: format!("it.audit.{suffix}"),
             leaks: format!("it.leaks.{suffix}"),
             dlq: format!("it.dlq.{suffix}"),
+            retry_prefix: format!("it.retry.{suffix}"),
             partitions: 3,
             replication_factor: 1,
         }

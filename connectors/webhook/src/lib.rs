@@ -110,18 +110,13 @@ impl Connector for WebhookConnector {
         1
     }
 
+    /// The notice is the suppression: a webhook recipient is told to comply and forward, so
+    /// there is no separate `notify` (which would send the same notice twice).
     async fn suppress(&self, batch: &[SuppressionWork]) -> Result<ItemResults, ConnectorError> {
         Ok(self.send_notices(batch).await)
     }
 
     async fn delete(&self, batch: &[SuppressionWork]) -> Result<ItemResults, ConnectorError> {
         Ok(self.send_notices(batch).await)
-    }
-
-    async fn notify(
-        &self,
-        batch: &[SuppressionWork],
-    ) -> Option<Result<ItemResults, ConnectorError>> {
-        Some(Ok(self.send_notices(batch).await))
     }
 }

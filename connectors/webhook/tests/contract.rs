@@ -184,7 +184,7 @@ async fn without_a_callback_url_the_notice_is_unverifiable() {
 }
 
 #[tokio::test]
-async fn delete_and_notify_send_the_notice_with_their_kind() {
+async fn delete_and_suppress_send_the_notice_with_their_kind_and_notify_sends_nothing_more() {
     let sim = sim().await;
     let connector = connector(&sim, None);
     one(connector
@@ -192,11 +192,15 @@ async fn delete_and_notify_send_the_notice_with_their_kind() {
         .await)
     .await
     .unwrap();
-    let notified = connector
+    one(connector
+        .suppress(&[work("req-5", RequestKind::OptOutSaleShare)])
+        .await)
+    .await
+    .unwrap();
+    assert!(connector
         .notify(&[work("req-5", RequestKind::OptOutSaleShare)])
         .await
-        .expect("the webhook connector has a notification channel");
-    one(notified).await.unwrap();
+        .is_none());
     let notices = sim.notices();
     assert_eq!(notices.len(), 2);
     assert_eq!(notices[0].kind, RequestKind::Delete);

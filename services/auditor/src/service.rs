@@ -83,7 +83,7 @@ impl Default for AuditorSection {
         Self {
             listen: "127.0.0.1:8071".into(),
             group_id: "hush-auditor".into(),
-            unseen_request_grace_secs: 900,
+            unseen_request_grace_secs: 120,
         }
     }
 }

@@ -103,10 +103,19 @@ pub struct TopicsConfig {
     pub leaks: String,
     /// Dead letters with their reason.
     pub dlq: String,
+    /// Prefix of each connector's retry topic: `<retry_prefix>.<connector id>.v1`.
+    pub retry_prefix: String,
     /// Partitions for topics Hush creates.
     pub partitions: i32,
     /// Replication factor for topics Hush creates.
     pub replication_factor: i32,
+}
+
+impl TopicsConfig {
+    /// The retry topic of one connector.
+    pub fn retry_topic(&self, connector_id: &str) -> String {
+        format!("{}.{connector_id}.v1", self.retry_prefix)
+    }
 }
 
 impl Default for TopicsConfig {
@@ -118,6 +127,7 @@ impl Default for TopicsConfig {
             audit: "hush.audit.v1".into(),
             leaks: "hush.leaks.v1".into(),
             dlq: "hush.dlq.v1".into(),
+            retry_prefix: "hush.retry".into(),
             partitions: 6,
             replication_factor: 1,
         }

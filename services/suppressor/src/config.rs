@@ -57,8 +57,3 @@ impl Default for SuppressorSection {
         }
     }
 }
-
-/// The retry topic of one connector.
-pub fn retry_topic(connector_id: &str) -> String {
-    format!("hush.retry.{connector_id}.v1")
-}

@@ -89,6 +89,7 @@ impl Suppressor {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         recipient: RecipientConfig,
+        retry_topic: String,
         connector: Arc<dyn Connector>,
         codec: AvroCodec,
         producer: EventProducer,
@@ -102,7 +103,7 @@ impl Suppressor {
         let per_second =
             std::num::NonZeroU32::new(recipient.rate_limit_per_second.max(1)).expect("non-zero");
         Self {
-            retry_topic: crate::config::retry_topic(&recipient.id),
+            retry_topic,
             limiter: RateLimiter::direct(Quota::per_second(per_second)),
             recipient,
             connector,
@@ -220,6 +221,21 @@ impl Suppressor {
             .with_max_elapsed_time(None)
             .build();
         for call in 1..=self.section.in_place_attempts.max(1) {
+            // Work that already had every attempt it may have is not called again.
+            let (exhausted, callable): (Vec<_>, Vec<_>) = remaining
+                .into_iter()
+                .partition(|item| item.attempts >= self.recipient.max_attempts);
+            remaining = callable;
+            for item in exhausted {
+                let error = item
+                    .last_error
+                    .clone()
+                    .unwrap_or_else(|| ConnectorError::Transient("no answer".into()));
+                self.fail(item, &error).await?;
+            }
+            if remaining.is_empty() {
+                return Ok(());
+            }
             let now = now_millis();
             for item in &mut remaining {
                 item.attempts += 1;

@@ -17,7 +17,7 @@ use hush_core::recipients;
 use hush_core::topics::{ensure_topics, TopicSpec};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{retry_topic, Config};
+use crate::config::Config;
 use crate::done::DoneSet;
 use crate::handler::{SharedSuppressor, Suppressor};
 
@@ -47,7 +47,7 @@ pub async fn run(
         }
     };
     let common = &config.common;
-    let retry = retry_topic(&recipient.id);
+    let retry = common.topics.retry_topic(&recipient.id);
     ensure_topics(
         &common.kafka,
         &common.topics,
@@ -92,6 +92,7 @@ pub async fn run(
     let group = format!("{}-{}", config.suppressor.group_prefix, recipient.id);
     let suppressor = SharedSuppressor(Arc::new(Suppressor::new(
         recipient,
+        retry.clone(),
         connector,
         codec,
         producer.clone(),

@@ -1,0 +1,356 @@
+//! The whole pipeline in one process, on the real broker and registry: intake, the state
+//! service, one suppressor per recipient and the auditor, with the webhook and HubSpot
+//! simulators as the downstream recipients. Each pipeline uses its own topics and groups.
+
+use std::collections::HashMap;
+use std::sync::Once;
+use std::time::Duration;
+
+use hush_connector_hubspot::sim::HubSpotSimulator;
+use hush_connector_webhook::sim::WebhookSimulator;
+use hush_core::config::{CommonConfig, TopicsConfig};
+use hush_core::events::Confirmation;
+use hush_core::ops::Readiness;
+use hush_core::recipients::RecipientConfig;
+use serde_json::Value;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::Stack;
+
+/// Signing secret of the test webhook recipient (set in the environment once).
+pub const WEBHOOK_SECRET: &str = "it-webhook-signing-secret-0123456789";
+/// Token of the test HubSpot simulator.
+pub const HUBSPOT_TOKEN: &str = "it-hubspot-private-app-token";
+/// Environment variable names the test recipients' credentials are read from.
+pub const WEBHOOK_SECRET_VAR: &str = "HUSH_IT_WEBHOOK_SECRET";
+/// See [`WEBHOOK_SECRET_VAR`].
+pub const HUBSPOT_TOKEN_VAR: &str = "HUSH_IT_HUBSPOT_TOKEN";
+
+/// Sets the test credentials and encryption key in the environment, once per process.
+pub fn set_test_secrets() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        use base64::Engine;
+        if std::env::var_os("RUST_LOG").is_some() {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+                .with_test_writer()
+                .try_init();
+        }
+        std::env::set_var(WEBHOOK_SECRET_VAR, WEBHOOK_SECRET);
+        std::env::set_var(HUBSPOT_TOKEN_VAR, HUBSPOT_TOKEN);
+        std::env::set_var(
+            hush_core::crypto::DEFAULT_KEY_VAR,
+            base64::engine::general_purpose::STANDARD.encode([42u8; 32]),
+        );
+    });
+}
+
+/// Knobs of a test pipeline.
+#[derive(Clone)]
+pub struct Options {
+    /// Attempts before FAILED_PERMANENT.
+    pub max_attempts: u32,
+    /// Vendor calls made in place before the retry topic.
+    pub in_place_attempts: u32,
+    /// Vendor call timeout.
+    pub timeout_ms: u64,
+    /// Recipients' batch size.
+    pub batch_size: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            max_attempts: 4,
+            in_place_attempts: 2,
+            timeout_ms: 2_000,
+            batch_size: 10,
+        }
+    }
+}
+
+/// A running pipeline.
+pub struct Pipeline {
+    /// The stack.
+    pub stack: Stack,
+    /// Topics of this pipeline.
+    pub topics: TopicsConfig,
+    /// Intake base URL.
+    pub intake_url: String,
+    /// Auditor base URL.
+    pub auditor_url: String,
+    /// Webhook recipient simulator.
+    pub webhook: WebhookSimulator,
+    /// HubSpot simulator.
+    pub hubspot: HubSpotSimulator,
+    /// Recipients as configured.
+    pub recipients: Vec<RecipientConfig>,
+    suppressor_config: hush_suppressor::config::Config,
+    suppressors: HashMap<String, (CancellationToken, JoinHandle<anyhow::Result<()>>)>,
+    shutdown: CancellationToken,
+    http: reqwest::Client,
+}
+
+/// A free loopback address (bound then released).
+pub fn free_addr() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
+    listener.local_addr().expect("addr").to_string()
+}
+
+impl Pipeline {
+    /// Starts every service of the pipeline and waits until each is ready.
+    pub async fn start(name: &str, options: Options) -> Pipeline {
+        set_test_secrets();
+        let stack = Stack::from_env();
+        let topics = stack.unique_topics(name);
+        stack.create_topics(&topics).await;
+        let webhook = WebhookSimulator::start(WEBHOOK_SECRET, "/privacy/notices")
+            .await
+            .expect("webhook simulator");
+        let hubspot = HubSpotSimulator::start(HUBSPOT_TOKEN)
+            .await
+            .expect("hubspot simulator");
+        let recipients: Vec<RecipientConfig> = toml::from_str::<toml::Table>(&format!(
+            r#"
+            [[recipients]]
+            id = "partner-webhook"
+            kind = "webhook"
+            role = "THIRD_PARTY"
+            base_url = "{webhook}"
+            credentials = {{ signing_secret = "{WEBHOOK_SECRET_VAR}" }}
+            max_attempts = {max}
+            timeout_ms = {timeout}
+            batch_size = {batch}
+            rate_limit_per_second = 1000
+            [recipients.settings]
+            path = "/privacy/notices"
+
+            [[recipients]]
+            id = "hubspot"
+            kind = "hubspot"
+            role = "SERVICE_PROVIDER"
+            base_url = "{hubspot}"
+            credentials = {{ token = "{HUBSPOT_TOKEN_VAR}" }}
+            max_attempts = {max}
+            timeout_ms = {timeout}
+            batch_size = {batch}
+            rate_limit_per_second = 1000
+            "#,
+            webhook = webhook.base_url(),
+            hubspot = hubspot.base_url(),
+            max = options.max_attempts,
+            timeout = options.timeout_ms,
+            batch = options.batch_size,
+        ))
+        .expect("recipients toml")["recipients"]
+            .clone()
+            .try_into()
+            .expect("recipients");
+
+        let common = CommonConfig {
+            kafka: stack.kafka.clone(),
+            schema_registry: hush_core::config::RegistryConfig {
+                url: stack.registry_url.clone(),
+            },
+            topics: topics.clone(),
+        };
+        let group = |service: &str| format!("it-{service}-{}", uuid::Uuid::new_v4().simple());
+        let shutdown = CancellationToken::new();
+
+        // intake
+        let intake_config = hush_intake::service::Config {
+            common: common.clone(),
+            ..Default::default()
+        };
+        let intake = hush_intake::service::build(&intake_config).expect("intake");
+        let intake_addr = free_addr();
+        tokio::spawn(hush_core::ops::serve(
+            intake_addr.clone(),
+            hush_intake::api::router(intake),
+            shutdown.clone(),
+        ));
+
+        // state
+        let state_section = hush_state::service::StateSection {
+            listen: free_addr(),
+            group_id: group("state"),
+        };
+        hush_state::service::run(
+            &common,
+            &state_section,
+            Readiness::default(),
+            shutdown.clone(),
+        )
+        .await
+        .expect("state service");
+
+        // auditor
+        let auditor_addr = free_addr();
+        let mut auditor_config = hush_auditor::service::Config {
+            common: common.clone(),
+            recipients: recipients.clone(),
+            ..Default::default()
+        };
+        auditor_config.auditor.listen = auditor_addr.clone();
+        auditor_config.auditor.group_id = group("auditor");
+        let auditor_ready = Readiness::default();
+        tokio::spawn(hush_auditor::service::run(
+            auditor_config,
+            auditor_ready.clone(),
+            shutdown.clone(),
+        ));
+
+        // suppressors
+        let mut suppressor_config = hush_suppressor::config::Config {
+            common,
+            recipients: recipients.clone(),
+            ..Default::default()
+        };
+        suppressor_config.suppressor.group_prefix = group("suppressor");
+        suppressor_config.suppressor.in_place_attempts = options.in_place_attempts;
+        suppressor_config.suppressor.retry_initial_delay_ms = 200;
+        suppressor_config.suppressor.retry_max_delay_ms = 1_000;
+        suppressor_config.suppressor.max_in_place_wait_ms = 5_000;
+        suppressor_config.suppressor.linger_ms = 20;
+
+        let mut pipeline = Pipeline {
+            stack,
+            topics,
+            intake_url: format!("http://{intake_addr}"),
+            auditor_url: format!("http://{auditor_addr}"),
+            webhook,
+            hubspot,
+            recipients,
+            suppressor_config,
+            suppressors: HashMap::new(),
+            shutdown,
+            http: reqwest::Client::new(),
+        };
+        for id in ["partner-webhook", "hubspot"] {
+            pipeline.start_suppressor(id).await;
+        }
+        pipeline.wait_ready(&auditor_ready, "auditor").await;
+        pipeline
+    }
+
+    async fn wait_ready(&self, readiness: &Readiness, what: &str) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let unmet = readiness.unmet();
+            if unmet.is_empty() {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{what} not ready: {unmet:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Starts (or restarts) the suppressor of recipient `id` and waits until it is ready.
+    pub async fn start_suppressor(&mut self, id: &str) {
+        let token = self.shutdown.child_token();
+        let readiness = Readiness::default();
+        let config = self.suppressor_config.clone();
+        let (id_owned, ready, stop) = (id.to_owned(), readiness.clone(), token.clone());
+        let task = tokio::spawn(async move {
+            hush_suppressor::service::run(&config, &id_owned, ready, stop).await
+        });
+        self.wait_ready(&readiness, id).await;
+        self.suppressors.insert(id.to_owned(), (token, task));
+    }
+
+    /// Kills the suppressor of `id` abruptly (its task is aborted: no clean shutdown).
+    pub async fn kill_suppressor(&mut self, id: &str) {
+        if let Some((_, task)) = self.suppressors.remove(id) {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+
+    /// Posts a JSON body to intake's `/v1/requests`.
+    pub async fn submit(&self, body: Value) -> (u16, Value) {
+        let response = self
+            .http
+            .post(format!("{}/v1/requests", self.intake_url))
+            .json(&body)
+            .send()
+            .await
+            .expect("intake reachable");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// The auditor's record of `id`, once `done` holds for it.
+    pub async fn wait_record(
+        &self,
+        id: &str,
+        timeout: Duration,
+        done: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut last = Value::Null;
+        while tokio::time::Instant::now() < deadline {
+            if let Ok(response) = self
+                .http
+                .get(format!("{}/v1/requests/{id}", self.auditor_url))
+                .send()
+                .await
+            {
+                if response.status().is_success() {
+                    last = response.json().await.unwrap_or(Value::Null);
+                    if done(&last) {
+                        return last;
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("record {id} did not reach the expected state within {timeout:?}; last: {last:#}");
+    }
+
+    /// The auditor's record once every required connector confirmed.
+    pub async fn wait_complete(&self, id: &str) -> Value {
+        self.wait_record(id, Duration::from_secs(60), |r| {
+            r["missing_connectors"]
+                .as_array()
+                .is_some_and(Vec::is_empty)
+                && r["connectors"].as_array().is_some_and(|c| !c.is_empty())
+        })
+        .await
+    }
+
+    /// Every confirmation on this pipeline's topic (reads until `expected` or a timeout).
+    pub async fn confirmations(&self, expected: usize) -> Vec<Confirmation> {
+        let records = self.stack.read_all(
+            &self.topics.confirmations,
+            expected,
+            Duration::from_secs(10),
+        );
+        let codec = self.stack.codec();
+        let mut out = Vec::new();
+        for record in records {
+            out.push(
+                codec
+                    .decode::<Confirmation>(record.payload.as_deref().unwrap_or_default())
+                    .await
+                    .expect("confirmation decodes"),
+            );
+        }
+        out
+    }
+
+    /// Stops every service.
+    pub fn stop(&self) {
+        self.shutdown.cancel();
+    }
+}
+
+impl Drop for Pipeline {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
