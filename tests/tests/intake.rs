@@ -1,0 +1,212 @@
+//! Intake over HTTP on the real broker and registry: what it accepts, what it refuses and
+//! why, that a refusal publishes nothing, and that it answers 503 when the broker is gone.
+
+use std::time::Duration;
+
+use hush_core::config::{CommonConfig, KafkaConfig, RegistryConfig};
+use hush_core::events::PrivacyRequest;
+use hush_tests::pipeline::{free_addr, set_test_secrets};
+use hush_tests::Stack;
+use serde_json::{json, Value};
+use tokio_util::sync::CancellationToken;
+
+/// Serves an intake on a free port; returns its base URL.
+async fn serve_intake(
+    common: CommonConfig,
+    publish_timeout_ms: u64,
+    shutdown: &CancellationToken,
+) -> String {
+    set_test_secrets();
+    let mut config = hush_intake::service::Config {
+        common,
+        ..Default::default()
+    };
+    config.intake.publish_timeout_ms = publish_timeout_ms;
+    let intake = hush_intake::service::build(&config).expect("intake builds");
+    let addr = free_addr();
+    tokio::spawn(hush_core::ops::serve(
+        addr.clone(),
+        hush_intake::api::router(intake),
+        shutdown.clone(),
+    ));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    format!("http://{addr}")
+}
+
+fn common(stack: &Stack, topics: hush_core::config::TopicsConfig) -> CommonConfig {
+    CommonConfig {
+        kafka: stack.kafka.clone(),
+        schema_registry: RegistryConfig {
+            url: stack.registry_url.clone(),
+        },
+        topics,
+    }
+}
+
+async fn post(url: &str, body: reqwest::Body, content_type: &str) -> (u16, Value) {
+    let response = reqwest::Client::new()
+        .post(url)
+        .header("Content-Type", content_type)
+        .body(body)
+        .send()
+        .await
+        .expect("intake reachable");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn bad_input_gets_its_specific_error_and_publishes_nothing() {
+    let stack = Stack::from_env();
+    let topics = stack.unique_topics("intake-bad");
+    stack.create_topics(&topics).await;
+    let shutdown = CancellationToken::new();
+    let base = serve_intake(common(&stack, topics.clone()), 5_000, &shutdown).await;
+    let requests = format!("{base}/v1/requests");
+    let json = "application/json";
+
+    let cases: Vec<(&str, String, &str, u16, &str, Option<&str>)> = vec![
+        ("malformed JSON", r#"{"kind": "#.into(), json, 400, "malformed_json", None),
+        ("unknown kind", r#"{"kind":"SELL_EVERYTHING","identifiers":[{"type":"EMAIL","value":"a@b.co"}]}"#.into(), json, 422, "invalid_field", Some("kind")),
+        ("no identifier", r#"{"kind":"OPT_OUT_SALE_SHARE","identifiers":[]}"#.into(), json, 422, "missing_identifier", Some("identifiers")),
+        ("unverified delete", r#"{"kind":"DELETE","identifiers":[{"type":"EMAIL","value":"a@b.co"}]}"#.into(), json, 422, "verification_required", Some("verification")),
+        ("invalid email", r#"{"kind":"OPT_OUT_SALE_SHARE","identifiers":[{"type":"EMAIL","value":"not-an-email"}]}"#.into(), json, 422, "invalid_identifier", Some("identifiers[0].value")),
+        ("oversized body", format!(r#"{{"kind":"OPT_OUT_SALE_SHARE","identifiers":[{{"type":"EMAIL","value":"{}@b.co"}}]}}"#, "a".repeat(70_000)), json, 413, "payload_too_large", None),
+        ("not JSON at all", "kind=OPT_OUT".into(), "application/x-www-form-urlencoded", 415, "unsupported_media_type", None),
+    ];
+    for (what, body, content_type, status, error, field) in cases {
+        let (got, answer) = post(&requests, body.into(), content_type).await;
+        assert_eq!(got, status, "{what}: {answer}");
+        assert_eq!(answer["error"], error, "{what}: {answer}");
+        assert!(
+            answer["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{what}: {answer}"
+        );
+        if let Some(field) = field {
+            assert_eq!(answer["field"], field, "{what}: {answer}");
+        }
+    }
+
+    // GPC: without the header nothing changes and the answer says so; with it, a device is needed.
+    let gpc = format!("{base}/v1/gpc");
+    let (status, answer) = post(&gpc, json!({"device_id": "d-1"}).to_string().into(), json).await;
+    assert_eq!(
+        (status, answer["honored"].clone()),
+        (200, json!(false)),
+        "{answer}"
+    );
+    let response = reqwest::Client::new()
+        .post(&gpc)
+        .header("Sec-GPC", "1")
+        .json(&json!({"customer_id": "c-1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 422);
+
+    let published = stack.read_all(&topics.requests, 1, Duration::from_secs(3));
+    assert!(
+        published.is_empty(),
+        "refused requests were published: {}",
+        published.len()
+    );
+    shutdown.cancel();
+}
+
+#[tokio::test]
+async fn the_same_idempotency_key_makes_one_request() {
+    let stack = Stack::from_env();
+    let topics = stack.unique_topics("intake-idem");
+    stack.create_topics(&topics).await;
+    let shutdown = CancellationToken::new();
+    let base = serve_intake(common(&stack, topics.clone()), 5_000, &shutdown).await;
+    let body = json!({"kind":"OPT_OUT_SALE_SHARE","identifiers":[{"type":"EMAIL","value":"twice@example.com"}],
+                      "idempotency_key":"form-twice"})
+    .to_string();
+    let (first_status, first) = post(
+        &format!("{base}/v1/requests"),
+        body.clone().into(),
+        "application/json",
+    )
+    .await;
+    let (second_status, second) = post(
+        &format!("{base}/v1/requests"),
+        body.into(),
+        "application/json",
+    )
+    .await;
+    assert_eq!((first_status, second_status), (202, 202));
+    assert_eq!(first["request_id"], second["request_id"]);
+    assert_eq!(first["received_at"], second["received_at"]);
+
+    let published = stack.read_all(&topics.requests, 2, Duration::from_secs(5));
+    assert_eq!(published.len(), 1, "one request on the topic");
+    let request: PrivacyRequest = stack
+        .codec()
+        .decode(published[0].payload.as_deref().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(json!(request.request_id), first["request_id"]);
+    assert!(
+        request.identifiers[0].encrypted_value.is_some(),
+        "raw email kept only encrypted"
+    );
+    let bytes = String::from_utf8_lossy(published[0].payload.as_deref().unwrap()).into_owned();
+    assert!(
+        !bytes.contains("twice@example.com"),
+        "no raw email on the topic"
+    );
+    shutdown.cancel();
+}
+
+#[tokio::test]
+async fn with_the_broker_unreachable_intake_answers_503_and_acknowledges_nothing() {
+    let stack = Stack::from_env();
+    let topics = stack.unique_topics("intake-down");
+    let shutdown = CancellationToken::new();
+    let down = CommonConfig {
+        kafka: KafkaConfig {
+            // Nothing listens here: the broker is gone.
+            bootstrap_servers: "127.0.0.1:1".into(),
+            ..KafkaConfig::default()
+        },
+        ..common(&stack, topics)
+    };
+    let base = serve_intake(down, 1_500, &shutdown).await;
+    let (status, answer) = post(
+        &format!("{base}/v1/requests"),
+        json!({"kind":"OPT_OUT_SALE_SHARE","identifiers":[{"type":"EMAIL","value":"x@example.com"}]})
+            .to_string()
+            .into(),
+        "application/json",
+    )
+    .await;
+    assert_eq!(status, 503, "{answer}");
+    assert_eq!(answer["error"], "broker_unavailable");
+    assert!(
+        answer.get("request_id").is_none(),
+        "nothing acknowledged: {answer}"
+    );
+    shutdown.cancel();
+}
+
+#[tokio::test]
+async fn the_gpc_support_resource_is_served() {
+    let stack = Stack::from_env();
+    let shutdown = CancellationToken::new();
+    let base = serve_intake(
+        common(&stack, stack.unique_topics("gpcjson")),
+        5_000,
+        &shutdown,
+    )
+    .await;
+    let resource: Value = reqwest::get(format!("{base}/.well-known/gpc.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(resource["gpc"], true);
+    assert!(resource["lastUpdate"].as_str().is_some());
+    shutdown.cancel();
+}
