@@ -112,6 +112,7 @@ impl Pipeline {
         let hubspot = HubSpotSimulator::start(HUBSPOT_TOKEN)
             .await
             .expect("hubspot simulator");
+        let auditor_addr = free_addr();
         let recipients: Vec<RecipientConfig> = toml::from_str::<toml::Table>(&format!(
             r#"
             [[recipients]]
@@ -126,6 +127,7 @@ impl Pipeline {
             rate_limit_per_second = 1000
             [recipients.settings]
             path = "/privacy/notices"
+            callback_url = "http://{auditor_addr}/v1/callbacks/partner-webhook"
 
             [[recipients]]
             id = "hubspot"
@@ -187,7 +189,6 @@ impl Pipeline {
         .expect("state service");
 
         // auditor
-        let auditor_addr = free_addr();
         let mut auditor_config = hush_auditor::service::Config {
             common: common.clone(),
             recipients: recipients.clone(),

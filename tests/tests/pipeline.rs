@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use hush_connector_webhook::{CallbackStatus, RecipientCallback};
 use hush_core::events::ConfirmationAction;
 use hush_core::identifiers::sha256_hex;
 use hush_sim_kit::Fault;
@@ -53,11 +54,37 @@ async fn opt_out_gpc_and_delete_reach_both_connectors_and_the_auditor_proves_it(
     let webhook = connector(&record, "partner-webhook");
     assert_eq!(webhook["action"], "NOTIFIED");
     assert_eq!(webhook["role"], "THIRD_PARTY");
+    assert_eq!(
+        webhook["verification"], "PENDING",
+        "awaiting the recipient's own confirmation"
+    );
     assert!(
         webhook["evidence"]["http_status"].as_str().is_some(),
         "{webhook:#}"
     );
-    assert_eq!(record["status"], "VERIFIED");
+    assert_eq!(record["status"], "UNVERIFIED");
+
+    // The third party confirms its own completion through the signed callback.
+    let status = pipeline
+        .webhook
+        .send_callback(&RecipientCallback {
+            request_id: opt_out_id.clone(),
+            connector_id: Some("partner-webhook".into()),
+            status: CallbackStatus::Completed,
+            exception_basis: None,
+            detail: Some("stopped sharing; forwarded to our processors".into()),
+        })
+        .await
+        .expect("callback delivered");
+    assert_eq!(status, 200);
+    let record = pipeline
+        .wait_record(&opt_out_id, Duration::from_secs(20), |r| {
+            r["status"] == "VERIFIED"
+        })
+        .await;
+    let webhook = connector(&record, "partner-webhook");
+    assert_eq!(webhook["action"], "SUPPRESSED");
+    assert_eq!(webhook["verification"], "VERIFIED");
     assert_eq!(
         pipeline
             .hubspot
@@ -115,9 +142,45 @@ async fn opt_out_gpc_and_delete_reach_both_connectors_and_the_auditor_proves_it(
         "{accepted}"
     );
     let record = pipeline.wait_complete(&delete_id).await;
+    assert!(
+        record["deadline_rule"]
+            .as_str()
+            .unwrap()
+            .contains("1798.130"),
+        "{record:#}"
+    );
     assert_eq!(connector(&record, "hubspot")["action"], "DELETED");
     assert_eq!(connector(&record, "hubspot")["verification"], "VERIFIED");
     assert!(!pipeline.hubspot.exists("sam.lee@example.com"));
+
+    // The 11 CCR 7102 report over today's requests of this pipeline.
+    let today = chrono::Utc::now().date_naive();
+    let report: Value = reqwest::get(format!(
+        "{}/v1/report?from={}&to={}",
+        pipeline.auditor_url,
+        today.pred_opt().unwrap(),
+        today.succ_opt().unwrap()
+    ))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let row = |kind: &str| {
+        report["kinds"]
+            .as_array()
+            .and_then(|k| k.iter().find(|r| r["kind"] == kind))
+            .cloned()
+            .unwrap_or_else(|| panic!("no {kind} row in {report:#}"))
+    };
+    assert_eq!(row("OPT_OUT_SALE_SHARE")["received"], 2, "{report:#}");
+    assert_eq!(row("OPT_OUT_SALE_SHARE")["complied_whole"], 2, "{report:#}");
+    assert_eq!(row("DELETE")["received"], 1);
+    assert_eq!(row("DELETE")["complied_whole"], 1);
+    assert_eq!(row("DELETE")["denied"], 0);
+    assert!(row("DELETE")["median_days"]
+        .as_f64()
+        .is_some_and(|d| d < 0.1));
 
     // Nothing raw reached a non-request topic.
     let confirmations = pipeline.confirmations(6).await;

@@ -26,9 +26,12 @@ use hush_core::events::ConfirmationAction;
 use hush_core::recipients::RecipientConfig;
 
 pub use client::{Delivery, WebhookClient};
-pub use config::{WebhookConfig, WebhookSettings};
+pub use config::{WebhookConfig, WebhookSettings, KIND};
 pub use request::{notice_for, Notice, NoticeIdentifier};
-pub use signature::{sign, verify_signature, SignatureError};
+pub use signature::{
+    sign, verify_signature, SignatureError, DEFAULT_TOLERANCE, IDEMPOTENCY_HEADER,
+    SIGNATURE_HEADER, TIMESTAMP_HEADER,
+};
 pub use verify::{
     parse_callback, verify_callback, CallbackError, CallbackStatus, RecipientCallback,
 };

@@ -6,6 +6,7 @@
 //!   the requests received in the period (days local to the business's time zone);
 //! - `POST /v1/requests/{id}/extension` `{"reason": ...}`: takes the one 45-day extension;
 //! - `POST /v1/requests/{id}/denial` `{"reason": ...}`: records the compliance lead's denial;
+//! - `POST /v1/callbacks/{connector_id}`: a webhook recipient's signed confirmation;
 //! - `GET /`: a self-contained HTML dashboard.
 //!
 //! Errors answer `{"error", "message", "field"}`. A change is answered only after the broker
@@ -159,6 +160,10 @@ pub fn router(auditor: Arc<Auditor>) -> Router {
         .route("/v1/requests/{id}/extension", post(extension))
         .route("/v1/requests/{id}/denial", post(denial))
         .route("/v1/report", get(report))
+        .route(
+            "/v1/callbacks/{connector_id}",
+            post(crate::callback::recipient_callback),
+        )
         .with_state(auditor)
 }
 

@@ -9,6 +9,7 @@
 
 pub mod api;
 pub mod calendar;
+pub mod callback;
 pub mod deadline;
 pub mod error;
 pub mod fold;

@@ -148,6 +148,11 @@ impl Auditor {
         &self.store
     }
 
+    /// The recipients configuration.
+    pub fn recipients(&self) -> &[RecipientConfig] {
+        &self.recipients
+    }
+
     /// The deadline rules.
     pub fn policy(&self) -> &DeadlinePolicy {
         &self.policy
