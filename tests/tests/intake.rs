@@ -65,7 +65,9 @@ async fn bad_input_gets_its_specific_error_and_publishes_nothing() {
     let requests = format!("{base}/v1/requests");
     let json = "application/json";
 
-    let cases: Vec<(&str, String, &str, u16, &str, Option<&str>)> = vec![
+    // (what, body, content type, status, error code, field at fault)
+    type Case<'a> = (&'a str, String, &'a str, u16, &'a str, Option<&'a str>);
+    let cases: Vec<Case> = vec![
         ("malformed JSON", r#"{"kind": "#.into(), json, 400, "malformed_json", None),
         ("unknown kind", r#"{"kind":"SELL_EVERYTHING","identifiers":[{"type":"EMAIL","value":"a@b.co"}]}"#.into(), json, 422, "invalid_field", Some("kind")),
         ("no identifier", r#"{"kind":"OPT_OUT_SALE_SHARE","identifiers":[]}"#.into(), json, 422, "missing_identifier", Some("identifiers")),
