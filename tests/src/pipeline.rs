@@ -58,6 +58,10 @@ pub struct Options {
     pub timeout_ms: u64,
     /// Recipients' batch size.
     pub batch_size: usize,
+    /// More recipients, each served by its own suppressor.
+    pub extra_recipients: Vec<RecipientConfig>,
+    /// Also run the enrichment deny-list service with a `clearbit` recipient enforced by it.
+    pub with_denylist: bool,
 }
 
 impl Default for Options {
@@ -67,6 +71,8 @@ impl Default for Options {
             in_place_attempts: 2,
             timeout_ms: 2_000,
             batch_size: 10,
+            extra_recipients: Vec::new(),
+            with_denylist: false,
         }
     }
 }
@@ -113,7 +119,7 @@ impl Pipeline {
             .await
             .expect("hubspot simulator");
         let auditor_addr = free_addr();
-        let recipients: Vec<RecipientConfig> = toml::from_str::<toml::Table>(&format!(
+        let mut recipients: Vec<RecipientConfig> = toml::from_str::<toml::Table>(&format!(
             r#"
             [[recipients]]
             id = "partner-webhook"
@@ -160,6 +166,35 @@ impl Pipeline {
         };
         let group = |service: &str| format!("it-{service}-{}", uuid::Uuid::new_v4().simple());
         let shutdown = CancellationToken::new();
+        recipients.extend(options.extra_recipients.iter().cloned());
+        if options.with_denylist {
+            let deny_list = hush_denylist::DenyList::follow_topic(&common, shutdown.clone())
+                .await
+                .expect("deny-list rebuilt");
+            let addr = free_addr();
+            tokio::spawn(hush_core::ops::serve(
+                addr.clone(),
+                hush_denylist::api::router(deny_list, 1 << 20),
+                shutdown.clone(),
+            ));
+            recipients.push(
+                toml::from_str(&format!(
+                    r#"
+                    id = "clearbit"
+                    kind = "clearbit"
+                    role = "THIRD_PARTY"
+                    base_url = "http://{addr}"
+                    categories = ["ENRICHMENT"]
+                    timeout_ms = {timeout}
+                    [settings]
+                    poll_interval_ms = 100
+                    max_wait_ms = 10000
+                    "#,
+                    timeout = options.timeout_ms
+                ))
+                .expect("enrichment recipient"),
+            );
+        }
 
         // intake
         let intake_config = hush_intake::service::Config {
@@ -229,8 +264,9 @@ impl Pipeline {
             shutdown,
             http: reqwest::Client::new(),
         };
-        for id in ["partner-webhook", "hubspot"] {
-            pipeline.start_suppressor(id).await;
+        let ids: Vec<String> = pipeline.recipients.iter().map(|r| r.id.clone()).collect();
+        for id in ids {
+            pipeline.start_suppressor(&id).await;
         }
         pipeline.wait_ready(&auditor_ready, "auditor").await;
         pipeline

@@ -16,6 +16,8 @@ pub const KNOWN_KINDS: &[&str] = &[
     "google_ads",
     "linkedin_dmp_segment",
     "segment",
+    "clearbit",
+    "zoominfo",
 ];
 
 /// Builds the connector for `recipient`, or says which kinds exist.
@@ -42,6 +44,9 @@ pub fn build(recipient: &RecipientConfig) -> Result<Arc<dyn Connector>, ConfigEr
         "segment" => Arc::new(hush_connector_segment::SegmentConnector::from_recipient(
             recipient,
         )?),
+        "clearbit" | "zoominfo" => {
+            Arc::new(hush_connector_enrichment::EnrichmentConnector::from_recipient(recipient)?)
+        }
         other => {
             return Err(ConfigError::Invalid(format!(
                 "recipients.{}.kind: unknown connector kind `{other}` (known: {})",

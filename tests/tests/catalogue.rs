@@ -1,0 +1,177 @@
+//! The whole connector catalogue at once, through Kafka: one opt-out and one verified delete
+//! reach every recipient kind (webhook, HubSpot, Salesforce, Meta, LinkedIn, Google Ads,
+//! Segment, and the enrichment deny-list), each speaking its vendor's API to a simulator, and
+//! the auditor shows every confirmation with the vendor's evidence.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use hush_core::recipients::RecipientConfig;
+use hush_simulators::DEMO_CONSUMERS;
+use hush_tests::pipeline::{Options, Pipeline};
+use serde_json::{json, Value};
+
+/// Expected (action, verification) per connector for one request kind.
+type Expectation = BTreeMap<&'static str, (&'static str, &'static str)>;
+
+fn outcome<'a>(record: &'a Value, id: &str) -> &'a Value {
+    record["connectors"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["connector_id"] == id))
+        .unwrap_or_else(|| panic!("no confirmation from {id}: {record:#}"))
+}
+
+fn assert_outcomes(record: &Value, expected: &Expectation) {
+    let required: Vec<&str> = record["required_connectors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        required.len(),
+        expected.len(),
+        "every recipient is required: {required:?}"
+    );
+    for (id, (action, verification)) in expected {
+        let got = outcome(record, id);
+        assert_eq!(
+            (
+                got["action"].as_str().unwrap(),
+                got["verification"].as_str().unwrap()
+            ),
+            (*action, *verification),
+            "{id}: {got:#}"
+        );
+        let evidence = got["evidence"].as_object().unwrap();
+        assert!(
+            evidence.len() >= 2,
+            "{id} carries vendor evidence: {evidence:?}"
+        );
+        let text = serde_json::to_string(evidence).unwrap();
+        for consumer in DEMO_CONSUMERS {
+            assert!(
+                !text.contains(consumer.email),
+                "{id} evidence holds a raw email: {text}"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_opt_out_and_a_verified_delete_reach_every_connector_with_vendor_evidence() {
+    let simulators = hush_simulators::start_all(None).await.expect("simulators");
+    for var in &simulators.env {
+        std::env::set_var(&var.name, &var.value);
+    }
+    let generated: toml::Table = toml::from_str(&simulators.config_toml).unwrap();
+    let extra: Vec<RecipientConfig> = generated["recipients"]
+        .clone()
+        .try_into::<Vec<RecipientConfig>>()
+        .unwrap()
+        .into_iter()
+        // The pipeline brings its own webhook and HubSpot recipients.
+        .filter(|r| r.id != "partner-webhook" && r.id != "hubspot")
+        .collect();
+    assert_eq!(extra.len(), 5);
+    let pipeline = Pipeline::start(
+        "catalogue",
+        Options {
+            extra_recipients: extra,
+            with_denylist: true,
+            timeout_ms: 5_000,
+            ..Options::default()
+        },
+    )
+    .await;
+    let (jane, sam) = (DEMO_CONSUMERS[0], DEMO_CONSUMERS[1]);
+    pipeline.hubspot.add_contact(jane.email);
+    pipeline.hubspot.add_contact(sam.email);
+    let meta_before = simulators.simulators.meta.members();
+    assert!(meta_before.contains(&jane.email_sha256()));
+
+    let (status, opt_out) = pipeline
+        .submit(json!({
+            "kind": "OPT_OUT_SALE_SHARE", "jurisdiction": "US-CA", "channel": "WEB_LINK",
+            "identifiers": [
+                {"type": "EMAIL", "value": jane.email},
+                {"type": "PHONE", "value": "+1 415 555 0100"},
+                {"type": "CUSTOMER_ID", "value": jane.customer_id}
+            ]
+        }))
+        .await;
+    assert_eq!(status, 202, "{opt_out}");
+    let (status, delete) = pipeline
+        .submit(json!({
+            "kind": "DELETE", "jurisdiction": "US-CA", "channel": "WEB_FORM",
+            "identifiers": [
+                {"type": "EMAIL", "value": sam.email},
+                {"type": "CUSTOMER_ID", "value": sam.customer_id}
+            ],
+            "verification": {"method": "ACCOUNT_LOGIN", "verified_at": chrono::Utc::now().to_rfc3339()}
+        }))
+        .await;
+    assert_eq!(status, 202, "{delete}");
+
+    let complete = |record: &Value| {
+        record["missing_connectors"]
+            .as_array()
+            .is_some_and(Vec::is_empty)
+            && record["connectors"]
+                .as_array()
+                .is_some_and(|c| c.len() >= 8)
+    };
+    let opt_out_record = pipeline
+        .wait_record(
+            opt_out["request_id"].as_str().unwrap(),
+            Duration::from_secs(120),
+            complete,
+        )
+        .await;
+    let delete_record = pipeline
+        .wait_record(
+            delete["request_id"].as_str().unwrap(),
+            Duration::from_secs(120),
+            complete,
+        )
+        .await;
+
+    assert_outcomes(
+        &opt_out_record,
+        &BTreeMap::from([
+            ("partner-webhook", ("NOTIFIED", "PENDING")),
+            ("hubspot", ("FLAGGED", "VERIFIED")),
+            ("salesforce", ("FLAGGED", "VERIFIED")),
+            ("meta-audiences", ("SUPPRESSED", "UNVERIFIABLE")),
+            ("linkedin-segments", ("SUPPRESSED", "UNVERIFIABLE")),
+            ("google-customer-match", ("SUPPRESSED", "VERIFIED")),
+            ("segment", ("SUPPRESSED", "VERIFIED")),
+            ("clearbit", ("SUPPRESSED", "VERIFIED")),
+        ]),
+    );
+    assert_outcomes(
+        &delete_record,
+        &BTreeMap::from([
+            ("partner-webhook", ("NOTIFIED", "PENDING")),
+            ("hubspot", ("DELETED", "VERIFIED")),
+            ("salesforce", ("DELETED", "VERIFIED")),
+            ("meta-audiences", ("SUPPRESSED", "UNVERIFIABLE")),
+            ("linkedin-segments", ("SUPPRESSED", "UNVERIFIABLE")),
+            ("google-customer-match", ("DELETED", "VERIFIED")),
+            ("segment", ("DELETED", "VERIFIED")),
+            ("clearbit", ("SUPPRESSED", "VERIFIED")),
+        ]),
+    );
+
+    // The vendors' own state changed.
+    let sims = &simulators.simulators;
+    assert!(!sims.meta.members().contains(&jane.email_sha256()));
+    assert!(!sims.meta.members().contains(&sam.email_sha256()));
+    assert!(!sims.google_ads.members().contains(&jane.email_sha256()));
+    assert!(!sims.salesforce.contact_exists(sam.email));
+    assert!(sims
+        .salesforce
+        .individual_flags(jane.email)
+        .is_some_and(|f| f.has_opted_out_tracking));
+    assert!(!pipeline.hubspot.exists(sam.email));
+}
