@@ -353,3 +353,54 @@ async fn a_suppressor_killed_mid_batch_loses_nothing_and_confirms_each_request_o
         .filter(|c| c.connector_id == "partner-webhook")
         .all(|c| c.action == ConfirmationAction::Notified));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_confirmation_for_an_unknown_request_is_dead_lettered_without_holding_up_the_rest() {
+    let pipeline = Pipeline::start("stray", Options::default()).await;
+    let email = "stray@example.com";
+    let subject = sha256_hex(email);
+    // A confirmation for a request that was never made, on the subject's partition.
+    let stray = hush_core::events::Confirmation {
+        request_id: uuid::Uuid::new_v4().to_string(),
+        subject_key: subject.clone(),
+        connector_id: "partner-webhook".into(),
+        role: hush_core::events::RecipientRole::ThirdParty,
+        action: ConfirmationAction::Notified,
+        exception_basis: None,
+        attempts: 1,
+        first_attempt_at: None,
+        last_attempt_at: None,
+        completed_at: hush_core::events::now_millis(),
+        verification: hush_core::events::VerificationStatus::Unverifiable,
+        evidence: Default::default(),
+    };
+    pipeline
+        .stack
+        .producer()
+        .send(&pipeline.topics.confirmations, &subject, &stray)
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let (status, accepted) = pipeline
+        .submit(json!({"kind": "OPT_OUT_SALE_SHARE",
+                       "identifiers": [{"type": "EMAIL", "value": email}]}))
+        .await;
+    assert_eq!(status, 202);
+    pipeline
+        .wait_complete(accepted["request_id"].as_str().unwrap())
+        .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "the real request was held up for {:?}",
+        started.elapsed()
+    );
+    let dead = pipeline
+        .stack
+        .read_all(&pipeline.topics.dlq, 1, Duration::from_secs(20));
+    assert_eq!(dead.len(), 1);
+    let reason = dead[0].header(hush_core::kafka::DLQ_REASON_HEADER).unwrap();
+    assert!(
+        reason.contains(&stray.request_id) && reason.contains("not on record"),
+        "{reason}"
+    );
+}

@@ -8,6 +8,7 @@
 //! ([`service`]), the HTTP API and dashboard ([`api`]) and its [`metrics`].
 
 pub mod api;
+pub mod backlog;
 pub mod calendar;
 pub mod callback;
 pub mod deadline;

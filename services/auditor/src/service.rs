@@ -25,6 +25,7 @@ use tokio::sync::Mutex;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::backlog::RequestsBacklog;
 use crate::deadline::{DeadlineConfig, DeadlinePolicy};
 use crate::fold::{self, Refusal};
 use crate::store::{request_key, AuditStore, AuditWriter, KafkaAuditWriter, WriteError};
@@ -74,7 +75,9 @@ pub struct AuditorSection {
     pub listen: String,
     /// Consumer group family: `<group_id>-requests` and `<group_id>-confirmations`.
     pub group_id: String,
-    /// How long a confirmation waits for its request before it is dead-lettered, in seconds.
+    /// Longest a confirmation waits for its request while the requests group still has a
+    /// backlog, in seconds (once the group has consumed everything, an unknown request is
+    /// dead-lettered at once).
     pub unseen_request_grace_secs: u64,
 }
 
@@ -83,7 +86,7 @@ impl Default for AuditorSection {
         Self {
             listen: "127.0.0.1:8071".into(),
             group_id: "hush-auditor".into(),
-            unseen_request_grace_secs: 120,
+            unseen_request_grace_secs: 3600,
         }
     }
 }
@@ -332,6 +335,7 @@ struct ConfirmationHandler {
     auditor: Arc<Auditor>,
     codec: AvroCodec,
     waiting: Waiting,
+    backlog: RequestsBacklog,
 }
 
 #[async_trait]
@@ -365,14 +369,26 @@ impl MessageHandler for ConfirmationHandler {
                 "confirmation changes nothing"
             ),
             Confirmed::RequestNotSeen => {
-                if self.waiting.expired(message, Instant::now()) {
+                // The request may still be in the requests group's backlog: wait for it then.
+                // Once the group has consumed everything, it does not exist: dead-letter now.
+                let caught_up = self.backlog.caught_up().await;
+                if caught_up || self.waiting.expired(message, Instant::now()) {
                     self.waiting.clear();
                     return Err(HandlerError::Permanent(format!(
-                        "request not seen within {} s of its confirmation",
-                        self.waiting.grace.as_secs()
+                        "confirmation from {} for request {} that is not on record ({})",
+                        confirmation.connector_id,
+                        confirmation.request_id,
+                        if caught_up {
+                            "every request has been consumed"
+                        } else {
+                            "not seen within the grace period"
+                        }
                     )));
                 }
-                return Err(HandlerError::Retryable("request not seen yet".into()));
+                return Err(HandlerError::Retryable(format!(
+                    "request {} not seen yet",
+                    confirmation.request_id
+                )));
             }
         }
         self.waiting.clear();
@@ -507,6 +523,11 @@ async fn start(
             auditor: auditor.clone(),
             codec: codec.clone(),
             waiting: Waiting::new(Duration::from_secs(section.unseen_request_grace_secs)),
+            backlog: RequestsBacklog::new(
+                &common.kafka,
+                &format!("{}-requests", section.group_id),
+                &common.topics.requests,
+            )?,
         },
     )));
     tasks.push(tokio::spawn(refresh_metrics(

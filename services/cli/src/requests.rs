@@ -225,17 +225,18 @@ pub fn print_status(record: &Value) {
         println!("deadline rule: {rule}");
     }
     println!(
-        "{:<22} {:<17} {:<26} {:<13} {:>8}",
+        "{:<22} {:<17} {:<25} {:<13} {:>8}  evidence",
         "connector", "role", "action", "verification", "attempts"
     );
     for outcome in record["connectors"].as_array().into_iter().flatten() {
         println!(
-            "{:<22} {:<17} {:<26} {:<13} {:>8}",
+            "{:<22} {:<17} {:<25} {:<13} {:>8}  {}",
             text(&outcome["connector_id"]),
             text(&outcome["role"]),
             text(&outcome["action"]),
             text(&outcome["verification"]),
-            outcome["attempts"]
+            outcome["attempts"],
+            evidence_summary(&outcome["evidence"])
         );
     }
     for missing in record["missing_connectors"]
@@ -244,6 +245,25 @@ pub fn print_status(record: &Value) {
         .flatten()
     {
         println!("{:<22} (no confirmation yet)", text(missing));
+    }
+}
+
+/// A one-line digest of an evidence map: its first entries, shortened.
+fn evidence_summary(evidence: &Value) -> String {
+    const WIDTH: usize = 90;
+    let line = evidence
+        .as_object()
+        .map(|map| {
+            map.iter()
+                .filter(|(key, _)| key.as_str() != "connector_kind")
+                .map(|(key, value)| format!("{key}={}", value.as_str().unwrap_or_default()))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_default();
+    match line.char_indices().nth(WIDTH) {
+        Some((cut, _)) => format!("{}…", &line[..cut]),
+        None => line,
     }
 }
 

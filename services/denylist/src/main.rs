@@ -27,6 +27,7 @@ async fn main() -> anyhow::Result<()> {
     let readiness = Readiness::default();
     let deny_list = Arc::new(DenyList::new());
     readiness.require("deny-list rebuilt", deny_list.rebuilt_flag());
+    readiness.started();
     let app = ops::router(readiness).merge(api::router(
         deny_list.clone(),
         config.denylist.max_body_bytes,
