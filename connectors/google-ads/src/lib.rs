@@ -82,6 +82,9 @@ impl GoogleAdsConnector {
         for (item, reason) in plan.refused {
             results[item] = Some(Err(ConnectorError::Permanent(reason)));
         }
+        for item in plan.unmatchable {
+            results[item] = Some(Ok(unmatchable_not_applicable()));
+        }
         if !plan.operations.is_empty() {
             self.run_job(&plan.operations, action, &mut results).await?;
         }
@@ -250,6 +253,15 @@ fn opt_in_not_applicable() -> Completion {
     evidence.insert(
         "reason".into(),
         "Customer Match has no opt-in call; people are re-added by the business's own audience uploads".into(),
+    );
+    Completion::new(ConfirmationAction::NotApplicable, evidence)
+}
+
+fn unmatchable_not_applicable() -> Completion {
+    let mut evidence = Evidence::new();
+    evidence.insert(
+        "reason".into(),
+        "no email or phone: a Customer Match contact list matches people only by hashed email or phone number".into(),
     );
     Completion::new(ConfirmationAction::NotApplicable, evidence)
 }

@@ -71,6 +71,8 @@ pub struct RemovalPlan {
     pub operations: Vec<RemoveOperation>,
     /// Items that cannot be sent, with the reason.
     pub refused: Vec<(usize, String)>,
+    /// Items with nothing a contact list matches on (no email, no phone): not applicable.
+    pub unmatchable: Vec<usize>,
 }
 
 /// Turns work items (with their batch index) into remove operations. An item without an email
@@ -111,10 +113,7 @@ pub fn plan_removals<'a>(
             continue;
         }
         if identifiers.is_empty() {
-            plan.refused.push((
-                index,
-                "no EMAIL or PHONE identifier: a Customer Match contact list matches people only by hashed email or phone number".to_owned(),
-            ));
+            plan.unmatchable.push(index);
             continue;
         }
         for chunk in identifiers.chunks(MAX_IDENTIFIERS_PER_OPERATION) {
@@ -260,12 +259,15 @@ mod tests {
             work(vec![(IdentifierType::Email, "A".repeat(64))]),
         ];
         let plan = plan_removals(batch.iter().enumerate());
-        assert_eq!(plan.refused.len(), 2);
+        assert_eq!(plan.refused.len(), 1);
         assert_eq!(plan.refused[0].0, 0);
         assert!(plan.refused[0].1.contains("unhashed"));
         assert!(!plan.refused[0].1.contains("jane"));
-        assert_eq!(plan.refused[1].0, 1);
-        assert!(plan.refused[1].1.contains("no EMAIL or PHONE"));
+        assert_eq!(
+            plan.unmatchable,
+            vec![1],
+            "no email or phone: nothing to match on"
+        );
         // An uppercase digest is not raw data: Google decides about it.
         assert_eq!(plan.operations.len(), 1);
         assert_eq!(plan.operations[0].item, 2);
