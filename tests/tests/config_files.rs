@@ -1,0 +1,52 @@
+//! The configuration files the repository ships load into every service's configuration, so
+//! the documented examples match what the binaries accept.
+
+use std::path::{Path, PathBuf};
+
+fn shipped(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
+}
+
+fn loads_everywhere(path: &Path) {
+    use hush_core::config::load;
+    let intake: hush_intake::service::Config = load(Some(path)).expect("intake config");
+    let state: hush_state::service::Config = load(Some(path)).expect("state config");
+    let auditor: hush_auditor::service::Config = load(Some(path)).expect("auditor config");
+    let suppressor: hush_suppressor::config::Config = load(Some(path)).expect("suppressor config");
+    let denylist: hush_denylist::Config = load(Some(path)).expect("deny-list config");
+    let _: hush_core::config::CommonConfig = load(Some(path)).expect("cli config");
+    hush_core::recipients::validate(&suppressor.recipients).expect("recipients valid");
+    assert_eq!(
+        auditor.recipients, suppressor.recipients,
+        "one recipients list for all"
+    );
+    for recipient in &suppressor.recipients {
+        assert!(
+            hush_suppressor::connectors::KNOWN_KINDS.contains(&recipient.kind.as_str()),
+            "{} has unknown kind {}",
+            recipient.id,
+            recipient.kind
+        );
+    }
+    assert!(!intake.intake.listen.is_empty() && !state.state.listen.is_empty());
+    assert!(!denylist.denylist.listen.is_empty());
+}
+
+#[test]
+fn the_kubernetes_configuration_loads_into_every_service() {
+    let path = shipped("deploy/k8s/hush.toml");
+    loads_everywhere(&path);
+    let config: hush_suppressor::config::Config = hush_core::config::load(Some(&path)).unwrap();
+    // Every recipient has a suppressor Deployment.
+    for recipient in &config.recipients {
+        let manifest = shipped(&format!("deploy/k8s/suppressor-{}.yaml", recipient.id));
+        let manifest = std::fs::read_to_string(&manifest)
+            .unwrap_or_else(|_| panic!("no {} for recipient {}", manifest.display(), recipient.id));
+        assert!(manifest.contains(&format!("\"--connector\", \"{}\"", recipient.id)));
+    }
+}
+
+#[test]
+fn the_demo_base_configuration_loads_into_every_service() {
+    loads_everywhere(&shipped("deploy/local/demo.toml"));
+}
