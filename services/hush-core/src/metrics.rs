@@ -3,7 +3,7 @@
 
 use std::sync::LazyLock;
 
-use prometheus::{register_int_counter_vec, IntCounterVec};
+use prometheus::{register_int_counter_vec, register_int_gauge_vec, IntCounterVec, IntGaugeVec};
 
 /// Messages handled by consumers, by topic and outcome (`ok`, `dead_lettered`).
 pub static MESSAGES_HANDLED: LazyLock<IntCounterVec> = LazyLock::new(|| {
@@ -31,6 +31,16 @@ pub static DEAD_LETTERS: LazyLock<IntCounterVec> = LazyLock::new(|| {
         "hush_dead_letters_total",
         "Events written to the dead-letter topic, by source topic",
         &["source_topic"]
+    )
+    .expect("metric registers once")
+});
+
+/// Messages behind the end of each partition, per consumer group (from librdkafka statistics).
+pub static CONSUMER_LAG: LazyLock<IntGaugeVec> = LazyLock::new(|| {
+    register_int_gauge_vec!(
+        "hush_consumer_lag",
+        "Messages between a consumer group's position and the partition's end",
+        &["group", "topic", "partition"]
     )
     .expect("metric registers once")
 });

@@ -144,12 +144,31 @@ pub struct ConsumerSettings {
     pub client_id: String,
 }
 
-/// Commits stored offsets before partitions are taken away and tracks whether any are assigned.
+/// Commits stored offsets before partitions are taken away, tracks whether any are assigned, and
+/// publishes the consumer lag librdkafka reports.
 struct RebalanceContext {
     assigned: Arc<AtomicBool>,
+    group_id: String,
 }
 
-impl ClientContext for RebalanceContext {}
+impl ClientContext for RebalanceContext {
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        for (topic, stats) in &statistics.topics {
+            for (partition, partition_stats) in &stats.partitions {
+                // librdkafka reports -1 for partitions this consumer does not fetch.
+                if *partition >= 0 && partition_stats.consumer_lag >= 0 {
+                    crate::metrics::CONSUMER_LAG
+                        .with_label_values(&[
+                            self.group_id.as_str(),
+                            topic.as_str(),
+                            &partition.to_string(),
+                        ])
+                        .set(partition_stats.consumer_lag);
+                }
+            }
+        }
+    }
+}
 
 impl ConsumerContext for RebalanceContext {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
@@ -199,8 +218,10 @@ impl EventConsumer {
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
             .set("enable.partition.eof", "false")
+            .set("statistics.interval.ms", "15000")
             .create_with_context(RebalanceContext {
                 assigned: assigned.clone(),
+                group_id: settings.group_id.clone(),
             })
             .map_err(|e| ConfigError::Invalid(format!("kafka consumer: {e}")))?;
         let topics: Vec<&str> = settings.topics.iter().map(String::as_str).collect();
