@@ -259,12 +259,12 @@ async fn collect(
 }
 
 /// When a request's record first showed complete on the audit topic.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 struct Done {
     /// Wall clock at which the bench consumed the complete record.
     observed_at: EpochMillis,
-    /// When the last required connector answered (the record's `completed_at`).
-    last_confirmation_at: EpochMillis,
+    /// When each connector's outcome became final, by connector id.
+    confirmed_at: HashMap<String, EpochMillis>,
 }
 
 /// Follows the pipeline's audit topic and notes each request's first complete record.
@@ -301,16 +301,17 @@ fn follow_audit(pipeline: &Pipeline) -> Arc<Mutex<HashMap<String, Done>>> {
                     .iter()
                     .all(|id| record.connectors.iter().any(|c| &c.connector_id == id));
             if complete {
-                let last = record.completed_at.unwrap_or_else(|| {
-                    let answered = record.connectors.iter().map(|c| c.completed_at);
-                    answered.max().unwrap_or(record.received_at)
-                });
+                let confirmed_at = record
+                    .connectors
+                    .iter()
+                    .map(|c| (c.connector_id.clone(), c.completed_at))
+                    .collect();
                 sink.lock()
                     .expect("done map")
                     .entry(record.request_id)
                     .or_insert(Done {
                         observed_at,
-                        last_confirmation_at: last,
+                        confirmed_at,
                     });
             }
         }
@@ -380,7 +381,7 @@ async fn wait_done(
             let done = done.lock().expect("done map");
             wanted
                 .iter()
-                .filter_map(|id| done.get(*id).map(|d| ((*id).to_owned(), *d)))
+                .filter_map(|id| done.get(*id).map(|d| ((*id).to_owned(), d.clone())))
                 .collect()
         };
         if found.len() == wanted.len() {
@@ -466,14 +467,21 @@ async fn bench(args: Args) {
         .max()
         .expect("done");
     let throughput = n as f64 / ((last_observed - first_sent).max(1) as f64 / 1000.0);
-    let latency = |at: fn(&Done) -> EpochMillis| {
+    let latency = |at: &dyn Fn(&Done) -> EpochMillis| {
         submitted
             .iter()
             .map(|s| (at(&finished[&s.request_id]) - s.received_at) as f64)
             .collect::<Vec<_>>()
     };
-    let pipeline_row = Row::new(Some(throughput), latency(|d| d.observed_at));
-    let confirmed_row = Row::new(None, latency(|d| d.last_confirmation_at));
+    let pipeline_row = Row::new(Some(throughput), latency(&|d| d.observed_at));
+    let connector_row = |id: &str| {
+        Row::new(
+            None,
+            latency(&|d| d.confirmed_at.get(id).copied().unwrap_or(0)),
+        )
+    };
+    let webhook_row = connector_row("partner-webhook");
+    let hubspot_row = connector_row("hubspot");
     let intake_row = Row::new(None, submitted.iter().map(|s| s.accepted_ms).collect());
     let ids: Vec<String> = submitted.iter().map(|s| s.request_id.clone()).collect();
     let api_complete = check_api(&pipeline, &ids, c).await;
@@ -491,7 +499,8 @@ async fn bench(args: Args) {
     );
     raw.print("raw produce→consume");
     pipeline_row.print("pipeline receipt→audit");
-    confirmed_row.print("  receipt→last confirm");
+    webhook_row.print("  receipt→webhook outcome");
+    hubspot_row.print("  receipt→hubspot outcome");
     intake_row.print("intake 202");
     let throughput_ratio = raw.throughput.unwrap_or(0.0) / throughput;
     println!(
@@ -509,6 +518,19 @@ async fn bench(args: Args) {
         raw.pct(0.50) * HOPS,
         pipeline_row.pct(0.50),
         (pipeline_row.pct(0.50) - raw.pct(0.50) * HOPS) / HOPS,
+    );
+    let calls = |control: &hush_sim_kit::SimControl| {
+        let calls = control.calls();
+        let limited = calls.iter().filter(|c| c.status == 429).count();
+        format!("{} calls ({limited} answered 429)", calls.len())
+    };
+    println!(
+        "vendor simulators (warm-up included): webhook {}, hubspot {} \
+         [HubSpot sim enforces {} requests / {:?}]",
+        calls(pipeline.webhook.control()),
+        calls(pipeline.hubspot.control()),
+        hush_connector_hubspot::sim::RATE_LIMIT,
+        hush_connector_hubspot::sim::RATE_WINDOW,
     );
     if api_complete != n {
         fail("the auditor API does not show every request complete");
