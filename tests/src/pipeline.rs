@@ -144,7 +144,7 @@ impl Pipeline {
             max_attempts = {max}
             timeout_ms = {timeout}
             batch_size = {batch}
-            rate_limit_per_second = 1000
+            rate_limit_per_second = 9  # HubSpot allows 100 requests per 10 s
             "#,
             webhook = webhook.base_url(),
             hubspot = hubspot.base_url(),

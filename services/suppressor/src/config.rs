@@ -38,6 +38,8 @@ pub struct SuppressorSection {
     pub retry_max_delay_ms: u64,
     /// How long to wait for a batch to fill, in milliseconds.
     pub linger_ms: u64,
+    /// Vendor calls in flight at once within one consumed batch (the rate limit still applies).
+    pub concurrency: usize,
     /// Environment variable holding the key that decrypts raw identifier values; when unset,
     /// connectors that need raw values fail those items permanently.
     pub encryption_key_env: SecretRef,
@@ -53,6 +55,7 @@ impl Default for SuppressorSection {
             retry_initial_delay_ms: 1_000,
             retry_max_delay_ms: 300_000,
             linger_ms: 50,
+            concurrency: 8,
             encryption_key_env: SecretRef(DEFAULT_KEY_VAR.into()),
         }
     }

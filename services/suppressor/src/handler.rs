@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use backoff::backoff::Backoff;
+use futures::StreamExt;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use hush_core::codec::AvroCodec;
 use hush_core::connector::{Completion, Connector, ConnectorError, ItemResults, SuppressionWork};
@@ -502,11 +503,20 @@ impl BatchHandler for SharedSuppressor {
                     in_flight.push((op, item));
                 }
             }
+            let mut chunks = Vec::new();
             while !items.is_empty() {
                 let rest = items.split_off(items.len().min(limit));
-                suppressor.apply(operation, items).await?;
+                chunks.push(items);
                 items = rest;
             }
+            // Vendor calls for different chunks overlap (the rate limiter still paces them);
+            // any transient failure retries the batch, and what was confirmed is skipped then.
+            let results: Vec<Result<(), HandlerError>> = futures::stream::iter(chunks)
+                .map(|chunk| suppressor.apply(operation, chunk))
+                .buffer_unordered(suppressor.section.concurrency.max(1))
+                .collect()
+                .await;
+            results.into_iter().collect::<Result<(), _>>()?;
         }
         Ok(())
     }

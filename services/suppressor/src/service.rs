@@ -103,7 +103,8 @@ pub async fn run(
         done,
         shutdown.clone(),
     )));
-    let batch = suppressor.0.batch_limit();
+    // Enough messages per consumed batch to keep `concurrency` vendor calls busy.
+    let batch = (suppressor.0.batch_limit() * config.suppressor.concurrency.max(1)).min(10_000);
     let linger = Duration::from_millis(config.suppressor.linger_ms);
     let requests = EventConsumer::new(
         &common.kafka,

@@ -67,7 +67,7 @@ impl EventProducer {
             .set("acks", "all")
             .set("partitioner", "murmur2_random")
             .set("compression.type", "lz4")
-            .set("linger.ms", "5")
+            .set("linger.ms", "2")
             .set("message.timeout.ms", kafka.message_timeout_ms.to_string())
             .create()
             .map_err(|e| ConfigError::Invalid(format!("kafka producer: {e}")))?;
