@@ -304,6 +304,8 @@ impl Suppressor {
     }
 
     async fn complete(&self, item: InFlight, completion: Completion) -> Result<(), HandlerError> {
+        // A read-back is a vendor call too: it counts against the recipient's rate limit.
+        self.limiter.until_ready().await;
         let verification = self.connector.verify(&item.work, &completion).await;
         let mut evidence: HashMap<String, String> = completion.evidence.into_iter().collect();
         evidence.insert("connector_kind".into(), self.recipient.kind.clone());
