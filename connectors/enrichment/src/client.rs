@@ -1,9 +1,8 @@
 //! The HTTP calls to the `hush-denylist` service: hashes only, never raw values.
 
 use hush_core::connector::WorkIdentifier;
-use hush_core::connector::{classify_http_status, classify_transport_error, ConnectorError};
+use hush_core::connector::{classify_http_status, send, ConnectorError};
 use hush_core::events::IdentifierType;
-use reqwest::header::RETRY_AFTER;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -120,26 +119,16 @@ impl DenyListClient {
         &self,
         request: reqwest::RequestBuilder,
     ) -> Result<T, ConnectorError> {
-        let response = request
-            .send()
-            .await
-            .map_err(|e| classify_transport_error(&e))?;
-        let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get(RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let body = response
-            .text()
-            .await
-            .map_err(|e| classify_transport_error(&e))?;
-        if let Some(error) = classify_http_status(status, retry_after.as_deref(), &body) {
+        let answer = send(request).await?;
+        if let Some(error) =
+            classify_http_status(answer.status, answer.retry_after.as_deref(), &answer.body)
+        {
             return Err(error);
         }
-        serde_json::from_str(&body).map_err(|e| {
+        serde_json::from_str(&answer.body).map_err(|e| {
             ConnectorError::Transient(format!(
-                "HTTP {status} from hush-denylist with an unreadable body ({e})"
+                "HTTP {} from hush-denylist with an unreadable body ({e})",
+                answer.status
             ))
         })
     }

@@ -171,14 +171,11 @@ impl EnrichmentConnector {
 /// The outcome of an item that needs no deny-list read, or `None` when it needs one.
 fn without_a_read(work: &SuppressionWork) -> Option<Result<Completion, ConnectorError>> {
     let not_applicable = |reason: &str| {
-        let evidence = Evidence::from([
-            ("enforced_by".to_owned(), ENFORCED_BY.to_owned()),
-            ("reason".to_owned(), reason.to_owned()),
-        ]);
-        Some(Ok(Completion::new(
-            ConfirmationAction::NotApplicable,
-            evidence,
-        )))
+        let mut completion = Completion::not_applicable(reason);
+        completion
+            .evidence
+            .insert("enforced_by".to_owned(), ENFORCED_BY.to_owned());
+        Some(Ok(completion))
     };
     if work.kind == RequestKind::OptInSaleShare {
         return not_applicable(

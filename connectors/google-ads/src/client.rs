@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use hush_core::connector::{classify_transport_error, ConnectorError};
+use hush_core::connector::{send, ConnectorError};
 use serde_json::Value;
 use tokio::sync::Mutex;
 
@@ -123,19 +123,10 @@ impl GoogleAdsClient {
             if let Some(login) = &self.config.login_customer_id {
                 call = call.header("login-customer-id", login);
             }
-            let response = call
-                .send()
-                .await
-                .map_err(|e| classify_transport_error(&e))?;
-            let status = response.status().as_u16();
-            let retry_after = header(&response, "retry-after");
-            let text = response
-                .text()
-                .await
-                .map_err(|e| classify_transport_error(&e))?;
-            match retry::classify(status, retry_after.as_deref(), &text) {
+            let answer = send(call).await?;
+            match retry::classify(answer.status, answer.retry_after.as_deref(), &answer.body) {
                 Verdict::Success => {
-                    return serde_json::from_str(&text).map_err(|e| {
+                    return serde_json::from_str(&answer.body).map_err(|e| {
                         ConnectorError::Transient(format!(
                             "Google Ads answered {path} with unreadable JSON: {e}"
                         ))
@@ -181,24 +172,21 @@ impl GoogleAdsClient {
             ("refresh_token", credentials.refresh_token.as_str()),
         ])
         .map_err(|e| ConnectorError::Permanent(format!("cannot encode the token request: {e}")))?;
-        let response = self
-            .http
-            .post(&self.config.token_url)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(form)
-            .send()
-            .await
-            .map_err(|e| classify_transport_error(&e))?;
-        let status = response.status().as_u16();
-        let retry_after = header(&response, "retry-after");
-        let text = response
-            .text()
-            .await
-            .map_err(|e| classify_transport_error(&e))?;
-        if let Some(error) = retry::classify_token_answer(status, retry_after.as_deref(), &text) {
+        let token_answer = send(
+            self.http
+                .post(&self.config.token_url)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(form),
+        )
+        .await?;
+        if let Some(error) = retry::classify_token_answer(
+            token_answer.status,
+            token_answer.retry_after.as_deref(),
+            &token_answer.body,
+        ) {
             return Err(error);
         }
-        let answer: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        let answer: Value = serde_json::from_str(&token_answer.body).unwrap_or(Value::Null);
         let value = answer["access_token"]
             .as_str()
             .filter(|t| !t.is_empty())
@@ -215,14 +203,6 @@ impl GoogleAdsClient {
             refresh_at: Instant::now() + lifetime - margin,
         })
     }
-}
-
-fn header(response: &reqwest::Response, name: &str) -> Option<String> {
-    response
-        .headers()
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
 }
 
 fn string_field(answer: &Value, field: &str, call: &str) -> Result<String, ConnectorError> {

@@ -20,7 +20,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use async_trait::async_trait;
 use hush_core::config::ConfigError;
 use hush_core::connector::{
-    Completion, Connector, ConnectorError, Evidence, ItemResults, SuppressionWork,
+    fill_results, Completion, Connector, ConnectorError, Evidence, ItemResults, ItemSlot,
+    SuppressionWork,
 };
 use hush_core::events::{ConfirmationAction, RequestKind, VerificationStatus};
 use hush_core::recipients::RecipientConfig;
@@ -35,8 +36,6 @@ use verify::JobOutcome;
 pub const EVIDENCE_JOB: &str = "job_resource_name";
 /// Evidence key of the job's last known status.
 pub const EVIDENCE_JOB_STATUS: &str = "job_status";
-
-type ItemSlot = Option<Result<Completion, ConnectorError>>;
 
 /// The Google Ads Customer Match connector (role `THIRD_PARTY`).
 pub struct GoogleAdsConnector {
@@ -88,16 +87,7 @@ impl GoogleAdsConnector {
         if !plan.operations.is_empty() {
             self.run_job(&plan.operations, action, &mut results).await?;
         }
-        Ok(results
-            .into_iter()
-            .map(|slot| {
-                slot.unwrap_or_else(|| {
-                    Err(ConnectorError::Permanent(
-                        "internal error: item left without an outcome".into(),
-                    ))
-                })
-            })
-            .collect())
+        Ok(fill_results(results))
     }
 
     /// Creates, fills, runs and waits for one job; fills the slots of the items it carried.
@@ -249,21 +239,15 @@ impl GoogleAdsConnector {
 /// Customer Match has no "opt back in": the business re-uploads people through its own
 /// audience pipeline, so Hush records that there was nothing to do here.
 fn opt_in_not_applicable() -> Completion {
-    let mut evidence = Evidence::new();
-    evidence.insert(
-        "reason".into(),
-        "Customer Match has no opt-in call; people are re-added by the business's own audience uploads".into(),
-    );
-    Completion::new(ConfirmationAction::NotApplicable, evidence)
+    Completion::not_applicable(
+        "Customer Match has no opt-in call; people are re-added by the business's own audience uploads",
+    )
 }
 
 fn unmatchable_not_applicable() -> Completion {
-    let mut evidence = Evidence::new();
-    evidence.insert(
-        "reason".into(),
-        "no email or phone: a Customer Match contact list matches people only by hashed email or phone number".into(),
-    );
-    Completion::new(ConfirmationAction::NotApplicable, evidence)
+    Completion::not_applicable(
+        "no email or phone: a Customer Match contact list matches people only by hashed email or phone number",
+    )
 }
 
 #[async_trait]

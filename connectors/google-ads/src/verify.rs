@@ -3,62 +3,36 @@
 //! the only read-back there is: `SUCCESS` for a job whose operations Google accepted is
 //! `VERIFIED`, `FAILED` is `FAILED`, anything else is still `PENDING`.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use hush_core::connector::ConnectorError;
+use hush_core::connector::poll::{self, PollOutcome, PolledStatus};
 use hush_core::events::VerificationStatus;
 
 use crate::client::{GoogleAdsClient, JobStatus};
 
-/// Where a job stood when polling stopped.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum JobOutcome {
-    /// The job reached `SUCCESS` or `FAILED`.
-    Finished(JobStatus),
-    /// The wait ran out; the last status seen (if any read succeeded) and the last read error.
-    StillRunning {
-        /// Last status read.
-        last_status: Option<String>,
-        /// Last read error, if the last read failed.
-        last_error: Option<String>,
-    },
+/// Where a job stood when polling stopped: `Finished` once it reached `SUCCESS` or `FAILED`.
+pub type JobOutcome = PollOutcome<JobStatus>;
+
+impl PolledStatus for JobStatus {
+    fn is_final(&self) -> bool {
+        JobStatus::is_final(self)
+    }
+
+    fn name(&self) -> &str {
+        &self.status
+    }
 }
 
-/// Polls the job every `interval` until it is final or `max_wait` has passed. A failed read
-/// does not end the wait (the job runs on regardless); the next read is made after the
-/// interval, or after the delay Google asked for if longer.
+/// Polls the job every `interval` until it is final or `max_wait` has passed (see
+/// [`poll::wait_until_final`]: failed reads do not end the wait, Google's `Retry-After` is
+/// honoured).
 pub async fn wait_for_job(
     client: &GoogleAdsClient,
     job: &str,
     interval: Duration,
     max_wait: Duration,
 ) -> JobOutcome {
-    let deadline = Instant::now() + max_wait;
-    let mut last_status = None;
-    loop {
-        let mut pause = interval;
-        let last_error = match client.job_status(job).await {
-            Ok(status) if status.is_final() => return JobOutcome::Finished(status),
-            Ok(status) => {
-                last_status = Some(status.status);
-                None
-            }
-            Err(error) => {
-                if let ConnectorError::RetryAfter { after, .. } = &error {
-                    pause = pause.max(*after);
-                }
-                Some(error.to_string())
-            }
-        };
-        let now = Instant::now();
-        if now >= deadline {
-            return JobOutcome::StillRunning {
-                last_status,
-                last_error,
-            };
-        }
-        tokio::time::sleep(pause.min(deadline - now)).await;
-    }
+    poll::wait_until_final(|| client.job_status(job), interval, max_wait).await
 }
 
 /// The verification a job status stands for.

@@ -4,8 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use hush_core::connector::{classify_transport_error, ConnectorError};
-use reqwest::header::{AUTHORIZATION, RETRY_AFTER};
+use hush_core::connector::{ConnectorError, VendorAnswer};
+use reqwest::header::AUTHORIZATION;
 use reqwest::{Method, StatusCode, Url};
 use serde::Deserialize;
 
@@ -39,12 +39,6 @@ pub struct HubSpotClient {
     http: reqwest::Client,
     base_url: Url,
     token: String,
-}
-
-struct Answer {
-    status: u16,
-    retry_after: Option<String>,
-    body: String,
 }
 
 #[derive(Deserialize)]
@@ -110,7 +104,7 @@ impl HubSpotClient {
         method: Method,
         url: Url,
         body: Option<Vec<u8>>,
-    ) -> Result<Answer, ConnectorError> {
+    ) -> Result<VendorAnswer, ConnectorError> {
         let mut request = self
             .http
             .request(method, url)
@@ -120,28 +114,10 @@ impl HubSpotClient {
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
                 .body(body);
         }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| classify_transport_error(&e))?;
-        let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get(RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let body = response
-            .text()
-            .await
-            .map_err(|e| classify_transport_error(&e))?;
-        Ok(Answer {
-            status,
-            retry_after,
-            body,
-        })
+        hush_core::connector::send(request).await
     }
 
-    fn fail(answer: &Answer, emails: &[&str]) -> ConnectorError {
+    fn fail(answer: &VendorAnswer, emails: &[&str]) -> ConnectorError {
         retry::classify(
             answer.status,
             answer.retry_after.as_deref(),

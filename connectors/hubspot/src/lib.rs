@@ -251,12 +251,8 @@ fn in_batch_order(batch: &[SuppressionWork], applied: ItemResults) -> ItemResult
                     .next()
                     .unwrap_or_else(|| Err(ConnectorError::Transient("missing result".into())))
             } else {
-                Ok(Completion::new(
-                    ConfirmationAction::NotApplicable,
-                    Evidence::from([(
-                        "reason".to_string(),
-                        "no EMAIL identifier: HubSpot contacts are found by email".to_string(),
-                    )]),
+                Ok(Completion::not_applicable(
+                    "no EMAIL identifier: HubSpot contacts are found by email",
                 ))
             }
         })

@@ -1,7 +1,6 @@
 //! The HTTP call to LinkedIn's Marketing API.
 
-use hush_core::connector::{classify_transport_error, ConnectorError};
-use reqwest::header::RETRY_AFTER;
+use hush_core::connector::{send, ConnectorError};
 
 use crate::config::LinkedInConfig;
 use crate::request::RemovalCall;
@@ -42,38 +41,27 @@ impl LinkedInClient {
             "{}/rest/dmpSegments/{}/users",
             self.config.base_url, self.config.segment_id
         );
-        let response = self
-            .http
-            .post(&url)
-            .bearer_auth(&self.config.access_token)
-            .header("X-RestLi-Method", "BATCH_CREATE")
-            .header("X-Restli-Protocol-Version", "2.0.0")
-            .header("LinkedIn-Version", &self.config.linkedin_version)
-            .json(&call.body)
-            .send()
-            .await
-            .map_err(|e| classify_transport_error(&e))?;
-        let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get(RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let body = response
-            .text()
-            .await
-            .map_err(|e| classify_transport_error(&e))?;
+        let answer = send(
+            self.http
+                .post(&url)
+                .bearer_auth(&self.config.access_token)
+                .header("X-RestLi-Method", "BATCH_CREATE")
+                .header("X-Restli-Protocol-Version", "2.0.0")
+                .header("LinkedIn-Version", &self.config.linkedin_version)
+                .json(&call.body),
+        )
+        .await?;
         tracing::debug!(
-            status,
+            status = answer.status,
             elements = call.body.elements.len(),
             "linkedin dmp segment removal call answered"
         );
         classify(
-            status,
-            retry_after.as_deref(),
-            &body,
+            answer.status,
+            answer.retry_after.as_deref(),
+            &answer.body,
             self.config.default_retry_after,
         )
-        .map(|response| (status, response))
+        .map(|response| (answer.status, response))
     }
 }

@@ -1,7 +1,6 @@
 //! The HTTP call to Meta's Graph API.
 
-use hush_core::connector::{classify_transport_error, ConnectorError};
-use reqwest::header::RETRY_AFTER;
+use hush_core::connector::{send, ConnectorError};
 
 use crate::config::MetaConfig;
 use crate::request::RemovalCall;
@@ -38,33 +37,17 @@ impl MetaClient {
         );
         let mut form = call.form();
         form.push(("access_token", self.config.access_token.clone()));
-        let response = self
-            .http
-            .delete(&url)
-            .form(&form)
-            .send()
-            .await
-            .map_err(|e| classify_transport_error(&e))?;
-        let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get(RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let body = response
-            .text()
-            .await
-            .map_err(|e| classify_transport_error(&e))?;
+        let answer = send(self.http.delete(&url).form(&form)).await?;
         tracing::debug!(
-            status,
+            status = answer.status,
             rows = call.payload.data.len(),
             batch_seq = call.session.map(|s| s.batch_seq),
             "meta custom audience removal call answered"
         );
         classify(
-            status,
-            retry_after.as_deref(),
-            &body,
+            answer.status,
+            answer.retry_after.as_deref(),
+            &answer.body,
             self.config.default_retry_after,
         )
     }

@@ -19,9 +19,10 @@ use std::collections::BTreeSet;
 use async_trait::async_trait;
 use hush_core::config::ConfigError;
 use hush_core::connector::{
-    Completion, Connector, ConnectorError, Evidence, ItemResults, SuppressionWork,
+    apply_except_opt_ins, Completion, Connector, ConnectorError, Evidence, ItemResults,
+    SuppressionWork,
 };
-use hush_core::events::{ConfirmationAction, RequestKind};
+use hush_core::events::ConfirmationAction;
 use hush_core::recipients::RecipientConfig;
 
 use crate::client::MetaClient;
@@ -52,25 +53,14 @@ impl MetaCustomAudiences {
     }
 
     async fn remove(&self, batch: &[SuppressionWork]) -> Result<ItemResults, ConnectorError> {
-        let removable: Vec<usize> = (0..batch.len())
-            .filter(|&i| batch[i].kind != RequestKind::OptInSaleShare)
-            .collect();
-        let works: Vec<SuppressionWork> = removable.iter().map(|&i| batch[i].clone()).collect();
-        let plan = plan_removal(&works, new_session_id());
-        let planned = self.execute(&plan).await?;
-        let mut results: Vec<Result<Completion, ConnectorError>> = batch
-            .iter()
-            .map(|_| {
-                Ok(not_applicable(
-                    "an opt-in is not applied to Meta audiences: the business's own audience \
-                     sync adds people back",
-                ))
-            })
-            .collect();
-        for (result, index) in planned.into_iter().zip(removable) {
-            results[index] = result;
-        }
-        Ok(results)
+        let opt_in = not_applicable(
+            "an opt-in is not applied to Meta audiences: the business's own audience sync adds \
+             people back",
+        );
+        apply_except_opt_ins(batch, opt_in, |works| async move {
+            self.execute(&plan_removal(&works, new_session_id())).await
+        })
+        .await
     }
 
     async fn execute(&self, plan: &RemovalPlan) -> Result<ItemResults, ConnectorError> {
@@ -189,10 +179,7 @@ fn append(evidence: &mut Evidence, key: &str, value: &str) {
 }
 
 fn not_applicable(reason: &str) -> Completion {
-    let mut evidence = Evidence::new();
-    evidence.insert("reason".into(), reason.to_owned());
-    Completion::new(ConfirmationAction::NotApplicable, evidence)
-        .with_verification(verify::VERIFICATION)
+    Completion::not_applicable(reason).with_verification(verify::VERIFICATION)
 }
 
 /// A fresh session id, kept below 2^53 so that JSON readers that use doubles read it exactly.

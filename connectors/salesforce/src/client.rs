@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use hush_core::connector::{classify_transport_error, ConnectorError};
+use hush_core::connector::{ConnectorError, VendorAnswer};
 use reqwest::{Method, RequestBuilder};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -95,21 +95,17 @@ impl SalesforceClient {
 
     async fn fetch_token(&self) -> Result<Session, ConnectorError> {
         let credentials = &self.config.credentials;
-        let response = self
-            .http
-            .post(format!("{}/services/oauth2/token", self.config.base_url))
-            .form(&[
-                ("grant_type", "client_credentials"),
-                ("client_id", credentials.client_id.as_str()),
-                ("client_secret", credentials.client_secret.as_str()),
-            ])
-            .send()
-            .await
-            .map_err(|e| classify_transport_error(&e))?;
-        let (status, retry_after, body) = read(response).await?;
-        if let Some(error) =
-            classify_response(status, retry_after.as_deref(), &body, self.default_wait())
-        {
+        let answer = hush_core::connector::send(
+            self.http
+                .post(format!("{}/services/oauth2/token", self.config.base_url))
+                .form(&[
+                    ("grant_type", "client_credentials"),
+                    ("client_id", credentials.client_id.as_str()),
+                    ("client_secret", credentials.client_secret.as_str()),
+                ]),
+        )
+        .await?;
+        if let Some(error) = self.classify(&answer) {
             return Err(match error {
                 ConnectorError::Permanent(text) => {
                     ConnectorError::Permanent(format!("token request refused: {text}"))
@@ -117,7 +113,7 @@ impl SalesforceClient {
                 other => other,
             });
         }
-        let token: TokenResponse = parse(&body)?;
+        let token: TokenResponse = parse(&answer.body)?;
         let instance_url = token
             .instance_url
             .filter(|url| !url.is_empty())
@@ -131,21 +127,19 @@ impl SalesforceClient {
 
     /// Sends one data call built by `build` (given the instance URL) with the bearer token; on
     /// a 401 `INVALID_SESSION_ID` fetches a new token once and sends again. Answers with the
-    /// status, `Retry-After` and body, unclassified.
+    /// vendor's answer, unclassified.
     async fn send(
         &self,
         build: impl Fn(&str) -> RequestBuilder,
-    ) -> Result<(u16, Option<String>, String), ConnectorError> {
+    ) -> Result<VendorAnswer, ConnectorError> {
         let mut refreshed = false;
         loop {
             let session = self.session().await?;
-            let response = build(&session.instance_url)
-                .bearer_auth(&session.access_token)
-                .send()
-                .await
-                .map_err(|e| classify_transport_error(&e))?;
-            let answer = read(response).await?;
-            if !refreshed && is_invalid_session(answer.0, &answer.2) {
+            let answer = hush_core::connector::send(
+                build(&session.instance_url).bearer_auth(&session.access_token),
+            )
+            .await?;
+            if !refreshed && is_invalid_session(answer.status, &answer.body) {
                 tracing::info!(
                     recipient = %self.config.recipient_id,
                     "Salesforce rejected the session; fetching a new access token"
@@ -163,13 +157,22 @@ impl SalesforceClient {
         &self,
         build: impl Fn(&str) -> RequestBuilder,
     ) -> Result<T, ConnectorError> {
-        let (status, retry_after, body) = self.send(build).await?;
-        if let Some(error) =
-            classify_response(status, retry_after.as_deref(), &body, self.default_wait())
-        {
+        let answer = self.send(build).await?;
+        if let Some(error) = self.classify(&answer) {
             return Err(error);
         }
-        parse(&body)
+        parse(&answer.body)
+    }
+
+    /// Salesforce's classification of an answer, with the configured wait after a 429 that
+    /// names none.
+    fn classify(&self, answer: &VendorAnswer) -> Option<ConnectorError> {
+        classify_response(
+            answer.status,
+            answer.retry_after.as_deref(),
+            &answer.body,
+            self.default_wait(),
+        )
     }
 
     /// The Contacts or Leads whose `Email` equals `email` (already normalised). Salesforce's
@@ -248,39 +251,21 @@ impl SalesforceClient {
     ) -> Result<Option<IndividualState>, ConnectorError> {
         let path = self.data_path(&format!("sobjects/Individual/{id}"));
         let fields = individual_read_fields();
-        let (status, retry_after, body) = self
+        let answer = self
             .send(|instance| {
                 self.http
                     .get(format!("{instance}{path}"))
                     .query(&[("fields", fields.as_str())])
             })
             .await?;
-        if status == 404 {
+        if answer.status == 404 {
             return Ok(None);
         }
-        if let Some(error) =
-            classify_response(status, retry_after.as_deref(), &body, self.default_wait())
-        {
+        if let Some(error) = self.classify(&answer) {
             return Err(error);
         }
-        parse(&body).map(Some)
+        parse(&answer.body).map(Some)
     }
-}
-
-async fn read(
-    response: reqwest::Response,
-) -> Result<(u16, Option<String>, String), ConnectorError> {
-    let status = response.status().as_u16();
-    let retry_after = response
-        .headers()
-        .get(reqwest::header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let body = response
-        .text()
-        .await
-        .map_err(|e| classify_transport_error(&e))?;
-    Ok((status, retry_after, body))
 }
 
 fn parse<T: DeserializeOwned>(body: &str) -> Result<T, ConnectorError> {

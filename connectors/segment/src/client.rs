@@ -1,7 +1,7 @@
 //! HTTP calls to the Segment Public API: create a workspace regulation and read it back, with
 //! the workspace token as a bearer token.
 
-use hush_core::connector::{classify_transport_error, ConnectorError};
+use hush_core::connector::ConnectorError;
 use serde_json::Value;
 
 use crate::config::SegmentConfig;
@@ -107,26 +107,17 @@ impl SegmentClient {
     }
 
     async fn send(&self, call: reqwest::RequestBuilder) -> Result<Value, ConnectorError> {
-        let response = call
-            .bearer_auth(&self.config.token.0)
-            .header("accept", SEGMENT_V1_JSON)
-            .send()
-            .await
-            .map_err(|e| classify_transport_error(&e))?;
-        let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let text = response
-            .text()
-            .await
-            .map_err(|e| classify_transport_error(&e))?;
-        if let Some(error) = retry::classify(status, retry_after.as_deref(), &text) {
+        let answer = hush_core::connector::send(
+            call.bearer_auth(&self.config.token.0)
+                .header("accept", SEGMENT_V1_JSON),
+        )
+        .await?;
+        if let Some(error) =
+            retry::classify(answer.status, answer.retry_after.as_deref(), &answer.body)
+        {
             return Err(error);
         }
-        serde_json::from_str(&text).map_err(|e| {
+        serde_json::from_str(&answer.body).map_err(|e| {
             ConnectorError::Transient(format!("Segment answered with unreadable JSON: {e}"))
         })
     }

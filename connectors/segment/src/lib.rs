@@ -18,7 +18,8 @@ use std::time::Instant;
 use async_trait::async_trait;
 use hush_core::config::ConfigError;
 use hush_core::connector::{
-    Completion, Connector, ConnectorError, Evidence, ItemResults, SuppressionWork,
+    fill_results, Completion, Connector, ConnectorError, Evidence, ItemResults, ItemSlot,
+    SuppressionWork,
 };
 use hush_core::events::{ConfirmationAction, RequestKind, VerificationStatus};
 use hush_core::recipients::RecipientConfig;
@@ -33,8 +34,6 @@ use verify::RegulationOutcome;
 pub const EVIDENCE_REGULATE_ID: &str = "regulate_id";
 /// Evidence key of the regulation's last known overall status.
 pub const EVIDENCE_STATUS: &str = "overall_status";
-
-type ItemSlot = Option<Result<Completion, ConnectorError>>;
 
 /// The Segment connector.
 pub struct SegmentConnector {
@@ -113,16 +112,7 @@ impl SegmentConnector {
                 &outcome,
             );
         }
-        Ok(results
-            .into_iter()
-            .map(|slot| {
-                slot.unwrap_or_else(|| {
-                    Err(ConnectorError::Permanent(
-                        "internal error: item left without an outcome".into(),
-                    ))
-                })
-            })
-            .collect())
+        Ok(fill_results(results))
     }
 }
 
@@ -196,12 +186,9 @@ fn record_outcome(
 /// Hush does not lift a Segment suppression on an opt-in: resuming collection is the
 /// business's decision in Segment, so the connector records that there was nothing to do.
 fn opt_in_not_applicable() -> Completion {
-    let mut evidence = Evidence::new();
-    evidence.insert(
-        "reason".into(),
-        "opt-ins are not propagated to Segment; an UNSUPPRESS regulation is the business's own decision".into(),
-    );
-    Completion::new(ConfirmationAction::NotApplicable, evidence)
+    Completion::not_applicable(
+        "opt-ins are not propagated to Segment; an UNSUPPRESS regulation is the business's own decision",
+    )
 }
 
 #[async_trait]

@@ -3,61 +3,37 @@
 //! `PARTIAL_SUCCESS` (some destination did not comply) are `FAILED`; `INITIALIZED` and
 //! `RUNNING` are still `PENDING`.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use hush_core::connector::ConnectorError;
+use hush_core::connector::poll::{self, PollOutcome, PolledStatus};
 use hush_core::events::VerificationStatus;
 
 use crate::client::{RegulationStatus, SegmentClient};
 
-/// Where a regulation stood when polling stopped.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RegulationOutcome {
-    /// Segment reached a final status.
-    Finished(RegulationStatus),
-    /// The wait ran out; the last status seen and the last read error, if the last read failed.
-    StillRunning {
-        /// Last overall status read.
-        last_status: Option<String>,
-        /// Last read error.
-        last_error: Option<String>,
-    },
+/// Where a regulation stood when polling stopped: `Finished` once Segment reached a final
+/// status.
+pub type RegulationOutcome = PollOutcome<RegulationStatus>;
+
+impl PolledStatus for RegulationStatus {
+    fn is_final(&self) -> bool {
+        RegulationStatus::is_final(self)
+    }
+
+    fn name(&self) -> &str {
+        &self.overall_status
+    }
 }
 
-/// Polls the regulation every `interval` until its status is final or `max_wait` has passed.
-/// A failed read does not end the wait; a 429 stretches the pause to the delay Segment asked.
+/// Polls the regulation every `interval` until its status is final or `max_wait` has passed
+/// (see [`poll::wait_until_final`]: failed reads do not end the wait, a 429 stretches the pause
+/// to the delay Segment asked).
 pub async fn wait_for_regulation(
     client: &SegmentClient,
     regulate_id: &str,
     interval: Duration,
     max_wait: Duration,
 ) -> RegulationOutcome {
-    let deadline = Instant::now() + max_wait;
-    let mut last_status = None;
-    loop {
-        let mut pause = interval;
-        let last_error = match client.regulation(regulate_id).await {
-            Ok(status) if status.is_final() => return RegulationOutcome::Finished(status),
-            Ok(status) => {
-                last_status = Some(status.overall_status);
-                None
-            }
-            Err(error) => {
-                if let ConnectorError::RetryAfter { after, .. } = &error {
-                    pause = pause.max(*after);
-                }
-                Some(error.to_string())
-            }
-        };
-        let now = Instant::now();
-        if now >= deadline {
-            return RegulationOutcome::StillRunning {
-                last_status,
-                last_error,
-            };
-        }
-        tokio::time::sleep(pause.min(deadline - now)).await;
-    }
+    poll::wait_until_final(|| client.regulation(regulate_id), interval, max_wait).await
 }
 
 /// The verification an overall status stands for.

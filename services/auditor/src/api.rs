@@ -24,6 +24,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Datelike, Days, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
+use hush_core::api_error::ApiError;
 use hush_core::events::{
     now_millis, AuditRecord, AuditStatus, Channel, ConfirmationAction, EpochMillis, RecipientRole,
     RequestKind, VerificationStatus,
@@ -31,7 +32,6 @@ use hush_core::events::{
 use serde::{Deserialize, Serialize};
 
 use crate::deadline::DeadlinePolicy;
-use crate::error::ApiError;
 use crate::fold::{instant, rfc3339};
 use crate::metrics::{tally, Tally};
 use crate::report::build_report;

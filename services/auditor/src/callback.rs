@@ -12,10 +12,10 @@ use axum::Json;
 use hush_connector_webhook::{
     verify_callback, CallbackError, DEFAULT_TOLERANCE, SIGNATURE_HEADER, TIMESTAMP_HEADER,
 };
+use hush_core::api_error::ApiError;
 use hush_core::events::{now_millis, Confirmation};
 use serde_json::{json, Value};
 
-use crate::error::ApiError;
 use crate::service::{Auditor, Confirmed};
 
 /// Applies a signed recipient callback.

@@ -12,7 +12,6 @@ pub mod backlog;
 pub mod calendar;
 pub mod callback;
 pub mod deadline;
-pub mod error;
 pub mod fold;
 pub mod metrics;
 pub mod report;

@@ -10,6 +10,7 @@ use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use hush_core::api_error::ApiError;
 use hush_core::events::IdentifierType;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -18,7 +19,6 @@ use crate::denylist::{
     validate_vendor, CheckError, Decision, DenyList, EnrichmentRecord, Filtered, IdentifierValue,
     Lookup, Stats,
 };
-use crate::error::ApiError;
 
 /// Default largest request body, in bytes.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;

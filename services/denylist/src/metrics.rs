@@ -23,13 +23,3 @@ pub static SIZE: LazyLock<IntGauge> = LazyLock::new(|| {
     )
     .expect("metric registers once")
 });
-
-/// Requests refused by the HTTP API, by error code.
-pub static REJECTED: LazyLock<IntCounterVec> = LazyLock::new(|| {
-    register_int_counter_vec!(
-        "hush_denylist_rejected_total",
-        "Deny-list API requests refused, by error code",
-        &["error"]
-    )
-    .expect("metric registers once")
-});

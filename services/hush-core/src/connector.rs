@@ -6,8 +6,11 @@
 //! suppressor's job; a connector only speaks the vendor's API, classifies its answers and reads
 //! results back where the vendor allows it.
 
+pub mod poll;
+
 use std::collections::BTreeMap;
 use std::fmt;
+use std::future::Future;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -105,6 +108,15 @@ impl Completion {
         }
     }
 
+    /// Nothing to do at this recipient: `NOT_APPLICABLE`, with `reason` as the evidence's
+    /// `reason`.
+    pub fn not_applicable(reason: impl Into<String>) -> Self {
+        Self::new(
+            ConfirmationAction::NotApplicable,
+            Evidence::from([("reason".to_owned(), reason.into())]),
+        )
+    }
+
     /// Sets the verification status.
     pub fn with_verification(mut self, verification: VerificationStatus) -> Self {
         self.verification = verification;
@@ -140,6 +152,50 @@ impl ConnectorError {
 
 /// The result for each item of a batch, in batch order.
 pub type ItemResults = Vec<Result<Completion, ConnectorError>>;
+
+/// The result of one item while a batch is being worked through: `None` until it is known.
+pub type ItemSlot = Option<Result<Completion, ConnectorError>>;
+
+/// The results of a worked-through batch; a slot left empty is a permanent internal error
+/// rather than a silent success.
+pub fn fill_results(slots: Vec<ItemSlot>) -> ItemResults {
+    slots
+        .into_iter()
+        .map(|slot| {
+            slot.unwrap_or_else(|| {
+                Err(ConnectorError::Permanent(
+                    "internal error: item left without an outcome".into(),
+                ))
+            })
+        })
+        .collect()
+}
+
+/// For a vendor with nothing to do on an opt-in: answers each `OPT_IN_SALE_SHARE` item of
+/// `batch` with `opt_in`, and the others with what `apply` answers for them (it is given them
+/// in batch order and answers in the same order).
+pub async fn apply_except_opt_ins<F, Fut>(
+    batch: &[SuppressionWork],
+    opt_in: Completion,
+    apply: F,
+) -> Result<ItemResults, ConnectorError>
+where
+    F: FnOnce(Vec<SuppressionWork>) -> Fut,
+    Fut: Future<Output = Result<ItemResults, ConnectorError>>,
+{
+    let (indices, works): (Vec<usize>, Vec<SuppressionWork>) = batch
+        .iter()
+        .enumerate()
+        .filter(|(_, work)| work.kind != RequestKind::OptInSaleShare)
+        .map(|(index, work)| (index, work.clone()))
+        .unzip();
+    let applied = apply(works).await?;
+    let mut results: ItemResults = vec![Ok(opt_in); batch.len()];
+    for (result, index) in applied.into_iter().zip(indices) {
+        results[index] = result;
+    }
+    Ok(results)
+}
 
 /// A downstream recipient's API. Implementations must be idempotent per request id: the
 /// suppressor may call again after a failure or a crash.
@@ -214,6 +270,42 @@ pub fn classify_transport_error(error: &reqwest::Error) -> ConnectorError {
     })
 }
 
+/// A vendor's HTTP answer, read whole and not yet classified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VendorAnswer {
+    /// HTTP status code.
+    pub status: u16,
+    /// The `Retry-After` header, when the vendor sent one that is valid text.
+    pub retry_after: Option<String>,
+    /// The body as text.
+    pub body: String,
+}
+
+/// Sends `request` and reads the vendor's answer: status, `Retry-After` and body. A failure to
+/// reach the vendor or to read the body is classified with [`classify_transport_error`]; any
+/// status is an `Ok`, left to the connector's own classification.
+pub async fn send(request: reqwest::RequestBuilder) -> Result<VendorAnswer, ConnectorError> {
+    let response = request
+        .send()
+        .await
+        .map_err(|e| classify_transport_error(&e))?;
+    let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let body = response
+        .text()
+        .await
+        .map_err(|e| classify_transport_error(&e))?;
+    Ok(VendorAnswer {
+        status,
+        retry_after,
+        body,
+    })
+}
+
 fn truncate(text: &str, max: usize) -> &str {
     match text.char_indices().nth(max) {
         Some((index, _)) => &text[..index],
@@ -251,6 +343,134 @@ mod tests {
         let wait = parse_retry_after(&later).unwrap();
         assert!(wait > Duration::from_secs(25) && wait <= Duration::from_secs(30));
         assert_eq!(parse_retry_after("soon"), None);
+    }
+
+    /// Serves one connection on loopback with `answer` written verbatim, then closes it.
+    async fn answer_once(answer: &'static str) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request).await;
+            stream.write_all(answer.as_bytes()).await.unwrap();
+            stream.shutdown().await.unwrap();
+        });
+        url
+    }
+
+    #[tokio::test]
+    async fn send_reads_status_retry_after_and_body() {
+        let url = answer_once(
+            "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 7\r\nContent-Length: 9\r\n\
+             Connection: close\r\n\r\nslow down",
+        )
+        .await;
+        let answer = send(reqwest::Client::new().get(url)).await.unwrap();
+        assert_eq!(
+            answer,
+            VendorAnswer {
+                status: 429,
+                retry_after: Some("7".into()),
+                body: "slow down".into(),
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn send_without_retry_after_leaves_it_out() {
+        let url =
+            answer_once("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}")
+                .await;
+        let answer = send(reqwest::Client::new().get(url)).await.unwrap();
+        assert_eq!((answer.status, answer.retry_after), (200, None));
+        assert_eq!(answer.body, "{}");
+    }
+
+    #[tokio::test]
+    async fn a_body_cut_short_is_transient() {
+        let url = answer_once(
+            "HTTP/1.1 200 OK\r\nContent-Length: 100\r\nConnection: close\r\n\r\npartial",
+        )
+        .await;
+        let error = send(reqwest::Client::new().get(url)).await.unwrap_err();
+        assert!(
+            matches!(&error, ConnectorError::Transient(d) if d.starts_with("could not reach vendor")),
+            "{error:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_vendor_is_transient() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        drop(listener);
+        let error = send(reqwest::Client::new().get(url)).await.unwrap_err();
+        assert!(
+            matches!(&error, ConnectorError::Transient(d) if d.starts_with("could not reach vendor")),
+            "{error:?}"
+        );
+    }
+
+    fn work(kind: RequestKind) -> SuppressionWork {
+        SuppressionWork {
+            request_id: "0b6f4f7e-8d7c-4c1a-9e55-2d9c1f3b7a10".into(),
+            subject_key: "s".into(),
+            kind,
+            identifiers: vec![],
+            categories: vec![Category::All],
+            jurisdiction: "US-CA".into(),
+            received_at: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn opt_ins_are_answered_apart_and_the_rest_keep_their_places() {
+        let batch = [
+            work(RequestKind::OptOutSaleShare),
+            work(RequestKind::OptInSaleShare),
+            work(RequestKind::Delete),
+        ];
+        let results = apply_except_opt_ins(
+            &batch,
+            Completion::not_applicable("opt-in"),
+            |works| async move {
+                assert_eq!(works.len(), 2, "opt-ins are not applied");
+                Ok(works
+                    .iter()
+                    .map(|w| Err(ConnectorError::Permanent(format!("{:?}", w.kind))))
+                    .collect())
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            results,
+            vec![
+                Err(ConnectorError::Permanent("OptOutSaleShare".into())),
+                Ok(Completion::not_applicable("opt-in")),
+                Err(ConnectorError::Permanent("Delete".into())),
+            ]
+        );
+    }
+
+    #[test]
+    fn not_applicable_carries_its_reason() {
+        let completion = Completion::not_applicable("no email");
+        assert_eq!(completion.action, ConfirmationAction::NotApplicable);
+        assert_eq!(completion.verification, VerificationStatus::Unverifiable);
+        assert_eq!(completion.evidence["reason"], "no email");
+    }
+
+    #[test]
+    fn an_empty_slot_is_an_internal_error() {
+        let done = Completion::not_applicable("done");
+        let results = fill_results(vec![Some(Ok(done.clone())), None]);
+        assert_eq!(results[0], Ok(done));
+        assert!(
+            matches!(&results[1], Err(ConnectorError::Permanent(m)) if m.contains("internal error"))
+        );
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! Prometheus metrics shared by every service (default registry, served at `/metrics`).
-//! Labels carry topic, connector and kind names only, never personal data.
+//! Labels carry topic, connector and kind names and error codes only, never personal data.
 
 use std::sync::LazyLock;
 
@@ -41,6 +41,16 @@ pub static CONSUMER_LAG: LazyLock<IntGaugeVec> = LazyLock::new(|| {
         "hush_consumer_lag",
         "Messages between a consumer group's position and the partition's end",
         &["group", "topic", "partition"]
+    )
+    .expect("metric registers once")
+});
+
+/// Error answers of the HTTP APIs (intake, auditor, deny-list), by error code.
+pub static HTTP_ERRORS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "hush_http_errors_total",
+        "Error answers of the Hush HTTP APIs, by error code",
+        &["error"]
     )
     .expect("metric registers once")
 });

@@ -12,6 +12,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, SecondsFormat, Utc};
 use hush_auditor::deadline::DeadlinePolicy;
+use hush_core::api_error::ApiError;
 use hush_core::crypto::FieldCipher;
 use hush_core::events::{Category, Channel, IdentifierType, PrivacyRequest, RequestKind};
 use hush_core::identifiers::sha256_hex;
@@ -19,7 +20,6 @@ use hush_core::kafka::EventProducer;
 use lru::LruCache;
 use serde::{Deserialize, Serialize};
 
-use crate::error::ApiError;
 use crate::service::IntakeSection;
 use crate::submission::{self, Receipt, Submission, SubmittedIdentifier};
 

@@ -3,7 +3,6 @@
 //! a request is acknowledged only once the broker has it.
 
 pub mod api;
-pub mod error;
 mod metrics;
 pub mod service;
 pub mod submission;

@@ -1,4 +1,5 @@
-//! Intake metrics. Labels are request kinds, channels and error codes only.
+//! Intake metrics. Labels are request kinds and channels only (refusals are counted by
+//! `hush_core::metrics::HTTP_ERRORS`).
 
 use std::sync::LazyLock;
 
@@ -10,16 +11,6 @@ pub static ACCEPTED: LazyLock<IntCounterVec> = LazyLock::new(|| {
         "hush_requests_received_total",
         "Privacy requests accepted and published, by kind and channel",
         &["kind", "channel"]
-    )
-    .expect("metric registers once")
-});
-
-/// Requests refused, by error code.
-pub static REJECTED: LazyLock<IntCounterVec> = LazyLock::new(|| {
-    register_int_counter_vec!(
-        "hush_requests_rejected_total",
-        "Requests refused by intake, by error code",
-        &["error"]
     )
     .expect("metric registers once")
 });

@@ -3,6 +3,7 @@
 //! verification is refused.
 
 use chrono::{DateTime, Utc};
+use hush_core::api_error::ApiError;
 use hush_core::crypto::FieldCipher;
 use hush_core::events::{
     AgeBand, Category, Channel, EpochMillis, Identifier, IdentifierType, PrivacyRequest,
@@ -10,8 +11,6 @@ use hush_core::events::{
 };
 use hush_core::identifiers::{normalise, sha256_hex, IdentifierError};
 use serde::Deserialize;
-
-use crate::error::ApiError;
 
 /// Body of `POST /v1/requests`.
 #[derive(Debug, Deserialize)]

@@ -1,0 +1,168 @@
+//! Waiting for a vendor's asynchronous job (a Google Ads offline user data job, a Segment
+//! regulation): its status is read again and again until the vendor says it is final or the
+//! wait runs out.
+
+use std::future::Future;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::ConnectorError;
+
+/// A vendor job's status as read back.
+pub trait PolledStatus {
+    /// Whether the vendor will not change the status any more.
+    fn is_final(&self) -> bool;
+    /// The vendor's name for the status, kept as evidence.
+    fn name(&self) -> &str;
+}
+
+/// Where a job stood when polling stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PollOutcome<S> {
+    /// The job reached a final status.
+    Finished(S),
+    /// The wait ran out; the last status seen (if any read succeeded) and the last read error.
+    StillRunning {
+        /// Name of the last status read.
+        last_status: Option<String>,
+        /// Last read error, if the last read failed.
+        last_error: Option<String>,
+    },
+}
+
+/// Reads the status with `read` every `interval` until it is final or `max_wait` has passed.
+/// A failed read does not end the wait (the job runs on regardless); the next read is made
+/// after the interval, or after the delay the vendor asked for (`RetryAfter`) if longer.
+pub async fn wait_until_final<S, F, Fut>(
+    mut read: F,
+    interval: Duration,
+    max_wait: Duration,
+) -> PollOutcome<S>
+where
+    S: PolledStatus,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<S, ConnectorError>>,
+{
+    let deadline = Instant::now() + max_wait;
+    let mut last_status = None;
+    loop {
+        let mut pause = interval;
+        let last_error = match read().await {
+            Ok(status) if status.is_final() => return PollOutcome::Finished(status),
+            Ok(status) => {
+                last_status = Some(status.name().to_owned());
+                None
+            }
+            Err(error) => {
+                if let ConnectorError::RetryAfter { after, .. } = &error {
+                    pause = pause.max(*after);
+                }
+                Some(error.to_string())
+            }
+        };
+        let now = Instant::now();
+        if now >= deadline {
+            return PollOutcome::StillRunning {
+                last_status,
+                last_error,
+            };
+        }
+        tokio::time::sleep(pause.min(deadline - now)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+    use std::collections::VecDeque;
+    use std::future::{ready, Ready};
+
+    use super::*;
+
+    #[derive(Debug, PartialEq, Eq)]
+    struct Status(&'static str);
+
+    impl PolledStatus for Status {
+        fn is_final(&self) -> bool {
+            self.0 == "DONE"
+        }
+        fn name(&self) -> &str {
+            self.0
+        }
+    }
+
+    /// A reader that answers `answers` in order, then `RUNNING` for ever.
+    fn reader(
+        answers: Vec<Result<Status, ConnectorError>>,
+    ) -> impl FnMut() -> Ready<Result<Status, ConnectorError>> {
+        let mut answers = VecDeque::from(answers);
+        move || ready(answers.pop_front().unwrap_or(Ok(Status("RUNNING"))))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_final_status_ends_the_wait_through_failed_reads() {
+        let outcome = wait_until_final(
+            reader(vec![
+                Ok(Status("RUNNING")),
+                Err(ConnectorError::Transient("HTTP 503".into())),
+                Ok(Status("DONE")),
+            ]),
+            Duration::from_secs(1),
+            Duration::from_secs(60),
+        )
+        .await;
+        assert_eq!(outcome, PollOutcome::Finished(Status("DONE")));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_wait_runs_out_with_the_last_status_and_error() {
+        let started = Instant::now();
+        let outcome = wait_until_final(
+            reader(vec![
+                Ok(Status("RUNNING")),
+                Err(ConnectorError::Transient("HTTP 503".into())),
+                Err(ConnectorError::Transient("HTTP 502".into())),
+                Err(ConnectorError::Transient("HTTP 500".into())),
+            ]),
+            Duration::from_secs(1),
+            Duration::from_millis(2_500),
+        )
+        .await;
+        assert_eq!(
+            outcome,
+            PollOutcome::StillRunning {
+                last_status: Some("RUNNING".into()),
+                last_error: Some("transient vendor failure: HTTP 500".into()),
+            }
+        );
+        assert!(started.elapsed() >= Duration::from_millis(2_500));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_retry_after_longer_than_the_interval_stretches_the_pause() {
+        let reads = RefCell::new(Vec::new());
+        let mut answers = VecDeque::from(vec![
+            Err(ConnectorError::RetryAfter {
+                after: Duration::from_secs(10),
+                detail: "HTTP 429".into(),
+            }),
+            Ok(Status("DONE")),
+        ]);
+        let started = Instant::now();
+        let outcome = wait_until_final(
+            || {
+                reads.borrow_mut().push(started.elapsed());
+                ready(answers.pop_front().unwrap())
+            },
+            Duration::from_secs(1),
+            Duration::from_secs(60),
+        )
+        .await;
+        assert_eq!(outcome, PollOutcome::Finished(Status("DONE")));
+        assert_eq!(
+            *reads.borrow(),
+            vec![Duration::ZERO, Duration::from_secs(10)]
+        );
+    }
+}
