@@ -93,12 +93,56 @@ pub async fn ensure_topics(
         .create_topics(&new_topics, &options)
         .await
         .map_err(|e| ConfigError::Invalid(format!("create topics: {e}")))?;
-    results
+    let outcomes = results
         .into_iter()
         .map(|result| match result {
             Ok(name) => Ok(TopicOutcome::Created(name)),
             Err((name, RDKafkaErrorCode::TopicAlreadyExists)) => Ok(TopicOutcome::Existed(name)),
             Err((name, code)) => Err(ConfigError::Invalid(format!("create topic {name}: {code}"))),
         })
-        .collect()
+        .collect::<Result<Vec<_>, _>>()?;
+    let names: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
+    tokio::task::spawn_blocking(move || wait_for_leaders(admin.inner(), &names))
+        .await
+        .map_err(|e| ConfigError::Invalid(format!("waiting for topic leaders: {e}")))??;
+    Ok(outcomes)
+}
+
+/// How long a new topic may take to get a leader for every partition.
+const LEADER_WAIT: Duration = Duration::from_secs(30);
+
+/// Waits until every partition of `names` has a leader, so the first reads and writes after
+/// creation do not meet `NotLeaderForPartition`.
+fn wait_for_leaders<C: rdkafka::client::ClientContext>(
+    client: &rdkafka::client::Client<C>,
+    names: &[String],
+) -> Result<(), ConfigError> {
+    let deadline = std::time::Instant::now() + LEADER_WAIT;
+    loop {
+        let led = names.iter().all(|name| {
+            client
+                .fetch_metadata(Some(name), Duration::from_secs(5))
+                .ok()
+                .and_then(|metadata| {
+                    metadata.topics().first().map(|topic| {
+                        topic.error().is_none()
+                            && !topic.partitions().is_empty()
+                            && topic
+                                .partitions()
+                                .iter()
+                                .all(|p| p.error().is_none() && p.leader() >= 0)
+                    })
+                })
+                .unwrap_or(false)
+        });
+        if led {
+            return Ok(());
+        }
+        if std::time::Instant::now() >= deadline {
+            return Err(ConfigError::Invalid(format!(
+                "topics {names:?} have no leader for every partition after {LEADER_WAIT:?}"
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

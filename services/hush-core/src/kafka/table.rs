@@ -120,11 +120,33 @@ impl TopicTable {
             .elements()
             .iter()
             .map(|element| {
-                self.consumer
-                    .fetch_watermarks(&self.topic, element.partition(), Duration::from_secs(30))
+                self.watermarks(element.partition())
                     .map(|marks| (element.partition(), marks))
-                    .map_err(|e| ConfigError::Invalid(format!("watermarks of {}: {e}", self.topic)))
             })
             .collect()
+    }
+
+    /// A partition's watermarks, retried while its leader is being elected (a new topic).
+    fn watermarks(&self, partition: i32) -> Result<(i64, i64), ConfigError> {
+        let mut attempts = 0;
+        loop {
+            match self
+                .consumer
+                .fetch_watermarks(&self.topic, partition, Duration::from_secs(10))
+            {
+                Ok(marks) => return Ok(marks),
+                Err(error) if attempts < 20 => {
+                    attempts += 1;
+                    tracing::debug!(%error, topic = %self.topic, partition, "watermarks not yet available");
+                    std::thread::sleep(Duration::from_millis(250));
+                }
+                Err(error) => {
+                    return Err(ConfigError::Invalid(format!(
+                        "watermarks of {} partition {partition}: {error}",
+                        self.topic
+                    )))
+                }
+            }
+        }
     }
 }
