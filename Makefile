@@ -10,7 +10,9 @@ demo:
 	deploy/local/demo
 
 test: lint stack-up
-	cargo test --workspace
+	@mkdir -p .hush
+	bash -o pipefail -c 'cargo test --workspace 2>&1 | tee .hush/test.log'
+	@awk '/^test result:/ {p += $$4; f += $$6} END {printf "%d passed, %d failed\n", p, f}' .hush/test.log
 
 lint:
 	deploy/local/prerequisites
@@ -23,3 +25,6 @@ stack-up:
 
 stack-down:
 	deploy/local/stack down
+
+bench: stack-up
+	cargo bench -p hush-tests --bench pipeline

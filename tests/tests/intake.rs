@@ -212,3 +212,14 @@ async fn the_gpc_support_resource_is_served() {
     assert!(resource["lastUpdate"].as_str().is_some());
     shutdown.cancel();
 }
+
+#[test]
+fn intake_refuses_to_start_without_its_encryption_key() {
+    let mut config = hush_intake::service::Config::default();
+    config.intake.encryption_key_env = hush_core::config::SecretRef("HUSH_IT_KEY_NEVER_SET".into());
+    let error = hush_intake::service::build(&config).err().expect("refused");
+    assert!(
+        error.to_string().contains("HUSH_IT_KEY_NEVER_SET"),
+        "{error}"
+    );
+}
