@@ -11,6 +11,7 @@ pub mod api;
 pub mod backlog;
 pub mod calendar;
 pub mod callback;
+mod dashboard;
 pub mod deadline;
 pub mod fold;
 pub mod metrics;
