@@ -6,12 +6,12 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use hush_core::codec::CodecError;
+use hush_core::codec::{AvroCodec, CodecError};
 use hush_core::events::*;
 use hush_core::identifiers::{hash_identifier, sha256_hex};
 use hush_core::kafka::{
-    ConsumerSettings, EventConsumer, HandlerError, IncomingMessage, DLQ_REASON_HEADER,
-    DLQ_SOURCE_OFFSET_HEADER, DLQ_SOURCE_TOPIC_HEADER,
+    ConsumerSettings, EventConsumer, HandlerError, IncomingMessage, MessageHandler,
+    DLQ_REASON_HEADER, DLQ_SOURCE_OFFSET_HEADER, DLQ_SOURCE_TOPIC_HEADER,
 };
 use hush_tests::Stack;
 use rdkafka::message::OwnedHeaders;
@@ -332,25 +332,9 @@ async fn consumer_killed_mid_batch_redelivers_everything_not_handled() {
     let handled_first = Arc::new(Mutex::new(Vec::<String>::new()));
     let codec = stack.codec();
     let consumer = EventConsumer::new(&stack.kafka, settings.clone(), stack.dlq(&topics)).unwrap();
-    let seen = handled_first.clone();
-    let first_codec = codec.clone();
     let task = tokio::spawn(consumer.run(
         CancellationToken::new(),
-        move |message: IncomingMessage| {
-            let seen = seen.clone();
-            let codec = first_codec.clone();
-            async move {
-                if seen.lock().unwrap().len() >= 10 {
-                    std::future::pending::<()>().await;
-                }
-                let request: PrivacyRequest = codec
-                    .decode(message.payload.as_deref().unwrap_or_default())
-                    .await
-                    .map_err(|e| HandlerError::Permanent(e.to_string()))?;
-                seen.lock().unwrap().push(request.request_id);
-                Ok(())
-            }
-        },
+        RecordIds::new(&codec, &handled_first).hanging_after(10),
     ));
     wait_until(Duration::from_secs(30), || {
         handled_first.lock().unwrap().len() >= 10
@@ -369,22 +353,9 @@ async fn consumer_killed_mid_batch_redelivers_everything_not_handled() {
     // Second run of the same group: everything not handled comes again; nothing is skipped.
     let handled_second = Arc::new(Mutex::new(Vec::<String>::new()));
     let consumer = EventConsumer::new(&stack.kafka, settings, stack.dlq(&topics)).unwrap();
-    let seen = handled_second.clone();
     let shutdown = CancellationToken::new();
-    let task = tokio::spawn(
-        consumer.run(shutdown.clone(), move |message: IncomingMessage| {
-            let seen = seen.clone();
-            let codec = codec.clone();
-            async move {
-                let request: PrivacyRequest = codec
-                    .decode(message.payload.as_deref().unwrap_or_default())
-                    .await
-                    .map_err(|e| HandlerError::Permanent(e.to_string()))?;
-                seen.lock().unwrap().push(request.request_id);
-                Ok(())
-            }
-        }),
-    );
+    let task =
+        tokio::spawn(consumer.run(shutdown.clone(), RecordIds::new(&codec, &handled_second)));
     let last = ids.last().unwrap().clone();
     wait_until(Duration::from_secs(30), || {
         handled_second.lock().unwrap().contains(&last)
@@ -431,23 +402,9 @@ async fn garbage_goes_to_the_dead_letter_topic_and_later_events_still_flow() {
         stack.dlq(&topics),
     )
     .unwrap();
-    let codec = stack.codec();
-    let seen = handled.clone();
     let shutdown = CancellationToken::new();
-    let task = tokio::spawn(
-        consumer.run(shutdown.clone(), move |message: IncomingMessage| {
-            let seen = seen.clone();
-            let codec = codec.clone();
-            async move {
-                let request: PrivacyRequest = codec
-                    .decode(message.payload.as_deref().unwrap_or_default())
-                    .await
-                    .map_err(|e| HandlerError::Permanent(e.to_string()))?;
-                seen.lock().unwrap().push(request.request_id);
-                Ok(())
-            }
-        }),
-    );
+    let task =
+        tokio::spawn(consumer.run(shutdown.clone(), RecordIds::new(&stack.codec(), &handled)));
     wait_until(Duration::from_secs(30), || {
         !handled.lock().unwrap().is_empty()
     })
@@ -482,6 +439,48 @@ async fn garbage_goes_to_the_dead_letter_topic_and_later_events_still_flow() {
         .header(DLQ_REASON_HEADER)
         .unwrap()
         .contains(&sha256_hex("x")));
+}
+
+/// Decodes each request and records its id; with `hanging_after(n)` it stops making progress
+/// once `n` were recorded, as a crashed process would.
+struct RecordIds {
+    codec: AvroCodec,
+    seen: Arc<Mutex<Vec<String>>>,
+    hang_after: Option<usize>,
+}
+
+impl RecordIds {
+    fn new(codec: &AvroCodec, seen: &Arc<Mutex<Vec<String>>>) -> Self {
+        Self {
+            codec: codec.clone(),
+            seen: seen.clone(),
+            hang_after: None,
+        }
+    }
+
+    fn hanging_after(mut self, n: usize) -> Self {
+        self.hang_after = Some(n);
+        self
+    }
+}
+
+#[async_trait::async_trait]
+impl MessageHandler for RecordIds {
+    async fn handle(&self, message: &IncomingMessage) -> Result<(), HandlerError> {
+        if self
+            .hang_after
+            .is_some_and(|n| self.seen.lock().unwrap().len() >= n)
+        {
+            std::future::pending::<()>().await;
+        }
+        let request: PrivacyRequest = self
+            .codec
+            .decode(message.payload.as_deref().unwrap_or_default())
+            .await
+            .map_err(|e| HandlerError::Permanent(e.to_string()))?;
+        self.seen.lock().unwrap().push(request.request_id);
+        Ok(())
+    }
 }
 
 async fn wait_until(timeout: Duration, mut done: impl FnMut() -> bool) {
