@@ -3,20 +3,22 @@
 //! blocks requests) and serve the HTTP API.
 
 use std::collections::hash_map::DefaultHasher;
+use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use chrono_tz::Tz;
+use futures::future::join_all;
 use hush_core::codec::AvroCodec;
 use hush_core::config::{CommonConfig, ConfigError};
 use hush_core::events::{
     now_millis, AuditRecord, AvroEvent, Confirmation, EpochMillis, PrivacyRequest,
 };
 use hush_core::kafka::{
-    ConsumerSettings, DeadLetterQueue, EventConsumer, EventProducer, HandlerError, IncomingMessage,
-    MessageHandler, TopicTable,
+    BatchHandler, ConsumerSettings, DeadLetterQueue, EventConsumer, EventProducer, HandlerError,
+    IncomingMessage, MessageHandler, TopicTable,
 };
 use hush_core::ops::{self, Readiness};
 use hush_core::recipients::{self, RecipientConfig};
@@ -293,40 +295,81 @@ impl MessageHandler for RequestHandler {
     }
 }
 
+/// Confirmations applied concurrently per consumed batch.
+const CONFIRMATION_BATCH: usize = 64;
+
 /// Where a message was read: topic, partition, offset.
 type MessageId = (String, i32, i64);
 
-/// The clock of the confirmation waiting for its request. The consumer retries one message in
-/// place at a time, so one slot suffices.
+/// The clocks of the confirmations waiting for their requests.
 struct Waiting {
     grace: Duration,
-    head: std::sync::Mutex<Option<(MessageId, Instant)>>,
+    since: std::sync::Mutex<HashMap<MessageId, Instant>>,
 }
 
 impl Waiting {
     fn new(grace: Duration) -> Self {
         Self {
             grace,
-            head: std::sync::Mutex::new(None),
+            since: std::sync::Mutex::default(),
         }
     }
 
     /// Whether `message` has waited longer than the grace period; starts its clock on the first
     /// call.
     fn expired(&self, message: &IncomingMessage, now: Instant) -> bool {
-        let id = (message.topic.clone(), message.partition, message.offset);
-        let mut head = self.head.lock().expect("waiting lock");
-        match head.as_ref() {
-            Some((waiting, since)) if *waiting == id => now.duration_since(*since) > self.grace,
-            _ => {
-                *head = Some((id, now));
-                false
-            }
-        }
+        let mut since = self.since.lock().expect("waiting lock");
+        let started = since.entry(message_id(message)).or_insert(now);
+        now.duration_since(*started) > self.grace
     }
 
-    fn clear(&self) {
-        *self.head.lock().expect("waiting lock") = None;
+    /// Stops the clock of `message` (it was applied or dead-lettered).
+    fn forget(&self, message: &IncomingMessage) {
+        self.since
+            .lock()
+            .expect("waiting lock")
+            .remove(&message_id(message));
+    }
+}
+
+fn message_id(message: &IncomingMessage) -> MessageId {
+    (message.topic.clone(), message.partition, message.offset)
+}
+
+/// Folds confirmations a batch at a time: confirmations of different requests are applied
+/// concurrently (one request's writes are serialised by the stripes, and applying is
+/// order-independent: the latest completion wins). A confirmation that can never apply is
+/// dead-lettered on its own, once no other message of the batch needs a retry; a transient
+/// failure retries the batch, where what was already applied changes nothing.
+struct ConfirmationBatches {
+    handler: ConfirmationHandler,
+    dlq: DeadLetterQueue,
+}
+
+#[async_trait]
+impl BatchHandler for ConfirmationBatches {
+    async fn handle_batch(&self, batch: &[IncomingMessage]) -> Result<(), HandlerError> {
+        let outcomes = join_all(batch.iter().map(|m| self.handler.handle(m))).await;
+        let mut unusable = Vec::new();
+        let mut retry = None;
+        for (message, outcome) in batch.iter().zip(outcomes) {
+            match outcome {
+                Ok(()) => {}
+                Err(HandlerError::Permanent(reason)) => unusable.push((message, reason)),
+                Err(error) => retry = Some(error),
+            }
+        }
+        if let Some(error) = retry {
+            return Err(error);
+        }
+        for (message, reason) in unusable {
+            tracing::warn!(%reason, "dead-lettering confirmation");
+            self.dlq
+                .send(message, &reason)
+                .await
+                .map_err(|e| HandlerError::Retryable(e.to_string()))?;
+        }
+        Ok(())
     }
 }
 
@@ -373,7 +416,7 @@ impl MessageHandler for ConfirmationHandler {
                 // Once the group has consumed everything, it does not exist: dead-letter now.
                 let caught_up = self.backlog.caught_up().await;
                 if caught_up || self.waiting.expired(message, Instant::now()) {
-                    self.waiting.clear();
+                    self.waiting.forget(message);
                     return Err(HandlerError::Permanent(format!(
                         "confirmation from {} for request {} that is not on record ({})",
                         confirmation.connector_id,
@@ -391,7 +434,7 @@ impl MessageHandler for ConfirmationHandler {
                 )));
             }
         }
-        self.waiting.clear();
+        self.waiting.forget(message);
         Ok(())
     }
 }
@@ -517,17 +560,22 @@ async fn start(
             codec: codec.clone(),
         },
     )));
-    tasks.push(tokio::spawn(confirmations.run(
+    tasks.push(tokio::spawn(confirmations.run_batches(
         stop.clone(),
-        ConfirmationHandler {
-            auditor: auditor.clone(),
-            codec: codec.clone(),
-            waiting: Waiting::new(Duration::from_secs(section.unseen_request_grace_secs)),
-            backlog: RequestsBacklog::new(
-                &common.kafka,
-                &format!("{}-requests", section.group_id),
-                &common.topics.requests,
-            )?,
+        CONFIRMATION_BATCH,
+        Duration::from_millis(5),
+        ConfirmationBatches {
+            handler: ConfirmationHandler {
+                auditor: auditor.clone(),
+                codec: codec.clone(),
+                waiting: Waiting::new(Duration::from_secs(section.unseen_request_grace_secs)),
+                backlog: RequestsBacklog::new(
+                    &common.kafka,
+                    &format!("{}-requests", section.group_id),
+                    &common.topics.requests,
+                )?,
+            },
+            dlq: dlq.clone(),
         },
     )));
     tasks.push(tokio::spawn(refresh_metrics(
@@ -572,9 +620,11 @@ mod tests {
         assert!(!waiting.expired(&message(7), start));
         assert!(!waiting.expired(&message(7), start + Duration::from_secs(60)));
         assert!(waiting.expired(&message(7), start + Duration::from_secs(61)));
-        // Another message starts its own clock.
+        // Another message keeps its own clock, alongside the first.
         assert!(!waiting.expired(&message(8), start + Duration::from_secs(61)));
-        waiting.clear();
+        assert!(waiting.expired(&message(7), start + Duration::from_secs(62)));
+        // Once forgotten, a message starts afresh.
+        waiting.forget(&message(8));
         assert!(!waiting.expired(&message(8), start + Duration::from_secs(500)));
     }
 
