@@ -12,11 +12,11 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use chrono::{DateTime, Utc};
-use hush_core::crypto::FieldCipher;
-use hush_core::events::{AuditRecord, EpochMillis, PrivacyRequest};
-use hush_core::kafka::client_config;
+use hush_contracts::crypto::FieldCipher;
+use hush_contracts::events::{AuditRecord, EpochMillis, PrivacyRequest};
 use hush_intake::service::IntakeSection;
 use hush_intake::submission::{into_request, parse, Receipt};
+use hush_runtime::kafka::client_config;
 use hush_tests::pipeline::{set_test_secrets, Options, Pipeline};
 use hush_tests::Stack;
 use rdkafka::consumer::{Consumer, StreamConsumer};

@@ -5,10 +5,10 @@ pub mod pipeline;
 
 use std::time::Duration;
 
-use hush_core::codec::AvroCodec;
-use hush_core::config::{KafkaConfig, TopicsConfig};
-use hush_core::kafka::{DeadLetterQueue, EventProducer};
-use hush_core::topics::{design_topics, ensure_topics, TopicSpec};
+use hush_runtime::codec::AvroCodec;
+use hush_runtime::config::{KafkaConfig, TopicsConfig};
+use hush_runtime::kafka::{DeadLetterQueue, EventProducer};
+use hush_runtime::topics::{design_topics, ensure_topics, TopicSpec};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};

@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use hush_connector_hubspot::sim::HubSpotSimulator;
 use hush_connector_webhook::sim::WebhookSimulator;
-use hush_core::config::{CommonConfig, TopicsConfig};
-use hush_core::events::Confirmation;
-use hush_core::ops::Readiness;
-use hush_core::recipients::RecipientConfig;
+use hush_contracts::events::Confirmation;
+use hush_contracts::recipients::RecipientConfig;
+use hush_runtime::config::{CommonConfig, TopicsConfig};
+use hush_runtime::ops::Readiness;
 use serde_json::Value;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -41,7 +41,7 @@ pub fn set_test_secrets() {
         std::env::set_var(WEBHOOK_SECRET_VAR, WEBHOOK_SECRET);
         std::env::set_var(HUBSPOT_TOKEN_VAR, HUBSPOT_TOKEN);
         std::env::set_var(
-            hush_core::crypto::DEFAULT_KEY_VAR,
+            hush_contracts::crypto::DEFAULT_KEY_VAR,
             base64::engine::general_purpose::STANDARD.encode([42u8; 32]),
         );
     });
@@ -159,7 +159,7 @@ impl Pipeline {
 
         let common = CommonConfig {
             kafka: stack.kafka.clone(),
-            schema_registry: hush_core::config::RegistryConfig {
+            schema_registry: hush_runtime::config::RegistryConfig {
                 url: stack.registry_url.clone(),
             },
             topics: topics.clone(),
@@ -172,7 +172,7 @@ impl Pipeline {
                 .await
                 .expect("deny-list rebuilt");
             let addr = free_addr();
-            tokio::spawn(hush_core::ops::serve(
+            tokio::spawn(hush_runtime::ops::serve(
                 addr.clone(),
                 hush_denylist::api::router(deny_list, 1 << 20),
                 shutdown.clone(),
@@ -203,7 +203,7 @@ impl Pipeline {
         };
         let intake = hush_intake::service::build(&intake_config).expect("intake");
         let intake_addr = free_addr();
-        tokio::spawn(hush_core::ops::serve(
+        tokio::spawn(hush_runtime::ops::serve(
             intake_addr.clone(),
             hush_intake::api::router(intake),
             shutdown.clone(),

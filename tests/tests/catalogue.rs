@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use hush_core::recipients::RecipientConfig;
+use hush_contracts::recipients::RecipientConfig;
 use hush_simulators::DEMO_CONSUMERS;
 use hush_tests::pipeline::{Options, Pipeline};
 use serde_json::{json, Value};

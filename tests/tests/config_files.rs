@@ -8,14 +8,14 @@ fn shipped(path: &str) -> PathBuf {
 }
 
 fn loads_everywhere(path: &Path) {
-    use hush_core::config::load;
+    use hush_runtime::config::load;
     let intake: hush_intake::service::Config = load(Some(path)).expect("intake config");
     let state: hush_state::service::Config = load(Some(path)).expect("state config");
     let auditor: hush_auditor::service::Config = load(Some(path)).expect("auditor config");
     let suppressor: hush_suppressor::config::Config = load(Some(path)).expect("suppressor config");
     let denylist: hush_denylist::Config = load(Some(path)).expect("deny-list config");
-    let _: hush_core::config::CommonConfig = load(Some(path)).expect("cli config");
-    hush_core::recipients::validate(&suppressor.recipients).expect("recipients valid");
+    let _: hush_runtime::config::CommonConfig = load(Some(path)).expect("cli config");
+    hush_contracts::recipients::validate(&suppressor.recipients).expect("recipients valid");
     assert_eq!(
         auditor.recipients, suppressor.recipients,
         "one recipients list for all"
@@ -36,7 +36,7 @@ fn loads_everywhere(path: &Path) {
 fn the_kubernetes_configuration_loads_into_every_service() {
     let path = shipped("deploy/k8s/hush.toml");
     loads_everywhere(&path);
-    let config: hush_suppressor::config::Config = hush_core::config::load(Some(&path)).unwrap();
+    let config: hush_suppressor::config::Config = hush_runtime::config::load(Some(&path)).unwrap();
     // Every recipient has a suppressor Deployment.
     for recipient in &config.recipients {
         let manifest = shipped(&format!("deploy/k8s/suppressor-{}.yaml", recipient.id));

@@ -6,10 +6,10 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use hush_core::codec::{AvroCodec, CodecError};
-use hush_core::events::*;
-use hush_core::identifiers::{hash_identifier, sha256_hex};
-use hush_core::kafka::{
+use hush_contracts::events::*;
+use hush_contracts::identifiers::{hash_identifier, sha256_hex};
+use hush_runtime::codec::{AvroCodec, CodecError};
+use hush_runtime::kafka::{
     ConsumerSettings, EventConsumer, HandlerError, IncomingMessage, MessageHandler,
     DLQ_REASON_HEADER, DLQ_SOURCE_OFFSET_HEADER, DLQ_SOURCE_TOPIC_HEADER,
 };
@@ -284,7 +284,7 @@ async fn registry_accepts_compatible_and_refuses_incompatible_schema_changes() {
     assert!(
         matches!(
             err,
-            hush_core::kafka::ProduceError::Codec(CodecError::SchemaRefused { .. })
+            hush_runtime::kafka::ProduceError::Codec(CodecError::SchemaRefused { .. })
         ),
         "{err}"
     );

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use hush_core::config::{CommonConfig, KafkaConfig, RegistryConfig};
-use hush_core::events::PrivacyRequest;
+use hush_contracts::events::PrivacyRequest;
+use hush_runtime::config::{CommonConfig, KafkaConfig, RegistryConfig};
 use hush_tests::pipeline::{free_addr, set_test_secrets};
 use hush_tests::Stack;
 use serde_json::{json, Value};
@@ -24,7 +24,7 @@ async fn serve_intake(
     config.intake.publish_timeout_ms = publish_timeout_ms;
     let intake = hush_intake::service::build(&config).expect("intake builds");
     let addr = free_addr();
-    tokio::spawn(hush_core::ops::serve(
+    tokio::spawn(hush_runtime::ops::serve(
         addr.clone(),
         hush_intake::api::router(intake),
         shutdown.clone(),
@@ -33,7 +33,7 @@ async fn serve_intake(
     format!("http://{addr}")
 }
 
-fn common(stack: &Stack, topics: hush_core::config::TopicsConfig) -> CommonConfig {
+fn common(stack: &Stack, topics: hush_runtime::config::TopicsConfig) -> CommonConfig {
     CommonConfig {
         kafka: stack.kafka.clone(),
         schema_registry: RegistryConfig {
@@ -216,7 +216,8 @@ async fn the_gpc_support_resource_is_served() {
 #[test]
 fn intake_refuses_to_start_without_its_encryption_key() {
     let mut config = hush_intake::service::Config::default();
-    config.intake.encryption_key_env = hush_core::config::SecretRef("HUSH_IT_KEY_NEVER_SET".into());
+    config.intake.encryption_key_env =
+        hush_runtime::config::SecretRef("HUSH_IT_KEY_NEVER_SET".into());
     let error = hush_intake::service::build(&config).err().expect("refused");
     assert!(
         error.to_string().contains("HUSH_IT_KEY_NEVER_SET"),

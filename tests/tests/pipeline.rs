@@ -4,9 +4,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use hush_connector_webhook::{CallbackStatus, RecipientCallback};
-use hush_core::events::ConfirmationAction;
-use hush_core::identifiers::sha256_hex;
+use hush_contracts::callback::{CallbackStatus, RecipientCallback};
+use hush_contracts::events::ConfirmationAction;
+use hush_contracts::identifiers::sha256_hex;
 use hush_sim_kit::Fault;
 use hush_tests::pipeline::{Options, Pipeline};
 use serde_json::{json, Value};
@@ -266,7 +266,9 @@ async fn a_recipient_failing_forever_is_dead_lettered_as_failed_permanent() {
         .stack
         .read_all(&pipeline.topics.dlq, 1, Duration::from_secs(20));
     assert_eq!(dead.len(), 1, "the request was dead-lettered");
-    let reason = dead[0].header(hush_core::kafka::DLQ_REASON_HEADER).unwrap();
+    let reason = dead[0]
+        .header(hush_runtime::kafka::DLQ_REASON_HEADER)
+        .unwrap();
     assert!(
         reason.contains("partner-webhook") && reason.contains("3 attempt"),
         "{reason}"
@@ -360,18 +362,18 @@ async fn a_confirmation_for_an_unknown_request_is_dead_lettered_without_holding_
     let email = "stray@example.com";
     let subject = sha256_hex(email);
     // A confirmation for a request that was never made, on the subject's partition.
-    let stray = hush_core::events::Confirmation {
+    let stray = hush_contracts::events::Confirmation {
         request_id: uuid::Uuid::new_v4().to_string(),
         subject_key: subject.clone(),
         connector_id: "partner-webhook".into(),
-        role: hush_core::events::RecipientRole::ThirdParty,
+        role: hush_contracts::events::RecipientRole::ThirdParty,
         action: ConfirmationAction::Notified,
         exception_basis: None,
         attempts: 1,
         first_attempt_at: None,
         last_attempt_at: None,
-        completed_at: hush_core::events::now_millis(),
-        verification: hush_core::events::VerificationStatus::Unverifiable,
+        completed_at: hush_contracts::events::now_millis(),
+        verification: hush_contracts::events::VerificationStatus::Unverifiable,
         evidence: Default::default(),
     };
     pipeline
@@ -398,7 +400,9 @@ async fn a_confirmation_for_an_unknown_request_is_dead_lettered_without_holding_
         .stack
         .read_all(&pipeline.topics.dlq, 1, Duration::from_secs(20));
     assert_eq!(dead.len(), 1);
-    let reason = dead[0].header(hush_core::kafka::DLQ_REASON_HEADER).unwrap();
+    let reason = dead[0]
+        .header(hush_runtime::kafka::DLQ_REASON_HEADER)
+        .unwrap();
     assert!(
         reason.contains(&stray.request_id) && reason.contains("not on record"),
         "{reason}"

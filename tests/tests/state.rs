@@ -4,13 +4,13 @@
 
 use std::time::Duration;
 
-use hush_core::config::{CommonConfig, RegistryConfig};
-use hush_core::events::{
+use hush_contracts::events::{
     now_millis, Category, Channel, Identifier, IdentifierType, PrivacyRequest, RequestKind,
     SuppressionState,
 };
-use hush_core::identifiers::sha256_hex;
-use hush_core::ops::Readiness;
+use hush_contracts::identifiers::sha256_hex;
+use hush_runtime::config::{CommonConfig, RegistryConfig};
+use hush_runtime::ops::Readiness;
 use hush_state::service::{StateSection, StateTable};
 use hush_tests::Stack;
 use tokio_util::sync::CancellationToken;

@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use hush_core::kafka::{ConsumerSettings, EventConsumer, IncomingMessage};
+use hush_runtime::kafka::{ConsumerSettings, EventConsumer, IncomingMessage};
 use hush_tests::Stack;
 use opentelemetry::trace::TraceContextExt;
 use rdkafka::message::OwnedHeaders;
@@ -18,7 +18,7 @@ fn trace_id_of(span: &tracing::Span) -> String {
 
 #[tokio::test]
 async fn the_consumer_continues_the_producers_trace() {
-    let _telemetry = hush_core::telemetry::init("hush-tests").expect("telemetry");
+    let _telemetry = hush_runtime::telemetry::init("hush-tests").expect("telemetry");
     let stack = Stack::from_env();
     let topics = stack.unique_topics("trace");
     stack.create_topics(&topics).await;

@@ -1,8 +1,9 @@
 //! The HTTP calls to the `hush-denylist` service: hashes only, never raw values.
 
-use hush_core::connector::WorkIdentifier;
-use hush_core::connector::{classify_http_status, send, ConnectorError};
-use hush_core::events::IdentifierType;
+use hush_connector_kit::http::{classify_http_status, send};
+use hush_contracts::connector::ConnectorError;
+use hush_contracts::connector::WorkIdentifier;
+use hush_contracts::events::IdentifierType;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 

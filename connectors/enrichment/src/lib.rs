@@ -13,13 +13,13 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use async_trait::async_trait;
-use hush_core::config::ConfigError;
-use hush_core::connector::{
+use hush_contracts::config::ConfigError;
+use hush_contracts::connector::{
     Completion, Connector, ConnectorError, Evidence, ItemResults, SuppressionWork, WorkIdentifier,
 };
-use hush_core::events::{ConfirmationAction, RequestKind, VerificationStatus};
-use hush_core::identifiers::is_sha256_hex;
-use hush_core::recipients::RecipientConfig;
+use hush_contracts::events::{ConfirmationAction, RequestKind, VerificationStatus};
+use hush_contracts::identifiers::is_sha256_hex;
+use hush_contracts::recipients::RecipientConfig;
 
 pub use client::{CheckAnswer, DeniedEntry, DenyListClient};
 pub use config::{EnrichmentConfig, EnrichmentSettings, KINDS, KIND_CLEARBIT, KIND_ZOOMINFO};

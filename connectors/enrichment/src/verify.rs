@@ -3,8 +3,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use hush_core::connector::SuppressionWork;
-use hush_core::events::RequestKind;
+use hush_contracts::connector::SuppressionWork;
+use hush_contracts::events::RequestKind;
 
 use crate::client::CheckAnswer;
 
@@ -49,8 +49,8 @@ pub fn enforced(work: &SuppressionWork, answer: &CheckAnswer) -> Option<Enforcem
 mod tests {
     use super::*;
     use crate::client::DeniedEntry;
-    use hush_core::connector::WorkIdentifier;
-    use hush_core::events::IdentifierType;
+    use hush_contracts::connector::WorkIdentifier;
+    use hush_contracts::events::IdentifierType;
 
     fn work(kind: RequestKind, hashes: &[&str]) -> SuppressionWork {
         SuppressionWork {

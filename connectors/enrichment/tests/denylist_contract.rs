@@ -6,15 +6,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hush_connector_enrichment::{EnrichmentConnector, ENFORCED_BY, NOT_SHOWN_YET};
-use hush_core::connector::{
+use hush_contracts::connector::{
     Completion, Connector, ConnectorError, SuppressionWork, WorkIdentifier,
 };
-use hush_core::events::{
+use hush_contracts::events::{
     Category, ConfirmationAction, IdentifierType, MinorStatus, RequestKind, SuppressionState,
     VerificationStatus,
 };
-use hush_core::identifiers::{hash_identifier, sha256_hex};
-use hush_core::recipients::RecipientConfig;
+use hush_contracts::identifiers::{hash_identifier, sha256_hex};
+use hush_contracts::recipients::RecipientConfig;
 use hush_denylist::{api, DenyList, IdentifierValue};
 use hush_sim_kit::{any_loopback_port, Fault, RunningSim};
 

@@ -4,7 +4,8 @@
 
 use std::time::{Duration, Instant};
 
-use hush_core::connector::{send, ConnectorError};
+use hush_connector_kit::http::send;
+use hush_contracts::connector::ConnectorError;
 use serde_json::Value;
 use tokio::sync::Mutex;
 

@@ -18,13 +18,13 @@ pub mod verify;
 use std::collections::{BTreeMap, BTreeSet};
 
 use async_trait::async_trait;
-use hush_core::config::ConfigError;
-use hush_core::connector::{
+use hush_contracts::config::ConfigError;
+use hush_contracts::connector::{
     fill_results, Completion, Connector, ConnectorError, Evidence, ItemResults, ItemSlot,
     SuppressionWork,
 };
-use hush_core::events::{ConfirmationAction, RequestKind, VerificationStatus};
-use hush_core::recipients::RecipientConfig;
+use hush_contracts::events::{ConfirmationAction, RequestKind, VerificationStatus};
+use hush_contracts::recipients::RecipientConfig;
 
 pub use client::{GoogleAdsClient, JobStatus};
 pub use config::{GoogleAdsConfig, GoogleAdsCredentials, GoogleAdsSettings};

@@ -3,8 +3,8 @@
 
 use std::ops::Range;
 
-use hush_core::connector::SuppressionWork;
-use hush_core::events::IdentifierType;
+use hush_contracts::connector::SuppressionWork;
+use hush_contracts::events::IdentifierType;
 use serde_json::{json, Value};
 
 /// Most user identifiers one `addOperations` request may carry (documented limit).
@@ -192,9 +192,9 @@ pub fn job_status_query(job_resource_name: &str) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hush_core::connector::WorkIdentifier;
-    use hush_core::events::RequestKind;
-    use hush_core::identifiers::hash_identifier;
+    use hush_contracts::connector::WorkIdentifier;
+    use hush_contracts::events::RequestKind;
+    use hush_contracts::identifiers::hash_identifier;
 
     fn work(identifiers: Vec<(IdentifierType, String)>) -> SuppressionWork {
         SuppressionWork {
@@ -239,7 +239,10 @@ mod tests {
             })
         );
         // The phone hash is the hash of the E.164 form Google requires.
-        assert_eq!(phone, hush_core::identifiers::sha256_hex("+14155550100"));
+        assert_eq!(
+            phone,
+            hush_contracts::identifiers::sha256_hex("+14155550100")
+        );
     }
 
     #[test]
@@ -279,7 +282,7 @@ mod tests {
             .map(|n| {
                 (
                     IdentifierType::Email,
-                    hush_core::identifiers::sha256_hex(&n.to_string()),
+                    hush_contracts::identifiers::sha256_hex(&n.to_string()),
                 )
             })
             .collect();

@@ -623,7 +623,7 @@ fn check_operation(
             }
         };
         let value = value.as_str().unwrap_or_default();
-        if !hush_core::identifiers::is_sha256_hex(value) {
+        if !hush_contracts::identifiers::is_sha256_hex(value) {
             return Err(fail(
                 "INVALID_SHA256_FORMAT",
                 "The SHA256 encoded value is malformed.",

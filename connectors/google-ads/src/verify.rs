@@ -5,8 +5,8 @@
 
 use std::time::Duration;
 
-use hush_core::connector::poll::{self, PollOutcome, PolledStatus};
-use hush_core::events::VerificationStatus;
+use hush_connector_kit::poll::{self, PollOutcome, PolledStatus};
+use hush_contracts::events::VerificationStatus;
 
 use crate::client::{GoogleAdsClient, JobStatus};
 

@@ -4,10 +4,10 @@ use std::time::Duration;
 
 use hush_connector_google_ads::sim::{GoogleAdsSim, GoogleAdsSimConfig};
 use hush_connector_google_ads::{GoogleAdsConfig, GoogleAdsConnector, EVIDENCE_JOB};
-use hush_core::connector::{Connector, ConnectorError, SuppressionWork, WorkIdentifier};
-use hush_core::events::{ConfirmationAction, IdentifierType, RequestKind, VerificationStatus};
-use hush_core::identifiers::{hash_identifier, sha256_hex};
-use hush_core::recipients::RecipientConfig;
+use hush_contracts::connector::{Connector, ConnectorError, SuppressionWork, WorkIdentifier};
+use hush_contracts::events::{ConfirmationAction, IdentifierType, RequestKind, VerificationStatus};
+use hush_contracts::identifiers::{hash_identifier, sha256_hex};
+use hush_contracts::recipients::RecipientConfig;
 use hush_sim_kit::Fault;
 use serde_json::{json, Value};
 

@@ -2,8 +2,8 @@
 //! binary because it sets environment variables, which must not race other threads.
 
 use hush_connector_google_ads::GoogleAdsConnector;
-use hush_core::connector::Connector;
-use hush_core::recipients::RecipientConfig;
+use hush_contracts::connector::Connector;
+use hush_contracts::recipients::RecipientConfig;
 
 #[test]
 fn from_recipient_reads_credentials_from_the_environment() {

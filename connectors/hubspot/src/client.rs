@@ -4,7 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use hush_core::connector::{ConnectorError, VendorAnswer};
+use hush_connector_kit::http::VendorAnswer;
+use hush_contracts::connector::ConnectorError;
 use reqwest::header::AUTHORIZATION;
 use reqwest::{Method, StatusCode, Url};
 use serde::Deserialize;
@@ -114,7 +115,7 @@ impl HubSpotClient {
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
                 .body(body);
         }
-        hush_core::connector::send(request).await
+        hush_connector_kit::http::send(request).await
     }
 
     fn fail(answer: &VendorAnswer, emails: &[&str]) -> ConnectorError {

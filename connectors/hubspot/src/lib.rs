@@ -17,12 +17,12 @@ pub mod sim;
 pub mod verify;
 
 use async_trait::async_trait;
-use hush_core::config::ConfigError;
-use hush_core::connector::{
+use hush_contracts::config::ConfigError;
+use hush_contracts::connector::{
     Completion, Connector, ConnectorError, Evidence, ItemResults, SuppressionWork,
 };
-use hush_core::events::{ConfirmationAction, IdentifierType, RequestKind, VerificationStatus};
-use hush_core::recipients::RecipientConfig;
+use hush_contracts::events::{ConfirmationAction, IdentifierType, RequestKind, VerificationStatus};
+use hush_contracts::recipients::RecipientConfig;
 
 pub use client::{ContactRead, ContactWrite, HubSpotClient};
 pub use config::{HubSpotConfig, HubSpotSettings};

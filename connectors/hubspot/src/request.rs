@@ -4,9 +4,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use hush_core::connector::{ConnectorError, SuppressionWork};
-use hush_core::events::{IdentifierType, RequestKind};
-use hush_core::identifiers::normalise;
+use hush_contracts::connector::{ConnectorError, SuppressionWork};
+use hush_contracts::events::{IdentifierType, RequestKind};
+use hush_contracts::identifiers::normalise;
 use serde::{Deserialize, Serialize};
 
 use crate::config::HubSpotSettings;
@@ -198,8 +198,8 @@ pub fn gdpr_delete_body(email: &str) -> GdprDeleteBody {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hush_core::connector::{RawValue, WorkIdentifier};
-    use hush_core::identifiers::sha256_hex;
+    use hush_contracts::connector::{RawValue, WorkIdentifier};
+    use hush_contracts::identifiers::sha256_hex;
     use serde_json::json;
 
     fn email(raw: Option<&str>, hashed_from: &str) -> WorkIdentifier {

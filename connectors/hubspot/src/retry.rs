@@ -2,7 +2,8 @@
 
 use std::time::Duration;
 
-use hush_core::connector::{classify_http_status, ConnectorError};
+use hush_connector_kit::http::classify_http_status;
+use hush_contracts::connector::ConnectorError;
 use serde::Deserialize;
 
 /// HubSpot's error body (`{"status":"error","message":..,"correlationId":..,"category":..}`,

@@ -1,8 +1,8 @@
 //! Read-back: after a write, read each contact again and check that HubSpot holds what the
 //! request demands.
 
-use hush_core::connector::{Completion, SuppressionWork};
-use hush_core::events::{ConfirmationAction, RequestKind, VerificationStatus};
+use hush_contracts::connector::{Completion, SuppressionWork};
+use hush_contracts::events::{ConfirmationAction, RequestKind, VerificationStatus};
 
 use crate::client::{ContactRead, HubSpotClient};
 use crate::config::HubSpotSettings;

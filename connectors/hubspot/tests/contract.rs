@@ -5,14 +5,14 @@ use std::time::Duration;
 
 use hush_connector_hubspot::sim::HubSpotSimulator;
 use hush_connector_hubspot::HubSpotConnector;
-use hush_core::connector::{
+use hush_contracts::connector::{
     Completion, Connector, ConnectorError, ItemResults, RawValue, SuppressionWork, WorkIdentifier,
 };
-use hush_core::events::{
+use hush_contracts::events::{
     Category, ConfirmationAction, IdentifierType, RequestKind, VerificationStatus,
 };
-use hush_core::identifiers::sha256_hex;
-use hush_core::recipients::RecipientConfig;
+use hush_contracts::identifiers::sha256_hex;
+use hush_contracts::recipients::RecipientConfig;
 use hush_sim_kit::Fault;
 use serde_json::json;
 
@@ -570,7 +570,7 @@ async fn a_refused_token_is_permanent_and_names_the_credential() {
     let mut wrong = recipient(&sim.base_url(), "", "");
     wrong.credentials.insert(
         "token".into(),
-        hush_core::config::SecretRef(WRONG_TOKEN_VAR.into()),
+        hush_contracts::config::SecretRef(WRONG_TOKEN_VAR.into()),
     );
     let detail = permanent_detail(one(HubSpotConnector::from_recipient(&wrong)
         .unwrap()

@@ -1,6 +1,7 @@
 //! The HTTP call to LinkedIn's Marketing API.
 
-use hush_core::connector::{send, ConnectorError};
+use hush_connector_kit::http::send;
+use hush_contracts::connector::ConnectorError;
 
 use crate::config::LinkedInConfig;
 use crate::request::RemovalCall;

@@ -7,9 +7,9 @@
 //! does not take it hashed, so it is sent only when the suppressor decrypted the raw value).
 //! LinkedIn has no phone id type for DMP users.
 
-use hush_core::connector::SuppressionWork;
-use hush_core::events::IdentifierType;
-use hush_core::identifiers::is_sha256_hex;
+use hush_contracts::connector::SuppressionWork;
+use hush_contracts::events::IdentifierType;
+use hush_contracts::identifiers::is_sha256_hex;
 use serde::Serialize;
 
 /// Most elements sent in one call. The LinkedIn pages consulted document a per-member rate
@@ -184,9 +184,9 @@ pub fn plan_removal(batch: &[SuppressionWork]) -> RemovalPlan {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hush_core::connector::{RawValue, WorkIdentifier};
-    use hush_core::events::{Category, RequestKind};
-    use hush_core::identifiers::{hash_identifier, sha256_hex};
+    use hush_contracts::connector::{RawValue, WorkIdentifier};
+    use hush_contracts::events::{Category, RequestKind};
+    use hush_contracts::identifiers::{hash_identifier, sha256_hex};
     use serde_json::json;
 
     fn work(identifiers: Vec<WorkIdentifier>) -> SuppressionWork {

@@ -22,7 +22,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
-use hush_core::identifiers::is_sha256_hex;
+use hush_contracts::identifiers::is_sha256_hex;
 use hush_sim_kit::{any_loopback_port, serve, RunningSim, SimControl};
 use serde_json::{json, Value};
 

@@ -2,7 +2,7 @@
 //! counts (`matchedCount`, `audienceSize`, refreshed over a rolling window), never whether a
 //! given person is in it. A completed removal is therefore recorded as [`VERIFICATION`].
 
-use hush_core::events::VerificationStatus;
+use hush_contracts::events::VerificationStatus;
 
 /// Verification status of every LinkedIn removal.
 pub const VERIFICATION: VerificationStatus = VerificationStatus::Unverifiable;

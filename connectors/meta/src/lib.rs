@@ -17,13 +17,13 @@ pub mod verify;
 use std::collections::BTreeSet;
 
 use async_trait::async_trait;
-use hush_core::config::ConfigError;
-use hush_core::connector::{
+use hush_contracts::config::ConfigError;
+use hush_contracts::connector::{
     apply_except_opt_ins, Completion, Connector, ConnectorError, Evidence, ItemResults,
     SuppressionWork,
 };
-use hush_core::events::ConfirmationAction;
-use hush_core::recipients::RecipientConfig;
+use hush_contracts::events::ConfirmationAction;
+use hush_contracts::recipients::RecipientConfig;
 
 use crate::client::MetaClient;
 use crate::config::MetaConfig;

@@ -15,9 +15,9 @@
 //! `session` (`session_id`, `batch_seq` from 1, `last_batch_flag` on the last call,
 //! `estimated_num_total` = all rows).
 
-use hush_core::connector::{RawValue, SuppressionWork};
-use hush_core::events::IdentifierType;
-use hush_core::identifiers::{is_sha256_hex, sha256_hex};
+use hush_contracts::connector::{RawValue, SuppressionWork};
+use hush_contracts::events::IdentifierType;
+use hush_contracts::identifiers::{is_sha256_hex, sha256_hex};
 use serde::Serialize;
 
 /// Most rows Meta accepts in one call.
@@ -283,9 +283,9 @@ pub fn plan_removal(batch: &[SuppressionWork], session_id: u64) -> RemovalPlan {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hush_core::connector::WorkIdentifier;
-    use hush_core::events::{Category, RequestKind};
-    use hush_core::identifiers::hash_identifier;
+    use hush_contracts::connector::WorkIdentifier;
+    use hush_contracts::events::{Category, RequestKind};
+    use hush_contracts::identifiers::hash_identifier;
     use serde_json::json;
 
     fn work(identifiers: Vec<WorkIdentifier>) -> SuppressionWork {

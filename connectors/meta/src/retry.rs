@@ -4,7 +4,8 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use hush_core::connector::{classify_http_status, parse_retry_after, ConnectorError};
+use hush_connector_kit::http::{classify_http_status, parse_retry_after};
+use hush_contracts::connector::ConnectorError;
 use serde::{Deserialize, Deserializer};
 
 /// Graph API error codes that mean "slow down": application, user, business-use-case, API-call

@@ -3,7 +3,7 @@
 //! applied asynchronously (usually within 24 hours). A completed removal is therefore recorded
 //! as [`VERIFICATION`], with [`REMOVAL_TIMING`] in its evidence.
 
-use hush_core::events::VerificationStatus;
+use hush_contracts::events::VerificationStatus;
 
 /// Verification status of every Meta removal.
 pub const VERIFICATION: VerificationStatus = VerificationStatus::Unverifiable;

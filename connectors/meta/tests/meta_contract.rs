@@ -5,14 +5,14 @@ use std::time::Duration;
 use hush_connector_meta::config::MetaConfig;
 use hush_connector_meta::sim::{form_of, MetaSim};
 use hush_connector_meta::MetaCustomAudiences;
-use hush_core::connector::{
+use hush_contracts::connector::{
     Completion, Connector, ConnectorError, RawValue, SuppressionWork, WorkIdentifier,
 };
-use hush_core::events::{
+use hush_contracts::events::{
     Category, ConfirmationAction, IdentifierType, RequestKind, VerificationStatus,
 };
-use hush_core::identifiers::{hash_identifier, sha256_hex};
-use hush_core::recipients::RecipientConfig;
+use hush_contracts::identifiers::{hash_identifier, sha256_hex};
+use hush_contracts::recipients::RecipientConfig;
 use hush_sim_kit::Fault;
 use serde_json::{json, Value};
 

@@ -4,7 +4,8 @@
 
 use std::time::{Duration, Instant};
 
-use hush_core::connector::{ConnectorError, VendorAnswer};
+use hush_connector_kit::http::VendorAnswer;
+use hush_contracts::connector::ConnectorError;
 use reqwest::{Method, RequestBuilder};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -95,7 +96,7 @@ impl SalesforceClient {
 
     async fn fetch_token(&self) -> Result<Session, ConnectorError> {
         let credentials = &self.config.credentials;
-        let answer = hush_core::connector::send(
+        let answer = hush_connector_kit::http::send(
             self.http
                 .post(format!("{}/services/oauth2/token", self.config.base_url))
                 .form(&[
@@ -135,7 +136,7 @@ impl SalesforceClient {
         let mut refreshed = false;
         loop {
             let session = self.session().await?;
-            let answer = hush_core::connector::send(
+            let answer = hush_connector_kit::http::send(
                 build(&session.instance_url).bearer_auth(&session.access_token),
             )
             .await?;

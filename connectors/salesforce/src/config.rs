@@ -4,8 +4,8 @@
 use std::fmt;
 use std::time::Duration;
 
-use hush_core::config::ConfigError;
-use hush_core::recipients::RecipientConfig;
+use hush_contracts::config::ConfigError;
+use hush_contracts::recipients::RecipientConfig;
 use serde::{Deserialize, Serialize};
 
 /// A consent flag of the Salesforce `Individual` object that Hush may set.

@@ -25,12 +25,12 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use hush_core::config::ConfigError;
-use hush_core::connector::{
+use hush_contracts::config::ConfigError;
+use hush_contracts::connector::{
     Completion, Connector, ConnectorError, Evidence, ItemResults, SuppressionWork,
 };
-use hush_core::events::{ConfirmationAction, RequestKind, VerificationStatus};
-use hush_core::recipients::RecipientConfig;
+use hush_contracts::events::{ConfirmationAction, RequestKind, VerificationStatus};
+use hush_contracts::recipients::RecipientConfig;
 use serde_json::Value;
 
 use crate::client::SalesforceClient;

@@ -7,9 +7,9 @@
 
 use std::collections::BTreeMap;
 
-use hush_core::connector::{ConnectorError, SuppressionWork};
-use hush_core::events::{ConfirmationAction, IdentifierType, RequestKind};
-use hush_core::identifiers::normalise;
+use hush_contracts::connector::{ConnectorError, SuppressionWork};
+use hush_contracts::events::{ConfirmationAction, IdentifierType, RequestKind};
+use hush_contracts::identifiers::normalise;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -285,8 +285,8 @@ impl IndividualState {
 mod tests {
     use super::*;
     use crate::config::IndividualFlag;
-    use hush_core::connector::{RawValue, WorkIdentifier};
-    use hush_core::identifiers::sha256_hex;
+    use hush_contracts::connector::{RawValue, WorkIdentifier};
+    use hush_contracts::identifiers::sha256_hex;
 
     fn work(identifiers: Vec<WorkIdentifier>) -> SuppressionWork {
         SuppressionWork {

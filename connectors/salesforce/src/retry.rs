@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use hush_core::connector::{classify_http_status, parse_retry_after, ConnectorError};
+use hush_connector_kit::http::{classify_http_status, parse_retry_after};
+use hush_contracts::connector::ConnectorError;
 use serde::Deserialize;
 
 use crate::request::RecordError;

@@ -1,8 +1,8 @@
 //! Read-back: the `Individual` flags the connector wrote are read again, and after a deletion
 //! the Contacts and Leads are searched for again by email.
 
-use hush_core::connector::{Completion, ConnectorError, SuppressionWork};
-use hush_core::events::{ConfirmationAction, RequestKind, VerificationStatus};
+use hush_contracts::connector::{Completion, ConnectorError, SuppressionWork};
+use hush_contracts::events::{ConfirmationAction, RequestKind, VerificationStatus};
 
 use crate::client::SalesforceClient;
 use crate::request::{emails_of, individual_fields, PERSON_OBJECTS};

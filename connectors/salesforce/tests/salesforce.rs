@@ -6,12 +6,12 @@ use std::time::Duration;
 
 use hush_connector_salesforce::sim::{IndividualFlags, SalesforceSim};
 use hush_connector_salesforce::SalesforceConnector;
-use hush_core::connector::{
+use hush_contracts::connector::{
     Completion, Connector, ConnectorError, RawValue, SuppressionWork, WorkIdentifier,
 };
-use hush_core::events::{ConfirmationAction, IdentifierType, RequestKind, VerificationStatus};
-use hush_core::identifiers::sha256_hex;
-use hush_core::recipients::RecipientConfig;
+use hush_contracts::events::{ConfirmationAction, IdentifierType, RequestKind, VerificationStatus};
+use hush_contracts::identifiers::sha256_hex;
+use hush_contracts::recipients::RecipientConfig;
 use hush_sim_kit::{Fault, RecordedCall, RunningSim};
 use serde_json::json;
 

@@ -1,7 +1,7 @@
 //! HTTP calls to the Segment Public API: create a workspace regulation and read it back, with
 //! the workspace token as a bearer token.
 
-use hush_core::connector::ConnectorError;
+use hush_contracts::connector::ConnectorError;
 use serde_json::Value;
 
 use crate::config::SegmentConfig;
@@ -107,7 +107,7 @@ impl SegmentClient {
     }
 
     async fn send(&self, call: reqwest::RequestBuilder) -> Result<Value, ConnectorError> {
-        let answer = hush_core::connector::send(
+        let answer = hush_connector_kit::http::send(
             call.bearer_auth(&self.config.token.0)
                 .header("accept", SEGMENT_V1_JSON),
         )

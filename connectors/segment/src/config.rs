@@ -3,8 +3,8 @@
 use std::fmt;
 use std::time::Duration;
 
-use hush_core::config::ConfigError;
-use hush_core::recipients::RecipientConfig;
+use hush_contracts::config::ConfigError;
+use hush_contracts::recipients::RecipientConfig;
 use serde::Deserialize;
 
 /// Segment Public API root for US workspaces (EU workspaces use `https://eu1.api.segmentapis.com`).

@@ -16,13 +16,13 @@ pub mod verify;
 use std::time::Instant;
 
 use async_trait::async_trait;
-use hush_core::config::ConfigError;
-use hush_core::connector::{
+use hush_contracts::config::ConfigError;
+use hush_contracts::connector::{
     fill_results, Completion, Connector, ConnectorError, Evidence, ItemResults, ItemSlot,
     SuppressionWork,
 };
-use hush_core::events::{ConfirmationAction, RequestKind, VerificationStatus};
-use hush_core::recipients::RecipientConfig;
+use hush_contracts::events::{ConfirmationAction, RequestKind, VerificationStatus};
+use hush_contracts::recipients::RecipientConfig;
 
 pub use client::{RegulationStatus, SegmentClient};
 pub use config::{SegmentConfig, SegmentSettings, SegmentToken};

@@ -2,8 +2,8 @@
 //! by `userId`, the business's own user id, so the subject is the request's `CUSTOMER_ID`
 //! identifier in its raw form. No I/O.
 
-use hush_core::connector::SuppressionWork;
-use hush_core::events::{IdentifierType, RequestKind};
+use hush_contracts::connector::SuppressionWork;
+use hush_contracts::events::{IdentifierType, RequestKind};
 use serde_json::{json, Value};
 
 /// Most `subjectIds` one regulation may carry (documented Public API limit).
@@ -113,8 +113,8 @@ pub fn regulation_body(regulation_type: &str, subject_ids: &[String]) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hush_core::connector::{RawValue, WorkIdentifier};
-    use hush_core::identifiers::sha256_hex;
+    use hush_contracts::connector::{RawValue, WorkIdentifier};
+    use hush_contracts::identifiers::sha256_hex;
 
     fn work(identifiers: Vec<WorkIdentifier>) -> SuppressionWork {
         SuppressionWork {

@@ -2,7 +2,8 @@
 //! (429), retry (408, 5xx), or a permanent refusal (any other 4xx) carrying Segment's own error
 //! text from its `{"errors":[{"type","message","field"}]}` envelope.
 
-use hush_core::connector::{classify_http_status, ConnectorError};
+use hush_connector_kit::http::classify_http_status;
+use hush_contracts::connector::ConnectorError;
 use serde_json::Value;
 
 /// `None` for a 2xx answer, otherwise the error to report, with Segment's text.

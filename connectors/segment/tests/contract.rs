@@ -4,10 +4,12 @@ use std::time::Duration;
 
 use hush_connector_segment::sim::{SegmentSim, SegmentSimConfig};
 use hush_connector_segment::{SegmentConfig, SegmentConnector, SegmentToken, EVIDENCE_REGULATE_ID};
-use hush_core::connector::{Connector, ConnectorError, RawValue, SuppressionWork, WorkIdentifier};
-use hush_core::events::{ConfirmationAction, IdentifierType, RequestKind, VerificationStatus};
-use hush_core::identifiers::sha256_hex;
-use hush_core::recipients::RecipientConfig;
+use hush_contracts::connector::{
+    Connector, ConnectorError, RawValue, SuppressionWork, WorkIdentifier,
+};
+use hush_contracts::events::{ConfirmationAction, IdentifierType, RequestKind, VerificationStatus};
+use hush_contracts::identifiers::sha256_hex;
+use hush_contracts::recipients::RecipientConfig;
 use hush_sim_kit::Fault;
 use serde_json::json;
 

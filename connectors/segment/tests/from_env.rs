@@ -2,8 +2,8 @@
 //! binary because it sets an environment variable, which must not race other threads.
 
 use hush_connector_segment::SegmentConnector;
-use hush_core::connector::Connector;
-use hush_core::recipients::RecipientConfig;
+use hush_contracts::connector::Connector;
+use hush_contracts::recipients::RecipientConfig;
 
 #[test]
 fn from_recipient_reads_the_token_from_the_environment() {

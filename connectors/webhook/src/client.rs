@@ -1,7 +1,8 @@
 //! The HTTP call: posts one signed notice and reports what the recipient answered.
 
 use chrono::Utc;
-use hush_core::connector::{classify_transport_error, ConnectorError};
+use hush_connector_kit::http::classify_transport_error;
+use hush_contracts::connector::ConnectorError;
 use reqwest::header::{CONTENT_TYPE, LOCATION, RETRY_AFTER};
 
 use sha2::{Digest, Sha256};
@@ -9,7 +10,7 @@ use sha2::{Digest, Sha256};
 use crate::config::WebhookConfig;
 use crate::request::Notice;
 use crate::retry;
-use crate::signature::{sign, IDEMPOTENCY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+use hush_contracts::signature::{sign, IDEMPOTENCY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 
 /// What a recipient answered to a delivered notice (2xx).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -4,12 +4,12 @@
 use std::fmt;
 use std::time::Duration;
 
-use hush_core::config::ConfigError;
-use hush_core::recipients::RecipientConfig;
+use hush_contracts::config::ConfigError;
+use hush_contracts::recipients::RecipientConfig;
 use serde::Deserialize;
 
 /// The connector kind this crate implements (`kind = "webhook"`).
-pub const KIND: &str = "webhook";
+pub const KIND: &str = hush_contracts::callback::WEBHOOK_KIND;
 
 /// Shortest signing secret accepted, in bytes (128 bits of an ASCII secret).
 pub const MIN_SECRET_LEN: usize = 16;
@@ -232,7 +232,7 @@ mod tests {
         let mut r = recipient("");
         r.credentials.insert(
             "signing_secret".into(),
-            hush_core::config::SecretRef("HUSH_WEBHOOK_CONFIG_TEST_UNSET".into()),
+            hush_contracts::config::SecretRef("HUSH_WEBHOOK_CONFIG_TEST_UNSET".into()),
         );
         let err = WebhookConfig::from_recipient(&r).unwrap_err();
         assert!(

@@ -12,29 +12,20 @@ pub mod client;
 pub mod config;
 pub mod request;
 pub mod retry;
-pub mod signature;
 #[cfg(feature = "sim")]
 pub mod sim;
-pub mod verify;
 
 use async_trait::async_trait;
-use hush_core::config::ConfigError;
-use hush_core::connector::{
+use hush_contracts::config::ConfigError;
+use hush_contracts::connector::{
     Completion, Connector, ConnectorError, Evidence, ItemResults, SuppressionWork,
 };
-use hush_core::events::ConfirmationAction;
-use hush_core::recipients::RecipientConfig;
+use hush_contracts::events::ConfirmationAction;
+use hush_contracts::recipients::RecipientConfig;
 
 pub use client::{Delivery, WebhookClient};
 pub use config::{WebhookConfig, WebhookSettings, KIND};
 pub use request::{notice_for, Notice, NoticeIdentifier};
-pub use signature::{
-    sign, verify_signature, SignatureError, DEFAULT_TOLERANCE, IDEMPOTENCY_HEADER,
-    SIGNATURE_HEADER, TIMESTAMP_HEADER,
-};
-pub use verify::{
-    parse_callback, verify_callback, CallbackError, CallbackStatus, RecipientCallback,
-};
 
 /// Sends signed notices to one webhook recipient.
 #[derive(Debug, Clone)]
@@ -101,7 +92,7 @@ impl WebhookConnector {
             delivery.response_sha256.clone(),
         );
         Completion::new(ConfirmationAction::Notified, evidence).with_verification(
-            verify::delivered_verification(self.config.callback_url.is_some()),
+            hush_contracts::callback::delivered_verification(self.config.callback_url.is_some()),
         )
     }
 }

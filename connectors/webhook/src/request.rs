@@ -2,9 +2,9 @@
 //! recipient what to do and under which rule. Identifiers travel hashed only.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use hush_core::connector::SuppressionWork;
-use hush_core::events::{Category, EpochMillis, IdentifierType, RequestKind};
-use hush_core::identifiers::sha256_hex;
+use hush_contracts::connector::SuppressionWork;
+use hush_contracts::events::{Category, EpochMillis, IdentifierType, RequestKind};
+use hush_contracts::identifiers::sha256_hex;
 use serde::{Deserialize, Serialize};
 
 /// The JSON body of a notice, exactly as posted.
@@ -120,7 +120,7 @@ pub fn notice_for(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hush_core::connector::{RawValue, WorkIdentifier};
+    use hush_contracts::connector::{RawValue, WorkIdentifier};
     use serde_json::json;
 
     fn work(kind: RequestKind) -> SuppressionWork {

@@ -1,6 +1,7 @@
 //! Classification of a recipient's answer to a notice.
 
-use hush_core::connector::{classify_http_status, ConnectorError};
+use hush_connector_kit::http::classify_http_status;
+use hush_contracts::connector::ConnectorError;
 
 /// Classifies the recipient's answer: 2xx is `None` (delivered). On top of the shared HTTP rules
 /// (429 honours `Retry-After`, 408/5xx transient, other 4xx permanent):

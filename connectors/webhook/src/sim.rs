@@ -19,16 +19,16 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
 use chrono::Utc;
-use hush_core::identifiers::is_sha256_hex;
+use hush_contracts::identifiers::is_sha256_hex;
 use hush_sim_kit::{any_loopback_port, serve, RunningSim, SimControl};
 use serde_json::json;
 
 use crate::request::Notice;
-use crate::signature::{
+use hush_contracts::callback::RecipientCallback;
+use hush_contracts::signature::{
     sign, verify_signature, DEFAULT_TOLERANCE, IDEMPOTENCY_HEADER, SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
 };
-use crate::verify::RecipientCallback;
 
 /// Why the simulator could not send a callback.
 #[derive(Debug, thiserror::Error)]

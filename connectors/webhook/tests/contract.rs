@@ -10,19 +10,19 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::Router;
 use hush_connector_webhook::request::instruction;
-use hush_connector_webhook::signature::{
-    DEFAULT_TOLERANCE, IDEMPOTENCY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER,
-};
 use hush_connector_webhook::sim::WebhookSimulator;
-use hush_connector_webhook::{
-    sign, verify_callback, verify_signature, CallbackStatus, RecipientCallback, WebhookConnector,
-};
-use hush_core::connector::{Connector, ConnectorError, SuppressionWork, WorkIdentifier};
-use hush_core::events::{
+use hush_connector_webhook::WebhookConnector;
+use hush_contracts::callback::{verify_callback, CallbackStatus, RecipientCallback};
+use hush_contracts::connector::{Connector, ConnectorError, SuppressionWork, WorkIdentifier};
+use hush_contracts::events::{
     Category, ConfirmationAction, IdentifierType, RequestKind, VerificationStatus,
 };
-use hush_core::identifiers::sha256_hex;
-use hush_core::recipients::RecipientConfig;
+use hush_contracts::identifiers::sha256_hex;
+use hush_contracts::recipients::RecipientConfig;
+use hush_contracts::signature::{sign, verify_signature};
+use hush_contracts::signature::{
+    DEFAULT_TOLERANCE, IDEMPOTENCY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER,
+};
 use hush_sim_kit::Fault;
 use serde_json::json;
 
@@ -83,8 +83,8 @@ async fn sim() -> WebhookSimulator {
 }
 
 async fn one(
-    result: Result<hush_core::connector::ItemResults, ConnectorError>,
-) -> Result<hush_core::connector::Completion, ConnectorError> {
+    result: Result<hush_contracts::connector::ItemResults, ConnectorError>,
+) -> Result<hush_contracts::connector::Completion, ConnectorError> {
     let mut items = result.expect("the batch itself does not fail");
     assert_eq!(items.len(), 1);
     items.remove(0)
@@ -166,7 +166,10 @@ async fn a_delivered_notice_is_notified_and_pending_its_callback() {
         sim.control().calls()[0].header(TIMESTAMP_HEADER).unwrap()
     );
     let digest = &completion.evidence["response_body_sha256"];
-    assert!(hush_core::identifiers::is_sha256_hex(digest), "{digest}");
+    assert!(
+        hush_contracts::identifiers::is_sha256_hex(digest),
+        "{digest}"
+    );
     assert!(!format!("{:?}", completion.evidence).contains("jane"));
 }
 
@@ -238,7 +241,7 @@ async fn a_notice_signed_with_another_secret_is_refused_and_permanent() {
     let mut wrong = recipient(&sim.base_url(), "", "");
     wrong.credentials.insert(
         "signing_secret".into(),
-        hush_core::config::SecretRef(OTHER_SECRET_VAR.into()),
+        hush_contracts::config::SecretRef(OTHER_SECRET_VAR.into()),
     );
     let connector = WebhookConnector::from_recipient(&wrong).unwrap();
     let error = one(connector

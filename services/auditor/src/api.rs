@@ -24,18 +24,18 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Datelike, Days, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
-use hush_core::api_error::ApiError;
-use hush_core::events::{
+use hush_contracts::events::{
     now_millis, AuditRecord, AuditStatus, Channel, ConfirmationAction, EpochMillis, RecipientRole,
     RequestKind, VerificationStatus,
 };
+use hush_runtime::api_error::ApiError;
 use serde::{Deserialize, Serialize};
 
-use crate::deadline::DeadlinePolicy;
 use crate::fold::{instant, rfc3339};
 use crate::report::build_report;
 use crate::service::{Auditor, ChangeError};
 use crate::status::status_at;
+use hush_contracts::deadline::DeadlinePolicy;
 
 /// Longest reason accepted for an extension or a denial, in characters.
 pub const MAX_REASON_CHARS: usize = 1000;
@@ -414,7 +414,6 @@ async fn report(
 mod tests {
     use super::*;
     use crate::dashboard::most_recent;
-    use crate::deadline::DeadlineConfig;
     use crate::fold::record_for_request;
     use crate::status::apply_confirmation;
     use crate::store::{AuditStore, AuditWriter, Position, WriteError};
@@ -422,8 +421,11 @@ mod tests {
     use axum::body::Body;
     use axum::http::Request;
     use http_body_util::BodyExt;
-    use hush_core::events::{Category, Confirmation, Identifier, IdentifierType, PrivacyRequest};
-    use hush_core::recipients::RecipientConfig;
+    use hush_contracts::deadline::DeadlineConfig;
+    use hush_contracts::events::{
+        Category, Confirmation, Identifier, IdentifierType, PrivacyRequest,
+    };
+    use hush_contracts::recipients::RecipientConfig;
     use std::collections::HashMap;
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Mutex;

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use hush_core::config::{ConfigError, KafkaConfig};
+use hush_runtime::config::{ConfigError, KafkaConfig};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 
@@ -20,7 +20,7 @@ pub struct RequestsBacklog {
 impl RequestsBacklog {
     /// A probe of consumer group `group_id` on `topic` (it joins nothing and commits nothing).
     pub fn new(kafka: &KafkaConfig, group_id: &str, topic: &str) -> Result<Self, ConfigError> {
-        let client: BaseConsumer = hush_core::kafka::client_config(kafka)?
+        let client: BaseConsumer = hush_runtime::kafka::client_config(kafka)?
             .set("group.id", group_id)
             .set("enable.auto.commit", "false")
             .create()

@@ -9,11 +9,10 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
-use hush_connector_webhook::{
-    verify_callback, CallbackError, DEFAULT_TOLERANCE, SIGNATURE_HEADER, TIMESTAMP_HEADER,
-};
-use hush_core::api_error::ApiError;
-use hush_core::events::{now_millis, Confirmation};
+use hush_contracts::callback::{verify_callback, CallbackError, WEBHOOK_KIND};
+use hush_contracts::events::{now_millis, Confirmation};
+use hush_contracts::signature::{DEFAULT_TOLERANCE, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+use hush_runtime::api_error::ApiError;
 use serde_json::{json, Value};
 
 use crate::service::{Auditor, Confirmed};
@@ -28,7 +27,7 @@ pub async fn recipient_callback(
     let recipient = auditor
         .recipients()
         .iter()
-        .find(|r| r.id == connector_id && r.kind == hush_connector_webhook::KIND)
+        .find(|r| r.id == connector_id && r.kind == WEBHOOK_KIND)
         .ok_or_else(|| {
             ApiError::new(
                 StatusCode::NOT_FOUND,

@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::{Html, IntoResponse, Response};
 use chrono_tz::Tz;
-use hush_core::events::{now_millis, AuditRecord, EpochMillis, VerificationStatus};
+use hush_contracts::events::{now_millis, AuditRecord, EpochMillis, VerificationStatus};
 
 use crate::fold::instant;
 use crate::metrics::{tally, Tally};

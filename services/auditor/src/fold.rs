@@ -5,13 +5,13 @@
 //! is set to `now`; a transition that changes nothing returns `None` so nothing is written.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use hush_core::events::{
+use hush_contracts::events::{
     AuditRecord, AuditStatus, Confirmation, EpochMillis, PrivacyRequest, RequestKind,
 };
-use hush_core::recipients::RecipientConfig;
+use hush_contracts::recipients::RecipientConfig;
 
-use crate::deadline::DeadlinePolicy;
 use crate::status::{apply_confirmation, completion_time, status_at};
+use hush_contracts::deadline::DeadlinePolicy;
 
 /// Denial reason of an opt-in the consumer did not initiate.
 pub const OPT_IN_NOT_INITIATED: &str =
@@ -211,7 +211,7 @@ pub fn deny(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hush_core::events::{
+    use hush_contracts::events::{
         Category, Channel, ConfirmationAction, Identifier, IdentifierType, RecipientRole,
         VerificationStatus,
     };

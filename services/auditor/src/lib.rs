@@ -1,18 +1,15 @@
 //! The Hush auditor: reconciles privacy requests against connector confirmations on the
 //! compacted audit topic and proves, request by request, where each one stands.
 //!
-//! The pure logic: legal deadlines ([`deadline`], on the business-day arithmetic of
-//! [`calendar`]), the status of each audited request ([`status`]), the transitions of an audit
-//! record ([`fold`]) and the 11 CCR 7102 metrics report ([`report`]). The service: the
+//! The pure logic: the status of each audited request ([`status`], against the deadline rules of
+//! `hush_contracts::deadline`), the transitions of an audit record ([`fold`]) and the 11 CCR 7102 metrics report ([`report`]). The service: the
 //! in-memory view of the audit topic ([`store`]), the consumers of requests and confirmations
 //! ([`service`]), the HTTP API and dashboard ([`api`]) and its [`metrics`].
 
 pub mod api;
 pub mod backlog;
-pub mod calendar;
 pub mod callback;
 mod dashboard;
-pub mod deadline;
 pub mod fold;
 pub mod metrics;
 pub mod report;

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use hush_auditor::service::{self, Config};
-use hush_core::ops::{self, Readiness};
-use hush_core::{config, telemetry};
+use hush_runtime::ops::{self, Readiness};
+use hush_runtime::{config, telemetry};
 
 /// Audits every privacy request against its connectors' confirmations and legal deadline.
 #[derive(Parser)]

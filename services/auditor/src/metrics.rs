@@ -3,7 +3,7 @@
 
 use std::sync::LazyLock;
 
-use hush_core::events::{AuditRecord, AuditStatus, EpochMillis};
+use hush_contracts::events::{AuditRecord, AuditStatus, EpochMillis};
 use prometheus::{
     register_gauge_vec, register_int_counter_vec, register_int_gauge_vec, GaugeVec, IntCounterVec,
     IntGaugeVec,
@@ -109,7 +109,7 @@ pub fn refresh(store: &AuditStore, now: EpochMillis, at_risk_days: u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hush_core::events::{Channel, RequestKind};
+    use hush_contracts::events::{Channel, RequestKind};
 
     const DAY: i64 = 86_400_000;
 

@@ -16,7 +16,7 @@
 //!   part, rounded to one decimal; `None` (`null`, empty in CSV) when there is none.
 
 use chrono::{DateTime, Utc};
-use hush_core::events::{AuditRecord, EpochMillis, RequestKind};
+use hush_contracts::events::{AuditRecord, EpochMillis, RequestKind};
 use serde::Serialize;
 
 use crate::status::{completion_time, compliance, Compliance};
@@ -178,8 +178,8 @@ mod tests {
     use super::*;
     use crate::status::apply_confirmation;
     use crate::status::tests::{confirmation, record, RECEIVED};
-    use hush_core::events::ConfirmationAction::{FailedPermanent, Flagged, Suppressed};
-    use hush_core::events::VerificationStatus::Verified;
+    use hush_contracts::events::ConfirmationAction::{FailedPermanent, Flagged, Suppressed};
+    use hush_contracts::events::VerificationStatus::Verified;
 
     const HOUR: EpochMillis = 3_600_000;
     const DAY: EpochMillis = 24 * HOUR;
@@ -190,7 +190,11 @@ mod tests {
         kind: RequestKind,
         offset: EpochMillis,
         required: &[&str],
-        answers: &[(&str, hush_core::events::ConfirmationAction, EpochMillis)],
+        answers: &[(
+            &str,
+            hush_contracts::events::ConfirmationAction,
+            EpochMillis,
+        )],
     ) -> AuditRecord {
         let mut r = record(required);
         r.kind = kind;

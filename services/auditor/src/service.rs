@@ -11,27 +11,27 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use chrono_tz::Tz;
 use futures::future::join_all;
-use hush_core::codec::AvroCodec;
-use hush_core::config::{CommonConfig, ConfigError};
-use hush_core::events::{
+use hush_contracts::events::{
     now_millis, AuditRecord, AvroEvent, Confirmation, EpochMillis, PrivacyRequest,
 };
-use hush_core::kafka::{
+use hush_contracts::recipients::{self, RecipientConfig};
+use hush_runtime::codec::AvroCodec;
+use hush_runtime::config::{CommonConfig, ConfigError};
+use hush_runtime::kafka::{
     BatchHandler, ConsumerSettings, DeadLetterQueue, EventConsumer, EventProducer, HandlerError,
     IncomingMessage, MessageHandler, TopicTable,
 };
-use hush_core::ops::{self, Readiness};
-use hush_core::recipients::{self, RecipientConfig};
+use hush_runtime::ops::{self, Readiness};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::backlog::RequestsBacklog;
-use crate::deadline::{DeadlineConfig, DeadlinePolicy};
 use crate::fold::{self, Refusal};
 use crate::store::{request_key, AuditStore, AuditWriter, KafkaAuditWriter, WriteError};
 use crate::{api, metrics};
+use hush_contracts::deadline::{DeadlineConfig, DeadlinePolicy};
 
 /// Client id of the auditor in broker logs.
 const CLIENT_ID: &str = "hush-auditor";
@@ -648,7 +648,7 @@ mod tests {
             "#,
         )
         .unwrap();
-        let config: Config = hush_core::config::load(Some(&path)).unwrap();
+        let config: Config = hush_runtime::config::load(Some(&path)).unwrap();
         std::fs::remove_file(&path).unwrap();
         assert_eq!(config.auditor.group_id, "audit-a");
         assert_eq!(config.auditor.listen, "127.0.0.1:8071");

@@ -23,7 +23,7 @@
 //! example a `NOT_APPLICABLE` from a recipient outside the request's scope) are recorded in the
 //! record's outcomes but never block or change the status.
 
-use hush_core::events::{
+use hush_contracts::events::{
     AuditRecord, AuditStatus, Confirmation, ConnectorOutcome, EpochMillis, VerificationStatus,
 };
 
@@ -198,7 +198,7 @@ pub fn apply_confirmation(record: &mut AuditRecord, confirmation: &Confirmation)
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use hush_core::events::{Channel, ConfirmationAction, RecipientRole, RequestKind};
+    use hush_contracts::events::{Channel, ConfirmationAction, RecipientRole, RequestKind};
     use std::collections::HashMap;
 
     pub(crate) const RECEIVED: EpochMillis = 1_795_000_000_000;

@@ -11,9 +11,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
-use hush_core::codec::AvroCodec;
-use hush_core::events::AuditRecord;
-use hush_core::kafka::{EventProducer, IncomingMessage};
+use hush_contracts::events::AuditRecord;
+use hush_runtime::codec::AvroCodec;
+use hush_runtime::kafka::{EventProducer, IncomingMessage};
 
 /// Where a version of a record sits in the audit topic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -196,7 +196,7 @@ impl AuditWriter for KafkaAuditWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hush_core::events::{AuditStatus, Channel, RequestKind};
+    use hush_contracts::events::{AuditStatus, Channel, RequestKind};
 
     const ID: &str = "0b6f4f7e-8d7c-4c1a-9e55-2d9c1f3b7a10";
 

@@ -4,9 +4,9 @@
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
-use hush_core::codec::AvroCodec;
-use hush_core::config::CommonConfig;
-use hush_core::kafka::{
+use hush_runtime::codec::AvroCodec;
+use hush_runtime::config::CommonConfig;
+use hush_runtime::kafka::{
     EventProducer, TopicTable, DLQ_REASON_HEADER, DLQ_SOURCE_OFFSET_HEADER,
     DLQ_SOURCE_PARTITION_HEADER, DLQ_SOURCE_TOPIC_HEADER,
 };

@@ -4,14 +4,14 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use hush_core::codec::AvroCodec;
-use hush_core::config::CommonConfig;
-use hush_core::events::{
+use hush_contracts::events::{
     now_millis, Category, Channel, Identifier, IdentifierType, PrivacyRequest, RequestKind,
 };
-use hush_core::identifiers::sha256_hex;
-use hush_core::kafka::EventProducer;
-use hush_core::topics::{ensure_topics, TopicSpec};
+use hush_contracts::identifiers::sha256_hex;
+use hush_runtime::codec::AvroCodec;
+use hush_runtime::config::CommonConfig;
+use hush_runtime::kafka::EventProducer;
+use hush_runtime::topics::{ensure_topics, TopicSpec};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 
@@ -59,7 +59,7 @@ pub async fn run(config: &CommonConfig) -> anyhow::Result<()> {
         request.request_id, delivered.partition, delivered.offset
     );
 
-    let consumer: BaseConsumer = hush_core::kafka::client_config(&config.kafka)?
+    let consumer: BaseConsumer = hush_runtime::kafka::client_config(&config.kafka)?
         .set("group.id", "hush-doctor")
         .set("enable.auto.commit", "false")
         .create()?;

@@ -9,7 +9,7 @@ mod topics;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
-use hush_core::config::{self, CommonConfig};
+use hush_runtime::config::{self, CommonConfig};
 
 /// Hush: carry privacy opt-outs and deletions to every downstream system, and prove it.
 #[derive(Parser)]

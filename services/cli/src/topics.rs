@@ -1,8 +1,8 @@
 //! `hush topics`: create the topics of the design.
 
 use clap::Subcommand;
-use hush_core::config::CommonConfig;
-use hush_core::topics::{design_topics, ensure_topics, TopicOutcome};
+use hush_runtime::config::CommonConfig;
+use hush_runtime::topics::{design_topics, ensure_topics, TopicOutcome};
 
 /// Topic commands.
 #[derive(Subcommand)]

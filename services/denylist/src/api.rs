@@ -10,8 +10,8 @@ use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use hush_core::api_error::ApiError;
-use hush_core::events::IdentifierType;
+use hush_contracts::events::IdentifierType;
+use hush_runtime::api_error::ApiError;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
@@ -241,7 +241,7 @@ mod tests {
     use crate::denylist::tests::state;
     use axum::http::Request;
     use http_body_util::BodyExt;
-    use hush_core::identifiers::sha256_hex;
+    use hush_contracts::identifiers::sha256_hex;
     use serde_json::{json, Value};
     use tower::ServiceExt;
 

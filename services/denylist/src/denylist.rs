@@ -18,8 +18,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use hush_core::events::{EpochMillis, IdentifierType, SuppressionState};
-use hush_core::identifiers::{hash_identifier, is_sha256_hex};
+use hush_contracts::events::{EpochMillis, IdentifierType, SuppressionState};
+use hush_contracts::identifiers::{hash_identifier, is_sha256_hex};
 use serde::{Serialize, Serializer};
 
 use crate::metrics;
@@ -63,7 +63,7 @@ impl Reason {
 }
 
 /// An identifier value to look up: the raw value (normalised and hashed by
-/// [`hush_core::identifiers`]) or its SHA-256. The raw value is never kept, logged or answered.
+/// [`hush_contracts::identifiers`]) or its SHA-256. The raw value is never kept, logged or answered.
 #[derive(Clone, PartialEq, Eq)]
 pub enum IdentifierValue {
     /// The raw value, e.g. `Jane@Example.com`.
@@ -452,8 +452,8 @@ pub fn validate_vendor(vendor: &str) -> Result<(), CheckError> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use hush_core::events::MinorStatus;
-    use hush_core::identifiers::sha256_hex;
+    use hush_contracts::events::MinorStatus;
+    use hush_contracts::identifiers::sha256_hex;
 
     /// A state for `email` (hashed) with the given flags.
     pub(crate) fn state(

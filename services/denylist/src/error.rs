@@ -1,8 +1,8 @@
 //! How the deny-list's lookup errors answer over HTTP, as the shared
-//! [`ApiError`](hush_core::api_error::ApiError) (`{"error","message","field"}`).
+//! [`ApiError`](hush_runtime::api_error::ApiError) (`{"error","message","field"}`).
 
 use axum::http::StatusCode;
-use hush_core::api_error::ApiError;
+use hush_runtime::api_error::ApiError;
 
 use crate::denylist::CheckError;
 

@@ -4,9 +4,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::Parser;
-use hush_core::ops::{self, Readiness};
-use hush_core::{config, telemetry};
 use hush_denylist::{api, Config, DenyList};
+use hush_runtime::ops::{self, Readiness};
+use hush_runtime::{config, telemetry};
 
 /// Serves the enrichment deny-list: who must never be sent to, or enriched by, an enrichment
 /// vendor.

@@ -3,10 +3,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use hush_core::codec::AvroCodec;
-use hush_core::config::{CommonConfig, ConfigError};
-use hush_core::events::SuppressionState;
-use hush_core::kafka::{IncomingMessage, TopicTable};
+use hush_contracts::events::SuppressionState;
+use hush_runtime::codec::AvroCodec;
+use hush_runtime::config::{CommonConfig, ConfigError};
+use hush_runtime::kafka::{IncomingMessage, TopicTable};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 

@@ -11,12 +11,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, SecondsFormat, Utc};
-use hush_auditor::deadline::DeadlinePolicy;
-use hush_core::api_error::ApiError;
-use hush_core::crypto::FieldCipher;
-use hush_core::events::{Category, Channel, IdentifierType, PrivacyRequest, RequestKind};
-use hush_core::identifiers::sha256_hex;
-use hush_core::kafka::EventProducer;
+use hush_contracts::crypto::FieldCipher;
+use hush_contracts::deadline::DeadlinePolicy;
+use hush_contracts::events::{Category, Channel, IdentifierType, PrivacyRequest, RequestKind};
+use hush_contracts::identifiers::sha256_hex;
+use hush_runtime::api_error::ApiError;
+use hush_runtime::kafka::EventProducer;
 use lru::LruCache;
 use serde::{Deserialize, Serialize};
 

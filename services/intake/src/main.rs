@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 
 use clap::Parser;
-use hush_core::{config, ops, telemetry};
 use hush_intake::service::{self, Config};
+use hush_runtime::{config, ops, telemetry};
 
 /// Accepts opt-outs, GPC signals, limit requests and verified deletions.
 #[derive(Parser)]

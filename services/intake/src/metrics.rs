@@ -1,5 +1,5 @@
 //! Intake metrics. Labels are request kinds and channels only (refusals are counted by
-//! `hush_core::metrics::HTTP_ERRORS`).
+//! `hush_runtime::metrics::HTTP_ERRORS`).
 
 use std::sync::LazyLock;
 

@@ -6,13 +6,13 @@ use std::time::Duration;
 
 use rdkafka::producer::Producer;
 
-use hush_auditor::deadline::{DeadlineConfig, DeadlinePolicy};
-use hush_core::codec::AvroCodec;
-use hush_core::config::{CommonConfig, SecretRef};
-use hush_core::crypto::{FieldCipher, DEFAULT_KEY_VAR};
-use hush_core::events::IdentifierType;
-use hush_core::kafka::EventProducer;
-use hush_core::ops::{self, Readiness};
+use hush_contracts::crypto::{FieldCipher, DEFAULT_KEY_VAR};
+use hush_contracts::deadline::{DeadlineConfig, DeadlinePolicy};
+use hush_contracts::events::IdentifierType;
+use hush_runtime::codec::AvroCodec;
+use hush_runtime::config::{CommonConfig, SecretRef};
+use hush_runtime::kafka::EventProducer;
+use hush_runtime::ops::{self, Readiness};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
@@ -111,9 +111,9 @@ async fn watch_broker(
     reachable: Arc<AtomicBool>,
     shutdown: CancellationToken,
 ) {
-    let Ok(client) = hush_core::kafka::client_config(&config.kafka).and_then(|c| {
+    let Ok(client) = hush_runtime::kafka::client_config(&config.kafka).and_then(|c| {
         c.create::<rdkafka::producer::BaseProducer>()
-            .map_err(|e| hush_core::config::ConfigError::Invalid(e.to_string()))
+            .map_err(|e| hush_runtime::config::ConfigError::Invalid(e.to_string()))
     }) else {
         return;
     };

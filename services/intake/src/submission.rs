@@ -3,13 +3,13 @@
 //! verification is refused.
 
 use chrono::{DateTime, Utc};
-use hush_core::api_error::ApiError;
-use hush_core::crypto::FieldCipher;
-use hush_core::events::{
+use hush_contracts::crypto::FieldCipher;
+use hush_contracts::events::{
     AgeBand, Category, Channel, EpochMillis, Identifier, IdentifierType, PrivacyRequest,
     RequestKind, Verification,
 };
-use hush_core::identifiers::{normalise, sha256_hex, IdentifierError};
+use hush_contracts::identifiers::{normalise, sha256_hex, IdentifierError};
+use hush_runtime::api_error::ApiError;
 use serde::Deserialize;
 
 /// Body of `POST /v1/requests`.

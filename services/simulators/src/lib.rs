@@ -20,10 +20,10 @@ use hush_connector_meta::sim::MetaSim;
 use hush_connector_salesforce::sim::SalesforceSim;
 use hush_connector_segment::sim::{SegmentSim, SegmentSimConfig};
 use hush_connector_webhook::sim::WebhookSimulator;
-use hush_core::config::{ConfigError, SecretRef};
-use hush_core::events::{IdentifierType, RecipientRole};
-use hush_core::identifiers::hash_identifier;
-use hush_core::recipients::{self, RecipientConfig};
+use hush_contracts::events::{IdentifierType, RecipientRole};
+use hush_contracts::identifiers::hash_identifier;
+use hush_contracts::recipients::{self, RecipientConfig};
+use hush_runtime::config::{ConfigError, SecretRef};
 use hush_sim_kit::{RunningSim, SimControl};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
@@ -123,7 +123,7 @@ pub enum SimulatorsError {
     /// shape.
     #[error("the generated configuration does not parse (check --base-config): {0}")]
     Parse(#[from] toml::de::Error),
-    /// The recipients do not pass `hush_core::recipients::validate`.
+    /// The recipients do not pass `hush_contracts::recipients::validate`.
     #[error("the generated recipients are invalid: {0}")]
     Invalid(#[from] ConfigError),
 }
@@ -330,7 +330,7 @@ fn started<T>(simulator: &'static str, result: io::Result<T>) -> Result<T, Simul
 /// Starts every simulator on `127.0.0.1` (ephemeral ports), seeds the demo consumers, and
 /// returns the configuration that points at them: `base_config` (kafka, registry, topics,
 /// service sections), followed by one `[[recipients]]` block per simulator. The result is
-/// checked to parse and to pass [`hush_core::recipients::validate`] before it is returned.
+/// checked to parse and to pass [`hush_contracts::recipients::validate`] before it is returned.
 pub async fn start_all(base_config: Option<&str>) -> Result<Running, SimulatorsError> {
     let simulators = start_simulators().await?;
     seed(&simulators);

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Parser;
-use hush_core::{ops, telemetry};
+use hush_runtime::{ops, telemetry};
 use hush_simulators::{start_all, write_atomically};
 
 /// DEMO INFRASTRUCTURE, not a vendor: runs simulators of the webhook recipient, HubSpot,

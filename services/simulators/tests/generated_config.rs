@@ -4,10 +4,10 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use hush_core::connector::{Connector, RawValue, SuppressionWork, WorkIdentifier};
-use hush_core::events::{Category, IdentifierType, RequestKind};
-use hush_core::identifiers::hash_identifier;
-use hush_core::recipients::{validate, RecipientConfig};
+use hush_contracts::connector::{Connector, RawValue, SuppressionWork, WorkIdentifier};
+use hush_contracts::events::{Category, IdentifierType, RequestKind};
+use hush_contracts::identifiers::hash_identifier;
+use hush_contracts::recipients::{validate, RecipientConfig};
 use hush_simulators::{
     start_all, write_atomically, CallCursor, Running, DEMO_CONSUMERS, GOOGLE_ADS_KIND,
     HUBSPOT_OPT_OUT_PROPERTY, SEGMENT_KIND,

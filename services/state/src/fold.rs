@@ -1,7 +1,7 @@
 //! The suppression-state fold: how one request changes the state of one identifier.
 
 use chrono::{DateTime, Months, Utc};
-use hush_core::events::{
+use hush_contracts::events::{
     AgeBand, EpochMillis, Identifier, MinorStatus, PrivacyRequest, RequestKind, SuppressionState,
 };
 
@@ -97,7 +97,7 @@ pub fn fold(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hush_core::events::{Category, Channel, IdentifierType};
+    use hush_contracts::events::{Category, Channel, IdentifierType};
 
     const DAY: i64 = 86_400_000;
 

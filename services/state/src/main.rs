@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 
 use clap::Parser;
-use hush_core::ops::{self, Readiness};
-use hush_core::{config, telemetry};
+use hush_runtime::ops::{self, Readiness};
+use hush_runtime::{config, telemetry};
 use hush_state::service::{self, Config};
 
 /// Folds privacy requests into the per-identifier suppression state.

@@ -5,14 +5,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
-use hush_core::codec::AvroCodec;
-use hush_core::config::CommonConfig;
-use hush_core::events::{now_millis, PrivacyRequest, SuppressionState};
-use hush_core::kafka::{
+use hush_contracts::events::{now_millis, PrivacyRequest, SuppressionState};
+use hush_runtime::codec::AvroCodec;
+use hush_runtime::config::CommonConfig;
+use hush_runtime::kafka::{
     ConsumerSettings, DeadLetterQueue, EventConsumer, EventProducer, HandlerError, IncomingMessage,
     MessageHandler, TopicTable,
 };
-use hush_core::ops::Readiness;
+use hush_runtime::ops::Readiness;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
@@ -112,7 +112,7 @@ impl MessageHandler for FoldRequests {
     }
 }
 
-async fn decode<T: hush_core::events::AvroEvent>(
+async fn decode<T: hush_contracts::events::AvroEvent>(
     codec: &AvroCodec,
     message: &IncomingMessage,
 ) -> Result<T, HandlerError> {

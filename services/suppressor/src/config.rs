@@ -1,8 +1,8 @@
 //! The suppressor's configuration: the common sections, `[suppressor]` and the recipients.
 
-use hush_core::config::{CommonConfig, SecretRef};
-use hush_core::crypto::DEFAULT_KEY_VAR;
-use hush_core::recipients::RecipientConfig;
+use hush_contracts::crypto::DEFAULT_KEY_VAR;
+use hush_contracts::recipients::RecipientConfig;
+use hush_runtime::config::{CommonConfig, SecretRef};
 use serde::{Deserialize, Serialize};
 
 /// Everything a suppressor reads from the configuration file.

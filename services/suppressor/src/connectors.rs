@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
-use hush_core::config::ConfigError;
-use hush_core::connector::Connector;
-use hush_core::recipients::RecipientConfig;
+use hush_contracts::connector::Connector;
+use hush_contracts::recipients::RecipientConfig;
+use hush_runtime::config::ConfigError;
 
 /// Connector kinds this build knows, as written in `[[recipients]] kind`.
 pub const KNOWN_KINDS: &[&str] = &[

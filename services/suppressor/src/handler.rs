@@ -10,17 +10,19 @@ use async_trait::async_trait;
 use backoff::backoff::Backoff;
 use futures::StreamExt;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use hush_core::codec::AvroCodec;
-use hush_core::connector::{Completion, Connector, ConnectorError, ItemResults, SuppressionWork};
-use hush_core::crypto::FieldCipher;
-use hush_core::events::{
+use hush_contracts::connector::{
+    Completion, Connector, ConnectorError, ItemResults, SuppressionWork,
+};
+use hush_contracts::crypto::FieldCipher;
+use hush_contracts::events::{
     now_millis, Confirmation, ConfirmationAction, EpochMillis, PrivacyRequest, RequestKind,
     VerificationStatus,
 };
-use hush_core::kafka::{
+use hush_contracts::recipients::RecipientConfig;
+use hush_runtime::codec::AvroCodec;
+use hush_runtime::kafka::{
     BatchHandler, DeadLetterQueue, EventProducer, HandlerError, IncomingMessage,
 };
-use hush_core::recipients::RecipientConfig;
 use rdkafka::message::{Header, OwnedHeaders};
 use tokio_util::sync::CancellationToken;
 
@@ -184,7 +186,9 @@ impl Suppressor {
             Operation::Suppress => self.connector.suppress(works).await,
             Operation::Delete => self.connector.delete(works).await,
         };
-        if result.is_ok() && self.recipient.role == hush_core::events::RecipientRole::ThirdParty {
+        if result.is_ok()
+            && self.recipient.role == hush_contracts::events::RecipientRole::ThirdParty
+        {
             if let Some(notice) = self.connector.notify(works).await {
                 result = merge_notice(result, notice);
             }
@@ -571,8 +575,8 @@ fn redact(text: &str, work: &SuppressionWork) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hush_core::connector::{RawValue, WorkIdentifier};
-    use hush_core::events::{Category, IdentifierType};
+    use hush_contracts::connector::{RawValue, WorkIdentifier};
+    use hush_contracts::events::{Category, IdentifierType};
 
     #[test]
     fn vendor_text_never_keeps_a_raw_identifier() {

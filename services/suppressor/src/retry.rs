@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use hush_core::events::EpochMillis;
-use hush_core::kafka::IncomingMessage;
+use hush_contracts::events::EpochMillis;
+use hush_runtime::kafka::IncomingMessage;
 use rand::Rng;
 
 /// Header: vendor calls made so far for this request and connector.

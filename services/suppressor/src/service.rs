@@ -6,15 +6,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use hush_core::codec::AvroCodec;
-use hush_core::crypto::FieldCipher;
-use hush_core::events::Confirmation;
-use hush_core::kafka::{
+use hush_contracts::crypto::FieldCipher;
+use hush_contracts::events::Confirmation;
+use hush_contracts::recipients;
+use hush_runtime::codec::AvroCodec;
+use hush_runtime::kafka::{
     ConsumerSettings, DeadLetterQueue, EventConsumer, EventProducer, TopicTable,
 };
-use hush_core::ops::Readiness;
-use hush_core::recipients;
-use hush_core::topics::{ensure_topics, TopicSpec};
+use hush_runtime::ops::Readiness;
+use hush_runtime::topics::{ensure_topics, TopicSpec};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
@@ -73,7 +73,7 @@ pub async fn run(
     let table = TopicTable::new(&common.kafka, &common.topics.confirmations, &client_id)?;
     let remember = {
         let (done, codec, id) = (done.clone(), codec.clone(), recipient.id.clone());
-        move |message: hush_core::kafka::IncomingMessage| {
+        move |message: hush_runtime::kafka::IncomingMessage| {
             let (done, codec, id) = (done.clone(), codec.clone(), id.clone());
             async move {
                 let payload = message.payload.unwrap_or_default();

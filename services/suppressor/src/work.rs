@@ -1,9 +1,9 @@
 //! From a published request to the work a connector sees: raw values decrypted only here, and
 //! only where intake kept them.
 
-use hush_core::connector::{RawValue, SuppressionWork, WorkIdentifier};
-use hush_core::crypto::FieldCipher;
-use hush_core::events::PrivacyRequest;
+use hush_contracts::connector::{RawValue, SuppressionWork, WorkIdentifier};
+use hush_contracts::crypto::FieldCipher;
+use hush_contracts::events::PrivacyRequest;
 
 /// The connector's view of `request`. A raw value that does not decrypt is left out (the
 /// connector then reports what it lacks) and logged without the value.

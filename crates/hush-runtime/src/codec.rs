@@ -12,7 +12,7 @@ use schema_registry_converter::schema_registry_common::{
     SchemaType, SubjectNameStrategy, SuppliedSchema,
 };
 
-use crate::events::AvroEvent;
+use hush_contracts::events::AvroEvent;
 
 /// Why an event could not be encoded or decoded.
 #[derive(Debug, thiserror::Error)]

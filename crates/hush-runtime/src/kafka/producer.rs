@@ -7,8 +7,8 @@ use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 
 use crate::codec::{AvroCodec, CodecError};
 use crate::config::{ConfigError, KafkaConfig};
-use crate::events::AvroEvent;
 use crate::telemetry;
+use hush_contracts::events::AvroEvent;
 
 /// Why an event was not acknowledged by the broker.
 #[derive(Debug, thiserror::Error)]

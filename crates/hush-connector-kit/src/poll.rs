@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::ConnectorError;
+use hush_contracts::connector::ConnectorError;
 
 /// A vendor job's status as read back.
 pub trait PolledStatus {

@@ -5,7 +5,7 @@ use rdkafka::message::{Header, OwnedHeaders};
 
 use super::consumer::IncomingMessage;
 use super::producer::{EventProducer, ProduceError};
-use crate::events::now_millis;
+use hush_contracts::events::now_millis;
 
 /// Header carrying the human-readable reason an event was dead-lettered.
 pub const DLQ_REASON_HEADER: &str = "hush.dlq.reason";

@@ -13,9 +13,9 @@
 
 use std::collections::BTreeMap;
 
+use crate::events::RequestKind;
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
-use hush_core::events::RequestKind;
 use serde::{Deserialize, Serialize};
 
 use crate::calendar::{add_business_days, add_calendar_days, HolidayCalendar};

@@ -1,19 +1,22 @@
 //! What stands in for read-back at a recipient without an API: its own signed callback.
 //!
 //! A webhook recipient cannot be read back. When the business configures `callback_url`, the
-//! recipient posts a [`RecipientCallback`] there, signed exactly like the notice (same secret,
-//! same `X-Hush-Timestamp` / `X-Hush-Signature` headers). Intake checks it with
+//! recipient posts a [`RecipientCallback`] to the auditor, signed exactly like the notice (same
+//! secret, same `X-Hush-Timestamp` / `X-Hush-Signature` headers). The auditor checks it with
 //! [`verify_callback`] and turns it into the recipient's confirmation with
 //! [`RecipientCallback::completion`].
 
 use std::time::Duration;
 
-use hush_core::connector::{Completion, Evidence};
-use hush_core::events::{ConfirmationAction, RequestKind, VerificationStatus};
-use hush_core::identifiers::sha256_hex;
+use crate::connector::{Completion, Evidence};
+use crate::events::{ConfirmationAction, RequestKind, VerificationStatus};
+use crate::identifiers::sha256_hex;
 use serde::{Deserialize, Serialize};
 
 use crate::signature::{verify_signature, SignatureError};
+
+/// The connector kind whose recipients confirm by callback: the webhook.
+pub const WEBHOOK_KIND: &str = "webhook";
 
 /// The recipient's answer to a notice.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,0 +1,198 @@
+//! The vendor HTTP layer: one way to build a client, send a call and classify the answer.
+//!
+//! Errors never carry a URL (a vendor URL may hold an identifier) and keep at most 500
+//! characters of the vendor's text.
+
+use std::time::Duration;
+
+use hush_contracts::connector::ConnectorError;
+
+/// Classifies an HTTP answer from a vendor: 2xx is `None` (success), 429 honours `Retry-After`
+/// (seconds or HTTP date), 408 and 5xx are transient, any other 4xx is permanent. `body` is the
+/// vendor's error text, kept as evidence.
+pub fn classify_http_status(
+    status: u16,
+    retry_after: Option<&str>,
+    body: &str,
+) -> Option<ConnectorError> {
+    let detail = format!("HTTP {status}: {}", truncate(body, 500));
+    match status {
+        200..=299 => None,
+        429 => Some(ConnectorError::RetryAfter {
+            after: retry_after
+                .and_then(parse_retry_after)
+                .unwrap_or(Duration::from_secs(1)),
+            detail,
+        }),
+        408 | 500..=599 => Some(ConnectorError::Transient(detail)),
+        _ => Some(ConnectorError::Permanent(detail)),
+    }
+}
+
+/// Parses a `Retry-After` value: delay seconds or an HTTP date.
+pub fn parse_retry_after(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let date = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    let wait = date.with_timezone(&chrono::Utc) - chrono::Utc::now();
+    Some(wait.to_std().unwrap_or(Duration::ZERO))
+}
+
+/// Classifies a transport failure (timeout, refused connection) as transient. The text leaves
+/// out the URL, which may carry an identifier (a lookup by email, say).
+pub fn classify_transport_error(error: &reqwest::Error) -> ConnectorError {
+    ConnectorError::Transient(if error.is_timeout() {
+        "vendor did not answer before the timeout".to_owned()
+    } else {
+        let error = std::error::Error::source(error)
+            .map(ToString::to_string)
+            .unwrap_or_else(|| "transport error".to_owned());
+        format!("could not reach vendor: {error}")
+    })
+}
+
+/// A vendor's HTTP answer, read whole and not yet classified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VendorAnswer {
+    /// HTTP status code.
+    pub status: u16,
+    /// The `Retry-After` header, when the vendor sent one that is valid text.
+    pub retry_after: Option<String>,
+    /// The body as text.
+    pub body: String,
+}
+
+/// Sends `request` and reads the vendor's answer: status, `Retry-After` and body. A failure to
+/// reach the vendor or to read the body is classified with [`classify_transport_error`]; any
+/// status is an `Ok`, left to the connector's own classification.
+pub async fn send(request: reqwest::RequestBuilder) -> Result<VendorAnswer, ConnectorError> {
+    let response = request
+        .send()
+        .await
+        .map_err(|e| classify_transport_error(&e))?;
+    let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let body = response
+        .text()
+        .await
+        .map_err(|e| classify_transport_error(&e))?;
+    Ok(VendorAnswer {
+        status,
+        retry_after,
+        body,
+    })
+}
+
+fn truncate(text: &str, max: usize) -> &str {
+    match text.char_indices().nth(max) {
+        Some((index, _)) => &text[..index],
+        None => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_are_classified() {
+        assert_eq!(classify_http_status(204, None, ""), None);
+        assert_eq!(
+            classify_http_status(429, Some("7"), "slow down"),
+            Some(ConnectorError::RetryAfter {
+                after: Duration::from_secs(7),
+                detail: "HTTP 429: slow down".into()
+            })
+        );
+        assert!(matches!(
+            classify_http_status(503, None, ""),
+            Some(ConnectorError::Transient(_))
+        ));
+        assert!(matches!(
+            classify_http_status(400, None, "bad email"),
+            Some(ConnectorError::Permanent(d)) if d.contains("bad email")
+        ));
+    }
+
+    #[test]
+    fn retry_after_accepts_http_dates() {
+        let later = (chrono::Utc::now() + chrono::Duration::seconds(30)).to_rfc2822();
+        let wait = parse_retry_after(&later).unwrap();
+        assert!(wait > Duration::from_secs(25) && wait <= Duration::from_secs(30));
+        assert_eq!(parse_retry_after("soon"), None);
+    }
+
+    /// Serves one connection on loopback with `answer` written verbatim, then closes it.
+    async fn answer_once(answer: &'static str) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request).await;
+            stream.write_all(answer.as_bytes()).await.unwrap();
+            stream.shutdown().await.unwrap();
+        });
+        url
+    }
+
+    #[tokio::test]
+    async fn send_reads_status_retry_after_and_body() {
+        let url = answer_once(
+            "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 7\r\nContent-Length: 9\r\n\
+             Connection: close\r\n\r\nslow down",
+        )
+        .await;
+        let answer = send(reqwest::Client::new().get(url)).await.unwrap();
+        assert_eq!(
+            answer,
+            VendorAnswer {
+                status: 429,
+                retry_after: Some("7".into()),
+                body: "slow down".into(),
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn send_without_retry_after_leaves_it_out() {
+        let url =
+            answer_once("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}")
+                .await;
+        let answer = send(reqwest::Client::new().get(url)).await.unwrap();
+        assert_eq!((answer.status, answer.retry_after), (200, None));
+        assert_eq!(answer.body, "{}");
+    }
+
+    #[tokio::test]
+    async fn a_body_cut_short_is_transient() {
+        let url = answer_once(
+            "HTTP/1.1 200 OK\r\nContent-Length: 100\r\nConnection: close\r\n\r\npartial",
+        )
+        .await;
+        let error = send(reqwest::Client::new().get(url)).await.unwrap_err();
+        assert!(
+            matches!(&error, ConnectorError::Transient(d) if d.starts_with("could not reach vendor")),
+            "{error:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_vendor_is_transient() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        drop(listener);
+        let error = send(reqwest::Client::new().get(url)).await.unwrap_err();
+        assert!(
+            matches!(&error, ConnectorError::Transient(d) if d.starts_with("could not reach vendor")),
+            "{error:?}"
+        );
+    }
+}

@@ -1,0 +1,18 @@
+//! The contracts every Hush part shares and nothing more: the events on the topics (Avro types),
+//! identifier normalisation and hashing, field encryption, the recipients configuration, the
+//! [`connector::Connector`] interface, the legal deadline rules with their holiday calendar, and
+//! the signature scheme of webhook notices and callbacks.
+//!
+//! No Kafka client and no HTTP server live here: connectors depend on this crate and the
+//! connector kit only.
+
+pub mod calendar;
+pub mod callback;
+pub mod config;
+pub mod connector;
+pub mod crypto;
+pub mod deadline;
+pub mod events;
+pub mod identifiers;
+pub mod recipients;
+pub mod signature;
