@@ -53,6 +53,7 @@ impl Stack {
             confirmations: format!("it.confirmations.{suffix}"),
             audit: format!("it.audit.{suffix}"),
             leaks: format!("it.leaks.{suffix}"),
+            watch: format!("it.watch.{suffix}"),
             dlq: format!("it.dlq.{suffix}"),
             retry_prefix: format!("it.retry.{suffix}"),
             partitions: 3,

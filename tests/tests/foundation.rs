@@ -92,6 +92,8 @@ async fn every_schema_round_trips_through_broker_and_registry() {
         required_connectors: vec!["webhook".into()],
         connectors: vec![],
         leaks: 0,
+        leak_evidence: Vec::new(),
+        proof: None,
         updated_at: 1,
     };
     let leak = LeakDetected {

@@ -116,6 +116,18 @@ pub enum IdentifierType {
 }
 
 impl IdentifierType {
+    /// The schema symbol, e.g. `EMAIL`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IdentifierType::Email => "EMAIL",
+            IdentifierType::Phone => "PHONE",
+            IdentifierType::DeviceId => "DEVICE_ID",
+            IdentifierType::CookieId => "COOKIE_ID",
+            IdentifierType::CustomerId => "CUSTOMER_ID",
+            IdentifierType::Maid => "MAID",
+        }
+    }
+
     /// Preference order for the subject key: the most stable identifier first.
     pub const SUBJECT_KEY_PRIORITY: [IdentifierType; 6] = [
         IdentifierType::CustomerId,
@@ -377,6 +389,9 @@ pub enum AuditStatus {
     Denied,
     /// The gate saw data flowing after the suppression took effect.
     Leaking,
+    /// Verified, and no watched outbound stream carried an event about the subject over the
+    /// observation window after the last confirmation.
+    Proven,
 }
 
 /// Latest confirmation of one connector inside an [`AuditRecord`].
@@ -429,6 +444,78 @@ pub struct AuditRecord {
     pub connectors: Vec<ConnectorOutcome>,
     /// Outbound events seen after suppression.
     pub leaks: i32,
+    /// The leaks themselves.
+    #[serde(default)]
+    pub leak_evidence: Vec<LeakEvidence>,
+    /// Evidence of the leak-free observation window, once the request is proven.
+    #[serde(default)]
+    pub proof: Option<LeakFreeWindow>,
+    /// When written.
+    pub updated_at: EpochMillis,
+}
+
+/// One leak inside an [`AuditRecord`]: where the event is, so anyone can re-read it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeakEvidence {
+    /// Id of the detection.
+    pub leak_id: String,
+    /// Watched topic.
+    pub source_topic: String,
+    /// Partition.
+    pub source_partition: i32,
+    /// Offset.
+    pub source_offset: i64,
+    /// Kind of identifier matched (schema symbol).
+    pub identifier_type: String,
+    /// SHA-256 hex of the identifier.
+    pub identifier_hash: String,
+    /// Event timestamp.
+    pub event_time: EpochMillis,
+    /// How long after the suppression took effect the event was sent.
+    pub ms_after_suppression: i64,
+    /// What the gate did (schema symbol of [`GateAction`]).
+    pub action_taken: String,
+    /// When the leak watch saw it.
+    pub detected_at: EpochMillis,
+}
+
+/// Evidence for point (3) of PROVEN: the watched streams were examined over the window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeakFreeWindow {
+    /// The last required confirmation.
+    pub window_start: EpochMillis,
+    /// End of the window.
+    pub window_end: EpochMillis,
+    /// Coverage of each watched stream.
+    pub streams: Vec<WatchedStreamCoverage>,
+}
+
+/// How far one watched stream was examined.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WatchedStreamCoverage {
+    /// Watched topic.
+    pub topic: String,
+    /// Records examined on it, in all.
+    pub records_examined: i64,
+    /// Every record written before this instant had been examined.
+    pub covered_until: EpochMillis,
+    /// Next offset per partition (partition number as text).
+    pub offsets: HashMap<String, i64>,
+}
+
+/// How far the leak watch has examined one watched topic (value of `hush.watch.v1`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WatchProgress {
+    /// Watched topic; the record key.
+    pub topic: String,
+    /// Records examined since the watch's consumer group started.
+    pub records_examined: i64,
+    /// Every record written before this instant has been examined.
+    pub covered_until: EpochMillis,
+    /// Next offset to examine per partition (partition number as text).
+    pub offsets: HashMap<String, i64>,
+    /// Leaks published for this topic.
+    pub leaks_found: i64,
     /// When written.
     pub updated_at: EpochMillis,
 }
@@ -444,6 +531,17 @@ pub enum GateAction {
     RewrittenLdu,
     /// Forwarded unchanged (observe mode).
     Passed,
+}
+
+impl GateAction {
+    /// The schema symbol, e.g. `REWRITTEN_LDU`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GateAction::Blocked => "BLOCKED",
+            GateAction::RewrittenLdu => "REWRITTEN_LDU",
+            GateAction::Passed => "PASSED",
+        }
+    }
 }
 
 /// An outbound event about a suppressed identifier (value of `hush.leaks.v1`).
@@ -486,6 +584,7 @@ avro_event!(
 avro_event!(Confirmation, "Confirmation", "confirmation.avsc");
 avro_event!(AuditRecord, "AuditRecord", "audit_record.avsc");
 avro_event!(LeakDetected, "LeakDetected", "leak_detected.avsc");
+avro_event!(WatchProgress, "WatchProgress", "watch_progress.avsc");
 
 /// Current time as [`EpochMillis`].
 pub fn now_millis() -> EpochMillis {
@@ -654,6 +753,8 @@ mod tests {
                 evidence,
             }],
             leaks: 0,
+            leak_evidence: Vec::new(),
+            proof: None,
             updated_at: 3,
         });
         round_trip(&LeakDetected {

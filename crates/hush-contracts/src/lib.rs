@@ -13,6 +13,7 @@ pub mod connector;
 pub mod crypto;
 pub mod deadline;
 pub mod events;
+pub mod gate;
 pub mod identifiers;
 pub mod recipients;
 pub mod signature;

@@ -129,6 +129,29 @@ impl AvroCodec {
         apache_avro::from_value(&value).map_err(|e| malformed(e.to_string()))
     }
 
+    /// Decodes Confluent-framed bytes of any registered schema into JSON (records become
+    /// objects, unions their chosen branch): for records whose type Hush does not own, such as
+    /// a business's outbound events.
+    pub async fn decode_json(&self, bytes: &[u8]) -> Result<serde_json::Value, CodecError> {
+        let malformed = |reason: String| CodecError::Malformed {
+            expected: "a Confluent-framed Avro record",
+            reason,
+        };
+        if bytes.len() < 5 || bytes[0] != 0 {
+            return Err(malformed(
+                "not in the Confluent wire format (magic byte 0 + 4-byte schema id)".into(),
+            ));
+        }
+        let decoded = self.decoder.decode(Some(bytes)).await.map_err(|e| {
+            if e.retriable {
+                CodecError::RegistryUnavailable(e.to_string())
+            } else {
+                malformed(e.to_string())
+            }
+        })?;
+        apache_avro::from_value(&decoded.value).map_err(|e| malformed(e.to_string()))
+    }
+
     fn reader_schema<T: AvroEvent>(&self) -> Result<Arc<Schema>, CodecError> {
         let mut schemas = self.reader_schemas.lock().expect("schema cache poisoned");
         if let Some(schema) = schemas.get(T::FULL_NAME) {

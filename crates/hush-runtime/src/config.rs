@@ -67,8 +67,10 @@ pub struct TopicsConfig {
     pub confirmations: String,
     /// Compacted audit records per request.
     pub audit: String,
-    /// Leaks seen by the gate.
+    /// Leaks seen by the gate's leak watch.
     pub leaks: String,
+    /// Compacted progress of the leak watch per watched topic.
+    pub watch: String,
     /// Dead letters with their reason.
     pub dlq: String,
     /// Prefix of each connector's retry topic: `<retry_prefix>.<connector id>.v1`.
@@ -94,6 +96,7 @@ impl Default for TopicsConfig {
             confirmations: "hush.confirmations.v1".into(),
             audit: "hush.audit.v1".into(),
             leaks: "hush.leaks.v1".into(),
+            watch: "hush.watch.v1".into(),
             dlq: "hush.dlq.v1".into(),
             retry_prefix: "hush.retry".into(),
             partitions: 6,

@@ -22,7 +22,8 @@ pub struct TopicSpec {
 }
 
 /// The topics of the design: requests, compacted suppression state, confirmations, compacted
-/// audit records, leaks, and the dead-letter topic (kept indefinitely).
+/// audit records, leaks, compacted leak-watch progress, and the dead-letter topic (kept
+/// indefinitely).
 pub fn design_topics(topics: &TopicsConfig) -> Vec<TopicSpec> {
     let kept = vec![("retention.ms", RECORD_RETENTION_MS)];
     let compacted = vec![
@@ -44,6 +45,10 @@ pub fn design_topics(topics: &TopicsConfig) -> Vec<TopicSpec> {
         },
         TopicSpec {
             name: topics.audit.clone(),
+            config: compacted.clone(),
+        },
+        TopicSpec {
+            name: topics.watch.clone(),
             config: compacted,
         },
         TopicSpec {

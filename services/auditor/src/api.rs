@@ -25,8 +25,8 @@ use axum::{Json, Router};
 use chrono::{DateTime, Datelike, Days, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
 use hush_contracts::events::{
-    now_millis, AuditRecord, AuditStatus, Channel, ConfirmationAction, EpochMillis, RecipientRole,
-    RequestKind, VerificationStatus,
+    now_millis, AuditRecord, AuditStatus, Channel, ConfirmationAction, EpochMillis, LeakEvidence,
+    LeakFreeWindow, RecipientRole, RequestKind, VerificationStatus,
 };
 use hush_runtime::api_error::ApiError;
 use serde::{Deserialize, Serialize};
@@ -86,6 +86,10 @@ pub struct RequestView {
     pub denial_reason: Option<String>,
     /// Outbound events seen after the suppression took effect.
     pub leaks: i32,
+    /// Each leak: the watched topic, partition and offset of the event, so it can be re-read.
+    pub leak_evidence: Vec<LeakEvidence>,
+    /// Once PROVEN: the observation window and how far each watched stream was examined.
+    pub proof: Option<LeakFreeWindow>,
     /// Connectors that must answer.
     pub required_connectors: Vec<String>,
     /// Answers so far.
@@ -118,6 +122,8 @@ pub fn view(record: &AuditRecord, policy: &DeadlinePolicy, now: EpochMillis) -> 
         completed_at: record.completed_at.map(rfc3339),
         denial_reason: record.denial_reason.clone(),
         leaks: record.leaks,
+        leak_evidence: record.leak_evidence.clone(),
+        proof: record.proof.clone(),
         required_connectors: record.required_connectors.clone(),
         connectors: record
             .connectors
@@ -415,6 +421,7 @@ mod tests {
     use super::*;
     use crate::dashboard::most_recent;
     use crate::fold::record_for_request;
+    use crate::service::ProofSettings;
     use crate::status::apply_confirmation;
     use crate::store::{AuditStore, AuditWriter, Position, WriteError};
     use async_trait::async_trait;
@@ -555,6 +562,7 @@ mod tests {
             writer.clone(),
             DeadlineConfig::default(),
             recipients(),
+            ProofSettings::default(),
         ));
         App {
             router: router(auditor.clone()),
@@ -661,6 +669,7 @@ mod tests {
             Arc::new(RecordingWriter::default()),
             DeadlineConfig::default(),
             vec![],
+            ProofSettings::default(),
         ));
         let router = router(auditor);
         let (status, _, body) =

@@ -6,7 +6,8 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use hush_contracts::events::{
-    AuditRecord, AuditStatus, Confirmation, EpochMillis, PrivacyRequest, RequestKind,
+    AuditRecord, AuditStatus, Confirmation, EpochMillis, LeakDetected, LeakEvidence,
+    LeakFreeWindow, PrivacyRequest, RequestKind, WatchProgress, WatchedStreamCoverage,
 };
 use hush_contracts::recipients::RecipientConfig;
 
@@ -116,6 +117,8 @@ pub fn record_for_request(
         required_connectors,
         connectors: Vec::new(),
         leaks: 0,
+        leak_evidence: Vec::new(),
+        proof: None,
         updated_at: now,
     };
     record.completed_at = completion_time(&record);
@@ -206,6 +209,89 @@ pub fn deny(
             Ok(Some(next))
         }
     }
+}
+
+/// The record after the leak watch saw an outbound event about the subject after the
+/// suppression took effect: the leak is kept as evidence and the request becomes `LEAKING`.
+/// `None` when this leak is already on record (a re-delivery).
+pub fn on_leak(
+    record: &AuditRecord,
+    leak: &LeakDetected,
+    at_risk_days: u32,
+    now: EpochMillis,
+) -> Option<AuditRecord> {
+    if record
+        .leak_evidence
+        .iter()
+        .any(|l| l.leak_id == leak.leak_id)
+    {
+        return None;
+    }
+    let mut next = record.clone();
+    next.leak_evidence.push(LeakEvidence {
+        leak_id: leak.leak_id.clone(),
+        source_topic: leak.source_topic.clone(),
+        source_partition: leak.source_partition,
+        source_offset: leak.source_offset,
+        identifier_type: leak.identifier_type.as_str().to_owned(),
+        identifier_hash: leak.identifier_hash.clone(),
+        event_time: leak.event_time,
+        ms_after_suppression: leak.event_time - leak.suppression_effective_at,
+        action_taken: leak.action_taken.as_str().to_owned(),
+        detected_at: leak.detected_at,
+    });
+    next.leaks = next.leaks.saturating_add(1);
+    restamp(&mut next, at_risk_days, now);
+    Some(next)
+}
+
+/// The record once its observation window closed clean: `PROVEN`, with the coverage of every
+/// watched stream as evidence. `None` while it cannot be proven: not `VERIFIED` or `CONFIRMED`
+/// (so never while leaking, denied or incomplete), already proven, no watched stream, the window
+/// `[completed_at, completed_at + window_ms]` not over at `now`, or a watched stream whose leak
+/// watch has not yet examined every record written up to the window's end.
+pub fn prove(
+    record: &AuditRecord,
+    window_ms: i64,
+    watched: &[String],
+    progress: &dyn Fn(&str) -> Option<WatchProgress>,
+    at_risk_days: u32,
+    now: EpochMillis,
+) -> Option<AuditRecord> {
+    if record.proof.is_some()
+        || !matches!(
+            record.status,
+            AuditStatus::Verified | AuditStatus::Confirmed
+        )
+        || watched.is_empty()
+    {
+        return None;
+    }
+    let window_start = record.completed_at?;
+    let window_end = window_start.saturating_add(window_ms);
+    if now < window_end {
+        return None;
+    }
+    let streams = watched
+        .iter()
+        .map(|topic| {
+            let seen = progress(topic).filter(|p| p.covered_until >= window_end)?;
+            Some(WatchedStreamCoverage {
+                topic: topic.clone(),
+                records_examined: seen.records_examined,
+                covered_until: seen.covered_until,
+                offsets: seen.offsets,
+            })
+        })
+        .collect::<Option<Vec<_>>>()?;
+    let mut next = record.clone();
+    next.proof = Some(LeakFreeWindow {
+        window_start,
+        window_end,
+        streams,
+    });
+    restamp(&mut next, at_risk_days, now);
+    (next.status == AuditStatus::Proven).then_some(next)
 }
 
 #[cfg(test)]
@@ -464,5 +550,186 @@ mod tests {
             deny(&denied, "fraud", 3, RECEIVED).unwrap_err().code(),
             "already_denied"
         );
+    }
+
+    /// A request whose two required connectors confirmed at `done`: hubspot verified and
+    /// clearbit unverifiable, so the record is VERIFIED.
+    fn verified_at(done: EpochMillis) -> AuditRecord {
+        let policy = DeadlinePolicy::new(hush_contracts::deadline::DeadlineConfig::default());
+        let mut record = record_for_request(
+            &request(RequestKind::OptOutSaleShare, &[Category::All]),
+            &recipients(),
+            &policy,
+            RECEIVED,
+        );
+        for (connector, verification) in [
+            ("hubspot", VerificationStatus::Verified),
+            ("clearbit", VerificationStatus::Unverifiable),
+        ] {
+            record = on_confirmation(
+                &record,
+                &confirmation(connector, verification, done),
+                2,
+                done,
+            )
+            .unwrap();
+        }
+        assert_eq!(record.status, AuditStatus::Verified);
+        record
+    }
+
+    fn leak(id: &str, event_time: EpochMillis) -> LeakDetected {
+        LeakDetected {
+            leak_id: id.into(),
+            identifier_hash: "e".repeat(64),
+            identifier_type: IdentifierType::Email,
+            subject_key: String::new(),
+            last_request_id: ID.into(),
+            source_topic: "egress.tags.v1".into(),
+            source_partition: 2,
+            source_offset: 41,
+            destination: "meta".into(),
+            suppression_effective_at: RECEIVED,
+            event_time,
+            detected_at: event_time + 5,
+            action_taken: hush_contracts::events::GateAction::Passed,
+        }
+    }
+
+    fn progress(topic: &str, covered_until: EpochMillis) -> WatchProgress {
+        WatchProgress {
+            topic: topic.into(),
+            records_examined: 1234,
+            covered_until,
+            offsets: HashMap::from([("0".to_owned(), 617), ("1".to_owned(), 617)]),
+            leaks_found: 0,
+            updated_at: covered_until,
+        }
+    }
+
+    const WINDOW: EpochMillis = DAY;
+
+    #[test]
+    fn a_leak_turns_the_request_leaking_with_the_event_located() {
+        let done = RECEIVED + DAY;
+        let record = verified_at(done);
+        let leaking =
+            on_leak(&record, &leak("l-1", RECEIVED + 2 * DAY), 2, done + 2 * DAY).unwrap();
+        assert_eq!(leaking.status, AuditStatus::Leaking);
+        assert_eq!(leaking.leaks, 1);
+        let evidence = &leaking.leak_evidence[0];
+        assert_eq!(
+            (
+                evidence.source_topic.as_str(),
+                evidence.source_partition,
+                evidence.source_offset
+            ),
+            ("egress.tags.v1", 2, 41)
+        );
+        assert_eq!(evidence.ms_after_suppression, 2 * DAY);
+        assert_eq!(evidence.action_taken, "PASSED");
+        assert_eq!(
+            on_leak(&leaking, &leak("l-1", RECEIVED + 2 * DAY), 2, done),
+            None
+        );
+    }
+
+    #[test]
+    fn a_clean_window_on_every_watched_stream_proves_the_request() {
+        let done = RECEIVED + DAY;
+        let record = verified_at(done);
+        let watched = ["a.cleared.v1".to_owned(), "egress.tags.v1".to_owned()];
+        let covered = |topic: &str| Some(progress(topic, done + WINDOW + 1));
+        let proven = prove(&record, WINDOW, &watched, &covered, 2, done + WINDOW).unwrap();
+        assert_eq!(proven.status, AuditStatus::Proven);
+        let proof = proven.proof.unwrap();
+        assert_eq!(
+            (proof.window_start, proof.window_end),
+            (done, done + WINDOW)
+        );
+        assert_eq!(proof.streams.len(), 2);
+        assert_eq!(proof.streams[1].topic, "egress.tags.v1");
+        assert_eq!(proof.streams[1].records_examined, 1234);
+        assert_eq!(proof.streams[1].offsets["1"], 617);
+    }
+
+    #[test]
+    fn no_proof_before_the_window_closes() {
+        let done = RECEIVED + DAY;
+        let record = verified_at(done);
+        let watched = ["egress.tags.v1".to_owned()];
+        let covered = |topic: &str| Some(progress(topic, done + 2 * WINDOW));
+        assert_eq!(
+            prove(&record, WINDOW, &watched, &covered, 2, done + WINDOW - 1),
+            None
+        );
+    }
+
+    #[test]
+    fn no_proof_while_a_watched_stream_is_not_examined_to_the_window_end() {
+        let done = RECEIVED + DAY;
+        let record = verified_at(done);
+        let watched = ["a.cleared.v1".to_owned(), "egress.tags.v1".to_owned()];
+        let lagging = |topic: &str| {
+            Some(progress(
+                topic,
+                if topic == "egress.tags.v1" {
+                    done + WINDOW - 1
+                } else {
+                    done + WINDOW
+                },
+            ))
+        };
+        assert_eq!(
+            prove(&record, WINDOW, &watched, &lagging, 2, done + 2 * WINDOW),
+            None
+        );
+        let unreported =
+            |topic: &str| (topic == "a.cleared.v1").then(|| progress(topic, done + WINDOW));
+        assert_eq!(
+            prove(&record, WINDOW, &watched, &unreported, 2, done + 2 * WINDOW),
+            None
+        );
+    }
+
+    #[test]
+    fn no_proof_without_a_watched_stream_or_with_a_leak() {
+        let done = RECEIVED + DAY;
+        let record = verified_at(done);
+        let covered = |topic: &str| Some(progress(topic, done + 2 * WINDOW));
+        assert_eq!(
+            prove(&record, WINDOW, &[], &covered, 2, done + 2 * WINDOW),
+            None
+        );
+        let leaking = on_leak(&record, &leak("l-1", done + 1), 2, done + 1).unwrap();
+        let watched = ["egress.tags.v1".to_owned()];
+        assert_eq!(
+            prove(&leaking, WINDOW, &watched, &covered, 2, done + 2 * WINDOW),
+            None
+        );
+    }
+
+    #[test]
+    fn a_leak_after_the_proof_still_turns_the_request_leaking() {
+        let done = RECEIVED + DAY;
+        let watched = ["egress.tags.v1".to_owned()];
+        let covered = |topic: &str| Some(progress(topic, done + 2 * WINDOW));
+        let proven = prove(
+            &verified_at(done),
+            WINDOW,
+            &watched,
+            &covered,
+            2,
+            done + WINDOW,
+        )
+        .unwrap();
+        let leaking = on_leak(
+            &proven,
+            &leak("late", done + 3 * WINDOW),
+            2,
+            done + 3 * WINDOW,
+        )
+        .unwrap();
+        assert_eq!(leaking.status, AuditStatus::Leaking);
     }
 }

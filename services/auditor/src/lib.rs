@@ -4,7 +4,8 @@
 //! The pure logic: the status of each audited request ([`status`], against the deadline rules of
 //! `hush_contracts::deadline`), the transitions of an audit record ([`fold`]) and the 11 CCR 7102 metrics report ([`report`]). The service: the
 //! in-memory view of the audit topic ([`store`]), the consumers of requests and confirmations
-//! ([`service`]), the HTTP API and dashboard ([`api`]) and its [`metrics`].
+//! ([`service`]), leaks and the leak-free observation window that makes a request PROVEN
+//! ([`proof`]), the HTTP API and dashboard ([`api`]) and its [`metrics`].
 
 pub mod api;
 pub mod backlog;
@@ -12,6 +13,7 @@ pub mod callback;
 mod dashboard;
 pub mod fold;
 pub mod metrics;
+pub mod proof;
 pub mod report;
 pub mod service;
 pub mod status;

@@ -22,6 +22,17 @@ pub static CONFIRMATIONS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     .expect("metric registers once")
 });
 
+/// Leaks folded into audit records, by watched topic (a topic name from the configuration,
+/// never a subject).
+pub static LEAKS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "hush_audit_leaks_total",
+        "Leaks folded into audit records, by watched topic",
+        &["topic"]
+    )
+    .expect("metric registers once")
+});
+
 /// Requests on record by current status.
 pub static REQUESTS_BY_STATUS: LazyLock<IntGaugeVec> = LazyLock::new(|| {
     register_int_gauge_vec!(
@@ -129,6 +140,8 @@ mod tests {
             required_connectors: vec!["crm".into()],
             connectors: vec![],
             leaks: 0,
+            leak_evidence: Vec::new(),
+            proof: None,
             updated_at: 0,
         }
     }

@@ -12,8 +12,10 @@ use async_trait::async_trait;
 use chrono_tz::Tz;
 use futures::future::join_all;
 use hush_contracts::events::{
-    now_millis, AuditRecord, AvroEvent, Confirmation, EpochMillis, PrivacyRequest,
+    now_millis, AuditRecord, AuditStatus, AvroEvent, Confirmation, EpochMillis, LeakDetected,
+    PrivacyRequest,
 };
+use hush_contracts::gate::GateSection;
 use hush_contracts::recipients::{self, RecipientConfig};
 use hush_runtime::codec::AvroCodec;
 use hush_runtime::config::{CommonConfig, ConfigError};
@@ -29,6 +31,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::backlog::RequestsBacklog;
 use crate::fold::{self, Refusal};
+use crate::proof::{self, LeakHandler, WatchCoverage};
 use crate::store::{request_key, AuditStore, AuditWriter, KafkaAuditWriter, WriteError};
 use crate::{api, metrics};
 use hush_contracts::deadline::{DeadlineConfig, DeadlinePolicy};
@@ -56,12 +59,17 @@ pub struct Config {
     /// Downstream recipients; each request must be confirmed by those whose scope covers it.
     #[serde(default)]
     pub recipients: Vec<RecipientConfig>,
+    /// The gate's streams (shared with `hush-gate`): a request is proven clean on their
+    /// destinations and on every watched egress topic.
+    #[serde(default)]
+    pub gate: GateSection,
 }
 
 impl Config {
     /// Checks the recipients and the auditor section.
     pub fn validate(&self) -> Result<(), ConfigError> {
         recipients::validate(&self.recipients)?;
+        self.gate.validate()?;
         if self.auditor.group_id.trim().is_empty() {
             return Err(ConfigError::Invalid("auditor.group_id is empty".into()));
         }
@@ -81,6 +89,11 @@ pub struct AuditorSection {
     /// backlog, in seconds (once the group has consumed everything, an unknown request is
     /// dead-lettered at once).
     pub unseen_request_grace_secs: u64,
+    /// How long after the last confirmation the watched streams must stay clean before a
+    /// request is `PROVEN`, in seconds.
+    pub observation_window_secs: u64,
+    /// How often closed observation windows are looked for, in seconds.
+    pub prove_interval_secs: u64,
 }
 
 impl Default for AuditorSection {
@@ -89,6 +102,8 @@ impl Default for AuditorSection {
             listen: "127.0.0.1:8071".into(),
             group_id: "hush-auditor".into(),
             unseen_request_grace_secs: 3600,
+            observation_window_secs: 86_400,
+            prove_interval_secs: 30,
         }
     }
 }
@@ -97,7 +112,7 @@ impl Default for AuditorSection {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Confirmed {
     /// The record changed and the new version was written.
-    Applied(AuditRecord),
+    Applied(Box<AuditRecord>),
     /// Nothing changed (a re-delivery, or an older outcome).
     Unchanged,
     /// No record of the request yet.
@@ -127,7 +142,29 @@ pub struct Auditor {
     policy: DeadlinePolicy,
     time_zone: Tz,
     recipients: Vec<RecipientConfig>,
+    proof: ProofSettings,
+    coverage: WatchCoverage,
     stripes: Vec<Mutex<()>>,
+}
+
+/// What a request must show to be `PROVEN`: the watched topics and the observation window.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProofSettings {
+    /// Topics that must have been examined over the window.
+    pub watched_topics: Vec<String>,
+    /// Length of the window after the last confirmation, in milliseconds.
+    pub window_ms: i64,
+}
+
+/// What a leak did to its request's record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Leaked {
+    /// The record now carries the leak.
+    Applied(Box<AuditRecord>),
+    /// The leak was already on record.
+    Unchanged,
+    /// No record for the leak's request.
+    RequestNotSeen,
 }
 
 impl Auditor {
@@ -137,6 +174,7 @@ impl Auditor {
         writer: Arc<dyn AuditWriter>,
         deadlines: DeadlineConfig,
         recipients: Vec<RecipientConfig>,
+        proof: ProofSettings,
     ) -> Self {
         Self {
             store,
@@ -144,8 +182,72 @@ impl Auditor {
             time_zone: deadlines.time_zone,
             policy: DeadlinePolicy::new(deadlines),
             recipients,
+            proof,
+            coverage: WatchCoverage::default(),
             stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
         }
+    }
+
+    /// How far the leak watch has examined each watched topic.
+    pub fn coverage(&self) -> &WatchCoverage {
+        &self.coverage
+    }
+
+    /// The watched topics and the observation window.
+    pub fn proof_settings(&self) -> &ProofSettings {
+        &self.proof
+    }
+
+    /// Folds a leak into the record of the request whose suppression it violated.
+    pub async fn record_leak(
+        &self,
+        leak: &LeakDetected,
+        now: EpochMillis,
+    ) -> Result<Leaked, WriteError> {
+        let _guard = self.stripe(&leak.last_request_id).lock().await;
+        let Some(record) = self.store.get(&leak.last_request_id) else {
+            return Ok(Leaked::RequestNotSeen);
+        };
+        match fold::on_leak(&record, leak, self.policy.at_risk_days(), now) {
+            Some(next) => self.commit(next).await.map(|r| Leaked::Applied(Box::new(r))),
+            None => Ok(Leaked::Unchanged),
+        }
+    }
+
+    /// Proves every request whose observation window has closed clean on every watched topic
+    /// (see [`fold::prove`]); returns the records that became `PROVEN`.
+    pub async fn prove_due(&self, now: EpochMillis) -> Result<Vec<AuditRecord>, WriteError> {
+        let window = self.proof.window_ms;
+        let due: Vec<String> = self.store.read(|records| {
+            records
+                .filter(|r| {
+                    r.proof.is_none()
+                        && matches!(r.status, AuditStatus::Verified | AuditStatus::Confirmed)
+                        && r.completed_at
+                            .is_some_and(|at| at.saturating_add(window) <= now)
+                })
+                .map(|r| r.request_id.clone())
+                .collect()
+        });
+        let mut proven = Vec::new();
+        for request_id in due {
+            let _guard = self.stripe(&request_id).lock().await;
+            let Some(record) = self.store.get(&request_id) else {
+                continue;
+            };
+            let progress = |topic: &str| self.coverage.get(topic);
+            if let Some(next) = fold::prove(
+                &record,
+                window,
+                &self.proof.watched_topics,
+                &progress,
+                self.policy.at_risk_days(),
+                now,
+            ) {
+                proven.push(self.commit(next).await?);
+            }
+        }
+        Ok(proven)
     }
 
     /// The records.
@@ -214,7 +316,7 @@ impl Auditor {
         let mut confirmation = confirmation.clone();
         confirmation.request_id = record.request_id.clone(); // same UUID, maybe other case
         match fold::on_confirmation(&record, &confirmation, self.policy.at_risk_days(), now) {
-            Some(next) => self.commit(next).await.map(Confirmed::Applied),
+            Some(next) => self.commit(next).await.map(|r| Confirmed::Applied(Box::new(r))),
             None => Ok(Confirmed::Unchanged),
         }
     }
@@ -248,7 +350,7 @@ impl Auditor {
     }
 }
 
-async fn decode<T: AvroEvent>(
+pub(crate) async fn decode<T: AvroEvent>(
     codec: &AvroCodec,
     message: &IncomingMessage,
 ) -> Result<T, HandlerError> {
@@ -262,7 +364,7 @@ async fn decode<T: AvroEvent>(
     })
 }
 
-fn retryable(error: WriteError) -> HandlerError {
+pub(crate) fn retryable(error: WriteError) -> HandlerError {
     HandlerError::Retryable(error.to_string())
 }
 
@@ -462,6 +564,12 @@ pub async fn run(
         writer,
         config.deadlines.clone(),
         config.recipients.clone(),
+        ProofSettings {
+            watched_topics: config.gate.watched_topics(),
+            window_ms: i64::try_from(config.auditor.observation_window_secs)
+                .unwrap_or(i64::MAX / 1000)
+                .saturating_mul(1000),
+        },
     ));
     let stop = shutdown.child_token();
     let router = api::router(auditor.clone()).merge(ops::router(readiness.clone()));
@@ -525,6 +633,8 @@ async fn start(
         "confirmations consumer assigned",
         confirmations.assigned_flag(),
     );
+    let leaks = consumer("leaks", &common.topics.leaks)?;
+    readiness.require("leaks consumer assigned", leaks.assigned_flag());
     readiness.started();
 
     let store = auditor.store().clone();
@@ -578,6 +688,25 @@ async fn start(
             dlq: dlq.clone(),
         },
     )));
+    tasks.push(tokio::spawn(leaks.run(
+        stop.clone(),
+        LeakHandler {
+            auditor: auditor.clone(),
+            codec: codec.clone(),
+            backlog: RequestsBacklog::new(
+                &common.kafka,
+                &format!("{}-requests", section.group_id),
+                &common.topics.requests,
+            )?,
+        },
+    )));
+    tasks.extend(proof::start(
+        auditor,
+        common,
+        codec,
+        Duration::from_secs(section.prove_interval_secs.max(1)),
+        stop,
+    )?);
     tasks.push(tokio::spawn(refresh_metrics(
         store,
         at_risk_days,

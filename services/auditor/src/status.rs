@@ -11,7 +11,10 @@
 //!    - `VERIFIED` if none is, and at least one is `VERIFIED` (every connector that can be read
 //!      back was, and the others are `UNVERIFIABLE`): the request is proven;
 //!    - `CONFIRMED` if every required outcome is `UNVERIFIABLE` (or none is required): every
-//!      recipient confirmed, but nothing could be read back, so the claim rests on their word.
+//!      recipient confirmed, but nothing could be read back, so the claim rests on their word;
+//!    - `PROVEN` instead of `VERIFIED` or `CONFIRMED` once the record carries a leak-free window
+//!      (`proof`): no watched outbound stream carried an event about the subject over the
+//!      observation window after the last confirmation.
 //! 4. Otherwise the deadline decides: `OVERDUE` after the deadline, `AT_RISK` within
 //!    `at_risk_days` calendar days of it (inclusive), else `OPEN`. This covers missing
 //!    confirmations and also a `FAILED_PERMANENT` outcome: that recipient did not comply, so the
@@ -33,7 +36,7 @@ const DAY_MS: i64 = 86_400_000;
 pub const EXCEPTION_BASIS_EVIDENCE_KEY: &str = "exception_basis";
 
 /// Every status, in schema order.
-pub const ALL_STATUSES: [AuditStatus; 8] = [
+pub const ALL_STATUSES: [AuditStatus; 9] = [
     AuditStatus::Open,
     AuditStatus::AtRisk,
     AuditStatus::Confirmed,
@@ -42,6 +45,7 @@ pub const ALL_STATUSES: [AuditStatus; 8] = [
     AuditStatus::Overdue,
     AuditStatus::Denied,
     AuditStatus::Leaking,
+    AuditStatus::Proven,
 ];
 
 /// The schema symbol of a status, e.g. `AT_RISK`.
@@ -55,6 +59,7 @@ pub fn status_symbol(status: AuditStatus) -> &'static str {
         AuditStatus::Overdue => "OVERDUE",
         AuditStatus::Denied => "DENIED",
         AuditStatus::Leaking => "LEAKING",
+        AuditStatus::Proven => "PROVEN",
     }
 }
 
@@ -134,6 +139,8 @@ pub fn status_at(record: &AuditRecord, now_ms: EpochMillis, at_risk_days: u32) -
             let has = |status| outcomes.iter().any(|o| o.verification == status);
             return if has(VerificationStatus::Pending) || has(VerificationStatus::Failed) {
                 AuditStatus::Unverified
+            } else if record.proof.is_some() {
+                AuditStatus::Proven
             } else if has(VerificationStatus::Verified) {
                 AuditStatus::Verified
             } else {
@@ -220,6 +227,8 @@ pub(crate) mod tests {
             required_connectors: required.iter().map(|s| s.to_string()).collect(),
             connectors: Vec::new(),
             leaks: 0,
+            leak_evidence: Vec::new(),
+            proof: None,
             updated_at: RECEIVED,
         }
     }

@@ -216,6 +216,8 @@ mod tests {
             required_connectors: vec![],
             connectors: vec![],
             leaks: 0,
+            leak_evidence: Vec::new(),
+            proof: None,
             updated_at,
         }
     }

@@ -42,7 +42,8 @@ pub struct IncomingMessage {
 }
 
 impl IncomingMessage {
-    pub(super) fn from_borrowed(message: &BorrowedMessage<'_>) -> Self {
+    /// Copies a message borrowed from a consumer.
+    pub fn from_borrowed(message: &BorrowedMessage<'_>) -> Self {
         let headers = message
             .headers()
             .map(|headers| {

@@ -48,32 +48,7 @@ impl DeadLetterQueue {
     /// Copies `message` to the dead-letter topic with `reason`; returns once acknowledged.
     /// `reason` must not contain raw personal data.
     pub async fn send(&self, message: &IncomingMessage, reason: &str) -> Result<(), ProduceError> {
-        let partition = message.partition.to_string();
-        let offset = message.offset.to_string();
-        let failed_at = now_millis().to_string();
-        let mut headers = OwnedHeaders::new_with_capacity(message.headers.len() + 6);
-        for (name, value) in &message.headers {
-            if name.starts_with("hush.dlq.") || name == "traceparent" || name == "tracestate" {
-                continue;
-            }
-            headers = headers.insert(Header {
-                key: name,
-                value: Some(value.as_slice()),
-            });
-        }
-        for (name, value) in [
-            (DLQ_REASON_HEADER, reason),
-            (DLQ_SOURCE_TOPIC_HEADER, message.topic.as_str()),
-            (DLQ_SOURCE_PARTITION_HEADER, partition.as_str()),
-            (DLQ_SOURCE_OFFSET_HEADER, offset.as_str()),
-            (DLQ_SERVICE_HEADER, self.service.as_str()),
-            (DLQ_FAILED_AT_HEADER, failed_at.as_str()),
-        ] {
-            headers = headers.insert(Header {
-                key: name,
-                value: Some(value.as_bytes()),
-            });
-        }
+        let headers = dead_letter_headers(message, reason, &self.service);
         self.producer
             .send_bytes(
                 &self.topic,
@@ -87,4 +62,37 @@ impl DeadLetterQueue {
             .inc();
         Ok(())
     }
+}
+
+/// The headers of `message` as a dead letter: its own headers (trace context and earlier
+/// dead-letter headers left out), then the reason, origin, service and time. For writers that
+/// dead-letter inside their own transaction; `reason` must not contain raw personal data.
+pub fn dead_letter_headers(message: &IncomingMessage, reason: &str, service: &str) -> OwnedHeaders {
+    let partition = message.partition.to_string();
+    let offset = message.offset.to_string();
+    let failed_at = now_millis().to_string();
+    let mut headers = OwnedHeaders::new_with_capacity(message.headers.len() + 6);
+    for (name, value) in &message.headers {
+        if name.starts_with("hush.dlq.") || name == "traceparent" || name == "tracestate" {
+            continue;
+        }
+        headers = headers.insert(Header {
+            key: name,
+            value: Some(value.as_slice()),
+        });
+    }
+    for (name, value) in [
+        (DLQ_REASON_HEADER, reason),
+        (DLQ_SOURCE_TOPIC_HEADER, message.topic.as_str()),
+        (DLQ_SOURCE_PARTITION_HEADER, partition.as_str()),
+        (DLQ_SOURCE_OFFSET_HEADER, offset.as_str()),
+        (DLQ_SERVICE_HEADER, service),
+        (DLQ_FAILED_AT_HEADER, failed_at.as_str()),
+    ] {
+        headers = headers.insert(Header {
+            key: name,
+            value: Some(value.as_bytes()),
+        });
+    }
+    headers
 }

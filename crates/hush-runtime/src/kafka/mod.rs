@@ -12,8 +12,8 @@ pub use consumer::{
     BatchHandler, ConsumerSettings, EventConsumer, HandlerError, IncomingMessage, MessageHandler,
 };
 pub use dead_letter::{
-    DeadLetterQueue, DLQ_REASON_HEADER, DLQ_SOURCE_OFFSET_HEADER, DLQ_SOURCE_PARTITION_HEADER,
-    DLQ_SOURCE_TOPIC_HEADER,
+    dead_letter_headers, DeadLetterQueue, DLQ_REASON_HEADER, DLQ_SOURCE_OFFSET_HEADER,
+    DLQ_SOURCE_PARTITION_HEADER, DLQ_SOURCE_TOPIC_HEADER,
 };
 pub use producer::{Delivered, EventProducer, ProduceError};
 pub use table::TopicTable;
