@@ -29,7 +29,7 @@ pub(crate) fn count(n: i64) -> String {
         out.push('-');
     }
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -102,15 +102,15 @@ pub(crate) struct BarChart<'a> {
 /// Width of every chart's view box.
 const WIDTH: f64 = 600.0;
 /// Where bars start (labels end just left of it).
-const BAR_X: f64 = 150.0;
+const BAR_X: f64 = 140.0;
 /// Longest bar.
-const BAR_W: f64 = 250.0;
+const BAR_W: f64 = 210.0;
 /// Height of one bar row.
 const ROW_H: f64 = 26.0;
 /// Height of the legend line.
 const LEGEND_H: f64 = 22.0;
 /// Longest label drawn in full, in characters.
-const LABEL_CHARS: usize = 22;
+const LABEL_CHARS: usize = 21;
 
 /// `text` cut to `max` characters with an ellipsis.
 fn truncate(text: &str, max: usize) -> String {
@@ -178,11 +178,18 @@ pub(crate) fn bar_chart(chart: &BarChart<'_>) -> String {
     if chart.bars.is_empty() {
         return empty_svg(chart.id, chart.title, chart.empty);
     }
-    let max = scale_max(chart.bars.iter().flat_map(|bar| {
-        std::iter::once(bar.values.iter().sum::<f64>()).chain(bar.marker)
-    }));
+    let max = scale_max(
+        chart
+            .bars
+            .iter()
+            .flat_map(|bar| std::iter::once(bar.values.iter().sum::<f64>()).chain(bar.marker)),
+    );
     let scale = |value: f64| px(value.max(0.0) / max * BAR_W);
-    let top = if chart.series.len() > 1 { LEGEND_H } else { 0.0 };
+    let top = if chart.series.len() > 1 {
+        LEGEND_H
+    } else {
+        0.0
+    };
     let height = top + ROW_H * chart.bars.len() as f64 + 4.0;
     let mut out = String::with_capacity(512 + chart.bars.len() * 400);
     open_svg(&mut out, chart.id, chart.title, height);
@@ -383,8 +390,9 @@ mod tests {
         });
         let widths = segment_attribute(&svg, "width");
         let xs = segment_attribute(&svg, "x");
-        assert_eq!(widths, vec![187.5, 62.5, 62.5, 62.5]);
-        assert_eq!(xs, vec![BAR_X, BAR_X + 187.5, BAR_X, BAR_X + 62.5]);
+        let (three, one) = (BAR_W * 0.75, BAR_W * 0.25);
+        assert_eq!(widths, vec![three, one, one, one]);
+        assert_eq!(xs, vec![BAR_X, BAR_X + three, BAR_X, BAR_X + one]);
         assert!(svg.contains(">done</text>") && svg.contains(">failed</text>"));
     }
 
@@ -425,7 +433,10 @@ mod tests {
             ],
         });
         let heights = segment_attribute(&svg, "height");
-        assert_eq!(heights, vec![PLOT_H / 2.0, PLOT_H / 4.0, PLOT_H * 3.0 / 4.0]);
+        assert_eq!(
+            heights,
+            vec![PLOT_H / 2.0, PLOT_H / 4.0, PLOT_H * 3.0 / 4.0]
+        );
         let ys = segment_attribute(&svg, "y");
         // The second part sits on top of the first.
         assert_eq!(ys[2] + heights[2], ys[1]);
@@ -471,7 +482,7 @@ mod tests {
             empty: "none",
         });
         assert!(svg.contains(&format!("<title>{label}: </title>")));
-        assert!(svg.contains(">a-very-long-recipient…</text>"), "{svg}");
+        assert!(svg.contains(">a-very-long-recipien…</text>"), "{svg}");
     }
 
     #[test]

@@ -10,6 +10,7 @@
 pub mod api;
 pub mod backlog;
 pub mod callback;
+mod charts;
 mod dashboard;
 pub mod fold;
 pub mod metrics;
