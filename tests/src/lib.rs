@@ -100,10 +100,32 @@ impl Stack {
     /// Reads every record of `topic` from the beginning until `expected` were read or
     /// `timeout` passed.
     pub fn read_all(&self, topic: &str, expected: usize, timeout: Duration) -> Vec<RawRecord> {
+        self.read(topic, expected, timeout, "read_uncommitted")
+    }
+
+    /// Like [`Stack::read_all`], but sees only committed transactions (what a consumer of a
+    /// gate's destination sees).
+    pub fn read_committed(
+        &self,
+        topic: &str,
+        expected: usize,
+        timeout: Duration,
+    ) -> Vec<RawRecord> {
+        self.read(topic, expected, timeout, "read_committed")
+    }
+
+    fn read(
+        &self,
+        topic: &str,
+        expected: usize,
+        timeout: Duration,
+        isolation: &str,
+    ) -> Vec<RawRecord> {
         let consumer: BaseConsumer = ClientConfig::new()
             .set("bootstrap.servers", &self.kafka.bootstrap_servers)
             .set("group.id", format!("it-reader-{}", uuid::Uuid::new_v4()))
             .set("enable.auto.commit", "false")
+            .set("isolation.level", isolation)
             .create()
             .expect("reader");
         let metadata = consumer

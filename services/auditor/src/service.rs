@@ -209,7 +209,10 @@ impl Auditor {
             return Ok(Leaked::RequestNotSeen);
         };
         match fold::on_leak(&record, leak, self.policy.at_risk_days(), now) {
-            Some(next) => self.commit(next).await.map(|r| Leaked::Applied(Box::new(r))),
+            Some(next) => self
+                .commit(next)
+                .await
+                .map(|r| Leaked::Applied(Box::new(r))),
             None => Ok(Leaked::Unchanged),
         }
     }
@@ -316,7 +319,10 @@ impl Auditor {
         let mut confirmation = confirmation.clone();
         confirmation.request_id = record.request_id.clone(); // same UUID, maybe other case
         match fold::on_confirmation(&record, &confirmation, self.policy.at_risk_days(), now) {
-            Some(next) => self.commit(next).await.map(|r| Confirmed::Applied(Box::new(r))),
+            Some(next) => self
+                .commit(next)
+                .await
+                .map(|r| Confirmed::Applied(Box::new(r))),
             None => Ok(Confirmed::Unchanged),
         }
     }
