@@ -70,15 +70,24 @@ pub async fn run(
     let rebuilt = Arc::new(AtomicBool::new(false));
     readiness.require("suppression index rebuilt", rebuilt.clone());
     readiness.started();
-    let (mut ready, index_task) =
+    // Owned by this future: when it is dropped (a killed gate), every task stops with it.
+    let mut tasks = tokio::task::JoinSet::new();
+    let (mut ready, index) =
         suppressions::start(common, &codec, lookup.clone(), rebuilt, shutdown.clone());
+    tasks.spawn(async move {
+        if let Err(error) = index.await {
+            tracing::error!(%error, "the suppression index stopped following its topic");
+        }
+    });
     // Never decide a record before the index holds every suppression written before the start.
     tokio::select! {
         _ = shutdown.cancelled() => return Ok(()),
-        changed = ready.wait_for(|rebuilt| *rebuilt) => { changed?; }
-        failed = index_task => { failed??; anyhow::bail!("suppression index stopped"); }
+        changed = ready.wait_for(|rebuilt| *rebuilt) => {
+            if changed.is_err() {
+                anyhow::bail!("the suppression index could not be rebuilt (see the log)");
+            }
+        }
     }
-    let mut tasks = Vec::new();
     if mode != Mode::Watch {
         let runtime = StreamRuntime {
             kafka: common.kafka.clone(),
@@ -91,11 +100,11 @@ pub async fn run(
             max_batch: section.max_batch,
         };
         for configured in &section.streams {
-            tasks.push(tokio::spawn(stream::run(
+            tasks.spawn(stream::run(
                 runtime.clone(),
                 configured.clone(),
                 shutdown.clone(),
-            )));
+            ));
         }
     }
     if mode != Mode::Enforce {
@@ -115,7 +124,7 @@ pub async fn run(
         for topic in watched {
             let (runtime, stop) = (runtime.clone(), shutdown.clone());
             let resume = last.remove(&topic.topic);
-            tasks.push(tokio::spawn(async move {
+            tasks.spawn(async move {
                 let name = topic.topic.clone();
                 while !stop.is_cancelled() {
                     match watch::run(runtime.clone(), topic.clone(), resume.clone(), stop.clone())
@@ -128,12 +137,10 @@ pub async fn run(
                         }
                     }
                 }
-            }));
+            });
         }
     }
-    for task in tasks {
-        let _ = task.await;
-    }
+    while tasks.join_next().await.is_some() {}
     Ok(())
 }
 

@@ -3,6 +3,7 @@
 //! the topic.
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::future::Future;
 use std::sync::Arc;
 
 use hush_contracts::events::SuppressionState;
@@ -10,7 +11,6 @@ use hush_runtime::codec::AvroCodec;
 use hush_runtime::config::CommonConfig;
 use hush_runtime::kafka::{IncomingMessage, TopicTable};
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::lookup::SuppressionLookup;
@@ -45,22 +45,25 @@ async fn apply(lookup: &SuppressionLookup, codec: &AvroCodec, message: IncomingM
     }
 }
 
-/// Rebuilds the index, sets `rebuilt` and sends `true` on the returned channel once it holds
-/// every state written before the start, then follows the topic until `stop`.
+/// The task that rebuilds the index, sets `rebuilt` and sends `true` on the returned channel once
+/// it holds every state written before the start, then follows the topic until `stop`.
 pub fn start(
     common: &CommonConfig,
     codec: &AvroCodec,
     lookup: Arc<SuppressionLookup>,
     rebuilt: Arc<AtomicBool>,
     stop: CancellationToken,
-) -> (watch::Receiver<bool>, JoinHandle<anyhow::Result<()>>) {
+) -> (
+    watch::Receiver<bool>,
+    impl Future<Output = anyhow::Result<()>> + Send + 'static,
+) {
     let (ready, receiver) = watch::channel(false);
     let (kafka, topic, codec) = (
         common.kafka.clone(),
         common.topics.suppressions.clone(),
         codec.clone(),
     );
-    let task = tokio::spawn(async move {
+    let task = async move {
         let table =
             tokio::task::spawn_blocking(move || TopicTable::new(&kafka, &topic, SERVICE)).await??;
         let count = table
@@ -78,6 +81,6 @@ pub fn start(
             .follow(stop, |message| apply(&lookup, &codec, message))
             .await;
         Ok(())
-    });
+    };
     (receiver, task)
 }
