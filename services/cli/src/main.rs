@@ -2,6 +2,7 @@
 
 mod dlq;
 mod doctor;
+mod gate;
 mod http;
 mod requests;
 mod topics;
@@ -9,7 +10,7 @@ mod topics;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
-use hush_runtime::config::{self, CommonConfig};
+use hush_runtime::config;
 
 /// Hush: carry privacy opt-outs and deletions to every downstream system, and prove it.
 #[derive(Parser)]
@@ -55,12 +56,17 @@ enum Command {
     },
     /// Check the broker and the schema registry by round-tripping one synthetic event.
     Doctor,
+    /// Try an outbound stream: publish a record, read what the gate let through.
+    Gate {
+        #[command(subcommand)]
+        command: gate::GateCommand,
+    },
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let config: CommonConfig = config::load(cli.config.as_deref())?;
+    let config: topics::CliConfig = config::load(cli.config.as_deref())?;
     let endpoints = &cli.endpoints;
     match cli.command {
         Command::Submit(args) => requests::submit(args, endpoints).await,
@@ -80,7 +86,8 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Report(args) => requests::report(args, endpoints).await,
         Command::Topics { command } => topics::run(command, &config).await,
-        Command::Dlq { command } => dlq::run(command, &config).await,
-        Command::Doctor => doctor::run(&config).await,
+        Command::Dlq { command } => dlq::run(command, &config.common).await,
+        Command::Doctor => doctor::run(&config.common).await,
+        Command::Gate { command } => gate::run(command, &config.common).await,
     }
 }

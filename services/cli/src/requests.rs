@@ -246,6 +246,31 @@ pub fn print_status(record: &Value) {
     {
         println!("{:<22} (no confirmation yet)", text(missing));
     }
+    for leak in record["leak_evidence"].as_array().into_iter().flatten() {
+        println!(
+            "LEAK on {} partition {} offset {}: {} sent {} ms after the suppression ({})",
+            text(&leak["source_topic"]),
+            leak["source_partition"],
+            leak["source_offset"],
+            text(&leak["identifier_type"]),
+            leak["ms_after_suppression"],
+            text(&leak["action_taken"])
+        );
+    }
+    if let Some(streams) = record["proof"]["streams"].as_array() {
+        println!(
+            "proven: no watched stream carried the subject from {} to {} (epoch ms)",
+            record["proof"]["window_start"], record["proof"]["window_end"]
+        );
+        for stream in streams {
+            println!(
+                "  {} examined {} records up to offsets {}",
+                text(&stream["topic"]),
+                stream["records_examined"],
+                stream["offsets"]
+            );
+        }
+    }
 }
 
 /// A one-line digest of an evidence map: its first entries, shortened.
