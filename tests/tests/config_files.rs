@@ -15,6 +15,13 @@ fn loads_everywhere(path: &Path) {
     let suppressor: hush_suppressor::config::Config = load(Some(path)).expect("suppressor config");
     let denylist: hush_denylist::Config = load(Some(path)).expect("deny-list config");
     let _: hush_runtime::config::CommonConfig = load(Some(path)).expect("cli config");
+    let gate: hush_gate::service::Config = load(Some(path)).expect("gate config");
+    gate.validate().expect("gate section valid");
+    auditor.validate().expect("auditor config valid");
+    assert_eq!(
+        auditor.gate, gate.gate,
+        "the auditor proves on the streams the gate watches"
+    );
     hush_contracts::recipients::validate(&suppressor.recipients).expect("recipients valid");
     assert_eq!(
         auditor.recipients, suppressor.recipients,
