@@ -28,3 +28,4 @@ stack-down:
 
 bench: stack-up
 	cargo bench -p hush-tests --bench pipeline
+	cargo bench -p hush-tests --bench gate

@@ -536,3 +536,74 @@ async fn a_leak_in_observed_egress_turns_its_request_leaking_and_a_clean_window_
     stop.cancel();
     gate.task.await.unwrap().unwrap();
 }
+
+/// A business's own Avro conversion event, registered under its topic's subject.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+struct AvroConversion {
+    event_id: i64,
+    email: Option<String>,
+    value: f64,
+}
+
+impl hush_contracts::events::AvroEvent for AvroConversion {
+    const FULL_NAME: &'static str = "com.example.marketing.Conversion";
+    const SCHEMA: &'static str = r#"{"type":"record","name":"Conversion","namespace":"com.example.marketing",
+      "fields":[{"name":"event_id","type":"long"},
+                {"name":"email","type":["null","string"],"default":null},
+                {"name":"value","type":"double"}]}"#;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_avro_stream_is_decided_through_the_registry() {
+    let stack = Stack::from_env();
+    let topics = stack.unique_topics("gate-avro");
+    stack.create_topics(&topics).await;
+    let mut avro = stream(&topics, "avro", GatePolicy::Drop);
+    avro.format = RecordFormat::Avro;
+    avro.identifiers = vec![IdentifierPath {
+        path: "email".into(),
+        kind: IdentifierType::Email,
+        hashed: false,
+    }];
+    stack
+        .create_extra_topics(&topics, &[avro.source.clone(), avro.destination.clone()])
+        .await;
+    suppress(
+        &stack,
+        &topics,
+        OPTED_OUT,
+        &uuid::Uuid::new_v4().to_string(),
+        0,
+    )
+    .await;
+    let gate = start_gate(
+        Config {
+            common: common(&stack, &topics),
+            gate: gate_section(vec![avro.clone()], vec![]),
+        },
+        Mode::Enforce,
+    )
+    .await;
+    let producer = stack.producer();
+    for (id, email) in [(1, Some(OPTED_OUT)), (2, Some(SOMEONE_ELSE)), (3, None)] {
+        let conversion = AvroConversion {
+            event_id: id,
+            email: email.map(str::to_owned),
+            value: 9.5,
+        };
+        producer.send(&avro.source, "k", &conversion).await.unwrap();
+    }
+    let forwarded = stack.read_committed(&avro.destination, 3, Duration::from_secs(20));
+    let codec = stack.codec();
+    let mut ids = Vec::new();
+    for record in &forwarded {
+        let conversion: AvroConversion = codec
+            .decode(record.payload.as_deref().unwrap())
+            .await
+            .expect("forwarded unchanged, still Avro");
+        ids.push(conversion.event_id);
+    }
+    assert_eq!(ids, vec![2, 3], "the opted-out person's event was dropped");
+    gate.stop.cancel();
+    gate.task.await.unwrap().unwrap();
+}

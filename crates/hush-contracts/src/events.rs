@@ -553,7 +553,7 @@ pub struct LeakDetected {
     pub identifier_hash: String,
     /// Its kind.
     pub identifier_type: IdentifierType,
-    /// Subject key from the suppression state.
+    /// Subject key, when the leak watch knows it (empty otherwise).
     pub subject_key: String,
     /// Request whose suppression was violated.
     pub last_request_id: String,
