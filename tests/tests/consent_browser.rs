@@ -6,6 +6,11 @@
 //! opted-out visitor, as a Global Privacy Control browser and as a visitor who did not opt out;
 //! the tags must fire only for the last, with Consent Mode granted only then, and `__gpp`
 //! must answer with the visitor's strings each time.
+//!
+//! The GPC browser is Chromium with `--enable-features=GlobalPrivacyControlForce`: with it
+//! Debian's Chromium (156) exposes `navigator.globalPrivacyControl === true` and sends
+//! `Sec-GPC: 1` (the test checks the header reached the page's server); `GlobalPrivacyControl`
+//! alone leaves the property undefined.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
