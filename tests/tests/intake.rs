@@ -1,5 +1,6 @@
 //! Intake over HTTP on the real broker and registry: what it accepts, what it refuses and
-//! why, that a refusal publishes nothing, and that it answers 503 when the broker is gone.
+//! why, that a refusal publishes nothing, that it answers 503 when the broker is gone, and that
+//! it is not ready (and answers no consent question) until its suppression state is rebuilt.
 
 use std::time::Duration;
 
@@ -223,4 +224,70 @@ fn intake_refuses_to_start_without_its_encryption_key() {
         error.to_string().contains("HUSH_IT_KEY_NEVER_SET"),
         "{error}"
     );
+}
+
+#[tokio::test]
+async fn intake_is_not_ready_until_its_suppression_state_is_rebuilt() {
+    set_test_secrets();
+    let stack = Stack::from_env();
+    // The topics do not exist yet, so the suppression state cannot be rebuilt.
+    let topics = stack.unique_topics("intake-ready");
+    let mut config = hush_intake::service::Config {
+        common: common(&stack, topics.clone()),
+        ..Default::default()
+    };
+    config.intake.listen = free_addr();
+    let base = format!("http://{}", config.intake.listen);
+    let shutdown = CancellationToken::new();
+    tokio::spawn(hush_intake::service::run(config, shutdown.clone()));
+    let http = reqwest::Client::new();
+    let readyz = || async {
+        let response = http.get(format!("{base}/readyz")).send().await.ok()?;
+        Some((response.status().as_u16(), response.text().await.ok()?))
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    let (status, body) = loop {
+        if let Some((status, body)) = readyz().await {
+            if body.contains("suppression state rebuilt") || status == 200 {
+                break (status, body);
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "intake serves /readyz"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(status, 503, "{body}");
+    let consent = http.get(format!("{base}/v1/consent")).send().await.unwrap();
+    assert_eq!(
+        consent.status().as_u16(),
+        503,
+        "no consent answer before the rebuild"
+    );
+
+    stack.create_topics(&topics).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some((200, _)) = readyz().await {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "ready within 30 s of the topics appearing: {:?}",
+            readyz().await
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let consent: Value = http
+        .get(format!("{base}/v1/consent"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(consent["opted_out"], false, "{consent}");
+    assert_eq!(consent["identified"], false, "{consent}");
+    shutdown.cancel();
 }

@@ -6,8 +6,8 @@ use hush_iab::{gpp_string, us_privacy_string, PrivacySignals, Section};
 use hush_suppression_index::Suppression;
 use serde_json::Value;
 
-use crate::lookup::SuppressionLookup;
 use crate::record::{identifiers_in, meta_ldu, strip, with_field, FoundIdentifier, RecordError};
+use hush_suppression_state::SuppressionLookup;
 
 /// Header carrying the subject's IAB GPP string on an annotated record.
 pub const GPP_HEADER: &str = "hush-gpp";

@@ -14,10 +14,10 @@ use hush_runtime::ops::Readiness;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
-use crate::lookup::SuppressionLookup;
 use crate::stream::{self, StreamRuntime, SERVICE};
-use crate::suppressions;
 use crate::watch::{self, WatchRuntime, WatchedTopic};
+use hush_suppression_state::follow::{self, Follower};
+use hush_suppression_state::SuppressionLookup;
 
 /// Configuration of the gate: the common sections plus `[gate]`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -72,8 +72,17 @@ pub async fn run(
     readiness.started();
     // Owned by this future: when it is dropped (a killed gate), every task stops with it.
     let mut tasks = tokio::task::JoinSet::new();
-    let (mut ready, index) =
-        suppressions::start(common, &codec, lookup.clone(), rebuilt, shutdown.clone());
+    let (mut ready, index) = follow::start(
+        common,
+        &codec,
+        Follower {
+            client_id: SERVICE,
+            identifiers: crate::metrics::SUPPRESSED_IDENTIFIERS.clone(),
+        },
+        lookup.clone(),
+        rebuilt,
+        shutdown.clone(),
+    );
     tasks.spawn(async move {
         if let Err(error) = index.await {
             tracing::error!(%error, "the suppression index stopped following its topic");

@@ -20,9 +20,9 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use crate::decide::{decide, Decision};
-use crate::lookup::SuppressionLookup;
 use crate::metrics;
 use crate::record::{parse_json, RecordError};
+use hush_suppression_state::SuppressionLookup;
 
 /// Client id of the gate in broker logs and dead letters.
 pub const SERVICE: &str = "hush-gate";

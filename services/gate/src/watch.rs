@@ -22,10 +22,10 @@ use rdkafka::{Offset, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
 
 use crate::decide::suppressed_identifiers;
-use crate::lookup::{request_id_of, SuppressionLookup};
 use crate::metrics;
 use crate::record::text_at;
 use crate::stream::{decode_record, Refused, SERVICE};
+use hush_suppression_state::{request_id_of, SuppressionLookup};
 
 /// How often progress is published.
 const PROGRESS_INTERVAL: Duration = Duration::from_secs(1);

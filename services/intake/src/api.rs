@@ -1,4 +1,5 @@
-//! Intake's HTTP API: `POST /v1/requests`, `POST /v1/gpc`, `GET /.well-known/gpc.json`.
+//! Intake's HTTP API: `POST /v1/requests`, `POST /v1/gpc`, `GET /.well-known/gpc.json`, and the
+//! consent routes of [`crate::consent`] (`GET /v1/consent`, `GET /v1/consent.js`).
 //! A request is acknowledged (202) only after the broker acknowledged it.
 
 use std::num::NonZeroUsize;
@@ -20,6 +21,7 @@ use hush_runtime::kafka::EventProducer;
 use lru::LruCache;
 use serde::{Deserialize, Serialize};
 
+use crate::consent::{self, Consent};
 use crate::service::IntakeSection;
 use crate::submission::{self, Receipt, Submission, SubmittedIdentifier};
 
@@ -43,6 +45,8 @@ pub struct Intake {
     pub cipher: FieldCipher,
     /// Deadline rules.
     pub policy: DeadlinePolicy,
+    /// The suppression state `GET /v1/consent` answers from.
+    pub consent: Arc<Consent>,
     accepted: Mutex<LruCache<String, Accepted>>,
 }
 
@@ -54,6 +58,7 @@ impl Intake {
         producer: EventProducer,
         cipher: FieldCipher,
         policy: DeadlinePolicy,
+        consent: Arc<Consent>,
     ) -> Arc<Self> {
         Arc::new(Self {
             section,
@@ -61,6 +66,7 @@ impl Intake {
             producer,
             cipher,
             policy,
+            consent,
             accepted: Mutex::new(LruCache::new(
                 NonZeroUsize::new(REMEMBERED_KEYS).expect("non-zero"),
             )),
@@ -89,7 +95,8 @@ pub fn router(intake: Arc<Intake>) -> Router {
         .route("/v1/requests", post(submit))
         .route("/v1/gpc", post(gpc))
         .route("/.well-known/gpc.json", get(gpc_support))
-        .with_state(intake)
+        .with_state(intake.clone())
+        .merge(consent::router(intake.consent.clone()))
 }
 
 async fn submit(

@@ -1,8 +1,10 @@
 //! Intake: the HTTP edge where "Do Not Sell or Share" clicks, Global Privacy Control signals,
 //! limit requests and verified deletions enter Hush. Identifiers are normalised and hashed here;
-//! a request is acknowledged only once the broker has it.
+//! a request is acknowledged only once the broker has it. It also answers a browser's own
+//! consent state ([`consent`]) and serves the snippet that applies it in the page.
 
 pub mod api;
+pub mod consent;
 mod metrics;
 pub mod service;
 pub mod submission;

@@ -13,10 +13,12 @@ use hush_runtime::codec::AvroCodec;
 use hush_runtime::config::{CommonConfig, SecretRef};
 use hush_runtime::kafka::EventProducer;
 use hush_runtime::ops::{self, Readiness};
+use hush_suppression_state::follow::{self, Follower};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, Intake};
+use crate::consent::Consent;
 
 /// Configuration of intake: the common sections, `[intake]` and `[deadlines]`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -52,6 +54,9 @@ pub struct IntakeSection {
     pub publish_timeout_ms: u64,
     /// `lastUpdate` of `/.well-known/gpc.json` (the date GPC support last changed).
     pub gpc_last_update: String,
+    /// Name of the site's first-party cookie holding the visitor id that `GET /v1/consent`
+    /// looks up (hashed as a `COOKIE_ID`, as a request naming that id is).
+    pub consent_cookie: String,
 }
 
 impl Default for IntakeSection {
@@ -69,6 +74,7 @@ impl Default for IntakeSection {
             source_system: "hush-intake".into(),
             publish_timeout_ms: 5_000,
             gpc_last_update: "2026-11-26".into(),
+            consent_cookie: "hush_vid".into(),
         }
     }
 }
@@ -86,7 +92,41 @@ pub fn build(config: &Config) -> anyhow::Result<Arc<Intake>> {
         producer,
         cipher,
         DeadlinePolicy::new(config.deadlines.clone()),
+        Consent::new(config.intake.consent_cookie.clone()),
     ))
+}
+
+/// Rebuilds `consent`'s suppression state from the suppressions topic, then follows it until
+/// `stop`; a failed rebuild (the topic missing, the broker away) is retried every 5 seconds,
+/// and until one succeeds `GET /v1/consent` answers 503 to all but GPC browsers.
+pub async fn follow_suppressions(
+    common: CommonConfig,
+    consent: Arc<Consent>,
+    stop: CancellationToken,
+) {
+    let codec = AvroCodec::new(&common.schema_registry.url);
+    let follower = Follower {
+        client_id: "hush-intake",
+        identifiers: crate::metrics::SUPPRESSED_IDENTIFIERS.clone(),
+    };
+    loop {
+        let (_rebuilt, task) = follow::start(
+            &common,
+            &codec,
+            follower.clone(),
+            consent.lookup.clone(),
+            consent.rebuilt.clone(),
+            stop.clone(),
+        );
+        match task.await {
+            Ok(()) => return,
+            Err(error) => tracing::error!(%error, "suppression state not rebuilt; retrying in 5 s"),
+        }
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+        }
+    }
 }
 
 /// Serves intake until `shutdown`.
@@ -95,7 +135,13 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let readiness = Readiness::default();
     let broker_reachable = Arc::new(AtomicBool::new(false));
     readiness.require("broker reachable", broker_reachable.clone());
+    readiness.require("suppression state rebuilt", intake.consent.rebuilt.clone());
     readiness.started();
+    tokio::spawn(follow_suppressions(
+        config.common.clone(),
+        intake.consent.clone(),
+        shutdown.clone(),
+    ));
     tokio::spawn(watch_broker(
         config.common.clone(),
         broker_reachable,

@@ -1,4 +1,4 @@
-//! The suppression state as the gate needs it: per identifier hash, whether the person is
+//! The suppression state as a service needs it: per identifier hash, whether the person is
 //! deleted, opted out of sale/share or limited, since when, and by which request. Rebuilt from
 //! the compacted `hush.suppressions.v1` into a compact index (about 42 bytes an identifier).
 
@@ -7,7 +7,8 @@ use std::sync::RwLock;
 use hush_contracts::events::SuppressionState;
 use hush_suppression_index::{IdentifierKey, Suppression, SuppressionIndex};
 
-/// The suppression index, shared by the enforcing streams and the leak watch.
+/// The suppression index, shared by every task of a service that reads it (the gate's
+/// enforcing streams and leak watch, intake's consent answers).
 #[derive(Default)]
 pub struct SuppressionLookup {
     index: RwLock<SuppressionIndex>,

@@ -1,28 +1,42 @@
-//! Keeps the suppression index current: rebuilds it from `hush.suppressions.v1` up to the end
-//! offsets seen at start (until then the gate is not ready and decides nothing), then follows
-//! the topic.
+//! Keeps a [`SuppressionLookup`] current: rebuilds it from `hush.suppressions.v1` up to the end
+//! offsets seen at start (until then its owner is not ready and must decide nothing from it),
+//! then follows the topic.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use hush_contracts::events::SuppressionState;
 use hush_runtime::codec::AvroCodec;
 use hush_runtime::config::CommonConfig;
 use hush_runtime::kafka::{IncomingMessage, TopicTable};
+use prometheus::IntGauge;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::lookup::SuppressionLookup;
-use crate::metrics;
-use crate::stream::SERVICE;
+
+/// Who follows the topic and where it reports the size of its index.
+#[derive(Clone)]
+pub struct Follower {
+    /// Kafka `client.id` of the reader (the service's name).
+    pub client_id: &'static str,
+    /// Set to the number of identifiers held after every applied record.
+    pub identifiers: IntGauge,
+}
 
 /// Applies one record of the suppressions topic; a state the registry cannot decode now is
 /// retried until it can, so no suppression is ever skipped.
-async fn apply(lookup: &SuppressionLookup, codec: &AvroCodec, message: IncomingMessage) {
+async fn apply(
+    lookup: &SuppressionLookup,
+    codec: &AvroCodec,
+    identifiers: &IntGauge,
+    message: IncomingMessage,
+) {
     let Some(payload) = message.payload.as_deref() else {
         if let Some(key) = message.key_str() {
             lookup.remove(key);
+            identifiers.set(lookup.len() as i64);
         }
         return;
     };
@@ -30,7 +44,7 @@ async fn apply(lookup: &SuppressionLookup, codec: &AvroCodec, message: IncomingM
         match codec.decode::<SuppressionState>(payload).await {
             Ok(state) => {
                 lookup.apply(&state);
-                metrics::SUPPRESSED_IDENTIFIERS.set(lookup.len() as i64);
+                identifiers.set(lookup.len() as i64);
                 return;
             }
             Err(error) if error.is_retryable() => {
@@ -50,6 +64,7 @@ async fn apply(lookup: &SuppressionLookup, codec: &AvroCodec, message: IncomingM
 pub fn start(
     common: &CommonConfig,
     codec: &AvroCodec,
+    follower: Follower,
     lookup: Arc<SuppressionLookup>,
     rebuilt: Arc<AtomicBool>,
     stop: CancellationToken,
@@ -64,10 +79,14 @@ pub fn start(
         codec.clone(),
     );
     let task = async move {
-        let table =
-            tokio::task::spawn_blocking(move || TopicTable::new(&kafka, &topic, SERVICE)).await??;
+        let Follower {
+            client_id,
+            identifiers,
+        } = follower;
+        let table = tokio::task::spawn_blocking(move || TopicTable::new(&kafka, &topic, client_id))
+            .await??;
         let count = table
-            .catch_up(|message| apply(&lookup, &codec, message))
+            .catch_up(|message| apply(&lookup, &codec, &identifiers, message))
             .await?;
         tracing::info!(
             records = count,
@@ -78,7 +97,9 @@ pub fn start(
         rebuilt.store(true, Ordering::SeqCst);
         let _ = ready.send(true);
         table
-            .follow(stop, |message| apply(&lookup, &codec, message))
+            .follow(stop, |message| {
+                apply(&lookup, &codec, &identifiers, message)
+            })
             .await;
         Ok(())
     };
