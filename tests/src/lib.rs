@@ -49,6 +49,7 @@ impl Stack {
         let suffix = format!("{test}.{}", uuid::Uuid::new_v4().simple());
         TopicsConfig {
             requests: format!("it.requests.{suffix}"),
+            signals: format!("it.signals.{suffix}"),
             suppressions: format!("it.suppressions.{suffix}"),
             confirmations: format!("it.confirmations.{suffix}"),
             audit: format!("it.audit.{suffix}"),

@@ -221,6 +221,57 @@ pub struct PrivacyRequest {
     pub idempotency_key: Option<String>,
 }
 
+/// One identifier of a [`PrivacySignal`]: a raw value or the SHA-256 of the normalised value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignalIdentifier {
+    /// Kind of identifier.
+    #[serde(rename = "type")]
+    pub kind: IdentifierType,
+    /// Raw value as the consumer gave it.
+    pub value: Option<String>,
+    /// Lowercase hex SHA-256 of the normalised value.
+    pub sha256: Option<String>,
+}
+
+/// An upstream system's attestation that it verified the consumer's identity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignalVerification {
+    /// Method, e.g. `EMAIL_LINK`.
+    pub method: String,
+    /// When verification succeeded.
+    pub verified_at: EpochMillis,
+}
+
+/// A privacy request published by an upstream system (value of `hush.signals.v1`); intake
+/// validates it exactly as an HTTP submission.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PrivacySignal {
+    /// Right exercised.
+    pub kind: RequestKind,
+    /// At least one identifier.
+    pub identifiers: Vec<SignalIdentifier>,
+    /// Channel; `UPSTREAM` when absent.
+    pub channel: Option<Channel>,
+    /// ISO 3166-2 jurisdiction; intake's default when absent.
+    pub jurisdiction: Option<String>,
+    /// Categories; `ALL` when empty.
+    #[serde(default)]
+    pub categories: Vec<Category>,
+    /// Identity verification; required for a deletion.
+    pub verification: Option<SignalVerification>,
+    /// Age band, when known.
+    pub age_band: Option<AgeBand>,
+    /// Whether the consumer started the request.
+    #[serde(default)]
+    pub consumer_initiated: bool,
+    /// When the upstream system received it.
+    pub received_at: EpochMillis,
+    /// Publishing system; scopes the idempotency key.
+    pub source: String,
+    /// Unique per request within the source.
+    pub idempotency_key: String,
+}
+
 impl PrivacyRequest {
     /// Whether the request covers a category (`ALL` covers every one).
     pub fn covers(&self, category: Category) -> bool {
@@ -585,6 +636,7 @@ avro_event!(Confirmation, "Confirmation", "confirmation.avsc");
 avro_event!(AuditRecord, "AuditRecord", "audit_record.avsc");
 avro_event!(LeakDetected, "LeakDetected", "leak_detected.avsc");
 avro_event!(WatchProgress, "WatchProgress", "watch_progress.avsc");
+avro_event!(PrivacySignal, "PrivacySignal", "privacy_signal.avsc");
 
 /// Current time as [`EpochMillis`].
 pub fn now_millis() -> EpochMillis {
@@ -698,6 +750,45 @@ mod tests {
         request.request_id = "not-a-uuid".into();
         let schema = Schema::parse_str(PrivacyRequest::SCHEMA).unwrap();
         assert!(to_value(&request).unwrap().resolve(&schema).is_err());
+    }
+
+    #[test]
+    fn the_new_events_round_trip() {
+        round_trip(&PrivacySignal {
+            kind: RequestKind::Delete,
+            identifiers: vec![
+                SignalIdentifier {
+                    kind: IdentifierType::Email,
+                    value: Some("jane@example.com".into()),
+                    sha256: None,
+                },
+                SignalIdentifier {
+                    kind: IdentifierType::Phone,
+                    value: None,
+                    sha256: Some("ab".repeat(32)),
+                },
+            ],
+            channel: Some(Channel::Upstream),
+            jurisdiction: Some("US-CA".into()),
+            categories: vec![Category::Advertising],
+            verification: Some(SignalVerification {
+                method: "EMAIL_LINK".into(),
+                verified_at: 5,
+            }),
+            age_band: Some(AgeBand::Age16Plus),
+            consumer_initiated: true,
+            received_at: 6,
+            source: "crm".into(),
+            idempotency_key: "k".into(),
+        });
+        round_trip(&WatchProgress {
+            topic: "egress.v1".into(),
+            records_examined: 10,
+            covered_until: 11,
+            offsets: HashMap::from([("0".to_string(), 4)]),
+            leaks_found: 1,
+            updated_at: 12,
+        });
     }
 
     #[test]

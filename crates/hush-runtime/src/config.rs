@@ -61,6 +61,8 @@ impl Default for RegistryConfig {
 pub struct TopicsConfig {
     /// Privacy requests from intake.
     pub requests: String,
+    /// Privacy signals from upstream publishers, which intake validates into requests.
+    pub signals: String,
     /// Compacted suppression state per identifier hash.
     pub suppressions: String,
     /// Confirmations from the suppressors.
@@ -92,6 +94,7 @@ impl Default for TopicsConfig {
     fn default() -> Self {
         Self {
             requests: "hush.requests.v1".into(),
+            signals: "hush.signals.v1".into(),
             suppressions: "hush.suppressions.v1".into(),
             confirmations: "hush.confirmations.v1".into(),
             audit: "hush.audit.v1".into(),

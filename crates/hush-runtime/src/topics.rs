@@ -21,7 +21,7 @@ pub struct TopicSpec {
     pub config: Vec<(&'static str, &'static str)>,
 }
 
-/// The topics of the design: requests, compacted suppression state, confirmations, compacted
+/// The topics of the design: upstream signals, requests, compacted suppression state, confirmations, compacted
 /// audit records, leaks, compacted leak-watch progress, and the dead-letter topic (kept
 /// indefinitely).
 pub fn design_topics(topics: &TopicsConfig) -> Vec<TopicSpec> {
@@ -33,6 +33,10 @@ pub fn design_topics(topics: &TopicsConfig) -> Vec<TopicSpec> {
     vec![
         TopicSpec {
             name: topics.requests.clone(),
+            config: kept.clone(),
+        },
+        TopicSpec {
+            name: topics.signals.clone(),
             config: kept.clone(),
         },
         TopicSpec {

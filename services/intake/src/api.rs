@@ -123,7 +123,25 @@ async fn accept(
         None => uuid::Uuid::new_v4(),
     }
     .to_string();
-    let received: DateTime<Utc> = Utc::now();
+    let accepted = admit(intake, submission, request_id, Utc::now()).await?;
+    if let Some(key) = key {
+        intake
+            .accepted
+            .lock()
+            .expect("idempotency cache")
+            .put(key, accepted.clone());
+    }
+    Ok((StatusCode::ACCEPTED, Json(accepted)))
+}
+
+/// The one path every request takes, from HTTP or from `hush.signals.v1`: validated into a
+/// [`PrivacyRequest`] received at `received`, published, counted and logged.
+pub async fn admit(
+    intake: &Intake,
+    submission: Submission,
+    request_id: String,
+    received: DateTime<Utc>,
+) -> Result<Accepted, ApiError> {
     let request = submission::into_request(
         submission,
         Receipt {
@@ -139,20 +157,6 @@ async fn accept(
         .policy
         .deadline_for(request.kind, &request.jurisdiction, received, false);
     publish(intake, &request).await?;
-    let accepted = Accepted {
-        request_id: request.request_id.clone(),
-        received_at: received.to_rfc3339_opts(SecondsFormat::Millis, true),
-        deadline: deadline.due.to_rfc3339_opts(SecondsFormat::Millis, true),
-        deadline_rule: deadline.rule,
-        status: "ACCEPTED",
-    };
-    if let Some(key) = key {
-        intake
-            .accepted
-            .lock()
-            .expect("idempotency cache")
-            .put(key, accepted.clone());
-    }
     crate::metrics::ACCEPTED
         .with_label_values(&[request.kind.as_str(), request.channel.as_str()])
         .inc();
@@ -162,7 +166,13 @@ async fn accept(
         channel = request.channel.as_str(),
         "request accepted"
     );
-    Ok((StatusCode::ACCEPTED, Json(accepted)))
+    Ok(Accepted {
+        request_id: request.request_id.clone(),
+        received_at: received.to_rfc3339_opts(SecondsFormat::Millis, true),
+        deadline: deadline.due.to_rfc3339_opts(SecondsFormat::Millis, true),
+        deadline_rule: deadline.rule,
+        status: "ACCEPTED",
+    })
 }
 
 fn remembered(intake: &Intake, key: &str) -> Option<Accepted> {
@@ -280,7 +290,8 @@ async fn gpc(
         if let Some(value) = value {
             identifiers.push(SubmittedIdentifier {
                 kind,
-                value: value.clone(),
+                value: Some(value.clone()),
+                sha256: None,
             });
         }
     }
@@ -294,7 +305,13 @@ async fn gpc(
     // One browser sends the signal on every page: the same device and customer make one request.
     let fingerprint = identifiers
         .iter()
-        .map(|i| format!("{:?}={}", i.kind, i.value.trim()))
+        .map(|i| {
+            format!(
+                "{:?}={}",
+                i.kind,
+                i.value.as_deref().unwrap_or_default().trim()
+            )
+        })
         .collect::<Vec<_>>()
         .join("|");
     let known_consumer = signal.customer_id.is_some();

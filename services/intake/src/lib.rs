@@ -7,4 +7,5 @@ pub mod api;
 pub mod consent;
 mod metrics;
 pub mod service;
+pub mod signals;
 pub mod submission;

@@ -11,7 +11,7 @@ use hush_contracts::deadline::{DeadlineConfig, DeadlinePolicy};
 use hush_contracts::events::IdentifierType;
 use hush_runtime::codec::AvroCodec;
 use hush_runtime::config::{CommonConfig, SecretRef};
-use hush_runtime::kafka::EventProducer;
+use hush_runtime::kafka::{ConsumerSettings, DeadLetterQueue, EventConsumer, EventProducer};
 use hush_runtime::ops::{self, Readiness};
 use hush_suppression_state::follow::{self, Follower};
 use serde::{Deserialize, Serialize};
@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, Intake};
 use crate::consent::Consent;
+use crate::signals::SignalHandler;
 
 /// Configuration of intake: the common sections, `[intake]` and `[deadlines]`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -57,6 +58,11 @@ pub struct IntakeSection {
     /// Name of the site's first-party cookie holding the visitor id that `GET /v1/consent`
     /// looks up (hashed as a `COOKIE_ID`, as a request naming that id is).
     pub consent_cookie: String,
+    /// Consumer group of the replicas reading `hush.signals.v1`.
+    pub signals_group_id: String,
+    /// Upstream sources whose `received_at` starts the legal clock (otherwise it starts when
+    /// intake reads the signal).
+    pub trusted_signal_sources: Vec<String>,
 }
 
 impl Default for IntakeSection {
@@ -75,6 +81,8 @@ impl Default for IntakeSection {
             publish_timeout_ms: 5_000,
             gpc_last_update: "2026-11-26".into(),
             consent_cookie: "hush_vid".into(),
+            signals_group_id: "hush-intake-signals".into(),
+            trusted_signal_sources: Vec::new(),
         }
     }
 }
@@ -141,6 +149,28 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         config.common.clone(),
         intake.consent.clone(),
         shutdown.clone(),
+    ));
+    let signals = EventConsumer::new(
+        &config.common.kafka,
+        ConsumerSettings {
+            group_id: config.intake.signals_group_id.clone(),
+            topics: vec![config.common.topics.signals.clone()],
+            client_id: "hush-intake-signals".into(),
+        },
+        DeadLetterQueue::new(
+            intake.producer.clone(),
+            config.common.topics.dlq.clone(),
+            "hush-intake",
+        ),
+    )?;
+    readiness.require("signals consumer assigned", signals.assigned_flag());
+    tokio::spawn(signals.run(
+        shutdown.clone(),
+        SignalHandler {
+            intake: intake.clone(),
+            codec: AvroCodec::new(&config.common.schema_registry.url),
+            trusted_sources: config.intake.trusted_signal_sources.clone(),
+        },
     ));
     tokio::spawn(watch_broker(
         config.common.clone(),

@@ -8,7 +8,7 @@ use hush_contracts::events::{
     AgeBand, Category, Channel, EpochMillis, Identifier, IdentifierType, PrivacyRequest,
     RequestKind, Verification,
 };
-use hush_contracts::identifiers::{normalise, sha256_hex, IdentifierError};
+use hush_contracts::identifiers::{is_sha256_hex, normalise, sha256_hex, IdentifierError};
 use hush_runtime::api_error::ApiError;
 use serde::Deserialize;
 
@@ -38,7 +38,7 @@ pub struct Submission {
     pub idempotency_key: Option<String>,
 }
 
-/// One raw identifier.
+/// One identifier: its raw value, or the SHA-256 hex of its normalised value (exactly one).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SubmittedIdentifier {
@@ -46,7 +46,12 @@ pub struct SubmittedIdentifier {
     #[serde(rename = "type")]
     pub kind: IdentifierType,
     /// Raw value as the consumer gave it.
-    pub value: String,
+    #[serde(default)]
+    pub value: Option<String>,
+    /// Lowercase hex SHA-256 of the normalised value, when the caller holds no raw value (it
+    /// cannot reach recipients that need the raw value).
+    #[serde(default)]
+    pub sha256: Option<String>,
 }
 
 /// Identity verification.
@@ -204,15 +209,26 @@ fn hash_one(
     identifier: &SubmittedIdentifier,
     receipt: &Receipt<'_>,
 ) -> Result<Identifier, ApiError> {
+    let value = match (&identifier.value, &identifier.sha256) {
+        (Some(value), None) => value,
+        (None, Some(sha256)) => return hashed_one(index, identifier.kind, sha256),
+        _ => {
+            return Err(ApiError::invalid(
+                "invalid_identifier",
+                format!("identifiers[{index}]"),
+                "give exactly one of value and sha256",
+            ))
+        }
+    };
     let field = format!("identifiers[{index}].value");
-    if identifier.value.len() > MAX_IDENTIFIER_LEN {
+    if value.len() > MAX_IDENTIFIER_LEN {
         return Err(ApiError::invalid(
             "invalid_identifier",
             field,
             format!("identifier longer than {MAX_IDENTIFIER_LEN} bytes"),
         ));
     }
-    let normalised = normalise(identifier.kind, &identifier.value).map_err(|e| match e {
+    let normalised = normalise(identifier.kind, value).map_err(|e| match e {
         IdentifierError::Empty(_) => {
             ApiError::invalid("missing_identifier", field.clone(), e.to_string())
         }
@@ -227,6 +243,24 @@ fn hash_one(
         kind: identifier.kind,
         sha256,
         encrypted_value,
+    })
+}
+
+/// An identifier given already hashed: checked to be a SHA-256 hex digest, kept without a raw
+/// value.
+fn hashed_one(index: usize, kind: IdentifierType, sha256: &str) -> Result<Identifier, ApiError> {
+    let sha256 = sha256.trim().to_ascii_lowercase();
+    if !is_sha256_hex(&sha256) {
+        return Err(ApiError::invalid(
+            "invalid_identifier",
+            format!("identifiers[{index}].sha256"),
+            "not the 64-digit hex SHA-256 of a normalised identifier",
+        ));
+    }
+    Ok(Identifier {
+        kind,
+        sha256,
+        encrypted_value: None,
     })
 }
 
@@ -368,5 +402,36 @@ mod tests {
         )
         .unwrap();
         assert_eq!(request.subject_key, sha256_hex("42"));
+    }
+
+    #[test]
+    fn an_identifier_given_hashed_is_kept_hashed_without_a_raw_value() {
+        let hash = sha256_hex("jane.doe@example.com");
+        let request = validate(&format!(
+            r#"{{"kind":"OPT_OUT_SALE_SHARE","identifiers":[{{"type":"EMAIL","sha256":"{}"}}]}}"#,
+            hash.to_uppercase()
+        ))
+        .unwrap();
+        assert_eq!(request.identifiers[0].sha256, hash);
+        assert_eq!(request.identifiers[0].encrypted_value, None);
+    }
+
+    #[test]
+    fn an_identifier_needs_exactly_one_of_value_and_sha256() {
+        let both = validate(&format!(
+            r#"{{"kind":"OPT_OUT_SALE_SHARE","identifiers":[{{"type":"EMAIL","value":"a@b.co","sha256":"{}"}}]}}"#,
+            "a".repeat(64)
+        ))
+        .unwrap_err();
+        assert_eq!(
+            (both.error, both.field.as_deref()),
+            ("invalid_identifier", Some("identifiers[0]"))
+        );
+        let not_hex = validate(
+            r#"{"kind":"OPT_OUT_SALE_SHARE","identifiers":[{"type":"EMAIL","sha256":"jane@example.com"}]}"#,
+        )
+        .unwrap_err();
+        assert_eq!(not_hex.field.as_deref(), Some("identifiers[0].sha256"));
+        assert!(!not_hex.message.contains("jane"));
     }
 }
