@@ -443,6 +443,9 @@ pub enum AuditStatus {
     /// Verified, and no watched outbound stream carried an event about the subject over the
     /// observation window after the last confirmation.
     Proven,
+    /// A required recipient failed permanently and the deadline has not passed: an operator
+    /// must retry it or record an out-of-band resolution.
+    ActionRequired,
 }
 
 /// Latest confirmation of one connector inside an [`AuditRecord`].

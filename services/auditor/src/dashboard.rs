@@ -3,7 +3,7 @@
 //!
 //! 1. leaks: every request whose gate saw data after its suppression took effect, `LEAKING`
 //!    ones first, with where each leaked event sits (topic, partition, offset);
-//! 2. counts by status, `LEAKING`, `ACTION_REQUIRED` (see [`needs_action`]), `OVERDUE`,
+//! 2. counts by status, `LEAKING`, `ACTION_REQUIRED`, `OVERDUE`,
 //!    `AT_RISK`, `PROVEN` and `VERIFIED` first;
 //! 3. failed recipients: required recipients that gave up (`FAILED_PERMANENT`), with their error;
 //! 4. charts, drawn here as SVG (see the `charts` module): the deadline headroom of the requests
@@ -144,11 +144,9 @@ fn failed_outcomes(record: &AuditRecord) -> impl Iterator<Item = &ConnectorOutco
     })
 }
 
-/// Whether the request counts as `ACTION_REQUIRED`: it is not denied and a required recipient's
-/// outcome is `FAILED_PERMANENT`. This is not an [`AuditStatus`] but a count computed for the
-/// dashboard: such a request also counts under its status (`OPEN`, `AT_RISK`, `OVERDUE` or
-/// `LEAKING`), since a permanent failure keeps it on the deadline clock until a later
-/// confirmation from that recipient replaces the failure.
+/// Whether the request has a failed recipient to list: it is not denied and a required
+/// recipient's outcome is `FAILED_PERMANENT` (its status is then `ACTION_REQUIRED`, or
+/// `OVERDUE` or `LEAKING`, which outrank it).
 pub(crate) fn needs_action(record: &AuditRecord) -> bool {
     record.denial_reason.is_none() && failed_outcomes(record).next().is_some()
 }
@@ -235,8 +233,10 @@ fn overview(records: Vec<&AuditRecord>, now: EpochMillis, at_risk_days: u32) -> 
         if record.leaks > 0 {
             leaking.push((status, record));
         }
-        if needs_action(record) {
+        if status == AuditStatus::ActionRequired {
             action_required += 1;
+        }
+        if needs_action(record) {
             failures.extend(failed_outcomes(record).map(|o| Failure {
                 request_id: record.request_id.clone(),
                 status,
@@ -524,9 +524,8 @@ fn render_counts(html: &mut String, o: &Overview) {
         let _ = write!(html, "<td{attr}>{n}</td>");
     }
     html.push_str(
-        "</tr></table><p class=\"sub\">Statuses are computed now. ACTION_REQUIRED is not a \
-         status: it counts the requests (denied ones aside) with a required recipient that \
-         failed permanently; they also count under their status.</p></section>",
+        "</tr></table><p class=\"sub\">Statuses are computed now. ACTION_REQUIRED: a required \
+         recipient failed permanently; retry it or record an out-of-band resolution.</p></section>",
     );
 }
 
@@ -958,7 +957,7 @@ mod tests {
         assert_eq!(o.action_required, 1);
         assert_eq!(o.failures.len(), 1);
         assert_eq!(o.failures[0].connector_id, "ads");
-        assert_eq!(o.failures[0].status, AuditStatus::Open);
+        assert_eq!(o.failures[0].status, AuditStatus::ActionRequired);
 
         let page = html(&records, &[], &[]);
         assert!(page.contains("<th>ACTION_REQUIRED</th>"));

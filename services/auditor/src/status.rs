@@ -15,11 +15,12 @@
 //!    - `PROVEN` instead of `VERIFIED` or `CONFIRMED` once the record carries a leak-free window
 //!      (`proof`): no watched outbound stream carried an event about the subject over the
 //!      observation window after the last confirmation.
-//! 4. Otherwise the deadline decides: `OVERDUE` after the deadline, `AT_RISK` within
-//!    `at_risk_days` calendar days of it (inclusive), else `OPEN`. This covers missing
-//!    confirmations and also a `FAILED_PERMANENT` outcome: that recipient did not comply, so the
-//!    request is not complied in whole and stays on the deadline clock until a later
-//!    confirmation from that connector replaces the failure. The report counts such a request,
+//! 4. Otherwise the deadline decides: `OVERDUE` after the deadline; before it,
+//!    `ACTION_REQUIRED` when a required recipient failed permanently (that recipient did not
+//!    comply and nothing will change until an operator retries it or records an out-of-band
+//!    resolution); else `AT_RISK` within `at_risk_days` calendar days of the deadline
+//!    (inclusive), else `OPEN`. A request with a failed recipient stays on the deadline clock
+//!    until a later outcome from that connector replaces the failure; the report counts it,
 //!    once every required connector has answered, as complied with in part.
 //!
 //! Only connectors in `required_connectors` count. Confirmations from other connectors (for
@@ -27,7 +28,8 @@
 //! record's outcomes but never block or change the status.
 
 use hush_contracts::events::{
-    AuditRecord, AuditStatus, Confirmation, ConnectorOutcome, EpochMillis, VerificationStatus,
+    AuditRecord, AuditStatus, Confirmation, ConfirmationAction, ConnectorOutcome, EpochMillis,
+    VerificationStatus,
 };
 
 const DAY_MS: i64 = 86_400_000;
@@ -36,7 +38,7 @@ const DAY_MS: i64 = 86_400_000;
 pub const EXCEPTION_BASIS_EVIDENCE_KEY: &str = "exception_basis";
 
 /// Every status, in schema order.
-pub const ALL_STATUSES: [AuditStatus; 9] = [
+pub const ALL_STATUSES: [AuditStatus; 10] = [
     AuditStatus::Open,
     AuditStatus::AtRisk,
     AuditStatus::Confirmed,
@@ -46,6 +48,7 @@ pub const ALL_STATUSES: [AuditStatus; 9] = [
     AuditStatus::Denied,
     AuditStatus::Leaking,
     AuditStatus::Proven,
+    AuditStatus::ActionRequired,
 ];
 
 /// The schema symbol of a status, e.g. `AT_RISK`.
@@ -60,6 +63,7 @@ pub fn status_symbol(status: AuditStatus) -> &'static str {
         AuditStatus::Denied => "DENIED",
         AuditStatus::Leaking => "LEAKING",
         AuditStatus::Proven => "PROVEN",
+        AuditStatus::ActionRequired => "ACTION_REQUIRED",
     }
 }
 
@@ -89,6 +93,13 @@ fn required_outcomes(record: &AuditRecord) -> Option<Vec<&ConnectorOutcome>> {
         .iter()
         .map(|id| outcome(record, id))
         .collect()
+}
+
+/// Whether a required connector's outcome is `FAILED_PERMANENT`.
+pub fn has_failed_recipient(record: &AuditRecord) -> bool {
+    record.required_connectors.iter().any(|id| {
+        outcome(record, id).is_some_and(|o| o.action == ConfirmationAction::FailedPermanent)
+    })
 }
 
 /// Whether every required connector has a terminal outcome (`FAILED_PERMANENT` included).
@@ -151,6 +162,8 @@ pub fn status_at(record: &AuditRecord, now_ms: EpochMillis, at_risk_days: u32) -
     let at_risk_window = i64::from(at_risk_days).saturating_mul(DAY_MS);
     if now_ms > record.deadline {
         AuditStatus::Overdue
+    } else if has_failed_recipient(record) {
+        AuditStatus::ActionRequired
     } else if record.deadline.saturating_sub(now_ms) <= at_risk_window {
         AuditStatus::AtRisk
     } else {
@@ -418,7 +431,7 @@ pub(crate) mod tests {
         );
         assert!(is_complete(&record));
         assert_eq!(compliance(&record), Some(Compliance::Part));
-        assert_eq!(status(&record), AuditStatus::Open);
+        assert_eq!(status(&record), AuditStatus::ActionRequired);
         assert_eq!(status_at(&record, DEADLINE + 1, 3), AuditStatus::Overdue);
         apply_confirmation(
             &mut record,
@@ -437,7 +450,7 @@ pub(crate) mod tests {
             &confirmation("meta", FailedPermanent, Unverifiable, RECEIVED + 20),
         );
         assert_eq!(compliance(&record), Some(Compliance::None));
-        assert_eq!(status(&record), AuditStatus::Open);
+        assert_eq!(status(&record), AuditStatus::ActionRequired);
     }
 
     #[test]
