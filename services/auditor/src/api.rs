@@ -162,6 +162,10 @@ pub fn router(auditor: Arc<Auditor>) -> Router {
         .route("/v1/requests/{id}", get(request))
         .route("/v1/requests/{id}/extension", post(extension))
         .route("/v1/requests/{id}/denial", post(denial))
+        .route(
+            "/v1/requests/{id}/recipients/{connector}/resolution",
+            post(resolution),
+        )
         .route("/v1/report", get(report))
         .route(
             "/v1/callbacks/{connector_id}",
@@ -306,6 +310,86 @@ async fn denial(
         request: view(&record, auditor.policy(), now),
         reason,
     }))
+}
+
+/// Body of `POST /v1/requests/{id}/recipients/{connector}/resolution`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResolutionBody {
+    resolved_by: String,
+    note: String,
+    #[serde(default)]
+    attachment_sha256: Option<String>,
+}
+
+/// Longest `resolved_by` accepted, in characters.
+const MAX_RESOLVED_BY_CHARS: usize = 200;
+
+fn parse_resolution(body: &[u8]) -> Result<crate::fold::Resolution, ApiError> {
+    let given: ResolutionBody = serde_json::from_slice(body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            format!(
+                "the body is not a resolution ({e}); send {{\"resolved_by\": \"...\", \
+                 \"note\": \"...\", \"attachment_sha256\": \"<optional hex digest>\"}}"
+            ),
+        )
+    })?;
+    let text = |value: &str, field: &'static str, max: usize| {
+        let value = value.trim();
+        if value.is_empty() {
+            Err(ApiError::invalid(
+                "missing_field",
+                field,
+                format!("give {field}"),
+            ))
+        } else if value.chars().count() > max {
+            Err(ApiError::invalid(
+                "field_too_long",
+                field,
+                format!("{field} is longer than {max} characters"),
+            ))
+        } else {
+            Ok(value.to_owned())
+        }
+    };
+    let attachment_sha256 = match given.attachment_sha256 {
+        Some(digest) => {
+            let digest = digest.trim().to_ascii_lowercase();
+            if !hush_contracts::identifiers::is_sha256_hex(&digest) {
+                return Err(ApiError::invalid(
+                    "invalid_field",
+                    "attachment_sha256",
+                    "give the SHA-256 of the attachment as 64 hex digits",
+                ));
+            }
+            Some(digest)
+        }
+        None => None,
+    };
+    Ok(crate::fold::Resolution {
+        resolved_by: text(&given.resolved_by, "resolved_by", MAX_RESOLVED_BY_CHARS)?,
+        note: text(&given.note, "note", MAX_REASON_CHARS)?,
+        attachment_sha256,
+    })
+}
+
+async fn resolution(
+    State(auditor): State<Arc<Auditor>>,
+    Path((id, connector)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<Json<RequestView>, ApiError> {
+    ensure_rebuilt(&auditor)?;
+    let id = parse_id(&id)?;
+    let resolution = parse_resolution(&body)?;
+    let now = now_millis();
+    let record = auditor
+        .resolve(&id, &connector, &resolution, now)
+        .await
+        .map_err(|e| change_error(e, &id))?;
+    tracing::info!(request_id = %id, %connector, "recipient resolved out of band");
+    Ok(Json(view(&record, auditor.policy(), now)))
 }
 
 /// Query of `GET /v1/report`.
@@ -741,6 +825,53 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_out_of_band_resolution_is_recorded_as_the_recipients_outcome() {
+        let app = app();
+        let uri = format!("/v1/requests/{DELETE_ID}/recipients/ads/resolution");
+        let body = r#"{"resolved_by": "ops@example.com", "note": "deleted by the vendor, ticket 7",
+                       "attachment_sha256": "ABABABABABABABABABABABABABABABABABABABABABABABABABABABABABABABAB"}"#;
+        let (status, _, answer) = call(&app.router, "POST", &uri, body).await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        let answer = json(&answer);
+        let ads = answer["connectors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["connector_id"] == "ads")
+            .unwrap()
+            .clone();
+        assert_eq!(ads["action"], "DELETED");
+        assert_eq!(ads["evidence"]["resolution"], "out_of_band");
+        assert_eq!(ads["evidence"]["resolved_by"], "ops@example.com");
+        assert_eq!(ads["evidence"]["attachment_sha256"], "ab".repeat(32));
+        assert_eq!(app.writer.written.lock().unwrap().len(), 1);
+
+        let (status, _, answer) = call(
+            &app.router,
+            "POST",
+            &format!("/v1/requests/{DELETE_ID}/recipients/nobody/resolution"),
+            r#"{"resolved_by": "ops", "note": "n"}"#,
+        )
+        .await;
+        assert_eq!(status, StatusCode::CONFLICT);
+        assert_eq!(json(&answer)["error"], "recipient_not_required");
+        let (status, _, answer) = call(
+            &app.router,
+            "POST",
+            &uri,
+            r#"{"resolved_by": "ops", "note": " "}"#,
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(json(&answer)["field"], "note");
+        assert_eq!(
+            app.writer.written.lock().unwrap().len(),
+            1,
+            "refusals write nothing"
+        );
+    }
+
+    #[tokio::test]
     async fn a_denial_is_written_and_answered_as_denied() {
         let app = app();
         let uri = format!("/v1/requests/{DELETE_ID}/denial");
@@ -800,7 +931,7 @@ mod tests {
         assert_eq!(content_type, "text/csv; charset=utf-8");
         assert!(csv.starts_with("kind,received,complied_whole,"), "{csv}");
         assert!(
-            csv.contains(&format!("\nDELETE,{deletes},0,0,0,,\n")),
+            csv.contains(&format!("\nDELETE,{deletes},0,0,0,,,0\n")),
             "{csv}"
         );
     }

@@ -5,9 +5,12 @@
 //! is set to `now`; a transition that changes nothing returns `None` so nothing is written.
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use std::collections::HashMap;
+
 use hush_contracts::events::{
-    AuditRecord, AuditStatus, Confirmation, EpochMillis, LeakDetected, LeakEvidence,
-    LeakFreeWindow, PrivacyRequest, RequestKind, WatchProgress, WatchedStreamCoverage,
+    AuditRecord, AuditStatus, Confirmation, ConfirmationAction, EpochMillis, LeakDetected,
+    LeakEvidence, LeakFreeWindow, PrivacyRequest, RecipientRole, RequestKind, VerificationStatus,
+    WatchProgress, WatchedStreamCoverage,
 };
 use hush_contracts::recipients::RecipientConfig;
 
@@ -47,6 +50,12 @@ pub enum Refusal {
         /// The recorded reason.
         reason: String,
     },
+    /// An out-of-band resolution names a recipient the request does not require.
+    #[error("recipient {connector} is not required for this request")]
+    NotRequired {
+        /// The recipient named.
+        connector: String,
+    },
 }
 
 impl Refusal {
@@ -58,6 +67,7 @@ impl Refusal {
             Refusal::DeadlinePassed { .. } => "deadline_passed",
             Refusal::Denied => "request_denied",
             Refusal::AlreadyDenied { .. } => "already_denied",
+            Refusal::NotRequired { .. } => "recipient_not_required",
         }
     }
 }
@@ -211,6 +221,87 @@ pub fn deny(
     }
 }
 
+/// Evidence value of `resolution` on an outcome recorded out of band.
+pub const OUT_OF_BAND: &str = "out_of_band";
+
+/// An operator's record that a recipient complied outside Hush (a vendor's support ticket, a
+/// manual deletion in its console), with what proves it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolution {
+    /// Who records it (a person or a ticket system).
+    pub resolved_by: String,
+    /// What was done and where the proof is.
+    pub note: String,
+    /// SHA-256 hex of the attached proof (a screenshot, the vendor's e-mail), when there is one.
+    pub attachment_sha256: Option<String>,
+}
+
+/// The record after an out-of-band resolution of `connector_id`: that recipient's outcome
+/// becomes what the request asked of it (`DELETED`, `SUPPRESSED` or `NOTIFIED`), `UNVERIFIABLE`
+/// (Hush could not read it back), with the resolution as evidence (`resolution=out_of_band`,
+/// who, when, the note and the attachment's digest). Refused for a recipient the request does
+/// not require, and for a denied request.
+pub fn resolve(
+    record: &AuditRecord,
+    connector_id: &str,
+    role: RecipientRole,
+    resolution: &Resolution,
+    at_risk_days: u32,
+    now: EpochMillis,
+) -> Result<AuditRecord, Refusal> {
+    if record.denial_reason.is_some() {
+        return Err(Refusal::Denied);
+    }
+    if !record
+        .required_connectors
+        .iter()
+        .any(|id| id == connector_id)
+    {
+        return Err(Refusal::NotRequired {
+            connector: connector_id.to_owned(),
+        });
+    }
+    let action = match record.kind {
+        RequestKind::Delete => ConfirmationAction::Deleted,
+        RequestKind::OptInSaleShare => ConfirmationAction::Notified,
+        RequestKind::OptOutSaleShare | RequestKind::LimitSensitive => {
+            ConfirmationAction::Suppressed
+        }
+    };
+    let mut evidence = HashMap::from([
+        ("resolution".to_owned(), OUT_OF_BAND.to_owned()),
+        ("resolved_by".to_owned(), resolution.resolved_by.clone()),
+        ("resolved_at".to_owned(), rfc3339(now)),
+        ("note".to_owned(), resolution.note.clone()),
+    ]);
+    if let Some(digest) = &resolution.attachment_sha256 {
+        evidence.insert("attachment_sha256".to_owned(), digest.clone());
+    }
+    let attempts = record
+        .connectors
+        .iter()
+        .find(|o| o.connector_id == connector_id)
+        .map_or(0, |o| o.attempts);
+    let confirmation = Confirmation {
+        request_id: record.request_id.clone(),
+        subject_key: record.subject_key.clone(),
+        connector_id: connector_id.to_owned(),
+        role,
+        action,
+        exception_basis: None,
+        attempts,
+        first_attempt_at: None,
+        last_attempt_at: None,
+        completed_at: now,
+        verification: VerificationStatus::Unverifiable,
+        evidence,
+    };
+    let mut next = record.clone();
+    apply_confirmation(&mut next, &confirmation);
+    restamp(&mut next, at_risk_days, now);
+    Ok(next)
+}
+
 /// The record after the leak watch saw an outbound event about the subject after the
 /// suppression took effect: the leak is kept as evidence and the request becomes `LEAKING`.
 /// `None` when this leak is already on record (a re-delivery).
@@ -301,7 +392,6 @@ mod tests {
         Category, Channel, ConfirmationAction, Identifier, IdentifierType, RecipientRole,
         VerificationStatus,
     };
-    use std::collections::HashMap;
 
     const DAY: EpochMillis = 86_400_000;
     /// Friday before Thanksgiving 2026, 10:00 PST (see deadline.rs for the hand counts).
@@ -731,5 +821,77 @@ mod tests {
         )
         .unwrap();
         assert_eq!(leaking.status, AuditStatus::Leaking);
+    }
+
+    fn resolution() -> Resolution {
+        Resolution {
+            resolved_by: "privacy-ops@example.com".into(),
+            note: "deleted in the vendor console, ticket 4412".into(),
+            attachment_sha256: Some("ab".repeat(32)),
+        }
+    }
+
+    #[test]
+    fn an_out_of_band_resolution_completes_a_failed_recipient_as_evidence() {
+        let policy = DeadlinePolicy::new(hush_contracts::deadline::DeadlineConfig::default());
+        let mut record = record_for_request(
+            &request(RequestKind::OptOutSaleShare, &[Category::All]),
+            &recipients(),
+            &policy,
+            RECEIVED,
+        );
+        let mut failed = confirmation("hubspot", VerificationStatus::Unverifiable, RECEIVED + 5);
+        failed.action = ConfirmationAction::FailedPermanent;
+        record = on_confirmation(&record, &failed, 2, RECEIVED + 5).unwrap();
+        record = on_confirmation(
+            &record,
+            &confirmation("clearbit", VerificationStatus::Unverifiable, RECEIVED + 5),
+            2,
+            RECEIVED + 5,
+        )
+        .unwrap();
+        assert_eq!(record.status, AuditStatus::ActionRequired);
+        let resolved = resolve(
+            &record,
+            "hubspot",
+            RecipientRole::ServiceProvider,
+            &resolution(),
+            2,
+            RECEIVED + DAY,
+        )
+        .unwrap();
+        let outcome = resolved
+            .connectors
+            .iter()
+            .find(|o| o.connector_id == "hubspot")
+            .unwrap();
+        assert_eq!(outcome.action, ConfirmationAction::Suppressed);
+        assert_eq!(outcome.verification, VerificationStatus::Unverifiable);
+        assert_eq!(outcome.evidence["resolution"], OUT_OF_BAND);
+        assert_eq!(outcome.evidence["resolved_by"], "privacy-ops@example.com");
+        assert_eq!(outcome.evidence["attachment_sha256"], "ab".repeat(32));
+        assert_eq!(resolved.status, AuditStatus::Confirmed);
+        assert_eq!(resolved.completed_at, Some(RECEIVED + DAY));
+    }
+
+    #[test]
+    fn a_resolution_of_a_recipient_not_required_is_refused() {
+        let policy = DeadlinePolicy::new(hush_contracts::deadline::DeadlineConfig::default());
+        let record = record_for_request(
+            &request(RequestKind::OptOutSaleShare, &[Category::All]),
+            &recipients(),
+            &policy,
+            RECEIVED,
+        );
+        let refused = resolve(
+            &record,
+            "optin",
+            RecipientRole::ThirdParty,
+            &resolution(),
+            2,
+            RECEIVED,
+        )
+        .unwrap_err();
+        assert_eq!(refused.code(), "recipient_not_required");
     }
 }

@@ -14,11 +14,15 @@
 //! - `median_days` / `mean_days`: days (fractional, 24 h each) from `received_at` to the
 //!   completion time (the last required outcome), over the requests complied with in whole or in
 //!   part, rounded to one decimal; `None` (`null`, empty in CSV) when there is none.
+//! - `resolved_out_of_band`: of the requests complied with (in whole or in part), those where a
+//!   required recipient's outcome was recorded by an operator out of band rather than confirmed
+//!   by the recipient through Hush; they are counted as complied, and this column says how many.
 
 use chrono::{DateTime, Utc};
 use hush_contracts::events::{AuditRecord, EpochMillis, RequestKind};
 use serde::Serialize;
 
+use crate::fold::OUT_OF_BAND;
 use crate::status::{completion_time, compliance, Compliance};
 
 const DAY_MS: f64 = 86_400_000.0;
@@ -40,6 +44,8 @@ pub struct KindMetrics {
     pub median_days: Option<f64>,
     /// Mean days to respond, one decimal.
     pub mean_days: Option<f64>,
+    /// Complied requests with a recipient resolved out of band.
+    pub resolved_out_of_band: u64,
 }
 
 /// The metrics report over a period, one row per request kind (every kind, in schema order).
@@ -87,6 +93,7 @@ fn metrics(kind: RequestKind, records: &[&AuditRecord]) -> KindMetrics {
         denied: 0,
         median_days: None,
         mean_days: None,
+        resolved_out_of_band: 0,
     };
     let mut days = Vec::new();
     for record in records {
@@ -98,6 +105,9 @@ fn metrics(kind: RequestKind, records: &[&AuditRecord]) -> KindMetrics {
             Some(Compliance::Whole) => row.complied_whole += 1,
             Some(Compliance::Part) => row.complied_part += 1,
             Some(Compliance::None) | None => continue,
+        }
+        if resolved_out_of_band(record) {
+            row.resolved_out_of_band += 1;
         }
         if let Some(done) = completion_time(record) {
             days.push(days_between(record.received_at, done));
@@ -118,6 +128,14 @@ fn metrics(kind: RequestKind, records: &[&AuditRecord]) -> KindMetrics {
     row
 }
 
+/// Whether a required recipient's outcome was recorded out of band.
+fn resolved_out_of_band(record: &AuditRecord) -> bool {
+    record.connectors.iter().any(|o| {
+        record.required_connectors.contains(&o.connector_id)
+            && o.evidence.get("resolution").map(String::as_str) == Some(OUT_OF_BAND)
+    })
+}
+
 fn days_between(start: EpochMillis, end: EpochMillis) -> f64 {
     (end - start) as f64 / DAY_MS
 }
@@ -135,7 +153,8 @@ impl Report {
     }
 
     /// The report as CSV with the header
-    /// `kind,received,complied_whole,complied_part,denied,median_days,mean_days`; days have one
+    /// `kind,received,complied_whole,complied_part,denied,median_days,mean_days,resolved_out_of_band`;
+    /// days have one
     /// decimal, a missing median or mean is an empty field.
     pub fn to_csv(&self) -> String {
         let mut writer = csv::Writer::from_writer(Vec::new());
@@ -147,6 +166,7 @@ impl Report {
             "denied",
             "median_days",
             "mean_days",
+            "resolved_out_of_band",
         ];
         let days = |value: Option<f64>| value.map(|v| format!("{v:.1}")).unwrap_or_default();
         let rows = self.kinds.iter().map(|row| {
@@ -158,6 +178,7 @@ impl Report {
                 row.denied.to_string(),
                 days(row.median_days),
                 days(row.mean_days),
+                row.resolved_out_of_band.to_string(),
             ]
         });
         writer
@@ -293,6 +314,7 @@ mod tests {
                 denied: 1,
                 median_days: Some(3.5),
                 mean_days: Some(5.2),
+                resolved_out_of_band: 0,
             }
         );
         // Delete: days 12.25, 20.5, 30, 45 → median (20.5 + 30) / 2 = 25.25 → 25.3,
@@ -307,6 +329,7 @@ mod tests {
                 denied: 0,
                 median_days: Some(25.3),
                 mean_days: Some(26.9),
+                resolved_out_of_band: 0,
             }
         );
         assert_eq!(report.kinds[1].received, 0);
@@ -322,11 +345,11 @@ mod tests {
         let csv = build_report(&sample(), from, to).to_csv();
         assert_eq!(
             csv,
-            "kind,received,complied_whole,complied_part,denied,median_days,mean_days\n\
-             OPT_OUT_SALE_SHARE,6,2,1,1,3.5,5.2\n\
-             LIMIT_SENSITIVE,0,0,0,0,,\n\
-             DELETE,4,4,0,0,25.3,26.9\n\
-             OPT_IN_SALE_SHARE,1,0,0,0,,\n"
+            "kind,received,complied_whole,complied_part,denied,median_days,mean_days,resolved_out_of_band\n\
+             OPT_OUT_SALE_SHARE,6,2,1,1,3.5,5.2,0\n\
+             LIMIT_SENSITIVE,0,0,0,0,,,0\n\
+             DELETE,4,4,0,0,25.3,26.9,0\n\
+             OPT_IN_SALE_SHARE,1,0,0,0,,,0\n"
         );
     }
 
@@ -340,7 +363,10 @@ mod tests {
             &[("crm", Flagged, 4 * DAY)],
         )];
         let csv = build_report(&records, from, to).to_csv();
-        assert!(csv.contains("\nLIMIT_SENSITIVE,1,1,0,0,4.0,4.0\n"), "{csv}");
+        assert!(
+            csv.contains("\nLIMIT_SENSITIVE,1,1,0,0,4.0,4.0,0\n"),
+            "{csv}"
+        );
     }
 
     #[test]

@@ -339,6 +339,34 @@ impl Auditor {
         Ok(self.commit(next).await?)
     }
 
+    /// Records an out-of-band resolution of one recipient (see [`fold::resolve`]).
+    pub async fn resolve(
+        &self,
+        request_id: &str,
+        connector_id: &str,
+        resolution: &fold::Resolution,
+        now: EpochMillis,
+    ) -> Result<AuditRecord, ChangeError> {
+        let _guard = self.stripe(request_id).lock().await;
+        let record = self.store.get(request_id).ok_or(ChangeError::NotFound)?;
+        let role = self
+            .recipients
+            .iter()
+            .find(|r| r.id == connector_id)
+            .map_or(hush_contracts::events::RecipientRole::ThirdParty, |r| {
+                r.role
+            });
+        let next = fold::resolve(
+            &record,
+            connector_id,
+            role,
+            resolution,
+            self.policy.at_risk_days(),
+            now,
+        )?;
+        Ok(self.commit(next).await?)
+    }
+
     /// Denies the request with `reason`; answers the record unchanged when it was already
     /// denied with the same reason.
     pub async fn deny(
