@@ -129,6 +129,24 @@ impl AvroCodec {
         apache_avro::from_value(&value).map_err(|e| malformed(e.to_string()))
     }
 
+    /// Like [`AvroCodec::decode`], but waits out an unreachable registry (retrying with a delay
+    /// doubling from 1 s to 30 s, and saying so in the log) instead of answering: for readers of
+    /// state topics, which must never skip a record because the registry was down. Only a
+    /// record that can never decode is answered with an error.
+    pub async fn decode_patiently<T: AvroEvent>(&self, bytes: &[u8]) -> Result<T, CodecError> {
+        let mut wait = std::time::Duration::from_secs(1);
+        loop {
+            match self.decode::<T>(bytes).await {
+                Err(error) if error.is_retryable() => {
+                    tracing::warn!(%error, record = T::FULL_NAME, retry_in = ?wait, "waiting for the schema registry");
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(std::time::Duration::from_secs(30));
+                }
+                decoded => return decoded,
+            }
+        }
+    }
+
     /// Decodes Confluent-framed bytes of any registered schema into JSON (records become
     /// objects, unions their chosen branch): for records whose type Hush does not own, such as
     /// a business's outbound events.
@@ -176,5 +194,80 @@ fn classify_encode_error(subject: String, error: SRCError) -> CodecError {
             subject,
             reason: error.to_string(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use axum::http::StatusCode;
+    use axum::routing::get;
+    use hush_contracts::events::WatchProgress;
+
+    /// A registry that answers 503 to the first `outages` schema look-ups, then the schema.
+    async fn flaky_registry(outages: usize) -> (String, Arc<AtomicUsize>) {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let counter = calls.clone();
+        let app = axum::Router::new().route(
+            "/schemas/ids/{id}",
+            get(move || {
+                let counter = counter.clone();
+                async move {
+                    if counter.fetch_add(1, Ordering::SeqCst) < outages {
+                        return (StatusCode::SERVICE_UNAVAILABLE, String::new());
+                    }
+                    let body = serde_json::json!({ "schema": WatchProgress::SCHEMA });
+                    (StatusCode::OK, body.to_string())
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        (url, calls)
+    }
+
+    fn framed(progress: &WatchProgress) -> Vec<u8> {
+        let schema = Schema::parse_str(WatchProgress::SCHEMA).unwrap();
+        let value = apache_avro::to_value(progress)
+            .unwrap()
+            .resolve(&schema)
+            .unwrap();
+        let mut bytes = vec![0, 0, 0, 0, 7];
+        bytes.extend(apache_avro::to_avro_datum(&schema, value).unwrap());
+        bytes
+    }
+
+    #[tokio::test]
+    async fn a_patient_decode_waits_out_a_registry_outage_instead_of_skipping() {
+        let (url, calls) = flaky_registry(2).await;
+        let progress = WatchProgress {
+            topic: "egress".into(),
+            records_examined: 3,
+            covered_until: 4,
+            offsets: HashMap::new(),
+            leaks_found: 0,
+            updated_at: 5,
+        };
+        let codec = AvroCodec::new(&url);
+        let decoded: WatchProgress = codec.decode_patiently(&framed(&progress)).await.unwrap();
+        assert_eq!(decoded, progress);
+        assert!(
+            calls.load(Ordering::SeqCst) >= 3,
+            "retried through the outage"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_plain_decode_reports_the_outage_as_retryable() {
+        let (url, _) = flaky_registry(usize::MAX).await;
+        let codec = AvroCodec::new(&url);
+        let error = codec
+            .decode::<WatchProgress>(&[0, 0, 0, 0, 9, 2])
+            .await
+            .unwrap_err();
+        assert!(error.is_retryable(), "{error}");
     }
 }

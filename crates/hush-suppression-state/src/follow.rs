@@ -40,21 +40,13 @@ async fn apply(
         }
         return;
     };
-    loop {
-        match codec.decode::<SuppressionState>(payload).await {
-            Ok(state) => {
-                lookup.apply(&state);
-                identifiers.set(lookup.len() as i64);
-                return;
-            }
-            Err(error) if error.is_retryable() => {
-                tracing::warn!(%error, "waiting for the schema registry to read the suppression state");
-                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-            }
-            Err(error) => {
-                tracing::error!(%error, partition = message.partition, offset = message.offset, "undecodable suppression state skipped");
-                return;
-            }
+    match codec.decode_patiently::<SuppressionState>(payload).await {
+        Ok(state) => {
+            lookup.apply(&state);
+            identifiers.set(lookup.len() as i64);
+        }
+        Err(error) => {
+            tracing::error!(%error, partition = message.partition, offset = message.offset, "undecodable suppression state skipped");
         }
     }
 }

@@ -65,7 +65,7 @@ impl WatchCoverage {
         let Some(payload) = message.payload.as_deref() else {
             return;
         };
-        match codec.decode::<WatchProgress>(payload).await {
+        match codec.decode_patiently::<WatchProgress>(payload).await {
             Ok(progress) => self.put(progress),
             Err(error) => tracing::warn!(
                 %error,

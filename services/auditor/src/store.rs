@@ -135,15 +135,15 @@ impl AuditStore {
             }
             return;
         };
-        match codec.decode::<AuditRecord>(payload).await {
+        match codec.decode_patiently::<AuditRecord>(payload).await {
             Ok(record) => {
                 self.put(record, at);
             }
-            Err(error) => tracing::warn!(
+            Err(error) => tracing::error!(
                 %error,
                 partition = at.partition,
                 offset = at.offset,
-                "skipping undecodable audit record"
+                "skipping an audit record that can never decode"
             ),
         }
     }

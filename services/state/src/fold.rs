@@ -29,7 +29,8 @@ fn minor_status_of(band: Option<AgeBand>, current: MinorStatus) -> MinorStatus {
 }
 
 /// The new state of `identifier` after `request`, or `None` when the request changes nothing
-/// (an opt-in the consumer did not initiate, or one for a deleted subject).
+/// (an opt-in the consumer did not initiate, one for a deleted subject, or one received before
+/// the opt-out in force).
 pub fn fold(
     current: Option<&SuppressionState>,
     request: &PrivacyRequest,
@@ -72,7 +73,11 @@ pub fn fold(
             state.resolicit_after = Some(resolicit_after(request.received_at));
         }
         RequestKind::OptInSaleShare => {
-            if !request.consumer_initiated || state.deleted {
+            // An opt-in received before the opt-out in force (a replay, a late delivery) never
+            // lifts it: requests are ordered by receipt, not by arrival.
+            let older_than_opt_out =
+                state.sale_share_opted_out && request.received_at < state.effective_at;
+            if !request.consumer_initiated || state.deleted || older_than_opt_out {
                 return None;
             }
             state.sale_share_opted_out = false;
@@ -201,5 +206,18 @@ mod tests {
         .unwrap();
         assert_eq!(again.effective_at, 0);
         assert_eq!(again.resolicit_after, Some(resolicit_after(DAY)));
+    }
+
+    #[test]
+    fn a_replayed_older_opt_in_does_not_lift_a_later_opt_out() {
+        let opt_out = request(RequestKind::OptOutSaleShare, 10 * DAY);
+        let state = fold(None, &opt_out, &email(), 10 * DAY).unwrap();
+        let mut old_opt_in = request(RequestKind::OptInSaleShare, 5 * DAY);
+        old_opt_in.consumer_initiated = true;
+        assert_eq!(fold(Some(&state), &old_opt_in, &email(), 11 * DAY), None);
+        let mut new_opt_in = request(RequestKind::OptInSaleShare, 12 * DAY);
+        new_opt_in.consumer_initiated = true;
+        let lifted = fold(Some(&state), &new_opt_in, &email(), 12 * DAY).unwrap();
+        assert!(!lifted.sale_share_opted_out);
     }
 }

@@ -180,14 +180,16 @@ pub async fn run(
     Ok(table)
 }
 
+/// Applies one state record; an unreachable registry is waited out, so no state is skipped.
 async fn apply_state(table: &StateTable, codec: &AvroCodec, message: IncomingMessage) {
-    match decode::<SuppressionState>(codec, &message).await {
+    let payload = message.payload.as_deref().unwrap_or_default();
+    match codec.decode_patiently::<SuppressionState>(payload).await {
         Ok(state) => table.put(state),
-        Err(error) => tracing::warn!(
+        Err(error) => tracing::error!(
             %error,
             partition = message.partition,
             offset = message.offset,
-            "skipping undecodable state record"
+            "skipping a state record that can never decode"
         ),
     }
 }
