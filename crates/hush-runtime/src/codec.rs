@@ -229,6 +229,9 @@ mod tests {
         (url, calls)
     }
 
+    /// The Confluent frame (magic byte, schema id 7) around one datum. `to_avro_datum` is
+    /// deprecated in apache-avro 0.22 but is the plain way to write a bare datum in a test.
+    #[allow(deprecated)]
     fn framed(progress: &WatchProgress) -> Vec<u8> {
         let schema = Schema::parse_str(WatchProgress::SCHEMA).unwrap();
         let value = apache_avro::to_value(progress)
