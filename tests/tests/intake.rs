@@ -159,6 +159,122 @@ async fn the_same_idempotency_key_makes_one_request() {
         !bytes.contains("twice@example.com"),
         "no raw email on the topic"
     );
+    let other = json!({"kind":"DELETE","identifiers":[{"type":"EMAIL","value":"twice@example.com"}],
+                       "verification":{"method":"EMAIL_LINK","verified_at":"2026-01-01T00:00:00Z"},
+                       "idempotency_key":"form-twice"});
+    let (status, conflict) = post(
+        &format!("{base}/v1/requests"),
+        other.to_string().into(),
+        "application/json",
+    )
+    .await;
+    assert_eq!(status, 409, "{conflict}");
+    assert_eq!(conflict["error"], "idempotency_conflict");
+    assert_eq!(conflict["field"], "idempotency_key");
+    shutdown.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gpc_signal_is_answered_by_the_opt_out_in_force_and_makes_a_new_request_after_an_opt_in()
+{
+    use hush_contracts::events::{IdentifierType, MinorStatus, SuppressionState};
+    use hush_contracts::identifiers::hash_identifier;
+    let stack = Stack::from_env();
+    let topics = stack.unique_topics("intake-gpc");
+    stack.create_topics(&topics).await;
+    set_test_secrets();
+    let config = hush_intake::service::Config {
+        common: common(&stack, topics.clone()),
+        ..Default::default()
+    };
+    let intake = hush_intake::service::build(&config).expect("intake builds");
+    let shutdown = CancellationToken::new();
+    tokio::spawn(hush_intake::service::follow_suppressions(
+        config.common.clone(),
+        intake.consent.clone(),
+        shutdown.clone(),
+    ));
+    let addr = free_addr();
+    tokio::spawn(hush_runtime::ops::serve(
+        addr.clone(),
+        hush_intake::api::router(intake.clone()),
+        shutdown.clone(),
+    ));
+    let device = hash_identifier(IdentifierType::DeviceId, "browser-42").unwrap();
+    let in_force = uuid::Uuid::new_v4().to_string();
+    let state = |opted_out: bool| SuppressionState {
+        identifier_hash: device.clone(),
+        identifier_type: IdentifierType::DeviceId,
+        subject_key: device.clone(),
+        sale_share_opted_out: opted_out,
+        sensitive_limited: false,
+        deleted: false,
+        effective_at: 1,
+        resolicit_after: None,
+        minor_status: MinorStatus::NotMinor,
+        last_request_id: in_force.clone(),
+        updated_at: 1,
+    };
+    let producer = stack.producer();
+    producer
+        .send(&topics.suppressions, &device, &state(true))
+        .await
+        .unwrap();
+    let wait_until = |opted_out: bool| {
+        let intake = intake.clone();
+        let device = device.clone();
+        async move {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+            loop {
+                let now = intake.consent.lookup.get(&device).is_some();
+                if intake
+                    .consent
+                    .rebuilt
+                    .load(std::sync::atomic::Ordering::SeqCst)
+                    && now == opted_out
+                {
+                    return;
+                }
+                assert!(tokio::time::Instant::now() < deadline, "state not seen");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    wait_until(true).await;
+    let gpc = || async {
+        let response = reqwest::Client::new()
+            .post(format!("http://{addr}/v1/gpc"))
+            .header("Sec-GPC", "1")
+            .json(&json!({"device_id": "browser-42"}))
+            .send()
+            .await
+            .unwrap();
+        (
+            response.status().as_u16(),
+            response.json::<Value>().await.unwrap(),
+        )
+    };
+    let (status, answer) = gpc().await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        answer["request_id"],
+        json!(in_force),
+        "the opt-out in force answers"
+    );
+    assert_eq!(answer["honored"], true);
+
+    // The consumer opts back in (the state lifts the suppression); a new GPC signal is a new
+    // opt-out.
+    producer
+        .send(&topics.suppressions, &device, &state(false))
+        .await
+        .unwrap();
+    wait_until(false).await;
+    let (status, answer) = gpc().await;
+    assert_eq!(status, 202, "{answer}");
+    assert_ne!(answer["request_id"], json!(in_force));
+    let published = stack.read_all(&topics.requests, 2, Duration::from_secs(5));
+    assert_eq!(published.len(), 1, "only the new opt-out was published");
     shutdown.cancel();
 }
 

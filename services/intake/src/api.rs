@@ -47,7 +47,7 @@ pub struct Intake {
     pub policy: DeadlinePolicy,
     /// The suppression state `GET /v1/consent` answers from.
     pub consent: Arc<Consent>,
-    accepted: Mutex<LruCache<String, Accepted>>,
+    accepted: Mutex<LruCache<String, (String, Accepted)>>,
 }
 
 impl Intake {
@@ -115,7 +115,17 @@ async fn accept(
     submission: Submission,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     let key = submission.idempotency_key.clone();
-    if let Some(previous) = key.as_ref().and_then(|k| remembered(intake, k)) {
+    let body = sha256_hex(&format!("{submission:?}"));
+    if let Some((known_body, previous)) = key.as_ref().and_then(|k| remembered(intake, k)) {
+        if known_body != body {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "idempotency_conflict",
+                "this idempotency_key was used for a different request; use a new key for a new \
+                 request, or resend the same body to get the first answer",
+            )
+            .at("idempotency_key"));
+        }
         return Ok((StatusCode::ACCEPTED, Json(previous)));
     }
     let request_id = match &key {
@@ -129,7 +139,7 @@ async fn accept(
             .accepted
             .lock()
             .expect("idempotency cache")
-            .put(key, accepted.clone());
+            .put(key, (body, accepted.clone()));
     }
     Ok((StatusCode::ACCEPTED, Json(accepted)))
 }
@@ -175,7 +185,8 @@ pub async fn admit(
     })
 }
 
-fn remembered(intake: &Intake, key: &str) -> Option<Accepted> {
+/// The digest of the submission first accepted under `key`, and the answer it got.
+fn remembered(intake: &Intake, key: &str) -> Option<(String, Accepted)> {
     intake
         .accepted
         .lock()
@@ -242,6 +253,34 @@ struct GpcSignal {
     jurisdiction: Option<String>,
 }
 
+/// The request id of the opt-out in force for every identifier of a GPC signal, once intake's
+/// suppression state is rebuilt and holds one for each.
+fn opt_out_in_force(intake: &Intake, identifiers: &[SubmittedIdentifier]) -> Option<String> {
+    if !intake
+        .consent
+        .rebuilt
+        .load(std::sync::atomic::Ordering::SeqCst)
+    {
+        return None;
+    }
+    let mut in_force = None;
+    for identifier in identifiers {
+        let hash = hush_contracts::identifiers::hash_identifier(
+            identifier.kind,
+            identifier.value.as_deref()?,
+        )
+        .ok()?;
+        let suppression = intake.consent.lookup.get(&hash)?;
+        if !suppression.sale_share_opted_out {
+            return None;
+        }
+        if matches!(identifier.kind, IdentifierType::DeviceId | IdentifierType::CookieId) {
+            in_force = Some(hush_suppression_state::request_id_of(&suppression));
+        }
+    }
+    in_force
+}
+
 /// Answer of `POST /v1/gpc`.
 #[derive(Debug, Serialize)]
 struct GpcAnswer {
@@ -302,7 +341,27 @@ async fn gpc(
             "a GPC signal applies to a browser or device: give device_id or cookie_id",
         ));
     }
-    // One browser sends the signal on every page: the same device and customer make one request.
+    let known_consumer = signal.customer_id.is_some();
+    let scope = if known_consumer {
+        "this browser or device and your account"
+    } else {
+        "this browser or device"
+    };
+    let honored = |request_id: String| GpcAnswer {
+        request_id: Some(request_id),
+        honored: true,
+        message: format!(
+            "Your Global Privacy Control signal has been honored: we will not sell or share \
+             personal information collected from {scope}. You do not need to do anything else."
+        ),
+    };
+    // One browser sends the signal on every page. Once every identifier is opted out, the
+    // opt-out in force answers and nothing is published again.
+    if let Some(in_force) = opt_out_in_force(&intake, &identifiers) {
+        return Ok((StatusCode::OK, Json(honored(in_force))).into_response());
+    }
+    // Otherwise one request per browser, customer and minute: repeats while the opt-out
+    // propagates make one request, and a signal after an opt-in lifted it makes a new one.
     let fingerprint = identifiers
         .iter()
         .map(|i| {
@@ -314,7 +373,7 @@ async fn gpc(
         })
         .collect::<Vec<_>>()
         .join("|");
-    let known_consumer = signal.customer_id.is_some();
+    let minute = Utc::now().timestamp() / 60;
     let submission = Submission {
         kind: RequestKind::OptOutSaleShare,
         jurisdiction: signal.jurisdiction,
@@ -324,26 +383,10 @@ async fn gpc(
         verification: None,
         age_band: None,
         consumer_initiated: Some(true),
-        idempotency_key: Some(format!("gpc:{}", sha256_hex(&fingerprint))),
+        idempotency_key: Some(format!("gpc:{}:{minute}", sha256_hex(&fingerprint))),
     };
     let (status, Json(accepted)) = accept(&intake, submission).await?;
-    let scope = if known_consumer {
-        "this browser or device and your account"
-    } else {
-        "this browser or device"
-    };
-    Ok((
-        status,
-        Json(GpcAnswer {
-            request_id: Some(accepted.request_id),
-            honored: true,
-            message: format!(
-                "Your Global Privacy Control signal has been honored: we will not sell or share \
-                 personal information collected from {scope}. You do not need to do anything else."
-            ),
-        }),
-    )
-        .into_response())
+    Ok((status, Json(honored(accepted.request_id))).into_response())
 }
 
 async fn gpc_support(State(intake): State<Arc<Intake>>) -> impl IntoResponse {
