@@ -15,7 +15,8 @@ use std::time::Instant;
 use async_trait::async_trait;
 use hush_contracts::config::ConfigError;
 use hush_contracts::connector::{
-    Completion, Connector, ConnectorError, Evidence, ItemResults, SuppressionWork, WorkIdentifier,
+    Completion, Connector, ConnectorError, ConnectorFactory, Evidence, ItemResults, Operation,
+    SuppressionWork, WorkIdentifier,
 };
 use hush_contracts::events::{ConfirmationAction, RequestKind, VerificationStatus};
 use hush_contracts::identifiers::is_sha256_hex;
@@ -198,6 +199,17 @@ fn without_a_read(work: &SuppressionWork) -> Option<Result<Completion, Connector
     None
 }
 
+/// How the registry validates and builds this connector.
+pub static FACTORY: ConnectorFactory = ConnectorFactory {
+    kinds: &config::KINDS,
+    validate: |recipient| crate::config::EnrichmentConfig::from_recipient(recipient).map(drop),
+    build: |recipient| {
+        Ok(std::sync::Arc::new(EnrichmentConnector::from_recipient(
+            recipient,
+        )?))
+    },
+};
+
 #[async_trait]
 impl Connector for EnrichmentConnector {
     /// 100 work items: one deny-list read covers them all.
@@ -206,16 +218,16 @@ impl Connector for EnrichmentConnector {
     }
 
     /// Confirms an opt-out or a limit once the deny-list denies every identifier of the
-    /// request: `SUPPRESSED`, `VERIFIED`. An opt-in is `NOT_APPLICABLE`. While the deny-list
-    /// does not show it after `max_wait_ms`, the item fails with a retryable error.
-    async fn suppress(&self, batch: &[SuppressionWork]) -> Result<ItemResults, ConnectorError> {
-        Ok(self.enforce(batch).await)
-    }
-
-    /// Confirms a deletion once the deny-list denies every identifier as `DELETED`. The vendor
-    /// holds nothing Hush could delete through an API, so the outcome is `SUPPRESSED` (enforced
-    /// by the deny-list), `VERIFIED`.
-    async fn delete(&self, batch: &[SuppressionWork]) -> Result<ItemResults, ConnectorError> {
+    /// request: `SUPPRESSED`, `VERIFIED`; an opt-in is `NOT_APPLICABLE`. A deletion is
+    /// confirmed once the deny-list denies every identifier as `DELETED`: the vendor holds
+    /// nothing Hush could delete through an API, so the outcome is `SUPPRESSED` (enforced by
+    /// the deny-list), `VERIFIED`. While the deny-list does not show it after `max_wait_ms`,
+    /// the item fails with a retryable error.
+    async fn apply(
+        &self,
+        _operation: Operation,
+        batch: &[SuppressionWork],
+    ) -> Result<ItemResults, ConnectorError> {
         Ok(self.enforce(batch).await)
     }
 }

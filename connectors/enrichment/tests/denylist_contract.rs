@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use hush_connector_enrichment::{EnrichmentConnector, ENFORCED_BY, NOT_SHOWN_YET};
 use hush_contracts::connector::{
-    Completion, Connector, ConnectorError, SuppressionWork, WorkIdentifier,
+    Completion, Connector, ConnectorError, Operation, SuppressionWork, WorkIdentifier,
 };
 use hush_contracts::events::{
     Category, ConfirmationAction, IdentifierType, MinorStatus, RequestKind, SuppressionState,
@@ -91,7 +91,10 @@ async fn a_denied_person_is_confirmed_suppressed_and_verified_by_hash_only() {
     )]));
     let server = serve(&deny_list).await;
     let results = connector(&server, "clearbit", 20, 1000)
-        .suppress(&[work(RequestKind::OptOutSaleShare, &["Jane@Example.com"])])
+        .apply(
+            Operation::Suppress,
+            &[work(RequestKind::OptOutSaleShare, &["Jane@Example.com"])],
+        )
         .await
         .unwrap();
     let completion = completed(&results[0]);
@@ -138,7 +141,10 @@ async fn blocked_lookups_are_the_vendors_screened_lookups_not_the_connectors_rea
     let connector = connector(&server, "zoominfo", 20, 1000);
     for _ in 0..2 {
         let results = connector
-            .suppress(&[work(RequestKind::OptOutSaleShare, &["jane@example.com"])])
+            .apply(
+                Operation::Suppress,
+                &[work(RequestKind::OptOutSaleShare, &["jane@example.com"])],
+            )
             .await
             .unwrap();
         assert_eq!(completed(&results[0]).evidence["blocked_lookups"], "2");
@@ -156,7 +162,10 @@ async fn a_suppression_that_appears_while_polling_is_verified() {
         later.apply(state("jane@example.com", true, false, 1));
     });
     let results = connector(&server, "clearbit", 25, 5000)
-        .suppress(&[work(RequestKind::OptOutSaleShare, &["jane@example.com"])])
+        .apply(
+            Operation::Suppress,
+            &[work(RequestKind::OptOutSaleShare, &["jane@example.com"])],
+        )
         .await
         .unwrap();
     let completion = completed(&results[0]);
@@ -175,7 +184,10 @@ async fn a_suppression_never_shown_is_a_transient_failure_after_max_wait() {
     let server = serve(&deny_list).await;
     let started = std::time::Instant::now();
     let results = connector(&server, "clearbit", 50, 200)
-        .suppress(&[work(RequestKind::LimitSensitive, &["jane@example.com"])])
+        .apply(
+            Operation::Suppress,
+            &[work(RequestKind::LimitSensitive, &["jane@example.com"])],
+        )
         .await
         .unwrap();
     match &results[0] {
@@ -199,7 +211,10 @@ async fn a_server_error_is_transient() {
     let server = serve(&deny_list).await;
     server.control.fail_always(Fault::server_error());
     let results = connector(&server, "clearbit", 20, 1000)
-        .suppress(&[work(RequestKind::OptOutSaleShare, &["jane@example.com"])])
+        .apply(
+            Operation::Suppress,
+            &[work(RequestKind::OptOutSaleShare, &["jane@example.com"])],
+        )
         .await
         .unwrap();
     assert!(
@@ -220,7 +235,10 @@ async fn a_deny_list_still_rebuilding_is_transient() {
     deny_list.apply(state("jane@example.com", true, false, 1));
     let server = serve(&deny_list).await;
     let results = connector(&server, "clearbit", 20, 1000)
-        .suppress(&[work(RequestKind::OptOutSaleShare, &["jane@example.com"])])
+        .apply(
+            Operation::Suppress,
+            &[work(RequestKind::OptOutSaleShare, &["jane@example.com"])],
+        )
         .await
         .unwrap();
     assert!(
@@ -242,7 +260,7 @@ async fn a_deletion_is_confirmed_only_once_denied_as_deleted() {
     let connector = connector(&server, "zoominfo", 20, 100);
     let deletion = work(RequestKind::Delete, &["jane@example.com"]);
     let results = connector
-        .delete(std::slice::from_ref(&deletion))
+        .apply(Operation::Delete, std::slice::from_ref(&deletion))
         .await
         .unwrap();
     assert!(
@@ -251,7 +269,10 @@ async fn a_deletion_is_confirmed_only_once_denied_as_deleted() {
         results[0]
     );
     deny_list.apply(state("jane@example.com", true, true, 2));
-    let results = connector.delete(&[deletion]).await.unwrap();
+    let results = connector
+        .apply(Operation::Delete, &[deletion])
+        .await
+        .unwrap();
     let completion = completed(&results[0]);
     assert_eq!(completion.action, ConfirmationAction::Suppressed);
     assert_eq!(completion.verification, VerificationStatus::Verified);
@@ -268,14 +289,17 @@ async fn one_read_serves_a_batch_and_each_item_gets_its_own_outcome() {
     )]));
     let server = serve(&deny_list).await;
     let results = connector(&server, "clearbit", 100, 100)
-        .suppress(&[
-            work(RequestKind::OptOutSaleShare, &["jane@example.com"]),
-            work(
-                RequestKind::OptOutSaleShare,
-                &["john@example.com", "jane@example.com"],
-            ),
-            work(RequestKind::OptInSaleShare, &["jane@example.com"]),
-        ])
+        .apply(
+            Operation::Suppress,
+            &[
+                work(RequestKind::OptOutSaleShare, &["jane@example.com"]),
+                work(
+                    RequestKind::OptOutSaleShare,
+                    &["john@example.com", "jane@example.com"],
+                ),
+                work(RequestKind::OptInSaleShare, &["jane@example.com"]),
+            ],
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -296,7 +320,10 @@ async fn an_opt_in_is_not_applicable_without_reading_the_deny_list() {
     let deny_list = Arc::new(DenyList::from_states([]));
     let server = serve(&deny_list).await;
     let results = connector(&server, "clearbit", 20, 1000)
-        .suppress(&[work(RequestKind::OptInSaleShare, &["jane@example.com"])])
+        .apply(
+            Operation::Suppress,
+            &[work(RequestKind::OptInSaleShare, &["jane@example.com"])],
+        )
         .await
         .unwrap();
     assert_eq!(

@@ -20,8 +20,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use async_trait::async_trait;
 use hush_contracts::config::ConfigError;
 use hush_contracts::connector::{
-    fill_results, Completion, Connector, ConnectorError, Evidence, ItemResults, ItemSlot,
-    SuppressionWork,
+    fill_results, Completion, Connector, ConnectorError, ConnectorFactory, Evidence, ItemResults,
+    ItemSlot, Operation, SuppressionWork,
 };
 use hush_contracts::events::{ConfirmationAction, RequestKind, VerificationStatus};
 use hush_contracts::recipients::RecipientConfig;
@@ -31,6 +31,9 @@ pub use config::{GoogleAdsConfig, GoogleAdsCredentials, GoogleAdsSettings};
 
 use request::RemoveOperation;
 use verify::JobOutcome;
+
+/// The recipient `kind` this connector serves.
+pub const KIND: &str = "google_ads";
 
 /// Evidence key of the offline user data job's resource name (what `verify` reads back).
 pub const EVIDENCE_JOB: &str = "job_resource_name";
@@ -250,18 +253,35 @@ fn unmatchable_not_applicable() -> Completion {
     )
 }
 
+/// How the registry validates and builds this connector.
+pub static FACTORY: ConnectorFactory = ConnectorFactory {
+    kinds: &[KIND],
+    validate: |recipient| crate::config::GoogleAdsConfig::from_recipient(recipient).map(drop),
+    build: |recipient| {
+        Ok(std::sync::Arc::new(GoogleAdsConnector::from_recipient(
+            recipient,
+        )?))
+    },
+};
+
 #[async_trait]
 impl Connector for GoogleAdsConnector {
     fn max_batch(&self) -> usize {
         request::MAX_BATCH
     }
 
-    async fn suppress(&self, batch: &[SuppressionWork]) -> Result<ItemResults, ConnectorError> {
-        self.remove(batch, ConfirmationAction::Suppressed).await
-    }
-
-    async fn delete(&self, batch: &[SuppressionWork]) -> Result<ItemResults, ConnectorError> {
-        self.remove(batch, ConfirmationAction::Deleted).await
+    /// Removes every person from the Customer Match list; the outcome is `SUPPRESSED` or
+    /// `DELETED` after the operation.
+    async fn apply(
+        &self,
+        operation: Operation,
+        batch: &[SuppressionWork],
+    ) -> Result<ItemResults, ConnectorError> {
+        let action = match operation {
+            Operation::Suppress => ConfirmationAction::Suppressed,
+            Operation::Delete => ConfirmationAction::Deleted,
+        };
+        self.remove(batch, action).await
     }
 
     /// A completion left `PENDING` (job still running when the wait ran out) is read back from

@@ -4,7 +4,9 @@ use std::time::Duration;
 
 use hush_connector_google_ads::sim::{GoogleAdsSim, GoogleAdsSimConfig};
 use hush_connector_google_ads::{GoogleAdsConfig, GoogleAdsConnector, EVIDENCE_JOB};
-use hush_contracts::connector::{Connector, ConnectorError, SuppressionWork, WorkIdentifier};
+use hush_contracts::connector::{
+    Connector, ConnectorError, Operation, SuppressionWork, WorkIdentifier,
+};
 use hush_contracts::events::{ConfirmationAction, IdentifierType, RequestKind, VerificationStatus};
 use hush_contracts::identifiers::{hash_identifier, sha256_hex};
 use hush_contracts::recipients::RecipientConfig;
@@ -98,7 +100,7 @@ fn opt_out(request: &str, raw_email: &str) -> SuppressionWork {
 /// Makes one successful call so the access token is cached and the next fault hits the API.
 async fn warm_up(connector: &GoogleAdsConnector) {
     let results = connector
-        .suppress(&[opt_out("warm", "warm@example.com")])
+        .apply(Operation::Suppress, &[opt_out("warm", "warm@example.com")])
         .await
         .unwrap();
     assert!(results[0].is_ok(), "{results:?}");
@@ -131,7 +133,7 @@ async fn job_polled_to_success_is_verified_and_removes_exactly_the_subjects() {
         ),
         opt_out("r2", "joe@example.com"),
     ];
-    let results = connector.suppress(&batch).await.unwrap();
+    let results = connector.apply(Operation::Suppress, &batch).await.unwrap();
 
     for result in &results {
         let completion = result.as_ref().unwrap();
@@ -188,7 +190,12 @@ async fn delete_is_reported_as_deleted() {
         RequestKind::Delete,
         vec![(IdentifierType::Email, email("gone@example.com"))],
     )];
-    let completion = connector.delete(&batch).await.unwrap().remove(0).unwrap();
+    let completion = connector
+        .apply(Operation::Delete, &batch)
+        .await
+        .unwrap()
+        .remove(0)
+        .unwrap();
     assert_eq!(completion.action, ConfirmationAction::Deleted);
     assert_eq!(completion.verification, VerificationStatus::Verified);
     assert!(sim.members().is_empty());
@@ -223,7 +230,7 @@ async fn token_rejected_with_401_is_refreshed_once_and_the_call_repeated() {
     warm_up(&connector).await;
     sim.expire_tokens();
     let results = connector
-        .suppress(&[opt_out("r", "a@example.com")])
+        .apply(Operation::Suppress, &[opt_out("r", "a@example.com")])
         .await
         .unwrap();
     assert!(results[0].is_ok(), "{results:?}");
@@ -249,7 +256,7 @@ async fn revoked_refresh_token_is_permanent() {
     .unwrap();
     let connector = connector_for(&sim, &config, "");
     let err = connector
-        .suppress(&[opt_out("r", "a@example.com")])
+        .apply(Operation::Suppress, &[opt_out("r", "a@example.com")])
         .await
         .unwrap_err();
     assert!(
@@ -287,7 +294,7 @@ async fn half_failed_batch_names_exactly_the_refused_identifiers_by_hash() {
             ],
         ),
     ];
-    let results = connector.suppress(&batch).await.unwrap();
+    let results = connector.apply(Operation::Suppress, &batch).await.unwrap();
 
     for ok in [&results[0], &results[2]] {
         let completion = ok.as_ref().unwrap();
@@ -326,7 +333,7 @@ async fn failed_job_is_permanent_with_the_failure_reason() {
     let (sim, connector) = start(GoogleAdsSimConfig::default()).await;
     sim.fail_next_job("INSUFFICIENT_MATCHED_TRANSACTIONS");
     let err = connector
-        .suppress(&[opt_out("r", "a@example.com")])
+        .apply(Operation::Suppress, &[opt_out("r", "a@example.com")])
         .await
         .unwrap()
         .remove(0)
@@ -347,7 +354,7 @@ async fn job_still_running_at_max_wait_is_pending_and_verify_reads_it_back() {
     let connector = connector_for(&sim, &config, "max_wait_ms = 40\npoll_interval_ms = 20");
     let item = opt_out("r", "slow@example.com");
     let completion = connector
-        .suppress(std::slice::from_ref(&item))
+        .apply(Operation::Suppress, std::slice::from_ref(&item))
         .await
         .unwrap()
         .remove(0)
@@ -383,7 +390,7 @@ async fn rate_limit_with_retry_after_is_retry_after() {
         body: json!({"error": {"code": 429, "status": "RESOURCE_EXHAUSTED", "message": "Resource has been exhausted (e.g. check quota)."}}).to_string(),
     });
     let err = connector
-        .suppress(&[opt_out("r", "a@example.com")])
+        .apply(Operation::Suppress, &[opt_out("r", "a@example.com")])
         .await
         .unwrap_err();
     assert!(
@@ -398,7 +405,7 @@ async fn server_error_is_transient() {
     warm_up(&connector).await;
     sim.control().inject(Fault::server_error());
     let err = connector
-        .suppress(&[opt_out("r", "a@example.com")])
+        .apply(Operation::Suppress, &[opt_out("r", "a@example.com")])
         .await
         .unwrap_err();
     assert!(matches!(err, ConnectorError::Transient(_)), "{err:?}");
@@ -410,7 +417,7 @@ async fn invalid_argument_is_permanent_with_googles_text() {
     let sim = GoogleAdsSim::start(config.clone()).await.unwrap();
     let connector = connector_for(&sim, &config, "user_list_id = \"404\"");
     let err = connector
-        .suppress(&[opt_out("r", "a@example.com")])
+        .apply(Operation::Suppress, &[opt_out("r", "a@example.com")])
         .await
         .unwrap_err();
     assert!(
@@ -429,7 +436,7 @@ async fn hang_longer_than_the_timeout_is_transient() {
     warm_up(&connector).await;
     sim.control().inject(Fault::Delay(Duration::from_secs(3)));
     let err = connector
-        .suppress(&[opt_out("r", "a@example.com")])
+        .apply(Operation::Suppress, &[opt_out("r", "a@example.com")])
         .await
         .unwrap_err();
     assert!(
@@ -453,7 +460,7 @@ async fn people_without_email_or_phone_and_opt_ins_make_no_call() {
             vec![(IdentifierType::Email, email("a@example.com"))],
         ),
     ];
-    let results = connector.suppress(&batch).await.unwrap();
+    let results = connector.apply(Operation::Suppress, &batch).await.unwrap();
     let unmatchable = results[0]
         .as_ref()
         .expect("not an error: nothing to match on");

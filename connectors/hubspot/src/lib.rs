@@ -19,7 +19,8 @@ pub mod verify;
 use async_trait::async_trait;
 use hush_contracts::config::ConfigError;
 use hush_contracts::connector::{
-    Completion, Connector, ConnectorError, Evidence, ItemResults, SuppressionWork,
+    Completion, Connector, ConnectorError, ConnectorFactory, Evidence, ItemResults, Operation,
+    SuppressionWork,
 };
 use hush_contracts::events::{ConfirmationAction, IdentifierType, RequestKind, VerificationStatus};
 use hush_contracts::recipients::RecipientConfig;
@@ -259,6 +260,17 @@ fn in_batch_order(batch: &[SuppressionWork], applied: ItemResults) -> ItemResult
         .collect()
 }
 
+/// How the registry validates and builds this connector.
+pub static FACTORY: ConnectorFactory = ConnectorFactory {
+    kinds: &[config::KIND],
+    validate: |recipient| crate::config::HubSpotConfig::from_recipient(recipient).map(drop),
+    build: |recipient| {
+        Ok(std::sync::Arc::new(HubSpotConnector::from_recipient(
+            recipient,
+        )?))
+    },
+};
+
 #[async_trait]
 impl Connector for HubSpotConnector {
     /// HubSpot's batch update limit: 100 contacts a call.
@@ -266,17 +278,20 @@ impl Connector for HubSpotConnector {
         BATCH_LIMIT
     }
 
-    /// Sets the opt-out (or limit) property to `"true"`, or the opt-out property back to
-    /// `"false"` on an opt-in: one `PATCH` when the call holds one contact, `batch/update`
-    /// otherwise. An unknown contact is `NOT_FOUND`.
-    async fn suppress(&self, batch: &[SuppressionWork]) -> Result<ItemResults, ConnectorError> {
-        let applied = self.apply_property_changes(&with_email(batch)).await;
-        Ok(in_batch_order(batch, applied))
-    }
-
-    /// GDPR-deletes each contact: `DELETED`, or `NOT_FOUND` on a 404.
-    async fn delete(&self, batch: &[SuppressionWork]) -> Result<ItemResults, ConnectorError> {
-        let applied = self.apply_deletions(&with_email(batch)).await;
+    /// Suppress sets the opt-out (or limit) property to `"true"`, or the opt-out property
+    /// back to `"false"` on an opt-in: one `PATCH` when the call holds one contact,
+    /// `batch/update` otherwise. Delete GDPR-deletes each contact: `DELETED`, or `NOT_FOUND`
+    /// on a 404. An unknown contact is `NOT_FOUND`.
+    async fn apply(
+        &self,
+        operation: Operation,
+        batch: &[SuppressionWork],
+    ) -> Result<ItemResults, ConnectorError> {
+        let with_email = with_email(batch);
+        let applied = match operation {
+            Operation::Suppress => self.apply_property_changes(&with_email).await,
+            Operation::Delete => self.apply_deletions(&with_email).await,
+        };
         Ok(in_batch_order(batch, applied))
     }
 

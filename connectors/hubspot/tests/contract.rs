@@ -6,7 +6,8 @@ use std::time::Duration;
 use hush_connector_hubspot::sim::HubSpotSimulator;
 use hush_connector_hubspot::HubSpotConnector;
 use hush_contracts::connector::{
-    Completion, Connector, ConnectorError, ItemResults, RawValue, SuppressionWork, WorkIdentifier,
+    Completion, Connector, ConnectorError, ItemResults, Operation, RawValue, SuppressionWork,
+    WorkIdentifier,
 };
 use hush_contracts::events::{
     Category, ConfirmationAction, IdentifierType, RequestKind, VerificationStatus,
@@ -92,7 +93,10 @@ fn permanent_detail(result: Result<Completion, ConnectorError>) -> String {
 async fn a_single_opt_out_patches_the_contact_by_email() {
     let sim = sim_with(&[JANE]).await;
     let completion = one(connector(&sim)
-        .suppress(&[work(RequestKind::OptOutSaleShare, JANE)])
+        .apply(
+            Operation::Suppress,
+            &[work(RequestKind::OptOutSaleShare, JANE)],
+        )
         .await)
     .unwrap();
 
@@ -128,7 +132,10 @@ async fn a_single_opt_out_patches_the_contact_by_email() {
 async fn a_limit_sets_the_limit_property() {
     let sim = sim_with(&[JANE]).await;
     one(connector(&sim)
-        .suppress(&[work(RequestKind::LimitSensitive, JANE)])
+        .apply(
+            Operation::Suppress,
+            &[work(RequestKind::LimitSensitive, JANE)],
+        )
         .await)
     .unwrap();
     assert_eq!(
@@ -143,11 +150,17 @@ async fn an_opt_in_sets_the_opt_out_property_back_to_false() {
     let sim = sim_with(&[JANE]).await;
     let connector = connector(&sim);
     one(connector
-        .suppress(&[work(RequestKind::OptOutSaleShare, JANE)])
+        .apply(
+            Operation::Suppress,
+            &[work(RequestKind::OptOutSaleShare, JANE)],
+        )
         .await)
     .unwrap();
     let completion = one(connector
-        .suppress(&[work(RequestKind::OptInSaleShare, JANE)])
+        .apply(
+            Operation::Suppress,
+            &[work(RequestKind::OptInSaleShare, JANE)],
+        )
         .await)
     .unwrap();
     assert_eq!(
@@ -167,15 +180,18 @@ async fn an_opt_in_sets_the_opt_out_property_back_to_false() {
 async fn several_items_go_in_one_batch_update_and_unknown_contacts_are_not_found() {
     let sim = sim_with(&[JANE, JOHN]).await;
     let results = connector(&sim)
-        .suppress(&[
-            work_for("req-a", RequestKind::OptOutSaleShare, &[JANE]),
-            work_for("req-b", RequestKind::LimitSensitive, &[JOHN]),
-            work_for(
-                "req-c",
-                RequestKind::OptOutSaleShare,
-                &["nobody@example.com"],
-            ),
-        ])
+        .apply(
+            Operation::Suppress,
+            &[
+                work_for("req-a", RequestKind::OptOutSaleShare, &[JANE]),
+                work_for("req-b", RequestKind::LimitSensitive, &[JOHN]),
+                work_for(
+                    "req-c",
+                    RequestKind::OptOutSaleShare,
+                    &["nobody@example.com"],
+                ),
+            ],
+        )
         .await
         .unwrap();
 
@@ -224,7 +240,10 @@ async fn more_than_one_hundred_contacts_are_split_into_calls_of_at_most_one_hund
         .enumerate()
         .map(|(i, e)| work_for(&format!("req-{i}"), RequestKind::OptOutSaleShare, &[e]))
         .collect();
-    let results = connector(&sim).suppress(&batch).await.unwrap();
+    let results = connector(&sim)
+        .apply(Operation::Suppress, &batch)
+        .await
+        .unwrap();
     assert!(results
         .iter()
         .all(|r| r.as_ref().unwrap().action == ConfirmationAction::Flagged));
@@ -244,10 +263,13 @@ async fn more_than_one_hundred_contacts_are_split_into_calls_of_at_most_one_hund
 async fn the_same_contact_twice_in_a_batch_is_written_in_order() {
     let sim = sim_with(&[JANE]).await;
     let results = connector(&sim)
-        .suppress(&[
-            work_for("req-out", RequestKind::OptOutSaleShare, &[JANE]),
-            work_for("req-in", RequestKind::OptInSaleShare, &[JANE]),
-        ])
+        .apply(
+            Operation::Suppress,
+            &[
+                work_for("req-out", RequestKind::OptOutSaleShare, &[JANE]),
+                work_for("req-in", RequestKind::OptInSaleShare, &[JANE]),
+            ],
+        )
         .await
         .unwrap();
     assert!(results.iter().all(Result::is_ok));
@@ -265,7 +287,10 @@ async fn a_single_unknown_contact_is_not_found_and_verified_absent() {
     let sim = sim_with(&[]).await;
     let connector = connector(&sim);
     let item = work(RequestKind::OptOutSaleShare, JANE);
-    let completion = one(connector.suppress(std::slice::from_ref(&item)).await).unwrap();
+    let completion = one(connector
+        .apply(Operation::Suppress, std::slice::from_ref(&item))
+        .await)
+    .unwrap();
     assert_eq!(sim.control().calls()[0].status, 404);
     assert_eq!(completion.action, ConfirmationAction::NotFound);
     assert_eq!(completion.evidence["contacts_not_found"], "1");
@@ -280,7 +305,9 @@ async fn a_missing_raw_email_is_permanent_and_nothing_is_sent() {
     let sim = sim_with(&[JANE]).await;
     let mut item = work(RequestKind::OptOutSaleShare, JANE);
     item.identifiers = vec![email_identifier(JANE, false)];
-    let detail = permanent_detail(one(connector(&sim).suppress(&[item]).await));
+    let detail = permanent_detail(one(connector(&sim)
+        .apply(Operation::Suppress, &[item])
+        .await));
     assert!(detail.contains("raw email"), "{detail}");
     assert!(!detail.contains("jane"), "{detail}");
     assert!(sim.control().calls().is_empty());
@@ -296,7 +323,10 @@ async fn a_request_without_any_email_is_not_applicable_and_the_rest_proceed() {
         raw: None,
     }];
     let results = connector(&sim)
-        .suppress(&[cookie_only, work(RequestKind::OptOutSaleShare, JANE)])
+        .apply(
+            Operation::Suppress,
+            &[cookie_only, work(RequestKind::OptOutSaleShare, JANE)],
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -319,8 +349,14 @@ async fn patching_twice_is_harmless() {
     let sim = sim_with(&[JANE]).await;
     let connector = connector(&sim);
     let item = work(RequestKind::OptOutSaleShare, JANE);
-    let first = one(connector.suppress(std::slice::from_ref(&item)).await).unwrap();
-    let second = one(connector.suppress(std::slice::from_ref(&item)).await).unwrap();
+    let first = one(connector
+        .apply(Operation::Suppress, std::slice::from_ref(&item))
+        .await)
+    .unwrap();
+    let second = one(connector
+        .apply(Operation::Suppress, std::slice::from_ref(&item))
+        .await)
+    .unwrap();
     assert_eq!(first.action, ConfirmationAction::Flagged);
     assert_eq!(second.action, ConfirmationAction::Flagged);
     assert_eq!(sim.control().calls().len(), 2);
@@ -339,7 +375,10 @@ async fn read_back_is_verified_when_the_property_holds_and_failed_when_it_does_n
     let sim = sim_with(&[JANE]).await;
     let connector = connector(&sim);
     let item = work(RequestKind::OptOutSaleShare, JANE);
-    let completion = one(connector.suppress(std::slice::from_ref(&item)).await).unwrap();
+    let completion = one(connector
+        .apply(Operation::Suppress, std::slice::from_ref(&item))
+        .await)
+    .unwrap();
 
     assert_eq!(
         connector.verify(&item, &completion).await,
@@ -364,7 +403,10 @@ async fn read_back_stays_pending_while_hubspot_is_failing() {
     let sim = sim_with(&[JANE]).await;
     let connector = connector(&sim);
     let item = work(RequestKind::OptOutSaleShare, JANE);
-    let completion = one(connector.suppress(std::slice::from_ref(&item)).await).unwrap();
+    let completion = one(connector
+        .apply(Operation::Suppress, std::slice::from_ref(&item))
+        .await)
+    .unwrap();
     sim.control().inject(Fault::server_error());
     assert_eq!(
         connector.verify(&item, &completion).await,
@@ -377,7 +419,10 @@ async fn delete_uses_gdpr_delete_and_read_back_verifies_the_contact_is_gone() {
     let sim = sim_with(&[JANE]).await;
     let connector = connector(&sim);
     let item = work(RequestKind::Delete, JANE);
-    let completion = one(connector.delete(std::slice::from_ref(&item)).await).unwrap();
+    let completion = one(connector
+        .apply(Operation::Delete, std::slice::from_ref(&item))
+        .await)
+    .unwrap();
 
     let call = &sim.control().calls()[0];
     assert_eq!(call.method, "POST");
@@ -406,7 +451,7 @@ async fn delete_uses_gdpr_delete_and_read_back_verifies_the_contact_is_gone() {
 async fn deleting_an_unknown_email_blocklists_it_as_hubspot_documents() {
     let sim = sim_with(&[]).await;
     let completion = one(connector(&sim)
-        .delete(&[work(RequestKind::Delete, JANE)])
+        .apply(Operation::Delete, &[work(RequestKind::Delete, JANE)])
         .await)
     .unwrap();
     assert_eq!(completion.action, ConfirmationAction::Deleted);
@@ -423,7 +468,7 @@ async fn a_404_on_delete_is_not_found() {
             .into(),
     });
     let completion = one(connector(&sim)
-        .delete(&[work(RequestKind::Delete, JANE)])
+        .apply(Operation::Delete, &[work(RequestKind::Delete, JANE)])
         .await)
     .unwrap();
     assert_eq!(completion.action, ConfirmationAction::NotFound);
@@ -434,7 +479,10 @@ async fn a_404_on_delete_is_not_found() {
 async fn delete_refuses_work_that_is_not_a_deletion() {
     let sim = sim_with(&[JANE]).await;
     let detail = permanent_detail(one(connector(&sim)
-        .delete(&[work(RequestKind::OptOutSaleShare, JANE)])
+        .apply(
+            Operation::Delete,
+            &[work(RequestKind::OptOutSaleShare, JANE)],
+        )
         .await));
     assert!(detail.contains("not a deletion"), "{detail}");
     assert!(sim.exists(JANE));
@@ -446,7 +494,10 @@ async fn a_429_becomes_retry_after_with_hubspots_seconds() {
     let sim = sim_with(&[JANE]).await;
     sim.control().inject(Fault::too_many_requests(7));
     let error = one(connector(&sim)
-        .suppress(&[work(RequestKind::OptOutSaleShare, JANE)])
+        .apply(
+            Operation::Suppress,
+            &[work(RequestKind::OptOutSaleShare, JANE)],
+        )
         .await)
     .unwrap_err();
     assert!(
@@ -461,9 +512,15 @@ async fn the_simulator_enforces_one_hundred_requests_per_ten_seconds() {
     let connector = connector(&sim);
     let item = work(RequestKind::OptOutSaleShare, JANE);
     for _ in 0..100 {
-        one(connector.suppress(std::slice::from_ref(&item)).await).unwrap();
+        one(connector
+            .apply(Operation::Suppress, std::slice::from_ref(&item))
+            .await)
+        .unwrap();
     }
-    let error = one(connector.suppress(std::slice::from_ref(&item)).await).unwrap_err();
+    let error = one(connector
+        .apply(Operation::Suppress, std::slice::from_ref(&item))
+        .await)
+    .unwrap_err();
     match error {
         ConnectorError::RetryAfter { after, detail } => {
             assert!(
@@ -488,7 +545,10 @@ async fn a_rate_limited_batch_call_fails_every_item_and_stops_further_calls() {
         .map(|(i, e)| work_for(&format!("req-{i}"), RequestKind::OptOutSaleShare, &[e]))
         .collect();
     sim.control().inject(Fault::too_many_requests(3));
-    let results = connector(&sim).suppress(&batch).await.unwrap();
+    let results = connector(&sim)
+        .apply(Operation::Suppress, &batch)
+        .await
+        .unwrap();
     assert_eq!(sim.control().calls().len(), 1);
     assert!(results
         .iter()
@@ -500,7 +560,10 @@ async fn a_server_error_is_transient() {
     let sim = sim_with(&[JANE]).await;
     sim.control().inject(Fault::server_error());
     let error = one(connector(&sim)
-        .suppress(&[work(RequestKind::OptOutSaleShare, JANE)])
+        .apply(
+            Operation::Suppress,
+            &[work(RequestKind::OptOutSaleShare, JANE)],
+        )
         .await)
     .unwrap_err();
     assert!(matches!(error, ConnectorError::Transient(_)), "{error:?}");
@@ -516,7 +579,10 @@ async fn a_400_is_permanent_with_hubspots_text_and_no_email() {
     ))
     .unwrap();
     let detail = permanent_detail(one(connector
-        .suppress(&[work(RequestKind::OptOutSaleShare, JANE)])
+        .apply(
+            Operation::Suppress,
+            &[work(RequestKind::OptOutSaleShare, JANE)],
+        )
         .await));
     assert!(detail.contains("HTTP 400"), "{detail}");
     assert!(detail.contains("VALIDATION_ERROR"), "{detail}");
@@ -536,7 +602,10 @@ async fn a_renamed_property_works_once_the_portal_defines_it() {
     ))
     .unwrap();
     one(connector
-        .suppress(&[work(RequestKind::OptOutSaleShare, JANE)])
+        .apply(
+            Operation::Suppress,
+            &[work(RequestKind::OptOutSaleShare, JANE)],
+        )
         .await)
     .unwrap();
     assert_eq!(
@@ -554,7 +623,10 @@ async fn a_hang_longer_than_the_timeout_is_transient() {
             .unwrap();
     let started = std::time::Instant::now();
     let error = one(connector
-        .suppress(&[work(RequestKind::OptOutSaleShare, JANE)])
+        .apply(
+            Operation::Suppress,
+            &[work(RequestKind::OptOutSaleShare, JANE)],
+        )
         .await)
     .unwrap_err();
     assert!(started.elapsed() < Duration::from_secs(2));
@@ -574,7 +646,10 @@ async fn a_refused_token_is_permanent_and_names_the_credential() {
     );
     let detail = permanent_detail(one(HubSpotConnector::from_recipient(&wrong)
         .unwrap()
-        .suppress(&[work(RequestKind::OptOutSaleShare, JANE)])
+        .apply(
+            Operation::Suppress,
+            &[work(RequestKind::OptOutSaleShare, JANE)],
+        )
         .await));
     assert!(detail.contains("INVALID_AUTHENTICATION"), "{detail}");
     assert!(detail.contains("credentials.token"), "{detail}");

@@ -17,8 +17,8 @@ pub mod verify;
 use async_trait::async_trait;
 use hush_contracts::config::ConfigError;
 use hush_contracts::connector::{
-    apply_except_opt_ins, Completion, Connector, ConnectorError, Evidence, ItemResults,
-    SuppressionWork,
+    apply_except_opt_ins, Completion, Connector, ConnectorError, ConnectorFactory, Evidence,
+    ItemResults, Operation, SuppressionWork,
 };
 use hush_contracts::events::ConfirmationAction;
 use hush_contracts::recipients::RecipientConfig;
@@ -141,17 +141,30 @@ fn not_applicable(reason: &str) -> Completion {
     Completion::not_applicable(reason).with_verification(verify::VERIFICATION)
 }
 
+/// How the registry validates and builds this connector.
+pub static FACTORY: ConnectorFactory = ConnectorFactory {
+    kinds: &[KIND],
+    validate: |recipient| crate::config::LinkedInConfig::from_recipient(recipient).map(drop),
+    build: |recipient| {
+        Ok(std::sync::Arc::new(LinkedInDmpSegment::from_recipient(
+            recipient,
+        )?))
+    },
+};
+
 #[async_trait]
 impl Connector for LinkedInDmpSegment {
     fn max_batch(&self) -> usize {
         MAX_ELEMENTS_PER_CALL
     }
 
-    async fn suppress(&self, batch: &[SuppressionWork]) -> Result<ItemResults, ConnectorError> {
-        self.remove(batch).await
-    }
-
-    async fn delete(&self, batch: &[SuppressionWork]) -> Result<ItemResults, ConnectorError> {
+    /// Removes every person from the DMP segment, whatever the operation: removal is the only
+    /// suppression LinkedIn offers.
+    async fn apply(
+        &self,
+        _operation: Operation,
+        batch: &[SuppressionWork],
+    ) -> Result<ItemResults, ConnectorError> {
         self.remove(batch).await
     }
 }

@@ -7,7 +7,7 @@ use hush_connector_linkedin::config::LinkedInConfig;
 use hush_connector_linkedin::sim::LinkedInSim;
 use hush_connector_linkedin::LinkedInDmpSegment;
 use hush_contracts::connector::{
-    Completion, Connector, ConnectorError, RawValue, SuppressionWork, WorkIdentifier,
+    Completion, Connector, ConnectorError, Operation, RawValue, SuppressionWork, WorkIdentifier,
 };
 use hush_contracts::events::{
     Category, ConfirmationAction, IdentifierType, RequestKind, VerificationStatus,
@@ -73,7 +73,7 @@ async fn opt_out_removes_the_person_and_is_recorded_suppressed_unverifiable() {
     let sim = sim().await;
     sim.add_members([sha256_hex("a@example.com"), sha256_hex("b@example.com")]);
     let results = connector(config(&sim))
-        .suppress(&[opt_out(" A@Example.com")])
+        .apply(Operation::Suppress, &[opt_out(" A@Example.com")])
         .await
         .unwrap();
     let completion = completed(&results[0]);
@@ -95,10 +95,13 @@ async fn the_call_is_a_restli_batch_create_with_all_three_headers() {
         raw: Some(RawValue::new(GAID)),
     };
     connector(config(&sim))
-        .delete(&[work(
-            RequestKind::Delete,
-            vec![email("a@example.com"), gaid],
-        )])
+        .apply(
+            Operation::Delete,
+            &[work(
+                RequestKind::Delete,
+                vec![email("a@example.com"), gaid],
+            )],
+        )
         .await
         .unwrap();
     let calls = sim.control().calls();
@@ -128,7 +131,7 @@ async fn removing_an_absent_user_is_idempotent() {
     let connector = connector(config(&sim));
     for _ in 0..2 {
         let results = connector
-            .suppress(&[opt_out("a@example.com")])
+            .apply(Operation::Suppress, &[opt_out("a@example.com")])
             .await
             .unwrap();
         let completion = completed(&results[0]);
@@ -144,7 +147,10 @@ async fn more_than_five_thousand_people_take_two_calls() {
     let addresses: Vec<String> = (0..5_001).map(|i| format!("p{i}@example.com")).collect();
     sim.add_members(addresses.iter().map(|a| sha256_hex(a)));
     let batch: Vec<_> = addresses.iter().map(|a| opt_out(a)).collect();
-    let results = connector(config(&sim)).suppress(&batch).await.unwrap();
+    let results = connector(config(&sim))
+        .apply(Operation::Suppress, &batch)
+        .await
+        .unwrap();
     assert!(results
         .iter()
         .all(|r| completed(r).action == ConfirmationAction::Suppressed));
@@ -165,7 +171,10 @@ async fn a_failed_element_fails_only_its_person() {
             .into(),
     });
     let results = connector(config(&sim))
-        .suppress(&[opt_out("a@example.com"), opt_out("b@example.com")])
+        .apply(
+            Operation::Suppress,
+            &[opt_out("a@example.com"), opt_out("b@example.com")],
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -188,10 +197,13 @@ async fn an_unhashed_email_is_refused_before_any_call() {
         raw: None,
     };
     let results = connector(config(&sim))
-        .suppress(&[
-            work(RequestKind::OptOutSaleShare, vec![unhashed]),
-            opt_out("a@example.com"),
-        ])
+        .apply(
+            Operation::Suppress,
+            &[
+                work(RequestKind::OptOutSaleShare, vec![unhashed]),
+                opt_out("a@example.com"),
+            ],
+        )
         .await
         .unwrap();
     assert!(matches!(&results[0], Err(ConnectorError::Permanent(d)) if d.contains("SHA-256")));
@@ -281,12 +293,12 @@ async fn beyond_the_per_minute_limit_the_simulator_answers_429_and_the_connector
     let connector = connector(config(&sim));
     for _ in 0..2 {
         connector
-            .suppress(&[opt_out("a@example.com")])
+            .apply(Operation::Suppress, &[opt_out("a@example.com")])
             .await
             .unwrap();
     }
     let err = connector
-        .suppress(&[opt_out("a@example.com")])
+        .apply(Operation::Suppress, &[opt_out("a@example.com")])
         .await
         .unwrap_err();
     assert!(
@@ -301,7 +313,7 @@ async fn http_429_with_retry_after_is_retry_after() {
     let sim = sim().await;
     sim.control().inject(Fault::too_many_requests(7));
     let err = connector(config(&sim))
-        .suppress(&[opt_out("a@example.com")])
+        .apply(Operation::Suppress, &[opt_out("a@example.com")])
         .await
         .unwrap_err();
     assert!(
@@ -315,7 +327,7 @@ async fn a_server_error_is_transient() {
     let sim = sim().await;
     sim.control().inject(Fault::server_error());
     let err = connector(config(&sim))
-        .suppress(&[opt_out("a@example.com")])
+        .apply(Operation::Suppress, &[opt_out("a@example.com")])
         .await
         .unwrap_err();
     assert!(matches!(err, ConnectorError::Transient(_)), "{err:?}");
@@ -330,7 +342,7 @@ async fn a_400_is_permanent_with_linkedin_text() {
         body: r#"{"status":400,"code":"ILLEGAL_ARGUMENT","message":"segment is archived"}"#.into(),
     });
     let err = connector(config(&sim))
-        .suppress(&[opt_out("a@example.com")])
+        .apply(Operation::Suppress, &[opt_out("a@example.com")])
         .await
         .unwrap_err();
     assert_eq!(
@@ -345,7 +357,7 @@ async fn an_unknown_segment_is_permanent_with_linkedin_text() {
     let mut config = config(&sim);
     config.segment_id = "999".into();
     let err = connector(config)
-        .suppress(&[opt_out("a@example.com")])
+        .apply(Operation::Suppress, &[opt_out("a@example.com")])
         .await
         .unwrap_err();
     assert!(
@@ -360,7 +372,7 @@ async fn a_rejected_token_is_permanent_with_a_clear_message() {
     let mut config = config(&sim);
     config.access_token = "expired".into();
     let err = connector(config)
-        .suppress(&[opt_out("a@example.com")])
+        .apply(Operation::Suppress, &[opt_out("a@example.com")])
         .await
         .unwrap_err();
     assert!(
@@ -376,7 +388,7 @@ async fn a_hang_longer_than_the_timeout_is_transient() {
     let mut config = config(&sim);
     config.timeout = Duration::from_millis(200);
     let err = connector(config)
-        .suppress(&[opt_out("a@example.com")])
+        .apply(Operation::Suppress, &[opt_out("a@example.com")])
         .await
         .unwrap_err();
     assert!(
@@ -394,10 +406,13 @@ async fn people_without_a_matchable_id_and_opt_ins_are_not_applicable() {
         raw: None,
     };
     let results = connector(config(&sim))
-        .suppress(&[
-            work(RequestKind::OptOutSaleShare, vec![phone]),
-            work(RequestKind::OptInSaleShare, vec![email("a@example.com")]),
-        ])
+        .apply(
+            Operation::Suppress,
+            &[
+                work(RequestKind::OptOutSaleShare, vec![phone]),
+                work(RequestKind::OptInSaleShare, vec![email("a@example.com")]),
+            ],
+        )
         .await
         .unwrap();
     for result in &results {

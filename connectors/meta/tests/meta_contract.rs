@@ -6,7 +6,7 @@ use hush_connector_meta::config::MetaConfig;
 use hush_connector_meta::sim::{form_of, MetaSim};
 use hush_connector_meta::MetaCustomAudiences;
 use hush_contracts::connector::{
-    Completion, Connector, ConnectorError, RawValue, SuppressionWork, WorkIdentifier,
+    Completion, Connector, ConnectorError, Operation, RawValue, SuppressionWork, WorkIdentifier,
 };
 use hush_contracts::events::{
     Category, ConfirmationAction, IdentifierType, RequestKind, VerificationStatus,
@@ -75,7 +75,7 @@ async fn opt_out_removes_the_person_and_is_recorded_suppressed_unverifiable() {
     let sim = sim().await;
     sim.add_members([sha256_hex("a@example.com"), sha256_hex("b@example.com")]);
     let results = connector(config(&sim))
-        .suppress(&[opt_out("A@Example.com ")])
+        .apply(Operation::Suppress, &[opt_out("A@Example.com ")])
         .await
         .unwrap();
 
@@ -94,7 +94,7 @@ async fn opt_out_removes_the_person_and_is_recorded_suppressed_unverifiable() {
 async fn the_call_is_a_form_encoded_delete_on_the_users_edge() {
     let sim = sim().await;
     connector(config(&sim))
-        .suppress(&[opt_out("a@example.com")])
+        .apply(Operation::Suppress, &[opt_out("a@example.com")])
         .await
         .unwrap();
     let calls = sim.control().calls();
@@ -115,7 +115,10 @@ async fn a_delete_request_is_also_removed_and_recorded_suppressed() {
     let sim = sim().await;
     sim.add_members([sha256_hex("a@example.com")]);
     let results = connector(config(&sim))
-        .delete(&[work(RequestKind::Delete, vec![email("a@example.com")])])
+        .apply(
+            Operation::Delete,
+            &[work(RequestKind::Delete, vec![email("a@example.com")])],
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -132,7 +135,7 @@ async fn removing_an_absent_person_again_is_idempotent() {
     let connector = connector(config(&sim));
     for _ in 0..2 {
         let results = connector
-            .suppress(&[opt_out("a@example.com")])
+            .apply(Operation::Suppress, &[opt_out("a@example.com")])
             .await
             .unwrap();
         assert_eq!(
@@ -155,10 +158,13 @@ async fn a_phone_with_its_raw_value_goes_out_as_a_multi_key_row_hashed_without_p
         raw: Some(RawValue::new("+14155550100")),
     };
     let results = connector(config(&sim))
-        .suppress(&[work(
-            RequestKind::OptOutSaleShare,
-            vec![email("a@example.com"), phone],
-        )])
+        .apply(
+            Operation::Suppress,
+            &[work(
+                RequestKind::OptOutSaleShare,
+                vec![email("a@example.com"), phone],
+            )],
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -182,7 +188,10 @@ async fn more_than_ten_thousand_rows_go_out_as_one_session_of_two_calls() {
     sim.add_members(addresses.iter().map(|a| sha256_hex(a)));
     let batch: Vec<_> = addresses.iter().map(|a| opt_out(a)).collect();
 
-    let results = connector(config(&sim)).suppress(&batch).await.unwrap();
+    let results = connector(config(&sim))
+        .apply(Operation::Suppress, &batch)
+        .await
+        .unwrap();
 
     assert!(results
         .iter()
@@ -216,7 +225,10 @@ async fn a_failure_on_the_second_call_fails_only_the_rows_not_yet_accepted() {
     sim.control().inject(Fault::Delay(Duration::ZERO));
     sim.control().inject(Fault::server_error());
 
-    let results = connector(config(&sim)).suppress(&batch).await.unwrap();
+    let results = connector(config(&sim))
+        .apply(Operation::Suppress, &batch)
+        .await
+        .unwrap();
 
     assert_eq!(
         completed(&results[0]).action,
@@ -243,7 +255,10 @@ async fn rows_meta_reports_invalid_fail_their_item_permanently() {
         .to_string(),
     });
     let results = connector(config(&sim))
-        .suppress(&[opt_out("a@example.com"), opt_out("b@example.com")])
+        .apply(
+            Operation::Suppress,
+            &[opt_out("a@example.com"), opt_out("b@example.com")],
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -266,7 +281,10 @@ async fn an_unhashed_identifier_is_refused_before_any_call() {
         raw: None,
     };
     let results = connector(config(&sim))
-        .suppress(&[work(RequestKind::OptOutSaleShare, vec![unhashed])])
+        .apply(
+            Operation::Suppress,
+            &[work(RequestKind::OptOutSaleShare, vec![unhashed])],
+        )
         .await
         .unwrap();
     assert!(matches!(&results[0], Err(ConnectorError::Permanent(d)) if d.contains("SHA-256")));
@@ -349,7 +367,7 @@ async fn http_429_with_retry_after_is_retry_after() {
     let sim = sim().await;
     sim.control().inject(Fault::too_many_requests(7));
     let err = connector(config(&sim))
-        .suppress(&[opt_out("a@example.com")])
+        .apply(Operation::Suppress, &[opt_out("a@example.com")])
         .await
         .unwrap_err();
     assert!(
@@ -368,7 +386,7 @@ async fn a_meta_throttle_code_without_retry_after_waits_the_configured_default()
             .into(),
     });
     let err = connector(config(&sim))
-        .suppress(&[opt_out("a@example.com")])
+        .apply(Operation::Suppress, &[opt_out("a@example.com")])
         .await
         .unwrap_err();
     assert!(
@@ -382,7 +400,7 @@ async fn a_server_error_is_transient() {
     let sim = sim().await;
     sim.control().inject(Fault::server_error());
     let err = connector(config(&sim))
-        .suppress(&[opt_out("a@example.com")])
+        .apply(Operation::Suppress, &[opt_out("a@example.com")])
         .await
         .unwrap_err();
     assert!(matches!(err, ConnectorError::Transient(_)), "{err:?}");
@@ -394,7 +412,7 @@ async fn an_unknown_audience_is_permanent_with_meta_text() {
     let mut config = config(&sim);
     config.audience_id = "999".into();
     let err = connector(config)
-        .suppress(&[opt_out("a@example.com")])
+        .apply(Operation::Suppress, &[opt_out("a@example.com")])
         .await
         .unwrap_err();
     assert!(
@@ -410,7 +428,7 @@ async fn a_hang_longer_than_the_timeout_is_transient() {
     let mut config = config(&sim);
     config.timeout = Duration::from_millis(200);
     let err = connector(config)
-        .suppress(&[opt_out("a@example.com")])
+        .apply(Operation::Suppress, &[opt_out("a@example.com")])
         .await
         .unwrap_err();
     assert!(
@@ -425,7 +443,7 @@ async fn a_flagged_audience_is_permanent_and_marked_audience_blocked() {
     sim.add_members([sha256_hex("a@example.com")]);
     sim.flag_audience(true);
     let err = connector(config(&sim))
-        .suppress(&[opt_out("a@example.com")])
+        .apply(Operation::Suppress, &[opt_out("a@example.com")])
         .await
         .unwrap_err();
     assert!(
@@ -442,7 +460,7 @@ async fn an_invalid_token_is_permanent_with_a_clear_message() {
     let mut config = config(&sim);
     config.access_token = "expired".into();
     let err = connector(config)
-        .suppress(&[opt_out("a@example.com")])
+        .apply(Operation::Suppress, &[opt_out("a@example.com")])
         .await
         .unwrap_err();
     assert!(
@@ -460,10 +478,13 @@ async fn people_without_a_matchable_identifier_and_opt_ins_are_not_applicable() 
         raw: None,
     };
     let results = connector(config(&sim))
-        .suppress(&[
-            work(RequestKind::OptOutSaleShare, vec![cookie]),
-            work(RequestKind::OptInSaleShare, vec![email("a@example.com")]),
-        ])
+        .apply(
+            Operation::Suppress,
+            &[
+                work(RequestKind::OptOutSaleShare, vec![cookie]),
+                work(RequestKind::OptInSaleShare, vec![email("a@example.com")]),
+            ],
+        )
         .await
         .unwrap();
     for result in &results {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use hush_connector_salesforce::sim::{IndividualFlags, SalesforceSim};
 use hush_connector_salesforce::SalesforceConnector;
 use hush_contracts::connector::{
-    Completion, Connector, ConnectorError, RawValue, SuppressionWork, WorkIdentifier,
+    Completion, Connector, ConnectorError, Operation, RawValue, SuppressionWork, WorkIdentifier,
 };
 use hush_contracts::events::{ConfirmationAction, IdentifierType, RequestKind, VerificationStatus};
 use hush_contracts::identifiers::sha256_hex;
@@ -43,10 +43,13 @@ impl Setup {
     async fn warm_up(&self) {
         let results = self
             .connector
-            .suppress(&[work(
-                RequestKind::OptOutSaleShare,
-                Some("nobody@example.com"),
-            )])
+            .apply(
+                Operation::Suppress,
+                &[work(
+                    RequestKind::OptOutSaleShare,
+                    Some("nobody@example.com"),
+                )],
+            )
             .await
             .unwrap();
         assert_eq!(
@@ -118,7 +121,10 @@ async fn opt_out_sets_exactly_the_opt_out_flags() {
     s.sim.add_contact("jane@example.com", true);
     let completion = completed(
         s.connector
-            .suppress(&[work(RequestKind::OptOutSaleShare, Some("jane@example.com"))])
+            .apply(
+                Operation::Suppress,
+                &[work(RequestKind::OptOutSaleShare, Some("jane@example.com"))],
+            )
             .await
             .unwrap(),
     );
@@ -158,7 +164,10 @@ async fn limit_sets_the_configured_flag_only() {
     s.sim.add_contact("jane@example.com", true);
     let completion = completed(
         s.connector
-            .suppress(&[work(RequestKind::LimitSensitive, Some("jane@example.com"))])
+            .apply(
+                Operation::Suppress,
+                &[work(RequestKind::LimitSensitive, Some("jane@example.com"))],
+            )
             .await
             .unwrap(),
     );
@@ -178,7 +187,10 @@ async fn limit_sets_processing_by_default() {
     s.sim.add_lead("lee@example.com", true);
     completed(
         s.connector
-            .suppress(&[work(RequestKind::LimitSensitive, Some("lee@example.com"))])
+            .apply(
+                Operation::Suppress,
+                &[work(RequestKind::LimitSensitive, Some("lee@example.com"))],
+            )
             .await
             .unwrap(),
     );
@@ -197,10 +209,13 @@ async fn requests_for_one_person_in_one_batch_write_one_merged_record() {
     s.sim.add_contact("jane@example.com", true);
     let results = s
         .connector
-        .suppress(&[
-            work(RequestKind::OptOutSaleShare, Some("jane@example.com")),
-            work(RequestKind::LimitSensitive, Some("jane@example.com")),
-        ])
+        .apply(
+            Operation::Suppress,
+            &[
+                work(RequestKind::OptOutSaleShare, Some("jane@example.com")),
+                work(RequestKind::LimitSensitive, Some("jane@example.com")),
+            ],
+        )
         .await
         .unwrap();
     assert!(results
@@ -225,7 +240,7 @@ async fn delete_sets_should_forget_then_deletes_contacts_and_leads() {
     let request = work(RequestKind::Delete, Some("jane@example.com"));
     let completion = completed(
         s.connector
-            .delete(std::slice::from_ref(&request))
+            .apply(Operation::Delete, std::slice::from_ref(&request))
             .await
             .unwrap(),
     );
@@ -266,7 +281,10 @@ async fn delete_keeping_records_only_flags_should_forget() {
     s.sim.add_contact("jane@example.com", true);
     let completion = completed(
         s.connector
-            .delete(&[work(RequestKind::Delete, Some("jane@example.com"))])
+            .apply(
+                Operation::Delete,
+                &[work(RequestKind::Delete, Some("jane@example.com"))],
+            )
             .await
             .unwrap(),
     );
@@ -287,7 +305,10 @@ async fn unknown_email_is_not_found() {
     s.sim.add_contact("someone-else@example.com", true);
     let completion = completed(
         s.connector
-            .suppress(&[work(RequestKind::OptOutSaleShare, Some("jane@example.com"))])
+            .apply(
+                Operation::Suppress,
+                &[work(RequestKind::OptOutSaleShare, Some("jane@example.com"))],
+            )
             .await
             .unwrap(),
     );
@@ -301,10 +322,13 @@ async fn email_with_quote_is_escaped_and_found() {
     s.sim.add_contact("o'brien@example.com", true);
     let completion = completed(
         s.connector
-            .suppress(&[work(
-                RequestKind::OptOutSaleShare,
-                Some("o'brien@example.com"),
-            )])
+            .apply(
+                Operation::Suppress,
+                &[work(
+                    RequestKind::OptOutSaleShare,
+                    Some("o'brien@example.com"),
+                )],
+            )
             .await
             .unwrap(),
     );
@@ -323,10 +347,13 @@ async fn raw_email_is_normalised_before_the_query() {
     s.sim.add_contact("jane@example.com", true);
     let completion = completed(
         s.connector
-            .suppress(&[work(
-                RequestKind::OptOutSaleShare,
-                Some("  Jane@Example.COM "),
-            )])
+            .apply(
+                Operation::Suppress,
+                &[work(
+                    RequestKind::OptOutSaleShare,
+                    Some("  Jane@Example.COM "),
+                )],
+            )
             .await
             .unwrap(),
     );
@@ -341,7 +368,10 @@ async fn email_without_raw_value_is_a_permanent_item_error() {
     let s = setup("").await;
     let results = s
         .connector
-        .suppress(&[work(RequestKind::OptOutSaleShare, None)])
+        .apply(
+            Operation::Suppress,
+            &[work(RequestKind::OptOutSaleShare, None)],
+        )
         .await
         .unwrap();
     assert!(
@@ -356,7 +386,10 @@ async fn contact_without_individual_gets_one_created_and_linked() {
     s.sim.add_contact("jane@example.com", false);
     let completion = completed(
         s.connector
-            .suppress(&[work(RequestKind::OptOutSaleShare, Some("jane@example.com"))])
+            .apply(
+                Operation::Suppress,
+                &[work(RequestKind::OptOutSaleShare, Some("jane@example.com"))],
+            )
             .await
             .unwrap(),
     );
@@ -382,7 +415,10 @@ async fn without_create_individuals_a_record_without_individual_is_not_found() {
     s.sim.add_contact("jane@example.com", false);
     let completion = completed(
         s.connector
-            .suppress(&[work(RequestKind::OptOutSaleShare, Some("jane@example.com"))])
+            .apply(
+                Operation::Suppress,
+                &[work(RequestKind::OptOutSaleShare, Some("jane@example.com"))],
+            )
             .await
             .unwrap(),
     );
@@ -401,7 +437,11 @@ async fn batch_of_201_takes_two_collection_calls() {
             work(RequestKind::OptOutSaleShare, Some(&email))
         })
         .collect();
-    let results = s.connector.suppress(&batch).await.unwrap();
+    let results = s
+        .connector
+        .apply(Operation::Suppress, &batch)
+        .await
+        .unwrap();
     assert_eq!(results.len(), 201);
     assert!(results
         .iter()
@@ -422,7 +462,10 @@ async fn invalid_session_fetches_a_new_token_once_and_retries() {
     s.sim.invalidate_session();
     let completion = completed(
         s.connector
-            .suppress(&[work(RequestKind::OptOutSaleShare, Some("jane@example.com"))])
+            .apply(
+                Operation::Suppress,
+                &[work(RequestKind::OptOutSaleShare, Some("jane@example.com"))],
+            )
             .await
             .unwrap(),
     );
@@ -453,7 +496,10 @@ async fn wrong_client_secret_is_permanent() {
     let s = setup_with("", 5_000, "another-secret").await;
     let err = s
         .connector
-        .suppress(&[work(RequestKind::OptOutSaleShare, Some("jane@example.com"))])
+        .apply(
+            Operation::Suppress,
+            &[work(RequestKind::OptOutSaleShare, Some("jane@example.com"))],
+        )
         .await
         .unwrap_err();
     assert!(
@@ -469,7 +515,10 @@ async fn too_many_requests_is_retry_after() {
     s.running.control.inject(Fault::too_many_requests(7));
     let err = s
         .connector
-        .suppress(&[work(RequestKind::OptOutSaleShare, Some("jane@example.com"))])
+        .apply(
+            Operation::Suppress,
+            &[work(RequestKind::OptOutSaleShare, Some("jane@example.com"))],
+        )
         .await
         .unwrap_err();
     assert!(
@@ -491,7 +540,10 @@ async fn request_limit_exceeded_waits_the_default() {
     });
     let err = s
         .connector
-        .suppress(&[work(RequestKind::OptOutSaleShare, Some("jane@example.com"))])
+        .apply(
+            Operation::Suppress,
+            &[work(RequestKind::OptOutSaleShare, Some("jane@example.com"))],
+        )
         .await
         .unwrap_err();
     assert!(
@@ -507,7 +559,10 @@ async fn server_error_is_transient() {
     s.running.control.inject(Fault::server_error());
     let err = s
         .connector
-        .suppress(&[work(RequestKind::OptOutSaleShare, Some("jane@example.com"))])
+        .apply(
+            Operation::Suppress,
+            &[work(RequestKind::OptOutSaleShare, Some("jane@example.com"))],
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, ConnectorError::Transient(_)), "{err:?}");
@@ -525,7 +580,10 @@ async fn bad_request_is_permanent_with_salesforce_text() {
     });
     let err = s
         .connector
-        .suppress(&[work(RequestKind::OptOutSaleShare, Some("jane@example.com"))])
+        .apply(
+            Operation::Suppress,
+            &[work(RequestKind::OptOutSaleShare, Some("jane@example.com"))],
+        )
         .await
         .unwrap_err();
     assert!(
@@ -544,7 +602,10 @@ async fn hang_longer_than_the_timeout_is_transient() {
         .inject(Fault::Delay(Duration::from_secs(3)));
     let err = s
         .connector
-        .suppress(&[work(RequestKind::OptOutSaleShare, Some("jane@example.com"))])
+        .apply(
+            Operation::Suppress,
+            &[work(RequestKind::OptOutSaleShare, Some("jane@example.com"))],
+        )
         .await
         .unwrap_err();
     assert!(
@@ -563,7 +624,11 @@ async fn locked_individual_is_a_transient_item_error_then_succeeds() {
         work(RequestKind::OptOutSaleShare, Some("jane@example.com")),
         work(RequestKind::OptOutSaleShare, Some("john@example.com")),
     ];
-    let results = s.connector.suppress(&batch).await.unwrap();
+    let results = s
+        .connector
+        .apply(Operation::Suppress, &batch)
+        .await
+        .unwrap();
     assert!(
         matches!(&results[0], Err(ConnectorError::Transient(m)) if m.contains("UNABLE_TO_LOCK_ROW")),
         "{results:?}"
@@ -572,7 +637,11 @@ async fn locked_individual_is_a_transient_item_error_then_succeeds() {
         results[1].as_ref().unwrap().action,
         ConfirmationAction::Flagged
     );
-    let retried = s.connector.suppress(&batch[..1]).await.unwrap();
+    let retried = s
+        .connector
+        .apply(Operation::Suppress, &batch[..1])
+        .await
+        .unwrap();
     assert_eq!(
         retried[0].as_ref().unwrap().action,
         ConfirmationAction::Flagged
@@ -586,7 +655,7 @@ async fn verify_reads_the_flags_back_and_fails_when_changed_behind_our_back() {
     let request = work(RequestKind::OptOutSaleShare, Some("jane@example.com"));
     let completion = completed(
         s.connector
-            .suppress(std::slice::from_ref(&request))
+            .apply(Operation::Suppress, std::slice::from_ref(&request))
             .await
             .unwrap(),
     );
@@ -613,7 +682,7 @@ async fn verify_after_delete_fails_when_a_record_with_the_email_is_back() {
     let request = work(RequestKind::Delete, Some("jane@example.com"));
     let completion = completed(
         s.connector
-            .delete(std::slice::from_ref(&request))
+            .apply(Operation::Delete, std::slice::from_ref(&request))
             .await
             .unwrap(),
     );
@@ -635,7 +704,7 @@ async fn verify_is_pending_when_salesforce_cannot_be_read() {
     let request = work(RequestKind::OptOutSaleShare, Some("jane@example.com"));
     let completion = completed(
         s.connector
-            .suppress(std::slice::from_ref(&request))
+            .apply(Operation::Suppress, std::slice::from_ref(&request))
             .await
             .unwrap(),
     );
@@ -651,16 +720,19 @@ async fn consumer_opt_in_clears_only_the_opt_out_flags() {
     let s = setup("").await;
     s.sim.add_contact("jane@example.com", true);
     s.connector
-        .suppress(&[
-            work(RequestKind::LimitSensitive, Some("jane@example.com")),
-            work(RequestKind::OptOutSaleShare, Some("jane@example.com")),
-        ])
+        .apply(
+            Operation::Suppress,
+            &[
+                work(RequestKind::LimitSensitive, Some("jane@example.com")),
+                work(RequestKind::OptOutSaleShare, Some("jane@example.com")),
+            ],
+        )
         .await
         .unwrap();
     let request = work(RequestKind::OptInSaleShare, Some("jane@example.com"));
     let completion = completed(
         s.connector
-            .suppress(std::slice::from_ref(&request))
+            .apply(Operation::Suppress, std::slice::from_ref(&request))
             .await
             .unwrap(),
     );
@@ -683,7 +755,10 @@ async fn deletion_sent_to_suppress_is_refused() {
     let s = setup("").await;
     let results = s
         .connector
-        .suppress(&[work(RequestKind::Delete, Some("jane@example.com"))])
+        .apply(
+            Operation::Suppress,
+            &[work(RequestKind::Delete, Some("jane@example.com"))],
+        )
         .await
         .unwrap();
     assert!(

@@ -18,8 +18,8 @@ use std::time::Instant;
 use async_trait::async_trait;
 use hush_contracts::config::ConfigError;
 use hush_contracts::connector::{
-    fill_results, Completion, Connector, ConnectorError, Evidence, ItemResults, ItemSlot,
-    SuppressionWork,
+    fill_results, Completion, Connector, ConnectorError, ConnectorFactory, Evidence, ItemResults,
+    ItemSlot, Operation, SuppressionWork,
 };
 use hush_contracts::events::{ConfirmationAction, RequestKind, VerificationStatus};
 use hush_contracts::recipients::RecipientConfig;
@@ -29,6 +29,9 @@ pub use config::{SegmentConfig, SegmentSettings, SegmentToken};
 
 use request::Regulation;
 use verify::RegulationOutcome;
+
+/// The recipient `kind` this connector serves.
+pub const KIND: &str = "segment";
 
 /// Evidence key of the regulation id (what `verify` reads back).
 pub const EVIDENCE_REGULATE_ID: &str = "regulate_id";
@@ -191,17 +194,29 @@ fn opt_in_not_applicable() -> Completion {
     )
 }
 
+/// How the registry validates and builds this connector.
+pub static FACTORY: ConnectorFactory = ConnectorFactory {
+    kinds: &[KIND],
+    validate: |recipient| crate::config::SegmentConfig::from_recipient(recipient).map(drop),
+    build: |recipient| {
+        Ok(std::sync::Arc::new(SegmentConnector::from_recipient(
+            recipient,
+        )?))
+    },
+};
+
 #[async_trait]
 impl Connector for SegmentConnector {
     fn max_batch(&self) -> usize {
         request::MAX_SUBJECT_IDS
     }
 
-    async fn suppress(&self, batch: &[SuppressionWork]) -> Result<ItemResults, ConnectorError> {
-        self.regulate(batch).await
-    }
-
-    async fn delete(&self, batch: &[SuppressionWork]) -> Result<ItemResults, ConnectorError> {
+    /// Creates one regulation for the batch; its type follows each request's kind.
+    async fn apply(
+        &self,
+        _operation: Operation,
+        batch: &[SuppressionWork],
+    ) -> Result<ItemResults, ConnectorError> {
         self.regulate(batch).await
     }
 

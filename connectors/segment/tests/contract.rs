@@ -5,7 +5,7 @@ use std::time::Duration;
 use hush_connector_segment::sim::{SegmentSim, SegmentSimConfig};
 use hush_connector_segment::{SegmentConfig, SegmentConnector, SegmentToken, EVIDENCE_REGULATE_ID};
 use hush_contracts::connector::{
-    Connector, ConnectorError, RawValue, SuppressionWork, WorkIdentifier,
+    Connector, ConnectorError, Operation, RawValue, SuppressionWork, WorkIdentifier,
 };
 use hush_contracts::events::{ConfirmationAction, IdentifierType, RequestKind, VerificationStatus};
 use hush_contracts::identifiers::sha256_hex;
@@ -79,7 +79,7 @@ async fn finished_suppression_is_verified_with_the_regulation_as_evidence() {
         work("a", RequestKind::OptOutSaleShare, Some("user-1")),
         work("b", RequestKind::LimitSensitive, Some("user-2")),
     ];
-    let results = connector.suppress(&batch).await.unwrap();
+    let results = connector.apply(Operation::Suppress, &batch).await.unwrap();
 
     let regulations = sim.regulations();
     assert_eq!(regulations.len(), 1);
@@ -127,7 +127,10 @@ async fn finished_suppression_is_verified_with_the_regulation_as_evidence() {
 async fn delete_creates_a_suppress_with_delete_regulation_and_is_deleted() {
     let (sim, connector) = start().await;
     let results = connector
-        .delete(&[work("d", RequestKind::Delete, Some("user-9"))])
+        .apply(
+            Operation::Delete,
+            &[work("d", RequestKind::Delete, Some("user-9"))],
+        )
         .await
         .unwrap();
     let completion = results[0].as_ref().unwrap();
@@ -144,7 +147,7 @@ async fn missing_customer_id_is_permanent_and_the_rest_proceed() {
         work("ok", RequestKind::OptOutSaleShare, Some("user-3")),
         work("in", RequestKind::OptInSaleShare, Some("user-4")),
     ];
-    let results = connector.suppress(&batch).await.unwrap();
+    let results = connector.apply(Operation::Suppress, &batch).await.unwrap();
     assert!(
         matches!(&results[0], Err(ConnectorError::Permanent(t)) if t.contains("CUSTOMER_ID") && t.contains("userId")),
         "{results:?}"
@@ -165,7 +168,10 @@ async fn missing_customer_id_is_permanent_and_the_rest_proceed() {
 async fn only_people_without_customer_id_make_no_call() {
     let (sim, connector) = start().await;
     let results = connector
-        .suppress(&[work("none", RequestKind::OptOutSaleShare, None)])
+        .apply(
+            Operation::Suppress,
+            &[work("none", RequestKind::OptOutSaleShare, None)],
+        )
         .await
         .unwrap();
     assert!(matches!(&results[0], Err(ConnectorError::Permanent(_))));
@@ -186,7 +192,7 @@ async fn regulation_still_running_at_max_wait_is_pending_and_verify_reads_it_bac
     );
     let item = work("slow", RequestKind::Delete, Some("user-5"));
     let completion = connector
-        .delete(std::slice::from_ref(&item))
+        .apply(Operation::Delete, std::slice::from_ref(&item))
         .await
         .unwrap()
         .remove(0)
@@ -215,7 +221,10 @@ async fn failed_regulation_is_permanent_and_partial_success_fails_verification()
     let (sim, connector) = start().await;
     sim.end_next_regulation_with("FAILED");
     let err = connector
-        .delete(&[work("f", RequestKind::Delete, Some("user-6"))])
+        .apply(
+            Operation::Delete,
+            &[work("f", RequestKind::Delete, Some("user-6"))],
+        )
         .await
         .unwrap()
         .remove(0)
@@ -227,7 +236,10 @@ async fn failed_regulation_is_permanent_and_partial_success_fails_verification()
 
     sim.end_next_regulation_with("PARTIAL_SUCCESS");
     let completion = connector
-        .delete(&[work("p", RequestKind::Delete, Some("user-7"))])
+        .apply(
+            Operation::Delete,
+            &[work("p", RequestKind::Delete, Some("user-7"))],
+        )
         .await
         .unwrap()
         .remove(0)
@@ -245,7 +257,10 @@ async fn rate_limit_with_retry_after_is_retry_after() {
     let (sim, connector) = start().await;
     sim.control().inject(Fault::too_many_requests(11));
     let err = connector
-        .suppress(&[work("r", RequestKind::OptOutSaleShare, Some("user-8"))])
+        .apply(
+            Operation::Suppress,
+            &[work("r", RequestKind::OptOutSaleShare, Some("user-8"))],
+        )
         .await
         .unwrap_err();
     assert!(
@@ -259,7 +274,10 @@ async fn server_error_is_transient() {
     let (sim, connector) = start().await;
     sim.control().inject(Fault::server_error());
     let err = connector
-        .suppress(&[work("r", RequestKind::OptOutSaleShare, Some("user-8"))])
+        .apply(
+            Operation::Suppress,
+            &[work("r", RequestKind::OptOutSaleShare, Some("user-8"))],
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, ConnectorError::Transient(_)), "{err:?}");
@@ -271,7 +289,10 @@ async fn refused_token_is_permanent_with_segments_text() {
     let sim = SegmentSim::start(config).await.unwrap();
     let connector = connector_for(&sim, "sgp_wrong", "");
     let err = connector
-        .suppress(&[work("r", RequestKind::OptOutSaleShare, Some("user-8"))])
+        .apply(
+            Operation::Suppress,
+            &[work("r", RequestKind::OptOutSaleShare, Some("user-8"))],
+        )
         .await
         .unwrap_err();
     assert!(
@@ -290,10 +311,13 @@ async fn validation_failure_is_permanent_with_segments_text() {
     let sim = SegmentSim::start(config.clone()).await.unwrap();
     let connector = connector_for(&sim, &config.token, "");
     let err = connector
-        .suppress(&[
-            work("a", RequestKind::OptOutSaleShare, Some("user-1")),
-            work("b", RequestKind::OptOutSaleShare, Some("user-2")),
-        ])
+        .apply(
+            Operation::Suppress,
+            &[
+                work("a", RequestKind::OptOutSaleShare, Some("user-1")),
+                work("b", RequestKind::OptOutSaleShare, Some("user-2")),
+            ],
+        )
         .await
         .unwrap_err();
     assert!(
@@ -310,7 +334,10 @@ async fn hang_longer_than_the_timeout_is_transient() {
     let connector = connector_for(&sim, &config.token, "timeout_ms = 300");
     sim.control().inject(Fault::Delay(Duration::from_secs(3)));
     let err = connector
-        .suppress(&[work("r", RequestKind::OptOutSaleShare, Some("user-8"))])
+        .apply(
+            Operation::Suppress,
+            &[work("r", RequestKind::OptOutSaleShare, Some("user-8"))],
+        )
         .await
         .unwrap_err();
     assert!(

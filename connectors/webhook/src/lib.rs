@@ -18,7 +18,8 @@ pub mod sim;
 use async_trait::async_trait;
 use hush_contracts::config::ConfigError;
 use hush_contracts::connector::{
-    Completion, Connector, ConnectorError, Evidence, ItemResults, SuppressionWork,
+    Completion, Connector, ConnectorError, ConnectorFactory, Evidence, ItemResults, Operation,
+    SuppressionWork,
 };
 use hush_contracts::events::ConfirmationAction;
 use hush_contracts::recipients::RecipientConfig;
@@ -97,6 +98,17 @@ impl WebhookConnector {
     }
 }
 
+/// How the registry validates and builds this connector.
+pub static FACTORY: ConnectorFactory = ConnectorFactory {
+    kinds: &[KIND],
+    validate: |recipient| crate::config::WebhookConfig::from_recipient(recipient).map(drop),
+    build: |recipient| {
+        Ok(std::sync::Arc::new(WebhookConnector::from_recipient(
+            recipient,
+        )?))
+    },
+};
+
 #[async_trait]
 impl Connector for WebhookConnector {
     /// One notice per call: recipients deduplicate by `Idempotency-Key`, which is per request.
@@ -104,13 +116,13 @@ impl Connector for WebhookConnector {
         1
     }
 
-    /// The notice is the suppression: a webhook recipient is told to comply and forward, so
-    /// there is no separate `notify` (which would send the same notice twice).
-    async fn suppress(&self, batch: &[SuppressionWork]) -> Result<ItemResults, ConnectorError> {
-        Ok(self.send_notices(batch).await)
-    }
-
-    async fn delete(&self, batch: &[SuppressionWork]) -> Result<ItemResults, ConnectorError> {
+    /// The notice is the suppression or deletion: a webhook recipient is told to comply and
+    /// forward, and each notice names its request's kind, so both operations send it.
+    async fn apply(
+        &self,
+        _operation: Operation,
+        batch: &[SuppressionWork],
+    ) -> Result<ItemResults, ConnectorError> {
         Ok(self.send_notices(batch).await)
     }
 }

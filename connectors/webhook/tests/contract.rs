@@ -13,7 +13,9 @@ use hush_connector_webhook::request::instruction;
 use hush_connector_webhook::sim::WebhookSimulator;
 use hush_connector_webhook::WebhookConnector;
 use hush_contracts::callback::{verify_callback, CallbackStatus, RecipientCallback};
-use hush_contracts::connector::{Connector, ConnectorError, SuppressionWork, WorkIdentifier};
+use hush_contracts::connector::{
+    Connector, ConnectorError, Operation, SuppressionWork, WorkIdentifier,
+};
 use hush_contracts::events::{
     Category, ConfirmationAction, IdentifierType, RequestKind, VerificationStatus,
 };
@@ -102,7 +104,10 @@ async fn opt_out_posts_a_signed_notice_with_the_documented_body() {
         Some("https://privacy.example.com/v1/callbacks/data-partner"),
     );
     let completion = one(connector
-        .suppress(&[work("req-1", RequestKind::OptOutSaleShare)])
+        .apply(
+            Operation::Suppress,
+            &[work("req-1", RequestKind::OptOutSaleShare)],
+        )
         .await)
     .await
     .unwrap();
@@ -154,7 +159,10 @@ async fn a_delivered_notice_is_notified_and_pending_its_callback() {
     let sim = sim().await;
     let connector = connector(&sim, Some("https://privacy.example.com/cb"));
     let completion = one(connector
-        .suppress(&[work("req-2", RequestKind::OptOutSaleShare)])
+        .apply(
+            Operation::Suppress,
+            &[work("req-2", RequestKind::OptOutSaleShare)],
+        )
         .await)
     .await
     .unwrap();
@@ -177,7 +185,10 @@ async fn a_delivered_notice_is_notified_and_pending_its_callback() {
 async fn without_a_callback_url_the_notice_is_unverifiable() {
     let sim = sim().await;
     let completion = one(connector(&sim, None)
-        .suppress(&[work("req-3", RequestKind::LimitSensitive)])
+        .apply(
+            Operation::Suppress,
+            &[work("req-3", RequestKind::LimitSensitive)],
+        )
         .await)
     .await
     .unwrap();
@@ -187,23 +198,22 @@ async fn without_a_callback_url_the_notice_is_unverifiable() {
 }
 
 #[tokio::test]
-async fn delete_and_suppress_send_the_notice_with_their_kind_and_notify_sends_nothing_more() {
+async fn delete_and_suppress_send_one_notice_each_with_their_kind() {
     let sim = sim().await;
     let connector = connector(&sim, None);
     one(connector
-        .delete(&[work("req-4", RequestKind::Delete)])
+        .apply(Operation::Delete, &[work("req-4", RequestKind::Delete)])
         .await)
     .await
     .unwrap();
     one(connector
-        .suppress(&[work("req-5", RequestKind::OptOutSaleShare)])
+        .apply(
+            Operation::Suppress,
+            &[work("req-5", RequestKind::OptOutSaleShare)],
+        )
         .await)
     .await
     .unwrap();
-    assert!(connector
-        .notify(&[work("req-5", RequestKind::OptOutSaleShare)])
-        .await
-        .is_none());
     let notices = sim.notices();
     assert_eq!(notices.len(), 2);
     assert_eq!(notices[0].kind, RequestKind::Delete);
@@ -216,12 +226,18 @@ async fn a_repeated_notice_gets_the_same_answer_and_counts_once() {
     let sim = sim().await;
     let connector = connector(&sim, None);
     let first = one(connector
-        .suppress(&[work("req-6", RequestKind::OptOutSaleShare)])
+        .apply(
+            Operation::Suppress,
+            &[work("req-6", RequestKind::OptOutSaleShare)],
+        )
         .await)
     .await
     .unwrap();
     let second = one(connector
-        .suppress(&[work("req-6", RequestKind::OptOutSaleShare)])
+        .apply(
+            Operation::Suppress,
+            &[work("req-6", RequestKind::OptOutSaleShare)],
+        )
         .await)
     .await
     .unwrap();
@@ -245,7 +261,10 @@ async fn a_notice_signed_with_another_secret_is_refused_and_permanent() {
     );
     let connector = WebhookConnector::from_recipient(&wrong).unwrap();
     let error = one(connector
-        .suppress(&[work("req-7", RequestKind::OptOutSaleShare)])
+        .apply(
+            Operation::Suppress,
+            &[work("req-7", RequestKind::OptOutSaleShare)],
+        )
         .await)
     .await
     .unwrap_err();
@@ -356,7 +375,10 @@ async fn rate_limiting_becomes_retry_after_with_the_recipients_seconds() {
     let sim = sim().await;
     sim.control().inject(Fault::too_many_requests(7));
     let error = one(connector(&sim, None)
-        .suppress(&[work("req-11", RequestKind::OptOutSaleShare)])
+        .apply(
+            Operation::Suppress,
+            &[work("req-11", RequestKind::OptOutSaleShare)],
+        )
         .await)
     .await
     .unwrap_err();
@@ -371,7 +393,10 @@ async fn a_server_error_is_transient() {
     let sim = sim().await;
     sim.control().inject(Fault::server_error());
     let error = one(connector(&sim, None)
-        .suppress(&[work("req-12", RequestKind::OptOutSaleShare)])
+        .apply(
+            Operation::Suppress,
+            &[work("req-12", RequestKind::OptOutSaleShare)],
+        )
         .await)
     .await
     .unwrap_err();
@@ -387,7 +412,10 @@ async fn a_client_error_is_permanent_with_the_recipients_text() {
         body: r#"{"error":"jurisdiction US-CA is not handled by this endpoint"}"#.into(),
     });
     let error = one(connector(&sim, None)
-        .suppress(&[work("req-13", RequestKind::OptOutSaleShare)])
+        .apply(
+            Operation::Suppress,
+            &[work("req-13", RequestKind::OptOutSaleShare)],
+        )
         .await)
     .await
     .unwrap_err();
@@ -408,7 +436,10 @@ async fn a_hang_longer_than_the_timeout_is_transient() {
             .unwrap();
     let started = std::time::Instant::now();
     let error = one(connector
-        .suppress(&[work("req-14", RequestKind::OptOutSaleShare)])
+        .apply(
+            Operation::Suppress,
+            &[work("req-14", RequestKind::OptOutSaleShare)],
+        )
         .await)
     .await
     .unwrap_err();
@@ -424,10 +455,13 @@ async fn after_a_transient_failure_the_rest_of_the_batch_is_not_attempted() {
     let sim = sim().await;
     sim.control().inject(Fault::server_error());
     let results = connector(&sim, None)
-        .suppress(&[
-            work("req-15", RequestKind::OptOutSaleShare),
-            work("req-16", RequestKind::OptOutSaleShare),
-        ])
+        .apply(
+            Operation::Suppress,
+            &[
+                work("req-15", RequestKind::OptOutSaleShare),
+                work("req-16", RequestKind::OptOutSaleShare),
+            ],
+        )
         .await
         .unwrap();
     assert_eq!(sim.control().calls().len(), 1);
@@ -479,7 +513,7 @@ async fn the_recipients_signed_callback_reaches_intake_and_verifies() {
     let sim = sim().await;
     let callback_url = format!("{}/v1/callbacks/data-partner", intake.base_url());
     one(connector(&sim, Some(&callback_url))
-        .delete(&[work("req-17", RequestKind::Delete)])
+        .apply(Operation::Delete, &[work("req-17", RequestKind::Delete)])
         .await)
     .await
     .unwrap();

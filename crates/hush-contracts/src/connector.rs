@@ -1,7 +1,7 @@
 //! The connector interface: the only thing the suppressor knows about a downstream vendor.
 //!
 //! A connector receives batches of [`SuppressionWork`] (one request each, already judged
-//! applicable to this recipient) and answers, item by item, with a [`Completion`] or a
+//! applicable to this recipient) with the [`Operation`] they need, and answers, item by item, with a [`Completion`] or a
 //! [`ConnectorError`]. Retries, rate limiting, dead-lettering and confirmations are the
 //! suppressor's job; a connector only speaks the vendor's API, classifies its answers and reads
 //! results back where the vendor allows it.
@@ -9,13 +9,16 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 
+use crate::config::ConfigError;
 use crate::events::{
     Category, ConfirmationAction, EpochMillis, IdentifierType, RequestKind, VerificationStatus,
 };
+use crate::recipients::RecipientConfig;
 
 /// A raw identifier value, decrypted only inside the suppressor for the connectors that need it.
 /// Its `Debug` output is redacted so it never reaches a log line.
@@ -195,6 +198,28 @@ where
     Ok(results)
 }
 
+/// What a connector is asked to do with a batch; every item of a batch needs the same one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Operation {
+    /// Stop selling, sharing or using the person's data as asked: an opt-out of sale/share or
+    /// a limit on sensitive PI, or (where the vendor supports it) the reversal an opt-in asks.
+    Suppress,
+    /// Delete the person's data (the request's identity was verified at intake).
+    Delete,
+}
+
+impl Operation {
+    /// The operation a request of `kind` needs.
+    pub fn of(kind: RequestKind) -> Self {
+        match kind {
+            RequestKind::Delete => Operation::Delete,
+            RequestKind::OptOutSaleShare
+            | RequestKind::LimitSensitive
+            | RequestKind::OptInSaleShare => Operation::Suppress,
+        }
+    }
+}
+
 /// A downstream recipient's API. Implementations must be idempotent per request id: the
 /// suppressor may call again after a failure or a crash.
 #[async_trait]
@@ -204,25 +229,38 @@ pub trait Connector: Send + Sync {
         1
     }
 
-    /// Applies an opt-out of sale/share or a limit on sensitive PI (and, where the vendor
-    /// supports it, an opt-in reversal). An `Err` fails the whole batch; item errors fail items.
-    async fn suppress(&self, batch: &[SuppressionWork]) -> Result<ItemResults, ConnectorError>;
-
-    /// Applies a verified deletion.
-    async fn delete(&self, batch: &[SuppressionWork]) -> Result<ItemResults, ConnectorError>;
-
-    /// Sends a "comply and forward" notice to a third party, where the vendor has a channel for
-    /// it. `None` means the connector has none.
-    async fn notify(
+    /// Applies `operation` to every item of `batch` (each item's request kind says which
+    /// right; for a recipient with nothing to do, the item's result is `NOT_APPLICABLE`).
+    /// Answers one result per item, in batch order. An `Err` fails the whole batch.
+    async fn apply(
         &self,
-        _batch: &[SuppressionWork],
-    ) -> Option<Result<ItemResults, ConnectorError>> {
-        None
-    }
+        operation: Operation,
+        batch: &[SuppressionWork],
+    ) -> Result<ItemResults, ConnectorError>;
 
     /// Reads the outcome back from the vendor, where the vendor allows it.
     async fn verify(&self, _work: &SuppressionWork, completion: &Completion) -> VerificationStatus {
         completion.verification
+    }
+}
+
+/// How a connector crate plugs into Hush: the `[[recipients]] kind` values it serves, how to
+/// validate such a block, and how to build the connector. Each connector crate exports one;
+/// the registry lists them all.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectorFactory {
+    /// The `kind` values this connector serves, as written in the configuration.
+    pub kinds: &'static [&'static str],
+    /// Checks a recipient's settings and credentials; the error names the field at fault.
+    pub validate: fn(&RecipientConfig) -> Result<(), ConfigError>,
+    /// Builds the connector for a recipient (validating it first).
+    pub build: fn(&RecipientConfig) -> Result<Arc<dyn Connector>, ConfigError>,
+}
+
+impl ConnectorFactory {
+    /// Whether this factory serves recipients of `kind`.
+    pub fn serves(&self, kind: &str) -> bool {
+        self.kinds.contains(&kind)
     }
 }
 
@@ -270,6 +308,18 @@ mod tests {
                 Err(ConnectorError::Permanent("Delete".into())),
             ]
         );
+    }
+
+    #[test]
+    fn deletion_is_its_own_operation_and_every_other_right_suppresses() {
+        assert_eq!(Operation::of(RequestKind::Delete), Operation::Delete);
+        for kind in [
+            RequestKind::OptOutSaleShare,
+            RequestKind::LimitSensitive,
+            RequestKind::OptInSaleShare,
+        ] {
+            assert_eq!(Operation::of(kind), Operation::Suppress);
+        }
     }
 
     #[test]

@@ -28,11 +28,6 @@ use hush_sim_kit::{RunningSim, SimControl};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
-/// Connector kind of the Google Ads Customer Match recipient (as its README documents).
-pub const GOOGLE_ADS_KIND: &str = "google_ads";
-/// Connector kind of the Segment recipient (as its README documents).
-pub const SEGMENT_KIND: &str = "segment";
-
 /// Wait between two status reads of an asynchronous vendor job in the generated settings, so
 /// the demo completes in seconds.
 pub const DEMO_POLL_INTERVAL_MS: u64 = 200;
@@ -458,7 +453,7 @@ fn recipients_for(simulators: &Simulators) -> (Vec<RecipientConfig>, Vec<EnvVar>
     let blocks = [
         Block {
             id: "partner-webhook",
-            kind: hush_connector_webhook::config::KIND,
+            kind: hush_connector_webhook::KIND,
             role: RecipientRole::ThirdParty,
             base_url: simulators.webhook.base_url(),
             credentials: vec![("signing_secret", WEBHOOK_SECRET.0)],
@@ -510,7 +505,7 @@ fn recipients_for(simulators: &Simulators) -> (Vec<RecipientConfig>, Vec<EnvVar>
         },
         Block {
             id: "google-customer-match",
-            kind: GOOGLE_ADS_KIND,
+            kind: hush_connector_google_ads::KIND,
             role: RecipientRole::ThirdParty,
             base_url: simulators.google_ads.base_url(),
             credentials: vec![
@@ -529,7 +524,7 @@ fn recipients_for(simulators: &Simulators) -> (Vec<RecipientConfig>, Vec<EnvVar>
         },
         Block {
             id: "segment",
-            kind: SEGMENT_KIND,
+            kind: hush_connector_segment::KIND,
             role: RecipientRole::ServiceProvider,
             base_url: simulators.segment.base_url(),
             credentials: vec![("token", SEGMENT_TOKEN)],

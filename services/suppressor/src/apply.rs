@@ -9,11 +9,9 @@ use std::time::Duration;
 use backoff::backoff::Backoff;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use hush_contracts::connector::{
-    Completion, Connector, ConnectorError, ItemResults, SuppressionWork,
+    Completion, Connector, ConnectorError, ItemResults, Operation, SuppressionWork,
 };
-use hush_contracts::events::{
-    Confirmation, ConfirmationAction, EpochMillis, RecipientRole, VerificationStatus,
-};
+use hush_contracts::events::{Confirmation, ConfirmationAction, EpochMillis, VerificationStatus};
 use hush_contracts::recipients::RecipientConfig;
 use hush_runtime::kafka::{HandlerError, IncomingMessage};
 use tokio_util::sync::CancellationToken;
@@ -21,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use crate::clock::Clock;
 use crate::config::SuppressorSection;
 use crate::metrics;
-use crate::plan::{due, Due, InFlight, Operation};
+use crate::plan::{due, Due, InFlight};
 use crate::record::Record;
 use crate::retry::{self, RetryState};
 
@@ -131,15 +129,7 @@ impl<R: Record, C: Clock> Applier<R, C> {
         let timer = metrics::CALL_SECONDS
             .with_label_values(&[self.recipient.id.as_str()])
             .start_timer();
-        let mut result = match operation {
-            Operation::Suppress => self.connector.suppress(works).await,
-            Operation::Delete => self.connector.delete(works).await,
-        };
-        if result.is_ok() && self.recipient.role == RecipientRole::ThirdParty {
-            if let Some(notice) = self.connector.notify(works).await {
-                result = merge_notice(result, notice);
-            }
-        }
+        let mut result = self.connector.apply(operation, works).await;
         timer.observe_duration();
         if let Ok(items) = &result {
             if items.len() != works.len() {
@@ -359,30 +349,6 @@ fn vendor_wait(error: Option<&ConnectorError>) -> Option<Duration> {
         Some(ConnectorError::RetryAfter { after, .. }) => Some(*after),
         _ => None,
     }
-}
-
-/// Merges the result of a third-party notice into the main call's result: a failed notice
-/// fails the item (so it is retried), a sent one adds its evidence.
-fn merge_notice(
-    main: Result<ItemResults, ConnectorError>,
-    notice: Result<ItemResults, ConnectorError>,
-) -> Result<ItemResults, ConnectorError> {
-    let main = main?;
-    let notice = notice?;
-    Ok(main
-        .into_iter()
-        .zip(notice)
-        .map(|(main, notice)| match (main, notice) {
-            (Ok(mut completion), Ok(sent)) => {
-                for (key, value) in sent.evidence {
-                    completion.evidence.insert(format!("notice.{key}"), value);
-                }
-                Ok(completion)
-            }
-            (Ok(_), Err(error)) => Err(error),
-            (Err(error), _) => Err(error),
-        })
-        .collect())
 }
 
 /// Removes any raw identifier value of `work` from a vendor's text before it is stored.
@@ -606,7 +572,7 @@ mod tests {
             .apply(Operation::Delete, vec![item("a", 0)])
             .await
             .unwrap();
-        assert_eq!(connector.calls(), vec![1]);
+        assert_eq!(connector.operations(), vec![(Operation::Delete, 1)]);
         assert!(clock.sleeps().is_empty());
         let outputs = record.outputs();
         assert_eq!(
@@ -720,30 +686,5 @@ mod tests {
         }];
         let text = redact("HTTP 404: contact jane@example.com not found", &work);
         assert_eq!(text, "HTTP 404: contact <redacted> not found");
-    }
-
-    #[test]
-    fn a_failed_notice_fails_the_item_and_a_sent_one_adds_evidence() {
-        let ok = || Completion::new(ConfirmationAction::Suppressed, Default::default());
-        let mut sent = ok();
-        sent.evidence.insert("http_status".into(), "200".into());
-        let merged = merge_notice(
-            Ok(vec![Ok(ok()), Ok(ok())]),
-            Ok(vec![
-                Ok(sent),
-                Err(ConnectorError::Transient("down".into())),
-            ]),
-        )
-        .unwrap();
-        assert_eq!(
-            merged[0]
-                .as_ref()
-                .unwrap()
-                .evidence
-                .get("notice.http_status")
-                .map(String::as_str),
-            Some("200")
-        );
-        assert!(matches!(merged[1], Err(ConnectorError::Transient(_))));
     }
 }

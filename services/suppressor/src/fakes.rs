@@ -6,7 +6,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use hush_contracts::connector::{Connector, ConnectorError, ItemResults, SuppressionWork};
+use hush_contracts::connector::{
+    Connector, ConnectorError, ItemResults, Operation, SuppressionWork,
+};
 use hush_contracts::events::{
     Category, Channel, Confirmation, EpochMillis, PrivacyRequest, RequestKind,
 };
@@ -98,7 +100,7 @@ impl Clock for FakeClock {
 #[derive(Default)]
 pub struct ScriptedConnector {
     answers: Mutex<VecDeque<Answer>>,
-    calls: Mutex<Vec<usize>>,
+    calls: Mutex<Vec<(Operation, usize)>>,
 }
 
 /// One scripted answer to a call.
@@ -123,11 +125,15 @@ impl ScriptedConnector {
 
     /// The size of each call's batch, in order.
     pub fn calls(&self) -> Vec<usize> {
+        self.operations().into_iter().map(|(_, len)| len).collect()
+    }
+
+    /// The operation and batch size of each call, in order.
+    pub fn operations(&self) -> Vec<(Operation, usize)> {
         self.calls.lock().unwrap().clone()
     }
 
-    fn answer(&self, batch: &[SuppressionWork]) -> Result<ItemResults, ConnectorError> {
-        self.calls.lock().unwrap().push(batch.len());
+    fn answer(&self, len: usize) -> Result<ItemResults, ConnectorError> {
         match self
             .answers
             .lock()
@@ -136,7 +142,7 @@ impl ScriptedConnector {
             .expect("a call the script did not expect")
         {
             Answer::Call(error) => Err(error),
-            Answer::Each(result) => Ok(vec![result; batch.len()]),
+            Answer::Each(result) => Ok(vec![result; len]),
             Answer::Items(results) => Ok(results),
         }
     }
@@ -148,12 +154,13 @@ impl Connector for ScriptedConnector {
         100
     }
 
-    async fn suppress(&self, batch: &[SuppressionWork]) -> Result<ItemResults, ConnectorError> {
-        self.answer(batch)
-    }
-
-    async fn delete(&self, batch: &[SuppressionWork]) -> Result<ItemResults, ConnectorError> {
-        self.answer(batch)
+    async fn apply(
+        &self,
+        operation: Operation,
+        batch: &[SuppressionWork],
+    ) -> Result<ItemResults, ConnectorError> {
+        self.calls.lock().unwrap().push((operation, batch.len()));
+        self.answer(batch.len())
     }
 }
 

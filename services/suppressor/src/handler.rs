@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use futures::StreamExt;
+use hush_contracts::connector::Operation;
 use hush_contracts::crypto::FieldCipher;
 use hush_runtime::codec::AvroCodec;
 use hush_runtime::kafka::{BatchHandler, HandlerError, IncomingMessage};
@@ -14,7 +15,7 @@ use crate::clock::Clock;
 use crate::decode::{decode, Decoded};
 use crate::done::DoneSet;
 use crate::metrics;
-use crate::plan::{plan, Operation};
+use crate::plan::plan;
 use crate::record::Record;
 
 /// Everything one recipient's suppressor needs; shared by its requests and retry consumers.

@@ -5,7 +5,6 @@
 pub mod apply;
 pub mod clock;
 pub mod config;
-pub mod connectors;
 pub mod decode;
 pub mod done;
 #[cfg(test)]

@@ -1,36 +1,15 @@
 //! Second stage, pure: which decoded requests this recipient has nothing to do for, which were
 //! already confirmed, and the vendor calls (one operation, within the batch limit) for the rest.
 
-use hush_contracts::connector::{ConnectorError, SuppressionWork};
+use hush_contracts::connector::{ConnectorError, Operation, SuppressionWork};
 use hush_contracts::crypto::FieldCipher;
-use hush_contracts::events::{EpochMillis, PrivacyRequest, RequestKind};
+use hush_contracts::events::{EpochMillis, PrivacyRequest};
 use hush_contracts::recipients::RecipientConfig;
 use hush_runtime::kafka::IncomingMessage;
 
 use crate::done::DoneSet;
 use crate::retry::RetryState;
 use crate::work::work_for;
-
-/// Which connector call a request needs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Operation {
-    /// Opt-out, limit or opt-in.
-    Suppress,
-    /// Verified deletion.
-    Delete,
-}
-
-impl Operation {
-    /// The call a request of `kind` needs.
-    pub fn of(kind: RequestKind) -> Self {
-        match kind {
-            RequestKind::Delete => Operation::Delete,
-            RequestKind::OptOutSaleShare
-            | RequestKind::LimitSensitive
-            | RequestKind::OptInSaleShare => Operation::Suppress,
-        }
-    }
-}
 
 /// A request in flight at this recipient, with its retry bookkeeping.
 #[derive(Debug, Clone)]
@@ -141,7 +120,7 @@ pub fn due(state: &RetryState, horizon: EpochMillis) -> Due {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hush_contracts::events::{Category, RecipientRole};
+    use hush_contracts::events::{Category, RecipientRole, RequestKind};
 
     fn request(id: &str, kind: RequestKind) -> (IncomingMessage, PrivacyRequest, RetryState) {
         let request = crate::fakes::request(id, kind);

@@ -42,7 +42,7 @@ pub async fn run(
             let known: Vec<&str> = config.recipients.iter().map(|r| r.id.as_str()).collect();
             format!("no recipient with id `{connector_id}` in the configuration (configured: {known:?})")
         })?;
-    let connector = crate::connectors::build(&recipient)?;
+    let connector = hush_connectors::build(&recipient)?;
     let cipher = match FieldCipher::from_env(&config.suppressor.encryption_key_env) {
         Ok(cipher) => Some(cipher),
         Err(error) => {
