@@ -50,12 +50,7 @@ impl EnrichmentConnector {
 
     /// Builds the connector from a resolved configuration.
     pub fn new(config: EnrichmentConfig) -> Result<Self, ConfigError> {
-        let recipient_id = config.recipient_id.clone();
-        let client = DenyListClient::new(config).map_err(|e| {
-            ConfigError::Invalid(format!(
-                "recipients.{recipient_id}: could not set up the HTTP client: {e}"
-            ))
-        })?;
+        let client = DenyListClient::new(config)?;
         Ok(Self { client })
     }
 

@@ -10,7 +10,7 @@
 pub mod client;
 pub mod config;
 pub mod request;
-pub mod retry;
+pub mod response;
 #[cfg(feature = "sim")]
 pub mod sim;
 pub mod verify;
@@ -54,12 +54,7 @@ impl GoogleAdsConnector {
 
     /// Builds the connector from a resolved configuration.
     pub fn new(config: GoogleAdsConfig) -> Result<Self, ConfigError> {
-        let recipient = config.recipient_id.clone();
-        let client = GoogleAdsClient::new(config).map_err(|e| {
-            ConfigError::Invalid(format!(
-                "recipients.{recipient}: cannot build the HTTP client: {e}"
-            ))
-        })?;
+        let client = GoogleAdsClient::new(config)?;
         Ok(Self { client })
     }
 
@@ -206,7 +201,7 @@ impl GoogleAdsConnector {
             request::add_operations_bodies(operations, request::MAX_IDENTIFIERS_PER_REQUEST)
         {
             let answer = self.client.add_operations(job, &body).await?;
-            for failure in retry::partial_failures(&answer) {
+            for failure in response::partial_failures(&answer) {
                 match range.clone().nth(failure.operation) {
                     Some(index) => {
                         let op = &operations[index];

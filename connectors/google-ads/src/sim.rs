@@ -74,9 +74,9 @@ impl GoogleAdsSimConfig {
     pub fn credentials(&self) -> GoogleAdsCredentials {
         GoogleAdsCredentials {
             client_id: self.client_id.clone(),
-            client_secret: self.client_secret.clone(),
-            refresh_token: self.refresh_token.clone(),
-            developer_token: self.developer_token.clone(),
+            client_secret: self.client_secret.as_str().into(),
+            refresh_token: self.refresh_token.as_str().into(),
+            developer_token: self.developer_token.as_str().into(),
         }
     }
 }

@@ -11,7 +11,7 @@
 pub mod client;
 pub mod config;
 pub mod request;
-pub mod retry;
+pub mod response;
 #[cfg(feature = "sim")]
 pub mod sim;
 pub mod verify;
@@ -95,12 +95,7 @@ impl HubSpotConnector {
 
     /// Builds the connector from a resolved configuration.
     pub fn new(config: HubSpotConfig) -> Result<Self, ConfigError> {
-        let client = HubSpotClient::new(&config).map_err(|e| {
-            ConfigError::Invalid(format!(
-                "recipients.{}: could not set up the HTTP client: {e}",
-                config.recipient_id
-            ))
-        })?;
+        let client = HubSpotClient::new(&config)?;
         Ok(Self { config, client })
     }
 

@@ -1,11 +1,13 @@
 //! The HTTP call to LinkedIn's Marketing API.
 
-use hush_connector_kit::http::send;
+use hush_connector_kit::http::{self, send};
+use hush_connector_kit::response::ClassifyResponse;
+use hush_contracts::config::ConfigError;
 use hush_contracts::connector::ConnectorError;
 
 use crate::config::LinkedInConfig;
 use crate::request::RemovalCall;
-use crate::retry::{classify, BatchResponse};
+use crate::response::{BatchResponse, RestLiAnswers};
 
 /// Sends removal calls to one DMP segment.
 #[derive(Debug, Clone)]
@@ -16,14 +18,8 @@ pub struct LinkedInClient {
 
 impl LinkedInClient {
     /// A client with the configured timeout.
-    pub fn new(config: LinkedInConfig) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .user_agent(concat!(
-                "hush-connector-linkedin/",
-                env!("CARGO_PKG_VERSION")
-            ))
-            .build()?;
+    pub fn new(config: LinkedInConfig) -> Result<Self, ConfigError> {
+        let http = http::client("linkedin", config.timeout)?;
         Ok(Self { http, config })
     }
 
@@ -45,7 +41,7 @@ impl LinkedInClient {
         let answer = send(
             self.http
                 .post(&url)
-                .bearer_auth(&self.config.access_token)
+                .bearer_auth(self.config.access_token.expose())
                 .header("X-RestLi-Method", "BATCH_CREATE")
                 .header("X-Restli-Protocol-Version", "2.0.0")
                 .header("LinkedIn-Version", &self.config.linkedin_version)
@@ -57,12 +53,11 @@ impl LinkedInClient {
             elements = call.body.elements.len(),
             "linkedin dmp segment removal call answered"
         );
-        classify(
-            answer.status,
-            answer.retry_after.as_deref(),
-            &answer.body,
-            self.config.default_retry_after,
-        )
-        .map(|response| (answer.status, response))
+        let answers = RestLiAnswers {
+            default_wait: self.config.default_retry_after,
+        };
+        answers
+            .classify(&answer)
+            .map(|response| (answer.status, response))
     }
 }

@@ -9,7 +9,7 @@
 pub mod client;
 pub mod config;
 pub mod request;
-pub mod retry;
+pub mod response;
 #[cfg(feature = "sim")]
 pub mod sim;
 pub mod verify;
@@ -26,7 +26,7 @@ use hush_contracts::recipients::RecipientConfig;
 use crate::client::LinkedInClient;
 use crate::config::LinkedInConfig;
 use crate::request::{plan_removal, ItemPlan, RemovalPlan, MAX_ELEMENTS_PER_CALL};
-use crate::retry::{classify_element, ElementStatus};
+use crate::response::{classify_element, ElementStatus};
 
 /// The recipient `kind` this connector serves.
 pub const KIND: &str = "linkedin_dmp_segment";
@@ -45,10 +45,9 @@ impl LinkedInDmpSegment {
 
     /// Builds the connector from a resolved configuration.
     pub fn new(config: LinkedInConfig) -> Result<Self, ConfigError> {
-        let client = LinkedInClient::new(config).map_err(|e| {
-            ConfigError::Invalid(format!("cannot build the LinkedIn HTTP client: {e}"))
-        })?;
-        Ok(Self { client })
+        Ok(Self {
+            client: LinkedInClient::new(config)?,
+        })
     }
 
     async fn remove(&self, batch: &[SuppressionWork]) -> Result<ItemResults, ConnectorError> {

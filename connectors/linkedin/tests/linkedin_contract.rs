@@ -437,7 +437,7 @@ fn from_recipient_reads_settings_and_names_the_field_at_fault() {
     let config = LinkedInConfig::from_recipient(&recipient("segment_id = \"10804\"\n")).unwrap();
     assert_eq!(config.base_url, "https://api.linkedin.com");
     assert_eq!(config.linkedin_version, "202410");
-    assert_eq!(config.access_token, "token-from-env");
+    assert_eq!(config.access_token.expose(), "token-from-env");
     assert!(LinkedInDmpSegment::from_recipient(&recipient("segment_id = \"10804\"\n")).is_ok());
 
     let err =

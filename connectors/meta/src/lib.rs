@@ -9,7 +9,7 @@
 pub mod client;
 pub mod config;
 pub mod request;
-pub mod retry;
+pub mod response;
 #[cfg(feature = "sim")]
 pub mod sim;
 pub mod verify;
@@ -28,7 +28,7 @@ use hush_contracts::recipients::RecipientConfig;
 use crate::client::MetaClient;
 use crate::config::MetaConfig;
 use crate::request::{plan_removal, ItemPlan, RemovalPlan, Schema, MAX_ROWS_PER_CALL};
-use crate::retry::UsersResponse;
+use crate::response::UsersResponse;
 
 /// The recipient `kind` this connector serves.
 pub const KIND: &str = "meta_custom_audiences";
@@ -47,9 +47,9 @@ impl MetaCustomAudiences {
 
     /// Builds the connector from a resolved configuration.
     pub fn new(config: MetaConfig) -> Result<Self, ConfigError> {
-        let client = MetaClient::new(config)
-            .map_err(|e| ConfigError::Invalid(format!("cannot build the Meta HTTP client: {e}")))?;
-        Ok(Self { client })
+        Ok(Self {
+            client: MetaClient::new(config)?,
+        })
     }
 
     async fn remove(&self, batch: &[SuppressionWork]) -> Result<ItemResults, ConnectorError> {

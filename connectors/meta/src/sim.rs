@@ -26,7 +26,7 @@ use serde_json::{json, Value};
 
 use crate::config::is_graph_version;
 use crate::request::MAX_ROWS_PER_CALL;
-use crate::retry::AUDIENCE_BLOCKED_SUBCODE;
+use crate::response::AUDIENCE_BLOCKED_SUBCODE;
 
 /// Single-key schema names the simulator accepts.
 const SINGLE_KEY_SCHEMAS: [&str; 3] = ["EMAIL_SHA256", "PHONE_SHA256", "MOBILE_ADVERTISER_ID"];

@@ -509,7 +509,7 @@ fn from_recipient_reads_settings_and_names_the_field_at_fault() {
     let config = MetaConfig::from_recipient(&recipient("audience_id = \"123\"\n")).unwrap();
     assert_eq!(config.base_url, "https://graph.facebook.com");
     assert_eq!(config.api_version, "v21.0");
-    assert_eq!(config.access_token, "token-from-env");
+    assert_eq!(config.access_token.expose(), "token-from-env");
     assert_eq!(config.default_retry_after, Duration::from_secs(60));
     assert!(MetaCustomAudiences::from_recipient(&recipient("audience_id = \"123\"\n")).is_ok());
 

@@ -16,7 +16,7 @@
 pub mod client;
 pub mod config;
 pub mod request;
-pub mod retry;
+pub mod response;
 #[cfg(feature = "sim")]
 pub mod sim;
 pub mod verify;
@@ -40,7 +40,7 @@ use crate::request::{
     emails_of, individual_fields, individual_update, link_to_individual, new_individual,
     IndividualFields, PersonRecord, SObjectType, SaveResult, MAX_COLLECTION, PERSON_OBJECTS,
 };
-use crate::retry::{already_deleted, classify_record_error};
+use crate::response::{already_deleted, classify_record_error};
 use crate::verify::EVIDENCE_INDIVIDUAL_IDS;
 
 /// The connector kind of a Salesforce recipient in the recipients file.
@@ -55,9 +55,7 @@ pub struct SalesforceConnector {
 impl SalesforceConnector {
     /// A connector for an already resolved configuration.
     pub fn new(config: SalesforceConfig) -> Result<Self, ConfigError> {
-        let recipient = config.recipient_id.clone();
-        let client = SalesforceClient::new(config)
-            .map_err(|e| ConfigError::Invalid(format!("recipients.{recipient}: {e}")))?;
+        let client = SalesforceClient::new(config)?;
         Ok(Self { client })
     }
 

@@ -8,7 +8,7 @@
 pub mod client;
 pub mod config;
 pub mod request;
-pub mod retry;
+pub mod response;
 #[cfg(feature = "sim")]
 pub mod sim;
 pub mod verify;
@@ -25,7 +25,7 @@ use hush_contracts::events::{ConfirmationAction, RequestKind, VerificationStatus
 use hush_contracts::recipients::RecipientConfig;
 
 pub use client::{RegulationStatus, SegmentClient};
-pub use config::{SegmentConfig, SegmentSettings, SegmentToken};
+pub use config::{SegmentConfig, SegmentSettings};
 
 use request::Regulation;
 use verify::RegulationOutcome;
@@ -52,12 +52,7 @@ impl SegmentConnector {
 
     /// Builds the connector from a resolved configuration.
     pub fn new(config: SegmentConfig) -> Result<Self, ConfigError> {
-        let recipient = config.recipient_id.clone();
-        let client = SegmentClient::new(config).map_err(|e| {
-            ConfigError::Invalid(format!(
-                "recipients.{recipient}: cannot build the HTTP client: {e}"
-            ))
-        })?;
+        let client = SegmentClient::new(config)?;
         Ok(Self { client })
     }
 

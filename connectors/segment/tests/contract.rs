@@ -2,8 +2,9 @@
 
 use std::time::Duration;
 
+use hush_connector_kit::secret::Secret;
 use hush_connector_segment::sim::{SegmentSim, SegmentSimConfig};
-use hush_connector_segment::{SegmentConfig, SegmentConnector, SegmentToken, EVIDENCE_REGULATE_ID};
+use hush_connector_segment::{SegmentConfig, SegmentConnector, EVIDENCE_REGULATE_ID};
 use hush_contracts::connector::{
     Connector, ConnectorError, Operation, RawValue, SuppressionWork, WorkIdentifier,
 };
@@ -37,7 +38,7 @@ max_wait_ms = 5000
         }
     }
     let recipient: RecipientConfig = table.try_into().unwrap();
-    let config = SegmentConfig::with_token(&recipient, SegmentToken(token.into())).unwrap();
+    let config = SegmentConfig::with_token(&recipient, Secret::new(token)).unwrap();
     SegmentConnector::new(config).unwrap()
 }
 

@@ -11,7 +11,7 @@
 pub mod client;
 pub mod config;
 pub mod request;
-pub mod retry;
+pub mod response;
 #[cfg(feature = "sim")]
 pub mod sim;
 
@@ -44,12 +44,7 @@ impl WebhookConnector {
 
     /// Builds the connector from a resolved configuration.
     pub fn new(config: WebhookConfig) -> Result<Self, ConfigError> {
-        let client = WebhookClient::new(&config).map_err(|e| {
-            ConfigError::Invalid(format!(
-                "recipients.{}: could not set up the HTTP client: {e}",
-                config.recipient_id
-            ))
-        })?;
+        let client = WebhookClient::new(&config)?;
         Ok(Self { config, client })
     }
 

@@ -1,0 +1,70 @@
+//! Reading a vendor's answer: every connector's `response.rs` implements [`ClassifyResponse`]
+//! once, so a call either yields what the vendor returned or says whether to retry after a
+//! delay, retry with backoff, or give up.
+
+use hush_contracts::connector::ConnectorError;
+
+use crate::http::{classify_http_status, send, VendorAnswer};
+
+/// One vendor's way of reading its answers.
+pub trait ClassifyResponse {
+    /// What a successful answer yields.
+    type Success;
+
+    /// Success with its content, or why the call did not complete: `RetryAfter` (the vendor
+    /// said when), `Transient` (retry with backoff) or `Permanent` (with the vendor's reason).
+    fn classify(&self, answer: &VendorAnswer) -> Result<Self::Success, ConnectorError>;
+}
+
+/// The shared HTTP rules alone ([`classify_http_status`]): any 2xx succeeds, with no content.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HttpStatus;
+
+impl ClassifyResponse for HttpStatus {
+    type Success = ();
+
+    fn classify(&self, answer: &VendorAnswer) -> Result<(), ConnectorError> {
+        match classify_http_status(answer.status, answer.retry_after.as_deref(), &answer.body) {
+            Some(error) => Err(error),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Sends `request` and reads the answer with `classifier`.
+pub async fn call<C: ClassifyResponse>(
+    request: reqwest::RequestBuilder,
+    classifier: &C,
+) -> Result<C::Success, ConnectorError> {
+    classifier.classify(&send(request).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(status: u16) -> VendorAnswer {
+        VendorAnswer {
+            status,
+            retry_after: Some("3".into()),
+            body: "busy".into(),
+        }
+    }
+
+    #[test]
+    fn the_shared_rules_classify_success_rate_limits_and_failures() {
+        assert_eq!(HttpStatus.classify(&answer(201)), Ok(()));
+        assert!(matches!(
+            HttpStatus.classify(&answer(429)),
+            Err(ConnectorError::RetryAfter { after, .. }) if after.as_secs() == 3
+        ));
+        assert!(matches!(
+            HttpStatus.classify(&answer(502)),
+            Err(ConnectorError::Transient(_))
+        ));
+        assert!(matches!(
+            HttpStatus.classify(&answer(404)),
+            Err(ConnectorError::Permanent(d)) if d.contains("busy")
+        ));
+    }
+}
