@@ -4,13 +4,13 @@ use std::time::Duration;
 
 use hush_connector_google_ads::sim::{GoogleAdsSim, GoogleAdsSimConfig};
 use hush_connector_google_ads::{GoogleAdsConfig, GoogleAdsConnector, EVIDENCE_JOB};
+use hush_connector_kit::testing::{work, ComplianceSuite, WorkExt};
 use hush_contracts::connector::{
     Connector, ConnectorError, Operation, SuppressionWork, WorkIdentifier,
 };
 use hush_contracts::events::{ConfirmationAction, IdentifierType, RequestKind, VerificationStatus};
 use hush_contracts::identifiers::{hash_identifier, sha256_hex};
 use hush_contracts::recipients::RecipientConfig;
-use hush_sim_kit::Fault;
 use serde_json::{json, Value};
 
 fn recipient(sim: &GoogleAdsSim, config: &GoogleAdsSimConfig, extra: &str) -> RecipientConfig {
@@ -66,31 +66,25 @@ fn email(raw: &str) -> String {
     hash_identifier(IdentifierType::Email, raw).unwrap()
 }
 
-fn work(
+/// Request `request` of `kind` for the identifiers given as (kind, SHA-256).
+fn job_work(
     request: &str,
     kind: RequestKind,
     identifiers: Vec<(IdentifierType, String)>,
 ) -> SuppressionWork {
-    SuppressionWork {
-        request_id: request.into(),
-        subject_key: format!("subject-{request}"),
-        kind,
-        identifiers: identifiers
-            .into_iter()
-            .map(|(kind, sha256)| WorkIdentifier {
+    identifiers
+        .into_iter()
+        .fold(work(kind).id(request), |work, (kind, sha256)| {
+            work.with(WorkIdentifier {
                 kind,
                 sha256,
                 raw: None,
             })
-            .collect(),
-        categories: vec![],
-        jurisdiction: "US-CA".into(),
-        received_at: 0,
-    }
+        })
 }
 
 fn opt_out(request: &str, raw_email: &str) -> SuppressionWork {
-    work(
+    job_work(
         request,
         RequestKind::OptOutSaleShare,
         vec![(IdentifierType::Email, email(raw_email))],
@@ -123,7 +117,7 @@ async fn job_polled_to_success_is_verified_and_removes_exactly_the_subjects() {
     ]);
 
     let batch = [
-        work(
+        job_work(
             "r1",
             RequestKind::OptOutSaleShare,
             vec![
@@ -185,7 +179,7 @@ async fn job_polled_to_success_is_verified_and_removes_exactly_the_subjects() {
 async fn delete_is_reported_as_deleted() {
     let (sim, connector) = start(GoogleAdsSimConfig::default()).await;
     sim.add_members([email("gone@example.com")]);
-    let batch = [work(
+    let batch = [job_work(
         "d1",
         RequestKind::Delete,
         vec![(IdentifierType::Email, email("gone@example.com"))],
@@ -279,13 +273,13 @@ async fn half_failed_batch_names_exactly_the_refused_identifiers_by_hash() {
     ]);
     let batch = [
         opt_out("ok1", "ok1@example.com"),
-        work(
+        job_work(
             "bad1",
             RequestKind::OptOutSaleShare,
             vec![(IdentifierType::Email, bad_one.clone())],
         ),
         opt_out("ok2", "ok2@example.com"),
-        work(
+        job_work(
             "bad2",
             RequestKind::OptOutSaleShare,
             vec![
@@ -381,37 +375,6 @@ async fn job_still_running_at_max_wait_is_pending_and_verify_reads_it_back() {
 }
 
 #[tokio::test]
-async fn rate_limit_with_retry_after_is_retry_after() {
-    let (sim, connector) = start(GoogleAdsSimConfig::default()).await;
-    warm_up(&connector).await;
-    sim.control().inject(Fault::Status {
-        status: 429,
-        retry_after: Some(17),
-        body: json!({"error": {"code": 429, "status": "RESOURCE_EXHAUSTED", "message": "Resource has been exhausted (e.g. check quota)."}}).to_string(),
-    });
-    let err = connector
-        .apply(Operation::Suppress, &[opt_out("r", "a@example.com")])
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&err, ConnectorError::RetryAfter { after, .. } if *after == Duration::from_secs(17)),
-        "{err:?}"
-    );
-}
-
-#[tokio::test]
-async fn server_error_is_transient() {
-    let (sim, connector) = start(GoogleAdsSimConfig::default()).await;
-    warm_up(&connector).await;
-    sim.control().inject(Fault::server_error());
-    let err = connector
-        .apply(Operation::Suppress, &[opt_out("r", "a@example.com")])
-        .await
-        .unwrap_err();
-    assert!(matches!(err, ConnectorError::Transient(_)), "{err:?}");
-}
-
-#[tokio::test]
 async fn invalid_argument_is_permanent_with_googles_text() {
     let config = GoogleAdsSimConfig::default();
     let sim = GoogleAdsSim::start(config.clone()).await.unwrap();
@@ -429,32 +392,15 @@ async fn invalid_argument_is_permanent_with_googles_text() {
 }
 
 #[tokio::test]
-async fn hang_longer_than_the_timeout_is_transient() {
-    let config = GoogleAdsSimConfig::default();
-    let sim = GoogleAdsSim::start(config.clone()).await.unwrap();
-    let connector = connector_for(&sim, &config, "timeout_ms = 300");
-    warm_up(&connector).await;
-    sim.control().inject(Fault::Delay(Duration::from_secs(3)));
-    let err = connector
-        .apply(Operation::Suppress, &[opt_out("r", "a@example.com")])
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&err, ConnectorError::Transient(t) if t.contains("timeout")),
-        "{err:?}"
-    );
-}
-
-#[tokio::test]
 async fn people_without_email_or_phone_and_opt_ins_make_no_call() {
     let (sim, connector) = start(GoogleAdsSimConfig::default()).await;
     let batch = [
-        work(
+        job_work(
             "c",
             RequestKind::OptOutSaleShare,
             vec![(IdentifierType::CustomerId, sha256_hex("cust-1"))],
         ),
-        work(
+        job_work(
             "i",
             RequestKind::OptInSaleShare,
             vec![(IdentifierType::Email, email("a@example.com"))],
@@ -581,4 +527,26 @@ async fn simulator_enforces_identifier_limits_and_the_developer_token() {
         .await
         .unwrap();
     assert_eq!(no_developer_token.status(), 403);
+}
+
+#[tokio::test]
+async fn the_connector_passes_the_compliance_suite() {
+    let config = GoogleAdsSimConfig::default();
+    let sim = GoogleAdsSim::start(config.clone()).await.unwrap();
+    let connector = connector_for(&sim, &config, "timeout_ms = 300");
+    ComplianceSuite {
+        connector: &connector,
+        sample: &|kind| {
+            job_work(
+                "suite",
+                kind,
+                vec![(IdentifierType::Email, email("jane@example.com"))],
+            )
+        },
+        applies_opt_ins: false,
+        faults: Some(sim.control()),
+        hang: Duration::from_secs(2),
+    }
+    .run()
+    .await;
 }

@@ -5,14 +5,11 @@ use std::time::Duration;
 
 use hush_connector_hubspot::sim::HubSpotSimulator;
 use hush_connector_hubspot::HubSpotConnector;
+use hush_connector_kit::testing::{email, one, with_raw, work, ComplianceSuite, WorkExt};
 use hush_contracts::connector::{
-    Completion, Connector, ConnectorError, ItemResults, Operation, RawValue, SuppressionWork,
-    WorkIdentifier,
+    Completion, Connector, ConnectorError, Operation, SuppressionWork, WorkIdentifier,
 };
-use hush_contracts::events::{
-    Category, ConfirmationAction, IdentifierType, RequestKind, VerificationStatus,
-};
-use hush_contracts::identifiers::sha256_hex;
+use hush_contracts::events::{ConfirmationAction, IdentifierType, RequestKind, VerificationStatus};
 use hush_contracts::recipients::RecipientConfig;
 use hush_sim_kit::Fault;
 use serde_json::json;
@@ -44,27 +41,18 @@ fn connector(sim: &HubSpotSimulator) -> HubSpotConnector {
     HubSpotConnector::from_recipient(&recipient(&sim.base_url(), "", "")).unwrap()
 }
 
-fn email_identifier(email: &str, with_raw: bool) -> WorkIdentifier {
-    WorkIdentifier {
-        kind: IdentifierType::Email,
-        sha256: sha256_hex(email),
-        raw: with_raw.then(|| RawValue::new(email)),
-    }
-}
-
+/// A request `request_id` for the people with `emails`, raw values kept (HubSpot looks
+/// contacts up by email).
 fn work_for(request_id: &str, kind: RequestKind, emails: &[&str]) -> SuppressionWork {
-    SuppressionWork {
-        request_id: request_id.into(),
-        subject_key: "subject".into(),
-        kind,
-        identifiers: emails.iter().map(|e| email_identifier(e, true)).collect(),
-        categories: vec![Category::All],
-        jurisdiction: "US-CA".into(),
-        received_at: 1_735_689_600_000,
-    }
+    emails
+        .iter()
+        .fold(work(kind).id(request_id), |work, address| {
+            work.with(with_raw(IdentifierType::Email, address))
+        })
 }
 
-fn work(kind: RequestKind, email: &str) -> SuppressionWork {
+/// Request `req-1` for the person with `email`.
+fn person(kind: RequestKind, email: &str) -> SuppressionWork {
     work_for("req-1", kind, &[email])
 }
 
@@ -74,12 +62,6 @@ async fn sim_with(contacts: &[&str]) -> HubSpotSimulator {
         sim.add_contact(contact);
     }
     sim
-}
-
-fn one(result: Result<ItemResults, ConnectorError>) -> Result<Completion, ConnectorError> {
-    let mut items = result.expect("the batch itself does not fail");
-    assert_eq!(items.len(), 1);
-    items.remove(0)
 }
 
 fn permanent_detail(result: Result<Completion, ConnectorError>) -> String {
@@ -95,7 +77,7 @@ async fn a_single_opt_out_patches_the_contact_by_email() {
     let completion = one(connector(&sim)
         .apply(
             Operation::Suppress,
-            &[work(RequestKind::OptOutSaleShare, JANE)],
+            &[person(RequestKind::OptOutSaleShare, JANE)],
         )
         .await)
     .unwrap();
@@ -134,7 +116,7 @@ async fn a_limit_sets_the_limit_property() {
     one(connector(&sim)
         .apply(
             Operation::Suppress,
-            &[work(RequestKind::LimitSensitive, JANE)],
+            &[person(RequestKind::LimitSensitive, JANE)],
         )
         .await)
     .unwrap();
@@ -152,14 +134,14 @@ async fn an_opt_in_sets_the_opt_out_property_back_to_false() {
     one(connector
         .apply(
             Operation::Suppress,
-            &[work(RequestKind::OptOutSaleShare, JANE)],
+            &[person(RequestKind::OptOutSaleShare, JANE)],
         )
         .await)
     .unwrap();
     let completion = one(connector
         .apply(
             Operation::Suppress,
-            &[work(RequestKind::OptInSaleShare, JANE)],
+            &[person(RequestKind::OptInSaleShare, JANE)],
         )
         .await)
     .unwrap();
@@ -170,7 +152,7 @@ async fn an_opt_in_sets_the_opt_out_property_back_to_false() {
     assert_eq!(completion.evidence["value"], "false");
     assert_eq!(
         connector
-            .verify(&work(RequestKind::OptInSaleShare, JANE), &completion)
+            .verify(&person(RequestKind::OptInSaleShare, JANE), &completion)
             .await,
         VerificationStatus::Verified
     );
@@ -286,7 +268,7 @@ async fn the_same_contact_twice_in_a_batch_is_written_in_order() {
 async fn a_single_unknown_contact_is_not_found_and_verified_absent() {
     let sim = sim_with(&[]).await;
     let connector = connector(&sim);
-    let item = work(RequestKind::OptOutSaleShare, JANE);
+    let item = person(RequestKind::OptOutSaleShare, JANE);
     let completion = one(connector
         .apply(Operation::Suppress, std::slice::from_ref(&item))
         .await)
@@ -303,8 +285,8 @@ async fn a_single_unknown_contact_is_not_found_and_verified_absent() {
 #[tokio::test]
 async fn a_missing_raw_email_is_permanent_and_nothing_is_sent() {
     let sim = sim_with(&[JANE]).await;
-    let mut item = work(RequestKind::OptOutSaleShare, JANE);
-    item.identifiers = vec![email_identifier(JANE, false)];
+    let mut item = person(RequestKind::OptOutSaleShare, JANE);
+    item.identifiers = vec![email(JANE)];
     let detail = permanent_detail(one(connector(&sim)
         .apply(Operation::Suppress, &[item])
         .await));
@@ -325,7 +307,7 @@ async fn a_request_without_any_email_is_not_applicable_and_the_rest_proceed() {
     let results = connector(&sim)
         .apply(
             Operation::Suppress,
-            &[cookie_only, work(RequestKind::OptOutSaleShare, JANE)],
+            &[cookie_only, person(RequestKind::OptOutSaleShare, JANE)],
         )
         .await
         .unwrap();
@@ -348,7 +330,7 @@ async fn a_request_without_any_email_is_not_applicable_and_the_rest_proceed() {
 async fn patching_twice_is_harmless() {
     let sim = sim_with(&[JANE]).await;
     let connector = connector(&sim);
-    let item = work(RequestKind::OptOutSaleShare, JANE);
+    let item = person(RequestKind::OptOutSaleShare, JANE);
     let first = one(connector
         .apply(Operation::Suppress, std::slice::from_ref(&item))
         .await)
@@ -374,7 +356,7 @@ async fn patching_twice_is_harmless() {
 async fn read_back_is_verified_when_the_property_holds_and_failed_when_it_does_not() {
     let sim = sim_with(&[JANE]).await;
     let connector = connector(&sim);
-    let item = work(RequestKind::OptOutSaleShare, JANE);
+    let item = person(RequestKind::OptOutSaleShare, JANE);
     let completion = one(connector
         .apply(Operation::Suppress, std::slice::from_ref(&item))
         .await)
@@ -402,7 +384,7 @@ async fn read_back_is_verified_when_the_property_holds_and_failed_when_it_does_n
 async fn read_back_stays_pending_while_hubspot_is_failing() {
     let sim = sim_with(&[JANE]).await;
     let connector = connector(&sim);
-    let item = work(RequestKind::OptOutSaleShare, JANE);
+    let item = person(RequestKind::OptOutSaleShare, JANE);
     let completion = one(connector
         .apply(Operation::Suppress, std::slice::from_ref(&item))
         .await)
@@ -418,7 +400,7 @@ async fn read_back_stays_pending_while_hubspot_is_failing() {
 async fn delete_uses_gdpr_delete_and_read_back_verifies_the_contact_is_gone() {
     let sim = sim_with(&[JANE]).await;
     let connector = connector(&sim);
-    let item = work(RequestKind::Delete, JANE);
+    let item = person(RequestKind::Delete, JANE);
     let completion = one(connector
         .apply(Operation::Delete, std::slice::from_ref(&item))
         .await)
@@ -451,7 +433,7 @@ async fn delete_uses_gdpr_delete_and_read_back_verifies_the_contact_is_gone() {
 async fn deleting_an_unknown_email_blocklists_it_as_hubspot_documents() {
     let sim = sim_with(&[]).await;
     let completion = one(connector(&sim)
-        .apply(Operation::Delete, &[work(RequestKind::Delete, JANE)])
+        .apply(Operation::Delete, &[person(RequestKind::Delete, JANE)])
         .await)
     .unwrap();
     assert_eq!(completion.action, ConfirmationAction::Deleted);
@@ -468,7 +450,7 @@ async fn a_404_on_delete_is_not_found() {
             .into(),
     });
     let completion = one(connector(&sim)
-        .apply(Operation::Delete, &[work(RequestKind::Delete, JANE)])
+        .apply(Operation::Delete, &[person(RequestKind::Delete, JANE)])
         .await)
     .unwrap();
     assert_eq!(completion.action, ConfirmationAction::NotFound);
@@ -481,7 +463,7 @@ async fn delete_refuses_work_that_is_not_a_deletion() {
     let detail = permanent_detail(one(connector(&sim)
         .apply(
             Operation::Delete,
-            &[work(RequestKind::OptOutSaleShare, JANE)],
+            &[person(RequestKind::OptOutSaleShare, JANE)],
         )
         .await));
     assert!(detail.contains("not a deletion"), "{detail}");
@@ -490,27 +472,10 @@ async fn delete_refuses_work_that_is_not_a_deletion() {
 }
 
 #[tokio::test]
-async fn a_429_becomes_retry_after_with_hubspots_seconds() {
-    let sim = sim_with(&[JANE]).await;
-    sim.control().inject(Fault::too_many_requests(7));
-    let error = one(connector(&sim)
-        .apply(
-            Operation::Suppress,
-            &[work(RequestKind::OptOutSaleShare, JANE)],
-        )
-        .await)
-    .unwrap_err();
-    assert!(
-        matches!(error, ConnectorError::RetryAfter { after, .. } if after == Duration::from_secs(7)),
-        "{error:?}"
-    );
-}
-
-#[tokio::test]
 async fn the_simulator_enforces_one_hundred_requests_per_ten_seconds() {
     let sim = sim_with(&[JANE]).await;
     let connector = connector(&sim);
-    let item = work(RequestKind::OptOutSaleShare, JANE);
+    let item = person(RequestKind::OptOutSaleShare, JANE);
     for _ in 0..100 {
         one(connector
             .apply(Operation::Suppress, std::slice::from_ref(&item))
@@ -556,20 +521,6 @@ async fn a_rate_limited_batch_call_fails_every_item_and_stops_further_calls() {
 }
 
 #[tokio::test]
-async fn a_server_error_is_transient() {
-    let sim = sim_with(&[JANE]).await;
-    sim.control().inject(Fault::server_error());
-    let error = one(connector(&sim)
-        .apply(
-            Operation::Suppress,
-            &[work(RequestKind::OptOutSaleShare, JANE)],
-        )
-        .await)
-    .unwrap_err();
-    assert!(matches!(error, ConnectorError::Transient(_)), "{error:?}");
-}
-
-#[tokio::test]
 async fn a_400_is_permanent_with_hubspots_text_and_no_email() {
     let sim = sim_with(&[JANE]).await;
     let connector = HubSpotConnector::from_recipient(&recipient(
@@ -581,7 +532,7 @@ async fn a_400_is_permanent_with_hubspots_text_and_no_email() {
     let detail = permanent_detail(one(connector
         .apply(
             Operation::Suppress,
-            &[work(RequestKind::OptOutSaleShare, JANE)],
+            &[person(RequestKind::OptOutSaleShare, JANE)],
         )
         .await));
     assert!(detail.contains("HTTP 400"), "{detail}");
@@ -604,7 +555,7 @@ async fn a_renamed_property_works_once_the_portal_defines_it() {
     one(connector
         .apply(
             Operation::Suppress,
-            &[work(RequestKind::OptOutSaleShare, JANE)],
+            &[person(RequestKind::OptOutSaleShare, JANE)],
         )
         .await)
     .unwrap();
@@ -612,28 +563,6 @@ async fn a_renamed_property_works_once_the_portal_defines_it() {
         sim.property(JANE, "ccpa_do_not_sell").as_deref(),
         Some("true")
     );
-}
-
-#[tokio::test]
-async fn a_hang_longer_than_the_timeout_is_transient() {
-    let sim = sim_with(&[JANE]).await;
-    sim.control().inject(Fault::Delay(Duration::from_secs(3)));
-    let connector =
-        HubSpotConnector::from_recipient(&recipient(&sim.base_url(), "timeout_ms = 200", ""))
-            .unwrap();
-    let started = std::time::Instant::now();
-    let error = one(connector
-        .apply(
-            Operation::Suppress,
-            &[work(RequestKind::OptOutSaleShare, JANE)],
-        )
-        .await)
-    .unwrap_err();
-    assert!(started.elapsed() < Duration::from_secs(2));
-    match error {
-        ConnectorError::Transient(detail) => assert!(detail.contains("timeout"), "{detail}"),
-        other => panic!("expected a transient error, got {other:?}"),
-    }
 }
 
 #[tokio::test]
@@ -648,7 +577,7 @@ async fn a_refused_token_is_permanent_and_names_the_credential() {
         .unwrap()
         .apply(
             Operation::Suppress,
-            &[work(RequestKind::OptOutSaleShare, JANE)],
+            &[person(RequestKind::OptOutSaleShare, JANE)],
         )
         .await));
     assert!(detail.contains("INVALID_AUTHENTICATION"), "{detail}");
@@ -759,4 +688,21 @@ async fn the_simulator_refuses_batches_over_the_limit_duplicates_and_bad_shapes(
     .await;
     assert_hubspot_validation_error(&answer, "Invalid input JSON");
     assert_eq!(sim.property(JANE, "hush_do_not_sell"), None);
+}
+
+#[tokio::test]
+async fn the_connector_passes_the_compliance_suite() {
+    let sim = sim_with(&[JANE]).await;
+    let connector =
+        HubSpotConnector::from_recipient(&recipient(&sim.base_url(), "timeout_ms = 300", ""))
+            .unwrap();
+    ComplianceSuite {
+        connector: &connector,
+        sample: &|kind| person(kind, JANE),
+        applies_opt_ins: true,
+        faults: Some(sim.control()),
+        hang: Duration::from_secs(2),
+    }
+    .run()
+    .await;
 }

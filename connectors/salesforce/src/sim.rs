@@ -821,10 +821,18 @@ mod tests {
     #[test]
     fn unescaped_or_malformed_literals_are_refused() {
         let base = "SELECT Id, IndividualId FROM Contact WHERE Email = ";
-        assert!(parse_person_query(&format!("{base}'o'brien@example.com'")).is_err());
-        assert!(parse_person_query(&format!("{base}'x\\q'")).is_err());
-        assert!(parse_person_query(&format!("{base}'unterminated")).is_err());
-        assert!(parse_person_query("SELECT Id FROM Contact").is_err());
+        let refused = |soql: &str| parse_person_query(soql).unwrap_err();
+        assert!(refused(&format!("{base}'o'brien@example.com'"))
+            .starts_with("unexpected token after the string literal"));
+        assert_eq!(
+            refused(&format!("{base}'x\\q'")),
+            "invalid escape sequence in string literal"
+        );
+        assert_eq!(
+            refused(&format!("{base}'unterminated")),
+            "unterminated string literal"
+        );
+        assert!(refused("SELECT Id FROM Contact").starts_with("unexpected token"));
         assert_eq!(
             parse_string_literal(&format!("'{}'", escape_soql_literal("\u{e9}\\"))).unwrap(),
             "\u{e9}\\"

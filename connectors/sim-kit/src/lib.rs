@@ -13,6 +13,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
+use hush_connector_kit::testing::{InjectFaults, VendorFault};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
@@ -53,6 +54,16 @@ impl Fault {
     }
 }
 
+impl From<VendorFault> for Fault {
+    fn from(fault: VendorFault) -> Self {
+        match fault {
+            VendorFault::TooManyRequests(seconds) => Fault::too_many_requests(seconds),
+            VendorFault::ServerError => Fault::server_error(),
+            VendorFault::Hang(duration) => Fault::Delay(duration),
+        }
+    }
+}
+
 /// One call the simulator received.
 #[derive(Debug, Clone)]
 pub struct RecordedCall {
@@ -81,6 +92,12 @@ impl RecordedCall {
 struct Faults {
     queued: VecDeque<Fault>,
     always: Option<Fault>,
+}
+
+impl InjectFaults for SimControl {
+    fn fail_next(&self, fault: VendorFault) {
+        self.inject(fault.into());
+    }
 }
 
 /// Shared fault plan and call log of one simulator; cheap to clone.

@@ -2,10 +2,13 @@
 //! its vendor: the vendor HTTP layer ([`http`]: one client builder, URL-free errors), the
 //! classification of a vendor's answers ([`response`]), secrets whose `Debug` and `Display`
 //! never show the value ([`secret`]), settings checks that name the field at fault
-//! ([`settings`]), and the polling of a vendor's asynchronous job ([`poll`]).
+//! ([`settings`]), the polling of a vendor's asynchronous job ([`poll`]), and, with the
+//! `testing` feature, the contract-test kit every connector's tests use (`testing`).
 
 pub mod http;
 pub mod poll;
 pub mod response;
 pub mod secret;
 pub mod settings;
+#[cfg(feature = "testing")]
+pub mod testing;

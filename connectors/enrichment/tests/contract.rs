@@ -6,14 +6,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hush_connector_enrichment::{EnrichmentConnector, ENFORCED_BY, NOT_SHOWN_YET};
+use hush_connector_kit::testing::{email, work, ComplianceSuite, WorkExt};
 use hush_contracts::connector::{
-    Completion, Connector, ConnectorError, Operation, SuppressionWork, WorkIdentifier,
+    Completion, Connector, ConnectorError, Operation, SuppressionWork,
 };
 use hush_contracts::events::{
     Category, ConfirmationAction, IdentifierType, MinorStatus, RequestKind, SuppressionState,
     VerificationStatus,
 };
-use hush_contracts::identifiers::{hash_identifier, sha256_hex};
+use hush_contracts::identifiers::sha256_hex;
 use hush_contracts::recipients::RecipientConfig;
 use hush_denylist::{api, DenyList, IdentifierValue};
 use hush_sim_kit::{any_loopback_port, Fault, RunningSim};
@@ -58,23 +59,12 @@ fn state(email: &str, opted_out: bool, deleted: bool, updated_at: i64) -> Suppre
     }
 }
 
-fn work(kind: RequestKind, emails: &[&str]) -> SuppressionWork {
-    SuppressionWork {
-        request_id: uuid::Uuid::new_v4().to_string(),
-        subject_key: "subject".into(),
-        kind,
-        identifiers: emails
-            .iter()
-            .map(|email| WorkIdentifier {
-                kind: IdentifierType::Email,
-                sha256: hash_identifier(IdentifierType::Email, email).unwrap(),
-                raw: None,
-            })
-            .collect(),
-        categories: vec![Category::Enrichment],
-        jurisdiction: "US-CA".into(),
-        received_at: 0,
-    }
+/// A fresh request of `kind` for the people with `emails` (hashed), about enrichment.
+fn people(kind: RequestKind, emails: &[&str]) -> SuppressionWork {
+    emails
+        .iter()
+        .fold(work(kind), |work, address| work.with(email(address)))
+        .categories(vec![Category::Enrichment])
 }
 
 fn completed(result: &Result<Completion, ConnectorError>) -> &Completion {
@@ -93,7 +83,7 @@ async fn a_denied_person_is_confirmed_suppressed_and_verified_by_hash_only() {
     let results = connector(&server, "clearbit", 20, 1000)
         .apply(
             Operation::Suppress,
-            &[work(RequestKind::OptOutSaleShare, &["Jane@Example.com"])],
+            &[people(RequestKind::OptOutSaleShare, &["Jane@Example.com"])],
         )
         .await
         .unwrap();
@@ -143,7 +133,7 @@ async fn blocked_lookups_are_the_vendors_screened_lookups_not_the_connectors_rea
         let results = connector
             .apply(
                 Operation::Suppress,
-                &[work(RequestKind::OptOutSaleShare, &["jane@example.com"])],
+                &[people(RequestKind::OptOutSaleShare, &["jane@example.com"])],
             )
             .await
             .unwrap();
@@ -164,7 +154,7 @@ async fn a_suppression_that_appears_while_polling_is_verified() {
     let results = connector(&server, "clearbit", 25, 5000)
         .apply(
             Operation::Suppress,
-            &[work(RequestKind::OptOutSaleShare, &["jane@example.com"])],
+            &[people(RequestKind::OptOutSaleShare, &["jane@example.com"])],
         )
         .await
         .unwrap();
@@ -186,7 +176,7 @@ async fn a_suppression_never_shown_is_a_transient_failure_after_max_wait() {
     let results = connector(&server, "clearbit", 50, 200)
         .apply(
             Operation::Suppress,
-            &[work(RequestKind::LimitSensitive, &["jane@example.com"])],
+            &[people(RequestKind::LimitSensitive, &["jane@example.com"])],
         )
         .await
         .unwrap();
@@ -213,7 +203,7 @@ async fn a_server_error_is_transient() {
     let results = connector(&server, "clearbit", 20, 1000)
         .apply(
             Operation::Suppress,
-            &[work(RequestKind::OptOutSaleShare, &["jane@example.com"])],
+            &[people(RequestKind::OptOutSaleShare, &["jane@example.com"])],
         )
         .await
         .unwrap();
@@ -237,7 +227,7 @@ async fn a_deny_list_still_rebuilding_is_transient() {
     let results = connector(&server, "clearbit", 20, 1000)
         .apply(
             Operation::Suppress,
-            &[work(RequestKind::OptOutSaleShare, &["jane@example.com"])],
+            &[people(RequestKind::OptOutSaleShare, &["jane@example.com"])],
         )
         .await
         .unwrap();
@@ -258,7 +248,7 @@ async fn a_deletion_is_confirmed_only_once_denied_as_deleted() {
     )]));
     let server = serve(&deny_list).await;
     let connector = connector(&server, "zoominfo", 20, 100);
-    let deletion = work(RequestKind::Delete, &["jane@example.com"]);
+    let deletion = people(RequestKind::Delete, &["jane@example.com"]);
     let results = connector
         .apply(Operation::Delete, std::slice::from_ref(&deletion))
         .await
@@ -292,12 +282,12 @@ async fn one_read_serves_a_batch_and_each_item_gets_its_own_outcome() {
         .apply(
             Operation::Suppress,
             &[
-                work(RequestKind::OptOutSaleShare, &["jane@example.com"]),
-                work(
+                people(RequestKind::OptOutSaleShare, &["jane@example.com"]),
+                people(
                     RequestKind::OptOutSaleShare,
                     &["john@example.com", "jane@example.com"],
                 ),
-                work(RequestKind::OptInSaleShare, &["jane@example.com"]),
+                people(RequestKind::OptInSaleShare, &["jane@example.com"]),
             ],
         )
         .await
@@ -322,7 +312,7 @@ async fn an_opt_in_is_not_applicable_without_reading_the_deny_list() {
     let results = connector(&server, "clearbit", 20, 1000)
         .apply(
             Operation::Suppress,
-            &[work(RequestKind::OptInSaleShare, &["jane@example.com"])],
+            &[people(RequestKind::OptInSaleShare, &["jane@example.com"])],
         )
         .await
         .unwrap();
@@ -331,4 +321,24 @@ async fn an_opt_in_is_not_applicable_without_reading_the_deny_list() {
         ConfirmationAction::NotApplicable
     );
     assert!(server.control.calls().is_empty());
+}
+
+#[tokio::test]
+async fn the_connector_passes_the_compliance_suite() {
+    let deny_list = Arc::new(DenyList::from_states([state(
+        "jane@example.com",
+        true,
+        true,
+        1,
+    )]));
+    let server = serve(&deny_list).await;
+    ComplianceSuite {
+        connector: &connector(&server, "zoominfo", 20, 200),
+        sample: &|kind| people(kind, &["jane@example.com"]),
+        applies_opt_ins: false,
+        faults: Some(&server.control),
+        hang: Duration::from_secs(3),
+    }
+    .run()
+    .await;
 }

@@ -3,15 +3,14 @@
 
 use std::time::Duration;
 
+use hush_connector_kit::testing::{email, opt_out, work, ComplianceSuite, WorkExt};
 use hush_connector_linkedin::config::LinkedInConfig;
 use hush_connector_linkedin::sim::LinkedInSim;
 use hush_connector_linkedin::LinkedInDmpSegment;
 use hush_contracts::connector::{
-    Completion, Connector, ConnectorError, Operation, RawValue, SuppressionWork, WorkIdentifier,
+    Completion, Connector, ConnectorError, Operation, RawValue, WorkIdentifier,
 };
-use hush_contracts::events::{
-    Category, ConfirmationAction, IdentifierType, RequestKind, VerificationStatus,
-};
+use hush_contracts::events::{ConfirmationAction, IdentifierType, RequestKind, VerificationStatus};
 use hush_contracts::identifiers::{hash_identifier, sha256_hex};
 use hush_contracts::recipients::RecipientConfig;
 use hush_sim_kit::Fault;
@@ -38,30 +37,6 @@ fn connector(config: LinkedInConfig) -> LinkedInDmpSegment {
 
 async fn sim() -> LinkedInSim {
     LinkedInSim::start(SEGMENT, TOKEN).await.unwrap()
-}
-
-fn work(kind: RequestKind, identifiers: Vec<WorkIdentifier>) -> SuppressionWork {
-    SuppressionWork {
-        request_id: uuid::Uuid::new_v4().to_string(),
-        subject_key: "subject".into(),
-        kind,
-        identifiers,
-        categories: vec![Category::Advertising],
-        jurisdiction: "US-CA".into(),
-        received_at: 0,
-    }
-}
-
-fn email(address: &str) -> WorkIdentifier {
-    WorkIdentifier {
-        kind: IdentifierType::Email,
-        sha256: hash_identifier(IdentifierType::Email, address).unwrap(),
-        raw: None,
-    }
-}
-
-fn opt_out(address: &str) -> SuppressionWork {
-    work(RequestKind::OptOutSaleShare, vec![email(address)])
 }
 
 fn completed(result: &Result<Completion, ConnectorError>) -> &Completion {
@@ -97,10 +72,9 @@ async fn the_call_is_a_restli_batch_create_with_all_three_headers() {
     connector(config(&sim))
         .apply(
             Operation::Delete,
-            &[work(
-                RequestKind::Delete,
-                vec![email("a@example.com"), gaid],
-            )],
+            &[work(RequestKind::Delete)
+                .with(email("a@example.com"))
+                .with(gaid)],
         )
         .await
         .unwrap();
@@ -200,7 +174,7 @@ async fn an_unhashed_email_is_refused_before_any_call() {
         .apply(
             Operation::Suppress,
             &[
-                work(RequestKind::OptOutSaleShare, vec![unhashed]),
+                work(RequestKind::OptOutSaleShare).with(unhashed),
                 opt_out("a@example.com"),
             ],
         )
@@ -309,31 +283,6 @@ async fn beyond_the_per_minute_limit_the_simulator_answers_429_and_the_connector
 }
 
 #[tokio::test]
-async fn http_429_with_retry_after_is_retry_after() {
-    let sim = sim().await;
-    sim.control().inject(Fault::too_many_requests(7));
-    let err = connector(config(&sim))
-        .apply(Operation::Suppress, &[opt_out("a@example.com")])
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err, ConnectorError::RetryAfter { after, .. } if after == Duration::from_secs(7)),
-        "{err:?}"
-    );
-}
-
-#[tokio::test]
-async fn a_server_error_is_transient() {
-    let sim = sim().await;
-    sim.control().inject(Fault::server_error());
-    let err = connector(config(&sim))
-        .apply(Operation::Suppress, &[opt_out("a@example.com")])
-        .await
-        .unwrap_err();
-    assert!(matches!(err, ConnectorError::Transient(_)), "{err:?}");
-}
-
-#[tokio::test]
 async fn a_400_is_permanent_with_linkedin_text() {
     let sim = sim().await;
     sim.control().inject(Fault::Status {
@@ -382,22 +331,6 @@ async fn a_rejected_token_is_permanent_with_a_clear_message() {
 }
 
 #[tokio::test]
-async fn a_hang_longer_than_the_timeout_is_transient() {
-    let sim = sim().await;
-    sim.control().inject(Fault::Delay(Duration::from_secs(5)));
-    let mut config = config(&sim);
-    config.timeout = Duration::from_millis(200);
-    let err = connector(config)
-        .apply(Operation::Suppress, &[opt_out("a@example.com")])
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&err, ConnectorError::Transient(d) if d.contains("timeout")),
-        "{err:?}"
-    );
-}
-
-#[tokio::test]
 async fn people_without_a_matchable_id_and_opt_ins_are_not_applicable() {
     let sim = sim().await;
     let phone = WorkIdentifier {
@@ -409,12 +342,13 @@ async fn people_without_a_matchable_id_and_opt_ins_are_not_applicable() {
         .apply(
             Operation::Suppress,
             &[
-                work(RequestKind::OptOutSaleShare, vec![phone]),
-                work(RequestKind::OptInSaleShare, vec![email("a@example.com")]),
+                work(RequestKind::OptOutSaleShare).with(phone),
+                work(RequestKind::OptInSaleShare).with(email("a@example.com")),
             ],
         )
         .await
         .unwrap();
+    assert_eq!(results.len(), 2);
     for result in &results {
         assert_eq!(completed(result).action, ConfirmationAction::NotApplicable);
     }
@@ -455,4 +389,20 @@ fn from_recipient_reads_settings_and_names_the_field_at_fault() {
         err.to_string().contains("settings.linkedin_version"),
         "{err}"
     );
+}
+
+#[tokio::test]
+async fn the_connector_passes_the_compliance_suite() {
+    let sim = sim().await;
+    let mut config = config(&sim);
+    config.timeout = Duration::from_millis(300);
+    ComplianceSuite {
+        connector: &connector(config),
+        sample: &|kind| work(kind).with(email("jane@example.com")),
+        applies_opt_ins: false,
+        faults: Some(sim.control()),
+        hang: Duration::from_secs(2),
+    }
+    .run()
+    .await;
 }

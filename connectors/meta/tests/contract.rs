@@ -2,15 +2,14 @@
 
 use std::time::Duration;
 
+use hush_connector_kit::testing::{email, opt_out, work, ComplianceSuite, WorkExt};
 use hush_connector_meta::config::MetaConfig;
 use hush_connector_meta::sim::{form_of, MetaSim};
 use hush_connector_meta::MetaCustomAudiences;
 use hush_contracts::connector::{
-    Completion, Connector, ConnectorError, Operation, RawValue, SuppressionWork, WorkIdentifier,
+    Completion, Connector, ConnectorError, Operation, RawValue, WorkIdentifier,
 };
-use hush_contracts::events::{
-    Category, ConfirmationAction, IdentifierType, RequestKind, VerificationStatus,
-};
+use hush_contracts::events::{ConfirmationAction, IdentifierType, RequestKind, VerificationStatus};
 use hush_contracts::identifiers::{hash_identifier, sha256_hex};
 use hush_contracts::recipients::RecipientConfig;
 use hush_sim_kit::Fault;
@@ -36,30 +35,6 @@ fn connector(config: MetaConfig) -> MetaCustomAudiences {
 
 async fn sim() -> MetaSim {
     MetaSim::start(AUDIENCE, TOKEN).await.unwrap()
-}
-
-fn work(kind: RequestKind, identifiers: Vec<WorkIdentifier>) -> SuppressionWork {
-    SuppressionWork {
-        request_id: uuid::Uuid::new_v4().to_string(),
-        subject_key: "subject".into(),
-        kind,
-        identifiers,
-        categories: vec![Category::Advertising],
-        jurisdiction: "US-CA".into(),
-        received_at: 0,
-    }
-}
-
-fn email(address: &str) -> WorkIdentifier {
-    WorkIdentifier {
-        kind: IdentifierType::Email,
-        sha256: hash_identifier(IdentifierType::Email, address).unwrap(),
-        raw: None,
-    }
-}
-
-fn opt_out(address: &str) -> SuppressionWork {
-    work(RequestKind::OptOutSaleShare, vec![email(address)])
 }
 
 fn completed(result: &Result<Completion, ConnectorError>) -> &Completion {
@@ -117,7 +92,7 @@ async fn a_delete_request_is_also_removed_and_recorded_suppressed() {
     let results = connector(config(&sim))
         .apply(
             Operation::Delete,
-            &[work(RequestKind::Delete, vec![email("a@example.com")])],
+            &[work(RequestKind::Delete).with(email("a@example.com"))],
         )
         .await
         .unwrap();
@@ -160,10 +135,9 @@ async fn a_phone_with_its_raw_value_goes_out_as_a_multi_key_row_hashed_without_p
     let results = connector(config(&sim))
         .apply(
             Operation::Suppress,
-            &[work(
-                RequestKind::OptOutSaleShare,
-                vec![email("a@example.com"), phone],
-            )],
+            &[work(RequestKind::OptOutSaleShare)
+                .with(email("a@example.com"))
+                .with(phone)],
         )
         .await
         .unwrap();
@@ -283,7 +257,7 @@ async fn an_unhashed_identifier_is_refused_before_any_call() {
     let results = connector(config(&sim))
         .apply(
             Operation::Suppress,
-            &[work(RequestKind::OptOutSaleShare, vec![unhashed])],
+            &[work(RequestKind::OptOutSaleShare).with(unhashed)],
         )
         .await
         .unwrap();
@@ -363,20 +337,6 @@ async fn the_simulator_refuses_inconsistent_session_fields() {
 }
 
 #[tokio::test]
-async fn http_429_with_retry_after_is_retry_after() {
-    let sim = sim().await;
-    sim.control().inject(Fault::too_many_requests(7));
-    let err = connector(config(&sim))
-        .apply(Operation::Suppress, &[opt_out("a@example.com")])
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err, ConnectorError::RetryAfter { after, .. } if after == Duration::from_secs(7)),
-        "{err:?}"
-    );
-}
-
-#[tokio::test]
 async fn a_meta_throttle_code_without_retry_after_waits_the_configured_default() {
     let sim = sim().await;
     sim.control().inject(Fault::Status {
@@ -396,17 +356,6 @@ async fn a_meta_throttle_code_without_retry_after_waits_the_configured_default()
 }
 
 #[tokio::test]
-async fn a_server_error_is_transient() {
-    let sim = sim().await;
-    sim.control().inject(Fault::server_error());
-    let err = connector(config(&sim))
-        .apply(Operation::Suppress, &[opt_out("a@example.com")])
-        .await
-        .unwrap_err();
-    assert!(matches!(err, ConnectorError::Transient(_)), "{err:?}");
-}
-
-#[tokio::test]
 async fn an_unknown_audience_is_permanent_with_meta_text() {
     let sim = sim().await;
     let mut config = config(&sim);
@@ -417,22 +366,6 @@ async fn an_unknown_audience_is_permanent_with_meta_text() {
         .unwrap_err();
     assert!(
         matches!(&err, ConnectorError::Permanent(d) if d.contains("Object with ID '999' does not exist")),
-        "{err:?}"
-    );
-}
-
-#[tokio::test]
-async fn a_hang_longer_than_the_timeout_is_transient() {
-    let sim = sim().await;
-    sim.control().inject(Fault::Delay(Duration::from_secs(5)));
-    let mut config = config(&sim);
-    config.timeout = Duration::from_millis(200);
-    let err = connector(config)
-        .apply(Operation::Suppress, &[opt_out("a@example.com")])
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&err, ConnectorError::Transient(d) if d.contains("timeout")),
         "{err:?}"
     );
 }
@@ -481,12 +414,13 @@ async fn people_without_a_matchable_identifier_and_opt_ins_are_not_applicable() 
         .apply(
             Operation::Suppress,
             &[
-                work(RequestKind::OptOutSaleShare, vec![cookie]),
-                work(RequestKind::OptInSaleShare, vec![email("a@example.com")]),
+                work(RequestKind::OptOutSaleShare).with(cookie),
+                work(RequestKind::OptInSaleShare).with(email("a@example.com")),
             ],
         )
         .await
         .unwrap();
+    assert_eq!(results.len(), 2);
     for result in &results {
         assert_eq!(completed(result).action, ConfirmationAction::NotApplicable);
     }
@@ -524,4 +458,20 @@ fn from_recipient_reads_settings_and_names_the_field_at_fault() {
     assert!(err.to_string().contains("settings.api_version"), "{err}");
     let err = MetaConfig::from_recipient(&recipient("")).unwrap_err();
     assert!(err.to_string().contains("audience_id"), "{err}");
+}
+
+#[tokio::test]
+async fn the_connector_passes_the_compliance_suite() {
+    let sim = sim().await;
+    let mut config = config(&sim);
+    config.timeout = Duration::from_millis(300);
+    ComplianceSuite {
+        connector: &connector(config),
+        sample: &|kind| work(kind).with(email("jane@example.com")),
+        applies_opt_ins: false,
+        faults: Some(sim.control()),
+        hang: Duration::from_secs(2),
+    }
+    .run()
+    .await;
 }
