@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use hush_connector_google_ads::sim::{GoogleAdsSim, GoogleAdsSimConfig};
-use hush_connector_google_ads::{GoogleAdsConfig, GoogleAdsConnector, EVIDENCE_JOB};
+use hush_connector_google_ads::{
+    GoogleAdsConfig, GoogleAdsConnector, GoogleAdsCredentials, EVIDENCE_JOB,
+};
 use hush_connector_kit::testing::{work, ComplianceSuite, WorkExt};
 use hush_contracts::connector::{
     Connector, ConnectorError, Operation, SuppressionWork, WorkIdentifier,
@@ -52,8 +54,18 @@ fn connector_for(
 ) -> GoogleAdsConnector {
     let r = recipient(sim, config, extra);
     let resolved =
-        GoogleAdsConfig::with_credentials(&r, r.settings().unwrap(), config.credentials()).unwrap();
+        GoogleAdsConfig::with_credentials(&r, r.settings().unwrap(), credentials(config)).unwrap();
     GoogleAdsConnector::new(resolved).unwrap()
+}
+
+/// The credentials the simulator accepts, as the connector holds them.
+fn credentials(config: &GoogleAdsSimConfig) -> GoogleAdsCredentials {
+    GoogleAdsCredentials {
+        client_id: config.client_id.clone(),
+        client_secret: config.client_secret.as_str().into(),
+        refresh_token: config.refresh_token.as_str().into(),
+        developer_token: config.developer_token.as_str().into(),
+    }
 }
 
 async fn start(config: GoogleAdsSimConfig) -> (GoogleAdsSim, GoogleAdsConnector) {
@@ -444,7 +456,7 @@ async fn raw_job(
     let token = token["access_token"].as_str().unwrap().to_owned();
     let job: Value = http
         .post(format!(
-            "{}/v18/customers/1234567890/offlineUserDataJobs:create",
+            "{}/v26/customers/1234567890/offlineUserDataJobs:create",
             sim.base_url()
         ))
         .bearer_auth(&token)
@@ -470,7 +482,7 @@ async fn simulator_refuses_an_unhashed_email_with_a_partial_failure() {
     let sim = GoogleAdsSim::start(config.clone()).await.unwrap();
     let (http, token, job) = raw_job(&sim, &config).await;
     let call = |partial: bool| {
-        http.post(format!("{}/v18/{job}:addOperations", sim.base_url()))
+        http.post(format!("{}/v26/{job}:addOperations", sim.base_url()))
             .bearer_auth(&token)
             .header("developer-token", &config.developer_token)
             .json(&json!({"enablePartialFailure": partial, "operations": [
@@ -506,7 +518,7 @@ async fn simulator_enforces_identifier_limits_and_the_developer_token() {
         .map(|n| json!({"hashedEmail": sha256_hex(&n.to_string())}))
         .collect();
     let too_many = http
-        .post(format!("{}/v18/{job}:addOperations", sim.base_url()))
+        .post(format!("{}/v26/{job}:addOperations", sim.base_url()))
         .bearer_auth(&token)
         .header("developer-token", &config.developer_token)
         .json(&json!({"enablePartialFailure": true, "operations": [{"remove": {"userIdentifiers": ids}}]}))
@@ -520,13 +532,31 @@ async fn simulator_enforces_identifier_limits_and_the_developer_token() {
         .unwrap()
         .contains("TOO_MANY_USER_IDENTIFIERS"));
     let no_developer_token = http
-        .post(format!("{}/v18/{job}:run", sim.base_url()))
+        .post(format!("{}/v26/{job}:run", sim.base_url()))
         .bearer_auth(&token)
         .json(&json!({}))
         .send()
         .await
         .unwrap();
     assert_eq!(no_developer_token.status(), 403);
+}
+
+#[tokio::test]
+async fn a_sunset_api_version_is_not_found() {
+    let config = GoogleAdsSimConfig::default();
+    let sim = GoogleAdsSim::start(config.clone()).await.unwrap();
+    let connector = connector_for(&sim, &config, "api_version = \"v22\"");
+    let results = connector
+        .apply(Operation::Suppress, &[opt_out("old", "a@example.com")])
+        .await;
+    let error = match results {
+        Err(error) => error,
+        Ok(mut items) => items.remove(0).unwrap_err(),
+    };
+    assert!(
+        matches!(&error, ConnectorError::Permanent(d) if d.contains("HTTP 404") && d.contains("v23, v24, v25, v26")),
+        "{error:?}"
+    );
 }
 
 #[tokio::test]

@@ -24,7 +24,7 @@ fn config(sim: &LinkedInSim) -> LinkedInConfig {
     LinkedInConfig {
         base_url: sim.base_url(),
         segment_id: SEGMENT.into(),
-        linkedin_version: "202410".into(),
+        linkedin_version: "202603".into(),
         access_token: TOKEN.into(),
         timeout: Duration::from_secs(5),
         default_retry_after: Duration::from_secs(60),
@@ -88,7 +88,7 @@ async fn the_call_is_a_restli_batch_create_with_all_three_headers() {
         Some(format!("Bearer {TOKEN}").as_str())
     );
     assert_eq!(call.header("x-restli-method"), Some("BATCH_CREATE"));
-    assert_eq!(call.header("linkedin-version"), Some("202410"));
+    assert_eq!(call.header("linkedin-version"), Some("202603"));
     assert_eq!(call.header("x-restli-protocol-version"), Some("2.0.0"));
     assert_eq!(
         call.json,
@@ -204,7 +204,7 @@ async fn raw_post(sim: &LinkedInSim, omit: Option<&str>, body: Value) -> (u16, V
     for (name, value) in [
         ("Authorization", format!("Bearer {TOKEN}")),
         ("X-RestLi-Method", "BATCH_CREATE".to_owned()),
-        ("LinkedIn-Version", "202410".to_owned()),
+        ("LinkedIn-Version", "202603".to_owned()),
         ("X-Restli-Protocol-Version", "2.0.0".to_owned()),
     ] {
         if omit != Some(name) {
@@ -388,6 +388,21 @@ fn from_recipient_reads_settings_and_names_the_field_at_fault() {
     assert!(
         err.to_string().contains("settings.linkedin_version"),
         "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_sunset_version_is_refused_with_426_nonexistent_version() {
+    let sim = sim().await;
+    let mut config = config(&sim);
+    config.linkedin_version = "202410".into();
+    let err = connector(config)
+        .apply(Operation::Suppress, &[opt_out("a@example.com")])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, ConnectorError::Permanent(d) if d.contains("426") && d.contains("NONEXISTENT_VERSION")),
+        "{err:?}"
     );
 }
 

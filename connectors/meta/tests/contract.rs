@@ -21,7 +21,7 @@ const TOKEN: &str = "sim-system-user-token";
 fn config(sim: &MetaSim) -> MetaConfig {
     MetaConfig {
         base_url: sim.base_url(),
-        api_version: "v21.0".into(),
+        api_version: "v27.0".into(),
         audience_id: AUDIENCE.into(),
         access_token: TOKEN.into(),
         timeout: Duration::from_secs(5),
@@ -75,7 +75,7 @@ async fn the_call_is_a_form_encoded_delete_on_the_users_edge() {
     let calls = sim.control().calls();
     assert_eq!(calls.len(), 1);
     assert_eq!(calls[0].method, "DELETE");
-    assert_eq!(calls[0].path, format!("/v21.0/{AUDIENCE}/users"));
+    assert_eq!(calls[0].path, format!("/v27.0/{AUDIENCE}/users"));
     let form = form_of(&calls[0]);
     assert_eq!(form["access_token"], TOKEN);
     assert!(!form.contains_key("session"));
@@ -275,7 +275,7 @@ async fn the_simulator_counts_unhashed_and_uppercase_values_invalid_like_meta() 
         "data": ["Jane@Example.com", good.to_uppercase(), good],
     });
     let response = reqwest::Client::new()
-        .delete(format!("{}/v21.0/{AUDIENCE}/users", sim.base_url()))
+        .delete(format!("{}/v27.0/{AUDIENCE}/users", sim.base_url()))
         .form(&[
             ("access_token", TOKEN.to_owned()),
             ("payload", payload.to_string()),
@@ -301,7 +301,7 @@ async fn raw_delete(sim: &MetaSim, rows: usize, session: Option<Value>) -> (u16,
         form.push(("session", session.to_string()));
     }
     let response = reqwest::Client::new()
-        .delete(format!("{}/v21.0/{AUDIENCE}/users", sim.base_url()))
+        .delete(format!("{}/v27.0/{AUDIENCE}/users", sim.base_url()))
         .form(&form)
         .send()
         .await
@@ -458,6 +458,21 @@ fn from_recipient_reads_settings_and_names_the_field_at_fault() {
     assert!(err.to_string().contains("settings.api_version"), "{err}");
     let err = MetaConfig::from_recipient(&recipient("")).unwrap_err();
     assert!(err.to_string().contains("audience_id"), "{err}");
+}
+
+#[tokio::test]
+async fn a_version_meta_no_longer_serves_is_refused_with_code_2635() {
+    let sim = sim().await;
+    let mut config = config(&sim);
+    config.api_version = "v24.0".into();
+    let err = connector(config)
+        .apply(Operation::Suppress, &[opt_out("a@example.com")])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, ConnectorError::Permanent(d) if d.contains("code 2635") && d.contains("deprecated version")),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]

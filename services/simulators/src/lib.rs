@@ -38,6 +38,12 @@ pub const DEMO_RETRY_AFTER_SECS: u64 = 1;
 
 /// Path the simulated webhook recipient accepts notices on.
 pub const WEBHOOK_PATH: &str = "/hush/privacy-notices";
+/// Marketing API version the generated Meta recipient calls: one the simulator serves, as Meta
+/// does (see `hush_connector_meta::sim::contract`).
+pub const META_API_VERSION: &str = "v27.0";
+/// `LinkedIn-Version` the generated LinkedIn recipient sends: one the simulator serves, as
+/// LinkedIn does (see `hush_connector_linkedin::sim::contract`).
+pub const LINKEDIN_VERSION: &str = "202603";
 /// Custom Audience id of the simulated Meta audience.
 pub const META_AUDIENCE_ID: &str = "23850000000000001";
 /// DMP segment id of the simulated LinkedIn segment.
@@ -489,6 +495,7 @@ fn recipients_for(simulators: &Simulators) -> (Vec<RecipientConfig>, Vec<EnvVar>
             credentials: vec![("access_token", META_TOKEN.0)],
             settings: vec![
                 ("audience_id", META_AUDIENCE_ID.into()),
+                ("api_version", META_API_VERSION.into()),
                 ("rate_limit_retry_after_secs", int(DEMO_RETRY_AFTER_SECS)),
             ],
         },
@@ -500,6 +507,7 @@ fn recipients_for(simulators: &Simulators) -> (Vec<RecipientConfig>, Vec<EnvVar>
             credentials: vec![("access_token", LINKEDIN_TOKEN.0)],
             settings: vec![
                 ("segment_id", LINKEDIN_SEGMENT_ID.into()),
+                ("linkedin_version", LINKEDIN_VERSION.into()),
                 ("rate_limit_retry_after_secs", int(DEMO_RETRY_AFTER_SECS)),
             ],
         },
