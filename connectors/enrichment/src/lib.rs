@@ -15,8 +15,8 @@ use std::time::Instant;
 use async_trait::async_trait;
 use hush_contracts::config::ConfigError;
 use hush_contracts::connector::{
-    Completion, Connector, ConnectorError, ConnectorFactory, Evidence, ItemResults, Operation,
-    SuppressionWork, WorkIdentifier,
+    BatchResult, Completion, Connector, ConnectorError, ConnectorFactory, Evidence, FromRecipient,
+    ItemResults, Operation, SuppressionWork, WorkIdentifier,
 };
 use hush_contracts::events::{ConfirmationAction, RequestKind, VerificationStatus};
 use hush_contracts::identifiers::is_sha256_hex;
@@ -42,12 +42,6 @@ pub struct EnrichmentConnector {
 }
 
 impl EnrichmentConnector {
-    /// Builds the connector for a `kind = "clearbit"` or `kind = "zoominfo"` recipient whose
-    /// `base_url` is the `hush-denylist` service; configuration errors name the field.
-    pub fn from_recipient(recipient: &RecipientConfig) -> Result<Self, ConfigError> {
-        Self::new(EnrichmentConfig::from_recipient(recipient)?)
-    }
-
     /// Builds the connector from a resolved configuration.
     pub fn new(config: EnrichmentConfig) -> Result<Self, ConfigError> {
         let client = DenyListClient::new(config)?;
@@ -194,35 +188,27 @@ fn without_a_read(work: &SuppressionWork) -> Option<Result<Completion, Connector
     None
 }
 
-/// How the registry validates and builds this connector.
-pub static FACTORY: ConnectorFactory = ConnectorFactory {
-    kinds: &config::KINDS,
-    validate: |recipient| crate::config::EnrichmentConfig::from_recipient(recipient).map(drop),
-    build: |recipient| {
-        Ok(std::sync::Arc::new(EnrichmentConnector::from_recipient(
-            recipient,
-        )?))
-    },
-};
-
 #[async_trait]
 impl Connector for EnrichmentConnector {
-    /// 100 work items: one deny-list read covers them all.
-    fn max_batch(&self) -> usize {
-        BATCH_LIMIT
-    }
-
     /// Confirms an opt-out or a limit once the deny-list denies every identifier of the
     /// request: `SUPPRESSED`, `VERIFIED`; an opt-in is `NOT_APPLICABLE`. A deletion is
     /// confirmed once the deny-list denies every identifier as `DELETED`: the vendor holds
     /// nothing Hush could delete through an API, so the outcome is `SUPPRESSED` (enforced by
     /// the deny-list), `VERIFIED`. While the deny-list does not show it after `max_wait_ms`,
     /// the item fails with a retryable error.
-    async fn apply(
-        &self,
-        _operation: Operation,
-        batch: &[SuppressionWork],
-    ) -> Result<ItemResults, ConnectorError> {
+    async fn apply(&self, _operation: Operation, batch: &[SuppressionWork]) -> BatchResult {
         Ok(self.enforce(batch).await)
     }
 }
+
+impl FromRecipient for EnrichmentConnector {
+    /// Builds the connector for a `kind = "clearbit"` or `kind = "zoominfo"` recipient whose
+    /// `base_url` is the `hush-denylist` service; configuration errors name the field.
+    fn from_recipient(recipient: &RecipientConfig) -> Result<Self, ConfigError> {
+        Self::new(EnrichmentConfig::from_recipient(recipient)?)
+    }
+}
+
+/// How the registry validates and builds this connector (100 work items: one deny-list read covers them all).
+pub static FACTORY: ConnectorFactory =
+    ConnectorFactory::of::<EnrichmentConnector>(&config::KINDS, BATCH_LIMIT);

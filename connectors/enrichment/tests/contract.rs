@@ -8,7 +8,7 @@ use std::time::Duration;
 use hush_connector_enrichment::{EnrichmentConnector, ENFORCED_BY, NOT_SHOWN_YET};
 use hush_connector_kit::testing::{email, work, ComplianceSuite, WorkExt};
 use hush_contracts::connector::{
-    Completion, Connector, ConnectorError, Operation, SuppressionWork,
+    Completion, Connector, ConnectorError, FromRecipient, Operation, SuppressionWork,
 };
 use hush_contracts::events::{
     Category, ConfirmationAction, IdentifierType, MinorStatus, RequestKind, SuppressionState,
@@ -334,6 +334,7 @@ async fn the_connector_passes_the_compliance_suite() {
     let server = serve(&deny_list).await;
     ComplianceSuite {
         connector: &connector(&server, "zoominfo", 20, 200),
+        max_batch: hush_connector_enrichment::FACTORY.max_batch,
         sample: &|kind| people(kind, &["jane@example.com"]),
         applies_opt_ins: false,
         faults: Some(&server.control),

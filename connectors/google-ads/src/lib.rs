@@ -20,8 +20,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use async_trait::async_trait;
 use hush_contracts::config::ConfigError;
 use hush_contracts::connector::{
-    fill_results, Completion, Connector, ConnectorError, ConnectorFactory, Evidence, ItemResults,
-    ItemSlot, Operation, SuppressionWork,
+    fill_results, BatchResult, Completion, Connector, ConnectorError, ConnectorFactory, Evidence,
+    FromRecipient, ItemResults, ItemSlot, Operation, SuppressionWork,
 };
 use hush_contracts::events::{ConfirmationAction, RequestKind, VerificationStatus};
 use hush_contracts::recipients::RecipientConfig;
@@ -46,12 +46,6 @@ pub struct GoogleAdsConnector {
 }
 
 impl GoogleAdsConnector {
-    /// Builds the connector from its `[[recipients]]` block, reading credentials from the
-    /// environment variables it names. Fails with an error naming the faulty field.
-    pub fn from_recipient(recipient: &RecipientConfig) -> Result<Self, ConfigError> {
-        Self::new(GoogleAdsConfig::from_recipient(recipient)?)
-    }
-
     /// Builds the connector from a resolved configuration.
     pub fn new(config: GoogleAdsConfig) -> Result<Self, ConfigError> {
         let client = GoogleAdsClient::new(config)?;
@@ -248,30 +242,11 @@ fn unmatchable_not_applicable() -> Completion {
     )
 }
 
-/// How the registry validates and builds this connector.
-pub static FACTORY: ConnectorFactory = ConnectorFactory {
-    kinds: &[KIND],
-    validate: |recipient| crate::config::GoogleAdsConfig::from_recipient(recipient).map(drop),
-    build: |recipient| {
-        Ok(std::sync::Arc::new(GoogleAdsConnector::from_recipient(
-            recipient,
-        )?))
-    },
-};
-
 #[async_trait]
 impl Connector for GoogleAdsConnector {
-    fn max_batch(&self) -> usize {
-        request::MAX_BATCH
-    }
-
     /// Removes every person from the Customer Match list; the outcome is `SUPPRESSED` or
     /// `DELETED` after the operation.
-    async fn apply(
-        &self,
-        operation: Operation,
-        batch: &[SuppressionWork],
-    ) -> Result<ItemResults, ConnectorError> {
+    async fn apply(&self, operation: Operation, batch: &[SuppressionWork]) -> BatchResult {
         let action = match operation {
             Operation::Suppress => ConfirmationAction::Suppressed,
             Operation::Delete => ConfirmationAction::Deleted,
@@ -291,3 +266,15 @@ impl Connector for GoogleAdsConnector {
         }
     }
 }
+
+impl FromRecipient for GoogleAdsConnector {
+    /// Builds the connector from its `[[recipients]]` block, reading credentials from the
+    /// environment variables it names. Fails with an error naming the faulty field.
+    fn from_recipient(recipient: &RecipientConfig) -> Result<Self, ConfigError> {
+        Self::new(GoogleAdsConfig::from_recipient(recipient)?)
+    }
+}
+
+/// How the registry validates and builds this connector.
+pub static FACTORY: ConnectorFactory =
+    ConnectorFactory::of::<GoogleAdsConnector>(&[KIND], request::MAX_BATCH);

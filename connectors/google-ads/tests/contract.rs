@@ -566,6 +566,7 @@ async fn the_connector_passes_the_compliance_suite() {
     let connector = connector_for(&sim, &config, "timeout_ms = 300");
     ComplianceSuite {
         connector: &connector,
+        max_batch: hush_connector_google_ads::FACTORY.max_batch,
         sample: &|kind| {
             job_work(
                 "suite",

@@ -19,8 +19,8 @@ pub mod verify;
 use async_trait::async_trait;
 use hush_contracts::config::ConfigError;
 use hush_contracts::connector::{
-    Completion, Connector, ConnectorError, ConnectorFactory, Evidence, ItemResults, Operation,
-    SuppressionWork,
+    BatchResult, Completion, Connector, ConnectorError, ConnectorFactory, Evidence, FromRecipient,
+    ItemResults, Operation, SuppressionWork,
 };
 use hush_contracts::events::{ConfirmationAction, IdentifierType, RequestKind, VerificationStatus};
 use hush_contracts::recipients::RecipientConfig;
@@ -87,12 +87,6 @@ impl Halt {
 }
 
 impl HubSpotConnector {
-    /// Builds the connector for a `kind = "hubspot"` recipient, reading its private app token
-    /// from the environment; configuration errors name the field.
-    pub fn from_recipient(recipient: &RecipientConfig) -> Result<Self, ConfigError> {
-        Self::new(HubSpotConfig::from_recipient(recipient)?)
-    }
-
     /// Builds the connector from a resolved configuration.
     pub fn new(config: HubSpotConfig) -> Result<Self, ConfigError> {
         let client = HubSpotClient::new(&config)?;
@@ -255,33 +249,13 @@ fn in_batch_order(batch: &[SuppressionWork], applied: ItemResults) -> ItemResult
         .collect()
 }
 
-/// How the registry validates and builds this connector.
-pub static FACTORY: ConnectorFactory = ConnectorFactory {
-    kinds: &[config::KIND],
-    validate: |recipient| crate::config::HubSpotConfig::from_recipient(recipient).map(drop),
-    build: |recipient| {
-        Ok(std::sync::Arc::new(HubSpotConnector::from_recipient(
-            recipient,
-        )?))
-    },
-};
-
 #[async_trait]
 impl Connector for HubSpotConnector {
-    /// HubSpot's batch update limit: 100 contacts a call.
-    fn max_batch(&self) -> usize {
-        BATCH_LIMIT
-    }
-
     /// Suppress sets the opt-out (or limit) property to `"true"`, or the opt-out property
     /// back to `"false"` on an opt-in: one `PATCH` when the call holds one contact,
     /// `batch/update` otherwise. Delete GDPR-deletes each contact: `DELETED`, or `NOT_FOUND`
     /// on a 404. An unknown contact is `NOT_FOUND`.
-    async fn apply(
-        &self,
-        operation: Operation,
-        batch: &[SuppressionWork],
-    ) -> Result<ItemResults, ConnectorError> {
+    async fn apply(&self, operation: Operation, batch: &[SuppressionWork]) -> BatchResult {
         let with_email = with_email(batch);
         let applied = match operation {
             Operation::Suppress => self.apply_property_changes(&with_email).await,
@@ -295,3 +269,15 @@ impl Connector for HubSpotConnector {
         verify::read_back(&self.client, &self.config.settings, work, completion).await
     }
 }
+
+impl FromRecipient for HubSpotConnector {
+    /// Builds the connector for a `kind = "hubspot"` recipient, reading its private app token
+    /// from the environment; configuration errors name the field.
+    fn from_recipient(recipient: &RecipientConfig) -> Result<Self, ConfigError> {
+        Self::new(HubSpotConfig::from_recipient(recipient)?)
+    }
+}
+
+/// How the registry validates and builds this connector (HubSpot's batch update limit: 100 contacts a call).
+pub static FACTORY: ConnectorFactory =
+    ConnectorFactory::of::<HubSpotConnector>(&[config::KIND], BATCH_LIMIT);

@@ -7,7 +7,8 @@ use hush_connector_hubspot::sim::HubSpotSimulator;
 use hush_connector_hubspot::HubSpotConnector;
 use hush_connector_kit::testing::{email, one, with_raw, work, ComplianceSuite, WorkExt};
 use hush_contracts::connector::{
-    Completion, Connector, ConnectorError, Operation, SuppressionWork, WorkIdentifier,
+    Completion, Connector, ConnectorError, FromRecipient, Operation, SuppressionWork,
+    WorkIdentifier,
 };
 use hush_contracts::events::{ConfirmationAction, IdentifierType, RequestKind, VerificationStatus};
 use hush_contracts::recipients::RecipientConfig;
@@ -698,6 +699,7 @@ async fn the_connector_passes_the_compliance_suite() {
             .unwrap();
     ComplianceSuite {
         connector: &connector,
+        max_batch: hush_connector_hubspot::FACTORY.max_batch,
         sample: &|kind| person(kind, JANE),
         applies_opt_ins: true,
         faults: Some(sim.control()),

@@ -17,8 +17,8 @@ pub mod verify;
 use async_trait::async_trait;
 use hush_contracts::config::ConfigError;
 use hush_contracts::connector::{
-    apply_except_opt_ins, Completion, Connector, ConnectorError, ConnectorFactory, Evidence,
-    ItemResults, Operation, SuppressionWork,
+    apply_except_opt_ins, BatchResult, Completion, Connector, ConnectorError, ConnectorFactory,
+    Evidence, FromRecipient, ItemResults, Operation, SuppressionWork,
 };
 use hush_contracts::events::ConfirmationAction;
 use hush_contracts::recipients::RecipientConfig;
@@ -38,11 +38,6 @@ pub struct LinkedInDmpSegment {
 }
 
 impl LinkedInDmpSegment {
-    /// Builds the connector from a `[[recipients]]` entry; errors name the field at fault.
-    pub fn from_recipient(recipient: &RecipientConfig) -> Result<Self, ConfigError> {
-        Self::new(LinkedInConfig::from_recipient(recipient)?)
-    }
-
     /// Builds the connector from a resolved configuration.
     pub fn new(config: LinkedInConfig) -> Result<Self, ConfigError> {
         Ok(Self {
@@ -140,30 +135,22 @@ fn not_applicable(reason: &str) -> Completion {
     Completion::not_applicable(reason).with_verification(verify::VERIFICATION)
 }
 
-/// How the registry validates and builds this connector.
-pub static FACTORY: ConnectorFactory = ConnectorFactory {
-    kinds: &[KIND],
-    validate: |recipient| crate::config::LinkedInConfig::from_recipient(recipient).map(drop),
-    build: |recipient| {
-        Ok(std::sync::Arc::new(LinkedInDmpSegment::from_recipient(
-            recipient,
-        )?))
-    },
-};
-
 #[async_trait]
 impl Connector for LinkedInDmpSegment {
-    fn max_batch(&self) -> usize {
-        MAX_ELEMENTS_PER_CALL
-    }
-
     /// Removes every person from the DMP segment, whatever the operation: removal is the only
     /// suppression LinkedIn offers.
-    async fn apply(
-        &self,
-        _operation: Operation,
-        batch: &[SuppressionWork],
-    ) -> Result<ItemResults, ConnectorError> {
+    async fn apply(&self, _operation: Operation, batch: &[SuppressionWork]) -> BatchResult {
         self.remove(batch).await
     }
 }
+
+impl FromRecipient for LinkedInDmpSegment {
+    /// Builds the connector from a `[[recipients]]` entry; errors name the field at fault.
+    fn from_recipient(recipient: &RecipientConfig) -> Result<Self, ConfigError> {
+        Self::new(LinkedInConfig::from_recipient(recipient)?)
+    }
+}
+
+/// How the registry validates and builds this connector.
+pub static FACTORY: ConnectorFactory =
+    ConnectorFactory::of::<LinkedInDmpSegment>(&[KIND], MAX_ELEMENTS_PER_CALL);

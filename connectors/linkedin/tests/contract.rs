@@ -8,7 +8,7 @@ use hush_connector_linkedin::config::LinkedInConfig;
 use hush_connector_linkedin::sim::LinkedInSim;
 use hush_connector_linkedin::LinkedInDmpSegment;
 use hush_contracts::connector::{
-    Completion, Connector, ConnectorError, Operation, RawValue, WorkIdentifier,
+    Completion, Connector, ConnectorError, FromRecipient, Operation, RawValue, WorkIdentifier,
 };
 use hush_contracts::events::{ConfirmationAction, IdentifierType, RequestKind, VerificationStatus};
 use hush_contracts::identifiers::{hash_identifier, sha256_hex};
@@ -413,6 +413,7 @@ async fn the_connector_passes_the_compliance_suite() {
     config.timeout = Duration::from_millis(300);
     ComplianceSuite {
         connector: &connector(config),
+        max_batch: hush_connector_linkedin::FACTORY.max_batch,
         sample: &|kind| work(kind).with(email("jane@example.com")),
         applies_opt_ins: false,
         faults: Some(sim.control()),

@@ -19,8 +19,8 @@ use std::collections::BTreeSet;
 use async_trait::async_trait;
 use hush_contracts::config::ConfigError;
 use hush_contracts::connector::{
-    apply_except_opt_ins, Completion, Connector, ConnectorError, ConnectorFactory, Evidence,
-    ItemResults, Operation, SuppressionWork,
+    apply_except_opt_ins, BatchResult, Completion, Connector, ConnectorError, ConnectorFactory,
+    Evidence, FromRecipient, ItemResults, Operation, SuppressionWork,
 };
 use hush_contracts::events::ConfirmationAction;
 use hush_contracts::recipients::RecipientConfig;
@@ -40,11 +40,6 @@ pub struct MetaCustomAudiences {
 }
 
 impl MetaCustomAudiences {
-    /// Builds the connector from a `[[recipients]]` entry; errors name the field at fault.
-    pub fn from_recipient(recipient: &RecipientConfig) -> Result<Self, ConfigError> {
-        Self::new(MetaConfig::from_recipient(recipient)?)
-    }
-
     /// Builds the connector from a resolved configuration.
     pub fn new(config: MetaConfig) -> Result<Self, ConfigError> {
         Ok(Self {
@@ -187,30 +182,22 @@ fn new_session_id() -> u64 {
     (uuid::Uuid::new_v4().as_u64_pair().0 & ((1 << 53) - 1)).max(1)
 }
 
-/// How the registry validates and builds this connector.
-pub static FACTORY: ConnectorFactory = ConnectorFactory {
-    kinds: &[KIND],
-    validate: |recipient| crate::config::MetaConfig::from_recipient(recipient).map(drop),
-    build: |recipient| {
-        Ok(std::sync::Arc::new(MetaCustomAudiences::from_recipient(
-            recipient,
-        )?))
-    },
-};
-
 #[async_trait]
 impl Connector for MetaCustomAudiences {
-    fn max_batch(&self) -> usize {
-        MAX_ROWS_PER_CALL
-    }
-
     /// Removes every person from the Custom Audience, whatever the operation: removal is the
     /// only suppression Meta offers.
-    async fn apply(
-        &self,
-        _operation: Operation,
-        batch: &[SuppressionWork],
-    ) -> Result<ItemResults, ConnectorError> {
+    async fn apply(&self, _operation: Operation, batch: &[SuppressionWork]) -> BatchResult {
         self.remove(batch).await
     }
 }
+
+impl FromRecipient for MetaCustomAudiences {
+    /// Builds the connector from a `[[recipients]]` entry; errors name the field at fault.
+    fn from_recipient(recipient: &RecipientConfig) -> Result<Self, ConfigError> {
+        Self::new(MetaConfig::from_recipient(recipient)?)
+    }
+}
+
+/// How the registry validates and builds this connector.
+pub static FACTORY: ConnectorFactory =
+    ConnectorFactory::of::<MetaCustomAudiences>(&[KIND], MAX_ROWS_PER_CALL);

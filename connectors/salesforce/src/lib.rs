@@ -27,8 +27,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use hush_contracts::config::ConfigError;
 use hush_contracts::connector::{
-    Completion, Connector, ConnectorError, ConnectorFactory, Evidence, ItemResults, Operation,
-    SuppressionWork,
+    BatchResult, Completion, Connector, ConnectorError, ConnectorFactory, Evidence, FromRecipient,
+    ItemResults, Operation, SuppressionWork,
 };
 use hush_contracts::events::{ConfirmationAction, RequestKind, VerificationStatus};
 use hush_contracts::recipients::RecipientConfig;
@@ -57,18 +57,6 @@ impl SalesforceConnector {
     pub fn new(config: SalesforceConfig) -> Result<Self, ConfigError> {
         let client = SalesforceClient::new(config)?;
         Ok(Self { client })
-    }
-
-    /// A connector for a `kind = "salesforce"` recipient: reads the credentials
-    /// `client_id` / `client_secret` from the environment and validates `settings`.
-    pub fn from_recipient(recipient: &RecipientConfig) -> Result<Self, ConfigError> {
-        if recipient.kind != KIND {
-            return Err(ConfigError::Invalid(format!(
-                "recipients.{}.kind is `{}`, not `{KIND}`",
-                recipient.id, recipient.kind
-            )));
-        }
-        Self::new(SalesforceConfig::from_recipient(recipient)?)
     }
 
     fn default_wait(&self) -> Duration {
@@ -444,30 +432,11 @@ impl SalesforceConnector {
     }
 }
 
-/// How the registry validates and builds this connector.
-pub static FACTORY: ConnectorFactory = ConnectorFactory {
-    kinds: &[KIND],
-    validate: |recipient| SalesforceConnector::from_recipient(recipient).map(drop),
-    build: |recipient| {
-        Ok(std::sync::Arc::new(SalesforceConnector::from_recipient(
-            recipient,
-        )?))
-    },
-};
-
 #[async_trait]
 impl Connector for SalesforceConnector {
-    fn max_batch(&self) -> usize {
-        MAX_COLLECTION
-    }
-
     /// Sets the `Individual` flags of every person (and, for a deletion with
     /// `delete_records`, deletes their contacts and leads).
-    async fn apply(
-        &self,
-        operation: Operation,
-        batch: &[SuppressionWork],
-    ) -> Result<ItemResults, ConnectorError> {
+    async fn apply(&self, operation: Operation, batch: &[SuppressionWork]) -> BatchResult {
         self.apply_batch(batch, operation).await
     }
 
@@ -511,3 +480,21 @@ enum Deletion {
     AlreadyDeleted,
     Failed(ConnectorError),
 }
+
+impl FromRecipient for SalesforceConnector {
+    /// A connector for a `kind = "salesforce"` recipient: reads the credentials
+    /// `client_id` / `client_secret` from the environment and validates `settings`.
+    fn from_recipient(recipient: &RecipientConfig) -> Result<Self, ConfigError> {
+        if recipient.kind != KIND {
+            return Err(ConfigError::Invalid(format!(
+                "recipients.{}.kind is `{}`, not `{KIND}`",
+                recipient.id, recipient.kind
+            )));
+        }
+        Self::new(SalesforceConfig::from_recipient(recipient)?)
+    }
+}
+
+/// How the registry validates and builds this connector.
+pub static FACTORY: ConnectorFactory =
+    ConnectorFactory::of::<SalesforceConnector>(&[KIND], MAX_COLLECTION);

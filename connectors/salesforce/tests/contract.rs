@@ -7,7 +7,7 @@ use hush_connector_kit::testing::{email, with_raw, work, ComplianceSuite, WorkEx
 use hush_connector_salesforce::sim::{IndividualFlags, SalesforceSim};
 use hush_connector_salesforce::SalesforceConnector;
 use hush_contracts::connector::{
-    Completion, Connector, ConnectorError, Operation, SuppressionWork,
+    Completion, Connector, ConnectorError, FromRecipient, Operation, SuppressionWork,
 };
 use hush_contracts::events::{ConfirmationAction, IdentifierType, RequestKind, VerificationStatus};
 use hush_contracts::recipients::RecipientConfig;
@@ -735,6 +735,7 @@ async fn the_connector_passes_the_compliance_suite() {
     s.sim.add_contact("jane@example.com", true);
     ComplianceSuite {
         connector: &s.connector,
+        max_batch: hush_connector_salesforce::FACTORY.max_batch,
         sample: &|kind| person(kind, Some("jane@example.com")),
         applies_opt_ins: true,
         faults: Some(&s.running.control),

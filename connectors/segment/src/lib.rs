@@ -18,8 +18,8 @@ use std::time::Instant;
 use async_trait::async_trait;
 use hush_contracts::config::ConfigError;
 use hush_contracts::connector::{
-    fill_results, Completion, Connector, ConnectorError, ConnectorFactory, Evidence, ItemResults,
-    ItemSlot, Operation, SuppressionWork,
+    fill_results, BatchResult, Completion, Connector, ConnectorError, ConnectorFactory, Evidence,
+    FromRecipient, ItemResults, ItemSlot, Operation, SuppressionWork,
 };
 use hush_contracts::events::{ConfirmationAction, RequestKind, VerificationStatus};
 use hush_contracts::recipients::RecipientConfig;
@@ -44,12 +44,6 @@ pub struct SegmentConnector {
 }
 
 impl SegmentConnector {
-    /// Builds the connector from its `[[recipients]]` block, reading `credentials.token` from
-    /// the environment variable it names. Fails with an error naming the faulty field.
-    pub fn from_recipient(recipient: &RecipientConfig) -> Result<Self, ConfigError> {
-        Self::new(SegmentConfig::from_recipient(recipient)?)
-    }
-
     /// Builds the connector from a resolved configuration.
     pub fn new(config: SegmentConfig) -> Result<Self, ConfigError> {
         let client = SegmentClient::new(config)?;
@@ -189,29 +183,10 @@ fn opt_in_not_applicable() -> Completion {
     )
 }
 
-/// How the registry validates and builds this connector.
-pub static FACTORY: ConnectorFactory = ConnectorFactory {
-    kinds: &[KIND],
-    validate: |recipient| crate::config::SegmentConfig::from_recipient(recipient).map(drop),
-    build: |recipient| {
-        Ok(std::sync::Arc::new(SegmentConnector::from_recipient(
-            recipient,
-        )?))
-    },
-};
-
 #[async_trait]
 impl Connector for SegmentConnector {
-    fn max_batch(&self) -> usize {
-        request::MAX_SUBJECT_IDS
-    }
-
     /// Creates one regulation for the batch; its type follows each request's kind.
-    async fn apply(
-        &self,
-        _operation: Operation,
-        batch: &[SuppressionWork],
-    ) -> Result<ItemResults, ConnectorError> {
+    async fn apply(&self, _operation: Operation, batch: &[SuppressionWork]) -> BatchResult {
         self.regulate(batch).await
     }
 
@@ -227,3 +202,15 @@ impl Connector for SegmentConnector {
         }
     }
 }
+
+impl FromRecipient for SegmentConnector {
+    /// Builds the connector from its `[[recipients]]` block, reading `credentials.token` from
+    /// the environment variable it names. Fails with an error naming the faulty field.
+    fn from_recipient(recipient: &RecipientConfig) -> Result<Self, ConfigError> {
+        Self::new(SegmentConfig::from_recipient(recipient)?)
+    }
+}
+
+/// How the registry validates and builds this connector.
+pub static FACTORY: ConnectorFactory =
+    ConnectorFactory::of::<SegmentConnector>(&[KIND], request::MAX_SUBJECT_IDS);

@@ -335,6 +335,7 @@ async fn the_connector_passes_the_compliance_suite() {
     let connector = connector_for(&sim, &config.token, "timeout_ms = 300");
     ComplianceSuite {
         connector: &connector,
+        max_batch: hush_connector_segment::FACTORY.max_batch,
         sample: &|kind| person("suite", kind, Some("user-42")),
         applies_opt_ins: false,
         faults: Some(sim.control()),

@@ -18,8 +18,8 @@ pub mod sim;
 use async_trait::async_trait;
 use hush_contracts::config::ConfigError;
 use hush_contracts::connector::{
-    Completion, Connector, ConnectorError, ConnectorFactory, Evidence, ItemResults, Operation,
-    SuppressionWork,
+    BatchResult, Completion, Connector, ConnectorError, ConnectorFactory, Evidence, FromRecipient,
+    ItemResults, Operation, SuppressionWork,
 };
 use hush_contracts::events::ConfirmationAction;
 use hush_contracts::recipients::RecipientConfig;
@@ -36,12 +36,6 @@ pub struct WebhookConnector {
 }
 
 impl WebhookConnector {
-    /// Builds the connector for a `kind = "webhook"` recipient, reading its signing secret from
-    /// the environment; configuration errors name the field.
-    pub fn from_recipient(recipient: &RecipientConfig) -> Result<Self, ConfigError> {
-        Self::new(WebhookConfig::from_recipient(recipient)?)
-    }
-
     /// Builds the connector from a resolved configuration.
     pub fn new(config: WebhookConfig) -> Result<Self, ConfigError> {
         let client = WebhookClient::new(&config)?;
@@ -93,31 +87,22 @@ impl WebhookConnector {
     }
 }
 
-/// How the registry validates and builds this connector.
-pub static FACTORY: ConnectorFactory = ConnectorFactory {
-    kinds: &[KIND],
-    validate: |recipient| crate::config::WebhookConfig::from_recipient(recipient).map(drop),
-    build: |recipient| {
-        Ok(std::sync::Arc::new(WebhookConnector::from_recipient(
-            recipient,
-        )?))
-    },
-};
-
 #[async_trait]
 impl Connector for WebhookConnector {
-    /// One notice per call: recipients deduplicate by `Idempotency-Key`, which is per request.
-    fn max_batch(&self) -> usize {
-        1
-    }
-
     /// The notice is the suppression or deletion: a webhook recipient is told to comply and
     /// forward, and each notice names its request's kind, so both operations send it.
-    async fn apply(
-        &self,
-        _operation: Operation,
-        batch: &[SuppressionWork],
-    ) -> Result<ItemResults, ConnectorError> {
+    async fn apply(&self, _operation: Operation, batch: &[SuppressionWork]) -> BatchResult {
         Ok(self.send_notices(batch).await)
     }
 }
+
+impl FromRecipient for WebhookConnector {
+    /// Builds the connector for a `kind = "webhook"` recipient, reading its signing secret from
+    /// the environment; configuration errors name the field.
+    fn from_recipient(recipient: &RecipientConfig) -> Result<Self, ConfigError> {
+        Self::new(WebhookConfig::from_recipient(recipient)?)
+    }
+}
+
+/// How the registry validates and builds this connector (One notice per call: recipients deduplicate by `Idempotency-Key`, which is per request).
+pub static FACTORY: ConnectorFactory = ConnectorFactory::of::<WebhookConnector>(&[KIND], 1);

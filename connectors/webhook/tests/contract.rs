@@ -14,7 +14,9 @@ use hush_connector_webhook::request::instruction;
 use hush_connector_webhook::sim::WebhookSimulator;
 use hush_connector_webhook::WebhookConnector;
 use hush_contracts::callback::{verify_callback, CallbackStatus, RecipientCallback};
-use hush_contracts::connector::{Connector, ConnectorError, Operation, SuppressionWork};
+use hush_contracts::connector::{
+    Connector, ConnectorError, FromRecipient, Operation, SuppressionWork,
+};
 use hush_contracts::events::{
     Category, ConfirmationAction, IdentifierType, RequestKind, VerificationStatus,
 };
@@ -486,6 +488,7 @@ async fn the_connector_passes_the_compliance_suite() {
             .unwrap();
     ComplianceSuite {
         connector: &connector,
+        max_batch: hush_connector_webhook::FACTORY.max_batch,
         sample: &|kind| jane("req-suite", kind),
         applies_opt_ins: true,
         faults: Some(sim.control()),

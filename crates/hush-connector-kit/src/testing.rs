@@ -120,6 +120,8 @@ pub trait InjectFaults: Sync {
 pub struct ComplianceSuite<'a> {
     /// The connector under test, with a timeout shorter than [`ComplianceSuite::hang`].
     pub connector: &'a dyn Connector,
+    /// Most items one call may carry (the connector factory's `max_batch`).
+    pub max_batch: usize,
     /// A work item of the given kind that the simulated vendor can act on (a known person).
     pub sample: &'a (dyn Fn(RequestKind) -> SuppressionWork + Sync),
     /// Whether the vendor can apply an opt-in (otherwise it must be `NOT_APPLICABLE`).
@@ -143,7 +145,7 @@ impl ComplianceSuite<'_> {
     }
 
     fn batch(&self, kinds: &[RequestKind]) -> Vec<SuppressionWork> {
-        let room = self.connector.max_batch().max(1);
+        let room = self.max_batch.max(1);
         kinds
             .iter()
             .take(room)
@@ -294,21 +296,14 @@ impl Seen {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hush_contracts::connector::BatchResult;
 
     /// Answers every item with `answer`, or with nothing at all.
     struct Answering(Option<Completion>);
 
     #[async_trait::async_trait]
     impl Connector for Answering {
-        fn max_batch(&self) -> usize {
-            10
-        }
-
-        async fn apply(
-            &self,
-            _operation: Operation,
-            batch: &[SuppressionWork],
-        ) -> Result<ItemResults, ConnectorError> {
+        async fn apply(&self, _operation: Operation, batch: &[SuppressionWork]) -> BatchResult {
             Ok(match &self.0 {
                 Some(answer) => vec![Ok(answer.clone()); batch.len()],
                 None => vec![],
@@ -319,6 +314,7 @@ mod tests {
     fn suite(connector: &Answering) -> ComplianceSuite<'_> {
         ComplianceSuite {
             connector,
+            max_batch: 10,
             sample: &|kind| work(kind).with(with_raw(IdentifierType::Email, "jane@example.com")),
             applies_opt_ins: false,
             faults: None,

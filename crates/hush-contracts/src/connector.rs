@@ -220,23 +220,18 @@ impl Operation {
     }
 }
 
+/// What a connector answers for a batch: one result per item, in batch order, or an error that
+/// fails the whole batch.
+pub type BatchResult = Result<ItemResults, ConnectorError>;
+
 /// A downstream recipient's API. Implementations must be idempotent per request id: the
 /// suppressor may call again after a failure or a crash.
 #[async_trait]
 pub trait Connector: Send + Sync {
-    /// Most work items one vendor call can carry (the vendor's batch limit).
-    fn max_batch(&self) -> usize {
-        1
-    }
-
     /// Applies `operation` to every item of `batch` (each item's request kind says which
     /// right; for a recipient with nothing to do, the item's result is `NOT_APPLICABLE`).
     /// Answers one result per item, in batch order. An `Err` fails the whole batch.
-    async fn apply(
-        &self,
-        operation: Operation,
-        batch: &[SuppressionWork],
-    ) -> Result<ItemResults, ConnectorError>;
+    async fn apply(&self, operation: Operation, batch: &[SuppressionWork]) -> BatchResult;
 
     /// Reads the outcome back from the vendor, where the vendor allows it.
     async fn verify(&self, _work: &SuppressionWork, completion: &Completion) -> VerificationStatus {
@@ -244,13 +239,22 @@ pub trait Connector: Send + Sync {
     }
 }
 
-/// How a connector crate plugs into Hush: the `[[recipients]] kind` values it serves, how to
-/// validate such a block, and how to build the connector. Each connector crate exports one;
-/// the registry lists them all.
+/// A connector built from a `[[recipients]]` block.
+pub trait FromRecipient: Sized {
+    /// Reads and validates the block (settings, and credentials from the environment variables
+    /// it names) and builds the connector; the error names the field at fault.
+    fn from_recipient(recipient: &RecipientConfig) -> Result<Self, ConfigError>;
+}
+
+/// How a connector crate plugs into Hush: the `[[recipients]] kind` values it serves, the
+/// vendor's batch limit, how to validate such a block, and how to build the connector. Each
+/// connector crate exports one; the registry lists them all.
 #[derive(Debug, Clone, Copy)]
 pub struct ConnectorFactory {
     /// The `kind` values this connector serves, as written in the configuration.
     pub kinds: &'static [&'static str],
+    /// Most work items one call to the connector may carry (the vendor's batch limit).
+    pub max_batch: usize,
     /// Checks a recipient's settings and credentials; the error names the field at fault.
     pub validate: fn(&RecipientConfig) -> Result<(), ConfigError>,
     /// Builds the connector for a recipient (validating it first).
@@ -258,10 +262,33 @@ pub struct ConnectorFactory {
 }
 
 impl ConnectorFactory {
+    /// The factory of connector type `C`, serving `kinds`, at most `max_batch` items a call.
+    pub const fn of<C: Connector + FromRecipient + 'static>(
+        kinds: &'static [&'static str],
+        max_batch: usize,
+    ) -> Self {
+        Self {
+            kinds,
+            max_batch,
+            validate: validate_recipient::<C>,
+            build: build_connector::<C>,
+        }
+    }
+
     /// Whether this factory serves recipients of `kind`.
     pub fn serves(&self, kind: &str) -> bool {
         self.kinds.contains(&kind)
     }
+}
+
+fn validate_recipient<C: FromRecipient>(recipient: &RecipientConfig) -> Result<(), ConfigError> {
+    C::from_recipient(recipient).map(drop)
+}
+
+fn build_connector<C: Connector + FromRecipient + 'static>(
+    recipient: &RecipientConfig,
+) -> Result<Arc<dyn Connector>, ConfigError> {
+    Ok(Arc::new(C::from_recipient(recipient)?))
 }
 
 #[cfg(test)]

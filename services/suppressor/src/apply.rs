@@ -29,6 +29,8 @@ pub struct Applier<R, C> {
     pub recipient: RecipientConfig,
     /// Its connector.
     pub connector: Arc<dyn Connector>,
+    /// Most items one call to the connector may carry (the vendor's batch limit).
+    pub max_batch: usize,
     /// Retry settings.
     pub section: SuppressorSection,
     /// Where outcomes go.
@@ -41,10 +43,12 @@ pub struct Applier<R, C> {
 }
 
 impl<R: Record, C: Clock> Applier<R, C> {
-    /// An applier for `recipient`, whose `rate_limit_per_second` paces every vendor call.
+    /// An applier for `recipient`, whose `rate_limit_per_second` paces every vendor call;
+    /// `max_batch` is the connector's batch limit.
     pub fn new(
         recipient: RecipientConfig,
         connector: Arc<dyn Connector>,
+        max_batch: usize,
         section: SuppressorSection,
         record: R,
         clock: C,
@@ -56,6 +60,7 @@ impl<R: Record, C: Clock> Applier<R, C> {
             limiter: RateLimiter::direct(Quota::per_second(per_second)),
             recipient,
             connector,
+            max_batch,
             section,
             record,
             clock,
@@ -65,10 +70,7 @@ impl<R: Record, C: Clock> Applier<R, C> {
 
     /// Most requests per vendor call: the configured batch size within the vendor's limit.
     pub fn batch_limit(&self) -> usize {
-        self.recipient
-            .batch_size
-            .min(self.connector.max_batch())
-            .max(1)
+        self.recipient.batch_size.min(self.max_batch).max(1)
     }
 
     /// The longest this suppressor waits in place, for a retry that is not yet due or between
@@ -391,6 +393,7 @@ mod tests {
         let applier = Applier::new(
             fakes::recipient(),
             connector,
+            100,
             section,
             record.clone(),
             clock.clone(),

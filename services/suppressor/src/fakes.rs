@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use hush_contracts::connector::{
-    Connector, ConnectorError, ItemResults, Operation, SuppressionWork,
+    BatchResult, Connector, ConnectorError, ItemResults, Operation, SuppressionWork,
 };
 use hush_contracts::events::{
     Category, Channel, Confirmation, EpochMillis, PrivacyRequest, RequestKind,
@@ -150,15 +150,7 @@ impl ScriptedConnector {
 
 #[async_trait]
 impl Connector for ScriptedConnector {
-    fn max_batch(&self) -> usize {
-        100
-    }
-
-    async fn apply(
-        &self,
-        operation: Operation,
-        batch: &[SuppressionWork],
-    ) -> Result<ItemResults, ConnectorError> {
+    async fn apply(&self, operation: Operation, batch: &[SuppressionWork]) -> BatchResult {
         self.calls.lock().unwrap().push((operation, batch.len()));
         self.answer(batch.len())
     }

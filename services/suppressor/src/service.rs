@@ -42,7 +42,8 @@ pub async fn run(
             let known: Vec<&str> = config.recipients.iter().map(|r| r.id.as_str()).collect();
             format!("no recipient with id `{connector_id}` in the configuration (configured: {known:?})")
         })?;
-    let connector = hush_connectors::build(&recipient)?;
+    let factory = hush_connectors::factory_for(&recipient)?;
+    let connector = (factory.build)(&recipient)?;
     let cipher = match FieldCipher::from_env(&config.suppressor.encryption_key_env) {
         Ok(cipher) => Some(cipher),
         Err(error) => {
@@ -115,6 +116,7 @@ pub async fn run(
     let applier = Applier::new(
         recipient.clone(),
         connector,
+        factory.max_batch,
         section.clone(),
         record,
         SystemClock,
