@@ -1,13 +1,12 @@
 //! The HTTP call to LinkedIn's Marketing API.
 
 use hush_connector_kit::http::{self, send};
-use hush_connector_kit::response::ClassifyResponse;
 use hush_contracts::config::ConfigError;
 use hush_contracts::connector::ConnectorError;
 
 use crate::config::LinkedInConfig;
 use crate::request::RemovalCall;
-use crate::response::{BatchResponse, RestLiAnswers};
+use crate::response::{classify, BatchResponse};
 
 /// Sends removal calls to one DMP segment.
 #[derive(Debug, Clone)]
@@ -53,11 +52,12 @@ impl LinkedInClient {
             elements = call.body.elements.len(),
             "linkedin dmp segment removal call answered"
         );
-        let answers = RestLiAnswers {
-            default_wait: self.config.default_retry_after,
-        };
-        answers
-            .classify(&answer)
-            .map(|response| (answer.status, response))
+        classify(
+            answer.status,
+            answer.retry_after.as_deref(),
+            &answer.body,
+            self.config.default_retry_after,
+        )
+        .map(|response| (answer.status, response))
     }
 }

@@ -3,8 +3,7 @@
 
 use std::time::Duration;
 
-use hush_connector_kit::http::{classify_http_status, parse_retry_after, VendorAnswer};
-use hush_connector_kit::response::ClassifyResponse;
+use hush_connector_kit::http::{classify_http_status, parse_retry_after};
 use hush_contracts::connector::ConnectorError;
 use serde::Deserialize;
 
@@ -49,26 +48,6 @@ impl LinkedInError {
             text.push_str(&format!(" (serviceErrorCode {code})"));
         }
         text
-    }
-}
-
-/// How LinkedIn's Rest.li answers to a `BATCH_CREATE` are read.
-#[derive(Debug, Clone, Copy)]
-pub struct RestLiAnswers {
-    /// Wait after a 429 without `Retry-After`.
-    pub default_wait: Duration,
-}
-
-impl ClassifyResponse for RestLiAnswers {
-    type Success = BatchResponse;
-
-    fn classify(&self, answer: &VendorAnswer) -> Result<BatchResponse, ConnectorError> {
-        classify(
-            answer.status,
-            answer.retry_after.as_deref(),
-            &answer.body,
-            self.default_wait,
-        )
     }
 }
 

@@ -1,13 +1,13 @@
 //! The HTTP call to Meta's Graph API.
 
-use hush_connector_kit::http;
+use hush_connector_kit::http::{self, VendorAnswer};
 use hush_connector_kit::response;
 use hush_contracts::config::ConfigError;
 use hush_contracts::connector::ConnectorError;
 
 use crate::config::MetaConfig;
 use crate::request::RemovalCall;
-use crate::response::{GraphAnswers, UsersResponse};
+use crate::response::{classify, UsersResponse};
 
 /// Sends removal calls to one Custom Audience.
 #[derive(Debug, Clone)]
@@ -42,9 +42,9 @@ impl MetaClient {
             batch_seq = call.session.map(|s| s.batch_seq),
             "meta custom audience removal call"
         );
-        let answers = GraphAnswers {
-            default_wait: self.config.default_retry_after,
-        };
+        let wait = self.config.default_retry_after;
+        let answers =
+            |a: &VendorAnswer| classify(a.status, a.retry_after.as_deref(), &a.body, wait);
         response::call(self.http.delete(&url).form(&form), &answers).await
     }
 }

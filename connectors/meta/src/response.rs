@@ -4,8 +4,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use hush_connector_kit::http::{classify_http_status, parse_retry_after, VendorAnswer};
-use hush_connector_kit::response::ClassifyResponse;
+use hush_connector_kit::http::{classify_http_status, parse_retry_after};
 use hush_contracts::connector::ConnectorError;
 use serde::{Deserialize, Deserializer};
 
@@ -114,26 +113,6 @@ impl GraphError {
 #[derive(Deserialize)]
 struct GraphErrorEnvelope {
     error: GraphError,
-}
-
-/// How Meta's Graph API answers removal calls are read.
-#[derive(Debug, Clone, Copy)]
-pub struct GraphAnswers {
-    /// Wait when Meta throttles without `Retry-After`.
-    pub default_wait: Duration,
-}
-
-impl ClassifyResponse for GraphAnswers {
-    type Success = UsersResponse;
-
-    fn classify(&self, answer: &VendorAnswer) -> Result<UsersResponse, ConnectorError> {
-        classify(
-            answer.status,
-            answer.retry_after.as_deref(),
-            &answer.body,
-            self.default_wait,
-        )
-    }
 }
 
 /// Classifies one answer. `default_wait` is used when Meta throttles without `Retry-After`.

@@ -111,6 +111,6 @@ impl SegmentClient {
         let call = call
             .bearer_auth(self.config.token.expose())
             .header("accept", SEGMENT_V1_JSON);
-        hush_connector_kit::response::call(call, &response::SegmentAnswers).await
+        hush_connector_kit::response::call(call, &response::read).await
     }
 }

@@ -3,25 +3,18 @@
 //! text from its `{"errors":[{"type","message","field"}]}` envelope.
 
 use hush_connector_kit::http::{classify_http_status, VendorAnswer};
-use hush_connector_kit::response::ClassifyResponse;
 use hush_contracts::connector::ConnectorError;
 use serde_json::Value;
 
-/// How Segment Public API answers are read: a 2xx carries a JSON document.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SegmentAnswers;
-
-impl ClassifyResponse for SegmentAnswers {
-    type Success = Value;
-
-    fn classify(&self, answer: &VendorAnswer) -> Result<Value, ConnectorError> {
-        if let Some(error) = classify(answer.status, answer.retry_after.as_deref(), &answer.body) {
-            return Err(error);
-        }
-        serde_json::from_str(&answer.body).map_err(|e| {
-            ConnectorError::Transient(format!("Segment answered with unreadable JSON: {e}"))
-        })
+/// Reads a Segment Public API answer: a 2xx carries a JSON document; otherwise the error, with
+/// Segment's text.
+pub fn read(answer: &VendorAnswer) -> Result<Value, ConnectorError> {
+    if let Some(error) = classify(answer.status, answer.retry_after.as_deref(), &answer.body) {
+        return Err(error);
     }
+    serde_json::from_str(&answer.body).map_err(|e| {
+        ConnectorError::Transient(format!("Segment answered with unreadable JSON: {e}"))
+    })
 }
 
 /// `None` for a 2xx answer, otherwise the error to report, with Segment's text.

@@ -1,8 +1,7 @@
 //! The HTTP call: posts one signed notice and reports what the recipient answered.
 
 use chrono::Utc;
-use hush_connector_kit::http::{self, classify_transport_error, VendorAnswer};
-use hush_connector_kit::response::ClassifyResponse;
+use hush_connector_kit::http::{self, classify_transport_error};
 use hush_connector_kit::secret::Secret;
 use hush_contracts::config::ConfigError;
 use hush_contracts::connector::ConnectorError;
@@ -82,12 +81,12 @@ impl WebhookClient {
             .bytes()
             .await
             .map_err(|e| classify_transport_error(&e))?;
-        let answer = VendorAnswer {
-            status,
-            retry_after,
-            body: String::from_utf8_lossy(&bytes).into_owned(),
-        };
-        response::NoticeAnswers { location }.classify(&answer)?;
+        let text = String::from_utf8_lossy(&bytes);
+        if let Some(error) =
+            response::classify(status, retry_after.as_deref(), location.as_deref(), &text)
+        {
+            return Err(error);
+        }
         Ok(Delivery {
             status,
             signed_at,

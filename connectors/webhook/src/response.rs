@@ -1,32 +1,7 @@
 //! Classification of a recipient's answer to a notice.
 
-use hush_connector_kit::http::{classify_http_status, VendorAnswer};
-use hush_connector_kit::response::ClassifyResponse;
+use hush_connector_kit::http::classify_http_status;
 use hush_contracts::connector::ConnectorError;
-
-/// How a recipient's answer to a notice is read; a redirect's `Location` is kept for the
-/// error text.
-#[derive(Debug, Clone, Default)]
-pub struct NoticeAnswers {
-    /// The answer's `Location` header, if any.
-    pub location: Option<String>,
-}
-
-impl ClassifyResponse for NoticeAnswers {
-    type Success = ();
-
-    fn classify(&self, answer: &VendorAnswer) -> Result<(), ConnectorError> {
-        match classify(
-            answer.status,
-            answer.retry_after.as_deref(),
-            self.location.as_deref(),
-            &answer.body,
-        ) {
-            Some(error) => Err(error),
-            None => Ok(()),
-        }
-    }
-}
 
 /// Classifies the recipient's answer: 2xx is `None` (delivered). On top of the shared HTTP rules
 /// (429 honours `Retry-After`, 408/5xx transient, other 4xx permanent):

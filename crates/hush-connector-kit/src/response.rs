@@ -1,6 +1,6 @@
-//! Reading a vendor's answer: every connector's `response.rs` implements [`ClassifyResponse`]
-//! once, so a call either yields what the vendor returned or says whether to retry after a
-//! delay, retry with backoff, or give up.
+//! Reading a vendor's answer: every connector's `response.rs` holds one classification function,
+//! which is a [`ClassifyResponse`], so a call either yields what the vendor returned or says
+//! whether to retry after a delay, retry with backoff, or give up.
 
 use hush_contracts::connector::ConnectorError;
 
@@ -14,6 +14,19 @@ pub trait ClassifyResponse {
     /// Success with its content, or why the call did not complete: `RetryAfter` (the vendor
     /// said when), `Transient` (retry with backoff) or `Permanent` (with the vendor's reason).
     fn classify(&self, answer: &VendorAnswer) -> Result<Self::Success, ConnectorError>;
+}
+
+/// Any function from an answer to its meaning classifies answers, so a connector's classification
+/// function (or a closure giving it the connector's settings) can be passed to [`call`].
+impl<T, F> ClassifyResponse for F
+where
+    F: Fn(&VendorAnswer) -> Result<T, ConnectorError>,
+{
+    type Success = T;
+
+    fn classify(&self, answer: &VendorAnswer) -> Result<T, ConnectorError> {
+        self(answer)
+    }
 }
 
 /// The shared HTTP rules alone ([`classify_http_status`]): any 2xx succeeds, with no content.
@@ -49,6 +62,19 @@ mod tests {
             retry_after: Some("3".into()),
             body: "busy".into(),
         }
+    }
+
+    #[test]
+    fn a_function_classifies_answers() {
+        let created = |answer: &VendorAnswer| match answer.status {
+            201 => Ok(answer.body.len()),
+            status => Err(ConnectorError::Permanent(format!("HTTP {status}"))),
+        };
+        assert_eq!(created.classify(&answer(201)), Ok(4));
+        assert_eq!(
+            created.classify(&answer(200)),
+            Err(ConnectorError::Permanent("HTTP 200".into()))
+        );
     }
 
     #[test]
