@@ -215,6 +215,7 @@ fn digits(value: &str, field: &str) -> Result<String, ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hush_connector_kit::testing::assert_names_field;
 
     fn recipient(settings: &str) -> RecipientConfig {
         toml::from_str(&format!(
@@ -251,22 +252,19 @@ mod tests {
 
     #[test]
     fn errors_name_the_field() {
-        let err = config("customer_id = \"12a\"\nuser_list_id = \"42\"").unwrap_err();
-        assert!(
-            err.to_string()
-                .contains("recipients.gads.settings.customer_id"),
-            "{err}"
+        assert_names_field(
+            config("customer_id = \"12a\"\nuser_list_id = \"42\""),
+            "recipients.gads.settings.customer_id",
         );
-        let err =
-            config("customer_id = \"1\"\nuser_list_id = \"42\"\napi_version = \"18\"").unwrap_err();
-        assert!(err.to_string().contains("settings.api_version"), "{err}");
-        let err = config("customer_id = \"1\"").unwrap_err();
-        assert!(
-            err.to_string().contains("recipients.gads.settings"),
-            "{err}"
+        assert_names_field(
+            config("customer_id = \"1\"\nuser_list_id = \"42\"\napi_version = \"18\""),
+            "settings.api_version",
         );
-        let err = config("customer_id = \"1\"\nuser_list_id = \"2\"\nlist = \"3\"").unwrap_err();
-        assert!(err.to_string().contains("list"), "{err}");
+        assert_names_field(config("customer_id = \"1\""), "recipients.gads.settings");
+        assert_names_field(
+            config("customer_id = \"1\"\nuser_list_id = \"2\"\nlist = \"3\""),
+            "list",
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@ use hush_connector_google_ads::sim::{GoogleAdsSim, GoogleAdsSimConfig};
 use hush_connector_google_ads::{
     GoogleAdsConfig, GoogleAdsConnector, GoogleAdsCredentials, EVIDENCE_JOB,
 };
-use hush_connector_kit::testing::{work, ComplianceSuite, WorkExt};
+use hush_connector_kit::testing::{assert_refused, work, ComplianceSuite, WorkExt};
 use hush_contracts::connector::{
     Connector, ConnectorError, Operation, SuppressionWork, WorkIdentifier,
 };
@@ -261,13 +261,11 @@ async fn revoked_refresh_token_is_permanent() {
     .await
     .unwrap();
     let connector = connector_for(&sim, &config, "");
-    let err = connector
-        .apply(Operation::Suppress, &[opt_out("r", "a@example.com")])
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&err, ConnectorError::Permanent(t) if t.contains("invalid_grant")),
-        "{err:?}"
+    assert_refused(
+        connector
+            .apply(Operation::Suppress, &[opt_out("r", "a@example.com")])
+            .await,
+        "invalid_grant",
     );
 }
 

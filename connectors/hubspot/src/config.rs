@@ -112,6 +112,7 @@ fn is_property_name(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hush_connector_kit::testing::assert_names_field;
 
     fn recipient(settings: &str) -> RecipientConfig {
         static SET: std::sync::Once = std::sync::Once::new();
@@ -143,25 +144,19 @@ mod tests {
 
     #[test]
     fn a_display_label_instead_of_an_internal_name_is_refused_naming_the_field() {
-        let err = HubSpotConfig::from_recipient(&recipient("opt_out_property = \"Do Not Sell\"\n"))
-            .unwrap_err();
-        assert!(
-            err.to_string()
-                .contains("recipients.crm.settings.opt_out_property"),
-            "{err}"
+        assert_names_field(
+            HubSpotConfig::from_recipient(&recipient("opt_out_property = \"Do Not Sell\"\n")),
+            "recipients.crm.settings.opt_out_property",
         );
     }
 
     #[test]
     fn one_property_for_both_rights_is_refused() {
-        let err = HubSpotConfig::from_recipient(&recipient(
-            "opt_out_property = \"hush_flag\"\nlimit_property = \"hush_flag\"\n",
-        ))
-        .unwrap_err();
-        assert!(
-            err.to_string()
-                .contains("recipients.crm.settings.limit_property"),
-            "{err}"
+        assert_names_field(
+            HubSpotConfig::from_recipient(&recipient(
+                "opt_out_property = \"hush_flag\"\nlimit_property = \"hush_flag\"\n",
+            )),
+            "recipients.crm.settings.limit_property",
         );
     }
 
@@ -169,15 +164,13 @@ mod tests {
     fn a_missing_token_names_the_credential() {
         let mut r = recipient("");
         r.credentials.clear();
-        let err = HubSpotConfig::from_recipient(&r).unwrap_err();
-        assert!(err.to_string().contains("credentials.token"), "{err}");
+        assert_names_field(HubSpotConfig::from_recipient(&r), "credentials.token");
     }
 
     #[test]
     fn another_kind_is_refused() {
         let mut r = recipient("");
         r.kind = "webhook".into();
-        let err = HubSpotConfig::from_recipient(&r).unwrap_err();
-        assert!(err.to_string().contains("recipients.crm.kind"), "{err}");
+        assert_names_field(HubSpotConfig::from_recipient(&r), "recipients.crm.kind");
     }
 }

@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use hush_connector_kit::testing::{email, opt_out, work, ComplianceSuite, WorkExt};
+use hush_connector_kit::testing::{
+    assert_names_field, assert_refused, email, opt_out, work, ComplianceSuite, WorkExt,
+};
 use hush_connector_linkedin::config::LinkedInConfig;
 use hush_connector_linkedin::sim::LinkedInSim;
 use hush_connector_linkedin::LinkedInDmpSegment;
@@ -305,13 +307,11 @@ async fn an_unknown_segment_is_permanent_with_linkedin_text() {
     let sim = sim().await;
     let mut config = config(&sim);
     config.segment_id = "999".into();
-    let err = connector(config)
-        .apply(Operation::Suppress, &[opt_out("a@example.com")])
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&err, ConnectorError::Permanent(d) if d.contains("DMP segment 999 does not exist")),
-        "{err:?}"
+    assert_refused(
+        connector(config)
+            .apply(Operation::Suppress, &[opt_out("a@example.com")])
+            .await,
+        "DMP segment 999 does not exist",
     );
 }
 
@@ -320,13 +320,11 @@ async fn a_rejected_token_is_permanent_with_a_clear_message() {
     let sim = sim().await;
     let mut config = config(&sim);
     config.access_token = "expired".into();
-    let err = connector(config)
-        .apply(Operation::Suppress, &[opt_out("a@example.com")])
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&err, ConnectorError::Permanent(d) if d.contains("refresh the OAuth token")),
-        "{err:?}"
+    assert_refused(
+        connector(config)
+            .apply(Operation::Suppress, &[opt_out("a@example.com")])
+            .await,
+        "refresh the OAuth token",
     );
 }
 
@@ -374,20 +372,15 @@ fn from_recipient_reads_settings_and_names_the_field_at_fault() {
     assert_eq!(config.access_token.expose(), "token-from-env");
     assert!(LinkedInDmpSegment::from_recipient(&recipient("segment_id = \"10804\"\n")).is_ok());
 
-    let err =
-        LinkedInConfig::from_recipient(&recipient("segment_id = \"urn:li:x\"\n")).unwrap_err();
-    assert!(
-        err.to_string()
-            .contains("recipients.linkedin-dmp.settings.segment_id"),
-        "{err}"
+    assert_names_field(
+        LinkedInConfig::from_recipient(&recipient("segment_id = \"urn:li:x\"\n")),
+        "recipients.linkedin-dmp.settings.segment_id",
     );
-    let err = LinkedInConfig::from_recipient(&recipient(
-        "segment_id = \"1\"\nlinkedin_version = \"2024-10\"\n",
-    ))
-    .unwrap_err();
-    assert!(
-        err.to_string().contains("settings.linkedin_version"),
-        "{err}"
+    assert_names_field(
+        LinkedInConfig::from_recipient(&recipient(
+            "segment_id = \"1\"\nlinkedin_version = \"2024-10\"\n",
+        )),
+        "settings.linkedin_version",
     );
 }
 

@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use hush_connector_kit::testing::{email, opt_out, work, ComplianceSuite, WorkExt};
+use hush_connector_kit::testing::{
+    assert_names_field, assert_refused, email, opt_out, work, ComplianceSuite, WorkExt,
+};
 use hush_connector_meta::config::MetaConfig;
 use hush_connector_meta::sim::{form_of, MetaSim};
 use hush_connector_meta::MetaCustomAudiences;
@@ -360,13 +362,11 @@ async fn an_unknown_audience_is_permanent_with_meta_text() {
     let sim = sim().await;
     let mut config = config(&sim);
     config.audience_id = "999".into();
-    let err = connector(config)
-        .apply(Operation::Suppress, &[opt_out("a@example.com")])
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&err, ConnectorError::Permanent(d) if d.contains("Object with ID '999' does not exist")),
-        "{err:?}"
+    assert_refused(
+        connector(config)
+            .apply(Operation::Suppress, &[opt_out("a@example.com")])
+            .await,
+        "Object with ID '999' does not exist",
     );
 }
 
@@ -392,13 +392,11 @@ async fn an_invalid_token_is_permanent_with_a_clear_message() {
     let sim = sim().await;
     let mut config = config(&sim);
     config.access_token = "expired".into();
-    let err = connector(config)
-        .apply(Operation::Suppress, &[opt_out("a@example.com")])
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&err, ConnectorError::Permanent(d) if d.contains("access token is invalid or expired")),
-        "{err:?}"
+    assert_refused(
+        connector(config)
+            .apply(Operation::Suppress, &[opt_out("a@example.com")])
+            .await,
+        "access token is invalid or expired",
     );
 }
 
@@ -447,17 +445,15 @@ fn from_recipient_reads_settings_and_names_the_field_at_fault() {
     assert_eq!(config.default_retry_after, Duration::from_secs(60));
     assert!(MetaCustomAudiences::from_recipient(&recipient("audience_id = \"123\"\n")).is_ok());
 
-    let err = MetaConfig::from_recipient(&recipient("audience_id = \"abc\"\n")).unwrap_err();
-    assert!(
-        err.to_string()
-            .contains("recipients.meta-ca.settings.audience_id"),
-        "{err}"
+    assert_names_field(
+        MetaConfig::from_recipient(&recipient("audience_id = \"abc\"\n")),
+        "recipients.meta-ca.settings.audience_id",
     );
-    let err = MetaConfig::from_recipient(&recipient("audience_id = \"1\"\napi_version = \"21\"\n"))
-        .unwrap_err();
-    assert!(err.to_string().contains("settings.api_version"), "{err}");
-    let err = MetaConfig::from_recipient(&recipient("")).unwrap_err();
-    assert!(err.to_string().contains("audience_id"), "{err}");
+    assert_names_field(
+        MetaConfig::from_recipient(&recipient("audience_id = \"1\"\napi_version = \"21\"\n")),
+        "settings.api_version",
+    );
+    assert_names_field(MetaConfig::from_recipient(&recipient("")), "audience_id");
 }
 
 #[tokio::test]

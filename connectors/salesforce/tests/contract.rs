@@ -3,7 +3,9 @@
 use std::sync::Once;
 use std::time::Duration;
 
-use hush_connector_kit::testing::{email, with_raw, work, ComplianceSuite, WorkExt};
+use hush_connector_kit::testing::{
+    assert_refused, email, with_raw, work, ComplianceSuite, WorkExt,
+};
 use hush_connector_salesforce::sim::{IndividualFlags, SalesforceSim};
 use hush_connector_salesforce::SalesforceConnector;
 use hush_contracts::connector::{
@@ -502,20 +504,17 @@ async fn token_is_fetched_again_after_its_ttl() {
 #[tokio::test]
 async fn wrong_client_secret_is_permanent() {
     let s = setup_with("", 5_000, "another-secret").await;
-    let err = s
-        .connector
-        .apply(
-            Operation::Suppress,
-            &[person(
-                RequestKind::OptOutSaleShare,
-                Some("jane@example.com"),
-            )],
-        )
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&err, ConnectorError::Permanent(m) if m.contains("invalid_client")),
-        "{err:?}"
+    assert_refused(
+        s.connector
+            .apply(
+                Operation::Suppress,
+                &[person(
+                    RequestKind::OptOutSaleShare,
+                    Some("jane@example.com"),
+                )],
+            )
+            .await,
+        "invalid_client",
     );
 }
 
@@ -557,21 +556,17 @@ async fn bad_request_is_permanent_with_salesforce_text() {
         body: r#"[{"message":"No such column 'IndividualId' on entity 'Contact'","errorCode":"INVALID_FIELD"}]"#
             .into(),
     });
-    let err = s
-        .connector
-        .apply(
-            Operation::Suppress,
-            &[person(
-                RequestKind::OptOutSaleShare,
-                Some("jane@example.com"),
-            )],
-        )
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&err, ConnectorError::Permanent(m)
-            if m.contains("INVALID_FIELD: No such column 'IndividualId' on entity 'Contact'")),
-        "{err:?}"
+    assert_refused(
+        s.connector
+            .apply(
+                Operation::Suppress,
+                &[person(
+                    RequestKind::OptOutSaleShare,
+                    Some("jane@example.com"),
+                )],
+            )
+            .await,
+        "INVALID_FIELD: No such column 'IndividualId' on entity 'Contact'",
     );
 }
 

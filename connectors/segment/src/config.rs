@@ -107,6 +107,7 @@ impl SegmentConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hush_connector_kit::testing::assert_names_field;
 
     fn recipient(extra: &str) -> RecipientConfig {
         toml::from_str(&format!(
@@ -126,23 +127,23 @@ mod tests {
 
     #[test]
     fn errors_name_the_field() {
-        let err = SegmentConfig::with_token(
-            &recipient("[settings]\npoll_interval_ms = 0"),
-            Secret::new("t"),
-        )
-        .unwrap_err();
-        assert!(
-            err.to_string()
-                .contains("recipients.cdp.settings.poll_interval_ms"),
-            "{err}"
+        assert_names_field(
+            SegmentConfig::with_token(
+                &recipient("[settings]\npoll_interval_ms = 0"),
+                Secret::new("t"),
+            ),
+            "recipients.cdp.settings.poll_interval_ms",
         );
-        let err = SegmentConfig::with_token(
-            &recipient("[settings]\nworkspace = \"w\""),
-            Secret::new("t"),
-        )
-        .unwrap_err();
-        assert!(err.to_string().contains("recipients.cdp.settings"), "{err}");
-        let err = SegmentConfig::from_recipient(&recipient("")).unwrap_err();
-        assert!(err.to_string().contains("credentials.token"), "{err}");
+        assert_names_field(
+            SegmentConfig::with_token(
+                &recipient("[settings]\nworkspace = \"w\""),
+                Secret::new("t"),
+            ),
+            "recipients.cdp.settings",
+        );
+        assert_names_field(
+            SegmentConfig::from_recipient(&recipient("")),
+            "credentials.token",
+        );
     }
 }

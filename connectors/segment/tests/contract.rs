@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use hush_connector_kit::secret::Secret;
-use hush_connector_kit::testing::{email, with_raw, work, ComplianceSuite, WorkExt};
+use hush_connector_kit::testing::{
+    assert_refused, email, with_raw, work, ComplianceSuite, WorkExt,
+};
 use hush_connector_segment::sim::{SegmentSim, SegmentSimConfig};
 use hush_connector_segment::{SegmentConfig, SegmentConnector, EVIDENCE_REGULATE_ID};
 use hush_contracts::connector::{Connector, ConnectorError, Operation, SuppressionWork};
@@ -207,18 +209,16 @@ async fn regulation_still_running_at_max_wait_is_pending_and_verify_reads_it_bac
 async fn failed_regulation_is_permanent_and_partial_success_fails_verification() {
     let (sim, connector) = start().await;
     sim.end_next_regulation_with("FAILED");
-    let err = connector
-        .apply(
-            Operation::Delete,
-            &[person("f", RequestKind::Delete, Some("user-6"))],
-        )
-        .await
-        .unwrap()
-        .remove(0)
-        .unwrap_err();
-    assert!(
-        matches!(&err, ConnectorError::Permanent(t) if t.contains("ended FAILED")),
-        "{err:?}"
+    assert_refused(
+        connector
+            .apply(
+                Operation::Delete,
+                &[person("f", RequestKind::Delete, Some("user-6"))],
+            )
+            .await
+            .unwrap()
+            .remove(0),
+        "ended FAILED",
     );
 
     sim.end_next_regulation_with("PARTIAL_SUCCESS");

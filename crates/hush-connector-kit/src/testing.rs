@@ -98,6 +98,29 @@ pub fn one(result: Result<ItemResults, ConnectorError>) -> Result<Completion, Co
     items.remove(0)
 }
 
+/// Panics unless `result` is a configuration error whose text names `field` (a settings
+/// check must say which line of the configuration to fix).
+pub fn assert_names_field<T: std::fmt::Debug>(
+    result: Result<T, hush_contracts::config::ConfigError>,
+    field: &str,
+) {
+    match result {
+        Err(error) => assert!(error.to_string().contains(field), "{error}"),
+        Ok(value) => panic!("expected an error naming {field}, got {value:?}"),
+    }
+}
+
+/// Panics unless `result` (a whole batch's, or one item's) is a permanent refusal with a reason
+/// containing `reason`.
+pub fn assert_refused<T: std::fmt::Debug>(result: Result<T, ConnectorError>, reason: &str) {
+    match result {
+        Err(ConnectorError::Permanent(detail)) => {
+            assert!(detail.contains(reason), "{detail}")
+        }
+        other => panic!("expected a permanent refusal saying {reason:?}, got {other:?}"),
+    }
+}
+
 /// A failure the simulator serves instead of the vendor's answer, for the next call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VendorFault {
@@ -343,6 +366,37 @@ mod tests {
         suite(&Answering(Some(Completion::not_applicable("nothing here"))))
             .run()
             .await;
+    }
+
+    #[test]
+    fn a_refusal_must_name_the_field() {
+        use hush_contracts::config::ConfigError;
+        let refused: Result<(), _> = Err(ConfigError::Invalid("recipients.x.kind is odd".into()));
+        assert_names_field(refused, "recipients.x.kind");
+        let missed = std::panic::catch_unwind(|| {
+            assert_names_field(
+                Err::<(), _>(ConfigError::Invalid("something".into())),
+                "recipients.x.kind",
+            )
+        });
+        assert!(missed.is_err(), "an error not naming the field fails");
+    }
+
+    #[test]
+    fn a_refusal_must_be_permanent_and_say_why() {
+        assert_refused::<ItemResults>(
+            Err(ConnectorError::Permanent("HTTP 400: bad".into())),
+            "bad",
+        );
+        let others: [Result<ItemResults, ConnectorError>; 3] = [
+            Err(ConnectorError::Transient("HTTP 400: bad".into())),
+            Err(ConnectorError::Permanent("HTTP 400: other".into())),
+            Ok(vec![Ok(Completion::not_applicable("bad"))]),
+        ];
+        for other in others {
+            let passed = std::panic::catch_unwind(|| assert_refused(other, "bad")).is_ok();
+            assert!(!passed, "only a permanent refusal saying why passes");
+        }
     }
 
     #[test]
