@@ -22,7 +22,7 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
-use hush_sim_kit::{any_loopback_port, serve, RunningSim, SimControl};
+use hush_sim_kit::{any_loopback_port, serve, RunningSim};
 use serde_json::{json, Value};
 
 use self::contract::SERVED_VERSIONS;
@@ -137,19 +137,9 @@ impl GoogleAdsSim {
         Ok(Self { running, state })
     }
 
-    /// `http://127.0.0.1:<port>`: the API root (`base_url` of the recipient).
-    pub fn base_url(&self) -> String {
-        self.running.base_url()
-    }
-
     /// The token endpoint (`settings.token_url` of the recipient).
     pub fn token_url(&self) -> String {
         format!("{}/token", self.running.base_url())
-    }
-
-    /// Fault injection and call records.
-    pub fn control(&self) -> &SimControl {
-        &self.running.control
     }
 
     /// Makes every access token issued so far expire now.
@@ -727,4 +717,14 @@ fn search(state: &mut SimState, version: &str, body: &Value) -> Response {
         "requestId": "sim-request"
     }))
     .into_response()
+}
+
+/// The simulator's address (`base_url()`) and its fault injection and call log
+/// (`control()`).
+impl std::ops::Deref for GoogleAdsSim {
+    type Target = RunningSim;
+
+    fn deref(&self) -> &RunningSim {
+        &self.running
+    }
 }

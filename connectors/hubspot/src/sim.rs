@@ -23,7 +23,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{patch, post};
 use axum::{Json, Router};
-use hush_sim_kit::{any_loopback_port, serve, RunningSim, SimControl};
+use hush_sim_kit::{any_loopback_port, serve, RunningSim};
 use serde_json::{json, Value};
 
 use self::contract::{BatchUpdateBody, GdprDeleteBody, PropertiesBody, BATCH_LIMIT, ID_PROPERTY};
@@ -189,16 +189,6 @@ impl HubSpotSimulator {
             .with_state(state.clone());
         let running = serve(router, addr).await?;
         Ok(Self { running, state })
-    }
-
-    /// `http://127.0.0.1:<port>`, to use as the recipient's `base_url`.
-    pub fn base_url(&self) -> String {
-        self.running.base_url()
-    }
-
-    /// Fault injection and the log of every call.
-    pub fn control(&self) -> &SimControl {
-        &self.running.control
     }
 
     /// Seeds a contact (email trimmed and lowercased) and returns its object id; an existing
@@ -583,4 +573,14 @@ async fn gdpr_delete(
         None => return Err(Refusal::not_found("resource not found")),
     }
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The simulator's address (`base_url()`) and its fault injection and call log
+/// (`control()`).
+impl std::ops::Deref for HubSpotSimulator {
+    type Target = RunningSim;
+
+    fn deref(&self) -> &RunningSim {
+        &self.running
+    }
 }

@@ -444,12 +444,10 @@ async fn deleting_an_unknown_email_blocklists_it_as_hubspot_documents() {
 #[tokio::test]
 async fn a_404_on_delete_is_not_found() {
     let sim = sim_with(&[JANE]).await;
-    sim.control().inject(Fault::Status {
-        status: 404,
-        retry_after: None,
-        body: r#"{"status":"error","message":"resource not found","category":"OBJECT_NOT_FOUND"}"#
-            .into(),
-    });
+    sim.control().inject(Fault::answer(
+        404,
+        r#"{"status":"error","message":"resource not found","category":"OBJECT_NOT_FOUND"}"#,
+    ));
     let completion = one(connector(&sim)
         .apply(Operation::Delete, &[person(RequestKind::Delete, JANE)])
         .await)

@@ -24,7 +24,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use hush_contracts::identifiers::is_sha256_hex;
-use hush_sim_kit::{any_loopback_port, serve, RunningSim, SimControl};
+use hush_sim_kit::{any_loopback_port, serve, RunningSim};
 use serde_json::{json, Value};
 
 use self::contract::{ACTIVE_VERSIONS, MAX_ELEMENTS_PER_CALL, RATE_LIMIT_PER_MINUTE};
@@ -78,16 +78,6 @@ impl LinkedInSim {
             .with_state(segment.clone());
         let running = serve(router, any_loopback_port()).await?;
         Ok(Self { running, segment })
-    }
-
-    /// `http://127.0.0.1:<port>`, the `base_url` of a recipient pointed at the simulator.
-    pub fn base_url(&self) -> String {
-        self.running.base_url()
-    }
-
-    /// Fault injection and the record of calls received.
-    pub fn control(&self) -> &SimControl {
-        &self.running.control
     }
 
     /// Seeds the segment with members (id values: email hashes or advertising ids).
@@ -263,4 +253,14 @@ async fn batch_users(
     }
     let statuses: Vec<Value> = elements.iter().map(|_| json!({"status": 201})).collect();
     Json(json!({ "elements": statuses })).into_response()
+}
+
+/// The simulator's address (`base_url()`) and its fault injection and call log
+/// (`control()`).
+impl std::ops::Deref for LinkedInSim {
+    type Target = RunningSim;
+
+    fn deref(&self) -> &RunningSim {
+        &self.running
+    }
 }

@@ -140,12 +140,10 @@ async fn more_than_five_thousand_people_take_two_calls() {
 #[tokio::test]
 async fn a_failed_element_fails_only_its_person() {
     let sim = sim().await;
-    sim.control().inject(Fault::Status {
-        status: 200,
-        retry_after: None,
-        body: r#"{"elements":[{"status":201},{"status":400,"message":"member id refused"}]}"#
-            .into(),
-    });
+    sim.control().inject(Fault::answer(
+        200,
+        r#"{"elements":[{"status":201},{"status":400,"message":"member id refused"}]}"#,
+    ));
     let results = connector(config(&sim))
         .apply(
             Operation::Suppress,
@@ -287,11 +285,10 @@ async fn beyond_the_per_minute_limit_the_simulator_answers_429_and_the_connector
 #[tokio::test]
 async fn a_400_is_permanent_with_linkedin_text() {
     let sim = sim().await;
-    sim.control().inject(Fault::Status {
-        status: 400,
-        retry_after: None,
-        body: r#"{"status":400,"code":"ILLEGAL_ARGUMENT","message":"segment is archived"}"#.into(),
-    });
+    sim.control().inject(Fault::answer(
+        400,
+        r#"{"status":400,"code":"ILLEGAL_ARGUMENT","message":"segment is archived"}"#,
+    ));
     let err = connector(config(&sim))
         .apply(Operation::Suppress, &[opt_out("a@example.com")])
         .await

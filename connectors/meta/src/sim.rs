@@ -22,7 +22,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::delete;
 use axum::{Json, Router};
 use hush_contracts::identifiers::is_sha256_hex;
-use hush_sim_kit::{any_loopback_port, serve, RecordedCall, RunningSim, SimControl};
+use hush_sim_kit::{any_loopback_port, serve, RecordedCall, RunningSim};
 use serde_json::{json, Value};
 
 use self::contract::{
@@ -125,16 +125,6 @@ impl MetaSim {
             .with_state(audience.clone());
         let running = serve(router, any_loopback_port()).await?;
         Ok(Self { running, audience })
-    }
-
-    /// `http://127.0.0.1:<port>`, the `base_url` of a recipient pointed at the simulator.
-    pub fn base_url(&self) -> String {
-        self.running.base_url()
-    }
-
-    /// Fault injection and the record of calls received.
-    pub fn control(&self) -> &SimControl {
-        &self.running.control
     }
 
     /// Seeds the audience with members (lowercase SHA-256 hex values).
@@ -420,4 +410,14 @@ async fn remove_users(
         "invalid_entry_samples": samples,
     }))
     .into_response()
+}
+
+/// The simulator's address (`base_url()`) and its fault injection and call log
+/// (`control()`).
+impl std::ops::Deref for MetaSim {
+    type Target = RunningSim;
+
+    fn deref(&self) -> &RunningSim {
+        &self.running
+    }
 }

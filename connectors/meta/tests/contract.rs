@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use hush_connector_kit::testing::{
-    assert_names_field, assert_refused, email, opt_out, work, ComplianceSuite, WorkExt,
+    assert_names_field, assert_refused, assert_retry_after, email, opt_out, work, ComplianceSuite,
+    WorkExt,
 };
 use hush_connector_meta::config::MetaConfig;
 use hush_connector_meta::sim::{form_of, MetaSim};
@@ -341,19 +342,15 @@ async fn the_simulator_refuses_inconsistent_session_fields() {
 #[tokio::test]
 async fn a_meta_throttle_code_without_retry_after_waits_the_configured_default() {
     let sim = sim().await;
-    sim.control().inject(Fault::Status {
-        status: 400,
-        retry_after: None,
-        body: r#"{"error":{"message":"User request limit reached","type":"OAuthException","code":17}}"#
-            .into(),
-    });
-    let err = connector(config(&sim))
-        .apply(Operation::Suppress, &[opt_out("a@example.com")])
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err, ConnectorError::RetryAfter { after, .. } if after == Duration::from_secs(60)),
-        "{err:?}"
+    sim.control().inject(Fault::answer(
+        400,
+        r#"{"error":{"message":"User request limit reached","type":"OAuthException","code":17}}"#,
+    ));
+    assert_retry_after(
+        connector(config(&sim))
+            .apply(Operation::Suppress, &[opt_out("a@example.com")])
+            .await,
+        Duration::from_secs(60),
     );
 }
 

@@ -4,7 +4,7 @@ use std::sync::Once;
 use std::time::Duration;
 
 use hush_connector_kit::testing::{
-    assert_refused, email, with_raw, work, ComplianceSuite, WorkExt,
+    assert_refused, assert_retry_after, email, with_raw, work, ComplianceSuite, WorkExt,
 };
 use hush_connector_salesforce::sim::{IndividualFlags, SalesforceSim};
 use hush_connector_salesforce::SalesforceConnector;
@@ -529,20 +529,17 @@ async fn request_limit_exceeded_waits_the_default() {
             r#"[{"message":"TotalRequests Limit exceeded.","errorCode":"REQUEST_LIMIT_EXCEEDED"}]"#
                 .into(),
     });
-    let err = s
-        .connector
-        .apply(
-            Operation::Suppress,
-            &[person(
-                RequestKind::OptOutSaleShare,
-                Some("jane@example.com"),
-            )],
-        )
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err, ConnectorError::RetryAfter { after, .. } if after == Duration::from_secs(120)),
-        "{err:?}"
+    assert_retry_after(
+        s.connector
+            .apply(
+                Operation::Suppress,
+                &[person(
+                    RequestKind::OptOutSaleShare,
+                    Some("jane@example.com"),
+                )],
+            )
+            .await,
+        Duration::from_secs(120),
     );
 }
 
@@ -550,12 +547,7 @@ async fn request_limit_exceeded_waits_the_default() {
 async fn bad_request_is_permanent_with_salesforce_text() {
     let s = setup("").await;
     s.warm_up().await;
-    s.running.control.inject(Fault::Status {
-        status: 400,
-        retry_after: None,
-        body: r#"[{"message":"No such column 'IndividualId' on entity 'Contact'","errorCode":"INVALID_FIELD"}]"#
-            .into(),
-    });
+    s.running.control.inject(Fault::answer(400, r#"[{"message":"No such column 'IndividualId' on entity 'Contact'","errorCode":"INVALID_FIELD"}]"#));
     assert_refused(
         s.connector
             .apply(

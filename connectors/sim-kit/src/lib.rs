@@ -44,6 +44,15 @@ impl Fault {
         }
     }
 
+    /// An answer with `status` and `body` and no `Retry-After`.
+    pub fn answer(status: u16, body: &str) -> Self {
+        Fault::Status {
+            status,
+            retry_after: None,
+            body: body.into(),
+        }
+    }
+
     /// `500 Internal Server Error`.
     pub fn server_error() -> Self {
         Fault::Status {
@@ -210,9 +219,14 @@ pub struct RunningSim {
 }
 
 impl RunningSim {
-    /// `http://127.0.0.1:<port>`.
+    /// `http://127.0.0.1:<port>`: the `base_url` of a recipient pointed at the simulator.
     pub fn base_url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// Fault injection and the record of every call received.
+    pub fn control(&self) -> &SimControl {
+        &self.control
     }
 }
 

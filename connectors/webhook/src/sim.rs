@@ -20,7 +20,7 @@ use axum::routing::post;
 use axum::Router;
 use chrono::Utc;
 use hush_contracts::identifiers::is_sha256_hex;
-use hush_sim_kit::{any_loopback_port, serve, RunningSim, SimControl};
+use hush_sim_kit::{any_loopback_port, serve, RunningSim};
 use serde_json::json;
 
 pub use self::contract::{Notice, NoticeIdentifier};
@@ -131,16 +131,6 @@ impl WebhookSimulator {
             state,
             http: reqwest::Client::new(),
         })
-    }
-
-    /// `http://127.0.0.1:<port>`, to use as the recipient's `base_url`.
-    pub fn base_url(&self) -> String {
-        self.running.base_url()
-    }
-
-    /// Fault injection and the log of every call, repeats and refusals included.
-    pub fn control(&self) -> &SimControl {
-        &self.running.control
     }
 
     /// Distinct notices accepted, in arrival order (a repeated idempotency key is not counted).
@@ -256,4 +246,14 @@ async fn receive_notice(
     received.answers.insert(key.to_owned(), answer.clone());
     received.notices.push(notice);
     (StatusCode::OK, axum::Json(answer)).into_response()
+}
+
+/// The simulator's address (`base_url()`) and its fault injection and call log
+/// (`control()`).
+impl std::ops::Deref for WebhookSimulator {
+    type Target = RunningSim;
+
+    fn deref(&self) -> &RunningSim {
+        &self.running
+    }
 }

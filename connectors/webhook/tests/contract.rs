@@ -349,11 +349,10 @@ async fn the_simulator_refuses_an_unhashed_identifier() {
 #[tokio::test]
 async fn a_client_error_is_permanent_with_the_recipients_text() {
     let sim = sim().await;
-    sim.control().inject(Fault::Status {
-        status: 400,
-        retry_after: None,
-        body: r#"{"error":"jurisdiction US-CA is not handled by this endpoint"}"#.into(),
-    });
+    sim.control().inject(Fault::answer(
+        400,
+        r#"{"error":"jurisdiction US-CA is not handled by this endpoint"}"#,
+    ));
     let error = one(connector(&sim, None)
         .apply(
             Operation::Suppress,

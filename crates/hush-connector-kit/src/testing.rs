@@ -121,6 +121,15 @@ pub fn assert_refused<T: std::fmt::Debug>(result: Result<T, ConnectorError>, rea
     }
 }
 
+/// Panics unless `result` (a whole batch's, or one item's) asks to retry after exactly
+/// `after`.
+pub fn assert_retry_after<T: std::fmt::Debug>(result: Result<T, ConnectorError>, after: Duration) {
+    match result {
+        Err(ConnectorError::RetryAfter { after: asked, .. }) => assert_eq!(asked, after),
+        other => panic!("expected a retry after {after:?}, got {other:?}"),
+    }
+}
+
 /// A failure the simulator serves instead of the vendor's answer, for the next call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VendorFault {
@@ -397,6 +406,20 @@ mod tests {
             let passed = std::panic::catch_unwind(|| assert_refused(other, "bad")).is_ok();
             assert!(!passed, "only a permanent refusal saying why passes");
         }
+    }
+
+    #[test]
+    fn a_rate_limit_must_say_how_long() {
+        let limited = |secs| -> Result<(), ConnectorError> {
+            Err(ConnectorError::RetryAfter {
+                after: Duration::from_secs(secs),
+                detail: "HTTP 429".into(),
+            })
+        };
+        assert_retry_after(limited(60), Duration::from_secs(60));
+        let wrong =
+            std::panic::catch_unwind(|| assert_retry_after(limited(1), Duration::from_secs(60)));
+        assert!(wrong.is_err(), "another delay fails");
     }
 
     #[test]
