@@ -18,6 +18,7 @@ pub mod verify;
 use std::collections::{BTreeMap, BTreeSet};
 
 use async_trait::async_trait;
+use hush_connector_kit::poll;
 use hush_contracts::config::ConfigError;
 use hush_contracts::connector::{
     fill_results, BatchResult, Completion, Connector, ConnectorError, ConnectorFactory, Evidence,
@@ -257,13 +258,8 @@ impl Connector for GoogleAdsConnector {
     /// A completion left `PENDING` (job still running when the wait ran out) is read back from
     /// the job it names; anything else is already final.
     async fn verify(&self, _work: &SuppressionWork, completion: &Completion) -> VerificationStatus {
-        if completion.verification != VerificationStatus::Pending {
-            return completion.verification;
-        }
-        match completion.evidence.get(EVIDENCE_JOB) {
-            Some(job) => verify::read_back(&self.client, job).await,
-            None => VerificationStatus::Pending,
-        }
+        let read = |job: String| async move { verify::read_back(&self.client, &job).await };
+        poll::read_back_pending(completion, EVIDENCE_JOB, read).await
     }
 }
 

@@ -16,6 +16,7 @@ pub mod verify;
 use std::time::Instant;
 
 use async_trait::async_trait;
+use hush_connector_kit::poll;
 use hush_contracts::config::ConfigError;
 use hush_contracts::connector::{
     fill_results, BatchResult, Completion, Connector, ConnectorError, ConnectorFactory, Evidence,
@@ -193,13 +194,8 @@ impl Connector for SegmentConnector {
     /// A completion left `PENDING` (regulation still running when the wait ran out) is read
     /// back from the regulation it names; anything else is already final.
     async fn verify(&self, _work: &SuppressionWork, completion: &Completion) -> VerificationStatus {
-        if completion.verification != VerificationStatus::Pending {
-            return completion.verification;
-        }
-        match completion.evidence.get(EVIDENCE_REGULATE_ID) {
-            Some(id) => verify::read_back(&self.client, id).await,
-            None => VerificationStatus::Pending,
-        }
+        let read = |id: String| async move { verify::read_back(&self.client, &id).await };
+        poll::read_back_pending(completion, EVIDENCE_REGULATE_ID, read).await
     }
 }
 
