@@ -146,24 +146,10 @@ impl GoogleAdsConfig {
                 settings.api_version
             )));
         }
-        if !is_http_url(&settings.token_url) {
-            return Err(ConfigError::Invalid(format!(
-                "{} must be an http(s) URL",
-                field("token_url")
-            )));
-        }
-        if settings.poll_interval_ms == 0 {
-            return Err(ConfigError::Invalid(format!(
-                "{} must be at least 1",
-                field("poll_interval_ms")
-            )));
-        }
-        if !is_http_url(&recipient.base_url) {
-            return Err(ConfigError::Invalid(format!(
-                "recipients.{}.base_url must be an http(s) URL",
-                recipient.id
-            )));
-        }
+        let fields = Fields::of(recipient);
+        fields.http_url("settings.token_url", &settings.token_url)?;
+        fields.at_least_one("settings.poll_interval_ms", settings.poll_interval_ms)?;
+        fields.http_url("base_url", &recipient.base_url)?;
         for (name, value) in [
             ("client_id", credentials.client_id.as_str()),
             ("client_secret", credentials.client_secret.expose()),
@@ -191,10 +177,6 @@ impl GoogleAdsConfig {
             max_wait: Duration::from_millis(settings.max_wait_ms),
         })
     }
-}
-
-fn is_http_url(url: &str) -> bool {
-    url.starts_with("http://") || url.starts_with("https://")
 }
 
 /// A Google Ads account id: digits, optionally grouped with hyphens as the UI shows them.

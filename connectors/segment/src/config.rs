@@ -72,26 +72,11 @@ impl SegmentConfig {
     /// Validates the recipient's settings with a token obtained by the caller.
     pub fn with_token(recipient: &RecipientConfig, token: Secret) -> Result<Self, ConfigError> {
         let settings: SegmentSettings = recipient.settings()?;
-        let at = |field: &str| format!("recipients.{}.{field}", recipient.id);
-        if !(recipient.base_url.starts_with("http://")
-            || recipient.base_url.starts_with("https://"))
-        {
-            return Err(ConfigError::Invalid(format!(
-                "{} must be an http(s) URL such as {DEFAULT_BASE_URL}",
-                at("base_url")
-            )));
-        }
-        if settings.poll_interval_ms == 0 {
-            return Err(ConfigError::Invalid(format!(
-                "{} must be at least 1",
-                at("settings.poll_interval_ms")
-            )));
-        }
+        let fields = Fields::of(recipient);
+        fields.http_url("base_url", &recipient.base_url)?;
+        fields.at_least_one("settings.poll_interval_ms", settings.poll_interval_ms)?;
         if token.expose().trim().is_empty() {
-            return Err(ConfigError::Invalid(format!(
-                "{} is empty",
-                at("credentials.token")
-            )));
+            return Err(fields.invalid("credentials.token", "is empty"));
         }
         Ok(Self {
             recipient_id: recipient.id.clone(),

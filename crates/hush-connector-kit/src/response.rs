@@ -4,7 +4,7 @@
 
 use hush_contracts::connector::ConnectorError;
 
-use crate::http::{classify_http_status, send, VendorAnswer};
+use crate::http::{send, VendorAnswer};
 
 /// One vendor's way of reading its answers.
 pub trait ClassifyResponse {
@@ -26,21 +26,6 @@ where
 
     fn classify(&self, answer: &VendorAnswer) -> Result<T, ConnectorError> {
         self(answer)
-    }
-}
-
-/// The shared HTTP rules alone ([`classify_http_status`]): any 2xx succeeds, with no content.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct HttpStatus;
-
-impl ClassifyResponse for HttpStatus {
-    type Success = ();
-
-    fn classify(&self, answer: &VendorAnswer) -> Result<(), ConnectorError> {
-        match classify_http_status(answer.status, answer.retry_after.as_deref(), &answer.body) {
-            Some(error) => Err(error),
-            None => Ok(()),
-        }
     }
 }
 
@@ -75,22 +60,5 @@ mod tests {
             created.classify(&answer(200)),
             Err(ConnectorError::Permanent("HTTP 200".into()))
         );
-    }
-
-    #[test]
-    fn the_shared_rules_classify_success_rate_limits_and_failures() {
-        assert_eq!(HttpStatus.classify(&answer(201)), Ok(()));
-        assert!(matches!(
-            HttpStatus.classify(&answer(429)),
-            Err(ConnectorError::RetryAfter { after, .. }) if after.as_secs() == 3
-        ));
-        assert!(matches!(
-            HttpStatus.classify(&answer(502)),
-            Err(ConnectorError::Transient(_))
-        ));
-        assert!(matches!(
-            HttpStatus.classify(&answer(404)),
-            Err(ConnectorError::Permanent(d)) if d.contains("busy")
-        ));
     }
 }
