@@ -15,12 +15,11 @@ use std::time::Instant;
 use async_trait::async_trait;
 use hush_contracts::config::ConfigError;
 use hush_contracts::connector::{
-    BatchResult, Completion, Connector, ConnectorError, ConnectorFactory, Evidence, FromRecipient,
-    ItemResults, Operation, SuppressionWork, WorkIdentifier,
+    BatchResult, Completion, Connector, ConnectorError, Evidence, ItemResults, Operation,
+    SuppressionWork, WorkIdentifier,
 };
 use hush_contracts::events::{ConfirmationAction, RequestKind, VerificationStatus};
 use hush_contracts::identifiers::is_sha256_hex;
-use hush_contracts::recipients::RecipientConfig;
 
 pub use client::{CheckAnswer, DeniedEntry, DenyListClient};
 pub use config::{EnrichmentConfig, EnrichmentSettings, KINDS, KIND_CLEARBIT, KIND_ZOOMINFO};
@@ -201,14 +200,9 @@ impl Connector for EnrichmentConnector {
     }
 }
 
-impl FromRecipient for EnrichmentConnector {
-    /// Builds the connector for a `kind = "clearbit"` or `kind = "zoominfo"` recipient whose
-    /// `base_url` is the `hush-denylist` service; configuration errors name the field.
-    fn from_recipient(recipient: &RecipientConfig) -> Result<Self, ConfigError> {
-        Self::new(EnrichmentConfig::from_recipient(recipient)?)
-    }
-}
-
-/// How the registry validates and builds this connector (100 work items: one deny-list read covers them all).
-pub static FACTORY: ConnectorFactory =
-    ConnectorFactory::of::<EnrichmentConnector>(&config::KINDS, BATCH_LIMIT);
+hush_contracts::connector_factory!(
+    EnrichmentConnector,
+    EnrichmentConfig,
+    &config::KINDS,
+    BATCH_LIMIT
+);

@@ -21,11 +21,10 @@ use async_trait::async_trait;
 use hush_connector_kit::poll;
 use hush_contracts::config::ConfigError;
 use hush_contracts::connector::{
-    fill_results, BatchResult, Completion, Connector, ConnectorError, ConnectorFactory, Evidence,
-    FromRecipient, ItemResults, ItemSlot, Operation, SuppressionWork,
+    fill_results, BatchResult, Completion, Connector, ConnectorError, Evidence, ItemResults,
+    ItemSlot, Operation, SuppressionWork,
 };
 use hush_contracts::events::{ConfirmationAction, RequestKind, VerificationStatus};
-use hush_contracts::recipients::RecipientConfig;
 
 pub use client::{GoogleAdsClient, JobStatus};
 pub use config::{GoogleAdsConfig, GoogleAdsCredentials, GoogleAdsSettings};
@@ -263,14 +262,9 @@ impl Connector for GoogleAdsConnector {
     }
 }
 
-impl FromRecipient for GoogleAdsConnector {
-    /// Builds the connector from its `[[recipients]]` block, reading credentials from the
-    /// environment variables it names. Fails with an error naming the faulty field.
-    fn from_recipient(recipient: &RecipientConfig) -> Result<Self, ConfigError> {
-        Self::new(GoogleAdsConfig::from_recipient(recipient)?)
-    }
-}
-
-/// How the registry validates and builds this connector.
-pub static FACTORY: ConnectorFactory =
-    ConnectorFactory::of::<GoogleAdsConnector>(&[KIND], request::MAX_BATCH);
+hush_contracts::connector_factory!(
+    GoogleAdsConnector,
+    GoogleAdsConfig,
+    &[KIND],
+    request::MAX_BATCH
+);

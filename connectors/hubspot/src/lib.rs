@@ -19,11 +19,10 @@ pub mod verify;
 use async_trait::async_trait;
 use hush_contracts::config::ConfigError;
 use hush_contracts::connector::{
-    BatchResult, Completion, Connector, ConnectorError, ConnectorFactory, Evidence, FromRecipient,
-    ItemResults, Operation, SuppressionWork,
+    BatchResult, Completion, Connector, ConnectorError, Evidence, ItemResults, Operation,
+    SuppressionWork,
 };
 use hush_contracts::events::{ConfirmationAction, IdentifierType, RequestKind, VerificationStatus};
-use hush_contracts::recipients::RecipientConfig;
 
 pub use client::{ContactRead, ContactWrite, HubSpotClient};
 pub use config::{HubSpotConfig, HubSpotSettings};
@@ -270,14 +269,9 @@ impl Connector for HubSpotConnector {
     }
 }
 
-impl FromRecipient for HubSpotConnector {
-    /// Builds the connector for a `kind = "hubspot"` recipient, reading its private app token
-    /// from the environment; configuration errors name the field.
-    fn from_recipient(recipient: &RecipientConfig) -> Result<Self, ConfigError> {
-        Self::new(HubSpotConfig::from_recipient(recipient)?)
-    }
-}
-
-/// How the registry validates and builds this connector (HubSpot's batch update limit: 100 contacts a call).
-pub static FACTORY: ConnectorFactory =
-    ConnectorFactory::of::<HubSpotConnector>(&[config::KIND], BATCH_LIMIT);
+hush_contracts::connector_factory!(
+    HubSpotConnector,
+    HubSpotConfig,
+    &[config::KIND],
+    BATCH_LIMIT
+);

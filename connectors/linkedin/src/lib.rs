@@ -17,11 +17,10 @@ pub mod verify;
 use async_trait::async_trait;
 use hush_contracts::config::ConfigError;
 use hush_contracts::connector::{
-    apply_except_opt_ins, BatchResult, Completion, Connector, ConnectorError, ConnectorFactory,
-    Evidence, FromRecipient, ItemResults, Operation, SuppressionWork,
+    apply_except_opt_ins, BatchResult, Completion, Connector, ConnectorError, Evidence,
+    ItemResults, Operation, SuppressionWork,
 };
 use hush_contracts::events::ConfirmationAction;
-use hush_contracts::recipients::RecipientConfig;
 
 use crate::client::LinkedInClient;
 use crate::config::LinkedInConfig;
@@ -144,13 +143,9 @@ impl Connector for LinkedInDmpSegment {
     }
 }
 
-impl FromRecipient for LinkedInDmpSegment {
-    /// Builds the connector from a `[[recipients]]` entry; errors name the field at fault.
-    fn from_recipient(recipient: &RecipientConfig) -> Result<Self, ConfigError> {
-        Self::new(LinkedInConfig::from_recipient(recipient)?)
-    }
-}
-
-/// How the registry validates and builds this connector.
-pub static FACTORY: ConnectorFactory =
-    ConnectorFactory::of::<LinkedInDmpSegment>(&[KIND], MAX_ELEMENTS_PER_CALL);
+hush_contracts::connector_factory!(
+    LinkedInDmpSegment,
+    LinkedInConfig,
+    &[KIND],
+    MAX_ELEMENTS_PER_CALL
+);

@@ -19,11 +19,10 @@ use std::collections::BTreeSet;
 use async_trait::async_trait;
 use hush_contracts::config::ConfigError;
 use hush_contracts::connector::{
-    apply_except_opt_ins, BatchResult, Completion, Connector, ConnectorError, ConnectorFactory,
-    Evidence, FromRecipient, ItemResults, Operation, SuppressionWork,
+    apply_except_opt_ins, BatchResult, Completion, Connector, ConnectorError, Evidence,
+    ItemResults, Operation, SuppressionWork,
 };
 use hush_contracts::events::ConfirmationAction;
-use hush_contracts::recipients::RecipientConfig;
 
 use crate::client::MetaClient;
 use crate::config::MetaConfig;
@@ -191,13 +190,4 @@ impl Connector for MetaCustomAudiences {
     }
 }
 
-impl FromRecipient for MetaCustomAudiences {
-    /// Builds the connector from a `[[recipients]]` entry; errors name the field at fault.
-    fn from_recipient(recipient: &RecipientConfig) -> Result<Self, ConfigError> {
-        Self::new(MetaConfig::from_recipient(recipient)?)
-    }
-}
-
-/// How the registry validates and builds this connector.
-pub static FACTORY: ConnectorFactory =
-    ConnectorFactory::of::<MetaCustomAudiences>(&[KIND], MAX_ROWS_PER_CALL);
+hush_contracts::connector_factory!(MetaCustomAudiences, MetaConfig, &[KIND], MAX_ROWS_PER_CALL);

@@ -166,6 +166,7 @@ impl SalesforceConfig {
     /// Reads `credentials.client_id` and `credentials.client_secret` (environment-variable
     /// names) and the `settings` block of a recipient, and validates them.
     pub fn from_recipient(recipient: &RecipientConfig) -> Result<Self, ConfigError> {
+        Fields::of(recipient).kind_is(&[crate::KIND], "Salesforce")?;
         let settings: SalesforceSettings = recipient.settings()?;
         settings.validate(&recipient.id)?;
         if recipient.timeout_ms == 0 {

@@ -27,11 +27,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use hush_contracts::config::ConfigError;
 use hush_contracts::connector::{
-    BatchResult, Completion, Connector, ConnectorError, ConnectorFactory, Evidence, FromRecipient,
-    ItemResults, Operation, SuppressionWork,
+    BatchResult, Completion, Connector, ConnectorError, Evidence, ItemResults, Operation,
+    SuppressionWork,
 };
 use hush_contracts::events::{ConfirmationAction, RequestKind, VerificationStatus};
-use hush_contracts::recipients::RecipientConfig;
 use serde_json::Value;
 
 use crate::client::SalesforceClient;
@@ -481,20 +480,9 @@ enum Deletion {
     Failed(ConnectorError),
 }
 
-impl FromRecipient for SalesforceConnector {
-    /// A connector for a `kind = "salesforce"` recipient: reads the credentials
-    /// `client_id` / `client_secret` from the environment and validates `settings`.
-    fn from_recipient(recipient: &RecipientConfig) -> Result<Self, ConfigError> {
-        if recipient.kind != KIND {
-            return Err(ConfigError::Invalid(format!(
-                "recipients.{}.kind is `{}`, not `{KIND}`",
-                recipient.id, recipient.kind
-            )));
-        }
-        Self::new(SalesforceConfig::from_recipient(recipient)?)
-    }
-}
-
-/// How the registry validates and builds this connector.
-pub static FACTORY: ConnectorFactory =
-    ConnectorFactory::of::<SalesforceConnector>(&[KIND], MAX_COLLECTION);
+hush_contracts::connector_factory!(
+    SalesforceConnector,
+    SalesforceConfig,
+    &[KIND],
+    MAX_COLLECTION
+);

@@ -19,11 +19,10 @@ use async_trait::async_trait;
 use hush_connector_kit::poll;
 use hush_contracts::config::ConfigError;
 use hush_contracts::connector::{
-    fill_results, BatchResult, Completion, Connector, ConnectorError, ConnectorFactory, Evidence,
-    FromRecipient, ItemResults, ItemSlot, Operation, SuppressionWork,
+    fill_results, BatchResult, Completion, Connector, ConnectorError, Evidence, ItemResults,
+    ItemSlot, Operation, SuppressionWork,
 };
 use hush_contracts::events::{ConfirmationAction, RequestKind, VerificationStatus};
-use hush_contracts::recipients::RecipientConfig;
 
 pub use client::{RegulationStatus, SegmentClient};
 pub use config::{SegmentConfig, SegmentSettings};
@@ -199,14 +198,9 @@ impl Connector for SegmentConnector {
     }
 }
 
-impl FromRecipient for SegmentConnector {
-    /// Builds the connector from its `[[recipients]]` block, reading `credentials.token` from
-    /// the environment variable it names. Fails with an error naming the faulty field.
-    fn from_recipient(recipient: &RecipientConfig) -> Result<Self, ConfigError> {
-        Self::new(SegmentConfig::from_recipient(recipient)?)
-    }
-}
-
-/// How the registry validates and builds this connector.
-pub static FACTORY: ConnectorFactory =
-    ConnectorFactory::of::<SegmentConnector>(&[KIND], request::MAX_SUBJECT_IDS);
+hush_contracts::connector_factory!(
+    SegmentConnector,
+    SegmentConfig,
+    &[KIND],
+    request::MAX_SUBJECT_IDS
+);

@@ -18,11 +18,10 @@ pub mod sim;
 use async_trait::async_trait;
 use hush_contracts::config::ConfigError;
 use hush_contracts::connector::{
-    BatchResult, Completion, Connector, ConnectorError, ConnectorFactory, Evidence, FromRecipient,
-    ItemResults, Operation, SuppressionWork,
+    BatchResult, Completion, Connector, ConnectorError, Evidence, ItemResults, Operation,
+    SuppressionWork,
 };
 use hush_contracts::events::ConfirmationAction;
-use hush_contracts::recipients::RecipientConfig;
 
 pub use client::{Delivery, WebhookClient};
 pub use config::{WebhookConfig, WebhookSettings, KIND};
@@ -96,13 +95,4 @@ impl Connector for WebhookConnector {
     }
 }
 
-impl FromRecipient for WebhookConnector {
-    /// Builds the connector for a `kind = "webhook"` recipient, reading its signing secret from
-    /// the environment; configuration errors name the field.
-    fn from_recipient(recipient: &RecipientConfig) -> Result<Self, ConfigError> {
-        Self::new(WebhookConfig::from_recipient(recipient)?)
-    }
-}
-
-/// How the registry validates and builds this connector (One notice per call: recipients deduplicate by `Idempotency-Key`, which is per request).
-pub static FACTORY: ConnectorFactory = ConnectorFactory::of::<WebhookConnector>(&[KIND], 1);
+hush_contracts::connector_factory!(WebhookConnector, WebhookConfig, &[KIND], 1);

@@ -281,6 +281,27 @@ impl ConnectorFactory {
     }
 }
 
+/// Makes a connector crate pluggable in one line: implements [`FromRecipient`] for `$connector`
+/// (its resolved `$config` read from the block with `$config::from_recipient`, then
+/// `$connector::new`) and declares `pub static FACTORY` serving `$kinds`, at most `$max_batch`
+/// items a call.
+#[macro_export]
+macro_rules! connector_factory {
+    ($connector:ident, $config:ident, $kinds:expr, $max_batch:expr) => {
+        impl $crate::connector::FromRecipient for $connector {
+            fn from_recipient(
+                recipient: &$crate::recipients::RecipientConfig,
+            ) -> Result<Self, $crate::config::ConfigError> {
+                Self::new($config::from_recipient(recipient)?)
+            }
+        }
+
+        /// How the registry validates and builds this connector.
+        pub static FACTORY: $crate::connector::ConnectorFactory =
+            $crate::connector::ConnectorFactory::of::<$connector>($kinds, $max_batch);
+    };
+}
+
 fn validate_recipient<C: FromRecipient>(recipient: &RecipientConfig) -> Result<(), ConfigError> {
     C::from_recipient(recipient).map(drop)
 }
