@@ -10,7 +10,8 @@ use hush_connector_linkedin::config::LinkedInConfig;
 use hush_connector_linkedin::sim::LinkedInSim;
 use hush_connector_linkedin::LinkedInDmpSegment;
 use hush_contracts::connector::{
-    Completion, Connector, ConnectorError, FromRecipient, Operation, RawValue, WorkIdentifier,
+    BatchResult, Completion, Connector, ConnectorError, FromRecipient, Operation, RawValue,
+    WorkIdentifier,
 };
 use hush_contracts::events::{ConfirmationAction, IdentifierType, RequestKind, VerificationStatus};
 use hush_contracts::identifiers::{hash_identifier, sha256_hex};
@@ -35,6 +36,13 @@ fn config(sim: &LinkedInSim) -> LinkedInConfig {
 
 fn connector(config: LinkedInConfig) -> LinkedInDmpSegment {
     LinkedInDmpSegment::new(config).unwrap()
+}
+
+/// Asks the connector built from `config` to opt `a@example.com` out.
+async fn opt_out_of_a(config: &LinkedInConfig) -> BatchResult {
+    connector(config.clone())
+        .apply(Operation::Suppress, &[opt_out("a@example.com")])
+        .await
 }
 
 async fn sim() -> LinkedInSim {
@@ -289,10 +297,7 @@ async fn a_400_is_permanent_with_linkedin_text() {
         400,
         r#"{"status":400,"code":"ILLEGAL_ARGUMENT","message":"segment is archived"}"#,
     ));
-    let err = connector(config(&sim))
-        .apply(Operation::Suppress, &[opt_out("a@example.com")])
-        .await
-        .unwrap_err();
+    let err = opt_out_of_a(&config(&sim)).await.unwrap_err();
     assert_eq!(
         err,
         ConnectorError::Permanent("HTTP 400: segment is archived (code ILLEGAL_ARGUMENT)".into())
@@ -305,9 +310,7 @@ async fn an_unknown_segment_is_permanent_with_linkedin_text() {
     let mut config = config(&sim);
     config.segment_id = "999".into();
     assert_refused(
-        connector(config)
-            .apply(Operation::Suppress, &[opt_out("a@example.com")])
-            .await,
+        opt_out_of_a(&config).await,
         "DMP segment 999 does not exist",
     );
 }
@@ -317,12 +320,7 @@ async fn a_rejected_token_is_permanent_with_a_clear_message() {
     let sim = sim().await;
     let mut config = config(&sim);
     config.access_token = "expired".into();
-    assert_refused(
-        connector(config)
-            .apply(Operation::Suppress, &[opt_out("a@example.com")])
-            .await,
-        "refresh the OAuth token",
-    );
+    assert_refused(opt_out_of_a(&config).await, "refresh the OAuth token");
 }
 
 #[tokio::test]
@@ -386,10 +384,7 @@ async fn a_sunset_version_is_refused_with_426_nonexistent_version() {
     let sim = sim().await;
     let mut config = config(&sim);
     config.linkedin_version = "202410".into();
-    let err = connector(config)
-        .apply(Operation::Suppress, &[opt_out("a@example.com")])
-        .await
-        .unwrap_err();
+    let err = opt_out_of_a(&config).await.unwrap_err();
     assert!(
         matches!(&err, ConnectorError::Permanent(d) if d.contains("426") && d.contains("NONEXISTENT_VERSION")),
         "{err:?}"

@@ -10,7 +10,8 @@ use hush_connector_meta::config::MetaConfig;
 use hush_connector_meta::sim::{form_of, MetaSim};
 use hush_connector_meta::MetaCustomAudiences;
 use hush_contracts::connector::{
-    Completion, Connector, ConnectorError, FromRecipient, Operation, RawValue, WorkIdentifier,
+    BatchResult, Completion, Connector, ConnectorError, FromRecipient, Operation, RawValue,
+    WorkIdentifier,
 };
 use hush_contracts::events::{ConfirmationAction, IdentifierType, RequestKind, VerificationStatus};
 use hush_contracts::identifiers::{hash_identifier, sha256_hex};
@@ -34,6 +35,13 @@ fn config(sim: &MetaSim) -> MetaConfig {
 
 fn connector(config: MetaConfig) -> MetaCustomAudiences {
     MetaCustomAudiences::new(config).unwrap()
+}
+
+/// Asks the connector built from `config` to opt `a@example.com` out.
+async fn opt_out_of_a(config: &MetaConfig) -> BatchResult {
+    connector(config.clone())
+        .apply(Operation::Suppress, &[opt_out("a@example.com")])
+        .await
 }
 
 async fn sim() -> MetaSim {
@@ -71,10 +79,7 @@ async fn opt_out_removes_the_person_and_is_recorded_suppressed_unverifiable() {
 #[tokio::test]
 async fn the_call_is_a_form_encoded_delete_on_the_users_edge() {
     let sim = sim().await;
-    connector(config(&sim))
-        .apply(Operation::Suppress, &[opt_out("a@example.com")])
-        .await
-        .unwrap();
+    opt_out_of_a(&config(&sim)).await.unwrap();
     let calls = sim.control().calls();
     assert_eq!(calls.len(), 1);
     assert_eq!(calls[0].method, "DELETE");
@@ -346,12 +351,7 @@ async fn a_meta_throttle_code_without_retry_after_waits_the_configured_default()
         400,
         r#"{"error":{"message":"User request limit reached","type":"OAuthException","code":17}}"#,
     ));
-    assert_retry_after(
-        connector(config(&sim))
-            .apply(Operation::Suppress, &[opt_out("a@example.com")])
-            .await,
-        Duration::from_secs(60),
-    );
+    assert_retry_after(opt_out_of_a(&config(&sim)).await, Duration::from_secs(60));
 }
 
 #[tokio::test]
@@ -360,9 +360,7 @@ async fn an_unknown_audience_is_permanent_with_meta_text() {
     let mut config = config(&sim);
     config.audience_id = "999".into();
     assert_refused(
-        connector(config)
-            .apply(Operation::Suppress, &[opt_out("a@example.com")])
-            .await,
+        opt_out_of_a(&config).await,
         "Object with ID '999' does not exist",
     );
 }
@@ -372,10 +370,7 @@ async fn a_flagged_audience_is_permanent_and_marked_audience_blocked() {
     let sim = sim().await;
     sim.add_members([sha256_hex("a@example.com")]);
     sim.flag_audience(true);
-    let err = connector(config(&sim))
-        .apply(Operation::Suppress, &[opt_out("a@example.com")])
-        .await
-        .unwrap_err();
+    let err = opt_out_of_a(&config(&sim)).await.unwrap_err();
     assert!(
         matches!(&err, ConnectorError::Permanent(d)
             if d.starts_with("audience blocked:") && d.contains("audience_blocked=true") && d.contains("471")),
@@ -390,9 +385,7 @@ async fn an_invalid_token_is_permanent_with_a_clear_message() {
     let mut config = config(&sim);
     config.access_token = "expired".into();
     assert_refused(
-        connector(config)
-            .apply(Operation::Suppress, &[opt_out("a@example.com")])
-            .await,
+        opt_out_of_a(&config).await,
         "access token is invalid or expired",
     );
 }
@@ -458,10 +451,7 @@ async fn a_version_meta_no_longer_serves_is_refused_with_code_2635() {
     let sim = sim().await;
     let mut config = config(&sim);
     config.api_version = "v24.0".into();
-    let err = connector(config)
-        .apply(Operation::Suppress, &[opt_out("a@example.com")])
-        .await
-        .unwrap_err();
+    let err = opt_out_of_a(&config).await.unwrap_err();
     assert!(
         matches!(&err, ConnectorError::Permanent(d) if d.contains("code 2635") && d.contains("deprecated version")),
         "{err:?}"
