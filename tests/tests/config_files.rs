@@ -28,12 +28,9 @@ fn loads_everywhere(path: &Path) {
         "one recipients list for all"
     );
     for recipient in &suppressor.recipients {
-        assert!(
-            hush_suppressor::connectors::KNOWN_KINDS.contains(&recipient.kind.as_str()),
-            "{} has unknown kind {}",
-            recipient.id,
-            recipient.kind
-        );
+        if let Err(error) = hush_connectors::factory_for(recipient) {
+            panic!("{error}");
+        }
     }
     assert!(!intake.intake.listen.is_empty() && !state.state.listen.is_empty());
     assert!(!denylist.denylist.listen.is_empty());

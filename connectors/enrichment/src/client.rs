@@ -1,6 +1,7 @@
 //! The HTTP calls to the `hush-denylist` service: hashes only, never raw values.
 
 use hush_connector_kit::http::{classify_http_status, send};
+use hush_contracts::config::ConfigError;
 use hush_contracts::connector::ConnectorError;
 use hush_contracts::connector::WorkIdentifier;
 use hush_contracts::events::IdentifierType;
@@ -59,14 +60,8 @@ pub struct DenyListClient {
 
 impl DenyListClient {
     /// A client with the configured timeout.
-    pub fn new(config: EnrichmentConfig) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .user_agent(concat!(
-                "hush-connector-enrichment/",
-                env!("CARGO_PKG_VERSION")
-            ))
-            .build()?;
+    pub fn new(config: EnrichmentConfig) -> Result<Self, ConfigError> {
+        let http = hush_connector_kit::http::client("enrichment", config.timeout)?;
         Ok(Self { http, config })
     }
 

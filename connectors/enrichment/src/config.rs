@@ -125,6 +125,7 @@ impl EnrichmentConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hush_connector_kit::testing::assert_names_field;
 
     fn recipient(kind: &str, settings: &str) -> RecipientConfig {
         toml::from_str(&format!(
@@ -155,38 +156,32 @@ mod tests {
 
     #[test]
     fn a_max_wait_shorter_than_the_poll_interval_is_refused_naming_the_field() {
-        let err = EnrichmentConfig::from_recipient(&recipient(
-            "clearbit",
-            "poll_interval_ms = 500\nmax_wait_ms = 100\n",
-        ))
-        .unwrap_err();
-        assert!(
-            err.to_string()
-                .contains("recipients.enrich.settings.max_wait_ms"),
-            "{err}"
+        assert_names_field(
+            EnrichmentConfig::from_recipient(&recipient(
+                "clearbit",
+                "poll_interval_ms = 500\nmax_wait_ms = 100\n",
+            )),
+            "recipients.enrich.settings.max_wait_ms",
         );
     }
 
     #[test]
     fn a_zero_poll_interval_and_unknown_settings_are_refused() {
-        let err =
-            EnrichmentConfig::from_recipient(&recipient("clearbit", "poll_interval_ms = 0\n"))
-                .unwrap_err();
-        assert!(
-            err.to_string().contains("settings.poll_interval_ms"),
-            "{err}"
+        assert_names_field(
+            EnrichmentConfig::from_recipient(&recipient("clearbit", "poll_interval_ms = 0\n")),
+            "settings.poll_interval_ms",
         );
-        let err = EnrichmentConfig::from_recipient(&recipient("clearbit", "api_key = \"x\"\n"))
-            .unwrap_err();
-        assert!(
-            err.to_string().contains("recipients.enrich.settings"),
-            "{err}"
+        assert_names_field(
+            EnrichmentConfig::from_recipient(&recipient("clearbit", "api_key = \"x\"\n")),
+            "recipients.enrich.settings",
         );
     }
 
     #[test]
     fn another_kind_is_refused() {
-        let err = EnrichmentConfig::from_recipient(&recipient("hubspot", "")).unwrap_err();
-        assert!(err.to_string().contains("recipients.enrich.kind"), "{err}");
+        assert_names_field(
+            EnrichmentConfig::from_recipient(&recipient("hubspot", "")),
+            "recipients.enrich.kind",
+        );
     }
 }

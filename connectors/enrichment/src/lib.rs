@@ -15,11 +15,11 @@ use std::time::Instant;
 use async_trait::async_trait;
 use hush_contracts::config::ConfigError;
 use hush_contracts::connector::{
-    Completion, Connector, ConnectorError, Evidence, ItemResults, SuppressionWork, WorkIdentifier,
+    BatchResult, Completion, Connector, ConnectorError, Evidence, ItemResults, Operation,
+    SuppressionWork, WorkIdentifier,
 };
 use hush_contracts::events::{ConfirmationAction, RequestKind, VerificationStatus};
 use hush_contracts::identifiers::is_sha256_hex;
-use hush_contracts::recipients::RecipientConfig;
 
 pub use client::{CheckAnswer, DeniedEntry, DenyListClient};
 pub use config::{EnrichmentConfig, EnrichmentSettings, KINDS, KIND_CLEARBIT, KIND_ZOOMINFO};
@@ -41,20 +41,9 @@ pub struct EnrichmentConnector {
 }
 
 impl EnrichmentConnector {
-    /// Builds the connector for a `kind = "clearbit"` or `kind = "zoominfo"` recipient whose
-    /// `base_url` is the `hush-denylist` service; configuration errors name the field.
-    pub fn from_recipient(recipient: &RecipientConfig) -> Result<Self, ConfigError> {
-        Self::new(EnrichmentConfig::from_recipient(recipient)?)
-    }
-
     /// Builds the connector from a resolved configuration.
     pub fn new(config: EnrichmentConfig) -> Result<Self, ConfigError> {
-        let recipient_id = config.recipient_id.clone();
-        let client = DenyListClient::new(config).map_err(|e| {
-            ConfigError::Invalid(format!(
-                "recipients.{recipient_id}: could not set up the HTTP client: {e}"
-            ))
-        })?;
+        let client = DenyListClient::new(config)?;
         Ok(Self { client })
     }
 
@@ -200,22 +189,20 @@ fn without_a_read(work: &SuppressionWork) -> Option<Result<Completion, Connector
 
 #[async_trait]
 impl Connector for EnrichmentConnector {
-    /// 100 work items: one deny-list read covers them all.
-    fn max_batch(&self) -> usize {
-        BATCH_LIMIT
-    }
-
     /// Confirms an opt-out or a limit once the deny-list denies every identifier of the
-    /// request: `SUPPRESSED`, `VERIFIED`. An opt-in is `NOT_APPLICABLE`. While the deny-list
-    /// does not show it after `max_wait_ms`, the item fails with a retryable error.
-    async fn suppress(&self, batch: &[SuppressionWork]) -> Result<ItemResults, ConnectorError> {
-        Ok(self.enforce(batch).await)
-    }
-
-    /// Confirms a deletion once the deny-list denies every identifier as `DELETED`. The vendor
-    /// holds nothing Hush could delete through an API, so the outcome is `SUPPRESSED` (enforced
-    /// by the deny-list), `VERIFIED`.
-    async fn delete(&self, batch: &[SuppressionWork]) -> Result<ItemResults, ConnectorError> {
+    /// request: `SUPPRESSED`, `VERIFIED`; an opt-in is `NOT_APPLICABLE`. A deletion is
+    /// confirmed once the deny-list denies every identifier as `DELETED`: the vendor holds
+    /// nothing Hush could delete through an API, so the outcome is `SUPPRESSED` (enforced by
+    /// the deny-list), `VERIFIED`. While the deny-list does not show it after `max_wait_ms`,
+    /// the item fails with a retryable error.
+    async fn apply(&self, _operation: Operation, batch: &[SuppressionWork]) -> BatchResult {
         Ok(self.enforce(batch).await)
     }
 }
+
+hush_contracts::connector_factory!(
+    EnrichmentConnector,
+    EnrichmentConfig,
+    &config::KINDS,
+    BATCH_LIMIT
+);

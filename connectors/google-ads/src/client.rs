@@ -5,13 +5,14 @@
 use std::time::{Duration, Instant};
 
 use hush_connector_kit::http::send;
+use hush_contracts::config::ConfigError;
 use hush_contracts::connector::ConnectorError;
 use serde_json::Value;
 use tokio::sync::Mutex;
 
 use crate::config::GoogleAdsConfig;
 use crate::request;
-use crate::retry::{self, Verdict};
+use crate::response::{self, Verdict};
 
 /// Longest safety margin before a token's expiry at which it is refreshed.
 const MAX_REFRESH_MARGIN: Duration = Duration::from_secs(60);
@@ -47,10 +48,9 @@ pub struct GoogleAdsClient {
 
 impl GoogleAdsClient {
     /// Builds the client; the timeout applies to every call, token exchange included.
-    pub fn new(config: GoogleAdsConfig) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder().timeout(config.timeout).build()?;
+    pub fn new(config: GoogleAdsConfig) -> Result<Self, ConfigError> {
         Ok(Self {
-            http,
+            http: hush_connector_kit::http::client("google-ads", config.timeout)?,
             config,
             token: Mutex::new(None),
         })
@@ -119,13 +119,16 @@ impl GoogleAdsClient {
                 .http
                 .post(&url)
                 .bearer_auth(&token)
-                .header("developer-token", &self.config.credentials.developer_token)
+                .header(
+                    "developer-token",
+                    self.config.credentials.developer_token.expose(),
+                )
                 .json(body);
             if let Some(login) = &self.config.login_customer_id {
                 call = call.header("login-customer-id", login);
             }
             let answer = send(call).await?;
-            match retry::classify(answer.status, answer.retry_after.as_deref(), &answer.body) {
+            match response::classify(answer.status, answer.retry_after.as_deref(), &answer.body) {
                 Verdict::Success => {
                     return serde_json::from_str(&answer.body).map_err(|e| {
                         ConnectorError::Transient(format!(
@@ -169,8 +172,8 @@ impl GoogleAdsClient {
         let form = serde_urlencoded::to_string([
             ("grant_type", "refresh_token"),
             ("client_id", credentials.client_id.as_str()),
-            ("client_secret", credentials.client_secret.as_str()),
-            ("refresh_token", credentials.refresh_token.as_str()),
+            ("client_secret", credentials.client_secret.expose()),
+            ("refresh_token", credentials.refresh_token.expose()),
         ])
         .map_err(|e| ConnectorError::Permanent(format!("cannot encode the token request: {e}")))?;
         let token_answer = send(
@@ -180,7 +183,7 @@ impl GoogleAdsClient {
                 .body(form),
         )
         .await?;
-        if let Some(error) = retry::classify_token_answer(
+        if let Some(error) = response::classify_token_answer(
             token_answer.status,
             token_answer.retry_after.as_deref(),
             &token_answer.body,

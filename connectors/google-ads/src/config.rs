@@ -1,8 +1,9 @@
 //! The `[[recipients]]` block of a Google Ads Customer Match recipient, validated at start-up.
 
-use std::fmt;
 use std::time::Duration;
 
+use hush_connector_kit::secret::Secret;
+use hush_connector_kit::settings::Fields;
 use hush_contracts::config::ConfigError;
 use hush_contracts::recipients::RecipientConfig;
 use serde::Deserialize;
@@ -59,34 +60,29 @@ fn default_max_wait_ms() -> u64 {
 }
 
 /// OAuth 2.0 client credentials and the Google Ads developer token. `Debug` never prints them.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GoogleAdsCredentials {
     /// OAuth client id.
     pub client_id: String,
     /// OAuth client secret.
-    pub client_secret: String,
+    pub client_secret: Secret,
     /// Long-lived refresh token of the user who can manage the user list.
-    pub refresh_token: String,
+    pub refresh_token: Secret,
     /// Google Ads developer token (`developer-token` header).
-    pub developer_token: String,
+    pub developer_token: Secret,
 }
 
 impl GoogleAdsCredentials {
     /// Reads `credentials.client_id`, `client_secret`, `refresh_token` and `developer_token`
     /// from the environment variables the recipient names.
     pub fn from_recipient(recipient: &RecipientConfig) -> Result<Self, ConfigError> {
+        let fields = Fields::of(recipient);
         Ok(Self {
             client_id: recipient.credential("client_id")?,
-            client_secret: recipient.credential("client_secret")?,
-            refresh_token: recipient.credential("refresh_token")?,
-            developer_token: recipient.credential("developer_token")?,
+            client_secret: fields.credential("client_secret")?,
+            refresh_token: fields.credential("refresh_token")?,
+            developer_token: fields.credential("developer_token")?,
         })
-    }
-}
-
-impl fmt::Debug for GoogleAdsCredentials {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("GoogleAdsCredentials(<redacted>)")
     }
 }
 
@@ -150,29 +146,15 @@ impl GoogleAdsConfig {
                 settings.api_version
             )));
         }
-        if !is_http_url(&settings.token_url) {
-            return Err(ConfigError::Invalid(format!(
-                "{} must be an http(s) URL",
-                field("token_url")
-            )));
-        }
-        if settings.poll_interval_ms == 0 {
-            return Err(ConfigError::Invalid(format!(
-                "{} must be at least 1",
-                field("poll_interval_ms")
-            )));
-        }
-        if !is_http_url(&recipient.base_url) {
-            return Err(ConfigError::Invalid(format!(
-                "recipients.{}.base_url must be an http(s) URL",
-                recipient.id
-            )));
-        }
+        let fields = Fields::of(recipient);
+        fields.http_url("settings.token_url", &settings.token_url)?;
+        fields.at_least_one("settings.poll_interval_ms", settings.poll_interval_ms)?;
+        fields.http_url("base_url", &recipient.base_url)?;
         for (name, value) in [
-            ("client_id", &credentials.client_id),
-            ("client_secret", &credentials.client_secret),
-            ("refresh_token", &credentials.refresh_token),
-            ("developer_token", &credentials.developer_token),
+            ("client_id", credentials.client_id.as_str()),
+            ("client_secret", credentials.client_secret.expose()),
+            ("refresh_token", credentials.refresh_token.expose()),
+            ("developer_token", credentials.developer_token.expose()),
         ] {
             if value.trim().is_empty() {
                 return Err(ConfigError::Invalid(format!(
@@ -197,10 +179,6 @@ impl GoogleAdsConfig {
     }
 }
 
-fn is_http_url(url: &str) -> bool {
-    url.starts_with("http://") || url.starts_with("https://")
-}
-
 /// A Google Ads account id: digits, optionally grouped with hyphens as the UI shows them.
 fn account_id(value: &str, field: &str) -> Result<String, ConfigError> {
     digits(&value.trim().replace('-', ""), field)
@@ -219,6 +197,7 @@ fn digits(value: &str, field: &str) -> Result<String, ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hush_connector_kit::testing::assert_names_field;
 
     fn recipient(settings: &str) -> RecipientConfig {
         toml::from_str(&format!(
@@ -230,9 +209,9 @@ mod tests {
     fn credentials() -> GoogleAdsCredentials {
         GoogleAdsCredentials {
             client_id: "id".into(),
-            client_secret: "secret".into(),
-            refresh_token: "refresh".into(),
-            developer_token: "dev".into(),
+            client_secret: "oauth-client-secret-value".into(),
+            refresh_token: "oauth-refresh-token-value".into(),
+            developer_token: "developer-token-value".into(),
         }
     }
 
@@ -255,31 +234,25 @@ mod tests {
 
     #[test]
     fn errors_name_the_field() {
-        let err = config("customer_id = \"12a\"\nuser_list_id = \"42\"").unwrap_err();
-        assert!(
-            err.to_string()
-                .contains("recipients.gads.settings.customer_id"),
-            "{err}"
+        assert_names_field(
+            config("customer_id = \"12a\"\nuser_list_id = \"42\""),
+            "recipients.gads.settings.customer_id",
         );
-        let err =
-            config("customer_id = \"1\"\nuser_list_id = \"42\"\napi_version = \"18\"").unwrap_err();
-        assert!(err.to_string().contains("settings.api_version"), "{err}");
-        let err = config("customer_id = \"1\"").unwrap_err();
-        assert!(
-            err.to_string().contains("recipients.gads.settings"),
-            "{err}"
+        assert_names_field(
+            config("customer_id = \"1\"\nuser_list_id = \"42\"\napi_version = \"18\""),
+            "settings.api_version",
         );
-        let err = config("customer_id = \"1\"\nuser_list_id = \"2\"\nlist = \"3\"").unwrap_err();
-        assert!(err.to_string().contains("list"), "{err}");
+        assert_names_field(config("customer_id = \"1\""), "recipients.gads.settings");
+        assert_names_field(
+            config("customer_id = \"1\"\nuser_list_id = \"2\"\nlist = \"3\""),
+            "list",
+        );
     }
 
     #[test]
     fn credentials_never_reach_debug_output() {
         let c = config("customer_id = \"1\"\nuser_list_id = \"2\"").unwrap();
         let shown = format!("{c:?}");
-        assert!(
-            !shown.contains("secret") && !shown.contains("refresh"),
-            "{shown}"
-        );
+        assert!(!shown.contains("-value"), "{shown}");
     }
 }

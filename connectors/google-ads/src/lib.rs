@@ -10,7 +10,7 @@
 pub mod client;
 pub mod config;
 pub mod request;
-pub mod retry;
+pub mod response;
 #[cfg(feature = "sim")]
 pub mod sim;
 pub mod verify;
@@ -18,19 +18,22 @@ pub mod verify;
 use std::collections::{BTreeMap, BTreeSet};
 
 use async_trait::async_trait;
+use hush_connector_kit::poll;
 use hush_contracts::config::ConfigError;
 use hush_contracts::connector::{
-    fill_results, Completion, Connector, ConnectorError, Evidence, ItemResults, ItemSlot,
-    SuppressionWork,
+    fill_results, BatchResult, Completion, Connector, ConnectorError, Evidence, ItemResults,
+    ItemSlot, Operation, SuppressionWork,
 };
 use hush_contracts::events::{ConfirmationAction, RequestKind, VerificationStatus};
-use hush_contracts::recipients::RecipientConfig;
 
 pub use client::{GoogleAdsClient, JobStatus};
 pub use config::{GoogleAdsConfig, GoogleAdsCredentials, GoogleAdsSettings};
 
 use request::RemoveOperation;
 use verify::JobOutcome;
+
+/// The recipient `kind` this connector serves.
+pub const KIND: &str = "google_ads";
 
 /// Evidence key of the offline user data job's resource name (what `verify` reads back).
 pub const EVIDENCE_JOB: &str = "job_resource_name";
@@ -43,20 +46,9 @@ pub struct GoogleAdsConnector {
 }
 
 impl GoogleAdsConnector {
-    /// Builds the connector from its `[[recipients]]` block, reading credentials from the
-    /// environment variables it names. Fails with an error naming the faulty field.
-    pub fn from_recipient(recipient: &RecipientConfig) -> Result<Self, ConfigError> {
-        Self::new(GoogleAdsConfig::from_recipient(recipient)?)
-    }
-
     /// Builds the connector from a resolved configuration.
     pub fn new(config: GoogleAdsConfig) -> Result<Self, ConfigError> {
-        let recipient = config.recipient_id.clone();
-        let client = GoogleAdsClient::new(config).map_err(|e| {
-            ConfigError::Invalid(format!(
-                "recipients.{recipient}: cannot build the HTTP client: {e}"
-            ))
-        })?;
+        let client = GoogleAdsClient::new(config)?;
         Ok(Self { client })
     }
 
@@ -203,7 +195,7 @@ impl GoogleAdsConnector {
             request::add_operations_bodies(operations, request::MAX_IDENTIFIERS_PER_REQUEST)
         {
             let answer = self.client.add_operations(job, &body).await?;
-            for failure in retry::partial_failures(&answer) {
+            for failure in response::partial_failures(&answer) {
                 match range.clone().nth(failure.operation) {
                     Some(index) => {
                         let op = &operations[index];
@@ -252,27 +244,27 @@ fn unmatchable_not_applicable() -> Completion {
 
 #[async_trait]
 impl Connector for GoogleAdsConnector {
-    fn max_batch(&self) -> usize {
-        request::MAX_BATCH
-    }
-
-    async fn suppress(&self, batch: &[SuppressionWork]) -> Result<ItemResults, ConnectorError> {
-        self.remove(batch, ConfirmationAction::Suppressed).await
-    }
-
-    async fn delete(&self, batch: &[SuppressionWork]) -> Result<ItemResults, ConnectorError> {
-        self.remove(batch, ConfirmationAction::Deleted).await
+    /// Removes every person from the Customer Match list; the outcome is `SUPPRESSED` or
+    /// `DELETED` after the operation.
+    async fn apply(&self, operation: Operation, batch: &[SuppressionWork]) -> BatchResult {
+        let action = match operation {
+            Operation::Suppress => ConfirmationAction::Suppressed,
+            Operation::Delete => ConfirmationAction::Deleted,
+        };
+        self.remove(batch, action).await
     }
 
     /// A completion left `PENDING` (job still running when the wait ran out) is read back from
     /// the job it names; anything else is already final.
     async fn verify(&self, _work: &SuppressionWork, completion: &Completion) -> VerificationStatus {
-        if completion.verification != VerificationStatus::Pending {
-            return completion.verification;
-        }
-        match completion.evidence.get(EVIDENCE_JOB) {
-            Some(job) => verify::read_back(&self.client, job).await,
-            None => VerificationStatus::Pending,
-        }
+        let read = |job: String| async move { verify::read_back(&self.client, &job).await };
+        poll::read_back_pending(completion, EVIDENCE_JOB, read).await
     }
 }
+
+hush_contracts::connector_factory!(
+    GoogleAdsConnector,
+    GoogleAdsConfig,
+    &[KIND],
+    request::MAX_BATCH
+);

@@ -22,10 +22,19 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
-use hush_sim_kit::{any_loopback_port, serve, RunningSim, SimControl};
+use hush_sim_kit::{any_loopback_port, serve, RunningSim};
 use serde_json::{json, Value};
 
-use crate::config::GoogleAdsCredentials;
+use self::contract::SERVED_VERSIONS;
+
+/// Google's side of the contract, copied from Google's documentation rather than from the
+/// connector, so that a sunset version in the connector cannot pass here too.
+pub mod contract {
+    /// Google Ads API versions Google serves on 2026-12-01: v22 was sunset on 2026-10-07, v26
+    /// (v26.1) is the latest. Source: developers.google.com, Google Ads API sunset dates and
+    /// release notes.
+    pub const SERVED_VERSIONS: &[&str] = &["v23", "v24", "v25", "v26"];
+}
 
 /// What the simulated account accepts.
 #[derive(Debug, Clone)]
@@ -65,18 +74,6 @@ impl Default for GoogleAdsSimConfig {
             token_lifetime: Duration::from_secs(3_599),
             running_polls: 2,
             max_identifiers_per_request: 100_000,
-        }
-    }
-}
-
-impl GoogleAdsSimConfig {
-    /// Credentials this simulator accepts.
-    pub fn credentials(&self) -> GoogleAdsCredentials {
-        GoogleAdsCredentials {
-            client_id: self.client_id.clone(),
-            client_secret: self.client_secret.clone(),
-            refresh_token: self.refresh_token.clone(),
-            developer_token: self.developer_token.clone(),
         }
     }
 }
@@ -140,19 +137,9 @@ impl GoogleAdsSim {
         Ok(Self { running, state })
     }
 
-    /// `http://127.0.0.1:<port>`: the API root (`base_url` of the recipient).
-    pub fn base_url(&self) -> String {
-        self.running.base_url()
-    }
-
     /// The token endpoint (`settings.token_url` of the recipient).
     pub fn token_url(&self) -> String {
         format!("{}/token", self.running.base_url())
-    }
-
-    /// Fault injection and call records.
-    pub fn control(&self) -> &SimControl {
-        &self.running.control
     }
 
     /// Makes every access token issued so far expire now.
@@ -290,15 +277,17 @@ async fn api(
     let mut state = state.lock().unwrap();
     let path = uri.path().trim_start_matches('/').to_owned();
     let (version, rest) = path.split_once('/').unwrap_or((path.as_str(), ""));
-    let version_ok = version.len() > 1
-        && version.starts_with('v')
-        && version[1..].bytes().all(|b| b.is_ascii_digit());
-    if !version_ok || method != Method::POST {
+    let latest = SERVED_VERSIONS[SERVED_VERSIONS.len() - 1];
+    if !SERVED_VERSIONS.contains(&version) || method != Method::POST {
         return google_error(
             StatusCode::NOT_FOUND,
             "NOT_FOUND",
-            &format!("{method} /{path} is not a Google Ads API method"),
-            "v18",
+            &format!(
+                "{method} /{path} is not a method of a Google Ads API version Google serves \
+                 ({})",
+                SERVED_VERSIONS.join(", ")
+            ),
+            latest,
             vec![],
         );
     }
@@ -728,4 +717,14 @@ fn search(state: &mut SimState, version: &str, body: &Value) -> Response {
         "requestId": "sim-request"
     }))
     .into_response()
+}
+
+/// The simulator's address (`base_url()`) and its fault injection and call log
+/// (`control()`).
+impl std::ops::Deref for GoogleAdsSim {
+    type Target = RunningSim;
+
+    fn deref(&self) -> &RunningSim {
+        &self.running
+    }
 }

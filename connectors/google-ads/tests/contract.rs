@@ -3,12 +3,16 @@
 use std::time::Duration;
 
 use hush_connector_google_ads::sim::{GoogleAdsSim, GoogleAdsSimConfig};
-use hush_connector_google_ads::{GoogleAdsConfig, GoogleAdsConnector, EVIDENCE_JOB};
-use hush_contracts::connector::{Connector, ConnectorError, SuppressionWork, WorkIdentifier};
+use hush_connector_google_ads::{
+    GoogleAdsConfig, GoogleAdsConnector, GoogleAdsCredentials, EVIDENCE_JOB,
+};
+use hush_connector_kit::testing::{assert_refused, work, ComplianceSuite, WorkExt};
+use hush_contracts::connector::{
+    Connector, ConnectorError, Operation, SuppressionWork, WorkIdentifier,
+};
 use hush_contracts::events::{ConfirmationAction, IdentifierType, RequestKind, VerificationStatus};
 use hush_contracts::identifiers::{hash_identifier, sha256_hex};
 use hush_contracts::recipients::RecipientConfig;
-use hush_sim_kit::Fault;
 use serde_json::{json, Value};
 
 fn recipient(sim: &GoogleAdsSim, config: &GoogleAdsSimConfig, extra: &str) -> RecipientConfig {
@@ -50,8 +54,18 @@ fn connector_for(
 ) -> GoogleAdsConnector {
     let r = recipient(sim, config, extra);
     let resolved =
-        GoogleAdsConfig::with_credentials(&r, r.settings().unwrap(), config.credentials()).unwrap();
+        GoogleAdsConfig::with_credentials(&r, r.settings().unwrap(), credentials(config)).unwrap();
     GoogleAdsConnector::new(resolved).unwrap()
+}
+
+/// The credentials the simulator accepts, as the connector holds them.
+fn credentials(config: &GoogleAdsSimConfig) -> GoogleAdsCredentials {
+    GoogleAdsCredentials {
+        client_id: config.client_id.clone(),
+        client_secret: config.client_secret.as_str().into(),
+        refresh_token: config.refresh_token.as_str().into(),
+        developer_token: config.developer_token.as_str().into(),
+    }
 }
 
 async fn start(config: GoogleAdsSimConfig) -> (GoogleAdsSim, GoogleAdsConnector) {
@@ -64,31 +78,25 @@ fn email(raw: &str) -> String {
     hash_identifier(IdentifierType::Email, raw).unwrap()
 }
 
-fn work(
+/// Request `request` of `kind` for the identifiers given as (kind, SHA-256).
+fn job_work(
     request: &str,
     kind: RequestKind,
     identifiers: Vec<(IdentifierType, String)>,
 ) -> SuppressionWork {
-    SuppressionWork {
-        request_id: request.into(),
-        subject_key: format!("subject-{request}"),
-        kind,
-        identifiers: identifiers
-            .into_iter()
-            .map(|(kind, sha256)| WorkIdentifier {
+    identifiers
+        .into_iter()
+        .fold(work(kind).id(request), |work, (kind, sha256)| {
+            work.with(WorkIdentifier {
                 kind,
                 sha256,
                 raw: None,
             })
-            .collect(),
-        categories: vec![],
-        jurisdiction: "US-CA".into(),
-        received_at: 0,
-    }
+        })
 }
 
 fn opt_out(request: &str, raw_email: &str) -> SuppressionWork {
-    work(
+    job_work(
         request,
         RequestKind::OptOutSaleShare,
         vec![(IdentifierType::Email, email(raw_email))],
@@ -98,7 +106,7 @@ fn opt_out(request: &str, raw_email: &str) -> SuppressionWork {
 /// Makes one successful call so the access token is cached and the next fault hits the API.
 async fn warm_up(connector: &GoogleAdsConnector) {
     let results = connector
-        .suppress(&[opt_out("warm", "warm@example.com")])
+        .apply(Operation::Suppress, &[opt_out("warm", "warm@example.com")])
         .await
         .unwrap();
     assert!(results[0].is_ok(), "{results:?}");
@@ -121,7 +129,7 @@ async fn job_polled_to_success_is_verified_and_removes_exactly_the_subjects() {
     ]);
 
     let batch = [
-        work(
+        job_work(
             "r1",
             RequestKind::OptOutSaleShare,
             vec![
@@ -131,7 +139,7 @@ async fn job_polled_to_success_is_verified_and_removes_exactly_the_subjects() {
         ),
         opt_out("r2", "joe@example.com"),
     ];
-    let results = connector.suppress(&batch).await.unwrap();
+    let results = connector.apply(Operation::Suppress, &batch).await.unwrap();
 
     for result in &results {
         let completion = result.as_ref().unwrap();
@@ -183,12 +191,17 @@ async fn job_polled_to_success_is_verified_and_removes_exactly_the_subjects() {
 async fn delete_is_reported_as_deleted() {
     let (sim, connector) = start(GoogleAdsSimConfig::default()).await;
     sim.add_members([email("gone@example.com")]);
-    let batch = [work(
+    let batch = [job_work(
         "d1",
         RequestKind::Delete,
         vec![(IdentifierType::Email, email("gone@example.com"))],
     )];
-    let completion = connector.delete(&batch).await.unwrap().remove(0).unwrap();
+    let completion = connector
+        .apply(Operation::Delete, &batch)
+        .await
+        .unwrap()
+        .remove(0)
+        .unwrap();
     assert_eq!(completion.action, ConfirmationAction::Deleted);
     assert_eq!(completion.verification, VerificationStatus::Verified);
     assert!(sim.members().is_empty());
@@ -223,7 +236,7 @@ async fn token_rejected_with_401_is_refreshed_once_and_the_call_repeated() {
     warm_up(&connector).await;
     sim.expire_tokens();
     let results = connector
-        .suppress(&[opt_out("r", "a@example.com")])
+        .apply(Operation::Suppress, &[opt_out("r", "a@example.com")])
         .await
         .unwrap();
     assert!(results[0].is_ok(), "{results:?}");
@@ -248,13 +261,11 @@ async fn revoked_refresh_token_is_permanent() {
     .await
     .unwrap();
     let connector = connector_for(&sim, &config, "");
-    let err = connector
-        .suppress(&[opt_out("r", "a@example.com")])
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&err, ConnectorError::Permanent(t) if t.contains("invalid_grant")),
-        "{err:?}"
+    assert_refused(
+        connector
+            .apply(Operation::Suppress, &[opt_out("r", "a@example.com")])
+            .await,
+        "invalid_grant",
     );
 }
 
@@ -272,13 +283,13 @@ async fn half_failed_batch_names_exactly_the_refused_identifiers_by_hash() {
     ]);
     let batch = [
         opt_out("ok1", "ok1@example.com"),
-        work(
+        job_work(
             "bad1",
             RequestKind::OptOutSaleShare,
             vec![(IdentifierType::Email, bad_one.clone())],
         ),
         opt_out("ok2", "ok2@example.com"),
-        work(
+        job_work(
             "bad2",
             RequestKind::OptOutSaleShare,
             vec![
@@ -287,7 +298,7 @@ async fn half_failed_batch_names_exactly_the_refused_identifiers_by_hash() {
             ],
         ),
     ];
-    let results = connector.suppress(&batch).await.unwrap();
+    let results = connector.apply(Operation::Suppress, &batch).await.unwrap();
 
     for ok in [&results[0], &results[2]] {
         let completion = ok.as_ref().unwrap();
@@ -326,7 +337,7 @@ async fn failed_job_is_permanent_with_the_failure_reason() {
     let (sim, connector) = start(GoogleAdsSimConfig::default()).await;
     sim.fail_next_job("INSUFFICIENT_MATCHED_TRANSACTIONS");
     let err = connector
-        .suppress(&[opt_out("r", "a@example.com")])
+        .apply(Operation::Suppress, &[opt_out("r", "a@example.com")])
         .await
         .unwrap()
         .remove(0)
@@ -347,7 +358,7 @@ async fn job_still_running_at_max_wait_is_pending_and_verify_reads_it_back() {
     let connector = connector_for(&sim, &config, "max_wait_ms = 40\npoll_interval_ms = 20");
     let item = opt_out("r", "slow@example.com");
     let completion = connector
-        .suppress(std::slice::from_ref(&item))
+        .apply(Operation::Suppress, std::slice::from_ref(&item))
         .await
         .unwrap()
         .remove(0)
@@ -374,43 +385,12 @@ async fn job_still_running_at_max_wait_is_pending_and_verify_reads_it_back() {
 }
 
 #[tokio::test]
-async fn rate_limit_with_retry_after_is_retry_after() {
-    let (sim, connector) = start(GoogleAdsSimConfig::default()).await;
-    warm_up(&connector).await;
-    sim.control().inject(Fault::Status {
-        status: 429,
-        retry_after: Some(17),
-        body: json!({"error": {"code": 429, "status": "RESOURCE_EXHAUSTED", "message": "Resource has been exhausted (e.g. check quota)."}}).to_string(),
-    });
-    let err = connector
-        .suppress(&[opt_out("r", "a@example.com")])
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&err, ConnectorError::RetryAfter { after, .. } if *after == Duration::from_secs(17)),
-        "{err:?}"
-    );
-}
-
-#[tokio::test]
-async fn server_error_is_transient() {
-    let (sim, connector) = start(GoogleAdsSimConfig::default()).await;
-    warm_up(&connector).await;
-    sim.control().inject(Fault::server_error());
-    let err = connector
-        .suppress(&[opt_out("r", "a@example.com")])
-        .await
-        .unwrap_err();
-    assert!(matches!(err, ConnectorError::Transient(_)), "{err:?}");
-}
-
-#[tokio::test]
 async fn invalid_argument_is_permanent_with_googles_text() {
     let config = GoogleAdsSimConfig::default();
     let sim = GoogleAdsSim::start(config.clone()).await.unwrap();
     let connector = connector_for(&sim, &config, "user_list_id = \"404\"");
     let err = connector
-        .suppress(&[opt_out("r", "a@example.com")])
+        .apply(Operation::Suppress, &[opt_out("r", "a@example.com")])
         .await
         .unwrap_err();
     assert!(
@@ -422,38 +402,21 @@ async fn invalid_argument_is_permanent_with_googles_text() {
 }
 
 #[tokio::test]
-async fn hang_longer_than_the_timeout_is_transient() {
-    let config = GoogleAdsSimConfig::default();
-    let sim = GoogleAdsSim::start(config.clone()).await.unwrap();
-    let connector = connector_for(&sim, &config, "timeout_ms = 300");
-    warm_up(&connector).await;
-    sim.control().inject(Fault::Delay(Duration::from_secs(3)));
-    let err = connector
-        .suppress(&[opt_out("r", "a@example.com")])
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&err, ConnectorError::Transient(t) if t.contains("timeout")),
-        "{err:?}"
-    );
-}
-
-#[tokio::test]
 async fn people_without_email_or_phone_and_opt_ins_make_no_call() {
     let (sim, connector) = start(GoogleAdsSimConfig::default()).await;
     let batch = [
-        work(
+        job_work(
             "c",
             RequestKind::OptOutSaleShare,
             vec![(IdentifierType::CustomerId, sha256_hex("cust-1"))],
         ),
-        work(
+        job_work(
             "i",
             RequestKind::OptInSaleShare,
             vec![(IdentifierType::Email, email("a@example.com"))],
         ),
     ];
-    let results = connector.suppress(&batch).await.unwrap();
+    let results = connector.apply(Operation::Suppress, &batch).await.unwrap();
     let unmatchable = results[0]
         .as_ref()
         .expect("not an error: nothing to match on");
@@ -491,7 +454,7 @@ async fn raw_job(
     let token = token["access_token"].as_str().unwrap().to_owned();
     let job: Value = http
         .post(format!(
-            "{}/v18/customers/1234567890/offlineUserDataJobs:create",
+            "{}/v26/customers/1234567890/offlineUserDataJobs:create",
             sim.base_url()
         ))
         .bearer_auth(&token)
@@ -517,7 +480,7 @@ async fn simulator_refuses_an_unhashed_email_with_a_partial_failure() {
     let sim = GoogleAdsSim::start(config.clone()).await.unwrap();
     let (http, token, job) = raw_job(&sim, &config).await;
     let call = |partial: bool| {
-        http.post(format!("{}/v18/{job}:addOperations", sim.base_url()))
+        http.post(format!("{}/v26/{job}:addOperations", sim.base_url()))
             .bearer_auth(&token)
             .header("developer-token", &config.developer_token)
             .json(&json!({"enablePartialFailure": partial, "operations": [
@@ -553,7 +516,7 @@ async fn simulator_enforces_identifier_limits_and_the_developer_token() {
         .map(|n| json!({"hashedEmail": sha256_hex(&n.to_string())}))
         .collect();
     let too_many = http
-        .post(format!("{}/v18/{job}:addOperations", sim.base_url()))
+        .post(format!("{}/v26/{job}:addOperations", sim.base_url()))
         .bearer_auth(&token)
         .header("developer-token", &config.developer_token)
         .json(&json!({"enablePartialFailure": true, "operations": [{"remove": {"userIdentifiers": ids}}]}))
@@ -567,11 +530,52 @@ async fn simulator_enforces_identifier_limits_and_the_developer_token() {
         .unwrap()
         .contains("TOO_MANY_USER_IDENTIFIERS"));
     let no_developer_token = http
-        .post(format!("{}/v18/{job}:run", sim.base_url()))
+        .post(format!("{}/v26/{job}:run", sim.base_url()))
         .bearer_auth(&token)
         .json(&json!({}))
         .send()
         .await
         .unwrap();
     assert_eq!(no_developer_token.status(), 403);
+}
+
+#[tokio::test]
+async fn a_sunset_api_version_is_not_found() {
+    let config = GoogleAdsSimConfig::default();
+    let sim = GoogleAdsSim::start(config.clone()).await.unwrap();
+    let connector = connector_for(&sim, &config, "api_version = \"v22\"");
+    let results = connector
+        .apply(Operation::Suppress, &[opt_out("old", "a@example.com")])
+        .await;
+    let error = match results {
+        Err(error) => error,
+        Ok(mut items) => items.remove(0).unwrap_err(),
+    };
+    assert!(
+        matches!(&error, ConnectorError::Permanent(d) if d.contains("HTTP 404") && d.contains("v23, v24, v25, v26")),
+        "{error:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_connector_passes_the_compliance_suite() {
+    let config = GoogleAdsSimConfig::default();
+    let sim = GoogleAdsSim::start(config.clone()).await.unwrap();
+    let connector = connector_for(&sim, &config, "timeout_ms = 300");
+    ComplianceSuite {
+        connector: &connector,
+        max_batch: hush_connector_google_ads::FACTORY.max_batch,
+        sample: &|kind| {
+            job_work(
+                "suite",
+                kind,
+                vec![(IdentifierType::Email, email("jane@example.com"))],
+            )
+        },
+        applies_opt_ins: false,
+        faults: Some(sim.control()),
+        hang: Duration::from_secs(2),
+    }
+    .run()
+    .await;
 }

@@ -2,7 +2,7 @@
 //! binary because it sets environment variables, which must not race other threads.
 
 use hush_connector_google_ads::GoogleAdsConnector;
-use hush_contracts::connector::Connector;
+use hush_contracts::connector::FromRecipient;
 use hush_contracts::recipients::RecipientConfig;
 
 #[test]
@@ -35,6 +35,6 @@ user_list_id = "1"
     ] {
         std::env::set_var(format!("HUSH_TEST_GADS_{name}"), "value");
     }
-    let connector = GoogleAdsConnector::from_recipient(&r).unwrap();
-    assert_eq!(connector.max_batch(), 5_000);
+    GoogleAdsConnector::from_recipient(&r).expect("builds once every credential is set");
+    assert_eq!(hush_connector_google_ads::FACTORY.max_batch, 5_000);
 }

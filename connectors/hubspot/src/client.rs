@@ -5,6 +5,8 @@
 use std::collections::BTreeMap;
 
 use hush_connector_kit::http::VendorAnswer;
+use hush_connector_kit::secret::Secret;
+use hush_contracts::config::ConfigError;
 use hush_contracts::connector::ConnectorError;
 use reqwest::header::AUTHORIZATION;
 use reqwest::{Method, StatusCode, Url};
@@ -14,7 +16,7 @@ use crate::config::HubSpotConfig;
 use crate::request::{
     gdpr_delete_body, single_update_body, BatchUpdateBody, PropertyChange, ID_PROPERTY,
 };
-use crate::retry::{self, redact_emails};
+use crate::response::{self, redact_emails};
 
 /// The result of writing one contact.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,7 +41,7 @@ pub enum ContactRead {
 pub struct HubSpotClient {
     http: reqwest::Client,
     base_url: Url,
-    token: String,
+    token: Secret,
 }
 
 #[derive(Deserialize)]
@@ -72,13 +74,9 @@ struct ContactObject {
 
 impl HubSpotClient {
     /// A client with the recipient's timeout.
-    pub fn new(config: &HubSpotConfig) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .user_agent(concat!("hush/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+    pub fn new(config: &HubSpotConfig) -> Result<Self, ConfigError> {
         Ok(Self {
-            http,
+            http: hush_connector_kit::http::client("hubspot", config.timeout)?,
             base_url: config.base_url.clone(),
             token: config.token.clone(),
         })
@@ -109,7 +107,7 @@ impl HubSpotClient {
         let mut request = self
             .http
             .request(method, url)
-            .header(AUTHORIZATION, format!("Bearer {}", self.token));
+            .header(AUTHORIZATION, format!("Bearer {}", self.token.expose()));
         if let Some(body) = body {
             request = request
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
@@ -119,7 +117,7 @@ impl HubSpotClient {
     }
 
     fn fail(answer: &VendorAnswer, emails: &[&str]) -> ConnectorError {
-        retry::classify(
+        response::classify(
             answer.status,
             answer.retry_after.as_deref(),
             &answer.body,

@@ -1,9 +1,10 @@
 //! The HubSpot recipient's configuration: the `[[recipients]]` fields this connector reads, its
 //! `settings` block and its private app token, validated at start-up.
 
-use std::fmt;
 use std::time::Duration;
 
+use hush_connector_kit::secret::Secret;
+use hush_connector_kit::settings::Fields;
 use hush_contracts::config::ConfigError;
 use hush_contracts::recipients::RecipientConfig;
 use reqwest::Url;
@@ -45,30 +46,18 @@ impl Default for HubSpotSettings {
 }
 
 /// Everything the HubSpot connector needs, resolved and validated.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct HubSpotConfig {
     /// Recipient id (`connector_id` in confirmations).
     pub recipient_id: String,
     /// API root, e.g. `https://api.hubapi.com`.
     pub base_url: Url,
     /// Private app access token from `credentials.token`.
-    pub token: String,
+    pub token: Secret,
     /// Timeout of one API call (`timeout_ms`).
     pub timeout: Duration,
     /// The contact properties to set.
     pub settings: HubSpotSettings,
-}
-
-impl fmt::Debug for HubSpotConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("HubSpotConfig")
-            .field("recipient_id", &self.recipient_id)
-            .field("base_url", &self.base_url.as_str())
-            .field("token", &"<redacted>")
-            .field("timeout", &self.timeout)
-            .field("settings", &self.settings)
-            .finish()
-    }
 }
 
 impl HubSpotConfig {
@@ -76,49 +65,38 @@ impl HubSpotConfig {
     /// (`recipients.<id>.<field>`). The token is read from the environment variable named by
     /// `credentials.token`.
     pub fn from_recipient(recipient: &RecipientConfig) -> Result<Self, ConfigError> {
-        let at = |field: &str| format!("recipients.{}.{field}", recipient.id);
-        if recipient.kind != KIND {
-            return Err(ConfigError::Invalid(format!(
-                "{} is `{}`, but the HubSpot connector needs `{KIND}`",
-                at("kind"),
-                recipient.kind
-            )));
-        }
+        let fields = Fields::of(recipient);
+        fields.kind_is(&[KIND], "HubSpot")?;
         let settings: HubSpotSettings = recipient.settings()?;
         for (field, name) in [
             ("settings.opt_out_property", &settings.opt_out_property),
             ("settings.limit_property", &settings.limit_property),
         ] {
             if !is_property_name(name) {
-                return Err(ConfigError::Invalid(format!(
-                    "{} `{name}` is not a HubSpot internal property name (lowercase letters, digits \
-                     and _, starting with a letter)",
-                    at(field)
-                )));
+                return Err(fields.invalid(
+                    field,
+                    format_args!(
+                        "`{name}` is not a HubSpot internal property name (lowercase letters, \
+                         digits and _, starting with a letter)"
+                    ),
+                ));
             }
         }
         if settings.opt_out_property == settings.limit_property {
-            return Err(ConfigError::Invalid(format!(
-                "{} must differ from settings.opt_out_property",
-                at("settings.limit_property")
-            )));
+            return Err(fields.invalid(
+                "settings.limit_property",
+                "must differ from settings.opt_out_property",
+            ));
         }
         let base_url = Url::parse(&recipient.base_url)
             .ok()
             .filter(|url| matches!(url.scheme(), "http" | "https") && url.has_host())
-            .ok_or_else(|| {
-                ConfigError::Invalid(format!("{} must be an http(s) URL", at("base_url")))
-            })?;
-        if recipient.timeout_ms == 0 {
-            return Err(ConfigError::Invalid(format!(
-                "{} must be at least 1",
-                at("timeout_ms")
-            )));
-        }
+            .ok_or_else(|| fields.invalid("base_url", "must be an http(s) URL"))?;
+        fields.at_least_one("timeout_ms", recipient.timeout_ms)?;
         Ok(Self {
             recipient_id: recipient.id.clone(),
             base_url,
-            token: recipient.credential("token")?,
+            token: fields.credential("token")?,
             timeout: Duration::from_millis(recipient.timeout_ms),
             settings,
         })
@@ -134,6 +112,7 @@ fn is_property_name(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hush_connector_kit::testing::assert_names_field;
 
     fn recipient(settings: &str) -> RecipientConfig {
         static SET: std::sync::Once = std::sync::Once::new();
@@ -149,7 +128,7 @@ mod tests {
         let config = HubSpotConfig::from_recipient(&recipient("")).unwrap();
         assert_eq!(config.settings.opt_out_property, "hush_do_not_sell");
         assert_eq!(config.settings.limit_property, "hush_limit_sensitive");
-        assert_eq!(config.token, "pat-na1-test");
+        assert_eq!(config.token.expose(), "pat-na1-test");
         assert!(!format!("{config:?}").contains("pat-na1-test"));
     }
 
@@ -165,25 +144,19 @@ mod tests {
 
     #[test]
     fn a_display_label_instead_of_an_internal_name_is_refused_naming_the_field() {
-        let err = HubSpotConfig::from_recipient(&recipient("opt_out_property = \"Do Not Sell\"\n"))
-            .unwrap_err();
-        assert!(
-            err.to_string()
-                .contains("recipients.crm.settings.opt_out_property"),
-            "{err}"
+        assert_names_field(
+            HubSpotConfig::from_recipient(&recipient("opt_out_property = \"Do Not Sell\"\n")),
+            "recipients.crm.settings.opt_out_property",
         );
     }
 
     #[test]
     fn one_property_for_both_rights_is_refused() {
-        let err = HubSpotConfig::from_recipient(&recipient(
-            "opt_out_property = \"hush_flag\"\nlimit_property = \"hush_flag\"\n",
-        ))
-        .unwrap_err();
-        assert!(
-            err.to_string()
-                .contains("recipients.crm.settings.limit_property"),
-            "{err}"
+        assert_names_field(
+            HubSpotConfig::from_recipient(&recipient(
+                "opt_out_property = \"hush_flag\"\nlimit_property = \"hush_flag\"\n",
+            )),
+            "recipients.crm.settings.limit_property",
         );
     }
 
@@ -191,15 +164,13 @@ mod tests {
     fn a_missing_token_names_the_credential() {
         let mut r = recipient("");
         r.credentials.clear();
-        let err = HubSpotConfig::from_recipient(&r).unwrap_err();
-        assert!(err.to_string().contains("credentials.token"), "{err}");
+        assert_names_field(HubSpotConfig::from_recipient(&r), "credentials.token");
     }
 
     #[test]
     fn another_kind_is_refused() {
         let mut r = recipient("");
         r.kind = "webhook".into();
-        let err = HubSpotConfig::from_recipient(&r).unwrap_err();
-        assert!(err.to_string().contains("recipients.crm.kind"), "{err}");
+        assert_names_field(HubSpotConfig::from_recipient(&r), "recipients.crm.kind");
     }
 }

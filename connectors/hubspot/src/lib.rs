@@ -11,7 +11,7 @@
 pub mod client;
 pub mod config;
 pub mod request;
-pub mod retry;
+pub mod response;
 #[cfg(feature = "sim")]
 pub mod sim;
 pub mod verify;
@@ -19,10 +19,10 @@ pub mod verify;
 use async_trait::async_trait;
 use hush_contracts::config::ConfigError;
 use hush_contracts::connector::{
-    Completion, Connector, ConnectorError, Evidence, ItemResults, SuppressionWork,
+    BatchResult, Completion, Connector, ConnectorError, Evidence, ItemResults, Operation,
+    SuppressionWork,
 };
 use hush_contracts::events::{ConfirmationAction, IdentifierType, RequestKind, VerificationStatus};
-use hush_contracts::recipients::RecipientConfig;
 
 pub use client::{ContactRead, ContactWrite, HubSpotClient};
 pub use config::{HubSpotConfig, HubSpotSettings};
@@ -86,20 +86,9 @@ impl Halt {
 }
 
 impl HubSpotConnector {
-    /// Builds the connector for a `kind = "hubspot"` recipient, reading its private app token
-    /// from the environment; configuration errors name the field.
-    pub fn from_recipient(recipient: &RecipientConfig) -> Result<Self, ConfigError> {
-        Self::new(HubSpotConfig::from_recipient(recipient)?)
-    }
-
     /// Builds the connector from a resolved configuration.
     pub fn new(config: HubSpotConfig) -> Result<Self, ConfigError> {
-        let client = HubSpotClient::new(&config).map_err(|e| {
-            ConfigError::Invalid(format!(
-                "recipients.{}: could not set up the HTTP client: {e}",
-                config.recipient_id
-            ))
-        })?;
+        let client = HubSpotClient::new(&config)?;
         Ok(Self { config, client })
     }
 
@@ -261,22 +250,16 @@ fn in_batch_order(batch: &[SuppressionWork], applied: ItemResults) -> ItemResult
 
 #[async_trait]
 impl Connector for HubSpotConnector {
-    /// HubSpot's batch update limit: 100 contacts a call.
-    fn max_batch(&self) -> usize {
-        BATCH_LIMIT
-    }
-
-    /// Sets the opt-out (or limit) property to `"true"`, or the opt-out property back to
-    /// `"false"` on an opt-in: one `PATCH` when the call holds one contact, `batch/update`
-    /// otherwise. An unknown contact is `NOT_FOUND`.
-    async fn suppress(&self, batch: &[SuppressionWork]) -> Result<ItemResults, ConnectorError> {
-        let applied = self.apply_property_changes(&with_email(batch)).await;
-        Ok(in_batch_order(batch, applied))
-    }
-
-    /// GDPR-deletes each contact: `DELETED`, or `NOT_FOUND` on a 404.
-    async fn delete(&self, batch: &[SuppressionWork]) -> Result<ItemResults, ConnectorError> {
-        let applied = self.apply_deletions(&with_email(batch)).await;
+    /// Suppress sets the opt-out (or limit) property to `"true"`, or the opt-out property
+    /// back to `"false"` on an opt-in: one `PATCH` when the call holds one contact,
+    /// `batch/update` otherwise. Delete GDPR-deletes each contact: `DELETED`, or `NOT_FOUND`
+    /// on a 404. An unknown contact is `NOT_FOUND`.
+    async fn apply(&self, operation: Operation, batch: &[SuppressionWork]) -> BatchResult {
+        let with_email = with_email(batch);
+        let applied = match operation {
+            Operation::Suppress => self.apply_property_changes(&with_email).await,
+            Operation::Delete => self.apply_deletions(&with_email).await,
+        };
         Ok(in_batch_order(batch, applied))
     }
 
@@ -285,3 +268,10 @@ impl Connector for HubSpotConnector {
         verify::read_back(&self.client, &self.config.settings, work, completion).await
     }
 }
+
+hush_contracts::connector_factory!(
+    HubSpotConnector,
+    HubSpotConfig,
+    &[config::KIND],
+    BATCH_LIMIT
+);

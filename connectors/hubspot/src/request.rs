@@ -198,6 +198,7 @@ pub fn gdpr_delete_body(email: &str) -> GdprDeleteBody {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hush_connector_kit::testing::opt_out_of;
     use hush_contracts::connector::{RawValue, WorkIdentifier};
     use hush_contracts::identifiers::sha256_hex;
     use serde_json::json;
@@ -207,18 +208,6 @@ mod tests {
             kind: IdentifierType::Email,
             sha256: sha256_hex(hashed_from),
             raw: raw.map(RawValue::new),
-        }
-    }
-
-    fn work(identifiers: Vec<WorkIdentifier>) -> SuppressionWork {
-        SuppressionWork {
-            request_id: "req-1".into(),
-            subject_key: "s".into(),
-            kind: RequestKind::OptOutSaleShare,
-            identifiers,
-            categories: vec![],
-            jurisdiction: "US-CA".into(),
-            received_at: 0,
         }
     }
 
@@ -291,7 +280,7 @@ mod tests {
 
     #[test]
     fn raw_emails_are_normalised_and_deduplicated() {
-        let emails = contact_emails(&work(vec![
+        let emails = contact_emails(&opt_out_of(vec![
             email(Some(" Jane@Example.com "), "jane@example.com"),
             email(Some("jane@example.com"), "jane@example.com"),
             email(Some("j.doe@example.org"), "j.doe@example.org"),
@@ -302,7 +291,7 @@ mod tests {
 
     #[test]
     fn a_hashed_only_email_is_a_permanent_error_that_asks_for_the_raw_value() {
-        let err = contact_emails(&work(vec![email(None, "jane@example.com")])).unwrap_err();
+        let err = contact_emails(&opt_out_of(vec![email(None, "jane@example.com")])).unwrap_err();
         match err {
             ConnectorError::Permanent(detail) => {
                 assert!(detail.contains("raw email"), "{detail}");
@@ -314,7 +303,7 @@ mod tests {
 
     #[test]
     fn a_request_without_email_is_a_permanent_error() {
-        let err = contact_emails(&work(vec![])).unwrap_err();
+        let err = contact_emails(&opt_out_of(vec![])).unwrap_err();
         assert!(
             matches!(&err, ConnectorError::Permanent(d) if d.contains("no EMAIL identifier")),
             "{err:?}"

@@ -23,10 +23,69 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{patch, post};
 use axum::{Json, Router};
-use hush_sim_kit::{any_loopback_port, serve, RunningSim, SimControl};
+use hush_sim_kit::{any_loopback_port, serve, RunningSim};
 use serde_json::{json, Value};
 
-use crate::request::{BatchUpdateBody, GdprDeleteBody, PropertiesBody, BATCH_LIMIT, ID_PROPERTY};
+use self::contract::{BatchUpdateBody, GdprDeleteBody, PropertiesBody, BATCH_LIMIT, ID_PROPERTY};
+
+/// HubSpot's side of the contract, copied from HubSpot's documentation rather than from the
+/// connector, so that a wrong field name or limit in the connector cannot pass here too.
+/// Source: developers.hubspot.com, CRM contacts v3 reference (batch update, GDPR delete).
+pub mod contract {
+    use std::collections::BTreeMap;
+
+    use serde::Deserialize;
+
+    /// Inputs one `batch/update` accepts (HubSpot's batch limit of 100 ids).
+    pub const BATCH_LIMIT: usize = 100;
+    /// The `idProperty` that looks a contact up by email; on GDPR delete, an unknown email is
+    /// blocklisted.
+    pub const ID_PROPERTY: &str = "email";
+
+    /// Body of `PATCH /crm/v3/objects/contacts/{contactId}`.
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct PropertiesBody {
+        /// Property internal name → new value.
+        pub properties: BTreeMap<String, String>,
+    }
+
+    /// Body of `POST /crm/v3/objects/contacts/batch/update`.
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct BatchUpdateBody {
+        /// One input per contact.
+        pub inputs: Vec<BatchInput>,
+    }
+
+    /// One input of a batch update.
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct BatchInput {
+        /// The contact's id, or its value of `idProperty`.
+        pub id: String,
+        /// Property the `id` is a value of; absent means a record id.
+        #[serde(rename = "idProperty", default)]
+        pub id_property: Option<String>,
+        /// Property internal name → new value.
+        pub properties: BTreeMap<String, String>,
+        /// Optional trace id HubSpot echoes in errors.
+        #[serde(rename = "objectWriteTraceId", default)]
+        pub object_write_trace_id: Option<String>,
+    }
+
+    /// Body of `POST /crm/v3/objects/contacts/gdpr-delete`.
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct GdprDeleteBody {
+        /// The contact's id, or its value of `idProperty`.
+        #[serde(rename = "objectId")]
+        pub object_id: String,
+        /// Property `objectId` is a value of; absent means a record id.
+        #[serde(rename = "idProperty", default)]
+        pub id_property: Option<String>,
+    }
+}
 
 /// Requests HubSpot allows a private app per rolling window.
 pub const RATE_LIMIT: usize = 100;
@@ -130,16 +189,6 @@ impl HubSpotSimulator {
             .with_state(state.clone());
         let running = serve(router, addr).await?;
         Ok(Self { running, state })
-    }
-
-    /// `http://127.0.0.1:<port>`, to use as the recipient's `base_url`.
-    pub fn base_url(&self) -> String {
-        self.running.base_url()
-    }
-
-    /// Fault injection and the log of every call.
-    pub fn control(&self) -> &SimControl {
-        &self.running.control
     }
 
     /// Seeds a contact (email trimmed and lowercased) and returns its object id; an existing
@@ -524,4 +573,14 @@ async fn gdpr_delete(
         None => return Err(Refusal::not_found("resource not found")),
     }
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The simulator's address (`base_url()`) and its fault injection and call log
+/// (`control()`).
+impl std::ops::Deref for HubSpotSimulator {
+    type Target = RunningSim;
+
+    fn deref(&self) -> &RunningSim {
+        &self.running
+    }
 }

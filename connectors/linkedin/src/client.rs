@@ -1,11 +1,12 @@
 //! The HTTP call to LinkedIn's Marketing API.
 
-use hush_connector_kit::http::send;
+use hush_connector_kit::http::{self, send};
+use hush_contracts::config::ConfigError;
 use hush_contracts::connector::ConnectorError;
 
 use crate::config::LinkedInConfig;
 use crate::request::RemovalCall;
-use crate::retry::{classify, BatchResponse};
+use crate::response::{classify, BatchResponse};
 
 /// Sends removal calls to one DMP segment.
 #[derive(Debug, Clone)]
@@ -16,14 +17,8 @@ pub struct LinkedInClient {
 
 impl LinkedInClient {
     /// A client with the configured timeout.
-    pub fn new(config: LinkedInConfig) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .user_agent(concat!(
-                "hush-connector-linkedin/",
-                env!("CARGO_PKG_VERSION")
-            ))
-            .build()?;
+    pub fn new(config: LinkedInConfig) -> Result<Self, ConfigError> {
+        let http = http::client("linkedin", config.timeout)?;
         Ok(Self { http, config })
     }
 
@@ -45,7 +40,7 @@ impl LinkedInClient {
         let answer = send(
             self.http
                 .post(&url)
-                .bearer_auth(&self.config.access_token)
+                .bearer_auth(self.config.access_token.expose())
                 .header("X-RestLi-Method", "BATCH_CREATE")
                 .header("X-Restli-Protocol-Version", "2.0.0")
                 .header("LinkedIn-Version", &self.config.linkedin_version)

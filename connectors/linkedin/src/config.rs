@@ -1,8 +1,9 @@
 //! The `[[recipients]]` block of a LinkedIn DMP segment recipient, validated at start-up.
 
-use std::fmt;
 use std::time::Duration;
 
+use hush_connector_kit::secret::Secret;
+use hush_connector_kit::settings::Fields;
 use hush_contracts::config::ConfigError;
 use hush_contracts::recipients::RecipientConfig;
 use serde::Deserialize;
@@ -31,7 +32,7 @@ fn default_retry_after_secs() -> u64 {
 }
 
 /// Everything the client needs, resolved and validated.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct LinkedInConfig {
     /// API base URL without a trailing slash (`https://api.linkedin.com` in production).
     pub base_url: String,
@@ -40,24 +41,11 @@ pub struct LinkedInConfig {
     /// `LinkedIn-Version` header value.
     pub linkedin_version: String,
     /// OAuth 2.0 member access token with `rw_dmp_segments`.
-    pub access_token: String,
+    pub access_token: Secret,
     /// Timeout of one call.
     pub timeout: Duration,
     /// Wait after a 429 without `Retry-After`.
     pub default_retry_after: Duration,
-}
-
-impl fmt::Debug for LinkedInConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LinkedInConfig")
-            .field("base_url", &self.base_url)
-            .field("segment_id", &self.segment_id)
-            .field("linkedin_version", &self.linkedin_version)
-            .field("access_token", &"<redacted>")
-            .field("timeout", &self.timeout)
-            .field("default_retry_after", &self.default_retry_after)
-            .finish()
-    }
 }
 
 impl LinkedInConfig {
@@ -65,32 +53,23 @@ impl LinkedInConfig {
     /// name the offending field.
     pub fn from_recipient(recipient: &RecipientConfig) -> Result<Self, ConfigError> {
         let settings: LinkedInSettings = recipient.settings()?;
-        let at = |field: &str| format!("recipients.{}.settings.{field}", recipient.id);
-        if settings.segment_id.is_empty()
-            || !settings.segment_id.bytes().all(|b| b.is_ascii_digit())
-        {
-            return Err(ConfigError::Invalid(format!(
-                "{} must be the numeric id of a DMP segment",
-                at("segment_id")
-            )));
-        }
+        let fields = Fields::of(recipient);
+        fields.numeric_id("settings.segment_id", &settings.segment_id, "a DMP segment")?;
         if !is_linkedin_version(&settings.linkedin_version) {
-            return Err(ConfigError::Invalid(format!(
-                "{} must be a Marketing API version of the form YYYYMM, e.g. 202410",
-                at("linkedin_version")
-            )));
+            return Err(fields.invalid(
+                "settings.linkedin_version",
+                "must be a Marketing API version of the form YYYYMM, e.g. 202410",
+            ));
         }
-        if settings.rate_limit_retry_after_secs == 0 {
-            return Err(ConfigError::Invalid(format!(
-                "{} must be at least 1",
-                at("rate_limit_retry_after_secs")
-            )));
-        }
+        fields.at_least_one(
+            "settings.rate_limit_retry_after_secs",
+            settings.rate_limit_retry_after_secs,
+        )?;
         Ok(Self {
             base_url: recipient.base_url.trim_end_matches('/').to_owned(),
             segment_id: settings.segment_id,
             linkedin_version: settings.linkedin_version,
-            access_token: recipient.credential("access_token")?,
+            access_token: fields.credential("access_token")?,
             timeout: Duration::from_millis(recipient.timeout_ms),
             default_retry_after: Duration::from_secs(settings.rate_limit_retry_after_secs),
         })
@@ -122,7 +101,7 @@ mod tests {
             base_url: "http://x".into(),
             segment_id: "1".into(),
             linkedin_version: "202410".into(),
-            access_token: "AQV-secret".into(),
+            access_token: Secret::new("AQV-secret"),
             timeout: Duration::from_secs(1),
             default_retry_after: Duration::from_secs(60),
         };

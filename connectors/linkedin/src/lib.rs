@@ -9,7 +9,7 @@
 pub mod client;
 pub mod config;
 pub mod request;
-pub mod retry;
+pub mod response;
 #[cfg(feature = "sim")]
 pub mod sim;
 pub mod verify;
@@ -17,16 +17,15 @@ pub mod verify;
 use async_trait::async_trait;
 use hush_contracts::config::ConfigError;
 use hush_contracts::connector::{
-    apply_except_opt_ins, Completion, Connector, ConnectorError, Evidence, ItemResults,
-    SuppressionWork,
+    apply_except_opt_ins, BatchResult, Completion, Connector, ConnectorError, Evidence,
+    ItemResults, Operation, SuppressionWork,
 };
 use hush_contracts::events::ConfirmationAction;
-use hush_contracts::recipients::RecipientConfig;
 
 use crate::client::LinkedInClient;
 use crate::config::LinkedInConfig;
 use crate::request::{plan_removal, ItemPlan, RemovalPlan, MAX_ELEMENTS_PER_CALL};
-use crate::retry::{classify_element, ElementStatus};
+use crate::response::{classify_element, ElementStatus};
 
 /// The recipient `kind` this connector serves.
 pub const KIND: &str = "linkedin_dmp_segment";
@@ -38,17 +37,11 @@ pub struct LinkedInDmpSegment {
 }
 
 impl LinkedInDmpSegment {
-    /// Builds the connector from a `[[recipients]]` entry; errors name the field at fault.
-    pub fn from_recipient(recipient: &RecipientConfig) -> Result<Self, ConfigError> {
-        Self::new(LinkedInConfig::from_recipient(recipient)?)
-    }
-
     /// Builds the connector from a resolved configuration.
     pub fn new(config: LinkedInConfig) -> Result<Self, ConfigError> {
-        let client = LinkedInClient::new(config).map_err(|e| {
-            ConfigError::Invalid(format!("cannot build the LinkedIn HTTP client: {e}"))
-        })?;
-        Ok(Self { client })
+        Ok(Self {
+            client: LinkedInClient::new(config)?,
+        })
     }
 
     async fn remove(&self, batch: &[SuppressionWork]) -> Result<ItemResults, ConnectorError> {
@@ -143,15 +136,16 @@ fn not_applicable(reason: &str) -> Completion {
 
 #[async_trait]
 impl Connector for LinkedInDmpSegment {
-    fn max_batch(&self) -> usize {
-        MAX_ELEMENTS_PER_CALL
-    }
-
-    async fn suppress(&self, batch: &[SuppressionWork]) -> Result<ItemResults, ConnectorError> {
-        self.remove(batch).await
-    }
-
-    async fn delete(&self, batch: &[SuppressionWork]) -> Result<ItemResults, ConnectorError> {
+    /// Removes every person from the DMP segment, whatever the operation: removal is the only
+    /// suppression LinkedIn offers.
+    async fn apply(&self, _operation: Operation, batch: &[SuppressionWork]) -> BatchResult {
         self.remove(batch).await
     }
 }
+
+hush_contracts::connector_factory!(
+    LinkedInDmpSegment,
+    LinkedInConfig,
+    &[KIND],
+    MAX_ELEMENTS_PER_CALL
+);

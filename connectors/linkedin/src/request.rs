@@ -184,30 +184,11 @@ pub fn plan_removal(batch: &[SuppressionWork]) -> RemovalPlan {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hush_connector_kit::testing::{email, opt_out_of};
     use hush_contracts::connector::{RawValue, WorkIdentifier};
-    use hush_contracts::events::{Category, RequestKind};
-    use hush_contracts::identifiers::{hash_identifier, sha256_hex};
+
+    use hush_contracts::identifiers::sha256_hex;
     use serde_json::json;
-
-    fn work(identifiers: Vec<WorkIdentifier>) -> SuppressionWork {
-        SuppressionWork {
-            request_id: "r".into(),
-            subject_key: "s".into(),
-            kind: RequestKind::OptOutSaleShare,
-            identifiers,
-            categories: vec![Category::All],
-            jurisdiction: "US-CA".into(),
-            received_at: 0,
-        }
-    }
-
-    fn email(address: &str) -> WorkIdentifier {
-        WorkIdentifier {
-            kind: IdentifierType::Email,
-            sha256: hash_identifier(IdentifierType::Email, address).unwrap(),
-            raw: None,
-        }
-    }
 
     fn maid(raw: Option<&str>) -> WorkIdentifier {
         WorkIdentifier {
@@ -220,8 +201,8 @@ mod tests {
     #[test]
     fn each_person_is_one_remove_element_in_the_documented_shape() {
         let plan = plan_removal(&[
-            work(vec![email("a@example.com")]),
-            work(vec![
+            opt_out_of(vec![email("a@example.com")]),
+            opt_out_of(vec![
                 email("b@example.com"),
                 maid(Some("38400000-8cf0-11bd-b23e-10b96e40000d")),
             ]),
@@ -245,7 +226,7 @@ mod tests {
     #[test]
     fn more_than_five_thousand_people_take_two_calls() {
         let batch: Vec<_> = (0..5_001)
-            .map(|i| work(vec![email(&format!("p{i}@example.com"))]))
+            .map(|i| opt_out_of(vec![email(&format!("p{i}@example.com"))]))
             .collect();
         let plan = plan_removal(&batch);
         assert_eq!(plan.calls.len(), 2);
@@ -255,7 +236,7 @@ mod tests {
 
     #[test]
     fn a_maid_without_raw_value_is_left_out_and_counted() {
-        let plan = plan_removal(&[work(vec![email("a@example.com"), maid(None)])]);
+        let plan = plan_removal(&[opt_out_of(vec![email("a@example.com"), maid(None)])]);
         assert_eq!(
             plan.items,
             vec![ItemPlan::Send {
@@ -278,9 +259,9 @@ mod tests {
             raw: None,
         };
         let plan = plan_removal(&[
-            work(vec![unhashed]),
-            work(vec![maid(None)]),
-            work(vec![phone]),
+            opt_out_of(vec![unhashed]),
+            opt_out_of(vec![maid(None)]),
+            opt_out_of(vec![phone]),
         ]);
         assert!(plan.calls.is_empty());
         assert!(matches!(&plan.items[0], ItemPlan::Unsendable(r) if r.contains("SHA-256")));

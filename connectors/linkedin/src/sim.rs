@@ -2,12 +2,13 @@
 //! LinkedIn.
 //!
 //! It serves `POST /rest/dmpSegments/{segment_id}/users` on loopback and checks what LinkedIn
-//! checks: the bearer token, the `X-Restli-Protocol-Version: 2.0.0`, `LinkedIn-Version: YYYYMM`
-//! and `X-RestLi-Method: BATCH_CREATE` headers, the segment id, the body shape
+//! checks: the bearer token, the `X-Restli-Protocol-Version: 2.0.0`, `LinkedIn-Version` (an
+//! active version, see [`contract`]; any other is a 426 `NONEXISTENT_VERSION`) and
+//! `X-RestLi-Method: BATCH_CREATE` headers, the segment id, the body shape
 //! (`elements[].action` and `elements[].userIds[].{idType,idValue}`), the id types, and that
 //! every `SHA256_EMAIL` is a lowercase 64-character hex digest; a bad value refuses the whole
 //! call with a 400 in LinkedIn's error shape naming the element. It limits each token to
-//! 500 calls a minute (429 beyond), at most 5,000 elements a call, keeps the segment's members
+//! 600 calls a minute (429 beyond), at most 5,000 elements a call, keeps the segment's members
 //! in memory and answers 200 with a 201 per element (removing an absent user included). Faults
 //! and call records come from `hush-sim-kit`.
 
@@ -23,11 +24,25 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use hush_contracts::identifiers::is_sha256_hex;
-use hush_sim_kit::{any_loopback_port, serve, RunningSim, SimControl};
+use hush_sim_kit::{any_loopback_port, serve, RunningSim};
 use serde_json::{json, Value};
 
-use crate::config::is_linkedin_version;
-use crate::request::{MAX_ELEMENTS_PER_CALL, RATE_LIMIT_PER_MINUTE};
+use self::contract::{ACTIVE_VERSIONS, MAX_ELEMENTS_PER_CALL, RATE_LIMIT_PER_MINUTE};
+
+/// LinkedIn's side of the contract, copied from LinkedIn's documentation rather than from the
+/// connector, so that a sunset version or a wrong limit in the connector cannot pass here too.
+pub mod contract {
+    /// `LinkedIn-Version` values LinkedIn serves on 2026-12-01: 202511 was sunset on
+    /// 2026-11-16 and no 202512 was published; 202603 is the newest the migrations page lists.
+    /// Source: learn.microsoft.com, LinkedIn Marketing "Migrations" and "Versioning".
+    pub const ACTIVE_VERSIONS: &[&str] = &["202601", "202602", "202603"];
+    /// Calls per member token and minute on the `/users` endpoint ("an application will have a
+    /// 1 minute limit of 600 requests per user"). Source: "Create and manage segment users".
+    pub const RATE_LIMIT_PER_MINUTE: usize = 600;
+    /// Elements per `BATCH_CREATE` call. LinkedIn's pages do not state a batch limit; this is
+    /// the figure the simulator enforces until one is documented.
+    pub const MAX_ELEMENTS_PER_CALL: usize = 5_000;
+}
 
 const WINDOW: Duration = Duration::from_secs(60);
 
@@ -63,16 +78,6 @@ impl LinkedInSim {
             .with_state(segment.clone());
         let running = serve(router, any_loopback_port()).await?;
         Ok(Self { running, segment })
-    }
-
-    /// `http://127.0.0.1:<port>`, the `base_url` of a recipient pointed at the simulator.
-    pub fn base_url(&self) -> String {
-        self.running.base_url()
-    }
-
-    /// Fault injection and the record of calls received.
-    pub fn control(&self) -> &SimControl {
-        &self.running.control
     }
 
     /// Seeds the segment with members (id values: email hashes or advertising ids).
@@ -197,7 +202,7 @@ async fn batch_users(
                 "A version must be present: add the LinkedIn-Version header (YYYYMM).",
             )
         }
-        Some(version) if !is_linkedin_version(version) => {
+        Some(version) if !ACTIVE_VERSIONS.contains(&version) => {
             return linkedin_error(
                 StatusCode::UPGRADE_REQUIRED,
                 "NONEXISTENT_VERSION",
@@ -248,4 +253,14 @@ async fn batch_users(
     }
     let statuses: Vec<Value> = elements.iter().map(|_| json!({"status": 201})).collect();
     Json(json!({ "elements": statuses })).into_response()
+}
+
+/// The simulator's address (`base_url()`) and its fault injection and call log
+/// (`control()`).
+impl std::ops::Deref for LinkedInSim {
+    type Target = RunningSim;
+
+    fn deref(&self) -> &RunningSim {
+        &self.running
+    }
 }

@@ -1,11 +1,13 @@
 //! The HTTP call to Meta's Graph API.
 
-use hush_connector_kit::http::send;
+use hush_connector_kit::http::{self, VendorAnswer};
+use hush_connector_kit::response;
+use hush_contracts::config::ConfigError;
 use hush_contracts::connector::ConnectorError;
 
 use crate::config::MetaConfig;
 use crate::request::RemovalCall;
-use crate::retry::{classify, UsersResponse};
+use crate::response::{classify, UsersResponse};
 
 /// Sends removal calls to one Custom Audience.
 #[derive(Debug, Clone)]
@@ -16,11 +18,8 @@ pub struct MetaClient {
 
 impl MetaClient {
     /// A client with the configured timeout.
-    pub fn new(config: MetaConfig) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .user_agent(concat!("hush-connector-meta/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+    pub fn new(config: MetaConfig) -> Result<Self, ConfigError> {
+        let http = http::client("meta", config.timeout)?;
         Ok(Self { http, config })
     }
 
@@ -37,19 +36,15 @@ impl MetaClient {
             self.config.base_url, self.config.api_version, self.config.audience_id
         );
         let mut form = call.form();
-        form.push(("access_token", self.config.access_token.clone()));
-        let answer = send(self.http.delete(&url).form(&form)).await?;
+        form.push(("access_token", self.config.access_token.expose().to_owned()));
         tracing::debug!(
-            status = answer.status,
             rows = call.payload.data.len(),
             batch_seq = call.session.map(|s| s.batch_seq),
-            "meta custom audience removal call answered"
+            "meta custom audience removal call"
         );
-        classify(
-            answer.status,
-            answer.retry_after.as_deref(),
-            &answer.body,
-            self.config.default_retry_after,
-        )
+        let wait = self.config.default_retry_after;
+        let answers =
+            |a: &VendorAnswer| classify(a.status, a.retry_after.as_deref(), &a.body, wait);
+        response::call(self.http.delete(&url).form(&form), &answers).await
     }
 }

@@ -1,8 +1,9 @@
 //! The `[[recipients]]` block of a Meta Custom Audiences recipient, validated at start-up.
 
-use std::fmt;
 use std::time::Duration;
 
+use hush_connector_kit::secret::Secret;
+use hush_connector_kit::settings::Fields;
 use hush_contracts::config::ConfigError;
 use hush_contracts::recipients::RecipientConfig;
 use serde::Deserialize;
@@ -31,7 +32,7 @@ fn default_retry_after_secs() -> u64 {
 }
 
 /// Everything the client needs, resolved and validated.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct MetaConfig {
     /// Graph API base URL without a trailing slash (`https://graph.facebook.com` in production).
     pub base_url: String,
@@ -40,24 +41,11 @@ pub struct MetaConfig {
     /// Custom Audience id.
     pub audience_id: String,
     /// System-user access token with `ads_management` permission.
-    pub access_token: String,
+    pub access_token: Secret,
     /// Timeout of one call.
     pub timeout: Duration,
     /// Wait when Meta throttles without saying how long.
     pub default_retry_after: Duration,
-}
-
-impl fmt::Debug for MetaConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MetaConfig")
-            .field("base_url", &self.base_url)
-            .field("api_version", &self.api_version)
-            .field("audience_id", &self.audience_id)
-            .field("access_token", &"<redacted>")
-            .field("timeout", &self.timeout)
-            .field("default_retry_after", &self.default_retry_after)
-            .finish()
-    }
 }
 
 impl MetaConfig {
@@ -65,32 +53,24 @@ impl MetaConfig {
     /// name the offending field.
     pub fn from_recipient(recipient: &RecipientConfig) -> Result<Self, ConfigError> {
         let settings: MetaSettings = recipient.settings()?;
-        let at = |field: &str| format!("recipients.{}.settings.{field}", recipient.id);
-        if settings.audience_id.is_empty()
-            || !settings.audience_id.bytes().all(|b| b.is_ascii_digit())
-        {
-            return Err(ConfigError::Invalid(format!(
-                "{} must be the numeric id of a Custom Audience",
-                at("audience_id")
-            )));
-        }
+        let fields = Fields::of(recipient);
+        fields.numeric_id(
+            "settings.audience_id",
+            &settings.audience_id,
+            "a Custom Audience",
+        )?;
         if !is_graph_version(&settings.api_version) {
-            return Err(ConfigError::Invalid(format!(
-                "{} must look like `v21.0`",
-                at("api_version")
-            )));
+            return Err(fields.invalid("settings.api_version", "must look like `v21.0`"));
         }
-        if settings.rate_limit_retry_after_secs == 0 {
-            return Err(ConfigError::Invalid(format!(
-                "{} must be at least 1",
-                at("rate_limit_retry_after_secs")
-            )));
-        }
+        fields.at_least_one(
+            "settings.rate_limit_retry_after_secs",
+            settings.rate_limit_retry_after_secs,
+        )?;
         Ok(Self {
             base_url: recipient.base_url.trim_end_matches('/').to_owned(),
             api_version: settings.api_version,
             audience_id: settings.audience_id,
-            access_token: recipient.credential("access_token")?,
+            access_token: fields.credential("access_token")?,
             timeout: Duration::from_millis(recipient.timeout_ms),
             default_retry_after: Duration::from_secs(settings.rate_limit_retry_after_secs),
         })
@@ -128,7 +108,7 @@ mod tests {
             base_url: "http://x".into(),
             api_version: "v21.0".into(),
             audience_id: "1".into(),
-            access_token: "EAAB-secret".into(),
+            access_token: Secret::new("EAAB-secret"),
             timeout: Duration::from_secs(1),
             default_retry_after: Duration::from_secs(60),
         };

@@ -9,7 +9,7 @@
 pub mod client;
 pub mod config;
 pub mod request;
-pub mod retry;
+pub mod response;
 #[cfg(feature = "sim")]
 pub mod sim;
 pub mod verify;
@@ -19,16 +19,15 @@ use std::collections::BTreeSet;
 use async_trait::async_trait;
 use hush_contracts::config::ConfigError;
 use hush_contracts::connector::{
-    apply_except_opt_ins, Completion, Connector, ConnectorError, Evidence, ItemResults,
-    SuppressionWork,
+    apply_except_opt_ins, BatchResult, Completion, Connector, ConnectorError, Evidence,
+    ItemResults, Operation, SuppressionWork,
 };
 use hush_contracts::events::ConfirmationAction;
-use hush_contracts::recipients::RecipientConfig;
 
 use crate::client::MetaClient;
 use crate::config::MetaConfig;
 use crate::request::{plan_removal, ItemPlan, RemovalPlan, Schema, MAX_ROWS_PER_CALL};
-use crate::retry::UsersResponse;
+use crate::response::UsersResponse;
 
 /// The recipient `kind` this connector serves.
 pub const KIND: &str = "meta_custom_audiences";
@@ -40,16 +39,11 @@ pub struct MetaCustomAudiences {
 }
 
 impl MetaCustomAudiences {
-    /// Builds the connector from a `[[recipients]]` entry; errors name the field at fault.
-    pub fn from_recipient(recipient: &RecipientConfig) -> Result<Self, ConfigError> {
-        Self::new(MetaConfig::from_recipient(recipient)?)
-    }
-
     /// Builds the connector from a resolved configuration.
     pub fn new(config: MetaConfig) -> Result<Self, ConfigError> {
-        let client = MetaClient::new(config)
-            .map_err(|e| ConfigError::Invalid(format!("cannot build the Meta HTTP client: {e}")))?;
-        Ok(Self { client })
+        Ok(Self {
+            client: MetaClient::new(config)?,
+        })
     }
 
     async fn remove(&self, batch: &[SuppressionWork]) -> Result<ItemResults, ConnectorError> {
@@ -189,15 +183,11 @@ fn new_session_id() -> u64 {
 
 #[async_trait]
 impl Connector for MetaCustomAudiences {
-    fn max_batch(&self) -> usize {
-        MAX_ROWS_PER_CALL
-    }
-
-    async fn suppress(&self, batch: &[SuppressionWork]) -> Result<ItemResults, ConnectorError> {
-        self.remove(batch).await
-    }
-
-    async fn delete(&self, batch: &[SuppressionWork]) -> Result<ItemResults, ConnectorError> {
+    /// Removes every person from the Custom Audience, whatever the operation: removal is the
+    /// only suppression Meta offers.
+    async fn apply(&self, _operation: Operation, batch: &[SuppressionWork]) -> BatchResult {
         self.remove(batch).await
     }
 }
+
+hush_contracts::connector_factory!(MetaCustomAudiences, MetaConfig, &[KIND], MAX_ROWS_PER_CALL);

@@ -283,30 +283,11 @@ pub fn plan_removal(batch: &[SuppressionWork], session_id: u64) -> RemovalPlan {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hush_connector_kit::testing::{email, opt_out_of};
     use hush_contracts::connector::WorkIdentifier;
-    use hush_contracts::events::{Category, RequestKind};
+
     use hush_contracts::identifiers::hash_identifier;
     use serde_json::json;
-
-    fn work(identifiers: Vec<WorkIdentifier>) -> SuppressionWork {
-        SuppressionWork {
-            request_id: "r".into(),
-            subject_key: "s".into(),
-            kind: RequestKind::OptOutSaleShare,
-            identifiers,
-            categories: vec![Category::All],
-            jurisdiction: "US-CA".into(),
-            received_at: 0,
-        }
-    }
-
-    fn email(address: &str) -> WorkIdentifier {
-        WorkIdentifier {
-            kind: IdentifierType::Email,
-            sha256: hash_identifier(IdentifierType::Email, address).unwrap(),
-            raw: None,
-        }
-    }
 
     fn phone(number: &str, keep_raw: bool) -> WorkIdentifier {
         WorkIdentifier {
@@ -320,8 +301,8 @@ mod tests {
     fn emails_only_use_the_documented_single_key_payload() {
         let plan = plan_removal(
             &[
-                work(vec![email("a@example.com")]),
-                work(vec![email("b@example.com")]),
+                opt_out_of(vec![email("a@example.com")]),
+                opt_out_of(vec![email("b@example.com")]),
             ],
             7,
         );
@@ -343,8 +324,8 @@ mod tests {
     fn a_phone_switches_the_batch_to_multi_key_rows_hashed_without_plus() {
         let plan = plan_removal(
             &[
-                work(vec![email("a@example.com"), phone("+14155550100", true)]),
-                work(vec![email("b@example.com")]),
+                opt_out_of(vec![email("a@example.com"), phone("+14155550100", true)]),
+                opt_out_of(vec![email("b@example.com")]),
             ],
             7,
         );
@@ -370,7 +351,7 @@ mod tests {
                 .unwrap(),
             raw: None,
         };
-        let plan = plan_removal(&[work(vec![maid])], 7);
+        let plan = plan_removal(&[opt_out_of(vec![maid])], 7);
         assert_eq!(
             plan.calls[0].payload.data,
             vec![Row::MultiKey([
@@ -384,7 +365,7 @@ mod tests {
     #[test]
     fn more_than_ten_thousand_rows_are_split_into_one_session() {
         let batch: Vec<_> = (0..10_001)
-            .map(|i| work(vec![email(&format!("p{i}@example.com"))]))
+            .map(|i| opt_out_of(vec![email(&format!("p{i}@example.com"))]))
             .collect();
         let plan = plan_removal(&batch, 42);
         assert_eq!(plan.calls.len(), 2);
@@ -420,7 +401,7 @@ mod tests {
     #[test]
     fn a_phone_without_raw_value_is_left_out_and_counted() {
         let plan = plan_removal(
-            &[work(vec![
+            &[opt_out_of(vec![
                 email("a@example.com"),
                 phone("+14155550100", false),
             ])],
@@ -450,9 +431,9 @@ mod tests {
         };
         let plan = plan_removal(
             &[
-                work(vec![cookie]),
-                work(vec![phone("+14155550100", false)]),
-                work(vec![unhashed]),
+                opt_out_of(vec![cookie]),
+                opt_out_of(vec![phone("+14155550100", false)]),
+                opt_out_of(vec![unhashed]),
             ],
             7,
         );

@@ -1,7 +1,8 @@
 //! Simulator of Meta's Custom Audience `users` edge: test and demo infrastructure, not Meta.
 //!
 //! It serves `DELETE /{api_version}/{audience_id}/users` on loopback and checks what Meta
-//! checks: the version path segment, the audience id, the access token (form `access_token` or
+//! checks: the version path segment (only the Marketing API versions Meta serves, see
+//! [`contract`]), the audience id, the access token (form `access_token` or
 //! `Authorization: Bearer`), the `payload` JSON and its schema names, at most 10,000 rows a call,
 //! and the consistency of `session` fields across a split batch. Each row value must be a
 //! lowercase 64-character SHA-256 hex digest; an unhashed or upper-case value is counted among
@@ -21,12 +22,42 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::delete;
 use axum::{Json, Router};
 use hush_contracts::identifiers::is_sha256_hex;
-use hush_sim_kit::{any_loopback_port, serve, RecordedCall, RunningSim, SimControl};
+use hush_sim_kit::{any_loopback_port, serve, RecordedCall, RunningSim};
 use serde_json::{json, Value};
 
-use crate::config::is_graph_version;
-use crate::request::MAX_ROWS_PER_CALL;
-use crate::retry::AUDIENCE_BLOCKED_SUBCODE;
+use self::contract::{
+    AUDIENCE_BLOCKED_SUBCODE, DEPRECATED_VERSION_CODE, MAX_ROWS_PER_CALL, SERVED_VERSIONS,
+};
+
+/// Meta's side of the contract, copied from Meta's documentation rather than from the
+/// connector, so that a wrong version or limit in the connector cannot pass here too.
+pub mod contract {
+    /// Marketing API versions Meta serves on 2026-12-01 (Custom Audience `users` is a
+    /// Marketing API edge; v24.0 expired on 2026-11-10, v25.0 expires on 2027-02-23).
+    /// Source: developers.facebook.com, "Marketing API version history".
+    pub const SERVED_VERSIONS: &[&str] = &["v25.0", "v26.0", "v27.0"];
+    /// Graph error code for a call to a version Meta no longer serves: "(#2635) You are calling
+    /// a deprecated version of the Ads API". Source: Meta developer blog, 2024-04-16.
+    pub const DEPRECATED_VERSION_CODE: i64 = 2635;
+    /// Most rows one call may carry: "only a maximum of 10000 at a time". Source: Custom
+    /// Audience Users reference.
+    pub const MAX_ROWS_PER_CALL: usize = 10_000;
+    /// `error_subcode` of "Audience Upload Blocked", answered while the audience is flagged
+    /// with `operation_status` 471. Source: Custom Audience Users reference.
+    pub const AUDIENCE_BLOCKED_SUBCODE: i64 = 1_713_230;
+}
+
+/// Whether `segment` has the Graph API version form `v<major>.<minor>`.
+fn looks_like_version(segment: &str) -> bool {
+    segment
+        .strip_prefix('v')
+        .and_then(|rest| rest.split_once('.'))
+        .is_some_and(|(major, minor)| {
+            [major, minor]
+                .iter()
+                .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()))
+        })
+}
 
 /// Single-key schema names the simulator accepts.
 const SINGLE_KEY_SCHEMAS: [&str; 3] = ["EMAIL_SHA256", "PHONE_SHA256", "MOBILE_ADVERTISER_ID"];
@@ -94,16 +125,6 @@ impl MetaSim {
             .with_state(audience.clone());
         let running = serve(router, any_loopback_port()).await?;
         Ok(Self { running, audience })
-    }
-
-    /// `http://127.0.0.1:<port>`, the `base_url` of a recipient pointed at the simulator.
-    pub fn base_url(&self) -> String {
-        self.running.base_url()
-    }
-
-    /// Fault injection and the record of calls received.
-    pub fn control(&self) -> &SimControl {
-        &self.running.control
     }
 
     /// Seeds the audience with members (lowercase SHA-256 hex values).
@@ -258,12 +279,24 @@ async fn remove_users(
     let audience = &mut *audience;
     let form: BTreeMap<String, String> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
 
-    if !is_graph_version(&version) {
+    if !looks_like_version(&version) {
         return graph_error(
             audience,
             2500,
             None,
             &format!("Unknown path components: /{version}"),
+        );
+    }
+    if !SERVED_VERSIONS.contains(&version.as_str()) {
+        let latest = SERVED_VERSIONS[SERVED_VERSIONS.len() - 1];
+        return graph_error(
+            audience,
+            DEPRECATED_VERSION_CODE,
+            None,
+            &format!(
+                "(#2635) You are calling a deprecated version of the Ads API. Please update to \
+                 the latest version: {latest}."
+            ),
         );
     }
     let Some(token) = form
@@ -377,4 +410,14 @@ async fn remove_users(
         "invalid_entry_samples": samples,
     }))
     .into_response()
+}
+
+/// The simulator's address (`base_url()`) and its fault injection and call log
+/// (`control()`).
+impl std::ops::Deref for MetaSim {
+    type Target = RunningSim;
+
+    fn deref(&self) -> &RunningSim {
+        &self.running
+    }
 }

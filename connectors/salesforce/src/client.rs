@@ -5,6 +5,7 @@
 use std::time::{Duration, Instant};
 
 use hush_connector_kit::http::VendorAnswer;
+use hush_contracts::config::ConfigError;
 use hush_contracts::connector::ConnectorError;
 use reqwest::{Method, RequestBuilder};
 use serde::de::DeserializeOwned;
@@ -17,7 +18,7 @@ use crate::request::{
     collection_body, delete_query, escape_soql_literal, individual_read_fields, person_query,
     IndividualState, PersonRecord, QueryResponse, SObjectType, SaveResult, MAX_COLLECTION,
 };
-use crate::retry::{classify_response, is_invalid_session};
+use crate::response::{classify_response, is_invalid_session};
 
 /// An access token and the instance it is valid for.
 #[derive(Clone)]
@@ -43,13 +44,9 @@ pub struct SalesforceClient {
 
 impl SalesforceClient {
     /// A client with the configured timeout; no call is made until the first request.
-    pub fn new(config: SalesforceConfig) -> Result<Self, ConnectorError> {
-        let http = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .build()
-            .map_err(|e| ConnectorError::Permanent(format!("cannot build HTTP client: {e}")))?;
+    pub fn new(config: SalesforceConfig) -> Result<Self, ConfigError> {
         Ok(Self {
-            http,
+            http: hush_connector_kit::http::client("salesforce", config.timeout)?,
             config,
             session: Mutex::new(None),
         })
@@ -102,7 +99,7 @@ impl SalesforceClient {
                 .form(&[
                     ("grant_type", "client_credentials"),
                     ("client_id", credentials.client_id.as_str()),
-                    ("client_secret", credentials.client_secret.as_str()),
+                    ("client_secret", credentials.client_secret.expose()),
                 ]),
         )
         .await?;

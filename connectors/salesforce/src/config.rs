@@ -1,9 +1,10 @@
 //! The Salesforce recipient's configuration: the `[recipients.settings]` block and the
 //! credentials, validated at start-up with errors that name the field at fault.
 
-use std::fmt;
 use std::time::Duration;
 
+use hush_connector_kit::secret::Secret;
+use hush_connector_kit::settings::Fields;
 use hush_contracts::config::ConfigError;
 use hush_contracts::recipients::RecipientConfig;
 use serde::{Deserialize, Serialize};
@@ -137,21 +138,12 @@ fn is_api_version(value: &str) -> bool {
 }
 
 /// The OAuth client credentials of the connected (external client) app.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientCredentials {
     /// Consumer key.
     pub client_id: String,
     /// Consumer secret.
-    pub client_secret: String,
-}
-
-impl fmt::Debug for ClientCredentials {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ClientCredentials")
-            .field("client_id", &self.client_id)
-            .field("client_secret", &"<redacted>")
-            .finish()
-    }
+    pub client_secret: Secret,
 }
 
 /// Everything the connector needs, resolved and validated.
@@ -174,6 +166,7 @@ impl SalesforceConfig {
     /// Reads `credentials.client_id` and `credentials.client_secret` (environment-variable
     /// names) and the `settings` block of a recipient, and validates them.
     pub fn from_recipient(recipient: &RecipientConfig) -> Result<Self, ConfigError> {
+        Fields::of(recipient).kind_is(&[crate::KIND], "Salesforce")?;
         let settings: SalesforceSettings = recipient.settings()?;
         settings.validate(&recipient.id)?;
         if recipient.timeout_ms == 0 {
@@ -187,7 +180,7 @@ impl SalesforceConfig {
             base_url: recipient.base_url.trim_end_matches('/').to_owned(),
             credentials: ClientCredentials {
                 client_id: recipient.credential("client_id")?,
-                client_secret: recipient.credential("client_secret")?,
+                client_secret: Fields::of(recipient).credential("client_secret")?,
             },
             timeout: Duration::from_millis(recipient.timeout_ms),
             settings,
@@ -235,7 +228,8 @@ mod tests {
                 .collect::<Vec<_>>(),
             ["HasOptedOutProfiling", "HasOptedOutSolicit"]
         );
-        assert!(settings("opt_out_flags = [\"ShouldForget\"]").is_err());
+        let err = settings("opt_out_flags = [\"ShouldForget\"]").unwrap_err();
+        assert!(err.contains("ShouldForget"), "{err}");
     }
 
     #[test]

@@ -16,7 +16,7 @@
 pub mod client;
 pub mod config;
 pub mod request;
-pub mod retry;
+pub mod response;
 #[cfg(feature = "sim")]
 pub mod sim;
 pub mod verify;
@@ -27,10 +27,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use hush_contracts::config::ConfigError;
 use hush_contracts::connector::{
-    Completion, Connector, ConnectorError, Evidence, ItemResults, SuppressionWork,
+    BatchResult, Completion, Connector, ConnectorError, Evidence, ItemResults, Operation,
+    SuppressionWork,
 };
 use hush_contracts::events::{ConfirmationAction, RequestKind, VerificationStatus};
-use hush_contracts::recipients::RecipientConfig;
 use serde_json::Value;
 
 use crate::client::SalesforceClient;
@@ -39,7 +39,7 @@ use crate::request::{
     emails_of, individual_fields, individual_update, link_to_individual, new_individual,
     IndividualFields, PersonRecord, SObjectType, SaveResult, MAX_COLLECTION, PERSON_OBJECTS,
 };
-use crate::retry::{already_deleted, classify_record_error};
+use crate::response::{already_deleted, classify_record_error};
 use crate::verify::EVIDENCE_INDIVIDUAL_IDS;
 
 /// The connector kind of a Salesforce recipient in the recipients file.
@@ -54,38 +54,24 @@ pub struct SalesforceConnector {
 impl SalesforceConnector {
     /// A connector for an already resolved configuration.
     pub fn new(config: SalesforceConfig) -> Result<Self, ConfigError> {
-        let recipient = config.recipient_id.clone();
-        let client = SalesforceClient::new(config)
-            .map_err(|e| ConfigError::Invalid(format!("recipients.{recipient}: {e}")))?;
+        let client = SalesforceClient::new(config)?;
         Ok(Self { client })
-    }
-
-    /// A connector for a `kind = "salesforce"` recipient: reads the credentials
-    /// `client_id` / `client_secret` from the environment and validates `settings`.
-    pub fn from_recipient(recipient: &RecipientConfig) -> Result<Self, ConfigError> {
-        if recipient.kind != KIND {
-            return Err(ConfigError::Invalid(format!(
-                "recipients.{}.kind is `{}`, not `{KIND}`",
-                recipient.id, recipient.kind
-            )));
-        }
-        Self::new(SalesforceConfig::from_recipient(recipient)?)
     }
 
     fn default_wait(&self) -> Duration {
         Duration::from_secs(self.client.config().settings.retry_after_default_secs)
     }
 
-    async fn apply(
+    async fn apply_batch(
         &self,
         batch: &[SuppressionWork],
-        call: Call,
+        call: Operation,
     ) -> Result<ItemResults, ConnectorError> {
         let mut slots: Vec<Slot> = batch.iter().map(|work| self.open(work, call)).collect();
         self.look_up(&mut slots).await?;
         self.link_individuals(&mut slots, call).await?;
         self.write_individuals(&mut slots).await?;
-        if call == Call::Delete && self.client.config().settings.delete_records {
+        if call == Operation::Delete && self.client.config().settings.delete_records {
             self.delete_records(&mut slots).await?;
         }
         Ok(slots
@@ -95,12 +81,15 @@ impl SalesforceConnector {
     }
 
     /// Checks the item belongs to this call and has emails to search by.
-    fn open(&self, work: &SuppressionWork, call: Call) -> Slot {
-        if (work.kind == RequestKind::Delete) != (call == Call::Delete) {
+    fn open(&self, work: &SuppressionWork, call: Operation) -> Slot {
+        if (work.kind == RequestKind::Delete) != (call == Operation::Delete) {
             return Slot::Done(Err(ConnectorError::Permanent(format!(
                 "a {} request cannot be applied by {}",
                 work.kind.as_str(),
-                call.name()
+                match call {
+                    Operation::Suppress => "a suppression",
+                    Operation::Delete => "a deletion",
+                }
             ))));
         }
         let emails = match emails_of(work) {
@@ -164,7 +153,11 @@ impl SalesforceConnector {
     /// Gives every matched record an `Individual`: records without one are linked to the
     /// subject's existing `Individual`, or to one created for the subject. A record shared by
     /// two subjects of the batch is claimed by the first.
-    async fn link_individuals(&self, slots: &mut [Slot], call: Call) -> Result<(), ConnectorError> {
+    async fn link_individuals(
+        &self,
+        slots: &mut [Slot],
+        call: Operation,
+    ) -> Result<(), ConnectorError> {
         let settings = &self.client.config().settings;
         let mut claims: HashMap<String, usize> = HashMap::new();
         for (index, slot) in slots.iter_mut().enumerate() {
@@ -178,7 +171,7 @@ impl SalesforceConnector {
             }
             if !settings.create_individuals {
                 subject.without_individual = unlinked.len();
-                let deletes_anyway = call == Call::Delete && settings.delete_records;
+                let deletes_anyway = call == Operation::Delete && settings.delete_records;
                 if subject.individuals.is_empty() && !deletes_anyway {
                     *slot = Slot::Done(Ok(self.not_found(
                         "the subject's Contact/Lead records have no Individual and \
@@ -349,7 +342,7 @@ impl SalesforceConnector {
         Ok(())
     }
 
-    fn finish(&self, slot: Slot, call: Call) -> Result<Completion, ConnectorError> {
+    fn finish(&self, slot: Slot, call: Operation) -> Result<Completion, ConnectorError> {
         let subject = match slot {
             Slot::Done(result) => return result,
             Slot::Open(subject) => subject,
@@ -391,7 +384,7 @@ impl SalesforceConnector {
                 subject.without_individual.to_string(),
             );
         }
-        if call == Call::Delete && settings.delete_records {
+        if call == Operation::Delete && settings.delete_records {
             evidence.insert("records_deleted".into(), subject.deleted.to_string());
             evidence.insert(
                 "records_already_deleted".into(),
@@ -440,36 +433,14 @@ impl SalesforceConnector {
 
 #[async_trait]
 impl Connector for SalesforceConnector {
-    fn max_batch(&self) -> usize {
-        MAX_COLLECTION
-    }
-
-    async fn suppress(&self, batch: &[SuppressionWork]) -> Result<ItemResults, ConnectorError> {
-        self.apply(batch, Call::Suppress).await
-    }
-
-    async fn delete(&self, batch: &[SuppressionWork]) -> Result<ItemResults, ConnectorError> {
-        self.apply(batch, Call::Delete).await
+    /// Sets the `Individual` flags of every person (and, for a deletion with
+    /// `delete_records`, deletes their contacts and leads).
+    async fn apply(&self, operation: Operation, batch: &[SuppressionWork]) -> BatchResult {
+        self.apply_batch(batch, operation).await
     }
 
     async fn verify(&self, work: &SuppressionWork, completion: &Completion) -> VerificationStatus {
         verify::verify(&self.client, work, completion).await
-    }
-}
-
-/// Which trait method is running.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Call {
-    Suppress,
-    Delete,
-}
-
-impl Call {
-    fn name(self) -> &'static str {
-        match self {
-            Call::Suppress => "suppress",
-            Call::Delete => "delete",
-        }
     }
 }
 
@@ -508,3 +479,10 @@ enum Deletion {
     AlreadyDeleted,
     Failed(ConnectorError),
 }
+
+hush_contracts::connector_factory!(
+    SalesforceConnector,
+    SalesforceConfig,
+    &[KIND],
+    MAX_COLLECTION
+);

@@ -285,20 +285,9 @@ impl IndividualState {
 mod tests {
     use super::*;
     use crate::config::IndividualFlag;
+    use hush_connector_kit::testing::opt_out_of;
     use hush_contracts::connector::{RawValue, WorkIdentifier};
     use hush_contracts::identifiers::sha256_hex;
-
-    fn work(identifiers: Vec<WorkIdentifier>) -> SuppressionWork {
-        SuppressionWork {
-            request_id: "r-1".into(),
-            subject_key: "s-1".into(),
-            kind: RequestKind::OptOutSaleShare,
-            identifiers,
-            categories: vec![],
-            jurisdiction: "US-CA".into(),
-            received_at: 0,
-        }
-    }
 
     fn email(raw: Option<&str>) -> WorkIdentifier {
         WorkIdentifier {
@@ -343,7 +332,7 @@ mod tests {
 
     #[test]
     fn emails_are_normalised_and_deduplicated() {
-        let w = work(vec![
+        let w = opt_out_of(vec![
             email(Some(" Jane@Example.COM ")),
             email(Some("jane@example.com")),
             WorkIdentifier {
@@ -357,7 +346,7 @@ mod tests {
 
     #[test]
     fn email_without_raw_value_is_a_permanent_error() {
-        let err = emails_of(&work(vec![email(None)])).unwrap_err();
+        let err = emails_of(&opt_out_of(vec![email(None)])).unwrap_err();
         assert!(
             matches!(&err, ConnectorError::Permanent(m) if m.contains("raw EMAIL identifier is required")),
             "{err:?}"

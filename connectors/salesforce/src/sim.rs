@@ -29,8 +29,18 @@ use axum::{Json, Router};
 use hush_sim_kit::{any_loopback_port, serve, RunningSim};
 use serde_json::{json, Map, Value};
 
-/// Most records (or ids) one sObject Collections call accepts.
-const COLLECTION_LIMIT: usize = 200;
+use self::contract::{COLLECTION_LIMIT, NEWEST_MAJOR_VERSION};
+
+/// Salesforce's side of the contract, copied from Salesforce's documentation rather than from
+/// the connector, so that a wrong limit or version in the connector cannot pass here too.
+pub mod contract {
+    /// Most records (or ids) one sObject Collections call accepts: "The list can contain up to
+    /// 200 objects." Source: REST API guide, sObject Collections.
+    pub const COLLECTION_LIMIT: usize = 200;
+    /// The newest REST API version on 2026-12-01: Winter '27 is v68.0; a later one does not
+    /// exist yet. Source: SOQL and SOSL guide, PDF archive of versions.
+    pub const NEWEST_MAJOR_VERSION: u32 = 68;
+}
 
 /// The privacy fields of a simulated `Individual`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -310,10 +320,10 @@ fn authorize(org: &Org, version: &str, headers: &HeaderMap) -> Result<(), Refusa
         .strip_prefix('v')
         .and_then(|n| n.split_once('.'))
         .is_some_and(|(major, minor)| {
-            !major.is_empty()
-                && !minor.is_empty()
-                && major.bytes().all(|b| b.is_ascii_digit())
-                && minor.bytes().all(|b| b.is_ascii_digit())
+            minor == "0"
+                && major
+                    .parse::<u32>()
+                    .is_ok_and(|m| m <= NEWEST_MAJOR_VERSION)
         });
     if !valid_version {
         return Err(api_error(
@@ -803,32 +813,59 @@ async fn read_individual(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::request::{escape_soql_literal, person_query, SObjectType};
 
     #[test]
-    fn the_simulator_decodes_what_the_connector_escapes() {
-        for email in [
-            "o'brien@example.com",
-            "a\\b@example.com",
-            "x\"y@example.com",
+    fn the_simulator_decodes_soql_escapes_as_salesforce_documents_them() {
+        for (literal, email) in [
+            (r"'o\'brien@example.com'", "o'brien@example.com"),
+            (r"'a\\b@example.com'", "a\\b@example.com"),
+            (r#"'x\"y@example.com'"#, "x\"y@example.com"),
         ] {
-            let (object, parsed) =
-                parse_person_query(&person_query(SObjectType::Lead, email)).unwrap();
-            assert_eq!((object, parsed.as_str()), ("Lead", email));
+            let soql = format!("SELECT Id, IndividualId FROM Lead WHERE Email = {literal}");
+            assert_eq!(
+                parse_person_query(&soql).unwrap(),
+                ("Lead", email.to_owned())
+            );
         }
+    }
+
+    #[test]
+    fn only_versions_salesforce_has_released_are_served() {
+        let mut org = Org::default();
+        org.tokens.insert("t".into());
+        let mut headers = HeaderMap::new();
+        headers.insert(header::AUTHORIZATION, "Bearer t".parse().unwrap());
+        let status = |version: &str| match authorize(&org, version, &headers) {
+            Ok(()) => StatusCode::OK,
+            Err(refusal) => refusal.status,
+        };
+        assert_eq!(status("v61.0"), StatusCode::OK);
+        assert_eq!(status("v68.0"), StatusCode::OK);
+        assert_eq!(
+            status("v69.0"),
+            StatusCode::NOT_FOUND,
+            "v68.0 is the newest"
+        );
+        assert_eq!(status("v61.1"), StatusCode::NOT_FOUND);
+        assert_eq!(status("latest"), StatusCode::NOT_FOUND);
     }
 
     #[test]
     fn unescaped_or_malformed_literals_are_refused() {
         let base = "SELECT Id, IndividualId FROM Contact WHERE Email = ";
-        assert!(parse_person_query(&format!("{base}'o'brien@example.com'")).is_err());
-        assert!(parse_person_query(&format!("{base}'x\\q'")).is_err());
-        assert!(parse_person_query(&format!("{base}'unterminated")).is_err());
-        assert!(parse_person_query("SELECT Id FROM Contact").is_err());
+        let refused = |soql: &str| parse_person_query(soql).unwrap_err();
+        assert!(refused(&format!("{base}'o'brien@example.com'"))
+            .starts_with("unexpected token after the string literal"));
         assert_eq!(
-            parse_string_literal(&format!("'{}'", escape_soql_literal("\u{e9}\\"))).unwrap(),
-            "\u{e9}\\"
+            refused(&format!("{base}'x\\q'")),
+            "invalid escape sequence in string literal"
         );
+        assert_eq!(
+            refused(&format!("{base}'unterminated")),
+            "unterminated string literal"
+        );
+        assert!(refused("SELECT Id FROM Contact").starts_with("unexpected token"));
+        assert_eq!(parse_string_literal(r"'\u00e9\\'").unwrap(), "\u{e9}\\");
         assert_eq!(parse_string_literal("'\\u00e9'").unwrap(), "\u{e9}");
     }
 }

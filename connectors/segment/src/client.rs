@@ -1,11 +1,12 @@
 //! HTTP calls to the Segment Public API: create a workspace regulation and read it back, with
 //! the workspace token as a bearer token.
 
+use hush_contracts::config::ConfigError;
 use hush_contracts::connector::ConnectorError;
 use serde_json::Value;
 
 use crate::config::SegmentConfig;
-use crate::retry;
+use crate::response;
 
 /// Media type of Segment Public API v1 bodies.
 const SEGMENT_V1_JSON: &str = "application/vnd.segment.v1+json";
@@ -36,8 +37,8 @@ pub struct SegmentClient {
 
 impl SegmentClient {
     /// Builds the client; the timeout applies to every call.
-    pub fn new(config: SegmentConfig) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder().timeout(config.timeout).build()?;
+    pub fn new(config: SegmentConfig) -> Result<Self, ConfigError> {
+        let http = hush_connector_kit::http::client("segment", config.timeout)?;
         Ok(Self { http, config })
     }
 
@@ -107,18 +108,9 @@ impl SegmentClient {
     }
 
     async fn send(&self, call: reqwest::RequestBuilder) -> Result<Value, ConnectorError> {
-        let answer = hush_connector_kit::http::send(
-            call.bearer_auth(&self.config.token.0)
-                .header("accept", SEGMENT_V1_JSON),
-        )
-        .await?;
-        if let Some(error) =
-            retry::classify(answer.status, answer.retry_after.as_deref(), &answer.body)
-        {
-            return Err(error);
-        }
-        serde_json::from_str(&answer.body).map_err(|e| {
-            ConnectorError::Transient(format!("Segment answered with unreadable JSON: {e}"))
-        })
+        let call = call
+            .bearer_auth(self.config.token.expose())
+            .header("accept", SEGMENT_V1_JSON);
+        hush_connector_kit::response::call(call, &response::read).await
     }
 }

@@ -1,8 +1,9 @@
 //! The `[[recipients]]` block of a Segment recipient, validated at start-up.
 
-use std::fmt;
 use std::time::Duration;
 
+use hush_connector_kit::secret::Secret;
+use hush_connector_kit::settings::Fields;
 use hush_contracts::config::ConfigError;
 use hush_contracts::recipients::RecipientConfig;
 use serde::Deserialize;
@@ -44,16 +45,6 @@ fn default_max_wait_ms() -> u64 {
     DEFAULT_MAX_WAIT_MS
 }
 
-/// A Segment Public API token. `Debug` never prints it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct SegmentToken(pub String);
-
-impl fmt::Debug for SegmentToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("SegmentToken(<redacted>)")
-    }
-}
-
 /// Everything the connector needs, resolved and validated.
 #[derive(Debug, Clone)]
 pub struct SegmentConfig {
@@ -62,7 +53,7 @@ pub struct SegmentConfig {
     /// Public API root without a trailing slash.
     pub base_url: String,
     /// Workspace token with the permission to create regulations.
-    pub token: SegmentToken,
+    pub token: Secret,
     /// Timeout of one HTTP call.
     pub timeout: Duration,
     /// Wait between regulation status reads.
@@ -74,36 +65,18 @@ pub struct SegmentConfig {
 impl SegmentConfig {
     /// Validates the recipient's settings, reading `credentials.token` from the environment.
     pub fn from_recipient(recipient: &RecipientConfig) -> Result<Self, ConfigError> {
-        let token = SegmentToken(recipient.credential("token")?);
+        let token = Fields::of(recipient).credential("token")?;
         Self::with_token(recipient, token)
     }
 
     /// Validates the recipient's settings with a token obtained by the caller.
-    pub fn with_token(
-        recipient: &RecipientConfig,
-        token: SegmentToken,
-    ) -> Result<Self, ConfigError> {
+    pub fn with_token(recipient: &RecipientConfig, token: Secret) -> Result<Self, ConfigError> {
         let settings: SegmentSettings = recipient.settings()?;
-        let at = |field: &str| format!("recipients.{}.{field}", recipient.id);
-        if !(recipient.base_url.starts_with("http://")
-            || recipient.base_url.starts_with("https://"))
-        {
-            return Err(ConfigError::Invalid(format!(
-                "{} must be an http(s) URL such as {DEFAULT_BASE_URL}",
-                at("base_url")
-            )));
-        }
-        if settings.poll_interval_ms == 0 {
-            return Err(ConfigError::Invalid(format!(
-                "{} must be at least 1",
-                at("settings.poll_interval_ms")
-            )));
-        }
-        if token.0.trim().is_empty() {
-            return Err(ConfigError::Invalid(format!(
-                "{} is empty",
-                at("credentials.token")
-            )));
+        let fields = Fields::of(recipient);
+        fields.http_url("base_url", &recipient.base_url)?;
+        fields.at_least_one("settings.poll_interval_ms", settings.poll_interval_ms)?;
+        if token.expose().trim().is_empty() {
+            return Err(fields.invalid("credentials.token", "is empty"));
         }
         Ok(Self {
             recipient_id: recipient.id.clone(),
@@ -119,6 +92,7 @@ impl SegmentConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hush_connector_kit::testing::assert_names_field;
 
     fn recipient(extra: &str) -> RecipientConfig {
         toml::from_str(&format!(
@@ -129,7 +103,7 @@ mod tests {
 
     #[test]
     fn defaults_apply_without_a_settings_table() {
-        let c = SegmentConfig::with_token(&recipient(""), SegmentToken("t".into())).unwrap();
+        let c = SegmentConfig::with_token(&recipient(""), Secret::new("t")).unwrap();
         assert_eq!(c.base_url, DEFAULT_BASE_URL);
         assert_eq!(c.poll_interval, Duration::from_secs(2));
         assert_eq!(c.max_wait, Duration::from_secs(600));
@@ -138,23 +112,23 @@ mod tests {
 
     #[test]
     fn errors_name_the_field() {
-        let err = SegmentConfig::with_token(
-            &recipient("[settings]\npoll_interval_ms = 0"),
-            SegmentToken("t".into()),
-        )
-        .unwrap_err();
-        assert!(
-            err.to_string()
-                .contains("recipients.cdp.settings.poll_interval_ms"),
-            "{err}"
+        assert_names_field(
+            SegmentConfig::with_token(
+                &recipient("[settings]\npoll_interval_ms = 0"),
+                Secret::new("t"),
+            ),
+            "recipients.cdp.settings.poll_interval_ms",
         );
-        let err = SegmentConfig::with_token(
-            &recipient("[settings]\nworkspace = \"w\""),
-            SegmentToken("t".into()),
-        )
-        .unwrap_err();
-        assert!(err.to_string().contains("recipients.cdp.settings"), "{err}");
-        let err = SegmentConfig::from_recipient(&recipient("")).unwrap_err();
-        assert!(err.to_string().contains("credentials.token"), "{err}");
+        assert_names_field(
+            SegmentConfig::with_token(
+                &recipient("[settings]\nworkspace = \"w\""),
+                Secret::new("t"),
+            ),
+            "recipients.cdp.settings",
+        );
+        assert_names_field(
+            SegmentConfig::from_recipient(&recipient("")),
+            "credentials.token",
+        );
     }
 }

@@ -8,7 +8,7 @@
 pub mod client;
 pub mod config;
 pub mod request;
-pub mod retry;
+pub mod response;
 #[cfg(feature = "sim")]
 pub mod sim;
 pub mod verify;
@@ -16,19 +16,22 @@ pub mod verify;
 use std::time::Instant;
 
 use async_trait::async_trait;
+use hush_connector_kit::poll;
 use hush_contracts::config::ConfigError;
 use hush_contracts::connector::{
-    fill_results, Completion, Connector, ConnectorError, Evidence, ItemResults, ItemSlot,
-    SuppressionWork,
+    fill_results, BatchResult, Completion, Connector, ConnectorError, Evidence, ItemResults,
+    ItemSlot, Operation, SuppressionWork,
 };
 use hush_contracts::events::{ConfirmationAction, RequestKind, VerificationStatus};
-use hush_contracts::recipients::RecipientConfig;
 
 pub use client::{RegulationStatus, SegmentClient};
-pub use config::{SegmentConfig, SegmentSettings, SegmentToken};
+pub use config::{SegmentConfig, SegmentSettings};
 
 use request::Regulation;
 use verify::RegulationOutcome;
+
+/// The recipient `kind` this connector serves.
+pub const KIND: &str = "segment";
 
 /// Evidence key of the regulation id (what `verify` reads back).
 pub const EVIDENCE_REGULATE_ID: &str = "regulate_id";
@@ -41,20 +44,9 @@ pub struct SegmentConnector {
 }
 
 impl SegmentConnector {
-    /// Builds the connector from its `[[recipients]]` block, reading `credentials.token` from
-    /// the environment variable it names. Fails with an error naming the faulty field.
-    pub fn from_recipient(recipient: &RecipientConfig) -> Result<Self, ConfigError> {
-        Self::new(SegmentConfig::from_recipient(recipient)?)
-    }
-
     /// Builds the connector from a resolved configuration.
     pub fn new(config: SegmentConfig) -> Result<Self, ConfigError> {
-        let recipient = config.recipient_id.clone();
-        let client = SegmentClient::new(config).map_err(|e| {
-            ConfigError::Invalid(format!(
-                "recipients.{recipient}: cannot build the HTTP client: {e}"
-            ))
-        })?;
+        let client = SegmentClient::new(config)?;
         Ok(Self { client })
     }
 
@@ -193,27 +185,22 @@ fn opt_in_not_applicable() -> Completion {
 
 #[async_trait]
 impl Connector for SegmentConnector {
-    fn max_batch(&self) -> usize {
-        request::MAX_SUBJECT_IDS
-    }
-
-    async fn suppress(&self, batch: &[SuppressionWork]) -> Result<ItemResults, ConnectorError> {
-        self.regulate(batch).await
-    }
-
-    async fn delete(&self, batch: &[SuppressionWork]) -> Result<ItemResults, ConnectorError> {
+    /// Creates one regulation for the batch; its type follows each request's kind.
+    async fn apply(&self, _operation: Operation, batch: &[SuppressionWork]) -> BatchResult {
         self.regulate(batch).await
     }
 
     /// A completion left `PENDING` (regulation still running when the wait ran out) is read
     /// back from the regulation it names; anything else is already final.
     async fn verify(&self, _work: &SuppressionWork, completion: &Completion) -> VerificationStatus {
-        if completion.verification != VerificationStatus::Pending {
-            return completion.verification;
-        }
-        match completion.evidence.get(EVIDENCE_REGULATE_ID) {
-            Some(id) => verify::read_back(&self.client, id).await,
-            None => VerificationStatus::Pending,
-        }
+        let read = |id: String| async move { verify::read_back(&self.client, &id).await };
+        poll::read_back_pending(completion, EVIDENCE_REGULATE_ID, read).await
     }
 }
+
+hush_contracts::connector_factory!(
+    SegmentConnector,
+    SegmentConfig,
+    &[KIND],
+    request::MAX_SUBJECT_IDS
+);

@@ -113,20 +113,9 @@ pub fn regulation_body(regulation_type: &str, subject_ids: &[String]) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hush_connector_kit::testing::{work, WorkExt};
     use hush_contracts::connector::{RawValue, WorkIdentifier};
     use hush_contracts::identifiers::sha256_hex;
-
-    fn work(identifiers: Vec<WorkIdentifier>) -> SuppressionWork {
-        SuppressionWork {
-            request_id: "r".into(),
-            subject_key: "s".into(),
-            kind: RequestKind::Delete,
-            identifiers,
-            categories: vec![],
-            jurisdiction: "US-CA".into(),
-            received_at: 0,
-        }
-    }
 
     fn customer(raw: Option<&str>) -> WorkIdentifier {
         WorkIdentifier {
@@ -169,10 +158,14 @@ mod tests {
             raw: Some(RawValue::new("a@example.com")),
         };
         let batch = [
-            work(vec![email.clone(), customer(Some("u-1"))]),
-            work(vec![email]),
-            work(vec![customer(None)]),
-            work(vec![customer(Some("u-1")), customer(Some("u-2"))]),
+            work(RequestKind::Delete)
+                .with(email.clone())
+                .with(customer(Some("u-1"))),
+            work(RequestKind::Delete).with(email),
+            work(RequestKind::Delete).with(customer(None)),
+            work(RequestKind::Delete)
+                .with(customer(Some("u-1")))
+                .with(customer(Some("u-2"))),
         ];
         let plan = plan_regulations(batch.iter().enumerate(), MAX_SUBJECT_IDS);
         assert_eq!(plan.regulations.len(), 1);
@@ -191,14 +184,15 @@ mod tests {
     #[test]
     fn regulations_respect_the_subject_limit_without_splitting_an_item() {
         let batch = [
-            work(vec![customer(Some("a"))]),
-            work(vec![customer(Some("b")), customer(Some("c"))]),
-            work(vec![customer(Some("c"))]),
-            work(vec![
-                customer(Some("d")),
-                customer(Some("e")),
-                customer(Some("f")),
-            ]),
+            work(RequestKind::Delete).with(customer(Some("a"))),
+            work(RequestKind::Delete)
+                .with(customer(Some("b")))
+                .with(customer(Some("c"))),
+            work(RequestKind::Delete).with(customer(Some("c"))),
+            work(RequestKind::Delete)
+                .with(customer(Some("d")))
+                .with(customer(Some("e")))
+                .with(customer(Some("f"))),
         ];
         let plan = plan_regulations(batch.iter().enumerate(), 2);
         let subjects: Vec<_> = plan

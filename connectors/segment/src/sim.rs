@@ -19,7 +19,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use hush_sim_kit::{any_loopback_port, serve, RunningSim, SimControl};
+use hush_sim_kit::{any_loopback_port, serve, RunningSim};
 use serde_json::{json, Value};
 
 /// Regulation types of the Public API's `CreateWorkspaceRegulationV1Input`.
@@ -114,16 +114,6 @@ impl SegmentSim {
             .with_state(state.clone());
         let running = serve(router, addr).await?;
         Ok(Self { running, state })
-    }
-
-    /// `http://127.0.0.1:<port>`: the `base_url` of the recipient.
-    pub fn base_url(&self) -> String {
-        self.running.base_url()
-    }
-
-    /// Fault injection and call records.
-    pub fn control(&self) -> &SimControl {
-        &self.running.control
     }
 
     /// Reads that answer `RUNNING` for regulations created from now on.
@@ -324,4 +314,14 @@ async fn read(
         }
     }))
     .into_response()
+}
+
+/// The simulator's address (`base_url()`) and its fault injection and call log
+/// (`control()`).
+impl std::ops::Deref for SegmentSim {
+    type Target = RunningSim;
+
+    fn deref(&self) -> &RunningSim {
+        &self.running
+    }
 }

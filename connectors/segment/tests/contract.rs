@@ -2,15 +2,16 @@
 
 use std::time::Duration;
 
-use hush_connector_segment::sim::{SegmentSim, SegmentSimConfig};
-use hush_connector_segment::{SegmentConfig, SegmentConnector, SegmentToken, EVIDENCE_REGULATE_ID};
-use hush_contracts::connector::{
-    Connector, ConnectorError, RawValue, SuppressionWork, WorkIdentifier,
+use hush_connector_kit::secret::Secret;
+use hush_connector_kit::testing::{
+    assert_refused, email, with_raw, work, ComplianceSuite, WorkExt,
 };
+use hush_connector_segment::sim::{SegmentSim, SegmentSimConfig};
+use hush_connector_segment::{SegmentConfig, SegmentConnector, EVIDENCE_REGULATE_ID};
+use hush_contracts::connector::{Connector, ConnectorError, Operation, SuppressionWork};
 use hush_contracts::events::{ConfirmationAction, IdentifierType, RequestKind, VerificationStatus};
 use hush_contracts::identifiers::sha256_hex;
 use hush_contracts::recipients::RecipientConfig;
-use hush_sim_kit::Fault;
 use serde_json::json;
 
 fn connector_for(sim: &SegmentSim, token: &str, extra: &str) -> SegmentConnector {
@@ -37,8 +38,20 @@ max_wait_ms = 5000
         }
     }
     let recipient: RecipientConfig = table.try_into().unwrap();
-    let config = SegmentConfig::with_token(&recipient, SegmentToken(token.into())).unwrap();
+    let config = SegmentConfig::with_token(&recipient, Secret::new(token)).unwrap();
     SegmentConnector::new(config).unwrap()
+}
+
+/// Request `request` for `<request>@example.com`, with the customer id (raw, as Segment needs
+/// it) when given.
+fn person(request: &str, kind: RequestKind, customer_id: Option<&str>) -> SuppressionWork {
+    let work = work(kind)
+        .id(request)
+        .with(email(&format!("{request}@example.com")));
+    match customer_id {
+        Some(id) => work.with(with_raw(IdentifierType::CustomerId, id)),
+        None => work,
+    }
 }
 
 async fn start() -> (SegmentSim, SegmentConnector) {
@@ -48,38 +61,14 @@ async fn start() -> (SegmentSim, SegmentConnector) {
     (sim, connector)
 }
 
-fn work(request: &str, kind: RequestKind, customer_id: Option<&str>) -> SuppressionWork {
-    let mut identifiers = vec![WorkIdentifier {
-        kind: IdentifierType::Email,
-        sha256: sha256_hex(&format!("{request}@example.com")),
-        raw: None,
-    }];
-    if let Some(id) = customer_id {
-        identifiers.push(WorkIdentifier {
-            kind: IdentifierType::CustomerId,
-            sha256: sha256_hex(id),
-            raw: Some(RawValue::new(id)),
-        });
-    }
-    SuppressionWork {
-        request_id: request.into(),
-        subject_key: format!("subject-{request}"),
-        kind,
-        identifiers,
-        categories: vec![],
-        jurisdiction: "US-CA".into(),
-        received_at: 0,
-    }
-}
-
 #[tokio::test]
 async fn finished_suppression_is_verified_with_the_regulation_as_evidence() {
     let (sim, connector) = start().await;
     let batch = [
-        work("a", RequestKind::OptOutSaleShare, Some("user-1")),
-        work("b", RequestKind::LimitSensitive, Some("user-2")),
+        person("a", RequestKind::OptOutSaleShare, Some("user-1")),
+        person("b", RequestKind::LimitSensitive, Some("user-2")),
     ];
-    let results = connector.suppress(&batch).await.unwrap();
+    let results = connector.apply(Operation::Suppress, &batch).await.unwrap();
 
     let regulations = sim.regulations();
     assert_eq!(regulations.len(), 1);
@@ -127,7 +116,10 @@ async fn finished_suppression_is_verified_with_the_regulation_as_evidence() {
 async fn delete_creates_a_suppress_with_delete_regulation_and_is_deleted() {
     let (sim, connector) = start().await;
     let results = connector
-        .delete(&[work("d", RequestKind::Delete, Some("user-9"))])
+        .apply(
+            Operation::Delete,
+            &[person("d", RequestKind::Delete, Some("user-9"))],
+        )
         .await
         .unwrap();
     let completion = results[0].as_ref().unwrap();
@@ -140,11 +132,11 @@ async fn delete_creates_a_suppress_with_delete_regulation_and_is_deleted() {
 async fn missing_customer_id_is_permanent_and_the_rest_proceed() {
     let (sim, connector) = start().await;
     let batch = [
-        work("none", RequestKind::OptOutSaleShare, None),
-        work("ok", RequestKind::OptOutSaleShare, Some("user-3")),
-        work("in", RequestKind::OptInSaleShare, Some("user-4")),
+        person("none", RequestKind::OptOutSaleShare, None),
+        person("ok", RequestKind::OptOutSaleShare, Some("user-3")),
+        person("in", RequestKind::OptInSaleShare, Some("user-4")),
     ];
-    let results = connector.suppress(&batch).await.unwrap();
+    let results = connector.apply(Operation::Suppress, &batch).await.unwrap();
     assert!(
         matches!(&results[0], Err(ConnectorError::Permanent(t)) if t.contains("CUSTOMER_ID") && t.contains("userId")),
         "{results:?}"
@@ -165,7 +157,10 @@ async fn missing_customer_id_is_permanent_and_the_rest_proceed() {
 async fn only_people_without_customer_id_make_no_call() {
     let (sim, connector) = start().await;
     let results = connector
-        .suppress(&[work("none", RequestKind::OptOutSaleShare, None)])
+        .apply(
+            Operation::Suppress,
+            &[person("none", RequestKind::OptOutSaleShare, None)],
+        )
         .await
         .unwrap();
     assert!(matches!(&results[0], Err(ConnectorError::Permanent(_))));
@@ -184,9 +179,9 @@ async fn regulation_still_running_at_max_wait_is_pending_and_verify_reads_it_bac
         &config.token,
         "max_wait_ms = 30\npoll_interval_ms = 20",
     );
-    let item = work("slow", RequestKind::Delete, Some("user-5"));
+    let item = person("slow", RequestKind::Delete, Some("user-5"));
     let completion = connector
-        .delete(std::slice::from_ref(&item))
+        .apply(Operation::Delete, std::slice::from_ref(&item))
         .await
         .unwrap()
         .remove(0)
@@ -214,20 +209,24 @@ async fn regulation_still_running_at_max_wait_is_pending_and_verify_reads_it_bac
 async fn failed_regulation_is_permanent_and_partial_success_fails_verification() {
     let (sim, connector) = start().await;
     sim.end_next_regulation_with("FAILED");
-    let err = connector
-        .delete(&[work("f", RequestKind::Delete, Some("user-6"))])
-        .await
-        .unwrap()
-        .remove(0)
-        .unwrap_err();
-    assert!(
-        matches!(&err, ConnectorError::Permanent(t) if t.contains("ended FAILED")),
-        "{err:?}"
+    assert_refused(
+        connector
+            .apply(
+                Operation::Delete,
+                &[person("f", RequestKind::Delete, Some("user-6"))],
+            )
+            .await
+            .unwrap()
+            .remove(0),
+        "ended FAILED",
     );
 
     sim.end_next_regulation_with("PARTIAL_SUCCESS");
     let completion = connector
-        .delete(&[work("p", RequestKind::Delete, Some("user-7"))])
+        .apply(
+            Operation::Delete,
+            &[person("p", RequestKind::Delete, Some("user-7"))],
+        )
         .await
         .unwrap()
         .remove(0)
@@ -241,37 +240,15 @@ async fn failed_regulation_is_permanent_and_partial_success_fails_verification()
 }
 
 #[tokio::test]
-async fn rate_limit_with_retry_after_is_retry_after() {
-    let (sim, connector) = start().await;
-    sim.control().inject(Fault::too_many_requests(11));
-    let err = connector
-        .suppress(&[work("r", RequestKind::OptOutSaleShare, Some("user-8"))])
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&err, ConnectorError::RetryAfter { after, .. } if *after == Duration::from_secs(11)),
-        "{err:?}"
-    );
-}
-
-#[tokio::test]
-async fn server_error_is_transient() {
-    let (sim, connector) = start().await;
-    sim.control().inject(Fault::server_error());
-    let err = connector
-        .suppress(&[work("r", RequestKind::OptOutSaleShare, Some("user-8"))])
-        .await
-        .unwrap_err();
-    assert!(matches!(err, ConnectorError::Transient(_)), "{err:?}");
-}
-
-#[tokio::test]
 async fn refused_token_is_permanent_with_segments_text() {
     let config = SegmentSimConfig::default();
     let sim = SegmentSim::start(config).await.unwrap();
     let connector = connector_for(&sim, "sgp_wrong", "");
     let err = connector
-        .suppress(&[work("r", RequestKind::OptOutSaleShare, Some("user-8"))])
+        .apply(
+            Operation::Suppress,
+            &[person("r", RequestKind::OptOutSaleShare, Some("user-8"))],
+        )
         .await
         .unwrap_err();
     assert!(
@@ -290,31 +267,18 @@ async fn validation_failure_is_permanent_with_segments_text() {
     let sim = SegmentSim::start(config.clone()).await.unwrap();
     let connector = connector_for(&sim, &config.token, "");
     let err = connector
-        .suppress(&[
-            work("a", RequestKind::OptOutSaleShare, Some("user-1")),
-            work("b", RequestKind::OptOutSaleShare, Some("user-2")),
-        ])
+        .apply(
+            Operation::Suppress,
+            &[
+                person("a", RequestKind::OptOutSaleShare, Some("user-1")),
+                person("b", RequestKind::OptOutSaleShare, Some("user-2")),
+            ],
+        )
         .await
         .unwrap_err();
     assert!(
         matches!(&err, ConnectorError::Permanent(t)
             if t.starts_with("HTTP 422") && t.contains("input-validation (subjectIds)")),
-        "{err:?}"
-    );
-}
-
-#[tokio::test]
-async fn hang_longer_than_the_timeout_is_transient() {
-    let config = SegmentSimConfig::default();
-    let sim = SegmentSim::start(config.clone()).await.unwrap();
-    let connector = connector_for(&sim, &config.token, "timeout_ms = 300");
-    sim.control().inject(Fault::Delay(Duration::from_secs(3)));
-    let err = connector
-        .suppress(&[work("r", RequestKind::OptOutSaleShare, Some("user-8"))])
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&err, ConnectorError::Transient(t) if t.contains("timeout")),
         "{err:?}"
     );
 }
@@ -362,4 +326,21 @@ async fn simulator_validates_the_body_like_segment() {
         .unwrap();
     assert_eq!(missing.status(), 404);
     assert!(sim.regulations().is_empty());
+}
+
+#[tokio::test]
+async fn the_connector_passes_the_compliance_suite() {
+    let config = SegmentSimConfig::default();
+    let sim = SegmentSim::start(config.clone()).await.unwrap();
+    let connector = connector_for(&sim, &config.token, "timeout_ms = 300");
+    ComplianceSuite {
+        connector: &connector,
+        max_batch: hush_connector_segment::FACTORY.max_batch,
+        sample: &|kind| person("suite", kind, Some("user-42")),
+        applies_opt_ins: false,
+        faults: Some(sim.control()),
+        hang: Duration::from_secs(2),
+    }
+    .run()
+    .await;
 }

@@ -13,6 +13,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
+use hush_connector_kit::testing::{InjectFaults, VendorFault};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
@@ -43,12 +44,31 @@ impl Fault {
         }
     }
 
+    /// An answer with `status` and `body` and no `Retry-After`.
+    pub fn answer(status: u16, body: &str) -> Self {
+        Fault::Status {
+            status,
+            retry_after: None,
+            body: body.into(),
+        }
+    }
+
     /// `500 Internal Server Error`.
     pub fn server_error() -> Self {
         Fault::Status {
             status: 500,
             retry_after: None,
             body: r#"{"message":"internal error"}"#.into(),
+        }
+    }
+}
+
+impl From<VendorFault> for Fault {
+    fn from(fault: VendorFault) -> Self {
+        match fault {
+            VendorFault::TooManyRequests(seconds) => Fault::too_many_requests(seconds),
+            VendorFault::ServerError => Fault::server_error(),
+            VendorFault::Hang(duration) => Fault::Delay(duration),
         }
     }
 }
@@ -81,6 +101,12 @@ impl RecordedCall {
 struct Faults {
     queued: VecDeque<Fault>,
     always: Option<Fault>,
+}
+
+impl InjectFaults for SimControl {
+    fn fail_next(&self, fault: VendorFault) {
+        self.inject(fault.into());
+    }
 }
 
 /// Shared fault plan and call log of one simulator; cheap to clone.
@@ -193,9 +219,14 @@ pub struct RunningSim {
 }
 
 impl RunningSim {
-    /// `http://127.0.0.1:<port>`.
+    /// `http://127.0.0.1:<port>`: the `base_url` of a recipient pointed at the simulator.
     pub fn base_url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// Fault injection and the record of every call received.
+    pub fn control(&self) -> &SimControl {
+        &self.control
     }
 }
 

@@ -1,7 +1,9 @@
 //! The HTTP call: posts one signed notice and reports what the recipient answered.
 
 use chrono::Utc;
-use hush_connector_kit::http::classify_transport_error;
+use hush_connector_kit::http::{self, classify_transport_error};
+use hush_connector_kit::secret::Secret;
+use hush_contracts::config::ConfigError;
 use hush_contracts::connector::ConnectorError;
 use reqwest::header::{CONTENT_TYPE, LOCATION, RETRY_AFTER};
 
@@ -9,7 +11,7 @@ use sha2::{Digest, Sha256};
 
 use crate::config::WebhookConfig;
 use crate::request::Notice;
-use crate::retry;
+use crate::response;
 use hush_contracts::signature::{sign, IDEMPOTENCY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 
 /// What a recipient answered to a delivered notice (2xx).
@@ -28,17 +30,15 @@ pub struct Delivery {
 pub struct WebhookClient {
     http: reqwest::Client,
     endpoint: String,
-    secret: String,
+    secret: Secret,
 }
 
 impl WebhookClient {
     /// A client with the recipient's timeout; redirects are never followed.
-    pub fn new(config: &WebhookConfig) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("hush/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+    pub fn new(config: &WebhookConfig) -> Result<Self, ConfigError> {
+        let builder = http::client_builder("webhook", config.timeout)
+            .redirect(reqwest::redirect::Policy::none());
+        let http = http::build_client("webhook", builder)?;
         Ok(Self {
             http,
             endpoint: config.endpoint.clone(),
@@ -47,7 +47,7 @@ impl WebhookClient {
     }
 
     /// Signs and posts `notice` with `Idempotency-Key: <request_id>`. A 2xx answer is a
-    /// [`Delivery`]; anything else is classified by [`retry::classify`].
+    /// [`Delivery`]; anything else is classified by [`response::classify`].
     pub async fn post_notice(&self, notice: &Notice) -> Result<Delivery, ConnectorError> {
         let body = serde_json::to_vec(notice).map_err(|e| {
             ConnectorError::Permanent(format!("could not encode the notice as JSON: {e}"))
@@ -58,7 +58,10 @@ impl WebhookClient {
             .post(&self.endpoint)
             .header(CONTENT_TYPE, "application/json")
             .header(TIMESTAMP_HEADER, signed_at.to_string())
-            .header(SIGNATURE_HEADER, sign(&self.secret, signed_at, &body))
+            .header(
+                SIGNATURE_HEADER,
+                sign(self.secret.expose(), signed_at, &body),
+            )
             .header(IDEMPOTENCY_HEADER, &notice.request_id)
             .body(body)
             .send()
@@ -79,13 +82,15 @@ impl WebhookClient {
             .await
             .map_err(|e| classify_transport_error(&e))?;
         let text = String::from_utf8_lossy(&bytes);
-        match retry::classify(status, retry_after.as_deref(), location.as_deref(), &text) {
-            Some(error) => Err(error),
-            None => Ok(Delivery {
-                status,
-                signed_at,
-                response_sha256: hex::encode(Sha256::digest(&bytes)),
-            }),
+        if let Some(error) =
+            response::classify(status, retry_after.as_deref(), location.as_deref(), &text)
+        {
+            return Err(error);
         }
+        Ok(Delivery {
+            status,
+            signed_at,
+            response_sha256: hex::encode(Sha256::digest(&bytes)),
+        })
     }
 }

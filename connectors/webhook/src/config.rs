@@ -1,9 +1,10 @@
 //! The webhook recipient's configuration: the `[[recipients]]` fields this connector reads, its
 //! `settings` block and its signing secret, validated at start-up.
 
-use std::fmt;
 use std::time::Duration;
 
+use hush_connector_kit::secret::Secret;
+use hush_connector_kit::settings::Fields;
 use hush_contracts::config::ConfigError;
 use hush_contracts::recipients::RecipientConfig;
 use serde::Deserialize;
@@ -41,30 +42,18 @@ impl Default for WebhookSettings {
 }
 
 /// Everything the webhook connector needs, resolved and validated.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct WebhookConfig {
     /// Recipient id (`connector_id` in confirmations).
     pub recipient_id: String,
     /// Full URL the notice is posted to: `base_url` + `settings.path`.
     pub endpoint: String,
     /// HMAC-SHA256 key from `credentials.signing_secret`.
-    pub signing_secret: String,
+    pub signing_secret: Secret,
     /// Callback URL announced to the recipient, if any.
     pub callback_url: Option<String>,
     /// Timeout of one notice call (`timeout_ms`).
     pub timeout: Duration,
-}
-
-impl fmt::Debug for WebhookConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("WebhookConfig")
-            .field("recipient_id", &self.recipient_id)
-            .field("endpoint", &self.endpoint)
-            .field("signing_secret", &"<redacted>")
-            .field("callback_url", &self.callback_url)
-            .field("timeout", &self.timeout)
-            .finish()
-    }
 }
 
 impl WebhookConfig {
@@ -72,35 +61,22 @@ impl WebhookConfig {
     /// (`recipients.<id>.<field>`). The signing secret is read from the environment variable
     /// named by `credentials.signing_secret`.
     pub fn from_recipient(recipient: &RecipientConfig) -> Result<Self, ConfigError> {
-        let at = |field: &str| format!("recipients.{}.{field}", recipient.id);
-        if recipient.kind != KIND {
-            return Err(ConfigError::Invalid(format!(
-                "{} is `{}`, but the webhook connector needs `{KIND}`",
-                at("kind"),
-                recipient.kind
-            )));
-        }
+        let fields = Fields::of(recipient);
+        fields.kind_is(&[KIND], "webhook")?;
+        let at = |field: &str| fields.name(field);
         let settings: WebhookSettings = recipient.settings()?;
         settings.validate(&at)?;
         let base = recipient.base_url.trim_end_matches('/');
         if !is_http_url(base) {
-            return Err(ConfigError::Invalid(format!(
-                "{} must be an http(s) URL",
-                at("base_url")
-            )));
+            return Err(fields.invalid("base_url", "must be an http(s) URL"));
         }
-        if recipient.timeout_ms == 0 {
-            return Err(ConfigError::Invalid(format!(
-                "{} must be at least 1",
-                at("timeout_ms")
-            )));
-        }
-        let signing_secret = recipient.credential("signing_secret")?;
-        if signing_secret.len() < MIN_SECRET_LEN {
-            return Err(ConfigError::Invalid(format!(
-                "{} must name a secret of at least {MIN_SECRET_LEN} bytes",
-                at("credentials.signing_secret")
-            )));
+        fields.at_least_one("timeout_ms", recipient.timeout_ms)?;
+        let signing_secret = fields.credential("signing_secret")?;
+        if signing_secret.expose().len() < MIN_SECRET_LEN {
+            return Err(fields.invalid(
+                "credentials.signing_secret",
+                format!("must name a secret of at least {MIN_SECRET_LEN} bytes"),
+            ));
         }
         Ok(Self {
             recipient_id: recipient.id.clone(),
@@ -147,6 +123,7 @@ fn is_http_url(url: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hush_connector_kit::testing::assert_names_field;
 
     fn recipient(extra: &str) -> RecipientConfig {
         toml::from_str(&format!(
@@ -188,34 +165,30 @@ mod tests {
     #[test]
     fn a_relative_path_is_refused_naming_the_field() {
         with_secret();
-        let err = WebhookConfig::from_recipient(&recipient("[settings]\npath = \"notices\"\n"))
-            .unwrap_err();
-        assert!(
-            err.to_string().contains("recipients.partner.settings.path"),
-            "{err}"
+        assert_names_field(
+            WebhookConfig::from_recipient(&recipient("[settings]\npath = \"notices\"\n")),
+            "recipients.partner.settings.path",
         );
     }
 
     #[test]
     fn a_non_http_callback_is_refused_naming_the_field() {
         with_secret();
-        let err = WebhookConfig::from_recipient(&recipient(
-            "[settings]\ncallback_url = \"mailto:privacy@example.com\"\n",
-        ))
-        .unwrap_err();
-        assert!(
-            err.to_string()
-                .contains("recipients.partner.settings.callback_url"),
-            "{err}"
+        assert_names_field(
+            WebhookConfig::from_recipient(&recipient(
+                "[settings]\ncallback_url = \"mailto:privacy@example.com\"\n",
+            )),
+            "recipients.partner.settings.callback_url",
         );
     }
 
     #[test]
     fn unknown_settings_are_refused() {
         with_secret();
-        let err =
-            WebhookConfig::from_recipient(&recipient("[settings]\npaht = \"/x\"\n")).unwrap_err();
-        assert!(err.to_string().contains("paht"), "{err}");
+        assert_names_field(
+            WebhookConfig::from_recipient(&recipient("[settings]\npaht = \"/x\"\n")),
+            "paht",
+        );
     }
 
     #[test]
@@ -223,8 +196,7 @@ mod tests {
         with_secret();
         let mut r = recipient("");
         r.kind = "hubspot".into();
-        let err = WebhookConfig::from_recipient(&r).unwrap_err();
-        assert!(err.to_string().contains("recipients.partner.kind"), "{err}");
+        assert_names_field(WebhookConfig::from_recipient(&r), "recipients.partner.kind");
     }
 
     #[test]
@@ -234,10 +206,9 @@ mod tests {
             "signing_secret".into(),
             hush_contracts::config::SecretRef("HUSH_WEBHOOK_CONFIG_TEST_UNSET".into()),
         );
-        let err = WebhookConfig::from_recipient(&r).unwrap_err();
-        assert!(
-            err.to_string().contains("HUSH_WEBHOOK_CONFIG_TEST_UNSET"),
-            "{err}"
+        assert_names_field(
+            WebhookConfig::from_recipient(&r),
+            "HUSH_WEBHOOK_CONFIG_TEST_UNSET",
         );
     }
 

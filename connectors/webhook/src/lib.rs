@@ -11,17 +11,17 @@
 pub mod client;
 pub mod config;
 pub mod request;
-pub mod retry;
+pub mod response;
 #[cfg(feature = "sim")]
 pub mod sim;
 
 use async_trait::async_trait;
 use hush_contracts::config::ConfigError;
 use hush_contracts::connector::{
-    Completion, Connector, ConnectorError, Evidence, ItemResults, SuppressionWork,
+    BatchResult, Completion, Connector, ConnectorError, Evidence, ItemResults, Operation,
+    SuppressionWork,
 };
 use hush_contracts::events::ConfirmationAction;
-use hush_contracts::recipients::RecipientConfig;
 
 pub use client::{Delivery, WebhookClient};
 pub use config::{WebhookConfig, WebhookSettings, KIND};
@@ -35,20 +35,9 @@ pub struct WebhookConnector {
 }
 
 impl WebhookConnector {
-    /// Builds the connector for a `kind = "webhook"` recipient, reading its signing secret from
-    /// the environment; configuration errors name the field.
-    pub fn from_recipient(recipient: &RecipientConfig) -> Result<Self, ConfigError> {
-        Self::new(WebhookConfig::from_recipient(recipient)?)
-    }
-
     /// Builds the connector from a resolved configuration.
     pub fn new(config: WebhookConfig) -> Result<Self, ConfigError> {
-        let client = WebhookClient::new(&config).map_err(|e| {
-            ConfigError::Invalid(format!(
-                "recipients.{}: could not set up the HTTP client: {e}",
-                config.recipient_id
-            ))
-        })?;
+        let client = WebhookClient::new(&config)?;
         Ok(Self { config, client })
     }
 
@@ -99,18 +88,11 @@ impl WebhookConnector {
 
 #[async_trait]
 impl Connector for WebhookConnector {
-    /// One notice per call: recipients deduplicate by `Idempotency-Key`, which is per request.
-    fn max_batch(&self) -> usize {
-        1
-    }
-
-    /// The notice is the suppression: a webhook recipient is told to comply and forward, so
-    /// there is no separate `notify` (which would send the same notice twice).
-    async fn suppress(&self, batch: &[SuppressionWork]) -> Result<ItemResults, ConnectorError> {
-        Ok(self.send_notices(batch).await)
-    }
-
-    async fn delete(&self, batch: &[SuppressionWork]) -> Result<ItemResults, ConnectorError> {
+    /// The notice is the suppression or deletion: a webhook recipient is told to comply and
+    /// forward, and each notice names its request's kind, so both operations send it.
+    async fn apply(&self, _operation: Operation, batch: &[SuppressionWork]) -> BatchResult {
         Ok(self.send_notices(batch).await)
     }
 }
+
+hush_contracts::connector_factory!(WebhookConnector, WebhookConfig, &[KIND], 1);

@@ -20,10 +20,55 @@ use axum::routing::post;
 use axum::Router;
 use chrono::Utc;
 use hush_contracts::identifiers::is_sha256_hex;
-use hush_sim_kit::{any_loopback_port, serve, RunningSim, SimControl};
+use hush_sim_kit::{any_loopback_port, serve, RunningSim};
 use serde_json::json;
 
-use crate::request::Notice;
+pub use self::contract::{Notice, NoticeIdentifier};
+
+/// The notice as the crate README documents it to recipients, kept here rather than taken from
+/// the connector, so that a field the connector renames or drops fails here.
+pub mod contract {
+    use hush_contracts::events::{Category, IdentifierType, RequestKind};
+    use serde::Deserialize;
+
+    /// The JSON body of a notice, as documented in "The notice".
+    #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Notice {
+        /// Stable id of the notice for one request to one recipient.
+        pub notice_id: String,
+        /// The request id; equals the `Idempotency-Key` header.
+        pub request_id: String,
+        /// The recipient's id, echoed in its callback.
+        pub connector_id: String,
+        /// Right exercised.
+        pub kind: RequestKind,
+        /// ISO 3166-2 jurisdiction.
+        pub jurisdiction: String,
+        /// Receipt of the request, RFC 3339.
+        pub received_at: String,
+        /// Hashed identifiers.
+        pub identifiers: Vec<NoticeIdentifier>,
+        /// Categories the request covers.
+        pub categories: Vec<Category>,
+        /// What the recipient must do.
+        pub instruction: String,
+        /// Where to post the signed callback, when there is one.
+        #[serde(default)]
+        pub callback_url: Option<String>,
+    }
+
+    /// One identifier of a notice: `{"type": ..., "sha256": ...}`.
+    #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct NoticeIdentifier {
+        /// Kind of identifier.
+        #[serde(rename = "type")]
+        pub kind: IdentifierType,
+        /// Lowercase hex SHA-256 of the normalised value.
+        pub sha256: String,
+    }
+}
 use hush_contracts::callback::RecipientCallback;
 use hush_contracts::signature::{
     sign, verify_signature, DEFAULT_TOLERANCE, IDEMPOTENCY_HEADER, SIGNATURE_HEADER,
@@ -86,16 +131,6 @@ impl WebhookSimulator {
             state,
             http: reqwest::Client::new(),
         })
-    }
-
-    /// `http://127.0.0.1:<port>`, to use as the recipient's `base_url`.
-    pub fn base_url(&self) -> String {
-        self.running.base_url()
-    }
-
-    /// Fault injection and the log of every call, repeats and refusals included.
-    pub fn control(&self) -> &SimControl {
-        &self.running.control
     }
 
     /// Distinct notices accepted, in arrival order (a repeated idempotency key is not counted).
@@ -211,4 +246,14 @@ async fn receive_notice(
     received.answers.insert(key.to_owned(), answer.clone());
     received.notices.push(notice);
     (StatusCode::OK, axum::Json(answer)).into_response()
+}
+
+/// The simulator's address (`base_url()`) and its fault injection and call log
+/// (`control()`).
+impl std::ops::Deref for WebhookSimulator {
+    type Target = RunningSim;
+
+    fn deref(&self) -> &RunningSim {
+        &self.running
+    }
 }

@@ -9,11 +9,14 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::Router;
+use hush_connector_kit::testing::{email, hashed, one, work, ComplianceSuite, WorkExt};
 use hush_connector_webhook::request::instruction;
 use hush_connector_webhook::sim::WebhookSimulator;
 use hush_connector_webhook::WebhookConnector;
 use hush_contracts::callback::{verify_callback, CallbackStatus, RecipientCallback};
-use hush_contracts::connector::{Connector, ConnectorError, SuppressionWork, WorkIdentifier};
+use hush_contracts::connector::{
+    Connector, ConnectorError, FromRecipient, Operation, SuppressionWork,
+};
 use hush_contracts::events::{
     Category, ConfirmationAction, IdentifierType, RequestKind, VerificationStatus,
 };
@@ -55,39 +58,22 @@ fn connector(sim: &WebhookSimulator, callback_url: Option<&str>) -> WebhookConne
     WebhookConnector::from_recipient(&recipient(&sim.base_url(), &settings, "")).unwrap()
 }
 
-fn work(request_id: &str, kind: RequestKind) -> SuppressionWork {
+/// Jane's request `request_id`, received on 1 January 2025: her email and phone, hashed, for
+/// advertising and marketing partners.
+fn jane(request_id: &str, kind: RequestKind) -> SuppressionWork {
+    let work = work(kind)
+        .id(request_id)
+        .with(email("jane.doe@example.com"))
+        .with(hashed(IdentifierType::Phone, "+14155550100"))
+        .categories(vec![Category::Advertising, Category::MarketingPartners]);
     SuppressionWork {
-        request_id: request_id.into(),
-        subject_key: "subject-1".into(),
-        kind,
-        identifiers: vec![
-            WorkIdentifier {
-                kind: IdentifierType::Email,
-                sha256: sha256_hex("jane.doe@example.com"),
-                raw: None,
-            },
-            WorkIdentifier {
-                kind: IdentifierType::Phone,
-                sha256: sha256_hex("+14155550100"),
-                raw: None,
-            },
-        ],
-        categories: vec![Category::Advertising, Category::MarketingPartners],
-        jurisdiction: "US-CA".into(),
         received_at: 1_735_689_600_000,
+        ..work
     }
 }
 
 async fn sim() -> WebhookSimulator {
     WebhookSimulator::start(SECRET, PATH).await.unwrap()
-}
-
-async fn one(
-    result: Result<hush_contracts::connector::ItemResults, ConnectorError>,
-) -> Result<hush_contracts::connector::Completion, ConnectorError> {
-    let mut items = result.expect("the batch itself does not fail");
-    assert_eq!(items.len(), 1);
-    items.remove(0)
 }
 
 fn now() -> i64 {
@@ -102,9 +88,11 @@ async fn opt_out_posts_a_signed_notice_with_the_documented_body() {
         Some("https://privacy.example.com/v1/callbacks/data-partner"),
     );
     let completion = one(connector
-        .suppress(&[work("req-1", RequestKind::OptOutSaleShare)])
+        .apply(
+            Operation::Suppress,
+            &[jane("req-1", RequestKind::OptOutSaleShare)],
+        )
         .await)
-    .await
     .unwrap();
 
     let calls = sim.control().calls();
@@ -154,9 +142,11 @@ async fn a_delivered_notice_is_notified_and_pending_its_callback() {
     let sim = sim().await;
     let connector = connector(&sim, Some("https://privacy.example.com/cb"));
     let completion = one(connector
-        .suppress(&[work("req-2", RequestKind::OptOutSaleShare)])
+        .apply(
+            Operation::Suppress,
+            &[jane("req-2", RequestKind::OptOutSaleShare)],
+        )
         .await)
-    .await
     .unwrap();
     assert_eq!(completion.action, ConfirmationAction::Notified);
     assert_eq!(completion.verification, VerificationStatus::Pending);
@@ -177,9 +167,11 @@ async fn a_delivered_notice_is_notified_and_pending_its_callback() {
 async fn without_a_callback_url_the_notice_is_unverifiable() {
     let sim = sim().await;
     let completion = one(connector(&sim, None)
-        .suppress(&[work("req-3", RequestKind::LimitSensitive)])
+        .apply(
+            Operation::Suppress,
+            &[jane("req-3", RequestKind::LimitSensitive)],
+        )
         .await)
-    .await
     .unwrap();
     assert_eq!(completion.action, ConfirmationAction::Notified);
     assert_eq!(completion.verification, VerificationStatus::Unverifiable);
@@ -187,23 +179,20 @@ async fn without_a_callback_url_the_notice_is_unverifiable() {
 }
 
 #[tokio::test]
-async fn delete_and_suppress_send_the_notice_with_their_kind_and_notify_sends_nothing_more() {
+async fn delete_and_suppress_send_one_notice_each_with_their_kind() {
     let sim = sim().await;
     let connector = connector(&sim, None);
     one(connector
-        .delete(&[work("req-4", RequestKind::Delete)])
+        .apply(Operation::Delete, &[jane("req-4", RequestKind::Delete)])
         .await)
-    .await
     .unwrap();
     one(connector
-        .suppress(&[work("req-5", RequestKind::OptOutSaleShare)])
+        .apply(
+            Operation::Suppress,
+            &[jane("req-5", RequestKind::OptOutSaleShare)],
+        )
         .await)
-    .await
     .unwrap();
-    assert!(connector
-        .notify(&[work("req-5", RequestKind::OptOutSaleShare)])
-        .await
-        .is_none());
     let notices = sim.notices();
     assert_eq!(notices.len(), 2);
     assert_eq!(notices[0].kind, RequestKind::Delete);
@@ -216,14 +205,18 @@ async fn a_repeated_notice_gets_the_same_answer_and_counts_once() {
     let sim = sim().await;
     let connector = connector(&sim, None);
     let first = one(connector
-        .suppress(&[work("req-6", RequestKind::OptOutSaleShare)])
+        .apply(
+            Operation::Suppress,
+            &[jane("req-6", RequestKind::OptOutSaleShare)],
+        )
         .await)
-    .await
     .unwrap();
     let second = one(connector
-        .suppress(&[work("req-6", RequestKind::OptOutSaleShare)])
+        .apply(
+            Operation::Suppress,
+            &[jane("req-6", RequestKind::OptOutSaleShare)],
+        )
         .await)
-    .await
     .unwrap();
     assert_eq!(sim.control().calls().len(), 2);
     assert_eq!(sim.notices().len(), 1);
@@ -245,9 +238,11 @@ async fn a_notice_signed_with_another_secret_is_refused_and_permanent() {
     );
     let connector = WebhookConnector::from_recipient(&wrong).unwrap();
     let error = one(connector
-        .suppress(&[work("req-7", RequestKind::OptOutSaleShare)])
+        .apply(
+            Operation::Suppress,
+            &[jane("req-7", RequestKind::OptOutSaleShare)],
+        )
         .await)
-    .await
     .unwrap_err();
     assert_eq!(sim.control().calls()[0].status, 401);
     match error {
@@ -352,44 +347,18 @@ async fn the_simulator_refuses_an_unhashed_identifier() {
 }
 
 #[tokio::test]
-async fn rate_limiting_becomes_retry_after_with_the_recipients_seconds() {
-    let sim = sim().await;
-    sim.control().inject(Fault::too_many_requests(7));
-    let error = one(connector(&sim, None)
-        .suppress(&[work("req-11", RequestKind::OptOutSaleShare)])
-        .await)
-    .await
-    .unwrap_err();
-    assert!(
-        matches!(error, ConnectorError::RetryAfter { after, .. } if after == Duration::from_secs(7)),
-        "{error:?}"
-    );
-}
-
-#[tokio::test]
-async fn a_server_error_is_transient() {
-    let sim = sim().await;
-    sim.control().inject(Fault::server_error());
-    let error = one(connector(&sim, None)
-        .suppress(&[work("req-12", RequestKind::OptOutSaleShare)])
-        .await)
-    .await
-    .unwrap_err();
-    assert!(matches!(error, ConnectorError::Transient(_)), "{error:?}");
-}
-
-#[tokio::test]
 async fn a_client_error_is_permanent_with_the_recipients_text() {
     let sim = sim().await;
-    sim.control().inject(Fault::Status {
-        status: 400,
-        retry_after: None,
-        body: r#"{"error":"jurisdiction US-CA is not handled by this endpoint"}"#.into(),
-    });
+    sim.control().inject(Fault::answer(
+        400,
+        r#"{"error":"jurisdiction US-CA is not handled by this endpoint"}"#,
+    ));
     let error = one(connector(&sim, None)
-        .suppress(&[work("req-13", RequestKind::OptOutSaleShare)])
+        .apply(
+            Operation::Suppress,
+            &[jane("req-13", RequestKind::OptOutSaleShare)],
+        )
         .await)
-    .await
     .unwrap_err();
     match error {
         ConnectorError::Permanent(detail) => {
@@ -400,37 +369,21 @@ async fn a_client_error_is_permanent_with_the_recipients_text() {
 }
 
 #[tokio::test]
-async fn a_hang_longer_than_the_timeout_is_transient() {
-    let sim = sim().await;
-    sim.control().inject(Fault::Delay(Duration::from_secs(3)));
-    let connector =
-        WebhookConnector::from_recipient(&recipient(&sim.base_url(), "", "timeout_ms = 200"))
-            .unwrap();
-    let started = std::time::Instant::now();
-    let error = one(connector
-        .suppress(&[work("req-14", RequestKind::OptOutSaleShare)])
-        .await)
-    .await
-    .unwrap_err();
-    assert!(started.elapsed() < Duration::from_secs(2));
-    match error {
-        ConnectorError::Transient(detail) => assert!(detail.contains("timeout"), "{detail}"),
-        other => panic!("expected a transient error, got {other:?}"),
-    }
-}
-
-#[tokio::test]
 async fn after_a_transient_failure_the_rest_of_the_batch_is_not_attempted() {
     let sim = sim().await;
     sim.control().inject(Fault::server_error());
     let results = connector(&sim, None)
-        .suppress(&[
-            work("req-15", RequestKind::OptOutSaleShare),
-            work("req-16", RequestKind::OptOutSaleShare),
-        ])
+        .apply(
+            Operation::Suppress,
+            &[
+                jane("req-15", RequestKind::OptOutSaleShare),
+                jane("req-16", RequestKind::OptOutSaleShare),
+            ],
+        )
         .await
         .unwrap();
     assert_eq!(sim.control().calls().len(), 1);
+    assert_eq!(results.len(), 2);
     assert!(results
         .iter()
         .all(|r| matches!(r, Err(ConnectorError::Transient(_)))));
@@ -479,9 +432,8 @@ async fn the_recipients_signed_callback_reaches_intake_and_verifies() {
     let sim = sim().await;
     let callback_url = format!("{}/v1/callbacks/data-partner", intake.base_url());
     one(connector(&sim, Some(&callback_url))
-        .delete(&[work("req-17", RequestKind::Delete)])
+        .apply(Operation::Delete, &[jane("req-17", RequestKind::Delete)])
         .await)
-    .await
     .unwrap();
 
     let status = sim
@@ -525,4 +477,22 @@ async fn a_callback_for_an_unknown_request_is_not_sent() {
         .unwrap_err();
     assert!(error.to_string().contains("never-notified"), "{error}");
     assert!(sim.control().calls().is_empty());
+}
+
+#[tokio::test]
+async fn the_connector_passes_the_compliance_suite() {
+    let sim = sim().await;
+    let connector =
+        WebhookConnector::from_recipient(&recipient(&sim.base_url(), "", "timeout_ms = 300"))
+            .unwrap();
+    ComplianceSuite {
+        connector: &connector,
+        max_batch: hush_connector_webhook::FACTORY.max_batch,
+        sample: &|kind| jane("req-suite", kind),
+        applies_opt_ins: true,
+        faults: Some(sim.control()),
+        hang: Duration::from_secs(2),
+    }
+    .run()
+    .await;
 }

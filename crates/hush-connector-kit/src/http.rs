@@ -5,7 +5,41 @@
 
 use std::time::Duration;
 
+use hush_contracts::config::ConfigError;
 use hush_contracts::connector::ConnectorError;
+
+/// Longest wait to open a connection to a vendor; the whole call is bounded by the recipient's
+/// `timeout_ms`.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The HTTP client builder of connector `connector` (e.g. `meta`), for a connector that needs
+/// one more setting (a redirect policy, say): each call bounded by `timeout`, a connection by at
+/// most 10 s, and a `hush-connector-<connector>/<version>` user agent so the vendor can tell
+/// Hush's calls apart.
+pub fn client_builder(connector: &str, timeout: Duration) -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(CONNECT_TIMEOUT.min(timeout))
+        .user_agent(format!(
+            "hush-connector-{connector}/{}",
+            env!("CARGO_PKG_VERSION")
+        ))
+}
+
+/// The HTTP client of connector `connector`, as [`client_builder`] sets it up.
+pub fn client(connector: &str, timeout: Duration) -> Result<reqwest::Client, ConfigError> {
+    build_client(connector, client_builder(connector, timeout))
+}
+
+/// Builds a client from [`client_builder`]; the error names the connector.
+pub fn build_client(
+    connector: &str,
+    builder: reqwest::ClientBuilder,
+) -> Result<reqwest::Client, ConfigError> {
+    builder
+        .build()
+        .map_err(|e| ConfigError::Invalid(format!("cannot build the {connector} HTTP client: {e}")))
+}
 
 /// Classifies an HTTP answer from a vendor: 2xx is `None` (success), 429 honours `Retry-After`
 /// (seconds or HTTP date), 408 and 5xx are transient, any other 4xx is permanent. `body` is the
@@ -118,6 +152,33 @@ mod tests {
             classify_http_status(400, None, "bad email"),
             Some(ConnectorError::Permanent(d)) if d.contains("bad email")
         ));
+    }
+
+    #[tokio::test]
+    async fn the_client_names_the_connector_in_its_user_agent() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        let server = tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut request = vec![0u8; 4096];
+            let read = stream.read(&mut request).await.unwrap();
+            stream
+                .write_all(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n")
+                .await
+                .unwrap();
+            String::from_utf8_lossy(&request[..read]).to_lowercase()
+        });
+        let http = client("meta", Duration::from_secs(5)).unwrap();
+        send(http.get(url)).await.unwrap();
+        let request = server.await.unwrap();
+        assert!(
+            request.contains(&format!(
+                "user-agent: hush-connector-meta/{}",
+                env!("CARGO_PKG_VERSION")
+            )),
+            "{request}"
+        );
     }
 
     #[test]

@@ -1,6 +1,14 @@
 //! What every Hush connector shares, so that a connector crate holds only what is particular to
-//! its vendor: the vendor HTTP layer ([`http`]), secrets whose `Debug` and `Display` never show
-//! the value ([`secret`]), the polling of a vendor's asynchronous job ([`poll`]).
+//! its vendor: the vendor HTTP layer ([`http`]: one client builder, URL-free errors), the
+//! classification of a vendor's answers ([`response`]), secrets whose `Debug` and `Display`
+//! never show the value ([`secret`]), settings checks that name the field at fault
+//! ([`settings`]), the polling of a vendor's asynchronous job ([`poll`]), and, with the
+//! `testing` feature, the contract-test kit every connector's tests use (`testing`).
 
 pub mod http;
 pub mod poll;
+pub mod response;
+pub mod secret;
+pub mod settings;
+#[cfg(feature = "testing")]
+pub mod testing;

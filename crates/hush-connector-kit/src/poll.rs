@@ -7,7 +7,29 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use hush_contracts::connector::ConnectorError;
+use hush_contracts::connector::{Completion, ConnectorError};
+use hush_contracts::events::VerificationStatus;
+
+/// The read-back of a completion left `PENDING` because the vendor's job was still running: the
+/// job named by the evidence under `job_key` is read again with `read_back`. Any other
+/// completion keeps its status; one without the job stays `PENDING`.
+pub async fn read_back_pending<F, Fut>(
+    completion: &Completion,
+    job_key: &str,
+    read_back: F,
+) -> VerificationStatus
+where
+    F: FnOnce(String) -> Fut,
+    Fut: Future<Output = VerificationStatus>,
+{
+    if completion.verification != VerificationStatus::Pending {
+        return completion.verification;
+    }
+    match completion.evidence.get(job_key) {
+        Some(job) => read_back(job.clone()).await,
+        None => VerificationStatus::Pending,
+    }
+}
 
 /// A vendor job's status as read back.
 pub trait PolledStatus {
@@ -79,6 +101,7 @@ mod tests {
     use std::future::{ready, Ready};
 
     use super::*;
+    use hush_contracts::events::ConfirmationAction;
 
     #[derive(Debug, PartialEq, Eq)]
     struct Status(&'static str);
@@ -163,6 +186,38 @@ mod tests {
         assert_eq!(
             *reads.borrow(),
             vec![Duration::ZERO, Duration::from_secs(10)]
+        );
+    }
+
+    #[tokio::test]
+    async fn only_a_pending_completion_with_its_job_is_read_back() {
+        let pending = |evidence: &[(&str, &str)]| {
+            Completion::new(
+                ConfirmationAction::Suppressed,
+                evidence
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            )
+            .with_verification(VerificationStatus::Pending)
+        };
+        let read = |job: String| async move {
+            assert_eq!(job, "jobs/1");
+            VerificationStatus::Verified
+        };
+        let with_job = pending(&[("job", "jobs/1")]);
+        assert_eq!(
+            read_back_pending(&with_job, "job", read).await,
+            VerificationStatus::Verified
+        );
+        assert_eq!(
+            read_back_pending(&pending(&[]), "job", read).await,
+            VerificationStatus::Pending
+        );
+        let done = with_job.with_verification(VerificationStatus::Failed);
+        assert_eq!(
+            read_back_pending(&done, "job", read).await,
+            VerificationStatus::Failed
         );
     }
 }

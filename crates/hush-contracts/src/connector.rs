@@ -1,7 +1,7 @@
 //! The connector interface: the only thing the suppressor knows about a downstream vendor.
 //!
 //! A connector receives batches of [`SuppressionWork`] (one request each, already judged
-//! applicable to this recipient) and answers, item by item, with a [`Completion`] or a
+//! applicable to this recipient) with the [`Operation`] they need, and answers, item by item, with a [`Completion`] or a
 //! [`ConnectorError`]. Retries, rate limiting, dead-lettering and confirmations are the
 //! suppressor's job; a connector only speaks the vendor's API, classifies its answers and reads
 //! results back where the vendor allows it.
@@ -9,13 +9,16 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 
+use crate::config::ConfigError;
 use crate::events::{
     Category, ConfirmationAction, EpochMillis, IdentifierType, RequestKind, VerificationStatus,
 };
+use crate::recipients::RecipientConfig;
 
 /// A raw identifier value, decrypted only inside the suppressor for the connectors that need it.
 /// Its `Debug` output is redacted so it never reaches a log line.
@@ -195,35 +198,118 @@ where
     Ok(results)
 }
 
+/// What a connector is asked to do with a batch; every item of a batch needs the same one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Operation {
+    /// Stop selling, sharing or using the person's data as asked: an opt-out of sale/share or
+    /// a limit on sensitive PI, or (where the vendor supports it) the reversal an opt-in asks.
+    Suppress,
+    /// Delete the person's data (the request's identity was verified at intake).
+    Delete,
+}
+
+impl Operation {
+    /// The operation a request of `kind` needs.
+    pub fn of(kind: RequestKind) -> Self {
+        match kind {
+            RequestKind::Delete => Operation::Delete,
+            RequestKind::OptOutSaleShare
+            | RequestKind::LimitSensitive
+            | RequestKind::OptInSaleShare => Operation::Suppress,
+        }
+    }
+}
+
+/// What a connector answers for a batch: one result per item, in batch order, or an error that
+/// fails the whole batch.
+pub type BatchResult = Result<ItemResults, ConnectorError>;
+
 /// A downstream recipient's API. Implementations must be idempotent per request id: the
 /// suppressor may call again after a failure or a crash.
 #[async_trait]
 pub trait Connector: Send + Sync {
-    /// Most work items one vendor call can carry (the vendor's batch limit).
-    fn max_batch(&self) -> usize {
-        1
-    }
-
-    /// Applies an opt-out of sale/share or a limit on sensitive PI (and, where the vendor
-    /// supports it, an opt-in reversal). An `Err` fails the whole batch; item errors fail items.
-    async fn suppress(&self, batch: &[SuppressionWork]) -> Result<ItemResults, ConnectorError>;
-
-    /// Applies a verified deletion.
-    async fn delete(&self, batch: &[SuppressionWork]) -> Result<ItemResults, ConnectorError>;
-
-    /// Sends a "comply and forward" notice to a third party, where the vendor has a channel for
-    /// it. `None` means the connector has none.
-    async fn notify(
-        &self,
-        _batch: &[SuppressionWork],
-    ) -> Option<Result<ItemResults, ConnectorError>> {
-        None
-    }
+    /// Applies `operation` to every item of `batch` (each item's request kind says which
+    /// right; for a recipient with nothing to do, the item's result is `NOT_APPLICABLE`).
+    /// Answers one result per item, in batch order. An `Err` fails the whole batch.
+    async fn apply(&self, operation: Operation, batch: &[SuppressionWork]) -> BatchResult;
 
     /// Reads the outcome back from the vendor, where the vendor allows it.
     async fn verify(&self, _work: &SuppressionWork, completion: &Completion) -> VerificationStatus {
         completion.verification
     }
+}
+
+/// A connector built from a `[[recipients]]` block.
+pub trait FromRecipient: Sized {
+    /// Reads and validates the block (settings, and credentials from the environment variables
+    /// it names) and builds the connector; the error names the field at fault.
+    fn from_recipient(recipient: &RecipientConfig) -> Result<Self, ConfigError>;
+}
+
+/// How a connector crate plugs into Hush: the `[[recipients]] kind` values it serves, the
+/// vendor's batch limit, how to validate such a block, and how to build the connector. Each
+/// connector crate exports one; the registry lists them all.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectorFactory {
+    /// The `kind` values this connector serves, as written in the configuration.
+    pub kinds: &'static [&'static str],
+    /// Most work items one call to the connector may carry (the vendor's batch limit).
+    pub max_batch: usize,
+    /// Checks a recipient's settings and credentials; the error names the field at fault.
+    pub validate: fn(&RecipientConfig) -> Result<(), ConfigError>,
+    /// Builds the connector for a recipient (validating it first).
+    pub build: fn(&RecipientConfig) -> Result<Arc<dyn Connector>, ConfigError>,
+}
+
+impl ConnectorFactory {
+    /// The factory of connector type `C`, serving `kinds`, at most `max_batch` items a call.
+    pub const fn of<C: Connector + FromRecipient + 'static>(
+        kinds: &'static [&'static str],
+        max_batch: usize,
+    ) -> Self {
+        Self {
+            kinds,
+            max_batch,
+            validate: validate_recipient::<C>,
+            build: build_connector::<C>,
+        }
+    }
+
+    /// Whether this factory serves recipients of `kind`.
+    pub fn serves(&self, kind: &str) -> bool {
+        self.kinds.contains(&kind)
+    }
+}
+
+/// Makes a connector crate pluggable in one line: implements [`FromRecipient`] for `$connector`
+/// (its resolved `$config` read from the block with `$config::from_recipient`, then
+/// `$connector::new`) and declares `pub static FACTORY` serving `$kinds`, at most `$max_batch`
+/// items a call.
+#[macro_export]
+macro_rules! connector_factory {
+    ($connector:ident, $config:ident, $kinds:expr, $max_batch:expr) => {
+        impl $crate::connector::FromRecipient for $connector {
+            fn from_recipient(
+                recipient: &$crate::recipients::RecipientConfig,
+            ) -> Result<Self, $crate::config::ConfigError> {
+                Self::new($config::from_recipient(recipient)?)
+            }
+        }
+
+        /// How the registry validates and builds this connector.
+        pub static FACTORY: $crate::connector::ConnectorFactory =
+            $crate::connector::ConnectorFactory::of::<$connector>($kinds, $max_batch);
+    };
+}
+
+fn validate_recipient<C: FromRecipient>(recipient: &RecipientConfig) -> Result<(), ConfigError> {
+    C::from_recipient(recipient).map(drop)
+}
+
+fn build_connector<C: Connector + FromRecipient + 'static>(
+    recipient: &RecipientConfig,
+) -> Result<Arc<dyn Connector>, ConfigError> {
+    Ok(Arc::new(C::from_recipient(recipient)?))
 }
 
 #[cfg(test)]
@@ -270,6 +356,18 @@ mod tests {
                 Err(ConnectorError::Permanent("Delete".into())),
             ]
         );
+    }
+
+    #[test]
+    fn deletion_is_its_own_operation_and_every_other_right_suppresses() {
+        assert_eq!(Operation::of(RequestKind::Delete), Operation::Delete);
+        for kind in [
+            RequestKind::OptOutSaleShare,
+            RequestKind::LimitSensitive,
+            RequestKind::OptInSaleShare,
+        ] {
+            assert_eq!(Operation::of(kind), Operation::Suppress);
+        }
     }
 
     #[test]

@@ -28,11 +28,6 @@ use hush_sim_kit::{RunningSim, SimControl};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
-/// Connector kind of the Google Ads Customer Match recipient (as its README documents).
-pub const GOOGLE_ADS_KIND: &str = "google_ads";
-/// Connector kind of the Segment recipient (as its README documents).
-pub const SEGMENT_KIND: &str = "segment";
-
 /// Wait between two status reads of an asynchronous vendor job in the generated settings, so
 /// the demo completes in seconds.
 pub const DEMO_POLL_INTERVAL_MS: u64 = 200;
@@ -43,6 +38,12 @@ pub const DEMO_RETRY_AFTER_SECS: u64 = 1;
 
 /// Path the simulated webhook recipient accepts notices on.
 pub const WEBHOOK_PATH: &str = "/hush/privacy-notices";
+/// Marketing API version the generated Meta recipient calls: one the simulator serves, as Meta
+/// does (see `hush_connector_meta::sim::contract`).
+pub const META_API_VERSION: &str = "v27.0";
+/// `LinkedIn-Version` the generated LinkedIn recipient sends: one the simulator serves, as
+/// LinkedIn does (see `hush_connector_linkedin::sim::contract`).
+pub const LINKEDIN_VERSION: &str = "202603";
 /// Custom Audience id of the simulated Meta audience.
 pub const META_AUDIENCE_ID: &str = "23850000000000001";
 /// DMP segment id of the simulated LinkedIn segment.
@@ -458,7 +459,7 @@ fn recipients_for(simulators: &Simulators) -> (Vec<RecipientConfig>, Vec<EnvVar>
     let blocks = [
         Block {
             id: "partner-webhook",
-            kind: hush_connector_webhook::config::KIND,
+            kind: hush_connector_webhook::KIND,
             role: RecipientRole::ThirdParty,
             base_url: simulators.webhook.base_url(),
             credentials: vec![("signing_secret", WEBHOOK_SECRET.0)],
@@ -494,6 +495,7 @@ fn recipients_for(simulators: &Simulators) -> (Vec<RecipientConfig>, Vec<EnvVar>
             credentials: vec![("access_token", META_TOKEN.0)],
             settings: vec![
                 ("audience_id", META_AUDIENCE_ID.into()),
+                ("api_version", META_API_VERSION.into()),
                 ("rate_limit_retry_after_secs", int(DEMO_RETRY_AFTER_SECS)),
             ],
         },
@@ -505,12 +507,13 @@ fn recipients_for(simulators: &Simulators) -> (Vec<RecipientConfig>, Vec<EnvVar>
             credentials: vec![("access_token", LINKEDIN_TOKEN.0)],
             settings: vec![
                 ("segment_id", LINKEDIN_SEGMENT_ID.into()),
+                ("linkedin_version", LINKEDIN_VERSION.into()),
                 ("rate_limit_retry_after_secs", int(DEMO_RETRY_AFTER_SECS)),
             ],
         },
         Block {
             id: "google-customer-match",
-            kind: GOOGLE_ADS_KIND,
+            kind: hush_connector_google_ads::KIND,
             role: RecipientRole::ThirdParty,
             base_url: simulators.google_ads.base_url(),
             credentials: vec![
@@ -529,7 +532,7 @@ fn recipients_for(simulators: &Simulators) -> (Vec<RecipientConfig>, Vec<EnvVar>
         },
         Block {
             id: "segment",
-            kind: SEGMENT_KIND,
+            kind: hush_connector_segment::KIND,
             role: RecipientRole::ServiceProvider,
             base_url: simulators.segment.base_url(),
             credentials: vec![("token", SEGMENT_TOKEN)],

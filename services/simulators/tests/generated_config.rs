@@ -4,13 +4,12 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use hush_contracts::connector::{Connector, RawValue, SuppressionWork, WorkIdentifier};
+use hush_contracts::connector::{Connector, Operation, RawValue, SuppressionWork, WorkIdentifier};
 use hush_contracts::events::{Category, IdentifierType, RequestKind};
 use hush_contracts::identifiers::hash_identifier;
 use hush_contracts::recipients::{validate, RecipientConfig};
 use hush_simulators::{
-    start_all, write_atomically, CallCursor, Running, DEMO_CONSUMERS, GOOGLE_ADS_KIND,
-    HUBSPOT_OPT_OUT_PROPERTY, SEGMENT_KIND,
+    start_all, write_atomically, CallCursor, Running, DEMO_CONSUMERS, HUBSPOT_OPT_OUT_PROPERTY,
 };
 use serde::Deserialize;
 
@@ -25,16 +24,12 @@ fn recipients_of(running: &Running) -> Vec<RecipientConfig> {
         .recipients
 }
 
+/// Every kind the registry knows, but for the enrichment vendors: they have no per-person API
+/// to simulate (Hush enforces their suppression with its own deny-list).
 fn connector_kinds() -> BTreeSet<&'static str> {
-    BTreeSet::from([
-        hush_connector_webhook::config::KIND,
-        hush_connector_hubspot::config::KIND,
-        hush_connector_salesforce::KIND,
-        hush_connector_meta::KIND,
-        hush_connector_linkedin::KIND,
-        GOOGLE_ADS_KIND,
-        SEGMENT_KIND,
-    ])
+    hush_connectors::known_kinds()
+        .filter(|kind| !hush_connector_enrichment::config::KINDS.contains(kind))
+        .collect()
 }
 
 /// Sets the env lines' variables in this process (every run uses the same fake values).
@@ -45,34 +40,10 @@ fn apply_env(running: &Running) {
 }
 
 fn build(recipient: &RecipientConfig) -> Arc<dyn Connector> {
-    let built: Result<Arc<dyn Connector>, _> = match recipient.kind.as_str() {
-        hush_connector_webhook::config::KIND => {
-            hush_connector_webhook::WebhookConnector::from_recipient(recipient)
-                .map(|c| Arc::new(c) as Arc<dyn Connector>)
-        }
-        hush_connector_hubspot::config::KIND => {
-            hush_connector_hubspot::HubSpotConnector::from_recipient(recipient)
-                .map(|c| Arc::new(c) as Arc<dyn Connector>)
-        }
-        hush_connector_salesforce::KIND => {
-            hush_connector_salesforce::SalesforceConnector::from_recipient(recipient)
-                .map(|c| Arc::new(c) as Arc<dyn Connector>)
-        }
-        hush_connector_meta::KIND => {
-            hush_connector_meta::MetaCustomAudiences::from_recipient(recipient)
-                .map(|c| Arc::new(c) as Arc<dyn Connector>)
-        }
-        hush_connector_linkedin::KIND => {
-            hush_connector_linkedin::LinkedInDmpSegment::from_recipient(recipient)
-                .map(|c| Arc::new(c) as Arc<dyn Connector>)
-        }
-        GOOGLE_ADS_KIND => hush_connector_google_ads::GoogleAdsConnector::from_recipient(recipient)
-            .map(|c| Arc::new(c) as Arc<dyn Connector>),
-        SEGMENT_KIND => hush_connector_segment::SegmentConnector::from_recipient(recipient)
-            .map(|c| Arc::new(c) as Arc<dyn Connector>),
-        other => panic!("recipient {} has unknown kind {other}", recipient.id),
-    };
-    built.unwrap_or_else(|e| panic!("recipient {} does not build: {e}", recipient.id))
+    hush_connectors::validate(recipient)
+        .unwrap_or_else(|e| panic!("recipient {} does not validate: {e}", recipient.id));
+    hush_connectors::build(recipient)
+        .unwrap_or_else(|e| panic!("recipient {} does not build: {e}", recipient.id))
 }
 
 #[tokio::test]
@@ -190,7 +161,10 @@ async fn an_opt_out_reaches_every_simulator_through_the_generated_configuration(
         jane.customer_id,
     )];
     for recipient in recipients_of(&running) {
-        let results = build(&recipient).suppress(&work).await.unwrap();
+        let results = build(&recipient)
+            .apply(Operation::Suppress, &work)
+            .await
+            .unwrap();
         assert!(
             results.iter().all(Result::is_ok),
             "{}: {results:?}",
@@ -234,7 +208,10 @@ async fn logged_calls_name_the_simulator_and_carry_no_email() {
         jane.email,
         jane.customer_id,
     )];
-    build(&hubspot).suppress(&work).await.unwrap();
+    build(&hubspot)
+        .apply(Operation::Suppress, &work)
+        .await
+        .unwrap();
 
     let mut cursor = CallCursor::default();
     let lines = running.new_calls(&mut cursor);

@@ -53,3 +53,13 @@ pub static SKIPPED_DONE: LazyLock<IntCounterVec> = LazyLock::new(|| {
     )
     .expect("metric registers once")
 });
+
+/// Confirmations that did not decode while the done-set was rebuilt at start-up.
+pub static UNDECODABLE_CONFIRMATIONS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "hush_confirmations_undecodable_total",
+        "Confirmations that did not decode while rebuilding the done-set",
+        &["connector"]
+    )
+    .expect("metric registers once")
+});

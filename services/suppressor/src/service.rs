@@ -17,9 +17,13 @@ use hush_runtime::ops::Readiness;
 use hush_runtime::topics::{ensure_topics, TopicSpec};
 use tokio_util::sync::CancellationToken;
 
+use crate::apply::Applier;
+use crate::clock::SystemClock;
 use crate::config::Config;
 use crate::done::DoneSet;
 use crate::handler::{SharedSuppressor, Suppressor};
+use crate::metrics;
+use crate::record::KafkaRecord;
 
 /// Runs the suppressor of recipient `connector_id` until `shutdown`.
 pub async fn run(
@@ -38,7 +42,8 @@ pub async fn run(
             let known: Vec<&str> = config.recipients.iter().map(|r| r.id.as_str()).collect();
             format!("no recipient with id `{connector_id}` in the configuration (configured: {known:?})")
         })?;
-    let connector = crate::connectors::build(&recipient)?;
+    let factory = hush_connectors::factory_for(&recipient)?;
+    let connector = (factory.build)(&recipient)?;
     let cipher = match FieldCipher::from_env(&config.suppressor.encryption_key_env) {
         Ok(cipher) => Some(cipher),
         Err(error) => {
@@ -77,9 +82,18 @@ pub async fn run(
             let (done, codec, id) = (done.clone(), codec.clone(), id.clone());
             async move {
                 let payload = message.payload.unwrap_or_default();
-                if let Ok(confirmation) = codec.decode::<Confirmation>(&payload).await {
-                    if confirmation.connector_id == id {
+                match codec.decode::<Confirmation>(&payload).await {
+                    Ok(confirmation) if confirmation.connector_id == id => {
                         done.insert(confirmation.request_id);
+                    }
+                    Ok(_) => {}
+                    Err(error) => {
+                        // Such a request may be sent to the vendor again (connectors are
+                        // idempotent), so this is worth a warning but not a stop.
+                        metrics::UNDECODABLE_CONFIRMATIONS
+                            .with_label_values(&[id.as_str()])
+                            .inc();
+                        tracing::warn!(%error, partition = message.partition, offset = message.offset, "confirmation not decoded while rebuilding");
                     }
                 }
             }
@@ -90,23 +104,38 @@ pub async fn run(
     tracing::info!(records = count, confirmed = done.len(), connector = %recipient.id, "confirmations rebuilt");
 
     let group = format!("{}-{}", config.suppressor.group_prefix, recipient.id);
-    let suppressor = SharedSuppressor(Arc::new(Suppressor::new(
-        recipient,
-        retry.clone(),
+    let section = config.suppressor.clone();
+    let record = KafkaRecord {
+        recipient_id: recipient.id.clone(),
+        producer: producer.clone(),
+        dlq: dlq.clone(),
+        confirmations_topic: common.topics.confirmations.clone(),
+        retry_topic: retry.clone(),
+        done: done.clone(),
+    };
+    let applier = Applier::new(
+        recipient.clone(),
         connector,
+        factory.max_batch,
+        section.clone(),
+        record,
+        SystemClock,
+        shutdown.clone(),
+    );
+    // Enough messages per consumed batch to keep `concurrency` vendor calls busy.
+    let batch = (applier.batch_limit() * section.concurrency.max(1)).min(10_000);
+    let suppressor = SharedSuppressor(Arc::new(Suppressor {
         codec,
-        producer.clone(),
-        dlq.clone(),
-        common.topics.confirmations.clone(),
-        config.suppressor.clone(),
         cipher,
         done,
-        shutdown.clone(),
-    )));
-    // Enough messages per consumed batch to keep `concurrency` vendor calls busy.
-    let batch = (suppressor.0.batch_limit() * config.suppressor.concurrency.max(1)).min(10_000);
-    let linger = Duration::from_millis(config.suppressor.linger_ms);
-    let requests = EventConsumer::new(
+        applier,
+    }));
+    let linger = Duration::from_millis(section.linger_ms);
+    // The handler holds a batch while it waits in place (bounded by `max_in_place_wait_ms`)
+    // and calls the vendor; librdkafka's 5-minute default would let a slow vendor push the
+    // consumer out of its group mid-batch, so the interval is sized from these settings.
+    let max_poll_interval = section.max_poll_interval(&recipient, batch);
+    let requests = EventConsumer::with_max_poll_interval(
         &common.kafka,
         ConsumerSettings {
             group_id: group.clone(),
@@ -114,8 +143,9 @@ pub async fn run(
             client_id: client_id.clone(),
         },
         dlq.clone(),
+        max_poll_interval,
     )?;
-    let retries = EventConsumer::new(
+    let retries = EventConsumer::with_max_poll_interval(
         &common.kafka,
         ConsumerSettings {
             group_id: format!("{group}-retry"),
@@ -123,6 +153,7 @@ pub async fn run(
             client_id,
         },
         dlq,
+        max_poll_interval,
     )?;
     readiness.require("requests consumer assigned", requests.assigned_flag());
     readiness.require("retry consumer assigned", retries.assigned_flag());

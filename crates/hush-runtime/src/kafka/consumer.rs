@@ -204,11 +204,24 @@ pub struct EventConsumer {
 }
 
 impl EventConsumer {
-    /// Creates the consumer and subscribes it.
+    /// Creates the consumer and subscribes it. A handler must return within librdkafka's
+    /// default `max.poll.interval.ms` (5 minutes) or the consumer leaves its group.
     pub fn new(
         kafka: &KafkaConfig,
         settings: ConsumerSettings,
         dlq: DeadLetterQueue,
+    ) -> Result<Self, ConfigError> {
+        Self::with_max_poll_interval(kafka, settings, dlq, Duration::from_secs(300))
+    }
+
+    /// Creates the consumer and subscribes it, for a handler that may take up to
+    /// `max_poll_interval` with one batch: past that, the broker takes the partitions away and
+    /// the batch is delivered again elsewhere.
+    pub fn with_max_poll_interval(
+        kafka: &KafkaConfig,
+        settings: ConsumerSettings,
+        dlq: DeadLetterQueue,
+        max_poll_interval: Duration,
     ) -> Result<Self, ConfigError> {
         let assigned = Arc::new(AtomicBool::new(false));
         let consumer: StreamConsumer<RebalanceContext> = super::client_config(kafka)?
@@ -220,6 +233,10 @@ impl EventConsumer {
             .set("auto.offset.reset", "earliest")
             .set("enable.partition.eof", "false")
             .set("statistics.interval.ms", "15000")
+            .set(
+                "max.poll.interval.ms",
+                max_poll_interval.as_millis().to_string(),
+            )
             .create_with_context(RebalanceContext {
                 assigned: assigned.clone(),
                 group_id: settings.group_id.clone(),

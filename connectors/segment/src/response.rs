@@ -2,9 +2,20 @@
 //! (429), retry (408, 5xx), or a permanent refusal (any other 4xx) carrying Segment's own error
 //! text from its `{"errors":[{"type","message","field"}]}` envelope.
 
-use hush_connector_kit::http::classify_http_status;
+use hush_connector_kit::http::{classify_http_status, VendorAnswer};
 use hush_contracts::connector::ConnectorError;
 use serde_json::Value;
+
+/// Reads a Segment Public API answer: a 2xx carries a JSON document; otherwise the error, with
+/// Segment's text.
+pub fn read(answer: &VendorAnswer) -> Result<Value, ConnectorError> {
+    if let Some(error) = classify(answer.status, answer.retry_after.as_deref(), &answer.body) {
+        return Err(error);
+    }
+    serde_json::from_str(&answer.body).map_err(|e| {
+        ConnectorError::Transient(format!("Segment answered with unreadable JSON: {e}"))
+    })
+}
 
 /// `None` for a 2xx answer, otherwise the error to report, with Segment's text.
 pub fn classify(status: u16, retry_after: Option<&str>, body: &str) -> Option<ConnectorError> {

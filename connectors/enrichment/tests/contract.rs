@@ -6,14 +6,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hush_connector_enrichment::{EnrichmentConnector, ENFORCED_BY, NOT_SHOWN_YET};
+use hush_connector_kit::testing::{email, work, ComplianceSuite, WorkExt};
 use hush_contracts::connector::{
-    Completion, Connector, ConnectorError, SuppressionWork, WorkIdentifier,
+    Completion, Connector, ConnectorError, FromRecipient, Operation, SuppressionWork,
 };
 use hush_contracts::events::{
     Category, ConfirmationAction, IdentifierType, MinorStatus, RequestKind, SuppressionState,
     VerificationStatus,
 };
-use hush_contracts::identifiers::{hash_identifier, sha256_hex};
+use hush_contracts::identifiers::sha256_hex;
 use hush_contracts::recipients::RecipientConfig;
 use hush_denylist::{api, DenyList, IdentifierValue};
 use hush_sim_kit::{any_loopback_port, Fault, RunningSim};
@@ -58,23 +59,12 @@ fn state(email: &str, opted_out: bool, deleted: bool, updated_at: i64) -> Suppre
     }
 }
 
-fn work(kind: RequestKind, emails: &[&str]) -> SuppressionWork {
-    SuppressionWork {
-        request_id: uuid::Uuid::new_v4().to_string(),
-        subject_key: "subject".into(),
-        kind,
-        identifiers: emails
-            .iter()
-            .map(|email| WorkIdentifier {
-                kind: IdentifierType::Email,
-                sha256: hash_identifier(IdentifierType::Email, email).unwrap(),
-                raw: None,
-            })
-            .collect(),
-        categories: vec![Category::Enrichment],
-        jurisdiction: "US-CA".into(),
-        received_at: 0,
-    }
+/// A fresh request of `kind` for the people with `emails` (hashed), about enrichment.
+fn people(kind: RequestKind, emails: &[&str]) -> SuppressionWork {
+    emails
+        .iter()
+        .fold(work(kind), |work, address| work.with(email(address)))
+        .categories(vec![Category::Enrichment])
 }
 
 fn completed(result: &Result<Completion, ConnectorError>) -> &Completion {
@@ -91,7 +81,10 @@ async fn a_denied_person_is_confirmed_suppressed_and_verified_by_hash_only() {
     )]));
     let server = serve(&deny_list).await;
     let results = connector(&server, "clearbit", 20, 1000)
-        .suppress(&[work(RequestKind::OptOutSaleShare, &["Jane@Example.com"])])
+        .apply(
+            Operation::Suppress,
+            &[people(RequestKind::OptOutSaleShare, &["Jane@Example.com"])],
+        )
         .await
         .unwrap();
     let completion = completed(&results[0]);
@@ -138,7 +131,10 @@ async fn blocked_lookups_are_the_vendors_screened_lookups_not_the_connectors_rea
     let connector = connector(&server, "zoominfo", 20, 1000);
     for _ in 0..2 {
         let results = connector
-            .suppress(&[work(RequestKind::OptOutSaleShare, &["jane@example.com"])])
+            .apply(
+                Operation::Suppress,
+                &[people(RequestKind::OptOutSaleShare, &["jane@example.com"])],
+            )
             .await
             .unwrap();
         assert_eq!(completed(&results[0]).evidence["blocked_lookups"], "2");
@@ -156,7 +152,10 @@ async fn a_suppression_that_appears_while_polling_is_verified() {
         later.apply(state("jane@example.com", true, false, 1));
     });
     let results = connector(&server, "clearbit", 25, 5000)
-        .suppress(&[work(RequestKind::OptOutSaleShare, &["jane@example.com"])])
+        .apply(
+            Operation::Suppress,
+            &[people(RequestKind::OptOutSaleShare, &["jane@example.com"])],
+        )
         .await
         .unwrap();
     let completion = completed(&results[0]);
@@ -175,7 +174,10 @@ async fn a_suppression_never_shown_is_a_transient_failure_after_max_wait() {
     let server = serve(&deny_list).await;
     let started = std::time::Instant::now();
     let results = connector(&server, "clearbit", 50, 200)
-        .suppress(&[work(RequestKind::LimitSensitive, &["jane@example.com"])])
+        .apply(
+            Operation::Suppress,
+            &[people(RequestKind::LimitSensitive, &["jane@example.com"])],
+        )
         .await
         .unwrap();
     match &results[0] {
@@ -199,7 +201,10 @@ async fn a_server_error_is_transient() {
     let server = serve(&deny_list).await;
     server.control.fail_always(Fault::server_error());
     let results = connector(&server, "clearbit", 20, 1000)
-        .suppress(&[work(RequestKind::OptOutSaleShare, &["jane@example.com"])])
+        .apply(
+            Operation::Suppress,
+            &[people(RequestKind::OptOutSaleShare, &["jane@example.com"])],
+        )
         .await
         .unwrap();
     assert!(
@@ -220,7 +225,10 @@ async fn a_deny_list_still_rebuilding_is_transient() {
     deny_list.apply(state("jane@example.com", true, false, 1));
     let server = serve(&deny_list).await;
     let results = connector(&server, "clearbit", 20, 1000)
-        .suppress(&[work(RequestKind::OptOutSaleShare, &["jane@example.com"])])
+        .apply(
+            Operation::Suppress,
+            &[people(RequestKind::OptOutSaleShare, &["jane@example.com"])],
+        )
         .await
         .unwrap();
     assert!(
@@ -240,9 +248,9 @@ async fn a_deletion_is_confirmed_only_once_denied_as_deleted() {
     )]));
     let server = serve(&deny_list).await;
     let connector = connector(&server, "zoominfo", 20, 100);
-    let deletion = work(RequestKind::Delete, &["jane@example.com"]);
+    let deletion = people(RequestKind::Delete, &["jane@example.com"]);
     let results = connector
-        .delete(std::slice::from_ref(&deletion))
+        .apply(Operation::Delete, std::slice::from_ref(&deletion))
         .await
         .unwrap();
     assert!(
@@ -251,7 +259,10 @@ async fn a_deletion_is_confirmed_only_once_denied_as_deleted() {
         results[0]
     );
     deny_list.apply(state("jane@example.com", true, true, 2));
-    let results = connector.delete(&[deletion]).await.unwrap();
+    let results = connector
+        .apply(Operation::Delete, &[deletion])
+        .await
+        .unwrap();
     let completion = completed(&results[0]);
     assert_eq!(completion.action, ConfirmationAction::Suppressed);
     assert_eq!(completion.verification, VerificationStatus::Verified);
@@ -268,14 +279,17 @@ async fn one_read_serves_a_batch_and_each_item_gets_its_own_outcome() {
     )]));
     let server = serve(&deny_list).await;
     let results = connector(&server, "clearbit", 100, 100)
-        .suppress(&[
-            work(RequestKind::OptOutSaleShare, &["jane@example.com"]),
-            work(
-                RequestKind::OptOutSaleShare,
-                &["john@example.com", "jane@example.com"],
-            ),
-            work(RequestKind::OptInSaleShare, &["jane@example.com"]),
-        ])
+        .apply(
+            Operation::Suppress,
+            &[
+                people(RequestKind::OptOutSaleShare, &["jane@example.com"]),
+                people(
+                    RequestKind::OptOutSaleShare,
+                    &["john@example.com", "jane@example.com"],
+                ),
+                people(RequestKind::OptInSaleShare, &["jane@example.com"]),
+            ],
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -296,7 +310,10 @@ async fn an_opt_in_is_not_applicable_without_reading_the_deny_list() {
     let deny_list = Arc::new(DenyList::from_states([]));
     let server = serve(&deny_list).await;
     let results = connector(&server, "clearbit", 20, 1000)
-        .suppress(&[work(RequestKind::OptInSaleShare, &["jane@example.com"])])
+        .apply(
+            Operation::Suppress,
+            &[people(RequestKind::OptInSaleShare, &["jane@example.com"])],
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -304,4 +321,25 @@ async fn an_opt_in_is_not_applicable_without_reading_the_deny_list() {
         ConfirmationAction::NotApplicable
     );
     assert!(server.control.calls().is_empty());
+}
+
+#[tokio::test]
+async fn the_connector_passes_the_compliance_suite() {
+    let deny_list = Arc::new(DenyList::from_states([state(
+        "jane@example.com",
+        true,
+        true,
+        1,
+    )]));
+    let server = serve(&deny_list).await;
+    ComplianceSuite {
+        connector: &connector(&server, "zoominfo", 20, 200),
+        max_batch: hush_connector_enrichment::FACTORY.max_batch,
+        sample: &|kind| people(kind, &["jane@example.com"]),
+        applies_opt_ins: false,
+        faults: Some(&server.control),
+        hang: Duration::from_secs(3),
+    }
+    .run()
+    .await;
 }

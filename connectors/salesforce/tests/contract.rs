@@ -1,16 +1,17 @@
 //! Contract tests: the Salesforce connector against the Salesforce simulator over loopback.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Once;
 use std::time::Duration;
 
+use hush_connector_kit::testing::{
+    assert_refused, assert_retry_after, email, with_raw, work, ComplianceSuite, WorkExt,
+};
 use hush_connector_salesforce::sim::{IndividualFlags, SalesforceSim};
 use hush_connector_salesforce::SalesforceConnector;
 use hush_contracts::connector::{
-    Completion, Connector, ConnectorError, RawValue, SuppressionWork, WorkIdentifier,
+    Completion, Connector, ConnectorError, FromRecipient, Operation, SuppressionWork,
 };
 use hush_contracts::events::{ConfirmationAction, IdentifierType, RequestKind, VerificationStatus};
-use hush_contracts::identifiers::sha256_hex;
 use hush_contracts::recipients::RecipientConfig;
 use hush_sim_kit::{Fault, RecordedCall, RunningSim};
 use serde_json::json;
@@ -21,7 +22,6 @@ const COLLECTIONS: &str = "/services/data/v61.0/composite/sobjects";
 const TOKEN: &str = "/services/oauth2/token";
 
 static CREDENTIALS: Once = Once::new();
-static REQUEST_NUMBER: AtomicU64 = AtomicU64::new(1);
 
 struct Setup {
     sim: SalesforceSim,
@@ -43,10 +43,13 @@ impl Setup {
     async fn warm_up(&self) {
         let results = self
             .connector
-            .suppress(&[work(
-                RequestKind::OptOutSaleShare,
-                Some("nobody@example.com"),
-            )])
+            .apply(
+                Operation::Suppress,
+                &[person(
+                    RequestKind::OptOutSaleShare,
+                    Some("nobody@example.com"),
+                )],
+            )
             .await
             .unwrap();
         assert_eq!(
@@ -90,21 +93,13 @@ credentials = {{ client_id = "HUSH_TEST_SF_CLIENT_ID", client_secret = "HUSH_TES
     }
 }
 
-fn work(kind: RequestKind, raw_email: Option<&str>) -> SuppressionWork {
-    let number = REQUEST_NUMBER.fetch_add(1, Ordering::Relaxed);
-    SuppressionWork {
-        request_id: format!("00000000-0000-4000-8000-{number:012}"),
-        subject_key: format!("subject-{number}"),
-        kind,
-        identifiers: vec![WorkIdentifier {
-            kind: IdentifierType::Email,
-            sha256: sha256_hex(raw_email.unwrap_or("hashed-only@example.com")),
-            raw: raw_email.map(RawValue::new),
-        }],
-        categories: vec![],
-        jurisdiction: "US-CA".into(),
-        received_at: 0,
-    }
+/// A fresh request of `kind` for the person with `raw_email` (kept raw: Salesforce is searched
+/// by email), or for an email Hush holds only hashed.
+fn person(kind: RequestKind, raw_email: Option<&str>) -> SuppressionWork {
+    work(kind).with(match raw_email {
+        Some(address) => with_raw(IdentifierType::Email, address),
+        None => email("hashed-only@example.com"),
+    })
 }
 
 fn completed(results: Vec<Result<Completion, ConnectorError>>) -> Completion {
@@ -118,7 +113,13 @@ async fn opt_out_sets_exactly_the_opt_out_flags() {
     s.sim.add_contact("jane@example.com", true);
     let completion = completed(
         s.connector
-            .suppress(&[work(RequestKind::OptOutSaleShare, Some("jane@example.com"))])
+            .apply(
+                Operation::Suppress,
+                &[person(
+                    RequestKind::OptOutSaleShare,
+                    Some("jane@example.com"),
+                )],
+            )
             .await
             .unwrap(),
     );
@@ -158,7 +159,13 @@ async fn limit_sets_the_configured_flag_only() {
     s.sim.add_contact("jane@example.com", true);
     let completion = completed(
         s.connector
-            .suppress(&[work(RequestKind::LimitSensitive, Some("jane@example.com"))])
+            .apply(
+                Operation::Suppress,
+                &[person(
+                    RequestKind::LimitSensitive,
+                    Some("jane@example.com"),
+                )],
+            )
             .await
             .unwrap(),
     );
@@ -178,7 +185,10 @@ async fn limit_sets_processing_by_default() {
     s.sim.add_lead("lee@example.com", true);
     completed(
         s.connector
-            .suppress(&[work(RequestKind::LimitSensitive, Some("lee@example.com"))])
+            .apply(
+                Operation::Suppress,
+                &[person(RequestKind::LimitSensitive, Some("lee@example.com"))],
+            )
             .await
             .unwrap(),
     );
@@ -197,10 +207,13 @@ async fn requests_for_one_person_in_one_batch_write_one_merged_record() {
     s.sim.add_contact("jane@example.com", true);
     let results = s
         .connector
-        .suppress(&[
-            work(RequestKind::OptOutSaleShare, Some("jane@example.com")),
-            work(RequestKind::LimitSensitive, Some("jane@example.com")),
-        ])
+        .apply(
+            Operation::Suppress,
+            &[
+                person(RequestKind::OptOutSaleShare, Some("jane@example.com")),
+                person(RequestKind::LimitSensitive, Some("jane@example.com")),
+            ],
+        )
         .await
         .unwrap();
     assert!(results
@@ -222,10 +235,10 @@ async fn delete_sets_should_forget_then_deletes_contacts_and_leads() {
     let s = setup("").await;
     s.sim.add_contact("jane@example.com", true);
     s.sim.add_lead("jane@example.com", false);
-    let request = work(RequestKind::Delete, Some("jane@example.com"));
+    let request = person(RequestKind::Delete, Some("jane@example.com"));
     let completion = completed(
         s.connector
-            .delete(std::slice::from_ref(&request))
+            .apply(Operation::Delete, std::slice::from_ref(&request))
             .await
             .unwrap(),
     );
@@ -266,7 +279,10 @@ async fn delete_keeping_records_only_flags_should_forget() {
     s.sim.add_contact("jane@example.com", true);
     let completion = completed(
         s.connector
-            .delete(&[work(RequestKind::Delete, Some("jane@example.com"))])
+            .apply(
+                Operation::Delete,
+                &[person(RequestKind::Delete, Some("jane@example.com"))],
+            )
             .await
             .unwrap(),
     );
@@ -287,7 +303,13 @@ async fn unknown_email_is_not_found() {
     s.sim.add_contact("someone-else@example.com", true);
     let completion = completed(
         s.connector
-            .suppress(&[work(RequestKind::OptOutSaleShare, Some("jane@example.com"))])
+            .apply(
+                Operation::Suppress,
+                &[person(
+                    RequestKind::OptOutSaleShare,
+                    Some("jane@example.com"),
+                )],
+            )
             .await
             .unwrap(),
     );
@@ -301,10 +323,13 @@ async fn email_with_quote_is_escaped_and_found() {
     s.sim.add_contact("o'brien@example.com", true);
     let completion = completed(
         s.connector
-            .suppress(&[work(
-                RequestKind::OptOutSaleShare,
-                Some("o'brien@example.com"),
-            )])
+            .apply(
+                Operation::Suppress,
+                &[person(
+                    RequestKind::OptOutSaleShare,
+                    Some("o'brien@example.com"),
+                )],
+            )
             .await
             .unwrap(),
     );
@@ -323,10 +348,13 @@ async fn raw_email_is_normalised_before_the_query() {
     s.sim.add_contact("jane@example.com", true);
     let completion = completed(
         s.connector
-            .suppress(&[work(
-                RequestKind::OptOutSaleShare,
-                Some("  Jane@Example.COM "),
-            )])
+            .apply(
+                Operation::Suppress,
+                &[person(
+                    RequestKind::OptOutSaleShare,
+                    Some("  Jane@Example.COM "),
+                )],
+            )
             .await
             .unwrap(),
     );
@@ -341,7 +369,10 @@ async fn email_without_raw_value_is_a_permanent_item_error() {
     let s = setup("").await;
     let results = s
         .connector
-        .suppress(&[work(RequestKind::OptOutSaleShare, None)])
+        .apply(
+            Operation::Suppress,
+            &[person(RequestKind::OptOutSaleShare, None)],
+        )
         .await
         .unwrap();
     assert!(
@@ -356,7 +387,13 @@ async fn contact_without_individual_gets_one_created_and_linked() {
     s.sim.add_contact("jane@example.com", false);
     let completion = completed(
         s.connector
-            .suppress(&[work(RequestKind::OptOutSaleShare, Some("jane@example.com"))])
+            .apply(
+                Operation::Suppress,
+                &[person(
+                    RequestKind::OptOutSaleShare,
+                    Some("jane@example.com"),
+                )],
+            )
             .await
             .unwrap(),
     );
@@ -382,7 +419,13 @@ async fn without_create_individuals_a_record_without_individual_is_not_found() {
     s.sim.add_contact("jane@example.com", false);
     let completion = completed(
         s.connector
-            .suppress(&[work(RequestKind::OptOutSaleShare, Some("jane@example.com"))])
+            .apply(
+                Operation::Suppress,
+                &[person(
+                    RequestKind::OptOutSaleShare,
+                    Some("jane@example.com"),
+                )],
+            )
             .await
             .unwrap(),
     );
@@ -398,10 +441,14 @@ async fn batch_of_201_takes_two_collection_calls() {
         .map(|n| {
             let email = format!("person{n}@example.com");
             s.sim.add_contact(&email, true);
-            work(RequestKind::OptOutSaleShare, Some(&email))
+            person(RequestKind::OptOutSaleShare, Some(&email))
         })
         .collect();
-    let results = s.connector.suppress(&batch).await.unwrap();
+    let results = s
+        .connector
+        .apply(Operation::Suppress, &batch)
+        .await
+        .unwrap();
     assert_eq!(results.len(), 201);
     assert!(results
         .iter()
@@ -422,7 +469,13 @@ async fn invalid_session_fetches_a_new_token_once_and_retries() {
     s.sim.invalidate_session();
     let completion = completed(
         s.connector
-            .suppress(&[work(RequestKind::OptOutSaleShare, Some("jane@example.com"))])
+            .apply(
+                Operation::Suppress,
+                &[person(
+                    RequestKind::OptOutSaleShare,
+                    Some("jane@example.com"),
+                )],
+            )
             .await
             .unwrap(),
     );
@@ -451,30 +504,17 @@ async fn token_is_fetched_again_after_its_ttl() {
 #[tokio::test]
 async fn wrong_client_secret_is_permanent() {
     let s = setup_with("", 5_000, "another-secret").await;
-    let err = s
-        .connector
-        .suppress(&[work(RequestKind::OptOutSaleShare, Some("jane@example.com"))])
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&err, ConnectorError::Permanent(m) if m.contains("invalid_client")),
-        "{err:?}"
-    );
-}
-
-#[tokio::test]
-async fn too_many_requests_is_retry_after() {
-    let s = setup("").await;
-    s.warm_up().await;
-    s.running.control.inject(Fault::too_many_requests(7));
-    let err = s
-        .connector
-        .suppress(&[work(RequestKind::OptOutSaleShare, Some("jane@example.com"))])
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err, ConnectorError::RetryAfter { after, .. } if after == Duration::from_secs(7)),
-        "{err:?}"
+    assert_refused(
+        s.connector
+            .apply(
+                Operation::Suppress,
+                &[person(
+                    RequestKind::OptOutSaleShare,
+                    Some("jane@example.com"),
+                )],
+            )
+            .await,
+        "invalid_client",
     );
 }
 
@@ -489,67 +529,36 @@ async fn request_limit_exceeded_waits_the_default() {
             r#"[{"message":"TotalRequests Limit exceeded.","errorCode":"REQUEST_LIMIT_EXCEEDED"}]"#
                 .into(),
     });
-    let err = s
-        .connector
-        .suppress(&[work(RequestKind::OptOutSaleShare, Some("jane@example.com"))])
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err, ConnectorError::RetryAfter { after, .. } if after == Duration::from_secs(120)),
-        "{err:?}"
+    assert_retry_after(
+        s.connector
+            .apply(
+                Operation::Suppress,
+                &[person(
+                    RequestKind::OptOutSaleShare,
+                    Some("jane@example.com"),
+                )],
+            )
+            .await,
+        Duration::from_secs(120),
     );
-}
-
-#[tokio::test]
-async fn server_error_is_transient() {
-    let s = setup("").await;
-    s.warm_up().await;
-    s.running.control.inject(Fault::server_error());
-    let err = s
-        .connector
-        .suppress(&[work(RequestKind::OptOutSaleShare, Some("jane@example.com"))])
-        .await
-        .unwrap_err();
-    assert!(matches!(err, ConnectorError::Transient(_)), "{err:?}");
 }
 
 #[tokio::test]
 async fn bad_request_is_permanent_with_salesforce_text() {
     let s = setup("").await;
     s.warm_up().await;
-    s.running.control.inject(Fault::Status {
-        status: 400,
-        retry_after: None,
-        body: r#"[{"message":"No such column 'IndividualId' on entity 'Contact'","errorCode":"INVALID_FIELD"}]"#
-            .into(),
-    });
-    let err = s
-        .connector
-        .suppress(&[work(RequestKind::OptOutSaleShare, Some("jane@example.com"))])
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&err, ConnectorError::Permanent(m)
-            if m.contains("INVALID_FIELD: No such column 'IndividualId' on entity 'Contact'")),
-        "{err:?}"
-    );
-}
-
-#[tokio::test]
-async fn hang_longer_than_the_timeout_is_transient() {
-    let s = setup_with("", 300, CLIENT_SECRET).await;
-    s.warm_up().await;
-    s.running
-        .control
-        .inject(Fault::Delay(Duration::from_secs(3)));
-    let err = s
-        .connector
-        .suppress(&[work(RequestKind::OptOutSaleShare, Some("jane@example.com"))])
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&err, ConnectorError::Transient(m) if m.contains("timeout")),
-        "{err:?}"
+    s.running.control.inject(Fault::answer(400, r#"[{"message":"No such column 'IndividualId' on entity 'Contact'","errorCode":"INVALID_FIELD"}]"#));
+    assert_refused(
+        s.connector
+            .apply(
+                Operation::Suppress,
+                &[person(
+                    RequestKind::OptOutSaleShare,
+                    Some("jane@example.com"),
+                )],
+            )
+            .await,
+        "INVALID_FIELD: No such column 'IndividualId' on entity 'Contact'",
     );
 }
 
@@ -560,10 +569,14 @@ async fn locked_individual_is_a_transient_item_error_then_succeeds() {
     s.sim.add_contact("john@example.com", true);
     s.sim.lock_individual_once("jane@example.com");
     let batch = [
-        work(RequestKind::OptOutSaleShare, Some("jane@example.com")),
-        work(RequestKind::OptOutSaleShare, Some("john@example.com")),
+        person(RequestKind::OptOutSaleShare, Some("jane@example.com")),
+        person(RequestKind::OptOutSaleShare, Some("john@example.com")),
     ];
-    let results = s.connector.suppress(&batch).await.unwrap();
+    let results = s
+        .connector
+        .apply(Operation::Suppress, &batch)
+        .await
+        .unwrap();
     assert!(
         matches!(&results[0], Err(ConnectorError::Transient(m)) if m.contains("UNABLE_TO_LOCK_ROW")),
         "{results:?}"
@@ -572,7 +585,11 @@ async fn locked_individual_is_a_transient_item_error_then_succeeds() {
         results[1].as_ref().unwrap().action,
         ConfirmationAction::Flagged
     );
-    let retried = s.connector.suppress(&batch[..1]).await.unwrap();
+    let retried = s
+        .connector
+        .apply(Operation::Suppress, &batch[..1])
+        .await
+        .unwrap();
     assert_eq!(
         retried[0].as_ref().unwrap().action,
         ConfirmationAction::Flagged
@@ -583,10 +600,10 @@ async fn locked_individual_is_a_transient_item_error_then_succeeds() {
 async fn verify_reads_the_flags_back_and_fails_when_changed_behind_our_back() {
     let s = setup("").await;
     s.sim.add_contact("jane@example.com", true);
-    let request = work(RequestKind::OptOutSaleShare, Some("jane@example.com"));
+    let request = person(RequestKind::OptOutSaleShare, Some("jane@example.com"));
     let completion = completed(
         s.connector
-            .suppress(std::slice::from_ref(&request))
+            .apply(Operation::Suppress, std::slice::from_ref(&request))
             .await
             .unwrap(),
     );
@@ -610,10 +627,10 @@ async fn verify_reads_the_flags_back_and_fails_when_changed_behind_our_back() {
 async fn verify_after_delete_fails_when_a_record_with_the_email_is_back() {
     let s = setup("").await;
     s.sim.add_contact("jane@example.com", true);
-    let request = work(RequestKind::Delete, Some("jane@example.com"));
+    let request = person(RequestKind::Delete, Some("jane@example.com"));
     let completion = completed(
         s.connector
-            .delete(std::slice::from_ref(&request))
+            .apply(Operation::Delete, std::slice::from_ref(&request))
             .await
             .unwrap(),
     );
@@ -632,10 +649,10 @@ async fn verify_after_delete_fails_when_a_record_with_the_email_is_back() {
 async fn verify_is_pending_when_salesforce_cannot_be_read() {
     let s = setup("").await;
     s.sim.add_contact("jane@example.com", true);
-    let request = work(RequestKind::OptOutSaleShare, Some("jane@example.com"));
+    let request = person(RequestKind::OptOutSaleShare, Some("jane@example.com"));
     let completion = completed(
         s.connector
-            .suppress(std::slice::from_ref(&request))
+            .apply(Operation::Suppress, std::slice::from_ref(&request))
             .await
             .unwrap(),
     );
@@ -651,16 +668,19 @@ async fn consumer_opt_in_clears_only_the_opt_out_flags() {
     let s = setup("").await;
     s.sim.add_contact("jane@example.com", true);
     s.connector
-        .suppress(&[
-            work(RequestKind::LimitSensitive, Some("jane@example.com")),
-            work(RequestKind::OptOutSaleShare, Some("jane@example.com")),
-        ])
+        .apply(
+            Operation::Suppress,
+            &[
+                person(RequestKind::LimitSensitive, Some("jane@example.com")),
+                person(RequestKind::OptOutSaleShare, Some("jane@example.com")),
+            ],
+        )
         .await
         .unwrap();
-    let request = work(RequestKind::OptInSaleShare, Some("jane@example.com"));
+    let request = person(RequestKind::OptInSaleShare, Some("jane@example.com"));
     let completion = completed(
         s.connector
-            .suppress(std::slice::from_ref(&request))
+            .apply(Operation::Suppress, std::slice::from_ref(&request))
             .await
             .unwrap(),
     );
@@ -683,7 +703,10 @@ async fn deletion_sent_to_suppress_is_refused() {
     let s = setup("").await;
     let results = s
         .connector
-        .suppress(&[work(RequestKind::Delete, Some("jane@example.com"))])
+        .apply(
+            Operation::Suppress,
+            &[person(RequestKind::Delete, Some("jane@example.com"))],
+        )
         .await
         .unwrap();
     assert!(
@@ -691,4 +714,20 @@ async fn deletion_sent_to_suppress_is_refused() {
         "{results:?}"
     );
     assert!(s.running.control.calls().is_empty());
+}
+
+#[tokio::test]
+async fn the_connector_passes_the_compliance_suite() {
+    let s = setup_with("", 300, CLIENT_SECRET).await;
+    s.sim.add_contact("jane@example.com", true);
+    ComplianceSuite {
+        connector: &s.connector,
+        max_batch: hush_connector_salesforce::FACTORY.max_batch,
+        sample: &|kind| person(kind, Some("jane@example.com")),
+        applies_opt_ins: true,
+        faults: Some(&s.running.control),
+        hang: Duration::from_secs(2),
+    }
+    .run()
+    .await;
 }

@@ -3,15 +3,17 @@
 
 use std::time::Duration;
 
+use hush_connector_kit::testing::{
+    assert_names_field, assert_refused, email, opt_out, work, ComplianceSuite, WorkExt,
+};
 use hush_connector_linkedin::config::LinkedInConfig;
 use hush_connector_linkedin::sim::LinkedInSim;
 use hush_connector_linkedin::LinkedInDmpSegment;
 use hush_contracts::connector::{
-    Completion, Connector, ConnectorError, RawValue, SuppressionWork, WorkIdentifier,
+    BatchResult, Completion, Connector, ConnectorError, FromRecipient, Operation, RawValue,
+    WorkIdentifier,
 };
-use hush_contracts::events::{
-    Category, ConfirmationAction, IdentifierType, RequestKind, VerificationStatus,
-};
+use hush_contracts::events::{ConfirmationAction, IdentifierType, RequestKind, VerificationStatus};
 use hush_contracts::identifiers::{hash_identifier, sha256_hex};
 use hush_contracts::recipients::RecipientConfig;
 use hush_sim_kit::Fault;
@@ -25,7 +27,7 @@ fn config(sim: &LinkedInSim) -> LinkedInConfig {
     LinkedInConfig {
         base_url: sim.base_url(),
         segment_id: SEGMENT.into(),
-        linkedin_version: "202410".into(),
+        linkedin_version: "202603".into(),
         access_token: TOKEN.into(),
         timeout: Duration::from_secs(5),
         default_retry_after: Duration::from_secs(60),
@@ -36,32 +38,15 @@ fn connector(config: LinkedInConfig) -> LinkedInDmpSegment {
     LinkedInDmpSegment::new(config).unwrap()
 }
 
+/// Asks the connector built from `config` to opt `a@example.com` out.
+async fn opt_out_of_a(config: &LinkedInConfig) -> BatchResult {
+    connector(config.clone())
+        .apply(Operation::Suppress, &[opt_out("a@example.com")])
+        .await
+}
+
 async fn sim() -> LinkedInSim {
     LinkedInSim::start(SEGMENT, TOKEN).await.unwrap()
-}
-
-fn work(kind: RequestKind, identifiers: Vec<WorkIdentifier>) -> SuppressionWork {
-    SuppressionWork {
-        request_id: uuid::Uuid::new_v4().to_string(),
-        subject_key: "subject".into(),
-        kind,
-        identifiers,
-        categories: vec![Category::Advertising],
-        jurisdiction: "US-CA".into(),
-        received_at: 0,
-    }
-}
-
-fn email(address: &str) -> WorkIdentifier {
-    WorkIdentifier {
-        kind: IdentifierType::Email,
-        sha256: hash_identifier(IdentifierType::Email, address).unwrap(),
-        raw: None,
-    }
-}
-
-fn opt_out(address: &str) -> SuppressionWork {
-    work(RequestKind::OptOutSaleShare, vec![email(address)])
 }
 
 fn completed(result: &Result<Completion, ConnectorError>) -> &Completion {
@@ -73,7 +58,7 @@ async fn opt_out_removes_the_person_and_is_recorded_suppressed_unverifiable() {
     let sim = sim().await;
     sim.add_members([sha256_hex("a@example.com"), sha256_hex("b@example.com")]);
     let results = connector(config(&sim))
-        .suppress(&[opt_out(" A@Example.com")])
+        .apply(Operation::Suppress, &[opt_out(" A@Example.com")])
         .await
         .unwrap();
     let completion = completed(&results[0]);
@@ -95,10 +80,12 @@ async fn the_call_is_a_restli_batch_create_with_all_three_headers() {
         raw: Some(RawValue::new(GAID)),
     };
     connector(config(&sim))
-        .delete(&[work(
-            RequestKind::Delete,
-            vec![email("a@example.com"), gaid],
-        )])
+        .apply(
+            Operation::Delete,
+            &[work(RequestKind::Delete)
+                .with(email("a@example.com"))
+                .with(gaid)],
+        )
         .await
         .unwrap();
     let calls = sim.control().calls();
@@ -111,7 +98,7 @@ async fn the_call_is_a_restli_batch_create_with_all_three_headers() {
         Some(format!("Bearer {TOKEN}").as_str())
     );
     assert_eq!(call.header("x-restli-method"), Some("BATCH_CREATE"));
-    assert_eq!(call.header("linkedin-version"), Some("202410"));
+    assert_eq!(call.header("linkedin-version"), Some("202603"));
     assert_eq!(call.header("x-restli-protocol-version"), Some("2.0.0"));
     assert_eq!(
         call.json,
@@ -128,7 +115,7 @@ async fn removing_an_absent_user_is_idempotent() {
     let connector = connector(config(&sim));
     for _ in 0..2 {
         let results = connector
-            .suppress(&[opt_out("a@example.com")])
+            .apply(Operation::Suppress, &[opt_out("a@example.com")])
             .await
             .unwrap();
         let completion = completed(&results[0]);
@@ -144,7 +131,10 @@ async fn more_than_five_thousand_people_take_two_calls() {
     let addresses: Vec<String> = (0..5_001).map(|i| format!("p{i}@example.com")).collect();
     sim.add_members(addresses.iter().map(|a| sha256_hex(a)));
     let batch: Vec<_> = addresses.iter().map(|a| opt_out(a)).collect();
-    let results = connector(config(&sim)).suppress(&batch).await.unwrap();
+    let results = connector(config(&sim))
+        .apply(Operation::Suppress, &batch)
+        .await
+        .unwrap();
     assert!(results
         .iter()
         .all(|r| completed(r).action == ConfirmationAction::Suppressed));
@@ -158,14 +148,15 @@ async fn more_than_five_thousand_people_take_two_calls() {
 #[tokio::test]
 async fn a_failed_element_fails_only_its_person() {
     let sim = sim().await;
-    sim.control().inject(Fault::Status {
-        status: 200,
-        retry_after: None,
-        body: r#"{"elements":[{"status":201},{"status":400,"message":"member id refused"}]}"#
-            .into(),
-    });
+    sim.control().inject(Fault::answer(
+        200,
+        r#"{"elements":[{"status":201},{"status":400,"message":"member id refused"}]}"#,
+    ));
     let results = connector(config(&sim))
-        .suppress(&[opt_out("a@example.com"), opt_out("b@example.com")])
+        .apply(
+            Operation::Suppress,
+            &[opt_out("a@example.com"), opt_out("b@example.com")],
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -188,10 +179,13 @@ async fn an_unhashed_email_is_refused_before_any_call() {
         raw: None,
     };
     let results = connector(config(&sim))
-        .suppress(&[
-            work(RequestKind::OptOutSaleShare, vec![unhashed]),
-            opt_out("a@example.com"),
-        ])
+        .apply(
+            Operation::Suppress,
+            &[
+                work(RequestKind::OptOutSaleShare).with(unhashed),
+                opt_out("a@example.com"),
+            ],
+        )
         .await
         .unwrap();
     assert!(matches!(&results[0], Err(ConnectorError::Permanent(d)) if d.contains("SHA-256")));
@@ -218,7 +212,7 @@ async fn raw_post(sim: &LinkedInSim, omit: Option<&str>, body: Value) -> (u16, V
     for (name, value) in [
         ("Authorization", format!("Bearer {TOKEN}")),
         ("X-RestLi-Method", "BATCH_CREATE".to_owned()),
-        ("LinkedIn-Version", "202410".to_owned()),
+        ("LinkedIn-Version", "202603".to_owned()),
         ("X-Restli-Protocol-Version", "2.0.0".to_owned()),
     ] {
         if omit != Some(name) {
@@ -281,12 +275,12 @@ async fn beyond_the_per_minute_limit_the_simulator_answers_429_and_the_connector
     let connector = connector(config(&sim));
     for _ in 0..2 {
         connector
-            .suppress(&[opt_out("a@example.com")])
+            .apply(Operation::Suppress, &[opt_out("a@example.com")])
             .await
             .unwrap();
     }
     let err = connector
-        .suppress(&[opt_out("a@example.com")])
+        .apply(Operation::Suppress, &[opt_out("a@example.com")])
         .await
         .unwrap_err();
     assert!(
@@ -297,42 +291,13 @@ async fn beyond_the_per_minute_limit_the_simulator_answers_429_and_the_connector
 }
 
 #[tokio::test]
-async fn http_429_with_retry_after_is_retry_after() {
-    let sim = sim().await;
-    sim.control().inject(Fault::too_many_requests(7));
-    let err = connector(config(&sim))
-        .suppress(&[opt_out("a@example.com")])
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err, ConnectorError::RetryAfter { after, .. } if after == Duration::from_secs(7)),
-        "{err:?}"
-    );
-}
-
-#[tokio::test]
-async fn a_server_error_is_transient() {
-    let sim = sim().await;
-    sim.control().inject(Fault::server_error());
-    let err = connector(config(&sim))
-        .suppress(&[opt_out("a@example.com")])
-        .await
-        .unwrap_err();
-    assert!(matches!(err, ConnectorError::Transient(_)), "{err:?}");
-}
-
-#[tokio::test]
 async fn a_400_is_permanent_with_linkedin_text() {
     let sim = sim().await;
-    sim.control().inject(Fault::Status {
-        status: 400,
-        retry_after: None,
-        body: r#"{"status":400,"code":"ILLEGAL_ARGUMENT","message":"segment is archived"}"#.into(),
-    });
-    let err = connector(config(&sim))
-        .suppress(&[opt_out("a@example.com")])
-        .await
-        .unwrap_err();
+    sim.control().inject(Fault::answer(
+        400,
+        r#"{"status":400,"code":"ILLEGAL_ARGUMENT","message":"segment is archived"}"#,
+    ));
+    let err = opt_out_of_a(&config(&sim)).await.unwrap_err();
     assert_eq!(
         err,
         ConnectorError::Permanent("HTTP 400: segment is archived (code ILLEGAL_ARGUMENT)".into())
@@ -344,13 +309,9 @@ async fn an_unknown_segment_is_permanent_with_linkedin_text() {
     let sim = sim().await;
     let mut config = config(&sim);
     config.segment_id = "999".into();
-    let err = connector(config)
-        .suppress(&[opt_out("a@example.com")])
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&err, ConnectorError::Permanent(d) if d.contains("DMP segment 999 does not exist")),
-        "{err:?}"
+    assert_refused(
+        opt_out_of_a(&config).await,
+        "DMP segment 999 does not exist",
     );
 }
 
@@ -359,30 +320,7 @@ async fn a_rejected_token_is_permanent_with_a_clear_message() {
     let sim = sim().await;
     let mut config = config(&sim);
     config.access_token = "expired".into();
-    let err = connector(config)
-        .suppress(&[opt_out("a@example.com")])
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&err, ConnectorError::Permanent(d) if d.contains("refresh the OAuth token")),
-        "{err:?}"
-    );
-}
-
-#[tokio::test]
-async fn a_hang_longer_than_the_timeout_is_transient() {
-    let sim = sim().await;
-    sim.control().inject(Fault::Delay(Duration::from_secs(5)));
-    let mut config = config(&sim);
-    config.timeout = Duration::from_millis(200);
-    let err = connector(config)
-        .suppress(&[opt_out("a@example.com")])
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&err, ConnectorError::Transient(d) if d.contains("timeout")),
-        "{err:?}"
-    );
+    assert_refused(opt_out_of_a(&config).await, "refresh the OAuth token");
 }
 
 #[tokio::test]
@@ -394,12 +332,16 @@ async fn people_without_a_matchable_id_and_opt_ins_are_not_applicable() {
         raw: None,
     };
     let results = connector(config(&sim))
-        .suppress(&[
-            work(RequestKind::OptOutSaleShare, vec![phone]),
-            work(RequestKind::OptInSaleShare, vec![email("a@example.com")]),
-        ])
+        .apply(
+            Operation::Suppress,
+            &[
+                work(RequestKind::OptOutSaleShare).with(phone),
+                work(RequestKind::OptInSaleShare).with(email("a@example.com")),
+            ],
+        )
         .await
         .unwrap();
+    assert_eq!(results.len(), 2);
     for result in &results {
         assert_eq!(completed(result).action, ConfirmationAction::NotApplicable);
     }
@@ -422,22 +364,46 @@ fn from_recipient_reads_settings_and_names_the_field_at_fault() {
     let config = LinkedInConfig::from_recipient(&recipient("segment_id = \"10804\"\n")).unwrap();
     assert_eq!(config.base_url, "https://api.linkedin.com");
     assert_eq!(config.linkedin_version, "202410");
-    assert_eq!(config.access_token, "token-from-env");
+    assert_eq!(config.access_token.expose(), "token-from-env");
     assert!(LinkedInDmpSegment::from_recipient(&recipient("segment_id = \"10804\"\n")).is_ok());
 
-    let err =
-        LinkedInConfig::from_recipient(&recipient("segment_id = \"urn:li:x\"\n")).unwrap_err();
-    assert!(
-        err.to_string()
-            .contains("recipients.linkedin-dmp.settings.segment_id"),
-        "{err}"
+    assert_names_field(
+        LinkedInConfig::from_recipient(&recipient("segment_id = \"urn:li:x\"\n")),
+        "recipients.linkedin-dmp.settings.segment_id",
     );
-    let err = LinkedInConfig::from_recipient(&recipient(
-        "segment_id = \"1\"\nlinkedin_version = \"2024-10\"\n",
-    ))
-    .unwrap_err();
-    assert!(
-        err.to_string().contains("settings.linkedin_version"),
-        "{err}"
+    assert_names_field(
+        LinkedInConfig::from_recipient(&recipient(
+            "segment_id = \"1\"\nlinkedin_version = \"2024-10\"\n",
+        )),
+        "settings.linkedin_version",
     );
+}
+
+#[tokio::test]
+async fn a_sunset_version_is_refused_with_426_nonexistent_version() {
+    let sim = sim().await;
+    let mut config = config(&sim);
+    config.linkedin_version = "202410".into();
+    let err = opt_out_of_a(&config).await.unwrap_err();
+    assert!(
+        matches!(&err, ConnectorError::Permanent(d) if d.contains("426") && d.contains("NONEXISTENT_VERSION")),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_connector_passes_the_compliance_suite() {
+    let sim = sim().await;
+    let mut config = config(&sim);
+    config.timeout = Duration::from_millis(300);
+    ComplianceSuite {
+        connector: &connector(config),
+        max_batch: hush_connector_linkedin::FACTORY.max_batch,
+        sample: &|kind| work(kind).with(email("jane@example.com")),
+        applies_opt_ins: false,
+        faults: Some(sim.control()),
+        hang: Duration::from_secs(2),
+    }
+    .run()
+    .await;
 }

@@ -2,15 +2,18 @@
 
 use std::time::Duration;
 
+use hush_connector_kit::testing::{
+    assert_names_field, assert_refused, assert_retry_after, email, opt_out, work, ComplianceSuite,
+    WorkExt,
+};
 use hush_connector_meta::config::MetaConfig;
 use hush_connector_meta::sim::{form_of, MetaSim};
 use hush_connector_meta::MetaCustomAudiences;
 use hush_contracts::connector::{
-    Completion, Connector, ConnectorError, RawValue, SuppressionWork, WorkIdentifier,
+    BatchResult, Completion, Connector, ConnectorError, FromRecipient, Operation, RawValue,
+    WorkIdentifier,
 };
-use hush_contracts::events::{
-    Category, ConfirmationAction, IdentifierType, RequestKind, VerificationStatus,
-};
+use hush_contracts::events::{ConfirmationAction, IdentifierType, RequestKind, VerificationStatus};
 use hush_contracts::identifiers::{hash_identifier, sha256_hex};
 use hush_contracts::recipients::RecipientConfig;
 use hush_sim_kit::Fault;
@@ -22,7 +25,7 @@ const TOKEN: &str = "sim-system-user-token";
 fn config(sim: &MetaSim) -> MetaConfig {
     MetaConfig {
         base_url: sim.base_url(),
-        api_version: "v21.0".into(),
+        api_version: "v27.0".into(),
         audience_id: AUDIENCE.into(),
         access_token: TOKEN.into(),
         timeout: Duration::from_secs(5),
@@ -34,32 +37,15 @@ fn connector(config: MetaConfig) -> MetaCustomAudiences {
     MetaCustomAudiences::new(config).unwrap()
 }
 
+/// Asks the connector built from `config` to opt `a@example.com` out.
+async fn opt_out_of_a(config: &MetaConfig) -> BatchResult {
+    connector(config.clone())
+        .apply(Operation::Suppress, &[opt_out("a@example.com")])
+        .await
+}
+
 async fn sim() -> MetaSim {
     MetaSim::start(AUDIENCE, TOKEN).await.unwrap()
-}
-
-fn work(kind: RequestKind, identifiers: Vec<WorkIdentifier>) -> SuppressionWork {
-    SuppressionWork {
-        request_id: uuid::Uuid::new_v4().to_string(),
-        subject_key: "subject".into(),
-        kind,
-        identifiers,
-        categories: vec![Category::Advertising],
-        jurisdiction: "US-CA".into(),
-        received_at: 0,
-    }
-}
-
-fn email(address: &str) -> WorkIdentifier {
-    WorkIdentifier {
-        kind: IdentifierType::Email,
-        sha256: hash_identifier(IdentifierType::Email, address).unwrap(),
-        raw: None,
-    }
-}
-
-fn opt_out(address: &str) -> SuppressionWork {
-    work(RequestKind::OptOutSaleShare, vec![email(address)])
 }
 
 fn completed(result: &Result<Completion, ConnectorError>) -> &Completion {
@@ -75,7 +61,7 @@ async fn opt_out_removes_the_person_and_is_recorded_suppressed_unverifiable() {
     let sim = sim().await;
     sim.add_members([sha256_hex("a@example.com"), sha256_hex("b@example.com")]);
     let results = connector(config(&sim))
-        .suppress(&[opt_out("A@Example.com ")])
+        .apply(Operation::Suppress, &[opt_out("A@Example.com ")])
         .await
         .unwrap();
 
@@ -93,14 +79,11 @@ async fn opt_out_removes_the_person_and_is_recorded_suppressed_unverifiable() {
 #[tokio::test]
 async fn the_call_is_a_form_encoded_delete_on_the_users_edge() {
     let sim = sim().await;
-    connector(config(&sim))
-        .suppress(&[opt_out("a@example.com")])
-        .await
-        .unwrap();
+    opt_out_of_a(&config(&sim)).await.unwrap();
     let calls = sim.control().calls();
     assert_eq!(calls.len(), 1);
     assert_eq!(calls[0].method, "DELETE");
-    assert_eq!(calls[0].path, format!("/v21.0/{AUDIENCE}/users"));
+    assert_eq!(calls[0].path, format!("/v27.0/{AUDIENCE}/users"));
     let form = form_of(&calls[0]);
     assert_eq!(form["access_token"], TOKEN);
     assert!(!form.contains_key("session"));
@@ -115,7 +98,10 @@ async fn a_delete_request_is_also_removed_and_recorded_suppressed() {
     let sim = sim().await;
     sim.add_members([sha256_hex("a@example.com")]);
     let results = connector(config(&sim))
-        .delete(&[work(RequestKind::Delete, vec![email("a@example.com")])])
+        .apply(
+            Operation::Delete,
+            &[work(RequestKind::Delete).with(email("a@example.com"))],
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -132,7 +118,7 @@ async fn removing_an_absent_person_again_is_idempotent() {
     let connector = connector(config(&sim));
     for _ in 0..2 {
         let results = connector
-            .suppress(&[opt_out("a@example.com")])
+            .apply(Operation::Suppress, &[opt_out("a@example.com")])
             .await
             .unwrap();
         assert_eq!(
@@ -155,10 +141,12 @@ async fn a_phone_with_its_raw_value_goes_out_as_a_multi_key_row_hashed_without_p
         raw: Some(RawValue::new("+14155550100")),
     };
     let results = connector(config(&sim))
-        .suppress(&[work(
-            RequestKind::OptOutSaleShare,
-            vec![email("a@example.com"), phone],
-        )])
+        .apply(
+            Operation::Suppress,
+            &[work(RequestKind::OptOutSaleShare)
+                .with(email("a@example.com"))
+                .with(phone)],
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -182,7 +170,10 @@ async fn more_than_ten_thousand_rows_go_out_as_one_session_of_two_calls() {
     sim.add_members(addresses.iter().map(|a| sha256_hex(a)));
     let batch: Vec<_> = addresses.iter().map(|a| opt_out(a)).collect();
 
-    let results = connector(config(&sim)).suppress(&batch).await.unwrap();
+    let results = connector(config(&sim))
+        .apply(Operation::Suppress, &batch)
+        .await
+        .unwrap();
 
     assert!(results
         .iter()
@@ -216,7 +207,10 @@ async fn a_failure_on_the_second_call_fails_only_the_rows_not_yet_accepted() {
     sim.control().inject(Fault::Delay(Duration::ZERO));
     sim.control().inject(Fault::server_error());
 
-    let results = connector(config(&sim)).suppress(&batch).await.unwrap();
+    let results = connector(config(&sim))
+        .apply(Operation::Suppress, &batch)
+        .await
+        .unwrap();
 
     assert_eq!(
         completed(&results[0]).action,
@@ -243,7 +237,10 @@ async fn rows_meta_reports_invalid_fail_their_item_permanently() {
         .to_string(),
     });
     let results = connector(config(&sim))
-        .suppress(&[opt_out("a@example.com"), opt_out("b@example.com")])
+        .apply(
+            Operation::Suppress,
+            &[opt_out("a@example.com"), opt_out("b@example.com")],
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -266,7 +263,10 @@ async fn an_unhashed_identifier_is_refused_before_any_call() {
         raw: None,
     };
     let results = connector(config(&sim))
-        .suppress(&[work(RequestKind::OptOutSaleShare, vec![unhashed])])
+        .apply(
+            Operation::Suppress,
+            &[work(RequestKind::OptOutSaleShare).with(unhashed)],
+        )
         .await
         .unwrap();
     assert!(matches!(&results[0], Err(ConnectorError::Permanent(d)) if d.contains("SHA-256")));
@@ -283,7 +283,7 @@ async fn the_simulator_counts_unhashed_and_uppercase_values_invalid_like_meta() 
         "data": ["Jane@Example.com", good.to_uppercase(), good],
     });
     let response = reqwest::Client::new()
-        .delete(format!("{}/v21.0/{AUDIENCE}/users", sim.base_url()))
+        .delete(format!("{}/v27.0/{AUDIENCE}/users", sim.base_url()))
         .form(&[
             ("access_token", TOKEN.to_owned()),
             ("payload", payload.to_string()),
@@ -309,7 +309,7 @@ async fn raw_delete(sim: &MetaSim, rows: usize, session: Option<Value>) -> (u16,
         form.push(("session", session.to_string()));
     }
     let response = reqwest::Client::new()
-        .delete(format!("{}/v21.0/{AUDIENCE}/users", sim.base_url()))
+        .delete(format!("{}/v27.0/{AUDIENCE}/users", sim.base_url()))
         .form(&form)
         .send()
         .await
@@ -345,47 +345,13 @@ async fn the_simulator_refuses_inconsistent_session_fields() {
 }
 
 #[tokio::test]
-async fn http_429_with_retry_after_is_retry_after() {
-    let sim = sim().await;
-    sim.control().inject(Fault::too_many_requests(7));
-    let err = connector(config(&sim))
-        .suppress(&[opt_out("a@example.com")])
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err, ConnectorError::RetryAfter { after, .. } if after == Duration::from_secs(7)),
-        "{err:?}"
-    );
-}
-
-#[tokio::test]
 async fn a_meta_throttle_code_without_retry_after_waits_the_configured_default() {
     let sim = sim().await;
-    sim.control().inject(Fault::Status {
-        status: 400,
-        retry_after: None,
-        body: r#"{"error":{"message":"User request limit reached","type":"OAuthException","code":17}}"#
-            .into(),
-    });
-    let err = connector(config(&sim))
-        .suppress(&[opt_out("a@example.com")])
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err, ConnectorError::RetryAfter { after, .. } if after == Duration::from_secs(60)),
-        "{err:?}"
-    );
-}
-
-#[tokio::test]
-async fn a_server_error_is_transient() {
-    let sim = sim().await;
-    sim.control().inject(Fault::server_error());
-    let err = connector(config(&sim))
-        .suppress(&[opt_out("a@example.com")])
-        .await
-        .unwrap_err();
-    assert!(matches!(err, ConnectorError::Transient(_)), "{err:?}");
+    sim.control().inject(Fault::answer(
+        400,
+        r#"{"error":{"message":"User request limit reached","type":"OAuthException","code":17}}"#,
+    ));
+    assert_retry_after(opt_out_of_a(&config(&sim)).await, Duration::from_secs(60));
 }
 
 #[tokio::test]
@@ -393,29 +359,9 @@ async fn an_unknown_audience_is_permanent_with_meta_text() {
     let sim = sim().await;
     let mut config = config(&sim);
     config.audience_id = "999".into();
-    let err = connector(config)
-        .suppress(&[opt_out("a@example.com")])
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&err, ConnectorError::Permanent(d) if d.contains("Object with ID '999' does not exist")),
-        "{err:?}"
-    );
-}
-
-#[tokio::test]
-async fn a_hang_longer_than_the_timeout_is_transient() {
-    let sim = sim().await;
-    sim.control().inject(Fault::Delay(Duration::from_secs(5)));
-    let mut config = config(&sim);
-    config.timeout = Duration::from_millis(200);
-    let err = connector(config)
-        .suppress(&[opt_out("a@example.com")])
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&err, ConnectorError::Transient(d) if d.contains("timeout")),
-        "{err:?}"
+    assert_refused(
+        opt_out_of_a(&config).await,
+        "Object with ID '999' does not exist",
     );
 }
 
@@ -424,10 +370,7 @@ async fn a_flagged_audience_is_permanent_and_marked_audience_blocked() {
     let sim = sim().await;
     sim.add_members([sha256_hex("a@example.com")]);
     sim.flag_audience(true);
-    let err = connector(config(&sim))
-        .suppress(&[opt_out("a@example.com")])
-        .await
-        .unwrap_err();
+    let err = opt_out_of_a(&config(&sim)).await.unwrap_err();
     assert!(
         matches!(&err, ConnectorError::Permanent(d)
             if d.starts_with("audience blocked:") && d.contains("audience_blocked=true") && d.contains("471")),
@@ -441,13 +384,9 @@ async fn an_invalid_token_is_permanent_with_a_clear_message() {
     let sim = sim().await;
     let mut config = config(&sim);
     config.access_token = "expired".into();
-    let err = connector(config)
-        .suppress(&[opt_out("a@example.com")])
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&err, ConnectorError::Permanent(d) if d.contains("access token is invalid or expired")),
-        "{err:?}"
+    assert_refused(
+        opt_out_of_a(&config).await,
+        "access token is invalid or expired",
     );
 }
 
@@ -460,12 +399,16 @@ async fn people_without_a_matchable_identifier_and_opt_ins_are_not_applicable() 
         raw: None,
     };
     let results = connector(config(&sim))
-        .suppress(&[
-            work(RequestKind::OptOutSaleShare, vec![cookie]),
-            work(RequestKind::OptInSaleShare, vec![email("a@example.com")]),
-        ])
+        .apply(
+            Operation::Suppress,
+            &[
+                work(RequestKind::OptOutSaleShare).with(cookie),
+                work(RequestKind::OptInSaleShare).with(email("a@example.com")),
+            ],
+        )
         .await
         .unwrap();
+    assert_eq!(results.len(), 2);
     for result in &results {
         assert_eq!(completed(result).action, ConfirmationAction::NotApplicable);
     }
@@ -488,19 +431,46 @@ fn from_recipient_reads_settings_and_names_the_field_at_fault() {
     let config = MetaConfig::from_recipient(&recipient("audience_id = \"123\"\n")).unwrap();
     assert_eq!(config.base_url, "https://graph.facebook.com");
     assert_eq!(config.api_version, "v21.0");
-    assert_eq!(config.access_token, "token-from-env");
+    assert_eq!(config.access_token.expose(), "token-from-env");
     assert_eq!(config.default_retry_after, Duration::from_secs(60));
     assert!(MetaCustomAudiences::from_recipient(&recipient("audience_id = \"123\"\n")).is_ok());
 
-    let err = MetaConfig::from_recipient(&recipient("audience_id = \"abc\"\n")).unwrap_err();
-    assert!(
-        err.to_string()
-            .contains("recipients.meta-ca.settings.audience_id"),
-        "{err}"
+    assert_names_field(
+        MetaConfig::from_recipient(&recipient("audience_id = \"abc\"\n")),
+        "recipients.meta-ca.settings.audience_id",
     );
-    let err = MetaConfig::from_recipient(&recipient("audience_id = \"1\"\napi_version = \"21\"\n"))
-        .unwrap_err();
-    assert!(err.to_string().contains("settings.api_version"), "{err}");
-    let err = MetaConfig::from_recipient(&recipient("")).unwrap_err();
-    assert!(err.to_string().contains("audience_id"), "{err}");
+    assert_names_field(
+        MetaConfig::from_recipient(&recipient("audience_id = \"1\"\napi_version = \"21\"\n")),
+        "settings.api_version",
+    );
+    assert_names_field(MetaConfig::from_recipient(&recipient("")), "audience_id");
+}
+
+#[tokio::test]
+async fn a_version_meta_no_longer_serves_is_refused_with_code_2635() {
+    let sim = sim().await;
+    let mut config = config(&sim);
+    config.api_version = "v24.0".into();
+    let err = opt_out_of_a(&config).await.unwrap_err();
+    assert!(
+        matches!(&err, ConnectorError::Permanent(d) if d.contains("code 2635") && d.contains("deprecated version")),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_connector_passes_the_compliance_suite() {
+    let sim = sim().await;
+    let mut config = config(&sim);
+    config.timeout = Duration::from_millis(300);
+    ComplianceSuite {
+        connector: &connector(config),
+        max_batch: hush_connector_meta::FACTORY.max_batch,
+        sample: &|kind| work(kind).with(email("jane@example.com")),
+        applies_opt_ins: false,
+        faults: Some(sim.control()),
+        hang: Duration::from_secs(2),
+    }
+    .run()
+    .await;
 }

@@ -1,0 +1,438 @@
+//! The contract-test kit (feature `testing`): builders for the work a connector receives, and
+//! the compliance suite every connector runs against its simulator.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use hush_contracts::connector::{
+    Completion, Connector, ConnectorError, ItemResults, Operation, RawValue, SuppressionWork,
+    WorkIdentifier,
+};
+use hush_contracts::events::{Category, ConfirmationAction, IdentifierType, RequestKind};
+use hush_contracts::identifiers::hash_identifier;
+
+static NEXT_REQUEST: AtomicU64 = AtomicU64::new(1);
+
+/// A work item of `kind` for a fresh request: a unique UUID-shaped request id, subject key
+/// `subject`, jurisdiction `US-CA`, every category, no identifiers yet.
+pub fn work(kind: RequestKind) -> SuppressionWork {
+    let number = NEXT_REQUEST.fetch_add(1, Ordering::Relaxed);
+    SuppressionWork {
+        request_id: format!("00000000-0000-4000-8000-{number:012}"),
+        subject_key: "subject".into(),
+        kind,
+        identifiers: vec![],
+        categories: vec![Category::All],
+        jurisdiction: "US-CA".into(),
+        received_at: 0,
+    }
+}
+
+/// An opt-out of sale/share for the person with email `address` (hashed only).
+pub fn opt_out(address: &str) -> SuppressionWork {
+    work(RequestKind::OptOutSaleShare).with(email(address))
+}
+
+/// An opt-out of sale/share for the person with `identifiers`.
+pub fn opt_out_of(identifiers: impl IntoIterator<Item = WorkIdentifier>) -> SuppressionWork {
+    SuppressionWork {
+        identifiers: identifiers.into_iter().collect(),
+        ..work(RequestKind::OptOutSaleShare)
+    }
+}
+
+/// Changes a built work item in the ways contract tests need.
+pub trait WorkExt {
+    /// Adds an identifier.
+    fn with(self, identifier: WorkIdentifier) -> Self;
+    /// Sets the request id.
+    fn id(self, request_id: &str) -> Self;
+    /// Sets the categories.
+    fn categories(self, categories: Vec<Category>) -> Self;
+}
+
+impl WorkExt for SuppressionWork {
+    fn with(mut self, identifier: WorkIdentifier) -> Self {
+        self.identifiers.push(identifier);
+        self
+    }
+
+    fn id(mut self, request_id: &str) -> Self {
+        self.request_id = request_id.into();
+        self
+    }
+
+    fn categories(mut self, categories: Vec<Category>) -> Self {
+        self.categories = categories;
+        self
+    }
+}
+
+/// An identifier of `kind` as intake would hash it, without its raw value.
+pub fn hashed(kind: IdentifierType, value: &str) -> WorkIdentifier {
+    WorkIdentifier {
+        kind,
+        sha256: hash_identifier(kind, value).expect("a valid identifier"),
+        raw: None,
+    }
+}
+
+/// An identifier of `kind` as intake would hash it, with its raw value (which intake keeps
+/// encrypted for the connectors that need it).
+pub fn with_raw(kind: IdentifierType, value: &str) -> WorkIdentifier {
+    WorkIdentifier {
+        raw: Some(RawValue::new(value)),
+        ..hashed(kind, value)
+    }
+}
+
+/// An email, hashed only.
+pub fn email(address: &str) -> WorkIdentifier {
+    hashed(IdentifierType::Email, address)
+}
+
+/// The single result of a one-item batch; panics when the batch failed or holds more.
+pub fn one(result: Result<ItemResults, ConnectorError>) -> Result<Completion, ConnectorError> {
+    let mut items = result.expect("the batch itself does not fail");
+    assert_eq!(items.len(), 1, "one result for one item");
+    items.remove(0)
+}
+
+/// Panics unless `result` is a configuration error whose text names `field` (a settings
+/// check must say which line of the configuration to fix).
+pub fn assert_names_field<T: std::fmt::Debug>(
+    result: Result<T, hush_contracts::config::ConfigError>,
+    field: &str,
+) {
+    match result {
+        Err(error) => assert!(error.to_string().contains(field), "{error}"),
+        Ok(value) => panic!("expected an error naming {field}, got {value:?}"),
+    }
+}
+
+/// Panics unless `result` (a whole batch's, or one item's) is a permanent refusal with a reason
+/// containing `reason`.
+pub fn assert_refused<T: std::fmt::Debug>(result: Result<T, ConnectorError>, reason: &str) {
+    match result {
+        Err(ConnectorError::Permanent(detail)) => {
+            assert!(detail.contains(reason), "{detail}")
+        }
+        other => panic!("expected a permanent refusal saying {reason:?}, got {other:?}"),
+    }
+}
+
+/// Panics unless `result` (a whole batch's, or one item's) asks to retry after exactly
+/// `after`.
+pub fn assert_retry_after<T: std::fmt::Debug>(result: Result<T, ConnectorError>, after: Duration) {
+    match result {
+        Err(ConnectorError::RetryAfter { after: asked, .. }) => assert_eq!(asked, after),
+        other => panic!("expected a retry after {after:?}, got {other:?}"),
+    }
+}
+
+/// A failure the simulator serves instead of the vendor's answer, for the next call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VendorFault {
+    /// `429` with `Retry-After` in seconds.
+    TooManyRequests(u64),
+    /// `500`.
+    ServerError,
+    /// No answer for this long (longer than the connector's timeout).
+    Hang(Duration),
+}
+
+/// A simulator that can be told to fail its next call.
+pub trait InjectFaults: Sync {
+    /// Serves `fault` for the next call only.
+    fn fail_next(&self, fault: VendorFault);
+}
+
+/// What every connector must do, checked against its simulator. Each check panics with what
+/// went wrong.
+pub struct ComplianceSuite<'a> {
+    /// The connector under test, with a timeout shorter than [`ComplianceSuite::hang`].
+    pub connector: &'a dyn Connector,
+    /// Most items one call may carry (the connector factory's `max_batch`).
+    pub max_batch: usize,
+    /// A work item of the given kind that the simulated vendor can act on (a known person).
+    pub sample: &'a (dyn Fn(RequestKind) -> SuppressionWork + Sync),
+    /// Whether the vendor can apply an opt-in (otherwise it must be `NOT_APPLICABLE`).
+    pub applies_opt_ins: bool,
+    /// The simulator's fault injection, where the vendor is simulated.
+    pub faults: Option<&'a dyn InjectFaults>,
+    /// How long a hang lasts: longer than the connector's timeout.
+    pub hang: Duration,
+}
+
+impl ComplianceSuite<'_> {
+    /// Runs every check.
+    pub async fn run(&self) {
+        let mut seen = Vec::new();
+        seen.extend(self.results_match_the_batch().await);
+        seen.extend(self.opt_ins_are_answered().await);
+        if let Some(faults) = self.faults {
+            seen.extend(self.failures_are_classified(faults).await);
+        }
+        self.no_raw_identifier_is_reported(&seen);
+    }
+
+    fn batch(&self, kinds: &[RequestKind]) -> Vec<SuppressionWork> {
+        let room = self.max_batch.max(1);
+        kinds
+            .iter()
+            .take(room)
+            .map(|kind| (self.sample)(*kind))
+            .collect()
+    }
+
+    async fn apply(&self, operation: Operation, batch: &[SuppressionWork]) -> Seen {
+        let result = self.connector.apply(operation, batch).await;
+        Seen {
+            batch: batch.to_vec(),
+            result,
+        }
+    }
+
+    async fn results_match_the_batch(&self) -> Vec<Seen> {
+        let suppress = self.batch(&[
+            RequestKind::OptOutSaleShare,
+            RequestKind::LimitSensitive,
+            RequestKind::OptOutSaleShare,
+        ]);
+        let delete = self.batch(&[RequestKind::Delete]);
+        let mut seen = Vec::new();
+        for (operation, batch) in [(Operation::Suppress, suppress), (Operation::Delete, delete)] {
+            let applied = self.apply(operation, &batch).await;
+            match &applied.result {
+                Ok(items) => assert_eq!(
+                    items.len(),
+                    batch.len(),
+                    "{operation:?}: one result per item, in batch order"
+                ),
+                Err(error) => panic!("{operation:?} of a valid batch failed: {error}"),
+            }
+            seen.push(applied);
+        }
+        seen
+    }
+
+    async fn opt_ins_are_answered(&self) -> Vec<Seen> {
+        let batch = self.batch(&[RequestKind::OptInSaleShare]);
+        let applied = self.apply(Operation::Suppress, &batch).await;
+        let action = match &applied.result {
+            Ok(items) if items.len() == 1 => items[0].as_ref().map(|c| c.action),
+            other => panic!("an opt-in answers one result, got {other:?}"),
+        };
+        if self.applies_opt_ins {
+            assert!(
+                matches!(action, Ok(a) if a != ConfirmationAction::NotApplicable),
+                "an opt-in this vendor supports is applied, got {action:?}"
+            );
+        } else {
+            assert_eq!(
+                action,
+                Ok(ConfirmationAction::NotApplicable),
+                "an opt-in this vendor cannot apply is NOT_APPLICABLE"
+            );
+        }
+        vec![applied]
+    }
+
+    async fn failures_are_classified(&self, faults: &dyn InjectFaults) -> Vec<Seen> {
+        let expectations: [(VendorFault, Expected, &str); 3] = [
+            (
+                VendorFault::TooManyRequests(7),
+                |e| matches!(e, ConnectorError::RetryAfter { after, .. } if after.as_secs() == 7),
+                "a 429 is retried after the vendor's Retry-After (7 s)",
+            ),
+            (
+                VendorFault::ServerError,
+                |e| matches!(e, ConnectorError::Transient(_)),
+                "a 5xx is transient",
+            ),
+            (
+                VendorFault::Hang(self.hang),
+                |e| matches!(e, ConnectorError::Transient(_)),
+                "a time-out is transient",
+            ),
+        ];
+        let mut seen = Vec::new();
+        for (fault, expected, rule) in expectations {
+            faults.fail_next(fault);
+            let batch = self.batch(&[RequestKind::OptOutSaleShare]);
+            let applied = self.apply(Operation::Suppress, &batch).await;
+            let error = match &applied.result {
+                Err(error) => error.clone(),
+                Ok(items) => match items.as_slice() {
+                    [Err(error)] => error.clone(),
+                    other => panic!("{rule}, but the item came back {other:?}"),
+                },
+            };
+            assert!(expected(&error), "{rule}, got {error:?}");
+            seen.push(applied);
+        }
+        seen
+    }
+
+    fn no_raw_identifier_is_reported(&self, seen: &[Seen]) {
+        for applied in seen {
+            let raws: Vec<&str> = applied
+                .batch
+                .iter()
+                .flat_map(|work| &work.identifiers)
+                .filter_map(|identifier| identifier.raw.as_ref().map(RawValue::expose))
+                .collect();
+            for text in applied.texts() {
+                for raw in &raws {
+                    assert!(
+                        !text.contains(raw),
+                        "a raw identifier reached evidence or an error: {text}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Whether an error is of the class a rule expects.
+type Expected = fn(&ConnectorError) -> bool;
+
+/// A batch and what the connector answered.
+struct Seen {
+    batch: Vec<SuppressionWork>,
+    result: Result<ItemResults, ConnectorError>,
+}
+
+impl Seen {
+    /// Every text the connector reported: error messages and evidence.
+    fn texts(&self) -> Vec<String> {
+        let items = match &self.result {
+            Err(error) => return vec![error.to_string()],
+            Ok(items) => items,
+        };
+        items
+            .iter()
+            .flat_map(|item| match item {
+                Err(error) => vec![error.to_string()],
+                Ok(completion) => completion
+                    .evidence
+                    .iter()
+                    .map(|(key, value)| format!("{key}={value}"))
+                    .chain(completion.exception_basis.clone())
+                    .collect(),
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hush_contracts::connector::BatchResult;
+
+    /// Answers every item with `answer`, or with nothing at all.
+    struct Answering(Option<Completion>);
+
+    #[async_trait::async_trait]
+    impl Connector for Answering {
+        async fn apply(&self, _operation: Operation, batch: &[SuppressionWork]) -> BatchResult {
+            Ok(match &self.0 {
+                Some(answer) => vec![Ok(answer.clone()); batch.len()],
+                None => vec![],
+            })
+        }
+    }
+
+    fn suite(connector: &Answering) -> ComplianceSuite<'_> {
+        ComplianceSuite {
+            connector,
+            max_batch: 10,
+            sample: &|kind| work(kind).with(with_raw(IdentifierType::Email, "jane@example.com")),
+            applies_opt_ins: false,
+            faults: None,
+            hang: Duration::from_secs(1),
+        }
+    }
+
+    #[tokio::test]
+    #[should_panic(expected = "one result per item")]
+    async fn a_connector_dropping_results_fails_the_suite() {
+        suite(&Answering(None)).run().await;
+    }
+
+    #[tokio::test]
+    #[should_panic(expected = "a raw identifier reached evidence")]
+    async fn a_connector_echoing_a_raw_identifier_fails_the_suite() {
+        suite(&Answering(Some(Completion::not_applicable(
+            "no contact jane@example.com",
+        ))))
+        .run()
+        .await;
+    }
+
+    #[tokio::test]
+    async fn a_connector_with_nothing_to_do_passes_without_faults() {
+        suite(&Answering(Some(Completion::not_applicable("nothing here"))))
+            .run()
+            .await;
+    }
+
+    #[test]
+    fn a_refusal_must_name_the_field() {
+        use hush_contracts::config::ConfigError;
+        let refused: Result<(), _> = Err(ConfigError::Invalid("recipients.x.kind is odd".into()));
+        assert_names_field(refused, "recipients.x.kind");
+        let missed = std::panic::catch_unwind(|| {
+            assert_names_field(
+                Err::<(), _>(ConfigError::Invalid("something".into())),
+                "recipients.x.kind",
+            )
+        });
+        assert!(missed.is_err(), "an error not naming the field fails");
+    }
+
+    #[test]
+    fn a_refusal_must_be_permanent_and_say_why() {
+        assert_refused::<ItemResults>(
+            Err(ConnectorError::Permanent("HTTP 400: bad".into())),
+            "bad",
+        );
+        let others: [Result<ItemResults, ConnectorError>; 3] = [
+            Err(ConnectorError::Transient("HTTP 400: bad".into())),
+            Err(ConnectorError::Permanent("HTTP 400: other".into())),
+            Ok(vec![Ok(Completion::not_applicable("bad"))]),
+        ];
+        for other in others {
+            let passed = std::panic::catch_unwind(|| assert_refused(other, "bad")).is_ok();
+            assert!(!passed, "only a permanent refusal saying why passes");
+        }
+    }
+
+    #[test]
+    fn a_rate_limit_must_say_how_long() {
+        let limited = |secs| -> Result<(), ConnectorError> {
+            Err(ConnectorError::RetryAfter {
+                after: Duration::from_secs(secs),
+                detail: "HTTP 429".into(),
+            })
+        };
+        assert_retry_after(limited(60), Duration::from_secs(60));
+        let wrong =
+            std::panic::catch_unwind(|| assert_retry_after(limited(1), Duration::from_secs(60)));
+        assert!(wrong.is_err(), "another delay fails");
+    }
+
+    #[test]
+    fn built_work_is_fresh_and_carries_what_was_added() {
+        let (a, b) = (opt_out("a@example.com"), opt_out("a@example.com"));
+        assert_ne!(a.request_id, b.request_id);
+        assert_eq!(a.identifiers, vec![email("a@example.com")]);
+        assert_eq!(a.clone().id("r").request_id, "r");
+        let raw = with_raw(IdentifierType::Email, "a@example.com");
+        assert_eq!(raw.sha256, a.identifiers[0].sha256);
+        assert_eq!(
+            raw.raw.as_ref().map(RawValue::expose),
+            Some("a@example.com")
+        );
+    }
+}

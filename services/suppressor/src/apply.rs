@@ -1,0 +1,693 @@
+//! Third stage: vendor calls for planned work, paced by the recipient's rate limit and retried in
+//! place for a bounded time; what is still failing moves to the retry topic, what has had every
+//! attempt it may have is confirmed `FAILED_PERMANENT` and dead-lettered.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use backoff::backoff::Backoff;
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use hush_contracts::connector::{
+    Completion, Connector, ConnectorError, ItemResults, Operation, SuppressionWork,
+};
+use hush_contracts::events::{Confirmation, ConfirmationAction, EpochMillis, VerificationStatus};
+use hush_contracts::recipients::RecipientConfig;
+use hush_runtime::kafka::{HandlerError, IncomingMessage};
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::Clock;
+use crate::config::SuppressorSection;
+use crate::metrics;
+use crate::plan::{due, Due, InFlight};
+use crate::record::Record;
+use crate::retry::{self, RetryState};
+
+/// Applies work at one recipient through its connector and records every outcome.
+pub struct Applier<R, C> {
+    /// The recipient served.
+    pub recipient: RecipientConfig,
+    /// Its connector.
+    pub connector: Arc<dyn Connector>,
+    /// Most items one call to the connector may carry (the vendor's batch limit).
+    pub max_batch: usize,
+    /// Retry settings.
+    pub section: SuppressorSection,
+    /// Where outcomes go.
+    pub record: R,
+    /// Time.
+    pub clock: C,
+    /// Cancelled at shutdown; in-place waits end early and the batch is handled again later.
+    pub shutdown: CancellationToken,
+    limiter: DefaultDirectRateLimiter,
+}
+
+impl<R: Record, C: Clock> Applier<R, C> {
+    /// An applier for `recipient`, whose `rate_limit_per_second` paces every vendor call;
+    /// `max_batch` is the connector's batch limit.
+    pub fn new(
+        recipient: RecipientConfig,
+        connector: Arc<dyn Connector>,
+        max_batch: usize,
+        section: SuppressorSection,
+        record: R,
+        clock: C,
+        shutdown: CancellationToken,
+    ) -> Self {
+        let per_second =
+            std::num::NonZeroU32::new(recipient.rate_limit_per_second.max(1)).expect("non-zero");
+        Self {
+            limiter: RateLimiter::direct(Quota::per_second(per_second)),
+            recipient,
+            connector,
+            max_batch,
+            section,
+            record,
+            clock,
+            shutdown,
+        }
+    }
+
+    /// Most requests per vendor call: the configured batch size within the vendor's limit.
+    pub fn batch_limit(&self) -> usize {
+        self.recipient.batch_size.min(self.max_batch).max(1)
+    }
+
+    /// The longest this suppressor waits in place, for a retry that is not yet due or between
+    /// two calls; anything longer goes through the retry topic.
+    pub fn max_in_place_wait(&self) -> Duration {
+        Duration::from_millis(self.section.max_in_place_wait_ms)
+    }
+
+    /// Holds a consumed message until it is due, waiting no later than `horizon`. True when it
+    /// is due; false when it went back to the retry topic unchanged because it is due only
+    /// after the horizon (it is then held until the horizon first, so a message is re-queued
+    /// at most once per in-place wait).
+    pub async fn hold_until_due(
+        &self,
+        message: &IncomingMessage,
+        state: &RetryState,
+        horizon: EpochMillis,
+    ) -> Result<bool, HandlerError> {
+        let (until, is_due) = match due(state, horizon) {
+            Due::At(at) => (at, true),
+            Due::AfterHorizon => (Some(horizon), false),
+        };
+        if let Some(until) = until {
+            self.wait(self.clock.sleep_until(until)).await?;
+        }
+        if !is_due {
+            let last_error = message.header(retry::LAST_ERROR_HEADER).unwrap_or_default();
+            self.record.retry_later(message, state, last_error).await?;
+        }
+        Ok(is_due)
+    }
+
+    /// Runs `sleep` unless shutdown comes first.
+    async fn wait(&self, sleep: impl std::future::Future<Output = ()>) -> Result<(), HandlerError> {
+        tokio::select! {
+            _ = self.shutdown.cancelled() => Err(HandlerError::Retryable("shutting down".into())),
+            _ = sleep => Ok(()),
+        }
+    }
+
+    /// Confirms `item` `NOT_APPLICABLE` with `reason`.
+    pub async fn not_applicable(&self, item: InFlight, reason: String) -> Result<(), HandlerError> {
+        let confirmation = self.confirmation(
+            &item,
+            ConfirmationAction::NotApplicable,
+            VerificationStatus::Unverifiable,
+            HashMap::from([("reason".to_string(), reason)]),
+        );
+        self.record.confirm(confirmation).await
+    }
+
+    async fn call(
+        &self,
+        operation: Operation,
+        works: &[SuppressionWork],
+    ) -> Result<ItemResults, ConnectorError> {
+        self.limiter.until_ready().await;
+        let timer = metrics::CALL_SECONDS
+            .with_label_values(&[self.recipient.id.as_str()])
+            .start_timer();
+        let mut result = self.connector.apply(operation, works).await;
+        timer.observe_duration();
+        if let Ok(items) = &result {
+            if items.len() != works.len() {
+                result = Err(ConnectorError::Transient(format!(
+                    "connector answered {} results for {} requests",
+                    items.len(),
+                    works.len()
+                )));
+            }
+        }
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(e) if e.is_retryable() => "retryable",
+            Err(_) => "permanent",
+        };
+        metrics::CALLS
+            .with_label_values(&[self.recipient.id.as_str(), outcome])
+            .inc();
+        result
+    }
+
+    /// Applies one planned call: up to `in_place_attempts` vendor calls, waiting between them
+    /// with exponential backoff or the vendor's Retry-After, never longer than the in-place
+    /// wait; every item ends confirmed, moved to the retry topic, or dead-lettered.
+    pub async fn apply(
+        &self,
+        operation: Operation,
+        mut remaining: Vec<InFlight>,
+    ) -> Result<(), HandlerError> {
+        let mut backoff = backoff::ExponentialBackoffBuilder::new()
+            .with_initial_interval(Duration::from_millis(200))
+            .with_max_interval(self.max_in_place_wait())
+            .with_max_elapsed_time(None)
+            .build();
+        let calls = self.section.in_place_attempts.max(1);
+        for call in 1..=calls {
+            // Work that already had every attempt it may have is not called again.
+            let (exhausted, callable): (Vec<_>, Vec<_>) = remaining
+                .into_iter()
+                .partition(|item| item.attempts >= self.recipient.max_attempts);
+            remaining = callable;
+            for item in exhausted {
+                self.fail_exhausted(item).await?;
+            }
+            if remaining.is_empty() {
+                return Ok(());
+            }
+            let now = self.clock.now_millis();
+            for item in &mut remaining {
+                item.attempts += 1;
+                item.first_attempt_at.get_or_insert(now);
+                item.last_attempt_at = Some(now);
+            }
+            let works: Vec<SuppressionWork> = remaining.iter().map(|i| i.work.clone()).collect();
+            let mut still_failing = Vec::new();
+            match self.call(operation, &works).await {
+                Ok(results) => {
+                    for (mut item, result) in remaining.into_iter().zip(results) {
+                        match result {
+                            Ok(completion) => self.complete(item, completion).await?,
+                            Err(error) if error.is_retryable() => {
+                                item.last_error = Some(error);
+                                still_failing.push(item);
+                            }
+                            Err(error) => self.fail(item, &error).await?,
+                        }
+                    }
+                }
+                Err(error) if !error.is_retryable() => {
+                    for item in remaining {
+                        self.fail(item, &error).await?;
+                    }
+                }
+                Err(error) => {
+                    for item in &mut remaining {
+                        item.last_error = Some(error.clone());
+                    }
+                    still_failing = remaining;
+                }
+            }
+            remaining = still_failing;
+            let out_of_attempts = remaining
+                .iter()
+                .all(|item| item.attempts >= self.recipient.max_attempts);
+            if out_of_attempts || call == calls {
+                break;
+            }
+            let wait = match remaining
+                .iter()
+                .find_map(|i| vendor_wait(i.last_error.as_ref()))
+            {
+                Some(asked) => asked,
+                None => backoff.next_backoff().unwrap_or(Duration::from_secs(1)),
+            };
+            if wait > self.max_in_place_wait() {
+                break;
+            }
+            self.wait(self.clock.sleep(wait)).await?;
+        }
+        for item in remaining {
+            if item.attempts >= self.recipient.max_attempts {
+                self.fail_exhausted(item).await?;
+            } else {
+                self.schedule_retry(item).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn complete(&self, item: InFlight, completion: Completion) -> Result<(), HandlerError> {
+        // A read-back is a vendor call too: it counts against the recipient's rate limit.
+        self.limiter.until_ready().await;
+        let verification = self.connector.verify(&item.work, &completion).await;
+        let mut evidence: HashMap<String, String> = completion.evidence.into_iter().collect();
+        evidence.insert("connector_kind".into(), self.recipient.kind.clone());
+        let confirmation = Confirmation {
+            exception_basis: completion.exception_basis,
+            ..self.confirmation(&item, completion.action, verification, evidence)
+        };
+        self.record.confirm(confirmation).await
+    }
+
+    async fn fail_exhausted(&self, item: InFlight) -> Result<(), HandlerError> {
+        let error = item
+            .last_error
+            .clone()
+            .unwrap_or_else(|| ConnectorError::Transient("no answer".into()));
+        self.fail(item, &error).await
+    }
+
+    async fn fail(&self, item: InFlight, error: &ConnectorError) -> Result<(), HandlerError> {
+        let reason = redact(&error.to_string(), &item.work);
+        let evidence = HashMap::from([
+            ("error".to_string(), reason.clone()),
+            ("connector_kind".to_string(), self.recipient.kind.clone()),
+            (
+                "max_attempts".to_string(),
+                self.recipient.max_attempts.to_string(),
+            ),
+        ]);
+        let confirmation = self.confirmation(
+            &item,
+            ConfirmationAction::FailedPermanent,
+            VerificationStatus::Failed,
+            evidence,
+        );
+        self.record.confirm(confirmation).await?;
+        self.record
+            .dead_letter(
+                &item.message,
+                &format!(
+                    "connector {} failed permanently after {} attempt(s): {reason}",
+                    self.recipient.id, item.attempts
+                ),
+            )
+            .await
+    }
+
+    fn confirmation(
+        &self,
+        item: &InFlight,
+        action: ConfirmationAction,
+        verification: VerificationStatus,
+        evidence: HashMap<String, String>,
+    ) -> Confirmation {
+        Confirmation {
+            request_id: item.work.request_id.clone(),
+            subject_key: item.work.subject_key.clone(),
+            connector_id: self.recipient.id.clone(),
+            role: self.recipient.role,
+            action,
+            exception_basis: None,
+            attempts: item.attempts as i32,
+            first_attempt_at: item.first_attempt_at,
+            last_attempt_at: item.last_attempt_at,
+            completed_at: self.clock.now_millis(),
+            verification,
+            evidence,
+        }
+    }
+
+    async fn schedule_retry(&self, item: InFlight) -> Result<(), HandlerError> {
+        let delay = retry::retry_delay(
+            item.attempts,
+            Duration::from_millis(self.section.retry_initial_delay_ms),
+            Duration::from_millis(self.section.retry_max_delay_ms),
+            vendor_wait(item.last_error.as_ref()),
+        );
+        let now = self.clock.now_millis();
+        let state = RetryState {
+            attempts: item.attempts,
+            first_attempt_at: Some(item.first_attempt_at.unwrap_or(now)),
+            not_before: Some(now + delay.as_millis() as EpochMillis),
+        };
+        let last_error = item
+            .last_error
+            .as_ref()
+            .map(|e| redact(&e.to_string(), &item.work))
+            .unwrap_or_default();
+        self.record
+            .retry_later(&item.message, &state, &last_error)
+            .await?;
+        tracing::warn!(
+            request_id = %item.work.request_id,
+            connector = %self.recipient.id,
+            attempts = item.attempts,
+            delay_ms = delay.as_millis() as u64,
+            error = %last_error,
+            "moved to the retry topic"
+        );
+        Ok(())
+    }
+}
+
+fn vendor_wait(error: Option<&ConnectorError>) -> Option<Duration> {
+    match error {
+        Some(ConnectorError::RetryAfter { after, .. }) => Some(*after),
+        _ => None,
+    }
+}
+
+/// Removes any raw identifier value of `work` from a vendor's text before it is stored.
+fn redact(text: &str, work: &SuppressionWork) -> String {
+    let mut text = text.to_owned();
+    for identifier in &work.identifiers {
+        if let Some(raw) = &identifier.raw {
+            if !raw.expose().is_empty() {
+                text = text.replace(raw.expose(), "<redacted>");
+            }
+        }
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fakes::{self, Answer, FakeClock, MemoryRecord, Output, ScriptedConnector};
+    use hush_contracts::connector::{RawValue, WorkIdentifier};
+    use hush_contracts::events::{IdentifierType, RequestKind};
+
+    const NOW: EpochMillis = 1_000_000;
+
+    fn section() -> SuppressorSection {
+        SuppressorSection {
+            in_place_attempts: 3,
+            max_in_place_wait_ms: 30_000,
+            retry_initial_delay_ms: 1_000,
+            retry_max_delay_ms: 300_000,
+            ..SuppressorSection::default()
+        }
+    }
+
+    fn applier(
+        connector: Arc<ScriptedConnector>,
+        section: SuppressorSection,
+    ) -> (Applier<MemoryRecord, FakeClock>, MemoryRecord, FakeClock) {
+        let (record, clock) = (MemoryRecord::default(), FakeClock::at(NOW));
+        let applier = Applier::new(
+            fakes::recipient(),
+            connector,
+            100,
+            section,
+            record.clone(),
+            clock.clone(),
+            CancellationToken::new(),
+        );
+        (applier, record, clock)
+    }
+
+    fn item(id: &str, attempts: u32) -> InFlight {
+        let request = fakes::request(id, RequestKind::OptOutSaleShare);
+        let state = RetryState {
+            attempts,
+            first_attempt_at: (attempts > 0).then_some(NOW - 60_000),
+            not_before: None,
+        };
+        InFlight::new(
+            fakes::message(),
+            crate::work::work_for(&request, None),
+            &state,
+        )
+    }
+
+    fn suppressed() -> Answer {
+        Answer::Each(Ok(Completion::new(
+            ConfirmationAction::Suppressed,
+            Default::default(),
+        )))
+    }
+
+    fn transient() -> Answer {
+        Answer::Call(ConnectorError::Transient("HTTP 503".into()))
+    }
+
+    fn rate_limited(after: Duration) -> Answer {
+        Answer::Call(ConnectorError::RetryAfter {
+            after,
+            detail: "HTTP 429".into(),
+        })
+    }
+
+    fn confirmed(outputs: &[Output]) -> Vec<(ConfirmationAction, i32)> {
+        outputs
+            .iter()
+            .filter_map(|o| match o {
+                Output::Confirmed(c) => Some((c.action, c.attempts)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_transient_failure_is_retried_in_place_after_a_backoff() {
+        let connector = ScriptedConnector::answering([transient(), suppressed()]);
+        let (applier, record, clock) = applier(connector.clone(), section());
+        applier
+            .apply(Operation::Suppress, vec![item("a", 0), item("b", 0)])
+            .await
+            .unwrap();
+        assert_eq!(connector.calls(), vec![2, 2]);
+        let sleeps = clock.sleeps();
+        assert_eq!(sleeps.len(), 1);
+        assert!(
+            sleeps[0] >= Duration::from_millis(100) && sleeps[0] <= Duration::from_millis(300),
+            "{sleeps:?}"
+        );
+        assert_eq!(
+            confirmed(&record.outputs()),
+            vec![
+                (ConfirmationAction::Suppressed, 2),
+                (ConfirmationAction::Suppressed, 2)
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_retry_after_within_the_in_place_wait_is_served_in_place() {
+        let connector =
+            ScriptedConnector::answering([rate_limited(Duration::from_secs(20)), suppressed()]);
+        let (applier, record, clock) = applier(connector, section());
+        applier
+            .apply(Operation::Suppress, vec![item("a", 0)])
+            .await
+            .unwrap();
+        assert_eq!(clock.sleeps(), vec![Duration::from_secs(20)]);
+        assert_eq!(
+            confirmed(&record.outputs()),
+            vec![(ConfirmationAction::Suppressed, 2)]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_retry_after_beyond_the_in_place_wait_goes_to_the_retry_topic_unslept() {
+        let connector = ScriptedConnector::answering([rate_limited(Duration::from_secs(120))]);
+        let (applier, record, clock) = applier(connector.clone(), section());
+        applier
+            .apply(Operation::Suppress, vec![item("a", 0)])
+            .await
+            .unwrap();
+        assert!(clock.sleeps().is_empty());
+        assert_eq!(connector.calls(), vec![1]);
+        match record.outputs().as_slice() {
+            [Output::Retry { state, last_error }] => {
+                assert_eq!(state.attempts, 1);
+                assert_eq!(state.first_attempt_at, Some(NOW));
+                assert!(state.not_before.unwrap() >= NOW + 120_000, "{state:?}");
+                assert!(last_error.contains("HTTP 429"), "{last_error}");
+            }
+            other => panic!("expected one retry, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn work_still_failing_after_the_in_place_attempts_moves_to_the_retry_topic() {
+        let connector = ScriptedConnector::answering([transient(), transient(), transient()]);
+        let (applier, record, clock) = applier(connector.clone(), section());
+        applier
+            .apply(Operation::Suppress, vec![item("a", 0)])
+            .await
+            .unwrap();
+        assert_eq!(connector.calls().len(), 3);
+        assert_eq!(clock.sleeps().len(), 2, "a wait between calls, none after");
+        let slept: Duration = clock.sleeps().iter().sum();
+        match record.outputs().as_slice() {
+            [Output::Retry { state, .. }] => {
+                assert_eq!(state.attempts, 3);
+                assert_eq!(state.first_attempt_at, Some(NOW));
+                // Third retry-topic delay: 4 s ± 50 %, counted from the last call.
+                let delay = state.not_before.unwrap() - (NOW + slept.as_millis() as i64);
+                assert!((2_000..=6_000).contains(&delay), "{delay}");
+            }
+            other => panic!("expected one retry, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_last_allowed_attempt_fails_permanently_and_dead_letters() {
+        let connector = ScriptedConnector::answering([transient()]);
+        let (applier, record, clock) = applier(connector.clone(), section());
+        // max_attempts is 5: this item had four calls already.
+        applier
+            .apply(Operation::Suppress, vec![item("a", 4)])
+            .await
+            .unwrap();
+        assert_eq!(connector.calls(), vec![1]);
+        assert!(clock.sleeps().is_empty());
+        let outputs = record.outputs();
+        assert_eq!(
+            confirmed(&outputs),
+            vec![(ConfirmationAction::FailedPermanent, 5)]
+        );
+        assert!(
+            matches!(&outputs[1], Output::DeadLetter(reason) if reason.contains("after 5 attempt(s)")),
+            "{outputs:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn work_out_of_attempts_is_not_called_again() {
+        let connector = ScriptedConnector::answering([]);
+        let (applier, record, _) = applier(connector.clone(), section());
+        applier
+            .apply(Operation::Suppress, vec![item("a", 5)])
+            .await
+            .unwrap();
+        assert!(connector.calls().is_empty());
+        assert_eq!(
+            confirmed(&record.outputs()),
+            vec![(ConfirmationAction::FailedPermanent, 5)]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_permanent_refusal_is_not_retried() {
+        let connector = ScriptedConnector::answering([Answer::Call(ConnectorError::Permanent(
+            "HTTP 400".into(),
+        ))]);
+        let (applier, record, clock) = applier(connector.clone(), section());
+        applier
+            .apply(Operation::Delete, vec![item("a", 0)])
+            .await
+            .unwrap();
+        assert_eq!(connector.operations(), vec![(Operation::Delete, 1)]);
+        assert!(clock.sleeps().is_empty());
+        let outputs = record.outputs();
+        assert_eq!(
+            confirmed(&outputs),
+            vec![(ConfirmationAction::FailedPermanent, 1)]
+        );
+        assert!(matches!(&outputs[1], Output::DeadLetter(reason) if reason.contains("HTTP 400")));
+    }
+
+    #[tokio::test]
+    async fn only_the_items_that_failed_are_called_again() {
+        let connector = ScriptedConnector::answering([
+            Answer::Items(vec![
+                Ok(Completion::new(
+                    ConfirmationAction::Suppressed,
+                    Default::default(),
+                )),
+                Err(ConnectorError::Transient("HTTP 503".into())),
+            ]),
+            suppressed(),
+        ]);
+        let (applier, record, _) = applier(connector.clone(), section());
+        applier
+            .apply(Operation::Suppress, vec![item("a", 0), item("b", 0)])
+            .await
+            .unwrap();
+        assert_eq!(connector.calls(), vec![2, 1]);
+        assert_eq!(
+            confirmed(&record.outputs()),
+            vec![
+                (ConfirmationAction::Suppressed, 1),
+                (ConfirmationAction::Suppressed, 2)
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_wrong_number_of_results_is_a_transient_failure() {
+        let connector = ScriptedConnector::answering([Answer::Items(vec![]), suppressed()]);
+        let (applier, record, _) = applier(connector.clone(), section());
+        applier
+            .apply(Operation::Suppress, vec![item("a", 0)])
+            .await
+            .unwrap();
+        assert_eq!(connector.calls(), vec![1, 1]);
+        assert_eq!(
+            confirmed(&record.outputs()),
+            vec![(ConfirmationAction::Suppressed, 2)]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_retry_due_within_the_horizon_is_waited_for_in_place() {
+        let (applier, record, clock) = applier(ScriptedConnector::answering([]), section());
+        let state = RetryState {
+            attempts: 2,
+            first_attempt_at: Some(NOW - 5_000),
+            not_before: Some(NOW + 10_000),
+        };
+        let due = applier
+            .hold_until_due(&fakes::message(), &state, NOW + 30_000)
+            .await
+            .unwrap();
+        assert!(due);
+        assert_eq!(clock.sleeps(), vec![Duration::from_secs(10)]);
+        assert!(record.outputs().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_retry_due_after_the_horizon_goes_back_after_waiting_only_until_the_horizon() {
+        let (applier, record, clock) = applier(ScriptedConnector::answering([]), section());
+        let state = RetryState {
+            attempts: 2,
+            first_attempt_at: Some(NOW - 5_000),
+            not_before: Some(NOW + 300_000),
+        };
+        let mut message = fakes::message();
+        message
+            .headers
+            .push((retry::LAST_ERROR_HEADER.into(), b"HTTP 503".to_vec()));
+        let due = applier
+            .hold_until_due(&message, &state, NOW + 30_000)
+            .await
+            .unwrap();
+        assert!(!due);
+        assert_eq!(clock.sleeps(), vec![Duration::from_secs(30)]);
+        assert_eq!(
+            record.outputs(),
+            vec![Output::Retry {
+                state,
+                last_error: "HTTP 503".into()
+            }]
+        );
+    }
+
+    #[tokio::test]
+    async fn shutdown_ends_an_in_place_wait_with_a_retryable_error() {
+        let (applier, _, _) = applier(ScriptedConnector::answering([]), section());
+        applier.shutdown.cancel();
+        let result = applier.wait(std::future::pending::<()>()).await;
+        assert_eq!(result, Err(HandlerError::Retryable("shutting down".into())));
+    }
+
+    #[test]
+    fn vendor_text_never_keeps_a_raw_identifier() {
+        let mut work = item("a", 0).work;
+        work.identifiers = vec![WorkIdentifier {
+            kind: IdentifierType::Email,
+            sha256: "h".into(),
+            raw: Some(RawValue::new("jane@example.com")),
+        }];
+        let text = redact("HTTP 404: contact jane@example.com not found", &work);
+        assert_eq!(text, "HTTP 404: contact <redacted> not found");
+    }
+}

@@ -1,0 +1,132 @@
+//! The suppressor's outputs: a confirmation, a request moved to the retry topic, a dead letter.
+//! Behind a trait so the decisions that lead to them can be tested without Kafka.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use hush_contracts::events::Confirmation;
+use hush_runtime::kafka::{DeadLetterQueue, EventProducer, HandlerError, IncomingMessage};
+use rdkafka::message::{Header, OwnedHeaders};
+
+use crate::done::DoneSet;
+use crate::metrics;
+use crate::retry::{self, RetryState};
+
+/// Where the suppressor's outcomes go. Each method succeeds only once the output is durable;
+/// an `Err` makes the consumer handle the batch again (outputs are idempotent downstream).
+#[async_trait]
+pub trait Record: Send + Sync {
+    /// Publishes the one confirmation of a request at this recipient.
+    async fn confirm(&self, confirmation: Confirmation) -> Result<(), HandlerError>;
+
+    /// Moves `message` to the retry topic, to be tried again no sooner than `state.not_before`.
+    /// `last_error` must carry no personal data.
+    async fn retry_later(
+        &self,
+        message: &IncomingMessage,
+        state: &RetryState,
+        last_error: &str,
+    ) -> Result<(), HandlerError>;
+
+    /// Dead-letters `message` with `reason` (no personal data).
+    async fn dead_letter(
+        &self,
+        message: &IncomingMessage,
+        reason: &str,
+    ) -> Result<(), HandlerError>;
+}
+
+/// The Kafka outputs of one recipient's suppressor.
+pub struct KafkaRecord {
+    /// Id of the recipient, for metrics.
+    pub recipient_id: String,
+    /// Producer for confirmations and retries.
+    pub producer: EventProducer,
+    /// Dead letters.
+    pub dlq: DeadLetterQueue,
+    /// Confirmations topic.
+    pub confirmations_topic: String,
+    /// This recipient's retry topic.
+    pub retry_topic: String,
+    /// Requests already confirmed; each confirmation sent is added.
+    pub done: Arc<DoneSet>,
+}
+
+#[async_trait]
+impl Record for KafkaRecord {
+    async fn confirm(&self, confirmation: Confirmation) -> Result<(), HandlerError> {
+        self.producer
+            .send(
+                &self.confirmations_topic,
+                &confirmation.subject_key,
+                &confirmation,
+            )
+            .await
+            .map_err(|e| HandlerError::Retryable(e.to_string()))?;
+        metrics::CONFIRMATIONS
+            .with_label_values(&[self.recipient_id.as_str(), confirmation.action.as_str()])
+            .inc();
+        tracing::info!(
+            request_id = %confirmation.request_id,
+            connector = %self.recipient_id,
+            action = confirmation.action.as_str(),
+            attempts = confirmation.attempts,
+            "confirmed"
+        );
+        self.done.insert(confirmation.request_id);
+        Ok(())
+    }
+
+    async fn retry_later(
+        &self,
+        message: &IncomingMessage,
+        state: &RetryState,
+        last_error: &str,
+    ) -> Result<(), HandlerError> {
+        let attempts = state.attempts.to_string();
+        let first = state
+            .first_attempt_at
+            .map(|at| at.to_string())
+            .unwrap_or_default();
+        let not_before = state
+            .not_before
+            .map(|at| at.to_string())
+            .unwrap_or_default();
+        let mut headers = OwnedHeaders::new();
+        for (name, value) in [
+            (retry::ATTEMPTS_HEADER, attempts.as_str()),
+            (retry::FIRST_ATTEMPT_HEADER, first.as_str()),
+            (retry::NOT_BEFORE_HEADER, not_before.as_str()),
+            (retry::LAST_ERROR_HEADER, last_error),
+        ] {
+            headers = headers.insert(Header {
+                key: name,
+                value: Some(value.as_bytes()),
+            });
+        }
+        self.producer
+            .send_bytes(
+                &self.retry_topic,
+                message.key.as_deref(),
+                message.payload.as_deref().unwrap_or_default(),
+                headers,
+            )
+            .await
+            .map_err(|e| HandlerError::Retryable(e.to_string()))?;
+        metrics::RETRIES_SCHEDULED
+            .with_label_values(&[self.recipient_id.as_str()])
+            .inc();
+        Ok(())
+    }
+
+    async fn dead_letter(
+        &self,
+        message: &IncomingMessage,
+        reason: &str,
+    ) -> Result<(), HandlerError> {
+        self.dlq
+            .send(message, reason)
+            .await
+            .map_err(|e| HandlerError::Retryable(e.to_string()))
+    }
+}
