@@ -274,7 +274,10 @@ fn opt_out_in_force(intake: &Intake, identifiers: &[SubmittedIdentifier]) -> Opt
         if !suppression.sale_share_opted_out {
             return None;
         }
-        if matches!(identifier.kind, IdentifierType::DeviceId | IdentifierType::CookieId) {
+        if matches!(
+            identifier.kind,
+            IdentifierType::DeviceId | IdentifierType::CookieId
+        ) {
             in_force = Some(hush_suppression_state::request_id_of(&suppression));
         }
     }
