@@ -274,6 +274,34 @@ async fn a_recipient_failing_forever_is_dead_lettered_as_failed_permanent() {
         "{reason}"
     );
     assert!(!reason.contains("down@example.com"));
+
+    // The operator is told, and once the recipient recovers one call re-drives it.
+    assert_eq!(record["status"], "ACTION_REQUIRED");
+    pipeline.webhook.control().heal();
+    let response = reqwest::Client::new()
+        .post(format!(
+            "{}/v1/requests/{id}/recipients/partner-webhook/retry",
+            pipeline.auditor_url
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 202);
+    let record = pipeline
+        .wait_record(&id, Duration::from_secs(60), |r| {
+            connector(r, "partner-webhook")["action"] == "NOTIFIED"
+        })
+        .await;
+    assert_ne!(record["status"], "ACTION_REQUIRED");
+    assert_eq!(
+        pipeline
+            .webhook
+            .control()
+            .calls_to("/privacy/notices")
+            .len(),
+        4,
+        "one more call, to the recovered recipient only"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -166,6 +166,10 @@ pub fn router(auditor: Arc<Auditor>) -> Router {
             "/v1/requests/{id}/recipients/{connector}/resolution",
             post(resolution),
         )
+        .route(
+            "/v1/requests/{id}/recipients/{connector}/retry",
+            post(retry_recipient),
+        )
         .route("/v1/report", get(report))
         .route(
             "/v1/callbacks/{connector_id}",
@@ -390,6 +394,49 @@ async fn resolution(
         .map_err(|e| change_error(e, &id))?;
     tracing::info!(request_id = %id, %connector, "recipient resolved out of band");
     Ok(Json(view(&record, auditor.policy(), now)))
+}
+
+async fn retry_recipient(
+    State(auditor): State<Arc<Auditor>>,
+    Path((id, connector)): Path<(String, String)>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    use crate::service::RetryError;
+    use hush_runtime::kafka::RedriveError;
+    ensure_rebuilt(&auditor)?;
+    let id = parse_id(&id)?;
+    let redriven = auditor
+        .retry_recipient(&id, &connector)
+        .await
+        .map_err(|error| match error {
+            RetryError::NotFound => not_found(),
+            RetryError::NotFailed { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "not_failed", error.to_string()).at("connector")
+            }
+            RetryError::Redrive(RedriveError::NotFound { .. }) => ApiError::new(
+                StatusCode::NOT_FOUND,
+                "dead_letter_not_found",
+                format!("{error}; it may have expired from the dead-letter topic"),
+            ),
+            RetryError::Unavailable | RetryError::Redrive(RedriveError::Kafka(_)) => {
+                tracing::warn!(%error, request_id = %id, %connector, "retry failed");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "retry_unavailable",
+                    "the recipient could not be re-driven right now; retry",
+                )
+            }
+        })?;
+    tracing::info!(request_id = %id, %connector, topic = %redriven.topic, "recipient re-driven");
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(serde_json::json!({
+            "request_id": id,
+            "connector": connector,
+            "retry_topic": redriven.topic,
+            "partition": redriven.partition,
+            "offset": redriven.offset,
+        })),
+    ))
 }
 
 /// Query of `GET /v1/report`.

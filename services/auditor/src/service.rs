@@ -144,7 +144,22 @@ pub struct Auditor {
     recipients: Vec<RecipientConfig>,
     proof: ProofSettings,
     coverage: WatchCoverage,
+    redrive: Option<RedriveTarget>,
     stripes: Vec<Mutex<()>>,
+}
+
+/// What re-driving a failed recipient needs: the broker, the topic names, the codec and a
+/// producer.
+#[derive(Clone)]
+pub struct RedriveTarget {
+    /// Kafka connection.
+    pub kafka: hush_runtime::config::KafkaConfig,
+    /// Topic names (dead letters, retry topics).
+    pub topics: hush_runtime::config::TopicsConfig,
+    /// Registry codec.
+    pub codec: AvroCodec,
+    /// Producer to the retry topics.
+    pub producer: EventProducer,
 }
 
 /// What a request must show to be `PROVEN`: the watched topics and the observation window.
@@ -154,6 +169,26 @@ pub struct ProofSettings {
     pub watched_topics: Vec<String>,
     /// Length of the window after the last confirmation, in milliseconds.
     pub window_ms: i64,
+}
+
+/// Why a recipient could not be re-driven.
+#[derive(Debug, thiserror::Error)]
+pub enum RetryError {
+    /// No such request.
+    #[error("no request with this id is on record")]
+    NotFound,
+    /// The recipient is not required or did not fail permanently.
+    #[error("recipient {connector} has no permanent failure to retry on this request")]
+    NotFailed {
+        /// Recipient id.
+        connector: String,
+    },
+    /// This auditor was started without Kafka access for re-driving.
+    #[error("re-driving is not available on this auditor")]
+    Unavailable,
+    /// Finding or re-publishing the dead letter failed.
+    #[error(transparent)]
+    Redrive(hush_runtime::kafka::RedriveError),
 }
 
 /// What a leak did to its request's record.
@@ -184,8 +219,46 @@ impl Auditor {
             recipients,
             proof,
             coverage: WatchCoverage::default(),
+            redrive: None,
             stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
         }
+    }
+
+    /// Lets `POST .../retry` re-drive failed recipients through `target`.
+    pub fn with_redrive(mut self, target: RedriveTarget) -> Self {
+        self.redrive = Some(target);
+        self
+    }
+
+    /// Re-drives `connector` for `request_id`: its dead letter goes back to the recipient's
+    /// retry topic. Refused unless that required recipient's outcome is `FAILED_PERMANENT`.
+    pub async fn retry_recipient(
+        &self,
+        request_id: &str,
+        connector: &str,
+    ) -> Result<hush_runtime::kafka::Redriven, RetryError> {
+        let record = self.store.get(request_id).ok_or(RetryError::NotFound)?;
+        let failed = record.required_connectors.iter().any(|id| id == connector)
+            && record.connectors.iter().any(|o| {
+                o.connector_id == connector
+                    && o.action == hush_contracts::events::ConfirmationAction::FailedPermanent
+            });
+        if !failed {
+            return Err(RetryError::NotFailed {
+                connector: connector.to_owned(),
+            });
+        }
+        let target = self.redrive.as_ref().ok_or(RetryError::Unavailable)?;
+        hush_runtime::kafka::redrive(
+            &target.kafka,
+            &target.topics,
+            &target.codec,
+            &target.producer,
+            &record.request_id,
+            connector,
+        )
+        .await
+        .map_err(RetryError::Redrive)
     }
 
     /// How far the leak watch has examined each watched topic.
@@ -593,18 +666,26 @@ pub async fn run(
         producer.clone(),
         common.topics.audit.clone(),
     ));
-    let auditor = Arc::new(Auditor::new(
-        store,
-        writer,
-        config.deadlines.clone(),
-        config.recipients.clone(),
-        ProofSettings {
-            watched_topics: config.gate.watched_topics(),
-            window_ms: i64::try_from(config.auditor.observation_window_secs)
-                .unwrap_or(i64::MAX / 1000)
-                .saturating_mul(1000),
-        },
-    ));
+    let auditor = Arc::new(
+        Auditor::new(
+            store,
+            writer,
+            config.deadlines.clone(),
+            config.recipients.clone(),
+            ProofSettings {
+                watched_topics: config.gate.watched_topics(),
+                window_ms: i64::try_from(config.auditor.observation_window_secs)
+                    .unwrap_or(i64::MAX / 1000)
+                    .saturating_mul(1000),
+            },
+        )
+        .with_redrive(RedriveTarget {
+            kafka: common.kafka.clone(),
+            topics: common.topics.clone(),
+            codec: codec.clone(),
+            producer: producer.clone(),
+        }),
+    );
     let stop = shutdown.child_token();
     let router = api::router(auditor.clone()).merge(ops::router(readiness.clone()));
     let mut http = tokio::spawn(ops::serve(

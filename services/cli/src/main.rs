@@ -42,6 +42,13 @@ enum Command {
         /// Request id.
         id: String,
     },
+    /// Re-drive one recipient of one request once the cause of its permanent failure is fixed.
+    Retry {
+        /// Request id.
+        id: String,
+        /// Recipient (connector) id.
+        connector: String,
+    },
     /// Print the 11 CCR 7102 metrics report.
     Report(requests::Report),
     /// Manage Hush's Kafka topics.
@@ -82,6 +89,11 @@ async fn main() -> anyhow::Result<()> {
         Command::Evidence { id } => {
             let bundle = requests::evidence(endpoints, &id).await?;
             println!("{}", serde_json::to_string_pretty(&bundle)?);
+            Ok(())
+        }
+        Command::Retry { id, connector } => {
+            let answer = requests::retry(endpoints, &id, &connector).await?;
+            println!("{}", serde_json::to_string_pretty(&answer)?);
             Ok(())
         }
         Command::Report(args) => requests::report(args, endpoints).await,

@@ -206,6 +206,19 @@ pub async fn record(endpoints: &Endpoints, id: &str) -> anyhow::Result<Value> {
     .await
 }
 
+/// Re-drives one recipient of one request after its permanent failure was fixed
+/// (`POST /v1/requests/{id}/recipients/{connector}/retry` on the auditor).
+pub async fn retry(endpoints: &Endpoints, id: &str, connector: &str) -> anyhow::Result<Value> {
+    send_json(
+        reqwest::Client::new().post(format!(
+            "{}/v1/requests/{id}/recipients/{connector}/retry",
+            endpoints.auditor_url
+        )),
+        "retry",
+    )
+    .await
+}
+
 /// Prints a one-screen summary of an audit record.
 pub fn print_status(record: &Value) {
     let text = |v: &Value| v.as_str().unwrap_or("-").to_owned();

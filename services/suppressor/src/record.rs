@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use hush_contracts::events::Confirmation;
+use hush_contracts::events::{Confirmation, ConfirmationAction};
 use hush_runtime::kafka::{DeadLetterQueue, EventProducer, HandlerError, IncomingMessage};
 use rdkafka::message::{Header, OwnedHeaders};
 
@@ -73,7 +73,10 @@ impl Record for KafkaRecord {
             attempts = confirmation.attempts,
             "confirmed"
         );
-        self.done.insert(confirmation.request_id);
+        // Only a success closes the request here: a permanent failure can be re-driven.
+        if confirmation.action != ConfirmationAction::FailedPermanent {
+            self.done.insert(confirmation.request_id);
+        }
         Ok(())
     }
 

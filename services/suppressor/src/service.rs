@@ -7,11 +7,12 @@ use std::time::Duration;
 
 use anyhow::Context;
 use hush_contracts::crypto::FieldCipher;
-use hush_contracts::events::Confirmation;
+use hush_contracts::events::{Confirmation, ConfirmationAction};
 use hush_contracts::recipients;
 use hush_runtime::codec::AvroCodec;
 use hush_runtime::kafka::{
     ConsumerSettings, DeadLetterQueue, EventConsumer, EventProducer, TopicTable,
+    SUPPRESSOR_CLIENT_PREFIX,
 };
 use hush_runtime::ops::Readiness;
 use hush_runtime::topics::{ensure_topics, TopicSpec};
@@ -64,7 +65,7 @@ pub async fn run(
     .await?;
 
     let codec = AvroCodec::new(&common.schema_registry.url);
-    let client_id = format!("hush-suppressor-{}", recipient.id);
+    let client_id = format!("{SUPPRESSOR_CLIENT_PREFIX}{}", recipient.id);
     let producer = EventProducer::new(&common.kafka, codec.clone(), &client_id)?;
     let dlq = DeadLetterQueue::new(
         producer.clone(),
@@ -82,8 +83,13 @@ pub async fn run(
             let (done, codec, id) = (done.clone(), codec.clone(), id.clone());
             async move {
                 let payload = message.payload.unwrap_or_default();
-                match codec.decode::<Confirmation>(&payload).await {
-                    Ok(confirmation) if confirmation.connector_id == id => {
+                match codec.decode_patiently::<Confirmation>(&payload).await {
+                    // Only a success closes a request here: a permanent failure can be
+                    // re-driven once its cause is fixed.
+                    Ok(confirmation)
+                        if confirmation.connector_id == id
+                            && confirmation.action != ConfirmationAction::FailedPermanent =>
+                    {
                         done.insert(confirmation.request_id);
                     }
                     Ok(_) => {}

@@ -5,6 +5,7 @@ mod client;
 mod consumer;
 mod dead_letter;
 mod producer;
+mod redrive;
 mod table;
 
 pub use client::client_config;
@@ -16,4 +17,5 @@ pub use dead_letter::{
     DLQ_SOURCE_PARTITION_HEADER, DLQ_SOURCE_TOPIC_HEADER,
 };
 pub use producer::{Delivered, EventProducer, ProduceError};
+pub use redrive::{redrive, RedriveError, Redriven, SUPPRESSOR_CLIENT_PREFIX};
 pub use table::TopicTable;
