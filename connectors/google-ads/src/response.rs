@@ -64,29 +64,6 @@ pub fn classify(status: u16, retry_after: Option<&str>, body: &str) -> Verdict {
     }
 }
 
-/// Classifies an answer of the OAuth token endpoint. A refused refresh token or client
-/// (`invalid_grant`, `invalid_client`) is permanent: someone must issue new credentials.
-pub fn classify_token_answer(
-    status: u16,
-    retry_after: Option<&str>,
-    body: &str,
-) -> Option<ConnectorError> {
-    let parsed: Value = serde_json::from_str(body).unwrap_or(Value::Null);
-    let text = match (
-        parsed["error"].as_str(),
-        parsed["error_description"].as_str(),
-    ) {
-        (Some(code), Some(description)) => format!("{code}: {description}"),
-        (Some(code), None) => code.to_owned(),
-        _ => body.to_owned(),
-    };
-    classify_http_status(
-        status,
-        retry_after,
-        &format!("OAuth token endpoint: {text}"),
-    )
-}
-
 /// The fields of Google's error envelope `{"error":{"code","message","status","details"}}`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct GoogleError {
@@ -313,20 +290,6 @@ mod tests {
         };
         assert!(text.contains(NOT_ALLOWLISTED), "{text}");
         assert!(text.contains("kind = \"google_data_manager\""), "{text}");
-    }
-
-    #[test]
-    fn token_endpoint_refusal_is_permanent() {
-        let err = classify_token_answer(
-            400,
-            None,
-            r#"{"error":"invalid_grant","error_description":"Token has been expired or revoked."}"#,
-        )
-        .unwrap();
-        assert!(
-            matches!(&err, ConnectorError::Permanent(t) if t.contains("invalid_grant: Token has been expired"))
-        );
-        assert!(classify_token_answer(200, None, "{}").is_none());
     }
 
     #[test]

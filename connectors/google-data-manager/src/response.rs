@@ -64,26 +64,6 @@ pub fn classify(answer: &VendorAnswer) -> Verdict {
     }
 }
 
-/// Classifies an answer of the OAuth token endpoint: `None` on success. A refused refresh
-/// token or client (`invalid_grant`, `invalid_client`) is permanent: someone must issue new
-/// credentials.
-pub fn classify_token_answer(answer: &VendorAnswer) -> Option<ConnectorError> {
-    let parsed: Value = serde_json::from_str(&answer.body).unwrap_or(Value::Null);
-    let text = match (
-        parsed["error"].as_str(),
-        parsed["error_description"].as_str(),
-    ) {
-        (Some(code), Some(description)) => format!("{code}: {description}"),
-        (Some(code), None) => code.to_owned(),
-        _ => answer.body.clone(),
-    };
-    classify_http_status(
-        answer.status,
-        answer.retry_after.as_deref(),
-        &format!("OAuth token endpoint: {text}"),
-    )
-}
-
 /// The fields of Google's error envelope `{"error":{"code","message","status","details"}}`
 /// that say what went wrong: `google.rpc.ErrorInfo.reason`, `google.rpc.BadRequest`'s field
 /// violations and `google.rpc.RetryInfo.retryDelay`.
@@ -252,19 +232,5 @@ mod tests {
             classify(&answer(403, None, &body)),
             Verdict::Failed(ConnectorError::Permanent(t)) if t.contains("PERMISSION_DENIED")
         ));
-    }
-
-    #[test]
-    fn token_endpoint_refusal_is_permanent() {
-        let refused = classify_token_answer(&answer(
-            400,
-            None,
-            r#"{"error":"invalid_grant","error_description":"Token has been expired or revoked."}"#,
-        ));
-        assert!(
-            matches!(&refused, Some(ConnectorError::Permanent(t)) if t.contains("invalid_grant: Token has been expired")),
-            "{refused:?}"
-        );
-        assert!(classify_token_answer(&answer(200, None, "{}")).is_none());
     }
 }
