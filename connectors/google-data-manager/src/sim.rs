@@ -222,11 +222,6 @@ impl DataManagerSim {
         self.lock().issued
     }
 
-    /// Status reads that answer `PROCESSING` for requests made from now on.
-    pub fn set_processing_polls(&self, polls: u32) {
-        self.lock().config.processing_polls = polls;
-    }
-
     /// The next removal request ends as `end` instead of `SUCCESS`.
     pub fn fail_next_request(&self, end: RequestEnd) {
         self.lock().next_end = Some(end);
