@@ -1,7 +1,7 @@
 //! The whole connector catalogue at once, through Kafka: one opt-out and one verified delete
-//! reach every recipient kind (webhook, HubSpot, Salesforce, Meta, LinkedIn, Google Ads,
-//! Segment, and the enrichment deny-list), each speaking its vendor's API to a simulator, and
-//! the auditor shows every confirmation with the vendor's evidence.
+//! reach every recipient kind (webhook, HubSpot, Salesforce, Meta, LinkedIn, Google Data
+//! Manager and Google Ads, Segment, and the enrichment deny-list), each speaking its vendor's
+//! API to a simulator, and the auditor shows every confirmation with the vendor's evidence.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -73,7 +73,7 @@ async fn an_opt_out_and_a_verified_delete_reach_every_connector_with_vendor_evid
         // The pipeline brings its own webhook and HubSpot recipients.
         .filter(|r| r.id != "partner-webhook" && r.id != "hubspot")
         .collect();
-    assert_eq!(extra.len(), 5);
+    assert_eq!(extra.len(), 6);
     let pipeline = Pipeline::start(
         "catalogue",
         Options {
@@ -119,7 +119,7 @@ async fn an_opt_out_and_a_verified_delete_reach_every_connector_with_vendor_evid
             .is_some_and(Vec::is_empty)
             && record["connectors"]
                 .as_array()
-                .is_some_and(|c| c.len() >= 8)
+                .is_some_and(|c| c.len() >= 9)
     };
     let opt_out_record = pipeline
         .wait_record(
@@ -145,6 +145,7 @@ async fn an_opt_out_and_a_verified_delete_reach_every_connector_with_vendor_evid
             ("meta-audiences", ("SUPPRESSED", "UNVERIFIABLE")),
             ("linkedin-segments", ("SUPPRESSED", "UNVERIFIABLE")),
             ("google-customer-match", ("SUPPRESSED", "VERIFIED")),
+            ("google-ads-allowlisted", ("SUPPRESSED", "VERIFIED")),
             ("segment", ("SUPPRESSED", "VERIFIED")),
             ("clearbit", ("SUPPRESSED", "VERIFIED")),
         ]),
@@ -158,6 +159,7 @@ async fn an_opt_out_and_a_verified_delete_reach_every_connector_with_vendor_evid
             ("meta-audiences", ("SUPPRESSED", "UNVERIFIABLE")),
             ("linkedin-segments", ("SUPPRESSED", "UNVERIFIABLE")),
             ("google-customer-match", ("DELETED", "VERIFIED")),
+            ("google-ads-allowlisted", ("DELETED", "VERIFIED")),
             ("segment", ("DELETED", "VERIFIED")),
             ("clearbit", ("SUPPRESSED", "VERIFIED")),
         ]),
@@ -167,6 +169,10 @@ async fn an_opt_out_and_a_verified_delete_reach_every_connector_with_vendor_evid
     let sims = &simulators.simulators;
     assert!(!sims.meta.members().contains(&jane.email_sha256()));
     assert!(!sims.meta.members().contains(&sam.email_sha256()));
+    assert!(!sims
+        .google_data_manager
+        .members()
+        .contains(&jane.email_sha256()));
     assert!(!sims.google_ads.members().contains(&jane.email_sha256()));
     assert!(!sims.salesforce.contact_exists(sam.email));
     assert!(sims

@@ -1,27 +1,16 @@
-//! HTTP calls to the Google Ads API: OAuth 2.0 access tokens (exchanged from the refresh token,
-//! cached, refreshed before they expire and once more when Google says `UNAUTHENTICATED`), the
-//! `developer-token` and `login-customer-id` headers, and the offline user data job calls.
-
-use std::time::{Duration, Instant};
+//! HTTP calls to the Google Ads API: OAuth 2.0 access tokens (the kit's refresh-token grant,
+//! refreshed once more when Google says `UNAUTHENTICATED`), the `developer-token` and
+//! `login-customer-id` headers, and the offline user data job calls.
 
 use hush_connector_kit::http::send;
+use hush_connector_kit::oauth::{AccessTokens, RefreshTokenGrant};
 use hush_contracts::config::ConfigError;
 use hush_contracts::connector::ConnectorError;
 use serde_json::Value;
-use tokio::sync::Mutex;
 
 use crate::config::GoogleAdsConfig;
 use crate::request;
 use crate::response::{self, Verdict};
-
-/// Longest safety margin before a token's expiry at which it is refreshed.
-const MAX_REFRESH_MARGIN: Duration = Duration::from_secs(60);
-
-/// An access token and the instant after which it is no longer used.
-struct AccessToken {
-    value: String,
-    refresh_at: Instant,
-}
 
 /// Status of an offline user data job as read back from Google.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,16 +32,23 @@ impl JobStatus {
 pub struct GoogleAdsClient {
     http: reqwest::Client,
     config: GoogleAdsConfig,
-    token: Mutex<Option<AccessToken>>,
+    tokens: AccessTokens,
 }
 
 impl GoogleAdsClient {
     /// Builds the client; the timeout applies to every call, token exchange included.
     pub fn new(config: GoogleAdsConfig) -> Result<Self, ConfigError> {
+        let credentials = &config.credentials;
+        let tokens = AccessTokens::new(RefreshTokenGrant {
+            token_url: config.token_url.clone(),
+            client_id: credentials.client_id.clone(),
+            client_secret: credentials.client_secret.clone(),
+            refresh_token: credentials.refresh_token.clone(),
+        });
         Ok(Self {
             http: hush_connector_kit::http::client("google-ads", config.timeout)?,
             config,
-            token: Mutex::new(None),
+            tokens,
         })
     }
 
@@ -114,7 +110,7 @@ impl GoogleAdsClient {
         );
         let mut refreshed = false;
         loop {
-            let token = self.access_token().await?;
+            let token = self.tokens.get(&self.http).await?;
             let mut call = self
                 .http
                 .post(&url)
@@ -141,7 +137,7 @@ impl GoogleAdsClient {
                         recipient = %self.config.recipient_id,
                         "Google Ads refused the access token; refreshing it: {detail}"
                     );
-                    self.token.lock().await.take();
+                    self.tokens.invalidate().await;
                     refreshed = true;
                 }
                 Verdict::Unauthenticated(detail) => {
@@ -152,60 +148,6 @@ impl GoogleAdsClient {
                 Verdict::Failed(error) => return Err(error),
             }
         }
-    }
-
-    /// A valid access token, exchanging the refresh token when none is cached or the cached
-    /// one is within its refresh margin of expiry.
-    async fn access_token(&self) -> Result<String, ConnectorError> {
-        let mut cached = self.token.lock().await;
-        if let Some(token) = cached.as_ref().filter(|t| Instant::now() < t.refresh_at) {
-            return Ok(token.value.clone());
-        }
-        let fresh = self.exchange_refresh_token().await?;
-        let value = fresh.value.clone();
-        *cached = Some(fresh);
-        Ok(value)
-    }
-
-    async fn exchange_refresh_token(&self) -> Result<AccessToken, ConnectorError> {
-        let credentials = &self.config.credentials;
-        let form = serde_urlencoded::to_string([
-            ("grant_type", "refresh_token"),
-            ("client_id", credentials.client_id.as_str()),
-            ("client_secret", credentials.client_secret.expose()),
-            ("refresh_token", credentials.refresh_token.expose()),
-        ])
-        .map_err(|e| ConnectorError::Permanent(format!("cannot encode the token request: {e}")))?;
-        let token_answer = send(
-            self.http
-                .post(&self.config.token_url)
-                .header("content-type", "application/x-www-form-urlencoded")
-                .body(form),
-        )
-        .await?;
-        if let Some(error) = response::classify_token_answer(
-            token_answer.status,
-            token_answer.retry_after.as_deref(),
-            &token_answer.body,
-        ) {
-            return Err(error);
-        }
-        let answer: Value = serde_json::from_str(&token_answer.body).unwrap_or(Value::Null);
-        let value = answer["access_token"]
-            .as_str()
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| {
-                ConnectorError::Transient(
-                    "OAuth token endpoint answered without access_token".into(),
-                )
-            })?
-            .to_owned();
-        let lifetime = Duration::from_secs(answer["expires_in"].as_u64().unwrap_or(3_600));
-        let margin = MAX_REFRESH_MARGIN.min(lifetime / 2);
-        Ok(AccessToken {
-            value,
-            refresh_at: Instant::now() + lifetime - margin,
-        })
     }
 }
 

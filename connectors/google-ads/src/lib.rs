@@ -5,7 +5,9 @@
 //! `offlineUserDataJobs:create` → `:addOperations` (`remove`, partial failure enabled) →
 //! `:run` → job status read through `googleAds:search` until `SUCCESS` or `FAILED`. Google
 //! offers no restricted-data-processing mode for Customer Match, so removal is the only
-//! suppression there is. See the crate README for configuration and evidence.
+//! suppression there is. Since April 2026 Google accepts this path only from developer tokens
+//! allowlisted for Customer Match; everyone else uses `google_data_manager` (the Data Manager
+//! API). See the crate README for configuration and evidence.
 
 pub mod client;
 pub mod config;

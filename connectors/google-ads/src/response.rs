@@ -11,6 +11,10 @@ use serde_json::Value;
 /// Wait used when Google reports `RESOURCE_EXHAUSTED` without saying how long to wait.
 pub const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(30);
 
+/// The error code Google answers, since April 2026, to a developer token that is not on the
+/// Customer Match allowlist of the Google Ads API.
+pub const NOT_ALLOWLISTED: &str = "CUSTOMER_NOT_ALLOWLISTED_FOR_THIS_FEATURE";
+
 /// What one Google Ads API answer means.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
@@ -26,12 +30,21 @@ pub enum Verdict {
 /// quota error's `retryDelay`, or [`DEFAULT_RETRY_AFTER`]), `UNAVAILABLE`/`INTERNAL`/
 /// `DEADLINE_EXCEEDED`/5xx are transient, `UNAUTHENTICATED`/401 asks for a new token, and every
 /// other error (`INVALID_ARGUMENT`, `PERMISSION_DENIED`, …) is permanent with Google's message.
+/// `CUSTOMER_NOT_ALLOWLISTED_FOR_THIS_FEATURE` is permanent and says to use the Data Manager
+/// API connector instead.
 pub fn classify(status: u16, retry_after: Option<&str>, body: &str) -> Verdict {
     if (200..300).contains(&status) {
         return Verdict::Success;
     }
     let error = GoogleError::parse(body);
     let detail = format!("HTTP {status} {}", error.describe());
+    if error.failures.iter().any(|f| f.contains(NOT_ALLOWLISTED)) {
+        return Verdict::Failed(ConnectorError::Permanent(format!(
+            "{detail}: Google no longer accepts Customer Match through the Google Ads API from \
+             developer tokens that were not allowlisted before April 2026; use a recipient of \
+             kind = \"google_data_manager\" (the Data Manager API) instead"
+        )));
+    }
     match (status, error.status.as_str()) {
         (401, _) | (_, "UNAUTHENTICATED") => Verdict::Unauthenticated(detail),
         (429, _) | (_, "RESOURCE_EXHAUSTED") => Verdict::Failed(ConnectorError::RetryAfter {
@@ -49,29 +62,6 @@ pub fn classify(status: u16, retry_after: Option<&str>, body: &str) -> Verdict {
                 .unwrap_or(ConnectorError::Permanent(detail)),
         ),
     }
-}
-
-/// Classifies an answer of the OAuth token endpoint. A refused refresh token or client
-/// (`invalid_grant`, `invalid_client`) is permanent: someone must issue new credentials.
-pub fn classify_token_answer(
-    status: u16,
-    retry_after: Option<&str>,
-    body: &str,
-) -> Option<ConnectorError> {
-    let parsed: Value = serde_json::from_str(body).unwrap_or(Value::Null);
-    let text = match (
-        parsed["error"].as_str(),
-        parsed["error_description"].as_str(),
-    ) {
-        (Some(code), Some(description)) => format!("{code}: {description}"),
-        (Some(code), None) => code.to_owned(),
-        _ => body.to_owned(),
-    };
-    classify_http_status(
-        status,
-        retry_after,
-        &format!("OAuth token endpoint: {text}"),
-    )
 }
 
 /// The fields of Google's error envelope `{"error":{"code","message","status","details"}}`.
@@ -287,17 +277,19 @@ mod tests {
     }
 
     #[test]
-    fn token_endpoint_refusal_is_permanent() {
-        let err = classify_token_answer(
-            400,
-            None,
-            r#"{"error":"invalid_grant","error_description":"Token has been expired or revoked."}"#,
-        )
-        .unwrap();
-        assert!(
-            matches!(&err, ConnectorError::Permanent(t) if t.contains("invalid_grant: Token has been expired"))
-        );
-        assert!(classify_token_answer(200, None, "{}").is_none());
+    fn a_token_not_allowlisted_for_customer_match_is_permanent_and_names_the_data_manager() {
+        let body = json!({"error": {"code": 403, "status": "PERMISSION_DENIED",
+            "message": "The caller does not have permission", "details": [{
+            "@type": "type.googleapis.com/google.ads.googleads.v26.errors.GoogleAdsFailure",
+            "errors": [{"errorCode": {"notAllowlistedError": NOT_ALLOWLISTED},
+                        "message": "Customer is not allowlisted for accessing this feature."}]
+        }]}})
+        .to_string();
+        let Verdict::Failed(ConnectorError::Permanent(text)) = classify(403, None, &body) else {
+            panic!("not permanent")
+        };
+        assert!(text.contains(NOT_ALLOWLISTED), "{text}");
+        assert!(text.contains("kind = \"google_data_manager\""), "{text}");
     }
 
     #[test]

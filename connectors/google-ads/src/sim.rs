@@ -34,6 +34,13 @@ pub mod contract {
     /// (v26.1) is the latest. Source: developers.google.com, Google Ads API sunset dates and
     /// release notes.
     pub const SERVED_VERSIONS: &[&str] = &["v23", "v24", "v25", "v26"];
+
+    /// What `OfflineUserDataJobService` answers, since 1 April 2026, to a developer token that
+    /// had not uploaded Customer Match data between October 2025 and March 2026. Source:
+    /// developers.google.com/ads/blog, "Changes to Customer Match support in the Google Ads
+    /// API" (2026-03-04). The enum carrying it (`notAllowlistedError`) is the Google Ads API's
+    /// `NotAllowlistedError`; the exact error body for this case is not documented.
+    pub const NOT_ALLOWLISTED: &str = "CUSTOMER_NOT_ALLOWLISTED_FOR_THIS_FEATURE";
 }
 
 /// What the simulated account accepts.
@@ -59,6 +66,9 @@ pub struct GoogleAdsSimConfig {
     pub running_polls: u32,
     /// Most identifiers one `addOperations` request may carry.
     pub max_identifiers_per_request: usize,
+    /// Whether the developer token is on Google's Customer Match allowlist; since April 2026
+    /// Google refuses the others with `CUSTOMER_NOT_ALLOWLISTED_FOR_THIS_FEATURE`.
+    pub customer_match_allowlisted: bool,
 }
 
 impl Default for GoogleAdsSimConfig {
@@ -74,6 +84,7 @@ impl Default for GoogleAdsSimConfig {
             token_lifetime: Duration::from_secs(3_599),
             running_polls: 2,
             max_identifiers_per_request: 100_000,
+            customer_match_allowlisted: true,
         }
     }
 }
@@ -389,6 +400,19 @@ async fn api(
 }
 
 fn create_job(state: &mut SimState, version: &str, body: &Value) -> Response {
+    if !state.config.customer_match_allowlisted {
+        return google_error(
+            StatusCode::FORBIDDEN,
+            "PERMISSION_DENIED",
+            "The caller does not have permission",
+            version,
+            vec![ads_error(
+                "notAllowlistedError",
+                contract::NOT_ALLOWLISTED,
+                "Customer is not allowlisted for accessing this feature.",
+            )],
+        );
+    }
     let job = &body["job"];
     if job["type"] != "CUSTOMER_MATCH_USER_LIST" {
         return google_error(

@@ -540,6 +540,24 @@ async fn simulator_enforces_identifier_limits_and_the_developer_token() {
 }
 
 #[tokio::test]
+async fn a_developer_token_not_allowlisted_for_customer_match_points_to_the_data_manager() {
+    let (sim, connector) = start(GoogleAdsSimConfig {
+        customer_match_allowlisted: false,
+        ..GoogleAdsSimConfig::default()
+    })
+    .await;
+    sim.add_members([email("a@example.com")]);
+    assert_refused(
+        connector
+            .apply(Operation::Suppress, &[opt_out("r", "a@example.com")])
+            .await,
+        "CUSTOMER_NOT_ALLOWLISTED_FOR_THIS_FEATURE: Customer is not allowlisted for accessing this feature.]: \
+         Google no longer accepts Customer Match through the Google Ads API",
+    );
+    assert_eq!(sim.members().len(), 1, "nothing was removed");
+}
+
+#[tokio::test]
 async fn a_sunset_api_version_is_not_found() {
     let config = GoogleAdsSimConfig::default();
     let sim = GoogleAdsSim::start(config.clone()).await.unwrap();

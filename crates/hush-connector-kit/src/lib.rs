@@ -2,10 +2,12 @@
 //! its vendor: the vendor HTTP layer ([`http`]: one client builder, URL-free errors), the
 //! classification of a vendor's answers ([`response`]), secrets whose `Debug` and `Display`
 //! never show the value ([`secret`]), settings checks that name the field at fault
-//! ([`settings`]), the polling of a vendor's asynchronous job ([`poll`]), and, with the
+//! ([`settings`]), the polling of a vendor's asynchronous job ([`poll`]), OAuth 2.0 access
+//! tokens from a refresh token ([`oauth`]), and, with the
 //! `testing` feature, the contract-test kit every connector's tests use (`testing`).
 
 pub mod http;
+pub mod oauth;
 pub mod poll;
 pub mod response;
 pub mod secret;

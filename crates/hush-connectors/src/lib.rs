@@ -14,6 +14,7 @@ pub static FACTORIES: &[&ConnectorFactory] = &[
     &hush_connector_hubspot::FACTORY,
     &hush_connector_salesforce::FACTORY,
     &hush_connector_meta::FACTORY,
+    &hush_connector_google_data_manager::FACTORY,
     &hush_connector_google_ads::FACTORY,
     &hush_connector_linkedin::FACTORY,
     &hush_connector_segment::FACTORY,
@@ -86,7 +87,7 @@ mod tests {
         kinds.sort_unstable();
         kinds.dedup();
         assert_eq!(kinds.len(), count, "{kinds:?}");
-        assert_eq!(count, 9);
+        assert_eq!(count, 10);
     }
 
     #[test]

@@ -14,6 +14,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use hush_connector_google_ads::sim::{GoogleAdsSim, GoogleAdsSimConfig};
+use hush_connector_google_data_manager::sim::{DataManagerSim, DataManagerSimConfig};
 use hush_connector_hubspot::sim::HubSpotSimulator;
 use hush_connector_linkedin::sim::LinkedInSim;
 use hush_connector_meta::sim::MetaSim;
@@ -103,6 +104,9 @@ const SALESFORCE_CLIENT_SECRET: (&str, &str) = (
 );
 const META_TOKEN: (&str, &str) = ("HUSH_DEMO_META_ACCESS_TOKEN", "EAAdemo-simulator-token");
 const LINKEDIN_TOKEN: (&str, &str) = ("HUSH_DEMO_LINKEDIN_ACCESS_TOKEN", "AQVdemo-simulator-token");
+const GOOGLE_DM_CLIENT_ID: &str = "HUSH_DEMO_GOOGLE_DM_CLIENT_ID";
+const GOOGLE_DM_CLIENT_SECRET: &str = "HUSH_DEMO_GOOGLE_DM_CLIENT_SECRET";
+const GOOGLE_DM_REFRESH_TOKEN: &str = "HUSH_DEMO_GOOGLE_DM_REFRESH_TOKEN";
 const GOOGLE_CLIENT_ID: &str = "HUSH_DEMO_GOOGLE_ADS_CLIENT_ID";
 const GOOGLE_CLIENT_SECRET: &str = "HUSH_DEMO_GOOGLE_ADS_CLIENT_SECRET";
 const GOOGLE_REFRESH_TOKEN: &str = "HUSH_DEMO_GOOGLE_ADS_REFRESH_TOKEN";
@@ -153,7 +157,11 @@ pub struct Simulators {
     pub meta: MetaSim,
     /// Simulated LinkedIn DMP segment (`linkedin-segments`).
     pub linkedin: LinkedInSim,
-    /// Simulated Google Ads account and token endpoint (`google-customer-match`).
+    /// Simulated Google Data Manager API and token endpoint (`google-customer-match`, the
+    /// default path to Customer Match).
+    pub google_data_manager: DataManagerSim,
+    /// Simulated Google Ads account and token endpoint (`google-ads-allowlisted`: Customer
+    /// Match through the Google Ads API, for accounts allowlisted before April 2026).
     pub google_ads: GoogleAdsSim,
     /// Simulated Segment workspace (`segment`).
     pub segment: SegmentSim,
@@ -161,14 +169,15 @@ pub struct Simulators {
 
 impl Simulators {
     /// Each simulator's recipient id and call log.
-    pub fn controls(&self) -> [(&'static str, &SimControl); 7] {
+    pub fn controls(&self) -> [(&'static str, &SimControl); 8] {
         [
             ("partner-webhook", self.webhook.control()),
             ("hubspot", self.hubspot.control()),
             ("salesforce", &self.salesforce_server.control),
             ("meta-audiences", self.meta.control()),
             ("linkedin-segments", self.linkedin.control()),
-            ("google-customer-match", self.google_ads.control()),
+            ("google-customer-match", self.google_data_manager.control()),
+            ("google-ads-allowlisted", self.google_ads.control()),
             ("segment", self.segment.control()),
         ]
     }
@@ -202,7 +211,7 @@ pub struct CallLine {
 /// How many calls of each simulator have been logged already.
 #[derive(Debug, Default)]
 pub struct CallCursor {
-    seen: [usize; 7],
+    seen: [usize; 8],
 }
 
 impl Running {
@@ -366,6 +375,10 @@ async fn start_simulators() -> Result<Simulators, SimulatorsError> {
             "LinkedIn",
             LinkedInSim::start(LINKEDIN_SEGMENT_ID, LINKEDIN_TOKEN.1).await,
         )?,
+        google_data_manager: started(
+            "Google Data Manager",
+            DataManagerSim::start(DataManagerSimConfig::default()).await,
+        )?,
         google_ads: started(
             "Google Ads",
             GoogleAdsSim::start(GoogleAdsSimConfig::default()).await,
@@ -387,6 +400,9 @@ fn seed(simulators: &Simulators) {
     }
     simulators.meta.add_members(hashes.iter().cloned());
     simulators.linkedin.add_members(hashes.iter().cloned());
+    simulators
+        .google_data_manager
+        .add_members(hashes.iter().cloned());
     simulators.google_ads.add_members(hashes);
 }
 
@@ -432,6 +448,7 @@ fn int(value: u64) -> toml::Value {
 }
 
 fn recipients_for(simulators: &Simulators) -> (Vec<RecipientConfig>, Vec<EnvVar>) {
+    let google_dm = DataManagerSimConfig::default();
     let google = GoogleAdsSimConfig::default();
     let segment = SegmentSimConfig::default();
     let env = [
@@ -444,6 +461,9 @@ fn recipients_for(simulators: &Simulators) -> (Vec<RecipientConfig>, Vec<EnvVar>
         ),
         (META_TOKEN.0, META_TOKEN.1.to_owned()),
         (LINKEDIN_TOKEN.0, LINKEDIN_TOKEN.1.to_owned()),
+        (GOOGLE_DM_CLIENT_ID, google_dm.client_id.clone()),
+        (GOOGLE_DM_CLIENT_SECRET, google_dm.client_secret.clone()),
+        (GOOGLE_DM_REFRESH_TOKEN, google_dm.refresh_token.clone()),
         (GOOGLE_CLIENT_ID, google.client_id.clone()),
         (GOOGLE_CLIENT_SECRET, google.client_secret.clone()),
         (GOOGLE_REFRESH_TOKEN, google.refresh_token.clone()),
@@ -513,6 +533,30 @@ fn recipients_for(simulators: &Simulators) -> (Vec<RecipientConfig>, Vec<EnvVar>
         },
         Block {
             id: "google-customer-match",
+            kind: hush_connector_google_data_manager::KIND,
+            role: RecipientRole::ThirdParty,
+            base_url: simulators.google_data_manager.base_url(),
+            credentials: vec![
+                ("client_id", GOOGLE_DM_CLIENT_ID),
+                ("client_secret", GOOGLE_DM_CLIENT_SECRET),
+                ("refresh_token", GOOGLE_DM_REFRESH_TOKEN),
+            ],
+            settings: vec![
+                (
+                    "operating_account_id",
+                    google_dm.operating_account_id.clone().into(),
+                ),
+                ("audience_id", google_dm.audience_id.clone().into()),
+                (
+                    "token_url",
+                    simulators.google_data_manager.token_url().into(),
+                ),
+                ("poll_interval_ms", int(DEMO_POLL_INTERVAL_MS)),
+                ("max_wait_ms", int(DEMO_MAX_WAIT_MS)),
+            ],
+        },
+        Block {
+            id: "google-ads-allowlisted",
             kind: hush_connector_google_ads::KIND,
             role: RecipientRole::ThirdParty,
             base_url: simulators.google_ads.base_url(),

@@ -10,8 +10,9 @@ use hush_runtime::{ops, telemetry};
 use hush_simulators::{start_all, write_atomically};
 
 /// DEMO INFRASTRUCTURE, not a vendor: runs simulators of the webhook recipient, HubSpot,
-/// Salesforce, Meta Custom Audiences, LinkedIn DMP segments, Google Ads Customer Match and
-/// Segment on 127.0.0.1 for `make demo`.
+/// Salesforce, Meta Custom Audiences, LinkedIn DMP segments, Google Customer Match (the Data
+/// Manager API, and the Google Ads API for allowlisted accounts) and Segment on 127.0.0.1 for
+/// `make demo`.
 #[derive(Parser)]
 #[command(
     name = "hush-simulators",
@@ -20,7 +21,8 @@ use hush_simulators::{start_all, write_atomically};
              vendors) on 127.0.0.1 and writes the Hush configuration that points at them.",
     long_about = "Demo infrastructure: starts SIMULATORS of every vendor API Hush talks to \
                   (webhook recipient, HubSpot, Salesforce, Meta Custom Audiences, LinkedIn DMP \
-                  segments, Google Ads Customer Match, Segment) on 127.0.0.1 with ephemeral \
+                  segments, Google Customer Match through the Data Manager API and \
+                  the Google Ads API, Segment) on 127.0.0.1 with ephemeral \
                   ports, seeds them with the demo consumers, and writes a complete Hush \
                   configuration whose [[recipients]] point at them. No real vendor is ever \
                   called. The configuration file appears (atomically) only once every simulator \

@@ -61,6 +61,7 @@ async fn generated_recipients_validate_use_known_kinds_and_build_every_connector
             "meta-audiences",
             "linkedin-segments",
             "google-customer-match",
+            "google-ads-allowlisted",
             "segment"
         ]
     );
@@ -106,7 +107,7 @@ async fn the_base_configuration_comes_first_and_is_kept() {
         Some("127.0.0.1:9092")
     );
     assert_eq!(table["topics"]["partitions"].as_integer(), Some(3));
-    assert_eq!(recipients_of(&running).len(), 7);
+    assert_eq!(recipients_of(&running).len(), 8);
 }
 
 #[tokio::test]
@@ -126,6 +127,7 @@ async fn every_simulator_holds_the_demo_consumers() {
         assert!(sims.salesforce.individual_flags(consumer.email).is_some());
         assert!(sims.meta.members().contains(&hash));
         assert!(sims.linkedin.members().contains(&hash));
+        assert!(sims.google_data_manager.members().contains(&hash));
         assert!(sims.google_ads.members().contains(&hash));
     }
 }
@@ -184,6 +186,7 @@ async fn an_opt_out_reaches_every_simulator_through_the_generated_configuration(
     for members in [
         sims.meta.members(),
         sims.linkedin.members(),
+        sims.google_data_manager.members(),
         sims.google_ads.members(),
     ] {
         assert!(!members.contains(&jane.email_sha256()));

@@ -1,0 +1,236 @@
+//! Classification of the Data Manager API's answers: success, an access token to refresh,
+//! retry after a delay, retry, or a permanent refusal with Google's own status, reason and
+//! field violations.
+
+use std::time::Duration;
+
+use hush_connector_kit::http::{classify_http_status, parse_retry_after, VendorAnswer};
+use hush_contracts::connector::ConnectorError;
+use serde_json::Value;
+
+/// Wait used when Google reports `RESOURCE_EXHAUSTED` without saying how long to wait.
+pub const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(30);
+
+/// What one Data Manager API answer means.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// 2xx, with the body parsed as JSON.
+    Success(Value),
+    /// `UNAUTHENTICATED`: the access token expired or was revoked; refresh it and call again.
+    Unauthenticated(String),
+    /// Anything else.
+    Failed(ConnectorError),
+}
+
+/// Classifies a Data Manager API answer. `RESOURCE_EXHAUSTED`/429 waits for `Retry-After` (or
+/// the error's `RetryInfo.retryDelay`, or [`DEFAULT_RETRY_AFTER`]); `UNAVAILABLE`, `INTERNAL`,
+/// `DEADLINE_EXCEEDED`, `ABORTED` and other 5xx are transient; `UNAUTHENTICATED`/401 asks for a
+/// new token; every other error (`INVALID_ARGUMENT`, `PERMISSION_DENIED`, `NOT_FOUND`, …) is
+/// permanent with Google's status, `ErrorInfo` reason, message and field violations. A 2xx
+/// whose body is not JSON is transient.
+pub fn classify(answer: &VendorAnswer) -> Verdict {
+    let VendorAnswer {
+        status,
+        retry_after,
+        body,
+    } = answer;
+    if (200..300).contains(status) {
+        return match serde_json::from_str(body) {
+            Ok(value) => Verdict::Success(value),
+            Err(error) => Verdict::Failed(ConnectorError::Transient(format!(
+                "Google Data Manager answered HTTP {status} with unreadable JSON: {error}"
+            ))),
+        };
+    }
+    let error = GoogleError::parse(body);
+    let detail = format!("HTTP {status} {}", error.describe());
+    match (*status, error.status.as_str()) {
+        (401, _) | (_, "UNAUTHENTICATED") => Verdict::Unauthenticated(detail),
+        (429, _) | (_, "RESOURCE_EXHAUSTED") => Verdict::Failed(ConnectorError::RetryAfter {
+            after: retry_after
+                .as_deref()
+                .and_then(parse_retry_after)
+                .or(error.retry_delay)
+                .unwrap_or(DEFAULT_RETRY_AFTER),
+            detail,
+        }),
+        (_, "UNAVAILABLE" | "INTERNAL" | "DEADLINE_EXCEEDED" | "ABORTED") => {
+            Verdict::Failed(ConnectorError::Transient(detail))
+        }
+        _ => Verdict::Failed(
+            classify_http_status(*status, retry_after.as_deref(), &error.describe())
+                .unwrap_or(ConnectorError::Permanent(detail)),
+        ),
+    }
+}
+
+/// The fields of Google's error envelope `{"error":{"code","message","status","details"}}`
+/// that say what went wrong: `google.rpc.ErrorInfo.reason`, `google.rpc.BadRequest`'s field
+/// violations and `google.rpc.RetryInfo.retryDelay`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct GoogleError {
+    status: String,
+    message: String,
+    reasons: Vec<String>,
+    violations: Vec<String>,
+    retry_delay: Option<Duration>,
+}
+
+impl GoogleError {
+    fn parse(body: &str) -> Self {
+        let parsed: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+        let error = &parsed["error"];
+        if !error.is_object() {
+            return Self {
+                message: body.chars().take(500).collect(),
+                ..Self::default()
+            };
+        }
+        let mut parsed_error = Self {
+            status: error["status"].as_str().unwrap_or_default().to_owned(),
+            message: error["message"].as_str().unwrap_or_default().to_owned(),
+            ..Self::default()
+        };
+        for detail in error["details"].as_array().into_iter().flatten() {
+            let kind = detail["@type"].as_str().unwrap_or_default();
+            if kind.ends_with("google.rpc.ErrorInfo") {
+                if let Some(reason) = detail["reason"].as_str() {
+                    parsed_error.reasons.push(reason.to_owned());
+                }
+            } else if kind.ends_with("google.rpc.BadRequest") {
+                for violation in detail["fieldViolations"].as_array().into_iter().flatten() {
+                    parsed_error.violations.push(format!(
+                        "{}: {}",
+                        violation["field"].as_str().unwrap_or("?"),
+                        violation["description"].as_str().unwrap_or_default()
+                    ));
+                }
+            } else if kind.ends_with("google.rpc.RetryInfo") {
+                parsed_error.retry_delay =
+                    detail["retryDelay"].as_str().and_then(parse_proto_duration);
+            }
+        }
+        parsed_error
+    }
+
+    fn describe(&self) -> String {
+        let mut text = match (self.status.is_empty(), self.reasons.is_empty()) {
+            (true, _) => self.message.clone(),
+            (false, true) => format!("{}: {}", self.status, self.message),
+            (false, false) => format!(
+                "{} ({}): {}",
+                self.status,
+                self.reasons.join(", "),
+                self.message
+            ),
+        };
+        if !self.violations.is_empty() {
+            text.push_str(&format!(" [{}]", self.violations.join("; ")));
+        }
+        text
+    }
+}
+
+/// A protobuf JSON duration such as `"30s"` or `"1.5s"`.
+fn parse_proto_duration(text: &str) -> Option<Duration> {
+    let seconds: f64 = text.strip_suffix('s')?.parse().ok()?;
+    (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn answer(status: u16, retry_after: Option<&str>, body: &str) -> VendorAnswer {
+        VendorAnswer {
+            status,
+            retry_after: retry_after.map(str::to_owned),
+            body: body.to_owned(),
+        }
+    }
+
+    #[test]
+    fn invalid_argument_is_permanent_with_reason_and_field_violations() {
+        let body = json!({"error": {"code": 400, "status": "INVALID_ARGUMENT",
+        "message": "There was a problem with the request.",
+        "details": [
+            {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "INVALID_SHA256_FORMAT",
+             "domain": "datamanager.googleapis.com"},
+            {"@type": "type.googleapis.com/google.rpc.BadRequest", "fieldViolations": [
+                {"field": "audience_members[0].user_data.user_identifiers[0]",
+                 "description": "The SHA256 encoded value is malformed."}]}
+        ]}})
+        .to_string();
+        let Verdict::Failed(ConnectorError::Permanent(text)) = classify(&answer(400, None, &body))
+        else {
+            panic!("not permanent")
+        };
+        assert_eq!(
+            text,
+            "HTTP 400: INVALID_ARGUMENT (INVALID_SHA256_FORMAT): There was a problem with the request. \
+             [audience_members[0].user_data.user_identifiers[0]: The SHA256 encoded value is malformed.]"
+        );
+    }
+
+    #[test]
+    fn resource_exhausted_honours_retry_after_then_retry_delay_then_default() {
+        let body = json!({"error": {"code": 429, "status": "RESOURCE_EXHAUSTED", "message": "quota",
+            "details": [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "12s"}]}})
+        .to_string();
+        let after = |v: Verdict| match v {
+            Verdict::Failed(ConnectorError::RetryAfter { after, .. }) => after,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            after(classify(&answer(429, Some("7"), &body))),
+            Duration::from_secs(7)
+        );
+        assert_eq!(
+            after(classify(&answer(429, None, &body))),
+            Duration::from_secs(12)
+        );
+        assert_eq!(
+            after(classify(&answer(429, None, "{}"))),
+            DEFAULT_RETRY_AFTER
+        );
+    }
+
+    #[test]
+    fn server_errors_are_transient_and_unauthenticated_asks_for_a_token() {
+        let unavailable =
+            json!({"error": {"code": 503, "status": "UNAVAILABLE", "message": "later"}})
+                .to_string();
+        assert!(matches!(
+            classify(&answer(503, None, &unavailable)),
+            Verdict::Failed(ConnectorError::Transient(_))
+        ));
+        assert!(matches!(
+            classify(&answer(500, None, "oops")),
+            Verdict::Failed(ConnectorError::Transient(_))
+        ));
+        assert!(matches!(
+            classify(&answer(401, None, "{}")),
+            Verdict::Unauthenticated(_)
+        ));
+        assert_eq!(
+            classify(&answer(200, None, r#"{"requestId":"r"}"#)),
+            Verdict::Success(json!({"requestId": "r"}))
+        );
+        assert!(matches!(
+            classify(&answer(200, None, "<html>")),
+            Verdict::Failed(ConnectorError::Transient(_))
+        ));
+    }
+
+    #[test]
+    fn permission_denied_is_permanent() {
+        let body = json!({"error": {"code": 403, "status": "PERMISSION_DENIED",
+            "message": "The caller does not have permission"}})
+        .to_string();
+        assert!(matches!(
+            classify(&answer(403, None, &body)),
+            Verdict::Failed(ConnectorError::Permanent(t)) if t.contains("PERMISSION_DENIED")
+        ));
+    }
+}

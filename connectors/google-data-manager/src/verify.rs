@@ -1,0 +1,105 @@
+//! Read-back: a removal request's status, polled with `requestStatus:retrieve` until it is
+//! final or the wait runs out. Google does not let anyone read a Customer Match audience's
+//! members, so the request status is the only read-back there is: `SUCCESS` is `VERIFIED`,
+//! `FAILED` and `PARTIAL_SUCCESS` (Google does not say which records failed) are `FAILED`,
+//! anything else is still `PENDING`.
+
+use std::time::Duration;
+
+use hush_connector_kit::poll::{self, PollOutcome, PolledStatus};
+use hush_contracts::events::VerificationStatus;
+
+use crate::client::{DataManagerClient, RequestStatus};
+
+/// Where a request stood when polling stopped: `Finished` once it reached `SUCCESS`,
+/// `FAILED` or `PARTIAL_SUCCESS`.
+pub type RequestOutcome = PollOutcome<RequestStatus>;
+
+impl PolledStatus for RequestStatus {
+    fn is_final(&self) -> bool {
+        RequestStatus::is_final(self)
+    }
+
+    fn name(&self) -> &str {
+        &self.status
+    }
+}
+
+/// Polls the request every `interval` until it is final or `max_wait` has passed (see
+/// [`poll::wait_until_final`]: failed reads do not end the wait, Google's `Retry-After` is
+/// honoured).
+pub async fn wait_for_request(
+    client: &DataManagerClient,
+    request_id: &str,
+    interval: Duration,
+    max_wait: Duration,
+) -> RequestOutcome {
+    poll::wait_until_final(|| client.request_status(request_id), interval, max_wait).await
+}
+
+/// The verification a request status stands for.
+pub fn verification_of(status: &RequestStatus) -> VerificationStatus {
+    match status.status.as_str() {
+        "SUCCESS" => VerificationStatus::Verified,
+        "FAILED" | "PARTIAL_SUCCESS" => VerificationStatus::Failed,
+        _ => VerificationStatus::Pending,
+    }
+}
+
+/// Reads the request once and says what it proves; a failed read leaves it `PENDING`.
+pub async fn read_back(client: &DataManagerClient, request_id: &str) -> VerificationStatus {
+    match client.request_status(request_id).await {
+        Ok(status) => verification_of(&status),
+        Err(error) => {
+            tracing::warn!(
+                request_id,
+                "Google Data Manager status read-back failed: {error}"
+            );
+            VerificationStatus::Pending
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(s: &str) -> RequestStatus {
+        RequestStatus {
+            status: s.into(),
+            errors: vec![],
+            removed_records: None,
+        }
+    }
+
+    #[test]
+    fn only_success_verifies_and_a_partial_success_is_a_failure() {
+        assert_eq!(
+            verification_of(&status("SUCCESS")),
+            VerificationStatus::Verified
+        );
+        assert_eq!(
+            verification_of(&status("FAILED")),
+            VerificationStatus::Failed
+        );
+        assert_eq!(
+            verification_of(&status("PARTIAL_SUCCESS")),
+            VerificationStatus::Failed
+        );
+        assert_eq!(
+            verification_of(&status("PROCESSING")),
+            VerificationStatus::Pending
+        );
+        assert_eq!(
+            verification_of(&status("REQUEST_STATUS_UNKNOWN")),
+            VerificationStatus::Pending
+        );
+    }
+
+    #[test]
+    fn processing_is_not_final() {
+        assert!(!status("PROCESSING").is_final());
+        assert!(!status("REQUEST_STATUS_UNKNOWN").is_final());
+        assert!(status("PARTIAL_SUCCESS").is_final());
+    }
+}
