@@ -66,6 +66,9 @@ impl SegmentConnector {
             for (item, reason) in plan.refused {
                 results[item] = Some(Err(ConnectorError::Permanent(reason)));
             }
+            for (item, reason) in plan.unmatched {
+                results[item] = Some(Ok(Completion::not_found(reason)));
+            }
             for regulation in plan.regulations {
                 let body = request::regulation_body(regulation_type, &regulation.subject_ids);
                 let regulate_id = self.client.create_regulation(&body).await?;

@@ -35,6 +35,8 @@ pub struct RegulationPlan {
     pub regulations: Vec<Regulation>,
     /// Items that cannot be regulated, with the reason.
     pub refused: Vec<(usize, String)>,
+    /// Items no Segment user can match (no customer id): `NOT_FOUND`, with the reason.
+    pub unmatched: Vec<(usize, String)>,
 }
 
 /// Collects the raw `CUSTOMER_ID` values of the items into regulations of at most
@@ -63,12 +65,22 @@ pub fn plan_regulations<'a>(
             hashes.push(identifier.sha256.clone());
         }
         if subjects.is_empty() {
-            let reason = if customer_ids.is_empty() {
-                "no CUSTOMER_ID identifier: Segment regulates people by userId, so the request must carry the business's customer id"
+            if customer_ids.is_empty() {
+                plan.unmatched.push((
+                    index,
+                    "no CUSTOMER_ID identifier: Segment knows people by userId, and this request \
+                     carries none, so no Segment user matches it"
+                        .to_owned(),
+                ));
             } else {
-                "the CUSTOMER_ID identifier has no raw value: Segment regulates by userId, so intake must keep the customer id (encrypted) and the suppressor must be able to decrypt it"
-            };
-            plan.refused.push((index, reason.to_owned()));
+                plan.refused.push((
+                    index,
+                    "the CUSTOMER_ID identifier has no raw value: Segment regulates by userId, so \
+                     intake must keep the customer id (encrypted) and the suppressor must be able \
+                     to decrypt it"
+                        .to_owned(),
+                ));
+            }
             continue;
         }
         if subjects.len() > max_subjects {
@@ -151,7 +163,7 @@ mod tests {
     }
 
     #[test]
-    fn subjects_are_raw_customer_ids_deduplicated_and_missing_ones_refused() {
+    fn subjects_are_raw_customer_ids_deduplicated_and_a_request_without_one_is_not_found() {
         let email = WorkIdentifier {
             kind: IdentifierType::Email,
             sha256: sha256_hex("a@example.com"),
@@ -176,9 +188,20 @@ mod tests {
             regulation.items[1],
             (3, vec![sha256_hex("u-1"), sha256_hex("u-2")])
         );
-        assert_eq!(plan.refused.len(), 2);
-        assert!(plan.refused[0].1.contains("no CUSTOMER_ID"));
-        assert!(plan.refused[1].1.contains("no raw value"));
+        assert_eq!(
+            plan.unmatched.len(),
+            1,
+            "no customer id: no Segment user matches"
+        );
+        assert_eq!(plan.unmatched[0].0, 1);
+        assert!(plan.unmatched[0].1.contains("no CUSTOMER_ID"));
+        assert_eq!(
+            plan.refused.len(),
+            1,
+            "a customer id without its raw value is refused"
+        );
+        assert_eq!(plan.refused[0].0, 2);
+        assert!(plan.refused[0].1.contains("no raw value"));
     }
 
     #[test]

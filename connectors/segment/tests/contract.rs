@@ -129,7 +129,7 @@ async fn delete_creates_a_suppress_with_delete_regulation_and_is_deleted() {
 }
 
 #[tokio::test]
-async fn missing_customer_id_is_permanent_and_the_rest_proceed() {
+async fn missing_customer_id_is_not_found_and_the_rest_proceed() {
     let (sim, connector) = start().await;
     let batch = [
         person("none", RequestKind::OptOutSaleShare, None),
@@ -137,9 +137,12 @@ async fn missing_customer_id_is_permanent_and_the_rest_proceed() {
         person("in", RequestKind::OptInSaleShare, Some("user-4")),
     ];
     let results = connector.apply(Operation::Suppress, &batch).await.unwrap();
+    let unmatched = results[0].as_ref().expect("not a failure");
+    assert_eq!(unmatched.action, ConfirmationAction::NotFound);
     assert!(
-        matches!(&results[0], Err(ConnectorError::Permanent(t)) if t.contains("CUSTOMER_ID") && t.contains("userId")),
-        "{results:?}"
+        unmatched.evidence["reason"].contains("CUSTOMER_ID")
+            && unmatched.evidence["reason"].contains("userId"),
+        "{unmatched:?}"
     );
     assert_eq!(
         results[1].as_ref().unwrap().verification,
@@ -163,7 +166,10 @@ async fn only_people_without_customer_id_make_no_call() {
         )
         .await
         .unwrap();
-    assert!(matches!(&results[0], Err(ConnectorError::Permanent(_))));
+    assert_eq!(
+        results[0].as_ref().unwrap().action,
+        ConfirmationAction::NotFound
+    );
     assert!(sim.control().calls().is_empty());
 }
 

@@ -118,6 +118,16 @@ impl Completion {
         )
     }
 
+    /// The recipient holds no one matching the subject's identifiers (nothing to suppress or
+    /// delete there): `NOT_FOUND`, with `reason` as the evidence's `reason`. Not a failure: the
+    /// request completes at this recipient.
+    pub fn not_found(reason: impl Into<String>) -> Self {
+        Self::new(
+            ConfirmationAction::NotFound,
+            Evidence::from([("reason".to_owned(), reason.into())]),
+        )
+    }
+
     /// Sets the verification status.
     pub fn with_verification(mut self, verification: VerificationStatus) -> Self {
         self.verification = verification;
