@@ -5,7 +5,8 @@
 //! [`contract`]), the audience id, the access token (form `access_token` or
 //! `Authorization: Bearer`), the `payload` JSON and its schema names, at most 10,000 rows a call,
 //! and the consistency of `session` fields across a split batch. Each row value must be a
-//! lowercase 64-character SHA-256 hex digest; an unhashed or upper-case value is counted among
+//! lowercase 64-character SHA-256 hex digest (a mobile advertiser id may be raw, in lowercase);
+//! an unhashed or upper-case value is counted among
 //! `num_invalid_entries` with a sample, as Meta does, and the rest of the call is applied.
 //! Membership is kept in memory and removal is immediate (Meta takes up to 24 hours). The
 //! audience can be flagged (`operation_status` 471), after which updates are refused with
@@ -258,14 +259,19 @@ fn row_values(schema: &ParsedSchema, row: &Value) -> Option<Vec<(String, String)
     }
 }
 
-/// Whether Meta could use this row: every hashed key a lowercase SHA-256 digest, at least one
-/// key present.
+/// Whether Meta could use this row: at least one key present, mobile advertiser ids in
+/// lowercase, every other key a lowercase SHA-256 digest. Meta's Business SDK sends
+/// `MOBILE_ADVERTISER_ID` unhashed but hashes a multi-key `MADID`, and Meta's hashing table for
+/// MAIDs was not found, so a lowercase MAID is accepted raw or hashed.
 fn row_is_valid(values: &[(String, String)]) -> bool {
     values.iter().any(|(_, v)| !v.is_empty())
         && values.iter().all(|(key, value)| {
             value.is_empty()
-                || matches!(key.as_str(), "EXTERN_ID" | "MOBILE_ADVERTISER_ID")
-                || is_sha256_hex(value)
+                || match key.as_str() {
+                    "EXTERN_ID" => true,
+                    "MOBILE_ADVERTISER_ID" | "MADID" => *value == value.to_lowercase(),
+                    _ => is_sha256_hex(value),
+                }
         })
 }
 
