@@ -18,7 +18,7 @@ use serde_json::json;
 
 const CLIENT_ID: &str = "hush-sim-client";
 const CLIENT_SECRET: &str = "hush-sim-secret";
-const COLLECTIONS: &str = "/services/data/v61.0/composite/sobjects";
+const COLLECTIONS: &str = "/services/data/v67.0/composite/sobjects";
 const TOKEN: &str = "/services/oauth2/token";
 
 static CREDENTIALS: Once = Once::new();
@@ -359,7 +359,7 @@ async fn raw_email_is_normalised_before_the_query() {
             .unwrap(),
     );
     assert_eq!(completion.action, ConfirmationAction::Flagged);
-    for call in s.running.control.calls_to("/services/data/v61.0/query") {
+    for call in s.running.control.calls_to("/services/data/v67.0/query") {
         assert_eq!(call.status, 200, "{}", call.path);
     }
 }
@@ -678,7 +678,7 @@ async fn verify_reads_the_flags_back_and_fails_when_changed_behind_our_back() {
         VerificationStatus::Verified
     );
     assert!(!s
-        .calls("GET", "/services/data/v61.0/sobjects/Individual/")
+        .calls("GET", "/services/data/v67.0/sobjects/Individual/")
         .is_empty());
 
     s.sim
