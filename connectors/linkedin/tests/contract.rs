@@ -469,3 +469,15 @@ async fn the_connector_passes_the_compliance_suite() {
     .run()
     .await;
 }
+
+#[test]
+fn the_simulator_stops_serving_a_version_on_its_sunset_day() {
+    use hush_connector_linkedin::sim::contract::is_active;
+    assert!(is_active("202601", "2027-01-14"));
+    assert!(!is_active("202601", "2027-01-15"));
+    assert!(!is_active("202511", "2026-12-01"));
+    assert!(
+        !is_active("202512", "2026-12-01"),
+        "LinkedIn lists no 202512"
+    );
+}

@@ -27,16 +27,30 @@ use hush_sim_kit::{any_loopback_port, serve, RecordedCall, RunningSim};
 use serde_json::{json, Value};
 
 use self::contract::{
-    AUDIENCE_BLOCKED_SUBCODE, DEPRECATED_VERSION_CODE, MAX_ROWS_PER_CALL, SERVED_VERSIONS,
+    served_on, AUDIENCE_BLOCKED_SUBCODE, DEPRECATED_VERSION_CODE, MAX_ROWS_PER_CALL,
 };
 
 /// Meta's side of the contract, copied from Meta's documentation rather than from the
 /// connector, so that a wrong version or limit in the connector cannot pass here too.
 pub mod contract {
-    /// Marketing API versions Meta serves on 2026-12-01 (Custom Audience `users` is a
-    /// Marketing API edge; v24.0 expired on 2026-11-10, v25.0 expires on 2027-02-23).
-    /// Source: developers.facebook.com, "Marketing API version history".
-    pub const SERVED_VERSIONS: &[&str] = &["v25.0", "v26.0", "v27.0"];
+    /// Marketing API versions with their expiry day (`None`: not announced), as Meta's
+    /// "Marketing API version history" gave them on 2026-12-01 (Custom Audience `users` is a
+    /// Marketing API edge). A version is served until its expiry day; older ones are gone.
+    pub const VERSIONS: &[(&str, Option<&str>)] = &[
+        ("v24.0", Some("2026-11-10")),
+        ("v25.0", Some("2027-02-23")),
+        ("v26.0", None),
+        ("v27.0", None),
+    ];
+
+    /// The versions Meta serves on `today` (`YYYY-MM-DD`), oldest first.
+    pub fn served_on(today: &str) -> Vec<&'static str> {
+        VERSIONS
+            .iter()
+            .filter(|(_, expires)| expires.is_none_or(|day| today < day))
+            .map(|(version, _)| *version)
+            .collect()
+    }
     /// Graph error code for a call to a version Meta no longer serves: "(#2635) You are calling
     /// a deprecated version of the Ads API". Source: Meta developer blog, 2024-04-16.
     pub const DEPRECATED_VERSION_CODE: i64 = 2635;
@@ -293,8 +307,9 @@ async fn remove_users(
             &format!("Unknown path components: /{version}"),
         );
     }
-    if !SERVED_VERSIONS.contains(&version.as_str()) {
-        let latest = SERVED_VERSIONS[SERVED_VERSIONS.len() - 1];
+    let served = served_on(&chrono::Utc::now().format("%Y-%m-%d").to_string());
+    if !served.contains(&version.as_str()) {
+        let latest = served.last().copied().unwrap_or("none");
         return graph_error(
             audience,
             DEPRECATED_VERSION_CODE,

@@ -549,3 +549,10 @@ async fn the_connector_passes_the_compliance_suite() {
     .run()
     .await;
 }
+
+#[test]
+fn the_simulator_stops_serving_a_version_on_its_expiry_day() {
+    use hush_connector_meta::sim::contract::served_on;
+    assert_eq!(served_on("2026-12-01"), ["v25.0", "v26.0", "v27.0"]);
+    assert_eq!(served_on("2027-02-23"), ["v26.0", "v27.0"]);
+}
