@@ -33,6 +33,7 @@ pub fn classify(answer: &VendorAnswer) -> Verdict {
         status,
         retry_after,
         body,
+        ..
     } = answer;
     if (200..300).contains(status) {
         return match serde_json::from_str(body) {
@@ -146,6 +147,7 @@ mod tests {
         VendorAnswer {
             status,
             retry_after: retry_after.map(str::to_owned),
+            rate_limit_reset: None,
             body: body.to_owned(),
         }
     }

@@ -1,20 +1,22 @@
-//! The HTTP calls to HubSpot's CRM v3 contacts API, authenticated with a private app token.
-//! Rate limiting (100 requests per 10 s for a private app) is the suppressor's job, from the
+//! The HTTP calls to HubSpot's date-versioned CRM contacts API
+//! (`/crm/objects/{api_version}/contacts/…`), authenticated with a service key or private app
+//! token. Rate limiting (100 to 190 requests per 10 s, by plan) is the suppressor's job, from the
 //! recipient's `rate_limit_per_second`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use hush_connector_kit::http::VendorAnswer;
 use hush_connector_kit::secret::Secret;
 use hush_contracts::config::ConfigError;
 use hush_contracts::connector::ConnectorError;
 use reqwest::header::AUTHORIZATION;
-use reqwest::{Method, StatusCode, Url};
+use reqwest::{Method, Url};
 use serde::Deserialize;
 
 use crate::config::HubSpotConfig;
 use crate::request::{
-    gdpr_delete_body, single_update_body, BatchUpdateBody, PropertyChange, ID_PROPERTY,
+    batch_read_body, gdpr_delete_body, single_update_body, BatchUpdateBody, PropertyChange,
+    BATCH_LIMIT, ID_PROPERTY,
 };
 use crate::response::{self, redact_emails};
 
@@ -27,13 +29,15 @@ pub enum ContactWrite {
     NotFound(u16),
 }
 
-/// The result of reading one contact.
+/// The result of reading one contact back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ContactRead {
-    /// The contact exists; the property's value (`None` when unset).
-    Found(Option<String>),
+    /// The contact exists, with the requested properties (a value is `None` when unset).
+    Found(BTreeMap<String, Option<String>>),
     /// No contact with this email.
     Missing,
+    /// HubSpot could not be read for this contact; try again later.
+    Unknown,
 }
 
 /// HubSpot's API for one portal.
@@ -41,6 +45,7 @@ pub enum ContactRead {
 pub struct HubSpotClient {
     http: reqwest::Client,
     base_url: Url,
+    api_version: String,
     token: Secret,
 }
 
@@ -67,6 +72,14 @@ struct BatchErrorContext {
 }
 
 #[derive(Deserialize)]
+struct BatchReadResponse {
+    #[serde(default)]
+    results: Vec<ContactObject>,
+    #[serde(default)]
+    errors: Vec<BatchError>,
+}
+
+#[derive(Deserialize)]
 struct ContactObject {
     #[serde(default)]
     properties: BTreeMap<String, Option<String>>,
@@ -78,6 +91,7 @@ impl HubSpotClient {
         Ok(Self {
             http: hush_connector_kit::http::client("hubspot", config.timeout)?,
             base_url: config.base_url.clone(),
+            api_version: config.settings.api_version.clone(),
             token: config.token.clone(),
         })
     }
@@ -87,7 +101,7 @@ impl HubSpotClient {
         url.path_segments_mut()
             .expect("an http(s) base URL has path segments")
             .pop_if_empty()
-            .extend(["crm", "v3", "objects", "contacts"])
+            .extend(["crm", "objects", &self.api_version, "contacts"])
             .extend(segments);
         url
     }
@@ -131,7 +145,8 @@ impl HubSpotClient {
         })
     }
 
-    /// `PATCH /crm/v3/objects/contacts/{email}?idProperty=email` with one property; a 404 is
+    /// `PATCH /crm/objects/{api_version}/contacts/{email}?idProperty=email` with one property; a
+    /// 404 is
     /// [`ContactWrite::NotFound`].
     pub async fn update_contact(
         &self,
@@ -150,7 +165,8 @@ impl HubSpotClient {
         }
     }
 
-    /// `POST /crm/v3/objects/contacts/batch/update`. Returns one outcome per input, in input
+    /// `POST /crm/objects/{api_version}/contacts/batch/update`. Returns one outcome per input, in
+    /// input
     /// order: contacts HubSpot reports as `OBJECT_NOT_FOUND` are [`ContactWrite::NotFound`],
     /// contacts named in another error fail permanently with its message. An error that names no
     /// contact fails the other inputs transiently, so they are written again.
@@ -210,7 +226,7 @@ impl HubSpotClient {
             .collect())
     }
 
-    /// `POST /crm/v3/objects/contacts/gdpr-delete` by email; a 404 is
+    /// `POST /crm/objects/{api_version}/contacts/gdpr-delete` by email; a 404 is
     /// [`ContactWrite::NotFound`]. HubSpot documents that an unknown email is added to the
     /// portal's blocklist rather than refused.
     pub async fn gdpr_delete(&self, email: &str) -> Result<ContactWrite, ConnectorError> {
@@ -226,26 +242,67 @@ impl HubSpotClient {
         }
     }
 
-    /// `GET /crm/v3/objects/contacts/{email}?idProperty=email&properties=<property>`.
-    pub async fn read_property(
+    /// `POST /crm/objects/{api_version}/contacts/batch/read` with `idProperty=email`, in calls
+    /// of at most 100 emails: each email's contact with `properties`, `Missing` for one HubSpot
+    /// reports as `OBJECT_NOT_FOUND` (or leaves out), `Unknown` for one a call failed for.
+    pub async fn batch_read(
         &self,
-        email: &str,
-        property: &str,
-    ) -> Result<ContactRead, ConnectorError> {
-        let mut url = self.contact_url(email);
-        url.query_pairs_mut().append_pair("properties", property);
-        let answer = self.send(Method::GET, url, None).await?;
-        if answer.status == StatusCode::NOT_FOUND.as_u16() {
-            return Ok(ContactRead::Missing);
+        emails: &[&str],
+        properties: &BTreeSet<&str>,
+    ) -> BTreeMap<String, ContactRead> {
+        let mut reads = BTreeMap::new();
+        for chunk in emails.chunks(BATCH_LIMIT) {
+            let read = self.batch_read_call(chunk, properties).await;
+            for email in chunk {
+                let outcome = match &read {
+                    Ok(found) => found.get(*email).cloned().unwrap_or(ContactRead::Missing),
+                    Err(_) => ContactRead::Unknown,
+                };
+                reads.insert((*email).to_owned(), outcome);
+            }
         }
+        reads
+    }
+
+    async fn batch_read_call(
+        &self,
+        emails: &[&str],
+        properties: &BTreeSet<&str>,
+    ) -> Result<BTreeMap<String, ContactRead>, ConnectorError> {
+        let body = serde_json::to_vec(&batch_read_body(emails, properties))
+            .expect("a batch read body always encodes");
+        let answer = self
+            .send(Method::POST, self.url(&["batch", "read"]), Some(body))
+            .await?;
         if !(200..=299).contains(&answer.status) {
-            return Err(Self::fail(&answer, &[email]));
+            return Err(Self::fail(&answer, emails));
         }
-        let contact: ContactObject = serde_json::from_str(&answer.body).map_err(|e| {
-            ConnectorError::Transient(format!("HubSpot's contact could not be read: {e}"))
+        let parsed: BatchReadResponse = serde_json::from_str(&answer.body).map_err(|e| {
+            ConnectorError::Transient(format!("HubSpot's batch read could not be read: {e}"))
         })?;
-        Ok(ContactRead::Found(
-            contact.properties.get(property).cloned().flatten(),
-        ))
+        let mut reads = BTreeMap::new();
+        for error in parsed
+            .errors
+            .iter()
+            .filter(|e| e.category != "OBJECT_NOT_FOUND")
+        {
+            if error.context.ids.is_empty() {
+                return Err(ConnectorError::Transient(redact_emails(
+                    &format!("HubSpot's batch read failed: {}", error.message),
+                    emails,
+                )));
+            }
+            for id in &error.context.ids {
+                reads.insert(id.to_lowercase(), ContactRead::Unknown);
+            }
+        }
+        for contact in parsed.results {
+            if let Some(Some(email)) = contact.properties.get(ID_PROPERTY) {
+                reads
+                    .entry(email.to_lowercase())
+                    .or_insert(ContactRead::Found(contact.properties.clone()));
+            }
+        }
+        Ok(reads)
     }
 }

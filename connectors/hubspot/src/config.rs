@@ -26,6 +26,19 @@ pub struct HubSpotSettings {
     /// `hush_limit_sensitive`.
     #[serde(default = "default_limit_property")]
     pub limit_property: String,
+    /// Date version of the CRM API in the path, `/crm/objects/{api_version}/contacts/…`.
+    /// Default [`DEFAULT_API_VERSION`].
+    #[serde(default = "default_api_version")]
+    pub api_version: String,
+}
+
+/// The current CRM API date version on 2026-12-01: `2026-09`, released 2026-09-08 (2026-03 was
+/// the first generally available one). The legacy `/crm/v3/...` paths lose support in
+/// September 2027. Source: HubSpot developer docs, "Versioning" and the 2026-09 changelogs.
+pub const DEFAULT_API_VERSION: &str = "2026-09";
+
+fn default_api_version() -> String {
+    DEFAULT_API_VERSION.to_owned()
 }
 
 fn default_opt_out_property() -> String {
@@ -41,6 +54,7 @@ impl Default for HubSpotSettings {
         Self {
             opt_out_property: default_opt_out_property(),
             limit_property: default_limit_property(),
+            api_version: default_api_version(),
         }
     }
 }
@@ -88,6 +102,16 @@ impl HubSpotConfig {
                 "must differ from settings.opt_out_property",
             ));
         }
+        if !is_date_version(&settings.api_version) {
+            return Err(fields.invalid(
+                "settings.api_version",
+                format_args!(
+                    "`{}` is not a HubSpot date version: HubSpot releases one each March and \
+                     September, written YYYY-03 or YYYY-09 (e.g. {DEFAULT_API_VERSION})",
+                    settings.api_version
+                ),
+            ));
+        }
         let base_url = Url::parse(&recipient.base_url)
             .ok()
             .filter(|url| matches!(url.scheme(), "http" | "https") && url.has_host())
@@ -101,6 +125,13 @@ impl HubSpotConfig {
             settings,
         })
     }
+}
+
+/// Whether `version` is a HubSpot date version: `YYYY-03` or `YYYY-09`.
+fn is_date_version(version: &str) -> bool {
+    version.split_once('-').is_some_and(|(year, month)| {
+        year.len() == 4 && year.bytes().all(|b| b.is_ascii_digit()) && matches!(month, "03" | "09")
+    })
 }
 
 fn is_property_name(name: &str) -> bool {
@@ -130,6 +161,26 @@ mod tests {
         assert_eq!(config.settings.limit_property, "hush_limit_sensitive");
         assert_eq!(config.token.expose(), "pat-na1-test");
         assert!(!format!("{config:?}").contains("pat-na1-test"));
+    }
+
+    #[test]
+    fn the_default_api_version_is_the_current_date_version() {
+        let config = HubSpotConfig::from_recipient(&recipient("")).unwrap();
+        assert_eq!(config.settings.api_version, "2026-09");
+        let older = HubSpotConfig::from_recipient(&recipient("api_version = \"2026-03\"\n"));
+        assert_eq!(older.unwrap().settings.api_version, "2026-03");
+    }
+
+    #[test]
+    fn a_legacy_or_malformed_api_version_is_refused_naming_the_field() {
+        for version in ["v3", "2026-10", "202609"] {
+            assert_names_field(
+                HubSpotConfig::from_recipient(&recipient(&format!(
+                    "api_version = \"{version}\"\n"
+                ))),
+                "recipients.crm.settings.api_version",
+            );
+        }
     }
 
     #[test]

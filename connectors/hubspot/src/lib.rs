@@ -263,9 +263,26 @@ impl Connector for HubSpotConnector {
         Ok(in_batch_order(batch, applied))
     }
 
-    /// Reads each contact back (see [`verify::read_back`]).
+    /// Reads the item's contacts back (see [`verify::read_back`]).
     async fn verify(&self, work: &SuppressionWork, completion: &Completion) -> VerificationStatus {
-        verify::read_back(&self.client, &self.config.settings, work, completion).await
+        self.verify_batch(&[(work, completion)])
+            .await
+            .pop()
+            .unwrap_or(completion.verification)
+    }
+
+    /// HubSpot's `batch/read` takes 100 contacts a call.
+    fn verify_batch_limit(&self) -> usize {
+        BATCH_LIMIT
+    }
+
+    /// Reads the items' contacts back together, 100 per `batch/read` call (see
+    /// [`verify::read_back`]).
+    async fn verify_batch(
+        &self,
+        items: &[(&SuppressionWork, &Completion)],
+    ) -> Vec<VerificationStatus> {
+        verify::read_back(&self.client, &self.config.settings, items).await
     }
 }
 

@@ -17,7 +17,7 @@ pub const BATCH_LIMIT: usize = 100;
 /// The unique property contacts are addressed by.
 pub const ID_PROPERTY: &str = "email";
 
-/// Body of `PATCH /crm/v3/objects/contacts/{email}?idProperty=email`.
+/// Body of `PATCH /crm/objects/{version}/contacts/{email}?idProperty=email`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PropertiesBody {
@@ -25,7 +25,7 @@ pub struct PropertiesBody {
     pub properties: BTreeMap<String, String>,
 }
 
-/// Body of `POST /crm/v3/objects/contacts/batch/update`.
+/// Body of `POST /crm/objects/{version}/contacts/batch/update`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BatchUpdateBody {
@@ -50,7 +50,44 @@ pub struct BatchInput {
     pub properties: BTreeMap<String, String>,
 }
 
-/// Body of `POST /crm/v3/objects/contacts/gdpr-delete`.
+/// Body of `POST /crm/objects/{version}/contacts/batch/read`: contacts looked up by email, with
+/// the properties to return.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BatchReadBody {
+    /// One input per contact, at most [`BATCH_LIMIT`].
+    pub inputs: Vec<BatchReadInput>,
+    /// `email`: the inputs' ids are emails.
+    #[serde(rename = "idProperty")]
+    pub id_property: &'static str,
+    /// Properties to return for each contact.
+    pub properties: Vec<String>,
+}
+
+/// One contact in a batch read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BatchReadInput {
+    /// The contact's email.
+    pub id: String,
+}
+
+/// The body reading `emails` (at most [`BATCH_LIMIT`]) with `properties` and `email` itself, so
+/// each result can be matched to its input.
+pub fn batch_read_body(emails: &[&str], properties: &BTreeSet<&str>) -> BatchReadBody {
+    let mut properties: BTreeSet<&str> = properties.clone();
+    properties.insert(ID_PROPERTY);
+    BatchReadBody {
+        inputs: emails
+            .iter()
+            .map(|email| BatchReadInput {
+                id: (*email).to_owned(),
+            })
+            .collect(),
+        id_property: ID_PROPERTY,
+        properties: properties.into_iter().map(str::to_owned).collect(),
+    }
+}
+
+/// Body of `POST /crm/objects/{version}/contacts/gdpr-delete`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GdprDeleteBody {
@@ -267,6 +304,22 @@ mod tests {
                 {"id": "a@example.com", "idProperty": "email", "properties": {"hush_do_not_sell": "true"}},
                 {"id": "b@example.com", "idProperty": "email", "properties": {"hush_do_not_sell": "true"}},
             ]})
+        );
+    }
+
+    #[test]
+    fn batch_read_looks_contacts_up_by_email_and_returns_the_email_too() {
+        let body = batch_read_body(
+            &["a@example.com", "b@example.com"],
+            &BTreeSet::from(["hush_do_not_sell"]),
+        );
+        assert_eq!(
+            serde_json::to_value(body).unwrap(),
+            json!({
+                "inputs": [{"id": "a@example.com"}, {"id": "b@example.com"}],
+                "idProperty": "email",
+                "properties": ["email", "hush_do_not_sell"],
+            })
         );
     }
 

@@ -1,11 +1,12 @@
-//! A simulator of HubSpot's CRM v3 contacts API: test and demo infrastructure, never the real
-//! HubSpot.
+//! A simulator of HubSpot's date-versioned CRM contacts API: test and demo infrastructure, never
+//! the real HubSpot.
 //!
 //! It keeps contacts in memory (seed them with [`HubSpotSimulator::add_contact`]) and answers the
-//! calls Hush makes the way HubSpot documents them: bearer-token auth (401
-//! `INVALID_AUTHENTICATION`), `PATCH`/`GET /crm/v3/objects/contacts/{id}` with `idProperty=email`
-//! or an object id, `POST .../batch/update` (1 to 100 unique inputs, 207 with `OBJECT_NOT_FOUND`
-//! for unknown contacts), `POST .../gdpr-delete` (204; an unknown email is blocklisted, as
+//! calls Hush makes the way HubSpot documents them, under `/crm/objects/{version}/contacts` for
+//! the date versions HubSpot serves (see [`contract`]; any other is a 404): bearer-token auth (401
+//! `INVALID_AUTHENTICATION`), `PATCH`/`GET .../{id}` with `idProperty=email` or an object id,
+//! `POST .../batch/update` and `POST .../batch/read` (1 to 100 inputs, 207 with
+//! `OBJECT_NOT_FOUND` for unknown contacts), `POST .../gdpr-delete` (204; an unknown email is blocklisted, as
 //! HubSpot documents), custom properties that must exist and take `"true"`/`"false"`, and
 //! emails that must be trimmed and lowercase, all refused with HubSpot's error shape. More than
 //! 100 requests within 10 seconds get a 429 with `Retry-After` and HubSpot's rate-limit body.
@@ -26,23 +27,30 @@ use axum::{Json, Router};
 use hush_sim_kit::{any_loopback_port, serve, RunningSim};
 use serde_json::{json, Value};
 
-use self::contract::{BatchUpdateBody, GdprDeleteBody, PropertiesBody, BATCH_LIMIT, ID_PROPERTY};
+use self::contract::{
+    BatchReadBody, BatchUpdateBody, GdprDeleteBody, PropertiesBody, BATCH_LIMIT, ID_PROPERTY,
+    SERVED_VERSIONS,
+};
 
 /// HubSpot's side of the contract, copied from HubSpot's documentation rather than from the
 /// connector, so that a wrong field name or limit in the connector cannot pass here too.
-/// Source: developers.hubspot.com, CRM contacts v3 reference (batch update, GDPR delete).
+/// Source: developers.hubspot.com, CRM objects reference of the 2026-03 date version (batch
+/// read, batch update), versioning guide, and the 2026-03 GDPR delete in HubSpot's SDKs.
 pub mod contract {
     use std::collections::BTreeMap;
 
     use serde::Deserialize;
 
-    /// Inputs one `batch/update` accepts (HubSpot's batch limit of 100 ids).
+    /// Date versions HubSpot serves on 2026-12-01: 2026-03 (first GA, 2026-03-30) and 2026-09
+    /// (current, 2026-09-08); 2025-09 was a beta. Source: HubSpot "Versioning" and changelog.
+    pub const SERVED_VERSIONS: &[&str] = &["2026-03", "2026-09"];
+    /// Inputs one `batch/update` or `batch/read` accepts (HubSpot's batch limit of 100 ids).
     pub const BATCH_LIMIT: usize = 100;
     /// The `idProperty` that looks a contact up by email; on GDPR delete, an unknown email is
     /// blocklisted.
     pub const ID_PROPERTY: &str = "email";
 
-    /// Body of `PATCH /crm/v3/objects/contacts/{contactId}`.
+    /// Body of `PATCH /crm/objects/{version}/contacts/{contactId}`.
     #[derive(Debug, Deserialize)]
     #[serde(deny_unknown_fields)]
     pub struct PropertiesBody {
@@ -50,7 +58,32 @@ pub mod contract {
         pub properties: BTreeMap<String, String>,
     }
 
-    /// Body of `POST /crm/v3/objects/contacts/batch/update`.
+    /// Body of `POST /crm/objects/{version}/contacts/batch/read`.
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct BatchReadBody {
+        /// One input per contact.
+        pub inputs: Vec<BatchReadInput>,
+        /// Property the inputs' ids are values of; absent means record ids.
+        #[serde(rename = "idProperty", default)]
+        pub id_property: Option<String>,
+        /// Properties to return.
+        #[serde(default)]
+        pub properties: Vec<String>,
+        /// Properties to return with their history.
+        #[serde(rename = "propertiesWithHistory", default)]
+        pub properties_with_history: Vec<String>,
+    }
+
+    /// One input of a batch read.
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct BatchReadInput {
+        /// The contact's id, or its value of `idProperty`.
+        pub id: String,
+    }
+
+    /// Body of `POST /crm/objects/{version}/contacts/batch/update`.
     #[derive(Debug, Deserialize)]
     #[serde(deny_unknown_fields)]
     pub struct BatchUpdateBody {
@@ -74,7 +107,7 @@ pub mod contract {
         pub object_write_trace_id: Option<String>,
     }
 
-    /// Body of `POST /crm/v3/objects/contacts/gdpr-delete`.
+    /// Body of `POST /crm/objects/{version}/contacts/gdpr-delete`.
     #[derive(Debug, Deserialize)]
     #[serde(deny_unknown_fields)]
     pub struct GdprDeleteBody {
@@ -179,11 +212,21 @@ impl HubSpotSimulator {
         });
         let router = Router::new()
             .route(
-                "/crm/v3/objects/contacts/{id}",
+                "/crm/objects/{version}/contacts/{id}",
                 patch(update_contact).get(read_contact),
             )
-            .route("/crm/v3/objects/contacts/batch/update", post(batch_update))
-            .route("/crm/v3/objects/contacts/gdpr-delete", post(gdpr_delete))
+            .route(
+                "/crm/objects/{version}/contacts/batch/update",
+                post(batch_update),
+            )
+            .route(
+                "/crm/objects/{version}/contacts/batch/read",
+                post(batch_read),
+            )
+            .route(
+                "/crm/objects/{version}/contacts/gdpr-delete",
+                post(gdpr_delete),
+            )
             .fallback(unknown_route)
             .layer(middleware::from_fn_with_state(state.clone(), gate))
             .with_state(state.clone());
@@ -275,7 +318,7 @@ impl Refusal {
         Self::new(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", message)
     }
 
-    fn not_found(message: &str) -> Self {
+    fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "OBJECT_NOT_FOUND", message)
     }
 }
@@ -334,6 +377,18 @@ async fn gate(State(state): State<Arc<SimState>>, request: Request, next: Next) 
 
 async fn unknown_route() -> Refusal {
     Refusal::not_found("Unable to route the request: no such endpoint")
+}
+
+/// `Ok` for a date version HubSpot serves; otherwise the 404 of an unknown route.
+fn served(version: &str) -> Result<(), Refusal> {
+    if SERVED_VERSIONS.contains(&version) {
+        Ok(())
+    } else {
+        Err(Refusal::not_found(format!(
+            "Unable to route the request: no API version {version} (served: {})",
+            SERVED_VERSIONS.join(", ")
+        )))
+    }
 }
 
 fn require_json(headers: &HeaderMap) -> Result<(), Refusal> {
@@ -460,9 +515,10 @@ fn found(email: Option<String>) -> Result<String, Refusal> {
 
 async fn read_contact(
     State(state): State<Arc<SimState>>,
-    Path(id): Path<String>,
+    Path((version, id)): Path<(String, String)>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, Refusal> {
+    served(&version)?;
     let portal = state.portal.lock().unwrap();
     let id_property = query.get("idProperty").map(String::as_str);
     let email = found(resolve(&portal, &id, id_property)?)?;
@@ -474,11 +530,12 @@ async fn read_contact(
 
 async fn update_contact(
     State(state): State<Arc<SimState>>,
-    Path(id): Path<String>,
+    Path((version, id)): Path<(String, String)>,
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Refusal> {
+    served(&version)?;
     require_json(&headers)?;
     let update: PropertiesBody = parse_body(&body)?;
     let mut portal = state.portal.lock().unwrap();
@@ -492,9 +549,11 @@ async fn update_contact(
 
 async fn batch_update(
     State(state): State<Arc<SimState>>,
+    Path(version): Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Refusal> {
+    served(&version)?;
     require_json(&headers)?;
     let batch: BatchUpdateBody = parse_body(&body)?;
     if batch.inputs.is_empty() || batch.inputs.len() > BATCH_LIMIT {
@@ -554,11 +613,63 @@ async fn batch_update(
     Ok((StatusCode::MULTI_STATUS, Json(answer)).into_response())
 }
 
+async fn batch_read(
+    State(state): State<Arc<SimState>>,
+    Path(version): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Refusal> {
+    served(&version)?;
+    require_json(&headers)?;
+    let batch: BatchReadBody = parse_body(&body)?;
+    if batch.inputs.is_empty() || batch.inputs.len() > BATCH_LIMIT {
+        return Err(Refusal::validation(format!(
+            "inputs: size must be between 1 and {BATCH_LIMIT}, got {}",
+            batch.inputs.len()
+        )));
+    }
+    let portal = state.portal.lock().unwrap();
+    let names: Vec<&str> = batch
+        .properties
+        .iter()
+        .chain(&batch.properties_with_history)
+        .map(String::as_str)
+        .collect();
+    let started = now_rfc3339();
+    let mut results = Vec::new();
+    let mut missing = Vec::new();
+    for input in &batch.inputs {
+        match resolve(&portal, &input.id, batch.id_property.as_deref())? {
+            Some(email) => results.push(contact_json(&portal.contacts[&email], Some(&names))),
+            None => missing.push(input.id.clone()),
+        }
+    }
+    let mut answer = json!({
+        "status": "COMPLETE",
+        "results": results,
+        "startedAt": started,
+        "completedAt": now_rfc3339(),
+    });
+    if missing.is_empty() {
+        return Ok(Json(answer).into_response());
+    }
+    answer["numErrors"] = json!(1);
+    answer["errors"] = json!([{
+        "status": "error",
+        "category": "OBJECT_NOT_FOUND",
+        "message": "Could not get some CONTACT objects, they may be deleted or not exist. Check that ids are valid.",
+        "context": {"ids": missing},
+    }]);
+    Ok((StatusCode::MULTI_STATUS, Json(answer)).into_response())
+}
+
 async fn gdpr_delete(
     State(state): State<Arc<SimState>>,
+    Path(version): Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<StatusCode, Refusal> {
+    served(&version)?;
     require_json(&headers)?;
     let request: GdprDeleteBody = parse_body(&body)?;
     let mut portal = state.portal.lock().unwrap();

@@ -88,7 +88,7 @@ async fn a_single_opt_out_patches_the_contact_by_email() {
     assert_eq!(calls[0].method, "PATCH");
     assert_eq!(
         calls[0].path,
-        "/crm/v3/objects/contacts/jane.doe@example.com?idProperty=email"
+        "/crm/objects/2026-09/contacts/jane.doe@example.com?idProperty=email"
     );
     assert_eq!(
         calls[0].header("authorization"),
@@ -181,7 +181,7 @@ async fn several_items_go_in_one_batch_update_and_unknown_contacts_are_not_found
     let calls = sim.control().calls();
     assert_eq!(calls.len(), 1);
     assert_eq!(calls[0].method, "POST");
-    assert_eq!(calls[0].path, "/crm/v3/objects/contacts/batch/update");
+    assert_eq!(calls[0].path, "/crm/objects/2026-09/contacts/batch/update");
     assert_eq!(calls[0].status, 207);
     assert_eq!(
         calls[0].json,
@@ -232,7 +232,7 @@ async fn more_than_one_hundred_contacts_are_split_into_calls_of_at_most_one_hund
         .all(|r| r.as_ref().unwrap().action == ConfirmationAction::Flagged));
     let sizes: Vec<usize> = sim
         .control()
-        .calls_to("/crm/v3/objects/contacts/batch/update")
+        .calls_to("/crm/objects/2026-09/contacts/batch/update")
         .iter()
         .map(|c| c.json["inputs"].as_array().unwrap().len())
         .collect();
@@ -368,10 +368,11 @@ async fn read_back_is_verified_when_the_property_holds_and_failed_when_it_does_n
         VerificationStatus::Verified
     );
     let read = sim.control().calls().pop().unwrap();
-    assert_eq!(read.method, "GET");
+    assert_eq!(read.method, "POST");
+    assert_eq!(read.path, "/crm/objects/2026-09/contacts/batch/read");
     assert_eq!(
-        read.path,
-        "/crm/v3/objects/contacts/jane.doe@example.com?idProperty=email&properties=hush_do_not_sell"
+        read.json,
+        json!({"inputs": [{"id": JANE}], "idProperty": "email", "properties": ["email", "hush_do_not_sell"]})
     );
 
     sim.set_property(JANE, "hush_do_not_sell", "false");
@@ -379,6 +380,66 @@ async fn read_back_is_verified_when_the_property_holds_and_failed_when_it_does_n
         connector.verify(&item, &completion).await,
         VerificationStatus::Failed
     );
+}
+
+#[tokio::test]
+async fn a_batch_is_read_back_in_one_call_per_hundred_contacts() {
+    let emails: Vec<String> = (0..150).map(|i| format!("p{i}@example.com")).collect();
+    let refs: Vec<&str> = emails.iter().map(String::as_str).collect();
+    let sim = sim_with(&refs).await;
+    let connector = connector(&sim);
+    let items: Vec<SuppressionWork> = refs
+        .iter()
+        .map(|email| person(RequestKind::OptOutSaleShare, email))
+        .chain([person(RequestKind::Delete, "gone@example.com")])
+        .collect();
+    let mut completions = Vec::new();
+    for chunk in items[..150].chunks(100) {
+        for result in connector.apply(Operation::Suppress, chunk).await.unwrap() {
+            completions.push(result.unwrap());
+        }
+    }
+    completions.push(one(connector.apply(Operation::Delete, &items[150..]).await).unwrap());
+    sim.set_property("p7@example.com", "hush_do_not_sell", "false");
+    let before = sim.control().calls().len();
+
+    let pairs: Vec<(&SuppressionWork, &Completion)> = items.iter().zip(&completions).collect();
+    let statuses = connector.verify_batch(&pairs).await;
+
+    let reads: Vec<_> = sim.control().calls()[before..].to_vec();
+    assert!(reads
+        .iter()
+        .all(|c| c.path == "/crm/objects/2026-09/contacts/batch/read"));
+    assert_eq!(reads.len(), 2, "151 contacts take two reads of at most 100");
+    assert_eq!(statuses.len(), 151);
+    assert_eq!(statuses[7], VerificationStatus::Failed);
+    assert_eq!(
+        statuses[150],
+        VerificationStatus::Verified,
+        "the deleted contact is gone"
+    );
+    assert!(statuses
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 7)
+        .all(|(_, s)| *s == VerificationStatus::Verified));
+    assert_eq!(connector.verify_batch_limit(), 100);
+}
+
+#[tokio::test]
+async fn the_simulator_serves_only_the_date_versions_hubspot_serves() {
+    let sim = sim_with(&[JANE]).await;
+    let body = json!({"inputs": [{"id": JANE}], "idProperty": "email", "properties": ["email"]});
+    for (version, status) in [
+        ("2026-09", 200),
+        ("2026-03", 200),
+        ("2025-09", 404),
+        ("v3", 404),
+    ] {
+        let path = format!("/crm/objects/{version}/contacts/batch/read");
+        let answer = raw_call(&sim, reqwest::Method::POST, &path, body.clone()).await;
+        assert_eq!(answer.0, status, "{version}: {}", answer.1);
+    }
 }
 
 #[tokio::test]
@@ -409,7 +470,7 @@ async fn delete_uses_gdpr_delete_and_read_back_verifies_the_contact_is_gone() {
 
     let call = &sim.control().calls()[0];
     assert_eq!(call.method, "POST");
-    assert_eq!(call.path, "/crm/v3/objects/contacts/gdpr-delete");
+    assert_eq!(call.path, "/crm/objects/2026-09/contacts/gdpr-delete");
     assert_eq!(call.status, 204);
     assert_eq!(call.json, json!({"objectId": JANE, "idProperty": "email"}));
     assert_eq!(completion.action, ConfirmationAction::Deleted);
@@ -421,7 +482,12 @@ async fn delete_uses_gdpr_delete_and_read_back_verifies_the_contact_is_gone() {
         connector.verify(&item, &completion).await,
         VerificationStatus::Verified
     );
-    assert_eq!(sim.control().calls().last().unwrap().status, 404);
+    let read = sim.control().calls().pop().unwrap();
+    assert_eq!(read.path, "/crm/objects/2026-09/contacts/batch/read");
+    assert_eq!(
+        read.status, 207,
+        "HubSpot reports the contact OBJECT_NOT_FOUND"
+    );
 
     sim.add_contact(JANE);
     assert_eq!(
@@ -616,7 +682,7 @@ async fn the_simulator_refuses_a_non_normalised_email_like_hubspot() {
     let answer = raw_call(
         &sim,
         reqwest::Method::PATCH,
-        "/crm/v3/objects/contacts/Jane.Doe@Example.com?idProperty=email",
+        "/crm/objects/2026-09/contacts/Jane.Doe@Example.com?idProperty=email",
         json!({"properties": {"hush_do_not_sell": "true"}}),
     )
     .await;
@@ -624,7 +690,7 @@ async fn the_simulator_refuses_a_non_normalised_email_like_hubspot() {
     let answer = raw_call(
         &sim,
         reqwest::Method::POST,
-        "/crm/v3/objects/contacts/gdpr-delete",
+        "/crm/objects/2026-09/contacts/gdpr-delete",
         json!({"objectId": " jane.doe@example.com", "idProperty": "email"}),
     )
     .await;
@@ -639,7 +705,7 @@ async fn the_simulator_refuses_batches_over_the_limit_duplicates_and_bad_shapes(
     let inputs: Vec<serde_json::Value> = (0..101)
         .map(|i| json!({"id": format!("u{i}@example.com"), "idProperty": "email", "properties": {"hush_do_not_sell": "true"}}))
         .collect();
-    let path = "/crm/v3/objects/contacts/batch/update";
+    let path = "/crm/objects/2026-09/contacts/batch/update";
     let answer = raw_call(
         &sim,
         reqwest::Method::POST,
@@ -672,7 +738,7 @@ async fn the_simulator_refuses_batches_over_the_limit_duplicates_and_bad_shapes(
     let answer = raw_call(
         &sim,
         reqwest::Method::PATCH,
-        "/crm/v3/objects/contacts/jane.doe@example.com?idProperty=email",
+        "/crm/objects/2026-09/contacts/jane.doe@example.com?idProperty=email",
         json!({"properties": {"hush_do_not_sell": "yes"}}),
     )
     .await;
@@ -681,7 +747,7 @@ async fn the_simulator_refuses_batches_over_the_limit_duplicates_and_bad_shapes(
     let answer = raw_call(
         &sim,
         reqwest::Method::PATCH,
-        "/crm/v3/objects/contacts/jane.doe@example.com?idProperty=email",
+        "/crm/objects/2026-09/contacts/jane.doe@example.com?idProperty=email",
         json!({"hush_do_not_sell": "true"}),
     )
     .await;

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use hush_connector_kit::secret::Secret;
 use hush_connector_kit::settings::Fields;
+use hush_connector_kit::versions::{date, DatedVersion, VersionTable};
 use hush_contracts::config::ConfigError;
 use hush_contracts::recipients::RecipientConfig;
 use serde::Deserialize;
@@ -14,18 +15,59 @@ use serde::Deserialize;
 pub struct LinkedInSettings {
     /// Id of the streaming user DMP segment (digits only).
     pub segment_id: String,
-    /// Marketing API version sent as `LinkedIn-Version`, `YYYYMM`.
+    /// Marketing API version sent as `LinkedIn-Version`, `YYYYMM`; checked at start-up against
+    /// [`MARKETING_API_VERSIONS`].
     #[serde(default = "default_linkedin_version")]
     pub linkedin_version: String,
     /// Wait, in seconds, after a 429 that carries no `Retry-After` (LinkedIn's per-member limit
-    /// on this endpoint is 500 requests a minute).
+    /// on this endpoint is 600 requests a minute).
     #[serde(default = "default_retry_after_secs")]
     pub rate_limit_retry_after_secs: u64,
 }
 
+/// The newest `LinkedIn-Version` LinkedIn's own documentation confirms on 2026-12-01 (the
+/// versioning page's "Latest Version: March 2026 | 202603"); newer monthly versions may exist
+/// but were seen only in third-party material.
+pub const DEFAULT_LINKEDIN_VERSION: &str = "202603";
+
 fn default_linkedin_version() -> String {
-    "202410".to_owned()
+    DEFAULT_LINKEDIN_VERSION.to_owned()
 }
+
+/// Marketing API versions with their sunset dates from LinkedIn's "Migrations" page (read
+/// 2026-12-01; no 202512 is listed). LinkedIn names a version after the month it is released
+/// in and gives no day, so `released` is the first of that month.
+pub const MARKETING_API_VERSIONS: VersionTable = VersionTable {
+    api: "LinkedIn Marketing API",
+    as_of: date(2026, 12, 1),
+    versions: &[
+        DatedVersion {
+            name: "202510",
+            released: date(2025, 10, 1),
+            sunset: Some(date(2026, 10, 15)),
+        },
+        DatedVersion {
+            name: "202511",
+            released: date(2025, 11, 1),
+            sunset: Some(date(2026, 11, 16)),
+        },
+        DatedVersion {
+            name: "202601",
+            released: date(2026, 1, 1),
+            sunset: Some(date(2027, 1, 15)),
+        },
+        DatedVersion {
+            name: "202602",
+            released: date(2026, 2, 1),
+            sunset: Some(date(2027, 2, 15)),
+        },
+        DatedVersion {
+            name: "202603",
+            released: date(2026, 3, 1),
+            sunset: Some(date(2027, 3, 16)),
+        },
+    ],
+};
 
 fn default_retry_after_secs() -> u64 {
     60
@@ -50,17 +92,33 @@ pub struct LinkedInConfig {
 
 impl LinkedInConfig {
     /// Reads and validates a recipient's settings and its `access_token` credential; errors
-    /// name the offending field.
+    /// name the offending field. A version LinkedIn has sunset is refused, one within 90 days
+    /// of its sunset is warned about (see [`MARKETING_API_VERSIONS`]).
     pub fn from_recipient(recipient: &RecipientConfig) -> Result<Self, ConfigError> {
+        Self::from_recipient_on(recipient, chrono::Utc::now().date_naive())
+    }
+
+    /// [`LinkedInConfig::from_recipient`] as it would judge the configured version on `today`.
+    pub fn from_recipient_on(
+        recipient: &RecipientConfig,
+        today: chrono::NaiveDate,
+    ) -> Result<Self, ConfigError> {
         let settings: LinkedInSettings = recipient.settings()?;
         let fields = Fields::of(recipient);
         fields.numeric_id("settings.segment_id", &settings.segment_id, "a DMP segment")?;
         if !is_linkedin_version(&settings.linkedin_version) {
             return Err(fields.invalid(
                 "settings.linkedin_version",
-                "must be a Marketing API version of the form YYYYMM, e.g. 202410",
+                "must be a Marketing API version of the form YYYYMM, e.g. 202603",
             ));
         }
+        MARKETING_API_VERSIONS.check(
+            &fields,
+            "settings.linkedin_version",
+            &settings.linkedin_version,
+            version_rank,
+            today,
+        )?;
         fields.at_least_one(
             "settings.rate_limit_retry_after_secs",
             settings.rate_limit_retry_after_secs,
@@ -74,6 +132,13 @@ impl LinkedInConfig {
             default_retry_after: Duration::from_secs(settings.rate_limit_retry_after_secs),
         })
     }
+}
+
+/// Orders `YYYYMM` versions by their number.
+fn version_rank(version: &str) -> Option<u64> {
+    is_linkedin_version(version)
+        .then(|| version.parse().ok())
+        .flatten()
 }
 
 /// Whether `version` has LinkedIn's `YYYYMM` form (a month from 01 to 12).
@@ -100,7 +165,7 @@ mod tests {
         let config = LinkedInConfig {
             base_url: "http://x".into(),
             segment_id: "1".into(),
-            linkedin_version: "202410".into(),
+            linkedin_version: "202603".into(),
             access_token: Secret::new("AQV-secret"),
             timeout: Duration::from_secs(1),
             default_retry_after: Duration::from_secs(60),

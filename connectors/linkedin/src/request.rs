@@ -13,7 +13,7 @@ use hush_contracts::identifiers::is_sha256_hex;
 use serde::Serialize;
 
 /// Most elements sent in one call. The LinkedIn pages consulted document a per-member rate
-/// (500 requests a minute) but no element count for `BATCH_CREATE`; 5,000 is a conservative cap.
+/// (600 requests a minute) but no element count for `BATCH_CREATE`; 5,000 is a conservative cap.
 pub const MAX_ELEMENTS_PER_CALL: usize = 5_000;
 
 /// LinkedIn's documented per-member limit on the DMP streaming endpoints, per minute.

@@ -77,6 +77,12 @@ pub fn classify(
                 .unwrap_or(default_wait),
             detail: format!("HTTP 429: {text}"),
         }),
+        426 => Err(ConnectorError::Permanent(format!(
+            "LinkedIn no longer serves the configured LinkedIn-Version; set \
+             settings.linkedin_version to a version LinkedIn serves today (the connector README \
+             lists them; versions are sunset about a year after release) and restart (HTTP 426: \
+             {text})"
+        ))),
         401 => Err(ConnectorError::Permanent(format!(
             "LinkedIn rejected the access token; refresh the OAuth token and update \
              credentials.access_token (HTTP 401: {text})"
@@ -131,6 +137,16 @@ mod tests {
             classify(429, Some("3"), body, MINUTE),
             Err(ConnectorError::RetryAfter { after, .. }) if after == Duration::from_secs(3)
         ));
+    }
+
+    #[test]
+    fn a_sunset_version_says_which_setting_to_change() {
+        let body = r#"{"status":426,"code":"NONEXISTENT_VERSION","message":"Requested version 202410 is not active"}"#;
+        let err = classify(426, None, body, MINUTE).unwrap_err();
+        assert!(
+            matches!(&err, ConnectorError::Permanent(d) if d.contains("settings.linkedin_version") && d.contains("Requested version 202410")),
+            "{err:?}"
+        );
     }
 
     #[test]

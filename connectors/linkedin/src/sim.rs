@@ -27,15 +27,28 @@ use hush_contracts::identifiers::is_sha256_hex;
 use hush_sim_kit::{any_loopback_port, serve, RunningSim};
 use serde_json::{json, Value};
 
-use self::contract::{ACTIVE_VERSIONS, MAX_ELEMENTS_PER_CALL, RATE_LIMIT_PER_MINUTE};
+use self::contract::{is_active, MAX_ELEMENTS_PER_CALL, RATE_LIMIT_PER_MINUTE};
 
 /// LinkedIn's side of the contract, copied from LinkedIn's documentation rather than from the
 /// connector, so that a sunset version or a wrong limit in the connector cannot pass here too.
 pub mod contract {
-    /// `LinkedIn-Version` values LinkedIn serves on 2026-12-01: 202511 was sunset on
-    /// 2026-11-16 and no 202512 was published; 202603 is the newest the migrations page lists.
-    /// Source: learn.microsoft.com, LinkedIn Marketing "Migrations" and "Versioning".
-    pub const ACTIVE_VERSIONS: &[&str] = &["202601", "202602", "202603"];
+    /// `LinkedIn-Version` values with their sunset day, as LinkedIn's "Migrations" page gave
+    /// them on 2026-12-01 (no 202512 is listed; 202603 is the newest LinkedIn's pages name). A
+    /// version is active until its sunset day. Source: learn.microsoft.com, LinkedIn Marketing
+    /// "Migrations" and "Versioning".
+    pub const VERSIONS: &[(&str, &str)] = &[
+        ("202511", "2026-11-16"),
+        ("202601", "2027-01-15"),
+        ("202602", "2027-02-15"),
+        ("202603", "2027-03-16"),
+    ];
+
+    /// Whether LinkedIn serves `version` on `today` (`YYYY-MM-DD`).
+    pub fn is_active(version: &str, today: &str) -> bool {
+        VERSIONS
+            .iter()
+            .any(|(name, sunset)| *name == version && today < *sunset)
+    }
     /// Calls per member token and minute on the `/users` endpoint ("an application will have a
     /// 1 minute limit of 600 requests per user"). Source: "Create and manage segment users".
     pub const RATE_LIMIT_PER_MINUTE: usize = 600;
@@ -202,7 +215,9 @@ async fn batch_users(
                 "A version must be present: add the LinkedIn-Version header (YYYYMM).",
             )
         }
-        Some(version) if !ACTIVE_VERSIONS.contains(&version) => {
+        Some(version)
+            if !is_active(version, &chrono::Utc::now().format("%Y-%m-%d").to_string()) =>
+        {
             return linkedin_error(
                 StatusCode::UPGRADE_REQUIRED,
                 "NONEXISTENT_VERSION",

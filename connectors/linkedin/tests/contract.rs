@@ -3,10 +3,14 @@
 
 use std::time::Duration;
 
+use hush_connector_kit::settings::Fields;
 use hush_connector_kit::testing::{
     assert_names_field, assert_refused, email, opt_out, work, ComplianceSuite, WorkExt,
 };
-use hush_connector_linkedin::config::LinkedInConfig;
+use hush_connector_kit::versions::VersionStatus;
+use hush_connector_linkedin::config::{
+    LinkedInConfig, DEFAULT_LINKEDIN_VERSION, MARKETING_API_VERSIONS,
+};
 use hush_connector_linkedin::sim::LinkedInSim;
 use hush_connector_linkedin::LinkedInDmpSegment;
 use hush_contracts::connector::{
@@ -363,7 +367,7 @@ fn from_recipient_reads_settings_and_names_the_field_at_fault() {
     std::env::set_var("HUSH_TEST_LINKEDIN_ACCESS_TOKEN", "token-from-env");
     let config = LinkedInConfig::from_recipient(&recipient("segment_id = \"10804\"\n")).unwrap();
     assert_eq!(config.base_url, "https://api.linkedin.com");
-    assert_eq!(config.linkedin_version, "202410");
+    assert_eq!(config.linkedin_version, "202603");
     assert_eq!(config.access_token.expose(), "token-from-env");
     assert!(LinkedInDmpSegment::from_recipient(&recipient("segment_id = \"10804\"\n")).is_ok());
 
@@ -379,6 +383,64 @@ fn from_recipient_reads_settings_and_names_the_field_at_fault() {
     );
 }
 
+fn rank(version: &str) -> Option<u64> {
+    version.parse().ok()
+}
+
+#[test]
+fn building_with_a_sunset_version_fails_naming_the_field_and_the_served_versions() {
+    std::env::set_var("HUSH_TEST_LINKEDIN_ACCESS_TOKEN", "token-from-env");
+    let err = LinkedInDmpSegment::from_recipient(&recipient(
+        "segment_id = \"1\"\nlinkedin_version = \"202410\"\n",
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("recipients.linkedin-dmp.settings.linkedin_version") && err.contains("202603"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_version_sunset_on_a_listed_day_is_refused_from_that_day() {
+    std::env::set_var("HUSH_TEST_LINKEDIN_ACCESS_TOKEN", "token-from-env");
+    let config = recipient("segment_id = \"1\"\nlinkedin_version = \"202511\"\n");
+    let day = |d| chrono::NaiveDate::from_ymd_opt(2026, 11, d).unwrap();
+    assert!(LinkedInConfig::from_recipient_on(&config, day(15)).is_ok());
+    assert_names_field(
+        LinkedInConfig::from_recipient_on(&config, day(16)),
+        "settings.linkedin_version",
+    );
+}
+
+#[test]
+fn a_version_within_ninety_days_of_sunset_warns() {
+    let config = recipient("segment_id = \"1\"\n");
+    let today = chrono::NaiveDate::from_ymd_opt(2026, 12, 1).unwrap();
+    let advisory = MARKETING_API_VERSIONS
+        .check(
+            &Fields::of(&config),
+            "settings.linkedin_version",
+            "202601",
+            rank,
+            today,
+        )
+        .unwrap();
+    assert!(
+        advisory.is_some_and(|a| a.contains("2027-01-15")),
+        "202601 is sunset on 2027-01-15, 45 days after 2026-12-01"
+    );
+}
+
+#[test]
+fn the_default_version_is_served_without_a_warning_today() {
+    let today = chrono::NaiveDate::from_ymd_opt(2026, 12, 1).unwrap();
+    assert_eq!(
+        MARKETING_API_VERSIONS.status(DEFAULT_LINKEDIN_VERSION, rank, today),
+        VersionStatus::Served
+    );
+}
+
 #[tokio::test]
 async fn a_sunset_version_is_refused_with_426_nonexistent_version() {
     let sim = sim().await;
@@ -386,7 +448,7 @@ async fn a_sunset_version_is_refused_with_426_nonexistent_version() {
     config.linkedin_version = "202410".into();
     let err = opt_out_of_a(&config).await.unwrap_err();
     assert!(
-        matches!(&err, ConnectorError::Permanent(d) if d.contains("426") && d.contains("NONEXISTENT_VERSION")),
+        matches!(&err, ConnectorError::Permanent(d) if d.contains("426") && d.contains("NONEXISTENT_VERSION") && d.contains("settings.linkedin_version")),
         "{err:?}"
     );
 }
@@ -406,4 +468,16 @@ async fn the_connector_passes_the_compliance_suite() {
     }
     .run()
     .await;
+}
+
+#[test]
+fn the_simulator_stops_serving_a_version_on_its_sunset_day() {
+    use hush_connector_linkedin::sim::contract::is_active;
+    assert!(is_active("202601", "2027-01-14"));
+    assert!(!is_active("202601", "2027-01-15"));
+    assert!(!is_active("202511", "2026-12-01"));
+    assert!(
+        !is_active("202512", "2026-12-01"),
+        "LinkedIn lists no 202512"
+    );
 }

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use hush_connector_kit::secret::Secret;
 use hush_connector_kit::settings::Fields;
+use hush_connector_kit::versions::{date, DatedVersion, VersionTable};
 use hush_contracts::config::ConfigError;
 use hush_contracts::recipients::RecipientConfig;
 use serde::Deserialize;
@@ -14,7 +15,8 @@ use serde::Deserialize;
 pub struct MetaSettings {
     /// Id of the customer-list Custom Audience the business uploads people to (digits only).
     pub audience_id: String,
-    /// Graph API version in the path, e.g. `v21.0`.
+    /// Marketing API version in the path, e.g. `v27.0`; checked at start-up against
+    /// [`MARKETING_API_VERSIONS`].
     #[serde(default = "default_api_version")]
     pub api_version: String,
     /// Wait, in seconds, when Meta throttles without a `Retry-After` header (error codes
@@ -23,9 +25,53 @@ pub struct MetaSettings {
     pub rate_limit_retry_after_secs: u64,
 }
 
+/// The newest Marketing API version Meta serves on 2026-12-01 (released 2026-11-04).
+pub const DEFAULT_API_VERSION: &str = "v27.0";
+
 fn default_api_version() -> String {
-    "v21.0".to_owned()
+    DEFAULT_API_VERSION.to_owned()
 }
+
+/// Marketing API versions with Meta's release and expiry dates. Custom Audience `users` is a
+/// Marketing API edge, so this table and not the (longer) Graph API one applies. Source:
+/// developers.facebook.com, "Marketing API version history" (read 2026-12-01); an older snapshot
+/// gave v24.0 2026-10-06, either way gone by 2026-12-01.
+pub const MARKETING_API_VERSIONS: VersionTable = VersionTable {
+    api: "Meta Marketing API",
+    as_of: date(2026, 12, 1),
+    versions: &[
+        DatedVersion {
+            name: "v22.0",
+            released: date(2025, 1, 21),
+            sunset: Some(date(2026, 2, 19)),
+        },
+        DatedVersion {
+            name: "v23.0",
+            released: date(2025, 5, 29),
+            sunset: Some(date(2026, 6, 9)),
+        },
+        DatedVersion {
+            name: "v24.0",
+            released: date(2025, 10, 8),
+            sunset: Some(date(2026, 11, 10)),
+        },
+        DatedVersion {
+            name: "v25.0",
+            released: date(2026, 2, 18),
+            sunset: Some(date(2027, 2, 23)),
+        },
+        DatedVersion {
+            name: "v26.0",
+            released: date(2026, 7, 29),
+            sunset: None,
+        },
+        DatedVersion {
+            name: "v27.0",
+            released: date(2026, 11, 4),
+            sunset: None,
+        },
+    ],
+};
 
 fn default_retry_after_secs() -> u64 {
     60
@@ -36,7 +82,7 @@ fn default_retry_after_secs() -> u64 {
 pub struct MetaConfig {
     /// Graph API base URL without a trailing slash (`https://graph.facebook.com` in production).
     pub base_url: String,
-    /// Graph API version, e.g. `v21.0`.
+    /// Marketing API version, e.g. `v27.0`.
     pub api_version: String,
     /// Custom Audience id.
     pub audience_id: String,
@@ -50,8 +96,17 @@ pub struct MetaConfig {
 
 impl MetaConfig {
     /// Reads and validates a recipient's settings and its `access_token` credential; errors
-    /// name the offending field.
+    /// name the offending field. A version Meta no longer serves is refused, one within 90 days
+    /// of its expiry is warned about (see [`MARKETING_API_VERSIONS`]).
     pub fn from_recipient(recipient: &RecipientConfig) -> Result<Self, ConfigError> {
+        Self::from_recipient_on(recipient, chrono::Utc::now().date_naive())
+    }
+
+    /// [`MetaConfig::from_recipient`] as it would judge the configured version on `today`.
+    pub fn from_recipient_on(
+        recipient: &RecipientConfig,
+        today: chrono::NaiveDate,
+    ) -> Result<Self, ConfigError> {
         let settings: MetaSettings = recipient.settings()?;
         let fields = Fields::of(recipient);
         fields.numeric_id(
@@ -60,8 +115,15 @@ impl MetaConfig {
             "a Custom Audience",
         )?;
         if !is_graph_version(&settings.api_version) {
-            return Err(fields.invalid("settings.api_version", "must look like `v21.0`"));
+            return Err(fields.invalid("settings.api_version", "must look like `v27.0`"));
         }
+        MARKETING_API_VERSIONS.check(
+            &fields,
+            "settings.api_version",
+            &settings.api_version,
+            version_rank,
+            today,
+        )?;
         fields.at_least_one(
             "settings.rate_limit_retry_after_secs",
             settings.rate_limit_retry_after_secs,
@@ -75,6 +137,15 @@ impl MetaConfig {
             default_retry_after: Duration::from_secs(settings.rate_limit_retry_after_secs),
         })
     }
+}
+
+/// Orders Graph API versions: `v<major>.<minor>` as `major * 1000 + minor`.
+fn version_rank(version: &str) -> Option<u64> {
+    if !is_graph_version(version) {
+        return None;
+    }
+    let (major, minor) = version[1..].split_once('.')?;
+    Some(major.parse::<u64>().ok()? * 1000 + minor.parse::<u64>().ok()?)
 }
 
 /// Whether `version` has the Graph API form `v<major>.<minor>`.
@@ -106,7 +177,7 @@ mod tests {
     fn debug_output_hides_the_token() {
         let config = MetaConfig {
             base_url: "http://x".into(),
-            api_version: "v21.0".into(),
+            api_version: "v27.0".into(),
             audience_id: "1".into(),
             access_token: Secret::new("EAAB-secret"),
             timeout: Duration::from_secs(1),

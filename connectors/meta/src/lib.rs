@@ -66,6 +66,7 @@ impl MetaCustomAudiences {
                 ItemPlan::Send {
                     rows,
                     phones_without_raw,
+                    madids_without_raw,
                 } => {
                     let mut evidence = Evidence::new();
                     evidence.insert("audience_id".into(), config.audience_id.clone());
@@ -75,6 +76,10 @@ impl MetaCustomAudiences {
                     if *phones_without_raw > 0 {
                         evidence
                             .insert("phone_keys_skipped".into(), phones_without_raw.to_string());
+                    }
+                    if *madids_without_raw > 0 {
+                        evidence
+                            .insert("madid_keys_skipped".into(), madids_without_raw.to_string());
                     }
                     evidence
                 }

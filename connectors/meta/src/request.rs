@@ -6,8 +6,10 @@
 //! - phone: digits only, country code included, no `+` and no leading zeros. Intake hashes the
 //!   E.164 form *with* `+`, so the phone hash is recomputed here from the decrypted raw value;
 //!   without it the phone key is left out;
-//! - mobile advertiser id: lowercased with hyphens, hashed like the other multi-key columns
-//!   (Meta's own Business SDK hashes every multi-key column except `EXTERN_ID`).
+//! - mobile advertiser id (IDFA or AAID): sent **unhashed**, lowercase with its hyphens, as
+//!   Meta's Business SDK sends `MOBILE_ADVERTISER_ID` ("for mobile_advertiser_id, don't hash
+//!   it") and Meta's customer-list format shows it. It comes from the decrypted raw value;
+//!   without it the MAID key is left out.
 //!
 //! A batch where any person carries a phone or a MAID uses the multi-key schema
 //! `["EMAIL","PHONE","MADID"]`, with an empty string for a missing key. Meta takes at most
@@ -121,6 +123,8 @@ pub enum ItemPlan {
         rows: usize,
         /// Phone numbers left out for want of a raw value to re-hash.
         phones_without_raw: usize,
+        /// Mobile advertiser ids left out for want of a raw value to send.
+        madids_without_raw: usize,
     },
     /// The person has no identifier Meta matches customer lists on (email, phone, MAID).
     NothingToMatch,
@@ -149,6 +153,7 @@ struct ItemKeys {
     phones: Vec<String>,
     madids: Vec<String>,
     phones_without_raw: usize,
+    madids_without_raw: usize,
     malformed: usize,
 }
 
@@ -157,13 +162,14 @@ impl ItemKeys {
         let mut keys = ItemKeys::default();
         for identifier in &work.identifiers {
             match identifier.kind {
-                IdentifierType::Email | IdentifierType::Maid
-                    if !is_sha256_hex(&identifier.sha256) =>
-                {
+                IdentifierType::Email if !is_sha256_hex(&identifier.sha256) => {
                     keys.malformed += 1;
                 }
                 IdentifierType::Email => keys.emails.push(identifier.sha256.clone()),
-                IdentifierType::Maid => keys.madids.push(identifier.sha256.clone()),
+                IdentifierType::Maid => match &identifier.raw {
+                    Some(raw) => keys.madids.push(raw.expose().trim().to_lowercase()),
+                    None => keys.madids_without_raw += 1,
+                },
                 IdentifierType::Phone => match &identifier.raw {
                     Some(raw) => keys.phones.push(meta_phone_hash(raw)),
                     None => keys.phones_without_raw += 1,
@@ -222,11 +228,20 @@ impl ItemKeys {
                         .to_owned(),
                 );
             }
+            if self.madids_without_raw > 0 {
+                return ItemPlan::Unsendable(
+                    "Meta matches mobile advertiser ids unhashed, and this request carries only \
+                     a MAID hash with no raw value to send; keep raw MAIDs at intake for this \
+                     recipient"
+                        .to_owned(),
+                );
+            }
             return ItemPlan::NothingToMatch;
         }
         ItemPlan::Send {
             rows: 0,
             phones_without_raw: self.phones_without_raw,
+            madids_without_raw: self.madids_without_raw,
         }
     }
 }
@@ -344,12 +359,12 @@ mod tests {
     }
 
     #[test]
-    fn a_maid_is_sent_as_the_hash_of_its_lowercase_form() {
+    fn a_maid_is_sent_unhashed_in_lowercase_with_its_hyphens() {
         let maid = WorkIdentifier {
             kind: IdentifierType::Maid,
             sha256: hash_identifier(IdentifierType::Maid, "AECE52E7-03EE-455A-B3C4-E57283966239")
                 .unwrap(),
-            raw: None,
+            raw: Some(RawValue::new("AECE52E7-03EE-455A-B3C4-E57283966239")),
         };
         let plan = plan_removal(&[opt_out_of(vec![maid])], 7);
         assert_eq!(
@@ -357,9 +372,26 @@ mod tests {
             vec![Row::MultiKey([
                 String::new(),
                 String::new(),
-                sha256_hex("aece52e7-03ee-455a-b3c4-e57283966239"),
+                "aece52e7-03ee-455a-b3c4-e57283966239".to_owned(),
             ])]
         );
+    }
+
+    #[test]
+    fn a_person_with_only_a_maid_hash_is_unsendable() {
+        let maid = WorkIdentifier {
+            kind: IdentifierType::Maid,
+            sha256: hash_identifier(IdentifierType::Maid, "aece52e7-03ee-455a-b3c4-e57283966239")
+                .unwrap(),
+            raw: None,
+        };
+        let plan = plan_removal(&[opt_out_of(vec![maid])], 7);
+        assert!(
+            matches!(&plan.items[0], ItemPlan::Unsendable(reason) if reason.contains("raw MAIDs")),
+            "{:?}",
+            plan.items[0]
+        );
+        assert!(plan.calls.is_empty());
     }
 
     #[test]
@@ -411,7 +443,8 @@ mod tests {
             plan.items,
             vec![ItemPlan::Send {
                 rows: 1,
-                phones_without_raw: 1
+                phones_without_raw: 1,
+                madids_without_raw: 0
             }]
         );
         assert_eq!(plan.calls[0].payload.schema, Schema::Single(EMAIL_SHA256));

@@ -14,6 +14,8 @@ pub const RATE_LIMIT_CODES: [i64; 5] = [4, 17, 32, 613, 80_003];
 
 /// Error code of an invalid or expired access token (OAuthException).
 pub const INVALID_TOKEN_CODE: i64 = 190;
+/// Graph error code for a call to a Marketing API version Meta no longer serves.
+const DEPRECATED_VERSION_CODE: i64 = 2635;
 
 /// Error subcode of "Audience Upload Blocked": the audience is flagged (`operation_status`
 /// 471) and refuses membership updates until its restrictions are resolved.
@@ -157,6 +159,13 @@ pub fn classify(
              credentials.access_token ({detail})"
         )));
     }
+    if error.code == DEPRECATED_VERSION_CODE {
+        return Err(ConnectorError::Permanent(format!(
+            "Meta no longer serves the configured Marketing API version; set \
+             settings.api_version to a version Meta serves today (the connector README lists \
+             them) and restart ({detail})"
+        )));
+    }
     if error.error_subcode == Some(AUDIENCE_BLOCKED_SUBCODE) {
         return Err(ConnectorError::Permanent(format!(
             "{AUDIENCE_BLOCKED}: audience_blocked=true; the audience is flagged (operation_status \
@@ -188,6 +197,15 @@ mod tests {
             "error_subcode": subcode, "fbtrace_id": "Abc"
         }})
         .to_string()
+    }
+
+    #[test]
+    fn a_deprecated_version_says_which_setting_to_change() {
+        let err = classify(400, None, &graph_error(2635, None), MINUTE).unwrap_err();
+        assert!(
+            matches!(&err, ConnectorError::Permanent(d) if d.contains("settings.api_version") && d.contains("code 2635")),
+            "{err:?}"
+        );
     }
 
     #[test]

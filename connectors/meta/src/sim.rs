@@ -5,7 +5,8 @@
 //! [`contract`]), the audience id, the access token (form `access_token` or
 //! `Authorization: Bearer`), the `payload` JSON and its schema names, at most 10,000 rows a call,
 //! and the consistency of `session` fields across a split batch. Each row value must be a
-//! lowercase 64-character SHA-256 hex digest; an unhashed or upper-case value is counted among
+//! lowercase 64-character SHA-256 hex digest (a mobile advertiser id may be raw, in lowercase);
+//! an unhashed or upper-case value is counted among
 //! `num_invalid_entries` with a sample, as Meta does, and the rest of the call is applied.
 //! Membership is kept in memory and removal is immediate (Meta takes up to 24 hours). The
 //! audience can be flagged (`operation_status` 471), after which updates are refused with
@@ -26,16 +27,30 @@ use hush_sim_kit::{any_loopback_port, serve, RecordedCall, RunningSim};
 use serde_json::{json, Value};
 
 use self::contract::{
-    AUDIENCE_BLOCKED_SUBCODE, DEPRECATED_VERSION_CODE, MAX_ROWS_PER_CALL, SERVED_VERSIONS,
+    served_on, AUDIENCE_BLOCKED_SUBCODE, DEPRECATED_VERSION_CODE, MAX_ROWS_PER_CALL,
 };
 
 /// Meta's side of the contract, copied from Meta's documentation rather than from the
 /// connector, so that a wrong version or limit in the connector cannot pass here too.
 pub mod contract {
-    /// Marketing API versions Meta serves on 2026-12-01 (Custom Audience `users` is a
-    /// Marketing API edge; v24.0 expired on 2026-11-10, v25.0 expires on 2027-02-23).
-    /// Source: developers.facebook.com, "Marketing API version history".
-    pub const SERVED_VERSIONS: &[&str] = &["v25.0", "v26.0", "v27.0"];
+    /// Marketing API versions with their expiry day (`None`: not announced), as Meta's
+    /// "Marketing API version history" gave them on 2026-12-01 (Custom Audience `users` is a
+    /// Marketing API edge). A version is served until its expiry day; older ones are gone.
+    pub const VERSIONS: &[(&str, Option<&str>)] = &[
+        ("v24.0", Some("2026-11-10")),
+        ("v25.0", Some("2027-02-23")),
+        ("v26.0", None),
+        ("v27.0", None),
+    ];
+
+    /// The versions Meta serves on `today` (`YYYY-MM-DD`), oldest first.
+    pub fn served_on(today: &str) -> Vec<&'static str> {
+        VERSIONS
+            .iter()
+            .filter(|(_, expires)| expires.is_none_or(|day| today < day))
+            .map(|(version, _)| *version)
+            .collect()
+    }
     /// Graph error code for a call to a version Meta no longer serves: "(#2635) You are calling
     /// a deprecated version of the Ads API". Source: Meta developer blog, 2024-04-16.
     pub const DEPRECATED_VERSION_CODE: i64 = 2635;
@@ -258,14 +273,19 @@ fn row_values(schema: &ParsedSchema, row: &Value) -> Option<Vec<(String, String)
     }
 }
 
-/// Whether Meta could use this row: every hashed key a lowercase SHA-256 digest, at least one
-/// key present.
+/// Whether Meta could use this row: at least one key present, mobile advertiser ids in
+/// lowercase, every other key a lowercase SHA-256 digest. Meta's Business SDK sends
+/// `MOBILE_ADVERTISER_ID` unhashed but hashes a multi-key `MADID`, and Meta's hashing table for
+/// MAIDs was not found, so a lowercase MAID is accepted raw or hashed.
 fn row_is_valid(values: &[(String, String)]) -> bool {
     values.iter().any(|(_, v)| !v.is_empty())
         && values.iter().all(|(key, value)| {
             value.is_empty()
-                || matches!(key.as_str(), "EXTERN_ID" | "MOBILE_ADVERTISER_ID")
-                || is_sha256_hex(value)
+                || match key.as_str() {
+                    "EXTERN_ID" => true,
+                    "MOBILE_ADVERTISER_ID" | "MADID" => *value == value.to_lowercase(),
+                    _ => is_sha256_hex(value),
+                }
         })
 }
 
@@ -287,8 +307,9 @@ async fn remove_users(
             &format!("Unknown path components: /{version}"),
         );
     }
-    if !SERVED_VERSIONS.contains(&version.as_str()) {
-        let latest = SERVED_VERSIONS[SERVED_VERSIONS.len() - 1];
+    let served = served_on(&chrono::Utc::now().format("%Y-%m-%d").to_string());
+    if !served.contains(&version.as_str()) {
+        let latest = served.last().copied().unwrap_or("none");
         return graph_error(
             audience,
             DEPRECATED_VERSION_CODE,

@@ -2,11 +2,13 @@
 
 use std::time::Duration;
 
+use hush_connector_kit::settings::Fields;
 use hush_connector_kit::testing::{
     assert_names_field, assert_refused, assert_retry_after, email, opt_out, work, ComplianceSuite,
     WorkExt,
 };
-use hush_connector_meta::config::MetaConfig;
+use hush_connector_kit::versions::VersionStatus;
+use hush_connector_meta::config::{MetaConfig, MARKETING_API_VERSIONS};
 use hush_connector_meta::sim::{form_of, MetaSim};
 use hush_connector_meta::MetaCustomAudiences;
 use hush_contracts::connector::{
@@ -159,6 +161,31 @@ async fn a_phone_with_its_raw_value_goes_out_as_a_multi_key_row_hashed_without_p
             "schema": ["EMAIL", "PHONE", "MADID"],
             "data": [[sha256_hex("a@example.com"), meta_phone_hash, ""]],
         })
+    );
+    assert!(sim.members().is_empty());
+}
+
+#[tokio::test]
+async fn a_maid_goes_out_unhashed_and_meta_accepts_it() {
+    let sim = sim().await;
+    let idfa = "aece52e7-03ee-455a-b3c4-e57283966239";
+    sim.add_members([idfa.to_owned()]);
+    let maid = WorkIdentifier {
+        kind: IdentifierType::Maid,
+        sha256: hash_identifier(IdentifierType::Maid, idfa).unwrap(),
+        raw: Some(RawValue::new(idfa.to_uppercase())),
+    };
+    let results = connector(config(&sim))
+        .apply(
+            Operation::Suppress,
+            &[work(RequestKind::OptOutSaleShare).with(maid)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(completed(&results[0]).evidence["num_invalid_entries"], "0");
+    assert_eq!(
+        payload_of(&sim.control().calls()[0])["data"],
+        json!([["", "", idfa]])
     );
     assert!(sim.members().is_empty());
 }
@@ -430,7 +457,7 @@ fn from_recipient_reads_settings_and_names_the_field_at_fault() {
     std::env::set_var("HUSH_TEST_META_ACCESS_TOKEN", "token-from-env");
     let config = MetaConfig::from_recipient(&recipient("audience_id = \"123\"\n")).unwrap();
     assert_eq!(config.base_url, "https://graph.facebook.com");
-    assert_eq!(config.api_version, "v21.0");
+    assert_eq!(config.api_version, "v27.0");
     assert_eq!(config.access_token.expose(), "token-from-env");
     assert_eq!(config.default_retry_after, Duration::from_secs(60));
     assert!(MetaCustomAudiences::from_recipient(&recipient("audience_id = \"123\"\n")).is_ok());
@@ -444,6 +471,54 @@ fn from_recipient_reads_settings_and_names_the_field_at_fault() {
         "settings.api_version",
     );
     assert_names_field(MetaConfig::from_recipient(&recipient("")), "audience_id");
+}
+
+#[test]
+fn building_with_a_version_meta_no_longer_serves_fails_naming_the_field() {
+    std::env::set_var("HUSH_TEST_META_ACCESS_TOKEN", "token-from-env");
+    let err = MetaCustomAudiences::from_recipient(&recipient(
+        "audience_id = \"1\"\napi_version = \"v21.0\"\n",
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("recipients.meta-ca.settings.api_version") && err.contains("v27.0"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_version_near_its_expiry_builds_with_a_warning() {
+    std::env::set_var("HUSH_TEST_META_ACCESS_TOKEN", "token-from-env");
+    let today = chrono::NaiveDate::from_ymd_opt(2026, 12, 1).unwrap();
+    let config = recipient("audience_id = \"1\"\napi_version = \"v25.0\"\n");
+    let advisory = MARKETING_API_VERSIONS
+        .check(
+            &Fields::of(&config),
+            "settings.api_version",
+            "v25.0",
+            |v| v[1..].split_once('.').and_then(|(m, _)| m.parse().ok()),
+            today,
+        )
+        .unwrap();
+    assert!(
+        advisory.is_some_and(|a| a.contains("2027-02-23")),
+        "v25.0 expires on 2027-02-23, 84 days after 2026-12-01"
+    );
+    assert!(MetaConfig::from_recipient_on(&config, today).is_ok());
+}
+
+#[test]
+fn the_default_version_is_served_without_a_warning_today() {
+    let today = chrono::NaiveDate::from_ymd_opt(2026, 12, 1).unwrap();
+    assert_eq!(
+        MARKETING_API_VERSIONS.status(
+            hush_connector_meta::config::DEFAULT_API_VERSION,
+            |v| v[1..].split_once('.').and_then(|(m, _)| m.parse().ok()),
+            today
+        ),
+        VersionStatus::Served
+    );
 }
 
 #[tokio::test]
@@ -473,4 +548,11 @@ async fn the_connector_passes_the_compliance_suite() {
     }
     .run()
     .await;
+}
+
+#[test]
+fn the_simulator_stops_serving_a_version_on_its_expiry_day() {
+    use hush_connector_meta::sim::contract::served_on;
+    assert_eq!(served_on("2026-12-01"), ["v25.0", "v26.0", "v27.0"]);
+    assert_eq!(served_on("2027-02-23"), ["v26.0", "v27.0"]);
 }

@@ -38,7 +38,7 @@ impl IndividualFlag {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SalesforceSettings {
-    /// REST API version used in every data path, e.g. `v61.0`.
+    /// REST API version used in every data path, e.g. `v67.0`. Default [`DEFAULT_API_VERSION`].
     pub api_version: String,
     /// Seconds after which the access token is fetched again. Salesforce does not say when a
     /// client-credentials token expires, so the connector also refreshes once on a 401
@@ -60,10 +60,15 @@ pub struct SalesforceSettings {
     pub retry_after_default_secs: u64,
 }
 
+/// Summer '26 (v67.0), the newest REST API version every org serves on 2026-12-01: Winter '27
+/// (v68.0) is listed in Salesforce's version archive, but its general availability date was not
+/// confirmed. Source: Salesforce SOQL and SOSL guide, PDF archive of versions.
+pub const DEFAULT_API_VERSION: &str = "v67.0";
+
 impl Default for SalesforceSettings {
     fn default() -> Self {
         Self {
-            api_version: "v61.0".into(),
+            api_version: DEFAULT_API_VERSION.into(),
             token_ttl_secs: 3600,
             opt_out_flags: vec![
                 IndividualFlag::HasOptedOutTracking,
@@ -83,7 +88,7 @@ impl SalesforceSettings {
         let at = |field: &str| format!("recipients.{recipient_id}.settings.{field}");
         if !is_api_version(&self.api_version) {
             return Err(ConfigError::Invalid(format!(
-                "{} must look like `v61.0`, got `{}`",
+                "{} must look like `v67.0`, got `{}`",
                 at("api_version"),
                 self.api_version
             )));
@@ -199,7 +204,7 @@ mod tests {
     #[test]
     fn defaults_set_tracking_and_profiling_for_opt_out_and_processing_for_limit() {
         let s = settings("").unwrap();
-        assert_eq!(s.api_version, "v61.0");
+        assert_eq!(s.api_version, "v67.0");
         assert_eq!(s.token_ttl_secs, 3600);
         assert_eq!(
             s.opt_out_flags,

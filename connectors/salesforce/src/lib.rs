@@ -208,9 +208,11 @@ impl SalesforceConnector {
             }
         }
 
-        // Link each claimed record to its claimer's Individual, in batch order.
+        // Link each claimed record to its claimer's Individual, grouped by object type:
+        // Salesforce processes a mixed-type collection as runs of one type and refuses more
+        // than 10 runs, so Contacts and Leads interleaved in batch order would fail whole.
         let mut outcome: HashMap<String, Result<String, ConnectorError>> = HashMap::new();
-        let mut links: Vec<(String, String, Value)> = Vec::new();
+        let mut links: Vec<(SObjectType, String, String, Value)> = Vec::new();
         for (index, slot) in slots.iter().enumerate() {
             let Slot::Open(subject) = slot else { continue };
             for (object, id) in subject.unlinked() {
@@ -219,6 +221,7 @@ impl SalesforceConnector {
                 }
                 match &targets[&index] {
                     Ok(individual) => links.push((
+                        object,
                         id.to_owned(),
                         individual.clone(),
                         link_to_individual(object, id, individual),
@@ -229,10 +232,11 @@ impl SalesforceConnector {
                 }
             }
         }
+        links.sort_by_key(|(object, ..)| object.as_str());
         for chunk in links.chunks(MAX_COLLECTION) {
-            let records: Vec<Value> = chunk.iter().map(|(_, _, record)| record.clone()).collect();
+            let records: Vec<Value> = chunk.iter().map(|(.., record)| record.clone()).collect();
             let results = self.client.update(&records).await?;
-            for ((id, individual, _), result) in chunk.iter().zip(results) {
+            for ((_, id, individual, _), result) in chunk.iter().zip(results) {
                 let linked = self.saved_id(result).map(|_| individual.clone());
                 outcome.insert(id.clone(), linked);
             }

@@ -29,7 +29,7 @@ use axum::{Json, Router};
 use hush_sim_kit::{any_loopback_port, serve, RunningSim};
 use serde_json::{json, Map, Value};
 
-use self::contract::{COLLECTION_LIMIT, NEWEST_MAJOR_VERSION};
+use self::contract::{COLLECTION_LIMIT, MAX_TYPE_CHUNKS, NEWEST_MAJOR_VERSION};
 
 /// Salesforce's side of the contract, copied from Salesforce's documentation rather than from
 /// the connector, so that a wrong limit or version in the connector cannot pass here too.
@@ -37,6 +37,12 @@ pub mod contract {
     /// Most records (or ids) one sObject Collections call accepts: "The list can contain up to
     /// 200 objects." Source: REST API guide, sObject Collections.
     pub const COLLECTION_LIMIT: usize = 200;
+    /// Most runs of one object type a mixed-type collection may hold: records of several types
+    /// are processed as chunks, and "a single request can process up to 10 chunks". Source:
+    /// REST API guide, sObject Collections (update). The REST error body for more is not
+    /// documented; the simulator answers 400 with Salesforce's Apex text ("Cannot have more
+    /// than 10 chunks in a single operation") under an assumed `errorCode`.
+    pub const MAX_TYPE_CHUNKS: usize = 10;
     /// The newest REST API version on 2026-12-01: Winter '27 is v68.0; a later one does not
     /// exist yet. Source: SOQL and SOSL guide, PDF archive of versions.
     pub const NEWEST_MAJOR_VERSION: u32 = 68;
@@ -508,6 +514,23 @@ fn collection_records(body: &[u8]) -> Result<Vec<Map<String, Value>>, Refusal> {
             StatusCode::BAD_REQUEST,
             "EXCEEDED_ID_LIMIT",
             "record limit reached. cannot submit more than 200 records into this call",
+        ));
+    }
+    let types = records
+        .iter()
+        .map(|r| r.pointer("/attributes/type").and_then(Value::as_str));
+    let chunks = types
+        .clone()
+        .zip(types.skip(1))
+        .filter(|(a, b)| a != b)
+        .count()
+        + 1;
+    if chunks > MAX_TYPE_CHUNKS {
+        return Err(api_error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_BATCH_REQUEST",
+            "Cannot have more than 10 chunks in a single operation. Please rearrange the data to \
+             reduce chunking.",
         ));
     }
     records

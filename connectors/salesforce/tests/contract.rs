@@ -18,7 +18,7 @@ use serde_json::json;
 
 const CLIENT_ID: &str = "hush-sim-client";
 const CLIENT_SECRET: &str = "hush-sim-secret";
-const COLLECTIONS: &str = "/services/data/v61.0/composite/sobjects";
+const COLLECTIONS: &str = "/services/data/v67.0/composite/sobjects";
 const TOKEN: &str = "/services/oauth2/token";
 
 static CREDENTIALS: Once = Once::new();
@@ -359,7 +359,7 @@ async fn raw_email_is_normalised_before_the_query() {
             .unwrap(),
     );
     assert_eq!(completion.action, ConfirmationAction::Flagged);
-    for call in s.running.control.calls_to("/services/data/v61.0/query") {
+    for call in s.running.control.calls_to("/services/data/v67.0/query") {
         assert_eq!(call.status, 200, "{}", call.path);
     }
 }
@@ -432,6 +432,72 @@ async fn without_create_individuals_a_record_without_individual_is_not_found() {
     assert_eq!(completion.action, ConfirmationAction::NotFound);
     assert!(completion.evidence["reason"].contains("create_individuals = false"));
     assert_eq!(s.sim.individual_count(), 0);
+}
+
+#[tokio::test]
+async fn people_with_both_a_contact_and_a_lead_are_linked_in_one_run_per_type() {
+    let s = setup("").await;
+    let batch: Vec<SuppressionWork> = (0..6)
+        .map(|n| {
+            let email = format!("both{n}@example.com");
+            s.sim.add_contact(&email, false);
+            s.sim.add_lead(&email, false);
+            person(RequestKind::OptOutSaleShare, Some(&email))
+        })
+        .collect();
+    let results = s
+        .connector
+        .apply(Operation::Suppress, &batch)
+        .await
+        .unwrap();
+    assert!(
+        results
+            .iter()
+            .all(|r| r.as_ref().unwrap().action == ConfirmationAction::Flagged),
+        "{results:?}"
+    );
+    let link = &s.calls("PATCH", COLLECTIONS)[0];
+    let types: Vec<&str> = link.json["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["attributes"]["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types, [["Contact"; 6], ["Lead"; 6]].concat());
+}
+
+#[tokio::test]
+async fn the_simulator_refuses_more_than_ten_runs_of_one_type() {
+    let s = setup("").await;
+    let http = reqwest::Client::new();
+    let token: serde_json::Value = http
+        .post(format!("{}{TOKEN}", s.running.base_url()))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", CLIENT_ID),
+            ("client_secret", CLIENT_SECRET),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let records: Vec<serde_json::Value> = (0..11)
+        .map(|n| {
+            let object = if n % 2 == 0 { "Contact" } else { "Lead" };
+            serde_json::json!({"attributes": {"type": object}, "id": format!("003{n:015}")})
+        })
+        .collect();
+    let answer = http
+        .patch(format!("{}{COLLECTIONS}", s.running.base_url()))
+        .bearer_auth(token["access_token"].as_str().unwrap())
+        .json(&serde_json::json!({"allOrNone": false, "records": records}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 400);
+    assert!(answer.text().await.unwrap().contains("more than 10 chunks"));
 }
 
 #[tokio::test]
@@ -612,7 +678,7 @@ async fn verify_reads_the_flags_back_and_fails_when_changed_behind_our_back() {
         VerificationStatus::Verified
     );
     assert!(!s
-        .calls("GET", "/services/data/v61.0/sobjects/Individual/")
+        .calls("GET", "/services/data/v67.0/sobjects/Individual/")
         .is_empty());
 
     s.sim

@@ -6,8 +6,12 @@
 //! non-empty and at most 5,000), and answers in Segment's envelopes (`{"data":…}` or
 //! `{"errors":[{"type","message","field"}]}`, 401/404/422). A regulation's `overallStatus`
 //! advances on each read: `INITIALIZED` → `RUNNING` (for a configurable number of reads) →
-//! `FINISHED`, or whatever final status it was told to end with. Faults and call records come
-//! from [`hush_sim_kit`].
+//! `FINISHED`, or whatever final status it was told to end with. Regulations can be put under a
+//! quota ([`SegmentSim::limit_regulations`]): each creation spends a point and reports the
+//! documented `X-RateLimit-Consumed`, `X-RateLimit-Remaining` and `X-RateLimit-Reset` (an RFC 5322
+//! date) headers; with no point left it answers 429 with Segment's documented body
+//! (`remainingPoints`, `msBeforeNext`, `consumedPoints`) and no `Retry-After`, as Segment's
+//! "Rate Limits" page describes. Faults and call records come from [`hush_sim_kit`].
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -84,6 +88,14 @@ struct SimState {
     next_id: u64,
     regulations: BTreeMap<String, SimRegulation>,
     end_next_with: Option<String>,
+    quota: Option<Quota>,
+}
+
+/// A point quota on regulation creation.
+struct Quota {
+    consumed: u32,
+    remaining: u32,
+    resets_at: chrono::DateTime<chrono::Utc>,
 }
 
 type Shared = Arc<Mutex<SimState>>;
@@ -107,6 +119,7 @@ impl SegmentSim {
             next_id: 1,
             regulations: BTreeMap::new(),
             end_next_with: None,
+            quota: None,
         }));
         let router = Router::new()
             .route("/regulations", post(create))
@@ -133,6 +146,17 @@ impl SegmentSim {
             "not a final status: {status}"
         );
         self.lock().end_next_with = Some(status.to_owned());
+    }
+
+    /// From now on, at most `points` regulations may be created before the quota refills in
+    /// `resets_in`; the quota never refills while the simulator runs.
+    pub fn limit_regulations(&self, points: u32, resets_in: std::time::Duration) {
+        self.lock().quota = Some(Quota {
+            consumed: 0,
+            remaining: points,
+            resets_at: chrono::Utc::now()
+                + chrono::Duration::from_std(resets_in).expect("a reasonable reset delay"),
+        });
     }
 
     /// Every regulation created so far, oldest first.
@@ -182,6 +206,46 @@ async fn create(State(state): State<Shared>, headers: HeaderMap, body: Bytes) ->
     if let Some(refusal) = unauthorized(&state, &headers) {
         return refusal;
     }
+    let Some(quota) = state.quota.as_mut() else {
+        return create_regulation(&mut state, &headers, &body);
+    };
+    if quota.remaining == 0 {
+        let wait = (quota.resets_at - chrono::Utc::now())
+            .num_milliseconds()
+            .max(0);
+        let body = json!({"errors": [{
+            "type": "RequestError",
+            "message": "Too many requests",
+            "data": {"remainingPoints": 0, "msBeforeNext": wait, "consumedPoints": quota.consumed},
+        }]});
+        let headers = quota_headers(quota);
+        return (StatusCode::TOO_MANY_REQUESTS, headers, Json(body)).into_response();
+    }
+    quota.remaining -= 1;
+    quota.consumed += 1;
+    let quota_headers = quota_headers(quota);
+    let mut answer = create_regulation(&mut state, &headers, &body);
+    if answer.status().is_success() {
+        answer.headers_mut().extend(quota_headers);
+    }
+    answer
+}
+
+/// The documented rate-limit headers of an answer under `quota`.
+fn quota_headers(quota: &Quota) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    let values = [
+        ("x-ratelimit-consumed", quota.consumed.to_string()),
+        ("x-ratelimit-remaining", quota.remaining.to_string()),
+        ("x-ratelimit-reset", quota.resets_at.to_rfc2822()),
+    ];
+    for (name, value) in values {
+        headers.insert(name, value.parse().expect("ASCII header value"));
+    }
+    headers
+}
+
+fn create_regulation(state: &mut SimState, headers: &HeaderMap, body: &Bytes) -> Response {
     let json_media = headers
         .get("content-type")
         .and_then(|v| v.to_str().ok())
@@ -196,7 +260,7 @@ async fn create(State(state): State<Shared>, headers: HeaderMap, body: Bytes) ->
             None,
         );
     }
-    let Ok(body) = serde_json::from_slice::<Value>(&body) else {
+    let Ok(body) = serde_json::from_slice::<Value>(body) else {
         return errors(
             StatusCode::BAD_REQUEST,
             "bad-request",

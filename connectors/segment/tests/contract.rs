@@ -246,6 +246,33 @@ async fn failed_regulation_is_permanent_and_partial_success_fails_verification()
 }
 
 #[tokio::test]
+async fn a_spent_regulation_quota_waits_until_it_resets() {
+    let (sim, connector) = start().await;
+    sim.limit_regulations(1, Duration::from_secs(3 * 24 * 3600));
+    let first = connector
+        .apply(
+            Operation::Suppress,
+            &[person("a", RequestKind::OptOutSaleShare, Some("user-1"))],
+        )
+        .await
+        .unwrap();
+    assert!(first[0].is_ok(), "{first:?}");
+    let err = connector
+        .apply(
+            Operation::Suppress,
+            &[person("b", RequestKind::OptOutSaleShare, Some("user-2"))],
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, ConnectorError::RetryAfter { after, detail }
+            if *after > Duration::from_secs(71 * 3600) && detail.contains("Too many requests")),
+        "{err:?}"
+    );
+    assert_eq!(sim.regulations().len(), 1);
+}
+
+#[tokio::test]
 async fn refused_token_is_permanent_with_segments_text() {
     let config = SegmentSimConfig::default();
     let sim = SegmentSim::start(config).await.unwrap();

@@ -78,7 +78,7 @@ impl From<VendorFault> for Fault {
 pub struct RecordedCall {
     /// HTTP method.
     pub method: Method,
-    /// Path and query, e.g. `/crm/v3/objects/contacts/123?idProperty=email`.
+    /// Path and query, e.g. `/crm/objects/2026-09/contacts/123?idProperty=email`.
     pub path: String,
     /// Request headers.
     pub headers: HeaderMap,

@@ -94,11 +94,15 @@ pub struct VendorAnswer {
     pub status: u16,
     /// The `Retry-After` header, when the vendor sent one that is valid text.
     pub retry_after: Option<String>,
+    /// The `X-RateLimit-Reset` header, when sent: when the vendor's quota refills (Segment
+    /// sends an RFC 5322 date).
+    pub rate_limit_reset: Option<String>,
     /// The body as text.
     pub body: String,
 }
 
-/// Sends `request` and reads the vendor's answer: status, `Retry-After` and body. A failure to
+/// Sends `request` and reads the vendor's answer: status, `Retry-After`, `X-RateLimit-Reset`
+/// and body. A failure to
 /// reach the vendor or to read the body is classified with [`classify_transport_error`]; any
 /// status is an `Ok`, left to the connector's own classification.
 pub async fn send(request: reqwest::RequestBuilder) -> Result<VendorAnswer, ConnectorError> {
@@ -112,6 +116,11 @@ pub async fn send(request: reqwest::RequestBuilder) -> Result<VendorAnswer, Conn
         .get(reqwest::header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    let rate_limit_reset = response
+        .headers()
+        .get("x-ratelimit-reset")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let body = response
         .text()
         .await
@@ -119,6 +128,7 @@ pub async fn send(request: reqwest::RequestBuilder) -> Result<VendorAnswer, Conn
     Ok(VendorAnswer {
         status,
         retry_after,
+        rate_limit_reset,
         body,
     })
 }
@@ -205,9 +215,10 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn send_reads_status_retry_after_and_body() {
+    async fn send_reads_status_retry_after_rate_limit_reset_and_body() {
         let url = answer_once(
-            "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 7\r\nContent-Length: 9\r\n\
+            "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 7\r\n\
+             X-RateLimit-Reset: Fri, 04 Dec 2026 00:00:00 GMT\r\nContent-Length: 9\r\n\
              Connection: close\r\n\r\nslow down",
         )
         .await;
@@ -217,6 +228,7 @@ mod tests {
             VendorAnswer {
                 status: 429,
                 retry_after: Some("7".into()),
+                rate_limit_reset: Some("Fri, 04 Dec 2026 00:00:00 GMT".into()),
                 body: "slow down".into(),
             }
         );
@@ -228,7 +240,10 @@ mod tests {
             answer_once("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}")
                 .await;
         let answer = send(reqwest::Client::new().get(url)).await.unwrap();
-        assert_eq!((answer.status, answer.retry_after), (200, None));
+        assert_eq!(
+            (answer.status, answer.retry_after, answer.rate_limit_reset),
+            (200, None, None)
+        );
         assert_eq!(answer.body, "{}");
     }
 

@@ -2,8 +2,9 @@
 //! its vendor: the vendor HTTP layer ([`http`]: one client builder, URL-free errors), the
 //! classification of a vendor's answers ([`response`]), secrets whose `Debug` and `Display`
 //! never show the value ([`secret`]), settings checks that name the field at fault
-//! ([`settings`]), the polling of a vendor's asynchronous job ([`poll`]), OAuth 2.0 access
-//! tokens from a refresh token ([`oauth`]), and, with the
+//! ([`settings`]), dated tables of the API versions a vendor serves ([`versions`]), the polling
+//! of a vendor's asynchronous job ([`poll`]), OAuth 2.0 access tokens from a refresh token
+//! ([`oauth`]), and, with the
 //! `testing` feature, the contract-test kit every connector's tests use (`testing`).
 
 pub mod http;
@@ -14,3 +15,4 @@ pub mod secret;
 pub mod settings;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod versions;

@@ -138,6 +138,7 @@ mod tests {
         VendorAnswer {
             status,
             retry_after: None,
+            rate_limit_reset: None,
             body: body.into(),
         }
     }

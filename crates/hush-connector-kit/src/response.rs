@@ -45,6 +45,7 @@ mod tests {
         VendorAnswer {
             status,
             retry_after: Some("3".into()),
+            rate_limit_reset: None,
             body: "busy".into(),
         }
     }

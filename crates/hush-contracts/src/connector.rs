@@ -247,6 +247,26 @@ pub trait Connector: Send + Sync {
     async fn verify(&self, _work: &SuppressionWork, completion: &Completion) -> VerificationStatus {
         completion.verification
     }
+
+    /// Most items whose outcomes one vendor read-back call can cover: the suppressor hands
+    /// [`Connector::verify_batch`] at most this many at a time and counts each such call once
+    /// against the recipient's rate limit. 1 unless the vendor offers a batch read.
+    fn verify_batch_limit(&self) -> usize {
+        1
+    }
+
+    /// Reads back the outcomes of several items: one status per item, in order. By default each
+    /// item is verified on its own with [`Connector::verify`].
+    async fn verify_batch(
+        &self,
+        items: &[(&SuppressionWork, &Completion)],
+    ) -> Vec<VerificationStatus> {
+        let mut statuses = Vec::with_capacity(items.len());
+        for (work, completion) in items {
+            statuses.push(self.verify(work, completion).await);
+        }
+        statuses
+    }
 }
 
 /// A connector built from a `[[recipients]]` block.
@@ -366,6 +386,44 @@ mod tests {
                 Err(ConnectorError::Permanent("Delete".into())),
             ]
         );
+    }
+
+    /// Verifies an item by its kind: deletions are verified, everything else fails.
+    struct ByKind;
+
+    #[async_trait]
+    impl Connector for ByKind {
+        async fn apply(&self, _operation: Operation, _batch: &[SuppressionWork]) -> BatchResult {
+            Ok(vec![])
+        }
+
+        async fn verify(&self, work: &SuppressionWork, _: &Completion) -> VerificationStatus {
+            match work.kind {
+                RequestKind::Delete => VerificationStatus::Verified,
+                _ => VerificationStatus::Failed,
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn batch_verification_defaults_to_verifying_each_item_in_order() {
+        let (delete, opt_out) = (
+            work(RequestKind::Delete),
+            work(RequestKind::OptOutSaleShare),
+        );
+        let done = Completion::not_applicable("done");
+        let statuses = ByKind
+            .verify_batch(&[(&opt_out, &done), (&delete, &done), (&opt_out, &done)])
+            .await;
+        assert_eq!(
+            statuses,
+            [
+                VerificationStatus::Failed,
+                VerificationStatus::Verified,
+                VerificationStatus::Failed
+            ]
+        );
+        assert_eq!(ByKind.verify_batch_limit(), 1);
     }
 
     #[test]

@@ -71,10 +71,14 @@ impl Default for IntakeSection {
             listen: "127.0.0.1:8070".into(),
             max_body_bytes: 64 * 1024,
             encryption_key_env: SecretRef(DEFAULT_KEY_VAR.into()),
+            // Raw values the catalogue's connectors send: emails (CRMs), phones (Meta re-hashes
+            // them without `+`), customer ids (Segment) and MAIDs (Meta and LinkedIn take them
+            // unhashed).
             keep_raw: vec![
                 IdentifierType::Email,
                 IdentifierType::Phone,
                 IdentifierType::CustomerId,
+                IdentifierType::Maid,
             ],
             default_jurisdiction: "US-CA".into(),
             source_system: "hush-intake".into(),
@@ -208,6 +212,24 @@ async fn watch_broker(
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn by_default_intake_keeps_the_raw_values_the_catalogues_connectors_send() {
+        let keep_raw = IntakeSection::default().keep_raw;
+        for kind in [
+            IdentifierType::Email,
+            IdentifierType::Phone,
+            IdentifierType::CustomerId,
+            IdentifierType::Maid,
+        ] {
+            assert!(keep_raw.contains(&kind), "{kind:?} is not kept raw");
         }
     }
 }

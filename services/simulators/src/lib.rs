@@ -628,16 +628,16 @@ mod tests {
     #[test]
     fn email_segments_and_query_strings_are_redacted() {
         assert_eq!(
-            redact_path("/crm/v3/objects/contacts/jane.doe%40example.com?idProperty=email"),
-            "/crm/v3/objects/contacts/{redacted}"
+            redact_path("/crm/objects/2026-09/contacts/jane.doe%40example.com?idProperty=email"),
+            "/crm/objects/2026-09/contacts/{redacted}"
         );
         assert_eq!(
             redact_path("/services/data/v61.0/query?q=SELECT+Id+FROM+Contact+WHERE+Email+%3D+%27jane.doe%40example.com%27"),
             "/services/data/v61.0/query"
         );
         assert_eq!(
-            redact_path("/v21.0/23850000000000001/users"),
-            "/v21.0/23850000000000001/users"
+            redact_path("/v27.0/23850000000000001/users"),
+            "/v27.0/23850000000000001/users"
         );
     }
 

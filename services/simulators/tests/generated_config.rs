@@ -221,7 +221,7 @@ async fn logged_calls_name_the_simulator_and_carry_no_email() {
     assert_eq!(lines.len(), 1, "{lines:?}");
     assert_eq!(lines[0].simulator, "hubspot");
     assert_eq!(lines[0].method, "PATCH");
-    assert_eq!(lines[0].path, "/crm/v3/objects/contacts/{redacted}");
+    assert_eq!(lines[0].path, "/crm/objects/2026-09/contacts/{redacted}");
     assert_eq!(lines[0].status, 200);
     assert!(running.new_calls(&mut cursor).is_empty(), "logged once");
 }

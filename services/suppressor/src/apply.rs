@@ -189,9 +189,10 @@ impl<R: Record, C: Clock> Applier<R, C> {
             let mut still_failing = Vec::new();
             match self.call(operation, &works).await {
                 Ok(results) => {
+                    let mut completed = Vec::new();
                     for (mut item, result) in remaining.into_iter().zip(results) {
                         match result {
-                            Ok(completion) => self.complete(item, completion).await?,
+                            Ok(completion) => completed.push((item, completion)),
                             Err(error) if error.is_retryable() => {
                                 item.last_error = Some(error);
                                 still_failing.push(item);
@@ -199,6 +200,7 @@ impl<R: Record, C: Clock> Applier<R, C> {
                             Err(error) => self.fail(item, &error).await?,
                         }
                     }
+                    self.complete(completed).await?;
                 }
                 Err(error) if !error.is_retryable() => {
                     for item in remaining {
@@ -241,17 +243,37 @@ impl<R: Record, C: Clock> Applier<R, C> {
         Ok(())
     }
 
-    async fn complete(&self, item: InFlight, completion: Completion) -> Result<(), HandlerError> {
-        // A read-back is a vendor call too: it counts against the recipient's rate limit.
-        self.limiter.until_ready().await;
-        let verification = self.connector.verify(&item.work, &completion).await;
-        let mut evidence: HashMap<String, String> = completion.evidence.into_iter().collect();
-        evidence.insert("connector_kind".into(), self.recipient.kind.clone());
-        let confirmation = Confirmation {
-            exception_basis: completion.exception_basis,
-            ..self.confirmation(&item, completion.action, verification, evidence)
-        };
-        self.record.confirm(confirmation).await
+    /// Reads the outcomes of completed items back, as many per vendor call as the connector's
+    /// batch read allows, and confirms each item with its verification.
+    async fn complete(&self, completed: Vec<(InFlight, Completion)>) -> Result<(), HandlerError> {
+        let per_call = self.connector.verify_batch_limit().max(1);
+        let mut completed = completed.into_iter().peekable();
+        while completed.peek().is_some() {
+            let chunk: Vec<(InFlight, Completion)> = completed.by_ref().take(per_call).collect();
+            // A read-back is a vendor call too: it counts against the recipient's rate limit.
+            self.limiter.until_ready().await;
+            let items: Vec<(&SuppressionWork, &Completion)> = chunk
+                .iter()
+                .map(|(item, completion)| (&item.work, completion))
+                .collect();
+            let verifications = self.connector.verify_batch(&items).await;
+            for (index, (item, completion)) in chunk.into_iter().enumerate() {
+                // A connector that answers too few statuses leaves the rest as they were.
+                let verification = verifications
+                    .get(index)
+                    .copied()
+                    .unwrap_or(completion.verification);
+                let mut evidence: HashMap<String, String> =
+                    completion.evidence.into_iter().collect();
+                evidence.insert("connector_kind".into(), self.recipient.kind.clone());
+                let confirmation = Confirmation {
+                    exception_basis: completion.exception_basis,
+                    ..self.confirmation(&item, completion.action, verification, evidence)
+                };
+                self.record.confirm(confirmation).await?;
+            }
+        }
+        Ok(())
     }
 
     async fn fail_exhausted(&self, item: InFlight) -> Result<(), HandlerError> {
@@ -442,6 +464,25 @@ mod tests {
                 _ => None,
             })
             .collect()
+    }
+
+    #[tokio::test]
+    async fn completed_items_are_read_back_as_many_per_call_as_the_connector_allows() {
+        let connector = ScriptedConnector::reading_back(2, [suppressed()]);
+        let (applier, record, _) = applier(connector.clone(), section());
+        let items = vec![item("a", 0), item("b", 0), item("c", 0)];
+        applier.apply(Operation::Suppress, items).await.unwrap();
+        assert_eq!(connector.read_backs(), vec![2, 1]);
+        assert_eq!(confirmed(&record.outputs()).len(), 3);
+    }
+
+    #[tokio::test]
+    async fn without_a_batch_read_each_item_is_read_back_on_its_own() {
+        let connector = ScriptedConnector::answering([suppressed()]);
+        let (applier, _, _) = applier(connector.clone(), section());
+        let items = vec![item("a", 0), item("b", 0)];
+        applier.apply(Operation::Suppress, items).await.unwrap();
+        assert_eq!(connector.read_backs(), vec![1, 1]);
     }
 
     #[tokio::test]

@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use hush_contracts::connector::{
-    BatchResult, Connector, ConnectorError, ItemResults, Operation, SuppressionWork,
+    BatchResult, Completion, Connector, ConnectorError, ItemResults, Operation, SuppressionWork,
 };
 use hush_contracts::events::{
-    Category, Channel, Confirmation, EpochMillis, PrivacyRequest, RequestKind,
+    Category, Channel, Confirmation, EpochMillis, PrivacyRequest, RequestKind, VerificationStatus,
 };
 use hush_contracts::recipients::RecipientConfig;
 use hush_runtime::kafka::{HandlerError, IncomingMessage};
@@ -101,6 +101,8 @@ impl Clock for FakeClock {
 pub struct ScriptedConnector {
     answers: Mutex<VecDeque<Answer>>,
     calls: Mutex<Vec<(Operation, usize)>>,
+    verify_batch_limit: usize,
+    read_backs: Mutex<Vec<usize>>,
 }
 
 /// One scripted answer to a call.
@@ -109,7 +111,7 @@ pub enum Answer {
     /// The whole call fails.
     Call(ConnectorError),
     /// Every item gets this result.
-    Each(Result<hush_contracts::connector::Completion, ConnectorError>),
+    Each(Result<Completion, ConnectorError>),
     /// Exactly these item results.
     Items(ItemResults),
 }
@@ -117,10 +119,26 @@ pub enum Answer {
 impl ScriptedConnector {
     /// A connector that answers its calls with `answers`, in order.
     pub fn answering(answers: impl IntoIterator<Item = Answer>) -> Arc<Self> {
+        Self::reading_back(1, answers)
+    }
+
+    /// A connector that answers its calls with `answers` and reads back up to
+    /// `verify_batch_limit` items per read-back call.
+    pub fn reading_back(
+        verify_batch_limit: usize,
+        answers: impl IntoIterator<Item = Answer>,
+    ) -> Arc<Self> {
         Arc::new(Self {
             answers: Mutex::new(answers.into_iter().collect()),
             calls: Mutex::default(),
+            verify_batch_limit,
+            read_backs: Mutex::default(),
         })
+    }
+
+    /// The number of items of each read-back call, in order.
+    pub fn read_backs(&self) -> Vec<usize> {
+        self.read_backs.lock().unwrap().clone()
     }
 
     /// The size of each call's batch, in order.
@@ -153,6 +171,19 @@ impl Connector for ScriptedConnector {
     async fn apply(&self, operation: Operation, batch: &[SuppressionWork]) -> BatchResult {
         self.calls.lock().unwrap().push((operation, batch.len()));
         self.answer(batch.len())
+    }
+
+    fn verify_batch_limit(&self) -> usize {
+        self.verify_batch_limit
+    }
+
+    /// Records the read-back's size; each item keeps its completion's status.
+    async fn verify_batch(
+        &self,
+        items: &[(&SuppressionWork, &Completion)],
+    ) -> Vec<VerificationStatus> {
+        self.read_backs.lock().unwrap().push(items.len());
+        items.iter().map(|(_, c)| c.verification).collect()
     }
 }
 
