@@ -22,6 +22,7 @@ import time
 from confluent_kafka import SerializingProducer
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroSerializer
+from confluent_kafka.schema_registry import topic_subject_name_strategy
 from confluent_kafka.serialization import StringSerializer
 
 SCHEMA = pathlib.Path(__file__).resolve().parents[2] / "schemas" / "privacy_signal.avsc"
@@ -84,7 +85,11 @@ def main():
         "bootstrap.servers": args.bootstrap,
         "enable.idempotence": True,
         "key.serializer": StringSerializer("utf_8"),
-        "value.serializer": AvroSerializer(registry, SCHEMA.read_text()),
+        # Subject <topic>-value, as Hush's own services register it (and the newer "associated"
+        # strategy's look-up is not part of a Confluent-compatible registry such as Apicurio).
+        "value.serializer": AvroSerializer(
+            registry, SCHEMA.read_text(),
+            conf={"subject.name.strategy": topic_subject_name_strategy}),
     })
     delivered = {}
 

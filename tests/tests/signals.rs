@@ -123,7 +123,7 @@ async fn signals_from_python_and_rust_become_the_same_request_as_http() {
         env!("CARGO_MANIFEST_DIR"),
         "/../examples/publishers/publish_signal.py"
     );
-    let output = Command::new("python3")
+    let mut publisher = Command::new("python3")
         .args([
             script,
             "--bootstrap",
@@ -145,8 +145,19 @@ async fn signals_from_python_and_rust_become_the_same_request_as_http() {
             "--idempotency-key",
             "py-1",
         ])
-        .output()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .expect("python3 runs");
+    let started = std::time::Instant::now();
+    while publisher.try_wait().unwrap().is_none() {
+        if started.elapsed() > Duration::from_secs(90) {
+            publisher.kill().unwrap();
+            panic!("the Python publisher did not finish within 90 s");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let output = publisher.wait_with_output().unwrap();
     assert!(
         output.status.success(),
         "the Python publisher failed (deploy/local/prerequisites installs confluent-kafka): {}",
