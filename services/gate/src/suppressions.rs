@@ -2,8 +2,8 @@
 //! offsets seen at start (until then the gate is not ready and decides nothing), then follows
 //! the topic.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use hush_contracts::events::SuppressionState;
