@@ -1,18 +1,28 @@
 # The two commands of the README: `make demo` runs the system on the local stack and shows the
 # result; `make test` runs every check and test after starting what they need.
+#
+# `make test` starts no broker itself: each integration-test binary starts its own Apache Kafka
+# and Apicurio Registry containers with the `testcontainers` crate, from images that
+# `deploy/testcontainers/images` builds here (once per version, no registry pull). A developer
+# who exports KAFKA_BOOTSTRAP_SERVERS and SCHEMA_REGISTRY_URL gets those instead.
 
-export KAFKA_BOOTSTRAP_SERVERS ?= 127.0.0.1:9092
-export SCHEMA_REGISTRY_URL ?= http://127.0.0.1:8081/apis/ccompat/v7
+LOCAL_STACK_ENV = KAFKA_BOOTSTRAP_SERVERS=$${KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:9092} \
+	SCHEMA_REGISTRY_URL=$${SCHEMA_REGISTRY_URL:-http://127.0.0.1:8081/apis/ccompat/v7}
 
-.PHONY: demo test lint stack-up stack-down bench
+.PHONY: demo test lint images stack-up stack-down bench
 
 demo:
-	deploy/local/demo
+	$(LOCAL_STACK_ENV) deploy/local/demo
 
-test: lint stack-up
+test: lint images
 	@mkdir -p .hush
 	bash -o pipefail -c 'cargo test --workspace 2>&1 | tee .hush/test.log'
 	@awk '/^test result:/ {p += $$4; f += $$6} END {printf "%d passed, %d failed\n", p, f}' .hush/test.log
+	@echo "broker and registry: $$(grep -c 'testcontainers started' .hush/test.log) container sets started by testcontainers, $$(grep -c 'using the broker named by\|starting the JVM stack' .hush/test.log) other stacks (see [hush-tests] lines in .hush/test.log)"
+
+images:
+	deploy/local/prerequisites
+	deploy/testcontainers/images up
 
 lint:
 	deploy/local/prerequisites
@@ -27,5 +37,5 @@ stack-down:
 	deploy/local/stack down
 
 bench: stack-up
-	cargo bench -p hush-tests --bench pipeline
-	cargo bench -p hush-tests --bench gate
+	$(LOCAL_STACK_ENV) cargo bench -p hush-tests --bench pipeline
+	$(LOCAL_STACK_ENV) cargo bench -p hush-tests --bench gate

@@ -1,8 +1,14 @@
-//! Fixture for the integration tests: the real Kafka broker and schema registry named by
-//! `KAFKA_BOOTSTRAP_SERVERS` and `SCHEMA_REGISTRY_URL`, with topics unique to each test.
+//! Fixture for the integration tests: a real Kafka broker and schema registry, with topics
+//! unique to each test. Which broker, in this order:
+//! 1. `KAFKA_BOOTSTRAP_SERVERS` (and `SCHEMA_REGISTRY_URL`) set: those;
+//! 2. a Docker engine answers: containers started by the `testcontainers` crate, one set per
+//!    test binary, removed when it exits (see [`containers`]);
+//! 3. otherwise the JVM stack of `deploy/local/stack up` on its default ports.
 
+pub mod containers;
 pub mod pipeline;
 
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use hush_runtime::codec::AvroCodec;
@@ -20,27 +26,86 @@ pub struct Stack {
     pub kafka: KafkaConfig,
     /// Confluent-compatible registry base URL.
     pub registry_url: String,
+    /// The containers behind it, when testcontainers started them.
+    pub containers: Option<Arc<containers::Containers>>,
 }
 
-const HOW_TO_START: &str = "integration tests need a real Kafka broker and schema registry. \
-Start the local stack with `deploy/local/stack up` and export \
-KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:9092 SCHEMA_REGISTRY_URL=http://127.0.0.1:8081/apis/ccompat/v7 \
-(or run `make test`, which does both)";
+const HOW_TO_START: &str = "integration tests need a real Kafka broker and schema registry: \
+run `make test` (it builds the test images and starts Docker), or start a Docker engine after \
+`deploy/testcontainers/images up`, or export KAFKA_BOOTSTRAP_SERVERS and SCHEMA_REGISTRY_URL";
 
 impl Stack {
-    /// The stack named by the environment; panics with instructions when it is not configured.
+    /// The stack for this test binary (see the module documentation for the order); panics
+    /// with instructions when none can be had. The first call may take a while (containers
+    /// start); every later call in the same process returns the same stack.
     pub fn from_env() -> Stack {
-        let bootstrap = std::env::var("KAFKA_BOOTSTRAP_SERVERS").ok();
-        let registry = std::env::var("SCHEMA_REGISTRY_URL").ok();
-        match (bootstrap, registry) {
-            (Some(bootstrap), Some(registry)) => Stack {
-                kafka: KafkaConfig {
-                    bootstrap_servers: bootstrap,
-                    ..KafkaConfig::default()
-                },
-                registry_url: registry.trim_end_matches('/').to_owned(),
+        static SHARED: OnceLock<Result<Stack, String>> = OnceLock::new();
+        SHARED
+            .get_or_init(Self::select)
+            .clone()
+            .unwrap_or_else(|error| panic!("{error}\n{HOW_TO_START}"))
+    }
+
+    fn select() -> Result<Stack, String> {
+        if let Ok(bootstrap) = std::env::var("KAFKA_BOOTSTRAP_SERVERS") {
+            let registry = std::env::var("SCHEMA_REGISTRY_URL")
+                .map_err(|_| "KAFKA_BOOTSTRAP_SERVERS is set but SCHEMA_REGISTRY_URL is not")?;
+            containers::announce(&format!(
+                "using the broker named by KAFKA_BOOTSTRAP_SERVERS={bootstrap}, registry {registry}"
+            ));
+            return Ok(Stack::at(&bootstrap, &registry, None));
+        }
+        if containers::engine().is_some() {
+            let set = containers::Containers::start(&binary_label())
+                .map_err(|e| format!("testcontainers could not start the stack: {e:#}"))?;
+            let set = Arc::new(set);
+            return Ok(Stack::at(
+                &set.bootstrap.clone(),
+                &set.registry_url.clone(),
+                Some(set),
+            ));
+        }
+        containers::announce(
+            "no Docker engine answers: starting the JVM stack (deploy/local/stack up)",
+        );
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/local/stack");
+        let status = std::process::Command::new(script)
+            .arg("up")
+            .stdout(std::process::Stdio::null())
+            .status()
+            .map_err(|e| format!("{script}: {e}"))?;
+        if !status.success() {
+            return Err(format!("{script} up failed: {status}"));
+        }
+        Ok(Stack::at(
+            "127.0.0.1:9092",
+            "http://127.0.0.1:8081/apis/ccompat/v7",
+            None,
+        ))
+    }
+
+    /// A stack of its own: a broker and a registry started by testcontainers for the caller
+    /// alone (fault tests stop and pause them), removed when the last clone is dropped.
+    pub fn own_containers(label: &str) -> Stack {
+        let set = containers::Containers::start(label).unwrap_or_else(|e| {
+            panic!("testcontainers could not start the stack: {e:#}\n{HOW_TO_START}")
+        });
+        let set = Arc::new(set);
+        Stack::at(&set.bootstrap.clone(), &set.registry_url.clone(), Some(set))
+    }
+
+    fn at(
+        bootstrap: &str,
+        registry: &str,
+        containers: Option<Arc<containers::Containers>>,
+    ) -> Stack {
+        Stack {
+            kafka: KafkaConfig {
+                bootstrap_servers: bootstrap.to_owned(),
+                ..KafkaConfig::default()
             },
-            _ => panic!("{HOW_TO_START}"),
+            registry_url: registry.trim_end_matches('/').to_owned(),
+            containers,
         }
     }
 
@@ -167,6 +232,21 @@ impl Stack {
         }
         records
     }
+}
+
+/// The test binary's name without cargo's hash (`pipeline-0123abcd` → `pipeline`).
+fn binary_label() -> String {
+    let exe = std::env::current_exe().unwrap_or_default();
+    let stem = exe
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("tests")
+        .to_owned();
+    match stem.rsplit_once('-') {
+        Some((name, hash)) if hash.chars().all(|c| c.is_ascii_hexdigit()) => name.to_owned(),
+        _ => stem,
+    }
+    .replace('_', "-")
 }
 
 /// A record read back from a topic.

@@ -62,6 +62,12 @@ pub struct Options {
     pub extra_recipients: Vec<RecipientConfig>,
     /// Also run the enrichment deny-list service with a `clearbit` recipient enforced by it.
     pub with_denylist: bool,
+    /// Use these (existing) topics instead of new ones.
+    pub topics: Option<TopicsConfig>,
+    /// Wait until every service is ready before returning (the default).
+    pub wait_ready: bool,
+    /// Intake's `publish_timeout_ms` (its producer's message timeout), when not the default.
+    pub intake_publish_timeout_ms: Option<u64>,
 }
 
 impl Default for Options {
@@ -73,6 +79,9 @@ impl Default for Options {
             batch_size: 10,
             extra_recipients: Vec::new(),
             with_denylist: false,
+            topics: None,
+            wait_ready: true,
+            intake_publish_timeout_ms: None,
         }
     }
 }
@@ -95,6 +104,8 @@ pub struct Pipeline {
     pub recipients: Vec<RecipientConfig>,
     suppressor_config: hush_suppressor::config::Config,
     suppressors: HashMap<String, (CancellationToken, JoinHandle<anyhow::Result<()>>)>,
+    readiness: Vec<(String, Readiness)>,
+    wait_ready: bool,
     shutdown: CancellationToken,
     http: reqwest::Client,
 }
@@ -108,9 +119,45 @@ pub fn free_addr() -> String {
 impl Pipeline {
     /// Starts every service of the pipeline and waits until each is ready.
     pub async fn start(name: &str, options: Options) -> Pipeline {
+        Self::start_on(Stack::from_env(), name, options).await
+    }
+
+    /// Only an intake on `topics` (for requests published before any other service runs).
+    pub async fn intake_only(stack: &Stack, topics: &TopicsConfig) -> IntakeOnly {
         set_test_secrets();
-        let stack = Stack::from_env();
-        let topics = stack.unique_topics(name);
+        let common = CommonConfig {
+            kafka: stack.kafka.clone(),
+            schema_registry: hush_runtime::config::RegistryConfig {
+                url: stack.registry_url.clone(),
+            },
+            topics: topics.clone(),
+        };
+        let config = hush_intake::service::Config {
+            common,
+            ..Default::default()
+        };
+        let intake = hush_intake::service::build(&config).expect("intake");
+        let addr = free_addr();
+        let shutdown = CancellationToken::new();
+        tokio::spawn(hush_runtime::ops::serve(
+            addr.clone(),
+            hush_intake::api::router(intake),
+            shutdown.clone(),
+        ));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        IntakeOnly {
+            url: format!("http://{addr}"),
+            shutdown,
+        }
+    }
+
+    /// Like [`Pipeline::start`], on `stack`.
+    pub async fn start_on(stack: Stack, name: &str, options: Options) -> Pipeline {
+        set_test_secrets();
+        let topics = options
+            .topics
+            .clone()
+            .unwrap_or_else(|| stack.unique_topics(name));
         stack.create_topics(&topics).await;
         let webhook = WebhookSimulator::start(WEBHOOK_SECRET, "/privacy/notices")
             .await
@@ -197,10 +244,13 @@ impl Pipeline {
         }
 
         // intake
-        let intake_config = hush_intake::service::Config {
+        let mut intake_config = hush_intake::service::Config {
             common: common.clone(),
             ..Default::default()
         };
+        if let Some(timeout) = options.intake_publish_timeout_ms {
+            intake_config.intake.publish_timeout_ms = timeout;
+        }
         let intake = hush_intake::service::build(&intake_config).expect("intake");
         let intake_addr = free_addr();
         tokio::spawn(hush_runtime::ops::serve(
@@ -214,10 +264,11 @@ impl Pipeline {
             listen: free_addr(),
             group_id: group("state"),
         };
+        let state_ready = Readiness::default();
         hush_state::service::run(
             &common,
             &state_section,
-            Readiness::default(),
+            state_ready.clone(),
             shutdown.clone(),
         )
         .await
@@ -261,6 +312,11 @@ impl Pipeline {
             recipients,
             suppressor_config,
             suppressors: HashMap::new(),
+            readiness: vec![
+                ("state".to_owned(), state_ready),
+                ("auditor".to_owned(), auditor_ready.clone()),
+            ],
+            wait_ready: options.wait_ready,
             shutdown,
             http: reqwest::Client::new(),
         };
@@ -268,8 +324,19 @@ impl Pipeline {
         for id in ids {
             pipeline.start_suppressor(&id).await;
         }
-        pipeline.wait_ready(&auditor_ready, "auditor").await;
+        if pipeline.wait_ready {
+            pipeline.wait_ready(&auditor_ready, "auditor").await;
+        }
         pipeline
+    }
+
+    /// Each service's unmet readiness conditions (services that are ready are left out).
+    pub fn unmet(&self) -> Vec<(String, Vec<&'static str>)> {
+        self.readiness
+            .iter()
+            .map(|(name, readiness)| (name.clone(), readiness.unmet()))
+            .filter(|(_, unmet)| !unmet.is_empty())
+            .collect()
     }
 
     async fn wait_ready(&self, readiness: &Readiness, what: &str) {
@@ -296,7 +363,11 @@ impl Pipeline {
         let task = tokio::spawn(async move {
             hush_suppressor::service::run(&config, &id_owned, ready, stop).await
         });
-        self.wait_ready(&readiness, id).await;
+        if self.wait_ready {
+            self.wait_ready(&readiness, id).await;
+        }
+        self.readiness.retain(|(name, _)| name != id);
+        self.readiness.push((id.to_owned(), readiness));
         self.suppressors.insert(id.to_owned(), (token, task));
     }
 
@@ -382,6 +453,33 @@ impl Pipeline {
 
     /// Stops every service.
     pub fn stop(&self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// An intake alone, stopped when dropped.
+pub struct IntakeOnly {
+    /// Base URL.
+    pub url: String,
+    shutdown: CancellationToken,
+}
+
+impl IntakeOnly {
+    /// Posts a JSON body to `/v1/requests`.
+    pub async fn submit(&self, body: Value) -> (u16, Value) {
+        let response = reqwest::Client::new()
+            .post(format!("{}/v1/requests", self.url))
+            .json(&body)
+            .send()
+            .await
+            .expect("intake reachable");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+}
+
+impl Drop for IntakeOnly {
+    fn drop(&mut self) {
         self.shutdown.cancel();
     }
 }

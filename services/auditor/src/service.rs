@@ -750,6 +750,12 @@ async fn start(
     );
     let leaks = consumer("leaks", &common.topics.leaks)?;
     readiness.require("leaks consumer assigned", leaks.assigned_flag());
+    readiness.require("requests consumer flowing", requests.flowing_flag());
+    readiness.require(
+        "confirmations consumer flowing",
+        confirmations.flowing_flag(),
+    );
+    readiness.require("leaks consumer flowing", leaks.flowing_flag());
     readiness.started();
 
     let store = auditor.store().clone();

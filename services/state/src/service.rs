@@ -169,6 +169,7 @@ pub async fn run(
         dlq,
     )?;
     readiness.require("consumer assigned", consumer.assigned_flag());
+    readiness.require("consumer flowing", consumer.flowing_flag());
     readiness.started();
     let handler = FoldRequests {
         table: table.clone(),

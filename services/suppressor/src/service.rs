@@ -163,6 +163,8 @@ pub async fn run(
     )?;
     readiness.require("requests consumer assigned", requests.assigned_flag());
     readiness.require("retry consumer assigned", retries.assigned_flag());
+    readiness.require("requests consumer flowing", requests.flowing_flag());
+    readiness.require("retry consumer flowing", retries.flowing_flag());
     readiness.started();
     let main =
         tokio::spawn(requests.run_batches(shutdown.clone(), batch, linger, suppressor.clone()));

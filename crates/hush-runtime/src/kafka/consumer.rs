@@ -200,6 +200,7 @@ pub struct EventConsumer {
     consumer: StreamConsumer<RebalanceContext>,
     dlq: DeadLetterQueue,
     assigned: Arc<AtomicBool>,
+    flowing: Arc<AtomicBool>,
     group_id: String,
 }
 
@@ -250,6 +251,7 @@ impl EventConsumer {
             consumer,
             dlq,
             assigned,
+            flowing: Arc::new(AtomicBool::new(true)),
             group_id: settings.group_id,
         })
     }
@@ -257,6 +259,13 @@ impl EventConsumer {
     /// True while the consumer holds at least one partition; a readiness signal.
     pub fn assigned_flag(&self) -> Arc<AtomicBool> {
         self.assigned.clone()
+    }
+
+    /// False while the consumer is holding a batch it cannot handle yet (a retryable error such
+    /// as the schema registry or the broker being unreachable): it waits rather than skip, and
+    /// says so through readiness. True again once the batch went through.
+    pub fn flowing_flag(&self) -> Arc<AtomicBool> {
+        self.flowing.clone()
     }
 
     /// Consumes one message at a time until `shutdown` is cancelled, then commits stored
@@ -358,12 +367,14 @@ impl EventConsumer {
         loop {
             let wait = match handler.handle_batch(batch).await {
                 Ok(()) => {
+                    self.flowing.store(true, Ordering::SeqCst);
                     crate::metrics::MESSAGES_HANDLED
                         .with_label_values(&[topic, "ok"])
                         .inc_by(batch.len() as u64);
                     return true;
                 }
                 Err(HandlerError::Permanent(reason)) => {
+                    self.flowing.store(true, Ordering::SeqCst);
                     tracing::warn!(%reason, "dead-lettering");
                     crate::metrics::MESSAGES_HANDLED
                         .with_label_values(&[topic, "dead_lettered"])
@@ -376,6 +387,7 @@ impl EventConsumer {
                     return true;
                 }
                 Err(HandlerError::Retryable(reason)) => {
+                    self.flowing.store(false, Ordering::SeqCst);
                     crate::metrics::HANDLER_RETRIES
                         .with_label_values(&[topic])
                         .inc();
