@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use apache_avro::Schema;
 use schema_registry_converter::async_impl::easy_avro::{EasyAvroDecoder, EasyAvroEncoder};
 use schema_registry_converter::async_impl::schema_registry::SrSettings;
+use schema_registry_converter::avro_common::DecodeResult;
 use schema_registry_converter::error::SRCError;
 use schema_registry_converter::schema_registry_common::{
     SchemaType, SubjectNameStrategy, SuppliedSchema,
@@ -100,18 +101,7 @@ impl AvroCodec {
             expected: T::FULL_NAME,
             reason,
         };
-        if bytes.len() < 5 || bytes[0] != 0 {
-            return Err(malformed(
-                "not in the Confluent wire format (magic byte 0 + 4-byte schema id)".into(),
-            ));
-        }
-        let decoded = self.decoder.decode(Some(bytes)).await.map_err(|e| {
-            if e.retriable {
-                CodecError::RegistryUnavailable(e.to_string())
-            } else {
-                malformed(e.to_string())
-            }
-        })?;
+        let decoded = self.decode_framed(bytes, T::FULL_NAME).await?;
         if let Some(name) = decoded.name.as_ref() {
             if name.fullname(None) != T::FULL_NAME {
                 return Err(malformed(format!(
@@ -151,23 +141,35 @@ impl AvroCodec {
     /// objects, unions their chosen branch): for records whose type Hush does not own, such as
     /// a business's outbound events.
     pub async fn decode_json(&self, bytes: &[u8]) -> Result<serde_json::Value, CodecError> {
-        let malformed = |reason: String| CodecError::Malformed {
-            expected: "a Confluent-framed Avro record",
-            reason,
-        };
+        const EXPECTED: &str = "a Confluent-framed Avro record";
+        let decoded = self.decode_framed(bytes, EXPECTED).await?;
+        apache_avro::from_value(&decoded.value).map_err(|e| CodecError::Malformed {
+            expected: EXPECTED,
+            reason: e.to_string(),
+        })
+    }
+
+    /// Checks the Confluent frame (magic byte 0 + 4-byte schema id) and decodes the datum with
+    /// the writer's schema from the registry; an unreachable registry is retryable, anything else
+    /// is malformed `expected`.
+    async fn decode_framed(
+        &self,
+        bytes: &[u8],
+        expected: &'static str,
+    ) -> Result<DecodeResult, CodecError> {
+        let malformed = |reason: String| CodecError::Malformed { expected, reason };
         if bytes.len() < 5 || bytes[0] != 0 {
             return Err(malformed(
                 "not in the Confluent wire format (magic byte 0 + 4-byte schema id)".into(),
             ));
         }
-        let decoded = self.decoder.decode(Some(bytes)).await.map_err(|e| {
+        self.decoder.decode(Some(bytes)).await.map_err(|e| {
             if e.retriable {
                 CodecError::RegistryUnavailable(e.to_string())
             } else {
                 malformed(e.to_string())
             }
-        })?;
-        apache_avro::from_value(&decoded.value).map_err(|e| malformed(e.to_string()))
+        })
     }
 
     fn reader_schema<T: AvroEvent>(&self) -> Result<Arc<Schema>, CodecError> {
