@@ -124,6 +124,7 @@ impl Stack {
             retry_prefix: format!("it.retry.{suffix}"),
             partitions: 3,
             replication_factor: 1,
+            min_insync_replicas: None,
         }
     }
 

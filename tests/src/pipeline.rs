@@ -129,6 +129,7 @@ impl Pipeline {
             kafka: stack.kafka.clone(),
             schema_registry: hush_runtime::config::RegistryConfig {
                 url: stack.registry_url.clone(),
+                ..Default::default()
             },
             topics: topics.clone(),
         };
@@ -208,6 +209,7 @@ impl Pipeline {
             kafka: stack.kafka.clone(),
             schema_registry: hush_runtime::config::RegistryConfig {
                 url: stack.registry_url.clone(),
+                ..Default::default()
             },
             topics: topics.clone(),
         };

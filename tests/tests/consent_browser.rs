@@ -281,6 +281,7 @@ async fn chromium_fires_the_tags_only_for_a_visitor_who_did_not_opt_out() {
         kafka: stack.kafka.clone(),
         schema_registry: RegistryConfig {
             url: stack.registry_url.clone(),
+            ..Default::default()
         },
         topics: topics.clone(),
     };

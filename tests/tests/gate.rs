@@ -32,6 +32,7 @@ fn common(stack: &Stack, topics: &TopicsConfig) -> CommonConfig {
         kafka: stack.kafka.clone(),
         schema_registry: RegistryConfig {
             url: stack.registry_url.clone(),
+            ..Default::default()
         },
         topics: topics.clone(),
     }

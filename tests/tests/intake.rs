@@ -39,6 +39,7 @@ fn common(stack: &Stack, topics: hush_runtime::config::TopicsConfig) -> CommonCo
         kafka: stack.kafka.clone(),
         schema_registry: RegistryConfig {
             url: stack.registry_url.clone(),
+            ..Default::default()
         },
         topics,
     }

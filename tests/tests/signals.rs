@@ -78,6 +78,7 @@ async fn signals_from_python_and_rust_become_the_same_request_as_http() {
             kafka: stack.kafka.clone(),
             schema_registry: RegistryConfig {
                 url: stack.registry_url.clone(),
+                ..Default::default()
             },
             topics: topics.clone(),
         },

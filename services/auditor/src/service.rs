@@ -658,7 +658,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     config.validate()?;
     let common = &config.common;
-    let codec = AvroCodec::new(&common.schema_registry.url);
+    let codec = AvroCodec::from_config(&common.schema_registry)?;
     let producer = EventProducer::new(&common.kafka, codec.clone(), CLIENT_ID)?;
     let store = Arc::new(AuditStore::default());
     readiness.require("audit rebuilt", store.rebuilt_flag());

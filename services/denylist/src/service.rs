@@ -73,7 +73,7 @@ impl DenyList {
         config: &CommonConfig,
         shutdown: CancellationToken,
     ) -> Result<(), ConfigError> {
-        let codec = AvroCodec::new(&config.schema_registry.url);
+        let codec = AvroCodec::from_config(&config.schema_registry)?;
         let reader = TopicTable::new(&config.kafka, &config.topics.suppressions, CLIENT_ID)?;
         let records = reader
             .catch_up(|message| apply_record(&self, &codec, message, &shutdown))

@@ -96,7 +96,7 @@ pub fn build(config: &Config) -> anyhow::Result<Arc<Intake>> {
     let cipher = FieldCipher::from_env(&config.intake.encryption_key_env)?;
     let mut kafka = config.common.kafka.clone();
     kafka.message_timeout_ms = config.intake.publish_timeout_ms;
-    let codec = AvroCodec::new(&config.common.schema_registry.url);
+    let codec = AvroCodec::from_config(&config.common.schema_registry)?;
     let producer = EventProducer::new(&kafka, codec, "hush-intake")?;
     Ok(Intake::new(
         config.intake.clone(),
@@ -116,7 +116,14 @@ pub async fn follow_suppressions(
     consent: Arc<Consent>,
     stop: CancellationToken,
 ) {
-    let codec = AvroCodec::new(&common.schema_registry.url);
+    let codec = match AvroCodec::from_config(&common.schema_registry) {
+        Ok(codec) => codec,
+        Err(error) => {
+            // `build` refuses the same settings first; this stays not ready rather than guess.
+            tracing::error!(%error, "suppression state not followed: schema registry settings");
+            return;
+        }
+    };
     let follower = Follower {
         client_id: "hush-intake",
         identifiers: crate::metrics::SUPPRESSED_IDENTIFIERS.clone(),
@@ -172,7 +179,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         shutdown.clone(),
         SignalHandler {
             intake: intake.clone(),
-            codec: AvroCodec::new(&config.common.schema_registry.url),
+            codec: intake.producer.codec().clone(),
             trusted_sources: config.intake.trusted_signal_sources.clone(),
         },
     ));
