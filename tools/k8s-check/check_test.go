@@ -29,7 +29,7 @@ func fixture(t *testing.T, replacements ...string) string {
 // mustFail checks the stream and requires one error containing every fragment.
 func mustFail(t *testing.T, stream string, fragments ...string) {
 	t.Helper()
-	_, errs := Check(strings.NewReader(stream), "")
+	_, _, errs := Check(strings.NewReader(stream), "")
 	for _, err := range errs {
 		matched := true
 		for _, fragment := range fragments {
@@ -45,7 +45,7 @@ func mustFail(t *testing.T, stream string, fragments ...string) {
 }
 
 func TestValidFixturePassesWithEveryObjectDecoded(t *testing.T) {
-	objects, errs := Check(strings.NewReader(fixture(t)), "")
+	objects, _, errs := Check(strings.NewReader(fixture(t)), "")
 	if len(errs) > 0 {
 		t.Fatalf("unexpected errors: %v", errs)
 	}

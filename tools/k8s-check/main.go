@@ -33,7 +33,7 @@ func main() {
 		defer file.Close()
 		input, source = file, flag.Arg(0)
 	}
-	objects, errs := Check(input, *listing)
+	objects, notes, errs := Check(input, *listing)
 	for _, err := range errs {
 		fmt.Fprintf(os.Stderr, "k8s-check: %v\n", err)
 	}
@@ -42,22 +42,29 @@ func main() {
 		os.Exit(1)
 	}
 	fmt.Printf("k8s-check: %d objects decoded strictly (%s); hardening rules hold\n", len(objects), countKinds(objects))
+	for _, note := range notes {
+		fmt.Printf("k8s-check: %s\n", note)
+	}
 }
 
-// Check decodes the stream and, when every object decodes, checks the policies; with a
-// non-empty listing directory it also checks that its kustomization lists every manifest.
-func Check(input io.Reader, listing string) ([]Object, []error) {
-	objects, errs := DecodeStream(input)
+// Check decodes the stream and, when every object decodes, checks the policies and the secret
+// mapping; with a non-empty listing directory it also checks that its kustomization lists every
+// manifest. Notes say what was checked beyond the policies.
+func Check(input io.Reader, listing string) (objects []Object, notes []string, errs []error) {
+	objects, errs = DecodeStream(input)
 	if len(objects) == 0 && len(errs) == 0 {
 		errs = append(errs, fmt.Errorf("no objects in the input"))
 	}
 	if len(errs) == 0 {
 		errs = append(errs, CheckPolicies(objects)...)
+		note, mappingErrs := CheckSecretMapping(objects)
+		notes = append(notes, note)
+		errs = append(errs, mappingErrs...)
 	}
 	if listing != "" {
 		errs = append(errs, CheckListing(listing)...)
 	}
-	return objects, errs
+	return objects, notes, errs
 }
 
 func countKinds(objects []Object) string {
