@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rdkafka::error::KafkaError;
+use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{ClientConfig, ClientContext};
 
 use crate::config::{ConfigError, KafkaConfig};
@@ -48,29 +49,35 @@ pub fn client_config(config: &KafkaConfig) -> Result<ClientConfig, ConfigError> 
 }
 
 /// A client context that logs librdkafka's client-wide errors (credentials refused, a failed
-/// TLS handshake, every broker down) and keeps the last one, so that an operation that then
-/// times out can say why. Cheap to clone; clones share the record.
+/// TLS handshake, a broker unreachable) and keeps the last one that names a cause, so that an
+/// operation that then times out can say why. "All brokers are down" names no cause: it is kept
+/// only until a cause is known. Cheap to clone; clones share the record.
 #[derive(Clone, Default)]
 pub(crate) struct BrokerErrorContext {
-    last: Arc<Mutex<Option<(Instant, String)>>>,
+    last: Arc<Mutex<Option<(Instant, String, bool)>>>,
 }
 
 impl ClientContext for BrokerErrorContext {
     fn error(&self, error: KafkaError, reason: &str) {
         tracing::error!(%error, reason, "kafka client error");
-        *self.last.lock().expect("broker error record poisoned") =
-            Some((Instant::now(), format!("{error}: {reason}")));
+        let names_cause = error.rdkafka_error_code() != Some(RDKafkaErrorCode::AllBrokersDown);
+        let mut last = self.last.lock().expect("broker error record poisoned");
+        let keeps_cause = matches!(*last, Some((_, _, true)));
+        if names_cause || !keeps_cause {
+            *last = Some((Instant::now(), format!("{error}: {reason}"), names_cause));
+        }
     }
 }
 
 impl BrokerErrorContext {
-    /// The last client-wide error librdkafka reported and how long ago, if any.
+    /// The last client-wide error librdkafka reported (one that names a cause, if any did) and
+    /// how long ago.
     pub(crate) fn last_error(&self) -> Option<(Duration, String)> {
         self.last
             .lock()
             .expect("broker error record poisoned")
             .as_ref()
-            .map(|(at, error)| (at.elapsed(), error.clone()))
+            .map(|(at, error, _)| (at.elapsed(), error.clone()))
     }
 
     /// `failure`, followed by the last client-wide error when there is one (e.g. "Message timed
@@ -92,7 +99,6 @@ impl BrokerErrorContext {
 mod tests {
     use super::*;
     use crate::config::SecretRef;
-    use rdkafka::types::RDKafkaErrorCode;
 
     #[test]
     fn a_password_written_in_the_file_is_refused_and_named() {
@@ -132,6 +138,33 @@ mod tests {
         std::env::set_var("HUSH_TEST_CLIENT_SASL_PASSWORD", "from-env");
         let client = client_config(&config).unwrap();
         assert_eq!(client.get("sasl.password"), Some("from-env"));
+    }
+
+    #[test]
+    fn all_brokers_down_does_not_hide_the_cause() {
+        let context = BrokerErrorContext::default();
+        let down = || {
+            context.error(
+                KafkaError::Global(RDKafkaErrorCode::AllBrokersDown),
+                "1/1 brokers are down",
+            )
+        };
+        down();
+        assert!(context
+            .explain("timed out")
+            .ends_with("1/1 brokers are down"));
+        context.error(
+            KafkaError::Global(RDKafkaErrorCode::Authentication),
+            "SASL authentication error: invalid credentials",
+        );
+        down();
+        assert!(
+            context
+                .explain("timed out")
+                .ends_with("SASL authentication error: invalid credentials"),
+            "{}",
+            context.explain("timed out")
+        );
     }
 
     #[test]
