@@ -95,6 +95,7 @@ fn fixture() -> &'static Fixture {
         let ca = TestCa::new("Hush test CA");
         let dir = std::env::temp_dir().join(format!("hush-kafka-security-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temporary directory");
+        remove_after_exit(&dir);
         let trusted_ca = dir.join("ca.pem");
         std::fs::write(&trusted_ca, &ca.pem).expect("CA file");
         let other_ca = dir.join("other-ca.pem");
@@ -113,6 +114,27 @@ fn fixture() -> &'static Fixture {
             other_ca,
         }
     })
+}
+
+/// Removes `dir` once this process has exited (the fixture lives in a `static`, never dropped).
+fn remove_after_exit(dir: &std::path::Path) {
+    let script = format!(
+        "while kill -0 {} 2>/dev/null; do sleep 1; done; rm -rf '{}'",
+        std::process::id(),
+        dir.display()
+    );
+    let spawned = std::process::Command::new("sh")
+        .args(["-c", &script])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn();
+    if let Err(error) = spawned {
+        eprintln!(
+            "{} stays behind: no cleanup process ({error})",
+            dir.display()
+        );
+    }
 }
 
 /// Hush's configuration as a user writes it in hush.toml (parsed as the services parse the
