@@ -8,6 +8,7 @@
 //! The Kafka security test always starts a broker of its own, reachable only over `SASL_SSL`
 //! (see [`secure_kafka`]); it needs a Docker engine.
 
+pub mod auth;
 pub mod containers;
 pub mod pipeline;
 pub mod secure_kafka;
