@@ -111,7 +111,8 @@ pub struct HttpConfig {
     pub per_client_per_second: u32,
     /// Burst of one authenticated client.
     pub per_client_burst: u32,
-    /// Take the client IP from `X-Forwarded-For`/`Forwarded` (set only behind a trusted ingress).
+    /// Take the client IP from the last `X-Forwarded-For` hop (set only behind a trusted
+    /// ingress, which appends the address it saw).
     pub trust_forwarded_for: bool,
 }
 

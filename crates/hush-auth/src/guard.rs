@@ -221,8 +221,8 @@ async fn bounded(State(timeout): State<Duration>, request: Request, next: Next) 
     }
 }
 
-/// Keys a request by its client IP: the peer address, or the first `X-Forwarded-For` hop
-/// behind a trusted ingress.
+/// Keys a request by its client IP: the peer address, or, behind a trusted ingress, the last
+/// `X-Forwarded-For` hop (the address the ingress saw; earlier hops are the client's to forge).
 #[derive(Debug, Clone, Copy)]
 struct ClientIp {
     trust_forwarded_for: bool,
@@ -239,7 +239,7 @@ impl KeyExtractor for ClientIp {
                     .headers()
                     .get("x-forwarded-for")
                     .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.split(',').next())
+                    .and_then(|v| v.rsplit(',').next())
                     .and_then(|v| v.trim().parse().ok())
             })
             .flatten();
