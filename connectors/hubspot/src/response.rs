@@ -81,33 +81,10 @@ pub fn classify(
     })
 }
 
-/// Replaces each address in `emails` (case-insensitively) by `[email]`.
+/// Replaces each address in `emails` by `[email]`, in any letter case and in the encoded forms
+/// [`hush_contracts::redact`] knows (a contact path's `%40`, say).
 pub fn redact_emails(text: &str, emails: &[&str]) -> String {
-    let mut out = text.to_owned();
-    for email in emails.iter().filter(|e| !e.is_empty()) {
-        let needle = email.to_lowercase();
-        let mut redacted = String::with_capacity(out.len());
-        let mut rest = out.as_str();
-        while let Some(at) = find_case_insensitive(rest, &needle) {
-            redacted.push_str(&rest[..at]);
-            redacted.push_str("[email]");
-            rest = &rest[at + needle.len()..];
-        }
-        redacted.push_str(rest);
-        out = redacted;
-    }
-    out
-}
-
-fn find_case_insensitive(haystack: &str, lowercase_needle: &str) -> Option<usize> {
-    haystack
-        .char_indices()
-        .map(|(index, _)| index)
-        .find(|&index| {
-            haystack
-                .get(index..index + lowercase_needle.len())
-                .is_some_and(|window| window.to_lowercase() == lowercase_needle)
-        })
+    hush_contracts::redact::redact(text, emails, "[email]")
 }
 
 #[cfg(test)]
@@ -177,6 +154,17 @@ mod tests {
         assert_eq!(
             redact_emails("a@x.io then A@X.IO then b@x.io", &["a@x.io", "b@x.io"]),
             "[email] then [email] then [email]"
+        );
+    }
+
+    #[test]
+    fn an_email_in_a_contact_path_is_redacted() {
+        assert_eq!(
+            redact_emails(
+                "HTTP 404: /crm/objects/2026-09/contacts/Jane%2Bnews%40x.io not found",
+                &["jane+news@x.io"]
+            ),
+            "HTTP 404: /crm/objects/2026-09/contacts/[email] not found"
         );
     }
 }

@@ -286,12 +286,11 @@ fn expect_one_per_record(
     }
 }
 
-/// Removes an email (plain and SOQL-escaped) from an error's text.
+/// Removes an email from an error's text: plain and SOQL-escaped, in any letter case and in
+/// the encoded forms [`hush_contracts::redact`] knows (the query URL's `%40`, say).
 fn redact(error: ConnectorError, email: &str) -> ConnectorError {
-    let scrub = |text: String| {
-        text.replace(&escape_soql_literal(email), "<email>")
-            .replace(email, "<email>")
-    };
+    let escaped = escape_soql_literal(email);
+    let scrub = |text: String| hush_contracts::redact::redact(&text, &[&escaped, email], "<email>");
     match error {
         ConnectorError::RetryAfter { after, detail } => ConnectorError::RetryAfter {
             after,
@@ -316,6 +315,22 @@ mod tests {
             redacted,
             ConnectorError::Permanent(
                 "HTTP 400: MALFORMED_QUERY: Email = '<email>' ^ ERROR".into()
+            )
+        );
+    }
+
+    #[test]
+    fn errors_echoing_the_encoded_query_do_not_carry_the_email() {
+        let error = ConnectorError::Transient(
+            "HTTP 503: cannot run q=SELECT+Id+FROM+Contact+WHERE+Email+%3D+%27O%5C%27Brien%2Btag%40Example.com%27"
+                .into(),
+        );
+        let redacted = redact(error, "o'brien+tag@example.com");
+        assert_eq!(
+            redacted,
+            ConnectorError::Transient(
+                "HTTP 503: cannot run q=SELECT+Id+FROM+Contact+WHERE+Email+%3D+%27<email>%27"
+                    .into()
             )
         );
     }

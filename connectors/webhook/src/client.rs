@@ -66,7 +66,7 @@ impl WebhookClient {
             .body(body)
             .send()
             .await
-            .map_err(|e| classify_transport_error(&e))?;
+            .map_err(classify_transport_error)?;
         let status = response.status().as_u16();
         let header = |name| {
             response
@@ -80,7 +80,7 @@ impl WebhookClient {
         let bytes = response
             .bytes()
             .await
-            .map_err(|e| classify_transport_error(&e))?;
+            .map_err(classify_transport_error)?;
         let text = String::from_utf8_lossy(&bytes);
         if let Some(error) =
             response::classify(status, retry_after.as_deref(), location.as_deref(), &text)

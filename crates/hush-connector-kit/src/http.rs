@@ -75,16 +75,36 @@ pub fn parse_retry_after(value: &str) -> Option<Duration> {
 }
 
 /// Classifies a transport failure (timeout, refused connection) as transient. The text leaves
-/// out the URL, which may carry an identifier (a lookup by email, say).
-pub fn classify_transport_error(error: &reqwest::Error) -> ConnectorError {
+/// out the URL, which may carry an identifier (a lookup by email, say): see
+/// [`transport_error_text`].
+pub fn classify_transport_error(error: reqwest::Error) -> ConnectorError {
     ConnectorError::Transient(if error.is_timeout() {
         "vendor did not answer before the timeout".to_owned()
     } else {
-        let error = std::error::Error::source(error)
-            .map(ToString::to_string)
-            .unwrap_or_else(|| "transport error".to_owned());
-        format!("could not reach vendor: {error}")
+        format!("could not reach vendor: {}", transport_error_text(error))
     })
+}
+
+/// The text of a transport error and of each error beneath it, joined by `: `, without the
+/// request URL (`reqwest`'s own text names it, and a vendor URL may carry an identifier). Any
+/// URL a lower-level error still names (a redirect target, say) is replaced by `<url>`.
+pub fn transport_error_text(error: reqwest::Error) -> String {
+    let error = error.without_url();
+    let mut parts = vec![error.to_string()];
+    let mut source = std::error::Error::source(&error);
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !parts.iter().any(|part| part.contains(&text)) {
+            parts.push(text);
+        }
+        source = cause.source();
+    }
+    parts
+        .join(": ")
+        .split(' ')
+        .map(|word| if word.contains("://") { "<url>" } else { word })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// A vendor's HTTP answer, read whole and not yet classified.
@@ -106,10 +126,7 @@ pub struct VendorAnswer {
 /// reach the vendor or to read the body is classified with [`classify_transport_error`]; any
 /// status is an `Ok`, left to the connector's own classification.
 pub async fn send(request: reqwest::RequestBuilder) -> Result<VendorAnswer, ConnectorError> {
-    let response = request
-        .send()
-        .await
-        .map_err(|e| classify_transport_error(&e))?;
+    let response = request.send().await.map_err(classify_transport_error)?;
     let status = response.status().as_u16();
     let retry_after = response
         .headers()
@@ -121,10 +138,7 @@ pub async fn send(request: reqwest::RequestBuilder) -> Result<VendorAnswer, Conn
         .get("x-ratelimit-reset")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let body = response
-        .text()
-        .await
-        .map_err(|e| classify_transport_error(&e))?;
+    let body = response.text().await.map_err(classify_transport_error)?;
     Ok(VendorAnswer {
         status,
         retry_after,
@@ -258,6 +272,77 @@ mod tests {
             matches!(&error, ConnectorError::Transient(d) if d.starts_with("could not reach vendor")),
             "{error:?}"
         );
+    }
+
+    /// A lookup URL carrying an email the way Salesforce's SOQL query does.
+    fn lookup_url(base: &str) -> String {
+        format!("{base}services/data/v62.0/query?q=SELECT+Id+WHERE+Email%3D%27jane%2Bnews%40example.com%27")
+    }
+
+    fn assert_no_email(text: &str) {
+        for form in ["jane", "example.com", "%40", "%2B", "/query", "127.0.0.1"] {
+            assert!(!text.contains(form), "{form:?} in {text:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_vendor_error_does_not_carry_the_url() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = lookup_url(&format!("http://{}/", listener.local_addr().unwrap()));
+        drop(listener);
+        let error = reqwest::Client::new().get(&url).send().await.unwrap_err();
+        assert!(error.to_string().contains("%40"), "reqwest names the URL");
+        let text = transport_error_text(error);
+        assert!(text.contains("error sending request"), "{text}");
+        assert_no_email(&text);
+    }
+
+    /// Serves every connection on loopback with a redirect back to the same lookup URL.
+    async fn redirect_forever() -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = lookup_url(&format!("http://{}/", listener.local_addr().unwrap()));
+        let location = url.clone();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let mut request = [0u8; 4096];
+                let _ = stream.read(&mut request).await;
+                let answer = format!(
+                    "HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\n\
+                     Connection: close\r\n\r\n"
+                );
+                let _ = stream.write_all(answer.as_bytes()).await;
+                let _ = stream.shutdown().await;
+            }
+        });
+        url
+    }
+
+    #[tokio::test]
+    async fn a_redirect_loop_error_does_not_carry_the_url() {
+        let url = redirect_forever().await;
+        let error = send(reqwest::Client::new().get(&url)).await.unwrap_err();
+        let ConnectorError::Transient(text) = &error else {
+            panic!("{error:?}")
+        };
+        assert!(text.contains("redirect"), "{text}");
+        assert_no_email(text);
+    }
+
+    #[tokio::test]
+    async fn a_url_named_by_a_lower_level_error_is_replaced() {
+        let url = redirect_forever().await;
+        let http = client_builder("test", Duration::from_secs(5))
+            .redirect(reqwest::redirect::Policy::custom(|attempt| {
+                let refused = format!("refused to follow {}", attempt.url());
+                attempt.error(refused)
+            }))
+            .build()
+            .unwrap();
+        let error = http.get(&url).send().await.unwrap_err();
+        let text = transport_error_text(error);
+        assert!(text.contains("refused to follow <url>"), "{text}");
+        assert_no_email(&text);
     }
 
     #[tokio::test]

@@ -1,7 +1,8 @@
 //! The contracts every Hush part shares and nothing more: the events on the topics (Avro types),
 //! identifier normalisation and hashing, field encryption, the recipients configuration, the
-//! [`connector::Connector`] interface, the legal deadline rules with their holiday calendar, and
-//! the signature scheme of webhook notices and callbacks.
+//! [`connector::Connector`] interface, the legal deadline rules with their holiday calendar, the
+//! signature scheme of webhook notices and callbacks, and the redaction of raw identifier values
+//! from text.
 //!
 //! No Kafka client and no HTTP server live here: connectors depend on this crate and the
 //! connector kit only.
@@ -16,4 +17,5 @@ pub mod events;
 pub mod gate;
 pub mod identifiers;
 pub mod recipients;
+pub mod redact;
 pub mod signature;

@@ -196,7 +196,7 @@ async fn wait_complete(
             .await;
         if let Ok(response) = response {
             if response.status().is_success() {
-                let record: Value = response.json().await?;
+                let record: Value = response.json().await.map_err(reqwest::Error::without_url)?;
                 let required = record["required_connectors"].as_array().map_or(0, Vec::len) as u64;
                 let missing = record["missing_connectors"].as_array().map_or(0, Vec::len) as u64;
                 bar.set_length(required.max(1));

@@ -11,8 +11,11 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use hush_contracts::connector::{
     Completion, Connector, ConnectorError, ItemResults, Operation, SuppressionWork,
 };
-use hush_contracts::events::{Confirmation, ConfirmationAction, EpochMillis, VerificationStatus};
+use hush_contracts::events::{
+    Confirmation, ConfirmationAction, EpochMillis, IdentifierType, VerificationStatus,
+};
 use hush_contracts::recipients::RecipientConfig;
+use hush_contracts::redact::REDACTED;
 use hush_runtime::kafka::{HandlerError, IncomingMessage};
 use tokio_util::sync::CancellationToken;
 
@@ -319,6 +322,12 @@ impl<R: Record, C: Clock> Applier<R, C> {
         verification: VerificationStatus,
         evidence: HashMap<String, String>,
     ) -> Confirmation {
+        // Evidence goes to the confirmations and audit topics: a connector's text never
+        // carries a raw identifier there.
+        let evidence = evidence
+            .into_iter()
+            .map(|(key, value)| (key, redact(&value, &item.work)))
+            .collect();
         Confirmation {
             request_id: item.work.request_id.clone(),
             subject_key: item.work.subject_key.clone(),
@@ -375,17 +384,20 @@ fn vendor_wait(error: Option<&ConnectorError>) -> Option<Duration> {
     }
 }
 
-/// Removes any raw identifier value of `work` from a vendor's text before it is stored.
+/// Removes every raw identifier value of `work`, in any letter case and any encoding
+/// [`hush_contracts::redact`] knows (percent-encoded, Base64, ...), from a vendor's text before
+/// it is stored or logged. A phone is also removed without its leading `+`.
 fn redact(text: &str, work: &SuppressionWork) -> String {
-    let mut text = text.to_owned();
+    let mut values = Vec::new();
     for identifier in &work.identifiers {
         if let Some(raw) = &identifier.raw {
-            if !raw.expose().is_empty() {
-                text = text.replace(raw.expose(), "<redacted>");
+            values.push(raw.expose());
+            if identifier.kind == IdentifierType::Phone {
+                values.push(raw.expose().trim_start_matches('+'));
             }
         }
     }
-    text
+    hush_contracts::redact::redact(text, &values, REDACTED)
 }
 
 #[cfg(test)]
@@ -720,15 +732,90 @@ mod tests {
         assert_eq!(result, Err(HandlerError::Retryable("shutting down".into())));
     }
 
+    /// An item whose subject has a raw email and phone.
+    fn item_with_raw_values(id: &str) -> InFlight {
+        let mut item = item(id, 0);
+        item.work.identifiers = vec![
+            WorkIdentifier {
+                kind: IdentifierType::Email,
+                sha256: "h1".into(),
+                raw: Some(RawValue::new("jane+news@example.com")),
+            },
+            WorkIdentifier {
+                kind: IdentifierType::Phone,
+                sha256: "h2".into(),
+                raw: Some(RawValue::new("+14155550100")),
+            },
+        ];
+        item
+    }
+
     #[test]
     fn vendor_text_never_keeps_a_raw_identifier() {
-        let mut work = item("a", 0).work;
-        work.identifiers = vec![WorkIdentifier {
-            kind: IdentifierType::Email,
-            sha256: "h".into(),
-            raw: Some(RawValue::new("jane@example.com")),
-        }];
-        let text = redact("HTTP 404: contact jane@example.com not found", &work);
+        let work = item_with_raw_values("a").work;
+        let text = redact("HTTP 404: contact jane+news@example.com not found", &work);
         assert_eq!(text, "HTTP 404: contact <redacted> not found");
+    }
+
+    #[test]
+    fn encoded_and_recased_identifiers_are_redacted() {
+        let work = item_with_raw_values("a").work;
+        let text = redact(
+            "GET /query?q=Email%3D%27JANE%2Bnews%40example.com%27 phone=%2B14155550100 \
+             tel:14155550100",
+            &work,
+        );
+        assert_eq!(
+            text,
+            "GET /query?q=Email%3D%27<redacted>%27 phone=<redacted> tel:<redacted>"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_permanent_failure_stores_no_raw_identifier() {
+        let error = ConnectorError::Permanent(
+            "HTTP 400: MALFORMED_QUERY near 'Jane%2BNews%40Example.com'".into(),
+        );
+        let connector = ScriptedConnector::answering([Answer::Call(error)]);
+        let (applier, record, _) = applier(connector, section());
+        applier
+            .apply(Operation::Suppress, vec![item_with_raw_values("a")])
+            .await
+            .unwrap();
+        let outputs = record.outputs();
+        let Some(Output::Confirmed(confirmation)) = outputs.first() else {
+            panic!("{outputs:?}")
+        };
+        assert_eq!(
+            confirmation.evidence["error"],
+            "vendor refused the request: HTTP 400: MALFORMED_QUERY near '<redacted>'"
+        );
+        assert!(
+            matches!(&outputs[1], Output::DeadLetter(reason) if reason.ends_with("near '<redacted>'")),
+            "{outputs:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn connector_evidence_is_redacted_before_it_is_confirmed() {
+        let completion = Completion::new(
+            ConfirmationAction::Suppressed,
+            [(
+                "matched".to_string(),
+                "contact JANE+NEWS@example.com".to_string(),
+            )]
+            .into(),
+        );
+        let connector = ScriptedConnector::answering([Answer::Each(Ok(completion))]);
+        let (applier, record, _) = applier(connector, section());
+        applier
+            .apply(Operation::Suppress, vec![item_with_raw_values("a")])
+            .await
+            .unwrap();
+        let outputs = record.outputs();
+        let Some(Output::Confirmed(confirmation)) = outputs.first() else {
+            panic!("{outputs:?}")
+        };
+        assert_eq!(confirmation.evidence["matched"], "contact <redacted>");
     }
 }
