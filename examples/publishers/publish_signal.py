@@ -40,8 +40,14 @@ def signal_from(args):
     if not identifiers:
         sys.exit("give at least one identifier (--email, --phone, --customer-id, --device-id)")
     verification = None
-    if args.verified_by:
-        verification = {"method": args.verified_by, "verified_at": int(time.time() * 1000)}
+    if args.attestation:
+        # The identity system's signed JWT; intake takes method and time from it.
+        verification = {"method": args.verified_by or "ATTESTED",
+                        "verified_at": int(time.time() * 1000),
+                        "attestation": args.attestation}
+    elif args.verified_by:
+        verification = {"method": args.verified_by, "verified_at": int(time.time() * 1000),
+                        "attestation": None}
     return {
         "kind": args.kind,
         "identifiers": identifiers,
@@ -73,7 +79,10 @@ def main():
     parser.add_argument("--channel", default=None)
     parser.add_argument("--jurisdiction", default=None)
     parser.add_argument("--category", action="append")
-    parser.add_argument("--verified-by", help="verification method, needed for DELETE")
+    parser.add_argument("--verified-by", help="verification method (described only)")
+    parser.add_argument("--attestation", default=os.environ.get("HUSH_ATTESTATION"),
+                        help="the identity system's signed attestation (JWT); required for DELETE "
+                             "and a consumer-initiated OPT_IN")
     parser.add_argument("--consumer-initiated", action="store_true")
     parser.add_argument("--received-at", type=int, help="upstream receipt, epoch milliseconds")
     parser.add_argument("--source", required=True, help="name of the publishing system")
