@@ -77,10 +77,7 @@ impl WebhookClient {
         };
         let retry_after = header(RETRY_AFTER);
         let location = header(LOCATION);
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(classify_transport_error)?;
+        let bytes = response.bytes().await.map_err(classify_transport_error)?;
         let text = String::from_utf8_lossy(&bytes);
         if let Some(error) =
             response::classify(status, retry_after.as_deref(), location.as_deref(), &text)
