@@ -126,6 +126,7 @@ impl Stack {
             leaks: format!("it.leaks.{suffix}"),
             watch: format!("it.watch.{suffix}"),
             dlq: format!("it.dlq.{suffix}"),
+            canaries: format!("it.canaries.{suffix}"),
             retry_prefix: format!("it.retry.{suffix}"),
             partitions: 3,
             replication_factor: 1,

@@ -95,6 +95,7 @@ async fn every_schema_round_trips_through_broker_and_registry() {
         leak_evidence: Vec::new(),
         proof: None,
         changes: Vec::new(),
+        synthetic: false,
         updated_at: 1,
     };
     let leak = LeakDetected {

@@ -514,6 +514,10 @@ pub struct AuditRecord {
     /// Operator changes (extension, denial, resolution, retry) and who made them.
     #[serde(default)]
     pub changes: Vec<AdminChange>,
+    /// A canary's request about synthetic identities only: left out of the 11 CCR 7102 report
+    /// and of the auditor's counts.
+    #[serde(default)]
+    pub synthetic: bool,
     /// When written.
     pub updated_at: EpochMillis,
 }
@@ -876,6 +880,7 @@ mod tests {
             leak_evidence: Vec::new(),
             proof: None,
             changes: Vec::new(),
+            synthetic: false,
             updated_at: 3,
         });
         round_trip(&LeakDetected {

@@ -156,6 +156,8 @@ pub struct TopicsConfig {
     pub watch: String,
     /// Dead letters with their reason.
     pub dlq: String,
+    /// Results of the canary runs, one per run and channel.
+    pub canaries: String,
     /// Prefix of each connector's retry topic: `<retry_prefix>.<connector id>.v1`.
     pub retry_prefix: String,
     /// Partitions for topics Hush creates.
@@ -204,6 +206,7 @@ impl Default for TopicsConfig {
             leaks: "hush.leaks.v1".into(),
             watch: "hush.watch.v1".into(),
             dlq: "hush.dlq.v1".into(),
+            canaries: "hush.canaries.v1".into(),
             retry_prefix: "hush.retry".into(),
             partitions: 6,
             replication_factor: 1,

@@ -23,8 +23,8 @@ pub struct TopicSpec {
 }
 
 /// The topics of the design: upstream signals, requests, compacted suppression state, confirmations, compacted
-/// audit records, leaks, compacted leak-watch progress, and the dead-letter topic (kept
-/// indefinitely).
+/// audit records, leaks, compacted leak-watch progress, canary results (kept as long as the
+/// request records they test), and the dead-letter topic (kept indefinitely).
 pub fn design_topics(topics: &TopicsConfig) -> Vec<TopicSpec> {
     let kept = vec![("retention.ms", RECORD_RETENTION_MS)];
     let compacted = vec![
@@ -58,6 +58,10 @@ pub fn design_topics(topics: &TopicsConfig) -> Vec<TopicSpec> {
         },
         TopicSpec {
             name: topics.leaks.clone(),
+            config: kept.clone(),
+        },
+        TopicSpec {
+            name: topics.canaries.clone(),
             config: kept,
         },
         TopicSpec {

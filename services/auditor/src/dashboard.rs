@@ -217,7 +217,9 @@ struct Overview {
     recent: Vec<AuditRecord>,
 }
 
+/// The overview of consumers' requests: a canary's synthetic ones are left out.
 fn overview(records: Vec<&AuditRecord>, now: EpochMillis, at_risk_days: u32) -> Overview {
+    let records: Vec<&AuditRecord> = records.into_iter().filter(|r| !r.synthetic).collect();
     let tally = tally(records.iter().copied(), now, at_risk_days);
     let mut headroom = [[0; WAITING.len()]; HEADROOM_COLUMNS];
     let mut recipients: BTreeMap<String, RecipientStats> = BTreeMap::new();
@@ -927,6 +929,18 @@ mod tests {
         assert!(page.find("id=\"leaks\"") < page.find("id=\"counts\""));
         assert!(!page.contains(&"e".repeat(64)), "no identifier hash");
         assert!(!page.contains(&"ab".repeat(32)), "no subject key");
+    }
+
+    #[test]
+    fn a_canarys_leaking_request_is_not_among_the_consumers_requests() {
+        let mut canary = record(LEAKING_ID, &["crm"]);
+        answer(&mut canary, "crm", Flagged, Verified, 10);
+        leak(&mut canary, "egress.ads", RECEIVED + DAY_MS);
+        canary.synthetic = true;
+        let overview = overview(vec![&canary], NOW, 3);
+        assert_eq!(overview.total, 0);
+        assert_eq!(overview.leaking_total, 0);
+        assert!(overview.recent.is_empty());
     }
 
     #[test]

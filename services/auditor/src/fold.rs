@@ -7,6 +7,7 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use std::collections::HashMap;
 
+use hush_contracts::canary::CANARY_SOURCE_SYSTEM;
 use hush_contracts::events::{
     AuditRecord, AuditStatus, Confirmation, ConfirmationAction, EpochMillis, LeakDetected,
     LeakEvidence, LeakFreeWindow, PrivacyRequest, RecipientRole, RequestKind, VerificationStatus,
@@ -130,6 +131,7 @@ pub fn record_for_request(
         leak_evidence: Vec::new(),
         proof: None,
         changes: Vec::new(),
+        synthetic: request.source_system == CANARY_SOURCE_SYSTEM,
         updated_at: now,
     };
     record.completed_at = completion_time(&record);
@@ -506,6 +508,15 @@ mod tests {
             RECEIVED,
         );
         assert_eq!(delete.deadline, utc("2027-01-05T07:59:59.999Z"));
+    }
+
+    #[test]
+    fn only_a_request_the_canary_captured_opens_a_synthetic_record() {
+        let policy = DeadlinePolicy::default();
+        let mut opt_out = request(RequestKind::OptOutSaleShare, &[Category::All]);
+        assert!(!record_for_request(&opt_out, &recipients(), &policy, 7).synthetic);
+        opt_out.source_system = CANARY_SOURCE_SYSTEM.into();
+        assert!(record_for_request(&opt_out, &recipients(), &policy, 7).synthetic);
     }
 
     #[test]

@@ -74,7 +74,8 @@ impl Tally {
     }
 }
 
-/// Tallies `records` with their status computed at `now`.
+/// Tallies `records` with their status computed at `now`; a canary's synthetic record is not
+/// counted.
 pub fn tally<'a>(
     records: impl IntoIterator<Item = &'a AuditRecord>,
     now: EpochMillis,
@@ -84,7 +85,7 @@ pub fn tally<'a>(
         counts: [0; ALL_STATUSES.len()],
         min_headroom_ms: None,
     };
-    for record in records {
+    for record in records.into_iter().filter(|r| !r.synthetic) {
         let status = status_at(record, now, at_risk_days);
         if let Some(i) = ALL_STATUSES.iter().position(|s| *s == status) {
             tally.counts[i] += 1;
@@ -143,6 +144,7 @@ mod tests {
             leak_evidence: Vec::new(),
             proof: None,
             changes: Vec::new(),
+            synthetic: false,
             updated_at: 0,
         }
     }
@@ -167,6 +169,16 @@ mod tests {
             Some(-2 * DAY),
             "the denied one is not waiting"
         );
+    }
+
+    #[test]
+    fn a_canarys_synthetic_request_is_not_counted() {
+        let now = 100 * DAY;
+        let mut canary = record(now - 2 * DAY, false);
+        canary.synthetic = true;
+        let tally = tally(&[canary], now, 3);
+        assert_eq!(tally.count(AuditStatus::Overdue), 0);
+        assert_eq!(tally.min_headroom_ms, None);
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! Counting rules:
 //!
 //! - A record belongs to the report when its `received_at` is in `[from, to]` (both inclusive);
-//!   it is counted however late its confirmations arrive.
+//!   it is counted however late its confirmations arrive. A canary's record (`synthetic`: every
+//!   identifier a configured synthetic identity) is no consumer's request and never counted.
 //! - `denied`: the record carries a denial reason. A denied request counts nowhere else.
 //! - `complied_whole`: every required connector has an outcome and none is `FAILED_PERMANENT`.
 //! - `complied_part`: every required connector has an outcome, at least one complied and at
@@ -68,7 +69,7 @@ pub fn build_report<'a>(
     let window = from.timestamp_millis()..=to.timestamp_millis();
     let in_window: Vec<&AuditRecord> = records
         .into_iter()
-        .filter(|r| window.contains(&r.received_at))
+        .filter(|r| window.contains(&r.received_at) && !r.synthetic)
         .collect();
     let kinds = RequestKind::ALL
         .into_iter()
@@ -295,6 +296,22 @@ mod tests {
         let from = DateTime::from_timestamp_millis(RECEIVED).unwrap();
         let to = DateTime::from_timestamp_millis(RECEIVED + 2 * HOUR).unwrap();
         (from, to)
+    }
+
+    #[test]
+    fn a_canarys_synthetic_request_is_never_counted() {
+        let (from, to) = window();
+        let mut records = sample();
+        let real = build_report(&records, from, to);
+        let mut canary = answered(
+            RequestKind::OptOutSaleShare,
+            0,
+            &["crm"],
+            &[("crm", Flagged, HOUR)],
+        );
+        canary.synthetic = true;
+        records.push(canary);
+        assert_eq!(build_report(&records, from, to), real);
     }
 
     #[test]

@@ -243,6 +243,7 @@ pub(crate) mod tests {
             leak_evidence: Vec::new(),
             proof: None,
             changes: Vec::new(),
+            synthetic: false,
             updated_at: RECEIVED,
         }
     }

@@ -219,6 +219,7 @@ mod tests {
             leak_evidence: Vec::new(),
             proof: None,
             changes: Vec::new(),
+            synthetic: false,
             updated_at,
         }
     }

@@ -66,6 +66,7 @@ fn record(id: &str, kind: RequestKind, received_at: EpochMillis, days: i64) -> A
         leak_evidence: Vec::new(),
         proof: None,
         changes: Vec::new(),
+        synthetic: false,
         updated_at: received_at,
     }
 }

@@ -14,6 +14,7 @@ use axum::{Extension, Json, Router};
 use chrono::{DateTime, SecondsFormat, Utc};
 use hush_auth::attestation::AttestationVerifier;
 use hush_auth::{guard, Authenticator, Caller, Scope};
+use hush_contracts::canary::SyntheticIdentities;
 use hush_contracts::crypto::FieldCipher;
 use hush_contracts::deadline::DeadlinePolicy;
 use hush_contracts::events::{Category, Channel, IdentifierType, PrivacyRequest, RequestKind};
@@ -80,13 +81,17 @@ impl Intake {
     }
 }
 
-/// Authentication of callers and verification of attestations.
+/// Authentication of callers, verification of attestations, and which requests are the
+/// canary's.
 #[derive(Debug, Clone)]
 pub struct Guards {
     /// Turns credentials into a caller with scopes.
     pub auth: Arc<Authenticator>,
     /// Checks the identity system's attestations; `None` refuses every deletion and opt-in.
     pub attestation: Option<AttestationVerifier>,
+    /// The canary's synthetic identities: a request naming only these is the canary's, and is
+    /// left out of the 7102 report.
+    pub synthetic: SyntheticIdentities,
 }
 
 /// The scope a request of `kind` needs.
@@ -180,14 +185,16 @@ async fn accept(
 }
 
 /// The one path every request takes, from HTTP or from `hush.signals.v1`: validated into a
-/// [`PrivacyRequest`] received at `received`, published, counted and logged.
+/// [`PrivacyRequest`] received at `received` (marked as the canary's when it names only
+/// synthetic identities), published, counted and logged.
 pub async fn admit(
     intake: &Intake,
     submission: Submission,
     request_id: String,
     received: DateTime<Utc>,
 ) -> Result<Accepted, ApiError> {
-    let request = submission::into_request(
+    let synthetic = crate::canary::is_synthetic(&submission, &intake.guards.synthetic);
+    let mut request = submission::into_request(
         submission,
         Receipt {
             request_id,
@@ -210,6 +217,9 @@ pub async fn admit(
         request_id = %request.request_id,
         kind = request.kind.as_str(),
         channel = request.channel.as_str(),
+    if synthetic {
+        crate::canary::mark(&mut request);
+    }
         "request accepted"
     );
     Ok(Accepted {
@@ -221,6 +231,7 @@ pub async fn admit(
     })
 }
 
+        synthetic,
 /// The digest of the submission first accepted under `key`, and the answer it got.
 fn remembered(intake: &Intake, key: &str) -> Option<(String, Accepted)> {
     intake

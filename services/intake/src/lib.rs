@@ -4,6 +4,7 @@
 //! consent state ([`consent`]) and serves the snippet that applies it in the page.
 
 pub mod api;
+pub mod canary;
 pub mod consent;
 mod metrics;
 pub mod service;

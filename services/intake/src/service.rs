@@ -8,6 +8,7 @@ use rdkafka::producer::Producer;
 
 use hush_auth::attestation::AttestationVerifier;
 use hush_auth::{guard, AuthConfig, Authenticator, HttpConfig};
+use hush_contracts::canary::{CanarySection, SyntheticIdentities, CANARY_SOURCE_SYSTEM};
 use hush_contracts::crypto::{FieldCipher, DEFAULT_KEY_VAR};
 use hush_contracts::deadline::{DeadlineConfig, DeadlinePolicy};
 use hush_contracts::events::IdentifierType;
@@ -23,8 +24,8 @@ use crate::api::{self, Guards, Intake};
 use crate::consent::Consent;
 use crate::signals::SignalHandler;
 
-/// Configuration of intake: the common sections, `[intake]`, `[deadlines]`, `[auth]` and
-/// `[http]`.
+/// Configuration of intake: the common sections, `[intake]`, `[deadlines]`, `[auth]`, `[http]`
+/// and `[canary]`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Config {
     /// Kafka, registry, topics.
@@ -42,6 +43,9 @@ pub struct Config {
     /// Time and rate limits of the HTTP server.
     #[serde(default)]
     pub http: HttpConfig,
+    /// The canary's synthetic identities (`[canary]`, shared with `hush canary run`).
+    #[serde(default)]
+    pub canary: CanarySection,
 }
 
 /// `[intake]` settings.
@@ -106,6 +110,13 @@ impl Default for IntakeSection {
 pub async fn build(config: &Config, shutdown: CancellationToken) -> anyhow::Result<Arc<Intake>> {
     config.auth.validate()?;
     config.http.validate()?;
+    if config.intake.source_system.trim() == CANARY_SOURCE_SYSTEM {
+        anyhow::bail!(
+            "intake.source_system must not be `{CANARY_SOURCE_SYSTEM}`: it marks the canary's \
+             synthetic requests, which the 7102 report leaves out"
+        );
+    }
+    let synthetic = SyntheticIdentities::new(&config.canary)?;
     let auth = Arc::new(Authenticator::new(&config.auth, shutdown.clone()).await?);
     let attestation = match &config.auth.attestation {
         Some(attestation) => Some(AttestationVerifier::new(attestation, shutdown).await?),
@@ -129,7 +140,11 @@ pub async fn build(config: &Config, shutdown: CancellationToken) -> anyhow::Resu
         cipher,
         DeadlinePolicy::new(config.deadlines.clone()),
         Consent::new(config.intake.consent_cookie.clone()),
-        Guards { auth, attestation },
+        Guards {
+            auth,
+            attestation,
+            synthetic,
+        },
     ))
 }
 
