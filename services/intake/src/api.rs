@@ -206,6 +206,9 @@ pub async fn admit(
             source_system: &intake.section.source_system,
         },
     )?;
+    if synthetic {
+        crate::canary::mark(&mut request);
+    }
     let deadline = intake
         .policy
         .deadline_for(request.kind, &request.jurisdiction, received, false);
@@ -217,9 +220,7 @@ pub async fn admit(
         request_id = %request.request_id,
         kind = request.kind.as_str(),
         channel = request.channel.as_str(),
-    if synthetic {
-        crate::canary::mark(&mut request);
-    }
+        synthetic,
         "request accepted"
     );
     Ok(Accepted {
@@ -231,7 +232,6 @@ pub async fn admit(
     })
 }
 
-        synthetic,
 /// The digest of the submission first accepted under `key`, and the answer it got.
 fn remembered(intake: &Intake, key: &str) -> Option<(String, Accepted)> {
     intake
