@@ -1,5 +1,6 @@
 //! `hush`: the operator's command line.
 
+mod canary;
 mod dlq;
 mod doctor;
 mod gate;
@@ -76,6 +77,11 @@ enum Command {
     },
     /// Sign an attestation that a consumer was verified (with a key from `hush keys identity`).
     Attest(keys::Attest),
+    /// Test Hush end to end with a synthetic subject, channel by channel.
+    Canary {
+        #[command(subcommand)]
+        command: canary::CanaryCommand,
+    },
 }
 
 #[tokio::main]
@@ -114,6 +120,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Dlq { command } => dlq::run(command, &config.common).await,
         Command::Doctor => doctor::run(&config.common).await,
         Command::Gate { command } => gate::run(command, &config.common).await,
+        Command::Canary { command } => canary::run(command, &config, endpoints).await,
         Command::Keys { .. } | Command::Attest(_) => unreachable!("handled before the config"),
     }
 }

@@ -1,7 +1,9 @@
 //! `hush topics`: create the topics of the design and of the gate's configured streams.
 
 use clap::Subcommand;
+use hush_contracts::canary::CanarySection;
 use hush_contracts::gate::GateSection;
+use hush_contracts::recipients::RecipientConfig;
 use hush_runtime::config::CommonConfig;
 use hush_runtime::topics::{design_topics, ensure_topics, TopicOutcome, TopicSpec};
 use serde::{Deserialize, Serialize};
@@ -15,6 +17,12 @@ pub struct CliConfig {
     /// The gate's streams, whose topics `hush topics create` creates too.
     #[serde(default)]
     pub gate: GateSection,
+    /// The canary's synthetic subjects and settings (`hush canary run`).
+    #[serde(default)]
+    pub canary: CanarySection,
+    /// The recipients, which the canary's subjects name.
+    #[serde(default)]
+    pub recipients: Vec<RecipientConfig>,
 }
 
 /// Topic commands.
