@@ -38,6 +38,7 @@ fn sample_request(n: u32) -> PrivacyRequest {
         source_system: "hush-tests".into(),
         consumer_initiated: true,
         idempotency_key: Some(format!("it-{n}")),
+        resolution: Vec::new(),
     }
 }
 

@@ -394,6 +394,7 @@ fn request(email: &str) -> PrivacyRequest {
         source_system: "hush-tests".into(),
         consumer_initiated: false,
         idempotency_key: None,
+        resolution: Vec::new(),
     }
 }
 

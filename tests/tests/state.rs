@@ -34,6 +34,7 @@ fn request(kind: RequestKind, email_hash: &str, consumer_initiated: bool) -> Pri
         source_system: "hush-tests".into(),
         consumer_initiated,
         idempotency_key: None,
+        resolution: Vec::new(),
     }
 }
 

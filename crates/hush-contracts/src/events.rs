@@ -223,6 +223,67 @@ pub struct PrivacyRequest {
     pub consumer_initiated: bool,
     /// Caller's idempotency key.
     pub idempotency_key: Option<String>,
+    /// Identity resolution: what each configured resolver did, in order (empty when none is
+    /// configured). Identifiers it added are in `identifiers` too.
+    #[serde(default)]
+    pub resolution: Vec<ResolutionStep>,
+}
+
+/// How one identity resolver's look-up ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ResolutionOutcome {
+    /// The resolver knows the subject; the step lists the identifiers it added.
+    Resolved,
+    /// The resolver answered and does not know the subject.
+    UnknownSubject,
+    /// The request carries nothing this resolver looks up by.
+    NotApplicable,
+    /// The resolver was unreachable (after its retries) or refused the look-up; the request
+    /// went on without it.
+    Skipped,
+}
+
+impl ResolutionOutcome {
+    /// The schema symbol, e.g. `UNKNOWN_SUBJECT`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResolutionOutcome::Resolved => "RESOLVED",
+            ResolutionOutcome::UnknownSubject => "UNKNOWN_SUBJECT",
+            ResolutionOutcome::NotApplicable => "NOT_APPLICABLE",
+            ResolutionOutcome::Skipped => "SKIPPED",
+        }
+    }
+}
+
+/// An identifier an identity resolver added, named by type and hash (never by value).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResolvedIdentifier {
+    /// Kind of identifier.
+    #[serde(rename = "type")]
+    pub kind: IdentifierType,
+    /// SHA-256 hex of the normalised value, as in the request's `identifiers`.
+    pub sha256: String,
+}
+
+/// What one identity resolver did for a request: its provenance record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResolutionStep {
+    /// Id of the resolver in `[[resolvers]]`.
+    pub resolver: String,
+    /// How its look-up ended.
+    pub outcome: ResolutionOutcome,
+    /// Identifiers it added (already known ones are not repeated).
+    #[serde(default)]
+    pub identifiers: Vec<ResolvedIdentifier>,
+    /// When its look-up ended.
+    pub resolved_at: EpochMillis,
+    /// Calls made to its system (0 when not applicable).
+    #[serde(default)]
+    pub attempts: i32,
+    /// Why it was skipped or not applicable, or what it left out; never a raw identifier.
+    #[serde(default)]
+    pub reason: Option<String>,
 }
 
 /// One identifier of a [`PrivacySignal`]: a raw value or the SHA-256 of the normalised value.
@@ -709,6 +770,27 @@ pub(crate) mod samples {
             source_system: "intake".into(),
             consumer_initiated: true,
             idempotency_key: Some("form-7f3a".into()),
+            resolution: vec![
+                ResolutionStep {
+                    resolver: "customer-db".into(),
+                    outcome: ResolutionOutcome::Resolved,
+                    identifiers: vec![ResolvedIdentifier {
+                        kind: IdentifierType::CustomerId,
+                        sha256: crate::identifiers::sha256_hex("cust-1001"),
+                    }],
+                    resolved_at: 1_790_000_000_050,
+                    attempts: 1,
+                    reason: None,
+                },
+                ResolutionStep {
+                    resolver: "segment-profiles".into(),
+                    outcome: ResolutionOutcome::Skipped,
+                    identifiers: Vec::new(),
+                    resolved_at: 1_790_000_000_900,
+                    attempts: 3,
+                    reason: Some("unavailable after 3 attempts: HTTP 503".into()),
+                },
+            ],
         }
     }
 }
@@ -743,7 +825,50 @@ mod tests {
         minimal.verification = None;
         minimal.age_band = None;
         minimal.idempotency_key = None;
+        minimal.resolution = Vec::new();
         round_trip(&minimal);
+    }
+
+    #[test]
+    fn every_resolution_outcome_fits_the_schema() {
+        for outcome in [
+            ResolutionOutcome::Resolved,
+            ResolutionOutcome::UnknownSubject,
+            ResolutionOutcome::NotApplicable,
+            ResolutionOutcome::Skipped,
+        ] {
+            let mut request = samples::privacy_request();
+            request.resolution[0].outcome = outcome;
+            round_trip(&request);
+            assert_eq!(
+                to_value(outcome).unwrap(),
+                apache_avro::types::Value::String(outcome.as_str().into())
+            );
+        }
+    }
+
+    #[test]
+    fn a_request_written_before_identity_resolution_reads_with_no_steps() {
+        let mut older: serde_json::Value = serde_json::from_str(PrivacyRequest::SCHEMA).unwrap();
+        let fields = older["fields"].as_array_mut().unwrap();
+        fields.retain(|field| field["name"] != "resolution");
+        let older = Schema::parse(&older).unwrap();
+        let mut request = samples::privacy_request();
+        request.resolution = Vec::new();
+        let mut value = to_value(&request).unwrap();
+        if let apache_avro::types::Value::Record(fields) = &mut value {
+            fields.retain(|(name, _)| name != "resolution");
+        }
+        let mut writer = Writer::new(&older, Vec::new()).unwrap();
+        writer.append_value(value.resolve(&older).unwrap()).unwrap();
+        let bytes = writer.into_inner().unwrap();
+        let decoded = Reader::new(bytes.as_slice())
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap();
+        let back: PrivacyRequest = from_value(&decoded).unwrap();
+        assert_eq!(back, request);
     }
 
     #[test]

@@ -647,6 +647,7 @@ mod tests {
             source_system: "test".into(),
             consumer_initiated: true,
             idempotency_key: None,
+            resolution: Vec::new(),
         }
     }
 

@@ -424,6 +424,7 @@ mod tests {
             source_system: "test".into(),
             consumer_initiated: false,
             idempotency_key: None,
+            resolution: Vec::new(),
         }
     }
 

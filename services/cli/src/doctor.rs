@@ -49,6 +49,7 @@ pub async fn run(config: &CommonConfig) -> anyhow::Result<()> {
         source_system: "hush-doctor".into(),
         consumer_initiated: true,
         idempotency_key: None,
+        resolution: Vec::new(),
     };
     let delivered = producer
         .send(SCRATCH_TOPIC, &subject, &request)

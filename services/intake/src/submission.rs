@@ -203,6 +203,7 @@ pub fn into_request(
         source_system: receipt.source_system.to_owned(),
         consumer_initiated: submission.consumer_initiated.unwrap_or(false),
         idempotency_key: submission.idempotency_key,
+        resolution: Vec::new(),
     })
 }
 

@@ -121,6 +121,7 @@ mod tests {
             source_system: "t".into(),
             consumer_initiated: false,
             idempotency_key: None,
+            resolution: Vec::new(),
         }
     }
 

@@ -35,6 +35,7 @@ pub fn request(id: &str, kind: RequestKind) -> PrivacyRequest {
         source_system: "test".into(),
         consumer_initiated: false,
         idempotency_key: None,
+        resolution: Vec::new(),
     }
 }
 
