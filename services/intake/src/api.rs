@@ -19,12 +19,14 @@ use hush_contracts::crypto::FieldCipher;
 use hush_contracts::deadline::DeadlinePolicy;
 use hush_contracts::events::{Category, Channel, IdentifierType, PrivacyRequest, RequestKind};
 use hush_contracts::identifiers::sha256_hex;
+use hush_resolution::Resolvers;
 use hush_runtime::api_error::ApiError;
 use hush_runtime::kafka::EventProducer;
 use lru::LruCache;
 use serde::{Deserialize, Serialize};
 
 use crate::consent::{self, Consent};
+use crate::resolution;
 use crate::service::IntakeSection;
 use crate::submission::{self, Receipt, Submission, SubmittedIdentifier};
 
@@ -44,8 +46,8 @@ pub struct Intake {
     pub topic: String,
     /// Producer (idempotent, acknowledged sends).
     pub producer: EventProducer,
-    /// Cipher for raw values.
-    pub cipher: FieldCipher,
+    /// How received identifiers become published ones: sealed, and expanded by the resolvers.
+    pub identities: Identities,
     /// Deadline rules.
     pub policy: DeadlinePolicy,
     /// The suppression state `GET /v1/consent` answers from.
@@ -61,7 +63,7 @@ impl Intake {
         section: IntakeSection,
         topic: String,
         producer: EventProducer,
-        cipher: FieldCipher,
+        identities: Identities,
         policy: DeadlinePolicy,
         consent: Arc<Consent>,
         guards: Guards,
@@ -70,7 +72,7 @@ impl Intake {
             section,
             topic,
             producer,
-            cipher,
+            identities,
             policy,
             consent,
             guards,
@@ -79,6 +81,14 @@ impl Intake {
             )),
         })
     }
+}
+
+/// How intake turns the identifiers it receives into those it publishes.
+pub struct Identities {
+    /// Cipher for the raw values of the kinds kept raw.
+    pub cipher: FieldCipher,
+    /// Identity resolvers (`[[resolvers]]`), run in order before publish.
+    pub resolvers: Resolvers,
 }
 
 /// Authentication of callers, verification of attestations, and which requests are the
@@ -194,6 +204,7 @@ pub async fn admit(
     received: DateTime<Utc>,
 ) -> Result<Accepted, ApiError> {
     let synthetic = crate::canary::is_synthetic(&submission, &intake.guards.synthetic);
+    let given = resolution::given_values(&submission);
     let mut request = submission::into_request(
         submission,
         Receipt {
@@ -201,7 +212,7 @@ pub async fn admit(
             received_at: received.timestamp_millis(),
             default_jurisdiction: &intake.section.default_jurisdiction,
             keep_raw: &intake.section.keep_raw,
-            cipher: &intake.cipher,
+            cipher: &intake.identities.cipher,
             attestation: intake.guards.attestation.as_ref(),
             source_system: &intake.section.source_system,
         },
@@ -209,6 +220,14 @@ pub async fn admit(
     if synthetic {
         crate::canary::mark(&mut request);
     }
+    resolution::expand(
+        &intake.identities.resolvers,
+        &intake.section.keep_raw,
+        &intake.identities.cipher,
+        &mut request,
+        given,
+    )
+    .await;
     let deadline = intake
         .policy
         .deadline_for(request.kind, &request.jurisdiction, received, false);

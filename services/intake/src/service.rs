@@ -12,6 +12,7 @@ use hush_contracts::canary::{CanarySection, SyntheticIdentities, CANARY_SOURCE_S
 use hush_contracts::crypto::{FieldCipher, DEFAULT_KEY_VAR};
 use hush_contracts::deadline::{DeadlineConfig, DeadlinePolicy};
 use hush_contracts::events::IdentifierType;
+use hush_resolution::{ResolverConfig, Resolvers};
 use hush_runtime::codec::AvroCodec;
 use hush_runtime::config::{CommonConfig, SecretRef};
 use hush_runtime::kafka::{ConsumerSettings, DeadLetterQueue, EventConsumer, EventProducer};
@@ -20,12 +21,12 @@ use hush_suppression_state::follow::{self, Follower};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
-use crate::api::{self, Guards, Intake};
+use crate::api::{self, Guards, Identities, Intake};
 use crate::consent::Consent;
 use crate::signals::SignalHandler;
 
-/// Configuration of intake: the common sections, `[intake]`, `[deadlines]`, `[auth]`, `[http]`
-/// and `[canary]`.
+/// Configuration of intake: the common sections, `[intake]`, `[deadlines]`, `[auth]`, `[http]`,
+/// `[canary]` and `[[resolvers]]`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Config {
     /// Kafka, registry, topics.
@@ -46,6 +47,9 @@ pub struct Config {
     /// The canary's synthetic identities (`[canary]`, shared with `hush canary run`).
     #[serde(default)]
     pub canary: CanarySection,
+    /// Identity resolvers, run in order on every request before it is published.
+    #[serde(default)]
+    pub resolvers: Vec<ResolverConfig>,
 }
 
 /// `[intake]` settings.
@@ -129,6 +133,7 @@ pub async fn build(config: &Config, shutdown: CancellationToken) -> anyhow::Resu
         }
     };
     let cipher = FieldCipher::from_env(&config.intake.encryption_key_env)?;
+    let resolvers = Resolvers::build(&config.resolvers)?;
     let mut kafka = config.common.kafka.clone();
     kafka.message_timeout_ms = config.intake.publish_timeout_ms;
     let codec = AvroCodec::from_config(&config.common.schema_registry)?;
@@ -137,7 +142,7 @@ pub async fn build(config: &Config, shutdown: CancellationToken) -> anyhow::Resu
         config.intake.clone(),
         config.common.topics.requests.clone(),
         producer,
-        cipher,
+        Identities { cipher, resolvers },
         DeadlinePolicy::new(config.deadlines.clone()),
         Consent::new(config.intake.consent_cookie.clone()),
         Guards {

@@ -340,16 +340,32 @@ fn hash_one(
         }
         _ => ApiError::invalid("invalid_identifier", field.clone(), e.to_string()),
     })?;
-    let sha256 = sha256_hex(&normalised);
-    let encrypted_value = receipt
-        .keep_raw
-        .contains(&identifier.kind)
-        .then(|| receipt.cipher.encrypt(&normalised, &sha256));
-    Ok(Identifier {
-        kind: identifier.kind,
+    Ok(seal(
+        identifier.kind,
+        &normalised,
+        receipt.keep_raw,
+        receipt.cipher,
+    ))
+}
+
+/// The identifier intake publishes for a normalised raw value: its SHA-256, and the value
+/// encrypted (bound to that hash) when `kind` is one of `keep_raw`. Every raw value intake
+/// learns, given or resolved, goes through here.
+pub fn seal(
+    kind: IdentifierType,
+    normalised: &str,
+    keep_raw: &[IdentifierType],
+    cipher: &FieldCipher,
+) -> Identifier {
+    let sha256 = sha256_hex(normalised);
+    let encrypted_value = keep_raw
+        .contains(&kind)
+        .then(|| cipher.encrypt(normalised, &sha256));
+    Identifier {
+        kind,
         sha256,
         encrypted_value,
-    })
+    }
 }
 
 /// An identifier given already hashed: checked to be a SHA-256 hex digest, kept without a raw
