@@ -76,7 +76,7 @@ impl GoogleAdsConnector {
             results[item] = Some(Err(ConnectorError::Permanent(reason)));
         }
         for item in plan.unmatchable {
-            results[item] = Some(Ok(unmatchable_not_applicable()));
+            results[item] = Some(Ok(unmatchable_not_found()));
         }
         if !plan.operations.is_empty() {
             self.run_job(&plan.operations, action, &mut results).await?;
@@ -238,9 +238,11 @@ fn opt_in_not_applicable() -> Completion {
     )
 }
 
-fn unmatchable_not_applicable() -> Completion {
-    Completion::not_applicable(
-        "no email or phone: a Customer Match contact list matches people only by hashed email or phone number",
+/// A subject with neither email nor phone cannot be in a contact list: `NOT_FOUND`, not a
+/// failure, so the request completes here (identity resolution may add an email first).
+fn unmatchable_not_found() -> Completion {
+    Completion::not_found(
+        "no email or phone: a Customer Match contact list matches people only by hashed email or phone number, so no member can be this subject",
     )
 }
 

@@ -71,13 +71,14 @@ pub struct RemovalPlan {
     pub operations: Vec<RemoveOperation>,
     /// Items that cannot be sent, with the reason.
     pub refused: Vec<(usize, String)>,
-    /// Items with nothing a contact list matches on (no email, no phone): not applicable.
+    /// Items with nothing a contact list matches on (no email, no phone): not found.
     pub unmatchable: Vec<usize>,
 }
 
 /// Turns work items (with their batch index) into remove operations. An item without an email
-/// or phone identifier is refused (Customer Match contact lists match on nothing else), and so
-/// is an item whose identifier is not a SHA-256 hex digest: an unhashed value never leaves Hush.
+/// or phone identifier is unmatchable (Customer Match contact lists match on nothing else); an
+/// item whose identifier is not a SHA-256 hex digest is refused: an unhashed value never leaves
+/// Hush.
 /// An item with more than 20 identifiers is split into several operations.
 pub fn plan_removals<'a>(
     items: impl IntoIterator<Item = (usize, &'a SuppressionWork)>,

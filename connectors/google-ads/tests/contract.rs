@@ -420,7 +420,7 @@ async fn people_without_email_or_phone_and_opt_ins_make_no_call() {
     let unmatchable = results[0]
         .as_ref()
         .expect("not an error: nothing to match on");
-    assert_eq!(unmatchable.action, ConfirmationAction::NotApplicable);
+    assert_eq!(unmatchable.action, ConfirmationAction::NotFound);
     assert!(
         unmatchable.evidence["reason"].contains("no email or phone"),
         "{results:?}"

@@ -83,8 +83,8 @@ impl GoogleDataManagerConnector {
             results[item] = Some(Err(ConnectorError::Permanent(reason)));
         }
         for item in plan.unmatchable {
-            results[item] = Some(Ok(Completion::not_applicable(
-                "no email or phone: a Customer Match audience matches people only by hashed email or phone number",
+            results[item] = Some(Ok(Completion::not_found(
+                "no email or phone: a Customer Match audience matches people only by hashed email or phone number, so no member can be this subject",
             )));
         }
         if !plan.members.is_empty() {

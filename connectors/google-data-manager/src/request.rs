@@ -67,7 +67,7 @@ pub struct RemovalPlan {
     pub members: Vec<Member>,
     /// Items that cannot be sent, with the reason.
     pub refused: Vec<(usize, String)>,
-    /// Items with nothing Customer Match matches on (no email, no phone): not applicable.
+    /// Items with nothing Customer Match matches on (no email, no phone): not found.
     pub unmatchable: Vec<usize>,
 }
 

@@ -198,7 +198,7 @@ async fn a_gmail_member_uploaded_in_googles_form_is_removed() {
 }
 
 #[tokio::test]
-async fn people_without_email_or_phone_are_not_applicable_with_the_reason_and_make_no_call() {
+async fn people_without_email_or_phone_are_not_found_with_the_reason_and_make_no_call() {
     let (sim, connector) = start(DataManagerSimConfig::default()).await;
     let batch = [
         work(RequestKind::OptOutSaleShare).with(hashed(IdentifierType::CustomerId, "cust-1")),
@@ -206,7 +206,7 @@ async fn people_without_email_or_phone_are_not_applicable_with_the_reason_and_ma
     ];
     let results = connector.apply(Operation::Suppress, &batch).await.unwrap();
     let unmatchable = results[0].as_ref().expect("not an error: nothing to match");
-    assert_eq!(unmatchable.action, ConfirmationAction::NotApplicable);
+    assert_eq!(unmatchable.action, ConfirmationAction::NotFound);
     assert!(
         unmatchable.evidence["reason"].contains("no email or phone"),
         "{results:?}"
