@@ -189,12 +189,7 @@ fn forget_idle(sweep: impl Fn() + Send + 'static) {
 fn rate_limited(error: GovernorError) -> Response<Body> {
     match error {
         GovernorError::TooManyRequests { wait_time, .. } => {
-            let mut response = ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
-                format!("too many requests; retry in {} s", wait_time.max(1)),
-            )
-            .into_response();
+            let mut response = too_many_requests(wait_time).into_response();
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(wait_time.max(1)));
@@ -212,13 +207,26 @@ fn rate_limited(error: GovernorError) -> Response<Body> {
 async fn bounded(State(timeout): State<Duration>, request: Request, next: Next) -> Response {
     match tokio::time::timeout(timeout, next.run(request)).await {
         Ok(response) => response,
-        Err(_) => ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "request_timeout",
-            format!("the request took longer than {} ms", timeout.as_millis()),
-        )
-        .into_response(),
+        Err(_) => timed_out(timeout).into_response(),
     }
+}
+
+/// The answer to a caller over its rate: 429 `rate_limited`, retry in `wait_secs`.
+pub(crate) fn too_many_requests(wait_secs: u64) -> ApiError {
+    ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+        format!("too many requests; retry in {} s", wait_secs.max(1)),
+    )
+}
+
+/// The answer to a request that took longer than `timeout`: 503 `request_timeout`.
+pub(crate) fn timed_out(timeout: Duration) -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "request_timeout",
+        format!("the request took longer than {} ms", timeout.as_millis()),
+    )
 }
 
 /// Keys a request by its client IP: the peer address, or, behind a trusted ingress, the last

@@ -8,6 +8,8 @@
 //!   each request's time and rate-limit per client and per IP, answering with Hush's JSON error.
 //! - [`attestation`]: the signed statement of an identity system that it verified a consumer,
 //!   which a deletion or a consumer-initiated opt-in must carry.
+//! - [`openapi`]: `GET /openapi.json`, each service's OpenAPI document completed with the
+//!   security schemes and the guards' answers.
 
 #![warn(missing_docs)]
 
@@ -17,6 +19,7 @@ pub mod config;
 pub mod guard;
 mod jwks;
 pub mod keys;
+pub mod openapi;
 mod scope;
 
 pub use authenticator::{AuthError, Authenticator, Caller, Credential};

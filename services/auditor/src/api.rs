@@ -7,7 +7,8 @@
 //! - `POST /v1/requests/{id}/extension` `{"reason": ...}`: takes the one 45-day extension;
 //! - `POST /v1/requests/{id}/denial` `{"reason": ...}`: records the compliance lead's denial;
 //! - `POST /v1/callbacks/{connector_id}`: a webhook recipient's signed confirmation;
-//! - `GET /`: the dashboard (see the `dashboard` module).
+//! - `GET /`: the dashboard (see the `dashboard` module);
+//! - `GET /openapi.json`: the OpenAPI 3.1 document of all of these (`services/auditor/openapi.json`).
 //!
 //! Errors answer `{"error", "message", "field"}`. A change is answered only after the broker
 //! acknowledged the new version of the record.
@@ -162,7 +163,8 @@ struct Changed {
 
 /// The routes of the auditor (the operations routes are merged by the caller). Reads need
 /// `auditor:read`; changes need `auditor:admin`, a JSON body and a same-origin caller, and
-/// record the caller as their actor. Recipients' callbacks carry their own HMAC signature.
+/// record the caller as their actor. Recipients' callbacks carry their own HMAC signature;
+/// `/openapi.json` is public.
 pub fn router(auditor: Arc<Auditor>, auth: Arc<Authenticator>) -> Router {
     let read = Router::new()
         .route("/", get(crate::dashboard::dashboard))
@@ -191,7 +193,11 @@ pub fn router(auditor: Arc<Auditor>, auth: Arc<Authenticator>) -> Router {
             post(crate::callback::recipient_callback),
         )
         .with_state(auditor)
+        .merge(hush_auth::openapi::router(OPENAPI))
 }
+
+/// The auditor's OpenAPI 3.1 document as written; served completed at `GET /openapi.json`.
+pub const OPENAPI: &str = include_str!("../openapi.json");
 
 fn ensure_rebuilt(auditor: &Auditor) -> Result<(), ApiError> {
     if auditor.store().is_rebuilt() {

@@ -1,5 +1,6 @@
 //! The deny-list's HTTP API, for enrichment jobs that are not written in Rust:
-//! `POST /v1/check?vendor=<name>`, `POST /v1/filter?vendor=<name>`, `GET /v1/stats`.
+//! `POST /v1/check?vendor=<name>`, `POST /v1/filter?vendor=<name>`, `GET /v1/stats`, and
+//! `GET /openapi.json` (public) describing them.
 //! Every route needs the `denylist:check` scope; `vendor` must be a configured enrichment
 //! vendor. Raw identifier values are hashed on arrival and never logged or answered, and an
 //! answer says only whether each identifier is denied and why, never which request did it.
@@ -45,17 +46,22 @@ struct Api {
 }
 
 /// The routes of the deny-list API over `deny_list` (the operations routes are merged by the
-/// caller), for callers holding `denylist:check`.
+/// caller), for callers holding `denylist:check`; `/openapi.json` is public.
 pub fn router(deny_list: Arc<DenyList>, settings: ApiSettings, auth: Arc<Authenticator>) -> Router {
     let routes = Router::new()
         .route("/v1/check", post(check))
         .route("/v1/filter", post(filter))
         .route("/v1/stats", get(stats));
-    guard::require(routes, auth, Scope::DenylistCheck).with_state(Arc::new(Api {
-        deny_list,
-        settings,
-    }))
+    guard::require(routes, auth, Scope::DenylistCheck)
+        .with_state(Arc::new(Api {
+            deny_list,
+            settings,
+        }))
+        .merge(hush_auth::openapi::router(OPENAPI))
 }
+
+/// The deny-list's OpenAPI 3.1 document as written; served completed at `GET /openapi.json`.
+pub const OPENAPI: &str = include_str!("../openapi.json");
 
 /// One identifier on the wire: `{"type":"EMAIL","value":"Jane@X.com"}` or
 /// `{"type":"EMAIL","sha256":"<64 hex>"}`.

@@ -130,7 +130,8 @@ pub struct Accepted {
 
 /// The routes of intake (the operations routes are merged by the caller). Submissions need a
 /// caller holding the request kind's scope (anonymous callers hold `[auth]
-/// anonymous_scopes`); `/.well-known/gpc.json` and the consent routes are public.
+/// anonymous_scopes`); `/.well-known/gpc.json`, the consent routes and `/openapi.json` are
+/// public.
 pub fn router(intake: Arc<Intake>) -> Router {
     let submissions = Router::new()
         .route("/v1/requests", post(submit))
@@ -139,7 +140,11 @@ pub fn router(intake: Arc<Intake>) -> Router {
         .route("/.well-known/gpc.json", get(gpc_support))
         .with_state(intake.clone())
         .merge(consent::router(intake.consent.clone()))
+        .merge(hush_auth::openapi::router(OPENAPI))
 }
+
+/// Intake's OpenAPI 3.1 document as written; served completed at `GET /openapi.json`.
+pub const OPENAPI: &str = include_str!("../openapi.json");
 
 async fn submit(
     State(intake): State<Arc<Intake>>,
@@ -397,11 +402,7 @@ async fn gpc_signal(
     let signal: GpcSignal = if bytes.iter().all(u8::is_ascii_whitespace) {
         GpcSignal::default()
     } else {
-        let mut json = serde_json::Deserializer::from_slice(&bytes);
-        serde_path_to_error::deserialize(&mut json).map_err(|e| {
-            let path = e.path().to_string();
-            ApiError::invalid("invalid_field", path, e.into_inner().to_string())
-        })?
+        submission::parse_json(&bytes)?
     };
     let mut identifiers = Vec::new();
     for (kind, value) in [

@@ -107,6 +107,12 @@ const MAX_METHOD_LEN: usize = 64;
 
 /// Parses a JSON body into a [`Submission`], naming the field at fault.
 pub fn parse(body: &[u8]) -> Result<Submission, ApiError> {
+    parse_json(body)
+}
+
+/// Parses a JSON body: 400 `malformed_json` when it is not a JSON object, 422 `invalid_field`
+/// naming the field at fault otherwise.
+pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     let mut json = serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(&mut json).map_err(|error| {
         let path = error.path().to_string();
