@@ -11,6 +11,7 @@
 pub mod auth;
 pub mod containers;
 pub mod pipeline;
+pub mod postgres;
 pub mod secure_kafka;
 
 use std::sync::{Arc, OnceLock};

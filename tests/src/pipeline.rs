@@ -10,6 +10,7 @@ use hush_connector_hubspot::sim::HubSpotSimulator;
 use hush_connector_webhook::sim::WebhookSimulator;
 use hush_contracts::events::Confirmation;
 use hush_contracts::recipients::RecipientConfig;
+use hush_resolution::ResolverConfig;
 use hush_runtime::config::{CommonConfig, TopicsConfig};
 use hush_runtime::ops::Readiness;
 use serde_json::Value;
@@ -69,6 +70,8 @@ pub struct Options {
     pub wait_ready: bool,
     /// Intake's `publish_timeout_ms` (its producer's message timeout), when not the default.
     pub intake_publish_timeout_ms: Option<u64>,
+    /// Intake's identity resolvers (`[[resolvers]]`).
+    pub resolvers: Vec<ResolverConfig>,
 }
 
 impl Default for Options {
@@ -83,6 +86,7 @@ impl Default for Options {
             topics: None,
             wait_ready: true,
             intake_publish_timeout_ms: None,
+            resolvers: Vec::new(),
         }
     }
 }
@@ -261,6 +265,7 @@ impl Pipeline {
         let mut intake_config = hush_intake::service::Config {
             common: common.clone(),
             auth: test_auth().config(),
+            resolvers: options.resolvers.clone(),
             ..Default::default()
         };
         if let Some(timeout) = options.intake_publish_timeout_ms {
