@@ -560,6 +560,30 @@ mod tests {
     }
 
     #[test]
+    fn any_json_body_that_is_not_an_object_is_malformed_and_a_bad_field_is_named() {
+        #[derive(Debug, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Signal {
+            device_id: Option<String>,
+        }
+        for body in ["{", "[]", "\"x\"", "null", ""] {
+            let error = parse_json::<Signal>(body.as_bytes()).unwrap_err();
+            assert_eq!(
+                (error.status().as_u16(), error.error),
+                (400, "malformed_json")
+            );
+        }
+        let error = parse_json::<Signal>(br#"{"device_id": 7}"#).unwrap_err();
+        assert_eq!(
+            (error.status().as_u16(), error.error),
+            (422, "invalid_field")
+        );
+        assert_eq!(error.field.as_deref(), Some("device_id"));
+        let signal = parse_json::<Signal>(br#"{"device_id": "d-1"}"#).unwrap();
+        assert_eq!(signal.device_id.as_deref(), Some("d-1"));
+    }
+
+    #[test]
     fn without_an_identity_system_every_delete_is_refused() {
         let err = validate(
             r#"{"kind":"DELETE","identifiers":[{"type":"EMAIL","value":"a@b.co"}],
