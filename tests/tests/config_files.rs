@@ -34,6 +34,28 @@ fn loads_everywhere(path: &Path) {
     }
     assert!(!intake.intake.listen.is_empty() && !state.state.listen.is_empty());
     assert!(!denylist.denylist.listen.is_empty());
+    // A configured canary: its subjects are at configured recipients, its stream and topic are
+    // the gate's, and its re-opt-in key parses (a generated one stands in for the secret).
+    if intake.canary == hush_contracts::canary::CanarySection::default() {
+        return;
+    }
+    if let Some(reopt_in) = &intake.canary.reopt_in {
+        let key = hush_auth::keys::SigningKey::generate(&reopt_in.kid);
+        std::env::set_var(&reopt_in.key_env.0, key.to_pem());
+    }
+    if let Err(error) = hush_canary::Canary::new(
+        hush_canary::Target {
+            intake_url: "http://intake".into(),
+            auditor_url: "http://auditor".into(),
+            api_key: None,
+        },
+        &intake.common,
+        &gate.gate,
+        &intake.canary,
+        &suppressor.recipients,
+    ) {
+        panic!("{error}");
+    }
 }
 
 #[test]

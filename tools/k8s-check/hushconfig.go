@@ -31,6 +31,11 @@ type hushConfig struct {
 	Intake struct {
 		EncryptionKeyEnv string `toml:"encryption_key_env"`
 	} `toml:"intake"`
+	Canary struct {
+		ReoptIn struct {
+			KeyEnv string `toml:"key_env"`
+		} `toml:"reopt_in"`
+	} `toml:"canary"`
 	Recipients []recipient `toml:"recipients"`
 }
 
@@ -44,8 +49,9 @@ type recipient struct {
 // CheckSecretMapping reads hush.toml from the ConfigMap that carries it and checks that every
 // Hush container is given, in its env, each variable its configuration names: the Kafka and
 // registry secrets in every one, the encryption key in intake, a recipient's credentials in
-// that recipient's suppressor, and each webhook recipient's signing secret in the auditor (it
-// checks their callbacks). It returns a one-line summary of what it checked.
+// that recipient's suppressor, each webhook recipient's signing secret in the auditor (it
+// checks their callbacks), and the key that attests the canary's re-opt-in in `hush canary
+// run`. It returns a one-line summary of what it checked.
 func CheckSecretMapping(objects []Object) (string, []error) {
 	var config hushConfig
 	found := false
@@ -93,6 +99,12 @@ func CheckSecretMapping(objects []Object) (string, []error) {
 				for _, webhook := range config.Recipients {
 					if webhook.Kind == "webhook" && webhook.Credentials["signing_secret"] != "" {
 						need = append(need, webhook.Credentials["signing_secret"])
+					}
+				}
+			case "hush":
+				if slices.Contains(container.Command, "canary") || slices.Contains(container.Args, "canary") {
+					if key := config.Canary.ReoptIn.KeyEnv; key != "" {
+						need = append(need, key)
 					}
 				}
 			case "hush-suppressor":

@@ -74,3 +74,8 @@ func TestSuppressorForAnUnknownRecipientIsRefused(t *testing.T) {
 	errs := mappingErrors(t, `"--connector", "crm"`, `"--connector", "crn"`)
 	requireOne(t, errs, "Deployment/suppressor-crm", `--connector "crn", which is not a recipient id`)
 }
+
+func TestCanaryWithoutItsReoptInKeyIsRefused(t *testing.T) {
+	errs := mappingErrors(t, "                - {name: CANARY_IDENTITY_KEY, valueFrom: {secretKeyRef: {name: canary, key: CANARY_IDENTITY_KEY}}}\n", "")
+	requireOne(t, errs, "CronJob/canary", "containers[canary].env lacks CANARY_IDENTITY_KEY")
+}

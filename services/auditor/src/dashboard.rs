@@ -1,6 +1,8 @@
 //! The auditor's dashboard (`GET /`): a self-contained HTML page for a compliance lead, with no
 //! script and no external asset. Top to bottom:
 //!
+//! 0. the canaries: each channel's latest canary run, whether it passed, the stage that failed
+//!    and why, and how long ago it ran (a run older than an hour is flagged stale);
 //! 1. leaks: every request whose gate saw data after its suppression took effect, `LEAKING`
 //!    ones first, with where each leaked event sits (topic, partition, offset);
 //! 2. counts by status, `LEAKING`, `ACTION_REQUIRED`, `OVERDUE`,
@@ -23,6 +25,7 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::{Html, IntoResponse, Response};
 use chrono_tz::Tz;
+use hush_contracts::canary::{CanaryOutcome, CanaryResult};
 use hush_contracts::events::{
     now_millis, AuditRecord, AuditStatus, ConfirmationAction, ConnectorOutcome, EpochMillis,
     VerificationStatus, WatchProgress,
@@ -393,6 +396,8 @@ background:#eaeef2;color:#57606a}.s-leaking,.s-overdue{background:#b00020;color:
 /// Everything `render` shows.
 struct Page<'a> {
     overview: &'a Overview,
+    /// The latest canary result of each channel.
+    canaries: &'a [CanaryResult],
     /// The leak watch's progress per watched topic.
     streams: &'a [WatchProgress],
     /// Topics that must be watched for a request to become `PROVEN`.
@@ -401,6 +406,55 @@ struct Page<'a> {
     rebuilt: bool,
     now: EpochMillis,
     at_risk_days: u32,
+}
+
+/// A canary run older than this is stale: the schedule stopped or runs hang.
+const CANARY_STALE_MS: i64 = 3_600_000;
+
+fn render_canaries(html: &mut String, page: &Page<'_>) {
+    if page.canaries.is_empty() {
+        html.push_str(
+            "<section id=\"canaries\"><h2>Canaries</h2><p class=\"warn\">No canary result on \
+             record: schedule <code>hush canary run</code> (deploy/k8s/canary.yaml) so a silently \
+             failing channel is caught in minutes.</p></section>",
+        );
+        return;
+    }
+    let stale = |r: &CanaryResult| page.now.saturating_sub(r.finished_at) > CANARY_STALE_MS;
+    let alarm = page
+        .canaries
+        .iter()
+        .any(|r| r.outcome == CanaryOutcome::Failed || stale(r));
+    let _ = write!(
+        html,
+        "<section id=\"canaries\" class=\"{}\"><h2>Canaries</h2><table><thead><tr>\
+         <th>Channel</th><th>Outcome</th><th>Failed stage</th><th>Why</th><th>Ran</th>\
+         <th>Took</th></tr></thead><tbody>",
+        if alarm { "alarm" } else { "clear" }
+    );
+    for result in page.canaries {
+        let outcome = match result.outcome {
+            CanaryOutcome::Passed => "<span class=\"badge s-proven\">PASSED</span>",
+            CanaryOutcome::Failed => "<span class=\"badge s-leaking\">FAILED</span>",
+        };
+        let age = duration(page.now.saturating_sub(result.finished_at));
+        let _ = write!(
+            html,
+            "<tr><td>{}</td><td>{outcome}</td><td>{}</td><td>{}</td><td>{} ({age} ago{})</td>\
+             <td>{}</td></tr>",
+            result.channel.as_str(),
+            result.failed_stage.map_or("", |s| s.as_str()),
+            escape(result.failure_reason.as_deref().unwrap_or_default()),
+            local_time(result.finished_at, page.tz),
+            if stale(result) { ", stale" } else { "" },
+            duration(result.finished_at.saturating_sub(result.started_at)),
+        );
+    }
+    html.push_str(
+        "</tbody></table><p class=\"sub\">A canary opts out a synthetic subject and follows it \
+         through intake, every recipient, the gate and the leak watch; its requests are not \
+         counted below nor in the 7102 report.</p></section>",
+    );
 }
 
 fn render_leaks(html: &mut String, page: &Page<'_>) {
@@ -777,6 +831,7 @@ fn render(page: &Page<'_>) -> String {
     if !page.rebuilt {
         html.push_str("<p class=\"warn\">The audit records are still being rebuilt.</p>");
     }
+    render_canaries(&mut html, page);
     render_leaks(&mut html, page);
     render_counts(&mut html, page.overview);
     render_failures(&mut html, page);
@@ -794,8 +849,10 @@ pub(crate) async fn dashboard(State(auditor): State<Arc<Auditor>>) -> Response {
         .store()
         .read(|records| overview(records.collect(), now, at_risk_days));
     let streams = auditor.coverage().all();
+    let canaries = auditor.canaries().latest();
     let html = render(&Page {
         overview: &overview,
+        canaries: &canaries,
         streams: &streams,
         watched: &auditor.proof_settings().watched_topics,
         tz: auditor.time_zone(),
@@ -869,9 +926,19 @@ mod tests {
     }
 
     fn html(records: &[AuditRecord], streams: &[WatchProgress], watched: &[String]) -> String {
+        html_with_canaries(records, streams, watched, &[])
+    }
+
+    fn html_with_canaries(
+        records: &[AuditRecord],
+        streams: &[WatchProgress],
+        watched: &[String],
+        canaries: &[CanaryResult],
+    ) -> String {
         let overview = overview(records.iter().collect(), NOW, 3);
         render(&Page {
             overview: &overview,
+            canaries,
             streams,
             watched,
             tz: Tz::UTC,
@@ -941,6 +1008,62 @@ mod tests {
         assert_eq!(overview.total, 0);
         assert_eq!(overview.leaking_total, 0);
         assert!(overview.recent.is_empty());
+    }
+
+    fn canary(
+        channel: hush_contracts::canary::CanaryChannel,
+        finished_at: EpochMillis,
+        failure: Option<(hush_contracts::canary::CanaryStage, &str)>,
+    ) -> CanaryResult {
+        CanaryResult {
+            run_id: "run".into(),
+            channel,
+            request_id: None,
+            started_at: finished_at - 4_000,
+            finished_at,
+            stages: Vec::new(),
+            outcome: if failure.is_some() {
+                CanaryOutcome::Failed
+            } else {
+                CanaryOutcome::Passed
+            },
+            failed_stage: failure.map(|(stage, _)| stage),
+            failure_reason: failure.map(|(_, why)| why.to_owned()),
+        }
+    }
+
+    #[test]
+    fn the_canaries_come_first_a_failed_or_stale_one_raising_the_alarm() {
+        use hush_contracts::canary::{CanaryChannel, CanaryStage};
+        let none = html_with_canaries(&[], &[], &[], &[]);
+        assert!(section(&none, "canaries").contains("No canary result on record"));
+        let healthy = [canary(CanaryChannel::WebForm, NOW - 60_000, None)];
+        let page = html_with_canaries(&[], &[], &[], &healthy);
+        assert!(page.find("id=\"canaries\"") < page.find("id=\"leaks\""));
+        assert!(section(&page, "canaries").starts_with("<section id=\"canaries\" class=\"clear\""));
+        let failed = [
+            canary(CanaryChannel::WebForm, NOW - 60_000, None),
+            canary(
+                CanaryChannel::Gpc,
+                NOW - 60_000,
+                Some((CanaryStage::ReadBack, "read-back found <b>nothing</b>")),
+            ),
+        ];
+        let page = html_with_canaries(&[], &[], &[], &failed);
+        let canaries = section(&page, "canaries");
+        assert!(canaries.contains("class=\"alarm\""), "{canaries}");
+        assert!(canaries.contains("READ_BACK"), "{canaries}");
+        assert!(
+            canaries.contains("&lt;b&gt;nothing&lt;/b&gt;"),
+            "escaped: {canaries}"
+        );
+        let stale = [canary(CanaryChannel::Signals, NOW - 2 * 3_600_000, None)];
+        let page = html_with_canaries(&[], &[], &[], &stale);
+        let canaries = section(&page, "canaries");
+        assert!(
+            canaries.contains("class=\"alarm\"") && canaries.contains("stale"),
+            "{canaries}"
+        );
     }
 
     #[test]

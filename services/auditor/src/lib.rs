@@ -5,11 +5,13 @@
 //! `hush_contracts::deadline`), the transitions of an audit record ([`fold`]) and the 11 CCR 7102 metrics report ([`report`]). The service: the
 //! in-memory view of the audit topic ([`store`]), the consumers of requests and confirmations
 //! ([`service`]), leaks and the leak-free observation window that makes a request PROVEN
-//! ([`proof`]), the HTTP API and dashboard ([`api`]) and its [`metrics`].
+//! ([`proof`]), the HTTP API and dashboard ([`api`]), its [`metrics`], and the canaries' latest
+//! results ([`canary`]).
 
 pub mod api;
 pub mod backlog;
 pub mod callback;
+pub mod canary;
 mod charts;
 mod dashboard;
 pub mod fold;

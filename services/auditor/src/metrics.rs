@@ -3,10 +3,10 @@
 
 use std::sync::LazyLock;
 
-use hush_contracts::events::{AuditRecord, AuditStatus, EpochMillis};
+use hush_contracts::events::{AuditRecord, AuditStatus, EpochMillis, RequestKind};
 use prometheus::{
-    register_gauge_vec, register_int_counter_vec, register_int_gauge_vec, GaugeVec, IntCounterVec,
-    IntGaugeVec,
+    register_gauge_vec, register_histogram_vec, register_int_counter_vec, register_int_gauge_vec,
+    GaugeVec, HistogramVec, IntCounterVec, IntGaugeVec,
 };
 
 use crate::status::{status_at, status_symbol, ALL_STATUSES};
@@ -55,12 +55,59 @@ pub static DEADLINE_HEADROOM: LazyLock<GaugeVec> = LazyLock::new(|| {
     .expect("metric registers once")
 });
 
-/// Counts of the records by status at one instant, and the smallest deadline headroom.
+/// Age of the oldest consumer request not yet PROVEN, per request kind: the receipt→PROVEN
+/// objective's alert reads it. Absent while nothing can be proven (no watched stream).
+pub static UNPROVEN_AGE: LazyLock<GaugeVec> = LazyLock::new(|| {
+    register_gauge_vec!(
+        "hush_unproven_oldest_receipt_age_seconds",
+        "Seconds since the receipt of the oldest request not yet PROVEN (nor denied), by kind; \
+         absent when no watched stream makes proof possible",
+        &["kind"]
+    )
+    .expect("metric registers once")
+});
+
+/// Time from receipt to PROVEN of the consumers' requests, per request kind.
+pub static RECEIPT_TO_PROVEN: LazyLock<HistogramVec> = LazyLock::new(|| {
+    register_histogram_vec!(
+        "hush_receipt_to_proven_seconds",
+        "Seconds from a request's receipt to its PROVEN status, by kind",
+        &["kind"],
+        vec![
+            3_600.0,
+            21_600.0,
+            86_400.0,
+            172_800.0,
+            259_200.0,
+            604_800.0,
+            1_296_000.0,
+            2_592_000.0,
+            3_888_000.0,
+            7_776_000.0,
+        ]
+    )
+    .expect("metric registers once")
+});
+
+/// Records a request that became PROVEN (a canary's synthetic one is not counted).
+pub fn observe_proven(record: &AuditRecord, now: EpochMillis) {
+    if !record.synthetic {
+        RECEIPT_TO_PROVEN
+            .with_label_values(&[record.kind.as_str()])
+            .observe(now.saturating_sub(record.received_at).max(0) as f64 / 1000.0);
+    }
+}
+
+/// Counts of the records by status at one instant, the smallest deadline headroom, and the
+/// oldest receipt not yet proven.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tally {
     counts: [u64; ALL_STATUSES.len()],
     /// Smallest `deadline - now` in milliseconds among OPEN, AT_RISK and OVERDUE records.
     pub min_headroom_ms: Option<i64>,
+    /// Per request kind (in [`RequestKind::ALL`] order), the earliest receipt among records
+    /// neither PROVEN nor DENIED.
+    pub oldest_unproven: [Option<EpochMillis>; RequestKind::ALL.len()],
 }
 
 impl Tally {
@@ -84,11 +131,18 @@ pub fn tally<'a>(
     let mut tally = Tally {
         counts: [0; ALL_STATUSES.len()],
         min_headroom_ms: None,
+        oldest_unproven: [None; RequestKind::ALL.len()],
     };
     for record in records.into_iter().filter(|r| !r.synthetic) {
         let status = status_at(record, now, at_risk_days);
         if let Some(i) = ALL_STATUSES.iter().position(|s| *s == status) {
             tally.counts[i] += 1;
+        }
+        if !matches!(status, AuditStatus::Proven | AuditStatus::Denied) {
+            if let Some(kind) = RequestKind::ALL.iter().position(|k| *k == record.kind) {
+                let oldest = &mut tally.oldest_unproven[kind];
+                *oldest = Some(oldest.map_or(record.received_at, |o| o.min(record.received_at)));
+            }
         }
         if matches!(
             status,
@@ -102,9 +156,21 @@ pub fn tally<'a>(
     tally
 }
 
-/// Recomputes the status gauges and the headroom gauge from the store.
-pub fn refresh(store: &AuditStore, now: EpochMillis, at_risk_days: u32) {
+/// Recomputes the status gauges, the headroom gauge and, when requests can be proven at all
+/// (`provable`: the gate's streams are watched), the age of the oldest one not yet proven.
+pub fn refresh(store: &AuditStore, now: EpochMillis, at_risk_days: u32, provable: bool) {
     let tally = store.read(|records| tally(records, now, at_risk_days));
+    for (kind, oldest) in RequestKind::ALL.iter().zip(tally.oldest_unproven) {
+        match oldest.filter(|_| provable) {
+            Some(received) => UNPROVEN_AGE
+                .with_label_values(&[kind.as_str()])
+                .set(now.saturating_sub(received).max(0) as f64 / 1000.0),
+            None => {
+                // Absent rather than 0: nothing waits, or nothing can be proven.
+                let _ = UNPROVEN_AGE.remove_label_values(&[kind.as_str()]);
+            }
+        }
+    }
     for status in ALL_STATUSES {
         REQUESTS_BY_STATUS
             .with_label_values(&[status_symbol(status)])
@@ -179,6 +245,32 @@ mod tests {
         let tally = tally(&[canary], now, 3);
         assert_eq!(tally.count(AuditStatus::Overdue), 0);
         assert_eq!(tally.min_headroom_ms, None);
+    }
+
+    #[test]
+    fn the_oldest_receipt_not_yet_proven_is_kept_per_kind() {
+        let now = 100 * DAY;
+        let mut waiting = record(now + DAY, false);
+        waiting.received_at = 5 * DAY;
+        let mut newer = record(now + DAY, false);
+        newer.received_at = 9 * DAY;
+        let mut proven = record(now + DAY, false);
+        proven.received_at = DAY;
+        proven.required_connectors.clear();
+        proven.proof = Some(hush_contracts::events::LeakFreeWindow {
+            window_start: 0,
+            window_end: 0,
+            streams: Vec::new(),
+        });
+        let mut denied = record(now + DAY, true);
+        denied.received_at = 2 * DAY;
+        let tally = tally(&[waiting, newer, proven, denied], now, 3);
+        let delete = RequestKind::ALL
+            .iter()
+            .position(|k| *k == RequestKind::Delete)
+            .unwrap();
+        assert_eq!(tally.oldest_unproven[delete], Some(5 * DAY));
+        assert_eq!(tally.oldest_unproven[0], None, "no opt-out on record");
     }
 
     #[test]

@@ -154,6 +154,7 @@ pub fn start(
                     _ = ticks.tick() => match auditor.prove_due(now_millis()).await {
                         Ok(proven) => {
                             for record in proven {
+                                crate::metrics::observe_proven(&record, now_millis());
                                 tracing::info!(request_id = %record.request_id, "request proven");
                             }
                         }

@@ -31,6 +31,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::backlog::RequestsBacklog;
+use crate::canary::CanaryBoard;
 use crate::fold::{self, Refusal};
 use crate::proof::{self, LeakHandler, WatchCoverage};
 use crate::store::{request_key, AuditStore, AuditWriter, KafkaAuditWriter, WriteError};
@@ -154,6 +155,7 @@ pub struct Auditor {
     proof: ProofSettings,
     coverage: WatchCoverage,
     redrive: Option<RedriveTarget>,
+    canaries: Arc<CanaryBoard>,
     stripes: Vec<Mutex<()>>,
 }
 
@@ -229,6 +231,7 @@ impl Auditor {
             proof,
             coverage: WatchCoverage::default(),
             redrive: None,
+            canaries: Arc::default(),
             stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
         }
     }
@@ -290,6 +293,11 @@ impl Auditor {
     /// The watched topics and the observation window.
     pub fn proof_settings(&self) -> &ProofSettings {
         &self.proof
+    }
+
+    /// The latest canary result of each channel.
+    pub fn canaries(&self) -> &Arc<CanaryBoard> {
+        &self.canaries
     }
 
     /// Folds a leak into the record of the request whose suppression it violated.
@@ -831,7 +839,8 @@ async fn start(
         "audit records rebuilt"
     );
     let at_risk_days = auditor.policy().at_risk_days();
-    metrics::refresh(&store, now_millis(), at_risk_days);
+    let provable = !auditor.proof_settings().watched_topics.is_empty();
+    metrics::refresh(&store, now_millis(), at_risk_days, provable);
 
     let mut tasks = Vec::new();
     {
@@ -886,20 +895,28 @@ async fn start(
         Duration::from_secs(section.prove_interval_secs.max(1)),
         stop,
     )?);
-    tasks.push(tokio::spawn(refresh_metrics(
-        store,
-        at_risk_days,
+    tasks.push(crate::canary::follow(
+        auditor.canaries().clone(),
+        common,
+        codec,
         stop.clone(),
-    )));
+    ));
+    tasks.push(tokio::spawn(refresh_metrics(auditor.clone(), stop.clone())));
     Ok(tasks)
 }
 
-async fn refresh_metrics(store: Arc<AuditStore>, at_risk_days: u32, stop: CancellationToken) {
+/// Recomputes the gauges that depend on the time (statuses, headroom, ages) every
+/// [`METRICS_REFRESH`].
+async fn refresh_metrics(auditor: Arc<Auditor>, stop: CancellationToken) {
+    let at_risk_days = auditor.policy().at_risk_days();
+    let provable = !auditor.proof_settings().watched_topics.is_empty();
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = tokio::time::sleep(METRICS_REFRESH) => {
-                metrics::refresh(&store, now_millis(), at_risk_days);
+                let now = now_millis();
+                metrics::refresh(auditor.store(), now, at_risk_days, provable);
+                auditor.canaries().refresh_ages(now);
             }
         }
     }
