@@ -394,6 +394,15 @@ impl Pipeline {
         self.suppressors.insert(id.to_owned(), (token, task));
     }
 
+    /// Stops the suppressor of `id` cleanly: its consumers commit, leave their group and are
+    /// gone when this returns (a restart then reads the environment afresh).
+    pub async fn stop_suppressor(&mut self, id: &str) {
+        if let Some((token, task)) = self.suppressors.remove(id) {
+            token.cancel();
+            let _ = task.await;
+        }
+    }
+
     /// Kills the suppressor of `id` abruptly (its task is aborted: no clean shutdown).
     pub async fn kill_suppressor(&mut self, id: &str) {
         if let Some((_, task)) = self.suppressors.remove(id) {

@@ -14,6 +14,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -128,6 +129,7 @@ pub const RATE_WINDOW: Duration = Duration::from_secs(10);
 /// Custom properties a simulated portal starts with (the connector's defaults).
 pub const DEFAULT_PROPERTIES: [&str; 2] = ["hush_do_not_sell", "hush_limit_sensitive"];
 
+#[derive(Clone)]
 struct Contact {
     id: String,
     created_at: String,
@@ -156,6 +158,8 @@ struct SimState {
     token: String,
     portal: Mutex<Portal>,
     window: Mutex<VecDeque<Instant>>,
+    /// Updates answer as applied but change nothing (a portal silently dropping writes).
+    drop_writes: AtomicBool,
 }
 
 impl SimState {
@@ -209,6 +213,7 @@ impl HubSpotSimulator {
             token: token.to_owned(),
             portal: Mutex::new(portal),
             window: Mutex::new(VecDeque::new()),
+            drop_writes: AtomicBool::new(false),
         });
         let router = Router::new()
             .route(
@@ -282,6 +287,12 @@ impl HubSpotSimulator {
             .contacts
             .get(&normalised(email))
             .and_then(|c| c.properties.get(name).cloned())
+    }
+
+    /// With `true`, property updates answer exactly as if they were applied but change nothing,
+    /// as a portal that silently drops writes would; `false` applies them again.
+    pub fn drop_writes(&self, drop: bool) {
+        self.state.drop_writes.store(drop, Ordering::SeqCst);
     }
 
     /// Whether a contact with this email exists.
@@ -503,9 +514,20 @@ fn contact_json(contact: &Contact, requested: Option<&[&str]>) -> Value {
     })
 }
 
-fn apply(contact: &mut Contact, properties: &BTreeMap<String, String>) {
-    contact.properties.extend(properties.clone());
-    contact.updated_at = now_rfc3339();
+/// `contact` with `properties` written, stored unless the portal drops writes; the contact as
+/// the answer shows it.
+fn apply(
+    state: &SimState,
+    contact: &mut Contact,
+    properties: &BTreeMap<String, String>,
+) -> Contact {
+    let mut updated = contact.clone();
+    updated.properties.extend(properties.clone());
+    updated.updated_at = now_rfc3339();
+    if !state.drop_writes.load(Ordering::SeqCst) {
+        *contact = updated.clone();
+    }
+    updated
 }
 
 /// A contact that `resolve` found, or HubSpot's 404.
@@ -543,8 +565,8 @@ async fn update_contact(
     let email = found(resolve(&portal, &id, id_property)?)?;
     check_properties(&portal, &update.properties)?;
     let contact = portal.contacts.get_mut(&email).expect("resolved above");
-    apply(contact, &update.properties);
-    Ok(Json(contact_json(contact, None)).into_response())
+    let answer = apply(&state, contact, &update.properties);
+    Ok(Json(contact_json(&answer, None)).into_response())
 }
 
 async fn batch_update(
@@ -587,9 +609,9 @@ async fn batch_update(
         match target {
             Some(email) => {
                 let contact = portal.contacts.get_mut(&email).expect("resolved above");
-                apply(contact, &input.properties);
+                let answer = apply(&state, contact, &input.properties);
                 let names: Vec<&str> = input.properties.keys().map(String::as_str).collect();
-                results.push(contact_json(contact, Some(&names)));
+                results.push(contact_json(&answer, Some(&names)));
             }
             None => missing.push(input.id.clone()),
         }

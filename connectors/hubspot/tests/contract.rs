@@ -383,6 +383,33 @@ async fn read_back_is_verified_when_the_property_holds_and_failed_when_it_does_n
 }
 
 #[tokio::test]
+async fn a_portal_that_drops_writes_answers_success_and_only_read_back_finds_out() {
+    let sim = sim_with(&[JANE]).await;
+    sim.drop_writes(true);
+    let connector = connector(&sim);
+    let item = person(RequestKind::OptOutSaleShare, JANE);
+    let completion = one(connector
+        .apply(Operation::Suppress, std::slice::from_ref(&item))
+        .await)
+    .expect("the portal answered success");
+    assert_eq!(completion.action, ConfirmationAction::Flagged);
+    assert_eq!(sim.property(JANE, "hush_do_not_sell"), None);
+    assert_eq!(
+        connector.verify(&item, &completion).await,
+        VerificationStatus::Failed
+    );
+    sim.drop_writes(false);
+    one(connector
+        .apply(Operation::Suppress, std::slice::from_ref(&item))
+        .await)
+    .unwrap();
+    assert_eq!(
+        sim.property(JANE, "hush_do_not_sell").as_deref(),
+        Some("true")
+    );
+}
+
+#[tokio::test]
 async fn a_batch_is_read_back_in_one_call_per_hundred_contacts() {
     let emails: Vec<String> = (0..150).map(|i| format!("p{i}@example.com")).collect();
     let refs: Vec<&str> = emails.iter().map(String::as_str).collect();
