@@ -9,7 +9,10 @@
 //! - every error code a document lists is an `ApiError` code in the code, and every code the
 //!   service's own modules answer with is documented.
 //!
-//! `schemathesis.rs` then checks the running services' answers against the documents.
+//! These need no broker. [`schemathesis`] then checks the running services' answers against
+//! the documents (on the broker and registry, like every integration test).
+
+mod schemathesis;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
