@@ -15,6 +15,7 @@ use rdkafka::consumer::{
 use rdkafka::error::KafkaResult;
 use rdkafka::message::{BorrowedMessage, Headers, Message};
 use rdkafka::ClientContext;
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
@@ -145,11 +146,77 @@ pub struct ConsumerSettings {
     pub client_id: String,
 }
 
-/// Commits stored offsets before partitions are taken away, tracks whether any are assigned, and
-/// publishes the consumer lag librdkafka reports.
+/// How many partitions of its subscribed topics one group consumer holds, and how many those
+/// topics have in all; updated after every rebalance. Replicas of a group that share a budget
+/// (a vendor's rate limit) each take `assigned / total` of it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PartitionCounts {
+    /// Partitions assigned to this consumer.
+    pub assigned: usize,
+    /// Partitions of the subscribed topics in all; 0 until the first rebalance told them.
+    pub total: usize,
+}
+
+/// How long a rebalance callback waits for the broker to say how many partitions the
+/// subscribed topics have; on a timeout the previous count is kept.
+const METADATA_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Commits stored offsets before partitions are taken away, tracks whether any are assigned and
+/// how many, and publishes the consumer lag librdkafka reports.
 struct RebalanceContext {
     assigned: Arc<AtomicBool>,
+    counts: watch::Sender<PartitionCounts>,
+    topics: Vec<String>,
     group_id: String,
+}
+
+impl RebalanceContext {
+    /// Partitions the subscribed topics have in all, from the broker; `None` when it did not
+    /// answer for every topic.
+    fn total_partitions(&self, consumer: &BaseConsumer<Self>) -> Option<usize> {
+        let mut total = 0;
+        for topic in &self.topics {
+            let metadata = match consumer.fetch_metadata(Some(topic), METADATA_TIMEOUT) {
+                Ok(metadata) => metadata,
+                Err(error) => {
+                    tracing::warn!(%error, %topic, group = %self.group_id, "partition count unknown after a rebalance; keeping the previous one");
+                    return None;
+                }
+            };
+            total += metadata
+                .topics()
+                .iter()
+                .filter(|t| t.name() == topic && t.error().is_none())
+                .map(|t| t.partitions().len())
+                .sum::<usize>();
+        }
+        Some(total)
+    }
+
+    /// Publishes what this consumer holds now; asks the broker for the topics' partition
+    /// counts again when `refresh_total` (a new assignment), keeps the previous ones otherwise.
+    fn count_partitions(&self, consumer: &BaseConsumer<Self>, refresh_total: bool) {
+        let assigned = match consumer.assignment() {
+            Ok(assignment) => assignment.count(),
+            Err(error) => {
+                tracing::warn!(%error, group = %self.group_id, "assignment unknown after a rebalance");
+                return;
+            }
+        };
+        let previous = self.counts.borrow().total;
+        let total = if refresh_total {
+            self.total_partitions(consumer).unwrap_or(previous)
+        } else {
+            previous
+        };
+        // Never fewer in all than held: a topic the metadata did not list yet still counts.
+        let counts = PartitionCounts {
+            assigned,
+            total: total.max(assigned),
+        };
+        tracing::info!(group = %self.group_id, assigned, total = counts.total, "partitions held");
+        self.counts.send_replace(counts);
+    }
 }
 
 impl ClientContext for RebalanceContext {
@@ -181,10 +248,15 @@ impl ConsumerContext for RebalanceContext {
         }
     }
 
-    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        if let Rebalance::Assign(partitions) = rebalance {
-            tracing::info!(partitions = partitions.count(), "partitions assigned");
-            self.assigned.store(true, Ordering::SeqCst);
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Assign(partitions) => {
+                tracing::info!(partitions = partitions.count(), "partitions assigned");
+                self.assigned.store(true, Ordering::SeqCst);
+                self.count_partitions(consumer, true);
+            }
+            Rebalance::Revoke(_) => self.count_partitions(consumer, false),
+            Rebalance::Error(_) => {}
         }
     }
 
@@ -201,6 +273,7 @@ pub struct EventConsumer {
     dlq: DeadLetterQueue,
     assigned: Arc<AtomicBool>,
     flowing: Arc<AtomicBool>,
+    counts: watch::Receiver<PartitionCounts>,
     group_id: String,
 }
 
@@ -225,6 +298,7 @@ impl EventConsumer {
         max_poll_interval: Duration,
     ) -> Result<Self, ConfigError> {
         let assigned = Arc::new(AtomicBool::new(false));
+        let (counts, counts_receiver) = watch::channel(PartitionCounts::default());
         let consumer: StreamConsumer<RebalanceContext> = super::client_config(kafka)?
             .set("group.id", &settings.group_id)
             .set("client.id", &settings.client_id)
@@ -240,6 +314,8 @@ impl EventConsumer {
             )
             .create_with_context(RebalanceContext {
                 assigned: assigned.clone(),
+                counts,
+                topics: settings.topics.clone(),
                 group_id: settings.group_id.clone(),
             })
             .map_err(|e| ConfigError::Invalid(format!("kafka consumer: {e}")))?;
@@ -252,8 +328,15 @@ impl EventConsumer {
             dlq,
             assigned,
             flowing: Arc::new(AtomicBool::new(true)),
+            counts: counts_receiver,
             group_id: settings.group_id,
         })
+    }
+
+    /// The partitions this consumer holds and the subscribed topics' partitions in all, as of
+    /// the latest rebalance; it changes with every rebalance.
+    pub fn partition_counts(&self) -> watch::Receiver<PartitionCounts> {
+        self.counts.clone()
     }
 
     /// True while the consumer holds at least one partition; a readiness signal.

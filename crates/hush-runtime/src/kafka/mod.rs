@@ -12,6 +12,7 @@ pub use client::client_config;
 pub(crate) use client::BrokerErrorContext;
 pub use consumer::{
     BatchHandler, ConsumerSettings, EventConsumer, HandlerError, IncomingMessage, MessageHandler,
+    PartitionCounts,
 };
 pub use dead_letter::{
     dead_letter_headers, DeadLetterQueue, DLQ_REASON_HEADER, DLQ_SOURCE_OFFSET_HEADER,
