@@ -33,7 +33,8 @@ pub struct RecipientConfig {
     /// Work items per vendor call (capped at the vendor's own limit).
     #[serde(default = "default_batch_size")]
     pub batch_size: usize,
-    /// Vendor calls per second this recipient allows.
+    /// Vendor calls per second this recipient allows, for all replicas of its suppressor
+    /// together (each paces at the share of the input partitions it holds).
     #[serde(default = "default_rate_limit")]
     pub rate_limit_per_second: u32,
     /// Attempts before a request is dead-lettered with FAILED_PERMANENT.

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use backoff::backoff::Backoff;
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use hush_contracts::connector::{
     Completion, Connector, ConnectorError, ItemResults, Operation, SuppressionWork,
 };
@@ -22,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 use crate::clock::Clock;
 use crate::config::SuppressorSection;
 use crate::metrics;
+use crate::pace::Pacer;
 use crate::plan::{due, Due, InFlight};
 use crate::record::Record;
 use crate::retry::{self, RetryState};
@@ -42,12 +42,13 @@ pub struct Applier<R, C> {
     pub clock: C,
     /// Cancelled at shutdown; in-place waits end early and the batch is handled again later.
     pub shutdown: CancellationToken,
-    limiter: DefaultDirectRateLimiter,
+    pacer: Arc<Pacer>,
 }
 
 impl<R: Record, C: Clock> Applier<R, C> {
-    /// An applier for `recipient`, whose `rate_limit_per_second` paces every vendor call;
-    /// `max_batch` is the connector's batch limit.
+    /// An applier for `recipient`, whose `rate_limit_per_second` paces every vendor call until
+    /// [`Applier::pacer`] is given this replica's share of it; `max_batch` is the connector's
+    /// batch limit.
     pub fn new(
         recipient: RecipientConfig,
         connector: Arc<dyn Connector>,
@@ -57,10 +58,8 @@ impl<R: Record, C: Clock> Applier<R, C> {
         clock: C,
         shutdown: CancellationToken,
     ) -> Self {
-        let per_second =
-            std::num::NonZeroU32::new(recipient.rate_limit_per_second.max(1)).expect("non-zero");
         Self {
-            limiter: RateLimiter::direct(Quota::per_second(per_second)),
+            pacer: Arc::new(Pacer::new(f64::from(recipient.rate_limit_per_second))),
             recipient,
             connector,
             max_batch,
@@ -69,6 +68,11 @@ impl<R: Record, C: Clock> Applier<R, C> {
             clock,
             shutdown,
         }
+    }
+
+    /// What paces this applier's vendor calls (apply and read-back alike).
+    pub fn pacer(&self) -> Arc<Pacer> {
+        self.pacer.clone()
     }
 
     /// Most requests per vendor call: the configured batch size within the vendor's limit.
@@ -130,7 +134,7 @@ impl<R: Record, C: Clock> Applier<R, C> {
         operation: Operation,
         works: &[SuppressionWork],
     ) -> Result<ItemResults, ConnectorError> {
-        self.limiter.until_ready().await;
+        self.pacer.ready().await;
         let timer = metrics::CALL_SECONDS
             .with_label_values(&[self.recipient.id.as_str()])
             .start_timer();
@@ -254,7 +258,7 @@ impl<R: Record, C: Clock> Applier<R, C> {
         while completed.peek().is_some() {
             let chunk: Vec<(InFlight, Completion)> = completed.by_ref().take(per_call).collect();
             // A read-back is a vendor call too: it counts against the recipient's rate limit.
-            self.limiter.until_ready().await;
+            self.pacer.ready().await;
             let items: Vec<(&SuppressionWork, &Completion)> = chunk
                 .iter()
                 .map(|(item, completion)| (&item.work, completion))

@@ -68,18 +68,33 @@ impl Default for SuppressorSection {
 const REQUESTS_PER_CALL: u64 = 4;
 
 impl SuppressorSection {
-    /// librdkafka's `max.poll.interval.ms` for a consumer handing `batch` requests at a time to
-    /// `recipient`: twice the longest a batch can take (holding a retry that is not yet due,
-    /// every in-place attempt with its wait, every call and read-back paced by the rate limit),
-    /// and never less than librdkafka's default of 5 minutes. A batch that takes longer makes
-    /// the broker move the partitions and deliver the batch again.
-    pub fn max_poll_interval(&self, recipient: &RecipientConfig, batch: usize) -> Duration {
+    /// librdkafka's `max.poll.interval.ms` for a consumer whose batches need up to `paced_calls`
+    /// vendor calls (applies and read-backs) per in-place attempt, paced at `calls_per_second`
+    /// (the slowest pace this replica can be given): twice the longest a batch can take
+    /// (holding a retry that is not yet due, every in-place attempt with its wait, every call
+    /// at that pace), and never less than librdkafka's default of 5 minutes. A batch that takes
+    /// longer makes the broker move the partitions and deliver the batch again.
+    pub fn max_poll_interval(
+        &self,
+        recipient: &RecipientConfig,
+        paced_calls: usize,
+        calls_per_second: f64,
+    ) -> Duration {
         let wait = self.max_in_place_wait_ms;
         let attempts = u64::from(self.in_place_attempts.max(1));
         let calls = attempts * (REQUESTS_PER_CALL * recipient.timeout_ms + wait);
-        let paced = 2 * batch as u64 * 1_000 / u64::from(recipient.rate_limit_per_second.max(1));
-        Duration::from_millis((2 * (wait + calls + paced)).max(300_000))
+        // A float-to-integer cast saturates: a pace of zero makes the longest interval there is.
+        let paced =
+            (attempts as f64 * paced_calls as f64 * 1_000.0 / calls_per_second).ceil() as u64;
+        let longest = wait.saturating_add(calls).saturating_add(paced);
+        Duration::from_millis(longest.saturating_mul(2).max(300_000))
     }
+}
+
+/// Vendor calls one consumed batch of `batch` requests needs at most per in-place attempt:
+/// one apply per `batch_limit` requests and one read-back per `verify_limit` of them.
+pub fn paced_calls(batch: usize, batch_limit: usize, verify_limit: usize) -> usize {
+    batch.div_ceil(batch_limit.max(1)) + batch.div_ceil(verify_limit.max(1))
 }
 
 #[cfg(test)]
@@ -91,18 +106,26 @@ mod tests {
         let section = SuppressorSection::default();
         let mut recipient = crate::fakes::recipient();
         recipient.timeout_ms = 10_000;
-        recipient.rate_limit_per_second = 10;
-        // 30 s hold + 3 × (4 × 10 s + 30 s) + 800 × 2 calls at 10/s = 400 s, doubled.
+        // HubSpot-like: 800 requests, 100 per write and per read-back, at 9 calls per second
+        // shared by 24 input partitions (the pace of a replica holding one).
+        let calls = paced_calls(800, 100, 100);
+        assert_eq!(calls, 16);
+        // 30 s hold + 3 × (4 × 10 s + 30 s) + 3 × 16 calls at 0.375/s = 368 s, doubled.
         assert_eq!(
-            section.max_poll_interval(&recipient, 800),
-            Duration::from_secs(800)
+            section.max_poll_interval(&recipient, calls, 9.0 / 24.0),
+            Duration::from_secs(736)
         );
-        recipient.rate_limit_per_second = 10_000;
         recipient.timeout_ms = 1;
         assert_eq!(
-            section.max_poll_interval(&recipient, 1),
+            section.max_poll_interval(&recipient, 1, 10_000.0),
             Duration::from_secs(300),
             "never below librdkafka's default"
         );
+    }
+
+    #[test]
+    fn without_a_batch_read_every_request_is_read_back_on_its_own() {
+        assert_eq!(paced_calls(800, 100, 1), 808);
+        assert_eq!(paced_calls(7, 1, 1), 14);
     }
 }

@@ -2,7 +2,10 @@
 
 use std::sync::LazyLock;
 
-use prometheus::{register_histogram_vec, register_int_counter_vec, HistogramVec, IntCounterVec};
+use prometheus::{
+    register_gauge_vec, register_histogram_vec, register_int_counter_vec, GaugeVec, HistogramVec,
+    IntCounterVec,
+};
 
 /// Vendor calls by connector and outcome (`ok`, `retryable`, `permanent`).
 pub static CALLS: LazyLock<IntCounterVec> = LazyLock::new(|| {
@@ -59,6 +62,16 @@ pub static UNDECODABLE_CONFIRMATIONS: LazyLock<IntCounterVec> = LazyLock::new(||
     register_int_counter_vec!(
         "hush_confirmations_undecodable_total",
         "Confirmations that did not decode while rebuilding the done-set",
+        &["connector"]
+    )
+    .expect("metric registers once")
+});
+
+/// Vendor calls per second this replica may make: its share of the recipient's rate limit.
+pub static ALLOWED_CALLS_PER_SECOND: LazyLock<GaugeVec> = LazyLock::new(|| {
+    register_gauge_vec!(
+        "hush_connector_allowed_calls_per_second",
+        "Vendor calls per second this replica may make (its share of the recipient's rate limit)",
         &["connector"]
     )
     .expect("metric registers once")

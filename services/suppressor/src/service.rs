@@ -11,7 +11,7 @@ use hush_contracts::events::{Confirmation, ConfirmationAction};
 use hush_contracts::recipients;
 use hush_runtime::codec::AvroCodec;
 use hush_runtime::kafka::{
-    ConsumerSettings, DeadLetterQueue, EventConsumer, EventProducer, TopicTable,
+    ConsumerSettings, DeadLetterQueue, EventConsumer, EventProducer, PartitionCounts, TopicTable,
     SUPPRESSOR_CLIENT_PREFIX,
 };
 use hush_runtime::ops::Readiness;
@@ -20,11 +20,12 @@ use tokio_util::sync::CancellationToken;
 
 use crate::apply::Applier;
 use crate::clock::SystemClock;
-use crate::config::Config;
+use crate::config::{paced_calls, Config};
 use crate::done::DoneSet;
 use crate::handler::{SharedSuppressor, Suppressor};
 use crate::metrics;
 use crate::record::KafkaRecord;
+use crate::share;
 
 /// Runs the suppressor of recipient `connector_id` until `shutdown`.
 pub async fn run(
@@ -130,6 +131,23 @@ pub async fn run(
     );
     // Enough messages per consumed batch to keep `concurrency` vendor calls busy.
     let batch = (applier.batch_limit() * section.concurrency.max(1)).min(10_000);
+    let calls = paced_calls(
+        batch,
+        applier.batch_limit(),
+        applier.connector.verify_batch_limit(),
+    );
+    // The recipient's input topics are the requests topic and its retry topic, each created
+    // with the configured partition count; a replica holding one of them paces slowest.
+    let limit = recipient.rate_limit_per_second;
+    let configured_partitions = usize::try_from(common.topics.partitions.max(1)).unwrap_or(1);
+    let slowest = share::replica_rate(
+        limit,
+        &[PartitionCounts::default(); 2],
+        configured_partitions,
+    );
+    let pacer = applier.pacer();
+    // Nothing is held before the first rebalance: start at the slowest pace, not the full limit.
+    pacer.set_rate(slowest);
     let suppressor = SharedSuppressor(Arc::new(Suppressor {
         codec,
         cipher,
@@ -140,7 +158,7 @@ pub async fn run(
     // The handler holds a batch while it waits in place (bounded by `max_in_place_wait_ms`)
     // and calls the vendor; librdkafka's 5-minute default would let a slow vendor push the
     // consumer out of its group mid-batch, so the interval is sized from these settings.
-    let max_poll_interval = section.max_poll_interval(&recipient, batch);
+    let max_poll_interval = section.max_poll_interval(&recipient, calls, slowest);
     let requests = EventConsumer::with_max_poll_interval(
         &common.kafka,
         ConsumerSettings {
@@ -165,12 +183,23 @@ pub async fn run(
     readiness.require("retry consumer assigned", retries.assigned_flag());
     readiness.require("requests consumer flowing", requests.flowing_flag());
     readiness.require("retry consumer flowing", retries.flowing_flag());
+    // Every replica paces its calls at its share of the recipient's limit, re-computed after
+    // each rebalance of either consumer, so the replicas together stay within it.
+    let pacing = tokio::spawn(share::follow(
+        pacer,
+        recipient.id.clone(),
+        limit,
+        vec![requests.partition_counts(), retries.partition_counts()],
+        configured_partitions,
+        shutdown.clone(),
+    ));
     readiness.started();
     let main =
         tokio::spawn(requests.run_batches(shutdown.clone(), batch, linger, suppressor.clone()));
     let retry = tokio::spawn(retries.run_batches(shutdown.clone(), batch, linger, suppressor));
     main.await?;
     retry.await?;
+    pacing.await?;
     producer.flush(Duration::from_secs(10));
     Ok(())
 }
