@@ -88,6 +88,13 @@ pub const DEMO_CONSUMERS: [DemoConsumer; 3] = [
     },
 ];
 
+/// The demo's canary subject (`[canary]` in `deploy/local/demo.toml`), seeded like a consumer so
+/// it exists at every recipient: a synthetic identity that belongs to no one.
+pub const CANARY_SUBJECT: DemoConsumer = DemoConsumer {
+    email: "canary@hush-canary.example",
+    customer_id: "hush-canary-customer-1",
+};
+
 /// Fake credentials the simulators accept, by the environment variable the configuration names.
 const WEBHOOK_SECRET: (&str, &str) = (
     "HUSH_DEMO_WEBHOOK_SIGNING_SECRET",
@@ -337,9 +344,9 @@ fn started<T>(simulator: &'static str, result: io::Result<T>) -> Result<T, Simul
     result.map_err(|source| SimulatorsError::Start { simulator, source })
 }
 
-/// Starts every simulator on `127.0.0.1` (ephemeral ports), seeds the demo consumers, and
-/// returns the configuration that points at them: `base_config` (kafka, registry, topics,
-/// service sections), followed by one `[[recipients]]` block per simulator. The result is
+/// Starts every simulator on `127.0.0.1` (ephemeral ports), seeds the demo consumers and the
+/// canary subject, and returns the configuration that points at them: `base_config` (kafka,
+/// registry, topics, service sections), followed by one `[[recipients]]` block per simulator. The result is
 /// checked to parse and to pass [`hush_contracts::recipients::validate`] before it is returned.
 pub async fn start_all(base_config: Option<&str>) -> Result<Running, SimulatorsError> {
     let simulators = start_simulators().await?;
@@ -393,8 +400,9 @@ async fn start_simulators() -> Result<Simulators, SimulatorsError> {
 fn seed(simulators: &Simulators) {
     simulators.hubspot.define_property(HUBSPOT_OPT_OUT_PROPERTY);
     simulators.hubspot.define_property(HUBSPOT_LIMIT_PROPERTY);
-    let hashes: Vec<String> = DEMO_CONSUMERS.iter().map(|c| c.email_sha256()).collect();
-    for consumer in DEMO_CONSUMERS {
+    let seeded = DEMO_CONSUMERS.iter().chain([&CANARY_SUBJECT]);
+    let hashes: Vec<String> = seeded.clone().map(|c| c.email_sha256()).collect();
+    for consumer in seeded {
         simulators.hubspot.add_contact(consumer.email);
         simulators.salesforce.add_contact(consumer.email, true);
     }

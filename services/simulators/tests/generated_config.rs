@@ -9,7 +9,8 @@ use hush_contracts::events::{Category, IdentifierType, RequestKind};
 use hush_contracts::identifiers::hash_identifier;
 use hush_contracts::recipients::{validate, RecipientConfig};
 use hush_simulators::{
-    start_all, write_atomically, CallCursor, Running, DEMO_CONSUMERS, HUBSPOT_OPT_OUT_PROPERTY,
+    start_all, write_atomically, CallCursor, Running, CANARY_SUBJECT, DEMO_CONSUMERS,
+    HUBSPOT_OPT_OUT_PROPERTY,
 };
 use serde::Deserialize;
 
@@ -118,10 +119,10 @@ async fn a_base_configuration_reusing_a_recipient_id_is_refused() {
 }
 
 #[tokio::test]
-async fn every_simulator_holds_the_demo_consumers() {
+async fn every_simulator_holds_the_demo_consumers_and_the_canary_subject() {
     let running = start_all(None).await.unwrap();
     let sims = &running.simulators;
-    for consumer in DEMO_CONSUMERS {
+    for consumer in DEMO_CONSUMERS.into_iter().chain([CANARY_SUBJECT]) {
         let hash = consumer.email_sha256();
         assert!(sims.hubspot.exists(consumer.email));
         assert!(sims.salesforce.individual_flags(consumer.email).is_some());
