@@ -35,11 +35,14 @@ use hush_contracts::events::{
 use hush_contracts::identifiers::{is_sha256_hex, normalise, sha256_hex};
 use hush_contracts::redact::{redact, REDACTED};
 use prometheus::{register_int_counter_vec, IntCounterVec};
+use tokio::time::Instant;
 
 pub use config::{ResolverConfig, ResolverSource};
 
 /// Most identifiers resolution adds to one request; more are left out and the step says so.
 pub const MAX_RESOLVED: usize = 32;
+/// Default time one request may spend in all its resolvers.
+pub const DEFAULT_BUDGET: Duration = Duration::from_secs(3);
 
 /// Look-ups by resolver and outcome (`RESOLVED`, `UNKNOWN_SUBJECT`, `NOT_APPLICABLE`,
 /// `SKIPPED`).
@@ -146,46 +149,78 @@ enum Settled {
 
 impl Resolver {
     /// Asks the system, retrying an unavailable one with doubling waits (a `Retry-After`
-    /// capped by `max_backoff`), each call bounded by `timeout`; the attempts made.
-    async fn settle(&self, known: &[SubjectIdentifier]) -> (Settled, i32) {
+    /// capped by `max_backoff`), each call bounded by `timeout`, all of it by `deadline` (the
+    /// request's resolution budget); the attempts made.
+    async fn settle(
+        &self,
+        known: &[SubjectIdentifier],
+        deadline: Instant,
+        budget: Duration,
+    ) -> (Settled, i32) {
         let mut wait = self.backoff;
         let mut attempts = 0;
         loop {
+            let call_deadline = (Instant::now() + self.timeout).min(deadline);
+            if call_deadline <= Instant::now() {
+                return (
+                    Settled::Skipped(format!(
+                        "not asked: the resolution budget ({} ms) was spent before its turn",
+                        budget.as_millis()
+                    )),
+                    attempts,
+                );
+            }
             attempts += 1;
-            let error = match tokio::time::timeout(self.timeout, self.system.lookup(known)).await {
-                Ok(Ok(answer)) => return (Settled::Answered(answer), attempts),
-                Ok(Err(LookupError::Refused(detail))) => {
-                    return (Settled::Skipped(format!("refused: {detail}")), attempts)
-                }
-                Ok(Err(LookupError::Unavailable {
-                    detail,
-                    retry_after,
-                })) => (detail, retry_after),
-                Err(_) => (
-                    format!(
-                        "no answer within {} ms",
-                        self.timeout.as_millis().min(u128::from(u64::MAX))
+            let cut_short = call_deadline == deadline;
+            let (detail, retry_after) =
+                match tokio::time::timeout_at(call_deadline, self.system.lookup(known)).await {
+                    Ok(Ok(answer)) => return (Settled::Answered(answer), attempts),
+                    Ok(Err(LookupError::Refused(detail))) => {
+                        return (Settled::Skipped(format!("refused: {detail}")), attempts)
+                    }
+                    Ok(Err(LookupError::Unavailable {
+                        detail,
+                        retry_after,
+                    })) => (detail, retry_after),
+                    Err(_) if cut_short => (
+                        format!(
+                            "no answer before the resolution budget ({} ms) ran out",
+                            budget.as_millis()
+                        ),
+                        None,
                     ),
-                    None,
-                ),
-            };
-            let (detail, retry_after) = error;
-            if attempts >= self.max_attempts as i32 {
+                    Err(_) => (
+                        format!("no answer within {} ms", self.timeout.as_millis()),
+                        None,
+                    ),
+                };
+            if attempts >= self.max_attempts as i32 || Instant::now() >= deadline {
                 return (
                     Settled::Skipped(format!("unavailable after {attempts} attempts: {detail}")),
                     attempts,
                 );
             }
             let pause = retry_after.unwrap_or(wait).min(self.max_backoff);
+            if Instant::now() + pause >= deadline {
+                return (
+                    Settled::Skipped(format!(
+                        "unavailable after {attempts} attempts (the resolution budget of {} ms \
+                         leaves no time for another): {detail}",
+                        budget.as_millis()
+                    )),
+                    attempts,
+                );
+            }
             tokio::time::sleep(pause).await;
             wait = (wait * 2).min(self.max_backoff);
         }
     }
 }
 
-/// The configured resolvers, in order.
+/// The configured resolvers, in order, and the time one request may spend in all of them.
 pub struct Resolvers {
     chain: Vec<Resolver>,
+    budget: Duration,
 }
 
 impl std::fmt::Debug for Resolvers {
@@ -199,7 +234,19 @@ impl std::fmt::Debug for Resolvers {
 impl Resolvers {
     /// No resolver: requests keep the identifiers they were given.
     pub fn none() -> Self {
-        Self { chain: Vec::new() }
+        Self {
+            chain: Vec::new(),
+            budget: DEFAULT_BUDGET,
+        }
+    }
+
+    /// The same resolvers with at most `budget` spent on one request, over all of them
+    /// (default [`DEFAULT_BUDGET`]): a resolver still retrying when it runs out, and any after
+    /// it, are skipped. Intake keeps it below its HTTP request timeout, so a resolver that is
+    /// down never turns a submission into a time-out.
+    pub fn within(mut self, budget: Duration) -> Self {
+        self.budget = budget;
+        self
     }
 
     /// Builds every resolver of `configs`: checks each setting (naming the resolver and the
@@ -236,7 +283,10 @@ impl Resolvers {
                 system,
             });
         }
-        Ok(Self { chain })
+        Ok(Self {
+            chain,
+            budget: DEFAULT_BUDGET,
+        })
     }
 
     /// Whether no resolver is configured.
@@ -249,8 +299,9 @@ impl Resolvers {
     pub async fn resolve(&self, given: &[SubjectIdentifier]) -> Resolution {
         let mut known = given.to_vec();
         let mut resolution = Resolution::default();
+        let deadline = Instant::now() + self.budget;
         for resolver in &self.chain {
-            let (settled, attempts) = resolver.settle(&known).await;
+            let (settled, attempts) = resolver.settle(&known, deadline, self.budget).await;
             let mut step = ResolutionStep {
                 resolver: resolver.id.clone(),
                 outcome: ResolutionOutcome::Skipped,
@@ -524,6 +575,7 @@ mod tests {
         );
         let resolvers = Resolvers {
             chain: vec![first, second],
+            budget: DEFAULT_BUDGET,
         };
         let resolution = resolvers.resolve(&[email("jane@example.com")]).await;
         assert_eq!(
@@ -569,6 +621,7 @@ mod tests {
         let (next, _) = scripted("segment", vec![found(vec![customer("cust-1")])]);
         let resolvers = Resolvers {
             chain: vec![down, next],
+            budget: DEFAULT_BUDGET,
         };
         let resolution = resolvers.resolve(&[email("jane@example.com")]).await;
         assert_eq!(probe.calls.load(Ordering::SeqCst), 3);
@@ -595,9 +648,12 @@ mod tests {
                 found(vec![customer("cust-2")]),
             ],
         );
-        let resolution = Resolvers { chain: vec![flaky] }
-            .resolve(&[email("jane@example.com")])
-            .await;
+        let resolution = Resolvers {
+            chain: vec![flaky],
+            budget: DEFAULT_BUDGET,
+        }
+        .resolve(&[email("jane@example.com")])
+        .await;
         assert_eq!(probe.calls.load(Ordering::SeqCst), 2);
         assert_eq!(resolution.steps[0].outcome, ResolutionOutcome::Resolved);
         assert_eq!(resolution.steps[0].attempts, 2);
@@ -608,6 +664,7 @@ mod tests {
         let (refusing, probe) = scripted("crm", vec![Err(LookupError::Refused("HTTP 401".into()))]);
         let resolution = Resolvers {
             chain: vec![refusing],
+            budget: DEFAULT_BUDGET,
         }
         .resolve(&[email("jane@example.com")])
         .await;
@@ -638,6 +695,7 @@ mod tests {
         };
         let resolution = Resolvers {
             chain: vec![resolver],
+            budget: DEFAULT_BUDGET,
         }
         .resolve(&[email("jane@example.com")])
         .await;
@@ -645,6 +703,69 @@ mod tests {
             resolution.steps[0].reason.as_deref(),
             Some("unavailable after 2 attempts: no answer within 500 ms")
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_budget_bounds_all_resolvers_together() {
+        struct Hangs;
+        #[async_trait]
+        impl Lookup for Hangs {
+            async fn lookup(&self, _: &[SubjectIdentifier]) -> Result<Answer, LookupError> {
+                std::future::pending().await
+            }
+        }
+        let hanging = |id: &str| Resolver {
+            id: id.into(),
+            timeout: Duration::from_millis(800),
+            max_attempts: 3,
+            backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_millis(100),
+            system: Box::new(Hangs),
+        };
+        let resolvers = Resolvers {
+            chain: vec![hanging("first"), hanging("second")],
+            budget: DEFAULT_BUDGET,
+        }
+        .within(Duration::from_millis(1_000));
+        let started = Instant::now();
+        let resolution = resolvers.resolve(&[email("jane@example.com")]).await;
+        assert_eq!(started.elapsed(), Duration::from_millis(1_000));
+        assert_eq!(
+            resolution.steps[0].reason.as_deref(),
+            Some(
+                "unavailable after 2 attempts: no answer before the resolution budget (1000 ms) \
+                 ran out"
+            )
+        );
+        assert_eq!(
+            (resolution.steps[1].outcome, resolution.steps[1].attempts),
+            (ResolutionOutcome::Skipped, 0)
+        );
+        assert_eq!(
+            resolution.steps[1].reason.as_deref(),
+            Some("not asked: the resolution budget (1000 ms) was spent before its turn")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_quick_failure_is_retried_while_the_budget_lasts() {
+        let (mut flaky, probe) = scripted(
+            "crm",
+            vec![
+                Err(LookupError::unavailable("HTTP 503")),
+                found(vec![customer("cust-3")]),
+            ],
+        );
+        flaky.timeout = Duration::from_secs(5);
+        let resolution = Resolvers {
+            chain: vec![flaky],
+            budget: DEFAULT_BUDGET,
+        }
+        .within(Duration::from_secs(1))
+        .resolve(&[email("jane@example.com")])
+        .await;
+        assert_eq!(probe.calls.load(Ordering::SeqCst), 2);
+        assert_eq!(resolution.steps[0].outcome, ResolutionOutcome::Resolved);
     }
 
     #[tokio::test]
@@ -657,6 +778,7 @@ mod tests {
         );
         let resolution = Resolvers {
             chain: vec![unknown, empty, needs_phone],
+            budget: DEFAULT_BUDGET,
         }
         .resolve(&[email("jane@example.com")])
         .await;
@@ -691,6 +813,7 @@ mod tests {
         );
         let resolution = Resolvers {
             chain: vec![resolver],
+            budget: DEFAULT_BUDGET,
         }
         .resolve(&[email("jane@example.com")])
         .await;
@@ -712,6 +835,7 @@ mod tests {
         let (resolver, _) = scripted("crm", vec![found(many)]);
         let resolution = Resolvers {
             chain: vec![resolver],
+            budget: DEFAULT_BUDGET,
         }
         .resolve(&[email("jane@example.com")])
         .await;
@@ -733,6 +857,7 @@ mod tests {
         );
         let resolution = Resolvers {
             chain: vec![resolver],
+            budget: DEFAULT_BUDGET,
         }
         .resolve(&[email("jane@example.com")])
         .await;

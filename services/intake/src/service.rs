@@ -80,6 +80,10 @@ pub struct IntakeSection {
     /// Upstream sources whose `received_at` starts the legal clock (otherwise it starts when
     /// intake reads the signal).
     pub trusted_signal_sources: Vec<String>,
+    /// Longest time one request may spend in all the identity resolvers, in milliseconds; a
+    /// resolver still retrying then is skipped. With the publish timeout it must stay below
+    /// `[http] request_timeout_ms`, so a resolver that is down never times a submission out.
+    pub resolution_budget_ms: u64,
 }
 
 impl Default for IntakeSection {
@@ -104,6 +108,7 @@ impl Default for IntakeSection {
             consent_cookie: "hush_vid".into(),
             signals_group_id: "hush-intake-signals".into(),
             trusted_signal_sources: Vec::new(),
+            resolution_budget_ms: hush_resolution::DEFAULT_BUDGET.as_millis() as u64,
         }
     }
 }
@@ -133,7 +138,9 @@ pub async fn build(config: &Config, shutdown: CancellationToken) -> anyhow::Resu
         }
     };
     let cipher = FieldCipher::from_env(&config.intake.encryption_key_env)?;
-    let resolvers = Resolvers::build(&config.resolvers)?;
+    check_resolution_budget(config)?;
+    let resolvers = Resolvers::build(&config.resolvers)?
+        .within(Duration::from_millis(config.intake.resolution_budget_ms));
     let mut kafka = config.common.kafka.clone();
     kafka.message_timeout_ms = config.intake.publish_timeout_ms;
     let codec = AvroCodec::from_config(&config.common.schema_registry)?;
@@ -151,6 +158,25 @@ pub async fn build(config: &Config, shutdown: CancellationToken) -> anyhow::Resu
             synthetic,
         },
     ))
+}
+
+/// Refuses a resolution budget that, with the publish timeout, does not fit in an HTTP
+/// request's time: a submission would then time out whenever a resolver is down.
+fn check_resolution_budget(config: &Config) -> anyhow::Result<()> {
+    let budget = config.intake.resolution_budget_ms;
+    if !config.resolvers.is_empty()
+        && (budget == 0
+            || budget + config.intake.publish_timeout_ms >= config.http.request_timeout_ms)
+    {
+        anyhow::bail!(
+            "intake.resolution_budget_ms ({budget}) must be above 0 and, with \
+             intake.publish_timeout_ms ({}), below http.request_timeout_ms ({}): otherwise a \
+             submission times out whenever an identity resolver is down",
+            config.intake.publish_timeout_ms,
+            config.http.request_timeout_ms
+        );
+    }
+    Ok(())
 }
 
 /// Rebuilds `consent`'s suppression state from the suppressions topic, then follows it until
@@ -271,6 +297,32 @@ async fn watch_broker(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_resolution_budget_must_fit_in_an_http_request_with_the_publish() {
+        let mut config: Config = toml::from_str(
+            r#"
+            [[resolvers]]
+            id = "crm"
+            kind = "http"
+            url = "https://customers.internal/lookup?h={email_sha256}"
+            "#,
+        )
+        .unwrap();
+        assert!(check_resolution_budget(&config).is_ok(), "the defaults fit");
+        config.intake.resolution_budget_ms = 6_000;
+        let error = check_resolution_budget(&config).unwrap_err().to_string();
+        assert!(
+            error.contains("intake.resolution_budget_ms (6000)"),
+            "{error}"
+        );
+        assert!(error.contains("http.request_timeout_ms (10000)"), "{error}");
+        config.resolvers.clear();
+        assert!(
+            check_resolution_budget(&config).is_ok(),
+            "no resolver, no budget to spend"
+        );
+    }
 
     #[test]
     fn by_default_intake_keeps_the_raw_values_the_catalogues_connectors_send() {
