@@ -177,6 +177,20 @@ async fn the_same_idempotency_key_makes_one_request() {
     assert_eq!(status, 409, "{conflict}");
     assert_eq!(conflict["error"], "idempotency_conflict");
     assert_eq!(conflict["field"], "idempotency_key");
+
+    // Keys are scoped by client: another caller's "form-twice" is another request.
+    let anonymous: Value = reqwest::Client::new()
+        .post(format!("{base}/v1/requests"))
+        .json(&json!({"kind":"OPT_OUT_SALE_SHARE","identifiers":[{"type":"EMAIL","value":"twice@example.com"}],
+                      "idempotency_key":"form-twice"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(anonymous["status"], "ACCEPTED", "{anonymous}");
+    assert_ne!(anonymous["request_id"], first["request_id"]);
     shutdown.cancel();
 }
 

@@ -159,17 +159,23 @@ async fn submit(
     caller
         .require(scope_for(submission.kind))
         .map_err(|e| guard::refusal(&e))?;
-    accept(&intake, submission)
+    accept(&intake, &caller.client, submission)
         .await
         .map_err(IntoResponse::into_response)
 }
 
-/// Validates, publishes and answers; the same idempotency key answers the same request.
+/// Validates, publishes and answers; the same idempotency key from the same client answers the
+/// same request. Keys are scoped by client, so two clients' keys never collide (nor reveal each
+/// other's requests).
 async fn accept(
     intake: &Intake,
+    client: &str,
     submission: Submission,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
-    let key = submission.idempotency_key.clone();
+    let key = submission
+        .idempotency_key
+        .as_ref()
+        .map(|key| format!("{client}\u{0}{key}"));
     let body = sha256_hex(&format!("{submission:?}"));
     if let Some((known_body, previous)) = key.as_ref().and_then(|k| remembered(intake, k)) {
         if known_body != body {
@@ -469,7 +475,8 @@ async fn gpc_signal(
         consumer_initiated: Some(true),
         idempotency_key: Some(format!("gpc:{}:{minute}", sha256_hex(&fingerprint))),
     };
-    let (status, Json(accepted)) = accept(intake, submission).await?;
+    // GPC keys are derived from the browser, whoever relays the signal.
+    let (status, Json(accepted)) = accept(intake, "gpc", submission).await?;
     Ok((status, Json(honored(accepted.request_id))).into_response())
 }
 
