@@ -28,6 +28,7 @@ lint:
 	deploy/local/prerequisites
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
+	$(MAKE) --no-print-directory k8s-check deny
 
 stack-up:
 	deploy/local/prerequisites
@@ -39,3 +40,20 @@ stack-down:
 bench: stack-up
 	$(LOCAL_STACK_ENV) cargo bench -p hush-tests --bench pipeline
 	$(LOCAL_STACK_ENV) cargo bench -p hush-tests --bench gate
+
+# Supply chain and deployment checks (`make lint` runs the first two). tools/ builds kustomize
+# and cargo-deny into ~/.cache/hush/tools once per version.
+.PHONY: k8s-check deny audit
+
+# deploy/k8s built with kustomize, every object decoded strictly into its Kubernetes type, and
+# the hardening rules (tools/k8s-check).
+k8s-check:
+	tools/k8s-check/run
+
+# Licenses, duplicate crates (warnings only) and sources (crates.io only) per deny.toml, offline.
+deny:
+	tools/deny -L error check --show-stats licenses bans sources
+
+# Known vulnerabilities: fetches the RustSec advisory database, so it needs network access.
+audit:
+	tools/deny check advisories

@@ -354,6 +354,7 @@ async fn main() {
             kafka: stack.kafka.clone(),
             schema_registry: RegistryConfig {
                 url: stack.registry_url.clone(),
+                ..Default::default()
             },
             topics: topics.clone(),
         },

@@ -128,6 +128,7 @@ fn sample_request() -> PrivacyRequest {
             keep_raw: &section.keep_raw,
             cipher: &cipher,
             source_system: &section.source_system,
+            attestation: None,
         },
     )
     .expect("sample request")
@@ -401,7 +402,7 @@ async fn wait_done(
 
 /// Confirms through the auditor's API that every request is complete (not timed).
 async fn check_api(pipeline: &Pipeline, ids: &[String], c: usize) -> usize {
-    let http = reqwest::Client::new();
+    let http = hush_tests::auth::operator_client();
     let semaphore = Arc::new(Semaphore::new(c));
     let mut gets = JoinSet::new();
     for id in ids {

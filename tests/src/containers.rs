@@ -131,7 +131,7 @@ where
 
 /// Points testcontainers at the engine, through the API-version shim when the engine is older
 /// than the client. Once per process.
-fn connect(engine: &Engine) {
+pub(crate) fn connect(engine: &Engine) {
     static DONE: OnceLock<()> = OnceLock::new();
     DONE.get_or_init(|| {
         let Some(socket) = engine.socket.clone() else {
@@ -231,14 +231,14 @@ async fn rewrite_copy(
     }
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("free loopback port")
         .port()
 }
 
-fn split_image(image: &str) -> (String, String) {
+pub(crate) fn split_image(image: &str) -> (String, String) {
     match image.rsplit_once(':') {
         Some((name, tag)) if !tag.contains('/') => (name.to_owned(), tag.to_owned()),
         _ => (image.to_owned(), "latest".to_owned()),
@@ -276,7 +276,7 @@ impl Containers {
         let label = label.to_owned();
         let containers = block_on(async move { Self::start_async(&label).await })?;
         if let Some(socket) = &engine.socket {
-            containers.reap_after_exit(socket);
+            reap_after_exit(socket, &[containers.kafka_id(), containers.registry_id()]);
         }
         Ok(containers)
     }
@@ -442,27 +442,28 @@ impl Containers {
     pub fn registry_id(&self) -> &str {
         self.registry.as_ref().map(|c| c.id()).unwrap_or_default()
     }
+}
 
-    /// Removes both containers once this process has exited (the shared set is never dropped).
-    fn reap_after_exit(&self, socket: &Path) {
-        let script = format!(
-            "while kill -0 {pid} 2>/dev/null; do sleep 1; done; \
-             docker rm -f -v {k} {r} >/dev/null 2>&1; rm -f {shim}",
-            pid = std::process::id(),
-            shim = shim_path().display(),
-            k = self.kafka_id(),
-            r = self.registry_id(),
-        );
-        let spawned = std::process::Command::new("sh")
-            .args(["-c", &script])
-            .env("DOCKER_HOST", format!("unix://{}", socket.display()))
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn();
-        if let Err(error) = spawned {
-            announce(&format!("could not start the container reaper: {error}"));
-        }
+/// Removes the containers `ids` once this process has exited: a set shared through a `static`
+/// is never dropped. `socket` is the engine's own socket (the version shim goes with the
+/// process).
+pub(crate) fn reap_after_exit(socket: &Path, ids: &[&str]) {
+    let script = format!(
+        "while kill -0 {pid} 2>/dev/null; do sleep 1; done; \
+         docker rm -f -v {ids} >/dev/null 2>&1; rm -f {shim}",
+        pid = std::process::id(),
+        shim = shim_path().display(),
+        ids = ids.join(" "),
+    );
+    let spawned = std::process::Command::new("sh")
+        .args(["-c", &script])
+        .env("DOCKER_HOST", format!("unix://{}", socket.display()))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn();
+    if let Err(error) = spawned {
+        announce(&format!("could not start the container reaper: {error}"));
     }
 }
 

@@ -4,9 +4,14 @@
 //! 2. a Docker engine answers: containers started by the `testcontainers` crate, one set per
 //!    test binary, removed when it exits (see [`containers`]);
 //! 3. otherwise the JVM stack of `deploy/local/stack up` on its default ports.
+//!
+//! The Kafka security test always starts a broker of its own, reachable only over `SASL_SSL`
+//! (see [`secure_kafka`]); it needs a Docker engine.
 
+pub mod auth;
 pub mod containers;
 pub mod pipeline;
+pub mod secure_kafka;
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -124,6 +129,7 @@ impl Stack {
             retry_prefix: format!("it.retry.{suffix}"),
             partitions: 3,
             replication_factor: 1,
+            min_insync_replicas: None,
         }
     }
 

@@ -16,6 +16,7 @@ use serde_json::Value;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::auth::{operator_client, test_auth, DENYLIST_KEY_VAR};
 use crate::Stack;
 
 /// Signing secret of the test webhook recipient (set in the environment once).
@@ -129,16 +130,20 @@ impl Pipeline {
             kafka: stack.kafka.clone(),
             schema_registry: hush_runtime::config::RegistryConfig {
                 url: stack.registry_url.clone(),
+                ..Default::default()
             },
             topics: topics.clone(),
         };
         let config = hush_intake::service::Config {
             common,
+            auth: test_auth().config(),
             ..Default::default()
         };
-        let intake = hush_intake::service::build(&config).expect("intake");
-        let addr = free_addr();
         let shutdown = CancellationToken::new();
+        let intake = hush_intake::service::build(&config, shutdown.clone())
+            .await
+            .expect("intake");
+        let addr = free_addr();
         tokio::spawn(hush_runtime::ops::serve(
             addr.clone(),
             hush_intake::api::router(intake),
@@ -208,6 +213,7 @@ impl Pipeline {
             kafka: stack.kafka.clone(),
             schema_registry: hush_runtime::config::RegistryConfig {
                 url: stack.registry_url.clone(),
+                ..Default::default()
             },
             topics: topics.clone(),
         };
@@ -219,9 +225,16 @@ impl Pipeline {
                 .await
                 .expect("deny-list rebuilt");
             let addr = free_addr();
+            let auth = hush_auth::Authenticator::new(&test_auth().config(), shutdown.clone())
+                .await
+                .expect("deny-list auth");
+            let settings = hush_denylist::api::ApiSettings {
+                max_body_bytes: 1 << 20,
+                vendors: ["clearbit".to_owned()].into(),
+            };
             tokio::spawn(hush_runtime::ops::serve(
                 addr.clone(),
-                hush_denylist::api::router(deny_list, 1 << 20),
+                hush_denylist::api::router(deny_list, settings, std::sync::Arc::new(auth)),
                 shutdown.clone(),
             ));
             recipients.push(
@@ -233,6 +246,7 @@ impl Pipeline {
                     base_url = "http://{addr}"
                     categories = ["ENRICHMENT"]
                     timeout_ms = {timeout}
+                    credentials = {{ api_key = "{DENYLIST_KEY_VAR}" }}
                     [settings]
                     poll_interval_ms = 100
                     max_wait_ms = 10000
@@ -246,12 +260,15 @@ impl Pipeline {
         // intake
         let mut intake_config = hush_intake::service::Config {
             common: common.clone(),
+            auth: test_auth().config(),
             ..Default::default()
         };
         if let Some(timeout) = options.intake_publish_timeout_ms {
             intake_config.intake.publish_timeout_ms = timeout;
         }
-        let intake = hush_intake::service::build(&intake_config).expect("intake");
+        let intake = hush_intake::service::build(&intake_config, shutdown.clone())
+            .await
+            .expect("intake");
         let intake_addr = free_addr();
         tokio::spawn(hush_runtime::ops::serve(
             intake_addr.clone(),
@@ -278,6 +295,7 @@ impl Pipeline {
         let mut auditor_config = hush_auditor::service::Config {
             common: common.clone(),
             recipients: recipients.clone(),
+            auth: test_auth().config(),
             ..Default::default()
         };
         auditor_config.auditor.listen = auditor_addr.clone();
@@ -318,7 +336,7 @@ impl Pipeline {
             ],
             wait_ready: options.wait_ready,
             shutdown,
-            http: reqwest::Client::new(),
+            http: operator_client(),
         };
         let ids: Vec<String> = pipeline.recipients.iter().map(|r| r.id.clone()).collect();
         for id in ids {
@@ -467,7 +485,7 @@ pub struct IntakeOnly {
 impl IntakeOnly {
     /// Posts a JSON body to `/v1/requests`.
     pub async fn submit(&self, body: Value) -> (u16, Value) {
-        let response = reqwest::Client::new()
+        let response = operator_client()
             .post(format!("{}/v1/requests", self.url))
             .json(&body)
             .send()

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use hush_contracts::recipients::RecipientConfig;
 use hush_simulators::DEMO_CONSUMERS;
+use hush_tests::auth::test_auth;
 use hush_tests::pipeline::{Options, Pipeline};
 use serde_json::{json, Value};
 
@@ -108,7 +109,7 @@ async fn an_opt_out_and_a_verified_delete_reach_every_connector_with_vendor_evid
                 {"type": "EMAIL", "value": sam.email},
                 {"type": "CUSTOMER_ID", "value": sam.customer_id}
             ],
-            "verification": {"method": "ACCOUNT_LOGIN", "verified_at": chrono::Utc::now().to_rfc3339()}
+            "verification": {"attestation": test_auth().attest_email(sam.email, "ACCOUNT_LOGIN")}
         }))
         .await;
     assert_eq!(status, 202, "{delete}");

@@ -281,14 +281,18 @@ async fn chromium_fires_the_tags_only_for_a_visitor_who_did_not_opt_out() {
         kafka: stack.kafka.clone(),
         schema_registry: RegistryConfig {
             url: stack.registry_url.clone(),
+            ..Default::default()
         },
         topics: topics.clone(),
     };
     let config = hush_intake::service::Config {
         common: common.clone(),
+        auth: hush_tests::auth::test_auth().config(),
         ..Default::default()
     };
-    let intake = hush_intake::service::build(&config).expect("intake builds");
+    let intake = hush_intake::service::build(&config, CancellationToken::new())
+        .await
+        .expect("intake builds");
     let seen = Arc::new(Seen::default());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());

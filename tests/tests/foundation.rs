@@ -94,6 +94,7 @@ async fn every_schema_round_trips_through_broker_and_registry() {
         leaks: 0,
         leak_evidence: Vec::new(),
         proof: None,
+        changes: Vec::new(),
         updated_at: 1,
     };
     let leak = LeakDetected {

@@ -32,6 +32,7 @@ fn common(stack: &Stack, topics: &TopicsConfig) -> CommonConfig {
         kafka: stack.kafka.clone(),
         schema_registry: RegistryConfig {
             url: stack.registry_url.clone(),
+            ..Default::default()
         },
         topics: topics.clone(),
     }
@@ -464,6 +465,7 @@ async fn a_leak_in_observed_egress_turns_its_request_leaking_and_a_clean_window_
     let mut auditor = hush_auditor::service::Config {
         common: common(&stack, &topics),
         gate: section.clone(),
+        auth: hush_tests::auth::test_auth().config(),
         ..Default::default()
     };
     auditor.auditor.listen = auditor_addr.clone();
@@ -494,7 +496,7 @@ async fn a_leak_in_observed_egress_turns_its_request_leaking_and_a_clean_window_
     )
     .await;
 
-    let http = reqwest::Client::new();
+    let http = hush_tests::auth::operator_client();
     let auditor_url = format!("http://{auditor_addr}");
     let record = wait_status(&http, &auditor_url, &leaking.request_id, "LEAKING").await;
     assert_eq!(record["leaks"], 1);

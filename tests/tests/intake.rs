@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use hush_contracts::events::PrivacyRequest;
 use hush_runtime::config::{CommonConfig, KafkaConfig, RegistryConfig};
+use hush_tests::auth::{operator_client, test_auth};
 use hush_tests::pipeline::{free_addr, set_test_secrets};
 use hush_tests::Stack;
 use serde_json::{json, Value};
@@ -20,10 +21,13 @@ async fn serve_intake(
     set_test_secrets();
     let mut config = hush_intake::service::Config {
         common,
+        auth: test_auth().config(),
         ..Default::default()
     };
     config.intake.publish_timeout_ms = publish_timeout_ms;
-    let intake = hush_intake::service::build(&config).expect("intake builds");
+    let intake = hush_intake::service::build(&config, shutdown.clone())
+        .await
+        .expect("intake builds");
     let addr = free_addr();
     tokio::spawn(hush_runtime::ops::serve(
         addr.clone(),
@@ -39,13 +43,15 @@ fn common(stack: &Stack, topics: hush_runtime::config::TopicsConfig) -> CommonCo
         kafka: stack.kafka.clone(),
         schema_registry: RegistryConfig {
             url: stack.registry_url.clone(),
+            ..Default::default()
         },
         topics,
     }
 }
 
+/// Posts as the test operator (every scope).
 async fn post(url: &str, body: reqwest::Body, content_type: &str) -> (u16, Value) {
-    let response = reqwest::Client::new()
+    let response = operator_client()
         .post(url)
         .header("Content-Type", content_type)
         .body(body)
@@ -72,7 +78,7 @@ async fn bad_input_gets_its_specific_error_and_publishes_nothing() {
         ("malformed JSON", r#"{"kind": "#.into(), json, 400, "malformed_json", None),
         ("unknown kind", r#"{"kind":"SELL_EVERYTHING","identifiers":[{"type":"EMAIL","value":"a@b.co"}]}"#.into(), json, 422, "invalid_field", Some("kind")),
         ("no identifier", r#"{"kind":"OPT_OUT_SALE_SHARE","identifiers":[]}"#.into(), json, 422, "missing_identifier", Some("identifiers")),
-        ("unverified delete", r#"{"kind":"DELETE","identifiers":[{"type":"EMAIL","value":"a@b.co"}]}"#.into(), json, 422, "verification_required", Some("verification")),
+        ("unverified delete", r#"{"kind":"DELETE","identifiers":[{"type":"EMAIL","value":"a@b.co"}]}"#.into(), json, 422, "verification_required", Some("verification.attestation")),
         ("invalid email", r#"{"kind":"OPT_OUT_SALE_SHARE","identifiers":[{"type":"EMAIL","value":"not-an-email"}]}"#.into(), json, 422, "invalid_identifier", Some("identifiers[0].value")),
         ("oversized body", format!(r#"{{"kind":"OPT_OUT_SALE_SHARE","identifiers":[{{"type":"EMAIL","value":"{}@b.co"}}]}}"#, "a".repeat(70_000)), json, 413, "payload_too_large", None),
         ("not JSON at all", "kind=OPT_OUT".into(), "application/x-www-form-urlencoded", 415, "unsupported_media_type", None),
@@ -160,7 +166,7 @@ async fn the_same_idempotency_key_makes_one_request() {
         "no raw email on the topic"
     );
     let other = json!({"kind":"DELETE","identifiers":[{"type":"EMAIL","value":"twice@example.com"}],
-                       "verification":{"method":"EMAIL_LINK","verified_at":"2026-01-01T00:00:00Z"},
+                       "verification":{"attestation": test_auth().attest_email("twice@example.com", "EMAIL_LINK")},
                        "idempotency_key":"form-twice"});
     let (status, conflict) = post(
         &format!("{base}/v1/requests"),
@@ -185,10 +191,13 @@ async fn a_gpc_signal_is_answered_by_the_opt_out_in_force_and_makes_a_new_reques
     set_test_secrets();
     let config = hush_intake::service::Config {
         common: common(&stack, topics.clone()),
+        auth: test_auth().config(),
         ..Default::default()
     };
-    let intake = hush_intake::service::build(&config).expect("intake builds");
     let shutdown = CancellationToken::new();
+    let intake = hush_intake::service::build(&config, shutdown.clone())
+        .await
+        .expect("intake builds");
     tokio::spawn(hush_intake::service::follow_suppressions(
         config.common.clone(),
         intake.consent.clone(),
@@ -330,12 +339,15 @@ async fn the_gpc_support_resource_is_served() {
     shutdown.cancel();
 }
 
-#[test]
-fn intake_refuses_to_start_without_its_encryption_key() {
+#[tokio::test]
+async fn intake_refuses_to_start_without_its_encryption_key() {
     let mut config = hush_intake::service::Config::default();
     config.intake.encryption_key_env =
         hush_runtime::config::SecretRef("HUSH_IT_KEY_NEVER_SET".into());
-    let error = hush_intake::service::build(&config).err().expect("refused");
+    let error = hush_intake::service::build(&config, CancellationToken::new())
+        .await
+        .err()
+        .expect("refused");
     assert!(
         error.to_string().contains("HUSH_IT_KEY_NEVER_SET"),
         "{error}"

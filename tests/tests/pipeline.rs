@@ -8,6 +8,7 @@ use hush_contracts::callback::{CallbackStatus, RecipientCallback};
 use hush_contracts::events::ConfirmationAction;
 use hush_contracts::identifiers::sha256_hex;
 use hush_sim_kit::Fault;
+use hush_tests::auth::test_auth;
 use hush_tests::pipeline::{Options, Pipeline};
 use serde_json::{json, Value};
 
@@ -132,7 +133,7 @@ async fn opt_out_gpc_and_delete_reach_both_connectors_and_the_auditor_proves_it(
         .submit(json!({
             "kind": "DELETE", "jurisdiction": "US-CA", "channel": "WEB_FORM",
             "identifiers": [{"type": "EMAIL", "value": "sam.lee@example.com"}],
-            "verification": {"method": "EMAIL_LINK", "verified_at": chrono::Utc::now().to_rfc3339()}
+            "verification": {"attestation": test_auth().attest_email("sam.lee@example.com", "EMAIL_LINK")}
         }))
         .await;
     assert_eq!(status, 202, "{accepted}");
@@ -155,17 +156,19 @@ async fn opt_out_gpc_and_delete_reach_both_connectors_and_the_auditor_proves_it(
 
     // The 11 CCR 7102 report over today's requests of this pipeline.
     let today = chrono::Utc::now().date_naive();
-    let report: Value = reqwest::get(format!(
-        "{}/v1/report?from={}&to={}",
-        pipeline.auditor_url,
-        today.pred_opt().unwrap(),
-        today.succ_opt().unwrap()
-    ))
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
+    let report: Value = hush_tests::auth::operator_client()
+        .get(format!(
+            "{}/v1/report?from={}&to={}",
+            pipeline.auditor_url,
+            today.pred_opt().unwrap(),
+            today.succ_opt().unwrap()
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let row = |kind: &str| {
         report["kinds"]
             .as_array()
@@ -278,11 +281,12 @@ async fn a_recipient_failing_forever_is_dead_lettered_as_failed_permanent() {
     // The operator is told, and once the recipient recovers one call re-drives it.
     assert_eq!(record["status"], "ACTION_REQUIRED");
     pipeline.webhook.control().heal();
-    let response = reqwest::Client::new()
+    let response = hush_tests::auth::operator_client()
         .post(format!(
             "{}/v1/requests/{id}/recipients/partner-webhook/retry",
             pipeline.auditor_url
         ))
+        .json(&serde_json::json!({}))
         .send()
         .await
         .unwrap();
@@ -293,6 +297,20 @@ async fn a_recipient_failing_forever_is_dead_lettered_as_failed_permanent() {
         })
         .await;
     assert_ne!(record["status"], "ACTION_REQUIRED");
+    let retry = &record["changes"][0];
+    assert_eq!(
+        (
+            retry["action"].as_str(),
+            retry["actor"].as_str(),
+            retry["note"].as_str()
+        ),
+        (
+            Some("RETRY"),
+            Some("integration-tests"),
+            Some("partner-webhook")
+        ),
+        "the re-drive is recorded with its actor: {record:#}"
+    );
     assert_eq!(
         pipeline
             .webhook

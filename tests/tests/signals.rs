@@ -78,9 +78,11 @@ async fn signals_from_python_and_rust_become_the_same_request_as_http() {
             kafka: stack.kafka.clone(),
             schema_registry: RegistryConfig {
                 url: stack.registry_url.clone(),
+                ..Default::default()
             },
             topics: topics.clone(),
         },
+        auth: hush_tests::auth::test_auth().config(),
         ..Default::default()
     };
     config.intake.listen = listen.clone();
@@ -88,7 +90,7 @@ async fn signals_from_python_and_rust_become_the_same_request_as_http() {
     config.intake.trusted_signal_sources = vec!["web-backend".into()];
     let stop = CancellationToken::new();
     tokio::spawn(hush_intake::service::run(config, stop.clone()));
-    let http = reqwest::Client::new();
+    let http = hush_tests::auth::operator_client();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
         let ready = http

@@ -64,6 +64,7 @@ async fn a_restarted_state_service_rebuilds_from_its_topic_and_a_deletion_stays_
         kafka: stack.kafka.clone(),
         schema_registry: RegistryConfig {
             url: stack.registry_url.clone(),
+            ..Default::default()
         },
         topics: topics.clone(),
     };

@@ -115,6 +115,10 @@ impl DenyListClient {
         &self,
         request: reqwest::RequestBuilder,
     ) -> Result<T, ConnectorError> {
+        let request = match &self.config.api_key {
+            Some(key) => request.bearer_auth(key.expose()),
+            None => request,
+        };
         let answer = send(request).await?;
         if let Some(error) =
             classify_http_status(answer.status, answer.retry_after.as_deref(), &answer.body)

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use hush_connector_kit::secret::Secret;
 use hush_contracts::config::ConfigError;
 use hush_contracts::recipients::RecipientConfig;
 use reqwest::Url;
@@ -64,6 +65,9 @@ pub struct EnrichmentConfig {
     pub poll_interval: Duration,
     /// Longest wait for the suppression to show (`settings.max_wait_ms`).
     pub max_wait: Duration,
+    /// API key with the deny-list's `denylist:check` scope (`credentials.api_key`, the name of
+    /// the environment variable holding it).
+    pub api_key: Option<Secret>,
 }
 
 impl EnrichmentConfig {
@@ -111,7 +115,13 @@ impl EnrichmentConfig {
                 at("timeout_ms")
             )));
         }
+        let api_key = if recipient.credentials.contains_key("api_key") {
+            Some(Secret::new(recipient.credential("api_key")?))
+        } else {
+            None
+        };
         Ok(Self {
+            api_key,
             recipient_id: recipient.id.clone(),
             vendor,
             base_url,

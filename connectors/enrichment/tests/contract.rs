@@ -19,9 +19,31 @@ use hush_contracts::recipients::RecipientConfig;
 use hush_denylist::{api, DenyList, IdentifierValue};
 use hush_sim_kit::{any_loopback_port, Fault, RunningSim};
 
+/// The deny-list API key the connector sends, and the variable naming it.
+const API_KEY: &str = "hush_sk_enrichment-contract-test";
+const API_KEY_VAR: &str = "HUSH_TEST_DENYLIST_API_KEY";
+
 async fn serve(deny_list: &Arc<DenyList>) -> RunningSim {
+    std::env::set_var(API_KEY_VAR, API_KEY);
+    let auth = hush_auth::Authenticator::new(
+        &hush_auth::AuthConfig {
+            api_keys: vec![hush_auth::config::ApiKeyConfig {
+                client: "suppressor-enrichment".into(),
+                sha256: hush_auth::keys::api_key_sha256(API_KEY),
+                scopes: vec![hush_auth::Scope::DenylistCheck],
+            }],
+            ..Default::default()
+        },
+        Default::default(),
+    )
+    .await
+    .unwrap();
+    let settings = api::ApiSettings {
+        max_body_bytes: api::DEFAULT_MAX_BODY_BYTES,
+        vendors: ["clearbit".to_owned(), "zoominfo".to_owned()].into(),
+    };
     hush_sim_kit::serve(
-        api::router(deny_list.clone(), api::DEFAULT_MAX_BODY_BYTES),
+        api::router(deny_list.clone(), settings, Arc::new(auth)),
         any_loopback_port(),
     )
     .await
@@ -36,6 +58,7 @@ fn connector(
 ) -> EnrichmentConnector {
     let recipient: RecipientConfig = toml::from_str(&format!(
         "id = \"enrich\"\nkind = \"{kind}\"\nrole = \"THIRD_PARTY\"\nbase_url = \"{}\"\ntimeout_ms = 2000\n\
+         credentials = {{ api_key = \"{API_KEY_VAR}\" }}\n\
          [settings]\npoll_interval_ms = {poll_ms}\nmax_wait_ms = {max_wait_ms}\n",
         server.base_url()
     ))

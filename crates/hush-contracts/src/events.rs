@@ -188,6 +188,10 @@ pub struct Verification {
     pub method: String,
     /// When verification succeeded.
     pub verified_at: EpochMillis,
+    /// Issuer of the signed attestation intake verified.
+    pub attested_by: Option<String>,
+    /// The compact JWS the identity system signed, kept as evidence.
+    pub attestation: Option<String>,
 }
 
 /// A consumer's privacy request (value of `hush.requests.v1`).
@@ -240,6 +244,9 @@ pub struct SignalVerification {
     pub method: String,
     /// When verification succeeded.
     pub verified_at: EpochMillis,
+    /// Compact JWS the business's identity system signed; required for a deletion and a
+    /// consumer-initiated opt-in.
+    pub attestation: Option<String>,
 }
 
 /// A privacy request published by an upstream system (value of `hush.signals.v1`); intake
@@ -504,8 +511,24 @@ pub struct AuditRecord {
     /// Evidence of the leak-free observation window, once the request is proven.
     #[serde(default)]
     pub proof: Option<LeakFreeWindow>,
+    /// Operator changes (extension, denial, resolution, retry) and who made them.
+    #[serde(default)]
+    pub changes: Vec<AdminChange>,
     /// When written.
     pub updated_at: EpochMillis,
+}
+
+/// One operator change inside an [`AuditRecord`], with the authenticated actor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdminChange {
+    /// `EXTENSION`, `DENIAL`, `RESOLUTION` or `RETRY`.
+    pub action: String,
+    /// The authenticated client that made it.
+    pub actor: String,
+    /// When.
+    pub at: EpochMillis,
+    /// The reason, or the recipient concerned.
+    pub note: Option<String>,
 }
 
 /// One leak inside an [`AuditRecord`]: where the event is, so anyone can re-read it.
@@ -675,6 +698,8 @@ pub(crate) mod samples {
             verification: Some(Verification {
                 method: "EMAIL_LINK".into(),
                 verified_at: 1_789_999_000_000,
+                attested_by: Some("https://id.example.com".into()),
+                attestation: Some("eyJhbGciOiJFZERTQSJ9.e30.c2ln".into()),
             }),
             age_band: Some(AgeBand::Age13To15),
             source_system: "intake".into(),
@@ -777,6 +802,7 @@ mod tests {
             verification: Some(SignalVerification {
                 method: "EMAIL_LINK".into(),
                 verified_at: 5,
+                attestation: Some("eyJhbGciOiJFZERTQSJ9.e30.c2ln".into()),
             }),
             age_band: Some(AgeBand::Age16Plus),
             consumer_initiated: true,
@@ -849,6 +875,7 @@ mod tests {
             leaks: 0,
             leak_evidence: Vec::new(),
             proof: None,
+            changes: Vec::new(),
             updated_at: 3,
         });
         round_trip(&LeakDetected {

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use apache_avro::Schema;
-use schema_registry_converter::async_impl::easy_avro::{EasyAvroDecoder, EasyAvroEncoder};
+use schema_registry_converter::async_impl::avro::{AvroDecoder, AvroEncoder};
 use schema_registry_converter::async_impl::schema_registry::SrSettings;
 use schema_registry_converter::avro_common::DecodeResult;
 use schema_registry_converter::error::SRCError;
@@ -15,12 +15,25 @@ use schema_registry_converter::schema_registry_common::{
 
 use hush_contracts::events::AvroEvent;
 
+use crate::config::{ConfigError, RegistryAuth, RegistryConfig};
+
 /// Why an event could not be encoded or decoded.
 #[derive(Debug, thiserror::Error)]
 pub enum CodecError {
     /// The registry could not be reached or answered with a server error; try again later.
     #[error("schema registry unavailable: {0}")]
     RegistryUnavailable(String),
+    /// The registry refused Hush's credentials (HTTP 401 or 403): the `[schema_registry]`
+    /// authentication settings or the registry's permissions need fixing. Retryable, so that no
+    /// record is dead-lettered or skipped for it.
+    #[error(
+        "schema registry refused Hush's credentials (HTTP {status}): check [schema_registry] \
+         username/password_env or bearer_token_env and the registry's permissions"
+    )]
+    RegistryRefusedCredentials {
+        /// HTTP status the registry answered.
+        status: u16,
+    },
     /// The registry refused the schema (e.g. an incompatible change) or the event does not fit it.
     #[error("schema registry refused schema for subject {subject}: {reason}")]
     SchemaRefused {
@@ -50,25 +63,60 @@ pub enum CodecError {
 impl CodecError {
     /// Whether retrying the same operation later may succeed.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, CodecError::RegistryUnavailable(_))
+        matches!(
+            self,
+            CodecError::RegistryUnavailable(_) | CodecError::RegistryRefusedCredentials { .. }
+        )
     }
 }
 
 /// Encodes and decodes [`AvroEvent`]s through the schema registry; cheap to clone.
 #[derive(Clone)]
 pub struct AvroCodec {
-    encoder: EasyAvroEncoder,
-    decoder: EasyAvroDecoder,
+    encoder: Arc<AvroEncoder>,
+    decoder: Arc<AvroDecoder>,
     reader_schemas: Arc<Mutex<HashMap<&'static str, Arc<Schema>>>>,
 }
 
 impl AvroCodec {
-    /// A codec for the registry at `url` (e.g. `http://127.0.0.1:8081/apis/ccompat/v7`).
+    /// A codec for the registry at `url` (e.g. `http://127.0.0.1:8081/apis/ccompat/v7`),
+    /// without authentication.
     pub fn new(url: &str) -> Self {
-        let url = url.trim_end_matches('/').to_owned();
+        Self::with_settings(SrSettings::new(url.trim_end_matches('/').to_owned()))
+    }
+
+    /// A codec for the registry `config` describes, authenticating as it says (basic auth or a
+    /// bearer token, the secret read from its environment variable now). Invalid or
+    /// incomplete authentication settings are refused with an error naming them.
+    pub fn from_config(config: &RegistryConfig) -> Result<Self, ConfigError> {
+        let auth = config.auth()?;
+        let url = config.url.trim_end_matches('/').to_owned();
+        if auth != RegistryAuth::None && url.starts_with("http://") {
+            tracing::warn!(
+                registry = %url,
+                "schema registry credentials are sent over plain HTTP; use an https:// URL"
+            );
+        }
+        let mut builder = SrSettings::new_builder(url);
+        match &auth {
+            RegistryAuth::None => {}
+            RegistryAuth::Basic { username, password } => {
+                builder.set_basic_authorization(username, Some(password));
+            }
+            RegistryAuth::Bearer(token) => {
+                builder.set_token_authorization(token);
+            }
+        }
+        let settings = builder
+            .build()
+            .map_err(|e| ConfigError::Invalid(format!("schema registry client: {e}")))?;
+        Ok(Self::with_settings(settings))
+    }
+
+    fn with_settings(settings: SrSettings) -> Self {
         Self {
-            encoder: EasyAvroEncoder::new(SrSettings::new(url.clone())),
-            decoder: EasyAvroDecoder::new(SrSettings::new(url)),
+            encoder: Arc::new(AvroEncoder::new(settings.clone())),
+            decoder: Arc::new(AvroDecoder::new(settings)),
             reader_schemas: Arc::default(),
         }
     }
@@ -91,7 +139,14 @@ impl AvroCodec {
         self.encoder
             .encode_struct(event, &strategy)
             .await
-            .map_err(|e| classify_encode_error(format!("{topic}-value"), e))
+            .map_err(|e| {
+                if let Some(status) = refused_credentials(&e) {
+                    // The library caches a refusal as final; a later attempt must ask again.
+                    self.encoder.remove_errors_from_cache();
+                    return CodecError::RegistryRefusedCredentials { status };
+                }
+                classify_encode_error(format!("{topic}-value"), e)
+            })
     }
 
     /// Decodes Confluent-framed bytes written with any registered version of `T`'s schema,
@@ -164,7 +219,11 @@ impl AvroCodec {
             ));
         }
         self.decoder.decode(Some(bytes)).await.map_err(|e| {
-            if e.retriable {
+            if let Some(status) = refused_credentials(&e) {
+                // The library caches a refusal as final; a later attempt must ask again.
+                self.decoder.remove_errors_from_cache();
+                CodecError::RegistryRefusedCredentials { status }
+            } else if e.retriable {
                 CodecError::RegistryUnavailable(e.to_string())
             } else {
                 malformed(e.to_string())
@@ -188,6 +247,15 @@ impl AvroCodec {
     }
 }
 
+/// The HTTP status when the registry refused the credentials (401 or 403); the library reports
+/// it only in its message ("… failed with status 401 Unauthorized").
+fn refused_credentials(error: &SRCError) -> Option<u16> {
+    let text = error.to_string();
+    [401, 403]
+        .into_iter()
+        .find(|status| text.contains(&format!("failed with status {status} ")))
+}
+
 fn classify_encode_error(subject: String, error: SRCError) -> CodecError {
     if error.retriable {
         CodecError::RegistryUnavailable(error.to_string())
@@ -202,7 +270,9 @@ fn classify_encode_error(subject: String, error: SRCError) -> CodecError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    use crate::config::SecretRef;
 
     use axum::http::StatusCode;
     use axum::routing::get;
@@ -229,6 +299,108 @@ mod tests {
         let url = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         (url, calls)
+    }
+
+    /// A registry that serves the schema only to requests carrying `Authorization: <expected>`
+    /// while `accepting` is true, and answers 401 otherwise.
+    async fn guarded_registry(expected: &'static str, accepting: Arc<AtomicBool>) -> String {
+        let app = axum::Router::new().route(
+            "/schemas/ids/{id}",
+            get(move |headers: axum::http::HeaderMap| {
+                let accepting = accepting.clone();
+                async move {
+                    let presented = headers
+                        .get(axum::http::header::AUTHORIZATION)
+                        .and_then(|v| v.to_str().ok());
+                    if !accepting.load(Ordering::SeqCst) || presented != Some(expected) {
+                        return (StatusCode::UNAUTHORIZED, String::new());
+                    }
+                    let body = serde_json::json!({ "schema": WatchProgress::SCHEMA });
+                    (StatusCode::OK, body.to_string())
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        url
+    }
+
+    fn progress() -> WatchProgress {
+        WatchProgress {
+            topic: "egress".into(),
+            records_examined: 3,
+            covered_until: 4,
+            offsets: HashMap::new(),
+            leaks_found: 0,
+            updated_at: 5,
+        }
+    }
+
+    #[tokio::test]
+    async fn basic_auth_from_the_configuration_reaches_the_registry() {
+        // base64("hush:s3cret")
+        let url = guarded_registry("Basic aHVzaDpzM2NyZXQ=", Arc::new(AtomicBool::new(true))).await;
+        std::env::set_var("HUSH_TEST_CODEC_REGISTRY_PASSWORD", "s3cret");
+        let config = RegistryConfig {
+            url: url.clone(),
+            username: Some("hush".into()),
+            password_env: Some(SecretRef("HUSH_TEST_CODEC_REGISTRY_PASSWORD".into())),
+            ..RegistryConfig::default()
+        };
+        let codec = AvroCodec::from_config(&config).unwrap();
+        let decoded: WatchProgress = codec.decode(&framed(&progress())).await.unwrap();
+        assert_eq!(decoded, progress());
+        let anonymous = AvroCodec::new(&url)
+            .decode::<WatchProgress>(&framed(&progress()))
+            .await;
+        assert!(anonymous.is_err(), "the registry does check the header");
+    }
+
+    #[tokio::test]
+    async fn a_bearer_token_from_the_configuration_reaches_the_registry() {
+        let url = guarded_registry("Bearer tok-123", Arc::new(AtomicBool::new(true))).await;
+        std::env::set_var("HUSH_TEST_CODEC_REGISTRY_TOKEN", "tok-123");
+        let config = RegistryConfig {
+            url,
+            bearer_token_env: Some(SecretRef("HUSH_TEST_CODEC_REGISTRY_TOKEN".into())),
+            ..RegistryConfig::default()
+        };
+        let codec = AvroCodec::from_config(&config).unwrap();
+        let decoded: WatchProgress = codec.decode(&framed(&progress())).await.unwrap();
+        assert_eq!(decoded, progress());
+    }
+
+    #[tokio::test]
+    async fn refused_credentials_are_retryable_and_asked_again_not_cached() {
+        let accepting = Arc::new(AtomicBool::new(false));
+        let url = guarded_registry("Bearer tok-456", accepting.clone()).await;
+        std::env::set_var("HUSH_TEST_CODEC_REGISTRY_TOKEN_2", "tok-456");
+        let config = RegistryConfig {
+            url,
+            bearer_token_env: Some(SecretRef("HUSH_TEST_CODEC_REGISTRY_TOKEN_2".into())),
+            ..RegistryConfig::default()
+        };
+        let codec = AvroCodec::from_config(&config).unwrap();
+        let error = codec
+            .decode::<WatchProgress>(&framed(&progress()))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                error,
+                CodecError::RegistryRefusedCredentials { status: 401 }
+            ),
+            "{error}"
+        );
+        assert!(
+            error.is_retryable(),
+            "a refusal must not dead-letter a record"
+        );
+        assert!(!error.to_string().contains("tok-456"), "{error}");
+        accepting.store(true, Ordering::SeqCst);
+        let decoded: WatchProgress = codec.decode(&framed(&progress())).await.unwrap();
+        assert_eq!(decoded, progress(), "the refusal was not cached");
     }
 
     /// The Confluent frame (magic byte, schema id 7) around one datum. `to_avro_datum` is

@@ -39,18 +39,99 @@ impl Default for KafkaConfig {
     }
 }
 
-/// Schema registry settings (Confluent-compatible API).
+/// Schema registry settings (Confluent-compatible API). Authentication is optional: basic auth
+/// (`username` + `password_env`) or a bearer token (`bearer_token_env`), never both.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RegistryConfig {
     /// Base URL of the Confluent-compatible API, without a trailing slash.
     pub url: String,
+    /// Basic-auth user name (for Confluent Cloud: the API key); needs `password_env`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// Environment variable holding the basic-auth password (Confluent Cloud: the API secret).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password_env: Option<SecretRef>,
+    /// Environment variable holding a bearer token, sent as `Authorization: Bearer <token>`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bearer_token_env: Option<SecretRef>,
 }
 
 impl Default for RegistryConfig {
     fn default() -> Self {
         Self {
             url: "http://127.0.0.1:8081/apis/ccompat/v7".into(),
+            username: None,
+            password_env: None,
+            bearer_token_env: None,
+        }
+    }
+}
+
+/// How Hush authenticates to the schema registry, with its secret read from the environment.
+/// `Debug` never shows the secret.
+#[derive(Clone, PartialEq, Eq)]
+pub enum RegistryAuth {
+    /// No `Authorization` header.
+    None,
+    /// HTTP basic authentication.
+    Basic {
+        /// User name.
+        username: String,
+        /// Password.
+        password: String,
+    },
+    /// `Authorization: Bearer <token>`.
+    Bearer(String),
+}
+
+impl std::fmt::Debug for RegistryAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RegistryAuth::None => f.write_str("None"),
+            RegistryAuth::Basic { username, .. } => f
+                .debug_struct("Basic")
+                .field("username", username)
+                .field("password", &"<redacted>")
+                .finish(),
+            RegistryAuth::Bearer(_) => f.write_str("Bearer(<redacted>)"),
+        }
+    }
+}
+
+impl RegistryConfig {
+    /// Checks the authentication settings and reads their secret from the environment. Basic
+    /// auth and a bearer token together, or half of basic auth, are refused with an error that
+    /// names the settings; an unset variable is refused with an error that names it.
+    pub fn auth(&self) -> Result<RegistryAuth, ConfigError> {
+        let username = self.username.as_deref().map(str::trim);
+        match (username, &self.password_env, &self.bearer_token_env) {
+            (None, None, None) => Ok(RegistryAuth::None),
+            (Some(_), _, Some(_)) | (_, Some(_), Some(_)) => Err(ConfigError::Invalid(
+                "schema_registry: set either basic auth (username + password_env) or \
+                 bearer_token_env, not both"
+                    .into(),
+            )),
+            (None, None, Some(token)) => Ok(RegistryAuth::Bearer(
+                token.resolve("schema_registry.bearer_token_env")?,
+            )),
+            (Some(""), _, None) => Err(ConfigError::Invalid(
+                "schema_registry.username is empty".into(),
+            )),
+            (Some(_), None, None) => Err(ConfigError::Invalid(
+                "schema_registry.username is set but schema_registry.password_env is not: \
+                 basic auth needs both"
+                    .into(),
+            )),
+            (None, Some(_), None) => Err(ConfigError::Invalid(
+                "schema_registry.password_env is set but schema_registry.username is not: \
+                 basic auth needs both"
+                    .into(),
+            )),
+            (Some(username), Some(password), None) => Ok(RegistryAuth::Basic {
+                username: username.to_owned(),
+                password: password.resolve("schema_registry.password_env")?,
+            }),
         }
     }
 }
@@ -81,12 +162,34 @@ pub struct TopicsConfig {
     pub partitions: i32,
     /// Replication factor for topics Hush creates.
     pub replication_factor: i32,
+    /// `min.insync.replicas` of topics Hush creates. Unset: 2 when `replication_factor` is 2 or
+    /// more (an acknowledged event is then on two brokers), the broker's default otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_insync_replicas: Option<i32>,
 }
 
 impl TopicsConfig {
     /// The retry topic of one connector.
     pub fn retry_topic(&self, connector_id: &str) -> String {
         format!("{}.{connector_id}.v1", self.retry_prefix)
+    }
+
+    /// The `min.insync.replicas` to create topics with (`None`: leave the broker's default).
+    /// An override outside 1..=`replication_factor` is refused: a larger one would make every
+    /// acknowledged (`acks=all`) write fail.
+    pub fn effective_min_insync_replicas(&self) -> Result<Option<i32>, ConfigError> {
+        match self.min_insync_replicas {
+            Some(min) if min < 1 || min > self.replication_factor => {
+                Err(ConfigError::Invalid(format!(
+                    "topics.min_insync_replicas = {min} must be between 1 and \
+                     topics.replication_factor ({})",
+                    self.replication_factor
+                )))
+            }
+            Some(min) => Ok(Some(min)),
+            None if self.replication_factor >= 2 => Ok(Some(2)),
+            None => Ok(None),
+        }
     }
 }
 
@@ -104,6 +207,7 @@ impl Default for TopicsConfig {
             retry_prefix: "hush.retry".into(),
             partitions: 6,
             replication_factor: 1,
+            min_insync_replicas: None,
         }
     }
 }
@@ -200,6 +304,126 @@ mod tests {
             jail.create_file("hush.toml", "[kafka]\nbootstrap_server = \"typo\"\n")?;
             let err = load::<CommonConfig>(Some(Path::new("hush.toml"))).unwrap_err();
             assert!(err.to_string().contains("bootstrap_server"), "{err}");
+            Ok(())
+        });
+    }
+
+    fn registry(toml: &str) -> RegistryConfig {
+        let config: CommonConfig = Figment::from(Serialized::defaults(CommonConfig::default()))
+            .merge(Toml::string(toml))
+            .extract()
+            .unwrap();
+        config.schema_registry
+    }
+
+    #[test]
+    fn registry_basic_auth_reads_its_password_from_the_named_variable() {
+        Jail::expect_with(|jail| {
+            jail.set_env("HUSH_TEST_SR_PASSWORD", "s3cret");
+            jail.create_file(
+                "hush.toml",
+                "[schema_registry]\nusername = \"hush\"\npassword_env = \"HUSH_TEST_SR_PASSWORD\"\n",
+            )?;
+            let config: CommonConfig = load(Some(Path::new("hush.toml"))).unwrap();
+            assert_eq!(
+                config.schema_registry.auth().unwrap(),
+                RegistryAuth::Basic {
+                    username: "hush".into(),
+                    password: "s3cret".into()
+                }
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn registry_without_authentication_sends_none() {
+        assert_eq!(
+            RegistryConfig::default().auth().unwrap(),
+            RegistryAuth::None
+        );
+    }
+
+    #[test]
+    fn registry_basic_auth_and_bearer_token_together_are_refused_by_name() {
+        let config = registry(
+            r#"
+            [schema_registry]
+            username = "hush"
+            password_env = "SR_PASSWORD"
+            bearer_token_env = "SR_TOKEN"
+            "#,
+        );
+        let error = config.auth().unwrap_err().to_string();
+        for field in ["username", "password_env", "bearer_token_env"] {
+            assert!(error.contains(field), "{field} not named: {error}");
+        }
+    }
+
+    #[test]
+    fn registry_username_without_password_env_is_refused_by_name() {
+        let error = registry("[schema_registry]\nusername = \"hush\"\n")
+            .auth()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("schema_registry.password_env is not"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn registry_token_variable_missing_is_named_in_the_error() {
+        let config =
+            registry("[schema_registry]\nbearer_token_env = \"HUSH_TEST_SURELY_UNSET_SR_TOKEN\"\n");
+        let error = config.auth().unwrap_err().to_string();
+        assert!(error.contains("HUSH_TEST_SURELY_UNSET_SR_TOKEN"), "{error}");
+        assert!(
+            error.contains("schema_registry.bearer_token_env"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn registry_password_variable_missing_is_named_in_the_error() {
+        let config = registry(
+            "[schema_registry]\nusername = \"hush\"\npassword_env = \"HUSH_TEST_SURELY_UNSET_SR_PASSWORD\"\n",
+        );
+        let error = config.auth().unwrap_err().to_string();
+        assert!(
+            error.contains("HUSH_TEST_SURELY_UNSET_SR_PASSWORD"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn registry_auth_debug_output_hides_the_secrets() {
+        let basic = RegistryAuth::Basic {
+            username: "hush".into(),
+            password: "s3cret".into(),
+        };
+        let bearer = RegistryAuth::Bearer("tok-789".into());
+        let shown = format!("{basic:?} {bearer:?}");
+        assert!(shown.contains("hush"), "{shown}");
+        assert!(
+            !shown.contains("s3cret") && !shown.contains("tok-789"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn min_insync_replicas_is_read_from_the_topics_section() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "hush.toml",
+                "[topics]\nreplication_factor = 3\nmin_insync_replicas = 3\n",
+            )?;
+            let config: CommonConfig = load(Some(Path::new("hush.toml"))).unwrap();
+            assert_eq!(config.topics.min_insync_replicas, Some(3));
+            assert_eq!(
+                config.topics.effective_min_insync_replicas().unwrap(),
+                Some(3)
+            );
             Ok(())
         });
     }

@@ -117,7 +117,8 @@ pub fn shutdown_on_signal() -> tokio_util::sync::CancellationToken {
     token
 }
 
-/// Serves `router` on `listen` until `shutdown` is cancelled.
+/// Serves `router` on `listen` until `shutdown` is cancelled, with each request's peer address
+/// available as `ConnectInfo<SocketAddr>` (per-IP rate limits read it).
 pub async fn serve(
     listen: String,
     router: Router,
@@ -127,9 +128,12 @@ pub async fn serve(
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
     tracing::info!(%listen, "http listening");
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await?;
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move { shutdown.cancelled().await })
+    .await?;
     Ok(())
 }
 

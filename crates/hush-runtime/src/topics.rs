@@ -1,13 +1,14 @@
 //! Topic bootstrap: creates the topics of the design with their configurations, leaving
-//! existing topics untouched.
+//! existing topics untouched. Topics are created with `min.insync.replicas` 2 when the
+//! replication factor allows it (see [`TopicsConfig::effective_min_insync_replicas`]).
 
 use std::time::Duration;
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::types::RDKafkaErrorCode;
 
 use crate::config::{ConfigError, KafkaConfig, TopicsConfig};
+use crate::kafka::BrokerErrorContext;
 
 /// 25 months in milliseconds: request records are kept 24 months (11 CCR 7101), plus margin.
 const RECORD_RETENTION_MS: &str = "65700000000";
@@ -75,19 +76,45 @@ pub enum TopicOutcome {
     Existed(String),
 }
 
-/// Creates every topic in `specs` that does not exist yet.
+/// The configuration `spec` is created with: its own, plus `min.insync.replicas` when
+/// [`TopicsConfig::effective_min_insync_replicas`] gives one.
+fn creation_config(
+    topics: &TopicsConfig,
+    spec: &TopicSpec,
+) -> Result<Vec<(String, String)>, ConfigError> {
+    let mut config: Vec<(String, String)> = spec
+        .config
+        .iter()
+        .map(|(key, value)| ((*key).to_owned(), (*value).to_owned()))
+        .collect();
+    if let Some(min) = topics.effective_min_insync_replicas()? {
+        config.retain(|(key, _)| key != "min.insync.replicas");
+        config.push(("min.insync.replicas".to_owned(), min.to_string()));
+    }
+    Ok(config)
+}
+
+/// Creates every topic in `specs` that does not exist yet, with its configuration and
+/// `min.insync.replicas` where the replication factor allows. When the
+/// broker cannot be reached, the error ends with librdkafka's last client-wide error (e.g.
+/// credentials refused).
 pub async fn ensure_topics(
     kafka: &KafkaConfig,
     topics: &TopicsConfig,
     specs: &[TopicSpec],
 ) -> Result<Vec<TopicOutcome>, ConfigError> {
-    let admin: AdminClient<DefaultClientContext> = crate::kafka::client_config(kafka)?
-        .create()
+    let configs = specs
+        .iter()
+        .map(|spec| creation_config(topics, spec))
+        .collect::<Result<Vec<_>, _>>()?;
+    let admin: AdminClient<BrokerErrorContext> = crate::kafka::client_config(kafka)?
+        .create_with_context(BrokerErrorContext::default())
         .map_err(|e| ConfigError::Invalid(format!("kafka admin client: {e}")))?;
     let new_topics: Vec<NewTopic<'_>> = specs
         .iter()
-        .map(|spec| {
-            spec.config.iter().fold(
+        .zip(&configs)
+        .map(|(spec, config)| {
+            config.iter().fold(
                 NewTopic::new(
                     &spec.name,
                     topics.partitions,
@@ -101,7 +128,12 @@ pub async fn ensure_topics(
     let results = admin
         .create_topics(&new_topics, &options)
         .await
-        .map_err(|e| ConfigError::Invalid(format!("create topics: {e}")))?;
+        .map_err(|e| {
+            ConfigError::Invalid(format!(
+                "create topics: {}",
+                admin.inner().context().explain(&e.to_string())
+            ))
+        })?;
     let outcomes = results
         .into_iter()
         .map(|result| match result {
@@ -153,5 +185,67 @@ fn wait_for_leaders<C: rdkafka::client::ClientContext>(
             )));
         }
         std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> TopicSpec {
+        TopicSpec {
+            name: "hush.requests.v1".into(),
+            config: vec![("retention.ms", RECORD_RETENTION_MS)],
+        }
+    }
+
+    fn min_insync(config: &[(String, String)]) -> Option<&str> {
+        config
+            .iter()
+            .find(|(key, _)| key == "min.insync.replicas")
+            .map(|(_, value)| value.as_str())
+    }
+
+    #[test]
+    fn a_single_replica_topic_keeps_the_broker_default() {
+        let topics = TopicsConfig::default();
+        let config = creation_config(&topics, &spec()).unwrap();
+        assert_eq!(min_insync(&config), None);
+        assert!(config.contains(&("retention.ms".into(), RECORD_RETENTION_MS.into())));
+    }
+
+    #[test]
+    fn replicated_topics_need_two_in_sync_replicas() {
+        for replication_factor in [2, 3, 5] {
+            let topics = TopicsConfig {
+                replication_factor,
+                ..TopicsConfig::default()
+            };
+            let config = creation_config(&topics, &spec()).unwrap();
+            assert_eq!(min_insync(&config), Some("2"), "rf {replication_factor}");
+        }
+    }
+
+    #[test]
+    fn the_override_is_used_within_the_replication_factor() {
+        let topics = TopicsConfig {
+            replication_factor: 5,
+            min_insync_replicas: Some(3),
+            ..TopicsConfig::default()
+        };
+        let config = creation_config(&topics, &spec()).unwrap();
+        assert_eq!(min_insync(&config), Some("3"));
+    }
+
+    #[test]
+    fn an_override_above_the_replication_factor_is_refused_by_name() {
+        let topics = TopicsConfig {
+            replication_factor: 3,
+            min_insync_replicas: Some(4),
+            ..TopicsConfig::default()
+        };
+        let error = creation_config(&topics, &spec()).unwrap_err().to_string();
+        assert!(error.contains("topics.min_insync_replicas = 4"), "{error}");
+        assert!(error.contains("topics.replication_factor (3)"), "{error}");
     }
 }

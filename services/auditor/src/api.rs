@@ -21,12 +21,13 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use chrono::{DateTime, Datelike, Days, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
+use hush_auth::{guard, Authenticator, Caller, Scope};
 use hush_contracts::events::{
-    now_millis, AuditRecord, AuditStatus, Channel, ConfirmationAction, EpochMillis, LeakEvidence,
-    LeakFreeWindow, RecipientRole, RequestKind, VerificationStatus,
+    now_millis, AdminChange, AuditRecord, AuditStatus, Channel, ConfirmationAction, EpochMillis,
+    LeakEvidence, LeakFreeWindow, RecipientRole, RequestKind, VerificationStatus,
 };
 use hush_runtime::api_error::ApiError;
 use serde::{Deserialize, Serialize};
@@ -96,6 +97,9 @@ pub struct RequestView {
     pub connectors: Vec<OutcomeView>,
     /// Required connectors that have not answered.
     pub missing_connectors: Vec<String>,
+    /// Operator changes (extension, denial, resolution, retry), each with its authenticated
+    /// actor.
+    pub changes: Vec<AdminChange>,
 }
 
 /// The view of `record` at `now`.
@@ -144,6 +148,7 @@ pub fn view(record: &AuditRecord, policy: &DeadlinePolicy, now: EpochMillis) -> 
             .filter(|id| !answered(id))
             .cloned()
             .collect(),
+        changes: record.changes.clone(),
     }
 }
 
@@ -155,11 +160,15 @@ struct Changed {
     reason: String,
 }
 
-/// The routes of the auditor (the operations routes are merged by the caller).
-pub fn router(auditor: Arc<Auditor>) -> Router {
-    Router::new()
+/// The routes of the auditor (the operations routes are merged by the caller). Reads need
+/// `auditor:read`; changes need `auditor:admin`, a JSON body and a same-origin caller, and
+/// record the caller as their actor. Recipients' callbacks carry their own HMAC signature.
+pub fn router(auditor: Arc<Auditor>, auth: Arc<Authenticator>) -> Router {
+    let read = Router::new()
         .route("/", get(crate::dashboard::dashboard))
         .route("/v1/requests/{id}", get(request))
+        .route("/v1/report", get(report));
+    let admin = Router::new()
         .route("/v1/requests/{id}/extension", post(extension))
         .route("/v1/requests/{id}/denial", post(denial))
         .route(
@@ -169,8 +178,14 @@ pub fn router(auditor: Arc<Auditor>) -> Router {
         .route(
             "/v1/requests/{id}/recipients/{connector}/retry",
             post(retry_recipient),
-        )
-        .route("/v1/report", get(report))
+        );
+    let admin = guard::require(
+        guard::same_origin_json(admin),
+        auth.clone(),
+        Scope::AuditorAdmin,
+    );
+    guard::require(read, auth, Scope::AuditorRead)
+        .merge(admin)
         .route(
             "/v1/callbacks/{connector_id}",
             post(crate::callback::recipient_callback),
@@ -273,6 +288,7 @@ fn change_error(error: ChangeError, request_id: &str) -> ApiError {
 
 async fn extension(
     State(auditor): State<Arc<Auditor>>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Json<Changed>, ApiError> {
@@ -281,13 +297,13 @@ async fn extension(
     let reason = parse_reason(&body)?;
     let now = now_millis();
     let record = auditor
-        .extend(&id, now)
+        .extend(&id, &reason, &caller.client, now)
         .await
         .map_err(|e| change_error(e, &id))?;
     tracing::info!(
         request_id = %id,
         deadline = %rfc3339(record.deadline),
-        %reason,
+        actor = %caller.client,
         "deadline extended"
     );
     Ok(Json(Changed {
@@ -298,6 +314,7 @@ async fn extension(
 
 async fn denial(
     State(auditor): State<Arc<Auditor>>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Json<Changed>, ApiError> {
@@ -306,10 +323,10 @@ async fn denial(
     let reason = parse_reason(&body)?;
     let now = now_millis();
     let record = auditor
-        .deny(&id, &reason, now)
+        .deny(&id, &reason, &caller.client, now)
         .await
         .map_err(|e| change_error(e, &id))?;
-    tracing::info!(request_id = %id, "request denied");
+    tracing::info!(request_id = %id, actor = %caller.client, "request denied");
     Ok(Json(Changed {
         request: view(&record, auditor.policy(), now),
         reason,
@@ -381,6 +398,7 @@ fn parse_resolution(body: &[u8]) -> Result<crate::fold::Resolution, ApiError> {
 
 async fn resolution(
     State(auditor): State<Arc<Auditor>>,
+    Extension(caller): Extension<Caller>,
     Path((id, connector)): Path<(String, String)>,
     body: Bytes,
 ) -> Result<Json<RequestView>, ApiError> {
@@ -389,15 +407,16 @@ async fn resolution(
     let resolution = parse_resolution(&body)?;
     let now = now_millis();
     let record = auditor
-        .resolve(&id, &connector, &resolution, now)
+        .resolve(&id, &connector, &resolution, &caller.client, now)
         .await
         .map_err(|e| change_error(e, &id))?;
-    tracing::info!(request_id = %id, %connector, "recipient resolved out of band");
+    tracing::info!(request_id = %id, %connector, actor = %caller.client, "recipient resolved out of band");
     Ok(Json(view(&record, auditor.policy(), now)))
 }
 
 async fn retry_recipient(
     State(auditor): State<Arc<Auditor>>,
+    Extension(caller): Extension<Caller>,
     Path((id, connector)): Path<(String, String)>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     use crate::service::RetryError;
@@ -405,7 +424,7 @@ async fn retry_recipient(
     ensure_rebuilt(&auditor)?;
     let id = parse_id(&id)?;
     let redriven = auditor
-        .retry_recipient(&id, &connector)
+        .retry_recipient(&id, &connector, &caller.client)
         .await
         .map_err(|error| match error {
             RetryError::NotFound => not_found(),
@@ -639,7 +658,7 @@ mod tests {
 
     /// A delete received a day ago (crm answered), an opt-out received an hour ago, and an
     /// opt-out received 100 days ago that nobody answered.
-    fn app() -> App {
+    async fn app() -> App {
         let now = now_millis();
         let policy = DeadlinePolicy::default();
         let store = Arc::new(AuditStore::default());
@@ -696,10 +715,34 @@ mod tests {
             ProofSettings::default(),
         ));
         App {
-            router: router(auditor.clone()),
+            router: router(auditor.clone(), test_auth().await),
             writer,
             auditor,
         }
+    }
+
+    /// An admin key and a read-only key.
+    const ADMIN_KEY: &str = "hush_sk_test-admin";
+    const READER_KEY: &str = "hush_sk_test-reader";
+
+    async fn test_auth() -> Arc<Authenticator> {
+        let key = |client: &str, key: &str, scope: Scope| hush_auth::config::ApiKeyConfig {
+            client: client.into(),
+            sha256: hush_auth::keys::api_key_sha256(key),
+            scopes: vec![scope],
+        };
+        let config = hush_auth::AuthConfig {
+            api_keys: vec![
+                key("compliance-lead", ADMIN_KEY, Scope::AuditorAdmin),
+                key("dashboard", READER_KEY, Scope::AuditorRead),
+            ],
+            ..Default::default()
+        };
+        Arc::new(
+            Authenticator::new(&config, Default::default())
+                .await
+                .unwrap(),
+        )
     }
 
     async fn call(
@@ -708,12 +751,31 @@ mod tests {
         uri: &str,
         body: &str,
     ) -> (StatusCode, String, String) {
-        let request = Request::builder()
-            .method(method)
-            .uri(uri)
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(Body::from(body.to_string()))
-            .unwrap();
+        call_with(
+            router,
+            method,
+            uri,
+            body,
+            &[
+                ("authorization", &format!("Bearer {ADMIN_KEY}")),
+                ("content-type", "application/json"),
+            ],
+        )
+        .await
+    }
+
+    async fn call_with(
+        router: &Router,
+        method: &str,
+        uri: &str,
+        body: &str,
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, String, String) {
+        let mut request = Request::builder().method(method).uri(uri);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let request = request.body(Body::from(body.to_string())).unwrap();
         let response = router.clone().oneshot(request).await.unwrap();
         let status = response.status();
         let content_type = response
@@ -735,7 +797,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_request_answers_its_record_with_the_status_computed_now() {
-        let app = app();
+        let app = app().await;
         let (status, content_type, body) =
             call(&app.router, "GET", &format!("/v1/requests/{DELETE_ID}"), "").await;
         assert_eq!(status, StatusCode::OK);
@@ -775,7 +837,7 @@ mod tests {
 
     #[tokio::test]
     async fn unknown_and_malformed_ids_are_refused_in_json() {
-        let app = app();
+        let app = app().await;
         let (status, _, body) = call(
             &app.router,
             "GET",
@@ -793,6 +855,106 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn every_route_refuses_a_caller_without_credentials_or_the_scope() {
+        let app = app().await;
+        let read = ["/", "/v1/report", &format!("/v1/requests/{DELETE_ID}")];
+        let admin = [
+            format!("/v1/requests/{DELETE_ID}/extension"),
+            format!("/v1/requests/{DELETE_ID}/denial"),
+            format!("/v1/requests/{DELETE_ID}/recipients/ads/resolution"),
+            format!("/v1/requests/{DELETE_ID}/recipients/ads/retry"),
+        ];
+        let json_only = [("content-type", "application/json")];
+        for uri in read.iter().map(|u| u.to_string()).chain(admin.clone()) {
+            let method = if admin.contains(&uri) { "POST" } else { "GET" };
+            let (status, _, body) = call_with(&app.router, method, &uri, "{}", &json_only).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {uri}: {body}");
+            assert_eq!(json(&body)["error"], "unauthenticated");
+            let wrong = [("authorization", "Bearer hush_sk_not-a-key"), json_only[0]];
+            let (status, _, body) = call_with(&app.router, method, &uri, "{}", &wrong).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {uri}: {body}");
+            assert_eq!(json(&body)["error"], "invalid_credentials");
+        }
+        let reader = format!("Bearer {READER_KEY}");
+        for uri in &admin {
+            let headers = [("authorization", reader.as_str()), json_only[0]];
+            let (status, _, body) =
+                call_with(&app.router, "POST", uri, r#"{"reason": "x"}"#, &headers).await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{uri}: {body}");
+            assert_eq!(json(&body)["error"], "insufficient_scope");
+        }
+        let headers = [("authorization", reader.as_str())];
+        let (status, _, _) = call_with(&app.router, "GET", "/v1/report", "", &headers).await;
+        assert_eq!(status, StatusCode::OK, "a read key reads");
+        assert!(
+            app.writer.written.lock().unwrap().is_empty(),
+            "nothing changed"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_forged_cross_site_denial_is_refused_even_with_the_browsers_credentials() {
+        let app = app().await;
+        let uri = format!("/v1/requests/{DELETE_ID}/denial");
+        let basic = format!(
+            "Basic {}",
+            base64::Engine::encode(
+                &base64::engine::general_purpose::STANDARD,
+                format!("lead:{ADMIN_KEY}")
+            )
+        );
+        let form = [
+            ("authorization", basic.as_str()),
+            ("content-type", "text/plain"),
+        ];
+        let (status, _, body) =
+            call_with(&app.router, "POST", &uri, r#"{"reason": "forged"}"#, &form).await;
+        assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{body}");
+        let cross_site = [
+            ("authorization", basic.as_str()),
+            ("content-type", "application/json"),
+            ("sec-fetch-site", "cross-site"),
+            ("origin", "https://evil.example"),
+        ];
+        let (status, _, body) = call_with(
+            &app.router,
+            "POST",
+            &uri,
+            r#"{"reason": "forged"}"#,
+            &cross_site,
+        )
+        .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+        assert_eq!(json(&body)["error"], "cross_origin_refused");
+        assert!(
+            app.writer.written.lock().unwrap().is_empty(),
+            "nothing denied"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_denial_records_the_authenticated_actor() {
+        let app = app().await;
+        let uri = format!("/v1/requests/{DELETE_ID}/denial");
+        let (status, _, body) = call(
+            &app.router,
+            "POST",
+            &uri,
+            r#"{"reason": "fraudulent request"}"#,
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let written = app.writer.written.lock().unwrap().last().cloned().unwrap();
+        let change = written.changes.last().expect("the change is recorded");
+        assert_eq!(
+            (change.action.as_str(), change.actor.as_str()),
+            ("DENIAL", "compliance-lead")
+        );
+        assert_eq!(change.note.as_deref(), Some("fraudulent request"));
+        assert_eq!(json(&body)["changes"][0]["actor"], "compliance-lead");
+    }
+
+    #[tokio::test]
     async fn nothing_is_answered_before_the_rebuild() {
         let store = Arc::new(AuditStore::default());
         let auditor = Arc::new(Auditor::new(
@@ -802,7 +964,7 @@ mod tests {
             vec![],
             ProofSettings::default(),
         ));
-        let router = router(auditor);
+        let router = router(auditor, test_auth().await);
         let (status, _, body) =
             call(&router, "GET", &format!("/v1/requests/{DELETE_ID}"), "").await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
@@ -816,7 +978,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_deletion_is_extended_once_and_the_new_record_is_written() {
-        let app = app();
+        let app = app().await;
         let uri = format!("/v1/requests/{DELETE_ID}/extension");
         let before = app.auditor.store().get(DELETE_ID).unwrap();
         let (status, _, body) =
@@ -843,7 +1005,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_extension_is_refused_for_an_opt_out_an_unknown_request_or_no_reason() {
-        let app = app();
+        let app = app().await;
         let (status, _, body) = call(
             &app.router,
             "POST",
@@ -873,7 +1035,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_out_of_band_resolution_is_recorded_as_the_recipients_outcome() {
-        let app = app();
+        let app = app().await;
         let uri = format!("/v1/requests/{DELETE_ID}/recipients/ads/resolution");
         let body = r#"{"resolved_by": "ops@example.com", "note": "deleted by the vendor, ticket 7",
                        "attachment_sha256": "ABABABABABABABABABABABABABABABABABABABABABABABABABABABABABABABAB"}"#;
@@ -920,7 +1082,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_denial_is_written_and_answered_as_denied() {
-        let app = app();
+        let app = app().await;
         let uri = format!("/v1/requests/{DELETE_ID}/denial");
         let reason = r#"{"reason": "identity could not be verified"}"#;
         let (status, _, body) = call(&app.router, "POST", &uri, reason).await;
@@ -942,7 +1104,7 @@ mod tests {
 
     #[tokio::test]
     async fn nothing_changes_when_the_broker_does_not_acknowledge() {
-        let app = app();
+        let app = app().await;
         app.writer.unavailable.store(true, Ordering::SeqCst);
         let before = app.auditor.store().get(OPT_OUT_ID).unwrap();
         let (status, _, body) = call(
@@ -959,7 +1121,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_report_defaults_to_this_year_and_speaks_json_or_csv() {
-        let app = app();
+        let app = app().await;
         let (status, content_type, body) = call(&app.router, "GET", "/v1/report", "").await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(content_type, "application/json");
@@ -985,7 +1147,7 @@ mod tests {
 
     #[tokio::test]
     async fn report_parameters_are_checked_and_named() {
-        let app = app();
+        let app = app().await;
         for (query, field) in [
             ("from=2026-13-01", "from"),
             ("to=yesterday", "to"),
@@ -1019,7 +1181,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_dashboard_counts_lists_and_escapes() {
-        let app = app();
+        let app = app().await;
         let (status, content_type, html) = call(&app.router, "GET", "/", "").await;
         assert_eq!(status, StatusCode::OK);
         assert!(content_type.starts_with("text/html"));

@@ -129,6 +129,7 @@ pub fn record_for_request(
         leaks: 0,
         leak_evidence: Vec::new(),
         proof: None,
+        changes: Vec::new(),
         updated_at: now,
     };
     record.completed_at = completion_time(&record);

@@ -142,6 +142,7 @@ mod tests {
             leaks: 0,
             leak_evidence: Vec::new(),
             proof: None,
+            changes: Vec::new(),
             updated_at: 0,
         }
     }

@@ -2,6 +2,7 @@
 //! confirmations into them (one consumer each, so a confirmation waiting for its request never
 //! blocks requests) and serve the HTTP API.
 
+use hush_auth::{guard, AuthConfig, Authenticator, HttpConfig};
 use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
@@ -63,6 +64,12 @@ pub struct Config {
     /// destinations and on every watched egress topic.
     #[serde(default)]
     pub gate: GateSection,
+    /// Who may read and change records.
+    #[serde(default)]
+    pub auth: AuthConfig,
+    /// Time and rate limits of the HTTP server.
+    #[serde(default)]
+    pub http: HttpConfig,
 }
 
 impl Config {
@@ -70,6 +77,8 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         recipients::validate(&self.recipients)?;
         self.gate.validate()?;
+        self.auth.validate()?;
+        self.http.validate()?;
         if self.auditor.group_id.trim().is_empty() {
             return Err(ConfigError::Invalid("auditor.group_id is empty".into()));
         }
@@ -232,10 +241,12 @@ impl Auditor {
 
     /// Re-drives `connector` for `request_id`: its dead letter goes back to the recipient's
     /// retry topic. Refused unless that required recipient's outcome is `FAILED_PERMANENT`.
+    /// The re-drive is recorded on the request as a `RETRY` change by `actor`.
     pub async fn retry_recipient(
         &self,
         request_id: &str,
         connector: &str,
+        actor: &str,
     ) -> Result<hush_runtime::kafka::Redriven, RetryError> {
         let record = self.store.get(request_id).ok_or(RetryError::NotFound)?;
         let failed = record.required_connectors.iter().any(|id| id == connector)
@@ -249,7 +260,7 @@ impl Auditor {
             });
         }
         let target = self.redrive.as_ref().ok_or(RetryError::Unavailable)?;
-        hush_runtime::kafka::redrive(
+        let redriven = hush_runtime::kafka::redrive(
             &target.kafka,
             &target.topics,
             &target.codec,
@@ -258,7 +269,17 @@ impl Auditor {
             connector,
         )
         .await
-        .map_err(RetryError::Redrive)
+        .map_err(RetryError::Redrive);
+        let redriven = redriven?;
+        let _guard = self.stripe(request_id).lock().await;
+        if let Some(current) = self.store.get(request_id) {
+            let now = now_millis();
+            let next = with_change(&current, "RETRY", actor, Some(connector), now);
+            if let Err(error) = self.commit(next).await {
+                tracing::warn!(%error, request_id, actor, "re-drive done but its record not written");
+            }
+        }
+        Ok(redriven)
     }
 
     /// How far the leak watch has examined each watched topic.
@@ -404,12 +425,16 @@ impl Auditor {
     pub async fn extend(
         &self,
         request_id: &str,
+        reason: &str,
+        actor: &str,
         now: EpochMillis,
     ) -> Result<AuditRecord, ChangeError> {
         let _guard = self.stripe(request_id).lock().await;
         let record = self.store.get(request_id).ok_or(ChangeError::NotFound)?;
         let next = fold::extend(&record, &self.policy, now)?;
-        Ok(self.commit(next).await?)
+        Ok(self
+            .commit(with_change(&next, "EXTENSION", actor, Some(reason), now))
+            .await?)
     }
 
     /// Records an out-of-band resolution of one recipient (see [`fold::resolve`]).
@@ -418,6 +443,7 @@ impl Auditor {
         request_id: &str,
         connector_id: &str,
         resolution: &fold::Resolution,
+        actor: &str,
         now: EpochMillis,
     ) -> Result<AuditRecord, ChangeError> {
         let _guard = self.stripe(request_id).lock().await;
@@ -437,7 +463,15 @@ impl Auditor {
             self.policy.at_risk_days(),
             now,
         )?;
-        Ok(self.commit(next).await?)
+        Ok(self
+            .commit(with_change(
+                &next,
+                "RESOLUTION",
+                actor,
+                Some(connector_id),
+                now,
+            ))
+            .await?)
     }
 
     /// Denies the request with `reason`; answers the record unchanged when it was already
@@ -446,15 +480,37 @@ impl Auditor {
         &self,
         request_id: &str,
         reason: &str,
+        actor: &str,
         now: EpochMillis,
     ) -> Result<AuditRecord, ChangeError> {
         let _guard = self.stripe(request_id).lock().await;
         let record = self.store.get(request_id).ok_or(ChangeError::NotFound)?;
         match fold::deny(&record, reason, self.policy.at_risk_days(), now)? {
-            Some(next) => Ok(self.commit(next).await?),
+            Some(next) => Ok(self
+                .commit(with_change(&next, "DENIAL", actor, Some(reason), now))
+                .await?),
             None => Ok(record),
         }
     }
+}
+
+/// `record` with one more operator change.
+fn with_change(
+    record: &AuditRecord,
+    action: &str,
+    actor: &str,
+    note: Option<&str>,
+    now: EpochMillis,
+) -> AuditRecord {
+    let mut next = record.clone();
+    next.changes.push(hush_contracts::events::AdminChange {
+        action: action.to_owned(),
+        actor: actor.to_owned(),
+        at: now,
+        note: note.map(str::to_owned),
+    });
+    next.updated_at = now;
+    next
 }
 
 pub(crate) async fn decode<T: AvroEvent>(
@@ -658,7 +714,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     config.validate()?;
     let common = &config.common;
-    let codec = AvroCodec::new(&common.schema_registry.url);
+    let codec = AvroCodec::from_config(&common.schema_registry)?;
     let producer = EventProducer::new(&common.kafka, codec.clone(), CLIENT_ID)?;
     let store = Arc::new(AuditStore::default());
     readiness.require("audit rebuilt", store.rebuilt_flag());
@@ -687,7 +743,9 @@ pub async fn run(
         }),
     );
     let stop = shutdown.child_token();
-    let router = api::router(auditor.clone()).merge(ops::router(readiness.clone()));
+    let auth = Arc::new(Authenticator::new(&config.auth, shutdown.clone()).await?);
+    let router = guard::harden(api::router(auditor.clone(), auth), &config.http)
+        .merge(ops::router(readiness.clone()));
     let mut http = tokio::spawn(ops::serve(
         config.auditor.listen.clone(),
         router,

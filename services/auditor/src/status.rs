@@ -242,6 +242,7 @@ pub(crate) mod tests {
             leaks: 0,
             leak_evidence: Vec::new(),
             proof: None,
+            changes: Vec::new(),
             updated_at: RECEIVED,
         }
     }

@@ -65,6 +65,7 @@ fn record(id: &str, kind: RequestKind, received_at: EpochMillis, days: i64) -> A
         leaks: 0,
         leak_evidence: Vec::new(),
         proof: None,
+        changes: Vec::new(),
         updated_at: received_at,
     }
 }
@@ -285,10 +286,35 @@ async fn chromium_shows_the_charts_and_the_leaking_request_first() {
         });
     }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/", listener.local_addr().unwrap());
+    // The dashboard needs `auditor:read`: the browser logs in with Basic, the API key as
+    // password, as a compliance lead's browser does at its login prompt.
+    let viewer = hush_auth::keys::new_api_key();
+    let auth = hush_auth::Authenticator::new(
+        &hush_auth::AuthConfig {
+            api_keys: vec![hush_auth::config::ApiKeyConfig {
+                client: "dashboard-viewer".into(),
+                sha256: viewer.sha256.clone(),
+                scopes: vec![hush_auth::Scope::AuditorRead],
+            }],
+            ..Default::default()
+        },
+        Default::default(),
+    )
+    .await
+    .unwrap();
+    let address = listener.local_addr().unwrap();
+    let url = format!("http://viewer:{}@{address}/", viewer.key);
+    let anonymous_url = format!("http://{address}/");
     let server = tokio::spawn(async move {
-        axum::serve(listener, router(auditor)).await.unwrap();
+        axum::serve(listener, router(auditor, Arc::new(auth)))
+            .await
+            .unwrap();
     });
+    let refused = String::from_utf8(chromium(&anonymous_url, "--dump-dom").await.stdout).unwrap();
+    assert!(
+        !refused.contains("<h1>Hush auditor</h1>"),
+        "without credentials the dashboard is refused: {refused}"
+    );
 
     let shots = fresh_dir("screenshot");
     let png = shots.join("dashboard.png");

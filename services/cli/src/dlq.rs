@@ -100,7 +100,7 @@ pub async fn run(command: DlqCommand, config: &CommonConfig) -> anyhow::Result<(
     }
     let producer = EventProducer::new(
         &config.kafka,
-        AvroCodec::new(&config.schema_registry.url),
+        AvroCodec::from_config(&config.schema_registry)?,
         "hush-cli-dlq-replay",
     )?;
     let bar = ProgressBar::new(selected.len() as u64);

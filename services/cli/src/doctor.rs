@@ -28,7 +28,7 @@ pub async fn run(config: &CommonConfig) -> anyhow::Result<()> {
     ensure_topics(&config.kafka, &scratch, &[spec])
         .await
         .context("creating the scratch topic (is Kafka running? `deploy/local/stack up`)")?;
-    let codec = AvroCodec::new(&config.schema_registry.url);
+    let codec = AvroCodec::from_config(&config.schema_registry)?;
     let producer = EventProducer::new(&config.kafka, codec.clone(), "hush-doctor")?;
     let subject = sha256_hex(&format!("doctor-{}", uuid::Uuid::new_v4()));
     let request = PrivacyRequest {

@@ -49,7 +49,7 @@ pub async fn run(command: GateCommand, config: &CommonConfig) -> anyhow::Result<
             anyhow::ensure!(record.is_object(), "the record must be a JSON object");
             let producer = EventProducer::new(
                 &config.kafka,
-                hush_runtime::codec::AvroCodec::new(&config.schema_registry.url),
+                hush_runtime::codec::AvroCodec::from_config(&config.schema_registry)?,
                 "hush-cli",
             )?;
             let delivered = producer

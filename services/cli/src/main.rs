@@ -4,6 +4,7 @@ mod dlq;
 mod doctor;
 mod gate;
 mod http;
+mod keys;
 mod requests;
 mod topics;
 
@@ -68,11 +69,23 @@ enum Command {
         #[command(subcommand)]
         command: gate::GateCommand,
     },
+    /// Make API keys and identity-system signing keys.
+    Keys {
+        #[command(subcommand)]
+        command: keys::KeysCommand,
+    },
+    /// Sign an attestation that a consumer was verified (with a key from `hush keys identity`).
+    Attest(keys::Attest),
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    match cli.command {
+        Command::Keys { command } => return keys::run(command),
+        Command::Attest(args) => return keys::attest(args),
+        _ => {}
+    }
     let config: topics::CliConfig = config::load(cli.config.as_deref())?;
     let endpoints = &cli.endpoints;
     match cli.command {
@@ -101,5 +114,6 @@ async fn main() -> anyhow::Result<()> {
         Command::Dlq { command } => dlq::run(command, &config.common).await,
         Command::Doctor => doctor::run(&config.common).await,
         Command::Gate { command } => gate::run(command, &config.common).await,
+        Command::Keys { .. } | Command::Attest(_) => unreachable!("handled before the config"),
     }
 }

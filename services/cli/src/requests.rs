@@ -29,6 +29,26 @@ pub struct Endpoints {
         default_value = "http://127.0.0.1:8071"
     )]
     pub auditor_url: String,
+    /// API key sent as `Authorization: Bearer` to intake and the auditor (read it from the
+    /// environment rather than typing it).
+    #[arg(long, global = true, env = "HUSH_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+}
+
+impl Endpoints {
+    /// An HTTP client sending the API key, when one is given.
+    pub fn client(&self) -> anyhow::Result<reqwest::Client> {
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(key) = &self.api_key {
+            let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {key}"))
+                .context("HUSH_API_KEY is not a valid header value")?;
+            value.set_sensitive(true);
+            headers.insert(reqwest::header::AUTHORIZATION, value);
+        }
+        Ok(reqwest::Client::builder()
+            .default_headers(headers)
+            .build()?)
+    }
 }
 
 /// `hush submit`.
@@ -55,9 +75,10 @@ pub struct Submit {
     /// Channel the request came through.
     #[arg(long, default_value = "API")]
     channel: String,
-    /// Verification method (required for delete), e.g. EMAIL_LINK; verified now.
-    #[arg(long)]
-    verified_by: Option<String>,
+    /// The identity system's signed attestation that it verified the consumer (a JWT; required
+    /// for a delete and an opt-in). `hush attest` makes one from a test key.
+    #[arg(long, env = "HUSH_ATTESTATION", hide_env_values = true)]
+    attestation: Option<String>,
     /// Idempotency key.
     #[arg(long)]
     idempotency_key: Option<String>,
@@ -101,7 +122,7 @@ pub async fn submit(args: Submit, endpoints: &Endpoints) -> anyhow::Result<()> {
         .with_context(|| format!("{} is not JSON", path.display()))?,
         None => body_from_flags(&args)?,
     };
-    let client = reqwest::Client::new();
+    let client = endpoints.client()?;
     let accepted = send_json(
         client
             .post(format!("{}/v1/requests", endpoints.intake_url))
@@ -144,9 +165,8 @@ fn body_from_flags(args: &Submit) -> anyhow::Result<Value> {
         "identifiers": identifiers,
         "consumer_initiated": true,
     });
-    if let Some(method) = &args.verified_by {
-        body["verification"] =
-            json!({ "method": method, "verified_at": chrono::Utc::now().to_rfc3339() });
+    if let Some(attestation) = &args.attestation {
+        body["verification"] = json!({ "attestation": attestation });
     }
     if let Some(key) = &args.idempotency_key {
         body["idempotency_key"] = json!(key);
@@ -200,7 +220,9 @@ async fn wait_complete(
 /// Fetches the auditor's record of one request.
 pub async fn record(endpoints: &Endpoints, id: &str) -> anyhow::Result<Value> {
     send_json(
-        reqwest::Client::new().get(format!("{}/v1/requests/{id}", endpoints.auditor_url)),
+        endpoints
+            .client()?
+            .get(format!("{}/v1/requests/{id}", endpoints.auditor_url)),
         "status",
     )
     .await
@@ -210,10 +232,13 @@ pub async fn record(endpoints: &Endpoints, id: &str) -> anyhow::Result<Value> {
 /// (`POST /v1/requests/{id}/recipients/{connector}/retry` on the auditor).
 pub async fn retry(endpoints: &Endpoints, id: &str, connector: &str) -> anyhow::Result<Value> {
     send_json(
-        reqwest::Client::new().post(format!(
-            "{}/v1/requests/{id}/recipients/{connector}/retry",
-            endpoints.auditor_url
-        )),
+        endpoints
+            .client()?
+            .post(format!(
+                "{}/v1/requests/{id}/recipients/{connector}/retry",
+                endpoints.auditor_url
+            ))
+            .json(&json!({})),
         "retry",
     )
     .await
@@ -346,7 +371,8 @@ pub async fn report(args: Report, endpoints: &Endpoints) -> anyhow::Result<()> {
     if args.csv {
         query.push(("format", "csv".into()));
     }
-    let request = reqwest::Client::new()
+    let request = endpoints
+        .client()?
         .get(format!("{}/v1/report", endpoints.auditor_url))
         .query(&query);
     let body = send_json(request, "report").await?;

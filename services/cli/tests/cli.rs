@@ -15,6 +15,7 @@ async fn hush(pipeline: &Pipeline, args: &[&str]) -> (bool, String, String) {
             &pipeline.auditor_url,
         ])
         .env("RUST_BACKTRACE", "0")
+        .env("HUSH_API_KEY", &hush_tests::auth::test_auth().operator.key)
         .output()
         .await
         .expect("hush runs");
@@ -78,4 +79,81 @@ async fn submit_status_evidence_and_report_from_the_command_line() {
     let (ok, _, err) = hush(&pipeline, &["status", &unknown]).await;
     assert!(!ok, "an unknown request is an error");
     assert!(err.contains("HTTP 404"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_an_api_key_the_cli_says_authentication_is_required() {
+    let pipeline = Pipeline::start("cli-noauth", Options::default()).await;
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_hush"))
+        .args(["report", "--auditor-url", &pipeline.auditor_url])
+        .env_remove("HUSH_API_KEY")
+        .output()
+        .await
+        .expect("hush runs");
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        err.contains("401") && err.contains("Authorization"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn keys_and_attest_make_credentials_intake_accepts() {
+    let dir = std::env::temp_dir().join(format!("hush-cli-keys-{}", uuid::Uuid::new_v4()));
+    let run = |args: Vec<String>| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_hush"))
+            .args(&args)
+            .output()
+            .expect("hush runs");
+        assert!(output.status.success(), "{args:?}: {output:?}");
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let key = run(vec![
+        "keys".into(),
+        "api-key".into(),
+        "--client".into(),
+        "portal".into(),
+        "--scope".into(),
+        "requests:delete".into(),
+    ]);
+    let secret = key.lines().next().unwrap().trim_start_matches("key: ");
+    let hash = hex::encode(Sha256::digest(secret.as_bytes()));
+    assert!(key.contains(&format!("sha256 = \"{hash}\"")), "{key}");
+    assert!(key.contains("scopes = [\"requests:delete\"]"), "{key}");
+    run(vec![
+        "keys".into(),
+        "identity".into(),
+        "--out".into(),
+        dir.display().to_string(),
+    ]);
+    let jwks: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("jwks.json")).unwrap()).unwrap();
+    assert_eq!(jwks["keys"][0]["crv"], "Ed25519");
+    let token = run(vec![
+        "attest".into(),
+        "--key".into(),
+        dir.join("identity.pem").display().to_string(),
+        "--issuer".into(),
+        "https://id.example".into(),
+        "--email".into(),
+        "Jane@Example.com".into(),
+    ]);
+    let config: hush_auth::config::AttestationConfig = toml::from_str(&format!(
+        "issuer = \"https://id.example\"\njwks_file = \"{}\"",
+        dir.join("jwks.json").display()
+    ))
+    .unwrap();
+    let verifier = hush_auth::attestation::AttestationVerifier::new(&config, Default::default())
+        .await
+        .unwrap();
+    let jane = hex::encode(Sha256::digest(b"jane@example.com"));
+    let attested = verifier
+        .verify(
+            token.trim(),
+            &[jane.as_str()],
+            chrono::Utc::now().timestamp_millis(),
+        )
+        .expect("intake would accept it");
+    assert_eq!(attested.method, "EMAIL_LINK");
 }

@@ -1,8 +1,10 @@
 //! The deny-list's HTTP API, for enrichment jobs that are not written in Rust:
 //! `POST /v1/check?vendor=<name>`, `POST /v1/filter?vendor=<name>`, `GET /v1/stats`.
-//! Raw identifier values are hashed on arrival and never logged or answered.
+//! Every route needs the `denylist:check` scope; `vendor` must be a configured enrichment
+//! vendor. Raw identifier values are hashed on arrival and never logged or answered, and an
+//! answer says only whether each identifier is denied and why, never which request did it.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use axum::body::{to_bytes, Body};
@@ -10,6 +12,7 @@ use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use hush_auth::{guard, Authenticator, Scope};
 use hush_contracts::events::IdentifierType;
 use hush_runtime::api_error::ApiError;
 use serde::de::DeserializeOwned;
@@ -22,23 +25,36 @@ use crate::denylist::{
 
 /// Default largest request body, in bytes.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+/// Most identifiers one `check` may carry.
+pub const MAX_CHECK_IDENTIFIERS: usize = 1_000;
+/// Most records one `filter` may carry.
+pub const MAX_FILTER_RECORDS: usize = 1_000;
+
+/// What the API accepts.
+#[derive(Debug, Clone)]
+pub struct ApiSettings {
+    /// Largest request body, in bytes (413 beyond).
+    pub max_body_bytes: usize,
+    /// Vendor names a caller may name (they become metric labels).
+    pub vendors: BTreeSet<String>,
+}
 
 struct Api {
     deny_list: Arc<DenyList>,
-    max_body_bytes: usize,
+    settings: ApiSettings,
 }
 
 /// The routes of the deny-list API over `deny_list` (the operations routes are merged by the
-/// caller). Bodies larger than `max_body_bytes` are refused with 413.
-pub fn router(deny_list: Arc<DenyList>, max_body_bytes: usize) -> Router {
-    Router::new()
+/// caller), for callers holding `denylist:check`.
+pub fn router(deny_list: Arc<DenyList>, settings: ApiSettings, auth: Arc<Authenticator>) -> Router {
+    let routes = Router::new()
         .route("/v1/check", post(check))
         .route("/v1/filter", post(filter))
-        .route("/v1/stats", get(stats))
-        .with_state(Arc::new(Api {
-            deny_list,
-            max_body_bytes,
-        }))
+        .route("/v1/stats", get(stats));
+    guard::require(routes, auth, Scope::DenylistCheck).with_state(Arc::new(Api {
+        deny_list,
+        settings,
+    }))
 }
 
 /// One identifier on the wire: `{"type":"EMAIL","value":"Jane@X.com"}` or
@@ -88,9 +104,10 @@ async fn check(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<Decision>, ApiError> {
-    let vendor = vendor_of(&query)?;
+    let vendor = vendor_of(&api, &query)?;
     let purpose = purpose_of(&query)?;
     let body: CheckBody = read_json(&api, &headers, body).await?;
+    at_most(body.identifiers.len(), MAX_CHECK_IDENTIFIERS, "identifiers")?;
     let identifiers = lookups(body.identifiers, "identifiers")?;
     let decision = match purpose {
         Purpose::Lookup => api.deny_list.screen(vendor, &identifiers)?,
@@ -112,8 +129,16 @@ async fn filter(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<Filtered>, ApiError> {
-    let vendor = vendor_of(&query)?;
+    let vendor = vendor_of(&api, &query)?;
     let body: FilterBody = read_json(&api, &headers, body).await?;
+    at_most(body.records.len(), MAX_FILTER_RECORDS, "records")?;
+    for (index, record) in body.records.iter().enumerate() {
+        at_most(
+            record.identifiers.len(),
+            MAX_CHECK_IDENTIFIERS,
+            &format!("records[{index}].identifiers"),
+        )?;
+    }
     let records = body
         .records
         .into_iter()
@@ -139,7 +164,7 @@ async fn stats(State(api): State<Arc<Api>>) -> Json<Stats> {
     Json(api.deny_list.stats())
 }
 
-fn vendor_of(query: &HashMap<String, String>) -> Result<&str, ApiError> {
+fn vendor_of<'q>(api: &Api, query: &'q HashMap<String, String>) -> Result<&'q str, ApiError> {
     let vendor = query.get("vendor").ok_or_else(|| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -149,7 +174,35 @@ fn vendor_of(query: &HashMap<String, String>) -> Result<&str, ApiError> {
         .at("vendor")
     })?;
     validate_vendor(vendor)?;
+    if !api.settings.vendors.contains(vendor.as_str()) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "unknown_vendor",
+            format!(
+                "`{vendor}` is not a configured enrichment vendor (configured: {}); add it to \
+                 [denylist] vendors or as a recipient",
+                api.settings
+                    .vendors
+                    .iter()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )
+        .at("vendor"));
+    }
     Ok(vendor)
+}
+
+fn at_most(count: usize, max: usize, field: &str) -> Result<(), ApiError> {
+    if count > max {
+        return Err(ApiError::invalid(
+            "too_many_items",
+            field,
+            format!("at most {max} per call; split the call"),
+        ));
+    }
+    Ok(())
 }
 
 fn purpose_of(query: &HashMap<String, String>) -> Result<Purpose, ApiError> {
@@ -206,7 +259,7 @@ async fn read_json<T: DeserializeOwned>(
             ));
         }
     }
-    let limit = api.max_body_bytes;
+    let limit = api.settings.max_body_bytes;
     let bytes = to_bytes(body, limit).await.map_err(|_| {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -245,9 +298,35 @@ mod tests {
     use serde_json::{json, Value};
     use tower::ServiceExt;
 
-    fn app(deny_list: DenyList) -> (Router, Arc<DenyList>) {
+    const KEY: &str = "hush_sk_test-enrichment-job";
+
+    async fn app(deny_list: DenyList) -> (Router, Arc<DenyList>) {
+        app_with(deny_list, 4096).await
+    }
+
+    async fn app_with(deny_list: DenyList, max_body_bytes: usize) -> (Router, Arc<DenyList>) {
         let deny_list = Arc::new(deny_list);
-        (router(deny_list.clone(), 4096), deny_list)
+        let auth = hush_auth::Authenticator::new(
+            &hush_auth::AuthConfig {
+                api_keys: vec![hush_auth::config::ApiKeyConfig {
+                    client: "enrichment-job".into(),
+                    sha256: hush_auth::keys::api_key_sha256(KEY),
+                    scopes: vec![Scope::DenylistCheck],
+                }],
+                ..Default::default()
+            },
+            Default::default(),
+        )
+        .await
+        .unwrap();
+        let settings = ApiSettings {
+            max_body_bytes,
+            vendors: ["clearbit".to_owned()].into(),
+        };
+        (
+            router(deny_list.clone(), settings, Arc::new(auth)),
+            deny_list,
+        )
     }
 
     fn filled() -> DenyList {
@@ -262,6 +341,7 @@ mod tests {
             .method(method)
             .uri(uri)
             .header(header::CONTENT_TYPE, "application/json")
+            .header(header::AUTHORIZATION, format!("Bearer {KEY}"))
             .body(Body::from(body.to_owned()))
             .unwrap();
         let response = app.clone().oneshot(request).await.unwrap();
@@ -275,7 +355,7 @@ mod tests {
 
     #[tokio::test]
     async fn check_denies_an_opted_out_email_given_raw_and_answers_its_hash() {
-        let (app, _) = app(filled());
+        let (app, _) = app(filled()).await;
         let (status, body) = call(
             &app,
             "POST",
@@ -290,9 +370,7 @@ mod tests {
             json!({
                 "type": "EMAIL",
                 "sha256": sha256_hex("out@example.com"),
-                "reason": "SALE_SHARE_OPT_OUT",
-                "effective_at": "2026-01-01T00:00:00.000Z",
-                "last_request_id": "req-out@example.com"
+                "reason": "SALE_SHARE_OPT_OUT"
             })
         );
         assert!(!body.to_string().contains("Out@Example.com"));
@@ -300,7 +378,7 @@ mod tests {
 
     #[tokio::test]
     async fn check_accepts_hashes_and_allows_unknown_people() {
-        let (app, _) = app(filled());
+        let (app, _) = app(filled()).await;
         let body = json!({"identifiers": [
             {"type": "EMAIL", "sha256": sha256_hex("someone@example.com")},
             {"type": "PHONE", "value": "+1 415 555 0100"}
@@ -313,7 +391,7 @@ mod tests {
 
     #[tokio::test]
     async fn lookups_are_counted_per_vendor_but_verifications_are_not() {
-        let (app, deny_list) = app(filled());
+        let (app, deny_list) = app(filled()).await;
         let gone = r#"{"identifiers":[{"type":"EMAIL","value":"gone@example.com"}]}"#;
         call(&app, "POST", "/v1/check?vendor=clearbit", gone).await;
         let (status, body) = call(
@@ -343,7 +421,7 @@ mod tests {
 
     #[tokio::test]
     async fn filter_keeps_and_drops_records_by_the_callers_ids() {
-        let (app, _) = app(filled());
+        let (app, _) = app(filled()).await;
         let body = json!({"records": [
             {"id": "lead-1", "identifiers": [{"type": "EMAIL", "value": "new@example.com"}]},
             {"id": "lead-2", "identifiers": [{"type": "EMAIL", "sha256": sha256_hex("gone@example.com")}]}
@@ -364,7 +442,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_malformed_identifier_is_refused_with_422_naming_the_field() {
-        let (app, _) = app(filled());
+        let (app, _) = app(filled()).await;
         let (status, body) = call(
             &app,
             "POST",
@@ -380,7 +458,7 @@ mod tests {
 
     #[tokio::test]
     async fn value_and_sha256_together_are_refused() {
-        let (app, _) = app(filled());
+        let (app, _) = app(filled()).await;
         let body = json!({"identifiers": [
             {"type": "EMAIL", "value": "a@example.com", "sha256": sha256_hex("a@example.com")}
         ]});
@@ -392,7 +470,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_unknown_identifier_type_is_refused_naming_its_path() {
-        let (app, _) = app(filled());
+        let (app, _) = app(filled()).await;
         let (status, body) = call(
             &app,
             "POST",
@@ -407,7 +485,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_empty_check_is_refused() {
-        let (app, _) = app(filled());
+        let (app, _) = app(filled()).await;
         let (status, body) = call(&app, "POST", "/v1/check?vendor=clearbit", "{}").await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
         assert_eq!(body["field"], "identifiers");
@@ -415,7 +493,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_missing_or_invalid_vendor_is_refused_with_400() {
-        let (app, _) = app(filled());
+        let (app, _) = app(filled()).await;
         let one = r#"{"identifiers":[{"type":"EMAIL","value":"a@example.com"}]}"#;
         let (status, body) = call(&app, "POST", "/v1/check", one).await;
         assert_eq!(
@@ -425,6 +503,15 @@ mod tests {
         let (status, body) = call(&app, "POST", "/v1/check?vendor=Clear%20Bit", one).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
         assert_eq!(body["field"], "vendor");
+        let (status, body) = call(&app, "POST", "/v1/check?vendor=unconfigured", one).await;
+        assert_eq!(
+            (status, body["error"].clone(), body["field"].clone()),
+            (
+                StatusCode::BAD_REQUEST,
+                json!("unknown_vendor"),
+                json!("vendor")
+            )
+        );
         let (status, body) = call(&app, "POST", "/v1/check?vendor=clearbit&purpose=x", one).await;
         assert_eq!(
             (status, body["field"].clone()),
@@ -434,7 +521,7 @@ mod tests {
 
     #[tokio::test]
     async fn malformed_json_is_a_400_and_a_large_body_a_413() {
-        let (app, _) = app(filled());
+        let (app, _) = app(filled()).await;
         let (status, body) = call(&app, "POST", "/v1/check?vendor=clearbit", "{").await;
         assert_eq!(
             (status, body["error"].clone()),
@@ -455,7 +542,7 @@ mod tests {
     async fn the_api_answers_503_until_the_deny_list_is_rebuilt() {
         let deny_list = DenyList::new();
         deny_list.apply(state("out@example.com", true, false, false));
-        let (app, deny_list) = app(deny_list);
+        let (app, deny_list) = app(deny_list).await;
         let one = r#"{"identifiers":[{"type":"EMAIL","value":"new@example.com"}]}"#;
         let (status, body) = call(&app, "POST", "/v1/check?vendor=clearbit", one).await;
         assert_eq!(
@@ -468,5 +555,45 @@ mod tests {
             (status, body["allowed"].clone()),
             (StatusCode::OK, json!(true))
         );
+    }
+
+    #[tokio::test]
+    async fn a_caller_without_the_scope_learns_nothing() {
+        let (app, _) = app(filled()).await;
+        let one = r#"{"identifiers":[{"type":"EMAIL","value":"out@example.com"}]}"#;
+        for (uri, method) in [
+            ("/v1/check?vendor=clearbit", "POST"),
+            ("/v1/filter?vendor=clearbit", "POST"),
+            ("/v1/stats", "GET"),
+        ] {
+            let request = Request::builder()
+                .method(method)
+                .uri(uri)
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(one))
+                .unwrap();
+            let response = app.clone().oneshot(request).await.unwrap();
+            assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{uri}");
+            let bytes = response.into_body().collect().await.unwrap().to_bytes();
+            let text = String::from_utf8_lossy(&bytes);
+            assert!(
+                !text.contains("denied") && !text.contains("allowed"),
+                "{text}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn an_oversized_batch_is_refused_naming_the_field() {
+        let (app, deny_list) = app_with(filled(), DEFAULT_MAX_BODY_BYTES).await;
+        let identifiers = vec![r#"{"type":"EMAIL","sha256":"aa"}"#; MAX_CHECK_IDENTIFIERS + 1];
+        let body = format!(r#"{{"identifiers":[{}]}}"#, identifiers.join(","));
+        let (status, answer) = call(&app, "POST", "/v1/check?vendor=clearbit", &body).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+        assert_eq!(
+            (answer["error"].clone(), answer["field"].clone()),
+            (json!("too_many_items"), json!("identifiers"))
+        );
+        assert!(deny_list.stats().vendors.is_empty(), "nothing was screened");
     }
 }

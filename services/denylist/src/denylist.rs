@@ -17,10 +17,9 @@ use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
-use chrono::{DateTime, SecondsFormat, Utc};
-use hush_contracts::events::{EpochMillis, IdentifierType, SuppressionState};
+use hush_contracts::events::{IdentifierType, SuppressionState};
 use hush_contracts::identifiers::{hash_identifier, is_sha256_hex};
-use serde::{Serialize, Serializer};
+use serde::Serialize;
 
 use crate::metrics;
 
@@ -94,18 +93,6 @@ pub struct DeniedIdentifier {
     pub sha256: String,
     /// Why it is denied.
     pub reason: Reason,
-    /// When the suppression took effect (RFC 3339 on the wire).
-    #[serde(serialize_with = "rfc3339")]
-    pub effective_at: EpochMillis,
-    /// The request that last changed the identifier's state.
-    pub last_request_id: String,
-}
-
-fn rfc3339<S: Serializer>(millis: &EpochMillis, serializer: S) -> Result<S::Ok, S::Error> {
-    match DateTime::<Utc>::from_timestamp_millis(*millis) {
-        Some(at) => serializer.serialize_str(&at.to_rfc3339_opts(SecondsFormat::Millis, true)),
-        None => serializer.serialize_i64(*millis),
-    }
 }
 
 /// Whether a person may be sent to an enrichment vendor: allowed only when none of the
@@ -379,11 +366,9 @@ impl DenyList {
             .filter_map(|(kind, sha256)| {
                 let state = table.states.get(&sha256)?;
                 let reason = Reason::of(state)?;
-                seen.insert(sha256.clone()).then(|| DeniedIdentifier {
+                seen.insert(sha256.clone()).then_some(DeniedIdentifier {
                     kind,
                     reason,
-                    effective_at: state.effective_at,
-                    last_request_id: state.last_request_id.clone(),
                     sha256,
                 })
             })
@@ -504,7 +489,6 @@ pub(crate) mod tests {
         assert_eq!(decision.denied.len(), 1);
         assert_eq!(decision.denied[0].sha256, sha256_hex("out@example.com"));
         assert_eq!(decision.denied[0].reason, Reason::SaleShareOptOut);
-        assert_eq!(decision.denied[0].last_request_id, "req-out@example.com");
     }
 
     #[test]

@@ -10,8 +10,10 @@ use hush_runtime::kafka::{IncomingMessage, TopicTable};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
-use crate::api::DEFAULT_MAX_BODY_BYTES;
+use crate::api::{ApiSettings, DEFAULT_MAX_BODY_BYTES};
 use crate::denylist::DenyList;
+use hush_auth::{AuthConfig, HttpConfig};
+use hush_contracts::recipients::RecipientConfig;
 
 /// Client id of the topic reader.
 const CLIENT_ID: &str = "hush-denylist";
@@ -19,7 +21,9 @@ const CLIENT_ID: &str = "hush-denylist";
 /// Wait between attempts to decode a record while the schema registry is unreachable.
 const REGISTRY_RETRY: Duration = Duration::from_secs(1);
 
-/// Configuration of the deny-list service: the common sections plus `[denylist]`.
+/// Configuration of the deny-list service: the common sections, `[denylist]`, the
+/// `[[recipients]]` (enrichment recipients name the vendors callers may ask about), `[auth]`
+/// and `[http]`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Config {
     /// Kafka, registry, topics.
@@ -28,6 +32,36 @@ pub struct Config {
     /// This service's section.
     #[serde(default)]
     pub denylist: DenyListSection,
+    /// Downstream recipients; the kinds of the enrichment ones are vendors callers may name.
+    #[serde(default)]
+    pub recipients: Vec<RecipientConfig>,
+    /// Who may ask.
+    #[serde(default)]
+    pub auth: AuthConfig,
+    /// Time and rate limits of the HTTP server.
+    #[serde(default)]
+    pub http: HttpConfig,
+}
+
+/// Recipient kinds served by the deny-list (enrichment vendors without a suppression API).
+const ENRICHMENT_KINDS: [&str; 2] = ["clearbit", "zoominfo"];
+
+impl Config {
+    /// The API settings: the body limit, and the vendor names callers may use — the kinds of
+    /// the enrichment `[[recipients]]` plus `[denylist] vendors`.
+    pub fn api_settings(&self) -> ApiSettings {
+        let vendors = self
+            .recipients
+            .iter()
+            .filter(|r| ENRICHMENT_KINDS.contains(&r.kind.as_str()))
+            .map(|r| r.kind.clone())
+            .chain(self.denylist.vendors.iter().cloned())
+            .collect();
+        ApiSettings {
+            max_body_bytes: self.denylist.max_body_bytes,
+            vendors,
+        }
+    }
 }
 
 /// `[denylist]` settings.
@@ -38,6 +72,9 @@ pub struct DenyListSection {
     pub listen: String,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// Enrichment vendors callers may name besides the enrichment recipients' kinds (e.g. an
+    /// in-house enrichment job).
+    pub vendors: Vec<String>,
 }
 
 impl Default for DenyListSection {
@@ -45,6 +82,7 @@ impl Default for DenyListSection {
         Self {
             listen: "127.0.0.1:8074".into(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            vendors: Vec::new(),
         }
     }
 }
@@ -73,7 +111,7 @@ impl DenyList {
         config: &CommonConfig,
         shutdown: CancellationToken,
     ) -> Result<(), ConfigError> {
-        let codec = AvroCodec::new(&config.schema_registry.url);
+        let codec = AvroCodec::from_config(&config.schema_registry)?;
         let reader = TopicTable::new(&config.kafka, &config.topics.suppressions, CLIENT_ID)?;
         let records = reader
             .catch_up(|message| apply_record(&self, &codec, message, &shutdown))

@@ -65,7 +65,7 @@ pub async fn run(
     config.validate()?;
     let common = &config.common;
     let section = &config.gate;
-    let codec = AvroCodec::new(&common.schema_registry.url);
+    let codec = AvroCodec::from_config(&common.schema_registry)?;
     let lookup = Arc::new(SuppressionLookup::default());
     let rebuilt = Arc::new(AtomicBool::new(false));
     readiness.require("suppression index rebuilt", rebuilt.clone());

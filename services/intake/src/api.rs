@@ -10,8 +10,10 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use chrono::{DateTime, SecondsFormat, Utc};
+use hush_auth::attestation::AttestationVerifier;
+use hush_auth::{guard, Authenticator, Caller, Scope};
 use hush_contracts::crypto::FieldCipher;
 use hush_contracts::deadline::DeadlinePolicy;
 use hush_contracts::events::{Category, Channel, IdentifierType, PrivacyRequest, RequestKind};
@@ -47,6 +49,8 @@ pub struct Intake {
     pub policy: DeadlinePolicy,
     /// The suppression state `GET /v1/consent` answers from.
     pub consent: Arc<Consent>,
+    /// Who may submit what, and how a deletion's verification is checked.
+    pub guards: Guards,
     accepted: Mutex<LruCache<String, (String, Accepted)>>,
 }
 
@@ -59,6 +63,7 @@ impl Intake {
         cipher: FieldCipher,
         policy: DeadlinePolicy,
         consent: Arc<Consent>,
+        guards: Guards,
     ) -> Arc<Self> {
         Arc::new(Self {
             section,
@@ -67,10 +72,29 @@ impl Intake {
             cipher,
             policy,
             consent,
+            guards,
             accepted: Mutex::new(LruCache::new(
                 NonZeroUsize::new(REMEMBERED_KEYS).expect("non-zero"),
             )),
         })
+    }
+}
+
+/// Authentication of callers and verification of attestations.
+#[derive(Debug, Clone)]
+pub struct Guards {
+    /// Turns credentials into a caller with scopes.
+    pub auth: Arc<Authenticator>,
+    /// Checks the identity system's attestations; `None` refuses every deletion and opt-in.
+    pub attestation: Option<AttestationVerifier>,
+}
+
+/// The scope a request of `kind` needs.
+pub fn scope_for(kind: RequestKind) -> Scope {
+    match kind {
+        RequestKind::OptOutSaleShare | RequestKind::LimitSensitive => Scope::RequestsOptOut,
+        RequestKind::Delete => Scope::RequestsDelete,
+        RequestKind::OptInSaleShare => Scope::RequestsOptIn,
     }
 }
 
@@ -89,11 +113,14 @@ pub struct Accepted {
     pub status: &'static str,
 }
 
-/// The routes of intake (the operations routes are merged by the caller).
+/// The routes of intake (the operations routes are merged by the caller). Submissions need a
+/// caller holding the request kind's scope (anonymous callers hold `[auth]
+/// anonymous_scopes`); `/.well-known/gpc.json` and the consent routes are public.
 pub fn router(intake: Arc<Intake>) -> Router {
-    Router::new()
+    let submissions = Router::new()
         .route("/v1/requests", post(submit))
-        .route("/v1/gpc", post(gpc))
+        .route("/v1/gpc", post(gpc));
+    guard::identify(submissions, intake.guards.auth.clone())
         .route("/.well-known/gpc.json", get(gpc_support))
         .with_state(intake.clone())
         .merge(consent::router(intake.consent.clone()))
@@ -101,12 +128,20 @@ pub fn router(intake: Arc<Intake>) -> Router {
 
 async fn submit(
     State(intake): State<Arc<Intake>>,
+    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     body: Body,
-) -> Result<(StatusCode, Json<Accepted>), ApiError> {
-    let bytes = read_json_body(&intake, &headers, body).await?;
-    let submission = submission::parse(&bytes)?;
-    accept(&intake, submission).await
+) -> Result<(StatusCode, Json<Accepted>), Response> {
+    let bytes = read_json_body(&intake, &headers, body)
+        .await
+        .map_err(IntoResponse::into_response)?;
+    let submission = submission::parse(&bytes).map_err(IntoResponse::into_response)?;
+    caller
+        .require(scope_for(submission.kind))
+        .map_err(|e| guard::refusal(&e))?;
+    accept(&intake, submission)
+        .await
+        .map_err(IntoResponse::into_response)
 }
 
 /// Validates, publishes and answers; the same idempotency key answers the same request.
@@ -160,6 +195,7 @@ pub async fn admit(
             default_jurisdiction: &intake.section.default_jurisdiction,
             keep_raw: &intake.section.keep_raw,
             cipher: &intake.cipher,
+            attestation: intake.guards.attestation.as_ref(),
             source_system: &intake.section.source_system,
         },
     )?;
@@ -295,10 +331,24 @@ struct GpcAnswer {
 
 async fn gpc(
     State(intake): State<Arc<Intake>>,
+    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     body: Body,
+) -> Result<Response, Response> {
+    caller
+        .require(Scope::RequestsOptOut)
+        .map_err(|e| guard::refusal(&e))?;
+    gpc_signal(&intake, &headers, body)
+        .await
+        .map_err(IntoResponse::into_response)
+}
+
+async fn gpc_signal(
+    intake: &Intake,
+    headers: &HeaderMap,
+    body: Body,
 ) -> Result<Response, ApiError> {
-    let bytes = read_json_body(&intake, &headers, body).await?;
+    let bytes = read_json_body(intake, headers, body).await?;
     let signal_sent = headers
         .get("sec-gpc")
         .and_then(|v| v.to_str().ok())
@@ -360,7 +410,7 @@ async fn gpc(
     };
     // One browser sends the signal on every page. Once every identifier is opted out, the
     // opt-out in force answers and nothing is published again.
-    if let Some(in_force) = opt_out_in_force(&intake, &identifiers) {
+    if let Some(in_force) = opt_out_in_force(intake, &identifiers) {
         return Ok((StatusCode::OK, Json(honored(in_force))).into_response());
     }
     // Otherwise one request per browser, customer and minute: repeats while the opt-out
@@ -388,7 +438,7 @@ async fn gpc(
         consumer_initiated: Some(true),
         idempotency_key: Some(format!("gpc:{}:{minute}", sha256_hex(&fingerprint))),
     };
-    let (status, Json(accepted)) = accept(&intake, submission).await?;
+    let (status, Json(accepted)) = accept(intake, submission).await?;
     Ok((status, Json(honored(accepted.request_id))).into_response())
 }
 

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use rdkafka::producer::Producer;
 
+use hush_auth::attestation::AttestationVerifier;
+use hush_auth::{guard, AuthConfig, Authenticator, HttpConfig};
 use hush_contracts::crypto::{FieldCipher, DEFAULT_KEY_VAR};
 use hush_contracts::deadline::{DeadlineConfig, DeadlinePolicy};
 use hush_contracts::events::IdentifierType;
@@ -17,11 +19,12 @@ use hush_suppression_state::follow::{self, Follower};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
-use crate::api::{self, Intake};
+use crate::api::{self, Guards, Intake};
 use crate::consent::Consent;
 use crate::signals::SignalHandler;
 
-/// Configuration of intake: the common sections, `[intake]` and `[deadlines]`.
+/// Configuration of intake: the common sections, `[intake]`, `[deadlines]`, `[auth]` and
+/// `[http]`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Config {
     /// Kafka, registry, topics.
@@ -33,6 +36,12 @@ pub struct Config {
     /// Deadline rules (shared with the auditor).
     #[serde(default)]
     pub deadlines: DeadlineConfig,
+    /// Who may submit what, and the identity system whose attestations verify deletions.
+    #[serde(default)]
+    pub auth: AuthConfig,
+    /// Time and rate limits of the HTTP server.
+    #[serde(default)]
+    pub http: HttpConfig,
 }
 
 /// `[intake]` settings.
@@ -91,12 +100,27 @@ impl Default for IntakeSection {
     }
 }
 
-/// Builds intake; fails when the encryption key is missing or invalid.
-pub fn build(config: &Config) -> anyhow::Result<Arc<Intake>> {
+/// Builds intake; fails when the encryption key is missing or invalid, `[auth]` is invalid or
+/// a configured key set cannot be loaded. Key sets fetched by URL are refreshed until
+/// `shutdown`.
+pub async fn build(config: &Config, shutdown: CancellationToken) -> anyhow::Result<Arc<Intake>> {
+    config.auth.validate()?;
+    config.http.validate()?;
+    let auth = Arc::new(Authenticator::new(&config.auth, shutdown.clone()).await?);
+    let attestation = match &config.auth.attestation {
+        Some(attestation) => Some(AttestationVerifier::new(attestation, shutdown).await?),
+        None => {
+            tracing::warn!(
+                "no [auth.attestation] identity system configured: deletions and \
+                 consumer-initiated opt-ins are refused (422 verification_required)"
+            );
+            None
+        }
+    };
     let cipher = FieldCipher::from_env(&config.intake.encryption_key_env)?;
     let mut kafka = config.common.kafka.clone();
     kafka.message_timeout_ms = config.intake.publish_timeout_ms;
-    let codec = AvroCodec::new(&config.common.schema_registry.url);
+    let codec = AvroCodec::from_config(&config.common.schema_registry)?;
     let producer = EventProducer::new(&kafka, codec, "hush-intake")?;
     Ok(Intake::new(
         config.intake.clone(),
@@ -105,6 +129,7 @@ pub fn build(config: &Config) -> anyhow::Result<Arc<Intake>> {
         cipher,
         DeadlinePolicy::new(config.deadlines.clone()),
         Consent::new(config.intake.consent_cookie.clone()),
+        Guards { auth, attestation },
     ))
 }
 
@@ -116,7 +141,14 @@ pub async fn follow_suppressions(
     consent: Arc<Consent>,
     stop: CancellationToken,
 ) {
-    let codec = AvroCodec::new(&common.schema_registry.url);
+    let codec = match AvroCodec::from_config(&common.schema_registry) {
+        Ok(codec) => codec,
+        Err(error) => {
+            // `build` refuses the same settings first; this stays not ready rather than guess.
+            tracing::error!(%error, "suppression state not followed: schema registry settings");
+            return;
+        }
+    };
     let follower = Follower {
         client_id: "hush-intake",
         identifiers: crate::metrics::SUPPRESSED_IDENTIFIERS.clone(),
@@ -143,7 +175,7 @@ pub async fn follow_suppressions(
 
 /// Serves intake until `shutdown`.
 pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let intake = build(&config)?;
+    let intake = build(&config, shutdown.clone()).await?;
     let readiness = Readiness::default();
     let broker_reachable = Arc::new(AtomicBool::new(false));
     readiness.require("broker reachable", broker_reachable.clone());
@@ -172,7 +204,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         shutdown.clone(),
         SignalHandler {
             intake: intake.clone(),
-            codec: AvroCodec::new(&config.common.schema_registry.url),
+            codec: intake.producer.codec().clone(),
             trusted_sources: config.intake.trusted_signal_sources.clone(),
         },
     ));
@@ -181,7 +213,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         broker_reachable,
         shutdown.clone(),
     ));
-    let router = api::router(intake).merge(ops::router(readiness));
+    let router = guard::harden(api::router(intake), &config.http).merge(ops::router(readiness));
     ops::serve(config.intake.listen.clone(), router, shutdown).await
 }
 

@@ -52,9 +52,12 @@ pub fn submission_of(signal: PrivacySignal) -> Submission {
             .collect(),
         categories: (!signal.categories.is_empty()).then_some(signal.categories),
         verification: signal.verification.map(|v| SubmittedVerification {
-            method: v.method,
-            verified_at: DateTime::<Utc>::from_timestamp_millis(v.verified_at)
-                .unwrap_or(DateTime::<Utc>::MIN_UTC),
+            attestation: v.attestation,
+            method: Some(v.method),
+            verified_at: Some(
+                DateTime::<Utc>::from_timestamp_millis(v.verified_at)
+                    .unwrap_or(DateTime::<Utc>::MIN_UTC),
+            ),
         }),
         age_band: signal.age_band,
         consumer_initiated: Some(signal.consumer_initiated),

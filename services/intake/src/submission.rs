@@ -1,8 +1,9 @@
 //! A submitted request as JSON, and its validation into a [`PrivacyRequest`]: identifiers are
-//! normalised and hashed here, raw values kept only encrypted, and a deletion without identity
-//! verification is refused.
+//! normalised and hashed here, raw values kept only encrypted, and a deletion or a
+//! consumer-initiated opt-in without a signed verification attestation is refused.
 
 use chrono::{DateTime, Utc};
+use hush_auth::attestation::AttestationVerifier;
 use hush_contracts::crypto::FieldCipher;
 use hush_contracts::events::{
     AgeBand, Category, Channel, EpochMillis, Identifier, IdentifierType, PrivacyRequest,
@@ -54,14 +55,21 @@ pub struct SubmittedIdentifier {
     pub sha256: Option<String>,
 }
 
-/// Identity verification.
+/// Identity verification: the attestation the business's identity system signed (required for
+/// a deletion and a consumer-initiated opt-in), or, for other requests, a described method and
+/// time.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SubmittedVerification {
-    /// Method, e.g. `EMAIL_LINK`.
-    pub method: String,
-    /// When it succeeded (RFC 3339).
-    pub verified_at: DateTime<Utc>,
+    /// Compact JWS signed by the identity system configured in `[auth.attestation]`.
+    #[serde(default)]
+    pub attestation: Option<String>,
+    /// Method, e.g. `EMAIL_LINK` (taken from the attestation when there is one).
+    #[serde(default)]
+    pub method: Option<String>,
+    /// When it succeeded, RFC 3339 (taken from the attestation when there is one).
+    #[serde(default)]
+    pub verified_at: Option<DateTime<Utc>>,
 }
 
 /// What intake adds to a submission.
@@ -78,6 +86,8 @@ pub struct Receipt<'a> {
     pub cipher: &'a FieldCipher,
     /// System name recorded on the request.
     pub source_system: &'a str,
+    /// Checks verification attestations; `None` refuses requests that need one.
+    pub attestation: Option<&'a AttestationVerifier>,
 }
 
 /// Longest accepted raw identifier.
@@ -86,6 +96,14 @@ const MAX_IDENTIFIER_LEN: usize = 512;
 const MAX_IDENTIFIERS: usize = 32;
 /// Clock skew tolerated on `verified_at`.
 const VERIFICATION_SKEW_MS: i64 = 5 * 60 * 1000;
+/// Longest accepted idempotency key, in bytes.
+const MAX_IDEMPOTENCY_KEY_LEN: usize = 200;
+/// Most categories one request may name.
+const MAX_CATEGORIES: usize = 16;
+/// Longest accepted attestation, in bytes.
+const MAX_ATTESTATION_LEN: usize = 8 * 1024;
+/// Longest accepted verification method name.
+const MAX_METHOD_LEN: usize = 64;
 
 /// Parses a JSON body into a [`Submission`], naming the field at fault.
 pub fn parse(body: &[u8]) -> Result<Submission, ApiError> {
@@ -124,13 +142,33 @@ pub fn into_request(
             format!("at most {MAX_IDENTIFIERS} identifiers per request"),
         ));
     }
-    let verification = verification_of(&submission, receipt.received_at)?;
+    if let Some(key) = &submission.idempotency_key {
+        if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY_LEN {
+            return Err(ApiError::invalid(
+                "invalid_field",
+                "idempotency_key",
+                format!("give an idempotency key of 1 to {MAX_IDEMPOTENCY_KEY_LEN} bytes"),
+            ));
+        }
+    }
+    if submission
+        .categories
+        .as_ref()
+        .is_some_and(|c| c.len() > MAX_CATEGORIES)
+    {
+        return Err(ApiError::invalid(
+            "invalid_field",
+            "categories",
+            format!("at most {MAX_CATEGORIES} categories per request"),
+        ));
+    }
     let identifiers = submission
         .identifiers
         .iter()
         .enumerate()
         .map(|(index, identifier)| hash_one(index, identifier, &receipt))
         .collect::<Result<Vec<_>, _>>()?;
+    let verification = verification_of(&submission, &identifiers, &receipt)?;
     let jurisdiction = submission
         .jurisdiction
         .unwrap_or_else(|| receipt.default_jurisdiction.to_owned())
@@ -168,29 +206,94 @@ pub fn into_request(
     })
 }
 
+/// Whether `submission` may only proceed with a signed attestation: a deletion (irreversible
+/// at every recipient) and a consumer-initiated opt-in (which lifts an opt-out).
+fn needs_attestation(submission: &Submission) -> bool {
+    submission.kind == RequestKind::Delete
+        || (submission.kind == RequestKind::OptInSaleShare
+            && submission.consumer_initiated.unwrap_or(false))
+}
+
 fn verification_of(
     submission: &Submission,
-    received_at: EpochMillis,
+    identifiers: &[Identifier],
+    receipt: &Receipt<'_>,
 ) -> Result<Option<Verification>, ApiError> {
-    let Some(given) = &submission.verification else {
-        if submission.kind == RequestKind::Delete {
-            return Err(ApiError::invalid(
-                "verification_required",
-                "verification",
-                "a deletion request needs verified identity (Civ. Code 1798.140(ak), 11 CCR 7060): \
-                 add {\"method\":...,\"verified_at\":...}; opt-outs never need it",
-            ));
-        }
-        return Ok(None);
+    let required = needs_attestation(submission);
+    let given = submission.verification.as_ref();
+    match given.and_then(|v| v.attestation.as_deref()) {
+        Some(token) => attested(token, identifiers, receipt).map(Some),
+        None if required => Err(ApiError::invalid(
+            "verification_required",
+            "verification.attestation",
+            "a deletion or an opt-in needs identity verification you can check (Civ. Code \
+             1798.140(ak), 11 CCR 7060): add {\"attestation\": \"<JWT>\"} signed by the identity \
+             system configured in [auth.attestation]; a bare method and time are not accepted",
+        )),
+        None => given.map(|v| described(v, receipt.received_at)).transpose(),
+    }
+}
+
+/// Checks the identity system's signed attestation against the request's identifiers.
+fn attested(
+    token: &str,
+    identifiers: &[Identifier],
+    receipt: &Receipt<'_>,
+) -> Result<Verification, ApiError> {
+    if token.len() > MAX_ATTESTATION_LEN {
+        return Err(ApiError::invalid(
+            "invalid_attestation",
+            "verification.attestation",
+            format!("the attestation is longer than {MAX_ATTESTATION_LEN} bytes"),
+        ));
+    }
+    let Some(verifier) = receipt.attestation else {
+        return Err(ApiError::invalid(
+            "verification_required",
+            "verification.attestation",
+            "this Hush has no identity system configured ([auth.attestation]), so it cannot \
+             check any verification; deletions and opt-ins are refused until one is",
+        ));
     };
-    if given.method.trim().is_empty() {
+    let hashes: Vec<&str> = identifiers.iter().map(|i| i.sha256.as_str()).collect();
+    let attested = verifier
+        .verify(token, &hashes, receipt.received_at)
+        .map_err(|error| {
+            ApiError::invalid(
+                "invalid_attestation",
+                "verification.attestation",
+                error.to_string(),
+            )
+        })?;
+    Ok(Verification {
+        method: attested.method,
+        verified_at: attested.verified_at_ms,
+        attested_by: Some(attested.issuer),
+        attestation: Some(token.to_owned()),
+    })
+}
+
+/// A verification described but not attested (accepted only where none is required).
+fn described(
+    given: &SubmittedVerification,
+    received_at: EpochMillis,
+) -> Result<Verification, ApiError> {
+    let method = given.method.as_deref().map(str::trim).unwrap_or_default();
+    if method.is_empty() || method.len() > MAX_METHOD_LEN {
         return Err(ApiError::invalid(
             "invalid_field",
             "verification.method",
-            "name the verification method, e.g. EMAIL_LINK",
+            format!("name the verification method (at most {MAX_METHOD_LEN} characters), e.g. EMAIL_LINK"),
         ));
     }
-    let verified_at = given.verified_at.timestamp_millis();
+    let Some(verified_at) = given.verified_at else {
+        return Err(ApiError::invalid(
+            "invalid_field",
+            "verification.verified_at",
+            "give the verification time (RFC 3339)",
+        ));
+    };
+    let verified_at = verified_at.timestamp_millis();
     if verified_at > received_at + VERIFICATION_SKEW_MS {
         return Err(ApiError::invalid(
             "invalid_field",
@@ -198,10 +301,12 @@ fn verification_of(
             "verification time is in the future",
         ));
     }
-    Ok(Some(Verification {
-        method: given.method.trim().to_ascii_uppercase(),
+    Ok(Verification {
+        method: method.to_ascii_uppercase(),
         verified_at,
-    }))
+        attested_by: None,
+        attestation: None,
+    })
 }
 
 fn hash_one(
@@ -290,6 +395,8 @@ fn is_iso_3166_2(code: &str) -> bool {
 mod tests {
     use super::*;
     use base64::Engine;
+    use hush_auth::attestation::AttestationClaims;
+    use hush_auth::keys::SigningKey;
 
     fn cipher() -> FieldCipher {
         FieldCipher::from_base64_key(&base64::engine::general_purpose::STANDARD.encode([3u8; 32]))
@@ -297,6 +404,13 @@ mod tests {
     }
 
     fn validate(body: &str) -> Result<PrivacyRequest, ApiError> {
+        validate_with(body, None)
+    }
+
+    fn validate_with(
+        body: &str,
+        attestation: Option<&AttestationVerifier>,
+    ) -> Result<PrivacyRequest, ApiError> {
         let cipher = cipher();
         into_request(
             parse(body.as_bytes())?,
@@ -307,8 +421,150 @@ mod tests {
                 keep_raw: &[IdentifierType::Email],
                 cipher: &cipher,
                 source_system: "intake",
+                attestation,
             },
         )
+    }
+
+    const RECEIVED_SECS: i64 = 1_790_000_000;
+    const ISSUER: &str = "https://id.example.com";
+
+    /// An identity system's key and a verifier trusting it.
+    async fn identity_system() -> (SigningKey, AttestationVerifier) {
+        let key = SigningKey::generate("idp");
+        let path = std::env::temp_dir().join(format!("intake-jwks-{}.json", uuid::Uuid::new_v4()));
+        std::fs::write(&path, key.jwks().to_string()).unwrap();
+        let config: hush_auth::config::AttestationConfig = toml::from_str(&format!(
+            "issuer = \"{ISSUER}\"\njwks_file = \"{}\"\nmax_age_secs = 3600",
+            path.display()
+        ))
+        .unwrap();
+        let verifier = AttestationVerifier::new(&config, Default::default())
+            .await
+            .unwrap();
+        (key, verifier)
+    }
+
+    fn attestation_for(key: &SigningKey, email: &str) -> String {
+        key.sign(&AttestationClaims {
+            iss: ISSUER.into(),
+            aud: None,
+            // Expiry is checked against the wall clock; the age against receipt.
+            exp: chrono::Utc::now().timestamp() + 600,
+            iat: RECEIVED_SECS,
+            identifier_sha256: sha256_hex(email),
+            method: "email_link".into(),
+            verified_at: RECEIVED_SECS - 60,
+        })
+    }
+
+    #[tokio::test]
+    async fn a_delete_with_the_identity_systems_attestation_is_accepted_and_keeps_it() {
+        let (key, verifier) = identity_system().await;
+        let token = attestation_for(&key, "a@b.co");
+        let request = validate_with(
+            &format!(
+                r#"{{"kind":"DELETE","identifiers":[{{"type":"EMAIL","value":"A@b.co"}}],
+                    "verification":{{"attestation":"{token}"}}}}"#
+            ),
+            Some(&verifier),
+        )
+        .unwrap();
+        let verification = request.verification.unwrap();
+        assert_eq!(verification.method, "EMAIL_LINK");
+        assert_eq!(verification.verified_at, (RECEIVED_SECS - 60) * 1000);
+        assert_eq!(verification.attested_by.as_deref(), Some(ISSUER));
+        assert_eq!(verification.attestation, Some(token));
+    }
+
+    #[tokio::test]
+    async fn a_bare_claim_or_someone_elses_attestation_does_not_verify_a_delete() {
+        let (key, verifier) = identity_system().await;
+        let bare = validate_with(
+            r#"{"kind":"DELETE","identifiers":[{"type":"EMAIL","value":"a@b.co"}],
+                "verification":{"method":"ACCOUNT_LOGIN","verified_at":"2026-09-21T00:00:00Z"}}"#,
+            Some(&verifier),
+        )
+        .unwrap_err();
+        assert_eq!(
+            (bare.status().as_u16(), bare.error),
+            (422, "verification_required")
+        );
+        let other = attestation_for(&key, "someone.else@b.co");
+        let misdirected = validate_with(
+            &format!(
+                r#"{{"kind":"DELETE","identifiers":[{{"type":"EMAIL","value":"a@b.co"}}],
+                    "verification":{{"attestation":"{other}"}}}}"#
+            ),
+            Some(&verifier),
+        )
+        .unwrap_err();
+        assert_eq!(misdirected.error, "invalid_attestation");
+        assert_eq!(
+            misdirected.field.as_deref(),
+            Some("verification.attestation")
+        );
+        let forged = attestation_for(&SigningKey::generate("idp"), "a@b.co");
+        let forged = validate_with(
+            &format!(
+                r#"{{"kind":"DELETE","identifiers":[{{"type":"EMAIL","value":"a@b.co"}}],
+                    "verification":{{"attestation":"{forged}"}}}}"#
+            ),
+            Some(&verifier),
+        )
+        .unwrap_err();
+        assert_eq!(forged.error, "invalid_attestation");
+    }
+
+    #[tokio::test]
+    async fn a_consumer_opt_in_needs_an_attestation_too() {
+        let (key, verifier) = identity_system().await;
+        let unsigned = validate_with(
+            r#"{"kind":"OPT_IN_SALE_SHARE","consumer_initiated":true,"identifiers":[{"type":"EMAIL","value":"a@b.co"}]}"#,
+            Some(&verifier),
+        )
+        .unwrap_err();
+        assert_eq!(unsigned.error, "verification_required");
+        let token = attestation_for(&key, "a@b.co");
+        let signed = validate_with(
+            &format!(
+                r#"{{"kind":"OPT_IN_SALE_SHARE","consumer_initiated":true,"identifiers":[{{"type":"EMAIL","value":"a@b.co"}}],
+                    "verification":{{"attestation":"{token}"}}}}"#
+            ),
+            Some(&verifier),
+        );
+        assert!(signed.is_ok(), "{signed:?}");
+    }
+
+    #[test]
+    fn without_an_identity_system_every_delete_is_refused() {
+        let err = validate(
+            r#"{"kind":"DELETE","identifiers":[{"type":"EMAIL","value":"a@b.co"}],
+                "verification":{"attestation":"eyJhbGciOiJFZERTQSJ9.e30.c2ln"}}"#,
+        )
+        .unwrap_err();
+        assert_eq!(err.error, "verification_required");
+        assert!(
+            err.message.contains("[auth.attestation]"),
+            "{}",
+            err.message
+        );
+    }
+
+    #[test]
+    fn oversized_keys_and_category_lists_are_refused_by_field() {
+        let key = validate(&format!(
+            r#"{{"kind":"OPT_OUT_SALE_SHARE","identifiers":[{{"type":"COOKIE_ID","value":"c"}}],"idempotency_key":"{}"}}"#,
+            "k".repeat(201)
+        ))
+        .unwrap_err();
+        assert_eq!(key.field.as_deref(), Some("idempotency_key"));
+        let categories = validate(&format!(
+            r#"{{"kind":"OPT_OUT_SALE_SHARE","identifiers":[{{"type":"COOKIE_ID","value":"c"}}],"categories":[{}]}}"#,
+            vec!["\"ALL\""; 17].join(",")
+        ))
+        .unwrap_err();
+        assert_eq!(categories.field.as_deref(), Some("categories"));
     }
 
     #[test]
@@ -346,7 +602,7 @@ mod tests {
                 .unwrap_err();
         assert_eq!(err.status().as_u16(), 422);
         assert_eq!(err.error, "verification_required");
-        assert_eq!(err.field.as_deref(), Some("verification"));
+        assert_eq!(err.field.as_deref(), Some("verification.attestation"));
     }
 
     #[test]
@@ -383,7 +639,7 @@ mod tests {
             (400, "malformed_json")
         );
         let future = validate(
-            r#"{"kind":"DELETE","identifiers":[{"type":"EMAIL","value":"a@b.co"}],
+            r#"{"kind":"OPT_OUT_SALE_SHARE","identifiers":[{"type":"EMAIL","value":"a@b.co"}],
                 "verification":{"method":"EMAIL_LINK","verified_at":"2099-01-01T00:00:00Z"}}"#,
         )
         .unwrap_err();

@@ -133,7 +133,7 @@ pub async fn run(
     readiness: Readiness,
     shutdown: CancellationToken,
 ) -> anyhow::Result<Arc<StateTable>> {
-    let codec = AvroCodec::new(&config.schema_registry.url);
+    let codec = AvroCodec::from_config(&config.schema_registry)?;
     let producer = EventProducer::new(&config.kafka, codec.clone(), "hush-state")?;
     let table = Arc::new(StateTable::default());
     let rebuilt = Arc::new(AtomicBool::new(false));

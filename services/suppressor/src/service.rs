@@ -64,7 +64,7 @@ pub async fn run(
     )
     .await?;
 
-    let codec = AvroCodec::new(&common.schema_registry.url);
+    let codec = AvroCodec::from_config(&common.schema_registry)?;
     let client_id = format!("{SUPPRESSOR_CLIENT_PREFIX}{}", recipient.id);
     let producer = EventProducer::new(&common.kafka, codec.clone(), &client_id)?;
     let dlq = DeadLetterQueue::new(

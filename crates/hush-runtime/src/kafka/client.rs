@@ -1,15 +1,44 @@
-//! librdkafka client settings built from [`KafkaConfig`].
+//! librdkafka client settings built from [`KafkaConfig`], and a client context that remembers
+//! why the broker could not be reached.
 
-use rdkafka::ClientConfig;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rdkafka::error::KafkaError;
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::{ClientConfig, ClientContext};
 
 use crate::config::{ConfigError, KafkaConfig};
 
+/// librdkafka properties whose values are secrets: refused in `kafka.properties` (the file),
+/// accepted only in `kafka.secret_properties` (an environment variable's name).
+const SECRET_PROPERTIES: &[&str] = &[
+    "sasl.password",
+    "sasl.oauthbearer.client.secret",
+    "ssl.key.password",
+    "ssl.key.pem",
+    "ssl.keystore.password",
+];
+
 /// A client configuration with the bootstrap servers, extra properties and secret properties
-/// (read from the environment) of `config`.
+/// (read from the environment) of `config`. A secret written into `kafka.properties`, or a
+/// property set in both tables, is refused with an error naming it.
 pub fn client_config(config: &KafkaConfig) -> Result<ClientConfig, ConfigError> {
     let mut client = ClientConfig::new();
     client.set("bootstrap.servers", &config.bootstrap_servers);
     for (key, value) in &config.properties {
+        if SECRET_PROPERTIES.contains(&key.as_str()) {
+            return Err(ConfigError::Invalid(format!(
+                "kafka.properties.\"{key}\" is a secret and must not be written in the file: \
+                 set kafka.secret_properties.\"{key}\" to the name of the environment variable \
+                 that holds it"
+            )));
+        }
+        if config.secret_properties.contains_key(key) {
+            return Err(ConfigError::Invalid(format!(
+                "\"{key}\" is set in both kafka.properties and kafka.secret_properties"
+            )));
+        }
         client.set(key, value);
     }
     for (key, secret) in &config.secret_properties {
@@ -17,4 +46,143 @@ pub fn client_config(config: &KafkaConfig) -> Result<ClientConfig, ConfigError> 
         client.set(key, value);
     }
     Ok(client)
+}
+
+/// A client context that logs librdkafka's client-wide errors (credentials refused, a failed
+/// TLS handshake, a broker unreachable) and keeps the last one that names a cause, so that an
+/// operation that then times out can say why. "All brokers are down" names no cause: it is kept
+/// only until a cause is known. Cheap to clone; clones share the record.
+#[derive(Clone, Default)]
+pub(crate) struct BrokerErrorContext {
+    last: Arc<Mutex<Option<(Instant, String, bool)>>>,
+}
+
+impl ClientContext for BrokerErrorContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        tracing::error!(%error, reason, "kafka client error");
+        let names_cause = error.rdkafka_error_code() != Some(RDKafkaErrorCode::AllBrokersDown);
+        let mut last = self.last.lock().expect("broker error record poisoned");
+        let keeps_cause = matches!(*last, Some((_, _, true)));
+        if names_cause || !keeps_cause {
+            *last = Some((Instant::now(), format!("{error}: {reason}"), names_cause));
+        }
+    }
+}
+
+impl BrokerErrorContext {
+    /// The last client-wide error librdkafka reported (one that names a cause, if any did) and
+    /// how long ago.
+    pub(crate) fn last_error(&self) -> Option<(Duration, String)> {
+        self.last
+            .lock()
+            .expect("broker error record poisoned")
+            .as_ref()
+            .map(|(at, error, _)| (at.elapsed(), error.clone()))
+    }
+
+    /// `failure`, followed by the last client-wide error when there is one (e.g. "Message timed
+    /// out; last broker error 2.1 s ago: … SASL authentication error: …").
+    pub(crate) fn explain(&self, failure: &str) -> String {
+        match self.last_error() {
+            Some((ago, error)) => {
+                format!(
+                    "{failure}; last broker error {:.1} s ago: {error}",
+                    ago.as_secs_f64()
+                )
+            }
+            None => failure.to_owned(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::SecretRef;
+
+    #[test]
+    fn a_password_written_in_the_file_is_refused_and_named() {
+        let mut config = KafkaConfig::default();
+        config
+            .properties
+            .insert("sasl.password".into(), "hunter2".into());
+        let error = client_config(&config).unwrap_err().to_string();
+        assert!(
+            error.contains("kafka.properties.\"sasl.password\""),
+            "{error}"
+        );
+        assert!(error.contains("secret_properties"), "{error}");
+        assert!(!error.contains("hunter2"), "the secret leaked: {error}");
+    }
+
+    #[test]
+    fn a_property_in_both_tables_is_refused() {
+        let mut config = KafkaConfig::default();
+        config
+            .properties
+            .insert("sasl.username".into(), "hush".into());
+        config
+            .secret_properties
+            .insert("sasl.username".into(), SecretRef("HUSH_TEST_USER".into()));
+        let error = client_config(&config).unwrap_err().to_string();
+        assert!(error.contains("both"), "{error}");
+    }
+
+    #[test]
+    fn a_secret_property_comes_from_its_variable() {
+        let mut config = KafkaConfig::default();
+        config.secret_properties.insert(
+            "sasl.password".into(),
+            SecretRef("HUSH_TEST_CLIENT_SASL_PASSWORD".into()),
+        );
+        std::env::set_var("HUSH_TEST_CLIENT_SASL_PASSWORD", "from-env");
+        let client = client_config(&config).unwrap();
+        assert_eq!(client.get("sasl.password"), Some("from-env"));
+    }
+
+    #[test]
+    fn all_brokers_down_does_not_hide_the_cause() {
+        let context = BrokerErrorContext::default();
+        let down = || {
+            context.error(
+                KafkaError::Global(RDKafkaErrorCode::AllBrokersDown),
+                "1/1 brokers are down",
+            )
+        };
+        down();
+        assert!(context
+            .explain("timed out")
+            .ends_with("1/1 brokers are down"));
+        context.error(
+            KafkaError::Global(RDKafkaErrorCode::Authentication),
+            "SASL authentication error: invalid credentials",
+        );
+        down();
+        assert!(
+            context
+                .explain("timed out")
+                .ends_with("SASL authentication error: invalid credentials"),
+            "{}",
+            context.explain("timed out")
+        );
+    }
+
+    #[test]
+    fn a_timeout_is_explained_by_the_last_broker_error() {
+        let context = BrokerErrorContext::default();
+        assert_eq!(context.explain("Message timed out"), "Message timed out");
+        context.error(
+            KafkaError::Global(RDKafkaErrorCode::Authentication),
+            "SASL authentication error: invalid credentials",
+        );
+        let explained = context.explain("Message timed out");
+        assert!(
+            explained.starts_with("Message timed out; last broker error"),
+            "{explained}"
+        );
+        assert!(
+            explained.ends_with("SASL authentication error: invalid credentials"),
+            "{explained}"
+        );
+    }
 }

@@ -9,6 +9,7 @@ mod redrive;
 mod table;
 
 pub use client::client_config;
+pub(crate) use client::BrokerErrorContext;
 pub use consumer::{
     BatchHandler, ConsumerSettings, EventConsumer, HandlerError, IncomingMessage, MessageHandler,
 };

@@ -5,6 +5,7 @@ use std::time::Duration;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 
+use super::BrokerErrorContext;
 use crate::codec::{AvroCodec, CodecError};
 use crate::config::{ConfigError, KafkaConfig};
 use crate::telemetry;
@@ -16,7 +17,8 @@ pub enum ProduceError {
     /// Encoding through the schema registry failed.
     #[error(transparent)]
     Codec(#[from] CodecError),
-    /// The broker did not acknowledge the event in time, or refused it.
+    /// The broker did not acknowledge the event in time, or refused it; the reason ends with the
+    /// last client-wide error (e.g. credentials refused) when there was one.
     #[error("kafka did not acknowledge the event on {topic}: {reason}")]
     NotAcknowledged {
         /// Target topic.
@@ -49,7 +51,8 @@ pub struct Delivered {
 /// schema registry and carries the current trace context in W3C headers. Cheap to clone.
 #[derive(Clone)]
 pub struct EventProducer {
-    producer: FutureProducer,
+    producer: FutureProducer<BrokerErrorContext>,
+    broker_errors: BrokerErrorContext,
     codec: AvroCodec,
     timeout: Duration,
 }
@@ -61,6 +64,7 @@ impl EventProducer {
         codec: AvroCodec,
         client_id: &str,
     ) -> Result<Self, ConfigError> {
+        let broker_errors = BrokerErrorContext::default();
         let producer = super::client_config(kafka)?
             .set("client.id", client_id)
             .set("enable.idempotence", "true")
@@ -69,10 +73,11 @@ impl EventProducer {
             .set("compression.type", "lz4")
             .set("linger.ms", "2")
             .set("message.timeout.ms", kafka.message_timeout_ms.to_string())
-            .create()
+            .create_with_context(broker_errors.clone())
             .map_err(|e| ConfigError::Invalid(format!("kafka producer: {e}")))?;
         Ok(Self {
             producer,
+            broker_errors,
             codec,
             timeout: Duration::from_millis(kafka.message_timeout_ms),
         })
@@ -126,7 +131,7 @@ impl EventProducer {
             }),
             Err((error, _)) => Err(ProduceError::NotAcknowledged {
                 topic: topic.to_owned(),
-                reason: error.to_string(),
+                reason: self.broker_errors.explain(&error.to_string()),
             }),
         }
     }
