@@ -25,6 +25,7 @@ pub static FACTORIES: &[&ConnectorFactory] = &[
     &hush_connector_braze::FACTORY,
     &hush_connector_klaviyo::FACTORY,
     &hush_connector_postgres::FACTORY,
+    &hush_connector_mailchimp::FACTORY,
 ];
 
 /// Every `kind` value this build knows, in registry order.
