@@ -26,6 +26,7 @@ pub static FACTORIES: &[&ConnectorFactory] = &[
     &hush_connector_klaviyo::FACTORY,
     &hush_connector_postgres::FACTORY,
     &hush_connector_mailchimp::FACTORY,
+    &hush_connector_snowflake::FACTORY,
 ];
 
 /// Every `kind` value this build knows, in registry order.
