@@ -1,9 +1,10 @@
 //! The whole connector catalogue at once, through Kafka: one opt-out and one verified delete
 //! reach every recipient kind (webhook, HubSpot, Salesforce, Meta, LinkedIn, Google Data
 //! Manager and Google Ads, Segment, Google Analytics, Amplitude, Mixpanel, Braze, Klaviyo,
-//! Mailchimp, the enrichment deny-list, and PostgreSQL), each speaking its vendor's API to a
-//! simulator — the PostgreSQL recipient to the REAL local server (`deploy/local/postgres up`) —
-//! and the auditor shows every confirmation with the vendor's evidence.
+//! Mailchimp, Snowflake, the enrichment deny-list, and PostgreSQL), each speaking its vendor's
+//! API to a simulator — the PostgreSQL recipient to the REAL local server
+//! (`deploy/local/postgres up`) — and the auditor shows every confirmation with the vendor's
+//! evidence.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -83,7 +84,7 @@ async fn an_opt_out_and_a_verified_delete_reach_every_connector_with_vendor_evid
         // The pipeline brings its own webhook and HubSpot recipients.
         .filter(|r| r.id != "partner-webhook" && r.id != "hubspot")
         .collect();
-    assert_eq!(extra.len(), 13);
+    assert_eq!(extra.len(), 14);
     let pipeline = Pipeline::start(
         "catalogue",
         Options {
@@ -129,7 +130,7 @@ async fn an_opt_out_and_a_verified_delete_reach_every_connector_with_vendor_evid
             .is_some_and(Vec::is_empty)
             && record["connectors"]
                 .as_array()
-                .is_some_and(|c| c.len() >= 16)
+                .is_some_and(|c| c.len() >= 17)
     };
     let opt_out_record = pipeline
         .wait_record(
@@ -165,6 +166,7 @@ async fn an_opt_out_and_a_verified_delete_reach_every_connector_with_vendor_evid
             ("braze", ("FLAGGED", "VERIFIED")),
             ("klaviyo", ("SUPPRESSED", "VERIFIED")),
             ("mailchimp", ("SUPPRESSED", "VERIFIED")),
+            ("warehouse", ("FLAGGED", "VERIFIED")),
             ("customers-db", ("FLAGGED", "VERIFIED")),
         ]),
     );
@@ -187,6 +189,7 @@ async fn an_opt_out_and_a_verified_delete_reach_every_connector_with_vendor_evid
             ("braze", ("DELETED", "VERIFIED")),
             ("klaviyo", ("DELETED", "VERIFIED")),
             ("mailchimp", ("DELETED", "VERIFIED")),
+            ("warehouse", ("DELETED", "VERIFIED")),
             ("customers-db", ("DELETED", "VERIFIED")),
         ]),
     );
@@ -233,6 +236,14 @@ async fn an_opt_out_and_a_verified_delete_reach_every_connector_with_vendor_evid
         Some("unsubscribed")
     );
     assert!(sims.mailchimp.member(sam.email).is_none());
+    let warehouse = sims.snowflake.rows();
+    assert!(warehouse
+        .iter()
+        .any(|r| r.get("email_sha256") == Some(&jane.email_sha256())
+            && r.get("do_not_sell").map(String::as_str) == Some("true")));
+    assert!(!warehouse
+        .iter()
+        .any(|r| r.get("email_sha256") == Some(&sam.email_sha256())));
     let ga = sims.google_analytics.deletion_requests();
     assert_eq!(ga.len(), 1, "one USER_ID deletion: {ga:?}");
     assert_eq!(

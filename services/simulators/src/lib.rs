@@ -11,6 +11,7 @@
 #![warn(missing_docs)]
 
 pub mod postgres;
+mod snowflake;
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
@@ -30,6 +31,7 @@ use hush_connector_meta::sim::MetaSim;
 use hush_connector_mixpanel::sim::{MixpanelSim, MixpanelSimConfig};
 use hush_connector_salesforce::sim::SalesforceSim;
 use hush_connector_segment::sim::{SegmentSim, SegmentSimConfig};
+use hush_connector_snowflake::sim::SnowflakeSim;
 use hush_connector_webhook::sim::WebhookSimulator;
 use hush_contracts::events::{IdentifierType, RecipientRole};
 use hush_contracts::identifiers::hash_identifier;
@@ -94,7 +96,7 @@ impl DemoConsumer {
 /// The consumers every simulator is seeded with: CRM contacts (HubSpot, Salesforce with an
 /// `Individual`), members of the Meta, LinkedIn and Google lists (by email hash), Braze profiles
 /// (external id and email), Klaviyo profiles and Mailchimp audience members (email), Amplitude users (user id = customer id)
-/// and rows of the demo database's `customers` table. Segment, Mixpanel and Google Analytics
+/// and rows of the demo database's and the Snowflake warehouse's `customers` tables. Segment, Mixpanel and Google Analytics
 /// accept a deletion for any id, so there is nothing to seed there.
 pub const DEMO_CONSUMERS: [DemoConsumer; 3] = [
     DemoConsumer {
@@ -145,6 +147,7 @@ const MIXPANEL_OAUTH_TOKEN: &str = "HUSH_DEMO_MIXPANEL_OAUTH_TOKEN";
 const BRAZE_API_KEY: &str = "HUSH_DEMO_BRAZE_API_KEY";
 const KLAVIYO_API_KEY: &str = "HUSH_DEMO_KLAVIYO_API_KEY";
 const MAILCHIMP_API_KEY: &str = "HUSH_DEMO_MAILCHIMP_API_KEY";
+const SNOWFLAKE_TOKEN: &str = "HUSH_DEMO_SNOWFLAKE_TOKEN";
 
 /// Why the simulators could not be started or configured.
 #[derive(Debug, thiserror::Error)]
@@ -227,12 +230,14 @@ pub struct Simulators {
     pub klaviyo: KlaviyoSim,
     /// Simulated Mailchimp audience (`mailchimp`).
     pub mailchimp: MailchimpSim,
+    /// Simulated Snowflake account with a `customers` table (`warehouse`).
+    pub snowflake: SnowflakeSim,
     /// The demo schema on the real PostgreSQL server (`customers-db`); it has no call log.
     pub postgres: DemoDatabase,
 }
 
 /// How many simulators log calls (every recipient but the PostgreSQL one).
-const SIMULATORS: usize = 14;
+const SIMULATORS: usize = 15;
 
 impl Simulators {
     /// Each simulator's recipient id and call log (the PostgreSQL recipient talks to a real
@@ -253,6 +258,7 @@ impl Simulators {
             ("braze", self.braze.control()),
             ("klaviyo", self.klaviyo.control()),
             ("mailchimp", self.mailchimp.control()),
+            ("warehouse", self.snowflake.control()),
         ]
     }
 }
@@ -492,6 +498,10 @@ async fn start_simulators(postgres: DemoDatabase) -> Result<Simulators, Simulato
             "Mailchimp",
             MailchimpSim::start(MailchimpSimConfig::default()).await,
         )?,
+        snowflake: started(
+            "Snowflake",
+            SnowflakeSim::start(snowflake::sim_config()).await,
+        )?,
         postgres,
     })
 }
@@ -601,6 +611,7 @@ fn recipients_for(simulators: &Simulators) -> (Vec<RecipientConfig>, Vec<EnvVar>
         (BRAZE_API_KEY, BrazeSimConfig::default().api_key),
         (KLAVIYO_API_KEY, KlaviyoSimConfig::default().api_key),
         (MAILCHIMP_API_KEY, mailchimp.api_key.clone()),
+        (SNOWFLAKE_TOKEN, snowflake::TOKEN.to_owned()),
         (POSTGRES_URL_VAR, simulators.postgres.url().to_owned()),
     ]
     .into_iter()
@@ -805,6 +816,21 @@ fn recipients_for(simulators: &Simulators) -> (Vec<RecipientConfig>, Vec<EnvVar>
             base_url: simulators.mailchimp.base_url(),
             credentials: vec![("api_key", MAILCHIMP_API_KEY)],
             settings: vec![("list_id", mailchimp.list_id.clone().into())],
+            rate_limit_per_second: None,
+        },
+        Block {
+            id: "warehouse",
+            kind: hush_connector_snowflake::KIND,
+            role: RecipientRole::ServiceProvider,
+            base_url: simulators.snowflake.base_url(),
+            credentials: vec![("token", SNOWFLAKE_TOKEN)],
+            settings: [
+                ("poll_interval_ms", int(DEMO_POLL_INTERVAL_MS)),
+                ("max_wait_ms", int(DEMO_MAX_WAIT_MS)),
+            ]
+            .into_iter()
+            .chain(snowflake::settings())
+            .collect(),
             rate_limit_per_second: None,
         },
         Block {

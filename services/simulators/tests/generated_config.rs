@@ -95,6 +95,7 @@ async fn generated_recipients_validate_use_known_kinds_and_build_every_connector
             "braze",
             "klaviyo",
             "mailchimp",
+            "warehouse",
             POSTGRES_RECIPIENT_ID,
         ]
     );
@@ -140,7 +141,7 @@ async fn the_base_configuration_comes_first_and_is_kept() {
         Some("127.0.0.1:9092")
     );
     assert_eq!(table["topics"]["partitions"].as_integer(), Some(3));
-    assert_eq!(recipients_of(&running).len(), 15);
+    assert_eq!(recipients_of(&running).len(), 16);
 }
 
 #[tokio::test]
@@ -175,6 +176,10 @@ async fn every_simulator_holds_the_demo_consumers() {
             .mailchimp
             .member(consumer.email)
             .is_some_and(|m| m.status == "subscribed"));
+        assert!(sims.snowflake.rows().iter().any(|r| {
+            r.get("email_sha256") == Some(&hash)
+                && r.get("do_not_sell").map(String::as_str) == Some("false")
+        }));
         let row = sims.postgres.customer(consumer.customer_id).await.unwrap();
         assert!(row.is_some_and(|r| !r.do_not_sell && !r.limit_sensitive));
     }
@@ -296,6 +301,15 @@ async fn an_opt_out_reaches_every_simulator_through_the_generated_configuration(
         Some("unsubscribed")
     );
     assert_eq!(mailchimp_status(sam.email).as_deref(), Some("subscribed"));
+    let warehouse_flag = |hash: String| {
+        sims.snowflake
+            .rows()
+            .into_iter()
+            .find(|r| r.get("email_sha256") == Some(&hash))
+            .and_then(|r| r.get("do_not_sell").cloned())
+    };
+    assert_eq!(warehouse_flag(jane.email_sha256()).as_deref(), Some("true"));
+    assert_eq!(warehouse_flag(sam.email_sha256()).as_deref(), Some("false"));
     let jane_row = sims.postgres.customer(jane.customer_id).await.unwrap();
     assert!(jane_row.is_some_and(|r| r.do_not_sell
         && r.do_not_sell_request.as_deref() == Some("0b7f4c2e-2d7e-4c53-9a57-3c1f1e0d9a01")));
