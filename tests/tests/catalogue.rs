@@ -1,8 +1,8 @@
 //! The whole connector catalogue at once, through Kafka: one opt-out and one verified delete
 //! reach every recipient kind (webhook, HubSpot, Salesforce, Meta, LinkedIn, Google Data
 //! Manager and Google Ads, Segment, Google Analytics, Amplitude, Mixpanel, Braze, Klaviyo,
-//! Mailchimp, Snowflake, the enrichment deny-list, and PostgreSQL), each speaking its vendor's
-//! API to a simulator — the PostgreSQL recipient to the REAL local server
+//! Mailchimp, Snowflake, BigQuery, the enrichment deny-list, and PostgreSQL), each speaking its
+//! vendor's API to a simulator — the PostgreSQL recipient to the REAL local server
 //! (`deploy/local/postgres up`) — and the auditor shows every confirmation with the vendor's
 //! evidence.
 
@@ -84,7 +84,7 @@ async fn an_opt_out_and_a_verified_delete_reach_every_connector_with_vendor_evid
         // The pipeline brings its own webhook and HubSpot recipients.
         .filter(|r| r.id != "partner-webhook" && r.id != "hubspot")
         .collect();
-    assert_eq!(extra.len(), 14);
+    assert_eq!(extra.len(), 15);
     let pipeline = Pipeline::start(
         "catalogue",
         Options {
@@ -130,7 +130,7 @@ async fn an_opt_out_and_a_verified_delete_reach_every_connector_with_vendor_evid
             .is_some_and(Vec::is_empty)
             && record["connectors"]
                 .as_array()
-                .is_some_and(|c| c.len() >= 17)
+                .is_some_and(|c| c.len() >= 18)
     };
     let opt_out_record = pipeline
         .wait_record(
@@ -167,6 +167,7 @@ async fn an_opt_out_and_a_verified_delete_reach_every_connector_with_vendor_evid
             ("klaviyo", ("SUPPRESSED", "VERIFIED")),
             ("mailchimp", ("SUPPRESSED", "VERIFIED")),
             ("warehouse", ("FLAGGED", "VERIFIED")),
+            ("bigquery", ("FLAGGED", "VERIFIED")),
             ("customers-db", ("FLAGGED", "VERIFIED")),
         ]),
     );
@@ -190,6 +191,7 @@ async fn an_opt_out_and_a_verified_delete_reach_every_connector_with_vendor_evid
             ("klaviyo", ("DELETED", "VERIFIED")),
             ("mailchimp", ("DELETED", "VERIFIED")),
             ("warehouse", ("DELETED", "VERIFIED")),
+            ("bigquery", ("DELETED", "VERIFIED")),
             ("customers-db", ("DELETED", "VERIFIED")),
         ]),
     );
@@ -236,14 +238,23 @@ async fn an_opt_out_and_a_verified_delete_reach_every_connector_with_vendor_evid
         Some("unsubscribed")
     );
     assert!(sims.mailchimp.member(sam.email).is_none());
-    let warehouse = sims.snowflake.rows();
-    assert!(warehouse
-        .iter()
-        .any(|r| r.get("email_sha256") == Some(&jane.email_sha256())
-            && r.get("do_not_sell").map(String::as_str) == Some("true")));
-    assert!(!warehouse
-        .iter()
-        .any(|r| r.get("email_sha256") == Some(&sam.email_sha256())));
+    for (warehouse, rows) in [
+        ("snowflake", sims.snowflake.rows()),
+        ("bigquery", sims.bigquery.rows()),
+    ] {
+        assert!(
+            rows.iter()
+                .any(|r| r.get("email_sha256") == Some(&jane.email_sha256())
+                    && r.get("do_not_sell").map(String::as_str) == Some("true")),
+            "{warehouse}: {rows:?}"
+        );
+        assert!(
+            !rows
+                .iter()
+                .any(|r| r.get("email_sha256") == Some(&sam.email_sha256())),
+            "{warehouse}: {rows:?}"
+        );
+    }
     let ga = sims.google_analytics.deletion_requests();
     assert_eq!(ga.len(), 1, "one USER_ID deletion: {ga:?}");
     assert_eq!(

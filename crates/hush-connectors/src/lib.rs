@@ -27,6 +27,7 @@ pub static FACTORIES: &[&ConnectorFactory] = &[
     &hush_connector_postgres::FACTORY,
     &hush_connector_mailchimp::FACTORY,
     &hush_connector_snowflake::FACTORY,
+    &hush_connector_bigquery::FACTORY,
 ];
 
 /// Every `kind` value this build knows, in registry order.

@@ -10,6 +10,7 @@
 
 #![warn(missing_docs)]
 
+mod bigquery;
 pub mod postgres;
 mod snowflake;
 
@@ -19,6 +20,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use hush_connector_amplitude::sim::{AmplitudeSim, AmplitudeSimConfig};
+use hush_connector_bigquery::sim::BigQuerySim;
 use hush_connector_braze::sim::{BrazeSim, BrazeSimConfig};
 use hush_connector_google_ads::sim::{GoogleAdsSim, GoogleAdsSimConfig};
 use hush_connector_google_analytics::sim::{GoogleAnalyticsSim, GoogleAnalyticsSimConfig};
@@ -96,7 +98,7 @@ impl DemoConsumer {
 /// The consumers every simulator is seeded with: CRM contacts (HubSpot, Salesforce with an
 /// `Individual`), members of the Meta, LinkedIn and Google lists (by email hash), Braze profiles
 /// (external id and email), Klaviyo profiles and Mailchimp audience members (email), Amplitude users (user id = customer id)
-/// and rows of the demo database's and the Snowflake warehouse's `customers` tables. Segment, Mixpanel and Google Analytics
+/// and rows of the demo database's and the Snowflake and BigQuery warehouses' `customers` tables. Segment, Mixpanel and Google Analytics
 /// accept a deletion for any id, so there is nothing to seed there.
 pub const DEMO_CONSUMERS: [DemoConsumer; 3] = [
     DemoConsumer {
@@ -148,6 +150,9 @@ const BRAZE_API_KEY: &str = "HUSH_DEMO_BRAZE_API_KEY";
 const KLAVIYO_API_KEY: &str = "HUSH_DEMO_KLAVIYO_API_KEY";
 const MAILCHIMP_API_KEY: &str = "HUSH_DEMO_MAILCHIMP_API_KEY";
 const SNOWFLAKE_TOKEN: &str = "HUSH_DEMO_SNOWFLAKE_TOKEN";
+const BIGQUERY_CLIENT_ID: &str = "HUSH_DEMO_BIGQUERY_CLIENT_ID";
+const BIGQUERY_CLIENT_SECRET: &str = "HUSH_DEMO_BIGQUERY_CLIENT_SECRET";
+const BIGQUERY_REFRESH_TOKEN: &str = "HUSH_DEMO_BIGQUERY_REFRESH_TOKEN";
 
 /// Why the simulators could not be started or configured.
 #[derive(Debug, thiserror::Error)]
@@ -232,12 +237,14 @@ pub struct Simulators {
     pub mailchimp: MailchimpSim,
     /// Simulated Snowflake account with a `customers` table (`warehouse`).
     pub snowflake: SnowflakeSim,
+    /// Simulated BigQuery project and token endpoint with a `crm.customers` table (`bigquery`).
+    pub bigquery: BigQuerySim,
     /// The demo schema on the real PostgreSQL server (`customers-db`); it has no call log.
     pub postgres: DemoDatabase,
 }
 
 /// How many simulators log calls (every recipient but the PostgreSQL one).
-const SIMULATORS: usize = 15;
+const SIMULATORS: usize = 16;
 
 impl Simulators {
     /// Each simulator's recipient id and call log (the PostgreSQL recipient talks to a real
@@ -259,6 +266,7 @@ impl Simulators {
             ("klaviyo", self.klaviyo.control()),
             ("mailchimp", self.mailchimp.control()),
             ("warehouse", self.snowflake.control()),
+            ("bigquery", self.bigquery.control()),
         ]
     }
 }
@@ -502,6 +510,7 @@ async fn start_simulators(postgres: DemoDatabase) -> Result<Simulators, Simulato
             "Snowflake",
             SnowflakeSim::start(snowflake::sim_config()).await,
         )?,
+        bigquery: started("BigQuery", BigQuerySim::start(bigquery::sim_config()).await)?,
         postgres,
     })
 }
@@ -612,6 +621,9 @@ fn recipients_for(simulators: &Simulators) -> (Vec<RecipientConfig>, Vec<EnvVar>
         (KLAVIYO_API_KEY, KlaviyoSimConfig::default().api_key),
         (MAILCHIMP_API_KEY, mailchimp.api_key.clone()),
         (SNOWFLAKE_TOKEN, snowflake::TOKEN.to_owned()),
+        (BIGQUERY_CLIENT_ID, bigquery::CLIENT_ID.to_owned()),
+        (BIGQUERY_CLIENT_SECRET, bigquery::CLIENT_SECRET.to_owned()),
+        (BIGQUERY_REFRESH_TOKEN, bigquery::REFRESH_TOKEN.to_owned()),
         (POSTGRES_URL_VAR, simulators.postgres.url().to_owned()),
     ]
     .into_iter()
@@ -830,6 +842,26 @@ fn recipients_for(simulators: &Simulators) -> (Vec<RecipientConfig>, Vec<EnvVar>
             ]
             .into_iter()
             .chain(snowflake::settings())
+            .collect(),
+            rate_limit_per_second: None,
+        },
+        Block {
+            id: "bigquery",
+            kind: hush_connector_bigquery::KIND,
+            role: RecipientRole::ServiceProvider,
+            base_url: simulators.bigquery.base_url(),
+            credentials: vec![
+                ("client_id", BIGQUERY_CLIENT_ID),
+                ("client_secret", BIGQUERY_CLIENT_SECRET),
+                ("refresh_token", BIGQUERY_REFRESH_TOKEN),
+            ],
+            settings: [
+                ("token_url", simulators.bigquery.token_url().into()),
+                ("poll_interval_ms", int(DEMO_POLL_INTERVAL_MS)),
+                ("max_wait_ms", int(DEMO_MAX_WAIT_MS)),
+            ]
+            .into_iter()
+            .chain(bigquery::settings())
             .collect(),
             rate_limit_per_second: None,
         },

@@ -96,6 +96,7 @@ async fn generated_recipients_validate_use_known_kinds_and_build_every_connector
             "klaviyo",
             "mailchimp",
             "warehouse",
+            "bigquery",
             POSTGRES_RECIPIENT_ID,
         ]
     );
@@ -141,7 +142,7 @@ async fn the_base_configuration_comes_first_and_is_kept() {
         Some("127.0.0.1:9092")
     );
     assert_eq!(table["topics"]["partitions"].as_integer(), Some(3));
-    assert_eq!(recipients_of(&running).len(), 16);
+    assert_eq!(recipients_of(&running).len(), 17);
 }
 
 #[tokio::test]
@@ -176,10 +177,12 @@ async fn every_simulator_holds_the_demo_consumers() {
             .mailchimp
             .member(consumer.email)
             .is_some_and(|m| m.status == "subscribed"));
-        assert!(sims.snowflake.rows().iter().any(|r| {
-            r.get("email_sha256") == Some(&hash)
-                && r.get("do_not_sell").map(String::as_str) == Some("false")
-        }));
+        for rows in [sims.snowflake.rows(), sims.bigquery.rows()] {
+            assert!(rows.iter().any(|r| {
+                r.get("email_sha256") == Some(&hash)
+                    && r.get("do_not_sell").map(String::as_str) == Some("false")
+            }));
+        }
         let row = sims.postgres.customer(consumer.customer_id).await.unwrap();
         assert!(row.is_some_and(|r| !r.do_not_sell && !r.limit_sensitive));
     }
@@ -301,15 +304,33 @@ async fn an_opt_out_reaches_every_simulator_through_the_generated_configuration(
         Some("unsubscribed")
     );
     assert_eq!(mailchimp_status(sam.email).as_deref(), Some("subscribed"));
-    let warehouse_flag = |hash: String| {
-        sims.snowflake
-            .rows()
-            .into_iter()
-            .find(|r| r.get("email_sha256") == Some(&hash))
-            .and_then(|r| r.get("do_not_sell").cloned())
-    };
-    assert_eq!(warehouse_flag(jane.email_sha256()).as_deref(), Some("true"));
-    assert_eq!(warehouse_flag(sam.email_sha256()).as_deref(), Some("false"));
+    for (warehouse, rows) in [
+        ("snowflake", sims.snowflake.rows()),
+        ("bigquery", sims.bigquery.rows()),
+    ] {
+        let flag = |hash: String| {
+            rows.iter()
+                .find(|r| r.get("email_sha256") == Some(&hash))
+                .and_then(|r| r.get("do_not_sell").cloned())
+        };
+        assert_eq!(
+            flag(jane.email_sha256()).as_deref(),
+            Some("true"),
+            "{warehouse}"
+        );
+        assert_eq!(
+            flag(sam.email_sha256()).as_deref(),
+            Some("false"),
+            "{warehouse}"
+        );
+    }
+    // BigQuery's flag bound the email hash as a named parameter, never the raw email.
+    let jobs = sims.bigquery.jobs();
+    assert!(jobs.iter().any(|j| j.query.starts_with("UPDATE")
+        && j.params.get("email_sha256") == Some(&Some(jane.email_sha256()))));
+    assert!(jobs
+        .iter()
+        .all(|j| j.params.values().all(|v| v.as_deref() != Some(jane.email))));
     let jane_row = sims.postgres.customer(jane.customer_id).await.unwrap();
     assert!(jane_row.is_some_and(|r| r.do_not_sell
         && r.do_not_sell_request.as_deref() == Some("0b7f4c2e-2d7e-4c53-9a57-3c1f1e0d9a01")));
