@@ -1,13 +1,17 @@
 //! The whole connector catalogue at once, through Kafka: one opt-out and one verified delete
 //! reach every recipient kind (webhook, HubSpot, Salesforce, Meta, LinkedIn, Google Data
-//! Manager and Google Ads, Segment, and the enrichment deny-list), each speaking its vendor's
-//! API to a simulator, and the auditor shows every confirmation with the vendor's evidence.
+//! Manager and Google Ads, Segment, Google Analytics, Amplitude, Mixpanel, Braze, Klaviyo,
+//! Mailchimp, Snowflake, BigQuery, the enrichment deny-list, and PostgreSQL), each speaking its
+//! vendor's API to a simulator — the PostgreSQL recipient to the REAL local server
+//! (`deploy/local/postgres up`) — and the auditor shows every confirmation with the vendor's
+//! evidence.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use hush_contracts::recipients::RecipientConfig;
-use hush_simulators::DEMO_CONSUMERS;
+use hush_simulators::postgres::local_postgres_url;
+use hush_simulators::{DemoPostgres, BRAZE_OPT_OUT_ATTRIBUTE, DEMO_CONSUMERS};
 use hush_tests::auth::test_auth;
 use hush_tests::pipeline::{Options, Pipeline};
 use serde_json::{json, Value};
@@ -61,7 +65,13 @@ fn assert_outcomes(record: &Value, expected: &Expectation) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_opt_out_and_a_verified_delete_reach_every_connector_with_vendor_evidence() {
-    let simulators = hush_simulators::start_all(None).await.expect("simulators");
+    let postgres = DemoPostgres {
+        url: local_postgres_url().expect("the local PostgreSQL server (deploy/local/postgres up)"),
+        schema: format!("hush_catalogue_{}", uuid::Uuid::new_v4().simple()),
+    };
+    let simulators = hush_simulators::start_all(None, &postgres)
+        .await
+        .expect("simulators");
     for var in &simulators.env {
         std::env::set_var(&var.name, &var.value);
     }
@@ -74,7 +84,7 @@ async fn an_opt_out_and_a_verified_delete_reach_every_connector_with_vendor_evid
         // The pipeline brings its own webhook and HubSpot recipients.
         .filter(|r| r.id != "partner-webhook" && r.id != "hubspot")
         .collect();
-    assert_eq!(extra.len(), 6);
+    assert_eq!(extra.len(), 15);
     let pipeline = Pipeline::start(
         "catalogue",
         Options {
@@ -120,7 +130,7 @@ async fn an_opt_out_and_a_verified_delete_reach_every_connector_with_vendor_evid
             .is_some_and(Vec::is_empty)
             && record["connectors"]
                 .as_array()
-                .is_some_and(|c| c.len() >= 9)
+                .is_some_and(|c| c.len() >= 18)
     };
     let opt_out_record = pipeline
         .wait_record(
@@ -149,6 +159,16 @@ async fn an_opt_out_and_a_verified_delete_reach_every_connector_with_vendor_evid
             ("google-ads-allowlisted", ("SUPPRESSED", "VERIFIED")),
             ("segment", ("SUPPRESSED", "VERIFIED")),
             ("clearbit", ("SUPPRESSED", "VERIFIED")),
+            // Analytics vendors have no per-user opt-out call; the reason is the evidence.
+            ("google-analytics", ("NOT_APPLICABLE", "UNVERIFIABLE")),
+            ("amplitude", ("NOT_APPLICABLE", "UNVERIFIABLE")),
+            ("mixpanel", ("NOT_APPLICABLE", "UNVERIFIABLE")),
+            ("braze", ("FLAGGED", "VERIFIED")),
+            ("klaviyo", ("SUPPRESSED", "VERIFIED")),
+            ("mailchimp", ("SUPPRESSED", "VERIFIED")),
+            ("warehouse", ("FLAGGED", "VERIFIED")),
+            ("bigquery", ("FLAGGED", "VERIFIED")),
+            ("customers-db", ("FLAGGED", "VERIFIED")),
         ]),
     );
     assert_outcomes(
@@ -163,6 +183,16 @@ async fn an_opt_out_and_a_verified_delete_reach_every_connector_with_vendor_evid
             ("google-ads-allowlisted", ("DELETED", "VERIFIED")),
             ("segment", ("DELETED", "VERIFIED")),
             ("clearbit", ("SUPPRESSED", "VERIFIED")),
+            // Google offers no read-back of a deletion request.
+            ("google-analytics", ("DELETED", "UNVERIFIABLE")),
+            ("amplitude", ("DELETED", "VERIFIED")),
+            ("mixpanel", ("DELETED", "VERIFIED")),
+            ("braze", ("DELETED", "VERIFIED")),
+            ("klaviyo", ("DELETED", "VERIFIED")),
+            ("mailchimp", ("DELETED", "VERIFIED")),
+            ("warehouse", ("DELETED", "VERIFIED")),
+            ("bigquery", ("DELETED", "VERIFIED")),
+            ("customers-db", ("DELETED", "VERIFIED")),
         ]),
     );
 
@@ -181,4 +211,72 @@ async fn an_opt_out_and_a_verified_delete_reach_every_connector_with_vendor_evid
         .individual_flags(jane.email)
         .is_some_and(|f| f.has_opted_out_tracking));
     assert!(!pipeline.hubspot.exists(sam.email));
+    let braze_profile = |customer_id: &str| {
+        sims.braze
+            .profiles()
+            .into_iter()
+            .find(|p| p.external_id.as_deref() == Some(customer_id))
+    };
+    assert_eq!(
+        braze_profile(jane.customer_id)
+            .and_then(|p| p.custom_attributes.get(BRAZE_OPT_OUT_ATTRIBUTE).cloned()),
+        Some(json!(true))
+    );
+    assert!(braze_profile(sam.customer_id).is_none());
+    let klaviyo = sims.klaviyo.profiles();
+    assert!(klaviyo
+        .iter()
+        .any(|p| p.email.as_deref() == Some(jane.email) && p.suppressed));
+    assert!(!klaviyo
+        .iter()
+        .any(|p| p.email.as_deref() == Some(sam.email)));
+    assert_eq!(
+        sims.mailchimp
+            .member(jane.email)
+            .map(|m| m.status)
+            .as_deref(),
+        Some("unsubscribed")
+    );
+    assert!(sims.mailchimp.member(sam.email).is_none());
+    for (warehouse, rows) in [
+        ("snowflake", sims.snowflake.rows()),
+        ("bigquery", sims.bigquery.rows()),
+    ] {
+        assert!(
+            rows.iter()
+                .any(|r| r.get("email_sha256") == Some(&jane.email_sha256())
+                    && r.get("do_not_sell").map(String::as_str) == Some("true")),
+            "{warehouse}: {rows:?}"
+        );
+        assert!(
+            !rows
+                .iter()
+                .any(|r| r.get("email_sha256") == Some(&sam.email_sha256())),
+            "{warehouse}: {rows:?}"
+        );
+    }
+    let ga = sims.google_analytics.deletion_requests();
+    assert_eq!(ga.len(), 1, "one USER_ID deletion: {ga:?}");
+    assert_eq!(
+        (ga[0].id_type.as_str(), ga[0].user_id.as_str()),
+        ("USER_ID", sam.customer_id)
+    );
+    assert!(sims.amplitude.jobs().iter().any(|j| j.status == "done"
+        && j.scheduled
+            .iter()
+            .any(|s| s.user_id.as_deref() == Some(sam.customer_id))));
+    let tasks = sims.mixpanel.tasks();
+    assert_eq!(tasks.len(), 1, "{tasks:?}");
+    assert_eq!(tasks[0].distinct_ids, [sam.customer_id]);
+    assert_eq!(tasks[0].compliance_type, "CCPA");
+    // The real database: Jane's row is flagged by her opt-out, Sam's row is gone.
+    let jane_row = sims.postgres.customer(jane.customer_id).await.unwrap();
+    assert!(
+        jane_row
+            .as_ref()
+            .is_some_and(|r| r.do_not_sell
+                && r.do_not_sell_request.as_deref() == opt_out["request_id"].as_str()),
+        "{jane_row:?}"
+    );
+    assert_eq!(sims.postgres.customer(sam.customer_id).await.unwrap(), None);
 }

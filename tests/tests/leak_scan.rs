@@ -320,7 +320,14 @@ fn the_scan_finds_a_raw_value_in_every_form() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn no_raw_identifier_reaches_a_topic_a_log_line_evidence_or_metrics() {
     let logs = capture_logs();
-    let simulators = hush_simulators::start_all(None).await.expect("simulators");
+    let postgres = hush_simulators::DemoPostgres {
+        url: hush_simulators::postgres::local_postgres_url()
+            .expect("the local PostgreSQL server (deploy/local/postgres up)"),
+        schema: format!("hush_leakscan_{}", uuid::Uuid::new_v4().simple()),
+    };
+    let simulators = hush_simulators::start_all(None, &postgres)
+        .await
+        .expect("simulators");
     for var in &simulators.env {
         std::env::set_var(&var.name, &var.value);
     }

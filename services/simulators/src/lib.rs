@@ -4,22 +4,36 @@
 //!
 //! Nothing here is a vendor or talks to one. Every simulator is the `sim` module of its
 //! connector crate (test and demo infrastructure); this crate only wires them together for
-//! `make demo`.
+//! `make demo`. The one exception is the business's own database: the `postgres` recipient
+//! points at a schema on a REAL PostgreSQL server (`deploy/local/postgres up`), see
+//! [`postgres`].
 
 #![warn(missing_docs)]
+
+mod bigquery;
+pub mod postgres;
+mod snowflake;
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 use std::path::Path;
 use std::time::Duration;
 
+use hush_connector_amplitude::sim::{AmplitudeSim, AmplitudeSimConfig};
+use hush_connector_bigquery::sim::BigQuerySim;
+use hush_connector_braze::sim::{BrazeSim, BrazeSimConfig};
 use hush_connector_google_ads::sim::{GoogleAdsSim, GoogleAdsSimConfig};
+use hush_connector_google_analytics::sim::{GoogleAnalyticsSim, GoogleAnalyticsSimConfig};
 use hush_connector_google_data_manager::sim::{DataManagerSim, DataManagerSimConfig};
 use hush_connector_hubspot::sim::HubSpotSimulator;
+use hush_connector_klaviyo::sim::{KlaviyoSim, KlaviyoSimConfig};
 use hush_connector_linkedin::sim::LinkedInSim;
+use hush_connector_mailchimp::sim::{MailchimpSim, MailchimpSimConfig};
 use hush_connector_meta::sim::MetaSim;
+use hush_connector_mixpanel::sim::{MixpanelSim, MixpanelSimConfig};
 use hush_connector_salesforce::sim::SalesforceSim;
 use hush_connector_segment::sim::{SegmentSim, SegmentSimConfig};
+use hush_connector_snowflake::sim::SnowflakeSim;
 use hush_connector_webhook::sim::WebhookSimulator;
 use hush_contracts::events::{IdentifierType, RecipientRole};
 use hush_contracts::identifiers::hash_identifier;
@@ -28,6 +42,8 @@ use hush_runtime::config::{ConfigError, SecretRef};
 use hush_sim_kit::{RunningSim, SimControl};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
+
+pub use postgres::{DemoDatabase, DemoPostgres, DEMO_SCHEMA, POSTGRES_URL_VAR};
 
 /// Wait between two status reads of an asynchronous vendor job in the generated settings, so
 /// the demo completes in seconds.
@@ -53,6 +69,15 @@ pub const LINKEDIN_SEGMENT_ID: &str = "10804";
 pub const HUBSPOT_OPT_OUT_PROPERTY: &str = "hush_do_not_sell";
 /// HubSpot contact property set on a limit of sensitive PI (defined in the simulated portal).
 pub const HUBSPOT_LIMIT_PROPERTY: &str = "hush_limit_sensitive";
+/// Recipient id of the demo's own database (`kind = "postgres"`).
+pub const POSTGRES_RECIPIENT_ID: &str = "customers-db";
+/// Braze custom attribute set on an opt-out (the connector's default, named explicitly).
+pub const BRAZE_OPT_OUT_ATTRIBUTE: &str = "hush_do_not_sell";
+/// Who the generated Amplitude recipient names as `requester` (recorded by Amplitude).
+pub const AMPLITUDE_REQUESTER: &str = "privacy-team@demo.hush.invalid";
+/// Wait between two task reads of the generated Mixpanel recipient: Mixpanel's GDPR API allows
+/// one request a second, reads included.
+pub const MIXPANEL_POLL_INTERVAL_MS: u64 = 1_100;
 
 /// One fictional consumer the demo submits requests for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,8 +96,10 @@ impl DemoConsumer {
 }
 
 /// The consumers every simulator is seeded with: CRM contacts (HubSpot, Salesforce with an
-/// `Individual`), members of the Meta, LinkedIn and Google lists (by email hash), and Segment
-/// user ids (Segment accepts a regulation for any `userId`, so there is nothing to seed there).
+/// `Individual`), members of the Meta, LinkedIn and Google lists (by email hash), Braze profiles
+/// (external id and email), Klaviyo profiles and Mailchimp audience members (email), Amplitude users (user id = customer id)
+/// and rows of the demo database's and the Snowflake and BigQuery warehouses' `customers` tables. Segment, Mixpanel and Google Analytics
+/// accept a deletion for any id, so there is nothing to seed there.
 pub const DEMO_CONSUMERS: [DemoConsumer; 3] = [
     DemoConsumer {
         email: "jane.doe@example.com",
@@ -119,6 +146,20 @@ const GOOGLE_CLIENT_SECRET: &str = "HUSH_DEMO_GOOGLE_ADS_CLIENT_SECRET";
 const GOOGLE_REFRESH_TOKEN: &str = "HUSH_DEMO_GOOGLE_ADS_REFRESH_TOKEN";
 const GOOGLE_DEVELOPER_TOKEN: &str = "HUSH_DEMO_GOOGLE_ADS_DEVELOPER_TOKEN";
 const SEGMENT_TOKEN: &str = "HUSH_DEMO_SEGMENT_TOKEN";
+const GA_CLIENT_ID: &str = "HUSH_DEMO_GA_CLIENT_ID";
+const GA_CLIENT_SECRET: &str = "HUSH_DEMO_GA_CLIENT_SECRET";
+const GA_REFRESH_TOKEN: &str = "HUSH_DEMO_GA_REFRESH_TOKEN";
+const AMPLITUDE_API_KEY: &str = "HUSH_DEMO_AMPLITUDE_API_KEY";
+const AMPLITUDE_SECRET_KEY: &str = "HUSH_DEMO_AMPLITUDE_SECRET_KEY";
+const MIXPANEL_PROJECT_TOKEN: &str = "HUSH_DEMO_MIXPANEL_PROJECT_TOKEN";
+const MIXPANEL_OAUTH_TOKEN: &str = "HUSH_DEMO_MIXPANEL_OAUTH_TOKEN";
+const BRAZE_API_KEY: &str = "HUSH_DEMO_BRAZE_API_KEY";
+const KLAVIYO_API_KEY: &str = "HUSH_DEMO_KLAVIYO_API_KEY";
+const MAILCHIMP_API_KEY: &str = "HUSH_DEMO_MAILCHIMP_API_KEY";
+const SNOWFLAKE_TOKEN: &str = "HUSH_DEMO_SNOWFLAKE_TOKEN";
+const BIGQUERY_CLIENT_ID: &str = "HUSH_DEMO_BIGQUERY_CLIENT_ID";
+const BIGQUERY_CLIENT_SECRET: &str = "HUSH_DEMO_BIGQUERY_CLIENT_SECRET";
+const BIGQUERY_REFRESH_TOKEN: &str = "HUSH_DEMO_BIGQUERY_REFRESH_TOKEN";
 
 /// Why the simulators could not be started or configured.
 #[derive(Debug, thiserror::Error)]
@@ -138,6 +179,23 @@ pub enum SimulatorsError {
     /// The recipients do not pass `hush_contracts::recipients::validate`.
     #[error("the generated recipients are invalid: {0}")]
     Invalid(#[from] ConfigError),
+    /// The demo database could not be prepared (the error never holds the connection string).
+    #[error("the demo PostgreSQL database failed while {doing}: {source}")]
+    Postgres {
+        /// What was being done.
+        doing: &'static str,
+        /// PostgreSQL's error.
+        source: tokio_postgres::Error,
+    },
+    /// The demo schema's name is not a plain lowercase SQL identifier.
+    #[error("the demo PostgreSQL schema `{0}` is not a lowercase SQL identifier ([a-z_][a-z0-9_]*, at most 63 characters)")]
+    PostgresSchema(String),
+    /// The connection string names no TCP host.
+    #[error("the demo PostgreSQL connection string must name a TCP host (host=… or postgres://…@host:port/…)")]
+    PostgresHost,
+    /// `deploy/local/postgres up` failed.
+    #[error("deploy/local/postgres up failed (run deploy/local/prerequisites for the server binaries): {0}")]
+    LocalPostgres(String),
 }
 
 /// One environment variable the generated configuration refers to, with the simulator's fake
@@ -172,11 +230,33 @@ pub struct Simulators {
     pub google_ads: GoogleAdsSim,
     /// Simulated Segment workspace (`segment`).
     pub segment: SegmentSim,
+    /// Simulated Google Analytics User Deletion API and token endpoint (`google-analytics`).
+    pub google_analytics: GoogleAnalyticsSim,
+    /// Simulated Amplitude project (`amplitude`).
+    pub amplitude: AmplitudeSim,
+    /// Simulated Mixpanel project (`mixpanel`).
+    pub mixpanel: MixpanelSim,
+    /// Simulated Braze workspace (`braze`).
+    pub braze: BrazeSim,
+    /// Simulated Klaviyo account (`klaviyo`).
+    pub klaviyo: KlaviyoSim,
+    /// Simulated Mailchimp audience (`mailchimp`).
+    pub mailchimp: MailchimpSim,
+    /// Simulated Snowflake account with a `customers` table (`warehouse`).
+    pub snowflake: SnowflakeSim,
+    /// Simulated BigQuery project and token endpoint with a `crm.customers` table (`bigquery`).
+    pub bigquery: BigQuerySim,
+    /// The demo schema on the real PostgreSQL server (`customers-db`); it has no call log.
+    pub postgres: DemoDatabase,
 }
 
+/// How many simulators log calls (every recipient but the PostgreSQL one).
+const SIMULATORS: usize = 16;
+
 impl Simulators {
-    /// Each simulator's recipient id and call log.
-    pub fn controls(&self) -> [(&'static str, &SimControl); 8] {
+    /// Each simulator's recipient id and call log (the PostgreSQL recipient talks to a real
+    /// server and has none).
+    pub fn controls(&self) -> [(&'static str, &SimControl); SIMULATORS] {
         [
             ("partner-webhook", self.webhook.control()),
             ("hubspot", self.hubspot.control()),
@@ -186,6 +266,14 @@ impl Simulators {
             ("google-customer-match", self.google_data_manager.control()),
             ("google-ads-allowlisted", self.google_ads.control()),
             ("segment", self.segment.control()),
+            ("google-analytics", self.google_analytics.control()),
+            ("amplitude", self.amplitude.control()),
+            ("mixpanel", self.mixpanel.control()),
+            ("braze", self.braze.control()),
+            ("klaviyo", self.klaviyo.control()),
+            ("mailchimp", self.mailchimp.control()),
+            ("warehouse", self.snowflake.control()),
+            ("bigquery", self.bigquery.control()),
         ]
     }
 }
@@ -218,7 +306,7 @@ pub struct CallLine {
 /// How many calls of each simulator have been logged already.
 #[derive(Debug, Default)]
 pub struct CallCursor {
-    seen: [usize; 8],
+    seen: [usize; SIMULATORS],
 }
 
 impl Running {
@@ -344,12 +432,18 @@ fn started<T>(simulator: &'static str, result: io::Result<T>) -> Result<T, Simul
     result.map_err(|source| SimulatorsError::Start { simulator, source })
 }
 
-/// Starts every simulator on `127.0.0.1` (ephemeral ports), seeds the demo consumers and the
-/// canary subject, and returns the configuration that points at them: `base_config` (kafka,
-/// registry, topics, service sections), followed by one `[[recipients]]` block per simulator. The result is
-/// checked to parse and to pass [`hush_contracts::recipients::validate`] before it is returned.
-pub async fn start_all(base_config: Option<&str>) -> Result<Running, SimulatorsError> {
-    let simulators = start_simulators().await?;
+/// Starts every simulator on `127.0.0.1` (ephemeral ports), creates the demo schema on the real
+/// PostgreSQL server `postgres` names, seeds the demo consumers and the canary subject everywhere, and returns the
+/// configuration that points at them: `base_config` (kafka, registry, topics, service
+/// sections), followed by one `[[recipients]]` block per simulator and one for the database.
+/// The result is checked to parse and to pass [`hush_contracts::recipients::validate`] before
+/// it is returned.
+pub async fn start_all(
+    base_config: Option<&str>,
+    postgres: &DemoPostgres,
+) -> Result<Running, SimulatorsError> {
+    let database = DemoDatabase::create(postgres).await?;
+    let simulators = start_simulators(database).await?;
     seed(&simulators);
     let (recipients, env) = recipients_for(&simulators);
     let config_toml = render(base_config, &recipients)?;
@@ -367,8 +461,15 @@ pub async fn start_all(base_config: Option<&str>) -> Result<Running, SimulatorsE
     })
 }
 
-async fn start_simulators() -> Result<Simulators, SimulatorsError> {
+async fn start_simulators(postgres: DemoDatabase) -> Result<Simulators, SimulatorsError> {
     let salesforce = SalesforceSim::new(SALESFORCE_CLIENT_ID.1, SALESFORCE_CLIENT_SECRET.1);
+    let amplitude = AmplitudeSimConfig {
+        users: DEMO_CONSUMERS
+            .iter()
+            .map(|c| c.customer_id.to_owned())
+            .collect(),
+        ..AmplitudeSimConfig::default()
+    };
     Ok(Simulators {
         webhook: started(
             "webhook",
@@ -394,6 +495,30 @@ async fn start_simulators() -> Result<Simulators, SimulatorsError> {
             "Segment",
             SegmentSim::start(SegmentSimConfig::default()).await,
         )?,
+        google_analytics: started(
+            "Google Analytics",
+            GoogleAnalyticsSim::start(GoogleAnalyticsSimConfig::default()).await,
+        )?,
+        amplitude: started("Amplitude", AmplitudeSim::start(amplitude).await)?,
+        mixpanel: started(
+            "Mixpanel",
+            MixpanelSim::start(MixpanelSimConfig::default()).await,
+        )?,
+        braze: started("Braze", BrazeSim::start(BrazeSimConfig::default()).await)?,
+        klaviyo: started(
+            "Klaviyo",
+            KlaviyoSim::start(KlaviyoSimConfig::default()).await,
+        )?,
+        mailchimp: started(
+            "Mailchimp",
+            MailchimpSim::start(MailchimpSimConfig::default()).await,
+        )?,
+        snowflake: started(
+            "Snowflake",
+            SnowflakeSim::start(snowflake::sim_config()).await,
+        )?,
+        bigquery: started("BigQuery", BigQuerySim::start(bigquery::sim_config()).await)?,
+        postgres,
     })
 }
 
@@ -405,6 +530,13 @@ fn seed(simulators: &Simulators) {
     for consumer in seeded {
         simulators.hubspot.add_contact(consumer.email);
         simulators.salesforce.add_contact(consumer.email, true);
+        simulators
+            .braze
+            .add_profile(Some(consumer.customer_id), Some(consumer.email));
+        simulators.klaviyo.add_profile(Some(consumer.email), None);
+        simulators
+            .mailchimp
+            .add_member(consumer.email, "subscribed");
     }
     simulators.meta.add_members(hashes.iter().cloned());
     simulators.linkedin.add_members(hashes.iter().cloned());
@@ -422,6 +554,8 @@ struct Block {
     base_url: String,
     credentials: Vec<(&'static str, &'static str)>,
     settings: Vec<(&'static str, toml::Value)>,
+    /// The vendor's documented request rate, when the default would exceed it.
+    rate_limit_per_second: Option<u32>,
 }
 
 impl Block {
@@ -434,6 +568,9 @@ impl Block {
             toml::Value::try_from(self.role).expect("a role serialises"),
         );
         table.insert("base_url".into(), self.base_url.into());
+        if let Some(rate) = self.rate_limit_per_second {
+            table.insert("rate_limit_per_second".into(), int(u64::from(rate)));
+        }
         let mut recipient: RecipientConfig = table
             .try_into()
             .expect("id, kind, role and base_url make a recipient");
@@ -459,6 +596,10 @@ fn recipients_for(simulators: &Simulators) -> (Vec<RecipientConfig>, Vec<EnvVar>
     let google_dm = DataManagerSimConfig::default();
     let google = GoogleAdsSimConfig::default();
     let segment = SegmentSimConfig::default();
+    let ga = GoogleAnalyticsSimConfig::default();
+    let amplitude = AmplitudeSimConfig::default();
+    let mixpanel = MixpanelSimConfig::default();
+    let mailchimp = MailchimpSimConfig::default();
     let env = [
         (WEBHOOK_SECRET.0, WEBHOOK_SECRET.1.to_owned()),
         (HUBSPOT_TOKEN.0, HUBSPOT_TOKEN.1.to_owned()),
@@ -477,6 +618,21 @@ fn recipients_for(simulators: &Simulators) -> (Vec<RecipientConfig>, Vec<EnvVar>
         (GOOGLE_REFRESH_TOKEN, google.refresh_token.clone()),
         (GOOGLE_DEVELOPER_TOKEN, google.developer_token.clone()),
         (SEGMENT_TOKEN, segment.token.clone()),
+        (GA_CLIENT_ID, ga.client_id.clone()),
+        (GA_CLIENT_SECRET, ga.client_secret.clone()),
+        (GA_REFRESH_TOKEN, ga.refresh_token.clone()),
+        (AMPLITUDE_API_KEY, amplitude.api_key.clone()),
+        (AMPLITUDE_SECRET_KEY, amplitude.secret_key.clone()),
+        (MIXPANEL_PROJECT_TOKEN, mixpanel.project_token.clone()),
+        (MIXPANEL_OAUTH_TOKEN, mixpanel.oauth_token.clone()),
+        (BRAZE_API_KEY, BrazeSimConfig::default().api_key),
+        (KLAVIYO_API_KEY, KlaviyoSimConfig::default().api_key),
+        (MAILCHIMP_API_KEY, mailchimp.api_key.clone()),
+        (SNOWFLAKE_TOKEN, snowflake::TOKEN.to_owned()),
+        (BIGQUERY_CLIENT_ID, bigquery::CLIENT_ID.to_owned()),
+        (BIGQUERY_CLIENT_SECRET, bigquery::CLIENT_SECRET.to_owned()),
+        (BIGQUERY_REFRESH_TOKEN, bigquery::REFRESH_TOKEN.to_owned()),
+        (POSTGRES_URL_VAR, simulators.postgres.url().to_owned()),
     ]
     .into_iter()
     .map(|(name, value)| EnvVar {
@@ -492,6 +648,7 @@ fn recipients_for(simulators: &Simulators) -> (Vec<RecipientConfig>, Vec<EnvVar>
             base_url: simulators.webhook.base_url(),
             credentials: vec![("signing_secret", WEBHOOK_SECRET.0)],
             settings: vec![("path", WEBHOOK_PATH.into())],
+            rate_limit_per_second: None,
         },
         Block {
             id: "hubspot",
@@ -503,6 +660,7 @@ fn recipients_for(simulators: &Simulators) -> (Vec<RecipientConfig>, Vec<EnvVar>
                 ("opt_out_property", HUBSPOT_OPT_OUT_PROPERTY.into()),
                 ("limit_property", HUBSPOT_LIMIT_PROPERTY.into()),
             ],
+            rate_limit_per_second: None,
         },
         Block {
             id: "salesforce",
@@ -514,6 +672,7 @@ fn recipients_for(simulators: &Simulators) -> (Vec<RecipientConfig>, Vec<EnvVar>
                 ("client_secret", SALESFORCE_CLIENT_SECRET.0),
             ],
             settings: vec![("retry_after_default_secs", int(DEMO_RETRY_AFTER_SECS))],
+            rate_limit_per_second: None,
         },
         Block {
             id: "meta-audiences",
@@ -526,6 +685,7 @@ fn recipients_for(simulators: &Simulators) -> (Vec<RecipientConfig>, Vec<EnvVar>
                 ("api_version", META_API_VERSION.into()),
                 ("rate_limit_retry_after_secs", int(DEMO_RETRY_AFTER_SECS)),
             ],
+            rate_limit_per_second: None,
         },
         Block {
             id: "linkedin-segments",
@@ -538,6 +698,7 @@ fn recipients_for(simulators: &Simulators) -> (Vec<RecipientConfig>, Vec<EnvVar>
                 ("linkedin_version", LINKEDIN_VERSION.into()),
                 ("rate_limit_retry_after_secs", int(DEMO_RETRY_AFTER_SECS)),
             ],
+            rate_limit_per_second: None,
         },
         Block {
             id: "google-customer-match",
@@ -562,6 +723,7 @@ fn recipients_for(simulators: &Simulators) -> (Vec<RecipientConfig>, Vec<EnvVar>
                 ("poll_interval_ms", int(DEMO_POLL_INTERVAL_MS)),
                 ("max_wait_ms", int(DEMO_MAX_WAIT_MS)),
             ],
+            rate_limit_per_second: None,
         },
         Block {
             id: "google-ads-allowlisted",
@@ -581,6 +743,7 @@ fn recipients_for(simulators: &Simulators) -> (Vec<RecipientConfig>, Vec<EnvVar>
                 ("poll_interval_ms", int(DEMO_POLL_INTERVAL_MS)),
                 ("max_wait_ms", int(DEMO_MAX_WAIT_MS)),
             ],
+            rate_limit_per_second: None,
         },
         Block {
             id: "segment",
@@ -592,6 +755,132 @@ fn recipients_for(simulators: &Simulators) -> (Vec<RecipientConfig>, Vec<EnvVar>
                 ("poll_interval_ms", int(DEMO_POLL_INTERVAL_MS)),
                 ("max_wait_ms", int(DEMO_MAX_WAIT_MS)),
             ],
+            rate_limit_per_second: None,
+        },
+        Block {
+            id: "google-analytics",
+            kind: hush_connector_google_analytics::KIND,
+            role: RecipientRole::ServiceProvider,
+            base_url: simulators.google_analytics.base_url(),
+            credentials: vec![
+                ("client_id", GA_CLIENT_ID),
+                ("client_secret", GA_CLIENT_SECRET),
+                ("refresh_token", GA_REFRESH_TOKEN),
+            ],
+            settings: vec![
+                ("property_id", ga.property_id.clone().into()),
+                ("token_url", simulators.google_analytics.token_url().into()),
+            ],
+            rate_limit_per_second: Some(1),
+        },
+        Block {
+            id: "amplitude",
+            kind: hush_connector_amplitude::KIND,
+            role: RecipientRole::ServiceProvider,
+            base_url: simulators.amplitude.base_url(),
+            credentials: vec![
+                ("api_key", AMPLITUDE_API_KEY),
+                ("secret_key", AMPLITUDE_SECRET_KEY),
+            ],
+            settings: vec![
+                ("requester", AMPLITUDE_REQUESTER.into()),
+                ("poll_interval_ms", int(DEMO_POLL_INTERVAL_MS)),
+                ("max_wait_ms", int(DEMO_MAX_WAIT_MS)),
+            ],
+            rate_limit_per_second: Some(1),
+        },
+        Block {
+            id: "mixpanel",
+            kind: hush_connector_mixpanel::KIND,
+            role: RecipientRole::ServiceProvider,
+            base_url: simulators.mixpanel.base_url(),
+            credentials: vec![
+                ("project_token", MIXPANEL_PROJECT_TOKEN),
+                ("oauth_token", MIXPANEL_OAUTH_TOKEN),
+            ],
+            settings: vec![
+                ("poll_interval_ms", int(MIXPANEL_POLL_INTERVAL_MS)),
+                ("max_wait_ms", int(DEMO_MAX_WAIT_MS)),
+            ],
+            rate_limit_per_second: Some(1),
+        },
+        Block {
+            id: "braze",
+            kind: hush_connector_braze::KIND,
+            role: RecipientRole::ServiceProvider,
+            base_url: simulators.braze.base_url(),
+            credentials: vec![("api_key", BRAZE_API_KEY)],
+            settings: vec![
+                ("opt_out_attribute", BRAZE_OPT_OUT_ATTRIBUTE.into()),
+                ("poll_interval_ms", int(DEMO_POLL_INTERVAL_MS)),
+                ("max_wait_ms", int(DEMO_MAX_WAIT_MS)),
+            ],
+            rate_limit_per_second: None,
+        },
+        Block {
+            id: "klaviyo",
+            kind: hush_connector_klaviyo::KIND,
+            role: RecipientRole::ServiceProvider,
+            base_url: simulators.klaviyo.base_url(),
+            credentials: vec![("api_key", KLAVIYO_API_KEY)],
+            settings: vec![
+                ("poll_interval_ms", int(DEMO_POLL_INTERVAL_MS)),
+                ("max_wait_ms", int(DEMO_MAX_WAIT_MS)),
+            ],
+            rate_limit_per_second: None,
+        },
+        Block {
+            id: "mailchimp",
+            kind: hush_connector_mailchimp::KIND,
+            role: RecipientRole::ServiceProvider,
+            base_url: simulators.mailchimp.base_url(),
+            credentials: vec![("api_key", MAILCHIMP_API_KEY)],
+            settings: vec![("list_id", mailchimp.list_id.clone().into())],
+            rate_limit_per_second: None,
+        },
+        Block {
+            id: "warehouse",
+            kind: hush_connector_snowflake::KIND,
+            role: RecipientRole::ServiceProvider,
+            base_url: simulators.snowflake.base_url(),
+            credentials: vec![("token", SNOWFLAKE_TOKEN)],
+            settings: [
+                ("poll_interval_ms", int(DEMO_POLL_INTERVAL_MS)),
+                ("max_wait_ms", int(DEMO_MAX_WAIT_MS)),
+            ]
+            .into_iter()
+            .chain(snowflake::settings())
+            .collect(),
+            rate_limit_per_second: None,
+        },
+        Block {
+            id: "bigquery",
+            kind: hush_connector_bigquery::KIND,
+            role: RecipientRole::ServiceProvider,
+            base_url: simulators.bigquery.base_url(),
+            credentials: vec![
+                ("client_id", BIGQUERY_CLIENT_ID),
+                ("client_secret", BIGQUERY_CLIENT_SECRET),
+                ("refresh_token", BIGQUERY_REFRESH_TOKEN),
+            ],
+            settings: [
+                ("token_url", simulators.bigquery.token_url().into()),
+                ("poll_interval_ms", int(DEMO_POLL_INTERVAL_MS)),
+                ("max_wait_ms", int(DEMO_MAX_WAIT_MS)),
+            ]
+            .into_iter()
+            .chain(bigquery::settings())
+            .collect(),
+            rate_limit_per_second: None,
+        },
+        Block {
+            id: POSTGRES_RECIPIENT_ID,
+            kind: hush_connector_postgres::KIND,
+            role: RecipientRole::ServiceProvider,
+            base_url: simulators.postgres.base_url().to_owned(),
+            credentials: vec![("url", POSTGRES_URL_VAR)],
+            settings: simulators.postgres.settings(),
+            rate_limit_per_second: None,
         },
     ];
     (blocks.into_iter().map(Block::into_recipient).collect(), env)
@@ -612,7 +901,8 @@ fn render(
     }
     text.push_str(
         "# Recipients generated by hush-simulators: every base_url below is a vendor SIMULATOR on\n\
-         # loopback (test and demo infrastructure), never a real vendor. Credentials name the\n\
+         # loopback (test and demo infrastructure), never a real vendor; the PostgreSQL recipient\n\
+         # is a schema on the real local server (deploy/local/postgres). Credentials name the\n\
          # environment variables of the env file written with --env-file.\n",
     );
     for recipient in recipients {
@@ -620,10 +910,18 @@ fn render(
             recipients: [recipient],
         })
         .map_err(|e| ConfigError::Invalid(format!("recipients.{}: {e}", recipient.id)))?;
-        text.push_str(&format!(
-            "\n# {} simulator at {} (demo infrastructure)\n",
-            recipient.id, recipient.base_url
-        ));
+        if recipient.id == POSTGRES_RECIPIENT_ID {
+            text.push_str(&format!(
+                "\n# {}: the REAL local PostgreSQL at {} (deploy/local/postgres), a demo schema; \
+                 the postgres connector does not use base_url\n",
+                recipient.id, recipient.base_url
+            ));
+        } else {
+            text.push_str(&format!(
+                "\n# {} simulator at {} (demo infrastructure)\n",
+                recipient.id, recipient.base_url
+            ));
+        }
         text.push_str(&block);
     }
     Ok(text)

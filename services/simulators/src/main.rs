@@ -1,18 +1,20 @@
 //! `hush-simulators`: demo infrastructure. Starts a simulator of every vendor API Hush talks to
-//! (never a real vendor) on loopback, writes the Hush configuration that points at them, and
-//! logs every call they receive until SIGTERM or SIGINT.
+//! (never a real vendor) on loopback, prepares the demo schema on the local PostgreSQL server
+//! named by `HUSH_DEMO_POSTGRES_URL`, writes the Hush configuration that points at them, and
+//! logs every call the simulators receive until SIGTERM or SIGINT.
 
 use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Parser;
 use hush_runtime::{ops, telemetry};
-use hush_simulators::{start_all, write_atomically};
+use hush_simulators::{start_all, write_atomically, DemoPostgres, DEMO_SCHEMA, POSTGRES_URL_VAR};
 
 /// DEMO INFRASTRUCTURE, not a vendor: runs simulators of the webhook recipient, HubSpot,
 /// Salesforce, Meta Custom Audiences, LinkedIn DMP segments, Google Customer Match (the Data
-/// Manager API, and the Google Ads API for allowlisted accounts) and Segment on 127.0.0.1 for
-/// `make demo`.
+/// Manager API, and the Google Ads API for allowlisted accounts), Segment, Google Analytics,
+/// Amplitude, Mixpanel, Braze, Klaviyo, Mailchimp, Snowflake and BigQuery on 127.0.0.1 for
+/// `make demo`, and seeds a demo schema on the real local PostgreSQL server.
 #[derive(Parser)]
 #[command(
     name = "hush-simulators",
@@ -22,11 +24,14 @@ use hush_simulators::{start_all, write_atomically};
     long_about = "Demo infrastructure: starts SIMULATORS of every vendor API Hush talks to \
                   (webhook recipient, HubSpot, Salesforce, Meta Custom Audiences, LinkedIn DMP \
                   segments, Google Customer Match through the Data Manager API and \
-                  the Google Ads API, Segment) on 127.0.0.1 with ephemeral \
-                  ports, seeds them with the demo consumers, and writes a complete Hush \
-                  configuration whose [[recipients]] point at them. No real vendor is ever \
-                  called. The configuration file appears (atomically) only once every simulator \
-                  listens. Runs until SIGTERM or SIGINT, logging one line per call received \
+                  the Google Ads API, Segment, Google Analytics, Amplitude, Mixpanel, Braze, \
+                  Klaviyo, Mailchimp, Snowflake, BigQuery) on 127.0.0.1 with ephemeral ports, \
+                  seeds them with the demo consumers, creates a `customers` table in a demo schema (dropped first) \
+                  on the REAL PostgreSQL server whose connection string is in \
+                  HUSH_DEMO_POSTGRES_URL (deploy/local/postgres up prints it), and writes a \
+                  complete Hush configuration whose [[recipients]] point at them. No real \
+                  vendor is ever called. The configuration file appears (atomically) only once \
+                  every simulator listens. Runs until SIGTERM or SIGINT, logging one line per call received \
                   (method, path with emails redacted, status; never bodies)."
 )]
 struct Args {
@@ -41,6 +46,9 @@ struct Args {
     /// generated recipients.
     #[arg(long, value_name = "PATH")]
     base_config: Option<PathBuf>,
+    /// Schema of the demo `customers` table on the PostgreSQL server; dropped and re-created.
+    #[arg(long, value_name = "NAME", default_value = DEMO_SCHEMA)]
+    postgres_schema: String,
 }
 
 #[tokio::main]
@@ -55,8 +63,18 @@ async fn main() -> anyhow::Result<()> {
                 .with_context(|| format!("reading --base-config {}", path.display()))
         })
         .transpose()?;
+    let url = std::env::var(POSTGRES_URL_VAR).with_context(|| {
+        format!(
+            "{POSTGRES_URL_VAR} must hold the connection string of the demo's PostgreSQL server: \
+             export {POSTGRES_URL_VAR}=\"$(deploy/local/postgres up)\" (deploy/local/demo does)"
+        )
+    })?;
+    let postgres = DemoPostgres {
+        url,
+        schema: args.postgres_schema,
+    };
     let shutdown = ops::shutdown_on_signal();
-    let running = start_all(base.as_deref()).await?;
+    let running = start_all(base.as_deref(), &postgres).await?;
     if let Some(path) = &args.env_file {
         write_atomically(path, &running.env_file())
             .with_context(|| format!("writing --env-file {}", path.display()))?;

@@ -1,18 +1,44 @@
 //! The configuration `hush-simulators` generates: it parses, validates, names only known
-//! connector kinds, builds every connector, and points each at a seeded simulator.
+//! connector kinds, builds every connector, and points each at a seeded simulator (or, for the
+//! `postgres` kind, at a seeded schema on the real local PostgreSQL server, which these tests
+//! start with `deploy/local/postgres up`).
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use hush_contracts::connector::{Connector, Operation, RawValue, SuppressionWork, WorkIdentifier};
 use hush_contracts::events::{Category, IdentifierType, RequestKind};
 use hush_contracts::identifiers::hash_identifier;
 use hush_contracts::recipients::{validate, RecipientConfig};
+use hush_simulators::postgres::local_postgres_url;
 use hush_simulators::{
-    start_all, write_atomically, CallCursor, Running, CANARY_SUBJECT, DEMO_CONSUMERS,
-    HUBSPOT_OPT_OUT_PROPERTY,
+    start_all, write_atomically, CallCursor, DemoPostgres, Running, SimulatorsError,
+    BRAZE_OPT_OUT_ATTRIBUTE, CANARY_SUBJECT, DEMO_CONSUMERS, HUBSPOT_OPT_OUT_PROPERTY,
+    POSTGRES_RECIPIENT_ID,
 };
 use serde::Deserialize;
+
+/// A demo schema of this test's own on the local PostgreSQL server (started once per binary).
+fn postgres() -> DemoPostgres {
+    static URL: OnceLock<String> = OnceLock::new();
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let url = URL.get_or_init(|| {
+        local_postgres_url().expect("the local PostgreSQL server (deploy/local/postgres up)")
+    });
+    DemoPostgres {
+        url: url.clone(),
+        schema: format!(
+            "hush_sims_{}_{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ),
+    }
+}
+
+async fn start(base_config: Option<&str>) -> Result<Running, SimulatorsError> {
+    start_all(base_config, &postgres()).await
+}
 
 #[derive(Deserialize)]
 struct Recipients {
@@ -49,7 +75,7 @@ fn build(recipient: &RecipientConfig) -> Arc<dyn Connector> {
 
 #[tokio::test]
 async fn generated_recipients_validate_use_known_kinds_and_build_every_connector() {
-    let running = start_all(None).await.unwrap();
+    let running = start(None).await.unwrap();
     let recipients = recipients_of(&running);
     validate(&recipients).unwrap();
     let ids: Vec<&str> = recipients.iter().map(|r| r.id.as_str()).collect();
@@ -63,7 +89,16 @@ async fn generated_recipients_validate_use_known_kinds_and_build_every_connector
             "linkedin-segments",
             "google-customer-match",
             "google-ads-allowlisted",
-            "segment"
+            "segment",
+            "google-analytics",
+            "amplitude",
+            "mixpanel",
+            "braze",
+            "klaviyo",
+            "mailchimp",
+            "warehouse",
+            "bigquery",
+            POSTGRES_RECIPIENT_ID,
         ]
     );
     let kinds: BTreeSet<&str> = recipients.iter().map(|r| r.kind.as_str()).collect();
@@ -79,7 +114,7 @@ async fn generated_recipients_validate_use_known_kinds_and_build_every_connector
 
 #[tokio::test]
 async fn every_credential_the_configuration_names_has_an_export_line() {
-    let running = start_all(None).await.unwrap();
+    let running = start(None).await.unwrap();
     let lines = running.env_lines();
     for recipient in recipients_of(&running) {
         for (name, var) in &recipient.credentials {
@@ -100,7 +135,7 @@ async fn every_credential_the_configuration_names_has_an_export_line() {
 #[tokio::test]
 async fn the_base_configuration_comes_first_and_is_kept() {
     let base = "[kafka]\nbootstrap_servers = \"127.0.0.1:9092\"\n\n[topics]\npartitions = 3\n";
-    let running = start_all(Some(base)).await.unwrap();
+    let running = start(Some(base)).await.unwrap();
     assert!(running.config_toml.starts_with(base));
     let table: toml::Table = toml::from_str(&running.config_toml).unwrap();
     assert_eq!(
@@ -108,19 +143,19 @@ async fn the_base_configuration_comes_first_and_is_kept() {
         Some("127.0.0.1:9092")
     );
     assert_eq!(table["topics"]["partitions"].as_integer(), Some(3));
-    assert_eq!(recipients_of(&running).len(), 8);
+    assert_eq!(recipients_of(&running).len(), 17);
 }
 
 #[tokio::test]
 async fn a_base_configuration_reusing_a_recipient_id_is_refused() {
     let base = "[[recipients]]\nid = \"hubspot\"\nkind = \"webhook\"\nrole = \"THIRD_PARTY\"\nbase_url = \"https://hooks.example.com\"\n";
-    let error = start_all(Some(base)).await.err().expect("a duplicate id");
+    let error = start(Some(base)).await.err().expect("a duplicate id");
     assert!(error.to_string().contains("appears twice"), "{error}");
 }
 
 #[tokio::test]
 async fn every_simulator_holds_the_demo_consumers_and_the_canary_subject() {
-    let running = start_all(None).await.unwrap();
+    let running = start(None).await.unwrap();
     let sims = &running.simulators;
     for consumer in DEMO_CONSUMERS.into_iter().chain([CANARY_SUBJECT]) {
         let hash = consumer.email_sha256();
@@ -130,7 +165,59 @@ async fn every_simulator_holds_the_demo_consumers_and_the_canary_subject() {
         assert!(sims.linkedin.members().contains(&hash));
         assert!(sims.google_data_manager.members().contains(&hash));
         assert!(sims.google_ads.members().contains(&hash));
+        assert!(sims.braze.profiles().iter().any(|p| {
+            p.external_id.as_deref() == Some(consumer.customer_id)
+                && p.email.as_deref() == Some(consumer.email)
+        }));
+        assert!(sims
+            .klaviyo
+            .profiles()
+            .iter()
+            .any(|p| p.email.as_deref() == Some(consumer.email)));
+        assert!(sims
+            .mailchimp
+            .member(consumer.email)
+            .is_some_and(|m| m.status == "subscribed"));
+        for rows in [sims.snowflake.rows(), sims.bigquery.rows()] {
+            assert!(rows.iter().any(|r| {
+                r.get("email_sha256") == Some(&hash)
+                    && r.get("do_not_sell").map(String::as_str) == Some("false")
+            }));
+        }
+        let row = sims.postgres.customer(consumer.customer_id).await.unwrap();
+        assert!(row.is_some_and(|r| !r.do_not_sell && !r.limit_sensitive));
     }
+}
+
+#[tokio::test]
+async fn an_invalid_schema_name_is_refused_before_any_sql_runs() {
+    let demo = DemoPostgres {
+        schema: "demo; DROP TABLE x".into(),
+        ..postgres()
+    };
+    let error = start_all(None, &demo).await.err().expect("refused");
+    assert!(
+        matches!(error, SimulatorsError::PostgresSchema(_)),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_database_fails_the_start_without_showing_the_connection_string() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let demo = DemoPostgres {
+        url: format!("postgres://hush:secret-pw-123@127.0.0.1:{port}/postgres?sslmode=disable"),
+        schema: "hush_unreachable".into(),
+    };
+    let error = start_all(None, &demo)
+        .await
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(error.contains("while connecting"), "{error}");
+    assert!(!error.contains("secret-pw-123"), "{error}");
 }
 
 fn opt_out(request_id: &str, email: &str, customer_id: &str) -> SuppressionWork {
@@ -155,7 +242,7 @@ fn opt_out(request_id: &str, email: &str, customer_id: &str) -> SuppressionWork 
 
 #[tokio::test]
 async fn an_opt_out_reaches_every_simulator_through_the_generated_configuration() {
-    let running = start_all(None).await.unwrap();
+    let running = start(None).await.unwrap();
     apply_env(&running);
     let [jane, sam, _] = DEMO_CONSUMERS;
     let work = [opt_out(
@@ -196,11 +283,69 @@ async fn an_opt_out_reaches_every_simulator_through_the_generated_configuration(
     let regulations = sims.segment.regulations();
     assert_eq!(regulations.len(), 1);
     assert_eq!(regulations[0].subject_ids, [jane.customer_id]);
+    let braze_flag = |customer_id: &str| {
+        sims.braze
+            .profiles()
+            .into_iter()
+            .find(|p| p.external_id.as_deref() == Some(customer_id))
+            .and_then(|p| p.custom_attributes.get(BRAZE_OPT_OUT_ATTRIBUTE).cloned())
+    };
+    assert_eq!(braze_flag(jane.customer_id), Some(serde_json::json!(true)));
+    assert_eq!(braze_flag(sam.customer_id), None);
+    let klaviyo_suppressed = |email: &str| {
+        sims.klaviyo
+            .profiles()
+            .iter()
+            .any(|p| p.email.as_deref() == Some(email) && p.suppressed)
+    };
+    assert!(klaviyo_suppressed(jane.email) && !klaviyo_suppressed(sam.email));
+    let mailchimp_status = |email: &str| sims.mailchimp.member(email).map(|m| m.status);
+    assert_eq!(
+        mailchimp_status(jane.email).as_deref(),
+        Some("unsubscribed")
+    );
+    assert_eq!(mailchimp_status(sam.email).as_deref(), Some("subscribed"));
+    for (warehouse, rows) in [
+        ("snowflake", sims.snowflake.rows()),
+        ("bigquery", sims.bigquery.rows()),
+    ] {
+        let flag = |hash: String| {
+            rows.iter()
+                .find(|r| r.get("email_sha256") == Some(&hash))
+                .and_then(|r| r.get("do_not_sell").cloned())
+        };
+        assert_eq!(
+            flag(jane.email_sha256()).as_deref(),
+            Some("true"),
+            "{warehouse}"
+        );
+        assert_eq!(
+            flag(sam.email_sha256()).as_deref(),
+            Some("false"),
+            "{warehouse}"
+        );
+    }
+    // BigQuery's flag bound the email hash as a named parameter, never the raw email.
+    let jobs = sims.bigquery.jobs();
+    assert!(jobs.iter().any(|j| j.query.starts_with("UPDATE")
+        && j.params.get("email_sha256") == Some(&Some(jane.email_sha256()))));
+    assert!(jobs
+        .iter()
+        .all(|j| j.params.values().all(|v| v.as_deref() != Some(jane.email))));
+    let jane_row = sims.postgres.customer(jane.customer_id).await.unwrap();
+    assert!(jane_row.is_some_and(|r| r.do_not_sell
+        && r.do_not_sell_request.as_deref() == Some("0b7f4c2e-2d7e-4c53-9a57-3c1f1e0d9a01")));
+    let sam_row = sims.postgres.customer(sam.customer_id).await.unwrap();
+    assert!(sam_row.is_some_and(|r| !r.do_not_sell));
+    // Analytics vendors have no opt-out call: nothing reached them.
+    assert!(sims.google_analytics.deletion_requests().is_empty());
+    assert!(sims.amplitude.jobs().is_empty());
+    assert!(sims.mixpanel.tasks().is_empty());
 }
 
 #[tokio::test]
 async fn logged_calls_name_the_simulator_and_carry_no_email() {
-    let running = start_all(None).await.unwrap();
+    let running = start(None).await.unwrap();
     apply_env(&running);
     let jane = DEMO_CONSUMERS[0];
     let hubspot = recipients_of(&running)

@@ -1,0 +1,458 @@
+//! Contract tests: the Amplitude connector against the User Privacy API simulator over
+//! loopback.
+
+use std::time::Duration;
+
+use hush_connector_amplitude::sim::{AmplitudeSim, AmplitudeSimConfig};
+use hush_connector_amplitude::{
+    AmplitudeConfig, AmplitudeConnector, AmplitudeCredentials, EVIDENCE_JOBS, EVIDENCE_JOB_STATUS,
+    EVIDENCE_REQUESTED_ON,
+};
+use hush_connector_kit::testing::{
+    assert_refused, assert_retry_after, email, hashed, one, with_raw, work, ComplianceSuite,
+    WorkExt,
+};
+use hush_contracts::connector::{Connector, ConnectorError, Operation, SuppressionWork};
+use hush_contracts::events::{ConfirmationAction, IdentifierType, RequestKind, VerificationStatus};
+use hush_contracts::identifiers::sha256_hex;
+use hush_contracts::recipients::RecipientConfig;
+use hush_sim_kit::Fault;
+use serde_json::json;
+
+const KNOWN: [&str; 4] = ["user-1", "user-2", "user-3", "suite-user"];
+
+fn sim_config() -> AmplitudeSimConfig {
+    AmplitudeSimConfig {
+        users: KNOWN.iter().map(|u| u.to_string()).collect(),
+        min_spacing: Duration::ZERO,
+        ..AmplitudeSimConfig::default()
+    }
+}
+
+fn connector_for(
+    sim: &AmplitudeSim,
+    config: &AmplitudeSimConfig,
+    settings: &str,
+) -> AmplitudeConnector {
+    let text = format!(
+        r#"
+id = "amplitude"
+kind = "amplitude"
+role = "SERVICE_PROVIDER"
+base_url = "{base}"
+timeout_ms = 500
+[settings]
+requester = "privacy-team@example.com"
+poll_interval_ms = 5
+{settings}
+"#,
+        base = sim.base_url(),
+    );
+    let recipient: RecipientConfig = toml::from_str(&text).unwrap();
+    let credentials = AmplitudeCredentials {
+        api_key: config.api_key.clone(),
+        secret_key: config.secret_key.as_str().into(),
+    };
+    let resolved =
+        AmplitudeConfig::with_credentials(&recipient, recipient.settings().unwrap(), credentials)
+            .unwrap();
+    AmplitudeConnector::new(resolved).unwrap()
+}
+
+async fn start(config: AmplitudeSimConfig) -> (AmplitudeSim, AmplitudeConnector) {
+    let sim = AmplitudeSim::start(config.clone()).await.unwrap();
+    let connector = connector_for(&sim, &config, "");
+    (sim, connector)
+}
+
+/// A request of `kind` for a person with an email and, when given, the customer id `user`.
+fn person(kind: RequestKind, user: Option<&str>) -> SuppressionWork {
+    let work = work(kind).with(email("person@example.com"));
+    match user {
+        Some(user) => work.with(with_raw(IdentifierType::CustomerId, user)),
+        None => work,
+    }
+}
+
+fn deletion(user: &str) -> SuppressionWork {
+    person(RequestKind::Delete, Some(user))
+}
+
+#[tokio::test]
+async fn deletions_are_scheduled_in_one_request_and_pending_on_the_job() {
+    let config = sim_config();
+    let (sim, connector) = start(config.clone()).await;
+    let results = connector
+        .apply(Operation::Delete, &[deletion("user-1"), deletion("user-2")])
+        .await
+        .unwrap();
+
+    let calls = sim.control().calls_to("/api/2/deletions/users");
+    assert_eq!(calls.len(), 1);
+    let call = &calls[0];
+    assert_eq!(call.method, "POST");
+    assert!(call
+        .header("content-type")
+        .is_some_and(|c| c.starts_with("application/json")));
+    assert!(call
+        .header("authorization")
+        .is_some_and(|a| a.starts_with("Basic ")));
+    assert_eq!(
+        call.json,
+        json!({"user_ids": ["user-1", "user-2"], "requester": "privacy-team@example.com",
+               "ignore_invalid_id": "true", "delete_from_org": "false"})
+    );
+
+    let jobs = sim.jobs();
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0].scheduled.len(), 2);
+    for (result, user) in results.iter().zip(["user-1", "user-2"]) {
+        let completion = result.as_ref().unwrap();
+        assert_eq!(completion.action, ConfirmationAction::Deleted);
+        assert_eq!(completion.verification, VerificationStatus::Pending);
+        assert_eq!(completion.evidence[EVIDENCE_JOBS], jobs[0].day);
+        assert_eq!(
+            completion.evidence[EVIDENCE_JOB_STATUS],
+            format!("{}=staging", jobs[0].day)
+        );
+        assert_eq!(
+            completion.evidence[EVIDENCE_REQUESTED_ON],
+            jobs[0].scheduled[0].requested_on_day
+        );
+        assert_eq!(completion.evidence["customer_id_sha256"], sha256_hex(user));
+        assert_eq!(completion.evidence["amplitude_ids_scheduled"], "2");
+        assert!(!completion.evidence.values().any(|v| v.contains(user)));
+    }
+}
+
+#[tokio::test]
+async fn verify_reads_the_job_back_until_it_is_done() {
+    let (sim, connector) = start(sim_config()).await;
+    let item = deletion("user-3");
+    let completion = one(connector
+        .apply(Operation::Delete, std::slice::from_ref(&item))
+        .await)
+    .unwrap();
+    assert_eq!(completion.verification, VerificationStatus::Pending);
+    // Listing reads: staging, submitted, done.
+    assert_eq!(
+        connector.verify(&item, &completion).await,
+        VerificationStatus::Pending
+    );
+    assert_eq!(
+        connector.verify(&item, &completion).await,
+        VerificationStatus::Pending
+    );
+    assert_eq!(
+        connector.verify(&item, &completion).await,
+        VerificationStatus::Verified
+    );
+    let listing = sim
+        .control()
+        .calls()
+        .into_iter()
+        .filter(|c| c.method == "GET")
+        .collect::<Vec<_>>();
+    assert_eq!(listing.len(), 3);
+    let requested = &completion.evidence[EVIDENCE_REQUESTED_ON];
+    let end = (chrono::NaiveDate::parse_from_str(requested, "%Y-%m-%d").unwrap()
+        + chrono::Days::new(30))
+    .to_string();
+    assert_eq!(
+        listing[0].path,
+        format!("/api/2/deletions/users?start_day={requested}&end_day={end}")
+    );
+}
+
+#[tokio::test]
+async fn a_job_polled_within_max_wait_is_verified_at_once() {
+    let config = sim_config();
+    let sim = AmplitudeSim::start(config.clone()).await.unwrap();
+    let connector = connector_for(&sim, &config, "max_wait_ms = 2000");
+    let completion = one(connector
+        .apply(Operation::Delete, &[deletion("user-1")])
+        .await)
+    .unwrap();
+    assert_eq!(completion.verification, VerificationStatus::Verified);
+    assert!(completion.evidence[EVIDENCE_JOB_STATUS].ends_with("=done"));
+}
+
+#[tokio::test]
+async fn a_revoked_job_fails_verification() {
+    let (sim, connector) = start(sim_config()).await;
+    let item = deletion("user-2");
+    let completion = one(connector
+        .apply(Operation::Delete, std::slice::from_ref(&item))
+        .await)
+    .unwrap();
+    sim.revoke_staging_jobs();
+    assert_eq!(
+        connector.verify(&item, &completion).await,
+        VerificationStatus::Failed
+    );
+}
+
+#[tokio::test]
+async fn unknown_users_alone_are_not_found() {
+    let (sim, connector) = start(sim_config()).await;
+    let completion = one(connector
+        .apply(Operation::Delete, &[deletion("stranger-9")])
+        .await)
+    .unwrap();
+    assert_eq!(completion.action, ConfirmationAction::NotFound);
+    assert_eq!(
+        completion.evidence["customer_id_sha256"],
+        sha256_hex("stranger-9")
+    );
+    assert_eq!(sim.control().calls().len(), 1, "Amplitude was asked");
+}
+
+#[tokio::test]
+async fn no_customer_id_is_not_found_and_a_hashed_only_one_is_refused_without_a_call() {
+    let (sim, connector) = start(sim_config()).await;
+    let results = connector
+        .apply(
+            Operation::Delete,
+            &[
+                person(RequestKind::Delete, None),
+                work(RequestKind::Delete).with(hashed(IdentifierType::CustomerId, "user-1")),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        results[0].as_ref().unwrap().action,
+        ConfirmationAction::NotFound
+    );
+    assert_refused(results[1].clone(), "no raw value");
+    assert!(sim.control().calls().is_empty());
+}
+
+#[tokio::test]
+async fn opt_outs_limits_and_opt_ins_are_not_applicable_and_call_nothing() {
+    let (sim, connector) = start(sim_config()).await;
+    let results = connector
+        .apply(
+            Operation::Suppress,
+            &[
+                person(RequestKind::OptOutSaleShare, Some("user-1")),
+                person(RequestKind::LimitSensitive, Some("user-1")),
+                person(RequestKind::OptInSaleShare, Some("user-1")),
+            ],
+        )
+        .await
+        .unwrap();
+    for result in results {
+        let completion = result.unwrap();
+        assert_eq!(completion.action, ConfirmationAction::NotApplicable);
+        assert!(completion.evidence["reason"].contains("Amplitude has no"));
+    }
+    assert!(sim.control().calls().is_empty());
+}
+
+#[tokio::test]
+async fn more_than_a_hundred_users_take_two_requests_a_second_apart() {
+    let users: Vec<String> = (0..101).map(|i| format!("bulk-{i:03}")).collect();
+    let config = AmplitudeSimConfig {
+        users: users.clone(),
+        ..AmplitudeSimConfig::default()
+    };
+    let (sim, connector) = start(config).await;
+    let batch: Vec<_> = users.iter().map(|u| deletion(u)).collect();
+    let results = connector.apply(Operation::Delete, &batch).await.unwrap();
+    assert!(results
+        .iter()
+        .all(|r| r.as_ref().unwrap().action == ConfirmationAction::Deleted));
+    let calls = sim.control().calls_to("/api/2/deletions/users");
+    assert_eq!(
+        calls.len(),
+        2,
+        "the simulator enforces one request a second"
+    );
+    assert!(calls.iter().all(|c| c.status == 200));
+    assert_eq!(calls[0].json["user_ids"].as_array().unwrap().len(), 100);
+    assert_eq!(calls[1].json["user_ids"], json!(["bulk-100"]));
+}
+
+#[tokio::test]
+async fn an_organisation_wide_deletion_is_read_back_per_project() {
+    let config = sim_config();
+    let sim = AmplitudeSim::start(config.clone()).await.unwrap();
+    let connector = connector_for(&sim, &config, "delete_from_org = true");
+    let item = deletion("user-1");
+    let completion = one(connector
+        .apply(Operation::Delete, std::slice::from_ref(&item))
+        .await)
+    .unwrap();
+    let day = &sim.jobs()[0].day;
+    assert_eq!(
+        completion.evidence[EVIDENCE_JOBS],
+        format!("187520:{day},187521:{day}")
+    );
+    assert_eq!(sim.control().calls()[0].json["delete_from_org"], "true");
+    for _ in 0..2 {
+        assert_eq!(
+            connector.verify(&item, &completion).await,
+            VerificationStatus::Pending
+        );
+    }
+    assert_eq!(
+        connector.verify(&item, &completion).await,
+        VerificationStatus::Verified
+    );
+}
+
+#[tokio::test]
+async fn refused_credentials_are_permanent_with_amplitudes_text() {
+    let config = sim_config();
+    let sim = AmplitudeSim::start(config.clone()).await.unwrap();
+    let wrong = AmplitudeSimConfig {
+        secret_key: "wrong".into(),
+        ..config
+    };
+    let connector = connector_for(&sim, &wrong, "");
+    assert_refused(
+        connector
+            .apply(Operation::Delete, &[deletion("user-1")])
+            .await,
+        "HTTP 401: Amplitude: Invalid API key or secret key",
+    );
+}
+
+#[tokio::test]
+async fn vendor_failures_on_a_deletion_are_classified() {
+    let (sim, connector) = start(AmplitudeSimConfig {
+        min_spacing: Duration::from_secs(1),
+        ..sim_config()
+    })
+    .await;
+    sim.control().inject(Fault::too_many_requests(7));
+    assert_retry_after(
+        connector
+            .apply(Operation::Delete, &[deletion("user-1")])
+            .await,
+        Duration::from_secs(7),
+    );
+    sim.control().inject(Fault::server_error());
+    assert!(matches!(
+        connector
+            .apply(Operation::Delete, &[deletion("user-1")])
+            .await,
+        Err(ConnectorError::Transient(_))
+    ));
+    sim.control().inject(Fault::Delay(Duration::from_secs(2)));
+    assert!(matches!(
+        connector.apply(Operation::Delete, &[deletion("user-1")]).await,
+        Err(ConnectorError::Transient(t)) if t.contains("before the timeout")
+    ));
+    // The simulator's own one-request-a-second limit: a 429 without Retry-After.
+    one(connector
+        .apply(Operation::Delete, &[deletion("user-1")])
+        .await)
+    .unwrap();
+    let limited = connector
+        .apply(Operation::Delete, &[deletion("user-2")])
+        .await;
+    assert!(
+        matches!(&limited, Err(ConnectorError::RetryAfter { after, detail })
+            if *after == Duration::from_secs(5) && detail.contains("1 request per second")),
+        "{limited:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_error_quoting_a_user_id_is_redacted() {
+    let (sim, connector) = start(sim_config()).await;
+    sim.control().inject(Fault::answer(
+        400,
+        r#"{"error":"Invalid user_ids: user-1"}"#,
+    ));
+    match connector
+        .apply(Operation::Delete, &[deletion("user-1")])
+        .await
+    {
+        Err(ConnectorError::Permanent(text)) => {
+            assert!(!text.contains("user-1"), "{text}");
+            assert!(text.contains("Invalid user_ids: <user_id>"), "{text}");
+        }
+        other => panic!("expected a permanent refusal, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn the_simulator_validates_requests_like_amplitude() {
+    let config = AmplitudeSimConfig {
+        min_spacing: Duration::ZERO,
+        ..sim_config()
+    };
+    let sim = AmplitudeSim::start(config.clone()).await.unwrap();
+    let http = reqwest::Client::new();
+    let url = format!("{}/api/2/deletions/users", sim.base_url());
+    let ids: Vec<String> = (0..101).map(|i| format!("u{i}")).collect();
+    let cases = [
+        (json!({"user_ids": []}), "Either amplitude_ids or user_ids"),
+        (
+            json!({"user_ids": ids, "ignore_invalid_id": true}),
+            "at most 100",
+        ),
+        (
+            json!({"user_ids": ["user-1"], "emails": ["x"]}),
+            "Unknown parameter emails",
+        ),
+        (json!({"amplitude_ids": ["abc"]}), "integers"),
+        (
+            json!({"amplitude_ids": [1], "delete_from_org": "True"}),
+            "user_ids only",
+        ),
+        (
+            json!({"user_ids": ["user-1"], "ignore_invalid_id": "maybe"}),
+            "True or False",
+        ),
+        (json!({"user_ids": ["nobody"]}), "Invalid user_ids: nobody"),
+    ];
+    for (body, message) in cases {
+        let answer = http
+            .post(&url)
+            .basic_auth(&config.api_key, Some(&config.secret_key))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 400, "{body}");
+        let error: serde_json::Value = answer.json().await.unwrap();
+        let text = error["error"].as_str().unwrap();
+        assert!(text.contains(message), "{text}");
+    }
+    let too_long = http
+        .get(format!("{url}?start_day=2026-01-01&end_day=2026-12-31"))
+        .basic_auth(&config.api_key, Some(&config.secret_key))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(too_long.status(), 400);
+    let anonymous = http
+        .get(format!("{url}?start_day=2026-01-01&end_day=2026-01-31"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+    assert!(sim.jobs().is_empty());
+}
+
+/// The suite runs without fault injection: every fault it injects rides on an opt-out, which
+/// this connector answers `NOT_APPLICABLE` without calling Amplitude.
+/// `vendor_failures_on_a_deletion_are_classified` checks the same faults on deletions.
+#[tokio::test]
+async fn the_connector_passes_the_compliance_suite() {
+    let (_sim, connector) = start(sim_config()).await;
+    ComplianceSuite {
+        connector: &connector,
+        max_batch: hush_connector_amplitude::FACTORY.max_batch,
+        sample: &|kind| person(kind, Some("suite-user")),
+        applies_opt_ins: false,
+        faults: None,
+        hang: Duration::from_secs(2),
+    }
+    .run()
+    .await;
+}

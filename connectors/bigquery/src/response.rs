@@ -1,0 +1,302 @@
+//! Reading BigQuery's answers: one function ([`read`]) classifies an answer of `jobs.query` or
+//! `jobs.getQueryResults` as a finished job (`jobComplete: true`), a running one
+//! (`jobComplete: false`, with its `jobReference`), a failed query (a 4xx with BigQuery's
+//! `error`, or `errors` in a complete answer), or a call that did not go through: 429 and a
+//! 403/400 whose reason is `rateLimitExceeded` are retried after a wait (BigQuery asks for
+//! exponential backoff from one second), `quotaExceeded`, `backendError`, `internalError`, 408
+//! and 5xx are transient, any other 4xx permanent with BigQuery's message. A bound value
+//! BigQuery repeats in a message is replaced by `<identifier>`.
+
+use std::time::Duration;
+
+use hush_connector_kit::http::{classify_http_status, parse_retry_after, VendorAnswer};
+use hush_contracts::connector::ConnectorError;
+use serde_json::Value;
+
+/// What replaces a bound value that BigQuery repeats in its message.
+pub const REDACTED: &str = "<identifier>";
+/// Wait after a rate-limit answer that does not say how long.
+pub const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(2);
+
+/// A finished job's result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueryResult {
+    /// `jobReference.jobId`.
+    pub job_id: String,
+    /// `numDmlAffectedRows`, for a DML statement.
+    pub rows_affected: Option<u64>,
+    /// `schema.fields`: each column's name and type.
+    pub columns: Vec<(String, String)>,
+    /// `rows[].f[].v`: the first page's values as text (`None` for `NULL`).
+    pub rows: Vec<Vec<Option<String>>>,
+}
+
+impl QueryResult {
+    /// The one integer a check query returns (how many rows do not comply yet); `NULL` is 0.
+    pub fn count(&self) -> Result<u64, String> {
+        match (self.columns.as_slice(), self.rows.as_slice()) {
+            ([(_, kind)], [row]) if is_integer(kind) && row.len() == 1 => match &row[0] {
+                None => Ok(0),
+                Some(text) => text
+                    .parse::<u64>()
+                    .map_err(|_| format!("it returned `{text}`, not a count")),
+            },
+            ([(_, kind)], _) if !is_integer(kind) => Err(format!("it returns one {kind} column")),
+            (columns, rows) if columns.len() != 1 => Err(format!(
+                "it returns {} columns ({} rows)",
+                columns.len(),
+                rows.len()
+            )),
+            (_, rows) => Err(format!("it returns {} rows", rows.len())),
+        }
+    }
+}
+
+fn is_integer(kind: &str) -> bool {
+    kind.eq_ignore_ascii_case("INTEGER") || kind.eq_ignore_ascii_case("INT64")
+}
+
+/// Where a query job stands after a submission or a read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Job {
+    /// Finished.
+    Done(QueryResult),
+    /// Still running, with its id.
+    Running(String),
+    /// The query failed: the job's own outcome.
+    Failed(ConnectorError),
+}
+
+/// Classifies an answer. `Err` means the call itself did not go through (or may be retried);
+/// a refusal of the query itself is `Ok(Job::Failed)`. `bound` are the values bound in it.
+pub fn read(answer: &VendorAnswer, bound: &[&str]) -> Result<Job, ConnectorError> {
+    let body: Value = serde_json::from_str(&answer.body).unwrap_or(Value::Null);
+    if (200..300).contains(&answer.status) {
+        return job(&body, bound);
+    }
+    let error = &body["error"];
+    let reasons: Vec<&str> = error["errors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["reason"].as_str())
+        .collect();
+    let message = error["message"]
+        .as_str()
+        .map(str::to_owned)
+        .unwrap_or_else(|| answer.body.chars().take(500).collect());
+    let text = format!(
+        "BigQuery{}: {}",
+        reasons
+            .first()
+            .map(|r| format!(" ({r})"))
+            .unwrap_or_default(),
+        redact(&message, bound)
+    );
+    if answer.status == 429 || reasons.contains(&"rateLimitExceeded") {
+        return Err(ConnectorError::RetryAfter {
+            after: answer
+                .retry_after
+                .as_deref()
+                .and_then(parse_retry_after)
+                .unwrap_or(DEFAULT_RETRY_AFTER),
+            detail: format!("HTTP {}: {text}", answer.status),
+        });
+    }
+    if reasons
+        .iter()
+        .any(|r| matches!(*r, "quotaExceeded" | "backendError" | "internalError"))
+    {
+        return Err(ConnectorError::Transient(format!(
+            "HTTP {}: {text}",
+            answer.status
+        )));
+    }
+    let classified = classify_http_status(answer.status, answer.retry_after.as_deref(), &text)
+        .unwrap_or_else(|| ConnectorError::Transient(format!("HTTP {}: {text}", answer.status)));
+    match classified {
+        ConnectorError::Permanent(detail) if answer.status != 401 && answer.status != 403 => {
+            Ok(Job::Failed(ConnectorError::Permanent(detail)))
+        }
+        other => Err(other),
+    }
+}
+
+fn job(body: &Value, bound: &[&str]) -> Result<Job, ConnectorError> {
+    let job_id = body["jobReference"]["jobId"]
+        .as_str()
+        .filter(|j| !j.is_empty())
+        .ok_or_else(|| {
+            ConnectorError::Transient("BigQuery answered without a jobReference".into())
+        })?
+        .to_owned();
+    if body["jobComplete"] != Value::Bool(true) {
+        return Ok(Job::Running(job_id));
+    }
+    if let Some(first) = body["errors"].as_array().and_then(|e| e.first()) {
+        return Ok(Job::Failed(ConnectorError::Permanent(format!(
+            "BigQuery job {job_id} failed ({}): {}",
+            first["reason"].as_str().unwrap_or("?"),
+            redact(first["message"].as_str().unwrap_or_default(), bound)
+        ))));
+    }
+    let columns = body["schema"]["fields"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|f| {
+            (
+                f["name"].as_str().unwrap_or_default().to_owned(),
+                f["type"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    let rows = body["rows"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|row| {
+            row["f"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|cell| cell["v"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .collect();
+    Ok(Job::Done(QueryResult {
+        job_id,
+        rows_affected: body["numDmlAffectedRows"]
+            .as_str()
+            .and_then(|n| n.parse().ok()),
+        columns,
+        rows,
+    }))
+}
+
+/// `text` with every non-empty value of `bound` replaced by [`REDACTED`].
+pub fn redact(text: &str, bound: &[&str]) -> String {
+    let mut text = text.to_owned();
+    for value in bound.iter().filter(|v| !v.is_empty()) {
+        text = text.replace(value, REDACTED);
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn answer(status: u16, body: Value) -> VendorAnswer {
+        VendorAnswer {
+            status,
+            retry_after: None,
+            rate_limit_reset: None,
+            body: body.to_string(),
+        }
+    }
+
+    fn google_error(status: u16, reason: &str, message: &str) -> VendorAnswer {
+        answer(
+            status,
+            json!({"error": {"code": status, "message": message, "status": "X",
+                             "errors": [{"message": message, "domain": "global", "reason": reason}]}}),
+        )
+    }
+
+    #[test]
+    fn a_finished_dml_job_reports_its_affected_rows() {
+        let done = read(
+            &answer(
+                200,
+                json!({"kind": "bigquery#queryResponse", "jobComplete": true,
+                       "jobReference": {"projectId": "p", "jobId": "job_1", "location": "EU"},
+                       "numDmlAffectedRows": "2", "dmlStats": {"updatedRowCount": "2"}}),
+            ),
+            &[],
+        )
+        .unwrap();
+        let Job::Done(result) = done else {
+            panic!("{done:?}")
+        };
+        assert_eq!(result.job_id, "job_1");
+        assert_eq!(result.rows_affected, Some(2));
+    }
+
+    #[test]
+    fn a_running_job_and_a_check_count_are_read() {
+        assert_eq!(
+            read(
+                &answer(
+                    200,
+                    json!({"jobComplete": false, "jobReference": {"jobId": "job_2"}})
+                ),
+                &[]
+            ),
+            Ok(Job::Running("job_2".into()))
+        );
+        let Ok(Job::Done(result)) = read(
+            &answer(
+                200,
+                json!({"jobComplete": true, "jobReference": {"jobId": "job_3"},
+                       "schema": {"fields": [{"name": "f0_", "type": "INTEGER"}]},
+                       "rows": [{"f": [{"v": "3"}]}], "totalRows": "1"}),
+            ),
+            &[],
+        ) else {
+            panic!()
+        };
+        assert_eq!(result.count(), Ok(3));
+        let text = QueryResult {
+            columns: vec![("email".into(), "STRING".into())],
+            ..result
+        };
+        assert_eq!(text.count(), Err("it returns one STRING column".into()));
+    }
+
+    #[test]
+    fn a_refused_query_is_the_jobs_permanent_failure_without_bound_values() {
+        assert_eq!(
+            read(
+                &google_error(400, "invalidQuery", "Could not cast literal \"jane@example.com\" to type INT64"),
+                &["jane@example.com"]
+            ),
+            Ok(Job::Failed(ConnectorError::Permanent(
+                "HTTP 400: BigQuery (invalidQuery): Could not cast literal \"<identifier>\" to type INT64"
+                    .into()
+            )))
+        );
+    }
+
+    #[test]
+    fn rate_limits_quotas_and_server_errors_are_retried() {
+        assert!(matches!(
+            read(&google_error(403, "rateLimitExceeded", "Exceeded rate limits"), &[]),
+            Err(ConnectorError::RetryAfter { after, .. }) if after == DEFAULT_RETRY_AFTER
+        ));
+        let mut limited = answer(429, json!({}));
+        limited.retry_after = Some("7".into());
+        assert!(matches!(
+            read(&limited, &[]),
+            Err(ConnectorError::RetryAfter { after, .. }) if after == Duration::from_secs(7)
+        ));
+        assert!(matches!(
+            read(&google_error(403, "quotaExceeded", "Quota exceeded"), &[]),
+            Err(ConnectorError::Transient(_))
+        ));
+        assert!(matches!(
+            read(&google_error(503, "backendError", "try again"), &[]),
+            Err(ConnectorError::Transient(_))
+        ));
+        assert_eq!(
+            read(
+                &google_error(403, "accessDenied", "Access Denied: Table crm.customers"),
+                &[]
+            ),
+            Err(ConnectorError::Permanent(
+                "HTTP 403: BigQuery (accessDenied): Access Denied: Table crm.customers".into()
+            ))
+        );
+    }
+}

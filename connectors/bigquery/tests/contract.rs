@@ -1,0 +1,615 @@
+//! Contract tests: the BigQuery connector against the BigQuery API simulator over loopback.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der};
+use aws_lc_rs::rsa::{KeyPair, KeySize};
+use aws_lc_rs::signature::KeyPair as _;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use hush_connector_bigquery::auth::{ServiceAccountKey, ServiceAccountTokens, TokenSource};
+use hush_connector_bigquery::sim::{
+    BigQuerySim, BigQuerySimConfig, SimGrant, SimOutcome, SimRow, SimStatement,
+};
+use hush_connector_bigquery::{
+    BigQueryConfig, BigQueryConnector, BigQuerySettings, EVIDENCE_JOBS, EVIDENCE_ROWS_AFFECTED,
+    EVIDENCE_RUNNING,
+};
+use hush_connector_kit::oauth::{AccessTokens, RefreshTokenGrant};
+use hush_connector_kit::testing::{
+    assert_refused, assert_retry_after, email, hashed, one, with_raw, work, ComplianceSuite,
+    WorkExt,
+};
+use hush_contracts::connector::{Connector, ConnectorError, Operation, SuppressionWork};
+use hush_contracts::events::{ConfirmationAction, IdentifierType, RequestKind, VerificationStatus};
+use hush_contracts::recipients::RecipientConfig;
+use hush_sim_kit::Fault;
+use serde_json::json;
+
+const OPT_OUT: &str =
+    "UPDATE crm.customers SET do_not_sell = TRUE WHERE email_sha256 = :email_sha256";
+const OPT_OUT_SENT: &str =
+    "UPDATE crm.customers SET do_not_sell = TRUE WHERE email_sha256 = @email_sha256";
+const OPT_OUT_CHECK: &str =
+    "SELECT COUNT(*) FROM crm.customers WHERE email_sha256 = :email_sha256 AND NOT do_not_sell";
+const OPT_OUT_CHECK_SENT: &str =
+    "SELECT COUNT(*) FROM crm.customers WHERE email_sha256 = @email_sha256 AND NOT do_not_sell";
+const DELETE: &str = "DELETE FROM crm.customers WHERE email_sha256 = :email_sha256";
+const DELETE_SENT: &str = "DELETE FROM crm.customers WHERE email_sha256 = @email_sha256";
+const DELETE_CHECK: &str = "SELECT COUNT(*) FROM crm.customers WHERE email_sha256 = :email_sha256";
+const DELETE_CHECK_SENT: &str =
+    "SELECT COUNT(*) FROM crm.customers WHERE email_sha256 = @email_sha256";
+const LIMIT: &str =
+    "UPDATE crm.customers SET limit_sensitive = TRUE WHERE email_sha256 = :email_sha256";
+const LIMIT_SENT: &str =
+    "UPDATE crm.customers SET limit_sensitive = TRUE WHERE email_sha256 = @email_sha256";
+
+const SERVICE_ACCOUNT: &str = "hush@acme-prod.iam.gserviceaccount.com";
+const JANE: &str = "jane@example.com";
+const JOHN: &str = "john@example.com";
+
+/// One service-account key for the whole test binary: the key file's JSON and the public key.
+fn key() -> &'static (String, Vec<u8>) {
+    static KEY: OnceLock<(String, Vec<u8>)> = OnceLock::new();
+    KEY.get_or_init(|| {
+        let pair = KeyPair::generate(KeySize::Rsa2048).unwrap();
+        let der: Pkcs8V1Der<'static> = pair.as_der().unwrap();
+        let pem = format!(
+            "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+            STANDARD.encode(der.as_ref())
+        );
+        let file = json!({"type": "service_account", "project_id": "acme-prod",
+                          "private_key_id": "k1", "private_key": pem,
+                          "client_email": SERVICE_ACCOUNT,
+                          "token_uri": "https://oauth2.googleapis.com/token"});
+        let public = pair.public_key().as_der().unwrap().as_ref().to_vec();
+        (file.to_string(), public)
+    })
+}
+
+fn sha(address: &str) -> String {
+    hashed(IdentifierType::Email, address).sha256
+}
+
+fn row(address: &str) -> SimRow {
+    SimRow::from([
+        ("email_sha256".to_owned(), sha(address)),
+        ("do_not_sell".to_owned(), "false".to_owned()),
+    ])
+}
+
+fn sim_config() -> BigQuerySimConfig {
+    BigQuerySimConfig {
+        project_id: "acme-prod".into(),
+        grant: SimGrant::ServiceAccount {
+            client_email: SERVICE_ACCOUNT.into(),
+            public_key_der: key().1.clone(),
+        },
+        statements: vec![
+            SimStatement::update(OPT_OUT_SENT, "email_sha256", "do_not_sell", "true"),
+            SimStatement::count(
+                OPT_OUT_CHECK_SENT,
+                "email_sha256",
+                Some(("do_not_sell", "true")),
+            ),
+            SimStatement::update(LIMIT_SENT, "email_sha256", "limit_sensitive", "true"),
+            SimStatement::delete(DELETE_SENT, "email_sha256"),
+            SimStatement::count(DELETE_CHECK_SENT, "email_sha256", None),
+        ],
+        rows: vec![row(JANE), row(JOHN)],
+        running_reads: 0,
+    }
+}
+
+fn recipient(sim: &BigQuerySim, settings: &str) -> RecipientConfig {
+    let text = format!(
+        r#"
+id = "bq"
+kind = "bigquery"
+role = "SERVICE_PROVIDER"
+base_url = "{base}"
+timeout_ms = 500
+[settings]
+project_id = "acme-prod"
+location = "EU"
+poll_interval_ms = 5
+{wait}
+{settings}
+[settings.opt_out]
+statement = "{OPT_OUT}"
+check = "{OPT_OUT_CHECK}"
+[settings.limit]
+statement = "{LIMIT}"
+[settings.delete]
+statement = "{DELETE}"
+check = "{DELETE_CHECK}"
+"#,
+        base = sim.base_url(),
+        wait = if settings.contains("max_wait_ms") {
+            ""
+        } else {
+            "max_wait_ms = 2000"
+        },
+    );
+    toml::from_str(&text).unwrap()
+}
+
+fn connector_with(sim: &BigQuerySim, settings: &str, tokens: TokenSource) -> BigQueryConnector {
+    let r = recipient(sim, settings);
+    let parsed: BigQuerySettings = r.settings().unwrap();
+    BigQueryConnector::new(BigQueryConfig::with_tokens(&r, parsed, tokens).unwrap()).unwrap()
+}
+
+fn service_account(sim: &BigQuerySim) -> TokenSource {
+    TokenSource::ServiceAccount(ServiceAccountTokens::new(
+        ServiceAccountKey::from_json(&key().0).unwrap(),
+        sim.token_url(),
+    ))
+}
+
+async fn start(config: BigQuerySimConfig) -> (BigQuerySim, BigQueryConnector) {
+    let sim = BigQuerySim::start(config).await.unwrap();
+    let connector = connector_with(&sim, "", service_account(&sim));
+    (sim, connector)
+}
+
+fn request(kind: RequestKind, address: &str) -> SuppressionWork {
+    work(kind).with(email(address))
+}
+
+#[tokio::test]
+async fn an_opt_out_runs_parameterised_dml_as_the_service_account_and_reads_it_back() {
+    let (sim, connector) = start(sim_config()).await;
+    let item = request(RequestKind::OptOutSaleShare, JANE);
+    let completion = one(connector
+        .apply(Operation::Suppress, std::slice::from_ref(&item))
+        .await)
+    .unwrap();
+    assert_eq!(completion.action, ConfirmationAction::Flagged);
+    assert_eq!(completion.verification, VerificationStatus::Pending);
+    assert_eq!(completion.evidence[EVIDENCE_ROWS_AFFECTED], "1");
+    assert_eq!(completion.evidence["credentials"], "service_account");
+    assert_eq!(completion.evidence["location"], "EU");
+    let jobs = sim.jobs();
+    assert_eq!(completion.evidence[EVIDENCE_JOBS], jobs[0].job_id);
+    assert_eq!(jobs[0].location.as_deref(), Some("EU"));
+
+    let calls = sim.control().calls();
+    assert_eq!(calls[0].path, "/token");
+    assert_eq!(
+        calls[0].header("content-type"),
+        Some("application/x-www-form-urlencoded")
+    );
+    let query = &calls[1];
+    assert_eq!(query.path, "/bigquery/v2/projects/acme-prod/queries");
+    assert_eq!(query.header("authorization"), Some("Bearer ya29.sim-1"));
+    assert_eq!(query.json["query"], OPT_OUT_SENT);
+    assert_eq!(query.json["useLegacySql"], false);
+    assert_eq!(query.json["parameterMode"], "NAMED");
+    assert_eq!(
+        query.json["queryParameters"],
+        json!([{"name": "email_sha256", "parameterType": {"type": "STRING"},
+                "parameterValue": {"value": sha(JANE)}}])
+    );
+    assert_eq!(query.json["requestId"].as_str().unwrap().len(), 36);
+    assert_eq!(query.json["timeoutMs"], 250);
+    assert_eq!(sim.rows()[0]["do_not_sell"], "true");
+
+    assert_eq!(
+        connector.verify(&item, &completion).await,
+        VerificationStatus::Verified
+    );
+    sim.set_rows(vec![row(JANE)]);
+    assert_eq!(
+        connector.verify(&item, &completion).await,
+        VerificationStatus::Failed
+    );
+    assert_eq!(
+        sim.control().calls_to("/token").len(),
+        1,
+        "the access token is reused"
+    );
+}
+
+#[tokio::test]
+async fn a_deletion_removes_the_rows_and_a_later_one_is_not_found() {
+    let (sim, connector) = start(sim_config()).await;
+    let item = request(RequestKind::Delete, JOHN);
+    let completion = one(connector
+        .apply(Operation::Delete, std::slice::from_ref(&item))
+        .await)
+    .unwrap();
+    assert_eq!(completion.action, ConfirmationAction::Deleted);
+    assert_eq!(sim.rows().len(), 1);
+    assert_eq!(
+        connector.verify(&item, &completion).await,
+        VerificationStatus::Verified
+    );
+    let again = one(connector
+        .apply(Operation::Delete, &[request(RequestKind::Delete, JOHN)])
+        .await)
+    .unwrap();
+    assert_eq!(again.action, ConfirmationAction::NotFound);
+}
+
+#[tokio::test]
+async fn a_limit_without_check_is_unverifiable_and_an_opt_in_without_statement_not_applicable() {
+    let (_sim, connector) = start(sim_config()).await;
+    let results = connector
+        .apply(
+            Operation::Suppress,
+            &[
+                request(RequestKind::LimitSensitive, JANE),
+                request(RequestKind::OptInSaleShare, JANE),
+                work(RequestKind::OptOutSaleShare)
+                    .with(hashed(IdentifierType::Phone, "+14155550100")),
+            ],
+        )
+        .await
+        .unwrap();
+    let limit = results[0].as_ref().unwrap();
+    assert_eq!(limit.action, ConfirmationAction::Flagged);
+    assert_eq!(limit.verification, VerificationStatus::Unverifiable);
+    assert_eq!(
+        results[1].as_ref().unwrap().action,
+        ConfirmationAction::NotApplicable
+    );
+    assert!(results[2].as_ref().unwrap().evidence["reason"].contains("no EMAIL identifier"));
+}
+
+#[tokio::test]
+async fn a_resubmitted_request_is_not_run_twice() {
+    let (sim, connector) = start(sim_config()).await;
+    let item = request(RequestKind::OptOutSaleShare, JANE);
+    let first = one(connector
+        .apply(Operation::Suppress, std::slice::from_ref(&item))
+        .await)
+    .unwrap();
+    let second = one(connector
+        .apply(Operation::Suppress, std::slice::from_ref(&item))
+        .await)
+    .unwrap();
+    assert_eq!(sim.jobs().len(), 1, "BigQuery recognised the requestId");
+    assert_eq!(
+        second.evidence[EVIDENCE_JOBS],
+        first.evidence[EVIDENCE_JOBS]
+    );
+}
+
+#[tokio::test]
+async fn a_job_still_running_is_pending_with_its_id_and_read_back_later() {
+    let sim = BigQuerySim::start(BigQuerySimConfig {
+        running_reads: 3,
+        ..sim_config()
+    })
+    .await
+    .unwrap();
+    let connector = connector_with(&sim, "max_wait_ms = 0", service_account(&sim));
+    let item = request(RequestKind::Delete, JANE);
+    let completion = one(connector
+        .apply(Operation::Delete, std::slice::from_ref(&item))
+        .await)
+    .unwrap();
+    let job = sim.jobs()[0].job_id.clone();
+    assert_eq!(completion.action, ConfirmationAction::Deleted);
+    assert_eq!(completion.verification, VerificationStatus::Pending);
+    assert_eq!(completion.evidence[EVIDENCE_RUNNING], job);
+    // The submission and one read answered jobComplete: false; one more read still does.
+    assert_eq!(
+        connector.verify(&item, &completion).await,
+        VerificationStatus::Pending
+    );
+    sim.set_running_reads(0);
+    assert_eq!(
+        connector.verify(&item, &completion).await,
+        VerificationStatus::Verified
+    );
+    let read = sim
+        .control()
+        .calls_to(&format!("/bigquery/v2/projects/acme-prod/queries/{job}"));
+    assert!(read[0].path.contains("location=EU"), "{}", read[0].path);
+}
+
+#[tokio::test]
+async fn a_query_bigquery_refuses_is_permanent_without_the_bound_value() {
+    let mut config = sim_config();
+    config.statements = vec![SimStatement::new(
+        "DELETE FROM crm.customers WHERE id = CAST(@customer_id AS INT64)",
+        |_, params| {
+            SimOutcome::Failed(
+                400,
+                "invalidQuery".into(),
+                format!(
+                    "Bad int64 value: {}",
+                    params["customer_id"].clone().unwrap()
+                ),
+            )
+        },
+    )];
+    let sim = BigQuerySim::start(config).await.unwrap();
+    let mut r = recipient(&sim, "");
+    r.request_kinds = vec![RequestKind::Delete];
+    r.settings.remove("opt_out");
+    r.settings.remove("limit");
+    r.settings.insert(
+        "delete".into(),
+        toml::Value::Table(
+            toml::from_str(
+                "statement = \"DELETE FROM crm.customers WHERE id = CAST(:customer_id AS INT64)\"",
+            )
+            .unwrap(),
+        ),
+    );
+    let parsed: BigQuerySettings = r.settings().unwrap();
+    let connector = BigQueryConnector::new(
+        BigQueryConfig::with_tokens(&r, parsed, service_account(&sim)).unwrap(),
+    )
+    .unwrap();
+    let item = work(RequestKind::Delete).with(with_raw(IdentifierType::CustomerId, "cust-4711"));
+    match one(connector.apply(Operation::Delete, &[item]).await) {
+        Err(ConnectorError::Permanent(text)) => {
+            assert!(!text.contains("cust-4711"), "{text}");
+            assert!(
+                text.contains("BigQuery (invalidQuery): Bad int64 value: <identifier>"),
+                "{text}"
+            );
+        }
+        other => panic!("expected a permanent failure, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_check_of_the_wrong_shape_leaves_the_item_pending() {
+    let mut config = sim_config();
+    config.statements.retain(|s| s.text != DELETE_CHECK_SENT);
+    config
+        .statements
+        .push(SimStatement::new(DELETE_CHECK_SENT, |_, _| {
+            SimOutcome::Rows(vec!["email".into()], vec![vec!["x".into()]])
+        }));
+    let (_sim, connector) = start(config).await;
+    let item = request(RequestKind::Delete, JANE);
+    let completion = one(connector
+        .apply(Operation::Delete, std::slice::from_ref(&item))
+        .await)
+    .unwrap();
+    assert_eq!(
+        connector.verify(&item, &completion).await,
+        VerificationStatus::Pending
+    );
+}
+
+#[tokio::test]
+async fn a_refresh_token_grant_works_and_a_revoked_one_is_permanent() {
+    let sim = BigQuerySim::start(BigQuerySimConfig {
+        grant: SimGrant::RefreshToken {
+            client_id: "client".into(),
+            client_secret: "secret".into(),
+            refresh_token: "refresh".into(),
+        },
+        ..sim_config()
+    })
+    .await
+    .unwrap();
+    let refresh = |token: &str| {
+        TokenSource::RefreshToken(AccessTokens::new(RefreshTokenGrant {
+            token_url: sim.token_url(),
+            client_id: "client".into(),
+            client_secret: "secret".into(),
+            refresh_token: token.into(),
+        }))
+    };
+    let completion = one(connector_with(&sim, "", refresh("refresh"))
+        .apply(
+            Operation::Suppress,
+            &[request(RequestKind::OptOutSaleShare, JANE)],
+        )
+        .await)
+    .unwrap();
+    assert_eq!(completion.evidence["credentials"], "refresh_token");
+    assert_refused(
+        one(connector_with(&sim, "", refresh("revoked"))
+            .apply(
+                Operation::Suppress,
+                &[request(RequestKind::OptOutSaleShare, JANE)],
+            )
+            .await),
+        "invalid_grant: Token has been expired or revoked.",
+    );
+}
+
+#[tokio::test]
+async fn an_access_token_refused_later_is_exchanged_again() {
+    let (sim, connector) = start(sim_config()).await;
+    one(connector
+        .apply(
+            Operation::Suppress,
+            &[request(RequestKind::OptOutSaleShare, JANE)],
+        )
+        .await)
+    .unwrap();
+    sim.revoke_tokens();
+    let refused = one(connector
+        .apply(
+            Operation::Suppress,
+            &[request(RequestKind::OptOutSaleShare, JOHN)],
+        )
+        .await);
+    assert!(
+        matches!(&refused, Err(ConnectorError::Transient(t)) if t.contains("HTTP 401")),
+        "{refused:?}"
+    );
+    let retried = one(connector
+        .apply(
+            Operation::Suppress,
+            &[request(RequestKind::OptOutSaleShare, JOHN)],
+        )
+        .await)
+    .unwrap();
+    assert_eq!(retried.action, ConfirmationAction::Flagged);
+    assert_eq!(sim.control().calls_to("/token").len(), 2);
+}
+
+#[tokio::test]
+async fn a_key_the_service_account_does_not_hold_is_refused() {
+    let other = KeyPair::generate(KeySize::Rsa2048).unwrap();
+    let (_sim, connector) = start(BigQuerySimConfig {
+        grant: SimGrant::ServiceAccount {
+            client_email: SERVICE_ACCOUNT.into(),
+            public_key_der: other.public_key().as_der().unwrap().as_ref().to_vec(),
+        },
+        ..sim_config()
+    })
+    .await;
+    assert_refused(
+        one(connector
+            .apply(
+                Operation::Suppress,
+                &[request(RequestKind::OptOutSaleShare, JANE)],
+            )
+            .await),
+        "invalid_grant: Invalid JWT: Invalid JWT Signature.",
+    );
+}
+
+#[tokio::test]
+async fn rate_limits_and_failures_are_classified_and_halt_the_rest_of_the_batch() {
+    let (sim, connector) = start(sim_config()).await;
+    // Warm the token so the faults hit the query calls.
+    one(connector
+        .apply(
+            Operation::Suppress,
+            &[request(RequestKind::OptOutSaleShare, JANE)],
+        )
+        .await)
+    .unwrap();
+    let before = sim.control().calls().len();
+    sim.control().inject(Fault::answer(
+        403,
+        r#"{"error": {"code": 403, "message": "Exceeded rate limits: too many table dml insert operations for this table.", "errors": [{"reason": "rateLimitExceeded", "domain": "usageLimits", "message": "Exceeded rate limits"}]}}"#,
+    ));
+    let results = connector
+        .apply(
+            Operation::Suppress,
+            &[
+                request(RequestKind::OptOutSaleShare, JOHN),
+                request(RequestKind::LimitSensitive, JOHN),
+            ],
+        )
+        .await
+        .unwrap();
+    for result in results {
+        assert_retry_after(result, Duration::from_secs(2));
+    }
+    assert_eq!(
+        sim.control().calls().len(),
+        before + 1,
+        "the second item was not sent"
+    );
+    sim.control().inject(Fault::too_many_requests(7));
+    assert_retry_after(
+        one(connector
+            .apply(
+                Operation::Suppress,
+                &[request(RequestKind::OptOutSaleShare, JOHN)],
+            )
+            .await),
+        Duration::from_secs(7),
+    );
+    sim.control().inject(Fault::server_error());
+    assert!(matches!(
+        one(connector
+            .apply(
+                Operation::Suppress,
+                &[request(RequestKind::OptOutSaleShare, JOHN)]
+            )
+            .await),
+        Err(ConnectorError::Transient(_))
+    ));
+}
+
+#[tokio::test]
+async fn the_simulator_checks_requests_like_bigquery() {
+    let (sim, connector) = start(sim_config()).await;
+    // Obtain a token through the connector, then speak to the simulator directly.
+    one(connector
+        .apply(
+            Operation::Suppress,
+            &[request(RequestKind::OptOutSaleShare, JOHN)],
+        )
+        .await)
+    .unwrap();
+    let http = reqwest::Client::new();
+    let url = format!("{}/bigquery/v2/projects/acme-prod/queries", sim.base_url());
+    let post = |body: serde_json::Value| http.post(&url).bearer_auth("ya29.sim-1").json(&body);
+    let reason = |body: serde_json::Value| body["error"]["errors"][0]["reason"].clone();
+    let parameter = json!([{"name": "email_sha256", "parameterType": {"type": "STRING"},
+                            "parameterValue": {"value": "x"}}]);
+    let cases = [
+        (json!({}), "required"),
+        (
+            json!({"query": OPT_OUT_SENT, "parameterMode": "NAMED", "queryParameters": parameter}),
+            "invalidQuery",
+        ),
+        (
+            json!({"query": OPT_OUT_SENT, "useLegacySql": false, "queryParameters": parameter}),
+            "invalid",
+        ),
+        (
+            json!({"query": OPT_OUT_SENT, "useLegacySql": false, "parameterMode": "NAMED"}),
+            "invalidQuery",
+        ),
+        (
+            json!({"query": "DROP TABLE crm.customers", "useLegacySql": false}),
+            "invalidQuery",
+        ),
+    ];
+    for (body, expected) in cases {
+        let answer = post(body.clone()).send().await.unwrap();
+        assert_eq!(answer.status(), 400, "{body}");
+        assert_eq!(reason(answer.json().await.unwrap()), expected, "{body}");
+    }
+    let anonymous = http
+        .post(&url)
+        .json(&json!({"query": OPT_OUT_SENT}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+    let other_project = http
+        .post(format!(
+            "{}/bigquery/v2/projects/someone-else/queries",
+            sim.base_url()
+        ))
+        .bearer_auth("ya29.sim-1")
+        .json(&json!({"query": OPT_OUT_SENT}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other_project.status(), 404);
+    assert_eq!(sim.jobs().len(), 1, "no refused query ran");
+}
+
+#[tokio::test]
+async fn the_connector_passes_the_compliance_suite() {
+    let (sim, connector) = start(sim_config()).await;
+    // Warm the token: the suite's faults are meant for the query calls.
+    one(connector
+        .apply(
+            Operation::Suppress,
+            &[request(RequestKind::LimitSensitive, JOHN)],
+        )
+        .await)
+    .unwrap();
+    ComplianceSuite {
+        connector: &connector,
+        max_batch: hush_connector_bigquery::FACTORY.max_batch,
+        sample: &|kind| request(kind, JANE),
+        applies_opt_ins: false,
+        faults: Some(sim.control()),
+        hang: Duration::from_secs(2),
+    }
+    .run()
+    .await;
+}

@@ -1,0 +1,57 @@
+//! Start-up from the recipients file with the service-account key in the environment. Alone in
+//! its own test binary because it sets environment variables, which must not race other threads.
+
+use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der};
+use aws_lc_rs::rsa::{KeyPair, KeySize};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use hush_connector_bigquery::BigQueryConnector;
+use hush_contracts::connector::FromRecipient;
+use hush_contracts::recipients::RecipientConfig;
+
+#[test]
+fn from_recipient_reads_the_service_account_key_from_the_environment() {
+    let text = r#"
+id = "bq-env"
+kind = "bigquery"
+role = "SERVICE_PROVIDER"
+base_url = "https://bigquery.googleapis.com"
+request_kinds = ["DELETE"]
+credentials = { service_account_key = "HUSH_TEST_BIGQUERY_SA_KEY" }
+[settings]
+project_id = "acme-prod"
+[settings.delete]
+statement = "DELETE FROM crm.customers WHERE email_sha256 = :email_sha256"
+"#;
+    let r: RecipientConfig = toml::from_str(text).unwrap();
+    let err = BigQueryConnector::from_recipient(&r).err().unwrap();
+    assert!(
+        err.to_string().contains("HUSH_TEST_BIGQUERY_SA_KEY"),
+        "{err}"
+    );
+
+    std::env::set_var(
+        "HUSH_TEST_BIGQUERY_SA_KEY",
+        r#"{"type": "authorized_user"}"#,
+    );
+    let err = BigQueryConnector::from_recipient(&r).err().unwrap();
+    assert!(
+        err.to_string()
+            .contains("recipients.bq-env.credentials.service_account_key does not hold a service-account key file"),
+        "{err}"
+    );
+
+    let der: Pkcs8V1Der<'static> = KeyPair::generate(KeySize::Rsa2048)
+        .unwrap()
+        .as_der()
+        .unwrap();
+    let file = serde_json::json!({
+        "type": "service_account", "client_email": "hush@acme-prod.iam.gserviceaccount.com",
+        "private_key": format!("-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+                               STANDARD.encode(der.as_ref())),
+    });
+    std::env::set_var("HUSH_TEST_BIGQUERY_SA_KEY", file.to_string());
+    BigQueryConnector::from_recipient(&r).expect("builds with the key file");
+    assert_eq!(hush_connector_bigquery::FACTORY.kinds, &["bigquery"]);
+    assert_eq!(hush_connector_bigquery::FACTORY.max_batch, 100);
+}

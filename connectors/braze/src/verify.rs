@@ -1,0 +1,224 @@
+//! Read-back through `/users/export/ids`: the subject's profiles are exported again (by
+//! external id, and by email, which finds every profile holding the address) and checked
+//! against what the request demands. Braze processes `/users/track` and `/users/delete`
+//! asynchronously and reports no job, so a change not shown yet is `PENDING`, never `FAILED`:
+//! the read-back cannot tell a slow queue from a lost write.
+
+use std::collections::BTreeSet;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use hush_connector_kit::poll::{self, PolledStatus};
+use hush_contracts::events::VerificationStatus;
+use serde_json::Value;
+
+use crate::client::{BrazeClient, Profile};
+use crate::request::{Change, Lookup, Subject};
+
+/// What a request's read-back looks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Expect {
+    /// No profile left for any of the subject's identifiers (a deletion).
+    Gone,
+    /// Every profile found holds the change (an opt-out, limit or opt-in).
+    Holds(Change),
+}
+
+/// What one lookup's export showed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Check {
+    /// Braze shows what the request demands.
+    Holds,
+    /// Braze does not show it (yet).
+    NotYet,
+    /// Nothing to check: no profile holds the identifier any more.
+    Nothing,
+    /// The export failed.
+    Unknown,
+}
+
+/// Reads back each subject against its expectation, with as few exports as the identifiers
+/// allow (external ids 50 a call, emails one a call). Per item: `PENDING` when any profile
+/// does not show the change yet or an export failed, `VERIFIED` when every lookup checked
+/// holds, `UNVERIFIABLE` when no profile was left to check a change on.
+pub async fn read_back(
+    client: &BrazeClient,
+    items: &[(&Subject, &Expect)],
+) -> Vec<VerificationStatus> {
+    let lookups: BTreeSet<&Lookup> = items
+        .iter()
+        .flat_map(|(subject, _)| &subject.lookups)
+        .collect();
+    if lookups.is_empty() {
+        return vec![VerificationStatus::Unverifiable; items.len()];
+    }
+    let lookups: Vec<&Lookup> = lookups.into_iter().collect();
+    let found = client.find(&lookups).await;
+    items
+        .iter()
+        .map(|(subject, expect)| {
+            combine(
+                subject
+                    .lookups
+                    .iter()
+                    .map(|lookup| match found.get(lookup) {
+                        Some(Ok(profiles)) => check(expect, profiles),
+                        Some(Err(error)) => {
+                            tracing::warn!("Braze read-back export failed: {error}");
+                            Check::Unknown
+                        }
+                        None => Check::Unknown,
+                    }),
+            )
+        })
+        .collect()
+}
+
+/// The statuses of one read-back of every item being waited for.
+struct Sweep {
+    statuses: Vec<VerificationStatus>,
+    summary: String,
+}
+
+impl PolledStatus for Sweep {
+    fn is_final(&self) -> bool {
+        !self.statuses.contains(&VerificationStatus::Pending)
+    }
+
+    fn name(&self) -> &str {
+        &self.summary
+    }
+}
+
+/// Reads the items back every `interval` until none is `PENDING` or `max_wait` has passed
+/// (at least once), and answers the last statuses read.
+pub async fn wait_until_shown(
+    client: &BrazeClient,
+    items: &[(&Subject, &Expect)],
+    interval: Duration,
+    max_wait: Duration,
+) -> Vec<VerificationStatus> {
+    let last = Mutex::new(vec![VerificationStatus::Pending; items.len()]);
+    let read = || async {
+        let statuses = read_back(client, items).await;
+        let pending = statuses
+            .iter()
+            .filter(|s| **s == VerificationStatus::Pending)
+            .count();
+        *last.lock().expect("read-back statuses") = statuses.clone();
+        Ok(Sweep {
+            summary: format!("{pending} of {} not shown yet", statuses.len()),
+            statuses,
+        })
+    };
+    let _ = poll::wait_until_final(read, interval, max_wait).await;
+    last.into_inner().expect("read-back statuses")
+}
+
+fn check(expect: &Expect, profiles: &[Profile]) -> Check {
+    match expect {
+        Expect::Gone if profiles.is_empty() => Check::Holds,
+        Expect::Gone => Check::NotYet,
+        Expect::Holds(_) if profiles.is_empty() => Check::Nothing,
+        Expect::Holds(change) => {
+            if profiles.iter().all(|profile| holds(change, profile)) {
+                Check::Holds
+            } else {
+                Check::NotYet
+            }
+        }
+    }
+}
+
+fn holds(change: &Change, profile: &Profile) -> bool {
+    let attribute =
+        profile.custom_attributes.get(&change.attribute) == Some(&Value::Bool(change.value));
+    let email =
+        !change.unsubscribe_email || profile.email_subscribe.as_deref() == Some("unsubscribed");
+    attribute && email
+}
+
+fn combine(checks: impl Iterator<Item = Check>) -> VerificationStatus {
+    let checks: Vec<Check> = checks.collect();
+    if checks.contains(&Check::NotYet) || checks.contains(&Check::Unknown) {
+        VerificationStatus::Pending
+    } else if checks.contains(&Check::Holds) {
+        VerificationStatus::Verified
+    } else {
+        VerificationStatus::Unverifiable
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Map};
+
+    fn change(unsubscribe_email: bool) -> Change {
+        Change {
+            attribute: "hush_do_not_sell".into(),
+            value: true,
+            unsubscribe_email,
+        }
+    }
+
+    fn profile(attributes: Value, email_subscribe: Option<&str>) -> Profile {
+        Profile {
+            braze_id: "b".into(),
+            email_subscribe: email_subscribe.map(str::to_owned),
+            custom_attributes: attributes.as_object().cloned().unwrap_or_else(Map::new),
+        }
+    }
+
+    #[test]
+    fn a_change_holds_only_with_the_written_boolean_and_unsubscribe() {
+        let written = profile(json!({"hush_do_not_sell": true}), Some("subscribed"));
+        assert_eq!(
+            check(
+                &Expect::Holds(change(false)),
+                std::slice::from_ref(&written)
+            ),
+            Check::Holds
+        );
+        assert_eq!(
+            check(&Expect::Holds(change(true)), &[written]),
+            Check::NotYet
+        );
+        let as_text = profile(json!({"hush_do_not_sell": "true"}), None);
+        assert_eq!(
+            check(&Expect::Holds(change(false)), &[as_text]),
+            Check::NotYet
+        );
+        assert_eq!(check(&Expect::Holds(change(false)), &[]), Check::Nothing);
+    }
+
+    #[test]
+    fn a_deletion_holds_once_no_profile_is_left() {
+        assert_eq!(check(&Expect::Gone, &[]), Check::Holds);
+        assert_eq!(
+            check(&Expect::Gone, &[profile(json!({}), None)]),
+            Check::NotYet
+        );
+    }
+
+    #[test]
+    fn anything_not_shown_keeps_the_item_pending() {
+        use Check::*;
+        assert_eq!(
+            combine([Holds, NotYet].into_iter()),
+            VerificationStatus::Pending
+        );
+        assert_eq!(
+            combine([Holds, Unknown].into_iter()),
+            VerificationStatus::Pending
+        );
+        assert_eq!(
+            combine([Holds, Nothing].into_iter()),
+            VerificationStatus::Verified
+        );
+        assert_eq!(
+            combine([Nothing].into_iter()),
+            VerificationStatus::Unverifiable
+        );
+    }
+}

@@ -1,0 +1,132 @@
+//! HTTP calls to the User Deletion API: OAuth 2.0 access tokens (the kit's refresh-token
+//! grant, refreshed once more when Google answers `401`) and `userDeletionRequests:upsert`.
+
+use hush_connector_kit::http::send;
+use hush_connector_kit::oauth::{AccessTokens, RefreshTokenGrant};
+use hush_contracts::config::ConfigError;
+use hush_contracts::connector::ConnectorError;
+use serde_json::Value;
+
+use crate::config::GoogleAnalyticsConfig;
+use crate::request::{self, Deletion};
+use crate::response::{self, Verdict};
+
+/// What Google answered to one deletion request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeletionReceipt {
+    /// `deletionRequestTime`: when Google Analytics received the request; data collected
+    /// before it is deleted.
+    pub deletion_request_time: String,
+}
+
+/// A User Deletion API client for one GA4 property.
+pub struct GoogleAnalyticsClient {
+    http: reqwest::Client,
+    config: GoogleAnalyticsConfig,
+    tokens: AccessTokens,
+}
+
+impl GoogleAnalyticsClient {
+    /// Builds the client; the timeout applies to every call, token exchange included.
+    pub fn new(config: GoogleAnalyticsConfig) -> Result<Self, ConfigError> {
+        let credentials = &config.credentials;
+        let tokens = AccessTokens::new(RefreshTokenGrant {
+            token_url: config.token_url.clone(),
+            client_id: credentials.client_id.clone(),
+            client_secret: credentials.client_secret.clone(),
+            refresh_token: credentials.refresh_token.clone(),
+        });
+        Ok(Self {
+            http: hush_connector_kit::http::client("google-analytics", config.timeout)?,
+            config,
+            tokens,
+        })
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &GoogleAnalyticsConfig {
+        &self.config
+    }
+
+    /// `POST /analytics/v3/userDeletion/userDeletionRequests:upsert` for one identifier. The
+    /// identifier never appears in the error, even if Google's message quotes it.
+    pub async fn upsert(&self, deletion: &Deletion) -> Result<DeletionReceipt, ConnectorError> {
+        let url = format!("{}{}", self.config.base_url, request::UPSERT_PATH);
+        let body = request::upsert_body(&self.config.property_id, deletion);
+        let answer = self
+            .call(
+                |token| self.http.post(&url).bearer_auth(token).json(&body),
+                &deletion.user_id,
+            )
+            .await?;
+        answer["deletionRequestTime"]
+            .as_str()
+            .filter(|t| !t.is_empty())
+            .map(|t| DeletionReceipt {
+                deletion_request_time: t.to_owned(),
+            })
+            .ok_or_else(|| {
+                ConnectorError::Transient(
+                    "Google Analytics accepted the deletion request but sent no deletionRequestTime"
+                        .into(),
+                )
+            })
+    }
+
+    /// Sends the request `build` makes with an access token. A `401` drops the cached token
+    /// and the call is made once more with a fresh one. Google's error text has every
+    /// occurrence of `identifier` replaced before it is classified.
+    async fn call<F>(&self, build: F, identifier: &str) -> Result<Value, ConnectorError>
+    where
+        F: Fn(&str) -> reqwest::RequestBuilder,
+    {
+        let mut refreshed = false;
+        loop {
+            let token = self.tokens.get(&self.http).await?;
+            let mut answer = send(build(&token)).await?;
+            if !(200..300).contains(&answer.status) {
+                answer.body = redact(&answer.body, identifier);
+            }
+            match response::classify(&answer, chrono::Utc::now()) {
+                Verdict::Success(value) => return Ok(value),
+                Verdict::Unauthenticated(detail) if !refreshed => {
+                    tracing::info!(
+                        recipient = %self.config.recipient_id,
+                        "Google Analytics refused the access token; refreshing it: {detail}"
+                    );
+                    self.tokens.invalidate().await;
+                    refreshed = true;
+                }
+                Verdict::Unauthenticated(detail) => {
+                    return Err(ConnectorError::Permanent(format!(
+                        "Google Analytics refused a freshly issued access token: {detail}"
+                    )))
+                }
+                Verdict::Failed(error) => return Err(error),
+            }
+        }
+    }
+}
+
+/// `text` with every occurrence of `identifier` replaced, so that a vendor message quoting it
+/// cannot carry it into a confirmation or a log line.
+fn redact(text: &str, identifier: &str) -> String {
+    if identifier.is_empty() {
+        return text.to_owned();
+    }
+    text.replace(identifier, "<identifier>")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redaction_replaces_every_occurrence_of_the_identifier() {
+        assert_eq!(
+            redact("bad userId 555.777 (555.777)", "555.777"),
+            "bad userId <identifier> (<identifier>)"
+        );
+        assert_eq!(redact("no id here", ""), "no id here");
+    }
+}

@@ -1,0 +1,131 @@
+//! Read-back. A suppression job is read until Klaviyo reports it `complete` (`VERIFIED`) or
+//! `cancelled` (refused); a deletion, which Klaviyo's Data Privacy API runs without a job to
+//! read, is read back from the profiles API until no profile holds any of the subject's
+//! identifiers (`VERIFIED`). Anything unfinished when the wait runs out is `PENDING`.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use hush_connector_kit::poll::{self, PollOutcome, PolledStatus};
+use hush_contracts::events::VerificationStatus;
+
+use crate::client::{KlaviyoClient, SuppressionJob};
+use crate::request::ProfileKey;
+
+impl PolledStatus for SuppressionJob {
+    fn is_final(&self) -> bool {
+        SuppressionJob::is_final(self)
+    }
+
+    fn name(&self) -> &str {
+        &self.status
+    }
+}
+
+/// Reads the job every `interval` until it is final or `max_wait` has passed.
+pub async fn wait_for_job(
+    client: &KlaviyoClient,
+    job_id: &str,
+    interval: Duration,
+    max_wait: Duration,
+) -> PollOutcome<SuppressionJob> {
+    poll::wait_until_final(|| client.suppression_job(job_id), interval, max_wait).await
+}
+
+/// The verification a job status stands for: `complete` → `VERIFIED`, `cancelled` →
+/// `FAILED`, anything else `PENDING`.
+pub fn job_verification(status: &str) -> VerificationStatus {
+    match status {
+        "complete" => VerificationStatus::Verified,
+        "cancelled" => VerificationStatus::Failed,
+        _ => VerificationStatus::Pending,
+    }
+}
+
+/// Reads the job once; a failed read leaves it `PENDING`.
+pub async fn read_job(client: &KlaviyoClient, job_id: &str) -> VerificationStatus {
+    match client.suppression_job(job_id).await {
+        Ok(job) => job_verification(&job.status),
+        Err(error) => {
+            tracing::warn!(job_id, "Klaviyo suppression job read-back failed: {error}");
+            VerificationStatus::Pending
+        }
+    }
+}
+
+/// Whether every key's profiles are gone: `VERIFIED` when none is found, `PENDING` while one
+/// is (Klaviyo deletes asynchronously) or a read failed.
+pub async fn read_deletion(client: &KlaviyoClient, keys: &[ProfileKey]) -> VerificationStatus {
+    for key in keys {
+        match client.count_profiles(key).await {
+            Ok(0) => {}
+            Ok(_) => return VerificationStatus::Pending,
+            Err(error) => {
+                tracing::warn!("Klaviyo profile read-back failed: {error}");
+                return VerificationStatus::Pending;
+            }
+        }
+    }
+    VerificationStatus::Verified
+}
+
+/// The deletion read-back of every item being waited for.
+struct Sweep {
+    statuses: Vec<VerificationStatus>,
+    summary: String,
+}
+
+impl PolledStatus for Sweep {
+    fn is_final(&self) -> bool {
+        !self.statuses.contains(&VerificationStatus::Pending)
+    }
+
+    fn name(&self) -> &str {
+        &self.summary
+    }
+}
+
+/// Reads the deletions back every `interval` until every item's profiles are gone or
+/// `max_wait` has passed (at least once); the last status of each item.
+pub async fn wait_until_deleted(
+    client: &KlaviyoClient,
+    items: &[Vec<ProfileKey>],
+    interval: Duration,
+    max_wait: Duration,
+) -> Vec<VerificationStatus> {
+    let last = Mutex::new(vec![VerificationStatus::Pending; items.len()]);
+    let read = || async {
+        let previous = last.lock().expect("deletion statuses").clone();
+        let mut statuses = Vec::with_capacity(items.len());
+        for (keys, before) in items.iter().zip(previous) {
+            statuses.push(match before {
+                VerificationStatus::Verified => before,
+                _ => read_deletion(client, keys).await,
+            });
+        }
+        let pending = statuses
+            .iter()
+            .filter(|s| **s == VerificationStatus::Pending)
+            .count();
+        *last.lock().expect("deletion statuses") = statuses.clone();
+        Ok(Sweep {
+            summary: format!("{pending} of {} not deleted yet", statuses.len()),
+            statuses,
+        })
+    };
+    let _ = poll::wait_until_final(read, interval, max_wait).await;
+    last.into_inner().expect("deletion statuses")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn job_statuses_map_to_verification() {
+        assert_eq!(job_verification("complete"), VerificationStatus::Verified);
+        assert_eq!(job_verification("cancelled"), VerificationStatus::Failed);
+        assert_eq!(job_verification("processing"), VerificationStatus::Pending);
+        assert_eq!(job_verification("queued"), VerificationStatus::Pending);
+    }
+}

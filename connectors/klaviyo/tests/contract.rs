@@ -1,0 +1,400 @@
+//! Contract tests: the Klaviyo connector against the Klaviyo API simulator over loopback.
+
+use std::time::Duration;
+
+use hush_connector_kit::secret::Secret;
+use hush_connector_kit::testing::{
+    assert_refused, email, one, with_raw, work, ComplianceSuite, WorkExt,
+};
+use hush_connector_klaviyo::sim::{KlaviyoSim, KlaviyoSimConfig};
+use hush_connector_klaviyo::{KlaviyoConfig, KlaviyoConnector, EVIDENCE_JOB_ID, FACTORY};
+use hush_contracts::connector::{Connector, ConnectorError, Operation, SuppressionWork};
+use hush_contracts::events::{ConfirmationAction, IdentifierType, RequestKind, VerificationStatus};
+use hush_contracts::recipients::RecipientConfig;
+use serde_json::{json, Value};
+
+const KEY: &str = "pk_sim_klaviyo_private_key";
+
+/// A connector for the simulator; `settings` overrides the test defaults (10 ms between reads,
+/// 500 ms of waiting).
+fn connector_for(sim: &KlaviyoSim, key: &str, settings: &str) -> KlaviyoConnector {
+    let mut table: toml::Table = toml::from_str(&format!(
+        r#"
+id = "klaviyo"
+kind = "klaviyo"
+role = "SERVICE_PROVIDER"
+base_url = "{}"
+timeout_ms = 1000
+[settings]
+poll_interval_ms = 10
+max_wait_ms = 500
+"#,
+        sim.base_url()
+    ))
+    .unwrap();
+    let overrides: toml::Table = toml::from_str(settings).unwrap();
+    table["settings"].as_table_mut().unwrap().extend(overrides);
+    let recipient: RecipientConfig = table.try_into().unwrap();
+    let config = KlaviyoConfig::with_api_key(
+        &recipient,
+        Secret::new(key),
+        chrono::NaiveDate::from_ymd_opt(2026, 12, 1).unwrap(),
+    )
+    .unwrap();
+    KlaviyoConnector::new(config).unwrap()
+}
+
+async fn start(settings: &str) -> (KlaviyoSim, KlaviyoConnector) {
+    let sim = KlaviyoSim::start(KlaviyoSimConfig::default())
+        .await
+        .unwrap();
+    let connector = connector_for(&sim, KEY, settings);
+    (sim, connector)
+}
+
+fn person(kind: RequestKind, address: Option<&str>, phone: Option<&str>) -> SuppressionWork {
+    let mut request = work(kind);
+    if let Some(address) = address {
+        request = request.with(with_raw(IdentifierType::Email, address));
+    }
+    if let Some(phone) = phone {
+        request = request.with(with_raw(IdentifierType::Phone, phone));
+    }
+    request
+}
+
+fn suppressed(sim: &KlaviyoSim, address: &str) -> bool {
+    sim.profiles()
+        .iter()
+        .any(|p| p.email.as_deref() == Some(address) && p.suppressed)
+}
+
+#[tokio::test]
+async fn opt_outs_and_limits_are_suppressed_in_one_job_and_verified_when_it_completes() {
+    let (sim, connector) = start("").await;
+    sim.add_profile(Some("sarah.mason@klaviyo-demo.com"), None);
+    let batch = [
+        person(
+            RequestKind::OptOutSaleShare,
+            Some("Sarah.Mason@Klaviyo-Demo.com"),
+            None,
+        ),
+        person(RequestKind::LimitSensitive, Some("matt@example.com"), None),
+    ];
+    let results = connector.apply(Operation::Suppress, &batch).await.unwrap();
+    let jobs = sim.jobs();
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(
+        jobs[0].emails,
+        vec!["sarah.mason@klaviyo-demo.com", "matt@example.com"]
+    );
+    for result in &results {
+        let completion = result.as_ref().unwrap();
+        assert_eq!(completion.action, ConfirmationAction::Suppressed);
+        assert_eq!(completion.verification, VerificationStatus::Verified);
+        assert_eq!(completion.evidence[EVIDENCE_JOB_ID], jobs[0].id);
+        assert_eq!(completion.evidence["job_status"], "complete");
+        assert_eq!(completion.evidence["completed_count"], "2");
+    }
+    assert!(suppressed(&sim, "sarah.mason@klaviyo-demo.com"));
+    assert!(suppressed(&sim, "matt@example.com"));
+
+    let create = &sim
+        .control()
+        .calls_to("/api/profile-suppression-bulk-create-jobs")[0];
+    assert_eq!(
+        create.header("authorization"),
+        Some("Klaviyo-API-Key pk_sim_klaviyo_private_key")
+    );
+    assert_eq!(create.header("revision"), Some("2026-10-15"));
+    assert_eq!(
+        create.header("content-type"),
+        Some("application/vnd.api+json")
+    );
+    assert_eq!(
+        create.json,
+        json!({"data": {"type": "profile-suppression-bulk-create-job", "attributes": {"profiles": {"data": [
+            {"type": "profile", "attributes": {"email": "sarah.mason@klaviyo-demo.com"}},
+            {"type": "profile", "attributes": {"email": "matt@example.com"}}
+        ]}}}})
+    );
+}
+
+#[tokio::test]
+async fn a_job_still_queued_at_max_wait_is_pending_and_verify_reads_the_job() {
+    let (sim, connector) = start("max_wait_ms = 20\npoll_interval_ms = 10").await;
+    sim.set_job_reads(50);
+    let item = person(RequestKind::OptOutSaleShare, Some("slow@example.com"), None);
+    let completion = one(connector
+        .apply(Operation::Suppress, std::slice::from_ref(&item))
+        .await)
+    .unwrap();
+    assert_eq!(completion.verification, VerificationStatus::Pending);
+    assert_eq!(completion.evidence["job_status"], "queued");
+    let job = &sim.jobs()[0].id;
+    assert_eq!(&completion.evidence[EVIDENCE_JOB_ID], job);
+    sim.set_job_reads(0);
+    let mut reads = 0;
+    while connector.verify(&item, &completion).await == VerificationStatus::Pending {
+        reads += 1;
+        assert!(reads < 60, "the job never completed");
+    }
+    assert_eq!(
+        connector.verify(&item, &completion).await,
+        VerificationStatus::Verified
+    );
+    assert!(sim
+        .control()
+        .calls_to(&format!("/api/profile-suppression-bulk-create-jobs/{job}"))
+        .iter()
+        .all(|c| c.method == "GET"));
+}
+
+#[tokio::test]
+async fn opt_ins_and_limits_when_disabled_are_not_applicable_without_a_call() {
+    let (sim, connector) = start("suppress_on_limit = false").await;
+    let results = connector
+        .apply(
+            Operation::Suppress,
+            &[
+                person(RequestKind::OptInSaleShare, Some("a@example.com"), None),
+                person(RequestKind::LimitSensitive, Some("a@example.com"), None),
+                work(RequestKind::OptOutSaleShare),
+            ],
+        )
+        .await
+        .unwrap();
+    for result in &results {
+        assert_eq!(
+            result.as_ref().unwrap().action,
+            ConfirmationAction::NotApplicable
+        );
+    }
+    assert!(sim.control().calls().is_empty());
+}
+
+#[tokio::test]
+async fn a_deletion_asks_once_per_identifier_and_is_verified_when_no_profile_is_left() {
+    let (sim, connector) = start("").await;
+    sim.add_profile(Some("jane@example.com"), None);
+    sim.add_profile(None, Some("+15005550006"));
+    let kept = sim.add_profile(Some("other@example.com"), None);
+    let completion = one(connector
+        .apply(
+            Operation::Delete,
+            &[person(
+                RequestKind::Delete,
+                Some("jane@example.com"),
+                Some("+15005550006"),
+            )],
+        )
+        .await)
+    .unwrap();
+    assert_eq!(completion.action, ConfirmationAction::Deleted);
+    assert_eq!(completion.verification, VerificationStatus::Verified);
+    assert_eq!(completion.evidence["deletion_jobs"], "2");
+    assert_eq!(completion.evidence["identifiers"], "email,phone_number");
+    assert_eq!(completion.evidence["http_status"], "202");
+    let deletions = sim.control().calls_to("/api/data-privacy-deletion-jobs");
+    assert_eq!(deletions.len(), 2);
+    assert_eq!(
+        deletions[0].json,
+        json!({"data": {"type": "data-privacy-deletion-job", "attributes": {"profile": {"data": {
+            "type": "profile", "attributes": {"email": "jane@example.com"}
+        }}}}})
+    );
+    assert_eq!(
+        deletions[1].json["data"]["attributes"]["profile"]["data"]["attributes"],
+        json!({"phone_number": "+15005550006"})
+    );
+    let profiles = sim.profiles();
+    assert_eq!(profiles.len(), 1);
+    assert_eq!(profiles[0].id, kept);
+    let reads = sim.control().calls_to("/api/profiles");
+    assert!(
+        reads[0]
+            .path
+            .contains("filter=equals%28email%2C%22jane%40example.com%22%29"),
+        "{}",
+        reads[0].path
+    );
+}
+
+#[tokio::test]
+async fn a_deletion_not_done_within_the_wait_is_pending_and_read_back_later() {
+    let (sim, connector) = start("max_wait_ms = 20\npoll_interval_ms = 10").await;
+    sim.set_deletion_reads(30);
+    sim.add_profile(Some("slow@example.com"), None);
+    let item = person(RequestKind::Delete, Some("slow@example.com"), None);
+    let completion = one(connector
+        .apply(Operation::Delete, std::slice::from_ref(&item))
+        .await)
+    .unwrap();
+    assert_eq!(completion.verification, VerificationStatus::Pending);
+    let mut reads = 0;
+    while connector.verify(&item, &completion).await == VerificationStatus::Pending {
+        reads += 1;
+        assert!(reads < 40, "the deletion never showed");
+    }
+    assert!(sim.profiles().is_empty());
+}
+
+#[tokio::test]
+async fn requests_klaviyo_cannot_act_on_are_refused_without_a_call() {
+    let (sim, connector) = start("").await;
+    let hashed = connector
+        .apply(
+            Operation::Suppress,
+            &[work(RequestKind::OptOutSaleShare).with(email("a@example.com"))],
+        )
+        .await;
+    assert_refused(one(hashed), "no raw value");
+    let wrong_way = connector
+        .apply(
+            Operation::Delete,
+            &[person(
+                RequestKind::OptOutSaleShare,
+                Some("a@example.com"),
+                None,
+            )],
+        )
+        .await;
+    assert_refused(one(wrong_way), "not a deletion");
+    let delete_by_suppress = connector
+        .apply(
+            Operation::Suppress,
+            &[person(RequestKind::Delete, Some("a@example.com"), None)],
+        )
+        .await;
+    assert_refused(one(delete_by_suppress), "applies through delete");
+    assert!(sim.control().calls().is_empty());
+}
+
+#[tokio::test]
+async fn jobs_hold_at_most_100_emails() {
+    let (sim, connector) = start("").await;
+    let batch: Vec<SuppressionWork> = (0..FACTORY.max_batch + 5)
+        .map(|n| {
+            person(
+                RequestKind::OptOutSaleShare,
+                Some(&format!("p{n}@example.com")),
+                None,
+            )
+        })
+        .collect();
+    assert_eq!(FACTORY.max_batch, 100);
+    let results = connector.apply(Operation::Suppress, &batch).await.unwrap();
+    assert!(results.iter().all(|r| r.is_ok()));
+    let sizes: Vec<usize> = sim.jobs().iter().map(|j| j.emails.len()).collect();
+    assert_eq!(sizes, vec![100, 5]);
+}
+
+#[tokio::test]
+async fn a_refused_key_and_a_validation_error_are_permanent_with_klaviyos_text() {
+    let sim = KlaviyoSim::start(KlaviyoSimConfig::default())
+        .await
+        .unwrap();
+    let connector = connector_for(&sim, "pk_wrong", "");
+    let error = one(connector
+        .apply(
+            Operation::Suppress,
+            &[person(
+                RequestKind::OptOutSaleShare,
+                Some("a@example.com"),
+                None,
+            )],
+        )
+        .await)
+    .unwrap_err();
+    assert!(
+        matches!(&error, ConnectorError::Permanent(t)
+            if t.starts_with("HTTP 401") && t.contains("not_authenticated") && t.contains("credentials.api_key")),
+        "{error:?}"
+    );
+    let connector = connector_for(&sim, KEY, "");
+    sim.control().inject(hush_sim_kit::Fault::answer(
+        400,
+        r#"{"errors":[{"id":"e","status":400,"code":"invalid","title":"Invalid input.","detail":"'jane@example.com' is not a valid email address.","source":{"pointer":"/data/attributes/profiles/data/0/attributes/email"}}]}"#,
+    ));
+    let error = one(connector
+        .apply(
+            Operation::Suppress,
+            &[person(
+                RequestKind::OptOutSaleShare,
+                Some("jane@example.com"),
+                None,
+            )],
+        )
+        .await)
+    .unwrap_err();
+    assert!(
+        matches!(&error, ConnectorError::Permanent(t)
+            if t.starts_with("HTTP 400") && t.contains("invalid: '[redacted]' is not a valid email")
+                && !t.contains("jane@example.com")),
+        "{error:?}"
+    );
+}
+
+#[tokio::test]
+async fn simulator_refuses_what_klaviyo_refuses() {
+    let sim = KlaviyoSim::start(KlaviyoSimConfig::default())
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    let post = |path: &str, revision: Option<&str>, body: Value| {
+        let mut call = http
+            .post(format!("{}{path}", sim.base_url()))
+            .header("authorization", format!("Klaviyo-API-Key {KEY}"))
+            .header("content-type", "application/vnd.api+json")
+            .body(body.to_string());
+        if let Some(revision) = revision {
+            call = call.header("revision", revision);
+        }
+        call.send()
+    };
+    let both = json!({"data": {"type": "data-privacy-deletion-job", "attributes": {"profile": {"data": {
+        "type": "profile", "attributes": {"email": "a@example.com", "phone_number": "+15005550006"}}}}}});
+    let answer = post("/api/data-privacy-deletion-jobs", Some("2026-10-15"), both)
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 400);
+    let text: Value = answer.json().await.unwrap();
+    assert!(text["errors"][0]["detail"]
+        .as_str()
+        .unwrap()
+        .contains("Exactly one"));
+
+    let too_many: Vec<Value> = (0..101)
+        .map(|n| json!({"type": "profile", "attributes": {"email": format!("p{n}@example.com")}}))
+        .collect();
+    let body = json!({"data": {"type": "profile-suppression-bulk-create-job", "attributes": {"profiles": {"data": too_many}}}});
+    let answer = post(
+        "/api/profile-suppression-bulk-create-jobs",
+        Some("2026-10-15"),
+        body.clone(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(answer.status(), 400);
+    let answer = post("/api/profile-suppression-bulk-create-jobs", None, body)
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 400, "the revision header is required");
+    assert!(sim.jobs().is_empty());
+}
+
+#[tokio::test]
+async fn the_connector_passes_the_compliance_suite() {
+    let (sim, connector) = start("").await;
+    sim.add_profile(Some("suite@example.com"), None);
+    ComplianceSuite {
+        connector: &connector,
+        max_batch: FACTORY.max_batch,
+        sample: &|kind| person(kind, Some("suite@example.com"), None),
+        applies_opt_ins: false,
+        faults: Some(sim.control()),
+        hang: Duration::from_secs(2),
+    }
+    .run()
+    .await;
+}

@@ -1,0 +1,171 @@
+//! The PostgreSQL connector: the business's own database (role `SERVICE_PROVIDER` typically,
+//! since the business directs it). Each right runs a configured statement template with the
+//! subject's identifiers bound as parameters — flag the rows, or delete them — and a configured
+//! check query reads the result back. See `README.md` for the configuration block and
+//! [`request`] for the placeholder scheme.
+
+#![warn(missing_docs)]
+
+pub mod client;
+pub mod config;
+pub mod request;
+pub mod response;
+pub mod verify;
+
+use async_trait::async_trait;
+use hush_contracts::config::ConfigError;
+use hush_contracts::connector::{
+    BatchResult, Completion, Connector, ConnectorError, Evidence, Operation, SuppressionWork,
+};
+use hush_contracts::events::{ConfirmationAction, RequestKind, VerificationStatus};
+
+pub use client::PostgresClient;
+pub use config::{PostgresConfig, PostgresSettings, RightSql, StatementSettings, KIND, MAX_BATCH};
+use request::Unbindable;
+
+/// Evidence key: the setting whose statement ran, e.g. `settings.opt_out.statement`.
+pub const EVIDENCE_STATEMENT: &str = "statement";
+/// Evidence key: SHA-256 of the statement's configured text.
+pub const EVIDENCE_STATEMENT_SHA256: &str = "statement_sha256";
+/// Evidence key: rows the statement affected, summed over its executions.
+pub const EVIDENCE_ROWS_AFFECTED: &str = "rows_affected";
+
+/// Applies privacy requests to one PostgreSQL database.
+pub struct PostgresConnector {
+    client: PostgresClient,
+}
+
+impl PostgresConnector {
+    /// Builds the connector from a resolved configuration; nothing is opened until the first
+    /// call.
+    pub fn new(config: PostgresConfig) -> Result<Self, ConfigError> {
+        Ok(Self {
+            client: PostgresClient::new(config),
+        })
+    }
+
+    /// Runs the right's statement for one work item.
+    async fn apply_one(
+        &self,
+        work: &SuppressionWork,
+        right: &RightSql,
+    ) -> Result<Completion, ConnectorError> {
+        let statement = &right.statement;
+        let executions = match statement.template.bind(work) {
+            Ok(executions) => executions,
+            Err(Unbindable::NoIdentifier(types)) => {
+                let types: Vec<&str> = types.iter().map(|t| t.as_str()).collect();
+                return Ok(Completion::not_applicable(format!(
+                    "no {} identifier: {} matches on {}",
+                    types.join(" or "),
+                    statement.field,
+                    types.join(", ")
+                )));
+            }
+            Err(Unbindable::RawMissing(kind)) => {
+                return Err(ConnectorError::Permanent(format!(
+                    "request {} carries its {} hashed only, but {} binds the raw value \
+                     (:{}): intake must keep raw {} values ([intake] keep_raw)",
+                    work.request_id,
+                    kind.as_str(),
+                    statement.field,
+                    kind.as_str().to_ascii_lowercase(),
+                    kind.as_str()
+                )));
+            }
+        };
+        let affected = self.client.execute(statement, &executions).await?;
+        let config = self.client.config();
+        let mut evidence = Evidence::new();
+        evidence.insert(EVIDENCE_STATEMENT.into(), statement.field.clone());
+        evidence.insert(EVIDENCE_STATEMENT_SHA256.into(), statement.sha256.clone());
+        evidence.insert(EVIDENCE_ROWS_AFFECTED.into(), affected.to_string());
+        evidence.insert("executions".into(), executions.len().to_string());
+        evidence.insert("database".into(), config.database().to_owned());
+        let action = match (affected, work.kind) {
+            (0, _) => {
+                evidence.insert(
+                    "reason".into(),
+                    "the statement matched no row of the subject".into(),
+                );
+                ConfirmationAction::NotFound
+            }
+            (_, RequestKind::Delete) => ConfirmationAction::Deleted,
+            _ => ConfirmationAction::Flagged,
+        };
+        let verification = if right.check.is_some() {
+            VerificationStatus::Pending
+        } else {
+            VerificationStatus::Unverifiable
+        };
+        Ok(Completion::new(action, evidence).with_verification(verification))
+    }
+}
+
+#[async_trait]
+impl Connector for PostgresConnector {
+    /// Runs each item's statement (by its request kind) in its own transaction: `FLAGGED` for
+    /// an opt-out, limit or opt-in that changed rows, `DELETED` for a deletion that removed
+    /// some, `NOT_FOUND` when no row matched, `NOT_APPLICABLE` when the person has no
+    /// identifier the statement matches on or the kind has no statement. The connection is
+    /// opened (and every template prepared) first; a failure there fails the whole batch.
+    /// After a retryable failure the rest of the batch is not tried and carries that error.
+    async fn apply(&self, _operation: Operation, batch: &[SuppressionWork]) -> BatchResult {
+        let config = self.client.config();
+        if batch.iter().any(|work| config.right(work.kind).is_some()) {
+            self.client.ensure_connected().await?;
+        }
+        let mut halted: Option<ConnectorError> = None;
+        let mut results = Vec::with_capacity(batch.len());
+        for work in batch {
+            let result = match (config.right(work.kind), &halted) {
+                (None, _) => Ok(Completion::not_applicable(format!(
+                    "no statement is configured for {} (settings.{})",
+                    work.kind.as_str(),
+                    setting_of(work.kind)
+                ))),
+                (Some(_), Some(error)) => Err(error.clone()),
+                (Some(right), None) => self.apply_one(work, right).await,
+            };
+            if let Err(error) = &result {
+                if error.is_retryable() && halted.is_none() {
+                    halted = Some(error.clone());
+                }
+            }
+            results.push(result);
+        }
+        Ok(results)
+    }
+
+    /// Runs the right's check query for an item whose statement ran (`FLAGGED`, `DELETED` or
+    /// `NOT_FOUND`); see [`verify::read_back`]. Without a check the status stays as it was.
+    async fn verify(&self, work: &SuppressionWork, completion: &Completion) -> VerificationStatus {
+        let ran = matches!(
+            completion.action,
+            ConfirmationAction::Flagged
+                | ConfirmationAction::Deleted
+                | ConfirmationAction::NotFound
+        );
+        let check = self
+            .client
+            .config()
+            .right(work.kind)
+            .and_then(|right| right.check.as_ref());
+        match check {
+            Some(check) if ran => verify::read_back(&self.client, check, work).await,
+            _ => completion.verification,
+        }
+    }
+}
+
+/// The settings table holding the SQL for a request kind.
+fn setting_of(kind: RequestKind) -> &'static str {
+    match kind {
+        RequestKind::OptOutSaleShare => "opt_out",
+        RequestKind::LimitSensitive => "limit",
+        RequestKind::Delete => "delete",
+        RequestKind::OptInSaleShare => "opt_in",
+    }
+}
+
+hush_contracts::connector_factory!(PostgresConnector, PostgresConfig, &[KIND], MAX_BATCH);

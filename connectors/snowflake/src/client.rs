@@ -1,0 +1,132 @@
+//! The calls to Snowflake's SQL API v2: submit one run of a statement
+//! (`POST /api/v2/statements?requestId=…&retry=true&async=true`) and read where it stands
+//! (`GET /api/v2/statements/{handle}`), each with the authorization of [`crate::auth`] and the
+//! headers the API requires (`Accept`, `Content-Type`, `User-Agent`).
+//!
+//! Statements are submitted asynchronously so that no call blocks longer than the recipient's
+//! `timeout_ms`; the request id is derived from the Hush request, the setting and the run, and
+//! sent with `retry=true`, so a resubmission after a lost answer is recognised by Snowflake
+//! instead of being executed twice.
+
+use hush_contracts::config::ConfigError;
+use hush_contracts::connector::ConnectorError;
+
+use crate::auth::{Authorization, KEYPAIR_JWT};
+use crate::config::{ConfiguredSql, SnowflakeConfig};
+use crate::request::{self, Execution, STATEMENTS_PATH};
+use crate::response::{self, Statement};
+
+/// Header naming the kind of bearer token.
+pub const TOKEN_TYPE_HEADER: &str = "X-Snowflake-Authorization-Token-Type";
+
+/// A SQL API client for one account.
+pub struct SnowflakeClient {
+    http: reqwest::Client,
+    config: SnowflakeConfig,
+}
+
+impl SnowflakeClient {
+    /// Builds the client; the recipient's timeout bounds every call.
+    pub fn new(config: SnowflakeConfig) -> Result<Self, ConfigError> {
+        let http = hush_connector_kit::http::client("snowflake", config.timeout)?;
+        Ok(Self { http, config })
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &SnowflakeConfig {
+        &self.config
+    }
+
+    /// Submits run `run` of `sql` with `execution`'s values; `request_key` makes its request
+    /// id (the Hush request id, or something unique for a check).
+    pub async fn submit(
+        &self,
+        sql: &ConfiguredSql,
+        request_key: &str,
+        run: usize,
+        execution: &Execution,
+    ) -> Result<Statement, ConnectorError> {
+        let body = request::statement_body(&sql.template, execution, &self.config.context);
+        let request_id = request::request_uuid(request_key, &sql.field, run);
+        let call = self
+            .http
+            .post(format!("{}{STATEMENTS_PATH}", self.config.base_url))
+            .query(&[
+                ("requestId", request_id.as_str()),
+                ("retry", "true"),
+                ("async", "true"),
+            ])
+            .json(&body);
+        self.send(call, execution).await
+    }
+
+    /// Where the statement `handle` stands.
+    pub async fn status(
+        &self,
+        handle: &str,
+        execution: &Execution,
+    ) -> Result<Statement, ConnectorError> {
+        let call = self.http.get(format!(
+            "{}{STATEMENTS_PATH}/{}",
+            self.config.base_url,
+            encode_segment(handle)
+        ));
+        self.send(call, execution).await
+    }
+
+    async fn send(
+        &self,
+        call: reqwest::RequestBuilder,
+        execution: &Execution,
+    ) -> Result<Statement, ConnectorError> {
+        let (token, token_type) = self.config.authorization.bearer()?;
+        let call = call
+            .bearer_auth(token)
+            .header(TOKEN_TYPE_HEADER, token_type)
+            .header("accept", "application/json");
+        let answer = hush_connector_kit::http::send(call).await?;
+        if answer.status == 401 && token_type == KEYPAIR_JWT {
+            // A JWT refused (expired by a skewed clock, say) is signed anew next time.
+            self.config.authorization.forget();
+        }
+        let bound: Vec<&str> = execution.iter().flatten().map(String::as_str).collect();
+        response::read(&answer, &bound)
+    }
+}
+
+/// A statement handle as one URL path segment (Snowflake's are UUID-like; anything else is
+/// percent-encoded rather than trusted).
+fn encode_segment(handle: &str) -> String {
+    handle
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// Whether `authorization` signs its own tokens (for evidence).
+pub fn authentication_name(authorization: &Authorization) -> &'static str {
+    match authorization {
+        Authorization::KeyPair { .. } => KEYPAIR_JWT,
+        Authorization::Token { token_type, .. } => token_type,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn handles_are_kept_to_one_path_segment() {
+        assert_eq!(
+            encode_segment("01b2c3d4-0000-1111-0000-0001"),
+            "01b2c3d4-0000-1111-0000-0001"
+        );
+        assert_eq!(encode_segment("../x?y"), "%2E%2E%2Fx%3Fy");
+    }
+}

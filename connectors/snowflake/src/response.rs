@@ -1,0 +1,352 @@
+//! Reading the SQL API's answers: one function ([`read`]) classifies an answer as a finished
+//! statement (200, a `ResultSet`), a running one (202, a `QueryStatus` with its handle), a
+//! failed one (422 `QueryFailureStatus`, or 408 when Snowflake cancelled it at its `timeout`),
+//! or a call that did not go through (429 → retry after, 5xx → retry, other 4xx → permanent
+//! with Snowflake's `code` and `message`). A bound value Snowflake repeats in a message
+//! (`Numeric value '…' is not recognized`) is replaced by `<identifier>`.
+
+use hush_connector_kit::http::{classify_http_status, VendorAnswer};
+use hush_contracts::connector::ConnectorError;
+use serde_json::Value;
+
+/// What replaces a bound value that Snowflake repeats in its message.
+pub const REDACTED: &str = "<identifier>";
+
+/// A finished statement's result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResultSet {
+    /// `statementHandle`.
+    pub handle: String,
+    /// Rows the statement inserted, updated or deleted, when it was DML.
+    pub rows_affected: Option<u64>,
+    /// `resultSetMetaData.rowType`: each column's name and type.
+    pub columns: Vec<(String, String)>,
+    /// `data`: the first partition's rows, each value as text (`None` for SQL `NULL`).
+    pub rows: Vec<Vec<Option<String>>>,
+}
+
+impl ResultSet {
+    /// The one integer a check query returns (how many rows do not comply yet); `NULL` is 0.
+    /// A result of another shape is a permanent error saying what it was.
+    pub fn count(&self) -> Result<u64, String> {
+        match (self.columns.as_slice(), self.rows.as_slice()) {
+            ([(_, kind)], [row]) if kind.eq_ignore_ascii_case("fixed") && row.len() == 1 => {
+                match &row[0] {
+                    None => Ok(0),
+                    Some(text) => text
+                        .parse::<u64>()
+                        .map_err(|_| format!("it returned `{text}`, not a count")),
+                }
+            }
+            ([(_, kind)], _) if !kind.eq_ignore_ascii_case("fixed") => {
+                Err(format!("it returns one {kind} column"))
+            }
+            (columns, rows) if columns.len() != 1 => Err(format!(
+                "it returns {} columns ({} rows)",
+                columns.len(),
+                rows.len()
+            )),
+            (_, rows) => Err(format!("it returns {} rows", rows.len())),
+        }
+    }
+}
+
+/// Where a statement stands after a submission or a status read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Statement {
+    /// Finished (200).
+    Done(ResultSet),
+    /// Still running (202), with its handle.
+    Running(String),
+    /// Failed (422) or cancelled at its timeout (408): the statement's own outcome, transient
+    /// for the SQLSTATEs a retry can clear ([`is_transient_sqlstate`]) and for a timeout.
+    Failed(ConnectorError),
+}
+
+/// Classifies an answer of `POST /api/v2/statements` or `GET /api/v2/statements/{handle}`.
+/// `Err` means the call itself did not go through; `bound` are the values bound in it.
+pub fn read(answer: &VendorAnswer, bound: &[&str]) -> Result<Statement, ConnectorError> {
+    let body: Value = serde_json::from_str(&answer.body).unwrap_or(Value::Null);
+    let handle = body["statementHandle"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    match answer.status {
+        200 => result_set(&body).map(Statement::Done),
+        202 if !handle.is_empty() => Ok(Statement::Running(handle)),
+        202 => Err(ConnectorError::Transient(
+            "Snowflake answered 202 without a statementHandle".into(),
+        )),
+        422 => {
+            let sql_state = body["sqlState"].as_str().unwrap_or_default();
+            let text = format!(
+                "Snowflake statement {handle} failed: SQLSTATE {sql_state} (code {}): {}",
+                body["code"].as_str().unwrap_or("?"),
+                redact(&message(&body, &answer.body), bound)
+            );
+            Ok(Statement::Failed(if is_transient_sqlstate(sql_state) {
+                ConnectorError::Transient(text)
+            } else {
+                ConnectorError::Permanent(text)
+            }))
+        }
+        408 => Ok(Statement::Failed(ConnectorError::Transient(format!(
+            "Snowflake cancelled statement {handle} at its timeout (settings.statement_timeout_s): {}",
+            redact(&message(&body, &answer.body), bound)
+        )))),
+        status => {
+            let text = format!("Snowflake: {}", redact(&describe(&body, &answer.body), bound));
+            Err(classify_http_status(status, answer.retry_after.as_deref(), &text)
+                .unwrap_or_else(|| {
+                    ConnectorError::Transient(format!("unexpected HTTP {status}: {text}"))
+                }))
+        }
+    }
+}
+
+/// Whether a failed statement may succeed when run again: SQLSTATE classes 08 (connection),
+/// 40 (transaction rollback, deadlock), 53 (insufficient resources), 57 (operator
+/// intervention), 58 (system error) and XX (internal error).
+pub fn is_transient_sqlstate(code: &str) -> bool {
+    matches!(code.get(..2), Some("08" | "40" | "53" | "57" | "58" | "XX"))
+}
+
+/// `text` with every non-empty value of `bound` replaced by [`REDACTED`].
+pub fn redact(text: &str, bound: &[&str]) -> String {
+    let mut text = text.to_owned();
+    for value in bound.iter().filter(|v| !v.is_empty()) {
+        text = text.replace(value, REDACTED);
+    }
+    text
+}
+
+fn message(body: &Value, raw: &str) -> String {
+    body["message"]
+        .as_str()
+        .map(str::to_owned)
+        .unwrap_or_else(|| raw.chars().take(500).collect())
+}
+
+/// `code: message` of an error body, or the body itself.
+fn describe(body: &Value, raw: &str) -> String {
+    match (body["code"].as_str(), body["message"].as_str()) {
+        (Some(code), Some(message)) => format!("{code}: {message}"),
+        (None, Some(message)) => message.to_owned(),
+        _ => raw.chars().take(500).collect(),
+    }
+}
+
+fn result_set(body: &Value) -> Result<ResultSet, ConnectorError> {
+    let handle = body["statementHandle"]
+        .as_str()
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| {
+            ConnectorError::Transient(
+                "Snowflake answered a result without its statementHandle".into(),
+            )
+        })?
+        .to_owned();
+    let columns: Vec<(String, String)> = body["resultSetMetaData"]["rowType"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|column| {
+            (
+                column["name"].as_str().unwrap_or_default().to_owned(),
+                column["type"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    let rows: Vec<Vec<Option<String>>> = body["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|row| {
+            row.as_array()
+                .into_iter()
+                .flatten()
+                .map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+        .collect();
+    let stats = &body["stats"];
+    let rows_affected = if stats.is_object() {
+        Some(
+            ["numRowsInserted", "numRowsUpdated", "numRowsDeleted"]
+                .iter()
+                .filter_map(|key| stats[*key].as_u64())
+                .sum(),
+        )
+    } else {
+        // A DML result without stats: its first column is "number of rows …".
+        columns
+            .first()
+            .filter(|(name, _)| name.starts_with("number of rows"))
+            .and_then(|_| rows.first()?.first()?.as_deref()?.parse().ok())
+    };
+    Ok(ResultSet {
+        handle,
+        rows_affected,
+        columns,
+        rows,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use std::time::Duration;
+
+    fn answer(status: u16, body: Value) -> VendorAnswer {
+        VendorAnswer {
+            status,
+            retry_after: None,
+            rate_limit_reset: None,
+            body: body.to_string(),
+        }
+    }
+
+    #[test]
+    fn a_finished_dml_statement_reports_the_rows_it_changed() {
+        let done = read(
+            &answer(
+                200,
+                json!({
+                    "code": "090001", "sqlState": "00000", "message": "Statement executed successfully.",
+                    "statementHandle": "01b2-0001",
+                    "resultSetMetaData": {"numRows": 1, "format": "jsonv2",
+                        "rowType": [{"name": "number of rows updated", "type": "fixed"},
+                                    {"name": "number of multi-joined rows updated", "type": "fixed"}]},
+                    "data": [["2", "0"]],
+                    "stats": {"numRowsUpdated": 2, "numDmlDuplicates": 0}
+                }),
+            ),
+            &[],
+        )
+        .unwrap();
+        let Statement::Done(result) = done else {
+            panic!("{done:?}")
+        };
+        assert_eq!(result.handle, "01b2-0001");
+        assert_eq!(result.rows_affected, Some(2));
+    }
+
+    #[test]
+    fn without_stats_the_row_count_column_is_read() {
+        let Statement::Done(result) = read(
+            &answer(
+                200,
+                json!({"statementHandle": "h",
+                       "resultSetMetaData": {"rowType": [{"name": "number of rows deleted", "type": "fixed"}]},
+                       "data": [["3"]]}),
+            ),
+            &[],
+        )
+        .unwrap() else {
+            panic!()
+        };
+        assert_eq!(result.rows_affected, Some(3));
+    }
+
+    #[test]
+    fn a_check_must_return_one_count() {
+        let result = |rows: Value, kind: &str| ResultSet {
+            handle: "h".into(),
+            rows_affected: None,
+            columns: vec![("COUNT(*)".into(), kind.into())],
+            rows: serde_json::from_value(rows).unwrap(),
+        };
+        assert_eq!(result(json!([["0"]]), "fixed").count(), Ok(0));
+        assert_eq!(result(json!([[null]]), "fixed").count(), Ok(0));
+        assert_eq!(result(json!([["4"]]), "FIXED").count(), Ok(4));
+        assert_eq!(
+            result(json!([["x"]]), "text").count(),
+            Err("it returns one text column".into())
+        );
+        assert_eq!(
+            result(json!([["1"], ["2"]]), "fixed").count(),
+            Err("it returns 2 rows".into())
+        );
+    }
+
+    #[test]
+    fn a_running_statement_carries_its_handle() {
+        assert_eq!(
+            read(
+                &answer(
+                    202,
+                    json!({"code": "333334", "message": "Asynchronous execution in progress.",
+                                    "statementHandle": "01b2-0002"})
+                ),
+                &[]
+            ),
+            Ok(Statement::Running("01b2-0002".into()))
+        );
+    }
+
+    #[test]
+    fn a_failed_statement_is_permanent_with_snowflakes_text_and_no_bound_value() {
+        let failed = read(
+            &answer(
+                422,
+                json!({"code": "100038", "sqlState": "22018", "statementHandle": "h1",
+                       "message": "Numeric value 'jane@example.com' is not recognized"}),
+            ),
+            &["jane@example.com"],
+        );
+        assert_eq!(
+            failed,
+            Ok(Statement::Failed(ConnectorError::Permanent(
+                "Snowflake statement h1 failed: SQLSTATE 22018 (code 100038): Numeric value \
+                 '<identifier>' is not recognized"
+                    .into()
+            )))
+        );
+        let deadlock = read(
+            &answer(
+                422,
+                json!({"code": "000625", "sqlState": "40001", "statementHandle": "h2", "message": "x"}),
+            ),
+            &[],
+        );
+        assert!(matches!(
+            deadlock,
+            Ok(Statement::Failed(ConnectorError::Transient(_)))
+        ));
+        let cancelled = read(
+            &answer(408, json!({"statementHandle": "h3", "message": "timeout"})),
+            &[],
+        );
+        assert!(matches!(
+            cancelled,
+            Ok(Statement::Failed(ConnectorError::Transient(_)))
+        ));
+    }
+
+    #[test]
+    fn calls_that_did_not_go_through_are_classified() {
+        let mut limited = answer(429, json!({"message": "Too many requests"}));
+        limited.retry_after = Some("9".into());
+        assert!(matches!(
+            read(&limited, &[]),
+            Err(ConnectorError::RetryAfter { after, .. }) if after == Duration::from_secs(9)
+        ));
+        assert_eq!(
+            read(
+                &answer(
+                    401,
+                    json!({"code": "390144", "message": "JWT token is invalid."})
+                ),
+                &[]
+            ),
+            Err(ConnectorError::Permanent(
+                "HTTP 401: Snowflake: 390144: JWT token is invalid.".into()
+            ))
+        );
+        assert!(matches!(
+            read(&answer(503, json!({})), &[]),
+            Err(ConnectorError::Transient(_))
+        ));
+    }
+}

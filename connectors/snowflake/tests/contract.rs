@@ -1,0 +1,620 @@
+//! Contract tests: the Snowflake connector against the SQL API simulator over loopback.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der};
+use aws_lc_rs::rsa::{KeyPair, KeySize};
+use aws_lc_rs::signature::KeyPair as _;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use hush_connector_kit::testing::{
+    assert_refused, assert_retry_after, email, hashed, one, with_raw, work, ComplianceSuite,
+    WorkExt,
+};
+use hush_connector_snowflake::auth::{Authorization, SigningKey};
+use hush_connector_snowflake::config::{key_pair, token_authorization};
+use hush_connector_snowflake::sim::{
+    SimAuth, SimOutcome, SimRow, SimStatement, SnowflakeSim, SnowflakeSimConfig,
+};
+use hush_connector_snowflake::{
+    SnowflakeConfig, SnowflakeConnector, SnowflakeSettings, EVIDENCE_HANDLES,
+    EVIDENCE_ROWS_AFFECTED, EVIDENCE_RUNNING,
+};
+use hush_contracts::connector::{Connector, ConnectorError, Operation, SuppressionWork};
+use hush_contracts::events::{ConfirmationAction, IdentifierType, RequestKind, VerificationStatus};
+use hush_contracts::recipients::RecipientConfig;
+use hush_sim_kit::Fault;
+use serde_json::json;
+
+const OPT_OUT: &str = "UPDATE customers SET do_not_sell = TRUE WHERE email_sha256 = :email_sha256";
+const OPT_OUT_SENT: &str = "UPDATE customers SET do_not_sell = TRUE WHERE email_sha256 = ?";
+const OPT_OUT_CHECK: &str =
+    "SELECT COUNT(*) FROM customers WHERE email_sha256 = :email_sha256 AND NOT do_not_sell";
+const OPT_OUT_CHECK_SENT: &str =
+    "SELECT COUNT(*) FROM customers WHERE email_sha256 = ? AND NOT do_not_sell";
+const LIMIT: &str =
+    "UPDATE customers SET limit_sensitive = TRUE WHERE email_sha256 = :email_sha256";
+const LIMIT_SENT: &str = "UPDATE customers SET limit_sensitive = TRUE WHERE email_sha256 = ?";
+const DELETE: &str = "DELETE FROM customers WHERE email_sha256 = :email_sha256";
+const DELETE_SENT: &str = "DELETE FROM customers WHERE email_sha256 = ?";
+const DELETE_CHECK: &str = "SELECT COUNT(*) FROM customers WHERE email_sha256 = :email_sha256";
+const DELETE_CHECK_SENT: &str = "SELECT COUNT(*) FROM customers WHERE email_sha256 = ?";
+
+const JANE: &str = "jane@example.com";
+const JOHN: &str = "john@example.com";
+
+/// One RSA key for the whole test binary (generating one takes a moment).
+fn key() -> &'static (String, Vec<u8>) {
+    static KEY: OnceLock<(String, Vec<u8>)> = OnceLock::new();
+    KEY.get_or_init(|| {
+        let pair = KeyPair::generate(KeySize::Rsa2048).unwrap();
+        let der: Pkcs8V1Der<'static> = pair.as_der().unwrap();
+        let body = STANDARD.encode(der.as_ref());
+        let lines: Vec<String> = body
+            .as_bytes()
+            .chunks(64)
+            .map(|c| String::from_utf8(c.to_vec()).unwrap())
+            .collect();
+        let pem = format!(
+            "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+            lines.join("\n")
+        );
+        let public = pair.public_key().as_der().unwrap().as_ref().to_vec();
+        (pem, public)
+    })
+}
+
+fn sha(address: &str) -> String {
+    hashed(IdentifierType::Email, address).sha256
+}
+
+fn row(address: &str) -> SimRow {
+    SimRow::from([
+        ("email_sha256".to_owned(), sha(address)),
+        ("do_not_sell".to_owned(), "false".to_owned()),
+        ("limit_sensitive".to_owned(), "false".to_owned()),
+    ])
+}
+
+fn statements() -> Vec<SimStatement> {
+    vec![
+        SimStatement::update(OPT_OUT_SENT, "email_sha256", "do_not_sell", "true"),
+        SimStatement::count(
+            OPT_OUT_CHECK_SENT,
+            "email_sha256",
+            Some(("do_not_sell", "true")),
+        ),
+        SimStatement::update(LIMIT_SENT, "email_sha256", "limit_sensitive", "true"),
+        SimStatement::delete(DELETE_SENT, "email_sha256"),
+        SimStatement::count(DELETE_CHECK_SENT, "email_sha256", None),
+    ]
+}
+
+fn keypair_sim() -> SnowflakeSimConfig {
+    SnowflakeSimConfig {
+        auth: SimAuth::KeyPair {
+            account: "myorg-myaccount".into(),
+            user: "hush_svc".into(),
+            public_key_der: key().1.clone(),
+        },
+        statements: statements(),
+        rows: vec![row(JANE), row(JOHN)],
+        running_reads: 0,
+    }
+}
+
+fn recipient(sim: &SnowflakeSim, settings: &str) -> RecipientConfig {
+    let text = format!(
+        r#"
+id = "warehouse"
+kind = "snowflake"
+role = "SERVICE_PROVIDER"
+base_url = "{base}"
+timeout_ms = 500
+[settings]
+account = "myorg-myaccount"
+user = "hush_svc"
+warehouse = "PRIVACY_WH"
+poll_interval_ms = 5
+{wait}
+{settings}
+[settings.opt_out]
+statement = "{OPT_OUT}"
+check = "{OPT_OUT_CHECK}"
+[settings.limit]
+statement = "{LIMIT}"
+[settings.delete]
+statement = "{DELETE}"
+check = "{DELETE_CHECK}"
+"#,
+        base = sim.base_url(),
+        wait = if settings.contains("max_wait_ms") {
+            ""
+        } else {
+            "max_wait_ms = 2000"
+        },
+    );
+    toml::from_str(&text).unwrap()
+}
+
+/// A connector authenticating with the test key pair.
+fn keypair_connector(sim: &SnowflakeSim, settings: &str) -> SnowflakeConnector {
+    let r = recipient(sim, settings);
+    let parsed: SnowflakeSettings = r.settings().unwrap();
+    let authorization = key_pair(&r, &parsed, SigningKey::from_pem(&key().0).unwrap()).unwrap();
+    SnowflakeConnector::new(SnowflakeConfig::with_authorization(&r, parsed, authorization).unwrap())
+        .unwrap()
+}
+
+async fn start(config: SnowflakeSimConfig) -> (SnowflakeSim, SnowflakeConnector) {
+    let sim = SnowflakeSim::start(config).await.unwrap();
+    let connector = keypair_connector(&sim, "");
+    (sim, connector)
+}
+
+fn request(kind: RequestKind, address: &str) -> SuppressionWork {
+    work(kind).with(email(address))
+}
+
+#[tokio::test]
+async fn an_opt_out_flags_the_row_through_the_sql_api_and_reads_it_back() {
+    let (sim, connector) = start(keypair_sim()).await;
+    let item = request(RequestKind::OptOutSaleShare, JANE);
+    let completion = one(connector
+        .apply(Operation::Suppress, std::slice::from_ref(&item))
+        .await)
+    .unwrap();
+    assert_eq!(completion.action, ConfirmationAction::Flagged);
+    assert_eq!(completion.verification, VerificationStatus::Pending);
+    assert_eq!(completion.evidence[EVIDENCE_ROWS_AFFECTED], "1");
+    assert_eq!(completion.evidence["authentication"], "KEYPAIR_JWT");
+    let executions = sim.executions();
+    assert_eq!(executions.len(), 1);
+    assert_eq!(completion.evidence[EVIDENCE_HANDLES], executions[0].handle);
+    assert_eq!(executions[0].bound, vec![Some(sha(JANE))]);
+
+    let calls = sim.control().calls();
+    let submitted = &calls[0];
+    assert_eq!(submitted.method, "POST");
+    assert!(submitted.path.starts_with("/api/v2/statements?requestId="));
+    assert!(submitted.path.contains("&retry=true&async=true"));
+    assert_eq!(submitted.status, 202);
+    assert_eq!(
+        submitted.header("x-snowflake-authorization-token-type"),
+        Some("KEYPAIR_JWT")
+    );
+    assert!(submitted
+        .header("authorization")
+        .is_some_and(|a| a.starts_with("Bearer ey")));
+    assert_eq!(submitted.header("accept"), Some("application/json"));
+    assert!(submitted
+        .header("user-agent")
+        .is_some_and(|u| u.starts_with("hush-connector-snowflake/")));
+    assert_eq!(
+        submitted.json,
+        json!({"statement": OPT_OUT_SENT, "timeout": 300, "warehouse": "PRIVACY_WH",
+               "bindings": {"1": {"type": "TEXT", "value": sha(JANE)}}})
+    );
+    assert_eq!(calls[1].method, "GET");
+    assert_eq!(
+        calls[1].path,
+        format!("/api/v2/statements/{}", executions[0].handle)
+    );
+    assert_eq!(sim.rows()[0]["do_not_sell"], "true");
+
+    assert_eq!(
+        connector.verify(&item, &completion).await,
+        VerificationStatus::Verified
+    );
+    // Someone clears the flag afterwards: the read-back sees it.
+    sim.set_rows(vec![row(JANE)]);
+    assert_eq!(
+        connector.verify(&item, &completion).await,
+        VerificationStatus::Failed
+    );
+}
+
+#[tokio::test]
+async fn a_deletion_removes_the_rows_and_a_later_one_is_not_found() {
+    let (sim, connector) = start(keypair_sim()).await;
+    let item = request(RequestKind::Delete, JOHN);
+    let completion = one(connector
+        .apply(Operation::Delete, std::slice::from_ref(&item))
+        .await)
+    .unwrap();
+    assert_eq!(completion.action, ConfirmationAction::Deleted);
+    assert_eq!(sim.rows().len(), 1);
+    assert_eq!(
+        connector.verify(&item, &completion).await,
+        VerificationStatus::Verified
+    );
+    let again = one(connector
+        .apply(Operation::Delete, &[request(RequestKind::Delete, JOHN)])
+        .await)
+    .unwrap();
+    assert_eq!(again.action, ConfirmationAction::NotFound);
+    assert_eq!(again.evidence[EVIDENCE_ROWS_AFFECTED], "0");
+}
+
+#[tokio::test]
+async fn a_limit_without_check_is_unverifiable_and_an_opt_in_without_statement_not_applicable() {
+    let (_sim, connector) = start(keypair_sim()).await;
+    let results = connector
+        .apply(
+            Operation::Suppress,
+            &[
+                request(RequestKind::LimitSensitive, JANE),
+                request(RequestKind::OptInSaleShare, JANE),
+                work(RequestKind::OptOutSaleShare)
+                    .with(hashed(IdentifierType::Phone, "+14155550100")),
+            ],
+        )
+        .await
+        .unwrap();
+    let limit = results[0].as_ref().unwrap();
+    assert_eq!(limit.action, ConfirmationAction::Flagged);
+    assert_eq!(limit.verification, VerificationStatus::Unverifiable);
+    let opt_in = results[1].as_ref().unwrap();
+    assert_eq!(opt_in.action, ConfirmationAction::NotApplicable);
+    assert!(opt_in.evidence["reason"].contains("settings.opt_in"));
+    let phone_only = results[2].as_ref().unwrap();
+    assert_eq!(phone_only.action, ConfirmationAction::NotApplicable);
+    assert!(phone_only.evidence["reason"].contains("no EMAIL identifier"));
+}
+
+#[tokio::test]
+async fn a_person_with_two_emails_runs_the_statement_twice() {
+    let (sim, connector) = start(keypair_sim()).await;
+    let item = request(RequestKind::OptOutSaleShare, JANE).with(email(JOHN));
+    let completion = one(connector.apply(Operation::Suppress, &[item]).await).unwrap();
+    assert_eq!(completion.evidence[EVIDENCE_ROWS_AFFECTED], "2");
+    assert_eq!(completion.evidence["executions"], "2");
+    let handles: Vec<String> = sim.executions().into_iter().map(|e| e.handle).collect();
+    assert_eq!(completion.evidence[EVIDENCE_HANDLES], handles.join(","));
+}
+
+#[tokio::test]
+async fn a_resubmitted_request_is_not_executed_twice() {
+    let (sim, connector) = start(keypair_sim()).await;
+    let item = request(RequestKind::OptOutSaleShare, JANE);
+    let first = one(connector
+        .apply(Operation::Suppress, std::slice::from_ref(&item))
+        .await)
+    .unwrap();
+    // The suppressor calls again with the same request (it lost the confirmation, say).
+    let second = one(connector
+        .apply(Operation::Suppress, std::slice::from_ref(&item))
+        .await)
+    .unwrap();
+    assert_eq!(
+        sim.executions().len(),
+        1,
+        "Snowflake recognised the requestId"
+    );
+    assert_eq!(
+        second.evidence[EVIDENCE_HANDLES],
+        first.evidence[EVIDENCE_HANDLES]
+    );
+    assert_eq!(second.action, ConfirmationAction::Flagged);
+}
+
+#[tokio::test]
+async fn a_statement_still_running_is_pending_with_its_handle_and_read_back_later() {
+    let (sim, connector) = start(SnowflakeSimConfig {
+        running_reads: 3,
+        ..keypair_sim()
+    })
+    .await;
+    let connector_no_wait = keypair_connector(&sim, "max_wait_ms = 0");
+    drop(connector);
+    let item = request(RequestKind::Delete, JANE);
+    let completion = one(connector_no_wait
+        .apply(Operation::Delete, std::slice::from_ref(&item))
+        .await)
+    .unwrap();
+    let handle = sim.executions()[0].handle.clone();
+    assert_eq!(completion.action, ConfirmationAction::Deleted);
+    assert_eq!(completion.verification, VerificationStatus::Pending);
+    assert_eq!(completion.evidence[EVIDENCE_RUNNING], handle);
+    assert!(completion.evidence[EVIDENCE_ROWS_AFFECTED].starts_with("unknown"));
+    // One read happened in apply; two more still answer 202.
+    for _ in 0..2 {
+        assert_eq!(
+            connector_no_wait.verify(&item, &completion).await,
+            VerificationStatus::Pending
+        );
+    }
+    sim.set_running_reads(0);
+    assert_eq!(
+        connector_no_wait.verify(&item, &completion).await,
+        VerificationStatus::Verified
+    );
+}
+
+#[tokio::test]
+async fn a_statement_snowflake_cannot_compile_is_permanent_with_its_text() {
+    let mut config = keypair_sim();
+    config.statements.retain(|s| s.text != DELETE_SENT);
+    let (_sim, connector) = start(config).await;
+    assert_refused(
+        one(connector
+            .apply(Operation::Delete, &[request(RequestKind::Delete, JANE)])
+            .await),
+        "SQLSTATE 42000 (code 001003): SQL compilation error",
+    );
+}
+
+#[tokio::test]
+async fn snowflakes_messages_never_carry_a_bound_value() {
+    let mut config = keypair_sim();
+    config.statements = vec![SimStatement::new(
+        "DELETE FROM customers WHERE id = ?::NUMBER",
+        |_, bound| {
+            SimOutcome::Failed(
+                "100038".into(),
+                "22018".into(),
+                format!(
+                    "Numeric value '{}' is not recognized",
+                    bound[0].clone().unwrap()
+                ),
+            )
+        },
+    )];
+    let sim = SnowflakeSim::start(config).await.unwrap();
+    let mut r = recipient(&sim, "");
+    r.request_kinds = vec![RequestKind::Delete];
+    r.settings.remove("opt_out");
+    r.settings.remove("limit");
+    r.settings.insert(
+        "delete".into(),
+        toml::Value::Table(
+            toml::from_str("statement = \"DELETE FROM customers WHERE id = :customer_id::NUMBER\"")
+                .unwrap(),
+        ),
+    );
+    let parsed: SnowflakeSettings = r.settings().unwrap();
+    let auth = key_pair(&r, &parsed, SigningKey::from_pem(&key().0).unwrap()).unwrap();
+    let connector =
+        SnowflakeConnector::new(SnowflakeConfig::with_authorization(&r, parsed, auth).unwrap())
+            .unwrap();
+    let item = work(RequestKind::Delete).with(with_raw(IdentifierType::CustomerId, "cust-4711"));
+    match one(connector.apply(Operation::Delete, &[item]).await) {
+        Err(ConnectorError::Permanent(text)) => {
+            assert!(!text.contains("cust-4711"), "{text}");
+            assert!(text.contains("Numeric value '<identifier>'"), "{text}");
+        }
+        other => panic!("expected a permanent failure, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_check_of_the_wrong_shape_leaves_the_item_pending() {
+    let mut config = keypair_sim();
+    config.statements.retain(|s| s.text != DELETE_CHECK_SENT);
+    config
+        .statements
+        .push(SimStatement::new(DELETE_CHECK_SENT, |_, _| {
+            SimOutcome::Rows(vec!["EMAIL".into()], vec![vec!["x".into()]])
+        }));
+    let (_sim, connector) = start(config).await;
+    let item = request(RequestKind::Delete, JANE);
+    let completion = one(connector
+        .apply(Operation::Delete, std::slice::from_ref(&item))
+        .await)
+    .unwrap();
+    assert_eq!(
+        connector.verify(&item, &completion).await,
+        VerificationStatus::Pending
+    );
+}
+
+#[tokio::test]
+async fn a_programmatic_access_token_is_sent_with_its_type_and_a_wrong_one_refused() {
+    let config = SnowflakeSimConfig {
+        auth: SimAuth::Token {
+            token: "pat-secret-value".into(),
+            token_type: "PROGRAMMATIC_ACCESS_TOKEN".into(),
+        },
+        ..keypair_sim()
+    };
+    let sim = SnowflakeSim::start(config).await.unwrap();
+    let build = |token: &str| {
+        let mut r = recipient(&sim, "");
+        r.settings.remove("account");
+        r.settings.remove("user");
+        let parsed: SnowflakeSettings = r.settings().unwrap();
+        let auth: Authorization = token_authorization(&r, &parsed, token.into()).unwrap();
+        SnowflakeConnector::new(SnowflakeConfig::with_authorization(&r, parsed, auth).unwrap())
+            .unwrap()
+    };
+    let completion = one(build("pat-secret-value")
+        .apply(
+            Operation::Suppress,
+            &[request(RequestKind::OptOutSaleShare, JANE)],
+        )
+        .await)
+    .unwrap();
+    assert_eq!(completion.action, ConfirmationAction::Flagged);
+    assert_eq!(
+        completion.evidence["authentication"],
+        "PROGRAMMATIC_ACCESS_TOKEN"
+    );
+    assert_eq!(
+        sim.control().calls()[0].header("x-snowflake-authorization-token-type"),
+        Some("PROGRAMMATIC_ACCESS_TOKEN")
+    );
+    assert_refused(
+        one(build("stale")
+            .apply(
+                Operation::Suppress,
+                &[request(RequestKind::OptOutSaleShare, JANE)],
+            )
+            .await),
+        "HTTP 401: Snowflake: 390303: Invalid OAuth access token.",
+    );
+}
+
+#[tokio::test]
+async fn a_key_the_user_does_not_hold_is_refused() {
+    let other = KeyPair::generate(KeySize::Rsa2048).unwrap();
+    let config = SnowflakeSimConfig {
+        auth: SimAuth::KeyPair {
+            account: "myorg-myaccount".into(),
+            user: "hush_svc".into(),
+            public_key_der: other.public_key().as_der().unwrap().as_ref().to_vec(),
+        },
+        ..keypair_sim()
+    };
+    let (_sim, connector) = start(config).await;
+    assert_refused(
+        one(connector
+            .apply(
+                Operation::Suppress,
+                &[request(RequestKind::OptOutSaleShare, JANE)],
+            )
+            .await),
+        "390144: JWT token is invalid. The signature does not verify",
+    );
+}
+
+#[tokio::test]
+async fn vendor_failures_are_classified_and_halt_the_rest_of_the_batch() {
+    let (sim, connector) = start(keypair_sim()).await;
+    sim.control().inject(Fault::too_many_requests(7));
+    let results = connector
+        .apply(
+            Operation::Suppress,
+            &[
+                request(RequestKind::OptOutSaleShare, JANE),
+                request(RequestKind::OptOutSaleShare, JOHN),
+            ],
+        )
+        .await
+        .unwrap();
+    for result in results {
+        assert_retry_after(result, Duration::from_secs(7));
+    }
+    assert_eq!(
+        sim.control().calls().len(),
+        1,
+        "the second item was not submitted"
+    );
+    sim.control().inject(Fault::server_error());
+    assert!(matches!(
+        one(connector
+            .apply(
+                Operation::Suppress,
+                &[request(RequestKind::OptOutSaleShare, JANE)]
+            )
+            .await),
+        Err(ConnectorError::Transient(_))
+    ));
+    sim.control().inject(Fault::Delay(Duration::from_secs(2)));
+    assert!(matches!(
+        one(connector
+            .apply(Operation::Suppress, &[request(RequestKind::OptOutSaleShare, JANE)])
+            .await),
+        Err(ConnectorError::Transient(t)) if t.contains("before the timeout")
+    ));
+}
+
+#[tokio::test]
+async fn the_simulator_checks_requests_like_snowflake() {
+    let (sim, _connector) = start(SnowflakeSimConfig {
+        auth: SimAuth::Token {
+            token: "t".into(),
+            token_type: "OAUTH".into(),
+        },
+        ..keypair_sim()
+    })
+    .await;
+    let http = reqwest::Client::new();
+    let url = format!("{}/api/v2/statements", sim.base_url());
+    let post = |body: serde_json::Value| {
+        http.post(&url)
+            .bearer_auth("t")
+            .header("user-agent", "contract-test/1.0")
+            .json(&body)
+    };
+    let answer = http
+        .post(&url)
+        .bearer_auth("t")
+        .json(&json!({"statement": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 400, "User-Agent is required");
+    let answer = http
+        .post(&url)
+        .bearer_auth("t")
+        .header("user-agent", "contract-test/1.0")
+        .header("content-type", "text/plain")
+        .body(json!({"statement": OPT_OUT_SENT}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 415);
+    let answer = post(json!({})).send().await.unwrap();
+    assert_eq!(answer.status(), 400, "statement is required");
+    let answer = post(json!({"statement": OPT_OUT_SENT}))
+        .query(&[("requestId", "not-a-uuid")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 400);
+    let answer = post(json!({"statement": OPT_OUT_SENT}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 422);
+    let failure: serde_json::Value = answer.json().await.unwrap();
+    assert_eq!(failure["sqlState"], "07002");
+    assert!(failure["statementHandle"].is_string());
+    let answer = post(
+        json!({"statement": format!("{OPT_OUT_SENT}; DROP TABLE customers"),
+                             "bindings": {"1": {"type": "TEXT", "value": "x"}}}),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(answer.status(), 422, "one statement per request");
+    let answer = post(json!({"statement": OPT_OUT_SENT,
+                             "bindings": {"1": {"type": "VARCHAR", "value": "x"}}}))
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(answer.status(), 422, "TEXT, not VARCHAR");
+    let answer = http
+        .post(&url)
+        .header("user-agent", "contract-test/1.0")
+        .json(&json!({"statement": OPT_OUT_SENT}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 401);
+    let answer = post(json!({"statement": OPT_OUT_SENT,
+                             "bindings": {"1": {"type": "TEXT", "value": sha(JANE)}}}))
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(answer.status(), 200, "synchronous by default");
+    let result: serde_json::Value = answer.json().await.unwrap();
+    assert_eq!(result["stats"]["numRowsUpdated"], 1);
+    assert_eq!(sim.executions().len(), 1, "no refused request ran");
+}
+
+#[tokio::test]
+async fn the_connector_passes_the_compliance_suite() {
+    let (sim, connector) = start(keypair_sim()).await;
+    ComplianceSuite {
+        connector: &connector,
+        max_batch: hush_connector_snowflake::FACTORY.max_batch,
+        sample: &|kind| request(kind, JANE),
+        applies_opt_ins: false,
+        faults: Some(sim.control()),
+        hang: Duration::from_secs(2),
+    }
+    .run()
+    .await;
+}

@@ -1,0 +1,54 @@
+//! Start-up from the recipients file with the private key in the environment. Alone in its own
+//! test binary because it sets environment variables, which must not race other threads.
+
+use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der};
+use aws_lc_rs::rsa::{KeyPair, KeySize};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use hush_connector_snowflake::SnowflakeConnector;
+use hush_contracts::connector::FromRecipient;
+use hush_contracts::recipients::RecipientConfig;
+
+#[test]
+fn from_recipient_reads_the_private_key_from_the_environment() {
+    let text = r#"
+id = "snowflake-env"
+kind = "snowflake"
+role = "SERVICE_PROVIDER"
+base_url = "https://myorg-myaccount.snowflakecomputing.com"
+request_kinds = ["DELETE"]
+credentials = { private_key = "HUSH_TEST_SNOWFLAKE_PRIVATE_KEY" }
+[settings]
+user = "hush_svc"
+[settings.delete]
+statement = "DELETE FROM customers WHERE email_sha256 = :email_sha256"
+"#;
+    let r: RecipientConfig = toml::from_str(text).unwrap();
+    let err = SnowflakeConnector::from_recipient(&r).err().unwrap();
+    assert!(
+        err.to_string().contains("HUSH_TEST_SNOWFLAKE_PRIVATE_KEY"),
+        "{err}"
+    );
+
+    std::env::set_var("HUSH_TEST_SNOWFLAKE_PRIVATE_KEY", "not a key");
+    let err = SnowflakeConnector::from_recipient(&r).err().unwrap();
+    assert!(
+        err.to_string()
+            .contains("recipients.snowflake-env.credentials.private_key does not hold a PEM"),
+        "{err}"
+    );
+
+    let der: Pkcs8V1Der<'static> = KeyPair::generate(KeySize::Rsa2048)
+        .unwrap()
+        .as_der()
+        .unwrap();
+    // One line with \n escapes, as many secret stores hand a PEM over.
+    let pem = format!(
+        "-----BEGIN PRIVATE KEY-----\\n{}\\n-----END PRIVATE KEY-----",
+        STANDARD.encode(der.as_ref())
+    );
+    std::env::set_var("HUSH_TEST_SNOWFLAKE_PRIVATE_KEY", &pem);
+    SnowflakeConnector::from_recipient(&r).expect("builds with the key");
+    assert_eq!(hush_connector_snowflake::FACTORY.kinds, &["snowflake"]);
+    assert_eq!(hush_connector_snowflake::FACTORY.max_batch, 100);
+}
