@@ -57,3 +57,9 @@ deny:
 # Known vulnerabilities: fetches the RustSec advisory database, so it needs network access.
 audit:
 	tools/deny check advisories
+
+# Fuzzing (tools/fuzz): every cargo-fuzz target of fuzz/ for FUZZ_SECONDS each (default 60),
+# with cargo-fuzz built into ~/.cache/hush/tools. Not part of `make test`.
+.PHONY: fuzz
+fuzz:
+	tools/fuzz $${FUZZ_SECONDS:-60}
