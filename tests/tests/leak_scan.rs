@@ -77,7 +77,9 @@ fn capture_logs() -> CapturedLogs {
     LOGS.get_or_init(|| {
         let logs = CapturedLogs::default();
         tracing_subscriber::registry()
-            .with(tracing_subscriber::EnvFilter::new("debug"))
+            .with(hush_runtime::telemetry::log_filter(
+                tracing_subscriber::EnvFilter::new("debug"),
+            ))
             .with(
                 tracing_subscriber::fmt::layer()
                     .json()

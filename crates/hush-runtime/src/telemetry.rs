@@ -34,7 +34,9 @@ pub fn init(service: &'static str) -> anyhow::Result<TelemetryGuard> {
     let provider = tracer_provider(service)?;
     let tracer = provider.tracer(service);
     tracing_subscriber::registry()
-        .with(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with(log_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        ))
         .with(
             tracing_subscriber::fmt::layer()
                 .json()
@@ -45,6 +47,22 @@ pub fn init(service: &'static str) -> anyhow::Result<TelemetryGuard> {
         .with(tracing_opentelemetry::layer().with_tracer(tracer))
         .try_init()?;
     Ok(TelemetryGuard { provider })
+}
+
+/// Dependencies whose debug logs print the values they carry (tokio-postgres logs every bound
+/// query parameter, a raw identifier among them): never below `info`, whatever `RUST_LOG` says.
+const VALUE_LOGGING_TARGETS: [&str; 1] = ["tokio_postgres"];
+
+/// `filter` with [`VALUE_LOGGING_TARGETS`] held at `info`, so raising `RUST_LOG` to debug never
+/// writes personal data to the logs.
+pub fn log_filter(filter: EnvFilter) -> EnvFilter {
+    VALUE_LOGGING_TARGETS.iter().fold(filter, |filter, target| {
+        filter.add_directive(
+            format!("{target}=info")
+                .parse()
+                .expect("a valid directive"),
+        )
+    })
 }
 
 fn tracer_provider(service: &'static str) -> anyhow::Result<SdkTracerProvider> {

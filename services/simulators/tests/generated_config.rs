@@ -178,6 +178,11 @@ async fn every_simulator_holds_the_demo_consumers_and_the_canary_subject() {
             .mailchimp
             .member(consumer.email)
             .is_some_and(|m| m.status == "subscribed"));
+        // The warehouses and the database hold the demo's customers only; the canary subject
+        // lives in the SaaS systems its runs exercise.
+        if consumer.email == CANARY_SUBJECT.email {
+            continue;
+        }
         for rows in [sims.snowflake.rows(), sims.bigquery.rows()] {
             assert!(rows.iter().any(|r| {
                 r.get("email_sha256") == Some(&hash)
