@@ -57,11 +57,7 @@ const VALUE_LOGGING_TARGETS: [&str; 1] = ["tokio_postgres"];
 /// writes personal data to the logs.
 pub fn log_filter(filter: EnvFilter) -> EnvFilter {
     VALUE_LOGGING_TARGETS.iter().fold(filter, |filter, target| {
-        filter.add_directive(
-            format!("{target}=info")
-                .parse()
-                .expect("a valid directive"),
-        )
+        filter.add_directive(format!("{target}=info").parse().expect("a valid directive"))
     })
 }
 
