@@ -62,6 +62,9 @@ pub struct Options {
     pub batch_size: usize,
     /// More recipients, each served by its own suppressor.
     pub extra_recipients: Vec<RecipientConfig>,
+    /// Configure the pipeline's own webhook and HubSpot recipients (the default); with `false`
+    /// their simulators still run but only `extra_recipients` are configured.
+    pub builtin_recipients: bool,
     /// Also run the enrichment deny-list service with a `clearbit` recipient enforced by it.
     pub with_denylist: bool,
     /// Use these (existing) topics instead of new ones.
@@ -82,6 +85,7 @@ impl Default for Options {
             timeout_ms: 2_000,
             batch_size: 10,
             extra_recipients: Vec::new(),
+            builtin_recipients: true,
             with_denylist: false,
             topics: None,
             wait_ready: true,
@@ -223,6 +227,9 @@ impl Pipeline {
         };
         let group = |service: &str| format!("it-{service}-{}", uuid::Uuid::new_v4().simple());
         let shutdown = CancellationToken::new();
+        if !options.builtin_recipients {
+            recipients.clear();
+        }
         recipients.extend(options.extra_recipients.iter().cloned());
         if options.with_denylist {
             let deny_list = hush_denylist::DenyList::follow_topic(&common, shutdown.clone())
