@@ -327,7 +327,7 @@ mod tests {
         .unwrap();
         let settings = ApiSettings {
             max_body_bytes,
-            vendors: ["clearbit".to_owned()].into(),
+            vendors: ["clearbit".to_owned(), "zoominfo".to_owned()].into(),
         };
         (
             router(deny_list.clone(), settings, Arc::new(auth)),
