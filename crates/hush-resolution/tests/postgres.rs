@@ -322,16 +322,16 @@ async fn a_look_up_abandoned_at_its_timeout_leaves_no_broken_connection_behind()
     let resolvers = db.resolvers(
         &cluster().url,
         r#"
-        timeout_ms = 300
+        timeout_ms = 1500
         max_attempts = 1
-        query = "SELECT customer_id FROM {schema}.customers, pg_sleep(CASE WHEN :email = 'slow@example.com' THEN 2 ELSE 0 END) WHERE email = :email"
+        query = "SELECT customer_id FROM {schema}.customers, pg_sleep(CASE WHEN :email = 'slow@example.com' THEN 5 ELSE 0 END) WHERE email = :email"
         columns = { customer_id = "CUSTOMER_ID" }
         "#,
     );
     let slow = resolvers.resolve(&[email("slow@example.com")]).await;
     assert_eq!(
         slow.steps[0].reason.as_deref(),
-        Some("unavailable after 1 attempts: no answer within 300 ms")
+        Some("unavailable after 1 attempts: no answer within 1500 ms")
     );
     let next = resolvers.resolve(&[email("jane.doe@example.com")]).await;
     assert_eq!(
