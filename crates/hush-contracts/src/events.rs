@@ -459,6 +459,14 @@ pub enum VerificationStatus {
     Failed,
 }
 
+/// Evidence key of an outcome whose read-back stayed `PENDING` until the suppressor's
+/// re-verification limit passed: its value says why (attempts, age, last status) and what to do.
+/// Such an outcome keeps `PENDING` (nothing was read back) and needs an operator.
+pub const READ_BACK_GAVE_UP_EVIDENCE_KEY: &str = "read_back_gave_up";
+
+/// Evidence key counting the read-backs made after the one at completion (re-verifications).
+pub const READ_BACKS_EVIDENCE_KEY: &str = "read_backs";
+
 /// A recipient's outcome for one request (value of `hush.confirmations.v1`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Confirmation {

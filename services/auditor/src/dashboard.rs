@@ -37,7 +37,7 @@ use crate::charts::{
 use crate::fold::instant;
 use crate::metrics::{tally, Tally};
 use crate::service::Auditor;
-use crate::status::{status_at, status_symbol};
+use crate::status::{read_back_gave_up, status_at, status_symbol};
 
 /// Requests listed in the most recent table.
 const RECENT: usize = 50;
@@ -139,28 +139,32 @@ pub(crate) fn most_recent(mut records: Vec<&AuditRecord>, n: usize) -> Vec<Audit
     records.into_iter().cloned().collect()
 }
 
-/// The outcomes of required recipients that failed permanently.
+/// The outcomes of required recipients that failed permanently, or whose read-back was given
+/// up while still `PENDING`.
 fn failed_outcomes(record: &AuditRecord) -> impl Iterator<Item = &ConnectorOutcome> {
     record.connectors.iter().filter(|o| {
-        o.action == ConfirmationAction::FailedPermanent
+        (o.action == ConfirmationAction::FailedPermanent || read_back_gave_up(o).is_some())
             && record.required_connectors.contains(&o.connector_id)
     })
 }
 
 /// Whether the request has a failed recipient to list: it is not denied and a required
-/// recipient's outcome is `FAILED_PERMANENT` (its status is then `ACTION_REQUIRED`, or
-/// `OVERDUE` or `LEAKING`, which outrank it).
+/// recipient's outcome is `FAILED_PERMANENT` or its read-back was given up (its status is then
+/// `ACTION_REQUIRED`, or `OVERDUE` or `LEAKING`, which outrank it).
 pub(crate) fn needs_action(record: &AuditRecord) -> bool {
     record.denial_reason.is_none() && failed_outcomes(record).next().is_some()
 }
 
-/// What a failed recipient said: its evidence's `error`, else its `reason`.
+/// What a failed recipient said: why its read-back was given up, else its evidence's `error`,
+/// else its `reason`.
 fn failure_error(outcome: &ConnectorOutcome) -> Option<&str> {
-    outcome
-        .evidence
-        .get("error")
-        .or_else(|| outcome.evidence.get("reason"))
-        .map(String::as_str)
+    read_back_gave_up(outcome).or_else(|| {
+        outcome
+            .evidence
+            .get("error")
+            .or_else(|| outcome.evidence.get("reason"))
+            .map(String::as_str)
+    })
 }
 
 /// The column of the headroom chart for `headroom_ms` left before a deadline.
@@ -1107,6 +1111,30 @@ mod tests {
         assert!(!page.contains("<b>"), "the error is escaped");
         // The recent table highlights the failure too.
         assert!(section(&page, "recent").contains("<span class=\"failed\">ads: FAILED_PERMANENT"));
+    }
+
+    #[test]
+    fn a_given_up_read_back_is_listed_with_its_reason() {
+        let mut record = record(LEAKING_ID, &["crm"]);
+        answer(&mut record, "crm", Flagged, Pending, 10);
+        let mut given_up = confirmation("crm", Flagged, Pending, record.received_at + 10);
+        given_up.request_id = record.request_id.clone();
+        given_up.evidence.insert(
+            hush_contracts::events::READ_BACK_GAVE_UP_EVIDENCE_KEY.into(),
+            "read-back still PENDING after 8 read-backs".into(),
+        );
+        assert!(apply_confirmation(&mut record, &given_up));
+        let records = [record];
+        assert!(needs_action(&records[0]));
+        let o = overview(records.iter().collect(), NOW, 3);
+        assert_eq!(o.action_required, 1);
+        assert_eq!(o.failures[0].status, AuditStatus::ActionRequired);
+        assert_eq!(
+            o.failures[0].error.as_deref(),
+            Some("read-back still PENDING after 8 read-backs")
+        );
+        let page = html(&records, &[], &[]);
+        assert!(section(&page, "failed").contains("after 8 read-backs"));
     }
 
     #[test]

@@ -7,6 +7,9 @@
 //!    whatever the confirmations say: point (3) of "proven" failed.
 //! 3. When the request is *fully complied*, i.e. every required connector has an outcome and
 //!    none of them is `FAILED_PERMANENT`, the read-back decides:
+//!    - `ACTION_REQUIRED` if any required outcome's read-back stayed `PENDING` until the
+//!      suppressor's re-verification limit passed (see [`read_back_gave_up`]): nothing will read
+//!      it again until an operator retries that recipient or records a resolution;
 //!    - `UNVERIFIED` if any required outcome's verification is `PENDING` or `FAILED`;
 //!    - `VERIFIED` if none is, and at least one is `VERIFIED` (every connector that can be read
 //!      back was, and the others are `UNVERIFIABLE`): the request is proven;
@@ -29,7 +32,7 @@
 
 use hush_contracts::events::{
     AuditRecord, AuditStatus, Confirmation, ConfirmationAction, ConnectorOutcome, EpochMillis,
-    VerificationStatus,
+    VerificationStatus, READ_BACK_GAVE_UP_EVIDENCE_KEY,
 };
 
 const DAY_MS: i64 = 86_400_000;
@@ -102,6 +105,27 @@ pub fn has_failed_recipient(record: &AuditRecord) -> bool {
     })
 }
 
+/// Why `outcome`'s read-back was given up (it stayed `PENDING` past the suppressor's
+/// re-verification limit), or `None` when it was not.
+pub fn read_back_gave_up(outcome: &ConnectorOutcome) -> Option<&str> {
+    if outcome.verification != VerificationStatus::Pending {
+        return None;
+    }
+    outcome
+        .evidence
+        .get(READ_BACK_GAVE_UP_EVIDENCE_KEY)
+        .map(String::as_str)
+}
+
+/// How settled a read-back is: a `PENDING` one still awaited, one given up, a final one.
+fn read_back_rank(outcome: &ConnectorOutcome) -> u8 {
+    match outcome.verification {
+        VerificationStatus::Pending if read_back_gave_up(outcome).is_some() => 1,
+        VerificationStatus::Pending => 0,
+        _ => 2,
+    }
+}
+
 /// Whether every required connector has a terminal outcome (`FAILED_PERMANENT` included).
 pub fn is_complete(record: &AuditRecord) -> bool {
     required_outcomes(record).is_some()
@@ -148,7 +172,10 @@ pub fn status_at(record: &AuditRecord, now_ms: EpochMillis, at_risk_days: u32) -
     if let Some(outcomes) = required_outcomes(record) {
         if outcomes.iter().all(|o| o.action.complied()) {
             let has = |status| outcomes.iter().any(|o| o.verification == status);
-            return if has(VerificationStatus::Pending) || has(VerificationStatus::Failed) {
+            let gave_up = outcomes.iter().any(|o| read_back_gave_up(o).is_some());
+            return if gave_up {
+                AuditStatus::ActionRequired
+            } else if has(VerificationStatus::Pending) || has(VerificationStatus::Failed) {
                 AuditStatus::Unverified
             } else if record.proof.is_some() {
                 AuditStatus::Proven
@@ -173,7 +200,11 @@ pub fn status_at(record: &AuditRecord, now_ms: EpochMillis, at_risk_days: u32) -
 
 /// Folds a confirmation into the record: it becomes the connector's outcome unless the stored
 /// outcome completed later (the latest `completed_at` wins; on a tie the newer arrival wins), and
-/// `completed_at` is recomputed with [`completion_time`]. A retention exception's basis is kept
+/// `completed_at` is recomputed with [`completion_time`]. A re-verification is a confirmation
+/// with the same outcome and `completed_at` and a newer read-back: it updates the outcome's
+/// verification and evidence, so the connector keeps exactly one outcome and the request its
+/// completion time; on such a tie a read-back never goes back (a final status is not replaced
+/// by `PENDING`, nor a given-up read-back by one still awaited), whatever the arrival order. A retention exception's basis is kept
 /// in the outcome's evidence under [`EXCEPTION_BASIS_EVIDENCE_KEY`]. A confirmation for another
 /// request changes nothing. `status` and `updated_at` are left to the caller (see [`status_at`]).
 /// Returns whether the record changed.
@@ -200,6 +231,13 @@ pub fn apply_confirmation(record: &mut AuditRecord, confirmation: &Confirmation)
         .find(|o| o.connector_id == incoming.connector_id);
     let changed = match slot {
         Some(stored) if stored.completed_at > incoming.completed_at || *stored == incoming => false,
+        Some(stored)
+            if stored.completed_at == incoming.completed_at
+                && stored.action == incoming.action
+                && read_back_rank(stored) > read_back_rank(&incoming) =>
+        {
+            false
+        }
         Some(stored) => {
             *stored = incoming;
             true
@@ -385,6 +423,89 @@ pub(crate) mod tests {
         ));
         assert_eq!(status(&record), AuditStatus::Verified);
         assert_eq!(record.completed_at, Some(RECEIVED + 50));
+    }
+
+    /// A re-verification of `pending`: the same outcome and completion, read back `status`.
+    fn reverified(pending: &Confirmation, status: VerificationStatus) -> Confirmation {
+        let mut next = pending.clone();
+        next.verification = status;
+        next.evidence.insert(
+            hush_contracts::events::READ_BACKS_EVIDENCE_KEY.into(),
+            "2".into(),
+        );
+        next
+    }
+
+    /// `pending` after the suppressor gave its read-back up.
+    fn given_up(pending: &Confirmation) -> Confirmation {
+        let mut next = pending.clone();
+        next.evidence.insert(
+            READ_BACK_GAVE_UP_EVIDENCE_KEY.into(),
+            "read-back still PENDING after 5 read-backs".into(),
+        );
+        next
+    }
+
+    #[test]
+    fn a_reverification_updates_the_read_back_and_keeps_the_completion_time() {
+        let mut record = record(&["hubspot"]);
+        let pending = confirmation("hubspot", Flagged, Pending, RECEIVED + 10);
+        apply_confirmation(&mut record, &pending);
+        assert_eq!(status(&record), AuditStatus::Unverified);
+        assert!(apply_confirmation(
+            &mut record,
+            &reverified(&pending, Verified)
+        ));
+        assert_eq!(record.connectors.len(), 1, "one outcome per connector");
+        assert_eq!(record.connectors[0].verification, Verified);
+        assert_eq!(record.connectors[0].evidence["read_backs"], "2");
+        assert_eq!(record.completed_at, Some(RECEIVED + 10));
+        assert_eq!(status(&record), AuditStatus::Verified);
+    }
+
+    #[test]
+    fn a_stale_pending_never_undoes_a_reverification() {
+        let pending = confirmation("hubspot", Flagged, Pending, RECEIVED + 10);
+        for settled in [reverified(&pending, Verified), given_up(&pending)] {
+            let mut record = record(&["hubspot"]);
+            apply_confirmation(&mut record, &settled);
+            let before = record.clone();
+            assert!(!apply_confirmation(&mut record, &pending));
+            assert_eq!(record, before);
+        }
+        // A final read-back still replaces a given-up one (an operator's retry read it).
+        let mut record = record(&["hubspot"]);
+        apply_confirmation(&mut record, &given_up(&pending));
+        assert!(apply_confirmation(
+            &mut record,
+            &reverified(&pending, Verified)
+        ));
+        assert_eq!(status(&record), AuditStatus::Verified);
+    }
+
+    #[test]
+    fn a_given_up_read_back_requires_action_with_its_reason() {
+        let mut record = record(&["hubspot", "webhook"]);
+        apply_confirmation(
+            &mut record,
+            &confirmation("webhook", Notified, Unverifiable, RECEIVED + 5),
+        );
+        let pending = confirmation("hubspot", Flagged, Pending, RECEIVED + 10);
+        apply_confirmation(&mut record, &pending);
+        assert_eq!(status(&record), AuditStatus::Unverified);
+        assert!(apply_confirmation(&mut record, &given_up(&pending)));
+        assert_eq!(status(&record), AuditStatus::ActionRequired);
+        // The request complied: the deadline passing does not make it overdue.
+        assert_eq!(
+            status_at(&record, DEADLINE + 1, 3),
+            AuditStatus::ActionRequired
+        );
+        let outcome = outcome(&record, "hubspot").unwrap();
+        assert_eq!(
+            read_back_gave_up(outcome),
+            Some("read-back still PENDING after 5 read-backs")
+        );
+        assert_eq!(record.completed_at, Some(RECEIVED + 10));
     }
 
     #[test]
