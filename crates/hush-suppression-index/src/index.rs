@@ -20,9 +20,11 @@ const KEYS_PER_BUCKET_LOG2: u32 = 3;
 /// Which people are suppressed, keyed by [`IdentifierKey`].
 ///
 /// Guarantees:
-/// - It behaves as a map from key to [`Suppression`] that only holds suppressions with a flag
-///   set: a later [`upsert`](Self::upsert) of a key replaces the earlier one, a flagless one (or
-///   [`remove`](Self::remove)) takes the key out.
+/// - It behaves as a map from key to [`Suppression`]: a later [`upsert`](Self::upsert) of a key
+///   replaces the earlier one, a flagless one (or [`remove`](Self::remove)) takes the key out.
+///   Only [`record`](Self::record) keeps a flagless suppression (a holder that must remember
+///   when a suppression was lifted, such as the deny-list); an index written only by `upsert`
+///   holds only suppressions with a flag set.
 /// - Memory: about 41 bytes per identifier in the base (16 key + 16 request id + 8 timestamp +
 ///   1 flag byte, in exactly sized columns), under 0.5 for the radix table and at most about 3
 ///   for the write buffer, so under 48 bytes per identifier all overhead included once the index
@@ -64,6 +66,16 @@ impl SuppressionIndex {
         if !suppression.is_suppressed() {
             return self.remove(&key);
         }
+        self.record(key, suppression)
+    }
+
+    /// Records `suppression` for `key` as [`upsert`](Self::upsert) does, except that a
+    /// suppression with no flag set is kept (and returned by [`get`](Self::get)) instead of
+    /// removing the key: the record that the person's suppression was lifted, and when.
+    ///
+    /// # Panics
+    /// As [`upsert`](Self::upsert).
+    pub fn record(&mut self, key: IdentifierKey, suppression: Suppression) -> Option<Suppression> {
         if let Some(i) = self.base.position(base_key(&key)) {
             let previous = self.base.get(i);
             if previous.is_none() {
@@ -93,8 +105,8 @@ impl SuppressionIndex {
         Some(previous)
     }
 
-    /// What is recorded for `key`: `Some` exactly when the person is suppressed (every returned
-    /// `Suppression` has a flag set), with the values of the latest upsert.
+    /// What is recorded for `key`, with the values of the latest upsert or record: in an index
+    /// written only by [`upsert`](Self::upsert), `Some` exactly when the person is suppressed.
     pub fn get(&self, key: &IdentifierKey) -> Option<Suppression> {
         // A key is either in the base or in the buffer, never both.
         if let Some(i) = self.base.position(base_key(key)) {
@@ -166,6 +178,15 @@ fn base_key(key: &IdentifierKey) -> u128 {
     u128::from_be_bytes(*key.as_bytes())
 }
 
+/// The bit of a stored flag byte that marks a live entry, so that a recorded flagless
+/// suppression is told apart from a tombstone (a stored byte of 0).
+const LIVE: u8 = 1 << 7;
+
+/// The flag byte a suppression is stored with: its flags and [`LIVE`].
+fn stored_bits(suppression: &Suppression) -> u8 {
+    suppression.flag_bits() | LIVE
+}
+
 /// A buffered suppression, packed to 25 bytes with alignment 1 (a `Suppression` takes 32).
 #[derive(Clone, Copy)]
 struct Buffered {
@@ -177,7 +198,7 @@ struct Buffered {
 impl From<&Suppression> for Buffered {
     fn from(suppression: &Suppression) -> Self {
         Self {
-            flag_bits: suppression.flag_bits(),
+            flag_bits: stored_bits(suppression),
             effective_at_ms: suppression.effective_at_ms.to_ne_bytes(),
             request_id: suppression.request_id,
         }
@@ -213,8 +234,8 @@ fn hash_map_heap_bytes<K, V>(map: &HashMap<K, V>) -> usize {
 }
 
 /// The sorted columnar base: entry `i` is (`keys[i]`, `request_ids[i]`, `effective_at_ms[i]`,
-/// `flag_bits[i]`), keys strictly ascending; `flag_bits[i] == 0` marks a tombstone, a removed
-/// key that keeps its slot until the next merge.
+/// `flag_bits[i]`), keys strictly ascending; a live entry's flag byte has [`LIVE`] set, and
+/// `flag_bits[i] == 0` marks a tombstone, a removed key that keeps its slot until the next merge.
 #[derive(Default)]
 struct Base {
     keys: Vec<u128>,
@@ -255,7 +276,7 @@ impl Base {
     }
 
     fn set(&mut self, i: usize, suppression: &Suppression) {
-        self.flag_bits[i] = suppression.flag_bits();
+        self.flag_bits[i] = stored_bits(suppression);
         self.effective_at_ms[i] = suppression.effective_at_ms;
         self.request_ids[i] = suppression.request_id;
     }

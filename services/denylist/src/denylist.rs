@@ -12,13 +12,14 @@
 //! enriching the person at all. It over-blocks rather than under-blocks, which is the side a
 //! regulator tests.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use hush_contracts::events::{IdentifierType, SuppressionState};
 use hush_contracts::identifiers::{hash_identifier, is_sha256_hex};
+use hush_suppression_index::{IdentifierKey, Suppression, SuppressionIndex};
 use serde::Serialize;
 
 use crate::metrics;
@@ -49,11 +50,28 @@ impl Reason {
 
     /// The reason a state denies for, or `None` when it allows.
     pub fn of(state: &SuppressionState) -> Option<Reason> {
-        if state.deleted {
+        Self::from_flags(
+            state.deleted,
+            state.sale_share_opted_out,
+            state.sensitive_limited,
+        )
+    }
+
+    /// The reason a held entry denies for, or `None` when it allows.
+    fn of_entry(entry: &Suppression) -> Option<Reason> {
+        Self::from_flags(
+            entry.deleted,
+            entry.sale_share_opted_out,
+            entry.sensitive_limited,
+        )
+    }
+
+    fn from_flags(deleted: bool, opted_out: bool, limited: bool) -> Option<Reason> {
+        if deleted {
             Some(Reason::Deleted)
-        } else if state.sale_share_opted_out {
+        } else if opted_out {
             Some(Reason::SaleShareOptOut)
-        } else if state.sensitive_limited {
+        } else if limited {
             Some(Reason::SensitiveLimited)
         } else {
             None
@@ -182,14 +200,27 @@ pub enum CheckError {
     },
 }
 
+/// Every identifier with a state, in the compact index of `hush-suppression-index` (about 42
+/// bytes an identifier, key and all): per 128-bit hash prefix its three flags and, in the
+/// entry's `effective_at_ms`, the `updated_at` of its latest state (what the newer-state rule
+/// compares). An identifier whose state suppresses nothing is kept flagless, so a stale older
+/// state cannot deny it again. The request id is not needed here and is left zero.
 #[derive(Default)]
 struct Table {
-    states: HashMap<String, SuppressionState>,
+    entries: SuppressionIndex,
     denied: usize,
 }
 
-/// The in-memory deny-list: identifier hash → suppression state, kept current from
-/// `hush.suppressions.v1`. Cheap to share behind an [`Arc`]; every method takes `&self`.
+impl Table {
+    fn get(&self, identifier_hash: &str) -> Option<Suppression> {
+        let key = IdentifierKey::from_sha256_hex(identifier_hash).ok()?;
+        self.entries.get(&key)
+    }
+}
+
+/// The in-memory deny-list: identifier hash → suppression flags, kept current from
+/// `hush.suppressions.v1`, in at most 48 bytes an identifier. Cheap to share behind an
+/// [`Arc`]; every method takes `&self`.
 ///
 /// It refuses to decide ([`CheckError::NotRebuilt`]) until it has been rebuilt, so it never
 /// answers "allowed" from a partial view.
@@ -218,16 +249,37 @@ impl DenyList {
     }
 
     /// Records a state, keeping the newer one (by `updated_at`) when two race, as `hush-state`
-    /// does.
+    /// does. A state whose identifier hash is not a SHA-256 in hex cannot match any lookup; it
+    /// is skipped with a warning (the hash is not logged: it might be a raw value).
     pub fn apply(&self, state: SuppressionState) {
+        let key = match IdentifierKey::from_sha256_hex(&state.identifier_hash) {
+            Ok(key) => key,
+            Err(error) => {
+                metrics::MALFORMED_STATES.inc();
+                tracing::warn!(
+                    reason = %KeyErrorShape(&error),
+                    "skipping a suppression state whose identifier hash is not a hex SHA-256"
+                );
+                return;
+            }
+        };
         let mut table = self.table.write().expect("deny-list lock");
-        let previous = table.states.get(&state.identifier_hash);
-        if previous.is_some_and(|p| p.updated_at > state.updated_at) {
+        let previous = table.entries.get(&key);
+        if previous.is_some_and(|p| p.effective_at_ms > state.updated_at) {
             return;
         }
-        let was_denied = previous.and_then(Reason::of).is_some();
+        let was_denied = previous.as_ref().and_then(Reason::of_entry).is_some();
         let is_denied = Reason::of(&state).is_some();
-        table.states.insert(state.identifier_hash.clone(), state);
+        table.entries.record(
+            key,
+            Suppression {
+                deleted: state.deleted,
+                sale_share_opted_out: state.sale_share_opted_out,
+                sensitive_limited: state.sensitive_limited,
+                effective_at_ms: state.updated_at,
+                request_id: [0; 16],
+            },
+        );
         match (was_denied, is_denied) {
             (false, true) => table.denied += 1,
             (true, false) => table.denied -= 1,
@@ -269,9 +321,19 @@ impl DenyList {
         self.table
             .read()
             .expect("deny-list lock")
-            .states
             .get(identifier_hash)
-            .and_then(Reason::of)
+            .as_ref()
+            .and_then(Reason::of_entry)
+    }
+
+    /// Heap held by the table of identifiers, in bytes (see
+    /// [`SuppressionIndex::heap_bytes`]).
+    pub fn heap_bytes(&self) -> usize {
+        self.table
+            .read()
+            .expect("deny-list lock")
+            .entries
+            .heap_bytes()
     }
 
     /// Decides whether the person with these identifiers is denied, without counting a vendor
@@ -332,7 +394,7 @@ impl DenyList {
     pub fn stats(&self) -> Stats {
         let (denied_identifiers, known_identifiers) = {
             let table = self.table.read().expect("deny-list lock");
-            (table.denied, table.states.len())
+            (table.denied, table.entries.len())
         };
         Stats {
             rebuilt: self.is_rebuilt(),
@@ -364,8 +426,7 @@ impl DenyList {
         let denied: Vec<DeniedIdentifier> = hashes
             .into_iter()
             .filter_map(|(kind, sha256)| {
-                let state = table.states.get(&sha256)?;
-                let reason = Reason::of(state)?;
+                let reason = Reason::of_entry(&table.get(&sha256)?)?;
                 seen.insert(sha256.clone()).then_some(DeniedIdentifier {
                     kind,
                     reason,
@@ -391,6 +452,23 @@ impl DenyList {
                 "denied"
             };
             metrics::CHECKS.with_label_values(&[vendor, decision]).inc();
+        }
+    }
+}
+
+/// A [`KeyError`](hush_suppression_index::KeyError) without the offending character, which
+/// could be part of a raw identifier.
+struct KeyErrorShape<'e>(&'e hush_suppression_index::KeyError);
+
+impl fmt::Display for KeyErrorShape<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            hush_suppression_index::KeyError::InvalidCharacter { index, .. } => {
+                write!(f, "a character that is not a hex digit at position {index}")
+            }
+            hush_suppression_index::KeyError::WrongLength { len } => {
+                write!(f, "{len} hex characters instead of 64")
+            }
         }
     }
 }
@@ -659,6 +737,34 @@ pub(crate) mod tests {
             .unwrap_err();
         assert!(matches!(error, CheckError::Invalid { field, .. } if field == "records[1].id"));
         assert!(list.stats().vendors.is_empty());
+    }
+
+    #[test]
+    fn a_state_whose_hash_is_not_a_sha256_is_skipped_and_counted() {
+        let list = deny_list();
+        let before = metrics::MALFORMED_STATES.get();
+        let mut bad = state("x@example.com", true, false, false);
+        bad.identifier_hash = "jane@example.com".into();
+        list.apply(bad);
+        assert_eq!(list.stats().known_identifiers, 4);
+        assert!(metrics::MALFORMED_STATES.get() > before);
+    }
+
+    #[test]
+    fn the_table_holds_at_most_48_bytes_per_identifier() {
+        let list = DenyList::new();
+        let n = 200_000u32;
+        for i in 0..n {
+            let mut entry = state("x@example.com", i % 2 == 0, i % 3 == 0, i % 5 == 0);
+            entry.identifier_hash = sha256_hex(&i.to_string());
+            list.apply(entry);
+        }
+        assert_eq!(list.stats().known_identifiers, n as usize);
+        let per_identifier = list.heap_bytes() as f64 / f64::from(n);
+        assert!(
+            per_identifier <= 48.0,
+            "{per_identifier:.1} bytes per identifier"
+        );
     }
 
     #[test]

@@ -2,7 +2,10 @@
 
 use std::sync::LazyLock;
 
-use prometheus::{register_int_counter_vec, register_int_gauge, IntCounterVec, IntGauge};
+use prometheus::{
+    register_int_counter, register_int_counter_vec, register_int_gauge, IntCounter, IntCounterVec,
+    IntGauge,
+};
 
 /// Lookups screened before an enrichment call (and enrichment records screened), by vendor and
 /// decision (`allowed`, `denied`).
@@ -20,6 +23,16 @@ pub static SIZE: LazyLock<IntGauge> = LazyLock::new(|| {
     register_int_gauge!(
         "hush_denylist_size",
         "Identifier hashes currently on the enrichment deny-list"
+    )
+    .expect("metric registers once")
+});
+
+/// Suppression states skipped because their identifier hash is not a hex SHA-256 (such a state
+/// could never match a lookup).
+pub static MALFORMED_STATES: LazyLock<IntCounter> = LazyLock::new(|| {
+    register_int_counter!(
+        "hush_denylist_malformed_states_total",
+        "Suppression states skipped because their identifier hash is not a hex SHA-256"
     )
     .expect("metric registers once")
 });

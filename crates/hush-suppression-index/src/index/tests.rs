@@ -206,6 +206,30 @@ fn a_flagless_upsert_removes_the_key() {
 }
 
 #[test]
+fn a_recorded_flagless_suppression_is_kept_in_the_buffer_and_the_base() {
+    let mut rng = StdRng::seed_from_u64(16);
+    let mut index = SuppressionIndex::new();
+    let lifted = suppression(0, 5_000, 9);
+    let (in_base, buffered) = (random_key(&mut rng), random_key(&mut rng));
+    index.upsert(in_base, suppression(1, 1, 1));
+    index.merge();
+
+    assert_eq!(index.record(in_base, lifted), Some(suppression(1, 1, 1)));
+    assert_eq!(index.record(buffered, lifted), None);
+    assert_eq!(index.get(&in_base), Some(lifted));
+    assert_eq!(index.get(&buffered), Some(lifted));
+    assert_eq!(index.len(), 2);
+    index.merge();
+    assert_eq!(index.get(&buffered), Some(lifted), "survives a merge");
+    assert_eq!(index.len(), 2);
+    check_invariants(&index);
+    assert_eq!(index.remove(&in_base), Some(lifted));
+    assert_eq!(index.get(&in_base), None);
+    assert_eq!(index.len(), 1);
+    check_invariants(&index);
+}
+
+#[test]
 fn removals_give_the_memory_back() {
     let mut rng = StdRng::seed_from_u64(7);
     let mut index = SuppressionIndex::new();
