@@ -1,6 +1,14 @@
 //! Third stage: vendor calls for planned work, paced by the recipient's rate limit and retried in
 //! place for a bounded time; what is still failing moves to the retry topic, what has had every
-//! attempt it may have is confirmed `FAILED_PERMANENT` and dead-lettered.
+//! attempt it may have is confirmed `FAILED_PERMANENT` and dead-lettered. A vendor's Retry-After
+//! longer than the in-place wait schedules the work for then and spends no attempt.
+//!
+//! An outcome whose read-back stays `PENDING` (a vendor error, a 429, an asynchronous job still
+//! running) is confirmed as such and read back again through the retry topic with backoff, never
+//! applied again: once the read-back resolves, the same outcome is confirmed again with it; once
+//! `reverify_max_attempts` read-backs or `reverify_max_age_ms` pass, it is confirmed given up
+//! (evidence [`READ_BACK_GAVE_UP_EVIDENCE_KEY`], the auditor's `ACTION_REQUIRED`) and
+//! dead-lettered so it can be re-driven.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -12,6 +20,7 @@ use hush_contracts::connector::{
 };
 use hush_contracts::events::{
     Confirmation, ConfirmationAction, EpochMillis, IdentifierType, VerificationStatus,
+    READ_BACKS_EVIDENCE_KEY, READ_BACK_GAVE_UP_EVIDENCE_KEY,
 };
 use hush_contracts::recipients::RecipientConfig;
 use hush_contracts::redact::REDACTED;
@@ -24,7 +33,7 @@ use crate::metrics;
 use crate::pace::Pacer;
 use crate::plan::{due, Due, InFlight};
 use crate::record::Record;
-use crate::retry::{self, RetryState};
+use crate::retry::{self, RetryState, Reverify};
 
 /// Applies work at one recipient through its connector and records every outcome.
 pub struct Applier<R, C> {
@@ -201,6 +210,7 @@ impl<R: Record, C: Clock> Applier<R, C> {
                         match result {
                             Ok(completion) => completed.push((item, completion)),
                             Err(error) if error.is_retryable() => {
+                                self.refund_if_deferred(&mut item, &error);
                                 item.last_error = Some(error);
                                 still_failing.push(item);
                             }
@@ -216,6 +226,7 @@ impl<R: Record, C: Clock> Applier<R, C> {
                 }
                 Err(error) => {
                     for item in &mut remaining {
+                        self.refund_if_deferred(item, &error);
                         item.last_error = Some(error.clone());
                     }
                     still_failing = remaining;
@@ -250,8 +261,17 @@ impl<R: Record, C: Clock> Applier<R, C> {
         Ok(())
     }
 
+    /// A call the vendor deferred beyond the in-place wait (Retry-After) was not a failed
+    /// attempt: the vendor asked to be called then, and the work is scheduled for then.
+    fn refund_if_deferred(&self, item: &mut InFlight, error: &ConnectorError) {
+        if vendor_wait(Some(error)).is_some_and(|asked| asked > self.max_in_place_wait()) {
+            item.attempts = item.attempts.saturating_sub(1);
+        }
+    }
+
     /// Reads the outcomes of completed items back, as many per vendor call as the connector's
-    /// batch read allows, and confirms each item with its verification.
+    /// batch read allows, and confirms each item with its verification; an item read back
+    /// `PENDING` is scheduled to be read back again first.
     async fn complete(&self, completed: Vec<(InFlight, Completion)>) -> Result<(), HandlerError> {
         let per_call = self.connector.verify_batch_limit().max(1);
         let mut completed = completed.into_iter().peekable();
@@ -277,10 +297,141 @@ impl<R: Record, C: Clock> Applier<R, C> {
                     exception_basis: completion.exception_basis,
                     ..self.confirmation(&item, completion.action, verification, evidence)
                 };
+                if verification == VerificationStatus::Pending {
+                    // Scheduled before it is confirmed: a crash in between applies the request
+                    // again (connectors are idempotent) rather than leave it unread for good.
+                    let reverify = Reverify {
+                        pending_since: confirmation.completed_at,
+                        pending: confirmation.clone(),
+                        read_backs: 0,
+                    };
+                    self.reverify_later(&item.message, reverify).await?;
+                }
                 self.record.confirm(confirmation).await?;
             }
         }
         Ok(())
+    }
+
+    /// Reads back again the outcomes of `items`, whose read-back was `PENDING`, as many per
+    /// vendor call as the connector's batch read allows: a resolved read-back confirms the same
+    /// outcome again with it; one still `PENDING` is scheduled again with backoff until the
+    /// re-verification limits pass, and is then confirmed given up and dead-lettered.
+    pub async fn reverify(&self, items: Vec<(InFlight, Reverify)>) -> Result<(), HandlerError> {
+        let per_call = self.connector.verify_batch_limit().max(1);
+        let mut items = items.into_iter().peekable();
+        while items.peek().is_some() {
+            let chunk: Vec<(InFlight, Reverify, Completion)> = items
+                .by_ref()
+                .take(per_call)
+                .map(|(item, reverify)| {
+                    let pending = &reverify.pending;
+                    let completion = Completion {
+                        action: pending.action,
+                        verification: VerificationStatus::Pending,
+                        exception_basis: pending.exception_basis.clone(),
+                        evidence: pending.evidence.clone().into_iter().collect(),
+                    };
+                    (item, reverify, completion)
+                })
+                .collect();
+            self.pacer.ready().await;
+            let reads: Vec<(&SuppressionWork, &Completion)> = chunk
+                .iter()
+                .map(|(item, _, completion)| (&item.work, completion))
+                .collect();
+            let verifications = self.connector.verify_batch(&reads).await;
+            for (index, (item, mut reverify, _)) in chunk.into_iter().enumerate() {
+                let verification = verifications
+                    .get(index)
+                    .copied()
+                    .unwrap_or(VerificationStatus::Pending);
+                reverify.read_backs += 1;
+                self.reverified(item, reverify, verification).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Records one re-verification's read-back.
+    async fn reverified(
+        &self,
+        item: InFlight,
+        reverify: Reverify,
+        verification: VerificationStatus,
+    ) -> Result<(), HandlerError> {
+        let recipient = self.recipient.id.as_str();
+        let mut confirmation = reverify.pending.clone();
+        confirmation.evidence.insert(
+            READ_BACKS_EVIDENCE_KEY.into(),
+            reverify.read_backs.to_string(),
+        );
+        if verification != VerificationStatus::Pending {
+            confirmation.verification = verification;
+            metrics::REVERIFICATIONS
+                .with_label_values(&[recipient, verification_label(verification)])
+                .inc();
+            tracing::info!(
+                request_id = %confirmation.request_id,
+                connector = recipient,
+                read_backs = reverify.read_backs,
+                verification = verification_label(verification),
+                "read back again"
+            );
+            return self.record.confirm(confirmation).await;
+        }
+        let now = self.clock.now_millis();
+        let section = &self.section;
+        let age = now.saturating_sub(reverify.pending_since).max(0) as u64;
+        if reverify.read_backs < section.reverify_max_attempts.max(1)
+            && age < section.reverify_max_age_ms
+        {
+            return self.reverify_later(&item.message, reverify).await;
+        }
+        let reason = format!(
+            "read-back still PENDING after {} read-back(s) over {} s (limits: \
+             reverify_max_attempts {}, reverify_max_age_ms {}); check the request at {} and \
+             retry this recipient or record a resolution",
+            reverify.read_backs,
+            age / 1_000,
+            section.reverify_max_attempts,
+            section.reverify_max_age_ms,
+            self.recipient.kind
+        );
+        confirmation
+            .evidence
+            .insert(READ_BACK_GAVE_UP_EVIDENCE_KEY.into(), reason.clone());
+        metrics::REVERIFICATIONS
+            .with_label_values(&[recipient, "gave_up"])
+            .inc();
+        tracing::warn!(
+            request_id = %confirmation.request_id,
+            connector = recipient,
+            read_backs = reverify.read_backs,
+            "read-back given up"
+        );
+        self.record.confirm(confirmation).await?;
+        self.record
+            .dead_letter(&item.message, &format!("connector {recipient}: {reason}"))
+            .await
+    }
+
+    /// Schedules the next read-back of `reverify` (backoff by its read-backs so far).
+    async fn reverify_later(
+        &self,
+        message: &IncomingMessage,
+        reverify: Reverify,
+    ) -> Result<(), HandlerError> {
+        let delay = retry::retry_delay(
+            reverify.read_backs + 1,
+            Duration::from_millis(self.section.reverify_initial_delay_ms),
+            Duration::from_millis(self.section.reverify_max_delay_ms),
+            None,
+        );
+        let not_before = self.clock.now_millis() + delay.as_millis() as EpochMillis;
+        self.record
+            .reverify_later(message, &reverify, not_before)
+            .await
     }
 
     async fn fail_exhausted(&self, item: InFlight) -> Result<(), HandlerError> {
@@ -378,6 +529,16 @@ impl<R: Record, C: Clock> Applier<R, C> {
             "moved to the retry topic"
         );
         Ok(())
+    }
+}
+
+/// The metric label of a re-verification's resolved read-back.
+fn verification_label(verification: VerificationStatus) -> &'static str {
+    match verification {
+        VerificationStatus::Verified => "verified",
+        VerificationStatus::Failed => "failed",
+        VerificationStatus::Unverifiable => "unverifiable",
+        VerificationStatus::Pending => "pending",
     }
 }
 
@@ -553,10 +714,30 @@ mod tests {
         assert_eq!(connector.calls(), vec![1]);
         match record.outputs().as_slice() {
             [Output::Retry { state, last_error }] => {
-                assert_eq!(state.attempts, 1);
+                assert_eq!(state.attempts, 0, "a deferral spends no attempt");
                 assert_eq!(state.first_attempt_at, Some(NOW));
-                assert!(state.not_before.unwrap() >= NOW + 120_000, "{state:?}");
+                // Exactly when the vendor will accept it (the backoff of a first retry is
+                // shorter than 120 s).
+                assert_eq!(state.not_before, Some(NOW + 120_000), "{state:?}");
                 assert!(last_error.contains("HTTP 429"), "{last_error}");
+            }
+            other => panic!("expected one retry, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn repeated_long_deferrals_never_exhaust_the_attempts() {
+        // max_attempts is 5: an item with four failed calls deferred again is not failed.
+        let connector = ScriptedConnector::answering([rate_limited(Duration::from_secs(600))]);
+        let (applier, record, _) = applier(connector, section());
+        applier
+            .apply(Operation::Suppress, vec![item("a", 4)])
+            .await
+            .unwrap();
+        match record.outputs().as_slice() {
+            [Output::Retry { state, .. }] => {
+                assert_eq!(state.attempts, 4);
+                assert_eq!(state.not_before, Some(NOW + 600_000));
             }
             other => panic!("expected one retry, got {other:?}"),
         }
@@ -734,6 +915,160 @@ mod tests {
         applier.shutdown.cancel();
         let result = applier.wait(std::future::pending::<()>()).await;
         assert_eq!(result, Err(HandlerError::Retryable("shutting down".into())));
+    }
+
+    /// Re-verification settings: at most 3 read-backs or 1 hour, 10 s doubling to 60 s.
+    fn reverify_section() -> SuppressorSection {
+        SuppressorSection {
+            reverify_max_attempts: 3,
+            reverify_max_age_ms: 3_600_000,
+            reverify_initial_delay_ms: 10_000,
+            reverify_max_delay_ms: 60_000,
+            ..section()
+        }
+    }
+
+    /// Applies item `a` at a connector whose read-back answers PENDING; returns what was
+    /// scheduled to be read back again.
+    async fn pending_outcome() -> (Reverify, EpochMillis) {
+        let connector = ScriptedConnector::answering([suppressed()])
+            .read_back_as([VerificationStatus::Pending]);
+        let (applier, record, _) = applier(connector, reverify_section());
+        applier
+            .apply(Operation::Suppress, vec![item("a", 0)])
+            .await
+            .unwrap();
+        match record.outputs().as_slice() {
+            [Output::Reverify {
+                reverify,
+                not_before,
+            }, Output::Confirmed(confirmed)] => {
+                assert_eq!(&reverify.pending, confirmed);
+                (*reverify.clone(), *not_before)
+            }
+            other => panic!("expected a re-verification, then the confirmation: {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_pending_read_back_is_confirmed_and_scheduled_to_be_read_again() {
+        let (reverify, not_before) = pending_outcome().await;
+        assert_eq!(reverify.pending.verification, VerificationStatus::Pending);
+        assert_eq!(reverify.pending.action, ConfirmationAction::Suppressed);
+        assert_eq!((reverify.read_backs, reverify.pending_since), (0, NOW));
+        // First delay: 10 s ± 50 %.
+        assert!(
+            (NOW + 5_000..=NOW + 15_000).contains(&not_before),
+            "{not_before}"
+        );
+    }
+
+    /// Reads `reverify` back once at a connector answering `status`; returns the outputs and
+    /// the connector.
+    async fn read_again(
+        reverify: Reverify,
+        status: VerificationStatus,
+        now: EpochMillis,
+    ) -> (Vec<Output>, Arc<ScriptedConnector>) {
+        let connector = ScriptedConnector::answering([]).read_back_as([status]);
+        let (applier, record, _) = applier(connector.clone(), reverify_section());
+        let clock = FakeClock::at(now);
+        let applier = Applier { clock, ..applier };
+        applier
+            .reverify(vec![(item("a", 1), reverify)])
+            .await
+            .unwrap();
+        (record.outputs(), connector)
+    }
+
+    #[tokio::test]
+    async fn a_read_back_pending_twice_then_verified_confirms_without_applying_again() {
+        let (mut reverify, _) = pending_outcome().await;
+        let mut delays = Vec::new();
+        for at in [NOW + 20_000, NOW + 60_000] {
+            let (outputs, connector) = read_again(reverify, VerificationStatus::Pending, at).await;
+            assert!(connector.calls().is_empty(), "never applied again");
+            let [Output::Reverify {
+                reverify: next,
+                not_before,
+            }] = outputs.as_slice()
+            else {
+                panic!("expected another re-verification: {outputs:?}")
+            };
+            delays.push(not_before - at);
+            reverify = *next.clone();
+        }
+        assert_eq!(reverify.read_backs, 2);
+        assert_eq!(
+            reverify.pending_since, NOW,
+            "the age counts from the first PENDING"
+        );
+        // 20 s then 40 s, each ± 50 % (within the 60 s cap).
+        assert!(
+            (10_000..=30_000).contains(&delays[0]),
+            "doubling: {delays:?}"
+        );
+        assert!(
+            (20_000..=60_000).contains(&delays[1]),
+            "doubling: {delays:?}"
+        );
+        let (outputs, connector) = read_again(
+            reverify.clone(),
+            VerificationStatus::Verified,
+            NOW + 120_000,
+        )
+        .await;
+        assert!(connector.calls().is_empty());
+        assert_eq!(connector.read_backs(), vec![1]);
+        let [Output::Confirmed(confirmed)] = outputs.as_slice() else {
+            panic!("expected one confirmation: {outputs:?}")
+        };
+        assert_eq!(confirmed.verification, VerificationStatus::Verified);
+        // The same outcome, completed when it was: the auditor updates its read-back.
+        assert_eq!(confirmed.completed_at, reverify.pending.completed_at);
+        assert_eq!(confirmed.action, reverify.pending.action);
+        assert_eq!(confirmed.attempts, reverify.pending.attempts);
+        assert_eq!(confirmed.evidence[READ_BACKS_EVIDENCE_KEY], "3");
+    }
+
+    #[tokio::test]
+    async fn a_read_back_pending_past_the_attempt_limit_is_given_up_and_dead_lettered() {
+        let (mut reverify, _) = pending_outcome().await;
+        reverify.read_backs = 2;
+        let (outputs, _) = read_again(reverify, VerificationStatus::Pending, NOW + 60_000).await;
+        let [Output::Confirmed(confirmed), Output::DeadLetter(reason)] = outputs.as_slice() else {
+            panic!("expected a given-up confirmation and a dead letter: {outputs:?}")
+        };
+        assert_eq!(confirmed.verification, VerificationStatus::Pending);
+        let gave_up = &confirmed.evidence[READ_BACK_GAVE_UP_EVIDENCE_KEY];
+        assert!(gave_up.contains("after 3 read-back(s)"), "{gave_up}");
+        assert!(reason.contains(gave_up.as_str()), "{reason}");
+    }
+
+    #[tokio::test]
+    async fn a_read_back_pending_past_the_age_limit_is_given_up() {
+        let (reverify, _) = pending_outcome().await;
+        let (outputs, _) = read_again(reverify, VerificationStatus::Pending, NOW + 3_600_000).await;
+        let [Output::Confirmed(confirmed), Output::DeadLetter(_)] = outputs.as_slice() else {
+            panic!("expected a given-up confirmation and a dead letter: {outputs:?}")
+        };
+        assert!(
+            confirmed.evidence[READ_BACK_GAVE_UP_EVIDENCE_KEY].contains("over 3600 s"),
+            "{confirmed:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_read_back_found_wrong_is_confirmed_failed_not_given_up() {
+        let (reverify, _) = pending_outcome().await;
+        let (outputs, _) = read_again(reverify, VerificationStatus::Failed, NOW + 20_000).await;
+        let [Output::Confirmed(confirmed)] = outputs.as_slice() else {
+            panic!("{outputs:?}")
+        };
+        assert_eq!(confirmed.verification, VerificationStatus::Failed);
+        assert!(!confirmed
+            .evidence
+            .contains_key(READ_BACK_GAVE_UP_EVIDENCE_KEY));
     }
 
     /// An item whose subject has a raw email and phone.

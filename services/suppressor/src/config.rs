@@ -38,6 +38,18 @@ pub struct SuppressorSection {
     pub retry_initial_delay_ms: u64,
     /// Longest delay of the retry topic's backoff, in milliseconds.
     pub retry_max_delay_ms: u64,
+    /// Read-backs of an outcome confirmed with a `PENDING` verification (a vendor error, a 429,
+    /// an asynchronous job still running) made again through the retry topic before it is given
+    /// up; at least 1.
+    pub reverify_max_attempts: u32,
+    /// Longest an outcome's read-back is retried after it was first confirmed `PENDING`, in
+    /// milliseconds; past it the read-back is given up (the auditor shows `ACTION_REQUIRED`).
+    pub reverify_max_age_ms: u64,
+    /// First delay before a `PENDING` read-back is read again, in milliseconds; it doubles
+    /// with each read-back.
+    pub reverify_initial_delay_ms: u64,
+    /// Longest delay between two read-backs of a `PENDING` outcome, in milliseconds.
+    pub reverify_max_delay_ms: u64,
     /// How long to wait for a batch to fill, in milliseconds.
     pub linger_ms: u64,
     /// Vendor calls in flight at once within one consumed batch (the rate limit still applies).
@@ -56,6 +68,12 @@ impl Default for SuppressorSection {
             max_in_place_wait_ms: 30_000,
             retry_initial_delay_ms: 1_000,
             retry_max_delay_ms: 300_000,
+            // 1 min doubling to 6 h: about 8.5 h for the first nine read-backs, then every
+            // 6 h; a week (an asynchronous deletion job's usual bound) passes first.
+            reverify_max_attempts: 48,
+            reverify_max_age_ms: 7 * 86_400_000,
+            reverify_initial_delay_ms: 60_000,
+            reverify_max_delay_ms: 6 * 3_600_000,
             linger_ms: 50,
             concurrency: 8,
             encryption_key_env: SecretRef(DEFAULT_KEY_VAR.into()),

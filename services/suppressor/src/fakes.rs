@@ -17,7 +17,7 @@ use hush_runtime::kafka::{HandlerError, IncomingMessage};
 
 use crate::clock::Clock;
 use crate::record::Record;
-use crate::retry::RetryState;
+use crate::retry::{RetryState, Reverify};
 
 /// A request of `kind` with id `id`.
 pub fn request(id: &str, kind: RequestKind) -> PrivacyRequest {
@@ -104,6 +104,7 @@ pub struct ScriptedConnector {
     calls: Mutex<Vec<(Operation, usize)>>,
     verify_batch_limit: usize,
     read_backs: Mutex<Vec<usize>>,
+    read_back_answers: Mutex<VecDeque<VerificationStatus>>,
 }
 
 /// One scripted answer to a call.
@@ -134,7 +135,18 @@ impl ScriptedConnector {
             calls: Mutex::default(),
             verify_batch_limit,
             read_backs: Mutex::default(),
+            read_back_answers: Mutex::default(),
         })
+    }
+
+    /// Makes the next read-backs answer `statuses`, one per item read, in order (then each
+    /// item keeps its completion's status again).
+    pub fn read_back_as(
+        self: Arc<Self>,
+        statuses: impl IntoIterator<Item = VerificationStatus>,
+    ) -> Arc<Self> {
+        self.read_back_answers.lock().unwrap().extend(statuses);
+        self
     }
 
     /// The number of items of each read-back call, in order.
@@ -178,13 +190,18 @@ impl Connector for ScriptedConnector {
         self.verify_batch_limit
     }
 
-    /// Records the read-back's size; each item keeps its completion's status.
+    /// Records the read-back's size; each item gets the next scripted read-back status, else
+    /// keeps its completion's status.
     async fn verify_batch(
         &self,
         items: &[(&SuppressionWork, &Completion)],
     ) -> Vec<VerificationStatus> {
         self.read_backs.lock().unwrap().push(items.len());
-        items.iter().map(|(_, c)| c.verification).collect()
+        let mut answers = self.read_back_answers.lock().unwrap();
+        items
+            .iter()
+            .map(|(_, c)| answers.pop_front().unwrap_or(c.verification))
+            .collect()
     }
 }
 
@@ -199,6 +216,13 @@ pub enum Output {
         state: RetryState,
         /// Last error header.
         last_error: String,
+    },
+    /// A message moved to the retry topic to be read back again.
+    Reverify {
+        /// The re-verification written to the headers.
+        reverify: Box<Reverify>,
+        /// Not to be read back before.
+        not_before: EpochMillis,
     },
     /// A dead letter.
     DeadLetter(String),
@@ -236,6 +260,19 @@ impl Record for MemoryRecord {
         self.outputs.lock().unwrap().push(Output::Retry {
             state: *state,
             last_error: last_error.to_owned(),
+        });
+        Ok(())
+    }
+
+    async fn reverify_later(
+        &self,
+        _message: &IncomingMessage,
+        reverify: &Reverify,
+        not_before: EpochMillis,
+    ) -> Result<(), HandlerError> {
+        self.outputs.lock().unwrap().push(Output::Reverify {
+            reverify: Box::new(reverify.clone()),
+            not_before,
         });
         Ok(())
     }

@@ -1,5 +1,6 @@
 //! The suppressor's batch handler: decode → plan → apply → record. Each stage lives in its own
-//! module; this one only strings them together for one consumed batch.
+//! module; this one only strings them together for one consumed batch. Re-verifications (from
+//! the retry topic) skip planning: they are only read back again.
 
 use std::sync::Arc;
 
@@ -15,7 +16,7 @@ use crate::clock::Clock;
 use crate::decode::{decode, Decoded};
 use crate::done::DoneSet;
 use crate::metrics;
-use crate::plan::plan;
+use crate::plan::{plan, InFlight};
 use crate::record::Record;
 
 /// Everything one recipient's suppressor needs; shared by its requests and retry consumers.
@@ -48,16 +49,25 @@ impl<R: Record + 'static, C: Clock + 'static> BatchHandler for SharedSuppressor<
         // However far away a retry's due time is, this batch waits in place at most this long.
         let horizon = applier.clock.now_millis() + applier.max_in_place_wait().as_millis() as i64;
         let mut requests = Vec::new();
+        let mut reverifications = Vec::new();
         for message in batch {
-            match decode(&suppressor.codec, message).await? {
+            match decode(&suppressor.codec, message, applier.clock.now_millis()).await? {
                 Decoded::Malformed(reason) => applier.record.dead_letter(message, &reason).await?,
                 Decoded::Request(request, state) => {
                     if applier.hold_until_due(message, &state, horizon).await? {
                         requests.push((message.clone(), *request, state));
                     }
                 }
+                Decoded::Reverify(request, state, reverify) => {
+                    if applier.hold_until_due(message, &state, horizon).await? {
+                        let work = crate::work::work_for(&request, suppressor.cipher.as_ref());
+                        let item = InFlight::new(message.clone(), work, &state);
+                        reverifications.push((item, *reverify));
+                    }
+                }
             }
         }
+        applier.reverify(reverifications).await?;
         let plan = plan(
             requests,
             &applier.recipient,

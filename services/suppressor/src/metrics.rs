@@ -47,6 +47,17 @@ pub static RETRIES_SCHEDULED: LazyLock<IntCounterVec> = LazyLock::new(|| {
     .expect("metric registers once")
 });
 
+/// Re-verifications of `PENDING` read-backs by connector and outcome (`scheduled`, `verified`,
+/// `failed`, `unverifiable`, `gave_up`).
+pub static REVERIFICATIONS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "hush_reverifications_total",
+        "Re-verifications of PENDING read-backs by connector and outcome",
+        &["connector", "outcome"]
+    )
+    .expect("metric registers once")
+});
+
 /// Re-delivered requests skipped because they were already confirmed.
 pub static SKIPPED_DONE: LazyLock<IntCounterVec> = LazyLock::new(|| {
     register_int_counter_vec!(

@@ -1,16 +1,17 @@
-//! The suppressor's outputs: a confirmation, a request moved to the retry topic, a dead letter.
+//! The suppressor's outputs: a confirmation, a request moved to the retry topic (to be applied
+//! or read back again), a dead letter.
 //! Behind a trait so the decisions that lead to them can be tested without Kafka.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use hush_contracts::events::{Confirmation, ConfirmationAction};
+use hush_contracts::events::{Confirmation, ConfirmationAction, EpochMillis};
 use hush_runtime::kafka::{DeadLetterQueue, EventProducer, HandlerError, IncomingMessage};
 use rdkafka::message::{Header, OwnedHeaders};
 
 use crate::done::DoneSet;
 use crate::metrics;
-use crate::retry::{self, RetryState};
+use crate::retry::{self, RetryState, Reverify};
 
 /// Where the suppressor's outcomes go. Each method succeeds only once the output is durable;
 /// an `Err` makes the consumer handle the batch again (outputs are idempotent downstream).
@@ -19,13 +20,23 @@ pub trait Record: Send + Sync {
     /// Publishes the one confirmation of a request at this recipient.
     async fn confirm(&self, confirmation: Confirmation) -> Result<(), HandlerError>;
 
-    /// Moves `message` to the retry topic, to be tried again no sooner than `state.not_before`.
-    /// `last_error` must carry no personal data.
+    /// Moves `message` to the retry topic, to be tried again no sooner than `state.not_before`;
+    /// its other headers (a re-verification's among them) go with it. `last_error` must carry
+    /// no personal data.
     async fn retry_later(
         &self,
         message: &IncomingMessage,
         state: &RetryState,
         last_error: &str,
+    ) -> Result<(), HandlerError>;
+
+    /// Moves `message` to the retry topic as a re-verification of `reverify.pending`, to be
+    /// read back no sooner than `not_before` (it is never applied again).
+    async fn reverify_later(
+        &self,
+        message: &IncomingMessage,
+        reverify: &Reverify,
+        not_before: EpochMillis,
     ) -> Result<(), HandlerError>;
 
     /// Dead-letters `message` with `reason` (no personal data).
@@ -95,13 +106,82 @@ impl Record for KafkaRecord {
             .not_before
             .map(|at| at.to_string())
             .unwrap_or_default();
+        self.requeue(
+            message,
+            &[
+                (retry::ATTEMPTS_HEADER, attempts.as_str()),
+                (retry::FIRST_ATTEMPT_HEADER, first.as_str()),
+                (retry::NOT_BEFORE_HEADER, not_before.as_str()),
+                (retry::LAST_ERROR_HEADER, last_error),
+            ],
+        )
+        .await?;
+        metrics::RETRIES_SCHEDULED
+            .with_label_values(&[self.recipient_id.as_str()])
+            .inc();
+        Ok(())
+    }
+
+    async fn reverify_later(
+        &self,
+        message: &IncomingMessage,
+        reverify: &Reverify,
+        not_before: EpochMillis,
+    ) -> Result<(), HandlerError> {
+        let pending = serde_json::to_string(&reverify.pending)
+            .map_err(|e| HandlerError::Retryable(format!("confirmation not encoded: {e}")))?;
+        let (read_backs, since, not_before) = (
+            reverify.read_backs.to_string(),
+            reverify.pending_since.to_string(),
+            not_before.to_string(),
+        );
+        self.requeue(
+            message,
+            &[
+                (retry::REVERIFY_HEADER, pending.as_str()),
+                (retry::READ_BACKS_HEADER, read_backs.as_str()),
+                (retry::PENDING_SINCE_HEADER, since.as_str()),
+                (retry::NOT_BEFORE_HEADER, not_before.as_str()),
+                (retry::LAST_ERROR_HEADER, "read-back PENDING"),
+            ],
+        )
+        .await?;
+        metrics::REVERIFICATIONS
+            .with_label_values(&[self.recipient_id.as_str(), "scheduled"])
+            .inc();
+        Ok(())
+    }
+
+    async fn dead_letter(
+        &self,
+        message: &IncomingMessage,
+        reason: &str,
+    ) -> Result<(), HandlerError> {
+        self.dlq
+            .send(message, reason)
+            .await
+            .map_err(|e| HandlerError::Retryable(e.to_string()))
+    }
+}
+
+impl KafkaRecord {
+    /// Re-publishes `message`'s bytes to the retry topic with `set` headers, and every other
+    /// header it had.
+    async fn requeue(
+        &self,
+        message: &IncomingMessage,
+        set: &[(&str, &str)],
+    ) -> Result<(), HandlerError> {
         let mut headers = OwnedHeaders::new();
-        for (name, value) in [
-            (retry::ATTEMPTS_HEADER, attempts.as_str()),
-            (retry::FIRST_ATTEMPT_HEADER, first.as_str()),
-            (retry::NOT_BEFORE_HEADER, not_before.as_str()),
-            (retry::LAST_ERROR_HEADER, last_error),
-        ] {
+        for (name, value) in &message.headers {
+            if set.iter().all(|(replaced, _)| replaced != name) {
+                headers = headers.insert(Header {
+                    key: name,
+                    value: Some(value.as_slice()),
+                });
+            }
+        }
+        for (name, value) in set {
             headers = headers.insert(Header {
                 key: name,
                 value: Some(value.as_bytes()),
@@ -116,20 +196,6 @@ impl Record for KafkaRecord {
             )
             .await
             .map_err(|e| HandlerError::Retryable(e.to_string()))?;
-        metrics::RETRIES_SCHEDULED
-            .with_label_values(&[self.recipient_id.as_str()])
-            .inc();
         Ok(())
-    }
-
-    async fn dead_letter(
-        &self,
-        message: &IncomingMessage,
-        reason: &str,
-    ) -> Result<(), HandlerError> {
-        self.dlq
-            .send(message, reason)
-            .await
-            .map_err(|e| HandlerError::Retryable(e.to_string()))
     }
 }
