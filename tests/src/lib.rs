@@ -123,6 +123,7 @@ impl Stack {
             signals: format!("it.signals.{suffix}"),
             suppressions: format!("it.suppressions.{suffix}"),
             confirmations: format!("it.confirmations.{suffix}"),
+            auditor_commands: format!("it.auditor-commands.{suffix}"),
             audit: format!("it.audit.{suffix}"),
             leaks: format!("it.leaks.{suffix}"),
             watch: format!("it.watch.{suffix}"),

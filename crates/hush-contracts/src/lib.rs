@@ -10,6 +10,7 @@
 pub mod calendar;
 pub mod callback;
 pub mod canary;
+pub mod commands;
 pub mod config;
 pub mod connector;
 pub mod crypto;

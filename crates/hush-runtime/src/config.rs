@@ -148,6 +148,10 @@ pub struct TopicsConfig {
     pub suppressions: String,
     /// Confirmations from the suppressors.
     pub confirmations: String,
+    /// Changes asked of the auditor over HTTP (denial, extension, resolution, retry, callback),
+    /// applied by the auditor replica that owns the request's confirmations partition. Must
+    /// have as many partitions as `confirmations`.
+    pub auditor_commands: String,
     /// Compacted audit records per request.
     pub audit: String,
     /// Leaks seen by the gate's leak watch.
@@ -202,6 +206,7 @@ impl Default for TopicsConfig {
             signals: "hush.signals.v1".into(),
             suppressions: "hush.suppressions.v1".into(),
             confirmations: "hush.confirmations.v1".into(),
+            auditor_commands: "hush.auditor-commands.v1".into(),
             audit: "hush.audit.v1".into(),
             leaks: "hush.leaks.v1".into(),
             watch: "hush.watch.v1".into(),

@@ -22,8 +22,8 @@ pub struct TopicSpec {
     pub config: Vec<(&'static str, &'static str)>,
 }
 
-/// The topics of the design: upstream signals, requests, compacted suppression state, confirmations, compacted
-/// audit records, leaks, compacted leak-watch progress, canary results (kept as long as the
+/// The topics of the design: upstream signals, requests, compacted suppression state, confirmations, the
+/// auditor's commands, compacted audit records, leaks, compacted leak-watch progress, canary results (kept as long as the
 /// request records they test), and the dead-letter topic (kept indefinitely).
 pub fn design_topics(topics: &TopicsConfig) -> Vec<TopicSpec> {
     let kept = vec![("retention.ms", RECORD_RETENTION_MS)];
@@ -46,6 +46,10 @@ pub fn design_topics(topics: &TopicsConfig) -> Vec<TopicSpec> {
         },
         TopicSpec {
             name: topics.confirmations.clone(),
+            config: kept.clone(),
+        },
+        TopicSpec {
+            name: topics.auditor_commands.clone(),
             config: kept.clone(),
         },
         TopicSpec {
