@@ -10,8 +10,14 @@
 //! - `GET /`: the dashboard (see the `dashboard` module);
 //! - `GET /openapi.json`: the OpenAPI 3.1 document of all of these (`services/auditor/openapi.json`).
 //!
-//! Errors answer `{"error", "message", "field"}`. A change is answered only after the broker
-//! acknowledged the new version of the record.
+//! Errors answer `{"error", "message", "field"}`. A change (extension, denial, resolution,
+//! retry, callback) is checked against this replica's view of the record (a refusal is answered
+//! at once), then published as a command on `hush.auditor-commands.v1` and applied by the
+//! replica that owns the request's partition, in order with its confirmations (see
+//! [`crate::commands`]). The call answers `200` with the changed record once this replica sees
+//! the change applied, or `202 Accepted` with the command's id when it was not applied within
+//! `[auditor] command_wait_ms` (the command is durable then, and will be applied). Nothing is
+//! answered as done before the broker acknowledged the command.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -35,8 +41,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::fold::{instant, rfc3339};
 use crate::report::build_report;
-use crate::service::{Auditor, ChangeError};
+use crate::service::{Auditor, ChangeError, Submitted};
 use crate::status::status_at;
+use hush_contracts::commands::{AuditorCommand, AuditorCommandAction, OutOfBandResolution};
 use hush_contracts::deadline::DeadlinePolicy;
 
 /// Longest reason accepted for an extension or a denial, in characters.
@@ -282,7 +289,7 @@ fn change_error(error: ChangeError, request_id: &str) -> ApiError {
             ApiError::new(StatusCode::CONFLICT, refusal.code(), refusal.to_string())
         }
         ChangeError::Write(error) => {
-            tracing::error!(%error, request_id, "audit write failed");
+            tracing::error!(%error, request_id, "command not published");
             ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "broker_unavailable",
@@ -292,20 +299,60 @@ fn change_error(error: ChangeError, request_id: &str) -> ApiError {
     }
 }
 
+/// A command for `request_id` by `actor`, issued now; the subject key is filled in by
+/// [`Auditor::submit`].
+pub(crate) fn command(
+    request_id: &str,
+    action: AuditorCommandAction,
+    actor: &str,
+) -> AuditorCommand {
+    AuditorCommand {
+        command_id: uuid::Uuid::new_v4().to_string(),
+        request_id: request_id.to_owned(),
+        subject_key: String::new(),
+        action,
+        actor: actor.to_owned(),
+        issued_at: now_millis(),
+        reason: None,
+        connector_id: None,
+        resolution: None,
+        callback: None,
+    }
+}
+
+/// `202 Accepted` for a command not yet applied when the wait ran out.
+pub(crate) fn accepted(request_id: &str, command_id: &str) -> Response {
+    (
+        StatusCode::ACCEPTED,
+        Json(serde_json::json!({
+            "request_id": request_id,
+            "command_id": command_id,
+            "status": "accepted",
+            "message": "the change is recorded as a command and will be applied by the replica that owns the request; GET /v1/requests/{id} shows it",
+        })),
+    )
+        .into_response()
+}
+
 async fn extension(
     State(auditor): State<Arc<Auditor>>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     body: Bytes,
-) -> Result<Json<Changed>, ApiError> {
+) -> Result<Response, ApiError> {
     ensure_rebuilt(&auditor)?;
     let id = parse_id(&id)?;
     let reason = parse_reason(&body)?;
-    let now = now_millis();
-    let record = auditor
-        .extend(&id, &reason, &caller.client, now)
+    let mut extension = command(&id, AuditorCommandAction::Extension, &caller.client);
+    extension.reason = Some(reason.clone());
+    let record = match auditor
+        .submit(extension)
         .await
-        .map_err(|e| change_error(e, &id))?;
+        .map_err(|e| change_error(e, &id))?
+    {
+        Submitted::Applied(record) | Submitted::Unchanged(record) => record,
+        Submitted::Accepted { command_id } => return Ok(accepted(&id, &command_id)),
+    };
     tracing::info!(
         request_id = %id,
         deadline = %rfc3339(record.deadline),
@@ -313,9 +360,10 @@ async fn extension(
         "deadline extended"
     );
     Ok(Json(Changed {
-        request: view(&record, auditor.policy(), now),
+        request: view(&record, auditor.policy(), now_millis()),
         reason,
-    }))
+    })
+    .into_response())
 }
 
 async fn denial(
@@ -323,20 +371,26 @@ async fn denial(
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     body: Bytes,
-) -> Result<Json<Changed>, ApiError> {
+) -> Result<Response, ApiError> {
     ensure_rebuilt(&auditor)?;
     let id = parse_id(&id)?;
     let reason = parse_reason(&body)?;
-    let now = now_millis();
-    let record = auditor
-        .deny(&id, &reason, &caller.client, now)
+    let mut denial = command(&id, AuditorCommandAction::Denial, &caller.client);
+    denial.reason = Some(reason.clone());
+    let record = match auditor
+        .submit(denial)
         .await
-        .map_err(|e| change_error(e, &id))?;
+        .map_err(|e| change_error(e, &id))?
+    {
+        Submitted::Applied(record) | Submitted::Unchanged(record) => record,
+        Submitted::Accepted { command_id } => return Ok(accepted(&id, &command_id)),
+    };
     tracing::info!(request_id = %id, actor = %caller.client, "request denied");
     Ok(Json(Changed {
-        request: view(&record, auditor.policy(), now),
+        request: view(&record, auditor.policy(), now_millis()),
         reason,
-    }))
+    })
+    .into_response())
 }
 
 /// Body of `POST /v1/requests/{id}/recipients/{connector}/resolution`.
@@ -407,17 +461,27 @@ async fn resolution(
     Extension(caller): Extension<Caller>,
     Path((id, connector)): Path<(String, String)>,
     body: Bytes,
-) -> Result<Json<RequestView>, ApiError> {
+) -> Result<Response, ApiError> {
     ensure_rebuilt(&auditor)?;
     let id = parse_id(&id)?;
     let resolution = parse_resolution(&body)?;
-    let now = now_millis();
-    let record = auditor
-        .resolve(&id, &connector, &resolution, &caller.client, now)
+    let mut resolve = command(&id, AuditorCommandAction::Resolution, &caller.client);
+    resolve.connector_id = Some(connector.clone());
+    resolve.resolution = Some(OutOfBandResolution {
+        resolved_by: resolution.resolved_by,
+        note: resolution.note,
+        attachment_sha256: resolution.attachment_sha256,
+    });
+    let record = match auditor
+        .submit(resolve)
         .await
-        .map_err(|e| change_error(e, &id))?;
+        .map_err(|e| change_error(e, &id))?
+    {
+        Submitted::Applied(record) | Submitted::Unchanged(record) => record,
+        Submitted::Accepted { command_id } => return Ok(accepted(&id, &command_id)),
+    };
     tracing::info!(request_id = %id, %connector, actor = %caller.client, "recipient resolved out of band");
-    Ok(Json(view(&record, auditor.policy(), now)))
+    Ok(Json(view(&record, auditor.policy(), now_millis())).into_response())
 }
 
 async fn retry_recipient(

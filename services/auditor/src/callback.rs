@@ -1,7 +1,8 @@
 //! `POST /v1/callbacks/{connector_id}`: a webhook recipient confirms, in its own signed words,
 //! that it complied (or holds nothing, or keeps data under a statutory exception). The
 //! signature is checked with the recipient's signing secret; the answer becomes that
-//! connector's outcome, VERIFIED, on the request's record.
+//! connector's outcome, VERIFIED, on the request's record, through a `CALLBACK` command applied
+//! by the replica that owns the request (`202 Accepted` when not applied within the wait).
 
 use std::sync::Arc;
 
@@ -13,9 +14,11 @@ use hush_contracts::callback::{verify_callback, CallbackError, WEBHOOK_KIND};
 use hush_contracts::events::{now_millis, Confirmation};
 use hush_contracts::signature::{DEFAULT_TOLERANCE, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use hush_runtime::api_error::ApiError;
-use serde_json::{json, Value};
+use serde_json::json;
 
-use crate::service::{Auditor, Confirmed};
+use crate::service::{Auditor, Submitted};
+use axum::response::{IntoResponse, Response};
+use hush_contracts::commands::AuditorCommandAction;
 
 /// Applies a signed recipient callback.
 pub async fn recipient_callback(
@@ -23,7 +26,7 @@ pub async fn recipient_callback(
     Path(connector_id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let recipient = auditor
         .recipients()
         .iter()
@@ -102,23 +105,37 @@ pub async fn recipient_callback(
         verification: completion.verification,
         evidence,
     };
-    let outcome = auditor
-        .record_confirmation(&confirmation, now)
-        .await
-        .map_err(|error| {
-            tracing::error!(%error, request_id = %record.request_id, "audit write failed");
-            ApiError::new(
+    let mut command = crate::api::command(
+        &record.request_id,
+        AuditorCommandAction::Callback,
+        &connector_id,
+    );
+    command.issued_at = now;
+    command.connector_id = Some(connector_id.clone());
+    command.callback = Some(confirmation.clone());
+    let recorded = match auditor.submit(command).await {
+        Ok(Submitted::Applied(_)) => true,
+        Ok(Submitted::Unchanged(_)) => false,
+        Ok(Submitted::Accepted { command_id }) => {
+            tracing::info!(request_id = %record.request_id, connector = %connector_id, %command_id, "recipient callback accepted");
+            return Ok(crate::api::accepted(&record.request_id, &command_id));
+        }
+        Err(error) => {
+            tracing::error!(%error, request_id = %record.request_id, "callback command not published");
+            return Err(ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "broker_unavailable",
                 "the callback could not be recorded right now; retry",
-            )
-        })?;
+            ));
+        }
+    };
     tracing::info!(request_id = %record.request_id, connector = %connector_id, action = confirmation.action.as_str(), "recipient callback recorded");
     Ok(Json(json!({
         "request_id": record.request_id,
         "connector_id": connector_id,
         "action": confirmation.action,
         "verification": confirmation.verification,
-        "recorded": matches!(outcome, Confirmed::Applied(_)),
-    })))
+        "recorded": recorded,
+    }))
+    .into_response())
 }

@@ -4,7 +4,7 @@
 //! The pure logic: the status of each audited request ([`status`], against the deadline rules of
 //! `hush_contracts::deadline`), the transitions of an audit record ([`fold`]) and the 11 CCR 7102 metrics report ([`report`]). The service: the
 //! in-memory view of the audit topic ([`store`]), the consumers of requests and confirmations
-//! ([`service`]), leaks and the leak-free observation window that makes a request PROVEN
+//! ([`service`]), the HTTP API's changes as commands applied by the replica owning the request ([`commands`]), leaks and the leak-free observation window that makes a request PROVEN
 //! ([`proof`]), the HTTP API and dashboard ([`api`]), its [`metrics`], and the canaries' latest
 //! results ([`canary`]).
 
@@ -13,6 +13,7 @@ pub mod backlog;
 pub mod callback;
 pub mod canary;
 mod charts;
+pub mod commands;
 mod dashboard;
 pub mod fold;
 pub mod metrics;

@@ -1,6 +1,6 @@
-//! Wiring: rebuild the audit records from their compacted topic, then fold requests and
-//! confirmations into them (one consumer each, so a confirmation waiting for its request never
-//! blocks requests) and serve the HTTP API.
+//! Wiring: rebuild the audit records from their compacted topic, then fold requests, and
+//! confirmations with the HTTP API's commands, into them (one consumer group each, so a
+//! confirmation waiting for its request never blocks requests) and serve the HTTP API.
 
 use hush_auth::{guard, AuthConfig, Authenticator, HttpConfig};
 use std::collections::hash_map::DefaultHasher;
@@ -22,7 +22,7 @@ use hush_runtime::codec::AvroCodec;
 use hush_runtime::config::{CommonConfig, ConfigError};
 use hush_runtime::kafka::{
     BatchHandler, ConsumerSettings, DeadLetterQueue, EventConsumer, EventProducer, HandlerError,
-    IncomingMessage, MessageHandler, TopicTable,
+    IncomingMessage, TopicTable,
 };
 use hush_runtime::ops::{self, Readiness};
 use serde::{Deserialize, Serialize};
@@ -32,10 +32,12 @@ use tokio_util::sync::CancellationToken;
 
 use crate::backlog::RequestsBacklog;
 use crate::canary::CanaryBoard;
+use crate::commands::{apply_command, CommandError, CommandSink, KafkaCommandSink};
 use crate::fold::{self, Refusal};
 use crate::proof::{self, LeakHandler, WatchCoverage};
 use crate::store::{request_key, AuditStore, AuditWriter, KafkaAuditWriter, WriteError};
 use crate::{api, metrics};
+use hush_contracts::commands::{AuditorCommand, AuditorCommandAction};
 use hush_contracts::deadline::{DeadlineConfig, DeadlinePolicy};
 
 /// Client id of the auditor in broker logs.
@@ -93,7 +95,9 @@ impl Config {
 pub struct AuditorSection {
     /// Address of the API, the dashboard and `/healthz`, `/readyz`, `/metrics`.
     pub listen: String,
-    /// Consumer group family: `<group_id>-requests` and `<group_id>-confirmations`.
+    /// Consumer group family: `<group_id>-requests`, `<group_id>-confirmations` (which reads
+    /// the commands topic too: the replica holding a confirmations partition applies that
+    /// partition's commands) and `<group_id>-leaks`.
     pub group_id: String,
     /// Longest a confirmation waits for its request while the requests group still has a
     /// backlog, in seconds (once the group has consumed everything, an unknown request is
@@ -104,6 +108,10 @@ pub struct AuditorSection {
     pub observation_window_secs: u64,
     /// How often closed observation windows are looked for, in seconds.
     pub prove_interval_secs: u64,
+    /// How long an HTTP change waits for the replica that owns the request to apply its
+    /// command, in milliseconds, before answering `202 Accepted` (the command is durable by
+    /// then and will be applied).
+    pub command_wait_ms: u64,
 }
 
 impl Default for AuditorSection {
@@ -114,6 +122,7 @@ impl Default for AuditorSection {
             unseen_request_grace_secs: 3600,
             observation_window_secs: 86_400,
             prove_interval_secs: 30,
+            command_wait_ms: 5_000,
         }
     }
 }
@@ -138,9 +147,56 @@ pub enum ChangeError {
     /// The change is not allowed.
     #[error(transparent)]
     Refused(#[from] Refusal),
-    /// The new version could not be written.
+    /// The command could not be published (or the record not written).
     #[error(transparent)]
     Write(#[from] WriteError),
+}
+
+/// Where a change asked over HTTP stands when the call answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Submitted {
+    /// The change is on the record.
+    Applied(Box<AuditRecord>),
+    /// The record already was as asked (the same denial, the same callback): nothing was
+    /// published.
+    Unchanged(Box<AuditRecord>),
+    /// The command is durable on the commands topic but was not applied within the wait; the
+    /// replica that owns the request applies it.
+    Accepted {
+        /// Id of the command.
+        command_id: String,
+    },
+}
+
+/// A change to fold into a record by the replica that owns its partition.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Change {
+    /// A recipient's outcome from the confirmations topic.
+    Confirmation(Confirmation),
+    /// A change asked over HTTP, from the commands topic.
+    Command(Box<AuditorCommand>),
+}
+
+impl Change {
+    fn request_id(&self) -> &str {
+        match self {
+            Change::Confirmation(c) => &c.request_id,
+            Change::Command(c) => &c.request_id,
+        }
+    }
+}
+
+/// What one [`Change`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChangeOutcome {
+    /// The record changed (the version written holds it).
+    Applied,
+    /// Nothing changed (a re-delivery, an older outcome, the same denial).
+    Unchanged,
+    /// No record of the request yet.
+    RequestNotSeen,
+    /// The command can never apply (refused on the record as it stands, or incomplete).
+    Refused(String),
 }
 
 /// The auditor's state and write path, shared by the consumers and the HTTP API. Every
@@ -157,6 +213,8 @@ pub struct Auditor {
     redrive: Option<RedriveTarget>,
     canaries: Arc<CanaryBoard>,
     stripes: Vec<Mutex<()>>,
+    commands: Option<Arc<dyn CommandSink>>,
+    command_wait: Duration,
 }
 
 /// What re-driving a failed recipient needs: the broker, the topic names, the codec and a
@@ -233,7 +291,17 @@ impl Auditor {
             redrive: None,
             canaries: Arc::default(),
             stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
+            commands: None,
+            command_wait: Duration::ZERO,
         }
+    }
+
+    /// Lets the HTTP API change records: each change is published to `sink` as a command and
+    /// answered once applied, or as accepted after `wait`.
+    pub fn with_commands(mut self, sink: Arc<dyn CommandSink>, wait: Duration) -> Self {
+        self.commands = Some(sink);
+        self.command_wait = wait;
+        self
     }
 
     /// Lets `POST .../retry` re-drive failed recipients through `target`.
@@ -274,13 +342,20 @@ impl Auditor {
         .await
         .map_err(RetryError::Redrive);
         let redriven = redriven?;
-        let _guard = self.stripe(request_id).lock().await;
-        if let Some(current) = self.store.get(request_id) {
-            let now = now_millis();
-            let next = with_change(&current, "RETRY", actor, Some(connector), now);
-            if let Err(error) = self.commit(next).await {
-                tracing::warn!(%error, request_id, actor, "re-drive done but its record not written");
-            }
+        let command = AuditorCommand {
+            command_id: uuid::Uuid::new_v4().to_string(),
+            request_id: record.request_id.clone(),
+            subject_key: record.subject_key.clone(),
+            action: AuditorCommandAction::Retry,
+            actor: actor.to_owned(),
+            issued_at: now_millis(),
+            reason: None,
+            connector_id: Some(connector.to_owned()),
+            resolution: None,
+            callback: None,
+        };
+        if let Err(error) = self.submit(command).await {
+            tracing::warn!(%error, request_id, actor, "re-drive done but its record not written");
         }
         Ok(redriven)
     }
@@ -376,9 +451,7 @@ impl Auditor {
     }
 
     fn stripe(&self, request_id: &str) -> &Mutex<()> {
-        let mut hasher = DefaultHasher::new();
-        request_key(request_id).hash(&mut hasher);
-        &self.stripes[(hasher.finish() % STRIPES as u64) as usize]
+        &self.stripes[stripe_index(request_id)]
     }
 
     /// Writes `record` and, once acknowledged, stores it.
@@ -394,18 +467,10 @@ impl Auditor {
         request: &PrivacyRequest,
         now: EpochMillis,
     ) -> Result<Option<AuditRecord>, WriteError> {
-        let _guard = self.stripe(&request.request_id).lock().await;
-        let existing = self.store.get(&request.request_id);
-        match fold::on_request(
-            existing.as_ref(),
-            request,
-            &self.recipients,
-            &self.policy,
-            now,
-        ) {
-            Some(record) => self.commit(record).await.map(Some),
-            None => Ok(None),
-        }
+        let opened = self
+            .record_requests(std::slice::from_ref(request), now)
+            .await?;
+        Ok(opened.into_iter().next().flatten())
     }
 
     /// Folds a confirmation into its request's record.
@@ -414,111 +479,217 @@ impl Auditor {
         confirmation: &Confirmation,
         now: EpochMillis,
     ) -> Result<Confirmed, WriteError> {
-        let _guard = self.stripe(&confirmation.request_id).lock().await;
-        let Some(record) = self.store.get(&confirmation.request_id) else {
-            return Ok(Confirmed::RequestNotSeen);
-        };
-        let mut confirmation = confirmation.clone();
-        confirmation.request_id = record.request_id.clone(); // same UUID, maybe other case
-        match fold::on_confirmation(&record, &confirmation, self.policy.at_risk_days(), now) {
-            Some(next) => self
-                .commit(next)
-                .await
-                .map(|r| Confirmed::Applied(Box::new(r))),
-            None => Ok(Confirmed::Unchanged),
-        }
+        let change = Change::Confirmation(confirmation.clone());
+        let outcome = self
+            .apply_changes(std::slice::from_ref(&change), now)
+            .await?;
+        Ok(match outcome.into_iter().next() {
+            Some(ChangeOutcome::Applied) => match self.store.get(&confirmation.request_id) {
+                Some(record) => Confirmed::Applied(Box::new(record)),
+                None => Confirmed::RequestNotSeen,
+            },
+            Some(ChangeOutcome::RequestNotSeen) => Confirmed::RequestNotSeen,
+            _ => Confirmed::Unchanged,
+        })
     }
 
-    /// Takes the one extension the request's rule allows.
-    pub async fn extend(
+    /// Folds `changes`, in order, into their records, as the owner of their partitions: every
+    /// record touched is written once, with all its changes, and the writes of the batch are
+    /// awaited together (not one after another). The stripes of every request touched are held
+    /// until the broker acknowledged and the store holds the new versions. On a write error
+    /// nothing of the batch may be taken as done; applying it again is idempotent.
+    pub async fn apply_changes(
         &self,
-        request_id: &str,
-        reason: &str,
-        actor: &str,
+        changes: &[Change],
         now: EpochMillis,
-    ) -> Result<AuditRecord, ChangeError> {
-        let _guard = self.stripe(request_id).lock().await;
-        let record = self.store.get(request_id).ok_or(ChangeError::NotFound)?;
-        let next = fold::extend(&record, &self.policy, now)?;
-        Ok(self
-            .commit(with_change(&next, "EXTENSION", actor, Some(reason), now))
-            .await?)
-    }
-
-    /// Records an out-of-band resolution of one recipient (see [`fold::resolve`]).
-    pub async fn resolve(
-        &self,
-        request_id: &str,
-        connector_id: &str,
-        resolution: &fold::Resolution,
-        actor: &str,
-        now: EpochMillis,
-    ) -> Result<AuditRecord, ChangeError> {
-        let _guard = self.stripe(request_id).lock().await;
-        let record = self.store.get(request_id).ok_or(ChangeError::NotFound)?;
-        let role = self
-            .recipients
-            .iter()
-            .find(|r| r.id == connector_id)
-            .map_or(hush_contracts::events::RecipientRole::ThirdParty, |r| {
-                r.role
+    ) -> Result<Vec<ChangeOutcome>, WriteError> {
+        let _guards = self
+            .lock_stripes(changes.iter().map(Change::request_id))
+            .await;
+        let mut working: HashMap<String, AuditRecord> = HashMap::new();
+        let mut outcomes = Vec::with_capacity(changes.len());
+        for change in changes {
+            let key = request_key(change.request_id());
+            let Some(record) = working.get(&key).cloned().or_else(|| self.store.get(&key)) else {
+                outcomes.push(ChangeOutcome::RequestNotSeen);
+                continue;
+            };
+            let next = match change {
+                Change::Confirmation(confirmation) => {
+                    let mut confirmation = confirmation.clone();
+                    confirmation.request_id = record.request_id.clone(); // same UUID, maybe other case
+                    Ok(fold::on_confirmation(
+                        &record,
+                        &confirmation,
+                        self.policy.at_risk_days(),
+                        now,
+                    ))
+                }
+                Change::Command(command) => {
+                    apply_command(&record, command, &self.policy, &self.recipients)
+                }
+            };
+            outcomes.push(match next {
+                Ok(Some(next)) => {
+                    working.insert(key, next);
+                    ChangeOutcome::Applied
+                }
+                Ok(None) => ChangeOutcome::Unchanged,
+                Err(error) => ChangeOutcome::Refused(error.to_string()),
             });
-        let next = fold::resolve(
-            &record,
-            connector_id,
-            role,
-            resolution,
-            self.policy.at_risk_days(),
-            now,
-        )?;
-        Ok(self
-            .commit(with_change(
-                &next,
-                "RESOLUTION",
-                actor,
-                Some(connector_id),
-                now,
-            ))
-            .await?)
+        }
+        self.commit_all(working.into_values().collect()).await?;
+        Ok(outcomes)
     }
 
-    /// Denies the request with `reason`; answers the record unchanged when it was already
-    /// denied with the same reason.
-    pub async fn deny(
+    /// Opens the records of `requests` (one write per request not yet on record, awaited
+    /// together); answers, for each request in order, the record opened or `None` when it was
+    /// already on record.
+    pub async fn record_requests(
         &self,
-        request_id: &str,
-        reason: &str,
-        actor: &str,
+        requests: &[PrivacyRequest],
         now: EpochMillis,
-    ) -> Result<AuditRecord, ChangeError> {
-        let _guard = self.stripe(request_id).lock().await;
-        let record = self.store.get(request_id).ok_or(ChangeError::NotFound)?;
-        match fold::deny(&record, reason, self.policy.at_risk_days(), now)? {
-            Some(next) => Ok(self
-                .commit(with_change(&next, "DENIAL", actor, Some(reason), now))
-                .await?),
-            None => Ok(record),
+    ) -> Result<Vec<Option<AuditRecord>>, WriteError> {
+        let _guards = self
+            .lock_stripes(requests.iter().map(|r| r.request_id.as_str()))
+            .await;
+        let mut opened: HashMap<String, AuditRecord> = HashMap::new();
+        let mut outcomes = Vec::with_capacity(requests.len());
+        for request in requests {
+            let key = request_key(&request.request_id);
+            let existing = opened.get(&key).cloned().or_else(|| self.store.get(&key));
+            let record = fold::on_request(
+                existing.as_ref(),
+                request,
+                &self.recipients,
+                &self.policy,
+                now,
+            );
+            if let Some(record) = &record {
+                opened.insert(key, record.clone());
+            }
+            outcomes.push(record);
         }
+        self.commit_all(opened.into_values().collect()).await?;
+        Ok(outcomes)
+    }
+
+    /// Publishes `command` for the replica that owns the request and waits, at most the
+    /// configured wait, for the change to be on the record. The change is first checked
+    /// against this replica's view, so a refusal is answered without publishing; a refusal
+    /// met by the owner (another change came first) is answered too when it shows here within
+    /// the wait. The command's subject key is taken from the record.
+    ///
+    /// An auditor built without [`Auditor::with_commands`] is the only writer of its records
+    /// (one process: tests, an embedded auditor): it applies the command in place, through the
+    /// same fold as an owner. [`run`] always publishes.
+    pub async fn submit(&self, mut command: AuditorCommand) -> Result<Submitted, ChangeError> {
+        let mut changes = self.store.changes();
+        let record = self
+            .store
+            .get(&command.request_id)
+            .ok_or(ChangeError::NotFound)?;
+        command.request_id = record.request_id.clone();
+        command.subject_key = record.subject_key.clone();
+        if self.settled(&record, &command)?.is_some() {
+            return Ok(Submitted::Unchanged(Box::new(record)));
+        }
+        let Some(sink) = &self.commands else {
+            let change = Change::Command(Box::new(command.clone()));
+            let outcome = self.apply_changes(&[change], now_millis()).await?;
+            return match outcome.into_iter().next() {
+                Some(ChangeOutcome::Applied) => self
+                    .store
+                    .get(&command.request_id)
+                    .map(|r| Submitted::Applied(Box::new(r)))
+                    .ok_or(ChangeError::NotFound),
+                _ => {
+                    // Another change came first: answer what the record says now.
+                    let record = self
+                        .store
+                        .get(&command.request_id)
+                        .ok_or(ChangeError::NotFound)?;
+                    self.settled(&record, &command)?
+                        .map(|_| Submitted::Unchanged(Box::new(record)))
+                        .ok_or_else(|| WriteError("the change was not applied".into()).into())
+                }
+            };
+        };
+        sink.publish(&command).await?;
+        let until = tokio::time::Instant::now() + self.command_wait;
+        loop {
+            let record = self
+                .store
+                .get(&command.request_id)
+                .ok_or(ChangeError::NotFound)?;
+            if let Some(settled) = self.settled(&record, &command)? {
+                return Ok(settled);
+            }
+            match tokio::time::timeout_at(until, changes.changed()).await {
+                Ok(Ok(())) => {}
+                _ => {
+                    return Ok(Submitted::Accepted {
+                        command_id: command.command_id,
+                    })
+                }
+            }
+        }
+    }
+
+    /// `Some` when `record` already shows `command` (or shows that it changes nothing); an
+    /// error when the command can never apply to it.
+    fn settled(
+        &self,
+        record: &AuditRecord,
+        command: &AuditorCommand,
+    ) -> Result<Option<Submitted>, ChangeError> {
+        match apply_command(record, command, &self.policy, &self.recipients) {
+            Ok(None) => Ok(Some(Submitted::Applied(Box::new(record.clone())))),
+            Ok(Some(_)) => Ok(None),
+            Err(CommandError::Refused(refusal)) => Err(ChangeError::Refused(refusal)),
+            Err(error @ CommandError::Incomplete { .. }) => {
+                Err(ChangeError::Write(WriteError(error.to_string())))
+            }
+        }
+    }
+
+    /// Locks the stripes of every request id given, in stripe order (so two batches never
+    /// wait on each other crosswise).
+    async fn lock_stripes<'a>(
+        &self,
+        request_ids: impl Iterator<Item = &'a str>,
+    ) -> Vec<tokio::sync::MutexGuard<'_, ()>> {
+        let mut indices: Vec<usize> = request_ids.map(stripe_index).collect();
+        indices.sort_unstable();
+        indices.dedup();
+        let mut guards = Vec::with_capacity(indices.len());
+        for index in indices {
+            guards.push(self.stripes[index].lock().await);
+        }
+        guards
+    }
+
+    /// Writes every record, all at once, and stores those acknowledged; fails when any was not.
+    async fn commit_all(&self, records: Vec<AuditRecord>) -> Result<(), WriteError> {
+        let written = join_all(records.iter().map(|r| self.writer.write(r))).await;
+        let mut failed = None;
+        for (record, at) in records.into_iter().zip(written) {
+            match at {
+                Ok(at) => {
+                    self.store.put(record, at);
+                }
+                Err(error) => failed = Some(error),
+            }
+        }
+        failed.map_or(Ok(()), Err)
     }
 }
 
-/// `record` with one more operator change.
-fn with_change(
-    record: &AuditRecord,
-    action: &str,
-    actor: &str,
-    note: Option<&str>,
-    now: EpochMillis,
-) -> AuditRecord {
-    let mut next = record.clone();
-    next.changes.push(hush_contracts::events::AdminChange {
-        action: action.to_owned(),
-        actor: actor.to_owned(),
-        at: now,
-        note: note.map(str::to_owned),
-    });
-    next.updated_at = now;
-    next
+/// The lock stripe of a request id.
+fn stripe_index(request_id: &str) -> usize {
+    let mut hasher = DefaultHasher::new();
+    request_key(request_id).hash(&mut hasher);
+    (hasher.finish() % STRIPES as u64) as usize
 }
 
 pub(crate) async fn decode<T: AvroEvent>(
@@ -539,37 +710,77 @@ pub(crate) fn retryable(error: WriteError) -> HandlerError {
     HandlerError::Retryable(error.to_string())
 }
 
-/// Opens an audit record for every request.
-struct RequestHandler {
+/// Opens an audit record for every request, a batch at a time: the batch's new records are
+/// produced together and awaited once, before the offsets are stored. An undecodable request
+/// is dead-lettered on its own once the rest of the batch went through.
+struct RequestBatches {
     auditor: Arc<Auditor>,
     codec: AvroCodec,
+    dlq: DeadLetterQueue,
 }
 
 #[async_trait]
-impl MessageHandler for RequestHandler {
-    async fn handle(&self, message: &IncomingMessage) -> Result<(), HandlerError> {
-        let request: PrivacyRequest = decode(&self.codec, message).await?;
-        match self
-            .auditor
-            .record_request(&request, now_millis())
-            .await
-            .map_err(retryable)?
-        {
-            Some(record) => tracing::info!(
-                request_id = %record.request_id,
-                kind = record.kind.as_str(),
-                required = record.required_connectors.len(),
-                status = crate::status::status_symbol(record.status),
-                "audit record opened"
-            ),
-            None => tracing::debug!(request_id = %request.request_id, "request already on record"),
+impl BatchHandler for RequestBatches {
+    async fn handle_batch(&self, batch: &[IncomingMessage]) -> Result<(), HandlerError> {
+        let decoded = join_all(
+            batch
+                .iter()
+                .map(|m| decode::<PrivacyRequest>(&self.codec, m)),
+        )
+        .await;
+        let mut requests = Vec::with_capacity(batch.len());
+        let mut unusable = Vec::new();
+        for (message, decoded) in batch.iter().zip(decoded) {
+            match decoded {
+                Ok(request) => requests.push(request),
+                Err(HandlerError::Permanent(reason)) => unusable.push((message, reason)),
+                Err(error) => return Err(error),
+            }
         }
-        Ok(())
+        let opened = self
+            .auditor
+            .record_requests(&requests, now_millis())
+            .await
+            .map_err(retryable)?;
+        for (request, record) in requests.iter().zip(opened) {
+            match record {
+                Some(record) => tracing::info!(
+                    request_id = %record.request_id,
+                    kind = record.kind.as_str(),
+                    required = record.required_connectors.len(),
+                    status = crate::status::status_symbol(record.status),
+                    "audit record opened"
+                ),
+                None => {
+                    tracing::debug!(request_id = %request.request_id, "request already on record")
+                }
+            }
+        }
+        dead_letter(&self.dlq, unusable, "request").await
     }
 }
 
-/// Confirmations applied concurrently per consumed batch.
-const CONFIRMATION_BATCH: usize = 64;
+/// Requests opened per consumed batch.
+const REQUEST_BATCH: usize = 256;
+/// Confirmations and commands folded per consumed batch.
+const CHANGE_BATCH: usize = 256;
+/// How long a batch waits to fill after its first message.
+const BATCH_LINGER: Duration = Duration::from_millis(5);
+
+/// Dead-letters each message with its reason.
+async fn dead_letter(
+    dlq: &DeadLetterQueue,
+    unusable: Vec<(&IncomingMessage, String)>,
+    what: &str,
+) -> Result<(), HandlerError> {
+    for (message, reason) in unusable {
+        tracing::warn!(%reason, what, "dead-lettering");
+        dlq.send(message, &reason)
+            .await
+            .map_err(|e| HandlerError::Retryable(e.to_string()))?;
+    }
+    Ok(())
+}
 
 /// Where a message was read: topic, partition, offset.
 type MessageId = (String, i32, i64);
@@ -609,107 +820,241 @@ fn message_id(message: &IncomingMessage) -> MessageId {
     (message.topic.clone(), message.partition, message.offset)
 }
 
-/// Folds confirmations a batch at a time: confirmations of different requests are applied
-/// concurrently (one request's writes are serialised by the stripes, and applying is
-/// order-independent: the latest completion wins). A confirmation that can never apply is
-/// dead-lettered on its own, once no other message of the batch needs a retry; a transient
+/// The owner's fold: confirmations and commands of the partitions this replica holds, a batch
+/// at a time, in the order consumed (see [`Auditor::apply_changes`]). Before the first batch
+/// after a rebalance it reads the audit topic up to its end, so a partition taken over from
+/// another replica is folded onto that replica's last writes. A message that can never apply
+/// (undecodable, a confirmation whose request never came, a refused command) is dead-lettered
+/// on its own with its reason, once no other message of the batch needs a retry; a transient
 /// failure retries the batch, where what was already applied changes nothing.
-struct ConfirmationBatches {
-    handler: ConfirmationHandler,
+struct OwnerBatches {
+    auditor: Arc<Auditor>,
+    codec: AvroCodec,
+    commands_topic: String,
+    waiting: Waiting,
+    backlog: RequestsBacklog,
+    handoff: Handoff,
     dlq: DeadLetterQueue,
 }
 
+impl OwnerBatches {
+    async fn decode(&self, message: &IncomingMessage) -> Result<Change, HandlerError> {
+        if message.topic == self.commands_topic {
+            decode(&self.codec, message)
+                .await
+                .map(|c| Change::Command(Box::new(c)))
+        } else {
+            decode(&self.codec, message).await.map(Change::Confirmation)
+        }
+    }
+
+    /// What to do with a change whose request is not on record: wait for it while the requests
+    /// group has a backlog and the grace period runs, dead-letter it otherwise.
+    async fn not_seen(&self, message: &IncomingMessage, change: &Change) -> HandlerError {
+        let caught_up = self.backlog.caught_up().await;
+        if caught_up || self.waiting.expired(message, Instant::now()) {
+            self.waiting.forget(message);
+            let from = match change {
+                Change::Confirmation(c) => format!("confirmation from {}", c.connector_id),
+                Change::Command(c) => format!("{} command {}", c.action.as_str(), c.command_id),
+            };
+            return HandlerError::Permanent(format!(
+                "{from} for request {} that is not on record ({})",
+                change.request_id(),
+                if caught_up {
+                    "every request has been consumed"
+                } else {
+                    "not seen within the grace period"
+                }
+            ));
+        }
+        HandlerError::Retryable(format!("request {} not seen yet", change.request_id()))
+    }
+}
+
 #[async_trait]
-impl BatchHandler for ConfirmationBatches {
+impl BatchHandler for OwnerBatches {
     async fn handle_batch(&self, batch: &[IncomingMessage]) -> Result<(), HandlerError> {
-        let outcomes = join_all(batch.iter().map(|m| self.handler.handle(m))).await;
+        self.handoff
+            .settle(self.auditor.store())
+            .await
+            .map_err(HandlerError::Retryable)?;
+        let decoded = join_all(batch.iter().map(|m| self.decode(m))).await;
+        let mut changes = Vec::with_capacity(batch.len());
         let mut unusable = Vec::new();
-        let mut retry = None;
-        for (message, outcome) in batch.iter().zip(outcomes) {
-            match outcome {
-                Ok(()) => {}
+        for (message, decoded) in batch.iter().zip(decoded) {
+            match decoded {
+                Ok(change) => changes.push((message, change)),
                 Err(HandlerError::Permanent(reason)) => unusable.push((message, reason)),
-                Err(error) => retry = Some(error),
+                Err(error) => return Err(error),
+            }
+        }
+        let only: Vec<Change> = changes.iter().map(|(_, c)| c.clone()).collect();
+        let outcomes = self
+            .auditor
+            .apply_changes(&only, now_millis())
+            .await
+            .map_err(retryable)?;
+        let mut retry = None;
+        for ((message, change), outcome) in changes.iter().zip(outcomes) {
+            match outcome {
+                ChangeOutcome::Applied => {
+                    self.waiting.forget(message);
+                    note_applied(change);
+                }
+                ChangeOutcome::Unchanged => {
+                    self.waiting.forget(message);
+                    tracing::debug!(request_id = %change.request_id(), "change alters nothing");
+                }
+                ChangeOutcome::Refused(reason) => {
+                    self.waiting.forget(message);
+                    unusable.push((message, reason));
+                }
+                ChangeOutcome::RequestNotSeen => match self.not_seen(message, change).await {
+                    HandlerError::Permanent(reason) => unusable.push((message, reason)),
+                    error => retry = Some(error),
+                },
             }
         }
         if let Some(error) = retry {
             return Err(error);
         }
-        for (message, reason) in unusable {
-            tracing::warn!(%reason, "dead-lettering confirmation");
-            self.dlq
-                .send(message, &reason)
-                .await
-                .map_err(|e| HandlerError::Retryable(e.to_string()))?;
-        }
-        Ok(())
+        dead_letter(&self.dlq, unusable, "change").await
     }
 }
 
-/// Folds every confirmation into its request's record.
-struct ConfirmationHandler {
-    auditor: Arc<Auditor>,
-    codec: AvroCodec,
-    waiting: Waiting,
-    backlog: RequestsBacklog,
-}
-
-#[async_trait]
-impl MessageHandler for ConfirmationHandler {
-    async fn handle(&self, message: &IncomingMessage) -> Result<(), HandlerError> {
-        let confirmation: Confirmation = decode(&self.codec, message).await?;
-        let outcome = self
-            .auditor
-            .record_confirmation(&confirmation, now_millis())
-            .await
-            .map_err(retryable)?;
-        match outcome {
-            Confirmed::Applied(record) => {
-                metrics::CONFIRMATIONS
-                    .with_label_values(&[
-                        confirmation.connector_id.as_str(),
-                        confirmation.action.as_str(),
-                    ])
-                    .inc();
-                tracing::info!(
-                    request_id = %record.request_id,
-                    connector = %confirmation.connector_id,
-                    action = confirmation.action.as_str(),
-                    status = crate::status::status_symbol(record.status),
-                    "confirmation recorded"
-                );
-            }
-            Confirmed::Unchanged => tracing::debug!(
+/// Counts and logs one applied change.
+fn note_applied(change: &Change) {
+    match change {
+        Change::Confirmation(confirmation) => {
+            metrics::CONFIRMATIONS
+                .with_label_values(&[
+                    confirmation.connector_id.as_str(),
+                    confirmation.action.as_str(),
+                ])
+                .inc();
+            tracing::info!(
                 request_id = %confirmation.request_id,
                 connector = %confirmation.connector_id,
-                "confirmation changes nothing"
-            ),
-            Confirmed::RequestNotSeen => {
-                // The request may still be in the requests group's backlog: wait for it then.
-                // Once the group has consumed everything, it does not exist: dead-letter now.
-                let caught_up = self.backlog.caught_up().await;
-                if caught_up || self.waiting.expired(message, Instant::now()) {
-                    self.waiting.forget(message);
-                    return Err(HandlerError::Permanent(format!(
-                        "confirmation from {} for request {} that is not on record ({})",
-                        confirmation.connector_id,
-                        confirmation.request_id,
-                        if caught_up {
-                            "every request has been consumed"
-                        } else {
-                            "not seen within the grace period"
-                        }
-                    )));
-                }
-                return Err(HandlerError::Retryable(format!(
-                    "request {} not seen yet",
-                    confirmation.request_id
-                )));
+                action = confirmation.action.as_str(),
+                "confirmation recorded"
+            );
+        }
+        Change::Command(command) => tracing::info!(
+            request_id = %command.request_id,
+            command_id = %command.command_id,
+            action = command.action.as_str(),
+            actor = %command.actor,
+            "command applied"
+        ),
+    }
+}
+
+/// Makes the owner wait, after each rebalance, until the audit records read from the topic
+/// reach the topic's end as it was then: the replica that held a partition before wrote its last
+/// versions before giving it up, and they must be folded onto, not overwritten.
+struct Handoff {
+    rebalances:
+        std::sync::Mutex<tokio::sync::watch::Receiver<hush_runtime::kafka::PartitionCounts>>,
+    /// A rebalance was seen and the topic not yet read to its end since.
+    pending: std::sync::atomic::AtomicBool,
+    watermarks: Arc<rdkafka::consumer::BaseConsumer>,
+    audit_topic: String,
+}
+
+/// Longest a batch waits for the audit topic to be read to its end after a rebalance before
+/// it is retried.
+const HANDOFF_WAIT: Duration = Duration::from_secs(30);
+
+impl Handoff {
+    fn new(
+        kafka: &hush_runtime::config::KafkaConfig,
+        rebalances: tokio::sync::watch::Receiver<hush_runtime::kafka::PartitionCounts>,
+        audit_topic: &str,
+    ) -> Result<Self, ConfigError> {
+        let watermarks = hush_runtime::kafka::client_config(kafka)?
+            .set(
+                "group.id",
+                format!("{CLIENT_ID}-handoff-{}", uuid::Uuid::new_v4()),
+            )
+            .set("enable.auto.commit", "false")
+            .create()
+            .map_err(|e| ConfigError::Invalid(format!("kafka watermark reader: {e}")))?;
+        Ok(Self {
+            rebalances: std::sync::Mutex::new(rebalances),
+            pending: std::sync::atomic::AtomicBool::new(false),
+            watermarks: Arc::new(watermarks),
+            audit_topic: audit_topic.to_owned(),
+        })
+    }
+
+    /// Returns at once unless a rebalance happened since the last call; then waits until the
+    /// store has read the audit topic up to the end offsets it has now.
+    async fn settle(&self, store: &AuditStore) -> Result<(), String> {
+        use std::sync::atomic::Ordering;
+        let rebalanced = {
+            let mut rebalances = self.rebalances.lock().expect("rebalances lock");
+            let changed = rebalances.has_changed().unwrap_or(false);
+            if changed {
+                rebalances.borrow_and_update();
+            }
+            changed
+        };
+        if rebalanced {
+            self.pending.store(true, Ordering::SeqCst);
+        } else if !self.pending.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        let (consumer, topic) = (self.watermarks.clone(), self.audit_topic.clone());
+        let ends = tokio::task::spawn_blocking(move || audit_ends(&consumer, &topic))
+            .await
+            .map_err(|e| e.to_string())??;
+        let until = tokio::time::Instant::now() + HANDOFF_WAIT;
+        let mut changes = store.changes();
+        while !ends
+            .iter()
+            .all(|&(partition, last)| store.has_followed(partition, last))
+        {
+            if tokio::time::timeout_at(until, changes.changed())
+                .await
+                .is_err()
+            {
+                return Err(format!(
+                    "the audit topic {} was not read to its end within {HANDOFF_WAIT:?} after a rebalance",
+                    self.audit_topic
+                ));
             }
         }
-        self.waiting.forget(message);
+        self.pending.store(false, Ordering::SeqCst);
         Ok(())
     }
+}
+
+/// The offset of the last record of each non-empty partition of `topic`.
+fn audit_ends(
+    consumer: &rdkafka::consumer::BaseConsumer,
+    topic: &str,
+) -> Result<Vec<(i32, i64)>, String> {
+    use rdkafka::consumer::Consumer;
+    let timeout = Duration::from_secs(10);
+    let metadata = consumer
+        .fetch_metadata(Some(topic), timeout)
+        .map_err(|e| format!("metadata of {topic}: {e}"))?;
+    let partitions: Vec<i32> = metadata
+        .topics()
+        .iter()
+        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+        .collect();
+    let mut ends = Vec::new();
+    for partition in partitions {
+        let (low, high) = consumer
+            .fetch_watermarks(topic, partition, timeout)
+            .map_err(|e| format!("watermarks of {topic}/{partition}: {e}"))?;
+        if high > low {
+            ends.push((partition, high - 1));
+        }
+    }
+    Ok(ends)
 }
 
 /// Rebuilds the audit records, starts both consumers and serves HTTP on
@@ -748,7 +1093,14 @@ pub async fn run(
             topics: common.topics.clone(),
             codec: codec.clone(),
             producer: producer.clone(),
-        }),
+        })
+        .with_commands(
+            Arc::new(KafkaCommandSink::new(
+                producer.clone(),
+                common.topics.auditor_commands.clone(),
+            )),
+            Duration::from_millis(config.auditor.command_wait_ms),
+        ),
     );
     let stop = shutdown.child_token();
     let auth = Arc::new(Authenticator::new(&config.auth, shutdown.clone()).await?);
@@ -796,25 +1148,38 @@ async fn start(
 ) -> anyhow::Result<Vec<JoinHandle<()>>> {
     let (common, section) = (&config.common, &config.auditor);
     let dlq = DeadLetterQueue::new(producer.clone(), common.topics.dlq.clone(), CLIENT_ID);
-    let consumer = |suffix: &str, topic: &str| {
+    let consumer = |suffix: &str, topics: &[&String]| {
         EventConsumer::new(
             &common.kafka,
             ConsumerSettings {
                 group_id: format!("{}-{suffix}", section.group_id),
-                topics: vec![topic.to_owned()],
+                topics: topics.iter().map(|t| (*t).clone()).collect(),
                 client_id: format!("{CLIENT_ID}-{suffix}"),
             },
             dlq.clone(),
         )
     };
-    let requests = consumer("requests", &common.topics.requests)?;
+    {
+        let (kafka, topics) = (common.kafka.clone(), common.topics.clone());
+        tokio::task::spawn_blocking(move || same_partitions(&kafka, &topics)).await??;
+    }
+    let requests = consumer("requests", &[&common.topics.requests])?;
     readiness.require("requests consumer assigned", requests.assigned_flag());
-    let confirmations = consumer("confirmations", &common.topics.confirmations)?;
+    // One group reads both: the replica holding partition p of the confirmations holds
+    // partition p of the commands (the range assignor gives each member the same partition
+    // numbers of topics with as many partitions), so it alone writes those requests' records.
+    let confirmations = consumer(
+        "confirmations",
+        &[
+            &common.topics.confirmations,
+            &common.topics.auditor_commands,
+        ],
+    )?;
     readiness.require(
         "confirmations consumer assigned",
         confirmations.assigned_flag(),
     );
-    let leaks = consumer("leaks", &common.topics.leaks)?;
+    let leaks = consumer("leaks", &[&common.topics.leaks])?;
     readiness.require("leaks consumer assigned", leaks.assigned_flag());
     readiness.require("requests consumer flowing", requests.flowing_flag());
     readiness.require(
@@ -851,28 +1216,36 @@ async fn start(
                 .await
         }));
     }
-    tasks.push(tokio::spawn(requests.run(
+    tasks.push(tokio::spawn(requests.run_batches(
         stop.clone(),
-        RequestHandler {
+        REQUEST_BATCH,
+        BATCH_LINGER,
+        RequestBatches {
             auditor: auditor.clone(),
             codec: codec.clone(),
+            dlq: dlq.clone(),
         },
     )));
+    let handoff = Handoff::new(
+        &common.kafka,
+        confirmations.partition_counts(),
+        &common.topics.audit,
+    )?;
     tasks.push(tokio::spawn(confirmations.run_batches(
         stop.clone(),
-        CONFIRMATION_BATCH,
-        Duration::from_millis(5),
-        ConfirmationBatches {
-            handler: ConfirmationHandler {
-                auditor: auditor.clone(),
-                codec: codec.clone(),
-                waiting: Waiting::new(Duration::from_secs(section.unseen_request_grace_secs)),
-                backlog: RequestsBacklog::new(
-                    &common.kafka,
-                    &format!("{}-requests", section.group_id),
-                    &common.topics.requests,
-                )?,
-            },
+        CHANGE_BATCH,
+        BATCH_LINGER,
+        OwnerBatches {
+            auditor: auditor.clone(),
+            codec: codec.clone(),
+            commands_topic: common.topics.auditor_commands.clone(),
+            waiting: Waiting::new(Duration::from_secs(section.unseen_request_grace_secs)),
+            backlog: RequestsBacklog::new(
+                &common.kafka,
+                &format!("{}-requests", section.group_id),
+                &common.topics.requests,
+            )?,
+            handoff,
             dlq: dlq.clone(),
         },
     )));
@@ -903,6 +1276,48 @@ async fn start(
     ));
     tasks.push(tokio::spawn(refresh_metrics(auditor.clone(), stop.clone())));
     Ok(tasks)
+}
+
+/// Checks that the commands topic has as many partitions as the confirmations topic: the
+/// replica that owns a request's confirmations must own its commands too.
+fn same_partitions(
+    kafka: &hush_runtime::config::KafkaConfig,
+    topics: &hush_runtime::config::TopicsConfig,
+) -> Result<(), ConfigError> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let client: BaseConsumer = hush_runtime::kafka::client_config(kafka)?
+        .create()
+        .map_err(|e| ConfigError::Invalid(format!("kafka metadata client: {e}")))?;
+    let count = |topic: &str| -> Result<usize, ConfigError> {
+        let metadata = client
+            .fetch_metadata(Some(topic), Duration::from_secs(30))
+            .map_err(|e| ConfigError::Invalid(format!("metadata of {topic}: {e}")))?;
+        let partitions = metadata
+            .topics()
+            .iter()
+            .filter(|t| t.name() == topic && t.error().is_none())
+            .map(|t| t.partitions().len())
+            .sum::<usize>();
+        if partitions == 0 {
+            return Err(ConfigError::Invalid(format!(
+                "topic {topic} does not exist (create it with `hush topics create`)"
+            )));
+        }
+        Ok(partitions)
+    };
+    let (confirmations, commands) = (
+        count(&topics.confirmations)?,
+        count(&topics.auditor_commands)?,
+    );
+    if confirmations != commands {
+        return Err(ConfigError::Invalid(format!(
+            "topics.auditor_commands ({}) has {commands} partitions and topics.confirmations ({}) \
+             {confirmations}: they must have as many, so one replica owns a request's \
+             confirmations and its commands",
+            topics.auditor_commands, topics.confirmations
+        )));
+    }
+    Ok(())
 }
 
 /// Recomputes the gauges that depend on the time (statuses, headroom, ages) every

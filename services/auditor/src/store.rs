@@ -8,12 +8,13 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use async_trait::async_trait;
 use hush_contracts::events::AuditRecord;
 use hush_runtime::codec::AvroCodec;
 use hush_runtime::kafka::{EventProducer, IncomingMessage};
+use tokio::sync::watch;
 
 /// Where a version of a record sits in the audit topic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,13 +49,46 @@ fn is_newer(stored: &Entry, incoming: Position, updated_at: i64) -> bool {
 }
 
 /// Audit records by request id, behind a lock.
-#[derive(Default)]
 pub struct AuditStore {
     entries: RwLock<HashMap<String, Entry>>,
     rebuilt: Arc<AtomicBool>,
+    /// Bumped on every stored change, so a caller can wait for one.
+    versions: watch::Sender<u64>,
+    /// Highest offset read from the topic per partition (not this replica's own writes).
+    followed: Mutex<HashMap<i32, i64>>,
+}
+
+impl Default for AuditStore {
+    fn default() -> Self {
+        Self {
+            entries: RwLock::default(),
+            rebuilt: Arc::default(),
+            versions: watch::channel(0).0,
+            followed: Mutex::default(),
+        }
+    }
 }
 
 impl AuditStore {
+    /// A receiver that sees a new value after every change to the store.
+    pub fn changes(&self) -> watch::Receiver<u64> {
+        self.versions.subscribe()
+    }
+
+    /// Whether the records read from the topic reach `offset` on `partition`.
+    pub fn has_followed(&self, partition: i32, offset: i64) -> bool {
+        self.followed
+            .lock()
+            .expect("followed lock")
+            .get(&partition)
+            .is_some_and(|&at| at >= offset)
+    }
+
+    fn changed(&self) {
+        self.versions
+            .send_modify(|version| *version = version.wrapping_add(1));
+    }
+
     /// The record of one request.
     pub fn get(&self, request_id: &str) -> Option<AuditRecord> {
         self.entries
@@ -73,6 +107,8 @@ impl AuditStore {
             Some(stored) if !is_newer(stored, at, record.updated_at) => false,
             _ => {
                 entries.insert(key, Entry { record, at });
+                drop(entries);
+                self.changed();
                 true
             }
         }
@@ -85,6 +121,8 @@ impl AuditStore {
         match entries.get(&key) {
             Some(stored) if is_newer(stored, at, i64::MAX) => {
                 entries.remove(&key);
+                drop(entries);
+                self.changed();
                 true
             }
             _ => false,
@@ -129,23 +167,27 @@ impl AuditStore {
             partition: message.partition,
             offset: message.offset,
         };
-        let Some(payload) = message.payload.as_deref() else {
-            if let Some(key) = message.key_str() {
-                self.remove(key, at);
+        match message.payload.as_deref() {
+            None => {
+                if let Some(key) = message.key_str() {
+                    self.remove(key, at);
+                }
             }
-            return;
-        };
-        match codec.decode_patiently::<AuditRecord>(payload).await {
-            Ok(record) => {
-                self.put(record, at);
-            }
-            Err(error) => tracing::error!(
-                %error,
-                partition = at.partition,
-                offset = at.offset,
-                "skipping an audit record that can never decode"
-            ),
+            Some(payload) => match codec.decode_patiently::<AuditRecord>(payload).await {
+                Ok(record) => {
+                    self.put(record, at);
+                }
+                Err(error) => tracing::error!(
+                    %error,
+                    partition = at.partition,
+                    offset = at.offset,
+                    "skipping an audit record that can never decode"
+                ),
+            },
         }
+        let mut followed = self.followed.lock().expect("followed lock");
+        let reached = followed.entry(at.partition).or_insert(at.offset);
+        *reached = (*reached).max(at.offset);
     }
 }
 
