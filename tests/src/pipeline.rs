@@ -29,17 +29,25 @@ pub const WEBHOOK_SECRET_VAR: &str = "HUSH_IT_WEBHOOK_SECRET";
 /// See [`WEBHOOK_SECRET_VAR`].
 pub const HUBSPOT_TOKEN_VAR: &str = "HUSH_IT_HUBSPOT_TOKEN";
 
+/// What the services log into a test's captured output when `RUST_LOG` is not set: warnings,
+/// and each service's decisions per request (no personal data is logged at these levels).
+const DEFAULT_TEST_LOG_FILTER: &str =
+    "warn,hush_intake=info,hush_suppressor=info,hush_auditor=info,hush_runtime::kafka=info";
+
 /// Sets the test credentials and encryption key in the environment, once per process.
 pub fn set_test_secrets() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         use base64::Engine;
-        if std::env::var_os("RUST_LOG").is_some() {
-            let _ = tracing_subscriber::fmt()
-                .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-                .with_test_writer()
-                .try_init();
-        }
+        // The services' own log lines go to the test's captured output, which libtest prints
+        // only for a failed test: a failure in CI then says what each service was doing.
+        // RUST_LOG overrides the default filter.
+        let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_TEST_LOG_FILTER));
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_test_writer()
+            .try_init();
         std::env::set_var(WEBHOOK_SECRET_VAR, WEBHOOK_SECRET);
         std::env::set_var(HUBSPOT_TOKEN_VAR, HUBSPOT_TOKEN);
         std::env::set_var(
