@@ -1,0 +1,324 @@
+//! Contract tests: The Trade Desk connector against the deletion/opt-out API simulator over
+//! loopback.
+
+use std::time::Duration;
+
+use hush_connector_kit::secret::Secret;
+use hush_connector_kit::testing::{
+    assert_refused, assert_retry_after, email, hashed, one, with_raw, work, ComplianceSuite,
+    WorkExt,
+};
+use hush_connector_the_trade_desk::sim::{TradeDeskSim, TradeDeskSimConfig};
+use hush_connector_the_trade_desk::{TradeDesk, TradeDeskConfig, FACTORY};
+use hush_contracts::connector::{Connector, ConnectorError, Operation, SuppressionWork};
+use hush_contracts::events::{ConfirmationAction, IdentifierType, RequestKind, VerificationStatus};
+use hush_contracts::recipients::RecipientConfig;
+use hush_sim_kit::Fault;
+use serde_json::{json, Value};
+
+const DAID: &str = "38400000-8cf0-11bd-b23e-10b96e40000d";
+const UID2: &str = "CCIHCkZzAvP5sKS1Gxu3Y7zgP3JbSfNnwMQ5wlWrQ8M=";
+
+/// A connector for the simulator with `token` and `extra` settings lines.
+fn connector_for(sim: &TradeDeskSim, token: &str, extra: &str) -> TradeDesk {
+    let recipient: RecipientConfig = toml::from_str(&format!(
+        r#"
+id = "ttd"
+kind = "the_trade_desk"
+role = "THIRD_PARTY"
+base_url = "{}"
+timeout_ms = 1000
+[settings]
+advertiser_id = "{}"
+{extra}
+"#,
+        sim.api_base_url(),
+        TradeDeskSimConfig::default().advertiser_id,
+    ))
+    .unwrap();
+    TradeDesk::new(TradeDeskConfig::with_auth_token(&recipient, Secret::new(token)).unwrap())
+        .unwrap()
+}
+
+async fn start(extra: &str) -> (TradeDeskSim, TradeDesk) {
+    let sim = TradeDeskSim::start(TradeDeskSimConfig::default())
+        .await
+        .unwrap();
+    let connector = connector_for(&sim, &TradeDeskSimConfig::default().auth_token, extra);
+    (sim, connector)
+}
+
+fn with_daid(kind: RequestKind, daid: &str) -> SuppressionWork {
+    work(kind).with(with_raw(IdentifierType::Maid, daid))
+}
+
+#[tokio::test]
+async fn an_opt_out_sends_the_raw_maid_as_a_daid_and_is_suppressed() {
+    let (sim, connector) = start("").await;
+    let request = with_daid(RequestKind::OptOutSaleShare, DAID).with(email("jane@example.com"));
+    let request_id = request.request_id.clone();
+
+    let completion = one(connector.apply(Operation::Suppress, &[request]).await).unwrap();
+
+    assert_eq!(completion.action, ConfirmationAction::Suppressed);
+    assert_eq!(completion.verification, VerificationStatus::Unverifiable);
+    assert_eq!(completion.evidence["request_type"], "OptOut");
+    assert_eq!(completion.evidence["id_types"], "DAID");
+    assert_eq!(completion.evidence["http_status"], "200");
+    assert_eq!(completion.evidence["advertiser_id"], "hushdemo1");
+    assert!(completion.evidence["ids_left_out"].contains("1 email/phone"));
+    assert!(!completion.evidence.values().any(|v| v.contains(DAID)));
+    let calls = sim.control().calls();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].path, "/v3/data/deletion-optout/advertiser");
+    assert_eq!(calls[0].header("ttd-auth"), Some("sim-ttd-auth-token"));
+    assert_eq!(
+        calls[0].json,
+        json!({
+            "AdvertiserId": "hushdemo1",
+            "Items": [{"DAID": DAID}],
+            "DataLoadTraceId": format!("hush-{request_id}"),
+            "RequestType": "OptOut",
+        })
+    );
+    let accepted = sim.accepted();
+    assert_eq!(accepted[0].ids, [("DAID".to_owned(), DAID.to_owned())]);
+}
+
+#[tokio::test]
+async fn a_deletion_is_a_deletion_request_and_a_resolved_uid2_goes_with_it() {
+    let (sim, connector) = start(
+        "data_provider_id = \"hushprov\"\nid_map = { MAID = \"DAID\", DEVICE_ID = \"UID2\" }",
+    )
+    .await;
+    let request =
+        with_daid(RequestKind::Delete, DAID).with(with_raw(IdentifierType::DeviceId, UID2));
+    let completion = one(connector.apply(Operation::Delete, &[request]).await).unwrap();
+    assert_eq!(completion.action, ConfirmationAction::Deleted);
+    assert_eq!(completion.evidence["request_type"], "Deletion");
+    assert_eq!(completion.evidence["id_types"], "DAID,UID2");
+    let body = &sim.control().calls()[0].json;
+    assert_eq!(body["RequestType"], "Deletion");
+    assert_eq!(body["DataProviderId"], "hushprov");
+    assert_eq!(body["Items"], json!([{"DAID": DAID}, {"UID2": UID2}]));
+}
+
+#[tokio::test]
+async fn a_person_with_no_id_ttd_accepts_is_not_found_with_the_reason_and_no_call() {
+    let (sim, connector) = start("").await;
+    let email_only = work(RequestKind::OptOutSaleShare)
+        .with(email("jane@example.com"))
+        .with(hashed(IdentifierType::Phone, "+1 415 555 0100"));
+    let hashed_maid = work(RequestKind::Delete).with(hashed(IdentifierType::Maid, DAID));
+    let suppress = one(connector.apply(Operation::Suppress, &[email_only]).await).unwrap();
+    assert_eq!(suppress.action, ConfirmationAction::NotFound);
+    assert!(
+        suppress.evidence["reason"].contains("2 email/phone"),
+        "{:?}",
+        suppress.evidence
+    );
+    assert!(suppress.evidence["reason"].contains("UID2 service"));
+    let delete = one(connector.apply(Operation::Delete, &[hashed_maid]).await).unwrap();
+    assert_eq!(delete.action, ConfirmationAction::NotFound);
+    assert!(delete.evidence["reason"].contains("MAID without its raw value"));
+    assert!(sim.control().calls().is_empty());
+}
+
+#[tokio::test]
+async fn an_opt_in_is_not_applied_and_a_kind_through_the_wrong_operation_is_refused() {
+    let (sim, connector) = start("").await;
+    let results = connector
+        .apply(
+            Operation::Suppress,
+            &[
+                with_daid(RequestKind::OptInSaleShare, DAID),
+                with_daid(RequestKind::Delete, DAID),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        results[0].as_ref().unwrap().action,
+        ConfirmationAction::NotApplicable
+    );
+    assert_refused(results[1].clone(), "applies through delete");
+    let wrong = connector
+        .apply(
+            Operation::Delete,
+            &[with_daid(RequestKind::OptOutSaleShare, DAID)],
+        )
+        .await;
+    assert_refused(one(wrong), "not a deletion");
+    assert!(sim.control().calls().is_empty());
+}
+
+#[tokio::test]
+async fn an_id_ttd_refuses_fails_its_person_only_with_ttds_text_and_no_raw_id() {
+    let (sim, connector) = start("id_map = { MAID = \"DAID\", COOKIE_ID = \"TDID\" }").await;
+    // A cookie id that is a GUID passes the connector's check; TTD then refuses the line.
+    sim.control().inject(Fault::answer(
+        200,
+        &format!(
+            r#"{{"FailedLines":[{{"ErrorCode":"InvalidUserId","Message":"TDID {DAID} is not a known user","ItemNumber":"2"}}]}}"#
+        ),
+    ));
+    let batch = [
+        with_daid(
+            RequestKind::OptOutSaleShare,
+            "11111111-2222-3333-4444-555555555555",
+        ),
+        work(RequestKind::OptOutSaleShare).with(with_raw(IdentifierType::CookieId, DAID)),
+    ];
+    let results = connector.apply(Operation::Suppress, &batch).await.unwrap();
+    assert_eq!(
+        results[0].as_ref().unwrap().action,
+        ConfirmationAction::Suppressed
+    );
+    let error = results[1].clone().unwrap_err();
+    assert!(
+        matches!(&error, ConnectorError::Permanent(t)
+            if t.contains("InvalidUserId") && t.contains("<redacted>") && !t.contains(DAID)),
+        "{error:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_line_that_names_no_item_fails_the_whole_call() {
+    let (sim, connector) = start("").await;
+    sim.control().inject(Fault::answer(
+        200,
+        r#"{"FailedLines":[{"ErrorCode":"Unknown","Message":"something failed"}]}"#,
+    ));
+    let result = connector
+        .apply(
+            Operation::Suppress,
+            &[with_daid(RequestKind::OptOutSaleShare, DAID)],
+        )
+        .await;
+    assert_refused(one(result), "names no item");
+}
+
+#[tokio::test]
+async fn the_simulator_reports_a_malformed_daid_as_a_failed_line() {
+    let sim = TradeDeskSim::start(TradeDeskSimConfig::default())
+        .await
+        .unwrap();
+    let answer: Value = reqwest::Client::new()
+        .post(format!(
+            "{}/data/deletion-optout/advertiser",
+            sim.api_base_url()
+        ))
+        .header("TTD-Auth", "sim-ttd-auth-token")
+        .json(
+            &json!({"AdvertiserId": "hushdemo1", "RequestType": "OptOut",
+            "Items": [{"DAID": DAID}, {"DAID": "not-a-guid"}]}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["FailedLines"][0]["ItemNumber"], "2");
+    assert_eq!(answer["FailedLines"][0]["ErrorCode"], "InvalidUserId");
+    assert_eq!(sim.accepted()[0].ids.len(), 1);
+}
+
+#[tokio::test]
+async fn ids_are_cut_to_ttds_limit() {
+    let (sim, connector) = start("").await;
+    let batch: Vec<SuppressionWork> = (0..FACTORY.max_batch + 5)
+        .map(|n| {
+            with_daid(
+                RequestKind::Delete,
+                &format!("38400000-8cf0-11bd-b23e-{n:012}"),
+            )
+        })
+        .collect();
+    assert_eq!(FACTORY.max_batch, 10_000);
+    let results = connector.apply(Operation::Delete, &batch).await.unwrap();
+    assert!(results
+        .iter()
+        .all(|r| r.as_ref().unwrap().action == ConfirmationAction::Deleted));
+    let sizes: Vec<usize> = sim
+        .control()
+        .calls()
+        .iter()
+        .map(|c| c.json["Items"].as_array().unwrap().len())
+        .collect();
+    assert_eq!(sizes, vec![10_000, 5]);
+}
+
+#[tokio::test]
+async fn a_spent_rate_limit_waits_the_default_and_stops_the_batch() {
+    let (sim, connector) = start("rate_limit_retry_after_secs = 30").await;
+    sim.limit_requests(0);
+    let batch: Vec<SuppressionWork> = (0..FACTORY.max_batch + 5)
+        .map(|n| {
+            with_daid(
+                RequestKind::OptOutSaleShare,
+                &format!("38400000-8cf0-11bd-b23e-{n:012}"),
+            )
+        })
+        .collect();
+    let results = connector.apply(Operation::Suppress, &batch).await.unwrap();
+    assert_retry_after(results[0].clone(), Duration::from_secs(30));
+    assert_retry_after(
+        results[FACTORY.max_batch + 4].clone(),
+        Duration::from_secs(30),
+    );
+    assert_eq!(
+        sim.control().calls().len(),
+        1,
+        "the second call is not sent after a rate limit"
+    );
+}
+
+#[tokio::test]
+async fn refusals_are_permanent_with_what_to_fix() {
+    let sim = TradeDeskSim::start(TradeDeskSimConfig::default())
+        .await
+        .unwrap();
+    let wrong_token = connector_for(&sim, "not-the-token", "");
+    let result = wrong_token
+        .apply(
+            Operation::Suppress,
+            &[with_daid(RequestKind::OptOutSaleShare, DAID)],
+        )
+        .await;
+    assert_refused(one(result), "credentials.auth_token");
+
+    let recipient: RecipientConfig = toml::from_str(&format!(
+        "id = \"ttd\"\nkind = \"the_trade_desk\"\nrole = \"THIRD_PARTY\"\nbase_url = \"{}\"\n[settings]\nadvertiser_id = \"other\"\n",
+        sim.api_base_url()
+    ))
+    .unwrap();
+    let other = TradeDesk::new(
+        TradeDeskConfig::with_auth_token(&recipient, Secret::new("sim-ttd-auth-token")).unwrap(),
+    )
+    .unwrap();
+    let result = other
+        .apply(
+            Operation::Suppress,
+            &[with_daid(RequestKind::OptOutSaleShare, DAID)],
+        )
+        .await;
+    assert_refused(one(result), "Advertiser not configured");
+}
+
+#[tokio::test]
+async fn the_connector_passes_the_compliance_suite() {
+    let (sim, connector) = start("").await;
+    ComplianceSuite {
+        connector: &connector,
+        max_batch: FACTORY.max_batch,
+        sample: &|kind| {
+            with_daid(kind, DAID).with(with_raw(IdentifierType::Email, "suite@example.com"))
+        },
+        applies_opt_ins: false,
+        faults: Some(sim.control()),
+        hang: Duration::from_secs(2),
+    }
+    .run()
+    .await;
+}
