@@ -6,7 +6,8 @@
 //! the date versions HubSpot serves (see [`contract`]; any other is a 404): bearer-token auth (401
 //! `INVALID_AUTHENTICATION`), `PATCH`/`GET .../{id}` with `idProperty=email` or an object id,
 //! `POST .../batch/update` and `POST .../batch/read` (1 to 100 inputs, 207 with
-//! `OBJECT_NOT_FOUND` for unknown contacts), `POST .../gdpr-delete` (204; an unknown email is blocklisted, as
+//! `OBJECT_NOT_FOUND` for unknown contacts), `POST .../contacts` (create: 201, 409 `CONFLICT` for
+//! an email already held), `POST .../gdpr-delete` (204; an unknown email is blocklisted, as
 //! HubSpot documents), custom properties that must exist and take `"true"`/`"false"`, and
 //! emails that must be trimmed and lowercase, all refused with HubSpot's error shape. More than
 //! 100 requests within 10 seconds get a 429 with `Retry-After` and HubSpot's rate-limit body.
@@ -51,7 +52,7 @@ pub mod contract {
     /// blocklisted.
     pub const ID_PROPERTY: &str = "email";
 
-    /// Body of `PATCH /crm/objects/{version}/contacts/{contactId}`.
+    /// Body of `PATCH /crm/objects/{version}/contacts/{contactId}` and of `POST .../contacts`.
     #[derive(Debug, Deserialize)]
     #[serde(deny_unknown_fields)]
     pub struct PropertiesBody {
@@ -160,6 +161,8 @@ struct SimState {
     window: Mutex<VecDeque<Instant>>,
     /// Updates answer as applied but change nothing (a portal silently dropping writes).
     drop_writes: AtomicBool,
+    /// GDPR deletes answer 204 but delete nothing (a portal silently dropping deletions).
+    drop_deletes: AtomicBool,
 }
 
 impl SimState {
@@ -214,8 +217,10 @@ impl HubSpotSimulator {
             portal: Mutex::new(portal),
             window: Mutex::new(VecDeque::new()),
             drop_writes: AtomicBool::new(false),
+            drop_deletes: AtomicBool::new(false),
         });
         let router = Router::new()
+            .route("/crm/objects/{version}/contacts", post(create_contact))
             .route(
                 "/crm/objects/{version}/contacts/{id}",
                 patch(update_contact).get(read_contact),
@@ -293,6 +298,12 @@ impl HubSpotSimulator {
     /// as a portal that silently drops writes would; `false` applies them again.
     pub fn drop_writes(&self, drop: bool) {
         self.state.drop_writes.store(drop, Ordering::SeqCst);
+    }
+
+    /// With `true`, GDPR deletes answer 204 exactly as if they were applied but delete nothing;
+    /// `false` applies them again.
+    pub fn drop_deletes(&self, drop: bool) {
+        self.state.drop_deletes.store(drop, Ordering::SeqCst);
     }
 
     /// Whether a contact with this email exists.
@@ -685,6 +696,52 @@ async fn batch_read(
     Ok((StatusCode::MULTI_STATUS, Json(answer)).into_response())
 }
 
+/// `POST .../contacts`: a new contact with `properties`, which must name a trimmed, lowercase
+/// `email` not yet held (409 `CONFLICT` otherwise, as HubSpot answers a duplicate email); any
+/// other property must be a defined custom one. 201 with the contact.
+async fn create_contact(
+    State(state): State<Arc<SimState>>,
+    Path(version): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Refusal> {
+    served(&version)?;
+    require_json(&headers)?;
+    let mut create: PropertiesBody = parse_body(&body)?;
+    let email = create
+        .properties
+        .remove(ID_PROPERTY)
+        .ok_or_else(|| Refusal::validation("Property \"email\" is required to create a contact"))?;
+    if email.is_empty() || email != normalised(&email) || !email.contains('@') {
+        return Err(Refusal::validation(format!(
+            "Email address {email} is not valid: it must be trimmed and lowercase"
+        )));
+    }
+    let mut portal = state.portal.lock().unwrap();
+    if let Some(existing) = portal.contacts.get(&email) {
+        return Err(Refusal::new(
+            StatusCode::CONFLICT,
+            "CONFLICT",
+            format!("Contact already exists. Existing ID: {}", existing.id),
+        ));
+    }
+    check_properties(&portal, &create.properties)?;
+    let id = portal.next_id.to_string();
+    portal.next_id += 1;
+    let now = now_rfc3339();
+    let mut properties = create.properties;
+    properties.insert(ID_PROPERTY.to_owned(), email.clone());
+    let contact = Contact {
+        id,
+        created_at: now.clone(),
+        updated_at: now,
+        properties,
+    };
+    let answer = contact_json(&contact, None);
+    portal.contacts.insert(email, contact);
+    Ok((StatusCode::CREATED, Json(answer)).into_response())
+}
+
 async fn gdpr_delete(
     State(state): State<Arc<SimState>>,
     Path(version): Path<String>,
@@ -697,6 +754,7 @@ async fn gdpr_delete(
     let mut portal = state.portal.lock().unwrap();
     let id_property = request.id_property.as_deref();
     match resolve(&portal, &request.object_id, id_property)? {
+        Some(_) if state.drop_deletes.load(Ordering::SeqCst) => {}
         Some(email) => {
             portal.contacts.remove(&email);
         }

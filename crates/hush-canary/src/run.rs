@@ -1,7 +1,9 @@
-//! A canary run: for each channel, a synthetic subject's opt-out submitted the way a consumer's
-//! would be and followed through intake, the auditor, every recipient's confirmation and
-//! read-back, the gate and the leak watch, then lifted by a re-opt-in. Each channel's
-//! [`CanaryResult`] is published on `hush.canaries.v1`.
+//! A canary run: for each opt-out channel, a synthetic subject's opt-out submitted the way a
+//! consumer's would be and followed through intake, the auditor, every recipient's
+//! confirmation and read-back, the gate and the leak watch, then lifted by a re-opt-in; for the
+//! `DELETE` channel, a record created fresh at each recipient that allows it, deleted through
+//! an attested request and read back as gone. Each channel's [`CanaryResult`] is published on
+//! `hush.canaries.v1`.
 
 use std::time::Duration;
 
@@ -22,6 +24,7 @@ use rdkafka::message::OwnedHeaders;
 use serde_json::Value;
 use tokio::time::Instant;
 
+use crate::seed;
 use crate::subject::{control_value, event_id_of, outbound_event, EventRole, Subject};
 use crate::tail::Tail;
 use crate::timeline::Timeline;
@@ -74,6 +77,7 @@ pub struct Canary {
     kafka: KafkaConfig,
     topics: TopicsConfig,
     section: CanarySection,
+    recipients: Vec<RecipientConfig>,
     stream: Option<GateStream>,
     watch: Option<WatchedEgress>,
     signing: Option<(SigningKey, String)>,
@@ -105,7 +109,10 @@ impl Canary {
         section
             .validate_recipients(recipients)
             .map_err(|e| config(&e))?;
-        let needs_subjects = section.channels.iter().any(|c| *c != CanaryChannel::Gpc);
+        let needs_subjects = section
+            .channels
+            .iter()
+            .any(|c| !matches!(c, CanaryChannel::Gpc | CanaryChannel::Delete));
         if needs_subjects && section.identities().is_empty() {
             return Err(CanaryError::Config(
                 "no [[canary.subjects]]: the web form and signal channels opt out the configured \
@@ -163,6 +170,7 @@ impl Canary {
             kafka: common.kafka.clone(),
             topics: common.topics.clone(),
             section: section.clone(),
+            recipients: recipients.to_vec(),
             stream,
             watch,
             signing,
@@ -212,7 +220,14 @@ impl Canary {
     }
 
     async fn run_channel(&self, run_id: &str, channel: CanaryChannel) -> CanaryResult {
+        if channel == CanaryChannel::Delete {
+            return self.run_delete(run_id).await;
+        }
         let mut timeline = Timeline::start(run_id, channel);
+        timeline.skip(
+            CanaryStage::Seed,
+            "an opt-out uses the configured synthetic subjects",
+        );
         let subject = Subject::for_channel(&self.section, channel, run_id);
         let key = format!("hush-canary-{run_id}-{}", channel.as_str().to_lowercase());
         timeline.begin(CanaryStage::Submit);
@@ -229,29 +244,13 @@ impl Canary {
         };
         let submitted = Instant::now();
         let optional = self.section.read_back_optional.clone();
-        let stages: [CanaryStage; 3] = [
-            CanaryStage::Record,
-            CanaryStage::Confirm,
-            CanaryStage::ReadBack,
-        ];
-        for stage in stages {
-            timeline.begin(stage);
-            let verdict = match stage {
-                CanaryStage::Record => {
-                    self.follow(&request_id, |_| {
-                        Verdict::Passed("the auditor opened the request's record".into())
-                    })
-                    .await
-                }
-                CanaryStage::Confirm => self.follow(&request_id, verdict::confirmed).await,
-                _ => {
-                    self.follow(&request_id, |r| verdict::read_back(r, &optional))
-                        .await
-                }
-            };
-            if !conclude(&mut timeline, Stage::Concluded(verdict)) {
-                return self.clean_up(timeline, &subject, &key).await;
-            }
+        let followed = self
+            .follow_through(&mut timeline, &request_id, |r| {
+                verdict::read_back(r, &optional)
+            })
+            .await;
+        if !followed {
+            return self.clean_up(timeline, &subject, &key).await;
         }
         timeline.begin(CanaryStage::Gate);
         let gate = self.gate(run_id, &subject).await;
@@ -282,6 +281,147 @@ impl Canary {
         timeline.finish()
     }
 
+    /// RECORD, CONFIRM and READ_BACK of `request_id`, READ_BACK judged by `read_back`; whether
+    /// all three passed.
+    async fn follow_through(
+        &self,
+        timeline: &mut Timeline,
+        request_id: &str,
+        read_back: impl Fn(&RecordView) -> Verdict,
+    ) -> bool {
+        timeline.begin(CanaryStage::Record);
+        let recorded = self
+            .follow(request_id, |_| {
+                Verdict::Passed("the auditor opened the request's record".into())
+            })
+            .await;
+        if !conclude(timeline, Stage::Concluded(recorded)) {
+            return false;
+        }
+        timeline.begin(CanaryStage::Confirm);
+        let confirmed = self.follow(request_id, verdict::confirmed).await;
+        if !conclude(timeline, Stage::Concluded(confirmed)) {
+            return false;
+        }
+        timeline.begin(CanaryStage::ReadBack);
+        let read = self.follow(request_id, read_back).await;
+        conclude(timeline, Stage::Concluded(read))
+    }
+
+    /// The `DELETE` channel: SEED creates a record for a fresh synthetic email at every
+    /// recipient that takes deletions and has a seeder, SUBMIT sends the attested deletion,
+    /// and READ_BACK passes only when each created record was deleted and read back as gone.
+    /// GATE, LEAK and REOPT_IN are the opt-out channels' and are skipped.
+    async fn run_delete(&self, run_id: &str) -> CanaryResult {
+        let mut timeline = Timeline::start(run_id, CanaryChannel::Delete);
+        timeline.begin(CanaryStage::Seed);
+        let subject = Subject::for_channel(&self.section, CanaryChannel::Delete, run_id);
+        let ready = self.section.delete_prerequisites().and_then(|()| {
+            subject
+                .identities
+                .first()
+                .map(|identity| identity.value.clone())
+                .ok_or_else(|| "no fresh email for the run".to_owned())
+        });
+        let email = match ready {
+            Ok(email) => email,
+            Err(why) => {
+                timeline.end(
+                    CanaryStageStatus::Failed,
+                    format!("the DELETE round cannot run: {why}"),
+                );
+                return timeline.finish();
+            }
+        };
+        let seeded = match seed::seed_all(&self.recipients, &email).await {
+            Ok(seeded) => seeded,
+            Err(error) => {
+                timeline.end(
+                    CanaryStageStatus::Failed,
+                    format!("no fresh record could be created at {error}"),
+                );
+                return timeline.finish();
+            }
+        };
+        let created = seed::created_at(&seeded);
+        if created.is_empty() {
+            timeline.end(
+                CanaryStageStatus::Skipped,
+                format!(
+                    "no recipient that takes deletions lets the canary create a record: {}",
+                    seed::describe(&seeded)
+                ),
+            );
+            for stage in CanaryStage::ALL.into_iter().skip(1) {
+                timeline.skip(stage, "no fresh record was created to delete");
+            }
+            return timeline.finish();
+        }
+        timeline.end(CanaryStageStatus::Passed, seed::describe(&seeded));
+        let key = format!("hush-canary-{run_id}-delete");
+        timeline.begin(CanaryStage::Submit);
+        let request_id = match self.submit(CanaryChannel::Delete, &subject, &key).await {
+            Ok((request_id, detail)) => {
+                timeline.end(CanaryStageStatus::Passed, detail);
+                timeline.set_request(&request_id);
+                request_id
+            }
+            Err(reason) => {
+                timeline.end(CanaryStageStatus::Failed, reason);
+                return timeline.finish();
+            }
+        };
+        let optional = self.section.read_back_optional.clone();
+        let followed = self
+            .follow_through(&mut timeline, &request_id, |r| {
+                verdict::records_gone(r, &created, &optional)
+            })
+            .await;
+        if followed {
+            for stage in [CanaryStage::Gate, CanaryStage::Leak] {
+                timeline.skip(
+                    stage,
+                    "the opt-out channels check the gate and the leak watch",
+                );
+            }
+            timeline.skip(
+                CanaryStage::ReoptIn,
+                "a deleted record is not restored; each DELETE round creates its own",
+            );
+        }
+        timeline.finish()
+    }
+
+    /// SUBMIT of the `DELETE` channel: the deletion of `subject`, attested by the canary's
+    /// identity-system key; the request id.
+    async fn submit_delete(&self, subject: &Subject, key: &str) -> Result<String, String> {
+        let attestation = self
+            .attest(subject)?
+            .ok_or("no [canary.reopt_in] key to attest the deletion")?;
+        let url = format!("{}/v1/requests", self.target.intake_url);
+        let body = subject.delete_body(&self.section.jurisdiction, key, &attestation);
+        let answer = self.post(&self.http, &url, &body, None).await?;
+        accepted(&answer, "the DELETE").map(|(id, _)| id)
+    }
+
+    /// An attestation that the identity system verified `subject`'s first identity, signed
+    /// with the `[canary.reopt_in]` key; `None` when no key is configured.
+    fn attest(&self, subject: &Subject) -> Result<Option<String>, String> {
+        let Some((signer, issuer)) = &self.signing else {
+            return Ok(None);
+        };
+        let now = chrono::Utc::now().timestamp();
+        Ok(Some(signer.sign(&AttestationClaims {
+            iss: issuer.clone(),
+            aud: None,
+            exp: now + ATTESTATION_TTL_SECS,
+            iat: now,
+            identifier_sha256: subject.attested_hash().map_err(|e| e.to_string())?,
+            method: "HUSH_CANARY".into(),
+            verified_at: now,
+        })))
+    }
+
     /// After a failed stage: the subject still opts back in (not followed), so the next run
     /// starts clean.
     async fn clean_up(&self, mut timeline: Timeline, subject: &Subject, key: &str) -> CanaryResult {
@@ -299,7 +439,8 @@ impl Canary {
         timeline.finish()
     }
 
-    /// SUBMIT: the opt-out through `channel`; the request id and what intake said.
+    /// SUBMIT: the opt-out through `channel` (the deletion, for `DELETE`); the request id and
+    /// what intake said.
     async fn submit(
         &self,
         channel: CanaryChannel,
@@ -331,6 +472,12 @@ impl Canary {
                 accepted(&answer, "POST /v1/gpc with Sec-GPC: 1")
             }
             CanaryChannel::Signals => self.signal(subject, key).await,
+            CanaryChannel::Delete => self.submit_delete(subject, key).await.map(|id| {
+                (
+                    id,
+                    "the attested DELETE was accepted by POST /v1/requests".into(),
+                )
+            }),
         }
     }
 
@@ -627,19 +774,9 @@ impl Canary {
     /// Submits the consumer-initiated opt-in that lifts the subject's opt-out; `None` when no
     /// key is configured to attest it.
     async fn opt_in(&self, subject: &Subject, key: &str) -> Result<Option<String>, String> {
-        let Some((signer, issuer)) = &self.signing else {
+        let Some(attestation) = self.attest(subject)? else {
             return Ok(None);
         };
-        let now = chrono::Utc::now().timestamp();
-        let attestation = signer.sign(&AttestationClaims {
-            iss: issuer.clone(),
-            aud: None,
-            exp: now + ATTESTATION_TTL_SECS,
-            iat: now,
-            identifier_sha256: subject.attested_hash().map_err(|e| e.to_string())?,
-            method: "HUSH_CANARY".into(),
-            verified_at: now,
-        });
         let url = format!("{}/v1/requests", self.target.intake_url);
         let body = subject.opt_in_body(
             &self.section.jurisdiction,

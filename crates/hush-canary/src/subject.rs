@@ -21,10 +21,20 @@ pub struct Subject {
 impl Subject {
     /// The subject of `channel` in run `run_id`: every configured identity for the web form and
     /// the signal; for GPC, a fresh cookie id (a browser) and the first configured customer id
-    /// (the account behind it), the only identifiers a GPC signal carries.
+    /// (the account behind it), the only identifiers a GPC signal carries; for `DELETE`, the
+    /// run's fresh email (none without `fresh_email_domain`).
     pub fn for_channel(canary: &CanarySection, channel: CanaryChannel, run_id: &str) -> Self {
         let identities = match channel {
             CanaryChannel::WebForm | CanaryChannel::Signals => canary.identities(),
+            // The run's fresh email, at the records the run creates.
+            CanaryChannel::Delete => canary
+                .fresh_email(run_id)
+                .map(|value| CanaryIdentity {
+                    kind: IdentifierType::Email,
+                    value,
+                })
+                .into_iter()
+                .collect(),
             CanaryChannel::Gpc => canary
                 .identities()
                 .into_iter()
@@ -125,7 +135,25 @@ impl Subject {
         })
     }
 
-    /// The hash of the identity the opt-in's attestation vouches for (the first one).
+    /// The body of the `DELETE` channel's deletion, verified by the signed `attestation` over
+    /// [`Subject::attested_hash`].
+    pub fn delete_body(
+        &self,
+        jurisdiction: &str,
+        idempotency_key: &str,
+        attestation: &str,
+    ) -> Value {
+        json!({
+            "kind": RequestKind::Delete.as_str(),
+            "channel": "WEB_FORM",
+            "jurisdiction": jurisdiction,
+            "identifiers": self.identifiers_json(),
+            "verification": {"attestation": attestation},
+            "idempotency_key": idempotency_key,
+        })
+    }
+
+    /// The hash of the identity an attestation vouches for (the first one).
     pub fn attested_hash(&self) -> Result<String, IdentifierError> {
         let first = self
             .identities
@@ -305,6 +333,28 @@ mod tests {
         assert_eq!(
             subject.attested_hash().unwrap(),
             hash_identifier(IdentifierType::Email, "canary@hush-canary.example").unwrap()
+        );
+    }
+
+    #[test]
+    fn the_delete_names_the_runs_fresh_email_and_carries_the_attestation() {
+        let mut canary = canary();
+        assert!(Subject::for_channel(&canary, CanaryChannel::Delete, "r1")
+            .identities
+            .is_empty());
+        canary.fresh_email_domain = Some("hush-canary.example".into());
+        let subject = Subject::for_channel(&canary, CanaryChannel::Delete, "r1");
+        let body = subject.delete_body("US-CA", "k", "jws");
+        assert_eq!(body["kind"], "DELETE");
+        assert_eq!(
+            body["identifiers"],
+            json!([{"type": "EMAIL", "value": "hush-canary-r1@hush-canary.example"}])
+        );
+        assert_eq!(body["verification"]["attestation"], "jws");
+        assert_ne!(
+            Subject::for_channel(&canary, CanaryChannel::Delete, "r2"),
+            subject,
+            "each run deletes a record of its own"
         );
     }
 

@@ -118,6 +118,7 @@ mod tests {
     #[test]
     fn the_first_failed_stage_is_the_failure_and_later_ones_did_not_run() {
         let mut timeline = Timeline::start("run", CanaryChannel::WebForm);
+        timeline.skip(CanaryStage::Seed, "an opt-out");
         timeline.begin(CanaryStage::Submit);
         timeline.end(CanaryStageStatus::Passed, "accepted");
         timeline.set_request("req-1");
@@ -135,8 +136,8 @@ mod tests {
         assert_eq!(result.request_id.as_deref(), Some("req-1"));
         let stages: Vec<CanaryStage> = result.stages.iter().map(|s| s.stage).collect();
         assert_eq!(stages, CanaryStage::ALL, "every stage, in order");
-        assert!(result.stages[1].duration_ms >= 5);
-        assert!(result.stages[2..]
+        assert!(result.stages[2].duration_ms >= 5);
+        assert!(result.stages[3..]
             .iter()
             .all(|s| s.status == CanaryStageStatus::NotRun));
     }
@@ -149,6 +150,7 @@ mod tests {
         let result = timeline.finish();
         assert_eq!(result.outcome, CanaryOutcome::Passed);
         assert_eq!(result.failed_stage, None);
-        assert_eq!(result.stages[4].status, CanaryStageStatus::Skipped);
+        assert_eq!(result.stages[5].stage, CanaryStage::Gate);
+        assert_eq!(result.stages[5].status, CanaryStageStatus::Skipped);
     }
 }

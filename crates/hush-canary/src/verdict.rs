@@ -170,6 +170,62 @@ pub fn read_back(record: &RecordView, optional: &[String]) -> Verdict {
     })
 }
 
+/// READ_BACK of the `DELETE` channel: every recipient in `created` (where the run created the
+/// record) deleted it and read it back as gone; the other recipients are judged as
+/// [`read_back`] judges them. A recipient that found nothing to delete fails: the record was
+/// just created there.
+pub fn records_gone(record: &RecordView, created: &[String], optional: &[String]) -> Verdict {
+    let still_there: Vec<&str> = record
+        .connectors
+        .iter()
+        .filter(|o| o.verification == VerificationStatus::Failed)
+        .map(|o| o.connector_id.as_str())
+        .collect();
+    if !still_there.is_empty() {
+        return Verdict::Failed(format!(
+            "read-back found the record still there at {} (verification FAILED although the \
+             recipient confirmed the deletion)",
+            still_there.join(", ")
+        ));
+    }
+    for recipient in created {
+        let Some(outcome) = record
+            .connectors
+            .iter()
+            .find(|o| &o.connector_id == recipient)
+        else {
+            return Verdict::Waiting(format!("no confirmation from {recipient}"));
+        };
+        if outcome.action != ConfirmationAction::Deleted {
+            return Verdict::Failed(format!(
+                "{recipient} answered {} for the record the canary had just created there, \
+                 not DELETED",
+                outcome.action.as_str()
+            ));
+        }
+        match outcome.verification {
+            VerificationStatus::Verified => {}
+            VerificationStatus::Pending if !optional.contains(recipient) => {
+                return Verdict::Waiting(format!("read-back still pending at {recipient}"));
+            }
+            VerificationStatus::Pending => {}
+            other => {
+                return Verdict::Failed(format!(
+                    "{recipient} deleted the record but its read-back is {}: nothing shows it \
+                     gone",
+                    format!("{other:?}").to_uppercase()
+                ));
+            }
+        }
+    }
+    match read_back(record, optional) {
+        Verdict::Passed(detail) => {
+            Verdict::Passed(format!("gone at {}; {detail}", created.join(", ")))
+        }
+        other => other,
+    }
+}
+
 /// LEAK: the event injected at `topic`/`partition`/`offset` is among the request's leaks.
 pub fn leak_reported(record: &RecordView, topic: &str, partition: i32, offset: i64) -> Verdict {
     match record.leak_evidence.iter().find(|l| {
@@ -313,6 +369,44 @@ mod tests {
             read_back(&pending, &["partner".to_owned()]),
             Verdict::Passed("verified: hubspot; pending (optional): partner".into())
         );
+    }
+
+    #[test]
+    fn a_deletion_passes_read_back_only_when_each_created_record_is_read_back_as_gone() {
+        let created = ["hubspot".to_owned()];
+        let gone = record(json!({"status": "VERIFIED", "connectors": [
+            outcome("hubspot", "DELETED", "VERIFIED"), outcome("partner", "NOTIFIED", "PENDING")]}));
+        let optional = ["partner".to_owned()];
+        assert_eq!(
+            records_gone(&gone, &created, &optional),
+            Verdict::Passed(
+                "gone at hubspot; verified: hubspot; pending (optional): partner".into()
+            )
+        );
+        let still_there = record(json!({"status": "UNVERIFIED", "connectors": [
+            outcome("hubspot", "DELETED", "FAILED")]}));
+        assert!(
+            matches!(records_gone(&still_there, &created, &[]), Verdict::Failed(r)
+                if r.contains("record still there at hubspot")),
+        );
+        let not_found = record(json!({"status": "VERIFIED", "connectors": [
+            outcome("hubspot", "NOT_FOUND", "VERIFIED")]}));
+        assert!(
+            matches!(records_gone(&not_found, &created, &[]), Verdict::Failed(r)
+                if r.contains("NOT_FOUND")),
+        );
+        let unchecked = record(json!({"status": "CONFIRMED", "connectors": [
+            outcome("hubspot", "DELETED", "UNVERIFIABLE")]}));
+        assert!(matches!(
+            records_gone(&unchecked, &created, &[]),
+            Verdict::Failed(_)
+        ));
+        let pending = record(json!({"status": "CONFIRMED", "connectors": [
+            outcome("hubspot", "DELETED", "PENDING")]}));
+        assert!(matches!(
+            records_gone(&pending, &created, &[]),
+            Verdict::Waiting(_)
+        ));
     }
 
     #[test]

@@ -33,11 +33,22 @@ pub enum CanaryChannel {
     Gpc,
     /// A `PrivacySignal` on `hush.signals.v1`, as an upstream system publishes it.
     Signals,
+    /// A verified (attested) `DELETE` through `POST /v1/requests` for a record the run created
+    /// at each recipient that lets it, followed until the record is read back as gone.
+    Delete,
 }
 
 impl CanaryChannel {
     /// Every channel, in the order a run takes them.
-    pub const ALL: [CanaryChannel; 3] = [
+    pub const ALL: [CanaryChannel; 4] = [
+        CanaryChannel::WebForm,
+        CanaryChannel::Gpc,
+        CanaryChannel::Signals,
+        CanaryChannel::Delete,
+    ];
+
+    /// The opt-out channels: what a run exercises unless `[canary] channels` says otherwise.
+    pub const OPT_OUT: [CanaryChannel; 3] = [
         CanaryChannel::WebForm,
         CanaryChannel::Gpc,
         CanaryChannel::Signals,
@@ -49,6 +60,7 @@ impl CanaryChannel {
             CanaryChannel::WebForm => "WEB_FORM",
             CanaryChannel::Gpc => "GPC",
             CanaryChannel::Signals => "SIGNALS",
+            CanaryChannel::Delete => "DELETE",
         }
     }
 }
@@ -57,7 +69,10 @@ impl CanaryChannel {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum CanaryStage {
-    /// Intake accepted the opt-out and published it.
+    /// A fresh synthetic record was created at every recipient that lets the canary create one
+    /// (the `DELETE` channel; the opt-out channels use the configured subjects and skip it).
+    Seed,
+    /// Intake accepted the request and published it.
     Submit,
     /// The auditor opened the request's record.
     Record,
@@ -76,7 +91,8 @@ pub enum CanaryStage {
 
 impl CanaryStage {
     /// Every stage, in order.
-    pub const ALL: [CanaryStage; 7] = [
+    pub const ALL: [CanaryStage; 8] = [
+        CanaryStage::Seed,
         CanaryStage::Submit,
         CanaryStage::Record,
         CanaryStage::Confirm,
@@ -89,6 +105,7 @@ impl CanaryStage {
     /// The schema symbol, e.g. `READ_BACK`.
     pub fn as_str(self) -> &'static str {
         match self {
+            CanaryStage::Seed => "SEED",
             CanaryStage::Submit => "SUBMIT",
             CanaryStage::Record => "RECORD",
             CanaryStage::Confirm => "CONFIRM",
@@ -244,8 +261,14 @@ pub struct CanarySection {
     /// Send the GPC signal without credentials, as a browser does (intake must then allow
     /// anonymous opt-outs: `[auth] anonymous_scopes = ["requests:opt_out"]`).
     pub gpc_anonymous: bool,
-    /// The key that signs the re-opt-in's attestation; unset: no re-opt-in (skipped).
+    /// The key that signs the attestations of the re-opt-in and of the `DELETE` channel's
+    /// deletion; unset: no re-opt-in (skipped), and no `DELETE` round (it fails at `SEED`).
     pub reopt_in: Option<CanaryAttestationKey>,
+    /// Domain of the fresh email addresses the `DELETE` channel creates records for, one per
+    /// run (`<fresh_id_prefix><run id>@<domain>`): a domain the business controls, so no such
+    /// address is a real person's. An email there starting with `fresh_id_prefix` is synthetic.
+    /// Required by the `DELETE` channel.
+    pub fresh_email_domain: Option<String>,
 }
 
 impl Default for CanarySection {
@@ -253,7 +276,7 @@ impl Default for CanarySection {
         Self {
             subjects: Vec::new(),
             fresh_id_prefix: "hush-canary-".into(),
-            channels: CanaryChannel::ALL.to_vec(),
+            channels: CanaryChannel::OPT_OUT.to_vec(),
             jurisdiction: "US-CA".into(),
             signal_source: CANARY_SOURCE_SYSTEM.into(),
             stage_timeout_secs: 300,
@@ -262,6 +285,7 @@ impl Default for CanarySection {
             leak_topic: None,
             gpc_anonymous: false,
             reopt_in: None,
+            fresh_email_domain: None,
         }
     }
 }
@@ -302,7 +326,50 @@ impl CanarySection {
         if self.stage_timeout_secs == 0 {
             return invalid("canary.stage_timeout_secs must be at least 1".into());
         }
+        if let Some(domain) = &self.fresh_email_domain {
+            let well_formed = domain.contains('.')
+                && !domain.contains('@')
+                && normalise(IdentifierType::Email, &format!("canary@{domain}")).is_ok();
+            if !well_formed {
+                return invalid(
+                    "canary.fresh_email_domain must be a bare domain such as \
+                     hush-canary.example.com (no @, no spaces)"
+                        .into(),
+                );
+            }
+        }
+        if self.channels.contains(&CanaryChannel::Delete) {
+            self.delete_prerequisites().map_err(|why| {
+                ConfigError::Invalid(format!("canary.channels lists DELETE: {why}"))
+            })?;
+        }
         Ok(())
+    }
+
+    /// Why the `DELETE` channel cannot run with this block, if it cannot: it needs
+    /// `fresh_email_domain` for its fresh records and `reopt_in`'s key to attest the deletion.
+    pub fn delete_prerequisites(&self) -> Result<(), String> {
+        if self.fresh_email_domain.is_none() {
+            return Err(
+                "set canary.fresh_email_domain, the domain of the fresh records' emails".into(),
+            );
+        }
+        if self.reopt_in.is_none() {
+            return Err(
+                "set [canary.reopt_in], whose key attests the deletion (intake refuses \
+                        an unverified delete)"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
+
+    /// The fresh email of run `run_id`'s `DELETE` round, normalised; `None` without
+    /// `fresh_email_domain`.
+    pub fn fresh_email(&self, run_id: &str) -> Option<String> {
+        self.fresh_email_domain.as_ref().map(|domain| {
+            format!("{}{run_id}@{}", self.fresh_id_prefix.trim(), domain.trim()).to_lowercase()
+        })
     }
 
     /// Checks that every recipient the block names is configured.
@@ -347,12 +414,14 @@ impl CanarySection {
     }
 }
 
-/// Which identifiers are synthetic: the configured identities (by hash) and device or cookie
-/// ids starting with the fresh-id prefix.
+/// Which identifiers are synthetic: the configured identities (by hash), device or cookie ids
+/// starting with the fresh-id prefix, and emails at the fresh-email domain starting with it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SyntheticIdentities {
     hashes: HashSet<String>,
     fresh_id_prefix: String,
+    /// `@<fresh_email_domain>`, lowercase, when one is configured.
+    fresh_email_suffix: Option<String>,
 }
 
 impl SyntheticIdentities {
@@ -368,6 +437,10 @@ impl SyntheticIdentities {
         Ok(Self {
             hashes,
             fresh_id_prefix: section.fresh_id_prefix.trim().to_owned(),
+            fresh_email_suffix: section
+                .fresh_email_domain
+                .as_ref()
+                .map(|domain| format!("@{}", domain.trim().to_lowercase())),
         })
     }
 
@@ -384,9 +457,18 @@ impl SyntheticIdentities {
                 let Ok(normalised) = normalise(kind, value) else {
                     return false;
                 };
-                let fresh = matches!(kind, IdentifierType::DeviceId | IdentifierType::CookieId)
-                    && !self.fresh_id_prefix.is_empty()
-                    && normalised.starts_with(&self.fresh_id_prefix);
+                let fresh = match kind {
+                    IdentifierType::DeviceId | IdentifierType::CookieId => {
+                        !self.fresh_id_prefix.is_empty()
+                            && normalised.starts_with(&self.fresh_id_prefix)
+                    }
+                    IdentifierType::Email => self.fresh_email_suffix.as_ref().is_some_and(|at| {
+                        !self.fresh_id_prefix.is_empty()
+                            && normalised.starts_with(&self.fresh_id_prefix.to_lowercase())
+                            && normalised.ends_with(at.as_str())
+                    }),
+                    _ => false,
+                };
                 fresh || self.hashes.contains(&sha256_hex(&normalised))
             }
             (None, Some(sha256)) => {
@@ -468,6 +550,104 @@ mod tests {
                 .unwrap();
             assert_eq!(from_value::<CanaryResult>(&decoded).unwrap(), event);
         }
+    }
+
+    #[test]
+    fn a_result_written_before_the_delete_channel_and_seed_stage_reads_with_this_schema() {
+        // The first version of the schema: the same, without the two appended symbols.
+        let first = CanaryResult::SCHEMA
+            .replace(r#", "DELETE"]"#, "]")
+            .replace(r#", "SEED"]"#, "]");
+        assert_ne!(first, CanaryResult::SCHEMA, "both symbols were appended");
+        let writer_schema = Schema::parse_str(&first).expect("first version parses");
+        let reader_schema = Schema::parse_str(CanaryResult::SCHEMA).expect("schema parses");
+        let old = CanaryResult {
+            stages: result()
+                .stages
+                .into_iter()
+                .filter(|s| s.stage != CanaryStage::Seed)
+                .collect(),
+            ..result()
+        };
+        let value = to_value(&old).unwrap().resolve(&writer_schema).unwrap();
+        let mut writer = Writer::new(&writer_schema, Vec::new()).unwrap();
+        writer.append_value(value).unwrap();
+        let bytes = writer.into_inner().unwrap();
+        let read = Reader::builder(bytes.as_slice())
+            .reader_schema(&reader_schema)
+            .build()
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap();
+        assert_eq!(from_value::<CanaryResult>(&read).unwrap(), old);
+    }
+
+    #[test]
+    fn a_delete_result_round_trips_through_its_schema() {
+        let schema = Schema::parse_str(CanaryResult::SCHEMA).unwrap();
+        let event = CanaryResult {
+            channel: CanaryChannel::Delete,
+            ..result()
+        };
+        let value = to_value(&event).unwrap().resolve(&schema).expect("fits");
+        let mut writer = Writer::new(&schema, Vec::new()).unwrap();
+        writer.append_value(value).unwrap();
+        let bytes = writer.into_inner().unwrap();
+        let decoded = Reader::new(bytes.as_slice())
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap();
+        assert_eq!(from_value::<CanaryResult>(&decoded).unwrap(), event);
+    }
+
+    #[test]
+    fn a_fresh_email_at_the_canary_domain_is_synthetic_and_no_other_email_is() {
+        let mut canary = section(SUBJECTS);
+        canary.fresh_email_domain = Some("Hush-Canary.example".into());
+        let fresh = canary.fresh_email("Run-1").unwrap();
+        assert_eq!(fresh, "hush-canary-run-1@hush-canary.example");
+        let synthetic = SyntheticIdentities::new(&canary).unwrap();
+        assert!(synthetic.is_synthetic(IdentifierType::Email, Some(&fresh), None));
+        assert!(synthetic.is_synthetic(
+            IdentifierType::Email,
+            Some(" HUSH-CANARY-run-2@hush-canary.EXAMPLE "),
+            None
+        ));
+        // Another address at the domain, the prefix at another domain, a look-alike domain.
+        for real in [
+            "jane@hush-canary.example",
+            "hush-canary-run-1@example.com",
+            "hush-canary-run-1@evil-hush-canary.example.com",
+        ] {
+            assert!(
+                !synthetic.is_synthetic(IdentifierType::Email, Some(real), None),
+                "{real}"
+            );
+        }
+        let without = SyntheticIdentities::new(&section(SUBJECTS)).unwrap();
+        assert!(!without.is_synthetic(IdentifierType::Email, Some(&fresh), None));
+    }
+
+    #[test]
+    fn the_delete_channel_is_refused_without_a_domain_or_an_attestation_key() {
+        let mut canary = section(SUBJECTS);
+        canary.channels.push(CanaryChannel::Delete);
+        let error = canary.validate().unwrap_err().to_string();
+        assert!(error.contains("canary.fresh_email_domain"), "{error}");
+        canary.fresh_email_domain = Some("hush-canary.example".into());
+        let error = canary.validate().unwrap_err().to_string();
+        assert!(error.contains("[canary.reopt_in]"), "{error}");
+        canary.reopt_in = Some(CanaryAttestationKey {
+            key_env: SecretRef("HUSH_CANARY_IDENTITY_KEY".into()),
+            kid: "k".into(),
+            issuer: "https://id.example.com".into(),
+        });
+        assert!(canary.validate().is_ok());
+        canary.fresh_email_domain = Some("user@hush-canary.example".into());
+        let error = canary.validate().unwrap_err().to_string();
+        assert!(error.contains("bare domain"), "{error}");
     }
 
     #[test]

@@ -13,11 +13,16 @@ use crate::topics::CliConfig;
 #[derive(Subcommand)]
 pub enum CanaryCommand {
     /// Opt out a synthetic subject through each channel and follow it through intake, the
-    /// auditor, every recipient, the gate and the leak watch; then opt it back in.
+    /// auditor, every recipient, the gate and the leak watch; then opt it back in. The
+    /// `delete` channel creates a fresh record at each recipient that allows it and deletes it.
     Run {
         /// Only this channel (repeat for several); default: `[canary] channels`.
         #[arg(long = "channel", value_enum)]
         channels: Vec<ChannelArg>,
+        /// Also run the `DELETE` round (a fresh record created, deleted and read back as gone;
+        /// needs `[canary] fresh_email_domain` and `[canary.reopt_in]`).
+        #[arg(long)]
+        delete: bool,
     },
 }
 
@@ -30,6 +35,8 @@ pub enum ChannelArg {
     Gpc,
     /// `hush.signals.v1`.
     Signals,
+    /// An attested `DELETE` of a record created fresh for the run.
+    Delete,
 }
 
 impl From<ChannelArg> for CanaryChannel {
@@ -38,6 +45,7 @@ impl From<ChannelArg> for CanaryChannel {
             ChannelArg::WebForm => CanaryChannel::WebForm,
             ChannelArg::Gpc => CanaryChannel::Gpc,
             ChannelArg::Signals => CanaryChannel::Signals,
+            ChannelArg::Delete => CanaryChannel::Delete,
         }
     }
 }
@@ -48,7 +56,7 @@ pub async fn run(
     config: &CliConfig,
     endpoints: &Endpoints,
 ) -> anyhow::Result<()> {
-    let CanaryCommand::Run { channels } = command;
+    let CanaryCommand::Run { channels, delete } = command;
     let canary = Canary::new(
         Target {
             intake_url: endpoints.intake_url.trim_end_matches('/').to_owned(),
@@ -60,7 +68,11 @@ pub async fn run(
         &config.canary,
         &config.recipients,
     )?;
-    let channels: Vec<CanaryChannel> = channels.into_iter().map(Into::into).collect();
+    let channels = channels_to_run(
+        channels.into_iter().map(Into::into).collect(),
+        &config.canary.channels,
+        delete,
+    );
     let run = canary.run(&channels).await;
     print!("{}", render(&run));
     if let Some(error) = &run.unpublished {
@@ -85,6 +97,24 @@ pub async fn run(
         anyhow::bail!("canary failed: {}", failed.join(", "));
     }
     Ok(())
+}
+
+/// The channels a run takes: those named (else the configured ones), and `DELETE` last when
+/// `delete` asks for it and it is not among them.
+fn channels_to_run(
+    named: Vec<CanaryChannel>,
+    configured: &[CanaryChannel],
+    delete: bool,
+) -> Vec<CanaryChannel> {
+    let mut channels = if named.is_empty() {
+        configured.to_vec()
+    } else {
+        named
+    };
+    if delete && !channels.contains(&CanaryChannel::Delete) {
+        channels.push(CanaryChannel::Delete);
+    }
+    channels
 }
 
 /// The run as text: per channel its outcome and total time, then each stage's status, time
@@ -178,5 +208,28 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("GATE       NOT_RUN         -"), "{text}");
+    }
+
+    #[test]
+    fn delete_adds_the_delete_round_to_the_named_or_configured_channels_once() {
+        let configured = CanaryChannel::OPT_OUT;
+        assert_eq!(channels_to_run(vec![], &configured, false), configured);
+        assert_eq!(
+            channels_to_run(vec![], &configured, true),
+            [
+                CanaryChannel::WebForm,
+                CanaryChannel::Gpc,
+                CanaryChannel::Signals,
+                CanaryChannel::Delete
+            ]
+        );
+        assert_eq!(
+            channels_to_run(vec![CanaryChannel::Gpc], &configured, true),
+            [CanaryChannel::Gpc, CanaryChannel::Delete]
+        );
+        assert_eq!(
+            channels_to_run(vec![CanaryChannel::Delete], &configured, true),
+            [CanaryChannel::Delete]
+        );
     }
 }
