@@ -28,6 +28,8 @@ pub static FACTORIES: &[&ConnectorFactory] = &[
     &hush_connector_mailchimp::FACTORY,
     &hush_connector_snowflake::FACTORY,
     &hush_connector_bigquery::FACTORY,
+    &hush_connector_tiktok::FACTORY,
+    &hush_connector_the_trade_desk::FACTORY,
 ];
 
 /// Every `kind` value this build knows, in registry order.
