@@ -34,6 +34,8 @@ use hush_connector_mixpanel::sim::{MixpanelSim, MixpanelSimConfig};
 use hush_connector_salesforce::sim::SalesforceSim;
 use hush_connector_segment::sim::{SegmentSim, SegmentSimConfig};
 use hush_connector_snowflake::sim::SnowflakeSim;
+use hush_connector_the_trade_desk::sim::{TradeDeskSim, TradeDeskSimConfig};
+use hush_connector_tiktok::sim::{TikTokSim, TikTokSimConfig};
 use hush_connector_webhook::sim::WebhookSimulator;
 use hush_contracts::events::{IdentifierType, RecipientRole};
 use hush_contracts::identifiers::hash_identifier;
@@ -97,9 +99,12 @@ impl DemoConsumer {
 
 /// The consumers every simulator is seeded with: CRM contacts (HubSpot, Salesforce with an
 /// `Individual`), members of the Meta, LinkedIn and Google lists (by email hash), Braze profiles
-/// (external id and email), Klaviyo profiles and Mailchimp audience members (email), Amplitude users (user id = customer id)
+/// (external id and email), Klaviyo profiles and Mailchimp audience members (email), Amplitude users (user id = customer id),
+/// members of the TikTok audiences (by email hash)
 /// and rows of the demo database's and the Snowflake and BigQuery warehouses' `customers` tables. Segment, Mixpanel and Google Analytics
-/// accept a deletion for any id, so there is nothing to seed there.
+/// accept a deletion for any id, so there is nothing to seed there; nor at The Trade Desk, which
+/// takes an opt-out or deletion for any id it is sent (the demo consumers carry no id it takes,
+/// so it answers NOT_FOUND with the reason unless a request names a mobile advertising id).
 pub const DEMO_CONSUMERS: [DemoConsumer; 3] = [
     DemoConsumer {
         email: "jane.doe@example.com",
@@ -160,6 +165,8 @@ const SNOWFLAKE_TOKEN: &str = "HUSH_DEMO_SNOWFLAKE_TOKEN";
 const BIGQUERY_CLIENT_ID: &str = "HUSH_DEMO_BIGQUERY_CLIENT_ID";
 const BIGQUERY_CLIENT_SECRET: &str = "HUSH_DEMO_BIGQUERY_CLIENT_SECRET";
 const BIGQUERY_REFRESH_TOKEN: &str = "HUSH_DEMO_BIGQUERY_REFRESH_TOKEN";
+const TIKTOK_ACCESS_TOKEN: &str = "HUSH_DEMO_TIKTOK_ACCESS_TOKEN";
+const TTD_AUTH_TOKEN: &str = "HUSH_DEMO_TTD_AUTH_TOKEN";
 
 /// Why the simulators could not be started or configured.
 #[derive(Debug, thiserror::Error)]
@@ -246,12 +253,16 @@ pub struct Simulators {
     pub snowflake: SnowflakeSim,
     /// Simulated BigQuery project and token endpoint with a `crm.customers` table (`bigquery`).
     pub bigquery: BigQuerySim,
+    /// Simulated TikTok ad account and its audiences (`tiktok-audiences`).
+    pub tiktok: TikTokSim,
+    /// Simulated The Trade Desk deletion/opt-out endpoint (`the-trade-desk`).
+    pub the_trade_desk: TradeDeskSim,
     /// The demo schema on the real PostgreSQL server (`customers-db`); it has no call log.
     pub postgres: DemoDatabase,
 }
 
 /// How many simulators log calls (every recipient but the PostgreSQL one).
-const SIMULATORS: usize = 16;
+const SIMULATORS: usize = 18;
 
 impl Simulators {
     /// Each simulator's recipient id and call log (the PostgreSQL recipient talks to a real
@@ -274,6 +285,8 @@ impl Simulators {
             ("mailchimp", self.mailchimp.control()),
             ("warehouse", self.snowflake.control()),
             ("bigquery", self.bigquery.control()),
+            ("tiktok-audiences", self.tiktok.control()),
+            ("the-trade-desk", self.the_trade_desk.control()),
         ]
     }
 }
@@ -518,6 +531,11 @@ async fn start_simulators(postgres: DemoDatabase) -> Result<Simulators, Simulato
             SnowflakeSim::start(snowflake::sim_config()).await,
         )?,
         bigquery: started("BigQuery", BigQuerySim::start(bigquery::sim_config()).await)?,
+        tiktok: started("TikTok", TikTokSim::start(TikTokSimConfig::default()).await)?,
+        the_trade_desk: started(
+            "The Trade Desk",
+            TradeDeskSim::start(TradeDeskSimConfig::default()).await,
+        )?,
         postgres,
     })
 }
@@ -543,6 +561,9 @@ fn seed(simulators: &Simulators) {
     simulators
         .google_data_manager
         .add_members(hashes.iter().cloned());
+    simulators
+        .tiktok
+        .add_members("EMAIL_SHA256", hashes.iter().cloned());
     simulators.google_ads.add_members(hashes);
 }
 
@@ -600,6 +621,8 @@ fn recipients_for(simulators: &Simulators) -> (Vec<RecipientConfig>, Vec<EnvVar>
     let amplitude = AmplitudeSimConfig::default();
     let mixpanel = MixpanelSimConfig::default();
     let mailchimp = MailchimpSimConfig::default();
+    let tiktok = TikTokSimConfig::default();
+    let the_trade_desk = TradeDeskSimConfig::default();
     let env = [
         (WEBHOOK_SECRET.0, WEBHOOK_SECRET.1.to_owned()),
         (HUBSPOT_TOKEN.0, HUBSPOT_TOKEN.1.to_owned()),
@@ -632,6 +655,8 @@ fn recipients_for(simulators: &Simulators) -> (Vec<RecipientConfig>, Vec<EnvVar>
         (BIGQUERY_CLIENT_ID, bigquery::CLIENT_ID.to_owned()),
         (BIGQUERY_CLIENT_SECRET, bigquery::CLIENT_SECRET.to_owned()),
         (BIGQUERY_REFRESH_TOKEN, bigquery::REFRESH_TOKEN.to_owned()),
+        (TIKTOK_ACCESS_TOKEN, tiktok.access_token.clone()),
+        (TTD_AUTH_TOKEN, the_trade_desk.auth_token.clone()),
         (POSTGRES_URL_VAR, simulators.postgres.url().to_owned()),
     ]
     .into_iter()
@@ -871,6 +896,40 @@ fn recipients_for(simulators: &Simulators) -> (Vec<RecipientConfig>, Vec<EnvVar>
             .into_iter()
             .chain(bigquery::settings())
             .collect(),
+            rate_limit_per_second: None,
+        },
+        Block {
+            id: "tiktok-audiences",
+            kind: hush_connector_tiktok::KIND,
+            role: RecipientRole::ThirdParty,
+            base_url: simulators.tiktok.base_url(),
+            credentials: vec![("access_token", TIKTOK_ACCESS_TOKEN)],
+            settings: vec![
+                ("advertiser_id", tiktok.advertiser_id.clone().into()),
+                (
+                    "audience_ids",
+                    toml::Value::Array(
+                        tiktok
+                            .audience_ids
+                            .iter()
+                            .map(|id| id.clone().into())
+                            .collect(),
+                    ),
+                ),
+                ("rate_limit_retry_after_secs", int(DEMO_RETRY_AFTER_SECS)),
+            ],
+            rate_limit_per_second: None,
+        },
+        Block {
+            id: "the-trade-desk",
+            kind: hush_connector_the_trade_desk::KIND,
+            role: RecipientRole::ThirdParty,
+            base_url: simulators.the_trade_desk.api_base_url(),
+            credentials: vec![("auth_token", TTD_AUTH_TOKEN)],
+            settings: vec![
+                ("advertiser_id", the_trade_desk.advertiser_id.clone().into()),
+                ("rate_limit_retry_after_secs", int(DEMO_RETRY_AFTER_SECS)),
+            ],
             rate_limit_per_second: None,
         },
         Block {

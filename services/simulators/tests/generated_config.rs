@@ -98,6 +98,8 @@ async fn generated_recipients_validate_use_known_kinds_and_build_every_connector
             "mailchimp",
             "warehouse",
             "bigquery",
+            "tiktok-audiences",
+            "the-trade-desk",
             POSTGRES_RECIPIENT_ID,
         ]
     );
@@ -143,7 +145,7 @@ async fn the_base_configuration_comes_first_and_is_kept() {
         Some("127.0.0.1:9092")
     );
     assert_eq!(table["topics"]["partitions"].as_integer(), Some(3));
-    assert_eq!(recipients_of(&running).len(), 17);
+    assert_eq!(recipients_of(&running).len(), 19);
 }
 
 #[tokio::test]
@@ -165,6 +167,9 @@ async fn every_simulator_holds_the_demo_consumers_and_the_canary_subject() {
         assert!(sims.linkedin.members().contains(&hash));
         assert!(sims.google_data_manager.members().contains(&hash));
         assert!(sims.google_ads.members().contains(&hash));
+        for audience in &sims_tiktok_audiences() {
+            assert!(sims.tiktok.members(audience).contains(&hash));
+        }
         assert!(sims.braze.profiles().iter().any(|p| {
             p.external_id.as_deref() == Some(consumer.customer_id)
                 && p.email.as_deref() == Some(consumer.email)
@@ -342,6 +347,13 @@ async fn an_opt_out_reaches_every_simulator_through_the_generated_configuration(
         && r.do_not_sell_request.as_deref() == Some("0b7f4c2e-2d7e-4c53-9a57-3c1f1e0d9a01")));
     let sam_row = sims.postgres.customer(sam.customer_id).await.unwrap();
     assert!(sam_row.is_some_and(|r| !r.do_not_sell));
+    for audience in &sims_tiktok_audiences() {
+        let members = sims.tiktok.members(audience);
+        assert!(!members.contains(&jane.email_sha256()));
+        assert!(members.contains(&sam.email_sha256()));
+    }
+    // The Trade Desk takes no email or customer id: nothing was sent there.
+    assert!(sims.the_trade_desk.accepted().is_empty());
     // Analytics vendors have no opt-out call: nothing reached them.
     assert!(sims.google_analytics.deletion_requests().is_empty());
     assert!(sims.amplitude.jobs().is_empty());
@@ -394,4 +406,9 @@ fn a_file_written_atomically_is_complete_private_and_leaves_no_temporary() {
         assert_eq!(mode & 0o777, 0o600);
     }
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The audiences of the generated TikTok recipient.
+fn sims_tiktok_audiences() -> Vec<String> {
+    hush_connector_tiktok::sim::TikTokSimConfig::default().audience_ids
 }
