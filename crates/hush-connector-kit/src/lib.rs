@@ -4,8 +4,8 @@
 //! never show the value ([`secret`]), settings checks that name the field at fault
 //! ([`settings`]), dated tables of the API versions a vendor serves ([`versions`]), the polling
 //! of a vendor's asynchronous job ([`poll`]), OAuth 2.0 access tokens from a refresh token
-//! ([`oauth`]), and, with the
-//! `testing` feature, the contract-test kit every connector's tests use (`testing`).
+//! ([`oauth`]), statement templates and the loop that runs them for SQL connectors ([`sql`]),
+//! and, with the `testing` feature, the contract-test kit every connector's tests use (`testing`).
 
 pub mod http;
 pub mod oauth;
@@ -13,6 +13,7 @@ pub mod poll;
 pub mod response;
 pub mod secret;
 pub mod settings;
-#[cfg(feature = "testing")]
+pub mod sql;
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod versions;
