@@ -1,7 +1,8 @@
 //! The whole connector catalogue at once, through Kafka: one opt-out and one verified delete
 //! reach every recipient kind (webhook, HubSpot, Salesforce, Meta, LinkedIn, Google Data
 //! Manager and Google Ads, Segment, Google Analytics, Amplitude, Mixpanel, Braze, Klaviyo,
-//! Mailchimp, Snowflake, BigQuery, the enrichment deny-list, and PostgreSQL), each speaking its
+//! Mailchimp, Snowflake, BigQuery, TikTok, The Trade Desk, the enrichment deny-list, and
+//! PostgreSQL), each speaking its
 //! vendor's API to a simulator — the PostgreSQL recipient to the REAL local server
 //! (`deploy/local/postgres up`) — and the auditor shows every confirmation with the vendor's
 //! evidence.
@@ -15,6 +16,10 @@ use hush_simulators::{DemoPostgres, BRAZE_OPT_OUT_ATTRIBUTE, DEMO_CONSUMERS};
 use hush_tests::auth::test_auth;
 use hush_tests::pipeline::{Options, Pipeline};
 use serde_json::{json, Value};
+
+/// Jane's and Sam's mobile advertising ids (the ids The Trade Desk takes; TikTok gets their hashes).
+const JANE_MAID: &str = "6d92078a-8246-4ba4-ae5b-76104861e7dc";
+const SAM_MAID: &str = "2c9b3b1e-7f4d-4a8e-9c3d-5b1f0e2a4c6d";
 
 /// Expected (action, verification) per connector for one request kind.
 type Expectation = BTreeMap<&'static str, (&'static str, &'static str)>;
@@ -84,7 +89,7 @@ async fn an_opt_out_and_a_verified_delete_reach_every_connector_with_vendor_evid
         // The pipeline brings its own webhook and HubSpot recipients.
         .filter(|r| r.id != "partner-webhook" && r.id != "hubspot")
         .collect();
-    assert_eq!(extra.len(), 15);
+    assert_eq!(extra.len(), 17);
     let pipeline = Pipeline::start(
         "catalogue",
         Options {
@@ -107,7 +112,8 @@ async fn an_opt_out_and_a_verified_delete_reach_every_connector_with_vendor_evid
             "identifiers": [
                 {"type": "EMAIL", "value": jane.email},
                 {"type": "PHONE", "value": "+1 415 555 0100"},
-                {"type": "CUSTOMER_ID", "value": jane.customer_id}
+                {"type": "CUSTOMER_ID", "value": jane.customer_id},
+                {"type": "MAID", "value": JANE_MAID}
             ]
         }))
         .await;
@@ -117,7 +123,8 @@ async fn an_opt_out_and_a_verified_delete_reach_every_connector_with_vendor_evid
             "kind": "DELETE", "jurisdiction": "US-CA", "channel": "WEB_FORM",
             "identifiers": [
                 {"type": "EMAIL", "value": sam.email},
-                {"type": "CUSTOMER_ID", "value": sam.customer_id}
+                {"type": "CUSTOMER_ID", "value": sam.customer_id},
+                {"type": "MAID", "value": SAM_MAID}
             ],
             "verification": {"attestation": test_auth().attest_email(sam.email, "ACCOUNT_LOGIN")}
         }))
@@ -130,7 +137,7 @@ async fn an_opt_out_and_a_verified_delete_reach_every_connector_with_vendor_evid
             .is_some_and(Vec::is_empty)
             && record["connectors"]
                 .as_array()
-                .is_some_and(|c| c.len() >= 18)
+                .is_some_and(|c| c.len() >= 20)
     };
     let opt_out_record = pipeline
         .wait_record(
@@ -169,6 +176,9 @@ async fn an_opt_out_and_a_verified_delete_reach_every_connector_with_vendor_evid
             ("warehouse", ("FLAGGED", "VERIFIED")),
             ("bigquery", ("FLAGGED", "VERIFIED")),
             ("customers-db", ("FLAGGED", "VERIFIED")),
+            // Neither ad platform can be read back per person.
+            ("tiktok-audiences", ("SUPPRESSED", "UNVERIFIABLE")),
+            ("the-trade-desk", ("SUPPRESSED", "UNVERIFIABLE")),
         ]),
     );
     assert_outcomes(
@@ -193,6 +203,9 @@ async fn an_opt_out_and_a_verified_delete_reach_every_connector_with_vendor_evid
             ("warehouse", ("DELETED", "VERIFIED")),
             ("bigquery", ("DELETED", "VERIFIED")),
             ("customers-db", ("DELETED", "VERIFIED")),
+            // TikTok offers removal from its audiences, not deletion.
+            ("tiktok-audiences", ("SUPPRESSED", "UNVERIFIABLE")),
+            ("the-trade-desk", ("DELETED", "UNVERIFIABLE")),
         ]),
     );
 
@@ -205,6 +218,33 @@ async fn an_opt_out_and_a_verified_delete_reach_every_connector_with_vendor_evid
         .members()
         .contains(&jane.email_sha256()));
     assert!(!sims.google_ads.members().contains(&jane.email_sha256()));
+    let tiktok_audiences: Vec<String> = extra_ids(&generated, "tiktok-audiences", "audience_ids");
+    assert!(!tiktok_audiences.is_empty());
+    for audience in tiktok_audiences {
+        let members = sims.tiktok.members(&audience);
+        assert!(!members.contains(&jane.email_sha256()), "{audience}");
+        assert!(!members.contains(&sam.email_sha256()), "{audience}");
+        assert!(
+            members.contains(&DEMO_CONSUMERS[2].email_sha256()),
+            "{audience}"
+        );
+    }
+    // The Trade Desk got each person's raw advertising id as a DAID, and nothing else.
+    let ttd: Vec<(String, Vec<(String, String)>)> = sims
+        .the_trade_desk
+        .accepted()
+        .into_iter()
+        .map(|dsr| (dsr.request_type, dsr.ids))
+        .collect();
+    assert!(
+        ttd.contains(&("OptOut".into(), vec![("DAID".into(), JANE_MAID.into())])),
+        "{ttd:?}"
+    );
+    assert!(
+        ttd.contains(&("Deletion".into(), vec![("DAID".into(), SAM_MAID.into())])),
+        "{ttd:?}"
+    );
+    assert_eq!(ttd.len(), 2, "{ttd:?}");
     assert!(!sims.salesforce.contact_exists(sam.email));
     assert!(sims
         .salesforce
@@ -279,4 +319,18 @@ async fn an_opt_out_and_a_verified_delete_reach_every_connector_with_vendor_evid
         "{jane_row:?}"
     );
     assert_eq!(sims.postgres.customer(sam.customer_id).await.unwrap(), None);
+}
+
+/// The string list `setting` of the generated recipient `id`.
+fn extra_ids(generated: &toml::Table, id: &str, setting: &str) -> Vec<String> {
+    generated["recipients"]
+        .as_array()
+        .and_then(|all| all.iter().find(|r| r["id"].as_str() == Some(id)))
+        .and_then(|r| r["settings"][setting].as_array())
+        .map(|list| {
+            list.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
 }
