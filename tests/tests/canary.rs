@@ -3,7 +3,10 @@
 //! watch): a healthy round passes every stage of every channel, then one part at a time is
 //! broken — intake down, HubSpot's credentials wrong, the gate stopped, HubSpot answering
 //! success without applying the change — and the canary names exactly the stage that failed.
-//! A real request made alongside stays untouched, and no canary request is in the 7102 report.
+//! The DELETE round creates a fresh HubSpot contact, deletes it and reads it back as gone, and
+//! fails at READ_BACK when HubSpot answers the deletion without applying it. A real request
+//! made alongside stays untouched, and no canary request is in the 7102 report or in intake's
+//! request counter.
 
 use std::time::Duration;
 
@@ -132,6 +135,7 @@ impl Fixture {
             gate_stream: Some(stream.source.clone()),
             leak_topic: Some(egress.topic.clone()),
             gpc_anonymous: true,
+            fresh_email_domain: Some("hush-canary.example".into()),
             reopt_in: Some(CanaryAttestationKey {
                 key_env: SecretRef(IDENTITY_KEY_VAR.into()),
                 kid: "hush-tests-idp".into(),
@@ -263,6 +267,23 @@ fn stage(result: &CanaryResult, stage: CanaryStage) -> (CanaryStageStatus, Strin
     (found.status, found.detail.clone().unwrap_or_default())
 }
 
+/// The status a stage of a healthy run ends with: SEED is the `DELETE` channel's, skipped by
+/// the opt-out channels; GATE, LEAK and REOPT_IN are the opt-out channels', skipped by `DELETE`.
+fn healthy_status(channel: CanaryChannel, stage: CanaryStage) -> CanaryStageStatus {
+    let skipped = match channel {
+        CanaryChannel::Delete => matches!(
+            stage,
+            CanaryStage::Gate | CanaryStage::Leak | CanaryStage::ReoptIn
+        ),
+        _ => stage == CanaryStage::Seed,
+    };
+    if skipped {
+        CanaryStageStatus::Skipped
+    } else {
+        CanaryStageStatus::Passed
+    }
+}
+
 /// Asserts `result` failed at `failed` and nothing before it did; returns the reason.
 fn failed_at(result: &CanaryResult, failed: CanaryStage) -> String {
     assert_eq!(result.outcome, CanaryOutcome::Failed, "{result:#?}");
@@ -270,7 +291,7 @@ fn failed_at(result: &CanaryResult, failed: CanaryStage) -> String {
     for earlier in CanaryStage::ALL.iter().take_while(|s| **s != failed) {
         assert_eq!(
             stage(result, *earlier).0,
-            CanaryStageStatus::Passed,
+            healthy_status(result.channel, *earlier),
             "{earlier:?} before {failed:?}: {result:#?}"
         );
     }
@@ -288,10 +309,33 @@ fn failed_at(result: &CanaryResult, failed: CanaryStage) -> String {
     result.failure_reason.clone().unwrap_or_default()
 }
 
+/// The value of the sample of `metric` with exactly these labels in Prometheus text, 0 when
+/// absent.
+fn sample(text: &str, metric: &str, labels: &str) -> f64 {
+    let wanted = format!("{metric}{{{labels}}} ");
+    text.lines()
+        .find_map(|line| line.strip_prefix(wanted.as_str()))
+        .map_or(0.0, |value| value.trim().parse().expect("a sample value"))
+}
+
+async fn intake_metrics(url: &str) -> String {
+    reqwest::get(format!("{url}/metrics"))
+        .await
+        .expect("intake's /metrics")
+        .text()
+        .await
+        .unwrap()
+}
+
 fn passed(result: &CanaryResult) {
     assert_eq!(result.outcome, CanaryOutcome::Passed, "{result:#?}");
     for stage in &result.stages {
-        assert_eq!(stage.status, CanaryStageStatus::Passed, "{result:#?}");
+        assert_eq!(
+            stage.status,
+            healthy_status(result.channel, stage.stage),
+            "{:?}: {result:#?}",
+            stage.stage
+        );
     }
 }
 
@@ -312,7 +356,7 @@ async fn the_canary_names_exactly_the_stage_that_broke_and_stays_out_of_the_repo
     fixture.pipeline.wait_complete(&real_id).await;
 
     // 1. Everything healthy: every stage of every channel passes.
-    let healthy = fixture.round(&CanaryChannel::ALL, 20).await;
+    let healthy = fixture.round(&CanaryChannel::OPT_OUT, 20).await;
     assert_eq!(healthy.unpublished, None);
     assert_eq!(healthy.results.len(), 3);
     for result in &healthy.results {
@@ -351,9 +395,33 @@ async fn the_canary_names_exactly_the_stage_that_broke_and_stays_out_of_the_repo
         );
     }
 
+    // 1b. The DELETE round: a fresh HubSpot contact is created, deleted through an attested
+    // request and read back as gone; the partner (no API to create a record) is skipped.
+    let deleted = fixture.round(&[CanaryChannel::Delete], 20).await;
+    let delete = &deleted.results[0];
+    passed(delete);
+    let fresh = fixture.canary.fresh_email(&deleted.run_id).unwrap();
+    let (_, seeded) = stage(delete, CanaryStage::Seed);
+    assert!(seeded.contains("created hubspot contact"), "{seeded}");
+    assert!(
+        seeded.contains("skipped partner-webhook (kind webhook"),
+        "{seeded}"
+    );
+    assert!(
+        stage(delete, CanaryStage::ReadBack)
+            .1
+            .contains("gone at hubspot"),
+        "{delete:#?}"
+    );
+    assert!(
+        !fixture.pipeline.hubspot.exists(&fresh),
+        "the contact is deleted"
+    );
+    assert!(!seeded.contains(&fresh), "the email is not in the result");
+
     // 2. Intake down: no channel gets past SUBMIT.
     fixture.stop_intake().await;
-    let down = fixture.round(&CanaryChannel::ALL, 6).await;
+    let down = fixture.round(&CanaryChannel::OPT_OUT, 6).await;
     for result in &down.results {
         let reason = failed_at(result, CanaryStage::Submit);
         match result.channel {
@@ -412,6 +480,18 @@ async fn the_canary_names_exactly_the_stage_that_broke_and_stays_out_of_the_repo
     assert!(reason.contains("not applied at hubspot"), "{reason}");
     fixture.pipeline.hubspot.drop_writes(false);
 
+    // 6. HubSpot answers the deletion (204) but deletes nothing: only the read-back can tell.
+    fixture.pipeline.hubspot.drop_deletes(true);
+    let kept = fixture.round(&[CanaryChannel::Delete], 20).await;
+    let reason = failed_at(&kept.results[0], CanaryStage::ReadBack);
+    assert!(reason.contains("record still there at hubspot"), "{reason}");
+    let fresh = fixture.canary.fresh_email(&kept.run_id).unwrap();
+    assert!(
+        fixture.pipeline.hubspot.exists(&fresh),
+        "the contact is kept"
+    );
+    fixture.pipeline.hubspot.drop_deletes(false);
+
     // The consumer's request is untouched: no leak was attributed to it.
     let real: Value = http
         .get(format!(
@@ -446,6 +526,19 @@ async fn the_canary_names_exactly_the_stage_that_broke_and_stays_out_of_the_repo
     };
     assert_eq!(received("OPT_OUT_SALE_SHARE"), Some(json!(1)), "{report:#}");
     assert_eq!(received("OPT_IN_SALE_SHARE"), Some(json!(0)), "{report:#}");
+    assert_eq!(received("DELETE"), Some(json!(0)), "{report:#}");
+
+    // Intake counted the consumer's request alone; the canary's are counted apart.
+    let metrics = intake_metrics(&fixture.intake_url).await;
+    let received_total = |labels: &str| sample(&metrics, "hush_requests_received_total", labels);
+    let canary_total =
+        |labels: &str| sample(&metrics, "hush_canary_requests_received_total", labels);
+    let web_opt_out = r#"channel="WEB_FORM",kind="OPT_OUT_SALE_SHARE""#;
+    let web_delete = r#"channel="WEB_FORM",kind="DELETE""#;
+    assert_eq!(received_total(web_opt_out), 1.0, "{metrics}");
+    assert_eq!(received_total(web_delete), 0.0, "{metrics}");
+    assert!(canary_total(web_opt_out) >= 3.0, "{metrics}");
+    assert_eq!(canary_total(web_delete), 2.0, "{metrics}");
 
     // Stored as synthetic: every canary record on the audit topic, and not the consumer's.
     let stack = &fixture.pipeline.stack;
@@ -462,7 +555,8 @@ async fn the_canary_names_exactly_the_stage_that_broke_and_stays_out_of_the_repo
             .unwrap();
         synthetic.insert(audit.request_id, audit.synthetic);
     }
-    for id in &canary_ids {
+    let delete_ids = [&deleted, &kept].map(|run| run.results[0].request_id.clone().unwrap());
+    for id in canary_ids.iter().chain(&delete_ids) {
         assert_eq!(synthetic.get(id), Some(&true), "canary request {id}");
     }
     assert_eq!(synthetic.get(&real_id), Some(&false));
@@ -472,7 +566,9 @@ async fn the_canary_names_exactly_the_stage_that_broke_and_stays_out_of_the_repo
         + down.results.len()
         + wrong.results.len()
         + stopped.results.len()
-        + silent.results.len();
+        + silent.results.len()
+        + deleted.results.len()
+        + kept.results.len();
     let published = stack.read_all(
         &fixture.common.topics.canaries,
         runs,
@@ -492,7 +588,7 @@ async fn the_canary_names_exactly_the_stage_that_broke_and_stays_out_of_the_repo
         );
         decoded.push(result);
     }
-    for result in &healthy.results {
+    for result in healthy.results.iter().chain(&deleted.results) {
         assert!(decoded.contains(result), "{result:#?} was published");
     }
 

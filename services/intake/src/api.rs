@@ -207,7 +207,8 @@ async fn accept(
 
 /// The one path every request takes, from HTTP or from `hush.signals.v1`: validated into a
 /// [`PrivacyRequest`] received at `received` (marked as the canary's when it names only
-/// synthetic identities), published, counted and logged.
+/// synthetic identities), published, counted (the canary's apart from real requests) and
+/// logged.
 pub async fn admit(
     intake: &Intake,
     submission: Submission,
@@ -243,7 +244,7 @@ pub async fn admit(
         .policy
         .deadline_for(request.kind, &request.jurisdiction, received, false);
     publish(intake, &request).await?;
-    crate::metrics::ACCEPTED
+    crate::metrics::accepted_counter(synthetic)
         .with_label_values(&[request.kind.as_str(), request.channel.as_str()])
         .inc();
     tracing::info!(
