@@ -7,11 +7,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 use hush_contracts::crypto::FieldCipher;
-use hush_contracts::events::{Confirmation, ConfirmationAction};
 use hush_contracts::recipients;
 use hush_runtime::codec::AvroCodec;
 use hush_runtime::kafka::{
-    ConsumerSettings, DeadLetterQueue, EventConsumer, EventProducer, PartitionCounts, TopicTable,
+    ConsumerSettings, DeadLetterQueue, EventConsumer, EventProducer, PartitionCounts,
     SUPPRESSOR_CLIENT_PREFIX,
 };
 use hush_runtime::ops::Readiness;
@@ -21,9 +20,8 @@ use tokio_util::sync::CancellationToken;
 use crate::apply::Applier;
 use crate::clock::SystemClock;
 use crate::config::{paced_calls, Config};
-use crate::done::DoneSet;
+use crate::done;
 use crate::handler::{SharedSuppressor, Suppressor};
-use crate::metrics;
 use crate::record::KafkaRecord;
 use crate::share;
 
@@ -74,41 +72,20 @@ pub async fn run(
         client_id.clone(),
     );
 
-    let done = Arc::new(DoneSet::default());
     let rebuilt = Arc::new(AtomicBool::new(false));
     readiness.require("confirmations rebuilt", rebuilt.clone());
-    let table = TopicTable::new(&common.kafka, &common.topics.confirmations, &client_id)?;
-    let remember = {
-        let (done, codec, id) = (done.clone(), codec.clone(), recipient.id.clone());
-        move |message: hush_runtime::kafka::IncomingMessage| {
-            let (done, codec, id) = (done.clone(), codec.clone(), id.clone());
-            async move {
-                let payload = message.payload.unwrap_or_default();
-                match codec.decode_patiently::<Confirmation>(&payload).await {
-                    // Only a success closes a request here: a permanent failure can be
-                    // re-driven once its cause is fixed.
-                    Ok(confirmation)
-                        if confirmation.connector_id == id
-                            && confirmation.action != ConfirmationAction::FailedPermanent =>
-                    {
-                        done.insert(confirmation.request_id);
-                    }
-                    Ok(_) => {}
-                    Err(error) => {
-                        // Such a request may be sent to the vendor again (connectors are
-                        // idempotent), so this is worth a warning but not a stop.
-                        metrics::UNDECODABLE_CONFIRMATIONS
-                            .with_label_values(&[id.as_str()])
-                            .inc();
-                        tracing::warn!(%error, partition = message.partition, offset = message.offset, "confirmation not decoded while rebuilding");
-                    }
-                }
-            }
-        }
-    };
-    let count = table.catch_up(remember.clone()).await?;
+    // Only the confirmations of the done-set's window are read (see `done`).
+    let (done, _) = done::rebuild(
+        &common.kafka,
+        &common.topics.confirmations,
+        &client_id,
+        &codec,
+        &recipient.id,
+        done::WINDOW,
+    )
+    .await?;
+    let done = Arc::new(done);
     rebuilt.store(true, Ordering::SeqCst);
-    tracing::info!(records = count, confirmed = done.len(), connector = %recipient.id, "confirmations rebuilt");
 
     let group = format!("{}-{}", config.suppressor.group_prefix, recipient.id);
     let section = config.suppressor.clone();
