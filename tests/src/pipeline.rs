@@ -83,6 +83,8 @@ pub struct Options {
     pub intake_publish_timeout_ms: Option<u64>,
     /// Intake's identity resolvers (`[[resolvers]]`).
     pub resolvers: Vec<ResolverConfig>,
+    /// Changes the suppressors' `[suppressor]` section after the pipeline's own test settings.
+    pub tune_suppressor: Option<fn(&mut hush_suppressor::config::SuppressorSection)>,
 }
 
 impl Default for Options {
@@ -99,6 +101,7 @@ impl Default for Options {
             wait_ready: true,
             intake_publish_timeout_ms: None,
             resolvers: Vec::new(),
+            tune_suppressor: None,
         }
     }
 }
@@ -339,6 +342,9 @@ impl Pipeline {
         suppressor_config.suppressor.retry_max_delay_ms = 1_000;
         suppressor_config.suppressor.max_in_place_wait_ms = 5_000;
         suppressor_config.suppressor.linger_ms = 20;
+        if let Some(tune) = options.tune_suppressor {
+            tune(&mut suppressor_config.suppressor);
+        }
 
         let mut pipeline = Pipeline {
             stack,

@@ -99,6 +99,8 @@ impl RecordedCall {
 
 #[derive(Default)]
 struct Faults {
+    /// Faults for the next calls whose path contains the given text, served before `queued`.
+    for_path: VecDeque<(String, Fault)>,
     queued: VecDeque<Fault>,
     always: Option<Fault>,
 }
@@ -122,6 +124,16 @@ impl SimControl {
         self.faults.lock().unwrap().queued.push_back(fault);
     }
 
+    /// Answers the next call whose path contains `path_part` with `fault`, whatever other
+    /// calls come first (such faults queue up in order, and come before [`SimControl::inject`]'s).
+    pub fn inject_for(&self, path_part: &str, fault: Fault) {
+        self.faults
+            .lock()
+            .unwrap()
+            .for_path
+            .push_back((path_part.to_owned(), fault));
+    }
+
     /// Answers every call with `fault` until [`SimControl::heal`].
     pub fn fail_always(&self, fault: Fault) {
         self.faults.lock().unwrap().always = Some(fault);
@@ -130,6 +142,7 @@ impl SimControl {
     /// Clears every fault.
     pub fn heal(&self) {
         let mut faults = self.faults.lock().unwrap();
+        faults.for_path.clear();
         faults.queued.clear();
         faults.always = None;
     }
@@ -147,8 +160,15 @@ impl SimControl {
             .collect()
     }
 
-    fn next_fault(&self) -> Option<Fault> {
+    fn next_fault(&self, path: &str) -> Option<Fault> {
         let mut faults = self.faults.lock().unwrap();
+        if let Some(index) = faults
+            .for_path
+            .iter()
+            .position(|(part, _)| path.contains(part.as_str()))
+        {
+            return faults.for_path.remove(index).map(|(_, fault)| fault);
+        }
         faults.queued.pop_front().or_else(|| faults.always.clone())
     }
 }
@@ -176,7 +196,7 @@ async fn record_and_inject(
         body: bytes.to_vec(),
         status: 0,
     };
-    let response = match control.next_fault() {
+    let response = match control.next_fault(&call.path) {
         Some(Fault::Status {
             status,
             retry_after,
@@ -280,14 +300,31 @@ mod tests {
         assert_eq!(calls[1].json, serde_json::json!({"a": 1}));
     }
 
+    #[tokio::test]
+    async fn a_fault_for_a_path_waits_for_a_call_to_that_path() {
+        let router = Router::new()
+            .route("/x", post(|| async { "ok" }))
+            .route("/batch/read", post(|| async { "ok" }));
+        let sim = serve(router, any_loopback_port()).await.unwrap();
+        sim.control.inject_for("/batch/read", Fault::server_error());
+        assert_eq!(reqwest_like_post(&sim.base_url()).await.0, 200);
+        assert_eq!(post_to(&sim.base_url(), "/batch/read").await.0, 500);
+        assert_eq!(post_to(&sim.base_url(), "/batch/read").await.0, 200);
+    }
+
     /// Minimal HTTP/1.1 POST over a raw socket, so the kit needs no HTTP client dependency.
     async fn reqwest_like_post(base: &str) -> (u16, Option<String>) {
+        post_to(base, "/x").await
+    }
+
+    /// [`reqwest_like_post`] to `path`.
+    async fn post_to(base: &str, path: &str) -> (u16, Option<String>) {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let addr = base.trim_start_matches("http://");
         let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
         let body = r#"{"a":1}"#;
         let request = format!(
-            "POST /x HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
             body.len()
         );
         stream.write_all(request.as_bytes()).await.unwrap();

@@ -93,6 +93,12 @@ impl Connector for WebhookConnector {
     async fn apply(&self, _operation: Operation, batch: &[SuppressionWork]) -> BatchResult {
         Ok(self.send_notices(batch).await)
     }
+
+    /// A notice's `PENDING` verification is settled by the recipient's callback to the
+    /// auditor, never by reading anything back.
+    fn reverifies_pending(&self) -> bool {
+        false
+    }
 }
 
 hush_contracts::connector_factory!(WebhookConnector, WebhookConfig, &[KIND], 1);

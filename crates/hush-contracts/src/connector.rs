@@ -248,6 +248,13 @@ pub trait Connector: Send + Sync {
         completion.verification
     }
 
+    /// Whether reading a `PENDING` outcome back again later ([`Connector::verify`]) can resolve
+    /// it, so the suppressor re-verifies it on a schedule. False for a recipient whose
+    /// verification arrives some other way (a webhook recipient's callback to the auditor).
+    fn reverifies_pending(&self) -> bool {
+        true
+    }
+
     /// Most items whose outcomes one vendor read-back call can cover: the suppressor hands
     /// [`Connector::verify_batch`] at most this many at a time and counts each such call once
     /// against the recipient's rate limit. 1 unless the vendor offers a batch read.

@@ -297,7 +297,9 @@ impl<R: Record, C: Clock> Applier<R, C> {
                     exception_basis: completion.exception_basis,
                     ..self.confirmation(&item, completion.action, verification, evidence)
                 };
-                if verification == VerificationStatus::Pending {
+                if verification == VerificationStatus::Pending
+                    && self.connector.reverifies_pending()
+                {
                     // Scheduled before it is confirmed: a crash in between applies the request
                     // again (connectors are idempotent) rather than leave it unread for good.
                     let reverify = Reverify {
@@ -960,6 +962,23 @@ mod tests {
         assert!(
             (NOW + 5_000..=NOW + 15_000).contains(&not_before),
             "{not_before}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_pending_outcome_settled_elsewhere_is_not_re_verified() {
+        let connector = ScriptedConnector::answering([suppressed()])
+            .read_back_as([VerificationStatus::Pending])
+            .settled_elsewhere();
+        let (applier, record, _) = applier(connector, reverify_section());
+        applier
+            .apply(Operation::Suppress, vec![item("a", 0)])
+            .await
+            .unwrap();
+        let outputs = record.outputs();
+        assert!(
+            matches!(outputs.as_slice(), [Output::Confirmed(c)] if c.verification == VerificationStatus::Pending),
+            "{outputs:?}"
         );
     }
 

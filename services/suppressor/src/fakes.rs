@@ -105,6 +105,7 @@ pub struct ScriptedConnector {
     verify_batch_limit: usize,
     read_backs: Mutex<Vec<usize>>,
     read_back_answers: Mutex<VecDeque<VerificationStatus>>,
+    settled_elsewhere: std::sync::atomic::AtomicBool,
 }
 
 /// One scripted answer to a call.
@@ -136,6 +137,7 @@ impl ScriptedConnector {
             verify_batch_limit,
             read_backs: Mutex::default(),
             read_back_answers: Mutex::default(),
+            settled_elsewhere: Default::default(),
         })
     }
 
@@ -146,6 +148,14 @@ impl ScriptedConnector {
         statuses: impl IntoIterator<Item = VerificationStatus>,
     ) -> Arc<Self> {
         self.read_back_answers.lock().unwrap().extend(statuses);
+        self
+    }
+
+    /// Makes this connector's `PENDING` outcomes settled elsewhere (like a webhook's callback):
+    /// never re-verified.
+    pub fn settled_elsewhere(self: Arc<Self>) -> Arc<Self> {
+        self.settled_elsewhere
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         self
     }
 
@@ -184,6 +194,12 @@ impl Connector for ScriptedConnector {
     async fn apply(&self, operation: Operation, batch: &[SuppressionWork]) -> BatchResult {
         self.calls.lock().unwrap().push((operation, batch.len()));
         self.answer(batch.len())
+    }
+
+    fn reverifies_pending(&self) -> bool {
+        !self
+            .settled_elsewhere
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     fn verify_batch_limit(&self) -> usize {
