@@ -13,7 +13,8 @@ use hush_simulators::{start_all, write_atomically, DemoPostgres, DEMO_SCHEMA, PO
 /// DEMO INFRASTRUCTURE, not a vendor: runs simulators of the webhook recipient, HubSpot,
 /// Salesforce, Meta Custom Audiences, LinkedIn DMP segments, Google Customer Match (the Data
 /// Manager API, and the Google Ads API for allowlisted accounts), Segment, Google Analytics,
-/// Amplitude, Mixpanel, Braze, Klaviyo, Mailchimp, Snowflake and BigQuery on 127.0.0.1 for
+/// Amplitude, Mixpanel, Braze, Klaviyo, Mailchimp, Snowflake, BigQuery, TikTok audiences and
+/// The Trade Desk on 127.0.0.1 for
 /// `make demo`, and seeds a demo schema on the real local PostgreSQL server.
 #[derive(Parser)]
 #[command(
@@ -25,7 +26,8 @@ use hush_simulators::{start_all, write_atomically, DemoPostgres, DEMO_SCHEMA, PO
                   (webhook recipient, HubSpot, Salesforce, Meta Custom Audiences, LinkedIn DMP \
                   segments, Google Customer Match through the Data Manager API and \
                   the Google Ads API, Segment, Google Analytics, Amplitude, Mixpanel, Braze, \
-                  Klaviyo, Mailchimp, Snowflake, BigQuery) on 127.0.0.1 with ephemeral ports, \
+                  Klaviyo, Mailchimp, Snowflake, BigQuery, TikTok audiences, The Trade Desk) on \
+                  127.0.0.1 with ephemeral ports, \
                   seeds them with the demo consumers, creates a `customers` table in a demo schema (dropped first) \
                   on the REAL PostgreSQL server whose connection string is in \
                   HUSH_DEMO_POSTGRES_URL (deploy/local/postgres up prints it), and writes a \
