@@ -5,12 +5,29 @@
 //! Each run carries a `requestId` derived from the Hush request, the setting and the run, so a
 //! resubmission after a lost answer is recognised by BigQuery instead of running the DML twice.
 
-use hush_contracts::config::ConfigError;
-use hush_contracts::connector::ConnectorError;
+use std::time::Duration;
 
-use crate::config::{BigQueryConfig, ConfiguredSql};
-use crate::request::{self, Execution};
-use crate::response::{self, Job};
+use async_trait::async_trait;
+use hush_connector_kit::sql::jobs::{
+    bound_values, request_uuid, RunState, StatementApi, Vocabulary,
+};
+use hush_connector_kit::sql::rights::{ConfiguredSql, Rights};
+use hush_connector_kit::sql::template::Execution;
+use hush_contracts::config::ConfigError;
+use hush_contracts::connector::{ConnectorError, Evidence};
+
+use crate::config::BigQueryConfig;
+use crate::request;
+use crate::response;
+use crate::{EVIDENCE_JOBS, EVIDENCE_RUNNING};
+
+/// The words of BigQuery's evidence and logs.
+const VOCABULARY: Vocabulary = Vocabulary {
+    vendor: "BigQuery",
+    run: "job",
+    handles_key: EVIDENCE_JOBS,
+    running_key: EVIDENCE_RUNNING,
+};
 
 /// A BigQuery API client for one project.
 pub struct BigQueryClient {
@@ -30,15 +47,68 @@ impl BigQueryClient {
         &self.config
     }
 
-    /// Runs run `run` of `sql` with `execution`'s values; `request_key` makes its `requestId`.
-    pub async fn query(
+    async fn send(
+        &self,
+        call: reqwest::RequestBuilder,
+        execution: &Execution,
+    ) -> Result<RunState, ConnectorError> {
+        let token = self.config.tokens.get(&self.http).await?;
+        let answer = hush_connector_kit::http::send(call.bearer_auth(token)).await?;
+        if answer.status == 401 {
+            // An access token revoked or expired early: the next try exchanges a new one, and a
+            // grant that no longer works fails there, permanently.
+            self.config.tokens.invalidate().await;
+            return Err(ConnectorError::Transient(
+                "BigQuery refused the access token (HTTP 401); a new one is exchanged on the next try"
+                    .into(),
+            ));
+        }
+        response::read(&answer, &bound_values(execution))
+    }
+}
+
+#[async_trait]
+impl StatementApi for BigQueryClient {
+    fn vocabulary(&self) -> &Vocabulary {
+        &VOCABULARY
+    }
+
+    fn recipient_id(&self) -> &str {
+        &self.config.recipient_id
+    }
+
+    fn rights(&self) -> &Rights {
+        &self.config.rights
+    }
+
+    fn poll_interval(&self) -> Duration {
+        self.config.poll_interval
+    }
+
+    fn max_wait(&self) -> Duration {
+        self.config.max_wait
+    }
+
+    fn describe(&self, evidence: &mut Evidence) {
+        evidence.insert("project".into(), self.config.project_id.clone());
+        if let Some(location) = &self.config.context.location {
+            evidence.insert("location".into(), location.clone());
+        }
+        evidence.insert("credentials".into(), self.config.tokens.name().to_owned());
+    }
+
+    fn is_integer_type(&self, name: &str) -> bool {
+        response::is_integer_type(name)
+    }
+
+    async fn submit(
         &self,
         sql: &ConfiguredSql,
         request_key: &str,
         run: usize,
         execution: &Execution,
-    ) -> Result<Job, ConnectorError> {
-        let request_id = request::request_uuid(request_key, &sql.field, run);
+    ) -> Result<RunState, ConnectorError> {
+        let request_id = request_uuid(request_key, &sql.field, run);
         let body = request::query_body(&sql.template, execution, &self.config.context, &request_id);
         let call = self
             .http
@@ -51,12 +121,7 @@ impl BigQueryClient {
         self.send(call, execution).await
     }
 
-    /// Where the job `job_id` stands.
-    pub async fn results(
-        &self,
-        job_id: &str,
-        execution: &Execution,
-    ) -> Result<Job, ConnectorError> {
+    async fn read(&self, job_id: &str, execution: &Execution) -> Result<RunState, ConnectorError> {
         let mut query = vec![
             ("timeoutMs", self.config.context.wait_ms.to_string()),
             ("maxResults", "10".to_owned()),
@@ -74,26 +139,6 @@ impl BigQueryClient {
             ))
             .query(&query);
         self.send(call, execution).await
-    }
-
-    async fn send(
-        &self,
-        call: reqwest::RequestBuilder,
-        execution: &Execution,
-    ) -> Result<Job, ConnectorError> {
-        let token = self.config.tokens.get(&self.http).await?;
-        let answer = hush_connector_kit::http::send(call.bearer_auth(token)).await?;
-        if answer.status == 401 {
-            // An access token revoked or expired early: the next try exchanges a new one, and a
-            // grant that no longer works fails there, permanently.
-            self.config.tokens.invalidate().await;
-            return Err(ConnectorError::Transient(
-                "BigQuery refused the access token (HTTP 401); a new one is exchanged on the next try"
-                    .into(),
-            ));
-        }
-        let bound: Vec<&str> = execution.iter().flatten().map(String::as_str).collect();
-        response::read(&answer, &bound)
     }
 }
 

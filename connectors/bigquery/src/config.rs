@@ -7,14 +7,13 @@ use std::time::Duration;
 
 use hush_connector_kit::oauth::{AccessTokens, RefreshTokenGrant};
 use hush_connector_kit::settings::Fields;
+use hush_connector_kit::sql::rights::{RightSettings, Rights, StatementSettings};
 use hush_contracts::config::ConfigError;
-use hush_contracts::events::RequestKind;
-use hush_contracts::identifiers::sha256_hex;
 use hush_contracts::recipients::RecipientConfig;
 use serde::Deserialize;
 
 use crate::auth::{ServiceAccountKey, ServiceAccountTokens, TokenSource};
-use crate::request::{QueryContext, Template};
+use crate::request::{BigQuery, QueryContext};
 
 /// The connector kind this crate implements (`kind = "bigquery"`).
 pub const KIND: &str = "bigquery";
@@ -32,19 +31,6 @@ pub const DEFAULT_POLL_INTERVAL_MS: u64 = 1_000;
 pub const DEFAULT_MAX_WAIT_MS: u64 = 30_000;
 /// Longest `timeoutMs` asked of BigQuery in one call (its own default is 10 s).
 const MAX_SERVER_WAIT_MS: u64 = 10_000;
-
-/// One right's SQL in `[recipients.settings.<right>]`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StatementSettings {
-    /// The DML statement that applies the right, e.g.
-    /// `UPDATE crm.customers SET do_not_sell = TRUE WHERE email_sha256 = :email_sha256`.
-    pub statement: String,
-    /// Optional read-back query returning one row with one integer column: how many of the
-    /// subject's rows still do not comply (`0` is verified).
-    #[serde(default)]
-    pub check: Option<String>,
-}
 
 /// The `[recipients.settings]` block of a BigQuery recipient.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -92,26 +78,6 @@ fn default_max_wait_ms() -> u64 {
     DEFAULT_MAX_WAIT_MS
 }
 
-/// A parsed SQL template with the setting it came from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfiguredSql {
-    /// The setting, e.g. `settings.opt_out.statement`.
-    pub field: String,
-    /// SHA-256 of the configured text, so evidence names the exact statement that ran.
-    pub sha256: String,
-    /// The template, converted for `jobs.query`.
-    pub template: Template,
-}
-
-/// What the connector runs for one right.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RightSql {
-    /// The statement applying the right.
-    pub statement: ConfiguredSql,
-    /// The read-back query, if configured.
-    pub check: Option<ConfiguredSql>,
-}
-
 /// Everything the BigQuery connector needs, resolved and validated.
 #[derive(Debug)]
 pub struct BigQueryConfig {
@@ -131,14 +97,8 @@ pub struct BigQueryConfig {
     pub poll_interval: Duration,
     /// Longest wait for running jobs inside one call.
     pub max_wait: Duration,
-    /// SQL for `OPT_OUT_SALE_SHARE`.
-    pub opt_out: Option<RightSql>,
-    /// SQL for `LIMIT_SENSITIVE`.
-    pub limit: Option<RightSql>,
-    /// SQL for `DELETE`.
-    pub delete: Option<RightSql>,
-    /// SQL for `OPT_IN_SALE_SHARE`.
-    pub opt_in: Option<RightSql>,
+    /// The SQL of each configured right.
+    pub rights: Rights,
 }
 
 impl BigQueryConfig {
@@ -223,10 +183,17 @@ impl BigQueryConfig {
         let dataset = optional("dataset", &settings.dataset)?;
         // BigQuery holds the call up to `timeoutMs`: keep it well inside the HTTP timeout.
         let wait_ms = (recipient.timeout_ms / 2).min(MAX_SERVER_WAIT_MS);
-        let wanted = |kind: RequestKind| recipient.request_kinds.contains(&kind);
-        let right = |name: &str, kind: RequestKind, block: &Option<StatementSettings>| {
-            right_sql(&fields, name, kind, wanted(kind), block.as_ref())
-        };
+        let rights = Rights::configure(
+            &fields,
+            &recipient.request_kinds,
+            &BigQuery,
+            RightSettings {
+                opt_out: settings.opt_out.as_ref(),
+                limit: settings.limit.as_ref(),
+                delete: settings.delete.as_ref(),
+                opt_in: settings.opt_in.as_ref(),
+            },
+        )?;
         Ok(Self {
             recipient_id: recipient.id.clone(),
             base_url: recipient.base_url.trim_end_matches('/').to_owned(),
@@ -240,57 +207,9 @@ impl BigQueryConfig {
             timeout: Duration::from_millis(recipient.timeout_ms),
             poll_interval: Duration::from_millis(settings.poll_interval_ms),
             max_wait: Duration::from_millis(settings.max_wait_ms),
-            opt_out: right("opt_out", RequestKind::OptOutSaleShare, &settings.opt_out)?,
-            limit: right("limit", RequestKind::LimitSensitive, &settings.limit)?,
-            delete: right("delete", RequestKind::Delete, &settings.delete)?,
-            opt_in: right("opt_in", RequestKind::OptInSaleShare, &settings.opt_in)?,
+            rights,
         })
     }
-
-    /// The SQL for a request of `kind`, if configured.
-    pub fn right(&self, kind: RequestKind) -> Option<&RightSql> {
-        match kind {
-            RequestKind::OptOutSaleShare => self.opt_out.as_ref(),
-            RequestKind::LimitSensitive => self.limit.as_ref(),
-            RequestKind::Delete => self.delete.as_ref(),
-            RequestKind::OptInSaleShare => self.opt_in.as_ref(),
-        }
-    }
-}
-
-fn right_sql(
-    fields: &Fields<'_>,
-    name: &str,
-    kind: RequestKind,
-    wanted: bool,
-    block: Option<&StatementSettings>,
-) -> Result<Option<RightSql>, ConfigError> {
-    let Some(block) = block else {
-        if wanted {
-            return Err(fields.invalid(
-                &format!("settings.{name}.statement"),
-                format_args!("is required: request_kinds include {}", kind.as_str()),
-            ));
-        }
-        return Ok(None);
-    };
-    let parse = |field: String, text: &str| {
-        Template::parse(text)
-            .map(|template| ConfiguredSql {
-                sha256: sha256_hex(text),
-                template,
-                field: field.clone(),
-            })
-            .map_err(|e| fields.invalid(&field, e))
-    };
-    Ok(Some(RightSql {
-        statement: parse(format!("settings.{name}.statement"), &block.statement)?,
-        check: block
-            .check
-            .as_deref()
-            .map(|text| parse(format!("settings.{name}.check"), text))
-            .transpose()?,
-    }))
 }
 
 #[cfg(test)]
@@ -298,6 +217,7 @@ mod tests {
     use super::*;
     use hush_connector_kit::testing::assert_names_field;
     use hush_contracts::config::SecretRef;
+    use hush_contracts::events::RequestKind;
 
     fn recipient(settings: &str) -> RecipientConfig {
         toml::from_str(&format!(
@@ -335,7 +255,7 @@ mod tests {
         );
         assert_eq!(c.context.wait_ms, 5_000);
         assert_eq!(c.max_wait, Duration::from_millis(DEFAULT_MAX_WAIT_MS));
-        assert!(c.right(RequestKind::Delete).is_some());
+        assert!(c.rights.right(RequestKind::Delete).is_some());
         let debug = format!("{c:?}");
         assert!(!debug.contains("refresh-token-value") && !debug.contains("client-secret-value"));
     }

@@ -10,66 +10,21 @@
 use std::time::Duration;
 
 use hush_connector_kit::http::{classify_http_status, parse_retry_after, VendorAnswer};
+use hush_connector_kit::sql::jobs::{redact, QueryResult, RunState};
 use hush_contracts::connector::ConnectorError;
 use serde_json::Value;
 
-/// What replaces a bound value that BigQuery repeats in its message.
-pub const REDACTED: &str = "<identifier>";
 /// Wait after a rate-limit answer that does not say how long.
 pub const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(2);
 
-/// A finished job's result.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct QueryResult {
-    /// `jobReference.jobId`.
-    pub job_id: String,
-    /// `numDmlAffectedRows`, for a DML statement.
-    pub rows_affected: Option<u64>,
-    /// `schema.fields`: each column's name and type.
-    pub columns: Vec<(String, String)>,
-    /// `rows[].f[].v`: the first page's values as text (`None` for `NULL`).
-    pub rows: Vec<Vec<Option<String>>>,
-}
-
-impl QueryResult {
-    /// The one integer a check query returns (how many rows do not comply yet); `NULL` is 0.
-    pub fn count(&self) -> Result<u64, String> {
-        match (self.columns.as_slice(), self.rows.as_slice()) {
-            ([(_, kind)], [row]) if is_integer(kind) && row.len() == 1 => match &row[0] {
-                None => Ok(0),
-                Some(text) => text
-                    .parse::<u64>()
-                    .map_err(|_| format!("it returned `{text}`, not a count")),
-            },
-            ([(_, kind)], _) if !is_integer(kind) => Err(format!("it returns one {kind} column")),
-            (columns, rows) if columns.len() != 1 => Err(format!(
-                "it returns {} columns ({} rows)",
-                columns.len(),
-                rows.len()
-            )),
-            (_, rows) => Err(format!("it returns {} rows", rows.len())),
-        }
-    }
-}
-
-fn is_integer(kind: &str) -> bool {
+/// Whether a BigQuery column type is an integer (what a check query must return).
+pub fn is_integer_type(kind: &str) -> bool {
     kind.eq_ignore_ascii_case("INTEGER") || kind.eq_ignore_ascii_case("INT64")
 }
 
-/// Where a query job stands after a submission or a read.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Job {
-    /// Finished.
-    Done(QueryResult),
-    /// Still running, with its id.
-    Running(String),
-    /// The query failed: the job's own outcome.
-    Failed(ConnectorError),
-}
-
 /// Classifies an answer. `Err` means the call itself did not go through (or may be retried);
-/// a refusal of the query itself is `Ok(Job::Failed)`. `bound` are the values bound in it.
-pub fn read(answer: &VendorAnswer, bound: &[&str]) -> Result<Job, ConnectorError> {
+/// a refusal of the query itself is `Ok(RunState::Failed)`. `bound` are the values bound in it.
+pub fn read(answer: &VendorAnswer, bound: &[&str]) -> Result<RunState, ConnectorError> {
     let body: Value = serde_json::from_str(&answer.body).unwrap_or(Value::Null);
     if (200..300).contains(&answer.status) {
         return job(&body, bound);
@@ -116,13 +71,13 @@ pub fn read(answer: &VendorAnswer, bound: &[&str]) -> Result<Job, ConnectorError
         .unwrap_or_else(|| ConnectorError::Transient(format!("HTTP {}: {text}", answer.status)));
     match classified {
         ConnectorError::Permanent(detail) if answer.status != 401 && answer.status != 403 => {
-            Ok(Job::Failed(ConnectorError::Permanent(detail)))
+            Ok(RunState::Failed(ConnectorError::Permanent(detail)))
         }
         other => Err(other),
     }
 }
 
-fn job(body: &Value, bound: &[&str]) -> Result<Job, ConnectorError> {
+fn job(body: &Value, bound: &[&str]) -> Result<RunState, ConnectorError> {
     let job_id = body["jobReference"]["jobId"]
         .as_str()
         .filter(|j| !j.is_empty())
@@ -131,10 +86,10 @@ fn job(body: &Value, bound: &[&str]) -> Result<Job, ConnectorError> {
         })?
         .to_owned();
     if body["jobComplete"] != Value::Bool(true) {
-        return Ok(Job::Running(job_id));
+        return Ok(RunState::Running(job_id));
     }
     if let Some(first) = body["errors"].as_array().and_then(|e| e.first()) {
-        return Ok(Job::Failed(ConnectorError::Permanent(format!(
+        return Ok(RunState::Failed(ConnectorError::Permanent(format!(
             "BigQuery job {job_id} failed ({}): {}",
             first["reason"].as_str().unwrap_or("?"),
             redact(first["message"].as_str().unwrap_or_default(), bound)
@@ -164,23 +119,14 @@ fn job(body: &Value, bound: &[&str]) -> Result<Job, ConnectorError> {
                 .collect()
         })
         .collect();
-    Ok(Job::Done(QueryResult {
-        job_id,
+    Ok(RunState::Done(QueryResult {
+        handle: job_id,
         rows_affected: body["numDmlAffectedRows"]
             .as_str()
             .and_then(|n| n.parse().ok()),
         columns,
         rows,
     }))
-}
-
-/// `text` with every non-empty value of `bound` replaced by [`REDACTED`].
-pub fn redact(text: &str, bound: &[&str]) -> String {
-    let mut text = text.to_owned();
-    for value in bound.iter().filter(|v| !v.is_empty()) {
-        text = text.replace(value, REDACTED);
-    }
-    text
 }
 
 #[cfg(test)]
@@ -217,10 +163,10 @@ mod tests {
             &[],
         )
         .unwrap();
-        let Job::Done(result) = done else {
+        let RunState::Done(result) = done else {
             panic!("{done:?}")
         };
-        assert_eq!(result.job_id, "job_1");
+        assert_eq!(result.handle, "job_1");
         assert_eq!(result.rows_affected, Some(2));
     }
 
@@ -234,9 +180,9 @@ mod tests {
                 ),
                 &[]
             ),
-            Ok(Job::Running("job_2".into()))
+            Ok(RunState::Running("job_2".into()))
         );
-        let Ok(Job::Done(result)) = read(
+        let Ok(RunState::Done(result)) = read(
             &answer(
                 200,
                 json!({"jobComplete": true, "jobReference": {"jobId": "job_3"},
@@ -247,12 +193,15 @@ mod tests {
         ) else {
             panic!()
         };
-        assert_eq!(result.count(), Ok(3));
+        assert_eq!(result.count(is_integer_type), Ok(3));
         let text = QueryResult {
             columns: vec![("email".into(), "STRING".into())],
             ..result
         };
-        assert_eq!(text.count(), Err("it returns one STRING column".into()));
+        assert_eq!(
+            text.count(is_integer_type),
+            Err("it returns one STRING column".into())
+        );
     }
 
     #[test]
@@ -262,7 +211,7 @@ mod tests {
                 &google_error(400, "invalidQuery", "Could not cast literal \"jane@example.com\" to type INT64"),
                 &["jane@example.com"]
             ),
-            Ok(Job::Failed(ConnectorError::Permanent(
+            Ok(RunState::Failed(ConnectorError::Permanent(
                 "HTTP 400: BigQuery (invalidQuery): Could not cast literal \"<identifier>\" to type INT64"
                     .into()
             )))

@@ -13,8 +13,10 @@ use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, Statement};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
-use crate::config::{ConfiguredSql, PostgresConfig};
-use crate::request::Execution;
+use hush_connector_kit::sql::rights::ConfiguredSql;
+use hush_connector_kit::sql::template::Execution;
+
+use crate::config::PostgresConfig;
 use crate::response::classify;
 
 /// Extra time the client waits past the server's `statement_timeout` before it gives up on a
@@ -208,7 +210,7 @@ impl PostgresClient {
             .await
             .map_err(|e| classify(&e, &[]))?;
         let mut prepared = BTreeMap::new();
-        for sql in self.config.templates() {
+        for sql in self.config.rights.templates() {
             let types = vec![Type::TEXT; sql.template.params.len()];
             let statement = client
                 .prepare_typed(&sql.template.sql, &types)

@@ -7,16 +7,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hush_connector_kit::settings::Fields;
+use hush_connector_kit::sql::rights::{RightSettings, Rights, StatementSettings};
 use hush_contracts::config::ConfigError;
-use hush_contracts::events::RequestKind;
-use hush_contracts::identifiers::sha256_hex;
 use hush_contracts::recipients::RecipientConfig;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 use serde::Deserialize;
 use tokio_postgres::config::SslMode;
 
-use crate::request::Template;
+use crate::request::Postgres;
 
 /// The connector kind this crate implements (`kind = "postgres"`).
 pub const KIND: &str = "postgres";
@@ -28,20 +27,6 @@ pub const MAX_BATCH: usize = 500;
 /// `application_name` the connector gives its sessions when the connection string sets none,
 /// so a DBA can find them in `pg_stat_activity`.
 pub const APPLICATION_NAME: &str = "hush-connector-postgres";
-
-/// One right's SQL in `[recipients.settings.<right>]`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StatementSettings {
-    /// The statement that applies the right to the subject's rows, e.g.
-    /// `UPDATE customers SET do_not_sell = true WHERE email_sha256 = :email_sha256`.
-    pub statement: String,
-    /// Optional read-back query returning one row with one integer column: how many of the
-    /// subject's rows still do not comply (`0` is verified), e.g.
-    /// `SELECT count(*) FROM customers WHERE email_sha256 = :email_sha256 AND NOT do_not_sell`.
-    #[serde(default)]
-    pub check: Option<String>,
-}
 
 /// The `[recipients.settings]` block of a PostgreSQL recipient.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -66,33 +51,6 @@ pub struct PostgresSettings {
     pub tls_ca_file: Option<PathBuf>,
 }
 
-/// A parsed SQL template with the setting it came from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfiguredSql {
-    /// The setting, e.g. `settings.opt_out.statement`.
-    pub field: String,
-    /// SHA-256 of the configured text, so evidence names the exact statement that ran.
-    pub sha256: String,
-    /// The template, converted for PostgreSQL.
-    pub template: Template,
-}
-
-/// What the connector runs for one right.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RightSql {
-    /// The statement applying the right.
-    pub statement: ConfiguredSql,
-    /// The read-back query, if configured.
-    pub check: Option<ConfiguredSql>,
-}
-
-impl RightSql {
-    /// Every template of this right.
-    pub fn templates(&self) -> impl Iterator<Item = &ConfiguredSql> {
-        std::iter::once(&self.statement).chain(&self.check)
-    }
-}
-
 /// Everything the PostgreSQL connector needs, resolved and validated.
 #[derive(Clone)]
 pub struct PostgresConfig {
@@ -105,14 +63,8 @@ pub struct PostgresConfig {
     /// The recipient's `timeout_ms`: the server's `statement_timeout`, and the bound of one
     /// connection attempt.
     pub timeout: Duration,
-    /// SQL for `OPT_OUT_SALE_SHARE`.
-    pub opt_out: Option<RightSql>,
-    /// SQL for `LIMIT_SENSITIVE`.
-    pub limit: Option<RightSql>,
-    /// SQL for `DELETE`.
-    pub delete: Option<RightSql>,
-    /// SQL for `OPT_IN_SALE_SHARE`.
-    pub opt_in: Option<RightSql>,
+    /// The SQL of each configured right.
+    pub rights: Rights,
 }
 
 impl std::fmt::Debug for PostgresConfig {
@@ -121,10 +73,7 @@ impl std::fmt::Debug for PostgresConfig {
             .field("recipient_id", &self.recipient_id)
             .field("connection", &self.connection)
             .field("timeout", &self.timeout)
-            .field("opt_out", &self.opt_out)
-            .field("limit", &self.limit)
-            .field("delete", &self.delete)
-            .field("opt_in", &self.opt_in)
+            .field("rights", &self.rights)
             .finish_non_exhaustive()
     }
 }
@@ -173,38 +122,24 @@ impl PostgresConfig {
             (None, _) => tls_config(system_roots(&fields)?, &fields)?,
         };
 
-        let wanted = |kind: RequestKind| recipient.request_kinds.contains(&kind);
-        let right = |name: &str, kind: RequestKind, block: &Option<StatementSettings>| {
-            right_sql(&fields, name, kind, wanted(kind), block.as_ref())
-        };
+        let rights = Rights::configure(
+            &fields,
+            &recipient.request_kinds,
+            &Postgres,
+            RightSettings {
+                opt_out: settings.opt_out.as_ref(),
+                limit: settings.limit.as_ref(),
+                delete: settings.delete.as_ref(),
+                opt_in: settings.opt_in.as_ref(),
+            },
+        )?;
         Ok(Self {
             recipient_id: recipient.id.clone(),
             connection,
             tls,
             timeout,
-            opt_out: right("opt_out", RequestKind::OptOutSaleShare, &settings.opt_out)?,
-            limit: right("limit", RequestKind::LimitSensitive, &settings.limit)?,
-            delete: right("delete", RequestKind::Delete, &settings.delete)?,
-            opt_in: right("opt_in", RequestKind::OptInSaleShare, &settings.opt_in)?,
+            rights,
         })
-    }
-
-    /// The SQL for a request of `kind`, if configured.
-    pub fn right(&self, kind: RequestKind) -> Option<&RightSql> {
-        match kind {
-            RequestKind::OptOutSaleShare => self.opt_out.as_ref(),
-            RequestKind::LimitSensitive => self.limit.as_ref(),
-            RequestKind::Delete => self.delete.as_ref(),
-            RequestKind::OptInSaleShare => self.opt_in.as_ref(),
-        }
-    }
-
-    /// Every configured template.
-    pub fn templates(&self) -> impl Iterator<Item = &ConfiguredSql> {
-        [&self.opt_out, &self.limit, &self.delete, &self.opt_in]
-            .into_iter()
-            .flatten()
-            .flat_map(RightSql::templates)
     }
 
     /// The database name, for evidence (the user's name when the string sets none, as
@@ -215,41 +150,6 @@ impl PostgresConfig {
             .or(self.connection.get_user())
             .unwrap_or_default()
     }
-}
-
-fn right_sql(
-    fields: &Fields<'_>,
-    name: &str,
-    kind: RequestKind,
-    wanted: bool,
-    block: Option<&StatementSettings>,
-) -> Result<Option<RightSql>, ConfigError> {
-    let Some(block) = block else {
-        if wanted {
-            return Err(fields.invalid(
-                &format!("settings.{name}.statement"),
-                format_args!("is required: request_kinds include {}", kind.as_str()),
-            ));
-        }
-        return Ok(None);
-    };
-    let parse = |field: String, text: &str| {
-        Template::parse(text)
-            .map(|template| ConfiguredSql {
-                sha256: sha256_hex(text),
-                template,
-                field: field.clone(),
-            })
-            .map_err(|e| fields.invalid(&field, e))
-    };
-    Ok(Some(RightSql {
-        statement: parse(format!("settings.{name}.statement"), &block.statement)?,
-        check: block
-            .check
-            .as_deref()
-            .map(|text| parse(format!("settings.{name}.check"), text))
-            .transpose()?,
-    }))
 }
 
 /// The cause of a connection-string parse error (its `Display` alone says only "invalid
@@ -314,6 +214,8 @@ fn tls_config(
 mod tests {
     use super::*;
     use hush_connector_kit::testing::assert_names_field;
+    use hush_contracts::events::RequestKind;
+    use hush_contracts::identifiers::sha256_hex;
 
     const URL_VAR: &str = "HUSH_POSTGRES_CONFIG_TEST_URL";
     const PASSWORD: &str = "s3cret-pw";
@@ -354,7 +256,7 @@ statement = \"DELETE FROM c WHERE e = :email_sha256\"
     #[test]
     fn a_complete_block_is_read_with_each_template_converted() {
         let config = PostgresConfig::from_recipient(&with_all_three("")).unwrap();
-        let opt_out = config.right(RequestKind::OptOutSaleShare).unwrap();
+        let opt_out = config.rights.right(RequestKind::OptOutSaleShare).unwrap();
         assert_eq!(opt_out.statement.field, "settings.opt_out.statement");
         assert_eq!(
             opt_out.statement.template.sql,
@@ -369,12 +271,13 @@ statement = \"DELETE FROM c WHERE e = :email_sha256\"
             "settings.opt_out.check"
         );
         assert!(config
+            .rights
             .right(RequestKind::LimitSensitive)
             .unwrap()
             .check
             .is_none());
-        assert!(config.right(RequestKind::OptInSaleShare).is_none());
-        assert_eq!(config.templates().count(), 4);
+        assert!(config.rights.right(RequestKind::OptInSaleShare).is_none());
+        assert_eq!(config.rights.templates().count(), 4);
         assert_eq!(config.database(), "crm");
         assert_eq!(
             config.connection.get_application_name(),

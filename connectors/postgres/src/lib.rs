@@ -2,7 +2,8 @@
 //! since the business directs it). Each right runs a configured statement template with the
 //! subject's identifiers bound as parameters — flag the rows, or delete them — and a configured
 //! check query reads the result back. See `README.md` for the configuration block and
-//! [`request`] for the placeholder scheme.
+//! [`request`] for PostgreSQL's dialect of the placeholder scheme (the kit's
+//! [`hush_connector_kit::sql`]).
 
 #![warn(missing_docs)]
 
@@ -20,8 +21,8 @@ use hush_contracts::connector::{
 use hush_contracts::events::{ConfirmationAction, RequestKind, VerificationStatus};
 
 pub use client::PostgresClient;
-pub use config::{PostgresConfig, PostgresSettings, RightSql, StatementSettings, KIND, MAX_BATCH};
-use request::Unbindable;
+pub use config::{PostgresConfig, PostgresSettings, KIND, MAX_BATCH};
+use hush_connector_kit::sql::rights::{not_configured, statement_ran, unbindable, RightSql};
 
 /// Evidence key: the setting whose statement ran, e.g. `settings.opt_out.statement`.
 pub const EVIDENCE_STATEMENT: &str = "statement";
@@ -53,26 +54,7 @@ impl PostgresConnector {
         let statement = &right.statement;
         let executions = match statement.template.bind(work) {
             Ok(executions) => executions,
-            Err(Unbindable::NoIdentifier(types)) => {
-                let types: Vec<&str> = types.iter().map(|t| t.as_str()).collect();
-                return Ok(Completion::not_applicable(format!(
-                    "no {} identifier: {} matches on {}",
-                    types.join(" or "),
-                    statement.field,
-                    types.join(", ")
-                )));
-            }
-            Err(Unbindable::RawMissing(kind)) => {
-                return Err(ConnectorError::Permanent(format!(
-                    "request {} carries its {} hashed only, but {} binds the raw value \
-                     (:{}): intake must keep raw {} values ([intake] keep_raw)",
-                    work.request_id,
-                    kind.as_str(),
-                    statement.field,
-                    kind.as_str().to_ascii_lowercase(),
-                    kind.as_str()
-                )));
-            }
+            Err(why) => return unbindable(work, statement, why),
         };
         let affected = self.client.execute(statement, &executions).await?;
         let config = self.client.config();
@@ -112,18 +94,17 @@ impl Connector for PostgresConnector {
     /// After a retryable failure the rest of the batch is not tried and carries that error.
     async fn apply(&self, _operation: Operation, batch: &[SuppressionWork]) -> BatchResult {
         let config = self.client.config();
-        if batch.iter().any(|work| config.right(work.kind).is_some()) {
+        if batch
+            .iter()
+            .any(|work| config.rights.right(work.kind).is_some())
+        {
             self.client.ensure_connected().await?;
         }
         let mut halted: Option<ConnectorError> = None;
         let mut results = Vec::with_capacity(batch.len());
         for work in batch {
-            let result = match (config.right(work.kind), &halted) {
-                (None, _) => Ok(Completion::not_applicable(format!(
-                    "no statement is configured for {} (settings.{})",
-                    work.kind.as_str(),
-                    setting_of(work.kind)
-                ))),
+            let result = match (config.rights.right(work.kind), &halted) {
+                (None, _) => Ok(not_configured(work.kind)),
                 (Some(_), Some(error)) => Err(error.clone()),
                 (Some(right), None) => self.apply_one(work, right).await,
             };
@@ -140,31 +121,18 @@ impl Connector for PostgresConnector {
     /// Runs the right's check query for an item whose statement ran (`FLAGGED`, `DELETED` or
     /// `NOT_FOUND`); see [`verify::read_back`]. Without a check the status stays as it was.
     async fn verify(&self, work: &SuppressionWork, completion: &Completion) -> VerificationStatus {
-        let ran = matches!(
-            completion.action,
-            ConfirmationAction::Flagged
-                | ConfirmationAction::Deleted
-                | ConfirmationAction::NotFound
-        );
         let check = self
             .client
             .config()
+            .rights
             .right(work.kind)
             .and_then(|right| right.check.as_ref());
         match check {
-            Some(check) if ran => verify::read_back(&self.client, check, work).await,
+            Some(check) if statement_ran(completion.action) => {
+                verify::read_back(&self.client, check, work).await
+            }
             _ => completion.verification,
         }
-    }
-}
-
-/// The settings table holding the SQL for a request kind.
-fn setting_of(kind: RequestKind) -> &'static str {
-    match kind {
-        RequestKind::OptOutSaleShare => "opt_out",
-        RequestKind::LimitSensitive => "limit",
-        RequestKind::Delete => "delete",
-        RequestKind::OptInSaleShare => "opt_in",
     }
 }
 

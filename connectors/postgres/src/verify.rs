@@ -2,11 +2,11 @@
 //! yet. `0` is `VERIFIED` (the flag is held, the rows are gone); more is `FAILED`. A check that
 //! cannot run (the database unreachable, say) leaves the item `PENDING`.
 
+use hush_connector_kit::sql::rights::ConfiguredSql;
 use hush_contracts::connector::SuppressionWork;
 use hush_contracts::events::VerificationStatus;
 
 use crate::client::PostgresClient;
-use crate::config::ConfiguredSql;
 
 /// The verification a count of non-complying rows stands for.
 pub fn verification_of(remaining: i64) -> VerificationStatus {

@@ -8,16 +8,33 @@
 //! sent with `retry=true`, so a resubmission after a lost answer is recognised by Snowflake
 //! instead of being executed twice.
 
+use std::time::Duration;
+
+use async_trait::async_trait;
+use hush_connector_kit::sql::jobs::{
+    bound_values, request_uuid, RunState, StatementApi, Vocabulary,
+};
+use hush_connector_kit::sql::rights::{ConfiguredSql, Rights};
+use hush_connector_kit::sql::template::Execution;
 use hush_contracts::config::ConfigError;
-use hush_contracts::connector::ConnectorError;
+use hush_contracts::connector::{ConnectorError, Evidence};
 
 use crate::auth::{Authorization, KEYPAIR_JWT};
-use crate::config::{ConfiguredSql, SnowflakeConfig};
-use crate::request::{self, Execution, STATEMENTS_PATH};
-use crate::response::{self, Statement};
+use crate::config::SnowflakeConfig;
+use crate::request::{self, STATEMENTS_PATH};
+use crate::response;
+use crate::{EVIDENCE_HANDLES, EVIDENCE_RUNNING};
 
 /// Header naming the kind of bearer token.
 pub const TOKEN_TYPE_HEADER: &str = "X-Snowflake-Authorization-Token-Type";
+
+/// The words of Snowflake's evidence and logs.
+const VOCABULARY: Vocabulary = Vocabulary {
+    vendor: "Snowflake",
+    run: "statement",
+    handles_key: EVIDENCE_HANDLES,
+    running_key: EVIDENCE_RUNNING,
+};
 
 /// A SQL API client for one account.
 pub struct SnowflakeClient {
@@ -37,17 +54,68 @@ impl SnowflakeClient {
         &self.config
     }
 
-    /// Submits run `run` of `sql` with `execution`'s values; `request_key` makes its request
-    /// id (the Hush request id, or something unique for a check).
-    pub async fn submit(
+    async fn send(
+        &self,
+        call: reqwest::RequestBuilder,
+        execution: &Execution,
+    ) -> Result<RunState, ConnectorError> {
+        let (token, token_type) = self.config.authorization.bearer()?;
+        let call = call
+            .bearer_auth(token)
+            .header(TOKEN_TYPE_HEADER, token_type)
+            .header("accept", "application/json");
+        let answer = hush_connector_kit::http::send(call).await?;
+        if answer.status == 401 && token_type == KEYPAIR_JWT {
+            // A JWT refused (expired by a skewed clock, say) is signed anew next time.
+            self.config.authorization.forget();
+        }
+        response::read(&answer, &bound_values(execution))
+    }
+}
+
+#[async_trait]
+impl StatementApi for SnowflakeClient {
+    fn vocabulary(&self) -> &Vocabulary {
+        &VOCABULARY
+    }
+
+    fn recipient_id(&self) -> &str {
+        &self.config.recipient_id
+    }
+
+    fn rights(&self) -> &Rights {
+        &self.config.rights
+    }
+
+    fn poll_interval(&self) -> Duration {
+        self.config.poll_interval
+    }
+
+    fn max_wait(&self) -> Duration {
+        self.config.max_wait
+    }
+
+    fn describe(&self, evidence: &mut Evidence) {
+        evidence.insert("account".into(), self.config.host().to_owned());
+        evidence.insert(
+            "authentication".into(),
+            authentication_name(&self.config.authorization).to_owned(),
+        );
+    }
+
+    fn is_integer_type(&self, name: &str) -> bool {
+        response::is_integer_type(name)
+    }
+
+    async fn submit(
         &self,
         sql: &ConfiguredSql,
         request_key: &str,
         run: usize,
         execution: &Execution,
-    ) -> Result<Statement, ConnectorError> {
+    ) -> Result<RunState, ConnectorError> {
         let body = request::statement_body(&sql.template, execution, &self.config.context);
-        let request_id = request::request_uuid(request_key, &sql.field, run);
+        let request_id = request_uuid(request_key, &sql.field, run);
         let call = self
             .http
             .post(format!("{}{STATEMENTS_PATH}", self.config.base_url))
@@ -60,37 +128,13 @@ impl SnowflakeClient {
         self.send(call, execution).await
     }
 
-    /// Where the statement `handle` stands.
-    pub async fn status(
-        &self,
-        handle: &str,
-        execution: &Execution,
-    ) -> Result<Statement, ConnectorError> {
+    async fn read(&self, handle: &str, execution: &Execution) -> Result<RunState, ConnectorError> {
         let call = self.http.get(format!(
             "{}{STATEMENTS_PATH}/{}",
             self.config.base_url,
             encode_segment(handle)
         ));
         self.send(call, execution).await
-    }
-
-    async fn send(
-        &self,
-        call: reqwest::RequestBuilder,
-        execution: &Execution,
-    ) -> Result<Statement, ConnectorError> {
-        let (token, token_type) = self.config.authorization.bearer()?;
-        let call = call
-            .bearer_auth(token)
-            .header(TOKEN_TYPE_HEADER, token_type)
-            .header("accept", "application/json");
-        let answer = hush_connector_kit::http::send(call).await?;
-        if answer.status == 401 && token_type == KEYPAIR_JWT {
-            // A JWT refused (expired by a skewed clock, say) is signed anew next time.
-            self.config.authorization.forget();
-        }
-        let bound: Vec<&str> = execution.iter().flatten().map(String::as_str).collect();
-        response::read(&answer, &bound)
     }
 }
 

@@ -6,74 +6,26 @@
 //! (`Numeric value '…' is not recognized`) is replaced by `<identifier>`.
 
 use hush_connector_kit::http::{classify_http_status, VendorAnswer};
+use hush_connector_kit::sql::jobs::{redact, QueryResult, RunState};
 use hush_contracts::connector::ConnectorError;
 use serde_json::Value;
 
-/// What replaces a bound value that Snowflake repeats in its message.
-pub const REDACTED: &str = "<identifier>";
-
-/// A finished statement's result.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ResultSet {
-    /// `statementHandle`.
-    pub handle: String,
-    /// Rows the statement inserted, updated or deleted, when it was DML.
-    pub rows_affected: Option<u64>,
-    /// `resultSetMetaData.rowType`: each column's name and type.
-    pub columns: Vec<(String, String)>,
-    /// `data`: the first partition's rows, each value as text (`None` for SQL `NULL`).
-    pub rows: Vec<Vec<Option<String>>>,
-}
-
-impl ResultSet {
-    /// The one integer a check query returns (how many rows do not comply yet); `NULL` is 0.
-    /// A result of another shape is a permanent error saying what it was.
-    pub fn count(&self) -> Result<u64, String> {
-        match (self.columns.as_slice(), self.rows.as_slice()) {
-            ([(_, kind)], [row]) if kind.eq_ignore_ascii_case("fixed") && row.len() == 1 => {
-                match &row[0] {
-                    None => Ok(0),
-                    Some(text) => text
-                        .parse::<u64>()
-                        .map_err(|_| format!("it returned `{text}`, not a count")),
-                }
-            }
-            ([(_, kind)], _) if !kind.eq_ignore_ascii_case("fixed") => {
-                Err(format!("it returns one {kind} column"))
-            }
-            (columns, rows) if columns.len() != 1 => Err(format!(
-                "it returns {} columns ({} rows)",
-                columns.len(),
-                rows.len()
-            )),
-            (_, rows) => Err(format!("it returns {} rows", rows.len())),
-        }
-    }
-}
-
-/// Where a statement stands after a submission or a status read.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Statement {
-    /// Finished (200).
-    Done(ResultSet),
-    /// Still running (202), with its handle.
-    Running(String),
-    /// Failed (422) or cancelled at its timeout (408): the statement's own outcome, transient
-    /// for the SQLSTATEs a retry can clear ([`is_transient_sqlstate`]) and for a timeout.
-    Failed(ConnectorError),
+/// Whether a Snowflake column type is an integer (what a check query must return).
+pub fn is_integer_type(name: &str) -> bool {
+    name.eq_ignore_ascii_case("fixed")
 }
 
 /// Classifies an answer of `POST /api/v2/statements` or `GET /api/v2/statements/{handle}`.
 /// `Err` means the call itself did not go through; `bound` are the values bound in it.
-pub fn read(answer: &VendorAnswer, bound: &[&str]) -> Result<Statement, ConnectorError> {
+pub fn read(answer: &VendorAnswer, bound: &[&str]) -> Result<RunState, ConnectorError> {
     let body: Value = serde_json::from_str(&answer.body).unwrap_or(Value::Null);
     let handle = body["statementHandle"]
         .as_str()
         .unwrap_or_default()
         .to_owned();
     match answer.status {
-        200 => result_set(&body).map(Statement::Done),
-        202 if !handle.is_empty() => Ok(Statement::Running(handle)),
+        200 => result_set(&body).map(RunState::Done),
+        202 if !handle.is_empty() => Ok(RunState::Running(handle)),
         202 => Err(ConnectorError::Transient(
             "Snowflake answered 202 without a statementHandle".into(),
         )),
@@ -84,13 +36,13 @@ pub fn read(answer: &VendorAnswer, bound: &[&str]) -> Result<Statement, Connecto
                 body["code"].as_str().unwrap_or("?"),
                 redact(&message(&body, &answer.body), bound)
             );
-            Ok(Statement::Failed(if is_transient_sqlstate(sql_state) {
+            Ok(RunState::Failed(if is_transient_sqlstate(sql_state) {
                 ConnectorError::Transient(text)
             } else {
                 ConnectorError::Permanent(text)
             }))
         }
-        408 => Ok(Statement::Failed(ConnectorError::Transient(format!(
+        408 => Ok(RunState::Failed(ConnectorError::Transient(format!(
             "Snowflake cancelled statement {handle} at its timeout (settings.statement_timeout_s): {}",
             redact(&message(&body, &answer.body), bound)
         )))),
@@ -111,15 +63,6 @@ pub fn is_transient_sqlstate(code: &str) -> bool {
     matches!(code.get(..2), Some("08" | "40" | "53" | "57" | "58" | "XX"))
 }
 
-/// `text` with every non-empty value of `bound` replaced by [`REDACTED`].
-pub fn redact(text: &str, bound: &[&str]) -> String {
-    let mut text = text.to_owned();
-    for value in bound.iter().filter(|v| !v.is_empty()) {
-        text = text.replace(value, REDACTED);
-    }
-    text
-}
-
 fn message(body: &Value, raw: &str) -> String {
     body["message"]
         .as_str()
@@ -136,7 +79,7 @@ fn describe(body: &Value, raw: &str) -> String {
     }
 }
 
-fn result_set(body: &Value) -> Result<ResultSet, ConnectorError> {
+fn result_set(body: &Value) -> Result<QueryResult, ConnectorError> {
     let handle = body["statementHandle"]
         .as_str()
         .filter(|h| !h.is_empty())
@@ -184,7 +127,7 @@ fn result_set(body: &Value) -> Result<ResultSet, ConnectorError> {
             .filter(|(name, _)| name.starts_with("number of rows"))
             .and_then(|_| rows.first()?.first()?.as_deref()?.parse().ok())
     };
-    Ok(ResultSet {
+    Ok(QueryResult {
         handle,
         rows_affected,
         columns,
@@ -225,7 +168,7 @@ mod tests {
             &[],
         )
         .unwrap();
-        let Statement::Done(result) = done else {
+        let RunState::Done(result) = done else {
             panic!("{done:?}")
         };
         assert_eq!(result.handle, "01b2-0001");
@@ -234,7 +177,7 @@ mod tests {
 
     #[test]
     fn without_stats_the_row_count_column_is_read() {
-        let Statement::Done(result) = read(
+        let RunState::Done(result) = read(
             &answer(
                 200,
                 json!({"statementHandle": "h",
@@ -251,21 +194,30 @@ mod tests {
 
     #[test]
     fn a_check_must_return_one_count() {
-        let result = |rows: Value, kind: &str| ResultSet {
+        let result = |rows: Value, kind: &str| QueryResult {
             handle: "h".into(),
             rows_affected: None,
             columns: vec![("COUNT(*)".into(), kind.into())],
             rows: serde_json::from_value(rows).unwrap(),
         };
-        assert_eq!(result(json!([["0"]]), "fixed").count(), Ok(0));
-        assert_eq!(result(json!([[null]]), "fixed").count(), Ok(0));
-        assert_eq!(result(json!([["4"]]), "FIXED").count(), Ok(4));
         assert_eq!(
-            result(json!([["x"]]), "text").count(),
+            result(json!([["0"]]), "fixed").count(is_integer_type),
+            Ok(0)
+        );
+        assert_eq!(
+            result(json!([[null]]), "fixed").count(is_integer_type),
+            Ok(0)
+        );
+        assert_eq!(
+            result(json!([["4"]]), "FIXED").count(is_integer_type),
+            Ok(4)
+        );
+        assert_eq!(
+            result(json!([["x"]]), "text").count(is_integer_type),
             Err("it returns one text column".into())
         );
         assert_eq!(
-            result(json!([["1"], ["2"]]), "fixed").count(),
+            result(json!([["1"], ["2"]]), "fixed").count(is_integer_type),
             Err("it returns 2 rows".into())
         );
     }
@@ -281,7 +233,7 @@ mod tests {
                 ),
                 &[]
             ),
-            Ok(Statement::Running("01b2-0002".into()))
+            Ok(RunState::Running("01b2-0002".into()))
         );
     }
 
@@ -297,7 +249,7 @@ mod tests {
         );
         assert_eq!(
             failed,
-            Ok(Statement::Failed(ConnectorError::Permanent(
+            Ok(RunState::Failed(ConnectorError::Permanent(
                 "Snowflake statement h1 failed: SQLSTATE 22018 (code 100038): Numeric value \
                  '<identifier>' is not recognized"
                     .into()
@@ -312,7 +264,7 @@ mod tests {
         );
         assert!(matches!(
             deadlock,
-            Ok(Statement::Failed(ConnectorError::Transient(_)))
+            Ok(RunState::Failed(ConnectorError::Transient(_)))
         ));
         let cancelled = read(
             &answer(408, json!({"statementHandle": "h3", "message": "timeout"})),
@@ -320,7 +272,7 @@ mod tests {
         );
         assert!(matches!(
             cancelled,
-            Ok(Statement::Failed(ConnectorError::Transient(_)))
+            Ok(RunState::Failed(ConnectorError::Transient(_)))
         ));
     }
 
