@@ -127,17 +127,6 @@ impl Default for AuditorSection {
     }
 }
 
-/// What a confirmation did to its record.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Confirmed {
-    /// The record changed and the new version was written.
-    Applied(Box<AuditRecord>),
-    /// Nothing changed (a re-delivery, or an older outcome).
-    Unchanged,
-    /// No record of the request yet.
-    RequestNotSeen,
-}
-
 /// Why a change asked for over HTTP was not made.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ChangeError {
@@ -459,38 +448,6 @@ impl Auditor {
         let at = self.writer.write(&record).await?;
         self.store.put(record.clone(), at);
         Ok(record)
-    }
-
-    /// Opens the record of `request`; `None` when it is already on record.
-    pub async fn record_request(
-        &self,
-        request: &PrivacyRequest,
-        now: EpochMillis,
-    ) -> Result<Option<AuditRecord>, WriteError> {
-        let opened = self
-            .record_requests(std::slice::from_ref(request), now)
-            .await?;
-        Ok(opened.into_iter().next().flatten())
-    }
-
-    /// Folds a confirmation into its request's record.
-    pub async fn record_confirmation(
-        &self,
-        confirmation: &Confirmation,
-        now: EpochMillis,
-    ) -> Result<Confirmed, WriteError> {
-        let change = Change::Confirmation(confirmation.clone());
-        let outcome = self
-            .apply_changes(std::slice::from_ref(&change), now)
-            .await?;
-        Ok(match outcome.into_iter().next() {
-            Some(ChangeOutcome::Applied) => match self.store.get(&confirmation.request_id) {
-                Some(record) => Confirmed::Applied(Box::new(record)),
-                None => Confirmed::RequestNotSeen,
-            },
-            Some(ChangeOutcome::RequestNotSeen) => Confirmed::RequestNotSeen,
-            _ => Confirmed::Unchanged,
-        })
     }
 
     /// Folds `changes`, in order, into their records, as the owner of their partitions: every
@@ -1351,6 +1308,214 @@ mod tests {
             headers: vec![],
             timestamp_ms: None,
         }
+    }
+
+    /// Counts the writes of the audit topic and answers increasing offsets.
+    #[derive(Default)]
+    struct CountingWriter {
+        written: std::sync::Mutex<Vec<AuditRecord>>,
+    }
+
+    #[async_trait]
+    impl AuditWriter for CountingWriter {
+        async fn write(&self, record: &AuditRecord) -> Result<crate::store::Position, WriteError> {
+            let mut written = self.written.lock().unwrap();
+            written.push(record.clone());
+            Ok(crate::store::Position {
+                partition: 0,
+                offset: written.len() as i64,
+            })
+        }
+    }
+
+    fn auditor(writer: Arc<CountingWriter>) -> Auditor {
+        let recipients: Vec<RecipientConfig> = ["crm", "ads"]
+            .iter()
+            .map(|id| {
+                toml::from_str(&format!(
+                    "id = \"{id}\"\nkind = \"webhook\"\nrole = \"THIRD_PARTY\"\nbase_url = \"http://x\"\n"
+                ))
+                .unwrap()
+            })
+            .collect();
+        Auditor::new(
+            Arc::default(),
+            writer,
+            DeadlineConfig::default(),
+            recipients,
+            ProofSettings::default(),
+        )
+    }
+
+    fn request(n: u128) -> PrivacyRequest {
+        PrivacyRequest {
+            request_id: uuid::Uuid::from_u128(n).to_string(),
+            subject_key: format!("{n:064x}"),
+            kind: hush_contracts::events::RequestKind::Delete,
+            channel: hush_contracts::events::Channel::Api,
+            jurisdiction: "US-CA".into(),
+            received_at: now_millis(),
+            identifiers: Vec::new(),
+            categories: vec![hush_contracts::events::Category::All],
+            verification: None,
+            age_band: None,
+            source_system: "test".into(),
+            consumer_initiated: true,
+            idempotency_key: None,
+            resolution: Vec::new(),
+        }
+    }
+
+    fn confirmation(n: u128, connector: &str) -> Change {
+        Change::Confirmation(Confirmation {
+            request_id: uuid::Uuid::from_u128(n).to_string(),
+            subject_key: format!("{n:064x}"),
+            connector_id: connector.into(),
+            role: hush_contracts::events::RecipientRole::ThirdParty,
+            action: hush_contracts::events::ConfirmationAction::Deleted,
+            exception_basis: None,
+            attempts: 1,
+            first_attempt_at: None,
+            last_attempt_at: None,
+            completed_at: now_millis(),
+            verification: hush_contracts::events::VerificationStatus::Unverifiable,
+            evidence: HashMap::new(),
+        })
+    }
+
+    #[tokio::test]
+    async fn a_batch_of_requests_writes_each_new_record_once_and_skips_those_on_record() {
+        let writer = Arc::new(CountingWriter::default());
+        let auditor = auditor(writer.clone());
+        let first = auditor
+            .record_requests(&[request(1), request(2), request(1)], now_millis())
+            .await
+            .unwrap();
+        assert_eq!(
+            first.iter().map(Option::is_some).collect::<Vec<_>>(),
+            [true, true, false],
+            "a request twice in one batch opens one record"
+        );
+        assert_eq!(writer.written.lock().unwrap().len(), 2);
+        let again = auditor
+            .record_requests(&[request(2), request(3)], now_millis())
+            .await
+            .unwrap();
+        assert_eq!(
+            again.iter().map(Option::is_some).collect::<Vec<_>>(),
+            [false, true]
+        );
+        assert_eq!(writer.written.lock().unwrap().len(), 3);
+        assert_eq!(auditor.store().len(), 3);
+    }
+
+    #[tokio::test]
+    async fn a_batch_of_changes_folds_in_order_and_writes_each_record_once() {
+        let writer = Arc::new(CountingWriter::default());
+        let auditor = auditor(writer.clone());
+        auditor
+            .record_requests(&[request(1), request(2)], now_millis())
+            .await
+            .unwrap();
+        let mut denial = crate::api::command(
+            &uuid::Uuid::from_u128(1).to_string(),
+            AuditorCommandAction::Denial,
+            "lead",
+        );
+        denial.reason = Some("not verifiable".into());
+        let mut resolution = crate::api::command(
+            &uuid::Uuid::from_u128(1).to_string(),
+            AuditorCommandAction::Resolution,
+            "ops",
+        );
+        resolution.connector_id = Some("ads".into());
+        resolution.resolution = Some(hush_contracts::commands::OutOfBandResolution {
+            resolved_by: "ads support".into(),
+            note: "ticket".into(),
+            attachment_sha256: None,
+        });
+        let batch = [
+            confirmation(1, "crm"),
+            confirmation(2, "crm"),
+            Change::Command(Box::new(resolution)),
+            confirmation(2, "ads"),
+            Change::Command(Box::new(denial)),
+            confirmation(9, "crm"),
+            confirmation(1, "crm"),
+        ];
+        let outcomes = auditor.apply_changes(&batch, now_millis()).await.unwrap();
+        assert_eq!(
+            outcomes,
+            [
+                ChangeOutcome::Applied,
+                ChangeOutcome::Applied,
+                ChangeOutcome::Applied,
+                ChangeOutcome::Applied,
+                ChangeOutcome::Applied,
+                ChangeOutcome::RequestNotSeen,
+                ChangeOutcome::Unchanged,
+            ]
+        );
+        assert_eq!(
+            writer.written.lock().unwrap().len(),
+            2 + 2,
+            "two opened, then one write per record touched"
+        );
+        let one = auditor
+            .store()
+            .get(&uuid::Uuid::from_u128(1).to_string())
+            .unwrap();
+        let actors: Vec<_> = one.changes.iter().map(|c| c.actor.as_str()).collect();
+        assert_eq!(actors, ["ops", "lead"], "in the order consumed");
+        assert_eq!(one.connectors.len(), 2);
+        assert!(one.denial_reason.is_some());
+        // A resolution of a denied request, consumed after the denial, is refused by name.
+        let mut late = crate::api::command(
+            &uuid::Uuid::from_u128(1).to_string(),
+            AuditorCommandAction::Resolution,
+            "ops",
+        );
+        late.connector_id = Some("crm".into());
+        late.resolution = Some(hush_contracts::commands::OutOfBandResolution {
+            resolved_by: "crm support".into(),
+            note: "ticket".into(),
+            attachment_sha256: None,
+        });
+        let refused = auditor
+            .apply_changes(&[Change::Command(Box::new(late))], now_millis())
+            .await
+            .unwrap();
+        assert!(
+            matches!(&refused[..], [ChangeOutcome::Refused(reason)] if reason.contains("denied")),
+            "{refused:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn without_a_commands_topic_a_change_is_applied_in_place_and_a_refusal_named() {
+        let writer = Arc::new(CountingWriter::default());
+        let auditor = auditor(writer.clone());
+        auditor
+            .record_requests(&[request(1)], now_millis())
+            .await
+            .unwrap();
+        let id = uuid::Uuid::from_u128(1).to_string();
+        let mut extension = crate::api::command(&id, AuditorCommandAction::Extension, "lead");
+        extension.reason = Some("complex".into());
+        let Submitted::Applied(record) = auditor.submit(extension.clone()).await.unwrap() else {
+            panic!("applied in place");
+        };
+        assert!(record.extended);
+        assert!(matches!(
+            auditor.submit(extension.clone()).await,
+            Ok(Submitted::Unchanged(_))
+        ));
+        extension.command_id = uuid::Uuid::new_v4().to_string();
+        extension.issued_at += 1;
+        assert!(matches!(
+            auditor.submit(extension).await,
+            Err(ChangeError::Refused(Refusal::AlreadyExtended))
+        ));
     }
 
     #[test]
