@@ -143,6 +143,7 @@ impl TradeDesk {
         evidence.insert("http_status".into(), outcome.http_status.to_string());
         evidence.insert("id_types".into(), id_types.join(","));
         evidence.insert("data_load_trace_ids".into(), outcome.trace_ids.join(","));
+        evidence.insert("verification_note".into(), verify::REASON.into());
         if !skipped.is_empty() {
             evidence.insert("ids_left_out".into(), skipped.to_owned());
         }

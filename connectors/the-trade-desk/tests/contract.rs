@@ -66,6 +66,7 @@ async fn an_opt_out_sends_the_raw_maid_as_a_daid_and_is_suppressed() {
     assert_eq!(completion.evidence["id_types"], "DAID");
     assert_eq!(completion.evidence["http_status"], "200");
     assert_eq!(completion.evidence["advertiser_id"], "hushdemo1");
+    assert!(completion.evidence["verification_note"].contains("no read-back"));
     assert!(completion.evidence["ids_left_out"].contains("1 email/phone"));
     assert!(!completion.evidence.values().any(|v| v.contains(DAID)));
     let calls = sim.control().calls();

@@ -128,6 +128,7 @@ impl TikTokAudiences {
         evidence.insert("action".into(), "delete".into());
         evidence.insert("ids_sent".into(), rows.to_string());
         evidence.insert("tiktok_request_ids".into(), outcome.request_ids.join(","));
+        evidence.insert("verification_note".into(), verify::REASON.into());
         Ok(Completion::new(ConfirmationAction::Suppressed, evidence)
             .with_verification(verify::VERIFICATION))
     }

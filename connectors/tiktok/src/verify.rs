@@ -6,3 +6,7 @@ use hush_contracts::events::VerificationStatus;
 
 /// Verification status of every TikTok removal.
 pub const VERIFICATION: VerificationStatus = VerificationStatus::Unverifiable;
+
+/// Why [`VERIFICATION`] is all a removal can get, kept as the evidence's `verification_note`.
+pub const REASON: &str =
+    "TikTok reports an audience's size only, never whether a given person is in it";

@@ -73,6 +73,7 @@ async fn an_opt_out_removes_every_identifier_from_every_audience() {
     assert_eq!(completion.action, ConfirmationAction::Suppressed);
     assert_eq!(completion.verification, VerificationStatus::Unverifiable);
     assert_eq!(completion.evidence["ids_sent"], "3");
+    assert!(completion.evidence["verification_note"].contains("never whether a given person"));
     assert_eq!(completion.evidence["action"], "delete");
     assert_eq!(
         completion.evidence["advertiser_id"],
