@@ -17,6 +17,7 @@ use hush_connector_bigquery::{
     EVIDENCE_RUNNING,
 };
 use hush_connector_kit::oauth::{AccessTokens, RefreshTokenGrant};
+use hush_connector_kit::testing::warehouse::WarehouseSuite;
 use hush_connector_kit::testing::{
     assert_refused, assert_retry_after, email, hashed, one, with_raw, work, ComplianceSuite,
     WorkExt,
@@ -209,71 +210,6 @@ async fn an_opt_out_runs_parameterised_dml_as_the_service_account_and_reads_it_b
         sim.control().calls_to("/token").len(),
         1,
         "the access token is reused"
-    );
-}
-
-#[tokio::test]
-async fn a_deletion_removes_the_rows_and_a_later_one_is_not_found() {
-    let (sim, connector) = start(sim_config()).await;
-    let item = request(RequestKind::Delete, JOHN);
-    let completion = one(connector
-        .apply(Operation::Delete, std::slice::from_ref(&item))
-        .await)
-    .unwrap();
-    assert_eq!(completion.action, ConfirmationAction::Deleted);
-    assert_eq!(sim.rows().len(), 1);
-    assert_eq!(
-        connector.verify(&item, &completion).await,
-        VerificationStatus::Verified
-    );
-    let again = one(connector
-        .apply(Operation::Delete, &[request(RequestKind::Delete, JOHN)])
-        .await)
-    .unwrap();
-    assert_eq!(again.action, ConfirmationAction::NotFound);
-}
-
-#[tokio::test]
-async fn a_limit_without_check_is_unverifiable_and_an_opt_in_without_statement_not_applicable() {
-    let (_sim, connector) = start(sim_config()).await;
-    let results = connector
-        .apply(
-            Operation::Suppress,
-            &[
-                request(RequestKind::LimitSensitive, JANE),
-                request(RequestKind::OptInSaleShare, JANE),
-                work(RequestKind::OptOutSaleShare)
-                    .with(hashed(IdentifierType::Phone, "+14155550100")),
-            ],
-        )
-        .await
-        .unwrap();
-    let limit = results[0].as_ref().unwrap();
-    assert_eq!(limit.action, ConfirmationAction::Flagged);
-    assert_eq!(limit.verification, VerificationStatus::Unverifiable);
-    assert_eq!(
-        results[1].as_ref().unwrap().action,
-        ConfirmationAction::NotApplicable
-    );
-    assert!(results[2].as_ref().unwrap().evidence["reason"].contains("no EMAIL identifier"));
-}
-
-#[tokio::test]
-async fn a_resubmitted_request_is_not_run_twice() {
-    let (sim, connector) = start(sim_config()).await;
-    let item = request(RequestKind::OptOutSaleShare, JANE);
-    let first = one(connector
-        .apply(Operation::Suppress, std::slice::from_ref(&item))
-        .await)
-    .unwrap();
-    let second = one(connector
-        .apply(Operation::Suppress, std::slice::from_ref(&item))
-        .await)
-    .unwrap();
-    assert_eq!(sim.jobs().len(), 1, "BigQuery recognised the requestId");
-    assert_eq!(
-        second.evidence[EVIDENCE_JOBS],
-        first.evidence[EVIDENCE_JOBS]
     );
 }
 
@@ -589,6 +525,20 @@ async fn the_simulator_checks_requests_like_bigquery() {
         .unwrap();
     assert_eq!(other_project.status(), 404);
     assert_eq!(sim.jobs().len(), 1, "no refused query ran");
+}
+
+#[tokio::test]
+async fn the_connector_passes_the_warehouse_suite() {
+    let (sim, connector) = start(sim_config()).await;
+    WarehouseSuite {
+        connector: &connector,
+        people: [JANE, JOHN],
+        handles_key: EVIDENCE_JOBS,
+        runs: &|| sim.jobs().into_iter().map(|j| j.job_id).collect(),
+        rows: &|| sim.rows().len(),
+    }
+    .run()
+    .await;
 }
 
 #[tokio::test]

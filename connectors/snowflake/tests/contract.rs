@@ -8,6 +8,7 @@ use aws_lc_rs::rsa::{KeyPair, KeySize};
 use aws_lc_rs::signature::KeyPair as _;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
+use hush_connector_kit::testing::warehouse::WarehouseSuite;
 use hush_connector_kit::testing::{
     assert_refused, assert_retry_after, email, hashed, one, with_raw, work, ComplianceSuite,
     WorkExt,
@@ -213,90 +214,6 @@ async fn an_opt_out_flags_the_row_through_the_sql_api_and_reads_it_back() {
         connector.verify(&item, &completion).await,
         VerificationStatus::Failed
     );
-}
-
-#[tokio::test]
-async fn a_deletion_removes_the_rows_and_a_later_one_is_not_found() {
-    let (sim, connector) = start(keypair_sim()).await;
-    let item = request(RequestKind::Delete, JOHN);
-    let completion = one(connector
-        .apply(Operation::Delete, std::slice::from_ref(&item))
-        .await)
-    .unwrap();
-    assert_eq!(completion.action, ConfirmationAction::Deleted);
-    assert_eq!(sim.rows().len(), 1);
-    assert_eq!(
-        connector.verify(&item, &completion).await,
-        VerificationStatus::Verified
-    );
-    let again = one(connector
-        .apply(Operation::Delete, &[request(RequestKind::Delete, JOHN)])
-        .await)
-    .unwrap();
-    assert_eq!(again.action, ConfirmationAction::NotFound);
-    assert_eq!(again.evidence[EVIDENCE_ROWS_AFFECTED], "0");
-}
-
-#[tokio::test]
-async fn a_limit_without_check_is_unverifiable_and_an_opt_in_without_statement_not_applicable() {
-    let (_sim, connector) = start(keypair_sim()).await;
-    let results = connector
-        .apply(
-            Operation::Suppress,
-            &[
-                request(RequestKind::LimitSensitive, JANE),
-                request(RequestKind::OptInSaleShare, JANE),
-                work(RequestKind::OptOutSaleShare)
-                    .with(hashed(IdentifierType::Phone, "+14155550100")),
-            ],
-        )
-        .await
-        .unwrap();
-    let limit = results[0].as_ref().unwrap();
-    assert_eq!(limit.action, ConfirmationAction::Flagged);
-    assert_eq!(limit.verification, VerificationStatus::Unverifiable);
-    let opt_in = results[1].as_ref().unwrap();
-    assert_eq!(opt_in.action, ConfirmationAction::NotApplicable);
-    assert!(opt_in.evidence["reason"].contains("settings.opt_in"));
-    let phone_only = results[2].as_ref().unwrap();
-    assert_eq!(phone_only.action, ConfirmationAction::NotApplicable);
-    assert!(phone_only.evidence["reason"].contains("no EMAIL identifier"));
-}
-
-#[tokio::test]
-async fn a_person_with_two_emails_runs_the_statement_twice() {
-    let (sim, connector) = start(keypair_sim()).await;
-    let item = request(RequestKind::OptOutSaleShare, JANE).with(email(JOHN));
-    let completion = one(connector.apply(Operation::Suppress, &[item]).await).unwrap();
-    assert_eq!(completion.evidence[EVIDENCE_ROWS_AFFECTED], "2");
-    assert_eq!(completion.evidence["executions"], "2");
-    let handles: Vec<String> = sim.executions().into_iter().map(|e| e.handle).collect();
-    assert_eq!(completion.evidence[EVIDENCE_HANDLES], handles.join(","));
-}
-
-#[tokio::test]
-async fn a_resubmitted_request_is_not_executed_twice() {
-    let (sim, connector) = start(keypair_sim()).await;
-    let item = request(RequestKind::OptOutSaleShare, JANE);
-    let first = one(connector
-        .apply(Operation::Suppress, std::slice::from_ref(&item))
-        .await)
-    .unwrap();
-    // The suppressor calls again with the same request (it lost the confirmation, say).
-    let second = one(connector
-        .apply(Operation::Suppress, std::slice::from_ref(&item))
-        .await)
-    .unwrap();
-    assert_eq!(
-        sim.executions().len(),
-        1,
-        "Snowflake recognised the requestId"
-    );
-    assert_eq!(
-        second.evidence[EVIDENCE_HANDLES],
-        first.evidence[EVIDENCE_HANDLES]
-    );
-    assert_eq!(second.action, ConfirmationAction::Flagged);
 }
 
 #[tokio::test]
@@ -602,6 +519,20 @@ async fn the_simulator_checks_requests_like_snowflake() {
     let result: serde_json::Value = answer.json().await.unwrap();
     assert_eq!(result["stats"]["numRowsUpdated"], 1);
     assert_eq!(sim.executions().len(), 1, "no refused request ran");
+}
+
+#[tokio::test]
+async fn the_connector_passes_the_warehouse_suite() {
+    let (sim, connector) = start(keypair_sim()).await;
+    WarehouseSuite {
+        connector: &connector,
+        people: [JANE, JOHN],
+        handles_key: EVIDENCE_HANDLES,
+        runs: &|| sim.executions().into_iter().map(|e| e.handle).collect(),
+        rows: &|| sim.rows().len(),
+    }
+    .run()
+    .await;
 }
 
 #[tokio::test]

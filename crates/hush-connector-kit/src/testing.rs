@@ -1,5 +1,8 @@
-//! The contract-test kit (feature `testing`): builders for the work a connector receives, and
-//! the compliance suite every connector runs against its simulator.
+//! The contract-test kit (feature `testing`): builders for the work a connector receives, the
+//! compliance suite every connector runs against its simulator, and the suite every warehouse
+//! connector runs ([`warehouse`]).
+
+pub mod warehouse;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
