@@ -127,6 +127,7 @@ async fn publish_states(stack: &Stack, topics: &TopicsConfig, suppressed: usize)
                 minor_status: MinorStatus::NotMinor,
                 last_request_id: uuid::Uuid::new_v4().to_string(),
                 updated_at: 1,
+                synthetic: false,
             };
             producer.send(&topic, &hash, &state).await.unwrap();
         });

@@ -137,6 +137,7 @@ fn state(cookie_id: &str, opted_out: bool) -> SuppressionState {
         minor_status: MinorStatus::NotMinor,
         last_request_id: uuid::Uuid::new_v4().to_string(),
         updated_at: hush_contracts::events::now_millis(),
+        synthetic: false,
     }
 }
 

@@ -63,6 +63,7 @@ async fn every_schema_round_trips_through_broker_and_registry() {
         minor_status: MinorStatus::Unknown,
         last_request_id: request.request_id.clone(),
         updated_at: now_millis(),
+        synthetic: false,
     };
     let confirmation = Confirmation {
         request_id: request.request_id.clone(),

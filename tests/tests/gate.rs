@@ -90,6 +90,7 @@ async fn suppress(stack: &Stack, topics: &TopicsConfig, email: &str, request_id:
         minor_status: MinorStatus::NotMinor,
         last_request_id: request_id.to_owned(),
         updated_at: at,
+        synthetic: false,
     };
     stack
         .producer()

@@ -237,6 +237,7 @@ async fn a_gpc_signal_is_answered_by_the_opt_out_in_force_and_makes_a_new_reques
         minor_status: MinorStatus::NotMinor,
         last_request_id: in_force.clone(),
         updated_at: 1,
+        synthetic: false,
     };
     let producer = stack.producer();
     producer

@@ -79,6 +79,7 @@ fn state(email: &str, opted_out: bool, deleted: bool, updated_at: i64) -> Suppre
         minor_status: MinorStatus::Unknown,
         last_request_id: uuid::Uuid::new_v4().to_string(),
         updated_at,
+        synthetic: false,
     }
 }
 

@@ -388,6 +388,10 @@ pub struct SuppressionState {
     pub last_request_id: String,
     /// When this state was written.
     pub updated_at: EpochMillis,
+    /// The request that produced it was the canary's (`source_system` `hush-canary`): the
+    /// identifier is suppressed like any other but left out of counts of suppressed people.
+    #[serde(default)]
+    pub synthetic: bool,
 }
 
 /// Legal role of a downstream recipient.
@@ -971,6 +975,7 @@ mod tests {
             minor_status: MinorStatus::MinorNoOptIn,
             last_request_id: SAMPLE_UUID.into(),
             updated_at: 3,
+            synthetic: true,
         });
         let evidence = HashMap::from([("http_status".to_string(), "204".to_string())]);
         round_trip(&Confirmation {

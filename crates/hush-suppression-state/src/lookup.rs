@@ -90,6 +90,7 @@ mod tests {
             minor_status: MinorStatus::NotMinor,
             last_request_id: "0b6f4f7e-8d7c-4c1a-9e55-2d9c1f3b7a10".into(),
             updated_at: 1_700_000_000_000,
+            synthetic: false,
         }
     }
 

@@ -419,6 +419,7 @@ mod tests {
                 "rebuilt": true,
                 "denied_identifiers": 2,
                 "known_identifiers": 2,
+                "canary_identifiers": 0,
                 "vendors": {"clearbit": {"lookups": 1, "blocked_lookups": 1}}
             })
         );

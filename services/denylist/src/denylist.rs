@@ -12,7 +12,7 @@
 //! enriching the person at all. It over-blocks rather than under-blocks, which is the side a
 //! regulator tests.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -121,6 +121,11 @@ pub struct Decision {
     pub allowed: bool,
     /// The denied identifiers (each hash once), in the order given.
     pub denied: Vec<DeniedIdentifier>,
+    /// The lookup is about the canary: an identifier has a state the canary's request
+    /// produced, and none has a real person's. Not answered; it keeps the lookup out of the
+    /// vendor statistics.
+    #[serde(skip)]
+    pub synthetic: bool,
 }
 
 impl Decision {
@@ -172,11 +177,14 @@ pub struct VendorStats {
 pub struct Stats {
     /// Whether the deny-list has been rebuilt from its topic.
     pub rebuilt: bool,
-    /// Identifiers currently denied (the deny-list size).
+    /// Identifiers currently denied (the deny-list size), the canary's left out.
     pub denied_identifiers: usize,
-    /// Identifiers with any state, denied or not (e.g. opted back in).
+    /// Identifiers with any state, denied or not (e.g. opted back in), the canary's left out.
     pub known_identifiers: usize,
-    /// Screened lookups per vendor since the process started.
+    /// The canary's identifiers currently denied: enforced like any other, counted apart.
+    pub canary_identifiers: usize,
+    /// Screened lookups per vendor since the process started, lookups about the canary left
+    /// out.
     pub vendors: BTreeMap<String, VendorStats>,
 }
 
@@ -208,13 +216,34 @@ pub enum CheckError {
 #[derive(Default)]
 struct Table {
     entries: SuppressionIndex,
+    /// Identifiers whose latest state the canary's request produced (`synthetic`): enforced
+    /// like the others, counted apart.
+    canary: HashSet<IdentifierKey>,
+    /// Denied identifiers of real people.
     denied: usize,
+    /// Denied identifiers of the canary.
+    canary_denied: usize,
 }
 
 impl Table {
     fn get(&self, identifier_hash: &str) -> Option<Suppression> {
         let key = IdentifierKey::from_sha256_hex(identifier_hash).ok()?;
         self.entries.get(&key)
+    }
+
+    /// Whether the identifier with this hash is the canary's (`None`: no state).
+    fn is_canary(&self, identifier_hash: &str) -> Option<bool> {
+        let key = IdentifierKey::from_sha256_hex(identifier_hash).ok()?;
+        self.entries.get(&key).map(|_| self.canary.contains(&key))
+    }
+
+    /// The counter a denied identifier counts in.
+    fn denied_count(&mut self, canary: bool) -> &mut usize {
+        if canary {
+            &mut self.canary_denied
+        } else {
+            &mut self.denied
+        }
     }
 }
 
@@ -268,8 +297,16 @@ impl DenyList {
         if previous.is_some_and(|p| p.effective_at_ms > state.updated_at) {
             return;
         }
-        let was_denied = previous.as_ref().and_then(Reason::of_entry).is_some();
-        let is_denied = Reason::of(&state).is_some();
+        let was_denied = previous
+            .as_ref()
+            .and_then(Reason::of_entry)
+            .map(|_| table.canary.contains(&key));
+        let is_denied = Reason::of(&state).map(|_| state.synthetic);
+        if state.synthetic {
+            table.canary.insert(key);
+        } else {
+            table.canary.remove(&key);
+        }
         table.entries.record(
             key,
             Suppression {
@@ -280,10 +317,11 @@ impl DenyList {
                 request_id: [0; 16],
             },
         );
-        match (was_denied, is_denied) {
-            (false, true) => table.denied += 1,
-            (true, false) => table.denied -= 1,
-            _ => {}
+        if let Some(canary) = was_denied {
+            *table.denied_count(canary) -= 1;
+        }
+        if let Some(canary) = is_denied {
+            *table.denied_count(canary) += 1;
         }
         metrics::SIZE.set(i64::try_from(table.denied).unwrap_or(i64::MAX));
     }
@@ -304,7 +342,7 @@ impl DenyList {
         self.rebuilt.clone()
     }
 
-    /// Number of identifiers currently denied.
+    /// Number of identifiers currently denied, the canary's left out.
     pub fn len(&self) -> usize {
         self.table.read().expect("deny-list lock").denied
     }
@@ -349,7 +387,7 @@ impl DenyList {
     pub fn screen(&self, vendor: &str, identifiers: &[Lookup]) -> Result<Decision, CheckError> {
         validate_vendor(vendor)?;
         let decision = self.decide(identifiers, "identifiers")?;
-        self.count(vendor, [decision.allowed]);
+        self.count(vendor, [&decision]);
         Ok(decision)
     }
 
@@ -376,7 +414,7 @@ impl DenyList {
                 &format!("records[{index}].identifiers"),
             )?);
         }
-        self.count(vendor, decisions.iter().map(|d| d.allowed));
+        self.count(vendor, &decisions);
         let mut filtered = Filtered::default();
         for (record, decision) in records.iter().zip(decisions) {
             match decision.reason() {
@@ -392,14 +430,16 @@ impl DenyList {
 
     /// A snapshot of the size and the per-vendor statistics.
     pub fn stats(&self) -> Stats {
-        let (denied_identifiers, known_identifiers) = {
+        let (denied_identifiers, known_identifiers, canary_identifiers) = {
             let table = self.table.read().expect("deny-list lock");
-            (table.denied, table.entries.len())
+            let known = table.entries.len() - table.canary.len();
+            (table.denied, known, table.canary_denied)
         };
         Stats {
             rebuilt: self.is_rebuilt(),
             denied_identifiers,
             known_identifiers,
+            canary_identifiers,
             vendors: self.vendors.lock().expect("vendor stats lock").clone(),
         }
     }
@@ -422,6 +462,11 @@ impl DenyList {
             return Err(CheckError::NotRebuilt);
         }
         let table = self.table.read().expect("deny-list lock");
+        let known: Vec<bool> = hashes
+            .iter()
+            .filter_map(|(_, hash)| table.is_canary(hash))
+            .collect();
+        let synthetic = !known.is_empty() && known.iter().all(|canary| *canary);
         let mut seen = BTreeSet::new();
         let denied: Vec<DeniedIdentifier> = hashes
             .into_iter()
@@ -437,15 +482,17 @@ impl DenyList {
         Ok(Decision {
             allowed: denied.is_empty(),
             denied,
+            synthetic,
         })
     }
 
-    fn count(&self, vendor: &str, outcomes: impl IntoIterator<Item = bool>) {
+    /// Counts the decisions of lookups at `vendor`, those about the canary left out.
+    fn count<'a>(&self, vendor: &str, decisions: impl IntoIterator<Item = &'a Decision>) {
         let mut vendors = self.vendors.lock().expect("vendor stats lock");
         let stats = vendors.entry(vendor.to_owned()).or_default();
-        for allowed in outcomes {
+        for decision in decisions.into_iter().filter(|d| !d.synthetic) {
             stats.lookups += 1;
-            let decision = if allowed {
+            let decision = if decision.allowed {
                 "allowed"
             } else {
                 stats.blocked_lookups += 1;
@@ -537,6 +584,7 @@ pub(crate) mod tests {
             minor_status: MinorStatus::Unknown,
             last_request_id: format!("req-{email}"),
             updated_at: 10,
+            synthetic: false,
         }
     }
 
@@ -558,6 +606,61 @@ pub(crate) mod tests {
             state("limited@example.com", false, true, false),
             state("back@example.com", false, false, false),
         ])
+    }
+
+    #[test]
+    fn the_canarys_identifiers_are_denied_but_counted_apart_and_its_lookups_not_counted() {
+        let canary = SuppressionState {
+            synthetic: true,
+            ..state("hush-canary-r1@hush-canary.example", true, true, true)
+        };
+        let deny_list = DenyList::from_states([state("out@example.com", true, false, false)]);
+        let real = deny_list.stats();
+        deny_list.apply(canary.clone());
+        let stats = deny_list.stats();
+        assert_eq!(stats.denied_identifiers, real.denied_identifiers);
+        assert_eq!(stats.known_identifiers, real.known_identifiers);
+        assert_eq!(stats.canary_identifiers, 1);
+        assert_eq!(deny_list.len(), 1, "the real person alone");
+
+        // Enforced like anyone else's, but the lookup is not counted.
+        let decision = deny_list
+            .screen("clearbit", &[raw("hush-canary-r1@hush-canary.example")])
+            .unwrap();
+        assert!(!decision.allowed);
+        assert!(deny_list.stats().vendors["clearbit"].lookups == 0);
+        deny_list
+            .screen("clearbit", &[raw("out@example.com")])
+            .unwrap();
+        let filtered = deny_list
+            .filter(
+                "clearbit",
+                &[EnrichmentRecord {
+                    id: "1".into(),
+                    identifiers: vec![raw("hush-canary-r1@hush-canary.example")],
+                }],
+            )
+            .unwrap();
+        assert_eq!(filtered.dropped.len(), 1);
+        assert_eq!(
+            deny_list.stats().vendors["clearbit"],
+            VendorStats {
+                lookups: 1,
+                blocked_lookups: 1
+            },
+            "only the real person's lookup"
+        );
+
+        // A later real state of the same identifier counts again (and the canary's no more).
+        deny_list.apply(SuppressionState {
+            synthetic: false,
+            updated_at: 20,
+            ..canary
+        });
+        let stats = deny_list.stats();
+        assert_eq!(stats.canary_identifiers, 0);
+        assert_eq!(stats.denied_identifiers, 2);
+        assert_eq!(stats.known_identifiers, 2);
     }
 
     #[test]

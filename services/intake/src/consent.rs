@@ -289,6 +289,7 @@ mod tests {
                 minor_status: MinorStatus::NotMinor,
                 last_request_id: REQUEST_ID.into(),
                 updated_at: 1_700_000_000_000,
+                synthetic: false,
             });
         }
         consent.rebuilt.store(true, Ordering::SeqCst);

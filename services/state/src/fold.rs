@@ -1,6 +1,7 @@
 //! The suppression-state fold: how one request changes the state of one identifier.
 
 use chrono::{DateTime, Months, Utc};
+use hush_contracts::canary::CANARY_SOURCE_SYSTEM;
 use hush_contracts::events::{
     AgeBand, EpochMillis, Identifier, MinorStatus, PrivacyRequest, RequestKind, SuppressionState,
 };
@@ -30,7 +31,7 @@ fn minor_status_of(band: Option<AgeBand>, current: MinorStatus) -> MinorStatus {
 
 /// The new state of `identifier` after `request`, or `None` when the request changes nothing
 /// (an opt-in the consumer did not initiate, one for a deleted subject, or one received before
-/// the opt-out in force).
+/// the opt-out in force). A state the canary's request produced is marked `synthetic`.
 pub fn fold(
     current: Option<&SuppressionState>,
     request: &PrivacyRequest,
@@ -49,6 +50,7 @@ pub fn fold(
         minor_status: MinorStatus::Unknown,
         last_request_id: request.request_id.clone(),
         updated_at: now,
+        synthetic: false,
     });
     if current.is_some_and(|c| c.last_request_id == request.request_id) {
         return None; // a re-delivered request: already folded
@@ -94,6 +96,7 @@ pub fn fold(
         state.effective_at = request.received_at;
     }
     state.subject_key = request.subject_key.clone();
+    state.synthetic = request.source_system == CANARY_SOURCE_SYSTEM;
     state.last_request_id = request.request_id.clone();
     state.updated_at = now;
     Some(state)
@@ -186,6 +189,17 @@ mod tests {
         let state = fold(Some(&state), &opt_in, &email(), 2).unwrap();
         assert_eq!(state.minor_status, MinorStatus::MinorOptedIn);
         assert!(!state.sale_share_opted_out);
+    }
+
+    #[test]
+    fn the_canarys_request_suppresses_like_any_other_and_marks_the_state_synthetic() {
+        let mut canary = request(RequestKind::Delete, 0);
+        canary.source_system = CANARY_SOURCE_SYSTEM.into();
+        let state = fold(None, &canary, &email(), 1).unwrap();
+        assert!(state.synthetic);
+        assert!(state.deleted && state.sale_share_opted_out && state.sensitive_limited);
+        let real = fold(None, &request(RequestKind::Delete, 0), &email(), 1).unwrap();
+        assert!(!real.synthetic);
     }
 
     #[test]

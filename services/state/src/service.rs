@@ -75,14 +75,29 @@ impl StateTable {
         }
     }
 
-    /// Number of identifiers with a state.
+    /// Number of identifiers with a state, the canary's (`synthetic`) left out: what the
+    /// business reports holds real people only.
     pub fn len(&self) -> usize {
-        self.states.read().expect("state lock").len()
+        self.count(false)
     }
 
-    /// Whether no identifier has a state.
+    /// Whether no real person's identifier has a state.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Number of the canary's identifiers with a state (still suppressed, counted apart).
+    pub fn canary_len(&self) -> usize {
+        self.count(true)
+    }
+
+    fn count(&self, synthetic: bool) -> usize {
+        self.states
+            .read()
+            .expect("state lock")
+            .values()
+            .filter(|s| s.synthetic == synthetic)
+            .count()
     }
 }
 
@@ -147,6 +162,7 @@ pub async fn run(
     tracing::info!(
         records = count,
         identifiers = table.len(),
+        canary_identifiers = table.canary_len(),
         "suppression state rebuilt"
     );
     {
@@ -192,5 +208,46 @@ async fn apply_state(table: &StateTable, codec: &AvroCodec, message: IncomingMes
             offset = message.offset,
             "skipping a state record that can never decode"
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hush_contracts::events::{IdentifierType, MinorStatus};
+
+    fn state(hash: &str, synthetic: bool) -> SuppressionState {
+        SuppressionState {
+            identifier_hash: hash.repeat(64),
+            identifier_type: IdentifierType::Email,
+            subject_key: "s".into(),
+            sale_share_opted_out: true,
+            sensitive_limited: false,
+            deleted: false,
+            effective_at: 1,
+            resolicit_after: None,
+            minor_status: MinorStatus::Unknown,
+            last_request_id: "r".into(),
+            updated_at: 1,
+            synthetic,
+        }
+    }
+
+    #[test]
+    fn the_canarys_identifiers_are_held_but_not_counted() {
+        let table = StateTable::default();
+        table.put(state("a", false));
+        table.put(state("c", true));
+        assert_eq!(table.len(), 1, "only the real person is counted");
+        assert_eq!(table.canary_len(), 1);
+        assert!(
+            table
+                .get(&"c".repeat(64))
+                .is_some_and(|s| s.sale_share_opted_out),
+            "the canary is still suppressed"
+        );
+        let only_canary = StateTable::default();
+        only_canary.put(state("c", true));
+        assert!(only_canary.is_empty());
     }
 }
