@@ -6,11 +6,10 @@ use hush_connector_braze::sim::{BrazeSim, BrazeSimConfig};
 use hush_connector_braze::{BrazeConfig, BrazeConnector, FACTORY};
 use hush_connector_kit::secret::Secret;
 use hush_connector_kit::testing::{
-    assert_refused, email, one, with_raw, work, ComplianceSuite, WorkExt,
+    assert_refused, email, one, recipient_with, with_raw, work, ComplianceSuite, WorkExt,
 };
 use hush_contracts::connector::{Connector, ConnectorError, Operation, SuppressionWork};
 use hush_contracts::events::{ConfirmationAction, IdentifierType, RequestKind, VerificationStatus};
-use hush_contracts::recipients::RecipientConfig;
 use hush_sim_kit::Fault;
 use serde_json::{json, Value};
 
@@ -19,8 +18,9 @@ const KEY: &str = "sim-braze-rest-api-key";
 /// A connector for the simulator; `settings` overrides the test defaults (10 ms between
 /// read-backs, 500 ms of waiting).
 fn connector_for(sim: &BrazeSim, key: &str, settings: &str) -> BrazeConnector {
-    let mut table: toml::Table = toml::from_str(&format!(
-        r#"
+    let recipient = recipient_with(
+        &format!(
+            r#"
 id = "braze"
 kind = "braze"
 role = "SERVICE_PROVIDER"
@@ -30,12 +30,10 @@ timeout_ms = 1000
 poll_interval_ms = 10
 max_wait_ms = 500
 "#,
-        sim.base_url()
-    ))
-    .unwrap();
-    let overrides: toml::Table = toml::from_str(settings).unwrap();
-    table["settings"].as_table_mut().unwrap().extend(overrides);
-    let recipient: RecipientConfig = table.try_into().unwrap();
+            sim.base_url()
+        ),
+        settings,
+    );
     BrazeConnector::new(BrazeConfig::with_api_key(&recipient, Secret::new(key)).unwrap()).unwrap()
 }
 

@@ -6,7 +6,7 @@ use hush_connector_google_ads::sim::{GoogleAdsSim, GoogleAdsSimConfig};
 use hush_connector_google_ads::{
     GoogleAdsConfig, GoogleAdsConnector, GoogleAdsCredentials, EVIDENCE_JOB,
 };
-use hush_connector_kit::testing::{assert_refused, work, ComplianceSuite, WorkExt};
+use hush_connector_kit::testing::{assert_refused, recipient_with, work, ComplianceSuite, WorkExt};
 use hush_contracts::connector::{
     Connector, ConnectorError, Operation, SuppressionWork, WorkIdentifier,
 };
@@ -35,16 +35,7 @@ max_wait_ms = 5000
         customer = config.customer_id,
         list = config.user_list_id,
     );
-    let mut table: toml::Table = toml::from_str(&text).unwrap();
-    let overrides: toml::Table = toml::from_str(extra).unwrap();
-    for (key, value) in overrides {
-        if key == "timeout_ms" {
-            table.insert(key, value);
-        } else {
-            table["settings"].as_table_mut().unwrap().insert(key, value);
-        }
-    }
-    table.try_into().unwrap()
+    recipient_with(&text, extra)
 }
 
 fn connector_for(

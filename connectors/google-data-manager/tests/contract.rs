@@ -9,7 +9,8 @@ use hush_connector_google_data_manager::{
     EVIDENCE_REQUEST,
 };
 use hush_connector_kit::testing::{
-    assert_refused, assert_retry_after, hashed, with_raw, work, ComplianceSuite, WorkExt,
+    assert_refused, assert_retry_after, hashed, recipient_with, with_raw, work, ComplianceSuite,
+    WorkExt,
 };
 use hush_contracts::connector::{Connector, ConnectorError, Operation, SuppressionWork};
 use hush_contracts::events::{ConfirmationAction, IdentifierType, RequestKind, VerificationStatus};
@@ -38,16 +39,7 @@ max_wait_ms = 5000
         account = config.operating_account_id,
         audience = config.audience_id,
     );
-    let mut table: toml::Table = toml::from_str(&text).unwrap();
-    let overrides: toml::Table = toml::from_str(extra).unwrap();
-    for (key, value) in overrides {
-        if key == "timeout_ms" {
-            table.insert(key, value);
-        } else {
-            table["settings"].as_table_mut().unwrap().insert(key, value);
-        }
-    }
-    table.try_into().unwrap()
+    recipient_with(&text, extra)
 }
 
 /// The credentials the simulator accepts, as the connector holds them.

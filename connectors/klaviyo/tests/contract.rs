@@ -4,13 +4,12 @@ use std::time::Duration;
 
 use hush_connector_kit::secret::Secret;
 use hush_connector_kit::testing::{
-    assert_refused, email, one, with_raw, work, ComplianceSuite, WorkExt,
+    assert_refused, email, one, recipient_with, with_raw, work, ComplianceSuite, WorkExt,
 };
 use hush_connector_klaviyo::sim::{KlaviyoSim, KlaviyoSimConfig};
 use hush_connector_klaviyo::{KlaviyoConfig, KlaviyoConnector, EVIDENCE_JOB_ID, FACTORY};
 use hush_contracts::connector::{Connector, ConnectorError, Operation, SuppressionWork};
 use hush_contracts::events::{ConfirmationAction, IdentifierType, RequestKind, VerificationStatus};
-use hush_contracts::recipients::RecipientConfig;
 use serde_json::{json, Value};
 
 const KEY: &str = "pk_sim_klaviyo_private_key";
@@ -18,8 +17,9 @@ const KEY: &str = "pk_sim_klaviyo_private_key";
 /// A connector for the simulator; `settings` overrides the test defaults (10 ms between reads,
 /// 500 ms of waiting).
 fn connector_for(sim: &KlaviyoSim, key: &str, settings: &str) -> KlaviyoConnector {
-    let mut table: toml::Table = toml::from_str(&format!(
-        r#"
+    let recipient = recipient_with(
+        &format!(
+            r#"
 id = "klaviyo"
 kind = "klaviyo"
 role = "SERVICE_PROVIDER"
@@ -29,12 +29,10 @@ timeout_ms = 1000
 poll_interval_ms = 10
 max_wait_ms = 500
 "#,
-        sim.base_url()
-    ))
-    .unwrap();
-    let overrides: toml::Table = toml::from_str(settings).unwrap();
-    table["settings"].as_table_mut().unwrap().extend(overrides);
-    let recipient: RecipientConfig = table.try_into().unwrap();
+            sim.base_url()
+        ),
+        settings,
+    );
     let config = KlaviyoConfig::with_api_key(
         &recipient,
         Secret::new(key),

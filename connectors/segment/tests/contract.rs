@@ -4,19 +4,19 @@ use std::time::Duration;
 
 use hush_connector_kit::secret::Secret;
 use hush_connector_kit::testing::{
-    assert_refused, email, with_raw, work, ComplianceSuite, WorkExt,
+    assert_refused, email, recipient_with, with_raw, work, ComplianceSuite, WorkExt,
 };
 use hush_connector_segment::sim::{SegmentSim, SegmentSimConfig};
 use hush_connector_segment::{SegmentConfig, SegmentConnector, EVIDENCE_REGULATE_ID};
 use hush_contracts::connector::{Connector, ConnectorError, Operation, SuppressionWork};
 use hush_contracts::events::{ConfirmationAction, IdentifierType, RequestKind, VerificationStatus};
 use hush_contracts::identifiers::sha256_hex;
-use hush_contracts::recipients::RecipientConfig;
 use serde_json::json;
 
 fn connector_for(sim: &SegmentSim, token: &str, extra: &str) -> SegmentConnector {
-    let mut table: toml::Table = toml::from_str(&format!(
-        r#"
+    let recipient = recipient_with(
+        &format!(
+            r#"
 id = "segment"
 kind = "segment"
 role = "SERVICE_PROVIDER"
@@ -26,18 +26,10 @@ timeout_ms = 2000
 poll_interval_ms = 10
 max_wait_ms = 5000
 "#,
-        sim.base_url()
-    ))
-    .unwrap();
-    let overrides: toml::Table = toml::from_str(extra).unwrap();
-    for (key, value) in overrides {
-        if key == "timeout_ms" {
-            table.insert(key, value);
-        } else {
-            table["settings"].as_table_mut().unwrap().insert(key, value);
-        }
-    }
-    let recipient: RecipientConfig = table.try_into().unwrap();
+            sim.base_url()
+        ),
+        extra,
+    );
     let config = SegmentConfig::with_token(&recipient, Secret::new(token)).unwrap();
     SegmentConnector::new(config).unwrap()
 }

@@ -13,6 +13,7 @@ use hush_contracts::connector::{
 };
 use hush_contracts::events::{Category, ConfirmationAction, IdentifierType, RequestKind};
 use hush_contracts::identifiers::hash_identifier;
+use hush_contracts::recipients::RecipientConfig;
 
 static NEXT_REQUEST: AtomicU64 = AtomicU64::new(1);
 
@@ -42,6 +43,27 @@ pub fn opt_out_of(identifiers: impl IntoIterator<Item = WorkIdentifier>) -> Supp
         identifiers: identifiers.into_iter().collect(),
         ..work(RequestKind::OptOutSaleShare)
     }
+}
+
+/// A `[[recipients]]` block read from the TOML `text`, with each key of the TOML `overrides`
+/// replacing the block's own: `timeout_ms` at the top, any other key in `[settings]`. Contract
+/// tests keep one block per connector and change only what a test is about.
+pub fn recipient_with(text: &str, overrides: &str) -> RecipientConfig {
+    let mut table: toml::Table = toml::from_str(text).expect("the block is TOML");
+    let overrides: toml::Table = toml::from_str(overrides).expect("the overrides are TOML");
+    for (key, value) in overrides {
+        if key == "timeout_ms" {
+            table.insert(key, value);
+        } else {
+            table
+                .entry("settings")
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+                .as_table_mut()
+                .expect("[settings] is a table")
+                .insert(key, value);
+        }
+    }
+    table.try_into().expect("a valid [[recipients]] block")
 }
 
 /// Changes a built work item in the ways contract tests need.
@@ -423,6 +445,23 @@ mod tests {
         let wrong =
             std::panic::catch_unwind(|| assert_retry_after(limited(1), Duration::from_secs(60)));
         assert!(wrong.is_err(), "another delay fails");
+    }
+
+    #[test]
+    fn overrides_replace_the_timeout_at_the_top_and_everything_else_in_settings() {
+        let text = "id = \"x\"\nkind = \"k\"\nrole = \"THIRD_PARTY\"\nbase_url = \"http://h\"\n\
+                    timeout_ms = 1000\n[settings]\nmax_wait_ms = 500\npoll_interval_ms = 10\n";
+        let recipient = recipient_with(text, "timeout_ms = 50\nmax_wait_ms = 0\nextra = \"e\"");
+        assert_eq!(recipient.timeout_ms, 50);
+        assert_eq!(recipient.settings["max_wait_ms"].as_integer(), Some(0));
+        assert_eq!(
+            recipient.settings["poll_interval_ms"].as_integer(),
+            Some(10)
+        );
+        assert_eq!(recipient.settings["extra"].as_str(), Some("e"));
+        let without_settings = &text[..text.find("[settings]").unwrap()];
+        let bare = recipient_with(without_settings, "audience = \"1\"");
+        assert_eq!(bare.settings["audience"].as_str(), Some("1"));
     }
 
     #[test]
