@@ -98,6 +98,7 @@ async fn every_schema_round_trips_through_broker_and_registry() {
         proof: None,
         changes: Vec::new(),
         synthetic: false,
+        resolution: Vec::new(),
         updated_at: 1,
     };
     let leak = LeakDetected {

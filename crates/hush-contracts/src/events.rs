@@ -591,6 +591,10 @@ pub struct AuditRecord {
     /// and of the auditor's counts.
     #[serde(default)]
     pub synthetic: bool,
+    /// The request's identity resolution, as intake published it: each resolver's outcome and
+    /// the identifiers it added by type and hash, never by value.
+    #[serde(default)]
+    pub resolution: Vec<ResolutionStep>,
     /// When written.
     pub updated_at: EpochMillis,
 }
@@ -1019,6 +1023,17 @@ mod tests {
             proof: None,
             changes: Vec::new(),
             synthetic: false,
+            resolution: vec![ResolutionStep {
+                resolver: "customer-db".into(),
+                outcome: ResolutionOutcome::Resolved,
+                identifiers: vec![ResolvedIdentifier {
+                    kind: IdentifierType::CustomerId,
+                    sha256: crate::identifiers::sha256_hex("cust-1001"),
+                }],
+                resolved_at: 2,
+                attempts: 1,
+                reason: None,
+            }],
             updated_at: 3,
         });
         round_trip(&LeakDetected {

@@ -34,7 +34,8 @@ use chrono_tz::Tz;
 use hush_auth::{guard, Authenticator, Caller, Scope};
 use hush_contracts::events::{
     now_millis, AdminChange, AuditRecord, AuditStatus, Channel, ConfirmationAction, EpochMillis,
-    LeakEvidence, LeakFreeWindow, RecipientRole, RequestKind, VerificationStatus,
+    IdentifierType, LeakEvidence, LeakFreeWindow, RecipientRole, RequestKind, ResolutionOutcome,
+    VerificationStatus,
 };
 use hush_runtime::api_error::ApiError;
 use serde::{Deserialize, Serialize};
@@ -66,6 +67,24 @@ pub struct OutcomeView {
     pub completed_at: String,
     /// Evidence, sorted by key.
     pub evidence: BTreeMap<String, String>,
+}
+
+/// One identity resolver's step for a request, as answered by `GET /v1/requests/{id}`: which
+/// resolver, how it ended and the types of the identifiers it added, never their values.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ResolutionStepView {
+    /// Id of the resolver in `[[resolvers]]`.
+    pub resolver: String,
+    /// How its look-up ended.
+    pub outcome: ResolutionOutcome,
+    /// Types of the identifiers it added.
+    pub identifier_types: Vec<IdentifierType>,
+    /// When its look-up ended (RFC 3339).
+    pub resolved_at: String,
+    /// Calls made to its system.
+    pub attempts: i32,
+    /// Why it was skipped or not applicable.
+    pub reason: Option<String>,
 }
 
 /// A request's record as answered by `GET /v1/requests/{id}`.
@@ -108,6 +127,8 @@ pub struct RequestView {
     /// Operator changes (extension, denial, resolution, retry), each with its authenticated
     /// actor.
     pub changes: Vec<AdminChange>,
+    /// Identity resolution before fan-out, one step per configured resolver.
+    pub resolution: Vec<ResolutionStepView>,
 }
 
 /// The view of `record` at `now`.
@@ -157,6 +178,18 @@ pub fn view(record: &AuditRecord, policy: &DeadlinePolicy, now: EpochMillis) -> 
             .cloned()
             .collect(),
         changes: record.changes.clone(),
+        resolution: record
+            .resolution
+            .iter()
+            .map(|step| ResolutionStepView {
+                resolver: step.resolver.clone(),
+                outcome: step.outcome,
+                identifier_types: step.identifiers.iter().map(|i| i.kind).collect(),
+                resolved_at: rfc3339(step.resolved_at),
+                attempts: step.attempts,
+                reason: step.reason.clone(),
+            })
+            .collect(),
     }
 }
 
@@ -719,6 +752,37 @@ mod tests {
             idempotency_key: None,
             resolution: Vec::new(),
         }
+    }
+
+    #[test]
+    fn the_view_names_each_resolution_step_by_identifier_type_never_by_value() {
+        use hush_contracts::events::{ResolutionStep, ResolvedIdentifier};
+        let now = now_millis();
+        let mut email_only = request(OPT_OUT_ID, RequestKind::OptOutSaleShare, now);
+        let customer_hash = "c".repeat(64);
+        email_only.resolution = vec![ResolutionStep {
+            resolver: "customer-db".into(),
+            outcome: ResolutionOutcome::Resolved,
+            identifiers: vec![ResolvedIdentifier {
+                kind: IdentifierType::CustomerId,
+                sha256: customer_hash.clone(),
+            }],
+            resolved_at: now,
+            attempts: 1,
+            reason: None,
+        }];
+        let policy = DeadlinePolicy::default();
+        let record = record_for_request(&email_only, &recipients(), &policy, now);
+        let shown = serde_json::to_value(view(&record, &policy, now)).unwrap();
+        assert_eq!(
+            shown["resolution"],
+            serde_json::json!([{
+                "resolver": "customer-db", "outcome": "RESOLVED",
+                "identifier_types": ["CUSTOMER_ID"], "resolved_at": rfc3339(now),
+                "attempts": 1, "reason": null
+            }])
+        );
+        assert!(!shown.to_string().contains(&customer_hash));
     }
 
     struct App {

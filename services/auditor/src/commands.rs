@@ -185,6 +185,7 @@ mod tests {
             proof: None,
             changes: Vec::new(),
             synthetic: false,
+            resolution: Vec::new(),
             updated_at: 1_790_000_000_000,
         }
     }

@@ -132,6 +132,7 @@ pub fn record_for_request(
         proof: None,
         changes: Vec::new(),
         synthetic: request.source_system == CANARY_SOURCE_SYSTEM,
+        resolution: request.resolution.clone(),
         updated_at: now,
     };
     record.completed_at = completion_time(&record);

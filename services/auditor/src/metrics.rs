@@ -211,6 +211,7 @@ mod tests {
             proof: None,
             changes: Vec::new(),
             synthetic: false,
+            resolution: Vec::new(),
             updated_at: 0,
         }
     }

@@ -282,6 +282,7 @@ pub(crate) mod tests {
             proof: None,
             changes: Vec::new(),
             synthetic: false,
+            resolution: Vec::new(),
             updated_at: RECEIVED,
         }
     }

@@ -262,6 +262,7 @@ mod tests {
             proof: None,
             changes: Vec::new(),
             synthetic: false,
+            resolution: Vec::new(),
             updated_at,
         }
     }

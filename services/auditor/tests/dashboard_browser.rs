@@ -67,6 +67,7 @@ fn record(id: &str, kind: RequestKind, received_at: EpochMillis, days: i64) -> A
         proof: None,
         changes: Vec::new(),
         synthetic: false,
+        resolution: Vec::new(),
         updated_at: received_at,
     }
 }
