@@ -16,10 +16,11 @@ use hush_contracts::canary::{
     CanarySection, CanaryStage, CanaryStageStatus, CanarySubject,
 };
 use hush_contracts::config::SecretRef;
-use hush_contracts::events::{AuditRecord, Category, IdentifierType};
+use hush_contracts::events::{AuditRecord, Category, IdentifierType, SuppressionState};
 use hush_contracts::gate::{
     GatePolicy, GateSection, GateStream, IdentifierPath, RecordFormat, WatchedEgress,
 };
+use hush_contracts::identifiers::hash_identifier;
 use hush_gate::service::Mode;
 use hush_runtime::config::{CommonConfig, RegistryConfig};
 use hush_runtime::ops::Readiness;
@@ -560,6 +561,34 @@ async fn the_canary_names_exactly_the_stage_that_broke_and_stays_out_of_the_repo
         assert_eq!(synthetic.get(id), Some(&true), "canary request {id}");
     }
     assert_eq!(synthetic.get(&real_id), Some(&false));
+
+    // The state service marked the canary's suppression states synthetic (left out of counts,
+    // still enforced: the GATE stages above passed), and the consumer's not.
+    let mut states = std::collections::HashMap::new();
+    for record in stack.read_all(
+        &fixture.common.topics.suppressions,
+        usize::MAX,
+        Duration::from_secs(5),
+    ) {
+        let state: SuppressionState = codec
+            .decode(record.payload.as_deref().unwrap_or_default())
+            .await
+            .unwrap();
+        states.insert(state.identifier_hash.clone(), state);
+    }
+    let state_of = |kind: IdentifierType, value: &str| {
+        states
+            .get(&hash_identifier(kind, value).unwrap())
+            .unwrap_or_else(|| panic!("a state for {kind:?}"))
+    };
+    let real_state = state_of(IdentifierType::Email, REAL_EMAIL);
+    assert!(real_state.sale_share_opted_out && !real_state.synthetic);
+    let deleted_state = state_of(
+        IdentifierType::Email,
+        &fixture.canary.fresh_email(&deleted.run_id).unwrap(),
+    );
+    assert!(deleted_state.deleted && deleted_state.synthetic);
+    assert!(state_of(IdentifierType::CustomerId, CANARY_CUSTOMER).synthetic);
 
     // One result per channel run on the canaries topic.
     let runs = healthy.results.len()
