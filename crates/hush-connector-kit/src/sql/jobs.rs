@@ -562,22 +562,10 @@ mod tests {
 
     use super::*;
     use crate::sql::rights::RightSql;
-    use crate::sql::template::{Dialect, Placeholder, Template, TemplateError};
+    use crate::sql::template::Template;
+    use crate::sql::Plain;
     use crate::testing::{email, hashed, work, WorkExt};
     use hush_contracts::events::IdentifierType;
-
-    /// Writes `?`, steps over nothing.
-    struct Plain;
-
-    impl Dialect for Plain {
-        fn skip(&self, _text: &[char], at: usize) -> Result<usize, TemplateError> {
-            Ok(at + 1)
-        }
-
-        fn parameter(&self, _placeholder: Placeholder, _index: usize) -> String {
-            "?".into()
-        }
-    }
 
     const WORDS: Vocabulary = Vocabulary {
         vendor: "Warehouse",

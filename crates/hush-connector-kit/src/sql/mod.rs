@@ -7,3 +7,18 @@
 pub mod jobs;
 pub mod rights;
 pub mod template;
+
+/// A dialect for the kit's own tests: writes `?`, steps over nothing.
+#[cfg(test)]
+pub(crate) struct Plain;
+
+#[cfg(test)]
+impl template::Dialect for Plain {
+    fn skip(&self, _text: &[char], at: usize) -> Result<usize, template::TemplateError> {
+        Ok(at + 1)
+    }
+
+    fn parameter(&self, _placeholder: template::Placeholder, _index: usize) -> String {
+        "?".into()
+    }
+}

@@ -215,23 +215,10 @@ pub fn statement_ran(action: ConfirmationAction) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sql::template::{Placeholder, TemplateError};
+    use crate::sql::Plain;
     use crate::testing::{assert_names_field, hashed, work, WorkExt};
     use hush_contracts::events::IdentifierType;
     use hush_contracts::recipients::RecipientConfig;
-
-    /// Writes `?`, steps over nothing.
-    struct Plain;
-
-    impl Dialect for Plain {
-        fn skip(&self, _text: &[char], at: usize) -> Result<usize, TemplateError> {
-            Ok(at + 1)
-        }
-
-        fn parameter(&self, _placeholder: Placeholder, _index: usize) -> String {
-            "?".into()
-        }
-    }
 
     fn recipient(request_kinds: &str) -> RecipientConfig {
         toml::from_str(&format!(
@@ -248,32 +235,25 @@ mod tests {
         }
     }
 
-    fn none() -> RightSettings<'static> {
-        RightSettings {
+    /// The rights of a recipient of `request_kinds` whose only table is `[settings.delete]`.
+    fn with_delete(request_kinds: &str, delete: &StatementSettings) -> Result<Rights, ConfigError> {
+        let r = recipient(request_kinds);
+        let settings = RightSettings {
             opt_out: None,
             limit: None,
-            delete: None,
+            delete: Some(delete),
             opt_in: None,
-        }
+        };
+        Rights::configure(&Fields::of(&r), &r.request_kinds, &Plain, settings)
     }
 
     #[test]
     fn each_table_is_parsed_under_its_setting_name() {
-        let r = recipient("[\"DELETE\"]");
         let delete = block(
             "DELETE FROM c WHERE e = :email_sha256",
             Some("SELECT COUNT(*) FROM c WHERE e = :email_sha256"),
         );
-        let rights = Rights::configure(
-            &Fields::of(&r),
-            &r.request_kinds,
-            &Plain,
-            RightSettings {
-                delete: Some(&delete),
-                ..none()
-            },
-        )
-        .unwrap();
+        let rights = with_delete("[\"DELETE\"]", &delete).unwrap();
         let right = rights.right(RequestKind::Delete).unwrap();
         assert_eq!(right.statement.field, "settings.delete.statement");
         assert_eq!(right.statement.template.sql, "DELETE FROM c WHERE e = ?");
@@ -288,19 +268,10 @@ mod tests {
 
     #[test]
     fn a_right_in_request_kinds_needs_its_table() {
-        let r = recipient("[\"OPT_OUT_SALE_SHARE\", \"DELETE\"]");
         let delete = block("DELETE FROM c WHERE e = :email_sha256", None);
-        let error = Rights::configure(
-            &Fields::of(&r),
-            &r.request_kinds,
-            &Plain,
-            RightSettings {
-                delete: Some(&delete),
-                ..none()
-            },
-        )
-        .unwrap_err()
-        .to_string();
+        let error = with_delete("[\"OPT_OUT_SALE_SHARE\", \"DELETE\"]", &delete)
+            .unwrap_err()
+            .to_string();
         assert!(
             error.contains(
                 "recipients.wh.settings.opt_out.statement is required: request_kinds include \
@@ -312,35 +283,17 @@ mod tests {
 
     #[test]
     fn a_bad_template_is_refused_naming_the_setting_and_the_placeholder() {
-        let r = recipient("[\"DELETE\"]");
         let delete = block(
             "DELETE FROM c WHERE e = :email_sha256",
             Some("SELECT COUNT(*) FROM c WHERE e = :emial"),
         );
-        let configured = Rights::configure(
-            &Fields::of(&r),
-            &r.request_kinds,
-            &Plain,
-            RightSettings {
-                delete: Some(&delete),
-                ..none()
-            },
-        );
         assert_names_field(
-            configured,
+            with_delete("[\"DELETE\"]", &delete),
             "recipients.wh.settings.delete.check uses the unknown placeholder `:emial`",
         );
         let no_one = block("DELETE FROM c", None);
         assert_names_field(
-            Rights::configure(
-                &Fields::of(&r),
-                &r.request_kinds,
-                &Plain,
-                RightSettings {
-                    delete: Some(&no_one),
-                    ..none()
-                },
-            ),
+            with_delete("[\"DELETE\"]", &no_one),
             "recipients.wh.settings.delete.statement names no identifier placeholder",
         );
     }
