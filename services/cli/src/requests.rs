@@ -244,6 +244,37 @@ pub async fn retry(endpoints: &Endpoints, id: &str, connector: &str) -> anyhow::
     .await
 }
 
+/// One line per identity resolution step of `record`: the resolver, its outcome and the types
+/// of the identifiers it added (the auditor never answers their values).
+fn resolution_lines(record: &Value) -> Vec<String> {
+    let text = |v: &Value| v.as_str().unwrap_or("-").to_owned();
+    record["resolution"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|step| {
+            let types: Vec<String> = step["identifier_types"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(text)
+                .collect();
+            let mut line = format!(
+                "resolution: {} {}",
+                text(&step["resolver"]),
+                text(&step["outcome"])
+            );
+            if !types.is_empty() {
+                line.push_str(&format!(", added {}", types.join(", ")));
+            }
+            if let Some(reason) = step["reason"].as_str() {
+                line.push_str(&format!(" ({reason})"));
+            }
+            line
+        })
+        .collect()
+}
+
 /// Prints a one-screen summary of an audit record.
 pub fn print_status(record: &Value) {
     let text = |v: &Value| v.as_str().unwrap_or("-").to_owned();
@@ -261,6 +292,9 @@ pub fn print_status(record: &Value) {
     );
     if let Some(rule) = record["deadline_rule"].as_str() {
         println!("deadline rule: {rule}");
+    }
+    for line in resolution_lines(record) {
+        println!("{line}");
     }
     println!(
         "{:<22} {:<17} {:<25} {:<13} {:>8}  evidence",
@@ -381,4 +415,27 @@ pub async fn report(args: Report, endpoints: &Endpoints) -> anyhow::Result<()> {
         json => println!("{}", serde_json::to_string_pretty(&json)?),
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolution_steps_are_shown_by_resolver_outcome_and_identifier_type() {
+        let record = json!({"resolution": [
+            {"resolver": "customer-db", "outcome": "RESOLVED", "identifier_types": ["CUSTOMER_ID"],
+             "resolved_at": "2026-12-01T20:00:00.000Z", "attempts": 1, "reason": null},
+            {"resolver": "segment-profiles", "outcome": "SKIPPED", "identifier_types": [],
+             "resolved_at": "2026-12-01T20:00:00.000Z", "attempts": 3, "reason": "HTTP 503"}
+        ]});
+        assert_eq!(
+            resolution_lines(&record),
+            [
+                "resolution: customer-db RESOLVED, added CUSTOMER_ID",
+                "resolution: segment-profiles SKIPPED (HTTP 503)"
+            ]
+        );
+        assert!(resolution_lines(&json!({})).is_empty());
+    }
 }
