@@ -21,7 +21,8 @@ use crate::lookup::SuppressionLookup;
 pub struct Follower {
     /// Kafka `client.id` of the reader (the service's name).
     pub client_id: &'static str,
-    /// Set to the number of identifiers held after every applied record.
+    /// Set to the number of identifiers held after every applied record, the canary's left
+    /// out.
     pub identifiers: IntGauge,
 }
 
@@ -36,14 +37,14 @@ async fn apply(
     let Some(payload) = message.payload.as_deref() else {
         if let Some(key) = message.key_str() {
             lookup.remove(key);
-            identifiers.set(lookup.len() as i64);
+            identifiers.set(lookup.counted_len() as i64);
         }
         return;
     };
     match codec.decode_patiently::<SuppressionState>(payload).await {
         Ok(state) => {
             lookup.apply(&state);
-            identifiers.set(lookup.len() as i64);
+            identifiers.set(lookup.counted_len() as i64);
         }
         Err(error) => {
             tracing::error!(%error, partition = message.partition, offset = message.offset, "undecodable suppression state skipped");

@@ -2,6 +2,7 @@
 //! deleted, opted out of sale/share or limited, since when, and by which request. Rebuilt from
 //! the compacted `hush.suppressions.v1` into a compact index (about 42 bytes an identifier).
 
+use std::collections::HashSet;
 use std::sync::RwLock;
 
 use hush_contracts::events::SuppressionState;
@@ -12,6 +13,9 @@ use hush_suppression_index::{IdentifierKey, Suppression, SuppressionIndex};
 #[derive(Default)]
 pub struct SuppressionLookup {
     index: RwLock<SuppressionIndex>,
+    /// Identifiers whose latest state the canary's request produced (`synthetic`): enforced
+    /// like the others, left out of [`SuppressionLookup::counted_len`].
+    canary: RwLock<HashSet<IdentifierKey>>,
 }
 
 impl SuppressionLookup {
@@ -31,16 +35,24 @@ impl SuppressionLookup {
                 .map(|id| *id.as_bytes())
                 .unwrap_or_default(),
         };
-        self.index
-            .write()
-            .expect("index lock")
-            .upsert(key, suppression);
+        let held = {
+            let mut index = self.index.write().expect("index lock");
+            index.upsert(key, suppression);
+            index.get(&key).is_some()
+        };
+        let mut canary = self.canary.write().expect("canary lock");
+        if state.synthetic && held {
+            canary.insert(key);
+        } else {
+            canary.remove(&key);
+        }
     }
 
     /// Forgets an identifier (a tombstone on the compacted topic).
     pub fn remove(&self, identifier_hash: &str) {
         if let Ok(key) = IdentifierKey::from_sha256_hex(identifier_hash) {
             self.index.write().expect("index lock").remove(&key);
+            self.canary.write().expect("canary lock").remove(&key);
         }
     }
 
@@ -58,6 +70,12 @@ impl SuppressionLookup {
     /// Whether none is held.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Identifiers held, the canary's left out: what a service reports as suppressed people.
+    pub fn counted_len(&self) -> usize {
+        let canary = self.canary.read().expect("canary lock").len();
+        self.len().saturating_sub(canary)
     }
 
     /// Heap held by the index, in bytes.
@@ -105,6 +123,29 @@ mod tests {
             "0b6f4f7e-8d7c-4c1a-9e55-2d9c1f3b7a10"
         );
         assert_eq!(lookup.get(&sha256_hex("john@example.com")), None);
+    }
+
+    #[test]
+    fn the_canarys_identifiers_are_enforced_but_not_counted() {
+        let lookup = SuppressionLookup::default();
+        lookup.apply(&state("jane@example.com", true, false));
+        let canary = |opted_out| SuppressionState {
+            synthetic: true,
+            ..state("hush-canary-r1@hush-canary.example", opted_out, false)
+        };
+        lookup.apply(&canary(true));
+        assert!(lookup
+            .get(&sha256_hex("hush-canary-r1@hush-canary.example"))
+            .is_some_and(|s| s.sale_share_opted_out));
+        assert_eq!((lookup.len(), lookup.counted_len()), (2, 1));
+        // Lifted (the canary's re-opt-in), then suppressed again by a real request.
+        lookup.apply(&canary(false));
+        assert_eq!((lookup.len(), lookup.counted_len()), (1, 1));
+        lookup.apply(&state("hush-canary-r1@hush-canary.example", true, false));
+        assert_eq!((lookup.len(), lookup.counted_len()), (2, 2));
+        lookup.apply(&canary(true));
+        lookup.remove(&sha256_hex("hush-canary-r1@hush-canary.example"));
+        assert_eq!((lookup.len(), lookup.counted_len()), (1, 1));
     }
 
     #[test]

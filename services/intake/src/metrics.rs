@@ -39,11 +39,12 @@ pub fn accepted_counter(synthetic: bool) -> &'static IntCounterVec {
     }
 }
 
-/// Identifiers in intake's copy of the suppression state.
+/// Identifiers in intake's copy of the suppression state, the canary's left out.
 pub static SUPPRESSED_IDENTIFIERS: LazyLock<IntGauge> = LazyLock::new(|| {
     register_int_gauge!(
         "hush_intake_suppressed_identifiers",
-        "Identifiers held in intake's suppression state (answers GET /v1/consent)"
+        "Identifiers held in intake's suppression state (answers GET /v1/consent), the \
+         canary's left out"
     )
     .expect("metric registers once")
 });
