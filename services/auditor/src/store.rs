@@ -185,9 +185,14 @@ impl AuditStore {
                 ),
             },
         }
-        let mut followed = self.followed.lock().expect("followed lock");
-        let reached = followed.entry(at.partition).or_insert(at.offset);
-        *reached = (*reached).max(at.offset);
+        {
+            let mut followed = self.followed.lock().expect("followed lock");
+            let reached = followed.entry(at.partition).or_insert(at.offset);
+            *reached = (*reached).max(at.offset);
+        }
+        // Wakes a waiter on the position too: reading back this replica's own write stores
+        // nothing new.
+        self.changed();
     }
 }
 
@@ -302,6 +307,35 @@ mod tests {
         assert!(!store.remove(ID, at(4)));
         assert!(store.remove(ID, at(6)));
         assert!(store.is_empty());
+    }
+
+    #[tokio::test]
+    async fn reading_back_an_own_write_advances_the_followed_position_and_wakes_waiters() {
+        let store = AuditStore::default();
+        let codec = AvroCodec::from_config(&hush_runtime::config::RegistryConfig::default())
+            .expect("codec");
+        let mut changes = store.changes();
+        changes.borrow_and_update();
+        assert!(!store.has_followed(2, 0));
+        // A tombstone needs no registry: it is applied by position alone.
+        store
+            .apply(
+                &codec,
+                IncomingMessage {
+                    topic: "hush.audit.v1".into(),
+                    partition: 2,
+                    offset: 7,
+                    key: Some(ID.as_bytes().to_vec()),
+                    payload: None,
+                    headers: vec![],
+                    timestamp_ms: None,
+                },
+            )
+            .await;
+        assert!(store.has_followed(2, 7));
+        assert!(!store.has_followed(2, 8));
+        assert!(!store.has_followed(1, 0));
+        assert!(changes.has_changed().unwrap(), "a waiter is woken");
     }
 
     #[test]
