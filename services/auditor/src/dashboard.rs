@@ -802,13 +802,14 @@ fn render_recent(html: &mut String, page: &Page<'_>) {
         let extended = if record.extended { " (extended)" } else { "" };
         let _ = write!(
             html,
-            "<tr><td>{}</td><td>{}<br><small>{} · {}</small></td><td class=\"t\">{}</td>\
+            "<tr><td>{}</td><td>{}<br><small>{} · {}</small>{}</td><td class=\"t\">{}</td>\
              <td class=\"t\">{}{extended}</td>\
              <td>{}{denial}</td><td>{}</td></tr>",
             request_link(&record.request_id),
             record.kind.as_str(),
             record.channel.as_str(),
             escape(&record.jurisdiction),
+            resolution_note(record),
             local_time(record.received_at, page.tz),
             local_time(record.deadline, page.tz),
             status_badge(status_at(record, page.now, page.at_risk_days)),
@@ -816,6 +817,27 @@ fn render_recent(html: &mut String, page: &Page<'_>) {
         );
     }
     html.push_str("</tbody></table></section>");
+}
+
+/// The request's identity resolution steps, each as resolver, outcome and the types of the
+/// identifiers it added (never values or hashes); empty when no resolver is configured.
+fn resolution_note(record: &AuditRecord) -> String {
+    let mut note = String::new();
+    for step in &record.resolution {
+        let types: Vec<&str> = step.identifiers.iter().map(|i| i.kind.as_str()).collect();
+        let added = if types.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", types.join(", "))
+        };
+        let _ = write!(
+            note,
+            "<br><small class=\"resolution\">resolution: {} {}{added}</small>",
+            escape(&step.resolver),
+            step.outcome.as_str(),
+        );
+    }
+    note
 }
 
 fn render(page: &Page<'_>) -> String {
@@ -1135,6 +1157,33 @@ mod tests {
         );
         let page = html(&records, &[], &[]);
         assert!(section(&page, "failed").contains("after 8 read-backs"));
+    }
+
+    #[test]
+    fn the_recent_table_shows_resolution_steps_by_type_never_by_value() {
+        use hush_contracts::events::{
+            IdentifierType, ResolutionOutcome, ResolutionStep, ResolvedIdentifier,
+        };
+        let mut record = record(CLEAN_ID, &["crm"]);
+        let hash = "c".repeat(64);
+        record.resolution = vec![ResolutionStep {
+            resolver: "customer-db".into(),
+            outcome: ResolutionOutcome::Resolved,
+            identifiers: vec![ResolvedIdentifier {
+                kind: IdentifierType::CustomerId,
+                sha256: hash.clone(),
+            }],
+            resolved_at: RECEIVED,
+            attempts: 1,
+            reason: None,
+        }];
+        let page = html(&[record], &[], &[]);
+        let recent = section(&page, "recent");
+        assert!(
+            recent.contains("resolution: customer-db RESOLVED (CUSTOMER_ID)"),
+            "{recent}"
+        );
+        assert!(!page.contains(&hash));
     }
 
     #[test]
