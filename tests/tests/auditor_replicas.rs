@@ -1,7 +1,8 @@
 //! Two auditor replicas in one consumer group, on the real broker and registry: changes made
 //! through both replicas' HTTP APIs at once, while confirmations for the same requests arrive,
 //! are all kept (each becomes a command applied by the replica that owns the request's
-//! partition), in order, with their actors.
+//! partition), in order, with their actors; and once one replica stops, the other takes its
+//! partitions over without losing what it wrote.
 
 use std::time::Duration;
 
@@ -147,7 +148,9 @@ async fn changes_raced_through_two_replicas_are_all_kept_in_order_with_their_act
     let group = format!("it-auditor-replicas-{}", uuid::Uuid::new_v4().simple());
     let shutdown = CancellationToken::new();
     let mut bases = Vec::new();
+    let mut replicas = Vec::new();
     for which in ["a", "b"] {
+        let stop = shutdown.child_token();
         let mut config = hush_auditor::service::Config {
             common: common.clone(),
             recipients: recipients(),
@@ -159,10 +162,9 @@ async fn changes_raced_through_two_replicas_are_all_kept_in_order_with_their_act
         config.auditor.command_wait_ms = 10_000;
         bases.push(format!("http://{}", config.auditor.listen));
         let readiness = Readiness::default();
-        tokio::spawn(hush_auditor::service::run(
-            config,
-            readiness.clone(),
-            shutdown.clone(),
+        replicas.push((
+            stop.clone(),
+            tokio::spawn(hush_auditor::service::run(config, readiness.clone(), stop)),
         ));
         wait_ready(&readiness, which).await;
     }
@@ -298,6 +300,59 @@ async fn changes_raced_through_two_replicas_are_all_kept_in_order_with_their_act
             outcomes.sort_unstable();
             assert_eq!(outcomes, ["ads", "crm", "partner"], "{record}");
         }
+    }
+
+    // Replica b stops; a takes its partitions over and builds on b's last versions.
+    let (stop_b, b_task) = replicas.pop().expect("replica b");
+    stop_b.cancel();
+    b_task
+        .await
+        .expect("replica b task")
+        .expect("replica b stopped cleanly");
+    for request in &requests {
+        let id = &request.request_id;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+        loop {
+            let (status, body) = post(
+                &b,
+                format!("{}/v1/requests/{id}/denial", bases[0]),
+                json!({"reason": "identity could not be verified"}),
+            )
+            .await;
+            if status == 200 {
+                break;
+            }
+            // 202 while the group rebalances: the command waits for its new owner.
+            assert_eq!(status, 202, "denial of {id}: {body}");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "denial of {id} never applied"
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        let record = wait_record(&a, &bases[0], id, |r| !r["denial_reason"].is_null()).await;
+        let actions: Vec<(&str, &str)> = record["changes"]
+            .as_array()
+            .expect("changes")
+            .iter()
+            .map(|c| {
+                (
+                    c["action"].as_str().unwrap_or_default(),
+                    c["actor"].as_str().unwrap_or_default(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            actions.len(),
+            4,
+            "b's and a's changes all kept: {actions:?}"
+        );
+        assert_eq!(actions[3], ("DENIAL", "lead-b"), "{actions:?}");
+        assert_eq!(
+            record["connectors"].as_array().map(Vec::len),
+            Some(3),
+            "{record}"
+        );
     }
     shutdown.cancel();
 }
