@@ -198,6 +198,15 @@ async fn email_only_opt_outs_reach_segment_through_resolution_and_never_wait_for
         (Some("SUPPRESSED"), Some("VERIFIED")),
         "{jane_at_segment:#}"
     );
+    // The auditor's record shows each step by resolver, outcome and identifier type only.
+    let jane_steps = &records[0]["resolution"];
+    assert_eq!(jane_steps[0]["resolver"], "customer-db", "{jane_steps:#}");
+    assert_eq!(jane_steps[0]["outcome"], "RESOLVED");
+    assert_eq!(jane_steps[0]["identifier_types"], json!(["CUSTOMER_ID"]));
+    assert!(
+        !records[0].to_string().contains("cust-1001"),
+        "no resolved value in the auditor's answer"
+    );
     let sam_at_segment = segment_outcome(&records[2]);
     assert_eq!(
         (
