@@ -173,18 +173,10 @@ impl KafkaRecord {
         set: &[(&str, &str)],
     ) -> Result<(), HandlerError> {
         let mut headers = OwnedHeaders::new();
-        for (name, value) in &message.headers {
-            if set.iter().all(|(replaced, _)| replaced != name) {
-                headers = headers.insert(Header {
-                    key: name,
-                    value: Some(value.as_slice()),
-                });
-            }
-        }
-        for (name, value) in set {
+        for (name, value) in requeued_headers(message, set) {
             headers = headers.insert(Header {
                 key: name,
-                value: Some(value.as_bytes()),
+                value: Some(value),
             });
         }
         self.producer
@@ -197,5 +189,51 @@ impl KafkaRecord {
             .await
             .map_err(|e| HandlerError::Retryable(e.to_string()))?;
         Ok(())
+    }
+}
+
+/// The headers of `message` re-published with `set`: every header the message had that `set`
+/// does not replace (a re-verification's among them), then each of `set`.
+fn requeued_headers<'a>(
+    message: &'a IncomingMessage,
+    set: &[(&'a str, &'a str)],
+) -> Vec<(&'a str, &'a [u8])> {
+    let kept = message
+        .headers
+        .iter()
+        .filter(|(name, _)| set.iter().all(|(replaced, _)| replaced != name))
+        .map(|(name, value)| (name.as_str(), value.as_slice()));
+    kept.chain(set.iter().map(|(name, value)| (*name, value.as_bytes())))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_requeued_message_keeps_its_other_headers_and_replaces_the_ones_set() {
+        let mut message = crate::fakes::message();
+        message.headers = vec![
+            (retry::REVERIFY_HEADER.into(), b"{...}".to_vec()),
+            (retry::NOT_BEFORE_HEADER.into(), b"100".to_vec()),
+            ("traceparent".into(), b"00-abc-def-01".to_vec()),
+        ];
+        let headers = requeued_headers(
+            &message,
+            &[
+                (retry::NOT_BEFORE_HEADER, "200"),
+                (retry::LAST_ERROR_HEADER, "HTTP 503"),
+            ],
+        );
+        assert_eq!(
+            headers,
+            vec![
+                (retry::REVERIFY_HEADER, &b"{...}"[..]),
+                ("traceparent", &b"00-abc-def-01"[..]),
+                (retry::NOT_BEFORE_HEADER, &b"200"[..]),
+                (retry::LAST_ERROR_HEADER, &b"HTTP 503"[..]),
+            ]
+        );
     }
 }
