@@ -67,6 +67,17 @@ deny:
 audit:
 	tools/deny check advisories
 
+# Soak under faults (tests/src/bin/faults.rs): FAULTS_REQUESTS opt-outs (default 300) through
+# intake, state, auditor and two suppressors run as containers of Hush's runtime image, while
+# services and the broker are killed with SIGKILL and restarted at random intervals drawn from
+# FAULTS_SEED (default 1). Prints requests lost, duplicate confirmations, requests left
+# UNVERIFIED/PENDING and the time to drain after the last fault. Not part of `make test`.
+.PHONY: faults
+faults: images
+	deploy/testcontainers/images runtime >/dev/null
+	HUSH_RUNTIME_BUILD=0 cargo run -q -p hush-tests --bin faults -- \
+	  --requests $${FAULTS_REQUESTS:-300} --seed $${FAULTS_SEED:-1}
+
 # Fuzzing (tools/fuzz): every cargo-fuzz target of fuzz/ for FUZZ_SECONDS each (default 60),
 # with cargo-fuzz built into ~/.cache/hush/tools. Not part of `make test`.
 .PHONY: fuzz

@@ -1155,19 +1155,32 @@ impl RuntimePipeline {
         Ok((status, response.json().await.unwrap_or_default()))
     }
 
-    /// The auditor's view of request `id`, when it answers with one.
+    /// The auditor's view of request `id`, when it answers with one. Waits out a 429 (the
+    /// auditor's per-client rate) as its `Retry-After` says, up to ten times.
     pub async fn record(&self, id: &str) -> Option<serde_json::Value> {
-        let response = self
-            .http
-            .get(format!("{}/v1/requests/{id}", self.url("auditor")))
-            .timeout(Duration::from_secs(5))
-            .send()
-            .await
-            .ok()?;
-        if !response.status().is_success() {
-            return None;
+        for _ in 0..10 {
+            let response = self
+                .http
+                .get(format!("{}/v1/requests/{id}", self.url("auditor")))
+                .timeout(Duration::from_secs(5))
+                .send()
+                .await
+                .ok()?;
+            if response.status() == reqwest::StatusCode::TOO_MANY_REQUESTS {
+                let wait = response
+                    .headers()
+                    .get(reqwest::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+                    .unwrap_or(1);
+                tokio::time::sleep(Duration::from_secs(wait.clamp(1, 10))).await;
+                continue;
+            }
+            if !response.status().is_success() {
+                return None;
+            }
+            return response.json().await.ok();
         }
-        response.json().await.ok()
+        None
     }
 
     /// Whether every required recipient of `record` has answered.

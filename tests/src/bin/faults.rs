@@ -1,0 +1,406 @@
+//! `make faults`: a soak of the shipped runtime image under faults.
+//!
+//! Runs intake, the state service, the auditor and the partner-webhook and HubSpot suppressors
+//! as containers of `hush-test/runtime` (see `RuntimePipeline`), on a broker and a registry of
+//! their own started by testcontainers. While N opt-outs go in through intake, a scheduler
+//! driven by a seeded random generator kills a random service container with SIGKILL, or the
+//! broker, at random intervals, and starts it again after a random pause. A client retries a
+//! refused or unanswered submission with the same idempotency key, as intake's 503 tells it to.
+//! Once the last submission is acknowledged and the last fault repaired, it waits for every
+//! acknowledged request to complete, then prints what was lost, what was duplicated, what was
+//! left UNVERIFIED or PENDING, and how long the pipeline took to drain after the last fault.
+//!
+//! Faults may overlap (a target is not waited for before the next fault); after the last one
+//! the harness waits until the broker answers and every service is ready again, and measures
+//! the drain from there.
+//!
+//! Usage: `faults [--requests N] [--seed S] [--rate PER_SECOND] [--drain-timeout SECONDS]`
+//! (defaults 300, 1, 2, 600: 300 requests over 150 s of faults). Exits with 1 when a request was lost or confirmed twice.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hush_tests::containers::{
+    kill_container, run_bounded, runtime_image, start_container, RuntimePipeline,
+};
+use hush_tests::Stack;
+use serde_json::{json, Value};
+use tokio::sync::Mutex;
+
+/// The soak's settings.
+#[derive(Debug, Clone)]
+struct Settings {
+    requests: usize,
+    seed: u64,
+    rate: f64,
+    drain_timeout: Duration,
+}
+
+fn parse_args() -> Result<Settings, String> {
+    let mut settings = Settings {
+        requests: 300,
+        seed: 1,
+        rate: 2.0,
+        drain_timeout: Duration::from_secs(600),
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
+        let bad = |e: &dyn std::fmt::Display| format!("{flag} {value}: {e}");
+        match flag.as_str() {
+            "--requests" => settings.requests = value.parse().map_err(|e| bad(&e))?,
+            "--seed" => settings.seed = value.parse().map_err(|e| bad(&e))?,
+            "--rate" => settings.rate = value.parse().map_err(|e| bad(&e))?,
+            "--drain-timeout" => {
+                settings.drain_timeout = Duration::from_secs(value.parse().map_err(|e| bad(&e))?)
+            }
+            _ => return Err(format!("unknown argument {flag}")),
+        }
+    }
+    if settings.requests == 0 || settings.rate <= 0.0 {
+        return Err("--requests and --rate must be positive".into());
+    }
+    Ok(settings)
+}
+
+/// SplitMix64: the same seed gives the same faults at the same offsets.
+struct Random(u64);
+
+impl Random {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A duration uniformly between `low` and `high` milliseconds.
+    fn millis(&mut self, low: u64, high: u64) -> Duration {
+        Duration::from_millis(low + self.next() % (high - low + 1))
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+/// What the submitting client saw.
+#[derive(Default)]
+struct Submissions {
+    acknowledged: BTreeSet<String>,
+    refused: usize,
+    unanswered: usize,
+}
+
+fn opt_out(n: usize, run: &str) -> Value {
+    json!({
+        "kind": "OPT_OUT_SALE_SHARE", "jurisdiction": "US-CA", "channel": "WEB_FORM",
+        "identifiers": [{"type": "EMAIL", "value": format!("soak{n}.{run}@example.com")}],
+        "categories": ["ALL"], "idempotency_key": format!("soak-{run}-{n}")
+    })
+}
+
+/// Submits every request at `rate` per second, retrying each until intake acknowledges it.
+async fn submit(
+    pipeline: Arc<RuntimePipeline>,
+    settings: Settings,
+    submissions: Arc<Mutex<Submissions>>,
+) {
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    let interval = Duration::from_secs_f64(1.0 / settings.rate);
+    let started = tokio::time::Instant::now();
+    for n in 0..settings.requests {
+        tokio::time::sleep_until(started + interval * n as u32).await;
+        let body = opt_out(n, &run[..8]);
+        loop {
+            match pipeline.submit(&body).await {
+                Ok((202, answer)) => {
+                    let id = answer["request_id"].as_str().unwrap_or_default().to_owned();
+                    submissions.lock().await.acknowledged.insert(id);
+                    break;
+                }
+                Ok((status, answer)) => {
+                    if status != 503 {
+                        eprintln!("[faults] intake answered {status}: {answer}");
+                    }
+                    submissions.lock().await.refused += 1;
+                }
+                Err(_) => submissions.lock().await.unanswered += 1,
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+}
+
+/// One fault: what was hit, when, and how long it stayed stopped.
+struct Fault {
+    target: String,
+    at: Duration,
+    down: Duration,
+}
+
+/// Waits until the broker answers a metadata request again.
+async fn broker_answers(bootstrap: String, timeout: Duration) -> bool {
+    tokio::task::spawn_blocking(move || {
+        use rdkafka::consumer::{BaseConsumer, Consumer};
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            let consumer: Result<BaseConsumer, _> = rdkafka::ClientConfig::new()
+                .set("bootstrap.servers", &bootstrap)
+                .create();
+            if let Ok(consumer) = consumer {
+                if consumer
+                    .fetch_metadata(None, Duration::from_secs(2))
+                    .is_ok()
+                {
+                    return true;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        false
+    })
+    .await
+    .unwrap_or(false)
+}
+
+/// Kills and restarts a random target every few seconds until `done` (the broker at least
+/// once); returns the faults.
+async fn inject_faults(
+    pipeline: Arc<RuntimePipeline>,
+    settings: Settings,
+    done: Arc<AtomicBool>,
+    started: Instant,
+) -> anyhow::Result<Vec<Fault>> {
+    let seed = settings.seed;
+    let broker_by = Duration::from_secs_f64(0.6 * settings.requests as f64 / settings.rate);
+    let mut random = Random(seed);
+    let kafka_id = pipeline
+        .stack
+        .containers
+        .as_ref()
+        .map(|c| c.kafka_id().to_owned())
+        .ok_or_else(|| anyhow::anyhow!("the broker is not a container"))?;
+    let targets: Vec<&str> = RuntimePipeline::SERVICES
+        .iter()
+        .copied()
+        .chain(["broker"])
+        .collect();
+    let mut faults = Vec::new();
+    while !done.load(Ordering::SeqCst) {
+        tokio::time::sleep(random.millis(2_000, 6_000)).await;
+        if done.load(Ordering::SeqCst) {
+            break;
+        }
+        // The broker is among the targets; if chance has spared it past 60 % of the
+        // submission window, it is next, so every soak restarts it at least once.
+        let mut target = targets[random.below(targets.len())];
+        if !faults.iter().any(|f: &Fault| f.target == "broker") && started.elapsed() >= broker_by {
+            target = "broker";
+        }
+        let pause = random.millis(500, 4_000);
+        let at = started.elapsed();
+        let id = match target {
+            "broker" => kafka_id.clone(),
+            service => pipeline.service(service).id().to_owned(),
+        };
+        let code = kill_container(&id).await?;
+        eprintln!(
+            "[faults] {:>6.1} s  kill -9 {target} (exit code {code}), restart in {:.1} s",
+            at.as_secs_f64(),
+            pause.as_secs_f64()
+        );
+        tokio::time::sleep(pause).await;
+        start_container(&id).await?;
+        faults.push(Fault {
+            target: target.to_owned(),
+            at,
+            down: pause,
+        });
+    }
+    // Repaired: the broker answers and every service is ready again.
+    anyhow::ensure!(
+        broker_answers(
+            pipeline.stack.kafka.bootstrap_servers.clone(),
+            Duration::from_secs(180)
+        )
+        .await,
+        "the broker did not answer within 180 s of the last fault"
+    );
+    for service in &pipeline.services {
+        service.wait_ready(Duration::from_secs(180)).await?;
+    }
+    Ok(faults)
+}
+
+/// Milliseconds between two RFC 3339 instants of an auditor record.
+fn completion_ms(record: &Value) -> Option<i64> {
+    let at = |key: &str| {
+        record[key]
+            .as_str()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+    };
+    Some((at("completed_at")? - at("received_at")?).num_milliseconds())
+}
+
+async fn soak(settings: Settings) -> anyhow::Result<bool> {
+    let image = tokio::task::spawn_blocking(runtime_image).await??;
+    let stack = tokio::task::spawn_blocking(|| Stack::own_containers("faults")).await?;
+    let pipeline = Arc::new(RuntimePipeline::start(stack, &image, "faults").await?);
+    eprintln!(
+        "[faults] {} requests at {}/s, seed {}, image {image}",
+        settings.requests, settings.rate, settings.seed
+    );
+
+    let started = Instant::now();
+    let submissions = Arc::new(Mutex::new(Submissions::default()));
+    let done = Arc::new(AtomicBool::new(false));
+    let faults = tokio::spawn(inject_faults(
+        pipeline.clone(),
+        settings.clone(),
+        done.clone(),
+        started,
+    ));
+    submit(pipeline.clone(), settings.clone(), submissions.clone()).await;
+    done.store(true, Ordering::SeqCst);
+    let submitted_in = started.elapsed();
+    let faults = faults.await??;
+    let last_fault_repaired = Instant::now();
+    let repaired_at = started.elapsed();
+
+    let submissions = std::mem::take(&mut *submissions.lock().await);
+    let acknowledged = submissions.acknowledged;
+    let incomplete = pipeline
+        .wait_complete(&acknowledged, settings.drain_timeout)
+        .await;
+    let drained = last_fault_repaired.elapsed();
+    let drained_at = started.elapsed();
+    let last_fault_at = faults.last().map_or(Duration::ZERO, |f| f.at);
+
+    let counts = pipeline.confirmation_counts().await?;
+    let mut statuses: BTreeMap<String, usize> = BTreeMap::new();
+    let mut completion: Vec<i64> = Vec::new();
+    for id in &acknowledged {
+        let record = pipeline.record(id).await;
+        let status = record
+            .as_ref()
+            .and_then(|r| r["status"].as_str())
+            .unwrap_or("(no record)")
+            .to_owned();
+        *statuses.entry(status).or_default() += 1;
+        if let Some(ms) = record.as_ref().and_then(completion_ms) {
+            completion.push(ms);
+        }
+    }
+    completion.sort_unstable();
+    let percentile = |p: f64| {
+        completion
+            .get(((completion.len() as f64 * p).ceil() as usize).saturating_sub(1))
+            .map_or(f64::NAN, |ms| *ms as f64 / 1000.0)
+    };
+    let duplicate_confirmations: usize = counts.values().map(|n| n - 1).sum();
+    let missing_confirmations = acknowledged
+        .iter()
+        .flat_map(|id| RuntimePipeline::RECIPIENTS.map(|r| (id.clone(), r.to_owned())))
+        .filter(|key| !counts.contains_key(key))
+        .count();
+    let unacknowledged: BTreeSet<&String> = counts
+        .keys()
+        .map(|(id, _)| id)
+        .filter(|id| !acknowledged.contains(*id))
+        .collect();
+    let mut notices: BTreeMap<String, usize> = BTreeMap::new();
+    for notice in pipeline.webhook.notices() {
+        *notices.entry(notice.request_id).or_default() += 1;
+    }
+    let duplicate_notices: usize = notices.values().map(|n| n - 1).sum();
+    let mut by_target: BTreeMap<&str, usize> = BTreeMap::new();
+    for fault in &faults {
+        *by_target.entry(fault.target.as_str()).or_default() += 1;
+    }
+    let longest = faults.iter().map(|f| f.down).max().unwrap_or_default();
+    let unverified = statuses.get("UNVERIFIED").copied().unwrap_or(0);
+
+    println!("faults soak (seed {}, image {image})", settings.seed);
+    println!(
+        "  requests submitted           {}  (acknowledged {}; answers refused 503: {}, unanswered: {})",
+        settings.requests,
+        acknowledged.len(),
+        submissions.refused,
+        submissions.unanswered
+    );
+    println!(
+        "  faults                       {} in {:.0} s: {}; longest stop {:.1} s; all ready again at {:.1} s",
+        faults.len(),
+        submitted_in.as_secs_f64(),
+        by_target
+            .iter()
+            .map(|(t, n)| format!("{t} ×{n}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        longest.as_secs_f64(),
+        repaired_at.as_secs_f64()
+    );
+    println!(
+        "  requests lost                {}  (acknowledged, not complete {} s after the last fault)",
+        incomplete.len(),
+        settings.drain_timeout.as_secs()
+    );
+    println!(
+        "  confirmations                missing {missing_confirmations}, duplicate {duplicate_confirmations}, of requests never acknowledged {}",
+        unacknowledged.len()
+    );
+    println!("  duplicate webhook notices    {duplicate_notices}  (vendor calls repeated; the recipient dedupes by Idempotency-Key)");
+    println!(
+        "  left UNVERIFIED / PENDING    {unverified} / {}",
+        incomplete.len()
+    );
+    println!(
+        "  auditor statuses             {}",
+        statuses
+            .iter()
+            .map(|(s, n)| format!("{s} {n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!(
+        "  time to drain                {:.1} s after the last fault ({:.1} s after every service was ready again)",
+        (drained_at - last_fault_at).as_secs_f64(),
+        drained.as_secs_f64()
+    );
+    println!(
+        "  completion time              p50 {:.1} s, p99 {:.1} s, max {:.1} s (received → last recipient)",
+        percentile(0.50),
+        percentile(0.99),
+        percentile(1.0)
+    );
+    Ok(incomplete.is_empty() && duplicate_confirmations == 0 && missing_confirmations == 0)
+}
+
+fn main() {
+    let settings = match parse_args() {
+        Ok(settings) => settings,
+        Err(error) => {
+            eprintln!("faults: {error}");
+            eprintln!(
+                "usage: faults [--requests N] [--seed S] [--rate PER_SECOND] [--drain-timeout SECONDS]"
+            );
+            std::process::exit(2);
+        }
+    };
+    let budget = settings.drain_timeout
+        + Duration::from_secs_f64(settings.requests as f64 / settings.rate)
+        + Duration::from_secs(900);
+    let passed = Arc::new(AtomicBool::new(false));
+    let outcome = passed.clone();
+    run_bounded(budget, async move {
+        match soak(settings).await {
+            Ok(ok) => outcome.store(ok, Ordering::SeqCst),
+            Err(error) => eprintln!("faults: {error:#}"),
+        }
+    });
+    std::process::exit(if passed.load(Ordering::SeqCst) { 0 } else { 1 });
+}
