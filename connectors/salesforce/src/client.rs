@@ -2,6 +2,7 @@
 //! Collections and `Individual` reads. Every call goes through one function that attaches the
 //! token, fetches a new one once on `INVALID_SESSION_ID` and classifies the answer.
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use hush_connector_kit::http::VendorAnswer;
@@ -15,8 +16,9 @@ use tokio::sync::Mutex;
 
 use crate::config::SalesforceConfig;
 use crate::request::{
-    collection_body, delete_query, escape_soql_literal, individual_read_fields, person_query,
-    IndividualState, PersonRecord, QueryResponse, SObjectType, SaveResult, MAX_COLLECTION,
+    collection_body, delete_query, email_chunks, escape_soql_literal, individual_read_fields,
+    people_query, IndividualState, PersonRecord, QueryResponse, SObjectType, SaveResult,
+    MAX_COLLECTION,
 };
 use crate::response::{classify_response, is_invalid_session};
 
@@ -173,24 +175,71 @@ impl SalesforceClient {
         )
     }
 
-    /// The Contacts or Leads whose `Email` equals `email` (already normalised). Salesforce's
-    /// error text may echo the query, so the email is redacted from any error.
-    pub async fn find_people(
+    /// The Contacts or Leads holding each of `emails` (already normalised), keyed by email: one
+    /// SOQL query per chunk of emails (see [`email_chunks`]), every email present in the answer
+    /// (with no records when none matched). Salesforce compares emails without regard to case;
+    /// a record is mapped back through its `Email` in lowercase, and a record that maps to none
+    /// is a permanent error (never silently left out). Salesforce's error text may echo the
+    /// query, so the emails are redacted from any error.
+    pub async fn people_by_email(
         &self,
         object: SObjectType,
-        email: &str,
+        emails: &[String],
+    ) -> Result<HashMap<String, Vec<PersonRecord>>, ConnectorError> {
+        let mut found: HashMap<String, Vec<PersonRecord>> =
+            emails.iter().map(|e| (e.clone(), Vec::new())).collect();
+        for chunk in email_chunks(object, emails) {
+            for record in self.query_people(object, chunk).await? {
+                let key = record.email.as_deref().map(|e| e.trim().to_lowercase());
+                match key.and_then(|key| found.get_mut(&key)) {
+                    Some(records) => records.push(record),
+                    None => {
+                        return Err(ConnectorError::Permanent(format!(
+                            "Salesforce answered {} {} for the query, whose Email is none of \
+                             the queried emails in lowercase, so it cannot be attributed to a \
+                             request",
+                            object.as_str(),
+                            record.id
+                        )))
+                    }
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// One SOQL query for the records of `object` holding any of `emails`.
+    async fn query_people(
+        &self,
+        object: SObjectType,
+        emails: &[String],
     ) -> Result<Vec<PersonRecord>, ConnectorError> {
-        let soql = person_query(object, email);
+        let soql = people_query(object, emails);
         let path = self.data_path("query");
-        let answer: QueryResponse = self
+        let mut answer: QueryResponse = self
             .call(|instance| {
                 self.http
                     .get(format!("{instance}{path}"))
                     .query(&[("q", soql.as_str())])
             })
             .await
-            .map_err(|e| redact(e, email))?;
-        Ok(answer.records)
+            .map_err(|e| redact(e, emails))?;
+        let mut records = std::mem::take(&mut answer.records);
+        // A large answer comes in pages: follow `nextRecordsUrl` until `done`.
+        while !answer.done {
+            let Some(next) = answer.next_records_url.take() else {
+                return Err(ConnectorError::Transient(
+                    "Salesforce answered a query page with done = false and no nextRecordsUrl"
+                        .into(),
+                ));
+            };
+            answer = self
+                .call(|instance| self.http.get(format!("{instance}{next}")))
+                .await
+                .map_err(|e| redact(e, emails))?;
+            records.append(&mut answer.records);
+        }
+        Ok(records)
     }
 
     /// Creates records through sObject Collections (at most 200); one result per record, in
@@ -286,11 +335,12 @@ fn expect_one_per_record(
     }
 }
 
-/// Removes an email from an error's text: plain and SOQL-escaped, in any letter case and in
-/// the encoded forms [`hush_contracts::redact`] knows (the query URL's `%40`, say).
-fn redact(error: ConnectorError, email: &str) -> ConnectorError {
-    let escaped = escape_soql_literal(email);
-    let scrub = |text: String| hush_contracts::redact::redact(&text, &[&escaped, email], "<email>");
+/// Removes emails from an error's text: plain and SOQL-escaped, in any letter case and in the
+/// encoded forms [`hush_contracts::redact`] knows (the query URL's `%40`, say).
+fn redact(error: ConnectorError, emails: &[String]) -> ConnectorError {
+    let escaped: Vec<String> = emails.iter().map(|e| escape_soql_literal(e)).collect();
+    let values: Vec<&str> = emails.iter().chain(&escaped).map(String::as_str).collect();
+    let scrub = |text: String| hush_contracts::redact::redact(&text, &values, "<email>");
     match error {
         ConnectorError::RetryAfter { after, detail } => ConnectorError::RetryAfter {
             after,
@@ -310,7 +360,10 @@ mod tests {
         let error = ConnectorError::Permanent(
             "HTTP 400: MALFORMED_QUERY: Email = 'o\\'brien@example.com' ^ ERROR".into(),
         );
-        let redacted = redact(error, "o'brien@example.com");
+        let redacted = redact(
+            error,
+            &["jane@example.com".into(), "o'brien@example.com".into()],
+        );
         assert_eq!(
             redacted,
             ConnectorError::Permanent(
@@ -325,7 +378,7 @@ mod tests {
             "HTTP 503: cannot run q=SELECT+Id+FROM+Contact+WHERE+Email+%3D+%27O%5C%27Brien%2Btag%40Example.com%27"
                 .into(),
         );
-        let redacted = redact(error, "o'brien+tag@example.com");
+        let redacted = redact(error, &["o'brien+tag@example.com".into()]);
         assert_eq!(
             redacted,
             ConnectorError::Transient(

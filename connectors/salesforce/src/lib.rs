@@ -116,21 +116,32 @@ impl SalesforceConnector {
         })
     }
 
-    /// Finds each subject's Contacts and Leads; a subject with none is NOT_FOUND.
+    /// Finds each subject's Contacts and Leads, one query per object for each chunk of the
+    /// batch's emails; a subject with none is NOT_FOUND.
     async fn look_up(&self, slots: &mut [Slot]) -> Result<(), ConnectorError> {
-        let mut found: HashMap<(SObjectType, String), Vec<PersonRecord>> = HashMap::new();
+        let mut emails: Vec<String> = Vec::new();
+        for slot in slots.iter() {
+            let Slot::Open(subject) = slot else { continue };
+            for email in &subject.emails {
+                if !emails.contains(email) {
+                    emails.push(email.clone());
+                }
+            }
+        }
+        if emails.is_empty() {
+            return Ok(());
+        }
+        let mut found = Vec::new();
+        for object in PERSON_OBJECTS {
+            found.push((object, self.client.people_by_email(object, &emails).await?));
+        }
         for slot in slots.iter_mut() {
             let Slot::Open(subject) = slot else { continue };
             for email in &subject.emails {
-                for object in PERSON_OBJECTS {
-                    let key = (object, email.clone());
-                    if !found.contains_key(&key) {
-                        let records = self.client.find_people(object, email).await?;
-                        found.insert(key.clone(), records);
-                    }
-                    for record in &found[&key] {
+                for (object, by_email) in &found {
+                    for record in by_email.get(email).into_iter().flatten() {
                         if !subject.records.iter().any(|(_, r)| r.id == record.id) {
-                            subject.records.push((object, record.clone()));
+                            subject.records.push((*object, record.clone()));
                         }
                     }
                 }

@@ -70,13 +70,63 @@ pub fn escape_soql_literal(value: &str) -> String {
     escaped
 }
 
-/// The SOQL that finds the records of `object` holding `email`.
-pub fn person_query(object: SObjectType, email: &str) -> String {
+/// Most emails one SOQL query names. Salesforce answers at most 2,000 records a page (REST API
+/// guide, Query More Results; further pages through `nextRecordsUrl`), so 100 emails keep an
+/// answer to one page up to 20 records per email.
+pub const MAX_EMAILS_PER_QUERY: usize = 100;
+
+/// Most bytes the URL-encoded `q` parameter of one query may take. Salesforce accepts at most
+/// 16,384 bytes of URI and headers together on a REST call (414 / 431 beyond; Salesforce Help
+/// article 000386264), and a SOQL statement of at most 100,000 characters ("SOQL and SOSL
+/// Limits for Search Queries"); 8,000 bytes leaves room for the path, host and bearer token.
+pub const MAX_ENCODED_QUERY_BYTES: usize = 8_000;
+
+/// The SOQL that finds the records of `object` whose `Email` is one of `emails`, selecting the
+/// `Email` so that each record can be mapped back to the email that found it.
+pub fn people_query(object: SObjectType, emails: &[String]) -> String {
+    let literals = emails
+        .iter()
+        .map(|email| format!("'{}'", escape_soql_literal(email)))
+        .collect::<Vec<_>>()
+        .join(", ");
     format!(
-        "SELECT Id, IndividualId FROM {} WHERE Email = '{}'",
-        object.as_str(),
-        escape_soql_literal(email)
+        "SELECT Id, IndividualId, Email FROM {} WHERE Email IN ({literals})",
+        object.as_str()
     )
+}
+
+/// Splits `emails` into runs for [`people_query`]: at most [`MAX_EMAILS_PER_QUERY`] each, and
+/// each query's URL-encoded form within [`MAX_ENCODED_QUERY_BYTES`] (an email too long for that
+/// on its own still gets a query of its own).
+pub fn email_chunks(object: SObjectType, emails: &[String]) -> Vec<&[String]> {
+    let mut chunks = Vec::new();
+    let mut start = 0;
+    while start < emails.len() {
+        let mut end = start + 1;
+        while end < emails.len()
+            && end - start < MAX_EMAILS_PER_QUERY
+            && encoded_len(&people_query(object, &emails[start..=end])) <= MAX_ENCODED_QUERY_BYTES
+        {
+            end += 1;
+        }
+        chunks.push(&emails[start..end]);
+        start = end;
+    }
+    chunks
+}
+
+/// The length of `text` percent-encoded as a query-string value (unreserved bytes as is, every
+/// other byte as `%XX`): an upper bound on what the HTTP client sends.
+pub fn encoded_len(text: &str) -> usize {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                1
+            } else {
+                3
+            }
+        })
+        .sum()
 }
 
 /// The normalised plain emails of a work item. Salesforce stores plain emails, so a hashed
@@ -200,6 +250,10 @@ pub struct QueryResponse {
     pub done: bool,
     /// The records.
     pub records: Vec<PersonRecord>,
+    /// Where the next page of records is, when `done` is false
+    /// (`/services/data/vXX.X/query/<locator>`).
+    #[serde(default)]
+    pub next_records_url: Option<String>,
 }
 
 /// A Contact or Lead found by email.
@@ -211,6 +265,9 @@ pub struct PersonRecord {
     /// Linked `Individual`, if any.
     #[serde(rename = "IndividualId")]
     pub individual_id: Option<String>,
+    /// The record's email as stored (any letter case).
+    #[serde(rename = "Email", default)]
+    pub email: Option<String>,
 }
 
 /// The per-record result of an sObject Collections call (`SaveResult` / `DeleteResult`).
@@ -319,15 +376,54 @@ mod tests {
     }
 
     #[test]
-    fn person_query_selects_id_and_individual_by_email() {
+    fn people_query_selects_id_individual_and_email_by_a_list_of_emails() {
+        let emails = [
+            "o'brien@example.com".to_owned(),
+            "jane@example.com".to_owned(),
+        ];
         assert_eq!(
-            person_query(SObjectType::Contact, "o'brien@example.com"),
-            "SELECT Id, IndividualId FROM Contact WHERE Email = 'o\\'brien@example.com'"
+            people_query(SObjectType::Contact, &emails),
+            "SELECT Id, IndividualId, Email FROM Contact WHERE Email IN \
+             ('o\\'brien@example.com', 'jane@example.com')"
         );
         assert_eq!(
-            person_query(SObjectType::Lead, "jane@example.com"),
-            "SELECT Id, IndividualId FROM Lead WHERE Email = 'jane@example.com'"
+            people_query(SObjectType::Lead, &emails[1..]),
+            "SELECT Id, IndividualId, Email FROM Lead WHERE Email IN ('jane@example.com')"
         );
+    }
+
+    #[test]
+    fn emails_are_chunked_by_count_and_by_encoded_length() {
+        let short: Vec<String> = (0..250).map(|i| format!("p{i}@example.com")).collect();
+        let chunks = email_chunks(SObjectType::Contact, &short);
+        assert_eq!(
+            chunks.iter().map(|c| c.len()).collect::<Vec<_>>(),
+            [100, 100, 50]
+        );
+        assert_eq!(chunks.concat(), short, "every email once, in order");
+
+        let long: Vec<String> = (0..100)
+            .map(|i| format!("{i}{}@example.com", "x".repeat(200)))
+            .collect();
+        let chunks = email_chunks(SObjectType::Lead, &long);
+        assert!(chunks.len() > 1, "100 long emails exceed the URL budget");
+        assert_eq!(chunks.concat(), long);
+        for chunk in &chunks {
+            assert!(
+                encoded_len(&people_query(SObjectType::Lead, chunk)) <= MAX_ENCODED_QUERY_BYTES
+            );
+        }
+
+        let huge = vec!["y".repeat(MAX_ENCODED_QUERY_BYTES)];
+        assert_eq!(email_chunks(SObjectType::Contact, &huge), [&huge[..]]);
+        assert!(email_chunks(SObjectType::Contact, &[]).is_empty());
+    }
+
+    #[test]
+    fn encoded_length_counts_reserved_bytes_three_times() {
+        assert_eq!(encoded_len("a.b-c_d~"), 8);
+        assert_eq!(encoded_len("a@b c"), 1 + 3 + 1 + 3 + 1);
+        assert_eq!(encoded_len("\u{e9}"), 6);
     }
 
     #[test]

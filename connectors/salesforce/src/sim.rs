@@ -5,11 +5,15 @@
 //! - `POST /services/oauth2/token`: the client-credentials flow; checks the form fields and
 //!   the client credentials; [`SalesforceSim::invalidate_session`] revokes every token so the
 //!   next data call gets 401 `INVALID_SESSION_ID`.
-//! - `GET /services/data/vXX.X/query?q=`: only the form the connector sends,
-//!   `SELECT Id, IndividualId FROM Contact|Lead WHERE Email = '<literal>'`, with SOQL escape
-//!   sequences decoded; anything else is 400 `MALFORMED_QUERY`. As a simulator check, an email
-//!   literal that is not normalised (trimmed, lowercase) is refused the same way. Matching is
-//!   case-insensitive, as in Salesforce.
+//! - `GET /services/data/vXX.X/query?q=`: only a person lookup,
+//!   `SELECT Id, IndividualId, Email FROM Contact|Lead WHERE Email = '<literal>'` or
+//!   `... WHERE Email IN ('<literal>', ...)`, with SOQL escape sequences decoded; anything else
+//!   (an empty or unclosed `IN` list, say) is 400 `MALFORMED_QUERY`. As a simulator check, an
+//!   email literal that is not normalised (trimmed, lowercase) is refused the same way.
+//!   Matching is case-insensitive, as in Salesforce; each record carries its stored `Email`.
+//! - `GET /services/data/vXX.X/query/{locator}`: the next page of a query answered in pages
+//!   (2,000 records a page, or [`SalesforceSim::set_query_page_size`]), as `nextRecordsUrl`
+//!   names it; an unknown locator is 400 `INVALID_QUERY_LOCATOR`.
 //! - `PATCH|POST|DELETE /services/data/vXX.X/composite/sobjects`: sObject Collections with the
 //!   200-record limit (400 `EXCEEDED_ID_LIMIT`), `allOrNone=false`, and one result per record.
 //! - `GET /services/data/vXX.X/sobjects/Individual/{id}?fields=`.
@@ -46,6 +50,10 @@ pub mod contract {
     /// The newest REST API version on 2026-12-01: Winter '27 is v68.0; a later one does not
     /// exist yet. Source: SOQL and SOSL guide, PDF archive of versions.
     pub const NEWEST_MAJOR_VERSION: u32 = 68;
+    /// Records one query answer holds before the rest goes behind `nextRecordsUrl`: beyond
+    /// "the 2,000 record limit, the response contains the first set of 2,000 results, a false
+    /// value for done, and a query locator". Source: REST API guide (v55.0), Query More Results.
+    pub const QUERY_PAGE_SIZE: usize = 2_000;
 }
 
 /// The privacy fields of a simulated `Individual`.
@@ -116,6 +124,10 @@ struct Org {
     individuals: BTreeMap<String, Individual>,
     deleted: HashSet<String>,
     locked_once: HashSet<String>,
+    /// Records a query answers per page; `None` is Salesforce's default of 2,000.
+    query_page_size: Option<usize>,
+    /// Records not yet answered, by query locator.
+    cursors: HashMap<String, Vec<Value>>,
 }
 
 impl Org {
@@ -162,6 +174,7 @@ impl SalesforceSim {
         Router::new()
             .route("/services/oauth2/token", post(token))
             .route("/services/data/{version}/query", get(query))
+            .route("/services/data/{version}/query/{locator}", get(query_more))
             .route(
                 "/services/data/{version}/composite/sobjects",
                 patch(update_collection)
@@ -271,6 +284,13 @@ impl SalesforceSim {
     /// How many `Individual` records exist.
     pub fn individual_count(&self) -> usize {
         self.org().individuals.len()
+    }
+
+    /// Answers queries `size` records a page (Salesforce's default is 2,000), the rest through
+    /// `nextRecordsUrl`.
+    pub fn set_query_page_size(&self, size: usize) {
+        assert!(size > 0, "a page holds at least one record");
+        self.org().query_page_size = Some(size);
     }
 
     /// Revokes every issued token: the next data call answers 401 `INVALID_SESSION_ID`.
@@ -389,23 +409,54 @@ async fn token(
     .into_response()
 }
 
-/// Parses the one SOQL form the connector sends; `Err` is the MALFORMED_QUERY text.
-fn parse_person_query(soql: &str) -> Result<(&'static str, String), String> {
+/// Parses the SOQL forms a person lookup may take,
+/// `SELECT Id, IndividualId, Email FROM Contact|Lead WHERE Email = '<literal>'` and
+/// `... WHERE Email IN ('<literal>', ...)`; answers the object and the email literals. `Err` is
+/// the MALFORMED_QUERY text. Per the SOQL reference (comparison operators), the values of `IN`
+/// are a parenthesised, comma-separated list of single-quoted strings; an empty list, a
+/// missing or doubled comma, or an unclosed list is malformed.
+fn parse_person_query(soql: &str) -> Result<(&'static str, Vec<String>), String> {
     let rest = soql
-        .strip_prefix("SELECT Id, IndividualId FROM ")
-        .ok_or("unexpected token: the simulator accepts SELECT Id, IndividualId FROM ...")?;
-    let (object, literal) = if let Some(literal) = rest.strip_prefix("Contact WHERE Email = ") {
-        ("Contact", literal)
-    } else if let Some(literal) = rest.strip_prefix("Lead WHERE Email = ") {
-        ("Lead", literal)
+        .strip_prefix("SELECT Id, IndividualId, Email FROM ")
+        .ok_or("unexpected token: the simulator accepts SELECT Id, IndividualId, Email FROM ...")?;
+    let (object, condition) = if let Some(c) = rest.strip_prefix("Contact WHERE Email ") {
+        ("Contact", c)
+    } else if let Some(c) = rest.strip_prefix("Lead WHERE Email ") {
+        ("Lead", c)
     } else {
-        return Err("unexpected token: expected Contact or Lead WHERE Email = '...'".into());
+        return Err("unexpected token: expected Contact or Lead WHERE Email".into());
     };
-    Ok((object, parse_string_literal(literal)?))
+    if let Some(literal) = condition.strip_prefix("= ") {
+        let (value, trailing) = parse_string_literal(literal)?;
+        return match trailing {
+            "" => Ok((object, vec![value])),
+            other => Err(format!(
+                "unexpected token after the string literal: {other}"
+            )),
+        };
+    }
+    let mut list = condition
+        .strip_prefix("IN (")
+        .ok_or("unexpected token: expected = '...' or IN ('...', ...)")?;
+    let mut values = Vec::new();
+    loop {
+        let (value, trailing) = parse_string_literal(list.trim_start())?;
+        values.push(value);
+        let trailing = trailing.trim_start();
+        if let Some(next) = trailing.strip_prefix(',') {
+            list = next;
+        } else if trailing == ")" {
+            return Ok((object, values));
+        } else if trailing.is_empty() {
+            return Err("unexpected end of query: the IN list is not closed".into());
+        } else {
+            return Err(format!("unexpected token in the IN list: {trailing}"));
+        }
+    }
 }
 
-/// Decodes a SOQL single-quoted literal that must end the query.
-fn parse_string_literal(text: &str) -> Result<String, String> {
+/// Decodes the SOQL single-quoted literal `text` starts with; answers it and the text after it.
+fn parse_string_literal(text: &str) -> Result<(String, &str), String> {
     let mut chars = text.chars();
     if chars.next() != Some('\'') {
         return Err("expected a quoted string".into());
@@ -440,13 +491,7 @@ fn parse_string_literal(text: &str) -> Result<String, String> {
             Some(other) => value.push(other),
         }
     }
-    let trailing: String = chars.collect();
-    if !trailing.is_empty() {
-        return Err(format!(
-            "unexpected token after the string literal: {trailing}"
-        ));
-    }
-    Ok(value)
+    Ok((value, chars.as_str()))
 }
 
 async fn query(
@@ -455,7 +500,7 @@ async fn query(
     headers: HeaderMap,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Response, Refusal> {
-    let org = sim.org();
+    let mut org = sim.org();
     authorize(&org, &version, &headers)?;
     let Some(soql) = params.get("q") else {
         return Err(api_error(
@@ -464,28 +509,75 @@ async fn query(
             "q is required",
         ));
     };
-    let (object, email) = parse_person_query(soql)
+    let (object, emails) = parse_person_query(soql)
         .map_err(|reason| api_error(StatusCode::BAD_REQUEST, "MALFORMED_QUERY", &reason))?;
-    if email != email.trim().to_lowercase() {
+    if emails.iter().any(|e| *e != e.trim().to_lowercase()) {
         return Err(api_error(
             StatusCode::BAD_REQUEST,
             "MALFORMED_QUERY",
-            "simulator check: the Email literal must be normalised (trimmed, lowercase)",
+            "simulator check: every Email literal must be normalised (trimmed, lowercase)",
         ));
     }
     let records: Vec<Value> = org
         .people
         .iter()
-        .filter(|(_, p)| p.object == object && p.email.eq_ignore_ascii_case(&email))
+        .filter(|(_, p)| {
+            p.object == object && emails.iter().any(|e| p.email.eq_ignore_ascii_case(e))
+        })
         .map(|(id, p)| {
             json!({
                 "attributes": {"type": object, "url": format!("/services/data/{version}/sobjects/{object}/{id}")},
                 "Id": id,
-                "IndividualId": p.individual_id
+                "IndividualId": p.individual_id,
+                "Email": p.email
             })
         })
         .collect();
-    Ok(Json(json!({"totalSize": records.len(), "done": true, "records": records})).into_response())
+    let total = records.len();
+    Ok(Json(page(&mut org, &version, records, total)).into_response())
+}
+
+/// The answer carrying the first page of `records` (Salesforce's 2,000 per page, or the size
+/// set by [`SalesforceSim::set_query_page_size`]); the rest is kept under a query locator named
+/// in `nextRecordsUrl`. `total` is every record the query matched.
+fn page(org: &mut Org, version: &str, mut records: Vec<Value>, total: usize) -> Value {
+    let size = org.query_page_size.unwrap_or(contract::QUERY_PAGE_SIZE);
+    let rest = records.split_off(size.min(records.len()));
+    if rest.is_empty() {
+        return json!({"totalSize": total, "done": true, "records": records});
+    }
+    let answered = total - rest.len();
+    org.next_id += 1;
+    let locator = format!("01gSIM{:012}-{answered}", org.next_id);
+    org.cursors.insert(locator.clone(), rest);
+    json!({
+        "totalSize": total,
+        "done": false,
+        "nextRecordsUrl": format!("/services/data/{version}/query/{locator}"),
+        "records": records
+    })
+}
+
+async fn query_more(
+    State(sim): State<SalesforceSim>,
+    Path((version, locator)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, Refusal> {
+    let mut org = sim.org();
+    authorize(&org, &version, &headers)?;
+    let Some(records) = org.cursors.remove(&locator) else {
+        return Err(api_error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_QUERY_LOCATOR",
+            "invalid query locator",
+        ));
+    };
+    let answered: usize = locator
+        .rsplit_once('-')
+        .and_then(|(_, n)| n.parse().ok())
+        .unwrap_or_default();
+    let total = answered + records.len();
+    Ok(Json(page(&mut org, &version, records, total)).into_response())
 }
 
 /// Parses an sObject Collections body, applying the documented limits.
@@ -844,12 +936,47 @@ mod tests {
             (r"'a\\b@example.com'", "a\\b@example.com"),
             (r#"'x\"y@example.com'"#, "x\"y@example.com"),
         ] {
-            let soql = format!("SELECT Id, IndividualId FROM Lead WHERE Email = {literal}");
+            let soql = format!("SELECT Id, IndividualId, Email FROM Lead WHERE Email = {literal}");
             assert_eq!(
                 parse_person_query(&soql).unwrap(),
-                ("Lead", email.to_owned())
+                ("Lead", vec![email.to_owned()])
+            );
+            let soql = format!(
+                "SELECT Id, IndividualId, Email FROM Contact WHERE Email IN ('a@b.c',{literal} )"
+            );
+            assert_eq!(
+                parse_person_query(&soql).unwrap(),
+                ("Contact", vec!["a@b.c".to_owned(), email.to_owned()])
             );
         }
+    }
+
+    #[test]
+    fn malformed_in_lists_are_refused() {
+        let base = "SELECT Id, IndividualId, Email FROM Contact WHERE Email IN ";
+        let refused = |list: &str| parse_person_query(&format!("{base}{list}")).unwrap_err();
+        assert_eq!(refused("()"), "expected a quoted string");
+        assert_eq!(refused("('a@b.c',)"), "expected a quoted string");
+        assert_eq!(refused("('a@b.c',,'d@e.f')"), "expected a quoted string");
+        assert_eq!(
+            refused("('a@b.c'"),
+            "unexpected end of query: the IN list is not closed"
+        );
+        assert_eq!(
+            refused("('a@b.c' 'd@e.f')"),
+            "unexpected token in the IN list: 'd@e.f')"
+        );
+        assert_eq!(
+            refused("('a@b.c') AND Id != null"),
+            "unexpected token in the IN list: ) AND Id != null"
+        );
+        assert!(refused("'a@b.c'").starts_with("unexpected token: expected = "));
+        assert!(
+            parse_person_query("SELECT Id, IndividualId FROM Contact WHERE Email IN ('a@b.c')")
+                .unwrap_err()
+                .starts_with("unexpected token"),
+            "the Email field must be selected"
+        );
     }
 
     #[test]
@@ -875,7 +1002,7 @@ mod tests {
 
     #[test]
     fn unescaped_or_malformed_literals_are_refused() {
-        let base = "SELECT Id, IndividualId FROM Contact WHERE Email = ";
+        let base = "SELECT Id, IndividualId, Email FROM Contact WHERE Email = ";
         let refused = |soql: &str| parse_person_query(soql).unwrap_err();
         assert!(refused(&format!("{base}'o'brien@example.com'"))
             .starts_with("unexpected token after the string literal"));
@@ -888,7 +1015,7 @@ mod tests {
             "unterminated string literal"
         );
         assert!(refused("SELECT Id FROM Contact").starts_with("unexpected token"));
-        assert_eq!(parse_string_literal(r"'\u00e9\\'").unwrap(), "\u{e9}\\");
-        assert_eq!(parse_string_literal("'\\u00e9'").unwrap(), "\u{e9}");
+        assert_eq!(parse_string_literal(r"'\u00e9\\'").unwrap().0, "\u{e9}\\");
+        assert_eq!(parse_string_literal("'\\u00e9'").unwrap().0, "\u{e9}");
     }
 }

@@ -70,9 +70,11 @@ async fn read_back(
         }
     }
     if completion.action == ConfirmationAction::Deleted {
-        for email in emails_of(work)? {
+        let emails = emails_of(work)?;
+        if !emails.is_empty() {
             for object in PERSON_OBJECTS {
-                if !client.find_people(object, &email).await?.is_empty() {
+                let found = client.people_by_email(object, &emails).await?;
+                if found.values().any(|records| !records.is_empty()) {
                     return Ok(false);
                 }
             }

@@ -500,6 +500,187 @@ async fn the_simulator_refuses_more_than_ten_runs_of_one_type() {
     assert!(answer.text().await.unwrap().contains("more than 10 chunks"));
 }
 
+/// The people queries of a run, as (object, status): the object is read from the URL-encoded
+/// `FROM <object>` of the query string.
+fn people_queries(s: &Setup) -> Vec<(&'static str, u16)> {
+    s.calls("GET", "/services/data/v67.0/query?")
+        .iter()
+        .map(|c| {
+            let object = if c.path.contains("FROM+Contact") || c.path.contains("FROM%20Contact") {
+                "Contact"
+            } else if c.path.contains("FROM+Lead") || c.path.contains("FROM%20Lead") {
+                "Lead"
+            } else {
+                panic!("a query of neither Contact nor Lead: {}", c.path)
+            };
+            (object, c.status)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn batch_of_50_looks_people_up_in_at_most_two_queries_per_object() {
+    let s = setup("").await;
+    // Stored in mixed case: Salesforce matches without regard to case, and each record is
+    // mapped back to the request whose email it holds.
+    let batch: Vec<SuppressionWork> = (0..50)
+        .map(|n| {
+            let email = format!("person{n}@example.com");
+            match n % 3 {
+                0 => drop(s.sim.add_contact(&format!("Person{n}@Example.com"), true)),
+                1 => drop(s.sim.add_lead(&email, true)),
+                _ => {}
+            }
+            person(RequestKind::OptOutSaleShare, Some(&email))
+        })
+        .collect();
+    let results = s
+        .connector
+        .apply(Operation::Suppress, &batch)
+        .await
+        .unwrap();
+    assert_eq!(results.len(), 50);
+    for (n, result) in results.iter().enumerate() {
+        let completion = result.as_ref().unwrap();
+        let (action, contacts, leads) = match n % 3 {
+            0 => (ConfirmationAction::Flagged, "1", "0"),
+            1 => (ConfirmationAction::Flagged, "0", "1"),
+            _ => (ConfirmationAction::NotFound, "", ""),
+        };
+        assert_eq!(completion.action, action, "request {n}");
+        if action == ConfirmationAction::Flagged {
+            assert_eq!(
+                completion.evidence["contacts_matched"], contacts,
+                "request {n}"
+            );
+            assert_eq!(completion.evidence["leads_matched"], leads, "request {n}");
+            let email = format!("person{n}@example.com");
+            let stored = if n % 3 == 0 {
+                format!("Person{n}@Example.com")
+            } else {
+                email
+            };
+            assert!(
+                s.sim
+                    .individual_flags(&stored)
+                    .unwrap()
+                    .has_opted_out_tracking
+            );
+        }
+    }
+    let queries = people_queries(&s);
+    for object in ["Contact", "Lead"] {
+        let count = queries.iter().filter(|(o, _)| *o == object).count();
+        assert!(
+            (1..=2).contains(&count),
+            "{count} {object} queries for 50 emails"
+        );
+    }
+    assert!(queries.iter().all(|(_, status)| *status == 200));
+
+    // The read-back of a deletion is batched the same way: one query per object.
+    let deletion = person(RequestKind::Delete, Some("gone@example.com"));
+    let before = people_queries(&s).len();
+    let completion = Completion::new(ConfirmationAction::Deleted, Default::default())
+        .with_verification(VerificationStatus::Pending);
+    assert_eq!(
+        s.connector.verify(&deletion, &completion).await,
+        VerificationStatus::Verified
+    );
+    assert_eq!(people_queries(&s).len() - before, 2);
+}
+
+#[tokio::test]
+async fn an_answer_in_pages_is_read_to_its_last_page() {
+    let s = setup("").await;
+    s.sim.set_query_page_size(2);
+    let batch: Vec<SuppressionWork> = (0..5)
+        .map(|n| {
+            let email = format!("paged{n}@example.com");
+            s.sim.add_contact(&email, true);
+            person(RequestKind::OptOutSaleShare, Some(&email))
+        })
+        .collect();
+    let results = s
+        .connector
+        .apply(Operation::Suppress, &batch)
+        .await
+        .unwrap();
+    for (n, result) in results.iter().enumerate() {
+        assert_eq!(
+            result.as_ref().unwrap().action,
+            ConfirmationAction::Flagged,
+            "request {n}"
+        );
+        let email = format!("paged{n}@example.com");
+        assert!(
+            s.sim
+                .individual_flags(&email)
+                .unwrap()
+                .has_opted_out_tracking
+        );
+    }
+    // 5 Contacts at 2 a page: the query and two further pages; the Lead query has one page.
+    let pages = s.calls("GET", "/services/data/v67.0/query/");
+    assert_eq!(pages.len(), 2);
+    assert!(pages.iter().all(|c| c.status == 200));
+}
+
+#[tokio::test]
+async fn a_batched_query_error_echoing_the_emails_names_none_of_them() {
+    let s = setup("").await;
+    s.running.control.inject_for(
+        "/query",
+        Fault::answer(
+            400,
+            r#"[{"message":"Email IN ('ann@example.com', 'o\\'brien@example.com') ^ ERROR","errorCode":"MALFORMED_QUERY"}]"#,
+        ),
+    );
+    let batch = [
+        person(RequestKind::OptOutSaleShare, Some("ann@example.com")),
+        person(RequestKind::OptOutSaleShare, Some("o'brien@example.com")),
+    ];
+    let error = s
+        .connector
+        .apply(Operation::Suppress, &batch)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error,
+        ConnectorError::Permanent(
+            "HTTP 400: MALFORMED_QUERY: Email IN ('<email>', '<email>') ^ ERROR".into()
+        )
+    );
+}
+
+#[tokio::test]
+async fn a_record_matching_no_queried_email_is_an_error_not_a_silent_drop() {
+    let s = setup("").await;
+    s.running.control.inject_for(
+        "/query",
+        Fault::answer(
+            200,
+            r#"{"totalSize":1,"done":true,"records":[{"Id":"003000000000009AAA","IndividualId":null,"Email":"someone.else@example.com"}]}"#,
+        ),
+    );
+    let error = s
+        .connector
+        .apply(
+            Operation::Suppress,
+            &[person(
+                RequestKind::OptOutSaleShare,
+                Some("ann@example.com"),
+            )],
+        )
+        .await
+        .unwrap_err();
+    let ConnectorError::Permanent(text) = error else {
+        panic!("expected a permanent error, got {error:?}")
+    };
+    assert!(text.contains("Contact 003000000000009AAA"), "{text}");
+    assert!(!text.contains('@'), "no email in the error: {text}");
+}
+
 #[tokio::test]
 async fn batch_of_201_takes_two_collection_calls() {
     let s = setup("").await;
