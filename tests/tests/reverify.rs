@@ -194,6 +194,35 @@ async fn a_read_back_that_never_succeeds_requires_action_after_the_limit() {
         "{:?}",
         letters[0].headers
     );
+
+    // Once HubSpot answers again, one re-drive reads it back (no second write) and it settles.
+    sim.control().heal();
+    let response = hush_tests::auth::operator_client()
+        .post(format!(
+            "{}/v1/requests/{id}/recipients/{CRM}/retry",
+            pipeline.auditor_url
+        ))
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status().as_u16(),
+        202,
+        "{:?}",
+        response.text().await
+    );
+    let record = pipeline
+        .wait_record(&id, Duration::from_secs(60), |r| r["status"] == "VERIFIED")
+        .await;
+    let outcome = crm_outcome(&record);
+    assert_eq!(outcome["action"], "FLAGGED");
+    assert_eq!(outcome["verification"], "VERIFIED", "{outcome:#}");
+    assert_eq!(
+        writes_and_reads(&sim),
+        (1, 5),
+        "the re-drive reads back once and writes nothing"
+    );
     pipeline.stop();
 }
 

@@ -235,8 +235,11 @@ pub enum RetryError {
     /// No such request.
     #[error("no request with this id is on record")]
     NotFound,
-    /// The recipient is not required or did not fail permanently.
-    #[error("recipient {connector} has no permanent failure to retry on this request")]
+    /// The recipient is not required, did not fail permanently and its read-back was not
+    /// given up.
+    #[error(
+        "recipient {connector} has no permanent failure or given-up read-back to retry on this request"
+    )]
     NotFailed {
         /// Recipient id.
         connector: String,
@@ -300,8 +303,10 @@ impl Auditor {
     }
 
     /// Re-drives `connector` for `request_id`: its dead letter goes back to the recipient's
-    /// retry topic. Refused unless that required recipient's outcome is `FAILED_PERMANENT`.
-    /// The re-drive is recorded on the request as a `RETRY` change by `actor`.
+    /// retry topic. Refused unless that required recipient's outcome is `FAILED_PERMANENT`, or
+    /// its read-back was given up (the dead letter is then a read-back-only item, read again
+    /// with a fresh count; the vendor is not written to again). The re-drive is recorded on the
+    /// request as a `RETRY` change by `actor`.
     pub async fn retry_recipient(
         &self,
         request_id: &str,
@@ -312,7 +317,8 @@ impl Auditor {
         let failed = record.required_connectors.iter().any(|id| id == connector)
             && record.connectors.iter().any(|o| {
                 o.connector_id == connector
-                    && o.action == hush_contracts::events::ConfirmationAction::FailedPermanent
+                    && (o.action == hush_contracts::events::ConfirmationAction::FailedPermanent
+                        || crate::status::read_back_gave_up(o).is_some())
             });
         if !failed {
             return Err(RetryError::NotFailed {
