@@ -23,6 +23,7 @@ test: lint images
 images:
 	deploy/local/prerequisites
 	deploy/testcontainers/images up
+	deploy/testcontainers/images runtime >/dev/null
 
 lint:
 	deploy/local/prerequisites
@@ -74,7 +75,6 @@ audit:
 # UNVERIFIED/PENDING and the time to drain after the last fault. Not part of `make test`.
 .PHONY: faults
 faults: images
-	deploy/testcontainers/images runtime >/dev/null
 	HUSH_RUNTIME_BUILD=0 cargo run -q -p hush-tests --bin faults -- \
 	  --requests $${FAULTS_REQUESTS:-300} --seed $${FAULTS_SEED:-1}
 
