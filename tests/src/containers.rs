@@ -598,7 +598,7 @@ pub fn runtime_image() -> anyhow::Result<String> {
     announce(&format!(
         "runtime image {image} ready in {:.1} s ({})",
         started.elapsed().as_secs_f64(),
-        if log.contains("is current") {
+        if log.contains("is current (binaries unchanged)") {
             "binaries unchanged, image reused"
         } else {
             "built now"
