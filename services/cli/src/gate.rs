@@ -37,6 +37,10 @@ pub enum GateCommand {
         /// Stop when nothing new arrived for this long, in milliseconds.
         #[arg(long, default_value_t = 2000)]
         idle_ms: u64,
+        /// Only records written at or after this time (Unix epoch milliseconds); from the
+        /// beginning of the topic when absent.
+        #[arg(long)]
+        since_ms: Option<i64>,
     },
 }
 
@@ -70,14 +74,22 @@ pub async fn run(command: GateCommand, config: &CommonConfig) -> anyhow::Result<
             topic,
             max,
             idle_ms,
+            since_ms,
         } => {
             let config = config.clone();
-            tokio::task::spawn_blocking(move || read(&config, &topic, max, idle_ms)).await?
+            tokio::task::spawn_blocking(move || read(&config, &topic, max, idle_ms, since_ms))
+                .await?
         }
     }
 }
 
-fn read(config: &CommonConfig, topic: &str, max: usize, idle_ms: u64) -> anyhow::Result<()> {
+fn read(
+    config: &CommonConfig,
+    topic: &str,
+    max: usize,
+    idle_ms: u64,
+    since_ms: Option<i64>,
+) -> anyhow::Result<()> {
     let consumer: BaseConsumer = client_config(&config.kafka)?
         .set(
             "group.id",
@@ -87,11 +99,19 @@ fn read(config: &CommonConfig, topic: &str, max: usize, idle_ms: u64) -> anyhow:
         .set("isolation.level", "read_committed")
         .create()?;
     let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
+    let start = match since_ms {
+        // Looked up below: the first offset of each partition at or after that time.
+        Some(since) => Offset::Offset(since),
+        None => Offset::Beginning,
+    };
     let mut assignment = TopicPartitionList::new();
     for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
-        assignment.add_partition_offset(topic, partition.id(), Offset::Beginning)?;
+        assignment.add_partition_offset(topic, partition.id(), start)?;
     }
     anyhow::ensure!(assignment.count() > 0, "topic {topic} does not exist");
+    if since_ms.is_some() {
+        assignment = consumer.offsets_for_times(assignment, Duration::from_secs(10))?;
+    }
     consumer.assign(&assignment)?;
     let mut printed = 0;
     while printed < max {
