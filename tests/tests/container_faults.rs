@@ -32,20 +32,7 @@ where
     F: std::future::Future<Output = ()> + Send + 'static,
 {
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(4)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let task = runtime.spawn(test);
-    let outcome = runtime.block_on(async { tokio::time::timeout(TEST_BUDGET, task).await });
-    runtime.shutdown_timeout(Duration::from_secs(10));
-    match outcome {
-        Ok(Ok(())) => {}
-        Ok(Err(error)) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
-        Ok(Err(error)) => panic!("test task: {error}"),
-        Err(_) => panic!("did not finish within {TEST_BUDGET:?}"),
-    }
+    hush_tests::containers::run_bounded(TEST_BUDGET, test);
 }
 
 fn opt_out(n: &str, key: &str) -> Value {
