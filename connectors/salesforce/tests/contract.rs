@@ -4,12 +4,13 @@ use std::sync::Once;
 use std::time::Duration;
 
 use hush_connector_kit::testing::{
-    assert_refused, assert_retry_after, email, with_raw, work, ComplianceSuite, WorkExt,
+    assert_refused, assert_retry_after, email, one, with_raw, work, ComplianceSuite, WorkExt,
 };
 use hush_connector_salesforce::sim::{IndividualFlags, SalesforceSim};
 use hush_connector_salesforce::SalesforceConnector;
 use hush_contracts::connector::{
-    Completion, Connector, ConnectorError, FromRecipient, Operation, SuppressionWork,
+    BatchResult, Completion, Connector, ConnectorError, FromRecipient, ItemResults, Operation,
+    SuppressionWork,
 };
 use hush_contracts::events::{ConfirmationAction, IdentifierType, RequestKind, VerificationStatus};
 use hush_contracts::recipients::RecipientConfig;
@@ -39,23 +40,61 @@ impl Setup {
             .collect()
     }
 
+    /// Applies `operation` to the one request `work`; panics unless it completed.
+    async fn one(&self, operation: Operation, work: SuppressionWork) -> Completion {
+        one(self.connector.apply(operation, &[work]).await).expect("the item completed")
+    }
+
+    /// What the connector answers to opting out the person with `raw_email`.
+    async fn opt_out_result(&self, raw_email: &str) -> BatchResult {
+        let request = person(RequestKind::OptOutSaleShare, Some(raw_email));
+        self.connector.apply(Operation::Suppress, &[request]).await
+    }
+
+    /// Opts the person with `raw_email` out; panics unless the request completed.
+    async fn opt_out(&self, raw_email: &str) -> Completion {
+        one(self.opt_out_result(raw_email).await).expect("the item completed")
+    }
+
+    /// Applies `Suppress` to `batch`; panics when the whole batch fails.
+    async fn suppress(&self, batch: &[SuppressionWork]) -> ItemResults {
+        let results = self.connector.apply(Operation::Suppress, batch).await;
+        results.expect("the batch itself does not fail")
+    }
+
+    /// Reads `request`'s outcome back.
+    async fn verify(
+        &self,
+        request: &SuppressionWork,
+        completion: &Completion,
+    ) -> VerificationStatus {
+        self.connector.verify(request, completion).await
+    }
+
+    /// Whether the Individual of the record holding `email` has `HasOptedOutTracking` set.
+    fn opted_out_of_tracking(&self, email: &str) -> bool {
+        let flags = self.sim.individual_flags(email);
+        flags
+            .expect("the record has an Individual")
+            .has_opted_out_tracking
+    }
+
+    /// Opt-outs for `count` people `<prefix><n>@example.com`, each stored as a Contact with
+    /// an Individual.
+    fn known_contacts_opting_out(&self, prefix: &str, count: usize) -> Vec<SuppressionWork> {
+        (0..count)
+            .map(|n| {
+                let email = format!("{prefix}{n}@example.com");
+                self.sim.add_contact(&email, true);
+                person(RequestKind::OptOutSaleShare, Some(&email))
+            })
+            .collect()
+    }
+
     /// Runs one request that obtains a token, so injected faults hit a data call.
     async fn warm_up(&self) {
-        let results = self
-            .connector
-            .apply(
-                Operation::Suppress,
-                &[person(
-                    RequestKind::OptOutSaleShare,
-                    Some("nobody@example.com"),
-                )],
-            )
-            .await
-            .unwrap();
-        assert_eq!(
-            results[0].as_ref().unwrap().action,
-            ConfirmationAction::NotFound
-        );
+        let completion = self.opt_out("nobody@example.com").await;
+        assert_eq!(completion.action, ConfirmationAction::NotFound);
     }
 }
 
@@ -102,27 +141,11 @@ fn person(kind: RequestKind, raw_email: Option<&str>) -> SuppressionWork {
     })
 }
 
-fn completed(results: Vec<Result<Completion, ConnectorError>>) -> Completion {
-    assert_eq!(results.len(), 1);
-    results.into_iter().next().unwrap().unwrap()
-}
-
 #[tokio::test]
 async fn opt_out_sets_exactly_the_opt_out_flags() {
     let s = setup("").await;
     s.sim.add_contact("jane@example.com", true);
-    let completion = completed(
-        s.connector
-            .apply(
-                Operation::Suppress,
-                &[person(
-                    RequestKind::OptOutSaleShare,
-                    Some("jane@example.com"),
-                )],
-            )
-            .await
-            .unwrap(),
-    );
+    let completion = s.opt_out("jane@example.com").await;
     assert_eq!(completion.action, ConfirmationAction::Flagged);
     assert_eq!(completion.verification, VerificationStatus::Pending);
     assert_eq!(
@@ -157,18 +180,12 @@ async fn opt_out_sets_exactly_the_opt_out_flags() {
 async fn limit_sets_the_configured_flag_only() {
     let s = setup("limit_sensitive_flags = [\"HasOptedOutSolicit\"]").await;
     s.sim.add_contact("jane@example.com", true);
-    let completion = completed(
-        s.connector
-            .apply(
-                Operation::Suppress,
-                &[person(
-                    RequestKind::LimitSensitive,
-                    Some("jane@example.com"),
-                )],
-            )
-            .await
-            .unwrap(),
-    );
+    let completion = s
+        .one(
+            Operation::Suppress,
+            person(RequestKind::LimitSensitive, Some("jane@example.com")),
+        )
+        .await;
     assert_eq!(completion.action, ConfirmationAction::Flagged);
     assert_eq!(
         s.sim.individual_flags("jane@example.com").unwrap(),
@@ -183,15 +200,11 @@ async fn limit_sets_the_configured_flag_only() {
 async fn limit_sets_processing_by_default() {
     let s = setup("").await;
     s.sim.add_lead("lee@example.com", true);
-    completed(
-        s.connector
-            .apply(
-                Operation::Suppress,
-                &[person(RequestKind::LimitSensitive, Some("lee@example.com"))],
-            )
-            .await
-            .unwrap(),
-    );
+    s.one(
+        Operation::Suppress,
+        person(RequestKind::LimitSensitive, Some("lee@example.com")),
+    )
+    .await;
     assert_eq!(
         s.sim.individual_flags("lee@example.com").unwrap(),
         IndividualFlags {
@@ -236,12 +249,7 @@ async fn delete_sets_should_forget_then_deletes_contacts_and_leads() {
     s.sim.add_contact("jane@example.com", true);
     s.sim.add_lead("jane@example.com", false);
     let request = person(RequestKind::Delete, Some("jane@example.com"));
-    let completion = completed(
-        s.connector
-            .apply(Operation::Delete, std::slice::from_ref(&request))
-            .await
-            .unwrap(),
-    );
+    let completion = s.one(Operation::Delete, request.clone()).await;
     assert_eq!(completion.action, ConfirmationAction::Deleted);
     assert_eq!(completion.evidence["records_deleted"], "2");
     assert!(!s.sim.contact_exists("jane@example.com"));
@@ -268,7 +276,7 @@ async fn delete_sets_should_forget_then_deletes_contacts_and_leads() {
     );
     // ShouldForget is read back from the Individual, which outlives the records.
     assert_eq!(
-        s.connector.verify(&request, &completion).await,
+        s.verify(&request, &completion).await,
         VerificationStatus::Verified
     );
 }
@@ -277,15 +285,12 @@ async fn delete_sets_should_forget_then_deletes_contacts_and_leads() {
 async fn delete_keeping_records_only_flags_should_forget() {
     let s = setup("delete_records = false").await;
     s.sim.add_contact("jane@example.com", true);
-    let completion = completed(
-        s.connector
-            .apply(
-                Operation::Delete,
-                &[person(RequestKind::Delete, Some("jane@example.com"))],
-            )
-            .await
-            .unwrap(),
-    );
+    let completion = s
+        .one(
+            Operation::Delete,
+            person(RequestKind::Delete, Some("jane@example.com")),
+        )
+        .await;
     assert_eq!(completion.action, ConfirmationAction::Flagged);
     assert!(s.sim.contact_exists("jane@example.com"));
     assert!(
@@ -301,18 +306,7 @@ async fn delete_keeping_records_only_flags_should_forget() {
 async fn unknown_email_is_not_found() {
     let s = setup("").await;
     s.sim.add_contact("someone-else@example.com", true);
-    let completion = completed(
-        s.connector
-            .apply(
-                Operation::Suppress,
-                &[person(
-                    RequestKind::OptOutSaleShare,
-                    Some("jane@example.com"),
-                )],
-            )
-            .await
-            .unwrap(),
-    );
+    let completion = s.opt_out("jane@example.com").await;
     assert_eq!(completion.action, ConfirmationAction::NotFound);
     assert!(s.running.control.calls_to(COLLECTIONS).is_empty());
 }
@@ -321,43 +315,16 @@ async fn unknown_email_is_not_found() {
 async fn email_with_quote_is_escaped_and_found() {
     let s = setup("").await;
     s.sim.add_contact("o'brien@example.com", true);
-    let completion = completed(
-        s.connector
-            .apply(
-                Operation::Suppress,
-                &[person(
-                    RequestKind::OptOutSaleShare,
-                    Some("o'brien@example.com"),
-                )],
-            )
-            .await
-            .unwrap(),
-    );
+    let completion = s.opt_out("o'brien@example.com").await;
     assert_eq!(completion.action, ConfirmationAction::Flagged);
-    assert!(
-        s.sim
-            .individual_flags("o'brien@example.com")
-            .unwrap()
-            .has_opted_out_tracking
-    );
+    assert!(s.opted_out_of_tracking("o'brien@example.com"));
 }
 
 #[tokio::test]
 async fn raw_email_is_normalised_before_the_query() {
     let s = setup("").await;
     s.sim.add_contact("jane@example.com", true);
-    let completion = completed(
-        s.connector
-            .apply(
-                Operation::Suppress,
-                &[person(
-                    RequestKind::OptOutSaleShare,
-                    Some("  Jane@Example.COM "),
-                )],
-            )
-            .await
-            .unwrap(),
-    );
+    let completion = s.opt_out("  Jane@Example.COM ").await;
     assert_eq!(completion.action, ConfirmationAction::Flagged);
     for call in s.running.control.calls_to("/services/data/v67.0/query") {
         assert_eq!(call.status, 200, "{}", call.path);
@@ -385,18 +352,7 @@ async fn email_without_raw_value_is_a_permanent_item_error() {
 async fn contact_without_individual_gets_one_created_and_linked() {
     let s = setup("").await;
     s.sim.add_contact("jane@example.com", false);
-    let completion = completed(
-        s.connector
-            .apply(
-                Operation::Suppress,
-                &[person(
-                    RequestKind::OptOutSaleShare,
-                    Some("jane@example.com"),
-                )],
-            )
-            .await
-            .unwrap(),
-    );
+    let completion = s.opt_out("jane@example.com").await;
     assert_eq!(completion.action, ConfirmationAction::Flagged);
     assert_eq!(completion.evidence["individuals_created"], "1");
     let created = s.calls("POST", COLLECTIONS);
@@ -405,30 +361,14 @@ async fn contact_without_individual_gets_one_created_and_linked() {
         created[0].json["records"][0]["attributes"]["type"],
         "Individual"
     );
-    assert!(
-        s.sim
-            .individual_flags("jane@example.com")
-            .unwrap()
-            .has_opted_out_tracking
-    );
+    assert!(s.opted_out_of_tracking("jane@example.com"));
 }
 
 #[tokio::test]
 async fn without_create_individuals_a_record_without_individual_is_not_found() {
     let s = setup("create_individuals = false").await;
     s.sim.add_contact("jane@example.com", false);
-    let completion = completed(
-        s.connector
-            .apply(
-                Operation::Suppress,
-                &[person(
-                    RequestKind::OptOutSaleShare,
-                    Some("jane@example.com"),
-                )],
-            )
-            .await
-            .unwrap(),
-    );
+    let completion = s.opt_out("jane@example.com").await;
     assert_eq!(completion.action, ConfirmationAction::NotFound);
     assert!(completion.evidence["reason"].contains("create_individuals = false"));
     assert_eq!(s.sim.individual_count(), 0);
@@ -445,11 +385,7 @@ async fn people_with_both_a_contact_and_a_lead_are_linked_in_one_run_per_type() 
             person(RequestKind::OptOutSaleShare, Some(&email))
         })
         .collect();
-    let results = s
-        .connector
-        .apply(Operation::Suppress, &batch)
-        .await
-        .unwrap();
+    let results = s.suppress(&batch).await;
     assert!(
         results
             .iter()
@@ -534,11 +470,7 @@ async fn batch_of_50_looks_people_up_in_at_most_two_queries_per_object() {
             person(RequestKind::OptOutSaleShare, Some(&email))
         })
         .collect();
-    let results = s
-        .connector
-        .apply(Operation::Suppress, &batch)
-        .await
-        .unwrap();
+    let results = s.suppress(&batch).await;
     assert_eq!(results.len(), 50);
     for (n, result) in results.iter().enumerate() {
         let completion = result.as_ref().unwrap();
@@ -560,12 +492,7 @@ async fn batch_of_50_looks_people_up_in_at_most_two_queries_per_object() {
             } else {
                 email
             };
-            assert!(
-                s.sim
-                    .individual_flags(&stored)
-                    .unwrap()
-                    .has_opted_out_tracking
-            );
+            assert!(s.opted_out_of_tracking(&stored));
         }
     }
     let queries = people_queries(&s);
@@ -594,18 +521,8 @@ async fn batch_of_50_looks_people_up_in_at_most_two_queries_per_object() {
 async fn an_answer_in_pages_is_read_to_its_last_page() {
     let s = setup("").await;
     s.sim.set_query_page_size(2);
-    let batch: Vec<SuppressionWork> = (0..5)
-        .map(|n| {
-            let email = format!("paged{n}@example.com");
-            s.sim.add_contact(&email, true);
-            person(RequestKind::OptOutSaleShare, Some(&email))
-        })
-        .collect();
-    let results = s
-        .connector
-        .apply(Operation::Suppress, &batch)
-        .await
-        .unwrap();
+    let batch = s.known_contacts_opting_out("paged", 5);
+    let results = s.suppress(&batch).await;
     for (n, result) in results.iter().enumerate() {
         assert_eq!(
             result.as_ref().unwrap().action,
@@ -613,12 +530,7 @@ async fn an_answer_in_pages_is_read_to_its_last_page() {
             "request {n}"
         );
         let email = format!("paged{n}@example.com");
-        assert!(
-            s.sim
-                .individual_flags(&email)
-                .unwrap()
-                .has_opted_out_tracking
-        );
+        assert!(s.opted_out_of_tracking(&email));
     }
     // 5 Contacts at 2 a page: the query and two further pages; the Lead query has one page.
     let pages = s.calls("GET", "/services/data/v67.0/query/");
@@ -684,18 +596,8 @@ async fn a_record_matching_no_queried_email_is_an_error_not_a_silent_drop() {
 #[tokio::test]
 async fn batch_of_201_takes_two_collection_calls() {
     let s = setup("").await;
-    let batch: Vec<SuppressionWork> = (0..201)
-        .map(|n| {
-            let email = format!("person{n}@example.com");
-            s.sim.add_contact(&email, true);
-            person(RequestKind::OptOutSaleShare, Some(&email))
-        })
-        .collect();
-    let results = s
-        .connector
-        .apply(Operation::Suppress, &batch)
-        .await
-        .unwrap();
+    let batch = s.known_contacts_opting_out("person", 201);
+    let results = s.suppress(&batch).await;
     assert_eq!(results.len(), 201);
     assert!(results
         .iter()
@@ -714,18 +616,7 @@ async fn invalid_session_fetches_a_new_token_once_and_retries() {
     s.warm_up().await;
     s.sim.add_contact("jane@example.com", true);
     s.sim.invalidate_session();
-    let completion = completed(
-        s.connector
-            .apply(
-                Operation::Suppress,
-                &[person(
-                    RequestKind::OptOutSaleShare,
-                    Some("jane@example.com"),
-                )],
-            )
-            .await
-            .unwrap(),
-    );
+    let completion = s.opt_out("jane@example.com").await;
     assert_eq!(completion.action, ConfirmationAction::Flagged);
     assert_eq!(s.calls("POST", TOKEN).len(), 2);
     let rejected = s
@@ -751,18 +642,7 @@ async fn token_is_fetched_again_after_its_ttl() {
 #[tokio::test]
 async fn wrong_client_secret_is_permanent() {
     let s = setup_with("", 5_000, "another-secret").await;
-    assert_refused(
-        s.connector
-            .apply(
-                Operation::Suppress,
-                &[person(
-                    RequestKind::OptOutSaleShare,
-                    Some("jane@example.com"),
-                )],
-            )
-            .await,
-        "invalid_client",
-    );
+    assert_refused(s.opt_out_result("jane@example.com").await, "invalid_client");
 }
 
 #[tokio::test]
@@ -777,15 +657,7 @@ async fn request_limit_exceeded_waits_the_default() {
                 .into(),
     });
     assert_retry_after(
-        s.connector
-            .apply(
-                Operation::Suppress,
-                &[person(
-                    RequestKind::OptOutSaleShare,
-                    Some("jane@example.com"),
-                )],
-            )
-            .await,
+        s.opt_out_result("jane@example.com").await,
         Duration::from_secs(120),
     );
 }
@@ -796,15 +668,7 @@ async fn bad_request_is_permanent_with_salesforce_text() {
     s.warm_up().await;
     s.running.control.inject(Fault::answer(400, r#"[{"message":"No such column 'IndividualId' on entity 'Contact'","errorCode":"INVALID_FIELD"}]"#));
     assert_refused(
-        s.connector
-            .apply(
-                Operation::Suppress,
-                &[person(
-                    RequestKind::OptOutSaleShare,
-                    Some("jane@example.com"),
-                )],
-            )
-            .await,
+        s.opt_out_result("jane@example.com").await,
         "INVALID_FIELD: No such column 'IndividualId' on entity 'Contact'",
     );
 }
@@ -819,11 +683,7 @@ async fn locked_individual_is_a_transient_item_error_then_succeeds() {
         person(RequestKind::OptOutSaleShare, Some("jane@example.com")),
         person(RequestKind::OptOutSaleShare, Some("john@example.com")),
     ];
-    let results = s
-        .connector
-        .apply(Operation::Suppress, &batch)
-        .await
-        .unwrap();
+    let results = s.suppress(&batch).await;
     assert!(
         matches!(&results[0], Err(ConnectorError::Transient(m)) if m.contains("UNABLE_TO_LOCK_ROW")),
         "{results:?}"
@@ -832,11 +692,7 @@ async fn locked_individual_is_a_transient_item_error_then_succeeds() {
         results[1].as_ref().unwrap().action,
         ConfirmationAction::Flagged
     );
-    let retried = s
-        .connector
-        .apply(Operation::Suppress, &batch[..1])
-        .await
-        .unwrap();
+    let retried = s.suppress(&batch[..1]).await;
     assert_eq!(
         retried[0].as_ref().unwrap().action,
         ConfirmationAction::Flagged
@@ -848,14 +704,9 @@ async fn verify_reads_the_flags_back_and_fails_when_changed_behind_our_back() {
     let s = setup("").await;
     s.sim.add_contact("jane@example.com", true);
     let request = person(RequestKind::OptOutSaleShare, Some("jane@example.com"));
-    let completion = completed(
-        s.connector
-            .apply(Operation::Suppress, std::slice::from_ref(&request))
-            .await
-            .unwrap(),
-    );
+    let completion = s.one(Operation::Suppress, request.clone()).await;
     assert_eq!(
-        s.connector.verify(&request, &completion).await,
+        s.verify(&request, &completion).await,
         VerificationStatus::Verified
     );
     assert!(!s
@@ -865,7 +716,7 @@ async fn verify_reads_the_flags_back_and_fails_when_changed_behind_our_back() {
     s.sim
         .set_individual_flags("jane@example.com", IndividualFlags::default());
     assert_eq!(
-        s.connector.verify(&request, &completion).await,
+        s.verify(&request, &completion).await,
         VerificationStatus::Failed
     );
 }
@@ -875,19 +726,14 @@ async fn verify_after_delete_fails_when_a_record_with_the_email_is_back() {
     let s = setup("").await;
     s.sim.add_contact("jane@example.com", true);
     let request = person(RequestKind::Delete, Some("jane@example.com"));
-    let completion = completed(
-        s.connector
-            .apply(Operation::Delete, std::slice::from_ref(&request))
-            .await
-            .unwrap(),
-    );
+    let completion = s.one(Operation::Delete, request.clone()).await;
     assert_eq!(
-        s.connector.verify(&request, &completion).await,
+        s.verify(&request, &completion).await,
         VerificationStatus::Verified
     );
     s.sim.add_lead("jane@example.com", false);
     assert_eq!(
-        s.connector.verify(&request, &completion).await,
+        s.verify(&request, &completion).await,
         VerificationStatus::Failed
     );
 }
@@ -897,15 +743,10 @@ async fn verify_is_pending_when_salesforce_cannot_be_read() {
     let s = setup("").await;
     s.sim.add_contact("jane@example.com", true);
     let request = person(RequestKind::OptOutSaleShare, Some("jane@example.com"));
-    let completion = completed(
-        s.connector
-            .apply(Operation::Suppress, std::slice::from_ref(&request))
-            .await
-            .unwrap(),
-    );
+    let completion = s.one(Operation::Suppress, request.clone()).await;
     s.running.control.inject(Fault::server_error());
     assert_eq!(
-        s.connector.verify(&request, &completion).await,
+        s.verify(&request, &completion).await,
         VerificationStatus::Pending
     );
 }
@@ -925,12 +766,7 @@ async fn consumer_opt_in_clears_only_the_opt_out_flags() {
         .await
         .unwrap();
     let request = person(RequestKind::OptInSaleShare, Some("jane@example.com"));
-    let completion = completed(
-        s.connector
-            .apply(Operation::Suppress, std::slice::from_ref(&request))
-            .await
-            .unwrap(),
-    );
+    let completion = s.one(Operation::Suppress, request.clone()).await;
     assert_eq!(completion.action, ConfirmationAction::Flagged);
     assert_eq!(
         s.sim.individual_flags("jane@example.com").unwrap(),
@@ -940,7 +776,7 @@ async fn consumer_opt_in_clears_only_the_opt_out_flags() {
         }
     );
     assert_eq!(
-        s.connector.verify(&request, &completion).await,
+        s.verify(&request, &completion).await,
         VerificationStatus::Verified
     );
 }
