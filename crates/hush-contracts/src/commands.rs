@@ -1,11 +1,12 @@
 //! The auditor's commands (value of `hush.auditor-commands.v1`): every change asked of the
-//! auditor over HTTP becomes one, keyed by the request's subject key like its requests and
-//! confirmations, so the one auditor replica that owns that partition applies it, in order with
-//! the request's confirmations, and no two replicas ever write the same record at once.
+//! auditor over HTTP, every leak from the leak watch and every closed observation window becomes
+//! one, keyed by the request's subject key like its requests and confirmations, so the one
+//! auditor replica that owns that partition applies it, in order with the request's
+//! confirmations, and no two replicas ever write the same record at once.
 
 use serde::{Deserialize, Serialize};
 
-use crate::events::{AvroEvent, Confirmation, EpochMillis};
+use crate::events::{AvroEvent, Confirmation, EpochMillis, LeakDetected};
 
 /// The change a command asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -21,6 +22,11 @@ pub enum AuditorCommandAction {
     Retry,
     /// Apply a recipient's signed callback (`connector_id`, `callback` set).
     Callback,
+    /// Record a leak the leak watch detected (`leak` set).
+    Leak,
+    /// Prove the request if its observation window closed clean (nothing else set: the owner
+    /// judges the window against the leak watch's progress it has read).
+    Prove,
 }
 
 impl AuditorCommandAction {
@@ -32,6 +38,8 @@ impl AuditorCommandAction {
             AuditorCommandAction::Resolution => "RESOLUTION",
             AuditorCommandAction::Retry => "RETRY",
             AuditorCommandAction::Callback => "CALLBACK",
+            AuditorCommandAction::Leak => "LEAK",
+            AuditorCommandAction::Prove => "PROVE",
         }
     }
 }
@@ -47,8 +55,9 @@ pub struct OutOfBandResolution {
     pub attachment_sha256: Option<String>,
 }
 
-/// One change asked of the auditor, published by the replica that answered the HTTP call and
-/// applied by the replica that owns the request's partition.
+/// One change asked of the auditor, published by the replica that answered the HTTP call, read
+/// the leak or found the window closed, and applied by the replica that owns the request's
+/// partition.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditorCommand {
     /// Id of this command.
@@ -72,6 +81,9 @@ pub struct AuditorCommand {
     pub resolution: Option<OutOfBandResolution>,
     /// The confirmation of a [`AuditorCommandAction::Callback`].
     pub callback: Option<Confirmation>,
+    /// The detection of a [`AuditorCommandAction::Leak`].
+    #[serde(default)]
+    pub leak: Option<LeakDetected>,
 }
 
 impl AvroEvent for AuditorCommand {
@@ -115,6 +127,7 @@ mod tests {
             connector_id: None,
             resolution: None,
             callback: None,
+            leak: None,
         }
     }
 
@@ -148,6 +161,53 @@ mod tests {
             evidence: [("confirmed_by".to_owned(), "callback".to_owned())].into(),
         });
         round_trip(&callback);
+        let mut leak = command(AuditorCommandAction::Leak);
+        leak.actor = "hush-auditor".into();
+        leak.leak = Some(LeakDetected {
+            leak_id: "7c1d2e3f-4a5b-4c6d-8e9f-0a1b2c3d4e5f".into(),
+            identifier_hash: "e".repeat(64),
+            identifier_type: crate::events::IdentifierType::Email,
+            subject_key: String::new(),
+            last_request_id: leak.request_id.clone(),
+            source_topic: "web.events".into(),
+            source_partition: 2,
+            source_offset: 41,
+            destination: "ads".into(),
+            suppression_effective_at: 1_790_000_000_000,
+            event_time: 1_790_000_100_000,
+            detected_at: 1_790_000_100_500,
+            action_taken: crate::events::GateAction::Blocked,
+        });
+        round_trip(&leak);
+        round_trip(&command(AuditorCommandAction::Prove));
+    }
+
+    #[test]
+    fn the_leak_a_command_carries_has_the_leak_topics_fields() {
+        let fields = |schema: &Schema| -> Vec<String> {
+            match schema {
+                Schema::Record(record) => record
+                    .fields
+                    .iter()
+                    .map(|f| format!("{}:{:?}", f.name, f.schema))
+                    .collect(),
+                other => panic!("not a record: {other:?}"),
+            }
+        };
+        let leak = Schema::parse_str(LeakDetected::SCHEMA).unwrap();
+        let command = Schema::parse_str(AuditorCommand::SCHEMA).unwrap();
+        let Schema::Record(record) = &command else {
+            panic!("a record")
+        };
+        let carried = record
+            .fields
+            .iter()
+            .find(|f| f.name == "leak")
+            .expect("a leak field");
+        let Schema::Union(union) = &carried.schema else {
+            panic!("an optional leak")
+        };
+        assert_eq!(fields(&union.variants()[1]), fields(&leak));
     }
 
     #[test]
@@ -158,6 +218,8 @@ mod tests {
             (AuditorCommandAction::Resolution, "\"RESOLUTION\""),
             (AuditorCommandAction::Retry, "\"RETRY\""),
             (AuditorCommandAction::Callback, "\"CALLBACK\""),
+            (AuditorCommandAction::Leak, "\"LEAK\""),
+            (AuditorCommandAction::Prove, "\"PROVE\""),
         ] {
             assert_eq!(serde_json::to_string(&action).unwrap(), symbol);
             assert!(AuditorCommand::SCHEMA.contains(symbol));

@@ -350,6 +350,7 @@ pub(crate) fn command(
         connector_id: None,
         resolution: None,
         callback: None,
+        leak: None,
     }
 }
 

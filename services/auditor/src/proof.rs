@@ -1,6 +1,8 @@
 //! Point (3) of PROVEN: leaks from the leak watch turn a request `LEAKING`, and the watch's
 //! progress per topic tells when an observation window has been examined in full, so that a
-//! clean one turns the request `PROVEN`.
+//! clean one turns the request `PROVEN`. Neither is written here: a leak, and a window found
+//! closed clean, become commands applied by the replica that owns the request (see
+//! [`crate::commands`]), so they never overwrite a confirmation another replica folded in.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -15,7 +17,6 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::backlog::RequestsBacklog;
-use crate::metrics;
 use crate::service::{decode, retryable, Auditor, Leaked};
 
 /// Client id of the progress reader in broker logs.
@@ -77,7 +78,7 @@ impl WatchCoverage {
     }
 }
 
-/// Folds every leak into the record of the request it violated.
+/// Sends every leak to the replica that owns the record of the request it violated.
 pub struct LeakHandler {
     /// The auditor.
     pub auditor: Arc<Auditor>,
@@ -97,16 +98,11 @@ impl MessageHandler for LeakHandler {
             .await
             .map_err(retryable)?
         {
-            Leaked::Applied(record) => {
-                metrics::LEAKS
-                    .with_label_values(&[leak.source_topic.as_str()])
-                    .inc();
-                tracing::warn!(
-                    request_id = %record.request_id,
-                    topic = %leak.source_topic,
-                    partition = leak.source_partition,
-                    offset = leak.source_offset,
-                    "leak recorded: data flowed after the suppression took effect"
+            Leaked::Sent => {
+                tracing::debug!(
+                    request_id = %leak.last_request_id,
+                    leak_id = %leak.leak_id,
+                    "leak sent to the request's owner"
                 );
                 Ok(())
             }
@@ -126,7 +122,7 @@ impl MessageHandler for LeakHandler {
 }
 
 /// Reads the watch progress topic (rebuilt, then followed) and looks for closed observation
-/// windows every `interval`.
+/// windows every `interval`, sending a `PROVE` command for each (see [`Auditor::prove_due`]).
 pub fn start(
     auditor: &Arc<Auditor>,
     common: &CommonConfig,
@@ -152,12 +148,8 @@ pub fn start(
                 tokio::select! {
                     _ = stop.cancelled() => return,
                     _ = ticks.tick() => match auditor.prove_due(now_millis()).await {
-                        Ok(proven) => {
-                            for record in proven {
-                                crate::metrics::observe_proven(&record, now_millis());
-                                tracing::info!(request_id = %record.request_id, "request proven");
-                            }
-                        }
+                        Ok(0) => {}
+                        Ok(sent) => tracing::debug!(sent, "closed windows sent to be proven"),
                         Err(error) => tracing::warn!(%error, "proving closed windows failed; next tick retries"),
                     },
                 }

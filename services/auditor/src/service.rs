@@ -32,7 +32,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::backlog::RequestsBacklog;
 use crate::canary::CanaryBoard;
-use crate::commands::{apply_command, CommandError, CommandSink, KafkaCommandSink};
+use crate::commands::{apply_command, CommandError, CommandSink, KafkaCommandSink, Rules};
 use crate::fold::{self, Refusal};
 use crate::proof::{self, LeakHandler, WatchCoverage};
 use crate::store::{request_key, AuditStore, AuditWriter, KafkaAuditWriter, WriteError};
@@ -204,7 +204,13 @@ pub struct Auditor {
     stripes: Vec<Mutex<()>>,
     commands: Option<Arc<dyn CommandSink>>,
     command_wait: Duration,
+    /// When this replica last sent a `PROVE` command for each request still due.
+    proving: std::sync::Mutex<HashMap<String, EpochMillis>>,
 }
+
+/// How long the prover waits for a `PROVE` it sent to show on the record before it sends
+/// another (the owner's own prover normally sends one as soon as it sees the window closed).
+const PROVE_AGAIN_MS: EpochMillis = 10 * 60 * 1000;
 
 /// What re-driving a failed recipient needs: the broker, the topic names, the codec and a
 /// producer.
@@ -252,11 +258,12 @@ pub enum RetryError {
     Redrive(hush_runtime::kafka::RedriveError),
 }
 
-/// What a leak did to its request's record.
+/// What became of a leak read from the leaks topic.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Leaked {
-    /// The record now carries the leak.
-    Applied(Box<AuditRecord>),
+    /// Sent as a `LEAK` command to the replica that owns the request (or, on an auditor
+    /// without a commands topic, recorded).
+    Sent,
     /// The leak was already on record.
     Unchanged,
     /// No record for the leak's request.
@@ -285,6 +292,7 @@ impl Auditor {
             stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
             commands: None,
             command_wait: Duration::ZERO,
+            proving: std::sync::Mutex::default(),
         }
     }
 
@@ -348,6 +356,7 @@ impl Auditor {
             connector_id: Some(connector.to_owned()),
             resolution: None,
             callback: None,
+            leak: None,
         };
         if let Err(error) = self.submit(command).await {
             tracing::warn!(%error, request_id, actor, "re-drive done but its record not written");
@@ -370,59 +379,122 @@ impl Auditor {
         &self.canaries
     }
 
-    /// Folds a leak into the record of the request whose suppression it violated.
+    /// Sends a leak to the replica that owns the record of the request whose suppression it
+    /// violated, as a `LEAK` command keyed by the record's subject key; that replica records it
+    /// in order with the request's confirmations. Returns once the command is durable.
     pub async fn record_leak(
         &self,
         leak: &LeakDetected,
         now: EpochMillis,
     ) -> Result<Leaked, WriteError> {
-        let _guard = self.stripe(&leak.last_request_id).lock().await;
         let Some(record) = self.store.get(&leak.last_request_id) else {
             return Ok(Leaked::RequestNotSeen);
         };
-        match fold::on_leak(&record, leak, self.policy.at_risk_days(), now) {
-            Some(next) => self
-                .commit(next)
-                .await
-                .map(|r| Leaked::Applied(Box::new(r))),
-            None => Ok(Leaked::Unchanged),
+        if fold::on_leak(&record, leak, self.policy.at_risk_days(), now).is_none() {
+            return Ok(Leaked::Unchanged);
         }
+        let mut command = self.own_command(&record, AuditorCommandAction::Leak, now);
+        command.leak = Some(leak.clone());
+        self.dispatch(command).await?;
+        Ok(Leaked::Sent)
     }
 
-    /// Proves every request whose observation window has closed clean on every watched topic
-    /// (see [`fold::prove`]); returns the records that became `PROVEN`.
-    pub async fn prove_due(&self, now: EpochMillis) -> Result<Vec<AuditRecord>, WriteError> {
+    /// Sends a `PROVE` command, to the replica that owns the record, for every request this
+    /// replica sees closed clean over its observation window (see [`fold::prove`]), unless it
+    /// sent one for it within the last ten minutes; the owner proves it once, on the leak
+    /// watch's progress it has read. Returns how many were sent.
+    pub async fn prove_due(&self, now: EpochMillis) -> Result<usize, WriteError> {
         let window = self.proof.window_ms;
-        let due: Vec<String> = self.store.read(|records| {
+        let at_risk_days = self.policy.at_risk_days();
+        let progress = |topic: &str| self.coverage.get(topic);
+        let due: Vec<AuditRecord> = self.store.read(|records| {
             records
                 .filter(|r| {
                     r.proof.is_none()
                         && matches!(r.status, AuditStatus::Verified | AuditStatus::Confirmed)
                         && r.completed_at
                             .is_some_and(|at| at.saturating_add(window) <= now)
+                        && fold::prove(
+                            r,
+                            window,
+                            &self.proof.watched_topics,
+                            &progress,
+                            at_risk_days,
+                            now,
+                        )
+                        .is_some()
                 })
-                .map(|r| r.request_id.clone())
+                .cloned()
                 .collect()
         });
-        let mut proven = Vec::new();
-        for request_id in due {
-            let _guard = self.stripe(&request_id).lock().await;
-            let Some(record) = self.store.get(&request_id) else {
-                continue;
-            };
-            let progress = |topic: &str| self.coverage.get(topic);
-            if let Some(next) = fold::prove(
-                &record,
-                window,
-                &self.proof.watched_topics,
-                &progress,
-                self.policy.at_risk_days(),
-                now,
-            ) {
-                proven.push(self.commit(next).await?);
-            }
+        let unsent: Vec<AuditRecord> = {
+            let mut proving = self.proving.lock().expect("proving lock");
+            proving.retain(|id, _| due.iter().any(|r| request_key(&r.request_id) == *id));
+            due.into_iter()
+                .filter(|r| {
+                    proving
+                        .get(&request_key(&r.request_id))
+                        .is_none_or(|&sent| now.saturating_sub(sent) >= PROVE_AGAIN_MS)
+                })
+                .collect()
+        };
+        for record in &unsent {
+            self.dispatch(self.own_command(record, AuditorCommandAction::Prove, now))
+                .await?;
+            self.proving
+                .lock()
+                .expect("proving lock")
+                .insert(request_key(&record.request_id), now);
         }
-        Ok(proven)
+        Ok(unsent.len())
+    }
+
+    /// A command of the auditor itself (a leak, a proof) on `record`, issued at `at`.
+    fn own_command(
+        &self,
+        record: &AuditRecord,
+        action: AuditorCommandAction,
+        at: EpochMillis,
+    ) -> AuditorCommand {
+        AuditorCommand {
+            command_id: uuid::Uuid::new_v4().to_string(),
+            request_id: record.request_id.clone(),
+            subject_key: record.subject_key.clone(),
+            action,
+            actor: CLIENT_ID.to_owned(),
+            issued_at: at,
+            reason: None,
+            connector_id: None,
+            resolution: None,
+            callback: None,
+            leak: None,
+        }
+    }
+
+    /// Hands `command` to the replica that owns its request: publishes it (returning once it
+    /// is durable) or, on an auditor without a commands topic, applies it here.
+    async fn dispatch(&self, command: AuditorCommand) -> Result<(), WriteError> {
+        if let Some(sink) = &self.commands {
+            return sink.publish(&command).await;
+        }
+        let change = Change::Command(Box::new(command));
+        let outcomes = self
+            .apply_changes(std::slice::from_ref(&change), now_millis())
+            .await?;
+        if outcomes.first() == Some(&ChangeOutcome::Applied) {
+            note_applied(self, &change);
+        }
+        Ok(())
+    }
+
+    /// What commands are judged against on this replica.
+    fn rules(&self) -> Rules<'_> {
+        Rules {
+            policy: &self.policy,
+            recipients: &self.recipients,
+            proof: &self.proof,
+            coverage: &self.coverage,
+        }
     }
 
     /// The records.
@@ -443,17 +515,6 @@ impl Auditor {
     /// The business's time zone (report periods and dashboard times).
     pub fn time_zone(&self) -> Tz {
         self.time_zone
-    }
-
-    fn stripe(&self, request_id: &str) -> &Mutex<()> {
-        &self.stripes[stripe_index(request_id)]
-    }
-
-    /// Writes `record` and, once acknowledged, stores it.
-    async fn commit(&self, record: AuditRecord) -> Result<AuditRecord, WriteError> {
-        let at = self.writer.write(&record).await?;
-        self.store.put(record.clone(), at);
-        Ok(record)
     }
 
     /// Folds `changes`, in order, into their records, as the owner of their partitions: every
@@ -488,9 +549,7 @@ impl Auditor {
                         now,
                     ))
                 }
-                Change::Command(command) => {
-                    apply_command(&record, command, &self.policy, &self.recipients)
-                }
+                Change::Command(command) => apply_command(&record, command, self.rules()),
             };
             outcomes.push(match next {
                 Ok(Some(next)) => {
@@ -606,7 +665,7 @@ impl Auditor {
         record: &AuditRecord,
         command: &AuditorCommand,
     ) -> Result<Option<Submitted>, ChangeError> {
-        match apply_command(record, command, &self.policy, &self.recipients) {
+        match apply_command(record, command, self.rules()) {
             Ok(None) => Ok(Some(Submitted::Applied(Box::new(record.clone())))),
             Ok(Some(_)) => Ok(None),
             Err(CommandError::Refused(refusal)) => Err(ChangeError::Refused(refusal)),
@@ -863,7 +922,7 @@ impl BatchHandler for OwnerBatches {
             match outcome {
                 ChangeOutcome::Applied => {
                     self.waiting.forget(message);
-                    note_applied(change);
+                    note_applied(&self.auditor, change);
                 }
                 ChangeOutcome::Unchanged => {
                     self.waiting.forget(message);
@@ -887,7 +946,7 @@ impl BatchHandler for OwnerBatches {
 }
 
 /// Counts and logs one applied change.
-fn note_applied(change: &Change) {
+fn note_applied(auditor: &Auditor, change: &Change) {
     match change {
         Change::Confirmation(confirmation) => {
             metrics::CONFIRMATIONS
@@ -903,13 +962,33 @@ fn note_applied(change: &Change) {
                 "confirmation recorded"
             );
         }
-        Change::Command(command) => tracing::info!(
-            request_id = %command.request_id,
-            command_id = %command.command_id,
-            action = command.action.as_str(),
-            actor = %command.actor,
-            "command applied"
-        ),
+        Change::Command(command) => match (&command.action, &command.leak) {
+            (AuditorCommandAction::Leak, Some(leak)) => {
+                metrics::LEAKS
+                    .with_label_values(&[leak.source_topic.as_str()])
+                    .inc();
+                tracing::warn!(
+                    request_id = %command.request_id,
+                    topic = %leak.source_topic,
+                    partition = leak.source_partition,
+                    offset = leak.source_offset,
+                    "leak recorded: data flowed after the suppression took effect"
+                );
+            }
+            (AuditorCommandAction::Prove, _) => {
+                if let Some(record) = auditor.store().get(&command.request_id) {
+                    metrics::observe_proven(&record, now_millis());
+                }
+                tracing::info!(request_id = %command.request_id, "request proven");
+            }
+            _ => tracing::info!(
+                request_id = %command.request_id,
+                command_id = %command.command_id,
+                action = command.action.as_str(),
+                actor = %command.actor,
+                "command applied"
+            ),
+        },
     }
 }
 
@@ -1522,6 +1601,152 @@ mod tests {
             auditor.submit(extension).await,
             Err(ChangeError::Refused(Refusal::AlreadyExtended))
         ));
+    }
+
+    /// Keeps the commands published.
+    #[derive(Default)]
+    struct RecordingSink {
+        published: std::sync::Mutex<Vec<AuditorCommand>>,
+    }
+
+    #[async_trait]
+    impl CommandSink for RecordingSink {
+        async fn publish(&self, command: &AuditorCommand) -> Result<(), WriteError> {
+            self.published.lock().unwrap().push(command.clone());
+            Ok(())
+        }
+    }
+
+    fn leak(n: u128) -> LeakDetected {
+        LeakDetected {
+            leak_id: uuid::Uuid::from_u128(1000 + n).to_string(),
+            identifier_hash: "e".repeat(64),
+            identifier_type: hush_contracts::events::IdentifierType::Email,
+            subject_key: String::new(),
+            last_request_id: uuid::Uuid::from_u128(n).to_string(),
+            source_topic: "web.events".into(),
+            source_partition: 0,
+            source_offset: 3,
+            destination: "ads".into(),
+            suppression_effective_at: 1,
+            event_time: 2,
+            detected_at: 3,
+            action_taken: hush_contracts::events::GateAction::Blocked,
+        }
+    }
+
+    /// An auditor with a one-second window over `web.events`, its watch progress covering an
+    /// hour from now, and request 1 confirmed by both recipients.
+    async fn provable(writer: Arc<CountingWriter>, sink: Option<Arc<RecordingSink>>) -> Auditor {
+        let mut auditor = auditor(writer);
+        auditor.proof = ProofSettings {
+            watched_topics: vec!["web.events".into()],
+            window_ms: 1_000,
+        };
+        if let Some(sink) = sink {
+            auditor = auditor.with_commands(sink, Duration::ZERO);
+        }
+        auditor
+            .coverage()
+            .put(hush_contracts::events::WatchProgress {
+                topic: "web.events".into(),
+                records_examined: 1,
+                covered_until: now_millis() + 3_600_000,
+                offsets: HashMap::new(),
+                leaks_found: 0,
+                updated_at: now_millis(),
+            });
+        auditor
+            .record_requests(&[request(1)], now_millis())
+            .await
+            .unwrap();
+        auditor
+            .apply_changes(
+                &[confirmation(1, "crm"), confirmation(1, "ads")],
+                now_millis(),
+            )
+            .await
+            .unwrap();
+        auditor
+    }
+
+    #[tokio::test]
+    async fn a_replica_sends_leaks_and_closed_windows_to_the_owner_and_writes_no_record() {
+        let (writer, sink) = (
+            Arc::new(CountingWriter::default()),
+            Arc::new(RecordingSink::default()),
+        );
+        let auditor = provable(writer.clone(), Some(sink.clone())).await;
+        let written = writer.written.lock().unwrap().len();
+        let later = now_millis() + 2_000;
+        assert_eq!(auditor.prove_due(later).await.unwrap(), 1);
+        assert_eq!(
+            auditor.prove_due(later + 30_000).await.unwrap(),
+            0,
+            "one PROVE per request until it shows or ten minutes pass"
+        );
+        assert_eq!(auditor.prove_due(later + PROVE_AGAIN_MS).await.unwrap(), 1);
+        assert_eq!(
+            auditor.record_leak(&leak(1), later).await.unwrap(),
+            Leaked::Sent
+        );
+        assert_eq!(
+            auditor.record_leak(&leak(9), later).await.unwrap(),
+            Leaked::RequestNotSeen
+        );
+        assert_eq!(
+            writer.written.lock().unwrap().len(),
+            written,
+            "no record written"
+        );
+        let published = sink.published.lock().unwrap().clone();
+        let actions: Vec<_> = published.iter().map(|c| c.action).collect();
+        assert_eq!(
+            actions,
+            [
+                AuditorCommandAction::Prove,
+                AuditorCommandAction::Prove,
+                AuditorCommandAction::Leak
+            ]
+        );
+        for command in &published {
+            assert_eq!(
+                command.subject_key,
+                request(1).subject_key,
+                "keyed like the request"
+            );
+            assert_eq!(command.actor, CLIENT_ID);
+        }
+        assert_eq!(published[2].leak, Some(leak(1)));
+    }
+
+    #[tokio::test]
+    async fn without_a_commands_topic_a_leak_and_a_proof_are_applied_in_place_once() {
+        let writer = Arc::new(CountingWriter::default());
+        let auditor = provable(writer.clone(), None).await;
+        let id = uuid::Uuid::from_u128(1).to_string();
+        let later = now_millis() + 2_000;
+        assert_eq!(auditor.prove_due(later).await.unwrap(), 1);
+        let proven = auditor.store().get(&id).unwrap();
+        assert_eq!(proven.status, AuditStatus::Proven);
+        assert_eq!(auditor.prove_due(later + PROVE_AGAIN_MS).await.unwrap(), 0);
+        assert_eq!(
+            auditor.record_leak(&leak(1), later).await.unwrap(),
+            Leaked::Sent
+        );
+        assert_eq!(auditor.store().get(&id).unwrap().leaks, 1);
+        assert_eq!(
+            auditor.record_leak(&leak(1), later).await.unwrap(),
+            Leaked::Unchanged
+        );
+        let proofs = writer
+            .written
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|r| r.proof.is_some() && r.leaks == 0)
+            .count();
+        assert_eq!(proofs, 1, "proven once");
     }
 
     #[test]
