@@ -788,14 +788,11 @@ impl RuntimeService {
         use testcontainers::core::{AccessMode, Mount};
         let (name, tag) = split_image(image);
         let pid = std::process::id().to_string();
+        let container_name = format!("hush-rt-{label}-{}-{pid}-{}", spec.name, free_port());
         let mut request = GenericImage::new(name, tag)
             .with_cmd(spec.command.clone())
             .with_network("host")
-            .with_container_name(format!(
-                "hush-rt-{label}-{}-{pid}-{}",
-                spec.name,
-                free_port()
-            ))
+            .with_container_name(&container_name)
             .with_label("hush.test.pid", pid)
             .with_user("65532:65532")
             .with_readonly_rootfs(true)
@@ -808,6 +805,9 @@ impl RuntimeService {
             .with_mount(Mount::tmpfs_mount("/tmp").with_size_bytes(16 << 20))
             .with_env_var("HUSH_CONFIG", "/etc/hush/hush.toml")
             .with_env_var("RUST_LOG", "info")
+            // As the manifests set it from the pod name: a container started again after a
+            // kill rejoins its consumer groups as the same static member.
+            .with_env_var("HUSH_INSTANCE_ID", container_name)
             .with_startup_timeout(Duration::from_secs(120));
         if let (Some(section), Some(port)) = (&spec.listen_section, port) {
             request = request.with_env_var(

@@ -26,6 +26,17 @@ pub struct KafkaConfig {
     pub secret_properties: BTreeMap<String, SecretRef>,
     /// How long a produce may wait for the broker's acknowledgement, in milliseconds.
     pub message_timeout_ms: u64,
+    /// This replica's stable name for static consumer-group membership (Kafka's
+    /// `group.instance.id`, suffixed with each group it joins); `HUSH_INSTANCE_ID` when unset
+    /// here (the Kubernetes manifests set it to the pod name). With it, a replica restarted
+    /// within `session_timeout_ms` takes its partitions back without a rebalance; without it,
+    /// membership is dynamic.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance_id: Option<String>,
+    /// How long the broker keeps a static member's partitions for it after its last heartbeat,
+    /// in milliseconds (used only with `instance_id`): a killed replica has this long to come
+    /// back to them; a replica gone for good hands them over after it.
+    pub session_timeout_ms: u64,
 }
 
 impl Default for KafkaConfig {
@@ -35,6 +46,8 @@ impl Default for KafkaConfig {
             properties: BTreeMap::new(),
             secret_properties: BTreeMap::new(),
             message_timeout_ms: 10_000,
+            instance_id: None,
+            session_timeout_ms: 30_000,
         }
     }
 }
@@ -240,7 +253,12 @@ pub fn load<T>(file: Option<&Path>) -> Result<T, ConfigError>
 where
     T: Serialize + for<'de> Deserialize<'de> + Default,
 {
-    let mut figment = Figment::from(Serialized::defaults(T::default()));
+    // HUSH_INSTANCE_ID is a default: the file and HUSH_KAFKA__INSTANCE_ID override it.
+    let mut figment = Figment::from(Serialized::defaults(T::default())).merge(
+        Env::raw()
+            .only(&["HUSH_INSTANCE_ID"])
+            .map(|_| "kafka.instance_id".into()),
+    );
     if let Some(path) = file {
         if !path.exists() {
             return Err(ConfigError::Invalid(format!(
@@ -302,6 +320,32 @@ mod tests {
             assert_eq!(config.kafka.bootstrap_servers, "env:9092");
             assert_eq!(config.topics.partitions, 12);
             assert_eq!(config.topics.replication_factor, 3);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_instance_id_defaults_to_hush_instance_id() {
+        Jail::expect_with(|jail| {
+            jail.set_env("HUSH_INSTANCE_ID", "hush-state-7c9d5-abcde");
+            let config: CommonConfig = load(None).unwrap();
+            assert_eq!(
+                config.kafka.instance_id.as_deref(),
+                Some("hush-state-7c9d5-abcde")
+            );
+            assert_eq!(config.kafka.session_timeout_ms, 30_000);
+            jail.set_env("HUSH_KAFKA__INSTANCE_ID", "explicit");
+            let config: CommonConfig = load(None).unwrap();
+            assert_eq!(config.kafka.instance_id.as_deref(), Some("explicit"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn without_hush_instance_id_there_is_no_instance_id() {
+        Jail::expect_with(|_| {
+            let config: CommonConfig = load(None).unwrap();
+            assert_eq!(config.kafka.instance_id, None);
             Ok(())
         });
     }

@@ -48,6 +48,43 @@ pub fn client_config(config: &KafkaConfig) -> Result<ClientConfig, ConfigError> 
     Ok(client)
 }
 
+/// Longest `group.instance.id` the broker accepts.
+const MAX_INSTANCE_ID_LEN: usize = 249;
+
+/// A client configuration for a member of consumer group `group_id`: [`client_config`] plus
+/// `group.id` and, when `config.instance_id` is set, static membership — `group.instance.id`
+/// `<instance_id>.<group_id>` (each group a process joins gets its own) and
+/// `session.timeout.ms` from `config.session_timeout_ms`. An instance id the broker would
+/// refuse, or `group.instance.id` written in `kafka.properties`, is an error naming the setting.
+pub fn group_client_config(
+    config: &KafkaConfig,
+    group_id: &str,
+) -> Result<ClientConfig, ConfigError> {
+    if config.properties.contains_key("group.instance.id") {
+        return Err(ConfigError::Invalid(
+            "kafka.properties.\"group.instance.id\" is not accepted: set kafka.instance_id \
+             (or HUSH_INSTANCE_ID), which gives each consumer group its own instance id"
+                .into(),
+        ));
+    }
+    let mut client = client_config(config)?;
+    client.set("group.id", group_id);
+    if let Some(instance) = config.instance_id.as_deref().filter(|i| !i.is_empty()) {
+        let member = format!("{instance}.{group_id}");
+        let legal = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+        if member.len() > MAX_INSTANCE_ID_LEN || !member.chars().all(legal) {
+            return Err(ConfigError::Invalid(format!(
+                "kafka.instance_id {instance:?} with consumer group {group_id:?} makes \
+                 group.instance.id {member:?}, which Kafka refuses: at most \
+                 {MAX_INSTANCE_ID_LEN} characters of ASCII letters, digits, '.', '_' and '-'"
+            )));
+        }
+        client.set("group.instance.id", member);
+        client.set("session.timeout.ms", config.session_timeout_ms.to_string());
+    }
+    Ok(client)
+}
+
 /// A client context that logs librdkafka's client-wide errors (credentials refused, a failed
 /// TLS handshake, a broker unreachable) and keeps the last one that names a cause, so that an
 /// operation that then times out can say why. "All brokers are down" names no cause: it is kept
@@ -138,6 +175,62 @@ mod tests {
         std::env::set_var("HUSH_TEST_CLIENT_SASL_PASSWORD", "from-env");
         let client = client_config(&config).unwrap();
         assert_eq!(client.get("sasl.password"), Some("from-env"));
+    }
+
+    #[test]
+    fn without_an_instance_id_membership_is_dynamic() {
+        let client = group_client_config(&KafkaConfig::default(), "hush-state").unwrap();
+        assert_eq!(client.get("group.id"), Some("hush-state"));
+        assert_eq!(client.get("group.instance.id"), None);
+        assert_eq!(client.get("session.timeout.ms"), None);
+    }
+
+    #[test]
+    fn an_instance_id_makes_a_static_member_per_group() {
+        let config = KafkaConfig {
+            instance_id: Some("hush-suppressor-hubspot-5d8f9-x2k4q".into()),
+            session_timeout_ms: 20_000,
+            ..KafkaConfig::default()
+        };
+        let requests = group_client_config(&config, "hush-suppressor-hubspot").unwrap();
+        let retries = group_client_config(&config, "hush-suppressor-hubspot-retry").unwrap();
+        assert_eq!(
+            requests.get("group.instance.id"),
+            Some("hush-suppressor-hubspot-5d8f9-x2k4q.hush-suppressor-hubspot")
+        );
+        assert_eq!(
+            retries.get("group.instance.id"),
+            Some("hush-suppressor-hubspot-5d8f9-x2k4q.hush-suppressor-hubspot-retry")
+        );
+        assert_eq!(requests.get("session.timeout.ms"), Some("20000"));
+        assert_eq!(
+            retries.get("group.id"),
+            Some("hush-suppressor-hubspot-retry")
+        );
+    }
+
+    #[test]
+    fn an_instance_id_kafka_would_refuse_is_named() {
+        let config = KafkaConfig {
+            instance_id: Some("pod/one".into()),
+            ..KafkaConfig::default()
+        };
+        let error = group_client_config(&config, "hush-state")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("kafka.instance_id \"pod/one\""), "{error}");
+    }
+
+    #[test]
+    fn group_instance_id_in_the_properties_is_refused() {
+        let mut config = KafkaConfig::default();
+        config
+            .properties
+            .insert("group.instance.id".into(), "shared".into());
+        let error = group_client_config(&config, "hush-state")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("kafka.instance_id"), "{error}");
     }
 
     #[test]

@@ -299,26 +299,26 @@ impl EventConsumer {
     ) -> Result<Self, ConfigError> {
         let assigned = Arc::new(AtomicBool::new(false));
         let (counts, counts_receiver) = watch::channel(PartitionCounts::default());
-        let consumer: StreamConsumer<RebalanceContext> = super::client_config(kafka)?
-            .set("group.id", &settings.group_id)
-            .set("client.id", &settings.client_id)
-            .set("enable.auto.commit", "true")
-            .set("auto.commit.interval.ms", "1000")
-            .set("enable.auto.offset.store", "false")
-            .set("auto.offset.reset", "earliest")
-            .set("enable.partition.eof", "false")
-            .set("statistics.interval.ms", "15000")
-            .set(
-                "max.poll.interval.ms",
-                max_poll_interval.as_millis().to_string(),
-            )
-            .create_with_context(RebalanceContext {
-                assigned: assigned.clone(),
-                counts,
-                topics: settings.topics.clone(),
-                group_id: settings.group_id.clone(),
-            })
-            .map_err(|e| ConfigError::Invalid(format!("kafka consumer: {e}")))?;
+        let consumer: StreamConsumer<RebalanceContext> =
+            super::group_client_config(kafka, &settings.group_id)?
+                .set("client.id", &settings.client_id)
+                .set("enable.auto.commit", "true")
+                .set("auto.commit.interval.ms", "1000")
+                .set("enable.auto.offset.store", "false")
+                .set("auto.offset.reset", "earliest")
+                .set("enable.partition.eof", "false")
+                .set("statistics.interval.ms", "15000")
+                .set(
+                    "max.poll.interval.ms",
+                    max_poll_interval.as_millis().to_string(),
+                )
+                .create_with_context(RebalanceContext {
+                    assigned: assigned.clone(),
+                    counts,
+                    topics: settings.topics.clone(),
+                    group_id: settings.group_id.clone(),
+                })
+                .map_err(|e| ConfigError::Invalid(format!("kafka consumer: {e}")))?;
         let topics: Vec<&str> = settings.topics.iter().map(String::as_str).collect();
         consumer
             .subscribe(&topics)

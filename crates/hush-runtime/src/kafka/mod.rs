@@ -8,8 +8,8 @@ mod producer;
 mod redrive;
 mod table;
 
-pub use client::client_config;
 pub(crate) use client::BrokerErrorContext;
+pub use client::{client_config, group_client_config};
 pub use consumer::{
     BatchHandler, ConsumerSettings, EventConsumer, HandlerError, IncomingMessage, MessageHandler,
     PartitionCounts,
