@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use hush_connector_hubspot::sim::HubSpotSimulator;
 use hush_connector_hubspot::HubSpotConnector;
-use hush_connector_kit::testing::{email, one, with_raw, work, ComplianceSuite, WorkExt};
+use hush_connector_kit::testing::{
+    apply_one, completed, email, one, with_raw, work, ComplianceSuite, WorkExt,
+};
 use hush_contracts::connector::{
     Completion, Connector, ConnectorError, FromRecipient, Operation, SuppressionWork,
     WorkIdentifier,
@@ -75,13 +77,12 @@ fn permanent_detail(result: Result<Completion, ConnectorError>) -> String {
 #[tokio::test]
 async fn a_single_opt_out_patches_the_contact_by_email() {
     let sim = sim_with(&[JANE]).await;
-    let completion = one(connector(&sim)
-        .apply(
-            Operation::Suppress,
-            &[person(RequestKind::OptOutSaleShare, JANE)],
-        )
-        .await)
-    .unwrap();
+    let completion = completed(
+        &connector(&sim),
+        Operation::Suppress,
+        &person(RequestKind::OptOutSaleShare, JANE),
+    )
+    .await;
 
     let calls = sim.control().calls();
     assert_eq!(calls.len(), 1);
@@ -114,13 +115,12 @@ async fn a_single_opt_out_patches_the_contact_by_email() {
 #[tokio::test]
 async fn a_limit_sets_the_limit_property() {
     let sim = sim_with(&[JANE]).await;
-    one(connector(&sim)
-        .apply(
-            Operation::Suppress,
-            &[person(RequestKind::LimitSensitive, JANE)],
-        )
-        .await)
-    .unwrap();
+    completed(
+        &connector(&sim),
+        Operation::Suppress,
+        &person(RequestKind::LimitSensitive, JANE),
+    )
+    .await;
     assert_eq!(
         sim.property(JANE, "hush_limit_sensitive").as_deref(),
         Some("true")
@@ -132,20 +132,18 @@ async fn a_limit_sets_the_limit_property() {
 async fn an_opt_in_sets_the_opt_out_property_back_to_false() {
     let sim = sim_with(&[JANE]).await;
     let connector = connector(&sim);
-    one(connector
-        .apply(
-            Operation::Suppress,
-            &[person(RequestKind::OptOutSaleShare, JANE)],
-        )
-        .await)
-    .unwrap();
-    let completion = one(connector
-        .apply(
-            Operation::Suppress,
-            &[person(RequestKind::OptInSaleShare, JANE)],
-        )
-        .await)
-    .unwrap();
+    completed(
+        &connector,
+        Operation::Suppress,
+        &person(RequestKind::OptOutSaleShare, JANE),
+    )
+    .await;
+    let completion = completed(
+        &connector,
+        Operation::Suppress,
+        &person(RequestKind::OptInSaleShare, JANE),
+    )
+    .await;
     assert_eq!(
         sim.property(JANE, "hush_do_not_sell").as_deref(),
         Some("false")
@@ -270,10 +268,7 @@ async fn a_single_unknown_contact_is_not_found_and_verified_absent() {
     let sim = sim_with(&[]).await;
     let connector = connector(&sim);
     let item = person(RequestKind::OptOutSaleShare, JANE);
-    let completion = one(connector
-        .apply(Operation::Suppress, std::slice::from_ref(&item))
-        .await)
-    .unwrap();
+    let completion = completed(&connector, Operation::Suppress, &item).await;
     assert_eq!(sim.control().calls()[0].status, 404);
     assert_eq!(completion.action, ConfirmationAction::NotFound);
     assert_eq!(completion.evidence["contacts_not_found"], "1");
@@ -332,14 +327,8 @@ async fn patching_twice_is_harmless() {
     let sim = sim_with(&[JANE]).await;
     let connector = connector(&sim);
     let item = person(RequestKind::OptOutSaleShare, JANE);
-    let first = one(connector
-        .apply(Operation::Suppress, std::slice::from_ref(&item))
-        .await)
-    .unwrap();
-    let second = one(connector
-        .apply(Operation::Suppress, std::slice::from_ref(&item))
-        .await)
-    .unwrap();
+    let first = completed(&connector, Operation::Suppress, &item).await;
+    let second = completed(&connector, Operation::Suppress, &item).await;
     assert_eq!(first.action, ConfirmationAction::Flagged);
     assert_eq!(second.action, ConfirmationAction::Flagged);
     assert_eq!(sim.control().calls().len(), 2);
@@ -358,10 +347,7 @@ async fn read_back_is_verified_when_the_property_holds_and_failed_when_it_does_n
     let sim = sim_with(&[JANE]).await;
     let connector = connector(&sim);
     let item = person(RequestKind::OptOutSaleShare, JANE);
-    let completion = one(connector
-        .apply(Operation::Suppress, std::slice::from_ref(&item))
-        .await)
-    .unwrap();
+    let completion = completed(&connector, Operation::Suppress, &item).await;
 
     assert_eq!(
         connector.verify(&item, &completion).await,
@@ -388,10 +374,7 @@ async fn a_portal_that_drops_writes_answers_success_and_only_read_back_finds_out
     sim.drop_writes(true);
     let connector = connector(&sim);
     let item = person(RequestKind::OptOutSaleShare, JANE);
-    let completion = one(connector
-        .apply(Operation::Suppress, std::slice::from_ref(&item))
-        .await)
-    .expect("the portal answered success");
+    let completion = completed(&connector, Operation::Suppress, &item).await;
     assert_eq!(completion.action, ConfirmationAction::Flagged);
     assert_eq!(sim.property(JANE, "hush_do_not_sell"), None);
     assert_eq!(
@@ -399,10 +382,7 @@ async fn a_portal_that_drops_writes_answers_success_and_only_read_back_finds_out
         VerificationStatus::Failed
     );
     sim.drop_writes(false);
-    one(connector
-        .apply(Operation::Suppress, std::slice::from_ref(&item))
-        .await)
-    .unwrap();
+    completed(&connector, Operation::Suppress, &item).await;
     assert_eq!(
         sim.property(JANE, "hush_do_not_sell").as_deref(),
         Some("true")
@@ -474,10 +454,7 @@ async fn read_back_stays_pending_while_hubspot_is_failing() {
     let sim = sim_with(&[JANE]).await;
     let connector = connector(&sim);
     let item = person(RequestKind::OptOutSaleShare, JANE);
-    let completion = one(connector
-        .apply(Operation::Suppress, std::slice::from_ref(&item))
-        .await)
-    .unwrap();
+    let completion = completed(&connector, Operation::Suppress, &item).await;
     sim.control().inject(Fault::server_error());
     assert_eq!(
         connector.verify(&item, &completion).await,
@@ -490,10 +467,7 @@ async fn delete_uses_gdpr_delete_and_read_back_verifies_the_contact_is_gone() {
     let sim = sim_with(&[JANE]).await;
     let connector = connector(&sim);
     let item = person(RequestKind::Delete, JANE);
-    let completion = one(connector
-        .apply(Operation::Delete, std::slice::from_ref(&item))
-        .await)
-    .unwrap();
+    let completion = completed(&connector, Operation::Delete, &item).await;
 
     let call = &sim.control().calls()[0];
     assert_eq!(call.method, "POST");
@@ -526,10 +500,12 @@ async fn delete_uses_gdpr_delete_and_read_back_verifies_the_contact_is_gone() {
 #[tokio::test]
 async fn deleting_an_unknown_email_blocklists_it_as_hubspot_documents() {
     let sim = sim_with(&[]).await;
-    let completion = one(connector(&sim)
-        .apply(Operation::Delete, &[person(RequestKind::Delete, JANE)])
-        .await)
-    .unwrap();
+    let completion = completed(
+        &connector(&sim),
+        Operation::Delete,
+        &person(RequestKind::Delete, JANE),
+    )
+    .await;
     assert_eq!(completion.action, ConfirmationAction::Deleted);
     assert!(sim.blocklisted(JANE));
 }
@@ -541,10 +517,12 @@ async fn a_404_on_delete_is_not_found() {
         404,
         r#"{"status":"error","message":"resource not found","category":"OBJECT_NOT_FOUND"}"#,
     ));
-    let completion = one(connector(&sim)
-        .apply(Operation::Delete, &[person(RequestKind::Delete, JANE)])
-        .await)
-    .unwrap();
+    let completion = completed(
+        &connector(&sim),
+        Operation::Delete,
+        &person(RequestKind::Delete, JANE),
+    )
+    .await;
     assert_eq!(completion.action, ConfirmationAction::NotFound);
     assert_eq!(completion.evidence["http_status"], "404");
 }
@@ -552,12 +530,14 @@ async fn a_404_on_delete_is_not_found() {
 #[tokio::test]
 async fn delete_refuses_work_that_is_not_a_deletion() {
     let sim = sim_with(&[JANE]).await;
-    let detail = permanent_detail(one(connector(&sim)
-        .apply(
+    let detail = permanent_detail(
+        apply_one(
+            &connector(&sim),
             Operation::Delete,
-            &[person(RequestKind::OptOutSaleShare, JANE)],
+            &person(RequestKind::OptOutSaleShare, JANE),
         )
-        .await));
+        .await,
+    );
     assert!(detail.contains("not a deletion"), "{detail}");
     assert!(sim.exists(JANE));
     assert!(sim.control().calls().is_empty());
@@ -569,10 +549,7 @@ async fn the_simulator_enforces_one_hundred_requests_per_ten_seconds() {
     let connector = connector(&sim);
     let item = person(RequestKind::OptOutSaleShare, JANE);
     for _ in 0..100 {
-        one(connector
-            .apply(Operation::Suppress, std::slice::from_ref(&item))
-            .await)
-        .unwrap();
+        completed(&connector, Operation::Suppress, &item).await;
     }
     let error = one(connector
         .apply(Operation::Suppress, std::slice::from_ref(&item))
@@ -621,12 +598,14 @@ async fn a_400_is_permanent_with_hubspots_text_and_no_email() {
         "opt_out_property = \"ccpa_do_not_sell\"\n",
     ))
     .unwrap();
-    let detail = permanent_detail(one(connector
-        .apply(
+    let detail = permanent_detail(
+        apply_one(
+            &connector,
             Operation::Suppress,
-            &[person(RequestKind::OptOutSaleShare, JANE)],
+            &person(RequestKind::OptOutSaleShare, JANE),
         )
-        .await));
+        .await,
+    );
     assert!(detail.contains("HTTP 400"), "{detail}");
     assert!(detail.contains("VALIDATION_ERROR"), "{detail}");
     assert!(detail.contains("PROPERTY_DOESNT_EXIST"), "{detail}");
@@ -644,13 +623,12 @@ async fn a_renamed_property_works_once_the_portal_defines_it() {
         "opt_out_property = \"ccpa_do_not_sell\"\n",
     ))
     .unwrap();
-    one(connector
-        .apply(
-            Operation::Suppress,
-            &[person(RequestKind::OptOutSaleShare, JANE)],
-        )
-        .await)
-    .unwrap();
+    completed(
+        &connector,
+        Operation::Suppress,
+        &person(RequestKind::OptOutSaleShare, JANE),
+    )
+    .await;
     assert_eq!(
         sim.property(JANE, "ccpa_do_not_sell").as_deref(),
         Some("true")
@@ -703,25 +681,41 @@ fn assert_hubspot_validation_error(answer: &(u16, serde_json::Value), fragment: 
     assert!(message.contains(fragment), "{message}");
 }
 
+/// Sends each `(method, path, body)` straight to the simulator and checks it answers HubSpot's
+/// validation error saying `fragment`.
+async fn assert_refused_by_simulator(
+    sim: &HubSpotSimulator,
+    cases: Vec<(reqwest::Method, &str, serde_json::Value, &str)>,
+) {
+    for (method, path, body, fragment) in cases {
+        let answer = raw_call(sim, method, path, body).await;
+        assert_hubspot_validation_error(&answer, fragment);
+    }
+}
+
+const PATCH_JANE: &str = "/crm/objects/2026-09/contacts/jane.doe@example.com?idProperty=email";
+
 #[tokio::test]
 async fn the_simulator_refuses_a_non_normalised_email_like_hubspot() {
     let sim = sim_with(&[JANE]).await;
-    let answer = raw_call(
+    assert_refused_by_simulator(
         &sim,
-        reqwest::Method::PATCH,
-        "/crm/objects/2026-09/contacts/Jane.Doe@Example.com?idProperty=email",
-        json!({"properties": {"hush_do_not_sell": "true"}}),
+        vec![
+            (
+                reqwest::Method::PATCH,
+                "/crm/objects/2026-09/contacts/Jane.Doe@Example.com?idProperty=email",
+                json!({"properties": {"hush_do_not_sell": "true"}}),
+                "trimmed and lowercase",
+            ),
+            (
+                reqwest::Method::POST,
+                "/crm/objects/2026-09/contacts/gdpr-delete",
+                json!({"objectId": " jane.doe@example.com", "idProperty": "email"}),
+                "trimmed and lowercase",
+            ),
+        ],
     )
     .await;
-    assert_hubspot_validation_error(&answer, "trimmed and lowercase");
-    let answer = raw_call(
-        &sim,
-        reqwest::Method::POST,
-        "/crm/objects/2026-09/contacts/gdpr-delete",
-        json!({"objectId": " jane.doe@example.com", "idProperty": "email"}),
-    )
-    .await;
-    assert_hubspot_validation_error(&answer, "trimmed and lowercase");
     assert!(sim.exists(JANE));
     assert_eq!(sim.property(JANE, "hush_do_not_sell"), None);
 }
@@ -733,52 +727,46 @@ async fn the_simulator_refuses_batches_over_the_limit_duplicates_and_bad_shapes(
         .map(|i| json!({"id": format!("u{i}@example.com"), "idProperty": "email", "properties": {"hush_do_not_sell": "true"}}))
         .collect();
     let path = "/crm/objects/2026-09/contacts/batch/update";
-    let answer = raw_call(
-        &sim,
-        reqwest::Method::POST,
-        path,
-        json!({ "inputs": inputs }),
-    )
-    .await;
-    assert_hubspot_validation_error(&answer, "between 1 and 100");
-
     let duplicate =
         json!({"id": JANE, "idProperty": "email", "properties": {"hush_do_not_sell": "true"}});
-    let answer = raw_call(
+    let by_phone =
+        json!({"id": JANE, "idProperty": "phone", "properties": {"hush_do_not_sell": "true"}});
+    assert_refused_by_simulator(
         &sim,
-        reqwest::Method::POST,
-        path,
-        json!({"inputs": [duplicate.clone(), duplicate]}),
+        vec![
+            (
+                reqwest::Method::POST,
+                path,
+                json!({ "inputs": inputs }),
+                "between 1 and 100",
+            ),
+            (
+                reqwest::Method::POST,
+                path,
+                json!({"inputs": [duplicate.clone(), duplicate]}),
+                "Duplicate IDs",
+            ),
+            (
+                reqwest::Method::POST,
+                path,
+                json!({ "inputs": [by_phone] }),
+                "not a unique identifier",
+            ),
+            (
+                reqwest::Method::PATCH,
+                PATCH_JANE,
+                json!({"properties": {"hush_do_not_sell": "yes"}}),
+                "INVALID_OPTION",
+            ),
+            (
+                reqwest::Method::PATCH,
+                PATCH_JANE,
+                json!({"hush_do_not_sell": "true"}),
+                "Invalid input JSON",
+            ),
+        ],
     )
     .await;
-    assert_hubspot_validation_error(&answer, "Duplicate IDs");
-
-    let answer = raw_call(
-        &sim,
-        reqwest::Method::POST,
-        path,
-        json!({"inputs": [{"id": JANE, "idProperty": "phone", "properties": {"hush_do_not_sell": "true"}}]}),
-    )
-    .await;
-    assert_hubspot_validation_error(&answer, "not a unique identifier");
-
-    let answer = raw_call(
-        &sim,
-        reqwest::Method::PATCH,
-        "/crm/objects/2026-09/contacts/jane.doe@example.com?idProperty=email",
-        json!({"properties": {"hush_do_not_sell": "yes"}}),
-    )
-    .await;
-    assert_hubspot_validation_error(&answer, "INVALID_OPTION");
-
-    let answer = raw_call(
-        &sim,
-        reqwest::Method::PATCH,
-        "/crm/objects/2026-09/contacts/jane.doe@example.com?idProperty=email",
-        json!({"hush_do_not_sell": "true"}),
-    )
-    .await;
-    assert_hubspot_validation_error(&answer, "Invalid input JSON");
     assert_eq!(sim.property(JANE, "hush_do_not_sell"), None);
 }
 

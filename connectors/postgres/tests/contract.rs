@@ -8,14 +8,14 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use hush_connector_kit::testing::{
-    assert_names_field, assert_refused, hashed, with_raw, work, ComplianceSuite, WorkExt,
+    assert_names_field, assert_refused, completed, hashed, with_raw, work, ComplianceSuite, WorkExt,
 };
 use hush_connector_postgres::{
     PostgresConnector, EVIDENCE_ROWS_AFFECTED, EVIDENCE_STATEMENT, EVIDENCE_STATEMENT_SHA256,
 };
 use hush_contracts::connector::{
-    Completion, Connector, ConnectorError, FromRecipient, Operation, RawValue, SuppressionWork,
-    WorkIdentifier,
+    BatchResult, Completion, Connector, ConnectorError, FromRecipient, Operation, RawValue,
+    SuppressionWork, WorkIdentifier,
 };
 use hush_contracts::events::{ConfirmationAction, IdentifierType, RequestKind, VerificationStatus};
 use hush_contracts::identifiers::{hash_identifier, sha256_hex};
@@ -193,6 +193,24 @@ check = "SELECT count(*)::int4 FROM {s}.customers WHERE email_sha256 = :email_sh
             .unwrap()
             .get(0)
     }
+
+    /// What `query` (one boolean column, `$1` the connector's backend pid) answers about the
+    /// connector's session.
+    async fn about_connector_session(&self, query: &str) -> bool {
+        let backend = self.connector_backend().await;
+        let row = self.admin.query_one(query, &[&backend]).await.unwrap();
+        row.get(0)
+    }
+}
+
+/// Opts `jane@example.com` out through `connector` and checks the read-back verifies it.
+async fn opt_out_jane_verified(connector: &PostgresConnector) {
+    let jane = person(RequestKind::OptOutSaleShare, "jane@example.com");
+    let completion = completed(connector, Operation::Suppress, &jane).await;
+    assert_eq!(
+        connector.verify(&jane, &completion).await,
+        VerificationStatus::Verified
+    );
 }
 
 fn recipient(url_var: &str, extra: &str, settings: &str) -> RecipientConfig {
@@ -225,7 +243,13 @@ fn literal_email(value: &str) -> WorkIdentifier {
     }
 }
 
-fn completed(result: &Result<Completion, ConnectorError>) -> &Completion {
+/// What `connector` answers to opting out `jane@example.com`.
+async fn opt_out_jane(connector: &PostgresConnector) -> BatchResult {
+    let jane = person(RequestKind::OptOutSaleShare, "jane@example.com");
+    connector.apply(Operation::Suppress, &[jane]).await
+}
+
+fn done(result: &Result<Completion, ConnectorError>) -> &Completion {
     result.as_ref().expect("the item completed")
 }
 
@@ -244,7 +268,7 @@ async fn opt_out_and_limit_flag_only_the_subjects_rows_and_are_read_back() {
     ];
     let results = connector.apply(Operation::Suppress, &batch).await.unwrap();
 
-    let jane = completed(&results[0]);
+    let jane = done(&results[0]);
     assert_eq!(jane.action, ConfirmationAction::Flagged);
     assert_eq!(jane.verification, VerificationStatus::Pending);
     assert_eq!(jane.evidence[EVIDENCE_ROWS_AFFECTED], "2");
@@ -254,13 +278,13 @@ async fn opt_out_and_limit_flag_only_the_subjects_rows_and_are_read_back() {
     );
     assert_eq!(jane.evidence[EVIDENCE_STATEMENT_SHA256].len(), 64);
     assert_eq!(jane.evidence["database"], "postgres");
-    let john = completed(&results[1]);
+    let john = done(&results[1]);
     assert_eq!(john.action, ConfirmationAction::Flagged);
     assert_eq!(
         john.evidence[EVIDENCE_STATEMENT],
         "settings.limit.statement"
     );
-    let nobody = completed(&results[2]);
+    let nobody = done(&results[2]);
     assert_eq!(nobody.action, ConfirmationAction::NotFound);
     assert_eq!(nobody.evidence[EVIDENCE_ROWS_AFFECTED], "0");
 
@@ -272,7 +296,7 @@ async fn opt_out_and_limit_flag_only_the_subjects_rows_and_are_read_back() {
 
     for (work, result) in batch.iter().zip(&results) {
         assert_eq!(
-            connector.verify(work, completed(result)).await,
+            connector.verify(work, done(result)).await,
             VerificationStatus::Verified
         );
     }
@@ -285,11 +309,7 @@ async fn delete_removes_the_subjects_rows_and_the_read_back_finds_none() {
     db.customer(2, "john@example.com").await;
     let connector = db.connector();
     let jane = person(RequestKind::Delete, "jane@example.com");
-    let deleted = connector
-        .apply(Operation::Delete, std::slice::from_ref(&jane))
-        .await
-        .unwrap();
-    let completion = completed(&deleted[0]);
+    let completion = &completed(&connector, Operation::Delete, &jane).await;
     assert_eq!(completion.action, ConfirmationAction::Deleted);
     assert_eq!(completion.evidence[EVIDENCE_ROWS_AFFECTED], "1");
     assert_eq!(
@@ -304,13 +324,10 @@ async fn delete_removes_the_subjects_rows_and_the_read_back_finds_none() {
     );
 
     // Applied again (a retry after a crash): nothing left to delete, and still verified.
-    let again = connector
-        .apply(Operation::Delete, std::slice::from_ref(&jane))
-        .await
-        .unwrap();
-    assert_eq!(completed(&again[0]).action, ConfirmationAction::NotFound);
+    let completion = completed(&connector, Operation::Delete, &jane).await;
+    assert_eq!(completion.action, ConfirmationAction::NotFound);
     assert_eq!(
-        connector.verify(&jane, completed(&again[0])).await,
+        connector.verify(&jane, &completion).await,
         VerificationStatus::Verified
     );
 }
@@ -321,10 +338,7 @@ async fn the_read_back_fails_when_the_flag_no_longer_holds() {
     db.customer(1, "jane@example.com").await;
     let connector = db.connector();
     let jane = person(RequestKind::OptOutSaleShare, "jane@example.com");
-    let results = connector
-        .apply(Operation::Suppress, std::slice::from_ref(&jane))
-        .await
-        .unwrap();
+    let completion = completed(&connector, Operation::Suppress, &jane).await;
     db.admin
         .execute(
             &format!("UPDATE {}.customers SET do_not_sell = false", db.schema),
@@ -333,7 +347,7 @@ async fn the_read_back_fails_when_the_flag_no_longer_holds() {
         .await
         .unwrap();
     assert_eq!(
-        connector.verify(&jane, completed(&results[0])).await,
+        connector.verify(&jane, &completion).await,
         VerificationStatus::Failed
     );
 }
@@ -349,28 +363,15 @@ async fn without_a_check_the_outcome_is_unverifiable() {
         &format!("[settings.delete]\nstatement = \"DELETE FROM {s}.customers WHERE email_sha256 = :email_sha256\"\n"),
     );
     let jane = person(RequestKind::Delete, "jane@example.com");
-    let results = connector
-        .apply(Operation::Delete, std::slice::from_ref(&jane))
-        .await
-        .unwrap();
-    let completion = completed(&results[0]);
+    let completion = &completed(&connector, Operation::Delete, &jane).await;
     assert_eq!(completion.action, ConfirmationAction::Deleted);
     assert_eq!(completion.verification, VerificationStatus::Unverifiable);
     assert_eq!(
         connector.verify(&jane, completion).await,
         VerificationStatus::Unverifiable
     );
-    let opt_out = connector
-        .apply(
-            Operation::Suppress,
-            &[person(RequestKind::OptOutSaleShare, "jane@example.com")],
-        )
-        .await
-        .unwrap();
-    assert_eq!(
-        completed(&opt_out[0]).action,
-        ConfirmationAction::NotApplicable
-    );
+    let opt_out = opt_out_jane(&connector).await.unwrap();
+    assert_eq!(done(&opt_out[0]).action, ConfirmationAction::NotApplicable);
 }
 
 #[tokio::test]
@@ -404,13 +405,7 @@ async fn a_check_that_does_not_count_is_refused_at_first_use() {
         .settings()
         .replace("SELECT count(*) FROM", "SELECT email FROM");
     let connector = connector(PLAIN, "", &settings);
-    let error = connector
-        .apply(
-            Operation::Suppress,
-            &[person(RequestKind::OptOutSaleShare, "jane@example.com")],
-        )
-        .await
-        .unwrap_err();
+    let error = opt_out_jane(&connector).await.unwrap_err();
     assert_refused::<()>(
         Err(error),
         "recipients.db.settings.opt_out.check must return one integer column",
@@ -432,11 +427,7 @@ async fn an_injection_attempt_in_an_identifier_value_is_only_a_value() {
     let attempt = work(RequestKind::OptOutSaleShare)
         .with(literal_email(injections[0]))
         .with(literal_email(injections[1]));
-    let results = connector
-        .apply(Operation::Suppress, std::slice::from_ref(&attempt))
-        .await
-        .unwrap();
-    let completion = completed(&results[0]);
+    let completion = &completed(&connector, Operation::Suppress, &attempt).await;
     assert_eq!(completion.evidence[EVIDENCE_ROWS_AFFECTED], "1");
     assert_eq!(completion.evidence["executions"], "2");
     assert_eq!(
@@ -499,7 +490,7 @@ async fn postgres_errors_are_permanent_with_its_text_and_never_a_raw_identifier(
         results[0].clone(),
         "SQLSTATE 23503: update or delete on table \"customers\" violates foreign key constraint",
     );
-    assert_eq!(completed(&results[1]).action, ConfirmationAction::Deleted);
+    assert_eq!(done(&results[1]).action, ConfirmationAction::Deleted);
     assert!(
         db.flags(1).await.is_some(),
         "the refused deletion rolled back"
@@ -527,7 +518,7 @@ async fn a_raw_placeholder_without_the_raw_value_is_permanent_and_no_identifier_
         .await
         .unwrap();
     assert_refused(results[0].clone(), "intake must keep raw EMAIL values");
-    let cookie_only = completed(&results[1]);
+    let cookie_only = done(&results[1]);
     assert_eq!(cookie_only.action, ConfirmationAction::NotApplicable);
     assert!(cookie_only.evidence["reason"].contains("no EMAIL identifier"));
 }
@@ -577,14 +568,8 @@ async fn a_locked_row_times_out_as_transient_and_the_rest_of_the_batch_waits() {
     );
 
     lock.rollback().await.unwrap();
-    let retried = connector
-        .apply(
-            Operation::Suppress,
-            &[person(RequestKind::OptOutSaleShare, "jane@example.com")],
-        )
-        .await
-        .unwrap();
-    assert_eq!(completed(&retried[0]).action, ConfirmationAction::Flagged);
+    let retried = opt_out_jane(&connector).await.unwrap();
+    assert_eq!(done(&retried[0]).action, ConfirmationAction::Flagged);
 }
 
 #[tokio::test]
@@ -592,31 +577,16 @@ async fn a_connection_the_server_ended_is_replaced_on_the_next_call() {
     let db = Db::new().await;
     db.customer(1, "jane@example.com").await;
     let connector = db.connector();
-    let jane = person(RequestKind::OptOutSaleShare, "jane@example.com");
-    let results = connector
-        .apply(Operation::Suppress, std::slice::from_ref(&jane))
-        .await
-        .unwrap();
-    assert_eq!(
-        connector.verify(&jane, completed(&results[0])).await,
-        VerificationStatus::Verified
-    );
-    let backend = db.connector_backend().await;
-    let ended: bool = db
-        .admin
-        .query_one("SELECT pg_terminate_backend($1)", &[&backend])
-        .await
-        .unwrap()
-        .get(0);
+    opt_out_jane_verified(&connector).await;
+    let ended = db
+        .about_connector_session("SELECT pg_terminate_backend($1)")
+        .await;
     assert!(ended);
     tokio::time::sleep(Duration::from_millis(200)).await;
 
     let limit = person(RequestKind::LimitSensitive, "jane@example.com");
-    let results = connector
-        .apply(Operation::Suppress, std::slice::from_ref(&limit))
-        .await
-        .unwrap();
-    assert_eq!(completed(&results[0]).action, ConfirmationAction::Flagged);
+    let completion = completed(&connector, Operation::Suppress, &limit).await;
+    assert_eq!(completion.action, ConfirmationAction::Flagged);
     assert_eq!(db.flags(1).await.map(|f| f.1), Some(true));
 }
 
@@ -624,13 +594,7 @@ async fn a_connection_the_server_ended_is_replaced_on_the_next_call() {
 async fn an_unreachable_database_is_transient() {
     let db = Db::new().await;
     let connector = connector(CLOSED_PORT, "", &db.settings());
-    let error = connector
-        .apply(
-            Operation::Suppress,
-            &[person(RequestKind::OptOutSaleShare, "jane@example.com")],
-        )
-        .await
-        .unwrap_err();
+    let error = opt_out_jane(&connector).await.unwrap_err();
     assert!(
         matches!(&error, ConnectorError::Transient(text) if text.contains("error connecting to server")),
         "{error:?}"
@@ -641,13 +605,7 @@ async fn an_unreachable_database_is_transient() {
 async fn a_refused_login_is_permanent_with_postgres_text() {
     let db = Db::new().await;
     let connector = connector(WRONG_PASSWORD, "", &db.settings());
-    let error = connector
-        .apply(
-            Operation::Suppress,
-            &[person(RequestKind::OptOutSaleShare, "jane@example.com")],
-        )
-        .await
-        .unwrap_err();
+    let error = opt_out_jane(&connector).await.unwrap_err();
     assert_refused::<()>(
         Err(error.clone()),
         "SQLSTATE 28P01: password authentication failed for user \"hush\"",
@@ -666,22 +624,10 @@ async fn tls_with_the_clusters_ca_verifies_the_server_and_encrypts() {
         1,
     );
     let connector = connector(TLS, "", &settings);
-    let jane = person(RequestKind::OptOutSaleShare, "jane@example.com");
-    let results = connector
-        .apply(Operation::Suppress, std::slice::from_ref(&jane))
-        .await
-        .unwrap();
-    assert_eq!(
-        connector.verify(&jane, completed(&results[0])).await,
-        VerificationStatus::Verified
-    );
-    let backend = db.connector_backend().await;
-    let encrypted: bool = db
-        .admin
-        .query_one("SELECT ssl FROM pg_stat_ssl WHERE pid = $1", &[&backend])
-        .await
-        .unwrap()
-        .get(0);
+    opt_out_jane_verified(&connector).await;
+    let encrypted = db
+        .about_connector_session("SELECT ssl FROM pg_stat_ssl WHERE pid = $1")
+        .await;
     assert!(encrypted, "the connector's session is TLS");
 }
 
@@ -690,13 +636,7 @@ async fn tls_with_a_certificate_nobody_trusts_is_permanent() {
     let db = Db::new().await;
     // The system roots do not include the cluster's own CA.
     let connector = connector(TLS, "", &db.settings());
-    let error = connector
-        .apply(
-            Operation::Suppress,
-            &[person(RequestKind::OptOutSaleShare, "jane@example.com")],
-        )
-        .await
-        .unwrap_err();
+    let error = opt_out_jane(&connector).await.unwrap_err();
     assert_refused::<()>(Err(error), "invalid peer certificate: UnknownIssuer");
 }
 

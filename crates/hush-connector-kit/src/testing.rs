@@ -123,6 +123,28 @@ pub fn one(result: Result<ItemResults, ConnectorError>) -> Result<Completion, Co
     items.remove(0)
 }
 
+/// What `connector` answers for `item` applied alone under `operation`; panics when the batch
+/// itself fails or does not answer exactly one result.
+pub async fn apply_one(
+    connector: &dyn Connector,
+    operation: Operation,
+    item: &SuppressionWork,
+) -> Result<Completion, ConnectorError> {
+    one(connector.apply(operation, std::slice::from_ref(item)).await)
+}
+
+/// The completion of `item` applied alone under `operation`; panics unless it completed.
+pub async fn completed(
+    connector: &dyn Connector,
+    operation: Operation,
+    item: &SuppressionWork,
+) -> Completion {
+    match apply_one(connector, operation, item).await {
+        Ok(completion) => completion,
+        Err(error) => panic!("{operation:?} of one item failed: {error}"),
+    }
+}
+
 /// Panics unless `result` is a configuration error whose text names `field` (a settings
 /// check must say which line of the configuration to fix).
 pub fn assert_names_field<T: std::fmt::Debug>(
@@ -400,6 +422,30 @@ mod tests {
         suite(&Answering(Some(Completion::not_applicable("nothing here"))))
             .run()
             .await;
+    }
+
+    #[tokio::test]
+    async fn one_item_is_applied_alone_and_its_completion_returned() {
+        let answer = Completion::not_applicable("nothing here");
+        let connector = Answering(Some(answer.clone()));
+        let item = opt_out("a@example.com");
+        let applied = apply_one(&connector, Operation::Suppress, &item).await;
+        assert_eq!(applied, Ok(answer.clone()));
+        assert_eq!(
+            completed(&connector, Operation::Delete, &item).await,
+            answer
+        );
+    }
+
+    #[tokio::test]
+    #[should_panic(expected = "one result for one item")]
+    async fn one_item_without_a_result_panics() {
+        let _ = apply_one(
+            &Answering(None),
+            Operation::Suppress,
+            &opt_out("a@example.com"),
+        )
+        .await;
     }
 
     #[test]
