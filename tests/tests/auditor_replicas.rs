@@ -2,7 +2,9 @@
 //! through both replicas' HTTP APIs at once, while confirmations for the same requests arrive,
 //! are all kept (each becomes a command applied by the replica that owns the request's
 //! partition), in order, with their actors; and once one replica stops, the other takes its
-//! partitions over without losing what it wrote.
+//! partitions over without losing what it wrote. Leaks and closed observation windows read by
+//! either replica are applied by the owner too: a leak racing a confirmation keeps both, and a
+//! request is proven exactly once; a request delivered again resets nothing.
 
 use std::time::Duration;
 
@@ -10,9 +12,11 @@ use hush_auth::config::ApiKeyConfig;
 use hush_auth::keys::new_api_key;
 use hush_auth::{AuthConfig, Scope};
 use hush_contracts::events::{
-    Category, Channel, Confirmation, ConfirmationAction, Identifier, IdentifierType,
-    PrivacyRequest, RecipientRole, RequestKind, VerificationStatus,
+    AuditRecord, Category, Channel, Confirmation, ConfirmationAction, GateAction, Identifier,
+    IdentifierType, LeakDetected, PrivacyRequest, RecipientRole, RequestKind, VerificationStatus,
+    WatchProgress,
 };
+use hush_contracts::gate::GateSection;
 use hush_contracts::recipients::RecipientConfig;
 use hush_runtime::codec::AvroCodec;
 use hush_runtime::config::{CommonConfig, RegistryConfig};
@@ -20,6 +24,8 @@ use hush_runtime::kafka::EventProducer;
 use hush_runtime::ops::Readiness;
 use hush_tests::pipeline::free_addr;
 use hush_tests::Stack;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
@@ -355,4 +361,339 @@ async fn changes_raced_through_two_replicas_are_all_kept_in_order_with_their_act
         );
     }
     shutdown.cancel();
+}
+
+/// Topic the leak watch of the leak test watches.
+fn watched_gate(topic: &str) -> GateSection {
+    toml::from_str(&format!(
+        r#"
+        [[watch]]
+        topic = "{topic}"
+        categories = ["ALL"]
+        identifiers = [{{ path = "email", type = "EMAIL", hashed = true }}]
+        "#
+    ))
+    .expect("gate section")
+}
+
+/// Every version of every record on the audit topic.
+async fn audit_versions(stack: &Stack, topic: &str) -> Vec<AuditRecord> {
+    let codec = stack.codec();
+    let mut versions = Vec::new();
+    for raw in stack.read_all(topic, usize::MAX, Duration::from_secs(5)) {
+        if let Some(payload) = raw.payload {
+            versions.push(codec.decode(&payload).await.expect("audit record decodes"));
+        }
+    }
+    versions
+}
+
+/// Moves `group`'s committed offsets on `topic` back to the beginning (the group is empty).
+fn rewind(stack: &Stack, group: &str, topic: &str) {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &stack.kafka.bootstrap_servers)
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("rewinding consumer");
+    let metadata = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .expect("metadata");
+    let mut offsets = TopicPartitionList::new();
+    for partition in metadata.topics()[0].partitions() {
+        offsets
+            .add_partition_offset(topic, partition.id(), Offset::Offset(0))
+            .expect("offset");
+    }
+    consumer
+        .commit(&offsets, CommitMode::Sync)
+        .expect("offsets rewound");
+}
+
+/// Waits until `group` has committed every partition of `topic` up to its end.
+async fn wait_consumed(stack: &Stack, group: &str, topic: &str) {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &stack.kafka.bootstrap_servers)
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("offsets reader");
+    let metadata = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .expect("metadata");
+    let partitions: Vec<i32> = metadata.topics()[0]
+        .partitions()
+        .iter()
+        .map(|p| p.id())
+        .collect();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let mut asked = TopicPartitionList::new();
+        for &partition in &partitions {
+            asked.add_partition(topic, partition);
+        }
+        let committed = consumer
+            .committed_offsets(asked, Duration::from_secs(10))
+            .expect("committed offsets");
+        let behind: Vec<i32> = partitions
+            .iter()
+            .copied()
+            .filter(|&partition| {
+                let (_, high) = consumer
+                    .fetch_watermarks(topic, partition, Duration::from_secs(10))
+                    .expect("watermarks");
+                let at = committed
+                    .find_partition(topic, partition)
+                    .and_then(|p| match p.offset() {
+                        Offset::Offset(at) => Some(at),
+                        _ => None,
+                    })
+                    .unwrap_or(0);
+                at < high
+            })
+            .collect();
+        if behind.is_empty() {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{group} never consumed partitions {behind:?} of {topic}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+#[tokio::test]
+async fn leaks_and_proofs_go_through_the_owner_and_a_redelivered_request_resets_nothing() {
+    let stack = Stack::from_env();
+    let topics = stack.unique_topics("auditor-leaks");
+    stack.create_topics(&topics).await;
+    let watched = format!("it.egress.{}", uuid::Uuid::new_v4().simple());
+    let common = CommonConfig {
+        kafka: stack.kafka.clone(),
+        schema_registry: RegistryConfig {
+            url: stack.registry_url.clone(),
+            ..Default::default()
+        },
+        topics: topics.clone(),
+    };
+    let key = new_api_key();
+    let auth = AuthConfig {
+        anonymous_scopes: Vec::new(),
+        api_keys: vec![ApiKeyConfig {
+            client: "reader".into(),
+            sha256: key.sha256.clone(),
+            scopes: vec![Scope::AuditorRead],
+        }],
+        jwt: None,
+        attestation: None,
+    };
+    let group = format!("it-auditor-leaks-{}", uuid::Uuid::new_v4().simple());
+    let start = |which: &'static str| {
+        let mut config = hush_auditor::service::Config {
+            common: common.clone(),
+            recipients: recipients(),
+            auth: auth.clone(),
+            gate: watched_gate(&watched),
+            ..Default::default()
+        };
+        config.auditor.listen = free_addr();
+        config.auditor.group_id = group.clone();
+        config.auditor.observation_window_secs = 2;
+        config.auditor.prove_interval_secs = 1;
+        let base = format!("http://{}", config.auditor.listen);
+        let readiness = Readiness::default();
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(hush_auditor::service::run(
+            config,
+            readiness.clone(),
+            stop.clone(),
+        ));
+        async move {
+            wait_ready(&readiness, which).await;
+            (base, stop, task)
+        }
+    };
+    let replicas = vec![start("a").await, start("b").await];
+    // Both replicas must hold partitions of the groups before the race starts.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    let codec = AvroCodec::from_config(&common.schema_registry).expect("codec");
+    let producer = EventProducer::new(&common.kafka, codec, "it-auditor-leaks").expect("producer");
+    let requests: Vec<PrivacyRequest> = (0..REQUESTS).map(request).collect();
+    for request in &requests {
+        producer
+            .send(&topics.requests, &request.subject_key, request)
+            .await
+            .expect("request produced");
+    }
+    let reader = client(&key.key);
+    for request in &requests {
+        for (base, _, _) in &replicas {
+            wait_record(&reader, base, &request.request_id, |_| true).await;
+        }
+    }
+
+    // The race: every recipient confirms each request while, for every other request, the
+    // leak watch reports an event about the subject; the leaks group and the confirmations'
+    // owner are spread over both replicas, so most leaks are read by the replica that does not
+    // own the request.
+    let leaky = |index: usize| index % 2 == 0;
+    let mut leaks = Vec::new();
+    let mut races = Vec::new();
+    for (index, request) in requests.iter().enumerate() {
+        let now = chrono::Utc::now().timestamp_millis();
+        let leak = leaky(index).then(|| LeakDetected {
+            leak_id: uuid::Uuid::new_v4().to_string(),
+            identifier_hash: request.identifiers[0].sha256.clone(),
+            identifier_type: IdentifierType::Email,
+            subject_key: String::new(),
+            last_request_id: request.request_id.clone(),
+            source_topic: watched.clone(),
+            source_partition: 0,
+            source_offset: index as i64,
+            destination: "ads".into(),
+            suppression_effective_at: now - 1_000,
+            event_time: now,
+            detected_at: now,
+            action_taken: GateAction::Passed,
+        });
+        leaks.push(leak.clone());
+        let (producer, topics, request) = (producer.clone(), topics.clone(), request.clone());
+        races.push(tokio::spawn(async move {
+            let confirmations = ["crm", "ads", "partner"].map(|connector| Confirmation {
+                request_id: request.request_id.clone(),
+                subject_key: request.subject_key.clone(),
+                connector_id: connector.into(),
+                role: RecipientRole::ThirdParty,
+                action: ConfirmationAction::Deleted,
+                exception_basis: None,
+                attempts: 1,
+                first_attempt_at: None,
+                last_attempt_at: None,
+                completed_at: now,
+                verification: VerificationStatus::Unverifiable,
+                evidence: Default::default(),
+            });
+            let send = |c| producer.send(&topics.confirmations, &request.subject_key, c);
+            let leaked = async {
+                match &leak {
+                    Some(leak) => producer
+                        .send(&topics.leaks, &leak.identifier_hash, leak)
+                        .await
+                        .map(|_| ()),
+                    None => Ok(()),
+                }
+            };
+            let (crm, ads, partner, leaked) = tokio::join!(
+                send(&confirmations[0]),
+                send(&confirmations[1]),
+                send(&confirmations[2]),
+                leaked
+            );
+            for sent in [crm, ads, partner] {
+                sent.expect("confirmation produced");
+            }
+            leaked.expect("leak produced");
+        }));
+    }
+    for race in races {
+        race.await.expect("race task");
+    }
+    // The leak watch has examined the watched topic up to a minute from now.
+    let now = chrono::Utc::now().timestamp_millis();
+    producer
+        .send(
+            &topics.watch,
+            &watched,
+            &WatchProgress {
+                topic: watched.clone(),
+                records_examined: 100,
+                covered_until: now + 60_000,
+                offsets: [("0".to_owned(), 100)].into(),
+                leaks_found: (REQUESTS / 2) as i64,
+                updated_at: now,
+            },
+        )
+        .await
+        .expect("watch progress produced");
+
+    for (index, request) in requests.iter().enumerate() {
+        let id = &request.request_id;
+        for (base, _, _) in &replicas {
+            let record = if leaky(index) {
+                wait_record(&reader, base, id, |r| {
+                    r["leaks"] == 1 && r["connectors"].as_array().map_or(0, Vec::len) == 3
+                })
+                .await
+            } else {
+                wait_record(&reader, base, id, |r| r["status"] == "PROVEN").await
+            };
+            assert_eq!(
+                record["connectors"].as_array().map(Vec::len),
+                Some(3),
+                "every confirmation kept on {base}: {record}"
+            );
+            if let Some(leak) = &leaks[index] {
+                assert_eq!(record["status"], "LEAKING", "{record}");
+                assert_eq!(
+                    record["leak_evidence"][0]["leak_id"].as_str(),
+                    Some(leak.leak_id.as_str()),
+                    "the leak kept on {base}: {record}"
+                );
+                assert!(
+                    record["proof"].is_null(),
+                    "a leaking request is never proven"
+                );
+            } else {
+                assert_eq!(record["leaks"], 0, "{record}");
+                assert!(record["proof"]["window_end"].is_i64(), "{record}");
+            }
+        }
+    }
+    // Both replicas saw every clean window closed; the owner proved each once.
+    let versions = audit_versions(&stack, &topics.audit).await;
+    for (index, request) in requests.iter().enumerate() {
+        let proven = versions
+            .iter()
+            .filter(|v| v.request_id == request.request_id && v.proof.is_some())
+            .count();
+        assert_eq!(
+            proven,
+            usize::from(!leaky(index)),
+            "versions with a proof of request {index}"
+        );
+    }
+
+    // Both replicas stop; the requests group's offsets go back to the beginning, as after a
+    // crash before they were committed, and a new replica reads every request again.
+    for (_, stop, task) in replicas {
+        stop.cancel();
+        task.await
+            .expect("replica task")
+            .expect("replica stopped cleanly");
+    }
+    let written = versions.len();
+    let requests_group = format!("{group}-requests");
+    rewind(&stack, &requests_group, &topics.requests);
+    let (base, stop, task) = start("c").await;
+    wait_consumed(&stack, &requests_group, &topics.requests).await;
+    for (index, request) in requests.iter().enumerate() {
+        let record = wait_record(&reader, &base, &request.request_id, |_| true).await;
+        assert_eq!(
+            record["status"],
+            if leaky(index) { "LEAKING" } else { "PROVEN" },
+            "a re-delivered request leaves its record as it was: {record}"
+        );
+        assert_eq!(record["connectors"].as_array().map(Vec::len), Some(3));
+    }
+    assert_eq!(
+        audit_versions(&stack, &topics.audit).await.len(),
+        written,
+        "no record was opened again"
+    );
+    stop.cancel();
+    task.await
+        .expect("replica c task")
+        .expect("replica c stopped");
 }

@@ -1,6 +1,7 @@
 //! Wiring: rebuild the audit records from their compacted topic, then fold requests, and
-//! confirmations with the HTTP API's commands, into them (one consumer group each, so a
-//! confirmation waiting for its request never blocks requests) and serve the HTTP API.
+//! confirmations with the commands (the HTTP API's changes, leaks, proofs), into them (one
+//! consumer group each, so a confirmation waiting for its request never blocks requests) and
+//! serve the HTTP API.
 
 use hush_auth::{guard, AuthConfig, Authenticator, HttpConfig};
 use std::collections::hash_map::DefaultHasher;
@@ -734,16 +735,25 @@ pub(crate) fn retryable(error: WriteError) -> HandlerError {
 
 /// Opens an audit record for every request, a batch at a time: the batch's new records are
 /// produced together and awaited once, before the offsets are stored. An undecodable request
-/// is dead-lettered on its own once the rest of the batch went through.
+/// is dead-lettered on its own once the rest of the batch went through. After each rebalance
+/// it first reads the audit topic up to its end, as the confirmations' owner does: a request
+/// re-delivered to this replica (its previous holder opened the record, maybe completed since,
+/// but did not commit the offset) then finds its record and leaves it as it is, instead of
+/// opening it afresh over the confirmations on record.
 struct RequestBatches {
     auditor: Arc<Auditor>,
     codec: AvroCodec,
     dlq: DeadLetterQueue,
+    handoff: Handoff,
 }
 
 #[async_trait]
 impl BatchHandler for RequestBatches {
     async fn handle_batch(&self, batch: &[IncomingMessage]) -> Result<(), HandlerError> {
+        self.handoff
+            .settle(self.auditor.store())
+            .await
+            .map_err(HandlerError::Retryable)?;
         let decoded = join_all(
             batch
                 .iter()
@@ -992,9 +1002,10 @@ fn note_applied(auditor: &Auditor, change: &Change) {
     }
 }
 
-/// Makes the owner wait, after each rebalance, until the audit records read from the topic
-/// reach the topic's end as it was then: the replica that held a partition before wrote its last
-/// versions before giving it up, and they must be folded onto, not overwritten.
+/// Makes a consumer (the owner's, the requests') wait, after each rebalance, until the audit
+/// records read from the topic reach the topic's end as it was then: the replica that held a
+/// partition before wrote its last versions before giving it up, and they must be folded onto,
+/// not overwritten.
 struct Handoff {
     rebalances:
         std::sync::Mutex<tokio::sync::watch::Receiver<hush_runtime::kafka::PartitionCounts>>,
@@ -1258,6 +1269,11 @@ async fn start(
                 .await
         }));
     }
+    let requests_handoff = Handoff::new(
+        &common.kafka,
+        requests.partition_counts(),
+        &common.topics.audit,
+    )?;
     tasks.push(tokio::spawn(requests.run_batches(
         stop.clone(),
         REQUEST_BATCH,
@@ -1266,6 +1282,7 @@ async fn start(
             auditor: auditor.clone(),
             codec: codec.clone(),
             dlq: dlq.clone(),
+            handoff: requests_handoff,
         },
     )));
     let handoff = Handoff::new(
