@@ -22,8 +22,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use hush_contracts::events::AuditRecord;
 use hush_tests::containers::{
-    kill_container, run_bounded, runtime_image, start_container, RuntimePipeline,
+    kill_container, read_to_end, run_bounded, runtime_image, start_container, RuntimePipeline,
 };
 use hush_tests::Stack;
 use serde_json::{json, Value};
@@ -236,14 +237,62 @@ async fn inject_faults(
     Ok(faults)
 }
 
-/// Milliseconds between two RFC 3339 instants of an auditor record.
-fn completion_ms(record: &Value) -> Option<i64> {
-    let at = |key: &str| {
-        record[key]
-            .as_str()
-            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-    };
-    Some((at("completed_at")? - at("received_at")?).num_milliseconds())
+/// The auditor's latest record of every request, read from the audit topic to its end (one
+/// read instead of an HTTP call per request: the auditor's API would rate-limit a poll of
+/// thousands of requests).
+async fn audit_records(
+    pipeline: &RuntimePipeline,
+) -> anyhow::Result<BTreeMap<String, AuditRecord>> {
+    let bootstrap = pipeline.stack.kafka.bootstrap_servers.clone();
+    let topic = pipeline.config.topics.audit.clone();
+    let values = tokio::task::spawn_blocking(move || read_to_end(&bootstrap, &topic)).await??;
+    let codec = pipeline.stack.codec();
+    let mut records = BTreeMap::new();
+    // A request's records share a partition, so the last one read is its latest.
+    for value in values.iter().filter(|v| !v.is_empty()) {
+        let record: AuditRecord = codec.decode(value).await?;
+        records.insert(record.request_id.clone(), record);
+    }
+    Ok(records)
+}
+
+/// Whether every required recipient of `record` has a terminal outcome.
+fn complete(record: &AuditRecord) -> bool {
+    record.completed_at.is_some()
+        && record
+            .required_connectors
+            .iter()
+            .all(|r| record.connectors.iter().any(|c| &c.connector_id == r))
+}
+
+/// Waits until every request of `ids` is complete in the audit topic, or `timeout`, saying how
+/// far it got every 30 s; returns the records as they were last read.
+async fn wait_complete(
+    pipeline: &RuntimePipeline,
+    ids: &BTreeSet<String>,
+    timeout: Duration,
+) -> anyhow::Result<BTreeMap<String, AuditRecord>> {
+    let started = Instant::now();
+    let mut said = Instant::now();
+    loop {
+        let records = audit_records(pipeline).await?;
+        let done = ids
+            .iter()
+            .filter(|id| records.get(*id).is_some_and(complete))
+            .count();
+        if done == ids.len() || started.elapsed() >= timeout {
+            return Ok(records);
+        }
+        if said.elapsed() >= Duration::from_secs(30) {
+            eprintln!(
+                "[faults] draining: {done} of {} complete after {:.0} s",
+                ids.len(),
+                started.elapsed().as_secs_f64()
+            );
+            said = Instant::now();
+        }
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    }
 }
 
 async fn soak(settings: Settings) -> anyhow::Result<bool> {
@@ -273,9 +322,11 @@ async fn soak(settings: Settings) -> anyhow::Result<bool> {
 
     let submissions = std::mem::take(&mut *submissions.lock().await);
     let acknowledged = submissions.acknowledged;
-    let incomplete = pipeline
-        .wait_complete(&acknowledged, settings.drain_timeout)
-        .await;
+    let records = wait_complete(&pipeline, &acknowledged, settings.drain_timeout).await?;
+    let incomplete: BTreeSet<&String> = acknowledged
+        .iter()
+        .filter(|id| !records.get(*id).is_some_and(complete))
+        .collect();
     let drained = last_fault_repaired.elapsed();
     let drained_at = started.elapsed();
     let last_fault_at = faults.last().map_or(Duration::ZERO, |f| f.at);
@@ -284,15 +335,14 @@ async fn soak(settings: Settings) -> anyhow::Result<bool> {
     let mut statuses: BTreeMap<String, usize> = BTreeMap::new();
     let mut completion: Vec<i64> = Vec::new();
     for id in &acknowledged {
-        let record = pipeline.record(id).await;
+        let record = records.get(id);
         let status = record
-            .as_ref()
-            .and_then(|r| r["status"].as_str())
-            .unwrap_or("(no record)")
-            .to_owned();
+            .and_then(|r| serde_json::to_value(r.status).ok())
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_else(|| "(no record)".into());
         *statuses.entry(status).or_default() += 1;
-        if let Some(ms) = record.as_ref().and_then(completion_ms) {
-            completion.push(ms);
+        if let Some(record) = record.filter(|r| complete(r)) {
+            completion.extend(record.completed_at.map(|at| at - record.received_at));
         }
     }
     completion.sort_unstable();
