@@ -106,30 +106,24 @@ impl LinkedInConfig {
         let settings: LinkedInSettings = recipient.settings()?;
         let fields = Fields::of(recipient);
         fields.numeric_id("settings.segment_id", &settings.segment_id, "a DMP segment")?;
-        if !is_linkedin_version(&settings.linkedin_version) {
-            return Err(fields.invalid(
-                "settings.linkedin_version",
-                "must be a Marketing API version of the form YYYYMM, e.g. 202603",
-            ));
-        }
-        MARKETING_API_VERSIONS.check(
+        MARKETING_API_VERSIONS.check_configured(
             &fields,
             "settings.linkedin_version",
             &settings.linkedin_version,
             version_rank,
+            "must be a Marketing API version of the form YYYYMM, e.g. 202603",
             today,
         )?;
-        fields.at_least_one(
-            "settings.rate_limit_retry_after_secs",
-            settings.rate_limit_retry_after_secs,
-        )?;
         Ok(Self {
-            base_url: recipient.base_url.trim_end_matches('/').to_owned(),
+            base_url: fields.base_url(),
             segment_id: settings.segment_id,
             linkedin_version: settings.linkedin_version,
             access_token: fields.credential("access_token")?,
-            timeout: Duration::from_millis(recipient.timeout_ms),
-            default_retry_after: Duration::from_secs(settings.rate_limit_retry_after_secs),
+            timeout: fields.timeout(),
+            default_retry_after: fields.at_least_one_second(
+                "settings.rate_limit_retry_after_secs",
+                settings.rate_limit_retry_after_secs,
+            )?,
         })
     }
 }

@@ -114,27 +114,24 @@ impl MetaConfig {
             &settings.audience_id,
             "a Custom Audience",
         )?;
-        if !is_graph_version(&settings.api_version) {
-            return Err(fields.invalid("settings.api_version", "must look like `v27.0`"));
-        }
-        MARKETING_API_VERSIONS.check(
+        MARKETING_API_VERSIONS.check_configured(
             &fields,
             "settings.api_version",
             &settings.api_version,
             version_rank,
+            "must look like `v27.0`",
             today,
         )?;
-        fields.at_least_one(
-            "settings.rate_limit_retry_after_secs",
-            settings.rate_limit_retry_after_secs,
-        )?;
         Ok(Self {
-            base_url: recipient.base_url.trim_end_matches('/').to_owned(),
+            base_url: fields.base_url(),
             api_version: settings.api_version,
             audience_id: settings.audience_id,
             access_token: fields.credential("access_token")?,
-            timeout: Duration::from_millis(recipient.timeout_ms),
-            default_retry_after: Duration::from_secs(settings.rate_limit_retry_after_secs),
+            timeout: fields.timeout(),
+            default_retry_after: fields.at_least_one_second(
+                "settings.rate_limit_retry_after_secs",
+                settings.rate_limit_retry_after_secs,
+            )?,
         })
     }
 }

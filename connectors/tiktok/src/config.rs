@@ -91,21 +91,19 @@ impl TikTokConfig {
         }
         fields.http_url("base_url", &recipient.base_url)?;
         fields.at_least_one("timeout_ms", recipient.timeout_ms)?;
-        fields.at_least_one(
+        let default_retry_after = fields.at_least_one_second(
             "settings.rate_limit_retry_after_secs",
             settings.rate_limit_retry_after_secs,
         )?;
-        if access_token.expose().trim().is_empty() {
-            return Err(fields.invalid("credentials.access_token", "is empty"));
-        }
+        fields.not_blank("credentials.access_token", &access_token)?;
         Ok(Self {
             recipient_id: recipient.id.clone(),
-            base_url: recipient.base_url.trim_end_matches('/').to_owned(),
+            base_url: fields.base_url(),
             advertiser_id: settings.advertiser_id,
             audience_ids,
             access_token,
-            timeout: Duration::from_millis(recipient.timeout_ms),
-            default_retry_after: Duration::from_secs(settings.rate_limit_retry_after_secs),
+            timeout: fields.timeout(),
+            default_retry_after,
         })
     }
 }

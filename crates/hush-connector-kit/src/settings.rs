@@ -2,6 +2,7 @@
 //! `recipients.<id>.<field>`, so an operator knows which line to fix.
 
 use std::fmt::Display;
+use std::time::Duration;
 
 use hush_contracts::config::ConfigError;
 use hush_contracts::recipients::RecipientConfig;
@@ -49,6 +50,30 @@ impl<'a> Fields<'a> {
     pub fn at_least_one(&self, field: &str, value: u64) -> Result<(), ConfigError> {
         if value == 0 {
             return Err(self.invalid(field, "must be at least 1"));
+        }
+        Ok(())
+    }
+
+    /// `value` seconds as a duration, when `value` is at least 1.
+    pub fn at_least_one_second(&self, field: &str, value: u64) -> Result<Duration, ConfigError> {
+        self.at_least_one(field, value)?;
+        Ok(Duration::from_secs(value))
+    }
+
+    /// The recipient's `base_url` without a trailing slash, ready to have paths appended.
+    pub fn base_url(&self) -> String {
+        self.recipient.base_url.trim_end_matches('/').to_owned()
+    }
+
+    /// The recipient's `timeout_ms`: how long one call to the vendor may take.
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.recipient.timeout_ms)
+    }
+
+    /// `Ok` when the secret `value` of credential `field` holds more than white space.
+    pub fn not_blank(&self, field: &str, value: &Secret) -> Result<(), ConfigError> {
+        if value.expose().trim().is_empty() {
+            return Err(self.invalid(field, "is empty"));
         }
         Ok(())
     }
@@ -102,6 +127,32 @@ mod tests {
             .contains("recipients.ads.base_url must be an http(s) URL"));
         assert!(text(fields.kind_is(&["hubspot"], "HubSpot"))
             .contains("recipients.ads.kind is `meta_custom_audiences`, but the HubSpot connector serves `hubspot`"));
+    }
+
+    #[test]
+    fn values_come_back_in_the_form_connectors_use() {
+        let mut recipient = recipient();
+        recipient.base_url = "https://api.example.com/".into();
+        recipient.timeout_ms = 1_500;
+        let fields = Fields::of(&recipient);
+        assert_eq!(fields.base_url(), "https://api.example.com");
+        assert_eq!(fields.timeout(), Duration::from_millis(1_500));
+        assert_eq!(
+            fields.at_least_one_second("settings.wait", 60).unwrap(),
+            Duration::from_secs(60)
+        );
+        let zero = fields.at_least_one_second("settings.wait", 0).unwrap_err();
+        assert!(zero
+            .to_string()
+            .contains("recipients.ads.settings.wait must be at least 1"));
+        let blank = fields.not_blank("credentials.token", &Secret::new(" "));
+        assert!(blank
+            .unwrap_err()
+            .to_string()
+            .contains("recipients.ads.credentials.token is empty"));
+        assert!(fields
+            .not_blank("credentials.token", &Secret::new("t"))
+            .is_ok());
     }
 
     #[test]

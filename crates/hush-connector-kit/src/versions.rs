@@ -104,6 +104,23 @@ impl VersionTable {
             .collect()
     }
 
+    /// [`VersionTable::check`] after refusing, with an error naming `field` and saying
+    /// `malformed`, a `version` that `rank` does not read as a version at all.
+    pub fn check_configured(
+        &self,
+        fields: &Fields<'_>,
+        field: &str,
+        version: &str,
+        rank: fn(&str) -> Option<u64>,
+        malformed: &str,
+        today: NaiveDate,
+    ) -> Result<Option<String>, ConfigError> {
+        if rank(version).is_none() {
+            return Err(fields.invalid(field, malformed));
+        }
+        self.check(fields, field, version, rank, today)
+    }
+
     /// Start-up check of the configured `version` in `field`: an error naming the field and the
     /// versions served today when it is gone, a `tracing` warning (also returned) when it is
     /// near its sunset or not in the table, nothing otherwise.
@@ -219,6 +236,33 @@ mod tests {
     fn an_unknown_newer_version_is_unlisted() {
         assert_eq!(TABLE.status("6", rank, TODAY), VersionStatus::Unlisted);
         assert_eq!(TABLE.status("x", rank, TODAY), VersionStatus::Unlisted);
+    }
+
+    #[test]
+    fn a_configured_version_of_the_wrong_form_is_refused_naming_the_field() {
+        let recipient: hush_contracts::recipients::RecipientConfig = toml::from_str(
+            "id = \"ads\"\nkind = \"k\"\nrole = \"THIRD_PARTY\"\nbase_url = \"http://h\"\n",
+        )
+        .unwrap();
+        let fields = Fields::of(&recipient);
+        let check = |version| {
+            TABLE.check_configured(
+                &fields,
+                "settings.v",
+                version,
+                rank,
+                "must be digits",
+                TODAY,
+            )
+        };
+        let malformed = check("v5").unwrap_err().to_string();
+        assert!(
+            malformed.contains("recipients.ads.settings.v must be digits"),
+            "{malformed}"
+        );
+        let gone = check("3").unwrap_err().to_string();
+        assert!(gone.contains("no longer serves"), "{gone}");
+        assert_eq!(check("5").unwrap(), None);
     }
 
     #[test]
