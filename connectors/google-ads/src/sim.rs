@@ -11,17 +11,17 @@
 //! applied to the list's members) or `FAILED`. Faults and call records come from
 //! [`hush_sim_kit`].
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::{Form, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
 use axum::{Json, Router};
+use hush_sim_kit::google_oauth::{GoogleOAuthClient, GoogleTokens};
 use hush_sim_kit::{any_loopback_port, serve, RunningSim};
 use serde_json::{json, Value};
 
@@ -107,8 +107,7 @@ struct Job {
 
 struct SimState {
     config: GoogleAdsSimConfig,
-    tokens: HashMap<String, Instant>,
-    issued: usize,
+    tokens: GoogleTokens,
     next_id: u64,
     jobs: BTreeMap<String, Job>,
     members: BTreeSet<String>,
@@ -131,17 +130,26 @@ impl GoogleAdsSim {
 
     /// Starts the simulator on `addr`.
     pub async fn start_on(config: GoogleAdsSimConfig, addr: SocketAddr) -> std::io::Result<Self> {
+        let tokens = GoogleTokens::new(
+            GoogleOAuthClient {
+                client_id: config.client_id.clone(),
+                client_secret: config.client_secret.clone(),
+                refresh_token: config.refresh_token.clone(),
+                token_lifetime: config.token_lifetime,
+            },
+            "https://www.googleapis.com/auth/adwords",
+            "ya29.sim-access-token-",
+        );
         let state: Shared = Arc::new(Mutex::new(SimState {
             config,
-            tokens: HashMap::new(),
-            issued: 0,
+            tokens: tokens.clone(),
             next_id: 1,
             jobs: BTreeMap::new(),
             members: BTreeSet::new(),
             fail_next_job: None,
         }));
         let router = Router::new()
-            .route("/token", post(token))
+            .route("/token", tokens.endpoint())
             .fallback(api)
             .with_state(state.clone());
         let running = serve(router, addr).await?;
@@ -155,15 +163,12 @@ impl GoogleAdsSim {
 
     /// Makes every access token issued so far expire now.
     pub fn expire_tokens(&self) {
-        let now = Instant::now();
-        for expiry in self.lock().tokens.values_mut() {
-            *expiry = now;
-        }
+        self.lock().tokens.expire_all();
     }
 
     /// Access tokens issued so far.
-    pub fn tokens_issued(&self) -> usize {
-        self.lock().issued
+    pub fn tokens_issued(&self) -> u64 {
+        self.lock().tokens.issued()
     }
 
     /// Status reads that answer `RUNNING` for jobs run from now on.
@@ -200,55 +205,6 @@ impl GoogleAdsSim {
     fn lock(&self) -> MutexGuard<'_, SimState> {
         self.state.lock().unwrap()
     }
-}
-
-async fn token(State(state): State<Shared>, Form(form): Form<HashMap<String, String>>) -> Response {
-    let mut state = state.lock().unwrap();
-    let field = |name: &str| form.get(name).map(String::as_str).unwrap_or_default();
-    if field("grant_type") != "refresh_token" {
-        return oauth_error(
-            StatusCode::BAD_REQUEST,
-            "unsupported_grant_type",
-            &format!("Invalid grant_type: {}", field("grant_type")),
-        );
-    }
-    if field("client_id") != state.config.client_id
-        || field("client_secret") != state.config.client_secret
-    {
-        return oauth_error(
-            StatusCode::UNAUTHORIZED,
-            "invalid_client",
-            "The OAuth client was not found.",
-        );
-    }
-    if field("refresh_token") != state.config.refresh_token {
-        return oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_grant",
-            "Token has been expired or revoked.",
-        );
-    }
-    state.issued += 1;
-    let value = format!("ya29.sim-access-token-{}", state.issued);
-    let lifetime = state.config.token_lifetime.max(Duration::from_secs(1));
-    state
-        .tokens
-        .insert(value.clone(), Instant::now() + lifetime);
-    Json(json!({
-        "access_token": value,
-        "expires_in": lifetime.as_secs(),
-        "scope": "https://www.googleapis.com/auth/adwords",
-        "token_type": "Bearer"
-    }))
-    .into_response()
-}
-
-fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
-    (
-        status,
-        Json(json!({"error": error, "error_description": description})),
-    )
-        .into_response()
 }
 
 /// A Google API error: `{"error":{"code","message","status","details":[GoogleAdsFailure]}}`.
@@ -303,10 +259,7 @@ async fn api(
         );
     }
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let bearer = header("authorization").and_then(|v| v.strip_prefix("Bearer "));
-    let authenticated = bearer
-        .and_then(|t| state.tokens.get(t))
-        .is_some_and(|expiry| Instant::now() < *expiry);
+    let authenticated = state.tokens.accepts(&headers);
     if !authenticated {
         return google_error(
             StatusCode::UNAUTHORIZED,

@@ -19,17 +19,17 @@
 //! with their `deletionRequestTime`; nothing can be read back, as at Google. Faults (429, 5xx,
 //! latency) and call records come from [`hush_sim_kit`].
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::{Form, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
+use hush_sim_kit::google_oauth::{GoogleOAuthClient, GoogleTokens};
 use hush_sim_kit::{any_loopback_port, serve, RunningSim};
 use serde_json::{json, Value};
 
@@ -112,8 +112,7 @@ pub struct SimDeletionRequest {
 
 struct SimState {
     config: GoogleAnalyticsSimConfig,
-    tokens: HashMap<String, Instant>,
-    issued: u64,
+    tokens: GoogleTokens,
     accepted: Vec<SimDeletionRequest>,
     requests_today: u32,
 }
@@ -137,15 +136,24 @@ impl GoogleAnalyticsSim {
         config: GoogleAnalyticsSimConfig,
         addr: SocketAddr,
     ) -> std::io::Result<Self> {
+        let tokens = GoogleTokens::new(
+            GoogleOAuthClient {
+                client_id: config.client_id.clone(),
+                client_secret: config.client_secret.clone(),
+                refresh_token: config.refresh_token.clone(),
+                token_lifetime: config.token_lifetime,
+            },
+            "https://www.googleapis.com/auth/analytics.user.deletion",
+            "ya29.sim-analytics-token-",
+        );
         let state: Shared = Arc::new(Mutex::new(SimState {
             config,
-            tokens: HashMap::new(),
-            issued: 0,
+            tokens: tokens.clone(),
             accepted: Vec::new(),
             requests_today: 0,
         }));
         let router = Router::new()
-            .route(TOKEN_PATH, post(token))
+            .route(TOKEN_PATH, tokens.endpoint())
             .route(UPSERT_PATH, post(upsert))
             .with_state(state.clone());
         let running = serve(router, addr).await?;
@@ -159,15 +167,12 @@ impl GoogleAnalyticsSim {
 
     /// Makes every access token issued so far expire now.
     pub fn expire_tokens(&self) {
-        let now = Instant::now();
-        for expiry in self.lock().tokens.values_mut() {
-            *expiry = now;
-        }
+        self.lock().tokens.expire_all();
     }
 
     /// Access tokens issued so far.
     pub fn tokens_issued(&self) -> u64 {
-        self.lock().issued
+        self.lock().tokens.issued()
     }
 
     /// Every deletion request accepted so far, oldest first.
@@ -202,63 +207,9 @@ fn bad_request(message: &str) -> Response {
     error(StatusCode::BAD_REQUEST, "badRequest", message)
 }
 
-async fn token(State(state): State<Shared>, Form(form): Form<HashMap<String, String>>) -> Response {
-    let mut state = state.lock().unwrap();
-    let field = |name: &str| form.get(name).map(String::as_str).unwrap_or_default();
-    let oauth_error = |status: StatusCode, code: &str, description: &str| {
-        (
-            status,
-            Json(json!({"error": code, "error_description": description})),
-        )
-            .into_response()
-    };
-    if field("grant_type") != "refresh_token" {
-        return oauth_error(
-            StatusCode::BAD_REQUEST,
-            "unsupported_grant_type",
-            "Invalid grant_type.",
-        );
-    }
-    if field("client_id") != state.config.client_id
-        || field("client_secret") != state.config.client_secret
-    {
-        return oauth_error(
-            StatusCode::UNAUTHORIZED,
-            "invalid_client",
-            "The OAuth client was not found.",
-        );
-    }
-    if field("refresh_token") != state.config.refresh_token {
-        return oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_grant",
-            "Token has been expired or revoked.",
-        );
-    }
-    state.issued += 1;
-    let value = format!("ya29.sim-analytics-token-{}", state.issued);
-    let lifetime = state.config.token_lifetime.max(Duration::from_secs(1));
-    state
-        .tokens
-        .insert(value.clone(), Instant::now() + lifetime);
-    Json(json!({
-        "access_token": value,
-        "expires_in": lifetime.as_secs(),
-        "scope": "https://www.googleapis.com/auth/analytics.user.deletion",
-        "token_type": "Bearer"
-    }))
-    .into_response()
-}
-
 async fn upsert(State(state): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
     let mut state = state.lock().unwrap();
-    let bearer = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    let valid = bearer
-        .and_then(|t| state.tokens.get(t))
-        .is_some_and(|expiry| Instant::now() < *expiry);
+    let valid = state.tokens.accepts(&headers);
     if !valid {
         return error(
             StatusCode::UNAUTHORIZED,

@@ -15,14 +15,14 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::{Form, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
 use axum::{Json, Router};
+use hush_sim_kit::google_oauth::{GoogleOAuthClient, GoogleTokens};
 use hush_sim_kit::{any_loopback_port, serve, RunningSim};
 use serde_json::{json, Map, Value};
 
@@ -163,8 +163,7 @@ struct SimRequest {
 
 struct SimState {
     config: DataManagerSimConfig,
-    tokens: HashMap<String, Instant>,
-    issued: usize,
+    tokens: GoogleTokens,
     next_id: u64,
     requests: BTreeMap<String, SimRequest>,
     members: BTreeSet<String>,
@@ -187,17 +186,26 @@ impl DataManagerSim {
 
     /// Starts the simulator on `addr`.
     pub async fn start_on(config: DataManagerSimConfig, addr: SocketAddr) -> std::io::Result<Self> {
+        let tokens = GoogleTokens::new(
+            GoogleOAuthClient {
+                client_id: config.client_id.clone(),
+                client_secret: config.client_secret.clone(),
+                refresh_token: config.refresh_token.clone(),
+                token_lifetime: config.token_lifetime,
+            },
+            SCOPE,
+            "ya29.sim-access-token-",
+        );
         let state: Shared = Arc::new(Mutex::new(SimState {
             config,
-            tokens: HashMap::new(),
-            issued: 0,
+            tokens: tokens.clone(),
             next_id: 1,
             requests: BTreeMap::new(),
             members: BTreeSet::new(),
             next_end: None,
         }));
         let router = Router::new()
-            .route("/token", post(token))
+            .route("/token", tokens.endpoint())
             .fallback(api)
             .with_state(state.clone());
         let running = serve(router, addr).await?;
@@ -211,15 +219,12 @@ impl DataManagerSim {
 
     /// Makes every access token issued so far expire now.
     pub fn expire_tokens(&self) {
-        let now = Instant::now();
-        for expiry in self.lock().tokens.values_mut() {
-            *expiry = now;
-        }
+        self.lock().tokens.expire_all();
     }
 
     /// Access tokens issued so far.
-    pub fn tokens_issued(&self) -> usize {
-        self.lock().issued
+    pub fn tokens_issued(&self) -> u64 {
+        self.lock().tokens.issued()
     }
 
     /// The next removal request ends as `end` instead of `SUCCESS`.
@@ -264,55 +269,6 @@ impl std::ops::Deref for DataManagerSim {
     fn deref(&self) -> &RunningSim {
         &self.running
     }
-}
-
-async fn token(State(state): State<Shared>, Form(form): Form<HashMap<String, String>>) -> Response {
-    let mut state = state.lock().unwrap();
-    let field = |name: &str| form.get(name).map(String::as_str).unwrap_or_default();
-    if field("grant_type") != "refresh_token" {
-        return oauth_error(
-            StatusCode::BAD_REQUEST,
-            "unsupported_grant_type",
-            &format!("Invalid grant_type: {}", field("grant_type")),
-        );
-    }
-    if field("client_id") != state.config.client_id
-        || field("client_secret") != state.config.client_secret
-    {
-        return oauth_error(
-            StatusCode::UNAUTHORIZED,
-            "invalid_client",
-            "The OAuth client was not found.",
-        );
-    }
-    if field("refresh_token") != state.config.refresh_token {
-        return oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_grant",
-            "Token has been expired or revoked.",
-        );
-    }
-    state.issued += 1;
-    let value = format!("ya29.sim-access-token-{}", state.issued);
-    let lifetime = state.config.token_lifetime.max(Duration::from_secs(1));
-    state
-        .tokens
-        .insert(value.clone(), Instant::now() + lifetime);
-    Json(json!({
-        "access_token": value,
-        "expires_in": lifetime.as_secs(),
-        "scope": SCOPE,
-        "token_type": "Bearer"
-    }))
-    .into_response()
-}
-
-fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
-    (
-        status,
-        Json(json!({"error": error, "error_description": description})),
-    )
-        .into_response()
 }
 
 /// A refusal: HTTP status, canonical status, `ErrorReason`, the field at fault and why.
@@ -405,13 +361,7 @@ async fn api(
         }
         .into_response();
     }
-    let bearer = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    let authenticated = bearer
-        .and_then(|t| state.tokens.get(t))
-        .is_some_and(|expiry| Instant::now() < *expiry);
+    let authenticated = state.tokens.accepts(&headers);
     if !authenticated {
         return Refusal {
             http: StatusCode::UNAUTHORIZED,

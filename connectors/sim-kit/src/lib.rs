@@ -2,6 +2,8 @@
 //! calls it receives, can be told to answer with errors or to hang, and serves on loopback.
 //! Nothing here talks to a real vendor.
 
+pub mod google_oauth;
+
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
