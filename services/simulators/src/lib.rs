@@ -13,6 +13,7 @@
 mod bigquery;
 pub mod postgres;
 mod snowflake;
+mod warehouse;
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
