@@ -538,7 +538,7 @@ async fn leaks_and_proofs_go_through_the_owner_and_a_redelivered_request_resets_
     // leak watch reports an event about the subject; the leaks group and the confirmations'
     // owner are spread over both replicas, so most leaks are read by the replica that does not
     // own the request.
-    let leaky = |index: usize| index % 2 == 0;
+    let leaky = |index: usize| index.is_multiple_of(2);
     let mut leaks = Vec::new();
     let mut races = Vec::new();
     for (index, request) in requests.iter().enumerate() {
