@@ -9,8 +9,7 @@ use hush_connector_amplitude::{
     EVIDENCE_REQUESTED_ON,
 };
 use hush_connector_kit::testing::{
-    assert_refused, assert_retry_after, email, hashed, one, with_raw, work, ComplianceSuite,
-    WorkExt,
+    assert_refused, assert_retry_after, completed, email, hashed, work, ComplianceSuite, WorkExt,
 };
 use hush_contracts::connector::{Connector, ConnectorError, Operation, SuppressionWork};
 use hush_contracts::events::{ConfirmationAction, IdentifierType, RequestKind, VerificationStatus};
@@ -67,11 +66,9 @@ async fn start(config: AmplitudeSimConfig) -> (AmplitudeSim, AmplitudeConnector)
 
 /// A request of `kind` for a person with an email and, when given, the customer id `user`.
 fn person(kind: RequestKind, user: Option<&str>) -> SuppressionWork {
-    let work = work(kind).with(email("person@example.com"));
-    match user {
-        Some(user) => work.with(with_raw(IdentifierType::CustomerId, user)),
-        None => work,
-    }
+    work(kind)
+        .with(email("person@example.com"))
+        .with_raw_if(IdentifierType::CustomerId, user)
 }
 
 fn deletion(user: &str) -> SuppressionWork {
@@ -129,10 +126,7 @@ async fn deletions_are_scheduled_in_one_request_and_pending_on_the_job() {
 async fn verify_reads_the_job_back_until_it_is_done() {
     let (sim, connector) = start(sim_config()).await;
     let item = deletion("user-3");
-    let completion = one(connector
-        .apply(Operation::Delete, std::slice::from_ref(&item))
-        .await)
-    .unwrap();
+    let completion = completed(&connector, Operation::Delete, &item).await;
     assert_eq!(completion.verification, VerificationStatus::Pending);
     // Listing reads: staging, submitted, done.
     assert_eq!(
@@ -169,10 +163,7 @@ async fn a_job_polled_within_max_wait_is_verified_at_once() {
     let config = sim_config();
     let sim = AmplitudeSim::start(config.clone()).await.unwrap();
     let connector = connector_for(&sim, &config, "max_wait_ms = 2000");
-    let completion = one(connector
-        .apply(Operation::Delete, &[deletion("user-1")])
-        .await)
-    .unwrap();
+    let completion = completed(&connector, Operation::Delete, &deletion("user-1")).await;
     assert_eq!(completion.verification, VerificationStatus::Verified);
     assert!(completion.evidence[EVIDENCE_JOB_STATUS].ends_with("=done"));
 }
@@ -181,10 +172,7 @@ async fn a_job_polled_within_max_wait_is_verified_at_once() {
 async fn a_revoked_job_fails_verification() {
     let (sim, connector) = start(sim_config()).await;
     let item = deletion("user-2");
-    let completion = one(connector
-        .apply(Operation::Delete, std::slice::from_ref(&item))
-        .await)
-    .unwrap();
+    let completion = completed(&connector, Operation::Delete, &item).await;
     sim.revoke_staging_jobs();
     assert_eq!(
         connector.verify(&item, &completion).await,
@@ -195,10 +183,7 @@ async fn a_revoked_job_fails_verification() {
 #[tokio::test]
 async fn unknown_users_alone_are_not_found() {
     let (sim, connector) = start(sim_config()).await;
-    let completion = one(connector
-        .apply(Operation::Delete, &[deletion("stranger-9")])
-        .await)
-    .unwrap();
+    let completion = completed(&connector, Operation::Delete, &deletion("stranger-9")).await;
     assert_eq!(completion.action, ConfirmationAction::NotFound);
     assert_eq!(
         completion.evidence["customer_id_sha256"],
@@ -280,10 +265,7 @@ async fn an_organisation_wide_deletion_is_read_back_per_project() {
     let sim = AmplitudeSim::start(config.clone()).await.unwrap();
     let connector = connector_for(&sim, &config, "delete_from_org = true");
     let item = deletion("user-1");
-    let completion = one(connector
-        .apply(Operation::Delete, std::slice::from_ref(&item))
-        .await)
-    .unwrap();
+    let completion = completed(&connector, Operation::Delete, &item).await;
     let day = &sim.jobs()[0].day;
     assert_eq!(
         completion.evidence[EVIDENCE_JOBS],
@@ -346,10 +328,7 @@ async fn vendor_failures_on_a_deletion_are_classified() {
         Err(ConnectorError::Transient(t)) if t.contains("before the timeout")
     ));
     // The simulator's own one-request-a-second limit: a 429 without Retry-After.
-    one(connector
-        .apply(Operation::Delete, &[deletion("user-1")])
-        .await)
-    .unwrap();
+    completed(&connector, Operation::Delete, &deletion("user-1")).await;
     let limited = connector
         .apply(Operation::Delete, &[deletion("user-2")])
         .await;

@@ -19,8 +19,8 @@ use hush_connector_bigquery::{
 use hush_connector_kit::oauth::{AccessTokens, RefreshTokenGrant};
 use hush_connector_kit::testing::warehouse::WarehouseSuite;
 use hush_connector_kit::testing::{
-    assert_refused, assert_retry_after, email, hashed, one, with_raw, work, ComplianceSuite,
-    WorkExt,
+    assert_refused, assert_retry_after, completed, email, hashed, one, with_raw, work,
+    ComplianceSuite, WorkExt,
 };
 use hush_contracts::connector::{Connector, ConnectorError, Operation, SuppressionWork};
 use hush_contracts::events::{ConfirmationAction, IdentifierType, RequestKind, VerificationStatus};
@@ -163,10 +163,7 @@ fn request(kind: RequestKind, address: &str) -> SuppressionWork {
 async fn an_opt_out_runs_parameterised_dml_as_the_service_account_and_reads_it_back() {
     let (sim, connector) = start(sim_config()).await;
     let item = request(RequestKind::OptOutSaleShare, JANE);
-    let completion = one(connector
-        .apply(Operation::Suppress, std::slice::from_ref(&item))
-        .await)
-    .unwrap();
+    let completion = completed(&connector, Operation::Suppress, &item).await;
     assert_eq!(completion.action, ConfirmationAction::Flagged);
     assert_eq!(completion.verification, VerificationStatus::Pending);
     assert_eq!(completion.evidence[EVIDENCE_ROWS_AFFECTED], "1");
@@ -223,10 +220,7 @@ async fn a_job_still_running_is_pending_with_its_id_and_read_back_later() {
     .unwrap();
     let connector = connector_with(&sim, "max_wait_ms = 0", service_account(&sim));
     let item = request(RequestKind::Delete, JANE);
-    let completion = one(connector
-        .apply(Operation::Delete, std::slice::from_ref(&item))
-        .await)
-    .unwrap();
+    let completion = completed(&connector, Operation::Delete, &item).await;
     let job = sim.jobs()[0].job_id.clone();
     assert_eq!(completion.action, ConfirmationAction::Deleted);
     assert_eq!(completion.verification, VerificationStatus::Pending);
@@ -306,10 +300,7 @@ async fn a_check_of_the_wrong_shape_leaves_the_item_pending() {
         }));
     let (_sim, connector) = start(config).await;
     let item = request(RequestKind::Delete, JANE);
-    let completion = one(connector
-        .apply(Operation::Delete, std::slice::from_ref(&item))
-        .await)
-    .unwrap();
+    let completion = completed(&connector, Operation::Delete, &item).await;
     assert_eq!(
         connector.verify(&item, &completion).await,
         VerificationStatus::Pending
@@ -336,13 +327,12 @@ async fn a_refresh_token_grant_works_and_a_revoked_one_is_permanent() {
             refresh_token: token.into(),
         }))
     };
-    let completion = one(connector_with(&sim, "", refresh("refresh"))
-        .apply(
-            Operation::Suppress,
-            &[request(RequestKind::OptOutSaleShare, JANE)],
-        )
-        .await)
-    .unwrap();
+    let completion = completed(
+        &connector_with(&sim, "", refresh("refresh")),
+        Operation::Suppress,
+        &request(RequestKind::OptOutSaleShare, JANE),
+    )
+    .await;
     assert_eq!(completion.evidence["credentials"], "refresh_token");
     assert_refused(
         one(connector_with(&sim, "", refresh("revoked"))
@@ -358,13 +348,12 @@ async fn a_refresh_token_grant_works_and_a_revoked_one_is_permanent() {
 #[tokio::test]
 async fn an_access_token_refused_later_is_exchanged_again() {
     let (sim, connector) = start(sim_config()).await;
-    one(connector
-        .apply(
-            Operation::Suppress,
-            &[request(RequestKind::OptOutSaleShare, JANE)],
-        )
-        .await)
-    .unwrap();
+    completed(
+        &connector,
+        Operation::Suppress,
+        &request(RequestKind::OptOutSaleShare, JANE),
+    )
+    .await;
     sim.revoke_tokens();
     let refused = one(connector
         .apply(
@@ -376,13 +365,12 @@ async fn an_access_token_refused_later_is_exchanged_again() {
         matches!(&refused, Err(ConnectorError::Transient(t)) if t.contains("HTTP 401")),
         "{refused:?}"
     );
-    let retried = one(connector
-        .apply(
-            Operation::Suppress,
-            &[request(RequestKind::OptOutSaleShare, JOHN)],
-        )
-        .await)
-    .unwrap();
+    let retried = completed(
+        &connector,
+        Operation::Suppress,
+        &request(RequestKind::OptOutSaleShare, JOHN),
+    )
+    .await;
     assert_eq!(retried.action, ConfirmationAction::Flagged);
     assert_eq!(sim.control().calls_to("/token").len(), 2);
 }
@@ -413,13 +401,12 @@ async fn a_key_the_service_account_does_not_hold_is_refused() {
 async fn rate_limits_and_failures_are_classified_and_halt_the_rest_of_the_batch() {
     let (sim, connector) = start(sim_config()).await;
     // Warm the token so the faults hit the query calls.
-    one(connector
-        .apply(
-            Operation::Suppress,
-            &[request(RequestKind::OptOutSaleShare, JANE)],
-        )
-        .await)
-    .unwrap();
+    completed(
+        &connector,
+        Operation::Suppress,
+        &request(RequestKind::OptOutSaleShare, JANE),
+    )
+    .await;
     let before = sim.control().calls().len();
     sim.control().inject(Fault::answer(
         403,
@@ -469,13 +456,12 @@ async fn rate_limits_and_failures_are_classified_and_halt_the_rest_of_the_batch(
 async fn the_simulator_checks_requests_like_bigquery() {
     let (sim, connector) = start(sim_config()).await;
     // Obtain a token through the connector, then speak to the simulator directly.
-    one(connector
-        .apply(
-            Operation::Suppress,
-            &[request(RequestKind::OptOutSaleShare, JOHN)],
-        )
-        .await)
-    .unwrap();
+    completed(
+        &connector,
+        Operation::Suppress,
+        &request(RequestKind::OptOutSaleShare, JOHN),
+    )
+    .await;
     let http = reqwest::Client::new();
     let url = format!("{}/bigquery/v2/projects/acme-prod/queries", sim.base_url());
     let post = |body: serde_json::Value| http.post(&url).bearer_auth("ya29.sim-1").json(&body);
@@ -545,13 +531,12 @@ async fn the_connector_passes_the_warehouse_suite() {
 async fn the_connector_passes_the_compliance_suite() {
     let (sim, connector) = start(sim_config()).await;
     // Warm the token: the suite's faults are meant for the query calls.
-    one(connector
-        .apply(
-            Operation::Suppress,
-            &[request(RequestKind::LimitSensitive, JOHN)],
-        )
-        .await)
-    .unwrap();
+    completed(
+        &connector,
+        Operation::Suppress,
+        &request(RequestKind::LimitSensitive, JOHN),
+    )
+    .await;
     ComplianceSuite {
         connector: &connector,
         max_batch: hush_connector_bigquery::FACTORY.max_batch,

@@ -6,7 +6,7 @@ use hush_connector_braze::sim::{BrazeSim, BrazeSimConfig};
 use hush_connector_braze::{BrazeConfig, BrazeConnector, FACTORY};
 use hush_connector_kit::secret::Secret;
 use hush_connector_kit::testing::{
-    assert_refused, email, one, recipient_with, with_raw, work, ComplianceSuite, WorkExt,
+    assert_refused, completed, email, one, recipient_with, work, ComplianceSuite, WorkExt,
 };
 use hush_contracts::connector::{Connector, ConnectorError, Operation, SuppressionWork};
 use hush_contracts::events::{ConfirmationAction, IdentifierType, RequestKind, VerificationStatus};
@@ -45,14 +45,9 @@ async fn start(settings: &str) -> (BrazeSim, BrazeConnector) {
 
 /// A request of `kind` for the person with customer id `customer` and email `address`.
 fn person(kind: RequestKind, customer: Option<&str>, address: Option<&str>) -> SuppressionWork {
-    let mut request = work(kind);
-    if let Some(customer) = customer {
-        request = request.with(with_raw(IdentifierType::CustomerId, customer));
-    }
-    if let Some(address) = address {
-        request = request.with(with_raw(IdentifierType::Email, address));
-    }
-    request
+    work(kind)
+        .with_raw_if(IdentifierType::CustomerId, customer)
+        .with_raw_if(IdentifierType::Email, address)
 }
 
 fn attribute(sim: &BrazeSim, braze_id: &str, name: &str) -> Option<Value> {
@@ -66,17 +61,16 @@ async fn an_opt_out_flags_every_profile_of_the_person_and_is_verified() {
     let email_only = sim.add_profile(None, Some("jane@example.com"));
     let stranger = sim.add_profile(Some("u-2"), Some("other@example.com"));
 
-    let completion = one(connector
-        .apply(
-            Operation::Suppress,
-            &[person(
-                RequestKind::OptOutSaleShare,
-                Some("u-1"),
-                Some("Jane@Example.com"),
-            )],
-        )
-        .await)
-    .unwrap();
+    let completion = completed(
+        &connector,
+        Operation::Suppress,
+        &person(
+            RequestKind::OptOutSaleShare,
+            Some("u-1"),
+            Some("Jane@Example.com"),
+        ),
+    )
+    .await;
 
     assert_eq!(completion.action, ConfirmationAction::Flagged);
     assert_eq!(completion.verification, VerificationStatus::Verified);
@@ -140,13 +134,12 @@ async fn a_limit_an_opt_in_and_an_email_unsubscribe_write_their_own_values() {
         "unsubscribed"
     );
 
-    let opt_in = one(connector
-        .apply(
-            Operation::Suppress,
-            &[person(RequestKind::OptInSaleShare, Some("u-1"), None)],
-        )
-        .await)
-    .unwrap();
+    let opt_in = completed(
+        &connector,
+        Operation::Suppress,
+        &person(RequestKind::OptInSaleShare, Some("u-1"), None),
+    )
+    .await;
     assert_eq!(opt_in.action, ConfirmationAction::Flagged);
     assert_eq!(opt_in.evidence["value"], "false");
     assert_eq!(
@@ -167,17 +160,12 @@ async fn a_deletion_deletes_every_profile_by_braze_id_and_is_verified_once_gone(
     let email_only = sim.add_profile(None, Some("jane@example.com"));
     let kept = sim.add_profile(Some("u-2"), None);
 
-    let completion = one(connector
-        .apply(
-            Operation::Delete,
-            &[person(
-                RequestKind::Delete,
-                Some("u-1"),
-                Some("jane@example.com"),
-            )],
-        )
-        .await)
-    .unwrap();
+    let completion = completed(
+        &connector,
+        Operation::Delete,
+        &person(RequestKind::Delete, Some("u-1"), Some("jane@example.com")),
+    )
+    .await;
 
     assert_eq!(completion.action, ConfirmationAction::Deleted);
     assert_eq!(completion.verification, VerificationStatus::Verified);
@@ -197,10 +185,7 @@ async fn a_deletion_braze_has_not_processed_within_the_wait_is_pending_and_read_
     sim.set_lag_exports(20);
     let profile = sim.add_profile(Some("u-9"), None);
     let item = person(RequestKind::Delete, Some("u-9"), None);
-    let completion = one(connector
-        .apply(Operation::Delete, std::slice::from_ref(&item))
-        .await)
-    .unwrap();
+    let completion = completed(&connector, Operation::Delete, &item).await;
     assert_eq!(completion.action, ConfirmationAction::Deleted);
     assert_eq!(completion.verification, VerificationStatus::Pending);
     assert!(sim.profile(&profile).is_some(), "still queued at Braze");
@@ -222,10 +207,7 @@ async fn a_verified_or_unmatched_outcome_is_not_read_again() {
     let (sim, connector) = start("").await;
     sim.add_profile(Some("u-1"), None);
     let item = person(RequestKind::OptOutSaleShare, Some("u-1"), None);
-    let completion = one(connector
-        .apply(Operation::Suppress, std::slice::from_ref(&item))
-        .await)
-    .unwrap();
+    let completion = completed(&connector, Operation::Suppress, &item).await;
     let before = sim.control().calls().len();
     assert_eq!(
         connector.verify(&item, &completion).await,

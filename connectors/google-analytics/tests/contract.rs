@@ -9,8 +9,8 @@ use hush_connector_google_analytics::{
     EVIDENCE_DELETION_REQUEST_TIME,
 };
 use hush_connector_kit::testing::{
-    assert_refused, assert_retry_after, email, hashed, one, with_raw, work, ComplianceSuite,
-    WorkExt,
+    assert_refused, assert_retry_after, completed, email, hashed, one, with_raw, work,
+    ComplianceSuite, WorkExt,
 };
 use hush_contracts::connector::{Connector, ConnectorError, Operation, SuppressionWork};
 use hush_contracts::events::{ConfirmationAction, IdentifierType, RequestKind, VerificationStatus};
@@ -78,13 +78,12 @@ fn person(kind: RequestKind, customer: &str, client: &str) -> SuppressionWork {
 async fn a_deletion_upserts_each_identifier_and_is_deleted_but_unverifiable() {
     let config = GoogleAnalyticsSimConfig::default();
     let (sim, connector) = start(config.clone()).await;
-    let completion = one(connector
-        .apply(
-            Operation::Delete,
-            &[deletion("user-1", "1197596843.1673515099")],
-        )
-        .await)
-    .unwrap();
+    let completion = completed(
+        &connector,
+        Operation::Delete,
+        &deletion("user-1", "1197596843.1673515099"),
+    )
+    .await;
 
     let accepted = sim.deletion_requests();
     let sent: Vec<_> = accepted
@@ -166,7 +165,7 @@ async fn opt_outs_limits_and_opt_ins_are_not_applicable_and_call_nothing() {
         RequestKind::OptInSaleShare,
     ] {
         let item = work(kind).with(with_raw(IdentifierType::CustomerId, "user-2"));
-        let completion = one(connector.apply(Operation::Suppress, &[item]).await).unwrap();
+        let completion = completed(&connector, Operation::Suppress, &item).await;
         assert_eq!(
             completion.action,
             ConfirmationAction::NotApplicable,
@@ -184,7 +183,7 @@ async fn opt_outs_limits_and_opt_ins_are_not_applicable_and_call_nothing() {
 async fn a_deletion_without_a_usable_identifier_is_not_found_and_calls_nothing() {
     let (sim, connector) = start(GoogleAnalyticsSimConfig::default()).await;
     let only_email = work(RequestKind::Delete).with(email("nobody@example.com"));
-    let completion = one(connector.apply(Operation::Delete, &[only_email]).await).unwrap();
+    let completion = completed(&connector, Operation::Delete, &only_email).await;
     assert_eq!(completion.action, ConfirmationAction::NotFound);
     assert!(completion.evidence["reason"].contains("no CUSTOMER_ID or COOKIE_ID"));
     assert!(sim.control().calls().is_empty());
@@ -207,7 +206,7 @@ async fn device_ids_are_sent_as_app_instance_ids_when_configured() {
     let sim = GoogleAnalyticsSim::start(config.clone()).await.unwrap();
     let connector = connector_for(&sim, &config, "identifier_types = [\"DEVICE_ID\"]");
     let item = deletion("user-4", "4.4").with(with_raw(IdentifierType::DeviceId, "fid-abc"));
-    let completion = one(connector.apply(Operation::Delete, &[item]).await).unwrap();
+    let completion = completed(&connector, Operation::Delete, &item).await;
     assert_eq!(completion.evidence["id_types"], "APP_INSTANCE_ID");
     let accepted = sim.deletion_requests();
     assert_eq!(accepted.len(), 1);
@@ -220,15 +219,9 @@ async fn device_ids_are_sent_as_app_instance_ids_when_configured() {
 #[tokio::test]
 async fn an_expired_access_token_is_refreshed_once_and_the_call_repeated() {
     let (sim, connector) = start(GoogleAnalyticsSimConfig::default()).await;
-    one(connector
-        .apply(Operation::Delete, &[deletion("a", "1.1")])
-        .await)
-    .unwrap();
+    completed(&connector, Operation::Delete, &deletion("a", "1.1")).await;
     sim.expire_tokens();
-    let completion = one(connector
-        .apply(Operation::Delete, &[deletion("b", "2.2")])
-        .await)
-    .unwrap();
+    let completion = completed(&connector, Operation::Delete, &deletion("b", "2.2")).await;
     assert_eq!(completion.action, ConfirmationAction::Deleted);
     assert_eq!(sim.tokens_issued(), 2);
     let refused = sim
@@ -306,10 +299,7 @@ async fn a_spent_daily_quota_waits_until_it_resets() {
 async fn vendor_failures_on_a_deletion_are_classified() {
     let (sim, connector) = start(GoogleAnalyticsSimConfig::default()).await;
     // Obtain the token first, so that each fault hits the upsert.
-    one(connector
-        .apply(Operation::Delete, &[deletion("f", "6.6")])
-        .await)
-    .unwrap();
+    completed(&connector, Operation::Delete, &deletion("f", "6.6")).await;
 
     sim.control().inject(Fault::too_many_requests(7));
     assert_retry_after(
@@ -338,10 +328,7 @@ async fn vendor_failures_on_a_deletion_are_classified() {
 #[tokio::test]
 async fn a_vendor_message_quoting_the_identifier_is_redacted() {
     let (sim, connector) = start(GoogleAnalyticsSimConfig::default()).await;
-    one(connector
-        .apply(Operation::Delete, &[deletion("j", "10.10")])
-        .await)
-    .unwrap();
+    completed(&connector, Operation::Delete, &deletion("j", "10.10")).await;
     sim.control().inject(Fault::answer(
         400,
         r#"{"error":{"code":400,"message":"Invalid userId secret-user-77","errors":[{"reason":"badRequest","message":"Invalid userId secret-user-77"}]}}"#,

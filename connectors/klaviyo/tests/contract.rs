@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use hush_connector_kit::secret::Secret;
 use hush_connector_kit::testing::{
-    assert_refused, email, one, recipient_with, with_raw, work, ComplianceSuite, WorkExt,
+    assert_refused, completed, email, one, recipient_with, work, ComplianceSuite, WorkExt,
 };
 use hush_connector_klaviyo::sim::{KlaviyoSim, KlaviyoSimConfig};
 use hush_connector_klaviyo::{KlaviyoConfig, KlaviyoConnector, EVIDENCE_JOB_ID, FACTORY};
@@ -51,14 +51,9 @@ async fn start(settings: &str) -> (KlaviyoSim, KlaviyoConnector) {
 }
 
 fn person(kind: RequestKind, address: Option<&str>, phone: Option<&str>) -> SuppressionWork {
-    let mut request = work(kind);
-    if let Some(address) = address {
-        request = request.with(with_raw(IdentifierType::Email, address));
-    }
-    if let Some(phone) = phone {
-        request = request.with(with_raw(IdentifierType::Phone, phone));
-    }
-    request
+    work(kind)
+        .with_raw_if(IdentifierType::Email, address)
+        .with_raw_if(IdentifierType::Phone, phone)
 }
 
 fn suppressed(sim: &KlaviyoSim, address: &str) -> bool {
@@ -123,10 +118,7 @@ async fn a_job_still_queued_at_max_wait_is_pending_and_verify_reads_the_job() {
     let (sim, connector) = start("max_wait_ms = 20\npoll_interval_ms = 10").await;
     sim.set_job_reads(50);
     let item = person(RequestKind::OptOutSaleShare, Some("slow@example.com"), None);
-    let completion = one(connector
-        .apply(Operation::Suppress, std::slice::from_ref(&item))
-        .await)
-    .unwrap();
+    let completion = completed(&connector, Operation::Suppress, &item).await;
     assert_eq!(completion.verification, VerificationStatus::Pending);
     assert_eq!(completion.evidence["job_status"], "queued");
     let job = &sim.jobs()[0].id;
@@ -177,17 +169,16 @@ async fn a_deletion_asks_once_per_identifier_and_is_verified_when_no_profile_is_
     sim.add_profile(Some("jane@example.com"), None);
     sim.add_profile(None, Some("+15005550006"));
     let kept = sim.add_profile(Some("other@example.com"), None);
-    let completion = one(connector
-        .apply(
-            Operation::Delete,
-            &[person(
-                RequestKind::Delete,
-                Some("jane@example.com"),
-                Some("+15005550006"),
-            )],
-        )
-        .await)
-    .unwrap();
+    let completion = completed(
+        &connector,
+        Operation::Delete,
+        &person(
+            RequestKind::Delete,
+            Some("jane@example.com"),
+            Some("+15005550006"),
+        ),
+    )
+    .await;
     assert_eq!(completion.action, ConfirmationAction::Deleted);
     assert_eq!(completion.verification, VerificationStatus::Verified);
     assert_eq!(completion.evidence["deletion_jobs"], "2");
@@ -224,10 +215,7 @@ async fn a_deletion_not_done_within_the_wait_is_pending_and_read_back_later() {
     sim.set_deletion_reads(30);
     sim.add_profile(Some("slow@example.com"), None);
     let item = person(RequestKind::Delete, Some("slow@example.com"), None);
-    let completion = one(connector
-        .apply(Operation::Delete, std::slice::from_ref(&item))
-        .await)
-    .unwrap();
+    let completion = completed(&connector, Operation::Delete, &item).await;
     assert_eq!(completion.verification, VerificationStatus::Pending);
     let mut reads = 0;
     while connector.verify(&item, &completion).await == VerificationStatus::Pending {

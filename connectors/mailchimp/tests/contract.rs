@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use hush_connector_kit::secret::Secret;
 use hush_connector_kit::testing::{
-    assert_refused, email, one, with_raw, work, ComplianceSuite, WorkExt,
+    assert_refused, completed, email, one, with_raw, work, ComplianceSuite, WorkExt,
 };
 use hush_connector_mailchimp::sim::{MailchimpSim, MailchimpSimConfig};
 use hush_connector_mailchimp::{MailchimpConfig, MailchimpConnector, FACTORY};
@@ -62,13 +62,12 @@ fn member_path(hash: &str) -> String {
 async fn an_opt_out_unsubscribes_and_tags_the_member_and_reads_it_back() {
     let (sim, connector) = start("").await;
     sim.add_member("urist.mcvankab@freddiesjokes.com", "subscribed");
-    let completion = one(connector
-        .apply(
-            Operation::Suppress,
-            &[person(RequestKind::OptOutSaleShare, &[URIST])],
-        )
-        .await)
-    .unwrap();
+    let completion = completed(
+        &connector,
+        Operation::Suppress,
+        &person(RequestKind::OptOutSaleShare, &[URIST]),
+    )
+    .await;
     assert_eq!(completion.action, ConfirmationAction::Suppressed);
     assert_eq!(completion.verification, VerificationStatus::Verified);
     assert_eq!(completion.evidence["list_id"], LIST);
@@ -137,13 +136,12 @@ fn base64_of(text: &str) -> String {
 async fn a_limit_only_tags_unless_configured_to_unsubscribe() {
     let (sim, connector) = start("").await;
     sim.add_member("jane@example.com", "subscribed");
-    let completion = one(connector
-        .apply(
-            Operation::Suppress,
-            &[person(RequestKind::LimitSensitive, &["jane@example.com"])],
-        )
-        .await)
-    .unwrap();
+    let completion = completed(
+        &connector,
+        Operation::Suppress,
+        &person(RequestKind::LimitSensitive, &["jane@example.com"]),
+    )
+    .await;
     assert_eq!(completion.action, ConfirmationAction::Flagged);
     assert_eq!(completion.verification, VerificationStatus::Verified);
     assert_eq!(completion.evidence["tag"], "hush_limit_sensitive");
@@ -158,13 +156,12 @@ async fn a_limit_only_tags_unless_configured_to_unsubscribe() {
         KEY,
         "unsubscribe_on_limit = true\nlimit_tag = \"ccpa-limit\"",
     );
-    let completion = one(connector
-        .apply(
-            Operation::Suppress,
-            &[person(RequestKind::LimitSensitive, &["jane@example.com"])],
-        )
-        .await)
-    .unwrap();
+    let completion = completed(
+        &connector,
+        Operation::Suppress,
+        &person(RequestKind::LimitSensitive, &["jane@example.com"]),
+    )
+    .await;
     assert_eq!(completion.action, ConfirmationAction::Suppressed);
     assert_eq!(completion.verification, VerificationStatus::Verified);
     let member = sim.member("jane@example.com").unwrap();
@@ -176,16 +173,12 @@ async fn a_limit_only_tags_unless_configured_to_unsubscribe() {
 async fn an_address_the_audience_does_not_hold_is_not_found_and_nothing_is_added() {
     let (sim, connector) = start("").await;
     sim.add_member("kept@example.com", "subscribed");
-    let completion = one(connector
-        .apply(
-            Operation::Suppress,
-            &[person(
-                RequestKind::OptOutSaleShare,
-                &["stranger@example.com"],
-            )],
-        )
-        .await)
-    .unwrap();
+    let completion = completed(
+        &connector,
+        Operation::Suppress,
+        &person(RequestKind::OptOutSaleShare, &["stranger@example.com"]),
+    )
+    .await;
     assert_eq!(completion.action, ConfirmationAction::NotFound);
     assert_eq!(completion.verification, VerificationStatus::Verified);
     assert_eq!(completion.evidence["members_absent"], "1");
@@ -201,13 +194,12 @@ async fn an_address_the_audience_does_not_hold_is_not_found_and_nothing_is_added
         1
     );
 
-    let completion = one(connector
-        .apply(
-            Operation::Delete,
-            &[person(RequestKind::Delete, &["stranger@example.com"])],
-        )
-        .await)
-    .unwrap();
+    let completion = completed(
+        &connector,
+        Operation::Delete,
+        &person(RequestKind::Delete, &["stranger@example.com"]),
+    )
+    .await;
     assert_eq!(completion.action, ConfirmationAction::NotFound);
     assert_eq!(
         sim.control().calls_to(&format!("/3.0/lists/{LIST}?")).len(),
@@ -239,20 +231,19 @@ async fn a_deletion_is_permanent_and_read_back_as_gone() {
     sim.add_member("jane@example.com", "subscribed");
     let second = sim.add_member("jane.doe@example.com", "unsubscribed");
     sim.add_member("kept@example.com", "subscribed");
-    let completion = one(connector
-        .apply(
-            Operation::Delete,
-            &[person(
-                RequestKind::Delete,
-                &[
-                    "jane@example.com",
-                    "Jane.Doe@example.com",
-                    "never@example.com",
-                ],
-            )],
-        )
-        .await)
-    .unwrap();
+    let completion = completed(
+        &connector,
+        Operation::Delete,
+        &person(
+            RequestKind::Delete,
+            &[
+                "jane@example.com",
+                "Jane.Doe@example.com",
+                "never@example.com",
+            ],
+        ),
+    )
+    .await;
     assert_eq!(completion.action, ConfirmationAction::Deleted);
     assert_eq!(completion.verification, VerificationStatus::Verified);
     assert_eq!(completion.evidence["members_deleted"], "2");
@@ -280,10 +271,7 @@ async fn a_failed_read_back_is_pending_and_verify_reads_the_member_again() {
     sim.add_member("jane@example.com", "subscribed");
     sim.fail_member_reads(1);
     let item = person(RequestKind::OptOutSaleShare, &["jane@example.com"]);
-    let completion = one(connector
-        .apply(Operation::Suppress, std::slice::from_ref(&item))
-        .await)
-    .unwrap();
+    let completion = completed(&connector, Operation::Suppress, &item).await;
     assert_eq!(completion.action, ConfirmationAction::Suppressed);
     assert_eq!(completion.verification, VerificationStatus::Pending);
     assert_eq!(
@@ -299,10 +287,7 @@ async fn a_failed_read_back_is_pending_and_verify_reads_the_member_again() {
 
     sim.fail_member_reads(1);
     let deletion = person(RequestKind::Delete, &["jane@example.com"]);
-    let completion = one(connector
-        .apply(Operation::Delete, std::slice::from_ref(&deletion))
-        .await)
-    .unwrap();
+    let completion = completed(&connector, Operation::Delete, &deletion).await;
     assert_eq!(completion.verification, VerificationStatus::Pending);
     assert_eq!(
         connector.verify(&deletion, &completion).await,
@@ -338,7 +323,7 @@ async fn requests_mailchimp_cannot_act_on_are_answered_without_a_call() {
         person(RequestKind::OptInSaleShare, &["a@example.com"]),
         work(RequestKind::OptOutSaleShare).with(with_raw(IdentifierType::Phone, "+15005550006")),
     ] {
-        let completion = one(connector.apply(Operation::Suppress, &[request]).await).unwrap();
+        let completion = completed(&connector, Operation::Suppress, &request).await;
         assert_eq!(completion.action, ConfirmationAction::NotApplicable);
     }
     assert!(sim.control().calls().is_empty());

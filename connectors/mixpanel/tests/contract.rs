@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use hush_connector_kit::testing::{
-    assert_refused, assert_retry_after, email, hashed, one, with_raw, work, ComplianceSuite,
+    assert_refused, assert_retry_after, completed, email, hashed, one, work, ComplianceSuite,
     WorkExt,
 };
 use hush_connector_mixpanel::sim::{MixpanelSim, MixpanelSimConfig};
@@ -61,11 +61,9 @@ async fn start(config: MixpanelSimConfig) -> (MixpanelSim, MixpanelConnector) {
 
 /// A request of `kind` for a person with an email and, when given, the customer id `user`.
 fn person(kind: RequestKind, user: Option<&str>) -> SuppressionWork {
-    let work = work(kind).with(email("person@example.com"));
-    match user {
-        Some(user) => work.with(with_raw(IdentifierType::CustomerId, user)),
-        None => work,
-    }
+    work(kind)
+        .with(email("person@example.com"))
+        .with_raw_if(IdentifierType::CustomerId, user)
 }
 
 fn deletion(user: &str) -> SuppressionWork {
@@ -122,10 +120,7 @@ async fn deletions_become_one_ccpa_task_left_pending_with_its_id() {
 async fn verify_reads_the_task_back_until_success() {
     let (sim, connector) = start(sim_config()).await;
     let item = deletion("d-3");
-    let completion = one(connector
-        .apply(Operation::Delete, std::slice::from_ref(&item))
-        .await)
-    .unwrap();
+    let completion = completed(&connector, Operation::Delete, &item).await;
     // PENDING, STAGING, STARTED, SUCCESS.
     for _ in 0..3 {
         assert_eq!(
@@ -152,7 +147,7 @@ async fn a_task_polled_within_max_wait_is_verified_or_refused() {
     let config = sim_config();
     let sim = MixpanelSim::start(config.clone()).await.unwrap();
     let connector = connector_for(&sim, &config, "max_wait_ms = 2000");
-    let done = one(connector.apply(Operation::Delete, &[deletion("d-4")]).await).unwrap();
+    let done = completed(&connector, Operation::Delete, &deletion("d-4")).await;
     assert_eq!(done.verification, VerificationStatus::Verified);
     assert_eq!(done.evidence[EVIDENCE_TASK_STATUS], "SUCCESS");
 
@@ -168,10 +163,7 @@ async fn a_cancelled_or_unknown_task_fails_verification() {
     let (sim, connector) = start(sim_config()).await;
     sim.end_next_task_with("REVOKED");
     let item = deletion("d-6");
-    let completion = one(connector
-        .apply(Operation::Delete, std::slice::from_ref(&item))
-        .await)
-    .unwrap();
+    let completion = completed(&connector, Operation::Delete, &item).await;
     let mut status = VerificationStatus::Pending;
     for _ in 0..5 {
         status = connector.verify(&item, &completion).await;
@@ -308,7 +300,7 @@ async fn vendor_failures_on_a_deletion_are_classified() {
     ));
     // The simulator's own one-request-a-second limit: a 429 without Retry-After.
     tokio::time::sleep(Duration::from_millis(1_100)).await;
-    one(connector.apply(Operation::Delete, &[deletion("d-1")]).await).unwrap();
+    completed(&connector, Operation::Delete, &deletion("d-1")).await;
     let limited = connector.apply(Operation::Delete, &[deletion("d-2")]).await;
     assert!(
         matches!(&limited, Err(ConnectorError::RetryAfter { after, detail })

@@ -10,8 +10,8 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use hush_connector_kit::testing::warehouse::WarehouseSuite;
 use hush_connector_kit::testing::{
-    assert_refused, assert_retry_after, email, hashed, one, with_raw, work, ComplianceSuite,
-    WorkExt,
+    assert_refused, assert_retry_after, completed, email, hashed, one, with_raw, work,
+    ComplianceSuite, WorkExt,
 };
 use hush_connector_snowflake::auth::{Authorization, SigningKey};
 use hush_connector_snowflake::config::{key_pair, token_authorization};
@@ -162,10 +162,7 @@ fn request(kind: RequestKind, address: &str) -> SuppressionWork {
 async fn an_opt_out_flags_the_row_through_the_sql_api_and_reads_it_back() {
     let (sim, connector) = start(keypair_sim()).await;
     let item = request(RequestKind::OptOutSaleShare, JANE);
-    let completion = one(connector
-        .apply(Operation::Suppress, std::slice::from_ref(&item))
-        .await)
-    .unwrap();
+    let completion = completed(&connector, Operation::Suppress, &item).await;
     assert_eq!(completion.action, ConfirmationAction::Flagged);
     assert_eq!(completion.verification, VerificationStatus::Pending);
     assert_eq!(completion.evidence[EVIDENCE_ROWS_AFFECTED], "1");
@@ -226,10 +223,7 @@ async fn a_statement_still_running_is_pending_with_its_handle_and_read_back_late
     let connector_no_wait = keypair_connector(&sim, "max_wait_ms = 0");
     drop(connector);
     let item = request(RequestKind::Delete, JANE);
-    let completion = one(connector_no_wait
-        .apply(Operation::Delete, std::slice::from_ref(&item))
-        .await)
-    .unwrap();
+    let completion = completed(&connector_no_wait, Operation::Delete, &item).await;
     let handle = sim.executions()[0].handle.clone();
     assert_eq!(completion.action, ConfirmationAction::Deleted);
     assert_eq!(completion.verification, VerificationStatus::Pending);
@@ -316,10 +310,7 @@ async fn a_check_of_the_wrong_shape_leaves_the_item_pending() {
         }));
     let (_sim, connector) = start(config).await;
     let item = request(RequestKind::Delete, JANE);
-    let completion = one(connector
-        .apply(Operation::Delete, std::slice::from_ref(&item))
-        .await)
-    .unwrap();
+    let completion = completed(&connector, Operation::Delete, &item).await;
     assert_eq!(
         connector.verify(&item, &completion).await,
         VerificationStatus::Pending
@@ -345,13 +336,12 @@ async fn a_programmatic_access_token_is_sent_with_its_type_and_a_wrong_one_refus
         SnowflakeConnector::new(SnowflakeConfig::with_authorization(&r, parsed, auth).unwrap())
             .unwrap()
     };
-    let completion = one(build("pat-secret-value")
-        .apply(
-            Operation::Suppress,
-            &[request(RequestKind::OptOutSaleShare, JANE)],
-        )
-        .await)
-    .unwrap();
+    let completion = completed(
+        &build("pat-secret-value"),
+        Operation::Suppress,
+        &request(RequestKind::OptOutSaleShare, JANE),
+    )
+    .await;
     assert_eq!(completion.action, ConfirmationAction::Flagged);
     assert_eq!(
         completion.evidence["authentication"],

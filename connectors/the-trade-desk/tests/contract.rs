@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use hush_connector_kit::secret::Secret;
 use hush_connector_kit::testing::{
-    assert_refused, assert_retry_after, email, hashed, one, with_raw, work, ComplianceSuite,
-    WorkExt,
+    assert_refused, assert_retry_after, completed, email, hashed, one, with_raw, work,
+    ComplianceSuite, WorkExt,
 };
 use hush_connector_the_trade_desk::sim::{TradeDeskSim, TradeDeskSimConfig};
 use hush_connector_the_trade_desk::{TradeDesk, TradeDeskConfig, FACTORY};
@@ -58,7 +58,7 @@ async fn an_opt_out_sends_the_raw_maid_as_a_daid_and_is_suppressed() {
     let request = with_daid(RequestKind::OptOutSaleShare, DAID).with(email("jane@example.com"));
     let request_id = request.request_id.clone();
 
-    let completion = one(connector.apply(Operation::Suppress, &[request]).await).unwrap();
+    let completion = completed(&connector, Operation::Suppress, &request).await;
 
     assert_eq!(completion.action, ConfirmationAction::Suppressed);
     assert_eq!(completion.verification, VerificationStatus::Unverifiable);
@@ -94,7 +94,7 @@ async fn a_deletion_is_a_deletion_request_and_a_resolved_uid2_goes_with_it() {
     .await;
     let request =
         with_daid(RequestKind::Delete, DAID).with(with_raw(IdentifierType::DeviceId, UID2));
-    let completion = one(connector.apply(Operation::Delete, &[request]).await).unwrap();
+    let completion = completed(&connector, Operation::Delete, &request).await;
     assert_eq!(completion.action, ConfirmationAction::Deleted);
     assert_eq!(completion.evidence["request_type"], "Deletion");
     assert_eq!(completion.evidence["id_types"], "DAID,UID2");
@@ -111,7 +111,7 @@ async fn a_person_with_no_id_ttd_accepts_is_not_found_with_the_reason_and_no_cal
         .with(email("jane@example.com"))
         .with(hashed(IdentifierType::Phone, "+1 415 555 0100"));
     let hashed_maid = work(RequestKind::Delete).with(hashed(IdentifierType::Maid, DAID));
-    let suppress = one(connector.apply(Operation::Suppress, &[email_only]).await).unwrap();
+    let suppress = completed(&connector, Operation::Suppress, &email_only).await;
     assert_eq!(suppress.action, ConfirmationAction::NotFound);
     assert!(
         suppress.evidence["reason"].contains("2 email/phone"),
@@ -119,7 +119,7 @@ async fn a_person_with_no_id_ttd_accepts_is_not_found_with_the_reason_and_no_cal
         suppress.evidence
     );
     assert!(suppress.evidence["reason"].contains("UID2 service"));
-    let delete = one(connector.apply(Operation::Delete, &[hashed_maid]).await).unwrap();
+    let delete = completed(&connector, Operation::Delete, &hashed_maid).await;
     assert_eq!(delete.action, ConfirmationAction::NotFound);
     assert!(delete.evidence["reason"].contains("MAID without its raw value"));
     assert!(sim.control().calls().is_empty());

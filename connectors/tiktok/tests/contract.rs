@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use hush_connector_kit::secret::Secret;
 use hush_connector_kit::testing::{
-    assert_refused, assert_retry_after, email, hashed, one, work, ComplianceSuite, WorkExt,
+    assert_refused, assert_retry_after, completed, email, hashed, one, work, ComplianceSuite,
+    WorkExt,
 };
 use hush_connector_tiktok::sim::{TikTokSim, TikTokSimConfig};
 use hush_connector_tiktok::{TikTokAudiences, TikTokConfig, FACTORY};
@@ -68,7 +69,7 @@ async fn an_opt_out_removes_every_identifier_from_every_audience() {
     let request = person(RequestKind::OptOutSaleShare, "Jane@Example.com")
         .with(hashed(IdentifierType::Maid, MAID));
 
-    let completion = one(connector.apply(Operation::Suppress, &[request]).await).unwrap();
+    let completion = completed(&connector, Operation::Suppress, &request).await;
 
     assert_eq!(completion.action, ConfirmationAction::Suppressed);
     assert_eq!(completion.verification, VerificationStatus::Unverifiable);
@@ -107,13 +108,12 @@ async fn a_deletion_and_a_limit_remove_too_and_an_opt_in_is_not_applied() {
     let (sim, connector) = start().await;
     let hash = sha256_hex("jane@example.com");
     sim.add_members("EMAIL_SHA256", [hash.clone()]);
-    let deleted = one(connector
-        .apply(
-            Operation::Delete,
-            &[person(RequestKind::Delete, "jane@example.com")],
-        )
-        .await)
-    .unwrap();
+    let deleted = completed(
+        &connector,
+        Operation::Delete,
+        &person(RequestKind::Delete, "jane@example.com"),
+    )
+    .await;
     assert_eq!(deleted.action, ConfirmationAction::Suppressed);
     assert!(!sim.members(&audiences()[0]).contains(&hash));
 

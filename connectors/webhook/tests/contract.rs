@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::Router;
-use hush_connector_kit::testing::{email, hashed, one, work, ComplianceSuite, WorkExt};
+use hush_connector_kit::testing::{completed, email, hashed, one, work, ComplianceSuite, WorkExt};
 use hush_connector_webhook::request::instruction;
 use hush_connector_webhook::sim::WebhookSimulator;
 use hush_connector_webhook::WebhookConnector;
@@ -87,13 +87,12 @@ async fn opt_out_posts_a_signed_notice_with_the_documented_body() {
         &sim,
         Some("https://privacy.example.com/v1/callbacks/data-partner"),
     );
-    let completion = one(connector
-        .apply(
-            Operation::Suppress,
-            &[jane("req-1", RequestKind::OptOutSaleShare)],
-        )
-        .await)
-    .unwrap();
+    let completion = completed(
+        &connector,
+        Operation::Suppress,
+        &jane("req-1", RequestKind::OptOutSaleShare),
+    )
+    .await;
 
     let calls = sim.control().calls();
     assert_eq!(calls.len(), 1);
@@ -141,13 +140,12 @@ async fn opt_out_posts_a_signed_notice_with_the_documented_body() {
 async fn a_delivered_notice_is_notified_and_pending_its_callback() {
     let sim = sim().await;
     let connector = connector(&sim, Some("https://privacy.example.com/cb"));
-    let completion = one(connector
-        .apply(
-            Operation::Suppress,
-            &[jane("req-2", RequestKind::OptOutSaleShare)],
-        )
-        .await)
-    .unwrap();
+    let completion = completed(
+        &connector,
+        Operation::Suppress,
+        &jane("req-2", RequestKind::OptOutSaleShare),
+    )
+    .await;
     assert_eq!(completion.action, ConfirmationAction::Notified);
     assert_eq!(completion.verification, VerificationStatus::Pending);
     assert_eq!(completion.evidence["http_status"], "200");
@@ -166,13 +164,12 @@ async fn a_delivered_notice_is_notified_and_pending_its_callback() {
 #[tokio::test]
 async fn without_a_callback_url_the_notice_is_unverifiable() {
     let sim = sim().await;
-    let completion = one(connector(&sim, None)
-        .apply(
-            Operation::Suppress,
-            &[jane("req-3", RequestKind::LimitSensitive)],
-        )
-        .await)
-    .unwrap();
+    let completion = completed(
+        &connector(&sim, None),
+        Operation::Suppress,
+        &jane("req-3", RequestKind::LimitSensitive),
+    )
+    .await;
     assert_eq!(completion.action, ConfirmationAction::Notified);
     assert_eq!(completion.verification, VerificationStatus::Unverifiable);
     assert!(sim.control().calls()[0].json.get("callback_url").is_none());
@@ -182,17 +179,18 @@ async fn without_a_callback_url_the_notice_is_unverifiable() {
 async fn delete_and_suppress_send_one_notice_each_with_their_kind() {
     let sim = sim().await;
     let connector = connector(&sim, None);
-    one(connector
-        .apply(Operation::Delete, &[jane("req-4", RequestKind::Delete)])
-        .await)
-    .unwrap();
-    one(connector
-        .apply(
-            Operation::Suppress,
-            &[jane("req-5", RequestKind::OptOutSaleShare)],
-        )
-        .await)
-    .unwrap();
+    completed(
+        &connector,
+        Operation::Delete,
+        &jane("req-4", RequestKind::Delete),
+    )
+    .await;
+    completed(
+        &connector,
+        Operation::Suppress,
+        &jane("req-5", RequestKind::OptOutSaleShare),
+    )
+    .await;
     let notices = sim.notices();
     assert_eq!(notices.len(), 2);
     assert_eq!(notices[0].kind, RequestKind::Delete);
@@ -204,20 +202,18 @@ async fn delete_and_suppress_send_one_notice_each_with_their_kind() {
 async fn a_repeated_notice_gets_the_same_answer_and_counts_once() {
     let sim = sim().await;
     let connector = connector(&sim, None);
-    let first = one(connector
-        .apply(
-            Operation::Suppress,
-            &[jane("req-6", RequestKind::OptOutSaleShare)],
-        )
-        .await)
-    .unwrap();
-    let second = one(connector
-        .apply(
-            Operation::Suppress,
-            &[jane("req-6", RequestKind::OptOutSaleShare)],
-        )
-        .await)
-    .unwrap();
+    let first = completed(
+        &connector,
+        Operation::Suppress,
+        &jane("req-6", RequestKind::OptOutSaleShare),
+    )
+    .await;
+    let second = completed(
+        &connector,
+        Operation::Suppress,
+        &jane("req-6", RequestKind::OptOutSaleShare),
+    )
+    .await;
     assert_eq!(sim.control().calls().len(), 2);
     assert_eq!(sim.notices().len(), 1);
     assert_eq!(second.action, ConfirmationAction::Notified);
@@ -431,10 +427,12 @@ async fn the_recipients_signed_callback_reaches_intake_and_verifies() {
     .unwrap();
     let sim = sim().await;
     let callback_url = format!("{}/v1/callbacks/data-partner", intake.base_url());
-    one(connector(&sim, Some(&callback_url))
-        .apply(Operation::Delete, &[jane("req-17", RequestKind::Delete)])
-        .await)
-    .unwrap();
+    completed(
+        &connector(&sim, Some(&callback_url)),
+        Operation::Delete,
+        &jane("req-17", RequestKind::Delete),
+    )
+    .await;
 
     let status = sim
         .send_callback(&RecipientCallback {

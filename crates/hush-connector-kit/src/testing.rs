@@ -70,6 +70,8 @@ pub fn recipient_with(text: &str, overrides: &str) -> RecipientConfig {
 pub trait WorkExt {
     /// Adds an identifier.
     fn with(self, identifier: WorkIdentifier) -> Self;
+    /// Adds an identifier of `kind` with its raw value, when there is a `value`.
+    fn with_raw_if(self, kind: IdentifierType, value: Option<&str>) -> Self;
     /// Sets the request id.
     fn id(self, request_id: &str) -> Self;
     /// Sets the categories.
@@ -80,6 +82,13 @@ impl WorkExt for SuppressionWork {
     fn with(mut self, identifier: WorkIdentifier) -> Self {
         self.identifiers.push(identifier);
         self
+    }
+
+    fn with_raw_if(self, kind: IdentifierType, value: Option<&str>) -> Self {
+        match value {
+            Some(value) => self.with(with_raw(kind, value)),
+            None => self,
+        }
     }
 
     fn id(mut self, request_id: &str) -> Self {
@@ -516,6 +525,13 @@ mod tests {
         assert_ne!(a.request_id, b.request_id);
         assert_eq!(a.identifiers, vec![email("a@example.com")]);
         assert_eq!(a.clone().id("r").request_id, "r");
+        let maybe = work(RequestKind::Delete)
+            .with_raw_if(IdentifierType::CustomerId, None)
+            .with_raw_if(IdentifierType::Email, Some("a@example.com"));
+        assert_eq!(
+            maybe.identifiers,
+            vec![with_raw(IdentifierType::Email, "a@example.com")]
+        );
         let raw = with_raw(IdentifierType::Email, "a@example.com");
         assert_eq!(raw.sha256, a.identifiers[0].sha256);
         assert_eq!(
