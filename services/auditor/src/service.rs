@@ -1011,9 +1011,13 @@ struct Handoff {
         std::sync::Mutex<tokio::sync::watch::Receiver<hush_runtime::kafka::PartitionCounts>>,
     /// A rebalance was seen and the topic not yet read to its end since.
     pending: std::sync::atomic::AtomicBool,
-    watermarks: Arc<rdkafka::consumer::BaseConsumer>,
+    ends: Arc<AuditEnds>,
     audit_topic: String,
 }
+
+/// Asks the broker where the audit topic ends (blocking): `(partition, offset of its last
+/// record)` for each non-empty partition.
+type AuditEnds = dyn Fn() -> Result<Vec<(i32, i64)>, String> + Send + Sync;
 
 /// Longest a batch waits for the audit topic to be read to its end after a rebalance before
 /// it is retried.
@@ -1031,14 +1035,28 @@ impl Handoff {
                 format!("{CLIENT_ID}-handoff-{}", uuid::Uuid::new_v4()),
             )
             .set("enable.auto.commit", "false")
-            .create()
+            .create::<rdkafka::consumer::BaseConsumer>()
             .map_err(|e| ConfigError::Invalid(format!("kafka watermark reader: {e}")))?;
-        Ok(Self {
+        let topic = audit_topic.to_owned();
+        Ok(Self::with_ends(
+            rebalances,
+            audit_topic,
+            Arc::new(move || audit_ends(&watermarks, &topic)),
+        ))
+    }
+
+    /// A handoff that learns where the audit topic ends from `ends`.
+    fn with_ends(
+        rebalances: tokio::sync::watch::Receiver<hush_runtime::kafka::PartitionCounts>,
+        audit_topic: &str,
+        ends: Arc<AuditEnds>,
+    ) -> Self {
+        Self {
             rebalances: std::sync::Mutex::new(rebalances),
             pending: std::sync::atomic::AtomicBool::new(false),
-            watermarks: Arc::new(watermarks),
+            ends,
             audit_topic: audit_topic.to_owned(),
-        })
+        }
     }
 
     /// Returns at once unless a rebalance happened since the last call; then waits until the
@@ -1058,8 +1076,8 @@ impl Handoff {
         } else if !self.pending.load(Ordering::SeqCst) {
             return Ok(());
         }
-        let (consumer, topic) = (self.watermarks.clone(), self.audit_topic.clone());
-        let ends = tokio::task::spawn_blocking(move || audit_ends(&consumer, &topic))
+        let ends = self.ends.clone();
+        let ends = tokio::task::spawn_blocking(move || ends())
             .await
             .map_err(|e| e.to_string())??;
         let until = tokio::time::Instant::now() + HANDOFF_WAIT;
@@ -1764,6 +1782,73 @@ mod tests {
             .filter(|r| r.proof.is_some() && r.leaks == 0)
             .count();
         assert_eq!(proofs, 1, "proven once");
+    }
+
+    #[tokio::test]
+    async fn after_a_rebalance_a_request_delivered_again_waits_for_its_record_and_opens_nothing() {
+        let writer = Arc::new(CountingWriter::default());
+        let auditor = auditor(writer.clone());
+        // The previous holder opened and completed the record; its last version is at offset 5
+        // of audit partition 0, which this replica has not read yet.
+        let mut completed =
+            fold::record_for_request(&request(1), auditor.recipients(), auditor.policy(), 1);
+        for change in [confirmation(1, "crm"), confirmation(1, "ads")] {
+            let Change::Confirmation(c) = change else {
+                panic!("a confirmation")
+            };
+            completed = fold::on_confirmation(&completed, &c, 3, 2).unwrap();
+        }
+        let (rebalances, receiver) =
+            tokio::sync::watch::channel(hush_runtime::kafka::PartitionCounts::default());
+        let handoff = Handoff::with_ends(receiver, "hush.audit.v1", Arc::new(|| Ok(vec![(0, 5)])));
+        let store = auditor.store().clone();
+        assert_eq!(handoff.settle(&store).await, Ok(()), "no rebalance yet");
+        rebalances.send_replace(hush_runtime::kafka::PartitionCounts {
+            assigned: 1,
+            total: 3,
+        });
+        assert!(
+            tokio::time::timeout(Duration::from_millis(200), handoff.settle(&store))
+                .await
+                .is_err(),
+            "the batch waits while the audit topic is not read to its end"
+        );
+        store.put(
+            completed.clone(),
+            crate::store::Position {
+                partition: 0,
+                offset: 5,
+            },
+        );
+        // The follower's read of offset 5 (a tombstone of another request needs no registry).
+        let codec = AvroCodec::from_config(&hush_runtime::config::RegistryConfig::default())
+            .expect("codec");
+        store
+            .apply(
+                &codec,
+                IncomingMessage {
+                    topic: "hush.audit.v1".into(),
+                    partition: 0,
+                    offset: 5,
+                    key: Some(uuid::Uuid::from_u128(77).to_string().into_bytes()),
+                    payload: None,
+                    headers: vec![],
+                    timestamp_ms: None,
+                },
+            )
+            .await;
+        assert_eq!(handoff.settle(&store).await, Ok(()));
+        let opened = auditor
+            .record_requests(&[request(1)], now_millis())
+            .await
+            .unwrap();
+        assert_eq!(opened, [None], "the request finds its record");
+        assert!(writer.written.lock().unwrap().is_empty(), "nothing written");
+        assert_eq!(
+            auditor.store().get(&request(1).request_id),
+            Some(completed),
+            "the completed record stands"
+        );
     }
 
     #[test]
