@@ -122,6 +122,7 @@ impl Stack {
             requests: format!("it.requests.{suffix}"),
             signals: format!("it.signals.{suffix}"),
             suppressions: format!("it.suppressions.{suffix}"),
+            state_repartition: format!("it.state-repartition.{suffix}"),
             confirmations: format!("it.confirmations.{suffix}"),
             auditor_commands: format!("it.auditor-commands.{suffix}"),
             audit: format!("it.audit.{suffix}"),

@@ -1,17 +1,17 @@
 //! The suppression-state service on the real broker: requests fold into per-identifier state
-//! on the compacted topic, and a restarted service rebuilds that state from the topic before
+//! on the compacted topic, and a restarted service restores that state from the topic before
 //! folding anything new.
 
 use std::time::Duration;
 
 use hush_contracts::events::{
     now_millis, Category, Channel, Identifier, IdentifierType, PrivacyRequest, RequestKind,
-    SuppressionState,
 };
 use hush_contracts::identifiers::sha256_hex;
 use hush_runtime::config::{CommonConfig, RegistryConfig};
 use hush_runtime::ops::Readiness;
-use hush_state::service::{StateSection, StateTable};
+use hush_state::service::StateSection;
+use hush_state::table::{HeldState, StateTable};
 use hush_tests::Stack;
 use tokio_util::sync::CancellationToken;
 
@@ -38,11 +38,7 @@ fn request(kind: RequestKind, email_hash: &str, consumer_initiated: bool) -> Pri
     }
 }
 
-async fn wait_for(
-    table: &StateTable,
-    hash: &str,
-    done: impl Fn(&SuppressionState) -> bool,
-) -> SuppressionState {
+async fn wait_for(table: &StateTable, hash: &str, done: impl Fn(&HeldState) -> bool) -> HeldState {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
         if let Some(state) = table.get(hash).filter(|s| done(s)) {
@@ -100,10 +96,17 @@ async fn a_restarted_state_service_rebuilds_from_its_topic_and_a_deletion_stays_
         hush_state::service::run(&common, &section, Readiness::default(), second_run.clone())
             .await
             .unwrap();
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        rebuilt.restored().wait_for(|restored| *restored),
+    )
+    .await
+    .expect("partitions restored in time")
+    .unwrap();
     assert_eq!(
         rebuilt.get(&hash),
-        Some(deleted.clone()),
-        "rebuilt from the compacted topic"
+        Some(deleted),
+        "restored from the compacted topic"
     );
 
     // A consumer-initiated opt-in does not lift a deletion's suppression.

@@ -159,6 +159,10 @@ pub struct TopicsConfig {
     pub signals: String,
     /// Compacted suppression state per identifier hash.
     pub suppressions: String,
+    /// Internal to `hush-state`: one record per identifier of each request, keyed by the
+    /// identifier hash like `suppressions` (the changelog it is co-partitioned with). Must have
+    /// as many partitions as `suppressions`.
+    pub state_repartition: String,
     /// Confirmations from the suppressors.
     pub confirmations: String,
     /// Changes asked of the auditor over HTTP (denial, extension, resolution, retry, callback),
@@ -218,6 +222,7 @@ impl Default for TopicsConfig {
             requests: "hush.requests.v1".into(),
             signals: "hush.signals.v1".into(),
             suppressions: "hush.suppressions.v1".into(),
+            state_repartition: "hush.state-repartition.v1".into(),
             confirmations: "hush.confirmations.v1".into(),
             auditor_commands: "hush.auditor-commands.v1".into(),
             audit: "hush.audit.v1".into(),

@@ -22,7 +22,8 @@ pub struct TopicSpec {
     pub config: Vec<(&'static str, &'static str)>,
 }
 
-/// The topics of the design: upstream signals, requests, compacted suppression state, confirmations, the
+/// The topics of the design: upstream signals, requests, compacted suppression state and the state
+/// service's repartition topic (kept as long as the requests it carries), confirmations, the
 /// auditor's commands, compacted audit records, leaks, compacted leak-watch progress, canary results (kept as long as the
 /// request records they test), and the dead-letter topic (kept indefinitely).
 pub fn design_topics(topics: &TopicsConfig) -> Vec<TopicSpec> {
@@ -43,6 +44,10 @@ pub fn design_topics(topics: &TopicsConfig) -> Vec<TopicSpec> {
         TopicSpec {
             name: topics.suppressions.clone(),
             config: compacted.clone(),
+        },
+        TopicSpec {
+            name: topics.state_repartition.clone(),
+            config: kept.clone(),
         },
         TopicSpec {
             name: topics.confirmations.clone(),

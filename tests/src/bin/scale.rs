@@ -1,11 +1,12 @@
 //! `make scale`: loads N suppression states (`SCALE_N`, default 10 million) onto a fresh
 //! `hush.suppressions.v1`-shaped compacted topic of the real broker, then rebuilds from it, each
-//! in a process of its own: the state service's table (`hush_state::service::run`), the
-//! deny-list (`DenyList::follow_topic`) and the gate's index (`hush_suppression_state::follow`).
-//! For each it prints the rebuild time, the resident memory after the rebuild (`VmRSS` of
-//! `/proc/self/status`, and its growth during the rebuild per identifier), the heap of the
-//! lookup set per identifier where the service reports it, and single-thread lookups per second
-//! (1 million, half of them present). The topic is deleted at the end.
+//! in a process of its own: the state service's table (`hush_state::service::run`) once as the
+//! only replica (every partition) and once sharing the group with another member (half the
+//! partitions), the deny-list (`DenyList::follow_topic`) and the gate's index
+//! (`hush_suppression_state::follow`). For each it prints the rebuild time, the resident memory
+//! after the rebuild (`VmRSS` of `/proc/self/status`, and its growth during the rebuild per
+//! identifier held), the heap of the lookup set per identifier held, and single-thread lookups
+//! per second (1 million, half of them loaded). The topics are deleted at the end.
 //!
 //! `cargo run --release -p hush-tests --bin scale` with `KAFKA_BOOTSTRAP_SERVERS` and
 //! `SCHEMA_REGISTRY_URL` exported (`make scale` does both). Not part of `make test`.
@@ -23,16 +24,21 @@ use hush_runtime::kafka::client_config;
 use hush_runtime::ops::Readiness;
 use hush_runtime::topics::{ensure_topics, TopicSpec};
 use hush_state::service::StateSection;
+use hush_state::table::StateTable;
 use hush_suppression_state::follow::{self, Follower};
 use hush_suppression_state::SuppressionLookup;
 use hush_tests::Stack;
 use rdkafka::admin::{AdminClient, AdminOptions};
 use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use tokio_util::sync::CancellationToken;
 
 /// Whether a service holds an identifier hash.
 type Contains = Box<dyn Fn(&str) -> bool>;
+
+/// What a rebuilt service holds: its lookup set's heap, a lookup, and how many identifiers.
+type Rebuilt = (Option<usize>, Contains, usize);
 
 /// Lookups timed per service.
 const LOOKUPS: usize = 1_000_000;
@@ -98,6 +104,7 @@ fn common(stack: &Stack, suppressions: &str) -> CommonConfig {
         topics: TopicsConfig {
             suppressions: suppressions.to_owned(),
             requests: format!("{suppressions}.requests"),
+            state_repartition: format!("{suppressions}.repartition"),
             partitions: PARTITIONS,
             replication_factor: 1,
             ..TopicsConfig::default()
@@ -156,6 +163,74 @@ fn lookup_rate(keys: &[String], get: impl Fn(&str) -> bool) -> (f64, usize) {
     (keys.len() as f64 / started.elapsed().as_secs_f64(), found)
 }
 
+/// Starts the state service and waits until its partitions are restored.
+async fn state_replica(
+    common: &CommonConfig,
+    group_id: String,
+    stop: &CancellationToken,
+) -> Arc<StateTable> {
+    let section = StateSection {
+        listen: "127.0.0.1:0".into(),
+        group_id,
+    };
+    let table = hush_state::service::run(common, &section, Readiness::default(), stop.clone())
+        .await
+        .expect("state service started");
+    table
+        .restored()
+        .wait_for(|restored| *restored)
+        .await
+        .expect("state restored");
+    table
+}
+
+/// A member of `group_id` that takes its share of the state service's partitions and holds
+/// nothing, so the replica measured owns half of them.
+async fn idle_member(common: &CommonConfig, group_id: &str) -> StreamConsumer {
+    let member: StreamConsumer = client_config(&common.kafka)
+        .expect("kafka config")
+        .set("group.id", group_id)
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("idle member");
+    member
+        .subscribe(&[&common.topics.requests, &common.topics.state_repartition])
+        .expect("subscribed");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while member.assignment().map_or(0, |a| a.count()) == 0 {
+        assert!(Instant::now() < deadline, "idle member never assigned");
+        // Polling is what joins the group; nothing is ever produced to these topics.
+        let _ = tokio::time::timeout(Duration::from_millis(200), member.recv()).await;
+    }
+    member
+}
+
+/// The state service's table, rebuilt with every partition or (`half`) sharing the group.
+async fn state(common: &CommonConfig, stop: &CancellationToken, half: bool) -> Rebuilt {
+    let group_id = format!("scale-state-{}", uuid::Uuid::new_v4().simple());
+    let member = if half {
+        Some(idle_member(common, &group_id).await)
+    } else {
+        None
+    };
+    let table = state_replica(common, group_id, stop).await;
+    if let Some(member) = member {
+        // Keep the idle member in the group while the lookups run.
+        tokio::spawn(async move { while member.recv().await.is_ok() {} });
+        assert_eq!(
+            table.partitions().len(),
+            PARTITIONS as usize / 2,
+            "the replica owns half the partitions"
+        );
+    }
+    let held = table.len();
+    (
+        Some(table.heap_bytes()),
+        Box::new(move |hash| table.get(hash).is_some()),
+        held,
+    )
+}
+
 /// One service's rebuild, in this (child) process; prints one `result` line.
 async fn child(service: &str, topic: &str, n: usize) {
     let stack = Stack::from_env();
@@ -163,19 +238,13 @@ async fn child(service: &str, topic: &str, n: usize) {
     let stop = CancellationToken::new();
     let (rss_before, _) = resident();
     let started = Instant::now();
-    let (heap, get): (Option<usize>, Contains) = match service {
+    let (heap, get, held): Rebuilt = match service {
         "state" => {
-            let section = StateSection {
-                listen: "127.0.0.1:0".into(),
-                group_id: format!("scale-state-{}", uuid::Uuid::new_v4().simple()),
-            };
-            let table =
-                hush_state::service::run(&common, &section, Readiness::default(), stop.clone())
-                    .await
-                    .expect("state rebuilt");
-            assert_eq!(table.len(), n, "state holds every identifier");
-            (None, Box::new(move |hash| table.get(hash).is_some()))
+            let rebuilt = state(&common, &stop, false).await;
+            assert_eq!(rebuilt.2, n, "state holds every identifier");
+            rebuilt
         }
+        "state-half" => state(&common, &stop, true).await,
         "denylist" => {
             let list = DenyList::follow_topic(&common, stop.clone())
                 .await
@@ -191,6 +260,7 @@ async fn child(service: &str, topic: &str, n: usize) {
                     )];
                     !list.check(&lookup).expect("decided").allowed
                 }),
+                n,
             )
         }
         "gate" => {
@@ -216,7 +286,11 @@ async fn child(service: &str, topic: &str, n: usize) {
                 .expect("gate index rebuilt");
             assert_eq!(lookup.len(), n, "the gate holds every identifier");
             let heap = lookup.heap_bytes();
-            (Some(heap), Box::new(move |hash| lookup.get(hash).is_some()))
+            (
+                Some(heap),
+                Box::new(move |hash| lookup.get(hash).is_some()),
+                n,
+            )
         }
         other => panic!("unknown service {other}"),
     };
@@ -224,10 +298,17 @@ async fn child(service: &str, topic: &str, n: usize) {
     let (rss, peak) = resident();
     let keys = lookups(n);
     let (rate, found) = lookup_rate(&keys, get);
-    assert_eq!(found, LOOKUPS / 2, "present keys found, absent ones not");
+    if held == n {
+        assert_eq!(found, LOOKUPS / 2, "present keys found, absent ones not");
+    } else {
+        assert!(
+            found > 0 && found < LOOKUPS / 2,
+            "only the owned keys found"
+        );
+    }
     stop.cancel();
     println!(
-        "result {service} {rebuild_secs:.2} {rss} {peak} {} {} {rate:.0}",
+        "result {service} {rebuild_secs:.2} {rss} {peak} {} {} {rate:.0} {held}",
         rss.saturating_sub(rss_before),
         heap.map_or("-".to_owned(), |h| h.to_string()),
     );
@@ -270,6 +351,10 @@ async fn parent(n: usize) -> ExitCode {
                 name: common.topics.requests.clone(),
                 config: vec![],
             },
+            TopicSpec {
+                name: common.topics.state_repartition.clone(),
+                config: vec![],
+            },
         ],
     )
     .await
@@ -280,7 +365,7 @@ async fn parent(n: usize) -> ExitCode {
 
     let mut rows = Vec::new();
     let mut failed = false;
-    for service in ["state", "denylist", "gate"] {
+    for service in ["state", "state-half", "denylist", "gate"] {
         let output = Command::new(std::env::current_exe().expect("own path"))
             .args(["--child", service, &topic, &n.to_string()])
             .output()
@@ -298,24 +383,34 @@ async fn parent(n: usize) -> ExitCode {
             }
         }
     }
-    delete_topics(&stack, &[&topic, &common.topics.requests]).await;
+    delete_topics(
+        &stack,
+        &[
+            &topic,
+            &common.topics.requests,
+            &common.topics.state_repartition,
+        ],
+    )
+    .await;
 
     println!(
         "\nmake scale: {n} suppression states, loaded through the broker in {load_secs:.1} s ({:.0} states/s)\n",
         n as f64 / load_secs
     );
-    println!("| service | rebuild | resident after rebuild (peak) | RSS growth per identifier | lookup set heap per identifier | lookups/s (1 thread) |");
-    println!("|---|---|---|---|---|---|");
+    println!("| service | identifiers held | rebuild | resident after rebuild (peak) | RSS growth per identifier held | lookup set heap per identifier held | lookups/s (1 thread) |");
+    println!("|---|---|---|---|---|---|---|");
     for row in &rows {
         let f: Vec<&str> = row.split_whitespace().collect();
         let mib = |s: &str| s.parse::<f64>().unwrap_or(0.0) / 1_048_576.0;
+        let held = f[7].parse::<f64>().unwrap_or(n as f64);
         let per = |s: &str| {
             s.parse::<f64>()
-                .map_or("-".to_owned(), |b| format!("{:.1} B", b / n as f64))
+                .map_or("-".to_owned(), |b| format!("{:.1} B", b / held))
         };
         println!(
-            "| {} | {} s | {:.0} MiB ({:.0} MiB) | {} | {} | {} |",
+            "| {} | {} | {} s | {:.0} MiB ({:.0} MiB) | {} | {} | {} |",
             f[0],
+            f[7],
             f[1],
             mib(f[2]),
             mib(f[3]),
