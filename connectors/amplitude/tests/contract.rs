@@ -8,8 +8,9 @@ use hush_connector_amplitude::{
     AmplitudeConfig, AmplitudeConnector, AmplitudeCredentials, EVIDENCE_JOBS, EVIDENCE_JOB_STATUS,
     EVIDENCE_REQUESTED_ON,
 };
+use hush_connector_kit::testing::deletion_only::DeletionOnlySuite;
 use hush_connector_kit::testing::{
-    assert_refused, assert_retry_after, completed, email, hashed, work, ComplianceSuite, WorkExt,
+    assert_refused, assert_retry_after, completed, email, work, ComplianceSuite, WorkExt,
 };
 use hush_contracts::connector::{Connector, ConnectorError, Operation, SuppressionWork};
 use hush_contracts::events::{ConfirmationAction, IdentifierType, RequestKind, VerificationStatus};
@@ -62,6 +63,19 @@ async fn start(config: AmplitudeSimConfig) -> (AmplitudeSim, AmplitudeConnector)
     let sim = AmplitudeSim::start(config.clone()).await.unwrap();
     let connector = connector_for(&sim, &config, "");
     (sim, connector)
+}
+
+/// The deletion-only checks of the kit, for `connector` against `sim` (which knows `user-1`).
+fn deletion_only<'a>(
+    sim: &'a AmplitudeSim,
+    connector: &'a AmplitudeConnector,
+) -> DeletionOnlySuite<'a> {
+    DeletionOnlySuite {
+        connector,
+        vendor: "Amplitude",
+        customer_id: "user-1",
+        calls: Box::new(move || sim.control().calls().len()),
+    }
 }
 
 /// A request of `kind` for a person with an email and, when given, the customer id `user`.
@@ -195,44 +209,17 @@ async fn unknown_users_alone_are_not_found() {
 #[tokio::test]
 async fn no_customer_id_is_not_found_and_a_hashed_only_one_is_refused_without_a_call() {
     let (sim, connector) = start(sim_config()).await;
-    let results = connector
-        .apply(
-            Operation::Delete,
-            &[
-                person(RequestKind::Delete, None),
-                work(RequestKind::Delete).with(hashed(IdentifierType::CustomerId, "user-1")),
-            ],
-        )
-        .await
-        .unwrap();
-    assert_eq!(
-        results[0].as_ref().unwrap().action,
-        ConfirmationAction::NotFound
-    );
-    assert_refused(results[1].clone(), "no raw value");
-    assert!(sim.control().calls().is_empty());
+    deletion_only(&sim, &connector)
+        .no_customer_id_is_not_found_and_a_hashed_only_one_is_refused_without_a_call()
+        .await;
 }
 
 #[tokio::test]
 async fn opt_outs_limits_and_opt_ins_are_not_applicable_and_call_nothing() {
     let (sim, connector) = start(sim_config()).await;
-    let results = connector
-        .apply(
-            Operation::Suppress,
-            &[
-                person(RequestKind::OptOutSaleShare, Some("user-1")),
-                person(RequestKind::LimitSensitive, Some("user-1")),
-                person(RequestKind::OptInSaleShare, Some("user-1")),
-            ],
-        )
-        .await
-        .unwrap();
-    for result in results {
-        let completion = result.unwrap();
-        assert_eq!(completion.action, ConfirmationAction::NotApplicable);
-        assert!(completion.evidence["reason"].contains("Amplitude has no"));
-    }
-    assert!(sim.control().calls().is_empty());
+    deletion_only(&sim, &connector)
+        .opt_outs_limits_and_opt_ins_are_not_applicable_and_call_nothing()
+        .await;
 }
 
 #[tokio::test]

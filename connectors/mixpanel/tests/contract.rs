@@ -2,9 +2,9 @@
 
 use std::time::Duration;
 
+use hush_connector_kit::testing::deletion_only::DeletionOnlySuite;
 use hush_connector_kit::testing::{
-    assert_refused, assert_retry_after, completed, email, hashed, one, work, ComplianceSuite,
-    WorkExt,
+    assert_refused, assert_retry_after, completed, email, one, work, ComplianceSuite, WorkExt,
 };
 use hush_connector_mixpanel::sim::{MixpanelSim, MixpanelSimConfig};
 use hush_connector_mixpanel::{
@@ -57,6 +57,19 @@ async fn start(config: MixpanelSimConfig) -> (MixpanelSim, MixpanelConnector) {
     let sim = MixpanelSim::start(config.clone()).await.unwrap();
     let connector = connector_for(&sim, &config, "");
     (sim, connector)
+}
+
+/// The deletion-only checks of the kit, for `connector` against `sim` (which knows `d-1`).
+fn deletion_only<'a>(
+    sim: &'a MixpanelSim,
+    connector: &'a MixpanelConnector,
+) -> DeletionOnlySuite<'a> {
+    DeletionOnlySuite {
+        connector,
+        vendor: "Mixpanel",
+        customer_id: "d-1",
+        calls: Box::new(move || sim.control().calls().len()),
+    }
 }
 
 /// A request of `kind` for a person with an email and, when given, the customer id `user`.
@@ -186,44 +199,17 @@ async fn a_cancelled_or_unknown_task_fails_verification() {
 #[tokio::test]
 async fn no_customer_id_is_not_found_and_a_hashed_only_one_is_refused_without_a_call() {
     let (sim, connector) = start(sim_config()).await;
-    let results = connector
-        .apply(
-            Operation::Delete,
-            &[
-                person(RequestKind::Delete, None),
-                work(RequestKind::Delete).with(hashed(IdentifierType::CustomerId, "d-1")),
-            ],
-        )
-        .await
-        .unwrap();
-    assert_eq!(
-        results[0].as_ref().unwrap().action,
-        ConfirmationAction::NotFound
-    );
-    assert_refused(results[1].clone(), "no raw value");
-    assert!(sim.control().calls().is_empty());
+    deletion_only(&sim, &connector)
+        .no_customer_id_is_not_found_and_a_hashed_only_one_is_refused_without_a_call()
+        .await;
 }
 
 #[tokio::test]
 async fn opt_outs_limits_and_opt_ins_are_not_applicable_and_call_nothing() {
     let (sim, connector) = start(sim_config()).await;
-    let results = connector
-        .apply(
-            Operation::Suppress,
-            &[
-                person(RequestKind::OptOutSaleShare, Some("d-1")),
-                person(RequestKind::LimitSensitive, Some("d-1")),
-                person(RequestKind::OptInSaleShare, Some("d-1")),
-            ],
-        )
-        .await
-        .unwrap();
-    for result in results {
-        let completion = result.unwrap();
-        assert_eq!(completion.action, ConfirmationAction::NotApplicable);
-        assert!(completion.evidence["reason"].contains("Mixpanel has no"));
-    }
-    assert!(sim.control().calls().is_empty());
+    deletion_only(&sim, &connector)
+        .opt_outs_limits_and_opt_ins_are_not_applicable_and_call_nothing()
+        .await;
 }
 
 #[tokio::test]

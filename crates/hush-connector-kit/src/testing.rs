@@ -1,7 +1,8 @@
 //! The contract-test kit (feature `testing`): builders for the work a connector receives, the
-//! compliance suite every connector runs against its simulator, and the suite every warehouse
-//! connector runs ([`warehouse`]).
+//! compliance suite every connector runs against its simulator, the suite every warehouse
+//! connector runs ([`warehouse`]) and the checks of deletion-only vendors ([`deletion_only`]).
 
+pub mod deletion_only;
 pub mod warehouse;
 
 use std::sync::atomic::{AtomicU64, Ordering};
