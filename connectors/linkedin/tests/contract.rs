@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use hush_connector_kit::settings::Fields;
 use hush_connector_kit::testing::{
-    assert_names_field, assert_refused, email, opt_out, work, ComplianceSuite, WorkExt,
+    assert_names_field, assert_not_applicable, assert_refused, email, opt_out, work,
+    ComplianceSuite, WorkExt,
 };
 use hush_connector_kit::versions::VersionStatus;
 use hush_connector_linkedin::config::{
@@ -335,20 +336,11 @@ async fn people_without_a_matchable_id_and_opt_ins_are_not_applicable() {
         sha256: sha256_hex("+14155550100"),
         raw: None,
     };
-    let results = connector(config(&sim))
-        .apply(
-            Operation::Suppress,
-            &[
-                work(RequestKind::OptOutSaleShare).with(phone),
-                work(RequestKind::OptInSaleShare).with(email("a@example.com")),
-            ],
-        )
-        .await
-        .unwrap();
-    assert_eq!(results.len(), 2);
-    for result in &results {
-        assert_eq!(completed(result).action, ConfirmationAction::NotApplicable);
-    }
+    let batch = [
+        work(RequestKind::OptOutSaleShare).with(phone),
+        work(RequestKind::OptInSaleShare).with(email("a@example.com")),
+    ];
+    assert_not_applicable(&connector(config(&sim)), &batch).await;
     assert!(sim.control().calls().is_empty());
 }
 

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use hush_connector_kit::secret::Secret;
 use hush_connector_kit::testing::{
-    assert_refused, completed, email, one, with_raw, work, ComplianceSuite, WorkExt,
+    assert_not_applicable, assert_refused, completed, email, one, with_raw, work, ComplianceSuite,
+    WorkExt,
 };
 use hush_connector_mailchimp::sim::{MailchimpSim, MailchimpSimConfig};
 use hush_connector_mailchimp::{MailchimpConfig, MailchimpConnector, FACTORY};
@@ -319,13 +320,11 @@ async fn requests_mailchimp_cannot_act_on_are_answered_without_a_call() {
         )
         .await;
     assert_refused(one(delete_by_suppress), "applies through delete");
-    for request in [
+    let opt_in_and_phone_only = [
         person(RequestKind::OptInSaleShare, &["a@example.com"]),
         work(RequestKind::OptOutSaleShare).with(with_raw(IdentifierType::Phone, "+15005550006")),
-    ] {
-        let completion = completed(&connector, Operation::Suppress, &request).await;
-        assert_eq!(completion.action, ConfirmationAction::NotApplicable);
-    }
+    ];
+    assert_not_applicable(&connector, &opt_in_and_phone_only).await;
     assert!(sim.control().calls().is_empty());
 }
 

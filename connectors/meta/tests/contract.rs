@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use hush_connector_kit::settings::Fields;
 use hush_connector_kit::testing::{
-    assert_names_field, assert_refused, assert_retry_after, email, opt_out, work, ComplianceSuite,
-    WorkExt,
+    assert_names_field, assert_not_applicable, assert_refused, assert_retry_after, email, opt_out,
+    work, ComplianceSuite, WorkExt,
 };
 use hush_connector_kit::versions::VersionStatus;
 use hush_connector_meta::config::{MetaConfig, MARKETING_API_VERSIONS};
@@ -425,20 +425,11 @@ async fn people_without_a_matchable_identifier_and_opt_ins_are_not_applicable() 
         sha256: sha256_hex("cookie-1"),
         raw: None,
     };
-    let results = connector(config(&sim))
-        .apply(
-            Operation::Suppress,
-            &[
-                work(RequestKind::OptOutSaleShare).with(cookie),
-                work(RequestKind::OptInSaleShare).with(email("a@example.com")),
-            ],
-        )
-        .await
-        .unwrap();
-    assert_eq!(results.len(), 2);
-    for result in &results {
-        assert_eq!(completed(result).action, ConfirmationAction::NotApplicable);
-    }
+    let batch = [
+        work(RequestKind::OptOutSaleShare).with(cookie),
+        work(RequestKind::OptInSaleShare).with(email("a@example.com")),
+    ];
+    assert_not_applicable(&connector(config(&sim)), &batch).await;
     assert!(sim.control().calls().is_empty());
 }
 

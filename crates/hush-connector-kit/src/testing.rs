@@ -167,6 +167,22 @@ pub fn assert_names_field<T: std::fmt::Debug>(
     }
 }
 
+/// Suppresses `batch` through `connector` and panics unless every item comes back
+/// `NOT_APPLICABLE`, one result per item.
+pub async fn assert_not_applicable(connector: &dyn Connector, batch: &[SuppressionWork]) {
+    let results = connector.apply(Operation::Suppress, batch).await;
+    let results = results.expect("the batch itself does not fail");
+    assert_eq!(results.len(), batch.len(), "one result per item");
+    for (n, result) in results.iter().enumerate() {
+        let action = result.as_ref().map(|completion| completion.action);
+        assert_eq!(
+            action,
+            Ok(ConfirmationAction::NotApplicable),
+            "item {n} is not applicable"
+        );
+    }
+}
+
 /// Panics unless `result` (a whole batch's, or one item's) is a permanent refusal with a reason
 /// containing `reason`.
 pub fn assert_refused<T: std::fmt::Debug>(result: Result<T, ConnectorError>, reason: &str) {
@@ -445,6 +461,22 @@ mod tests {
             completed(&connector, Operation::Delete, &item).await,
             answer
         );
+    }
+
+    #[tokio::test]
+    async fn items_answered_not_applicable_pass_and_others_fail() {
+        let batch = [opt_out("a@example.com"), opt_out("b@example.com")];
+        let skipping = Answering(Some(Completion::not_applicable("no such call")));
+        assert_not_applicable(&skipping, &batch).await;
+        let applying = Answering(Some(Completion::new(
+            ConfirmationAction::Suppressed,
+            Default::default(),
+        )));
+        let applied = tokio::spawn(async move {
+            let batch = [opt_out("a@example.com")];
+            assert_not_applicable(&applying, &batch).await;
+        });
+        assert!(applied.await.is_err(), "an applied item fails the check");
     }
 
     #[tokio::test]
