@@ -3,6 +3,7 @@
 
 use std::ops::Range;
 
+use hush_connector_kit::contacts::contact_digests;
 use hush_contracts::connector::SuppressionWork;
 use hush_contracts::events::IdentifierType;
 use serde_json::{json, Value};
@@ -85,34 +86,22 @@ pub fn plan_removals<'a>(
 ) -> RemovalPlan {
     let mut plan = RemovalPlan::default();
     for (index, work) in items {
-        let mut identifiers: Vec<HashedIdentifier> = Vec::new();
-        let mut unhashed = None;
-        for identifier in work
-            .identifiers
-            .iter()
-            .filter(|i| matches!(i.kind, IdentifierType::Email | IdentifierType::Phone))
-        {
-            if !looks_like_sha256(&identifier.sha256) {
-                unhashed = Some(identifier.kind);
-                break;
+        let digests = match contact_digests(work, |i| vec![i.sha256.clone()]) {
+            Ok(digests) => digests,
+            Err(kind) => {
+                plan.refused.push((
+                    index,
+                    format!(
+                        "{kind:?} identifier is not a SHA-256 hex digest; Hush never sends an unhashed value to Google Ads"
+                    ),
+                ));
+                continue;
             }
-            let hashed = HashedIdentifier {
-                kind: identifier.kind,
-                sha256: identifier.sha256.clone(),
-            };
-            if !identifiers.contains(&hashed) {
-                identifiers.push(hashed);
-            }
-        }
-        if let Some(kind) = unhashed {
-            plan.refused.push((
-                index,
-                format!(
-                    "{kind:?} identifier is not a SHA-256 hex digest; Hush never sends an unhashed value to Google Ads"
-                ),
-            ));
-            continue;
-        }
+        };
+        let identifiers: Vec<HashedIdentifier> = digests
+            .into_iter()
+            .map(|(kind, sha256)| HashedIdentifier { kind, sha256 })
+            .collect();
         if identifiers.is_empty() {
             plan.unmatchable.push(index);
             continue;
@@ -125,12 +114,6 @@ pub fn plan_removals<'a>(
         }
     }
     plan
-}
-
-/// 64 hexadecimal characters. Google itself decides whether the digest is in its expected
-/// (lowercase) form and answers with a partial failure if not.
-fn looks_like_sha256(value: &str) -> bool {
-    value.len() == 64 && value.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// `customers/{customer_id}/userLists/{user_list_id}`.

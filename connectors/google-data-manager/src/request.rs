@@ -4,6 +4,7 @@
 
 use std::ops::Range;
 
+use hush_connector_kit::contacts::contact_digests;
 use hush_contracts::connector::{SuppressionWork, WorkIdentifier};
 use hush_contracts::events::IdentifierType;
 use hush_contracts::identifiers::sha256_hex;
@@ -108,11 +109,6 @@ fn email_hashes(identifier: &WorkIdentifier) -> Vec<String> {
     hashes
 }
 
-/// 64 hexadecimal characters: a SHA-256 digest, never a raw value.
-fn looks_like_sha256(value: &str) -> bool {
-    value.len() == 64 && value.bytes().all(|b| b.is_ascii_hexdigit())
-}
-
 /// Turns work items (with their batch index) into audience members. An item without an email
 /// or phone identifier is unmatchable (Customer Match matches on nothing else here); an item
 /// whose identifier is not a SHA-256 hex digest is refused: an unhashed value never leaves
@@ -123,40 +119,26 @@ pub fn plan_removals<'a>(
 ) -> RemovalPlan {
     let mut plan = RemovalPlan::default();
     for (index, work) in items {
-        let mut identifiers: Vec<HashedIdentifier> = Vec::new();
-        let mut unhashed = None;
-        for identifier in work
-            .identifiers
-            .iter()
-            .filter(|i| matches!(i.kind, IdentifierType::Email | IdentifierType::Phone))
-        {
-            if !looks_like_sha256(&identifier.sha256) {
-                unhashed = Some(identifier.kind);
-                break;
+        let google_form = |identifier: &WorkIdentifier| match identifier.kind {
+            IdentifierType::Email => email_hashes(identifier),
+            _ => vec![identifier.sha256.to_ascii_lowercase()],
+        };
+        let digests = match contact_digests(work, google_form) {
+            Ok(digests) => digests,
+            Err(kind) => {
+                plan.refused.push((
+                    index,
+                    format!(
+                        "{kind:?} identifier is not a SHA-256 hex digest; Hush never sends an unhashed value to Google"
+                    ),
+                ));
+                continue;
             }
-            let hashes = match identifier.kind {
-                IdentifierType::Email => email_hashes(identifier),
-                _ => vec![identifier.sha256.to_ascii_lowercase()],
-            };
-            for sha256 in hashes {
-                let hashed = HashedIdentifier {
-                    kind: identifier.kind,
-                    sha256,
-                };
-                if !identifiers.contains(&hashed) {
-                    identifiers.push(hashed);
-                }
-            }
-        }
-        if let Some(kind) = unhashed {
-            plan.refused.push((
-                index,
-                format!(
-                    "{kind:?} identifier is not a SHA-256 hex digest; Hush never sends an unhashed value to Google"
-                ),
-            ));
-            continue;
-        }
+        };
+        let identifiers: Vec<HashedIdentifier> = digests
+            .into_iter()
+            .map(|(kind, sha256)| HashedIdentifier { kind, sha256 })
+            .collect();
         if identifiers.is_empty() {
             plan.unmatchable.push(index);
             continue;

@@ -4,9 +4,11 @@
 //! never show the value ([`secret`]), settings checks that name the field at fault
 //! ([`settings`]), dated tables of the API versions a vendor serves ([`versions`]), the polling
 //! of a vendor's asynchronous job ([`poll`]), OAuth 2.0 access tokens from a refresh token
-//! ([`oauth`]), statement templates and the loop that runs them for SQL connectors ([`sql`]),
+//! ([`oauth`]), the hashed emails and phones sent to contact-matching vendors ([`contacts`]),
+//! statement templates and the loop that runs them for SQL connectors ([`sql`]),
 //! and, with the `testing` feature, the contract-test kit every connector's tests use (`testing`).
 
+pub mod contacts;
 pub mod http;
 pub mod oauth;
 pub mod poll;
