@@ -14,6 +14,9 @@ use tokio_util::sync::CancellationToken;
 use super::consumer::IncomingMessage;
 use crate::config::{ConfigError, KafkaConfig};
 
+/// How long catching up may go without a record before it gives up.
+const CATCH_UP_STALL: Duration = Duration::from_secs(30);
+
 /// A reader of every partition of one topic.
 pub struct TopicTable {
     consumer: StreamConsumer,
@@ -72,13 +75,30 @@ impl TopicTable {
         let mut remaining = self.high_watermarks()?;
         remaining.retain(|_, (low, high)| high > low);
         let mut applied = 0;
+        let mut progress = tokio::time::Instant::now();
         while !remaining.is_empty() {
-            let message = tokio::time::timeout(Duration::from_secs(30), self.consumer.recv())
+            let stalled = |why: String| {
+                ConfigError::Invalid(format!(
+                    "no progress reading {} for {} s: {why}",
+                    self.topic,
+                    CATCH_UP_STALL.as_secs()
+                ))
+            };
+            let received = tokio::time::timeout_at(progress + CATCH_UP_STALL, self.consumer.recv())
                 .await
-                .map_err(|_| {
-                    ConfigError::Invalid(format!("no progress reading {} for 30 s", self.topic))
-                })?
-                .map_err(|e| ConfigError::Invalid(format!("reading {}: {e}", self.topic)))?;
+                .map_err(|_| stalled("no record arrived".into()))?;
+            // librdkafka reports a lost broker connection as an error and reconnects by itself
+            // (a broker restart during the rebuild): wait for it like `follow` does.
+            let message = match received {
+                Ok(message) => message,
+                Err(error) if progress.elapsed() < CATCH_UP_STALL => {
+                    tracing::warn!(%error, topic = %self.topic, "table read error while catching up; retrying");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    continue;
+                }
+                Err(error) => return Err(stalled(error.to_string())),
+            };
+            progress = tokio::time::Instant::now();
             let incoming = IncomingMessage::from_borrowed(&message);
             if let Some((_, high)) = remaining.get(&incoming.partition) {
                 if incoming.offset + 1 >= *high {
