@@ -46,13 +46,13 @@ pub fn verification_of(status: &JobStatus) -> VerificationStatus {
 
 /// Reads the job once and says what it proves; a failed read leaves it `PENDING`.
 pub async fn read_back(client: &GoogleAdsClient, job: &str) -> VerificationStatus {
-    match client.job_status(job).await {
-        Ok(status) => verification_of(&status),
-        Err(error) => {
-            tracing::warn!(job, "Google Ads job read-back failed: {error}");
-            VerificationStatus::Pending
-        }
-    }
+    poll::read_once(
+        client.job_status(job),
+        verification_of,
+        "Google Ads job",
+        job,
+    )
+    .await
 }
 
 #[cfg(test)]

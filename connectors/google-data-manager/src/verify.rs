@@ -48,16 +48,14 @@ pub fn verification_of(status: &RequestStatus) -> VerificationStatus {
 
 /// Reads the request once and says what it proves; a failed read leaves it `PENDING`.
 pub async fn read_back(client: &DataManagerClient, request_id: &str) -> VerificationStatus {
-    match client.request_status(request_id).await {
-        Ok(status) => verification_of(&status),
-        Err(error) => {
-            tracing::warn!(
-                request_id,
-                "Google Data Manager status read-back failed: {error}"
-            );
-            VerificationStatus::Pending
-        }
-    }
+    let read = client.request_status(request_id);
+    poll::read_once(
+        read,
+        verification_of,
+        "Google Data Manager status",
+        request_id,
+    )
+    .await
 }
 
 #[cfg(test)]

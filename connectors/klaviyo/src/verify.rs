@@ -44,13 +44,9 @@ pub fn job_verification(status: &str) -> VerificationStatus {
 
 /// Reads the job once; a failed read leaves it `PENDING`.
 pub async fn read_job(client: &KlaviyoClient, job_id: &str) -> VerificationStatus {
-    match client.suppression_job(job_id).await {
-        Ok(job) => job_verification(&job.status),
-        Err(error) => {
-            tracing::warn!(job_id, "Klaviyo suppression job read-back failed: {error}");
-            VerificationStatus::Pending
-        }
-    }
+    let of_job = |job: &SuppressionJob| job_verification(&job.status);
+    let read = client.suppression_job(job_id);
+    poll::read_once(read, of_job, "Klaviyo suppression job", job_id).await
 }
 
 /// Whether every key's profiles are gone: `VERIFIED` when none is found, `PENDING` while one

@@ -40,13 +40,14 @@ pub fn verification_of(status: &str) -> VerificationStatus {
 
 /// Reads the task once and says what it proves; a failed read leaves it `PENDING`.
 pub async fn read_back(client: &MixpanelClient, task_id: &str) -> VerificationStatus {
-    match client.task(task_id).await {
-        Ok(status) => verification_of(&status.status),
-        Err(error) => {
-            tracing::warn!(task_id, "Mixpanel deletion task read-back failed: {error}");
-            VerificationStatus::Pending
-        }
-    }
+    let of_task = |task: &TaskStatus| verification_of(&task.status);
+    poll::read_once(
+        client.task(task_id),
+        of_task,
+        "Mixpanel deletion task",
+        task_id,
+    )
+    .await
 }
 
 #[cfg(test)]

@@ -47,13 +47,9 @@ pub fn verification_of(overall_status: &str) -> VerificationStatus {
 
 /// Reads the regulation once and says what it proves; a failed read leaves it `PENDING`.
 pub async fn read_back(client: &SegmentClient, regulate_id: &str) -> VerificationStatus {
-    match client.regulation(regulate_id).await {
-        Ok(status) => verification_of(&status.overall_status),
-        Err(error) => {
-            tracing::warn!(regulate_id, "Segment regulation read-back failed: {error}");
-            VerificationStatus::Pending
-        }
-    }
+    let of_regulation = |regulation: &RegulationStatus| verification_of(&regulation.overall_status);
+    let read = client.regulation(regulate_id);
+    poll::read_once(read, of_regulation, "Segment regulation", regulate_id).await
 }
 
 #[cfg(test)]

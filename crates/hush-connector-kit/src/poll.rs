@@ -31,6 +31,26 @@ where
     }
 }
 
+/// What one read of the vendor's job `job` proves: `verification_of` its status, or `PENDING`
+/// when the read failed (logged as a failed read-back of `what`, e.g. `Segment regulation`).
+pub async fn read_once<S, Fut>(
+    read: Fut,
+    verification_of: impl FnOnce(&S) -> VerificationStatus,
+    what: &str,
+    job: &str,
+) -> VerificationStatus
+where
+    Fut: Future<Output = Result<S, ConnectorError>>,
+{
+    match read.await {
+        Ok(status) => verification_of(&status),
+        Err(error) => {
+            tracing::warn!(job, "{what} read-back failed: {error}");
+            VerificationStatus::Pending
+        }
+    }
+}
+
 /// A vendor job's status as read back.
 pub trait PolledStatus {
     /// Whether the vendor will not change the status any more.
@@ -219,5 +239,28 @@ mod tests {
             read_back_pending(&done, "job", read).await,
             VerificationStatus::Failed
         );
+    }
+
+    #[tokio::test]
+    async fn one_read_proves_what_the_status_says_and_a_failed_read_proves_nothing() {
+        let verified = read_once(
+            ready(Ok::<_, ConnectorError>("SUCCESS")),
+            |status: &&str| match *status {
+                "SUCCESS" => VerificationStatus::Verified,
+                _ => VerificationStatus::Failed,
+            },
+            "Example job",
+            "job-1",
+        )
+        .await;
+        assert_eq!(verified, VerificationStatus::Verified);
+        let unread = read_once(
+            ready(Err::<&str, _>(ConnectorError::Transient("HTTP 503".into()))),
+            |_: &&str| VerificationStatus::Verified,
+            "Example job",
+            "job-1",
+        )
+        .await;
+        assert_eq!(unread, VerificationStatus::Pending);
     }
 }
