@@ -91,18 +91,23 @@ fn people(kind: RequestKind, emails: &[&str]) -> SuppressionWork {
         .categories(vec![Category::Enrichment])
 }
 
+/// A deny-list holding one person, `jane@example.com`, opted out of sale/share.
+fn jane_opted_out() -> Arc<DenyList> {
+    Arc::new(DenyList::from_states([state(
+        "jane@example.com",
+        true,
+        false,
+        1,
+    )]))
+}
+
 fn completed(result: &Result<Completion, ConnectorError>) -> &Completion {
     result.as_ref().expect("item completed")
 }
 
 #[tokio::test]
 async fn a_denied_person_is_confirmed_suppressed_and_verified_by_hash_only() {
-    let deny_list = Arc::new(DenyList::from_states([state(
-        "jane@example.com",
-        true,
-        false,
-        1,
-    )]));
+    let deny_list = jane_opted_out();
     let server = serve(&deny_list).await;
     let results = connector(&server, "clearbit", 20, 1000)
         .apply(
@@ -133,12 +138,7 @@ async fn a_denied_person_is_confirmed_suppressed_and_verified_by_hash_only() {
 
 #[tokio::test]
 async fn blocked_lookups_are_the_vendors_screened_lookups_not_the_connectors_reads() {
-    let deny_list = Arc::new(DenyList::from_states([state(
-        "jane@example.com",
-        true,
-        false,
-        1,
-    )]));
+    let deny_list = jane_opted_out();
     let jane = [(
         IdentifierType::Email,
         IdentifierValue::Raw("jane@example.com".into()),
@@ -216,12 +216,7 @@ async fn a_suppression_never_shown_is_a_transient_failure_after_max_wait() {
 
 #[tokio::test]
 async fn a_server_error_is_transient() {
-    let deny_list = Arc::new(DenyList::from_states([state(
-        "jane@example.com",
-        true,
-        false,
-        1,
-    )]));
+    let deny_list = jane_opted_out();
     let server = serve(&deny_list).await;
     server.control.fail_always(Fault::server_error());
     let results = connector(&server, "clearbit", 20, 1000)
@@ -264,12 +259,7 @@ async fn a_deny_list_still_rebuilding_is_transient() {
 
 #[tokio::test]
 async fn a_deletion_is_confirmed_only_once_denied_as_deleted() {
-    let deny_list = Arc::new(DenyList::from_states([state(
-        "jane@example.com",
-        true,
-        false,
-        1,
-    )]));
+    let deny_list = jane_opted_out();
     let server = serve(&deny_list).await;
     let connector = connector(&server, "zoominfo", 20, 100);
     let deletion = people(RequestKind::Delete, &["jane@example.com"]);
@@ -295,12 +285,7 @@ async fn a_deletion_is_confirmed_only_once_denied_as_deleted() {
 
 #[tokio::test]
 async fn one_read_serves_a_batch_and_each_item_gets_its_own_outcome() {
-    let deny_list = Arc::new(DenyList::from_states([state(
-        "jane@example.com",
-        true,
-        false,
-        1,
-    )]));
+    let deny_list = jane_opted_out();
     let server = serve(&deny_list).await;
     let results = connector(&server, "clearbit", 100, 100)
         .apply(
