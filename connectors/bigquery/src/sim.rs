@@ -40,7 +40,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use hush_sim_kit::{any_loopback_port, serve, RunningSim};
+use hush_sim_kit::{any_loopback_port, serve, table, RunningSim};
 use serde_json::{json, Value};
 
 /// Google's side of the contract, copied from its documentation rather than from the
@@ -77,7 +77,7 @@ pub mod contract {
 }
 
 /// One row of the simulated table: column name → value as text.
-pub type SimRow = BTreeMap<String, String>;
+pub use hush_sim_kit::table::SimRow;
 
 /// What a query did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,12 +123,7 @@ impl SimStatement {
     pub fn update(text: &str, key: &str, column: &str, value: &str) -> Self {
         let (key, column, value) = (key.to_owned(), column.to_owned(), value.to_owned());
         Self::new(text, move |rows, params| {
-            let mut changed = 0;
-            for row in rows.iter_mut().filter(|r| matches(r, &key, params)) {
-                row.insert(column.clone(), value.clone());
-                changed += 1;
-            }
-            SimOutcome::Dml(changed)
+            SimOutcome::Dml(table::update(rows, &key, params, &column, &value))
         })
     }
 
@@ -136,9 +131,7 @@ impl SimStatement {
     pub fn delete(text: &str, key: &str) -> Self {
         let key = key.to_owned();
         Self::new(text, move |rows, params| {
-            let before = rows.len();
-            rows.retain(|r| !matches(r, &key, params));
-            SimOutcome::Dml((before - rows.len()) as u64)
+            SimOutcome::Dml(table::delete(rows, &key, params))
         })
     }
 
@@ -147,23 +140,10 @@ impl SimStatement {
         let key = key.to_owned();
         let unless = unless.map(|(c, v)| (c.to_owned(), v.to_owned()));
         Self::new(text, move |rows, params| {
-            let count = rows
-                .iter()
-                .filter(|r| matches(r, &key, params))
-                .filter(|r| {
-                    unless
-                        .as_ref()
-                        .is_none_or(|(column, value)| r.get(column) != Some(value))
-                })
-                .count();
-            SimOutcome::Count(count as u64)
+            let unless = unless.as_ref().map(|(c, v)| (c.as_str(), v.as_str()));
+            SimOutcome::Count(table::count(rows, &key, params, unless))
         })
     }
-}
-
-/// Whether `row`'s `key` column equals the parameter of the same name.
-fn matches(row: &SimRow, key: &str, params: &BTreeMap<String, Option<String>>) -> bool {
-    matches!(params.get(key), Some(Some(value)) if row.get(key) == Some(value))
 }
 
 /// How callers obtain access tokens from the simulated token endpoint.

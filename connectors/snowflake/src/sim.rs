@@ -40,7 +40,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
-use hush_sim_kit::{any_loopback_port, serve, RunningSim};
+use hush_sim_kit::{any_loopback_port, serve, table, RunningSim};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
@@ -77,7 +77,7 @@ pub mod contract {
 }
 
 /// One row of the simulated table: column name → value as text.
-pub type SimRow = BTreeMap<String, String>;
+pub use hush_sim_kit::table::SimRow;
 
 /// What a statement's run did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,12 +122,7 @@ impl SimStatement {
     pub fn update(text: &str, key: &str, column: &str, value: &str) -> Self {
         let (key, column, value) = (key.to_owned(), column.to_owned(), value.to_owned());
         Self::new(text, move |rows, bound| {
-            let mut changed = 0;
-            for row in rows.iter_mut().filter(|r| matches(r, &key, bound)) {
-                row.insert(column.clone(), value.clone());
-                changed += 1;
-            }
-            SimOutcome::Updated(changed)
+            SimOutcome::Updated(table::update(rows, &key, bound, &column, &value))
         })
     }
 
@@ -135,9 +130,7 @@ impl SimStatement {
     pub fn delete(text: &str, key: &str) -> Self {
         let key = key.to_owned();
         Self::new(text, move |rows, bound| {
-            let before = rows.len();
-            rows.retain(|r| !matches(r, &key, bound));
-            SimOutcome::Deleted((before - rows.len()) as u64)
+            SimOutcome::Deleted(table::delete(rows, &key, bound))
         })
     }
 
@@ -147,22 +140,10 @@ impl SimStatement {
         let key = key.to_owned();
         let unless = unless.map(|(c, v)| (c.to_owned(), v.to_owned()));
         Self::new(text, move |rows, bound| {
-            let count = rows
-                .iter()
-                .filter(|r| matches(r, &key, bound))
-                .filter(|r| {
-                    unless
-                        .as_ref()
-                        .is_none_or(|(column, value)| r.get(column) != Some(value))
-                })
-                .count();
-            SimOutcome::Count(count as u64)
+            let unless = unless.as_ref().map(|(c, v)| (c.as_str(), v.as_str()));
+            SimOutcome::Count(table::count(rows, &key, bound, unless))
         })
     }
-}
-
-fn matches(row: &SimRow, key: &str, bound: &[Option<String>]) -> bool {
-    matches!(bound.first(), Some(Some(value)) if row.get(key) == Some(value))
 }
 
 /// How the simulated account authenticates callers.
