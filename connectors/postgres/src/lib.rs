@@ -24,8 +24,7 @@ pub use client::PostgresClient;
 pub use config::{PostgresConfig, PostgresSettings, KIND, MAX_BATCH};
 use hush_connector_kit::sql::rights::{not_configured, statement_ran, unbindable, RightSql};
 
-/// Evidence key: the setting whose statement ran, e.g. `settings.opt_out.statement`.
-pub const EVIDENCE_STATEMENT: &str = "statement";
+pub use hush_connector_kit::sql::rights::EVIDENCE_STATEMENT;
 /// Evidence key: SHA-256 of the statement's configured text.
 pub const EVIDENCE_STATEMENT_SHA256: &str = "statement_sha256";
 /// Evidence key: rows the statement affected, summed over its executions.
@@ -88,10 +87,11 @@ impl PostgresConnector {
 impl Connector for PostgresConnector {
     /// Runs each item's statement (by its request kind) in its own transaction: `FLAGGED` for
     /// an opt-out, limit or opt-in that changed rows, `DELETED` for a deletion that removed
-    /// some, `NOT_FOUND` when no row matched, `NOT_APPLICABLE` when the person has no
-    /// identifier the statement matches on or the kind has no statement. The connection is
-    /// opened (and every template prepared) first; a failure there fails the whole batch.
-    /// After a retryable failure the rest of the batch is not tried and carries that error.
+    /// some, `NOT_FOUND` with the reason when no row matched or the person has no identifier
+    /// the statement matches on, `NOT_APPLICABLE` when the kind has no statement. The
+    /// connection is opened (and every template prepared) first; a failure there fails the
+    /// whole batch. After a retryable failure the rest of the batch is not tried and carries
+    /// that error.
     async fn apply(&self, _operation: Operation, batch: &[SuppressionWork]) -> BatchResult {
         let config = self.client.config();
         if batch
@@ -119,7 +119,8 @@ impl Connector for PostgresConnector {
     }
 
     /// Runs the right's check query for an item whose statement ran (`FLAGGED`, `DELETED` or
-    /// `NOT_FOUND`); see [`verify::read_back`]. Without a check the status stays as it was.
+    /// `NOT_FOUND` naming its statement); see [`verify::read_back`]. Without a check, or for a
+    /// person the statement could not be bound to, the status stays as it was.
     async fn verify(&self, work: &SuppressionWork, completion: &Completion) -> VerificationStatus {
         let check = self
             .client
@@ -128,7 +129,7 @@ impl Connector for PostgresConnector {
             .right(work.kind)
             .and_then(|right| right.check.as_ref());
         match check {
-            Some(check) if statement_ran(completion.action) => {
+            Some(check) if statement_ran(completion) => {
                 verify::read_back(&self.client, check, work).await
             }
             _ => completion.verification,

@@ -498,29 +498,35 @@ async fn postgres_errors_are_permanent_with_its_text_and_never_a_raw_identifier(
 }
 
 #[tokio::test]
-async fn a_raw_placeholder_without_the_raw_value_is_permanent_and_no_identifier_is_not_applicable()
-{
+async fn a_raw_placeholder_without_the_raw_value_is_permanent_and_no_identifier_is_not_found() {
     let db = Db::new().await;
     let s = &db.schema;
     let connector = connector(
         PLAIN,
         "request_kinds = [\"OPT_OUT_SALE_SHARE\"]",
-        &format!("[settings.opt_out]\nstatement = \"UPDATE {s}.customers SET do_not_sell = true WHERE email = :email\"\n"),
+        &format!("[settings.opt_out]\nstatement = \"UPDATE {s}.customers SET do_not_sell = true WHERE email = :email\"\ncheck = \"SELECT count(*) FROM {s}.customers WHERE email = :email AND NOT do_not_sell\"\n"),
     );
+    let cookie_only =
+        work(RequestKind::OptOutSaleShare).with(hashed(IdentifierType::CookieId, "c-1"));
     let results = connector
         .apply(
             Operation::Suppress,
             &[
                 person(RequestKind::OptOutSaleShare, "jane@example.com"),
-                work(RequestKind::OptOutSaleShare).with(hashed(IdentifierType::CookieId, "c-1")),
+                cookie_only.clone(),
             ],
         )
         .await
         .unwrap();
     assert_refused(results[0].clone(), "intake must keep raw EMAIL values");
-    let cookie_only = done(&results[1]);
-    assert_eq!(cookie_only.action, ConfirmationAction::NotApplicable);
-    assert!(cookie_only.evidence["reason"].contains("no EMAIL identifier"));
+    let unmatched = done(&results[1]);
+    assert_eq!(unmatched.action, ConfirmationAction::NotFound);
+    assert!(unmatched.evidence["reason"].contains("no EMAIL identifier"));
+    assert_eq!(
+        connector.verify(&cookie_only, unmatched).await,
+        VerificationStatus::Unverifiable,
+        "nothing ran, so the check is not run either"
+    );
 }
 
 #[tokio::test]

@@ -170,17 +170,46 @@ pub fn assert_names_field<T: std::fmt::Debug>(
 /// Suppresses `batch` through `connector` and panics unless every item comes back
 /// `NOT_APPLICABLE`, one result per item.
 pub async fn assert_not_applicable(connector: &dyn Connector, batch: &[SuppressionWork]) {
-    let results = connector.apply(Operation::Suppress, batch).await;
-    let results = results.expect("the batch itself does not fail");
-    assert_eq!(results.len(), batch.len(), "one result per item");
-    for (n, result) in results.iter().enumerate() {
-        let action = result.as_ref().map(|completion| completion.action);
+    for (n, completion) in suppress_each(connector, batch).await.iter().enumerate() {
         assert_eq!(
-            action,
+            completion.as_ref().map(|c| c.action),
             Ok(ConfirmationAction::NotApplicable),
             "item {n} is not applicable"
         );
     }
+}
+
+/// Suppresses `batch` through `connector` and panics unless every item comes back `NOT_FOUND`
+/// with an evidence `reason` containing `reason`, one result per item: the answer of a
+/// recipient that cannot match the subject (nothing it looks people up by, or no one found).
+pub async fn assert_not_found(connector: &dyn Connector, batch: &[SuppressionWork], reason: &str) {
+    for (n, completion) in suppress_each(connector, batch).await.iter().enumerate() {
+        assert_eq!(
+            completion.as_ref().map(|c| c.action),
+            Ok(ConfirmationAction::NotFound),
+            "item {n} is not found"
+        );
+        let given = completion
+            .as_ref()
+            .ok()
+            .and_then(|c| c.evidence.get("reason"));
+        assert!(
+            given.is_some_and(|given| given.contains(reason)),
+            "item {n} says why ({reason:?}), got {given:?}"
+        );
+    }
+}
+
+/// The results of suppressing `batch`, one per item; panics when the batch fails or the count
+/// differs.
+async fn suppress_each(
+    connector: &dyn Connector,
+    batch: &[SuppressionWork],
+) -> Vec<Result<Completion, ConnectorError>> {
+    let results = connector.apply(Operation::Suppress, batch).await;
+    let results = results.expect("the batch itself does not fail");
+    assert_eq!(results.len(), batch.len(), "one result per item");
+    results
 }
 
 /// Panics unless `result` (a whole batch's, or one item's) is a permanent refusal with a reason
@@ -477,6 +506,28 @@ mod tests {
             assert_not_applicable(&applying, &batch).await;
         });
         assert!(applied.await.is_err(), "an applied item fails the check");
+    }
+
+    #[tokio::test]
+    async fn items_not_found_with_the_reason_pass_and_others_fail() {
+        let batch = [opt_out("a@example.com"), opt_out("b@example.com")];
+        let unmatched = Answering(Some(Completion::not_found("no EMAIL identifier")));
+        assert_not_found(&unmatched, &batch, "no EMAIL").await;
+        let failing = [
+            Completion::not_applicable("no EMAIL identifier"),
+            Completion::not_found("the subject is elsewhere"),
+            Completion::new(ConfirmationAction::NotFound, Default::default()),
+        ];
+        for answer in failing {
+            let checked = tokio::spawn(async move {
+                let batch = [opt_out("a@example.com")];
+                assert_not_found(&Answering(Some(answer)), &batch, "no EMAIL").await;
+            });
+            assert!(
+                checked.await.is_err(),
+                "another action, or no such reason, fails the check"
+            );
+        }
     }
 
     #[tokio::test]

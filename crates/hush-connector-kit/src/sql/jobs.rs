@@ -31,8 +31,7 @@ use super::rights::{not_configured, statement_ran, unbindable, ConfiguredSql, Ri
 use super::template::Execution;
 use crate::poll::{self, PolledStatus};
 
-/// Evidence key: the setting whose statement ran, e.g. `settings.opt_out.statement`.
-pub const EVIDENCE_STATEMENT: &str = "statement";
+pub use super::rights::EVIDENCE_STATEMENT;
 /// Evidence key: SHA-256 of the statement's configured text.
 pub const EVIDENCE_STATEMENT_SHA256: &str = "statement_sha256";
 /// Evidence key: rows the statement affected, summed over its runs.
@@ -337,7 +336,7 @@ pub async fn verify(
         .right(work.kind)
         .and_then(|right| right.check.as_ref());
     match check {
-        Some(check) if statement_ran(completion.action) => read_back(api, check, work).await,
+        Some(check) if statement_ran(completion) => read_back(api, check, work).await,
         None if completion.evidence.contains_key(running_key) => VerificationStatus::Unverifiable,
         _ => completion.verification,
     }
@@ -757,19 +756,24 @@ mod tests {
             work(RequestKind::OptOutSaleShare).with(hashed(IdentifierType::Phone, "+14155550100"));
         let limit = work(RequestKind::LimitSensitive).with(email("a@example.com"));
         let results = apply(&api, &[phone_only, limit]).await.unwrap();
-        let reasons: Vec<&str> = results
+        let answers: Vec<(ConfirmationAction, &str)> = results
             .iter()
             .map(|r| {
                 let completion = r.as_ref().unwrap();
-                assert_eq!(completion.action, ConfirmationAction::NotApplicable);
-                completion.evidence["reason"].as_str()
+                (completion.action, completion.evidence["reason"].as_str())
             })
             .collect();
         assert_eq!(
-            reasons,
+            answers,
             vec![
-                "no EMAIL identifier: settings.opt_out.statement matches on EMAIL",
-                "no statement is configured for LIMIT_SENSITIVE (settings.limit)",
+                (
+                    ConfirmationAction::NotFound,
+                    "no EMAIL identifier: settings.opt_out.statement matches on EMAIL"
+                ),
+                (
+                    ConfirmationAction::NotApplicable,
+                    "no statement is configured for LIMIT_SENSITIVE (settings.limit)"
+                ),
             ]
         );
         assert!(api.submitted.lock().unwrap().is_empty());
@@ -900,7 +904,7 @@ mod tests {
     #[tokio::test]
     async fn an_item_whose_statement_did_not_run_keeps_its_status() {
         let api = Scripted::new(true);
-        let skipped = Completion::not_applicable("no EMAIL identifier");
+        let skipped = Completion::not_found("no EMAIL identifier");
         assert_eq!(
             verify(&api, &opt_out("a@example.com"), &skipped).await,
             skipped.verification

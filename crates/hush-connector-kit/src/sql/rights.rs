@@ -12,6 +12,10 @@ use serde::Deserialize;
 use super::template::{Dialect, Template, Unbindable};
 use crate::settings::Fields;
 
+/// Evidence key: the setting whose statement ran, e.g. `settings.opt_out.statement`. Every SQL
+/// connector sets it on the outcome of a statement that ran, and only there.
+pub const EVIDENCE_STATEMENT: &str = "statement";
+
 /// One right's SQL in `[recipients.settings.<right>]`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -174,9 +178,10 @@ pub fn not_configured(kind: RequestKind) -> Completion {
     ))
 }
 
-/// The outcome of a work item `statement` cannot be bound to: `NOT_APPLICABLE` when the person
-/// has no identifier the statement matches on; a permanent error when it binds a raw value
-/// intake did not keep (the error names the identifier type and the setting, never a value).
+/// The outcome of a work item `statement` cannot be bound to: `NOT_FOUND` with the reason when
+/// the person has no identifier the statement matches on (the subject cannot be in those rows);
+/// a permanent error when it binds a raw value intake did not keep (the error names the
+/// identifier type and the setting, never a value). Neither ran the statement.
 pub fn unbindable(
     work: &SuppressionWork,
     statement: &ConfiguredSql,
@@ -185,7 +190,7 @@ pub fn unbindable(
     match why {
         Unbindable::NoIdentifier(types) => {
             let types: Vec<&str> = types.iter().map(|t| t.as_str()).collect();
-            Ok(Completion::not_applicable(format!(
+            Ok(Completion::not_found(format!(
                 "no {} identifier: {} matches on {}",
                 types.join(" or "),
                 statement.field,
@@ -204,12 +209,15 @@ pub fn unbindable(
     }
 }
 
-/// Whether `action` says a right's statement ran (so its check query can read it back).
-pub fn statement_ran(action: ConfirmationAction) -> bool {
-    matches!(
-        action,
-        ConfirmationAction::Flagged | ConfirmationAction::Deleted | ConfirmationAction::NotFound
-    )
+/// Whether `completion` says a right's statement ran (so its check query can read it back):
+/// `FLAGGED`, `DELETED`, or `NOT_FOUND` naming its statement ([`EVIDENCE_STATEMENT`]). A
+/// `NOT_FOUND` for a person with no identifier to bind ran nothing and is not read back.
+pub fn statement_ran(completion: &Completion) -> bool {
+    match completion.action {
+        ConfirmationAction::Flagged | ConfirmationAction::Deleted => true,
+        ConfirmationAction::NotFound => completion.evidence.contains_key(EVIDENCE_STATEMENT),
+        _ => false,
+    }
 }
 
 #[cfg(test)]
@@ -299,7 +307,7 @@ mod tests {
     }
 
     #[test]
-    fn unbindable_items_are_not_applicable_or_refused_without_values() {
+    fn unbindable_items_are_not_found_or_refused_without_values() {
         let statement = ConfiguredSql {
             field: "settings.delete.statement".into(),
             sha256: String::new(),
@@ -314,7 +322,11 @@ mod tests {
             Unbindable::NoIdentifier(vec![IdentifierType::Phone, IdentifierType::Email]),
         )
         .unwrap();
-        assert_eq!(absent.action, ConfirmationAction::NotApplicable);
+        assert_eq!(absent.action, ConfirmationAction::NotFound);
+        assert!(
+            !statement_ran(&absent),
+            "nothing ran for a person with no identifier"
+        );
         assert_eq!(
             absent.evidence["reason"],
             "no PHONE or EMAIL identifier: settings.delete.statement matches on PHONE, EMAIL"
@@ -346,8 +358,20 @@ mod tests {
 
     #[test]
     fn only_a_statement_that_ran_can_be_read_back() {
-        assert!(statement_ran(ConfirmationAction::Flagged));
-        assert!(statement_ran(ConfirmationAction::NotFound));
-        assert!(!statement_ran(ConfirmationAction::NotApplicable));
+        let ran = |action| {
+            let evidence = [(
+                EVIDENCE_STATEMENT.to_owned(),
+                "settings.x.statement".to_owned(),
+            )];
+            statement_ran(&Completion::new(action, evidence.into()))
+        };
+        assert!(ran(ConfirmationAction::Flagged));
+        assert!(ran(ConfirmationAction::Deleted));
+        assert!(ran(ConfirmationAction::NotFound));
+        assert!(!ran(ConfirmationAction::NotApplicable));
+        assert!(!statement_ran(&Completion::not_found(
+            "no EMAIL identifier"
+        )));
+        assert!(!statement_ran(&not_configured(RequestKind::OptInSaleShare)));
     }
 }

@@ -28,7 +28,7 @@ pub struct WarehouseSuite<'a> {
 impl WarehouseSuite<'_> {
     /// Runs every check, in an order that leaves each one's rows as the next expects.
     pub async fn run(&self) {
-        self.rights_without_sql_or_identifier_are_not_applicable()
+        self.rights_without_sql_are_not_applicable_and_people_without_an_identifier_not_found()
             .await;
         self.each_email_is_its_own_run().await;
         self.a_resubmission_runs_nothing_new().await;
@@ -48,7 +48,9 @@ impl WarehouseSuite<'_> {
         .unwrap_or_else(|error| panic!("{:?} failed: {error}", item.kind))
     }
 
-    async fn rights_without_sql_or_identifier_are_not_applicable(&self) {
+    async fn rights_without_sql_are_not_applicable_and_people_without_an_identifier_not_found(
+        &self,
+    ) {
         let batch = [
             self.request(RequestKind::LimitSensitive, 0),
             self.request(RequestKind::OptInSaleShare, 0),
@@ -77,7 +79,7 @@ impl WarehouseSuite<'_> {
             "{:?}",
             completion(1).evidence
         );
-        assert_eq!(completion(2).action, ConfirmationAction::NotApplicable);
+        assert_eq!(completion(2).action, ConfirmationAction::NotFound);
         assert!(
             completion(2).evidence["reason"].contains("no EMAIL identifier"),
             "{:?}",
