@@ -233,7 +233,7 @@ impl BrazeConnector {
             match request::subject_of(work) {
                 Err(reason) => results[item] = Some(Err(ConnectorError::Permanent(reason))),
                 Ok(None) => {
-                    results[item] = Some(Ok(Completion::not_applicable(
+                    results[item] = Some(Ok(Completion::not_found(
                         "no CUSTOMER_ID or EMAIL identifier: Braze profiles are found by \
                          external_id or email address",
                     )))
@@ -372,8 +372,9 @@ fn scrub(error: &ConnectorError, subject: &Subject) -> ConnectorError {
 impl Connector for BrazeConnector {
     /// Suppress writes the request's attribute on every profile of the subject (opt-in: the
     /// opt-out attribute back to `false`) → `FLAGGED`; Delete deletes every profile →
-    /// `DELETED`. No profile → `NOT_FOUND`; no customer id or email → `NOT_APPLICABLE`. Each
-    /// outcome is read back until Braze shows it or `max_wait_ms` passes (`PENDING`).
+    /// `DELETED`. No profile, or no customer id or email to find one by → `NOT_FOUND` with the
+    /// reason. Each outcome is read back until Braze shows it or `max_wait_ms` passes
+    /// (`PENDING`).
     async fn apply(&self, operation: Operation, batch: &[SuppressionWork]) -> BatchResult {
         self.apply_batch(operation, batch).await
     }

@@ -249,9 +249,12 @@ async fn requests_braze_cannot_match_are_answered_without_a_call() {
         )
         .await
         .unwrap();
-    assert_eq!(
-        results[0].as_ref().unwrap().action,
-        ConfirmationAction::NotApplicable
+    let nothing_to_match = results[0].as_ref().unwrap();
+    assert_eq!(nothing_to_match.action, ConfirmationAction::NotFound);
+    assert!(
+        nothing_to_match.evidence["reason"].contains("no CUSTOMER_ID or EMAIL identifier"),
+        "{:?}",
+        nothing_to_match.evidence
     );
     assert_refused(results[1].clone(), "no raw value");
     assert_refused(results[2].clone(), "applies through delete");

@@ -159,20 +159,21 @@ impl EnrichmentConnector {
 
 /// The outcome of an item that needs no deny-list read, or `None` when it needs one.
 fn without_a_read(work: &SuppressionWork) -> Option<Result<Completion, ConnectorError>> {
-    let not_applicable = |reason: &str| {
-        let mut completion = Completion::not_applicable(reason);
+    let enforced_by = |mut completion: Completion| {
         completion
             .evidence
             .insert("enforced_by".to_owned(), ENFORCED_BY.to_owned());
         Some(Ok(completion))
     };
     if work.kind == RequestKind::OptInSaleShare {
-        return not_applicable(
+        return enforced_by(Completion::not_applicable(
             "an opt-in lifts the deny-list entry through hush-state; nothing to enforce",
-        );
+        ));
     }
     if work.identifiers.is_empty() {
-        return not_applicable("the request carries no identifier to deny");
+        return enforced_by(Completion::not_found(
+            "the request carries no identifier to deny",
+        ));
     }
     if let Some(bad) = work
         .identifiers
@@ -190,7 +191,8 @@ fn without_a_read(work: &SuppressionWork) -> Option<Result<Completion, Connector
 #[async_trait]
 impl Connector for EnrichmentConnector {
     /// Confirms an opt-out or a limit once the deny-list denies every identifier of the
-    /// request: `SUPPRESSED`, `VERIFIED`; an opt-in is `NOT_APPLICABLE`. A deletion is
+    /// request: `SUPPRESSED`, `VERIFIED`; an opt-in is `NOT_APPLICABLE`, a request with no
+    /// identifier `NOT_FOUND` with the reason (no one to deny). A deletion is
     /// confirmed once the deny-list denies every identifier as `DELETED`: the vendor holds
     /// nothing Hush could delete through an API, so the outcome is `SUPPRESSED` (enforced by
     /// the deny-list), `VERIFIED`. While the deny-list does not show it after `max_wait_ms`,

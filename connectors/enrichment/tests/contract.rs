@@ -315,6 +315,24 @@ async fn one_read_serves_a_batch_and_each_item_gets_its_own_outcome() {
 }
 
 #[tokio::test]
+async fn a_request_without_identifiers_is_not_found_without_reading_the_deny_list() {
+    let deny_list = Arc::new(DenyList::from_states([]));
+    let server = serve(&deny_list).await;
+    let results = connector(&server, "clearbit", 20, 1000)
+        .apply(Operation::Suppress, &[work(RequestKind::OptOutSaleShare)])
+        .await
+        .unwrap();
+    let unnamed = completed(&results[0]);
+    assert_eq!(unnamed.action, ConfirmationAction::NotFound);
+    assert_eq!(
+        unnamed.evidence["reason"],
+        "the request carries no identifier to deny"
+    );
+    assert_eq!(unnamed.evidence["enforced_by"], ENFORCED_BY);
+    assert!(server.control.calls().is_empty());
+}
+
+#[tokio::test]
 async fn an_opt_in_is_not_applicable_without_reading_the_deny_list() {
     let deny_list = Arc::new(DenyList::from_states([]));
     let server = serve(&deny_list).await;

@@ -229,7 +229,7 @@ fn with_email(batch: &[SuppressionWork]) -> Vec<SuppressionWork> {
 }
 
 /// Puts the results for the items with an email back in batch order; the others are
-/// NOT_APPLICABLE.
+/// NOT_FOUND (the subject cannot be a HubSpot contact without an email).
 fn in_batch_order(batch: &[SuppressionWork], applied: ItemResults) -> ItemResults {
     let mut applied = applied.into_iter();
     batch
@@ -240,7 +240,7 @@ fn in_batch_order(batch: &[SuppressionWork], applied: ItemResults) -> ItemResult
                     .next()
                     .unwrap_or_else(|| Err(ConnectorError::Transient("missing result".into())))
             } else {
-                Ok(Completion::not_applicable(
+                Ok(Completion::not_found(
                     "no EMAIL identifier: HubSpot contacts are found by email",
                 ))
             }

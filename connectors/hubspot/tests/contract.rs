@@ -292,7 +292,7 @@ async fn a_missing_raw_email_is_permanent_and_nothing_is_sent() {
 }
 
 #[tokio::test]
-async fn a_request_without_any_email_is_not_applicable_and_the_rest_proceed() {
+async fn a_request_without_any_email_is_not_found_and_the_rest_proceed() {
     let sim = sim_with(&[JANE]).await;
     let mut cookie_only = work_for("req-gpc", RequestKind::OptOutSaleShare, &[]);
     cookie_only.identifiers = vec![WorkIdentifier {
@@ -307,9 +307,11 @@ async fn a_request_without_any_email_is_not_applicable_and_the_rest_proceed() {
         )
         .await
         .unwrap();
+    let cookie_only = results[0].as_ref().unwrap();
+    assert_eq!(cookie_only.action, ConfirmationAction::NotFound);
     assert_eq!(
-        results[0].as_ref().unwrap().action,
-        ConfirmationAction::NotApplicable
+        cookie_only.evidence["reason"],
+        "no EMAIL identifier: HubSpot contacts are found by email"
     );
     assert_eq!(
         results[1].as_ref().unwrap().action,

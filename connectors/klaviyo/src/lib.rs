@@ -88,7 +88,7 @@ impl KlaviyoConnector {
                     continue;
                 }
                 Ok(keys) if keys.is_empty() => {
-                    results[item] = Some(Ok(Completion::not_applicable(
+                    results[item] = Some(Ok(Completion::not_found(
                         "no EMAIL identifier: Klaviyo suppresses profiles by email address",
                     )));
                     continue;
@@ -189,7 +189,7 @@ impl KlaviyoConnector {
                     continue;
                 }
                 Ok(keys) if keys.is_empty() => {
-                    results[item] = Some(Ok(Completion::not_applicable(
+                    results[item] = Some(Ok(Completion::not_found(
                         "no EMAIL or PHONE identifier: Klaviyo deletes profiles by email address \
                          or phone number",
                     )));
@@ -291,7 +291,8 @@ fn suppression_outcome(
 impl Connector for KlaviyoConnector {
     /// Suppress creates bulk suppression jobs (100 emails each) and waits for them →
     /// `SUPPRESSED`; Delete requests one Data Privacy deletion per email and phone number and
-    /// reads the profiles back → `DELETED`. Opt-ins are `NOT_APPLICABLE`.
+    /// reads the profiles back → `DELETED`. Opt-ins are `NOT_APPLICABLE`; a request with no
+    /// email (for a deletion: no email or phone) is `NOT_FOUND` with the reason, without a call.
     async fn apply(&self, operation: Operation, batch: &[SuppressionWork]) -> BatchResult {
         match operation {
             Operation::Suppress => self.suppress(batch).await,

@@ -149,7 +149,6 @@ async fn opt_ins_and_limits_when_disabled_are_not_applicable_without_a_call() {
             &[
                 person(RequestKind::OptInSaleShare, Some("a@example.com"), None),
                 person(RequestKind::LimitSensitive, Some("a@example.com"), None),
-                work(RequestKind::OptOutSaleShare),
             ],
         )
         .await
@@ -160,6 +159,25 @@ async fn opt_ins_and_limits_when_disabled_are_not_applicable_without_a_call() {
             ConfirmationAction::NotApplicable
         );
     }
+    assert!(sim.control().calls().is_empty());
+}
+
+#[tokio::test]
+async fn requests_without_an_email_or_phone_are_not_found_with_the_reason_without_a_call() {
+    let (sim, connector) = start("").await;
+    let phone_only = person(RequestKind::OptOutSaleShare, None, Some("+15005550006"));
+    let suppressed = completed(&connector, Operation::Suppress, &phone_only).await;
+    assert_eq!(suppressed.action, ConfirmationAction::NotFound);
+    assert_eq!(
+        suppressed.evidence["reason"],
+        "no EMAIL identifier: Klaviyo suppresses profiles by email address"
+    );
+    let deleted = completed(&connector, Operation::Delete, &work(RequestKind::Delete)).await;
+    assert_eq!(deleted.action, ConfirmationAction::NotFound);
+    assert_eq!(
+        deleted.evidence["reason"],
+        "no EMAIL or PHONE identifier: Klaviyo deletes profiles by email address or phone number"
+    );
     assert!(sim.control().calls().is_empty());
 }
 

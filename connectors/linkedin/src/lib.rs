@@ -60,7 +60,7 @@ impl LinkedInDmpSegment {
             .items
             .iter()
             .map(|item| match item {
-                ItemPlan::NothingToMatch => Ok(not_applicable(
+                ItemPlan::NothingToMatch => Ok(not_found(
                     "no email or mobile advertising id: nothing LinkedIn DMP segments match on",
                 )),
                 ItemPlan::Unsendable(reason) => Err(ConnectorError::Permanent(reason.clone())),
@@ -134,10 +134,16 @@ fn not_applicable(reason: &str) -> Completion {
     Completion::not_applicable(reason).with_verification(verify::VERIFICATION)
 }
 
+fn not_found(reason: &str) -> Completion {
+    Completion::not_found(reason).with_verification(verify::VERIFICATION)
+}
+
 #[async_trait]
 impl Connector for LinkedInDmpSegment {
     /// Removes every person from the DMP segment, whatever the operation: removal is the only
-    /// suppression LinkedIn offers.
+    /// suppression LinkedIn offers. A person with no email or mobile advertising id is
+    /// `NOT_FOUND` with the reason (no segment can hold them under anything LinkedIn matches
+    /// on); an opt-in is `NOT_APPLICABLE`.
     async fn apply(&self, _operation: Operation, batch: &[SuppressionWork]) -> BatchResult {
         self.remove(batch).await
     }

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use hush_connector_kit::settings::Fields;
 use hush_connector_kit::testing::{
-    assert_names_field, assert_not_applicable, assert_refused, email, opt_out, work,
-    ComplianceSuite, WorkExt,
+    assert_names_field, assert_not_applicable, assert_not_found, assert_refused, email, opt_out,
+    work, ComplianceSuite, WorkExt,
 };
 use hush_connector_kit::versions::VersionStatus;
 use hush_connector_linkedin::config::{
@@ -329,18 +329,23 @@ async fn a_rejected_token_is_permanent_with_a_clear_message() {
 }
 
 #[tokio::test]
-async fn people_without_a_matchable_id_and_opt_ins_are_not_applicable() {
+async fn people_without_a_matchable_id_are_not_found_and_opt_ins_not_applicable() {
     let sim = sim().await;
     let phone = WorkIdentifier {
         kind: IdentifierType::Phone,
         sha256: sha256_hex("+14155550100"),
         raw: None,
     };
-    let batch = [
-        work(RequestKind::OptOutSaleShare).with(phone),
-        work(RequestKind::OptInSaleShare).with(email("a@example.com")),
-    ];
-    assert_not_applicable(&connector(config(&sim)), &batch).await;
+    let connector = connector(config(&sim));
+    let phone_only = [work(RequestKind::OptOutSaleShare).with(phone)];
+    assert_not_found(
+        &connector,
+        &phone_only,
+        "nothing LinkedIn DMP segments match on",
+    )
+    .await;
+    let opt_in = [work(RequestKind::OptInSaleShare).with(email("a@example.com"))];
+    assert_not_applicable(&connector, &opt_in).await;
     assert!(sim.control().calls().is_empty());
 }
 

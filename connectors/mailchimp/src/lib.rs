@@ -88,7 +88,7 @@ impl MailchimpConnector {
         let expected = self.expected_for(work.kind).expect("a suppressed kind");
         let emails = request::emails_of(work).map_err(ConnectorError::Permanent)?;
         if emails.is_empty() {
-            return Ok(Completion::not_applicable(
+            return Ok(Completion::not_found(
                 "no EMAIL identifier: Mailchimp names audience members by email address",
             ));
         }
@@ -140,7 +140,7 @@ impl MailchimpConnector {
         }
         let emails = request::emails_of(work).map_err(ConnectorError::Permanent)?;
         if emails.is_empty() {
-            return Ok(Completion::not_applicable(
+            return Ok(Completion::not_found(
                 "no EMAIL identifier: Mailchimp names audience members by email address",
             ));
         }
@@ -178,8 +178,9 @@ fn absent(mut evidence: Evidence, reason: &str) -> Completion {
 impl Connector for MailchimpConnector {
     /// Suppress unsubscribes and tags (opt-out → `SUPPRESSED`) or tags (limit → `FLAGGED`,
     /// `SUPPRESSED` with `unsubscribe_on_limit`) each member; Delete permanently deletes them
-    /// (`DELETED`). An audience holding none of the addresses → `NOT_FOUND`; opt-ins →
-    /// `NOT_APPLICABLE`. After a retryable failure the rest of the batch is not sent.
+    /// (`DELETED`). An audience holding none of the addresses, or a request with no email to
+    /// look members up by → `NOT_FOUND` with the reason; opt-ins → `NOT_APPLICABLE`. After a
+    /// retryable failure the rest of the batch is not sent.
     async fn apply(&self, operation: Operation, batch: &[SuppressionWork]) -> BatchResult {
         let mut results = Vec::with_capacity(batch.len());
         let mut halted: Option<ConnectorError> = None;

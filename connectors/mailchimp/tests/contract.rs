@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use hush_connector_kit::secret::Secret;
 use hush_connector_kit::testing::{
-    assert_not_applicable, assert_refused, completed, email, one, with_raw, work, ComplianceSuite,
-    WorkExt,
+    assert_not_applicable, assert_not_found, assert_refused, completed, email, one, with_raw, work,
+    ComplianceSuite, WorkExt,
 };
 use hush_connector_mailchimp::sim::{MailchimpSim, MailchimpSimConfig};
 use hush_connector_mailchimp::{MailchimpConfig, MailchimpConnector, FACTORY};
@@ -320,11 +320,17 @@ async fn requests_mailchimp_cannot_act_on_are_answered_without_a_call() {
         )
         .await;
     assert_refused(one(delete_by_suppress), "applies through delete");
-    let opt_in_and_phone_only = [
-        person(RequestKind::OptInSaleShare, &["a@example.com"]),
-        work(RequestKind::OptOutSaleShare).with(with_raw(IdentifierType::Phone, "+15005550006")),
+    let opt_in = [person(RequestKind::OptInSaleShare, &["a@example.com"])];
+    assert_not_applicable(&connector, &opt_in).await;
+    let phone_only = [
+        work(RequestKind::OptOutSaleShare).with(with_raw(IdentifierType::Phone, "+15005550006"))
     ];
-    assert_not_applicable(&connector, &opt_in_and_phone_only).await;
+    let no_email = "no EMAIL identifier: Mailchimp names audience members by email address";
+    assert_not_found(&connector, &phone_only, no_email).await;
+    let unnamed_deletion =
+        completed(&connector, Operation::Delete, &work(RequestKind::Delete)).await;
+    assert_eq!(unnamed_deletion.action, ConfirmationAction::NotFound);
+    assert_eq!(unnamed_deletion.evidence["reason"], no_email);
     assert!(sim.control().calls().is_empty());
 }
 

@@ -111,7 +111,7 @@ impl MetaCustomAudiences {
             .zip(invalid_rows)
             .zip(failed)
             .map(|(((item, evidence), invalid), failed)| match item {
-                ItemPlan::NothingToMatch => Ok(not_applicable(
+                ItemPlan::NothingToMatch => Ok(not_found(
                     "no email, phone or mobile advertiser id: nothing Meta customer-list \
                      audiences match on",
                 )),
@@ -181,6 +181,10 @@ fn not_applicable(reason: &str) -> Completion {
     Completion::not_applicable(reason).with_verification(verify::VERIFICATION)
 }
 
+fn not_found(reason: &str) -> Completion {
+    Completion::not_found(reason).with_verification(verify::VERIFICATION)
+}
+
 /// A fresh session id, kept below 2^53 so that JSON readers that use doubles read it exactly.
 fn new_session_id() -> u64 {
     (uuid::Uuid::new_v4().as_u64_pair().0 & ((1 << 53) - 1)).max(1)
@@ -189,7 +193,9 @@ fn new_session_id() -> u64 {
 #[async_trait]
 impl Connector for MetaCustomAudiences {
     /// Removes every person from the Custom Audience, whatever the operation: removal is the
-    /// only suppression Meta offers.
+    /// only suppression Meta offers. A person with no email, phone or MAID is `NOT_FOUND` with
+    /// the reason (no audience can hold them under anything Meta matches on); an opt-in is
+    /// `NOT_APPLICABLE`.
     async fn apply(&self, _operation: Operation, batch: &[SuppressionWork]) -> BatchResult {
         self.remove(batch).await
     }

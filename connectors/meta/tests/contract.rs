@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use hush_connector_kit::settings::Fields;
 use hush_connector_kit::testing::{
-    assert_names_field, assert_not_applicable, assert_refused, assert_retry_after, email, opt_out,
-    work, ComplianceSuite, WorkExt,
+    assert_names_field, assert_not_applicable, assert_not_found, assert_refused,
+    assert_retry_after, email, opt_out, work, ComplianceSuite, WorkExt,
 };
 use hush_connector_kit::versions::VersionStatus;
 use hush_connector_meta::config::{MetaConfig, MARKETING_API_VERSIONS};
@@ -418,18 +418,23 @@ async fn an_invalid_token_is_permanent_with_a_clear_message() {
 }
 
 #[tokio::test]
-async fn people_without_a_matchable_identifier_and_opt_ins_are_not_applicable() {
+async fn people_without_a_matchable_identifier_are_not_found_and_opt_ins_not_applicable() {
     let sim = sim().await;
     let cookie = WorkIdentifier {
         kind: IdentifierType::CookieId,
         sha256: sha256_hex("cookie-1"),
         raw: None,
     };
-    let batch = [
-        work(RequestKind::OptOutSaleShare).with(cookie),
-        work(RequestKind::OptInSaleShare).with(email("a@example.com")),
-    ];
-    assert_not_applicable(&connector(config(&sim)), &batch).await;
+    let connector = connector(config(&sim));
+    let cookie_only = [work(RequestKind::OptOutSaleShare).with(cookie)];
+    assert_not_found(
+        &connector,
+        &cookie_only,
+        "nothing Meta customer-list audiences match on",
+    )
+    .await;
+    let opt_in = [work(RequestKind::OptInSaleShare).with(email("a@example.com"))];
+    assert_not_applicable(&connector, &opt_in).await;
     assert!(sim.control().calls().is_empty());
 }
 

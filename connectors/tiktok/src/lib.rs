@@ -109,7 +109,7 @@ impl TikTokAudiences {
     fn result(&self, item: &ItemPlan, outcome: Outcome) -> Result<Completion, ConnectorError> {
         let rows = match item {
             ItemPlan::NothingToMatch => {
-                return Ok(Completion::not_applicable(
+                return Ok(Completion::not_found(
                     "no email, phone or mobile advertising id: nothing TikTok audiences match on",
                 )
                 .with_verification(verify::VERIFICATION))
@@ -138,8 +138,8 @@ impl TikTokAudiences {
 impl Connector for TikTokAudiences {
     /// Removes every person from the configured audiences, whatever the operation: removal is
     /// the only suppression TikTok audiences offer (`SUPPRESSED`, `UNVERIFIABLE`). An opt-in is
-    /// `NOT_APPLICABLE`; a person with no email, phone or MAID is `NOT_APPLICABLE` with the
-    /// reason.
+    /// `NOT_APPLICABLE`; a person with no email, phone or MAID is `NOT_FOUND` with the reason
+    /// (no audience can hold them under anything TikTok matches on).
     async fn apply(&self, _operation: Operation, batch: &[SuppressionWork]) -> BatchResult {
         self.remove(batch).await
     }

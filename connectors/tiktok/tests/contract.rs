@@ -150,7 +150,7 @@ async fn people_tiktok_cannot_match_are_answered_without_a_call() {
         .await
         .unwrap();
     let completion = results[0].as_ref().unwrap();
-    assert_eq!(completion.action, ConfirmationAction::NotApplicable);
+    assert_eq!(completion.action, ConfirmationAction::NotFound);
     assert!(completion.evidence["reason"].contains("nothing TikTok audiences match on"));
     assert!(sim.control().calls().is_empty());
 }
