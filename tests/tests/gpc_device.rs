@@ -300,9 +300,9 @@ async fn a_device_only_gpc_signal_reaches_every_recipient_through_the_customer_b
     assert!(!sims.hubspot.exists(NEW_EMAIL), "no contact was created");
     assert!(!sims.salesforce.contact_exists(NEW_EMAIL));
 
-    // The unknown device: no resolver knows it, and no recipient can match a device id. Those
-    // that hold people only by email, phone or user id say NOT_FOUND; HubSpot, Meta and
-    // LinkedIn say NOT_APPLICABLE, each with its reason.
+    // The unknown device: no resolver knows it, and no recipient can match a device id. Every
+    // one says NOT_FOUND (the subject is not in that system under anything it matches on),
+    // each with its reason; none fails and none calls itself not applicable.
     assert_eq!(
         records[2]["resolution"][0]["outcome"], "UNKNOWN_SUBJECT",
         "{:#}",
@@ -330,19 +330,15 @@ async fn a_device_only_gpc_signal_reaches_every_recipient_through_the_customer_b
             ),
             (
                 "hubspot",
-                (
-                    "NOT_APPLICABLE",
-                    "UNVERIFIABLE",
-                    Some("no EMAIL identifier"),
-                ),
+                ("NOT_FOUND", "UNVERIFIABLE", Some("no EMAIL identifier")),
             ),
             (
                 "meta-audiences",
-                ("NOT_APPLICABLE", "UNVERIFIABLE", Some("nothing Meta")),
+                ("NOT_FOUND", "UNVERIFIABLE", Some("nothing Meta")),
             ),
             (
                 "linkedin-segments",
-                ("NOT_APPLICABLE", "UNVERIFIABLE", Some("nothing LinkedIn")),
+                ("NOT_FOUND", "UNVERIFIABLE", Some("nothing LinkedIn")),
             ),
         ]),
     );

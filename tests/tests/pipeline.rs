@@ -123,8 +123,8 @@ async fn opt_out_gpc_and_delete_reach_both_connectors_and_the_auditor_proves_it(
     assert_eq!(record["channel"], "GPC");
     assert_eq!(
         connector(&record, "hubspot")["action"],
-        "NOT_APPLICABLE",
-        "no email to act on"
+        "NOT_FOUND",
+        "no email to find a contact by"
     );
     assert_eq!(connector(&record, "partner-webhook")["action"], "NOTIFIED");
 
