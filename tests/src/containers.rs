@@ -980,6 +980,22 @@ pub async fn kill_container(id: &str) -> anyhow::Result<i64> {
     Ok(code.parse()?)
 }
 
+/// The exit code of container `id` when it is not running, `None` while it runs.
+pub async fn exit_code_if_stopped(id: &str) -> anyhow::Result<Option<i64>> {
+    let state = docker(vec![
+        "inspect".into(),
+        "-f".into(),
+        "{{.State.Running}} {{.State.ExitCode}}".into(),
+        id.to_owned(),
+    ])
+    .await?;
+    match state.split_once(' ') {
+        Some(("true", _)) => Ok(None),
+        Some((_, code)) => Ok(Some(code.parse()?)),
+        None => anyhow::bail!("docker inspect {id}: unexpected state {state:?}"),
+    }
+}
+
 /// `docker start` of the stopped container `id`.
 pub async fn start_container(id: &str) -> anyhow::Result<()> {
     docker(vec!["start".into(), id.to_owned()]).await?;

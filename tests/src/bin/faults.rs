@@ -14,8 +14,12 @@
 //! the harness waits until the broker answers and every service is ready again, and measures
 //! the drain from there.
 //!
+//! A service container that stops on its own (not killed) is started again, as the kubelet
+//! would, and counted.
+//!
 //! Usage: `faults [--requests N] [--seed S] [--rate PER_SECOND] [--drain-timeout SECONDS]`
-//! (defaults 300, 1, 2, 600: 300 requests over 150 s of faults). Exits with 1 when a request was lost or confirmed twice.
+//! (defaults 10000, 1, 20, 600: 10,000 requests over at least 500 s of faults). Exits with 1
+//! when a request was lost or confirmed twice.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,7 +28,8 @@ use std::time::{Duration, Instant};
 
 use hush_contracts::events::AuditRecord;
 use hush_tests::containers::{
-    kill_container, read_to_end, run_bounded, runtime_image, start_container, RuntimePipeline,
+    exit_code_if_stopped, kill_container, read_to_end, run_bounded, runtime_image, start_container,
+    RuntimePipeline,
 };
 use hush_tests::Stack;
 use serde_json::{json, Value};
@@ -41,9 +46,9 @@ struct Settings {
 
 fn parse_args() -> Result<Settings, String> {
     let mut settings = Settings {
-        requests: 300,
+        requests: 10_000,
         seed: 1,
-        rate: 2.0,
+        rate: 20.0,
         drain_timeout: Duration::from_secs(600),
     };
     let mut args = std::env::args().skip(1);
@@ -93,6 +98,7 @@ impl Random {
 struct Submissions {
     acknowledged: BTreeSet<String>,
     refused: usize,
+    rate_limited: usize,
     unanswered: usize,
 }
 
@@ -123,6 +129,9 @@ async fn submit(
                     submissions.lock().await.acknowledged.insert(id);
                     break;
                 }
+                // 429: the shipped per-IP limit (20/s, burst 100) meets the retries of one
+                // client; waited out like a 503.
+                Ok((429, _)) => submissions.lock().await.rate_limited += 1,
                 Ok((status, answer)) => {
                     if status != 503 {
                         eprintln!("[faults] intake answered {status}: {answer}");
@@ -141,6 +150,56 @@ struct Fault {
     target: String,
     at: Duration,
     down: Duration,
+}
+
+/// Containers the fault injector has stopped and will start again itself.
+type Held = Arc<Mutex<BTreeSet<String>>>;
+
+/// A service container that stopped without being killed, and was started again.
+struct Exit {
+    service: String,
+    at: Duration,
+    code: i64,
+}
+
+/// Starts again every service container that stopped on its own (not one the injector holds
+/// down), as the kubelet restarts a pod's container, until `stop`; logs the end of its log
+/// the first time each service stops, and returns every such stop.
+async fn supervise(
+    pipeline: Arc<RuntimePipeline>,
+    held: Held,
+    stop: Arc<AtomicBool>,
+    started: Instant,
+) -> anyhow::Result<Vec<Exit>> {
+    let mut exits: Vec<Exit> = Vec::new();
+    while !stop.load(Ordering::SeqCst) {
+        for service in &pipeline.services {
+            let held = held.lock().await;
+            if held.contains(service.id()) {
+                continue;
+            }
+            let Some(code) = exit_code_if_stopped(service.id()).await? else {
+                continue;
+            };
+            let name = service.spec.name.clone();
+            eprintln!(
+                "[faults] {:>6.1} s  {name} stopped on its own (exit code {code}); starting it again",
+                started.elapsed().as_secs_f64()
+            );
+            if !exits.iter().any(|e| e.service == name) {
+                eprintln!("[faults] its log ends:\n{}", service.log_tail(20).await);
+            }
+            start_container(service.id()).await?;
+            drop(held);
+            exits.push(Exit {
+                service: name,
+                at: started.elapsed(),
+                code,
+            });
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    Ok(exits)
 }
 
 /// Waits until the broker answers a metadata request again.
@@ -175,6 +234,7 @@ async fn inject_faults(
     settings: Settings,
     done: Arc<AtomicBool>,
     started: Instant,
+    held: Held,
 ) -> anyhow::Result<Vec<Fault>> {
     let seed = settings.seed;
     let broker_by = Duration::from_secs_f64(0.6 * settings.requests as f64 / settings.rate);
@@ -208,6 +268,14 @@ async fn inject_faults(
             "broker" => kafka_id.clone(),
             service => pipeline.service(service).id().to_owned(),
         };
+        {
+            let mut held = held.lock().await;
+            // A service that stopped on its own is the supervisor's to restart.
+            if exit_code_if_stopped(&id).await?.is_some() {
+                continue;
+            }
+            held.insert(id.clone());
+        }
         let code = kill_container(&id).await?;
         eprintln!(
             "[faults] {:>6.1} s  kill -9 {target} (exit code {code}), restart in {:.1} s",
@@ -216,6 +284,7 @@ async fn inject_faults(
         );
         tokio::time::sleep(pause).await;
         start_container(&id).await?;
+        held.lock().await.remove(&id);
         faults.push(Fault {
             target: target.to_owned(),
             at,
@@ -307,11 +376,20 @@ async fn soak(settings: Settings) -> anyhow::Result<bool> {
     let started = Instant::now();
     let submissions = Arc::new(Mutex::new(Submissions::default()));
     let done = Arc::new(AtomicBool::new(false));
+    let held: Held = Arc::default();
+    let supervised = Arc::new(AtomicBool::new(false));
+    let supervisor = tokio::spawn(supervise(
+        pipeline.clone(),
+        held.clone(),
+        supervised.clone(),
+        started,
+    ));
     let faults = tokio::spawn(inject_faults(
         pipeline.clone(),
         settings.clone(),
         done.clone(),
         started,
+        held,
     ));
     submit(pipeline.clone(), settings.clone(), submissions.clone()).await;
     done.store(true, Ordering::SeqCst);
@@ -328,6 +406,8 @@ async fn soak(settings: Settings) -> anyhow::Result<bool> {
         .filter(|id| !records.get(*id).is_some_and(complete))
         .collect();
     let drained = last_fault_repaired.elapsed();
+    supervised.store(true, Ordering::SeqCst);
+    let exits = supervisor.await??;
     let drained_at = started.elapsed();
     let last_fault_at = faults.last().map_or(Duration::ZERO, |f| f.at);
 
@@ -376,11 +456,27 @@ async fn soak(settings: Settings) -> anyhow::Result<bool> {
 
     println!("faults soak (seed {}, image {image})", settings.seed);
     println!(
-        "  requests submitted           {}  (acknowledged {}; answers refused 503: {}, unanswered: {})",
+        "  requests submitted           {}  (acknowledged {}; answers refused 503: {}, rate-limited 429: {}, unanswered: {})",
         settings.requests,
         acknowledged.len(),
         submissions.refused,
+        submissions.rate_limited,
         submissions.unanswered
+    );
+    let mut exits_by_service: BTreeMap<(&str, i64), usize> = BTreeMap::new();
+    for exit in &exits {
+        *exits_by_service
+            .entry((exit.service.as_str(), exit.code))
+            .or_default() += 1;
+    }
+    println!(
+        "  stopped on their own         {}{}  (started again like the kubelet does; last at {:.1} s)",
+        exits.len(),
+        exits_by_service
+            .iter()
+            .map(|((s, code), n)| format!(", {s} ×{n} (exit code {code})"))
+            .collect::<String>(),
+        exits.last().map_or(0.0, |e| e.at.as_secs_f64())
     );
     println!(
         "  faults                       {} in {:.0} s: {}; longest stop {:.1} s; all ready again at {:.1} s",
