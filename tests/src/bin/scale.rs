@@ -185,8 +185,9 @@ async fn state_replica(
 }
 
 /// A member of `group_id` that takes its share of the state service's partitions and holds
-/// nothing, so the replica measured owns half of them.
-async fn idle_member(common: &CommonConfig, group_id: &str) -> StreamConsumer {
+/// nothing, so the replica measured owns half of them. It is polled on a task of its own until
+/// the process ends, so it takes part in every rebalance.
+async fn idle_member(common: &CommonConfig, group_id: &str) {
     let member: StreamConsumer = client_config(&common.kafka)
         .expect("kafka config")
         .set("group.id", group_id)
@@ -196,27 +197,26 @@ async fn idle_member(common: &CommonConfig, group_id: &str) -> StreamConsumer {
     member
         .subscribe(&[&common.topics.requests, &common.topics.state_repartition])
         .expect("subscribed");
+    let member = Arc::new(member);
+    let polled = member.clone();
+    // Polling is what keeps it in the group; nothing is ever produced to these topics.
+    tokio::spawn(async move { while polled.recv().await.is_ok() {} });
     let deadline = Instant::now() + Duration::from_secs(60);
     while member.assignment().map_or(0, |a| a.count()) == 0 {
         assert!(Instant::now() < deadline, "idle member never assigned");
-        // Polling is what joins the group; nothing is ever produced to these topics.
-        let _ = tokio::time::timeout(Duration::from_millis(200), member.recv()).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    member
 }
 
 /// The state service's table, rebuilt with every partition or (`half`) sharing the group.
-async fn state(common: &CommonConfig, stop: &CancellationToken, half: bool) -> Rebuilt {
-    let group_id = format!("scale-state-{}", uuid::Uuid::new_v4().simple());
-    let member = if half {
-        Some(idle_member(common, &group_id).await)
-    } else {
-        None
-    };
+async fn state(
+    common: &CommonConfig,
+    group_id: String,
+    stop: &CancellationToken,
+    half: bool,
+) -> Rebuilt {
     let table = state_replica(common, group_id, stop).await;
-    if let Some(member) = member {
-        // Keep the idle member in the group while the lookups run.
-        tokio::spawn(async move { while member.recv().await.is_ok() {} });
+    if half {
         assert_eq!(
             table.partitions().len(),
             PARTITIONS as usize / 2,
@@ -236,15 +236,20 @@ async fn child(service: &str, topic: &str, n: usize) {
     let stack = Stack::from_env();
     let common = common(&stack, topic);
     let stop = CancellationToken::new();
+    let group_id = format!("scale-state-{}", uuid::Uuid::new_v4().simple());
+    if service == "state-half" {
+        // In the group before the clock starts: the rebuild timed is the replica's own.
+        idle_member(&common, &group_id).await;
+    }
     let (rss_before, _) = resident();
     let started = Instant::now();
     let (heap, get, held): Rebuilt = match service {
         "state" => {
-            let rebuilt = state(&common, &stop, false).await;
+            let rebuilt = state(&common, group_id, &stop, false).await;
             assert_eq!(rebuilt.2, n, "state holds every identifier");
             rebuilt
         }
-        "state-half" => state(&common, &stop, true).await,
+        "state-half" => state(&common, group_id, &stop, true).await,
         "denylist" => {
             let list = DenyList::follow_topic(&common, stop.clone())
                 .await
