@@ -13,17 +13,22 @@ export CARGO_INCREMENTAL ?= 0
 LOCAL_STACK_ENV = KAFKA_BOOTSTRAP_SERVERS=$${KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:9092} \
 	SCHEMA_REGISTRY_URL=$${SCHEMA_REGISTRY_URL:-http://127.0.0.1:8081/apis/ccompat/v7}
 
-.PHONY: demo test lint images stack-up stack-down bench
+.PHONY: demo test disk-check lint images stack-up stack-down bench
 
 demo:
 	$(LOCAL_STACK_ENV) deploy/local/demo
 
-test: lint images
+test: disk-check lint images
 	@mkdir -p .hush
 	@rc=0; bash -o pipefail -c 'cargo test --workspace --no-fail-fast 2>&1 | tee .hush/test.log' || rc=$$?; \
 	awk '/^test result:/ {p += $$4; f += $$6} END {printf "%d passed, %d failed\n", p, f}' .hush/test.log; \
 	echo "broker and registry: $$(grep -c 'testcontainers started' .hush/test.log) container sets started by testcontainers, $$(grep -c 'using the broker named by\|starting the JVM stack' .hush/test.log) other stacks (see [hush-tests] lines in .hush/test.log)"; \
 	exit $$rc
+
+# Warns (does not stop) when the disk has less than a clean `make test` needs (README, "Disk").
+disk-check:
+	@avail=$$(df -Pk . | awk 'NR==2 {print int($$4 / 1048576)}'); \
+	if [ "$$avail" -lt $${HUSH_DISK_WARN_GB:-16} ]; then echo "warning: $$avail GB free here; a clean make test needs about 16 GB (README: Quick start, Disk)" >&2; fi
 
 images:
 	deploy/local/prerequisites
