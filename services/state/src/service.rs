@@ -24,7 +24,9 @@ use anyhow::Context as _;
 use hush_contracts::events::{now_millis, AvroEvent, PrivacyRequest, SuppressionState};
 use hush_runtime::codec::AvroCodec;
 use hush_runtime::config::{CommonConfig, KafkaConfig, TopicsConfig};
-use hush_runtime::kafka::{client_config, DeadLetterQueue, EventProducer, IncomingMessage};
+use hush_runtime::kafka::{
+    client_config, group_client_config, DeadLetterQueue, EventProducer, IncomingMessage,
+};
 use hush_runtime::ops::Readiness;
 use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
@@ -256,21 +258,23 @@ fn group_consumer(
     section: &StateSection,
     ownership: Arc<Ownership>,
 ) -> anyhow::Result<StreamConsumer<StateContext>> {
-    let consumer: StreamConsumer<StateContext> = client_config(&config.kafka)?
-        .set("group.id", &section.group_id)
-        .set("client.id", "hush-state")
-        .set("enable.auto.commit", "true")
-        .set("auto.commit.interval.ms", "1000")
-        .set("enable.auto.offset.store", "false")
-        .set("auto.offset.reset", "earliest")
-        .set("enable.partition.eof", "false")
-        // A restore holds the consumer between polls; give it 10 minutes.
-        .set("max.poll.interval.ms", "600000")
-        .create_with_context(StateContext {
-            ownership,
-            group_id: section.group_id.clone(),
-        })
-        .context("kafka consumer")?;
+    // Static membership when `kafka.instance_id` is set: a replica restarted in its pod takes
+    // its partitions back at once, without a rebalance and a second restore.
+    let consumer: StreamConsumer<StateContext> =
+        group_client_config(&config.kafka, &section.group_id)?
+            .set("client.id", "hush-state")
+            .set("enable.auto.commit", "true")
+            .set("auto.commit.interval.ms", "1000")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("enable.partition.eof", "false")
+            // A restore holds the consumer between polls; give it 10 minutes.
+            .set("max.poll.interval.ms", "600000")
+            .create_with_context(StateContext {
+                ownership,
+                group_id: section.group_id.clone(),
+            })
+            .context("kafka consumer")?;
     let topics = [
         config.topics.requests.as_str(),
         config.topics.state_repartition.as_str(),
