@@ -40,26 +40,22 @@ fn is_hex_digest(value: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hush_contracts::events::{Category, RequestKind};
+    use crate::testing::{self, WorkExt};
+    use hush_contracts::events::RequestKind;
     use hush_contracts::identifiers::sha256_hex;
 
+    /// An opt-out whose identifiers carry the given digests as they are, never a raw value.
     fn work(identifiers: Vec<(IdentifierType, String)>) -> SuppressionWork {
-        SuppressionWork {
-            request_id: "r".into(),
-            subject_key: "s".into(),
-            kind: RequestKind::OptOutSaleShare,
-            identifiers: identifiers
-                .into_iter()
-                .map(|(kind, sha256)| WorkIdentifier {
+        identifiers.into_iter().fold(
+            testing::work(RequestKind::OptOutSaleShare),
+            |work, (kind, sha256)| {
+                work.with(WorkIdentifier {
                     kind,
                     sha256,
                     raw: None,
                 })
-                .collect(),
-            categories: vec![Category::All],
-            jurisdiction: "US-CA".into(),
-            received_at: 0,
-        }
+            },
+        )
     }
 
     #[test]
