@@ -3,7 +3,7 @@
 //! `login-customer-id` headers, and the offline user data job calls.
 
 use hush_connector_kit::http::send;
-use hush_connector_kit::oauth::{AccessTokens, RefreshTokenGrant};
+use hush_connector_kit::oauth::{AccessTokens, Authorized};
 use hush_contracts::config::ConfigError;
 use hush_contracts::connector::ConnectorError;
 use serde_json::Value;
@@ -38,13 +38,7 @@ pub struct GoogleAdsClient {
 impl GoogleAdsClient {
     /// Builds the client; the timeout applies to every call, token exchange included.
     pub fn new(config: GoogleAdsConfig) -> Result<Self, ConfigError> {
-        let credentials = &config.credentials;
-        let tokens = AccessTokens::new(RefreshTokenGrant {
-            token_url: config.token_url.clone(),
-            client_id: credentials.client_id.clone(),
-            client_secret: credentials.client_secret.clone(),
-            refresh_token: credentials.refresh_token.clone(),
-        });
+        let tokens = AccessTokens::new(config.credentials.oauth.grant(&config.token_url));
         Ok(Self {
             http: hush_connector_kit::http::client("google-ads", config.timeout)?,
             config,
@@ -108,46 +102,41 @@ impl GoogleAdsClient {
             "{}/{}/{path}",
             self.config.base_url, self.config.api_version
         );
-        let mut refreshed = false;
-        loop {
-            let token = self.tokens.get(&self.http).await?;
-            let mut call = self
-                .http
-                .post(&url)
-                .bearer_auth(&token)
-                .header(
-                    "developer-token",
-                    self.config.credentials.developer_token.expose(),
-                )
-                .json(body);
-            if let Some(login) = &self.config.login_customer_id {
-                call = call.header("login-customer-id", login);
-            }
-            let answer = send(call).await?;
-            match response::classify(answer.status, answer.retry_after.as_deref(), &answer.body) {
-                Verdict::Success => {
-                    return serde_json::from_str(&answer.body).map_err(|e| {
-                        ConnectorError::Transient(format!(
-                            "Google Ads answered {path} with unreadable JSON: {e}"
-                        ))
-                    })
+        let config = &self.config;
+        self.tokens
+            .call(&self.http, "Google Ads", &config.recipient_id, |token| {
+                let mut call = self
+                    .http
+                    .post(&url)
+                    .bearer_auth(token)
+                    .header(
+                        "developer-token",
+                        config.credentials.developer_token.expose(),
+                    )
+                    .json(body);
+                if let Some(login) = &config.login_customer_id {
+                    call = call.header("login-customer-id", login);
                 }
-                Verdict::Unauthenticated(detail) if !refreshed => {
-                    tracing::info!(
-                        recipient = %self.config.recipient_id,
-                        "Google Ads refused the access token; refreshing it: {detail}"
-                    );
-                    self.tokens.invalidate().await;
-                    refreshed = true;
+                async move {
+                    let answer = send(call).await?;
+                    match response::classify(
+                        answer.status,
+                        answer.retry_after.as_deref(),
+                        &answer.body,
+                    ) {
+                        Verdict::Success => serde_json::from_str(&answer.body)
+                            .map(Authorized::Accepted)
+                            .map_err(|e| {
+                                ConnectorError::Transient(format!(
+                                    "Google Ads answered {path} with unreadable JSON: {e}"
+                                ))
+                            }),
+                        Verdict::Unauthenticated(detail) => Ok(Authorized::Refused(detail)),
+                        Verdict::Failed(error) => Err(error),
+                    }
                 }
-                Verdict::Unauthenticated(detail) => {
-                    return Err(ConnectorError::Permanent(format!(
-                        "Google Ads refused a freshly issued access token: {detail}"
-                    )))
-                }
-                Verdict::Failed(error) => return Err(error),
-            }
-        }
+            })
+            .await
     }
 }
 

@@ -2,14 +2,13 @@
 
 use std::time::Duration;
 
+use hush_connector_kit::oauth::{google_token_url, ClientCredentials};
 use hush_connector_kit::secret::Secret;
 use hush_connector_kit::settings::Fields;
 use hush_contracts::config::ConfigError;
 use hush_contracts::recipients::RecipientConfig;
 use serde::Deserialize;
 
-/// Google's OAuth 2.0 token endpoint.
-pub const DEFAULT_TOKEN_URL: &str = "https://oauth2.googleapis.com/token";
 /// Google Ads API version used when `settings.api_version` is not set.
 pub const DEFAULT_API_VERSION: &str = "v25";
 /// Wait between two reads of a running job's status, in milliseconds.
@@ -32,7 +31,7 @@ pub struct GoogleAdsSettings {
     #[serde(default = "default_api_version")]
     pub api_version: String,
     /// OAuth 2.0 token endpoint where the refresh token is exchanged.
-    #[serde(default = "default_token_url")]
+    #[serde(default = "google_token_url")]
     pub token_url: String,
     /// Wait between two reads of a running job's status, in milliseconds.
     #[serde(default = "default_poll_interval_ms")]
@@ -47,10 +46,6 @@ fn default_api_version() -> String {
     DEFAULT_API_VERSION.to_owned()
 }
 
-fn default_token_url() -> String {
-    DEFAULT_TOKEN_URL.to_owned()
-}
-
 fn default_poll_interval_ms() -> u64 {
     DEFAULT_POLL_INTERVAL_MS
 }
@@ -62,12 +57,9 @@ fn default_max_wait_ms() -> u64 {
 /// OAuth 2.0 client credentials and the Google Ads developer token. `Debug` never prints them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GoogleAdsCredentials {
-    /// OAuth client id.
-    pub client_id: String,
-    /// OAuth client secret.
-    pub client_secret: Secret,
-    /// Long-lived refresh token of the user who can manage the user list.
-    pub refresh_token: Secret,
+    /// OAuth client credentials and the refresh token of the user who can manage the user
+    /// list.
+    pub oauth: ClientCredentials,
     /// Google Ads developer token (`developer-token` header).
     pub developer_token: Secret,
 }
@@ -76,12 +68,9 @@ impl GoogleAdsCredentials {
     /// Reads `credentials.client_id`, `client_secret`, `refresh_token` and `developer_token`
     /// from the environment variables the recipient names.
     pub fn from_recipient(recipient: &RecipientConfig) -> Result<Self, ConfigError> {
-        let fields = Fields::of(recipient);
         Ok(Self {
-            client_id: recipient.credential("client_id")?,
-            client_secret: fields.credential("client_secret")?,
-            refresh_token: fields.credential("refresh_token")?,
-            developer_token: fields.credential("developer_token")?,
+            oauth: ClientCredentials::from_recipient(recipient)?,
+            developer_token: Fields::of(recipient).credential("developer_token")?,
         })
     }
 }
@@ -150,19 +139,8 @@ impl GoogleAdsConfig {
         fields.http_url("settings.token_url", &settings.token_url)?;
         fields.at_least_one("settings.poll_interval_ms", settings.poll_interval_ms)?;
         fields.http_url("base_url", &recipient.base_url)?;
-        for (name, value) in [
-            ("client_id", credentials.client_id.as_str()),
-            ("client_secret", credentials.client_secret.expose()),
-            ("refresh_token", credentials.refresh_token.expose()),
-            ("developer_token", credentials.developer_token.expose()),
-        ] {
-            if value.trim().is_empty() {
-                return Err(ConfigError::Invalid(format!(
-                    "recipients.{}.credentials.{name} is empty",
-                    recipient.id
-                )));
-            }
-        }
+        credentials.oauth.check_not_blank(&fields)?;
+        fields.not_blank("credentials.developer_token", &credentials.developer_token)?;
         Ok(Self {
             recipient_id: recipient.id.clone(),
             base_url: recipient.base_url.trim_end_matches('/').to_owned(),
@@ -197,6 +175,7 @@ fn digits(value: &str, field: &str) -> Result<String, ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hush_connector_kit::oauth::GOOGLE_TOKEN_URL;
     use hush_connector_kit::testing::assert_names_field;
 
     fn recipient(settings: &str) -> RecipientConfig {
@@ -208,9 +187,11 @@ mod tests {
 
     fn credentials() -> GoogleAdsCredentials {
         GoogleAdsCredentials {
-            client_id: "id".into(),
-            client_secret: "oauth-client-secret-value".into(),
-            refresh_token: "oauth-refresh-token-value".into(),
+            oauth: ClientCredentials {
+                client_id: "id".into(),
+                client_secret: "oauth-client-secret-value".into(),
+                refresh_token: "oauth-refresh-token-value".into(),
+            },
             developer_token: "developer-token-value".into(),
         }
     }
@@ -225,7 +206,7 @@ mod tests {
         let c = config("customer_id = \"123-456-7890\"\nuser_list_id = \"42\"").unwrap();
         assert_eq!(c.customer_id, "1234567890");
         assert_eq!(c.api_version, "v25");
-        assert_eq!(c.token_url, DEFAULT_TOKEN_URL);
+        assert_eq!(c.token_url, GOOGLE_TOKEN_URL);
         assert_eq!(c.base_url, "https://googleads.googleapis.com");
         assert_eq!(c.poll_interval, Duration::from_millis(2_000));
         assert_eq!(c.max_wait, Duration::from_millis(600_000));

@@ -6,6 +6,7 @@ use hush_connector_google_ads::sim::{GoogleAdsSim, GoogleAdsSimConfig};
 use hush_connector_google_ads::{
     GoogleAdsConfig, GoogleAdsConnector, GoogleAdsCredentials, EVIDENCE_JOB,
 };
+use hush_connector_kit::oauth::ClientCredentials;
 use hush_connector_kit::testing::{assert_refused, recipient_with, work, ComplianceSuite, WorkExt};
 use hush_contracts::connector::{
     Connector, ConnectorError, Operation, SuppressionWork, WorkIdentifier,
@@ -52,9 +53,11 @@ fn connector_for(
 /// The credentials the simulator accepts, as the connector holds them.
 fn credentials(config: &GoogleAdsSimConfig) -> GoogleAdsCredentials {
     GoogleAdsCredentials {
-        client_id: config.client_id.clone(),
-        client_secret: config.client_secret.as_str().into(),
-        refresh_token: config.refresh_token.as_str().into(),
+        oauth: ClientCredentials {
+            client_id: config.client_id.clone(),
+            client_secret: config.client_secret.as_str().into(),
+            refresh_token: config.refresh_token.as_str().into(),
+        },
         developer_token: config.developer_token.as_str().into(),
     }
 }

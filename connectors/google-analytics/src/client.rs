@@ -2,7 +2,7 @@
 //! grant, refreshed once more when Google answers `401`) and `userDeletionRequests:upsert`.
 
 use hush_connector_kit::http::send;
-use hush_connector_kit::oauth::{AccessTokens, RefreshTokenGrant};
+use hush_connector_kit::oauth::{AccessTokens, Authorized};
 use hush_contracts::config::ConfigError;
 use hush_contracts::connector::ConnectorError;
 use serde_json::Value;
@@ -29,13 +29,7 @@ pub struct GoogleAnalyticsClient {
 impl GoogleAnalyticsClient {
     /// Builds the client; the timeout applies to every call, token exchange included.
     pub fn new(config: GoogleAnalyticsConfig) -> Result<Self, ConfigError> {
-        let credentials = &config.credentials;
-        let tokens = AccessTokens::new(RefreshTokenGrant {
-            token_url: config.token_url.clone(),
-            client_id: credentials.client_id.clone(),
-            client_secret: credentials.client_secret.clone(),
-            refresh_token: credentials.refresh_token.clone(),
-        });
+        let tokens = AccessTokens::new(config.credentials.grant(&config.token_url));
         Ok(Self {
             http: hush_connector_kit::http::client("google-analytics", config.timeout)?,
             config,
@@ -80,31 +74,23 @@ impl GoogleAnalyticsClient {
     where
         F: Fn(&str) -> reqwest::RequestBuilder,
     {
-        let mut refreshed = false;
-        loop {
-            let token = self.tokens.get(&self.http).await?;
-            let mut answer = send(build(&token)).await?;
-            if !(200..300).contains(&answer.status) {
-                answer.body = redact(&answer.body, identifier);
-            }
-            match response::classify(&answer, chrono::Utc::now()) {
-                Verdict::Success(value) => return Ok(value),
-                Verdict::Unauthenticated(detail) if !refreshed => {
-                    tracing::info!(
-                        recipient = %self.config.recipient_id,
-                        "Google Analytics refused the access token; refreshing it: {detail}"
-                    );
-                    self.tokens.invalidate().await;
-                    refreshed = true;
+        let (http, recipient) = (&self.http, &self.config.recipient_id);
+        self.tokens
+            .call(http, "Google Analytics", recipient, |token| {
+                let request = build(&token);
+                async move {
+                    let mut answer = send(request).await?;
+                    if !(200..300).contains(&answer.status) {
+                        answer.body = redact(&answer.body, identifier);
+                    }
+                    match response::classify(&answer, chrono::Utc::now()) {
+                        Verdict::Success(value) => Ok(Authorized::Accepted(value)),
+                        Verdict::Unauthenticated(detail) => Ok(Authorized::Refused(detail)),
+                        Verdict::Failed(error) => Err(error),
+                    }
                 }
-                Verdict::Unauthenticated(detail) => {
-                    return Err(ConnectorError::Permanent(format!(
-                        "Google Analytics refused a freshly issued access token: {detail}"
-                    )))
-                }
-                Verdict::Failed(error) => return Err(error),
-            }
-        }
+            })
+            .await
     }
 }
 

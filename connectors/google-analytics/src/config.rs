@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use hush_connector_kit::secret::Secret;
+use hush_connector_kit::oauth::{google_token_url, ClientCredentials};
 use hush_connector_kit::settings::Fields;
 use hush_contracts::config::ConfigError;
 use hush_contracts::events::IdentifierType;
@@ -13,8 +13,6 @@ use serde::Deserialize;
 pub const KIND: &str = "google_analytics";
 /// Root of Google's APIs, where the User Deletion API lives (`/analytics/v3/userDeletion/…`).
 pub const DEFAULT_BASE_URL: &str = "https://www.googleapis.com";
-/// Google's OAuth 2.0 token endpoint.
-pub const DEFAULT_TOKEN_URL: &str = "https://oauth2.googleapis.com/token";
 /// Hush identifier types sent when `settings.identifier_types` is not set: the business's own
 /// user id (GA `USER_ID`) and the GA client id from the `_ga` cookie (GA `CLIENT_ID`).
 pub const DEFAULT_IDENTIFIER_TYPES: [IdentifierType; 2] =
@@ -33,7 +31,7 @@ pub struct GoogleAnalyticsSettings {
     #[serde(default = "default_identifier_types")]
     pub identifier_types: Vec<String>,
     /// OAuth 2.0 token endpoint where the refresh token is exchanged.
-    #[serde(default = "default_token_url")]
+    #[serde(default = "google_token_url")]
     pub token_url: String,
 }
 
@@ -42,36 +40,6 @@ fn default_identifier_types() -> Vec<String> {
         .iter()
         .map(|t| t.as_str().to_owned())
         .collect()
-}
-
-fn default_token_url() -> String {
-    DEFAULT_TOKEN_URL.to_owned()
-}
-
-/// OAuth 2.0 client credentials and the refresh token of a user with the
-/// `https://www.googleapis.com/auth/analytics.user.deletion` scope on the property. `Debug`
-/// never prints the secrets.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GoogleAnalyticsCredentials {
-    /// OAuth client id.
-    pub client_id: String,
-    /// OAuth client secret.
-    pub client_secret: Secret,
-    /// Long-lived refresh token.
-    pub refresh_token: Secret,
-}
-
-impl GoogleAnalyticsCredentials {
-    /// Reads `credentials.client_id`, `client_secret` and `refresh_token` from the environment
-    /// variables the recipient names.
-    pub fn from_recipient(recipient: &RecipientConfig) -> Result<Self, ConfigError> {
-        let fields = Fields::of(recipient);
-        Ok(Self {
-            client_id: recipient.credential("client_id")?,
-            client_secret: fields.credential("client_secret")?,
-            refresh_token: fields.credential("refresh_token")?,
-        })
-    }
 }
 
 /// A validated Google Analytics recipient.
@@ -87,8 +55,9 @@ pub struct GoogleAnalyticsConfig {
     pub identifier_types: Vec<IdentifierType>,
     /// OAuth token endpoint.
     pub token_url: String,
-    /// Credentials.
-    pub credentials: GoogleAnalyticsCredentials,
+    /// OAuth client credentials and the refresh token of a user with the
+    /// `https://www.googleapis.com/auth/analytics.user.deletion` scope on the property.
+    pub credentials: ClientCredentials,
     /// Timeout of one HTTP call.
     pub timeout: Duration,
 }
@@ -98,7 +67,7 @@ impl GoogleAnalyticsConfig {
     pub fn from_recipient(recipient: &RecipientConfig) -> Result<Self, ConfigError> {
         Fields::of(recipient).kind_is(&[KIND], "Google Analytics")?;
         let settings: GoogleAnalyticsSettings = recipient.settings()?;
-        let credentials = GoogleAnalyticsCredentials::from_recipient(recipient)?;
+        let credentials = ClientCredentials::from_recipient(recipient)?;
         Self::with_credentials(recipient, settings, credentials)
     }
 
@@ -106,7 +75,7 @@ impl GoogleAnalyticsConfig {
     pub fn with_credentials(
         recipient: &RecipientConfig,
         settings: GoogleAnalyticsSettings,
-        credentials: GoogleAnalyticsCredentials,
+        credentials: ClientCredentials,
     ) -> Result<Self, ConfigError> {
         let fields = Fields::of(recipient);
         fields.http_url("base_url", &recipient.base_url)?;
@@ -114,15 +83,7 @@ impl GoogleAnalyticsConfig {
         fields.numeric_id("settings.property_id", &property_id, "a GA4 property")?;
         let identifier_types = identifier_types(&fields, &settings.identifier_types)?;
         fields.http_url("settings.token_url", &settings.token_url)?;
-        for (name, value) in [
-            ("client_id", credentials.client_id.as_str()),
-            ("client_secret", credentials.client_secret.expose()),
-            ("refresh_token", credentials.refresh_token.expose()),
-        ] {
-            if value.trim().is_empty() {
-                return Err(fields.invalid(&format!("credentials.{name}"), "is empty"));
-            }
-        }
+        credentials.check_not_blank(&fields)?;
         Ok(Self {
             recipient_id: recipient.id.clone(),
             base_url: recipient.base_url.trim_end_matches('/').to_owned(),
@@ -170,6 +131,7 @@ fn identifier_types(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hush_connector_kit::oauth::GOOGLE_TOKEN_URL;
     use hush_connector_kit::testing::assert_names_field;
 
     fn recipient(settings: &str) -> RecipientConfig {
@@ -179,8 +141,8 @@ mod tests {
         .unwrap()
     }
 
-    fn credentials() -> GoogleAnalyticsCredentials {
-        GoogleAnalyticsCredentials {
+    fn credentials() -> ClientCredentials {
+        ClientCredentials {
             client_id: "id".into(),
             client_secret: "oauth-client-secret-value".into(),
             refresh_token: "oauth-refresh-token-value".into(),
@@ -197,7 +159,7 @@ mod tests {
         let c = config("property_id = \" 123456789 \"").unwrap();
         assert_eq!(c.property_id, "123456789");
         assert_eq!(c.base_url, DEFAULT_BASE_URL);
-        assert_eq!(c.token_url, DEFAULT_TOKEN_URL);
+        assert_eq!(c.token_url, GOOGLE_TOKEN_URL);
         assert_eq!(
             c.identifier_types,
             vec![IdentifierType::CustomerId, IdentifierType::CookieId]

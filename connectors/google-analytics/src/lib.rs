@@ -22,9 +22,7 @@ use hush_contracts::connector::{
 use hush_contracts::events::{ConfirmationAction, RequestKind, VerificationStatus};
 
 pub use client::{DeletionReceipt, GoogleAnalyticsClient};
-pub use config::{
-    GoogleAnalyticsConfig, GoogleAnalyticsCredentials, GoogleAnalyticsSettings, KIND,
-};
+pub use config::{GoogleAnalyticsConfig, GoogleAnalyticsSettings, KIND};
 
 use request::ItemPlan;
 

@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use hush_connector_google_analytics::sim::{GoogleAnalyticsSim, GoogleAnalyticsSimConfig};
 use hush_connector_google_analytics::{
-    GoogleAnalyticsConfig, GoogleAnalyticsConnector, GoogleAnalyticsCredentials,
-    EVIDENCE_DELETION_REQUEST_TIME,
+    GoogleAnalyticsConfig, GoogleAnalyticsConnector, EVIDENCE_DELETION_REQUEST_TIME,
 };
+use hush_connector_kit::oauth::ClientCredentials;
 use hush_connector_kit::testing::{
     assert_refused, assert_retry_after, completed, email, hashed, one, with_raw, work,
     ComplianceSuite, WorkExt,
@@ -41,7 +41,7 @@ token_url = "{token}"
         property = config.property_id,
     );
     let recipient: RecipientConfig = toml::from_str(&text).unwrap();
-    let credentials = GoogleAnalyticsCredentials {
+    let credentials = ClientCredentials {
         client_id: config.client_id.clone(),
         client_secret: config.client_secret.as_str().into(),
         refresh_token: config.refresh_token.as_str().into(),

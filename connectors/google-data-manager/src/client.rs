@@ -3,7 +3,7 @@
 //! and `requestStatus:retrieve`. No developer token: the Data Manager API does not use one.
 
 use hush_connector_kit::http::send;
-use hush_connector_kit::oauth::{AccessTokens, RefreshTokenGrant};
+use hush_connector_kit::oauth::{AccessTokens, Authorized};
 use hush_contracts::config::ConfigError;
 use hush_contracts::connector::ConnectorError;
 use serde_json::Value;
@@ -45,13 +45,7 @@ pub struct DataManagerClient {
 impl DataManagerClient {
     /// Builds the client; the timeout applies to every call, token exchange included.
     pub fn new(config: GoogleDataManagerConfig) -> Result<Self, ConfigError> {
-        let credentials = &config.credentials;
-        let tokens = AccessTokens::new(RefreshTokenGrant {
-            token_url: config.token_url.clone(),
-            client_id: credentials.client_id.clone(),
-            client_secret: credentials.client_secret.clone(),
-            refresh_token: credentials.refresh_token.clone(),
-        });
+        let tokens = AccessTokens::new(config.credentials.grant(&config.token_url));
         Ok(Self {
             http: hush_connector_kit::http::client("google-data-manager", config.timeout)?,
             config,
@@ -138,27 +132,19 @@ impl DataManagerClient {
     where
         F: Fn(&str) -> reqwest::RequestBuilder,
     {
-        let mut refreshed = false;
-        loop {
-            let token = self.tokens.get(&self.http).await?;
-            match response::classify(&send(build(&token)).await?) {
-                Verdict::Success(value) => return Ok(value),
-                Verdict::Unauthenticated(detail) if !refreshed => {
-                    tracing::info!(
-                        recipient = %self.config.recipient_id,
-                        "Google Data Manager refused the access token; refreshing it: {detail}"
-                    );
-                    self.tokens.invalidate().await;
-                    refreshed = true;
+        let (http, recipient) = (&self.http, &self.config.recipient_id);
+        self.tokens
+            .call(http, "Google Data Manager", recipient, |token| {
+                let request = build(&token);
+                async move {
+                    match response::classify(&send(request).await?) {
+                        Verdict::Success(value) => Ok(Authorized::Accepted(value)),
+                        Verdict::Unauthenticated(detail) => Ok(Authorized::Refused(detail)),
+                        Verdict::Failed(error) => Err(error),
+                    }
                 }
-                Verdict::Unauthenticated(detail) => {
-                    return Err(ConnectorError::Permanent(format!(
-                        "Google Data Manager refused a freshly issued access token: {detail}"
-                    )))
-                }
-                Verdict::Failed(error) => return Err(error),
-            }
-        }
+            })
+            .await
     }
 }
 

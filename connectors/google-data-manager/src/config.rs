@@ -2,14 +2,12 @@
 
 use std::time::Duration;
 
-use hush_connector_kit::secret::Secret;
+use hush_connector_kit::oauth::{google_token_url, ClientCredentials};
 use hush_connector_kit::settings::Fields;
 use hush_contracts::config::ConfigError;
 use hush_contracts::recipients::RecipientConfig;
 use serde::Deserialize;
 
-/// Google's OAuth 2.0 token endpoint.
-pub const DEFAULT_TOKEN_URL: &str = "https://oauth2.googleapis.com/token";
 /// Account type of the operating account when `settings.operating_account_type` is not set.
 pub const DEFAULT_ACCOUNT_TYPE: &str = "GOOGLE_ADS";
 /// Wait between two reads of a request's status, in milliseconds.
@@ -46,7 +44,7 @@ pub struct GoogleDataManagerSettings {
     #[serde(default = "default_account_type")]
     pub login_account_type: String,
     /// OAuth 2.0 token endpoint where the refresh token is exchanged.
-    #[serde(default = "default_token_url")]
+    #[serde(default = "google_token_url")]
     pub token_url: String,
     /// Wait between two reads of a request's status, in milliseconds.
     #[serde(default = "default_poll_interval_ms")]
@@ -61,42 +59,12 @@ fn default_account_type() -> String {
     DEFAULT_ACCOUNT_TYPE.to_owned()
 }
 
-fn default_token_url() -> String {
-    DEFAULT_TOKEN_URL.to_owned()
-}
-
 fn default_poll_interval_ms() -> u64 {
     DEFAULT_POLL_INTERVAL_MS
 }
 
 fn default_max_wait_ms() -> u64 {
     DEFAULT_MAX_WAIT_MS
-}
-
-/// OAuth 2.0 client credentials and the refresh token of a user who can manage the audience.
-/// The Data Manager API needs no developer token. `Debug` never prints the secrets.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GoogleDataManagerCredentials {
-    /// OAuth client id.
-    pub client_id: String,
-    /// OAuth client secret.
-    pub client_secret: Secret,
-    /// Long-lived refresh token, issued with the `https://www.googleapis.com/auth/datamanager`
-    /// scope.
-    pub refresh_token: Secret,
-}
-
-impl GoogleDataManagerCredentials {
-    /// Reads `credentials.client_id`, `client_secret` and `refresh_token` from the environment
-    /// variables the recipient names.
-    pub fn from_recipient(recipient: &RecipientConfig) -> Result<Self, ConfigError> {
-        let fields = Fields::of(recipient);
-        Ok(Self {
-            client_id: recipient.credential("client_id")?,
-            client_secret: fields.credential("client_secret")?,
-            refresh_token: fields.credential("refresh_token")?,
-        })
-    }
 }
 
 /// One Data Manager account: its type and numeric id.
@@ -123,8 +91,10 @@ pub struct GoogleDataManagerConfig {
     pub audience_id: String,
     /// OAuth token endpoint.
     pub token_url: String,
-    /// Credentials.
-    pub credentials: GoogleDataManagerCredentials,
+    /// OAuth client credentials and the refresh token of a user who can manage the audience,
+    /// issued with the `https://www.googleapis.com/auth/datamanager` scope (the Data Manager
+    /// API needs no developer token).
+    pub credentials: ClientCredentials,
     /// Timeout of one HTTP call.
     pub timeout: Duration,
     /// Wait between request status reads.
@@ -137,7 +107,7 @@ impl GoogleDataManagerConfig {
     /// Validates the recipient's settings, reading credentials from the environment.
     pub fn from_recipient(recipient: &RecipientConfig) -> Result<Self, ConfigError> {
         let settings: GoogleDataManagerSettings = recipient.settings()?;
-        let credentials = GoogleDataManagerCredentials::from_recipient(recipient)?;
+        let credentials = ClientCredentials::from_recipient(recipient)?;
         Self::with_credentials(recipient, settings, credentials)
     }
 
@@ -145,7 +115,7 @@ impl GoogleDataManagerConfig {
     pub fn with_credentials(
         recipient: &RecipientConfig,
         settings: GoogleDataManagerSettings,
-        credentials: GoogleDataManagerCredentials,
+        credentials: ClientCredentials,
     ) -> Result<Self, ConfigError> {
         let fields = Fields::of(recipient);
         let operating_account = account(
@@ -168,15 +138,7 @@ impl GoogleDataManagerConfig {
         fields.http_url("settings.token_url", &settings.token_url)?;
         fields.at_least_one("settings.poll_interval_ms", settings.poll_interval_ms)?;
         fields.http_url("base_url", &recipient.base_url)?;
-        for (name, value) in [
-            ("client_id", credentials.client_id.as_str()),
-            ("client_secret", credentials.client_secret.expose()),
-            ("refresh_token", credentials.refresh_token.expose()),
-        ] {
-            if value.trim().is_empty() {
-                return Err(fields.invalid(&format!("credentials.{name}"), "is empty"));
-            }
-        }
+        credentials.check_not_blank(&fields)?;
         Ok(Self {
             recipient_id: recipient.id.clone(),
             base_url: recipient.base_url.trim_end_matches('/').to_owned(),
@@ -225,6 +187,7 @@ fn account(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hush_connector_kit::oauth::GOOGLE_TOKEN_URL;
     use hush_connector_kit::testing::assert_names_field;
 
     fn recipient(settings: &str) -> RecipientConfig {
@@ -234,8 +197,8 @@ mod tests {
         .unwrap()
     }
 
-    fn credentials() -> GoogleDataManagerCredentials {
-        GoogleDataManagerCredentials {
+    fn credentials() -> ClientCredentials {
+        ClientCredentials {
             client_id: "id".into(),
             client_secret: "oauth-client-secret-value".into(),
             refresh_token: "oauth-refresh-token-value".into(),
@@ -258,7 +221,7 @@ mod tests {
             }
         );
         assert_eq!(c.login_account, None);
-        assert_eq!(c.token_url, DEFAULT_TOKEN_URL);
+        assert_eq!(c.token_url, GOOGLE_TOKEN_URL);
         assert_eq!(c.base_url, "https://datamanager.googleapis.com");
         assert_eq!(c.poll_interval, Duration::from_millis(5_000));
         assert_eq!(c.max_wait, Duration::from_millis(600_000));

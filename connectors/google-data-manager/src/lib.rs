@@ -25,9 +25,7 @@ use hush_contracts::connector::{
 use hush_contracts::events::{ConfirmationAction, RequestKind, VerificationStatus};
 
 pub use client::{DataManagerClient, RequestStatus};
-pub use config::{
-    GoogleDataManagerConfig, GoogleDataManagerCredentials, GoogleDataManagerSettings,
-};
+pub use config::{GoogleDataManagerConfig, GoogleDataManagerSettings};
 
 use request::Member;
 use verify::RequestOutcome;

@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use hush_connector_google_data_manager::sim::{DataManagerSim, DataManagerSimConfig, RequestEnd};
 use hush_connector_google_data_manager::{
-    GoogleDataManagerConfig, GoogleDataManagerConnector, GoogleDataManagerCredentials,
-    EVIDENCE_REQUEST,
+    GoogleDataManagerConfig, GoogleDataManagerConnector, EVIDENCE_REQUEST,
 };
+use hush_connector_kit::oauth::ClientCredentials;
 use hush_connector_kit::testing::{
     assert_refused, assert_retry_after, hashed, recipient_with, with_raw, work, ComplianceSuite,
     WorkExt,
@@ -43,8 +43,8 @@ max_wait_ms = 5000
 }
 
 /// The credentials the simulator accepts, as the connector holds them.
-fn credentials(config: &DataManagerSimConfig) -> GoogleDataManagerCredentials {
-    GoogleDataManagerCredentials {
+fn credentials(config: &DataManagerSimConfig) -> ClientCredentials {
+    ClientCredentials {
         client_id: config.client_id.clone(),
         client_secret: config.client_secret.as_str().into(),
         refresh_token: config.refresh_token.as_str().into(),

@@ -1,15 +1,28 @@
-//! OAuth 2.0 access tokens from a refresh token (RFC 6749 §6), as Google's APIs use them: one
-//! token exchanged at the token endpoint, cached, refreshed shortly before it expires, and
-//! dropped when the vendor says it is no longer valid.
+//! OAuth 2.0 access tokens from a refresh token (RFC 6749 §6), as Google's APIs use them: the
+//! client credentials a recipient names, one token exchanged at the token endpoint, cached,
+//! refreshed shortly before it expires, and dropped and exchanged once more when the vendor
+//! refuses it.
 
+use std::future::Future;
 use std::time::{Duration, Instant};
 
+use hush_contracts::config::ConfigError;
 use hush_contracts::connector::ConnectorError;
+use hush_contracts::recipients::RecipientConfig;
 use serde_json::Value;
 use tokio::sync::Mutex;
 
 use crate::http::{classify_http_status, send, VendorAnswer};
 use crate::secret::Secret;
+use crate::settings::Fields;
+
+/// Google's OAuth 2.0 token endpoint, where every Google API's refresh token is exchanged.
+pub const GOOGLE_TOKEN_URL: &str = "https://oauth2.googleapis.com/token";
+
+/// [`GOOGLE_TOKEN_URL`] as an owned default for a `token_url` setting.
+pub fn google_token_url() -> String {
+    GOOGLE_TOKEN_URL.to_owned()
+}
 
 /// Longest safety margin before a token's expiry at which it is refreshed.
 const MAX_REFRESH_MARGIN: Duration = Duration::from_secs(60);
@@ -27,6 +40,61 @@ pub struct RefreshTokenGrant {
     pub client_secret: Secret,
     /// Long-lived refresh token.
     pub refresh_token: Secret,
+}
+
+/// An OAuth client's id and secret and the refresh token of the user who authorised it, as a
+/// recipient's `credentials.client_id`, `client_secret` and `refresh_token` name them. `Debug`
+/// never prints the secrets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientCredentials {
+    /// OAuth client id.
+    pub client_id: String,
+    /// OAuth client secret.
+    pub client_secret: Secret,
+    /// Long-lived refresh token.
+    pub refresh_token: Secret,
+}
+
+impl ClientCredentials {
+    /// Reads `credentials.client_id`, `client_secret` and `refresh_token` from the environment
+    /// variables the recipient names.
+    pub fn from_recipient(recipient: &RecipientConfig) -> Result<Self, ConfigError> {
+        let fields = Fields::of(recipient);
+        Ok(Self {
+            client_id: recipient.credential("client_id")?,
+            client_secret: fields.credential("client_secret")?,
+            refresh_token: fields.credential("refresh_token")?,
+        })
+    }
+
+    /// `Ok` when each of the three holds more than white space; the error names the first
+    /// blank one (`recipients.<id>.credentials.<name> is empty`).
+    pub fn check_not_blank(&self, fields: &Fields<'_>) -> Result<(), ConfigError> {
+        if self.client_id.trim().is_empty() {
+            return Err(fields.invalid("credentials.client_id", "is empty"));
+        }
+        fields.not_blank("credentials.client_secret", &self.client_secret)?;
+        fields.not_blank("credentials.refresh_token", &self.refresh_token)
+    }
+
+    /// The grant that exchanges these credentials at `token_url`.
+    pub fn grant(&self, token_url: &str) -> RefreshTokenGrant {
+        RefreshTokenGrant {
+            token_url: token_url.to_owned(),
+            client_id: self.client_id.clone(),
+            client_secret: self.client_secret.clone(),
+            refresh_token: self.refresh_token.clone(),
+        }
+    }
+}
+
+/// What a vendor made of one call carrying an access token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Authorized<T> {
+    /// The vendor accepted the token; the call's outcome.
+    Accepted(T),
+    /// The vendor refused the token (expired or revoked), saying why.
+    Refused(String),
 }
 
 /// An access token and the instant after which it is no longer used.
@@ -69,6 +137,43 @@ impl AccessTokens {
     /// exchanges the refresh token again.
     pub async fn invalidate(&self) {
         self.cached.lock().await.take();
+    }
+
+    /// Makes the call `attempt` makes with a valid access token. When the vendor refuses the
+    /// token, the cached one is dropped and the call is made once more with a fresh one; a
+    /// fresh token refused as well is permanent. `vendor` names the vendor in that error and
+    /// in the log line of the refresh, `recipient` the recipient in the log line.
+    pub async fn call<T, F, Fut>(
+        &self,
+        http: &reqwest::Client,
+        vendor: &str,
+        recipient: &str,
+        attempt: F,
+    ) -> Result<T, ConnectorError>
+    where
+        F: Fn(String) -> Fut,
+        Fut: Future<Output = Result<Authorized<T>, ConnectorError>>,
+    {
+        let mut refreshed = false;
+        loop {
+            let token = self.get(http).await?;
+            match attempt(token).await? {
+                Authorized::Accepted(outcome) => return Ok(outcome),
+                Authorized::Refused(detail) if !refreshed => {
+                    tracing::info!(
+                        recipient = %recipient,
+                        "{vendor} refused the access token; refreshing it: {detail}"
+                    );
+                    self.invalidate().await;
+                    refreshed = true;
+                }
+                Authorized::Refused(detail) => {
+                    return Err(ConnectorError::Permanent(format!(
+                        "{vendor} refused a freshly issued access token: {detail}"
+                    )))
+                }
+            }
+        }
     }
 
     async fn exchange(&self, http: &reqwest::Client) -> Result<AccessToken, ConnectorError> {
@@ -221,6 +326,85 @@ mod tests {
         assert_eq!(tokens.get(&http).await.unwrap(), "short");
         tokio::time::sleep(Duration::from_millis(600)).await;
         assert_eq!(tokens.get(&http).await.unwrap(), "next");
+    }
+
+    #[tokio::test]
+    async fn a_refused_token_is_exchanged_once_and_the_call_made_again() {
+        let url = token_endpoint(vec![
+            r#"{"access_token":"stale","expires_in":3600}"#,
+            r#"{"access_token":"fresh","expires_in":3600}"#,
+        ])
+        .await;
+        let tokens = tokens(url);
+        let http = reqwest::Client::new();
+        let sent = std::sync::Mutex::new(Vec::new());
+        let outcome = tokens
+            .call(&http, "Vendor", "r", |token| {
+                sent.lock().unwrap().push(token.clone());
+                async move {
+                    Ok(match token.as_str() {
+                        "fresh" => Authorized::Accepted(7),
+                        _ => Authorized::Refused("expired".into()),
+                    })
+                }
+            })
+            .await;
+        assert_eq!(outcome, Ok(7));
+        assert_eq!(*sent.lock().unwrap(), ["stale", "fresh"]);
+    }
+
+    #[tokio::test]
+    async fn a_fresh_token_refused_too_is_permanent_and_other_errors_pass_through() {
+        let url = token_endpoint(vec![
+            r#"{"access_token":"one","expires_in":3600}"#,
+            r#"{"access_token":"two","expires_in":3600}"#,
+        ])
+        .await;
+        let tokens = tokens(url);
+        let http = reqwest::Client::new();
+        let refused = tokens
+            .call(&http, "Vendor", "r", |_| async {
+                Ok(Authorized::<()>::Refused("revoked".into()))
+            })
+            .await;
+        assert_eq!(
+            refused,
+            Err(ConnectorError::Permanent(
+                "Vendor refused a freshly issued access token: revoked".into()
+            ))
+        );
+        let failed = tokens
+            .call(&http, "Vendor", "r", |_| async {
+                Err::<Authorized<()>, _>(ConnectorError::Transient("HTTP 503".into()))
+            })
+            .await;
+        assert_eq!(failed, Err(ConnectorError::Transient("HTTP 503".into())));
+    }
+
+    #[test]
+    fn client_credentials_name_the_blank_one_and_make_the_grant() {
+        let recipient: RecipientConfig = toml::from_str(
+            "id = \"g\"\nkind = \"google_ads\"\nrole = \"THIRD_PARTY\"\nbase_url = \"http://h\"\n",
+        )
+        .unwrap();
+        let fields = Fields::of(&recipient);
+        let credentials = ClientCredentials {
+            client_id: "id".into(),
+            client_secret: "secret".into(),
+            refresh_token: " ".into(),
+        };
+        let blank = credentials
+            .check_not_blank(&fields)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            blank.contains("recipients.g.credentials.refresh_token is empty"),
+            "{blank}"
+        );
+        let grant = credentials.grant(GOOGLE_TOKEN_URL);
+        assert_eq!(grant.token_url, "https://oauth2.googleapis.com/token");
+        assert_eq!(grant.refresh_token, credentials.refresh_token);
+        assert!(!format!("{credentials:?}").contains("\"secret\""));
     }
 
     #[tokio::test]
