@@ -4,9 +4,9 @@
 use std::time::Duration;
 
 use hush_connector_kit::settings::Fields;
+use hush_connector_kit::testing::audience::AudienceSuite;
 use hush_connector_kit::testing::{
-    assert_names_field, assert_not_applicable, assert_not_found, assert_refused, email, opt_out,
-    work, ComplianceSuite, WorkExt,
+    assert_names_field, assert_refused, email, hashed, opt_out, work, ComplianceSuite, WorkExt,
 };
 use hush_connector_kit::versions::VersionStatus;
 use hush_connector_linkedin::config::{
@@ -18,7 +18,7 @@ use hush_contracts::connector::{
     BatchResult, Completion, Connector, ConnectorError, FromRecipient, Operation, RawValue,
     WorkIdentifier,
 };
-use hush_contracts::events::{ConfirmationAction, IdentifierType, RequestKind, VerificationStatus};
+use hush_contracts::events::{ConfirmationAction, IdentifierType, RequestKind};
 use hush_contracts::identifiers::{hash_identifier, sha256_hex};
 use hush_contracts::recipients::RecipientConfig;
 use hush_sim_kit::Fault;
@@ -59,21 +59,32 @@ fn completed(result: &Result<Completion, ConnectorError>) -> &Completion {
 }
 
 #[tokio::test]
-async fn opt_out_removes_the_person_and_is_recorded_suppressed_unverifiable() {
+async fn the_connector_passes_the_audience_suite() {
     let sim = sim().await;
-    sim.add_members([sha256_hex("a@example.com"), sha256_hex("b@example.com")]);
-    let results = connector(config(&sim))
-        .apply(Operation::Suppress, &[opt_out(" A@Example.com")])
-        .await
-        .unwrap();
-    let completion = completed(&results[0]);
-    assert_eq!(completion.action, ConfirmationAction::Suppressed);
-    assert_eq!(completion.verification, VerificationStatus::Unverifiable);
-    assert_eq!(completion.evidence["http_status"], "200");
-    assert_eq!(completion.evidence["elements"], "1");
-    assert_eq!(completion.evidence["element_status"], "201");
-    assert_eq!(completion.evidence["segment_id"], SEGMENT);
-    assert_eq!(sim.members(), [sha256_hex("b@example.com")].into());
+    let connector = connector(config(&sim));
+    AudienceSuite {
+        connector: &connector,
+        rows_per_call: 5_000,
+        add_members: Box::new(|hashes| sim.add_members(hashes)),
+        members: Box::new(|| sim.members()),
+        rows_sent: Box::new(|| {
+            let calls = sim.control().calls();
+            let elements = |call: &hush_sim_kit::RecordedCall| {
+                call.json["elements"].as_array().map_or(0, Vec::len)
+            };
+            calls.iter().map(elements).collect()
+        }),
+        unmatchable: hashed(IdentifierType::Phone, "+14155550100"),
+        unmatched_reason: "nothing LinkedIn DMP segments match on",
+        evidence: vec![
+            ("http_status", "200".into()),
+            ("elements", "1".into()),
+            ("element_status", "201".into()),
+            ("segment_id", SEGMENT.into()),
+        ],
+    }
+    .run()
+    .await;
 }
 
 #[tokio::test]
@@ -115,42 +126,6 @@ async fn the_call_is_a_restli_batch_create_with_all_three_headers() {
 }
 
 #[tokio::test]
-async fn removing_an_absent_user_is_idempotent() {
-    let sim = sim().await;
-    let connector = connector(config(&sim));
-    for _ in 0..2 {
-        let results = connector
-            .apply(Operation::Suppress, &[opt_out("a@example.com")])
-            .await
-            .unwrap();
-        let completion = completed(&results[0]);
-        assert_eq!(completion.action, ConfirmationAction::Suppressed);
-        assert_eq!(completion.evidence["element_status"], "201");
-    }
-    assert_eq!(sim.control().calls().len(), 2);
-}
-
-#[tokio::test]
-async fn more_than_five_thousand_people_take_two_calls() {
-    let sim = sim().await;
-    let addresses: Vec<String> = (0..5_001).map(|i| format!("p{i}@example.com")).collect();
-    sim.add_members(addresses.iter().map(|a| sha256_hex(a)));
-    let batch: Vec<_> = addresses.iter().map(|a| opt_out(a)).collect();
-    let results = connector(config(&sim))
-        .apply(Operation::Suppress, &batch)
-        .await
-        .unwrap();
-    assert!(results
-        .iter()
-        .all(|r| completed(r).action == ConfirmationAction::Suppressed));
-    let calls = sim.control().calls();
-    assert_eq!(calls.len(), 2);
-    assert_eq!(calls[0].json["elements"].as_array().unwrap().len(), 5_000);
-    assert_eq!(completed(&results[5_000]).evidence["elements"], "1");
-    assert!(sim.members().is_empty());
-}
-
-#[tokio::test]
 async fn a_failed_element_fails_only_its_person() {
     let sim = sim().await;
     sim.control().inject(Fault::answer(
@@ -172,38 +147,6 @@ async fn a_failed_element_fails_only_its_person() {
         matches!(&results[1], Err(ConnectorError::Permanent(d)) if d.contains("member id refused")),
         "{:?}",
         results[1]
-    );
-}
-
-#[tokio::test]
-async fn an_unhashed_email_is_refused_before_any_call() {
-    let sim = sim().await;
-    let unhashed = WorkIdentifier {
-        kind: IdentifierType::Email,
-        sha256: "Jane@Example.com".into(),
-        raw: None,
-    };
-    let results = connector(config(&sim))
-        .apply(
-            Operation::Suppress,
-            &[
-                work(RequestKind::OptOutSaleShare).with(unhashed),
-                opt_out("a@example.com"),
-            ],
-        )
-        .await
-        .unwrap();
-    assert!(matches!(&results[0], Err(ConnectorError::Permanent(d)) if d.contains("SHA-256")));
-    assert_eq!(
-        completed(&results[1]).action,
-        ConfirmationAction::Suppressed
-    );
-    assert_eq!(
-        sim.control().calls()[0].json["elements"]
-            .as_array()
-            .unwrap()
-            .len(),
-        1
     );
 }
 
@@ -326,27 +269,6 @@ async fn a_rejected_token_is_permanent_with_a_clear_message() {
     let mut config = config(&sim);
     config.access_token = "expired".into();
     assert_refused(opt_out_of_a(&config).await, "refresh the OAuth token");
-}
-
-#[tokio::test]
-async fn people_without_a_matchable_id_are_not_found_and_opt_ins_not_applicable() {
-    let sim = sim().await;
-    let phone = WorkIdentifier {
-        kind: IdentifierType::Phone,
-        sha256: sha256_hex("+14155550100"),
-        raw: None,
-    };
-    let connector = connector(config(&sim));
-    let phone_only = [work(RequestKind::OptOutSaleShare).with(phone)];
-    assert_not_found(
-        &connector,
-        &phone_only,
-        "nothing LinkedIn DMP segments match on",
-    )
-    .await;
-    let opt_in = [work(RequestKind::OptInSaleShare).with(email("a@example.com"))];
-    assert_not_applicable(&connector, &opt_in).await;
-    assert!(sim.control().calls().is_empty());
 }
 
 fn recipient(settings: &str) -> RecipientConfig {

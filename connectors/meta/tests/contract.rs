@@ -3,9 +3,10 @@
 use std::time::Duration;
 
 use hush_connector_kit::settings::Fields;
+use hush_connector_kit::testing::audience::AudienceSuite;
 use hush_connector_kit::testing::{
-    assert_names_field, assert_not_applicable, assert_not_found, assert_refused,
-    assert_retry_after, email, opt_out, work, ComplianceSuite, WorkExt,
+    assert_names_field, assert_refused, assert_retry_after, email, hashed, opt_out, work,
+    ComplianceSuite, WorkExt,
 };
 use hush_connector_kit::versions::VersionStatus;
 use hush_connector_meta::config::{MetaConfig, MARKETING_API_VERSIONS};
@@ -15,7 +16,7 @@ use hush_contracts::connector::{
     BatchResult, Completion, Connector, ConnectorError, FromRecipient, Operation, RawValue,
     WorkIdentifier,
 };
-use hush_contracts::events::{ConfirmationAction, IdentifierType, RequestKind, VerificationStatus};
+use hush_contracts::events::{ConfirmationAction, IdentifierType, RequestKind};
 use hush_contracts::identifiers::{hash_identifier, sha256_hex};
 use hush_contracts::recipients::RecipientConfig;
 use hush_sim_kit::Fault;
@@ -59,23 +60,30 @@ fn payload_of(call: &hush_sim_kit::RecordedCall) -> Value {
 }
 
 #[tokio::test]
-async fn opt_out_removes_the_person_and_is_recorded_suppressed_unverifiable() {
+async fn the_connector_passes_the_audience_suite() {
     let sim = sim().await;
-    sim.add_members([sha256_hex("a@example.com"), sha256_hex("b@example.com")]);
-    let results = connector(config(&sim))
-        .apply(Operation::Suppress, &[opt_out("A@Example.com ")])
-        .await
-        .unwrap();
-
-    let completion = completed(&results[0]);
-    assert_eq!(completion.action, ConfirmationAction::Suppressed);
-    assert_eq!(completion.verification, VerificationStatus::Unverifiable);
-    assert_eq!(completion.evidence["audience_id"], AUDIENCE);
-    assert_eq!(completion.evidence["num_received"], "1");
-    assert_eq!(completion.evidence["num_invalid_entries"], "0");
-    assert_eq!(completion.evidence["removal"], "asynchronous (up to 24 h)");
-    assert!(!completion.evidence["session_id"].is_empty());
-    assert_eq!(sim.members(), [sha256_hex("b@example.com")].into());
+    let connector = connector(config(&sim));
+    AudienceSuite {
+        connector: &connector,
+        rows_per_call: 10_000,
+        add_members: Box::new(|hashes| sim.add_members(hashes)),
+        members: Box::new(|| sim.members()),
+        rows_sent: Box::new(|| {
+            let calls = sim.control().calls();
+            let rows = |call| payload_of(call)["data"].as_array().map_or(0, Vec::len);
+            calls.iter().map(rows).collect()
+        }),
+        unmatchable: hashed(IdentifierType::CookieId, "cookie-1"),
+        unmatched_reason: "nothing Meta customer-list audiences match on",
+        evidence: vec![
+            ("audience_id", AUDIENCE.into()),
+            ("num_received", "1".into()),
+            ("num_invalid_entries", "0".into()),
+            ("removal", "asynchronous (up to 24 h)".into()),
+        ],
+    }
+    .run()
+    .await;
 }
 
 #[tokio::test]
@@ -111,25 +119,6 @@ async fn a_delete_request_is_also_removed_and_recorded_suppressed() {
         ConfirmationAction::Suppressed
     );
     assert!(sim.members().is_empty());
-}
-
-#[tokio::test]
-async fn removing_an_absent_person_again_is_idempotent() {
-    let sim = sim().await;
-    sim.add_members([sha256_hex("a@example.com")]);
-    let connector = connector(config(&sim));
-    for _ in 0..2 {
-        let results = connector
-            .apply(Operation::Suppress, &[opt_out("a@example.com")])
-            .await
-            .unwrap();
-        assert_eq!(
-            completed(&results[0]).action,
-            ConfirmationAction::Suppressed
-        );
-    }
-    assert!(sim.members().is_empty());
-    assert_eq!(sim.control().calls().len(), 2);
 }
 
 #[tokio::test]
@@ -193,19 +182,13 @@ async fn a_maid_goes_out_unhashed_and_meta_accepts_it() {
 #[tokio::test]
 async fn more_than_ten_thousand_rows_go_out_as_one_session_of_two_calls() {
     let sim = sim().await;
-    let addresses: Vec<String> = (0..10_001).map(|i| format!("p{i}@example.com")).collect();
-    sim.add_members(addresses.iter().map(|a| sha256_hex(a)));
-    let batch: Vec<_> = addresses.iter().map(|a| opt_out(a)).collect();
-
+    let batch: Vec<_> = (0..10_001)
+        .map(|i| opt_out(&format!("p{i}@example.com")))
+        .collect();
     let results = connector(config(&sim))
         .apply(Operation::Suppress, &batch)
         .await
         .unwrap();
-
-    assert!(results
-        .iter()
-        .all(|r| completed(r).action == ConfirmationAction::Suppressed));
-    assert!(sim.members().is_empty());
     let calls = sim.control().calls();
     assert_eq!(calls.len(), 2);
     let sessions: Vec<Value> = calls
@@ -218,11 +201,9 @@ async fn more_than_ten_thousand_rows_go_out_as_one_session_of_two_calls() {
     assert_eq!(sessions[0]["last_batch_flag"], false);
     assert_eq!(sessions[1]["last_batch_flag"], true);
     assert_eq!(sessions[1]["estimated_num_total"], 10_001);
-    assert_eq!(
-        payload_of(&calls[0])["data"].as_array().unwrap().len(),
-        10_000
-    );
-    assert_eq!(completed(&results[10_000]).evidence["batch_seq"], "2");
+    let last = completed(&results[10_000]);
+    assert_eq!(last.evidence["batch_seq"], "2");
+    assert!(!last.evidence["session_id"].is_empty());
 }
 
 #[tokio::test]
@@ -279,25 +260,6 @@ async fn rows_meta_reports_invalid_fail_their_item_permanently() {
         "{:?}",
         results[1]
     );
-}
-
-#[tokio::test]
-async fn an_unhashed_identifier_is_refused_before_any_call() {
-    let sim = sim().await;
-    let unhashed = WorkIdentifier {
-        kind: IdentifierType::Email,
-        sha256: "Jane@Example.com".into(),
-        raw: None,
-    };
-    let results = connector(config(&sim))
-        .apply(
-            Operation::Suppress,
-            &[work(RequestKind::OptOutSaleShare).with(unhashed)],
-        )
-        .await
-        .unwrap();
-    assert!(matches!(&results[0], Err(ConnectorError::Permanent(d)) if d.contains("SHA-256")));
-    assert!(sim.control().calls().is_empty());
 }
 
 #[tokio::test]
@@ -415,27 +377,6 @@ async fn an_invalid_token_is_permanent_with_a_clear_message() {
         opt_out_of_a(&config).await,
         "access token is invalid or expired",
     );
-}
-
-#[tokio::test]
-async fn people_without_a_matchable_identifier_are_not_found_and_opt_ins_not_applicable() {
-    let sim = sim().await;
-    let cookie = WorkIdentifier {
-        kind: IdentifierType::CookieId,
-        sha256: sha256_hex("cookie-1"),
-        raw: None,
-    };
-    let connector = connector(config(&sim));
-    let cookie_only = [work(RequestKind::OptOutSaleShare).with(cookie)];
-    assert_not_found(
-        &connector,
-        &cookie_only,
-        "nothing Meta customer-list audiences match on",
-    )
-    .await;
-    let opt_in = [work(RequestKind::OptInSaleShare).with(email("a@example.com"))];
-    assert_not_applicable(&connector, &opt_in).await;
-    assert!(sim.control().calls().is_empty());
 }
 
 fn recipient(settings: &str) -> RecipientConfig {

@@ -1,7 +1,9 @@
 //! The contract-test kit (feature `testing`): builders for the work a connector receives, the
 //! compliance suite every connector runs against its simulator, the suite every warehouse
-//! connector runs ([`warehouse`]) and the checks of deletion-only vendors ([`deletion_only`]).
+//! connector runs ([`warehouse`]), the checks of ad-audience connectors ([`audience`]) and
+//! those of deletion-only vendors ([`deletion_only`]).
 
+pub mod audience;
 pub mod deletion_only;
 pub mod warehouse;
 
