@@ -44,6 +44,7 @@ use crate::fold::{instant, rfc3339};
 use crate::report::build_report;
 use crate::service::{Auditor, ChangeError, Submitted};
 use crate::status::status_at;
+use crate::store::FetchError;
 use hush_contracts::commands::{AuditorCommand, AuditorCommandAction, OutOfBandResolution};
 use hush_contracts::deadline::DeadlinePolicy;
 
@@ -264,6 +265,16 @@ fn parse_id(id: &str) -> Result<String, ApiError> {
         })
 }
 
+/// `503` for a record this replica does not hold and could not read back from the audit topic.
+pub(crate) fn unavailable(error: FetchError) -> ApiError {
+    tracing::warn!(%error, "a record not held here could not be read back");
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "record_unavailable",
+        format!("the request's record is held by another replica and {error}; retry shortly"),
+    )
+}
+
 fn not_found() -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
@@ -278,7 +289,12 @@ async fn request(
 ) -> Result<Json<RequestView>, ApiError> {
     ensure_rebuilt(&auditor)?;
     let id = parse_id(&id)?;
-    let record = auditor.store().get(&id).ok_or_else(not_found)?;
+    let record = auditor
+        .store()
+        .record(&id)
+        .await
+        .map_err(unavailable)?
+        .ok_or_else(not_found)?;
     Ok(Json(view(&record, auditor.policy(), now_millis())))
 }
 
@@ -318,6 +334,7 @@ fn parse_reason(body: &[u8]) -> Result<String, ApiError> {
 fn change_error(error: ChangeError, request_id: &str) -> ApiError {
     match error {
         ChangeError::NotFound => not_found(),
+        ChangeError::Unavailable(error) => unavailable(error),
         ChangeError::Refused(refusal) => {
             ApiError::new(StatusCode::CONFLICT, refusal.code(), refusal.to_string())
         }
@@ -532,6 +549,7 @@ async fn retry_recipient(
         .await
         .map_err(|error| match error {
             RetryError::NotFound => not_found(),
+            RetryError::Record(error) => unavailable(error),
             RetryError::NotFailed { .. } => {
                 ApiError::new(StatusCode::CONFLICT, "not_failed", error.to_string()).at("connector")
             }
@@ -648,7 +666,7 @@ async fn report(
     ensure_rebuilt(&auditor)?;
     let report = auditor
         .store()
-        .read(|records| build_report(records, from, to));
+        .read(|records| build_report(records.map(|(_, summary)| summary), from, to));
     Ok(if csv {
         (
             [
@@ -677,7 +695,7 @@ mod tests {
     use crate::fold::record_for_request;
     use crate::service::ProofSettings;
     use crate::status::apply_confirmation;
-    use crate::store::{AuditStore, AuditWriter, Position, WriteError};
+    use crate::store::{AuditStore, AuditWriter, Position, RecordSummary, WriteError};
     use async_trait::async_trait;
     use axum::body::Body;
     use axum::http::Request;
@@ -1345,8 +1363,15 @@ mod tests {
                 record_for_request(&request(&id, RequestKind::Delete, i * DAY), &[], &policy, 0)
             })
             .collect();
-        let recent = most_recent(records.iter().collect(), 3);
-        let received: Vec<EpochMillis> = recent.iter().map(|r| r.received_at).collect();
-        assert_eq!(received, vec![9 * DAY, 8 * DAY, 7 * DAY]);
+        let summaries: Vec<(String, RecordSummary)> = records
+            .iter()
+            .map(|r| (r.request_id.clone(), RecordSummary::of(r)))
+            .collect();
+        let recent = most_recent(summaries.iter().map(|(k, s)| (k.as_str(), s)).collect(), 3);
+        let expected: Vec<String> = [9, 8, 7]
+            .iter()
+            .map(|i| format!("00000000-0000-4000-8000-00000000000{i}"))
+            .collect();
+        assert_eq!(recent, expected);
     }
 }

@@ -73,7 +73,12 @@ pub async fn recipient_callback(
             format!("callback body refused: {reason}"),
         ),
     })?;
-    let record = auditor.store().get(&callback.request_id).ok_or_else(|| {
+    let record = auditor
+        .store()
+        .record(&callback.request_id)
+        .await
+        .map_err(crate::api::unavailable)?;
+    let record = record.ok_or_else(|| {
         ApiError::new(
             StatusCode::NOT_FOUND,
             "request_not_found",

@@ -17,18 +17,18 @@
 //! Only request ids, connector ids, topic names and schema symbols are shown, never a subject's
 //! identifiers; every string is escaped.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::header;
+use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use chrono_tz::Tz;
 use hush_contracts::canary::{CanaryOutcome, CanaryResult};
 use hush_contracts::events::{
-    now_millis, AuditRecord, AuditStatus, ConfirmationAction, ConnectorOutcome, EpochMillis,
-    VerificationStatus, WatchProgress,
+    now_millis, AuditRecord, AuditStatus, ConfirmationAction, EpochMillis, VerificationStatus,
+    WatchProgress,
 };
 
 use crate::charts::{
@@ -37,7 +37,10 @@ use crate::charts::{
 use crate::fold::instant;
 use crate::metrics::{tally, Tally};
 use crate::service::Auditor;
-use crate::status::{read_back_gave_up, status_at, status_symbol};
+use crate::status::status_symbol;
+use crate::store::summary::{failure_error, RecipientState};
+use crate::store::RecordSummary;
+use hush_runtime::api_error::ApiError;
 
 /// Requests listed in the most recent table.
 const RECENT: usize = 50;
@@ -124,47 +127,19 @@ fn verification_symbol(verification: VerificationStatus) -> &'static str {
     }
 }
 
-/// The `n` records received last, newest first.
-pub(crate) fn most_recent(mut records: Vec<&AuditRecord>, n: usize) -> Vec<AuditRecord> {
-    let newest_first = |a: &&AuditRecord, b: &&AuditRecord| {
-        b.received_at
-            .cmp(&a.received_at)
-            .then_with(|| a.request_id.cmp(&b.request_id))
+/// The keys of the `n` requests received last, newest first.
+pub(crate) fn most_recent(mut records: Vec<(&str, &RecordSummary)>, n: usize) -> Vec<String> {
+    let newest_first = |a: &(&str, &RecordSummary), b: &(&str, &RecordSummary)| {
+        b.1.received_at
+            .cmp(&a.1.received_at)
+            .then_with(|| a.0.cmp(b.0))
     };
     if records.len() > n && n > 0 {
         records.select_nth_unstable_by(n - 1, newest_first);
     }
     records.truncate(n);
     records.sort_unstable_by(newest_first);
-    records.into_iter().cloned().collect()
-}
-
-/// The outcomes of required recipients that failed permanently, or whose read-back was given
-/// up while still `PENDING`.
-fn failed_outcomes(record: &AuditRecord) -> impl Iterator<Item = &ConnectorOutcome> {
-    record.connectors.iter().filter(|o| {
-        (o.action == ConfirmationAction::FailedPermanent || read_back_gave_up(o).is_some())
-            && record.required_connectors.contains(&o.connector_id)
-    })
-}
-
-/// Whether the request has a failed recipient to list: it is not denied and a required
-/// recipient's outcome is `FAILED_PERMANENT` or its read-back was given up (its status is then
-/// `ACTION_REQUIRED`, or `OVERDUE` or `LEAKING`, which outrank it).
-pub(crate) fn needs_action(record: &AuditRecord) -> bool {
-    record.denial_reason.is_none() && failed_outcomes(record).next().is_some()
-}
-
-/// What a failed recipient said: why its read-back was given up, else its evidence's `error`,
-/// else its `reason`.
-fn failure_error(outcome: &ConnectorOutcome) -> Option<&str> {
-    read_back_gave_up(outcome).or_else(|| {
-        outcome
-            .evidence
-            .get("error")
-            .or_else(|| outcome.evidence.get("reason"))
-            .map(String::as_str)
-    })
+    records.into_iter().map(|(key, _)| key.to_owned()).collect()
 }
 
 /// The column of the headroom chart for `headroom_ms` left before a deadline.
@@ -204,7 +179,8 @@ struct Failure {
     error: Option<String>,
 }
 
-/// Everything the page shows about the records, computed in one read of the store.
+/// Everything the page shows about the records: counted from the summaries in one read of the
+/// store, then the listed requests' full records (see [`Listed`]).
 struct Overview {
     total: usize,
     tally: Tally,
@@ -224,64 +200,91 @@ struct Overview {
     recent: Vec<AuditRecord>,
 }
 
-/// The overview of consumers' requests: a canary's synthetic ones are left out.
-fn overview(records: Vec<&AuditRecord>, now: EpochMillis, at_risk_days: u32) -> Overview {
-    let records: Vec<&AuditRecord> = records.into_iter().filter(|r| !r.synthetic).collect();
-    let tally = tally(records.iter().copied(), now, at_risk_days);
+/// The requests the page lists in full, by key: the first leaking ones with their status, and
+/// the most recent ones.
+struct Listed {
+    leaking: Vec<(AuditStatus, String)>,
+    recent: Vec<String>,
+}
+
+impl Listed {
+    /// Every key listed.
+    fn keys(&self) -> impl Iterator<Item = &str> {
+        self.leaking
+            .iter()
+            .map(|(_, key)| key.as_str())
+            .chain(self.recent.iter().map(String::as_str))
+    }
+}
+
+/// The overview of consumers' requests (a canary's synthetic ones are left out), counted from
+/// their summaries; its lists are filled by [`Overview::list`].
+fn overview(
+    records: Vec<(&str, &RecordSummary)>,
+    now: EpochMillis,
+    at_risk_days: u32,
+) -> (Overview, Listed) {
+    let records: Vec<(&str, &RecordSummary)> =
+        records.into_iter().filter(|(_, r)| !r.synthetic).collect();
+    let tally = tally(records.iter().map(|(_, r)| *r), now, at_risk_days);
     let mut headroom = [[0; WAITING.len()]; HEADROOM_COLUMNS];
     let mut recipients: BTreeMap<String, RecipientStats> = BTreeMap::new();
     let mut leaking = Vec::new();
     let mut failures = Vec::new();
     let mut action_required = 0;
     let since = now.saturating_sub(RECENT_DAYS * DAY_MS);
-    for &record in &records {
-        let status = status_at(record, now, at_risk_days);
+    for &(key, record) in &records {
+        let status = record.status_at(now, at_risk_days);
         if let Some(series) = WAITING.iter().position(|s| *s == status) {
             headroom[headroom_column(record.deadline.saturating_sub(now))][series] += 1;
         }
         if record.leaks > 0 {
-            leaking.push((status, record));
+            leaking.push((status, key, record));
         }
         if status == AuditStatus::ActionRequired {
             action_required += 1;
         }
-        if needs_action(record) {
-            failures.extend(failed_outcomes(record).map(|o| Failure {
-                request_id: record.request_id.clone(),
+        for failed in record.failures.iter().flatten() {
+            failures.push(Failure {
+                request_id: key.to_owned(),
                 status,
-                connector_id: o.connector_id.clone(),
-                attempts: o.attempts,
-                completed_at: o.completed_at,
-                error: failure_error(o).map(str::to_string),
-            }));
+                connector_id: failed.connector_id.to_string(),
+                attempts: failed.attempts,
+                completed_at: failed.completed_at,
+                error: failed.error.as_deref().map(str::to_string),
+            });
         }
-        if record.received_at < since || record.denial_reason.is_some() {
+        if record.received_at < since || record.denied {
             continue;
         }
-        for id in &record.required_connectors {
-            let stats = recipients.entry(id.clone()).or_default();
-            match record.connectors.iter().find(|o| &o.connector_id == id) {
-                None => stats.waiting += 1,
-                Some(o) if !o.action.complied() => stats.failed += 1,
-                Some(o) => {
-                    if o.verification == VerificationStatus::Verified {
+        for recipient in record.recipients.iter() {
+            let stats = recipients
+                .entry(recipient.connector_id.to_string())
+                .or_default();
+            match recipient.state {
+                RecipientState::Waiting => stats.waiting += 1,
+                RecipientState::Failed => stats.failed += 1,
+                complied => {
+                    if complied == RecipientState::Verified {
                         stats.verified += 1;
                     } else {
                         stats.complied += 1;
                     }
-                    stats
-                        .latencies_ms
-                        .push(o.completed_at.saturating_sub(record.received_at).max(0));
+                    stats.latencies_ms.push(
+                        recipient
+                            .completed_at
+                            .saturating_sub(record.received_at)
+                            .max(0),
+                    );
                 }
             }
         }
     }
-    let last_detection = |r: &AuditRecord| r.leak_evidence.iter().map(|e| e.detected_at).max();
-    leaking.sort_by(|(sa, a), (sb, b)| {
+    leaking.sort_by(|(sa, ka, a), (sb, kb, b)| {
         (*sb == AuditStatus::Leaking)
             .cmp(&(*sa == AuditStatus::Leaking))
-            .then_with(|| last_detection(b).cmp(&last_detection(a)))
-            .then_with(|| a.request_id.cmp(&b.request_id))
+            .then_with(|| b.last_leak_at.cmp(&a.last_leak_at))
+            .then_with(|| ka.cmp(kb))
     });
     let leaking_total = leaking.len();
     failures.sort_by(|a, b| {
@@ -292,21 +295,46 @@ fn overview(records: Vec<&AuditRecord>, now: EpochMillis, at_risk_days: u32) -> 
     });
     let failures_total = failures.len();
     failures.truncate(LISTED);
-    Overview {
-        total: records.len(),
-        tally,
-        action_required,
-        headroom,
-        recipients,
+    let listed = Listed {
         leaking: leaking
             .into_iter()
             .take(LISTED)
-            .map(|(status, r)| (status, r.clone()))
+            .map(|(status, key, _)| (status, key.to_owned()))
             .collect(),
-        leaking_total,
-        failures,
-        failures_total,
-        recent: most_recent(records, RECENT),
+        recent: most_recent(records.clone(), RECENT),
+    };
+    (
+        Overview {
+            total: records.len(),
+            tally,
+            action_required,
+            headroom,
+            recipients,
+            leaking: Vec::new(),
+            leaking_total,
+            failures,
+            failures_total,
+            recent: Vec::new(),
+        },
+        listed,
+    )
+}
+
+impl Overview {
+    /// Fills the lists with the full records of `listed`, as `records` gives them by key (a key
+    /// it has no record for is left out: the request was removed meanwhile).
+    fn list(mut self, listed: Listed, records: &HashMap<String, AuditRecord>) -> Self {
+        self.leaking = listed
+            .leaking
+            .into_iter()
+            .filter_map(|(status, key)| records.get(&key).map(|r| (status, r.clone())))
+            .collect();
+        self.recent = listed
+            .recent
+            .iter()
+            .filter_map(|key| records.get(key).cloned())
+            .collect();
+        self
     }
 }
 
@@ -812,7 +840,11 @@ fn render_recent(html: &mut String, page: &Page<'_>) {
             resolution_note(record),
             local_time(record.received_at, page.tz),
             local_time(record.deadline, page.tz),
-            status_badge(status_at(record, page.now, page.at_risk_days)),
+            status_badge(crate::status::status_at(
+                record,
+                page.now,
+                page.at_risk_days
+            )),
             connectors_cell(record),
         );
     }
@@ -871,9 +903,31 @@ fn render(page: &Page<'_>) -> String {
 pub(crate) async fn dashboard(State(auditor): State<Arc<Auditor>>) -> Response {
     let now = now_millis();
     let at_risk_days = auditor.policy().at_risk_days();
-    let overview = auditor
+    let (counted, listed) = auditor
         .store()
         .read(|records| overview(records.collect(), now, at_risk_days));
+    let mut records = HashMap::new();
+    for key in listed.keys() {
+        if records.contains_key(key) {
+            continue;
+        }
+        match auditor.store().record(key).await {
+            Ok(Some(record)) => {
+                records.insert(key.to_owned(), record);
+            }
+            Ok(None) => {}
+            Err(error) => {
+                tracing::warn!(%error, "dashboard: a listed record could not be read back");
+                return ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "records_unavailable",
+                    format!("a listed request's record is held by another replica and {error}; retry shortly"),
+                )
+                .into_response();
+            }
+        }
+    }
+    let overview = counted.list(listed, &records);
     let streams = auditor.coverage().all();
     let canaries = auditor.canaries().latest();
     let html = render(&Page {
@@ -902,11 +956,33 @@ mod tests {
     use crate::status::apply_confirmation;
     use crate::status::tests::{confirmation, record as status_record, RECEIVED};
     use hush_contracts::events::LeakEvidence;
-    use std::collections::HashMap;
     use ConfirmationAction::*;
     use VerificationStatus::*;
 
     const NOW: EpochMillis = RECEIVED + 2 * DAY_MS;
+
+    /// The overview of `records` as the page builds it: counted from their summaries, listed
+    /// from their full records.
+    fn overview(records: Vec<&AuditRecord>, now: EpochMillis, at_risk_days: u32) -> Overview {
+        let summaries: Vec<(String, RecordSummary)> = records
+            .iter()
+            .map(|r| (r.request_id.clone(), RecordSummary::of(r)))
+            .collect();
+        let (counted, listed) = super::overview(
+            summaries.iter().map(|(k, s)| (k.as_str(), s)).collect(),
+            now,
+            at_risk_days,
+        );
+        let full: HashMap<String, AuditRecord> = records
+            .into_iter()
+            .map(|r| (r.request_id.clone(), r.clone()))
+            .collect();
+        counted.list(listed, &full)
+    }
+
+    fn needs_action(record: &AuditRecord) -> bool {
+        RecordSummary::of(record).needs_action()
+    }
 
     fn record(id: &str, required: &[&str]) -> AuditRecord {
         let mut record = status_record(required);

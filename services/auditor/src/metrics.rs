@@ -9,8 +9,8 @@ use prometheus::{
     GaugeVec, HistogramVec, IntCounterVec, IntGaugeVec,
 };
 
-use crate::status::{status_at, status_symbol, ALL_STATUSES};
-use crate::store::AuditStore;
+use crate::status::{status_symbol, ALL_STATUSES};
+use crate::store::{AuditStore, RecordSummary};
 
 /// Confirmations that changed an audit record, by connector and action.
 pub static CONFIRMATIONS: LazyLock<IntCounterVec> = LazyLock::new(|| {
@@ -124,7 +124,7 @@ impl Tally {
 /// Tallies `records` with their status computed at `now`; a canary's synthetic record is not
 /// counted.
 pub fn tally<'a>(
-    records: impl IntoIterator<Item = &'a AuditRecord>,
+    records: impl IntoIterator<Item = &'a RecordSummary>,
     now: EpochMillis,
     at_risk_days: u32,
 ) -> Tally {
@@ -134,7 +134,7 @@ pub fn tally<'a>(
         oldest_unproven: [None; RequestKind::ALL.len()],
     };
     for record in records.into_iter().filter(|r| !r.synthetic) {
-        let status = status_at(record, now, at_risk_days);
+        let status = record.status_at(now, at_risk_days);
         if let Some(i) = ALL_STATUSES.iter().position(|s| *s == status) {
             tally.counts[i] += 1;
         }
@@ -159,7 +159,7 @@ pub fn tally<'a>(
 /// Recomputes the status gauges, the headroom gauge and, when requests can be proven at all
 /// (`provable`: the gate's streams are watched), the age of the oldest one not yet proven.
 pub fn refresh(store: &AuditStore, now: EpochMillis, at_risk_days: u32, provable: bool) {
-    let tally = store.read(|records| tally(records, now, at_risk_days));
+    let tally = store.read(|records| tally(records.map(|(_, s)| s), now, at_risk_days));
     for (kind, oldest) in RequestKind::ALL.iter().zip(tally.oldest_unproven) {
         match oldest.filter(|_| provable) {
             Some(received) => UNPROVEN_AGE
@@ -190,6 +190,12 @@ mod tests {
     use hush_contracts::events::{Channel, RequestKind};
 
     const DAY: i64 = 86_400_000;
+
+    /// The tally of `records`, through their summaries as the store gives them.
+    fn tally(records: &[AuditRecord], now: EpochMillis, at_risk_days: u32) -> Tally {
+        let summaries: Vec<RecordSummary> = records.iter().map(RecordSummary::of).collect();
+        super::tally(&summaries, now, at_risk_days)
+    }
 
     fn record(deadline: i64, denied: bool) -> AuditRecord {
         AuditRecord {

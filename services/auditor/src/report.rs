@@ -20,11 +20,11 @@
 //!   by the recipient through Hush; they are counted as complied, and this column says how many.
 
 use chrono::{DateTime, Utc};
-use hush_contracts::events::{AuditRecord, EpochMillis, RequestKind};
+use hush_contracts::events::{EpochMillis, RequestKind};
 use serde::Serialize;
 
-use crate::fold::OUT_OF_BAND;
-use crate::status::{completion_time, compliance, Compliance};
+use crate::status::Compliance;
+use crate::store::RecordSummary;
 
 const DAY_MS: f64 = 86_400_000.0;
 
@@ -60,21 +60,22 @@ pub struct Report {
     pub kinds: Vec<KindMetrics>,
 }
 
-/// Builds the report over the records received in `[from, to]` (see the module documentation).
+/// Builds the report over the records received in `[from, to]` (see the module documentation),
+/// from their summaries.
 pub fn build_report<'a>(
-    records: impl IntoIterator<Item = &'a AuditRecord>,
+    records: impl IntoIterator<Item = &'a RecordSummary>,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Report {
     let window = from.timestamp_millis()..=to.timestamp_millis();
-    let in_window: Vec<&AuditRecord> = records
+    let in_window: Vec<&RecordSummary> = records
         .into_iter()
         .filter(|r| window.contains(&r.received_at) && !r.synthetic)
         .collect();
     let kinds = RequestKind::ALL
         .into_iter()
         .map(|kind| {
-            let of_kind: Vec<&AuditRecord> = in_window
+            let of_kind: Vec<&RecordSummary> = in_window
                 .iter()
                 .copied()
                 .filter(|r| r.kind == kind)
@@ -85,7 +86,7 @@ pub fn build_report<'a>(
     Report { from, to, kinds }
 }
 
-fn metrics(kind: RequestKind, records: &[&AuditRecord]) -> KindMetrics {
+fn metrics(kind: RequestKind, records: &[&RecordSummary]) -> KindMetrics {
     let mut row = KindMetrics {
         kind,
         received: records.len() as u64,
@@ -98,19 +99,19 @@ fn metrics(kind: RequestKind, records: &[&AuditRecord]) -> KindMetrics {
     };
     let mut days = Vec::new();
     for record in records {
-        if record.denial_reason.is_some() {
+        if record.denied {
             row.denied += 1;
             continue;
         }
-        match compliance(record) {
+        match record.compliance {
             Some(Compliance::Whole) => row.complied_whole += 1,
             Some(Compliance::Part) => row.complied_part += 1,
             Some(Compliance::None) | None => continue,
         }
-        if resolved_out_of_band(record) {
+        if record.resolved_out_of_band {
             row.resolved_out_of_band += 1;
         }
-        if let Some(done) = completion_time(record) {
+        if let Some(done) = record.completion_time {
             days.push(days_between(record.received_at, done));
         }
     }
@@ -127,14 +128,6 @@ fn metrics(kind: RequestKind, records: &[&AuditRecord]) -> KindMetrics {
         row.mean_days = Some(one_decimal(mean));
     }
     row
-}
-
-/// Whether a required recipient's outcome was recorded out of band.
-fn resolved_out_of_band(record: &AuditRecord) -> bool {
-    record.connectors.iter().any(|o| {
-        record.required_connectors.contains(&o.connector_id)
-            && o.evidence.get("resolution").map(String::as_str) == Some(OUT_OF_BAND)
-    })
 }
 
 fn days_between(start: EpochMillis, end: EpochMillis) -> f64 {
@@ -200,8 +193,15 @@ mod tests {
     use super::*;
     use crate::status::apply_confirmation;
     use crate::status::tests::{confirmation, record, RECEIVED};
+    use hush_contracts::events::AuditRecord;
     use hush_contracts::events::ConfirmationAction::{FailedPermanent, Flagged, Suppressed};
     use hush_contracts::events::VerificationStatus::Verified;
+
+    /// The report over `records`, through their summaries as the store gives them.
+    fn build_report(records: &[AuditRecord], from: DateTime<Utc>, to: DateTime<Utc>) -> Report {
+        let summaries: Vec<RecordSummary> = records.iter().map(RecordSummary::of).collect();
+        super::build_report(&summaries, from, to)
+    }
 
     const HOUR: EpochMillis = 3_600_000;
     const DAY: EpochMillis = 24 * HOUR;

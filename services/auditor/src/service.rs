@@ -36,7 +36,10 @@ use crate::canary::CanaryBoard;
 use crate::commands::{apply_command, CommandError, CommandSink, KafkaCommandSink, Rules};
 use crate::fold::{self, Refusal};
 use crate::proof::{self, LeakHandler, WatchCoverage};
-use crate::store::{request_key, AuditStore, AuditWriter, KafkaAuditWriter, WriteError};
+use crate::store::{
+    request_key, AuditStore, AuditWriter, FetchError, KafkaAuditWriter, KafkaRecordFetch,
+    WriteError,
+};
 use crate::{api, metrics};
 use hush_contracts::commands::{AuditorCommand, AuditorCommandAction};
 use hush_contracts::deadline::{DeadlineConfig, DeadlinePolicy};
@@ -113,6 +116,9 @@ pub struct AuditorSection {
     /// command, in milliseconds, before answering `202 Accepted` (the command is durable by
     /// then and will be applied).
     pub command_wait_ms: u64,
+    /// Longest a replica waits for the audit topic when it reads back a record it does not
+    /// hold (another replica owns the request), in milliseconds, before answering `503`.
+    pub record_fetch_timeout_ms: u64,
 }
 
 impl Default for AuditorSection {
@@ -124,6 +130,7 @@ impl Default for AuditorSection {
             observation_window_secs: 86_400,
             prove_interval_secs: 30,
             command_wait_ms: 5_000,
+            record_fetch_timeout_ms: 5_000,
         }
     }
 }
@@ -140,6 +147,9 @@ pub enum ChangeError {
     /// The command could not be published (or the record not written).
     #[error(transparent)]
     Write(#[from] WriteError),
+    /// The record is not held here and could not be read back from the audit topic.
+    #[error(transparent)]
+    Unavailable(#[from] FetchError),
 }
 
 /// Where a change asked over HTTP stands when the call answers.
@@ -257,6 +267,9 @@ pub enum RetryError {
     /// Finding or re-publishing the dead letter failed.
     #[error(transparent)]
     Redrive(hush_runtime::kafka::RedriveError),
+    /// The record is not held here and could not be read back from the audit topic.
+    #[error(transparent)]
+    Record(#[from] FetchError),
 }
 
 /// What became of a leak read from the leaks topic.
@@ -322,7 +335,11 @@ impl Auditor {
         connector: &str,
         actor: &str,
     ) -> Result<hush_runtime::kafka::Redriven, RetryError> {
-        let record = self.store.get(request_id).ok_or(RetryError::NotFound)?;
+        let record = self
+            .store
+            .record(request_id)
+            .await?
+            .ok_or(RetryError::NotFound)?;
         let failed = record.required_connectors.iter().any(|id| id == connector)
             && record.connectors.iter().any(|o| {
                 o.connector_id == connector
@@ -388,7 +405,12 @@ impl Auditor {
         leak: &LeakDetected,
         now: EpochMillis,
     ) -> Result<Leaked, WriteError> {
-        let Some(record) = self.store.get(&leak.last_request_id) else {
+        let record = self
+            .store
+            .record(&leak.last_request_id)
+            .await
+            .map_err(|e| WriteError(e.to_string()))?;
+        let Some(record) = record else {
             return Ok(Leaked::RequestNotSeen);
         };
         if fold::on_leak(&record, leak, self.policy.at_risk_days(), now).is_none() {
@@ -408,26 +430,44 @@ impl Auditor {
         let window = self.proof.window_ms;
         let at_risk_days = self.policy.at_risk_days();
         let progress = |topic: &str| self.coverage.get(topic);
-        let due: Vec<AuditRecord> = self.store.read(|records| {
+        // Candidates from the summaries; the full record (held, or read back) decides.
+        let candidates: Vec<String> = self.store.read(|records| {
             records
-                .filter(|r| {
-                    r.proof.is_none()
-                        && matches!(r.status, AuditStatus::Verified | AuditStatus::Confirmed)
+                .filter(|(_, r)| {
+                    !r.proven
+                        && matches!(
+                            r.recorded_status,
+                            AuditStatus::Verified | AuditStatus::Confirmed
+                        )
                         && r.completed_at
                             .is_some_and(|at| at.saturating_add(window) <= now)
-                        && fold::prove(
-                            r,
-                            window,
-                            &self.proof.watched_topics,
-                            &progress,
-                            at_risk_days,
-                            now,
-                        )
-                        .is_some()
                 })
-                .cloned()
+                .map(|(key, _)| key.to_owned())
                 .collect()
         });
+        let mut due = Vec::with_capacity(candidates.len());
+        for key in candidates {
+            let Some(record) = self
+                .store
+                .record(&key)
+                .await
+                .map_err(|e| WriteError(e.to_string()))?
+            else {
+                continue;
+            };
+            if fold::prove(
+                &record,
+                window,
+                &self.proof.watched_topics,
+                &progress,
+                at_risk_days,
+                now,
+            )
+            .is_some()
+            {
+                due.push(record);
+            }
+        }
         let unsent: Vec<AuditRecord> = {
             let mut proving = self.proving.lock().expect("proving lock");
             proving.retain(|id, _| due.iter().any(|r| request_key(&r.request_id) == *id));
@@ -535,7 +575,15 @@ impl Auditor {
         let mut outcomes = Vec::with_capacity(changes.len());
         for change in changes {
             let key = request_key(change.request_id());
-            let Some(record) = working.get(&key).cloned().or_else(|| self.store.get(&key)) else {
+            let held = match working.get(&key) {
+                Some(record) => Some(record.clone()),
+                None => self
+                    .store
+                    .record(&key)
+                    .await
+                    .map_err(|e| WriteError(e.to_string()))?,
+            };
+            let Some(record) = held else {
                 outcomes.push(ChangeOutcome::RequestNotSeen);
                 continue;
             };
@@ -580,14 +628,12 @@ impl Auditor {
         let mut outcomes = Vec::with_capacity(requests.len());
         for request in requests {
             let key = request_key(&request.request_id);
-            let existing = opened.get(&key).cloned().or_else(|| self.store.get(&key));
-            let record = fold::on_request(
-                existing.as_ref(),
-                request,
-                &self.recipients,
-                &self.policy,
-                now,
-            );
+            // Whether it is on record is all opening needs: a summary answers it.
+            let record = if opened.contains_key(&key) || self.store.contains(&key) {
+                None
+            } else {
+                fold::on_request(None, request, &self.recipients, &self.policy, now)
+            };
             if let Some(record) = &record {
                 opened.insert(key, record.clone());
             }
@@ -610,7 +656,8 @@ impl Auditor {
         let mut changes = self.store.changes();
         let record = self
             .store
-            .get(&command.request_id)
+            .record(&command.request_id)
+            .await?
             .ok_or(ChangeError::NotFound)?;
         command.request_id = record.request_id.clone();
         command.subject_key = record.subject_key.clone();
@@ -640,13 +687,23 @@ impl Auditor {
         };
         sink.publish(&command).await?;
         let until = tokio::time::Instant::now() + self.command_wait;
+        let mut seen = None;
         loop {
-            let record = self
+            // A record not held here is read back only when a newer version is on record.
+            let (_, at) = self
                 .store
-                .get(&command.request_id)
+                .summary(&command.request_id)
                 .ok_or(ChangeError::NotFound)?;
-            if let Some(settled) = self.settled(&record, &command)? {
-                return Ok(settled);
+            if seen != Some(at) {
+                seen = Some(at);
+                let record = self
+                    .store
+                    .record(&command.request_id)
+                    .await?
+                    .ok_or(ChangeError::NotFound)?;
+                if let Some(settled) = self.settled(&record, &command)? {
+                    return Ok(settled);
+                }
             }
             match tokio::time::timeout_at(until, changes.changed()).await {
                 Ok(Ok(())) => {}
@@ -907,10 +964,20 @@ impl OwnerBatches {
 #[async_trait]
 impl BatchHandler for OwnerBatches {
     async fn handle_batch(&self, batch: &[IncomingMessage]) -> Result<(), HandlerError> {
-        self.handoff
-            .settle(self.auditor.store())
+        let store = self.auditor.store();
+        let rebalanced = self
+            .handoff
+            .settle(store)
             .await
             .map_err(HandlerError::Retryable)?;
+        if let Some(counts) = rebalanced {
+            // The group reads the confirmations and the commands, which have as many
+            // partitions (checked at start-up).
+            store.release_all(u32::try_from(counts.total / 2).unwrap_or(0));
+        }
+        for message in batch {
+            store.own(message.partition);
+        }
         let decoded = join_all(batch.iter().map(|m| self.decode(m))).await;
         let mut changes = Vec::with_capacity(batch.len());
         let mut unusable = Vec::new();
@@ -1060,21 +1127,23 @@ impl Handoff {
     }
 
     /// Returns at once unless a rebalance happened since the last call; then waits until the
-    /// store has read the audit topic up to the end offsets it has now.
-    async fn settle(&self, store: &AuditStore) -> Result<(), String> {
+    /// store has read the audit topic up to the end offsets it has now, and answers the
+    /// partition counts the rebalance told (once per rebalance).
+    async fn settle(
+        &self,
+        store: &AuditStore,
+    ) -> Result<Option<hush_runtime::kafka::PartitionCounts>, String> {
         use std::sync::atomic::Ordering;
-        let rebalanced = {
+        let (rebalanced, counts) = {
             let mut rebalances = self.rebalances.lock().expect("rebalances lock");
             let changed = rebalances.has_changed().unwrap_or(false);
-            if changed {
-                rebalances.borrow_and_update();
-            }
-            changed
+            let counts = *rebalances.borrow_and_update();
+            (changed, counts)
         };
         if rebalanced {
             self.pending.store(true, Ordering::SeqCst);
         } else if !self.pending.load(Ordering::SeqCst) {
-            return Ok(());
+            return Ok(None);
         }
         let ends = self.ends.clone();
         let ends = tokio::task::spawn_blocking(move || ends())
@@ -1097,7 +1166,7 @@ impl Handoff {
             }
         }
         self.pending.store(false, Ordering::SeqCst);
-        Ok(())
+        Ok(Some(counts))
     }
 }
 
@@ -1140,7 +1209,15 @@ pub async fn run(
     let common = &config.common;
     let codec = AvroCodec::from_config(&common.schema_registry)?;
     let producer = EventProducer::new(&common.kafka, codec.clone(), CLIENT_ID)?;
-    let store = Arc::new(AuditStore::default());
+    // Each replica holds in full only the records of the confirmations partitions its owner
+    // consumer is assigned (told at each rebalance) and reads any other back from the topic.
+    let fetcher = KafkaRecordFetch::new(
+        &common.kafka,
+        &common.topics.audit,
+        codec.clone(),
+        Duration::from_millis(config.auditor.record_fetch_timeout_ms.max(1)),
+    )?;
+    let store = Arc::new(AuditStore::partitioned(0, Arc::new(fetcher)));
     readiness.require("audit rebuilt", store.rebuilt_flag());
     let writer = Arc::new(KafkaAuditWriter::new(
         producer.clone(),
@@ -1802,7 +1879,7 @@ mod tests {
             tokio::sync::watch::channel(hush_runtime::kafka::PartitionCounts::default());
         let handoff = Handoff::with_ends(receiver, "hush.audit.v1", Arc::new(|| Ok(vec![(0, 5)])));
         let store = auditor.store().clone();
-        assert_eq!(handoff.settle(&store).await, Ok(()), "no rebalance yet");
+        assert_eq!(handoff.settle(&store).await, Ok(None), "no rebalance yet");
         rebalances.send_replace(hush_runtime::kafka::PartitionCounts {
             assigned: 1,
             total: 3,
@@ -1837,7 +1914,15 @@ mod tests {
                 },
             )
             .await;
-        assert_eq!(handoff.settle(&store).await, Ok(()));
+        assert_eq!(
+            handoff.settle(&store).await,
+            Ok(Some(hush_runtime::kafka::PartitionCounts {
+                assigned: 1,
+                total: 3,
+            })),
+            "settled once, with the counts the rebalance told"
+        );
+        assert_eq!(handoff.settle(&store).await, Ok(None), "and only once");
         let opened = auditor
             .record_requests(&[request(1)], now_millis())
             .await

@@ -163,35 +163,58 @@ pub fn compliance(record: &AuditRecord) -> Option<Compliance> {
 
 /// The status of `record` at `now_ms` (see the module documentation for the rules).
 pub fn status_at(record: &AuditRecord, now_ms: EpochMillis, at_risk_days: u32) -> AuditStatus {
+    settled_status(record).unwrap_or_else(|| {
+        clock_status(
+            record.deadline,
+            has_failed_recipient(record),
+            now_ms,
+            at_risk_days,
+        )
+    })
+}
+
+/// The status of `record` that no longer depends on the time (rules 1 to 3: denied, leaking,
+/// fully complied), or `None` while the deadline decides it (see [`clock_status`]).
+pub fn settled_status(record: &AuditRecord) -> Option<AuditStatus> {
     if record.denial_reason.is_some() {
-        return AuditStatus::Denied;
+        return Some(AuditStatus::Denied);
     }
     if record.leaks > 0 {
-        return AuditStatus::Leaking;
+        return Some(AuditStatus::Leaking);
     }
-    if let Some(outcomes) = required_outcomes(record) {
-        if outcomes.iter().all(|o| o.action.complied()) {
-            let has = |status| outcomes.iter().any(|o| o.verification == status);
-            let gave_up = outcomes.iter().any(|o| read_back_gave_up(o).is_some());
-            return if gave_up {
-                AuditStatus::ActionRequired
-            } else if has(VerificationStatus::Pending) || has(VerificationStatus::Failed) {
-                AuditStatus::Unverified
-            } else if record.proof.is_some() {
-                AuditStatus::Proven
-            } else if has(VerificationStatus::Verified) {
-                AuditStatus::Verified
-            } else {
-                AuditStatus::Confirmed
-            };
-        }
+    let outcomes = required_outcomes(record)?;
+    if !outcomes.iter().all(|o| o.action.complied()) {
+        return None;
     }
-    let at_risk_window = i64::from(at_risk_days).saturating_mul(DAY_MS);
-    if now_ms > record.deadline {
-        AuditStatus::Overdue
-    } else if has_failed_recipient(record) {
+    let has = |status| outcomes.iter().any(|o| o.verification == status);
+    let gave_up = outcomes.iter().any(|o| read_back_gave_up(o).is_some());
+    Some(if gave_up {
         AuditStatus::ActionRequired
-    } else if record.deadline.saturating_sub(now_ms) <= at_risk_window {
+    } else if has(VerificationStatus::Pending) || has(VerificationStatus::Failed) {
+        AuditStatus::Unverified
+    } else if record.proof.is_some() {
+        AuditStatus::Proven
+    } else if has(VerificationStatus::Verified) {
+        AuditStatus::Verified
+    } else {
+        AuditStatus::Confirmed
+    })
+}
+
+/// The status of a request the deadline decides (rule 4), at `now_ms`: `failed_recipient` says
+/// whether a required recipient failed permanently.
+pub fn clock_status(
+    deadline: EpochMillis,
+    failed_recipient: bool,
+    now_ms: EpochMillis,
+    at_risk_days: u32,
+) -> AuditStatus {
+    let at_risk_window = i64::from(at_risk_days).saturating_mul(DAY_MS);
+    if now_ms > deadline {
+        AuditStatus::Overdue
+    } else if failed_recipient {
+        AuditStatus::ActionRequired
+    } else if deadline.saturating_sub(now_ms) <= at_risk_window {
         AuditStatus::AtRisk
     } else {
         AuditStatus::Open

@@ -1,0 +1,159 @@
+//! Reading one version of an audit record back from the compacted audit topic, where it sits:
+//! the topic is the store of the records a replica keeps only as summaries.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use hush_contracts::events::AuditRecord;
+use hush_runtime::codec::AvroCodec;
+use hush_runtime::config::{ConfigError, KafkaConfig};
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
+use tokio::sync::Mutex;
+
+use super::Position;
+
+/// Why a version could not be read back.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FetchError {
+    /// The broker did not answer in time, or refused.
+    #[error(
+        "the audit topic could not be read at partition {partition} offset {offset}: {reason}"
+    )]
+    Unavailable {
+        /// Partition asked for.
+        partition: i32,
+        /// Offset asked for.
+        offset: i64,
+        /// What failed.
+        reason: String,
+    },
+    /// The version is no longer in the topic (compaction kept a newer one).
+    #[error("the version at partition {partition} offset {offset} was compacted away")]
+    Moved {
+        /// Partition asked for.
+        partition: i32,
+        /// Offset asked for.
+        offset: i64,
+    },
+    /// The version read cannot be decoded.
+    #[error("the audit record at partition {partition} offset {offset} does not decode: {reason}")]
+    Undecodable {
+        /// Partition.
+        partition: i32,
+        /// Offset.
+        offset: i64,
+        /// Decoder's reason.
+        reason: String,
+    },
+    /// This replica has no way to read the topic back.
+    #[error("this auditor cannot read records it does not hold")]
+    NoFetcher,
+}
+
+/// Reads the version of an audit record at a position: `Ok(None)` for a tombstone.
+#[async_trait]
+pub trait RecordFetch: Send + Sync {
+    /// The record written at `at`.
+    async fn fetch(&self, at: Position) -> Result<Option<AuditRecord>, FetchError>;
+}
+
+/// Reads versions from the audit topic with a consumer of its own (no group, nothing
+/// committed), one position at a time, each within a bounded wait.
+pub struct KafkaRecordFetch {
+    consumer: Mutex<StreamConsumer>,
+    topic: String,
+    codec: AvroCodec,
+    timeout: Duration,
+}
+
+impl KafkaRecordFetch {
+    /// A reader of `topic` that gives up on a position after `timeout`.
+    pub fn new(
+        kafka: &KafkaConfig,
+        topic: &str,
+        codec: AvroCodec,
+        timeout: Duration,
+    ) -> Result<Self, ConfigError> {
+        let consumer: StreamConsumer = hush_runtime::kafka::client_config(kafka)?
+            .set(
+                "group.id",
+                format!("hush-auditor-fetch-{}", uuid::Uuid::new_v4()),
+            )
+            .set("client.id", "hush-auditor-fetch")
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("enable.partition.eof", "false")
+            // An offset compaction removed reads from the first one left, which then says so.
+            .set("auto.offset.reset", "earliest")
+            .set("fetch.wait.max.ms", "50")
+            .create()
+            .map_err(|e| ConfigError::Invalid(format!("kafka audit record reader: {e}")))?;
+        Ok(Self {
+            consumer: Mutex::new(consumer),
+            topic: topic.to_owned(),
+            codec,
+            timeout,
+        })
+    }
+
+    async fn read_at(
+        &self,
+        consumer: &StreamConsumer,
+        at: Position,
+    ) -> Result<Option<AuditRecord>, FetchError> {
+        let unavailable = |reason: String| FetchError::Unavailable {
+            partition: at.partition,
+            offset: at.offset,
+            reason,
+        };
+        let mut assignment = TopicPartitionList::new();
+        assignment
+            .add_partition_offset(&self.topic, at.partition, Offset::Offset(at.offset))
+            .map_err(|e| unavailable(e.to_string()))?;
+        consumer
+            .assign(&assignment)
+            .map_err(|e| unavailable(e.to_string()))?;
+        let until = tokio::time::Instant::now() + self.timeout;
+        let payload = loop {
+            let message = tokio::time::timeout_at(until, consumer.recv())
+                .await
+                .map_err(|_| unavailable(format!("no answer within {:?}", self.timeout)))?
+                .map_err(|e| unavailable(e.to_string()))?;
+            if message.partition() != at.partition || message.offset() < at.offset {
+                continue;
+            }
+            if message.offset() > at.offset {
+                return Err(FetchError::Moved {
+                    partition: at.partition,
+                    offset: at.offset,
+                });
+            }
+            break message.payload().map(<[u8]>::to_vec);
+        };
+        let Some(payload) = payload else {
+            return Ok(None);
+        };
+        self.codec
+            .decode::<AuditRecord>(&payload)
+            .await
+            .map(Some)
+            .map_err(|e| FetchError::Undecodable {
+                partition: at.partition,
+                offset: at.offset,
+                reason: e.to_string(),
+            })
+    }
+}
+
+#[async_trait]
+impl RecordFetch for KafkaRecordFetch {
+    async fn fetch(&self, at: Position) -> Result<Option<AuditRecord>, FetchError> {
+        let consumer = self.consumer.lock().await;
+        let read = self.read_at(&consumer, at).await;
+        // Drops what was fetched ahead, so the next position starts from a clean queue.
+        let _ = consumer.unassign();
+        read
+    }
+}
