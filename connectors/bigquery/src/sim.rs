@@ -92,59 +92,18 @@ pub enum SimOutcome {
     Failed(u16, String, String),
 }
 
-type Action =
-    Arc<dyn Fn(&mut Vec<SimRow>, &BTreeMap<String, Option<String>>) -> SimOutcome + Send + Sync>;
+impl From<table::Effect> for SimOutcome {
+    fn from(effect: table::Effect) -> Self {
+        match effect {
+            table::Effect::Updated(rows) | table::Effect::Deleted(rows) => Self::Dml(rows),
+            table::Effect::Counted(rows) => Self::Count(rows),
+        }
+    }
+}
 
 /// A query the simulated project can run: its exact text (with `@name` parameters) and what it
 /// does with the parameters' values to the table.
-#[derive(Clone)]
-pub struct SimStatement {
-    /// The query text as the connector sends it.
-    pub text: String,
-    action: Action,
-}
-
-impl SimStatement {
-    /// A query doing `action` to the table with the named parameters' values.
-    pub fn new(
-        text: &str,
-        action: impl Fn(&mut Vec<SimRow>, &BTreeMap<String, Option<String>>) -> SimOutcome
-            + Send
-            + Sync
-            + 'static,
-    ) -> Self {
-        Self {
-            text: text.to_owned(),
-            action: Arc::new(action),
-        }
-    }
-
-    /// `UPDATE … SET <column> = <value> WHERE <key> = @<key>`.
-    pub fn update(text: &str, key: &str, column: &str, value: &str) -> Self {
-        let (key, column, value) = (key.to_owned(), column.to_owned(), value.to_owned());
-        Self::new(text, move |rows, params| {
-            SimOutcome::Dml(table::update(rows, &key, params, &column, &value))
-        })
-    }
-
-    /// `DELETE … WHERE <key> = @<key>`.
-    pub fn delete(text: &str, key: &str) -> Self {
-        let key = key.to_owned();
-        Self::new(text, move |rows, params| {
-            SimOutcome::Dml(table::delete(rows, &key, params))
-        })
-    }
-
-    /// `SELECT COUNT(*) … WHERE <key> = @<key> [AND <column> <> <value>]`.
-    pub fn count(text: &str, key: &str, unless: Option<(&str, &str)>) -> Self {
-        let key = key.to_owned();
-        let unless = unless.map(|(c, v)| (c.to_owned(), v.to_owned()));
-        Self::new(text, move |rows, params| {
-            let unless = unless.as_ref().map(|(c, v)| (c.as_str(), v.as_str()));
-            SimOutcome::Count(table::count(rows, &key, params, unless))
-        })
-    }
-}
+pub type SimStatement = table::Statement<BTreeMap<String, Option<String>>, SimOutcome>;
 
 /// How callers obtain access tokens from the simulated token endpoint.
 #[derive(Debug, Clone)]
@@ -606,7 +565,7 @@ async fn query(
         .find(|s| s.text == text)
         .cloned();
     let outcome = match known {
-        Some(known) => (known.action)(&mut state.config.rows, &params),
+        Some(known) => known.run(&mut state.config.rows, &params),
         None => SimOutcome::Failed(
             400,
             "invalidQuery".into(),

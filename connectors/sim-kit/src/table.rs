@@ -1,9 +1,11 @@
 //! The one table a simulated SQL warehouse holds (BigQuery's and Snowflake's simulators): rows
 //! of text columns, and the three things a Hush statement template does to them, matched on a
 //! key column whose value the statement binds. The simulators do not parse SQL; each registers
-//! its statements' exact text and which of these it does.
+//! its statements' exact text and which of these it does ([`Statement`]), and answers in its
+//! vendor's own outcome type.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// One row of a simulated table: column name → value as text.
 pub type SimRow = BTreeMap<String, String>;
@@ -74,6 +76,89 @@ pub fn count(
         .count() as u64
 }
 
+/// What one of the three table statements did, for a simulator to answer in its own terms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    /// An `UPDATE` changed this many rows.
+    Updated(u64),
+    /// A `DELETE` removed this many rows.
+    Deleted(u64),
+    /// A `SELECT COUNT(*)` counted this many rows.
+    Counted(u64),
+}
+
+/// What a statement does to the table, given its bound values `B`, answered as `O`.
+type Action<B, O> = Arc<dyn Fn(&mut Vec<SimRow>, &B) -> O + Send + Sync>;
+
+/// A statement a simulated warehouse can run: its exact text as the connector sends it and what
+/// it does with its bound values `B` (named or positional, see [`Bindings`]) to the table,
+/// answered in the simulator's outcome type `O`.
+pub struct Statement<B: ?Sized, O> {
+    /// The statement text as the connector sends it.
+    pub text: String,
+    action: Action<B, O>,
+}
+
+impl<B: ?Sized, O> Clone for Statement<B, O> {
+    fn clone(&self) -> Self {
+        Self {
+            text: self.text.clone(),
+            action: Arc::clone(&self.action),
+        }
+    }
+}
+
+impl<B, O> Statement<B, O>
+where
+    B: Bindings + ?Sized + 'static,
+    O: From<Effect> + 'static,
+{
+    /// A statement doing `action` to the table with the bound values.
+    pub fn new(
+        text: &str,
+        action: impl Fn(&mut Vec<SimRow>, &B) -> O + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            text: text.to_owned(),
+            action: Arc::new(action),
+        }
+    }
+
+    /// `UPDATE … SET <column> = <value> WHERE <key> = <bound>`: sets `column` on the rows
+    /// whose `key` holds the value bound for it.
+    pub fn update(text: &str, key: &str, column: &str, value: &str) -> Self {
+        let (key, column, value) = (key.to_owned(), column.to_owned(), value.to_owned());
+        Self::new(text, move |rows, bound| {
+            Effect::Updated(update(rows, &key, bound, &column, &value)).into()
+        })
+    }
+
+    /// `DELETE … WHERE <key> = <bound>`: removes the rows whose `key` holds the value bound
+    /// for it.
+    pub fn delete(text: &str, key: &str) -> Self {
+        let key = key.to_owned();
+        Self::new(text, move |rows, bound| {
+            Effect::Deleted(delete(rows, &key, bound)).into()
+        })
+    }
+
+    /// `SELECT COUNT(*) … WHERE <key> = <bound> [AND <column> <> <value>]`: counts the rows
+    /// whose `key` holds the value bound for it and, when given, whose `column` is not `value`.
+    pub fn count(text: &str, key: &str, unless: Option<(&str, &str)>) -> Self {
+        let key = key.to_owned();
+        let unless = unless.map(|(c, v)| (c.to_owned(), v.to_owned()));
+        Self::new(text, move |rows, bound| {
+            let unless = unless.as_ref().map(|(c, v)| (c.as_str(), v.as_str()));
+            Effect::Counted(count(rows, &key, bound, unless)).into()
+        })
+    }
+
+    /// Runs the statement against `rows` with the `bound` values.
+    pub fn run(&self, rows: &mut Vec<SimRow>, bound: &B) -> O {
+        (self.action)(rows, bound)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,6 +188,22 @@ mod tests {
         assert_eq!(count(&table, "k", &positional[..], None), 2);
         assert_eq!(delete(&mut table, "k", &named), 2);
         assert_eq!(table.len(), 1);
+    }
+
+    #[test]
+    fn statements_run_their_effect_on_the_table() {
+        let named = BTreeMap::from([("k".to_owned(), Some("a".to_owned()))]);
+        let mut table = rows();
+        type Named = Statement<BTreeMap<String, Option<String>>, Effect>;
+        let flag = Named::update("UPDATE", "k", "flag", "true");
+        let check = Named::count("COUNT", "k", Some(("flag", "false")));
+        let remove = Named::delete("DELETE", "k");
+        assert_eq!(flag.clone().run(&mut table, &named), Effect::Updated(2));
+        assert_eq!(check.run(&mut table, &named), Effect::Counted(2));
+        assert_eq!(remove.run(&mut table, &named), Effect::Deleted(2));
+        assert_eq!(check.run(&mut table, &named), Effect::Counted(0));
+        assert_eq!(table.len(), 1);
+        assert_eq!(flag.text, "UPDATE");
     }
 
     #[test]

@@ -94,57 +94,19 @@ pub enum SimOutcome {
     Failed(String, String, String),
 }
 
-type Action = Arc<dyn Fn(&mut Vec<SimRow>, &[Option<String>]) -> SimOutcome + Send + Sync>;
-
-/// A statement the simulated account can run: its exact text (with `?` bind variables) and
-/// what it does with its bound values to the table.
-#[derive(Clone)]
-pub struct SimStatement {
-    /// The statement text as the connector sends it.
-    pub text: String,
-    action: Action,
-}
-
-impl SimStatement {
-    /// A statement doing `action` to the table with the bound values.
-    pub fn new(
-        text: &str,
-        action: impl Fn(&mut Vec<SimRow>, &[Option<String>]) -> SimOutcome + Send + Sync + 'static,
-    ) -> Self {
-        Self {
-            text: text.to_owned(),
-            action: Arc::new(action),
+impl From<table::Effect> for SimOutcome {
+    fn from(effect: table::Effect) -> Self {
+        match effect {
+            table::Effect::Updated(rows) => Self::Updated(rows),
+            table::Effect::Deleted(rows) => Self::Deleted(rows),
+            table::Effect::Counted(rows) => Self::Count(rows),
         }
     }
-
-    /// `UPDATE … SET <column> = '<value>' WHERE <key> = ?`: sets `column` on the rows whose
-    /// `key` equals the first binding.
-    pub fn update(text: &str, key: &str, column: &str, value: &str) -> Self {
-        let (key, column, value) = (key.to_owned(), column.to_owned(), value.to_owned());
-        Self::new(text, move |rows, bound| {
-            SimOutcome::Updated(table::update(rows, &key, bound, &column, &value))
-        })
-    }
-
-    /// `DELETE … WHERE <key> = ?`: removes the rows whose `key` equals the first binding.
-    pub fn delete(text: &str, key: &str) -> Self {
-        let key = key.to_owned();
-        Self::new(text, move |rows, bound| {
-            SimOutcome::Deleted(table::delete(rows, &key, bound))
-        })
-    }
-
-    /// `SELECT COUNT(*) … WHERE <key> = ? [AND <column> <> '<value>']`: counts the rows whose
-    /// `key` equals the first binding and, when given, whose `column` is not `value`.
-    pub fn count(text: &str, key: &str, unless: Option<(&str, &str)>) -> Self {
-        let key = key.to_owned();
-        let unless = unless.map(|(c, v)| (c.to_owned(), v.to_owned()));
-        Self::new(text, move |rows, bound| {
-            let unless = unless.as_ref().map(|(c, v)| (c.as_str(), v.as_str()));
-            SimOutcome::Count(table::count(rows, &key, bound, unless))
-        })
-    }
 }
+
+/// A statement the simulated account can run: its exact text (with `?` bind variables) and
+/// what it does with its bound values to the table (the first binding is the key's value).
+pub type SimStatement = table::Statement<[Option<String>], SimOutcome>;
 
 /// How the simulated account authenticates callers.
 #[derive(Debug, Clone)]
@@ -571,7 +533,7 @@ async fn submit(
         .find(|s| s.text == statement_text)
         .cloned();
     let outcome = match known {
-        Some(known) => (known.action)(&mut state.config.rows, &bound),
+        Some(known) => known.run(&mut state.config.rows, &bound),
         None => SimOutcome::Failed(
             "001003".into(),
             "42000".into(),
