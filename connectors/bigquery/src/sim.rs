@@ -31,15 +31,13 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use aws_lc_rs::signature::{UnparsedPublicKey, RSA_PKCS1_2048_8192_SHA256};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
+use hush_sim_kit::jwt::{self, JwtFault};
 use hush_sim_kit::{any_loopback_port, serve, table, RunningSim};
 use serde_json::{json, Value};
 
@@ -337,28 +335,16 @@ fn verify_assertion(
     public_key_der: &[u8],
 ) -> Result<(), (&'static str, String)> {
     let invalid = |why: &str| ("invalid_grant", format!("Invalid JWT: {why}"));
-    let parts: Vec<&str> = assertion.split('.').collect();
-    let [header, payload, signature] = parts.as_slice() else {
-        return Err(invalid("it does not have three parts"));
-    };
-    let decode = |part: &str| {
-        URL_SAFE_NO_PAD
-            .decode(part)
-            .map_err(|_| invalid("bad base64url"))
-    };
-    let header: Value =
-        serde_json::from_slice(&decode(header)?).map_err(|_| invalid("bad header"))?;
-    if header["alg"] != "RS256" {
-        return Err(invalid("the algorithm must be RS256"));
-    }
-    UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, public_key_der)
-        .verify(
-            format!("{}.{}", parts[0], parts[1]).as_bytes(),
-            &decode(signature)?,
-        )
-        .map_err(|_| invalid("Invalid JWT Signature."))?;
-    let claims: Value =
-        serde_json::from_slice(&decode(payload)?).map_err(|_| invalid("bad payload"))?;
+    let claims = jwt::rs256_claims(assertion, public_key_der).map_err(|fault| {
+        invalid(match fault {
+            JwtFault::NotThreeParts => "it does not have three parts",
+            JwtFault::Base64 => "bad base64url",
+            JwtFault::Header => "bad header",
+            JwtFault::Algorithm => "the algorithm must be RS256",
+            JwtFault::Signature => "Invalid JWT Signature.",
+            JwtFault::Payload => "bad payload",
+        })
+    })?;
     if claims["iss"] != client_email {
         return Err(invalid("the issuer is not the service account"));
     }

@@ -3,6 +3,7 @@
 //! Nothing here talks to a real vendor.
 
 pub mod google_oauth;
+pub mod jwt;
 pub mod table;
 
 use std::collections::VecDeque;

@@ -31,15 +31,15 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use aws_lc_rs::signature::{UnparsedPublicKey, RSA_PKCS1_2048_8192_SHA256};
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
+use hush_sim_kit::jwt::{self, JwtFault};
 use hush_sim_kit::{any_loopback_port, serve, table, RunningSim};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -284,28 +284,16 @@ fn authenticate(auth: &SimAuth, headers: &HeaderMap) -> Result<(), Box<Response>
 /// Checks a key-pair JWT as Snowflake documents it.
 fn verify_jwt(token: &str, account: &str, user: &str, public_key_der: &[u8]) -> Result<(), String> {
     let invalid = |why: &str| format!("JWT token is invalid. {why}");
-    let parts: Vec<&str> = token.split('.').collect();
-    let [header, payload, signature] = parts.as_slice() else {
-        return Err(invalid("It does not have three parts."));
-    };
-    let decode = |part: &str| {
-        URL_SAFE_NO_PAD
-            .decode(part)
-            .map_err(|_| invalid("Bad base64url."))
-    };
-    let header: Value =
-        serde_json::from_slice(&decode(header)?).map_err(|_| invalid("Bad header."))?;
-    if header["alg"] != "RS256" {
-        return Err(invalid("The algorithm must be RS256."));
-    }
-    UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, public_key_der)
-        .verify(
-            format!("{}.{}", parts[0], parts[1]).as_bytes(),
-            &decode(signature)?,
-        )
-        .map_err(|_| invalid("The signature does not verify with the user's public key."))?;
-    let claims: Value =
-        serde_json::from_slice(&decode(payload)?).map_err(|_| invalid("Bad payload."))?;
+    let claims = jwt::rs256_claims(token, public_key_der).map_err(|fault| {
+        invalid(match fault {
+            JwtFault::NotThreeParts => "It does not have three parts.",
+            JwtFault::Base64 => "Bad base64url.",
+            JwtFault::Header => "Bad header.",
+            JwtFault::Algorithm => "The algorithm must be RS256.",
+            JwtFault::Signature => "The signature does not verify with the user's public key.",
+            JwtFault::Payload => "Bad payload.",
+        })
+    })?;
     let subject = format!(
         "{}.{}",
         account.to_ascii_uppercase(),
