@@ -222,6 +222,33 @@ fn google_error(
     (http, Json(json!({ "error": error }))).into_response()
 }
 
+/// `400 INVALID_ARGUMENT` with one Google Ads error.
+fn invalid_argument(version: &str, kind: &str, code: &str, message: &str) -> Response {
+    google_error(
+        StatusCode::BAD_REQUEST,
+        "INVALID_ARGUMENT",
+        "Request contains an invalid argument.",
+        version,
+        vec![ads_error(kind, code, message)],
+    )
+}
+
+/// `403 PERMISSION_DENIED` with one Google Ads error.
+fn permission_denied(version: &str, kind: &str, code: &str, message: &str) -> Response {
+    google_error(
+        StatusCode::FORBIDDEN,
+        "PERMISSION_DENIED",
+        "The caller does not have permission",
+        version,
+        vec![ads_error(kind, code, message)],
+    )
+}
+
+/// An error without Google Ads details.
+fn bare_error(http: StatusCode, status: &str, message: &str, version: &str) -> Response {
+    google_error(http, status, message, version, vec![])
+}
+
 fn failure_detail(version: &str, errors: Vec<Value>) -> Value {
     json!({
         "@type": format!("type.googleapis.com/google.ads.googleads.{version}.errors.GoogleAdsFailure"),
@@ -246,7 +273,7 @@ async fn api(
     let (version, rest) = path.split_once('/').unwrap_or((path.as_str(), ""));
     let latest = SERVED_VERSIONS[SERVED_VERSIONS.len() - 1];
     if !SERVED_VERSIONS.contains(&version) || method != Method::POST {
-        return google_error(
+        return bare_error(
             StatusCode::NOT_FOUND,
             "NOT_FOUND",
             &format!(
@@ -255,7 +282,6 @@ async fn api(
                 SERVED_VERSIONS.join(", ")
             ),
             latest,
-            vec![],
         );
     }
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
@@ -270,16 +296,11 @@ async fn api(
         );
     }
     if header("developer-token") != Some(state.config.developer_token.as_str()) {
-        return google_error(
-            StatusCode::FORBIDDEN,
-            "PERMISSION_DENIED",
-            "The caller does not have permission",
+        return permission_denied(
             version,
-            vec![ads_error(
-                "authorizationError",
-                "DEVELOPER_TOKEN_NOT_APPROVED",
-                "The developer token is not approved for this account.",
-            )],
+            "authorizationError",
+            "DEVELOPER_TOKEN_NOT_APPROVED",
+            "The developer token is not approved for this account.",
         );
     }
     let customer = format!("customers/{}/", state.config.customer_id);
@@ -288,34 +309,27 @@ async fn api(
         None => true,
     };
     if !rest.starts_with(&customer) || !login_ok {
-        return google_error(
-            StatusCode::FORBIDDEN,
-            "PERMISSION_DENIED",
-            "The caller does not have permission",
+        return permission_denied(
             version,
-            vec![ads_error(
-                "authorizationError",
-                "USER_PERMISSION_DENIED",
-                "User doesn't have permission to access customer. Note: If you're accessing a client customer, the manager's customer id must be set in the 'login-customer-id' header.",
-            )],
+            "authorizationError",
+            "USER_PERMISSION_DENIED",
+            "User doesn't have permission to access customer. Note: If you're accessing a client customer, the manager's customer id must be set in the 'login-customer-id' header.",
         );
     }
     if !header("content-type").is_some_and(|c| c.starts_with("application/json")) {
-        return google_error(
+        return bare_error(
             StatusCode::BAD_REQUEST,
             "INVALID_ARGUMENT",
             "Invalid JSON payload: the body must be application/json.",
             version,
-            vec![],
         );
     }
     let Ok(body) = serde_json::from_slice::<Value>(&body) else {
-        return google_error(
+        return bare_error(
             StatusCode::BAD_REQUEST,
             "INVALID_ARGUMENT",
             "Invalid JSON payload received.",
             version,
-            vec![],
         );
     };
     let action = &rest[customer.len()..];
@@ -328,24 +342,22 @@ async fn api(
                 .and_then(|a| a.split_once(':'))
                 .filter(|(id, _)| !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()));
             let Some((id, verb)) = job_action else {
-                return google_error(
+                return bare_error(
                     StatusCode::NOT_FOUND,
                     "NOT_FOUND",
                     &format!("/{path} is not a Google Ads API method"),
                     version,
-                    vec![],
                 );
             };
             let job = format!("{customer}offlineUserDataJobs/{id}");
             match verb {
                 "addOperations" => add_operations(&mut state, version, &job, &body),
                 "run" => run_job(&mut state, version, &job),
-                _ => google_error(
+                _ => bare_error(
                     StatusCode::NOT_FOUND,
                     "NOT_FOUND",
                     &format!("/{path} is not a Google Ads API method"),
                     version,
-                    vec![],
                 ),
             }
         }
@@ -354,30 +366,20 @@ async fn api(
 
 fn create_job(state: &mut SimState, version: &str, body: &Value) -> Response {
     if !state.config.customer_match_allowlisted {
-        return google_error(
-            StatusCode::FORBIDDEN,
-            "PERMISSION_DENIED",
-            "The caller does not have permission",
+        return permission_denied(
             version,
-            vec![ads_error(
-                "notAllowlistedError",
-                contract::NOT_ALLOWLISTED,
-                "Customer is not allowlisted for accessing this feature.",
-            )],
+            "notAllowlistedError",
+            contract::NOT_ALLOWLISTED,
+            "Customer is not allowlisted for accessing this feature.",
         );
     }
     let job = &body["job"];
     if job["type"] != "CUSTOMER_MATCH_USER_LIST" {
-        return google_error(
-            StatusCode::BAD_REQUEST,
-            "INVALID_ARGUMENT",
-            "Request contains an invalid argument.",
+        return invalid_argument(
             version,
-            vec![ads_error(
-                "offlineUserDataJobError",
-                "INVALID_USER_LIST_TYPE",
-                "Type of the user list is not applicable for the job.",
-            )],
+            "offlineUserDataJobError",
+            "INVALID_USER_LIST_TYPE",
+            "Type of the user list is not applicable for the job.",
         );
     }
     let expected = format!(
@@ -385,16 +387,11 @@ fn create_job(state: &mut SimState, version: &str, body: &Value) -> Response {
         state.config.customer_id, state.config.user_list_id
     );
     if job["customerMatchUserListMetadata"]["userList"] != expected.as_str() {
-        return google_error(
-            StatusCode::BAD_REQUEST,
-            "INVALID_ARGUMENT",
-            "Request contains an invalid argument.",
+        return invalid_argument(
             version,
-            vec![ads_error(
-                "offlineUserDataJobError",
-                "INVALID_USER_LIST_ID",
-                "The user list ID provided for the job is invalid.",
-            )],
+            "offlineUserDataJobError",
+            "INVALID_USER_LIST_ID",
+            "The user list ID provided for the job is invalid.",
         );
     }
     let id = state.next_id;
@@ -420,35 +417,28 @@ fn create_job(state: &mut SimState, version: &str, body: &Value) -> Response {
 fn add_operations(state: &mut SimState, version: &str, job_name: &str, body: &Value) -> Response {
     let limit = state.config.max_identifiers_per_request;
     let Some(job) = state.jobs.get_mut(job_name) else {
-        return google_error(
+        return bare_error(
             StatusCode::NOT_FOUND,
             "NOT_FOUND",
             &format!("Resource {job_name} was not found."),
             version,
-            vec![],
         );
     };
     if job.status != "PENDING" {
-        return google_error(
+        return bare_error(
             StatusCode::BAD_REQUEST,
             "FAILED_PRECONDITION",
             "Operations can only be added to a job that has not been run.",
             version,
-            vec![],
         );
     }
     let operations = body["operations"].as_array().cloned().unwrap_or_default();
     if operations.is_empty() {
-        return google_error(
-            StatusCode::BAD_REQUEST,
-            "INVALID_ARGUMENT",
-            "Request contains an invalid argument.",
+        return invalid_argument(
             version,
-            vec![ads_error(
-                "requestError",
-                "REQUIRED_FIELD_MISSING",
-                "operations is required.",
-            )],
+            "requestError",
+            "REQUIRED_FIELD_MISSING",
+            "operations is required.",
         );
     }
     let total: usize = operations
@@ -456,17 +446,7 @@ fn add_operations(state: &mut SimState, version: &str, job_name: &str, body: &Va
         .map(|op| user_identifiers(op).map_or(0, |(_, ids)| ids.len()))
         .sum();
     if total > limit {
-        return google_error(
-            StatusCode::BAD_REQUEST,
-            "INVALID_ARGUMENT",
-            "Request contains an invalid argument.",
-            version,
-            vec![ads_error(
-                "offlineUserDataJobError",
-                "TOO_MANY_USER_IDENTIFIERS",
-                &format!("Maximum number of user identifiers allowed per request is {limit} and per operation is 20."),
-            )],
-        );
+        return invalid_argument(version, "offlineUserDataJobError", "TOO_MANY_USER_IDENTIFIERS", &format!("Maximum number of user identifiers allowed per request is {limit} and per operation is 20."));
     }
     let mut errors = Vec::new();
     let mut accepted = Vec::new();
@@ -609,22 +589,20 @@ fn run_job(state: &mut SimState, version: &str, job_name: &str) -> Response {
     let polls = state.config.running_polls;
     let fails_with = state.fail_next_job.take();
     let Some(job) = state.jobs.get_mut(job_name) else {
-        return google_error(
+        return bare_error(
             StatusCode::NOT_FOUND,
             "NOT_FOUND",
             &format!("Resource {job_name} was not found."),
             version,
-            vec![],
         );
     };
     if job.status != "PENDING" {
         state.fail_next_job = fails_with;
-        return google_error(
+        return bare_error(
             StatusCode::BAD_REQUEST,
             "FAILED_PRECONDITION",
             "The job has already been run.",
             version,
-            vec![],
         );
     }
     job.status = "RUNNING";
@@ -648,16 +626,11 @@ fn search(state: &mut SimState, version: &str, body: &Value) -> Response {
         query.contains("FROM offline_user_data_job"),
         query.contains("offline_user_data_job.status"),
     ) else {
-        return google_error(
-            StatusCode::BAD_REQUEST,
-            "INVALID_ARGUMENT",
-            "Request contains an invalid argument.",
+        return invalid_argument(
             version,
-            vec![ads_error(
-                "queryError",
-                "PROHIBITED_RESOURCE_TYPE_IN_SELECT_CLAUSE",
-                "The simulator answers only offline_user_data_job status queries by resource name.",
-            )],
+            "queryError",
+            "PROHIBITED_RESOURCE_TYPE_IN_SELECT_CLAUSE",
+            "The simulator answers only offline_user_data_job status queries by resource name.",
         );
     };
     let SimState { jobs, members, .. } = state;
