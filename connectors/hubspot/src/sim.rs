@@ -434,6 +434,27 @@ fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Refusal>
         .map_err(|e| Refusal::validation(format!("Invalid input JSON: {e}")))
 }
 
+/// The JSON body of a call to a served `version`, sent as `application/json`.
+fn json_body<T: serde::de::DeserializeOwned>(
+    version: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<T, Refusal> {
+    served(version)?;
+    require_json(headers)?;
+    parse_body(body)
+}
+
+/// `Ok` when a batch holds from 1 to [`BATCH_LIMIT`] inputs.
+fn batch_size(inputs: usize) -> Result<(), Refusal> {
+    if inputs == 0 || inputs > BATCH_LIMIT {
+        return Err(Refusal::validation(format!(
+            "inputs: size must be between 1 and {BATCH_LIMIT}, got {inputs}"
+        )));
+    }
+    Ok(())
+}
+
 /// Resolves `id` under `idProperty` to a stored email: `Ok(None)` when no contact matches.
 fn resolve(
     portal: &Portal,
@@ -568,9 +589,7 @@ async fn update_contact(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Refusal> {
-    served(&version)?;
-    require_json(&headers)?;
-    let update: PropertiesBody = parse_body(&body)?;
+    let update: PropertiesBody = json_body(&version, &headers, &body)?;
     let mut portal = state.portal.lock().unwrap();
     let id_property = query.get("idProperty").map(String::as_str);
     let email = found(resolve(&portal, &id, id_property)?)?;
@@ -586,15 +605,8 @@ async fn batch_update(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Refusal> {
-    served(&version)?;
-    require_json(&headers)?;
-    let batch: BatchUpdateBody = parse_body(&body)?;
-    if batch.inputs.is_empty() || batch.inputs.len() > BATCH_LIMIT {
-        return Err(Refusal::validation(format!(
-            "inputs: size must be between 1 and {BATCH_LIMIT}, got {}",
-            batch.inputs.len()
-        )));
-    }
+    let batch: BatchUpdateBody = json_body(&version, &headers, &body)?;
+    batch_size(batch.inputs.len())?;
     let mut seen = BTreeSet::new();
     let duplicates: Vec<&str> = batch
         .inputs
@@ -627,6 +639,12 @@ async fn batch_update(
             None => missing.push(input.id.clone()),
         }
     }
+    Ok(batch_answer(started, results, missing))
+}
+
+/// A batch's answer: `200 COMPLETE` with the `results`, or `207` with one `OBJECT_NOT_FOUND`
+/// error naming the `missing` ids when some were not found.
+fn batch_answer(started: String, results: Vec<Value>, missing: Vec<String>) -> Response {
     let mut answer = json!({
         "status": "COMPLETE",
         "results": results,
@@ -634,7 +652,7 @@ async fn batch_update(
         "completedAt": now_rfc3339(),
     });
     if missing.is_empty() {
-        return Ok(Json(answer).into_response());
+        return Json(answer).into_response();
     }
     answer["numErrors"] = json!(1);
     answer["errors"] = json!([{
@@ -643,7 +661,7 @@ async fn batch_update(
         "message": "Could not get some CONTACT objects, they may be deleted or not exist. Check that ids are valid.",
         "context": {"ids": missing},
     }]);
-    Ok((StatusCode::MULTI_STATUS, Json(answer)).into_response())
+    (StatusCode::MULTI_STATUS, Json(answer)).into_response()
 }
 
 async fn batch_read(
@@ -652,15 +670,8 @@ async fn batch_read(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Refusal> {
-    served(&version)?;
-    require_json(&headers)?;
-    let batch: BatchReadBody = parse_body(&body)?;
-    if batch.inputs.is_empty() || batch.inputs.len() > BATCH_LIMIT {
-        return Err(Refusal::validation(format!(
-            "inputs: size must be between 1 and {BATCH_LIMIT}, got {}",
-            batch.inputs.len()
-        )));
-    }
+    let batch: BatchReadBody = json_body(&version, &headers, &body)?;
+    batch_size(batch.inputs.len())?;
     let portal = state.portal.lock().unwrap();
     let names: Vec<&str> = batch
         .properties
@@ -677,23 +688,7 @@ async fn batch_read(
             None => missing.push(input.id.clone()),
         }
     }
-    let mut answer = json!({
-        "status": "COMPLETE",
-        "results": results,
-        "startedAt": started,
-        "completedAt": now_rfc3339(),
-    });
-    if missing.is_empty() {
-        return Ok(Json(answer).into_response());
-    }
-    answer["numErrors"] = json!(1);
-    answer["errors"] = json!([{
-        "status": "error",
-        "category": "OBJECT_NOT_FOUND",
-        "message": "Could not get some CONTACT objects, they may be deleted or not exist. Check that ids are valid.",
-        "context": {"ids": missing},
-    }]);
-    Ok((StatusCode::MULTI_STATUS, Json(answer)).into_response())
+    Ok(batch_answer(started, results, missing))
 }
 
 /// `POST .../contacts`: a new contact with `properties`, which must name a trimmed, lowercase
@@ -705,9 +700,7 @@ async fn create_contact(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Refusal> {
-    served(&version)?;
-    require_json(&headers)?;
-    let mut create: PropertiesBody = parse_body(&body)?;
+    let mut create: PropertiesBody = json_body(&version, &headers, &body)?;
     let email = create
         .properties
         .remove(ID_PROPERTY)
@@ -748,9 +741,7 @@ async fn gdpr_delete(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<StatusCode, Refusal> {
-    served(&version)?;
-    require_json(&headers)?;
-    let request: GdprDeleteBody = parse_body(&body)?;
+    let request: GdprDeleteBody = json_body(&version, &headers, &body)?;
     let mut portal = state.portal.lock().unwrap();
     let id_property = request.id_property.as_deref();
     match resolve(&portal, &request.object_id, id_property)? {
