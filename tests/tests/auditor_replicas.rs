@@ -4,7 +4,9 @@
 //! partition), in order, with their actors; and once one replica stops, the other takes its
 //! partitions over without losing what it wrote. Leaks and closed observation windows read by
 //! either replica are applied by the owner too: a leak racing a confirmation keeps both, and a
-//! request is proven exactly once; a request delivered again resets nothing.
+//! request is proven exactly once; a request delivered again resets nothing. Each replica holds
+//! in full only the records of the requests it owns, and reads any other back from the audit
+//! topic: both answer the same record for every request, and the same report and counts.
 
 use std::time::Duration;
 
@@ -118,6 +120,97 @@ async fn wait_record(
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     panic!("record {id} on {base} never got there; last seen {last}");
+}
+
+/// Partitions of the test topics (`Stack::create_topics`).
+const PARTITIONS: u32 = 3;
+
+/// `GET {base}{path}`: the status, the record source header and the body.
+async fn get(client: &reqwest::Client, base: &str, path: &str) -> (u16, Option<String>, String) {
+    let answer = client
+        .get(format!("{base}{path}"))
+        .send()
+        .await
+        .expect("answer");
+    let status = answer.status().as_u16();
+    let source = answer
+        .headers()
+        .get("x-hush-record-source")
+        .map(|v| v.to_str().expect("header").to_owned());
+    (status, source, answer.text().await.expect("body"))
+}
+
+/// Every request's record is held by exactly one replica, the same one for every request of a
+/// confirmations partition, and read back from the audit topic by the other; both answer the
+/// same record. The report and the dashboard count every request on both.
+async fn assert_each_replica_holds_only_its_own(
+    clients: [&reqwest::Client; 2],
+    bases: &[String],
+    requests: &[PrivacyRequest],
+) {
+    let mut holder_of_partition = std::collections::HashMap::new();
+    for request in requests {
+        let id = &request.request_id;
+        let path = format!("/v1/requests/{id}");
+        let mut answers = Vec::new();
+        for (client, base) in clients.iter().zip(bases) {
+            let (status, source, body) = get(client, base, &path).await;
+            assert_eq!(status, 200, "{id} on {base}: {body}");
+            let mut record: Value = serde_json::from_str(&body).expect("json");
+            record["status"] = Value::Null; // computed at each answer
+            answers.push((source.expect("record source header"), record));
+        }
+        assert_eq!(
+            answers[0].1, answers[1].1,
+            "both replicas answer the same record"
+        );
+        let held: Vec<usize> = (0..2).filter(|&i| answers[i].0 == "held").collect();
+        assert_eq!(
+            held.len(),
+            1,
+            "{id} held by exactly one replica: {answers:?}"
+        );
+        let other = 1 - held[0];
+        assert_eq!(answers[other].0, "audit-topic", "{id}: {answers:?}");
+        let partition =
+            hush_auditor::store::owner::key_hash(request.subject_key.as_bytes()) % PARTITIONS;
+        let holder = *holder_of_partition.entry(partition).or_insert(held[0]);
+        assert_eq!(
+            holder, held[0],
+            "{id}: every request of partition {partition} is held by one replica"
+        );
+    }
+    // Receipt days are local to the business's time zone: a range around today's UTC date.
+    let holders: std::collections::HashSet<usize> = holder_of_partition.values().copied().collect();
+    assert_eq!(
+        holders.len(),
+        2,
+        "both replicas hold some requests: {holder_of_partition:?}"
+    );
+    let today = chrono::Utc::now().date_naive();
+    let (from, to) = (today - chrono::Days::new(1), today + chrono::Days::new(1));
+    let report_path = format!("/v1/report?from={from}&to={to}");
+    let mut reports = Vec::new();
+    let mut totals = Vec::new();
+    for (client, base) in clients.iter().zip(bases) {
+        let (status, _, report) = get(client, base, &report_path).await;
+        assert_eq!(status, 200, "{report}");
+        let report: Value = serde_json::from_str(&report).expect("report");
+        let delete = report["kinds"]
+            .as_array()
+            .expect("kinds")
+            .iter()
+            .find(|k| k["kind"] == "DELETE")
+            .expect("a DELETE row")
+            .clone();
+        assert_eq!(delete["received"], requests.len(), "{base}: {delete}");
+        reports.push(report["kinds"].clone());
+        let (status, _, page) = get(client, base, "/").await;
+        assert_eq!(status, 200, "dashboard on {base}");
+        totals.push(page.contains(&format!("{} requests on record", requests.len())));
+    }
+    assert_eq!(reports[0], reports[1], "the same report on both replicas");
+    assert_eq!(totals, [true, true], "both dashboards count every request");
 }
 
 #[tokio::test]
@@ -308,6 +401,8 @@ async fn changes_raced_through_two_replicas_are_all_kept_in_order_with_their_act
         }
     }
 
+    assert_each_replica_holds_only_its_own([&a, &b], &bases, &requests).await;
+
     // Replica b stops; a takes its partitions over and builds on b's last versions.
     let (stop_b, b_task) = replicas.pop().expect("replica b");
     stop_b.cancel();
@@ -337,6 +432,12 @@ async fn changes_raced_through_two_replicas_are_all_kept_in_order_with_their_act
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
         let record = wait_record(&a, &bases[0], id, |r| !r["denial_reason"].is_null()).await;
+        let (_, source, _) = get(&a, &bases[0], &format!("/v1/requests/{id}")).await;
+        assert_eq!(
+            source.as_deref(),
+            Some("held"),
+            "{id}: the partitions taken over are held once their records are read back"
+        );
         let actions: Vec<(&str, &str)> = record["changes"]
             .as_array()
             .expect("changes")

@@ -283,19 +283,33 @@ fn not_found() -> ApiError {
     )
 }
 
+/// Header of `GET /v1/requests/{id}` saying where the record came from: `held` (this replica
+/// owns the request and holds its record) or `audit-topic` (read back from the topic).
+pub const RECORD_SOURCE_HEADER: &str = "x-hush-record-source";
+
 async fn request(
     State(auditor): State<Arc<Auditor>>,
     Path(id): Path<String>,
-) -> Result<Json<RequestView>, ApiError> {
+) -> Result<Response, ApiError> {
     ensure_rebuilt(&auditor)?;
     let id = parse_id(&id)?;
-    let record = auditor
-        .store()
-        .record(&id)
-        .await
-        .map_err(unavailable)?
-        .ok_or_else(not_found)?;
-    Ok(Json(view(&record, auditor.policy(), now_millis())))
+    let (record, source) = match auditor.store().get(&id) {
+        Some(record) => (record, "held"),
+        None => (
+            auditor
+                .store()
+                .record(&id)
+                .await
+                .map_err(unavailable)?
+                .ok_or_else(not_found)?,
+            "audit-topic",
+        ),
+    };
+    Ok((
+        [(RECORD_SOURCE_HEADER, source)],
+        Json(view(&record, auditor.policy(), now_millis())),
+    )
+        .into_response())
 }
 
 /// Reads `{"reason": "..."}`.
@@ -947,6 +961,91 @@ mod tests {
 
     fn json(body: &str) -> serde_json::Value {
         serde_json::from_str(body).unwrap()
+    }
+
+    /// The audit topic as a replica that holds nothing reads it back: each record at its
+    /// position, or an unavailable broker.
+    #[derive(Default)]
+    struct AuditTopic {
+        versions: Mutex<HashMap<i64, AuditRecord>>,
+        down: AtomicBool,
+    }
+
+    #[async_trait]
+    impl crate::store::RecordFetch for AuditTopic {
+        async fn fetch(&self, at: Position) -> Result<Option<AuditRecord>, FetchError> {
+            if self.down.load(Ordering::SeqCst) {
+                return Err(FetchError::Unavailable {
+                    partition: at.partition,
+                    offset: at.offset,
+                    reason: "no answer within 5s".into(),
+                });
+            }
+            Ok(self.versions.lock().unwrap().get(&at.offset).cloned())
+        }
+    }
+
+    /// `GET /v1/requests/{id}` on `router`: status, the record source header, the body.
+    async fn get_request(router: &Router, id: &str) -> (StatusCode, Option<String>, String) {
+        let request = Request::builder()
+            .uri(format!("/v1/requests/{id}"))
+            .header("authorization", format!("Bearer {READER_KEY}"))
+            .body(Body::empty())
+            .unwrap();
+        let response = router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let source = response
+            .headers()
+            .get(RECORD_SOURCE_HEADER)
+            .map(|v| v.to_str().unwrap().to_string());
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        (status, source, String::from_utf8(bytes.to_vec()).unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_record_another_replica_owns_is_read_back_from_the_audit_topic() {
+        let held = app().await;
+        let record = held.auditor.store().get(DELETE_ID).unwrap();
+        let (summary, at) = held.auditor.store().summary(DELETE_ID).unwrap();
+        let topic = Arc::new(AuditTopic::default());
+        topic
+            .versions
+            .lock()
+            .unwrap()
+            .insert(at.offset, record.clone());
+        // A replica that owns no partition: every record is a summary.
+        let store = Arc::new(AuditStore::partitioned(3, topic.clone()));
+        store.put(record, at);
+        store.mark_rebuilt();
+        assert!(store.get(DELETE_ID).is_none());
+        assert_eq!(store.summary(DELETE_ID), Some((summary, at)));
+        let replica = router(
+            Arc::new(Auditor::new(
+                store,
+                held.writer.clone(),
+                DeadlineConfig::default(),
+                recipients(),
+                ProofSettings::default(),
+            )),
+            test_auth().await,
+        );
+        let (status, source, from_topic) = get_request(&replica, DELETE_ID).await;
+        assert_eq!(status, StatusCode::OK, "{from_topic}");
+        assert_eq!(source.as_deref(), Some("audit-topic"));
+        let (_, source, from_memory) = get_request(&held.router, DELETE_ID).await;
+        assert_eq!(source.as_deref(), Some("held"));
+        let (mut a, mut b) = (json(&from_topic), json(&from_memory));
+        // The status is computed at each answer; everything else is the same record.
+        a["status"] = serde_json::Value::Null;
+        b["status"] = serde_json::Value::Null;
+        assert_eq!(a, b);
+
+        topic.down.store(true, Ordering::SeqCst);
+        let (status, _, body) = get_request(&replica, DELETE_ID).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(json(&body)["error"], "record_unavailable", "{body}");
+        let (status, _, _) = get_request(&replica, OLD_ID).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "not on record at all");
     }
 
     #[tokio::test]

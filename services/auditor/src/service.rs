@@ -430,64 +430,58 @@ impl Auditor {
         let window = self.proof.window_ms;
         let at_risk_days = self.policy.at_risk_days();
         let progress = |topic: &str| self.coverage.get(topic);
-        // Candidates from the summaries; the full record (held, or read back) decides.
-        let candidates: Vec<String> = self.store.read(|records| {
+        let watched = &self.proof.watched_topics;
+        // The summaries say which windows closed clean (fold::prove's conditions); only those
+        // not sent lately have their full record (held, or read back) checked and sent.
+        let due: Vec<String> = self.store.read(|records| {
             records
                 .filter(|(_, r)| {
-                    !r.proven
+                    !watched.is_empty()
+                        && !r.proven
                         && matches!(
                             r.recorded_status,
                             AuditStatus::Verified | AuditStatus::Confirmed
                         )
-                        && r.completed_at
-                            .is_some_and(|at| at.saturating_add(window) <= now)
+                        && r.completed_at.is_some_and(|at| {
+                            let end = at.saturating_add(window);
+                            end <= now
+                                && watched.iter().all(|topic| {
+                                    progress(topic).is_some_and(|p| p.covered_until >= end)
+                                })
+                        })
                 })
                 .map(|(key, _)| key.to_owned())
                 .collect()
         });
-        let mut due = Vec::with_capacity(candidates.len());
-        for key in candidates {
-            let Some(record) = self
-                .store
-                .record(&key)
-                .await
-                .map_err(|e| WriteError(e.to_string()))?
-            else {
-                continue;
-            };
-            if fold::prove(
-                &record,
-                window,
-                &self.proof.watched_topics,
-                &progress,
-                at_risk_days,
-                now,
-            )
-            .is_some()
-            {
-                due.push(record);
-            }
-        }
-        let unsent: Vec<AuditRecord> = {
+        let unsent: Vec<String> = {
             let mut proving = self.proving.lock().expect("proving lock");
-            proving.retain(|id, _| due.iter().any(|r| request_key(&r.request_id) == *id));
+            proving.retain(|id, _| due.contains(id));
             due.into_iter()
-                .filter(|r| {
+                .filter(|key| {
                     proving
-                        .get(&request_key(&r.request_id))
+                        .get(key)
                         .is_none_or(|&sent| now.saturating_sub(sent) >= PROVE_AGAIN_MS)
                 })
                 .collect()
         };
-        for record in &unsent {
-            self.dispatch(self.own_command(record, AuditorCommandAction::Prove, now))
+        let mut sent = 0;
+        for key in unsent {
+            let record = self
+                .store
+                .record(&key)
+                .await
+                .map_err(|e| WriteError(e.to_string()))?;
+            let Some(record) = record.filter(|r| {
+                fold::prove(r, window, watched, &progress, at_risk_days, now).is_some()
+            }) else {
+                continue;
+            };
+            self.dispatch(self.own_command(&record, AuditorCommandAction::Prove, now))
                 .await?;
-            self.proving
-                .lock()
-                .expect("proving lock")
-                .insert(request_key(&record.request_id), now);
+            self.proving.lock().expect("proving lock").insert(key, now);
+            sent += 1;
         }
-        Ok(unsent.len())
+        Ok(sent)
     }
 
     /// A command of the auditor itself (a leak, a proof) on `record`, issued at `at`.
@@ -965,16 +959,12 @@ impl OwnerBatches {
 impl BatchHandler for OwnerBatches {
     async fn handle_batch(&self, batch: &[IncomingMessage]) -> Result<(), HandlerError> {
         let store = self.auditor.store();
-        let rebalanced = self
-            .handoff
+        self.handoff
             .settle(store)
             .await
             .map_err(HandlerError::Retryable)?;
-        if let Some(counts) = rebalanced {
-            // The group reads the confirmations and the commands, which have as many
-            // partitions (checked at start-up).
-            store.release_all(u32::try_from(counts.total / 2).unwrap_or(0));
-        }
+        // This replica is assigned the partitions it reads from (until the next rebalance,
+        // when `release_on_rebalance` gives them all up).
         for message in batch {
             store.own(message.partition);
         }
@@ -1019,6 +1009,41 @@ impl BatchHandler for OwnerBatches {
             return Err(error);
         }
         dead_letter(&self.dlq, unusable, "change").await
+    }
+}
+
+/// At every rebalance of the owner group, gives up the partitions the store holds in full
+/// (the owner's next batches say again which it has) and tells it the partition count: the
+/// group reads the confirmations and the commands, which have as many partitions (checked at
+/// start-up), so each has half of those the rebalance counted.
+async fn release_on_rebalance(
+    store: Arc<AuditStore>,
+    mut rebalances: tokio::sync::watch::Receiver<hush_runtime::kafka::PartitionCounts>,
+    stop: CancellationToken,
+) {
+    let release = |counts: hush_runtime::kafka::PartitionCounts| {
+        store.release_all(u32::try_from(counts.total / 2).unwrap_or(0));
+    };
+    let told = *rebalances.borrow_and_update();
+    if told.total > 0 {
+        release(told);
+    }
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            changed = rebalances.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                let counts = *rebalances.borrow_and_update();
+                release(counts);
+                tracing::info!(
+                    assigned = counts.assigned,
+                    partitions = counts.total / 2,
+                    "owner group rebalanced: records held in full released until read again"
+                );
+            }
+        }
     }
 }
 
@@ -1127,23 +1152,21 @@ impl Handoff {
     }
 
     /// Returns at once unless a rebalance happened since the last call; then waits until the
-    /// store has read the audit topic up to the end offsets it has now, and answers the
-    /// partition counts the rebalance told (once per rebalance).
-    async fn settle(
-        &self,
-        store: &AuditStore,
-    ) -> Result<Option<hush_runtime::kafka::PartitionCounts>, String> {
+    /// store has read the audit topic up to the end offsets it has now.
+    async fn settle(&self, store: &AuditStore) -> Result<(), String> {
         use std::sync::atomic::Ordering;
-        let (rebalanced, counts) = {
+        let rebalanced = {
             let mut rebalances = self.rebalances.lock().expect("rebalances lock");
             let changed = rebalances.has_changed().unwrap_or(false);
-            let counts = *rebalances.borrow_and_update();
-            (changed, counts)
+            if changed {
+                rebalances.borrow_and_update();
+            }
+            changed
         };
         if rebalanced {
             self.pending.store(true, Ordering::SeqCst);
         } else if !self.pending.load(Ordering::SeqCst) {
-            return Ok(None);
+            return Ok(());
         }
         let ends = self.ends.clone();
         let ends = tokio::task::spawn_blocking(move || ends())
@@ -1166,7 +1189,7 @@ impl Handoff {
             }
         }
         self.pending.store(false, Ordering::SeqCst);
-        Ok(Some(counts))
+        Ok(())
     }
 }
 
@@ -1385,6 +1408,11 @@ async fn start(
         confirmations.partition_counts(),
         &common.topics.audit,
     )?;
+    tasks.push(tokio::spawn(release_on_rebalance(
+        store.clone(),
+        confirmations.partition_counts(),
+        stop.clone(),
+    )));
     tasks.push(tokio::spawn(confirmations.run_batches(
         stop.clone(),
         CHANGE_BATCH,
@@ -1879,7 +1907,7 @@ mod tests {
             tokio::sync::watch::channel(hush_runtime::kafka::PartitionCounts::default());
         let handoff = Handoff::with_ends(receiver, "hush.audit.v1", Arc::new(|| Ok(vec![(0, 5)])));
         let store = auditor.store().clone();
-        assert_eq!(handoff.settle(&store).await, Ok(None), "no rebalance yet");
+        assert_eq!(handoff.settle(&store).await, Ok(()), "no rebalance yet");
         rebalances.send_replace(hush_runtime::kafka::PartitionCounts {
             assigned: 1,
             total: 3,
@@ -1914,15 +1942,7 @@ mod tests {
                 },
             )
             .await;
-        assert_eq!(
-            handoff.settle(&store).await,
-            Ok(Some(hush_runtime::kafka::PartitionCounts {
-                assigned: 1,
-                total: 3,
-            })),
-            "settled once, with the counts the rebalance told"
-        );
-        assert_eq!(handoff.settle(&store).await, Ok(None), "and only once");
+        assert_eq!(handoff.settle(&store).await, Ok(()));
         let opened = auditor
             .record_requests(&[request(1)], now_millis())
             .await
