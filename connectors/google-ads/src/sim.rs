@@ -14,14 +14,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
-use hush_sim_kit::google_oauth::{GoogleOAuthClient, GoogleTokens};
+use hush_sim_kit::google_oauth::GoogleTokens;
 use hush_sim_kit::{any_loopback_port, serve, RunningSim};
 use serde_json::{json, Value};
 
@@ -43,15 +42,15 @@ pub mod contract {
     pub const NOT_ALLOWLISTED: &str = "CUSTOMER_NOT_ALLOWLISTED_FOR_THIS_FEATURE";
 }
 
+/// The OAuth client a simulated account honours (from the sim kit).
+pub use hush_sim_kit::google_oauth::GoogleOAuthClient;
+
 /// What the simulated account accepts.
 #[derive(Debug, Clone)]
 pub struct GoogleAdsSimConfig {
-    /// OAuth client id.
-    pub client_id: String,
-    /// OAuth client secret.
-    pub client_secret: String,
-    /// The one refresh token the token endpoint honours.
-    pub refresh_token: String,
+    /// The OAuth client and refresh token the token endpoint honours, and the lifetime of the
+    /// access tokens it issues.
+    pub oauth: GoogleOAuthClient,
     /// The developer token every API call must carry.
     pub developer_token: String,
     /// The customer the token may act on.
@@ -60,8 +59,6 @@ pub struct GoogleAdsSimConfig {
     pub user_list_id: String,
     /// When set, every call must carry this `login-customer-id`.
     pub login_customer_id: Option<String>,
-    /// Lifetime of issued access tokens (`expires_in`, whole seconds, at least 1).
-    pub token_lifetime: Duration,
     /// Status reads that still answer `RUNNING` after `:run`.
     pub running_polls: u32,
     /// Most identifiers one `addOperations` request may carry.
@@ -74,14 +71,11 @@ pub struct GoogleAdsSimConfig {
 impl Default for GoogleAdsSimConfig {
     fn default() -> Self {
         Self {
-            client_id: "sim-client-id.apps.googleusercontent.com".into(),
-            client_secret: "sim-client-secret".into(),
-            refresh_token: "1//sim-refresh-token".into(),
+            oauth: GoogleOAuthClient::default(),
             developer_token: "sim-developer-token".into(),
             customer_id: "1234567890".into(),
             user_list_id: "555".into(),
             login_customer_id: None,
-            token_lifetime: Duration::from_secs(3_599),
             running_polls: 2,
             max_identifiers_per_request: 100_000,
             customer_match_allowlisted: true,
@@ -131,12 +125,7 @@ impl GoogleAdsSim {
     /// Starts the simulator on `addr`.
     pub async fn start_on(config: GoogleAdsSimConfig, addr: SocketAddr) -> std::io::Result<Self> {
         let tokens = GoogleTokens::new(
-            GoogleOAuthClient {
-                client_id: config.client_id.clone(),
-                client_secret: config.client_secret.clone(),
-                refresh_token: config.refresh_token.clone(),
-                token_lifetime: config.token_lifetime,
-            },
+            config.oauth.clone(),
             "https://www.googleapis.com/auth/adwords",
             "ya29.sim-access-token-",
         );

@@ -2,11 +2,10 @@
 
 use std::time::Duration;
 
-use hush_connector_google_ads::sim::{GoogleAdsSim, GoogleAdsSimConfig};
+use hush_connector_google_ads::sim::{GoogleAdsSim, GoogleAdsSimConfig, GoogleOAuthClient};
 use hush_connector_google_ads::{
     GoogleAdsConfig, GoogleAdsConnector, GoogleAdsCredentials, EVIDENCE_JOB,
 };
-use hush_connector_kit::oauth::ClientCredentials;
 use hush_connector_kit::testing::{assert_refused, recipient_with, work, ComplianceSuite, WorkExt};
 use hush_contracts::connector::{
     Connector, ConnectorError, Operation, SuppressionWork, WorkIdentifier,
@@ -53,11 +52,7 @@ fn connector_for(
 /// The credentials the simulator accepts, as the connector holds them.
 fn credentials(config: &GoogleAdsSimConfig) -> GoogleAdsCredentials {
     GoogleAdsCredentials {
-        oauth: ClientCredentials {
-            client_id: config.client_id.clone(),
-            client_secret: config.client_secret.as_str().into(),
-            refresh_token: config.refresh_token.as_str().into(),
-        },
+        oauth: config.oauth.client_credentials(),
         developer_token: config.developer_token.as_str().into(),
     }
 }
@@ -204,7 +199,10 @@ async fn delete_is_reported_as_deleted() {
 #[tokio::test]
 async fn token_is_refreshed_before_it_expires() {
     let (sim, connector) = start(GoogleAdsSimConfig {
-        token_lifetime: Duration::from_secs(2),
+        oauth: GoogleOAuthClient {
+            token_lifetime: Duration::from_secs(2),
+            ..GoogleOAuthClient::default()
+        },
         ..GoogleAdsSimConfig::default()
     })
     .await;
@@ -249,7 +247,10 @@ async fn token_rejected_with_401_is_refreshed_once_and_the_call_repeated() {
 async fn revoked_refresh_token_is_permanent() {
     let config = GoogleAdsSimConfig::default();
     let sim = GoogleAdsSim::start(GoogleAdsSimConfig {
-        refresh_token: "another".into(),
+        oauth: GoogleOAuthClient {
+            refresh_token: "another".into(),
+            ..config.oauth.clone()
+        },
         ..config.clone()
     })
     .await
@@ -437,7 +438,7 @@ async fn raw_job(
         .header("content-type", "application/x-www-form-urlencoded")
         .body(format!(
             "grant_type=refresh_token&client_id={}&client_secret={}&refresh_token={}",
-            config.client_id, config.client_secret, config.refresh_token
+            config.oauth.client_id, config.oauth.client_secret, config.oauth.refresh_token
         ))
         .send()
         .await

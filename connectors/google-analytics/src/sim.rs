@@ -21,7 +21,6 @@
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -29,7 +28,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
-use hush_sim_kit::google_oauth::{GoogleOAuthClient, GoogleTokens};
+use hush_sim_kit::google_oauth::GoogleTokens;
 use hush_sim_kit::{any_loopback_port, serve, RunningSim};
 use serde_json::{json, Value};
 
@@ -67,19 +66,17 @@ pub mod contract {
     pub const DAILY_REQUESTS_PER_PROPERTY: u32 = 500;
 }
 
+/// The OAuth client a simulated account honours (from the sim kit).
+pub use hush_sim_kit::google_oauth::GoogleOAuthClient;
+
 /// What the simulated Google account accepts.
 #[derive(Debug, Clone)]
 pub struct GoogleAnalyticsSimConfig {
-    /// OAuth client id.
-    pub client_id: String,
-    /// OAuth client secret.
-    pub client_secret: String,
-    /// The one refresh token the token endpoint honours.
-    pub refresh_token: String,
+    /// The OAuth client and refresh token the token endpoint honours, and the lifetime of the
+    /// access tokens it issues.
+    pub oauth: GoogleOAuthClient,
     /// The GA4 property the credential may delete data from.
     pub property_id: String,
-    /// Lifetime of issued access tokens (`expires_in`, whole seconds, at least 1).
-    pub token_lifetime: Duration,
     /// Deletion requests the property accepts a day.
     pub daily_requests: u32,
 }
@@ -87,11 +84,8 @@ pub struct GoogleAnalyticsSimConfig {
 impl Default for GoogleAnalyticsSimConfig {
     fn default() -> Self {
         Self {
-            client_id: "sim-client-id.apps.googleusercontent.com".into(),
-            client_secret: "sim-client-secret".into(),
-            refresh_token: "1//sim-refresh-token".into(),
+            oauth: GoogleOAuthClient::default(),
             property_id: "345678901".into(),
-            token_lifetime: Duration::from_secs(3_599),
             daily_requests: DAILY_REQUESTS_PER_PROPERTY,
         }
     }
@@ -137,12 +131,7 @@ impl GoogleAnalyticsSim {
         addr: SocketAddr,
     ) -> std::io::Result<Self> {
         let tokens = GoogleTokens::new(
-            GoogleOAuthClient {
-                client_id: config.client_id.clone(),
-                client_secret: config.client_secret.clone(),
-                refresh_token: config.refresh_token.clone(),
-                token_lifetime: config.token_lifetime,
-            },
+            config.oauth.clone(),
             "https://www.googleapis.com/auth/analytics.user.deletion",
             "ya29.sim-analytics-token-",
         );

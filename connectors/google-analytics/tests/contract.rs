@@ -3,11 +3,12 @@
 
 use std::time::Duration;
 
-use hush_connector_google_analytics::sim::{GoogleAnalyticsSim, GoogleAnalyticsSimConfig};
+use hush_connector_google_analytics::sim::{
+    GoogleAnalyticsSim, GoogleAnalyticsSimConfig, GoogleOAuthClient,
+};
 use hush_connector_google_analytics::{
     GoogleAnalyticsConfig, GoogleAnalyticsConnector, EVIDENCE_DELETION_REQUEST_TIME,
 };
-use hush_connector_kit::oauth::ClientCredentials;
 use hush_connector_kit::testing::{
     assert_refused, assert_retry_after, completed, email, hashed, one, with_raw, work,
     ComplianceSuite, WorkExt,
@@ -41,11 +42,7 @@ token_url = "{token}"
         property = config.property_id,
     );
     let recipient: RecipientConfig = toml::from_str(&text).unwrap();
-    let credentials = ClientCredentials {
-        client_id: config.client_id.clone(),
-        client_secret: config.client_secret.as_str().into(),
-        refresh_token: config.refresh_token.as_str().into(),
-    };
+    let credentials = config.oauth.client_credentials();
     let resolved = GoogleAnalyticsConfig::with_credentials(
         &recipient,
         recipient.settings().unwrap(),
@@ -238,7 +235,10 @@ async fn a_revoked_refresh_token_is_permanent_with_googles_reason() {
     let config = GoogleAnalyticsSimConfig::default();
     let sim = GoogleAnalyticsSim::start(config.clone()).await.unwrap();
     let revoked = GoogleAnalyticsSimConfig {
-        refresh_token: "1//revoked".into(),
+        oauth: GoogleOAuthClient {
+            refresh_token: "1//revoked".into(),
+            ..config.oauth.clone()
+        },
         ..config
     };
     let connector = connector_for(&sim, &revoked, "");
@@ -354,9 +354,9 @@ async fn the_simulator_validates_the_body_like_google() {
         .header("content-type", "application/x-www-form-urlencoded")
         .body(format!(
             "grant_type=refresh_token&client_id={}&client_secret={}&refresh_token={}",
-            config.client_id,
-            config.client_secret,
-            config.refresh_token.replace('/', "%2F")
+            config.oauth.client_id,
+            config.oauth.client_secret,
+            config.oauth.refresh_token.replace('/', "%2F")
         ))
         .send()
         .await

@@ -15,14 +15,13 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
-use hush_sim_kit::google_oauth::{GoogleOAuthClient, GoogleTokens};
+use hush_sim_kit::google_oauth::GoogleTokens;
 use hush_sim_kit::{any_loopback_port, serve, RunningSim};
 use serde_json::{json, Map, Value};
 
@@ -106,23 +105,21 @@ pub mod contract {
     pub const ERROR_DOMAIN: &str = "datamanager.googleapis.com";
 }
 
+/// The OAuth client a simulated account honours (from the sim kit).
+pub use hush_sim_kit::google_oauth::GoogleOAuthClient;
+
 /// What the simulated account accepts.
 #[derive(Debug, Clone)]
 pub struct DataManagerSimConfig {
-    /// OAuth client id.
-    pub client_id: String,
-    /// OAuth client secret.
-    pub client_secret: String,
-    /// The one refresh token the token endpoint honours.
-    pub refresh_token: String,
+    /// The OAuth client and refresh token the token endpoint honours, and the lifetime of the
+    /// access tokens it issues.
+    pub oauth: GoogleOAuthClient,
     /// The Google Ads account the credential may operate.
     pub operating_account_id: String,
     /// The Customer Match audience (user list) under that account.
     pub audience_id: String,
     /// When set, every destination must name this `loginAccount` (a manager account).
     pub login_account_id: Option<String>,
-    /// Lifetime of issued access tokens (`expires_in`, whole seconds, at least 1).
-    pub token_lifetime: Duration,
     /// Status reads that still answer `PROCESSING` after a removal request.
     pub processing_polls: u32,
 }
@@ -130,13 +127,10 @@ pub struct DataManagerSimConfig {
 impl Default for DataManagerSimConfig {
     fn default() -> Self {
         Self {
-            client_id: "sim-client-id.apps.googleusercontent.com".into(),
-            client_secret: "sim-client-secret".into(),
-            refresh_token: "1//sim-refresh-token".into(),
+            oauth: GoogleOAuthClient::default(),
             operating_account_id: "1234567890".into(),
             audience_id: "555".into(),
             login_account_id: None,
-            token_lifetime: Duration::from_secs(3_599),
             processing_polls: 2,
         }
     }
@@ -186,16 +180,7 @@ impl DataManagerSim {
 
     /// Starts the simulator on `addr`.
     pub async fn start_on(config: DataManagerSimConfig, addr: SocketAddr) -> std::io::Result<Self> {
-        let tokens = GoogleTokens::new(
-            GoogleOAuthClient {
-                client_id: config.client_id.clone(),
-                client_secret: config.client_secret.clone(),
-                refresh_token: config.refresh_token.clone(),
-                token_lifetime: config.token_lifetime,
-            },
-            SCOPE,
-            "ya29.sim-access-token-",
-        );
+        let tokens = GoogleTokens::new(config.oauth.clone(), SCOPE, "ya29.sim-access-token-");
         let state: Shared = Arc::new(Mutex::new(SimState {
             config,
             tokens: tokens.clone(),

@@ -3,11 +3,12 @@
 
 use std::time::Duration;
 
-use hush_connector_google_data_manager::sim::{DataManagerSim, DataManagerSimConfig, RequestEnd};
+use hush_connector_google_data_manager::sim::{
+    DataManagerSim, DataManagerSimConfig, GoogleOAuthClient, RequestEnd,
+};
 use hush_connector_google_data_manager::{
     GoogleDataManagerConfig, GoogleDataManagerConnector, EVIDENCE_REQUEST,
 };
-use hush_connector_kit::oauth::ClientCredentials;
 use hush_connector_kit::testing::{
     assert_refused, assert_retry_after, hashed, recipient_with, with_raw, work, ComplianceSuite,
     WorkExt,
@@ -42,24 +43,18 @@ max_wait_ms = 5000
     recipient_with(&text, extra)
 }
 
-/// The credentials the simulator accepts, as the connector holds them.
-fn credentials(config: &DataManagerSimConfig) -> ClientCredentials {
-    ClientCredentials {
-        client_id: config.client_id.clone(),
-        client_secret: config.client_secret.as_str().into(),
-        refresh_token: config.refresh_token.as_str().into(),
-    }
-}
-
 fn connector_for(
     sim: &DataManagerSim,
     config: &DataManagerSimConfig,
     extra: &str,
 ) -> GoogleDataManagerConnector {
     let r = recipient(sim, config, extra);
-    let resolved =
-        GoogleDataManagerConfig::with_credentials(&r, r.settings().unwrap(), credentials(config))
-            .unwrap();
+    let resolved = GoogleDataManagerConfig::with_credentials(
+        &r,
+        r.settings().unwrap(),
+        config.oauth.client_credentials(),
+    )
+    .unwrap();
     GoogleDataManagerConnector::new(resolved).unwrap()
 }
 
@@ -293,7 +288,10 @@ async fn token_rejected_with_401_is_refreshed_once_and_the_call_repeated() {
 async fn revoked_refresh_token_is_permanent() {
     let config = DataManagerSimConfig::default();
     let sim = DataManagerSim::start(DataManagerSimConfig {
-        refresh_token: "another".into(),
+        oauth: GoogleOAuthClient {
+            refresh_token: "another".into(),
+            ..config.oauth.clone()
+        },
         ..config.clone()
     })
     .await
@@ -345,7 +343,7 @@ async fn raw_token(sim: &DataManagerSim, config: &DataManagerSimConfig) -> Strin
         .header("content-type", "application/x-www-form-urlencoded")
         .body(format!(
             "grant_type=refresh_token&client_id={}&client_secret={}&refresh_token={}",
-            config.client_id, config.client_secret, config.refresh_token
+            config.oauth.client_id, config.oauth.client_secret, config.oauth.refresh_token
         ))
         .send()
         .await

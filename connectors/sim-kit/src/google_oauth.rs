@@ -13,6 +13,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{post, MethodRouter};
 use axum::Json;
+use hush_connector_kit::oauth::ClientCredentials;
 use serde_json::json;
 
 /// The OAuth client a simulated Google account honours.
@@ -26,6 +27,29 @@ pub struct GoogleOAuthClient {
     pub refresh_token: String,
     /// Lifetime of issued access tokens (`expires_in`, whole seconds, at least 1).
     pub token_lifetime: Duration,
+}
+
+impl GoogleOAuthClient {
+    /// The credentials a connector must hold to be honoured by this client's endpoint.
+    pub fn client_credentials(&self) -> ClientCredentials {
+        ClientCredentials {
+            client_id: self.client_id.clone(),
+            client_secret: self.client_secret.as_str().into(),
+            refresh_token: self.refresh_token.as_str().into(),
+        }
+    }
+}
+
+/// The client every Google simulator honours unless told otherwise.
+impl Default for GoogleOAuthClient {
+    fn default() -> Self {
+        Self {
+            client_id: "sim-client-id.apps.googleusercontent.com".into(),
+            client_secret: "sim-client-secret".into(),
+            refresh_token: "1//sim-refresh-token".into(),
+            token_lifetime: Duration::from_secs(3_599),
+        }
+    }
 }
 
 /// The access tokens one simulated token endpoint issued, with their expiry; cheap to clone.
