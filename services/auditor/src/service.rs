@@ -1572,6 +1572,60 @@ mod tests {
         )
     }
 
+    /// A read-back that never answers (the rebalance test reads nothing back).
+    struct NoTopic;
+
+    #[async_trait]
+    impl crate::store::RecordFetch for NoTopic {
+        async fn fetch(
+            &self,
+            _: crate::store::Position,
+        ) -> Result<Option<AuditRecord>, FetchError> {
+            Err(FetchError::NoFetcher)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_rebalance_of_the_owner_group_releases_the_held_records_and_tells_the_partition_count(
+    ) {
+        let store = Arc::new(AuditStore::partitioned(0, Arc::new(NoTopic)));
+        let record = fold::record_for_request(&request(1), &[], &DeadlinePolicy::default(), 1);
+        let partition = (crate::store::owner::key_hash(record.subject_key.as_bytes()) % 3) as i32;
+        let at = |offset| crate::store::Position {
+            partition: 0,
+            offset,
+        };
+        store.own(partition);
+        store.put(record.clone(), at(1));
+        assert_eq!(store.held(), 0, "no partition count yet: nothing is held");
+        let (rebalances, receiver) =
+            tokio::sync::watch::channel(hush_runtime::kafka::PartitionCounts::default());
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(release_on_rebalance(store.clone(), receiver, stop.clone()));
+        rebalances.send_replace(hush_runtime::kafka::PartitionCounts {
+            assigned: 2,
+            total: 6,
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        store.own(partition);
+        store.put(record.clone(), at(2));
+        assert_eq!(store.held(), 1, "3 partitions told: the owned one is held");
+        rebalances.send_replace(hush_runtime::kafka::PartitionCounts {
+            assigned: 1,
+            total: 6,
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(store.held(), 0, "released at the next rebalance");
+        store.put(record, at(3));
+        assert_eq!(
+            store.held(),
+            0,
+            "until a batch says the partition is owned again"
+        );
+        stop.cancel();
+        task.await.unwrap();
+    }
+
     fn request(n: u128) -> PrivacyRequest {
         PrivacyRequest {
             request_id: uuid::Uuid::from_u128(n).to_string(),
