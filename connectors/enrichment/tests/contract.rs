@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hush_connector_enrichment::{EnrichmentConnector, ENFORCED_BY, NOT_SHOWN_YET};
-use hush_connector_kit::testing::{email, work, ComplianceSuite, WorkExt};
+use hush_connector_kit::testing::{apply_one, email, work, ComplianceSuite, WorkExt};
 use hush_contracts::connector::{
     Completion, Connector, ConnectorError, FromRecipient, Operation, SuppressionWork,
 };
@@ -105,11 +105,28 @@ fn completed(result: &Result<Completion, ConnectorError>) -> &Completion {
     result.as_ref().expect("item completed")
 }
 
+/// The Clearbit connector most tests use: reads every 20 ms for up to a second.
+fn clearbit(server: &RunningSim) -> EnrichmentConnector {
+    connector(server, "clearbit", 20, 1000)
+}
+
+/// What `connector` answers to a request of `kind` for `jane@example.com` alone.
+async fn jane_asks(
+    connector: &EnrichmentConnector,
+    kind: RequestKind,
+) -> Result<Completion, ConnectorError> {
+    let operation = match kind {
+        RequestKind::Delete => Operation::Delete,
+        _ => Operation::Suppress,
+    };
+    apply_one(connector, operation, &people(kind, &["jane@example.com"])).await
+}
+
 #[tokio::test]
 async fn a_denied_person_is_confirmed_suppressed_and_verified_by_hash_only() {
     let deny_list = jane_opted_out();
     let server = serve(&deny_list).await;
-    let results = connector(&server, "clearbit", 20, 1000)
+    let results = clearbit(&server)
         .apply(
             Operation::Suppress,
             &[people(RequestKind::OptOutSaleShare, &["Jane@Example.com"])],
@@ -154,14 +171,8 @@ async fn blocked_lookups_are_the_vendors_screened_lookups_not_the_connectors_rea
     let server = serve(&deny_list).await;
     let connector = connector(&server, "zoominfo", 20, 1000);
     for _ in 0..2 {
-        let results = connector
-            .apply(
-                Operation::Suppress,
-                &[people(RequestKind::OptOutSaleShare, &["jane@example.com"])],
-            )
-            .await
-            .unwrap();
-        assert_eq!(completed(&results[0]).evidence["blocked_lookups"], "2");
+        let completion = jane_asks(&connector, RequestKind::OptOutSaleShare).await;
+        assert_eq!(completed(&completion).evidence["blocked_lookups"], "2");
     }
     assert!(server.control.calls_to("/v1/check?vendor=zoominfo").len() == 2);
 }
@@ -175,14 +186,12 @@ async fn a_suppression_that_appears_while_polling_is_verified() {
         tokio::time::sleep(Duration::from_millis(150)).await;
         later.apply(state("jane@example.com", true, false, 1));
     });
-    let results = connector(&server, "clearbit", 25, 5000)
-        .apply(
-            Operation::Suppress,
-            &[people(RequestKind::OptOutSaleShare, &["jane@example.com"])],
-        )
-        .await
-        .unwrap();
-    let completion = completed(&results[0]);
+    let result = jane_asks(
+        &connector(&server, "clearbit", 25, 5000),
+        RequestKind::OptOutSaleShare,
+    )
+    .await;
+    let completion = completed(&result);
     assert_eq!(completion.verification, VerificationStatus::Verified);
     let reads: usize = completion.evidence["deny_list_reads"].parse().unwrap();
     assert!(
@@ -197,14 +206,8 @@ async fn a_suppression_never_shown_is_a_transient_failure_after_max_wait() {
     let deny_list = Arc::new(DenyList::from_states([]));
     let server = serve(&deny_list).await;
     let started = std::time::Instant::now();
-    let results = connector(&server, "clearbit", 50, 200)
-        .apply(
-            Operation::Suppress,
-            &[people(RequestKind::LimitSensitive, &["jane@example.com"])],
-        )
-        .await
-        .unwrap();
-    match &results[0] {
+    let connector = connector(&server, "clearbit", 50, 200);
+    match &jane_asks(&connector, RequestKind::LimitSensitive).await {
         Err(ConnectorError::Transient(detail)) => {
             assert!(detail.starts_with(NOT_SHOWN_YET), "{detail}")
         }
@@ -219,17 +222,10 @@ async fn a_server_error_is_transient() {
     let deny_list = jane_opted_out();
     let server = serve(&deny_list).await;
     server.control.fail_always(Fault::server_error());
-    let results = connector(&server, "clearbit", 20, 1000)
-        .apply(
-            Operation::Suppress,
-            &[people(RequestKind::OptOutSaleShare, &["jane@example.com"])],
-        )
-        .await
-        .unwrap();
+    let result = jane_asks(&clearbit(&server), RequestKind::OptOutSaleShare).await;
     assert!(
-        matches!(&results[0], Err(ConnectorError::Transient(detail)) if detail.contains("HTTP 500")),
-        "{:?}",
-        results[0]
+        matches!(&result, Err(ConnectorError::Transient(detail)) if detail.contains("HTTP 500")),
+        "{result:?}"
     );
     assert_eq!(
         server.control.calls().len(),
@@ -243,17 +239,10 @@ async fn a_deny_list_still_rebuilding_is_transient() {
     let deny_list = Arc::new(DenyList::new());
     deny_list.apply(state("jane@example.com", true, false, 1));
     let server = serve(&deny_list).await;
-    let results = connector(&server, "clearbit", 20, 1000)
-        .apply(
-            Operation::Suppress,
-            &[people(RequestKind::OptOutSaleShare, &["jane@example.com"])],
-        )
-        .await
-        .unwrap();
+    let result = jane_asks(&clearbit(&server), RequestKind::OptOutSaleShare).await;
     assert!(
-        matches!(&results[0], Err(ConnectorError::Transient(detail)) if detail.contains("HTTP 503")),
-        "{:?}",
-        results[0]
+        matches!(&result, Err(ConnectorError::Transient(detail)) if detail.contains("HTTP 503")),
+        "{result:?}"
     );
 }
 
@@ -262,22 +251,14 @@ async fn a_deletion_is_confirmed_only_once_denied_as_deleted() {
     let deny_list = jane_opted_out();
     let server = serve(&deny_list).await;
     let connector = connector(&server, "zoominfo", 20, 100);
-    let deletion = people(RequestKind::Delete, &["jane@example.com"]);
-    let results = connector
-        .apply(Operation::Delete, std::slice::from_ref(&deletion))
-        .await
-        .unwrap();
+    let result = jane_asks(&connector, RequestKind::Delete).await;
     assert!(
-        matches!(&results[0], Err(ConnectorError::Transient(_))),
-        "{:?}",
-        results[0]
+        matches!(&result, Err(ConnectorError::Transient(_))),
+        "{result:?}"
     );
     deny_list.apply(state("jane@example.com", true, true, 2));
-    let results = connector
-        .apply(Operation::Delete, &[deletion])
-        .await
-        .unwrap();
-    let completion = completed(&results[0]);
+    let result = jane_asks(&connector, RequestKind::Delete).await;
+    let completion = completed(&result);
     assert_eq!(completion.action, ConfirmationAction::Suppressed);
     assert_eq!(completion.verification, VerificationStatus::Verified);
     assert_eq!(completion.evidence["deny_reasons"], "DELETED");
@@ -318,11 +299,13 @@ async fn one_read_serves_a_batch_and_each_item_gets_its_own_outcome() {
 async fn a_request_without_identifiers_is_not_found_without_reading_the_deny_list() {
     let deny_list = Arc::new(DenyList::from_states([]));
     let server = serve(&deny_list).await;
-    let results = connector(&server, "clearbit", 20, 1000)
-        .apply(Operation::Suppress, &[work(RequestKind::OptOutSaleShare)])
-        .await
-        .unwrap();
-    let unnamed = completed(&results[0]);
+    let result = apply_one(
+        &clearbit(&server),
+        Operation::Suppress,
+        &work(RequestKind::OptOutSaleShare),
+    )
+    .await;
+    let unnamed = completed(&result);
     assert_eq!(unnamed.action, ConfirmationAction::NotFound);
     assert_eq!(
         unnamed.evidence["reason"],
@@ -336,17 +319,8 @@ async fn a_request_without_identifiers_is_not_found_without_reading_the_deny_lis
 async fn an_opt_in_is_not_applicable_without_reading_the_deny_list() {
     let deny_list = Arc::new(DenyList::from_states([]));
     let server = serve(&deny_list).await;
-    let results = connector(&server, "clearbit", 20, 1000)
-        .apply(
-            Operation::Suppress,
-            &[people(RequestKind::OptInSaleShare, &["jane@example.com"])],
-        )
-        .await
-        .unwrap();
-    assert_eq!(
-        completed(&results[0]).action,
-        ConfirmationAction::NotApplicable
-    );
+    let result = jane_asks(&clearbit(&server), RequestKind::OptInSaleShare).await;
+    assert_eq!(completed(&result).action, ConfirmationAction::NotApplicable);
     assert!(server.control.calls().is_empty());
 }
 
