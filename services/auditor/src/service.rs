@@ -1331,8 +1331,8 @@ async fn start(
         )
     };
     {
-        let (kafka, topics) = (common.kafka.clone(), common.topics.clone());
-        tokio::task::spawn_blocking(move || same_partitions(&kafka, &topics)).await??;
+        let (kafka, topics, stop) = (common.kafka.clone(), common.topics.clone(), stop.clone());
+        tokio::task::spawn_blocking(move || same_partitions(&kafka, &topics, &stop)).await??;
     }
     let requests = consumer("requests", &[&common.topics.requests])?;
     readiness.require("requests consumer assigned", requests.assigned_flag());
@@ -1362,9 +1362,14 @@ async fn start(
 
     let store = auditor.store().clone();
     // Reading the topic's metadata blocks; keep it off the runtime's workers.
-    let (kafka, topic) = (common.kafka.clone(), common.topics.audit.clone());
+    let (kafka, topic, until) = (
+        common.kafka.clone(),
+        common.topics.audit.clone(),
+        stop.clone(),
+    );
     let reader =
-        tokio::task::spawn_blocking(move || TopicTable::new(&kafka, &topic, CLIENT_ID)).await??;
+        tokio::task::spawn_blocking(move || TopicTable::open(&kafka, &topic, CLIENT_ID, &until))
+            .await??;
     let count = reader
         .catch_up(|message| store.apply(codec, message))
         .await?;
@@ -1461,36 +1466,26 @@ async fn start(
 }
 
 /// Checks that the commands topic has as many partitions as the confirmations topic: the
-/// replica that owns a request's confirmations must own its commands too.
+/// replica that owns a request's confirmations must own its commands too. A broker that does
+/// not answer is waited for ([`hush_runtime::kafka::startup::wait_for_broker`]); the auditor
+/// is not ready meanwhile.
 fn same_partitions(
     kafka: &hush_runtime::config::KafkaConfig,
     topics: &hush_runtime::config::TopicsConfig,
+    stop: &CancellationToken,
 ) -> Result<(), ConfigError> {
+    use hush_runtime::kafka::startup::{topic_partitions, wait_for_broker};
     use rdkafka::consumer::{BaseConsumer, Consumer};
     let client: BaseConsumer = hush_runtime::kafka::client_config(kafka)?
         .create()
         .map_err(|e| ConfigError::Invalid(format!("kafka metadata client: {e}")))?;
-    let count = |topic: &str| -> Result<usize, ConfigError> {
-        let metadata = client
-            .fetch_metadata(Some(topic), Duration::from_secs(30))
-            .map_err(|e| ConfigError::Invalid(format!("metadata of {topic}: {e}")))?;
-        let partitions = metadata
-            .topics()
-            .iter()
-            .filter(|t| t.name() == topic && t.error().is_none())
-            .map(|t| t.partitions().len())
-            .sum::<usize>();
-        if partitions == 0 {
-            return Err(ConfigError::Invalid(format!(
-                "topic {topic} does not exist (create it with `hush topics create`)"
-            )));
-        }
-        Ok(partitions)
-    };
-    let (confirmations, commands) = (
-        count(&topics.confirmations)?,
-        count(&topics.auditor_commands)?,
-    );
+    let count = |topic: &str| topic_partitions(client.client(), topic).map(|p| p.len());
+    let (confirmations, commands) = wait_for_broker("the auditor's partition check", stop, || {
+        Ok((
+            count(&topics.confirmations)?,
+            count(&topics.auditor_commands)?,
+        ))
+    })?;
     if confirmations != commands {
         return Err(ConfigError::Invalid(format!(
             "topics.auditor_commands ({}) has {commands} partitions and topics.confirmations ({}) \

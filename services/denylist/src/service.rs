@@ -112,7 +112,18 @@ impl DenyList {
         shutdown: CancellationToken,
     ) -> Result<(), ConfigError> {
         let codec = AvroCodec::from_config(&config.schema_registry)?;
-        let reader = TopicTable::new(&config.kafka, &config.topics.suppressions, CLIENT_ID)?;
+        // Waits for the broker at start-up (a blocking wait): keep it off the runtime's workers.
+        let (kafka, topic, stop) = (
+            config.kafka.clone(),
+            config.topics.suppressions.clone(),
+            shutdown.clone(),
+        );
+        let reader =
+            tokio::task::spawn_blocking(move || TopicTable::open(&kafka, &topic, CLIENT_ID, &stop))
+                .await
+                .map_err(|e| {
+                    ConfigError::Invalid(format!("opening {}: {e}", config.topics.suppressions))
+                })??;
         let records = reader
             .catch_up(|message| apply_record(&self, &codec, message, &shutdown))
             .await?;

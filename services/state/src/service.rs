@@ -24,6 +24,7 @@ use anyhow::Context as _;
 use hush_contracts::events::{now_millis, AvroEvent, PrivacyRequest, SuppressionState};
 use hush_runtime::codec::AvroCodec;
 use hush_runtime::config::{CommonConfig, KafkaConfig, TopicsConfig};
+use hush_runtime::kafka::startup::{topic_partitions, wait_for_broker};
 use hush_runtime::kafka::{
     client_config, group_client_config, DeadLetterQueue, EventProducer, IncomingMessage,
 };
@@ -92,7 +93,14 @@ pub async fn run(
     readiness: Readiness,
     shutdown: CancellationToken,
 ) -> anyhow::Result<Arc<StateTable>> {
-    let partitions = check_co_partitioned(&config.kafka, &config.topics)?;
+    let partitions = {
+        let (kafka, topics, stop) = (
+            config.kafka.clone(),
+            config.topics.clone(),
+            shutdown.clone(),
+        );
+        tokio::task::spawn_blocking(move || check_co_partitioned(&kafka, &topics, &stop)).await??
+    };
     let codec = AvroCodec::from_config(&config.schema_registry)?;
     let dlq_producer = EventProducer::new(&config.kafka, codec.clone(), "hush-state")?;
     let dlq = DeadLetterQueue::new(dlq_producer, config.topics.dlq.clone(), "hush-state");
@@ -130,28 +138,23 @@ pub async fn run(
 
 /// The partition count of the repartition topic and the changelog, refused unless both exist
 /// with the same count: a record keyed by an identifier hash must land on the partition of the
-/// changelog holding that identifier.
-fn check_co_partitioned(kafka: &KafkaConfig, topics: &TopicsConfig) -> anyhow::Result<i32> {
+/// changelog holding that identifier. A broker that does not answer is waited for
+/// ([`wait_for_broker`]); the service is not ready meanwhile.
+fn check_co_partitioned(
+    kafka: &KafkaConfig,
+    topics: &TopicsConfig,
+    stop: &CancellationToken,
+) -> anyhow::Result<i32> {
     let client: BaseConsumer = client_config(kafka)?
         .create()
         .context("kafka metadata client")?;
-    let count = |topic: &str| -> anyhow::Result<usize> {
-        let metadata = client
-            .fetch_metadata(Some(topic), Duration::from_secs(30))
-            .with_context(|| format!("metadata of {topic}"))?;
-        let partitions = metadata
-            .topics()
-            .first()
-            .filter(|t| t.error().is_none())
-            .map_or(0, |t| t.partitions().len());
-        anyhow::ensure!(
-            partitions > 0,
-            "topic {topic} does not exist (create it with `hush topics create`)"
-        );
-        Ok(partitions)
-    };
-    let repartition = count(&topics.state_repartition)?;
-    let changelog = count(&topics.suppressions)?;
+    let count = |topic: &str| topic_partitions(client.client(), topic).map(|p| p.len());
+    let (repartition, changelog) = wait_for_broker("the co-partitioning check", stop, || {
+        Ok((
+            count(&topics.state_repartition)?,
+            count(&topics.suppressions)?,
+        ))
+    })?;
     anyhow::ensure!(
         repartition == changelog,
         "{} has {repartition} partitions but {} has {changelog}: the state service needs them \

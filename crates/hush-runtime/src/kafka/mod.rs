@@ -6,6 +6,7 @@ mod consumer;
 mod dead_letter;
 mod producer;
 mod redrive;
+pub mod startup;
 mod table;
 
 pub(crate) use client::BrokerErrorContext;

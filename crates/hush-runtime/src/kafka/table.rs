@@ -12,6 +12,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
 
 use super::consumer::IncomingMessage;
+use super::startup::{topic_partitions, wait_for_broker, StartupError};
 use crate::config::{ConfigError, KafkaConfig};
 
 /// How long catching up may go without a record before it gives up.
@@ -21,11 +22,25 @@ const CATCH_UP_STALL: Duration = Duration::from_secs(30);
 pub struct TopicTable {
     consumer: StreamConsumer,
     topic: String,
+    /// Ends a wait for the broker while catching up.
+    stop: CancellationToken,
 }
 
 impl TopicTable {
-    /// Assigns every partition of `topic` from the beginning.
+    /// Assigns every partition of `topic` from the beginning, waiting for the broker as long
+    /// as it does not answer ([`TopicTable::open`] without a stop).
     pub fn new(kafka: &KafkaConfig, topic: &str, client_id: &str) -> Result<Self, ConfigError> {
+        Self::open(kafka, topic, client_id, &CancellationToken::new())
+    }
+
+    /// Assigns every partition of `topic` from the beginning; a broker that does not answer
+    /// is waited for ([`wait_for_broker`]) until `stop` is cancelled.
+    pub fn open(
+        kafka: &KafkaConfig,
+        topic: &str,
+        client_id: &str,
+        stop: &CancellationToken,
+    ) -> Result<Self, ConfigError> {
         let consumer: StreamConsumer = super::client_config(kafka)?
             .set(
                 "group.id",
@@ -37,19 +52,9 @@ impl TopicTable {
             .set("enable.partition.eof", "false")
             .create()
             .map_err(|e| ConfigError::Invalid(format!("kafka table reader: {e}")))?;
-        let metadata = consumer
-            .fetch_metadata(Some(topic), Duration::from_secs(30))
-            .map_err(|e| ConfigError::Invalid(format!("metadata of {topic}: {e}")))?;
-        let partitions = metadata
-            .topics()
-            .first()
-            .map(|t| t.partitions().iter().map(|p| p.id()).collect::<Vec<_>>())
-            .unwrap_or_default();
-        if partitions.is_empty() {
-            return Err(ConfigError::Invalid(format!(
-                "topic {topic} does not exist (create it with `hush topics create`)"
-            )));
-        }
+        let partitions = wait_for_broker(&format!("metadata of {topic}"), stop, || {
+            topic_partitions(consumer.client(), topic)
+        })?;
         let mut assignment = TopicPartitionList::new();
         for partition in partitions {
             assignment
@@ -62,6 +67,7 @@ impl TopicTable {
         Ok(Self {
             consumer,
             topic: topic.to_owned(),
+            stop: stop.clone(),
         })
     }
 
@@ -146,26 +152,25 @@ impl TopicTable {
             .collect()
     }
 
-    /// A partition's watermarks, retried while its leader is being elected (a new topic).
+    /// A partition's watermarks, waited for while the broker is down ([`wait_for_broker`]) and
+    /// retried a few times on any other error (a new topic's leader being elected).
     fn watermarks(&self, partition: i32) -> Result<(i64, i64), ConfigError> {
         let mut attempts = 0;
+        let what = format!("watermarks of {} partition {partition}", self.topic);
         loop {
-            match self
-                .consumer
-                .fetch_watermarks(&self.topic, partition, Duration::from_secs(10))
-            {
+            let read = wait_for_broker(&what, &self.stop, || {
+                self.consumer
+                    .fetch_watermarks(&self.topic, partition, Duration::from_secs(10))
+                    .map_err(|e| StartupError::from_kafka(&what, &e))
+            });
+            match read {
                 Ok(marks) => return Ok(marks),
                 Err(error) if attempts < 20 => {
                     attempts += 1;
                     tracing::debug!(%error, topic = %self.topic, partition, "watermarks not yet available");
                     std::thread::sleep(Duration::from_millis(250));
                 }
-                Err(error) => {
-                    return Err(ConfigError::Invalid(format!(
-                        "watermarks of {} partition {partition}: {error}",
-                        self.topic
-                    )))
-                }
+                Err(error) => return Err(error),
             }
         }
     }
