@@ -11,7 +11,9 @@ use std::time::Duration;
 use hush_contracts::gate::{GateStream, RecordFormat};
 use hush_runtime::codec::AvroCodec;
 use hush_runtime::config::KafkaConfig;
-use hush_runtime::kafka::{client_config, dead_letter_headers, IncomingMessage};
+use hush_runtime::kafka::{
+    client_config, dead_letter_headers, group_client_config, IncomingMessage,
+};
 use rdkafka::consumer::{Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
@@ -97,8 +99,8 @@ async fn enforce(
     stop: &CancellationToken,
 ) -> anyhow::Result<()> {
     let group = format!("{}.{}", runtime.group_id, stream.source);
-    let consumer: StreamConsumer<LagContext> = client_config(&runtime.kafka)?
-        .set("group.id", &group)
+    // A static member when kafka.instance_id is set, like every other service's consumers.
+    let consumer: StreamConsumer<LagContext> = group_client_config(&runtime.kafka, &group)?
         .set("client.id", SERVICE)
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
