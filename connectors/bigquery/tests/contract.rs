@@ -19,8 +19,8 @@ use hush_connector_bigquery::{
 use hush_connector_kit::oauth::{AccessTokens, RefreshTokenGrant};
 use hush_connector_kit::testing::warehouse::WarehouseSuite;
 use hush_connector_kit::testing::{
-    assert_refused, assert_retry_after, completed, email, hashed, one, with_raw, work,
-    ComplianceSuite, WorkExt,
+    assert_refused, assert_retry_after, completed, email, hashed, one, opt_out, opting_out,
+    with_raw, work, ComplianceSuite, WorkExt,
 };
 use hush_contracts::connector::{Connector, ConnectorError, Operation, SuppressionWork};
 use hush_contracts::events::{ConfirmationAction, IdentifierType, RequestKind, VerificationStatus};
@@ -162,7 +162,7 @@ fn request(kind: RequestKind, address: &str) -> SuppressionWork {
 #[tokio::test]
 async fn an_opt_out_runs_parameterised_dml_as_the_service_account_and_reads_it_back() {
     let (sim, connector) = start(sim_config()).await;
-    let item = request(RequestKind::OptOutSaleShare, JANE);
+    let item = opt_out(JANE);
     let completion = completed(&connector, Operation::Suppress, &item).await;
     assert_eq!(completion.action, ConfirmationAction::Flagged);
     assert_eq!(completion.verification, VerificationStatus::Pending);
@@ -330,17 +330,12 @@ async fn a_refresh_token_grant_works_and_a_revoked_one_is_permanent() {
     let completion = completed(
         &connector_with(&sim, "", refresh("refresh")),
         Operation::Suppress,
-        &request(RequestKind::OptOutSaleShare, JANE),
+        &opt_out(JANE),
     )
     .await;
     assert_eq!(completion.evidence["credentials"], "refresh_token");
     assert_refused(
-        one(connector_with(&sim, "", refresh("revoked"))
-            .apply(
-                Operation::Suppress,
-                &[request(RequestKind::OptOutSaleShare, JANE)],
-            )
-            .await),
+        opting_out(&connector_with(&sim, "", refresh("revoked")), JANE).await,
         "invalid_grant: Token has been expired or revoked.",
     );
 }
@@ -348,29 +343,14 @@ async fn a_refresh_token_grant_works_and_a_revoked_one_is_permanent() {
 #[tokio::test]
 async fn an_access_token_refused_later_is_exchanged_again() {
     let (sim, connector) = start(sim_config()).await;
-    completed(
-        &connector,
-        Operation::Suppress,
-        &request(RequestKind::OptOutSaleShare, JANE),
-    )
-    .await;
+    completed(&connector, Operation::Suppress, &opt_out(JANE)).await;
     sim.revoke_tokens();
-    let refused = one(connector
-        .apply(
-            Operation::Suppress,
-            &[request(RequestKind::OptOutSaleShare, JOHN)],
-        )
-        .await);
+    let refused = opting_out(&connector, JOHN).await;
     assert!(
         matches!(&refused, Err(ConnectorError::Transient(t)) if t.contains("HTTP 401")),
         "{refused:?}"
     );
-    let retried = completed(
-        &connector,
-        Operation::Suppress,
-        &request(RequestKind::OptOutSaleShare, JOHN),
-    )
-    .await;
+    let retried = completed(&connector, Operation::Suppress, &opt_out(JOHN)).await;
     assert_eq!(retried.action, ConfirmationAction::Flagged);
     assert_eq!(sim.control().calls_to("/token").len(), 2);
 }
@@ -387,12 +367,7 @@ async fn a_key_the_service_account_does_not_hold_is_refused() {
     })
     .await;
     assert_refused(
-        one(connector
-            .apply(
-                Operation::Suppress,
-                &[request(RequestKind::OptOutSaleShare, JANE)],
-            )
-            .await),
+        opting_out(&connector, JANE).await,
         "invalid_grant: Invalid JWT: Invalid JWT Signature.",
     );
 }
@@ -401,12 +376,7 @@ async fn a_key_the_service_account_does_not_hold_is_refused() {
 async fn rate_limits_and_failures_are_classified_and_halt_the_rest_of_the_batch() {
     let (sim, connector) = start(sim_config()).await;
     // Warm the token so the faults hit the query calls.
-    completed(
-        &connector,
-        Operation::Suppress,
-        &request(RequestKind::OptOutSaleShare, JANE),
-    )
-    .await;
+    completed(&connector, Operation::Suppress, &opt_out(JANE)).await;
     let before = sim.control().calls().len();
     sim.control().inject(Fault::answer(
         403,
@@ -415,10 +385,7 @@ async fn rate_limits_and_failures_are_classified_and_halt_the_rest_of_the_batch(
     let results = connector
         .apply(
             Operation::Suppress,
-            &[
-                request(RequestKind::OptOutSaleShare, JOHN),
-                request(RequestKind::LimitSensitive, JOHN),
-            ],
+            &[opt_out(JOHN), request(RequestKind::LimitSensitive, JOHN)],
         )
         .await
         .unwrap();
@@ -431,23 +398,10 @@ async fn rate_limits_and_failures_are_classified_and_halt_the_rest_of_the_batch(
         "the second item was not sent"
     );
     sim.control().inject(Fault::too_many_requests(7));
-    assert_retry_after(
-        one(connector
-            .apply(
-                Operation::Suppress,
-                &[request(RequestKind::OptOutSaleShare, JOHN)],
-            )
-            .await),
-        Duration::from_secs(7),
-    );
+    assert_retry_after(opting_out(&connector, JOHN).await, Duration::from_secs(7));
     sim.control().inject(Fault::server_error());
     assert!(matches!(
-        one(connector
-            .apply(
-                Operation::Suppress,
-                &[request(RequestKind::OptOutSaleShare, JOHN)]
-            )
-            .await),
+        opting_out(&connector, JOHN).await,
         Err(ConnectorError::Transient(_))
     ));
 }
@@ -456,12 +410,7 @@ async fn rate_limits_and_failures_are_classified_and_halt_the_rest_of_the_batch(
 async fn the_simulator_checks_requests_like_bigquery() {
     let (sim, connector) = start(sim_config()).await;
     // Obtain a token through the connector, then speak to the simulator directly.
-    completed(
-        &connector,
-        Operation::Suppress,
-        &request(RequestKind::OptOutSaleShare, JOHN),
-    )
-    .await;
+    completed(&connector, Operation::Suppress, &opt_out(JOHN)).await;
     let http = reqwest::Client::new();
     let url = format!("{}/bigquery/v2/projects/acme-prod/queries", sim.base_url());
     let post = |body: serde_json::Value| http.post(&url).bearer_auth("ya29.sim-1").json(&body);

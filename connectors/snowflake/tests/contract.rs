@@ -10,8 +10,8 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use hush_connector_kit::testing::warehouse::WarehouseSuite;
 use hush_connector_kit::testing::{
-    assert_refused, assert_retry_after, completed, email, hashed, one, with_raw, work,
-    ComplianceSuite, WorkExt,
+    assert_refused, assert_retry_after, completed, email, hashed, one, opt_out, opting_out,
+    with_raw, work, ComplianceSuite, WorkExt,
 };
 use hush_connector_snowflake::auth::{Authorization, SigningKey};
 use hush_connector_snowflake::config::{key_pair, token_authorization};
@@ -161,7 +161,7 @@ fn request(kind: RequestKind, address: &str) -> SuppressionWork {
 #[tokio::test]
 async fn an_opt_out_flags_the_row_through_the_sql_api_and_reads_it_back() {
     let (sim, connector) = start(keypair_sim()).await;
-    let item = request(RequestKind::OptOutSaleShare, JANE);
+    let item = opt_out(JANE);
     let completion = completed(&connector, Operation::Suppress, &item).await;
     assert_eq!(completion.action, ConfirmationAction::Flagged);
     assert_eq!(completion.verification, VerificationStatus::Pending);
@@ -339,7 +339,7 @@ async fn a_programmatic_access_token_is_sent_with_its_type_and_a_wrong_one_refus
     let completion = completed(
         &build("pat-secret-value"),
         Operation::Suppress,
-        &request(RequestKind::OptOutSaleShare, JANE),
+        &opt_out(JANE),
     )
     .await;
     assert_eq!(completion.action, ConfirmationAction::Flagged);
@@ -352,12 +352,7 @@ async fn a_programmatic_access_token_is_sent_with_its_type_and_a_wrong_one_refus
         Some("PROGRAMMATIC_ACCESS_TOKEN")
     );
     assert_refused(
-        one(build("stale")
-            .apply(
-                Operation::Suppress,
-                &[request(RequestKind::OptOutSaleShare, JANE)],
-            )
-            .await),
+        opting_out(&build("stale"), JANE).await,
         "HTTP 401: Snowflake: 390303: Invalid OAuth access token.",
     );
 }
@@ -375,12 +370,7 @@ async fn a_key_the_user_does_not_hold_is_refused() {
     };
     let (_sim, connector) = start(config).await;
     assert_refused(
-        one(connector
-            .apply(
-                Operation::Suppress,
-                &[request(RequestKind::OptOutSaleShare, JANE)],
-            )
-            .await),
+        opting_out(&connector, JANE).await,
         "390144: JWT token is invalid. The signature does not verify",
     );
 }
@@ -390,13 +380,7 @@ async fn vendor_failures_are_classified_and_halt_the_rest_of_the_batch() {
     let (sim, connector) = start(keypair_sim()).await;
     sim.control().inject(Fault::too_many_requests(7));
     let results = connector
-        .apply(
-            Operation::Suppress,
-            &[
-                request(RequestKind::OptOutSaleShare, JANE),
-                request(RequestKind::OptOutSaleShare, JOHN),
-            ],
-        )
+        .apply(Operation::Suppress, &[opt_out(JANE), opt_out(JOHN)])
         .await
         .unwrap();
     for result in results {
@@ -409,19 +393,12 @@ async fn vendor_failures_are_classified_and_halt_the_rest_of_the_batch() {
     );
     sim.control().inject(Fault::server_error());
     assert!(matches!(
-        one(connector
-            .apply(
-                Operation::Suppress,
-                &[request(RequestKind::OptOutSaleShare, JANE)]
-            )
-            .await),
+        opting_out(&connector, JANE).await,
         Err(ConnectorError::Transient(_))
     ));
     sim.control().inject(Fault::Delay(Duration::from_secs(2)));
     assert!(matches!(
-        one(connector
-            .apply(Operation::Suppress, &[request(RequestKind::OptOutSaleShare, JANE)])
-            .await),
+        opting_out(&connector, JANE).await,
         Err(ConnectorError::Transient(t)) if t.contains("before the timeout")
     ));
 }

@@ -145,6 +145,15 @@ pub async fn apply_one(
     one(connector.apply(operation, std::slice::from_ref(item)).await)
 }
 
+/// What `connector` answers to the person with email `address` opting out of sale/share, alone
+/// in a batch; panics when the batch itself fails or does not answer exactly one result.
+pub async fn opting_out(
+    connector: &dyn Connector,
+    address: &str,
+) -> Result<Completion, ConnectorError> {
+    apply_one(connector, Operation::Suppress, &opt_out(address)).await
+}
+
 /// The completion of `item` applied alone under `operation`; panics unless it completed.
 pub async fn completed(
     connector: &dyn Connector,
@@ -488,6 +497,10 @@ mod tests {
         let item = opt_out("a@example.com");
         let applied = apply_one(&connector, Operation::Suppress, &item).await;
         assert_eq!(applied, Ok(answer.clone()));
+        assert_eq!(
+            opting_out(&connector, "a@example.com").await,
+            Ok(answer.clone())
+        );
         assert_eq!(
             completed(&connector, Operation::Delete, &item).await,
             answer
