@@ -149,12 +149,17 @@ async fn assert_each_replica_holds_only_its_own(
     requests: &[PrivacyRequest],
 ) {
     let mut holder_of_partition = std::collections::HashMap::new();
+    let mut read_back = Vec::new();
     for request in requests {
         let id = &request.request_id;
         let path = format!("/v1/requests/{id}");
         let mut answers = Vec::new();
         for (client, base) in clients.iter().zip(bases) {
+            let started = std::time::Instant::now();
             let (status, source, body) = get(client, base, &path).await;
+            if source.as_deref() == Some("audit-topic") {
+                read_back.push(started.elapsed());
+            }
             assert_eq!(status, 200, "{id} on {base}: {body}");
             let mut record: Value = serde_json::from_str(&body).expect("json");
             record["status"] = Value::Null; // computed at each answer
@@ -181,6 +186,13 @@ async fn assert_each_replica_holds_only_its_own(
         );
     }
     // Receipt days are local to the business's time zone: a range around today's UTC date.
+    read_back.sort_unstable();
+    eprintln!(
+        "GET of a record read back from the audit topic: median {:?}, max {:?} over {}",
+        read_back[read_back.len() / 2],
+        read_back[read_back.len() - 1],
+        read_back.len()
+    );
     let holders: std::collections::HashSet<usize> = holder_of_partition.values().copied().collect();
     assert_eq!(
         holders.len(),
