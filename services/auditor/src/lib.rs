@@ -3,7 +3,7 @@
 //!
 //! The pure logic: the status of each audited request ([`status`], against the deadline rules of
 //! `hush_contracts::deadline`), the transitions of an audit record ([`fold`]) and the 11 CCR 7102 metrics report ([`report`]). The service: the
-//! in-memory view of the audit topic ([`store`]), the consumers of requests and confirmations
+//! view of the audit topic ([`store`]: the full records of the requests this replica owns, a summary of every other, read back from the topic when asked for), the consumers of requests and confirmations
 //! ([`service`]), the HTTP API's changes as commands applied by the replica owning the request ([`commands`]), leaks and the leak-free observation window that makes a request PROVEN
 //! ([`proof`]), the HTTP API and dashboard ([`api`]), its [`metrics`], and the canaries' latest
 //! results ([`canary`]).
