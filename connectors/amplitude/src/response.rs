@@ -52,15 +52,7 @@ pub fn error_text(body: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn answer(status: u16, retry_after: Option<&str>, body: &str) -> VendorAnswer {
-        VendorAnswer {
-            status,
-            retry_after: retry_after.map(str::to_owned),
-            rate_limit_reset: None,
-            body: body.into(),
-        }
-    }
+    use hush_connector_kit::testing::vendor_answer as answer;
 
     #[test]
     fn a_refusal_is_permanent_with_amplitudes_text() {

@@ -169,16 +169,8 @@ fn parse_proto_duration(text: &str) -> Option<Duration> {
 mod tests {
     use super::*;
     use chrono::TimeZone;
+    use hush_connector_kit::testing::vendor_answer as answer;
     use serde_json::json;
-
-    fn answer(status: u16, retry_after: Option<&str>, body: &str) -> VendorAnswer {
-        VendorAnswer {
-            status,
-            retry_after: retry_after.map(str::to_owned),
-            rate_limit_reset: None,
-            body: body.to_owned(),
-        }
-    }
 
     fn error_body(code: u16, reason: &str, message: &str) -> String {
         json!({"error": {"code": code, "message": message,

@@ -141,16 +141,8 @@ fn parse_proto_duration(text: &str) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hush_connector_kit::testing::vendor_answer as answer;
     use serde_json::json;
-
-    fn answer(status: u16, retry_after: Option<&str>, body: &str) -> VendorAnswer {
-        VendorAnswer {
-            status,
-            retry_after: retry_after.map(str::to_owned),
-            rate_limit_reset: None,
-            body: body.to_owned(),
-        }
-    }
 
     #[test]
     fn invalid_argument_is_permanent_with_reason_and_field_violations() {

@@ -70,16 +70,8 @@ pub fn redacted(text: &str, redact: &[&str]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hush_connector_kit::testing::vendor_answer as answer;
     use std::time::Duration;
-
-    fn answer(status: u16, retry_after: Option<&str>, body: &str) -> VendorAnswer {
-        VendorAnswer {
-            status,
-            retry_after: retry_after.map(str::to_owned),
-            rate_limit_reset: None,
-            body: body.into(),
-        }
-    }
 
     #[test]
     fn a_refusal_is_permanent_with_klaviyos_error_and_no_identifier() {

@@ -109,17 +109,9 @@ pub fn classify(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hush_connector_kit::testing::vendor_answer as answer;
 
     const MINUTE: Duration = Duration::from_secs(60);
-
-    fn answer(status: u16, retry_after: Option<&str>, body: &str) -> VendorAnswer {
-        VendorAnswer {
-            status,
-            retry_after: retry_after.map(str::to_owned),
-            rate_limit_reset: None,
-            body: body.to_owned(),
-        }
-    }
 
     #[test]
     fn an_accepted_call_carries_its_failed_lines() {

@@ -93,17 +93,9 @@ fn describe(envelope: &Envelope) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hush_connector_kit::testing::vendor_answer as answer;
 
     const MINUTE: Duration = Duration::from_secs(60);
-
-    fn answer(status: u16, retry_after: Option<&str>, body: &str) -> VendorAnswer {
-        VendorAnswer {
-            status,
-            retry_after: retry_after.map(str::to_owned),
-            rate_limit_reset: None,
-            body: body.to_owned(),
-        }
-    }
 
     #[test]
     fn code_zero_is_success_with_the_request_id() {

@@ -18,6 +18,8 @@ use hush_contracts::events::{Category, ConfirmationAction, IdentifierType, Reque
 use hush_contracts::identifiers::hash_identifier;
 use hush_contracts::recipients::RecipientConfig;
 
+use crate::http::VendorAnswer;
+
 static NEXT_REQUEST: AtomicU64 = AtomicU64::new(1);
 
 /// A work item of `kind` for a fresh request: a unique UUID-shaped request id, subject key
@@ -240,6 +242,17 @@ pub fn assert_retry_after<T: std::fmt::Debug>(result: Result<T, ConnectorError>,
     match result {
         Err(ConnectorError::RetryAfter { after: asked, .. }) => assert_eq!(asked, after),
         other => panic!("expected a retry after {after:?}, got {other:?}"),
+    }
+}
+
+/// A vendor's answer with `status`, `Retry-After` value `retry_after` and `body`, as the HTTP
+/// layer hands it to a connector's classification (no rate-limit reset header).
+pub fn vendor_answer(status: u16, retry_after: Option<&str>, body: &str) -> VendorAnswer {
+    VendorAnswer {
+        status,
+        retry_after: retry_after.map(str::to_owned),
+        rate_limit_reset: None,
+        body: body.to_owned(),
     }
 }
 
@@ -585,6 +598,15 @@ mod tests {
             let passed = std::panic::catch_unwind(|| assert_refused(other, "bad")).is_ok();
             assert!(!passed, "only a permanent refusal saying why passes");
         }
+    }
+
+    #[test]
+    fn a_vendor_answer_carries_what_it_was_given() {
+        let answer = vendor_answer(429, Some("7"), "slow down");
+        assert_eq!(answer.status, 429);
+        assert_eq!(answer.retry_after.as_deref(), Some("7"));
+        assert_eq!(answer.rate_limit_reset, None);
+        assert_eq!(answer.body, "slow down");
     }
 
     #[test]
