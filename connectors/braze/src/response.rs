@@ -110,12 +110,7 @@ mod tests {
     use super::*;
 
     fn answer(status: u16, body: &str) -> VendorAnswer {
-        VendorAnswer {
-            status,
-            retry_after: None,
-            rate_limit_reset: None,
-            body: body.into(),
-        }
+        hush_connector_kit::testing::vendor_answer(status, None, body)
     }
 
     fn wait_of(result: Result<Value, ConnectorError>) -> Duration {
