@@ -8,38 +8,11 @@
 
 use std::collections::HashSet;
 
-/// The murmur2 hash of a record key as Kafka's default partitioner computes it, sign bit
-/// cleared: `owner_partition` is this modulo the partition count.
+/// The murmur2 hash of a record key as Kafka's default partitioner computes it (the `murmur2`
+/// crate's endianness-independent MurmurHash2 with Kafka's seed), sign bit cleared:
+/// `owner_partition` is this modulo the partition count.
 pub fn key_hash(key: &[u8]) -> u32 {
-    const SEED: u32 = 0x9747_b28c;
-    const M: u32 = 0x5bd1_e995;
-    const R: u32 = 24;
-    let length = key.len();
-    let mut h = SEED ^ length as u32;
-    let mut chunks = key.chunks_exact(4);
-    for chunk in &mut chunks {
-        let mut k = u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
-        k = k.wrapping_mul(M);
-        k ^= k >> R;
-        k = k.wrapping_mul(M);
-        h = h.wrapping_mul(M);
-        h ^= k;
-    }
-    let tail = chunks.remainder();
-    if tail.len() >= 3 {
-        h ^= u32::from(tail[2]) << 16;
-    }
-    if tail.len() >= 2 {
-        h ^= u32::from(tail[1]) << 8;
-    }
-    if !tail.is_empty() {
-        h ^= u32::from(tail[0]);
-        h = h.wrapping_mul(M);
-    }
-    h ^= h >> 13;
-    h = h.wrapping_mul(M);
-    h ^= h >> 15;
-    h & 0x7fff_ffff
+    murmur2::murmur2(key, murmur2::KAFKA_SEED) & 0x7fff_ffff
 }
 
 /// Which requests this replica holds in full.
