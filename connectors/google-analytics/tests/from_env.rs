@@ -1,13 +1,15 @@
 //! Start-up from the recipients file with credentials in the environment. Alone in its own test
 //! binary because it sets environment variables, which must not race other threads.
 
-use hush_connector_google_analytics::GoogleAnalyticsConnector;
+use hush_connector_google_analytics::{GoogleAnalyticsConnector, FACTORY};
+use hush_connector_kit::testing::builds_with_credentials_from_env;
 use hush_contracts::connector::FromRecipient;
-use hush_contracts::recipients::RecipientConfig;
 
 #[test]
 fn from_recipient_reads_three_credentials_from_the_environment() {
-    let text = r#"
+    let recipient = builds_with_credentials_from_env::<GoogleAnalyticsConnector>(
+        &FACTORY,
+        r#"
 id = "ga-env"
 kind = "google_analytics"
 role = "SERVICE_PROVIDER"
@@ -19,21 +21,17 @@ client_secret = "HUSH_TEST_GA_CLIENT_SECRET"
 refresh_token = "HUSH_TEST_GA_REFRESH_TOKEN"
 [settings]
 property_id = "345678901"
-"#;
-    let r: RecipientConfig = toml::from_str(text).unwrap();
-    let err = GoogleAnalyticsConnector::from_recipient(&r).err().unwrap();
-    assert!(err.to_string().contains("HUSH_TEST_GA_CLIENT_ID"), "{err}");
-    for name in ["CLIENT_ID", "CLIENT_SECRET", "REFRESH_TOKEN"] {
-        std::env::set_var(format!("HUSH_TEST_GA_{name}"), "value");
-    }
-    GoogleAnalyticsConnector::from_recipient(&r).expect("builds with the three credentials");
-    assert_eq!(
-        hush_connector_google_analytics::FACTORY.kinds,
-        &["google_analytics"]
+"#,
+        &[
+            ("HUSH_TEST_GA_CLIENT_ID", "value"),
+            ("HUSH_TEST_GA_CLIENT_SECRET", "value"),
+            ("HUSH_TEST_GA_REFRESH_TOKEN", "value"),
+        ],
     );
-    assert_eq!(hush_connector_google_analytics::FACTORY.max_batch, 1);
+    assert_eq!(FACTORY.kinds, &["google_analytics"]);
+    assert_eq!(FACTORY.max_batch, 1);
 
-    let mut wrong_kind = r.clone();
+    let mut wrong_kind = recipient.clone();
     wrong_kind.kind = "amplitude".into();
     let err = GoogleAnalyticsConnector::from_recipient(&wrong_kind)
         .err()

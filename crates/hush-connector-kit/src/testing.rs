@@ -11,8 +11,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use hush_contracts::connector::{
-    Completion, Connector, ConnectorError, ItemResults, Operation, RawValue, SuppressionWork,
-    WorkIdentifier,
+    Completion, Connector, ConnectorError, ConnectorFactory, FromRecipient, ItemResults, Operation,
+    RawValue, SuppressionWork, WorkIdentifier,
 };
 use hush_contracts::events::{Category, ConfirmationAction, IdentifierType, RequestKind};
 use hush_contracts::identifiers::hash_identifier;
@@ -69,6 +69,42 @@ pub fn recipient_with(text: &str, overrides: &str) -> RecipientConfig {
         }
     }
     table.try_into().expect("a valid [[recipients]] block")
+}
+
+/// Builds connector `C` from the `[[recipients]]` block `text` as the suppressor does at
+/// start-up, and panics unless the build is refused, naming the first of `env`'s variables,
+/// while that one is unset, then succeeds (as do `factory`'s validation and its `kinds`) once
+/// every variable of `env` holds its value. It sets environment variables, so a test calling it
+/// belongs in a test binary of its own. Returns the block, for the crate's further checks.
+pub fn builds_with_credentials_from_env<C: FromRecipient>(
+    factory: &ConnectorFactory,
+    text: &str,
+    env: &[(&str, &str)],
+) -> RecipientConfig {
+    let recipient: RecipientConfig = toml::from_str(text).expect("a valid [[recipients]] block");
+    let (first, _) = env.first().expect("at least one credential variable");
+    match C::from_recipient(&recipient) {
+        Ok(_) => panic!("built although {first} is not set"),
+        Err(error) => assert!(
+            error.to_string().contains(first),
+            "the refusal names {first}: {error}"
+        ),
+    }
+    for (name, value) in env {
+        std::env::set_var(name, value);
+    }
+    if let Err(error) = C::from_recipient(&recipient) {
+        panic!("still refused once every credential is set: {error}");
+    }
+    if let Err(error) = (factory.validate)(&recipient) {
+        panic!("the factory refuses what builds: {error}");
+    }
+    assert!(
+        factory.serves(&recipient.kind),
+        "the factory serves kind {}",
+        recipient.kind
+    );
+    recipient
 }
 
 /// Changes a built work item in the ways contract tests need.
@@ -598,6 +634,54 @@ mod tests {
             let passed = std::panic::catch_unwind(|| assert_refused(other, "bad")).is_ok();
             assert!(!passed, "only a permanent refusal saying why passes");
         }
+    }
+
+    /// Built only when its block's `credentials.api_key` names a variable that is set.
+    struct NeedsKey;
+
+    #[async_trait::async_trait]
+    impl Connector for NeedsKey {
+        async fn apply(&self, _operation: Operation, _batch: &[SuppressionWork]) -> BatchResult {
+            Ok(vec![])
+        }
+    }
+
+    impl FromRecipient for NeedsKey {
+        fn from_recipient(
+            recipient: &RecipientConfig,
+        ) -> Result<Self, hush_contracts::config::ConfigError> {
+            recipient.credential("api_key").map(|_| NeedsKey)
+        }
+    }
+
+    /// Built whatever its block says.
+    struct Keyless;
+
+    impl FromRecipient for Keyless {
+        fn from_recipient(
+            _recipient: &RecipientConfig,
+        ) -> Result<Self, hush_contracts::config::ConfigError> {
+            Ok(Keyless)
+        }
+    }
+
+    #[test]
+    fn only_a_connector_that_needs_its_credential_from_the_environment_passes() {
+        const FACTORY: ConnectorFactory = ConnectorFactory::of::<NeedsKey>(&["k"], 1);
+        let block = |var: &str| {
+            format!(
+                "id = \"x\"\nkind = \"k\"\nrole = \"THIRD_PARTY\"\nbase_url = \"http://h\"\n\
+                 credentials = {{ api_key = \"{var}\" }}\n"
+            )
+        };
+        let env = [("HUSH_KIT_TEST_NEEDED_KEY", "v")];
+        let built = builds_with_credentials_from_env::<NeedsKey>(&FACTORY, &block(env[0].0), &env);
+        assert_eq!(built.id, "x");
+        let env = [("HUSH_KIT_TEST_IGNORED_KEY", "v")];
+        let keyless = std::panic::catch_unwind(|| {
+            builds_with_credentials_from_env::<Keyless>(&FACTORY, &block(env[0].0), &env)
+        });
+        assert!(keyless.is_err(), "a build that ignores the variable fails");
     }
 
     #[test]
