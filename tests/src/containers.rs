@@ -921,6 +921,29 @@ impl RuntimeService {
         }
     }
 
+    /// One `/readyz` call: `Ok` when it answers 200, else what it answered (the reasons it
+    /// is not ready) or why it did not answer.
+    pub async fn readiness(&self) -> Result<(), String> {
+        let url = self
+            .url
+            .as_ref()
+            .ok_or_else(|| format!("{} has no server", self.spec.name))?;
+        let response = reqwest::Client::new()
+            .get(format!("{url}/readyz"))
+            .timeout(Duration::from_secs(2))
+            .send()
+            .await
+            .map_err(|e| format!("no answer: {e}"))?;
+        if response.status().is_success() {
+            return Ok(());
+        }
+        Err(format!(
+            "{}: {}",
+            response.status(),
+            response.text().await.unwrap_or_default().trim()
+        ))
+    }
+
     /// The last `lines` lines of the container's log (its standard output and error).
     pub async fn log_tail(&self, lines: usize) -> String {
         let command = docker_cli().map(|mut command| {
@@ -999,6 +1022,35 @@ pub async fn exit_code_if_stopped(id: &str) -> anyhow::Result<Option<i64>> {
 /// `docker start` of the stopped container `id`.
 pub async fn start_container(id: &str) -> anyhow::Result<()> {
     docker(vec!["start".into(), id.to_owned()]).await?;
+    Ok(())
+}
+
+/// What `docker inspect` says of container `id`: its status, exit code, start and end times,
+/// and the engine's error if any (e.g. "running (exit code 0) since 2026-12-02T00:58:01Z").
+pub async fn container_state(id: &str) -> String {
+    docker(vec![
+        "inspect".into(),
+        "-f".into(),
+        "{{.State.Status}} (exit code {{.State.ExitCode}}) since {{.State.StartedAt}}, \
+         last stop {{.State.FinishedAt}} {{.State.Error}}"
+            .into(),
+        id.to_owned(),
+    ])
+    .await
+    .unwrap_or_else(|e| format!("unknown ({e})"))
+}
+
+/// Writes the whole log of container `id` (standard output and error, every start of it since
+/// it was created) to `path`.
+pub async fn save_container_log(id: &str, path: &Path) -> anyhow::Result<()> {
+    let file = std::fs::File::create(path)?;
+    let mut command = docker_cli()?;
+    command
+        .args(["logs", "--timestamps", id])
+        .stdout(file.try_clone()?)
+        .stderr(file);
+    let status = tokio::task::spawn_blocking(move || command.status()).await??;
+    anyhow::ensure!(status.success(), "docker logs {id}: {status}");
     Ok(())
 }
 
@@ -1237,19 +1289,27 @@ impl RuntimePipeline {
     pub async fn confirmation_counts(
         &self,
     ) -> anyhow::Result<std::collections::BTreeMap<(String, String), usize>> {
-        let bootstrap = self.stack.kafka.bootstrap_servers.clone();
-        let topic = self.config.topics.confirmations.clone();
-        let records =
-            tokio::task::spawn_blocking(move || read_to_end(&bootstrap, &topic)).await??;
-        let codec = self.stack.codec();
         let mut counts = std::collections::BTreeMap::new();
-        for record in records {
-            let confirmation: hush_contracts::events::Confirmation = codec.decode(&record).await?;
+        for confirmation in self.confirmations().await? {
             *counts
                 .entry((confirmation.request_id, confirmation.connector_id))
                 .or_default() += 1;
         }
         Ok(counts)
+    }
+
+    /// Every record of the confirmations topic, in the order of each partition.
+    pub async fn confirmations(&self) -> anyhow::Result<Vec<hush_contracts::events::Confirmation>> {
+        let bootstrap = self.stack.kafka.bootstrap_servers.clone();
+        let topic = self.config.topics.confirmations.clone();
+        let records =
+            tokio::task::spawn_blocking(move || read_to_end(&bootstrap, &topic)).await??;
+        let codec = self.stack.codec();
+        let mut confirmations = Vec::with_capacity(records.len());
+        for record in records {
+            confirmations.push(codec.decode(&record).await?);
+        }
+        Ok(confirmations)
     }
 }
 

@@ -12,10 +12,16 @@
 //!
 //! Faults may overlap (a target is not waited for before the next fault); after the last one
 //! the harness waits until the broker answers and every service is ready again, and measures
-//! the drain from there.
+//! the drain from there. Whatever is still down 180 s after the last fault is printed (each
+//! service's `/readyz` answer, the broker's, and each container's state) every minute, and the
+//! wait goes on until the drain timeout.
 //!
 //! A service container that stops on its own (not killed) is started again, as the kubelet
-//! would, and counted.
+//! would, and counted; so is the broker's, whose whole log is kept at that moment.
+//!
+//! The summary is printed however the run ends, with the reason (drained, drain timeout, or
+//! what made the harness give up), and the log of the broker's and each service's container
+//! (every start of it) is written to `target/faults/<epoch seconds>/<name>.log`.
 //!
 //! Usage: `faults [--requests N] [--seed S] [--rate PER_SECOND] [--drain-timeout SECONDS]`
 //! (defaults 10000, 1, 8, 600: 10,000 requests over at least 1,250 s of faults; the shipped
@@ -23,14 +29,15 @@
 //! Exits with 1 when a request was lost or confirmed twice.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hush_contracts::events::AuditRecord;
+use hush_contracts::events::{AuditRecord, Confirmation};
 use hush_tests::containers::{
-    exit_code_if_stopped, kill_container, read_to_end, run_bounded, runtime_image, start_container,
-    RuntimePipeline,
+    container_state, exit_code_if_stopped, kill_container, read_to_end, run_bounded, runtime_image,
+    save_container_log, start_container, RuntimePipeline,
 };
 use hush_tests::Stack;
 use serde_json::{json, Value};
@@ -164,37 +171,60 @@ struct Exit {
 }
 
 /// Starts again every service container that stopped on its own (not one the injector holds
-/// down), as the kubelet restarts a pod's container, until `stop`; logs the end of its log
-/// the first time each service stops, and returns every such stop.
+/// down), as the kubelet restarts a pod's container, and the broker container too (as its
+/// StatefulSet would), until `stop`; logs the end of its log the first time each stops, keeps
+/// the broker's whole log at each such stop (under `logs`), and returns every such stop.
 async fn supervise(
     pipeline: Arc<RuntimePipeline>,
     held: Held,
     stop: Arc<AtomicBool>,
     started: Instant,
+    logs: PathBuf,
 ) -> anyhow::Result<Vec<Exit>> {
     let mut exits: Vec<Exit> = Vec::new();
+    let kafka_id = pipeline
+        .stack
+        .containers
+        .as_ref()
+        .map(|c| c.kafka_id().to_owned())
+        .unwrap_or_default();
+    let mut watched: Vec<(String, String)> = pipeline
+        .services
+        .iter()
+        .map(|s| (s.spec.name.clone(), s.id().to_owned()))
+        .collect();
+    watched.push(("broker".into(), kafka_id));
     while !stop.load(Ordering::SeqCst) {
-        for service in &pipeline.services {
+        for (name, id) in &watched {
             let held = held.lock().await;
-            if held.contains(service.id()) {
+            if held.contains(id) {
                 continue;
             }
-            let Some(code) = exit_code_if_stopped(service.id()).await? else {
+            let Some(code) = exit_code_if_stopped(id).await? else {
                 continue;
             };
-            let name = service.spec.name.clone();
+            let at = started.elapsed();
             eprintln!(
                 "[faults] {:>6.1} s  {name} stopped on its own (exit code {code}); starting it again",
-                started.elapsed().as_secs_f64()
+                at.as_secs_f64()
             );
-            if !exits.iter().any(|e| e.service == name) {
+            if name == "broker" {
+                let path = logs.join(format!("broker-stopped-at-{:.0}s.log", at.as_secs_f64()));
+                match save_container_log(id, &path).await {
+                    Ok(()) => eprintln!("[faults] the broker's log so far: {}", path.display()),
+                    Err(error) => {
+                        eprintln!("[faults] the broker's log could not be kept: {error:#}")
+                    }
+                }
+            } else if !exits.iter().any(|e| &e.service == name) {
+                let service = pipeline.service(name);
                 eprintln!("[faults] its log ends:\n{}", service.log_tail(20).await);
             }
-            start_container(service.id()).await?;
+            start_container(id).await?;
             drop(held);
             exits.push(Exit {
-                service: name,
-                at: started.elapsed(),
+                service: name.clone(),
+                at,
                 code,
             });
         }
@@ -229,14 +259,15 @@ async fn broker_answers(bootstrap: String, timeout: Duration) -> bool {
 }
 
 /// Kills and restarts a random target every few seconds until `done` (the broker at least
-/// once); returns the faults.
+/// once), adding each fault to `faults` once the target has been started again.
 async fn inject_faults(
     pipeline: Arc<RuntimePipeline>,
     settings: Settings,
     done: Arc<AtomicBool>,
     started: Instant,
     held: Held,
-) -> anyhow::Result<Vec<Fault>> {
+    faults: Arc<Mutex<Vec<Fault>>>,
+) -> anyhow::Result<()> {
     let seed = settings.seed;
     let broker_by = Duration::from_secs_f64(0.6 * settings.requests as f64 / settings.rate);
     let mut random = Random(seed);
@@ -251,7 +282,7 @@ async fn inject_faults(
         .copied()
         .chain(["broker"])
         .collect();
-    let mut faults = Vec::new();
+    let mut broker_hit = false;
     while !done.load(Ordering::SeqCst) {
         tokio::time::sleep(random.millis(2_000, 6_000)).await;
         if done.load(Ordering::SeqCst) {
@@ -260,7 +291,7 @@ async fn inject_faults(
         // The broker is among the targets; if chance has spared it past 60 % of the
         // submission window, it is next, so every soak restarts it at least once.
         let mut target = targets[random.below(targets.len())];
-        if !faults.iter().any(|f: &Fault| f.target == "broker") && started.elapsed() >= broker_by {
+        if !broker_hit && started.elapsed() >= broker_by {
             target = "broker";
         }
         let pause = random.millis(500, 4_000);
@@ -277,6 +308,7 @@ async fn inject_faults(
             }
             held.insert(id.clone());
         }
+        broker_hit |= target == "broker";
         let code = kill_container(&id).await?;
         eprintln!(
             "[faults] {:>6.1} s  kill -9 {target} (exit code {code}), restart in {:.1} s",
@@ -286,25 +318,86 @@ async fn inject_faults(
         tokio::time::sleep(pause).await;
         start_container(&id).await?;
         held.lock().await.remove(&id);
-        faults.push(Fault {
+        faults.lock().await.push(Fault {
             target: target.to_owned(),
             at,
             down: pause,
         });
     }
-    // Repaired: the broker answers and every service is ready again.
-    anyhow::ensure!(
-        broker_answers(
-            pipeline.stack.kafka.bootstrap_servers.clone(),
-            Duration::from_secs(180)
-        )
-        .await,
-        "the broker did not answer within 180 s of the last fault"
-    );
-    for service in &pipeline.services {
-        service.wait_ready(Duration::from_secs(180)).await?;
+    Ok(())
+}
+
+/// How often [`wait_repaired`] says what is still down once it has waited
+/// [`NOT_READY_WARNING`].
+const SAY_EVERY: Duration = Duration::from_secs(60);
+
+/// How long the broker and services may stay down after the last fault before the harness
+/// says what is down (it keeps waiting until its deadline).
+const NOT_READY_WARNING: Duration = Duration::from_secs(180);
+
+/// What is down now: the broker when a new client gets no metadata from it, and every service
+/// whose `/readyz` does not answer 200, each with its container's state; empty when all is up.
+async fn what_is_down(pipeline: &RuntimePipeline, kafka_id: &str) -> Vec<String> {
+    let mut down = Vec::new();
+    if !broker_answers(
+        pipeline.stack.kafka.bootstrap_servers.clone(),
+        Duration::from_secs(3),
+    )
+    .await
+    {
+        down.push(format!(
+            "broker: no metadata answer; container {}",
+            container_state(kafka_id).await
+        ));
     }
-    Ok(faults)
+    for service in &pipeline.services {
+        if let Err(why) = service.readiness().await {
+            down.push(format!(
+                "{}: {why}; container {}",
+                service.spec.name,
+                container_state(service.id()).await
+            ));
+        }
+    }
+    down
+}
+
+/// Waits until the broker answers and every service is ready, up to `deadline`; says what is
+/// down after [`NOT_READY_WARNING`] and every [`SAY_EVERY`] after that. The error says what was
+/// still down at the deadline.
+async fn wait_repaired(
+    pipeline: &RuntimePipeline,
+    kafka_id: &str,
+    started: Instant,
+    deadline: Instant,
+) -> Result<(), String> {
+    let since = Instant::now();
+    let mut said: Option<Instant> = None;
+    loop {
+        let down = what_is_down(pipeline, kafka_id).await;
+        if down.is_empty() {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(format!(
+                "not ready {:.0} s after the last fault: {}",
+                since.elapsed().as_secs_f64(),
+                down.join("; ")
+            ));
+        }
+        if since.elapsed() >= NOT_READY_WARNING && said.is_none_or(|at| at.elapsed() >= SAY_EVERY) {
+            eprintln!(
+                "[faults] {:>6.1} s  still down {:.0} s after the last fault (waiting until the drain deadline):",
+                started.elapsed().as_secs_f64(),
+                since.elapsed().as_secs_f64()
+            );
+            for what in &down {
+                eprintln!("[faults]           {what}");
+            }
+            said = Some(Instant::now());
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
 }
 
 /// The auditor's latest record of every request, read from the audit topic to its end (one
@@ -335,23 +428,33 @@ fn complete(record: &AuditRecord) -> bool {
             .all(|r| record.connectors.iter().any(|c| &c.connector_id == r))
 }
 
-/// Waits until every request of `ids` is complete in the audit topic, or `timeout`, saying how
-/// far it got every 30 s; returns the records as they were last read.
+/// Waits until every request of `ids` is complete in the audit topic, or `deadline`, saying
+/// how far it got every 30 s (a failed read of the topic is said and retried); returns the
+/// records as they were last read and whether all were complete.
 async fn wait_complete(
     pipeline: &RuntimePipeline,
     ids: &BTreeSet<String>,
-    timeout: Duration,
-) -> anyhow::Result<BTreeMap<String, AuditRecord>> {
+    deadline: Instant,
+) -> (BTreeMap<String, AuditRecord>, bool) {
     let started = Instant::now();
     let mut said = Instant::now();
+    let mut records = BTreeMap::new();
     loop {
-        let records = audit_records(pipeline).await?;
+        match audit_records(pipeline).await {
+            Ok(read) => records = read,
+            Err(error) => {
+                eprintln!("[faults] reading the audit topic failed (retrying): {error:#}")
+            }
+        }
         let done = ids
             .iter()
             .filter(|id| records.get(*id).is_some_and(complete))
             .count();
-        if done == ids.len() || started.elapsed() >= timeout {
-            return Ok(records);
+        if done == ids.len() {
+            return (records, true);
+        }
+        if Instant::now() >= deadline {
+            return (records, false);
         }
         if said.elapsed() >= Duration::from_secs(30) {
             eprintln!(
@@ -365,54 +468,177 @@ async fn wait_complete(
     }
 }
 
+/// How a soak ended.
+enum Ending {
+    /// Every acknowledged request completed.
+    Drained,
+    /// The drain timeout passed with requests not complete.
+    DrainTimeout,
+    /// The harness could not go on (the reason).
+    GaveUp(String),
+}
+
+impl std::fmt::Display for Ending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Drained => write!(f, "drained: every acknowledged request complete"),
+            Self::DrainTimeout => {
+                write!(f, "drain timeout: not every acknowledged request complete")
+            }
+            Self::GaveUp(reason) => write!(f, "gave up: {reason}"),
+        }
+    }
+}
+
+/// Where a run's logs are kept: `target/faults/<seconds since the epoch>/`.
+fn log_dir() -> anyhow::Result<PathBuf> {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            // The workspace's target directory: tests/ is one level below the workspace.
+            let tests = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+            tests.parent().unwrap_or(tests).join("target")
+        });
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs();
+    let dir = target.join("faults").join(stamp.to_string());
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
 async fn soak(settings: Settings) -> anyhow::Result<bool> {
     let image = tokio::task::spawn_blocking(runtime_image).await??;
+    let logs = log_dir()?;
     let stack = tokio::task::spawn_blocking(|| Stack::own_containers("faults")).await?;
     let pipeline = Arc::new(RuntimePipeline::start(stack, &image, "faults").await?);
+    let kafka_id = pipeline
+        .stack
+        .containers
+        .as_ref()
+        .map(|c| c.kafka_id().to_owned())
+        .ok_or_else(|| anyhow::anyhow!("the broker is not a container"))?;
     eprintln!(
-        "[faults] {} requests at {}/s, seed {}, image {image}",
-        settings.requests, settings.rate, settings.seed
+        "[faults] {} requests at {}/s, seed {}, image {image}; logs kept in {}",
+        settings.requests,
+        settings.rate,
+        settings.seed,
+        logs.display()
     );
 
     let started = Instant::now();
     let submissions = Arc::new(Mutex::new(Submissions::default()));
     let done = Arc::new(AtomicBool::new(false));
     let held: Held = Arc::default();
+    let faults: Arc<Mutex<Vec<Fault>>> = Arc::default();
     let supervised = Arc::new(AtomicBool::new(false));
     let supervisor = tokio::spawn(supervise(
         pipeline.clone(),
         held.clone(),
         supervised.clone(),
         started,
+        logs.clone(),
     ));
-    let faults = tokio::spawn(inject_faults(
+    let injector = tokio::spawn(inject_faults(
         pipeline.clone(),
         settings.clone(),
         done.clone(),
         started,
         held,
+        faults.clone(),
     ));
-    submit(pipeline.clone(), settings.clone(), submissions.clone()).await;
+    // Submission may take longer than its window (retries while intake refuses), not longer
+    // than the window plus the drain timeout.
+    let window = Duration::from_secs_f64(settings.requests as f64 / settings.rate);
+    let mut ending: Option<Ending> = None;
+    if tokio::time::timeout(
+        window + settings.drain_timeout,
+        submit(pipeline.clone(), settings.clone(), submissions.clone()),
+    )
+    .await
+    .is_err()
+    {
+        ending = Some(Ending::GaveUp(format!(
+            "submission not finished {:.0} s after it began",
+            (window + settings.drain_timeout).as_secs_f64()
+        )));
+    }
     done.store(true, Ordering::SeqCst);
     let submitted_in = started.elapsed();
-    let faults = faults.await??;
-    let last_fault_repaired = Instant::now();
+    match injector.await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => {
+            ending.get_or_insert(Ending::GaveUp(format!("fault injection failed: {error:#}")));
+        }
+        Err(error) => {
+            ending.get_or_insert(Ending::GaveUp(format!("fault injection failed: {error}")));
+        }
+    }
+    let faults = std::mem::take(&mut *faults.lock().await);
+    let last_fault_ended = Instant::now();
+    let deadline = last_fault_ended + settings.drain_timeout;
+
+    // Repaired: the broker answers and every service is ready again.
+    let repaired = if ending.is_none() {
+        wait_repaired(&pipeline, &kafka_id, started, deadline).await
+    } else {
+        Err("not waited for".into())
+    };
     let repaired_at = started.elapsed();
+    let last_fault_repaired = Instant::now();
+    if let Err(reason) = &repaired {
+        ending.get_or_insert(Ending::GaveUp(reason.clone()));
+    }
 
     let submissions = std::mem::take(&mut *submissions.lock().await);
     let acknowledged = submissions.acknowledged;
-    let records = wait_complete(&pipeline, &acknowledged, settings.drain_timeout).await?;
+    let (records, all_complete) = if repaired.is_ok() {
+        wait_complete(&pipeline, &acknowledged, deadline).await
+    } else {
+        // One read for the summary, whatever state the pipeline is in.
+        (audit_records(&pipeline).await.unwrap_or_default(), false)
+    };
+    let ending = ending.unwrap_or(if all_complete {
+        Ending::Drained
+    } else {
+        Ending::DrainTimeout
+    });
     let incomplete: BTreeSet<&String> = acknowledged
         .iter()
         .filter(|id| !records.get(*id).is_some_and(complete))
         .collect();
     let drained = last_fault_repaired.elapsed();
     supervised.store(true, Ordering::SeqCst);
-    let exits = supervisor.await??;
+    let exits = match supervisor.await {
+        Ok(Ok(exits)) => exits,
+        Ok(Err(error)) => {
+            eprintln!("[faults] the supervisor failed: {error:#}");
+            Vec::new()
+        }
+        Err(error) => {
+            eprintln!("[faults] the supervisor failed: {error}");
+            Vec::new()
+        }
+    };
     let drained_at = started.elapsed();
     let last_fault_at = faults.last().map_or(Duration::ZERO, |f| f.at);
 
-    let counts = pipeline.confirmation_counts().await?;
+    let confirmations = match pipeline.confirmations().await {
+        Ok(confirmations) => Some(confirmations),
+        Err(error) => {
+            eprintln!("[faults] reading the confirmations topic failed: {error:#}");
+            None
+        }
+    };
+    let mut counts: BTreeMap<(String, String), usize> = BTreeMap::new();
+    for confirmation in confirmations.iter().flatten() {
+        *counts
+            .entry((
+                confirmation.request_id.clone(),
+                confirmation.connector_id.clone(),
+            ))
+            .or_default() += 1;
+    }
     let mut statuses: BTreeMap<String, usize> = BTreeMap::new();
     let mut completion: Vec<i64> = Vec::new();
     for id in &acknowledged {
@@ -456,6 +682,7 @@ async fn soak(settings: Settings) -> anyhow::Result<bool> {
     let unverified = statuses.get("UNVERIFIED").copied().unwrap_or(0);
 
     println!("faults soak (seed {}, image {image})", settings.seed);
+    println!("  ended                        {ending}");
     println!(
         "  requests submitted           {}  (acknowledged {}; answers refused 503: {}, rate-limited 429: {}, unanswered: {})",
         settings.requests,
@@ -496,10 +723,14 @@ async fn soak(settings: Settings) -> anyhow::Result<bool> {
         incomplete.len(),
         settings.drain_timeout.as_secs()
     );
-    println!(
-        "  confirmations                missing {missing_confirmations}, duplicate {duplicate_confirmations}, of requests never acknowledged {}",
-        unacknowledged.len()
-    );
+    if confirmations.is_some() {
+        println!(
+            "  confirmations                missing {missing_confirmations}, duplicate {duplicate_confirmations}, of requests never acknowledged {}",
+            unacknowledged.len()
+        );
+    } else {
+        println!("  confirmations                unknown (the topic could not be read)");
+    }
     println!("  duplicate webhook notices    {duplicate_notices}  (vendor calls repeated; the recipient dedupes by Idempotency-Key)");
     println!(
         "  left UNVERIFIED / PENDING    {unverified} / {}",
@@ -524,7 +755,69 @@ async fn soak(settings: Settings) -> anyhow::Result<bool> {
         percentile(0.99),
         percentile(1.0)
     );
-    Ok(incomplete.is_empty() && duplicate_confirmations == 0 && missing_confirmations == 0)
+    describe_duplicates(
+        confirmations.as_deref().unwrap_or_default(),
+        &counts,
+        &records,
+    );
+    keep_logs(&pipeline, &kafka_id, &logs).await;
+    Ok(matches!(ending, Ending::Drained)
+        && duplicate_confirmations == 0
+        && missing_confirmations == 0
+        && confirmations.is_some())
+}
+
+/// Says, for each request and recipient confirmed more than once (up to ten), what each
+/// confirmation said and how many outcomes of that recipient the auditor's record holds (one:
+/// the duplicate was absorbed).
+fn describe_duplicates(
+    confirmations: &[Confirmation],
+    counts: &BTreeMap<(String, String), usize>,
+    records: &BTreeMap<String, AuditRecord>,
+) {
+    for ((request, recipient), _) in counts.iter().filter(|(_, n)| **n > 1).take(10) {
+        let sent: Vec<String> = confirmations
+            .iter()
+            .filter(|c| &c.request_id == request && &c.connector_id == recipient)
+            .map(|c| {
+                format!(
+                    "{:?} {:?} attempts {} completed_at {}",
+                    c.action, c.verification, c.attempts, c.completed_at
+                )
+            })
+            .collect();
+        let record = records.get(request);
+        let outcomes = record.map_or(0, |r| {
+            r.connectors
+                .iter()
+                .filter(|c| &c.connector_id == recipient)
+                .count()
+        });
+        let status = record.map_or_else(|| "(no record)".to_owned(), |r| format!("{:?}", r.status));
+        println!(
+            "  duplicate                    {request} at {recipient}: [{}]; auditor: {status}, {outcomes} outcome(s) of {recipient}",
+            sent.join("; ")
+        );
+    }
+}
+
+/// Writes the whole log of the broker's and each service's container (every start of each) to
+/// `dir`, and prints where.
+async fn keep_logs(pipeline: &RuntimePipeline, kafka_id: &str, dir: &std::path::Path) {
+    let mut containers = vec![("broker".to_owned(), kafka_id.to_owned())];
+    containers.extend(
+        pipeline
+            .services
+            .iter()
+            .map(|s| (s.spec.name.clone(), s.id().to_owned())),
+    );
+    for (name, id) in containers {
+        let path = dir.join(format!("{name}.log"));
+        match save_container_log(&id, &path).await {
+            Ok(()) => eprintln!("[faults] {name}'s log: {}", path.display()),
+            Err(error) => eprintln!("[faults] {name}'s log could not be kept: {error:#}"),
+        }
+    }
 }
 
 fn main() {
@@ -538,7 +831,9 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let budget = settings.drain_timeout
+    // Submission may overrun its window by the drain timeout, then the repair and the drain
+    // share one more; 900 s for starting the containers and reading the topics.
+    let budget = settings.drain_timeout * 2
         + Duration::from_secs_f64(settings.requests as f64 / settings.rate)
         + Duration::from_secs(900);
     let passed = Arc::new(AtomicBool::new(false));
