@@ -433,20 +433,7 @@ async fn raw_job(
     config: &GoogleAdsSimConfig,
 ) -> (reqwest::Client, String, String) {
     let http = reqwest::Client::new();
-    let token: Value = http
-        .post(sim.token_url())
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!(
-            "grant_type=refresh_token&client_id={}&client_secret={}&refresh_token={}",
-            config.oauth.client_id, config.oauth.client_secret, config.oauth.refresh_token
-        ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = token["access_token"].as_str().unwrap().to_owned();
+    let token = config.oauth.access_token(&sim.token_url()).await;
     let job: Value = http
         .post(format!(
             "{}/v26/customers/1234567890/offlineUserDataJobs:create",

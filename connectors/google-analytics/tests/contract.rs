@@ -349,22 +349,7 @@ async fn the_simulator_validates_the_body_like_google() {
     let config = GoogleAnalyticsSimConfig::default();
     let sim = GoogleAnalyticsSim::start(config.clone()).await.unwrap();
     let http = reqwest::Client::new();
-    let token: serde_json::Value = http
-        .post(sim.token_url())
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!(
-            "grant_type=refresh_token&client_id={}&client_secret={}&refresh_token={}",
-            config.oauth.client_id,
-            config.oauth.client_secret,
-            config.oauth.refresh_token.replace('/', "%2F")
-        ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = token["access_token"].as_str().unwrap().to_owned();
+    let token = config.oauth.access_token(&sim.token_url()).await;
     let url = format!(
         "{}/analytics/v3/userDeletion/userDeletionRequests:upsert",
         sim.base_url()

@@ -338,20 +338,7 @@ async fn a_quota_429_in_googles_shape_waits_for_retry_after() {
 
 /// An access token from the simulator, for raw calls.
 async fn raw_token(sim: &DataManagerSim, config: &DataManagerSimConfig) -> String {
-    let answer: Value = reqwest::Client::new()
-        .post(sim.token_url())
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!(
-            "grant_type=refresh_token&client_id={}&client_secret={}&refresh_token={}",
-            config.oauth.client_id, config.oauth.client_secret, config.oauth.refresh_token
-        ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    answer["access_token"].as_str().unwrap().to_owned()
+    config.oauth.access_token(&sim.token_url()).await
 }
 
 /// A `audienceMembers:remove` body for the simulator's audience with `members`.

@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{post, MethodRouter};
 use axum::Json;
-use hush_connector_kit::oauth::ClientCredentials;
+use hush_connector_kit::oauth::{AccessTokens, ClientCredentials};
 use serde_json::json;
 
 /// The OAuth client a simulated Google account honours.
@@ -37,6 +37,16 @@ impl GoogleOAuthClient {
             client_secret: self.client_secret.as_str().into(),
             refresh_token: self.refresh_token.as_str().into(),
         }
+    }
+
+    /// An access token the simulated endpoint at `token_url` issues to this client, exchanged
+    /// over HTTP as a connector exchanges it (the kit's refresh-token grant), for raw calls to
+    /// a simulator; panics when the endpoint refuses.
+    pub async fn access_token(&self, token_url: &str) -> String {
+        AccessTokens::new(self.client_credentials().grant(token_url))
+            .get(&reqwest::Client::new())
+            .await
+            .expect("the simulated token endpoint issues a token")
     }
 }
 
