@@ -2,16 +2,14 @@
 
 use std::time::Duration;
 
-use hush_connector_kit::testing::deletion_only::DeletionOnlySuite;
-use hush_connector_kit::testing::{
-    assert_refused, assert_retry_after, completed, email, one, work, ComplianceSuite, WorkExt,
-};
+use hush_connector_kit::testing::deletion_only::{person, DeletionOnlySuite};
+use hush_connector_kit::testing::{assert_refused, completed, one, ComplianceSuite};
 use hush_connector_mixpanel::sim::{MixpanelSim, MixpanelSimConfig};
 use hush_connector_mixpanel::{
     MixpanelConfig, MixpanelConnector, MixpanelCredentials, EVIDENCE_TASK, EVIDENCE_TASK_STATUS,
 };
 use hush_contracts::connector::{Connector, ConnectorError, Operation, SuppressionWork};
-use hush_contracts::events::{ConfirmationAction, IdentifierType, RequestKind, VerificationStatus};
+use hush_contracts::events::{ConfirmationAction, RequestKind, VerificationStatus};
 use hush_contracts::identifiers::sha256_hex;
 use hush_contracts::recipients::RecipientConfig;
 use hush_sim_kit::Fault;
@@ -57,26 +55,6 @@ async fn start(config: MixpanelSimConfig) -> (MixpanelSim, MixpanelConnector) {
     let sim = MixpanelSim::start(config.clone()).await.unwrap();
     let connector = connector_for(&sim, &config, "");
     (sim, connector)
-}
-
-/// The deletion-only checks of the kit, for `connector` against `sim` (which knows `d-1`).
-fn deletion_only<'a>(
-    sim: &'a MixpanelSim,
-    connector: &'a MixpanelConnector,
-) -> DeletionOnlySuite<'a> {
-    DeletionOnlySuite {
-        connector,
-        vendor: "Mixpanel",
-        customer_id: "d-1",
-        calls: Box::new(move || sim.control().calls().len()),
-    }
-}
-
-/// A request of `kind` for a person with an email and, when given, the customer id `user`.
-fn person(kind: RequestKind, user: Option<&str>) -> SuppressionWork {
-    work(kind)
-        .with(email("person@example.com"))
-        .with_raw_if(IdentifierType::CustomerId, user)
 }
 
 fn deletion(user: &str) -> SuppressionWork {
@@ -197,19 +175,18 @@ async fn a_cancelled_or_unknown_task_fails_verification() {
 }
 
 #[tokio::test]
-async fn no_customer_id_is_not_found_and_a_hashed_only_one_is_refused_without_a_call() {
+async fn the_connector_passes_the_deletion_only_suite() {
     let (sim, connector) = start(sim_config()).await;
-    deletion_only(&sim, &connector)
-        .no_customer_id_is_not_found_and_a_hashed_only_one_is_refused_without_a_call()
-        .await;
-}
-
-#[tokio::test]
-async fn opt_outs_limits_and_opt_ins_are_not_applicable_and_call_nothing() {
-    let (sim, connector) = start(sim_config()).await;
-    deletion_only(&sim, &connector)
-        .opt_outs_limits_and_opt_ins_are_not_applicable_and_call_nothing()
-        .await;
+    DeletionOnlySuite {
+        connector: &connector,
+        vendor: "Mixpanel",
+        customer_id: "d-1",
+        calls: Box::new(|| sim.control().calls().len()),
+        faults: Some(sim.control()),
+        hang: Duration::from_secs(2),
+    }
+    .run()
+    .await;
 }
 
 #[tokio::test]
@@ -267,25 +244,9 @@ async fn refused_tokens_are_permanent_with_mixpanels_text() {
 }
 
 #[tokio::test]
-async fn vendor_failures_on_a_deletion_are_classified() {
-    let (sim, connector) = start(MixpanelSimConfig::default()).await;
-    sim.control().inject(Fault::too_many_requests(7));
-    assert_retry_after(
-        connector.apply(Operation::Delete, &[deletion("d-1")]).await,
-        Duration::from_secs(7),
-    );
-    sim.control().inject(Fault::server_error());
-    assert!(matches!(
-        connector.apply(Operation::Delete, &[deletion("d-1")]).await,
-        Err(ConnectorError::Transient(_))
-    ));
-    sim.control().inject(Fault::Delay(Duration::from_secs(2)));
-    assert!(matches!(
-        connector.apply(Operation::Delete, &[deletion("d-1")]).await,
-        Err(ConnectorError::Transient(t)) if t.contains("before the timeout")
-    ));
-    // The simulator's own one-request-a-second limit: a 429 without Retry-After.
-    tokio::time::sleep(Duration::from_millis(1_100)).await;
+async fn the_simulators_one_request_a_second_limit_waits_five_seconds() {
+    let (_sim, connector) = start(MixpanelSimConfig::default()).await;
+    // A 429 without Retry-After: the connector waits its default.
     completed(&connector, Operation::Delete, &deletion("d-1")).await;
     let limited = connector.apply(Operation::Delete, &[deletion("d-2")]).await;
     assert!(
@@ -364,7 +325,7 @@ async fn the_simulator_validates_requests_like_mixpanel() {
 
 /// The suite runs without fault injection: every fault it injects rides on an opt-out, which
 /// this connector answers `NOT_APPLICABLE` without calling Mixpanel.
-/// `vendor_failures_on_a_deletion_are_classified` checks the same faults on deletions.
+/// The deletion-only suite checks the same faults on deletions.
 #[tokio::test]
 async fn the_connector_passes_the_compliance_suite() {
     let (_sim, connector) = start(sim_config()).await;
