@@ -82,13 +82,16 @@ audit:
 # FAULTS_RATE a second (default 8: the shipped partner webhook is paced at 10 calls a second, so
 # a faster arrival only builds a backlog) through intake, state, auditor and two suppressors run
 # as containers of Hush's runtime image, while services and the broker are killed with SIGKILL
-# and restarted at random intervals drawn from FAULTS_SEED (default 1). Prints requests lost,
-# duplicate confirmations, requests left UNVERIFIED/PENDING and the time to drain after the
-# last fault. Not part of `make test`.
+# and restarted at random intervals drawn from FAULTS_SEED (default 1), then waits up to
+# FAULTS_DRAIN seconds (default 1800) for every acknowledged request to complete. Prints how it
+# ended, requests lost, duplicate confirmations, requests left UNVERIFIED/PENDING and the time
+# to drain after the last fault, and keeps every container's log in target/faults/. Not part
+# of `make test`.
 .PHONY: faults
 faults: images
 	HUSH_RUNTIME_BUILD=0 cargo run -q -p hush-tests --bin faults -- \
-	  --requests $${FAULTS_REQUESTS:-10000} --rate $${FAULTS_RATE:-8} --seed $${FAULTS_SEED:-1}
+	  --requests $${FAULTS_REQUESTS:-10000} --rate $${FAULTS_RATE:-8} --seed $${FAULTS_SEED:-1} \
+	  --drain-timeout $${FAULTS_DRAIN:-1800}
 
 # Fuzzing (tools/fuzz): every cargo-fuzz target of fuzz/ for FUZZ_SECONDS each (default 60),
 # with cargo-fuzz built into ~/.cache/hush/tools. Not part of `make test`.
