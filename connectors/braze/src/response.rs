@@ -95,14 +95,10 @@ pub fn error_text(body: &str) -> String {
     }
 }
 
-/// `text` with every value of `redact` replaced by `[redacted]`.
+/// `text` with every value of `redact`, in any form it takes through HTTP and JSON (see
+/// [`hush_contracts::redact::redact`]), replaced by `[redacted]`.
 pub fn redacted(text: &str, redact: &[&str]) -> String {
-    redact
-        .iter()
-        .filter(|value| !value.is_empty())
-        .fold(text.to_owned(), |text, value| {
-            text.replace(value, "[redacted]")
-        })
+    hush_contracts::redact::redact(text, redact, "[redacted]")
 }
 
 #[cfg(test)]

@@ -1,14 +1,11 @@
 //! Reading PostgreSQL's answer: one function classifies a failed call as retryable or
 //! permanent, with PostgreSQL's own text (SQLSTATE, message, hint) and never a bound value.
 
+use hush_connector_kit::sql::jobs::redact;
 use hush_contracts::connector::ConnectorError;
 
-/// What replaces a bound value that PostgreSQL repeats in its message (e.g. `invalid input
-/// syntax for type bigint: "…"`).
-pub const REDACTED: &str = "<identifier>";
-
 /// Classifies a failed call. `bound` are the values bound in it; any of them PostgreSQL
-/// repeats in its message is replaced by [`REDACTED`].
+/// repeats in its message is replaced by [`hush_connector_kit::sql::jobs::REDACTED`].
 ///
 /// - A server error is transient for the SQLSTATEs a retry can fix ([`is_transient_sqlstate`]:
 ///   lost connections, serialization failures and deadlocks, lack of resources, a cancelled
@@ -61,15 +58,6 @@ pub fn is_transient_sqlstate(code: &str) -> bool {
         return false;
     }
     matches!(code.get(..2), Some("08" | "40" | "53" | "57" | "58" | "XX"))
-}
-
-/// `text` with every non-empty value of `bound` replaced by [`REDACTED`].
-pub fn redact(text: &str, bound: &[&str]) -> String {
-    let mut text = text.to_owned();
-    for value in bound.iter().filter(|v| !v.is_empty()) {
-        text = text.replace(value, REDACTED);
-    }
-    text
 }
 
 #[cfg(test)]
