@@ -3,7 +3,7 @@
 
 use std::ops::Range;
 
-use hush_connector_kit::contacts::contact_digests;
+use hush_connector_kit::contacts::plan_contacts;
 use hush_contracts::connector::SuppressionWork;
 use hush_contracts::events::IdentifierType;
 use serde_json::{json, Value};
@@ -84,36 +84,27 @@ pub struct RemovalPlan {
 pub fn plan_removals<'a>(
     items: impl IntoIterator<Item = (usize, &'a SuppressionWork)>,
 ) -> RemovalPlan {
-    let mut plan = RemovalPlan::default();
-    for (index, work) in items {
-        let digests = match contact_digests(work, |i| vec![i.sha256.clone()]) {
-            Ok(digests) => digests,
-            Err(kind) => {
-                plan.refused.push((
-                    index,
-                    format!(
-                        "{kind:?} identifier is not a SHA-256 hex digest; Hush never sends an unhashed value to Google Ads"
-                    ),
-                ));
-                continue;
-            }
-        };
-        let identifiers: Vec<HashedIdentifier> = digests
-            .into_iter()
-            .map(|(kind, sha256)| HashedIdentifier { kind, sha256 })
-            .collect();
-        if identifiers.is_empty() {
-            plan.unmatchable.push(index);
-            continue;
-        }
-        for chunk in identifiers.chunks(MAX_IDENTIFIERS_PER_OPERATION) {
-            plan.operations.push(RemoveOperation {
-                item: index,
-                identifiers: chunk.to_vec(),
-            });
-        }
+    let plan = plan_contacts(
+        items,
+        |i| vec![i.sha256.clone()],
+        MAX_IDENTIFIERS_PER_OPERATION,
+        "Google Ads",
+    );
+    let operations = plan
+        .groups
+        .into_iter()
+        .map(|(item, group)| RemoveOperation {
+            item,
+            identifiers: group
+                .into_iter()
+                .map(|(kind, sha256)| HashedIdentifier { kind, sha256 })
+                .collect(),
+        });
+    RemovalPlan {
+        operations: operations.collect(),
+        refused: plan.refused,
+        unmatchable: plan.unmatchable,
     }
-    plan
 }
 
 /// `customers/{customer_id}/userLists/{user_list_id}`.

@@ -4,7 +4,7 @@
 
 use std::ops::Range;
 
-use hush_connector_kit::contacts::contact_digests;
+use hush_connector_kit::contacts::plan_contacts;
 use hush_contracts::connector::{SuppressionWork, WorkIdentifier};
 use hush_contracts::events::IdentifierType;
 use hush_contracts::identifiers::sha256_hex;
@@ -117,40 +117,23 @@ fn email_hashes(identifier: &WorkIdentifier) -> Vec<String> {
 pub fn plan_removals<'a>(
     items: impl IntoIterator<Item = (usize, &'a SuppressionWork)>,
 ) -> RemovalPlan {
-    let mut plan = RemovalPlan::default();
-    for (index, work) in items {
-        let google_form = |identifier: &WorkIdentifier| match identifier.kind {
-            IdentifierType::Email => email_hashes(identifier),
-            _ => vec![identifier.sha256.to_ascii_lowercase()],
-        };
-        let digests = match contact_digests(work, google_form) {
-            Ok(digests) => digests,
-            Err(kind) => {
-                plan.refused.push((
-                    index,
-                    format!(
-                        "{kind:?} identifier is not a SHA-256 hex digest; Hush never sends an unhashed value to Google"
-                    ),
-                ));
-                continue;
-            }
-        };
-        let identifiers: Vec<HashedIdentifier> = digests
+    let google_form = |identifier: &WorkIdentifier| match identifier.kind {
+        IdentifierType::Email => email_hashes(identifier),
+        _ => vec![identifier.sha256.to_ascii_lowercase()],
+    };
+    let plan = plan_contacts(items, google_form, MAX_IDENTIFIERS_PER_MEMBER, "Google");
+    let members = plan.groups.into_iter().map(|(item, group)| Member {
+        item,
+        identifiers: group
             .into_iter()
             .map(|(kind, sha256)| HashedIdentifier { kind, sha256 })
-            .collect();
-        if identifiers.is_empty() {
-            plan.unmatchable.push(index);
-            continue;
-        }
-        for chunk in identifiers.chunks(MAX_IDENTIFIERS_PER_MEMBER) {
-            plan.members.push(Member {
-                item: index,
-                identifiers: chunk.to_vec(),
-            });
-        }
+            .collect(),
+    });
+    RemovalPlan {
+        members: members.collect(),
+        refused: plan.refused,
+        unmatchable: plan.unmatchable,
     }
-    plan
 }
 
 /// The one `Destination` of every request: the audience (`productDestinationId`) of the

@@ -32,6 +32,49 @@ pub fn contact_digests(
     Ok(found)
 }
 
+/// What a batch of work items comes to for a vendor that matches people on contact details.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ContactPlan {
+    /// Each item's digests in groups of at most the vendor's limit per person, with the
+    /// item's index in the batch, in batch order.
+    pub groups: Vec<(usize, Vec<(IdentifierType, String)>)>,
+    /// Items refused before sending, with the reason.
+    pub refused: Vec<(usize, String)>,
+    /// Items with no email or phone: nothing the vendor matches on.
+    pub unmatchable: Vec<usize>,
+}
+
+/// Plans `items` (with their batch index) for `vendor`: each item's [`contact_digests`] (made by
+/// `digests`) in groups of at most `per_group`. An item without an email or phone is
+/// unmatchable; one whose identifier is not a SHA-256 hex digest is refused, saying Hush never
+/// sends an unhashed value to `vendor`.
+pub fn plan_contacts<'a>(
+    items: impl IntoIterator<Item = (usize, &'a SuppressionWork)>,
+    digests: impl Fn(&WorkIdentifier) -> Vec<String>,
+    per_group: usize,
+    vendor: &str,
+) -> ContactPlan {
+    let mut plan = ContactPlan::default();
+    for (index, work) in items {
+        match contact_digests(work, &digests) {
+            Err(kind) => plan.refused.push((
+                index,
+                format!(
+                    "{kind:?} identifier is not a SHA-256 hex digest; Hush never sends an \
+                     unhashed value to {vendor}"
+                ),
+            )),
+            Ok(found) if found.is_empty() => plan.unmatchable.push(index),
+            Ok(found) => plan.groups.extend(
+                found
+                    .chunks(per_group.max(1))
+                    .map(|group| (index, group.to_vec())),
+            ),
+        }
+    }
+    plan
+}
+
 /// 64 hexadecimal characters, in either case.
 fn is_hex_digest(value: &str) -> bool {
     value.len() == 64 && value.bytes().all(|b| b.is_ascii_hexdigit())
@@ -95,5 +138,33 @@ mod tests {
         let item = work(vec![(IdentifierType::Email, sha256_hex("a@example.com"))]);
         let digests = contact_digests(&item, |_| vec!["x".into(), "y".into(), "x".into()]);
         assert_eq!(digests.unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_plan_groups_each_persons_digests_and_sets_aside_the_unhashed_and_the_unmatchable() {
+        let digest = |n: u8| sha256_hex(&n.to_string());
+        let three = work((0..3).map(|n| (IdentifierType::Email, digest(n))).collect());
+        let unhashed = work(vec![(IdentifierType::Phone, "+14155550100".into())]);
+        let cookie_only = work(vec![(IdentifierType::CookieId, digest(9))]);
+        let batch = [three, unhashed, cookie_only];
+        let plan = plan_contacts(
+            batch.iter().enumerate(),
+            |i| vec![i.sha256.clone()],
+            2,
+            "Example",
+        );
+        let groups: Vec<(usize, usize)> = plan.groups.iter().map(|(i, g)| (*i, g.len())).collect();
+        assert_eq!(groups, [(0, 2), (0, 1)]);
+        assert_eq!(plan.groups[1].1, [(IdentifierType::Email, digest(2))]);
+        assert_eq!(
+            plan.refused,
+            [(
+                1,
+                "Phone identifier is not a SHA-256 hex digest; Hush never sends an unhashed \
+                 value to Example"
+                    .to_owned()
+            )]
+        );
+        assert_eq!(plan.unmatchable, [2]);
     }
 }
