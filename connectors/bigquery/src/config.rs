@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use hush_connector_kit::oauth::{AccessTokens, RefreshTokenGrant};
 use hush_connector_kit::settings::Fields;
-use hush_connector_kit::sql::rights::{RightSettings, Rights, StatementSettings};
+use hush_connector_kit::sql::jobs::RunSettings;
+use hush_connector_kit::sql::rights::{RightSettings, StatementSettings};
 use hush_contracts::config::ConfigError;
 use hush_contracts::recipients::RecipientConfig;
 use serde::Deserialize;
@@ -81,8 +82,6 @@ fn default_max_wait_ms() -> u64 {
 /// Everything the BigQuery connector needs, resolved and validated.
 #[derive(Debug)]
 pub struct BigQueryConfig {
-    /// Recipient id (`connector_id` in confirmations).
-    pub recipient_id: String,
     /// API host without a trailing slash.
     pub base_url: String,
     /// Project the jobs run in.
@@ -93,12 +92,9 @@ pub struct BigQueryConfig {
     pub timeout: Duration,
     /// Location, default dataset and BigQuery's wait per call.
     pub context: QueryContext,
-    /// Wait between reads of a running job.
-    pub poll_interval: Duration,
-    /// Longest wait for running jobs inside one call.
-    pub max_wait: Duration,
-    /// The SQL of each configured right.
-    pub rights: Rights,
+    /// The recipient id (`connector_id` in confirmations), the SQL of each configured right,
+    /// and how long to wait for running runs.
+    pub runs: RunSettings,
 }
 
 impl BigQueryConfig {
@@ -163,7 +159,6 @@ impl BigQueryConfig {
         let fields = Fields::of(recipient);
         fields.http_url("base_url", &recipient.base_url)?;
         fields.at_least_one("timeout_ms", recipient.timeout_ms)?;
-        fields.at_least_one("settings.poll_interval_ms", settings.poll_interval_ms)?;
         let project_id = settings.project_id.trim().to_owned();
         if project_id.is_empty()
             || !project_id
@@ -183,9 +178,8 @@ impl BigQueryConfig {
         let dataset = optional("dataset", &settings.dataset)?;
         // BigQuery holds the call up to `timeoutMs`: keep it well inside the HTTP timeout.
         let wait_ms = (recipient.timeout_ms / 2).min(MAX_SERVER_WAIT_MS);
-        let rights = Rights::configure(
-            &fields,
-            &recipient.request_kinds,
+        let runs = RunSettings::configure(
+            recipient,
             &BigQuery,
             RightSettings {
                 opt_out: settings.opt_out.as_ref(),
@@ -193,9 +187,10 @@ impl BigQueryConfig {
                 delete: settings.delete.as_ref(),
                 opt_in: settings.opt_in.as_ref(),
             },
+            settings.poll_interval_ms,
+            settings.max_wait_ms,
         )?;
         Ok(Self {
-            recipient_id: recipient.id.clone(),
             base_url: recipient.base_url.trim_end_matches('/').to_owned(),
             context: QueryContext {
                 location,
@@ -205,9 +200,7 @@ impl BigQueryConfig {
             project_id,
             tokens,
             timeout: Duration::from_millis(recipient.timeout_ms),
-            poll_interval: Duration::from_millis(settings.poll_interval_ms),
-            max_wait: Duration::from_millis(settings.max_wait_ms),
-            rights,
+            runs,
         })
     }
 }
@@ -254,8 +247,8 @@ mod tests {
             Some(("acme-prod".into(), "crm".into()))
         );
         assert_eq!(c.context.wait_ms, 5_000);
-        assert_eq!(c.max_wait, Duration::from_millis(DEFAULT_MAX_WAIT_MS));
-        assert!(c.rights.right(RequestKind::Delete).is_some());
+        assert_eq!(c.runs.max_wait, Duration::from_millis(DEFAULT_MAX_WAIT_MS));
+        assert!(c.runs.rights.right(RequestKind::Delete).is_some());
         let debug = format!("{c:?}");
         assert!(!debug.contains("refresh-token-value") && !debug.contains("client-secret-value"));
     }

@@ -8,13 +8,11 @@
 //! sent with `retry=true`, so a resubmission after a lost answer is recognised by Snowflake
 //! instead of being executed twice.
 
-use std::time::Duration;
-
 use async_trait::async_trait;
 use hush_connector_kit::sql::jobs::{
-    bound_values, request_uuid, RunState, StatementApi, Vocabulary,
+    bound_values, request_uuid, RunSettings, RunState, StatementApi, Vocabulary,
 };
-use hush_connector_kit::sql::rights::{ConfiguredSql, Rights};
+use hush_connector_kit::sql::rights::ConfiguredSql;
 use hush_connector_kit::sql::template::Execution;
 use hush_contracts::config::ConfigError;
 use hush_contracts::connector::{ConnectorError, Evidence};
@@ -79,20 +77,8 @@ impl StatementApi for SnowflakeClient {
         &VOCABULARY
     }
 
-    fn recipient_id(&self) -> &str {
-        &self.config.recipient_id
-    }
-
-    fn rights(&self) -> &Rights {
-        &self.config.rights
-    }
-
-    fn poll_interval(&self) -> Duration {
-        self.config.poll_interval
-    }
-
-    fn max_wait(&self) -> Duration {
-        self.config.max_wait
+    fn runs(&self) -> &RunSettings {
+        &self.config.runs
     }
 
     fn describe(&self, evidence: &mut Evidence) {

@@ -7,7 +7,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use hush_connector_kit::settings::Fields;
-use hush_connector_kit::sql::rights::{RightSettings, Rights, StatementSettings};
+use hush_connector_kit::sql::jobs::RunSettings;
+use hush_connector_kit::sql::rights::{RightSettings, StatementSettings};
 use hush_contracts::config::ConfigError;
 use hush_contracts::recipients::RecipientConfig;
 use serde::Deserialize;
@@ -98,8 +99,6 @@ fn default_max_wait_ms() -> u64 {
 /// Everything the Snowflake connector needs, resolved and validated.
 #[derive(Debug)]
 pub struct SnowflakeConfig {
-    /// Recipient id (`connector_id` in confirmations).
-    pub recipient_id: String,
     /// The account URL (`https://<account>.snowflakecomputing.com`), without a trailing slash.
     pub base_url: String,
     /// How calls are authorised.
@@ -108,12 +107,9 @@ pub struct SnowflakeConfig {
     pub timeout: Duration,
     /// Where statements run and their `timeout`.
     pub context: StatementContext,
-    /// Wait between reads of a running statement.
-    pub poll_interval: Duration,
-    /// Longest wait for running statements inside one call.
-    pub max_wait: Duration,
-    /// The SQL of each configured right.
-    pub rights: Rights,
+    /// The recipient id (`connector_id` in confirmations), the SQL of each configured right,
+    /// and how long to wait for running runs.
+    pub runs: RunSettings,
 }
 
 impl SnowflakeConfig {
@@ -162,7 +158,6 @@ impl SnowflakeConfig {
         let fields = Fields::of(recipient);
         fields.http_url("base_url", &recipient.base_url)?;
         fields.at_least_one("timeout_ms", recipient.timeout_ms)?;
-        fields.at_least_one("settings.poll_interval_ms", settings.poll_interval_ms)?;
         let name = |field: &str, value: &Option<String>| match value.as_deref().map(str::trim) {
             Some("") => Err(fields.invalid(
                 &format!("settings.{field}"),
@@ -177,9 +172,8 @@ impl SnowflakeConfig {
             schema: name("schema", &settings.schema)?,
             role: name("role", &settings.role)?,
         };
-        let rights = Rights::configure(
-            &fields,
-            &recipient.request_kinds,
+        let runs = RunSettings::configure(
+            recipient,
             &Snowflake,
             RightSettings {
                 opt_out: settings.opt_out.as_ref(),
@@ -187,16 +181,15 @@ impl SnowflakeConfig {
                 delete: settings.delete.as_ref(),
                 opt_in: settings.opt_in.as_ref(),
             },
+            settings.poll_interval_ms,
+            settings.max_wait_ms,
         )?;
         Ok(Self {
-            recipient_id: recipient.id.clone(),
             base_url: recipient.base_url.trim_end_matches('/').to_owned(),
             authorization,
             timeout: Duration::from_millis(recipient.timeout_ms),
             context,
-            poll_interval: Duration::from_millis(settings.poll_interval_ms),
-            max_wait: Duration::from_millis(settings.max_wait_ms),
-            rights,
+            runs,
         })
     }
 
@@ -329,14 +322,22 @@ mod tests {
         assert_eq!(config.host(), "myorg-myaccount.snowflakecomputing.com");
         assert_eq!(config.context.warehouse.as_deref(), Some("PRIVACY_WH"));
         assert_eq!(config.context.timeout_seconds, DEFAULT_STATEMENT_TIMEOUT_S);
-        assert_eq!(config.max_wait, Duration::from_millis(DEFAULT_MAX_WAIT_MS));
+        assert_eq!(
+            config.runs.max_wait,
+            Duration::from_millis(DEFAULT_MAX_WAIT_MS)
+        );
         assert!(config
+            .runs
             .rights
             .right(RequestKind::Delete)
             .unwrap()
             .check
             .is_some());
-        assert!(config.rights.right(RequestKind::OptOutSaleShare).is_none());
+        assert!(config
+            .runs
+            .rights
+            .right(RequestKind::OptOutSaleShare)
+            .is_none());
         assert!(matches!(
             config.authorization,
             Authorization::Token {

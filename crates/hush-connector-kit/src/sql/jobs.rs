@@ -27,9 +27,15 @@ use hush_contracts::connector::{
 };
 use hush_contracts::events::{ConfirmationAction, RequestKind, VerificationStatus};
 
-use super::rights::{not_configured, statement_ran, unbindable, ConfiguredSql, Rights};
-use super::template::Execution;
+use hush_contracts::config::ConfigError;
+use hush_contracts::recipients::RecipientConfig;
+
+use super::rights::{
+    not_configured, statement_ran, unbindable, ConfiguredSql, RightSettings, Rights,
+};
+use super::template::{Dialect, Execution};
 use crate::poll::{self, PolledStatus};
+use crate::settings::Fields;
 
 pub use super::rights::EVIDENCE_STATEMENT;
 /// Evidence key: SHA-256 of the statement's configured text.
@@ -101,19 +107,49 @@ pub struct Vocabulary {
     pub running_key: &'static str,
 }
 
+/// What the runs loop needs of a statement-running recipient's configuration: whose it is, the
+/// SQL of each right, and how long to wait for running runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunSettings {
+    /// The recipient id, for logs and error texts.
+    pub recipient_id: String,
+    /// The SQL of every configured right.
+    pub rights: Rights,
+    /// Wait between two reads of running runs.
+    pub poll_interval: Duration,
+    /// Longest wait for running runs inside one call.
+    pub max_wait: Duration,
+}
+
+impl RunSettings {
+    /// Reads `recipient`'s rights in `dialect` (see [`Rights::configure`]) with its
+    /// `settings.poll_interval_ms` (at least 1) and `settings.max_wait_ms` (0 does not wait);
+    /// errors name the field at fault.
+    pub fn configure(
+        recipient: &RecipientConfig,
+        dialect: &dyn Dialect,
+        rights: RightSettings<'_>,
+        poll_interval_ms: u64,
+        max_wait_ms: u64,
+    ) -> Result<Self, ConfigError> {
+        let fields = Fields::of(recipient);
+        fields.at_least_one("settings.poll_interval_ms", poll_interval_ms)?;
+        Ok(Self {
+            recipient_id: recipient.id.clone(),
+            rights: Rights::configure(&fields, &recipient.request_kinds, dialect, rights)?,
+            poll_interval: Duration::from_millis(poll_interval_ms),
+            max_wait: Duration::from_millis(max_wait_ms),
+        })
+    }
+}
+
 /// A vendor's asynchronous SQL API, as [`apply`] and [`verify`] use it.
 #[async_trait]
 pub trait StatementApi: Sync {
     /// The words of this vendor's evidence and logs.
     fn vocabulary(&self) -> &Vocabulary;
-    /// The recipient id, for logs and error texts.
-    fn recipient_id(&self) -> &str;
-    /// The SQL of every configured right.
-    fn rights(&self) -> &Rights;
-    /// Wait between two reads of running runs.
-    fn poll_interval(&self) -> Duration;
-    /// Longest wait for running runs inside one call.
-    fn max_wait(&self) -> Duration;
+    /// Whose runs these are, the SQL of each right, and how long to wait for them.
+    fn runs(&self) -> &RunSettings;
     /// Adds to `evidence` where the statements ran (account, project, how it authenticated).
     fn describe(&self, evidence: &mut Evidence);
     /// Whether the vendor's column type `name` is an integer (what a check must return).
@@ -184,7 +220,7 @@ pub async fn apply(api: &dyn StatementApi, batch: &[SuppressionWork]) -> BatchRe
     let mut halted: Option<ConnectorError> = None;
     for work in batch {
         if let Some(error) = &halted {
-            let item = match api.rights().right(work.kind) {
+            let item = match api.runs().rights.right(work.kind) {
                 Some(_) => Item::Settled(Err(error.clone())),
                 None => Item::Settled(Ok(not_configured(work.kind))),
             };
@@ -224,7 +260,7 @@ async fn submit(
     work: &SuppressionWork,
     runs: &mut Vec<Run>,
 ) -> Result<usize, Result<Completion, ConnectorError>> {
-    let Some(right) = api.rights().right(work.kind) else {
+    let Some(right) = api.runs().rights.right(work.kind) else {
         return Err(Ok(not_configured(work.kind)));
     };
     let statement = &right.statement;
@@ -252,7 +288,7 @@ fn settle(
     runs: &[Run],
     poll_error: Option<&String>,
 ) -> Result<Completion, ConnectorError> {
-    let Some(right) = api.rights().right(work.kind) else {
+    let Some(right) = api.runs().rights.right(work.kind) else {
         return Err(ConnectorError::Permanent(
             "internal error: a submitted item has no statement".into(),
         ));
@@ -332,7 +368,8 @@ pub async fn verify(
         }
     }
     let check = api
-        .rights()
+        .runs()
+        .rights
         .right(work.kind)
         .and_then(|right| right.check.as_ref());
     match check {
@@ -370,8 +407,8 @@ async fn wait_for(api: &dyn StatementApi, runs: Vec<Run>) -> (Vec<Run>, Option<S
                 }
             }
         },
-        api.poll_interval(),
-        api.max_wait(),
+        api.runs().poll_interval,
+        api.runs().max_wait,
     )
     .await;
     let last_error = match outcome {
@@ -400,7 +437,7 @@ async fn read_runs(api: &dyn StatementApi, handles: &[&str]) -> Option<Verificat
             Ok(RunState::Running(_)) => return Some(VerificationStatus::Pending),
             Ok(RunState::Failed(error)) => {
                 tracing::warn!(
-                    recipient = %api.recipient_id(),
+                    recipient = %api.runs().recipient_id,
                     %handle,
                     "{} {} left running has failed: {error}",
                     words.vendor,
@@ -410,7 +447,7 @@ async fn read_runs(api: &dyn StatementApi, handles: &[&str]) -> Option<Verificat
             }
             Err(error) => {
                 tracing::warn!(
-                    recipient = %api.recipient_id(),
+                    recipient = %api.runs().recipient_id,
                     %handle,
                     "{} {} status read failed: {error}",
                     words.vendor,
@@ -444,7 +481,7 @@ async fn read_back(
         Ok(remaining) => {
             if remaining != 0 {
                 tracing::warn!(
-                    recipient = %api.recipient_id(),
+                    recipient = %api.runs().recipient_id,
                     request_id = %work.request_id,
                     field = %check.field,
                     remaining,
@@ -455,7 +492,7 @@ async fn read_back(
         }
         Err(error) => {
             tracing::warn!(
-                recipient = %api.recipient_id(),
+                recipient = %api.runs().recipient_id,
                 request_id = %work.request_id,
                 field = %check.field,
                 "{vendor} read-back did not complete: {error}"
@@ -494,7 +531,7 @@ async fn count(
                         ConnectorError::Permanent(format!(
                             "recipients.{}.{} must return one integer column (how many of the \
                              subject's rows do not comply yet, e.g. SELECT COUNT(*) …), but {shape}",
-                            api.recipient_id(),
+                            api.runs().recipient_id,
                             check.field
                         ))
                     })?
@@ -583,7 +620,7 @@ mod tests {
 
     /// A vendor answering from scripts: each submission and each read takes the next answer.
     struct Scripted {
-        rights: Rights,
+        runs: RunSettings,
         submits: Mutex<VecDeque<Result<RunState, ConnectorError>>>,
         reads: Mutex<VecDeque<Result<RunState, ConnectorError>>>,
         submitted: Mutex<Vec<(String, String, usize, Execution)>>,
@@ -604,11 +641,16 @@ mod tests {
                 }),
             };
             Self {
-                rights: Rights {
-                    opt_out: Some(right("opt_out")),
-                    limit: None,
-                    delete: Some(right("delete")),
-                    opt_in: None,
+                runs: RunSettings {
+                    recipient_id: "wh".into(),
+                    rights: Rights {
+                        opt_out: Some(right("opt_out")),
+                        limit: None,
+                        delete: Some(right("delete")),
+                        opt_in: None,
+                    },
+                    poll_interval: Duration::from_millis(1),
+                    max_wait: Duration::from_millis(20),
                 },
                 submits: Mutex::default(),
                 reads: Mutex::default(),
@@ -639,20 +681,8 @@ mod tests {
             &WORDS
         }
 
-        fn recipient_id(&self) -> &str {
-            "wh"
-        }
-
-        fn rights(&self) -> &Rights {
-            &self.rights
-        }
-
-        fn poll_interval(&self) -> Duration {
-            Duration::from_millis(1)
-        }
-
-        fn max_wait(&self) -> Duration {
-            Duration::from_millis(20)
+        fn runs(&self) -> &RunSettings {
+            &self.runs
         }
 
         fn describe(&self, evidence: &mut Evidence) {
@@ -972,5 +1002,42 @@ mod tests {
             ),
             "Numeric value '<identifier>' is not recognized"
         );
+    }
+
+    #[test]
+    fn run_settings_read_the_rights_and_waits_and_name_the_field_at_fault() {
+        let block: RecipientConfig = toml::from_str(
+            "id = \"wh\"\nkind = \"k\"\nrole = \"SERVICE_PROVIDER\"\nbase_url = \"http://h\"\n\
+             request_kinds = [\"DELETE\"]\n",
+        )
+        .unwrap();
+        let delete = crate::sql::rights::StatementSettings {
+            statement: "DELETE FROM c WHERE e = :email_sha256".into(),
+            check: None,
+        };
+        let rights = RightSettings {
+            opt_out: None,
+            limit: None,
+            delete: Some(&delete),
+            opt_in: None,
+        };
+        let runs = RunSettings::configure(&block, &Plain, rights, 5, 0).unwrap();
+        assert_eq!(runs.recipient_id, "wh");
+        assert_eq!(runs.poll_interval, Duration::from_millis(5));
+        assert_eq!(runs.max_wait, Duration::ZERO);
+        assert!(runs.rights.right(RequestKind::Delete).is_some());
+        let refused = RunSettings::configure(&block, &Plain, rights, 0, 0).unwrap_err();
+        assert!(
+            refused
+                .to_string()
+                .contains("recipients.wh.settings.poll_interval_ms"),
+            "{refused}"
+        );
+        let without_delete = RightSettings {
+            delete: None,
+            ..rights
+        };
+        let missing = RunSettings::configure(&block, &Plain, without_delete, 5, 0).unwrap_err();
+        assert!(missing.to_string().contains("settings.delete"), "{missing}");
     }
 }
