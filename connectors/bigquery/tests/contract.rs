@@ -486,14 +486,10 @@ async fn the_connector_passes_the_compliance_suite() {
         &request(RequestKind::LimitSensitive, JOHN),
     )
     .await;
-    ComplianceSuite {
-        connector: &connector,
-        max_batch: hush_connector_bigquery::FACTORY.max_batch,
-        sample: &|kind| request(kind, JANE),
-        applies_opt_ins: false,
-        faults: Some(sim.control()),
-        hang: Duration::from_secs(2),
-    }
+    ComplianceSuite::new(&connector, &hush_connector_bigquery::FACTORY, &|kind| {
+        request(kind, JANE)
+    })
+    .with_faults(sim.control())
     .run()
     .await;
 }

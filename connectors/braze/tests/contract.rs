@@ -448,14 +448,11 @@ async fn simulator_refuses_what_braze_refuses() {
 async fn the_connector_passes_the_compliance_suite() {
     let (sim, connector) = start("").await;
     sim.add_profile(Some("user-42"), Some("suite@example.com"));
-    ComplianceSuite {
-        connector: &connector,
-        max_batch: FACTORY.max_batch,
-        sample: &|kind| person(kind, Some("user-42"), Some("suite@example.com")),
-        applies_opt_ins: true,
-        faults: Some(sim.control()),
-        hang: Duration::from_secs(2),
-    }
+    ComplianceSuite::new(&connector, &FACTORY, &|kind| {
+        person(kind, Some("user-42"), Some("suite@example.com"))
+    })
+    .applying_opt_ins()
+    .with_faults(sim.control())
     .run()
     .await;
 }

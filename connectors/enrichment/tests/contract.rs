@@ -334,12 +334,13 @@ async fn the_connector_passes_the_compliance_suite() {
     )]));
     let server = serve(&deny_list).await;
     ComplianceSuite {
-        connector: &connector(&server, "zoominfo", 20, 200),
-        max_batch: hush_connector_enrichment::FACTORY.max_batch,
-        sample: &|kind| people(kind, &["jane@example.com"]),
-        applies_opt_ins: false,
-        faults: Some(&server.control),
         hang: Duration::from_secs(3),
+        ..ComplianceSuite::new(
+            &connector(&server, "zoominfo", 20, 200),
+            &hush_connector_enrichment::FACTORY,
+            &|kind| people(kind, &["jane@example.com"]),
+        )
+        .with_faults(&server.control)
     }
     .run()
     .await;

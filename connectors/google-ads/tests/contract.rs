@@ -562,20 +562,14 @@ async fn the_connector_passes_the_compliance_suite() {
     let config = GoogleAdsSimConfig::default();
     let sim = GoogleAdsSim::start(config.clone()).await.unwrap();
     let connector = connector_for(&sim, &config, "timeout_ms = 300");
-    ComplianceSuite {
-        connector: &connector,
-        max_batch: hush_connector_google_ads::FACTORY.max_batch,
-        sample: &|kind| {
-            job_work(
-                "suite",
-                kind,
-                vec![(IdentifierType::Email, email("jane@example.com"))],
-            )
-        },
-        applies_opt_ins: false,
-        faults: Some(sim.control()),
-        hang: Duration::from_secs(2),
-    }
+    ComplianceSuite::new(&connector, &hush_connector_google_ads::FACTORY, &|kind| {
+        job_work(
+            "suite",
+            kind,
+            vec![(IdentifierType::Email, email("jane@example.com"))],
+        )
+    })
+    .with_faults(sim.control())
     .run()
     .await;
 }

@@ -415,14 +415,11 @@ async fn the_simulator_validates_the_body_like_google() {
 #[tokio::test]
 async fn the_connector_passes_the_compliance_suite() {
     let (_sim, connector) = start(GoogleAnalyticsSimConfig::default()).await;
-    ComplianceSuite {
-        connector: &connector,
-        max_batch: hush_connector_google_analytics::FACTORY.max_batch,
-        sample: &|kind| person(kind, "suite-user", "42.42"),
-        applies_opt_ins: false,
-        faults: None,
-        hang: Duration::from_secs(2),
-    }
+    ComplianceSuite::new(
+        &connector,
+        &hush_connector_google_analytics::FACTORY,
+        &|kind| person(kind, "suite-user", "42.42"),
+    )
     .run()
     .await;
 }

@@ -482,14 +482,12 @@ async fn the_connector_passes_the_compliance_suite() {
     let config = DataManagerSimConfig::default();
     let sim = DataManagerSim::start(config.clone()).await.unwrap();
     let connector = connector_for(&sim, &config, "timeout_ms = 300");
-    ComplianceSuite {
-        connector: &connector,
-        max_batch: hush_connector_google_data_manager::FACTORY.max_batch,
-        sample: &|kind| work(kind).with(with_raw(IdentifierType::Email, "jane.doe@gmail.com")),
-        applies_opt_ins: false,
-        faults: Some(sim.control()),
-        hang: Duration::from_secs(2),
-    }
+    ComplianceSuite::new(
+        &connector,
+        &hush_connector_google_data_manager::FACTORY,
+        &|kind| work(kind).with(with_raw(IdentifierType::Email, "jane.doe@gmail.com")),
+    )
+    .with_faults(sim.control())
     .run()
     .await;
 }

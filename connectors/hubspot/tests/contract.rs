@@ -778,14 +778,11 @@ async fn the_connector_passes_the_compliance_suite() {
     let connector =
         HubSpotConnector::from_recipient(&recipient(&sim.base_url(), "timeout_ms = 300", ""))
             .unwrap();
-    ComplianceSuite {
-        connector: &connector,
-        max_batch: hush_connector_hubspot::FACTORY.max_batch,
-        sample: &|kind| person(kind, JANE),
-        applies_opt_ins: true,
-        faults: Some(sim.control()),
-        hang: Duration::from_secs(2),
-    }
+    ComplianceSuite::new(&connector, &hush_connector_hubspot::FACTORY, &|kind| {
+        person(kind, JANE)
+    })
+    .applying_opt_ins()
+    .with_faults(sim.control())
     .run()
     .await;
 }

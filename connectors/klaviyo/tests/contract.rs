@@ -1,7 +1,5 @@
 //! Contract tests: the Klaviyo connector against the Klaviyo API simulator over loopback.
 
-use std::time::Duration;
-
 use hush_connector_kit::secret::Secret;
 use hush_connector_kit::testing::{
     assert_refused, completed, email, one, recipient_with, work, ComplianceSuite, WorkExt,
@@ -391,14 +389,10 @@ async fn simulator_refuses_what_klaviyo_refuses() {
 async fn the_connector_passes_the_compliance_suite() {
     let (sim, connector) = start("").await;
     sim.add_profile(Some("suite@example.com"), None);
-    ComplianceSuite {
-        connector: &connector,
-        max_batch: FACTORY.max_batch,
-        sample: &|kind| person(kind, Some("suite@example.com"), None),
-        applies_opt_ins: false,
-        faults: Some(sim.control()),
-        hang: Duration::from_secs(2),
-    }
+    ComplianceSuite::new(&connector, &FACTORY, &|kind| {
+        person(kind, Some("suite@example.com"), None)
+    })
+    .with_faults(sim.control())
     .run()
     .await;
 }

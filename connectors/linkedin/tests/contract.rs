@@ -377,14 +377,12 @@ async fn the_connector_passes_the_compliance_suite() {
     let sim = sim().await;
     let mut config = config(&sim);
     config.timeout = Duration::from_millis(300);
-    ComplianceSuite {
-        connector: &connector(config),
-        max_batch: hush_connector_linkedin::FACTORY.max_batch,
-        sample: &|kind| work(kind).with(email("jane@example.com")),
-        applies_opt_ins: false,
-        faults: Some(sim.control()),
-        hang: Duration::from_secs(2),
-    }
+    ComplianceSuite::new(
+        &connector(config),
+        &hush_connector_linkedin::FACTORY,
+        &|kind| work(kind).with(email("jane@example.com")),
+    )
+    .with_faults(sim.control())
     .run()
     .await;
 }

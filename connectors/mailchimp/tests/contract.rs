@@ -485,21 +485,15 @@ async fn the_connector_passes_the_compliance_suite() {
     let (sim, connector) = start("").await;
     sim.add_member("suite@example.com", "subscribed");
     sim.add_member("suite-delete@example.com", "subscribed");
-    ComplianceSuite {
-        connector: &connector,
-        max_batch: FACTORY.max_batch,
-        sample: &|kind| {
-            // Deletion must not empty the audience before the later checks.
-            if kind == RequestKind::Delete {
-                person(kind, &["suite-delete@example.com"])
-            } else {
-                person(kind, &["suite@example.com"])
-            }
-        },
-        applies_opt_ins: false,
-        faults: Some(sim.control()),
-        hang: Duration::from_secs(2),
-    }
+    ComplianceSuite::new(&connector, &FACTORY, &|kind| {
+        // Deletion must not empty the audience before the later checks.
+        if kind == RequestKind::Delete {
+            person(kind, &["suite-delete@example.com"])
+        } else {
+            person(kind, &["suite@example.com"])
+        }
+    })
+    .with_faults(sim.control())
     .run()
     .await;
     assert_eq!(

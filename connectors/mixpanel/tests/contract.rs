@@ -329,14 +329,9 @@ async fn the_simulator_validates_requests_like_mixpanel() {
 #[tokio::test]
 async fn the_connector_passes_the_compliance_suite() {
     let (_sim, connector) = start(sim_config()).await;
-    ComplianceSuite {
-        connector: &connector,
-        max_batch: hush_connector_mixpanel::FACTORY.max_batch,
-        sample: &|kind| person(kind, Some("suite-user")),
-        applies_opt_ins: false,
-        faults: None,
-        hang: Duration::from_secs(2),
-    }
+    ComplianceSuite::new(&connector, &hush_connector_mixpanel::FACTORY, &|kind| {
+        person(kind, Some("suite-user"))
+    })
     .run()
     .await;
 }

@@ -672,12 +672,11 @@ async fn the_connector_passes_the_compliance_suite() {
     db.customer(1, "suite@example.com").await;
     let connector = db.connector();
     ComplianceSuite {
-        connector: &connector,
-        max_batch: hush_connector_postgres::FACTORY.max_batch,
-        sample: &|kind| work(kind).with(with_raw(IdentifierType::Email, "suite@example.com")),
-        applies_opt_ins: true,
-        faults: None,
         hang: Duration::from_secs(3),
+        ..ComplianceSuite::new(&connector, &hush_connector_postgres::FACTORY, &|kind| {
+            work(kind).with(with_raw(IdentifierType::Email, "suite@example.com"))
+        })
+        .applying_opt_ins()
     }
     .run()
     .await;

@@ -803,14 +803,11 @@ async fn deletion_sent_to_suppress_is_refused() {
 async fn the_connector_passes_the_compliance_suite() {
     let s = setup_with("", 300, CLIENT_SECRET).await;
     s.sim.add_contact("jane@example.com", true);
-    ComplianceSuite {
-        connector: &s.connector,
-        max_batch: hush_connector_salesforce::FACTORY.max_batch,
-        sample: &|kind| person(kind, Some("jane@example.com")),
-        applies_opt_ins: true,
-        faults: Some(&s.running.control),
-        hang: Duration::from_secs(2),
-    }
+    ComplianceSuite::new(&s.connector, &hush_connector_salesforce::FACTORY, &|kind| {
+        person(kind, Some("jane@example.com"))
+    })
+    .applying_opt_ins()
+    .with_faults(&s.running.control)
     .run()
     .await;
 }

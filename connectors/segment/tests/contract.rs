@@ -358,14 +358,10 @@ async fn the_connector_passes_the_compliance_suite() {
     let config = SegmentSimConfig::default();
     let sim = SegmentSim::start(config.clone()).await.unwrap();
     let connector = connector_for(&sim, &config.token, "timeout_ms = 300");
-    ComplianceSuite {
-        connector: &connector,
-        max_batch: hush_connector_segment::FACTORY.max_batch,
-        sample: &|kind| person("suite", kind, Some("user-42")),
-        applies_opt_ins: false,
-        faults: Some(sim.control()),
-        hang: Duration::from_secs(2),
-    }
+    ComplianceSuite::new(&connector, &hush_connector_segment::FACTORY, &|kind| {
+        person("suite", kind, Some("user-42"))
+    })
+    .with_faults(sim.control())
     .run()
     .await;
 }

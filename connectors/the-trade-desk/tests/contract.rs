@@ -310,16 +310,10 @@ async fn refusals_are_permanent_with_what_to_fix() {
 #[tokio::test]
 async fn the_connector_passes_the_compliance_suite() {
     let (sim, connector) = start("").await;
-    ComplianceSuite {
-        connector: &connector,
-        max_batch: FACTORY.max_batch,
-        sample: &|kind| {
-            with_daid(kind, DAID).with(with_raw(IdentifierType::Email, "suite@example.com"))
-        },
-        applies_opt_ins: false,
-        faults: Some(sim.control()),
-        hang: Duration::from_secs(2),
-    }
+    ComplianceSuite::new(&connector, &FACTORY, &|kind| {
+        with_daid(kind, DAID).with(with_raw(IdentifierType::Email, "suite@example.com"))
+    })
+    .with_faults(sim.control())
     .run()
     .await;
 }

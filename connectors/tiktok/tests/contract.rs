@@ -349,14 +349,10 @@ async fn a_tiktok_system_error_is_transient() {
 async fn the_connector_passes_the_compliance_suite() {
     let (sim, connector) = start().await;
     sim.add_members("EMAIL_SHA256", [sha256_hex("suite@example.com")]);
-    ComplianceSuite {
-        connector: &connector,
-        max_batch: FACTORY.max_batch,
-        sample: &|kind| person(kind, "suite@example.com").with(hashed(IdentifierType::Maid, MAID)),
-        applies_opt_ins: false,
-        faults: Some(sim.control()),
-        hang: Duration::from_secs(2),
-    }
+    ComplianceSuite::new(&connector, &FACTORY, &|kind| {
+        person(kind, "suite@example.com").with(hashed(IdentifierType::Maid, MAID))
+    })
+    .with_faults(sim.control())
     .run()
     .await;
 }

@@ -2,7 +2,6 @@
 //! HTTP.
 
 use std::sync::{Arc, Mutex, Once};
-use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -483,14 +482,11 @@ async fn the_connector_passes_the_compliance_suite() {
     let connector =
         WebhookConnector::from_recipient(&recipient(&sim.base_url(), "", "timeout_ms = 300"))
             .unwrap();
-    ComplianceSuite {
-        connector: &connector,
-        max_batch: hush_connector_webhook::FACTORY.max_batch,
-        sample: &|kind| jane("req-suite", kind),
-        applies_opt_ins: true,
-        faults: Some(sim.control()),
-        hang: Duration::from_secs(2),
-    }
+    ComplianceSuite::new(&connector, &hush_connector_webhook::FACTORY, &|kind| {
+        jane("req-suite", kind)
+    })
+    .applying_opt_ins()
+    .with_faults(sim.control())
     .run()
     .await;
 }

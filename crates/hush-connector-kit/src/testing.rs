@@ -326,7 +326,40 @@ pub struct ComplianceSuite<'a> {
     pub hang: Duration,
 }
 
-impl ComplianceSuite<'_> {
+impl<'a> ComplianceSuite<'a> {
+    /// The suite for `connector`, as `factory` builds it (its `max_batch`), with `sample` items:
+    /// opt-ins not applied, no fault injection, and hangs of 2 s, until told otherwise.
+    pub fn new(
+        connector: &'a dyn Connector,
+        factory: &ConnectorFactory,
+        sample: &'a (dyn Fn(RequestKind) -> SuppressionWork + Sync),
+    ) -> Self {
+        Self {
+            connector,
+            max_batch: factory.max_batch,
+            sample,
+            applies_opt_ins: false,
+            faults: None,
+            hang: Duration::from_secs(2),
+        }
+    }
+
+    /// The vendor applies opt-ins (they must not come back `NOT_APPLICABLE`).
+    pub fn applying_opt_ins(self) -> Self {
+        Self {
+            applies_opt_ins: true,
+            ..self
+        }
+    }
+
+    /// Failures are injected through the simulator's `faults`.
+    pub fn with_faults(self, faults: &'a dyn InjectFaults) -> Self {
+        Self {
+            faults: Some(faults),
+            ..self
+        }
+    }
+
     /// Runs every check.
     pub async fn run(&self) {
         let mut seen = Vec::new();
@@ -514,6 +547,23 @@ mod tests {
             faults: None,
             hang: Duration::from_secs(1),
         }
+    }
+
+    #[test]
+    fn the_builder_starts_from_the_factory_and_sets_what_it_is_told() {
+        const FACTORY: ConnectorFactory = ConnectorFactory::of::<NeedsKey>(&["k"], 7);
+        struct NoFaults;
+        impl InjectFaults for NoFaults {
+            fn fail_next(&self, _fault: VendorFault) {}
+        }
+        let connector = Answering(None);
+        let sample = |kind| work(kind);
+        let plain = ComplianceSuite::new(&connector, &FACTORY, &sample);
+        assert_eq!(plain.max_batch, 7);
+        assert!(!plain.applies_opt_ins && plain.faults.is_none());
+        assert_eq!(plain.hang, Duration::from_secs(2));
+        let told = plain.applying_opt_ins().with_faults(&NoFaults);
+        assert!(told.applies_opt_ins && told.faults.is_some());
     }
 
     #[tokio::test]
