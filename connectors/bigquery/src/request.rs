@@ -209,15 +209,8 @@ mod tests {
 
     #[test]
     fn bad_templates_are_refused_with_the_reason() {
+        hush_connector_kit::testing::assert_dialect_refuses_bad_templates(&BigQuery);
         let refused = |text: &str| Template::parse(text, &BigQuery).unwrap_err();
-        assert_eq!(refused("\t"), TemplateError::Empty);
-        assert_eq!(
-            refused("DELETE FROM t WHERE e = :emial"),
-            TemplateError::UnknownPlaceholder("emial".into())
-        );
-        assert!(refused("DELETE FROM t WHERE e = :emial")
-            .to_string()
-            .contains(":email_sha256"));
         assert_eq!(
             refused("DELETE FROM t WHERE e = ?"),
             query_parameter("?".into())
@@ -234,10 +227,6 @@ mod tests {
         assert_eq!(
             refused("DELETE FROM `t WHERE e = 1"),
             TemplateError::Unterminated("quoted name")
-        );
-        assert_eq!(
-            refused("DELETE FROM t WHERE r = :request_id"),
-            TemplateError::NoIdentifier
         );
     }
 

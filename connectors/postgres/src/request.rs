@@ -166,15 +166,8 @@ mod tests {
 
     #[test]
     fn bad_templates_are_refused_with_the_reason() {
+        hush_connector_kit::testing::assert_dialect_refuses_bad_templates(&Postgres);
         let refused = |text: &str| Template::parse(text, &Postgres).unwrap_err();
-        assert_eq!(refused("  "), TemplateError::Empty);
-        assert_eq!(
-            refused("DELETE FROM t WHERE e = :emial"),
-            TemplateError::UnknownPlaceholder("emial".into())
-        );
-        assert!(refused("DELETE FROM t WHERE e = :emial")
-            .to_string()
-            .contains(":email_sha256"));
         assert_eq!(
             refused("DELETE FROM t WHERE e = $1").to_string(),
             "uses the positional parameter `$1`; write a named placeholder such as \
@@ -194,10 +187,6 @@ mod tests {
         );
         assert_eq!(
             refused("DELETE FROM customers"),
-            TemplateError::NoIdentifier
-        );
-        assert_eq!(
-            refused("UPDATE t SET by = :request_id"),
             TemplateError::NoIdentifier
         );
     }

@@ -191,12 +191,8 @@ mod tests {
 
     #[test]
     fn bad_templates_are_refused_with_the_reason() {
+        hush_connector_kit::testing::assert_dialect_refuses_bad_templates(&Snowflake);
         let refused = |text: &str| Template::parse(text, &Snowflake).unwrap_err();
-        assert_eq!(refused(" \n"), TemplateError::Empty);
-        assert_eq!(
-            refused("DELETE FROM t WHERE e = :emial"),
-            TemplateError::UnknownPlaceholder("emial".into())
-        );
         assert_eq!(
             refused("DELETE FROM t WHERE e = ?"),
             bind_variable("?".into())
@@ -213,10 +209,6 @@ mod tests {
         assert_eq!(
             refused("DELETE FROM t /* x"),
             TemplateError::Unterminated("comment")
-        );
-        assert_eq!(
-            refused("DELETE FROM t WHERE r = :request_id"),
-            TemplateError::NoIdentifier
         );
     }
 

@@ -19,6 +19,7 @@ use hush_contracts::identifiers::hash_identifier;
 use hush_contracts::recipients::RecipientConfig;
 
 use crate::http::VendorAnswer;
+use crate::sql::template::{Dialect, Template, TemplateError};
 
 static NEXT_REQUEST: AtomicU64 = AtomicU64::new(1);
 
@@ -105,6 +106,31 @@ pub fn builds_with_credentials_from_env<C: FromRecipient>(
         recipient.kind
     );
     recipient
+}
+
+/// Panics unless `dialect` refuses what no dialect may accept, each with its reason: a blank
+/// template, an unknown placeholder (the error naming the known ones), an unterminated string
+/// literal, and a statement that names no identifier (only `:request_id`).
+pub fn assert_dialect_refuses_bad_templates(dialect: &dyn Dialect) {
+    let refused = |text: &str| match Template::parse(text, dialect) {
+        Ok(template) => panic!("{text:?} was accepted as {:?}", template.sql),
+        Err(error) => error,
+    };
+    assert_eq!(refused(" \t\n"), TemplateError::Empty);
+    let unknown = refused("DELETE FROM t WHERE e = :emial");
+    assert_eq!(unknown, TemplateError::UnknownPlaceholder("emial".into()));
+    assert!(unknown.to_string().contains(":email_sha256"), "{unknown}");
+    assert!(
+        matches!(
+            refused("DELETE FROM t WHERE e = :email_sha256 AND n = 'x"),
+            TemplateError::Unterminated(_)
+        ),
+        "an unterminated string literal is refused"
+    );
+    assert_eq!(
+        refused("UPDATE t SET by = :request_id"),
+        TemplateError::NoIdentifier
+    );
 }
 
 /// Changes a built work item in the ways contract tests need.
@@ -732,6 +758,13 @@ mod tests {
             builds_with_credentials_from_env::<Keyless>(&FACTORY, &block(env[0].0), &env)
         });
         assert!(keyless.is_err(), "a build that ignores the variable fails");
+    }
+
+    /// The kit's plain dialect knows no string literals, so it accepts an unterminated one.
+    #[test]
+    #[should_panic(expected = "was accepted")]
+    fn a_dialect_accepting_an_unterminated_literal_fails() {
+        assert_dialect_refuses_bad_templates(&crate::sql::Plain);
     }
 
     #[test]
