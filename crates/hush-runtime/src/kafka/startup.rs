@@ -273,4 +273,22 @@ mod tests {
             "{error}"
         );
     }
+
+    #[test]
+    fn a_shutdown_ends_the_wait_with_what_it_waited_for() {
+        let stop = CancellationToken::new();
+        let calls = Cell::new(0);
+        let error = wait_for_broker::<()>("test read", &stop, || {
+            calls.set(calls.get() + 1);
+            stop.cancel();
+            Err(StartupError::Unreachable("broker down".into()))
+        })
+        .unwrap_err()
+        .to_string();
+        assert_eq!(calls.get(), 1);
+        assert!(
+            error.contains("stopped while waiting for the broker (test read: broker down)"),
+            "{error}"
+        );
+    }
 }

@@ -12,7 +12,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
 
 use super::consumer::IncomingMessage;
-use super::startup::{topic_partitions, wait_for_broker, StartupError};
+use super::startup::{topic_partitions, transient, wait_for_broker, StartupError};
 use crate::config::{ConfigError, KafkaConfig};
 
 /// How long catching up may go without a record before it gives up.
@@ -72,7 +72,8 @@ impl TopicTable {
     }
 
     /// Applies every record up to the high watermarks as they were at the call; returns how
-    /// many records were applied.
+    /// many records were applied. A broker that is away is waited for (until the stop given to
+    /// [`TopicTable::open`]); 30 s without a record or a transport error is a stall, an error.
     pub async fn catch_up<F, Fut>(&self, mut apply: F) -> Result<u64, ConfigError>
     where
         F: FnMut(IncomingMessage) -> Fut,
@@ -82,6 +83,7 @@ impl TopicTable {
         remaining.retain(|_, (low, high)| high > low);
         let mut applied = 0;
         let mut progress = tokio::time::Instant::now();
+        let mut broker_away = false;
         while !remaining.is_empty() {
             let stalled = |why: String| {
                 ConfigError::Invalid(format!(
@@ -94,9 +96,27 @@ impl TopicTable {
                 .await
                 .map_err(|_| stalled("no record arrived".into()))?;
             // librdkafka reports a lost broker connection as an error and reconnects by itself
-            // (a broker restart during the rebuild): wait for it like `follow` does.
+            // (a broker restart during the rebuild): wait for it like `follow` does. While the
+            // broker is away (a transport error or timeout) the wait is not a stall, however long
+            // the broker takes to come back (a restarted KRaft node waits out its killed
+            // incarnation's session first); it is said once per outage and ends at `stop`.
             let message = match received {
                 Ok(message) => message,
+                Err(error) if transient(&error) => {
+                    if !broker_away {
+                        tracing::warn!(%error, topic = %self.topic, "broker away while catching up; waiting for it");
+                        broker_away = true;
+                    }
+                    if self.stop.is_cancelled() {
+                        return Err(ConfigError::Invalid(format!(
+                            "stopped while catching up {} ({error})",
+                            self.topic
+                        )));
+                    }
+                    progress = tokio::time::Instant::now();
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    continue;
+                }
                 Err(error) if progress.elapsed() < CATCH_UP_STALL => {
                     tracing::warn!(%error, topic = %self.topic, "table read error while catching up; retrying");
                     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -105,6 +125,7 @@ impl TopicTable {
                 Err(error) => return Err(stalled(error.to_string())),
             };
             progress = tokio::time::Instant::now();
+            broker_away = false;
             let incoming = IncomingMessage::from_borrowed(&message);
             if let Some((_, high)) = remaining.get(&incoming.partition) {
                 if incoming.offset + 1 >= *high {
