@@ -1,13 +1,7 @@
 //! Contract tests: the BigQuery connector against the BigQuery API simulator over loopback.
 
-use std::sync::OnceLock;
 use std::time::Duration;
 
-use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der};
-use aws_lc_rs::rsa::{KeyPair, KeySize};
-use aws_lc_rs::signature::KeyPair as _;
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine as _;
 use hush_connector_bigquery::auth::{ServiceAccountKey, ServiceAccountTokens, TokenSource};
 use hush_connector_bigquery::sim::{
     BigQuerySim, BigQuerySimConfig, SimGrant, SimOutcome, SimRow, SimStatement,
@@ -25,6 +19,7 @@ use hush_connector_kit::testing::{
 use hush_contracts::connector::{Connector, ConnectorError, Operation, SuppressionWork};
 use hush_contracts::events::{ConfirmationAction, IdentifierType, RequestKind, VerificationStatus};
 use hush_contracts::recipients::RecipientConfig;
+use hush_sim_kit::jwt::RsaTestKey;
 use hush_sim_kit::Fault;
 use serde_json::json;
 
@@ -50,23 +45,13 @@ const SERVICE_ACCOUNT: &str = "hush@acme-prod.iam.gserviceaccount.com";
 const JANE: &str = "jane@example.com";
 const JOHN: &str = "john@example.com";
 
-/// One service-account key for the whole test binary: the key file's JSON and the public key.
-fn key() -> &'static (String, Vec<u8>) {
-    static KEY: OnceLock<(String, Vec<u8>)> = OnceLock::new();
-    KEY.get_or_init(|| {
-        let pair = KeyPair::generate(KeySize::Rsa2048).unwrap();
-        let der: Pkcs8V1Der<'static> = pair.as_der().unwrap();
-        let pem = format!(
-            "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
-            STANDARD.encode(der.as_ref())
-        );
-        let file = json!({"type": "service_account", "project_id": "acme-prod",
-                          "private_key_id": "k1", "private_key": pem,
-                          "client_email": SERVICE_ACCOUNT,
-                          "token_uri": "https://oauth2.googleapis.com/token"});
-        let public = pair.public_key().as_der().unwrap().as_ref().to_vec();
-        (file.to_string(), public)
-    })
+/// The service-account key file's JSON, holding the test binary's shared key.
+fn key_file() -> String {
+    json!({"type": "service_account", "project_id": "acme-prod",
+           "private_key_id": "k1", "private_key": RsaTestKey::shared().pem,
+           "client_email": SERVICE_ACCOUNT,
+           "token_uri": "https://oauth2.googleapis.com/token"})
+    .to_string()
 }
 
 fn sha(address: &str) -> String {
@@ -85,7 +70,7 @@ fn sim_config() -> BigQuerySimConfig {
         project_id: "acme-prod".into(),
         grant: SimGrant::ServiceAccount {
             client_email: SERVICE_ACCOUNT.into(),
-            public_key_der: key().1.clone(),
+            public_key_der: RsaTestKey::shared().public_der.clone(),
         },
         statements: vec![
             SimStatement::update(OPT_OUT_SENT, "email_sha256", "do_not_sell", "true"),
@@ -144,7 +129,7 @@ fn connector_with(sim: &BigQuerySim, settings: &str, tokens: TokenSource) -> Big
 
 fn service_account(sim: &BigQuerySim) -> TokenSource {
     TokenSource::ServiceAccount(ServiceAccountTokens::new(
-        ServiceAccountKey::from_json(&key().0).unwrap(),
+        ServiceAccountKey::from_json(&key_file()).unwrap(),
         sim.token_url(),
     ))
 }
@@ -357,11 +342,10 @@ async fn an_access_token_refused_later_is_exchanged_again() {
 
 #[tokio::test]
 async fn a_key_the_service_account_does_not_hold_is_refused() {
-    let other = KeyPair::generate(KeySize::Rsa2048).unwrap();
     let (_sim, connector) = start(BigQuerySimConfig {
         grant: SimGrant::ServiceAccount {
             client_email: SERVICE_ACCOUNT.into(),
-            public_key_der: other.public_key().as_der().unwrap().as_ref().to_vec(),
+            public_key_der: RsaTestKey::generate().public_der,
         },
         ..sim_config()
     })

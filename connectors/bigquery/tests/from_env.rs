@@ -1,13 +1,10 @@
 //! Start-up from the recipients file with the service-account key in the environment. Alone in
 //! its own test binary because it sets environment variables, which must not race other threads.
 
-use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der};
-use aws_lc_rs::rsa::{KeyPair, KeySize};
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine as _;
 use hush_connector_bigquery::BigQueryConnector;
 use hush_contracts::connector::FromRecipient;
 use hush_contracts::recipients::RecipientConfig;
+use hush_sim_kit::jwt::RsaTestKey;
 
 #[test]
 fn from_recipient_reads_the_service_account_key_from_the_environment() {
@@ -41,14 +38,9 @@ statement = "DELETE FROM crm.customers WHERE email_sha256 = :email_sha256"
         "{err}"
     );
 
-    let der: Pkcs8V1Der<'static> = KeyPair::generate(KeySize::Rsa2048)
-        .unwrap()
-        .as_der()
-        .unwrap();
     let file = serde_json::json!({
         "type": "service_account", "client_email": "hush@acme-prod.iam.gserviceaccount.com",
-        "private_key": format!("-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
-                               STANDARD.encode(der.as_ref())),
+        "private_key": RsaTestKey::generate().pem,
     });
     std::env::set_var("HUSH_TEST_BIGQUERY_SA_KEY", file.to_string());
     BigQueryConnector::from_recipient(&r).expect("builds with the key file");

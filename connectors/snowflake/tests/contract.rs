@@ -1,13 +1,7 @@
 //! Contract tests: the Snowflake connector against the SQL API simulator over loopback.
 
-use std::sync::OnceLock;
 use std::time::Duration;
 
-use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der};
-use aws_lc_rs::rsa::{KeyPair, KeySize};
-use aws_lc_rs::signature::KeyPair as _;
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine as _;
 use hush_connector_kit::testing::warehouse::WarehouseSuite;
 use hush_connector_kit::testing::{
     assert_refused, assert_retry_after, completed, email, hashed, one, opt_out, opting_out,
@@ -25,6 +19,7 @@ use hush_connector_snowflake::{
 use hush_contracts::connector::{Connector, ConnectorError, Operation, SuppressionWork};
 use hush_contracts::events::{ConfirmationAction, IdentifierType, RequestKind, VerificationStatus};
 use hush_contracts::recipients::RecipientConfig;
+use hush_sim_kit::jwt::RsaTestKey;
 use hush_sim_kit::Fault;
 use serde_json::json;
 
@@ -44,27 +39,6 @@ const DELETE_CHECK_SENT: &str = "SELECT COUNT(*) FROM customers WHERE email_sha2
 
 const JANE: &str = "jane@example.com";
 const JOHN: &str = "john@example.com";
-
-/// One RSA key for the whole test binary (generating one takes a moment).
-fn key() -> &'static (String, Vec<u8>) {
-    static KEY: OnceLock<(String, Vec<u8>)> = OnceLock::new();
-    KEY.get_or_init(|| {
-        let pair = KeyPair::generate(KeySize::Rsa2048).unwrap();
-        let der: Pkcs8V1Der<'static> = pair.as_der().unwrap();
-        let body = STANDARD.encode(der.as_ref());
-        let lines: Vec<String> = body
-            .as_bytes()
-            .chunks(64)
-            .map(|c| String::from_utf8(c.to_vec()).unwrap())
-            .collect();
-        let pem = format!(
-            "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
-            lines.join("\n")
-        );
-        let public = pair.public_key().as_der().unwrap().as_ref().to_vec();
-        (pem, public)
-    })
-}
 
 fn sha(address: &str) -> String {
     hashed(IdentifierType::Email, address).sha256
@@ -97,7 +71,7 @@ fn keypair_sim() -> SnowflakeSimConfig {
         auth: SimAuth::KeyPair {
             account: "myorg-myaccount".into(),
             user: "hush_svc".into(),
-            public_key_der: key().1.clone(),
+            public_key_der: RsaTestKey::shared().public_der.clone(),
         },
         statements: statements(),
         rows: vec![row(JANE), row(JOHN)],
@@ -143,7 +117,12 @@ check = "{DELETE_CHECK}"
 fn keypair_connector(sim: &SnowflakeSim, settings: &str) -> SnowflakeConnector {
     let r = recipient(sim, settings);
     let parsed: SnowflakeSettings = r.settings().unwrap();
-    let authorization = key_pair(&r, &parsed, SigningKey::from_pem(&key().0).unwrap()).unwrap();
+    let authorization = key_pair(
+        &r,
+        &parsed,
+        SigningKey::from_pem(&RsaTestKey::shared().pem).unwrap(),
+    )
+    .unwrap();
     SnowflakeConnector::new(SnowflakeConfig::with_authorization(&r, parsed, authorization).unwrap())
         .unwrap()
 }
@@ -285,7 +264,12 @@ async fn snowflakes_messages_never_carry_a_bound_value() {
         ),
     );
     let parsed: SnowflakeSettings = r.settings().unwrap();
-    let auth = key_pair(&r, &parsed, SigningKey::from_pem(&key().0).unwrap()).unwrap();
+    let auth = key_pair(
+        &r,
+        &parsed,
+        SigningKey::from_pem(&RsaTestKey::shared().pem).unwrap(),
+    )
+    .unwrap();
     let connector =
         SnowflakeConnector::new(SnowflakeConfig::with_authorization(&r, parsed, auth).unwrap())
             .unwrap();
@@ -359,12 +343,11 @@ async fn a_programmatic_access_token_is_sent_with_its_type_and_a_wrong_one_refus
 
 #[tokio::test]
 async fn a_key_the_user_does_not_hold_is_refused() {
-    let other = KeyPair::generate(KeySize::Rsa2048).unwrap();
     let config = SnowflakeSimConfig {
         auth: SimAuth::KeyPair {
             account: "myorg-myaccount".into(),
             user: "hush_svc".into(),
-            public_key_der: other.public_key().as_der().unwrap().as_ref().to_vec(),
+            public_key_der: RsaTestKey::generate().public_der,
         },
         ..keypair_sim()
     };

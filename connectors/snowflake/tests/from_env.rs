@@ -1,13 +1,10 @@
 //! Start-up from the recipients file with the private key in the environment. Alone in its own
 //! test binary because it sets environment variables, which must not race other threads.
 
-use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der};
-use aws_lc_rs::rsa::{KeyPair, KeySize};
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine as _;
 use hush_connector_snowflake::SnowflakeConnector;
 use hush_contracts::connector::FromRecipient;
 use hush_contracts::recipients::RecipientConfig;
+use hush_sim_kit::jwt::RsaTestKey;
 
 #[test]
 fn from_recipient_reads_the_private_key_from_the_environment() {
@@ -38,15 +35,8 @@ statement = "DELETE FROM customers WHERE email_sha256 = :email_sha256"
         "{err}"
     );
 
-    let der: Pkcs8V1Der<'static> = KeyPair::generate(KeySize::Rsa2048)
-        .unwrap()
-        .as_der()
-        .unwrap();
     // One line with \n escapes, as many secret stores hand a PEM over.
-    let pem = format!(
-        "-----BEGIN PRIVATE KEY-----\\n{}\\n-----END PRIVATE KEY-----",
-        STANDARD.encode(der.as_ref())
-    );
+    let pem = RsaTestKey::generate().pem.replace('\n', "\\n");
     std::env::set_var("HUSH_TEST_SNOWFLAKE_PRIVATE_KEY", &pem);
     SnowflakeConnector::from_recipient(&r).expect("builds with the key");
     assert_eq!(hush_connector_snowflake::FACTORY.kinds, &["snowflake"]);
