@@ -13,7 +13,7 @@ use hush_connector_bigquery::{
 use hush_connector_kit::oauth::{AccessTokens, RefreshTokenGrant};
 use hush_connector_kit::testing::warehouse::WarehouseSuite;
 use hush_connector_kit::testing::{
-    assert_refused, assert_retry_after, completed, email, hashed, one, opt_out, opting_out,
+    assert_refused, assert_retry_after, completed, email, email_sha256, one, opt_out, opting_out,
     with_raw, work, ComplianceSuite, WorkExt,
 };
 use hush_contracts::connector::{Connector, ConnectorError, Operation, SuppressionWork};
@@ -54,13 +54,9 @@ fn key_file() -> String {
     .to_string()
 }
 
-fn sha(address: &str) -> String {
-    hashed(IdentifierType::Email, address).sha256
-}
-
 fn row(address: &str) -> SimRow {
     SimRow::from([
-        ("email_sha256".to_owned(), sha(address)),
+        ("email_sha256".to_owned(), email_sha256(address)),
         ("do_not_sell".to_owned(), "false".to_owned()),
     ])
 }
@@ -173,7 +169,7 @@ async fn an_opt_out_runs_parameterised_dml_as_the_service_account_and_reads_it_b
     assert_eq!(
         query.json["queryParameters"],
         json!([{"name": "email_sha256", "parameterType": {"type": "STRING"},
-                "parameterValue": {"value": sha(JANE)}}])
+                "parameterValue": {"value": email_sha256(JANE)}}])
     );
     assert_eq!(query.json["requestId"].as_str().unwrap().len(), 36);
     assert_eq!(query.json["timeoutMs"], 250);

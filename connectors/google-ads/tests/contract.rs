@@ -6,7 +6,9 @@ use hush_connector_google_ads::sim::{GoogleAdsSim, GoogleAdsSimConfig, GoogleOAu
 use hush_connector_google_ads::{
     GoogleAdsConfig, GoogleAdsConnector, GoogleAdsCredentials, EVIDENCE_JOB,
 };
-use hush_connector_kit::testing::{assert_refused, recipient_with, work, ComplianceSuite, WorkExt};
+use hush_connector_kit::testing::{
+    assert_refused, email_sha256, recipient_with, work, ComplianceSuite, WorkExt,
+};
 use hush_contracts::connector::{
     Connector, ConnectorError, Operation, SuppressionWork, WorkIdentifier,
 };
@@ -63,10 +65,6 @@ async fn start(config: GoogleAdsSimConfig) -> (GoogleAdsSim, GoogleAdsConnector)
     (sim, connector)
 }
 
-fn email(raw: &str) -> String {
-    hash_identifier(IdentifierType::Email, raw).unwrap()
-}
-
 /// Request `request` of `kind` for the identifiers given as (kind, SHA-256).
 fn job_work(
     request: &str,
@@ -88,7 +86,7 @@ fn opt_out(request: &str, raw_email: &str) -> SuppressionWork {
     job_work(
         request,
         RequestKind::OptOutSaleShare,
-        vec![(IdentifierType::Email, email(raw_email))],
+        vec![(IdentifierType::Email, email_sha256(raw_email))],
     )
 }
 
@@ -111,10 +109,10 @@ async fn job_polled_to_success_is_verified_and_removes_exactly_the_subjects() {
     let connector = connector_for(&sim, &config, "login_customer_id = \"999-888-7777\"");
     let phone = hash_identifier(IdentifierType::Phone, "(415) 555-0100").unwrap();
     sim.add_members([
-        email("jane@example.com"),
+        email_sha256("jane@example.com"),
         phone.clone(),
-        email("joe@example.com"),
-        email("bystander@example.com"),
+        email_sha256("joe@example.com"),
+        email_sha256("bystander@example.com"),
     ]);
 
     let batch = [
@@ -122,7 +120,7 @@ async fn job_polled_to_success_is_verified_and_removes_exactly_the_subjects() {
             "r1",
             RequestKind::OptOutSaleShare,
             vec![
-                (IdentifierType::Email, email("Jane@Example.com")),
+                (IdentifierType::Email, email_sha256("Jane@Example.com")),
                 (IdentifierType::Phone, phone.clone()),
             ],
         ),
@@ -142,12 +140,12 @@ async fn job_polled_to_success_is_verified_and_removes_exactly_the_subjects() {
     let first = results[0].as_ref().unwrap();
     assert_eq!(
         first.evidence["identifier_sha256"],
-        format!("{},{}", email("jane@example.com"), phone)
+        format!("{},{}", email_sha256("jane@example.com"), phone)
     );
     assert!(!first.evidence.values().any(|v| v.contains("jane@")));
     assert_eq!(
         sim.members().into_iter().collect::<Vec<_>>(),
-        vec![email("bystander@example.com")]
+        vec![email_sha256("bystander@example.com")]
     );
 
     let add = &sim
@@ -163,8 +161,8 @@ async fn job_polled_to_success_is_verified_and_removes_exactly_the_subjects() {
     assert_eq!(
         add.json,
         json!({"enablePartialFailure": true, "operations": [
-            {"remove": {"userIdentifiers": [{"hashedEmail": email("jane@example.com")}, {"hashedPhoneNumber": phone}]}},
-            {"remove": {"userIdentifiers": [{"hashedEmail": email("joe@example.com")}]}}
+            {"remove": {"userIdentifiers": [{"hashedEmail": email_sha256("jane@example.com")}, {"hashedPhoneNumber": phone}]}},
+            {"remove": {"userIdentifiers": [{"hashedEmail": email_sha256("joe@example.com")}]}}
         ]})
     );
     // RUNNING for two status reads, SUCCESS on the third.
@@ -179,11 +177,11 @@ async fn job_polled_to_success_is_verified_and_removes_exactly_the_subjects() {
 #[tokio::test]
 async fn delete_is_reported_as_deleted() {
     let (sim, connector) = start(GoogleAdsSimConfig::default()).await;
-    sim.add_members([email("gone@example.com")]);
+    sim.add_members([email_sha256("gone@example.com")]);
     let batch = [job_work(
         "d1",
         RequestKind::Delete,
-        vec![(IdentifierType::Email, email("gone@example.com"))],
+        vec![(IdentifierType::Email, email_sha256("gone@example.com"))],
     )];
     let completion = connector
         .apply(Operation::Delete, &batch)
@@ -268,12 +266,12 @@ async fn revoked_refresh_token_is_permanent() {
 async fn half_failed_batch_names_exactly_the_refused_identifiers_by_hash() {
     let (sim, connector) = start(GoogleAdsSimConfig::default()).await;
     // Upper-case digests: hashes, but not in the lowercase form Google requires.
-    let bad_one = email("bad1@example.com").to_uppercase();
-    let bad_two = email("bad2@example.com").to_uppercase();
+    let bad_one = email_sha256("bad1@example.com").to_uppercase();
+    let bad_two = email_sha256("bad2@example.com").to_uppercase();
     let good_phone = hash_identifier(IdentifierType::Phone, "+1 415 555 0199").unwrap();
     sim.add_members([
-        email("ok1@example.com"),
-        email("ok2@example.com"),
+        email_sha256("ok1@example.com"),
+        email_sha256("ok2@example.com"),
         good_phone.clone(),
     ]);
     let batch = [
@@ -408,7 +406,7 @@ async fn people_without_email_or_phone_and_opt_ins_make_no_call() {
         job_work(
             "i",
             RequestKind::OptInSaleShare,
-            vec![(IdentifierType::Email, email("a@example.com"))],
+            vec![(IdentifierType::Email, email_sha256("a@example.com"))],
         ),
     ];
     let results = connector.apply(Operation::Suppress, &batch).await.unwrap();
@@ -466,7 +464,7 @@ async fn simulator_refuses_an_unhashed_email_with_a_partial_failure() {
             .bearer_auth(&token)
             .header("developer-token", &config.developer_token)
             .json(&json!({"enablePartialFailure": partial, "operations": [
-                {"remove": {"userIdentifiers": [{"hashedEmail": email("fine@example.com")}]}},
+                {"remove": {"userIdentifiers": [{"hashedEmail": email_sha256("fine@example.com")}]}},
                 {"remove": {"userIdentifiers": [{"hashedEmail": "Jane@Example.com"}]}}
             ]}))
             .send()
@@ -528,7 +526,7 @@ async fn a_developer_token_not_allowlisted_for_customer_match_points_to_the_data
         ..GoogleAdsSimConfig::default()
     })
     .await;
-    sim.add_members([email("a@example.com")]);
+    sim.add_members([email_sha256("a@example.com")]);
     assert_refused(
         connector
             .apply(Operation::Suppress, &[opt_out("r", "a@example.com")])
@@ -566,7 +564,7 @@ async fn the_connector_passes_the_compliance_suite() {
         job_work(
             "suite",
             kind,
-            vec![(IdentifierType::Email, email("jane@example.com"))],
+            vec![(IdentifierType::Email, email_sha256("jane@example.com"))],
         )
     })
     .with_faults(sim.control())

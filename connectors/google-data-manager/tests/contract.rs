@@ -10,10 +10,10 @@ use hush_connector_google_data_manager::{
     GoogleDataManagerConfig, GoogleDataManagerConnector, EVIDENCE_REQUEST,
 };
 use hush_connector_kit::testing::{
-    assert_refused, assert_retry_after, hashed, recipient_with, with_raw, work, ComplianceSuite,
-    WorkExt,
+    apply_one, assert_refused, assert_retry_after, email_sha256, hashed, opt_out, recipient_with,
+    with_raw, work, ComplianceSuite, WorkExt,
 };
-use hush_contracts::connector::{Connector, ConnectorError, Operation, SuppressionWork};
+use hush_contracts::connector::{Connector, Operation};
 use hush_contracts::events::{ConfirmationAction, IdentifierType, RequestKind, VerificationStatus};
 use hush_contracts::identifiers::{hash_identifier, sha256_hex};
 use hush_contracts::recipients::RecipientConfig;
@@ -64,24 +64,6 @@ async fn start(config: DataManagerSimConfig) -> (DataManagerSim, GoogleDataManag
     (sim, connector)
 }
 
-fn email(raw: &str) -> String {
-    hash_identifier(IdentifierType::Email, raw).unwrap()
-}
-
-fn opt_out(address: &str) -> SuppressionWork {
-    work(RequestKind::OptOutSaleShare).with(hashed(IdentifierType::Email, address))
-}
-
-/// The one result of a one-item batch.
-async fn apply_one(
-    connector: &GoogleDataManagerConnector,
-    operation: Operation,
-    item: SuppressionWork,
-) -> Result<hush_contracts::connector::Completion, ConnectorError> {
-    let mut results = connector.apply(operation, &[item]).await?;
-    results.remove(0)
-}
-
 #[tokio::test]
 async fn removal_polled_to_success_is_verified_and_removes_exactly_the_subjects() {
     let config = DataManagerSimConfig {
@@ -92,10 +74,10 @@ async fn removal_polled_to_success_is_verified_and_removes_exactly_the_subjects(
     let connector = connector_for(&sim, &config, "login_account_id = \"999-888-7777\"");
     let phone = hash_identifier(IdentifierType::Phone, "(800) 555-0100").unwrap();
     sim.add_members([
-        email("jane@example.com"),
+        email_sha256("jane@example.com"),
         phone.clone(),
-        email("joe@example.com"),
-        email("bystander@example.com"),
+        email_sha256("joe@example.com"),
+        email_sha256("bystander@example.com"),
     ]);
     let batch = [
         work(RequestKind::OptOutSaleShare)
@@ -118,11 +100,11 @@ async fn removal_polled_to_success_is_verified_and_removes_exactly_the_subjects(
     }
     assert_eq!(
         results[0].as_ref().unwrap().evidence["identifier_sha256"],
-        format!("{},{phone}", email("jane@example.com"))
+        format!("{},{phone}", email_sha256("jane@example.com"))
     );
     assert_eq!(
         sim.members().into_iter().collect::<Vec<_>>(),
-        vec![email("bystander@example.com")]
+        vec![email_sha256("bystander@example.com")]
     );
 
     let remove = &sim.control().calls_to("/v1/audienceMembers:remove")[0];
@@ -141,8 +123,8 @@ async fn removal_polled_to_success_is_verified_and_removes_exactly_the_subjects(
             }],
             "audienceMembers": [
                 {"userData": {"userIdentifiers": [
-                    {"emailAddress": email("jane@example.com")}, {"phoneNumber": phone}]}},
-                {"userData": {"userIdentifiers": [{"emailAddress": email("joe@example.com")}]}}
+                    {"emailAddress": email_sha256("jane@example.com")}, {"phoneNumber": phone}]}},
+                {"userData": {"userIdentifiers": [{"emailAddress": email_sha256("joe@example.com")}]}}
             ],
             "encoding": "HEX"
         })
@@ -159,9 +141,9 @@ async fn removal_polled_to_success_is_verified_and_removes_exactly_the_subjects(
 #[tokio::test]
 async fn delete_is_reported_as_deleted() {
     let (sim, connector) = start(DataManagerSimConfig::default()).await;
-    sim.add_members([email("gone@example.com")]);
+    sim.add_members([email_sha256("gone@example.com")]);
     let item = work(RequestKind::Delete).with(hashed(IdentifierType::Email, "gone@example.com"));
-    let completion = apply_one(&connector, Operation::Delete, item)
+    let completion = apply_one(&connector, Operation::Delete, &item)
         .await
         .unwrap();
     assert_eq!(completion.action, ConfirmationAction::Deleted);
@@ -176,7 +158,7 @@ async fn a_gmail_member_uploaded_in_googles_form_is_removed() {
     sim.add_members([sha256_hex("janedoe@gmail.com")]);
     let item = work(RequestKind::OptOutSaleShare)
         .with(with_raw(IdentifierType::Email, "Jane.Doe+shop@gmail.com"));
-    let completion = apply_one(&connector, Operation::Suppress, item)
+    let completion = apply_one(&connector, Operation::Suppress, &item)
         .await
         .unwrap();
     assert_eq!(completion.verification, VerificationStatus::Verified);
@@ -208,12 +190,12 @@ async fn people_without_email_or_phone_are_not_found_with_the_reason_and_make_no
 #[tokio::test]
 async fn failed_request_is_permanent_with_googles_error_counts() {
     let (sim, connector) = start(DataManagerSimConfig::default()).await;
-    sim.add_members([email("a@example.com")]);
+    sim.add_members([email_sha256("a@example.com")]);
     sim.fail_next_request(RequestEnd::Failed(
         "PROCESSING_ERROR_REASON_INVALID_CUSTOMER_ID".into(),
     ));
     assert_refused(
-        apply_one(&connector, Operation::Suppress, opt_out("a@example.com")).await,
+        apply_one(&connector, Operation::Suppress, &opt_out("a@example.com")).await,
         "FAILED (PROCESSING_ERROR_REASON_INVALID_CUSTOMER_ID×1); nothing of it was removed",
     );
     assert_eq!(sim.members().len(), 1);
@@ -225,7 +207,7 @@ async fn partial_success_is_confirmed_with_verification_failed() {
     sim.fail_next_request(RequestEnd::PartialSuccess(
         "PROCESSING_ERROR_REASON_INVALID_FORMAT".into(),
     ));
-    let completion = apply_one(&connector, Operation::Suppress, opt_out("a@example.com"))
+    let completion = apply_one(&connector, Operation::Suppress, &opt_out("a@example.com"))
         .await
         .unwrap();
     assert_eq!(completion.action, ConfirmationAction::Suppressed);
@@ -245,7 +227,7 @@ async fn request_still_processing_at_max_wait_is_pending_and_verify_reads_it_bac
     let sim = DataManagerSim::start(config.clone()).await.unwrap();
     let connector = connector_for(&sim, &config, "max_wait_ms = 40\npoll_interval_ms = 20");
     let item = opt_out("slow@example.com");
-    let completion = apply_one(&connector, Operation::Suppress, item.clone())
+    let completion = apply_one(&connector, Operation::Suppress, &item)
         .await
         .unwrap();
     assert_eq!(completion.verification, VerificationStatus::Pending);
@@ -266,11 +248,15 @@ async fn request_still_processing_at_max_wait_is_pending_and_verify_reads_it_bac
 #[tokio::test]
 async fn token_rejected_with_401_is_refreshed_once_and_the_call_repeated() {
     let (sim, connector) = start(DataManagerSimConfig::default()).await;
-    apply_one(&connector, Operation::Suppress, opt_out("warm@example.com"))
-        .await
-        .unwrap();
+    apply_one(
+        &connector,
+        Operation::Suppress,
+        &opt_out("warm@example.com"),
+    )
+    .await
+    .unwrap();
     sim.expire_tokens();
-    let completion = apply_one(&connector, Operation::Suppress, opt_out("a@example.com")).await;
+    let completion = apply_one(&connector, Operation::Suppress, &opt_out("a@example.com")).await;
     assert!(completion.is_ok(), "{completion:?}");
     assert_eq!(sim.tokens_issued(), 2);
     let unauthorized = sim
@@ -379,7 +365,7 @@ async fn simulator_enforces_the_documented_limits_and_shape() {
     let config = DataManagerSimConfig::default();
     let sim = DataManagerSim::start(config.clone()).await.unwrap();
     let token = raw_token(&sim, &config).await;
-    let hash = email("a@example.com");
+    let hash = email_sha256("a@example.com");
 
     let eleven: Vec<String> = (0..11).map(|n| sha256_hex(&n.to_string())).collect();
     assert_eq!(
@@ -452,7 +438,7 @@ async fn simulator_requires_a_bearer_token_and_a_request_id() {
     let http = reqwest::Client::new();
     let anonymous = http
         .post(format!("{}/v1/audienceMembers:remove", sim.base_url()))
-        .json(&body(vec![member(&[email("a@example.com")])]))
+        .json(&body(vec![member(&[email_sha256("a@example.com")])]))
         .send()
         .await
         .unwrap();

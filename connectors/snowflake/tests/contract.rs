@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use hush_connector_kit::testing::warehouse::WarehouseSuite;
 use hush_connector_kit::testing::{
-    assert_refused, assert_retry_after, completed, email, hashed, one, opt_out, opting_out,
+    assert_refused, assert_retry_after, completed, email, email_sha256, one, opt_out, opting_out,
     with_raw, work, ComplianceSuite, WorkExt,
 };
 use hush_connector_snowflake::auth::{Authorization, SigningKey};
@@ -40,13 +40,9 @@ const DELETE_CHECK_SENT: &str = "SELECT COUNT(*) FROM customers WHERE email_sha2
 const JANE: &str = "jane@example.com";
 const JOHN: &str = "john@example.com";
 
-fn sha(address: &str) -> String {
-    hashed(IdentifierType::Email, address).sha256
-}
-
 fn row(address: &str) -> SimRow {
     SimRow::from([
-        ("email_sha256".to_owned(), sha(address)),
+        ("email_sha256".to_owned(), email_sha256(address)),
         ("do_not_sell".to_owned(), "false".to_owned()),
         ("limit_sensitive".to_owned(), "false".to_owned()),
     ])
@@ -149,7 +145,7 @@ async fn an_opt_out_flags_the_row_through_the_sql_api_and_reads_it_back() {
     let executions = sim.executions();
     assert_eq!(executions.len(), 1);
     assert_eq!(completion.evidence[EVIDENCE_HANDLES], executions[0].handle);
-    assert_eq!(executions[0].bound, vec![Some(sha(JANE))]);
+    assert_eq!(executions[0].bound, vec![Some(email_sha256(JANE))]);
 
     let calls = sim.control().calls();
     let submitted = &calls[0];
@@ -171,7 +167,7 @@ async fn an_opt_out_flags_the_row_through_the_sql_api_and_reads_it_back() {
     assert_eq!(
         submitted.json,
         json!({"statement": OPT_OUT_SENT, "timeout": 300, "warehouse": "PRIVACY_WH",
-               "bindings": {"1": {"type": "TEXT", "value": sha(JANE)}}})
+               "bindings": {"1": {"type": "TEXT", "value": email_sha256(JANE)}}})
     );
     assert_eq!(calls[1].method, "GET");
     assert_eq!(
@@ -461,7 +457,7 @@ async fn the_simulator_checks_requests_like_snowflake() {
         .unwrap();
     assert_eq!(answer.status(), 401);
     let answer = post(json!({"statement": OPT_OUT_SENT,
-                             "bindings": {"1": {"type": "TEXT", "value": sha(JANE)}}}))
+                             "bindings": {"1": {"type": "TEXT", "value": email_sha256(JANE)}}}))
     .send()
     .await
     .unwrap();

@@ -192,6 +192,12 @@ pub fn email(address: &str) -> WorkIdentifier {
     hashed(IdentifierType::Email, address)
 }
 
+/// The SHA-256 hex intake derives from the email `address` (normalised first): what a vendor's
+/// list or table holds for that person.
+pub fn email_sha256(address: &str) -> String {
+    email(address).sha256
+}
+
 /// The single result of a one-item batch; panics when the batch failed or holds more.
 pub fn one(result: Result<ItemResults, ConnectorError>) -> Result<Completion, ConnectorError> {
     let mut items = result.expect("the batch itself does not fail");
@@ -550,6 +556,14 @@ impl Seen {
 mod tests {
     use super::*;
     use hush_contracts::connector::BatchResult;
+
+    #[test]
+    fn an_emails_digest_is_taken_after_normalising_it() {
+        assert_eq!(
+            email_sha256("  Jane@Example.com "),
+            hush_contracts::identifiers::sha256_hex("jane@example.com")
+        );
+    }
 
     /// Answers every item with `answer`, or with nothing at all.
     struct Answering(Option<Completion>);
