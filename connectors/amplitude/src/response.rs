@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use hush_connector_kit::http::{classify_http_status, parse_retry_after, VendorAnswer};
+use hush_connector_kit::http::{classify_http_status, VendorAnswer};
 use hush_contracts::connector::ConnectorError;
 use serde_json::Value;
 
@@ -19,11 +19,7 @@ pub fn read(answer: &VendorAnswer) -> Result<Value, ConnectorError> {
     let text = format!("Amplitude: {}", error_text(&answer.body));
     if answer.status == 429 {
         return Err(ConnectorError::RetryAfter {
-            after: answer
-                .retry_after
-                .as_deref()
-                .and_then(parse_retry_after)
-                .unwrap_or(DEFAULT_RETRY_AFTER),
+            after: answer.wait_or(DEFAULT_RETRY_AFTER),
             detail: format!("HTTP 429: {text}"),
         });
     }

@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use hush_connector_kit::http::{classify_http_status, parse_retry_after, VendorAnswer};
+use hush_connector_kit::http::{classify_http_status, VendorAnswer};
 use hush_connector_kit::sql::jobs::{redact, QueryResult, RunState};
 use hush_contracts::connector::ConnectorError;
 use serde_json::Value;
@@ -50,11 +50,7 @@ pub fn read(answer: &VendorAnswer, bound: &[&str]) -> Result<RunState, Connector
     );
     if answer.status == 429 || reasons.contains(&"rateLimitExceeded") {
         return Err(ConnectorError::RetryAfter {
-            after: answer
-                .retry_after
-                .as_deref()
-                .and_then(parse_retry_after)
-                .unwrap_or(DEFAULT_RETRY_AFTER),
+            after: answer.wait_or(DEFAULT_RETRY_AFTER),
             detail: format!("HTTP {}: {text}", answer.status),
         });
     }

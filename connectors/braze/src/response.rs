@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use hush_connector_kit::http::{classify_http_status, parse_retry_after, VendorAnswer};
+use hush_connector_kit::http::{classify_http_status, VendorAnswer};
 use hush_contracts::connector::ConnectorError;
 use serde_json::Value;
 
@@ -61,9 +61,7 @@ pub fn read(answer: &VendorAnswer, redact: &[&str]) -> Result<Value, ConnectorEr
 /// How long to wait after a 429.
 fn rate_limit_wait(answer: &VendorAnswer) -> Duration {
     answer
-        .retry_after
-        .as_deref()
-        .and_then(parse_retry_after)
+        .retry_after_wait()
         .or_else(|| answer.rate_limit_reset.as_deref().and_then(reset_wait))
         .unwrap_or(DEFAULT_RATE_LIMIT_WAIT)
 }

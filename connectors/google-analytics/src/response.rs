@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Days, NaiveTime, Utc};
-use hush_connector_kit::http::{classify_http_status, parse_retry_after, VendorAnswer};
+use hush_connector_kit::http::{classify_http_status, VendorAnswer};
 use hush_contracts::connector::ConnectorError;
 use serde_json::Value;
 
@@ -60,7 +60,7 @@ pub fn classify(answer: &VendorAnswer, now: DateTime<Utc>) -> Verdict {
     let error = GoogleError::parse(&answer.body);
     let text = format!("Google Analytics: {}", error.describe());
     let detail = format!("HTTP {status}: {text}");
-    let header_wait = answer.retry_after.as_deref().and_then(parse_retry_after);
+    let header_wait = answer.retry_after_wait();
     if error.has_reason(DAILY_REASON) {
         return Verdict::Failed(ConnectorError::RetryAfter {
             after: header_wait.unwrap_or_else(|| until_daily_reset(now)),

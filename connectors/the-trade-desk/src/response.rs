@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use hush_connector_kit::http::{classify_http_status, parse_retry_after, VendorAnswer};
+use hush_connector_kit::http::{classify_http_status, VendorAnswer};
 use hush_contracts::connector::ConnectorError;
 use serde::Deserialize;
 use serde_json::Value;
@@ -80,11 +80,7 @@ pub fn classify(
             ))
         }),
         429 => Err(ConnectorError::RetryAfter {
-            after: answer
-                .retry_after
-                .as_deref()
-                .and_then(parse_retry_after)
-                .unwrap_or(default_wait),
+            after: answer.wait_or(default_wait),
             detail: format!("HTTP 429: {}", text()),
         }),
         401 | 403 => Err(ConnectorError::Permanent(format!(

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use hush_connector_kit::http::{classify_http_status, parse_retry_after, VendorAnswer};
+use hush_connector_kit::http::{classify_http_status, VendorAnswer};
 use hush_contracts::connector::ConnectorError;
 use serde::Deserialize;
 
@@ -31,13 +31,7 @@ const NO_PERMISSION: i64 = 40001;
 /// Success (TikTok's envelope), or why the call did not complete. `default_wait` applies to a
 /// rate limit that names no delay.
 pub fn classify(answer: &VendorAnswer, default_wait: Duration) -> Result<Envelope, ConnectorError> {
-    let wait = || {
-        answer
-            .retry_after
-            .as_deref()
-            .and_then(parse_retry_after)
-            .unwrap_or(default_wait)
-    };
+    let wait = || answer.wait_or(default_wait);
     let envelope = serde_json::from_str::<Envelope>(&answer.body).ok();
     if answer.status == 429 {
         let text = envelope.map_or_else(|| answer.body.clone(), |e| describe(&e));

@@ -121,6 +121,19 @@ pub struct VendorAnswer {
     pub body: String,
 }
 
+impl VendorAnswer {
+    /// The wait the vendor's `Retry-After` asks for (delay seconds or an HTTP date), when it
+    /// sent one that parses.
+    pub fn retry_after_wait(&self) -> Option<Duration> {
+        self.retry_after.as_deref().and_then(parse_retry_after)
+    }
+
+    /// The wait the vendor's `Retry-After` asks for, or `default` when it names none.
+    pub fn wait_or(&self, default: Duration) -> Duration {
+        self.retry_after_wait().unwrap_or(default)
+    }
+}
+
 /// Sends `request` and reads the vendor's answer: status, `Retry-After`, `X-RateLimit-Reset`
 /// and body. A failure to
 /// reach the vendor or to read the body is classified with [`classify_transport_error`]; any
@@ -203,6 +216,21 @@ mod tests {
             )),
             "{request}"
         );
+    }
+
+    #[test]
+    fn an_answers_wait_is_its_retry_after_or_the_default() {
+        let answer = |retry_after: Option<&str>| VendorAnswer {
+            status: 429,
+            retry_after: retry_after.map(str::to_owned),
+            rate_limit_reset: None,
+            body: String::new(),
+        };
+        let default = Duration::from_secs(60);
+        assert_eq!(answer(Some("7")).wait_or(default), Duration::from_secs(7));
+        assert_eq!(answer(Some("soon")).wait_or(default), default);
+        assert_eq!(answer(None).wait_or(default), default);
+        assert_eq!(answer(Some("soon")).retry_after_wait(), None);
     }
 
     #[test]
