@@ -534,6 +534,7 @@ impl Worker {
                 received = self.consumer.recv() => match received {
                     Ok(message) => break IncomingMessage::from_borrowed(&message),
                     Err(error) => {
+                        hush_runtime::kafka::exit_if_fatal(&error, "the state service's group");
                         tracing::warn!(%error, "kafka receive error");
                         tokio::time::sleep(Duration::from_millis(200)).await;
                     }

@@ -12,7 +12,7 @@ use backoff::ExponentialBackoffBuilder;
 use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
 };
-use rdkafka::error::KafkaResult;
+use rdkafka::error::{KafkaError, KafkaResult};
 use rdkafka::message::{BorrowedMessage, Headers, Message};
 use rdkafka::ClientContext;
 use tokio::sync::watch;
@@ -417,6 +417,7 @@ impl EventConsumer {
                         break;
                     }
                     Err(error) => {
+                        exit_if_fatal(&error, &self.group_id);
                         tracing::warn!(%error, group = %self.group_id, "kafka receive error");
                         tokio::time::sleep(Duration::from_millis(200)).await;
                     }
@@ -428,6 +429,7 @@ impl EventConsumer {
             match tokio::time::timeout_at(until, self.consumer.recv()).await {
                 Ok(Ok(message)) => batch.push(IncomingMessage::from_borrowed(&message)),
                 Ok(Err(error)) => {
+                    exit_if_fatal(&error, &self.group_id);
                     tracing::warn!(%error, group = %self.group_id, "kafka receive error");
                     break;
                 }
@@ -509,6 +511,24 @@ impl EventConsumer {
     }
 }
 
+/// Whether `error` leaves the consumer unusable: librdkafka reports it as fatal (e.g.
+/// `FencedInstanceId`, a static member whose `group.instance.id` the coordinator now gives to
+/// another member id, which happens when a broker restart loses the group's latest join).
+pub fn is_fatal(error: &KafkaError) -> bool {
+    matches!(error, KafkaError::MessageConsumptionFatal(_))
+}
+
+/// Ends the process with exit code 1 after a fatal consumer error ([`is_fatal`]): such a
+/// consumer receives nothing more and cannot be repaired in place, and a service that kept
+/// running would stay not ready for good. Started again (by the kubelet), the process joins as
+/// the same static member with a new member id, which the coordinator accepts.
+pub fn exit_if_fatal(error: &KafkaError, group: &str) {
+    if is_fatal(error) {
+        tracing::error!(%error, group, "fatal consumer error; exiting so the process is started again");
+        std::process::exit(1);
+    }
+}
+
 /// Exponential backoff with jitter for in-place retries; never gives up by itself.
 fn retry_backoff() -> backoff::ExponentialBackoff {
     ExponentialBackoffBuilder::new()
@@ -517,4 +537,23 @@ fn retry_backoff() -> backoff::ExponentialBackoff {
         .with_randomization_factor(0.5)
         .with_max_elapsed_time(None)
         .build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rdkafka::types::RDKafkaErrorCode;
+
+    #[test]
+    fn a_fenced_static_member_is_fatal_and_a_broker_outage_is_not() {
+        assert!(is_fatal(&KafkaError::MessageConsumptionFatal(
+            RDKafkaErrorCode::FencedInstanceId
+        )));
+        assert!(!is_fatal(&KafkaError::MessageConsumption(
+            RDKafkaErrorCode::AllBrokersDown
+        )));
+        assert!(!is_fatal(&KafkaError::MessageConsumption(
+            RDKafkaErrorCode::BrokerTransportFailure
+        )));
+    }
 }

@@ -12,8 +12,8 @@ mod table;
 pub(crate) use client::BrokerErrorContext;
 pub use client::{client_config, group_client_config};
 pub use consumer::{
-    BatchHandler, ConsumerSettings, EventConsumer, HandlerError, IncomingMessage, MessageHandler,
-    PartitionCounts,
+    exit_if_fatal, is_fatal, BatchHandler, ConsumerSettings, EventConsumer, HandlerError,
+    IncomingMessage, MessageHandler, PartitionCounts,
 };
 pub use dead_letter::{
     dead_letter_headers, DeadLetterQueue, DLQ_REASON_HEADER, DLQ_SOURCE_OFFSET_HEADER,
