@@ -116,16 +116,14 @@ impl AmplitudeConfig {
         if credentials.api_key.trim().is_empty() {
             return Err(fields.invalid("credentials.api_key", "is empty"));
         }
-        if credentials.secret_key.expose().trim().is_empty() {
-            return Err(fields.invalid("credentials.secret_key", "is empty"));
-        }
+        fields.not_blank("credentials.secret_key", &credentials.secret_key)?;
         Ok(Self {
             recipient_id: recipient.id.clone(),
-            base_url: recipient.base_url.trim_end_matches('/').to_owned(),
+            base_url: fields.base_url(),
             requester,
             delete_from_org: settings.delete_from_org,
             credentials,
-            timeout: Duration::from_millis(recipient.timeout_ms),
+            timeout: fields.timeout(),
             poll_interval: Duration::from_millis(settings.poll_interval_ms),
             max_wait: Duration::from_millis(settings.max_wait_ms),
         })

@@ -191,7 +191,7 @@ impl BigQueryConfig {
             settings.max_wait_ms,
         )?;
         Ok(Self {
-            base_url: recipient.base_url.trim_end_matches('/').to_owned(),
+            base_url: fields.base_url(),
             context: QueryContext {
                 location,
                 default_dataset: dataset.map(|d| (project_id.clone(), d)),
@@ -199,7 +199,7 @@ impl BigQueryConfig {
             },
             project_id,
             tokens,
-            timeout: Duration::from_millis(recipient.timeout_ms),
+            timeout: fields.timeout(),
             runs,
         })
     }

@@ -149,14 +149,12 @@ impl BrazeConfig {
         fields.http_url("base_url", &recipient.base_url)?;
         fields.at_least_one("timeout_ms", recipient.timeout_ms)?;
         fields.at_least_one("settings.poll_interval_ms", settings.poll_interval_ms)?;
-        if api_key.expose().trim().is_empty() {
-            return Err(fields.invalid("credentials.api_key", "is empty"));
-        }
+        fields.not_blank("credentials.api_key", &api_key)?;
         Ok(Self {
             recipient_id: recipient.id.clone(),
-            base_url: recipient.base_url.trim_end_matches('/').to_owned(),
+            base_url: fields.base_url(),
             api_key,
-            timeout: Duration::from_millis(recipient.timeout_ms),
+            timeout: fields.timeout(),
             settings,
         })
     }

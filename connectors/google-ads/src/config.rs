@@ -143,14 +143,14 @@ impl GoogleAdsConfig {
         fields.not_blank("credentials.developer_token", &credentials.developer_token)?;
         Ok(Self {
             recipient_id: recipient.id.clone(),
-            base_url: recipient.base_url.trim_end_matches('/').to_owned(),
+            base_url: fields.base_url(),
             api_version: version.to_owned(),
             customer_id,
             user_list_id,
             login_customer_id,
             token_url: settings.token_url,
             credentials,
-            timeout: Duration::from_millis(recipient.timeout_ms),
+            timeout: fields.timeout(),
             poll_interval: Duration::from_millis(settings.poll_interval_ms),
             max_wait: Duration::from_millis(settings.max_wait_ms),
         })

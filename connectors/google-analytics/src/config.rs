@@ -86,12 +86,12 @@ impl GoogleAnalyticsConfig {
         credentials.check_not_blank(&fields)?;
         Ok(Self {
             recipient_id: recipient.id.clone(),
-            base_url: recipient.base_url.trim_end_matches('/').to_owned(),
+            base_url: fields.base_url(),
             property_id,
             identifier_types,
             token_url: settings.token_url,
             credentials,
-            timeout: Duration::from_millis(recipient.timeout_ms),
+            timeout: fields.timeout(),
         })
     }
 }

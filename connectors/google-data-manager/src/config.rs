@@ -141,13 +141,13 @@ impl GoogleDataManagerConfig {
         credentials.check_not_blank(&fields)?;
         Ok(Self {
             recipient_id: recipient.id.clone(),
-            base_url: recipient.base_url.trim_end_matches('/').to_owned(),
+            base_url: fields.base_url(),
             operating_account,
             login_account,
             audience_id,
             token_url: settings.token_url,
             credentials,
-            timeout: Duration::from_millis(recipient.timeout_ms),
+            timeout: fields.timeout(),
             poll_interval: Duration::from_millis(settings.poll_interval_ms),
             max_wait: Duration::from_millis(settings.max_wait_ms),
         })

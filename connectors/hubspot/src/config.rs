@@ -121,7 +121,7 @@ impl HubSpotConfig {
             recipient_id: recipient.id.clone(),
             base_url,
             token: fields.credential("token")?,
-            timeout: Duration::from_millis(recipient.timeout_ms),
+            timeout: fields.timeout(),
             settings,
         })
     }

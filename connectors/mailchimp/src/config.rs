@@ -82,9 +82,7 @@ impl MailchimpConfig {
         let fields = Fields::of(recipient);
         fields.kind_is(&[KIND], "Mailchimp")?;
         let settings: MailchimpSettings = recipient.settings()?;
-        if api_key.expose().trim().is_empty() {
-            return Err(fields.invalid("credentials.api_key", "is empty"));
-        }
+        fields.not_blank("credentials.api_key", &api_key)?;
         let base_url = resolve_base_url(&fields, &recipient.base_url, api_key.expose())?;
         fields.at_least_one("timeout_ms", recipient.timeout_ms)?;
         let list_id = &settings.list_id;
@@ -109,7 +107,7 @@ impl MailchimpConfig {
             recipient_id: recipient.id.clone(),
             base_url,
             api_key,
-            timeout: Duration::from_millis(recipient.timeout_ms),
+            timeout: fields.timeout(),
             settings,
         })
     }

@@ -111,15 +111,13 @@ impl MixpanelConfig {
             ("project_token", &credentials.project_token),
             ("oauth_token", &credentials.oauth_token),
         ] {
-            if value.expose().trim().is_empty() {
-                return Err(fields.invalid(&format!("credentials.{name}"), "is empty"));
-            }
+            fields.not_blank(&format!("credentials.{name}"), value)?;
         }
         Ok(Self {
             recipient_id: recipient.id.clone(),
-            base_url: recipient.base_url.trim_end_matches('/').to_owned(),
+            base_url: fields.base_url(),
             credentials,
-            timeout: Duration::from_millis(recipient.timeout_ms),
+            timeout: fields.timeout(),
             poll_interval: Duration::from_millis(settings.poll_interval_ms),
             max_wait: Duration::from_millis(settings.max_wait_ms),
         })

@@ -75,14 +75,12 @@ impl SegmentConfig {
         let fields = Fields::of(recipient);
         fields.http_url("base_url", &recipient.base_url)?;
         fields.at_least_one("settings.poll_interval_ms", settings.poll_interval_ms)?;
-        if token.expose().trim().is_empty() {
-            return Err(fields.invalid("credentials.token", "is empty"));
-        }
+        fields.not_blank("credentials.token", &token)?;
         Ok(Self {
             recipient_id: recipient.id.clone(),
-            base_url: recipient.base_url.trim_end_matches('/').to_owned(),
+            base_url: fields.base_url(),
             token,
-            timeout: Duration::from_millis(recipient.timeout_ms),
+            timeout: fields.timeout(),
             poll_interval: Duration::from_millis(settings.poll_interval_ms),
             max_wait: Duration::from_millis(settings.max_wait_ms),
         })

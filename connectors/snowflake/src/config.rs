@@ -185,9 +185,9 @@ impl SnowflakeConfig {
             settings.max_wait_ms,
         )?;
         Ok(Self {
-            base_url: recipient.base_url.trim_end_matches('/').to_owned(),
+            base_url: fields.base_url(),
             authorization,
-            timeout: Duration::from_millis(recipient.timeout_ms),
+            timeout: fields.timeout(),
             context,
             runs,
         })
@@ -252,9 +252,7 @@ pub fn token_authorization(
     token: hush_connector_kit::secret::Secret,
 ) -> Result<Authorization, ConfigError> {
     let fields = Fields::of(recipient);
-    if token.expose().trim().is_empty() {
-        return Err(fields.invalid("credentials.token", "is empty"));
-    }
+    fields.not_blank("credentials.token", &token)?;
     if settings.user.is_some() || settings.account.is_some() {
         return Err(fields.invalid(
             "settings.user",

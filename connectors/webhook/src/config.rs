@@ -83,7 +83,7 @@ impl WebhookConfig {
             endpoint: format!("{base}{}", settings.path),
             signing_secret,
             callback_url: settings.callback_url,
-            timeout: Duration::from_millis(recipient.timeout_ms),
+            timeout: fields.timeout(),
         })
     }
 }
