@@ -2,6 +2,7 @@
 //! (`external_id` from the business's customer id, email addresses to look up), which attribute
 //! a request writes, and calls cut to Braze's documented limits. No I/O.
 
+use hush_connector_kit::contacts::{raw_lookups, OnlyHashed};
 use hush_contracts::connector::SuppressionWork;
 use hush_contracts::events::{IdentifierType, RequestKind};
 use serde_json::{json, Map, Value};
@@ -60,44 +61,20 @@ impl Subject {
 /// (nothing Braze can match), an error when it names them but only hashed (Braze looks people
 /// up by the raw value, so intake must keep it encrypted for this recipient).
 pub fn subject_of(work: &SuppressionWork) -> Result<Option<Subject>, String> {
-    let mut lookups = Vec::new();
-    let mut hashed_only = false;
-    for identifier in &work.identifiers {
-        let lookup: fn(String) -> Lookup = match identifier.kind {
-            IdentifierType::CustomerId => Lookup::ExternalId,
-            IdentifierType::Email => Lookup::Email,
-            _ => continue,
-        };
-        let Some(raw) = identifier.raw.as_ref().map(|raw| raw.expose().trim()) else {
-            hashed_only = true;
-            continue;
-        };
-        if raw.is_empty() {
-            hashed_only = true;
-            continue;
-        }
-        let value = if identifier.kind == IdentifierType::Email {
-            raw.to_lowercase()
-        } else {
-            raw.to_owned()
-        };
-        let lookup = lookup(value);
-        if !lookups.contains(&lookup) {
-            lookups.push(lookup);
-        }
-    }
-    if !lookups.is_empty() {
-        return Ok(Some(Subject { lookups }));
-    }
-    if hashed_only {
-        return Err(format!(
+    let kinds = [IdentifierType::CustomerId, IdentifierType::Email];
+    let lookups = raw_lookups(work, &kinds, |kind, raw| match kind {
+        IdentifierType::Email => Lookup::Email(raw.to_lowercase()),
+        _ => Lookup::ExternalId(raw.to_owned()),
+    })
+    .map_err(|OnlyHashed| {
+        format!(
             "request {}: its CUSTOMER_ID / EMAIL identifiers have no raw value; Braze finds \
              profiles by external_id or email address, so intake must keep them (encrypted) \
              for this recipient",
             work.request_id
-        ));
-    }
-    Ok(None)
+        )
+    })?;
+    Ok((!lookups.is_empty()).then_some(Subject { lookups }))
 }
 
 /// What a suppression writes on each of the subject's profiles.

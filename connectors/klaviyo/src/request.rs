@@ -2,6 +2,7 @@
 //! (raw emails, E.164 phone numbers), the suppression job body cut to Klaviyo's 100 emails a
 //! job, and one Data Privacy deletion job per identifier. No I/O.
 
+use hush_connector_kit::contacts::{raw_lookups, OnlyHashed};
 use hush_contracts::connector::SuppressionWork;
 use hush_contracts::events::IdentifierType;
 use serde_json::{json, Value};
@@ -43,35 +44,18 @@ pub fn keys_of(
     work: &SuppressionWork,
     kinds: &[IdentifierType],
 ) -> Result<Vec<ProfileKey>, String> {
-    let mut keys = Vec::new();
-    let mut hashed_only = false;
-    for identifier in work.identifiers.iter().filter(|i| kinds.contains(&i.kind)) {
-        let raw = identifier
-            .raw
-            .as_ref()
-            .map(|raw| raw.expose().trim())
-            .filter(|raw| !raw.is_empty());
-        let Some(raw) = raw else {
-            hashed_only = true;
-            continue;
-        };
-        let key = match identifier.kind {
-            IdentifierType::Email => ProfileKey::Email(raw.to_lowercase()),
-            _ => ProfileKey::Phone(raw.to_owned()),
-        };
-        if !keys.contains(&key) {
-            keys.push(key);
-        }
-    }
-    if keys.is_empty() && hashed_only {
-        return Err(format!(
+    raw_lookups(work, kinds, |kind, raw| match kind {
+        IdentifierType::Email => ProfileKey::Email(raw.to_lowercase()),
+        _ => ProfileKey::Phone(raw.to_owned()),
+    })
+    .map_err(|OnlyHashed| {
+        format!(
             "request {}: its identifiers Klaviyo can match have no raw value; Klaviyo finds \
              profiles by email address or phone number, so intake must keep them (encrypted) \
              for this recipient",
             work.request_id
-        ));
-    }
-    Ok(keys)
+        )
+    })
 }
 
 /// Body of `POST /api/profile-suppression-bulk-create-jobs` for these emails.

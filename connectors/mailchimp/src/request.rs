@@ -2,6 +2,7 @@
 //! (raw, lowercase emails), the subscriber hash that names a member in every path, and the
 //! bodies of the status update and the tag call. No I/O.
 
+use hush_connector_kit::contacts::{raw_lookups, OnlyHashed};
 use hush_contracts::connector::SuppressionWork;
 use hush_contracts::events::IdentifierType;
 use md5::{Digest, Md5};
@@ -14,32 +15,14 @@ pub const UNSUBSCRIBED: &str = "unsubscribed";
 /// request names none, an error when it names them only hashed (Mailchimp's subscriber hash
 /// is an MD5 of the address, which a SHA-256 cannot give).
 pub fn emails_of(work: &SuppressionWork) -> Result<Vec<String>, String> {
-    let mut emails: Vec<String> = Vec::new();
-    let mut hashed_only = false;
-    for identifier in work.identifiers_of(IdentifierType::Email) {
-        let raw = identifier
-            .raw
-            .as_ref()
-            .map(|raw| raw.expose().trim())
-            .filter(|raw| !raw.is_empty());
-        let Some(raw) = raw else {
-            hashed_only = true;
-            continue;
-        };
-        let email = raw.to_lowercase();
-        if !emails.contains(&email) {
-            emails.push(email);
-        }
-    }
-    if emails.is_empty() && hashed_only {
-        return Err(format!(
-            "request {}: its EMAIL identifiers have no raw value; Mailchimp names a member by \
-             the MD5 of the lowercase address, so intake must keep it (encrypted) for this \
-             recipient",
+    raw_lookups(work, &[IdentifierType::Email], |_, raw| raw.to_lowercase()).map_err(|OnlyHashed| {
+        format!(
+            "request {}: its EMAIL identifiers have no raw value; Mailchimp names a member \
+                 by the MD5 of the lowercase address, so intake must keep it (encrypted) for \
+                 this recipient",
             work.request_id
-        ));
-    }
-    Ok(emails)
+        )
+    })
 }
 
 /// Mailchimp's `subscriber_hash`: the lowercase hex MD5 of the lowercase address.

@@ -1,6 +1,8 @@
 //! The hashed emails and phone numbers of a work item, for vendors that match people on
 //! contact details (Google's Customer Match, through the Google Ads API or the Data Manager
-//! API): one place decides which identifiers go out and refuses an unhashed one.
+//! API): one place decides which identifiers go out and refuses an unhashed one. For vendors
+//! that look people up by the raw value instead (Braze, Klaviyo, Mailchimp), [`raw_lookups`]
+//! says what to look up and whether intake kept only digests.
 
 use hush_contracts::connector::{SuppressionWork, WorkIdentifier};
 use hush_contracts::events::IdentifierType;
@@ -75,6 +77,43 @@ pub fn plan_contacts<'a>(
     plan
 }
 
+/// A work item names identifiers of the kinds a vendor looks people up by, but none with a raw
+/// value (intake kept only the digest), so the vendor cannot be asked about them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OnlyHashed;
+
+/// What to look `work`'s person up by at a vendor that needs raw values: each identifier of
+/// `kinds` that carries a non-blank raw value, trimmed and turned by `lookup` into the vendor's
+/// form, in order and without repeats. `Ok(empty)` when `work` names no such identifier;
+/// [`OnlyHashed`] when it names some but none with a raw value.
+pub fn raw_lookups<L: PartialEq>(
+    work: &SuppressionWork,
+    kinds: &[IdentifierType],
+    lookup: impl Fn(IdentifierType, &str) -> L,
+) -> Result<Vec<L>, OnlyHashed> {
+    let mut lookups = Vec::new();
+    let mut hashed_only = false;
+    for identifier in work.identifiers.iter().filter(|i| kinds.contains(&i.kind)) {
+        let raw = identifier
+            .raw
+            .as_ref()
+            .map(|raw| raw.expose().trim())
+            .filter(|raw| !raw.is_empty());
+        let Some(raw) = raw else {
+            hashed_only = true;
+            continue;
+        };
+        let found = lookup(identifier.kind, raw);
+        if !lookups.contains(&found) {
+            lookups.push(found);
+        }
+    }
+    if lookups.is_empty() && hashed_only {
+        return Err(OnlyHashed);
+    }
+    Ok(lookups)
+}
+
 /// 64 hexadecimal characters, in either case.
 fn is_hex_digest(value: &str) -> bool {
     value.len() == 64 && value.bytes().all(|b| b.is_ascii_hexdigit())
@@ -99,6 +138,31 @@ mod tests {
                 })
             },
         )
+    }
+
+    #[test]
+    fn raw_lookups_are_trimmed_once_each_and_only_digests_are_told_apart_from_nothing() {
+        let lower = |_: IdentifierType, raw: &str| raw.to_lowercase();
+        let item = testing::work(RequestKind::OptOutSaleShare)
+            .with(testing::with_raw(IdentifierType::Email, " A@Example.com "))
+            .with(testing::with_raw(IdentifierType::Phone, "+14155550100"))
+            .with(testing::with_raw(IdentifierType::Email, "a@example.com"))
+            .with(testing::email("b@example.com"));
+        assert_eq!(
+            raw_lookups(&item, &[IdentifierType::Email], lower),
+            Ok(vec!["a@example.com".to_owned()])
+        );
+        let hashed = testing::work(RequestKind::OptOutSaleShare)
+            .with(testing::email("b@example.com"))
+            .with(testing::with_raw(IdentifierType::Phone, "+14155550100"));
+        assert_eq!(
+            raw_lookups(&hashed, &[IdentifierType::Email], lower),
+            Err(OnlyHashed)
+        );
+        assert_eq!(
+            raw_lookups(&hashed, &[IdentifierType::CustomerId], lower),
+            Ok(vec![])
+        );
     }
 
     #[test]
