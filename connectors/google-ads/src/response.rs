@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use hush_connector_kit::google::parse_proto_duration;
 use hush_connector_kit::http::{classify_http_status, parse_retry_after};
 use hush_contracts::connector::ConnectorError;
 use serde_json::Value;
@@ -135,12 +136,6 @@ fn error_code(code: &Value) -> String {
         .and_then(|o| o.iter().next())
         .map(|(kind, value)| format!("{kind}.{}", value.as_str().unwrap_or_default()))
         .unwrap_or_else(|| "UNKNOWN".to_owned())
-}
-
-/// A protobuf JSON duration such as `"30s"` or `"1.5s"`.
-fn parse_proto_duration(text: &str) -> Option<Duration> {
-    let seconds: f64 = text.strip_suffix('s')?.parse().ok()?;
-    (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds))
 }
 
 /// One operation Google refused inside an otherwise accepted `addOperations` request.

@@ -10,6 +10,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Days, NaiveTime, Utc};
+use hush_connector_kit::google::RpcStatus;
 use hush_connector_kit::http::{classify_http_status, VendorAnswer};
 use hush_contracts::connector::ConnectorError;
 use serde_json::Value;
@@ -57,11 +58,11 @@ pub fn classify(answer: &VendorAnswer, now: DateTime<Utc>) -> Verdict {
             ))),
         };
     }
-    let error = GoogleError::parse(&answer.body);
-    let text = format!("Google Analytics: {}", error.describe());
+    let error = RpcStatus::parse(&answer.body);
+    let text = format!("Google Analytics: {}", describe(&error));
     let detail = format!("HTTP {status}: {text}");
     let header_wait = answer.retry_after_wait();
-    if error.has_reason(DAILY_REASON) {
+    if has_reason(&error, DAILY_REASON) {
         return Verdict::Failed(ConnectorError::RetryAfter {
             after: header_wait.unwrap_or_else(|| until_daily_reset(now)),
             detail,
@@ -69,7 +70,7 @@ pub fn classify(answer: &VendorAnswer, now: DateTime<Utc>) -> Verdict {
     }
     let rate_limited = status == 429
         || error.status == "RESOURCE_EXHAUSTED"
-        || RATE_REASONS.iter().any(|r| error.has_reason(r));
+        || RATE_REASONS.iter().any(|r| has_reason(&error, r));
     if rate_limited {
         return Verdict::Failed(ConnectorError::RetryAfter {
             after: header_wait
@@ -99,70 +100,28 @@ fn until_daily_reset(now: DateTime<Utc>) -> Duration {
     (next - now).to_std().unwrap_or(DEFAULT_RETRY_AFTER)
 }
 
-/// The parts of Google's error envelope that say what went wrong.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-struct GoogleError {
-    status: String,
-    message: String,
-    reasons: Vec<String>,
-    retry_delay: Option<Duration>,
-}
-
-impl GoogleError {
-    fn parse(body: &str) -> Self {
-        let parsed: Value = serde_json::from_str(body).unwrap_or(Value::Null);
-        let error = &parsed["error"];
-        if !error.is_object() {
-            return Self {
-                message: body.chars().take(500).collect(),
-                ..Self::default()
-            };
-        }
-        let mut reasons: Vec<String> = error["errors"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|e| e["reason"].as_str().map(str::to_owned))
-            .collect();
-        let mut retry_delay = None;
-        for detail in error["details"].as_array().into_iter().flatten() {
-            let kind = detail["@type"].as_str().unwrap_or_default();
-            if kind.ends_with("google.rpc.ErrorInfo") {
-                reasons.extend(detail["reason"].as_str().map(str::to_owned));
-            } else if kind.ends_with("google.rpc.RetryInfo") {
-                retry_delay = detail["retryDelay"].as_str().and_then(parse_proto_duration);
-            }
-        }
-        Self {
-            status: error["status"].as_str().unwrap_or_default().to_owned(),
-            message: error["message"].as_str().unwrap_or_default().to_owned(),
-            reasons,
-            retry_delay,
-        }
+/// Google's labels for an error (its status, then every reason it gives) before its message.
+fn describe(error: &RpcStatus) -> String {
+    let mut labels: Vec<&str> = Vec::new();
+    if !error.status.is_empty() {
+        labels.push(&error.status);
     }
-
-    fn has_reason(&self, reason: &str) -> bool {
-        self.reasons.iter().any(|r| r == reason)
-    }
-
-    fn describe(&self) -> String {
-        let mut labels: Vec<&str> = Vec::new();
-        if !self.status.is_empty() {
-            labels.push(&self.status);
-        }
-        labels.extend(self.reasons.iter().map(String::as_str));
-        if labels.is_empty() {
-            self.message.clone()
-        } else {
-            format!("{}: {}", labels.join(" "), self.message)
-        }
+    labels.extend(error.error_reasons.iter().map(String::as_str));
+    labels.extend(error.reasons.iter().map(String::as_str));
+    if labels.is_empty() {
+        error.message.clone()
+    } else {
+        format!("{}: {}", labels.join(" "), error.message)
     }
 }
 
-/// A protobuf JSON duration such as `"30s"` or `"1.5s"`.
-fn parse_proto_duration(text: &str) -> Option<Duration> {
-    let seconds: f64 = text.strip_suffix('s')?.parse().ok()?;
-    (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds))
+/// Whether either list of reasons names `reason`.
+fn has_reason(error: &RpcStatus, reason: &str) -> bool {
+    error
+        .error_reasons
+        .iter()
+        .chain(&error.reasons)
+        .any(|r| r == reason)
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use hush_connector_kit::google::RpcStatus;
 use hush_connector_kit::http::{classify_http_status, parse_retry_after, VendorAnswer};
 use hush_contracts::connector::ConnectorError;
 use serde_json::Value;
@@ -43,8 +44,8 @@ pub fn classify(answer: &VendorAnswer) -> Verdict {
             ))),
         };
     }
-    let error = GoogleError::parse(body);
-    let detail = format!("HTTP {status} {}", error.describe());
+    let error = RpcStatus::parse(body);
+    let detail = format!("HTTP {status} {}", describe(&error));
     match (*status, error.status.as_str()) {
         (401, _) | (_, "UNAUTHENTICATED") => Verdict::Unauthenticated(detail),
         (429, _) | (_, "RESOURCE_EXHAUSTED") => Verdict::Failed(ConnectorError::RetryAfter {
@@ -59,83 +60,28 @@ pub fn classify(answer: &VendorAnswer) -> Verdict {
             Verdict::Failed(ConnectorError::Transient(detail))
         }
         _ => Verdict::Failed(
-            classify_http_status(*status, retry_after.as_deref(), &error.describe())
+            classify_http_status(*status, retry_after.as_deref(), &describe(&error))
                 .unwrap_or(ConnectorError::Permanent(detail)),
         ),
     }
 }
 
-/// The fields of Google's error envelope `{"error":{"code","message","status","details"}}`
-/// that say what went wrong: `google.rpc.ErrorInfo.reason`, `google.rpc.BadRequest`'s field
-/// violations and `google.rpc.RetryInfo.retryDelay`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-struct GoogleError {
-    status: String,
-    message: String,
-    reasons: Vec<String>,
-    violations: Vec<String>,
-    retry_delay: Option<Duration>,
-}
-
-impl GoogleError {
-    fn parse(body: &str) -> Self {
-        let parsed: Value = serde_json::from_str(body).unwrap_or(Value::Null);
-        let error = &parsed["error"];
-        if !error.is_object() {
-            return Self {
-                message: body.chars().take(500).collect(),
-                ..Self::default()
-            };
-        }
-        let mut parsed_error = Self {
-            status: error["status"].as_str().unwrap_or_default().to_owned(),
-            message: error["message"].as_str().unwrap_or_default().to_owned(),
-            ..Self::default()
-        };
-        for detail in error["details"].as_array().into_iter().flatten() {
-            let kind = detail["@type"].as_str().unwrap_or_default();
-            if kind.ends_with("google.rpc.ErrorInfo") {
-                if let Some(reason) = detail["reason"].as_str() {
-                    parsed_error.reasons.push(reason.to_owned());
-                }
-            } else if kind.ends_with("google.rpc.BadRequest") {
-                for violation in detail["fieldViolations"].as_array().into_iter().flatten() {
-                    parsed_error.violations.push(format!(
-                        "{}: {}",
-                        violation["field"].as_str().unwrap_or("?"),
-                        violation["description"].as_str().unwrap_or_default()
-                    ));
-                }
-            } else if kind.ends_with("google.rpc.RetryInfo") {
-                parsed_error.retry_delay =
-                    detail["retryDelay"].as_str().and_then(parse_proto_duration);
-            }
-        }
-        parsed_error
+/// Google's status, its `ErrorInfo` reasons and message, and its field violations.
+fn describe(error: &RpcStatus) -> String {
+    let mut text = match (error.status.is_empty(), error.reasons.is_empty()) {
+        (true, _) => error.message.clone(),
+        (false, true) => format!("{}: {}", error.status, error.message),
+        (false, false) => format!(
+            "{} ({}): {}",
+            error.status,
+            error.reasons.join(", "),
+            error.message
+        ),
+    };
+    if !error.violations.is_empty() {
+        text.push_str(&format!(" [{}]", error.violations.join("; ")));
     }
-
-    fn describe(&self) -> String {
-        let mut text = match (self.status.is_empty(), self.reasons.is_empty()) {
-            (true, _) => self.message.clone(),
-            (false, true) => format!("{}: {}", self.status, self.message),
-            (false, false) => format!(
-                "{} ({}): {}",
-                self.status,
-                self.reasons.join(", "),
-                self.message
-            ),
-        };
-        if !self.violations.is_empty() {
-            text.push_str(&format!(" [{}]", self.violations.join("; ")));
-        }
-        text
-    }
-}
-
-/// A protobuf JSON duration such as `"30s"` or `"1.5s"`.
-fn parse_proto_duration(text: &str) -> Option<Duration> {
-    let seconds: f64 = text.strip_suffix('s')?.parse().ok()?;
-    (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds))
+    text
 }
 
 #[cfg(test)]
