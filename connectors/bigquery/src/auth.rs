@@ -12,10 +12,10 @@
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_lc_rs::rsa::KeyPair;
-use aws_lc_rs::signature::RSA_PKCS1_SHA256;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use hush_connector_kit::http::send;
+use hush_connector_kit::jwt;
 use hush_connector_kit::oauth::{classify_token_answer, AccessTokens};
 use hush_contracts::connector::ConnectorError;
 use serde_json::Value;
@@ -100,21 +100,7 @@ impl ServiceAccountKey {
             "iat": issued_at,
             "exp": issued_at + ASSERTION_LIFETIME.as_secs(),
         });
-        let message = format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode(header.to_string()),
-            URL_SAFE_NO_PAD.encode(claims.to_string())
-        );
-        let mut signature = vec![0u8; self.key_pair.public_modulus_len()];
-        self.key_pair
-            .sign(
-                &RSA_PKCS1_SHA256,
-                &aws_lc_rs::rand::SystemRandom::new(),
-                message.as_bytes(),
-                &mut signature,
-            )
-            .map_err(|_| ConnectorError::Permanent("cannot sign the service-account JWT".into()))?;
-        Ok(format!("{message}.{}", URL_SAFE_NO_PAD.encode(signature)))
+        jwt::rs256(&self.key_pair, &header, &claims, "the service-account JWT")
     }
 }
 
@@ -246,6 +232,7 @@ mod tests {
     use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der};
     use aws_lc_rs::rsa::KeySize;
     use aws_lc_rs::signature::{KeyPair as _, UnparsedPublicKey, RSA_PKCS1_2048_8192_SHA256};
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
     fn key_file(pair: &KeyPair) -> String {
         let der: Pkcs8V1Der<'static> = pair.as_der().unwrap();

@@ -12,9 +12,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rsa::KeyPair;
-use aws_lc_rs::signature::{KeyPair as _, RSA_PKCS1_SHA256};
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use aws_lc_rs::signature::KeyPair as _;
+use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
+use hush_connector_kit::jwt;
 use hush_connector_kit::secret::Secret;
 use hush_contracts::connector::ConnectorError;
 use sha2::{Digest, Sha256};
@@ -98,25 +99,14 @@ impl SigningKey {
     /// `issued_at` for [`JWT_LIFETIME`].
     pub fn jwt(&self, account: &str, user: &str, issued_at: u64) -> Result<String, ConnectorError> {
         let subject = format!("{account}.{user}");
-        let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"RS256","typ":"JWT"}"#);
         let claims = serde_json::json!({
             "iss": format!("{subject}.{}", self.fingerprint),
             "sub": subject,
             "iat": issued_at,
             "exp": issued_at + JWT_LIFETIME.as_secs(),
         });
-        let payload = URL_SAFE_NO_PAD.encode(claims.to_string());
-        let message = format!("{header}.{payload}");
-        let mut signature = vec![0u8; self.key_pair.public_modulus_len()];
-        self.key_pair
-            .sign(
-                &RSA_PKCS1_SHA256,
-                &aws_lc_rs::rand::SystemRandom::new(),
-                message.as_bytes(),
-                &mut signature,
-            )
-            .map_err(|_| ConnectorError::Permanent("cannot sign the key-pair JWT".into()))?;
-        Ok(format!("{message}.{}", URL_SAFE_NO_PAD.encode(signature)))
+        let header = serde_json::json!({"alg": "RS256", "typ": "JWT"});
+        jwt::rs256(&self.key_pair, &header, &claims, "the key-pair JWT")
     }
 }
 
@@ -213,6 +203,7 @@ mod tests {
     use aws_lc_rs::encoding::Pkcs8V1Der;
     use aws_lc_rs::rsa::KeySize;
     use aws_lc_rs::signature::{UnparsedPublicKey, RSA_PKCS1_2048_8192_SHA256};
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
     fn pem_of(key: &KeyPair) -> String {
         let der: Pkcs8V1Der<'static> = key.as_der().unwrap();

@@ -5,13 +5,15 @@
 //! ([`settings`]), dated tables of the API versions a vendor serves ([`versions`]), the polling
 //! of a vendor's asynchronous job ([`poll`]), OAuth 2.0 access tokens from a refresh token
 //! ([`oauth`]), the hashed emails and phones sent to contact-matching vendors ([`contacts`]),
-//! Google's error envelope ([`google`]),
+//! Google's error envelope ([`google`]), RS256 tokens signed with a connector's own key
+//! ([`jwt`]),
 //! statement templates and the loop that runs them for SQL connectors ([`sql`]),
 //! and, with the `testing` feature, the contract-test kit every connector's tests use (`testing`).
 
 pub mod contacts;
 pub mod google;
 pub mod http;
+pub mod jwt;
 pub mod oauth;
 pub mod poll;
 pub mod response;
