@@ -2,8 +2,8 @@
 //! its own test binary because it sets environment variables, which must not race other threads.
 
 use hush_connector_bigquery::BigQueryConnector;
+use hush_connector_kit::testing::builds_with_credentials_from_env;
 use hush_contracts::connector::FromRecipient;
-use hush_contracts::recipients::RecipientConfig;
 use hush_sim_kit::jwt::RsaTestKey;
 
 #[test]
@@ -20,12 +20,18 @@ project_id = "acme-prod"
 [settings.delete]
 statement = "DELETE FROM crm.customers WHERE email_sha256 = :email_sha256"
 "#;
-    let r: RecipientConfig = toml::from_str(text).unwrap();
-    let err = BigQueryConnector::from_recipient(&r).err().unwrap();
-    assert!(
-        err.to_string().contains("HUSH_TEST_BIGQUERY_SA_KEY"),
-        "{err}"
+    let file = serde_json::json!({
+        "type": "service_account", "client_email": "hush@acme-prod.iam.gserviceaccount.com",
+        "private_key": RsaTestKey::generate().pem,
+    })
+    .to_string();
+    let r = builds_with_credentials_from_env::<BigQueryConnector>(
+        &hush_connector_bigquery::FACTORY,
+        text,
+        &[("HUSH_TEST_BIGQUERY_SA_KEY", &file)],
     );
+    assert_eq!(hush_connector_bigquery::FACTORY.kinds, &["bigquery"]);
+    assert_eq!(hush_connector_bigquery::FACTORY.max_batch, 100);
 
     std::env::set_var(
         "HUSH_TEST_BIGQUERY_SA_KEY",
@@ -37,13 +43,4 @@ statement = "DELETE FROM crm.customers WHERE email_sha256 = :email_sha256"
             .contains("recipients.bq-env.credentials.service_account_key does not hold a service-account key file"),
         "{err}"
     );
-
-    let file = serde_json::json!({
-        "type": "service_account", "client_email": "hush@acme-prod.iam.gserviceaccount.com",
-        "private_key": RsaTestKey::generate().pem,
-    });
-    std::env::set_var("HUSH_TEST_BIGQUERY_SA_KEY", file.to_string());
-    BigQueryConnector::from_recipient(&r).expect("builds with the key file");
-    assert_eq!(hush_connector_bigquery::FACTORY.kinds, &["bigquery"]);
-    assert_eq!(hush_connector_bigquery::FACTORY.max_batch, 100);
 }
