@@ -5,10 +5,9 @@
 //! the read-back cannot tell a slow queue from a lost write.
 
 use std::collections::BTreeSet;
-use std::sync::Mutex;
 use std::time::Duration;
 
-use hush_connector_kit::poll::{self, PolledStatus};
+use hush_connector_kit::poll;
 use hush_contracts::events::VerificationStatus;
 use serde_json::Value;
 
@@ -74,22 +73,6 @@ pub async fn read_back(
         .collect()
 }
 
-/// The statuses of one read-back of every item being waited for.
-struct Sweep {
-    statuses: Vec<VerificationStatus>,
-    summary: String,
-}
-
-impl PolledStatus for Sweep {
-    fn is_final(&self) -> bool {
-        !self.statuses.contains(&VerificationStatus::Pending)
-    }
-
-    fn name(&self) -> &str {
-        &self.summary
-    }
-}
-
 /// Reads the items back every `interval` until none is `PENDING` or `max_wait` has passed
 /// (at least once), and answers the last statuses read.
 pub async fn wait_until_shown(
@@ -98,21 +81,13 @@ pub async fn wait_until_shown(
     interval: Duration,
     max_wait: Duration,
 ) -> Vec<VerificationStatus> {
-    let last = Mutex::new(vec![VerificationStatus::Pending; items.len()]);
-    let read = || async {
-        let statuses = read_back(client, items).await;
-        let pending = statuses
-            .iter()
-            .filter(|s| **s == VerificationStatus::Pending)
-            .count();
-        *last.lock().expect("read-back statuses") = statuses.clone();
-        Ok(Sweep {
-            summary: format!("{pending} of {} not shown yet", statuses.len()),
-            statuses,
-        })
-    };
-    let _ = poll::wait_until_final(read, interval, max_wait).await;
-    last.into_inner().expect("read-back statuses")
+    poll::sweep_until_settled(
+        items.len(),
+        |_| read_back(client, items),
+        interval,
+        max_wait,
+    )
+    .await
 }
 
 fn check(expect: &Expect, profiles: &[Profile]) -> Check {

@@ -3,7 +3,6 @@
 //! read, is read back from the profiles API until no profile holds any of the subject's
 //! identifiers (`VERIFIED`). Anything unfinished when the wait runs out is `PENDING`.
 
-use std::sync::Mutex;
 use std::time::Duration;
 
 use hush_connector_kit::poll::{self, PollOutcome, PolledStatus};
@@ -65,22 +64,6 @@ pub async fn read_deletion(client: &KlaviyoClient, keys: &[ProfileKey]) -> Verif
     VerificationStatus::Verified
 }
 
-/// The deletion read-back of every item being waited for.
-struct Sweep {
-    statuses: Vec<VerificationStatus>,
-    summary: String,
-}
-
-impl PolledStatus for Sweep {
-    fn is_final(&self) -> bool {
-        !self.statuses.contains(&VerificationStatus::Pending)
-    }
-
-    fn name(&self) -> &str {
-        &self.summary
-    }
-}
-
 /// Reads the deletions back every `interval` until every item's profiles are gone or
 /// `max_wait` has passed (at least once); the last status of each item.
 pub async fn wait_until_deleted(
@@ -89,9 +72,7 @@ pub async fn wait_until_deleted(
     interval: Duration,
     max_wait: Duration,
 ) -> Vec<VerificationStatus> {
-    let last = Mutex::new(vec![VerificationStatus::Pending; items.len()]);
-    let read = || async {
-        let previous = last.lock().expect("deletion statuses").clone();
+    let sweep = |previous: Vec<VerificationStatus>| async move {
         let mut statuses = Vec::with_capacity(items.len());
         for (keys, before) in items.iter().zip(previous) {
             statuses.push(match before {
@@ -99,18 +80,9 @@ pub async fn wait_until_deleted(
                 _ => read_deletion(client, keys).await,
             });
         }
-        let pending = statuses
-            .iter()
-            .filter(|s| **s == VerificationStatus::Pending)
-            .count();
-        *last.lock().expect("deletion statuses") = statuses.clone();
-        Ok(Sweep {
-            summary: format!("{pending} of {} not deleted yet", statuses.len()),
-            statuses,
-        })
+        statuses
     };
-    let _ = poll::wait_until_final(read, interval, max_wait).await;
-    last.into_inner().expect("deletion statuses")
+    poll::sweep_until_settled(items.len(), sweep, interval, max_wait).await
 }
 
 #[cfg(test)]

@@ -114,6 +114,57 @@ where
     }
 }
 
+/// The statuses of one read-back of every item being waited for: final once none is `PENDING`.
+struct Sweep {
+    statuses: Vec<VerificationStatus>,
+    summary: String,
+}
+
+impl PolledStatus for Sweep {
+    fn is_final(&self) -> bool {
+        !self.statuses.contains(&VerificationStatus::Pending)
+    }
+
+    fn name(&self) -> &str {
+        &self.summary
+    }
+}
+
+/// Reads `items` items back with `sweep` every `interval` until none is `PENDING` or
+/// `max_wait` has passed (at least once), and answers the last statuses read, one per item.
+/// `sweep` is given the statuses of the sweep before (all `PENDING` at first), so an item
+/// already settled need not be read again.
+pub async fn sweep_until_settled<F, Fut>(
+    items: usize,
+    mut sweep: F,
+    interval: Duration,
+    max_wait: Duration,
+) -> Vec<VerificationStatus>
+where
+    F: FnMut(Vec<VerificationStatus>) -> Fut,
+    Fut: Future<Output = Vec<VerificationStatus>>,
+{
+    let last = std::sync::Mutex::new(vec![VerificationStatus::Pending; items]);
+    let read = || {
+        let next = sweep(last.lock().expect("sweep statuses").clone());
+        let last = &last;
+        async move {
+            let statuses = next.await;
+            let pending = statuses
+                .iter()
+                .filter(|s| **s == VerificationStatus::Pending)
+                .count();
+            *last.lock().expect("sweep statuses") = statuses.clone();
+            Ok::<_, ConnectorError>(Sweep {
+                summary: format!("{pending} of {} pending", statuses.len()),
+                statuses,
+            })
+        }
+    };
+    let _ = wait_until_final(read, interval, max_wait).await;
+    last.into_inner().expect("sweep statuses")
+}
+
 #[cfg(test)]
 mod tests {
     use std::cell::RefCell;
@@ -122,6 +173,54 @@ mod tests {
 
     use super::*;
     use hush_contracts::events::ConfirmationAction;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_sweep_repeats_until_no_item_is_pending_and_sees_the_sweep_before() {
+        use VerificationStatus::{Failed, Pending, Verified};
+        let seen = RefCell::new(Vec::new());
+        let answers = RefCell::new(VecDeque::from([
+            vec![Pending, Failed],
+            vec![Verified, Failed],
+        ]));
+        let statuses = sweep_until_settled(
+            2,
+            |previous| {
+                seen.borrow_mut().push(previous);
+                ready(
+                    answers
+                        .borrow_mut()
+                        .pop_front()
+                        .expect("two sweeps at most"),
+                )
+            },
+            Duration::from_secs(1),
+            Duration::from_secs(60),
+        )
+        .await;
+        assert_eq!(statuses, vec![Verified, Failed]);
+        assert_eq!(
+            seen.into_inner(),
+            vec![vec![Pending, Pending], vec![Pending, Failed]]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_sweep_without_time_to_wait_reads_once_and_answers_what_it_read() {
+        use VerificationStatus::{Pending, Verified};
+        let sweeps = RefCell::new(0);
+        let statuses = sweep_until_settled(
+            2,
+            |_| {
+                *sweeps.borrow_mut() += 1;
+                ready(vec![Verified, Pending])
+            },
+            Duration::from_secs(1),
+            Duration::ZERO,
+        )
+        .await;
+        assert_eq!(statuses, vec![Verified, Pending]);
+        assert_eq!(sweeps.into_inner(), 1);
+    }
 
     #[derive(Debug, PartialEq, Eq)]
     struct Status(&'static str);
