@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use hush_connector_kit::google::RpcStatus;
-use hush_connector_kit::http::{classify_http_status, parse_retry_after, VendorAnswer};
+use hush_connector_kit::http::{classify_http_status, VendorAnswer};
 use hush_contracts::connector::ConnectorError;
 use serde_json::Value;
 
@@ -49,9 +49,8 @@ pub fn classify(answer: &VendorAnswer) -> Verdict {
     match (*status, error.status.as_str()) {
         (401, _) | (_, "UNAUTHENTICATED") => Verdict::Unauthenticated(detail),
         (429, _) | (_, "RESOURCE_EXHAUSTED") => Verdict::Failed(ConnectorError::RetryAfter {
-            after: retry_after
-                .as_deref()
-                .and_then(parse_retry_after)
+            after: answer
+                .retry_after_wait()
                 .or(error.retry_delay)
                 .unwrap_or(DEFAULT_RETRY_AFTER),
             detail,
