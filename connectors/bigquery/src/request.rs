@@ -196,14 +196,11 @@ mod tests {
                     AND note <> 'a :email b' AND tag <> \"it\\\"s :phone\" AND r <> r'\\d :maid' \
                     AND body <> '''x ' :maid ? @p''' AND b <> b\"\"\":cookie_id\"\"\" \
                     AND @@session.time_zone = 'UTC' # :cookie_id ?\n -- :device_id\n /* :device_id @x */";
-        let template = parsed(text);
-        assert_eq!(
-            template.sql,
-            text.replace("CAST(:customer_id", "CAST(@customer_id")
-        );
-        assert_eq!(
-            template.params,
-            vec![Placeholder::Raw(IdentifierType::CustomerId)]
+        hush_connector_kit::testing::assert_dialect_binds_only_the_placeholder(
+            &BigQuery,
+            text,
+            "CAST(:customer_id",
+            "CAST(@customer_id",
         );
     }
 

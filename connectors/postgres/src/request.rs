@@ -153,14 +153,11 @@ mod tests {
                     AND note <> 'a :email b' AND tag <> E'it\\'s :phone' \
                     AND f(a := 1) AND body <> $q$ :maid $q$ AND x <> $$:maid$$ \
                     -- :cookie_id\n /* :device_id /* nested */ */ AND a[1:2] = 1 AND col$1 = 2";
-        let template = parsed(text);
-        assert_eq!(
-            template.sql,
-            text.replace(":customer_id::bigint", "$1::bigint")
-        );
-        assert_eq!(
-            template.params,
-            vec![Placeholder::Raw(IdentifierType::CustomerId)]
+        hush_connector_kit::testing::assert_dialect_binds_only_the_placeholder(
+            &Postgres,
+            text,
+            ":customer_id::bigint",
+            "$1::bigint",
         );
     }
 

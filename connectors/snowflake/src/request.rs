@@ -178,14 +178,11 @@ mod tests {
                     AND payload:email::STRING <> 'a :email b' AND tag <> 'it\\'s :phone' \
                     AND arr[0]:maid IS NULL AND f(x):cookie_id IS NULL AND body <> $$ :maid ? $$ \
                     -- :cookie_id ?\n // :device_id\n /* :device_id ? */ AND \"Col\":k = 1";
-        let template = parsed(text);
-        assert_eq!(
-            template.sql,
-            text.replace(":customer_id::NUMBER", "?::NUMBER")
-        );
-        assert_eq!(
-            template.params,
-            vec![Placeholder::Raw(IdentifierType::CustomerId)]
+        hush_connector_kit::testing::assert_dialect_binds_only_the_placeholder(
+            &Snowflake,
+            text,
+            ":customer_id::NUMBER",
+            "?::NUMBER",
         );
     }
 

@@ -19,7 +19,7 @@ use hush_contracts::identifiers::hash_identifier;
 use hush_contracts::recipients::RecipientConfig;
 
 use crate::http::VendorAnswer;
-use crate::sql::template::{Dialect, Template, TemplateError};
+use crate::sql::template::{Dialect, Placeholder, Template, TemplateError};
 
 static NEXT_REQUEST: AtomicU64 = AtomicU64::new(1);
 
@@ -106,6 +106,24 @@ pub fn builds_with_credentials_from_env<C: FromRecipient>(
         recipient.kind
     );
     recipient
+}
+
+/// Panics unless `dialect` converts `text`, whose one placeholder is `:customer_id` written as
+/// `placeholder` amid what the dialect must leave alone (string literals, quoted names,
+/// comments, casts and its own syntax), into `text` with `placeholder` replaced by `parameter`
+/// and nothing else, binding the raw customer id alone.
+pub fn assert_dialect_binds_only_the_placeholder(
+    dialect: &dyn Dialect,
+    text: &str,
+    placeholder: &str,
+    parameter: &str,
+) {
+    let template = Template::parse(text, dialect).expect("the template parses");
+    assert_eq!(template.sql, text.replace(placeholder, parameter));
+    assert_eq!(
+        template.params,
+        vec![Placeholder::Raw(IdentifierType::CustomerId)]
+    );
 }
 
 /// Panics unless `dialect` refuses what no dialect may accept, each with its reason: a blank
