@@ -409,32 +409,14 @@ impl AuditWriter for KafkaAuditWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hush_contracts::events::{AuditStatus, Channel, RequestKind};
 
     const ID: &str = "0b6f4f7e-8d7c-4c1a-9e55-2d9c1f3b7a10";
 
+    /// The status tests' open record, written at `updated_at`.
     fn record(updated_at: i64) -> AuditRecord {
         AuditRecord {
-            request_id: ID.into(),
-            subject_key: "s".into(),
-            kind: RequestKind::Delete,
-            channel: Channel::Api,
-            jurisdiction: "US-CA".into(),
-            received_at: 0,
-            deadline: 1,
-            extended: false,
-            status: AuditStatus::Open,
-            completed_at: None,
-            denial_reason: None,
-            required_connectors: vec![],
-            connectors: vec![],
-            leaks: 0,
-            leak_evidence: Vec::new(),
-            proof: None,
-            changes: Vec::new(),
-            synthetic: false,
-            resolution: Vec::new(),
             updated_at,
+            ..crate::status::tests::record(&[])
         }
     }
 
