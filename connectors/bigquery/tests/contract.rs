@@ -4,42 +4,38 @@ use std::time::Duration;
 
 use hush_connector_bigquery::auth::{ServiceAccountKey, ServiceAccountTokens, TokenSource};
 use hush_connector_bigquery::sim::{
-    BigQuerySim, BigQuerySimConfig, SimGrant, SimOutcome, SimRow, SimStatement,
+    BigQuerySim, BigQuerySimConfig, SimGrant, SimOutcome, SimStatement,
 };
 use hush_connector_bigquery::{
     BigQueryConfig, BigQueryConnector, BigQuerySettings, EVIDENCE_JOBS, EVIDENCE_ROWS_AFFECTED,
     EVIDENCE_RUNNING,
 };
 use hush_connector_kit::oauth::{AccessTokens, RefreshTokenGrant};
-use hush_connector_kit::testing::warehouse::WarehouseSuite;
+use hush_connector_kit::testing::warehouse::{
+    assert_refused_without_the_bound_value, deleting_only, deletion_read_back, Templates,
+    WarehouseSuite,
+};
 use hush_connector_kit::testing::{
-    assert_refused, assert_retry_after, completed, email, email_sha256, one, opt_out, opting_out,
-    with_raw, work, ComplianceSuite, WorkExt,
+    assert_refused, assert_retry_after, completed, email, email_sha256, opt_out, opting_out,
+    recipient_with, work, ComplianceSuite, WorkExt,
 };
 use hush_contracts::connector::{Connector, ConnectorError, Operation, SuppressionWork};
-use hush_contracts::events::{ConfirmationAction, IdentifierType, RequestKind, VerificationStatus};
+use hush_contracts::events::{ConfirmationAction, RequestKind, VerificationStatus};
 use hush_contracts::recipients::RecipientConfig;
 use hush_sim_kit::jwt::RsaTestKey;
+use hush_sim_kit::table::suite_row;
 use hush_sim_kit::Fault;
 use serde_json::json;
 
-const OPT_OUT: &str =
-    "UPDATE crm.customers SET do_not_sell = TRUE WHERE email_sha256 = :email_sha256";
-const OPT_OUT_SENT: &str =
-    "UPDATE crm.customers SET do_not_sell = TRUE WHERE email_sha256 = @email_sha256";
-const OPT_OUT_CHECK: &str =
-    "SELECT COUNT(*) FROM crm.customers WHERE email_sha256 = :email_sha256 AND NOT do_not_sell";
-const OPT_OUT_CHECK_SENT: &str =
-    "SELECT COUNT(*) FROM crm.customers WHERE email_sha256 = @email_sha256 AND NOT do_not_sell";
-const DELETE: &str = "DELETE FROM crm.customers WHERE email_sha256 = :email_sha256";
-const DELETE_SENT: &str = "DELETE FROM crm.customers WHERE email_sha256 = @email_sha256";
-const DELETE_CHECK: &str = "SELECT COUNT(*) FROM crm.customers WHERE email_sha256 = :email_sha256";
-const DELETE_CHECK_SENT: &str =
-    "SELECT COUNT(*) FROM crm.customers WHERE email_sha256 = @email_sha256";
-const LIMIT: &str =
-    "UPDATE crm.customers SET limit_sensitive = TRUE WHERE email_sha256 = :email_sha256";
-const LIMIT_SENT: &str =
-    "UPDATE crm.customers SET limit_sensitive = TRUE WHERE email_sha256 = @email_sha256";
+/// The statement templates the recipient is configured with.
+fn templates() -> Templates {
+    Templates::over("crm.customers")
+}
+
+/// The same statements as BigQuery receives them: named `@` parameters.
+fn sent() -> Templates {
+    templates().sent_as("@email_sha256")
+}
 
 const SERVICE_ACCOUNT: &str = "hush@acme-prod.iam.gserviceaccount.com";
 const JANE: &str = "jane@example.com";
@@ -54,13 +50,6 @@ fn key_file() -> String {
     .to_string()
 }
 
-fn row(address: &str) -> SimRow {
-    SimRow::from([
-        ("email_sha256".to_owned(), email_sha256(address)),
-        ("do_not_sell".to_owned(), "false".to_owned()),
-    ])
-}
-
 fn sim_config() -> BigQuerySimConfig {
     BigQuerySimConfig {
         project_id: "acme-prod".into(),
@@ -68,23 +57,14 @@ fn sim_config() -> BigQuerySimConfig {
             client_email: SERVICE_ACCOUNT.into(),
             public_key_der: RsaTestKey::shared().public_der.clone(),
         },
-        statements: vec![
-            SimStatement::update(OPT_OUT_SENT, "email_sha256", "do_not_sell", "true"),
-            SimStatement::count(
-                OPT_OUT_CHECK_SENT,
-                "email_sha256",
-                Some(("do_not_sell", "true")),
-            ),
-            SimStatement::update(LIMIT_SENT, "email_sha256", "limit_sensitive", "true"),
-            SimStatement::delete(DELETE_SENT, "email_sha256"),
-            SimStatement::count(DELETE_CHECK_SENT, "email_sha256", None),
-        ],
-        rows: vec![row(JANE), row(JOHN)],
+        statements: SimStatement::for_templates(&sent()),
+        rows: vec![suite_row(JANE), suite_row(JOHN)],
         running_reads: 0,
     }
 }
 
-fn recipient(sim: &BigQuerySim, settings: &str) -> RecipientConfig {
+/// The recipient block, with each setting of the TOML `overrides` in place of its own.
+fn recipient(sim: &BigQuerySim, overrides: &str) -> RecipientConfig {
     let text = format!(
         r#"
 id = "bq"
@@ -96,25 +76,12 @@ timeout_ms = 500
 project_id = "acme-prod"
 location = "EU"
 poll_interval_ms = 5
-{wait}
-{settings}
-[settings.opt_out]
-statement = "{OPT_OUT}"
-check = "{OPT_OUT_CHECK}"
-[settings.limit]
-statement = "{LIMIT}"
-[settings.delete]
-statement = "{DELETE}"
-check = "{DELETE_CHECK}"
-"#,
+max_wait_ms = 2000
+{templates}"#,
         base = sim.base_url(),
-        wait = if settings.contains("max_wait_ms") {
-            ""
-        } else {
-            "max_wait_ms = 2000"
-        },
+        templates = templates().settings(),
     );
-    toml::from_str(&text).unwrap()
+    recipient_with(&text, overrides)
 }
 
 fn connector_with(sim: &BigQuerySim, settings: &str, tokens: TokenSource) -> BigQueryConnector {
@@ -163,7 +130,7 @@ async fn an_opt_out_runs_parameterised_dml_as_the_service_account_and_reads_it_b
     let query = &calls[1];
     assert_eq!(query.path, "/bigquery/v2/projects/acme-prod/queries");
     assert_eq!(query.header("authorization"), Some("Bearer ya29.sim-1"));
-    assert_eq!(query.json["query"], OPT_OUT_SENT);
+    assert_eq!(query.json["query"], sent().opt_out);
     assert_eq!(query.json["useLegacySql"], false);
     assert_eq!(query.json["parameterMode"], "NAMED");
     assert_eq!(
@@ -179,7 +146,7 @@ async fn an_opt_out_runs_parameterised_dml_as_the_service_account_and_reads_it_b
         connector.verify(&item, &completion).await,
         VerificationStatus::Verified
     );
-    sim.set_rows(vec![row(JANE)]);
+    sim.set_rows(vec![suite_row(JANE)]);
     assert_eq!(
         connector.verify(&item, &completion).await,
         VerificationStatus::Failed
@@ -200,17 +167,13 @@ async fn a_job_still_running_is_pending_with_its_id_and_read_back_later() {
     .await
     .unwrap();
     let connector = connector_with(&sim, "max_wait_ms = 0", service_account(&sim));
-    let item = request(RequestKind::Delete, JANE);
-    let completion = completed(&connector, Operation::Delete, &item).await;
+    let (item, completion, read_back) = deletion_read_back(&connector, JANE).await;
     let job = sim.jobs()[0].job_id.clone();
     assert_eq!(completion.action, ConfirmationAction::Deleted);
     assert_eq!(completion.verification, VerificationStatus::Pending);
     assert_eq!(completion.evidence[EVIDENCE_RUNNING], job);
     // The submission and one read answered jobComplete: false; one more read still does.
-    assert_eq!(
-        connector.verify(&item, &completion).await,
-        VerificationStatus::Pending
-    );
+    assert_eq!(read_back, VerificationStatus::Pending);
     sim.set_running_reads(0);
     assert_eq!(
         connector.verify(&item, &completion).await,
@@ -240,52 +203,34 @@ async fn a_query_bigquery_refuses_is_permanent_without_the_bound_value() {
     )];
     let sim = BigQuerySim::start(config).await.unwrap();
     let mut r = recipient(&sim, "");
-    r.request_kinds = vec![RequestKind::Delete];
-    r.settings.remove("opt_out");
-    r.settings.remove("limit");
-    r.settings.insert(
-        "delete".into(),
-        toml::Value::Table(
-            toml::from_str(
-                "statement = \"DELETE FROM crm.customers WHERE id = CAST(:customer_id AS INT64)\"",
-            )
-            .unwrap(),
-        ),
+    deleting_only(
+        &mut r,
+        "DELETE FROM crm.customers WHERE id = CAST(:customer_id AS INT64)",
     );
     let parsed: BigQuerySettings = r.settings().unwrap();
     let connector = BigQueryConnector::new(
         BigQueryConfig::with_tokens(&r, parsed, service_account(&sim)).unwrap(),
     )
     .unwrap();
-    let item = work(RequestKind::Delete).with(with_raw(IdentifierType::CustomerId, "cust-4711"));
-    match one(connector.apply(Operation::Delete, &[item]).await) {
-        Err(ConnectorError::Permanent(text)) => {
-            assert!(!text.contains("cust-4711"), "{text}");
-            assert!(
-                text.contains("BigQuery (invalidQuery): Bad int64 value: <identifier>"),
-                "{text}"
-            );
-        }
-        other => panic!("expected a permanent failure, got {other:?}"),
-    }
+    assert_refused_without_the_bound_value(
+        &connector,
+        "BigQuery (invalidQuery): Bad int64 value: <identifier>",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn a_check_of_the_wrong_shape_leaves_the_item_pending() {
     let mut config = sim_config();
-    config.statements.retain(|s| s.text != DELETE_CHECK_SENT);
-    config
-        .statements
-        .push(SimStatement::new(DELETE_CHECK_SENT, |_, _| {
+    SimStatement::replace(
+        &mut config.statements,
+        SimStatement::new(&sent().delete_check, |_, _| {
             SimOutcome::Rows(vec!["email".into()], vec![vec!["x".into()]])
-        }));
-    let (_sim, connector) = start(config).await;
-    let item = request(RequestKind::Delete, JANE);
-    let completion = completed(&connector, Operation::Delete, &item).await;
-    assert_eq!(
-        connector.verify(&item, &completion).await,
-        VerificationStatus::Pending
+        }),
     );
+    let (_sim, connector) = start(config).await;
+    let (_, _, read_back) = deletion_read_back(&connector, JANE).await;
+    assert_eq!(read_back, VerificationStatus::Pending);
 }
 
 #[tokio::test]
@@ -391,6 +336,7 @@ async fn the_simulator_checks_requests_like_bigquery() {
     let (sim, connector) = start(sim_config()).await;
     // Obtain a token through the connector, then speak to the simulator directly.
     completed(&connector, Operation::Suppress, &opt_out(JOHN)).await;
+    let opt_out = sent().opt_out;
     let http = reqwest::Client::new();
     let url = format!("{}/bigquery/v2/projects/acme-prod/queries", sim.base_url());
     let post = |body: serde_json::Value| http.post(&url).bearer_auth("ya29.sim-1").json(&body);
@@ -400,15 +346,15 @@ async fn the_simulator_checks_requests_like_bigquery() {
     let cases = [
         (json!({}), "required"),
         (
-            json!({"query": OPT_OUT_SENT, "parameterMode": "NAMED", "queryParameters": parameter}),
+            json!({"query": opt_out, "parameterMode": "NAMED", "queryParameters": parameter}),
             "invalidQuery",
         ),
         (
-            json!({"query": OPT_OUT_SENT, "useLegacySql": false, "queryParameters": parameter}),
+            json!({"query": opt_out, "useLegacySql": false, "queryParameters": parameter}),
             "invalid",
         ),
         (
-            json!({"query": OPT_OUT_SENT, "useLegacySql": false, "parameterMode": "NAMED"}),
+            json!({"query": opt_out, "useLegacySql": false, "parameterMode": "NAMED"}),
             "invalidQuery",
         ),
         (
@@ -423,7 +369,7 @@ async fn the_simulator_checks_requests_like_bigquery() {
     }
     let anonymous = http
         .post(&url)
-        .json(&json!({"query": OPT_OUT_SENT}))
+        .json(&json!({"query": opt_out}))
         .send()
         .await
         .unwrap();
@@ -434,7 +380,7 @@ async fn the_simulator_checks_requests_like_bigquery() {
             sim.base_url()
         ))
         .bearer_auth("ya29.sim-1")
-        .json(&json!({"query": OPT_OUT_SENT}))
+        .json(&json!({"query": opt_out}))
         .send()
         .await
         .unwrap();

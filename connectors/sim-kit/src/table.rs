@@ -7,6 +7,9 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use hush_connector_kit::testing::email_sha256;
+use hush_connector_kit::testing::warehouse::Templates;
+
 /// One row of a simulated table: column name → value as text.
 pub type SimRow = BTreeMap<String, String>;
 
@@ -35,6 +38,16 @@ fn matches(row: &SimRow, key: &str, bound: &(impl Bindings + ?Sized)) -> bool {
     bound
         .value_for(key)
         .is_some_and(|value| row.get(key).map(String::as_str) == Some(value))
+}
+
+/// The row the warehouse suite's table holds for the person with email `address`: the email's
+/// digest, neither `do_not_sell` nor `limit_sensitive` set.
+pub fn suite_row(address: &str) -> SimRow {
+    SimRow::from([
+        ("email_sha256".to_owned(), email_sha256(address)),
+        ("do_not_sell".to_owned(), "false".to_owned()),
+        ("limit_sensitive".to_owned(), "false".to_owned()),
+    ])
 }
 
 /// Sets `column` to `value` on the rows whose `key` holds the bound value; how many changed.
@@ -153,6 +166,28 @@ where
         })
     }
 
+    /// The warehouse suite's five statements as the vendor receives them (`sent`), each doing
+    /// to the table what [`Templates`] says it does.
+    pub fn for_templates(sent: &Templates) -> Vec<Self> {
+        vec![
+            Self::update(&sent.opt_out, "email_sha256", "do_not_sell", "true"),
+            Self::count(
+                &sent.opt_out_check,
+                "email_sha256",
+                Some(("do_not_sell", "true")),
+            ),
+            Self::update(&sent.limit, "email_sha256", "limit_sensitive", "true"),
+            Self::delete(&sent.delete, "email_sha256"),
+            Self::count(&sent.delete_check, "email_sha256", None),
+        ]
+    }
+
+    /// Puts `statement` in place of the one in `statements` with the same text.
+    pub fn replace(statements: &mut Vec<Self>, statement: Self) {
+        statements.retain(|s| s.text != statement.text);
+        statements.push(statement);
+    }
+
     /// Runs the statement against `rows` with the `bound` values.
     pub fn run(&self, rows: &mut Vec<SimRow>, bound: &B) -> O {
         (self.action)(rows, bound)
@@ -212,5 +247,55 @@ mod tests {
         let null: [Option<String>; 1] = [None];
         assert_eq!(delete(&mut table, "k", &null[..]), 0);
         assert_eq!(count(&table, "k", &BTreeMap::new(), None), 0);
+    }
+
+    #[test]
+    fn the_suite_statements_do_to_the_table_what_their_templates_say() {
+        type Positional = Statement<[Option<String>], Effect>;
+        let sent = Templates::over("t").sent_as("?");
+        let mut statements = Positional::for_templates(&sent);
+        assert_eq!(statements.len(), 5);
+        let run = |statements: &[Positional], text: &str, table: &mut Vec<SimRow>| {
+            let statement = statements.iter().find(|s| s.text == text).unwrap();
+            statement.run(table, &[Some(email_sha256("a@example.com"))][..])
+        };
+        let mut table = vec![suite_row("a@example.com"), suite_row("b@example.com")];
+        assert_eq!(
+            run(&statements, &sent.opt_out_check, &mut table),
+            Effect::Counted(1)
+        );
+        assert_eq!(
+            run(&statements, &sent.opt_out, &mut table),
+            Effect::Updated(1)
+        );
+        assert_eq!(
+            run(&statements, &sent.opt_out_check, &mut table),
+            Effect::Counted(0)
+        );
+        assert_eq!(
+            run(&statements, &sent.limit, &mut table),
+            Effect::Updated(1)
+        );
+        assert_eq!(table[0]["limit_sensitive"], "true");
+        assert_eq!(table[1]["limit_sensitive"], "false");
+        assert_eq!(
+            run(&statements, &sent.delete, &mut table),
+            Effect::Deleted(1)
+        );
+        assert_eq!(
+            run(&statements, &sent.delete_check, &mut table),
+            Effect::Counted(0)
+        );
+        assert_eq!(table.len(), 1);
+
+        Positional::replace(
+            &mut statements,
+            Positional::new(&sent.delete_check, |_, _| Effect::Counted(7)),
+        );
+        assert_eq!(statements.len(), 5, "the statement was replaced, not added");
+        assert_eq!(
+            run(&statements, &sent.delete_check, &mut table),
+            Effect::Counted(7)
+        );
     }
 }

@@ -2,65 +2,43 @@
 
 use std::time::Duration;
 
-use hush_connector_kit::testing::warehouse::WarehouseSuite;
+use hush_connector_kit::testing::warehouse::{
+    assert_refused_without_the_bound_value, deleting_only, deletion_read_back, Templates,
+    WarehouseSuite,
+};
 use hush_connector_kit::testing::{
     assert_refused, assert_retry_after, completed, email, email_sha256, one, opt_out, opting_out,
-    with_raw, work, ComplianceSuite, WorkExt,
+    recipient_with, work, ComplianceSuite, WorkExt,
 };
 use hush_connector_snowflake::auth::{Authorization, SigningKey};
 use hush_connector_snowflake::config::{key_pair, token_authorization};
 use hush_connector_snowflake::sim::{
-    SimAuth, SimOutcome, SimRow, SimStatement, SnowflakeSim, SnowflakeSimConfig,
+    SimAuth, SimOutcome, SimStatement, SnowflakeSim, SnowflakeSimConfig,
 };
 use hush_connector_snowflake::{
     SnowflakeConfig, SnowflakeConnector, SnowflakeSettings, EVIDENCE_HANDLES,
     EVIDENCE_ROWS_AFFECTED, EVIDENCE_RUNNING,
 };
 use hush_contracts::connector::{Connector, ConnectorError, Operation, SuppressionWork};
-use hush_contracts::events::{ConfirmationAction, IdentifierType, RequestKind, VerificationStatus};
+use hush_contracts::events::{ConfirmationAction, RequestKind, VerificationStatus};
 use hush_contracts::recipients::RecipientConfig;
 use hush_sim_kit::jwt::RsaTestKey;
+use hush_sim_kit::table::suite_row;
 use hush_sim_kit::Fault;
 use serde_json::json;
 
-const OPT_OUT: &str = "UPDATE customers SET do_not_sell = TRUE WHERE email_sha256 = :email_sha256";
-const OPT_OUT_SENT: &str = "UPDATE customers SET do_not_sell = TRUE WHERE email_sha256 = ?";
-const OPT_OUT_CHECK: &str =
-    "SELECT COUNT(*) FROM customers WHERE email_sha256 = :email_sha256 AND NOT do_not_sell";
-const OPT_OUT_CHECK_SENT: &str =
-    "SELECT COUNT(*) FROM customers WHERE email_sha256 = ? AND NOT do_not_sell";
-const LIMIT: &str =
-    "UPDATE customers SET limit_sensitive = TRUE WHERE email_sha256 = :email_sha256";
-const LIMIT_SENT: &str = "UPDATE customers SET limit_sensitive = TRUE WHERE email_sha256 = ?";
-const DELETE: &str = "DELETE FROM customers WHERE email_sha256 = :email_sha256";
-const DELETE_SENT: &str = "DELETE FROM customers WHERE email_sha256 = ?";
-const DELETE_CHECK: &str = "SELECT COUNT(*) FROM customers WHERE email_sha256 = :email_sha256";
-const DELETE_CHECK_SENT: &str = "SELECT COUNT(*) FROM customers WHERE email_sha256 = ?";
+/// The statement templates the recipient is configured with.
+fn templates() -> Templates {
+    Templates::over("customers")
+}
+
+/// The same statements as Snowflake receives them: positional `?` bind variables.
+fn sent() -> Templates {
+    templates().sent_as("?")
+}
 
 const JANE: &str = "jane@example.com";
 const JOHN: &str = "john@example.com";
-
-fn row(address: &str) -> SimRow {
-    SimRow::from([
-        ("email_sha256".to_owned(), email_sha256(address)),
-        ("do_not_sell".to_owned(), "false".to_owned()),
-        ("limit_sensitive".to_owned(), "false".to_owned()),
-    ])
-}
-
-fn statements() -> Vec<SimStatement> {
-    vec![
-        SimStatement::update(OPT_OUT_SENT, "email_sha256", "do_not_sell", "true"),
-        SimStatement::count(
-            OPT_OUT_CHECK_SENT,
-            "email_sha256",
-            Some(("do_not_sell", "true")),
-        ),
-        SimStatement::update(LIMIT_SENT, "email_sha256", "limit_sensitive", "true"),
-        SimStatement::delete(DELETE_SENT, "email_sha256"),
-        SimStatement::count(DELETE_CHECK_SENT, "email_sha256", None),
-    ]
-}
 
 fn keypair_sim() -> SnowflakeSimConfig {
     SnowflakeSimConfig {
@@ -69,13 +47,14 @@ fn keypair_sim() -> SnowflakeSimConfig {
             user: "hush_svc".into(),
             public_key_der: RsaTestKey::shared().public_der.clone(),
         },
-        statements: statements(),
-        rows: vec![row(JANE), row(JOHN)],
+        statements: SimStatement::for_templates(&sent()),
+        rows: vec![suite_row(JANE), suite_row(JOHN)],
         running_reads: 0,
     }
 }
 
-fn recipient(sim: &SnowflakeSim, settings: &str) -> RecipientConfig {
+/// The recipient block, with each setting of the TOML `overrides` in place of its own.
+fn recipient(sim: &SnowflakeSim, overrides: &str) -> RecipientConfig {
     let text = format!(
         r#"
 id = "warehouse"
@@ -88,25 +67,12 @@ account = "myorg-myaccount"
 user = "hush_svc"
 warehouse = "PRIVACY_WH"
 poll_interval_ms = 5
-{wait}
-{settings}
-[settings.opt_out]
-statement = "{OPT_OUT}"
-check = "{OPT_OUT_CHECK}"
-[settings.limit]
-statement = "{LIMIT}"
-[settings.delete]
-statement = "{DELETE}"
-check = "{DELETE_CHECK}"
-"#,
+max_wait_ms = 2000
+{templates}"#,
         base = sim.base_url(),
-        wait = if settings.contains("max_wait_ms") {
-            ""
-        } else {
-            "max_wait_ms = 2000"
-        },
+        templates = templates().settings(),
     );
-    toml::from_str(&text).unwrap()
+    recipient_with(&text, overrides)
 }
 
 /// A connector authenticating with the test key pair.
@@ -166,7 +132,7 @@ async fn an_opt_out_flags_the_row_through_the_sql_api_and_reads_it_back() {
         .is_some_and(|u| u.starts_with("hush-connector-snowflake/")));
     assert_eq!(
         submitted.json,
-        json!({"statement": OPT_OUT_SENT, "timeout": 300, "warehouse": "PRIVACY_WH",
+        json!({"statement": sent().opt_out, "timeout": 300, "warehouse": "PRIVACY_WH",
                "bindings": {"1": {"type": "TEXT", "value": email_sha256(JANE)}}})
     );
     assert_eq!(calls[1].method, "GET");
@@ -181,7 +147,7 @@ async fn an_opt_out_flags_the_row_through_the_sql_api_and_reads_it_back() {
         VerificationStatus::Verified
     );
     // Someone clears the flag afterwards: the read-back sees it.
-    sim.set_rows(vec![row(JANE)]);
+    sim.set_rows(vec![suite_row(JANE)]);
     assert_eq!(
         connector.verify(&item, &completion).await,
         VerificationStatus::Failed
@@ -197,20 +163,18 @@ async fn a_statement_still_running_is_pending_with_its_handle_and_read_back_late
     .await;
     let connector_no_wait = keypair_connector(&sim, "max_wait_ms = 0");
     drop(connector);
-    let item = request(RequestKind::Delete, JANE);
-    let completion = completed(&connector_no_wait, Operation::Delete, &item).await;
+    let (item, completion, read_back) = deletion_read_back(&connector_no_wait, JANE).await;
     let handle = sim.executions()[0].handle.clone();
     assert_eq!(completion.action, ConfirmationAction::Deleted);
     assert_eq!(completion.verification, VerificationStatus::Pending);
     assert_eq!(completion.evidence[EVIDENCE_RUNNING], handle);
     assert!(completion.evidence[EVIDENCE_ROWS_AFFECTED].starts_with("unknown"));
     // One read happened in apply; two more still answer 202.
-    for _ in 0..2 {
-        assert_eq!(
-            connector_no_wait.verify(&item, &completion).await,
-            VerificationStatus::Pending
-        );
-    }
+    assert_eq!(read_back, VerificationStatus::Pending);
+    assert_eq!(
+        connector_no_wait.verify(&item, &completion).await,
+        VerificationStatus::Pending
+    );
     sim.set_running_reads(0);
     assert_eq!(
         connector_no_wait.verify(&item, &completion).await,
@@ -221,7 +185,7 @@ async fn a_statement_still_running_is_pending_with_its_handle_and_read_back_late
 #[tokio::test]
 async fn a_statement_snowflake_cannot_compile_is_permanent_with_its_text() {
     let mut config = keypair_sim();
-    config.statements.retain(|s| s.text != DELETE_SENT);
+    config.statements.retain(|s| s.text != sent().delete);
     let (_sim, connector) = start(config).await;
     assert_refused(
         one(connector
@@ -249,15 +213,9 @@ async fn snowflakes_messages_never_carry_a_bound_value() {
     )];
     let sim = SnowflakeSim::start(config).await.unwrap();
     let mut r = recipient(&sim, "");
-    r.request_kinds = vec![RequestKind::Delete];
-    r.settings.remove("opt_out");
-    r.settings.remove("limit");
-    r.settings.insert(
-        "delete".into(),
-        toml::Value::Table(
-            toml::from_str("statement = \"DELETE FROM customers WHERE id = :customer_id::NUMBER\"")
-                .unwrap(),
-        ),
+    deleting_only(
+        &mut r,
+        "DELETE FROM customers WHERE id = :customer_id::NUMBER",
     );
     let parsed: SnowflakeSettings = r.settings().unwrap();
     let auth = key_pair(
@@ -269,32 +227,21 @@ async fn snowflakes_messages_never_carry_a_bound_value() {
     let connector =
         SnowflakeConnector::new(SnowflakeConfig::with_authorization(&r, parsed, auth).unwrap())
             .unwrap();
-    let item = work(RequestKind::Delete).with(with_raw(IdentifierType::CustomerId, "cust-4711"));
-    match one(connector.apply(Operation::Delete, &[item]).await) {
-        Err(ConnectorError::Permanent(text)) => {
-            assert!(!text.contains("cust-4711"), "{text}");
-            assert!(text.contains("Numeric value '<identifier>'"), "{text}");
-        }
-        other => panic!("expected a permanent failure, got {other:?}"),
-    }
+    assert_refused_without_the_bound_value(&connector, "Numeric value '<identifier>'").await;
 }
 
 #[tokio::test]
 async fn a_check_of_the_wrong_shape_leaves_the_item_pending() {
     let mut config = keypair_sim();
-    config.statements.retain(|s| s.text != DELETE_CHECK_SENT);
-    config
-        .statements
-        .push(SimStatement::new(DELETE_CHECK_SENT, |_, _| {
+    SimStatement::replace(
+        &mut config.statements,
+        SimStatement::new(&sent().delete_check, |_, _| {
             SimOutcome::Rows(vec!["EMAIL".into()], vec![vec!["x".into()]])
-        }));
-    let (_sim, connector) = start(config).await;
-    let item = request(RequestKind::Delete, JANE);
-    let completion = completed(&connector, Operation::Delete, &item).await;
-    assert_eq!(
-        connector.verify(&item, &completion).await,
-        VerificationStatus::Pending
+        }),
     );
+    let (_sim, connector) = start(config).await;
+    let (_, _, read_back) = deletion_read_back(&connector, JANE).await;
+    assert_eq!(read_back, VerificationStatus::Pending);
 }
 
 #[tokio::test]
@@ -392,6 +339,7 @@ async fn the_simulator_checks_requests_like_snowflake() {
         ..keypair_sim()
     })
     .await;
+    let opt_out = sent().opt_out;
     let http = reqwest::Client::new();
     let url = format!("{}/api/v2/statements", sim.base_url());
     let post = |body: serde_json::Value| {
@@ -413,36 +361,33 @@ async fn the_simulator_checks_requests_like_snowflake() {
         .bearer_auth("t")
         .header("user-agent", "contract-test/1.0")
         .header("content-type", "text/plain")
-        .body(json!({"statement": OPT_OUT_SENT}).to_string())
+        .body(json!({"statement": opt_out}).to_string())
         .send()
         .await
         .unwrap();
     assert_eq!(answer.status(), 415);
     let answer = post(json!({})).send().await.unwrap();
     assert_eq!(answer.status(), 400, "statement is required");
-    let answer = post(json!({"statement": OPT_OUT_SENT}))
+    let answer = post(json!({"statement": opt_out}))
         .query(&[("requestId", "not-a-uuid")])
         .send()
         .await
         .unwrap();
     assert_eq!(answer.status(), 400);
-    let answer = post(json!({"statement": OPT_OUT_SENT}))
-        .send()
-        .await
-        .unwrap();
+    let answer = post(json!({"statement": opt_out})).send().await.unwrap();
     assert_eq!(answer.status(), 422);
     let failure: serde_json::Value = answer.json().await.unwrap();
     assert_eq!(failure["sqlState"], "07002");
     assert!(failure["statementHandle"].is_string());
     let answer = post(
-        json!({"statement": format!("{OPT_OUT_SENT}; DROP TABLE customers"),
+        json!({"statement": format!("{opt_out}; DROP TABLE customers"),
                              "bindings": {"1": {"type": "TEXT", "value": "x"}}}),
     )
     .send()
     .await
     .unwrap();
     assert_eq!(answer.status(), 422, "one statement per request");
-    let answer = post(json!({"statement": OPT_OUT_SENT,
+    let answer = post(json!({"statement": opt_out,
                              "bindings": {"1": {"type": "VARCHAR", "value": "x"}}}))
     .send()
     .await
@@ -451,12 +396,12 @@ async fn the_simulator_checks_requests_like_snowflake() {
     let answer = http
         .post(&url)
         .header("user-agent", "contract-test/1.0")
-        .json(&json!({"statement": OPT_OUT_SENT}))
+        .json(&json!({"statement": opt_out}))
         .send()
         .await
         .unwrap();
     assert_eq!(answer.status(), 401);
-    let answer = post(json!({"statement": OPT_OUT_SENT,
+    let answer = post(json!({"statement": opt_out,
                              "bindings": {"1": {"type": "TEXT", "value": email_sha256(JANE)}}}))
     .send()
     .await

@@ -1,13 +1,121 @@
 //! What every warehouse connector running statement templates through an asynchronous SQL API
 //! must do (Snowflake, BigQuery), checked against its simulator. The simulator stays the
 //! vendor's own: the suite sees it only through two questions (which runs it executed, how many
-//! rows its table holds).
+//! rows its table holds). The suite's [`Templates`] and the helpers below hold what the
+//! warehouse connectors' own contract tests set up and check alike.
 
-use hush_contracts::connector::{Completion, Connector, Operation, SuppressionWork};
+use hush_contracts::connector::{
+    Completion, Connector, ConnectorError, Operation, SuppressionWork,
+};
 use hush_contracts::events::{ConfirmationAction, IdentifierType, RequestKind, VerificationStatus};
+use hush_contracts::recipients::RecipientConfig;
 
-use super::{email, hashed, one, work, WorkExt};
+use super::{email, hashed, one, with_raw, work, WorkExt};
 use crate::sql::jobs::EVIDENCE_ROWS_AFFECTED;
+
+/// The statement templates the suite expects a warehouse recipient to be configured with, over
+/// one customers table: `opt_out` sets `do_not_sell` and `limit` sets `limit_sensitive` on the
+/// rows whose `email_sha256` matches, `delete` removes them; `opt_out` and `delete` have a check
+/// query counting the rows still not suppressed, `limit` has none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Templates {
+    /// The opt-out statement.
+    pub opt_out: String,
+    /// The opt-out's check: how many matching rows still lack the flag.
+    pub opt_out_check: String,
+    /// The limit-sensitive statement.
+    pub limit: String,
+    /// The deletion statement.
+    pub delete: String,
+    /// The deletion's check: how many matching rows remain.
+    pub delete_check: String,
+}
+
+impl Templates {
+    /// The templates over `table`, as a recipient configures them (`:email_sha256`).
+    pub fn over(table: &str) -> Self {
+        Self {
+            opt_out: format!(
+                "UPDATE {table} SET do_not_sell = TRUE WHERE email_sha256 = :email_sha256"
+            ),
+            opt_out_check: format!(
+                "SELECT COUNT(*) FROM {table} WHERE email_sha256 = :email_sha256 AND NOT do_not_sell"
+            ),
+            limit: format!(
+                "UPDATE {table} SET limit_sensitive = TRUE WHERE email_sha256 = :email_sha256"
+            ),
+            delete: format!("DELETE FROM {table} WHERE email_sha256 = :email_sha256"),
+            delete_check: format!("SELECT COUNT(*) FROM {table} WHERE email_sha256 = :email_sha256"),
+        }
+    }
+
+    /// The same statements as the vendor receives them: `:email_sha256` written as the
+    /// dialect's `parameter` (`?`, `@email_sha256`), spelled out by the test rather than taken
+    /// from the connector.
+    pub fn sent_as(&self, parameter: &str) -> Self {
+        let sent = |text: &String| text.replace(":email_sha256", parameter);
+        Self {
+            opt_out: sent(&self.opt_out),
+            opt_out_check: sent(&self.opt_out_check),
+            limit: sent(&self.limit),
+            delete: sent(&self.delete),
+            delete_check: sent(&self.delete_check),
+        }
+    }
+
+    /// The `[settings.opt_out]`, `[settings.limit]` and `[settings.delete]` tables of a
+    /// `[[recipients]]` block, to follow its other settings.
+    pub fn settings(&self) -> String {
+        format!(
+            "[settings.opt_out]\nstatement = \"{}\"\ncheck = \"{}\"\n\
+             [settings.limit]\nstatement = \"{}\"\n\
+             [settings.delete]\nstatement = \"{}\"\ncheck = \"{}\"\n",
+            self.opt_out, self.opt_out_check, self.limit, self.delete, self.delete_check
+        )
+    }
+}
+
+/// Narrows `recipient` to deletions run by the one template `statement` (no check): the other
+/// rights' templates are removed and only `DELETE` requests apply.
+pub fn deleting_only(recipient: &mut RecipientConfig, statement: &str) {
+    recipient.request_kinds = vec![RequestKind::Delete];
+    recipient.settings.remove("opt_out");
+    recipient.settings.remove("limit");
+    let mut delete = toml::Table::new();
+    delete.insert("statement".into(), statement.into());
+    recipient
+        .settings
+        .insert("delete".into(), toml::Value::Table(delete));
+}
+
+/// Deletes by the raw customer id `cust-4711` through `connector`, whose deletion template
+/// binds `:customer_id` and which the vendor refuses quoting the bound value, and panics unless
+/// the item is refused permanently with `reason` in the text and the value replaced.
+pub async fn assert_refused_without_the_bound_value(connector: &dyn Connector, reason: &str) {
+    let item = work(RequestKind::Delete).with(with_raw(IdentifierType::CustomerId, "cust-4711"));
+    match one(connector.apply(Operation::Delete, &[item]).await) {
+        Err(ConnectorError::Permanent(text)) => {
+            assert!(!text.contains("cust-4711"), "{text}");
+            assert!(text.contains(reason), "{text}");
+        }
+        other => panic!("expected a permanent failure, got {other:?}"),
+    }
+}
+
+/// Deletes the person with email `address` through `connector` and answers the item, its
+/// completion and what reading it back says.
+pub async fn deletion_read_back(
+    connector: &dyn Connector,
+    address: &str,
+) -> (SuppressionWork, Completion, VerificationStatus) {
+    let item = work(RequestKind::Delete).with(email(address));
+    let completion = one(connector
+        .apply(Operation::Delete, std::slice::from_ref(&item))
+        .await)
+    .unwrap_or_else(|error| panic!("the deletion failed: {error}"));
+    let status = connector.verify(&item, &completion).await;
+    (item, completion, status)
+}
 
 /// A warehouse connector and its simulator, set up with the suite's templates: `opt_out` and
 /// `delete` with a check query, `limit` without one, no `opt_in`, each matching on
@@ -152,6 +260,71 @@ mod tests {
         async fn apply(&self, _operation: Operation, batch: &[SuppressionWork]) -> BatchResult {
             Ok(vec![Ok(Completion::not_applicable("idle")); batch.len()])
         }
+    }
+
+    #[test]
+    fn the_templates_are_sent_with_the_dialects_parameter_and_configured_as_toml() {
+        let templates = Templates::over("crm.customers");
+        assert_eq!(
+            templates.sent_as("?").delete,
+            "DELETE FROM crm.customers WHERE email_sha256 = ?"
+        );
+        assert_eq!(
+            templates.sent_as("@email_sha256").opt_out_check,
+            "SELECT COUNT(*) FROM crm.customers WHERE email_sha256 = @email_sha256 AND NOT do_not_sell"
+        );
+        let block: toml::Table = toml::from_str(&templates.settings()).unwrap();
+        let settings = &block["settings"];
+        assert_eq!(
+            settings["opt_out"]["statement"].as_str(),
+            Some(&*templates.opt_out)
+        );
+        assert_eq!(
+            settings["opt_out"]["check"].as_str(),
+            Some(&*templates.opt_out_check)
+        );
+        assert_eq!(
+            settings["limit"]["statement"].as_str(),
+            Some(&*templates.limit)
+        );
+        assert!(
+            settings["limit"].get("check").is_none(),
+            "limit has no check"
+        );
+        assert_eq!(
+            settings["delete"]["statement"].as_str(),
+            Some(&*templates.delete)
+        );
+        assert_eq!(
+            settings["delete"]["check"].as_str(),
+            Some(&*templates.delete_check)
+        );
+    }
+
+    #[test]
+    fn deleting_only_keeps_one_deletion_template_and_deletions_alone() {
+        let mut recipient: RecipientConfig = toml::from_str(&format!(
+            "id = \"w\"\nkind = \"snowflake\"\nrole = \"SERVICE_PROVIDER\"\nbase_url = \"http://127.0.0.1:1\"\n[settings]\naccount = \"a\"\n{}",
+            Templates::over("t").settings()
+        ))
+        .unwrap();
+        deleting_only(&mut recipient, "DELETE FROM t WHERE id = :customer_id");
+        assert_eq!(recipient.request_kinds, vec![RequestKind::Delete]);
+        assert!(recipient.settings.get("opt_out").is_none());
+        assert!(recipient.settings.get("limit").is_none());
+        assert_eq!(recipient.settings["account"].as_str(), Some("a"));
+        let delete = recipient.settings["delete"].as_table().unwrap();
+        assert_eq!(delete.len(), 1, "no check: {delete:?}");
+        assert_eq!(
+            delete["statement"].as_str(),
+            Some("DELETE FROM t WHERE id = :customer_id")
+        );
+    }
+
+    #[tokio::test]
+    #[should_panic(expected = "expected a permanent failure")]
+    async fn a_connector_that_refuses_nothing_fails_the_bound_value_check() {
+        assert_refused_without_the_bound_value(&Idle, "Bad value").await;
     }
 
     #[tokio::test]
