@@ -39,6 +39,8 @@ fn default_linkedin_version() -> String {
 /// in and gives no day, so `released` is the first of that month.
 pub const MARKETING_API_VERSIONS: VersionTable = VersionTable {
     api: "LinkedIn Marketing API",
+    rank: version_rank,
+    form: "must be a Marketing API version of the form YYYYMM, e.g. 202603",
     as_of: date(2026, 12, 1),
     versions: &[
         DatedVersion {
@@ -110,8 +112,6 @@ impl LinkedInConfig {
             &fields,
             "settings.linkedin_version",
             &settings.linkedin_version,
-            version_rank,
-            "must be a Marketing API version of the form YYYYMM, e.g. 202603",
             today,
         )?;
         Ok(Self {

@@ -3,12 +3,11 @@
 
 use std::time::Duration;
 
-use hush_connector_kit::settings::Fields;
 use hush_connector_kit::testing::audience::AudienceSuite;
+use hush_connector_kit::testing::versions::VersionChecks;
 use hush_connector_kit::testing::{
     assert_names_field, assert_refused, email, hashed, opt_out, work, ComplianceSuite, WorkExt,
 };
-use hush_connector_kit::versions::VersionStatus;
 use hush_connector_linkedin::config::{
     LinkedInConfig, DEFAULT_LINKEDIN_VERSION, MARKETING_API_VERSIONS,
 };
@@ -302,62 +301,21 @@ fn from_recipient_reads_settings_and_names_the_field_at_fault() {
     );
 }
 
-fn rank(version: &str) -> Option<u64> {
-    version.parse().ok()
-}
-
 #[test]
-fn building_with_a_sunset_version_fails_naming_the_field_and_the_served_versions() {
+fn the_configured_version_is_checked_against_linkedins_table() {
     std::env::set_var("HUSH_TEST_LINKEDIN_ACCESS_TOKEN", "token-from-env");
-    let err = LinkedInDmpSegment::from_recipient(&recipient(
-        "segment_id = \"1\"\nlinkedin_version = \"202410\"\n",
-    ))
-    .unwrap_err()
-    .to_string();
-    assert!(
-        err.contains("recipients.linkedin-dmp.settings.linkedin_version") && err.contains("202603"),
-        "{err}"
-    );
-}
-
-#[test]
-fn a_version_sunset_on_a_listed_day_is_refused_from_that_day() {
-    std::env::set_var("HUSH_TEST_LINKEDIN_ACCESS_TOKEN", "token-from-env");
-    let config = recipient("segment_id = \"1\"\nlinkedin_version = \"202511\"\n");
-    let day = |d| chrono::NaiveDate::from_ymd_opt(2026, 11, d).unwrap();
-    assert!(LinkedInConfig::from_recipient_on(&config, day(15)).is_ok());
-    assert_names_field(
-        LinkedInConfig::from_recipient_on(&config, day(16)),
-        "settings.linkedin_version",
-    );
-}
-
-#[test]
-fn a_version_within_ninety_days_of_sunset_warns() {
-    let config = recipient("segment_id = \"1\"\n");
-    let today = chrono::NaiveDate::from_ymd_opt(2026, 12, 1).unwrap();
-    let advisory = MARKETING_API_VERSIONS
-        .check(
-            &Fields::of(&config),
-            "settings.linkedin_version",
-            "202601",
-            rank,
-            today,
-        )
-        .unwrap();
-    assert!(
-        advisory.is_some_and(|a| a.contains("2027-01-15")),
-        "202601 is sunset on 2027-01-15, 45 days after 2026-12-01"
-    );
-}
-
-#[test]
-fn the_default_version_is_served_without_a_warning_today() {
-    let today = chrono::NaiveDate::from_ymd_opt(2026, 12, 1).unwrap();
-    assert_eq!(
-        MARKETING_API_VERSIONS.status(DEFAULT_LINKEDIN_VERSION, rank, today),
-        VersionStatus::Served
-    );
+    VersionChecks {
+        table: &MARKETING_API_VERSIONS,
+        recipient: &recipient("segment_id = \"1\"\n"),
+        field: "settings.linkedin_version",
+        default: DEFAULT_LINKEDIN_VERSION,
+        older: "202410",
+        build: &|version, today| {
+            let settings = format!("segment_id = \"1\"\nlinkedin_version = \"{version}\"\n");
+            LinkedInConfig::from_recipient_on(&recipient(&settings), today).map(drop)
+        },
+    }
+    .run();
 }
 
 #[tokio::test]

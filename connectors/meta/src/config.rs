@@ -38,6 +38,8 @@ fn default_api_version() -> String {
 /// gave v24.0 2026-10-06, either way gone by 2026-12-01.
 pub const MARKETING_API_VERSIONS: VersionTable = VersionTable {
     api: "Meta Marketing API",
+    rank: version_rank,
+    form: "must look like `v27.0`",
     as_of: date(2026, 12, 1),
     versions: &[
         DatedVersion {
@@ -118,8 +120,6 @@ impl MetaConfig {
             &fields,
             "settings.api_version",
             &settings.api_version,
-            version_rank,
-            "must look like `v27.0`",
             today,
         )?;
         Ok(Self {

@@ -2,14 +2,13 @@
 
 use std::time::Duration;
 
-use hush_connector_kit::settings::Fields;
 use hush_connector_kit::testing::audience::AudienceSuite;
+use hush_connector_kit::testing::versions::VersionChecks;
 use hush_connector_kit::testing::{
     assert_names_field, assert_refused, assert_retry_after, email, hashed, opt_out, work,
     ComplianceSuite, WorkExt,
 };
-use hush_connector_kit::versions::VersionStatus;
-use hush_connector_meta::config::{MetaConfig, MARKETING_API_VERSIONS};
+use hush_connector_meta::config::{MetaConfig, DEFAULT_API_VERSION, MARKETING_API_VERSIONS};
 use hush_connector_meta::sim::{form_of, MetaSim};
 use hush_connector_meta::MetaCustomAudiences;
 use hush_contracts::connector::{
@@ -411,51 +410,20 @@ fn from_recipient_reads_settings_and_names_the_field_at_fault() {
 }
 
 #[test]
-fn building_with_a_version_meta_no_longer_serves_fails_naming_the_field() {
+fn the_configured_version_is_checked_against_metas_table() {
     std::env::set_var("HUSH_TEST_META_ACCESS_TOKEN", "token-from-env");
-    let err = MetaCustomAudiences::from_recipient(&recipient(
-        "audience_id = \"1\"\napi_version = \"v21.0\"\n",
-    ))
-    .unwrap_err()
-    .to_string();
-    assert!(
-        err.contains("recipients.meta-ca.settings.api_version") && err.contains("v27.0"),
-        "{err}"
-    );
-}
-
-#[test]
-fn a_version_near_its_expiry_builds_with_a_warning() {
-    std::env::set_var("HUSH_TEST_META_ACCESS_TOKEN", "token-from-env");
-    let today = chrono::NaiveDate::from_ymd_opt(2026, 12, 1).unwrap();
-    let config = recipient("audience_id = \"1\"\napi_version = \"v25.0\"\n");
-    let advisory = MARKETING_API_VERSIONS
-        .check(
-            &Fields::of(&config),
-            "settings.api_version",
-            "v25.0",
-            |v| v[1..].split_once('.').and_then(|(m, _)| m.parse().ok()),
-            today,
-        )
-        .unwrap();
-    assert!(
-        advisory.is_some_and(|a| a.contains("2027-02-23")),
-        "v25.0 expires on 2027-02-23, 84 days after 2026-12-01"
-    );
-    assert!(MetaConfig::from_recipient_on(&config, today).is_ok());
-}
-
-#[test]
-fn the_default_version_is_served_without_a_warning_today() {
-    let today = chrono::NaiveDate::from_ymd_opt(2026, 12, 1).unwrap();
-    assert_eq!(
-        MARKETING_API_VERSIONS.status(
-            hush_connector_meta::config::DEFAULT_API_VERSION,
-            |v| v[1..].split_once('.').and_then(|(m, _)| m.parse().ok()),
-            today
-        ),
-        VersionStatus::Served
-    );
+    VersionChecks {
+        table: &MARKETING_API_VERSIONS,
+        recipient: &recipient("audience_id = \"1\"\n"),
+        field: "settings.api_version",
+        default: DEFAULT_API_VERSION,
+        older: "v21.0",
+        build: &|version, today| {
+            let settings = format!("audience_id = \"1\"\napi_version = \"{version}\"\n");
+            MetaConfig::from_recipient_on(&recipient(&settings), today).map(drop)
+        },
+    }
+    .run();
 }
 
 #[tokio::test]

@@ -24,11 +24,18 @@ pub struct DatedVersion {
     pub sunset: Option<NaiveDate>,
 }
 
-/// A vendor's versions, oldest first, as its documentation stood on `as_of`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A vendor's versions, oldest first, as its documentation stood on `as_of`, with how the
+/// vendor writes a version.
+#[derive(Debug, Clone, Copy)]
 pub struct VersionTable {
     /// The vendor and API, for messages, e.g. `Meta Marketing API`.
     pub api: &'static str,
+    /// Orders versions (a larger rank is newer); `None` for a string that is not a version of
+    /// this vendor's form.
+    pub rank: fn(&str) -> Option<u64>,
+    /// What a configured version must look like, said when it does not, e.g. `must look like
+    /// \`v27.0\``.
+    pub form: &'static str,
     /// The day the table was last checked against the vendor's documentation.
     pub as_of: NaiveDate,
     /// Every version the table knows, oldest first.
@@ -65,15 +72,10 @@ pub const fn date(year: i32, month: u32, day: u32) -> NaiveDate {
 }
 
 impl VersionTable {
-    /// The status of `version` on `today`. `rank` orders versions (a larger rank is newer) and
-    /// answers `None` for a string that is not a version; a version older than every listed
-    /// one counts as gone, because vendors retire versions oldest first.
-    pub fn status(
-        &self,
-        version: &str,
-        rank: fn(&str) -> Option<u64>,
-        today: NaiveDate,
-    ) -> VersionStatus {
+    /// The status of `version` on `today`. A version older than every listed one (by
+    /// [`VersionTable::rank`]) counts as gone, because vendors retire versions oldest first.
+    pub fn status(&self, version: &str, today: NaiveDate) -> VersionStatus {
+        let rank = self.rank;
         if let Some(entry) = self.versions.iter().find(|v| v.name == version) {
             return match entry.sunset {
                 Some(sunset) if sunset <= today => VersionStatus::Gone {
@@ -105,20 +107,18 @@ impl VersionTable {
     }
 
     /// [`VersionTable::check`] after refusing, with an error naming `field` and saying
-    /// `malformed`, a `version` that `rank` does not read as a version at all.
+    /// [`VersionTable::form`], a `version` that is not of the vendor's form at all.
     pub fn check_configured(
         &self,
         fields: &Fields<'_>,
         field: &str,
         version: &str,
-        rank: fn(&str) -> Option<u64>,
-        malformed: &str,
         today: NaiveDate,
     ) -> Result<Option<String>, ConfigError> {
-        if rank(version).is_none() {
-            return Err(fields.invalid(field, malformed));
+        if (self.rank)(version).is_none() {
+            return Err(fields.invalid(field, self.form));
         }
-        self.check(fields, field, version, rank, today)
+        self.check(fields, field, version, today)
     }
 
     /// Start-up check of the configured `version` in `field`: an error naming the field and the
@@ -129,11 +129,10 @@ impl VersionTable {
         fields: &Fields<'_>,
         field: &str,
         version: &str,
-        rank: fn(&str) -> Option<u64>,
         today: NaiveDate,
     ) -> Result<Option<String>, ConfigError> {
         let served = self.served_on(today).join(", ");
-        let advisory = match self.status(version, rank, today) {
+        let advisory = match self.status(version, today) {
             VersionStatus::Served => return Ok(None),
             VersionStatus::Gone { sunset } => {
                 let mut must = format!("is {version}, which the {} no longer serves", self.api);
@@ -168,6 +167,8 @@ mod tests {
 
     const TABLE: VersionTable = VersionTable {
         api: "Example API",
+        rank,
+        form: "must be digits",
         as_of: date(2026, 12, 1),
         versions: &[
             DatedVersion {
@@ -197,7 +198,7 @@ mod tests {
     #[test]
     fn a_version_past_its_sunset_is_gone() {
         assert_eq!(
-            TABLE.status("3", rank, TODAY),
+            TABLE.status("3", TODAY),
             VersionStatus::Gone {
                 sunset: Some(date(2026, 6, 1))
             }
@@ -207,7 +208,7 @@ mod tests {
     #[test]
     fn a_version_older_than_the_table_is_gone() {
         assert_eq!(
-            TABLE.status("2", rank, TODAY),
+            TABLE.status("2", TODAY),
             VersionStatus::Gone { sunset: None }
         );
     }
@@ -215,27 +216,24 @@ mod tests {
     #[test]
     fn a_version_within_the_warning_window_is_near_sunset() {
         assert_eq!(
-            TABLE.status("4", rank, TODAY),
+            TABLE.status("4", TODAY),
             VersionStatus::NearSunset {
                 sunset: date(2027, 1, 15),
                 days_left: 45
             }
         );
-        assert_eq!(
-            TABLE.status("4", rank, date(2026, 10, 1)),
-            VersionStatus::Served
-        );
+        assert_eq!(TABLE.status("4", date(2026, 10, 1)), VersionStatus::Served);
     }
 
     #[test]
     fn a_version_without_a_sunset_is_served() {
-        assert_eq!(TABLE.status("5", rank, TODAY), VersionStatus::Served);
+        assert_eq!(TABLE.status("5", TODAY), VersionStatus::Served);
     }
 
     #[test]
     fn an_unknown_newer_version_is_unlisted() {
-        assert_eq!(TABLE.status("6", rank, TODAY), VersionStatus::Unlisted);
-        assert_eq!(TABLE.status("x", rank, TODAY), VersionStatus::Unlisted);
+        assert_eq!(TABLE.status("6", TODAY), VersionStatus::Unlisted);
+        assert_eq!(TABLE.status("x", TODAY), VersionStatus::Unlisted);
     }
 
     #[test]
@@ -245,16 +243,7 @@ mod tests {
         )
         .unwrap();
         let fields = Fields::of(&recipient);
-        let check = |version| {
-            TABLE.check_configured(
-                &fields,
-                "settings.v",
-                version,
-                rank,
-                "must be digits",
-                TODAY,
-            )
-        };
+        let check = |version| TABLE.check_configured(&fields, "settings.v", version, TODAY);
         let malformed = check("v5").unwrap_err().to_string();
         assert!(
             malformed.contains("recipients.ads.settings.v must be digits"),
