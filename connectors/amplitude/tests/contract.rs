@@ -9,12 +9,15 @@ use hush_connector_amplitude::{
     EVIDENCE_REQUESTED_ON,
 };
 use hush_connector_kit::testing::deletion_only::{person, DeletionOnlySuite};
-use hush_connector_kit::testing::{assert_refused, completed, ComplianceSuite};
-use hush_contracts::connector::{Connector, ConnectorError, Operation, SuppressionWork};
+use hush_connector_kit::testing::{
+    assert_refused, assert_refused_without, assert_retry_after_saying, assert_verified_after,
+    completed, ComplianceSuite,
+};
+use hush_contracts::connector::{Connector, Operation, SuppressionWork};
 use hush_contracts::events::{ConfirmationAction, RequestKind, VerificationStatus};
 use hush_contracts::identifiers::sha256_hex;
 use hush_contracts::recipients::RecipientConfig;
-use hush_sim_kit::Fault;
+use hush_sim_kit::{assert_each_refused, Fault};
 use serde_json::json;
 
 const KNOWN: [&str; 4] = ["user-1", "user-2", "user-3", "suite-user"];
@@ -121,18 +124,7 @@ async fn verify_reads_the_job_back_until_it_is_done() {
     let completion = completed(&connector, Operation::Delete, &item).await;
     assert_eq!(completion.verification, VerificationStatus::Pending);
     // Listing reads: staging, submitted, done.
-    assert_eq!(
-        connector.verify(&item, &completion).await,
-        VerificationStatus::Pending
-    );
-    assert_eq!(
-        connector.verify(&item, &completion).await,
-        VerificationStatus::Pending
-    );
-    assert_eq!(
-        connector.verify(&item, &completion).await,
-        VerificationStatus::Verified
-    );
+    assert_verified_after(&connector, &item, &completion, 2).await;
     let listing = sim
         .control()
         .calls()
@@ -236,16 +228,7 @@ async fn an_organisation_wide_deletion_is_read_back_per_project() {
         format!("187520:{day},187521:{day}")
     );
     assert_eq!(sim.control().calls()[0].json["delete_from_org"], "true");
-    for _ in 0..2 {
-        assert_eq!(
-            connector.verify(&item, &completion).await,
-            VerificationStatus::Pending
-        );
-    }
-    assert_eq!(
-        connector.verify(&item, &completion).await,
-        VerificationStatus::Verified
-    );
+    assert_verified_after(&connector, &item, &completion, 2).await;
 }
 
 #[tokio::test]
@@ -277,11 +260,7 @@ async fn the_simulators_one_request_a_second_limit_waits_five_seconds() {
     let limited = connector
         .apply(Operation::Delete, &[deletion("user-2")])
         .await;
-    assert!(
-        matches!(&limited, Err(ConnectorError::RetryAfter { after, detail })
-            if *after == Duration::from_secs(5) && detail.contains("1 request per second")),
-        "{limited:?}"
-    );
+    assert_retry_after_saying(limited, Duration::from_secs(5), "1 request per second");
 }
 
 #[tokio::test]
@@ -291,16 +270,13 @@ async fn an_error_quoting_a_user_id_is_redacted() {
         400,
         r#"{"error":"Invalid user_ids: user-1"}"#,
     ));
-    match connector
-        .apply(Operation::Delete, &[deletion("user-1")])
-        .await
-    {
-        Err(ConnectorError::Permanent(text)) => {
-            assert!(!text.contains("user-1"), "{text}");
-            assert!(text.contains("Invalid user_ids: <user_id>"), "{text}");
-        }
-        other => panic!("expected a permanent refusal, got {other:?}"),
-    }
+    assert_refused_without(
+        connector
+            .apply(Operation::Delete, &[deletion("user-1")])
+            .await,
+        "user-1",
+        "Invalid user_ids: <user_id>",
+    );
 }
 
 #[tokio::test]
@@ -334,19 +310,16 @@ async fn the_simulator_validates_requests_like_amplitude() {
         ),
         (json!({"user_ids": ["nobody"]}), "Invalid user_ids: nobody"),
     ];
-    for (body, message) in cases {
-        let answer = http
-            .post(&url)
-            .basic_auth(&config.api_key, Some(&config.secret_key))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(answer.status(), 400, "{body}");
-        let error: serde_json::Value = answer.json().await.unwrap();
-        let text = error["error"].as_str().unwrap();
-        assert!(text.contains(message), "{text}");
-    }
+    assert_each_refused(
+        || {
+            http.post(&url)
+                .basic_auth(&config.api_key, Some(&config.secret_key))
+        },
+        400,
+        &cases,
+        |error, message| error["error"].as_str().is_some_and(|t| t.contains(message)),
+    )
+    .await;
     let too_long = http
         .get(format!("{url}?start_day=2026-01-01&end_day=2026-12-31"))
         .basic_auth(&config.api_key, Some(&config.secret_key))

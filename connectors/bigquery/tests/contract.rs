@@ -24,7 +24,7 @@ use hush_contracts::events::{ConfirmationAction, RequestKind, VerificationStatus
 use hush_contracts::recipients::RecipientConfig;
 use hush_sim_kit::jwt::RsaTestKey;
 use hush_sim_kit::table::suite_row;
-use hush_sim_kit::Fault;
+use hush_sim_kit::{assert_each_refused, Fault};
 use serde_json::json;
 
 /// The statement templates the recipient is configured with.
@@ -339,8 +339,6 @@ async fn the_simulator_checks_requests_like_bigquery() {
     let opt_out = sent().opt_out;
     let http = reqwest::Client::new();
     let url = format!("{}/bigquery/v2/projects/acme-prod/queries", sim.base_url());
-    let post = |body: serde_json::Value| http.post(&url).bearer_auth("ya29.sim-1").json(&body);
-    let reason = |body: serde_json::Value| body["error"]["errors"][0]["reason"].clone();
     let parameter = json!([{"name": "email_sha256", "parameterType": {"type": "STRING"},
                             "parameterValue": {"value": "x"}}]);
     let cases = [
@@ -362,11 +360,13 @@ async fn the_simulator_checks_requests_like_bigquery() {
             "invalidQuery",
         ),
     ];
-    for (body, expected) in cases {
-        let answer = post(body.clone()).send().await.unwrap();
-        assert_eq!(answer.status(), 400, "{body}");
-        assert_eq!(reason(answer.json().await.unwrap()), expected, "{body}");
-    }
+    assert_each_refused(
+        || http.post(&url).bearer_auth("ya29.sim-1"),
+        400,
+        &cases,
+        |error, reason| error["error"]["errors"][0]["reason"] == reason,
+    )
+    .await;
     let anonymous = http
         .post(&url)
         .json(&json!({"query": opt_out}))

@@ -17,7 +17,7 @@ use hush_contracts::connector::{Connector, ConnectorError, Operation, Suppressio
 use hush_contracts::events::{ConfirmationAction, IdentifierType, RequestKind, VerificationStatus};
 use hush_contracts::identifiers::sha256_hex;
 use hush_contracts::recipients::RecipientConfig;
-use hush_sim_kit::Fault;
+use hush_sim_kit::{assert_each_refused, Fault};
 use serde_json::json;
 
 fn connector_for(
@@ -385,20 +385,18 @@ async fn the_simulator_validates_the_body_like_google() {
             "Field kind",
         ),
     ];
-    for (body, message) in cases {
-        let answer = http
-            .post(&url)
-            .bearer_auth(&token)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(answer.status(), 400, "{body}");
-        let error: serde_json::Value = answer.json().await.unwrap();
-        assert_eq!(error["error"]["errors"][0]["reason"], "badRequest");
-        let text = error["error"]["message"].as_str().unwrap();
-        assert!(text.contains(message), "{text}");
-    }
+    assert_each_refused(
+        || http.post(&url).bearer_auth(&token),
+        400,
+        &cases,
+        |error, message| {
+            error["error"]["errors"][0]["reason"] == "badRequest"
+                && error["error"]["message"]
+                    .as_str()
+                    .is_some_and(|t| t.contains(message))
+        },
+    )
+    .await;
     let unauthenticated = http
         .post(&url)
         .json(&json!({"id": {"type": "USER_ID", "userId": "u"}, "propertyId": property}))

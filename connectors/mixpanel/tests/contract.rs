@@ -3,16 +3,19 @@
 use std::time::Duration;
 
 use hush_connector_kit::testing::deletion_only::{person, DeletionOnlySuite};
-use hush_connector_kit::testing::{assert_refused, completed, one, ComplianceSuite};
+use hush_connector_kit::testing::{
+    assert_refused, assert_refused_without, assert_retry_after_saying, assert_verified_after,
+    completed, one, ComplianceSuite,
+};
 use hush_connector_mixpanel::sim::{MixpanelSim, MixpanelSimConfig};
 use hush_connector_mixpanel::{
     MixpanelConfig, MixpanelConnector, MixpanelCredentials, EVIDENCE_TASK, EVIDENCE_TASK_STATUS,
 };
-use hush_contracts::connector::{Connector, ConnectorError, Operation, SuppressionWork};
+use hush_contracts::connector::{Connector, Operation, SuppressionWork};
 use hush_contracts::events::{ConfirmationAction, RequestKind, VerificationStatus};
 use hush_contracts::identifiers::sha256_hex;
 use hush_contracts::recipients::RecipientConfig;
-use hush_sim_kit::Fault;
+use hush_sim_kit::{assert_each_refused, Fault};
 use serde_json::json;
 
 fn sim_config() -> MixpanelSimConfig {
@@ -113,16 +116,7 @@ async fn verify_reads_the_task_back_until_success() {
     let item = deletion("d-3");
     let completion = completed(&connector, Operation::Delete, &item).await;
     // PENDING, STAGING, STARTED, SUCCESS.
-    for _ in 0..3 {
-        assert_eq!(
-            connector.verify(&item, &completion).await,
-            VerificationStatus::Pending
-        );
-    }
-    assert_eq!(
-        connector.verify(&item, &completion).await,
-        VerificationStatus::Verified
-    );
+    assert_verified_after(&connector, &item, &completion, 3).await;
     let reads = sim.control().calls_to(&format!(
         "/api/app/data-deletions/v3.0/{}",
         completion.evidence[EVIDENCE_TASK]
@@ -249,11 +243,7 @@ async fn the_simulators_one_request_a_second_limit_waits_five_seconds() {
     // A 429 without Retry-After: the connector waits its default.
     completed(&connector, Operation::Delete, &deletion("d-1")).await;
     let limited = connector.apply(Operation::Delete, &[deletion("d-2")]).await;
-    assert!(
-        matches!(&limited, Err(ConnectorError::RetryAfter { after, detail })
-            if *after == Duration::from_secs(5) && detail.contains("1 request per second")),
-        "{limited:?}"
-    );
+    assert_retry_after_saying(limited, Duration::from_secs(5), "1 request per second");
 }
 
 #[tokio::test]
@@ -263,19 +253,13 @@ async fn an_error_quoting_a_distinct_id_is_redacted() {
         400,
         r#"{"status":"error","error":"Malformed distinct_id: d-secret-7"}"#,
     ));
-    match connector
-        .apply(Operation::Delete, &[deletion("d-secret-7")])
-        .await
-    {
-        Err(ConnectorError::Permanent(text)) => {
-            assert!(!text.contains("d-secret-7"), "{text}");
-            assert!(
-                text.contains("Malformed distinct_id: <distinct_id>"),
-                "{text}"
-            );
-        }
-        other => panic!("expected a permanent refusal, got {other:?}"),
-    }
+    assert_refused_without(
+        connector
+            .apply(Operation::Delete, &[deletion("d-secret-7")])
+            .await,
+        "d-secret-7",
+        "Malformed distinct_id: <distinct_id>",
+    );
 }
 
 #[tokio::test]
@@ -306,20 +290,16 @@ async fn the_simulator_validates_requests_like_mixpanel() {
             "Unexpected parameter: emails",
         ),
     ];
-    for (body, message) in cases {
-        let answer = http
-            .post(&url)
-            .bearer_auth(&config.oauth_token)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(answer.status(), 400, "{body}");
-        let error: serde_json::Value = answer.json().await.unwrap();
-        assert_eq!(error["status"], "error");
-        let text = error["error"].as_str().unwrap();
-        assert!(text.contains(message), "{text}");
-    }
+    assert_each_refused(
+        || http.post(&url).bearer_auth(&config.oauth_token),
+        400,
+        &cases,
+        |error, message| {
+            error["status"] == "error"
+                && error["error"].as_str().is_some_and(|t| t.contains(message))
+        },
+    )
+    .await;
     assert!(sim.tasks().is_empty());
 }
 

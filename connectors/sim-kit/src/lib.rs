@@ -280,6 +280,31 @@ pub async fn serve(router: Router, addr: SocketAddr) -> std::io::Result<RunningS
     })
 }
 
+/// Sends each case's JSON body with `request` (the simulator's URL and credentials, no body
+/// yet) and panics unless every answer has `status` and a JSON error that `check` accepts for
+/// the case's expectation: how a contract test shows that a simulator refuses malformed
+/// requests the way its vendor documents.
+pub async fn assert_each_refused(
+    request: impl Fn() -> reqwest::RequestBuilder,
+    status: u16,
+    cases: &[(serde_json::Value, &str)],
+    check: impl Fn(&serde_json::Value, &str) -> bool,
+) {
+    for (body, expected) in cases {
+        let answer = request()
+            .json(body)
+            .send()
+            .await
+            .expect("the simulator answers");
+        assert_eq!(answer.status().as_u16(), status, "{body}");
+        let error: serde_json::Value = answer.json().await.expect("a JSON error");
+        assert!(
+            check(&error, expected),
+            "{body} is refused with {expected:?}, got {error}"
+        );
+    }
+}
+
 /// `127.0.0.1:0`: any free loopback port.
 pub fn any_loopback_port() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 0))
@@ -314,6 +339,36 @@ mod tests {
         assert_eq!(reqwest_like_post(&sim.base_url()).await.0, 200);
         assert_eq!(post_to(&sim.base_url(), "/batch/read").await.0, 500);
         assert_eq!(post_to(&sim.base_url(), "/batch/read").await.0, 200);
+    }
+
+    #[tokio::test]
+    async fn each_refusal_is_checked_against_its_own_expectation() {
+        let router = Router::new().route(
+            "/x",
+            post(|body: String| async move {
+                (
+                    axum::http::StatusCode::BAD_REQUEST,
+                    serde_json::json!({"error": format!("bad {body}")}).to_string(),
+                )
+            }),
+        );
+        let sim = serve(router, any_loopback_port()).await.unwrap();
+        let url = format!("{}/x", sim.base_url());
+        let http = reqwest::Client::new();
+        let says = |error: &serde_json::Value, text: &str| {
+            error["error"].as_str().is_some_and(|e| e.contains(text))
+        };
+        let cases = [
+            (serde_json::json!({"a": 1}), "bad {\"a\":1}"),
+            (serde_json::json!([2]), "bad [2]"),
+        ];
+        assert_each_refused(|| http.post(&url), 400, &cases, says).await;
+        let wrong = tokio::spawn(async move {
+            let http = reqwest::Client::new();
+            let cases = [(serde_json::json!(1), "bad 2")];
+            assert_each_refused(|| http.post(&url), 400, &cases, says).await;
+        });
+        assert!(wrong.await.is_err(), "an unexpected error text fails");
     }
 
     /// Minimal HTTP/1.1 POST over a raw socket, so the kit needs no HTTP client dependency.

@@ -16,7 +16,9 @@ use hush_contracts::connector::{
     Completion, Connector, ConnectorError, ConnectorFactory, FromRecipient, ItemResults, Operation,
     RawValue, SuppressionWork, WorkIdentifier,
 };
-use hush_contracts::events::{Category, ConfirmationAction, IdentifierType, RequestKind};
+use hush_contracts::events::{
+    Category, ConfirmationAction, IdentifierType, RequestKind, VerificationStatus,
+};
 use hush_contracts::identifiers::hash_identifier;
 use hush_contracts::recipients::RecipientConfig;
 
@@ -324,6 +326,67 @@ pub fn assert_refused<T: std::fmt::Debug>(result: Result<T, ConnectorError>, rea
     }
 }
 
+/// Panics unless `result` (a whole batch's, or one item's) is a permanent refusal with a reason
+/// containing `reason` and not `hidden`: a raw identifier the vendor quoted back, which must
+/// never reach an error.
+pub fn assert_refused_without<T: std::fmt::Debug>(
+    result: Result<T, ConnectorError>,
+    hidden: &str,
+    reason: &str,
+) {
+    match result {
+        Err(ConnectorError::Permanent(detail)) => {
+            assert!(
+                !detail.contains(hidden),
+                "{hidden:?} reached the error: {detail}"
+            );
+            assert!(detail.contains(reason), "{detail}");
+        }
+        other => panic!("expected a permanent refusal saying {reason:?}, got {other:?}"),
+    }
+}
+
+/// Panics unless `result` (a whole batch's, or one item's) asks to retry after exactly `after`
+/// with a detail containing `says`.
+pub fn assert_retry_after_saying<T: std::fmt::Debug>(
+    result: Result<T, ConnectorError>,
+    after: Duration,
+    says: &str,
+) {
+    match result {
+        Err(ConnectorError::RetryAfter {
+            after: asked,
+            detail,
+        }) => {
+            assert_eq!(asked, after, "{detail}");
+            assert!(detail.contains(says), "the wait says {says:?}: {detail}");
+        }
+        other => panic!("expected a retry after {after:?} saying {says:?}, got {other:?}"),
+    }
+}
+
+/// Reads `item`'s `completion` back through `connector` and panics unless the first `pending`
+/// reads answer `PENDING` and the next one `VERIFIED`.
+pub async fn assert_verified_after(
+    connector: &dyn Connector,
+    item: &SuppressionWork,
+    completion: &Completion,
+    pending: usize,
+) {
+    for read in 1..=pending {
+        assert_eq!(
+            connector.verify(item, completion).await,
+            VerificationStatus::Pending,
+            "read {read} of {pending} still pending"
+        );
+    }
+    assert_eq!(
+        connector.verify(item, completion).await,
+        VerificationStatus::Verified,
+        "verified after {pending} pending reads"
+    );
+}
+
 /// Panics unless `result` (a whole batch's, or one item's) asks to retry after exactly
 /// `after`.
 pub fn assert_retry_after<T: std::fmt::Debug>(result: Result<T, ConnectorError>, after: Duration) {
@@ -582,6 +645,55 @@ mod tests {
         assert_eq!(
             email_sha256("  Jane@Example.com "),
             hush_contracts::identifiers::sha256_hex("jane@example.com")
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "reached the error")]
+    fn a_refusal_quoting_the_hidden_value_fails() {
+        let quoted: Result<(), _> = Err(ConnectorError::Permanent("bad id cust-1".into()));
+        assert_refused_without(quoted, "cust-1", "bad id");
+    }
+
+    #[test]
+    #[should_panic(expected = "1 request per second")]
+    fn a_wait_that_does_not_say_why_fails() {
+        let throttled: Result<(), _> = Err(ConnectorError::RetryAfter {
+            after: Duration::from_secs(5),
+            detail: "HTTP 429".into(),
+        });
+        assert_retry_after_saying(throttled, Duration::from_secs(5), "1 request per second");
+    }
+
+    /// Answers each read back with the next of its statuses.
+    struct ReadsBack(std::sync::Mutex<Vec<VerificationStatus>>);
+
+    #[async_trait::async_trait]
+    impl Connector for ReadsBack {
+        async fn apply(&self, _operation: Operation, batch: &[SuppressionWork]) -> BatchResult {
+            Ok(vec![Ok(Completion::not_applicable("unused")); batch.len()])
+        }
+
+        async fn verify(&self, _work: &SuppressionWork, _: &Completion) -> VerificationStatus {
+            self.0.lock().unwrap().remove(0)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_read_back_verified_after_the_pending_reads_passes_and_one_too_early_fails() {
+        use VerificationStatus::{Pending, Verified};
+        let item = work(RequestKind::Delete);
+        let completion = Completion::not_applicable("unused");
+        let reads = ReadsBack(std::sync::Mutex::new(vec![Pending, Pending, Verified]));
+        assert_verified_after(&reads, &item, &completion, 2).await;
+        let early = ReadsBack(std::sync::Mutex::new(vec![Pending, Verified]));
+        let task = tokio::spawn(async move {
+            let (item, completion) = (work(RequestKind::Delete), Completion::not_applicable("x"));
+            assert_verified_after(&early, &item, &completion, 2).await;
+        });
+        assert!(
+            task.await.is_err(),
+            "verified after one pending read, not two"
         );
     }
 
