@@ -21,13 +21,6 @@ pub struct JobStatus {
     pub failure_reason: Option<String>,
 }
 
-impl JobStatus {
-    /// Whether the job reached `SUCCESS` or `FAILED`.
-    pub fn is_final(&self) -> bool {
-        matches!(self.status.as_str(), "SUCCESS" | "FAILED")
-    }
-}
-
 /// A Google Ads API client for one customer and user list.
 pub struct GoogleAdsClient {
     http: reqwest::Client,

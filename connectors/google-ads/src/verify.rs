@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use hush_connector_kit::poll::{self, PollOutcome, PolledStatus};
+use hush_connector_kit::poll::{self, NamedStatus, PollOutcome, StatusNames};
 use hush_contracts::events::VerificationStatus;
 
 use crate::client::{GoogleAdsClient, JobStatus};
@@ -13,12 +13,14 @@ use crate::client::{GoogleAdsClient, JobStatus};
 /// Where a job stood when polling stopped: `Finished` once it reached `SUCCESS` or `FAILED`.
 pub type JobOutcome = PollOutcome<JobStatus>;
 
-impl PolledStatus for JobStatus {
-    fn is_final(&self) -> bool {
-        JobStatus::is_final(self)
-    }
+/// An offline user data job is final at `SUCCESS` or `FAILED`; `PENDING` and `RUNNING` run on.
+impl NamedStatus for JobStatus {
+    const NAMES: StatusNames = StatusNames {
+        verified: &["SUCCESS"],
+        failed: &["FAILED"],
+    };
 
-    fn name(&self) -> &str {
+    fn status(&self) -> &str {
         &self.status
     }
 }
@@ -35,24 +37,9 @@ pub async fn wait_for_job(
     poll::wait_until_final(|| client.job_status(job), interval, max_wait).await
 }
 
-/// The verification a job status stands for.
-pub fn verification_of(status: &JobStatus) -> VerificationStatus {
-    match status.status.as_str() {
-        "SUCCESS" => VerificationStatus::Verified,
-        "FAILED" => VerificationStatus::Failed,
-        _ => VerificationStatus::Pending,
-    }
-}
-
 /// Reads the job once and says what it proves; a failed read leaves it `PENDING`.
 pub async fn read_back(client: &GoogleAdsClient, job: &str) -> VerificationStatus {
-    poll::read_once(
-        client.job_status(job),
-        verification_of,
-        "Google Ads job",
-        job,
-    )
-    .await
+    poll::read_named(client.job_status(job), "Google Ads job", job).await
 }
 
 #[cfg(test)]
@@ -61,25 +48,16 @@ mod tests {
 
     #[test]
     fn only_success_verifies() {
-        let status = |s: &str| JobStatus {
-            status: s.into(),
-            failure_reason: None,
+        let of = |s: &str| {
+            JobStatus {
+                status: s.into(),
+                failure_reason: None,
+            }
+            .verification()
         };
-        assert_eq!(
-            verification_of(&status("SUCCESS")),
-            VerificationStatus::Verified
-        );
-        assert_eq!(
-            verification_of(&status("FAILED")),
-            VerificationStatus::Failed
-        );
-        assert_eq!(
-            verification_of(&status("RUNNING")),
-            VerificationStatus::Pending
-        );
-        assert_eq!(
-            verification_of(&status("PENDING")),
-            VerificationStatus::Pending
-        );
+        assert_eq!(of("SUCCESS"), VerificationStatus::Verified);
+        assert_eq!(of("FAILED"), VerificationStatus::Failed);
+        assert_eq!(of("RUNNING"), VerificationStatus::Pending);
+        assert_eq!(of("PENDING"), VerificationStatus::Pending);
     }
 }

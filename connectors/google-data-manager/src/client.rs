@@ -25,16 +25,6 @@ pub struct RequestStatus {
     pub removed_records: Option<String>,
 }
 
-impl RequestStatus {
-    /// Whether Google will not change the status any more.
-    pub fn is_final(&self) -> bool {
-        matches!(
-            self.status.as_str(),
-            "SUCCESS" | "FAILED" | "PARTIAL_SUCCESS"
-        )
-    }
-}
-
 /// A Data Manager API client for one destination.
 pub struct DataManagerClient {
     http: reqwest::Client,

@@ -17,6 +17,7 @@ pub mod sim;
 pub mod verify;
 
 use async_trait::async_trait;
+use hush_connector_kit::poll::NamedStatus;
 use hush_contracts::config::ConfigError;
 use hush_contracts::connector::{
     fill_results, BatchResult, Completion, Connector, ConnectorError, Evidence, ItemResults,
@@ -165,7 +166,7 @@ impl GoogleDataManagerConnector {
                     )));
                 }
                 RequestOutcome::Finished(status) => {
-                    let this = verify::verification_of(status);
+                    let this = status.verification();
                     if this == VerificationStatus::Failed {
                         verification = VerificationStatus::Failed;
                         evidence.insert("error_counts".into(), describe_errors(status));

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use hush_connector_kit::poll::{self, PollOutcome, PolledStatus};
+use hush_connector_kit::poll::{self, NamedStatus, PollOutcome, StatusNames};
 use hush_contracts::events::VerificationStatus;
 
 use crate::client::{DataManagerClient, RequestStatus};
@@ -15,12 +15,15 @@ use crate::client::{DataManagerClient, RequestStatus};
 /// `FAILED` or `PARTIAL_SUCCESS`.
 pub type RequestOutcome = PollOutcome<RequestStatus>;
 
-impl PolledStatus for RequestStatus {
-    fn is_final(&self) -> bool {
-        RequestStatus::is_final(self)
-    }
+/// A removal request is final at `SUCCESS`, `FAILED` or `PARTIAL_SUCCESS`;
+/// `REQUEST_STATUS_UNKNOWN` and `PROCESSING` run on.
+impl NamedStatus for RequestStatus {
+    const NAMES: StatusNames = StatusNames {
+        verified: &["SUCCESS"],
+        failed: &["FAILED", "PARTIAL_SUCCESS"],
+    };
 
-    fn name(&self) -> &str {
+    fn status(&self) -> &str {
         &self.status
     }
 }
@@ -37,25 +40,10 @@ pub async fn wait_for_request(
     poll::wait_until_final(|| client.request_status(request_id), interval, max_wait).await
 }
 
-/// The verification a request status stands for.
-pub fn verification_of(status: &RequestStatus) -> VerificationStatus {
-    match status.status.as_str() {
-        "SUCCESS" => VerificationStatus::Verified,
-        "FAILED" | "PARTIAL_SUCCESS" => VerificationStatus::Failed,
-        _ => VerificationStatus::Pending,
-    }
-}
-
 /// Reads the request once and says what it proves; a failed read leaves it `PENDING`.
 pub async fn read_back(client: &DataManagerClient, request_id: &str) -> VerificationStatus {
     let read = client.request_status(request_id);
-    poll::read_once(
-        read,
-        verification_of,
-        "Google Data Manager status",
-        request_id,
-    )
-    .await
+    poll::read_named(read, "Google Data Manager status", request_id).await
 }
 
 #[cfg(test)]
@@ -72,30 +60,17 @@ mod tests {
 
     #[test]
     fn only_success_verifies_and_a_partial_success_is_a_failure() {
-        assert_eq!(
-            verification_of(&status("SUCCESS")),
-            VerificationStatus::Verified
-        );
-        assert_eq!(
-            verification_of(&status("FAILED")),
-            VerificationStatus::Failed
-        );
-        assert_eq!(
-            verification_of(&status("PARTIAL_SUCCESS")),
-            VerificationStatus::Failed
-        );
-        assert_eq!(
-            verification_of(&status("PROCESSING")),
-            VerificationStatus::Pending
-        );
-        assert_eq!(
-            verification_of(&status("REQUEST_STATUS_UNKNOWN")),
-            VerificationStatus::Pending
-        );
+        let of = |s: &str| status(s).verification();
+        assert_eq!(of("SUCCESS"), VerificationStatus::Verified);
+        assert_eq!(of("FAILED"), VerificationStatus::Failed);
+        assert_eq!(of("PARTIAL_SUCCESS"), VerificationStatus::Failed);
+        assert_eq!(of("PROCESSING"), VerificationStatus::Pending);
+        assert_eq!(of("REQUEST_STATUS_UNKNOWN"), VerificationStatus::Pending);
     }
 
     #[test]
     fn processing_is_not_final() {
+        use hush_connector_kit::poll::PolledStatus;
         assert!(!status("PROCESSING").is_final());
         assert!(!status("REQUEST_STATUS_UNKNOWN").is_final());
         assert!(status("PARTIAL_SUCCESS").is_final());

@@ -28,13 +28,6 @@ pub struct SuppressionJob {
     pub skipped_count: u64,
 }
 
-impl SuppressionJob {
-    /// Whether Klaviyo will not change the status any more.
-    pub fn is_final(&self) -> bool {
-        matches!(self.status.as_str(), "complete" | "cancelled")
-    }
-}
-
 /// A Klaviyo API client for one account.
 pub struct KlaviyoClient {
     http: reqwest::Client,

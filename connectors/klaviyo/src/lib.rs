@@ -17,7 +17,7 @@ pub mod sim;
 pub mod verify;
 
 use async_trait::async_trait;
-use hush_connector_kit::poll::{self, PollOutcome};
+use hush_connector_kit::poll::{self, NamedStatus, PollOutcome, PolledStatus};
 use hush_contracts::config::ConfigError;
 use hush_contracts::connector::{
     fill_results, BatchResult, Completion, Connector, ConnectorError, Evidence, ItemSlot,
@@ -268,7 +268,7 @@ fn suppression_outcome(
                     "Klaviyo cancelled suppression job {job_id}"
                 )));
             }
-            verify::job_verification(&status.status)
+            status.verification()
         }
         PollOutcome::StillRunning {
             last_status,

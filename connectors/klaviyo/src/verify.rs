@@ -5,18 +5,21 @@
 
 use std::time::Duration;
 
-use hush_connector_kit::poll::{self, PollOutcome, PolledStatus};
+use hush_connector_kit::poll::{self, NamedStatus, PollOutcome, StatusNames};
 use hush_contracts::events::VerificationStatus;
 
 use crate::client::{KlaviyoClient, SuppressionJob};
 use crate::request::ProfileKey;
 
-impl PolledStatus for SuppressionJob {
-    fn is_final(&self) -> bool {
-        SuppressionJob::is_final(self)
-    }
+/// A suppression job is final once `complete` (`VERIFIED`) or `cancelled` (`FAILED`);
+/// `queued` and `processing` run on.
+impl NamedStatus for SuppressionJob {
+    const NAMES: StatusNames = StatusNames {
+        verified: &["complete"],
+        failed: &["cancelled"],
+    };
 
-    fn name(&self) -> &str {
+    fn status(&self) -> &str {
         &self.status
     }
 }
@@ -31,21 +34,10 @@ pub async fn wait_for_job(
     poll::wait_until_final(|| client.suppression_job(job_id), interval, max_wait).await
 }
 
-/// The verification a job status stands for: `complete` → `VERIFIED`, `cancelled` →
-/// `FAILED`, anything else `PENDING`.
-pub fn job_verification(status: &str) -> VerificationStatus {
-    match status {
-        "complete" => VerificationStatus::Verified,
-        "cancelled" => VerificationStatus::Failed,
-        _ => VerificationStatus::Pending,
-    }
-}
-
 /// Reads the job once; a failed read leaves it `PENDING`.
 pub async fn read_job(client: &KlaviyoClient, job_id: &str) -> VerificationStatus {
-    let of_job = |job: &SuppressionJob| job_verification(&job.status);
     let read = client.suppression_job(job_id);
-    poll::read_once(read, of_job, "Klaviyo suppression job", job_id).await
+    poll::read_named(read, "Klaviyo suppression job", job_id).await
 }
 
 /// Whether every key's profiles are gone: `VERIFIED` when none is found, `PENDING` while one
@@ -91,6 +83,7 @@ mod tests {
 
     #[test]
     fn job_statuses_map_to_verification() {
+        let job_verification = |status| SuppressionJob::NAMES.verification_of(status);
         assert_eq!(job_verification("complete"), VerificationStatus::Verified);
         assert_eq!(job_verification("cancelled"), VerificationStatus::Failed);
         assert_eq!(job_verification("processing"), VerificationStatus::Pending);

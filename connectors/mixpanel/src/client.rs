@@ -17,16 +17,6 @@ pub struct TaskStatus {
     pub status: String,
 }
 
-impl TaskStatus {
-    /// Whether Mixpanel will not change the status any more.
-    pub fn is_final(&self) -> bool {
-        matches!(
-            self.status.as_str(),
-            "SUCCESS" | "FAILURE" | "REVOKED" | "NOT_FOUND"
-        )
-    }
-}
-
 /// A GDPR/CCPA API client for one project.
 pub struct MixpanelClient {
     http: reqwest::Client,

@@ -4,17 +4,18 @@
 
 use std::time::Duration;
 
-use hush_connector_kit::poll::{self, PollOutcome, PolledStatus};
+use hush_connector_kit::poll::{self, NamedStatus, PollOutcome, StatusNames};
 use hush_contracts::events::VerificationStatus;
 
 use crate::client::{MixpanelClient, TaskStatus};
 
-impl PolledStatus for TaskStatus {
-    fn is_final(&self) -> bool {
-        TaskStatus::is_final(self)
-    }
+impl NamedStatus for TaskStatus {
+    const NAMES: StatusNames = StatusNames {
+        verified: &["SUCCESS"],
+        failed: &["FAILURE", "REVOKED", "NOT_FOUND"],
+    };
 
-    fn name(&self) -> &str {
+    fn status(&self) -> &str {
         &self.status
     }
 }
@@ -29,25 +30,9 @@ pub async fn wait_for_task(
     poll::wait_until_final(|| client.task(task_id), interval, max_wait).await
 }
 
-/// The verification a task status stands for.
-pub fn verification_of(status: &str) -> VerificationStatus {
-    match status {
-        "SUCCESS" => VerificationStatus::Verified,
-        "FAILURE" | "REVOKED" | "NOT_FOUND" => VerificationStatus::Failed,
-        _ => VerificationStatus::Pending,
-    }
-}
-
 /// Reads the task once and says what it proves; a failed read leaves it `PENDING`.
 pub async fn read_back(client: &MixpanelClient, task_id: &str) -> VerificationStatus {
-    let of_task = |task: &TaskStatus| verification_of(&task.status);
-    poll::read_once(
-        client.task(task_id),
-        of_task,
-        "Mixpanel deletion task",
-        task_id,
-    )
-    .await
+    poll::read_named(client.task(task_id), "Mixpanel deletion task", task_id).await
 }
 
 #[cfg(test)]
@@ -56,6 +41,7 @@ mod tests {
 
     #[test]
     fn statuses_map_to_verification() {
+        let verification_of = |status| TaskStatus::NAMES.verification_of(status);
         assert_eq!(verification_of("SUCCESS"), VerificationStatus::Verified);
         for failed in ["FAILURE", "REVOKED", "NOT_FOUND"] {
             assert_eq!(verification_of(failed), VerificationStatus::Failed);

@@ -59,6 +59,69 @@ pub trait PolledStatus {
     fn name(&self) -> &str;
 }
 
+/// How a vendor names the statuses of its asynchronous job: those that prove the work done and
+/// those that prove it failed. Every other status, an unknown one included, is still running.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatusNames {
+    /// Final statuses that prove the work done (`VERIFIED`).
+    pub verified: &'static [&'static str],
+    /// Final statuses that prove it failed (`FAILED`).
+    pub failed: &'static [&'static str],
+}
+
+impl StatusNames {
+    /// The verification the status named `status` stands for.
+    pub fn verification_of(&self, status: &str) -> VerificationStatus {
+        if self.verified.contains(&status) {
+            VerificationStatus::Verified
+        } else if self.failed.contains(&status) {
+            VerificationStatus::Failed
+        } else {
+            VerificationStatus::Pending
+        }
+    }
+
+    /// Whether the vendor will not change the status named `status` any more.
+    pub fn is_final(&self, status: &str) -> bool {
+        self.verification_of(status) != VerificationStatus::Pending
+    }
+}
+
+/// A vendor job's status that its name alone judges, by the vendor's [`StatusNames`]; it is a
+/// [`PolledStatus`] too.
+pub trait NamedStatus {
+    /// The vendor's status names.
+    const NAMES: StatusNames;
+
+    /// The vendor's name for this status.
+    fn status(&self) -> &str;
+
+    /// The verification this status stands for.
+    fn verification(&self) -> VerificationStatus {
+        Self::NAMES.verification_of(self.status())
+    }
+}
+
+impl<S: NamedStatus> PolledStatus for S {
+    fn is_final(&self) -> bool {
+        S::NAMES.is_final(self.status())
+    }
+
+    fn name(&self) -> &str {
+        self.status()
+    }
+}
+
+/// [`read_once`] of a [`NamedStatus`]: what one read of job `job` proves by its status's name,
+/// or `PENDING` when the read failed.
+pub async fn read_named<S, Fut>(read: Fut, what: &str, job: &str) -> VerificationStatus
+where
+    S: NamedStatus,
+    Fut: Future<Output = Result<S, ConnectorError>>,
+{
+    read_once(read, S::verification, what, job).await
+}
+
 /// Where a job stood when polling stopped.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PollOutcome<S> {
@@ -337,6 +400,48 @@ mod tests {
         assert_eq!(
             read_back_pending(&done, "job", read).await,
             VerificationStatus::Failed
+        );
+    }
+
+    /// A status named like a Google Ads job's.
+    struct Named(&'static str);
+
+    impl NamedStatus for Named {
+        const NAMES: StatusNames = StatusNames {
+            verified: &["SUCCESS"],
+            failed: &["FAILED", "CANCELLED"],
+        };
+
+        fn status(&self) -> &str {
+            self.0
+        }
+    }
+
+    #[tokio::test]
+    async fn a_named_status_is_final_and_verifies_by_its_name_alone() {
+        use VerificationStatus::{Failed, Pending, Verified};
+        let judged = |name| {
+            let status = Named(name);
+            (
+                status.verification(),
+                status.is_final(),
+                status.name().to_owned(),
+            )
+        };
+        assert_eq!(judged("SUCCESS"), (Verified, true, "SUCCESS".into()));
+        assert_eq!(judged("FAILED"), (Failed, true, "FAILED".into()));
+        assert_eq!(judged("CANCELLED"), (Failed, true, "CANCELLED".into()));
+        assert_eq!(judged("RUNNING"), (Pending, false, "RUNNING".into()));
+        assert_eq!(
+            judged("NEVER_HEARD_OF"),
+            (Pending, false, "NEVER_HEARD_OF".into())
+        );
+        let read = |answer| read_named(ready(answer), "Example job", "job-1");
+        assert_eq!(read(Ok(Named("SUCCESS"))).await, Verified);
+        assert_eq!(read(Ok(Named("CANCELLED"))).await, Failed);
+        assert_eq!(
+            read(Err(ConnectorError::Transient("HTTP 503".into()))).await,
+            Pending
         );
     }
 
