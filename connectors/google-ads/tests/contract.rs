@@ -6,8 +6,10 @@ use hush_connector_google_ads::sim::{GoogleAdsSim, GoogleAdsSimConfig, GoogleOAu
 use hush_connector_google_ads::{
     GoogleAdsConfig, GoogleAdsConnector, GoogleAdsCredentials, EVIDENCE_JOB,
 };
+use hush_connector_kit::testing::audience::assert_unmatchable_not_found_and_opt_ins_not_applicable;
 use hush_connector_kit::testing::{
-    assert_refused, email_sha256, recipient_with, work, ComplianceSuite, WorkExt,
+    assert_refused, email, email_sha256, hashed, recipient_with, work, ComplianceSuite,
+    RejectedToken, WorkExt,
 };
 use hush_contracts::connector::{
     Connector, ConnectorError, Operation, SuppressionWork, WorkIdentifier,
@@ -65,29 +67,20 @@ async fn start(config: GoogleAdsSimConfig) -> (GoogleAdsSim, GoogleAdsConnector)
     (sim, connector)
 }
 
-/// Request `request` of `kind` for the identifiers given as (kind, SHA-256).
-fn job_work(
-    request: &str,
-    kind: RequestKind,
-    identifiers: Vec<(IdentifierType, String)>,
-) -> SuppressionWork {
-    identifiers
-        .into_iter()
-        .fold(work(kind).id(request), |work, (kind, sha256)| {
-            work.with(WorkIdentifier {
-                kind,
-                sha256,
-                raw: None,
-            })
-        })
+/// An opt-out of request `request` for the person with email `address` (hashed only).
+fn opt_out(request: &str, address: &str) -> SuppressionWork {
+    work(RequestKind::OptOutSaleShare)
+        .id(request)
+        .with(email(address))
 }
 
-fn opt_out(request: &str, raw_email: &str) -> SuppressionWork {
-    job_work(
-        request,
-        RequestKind::OptOutSaleShare,
-        vec![(IdentifierType::Email, email_sha256(raw_email))],
-    )
+/// An identifier of `kind` given by its digest alone.
+fn digest(kind: IdentifierType, sha256: &str) -> WorkIdentifier {
+    WorkIdentifier {
+        kind,
+        sha256: sha256.into(),
+        raw: None,
+    }
 }
 
 /// Makes one successful call so the access token is cached and the next fault hits the API.
@@ -116,14 +109,7 @@ async fn job_polled_to_success_is_verified_and_removes_exactly_the_subjects() {
     ]);
 
     let batch = [
-        job_work(
-            "r1",
-            RequestKind::OptOutSaleShare,
-            vec![
-                (IdentifierType::Email, email_sha256("Jane@Example.com")),
-                (IdentifierType::Phone, phone.clone()),
-            ],
-        ),
+        opt_out("r1", "Jane@Example.com").with(digest(IdentifierType::Phone, &phone)),
         opt_out("r2", "joe@example.com"),
     ];
     let results = connector.apply(Operation::Suppress, &batch).await.unwrap();
@@ -178,11 +164,9 @@ async fn job_polled_to_success_is_verified_and_removes_exactly_the_subjects() {
 async fn delete_is_reported_as_deleted() {
     let (sim, connector) = start(GoogleAdsSimConfig::default()).await;
     sim.add_members([email_sha256("gone@example.com")]);
-    let batch = [job_work(
-        "d1",
-        RequestKind::Delete,
-        vec![(IdentifierType::Email, email_sha256("gone@example.com"))],
-    )];
+    let batch = [work(RequestKind::Delete)
+        .id("d1")
+        .with(email("gone@example.com"))];
     let completion = connector
         .apply(Operation::Delete, &batch)
         .await
@@ -223,22 +207,22 @@ async fn token_is_refreshed_before_it_expires() {
 #[tokio::test]
 async fn token_rejected_with_401_is_refreshed_once_and_the_call_repeated() {
     let (sim, connector) = start(GoogleAdsSimConfig::default()).await;
-    warm_up(&connector).await;
-    sim.expire_tokens();
-    let results = connector
-        .apply(Operation::Suppress, &[opt_out("r", "a@example.com")])
-        .await
-        .unwrap();
-    assert!(results[0].is_ok(), "{results:?}");
-    assert_eq!(sim.tokens_issued(), 2);
-    assert_eq!(
-        sim.control()
-            .calls()
-            .iter()
-            .filter(|c| c.status == 401)
-            .count(),
-        1
-    );
+    RejectedToken {
+        connector: &connector,
+        operation: Operation::Suppress,
+        sample: &|| work(RequestKind::OptOutSaleShare).with(email("a@example.com")),
+        expire: &|| sim.expire_tokens(),
+        issued: &|| sim.tokens_issued(),
+        rejected: &|| {
+            sim.control()
+                .calls()
+                .iter()
+                .filter(|c| c.status == 401)
+                .count()
+        },
+    }
+    .run()
+    .await;
 }
 
 #[tokio::test]
@@ -276,20 +260,14 @@ async fn half_failed_batch_names_exactly_the_refused_identifiers_by_hash() {
     ]);
     let batch = [
         opt_out("ok1", "ok1@example.com"),
-        job_work(
-            "bad1",
-            RequestKind::OptOutSaleShare,
-            vec![(IdentifierType::Email, bad_one.clone())],
-        ),
+        work(RequestKind::OptOutSaleShare)
+            .id("bad1")
+            .with(digest(IdentifierType::Email, &bad_one)),
         opt_out("ok2", "ok2@example.com"),
-        job_work(
-            "bad2",
-            RequestKind::OptOutSaleShare,
-            vec![
-                (IdentifierType::Phone, good_phone.clone()),
-                (IdentifierType::Email, bad_two.clone()),
-            ],
-        ),
+        work(RequestKind::OptOutSaleShare)
+            .id("bad2")
+            .with(digest(IdentifierType::Phone, &good_phone))
+            .with(digest(IdentifierType::Email, &bad_two)),
     ];
     let results = connector.apply(Operation::Suppress, &batch).await.unwrap();
 
@@ -397,32 +375,13 @@ async fn invalid_argument_is_permanent_with_googles_text() {
 #[tokio::test]
 async fn people_without_email_or_phone_and_opt_ins_make_no_call() {
     let (sim, connector) = start(GoogleAdsSimConfig::default()).await;
-    let batch = [
-        job_work(
-            "c",
-            RequestKind::OptOutSaleShare,
-            vec![(IdentifierType::CustomerId, sha256_hex("cust-1"))],
-        ),
-        job_work(
-            "i",
-            RequestKind::OptInSaleShare,
-            vec![(IdentifierType::Email, email_sha256("a@example.com"))],
-        ),
-    ];
-    let results = connector.apply(Operation::Suppress, &batch).await.unwrap();
-    let unmatchable = results[0]
-        .as_ref()
-        .expect("not an error: nothing to match on");
-    assert_eq!(unmatchable.action, ConfirmationAction::NotFound);
-    assert!(
-        unmatchable.evidence["reason"].contains("no email or phone"),
-        "{results:?}"
-    );
-    assert_eq!(
-        results[1].as_ref().unwrap().action,
-        ConfirmationAction::NotApplicable
-    );
-    assert!(sim.control().calls().is_empty());
+    assert_unmatchable_not_found_and_opt_ins_not_applicable(
+        &connector,
+        &hashed(IdentifierType::CustomerId, "cust-1"),
+        "no email or phone",
+        &|| sim.control().calls().len(),
+    )
+    .await;
 }
 
 /// Raw HTTP against the simulator, as any client would call Google.
@@ -561,11 +520,7 @@ async fn the_connector_passes_the_compliance_suite() {
     let sim = GoogleAdsSim::start(config.clone()).await.unwrap();
     let connector = connector_for(&sim, &config, "timeout_ms = 300");
     ComplianceSuite::new(&connector, &hush_connector_google_ads::FACTORY, &|kind| {
-        job_work(
-            "suite",
-            kind,
-            vec![(IdentifierType::Email, email_sha256("jane@example.com"))],
-        )
+        work(kind).id("suite").with(email("jane@example.com"))
     })
     .with_faults(sim.control())
     .run()

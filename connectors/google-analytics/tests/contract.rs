@@ -11,7 +11,7 @@ use hush_connector_google_analytics::{
 };
 use hush_connector_kit::testing::{
     assert_refused, assert_retry_after, completed, email, hashed, one, with_raw, work,
-    ComplianceSuite, WorkExt,
+    ComplianceSuite, RejectedToken, WorkExt,
 };
 use hush_contracts::connector::{Connector, ConnectorError, Operation, SuppressionWork};
 use hush_contracts::events::{ConfirmationAction, IdentifierType, RequestKind, VerificationStatus};
@@ -216,18 +216,20 @@ async fn device_ids_are_sent_as_app_instance_ids_when_configured() {
 #[tokio::test]
 async fn an_expired_access_token_is_refreshed_once_and_the_call_repeated() {
     let (sim, connector) = start(GoogleAnalyticsSimConfig::default()).await;
-    completed(&connector, Operation::Delete, &deletion("a", "1.1")).await;
-    sim.expire_tokens();
-    let completion = completed(&connector, Operation::Delete, &deletion("b", "2.2")).await;
+    let completion = RejectedToken {
+        connector: &connector,
+        operation: Operation::Delete,
+        sample: &|| deletion("b", "2.2"),
+        expire: &|| sim.expire_tokens(),
+        issued: &|| sim.tokens_issued(),
+        rejected: &|| {
+            let calls = sim.control().calls_to("/analytics/v3/");
+            calls.iter().filter(|c| c.status == 401).count()
+        },
+    }
+    .run()
+    .await;
     assert_eq!(completion.action, ConfirmationAction::Deleted);
-    assert_eq!(sim.tokens_issued(), 2);
-    let refused = sim
-        .control()
-        .calls_to("/analytics/v3/")
-        .iter()
-        .filter(|c| c.status == 401)
-        .count();
-    assert_eq!(refused, 1);
 }
 
 #[tokio::test]

@@ -9,9 +9,10 @@ use hush_connector_google_data_manager::sim::{
 use hush_connector_google_data_manager::{
     GoogleDataManagerConfig, GoogleDataManagerConnector, EVIDENCE_REQUEST,
 };
+use hush_connector_kit::testing::audience::assert_unmatchable_not_found_and_opt_ins_not_applicable;
 use hush_connector_kit::testing::{
     apply_one, assert_refused, assert_retry_after, email_sha256, hashed, opt_out, recipient_with,
-    with_raw, work, ComplianceSuite, WorkExt,
+    with_raw, work, ComplianceSuite, RejectedToken, WorkExt,
 };
 use hush_contracts::connector::{Connector, Operation};
 use hush_contracts::events::{ConfirmationAction, IdentifierType, RequestKind, VerificationStatus};
@@ -169,22 +170,13 @@ async fn a_gmail_member_uploaded_in_googles_form_is_removed() {
 #[tokio::test]
 async fn people_without_email_or_phone_are_not_found_with_the_reason_and_make_no_call() {
     let (sim, connector) = start(DataManagerSimConfig::default()).await;
-    let batch = [
-        work(RequestKind::OptOutSaleShare).with(hashed(IdentifierType::CustomerId, "cust-1")),
-        work(RequestKind::OptInSaleShare).with(hashed(IdentifierType::Email, "a@example.com")),
-    ];
-    let results = connector.apply(Operation::Suppress, &batch).await.unwrap();
-    let unmatchable = results[0].as_ref().expect("not an error: nothing to match");
-    assert_eq!(unmatchable.action, ConfirmationAction::NotFound);
-    assert!(
-        unmatchable.evidence["reason"].contains("no email or phone"),
-        "{results:?}"
-    );
-    assert_eq!(
-        results[1].as_ref().unwrap().action,
-        ConfirmationAction::NotApplicable
-    );
-    assert!(sim.control().calls().is_empty());
+    assert_unmatchable_not_found_and_opt_ins_not_applicable(
+        &connector,
+        &hashed(IdentifierType::CustomerId, "cust-1"),
+        "no email or phone",
+        &|| sim.control().calls().len(),
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -248,24 +240,22 @@ async fn request_still_processing_at_max_wait_is_pending_and_verify_reads_it_bac
 #[tokio::test]
 async fn token_rejected_with_401_is_refreshed_once_and_the_call_repeated() {
     let (sim, connector) = start(DataManagerSimConfig::default()).await;
-    apply_one(
-        &connector,
-        Operation::Suppress,
-        &opt_out("warm@example.com"),
-    )
-    .await
-    .unwrap();
-    sim.expire_tokens();
-    let completion = apply_one(&connector, Operation::Suppress, &opt_out("a@example.com")).await;
-    assert!(completion.is_ok(), "{completion:?}");
-    assert_eq!(sim.tokens_issued(), 2);
-    let unauthorized = sim
-        .control()
-        .calls()
-        .iter()
-        .filter(|c| c.status == 401)
-        .count();
-    assert_eq!(unauthorized, 1);
+    RejectedToken {
+        connector: &connector,
+        operation: Operation::Suppress,
+        sample: &|| opt_out("a@example.com"),
+        expire: &|| sim.expire_tokens(),
+        issued: &|| sim.tokens_issued(),
+        rejected: &|| {
+            sim.control()
+                .calls()
+                .iter()
+                .filter(|c| c.status == 401)
+                .count()
+        },
+    }
+    .run()
+    .await;
     let form = String::from_utf8(sim.control().calls_to("/token")[0].body.clone()).unwrap();
     assert!(form.contains("grant_type=refresh_token"), "{form}");
 }

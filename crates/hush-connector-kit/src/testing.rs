@@ -407,6 +407,37 @@ pub fn vendor_answer(status: u16, retry_after: Option<&str>, body: &str) -> Vend
     }
 }
 
+/// A connector calling with an OAuth access token, and what its simulator says about tokens.
+pub struct RejectedToken<'a> {
+    /// The connector under test, not yet used.
+    pub connector: &'a dyn Connector,
+    /// The operation the samples are applied under.
+    pub operation: Operation,
+    /// A fresh work item the simulated vendor completes.
+    pub sample: &'a dyn Fn() -> SuppressionWork,
+    /// Makes the simulator reject every access token issued so far.
+    pub expire: &'a dyn Fn(),
+    /// How many access tokens the simulator has issued.
+    pub issued: &'a dyn Fn() -> u64,
+    /// How many calls to the vendor's API the simulator answered 401.
+    pub rejected: &'a dyn Fn() -> usize,
+}
+
+impl RejectedToken<'_> {
+    /// Panics unless the connector's first call takes one token and, once the vendor rejects
+    /// it, the next call obtains exactly one more and is repeated once, completing; answers
+    /// that completion.
+    pub async fn run(&self) -> Completion {
+        completed(self.connector, self.operation, &(self.sample)()).await;
+        assert_eq!((self.issued)(), 1, "one token serves the first call");
+        (self.expire)();
+        let repeated = completed(self.connector, self.operation, &(self.sample)()).await;
+        assert_eq!((self.issued)(), 2, "one new token after the rejection");
+        assert_eq!((self.rejected)(), 1, "the rejected call was repeated once");
+        repeated
+    }
+}
+
 /// A failure the simulator serves instead of the vendor's answer, for the next call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VendorFault {
@@ -695,6 +726,22 @@ mod tests {
             task.await.is_err(),
             "verified after one pending read, not two"
         );
+    }
+
+    #[tokio::test]
+    #[should_panic(expected = "one new token after the rejection")]
+    async fn a_connector_that_never_refreshes_fails_the_token_check() {
+        let connector = Answering(Some(Completion::not_found("x")));
+        RejectedToken {
+            connector: &connector,
+            operation: Operation::Suppress,
+            sample: &|| opt_out("a@example.com"),
+            expire: &|| {},
+            issued: &|| 1,
+            rejected: &|| 0,
+        }
+        .run()
+        .await;
     }
 
     /// Answers every item with `answer`, or with nothing at all.

@@ -2,7 +2,8 @@
 //! from, with no read-back of a given person: LinkedIn DMP segments, Meta Custom Audiences)
 //! must do, checked against its simulator. The simulator stays the vendor's own: the suite sees
 //! it only through three things (add people, who the list holds, how many rows each call
-//! carried) and the evidence the vendor's answer leaves.
+//! carried) and the evidence the vendor's answer leaves. Audiences that can be read back
+//! (Google's Customer Match) share [`assert_unmatchable_not_found_and_opt_ins_not_applicable`].
 
 use std::collections::BTreeSet;
 
@@ -162,16 +163,33 @@ impl AudienceSuite<'_> {
         );
     }
 
-    /// A person with nothing the vendor matches on is `NOT_FOUND` saying why, an opt-in is
-    /// `NOT_APPLICABLE` (an audience cannot add anyone back), and neither makes a call.
     async fn the_unmatchable_are_not_found_and_opt_ins_not_applicable_without_a_call(&self) {
-        let calls = (self.rows_sent)().len();
-        let unmatchable = [work(RequestKind::OptOutSaleShare).with(self.unmatchable.clone())];
-        assert_not_found(self.connector, &unmatchable, self.unmatched_reason).await;
-        let opt_in = [work(RequestKind::OptInSaleShare).with(email("a@example.com"))];
-        assert_not_applicable(self.connector, &opt_in).await;
-        assert_eq!((self.rows_sent)().len(), calls, "no call was made");
+        assert_unmatchable_not_found_and_opt_ins_not_applicable(
+            self.connector,
+            &self.unmatchable,
+            self.unmatched_reason,
+            &|| (self.rows_sent)().len(),
+        )
+        .await;
     }
+}
+
+/// Panics unless, through an audience `connector`, a person with only the `unmatchable`
+/// identifier is `NOT_FOUND` with a reason containing `reason`, an opt-in is `NOT_APPLICABLE`
+/// (an audience cannot add anyone back), and neither changes how many `calls` the simulator
+/// received.
+pub async fn assert_unmatchable_not_found_and_opt_ins_not_applicable(
+    connector: &dyn Connector,
+    unmatchable: &WorkIdentifier,
+    reason: &str,
+    calls: &dyn Fn() -> usize,
+) {
+    let before = calls();
+    let unmatchable = [work(RequestKind::OptOutSaleShare).with(unmatchable.clone())];
+    assert_not_found(connector, &unmatchable, reason).await;
+    let opt_in = [work(RequestKind::OptInSaleShare).with(email("a@example.com"))];
+    assert_not_applicable(connector, &opt_in).await;
+    assert_eq!(calls(), before, "no call was made");
 }
 
 #[cfg(test)]
@@ -192,6 +210,38 @@ mod tests {
                 .with_verification(VerificationStatus::Unverifiable);
             Ok(vec![Ok(removed); batch.len()])
         }
+    }
+
+    /// Answers as the check expects, but calls the vendor for every batch.
+    struct Chatty(Mutex<usize>);
+
+    #[async_trait::async_trait]
+    impl Connector for Chatty {
+        async fn apply(&self, _operation: Operation, batch: &[SuppressionWork]) -> BatchResult {
+            *self.0.lock().unwrap() += 1;
+            Ok(batch
+                .iter()
+                .map(|item| {
+                    Ok(match item.kind {
+                        RequestKind::OptInSaleShare => Completion::not_applicable("opt-in"),
+                        _ => Completion::not_found("nothing to match on"),
+                    })
+                })
+                .collect())
+        }
+    }
+
+    #[tokio::test]
+    #[should_panic(expected = "no call was made")]
+    async fn a_connector_that_calls_for_the_unmatchable_fails_the_check() {
+        let connector = Chatty(Mutex::new(0));
+        assert_unmatchable_not_found_and_opt_ins_not_applicable(
+            &connector,
+            &email("x@example.com"),
+            "nothing to match on",
+            &|| *connector.0.lock().unwrap(),
+        )
+        .await;
     }
 
     #[tokio::test]
