@@ -162,7 +162,7 @@ pub fn query_body(
 mod tests {
     use super::*;
     use hush_connector_kit::sql::template::Unbindable;
-    use hush_connector_kit::testing::{hashed, with_raw, work, WorkExt};
+    use hush_connector_kit::testing::{hashed, work, WorkExt};
     use hush_contracts::events::{IdentifierType, RequestKind};
 
     fn parsed(text: &str) -> Template {
@@ -171,22 +171,9 @@ mod tests {
 
     #[test]
     fn placeholders_become_named_query_parameters() {
-        let template = parsed(
-            "UPDATE crm.customers SET do_not_sell = TRUE, opted_out_by = :request_id \
-             WHERE email_sha256 = :email_sha256 OR LOWER(email) = :email OR backup_sha256 = :email_sha256",
-        );
-        assert_eq!(
-            template.sql,
-            "UPDATE crm.customers SET do_not_sell = TRUE, opted_out_by = @request_id \
-             WHERE email_sha256 = @email_sha256 OR LOWER(email) = @email OR backup_sha256 = @email_sha256"
-        );
-        assert_eq!(
-            template.params,
-            vec![
-                Placeholder::RequestId,
-                Placeholder::Hashed(IdentifierType::Email),
-                Placeholder::Raw(IdentifierType::Email),
-            ]
+        hush_connector_kit::testing::assert_dialect_writes_each_use(
+            &BigQuery,
+            ["@request_id", "@email_sha256", "@email", "@email_sha256"],
         );
     }
 
@@ -229,16 +216,8 @@ mod tests {
 
     #[test]
     fn a_run_per_identifier_value_with_null_for_a_shorter_type() {
-        let template = parsed(
-            "DELETE FROM c WHERE email_sha256 = :email_sha256 OR phone = :phone OR r = :request_id",
-        );
-        let item = work(RequestKind::Delete)
-            .id("req-1")
-            .with(hashed(IdentifierType::Email, "a@example.com"))
-            .with(hashed(IdentifierType::Email, "b@example.com"))
-            .with(with_raw(IdentifierType::Phone, "+14155550100"));
-        let runs = template.bind(&item).unwrap();
-        assert_eq!(runs.len(), 2);
+        let (template, item, runs) =
+            hush_connector_kit::testing::assert_dialect_runs_once_per_value(&BigQuery);
         assert_eq!(
             query_parameters(&template, &runs[1]),
             json!([

@@ -119,32 +119,13 @@ fn dollar_quote_end(chars: &[char], start: usize) -> Option<Result<usize, ()>> {
 mod tests {
     use super::*;
     use hush_connector_kit::sql::template::Template;
-    use hush_contracts::events::IdentifierType;
-
-    fn parsed(text: &str) -> Template {
-        Template::parse(text, &Postgres).unwrap()
-    }
 
     #[test]
     fn named_placeholders_become_positional_parameters_in_order_of_first_use() {
-        let template = parsed(
-            "UPDATE customers SET do_not_sell = true, opted_out_by = :request_id \
-             WHERE email_sha256 = :email_sha256 OR lower(email) = :email OR backup_sha256 = :email_sha256",
+        hush_connector_kit::testing::assert_dialect_writes_each_use(
+            &Postgres,
+            ["$1", "$2", "$3", "$2"],
         );
-        assert_eq!(
-            template.sql,
-            "UPDATE customers SET do_not_sell = true, opted_out_by = $1 \
-             WHERE email_sha256 = $2 OR lower(email) = $3 OR backup_sha256 = $2"
-        );
-        assert_eq!(
-            template.params,
-            vec![
-                Placeholder::RequestId,
-                Placeholder::Hashed(IdentifierType::Email),
-                Placeholder::Raw(IdentifierType::Email),
-            ]
-        );
-        assert_eq!(template.identifier_types(), vec![IdentifierType::Email]);
     }
 
     #[test]

@@ -143,8 +143,6 @@ pub fn statement_body(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hush_connector_kit::testing::{hashed, with_raw, work, WorkExt};
-    use hush_contracts::events::{IdentifierType, RequestKind};
 
     fn parsed(text: &str) -> Template {
         Template::parse(text, &Snowflake).unwrap()
@@ -152,23 +150,8 @@ mod tests {
 
     #[test]
     fn each_placeholder_becomes_a_question_mark_bound_per_use() {
-        let template = parsed(
-            "UPDATE customers SET do_not_sell = TRUE, opted_out_by = :request_id \
-             WHERE email_sha256 = :email_sha256 OR LOWER(email) = :email OR backup_sha256 = :email_sha256",
-        );
-        assert_eq!(
-            template.sql,
-            "UPDATE customers SET do_not_sell = TRUE, opted_out_by = ? \
-             WHERE email_sha256 = ? OR LOWER(email) = ? OR backup_sha256 = ?"
-        );
-        assert_eq!(
-            template.params,
-            vec![
-                Placeholder::RequestId,
-                Placeholder::Hashed(IdentifierType::Email),
-                Placeholder::Raw(IdentifierType::Email),
-            ]
-        );
+        let template =
+            hush_connector_kit::testing::assert_dialect_writes_each_use(&Snowflake, ["?"; 4]);
         assert_eq!(template.slots, vec![0, 1, 2, 1]);
     }
 
@@ -211,19 +194,8 @@ mod tests {
 
     #[test]
     fn a_run_per_identifier_value_with_null_for_a_shorter_type() {
-        let template = parsed(
-            "DELETE FROM c WHERE email_sha256 = :email_sha256 OR phone = :phone OR r = :request_id",
-        );
-        let item = work(RequestKind::Delete)
-            .id("req-1")
-            .with(hashed(IdentifierType::Email, "a@example.com"))
-            .with(hashed(IdentifierType::Email, "b@example.com"))
-            .with(with_raw(IdentifierType::Phone, "+14155550100"));
-        let runs = template.bind(&item).unwrap();
-        assert_eq!(runs.len(), 2);
-        assert_eq!(runs[0][1].as_deref(), Some("+14155550100"));
-        assert_eq!(runs[1][1], None);
-        assert_eq!(runs[1][2].as_deref(), Some("req-1"));
+        let (template, item, runs) =
+            hush_connector_kit::testing::assert_dialect_runs_once_per_value(&Snowflake);
         assert_eq!(
             bindings(&template, &runs[1]),
             json!({

@@ -23,7 +23,7 @@ use hush_contracts::identifiers::hash_identifier;
 use hush_contracts::recipients::RecipientConfig;
 
 use crate::http::VendorAnswer;
-use crate::sql::template::{Dialect, Placeholder, Template, TemplateError};
+use crate::sql::template::{Dialect, Execution, Placeholder, Template, TemplateError};
 
 static NEXT_REQUEST: AtomicU64 = AtomicU64::new(1);
 
@@ -128,6 +128,61 @@ pub fn assert_dialect_binds_only_the_placeholder(
         template.params,
         vec![Placeholder::Raw(IdentifierType::CustomerId)]
     );
+}
+
+/// Panics unless `dialect` writes the placeholders of a statement using `:request_id`, then
+/// `:email_sha256`, `:email` and `:email_sha256` again, as `written` says (one parameter per use,
+/// in order), and binds the three distinct placeholders once each, in order of first use.
+/// Answers the template for the dialect's own checks.
+pub fn assert_dialect_writes_each_use(dialect: &dyn Dialect, written: [&str; 4]) -> Template {
+    let statement = |p: [&str; 4]| {
+        format!(
+            "UPDATE customers SET do_not_sell = TRUE, opted_out_by = {} \
+             WHERE email_sha256 = {} OR LOWER(email) = {} OR backup_sha256 = {}",
+            p[0], p[1], p[2], p[3]
+        )
+    };
+    let text = statement([":request_id", ":email_sha256", ":email", ":email_sha256"]);
+    let template = Template::parse(&text, dialect).expect("the template parses");
+    assert_eq!(template.sql, statement(written));
+    assert_eq!(
+        template.params,
+        vec![
+            Placeholder::RequestId,
+            Placeholder::Hashed(IdentifierType::Email),
+            Placeholder::Raw(IdentifierType::Email),
+        ]
+    );
+    assert_eq!(template.identifier_types(), vec![IdentifierType::Email]);
+    template
+}
+
+/// Binds, through `dialect`, a statement matching `:email_sha256` or `:phone` and recording
+/// `:request_id` to request `req-1` of a person with two hashed emails and a raw phone, and
+/// panics unless that makes one run per email, the phone bound in the first run only (`NULL`
+/// in the second) and the request id in both. Answers the template, the item and the runs, for
+/// the dialect to check how it sends the second run.
+pub fn assert_dialect_runs_once_per_value(
+    dialect: &dyn Dialect,
+) -> (Template, SuppressionWork, Vec<Execution>) {
+    let template = Template::parse(
+        "DELETE FROM c WHERE email_sha256 = :email_sha256 OR phone = :phone OR r = :request_id",
+        dialect,
+    )
+    .expect("the template parses");
+    let item = work(RequestKind::Delete)
+        .id("req-1")
+        .with(hashed(IdentifierType::Email, "a@example.com"))
+        .with(hashed(IdentifierType::Email, "b@example.com"))
+        .with(with_raw(IdentifierType::Phone, "+14155550100"));
+    let runs = template.bind(&item).expect("the person binds");
+    assert_eq!(runs.len(), 2, "one run per email");
+    assert_eq!(runs[0][0].as_deref(), Some(&*item.identifiers[0].sha256));
+    assert_eq!(runs[0][1].as_deref(), Some("+14155550100"));
+    assert_eq!(runs[1][0].as_deref(), Some(&*item.identifiers[1].sha256));
+    assert_eq!(runs[1][1], None, "the phone is bound once");
+    assert!(runs.iter().all(|run| run[2].as_deref() == Some("req-1")));
+    (template, item, runs)
 }
 
 /// Panics unless `dialect` refuses what no dialect may accept, each with its reason: a blank
@@ -951,6 +1006,20 @@ mod tests {
             builds_with_credentials_from_env::<Keyless>(&FACTORY, &block(env[0].0), &env)
         });
         assert!(keyless.is_err(), "a build that ignores the variable fails");
+    }
+
+    #[test]
+    fn the_plain_dialect_writes_each_use_and_runs_once_per_email() {
+        assert_dialect_writes_each_use(&crate::sql::Plain, ["?"; 4]);
+        let (template, _, runs) = assert_dialect_runs_once_per_value(&crate::sql::Plain);
+        assert_eq!(template.sql.matches('?').count(), 3);
+        assert_eq!(runs.len(), 2);
+    }
+
+    #[test]
+    #[should_panic(expected = "left: \"UPDATE customers SET do_not_sell = TRUE, opted_out_by = ?")]
+    fn a_dialect_written_other_than_said_fails() {
+        assert_dialect_writes_each_use(&crate::sql::Plain, ["$1", "$2", "$3", "$2"]);
     }
 
     /// The kit's plain dialect knows no string literals, so it accepts an unterminated one.
