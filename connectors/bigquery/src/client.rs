@@ -6,6 +6,7 @@
 //! resubmission after a lost answer is recognised by BigQuery instead of running the DML twice.
 
 use async_trait::async_trait;
+use hush_connector_kit::http::path_segment;
 use hush_connector_kit::sql::jobs::{
     bound_values, request_uuid, RunSettings, RunState, StatementApi, Vocabulary,
 };
@@ -121,33 +122,9 @@ impl StatementApi for BigQueryClient {
                 "{}{}/{}",
                 self.config.base_url,
                 request::queries_path(&self.config.project_id),
-                encode_segment(job_id)
+                path_segment(job_id)
             ))
             .query(&query);
         self.send(call, execution).await
-    }
-}
-
-/// A job id as one URL path segment (BigQuery's are letters, digits, `_` and `-`).
-fn encode_segment(id: &str) -> String {
-    id.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn job_ids_are_kept_to_one_path_segment() {
-        assert_eq!(encode_segment("job_AbC-1"), "job_AbC-1");
-        assert_eq!(encode_segment("../x"), "%2E%2E%2Fx");
     }
 }

@@ -9,6 +9,7 @@
 //! instead of being executed twice.
 
 use async_trait::async_trait;
+use hush_connector_kit::http::path_segment;
 use hush_connector_kit::sql::jobs::{
     bound_values, request_uuid, RunSettings, RunState, StatementApi, Vocabulary,
 };
@@ -118,25 +119,10 @@ impl StatementApi for SnowflakeClient {
         let call = self.http.get(format!(
             "{}{STATEMENTS_PATH}/{}",
             self.config.base_url,
-            encode_segment(handle)
+            path_segment(handle)
         ));
         self.send(call, execution).await
     }
-}
-
-/// A statement handle as one URL path segment (Snowflake's are UUID-like; anything else is
-/// percent-encoded rather than trusted).
-fn encode_segment(handle: &str) -> String {
-    handle
-        .bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
 
 /// Whether `authorization` signs its own tokens (for evidence).
@@ -144,19 +130,5 @@ pub fn authentication_name(authorization: &Authorization) -> &'static str {
     match authorization {
         Authorization::KeyPair { .. } => KEYPAIR_JWT,
         Authorization::Token { token_type, .. } => token_type,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn handles_are_kept_to_one_path_segment() {
-        assert_eq!(
-            encode_segment("01b2c3d4-0000-1111-0000-0001"),
-            "01b2c3d4-0000-1111-0000-0001"
-        );
-        assert_eq!(encode_segment("../x?y"), "%2E%2E%2Fx%3Fy");
     }
 }

@@ -63,6 +63,21 @@ pub fn classify_http_status(
     }
 }
 
+/// A vendor's id (a job id, a statement handle) as exactly one URL path segment: letters,
+/// digits, `-` and `_` as they are, every other byte percent-encoded, so an id the vendor
+/// answered can never reach another path.
+pub fn path_segment(id: &str) -> String {
+    id.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
 /// Parses a `Retry-After` value: delay seconds or an HTTP date.
 pub fn parse_retry_after(value: &str) -> Option<Duration> {
     let value = value.trim();
@@ -170,6 +185,17 @@ fn truncate(text: &str, max: usize) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_id_stays_one_path_segment() {
+        assert_eq!(path_segment("job_AbC-1"), "job_AbC-1");
+        assert_eq!(
+            path_segment("01b2c3d4-0000-1111-0000-0001"),
+            "01b2c3d4-0000-1111-0000-0001"
+        );
+        assert_eq!(path_segment("../x?y"), "%2E%2E%2Fx%3Fy");
+        assert_eq!(path_segment("a/b c"), "a%2Fb%20c");
+    }
 
     #[test]
     fn statuses_are_classified() {
