@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use hush_connector_kit::http::{classify_http_status, VendorAnswer};
+use hush_connector_kit::http::VendorAnswer;
 use hush_contracts::connector::ConnectorError;
 use serde_json::Value;
 
@@ -17,13 +17,7 @@ pub const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(5);
 /// Reads an answer: a 2xx carries a JSON document; otherwise the error, with Amplitude's text.
 pub fn read(answer: &VendorAnswer) -> Result<Value, ConnectorError> {
     let text = format!("Amplitude: {}", error_text(&answer.body));
-    if answer.status == 429 {
-        return Err(ConnectorError::RetryAfter {
-            after: answer.wait_or(DEFAULT_RETRY_AFTER),
-            detail: format!("HTTP 429: {text}"),
-        });
-    }
-    if let Some(error) = classify_http_status(answer.status, answer.retry_after.as_deref(), &text) {
+    if let Some(error) = answer.failure_waiting(DEFAULT_RETRY_AFTER, &text) {
         return Err(error);
     }
     serde_json::from_str(&answer.body).map_err(|e| {

@@ -8,13 +8,20 @@
 
 use std::time::Duration;
 
-use hush_connector_kit::http::{classify_http_status, VendorAnswer};
+use hush_connector_kit::http::{AuthHints, VendorAnswer};
 use hush_contracts::connector::ConnectorError;
 use serde_json::Value;
 
 /// Wait after a 429 that says nothing about when the window refills: the `/users/delete` and
 /// `/users/export/ids` limits are counted per minute.
 pub const DEFAULT_RATE_LIMIT_WAIT: Duration = Duration::from_secs(60);
+
+/// What Braze's 401 and 403 point at.
+const AUTH_HINTS: AuthHints = AuthHints {
+    unauthorized: "Braze refused the REST API key named by credentials.api_key",
+    forbidden: "the REST API key needs the users.track, users.delete and users.export.ids \
+                permissions",
+};
 
 /// Reads a Braze answer: a 2xx carrying `"message": "success"` (or `"queued"`, Braze's answer
 /// while maintenance pauses processing) yields the JSON document; anything else the error,
@@ -28,18 +35,8 @@ pub fn read(answer: &VendorAnswer, redact: &[&str]) -> Result<Value, ConnectorEr
             detail: format!("HTTP 429: {}", text()),
         });
     }
-    if let Some(error) = classify_http_status(answer.status, answer.retry_after.as_deref(), &text())
-    {
-        return Err(match (answer.status, error) {
-            (401, ConnectorError::Permanent(detail)) => ConnectorError::Permanent(format!(
-                "{detail} (Braze refused the REST API key named by credentials.api_key)"
-            )),
-            (403, ConnectorError::Permanent(detail)) => ConnectorError::Permanent(format!(
-                "{detail} (the REST API key needs the users.track, users.delete and \
-                 users.export.ids permissions)"
-            )),
-            (_, other) => other,
-        });
+    if let Some(error) = answer.failure(&text()) {
+        return Err(AUTH_HINTS.apply(answer.status, error));
     }
     let body: Value = serde_json::from_str(&answer.body).map_err(|e| {
         ConnectorError::Transient(format!("Braze answered with unreadable JSON: {e}"))

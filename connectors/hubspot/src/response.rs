@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use hush_connector_kit::http::classify_http_status;
+use hush_connector_kit::http::{classify_http_status, AuthHints};
 use hush_contracts::connector::ConnectorError;
 use serde::Deserialize;
 
@@ -30,6 +30,13 @@ pub fn default_wait(policy_name: Option<&str>) -> Duration {
         _ => Duration::from_secs(10),
     }
 }
+
+/// What HubSpot's 401 and 403 point at.
+const AUTH_HINTS: AuthHints = AuthHints {
+    unauthorized: "HubSpot refused the private app token named by credentials.token",
+    forbidden: "the private app needs the crm.objects.contacts.read and \
+                crm.objects.contacts.write scopes",
+};
 
 /// Classifies a HubSpot answer: 2xx is `None`. Beyond the shared HTTP rules:
 /// - 429 without `Retry-After` waits for the policy's window ([`default_wait`]) instead of 1 s;
@@ -70,14 +77,7 @@ pub fn classify(
             },
             detail,
         },
-        (401, ConnectorError::Permanent(detail)) => ConnectorError::Permanent(format!(
-            "{detail} (HubSpot refused the private app token named by credentials.token)"
-        )),
-        (403, ConnectorError::Permanent(detail)) => ConnectorError::Permanent(format!(
-            "{detail} (the private app needs the crm.objects.contacts.read and \
-             crm.objects.contacts.write scopes)"
-        )),
-        (_, other) => other,
+        (_, other) => AUTH_HINTS.apply(status, other),
     })
 }
 

@@ -2,26 +2,24 @@
 //! a 429, retry (408, 5xx), or a permanent refusal (any other 4xx) carrying Klaviyo's JSON:API
 //! `errors` (`code`, `title`, `detail`, `source.pointer`).
 
-use hush_connector_kit::http::{classify_http_status, VendorAnswer};
+use hush_connector_kit::http::{AuthHints, VendorAnswer};
 use hush_contracts::connector::ConnectorError;
 use serde_json::Value;
+
+/// What Klaviyo's 401 and 403 point at.
+const AUTH_HINTS: AuthHints = AuthHints {
+    unauthorized: "Klaviyo refused the private API key named by credentials.api_key",
+    forbidden: "the private API key needs the data-privacy:write, profiles:read, \
+                profiles:write, subscriptions:read and subscriptions:write scopes",
+};
 
 /// Reads a Klaviyo answer: a 2xx yields its JSON document (`Null` for an empty body, as the
 /// deletion job's 202 has); anything else the error, with Klaviyo's text, every value of
 /// `redact` replaced by `[redacted]` (Klaviyo may echo the identifiers it was sent).
 pub fn read(answer: &VendorAnswer, redact: &[&str]) -> Result<Value, ConnectorError> {
     let text = redacted(&format!("Klaviyo: {}", error_text(&answer.body)), redact);
-    if let Some(error) = classify_http_status(answer.status, answer.retry_after.as_deref(), &text) {
-        return Err(match (answer.status, error) {
-            (401, ConnectorError::Permanent(detail)) => ConnectorError::Permanent(format!(
-                "{detail} (Klaviyo refused the private API key named by credentials.api_key)"
-            )),
-            (403, ConnectorError::Permanent(detail)) => ConnectorError::Permanent(format!(
-                "{detail} (the private API key needs the data-privacy:write, profiles:read, \
-                 profiles:write, subscriptions:read and subscriptions:write scopes)"
-            )),
-            (_, other) => other,
-        });
+    if let Some(error) = answer.failure(&text) {
+        return Err(AUTH_HINTS.apply(answer.status, error));
     }
     if answer.body.trim().is_empty() {
         return Ok(Value::Null);

@@ -3,7 +3,7 @@
 //! account), retry (408, 5xx), or a permanent refusal (any other 4xx) carrying Mailchimp's
 //! problem document (`title`, `detail`, and the field `errors` of a 400 "Invalid Resource").
 
-use hush_connector_kit::http::{classify_http_status, VendorAnswer};
+use hush_connector_kit::http::{AuthHints, VendorAnswer};
 use hush_contracts::connector::ConnectorError;
 use serde_json::Value;
 
@@ -16,6 +16,13 @@ pub enum Answer {
     NotFound,
 }
 
+/// What Mailchimp's 401 and 403 point at.
+const AUTH_HINTS: AuthHints = AuthHints {
+    unauthorized: "Mailchimp refused the API key named by credentials.api_key",
+    forbidden: "the API key's data center must match base_url, and its user must be allowed \
+                to manage the audience",
+};
+
 /// Reads a Mailchimp answer. Every value of `redact` (the address and its subscriber hash,
 /// which Mailchimp may echo) is replaced by `[redacted]` before any text becomes an error.
 pub fn read(answer: &VendorAnswer, redact: &[&str]) -> Result<Answer, ConnectorError> {
@@ -23,17 +30,8 @@ pub fn read(answer: &VendorAnswer, redact: &[&str]) -> Result<Answer, ConnectorE
         return Ok(Answer::NotFound);
     }
     let text = redacted(&format!("Mailchimp: {}", error_text(&answer.body)), redact);
-    if let Some(error) = classify_http_status(answer.status, answer.retry_after.as_deref(), &text) {
-        return Err(match (answer.status, error) {
-            (401, ConnectorError::Permanent(detail)) => ConnectorError::Permanent(format!(
-                "{detail} (Mailchimp refused the API key named by credentials.api_key)"
-            )),
-            (403, ConnectorError::Permanent(detail)) => ConnectorError::Permanent(format!(
-                "{detail} (the API key's data center must match base_url, and its user must \
-                 be allowed to manage the audience)"
-            )),
-            (_, other) => other,
-        });
+    if let Some(error) = answer.failure(&text) {
+        return Err(AUTH_HINTS.apply(answer.status, error));
     }
     if answer.body.trim().is_empty() {
         return Ok(Answer::Done(Value::Null));

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use hush_connector_kit::http::{classify_http_status, VendorAnswer};
+use hush_connector_kit::http::VendorAnswer;
 use hush_contracts::connector::ConnectorError;
 use serde_json::Value;
 
@@ -18,13 +18,7 @@ pub const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(5);
 /// with Mixpanel's text.
 pub fn read(answer: &VendorAnswer) -> Result<Value, ConnectorError> {
     let text = format!("Mixpanel: {}", error_text(&answer.body));
-    if answer.status == 429 {
-        return Err(ConnectorError::RetryAfter {
-            after: answer.wait_or(DEFAULT_RETRY_AFTER),
-            detail: format!("HTTP 429: {text}"),
-        });
-    }
-    if let Some(error) = classify_http_status(answer.status, answer.retry_after.as_deref(), &text) {
+    if let Some(error) = answer.failure_waiting(DEFAULT_RETRY_AFTER, &text) {
         return Err(error);
     }
     let value: Value = serde_json::from_str(&answer.body).map_err(|e| {

@@ -147,6 +147,53 @@ impl VendorAnswer {
     pub fn wait_or(&self, default: Duration) -> Duration {
         self.retry_after_wait().unwrap_or(default)
     }
+
+    /// Why the call failed, by its status ([`classify_http_status`]), with the vendor's error
+    /// `text`; `None` for a 2xx.
+    pub fn failure(&self, text: &str) -> Option<ConnectorError> {
+        classify_http_status(self.status, self.retry_after.as_deref(), text)
+    }
+
+    /// [`VendorAnswer::failure`], except that a 429 without a `Retry-After` waits `default`
+    /// (the vendor's documented window) rather than a second.
+    pub fn failure_waiting(&self, default: Duration, text: &str) -> Option<ConnectorError> {
+        match self.failure(text)? {
+            ConnectorError::RetryAfter { detail, .. } => Some(ConnectorError::RetryAfter {
+                after: self.wait_or(default),
+                detail,
+            }),
+            other => Some(other),
+        }
+    }
+}
+
+/// What a vendor's 401 and 403 point at, added to their permanent refusal so that whoever reads
+/// it knows which credential to replace or which permission to grant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuthHints {
+    /// Said after a 401, e.g. `HubSpot refused the private app token named by
+    /// credentials.token`.
+    pub unauthorized: &'static str,
+    /// Said after a 403: the scopes or permissions the credential needs.
+    pub forbidden: &'static str,
+}
+
+impl AuthHints {
+    /// `error` for an answer with `status`: a permanent refusal of a 401 or 403 followed by its
+    /// hint in parentheses, any other error as it is.
+    pub fn apply(&self, status: u16, error: ConnectorError) -> ConnectorError {
+        let hint = match status {
+            401 => self.unauthorized,
+            403 => self.forbidden,
+            _ => return error,
+        };
+        match error {
+            ConnectorError::Permanent(detail) => {
+                ConnectorError::Permanent(format!("{detail} ({hint})"))
+            }
+            other => other,
+        }
+    }
 }
 
 /// Sends `request` and reads the vendor's answer: status, `Retry-After`, `X-RateLimit-Reset`
@@ -185,6 +232,59 @@ fn truncate(text: &str, max: usize) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn answer(status: u16, retry_after: Option<&str>) -> VendorAnswer {
+        VendorAnswer {
+            status,
+            retry_after: retry_after.map(str::to_owned),
+            rate_limit_reset: None,
+            body: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_429_without_retry_after_waits_the_vendors_default_and_with_one_what_it_says() {
+        let default = Duration::from_secs(5);
+        let waits = |answer: VendorAnswer| match answer.failure_waiting(default, "slow down") {
+            Some(ConnectorError::RetryAfter { after, detail }) => {
+                assert_eq!(detail, "HTTP 429: slow down");
+                after
+            }
+            other => panic!("expected a wait, got {other:?}"),
+        };
+        assert_eq!(waits(answer(429, None)), default);
+        assert_eq!(waits(answer(429, Some("9"))), Duration::from_secs(9));
+        assert_eq!(answer(200, None).failure_waiting(default, "x"), None);
+        assert_eq!(
+            answer(503, None).failure_waiting(default, "down"),
+            Some(ConnectorError::Transient("HTTP 503: down".into()))
+        );
+    }
+
+    #[test]
+    fn auth_hints_follow_only_a_refused_401_or_403() {
+        let hints = AuthHints {
+            unauthorized: "replace the key",
+            forbidden: "grant the scope",
+        };
+        let refused = |status| hints.apply(status, answer(status, None).failure("no").unwrap());
+        assert_eq!(
+            refused(401),
+            ConnectorError::Permanent("HTTP 401: no (replace the key)".into())
+        );
+        assert_eq!(
+            refused(403),
+            ConnectorError::Permanent("HTTP 403: no (grant the scope)".into())
+        );
+        assert_eq!(
+            refused(404),
+            ConnectorError::Permanent("HTTP 404: no".into())
+        );
+        assert_eq!(
+            hints.apply(401, ConnectorError::Transient("HTTP 401: later".into())),
+            ConnectorError::Transient("HTTP 401: later".into())
+        );
+    }
 
     #[test]
     fn an_id_stays_one_path_segment() {
