@@ -117,7 +117,7 @@ impl GoogleAdsClient {
                         answer.retry_after.as_deref(),
                         &answer.body,
                     ) {
-                        Verdict::Success => serde_json::from_str(&answer.body)
+                        Verdict::Success(()) => serde_json::from_str(&answer.body)
                             .map(Authorized::Accepted)
                             .map_err(|e| {
                                 ConnectorError::Transient(format!(

@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use hush_connector_kit::google::parse_proto_duration;
-use hush_connector_kit::http::{classify_http_status, parse_retry_after};
+use hush_connector_kit::google::{self, parse_proto_duration};
+use hush_connector_kit::http::parse_retry_after;
 use hush_contracts::connector::ConnectorError;
 use serde_json::Value;
 
@@ -16,16 +16,8 @@ pub const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(30);
 /// Customer Match allowlist of the Google Ads API.
 pub const NOT_ALLOWLISTED: &str = "CUSTOMER_NOT_ALLOWLISTED_FOR_THIS_FEATURE";
 
-/// What one Google Ads API answer means.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict {
-    /// 2xx.
-    Success,
-    /// `UNAUTHENTICATED`: the access token expired or was revoked; refresh it and call again.
-    Unauthenticated(String),
-    /// Anything else.
-    Failed(ConnectorError),
-}
+/// What one Google Ads API answer means; the caller reads a success's body.
+pub type Verdict = google::Verdict<()>;
 
 /// Classifies a Google Ads API answer: `RESOURCE_EXHAUSTED`/429 waits for `Retry-After` (or the
 /// quota error's `retryDelay`, or [`DEFAULT_RETRY_AFTER`]), `UNAVAILABLE`/`INTERNAL`/
@@ -35,7 +27,7 @@ pub enum Verdict {
 /// API connector instead.
 pub fn classify(status: u16, retry_after: Option<&str>, body: &str) -> Verdict {
     if (200..300).contains(&status) {
-        return Verdict::Success;
+        return Verdict::Success(());
     }
     let error = GoogleError::parse(body);
     let detail = format!("HTTP {status} {}", error.describe());
@@ -46,23 +38,11 @@ pub fn classify(status: u16, retry_after: Option<&str>, body: &str) -> Verdict {
              kind = \"google_data_manager\" (the Data Manager API) instead"
         )));
     }
-    match (status, error.status.as_str()) {
-        (401, _) | (_, "UNAUTHENTICATED") => Verdict::Unauthenticated(detail),
-        (429, _) | (_, "RESOURCE_EXHAUSTED") => Verdict::Failed(ConnectorError::RetryAfter {
-            after: retry_after
-                .and_then(parse_retry_after)
-                .or(error.retry_delay)
-                .unwrap_or(DEFAULT_RETRY_AFTER),
-            detail,
-        }),
-        (_, "UNAVAILABLE" | "INTERNAL" | "DEADLINE_EXCEEDED" | "ABORTED") => {
-            Verdict::Failed(ConnectorError::Transient(detail))
-        }
-        _ => Verdict::Failed(
-            classify_http_status(status, retry_after, &error.describe())
-                .unwrap_or(ConnectorError::Permanent(detail)),
-        ),
-    }
+    let wait = retry_after
+        .and_then(parse_retry_after)
+        .or(error.retry_delay)
+        .unwrap_or(DEFAULT_RETRY_AFTER);
+    google::error_verdict(status, &error.status, wait, detail, &error.describe())
 }
 
 /// The fields of Google's error envelope `{"error":{"code","message","status","details"}}`.
@@ -268,7 +248,7 @@ mod tests {
             classify(401, None, &google_error(401, "UNAUTHENTICATED", "expired")),
             Verdict::Unauthenticated(_)
         ));
-        assert_eq!(classify(200, None, "{}"), Verdict::Success);
+        assert_eq!(classify(200, None, "{}"), Verdict::Success(()));
     }
 
     #[test]

@@ -2,14 +2,14 @@
 //! grant, refreshed once more when Google answers `401`) and `userDeletionRequests:upsert`.
 
 use hush_connector_kit::http::send;
-use hush_connector_kit::oauth::{AccessTokens, Authorized};
+use hush_connector_kit::oauth::AccessTokens;
 use hush_contracts::config::ConfigError;
 use hush_contracts::connector::ConnectorError;
 use serde_json::Value;
 
 use crate::config::GoogleAnalyticsConfig;
 use crate::request::{self, Deletion};
-use crate::response::{self, Verdict};
+use crate::response;
 
 /// What Google answered to one deletion request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,11 +83,7 @@ impl GoogleAnalyticsClient {
                     if !(200..300).contains(&answer.status) {
                         answer.body = redact(&answer.body, identifier);
                     }
-                    match response::classify(&answer, chrono::Utc::now()) {
-                        Verdict::Success(value) => Ok(Authorized::Accepted(value)),
-                        Verdict::Unauthenticated(detail) => Ok(Authorized::Refused(detail)),
-                        Verdict::Failed(error) => Err(error),
-                    }
+                    response::classify(&answer, chrono::Utc::now()).into_authorized()
                 }
             })
             .await

@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Days, NaiveTime, Utc};
-use hush_connector_kit::google::RpcStatus;
+use hush_connector_kit::google::{self, RpcStatus};
 use hush_connector_kit::http::{classify_http_status, VendorAnswer};
 use hush_contracts::connector::ConnectorError;
 use serde_json::Value;
@@ -32,16 +32,9 @@ const RATE_REASONS: [&str; 3] = [
 /// Reason of a `403` that means the day's quota is spent.
 const DAILY_REASON: &str = "dailyLimitExceeded";
 
-/// What one User Deletion API answer means.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict {
-    /// 2xx, with the body parsed as JSON.
-    Success(Value),
-    /// `401`: the access token expired or was revoked; refresh it and call again.
-    Unauthenticated(String),
-    /// Anything else.
-    Failed(ConnectorError),
-}
+/// What one User Deletion API answer means: a success carries the body parsed as JSON; only a
+/// `401` asks for a new token.
+pub type Verdict = google::Verdict<Value>;
 
 /// Classifies an answer received at `now`: quota answers wait for `Retry-After`, else
 /// `RetryInfo.retryDelay`, else [`DEFAULT_RETRY_AFTER`] (a spent daily quota waits until it

@@ -3,13 +3,13 @@
 //! and `requestStatus:retrieve`. No developer token: the Data Manager API does not use one.
 
 use hush_connector_kit::http::send;
-use hush_connector_kit::oauth::{AccessTokens, Authorized};
+use hush_connector_kit::oauth::AccessTokens;
 use hush_contracts::config::ConfigError;
 use hush_contracts::connector::ConnectorError;
 use serde_json::Value;
 
 use crate::config::GoogleDataManagerConfig;
-use crate::response::{self, Verdict};
+use crate::response;
 
 /// API version in every path.
 pub const API_VERSION: &str = "v1";
@@ -126,13 +126,7 @@ impl DataManagerClient {
         self.tokens
             .call(http, "Google Data Manager", recipient, |token| {
                 let request = build(&token);
-                async move {
-                    match response::classify(&send(request).await?) {
-                        Verdict::Success(value) => Ok(Authorized::Accepted(value)),
-                        Verdict::Unauthenticated(detail) => Ok(Authorized::Refused(detail)),
-                        Verdict::Failed(error) => Err(error),
-                    }
-                }
+                async move { response::classify(&send(request).await?).into_authorized() }
             })
             .await
     }

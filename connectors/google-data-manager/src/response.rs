@@ -4,24 +4,16 @@
 
 use std::time::Duration;
 
-use hush_connector_kit::google::RpcStatus;
-use hush_connector_kit::http::{classify_http_status, VendorAnswer};
+use hush_connector_kit::google::{self, RpcStatus};
+use hush_connector_kit::http::VendorAnswer;
 use hush_contracts::connector::ConnectorError;
 use serde_json::Value;
 
 /// Wait used when Google reports `RESOURCE_EXHAUSTED` without saying how long to wait.
 pub const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(30);
 
-/// What one Data Manager API answer means.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict {
-    /// 2xx, with the body parsed as JSON.
-    Success(Value),
-    /// `UNAUTHENTICATED`: the access token expired or was revoked; refresh it and call again.
-    Unauthenticated(String),
-    /// Anything else.
-    Failed(ConnectorError),
-}
+/// What one Data Manager API answer means: a success carries the body parsed as JSON.
+pub type Verdict = google::Verdict<Value>;
 
 /// Classifies a Data Manager API answer. `RESOURCE_EXHAUSTED`/429 waits for `Retry-After` (or
 /// the error's `RetryInfo.retryDelay`, or [`DEFAULT_RETRY_AFTER`]); `UNAVAILABLE`, `INTERNAL`,
@@ -30,12 +22,7 @@ pub enum Verdict {
 /// permanent with Google's status, `ErrorInfo` reason, message and field violations. A 2xx
 /// whose body is not JSON is transient.
 pub fn classify(answer: &VendorAnswer) -> Verdict {
-    let VendorAnswer {
-        status,
-        retry_after,
-        body,
-        ..
-    } = answer;
+    let VendorAnswer { status, body, .. } = answer;
     if (200..300).contains(status) {
         return match serde_json::from_str(body) {
             Ok(value) => Verdict::Success(value),
@@ -46,23 +33,11 @@ pub fn classify(answer: &VendorAnswer) -> Verdict {
     }
     let error = RpcStatus::parse(body);
     let detail = format!("HTTP {status} {}", describe(&error));
-    match (*status, error.status.as_str()) {
-        (401, _) | (_, "UNAUTHENTICATED") => Verdict::Unauthenticated(detail),
-        (429, _) | (_, "RESOURCE_EXHAUSTED") => Verdict::Failed(ConnectorError::RetryAfter {
-            after: answer
-                .retry_after_wait()
-                .or(error.retry_delay)
-                .unwrap_or(DEFAULT_RETRY_AFTER),
-            detail,
-        }),
-        (_, "UNAVAILABLE" | "INTERNAL" | "DEADLINE_EXCEEDED" | "ABORTED") => {
-            Verdict::Failed(ConnectorError::Transient(detail))
-        }
-        _ => Verdict::Failed(
-            classify_http_status(*status, retry_after.as_deref(), &describe(&error))
-                .unwrap_or(ConnectorError::Permanent(detail)),
-        ),
-    }
+    let wait = answer
+        .retry_after_wait()
+        .or(error.retry_delay)
+        .unwrap_or(DEFAULT_RETRY_AFTER);
+    google::error_verdict(*status, &error.status, wait, detail, &describe(&error))
 }
 
 /// Google's status, its `ErrorInfo` reasons and message, and its field violations.

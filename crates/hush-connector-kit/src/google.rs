@@ -1,11 +1,66 @@
 //! Google's error envelope, as every Google API answers a failed call: a `google.rpc.Status`
 //! (`{"error": {"code", "message", "status", "details"}}`) whose details carry the reason
 //! (`ErrorInfo`), the fields at fault (`BadRequest`) and how long to wait (`RetryInfo`). Each
-//! Google connector words its own error text from it.
+//! Google connector words its own error text from it, and reads an answer into a [`Verdict`].
 
 use std::time::Duration;
 
+use hush_contracts::connector::ConnectorError;
 use serde_json::Value;
+
+use crate::http::classify_http_status;
+use crate::oauth::Authorized;
+
+/// What one answer of a Google API, called with an OAuth access token, means.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict<T> {
+    /// A 2xx, with what was read from it.
+    Success(T),
+    /// The access token was refused (expired or revoked): refresh it and call again.
+    Unauthenticated(String),
+    /// Anything else.
+    Failed(ConnectorError),
+}
+
+impl<T> Verdict<T> {
+    /// The verdict as [`crate::oauth::AccessTokens::call`] takes it: a refused token asks for
+    /// a fresh one, a failure is the call's error.
+    pub fn into_authorized(self) -> Result<Authorized<T>, ConnectorError> {
+        match self {
+            Verdict::Success(value) => Ok(Authorized::Accepted(value)),
+            Verdict::Unauthenticated(detail) => Ok(Authorized::Refused(detail)),
+            Verdict::Failed(error) => Err(error),
+        }
+    }
+}
+
+/// The verdict on a Google error answer by its HTTP `status` and the envelope's canonical
+/// status name `canonical`: a 401 or `UNAUTHENTICATED` asks for a new token, a 429 or
+/// `RESOURCE_EXHAUSTED` waits `wait`, `UNAVAILABLE`, `INTERNAL`, `DEADLINE_EXCEEDED` and
+/// `ABORTED` are transient (each with `detail`); anything else goes by the HTTP status with
+/// Google's `text` ([`classify_http_status`]), and is permanent with `detail` should that
+/// status be a success.
+pub fn error_verdict<T>(
+    status: u16,
+    canonical: &str,
+    wait: Duration,
+    detail: String,
+    text: &str,
+) -> Verdict<T> {
+    match (status, canonical) {
+        (401, _) | (_, "UNAUTHENTICATED") => Verdict::Unauthenticated(detail),
+        (429, _) | (_, "RESOURCE_EXHAUSTED") => Verdict::Failed(ConnectorError::RetryAfter {
+            after: wait,
+            detail,
+        }),
+        (_, "UNAVAILABLE" | "INTERNAL" | "DEADLINE_EXCEEDED" | "ABORTED") => {
+            Verdict::Failed(ConnectorError::Transient(detail))
+        }
+        _ => Verdict::Failed(
+            classify_http_status(status, None, text).unwrap_or(ConnectorError::Permanent(detail)),
+        ),
+    }
+}
 
 /// The parts of a `google.rpc.Status` that say what went wrong.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -112,6 +167,58 @@ mod tests {
             assert_eq!(status.status, "");
             assert_eq!(status.message, body.chars().take(500).collect::<String>());
         }
+    }
+
+    #[test]
+    fn an_error_is_judged_by_its_canonical_status_before_its_http_status() {
+        let wait = Duration::from_secs(30);
+        let judged =
+            |status, canonical| error_verdict::<()>(status, canonical, wait, "d".into(), "t");
+        assert_eq!(judged(401, ""), Verdict::Unauthenticated("d".into()));
+        assert_eq!(
+            judged(400, "UNAUTHENTICATED"),
+            Verdict::Unauthenticated("d".into())
+        );
+        let waits = Verdict::Failed(ConnectorError::RetryAfter {
+            after: wait,
+            detail: "d".into(),
+        });
+        assert_eq!(judged(429, ""), waits);
+        assert_eq!(judged(403, "RESOURCE_EXHAUSTED"), waits);
+        for canonical in ["UNAVAILABLE", "INTERNAL", "DEADLINE_EXCEEDED", "ABORTED"] {
+            assert_eq!(
+                judged(409, canonical),
+                Verdict::Failed(ConnectorError::Transient("d".into()))
+            );
+        }
+        assert_eq!(
+            judged(400, "INVALID_ARGUMENT"),
+            Verdict::Failed(ConnectorError::Permanent("HTTP 400: t".into()))
+        );
+        assert_eq!(
+            judged(502, ""),
+            Verdict::Failed(ConnectorError::Transient("HTTP 502: t".into()))
+        );
+        assert_eq!(
+            judged(200, "ODD"),
+            Verdict::Failed(ConnectorError::Permanent("d".into()))
+        );
+    }
+
+    #[test]
+    fn a_verdict_becomes_what_the_token_holder_takes() {
+        assert_eq!(
+            Verdict::Success(7).into_authorized(),
+            Ok(Authorized::Accepted(7))
+        );
+        assert_eq!(
+            Verdict::<u8>::Unauthenticated("expired".into()).into_authorized(),
+            Ok(Authorized::Refused("expired".into()))
+        );
+        assert_eq!(
+            Verdict::<u8>::Failed(ConnectorError::Transient("x".into())).into_authorized(),
+            Err(ConnectorError::Transient("x".into()))
+        );
     }
 
     #[test]
