@@ -10,8 +10,8 @@ use hush_connector_amplitude::{
 };
 use hush_connector_kit::testing::deletion_only::{person, DeletionOnlySuite};
 use hush_connector_kit::testing::{
-    assert_refused, assert_refused_without, assert_retry_after_saying, assert_verified_after,
-    completed, ComplianceSuite,
+    assert_every_item, assert_refused, assert_refused_without, assert_retry_after_saying,
+    assert_verified_after, completed, ComplianceSuite,
 };
 use hush_contracts::connector::{Connector, Operation, SuppressionWork};
 use hush_contracts::events::{ConfirmationAction, RequestKind, VerificationStatus};
@@ -201,9 +201,7 @@ async fn more_than_a_hundred_users_take_two_requests_a_second_apart() {
     let (sim, connector) = start(config).await;
     let batch: Vec<_> = users.iter().map(|u| deletion(u)).collect();
     let results = connector.apply(Operation::Delete, &batch).await.unwrap();
-    assert!(results
-        .iter()
-        .all(|r| r.as_ref().unwrap().action == ConfirmationAction::Deleted));
+    assert_every_item(&results, batch.len(), ConfirmationAction::Deleted);
     let calls = sim.control().calls_to("/api/2/deletions/users");
     assert_eq!(
         calls.len(),

@@ -6,7 +6,7 @@ use std::time::Duration;
 use hush_connector_hubspot::sim::HubSpotSimulator;
 use hush_connector_hubspot::HubSpotConnector;
 use hush_connector_kit::testing::{
-    apply_one, completed, email, one, with_raw, work, ComplianceSuite, WorkExt,
+    apply_one, assert_every_item, completed, email, one, with_raw, work, ComplianceSuite, WorkExt,
 };
 use hush_contracts::connector::{
     Completion, Connector, ConnectorError, FromRecipient, Operation, SuppressionWork,
@@ -225,9 +225,7 @@ async fn more_than_one_hundred_contacts_are_split_into_calls_of_at_most_one_hund
         .apply(Operation::Suppress, &batch)
         .await
         .unwrap();
-    assert!(results
-        .iter()
-        .all(|r| r.as_ref().unwrap().action == ConfirmationAction::Flagged));
+    assert_every_item(&results, batch.len(), ConfirmationAction::Flagged);
     let sizes: Vec<usize> = sim
         .control()
         .calls_to("/crm/objects/2026-09/contacts/batch/update")

@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use hush_connector_kit::testing::deletion_only::{person, DeletionOnlySuite};
 use hush_connector_kit::testing::{
-    assert_refused, assert_refused_without, assert_retry_after_saying, assert_verified_after,
-    completed, one, ComplianceSuite,
+    assert_every_item, assert_refused, assert_refused_without, assert_retry_after_saying,
+    assert_verified_after, completed, one, ComplianceSuite,
 };
 use hush_connector_mixpanel::sim::{MixpanelSim, MixpanelSimConfig};
 use hush_connector_mixpanel::{
@@ -190,9 +190,7 @@ async fn more_than_two_thousand_ids_take_two_tasks_a_second_apart() {
         .map(|i| deletion(&format!("bulk-{i:04}")))
         .collect();
     let results = connector.apply(Operation::Delete, &batch).await.unwrap();
-    assert!(results
-        .iter()
-        .all(|r| r.as_ref().unwrap().action == ConfirmationAction::Deleted));
+    assert_every_item(&results, batch.len(), ConfirmationAction::Deleted);
     let calls = sim.control().calls();
     assert_eq!(
         calls.len(),

@@ -4,7 +4,8 @@ use std::sync::Once;
 use std::time::Duration;
 
 use hush_connector_kit::testing::{
-    assert_refused, assert_retry_after, email, one, with_raw, work, ComplianceSuite, WorkExt,
+    assert_every_item, assert_refused, assert_retry_after, email, one, with_raw, work,
+    ComplianceSuite, WorkExt,
 };
 use hush_connector_salesforce::sim::{IndividualFlags, SalesforceSim};
 use hush_connector_salesforce::SalesforceConnector;
@@ -229,9 +230,7 @@ async fn requests_for_one_person_in_one_batch_write_one_merged_record() {
         )
         .await
         .unwrap();
-    assert!(results
-        .iter()
-        .all(|r| r.as_ref().unwrap().action == ConfirmationAction::Flagged));
+    assert_every_item(&results, 2, ConfirmationAction::Flagged);
     let patches = s.calls("PATCH", COLLECTIONS);
     assert_eq!(patches.len(), 1);
     assert_eq!(patches[0].json["records"].as_array().unwrap().len(), 1);
@@ -386,12 +385,7 @@ async fn people_with_both_a_contact_and_a_lead_are_linked_in_one_run_per_type() 
         })
         .collect();
     let results = s.suppress(&batch).await;
-    assert!(
-        results
-            .iter()
-            .all(|r| r.as_ref().unwrap().action == ConfirmationAction::Flagged),
-        "{results:?}"
-    );
+    assert_every_item(&results, batch.len(), ConfirmationAction::Flagged);
     let link = &s.calls("PATCH", COLLECTIONS)[0];
     let types: Vec<&str> = link.json["records"]
         .as_array()
@@ -598,10 +592,7 @@ async fn batch_of_201_takes_two_collection_calls() {
     let s = setup("").await;
     let batch = s.known_contacts_opting_out("person", 201);
     let results = s.suppress(&batch).await;
-    assert_eq!(results.len(), 201);
-    assert!(results
-        .iter()
-        .all(|r| r.as_ref().unwrap().action == ConfirmationAction::Flagged));
+    assert_every_item(&results, 201, ConfirmationAction::Flagged);
     let sizes: Vec<usize> = s
         .calls("PATCH", COLLECTIONS)
         .iter()

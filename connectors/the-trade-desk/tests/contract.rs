@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use hush_connector_kit::secret::Secret;
 use hush_connector_kit::testing::{
-    assert_refused, assert_retry_after, completed, email, hashed, one, with_raw, work,
-    ComplianceSuite, WorkExt,
+    assert_every_item, assert_refused, assert_retry_after, completed, email, hashed, one, with_raw,
+    work, ComplianceSuite, WorkExt,
 };
 use hush_connector_the_trade_desk::sim::{TradeDeskSim, TradeDeskSimConfig};
 use hush_connector_the_trade_desk::{TradeDesk, TradeDeskConfig, FACTORY};
@@ -238,9 +238,7 @@ async fn ids_are_cut_to_ttds_limit() {
         .collect();
     assert_eq!(FACTORY.max_batch, 10_000);
     let results = connector.apply(Operation::Delete, &batch).await.unwrap();
-    assert!(results
-        .iter()
-        .all(|r| r.as_ref().unwrap().action == ConfirmationAction::Deleted));
+    assert_every_item(&results, batch.len(), ConfirmationAction::Deleted);
     let sizes: Vec<usize> = sim
         .control()
         .calls()

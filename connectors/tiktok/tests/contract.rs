@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use hush_connector_kit::secret::Secret;
 use hush_connector_kit::testing::{
-    assert_refused, assert_retry_after, completed, email, hashed, one, work, ComplianceSuite,
-    WorkExt,
+    assert_every_item, assert_refused, assert_retry_after, completed, email, hashed, one, work,
+    ComplianceSuite, WorkExt,
 };
 use hush_connector_tiktok::sim::{TikTokSim, TikTokSimConfig};
 use hush_connector_tiktok::{TikTokAudiences, TikTokConfig, FACTORY};
@@ -166,9 +166,7 @@ async fn rows_are_cut_to_the_limit_and_every_person_is_answered() {
         .collect();
     assert_eq!(FACTORY.max_batch, 1_000);
     let results = connector.apply(Operation::Suppress, &batch).await.unwrap();
-    assert!(results
-        .iter()
-        .all(|r| r.as_ref().unwrap().action == ConfirmationAction::Suppressed));
+    assert_every_item(&results, batch.len(), ConfirmationAction::Suppressed);
     let sizes: Vec<usize> = sim
         .control()
         .calls()

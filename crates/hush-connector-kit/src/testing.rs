@@ -370,6 +370,18 @@ async fn suppress_each(
     results
 }
 
+/// Panics unless `results` holds exactly `items` results, each a completion with `action`.
+pub fn assert_every_item(results: &ItemResults, items: usize, action: ConfirmationAction) {
+    assert_eq!(results.len(), items, "one result per item");
+    for (n, result) in results.iter().enumerate() {
+        assert_eq!(
+            result.as_ref().map(|c| c.action),
+            Ok(action),
+            "item {n} completed {action:?}"
+        );
+    }
+}
+
 /// Panics unless `result` (a whole batch's, or one item's) is a permanent refusal with a reason
 /// containing `reason`.
 pub fn assert_refused<T: std::fmt::Debug>(result: Result<T, ConnectorError>, reason: &str) {
@@ -732,6 +744,24 @@ mod tests {
             email_sha256("  Jane@Example.com "),
             hush_contracts::identifiers::sha256_hex("jane@example.com")
         );
+    }
+
+    #[test]
+    fn every_item_must_be_answered_with_the_action() {
+        let flagged = Ok(Completion::new(
+            ConfirmationAction::Flagged,
+            Default::default(),
+        ));
+        let results = vec![flagged.clone(), flagged];
+        assert_every_item(&results, 2, ConfirmationAction::Flagged);
+        let short = std::panic::catch_unwind(|| {
+            assert_every_item(&results, 3, ConfirmationAction::Flagged)
+        });
+        assert!(short.is_err(), "a result missing fails");
+        let other = std::panic::catch_unwind(|| {
+            assert_every_item(&results, 2, ConfirmationAction::Deleted)
+        });
+        assert!(other.is_err(), "another action fails");
     }
 
     #[test]
