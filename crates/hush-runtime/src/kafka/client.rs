@@ -20,21 +20,18 @@ const SECRET_PROPERTIES: &[&str] = &[
     "ssl.keystore.password",
 ];
 
-/// How long a client waits for an answer to a metadata request before it connects to
+/// How long a client goes without metadata from any broker before it connects to
 /// `bootstrap.servers` again (librdkafka's `metadata.recovery.rebootstrap.trigger.ms`, 5 minutes
 /// by default). A broker that is fenced for a moment (a KRaft broker paused or restarted past its
 /// session with the controller) answers metadata listing no brokers; librdkafka then forgets
 /// every broker it knew, the bootstrap one included, and without this it waits the full 5
 /// minutes before it connects again: every consumer group of the process stalls that long.
-/// Not shorter: at 10 s every broker outage longer than that made each client bootstrap again
-/// while the broker was away, and consumer groups took longer to find their coordinator after
-/// it came back (container_faults' broker stop-and-restart test failed twice).
-const REBOOTSTRAP_AFTER_MS: &str = "60000";
+const REBOOTSTRAP_AFTER_MS: &str = "10000";
 
 /// A client configuration with the bootstrap servers, extra properties and secret properties
 /// (read from the environment) of `config`. A secret written into `kafka.properties`, or a
 /// property set in both tables, is refused with an error naming it. A client with no metadata
-/// for 60 s bootstraps again (`metadata.recovery.rebootstrap.trigger.ms`, which
+/// for 10 s bootstraps again (`metadata.recovery.rebootstrap.trigger.ms`, which
 /// `kafka.properties` may override).
 pub fn client_config(config: &KafkaConfig) -> Result<ClientConfig, ConfigError> {
     let mut client = ClientConfig::new();
@@ -195,13 +192,13 @@ mod tests {
     }
 
     #[test]
-    fn a_client_bootstraps_again_after_a_minute_without_metadata_unless_told_otherwise() {
+    fn a_client_bootstraps_again_after_ten_seconds_without_metadata_unless_told_otherwise() {
         let key = "metadata.recovery.rebootstrap.trigger.ms";
         let client = client_config(&KafkaConfig::default()).unwrap();
-        assert_eq!(client.get(key), Some("60000"));
+        assert_eq!(client.get(key), Some("10000"));
         let mut config = KafkaConfig::default();
-        config.properties.insert(key.into(), "120000".into());
-        assert_eq!(client_config(&config).unwrap().get(key), Some("120000"));
+        config.properties.insert(key.into(), "60000".into());
+        assert_eq!(client_config(&config).unwrap().get(key), Some("60000"));
     }
 
     #[test]
