@@ -7,7 +7,6 @@ use async_trait::async_trait;
 use hush_contracts::events::AuditRecord;
 use hush_runtime::codec::AvroCodec;
 use hush_runtime::config::{ConfigError, KafkaConfig};
-use hush_runtime::kafka::ERROR_EVENT_PAUSE;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
@@ -59,6 +58,9 @@ pub trait RecordFetch: Send + Sync {
     /// The record written at `at`.
     async fn fetch(&self, at: Position) -> Result<Option<AuditRecord>, FetchError>;
 }
+
+/// How long a read waits after the consumer reported an error before it polls again.
+const ERROR_PAUSE: Duration = Duration::from_millis(100);
 
 /// Reads versions from the audit topic with a consumer of its own (no group, nothing
 /// committed), one position at a time, each within a bounded wait. A read that could not be
@@ -137,7 +139,7 @@ impl KafkaRecordFetch {
                 Ok(Ok(message)) => message,
                 Ok(Err(error)) => {
                     last_error = Some(error.to_string());
-                    let pause = tokio::time::Instant::now() + ERROR_EVENT_PAUSE;
+                    let pause = tokio::time::Instant::now() + ERROR_PAUSE;
                     tokio::time::sleep_until(pause.min(until)).await;
                     continue;
                 }
