@@ -111,10 +111,7 @@ pub async fn run(
     let calls = paced_calls(
         batch,
         applier.batch_limit(),
-        applier
-            .connector
-            .reads_back()
-            .then(|| applier.connector.verify_batch_limit()),
+        applier.connector.verify_batch_limit(),
     );
     // The recipient's input topics are the requests topic and its retry topic, each created
     // with the configured partition count; a replica holding one of them paces slowest.
