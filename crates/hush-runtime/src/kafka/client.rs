@@ -20,26 +20,12 @@ const SECRET_PROPERTIES: &[&str] = &[
     "ssl.keystore.password",
 ];
 
-/// How long a client goes without metadata from any broker before it connects to
-/// `bootstrap.servers` again (librdkafka's `metadata.recovery.rebootstrap.trigger.ms`, 5 minutes
-/// by default). A broker that is fenced for a moment (a KRaft broker paused or restarted past its
-/// session with the controller) answers metadata listing no brokers; librdkafka then forgets
-/// every broker it knew, the bootstrap one included, and without this it waits the full 5
-/// minutes before it connects again: every consumer group of the process stalls that long.
-const REBOOTSTRAP_AFTER_MS: &str = "10000";
-
 /// A client configuration with the bootstrap servers, extra properties and secret properties
 /// (read from the environment) of `config`. A secret written into `kafka.properties`, or a
-/// property set in both tables, is refused with an error naming it. A client with no metadata
-/// for 10 s bootstraps again (`metadata.recovery.rebootstrap.trigger.ms`, which
-/// `kafka.properties` may override).
+/// property set in both tables, is refused with an error naming it.
 pub fn client_config(config: &KafkaConfig) -> Result<ClientConfig, ConfigError> {
     let mut client = ClientConfig::new();
     client.set("bootstrap.servers", &config.bootstrap_servers);
-    client.set(
-        "metadata.recovery.rebootstrap.trigger.ms",
-        REBOOTSTRAP_AFTER_MS,
-    );
     for (key, value) in &config.properties {
         if SECRET_PROPERTIES.contains(&key.as_str()) {
             return Err(ConfigError::Invalid(format!(
@@ -189,16 +175,6 @@ mod tests {
         std::env::set_var("HUSH_TEST_CLIENT_SASL_PASSWORD", "from-env");
         let client = client_config(&config).unwrap();
         assert_eq!(client.get("sasl.password"), Some("from-env"));
-    }
-
-    #[test]
-    fn a_client_bootstraps_again_after_ten_seconds_without_metadata_unless_told_otherwise() {
-        let key = "metadata.recovery.rebootstrap.trigger.ms";
-        let client = client_config(&KafkaConfig::default()).unwrap();
-        assert_eq!(client.get(key), Some("10000"));
-        let mut config = KafkaConfig::default();
-        config.properties.insert(key.into(), "60000".into());
-        assert_eq!(client_config(&config).unwrap().get(key), Some("60000"));
     }
 
     #[test]
