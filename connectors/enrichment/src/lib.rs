@@ -190,6 +190,12 @@ fn without_a_read(work: &SuppressionWork) -> Option<Result<Completion, Connector
 
 #[async_trait]
 impl Connector for EnrichmentConnector {
+    /// Nothing is read back from the vendor (the default `verify`), so no read-back slot of
+    /// the rate limit is held.
+    fn reads_back(&self) -> bool {
+        false
+    }
+
     /// Confirms an opt-out or a limit once the deny-list denies every identifier of the
     /// request: `SUPPRESSED`, `VERIFIED`; an opt-in is `NOT_APPLICABLE`, a request with no
     /// identifier `NOT_FOUND` with the reason (no one to deny). A deletion is

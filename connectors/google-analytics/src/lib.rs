@@ -111,6 +111,12 @@ impl GoogleAnalyticsConnector {
 
 #[async_trait]
 impl Connector for GoogleAnalyticsConnector {
+    /// Nothing is read back from the vendor (the default `verify`), so no read-back slot of
+    /// the rate limit is held.
+    fn reads_back(&self) -> bool {
+        false
+    }
+
     /// Deletes each item's identifiers from the property (opt-outs, limits and opt-ins are
     /// `NOT_APPLICABLE`). A call-level failure fails only the item it happened on.
     async fn apply(&self, _operation: Operation, batch: &[SuppressionWork]) -> BatchResult {

@@ -140,6 +140,12 @@ fn not_found(reason: &str) -> Completion {
 
 #[async_trait]
 impl Connector for LinkedInDmpSegment {
+    /// Nothing is read back from the vendor (the default `verify`), so no read-back slot of
+    /// the rate limit is held.
+    fn reads_back(&self) -> bool {
+        false
+    }
+
     /// Removes every person from the DMP segment, whatever the operation: removal is the only
     /// suppression LinkedIn offers. A person with no email or mobile advertising id is
     /// `NOT_FOUND` with the reason (no segment can hold them under anything LinkedIn matches

@@ -192,6 +192,12 @@ fn new_session_id() -> u64 {
 
 #[async_trait]
 impl Connector for MetaCustomAudiences {
+    /// Nothing is read back from the vendor (the default `verify`), so no read-back slot of
+    /// the rate limit is held.
+    fn reads_back(&self) -> bool {
+        false
+    }
+
     /// Removes every person from the Custom Audience, whatever the operation: removal is the
     /// only suppression Meta offers. A person with no email, phone or MAID is `NOT_FOUND` with
     /// the reason (no audience can hold them under anything Meta matches on); an opt-in is

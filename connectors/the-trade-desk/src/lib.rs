@@ -229,6 +229,12 @@ fn refusal(operation: Operation, work: &SuppressionWork) -> Option<ConnectorErro
 
 #[async_trait]
 impl Connector for TradeDesk {
+    /// Nothing is read back from the vendor (the default `verify`), so no read-back slot of
+    /// the rate limit is held.
+    fn reads_back(&self) -> bool {
+        false
+    }
+
     /// Suppress sends `RequestType: OptOut` (`SUPPRESSED`), Delete `RequestType: Deletion`
     /// (`DELETED`), both `UNVERIFIABLE`; an opt-in is `NOT_APPLICABLE` and a person with no id
     /// TTD accepts `NOT_FOUND` with the reason.

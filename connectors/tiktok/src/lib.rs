@@ -136,6 +136,12 @@ impl TikTokAudiences {
 
 #[async_trait]
 impl Connector for TikTokAudiences {
+    /// Nothing is read back from the vendor (the default `verify`), so no read-back slot of
+    /// the rate limit is held.
+    fn reads_back(&self) -> bool {
+        false
+    }
+
     /// Removes every person from the configured audiences, whatever the operation: removal is
     /// the only suppression TikTok audiences offer (`SUPPRESSED`, `UNVERIFIABLE`). An opt-in is
     /// `NOT_APPLICABLE`; a person with no email, phone or MAID is `NOT_FOUND` with the reason

@@ -88,6 +88,12 @@ impl WebhookConnector {
 
 #[async_trait]
 impl Connector for WebhookConnector {
+    /// Nothing is read back from the vendor (the default `verify`), so no read-back slot of
+    /// the rate limit is held.
+    fn reads_back(&self) -> bool {
+        false
+    }
+
     /// The notice is the suppression or deletion: a webhook recipient is told to comply and
     /// forward, and each notice names its request's kind, so both operations send it.
     async fn apply(&self, _operation: Operation, batch: &[SuppressionWork]) -> BatchResult {

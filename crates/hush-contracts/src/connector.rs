@@ -255,6 +255,14 @@ pub trait Connector: Send + Sync {
         true
     }
 
+    /// Whether [`Connector::verify`] (or [`Connector::verify_batch`]) calls the vendor, so the
+    /// suppressor holds a slot of the recipient's rate limit for each read-back. True unless the
+    /// connector keeps the default `verify`, which reads nothing back: such a connector says
+    /// false, and each of its requests then costs one paced call instead of two.
+    fn reads_back(&self) -> bool {
+        true
+    }
+
     /// Most items whose outcomes one vendor read-back call can cover: the suppressor hands
     /// [`Connector::verify_batch`] at most this many at a time and counts each such call once
     /// against the recipient's rate limit. 1 unless the vendor offers a batch read.

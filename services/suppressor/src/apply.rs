@@ -277,8 +277,11 @@ impl<R: Record, C: Clock> Applier<R, C> {
         let mut completed = completed.into_iter().peekable();
         while completed.peek().is_some() {
             let chunk: Vec<(InFlight, Completion)> = completed.by_ref().take(per_call).collect();
-            // A read-back is a vendor call too: it counts against the recipient's rate limit.
-            self.pacer.ready().await;
+            // A read-back is a vendor call too: it counts against the recipient's rate limit
+            // (a connector that reads nothing back makes no call here).
+            if self.connector.reads_back() {
+                self.pacer.ready().await;
+            }
             let items: Vec<(&SuppressionWork, &Completion)> = chunk
                 .iter()
                 .map(|(item, completion)| (&item.work, completion))
@@ -337,7 +340,9 @@ impl<R: Record, C: Clock> Applier<R, C> {
                     (item, reverify, completion)
                 })
                 .collect();
-            self.pacer.ready().await;
+            if self.connector.reads_back() {
+                self.pacer.ready().await;
+            }
             let reads: Vec<(&SuppressionWork, &Completion)> = chunk
                 .iter()
                 .map(|(item, _, completion)| (&item.work, completion))
@@ -662,6 +667,31 @@ mod tests {
         let items = vec![item("a", 0), item("b", 0)];
         applier.apply(Operation::Suppress, items).await.unwrap();
         assert_eq!(connector.read_backs(), vec![1, 1]);
+    }
+
+    /// Seconds of (paused) time one apply of three items takes at one call a second.
+    async fn paced_seconds(connector: Arc<ScriptedConnector>) -> u64 {
+        let (applier, record, _) = applier(connector, section());
+        applier.pacer().set_rate(1.0);
+        let started = tokio::time::Instant::now();
+        let items = vec![item("a", 0), item("b", 0), item("c", 0)];
+        applier.apply(Operation::Suppress, items).await.unwrap();
+        assert_eq!(confirmed(&record.outputs()).len(), 3);
+        started.elapsed().as_secs()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn each_read_back_waits_for_a_slot_of_the_rate_limit() {
+        // One apply at once, then three read-backs a second apart.
+        let connector = ScriptedConnector::answering([suppressed()]);
+        assert_eq!(paced_seconds(connector).await, 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_connector_that_reads_nothing_back_spends_no_slot_on_read_backs() {
+        let connector = ScriptedConnector::answering([suppressed()]).reading_nothing_back();
+        assert_eq!(paced_seconds(connector.clone()).await, 0);
+        assert_eq!(connector.calls(), vec![3]);
     }
 
     #[tokio::test]

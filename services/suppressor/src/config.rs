@@ -110,9 +110,11 @@ impl SuppressorSection {
 }
 
 /// Vendor calls one consumed batch of `batch` requests needs at most per in-place attempt:
-/// one apply per `batch_limit` requests and one read-back per `verify_limit` of them.
-pub fn paced_calls(batch: usize, batch_limit: usize, verify_limit: usize) -> usize {
-    batch.div_ceil(batch_limit.max(1)) + batch.div_ceil(verify_limit.max(1))
+/// one apply per `batch_limit` requests and, for a connector that reads back, one read-back per
+/// `verify_limit` of them (`None`: it reads nothing back).
+pub fn paced_calls(batch: usize, batch_limit: usize, verify_limit: Option<usize>) -> usize {
+    batch.div_ceil(batch_limit.max(1))
+        + verify_limit.map_or(0, |limit| batch.div_ceil(limit.max(1)))
 }
 
 #[cfg(test)]
@@ -126,7 +128,7 @@ mod tests {
         recipient.timeout_ms = 10_000;
         // HubSpot-like: 800 requests, 100 per write and per read-back, at 9 calls per second
         // shared by 24 input partitions (the pace of a replica holding one).
-        let calls = paced_calls(800, 100, 100);
+        let calls = paced_calls(800, 100, Some(100));
         assert_eq!(calls, 16);
         // 30 s hold + 3 × (4 × 10 s + 30 s) + 3 × 16 calls at 0.375/s = 368 s, doubled.
         assert_eq!(
@@ -143,7 +145,13 @@ mod tests {
 
     #[test]
     fn without_a_batch_read_every_request_is_read_back_on_its_own() {
-        assert_eq!(paced_calls(800, 100, 1), 808);
-        assert_eq!(paced_calls(7, 1, 1), 14);
+        assert_eq!(paced_calls(800, 100, Some(1)), 808);
+        assert_eq!(paced_calls(7, 1, Some(1)), 14);
+    }
+
+    #[test]
+    fn a_connector_that_reads_nothing_back_needs_only_its_applies() {
+        assert_eq!(paced_calls(800, 100, None), 8);
+        assert_eq!(paced_calls(7, 1, None), 7);
     }
 }

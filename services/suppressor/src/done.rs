@@ -33,9 +33,11 @@ use hush_contracts::events::{Confirmation, ConfirmationAction};
 use hush_contracts::identifiers::sha256_hex;
 use hush_runtime::codec::AvroCodec;
 use hush_runtime::config::KafkaConfig;
+use hush_runtime::kafka::startup::{topic_partitions, transient, wait_for_broker, StartupError};
 use hush_runtime::kafka::{client_config, IncomingMessage};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::{Offset, TopicPartitionList};
+use tokio_util::sync::CancellationToken;
 
 use crate::metrics;
 
@@ -164,11 +166,7 @@ pub struct Rebuilt {
 }
 
 /// Rebuilds the done-set of recipient `recipient_id` from the confirmations written in the last
-/// `window`: each partition of `topic` is read from the first offset whose timestamp is within
-/// the window (found by the broker's time index) up to its end offset at the call. A success
-/// or a confirmation awaiting read-back closes a request; a permanent failure does not (it can
-/// be re-driven once its cause is fixed). A confirmation that cannot be decoded is counted and
-/// logged, not fatal: its request may be sent again, which the connectors tolerate.
+/// `window`: [`rebuild_until`] with a wait for the broker that only its answer ends.
 pub async fn rebuild(
     kafka: &KafkaConfig,
     topic: &str,
@@ -177,20 +175,73 @@ pub async fn rebuild(
     recipient_id: &str,
     window: Duration,
 ) -> anyhow::Result<(DoneSet, Rebuilt)> {
+    let reader = Reader {
+        kafka,
+        topic,
+        client_id,
+        codec,
+    };
+    rebuild_until(&reader, recipient_id, window, &CancellationToken::new()).await
+}
+
+/// Where [`rebuild_until`] reads the confirmations from.
+pub struct Reader<'a> {
+    /// The broker.
+    pub kafka: &'a KafkaConfig,
+    /// The confirmations topic.
+    pub topic: &'a str,
+    /// The Kafka client id of the reader.
+    pub client_id: &'a str,
+    /// The decoder of the confirmations.
+    pub codec: &'a AvroCodec,
+}
+
+/// Rebuilds the done-set of recipient `recipient_id` from the confirmations written in the last
+/// `window`: each partition of the reader's topic is read from the first offset whose timestamp
+/// is within the window (found by the broker's time index) up to its end offset at the call. A
+/// success or a confirmation awaiting read-back closes a request; a permanent failure does not
+/// (it can be re-driven once its cause is fixed). A confirmation that cannot be decoded is
+/// counted and logged, not fatal: its request may be sent again, which the connectors tolerate.
+///
+/// A broker that does not answer (down, restarting) is waited for, with backoff while finding
+/// the window's start ([`wait_for_broker`]) and while reading; a missing topic is an error at
+/// once. The wait ends with an error when `stop` is cancelled.
+pub async fn rebuild_until(
+    reader: &Reader<'_>,
+    recipient_id: &str,
+    window: Duration,
+    stop: &CancellationToken,
+) -> anyhow::Result<(DoneSet, Rebuilt)> {
+    let topic = reader.topic;
     let done = DoneSet::with_window(window);
-    let consumer: StreamConsumer = client_config(kafka)?
+    let consumer: StreamConsumer = client_config(reader.kafka)?
         .set(
             "group.id",
-            format!("{client_id}-done-{}-{}", std::process::id(), now_millis()),
+            format!(
+                "{}-done-{}-{}",
+                reader.client_id,
+                std::process::id(),
+                now_millis()
+            ),
         )
-        .set("client.id", client_id)
+        .set("client.id", reader.client_id)
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("enable.partition.eof", "false")
         .create()
         .context("kafka reader of the confirmations")?;
     let since = now_millis() - i64::try_from(window.as_millis()).unwrap_or(i64::MAX);
-    let starts = window_starts(&consumer, topic, since)?;
+    let (consumer, starts) = {
+        let (topic, stop) = (topic.to_owned(), stop.clone());
+        tokio::task::spawn_blocking(move || {
+            let what = format!("the done-set window of {topic}");
+            let starts = wait_for_broker(&what, &stop, || window_starts(&consumer, &topic, since));
+            (consumer, starts)
+        })
+        .await
+        .context("finding the done-set window")?
+    };
+    let starts = starts?;
     let partitions_without_records = starts.iter().filter(|s| s.1 >= s.2).count();
     let mut assignment = TopicPartitionList::new();
     let mut remaining: HashMap<i32, i64> = HashMap::new();
@@ -206,11 +257,36 @@ pub async fn rebuild(
             .assign(&assignment)
             .with_context(|| format!("assign {topic}"))?;
     }
+    let mut broker_away = false;
     while !remaining.is_empty() {
-        let message = tokio::time::timeout(NO_PROGRESS_TIMEOUT, consumer.recv())
-            .await
-            .map_err(|_| anyhow::anyhow!("no progress reading {topic} for 30 s"))?
-            .with_context(|| format!("reading {topic}"))?;
+        let received = tokio::select! {
+            _ = stop.cancelled() => anyhow::bail!("stopped while rebuilding the done-set from {topic}"),
+            received = tokio::time::timeout(NO_PROGRESS_TIMEOUT, consumer.recv()) => received,
+        };
+        let message = match received {
+            // Silence while the broker is known to be away is waiting, not a stall.
+            Err(_) if broker_away => {
+                tracing::warn!(
+                    topic,
+                    "broker still away while rebuilding the done-set; waiting"
+                );
+                continue;
+            }
+            Err(_) => anyhow::bail!("no progress reading {topic} for 30 s"),
+            Ok(Ok(message)) => message,
+            // librdkafka reports a lost broker connection and reconnects by itself (a broker
+            // restart during the rebuild): wait for it, however long it takes, until `stop`.
+            Ok(Err(error)) if transient(&error) => {
+                if !broker_away {
+                    tracing::warn!(%error, topic, "broker away while rebuilding the done-set; not ready, waiting for it");
+                    broker_away = true;
+                }
+                tokio::time::sleep(BROKER_AWAY_POLL).await;
+                continue;
+            }
+            Ok(Err(error)) => return Err(error).with_context(|| format!("reading {topic}")),
+        };
+        broker_away = false;
         let incoming = IncomingMessage::from_borrowed(&message);
         if remaining
             .get(&incoming.partition)
@@ -219,7 +295,7 @@ pub async fn rebuild(
             remaining.remove(&incoming.partition);
         }
         records += 1;
-        remember(&done, codec, recipient_id, incoming).await;
+        remember(&done, reader.codec, recipient_id, incoming).await;
     }
     let rebuilt = Rebuilt {
         records,
@@ -236,39 +312,46 @@ pub async fn rebuild(
     Ok((done, rebuilt))
 }
 
+/// How long the rebuild pauses after a transport error before reading again.
+const BROKER_AWAY_POLL: Duration = Duration::from_millis(200);
+
+/// Longest a start-up read of the broker waits for its answer.
+const READ_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Per partition of `topic`: (partition, first offset at or after `since_ms`, end offset).
-/// A partition with nothing that recent starts at its end.
+/// A partition with nothing that recent starts at its end. A broker that does not answer, or a
+/// partition whose leader is being elected, is [`StartupError::Unreachable`]; a missing topic is
+/// refused.
 fn window_starts(
     consumer: &StreamConsumer,
     topic: &str,
     since_ms: i64,
-) -> anyhow::Result<Vec<(i32, i64, i64)>> {
-    let metadata = consumer
-        .fetch_metadata(Some(topic), Duration::from_secs(30))
-        .with_context(|| format!("metadata of {topic}"))?;
-    let partitions: Vec<i32> = metadata
-        .topics()
-        .first()
-        .map(|t| t.partitions().iter().map(|p| p.id()).collect())
-        .unwrap_or_default();
-    anyhow::ensure!(
-        !partitions.is_empty(),
-        "topic {topic} does not exist (create it with `hush topics create`)"
-    );
+) -> Result<Vec<(i32, i64, i64)>, StartupError> {
+    let partitions = topic_partitions(consumer.client(), topic)?;
     let mut times = TopicPartitionList::new();
     for &partition in &partitions {
-        times.add_partition_offset(topic, partition, Offset::Offset(since_ms))?;
+        times
+            .add_partition_offset(topic, partition, Offset::Offset(since_ms))
+            .map_err(|e| StartupError::refused(format!("offsets of {topic} by time: {e}")))?;
     }
     let found = consumer
-        .offsets_for_times(times, Duration::from_secs(30))
-        .with_context(|| format!("offsets of {topic} by time"))?;
+        .offsets_for_times(times, READ_TIMEOUT)
+        .map_err(|e| StartupError::from_kafka(&format!("offsets of {topic} by time"), &e))?;
     partitions
         .into_iter()
         .map(|partition| {
+            let by_time = found.find_partition(topic, partition);
+            if let Some(Err(error)) = by_time.as_ref().map(|e| e.error()) {
+                return Err(StartupError::from_kafka(
+                    &format!("offset of {topic} partition {partition} by time"),
+                    &error,
+                ));
+            }
+            let what = format!("watermarks of {topic} partition {partition}");
             let (low, high) = consumer
-                .fetch_watermarks(topic, partition, Duration::from_secs(30))
-                .with_context(|| format!("watermarks of {topic} partition {partition}"))?;
-            let start = match found.find_partition(topic, partition).map(|e| e.offset()) {
+                .fetch_watermarks(topic, partition, READ_TIMEOUT)
+                .map_err(|e| StartupError::from_kafka(&what, &e))?;
+            let start = match by_time.map(|e| e.offset()) {
                 Some(Offset::Offset(offset)) => offset.max(low),
                 // No record at or after the window's start.
                 _ => high,
@@ -319,6 +402,7 @@ fn now_millis() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hush_runtime::config::RegistryConfig;
 
     const DAY_MS: i64 = 86_400_000;
     const T0: i64 = 1_767_225_600_000;
@@ -359,5 +443,42 @@ mod tests {
         assert_eq!(done.len(), n as usize);
         let per_entry = done.heap_bytes() as f64 / f64::from(n);
         assert!(per_entry <= 48.0, "{per_entry:.1} bytes an entry");
+    }
+
+    #[tokio::test]
+    async fn the_rebuild_waits_for_a_broker_that_is_not_there_until_the_stop() {
+        let kafka = KafkaConfig {
+            bootstrap_servers: "127.0.0.1:1".into(),
+            properties: [("socket.timeout.ms".to_owned(), "1000".to_owned())].into(),
+            ..KafkaConfig::default()
+        };
+        let codec = AvroCodec::from_config(&RegistryConfig::default()).unwrap();
+        let reader = Reader {
+            kafka: &kafka,
+            topic: "hush.confirmations.v1",
+            client_id: "hush-test",
+            codec: &codec,
+        };
+        let stop = CancellationToken::new();
+        let canceller = stop.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            canceller.cancel();
+        });
+        let started = std::time::Instant::now();
+        let error = rebuild_until(&reader, "crm", WINDOW, &stop)
+            .await
+            .err()
+            .expect("no broker, no done-set")
+            .to_string();
+        assert!(started.elapsed() >= Duration::from_secs(2), "{error}");
+        // The metadata read failed as a broker not answering, and was retried until the stop.
+        assert!(
+            error.contains(
+                "stopped while waiting for the broker (the done-set window of \
+                 hush.confirmations.v1: metadata of hush.confirmations.v1: "
+            ),
+            "{error}"
+        );
     }
 }

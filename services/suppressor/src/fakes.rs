@@ -106,6 +106,7 @@ pub struct ScriptedConnector {
     read_backs: Mutex<Vec<usize>>,
     read_back_answers: Mutex<VecDeque<VerificationStatus>>,
     settled_elsewhere: std::sync::atomic::AtomicBool,
+    reads_nothing_back: std::sync::atomic::AtomicBool,
 }
 
 /// One scripted answer to a call.
@@ -138,6 +139,7 @@ impl ScriptedConnector {
             read_backs: Mutex::default(),
             read_back_answers: Mutex::default(),
             settled_elsewhere: Default::default(),
+            reads_nothing_back: Default::default(),
         })
     }
 
@@ -155,6 +157,14 @@ impl ScriptedConnector {
     /// never re-verified.
     pub fn settled_elsewhere(self: Arc<Self>) -> Arc<Self> {
         self.settled_elsewhere
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        self
+    }
+
+    /// Makes this connector one that keeps the default `verify` (like a webhook's): its
+    /// read-backs call no vendor and take no slot of the rate limit.
+    pub fn reading_nothing_back(self: Arc<Self>) -> Arc<Self> {
+        self.reads_nothing_back
             .store(true, std::sync::atomic::Ordering::SeqCst);
         self
     }
@@ -199,6 +209,12 @@ impl Connector for ScriptedConnector {
     fn reverifies_pending(&self) -> bool {
         !self
             .settled_elsewhere
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn reads_back(&self) -> bool {
+        !self
+            .reads_nothing_back
             .load(std::sync::atomic::Ordering::SeqCst)
     }
 

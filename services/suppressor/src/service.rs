@@ -14,7 +14,7 @@ use hush_runtime::kafka::{
     SUPPRESSOR_CLIENT_PREFIX,
 };
 use hush_runtime::ops::Readiness;
-use hush_runtime::topics::{ensure_topics, TopicSpec};
+use hush_runtime::topics::{ensure_topics_waiting, TopicSpec};
 use tokio_util::sync::CancellationToken;
 
 use crate::apply::Applier;
@@ -53,13 +53,15 @@ pub async fn run(
     };
     let common = &config.common;
     let retry = common.topics.retry_topic(&recipient.id);
-    ensure_topics(
+    // The broker may be restarting: wait for it (not ready meanwhile) rather than exit.
+    ensure_topics_waiting(
         &common.kafka,
         &common.topics,
         &[TopicSpec {
             name: retry.clone(),
             config: vec![("retention.ms", "2592000000")],
         }],
+        &shutdown,
     )
     .await?;
 
@@ -75,15 +77,13 @@ pub async fn run(
     let rebuilt = Arc::new(AtomicBool::new(false));
     readiness.require("confirmations rebuilt", rebuilt.clone());
     // Only the confirmations of the done-set's window are read (see `done`).
-    let (done, _) = done::rebuild(
-        &common.kafka,
-        &common.topics.confirmations,
-        &client_id,
-        &codec,
-        &recipient.id,
-        done::WINDOW,
-    )
-    .await?;
+    let reader = done::Reader {
+        kafka: &common.kafka,
+        topic: &common.topics.confirmations,
+        client_id: &client_id,
+        codec: &codec,
+    };
+    let (done, _) = done::rebuild_until(&reader, &recipient.id, done::WINDOW, &shutdown).await?;
     let done = Arc::new(done);
     rebuilt.store(true, Ordering::SeqCst);
 
@@ -111,7 +111,10 @@ pub async fn run(
     let calls = paced_calls(
         batch,
         applier.batch_limit(),
-        applier.connector.verify_batch_limit(),
+        applier
+            .connector
+            .reads_back()
+            .then(|| applier.connector.verify_batch_limit()),
     );
     // The recipient's input topics are the requests topic and its retry topic, each created
     // with the configured partition count; a replica holding one of them paces slowest.

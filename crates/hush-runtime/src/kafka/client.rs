@@ -20,12 +20,29 @@ const SECRET_PROPERTIES: &[&str] = &[
     "ssl.keystore.password",
 ];
 
+/// How long a client waits for an answer to a metadata request before it connects to
+/// `bootstrap.servers` again (librdkafka's `metadata.recovery.rebootstrap.trigger.ms`, 5 minutes
+/// by default). A broker that is fenced for a moment (a KRaft broker paused or restarted past its
+/// session with the controller) answers metadata listing no brokers; librdkafka then forgets
+/// every broker it knew, the bootstrap one included, and without this it waits the full 5
+/// minutes before it connects again: every consumer group of the process stalls that long.
+/// Not shorter: at 10 s every broker outage longer than that made each client bootstrap again
+/// while the broker was away, and consumer groups took longer to find their coordinator after
+/// it came back (container_faults' broker stop-and-restart test failed twice).
+const REBOOTSTRAP_AFTER_MS: &str = "60000";
+
 /// A client configuration with the bootstrap servers, extra properties and secret properties
 /// (read from the environment) of `config`. A secret written into `kafka.properties`, or a
-/// property set in both tables, is refused with an error naming it.
+/// property set in both tables, is refused with an error naming it. A client with no metadata
+/// for 60 s bootstraps again (`metadata.recovery.rebootstrap.trigger.ms`, which
+/// `kafka.properties` may override).
 pub fn client_config(config: &KafkaConfig) -> Result<ClientConfig, ConfigError> {
     let mut client = ClientConfig::new();
     client.set("bootstrap.servers", &config.bootstrap_servers);
+    client.set(
+        "metadata.recovery.rebootstrap.trigger.ms",
+        REBOOTSTRAP_AFTER_MS,
+    );
     for (key, value) in &config.properties {
         if SECRET_PROPERTIES.contains(&key.as_str()) {
             return Err(ConfigError::Invalid(format!(
@@ -175,6 +192,16 @@ mod tests {
         std::env::set_var("HUSH_TEST_CLIENT_SASL_PASSWORD", "from-env");
         let client = client_config(&config).unwrap();
         assert_eq!(client.get("sasl.password"), Some("from-env"));
+    }
+
+    #[test]
+    fn a_client_bootstraps_again_after_a_minute_without_metadata_unless_told_otherwise() {
+        let key = "metadata.recovery.rebootstrap.trigger.ms";
+        let client = client_config(&KafkaConfig::default()).unwrap();
+        assert_eq!(client.get(key), Some("60000"));
+        let mut config = KafkaConfig::default();
+        config.properties.insert(key.into(), "120000".into());
+        assert_eq!(client_config(&config).unwrap().get(key), Some("120000"));
     }
 
     #[test]

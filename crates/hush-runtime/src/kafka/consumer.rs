@@ -419,7 +419,7 @@ impl EventConsumer {
                     Err(error) => {
                         exit_if_fatal(&error, &self.group_id);
                         tracing::warn!(%error, group = %self.group_id, "kafka receive error");
-                        tokio::time::sleep(Duration::from_millis(200)).await;
+                        tokio::time::sleep(super::ERROR_EVENT_PAUSE).await;
                     }
                 },
             }

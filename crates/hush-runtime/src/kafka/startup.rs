@@ -3,6 +3,7 @@
 //! service reports not ready, and a cluster that answers with something wrong (a missing
 //! topic, partition counts that differ) is an error at once, with its message.
 
+use std::future::Future;
 use std::time::{Duration, Instant};
 
 use backoff::backoff::Backoff;
@@ -41,6 +42,16 @@ impl StartupError {
     /// A refusal with `message` (what is wrong and how to fix it).
     pub fn refused(message: impl Into<String>) -> Self {
         Self::Refused(ConfigError::Invalid(message.into()))
+    }
+}
+
+impl From<StartupError> for ConfigError {
+    /// The error of a read made once, without waiting: an unreachable broker is an error too.
+    fn from(error: StartupError) -> Self {
+        match error {
+            StartupError::Unreachable(message) => ConfigError::Invalid(message),
+            StartupError::Refused(error) => error,
+        }
     }
 }
 
@@ -135,6 +146,65 @@ fn backoff() -> backoff::ExponentialBackoff {
         .build()
 }
 
+/// The attempts of one wait for the broker: the backoff between them and their log lines.
+struct Attempts<'a> {
+    what: &'a str,
+    backoff: backoff::ExponentialBackoff,
+    failed: u32,
+    /// The error of the last failed attempt.
+    last_error: Option<String>,
+}
+
+impl<'a> Attempts<'a> {
+    fn new(what: &'a str) -> Self {
+        Self {
+            what,
+            backoff: backoff(),
+            failed: 0,
+            last_error: None,
+        }
+    }
+
+    /// Logs an answer that came after failed attempts.
+    fn answered(&self) {
+        if self.failed > 0 {
+            tracing::info!(
+                what = self.what,
+                attempts = self.failed + 1,
+                "broker answered at start-up"
+            );
+        }
+    }
+
+    /// Logs an unreachable broker and returns how long to wait before the next attempt.
+    fn retry_after(&mut self, error: &str) -> Duration {
+        self.failed += 1;
+        let wait = self.backoff.next_backoff().unwrap_or(MAX_WAIT);
+        tracing::warn!(
+            what = self.what,
+            %error,
+            attempt = self.failed,
+            retry_in_ms = wait.as_millis() as u64,
+            "broker not answering at start-up; not ready, retrying"
+        );
+        self.last_error = Some(error.to_owned());
+        wait
+    }
+
+    /// The error of a wait ended by a shutdown, naming what was waited for and the error of
+    /// the last failed attempt.
+    fn stopped(&self) -> ConfigError {
+        let error = self
+            .last_error
+            .as_deref()
+            .unwrap_or("shutdown during the first attempt");
+        ConfigError::Invalid(format!(
+            "stopped while waiting for the broker ({}: {error})",
+            self.what
+        ))
+    }
+}
+
 /// Runs the blocking start-up read `read` (named `what` in the log) until it succeeds or is
 /// refused, waiting with backoff after each [`StartupError::Unreachable`] and logging each
 /// retry once with its error; gives up with an error naming `what` once `stop` is cancelled
@@ -145,35 +215,56 @@ pub fn wait_for_broker<T>(
     stop: &CancellationToken,
     mut read: impl FnMut() -> Result<T, StartupError>,
 ) -> Result<T, ConfigError> {
-    let mut backoff = backoff();
-    let mut attempt: u32 = 0;
+    let mut attempts = Attempts::new(what);
     loop {
         match read() {
             Ok(value) => {
-                if attempt > 0 {
-                    tracing::info!(what, attempts = attempt + 1, "broker answered at start-up");
-                }
+                attempts.answered();
                 return Ok(value);
             }
             Err(StartupError::Refused(error)) => return Err(error),
             Err(StartupError::Unreachable(error)) => {
-                attempt += 1;
-                let wait = backoff.next_backoff().unwrap_or(MAX_WAIT);
-                tracing::warn!(
-                    what,
-                    %error,
-                    attempt,
-                    retry_in_ms = wait.as_millis() as u64,
-                    "broker not answering at start-up; not ready, retrying"
-                );
-                let until = Instant::now() + wait;
+                let until = Instant::now() + attempts.retry_after(&error);
                 while Instant::now() < until && !stop.is_cancelled() {
                     std::thread::sleep(STOP_CHECK.min(until - Instant::now()));
                 }
                 if stop.is_cancelled() {
-                    return Err(ConfigError::Invalid(format!(
-                        "stopped while waiting for the broker ({what}: {error})"
-                    )));
+                    return Err(attempts.stopped());
+                }
+            }
+        }
+    }
+}
+
+/// [`wait_for_broker`] for an asynchronous read (an admin operation): each attempt `read()` is
+/// awaited until it succeeds or is refused, with the same backoff and log lines; a
+/// cancellation of `stop` ends the wait at once, an attempt in flight included.
+pub async fn wait_for_broker_async<T, F, Fut>(
+    what: &str,
+    stop: &CancellationToken,
+    mut read: F,
+) -> Result<T, ConfigError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, StartupError>>,
+{
+    let mut attempts = Attempts::new(what);
+    loop {
+        let outcome = tokio::select! {
+            _ = stop.cancelled() => return Err(attempts.stopped()),
+            outcome = read() => outcome,
+        };
+        match outcome {
+            Ok(value) => {
+                attempts.answered();
+                return Ok(value);
+            }
+            Err(StartupError::Refused(error)) => return Err(error),
+            Err(StartupError::Unreachable(error)) => {
+                let wait = attempts.retry_after(&error);
+                tokio::select! {
+                    _ = stop.cancelled() => return Err(attempts.stopped()),
+                    _ = tokio::time::sleep(wait) => {}
                 }
             }
         }
@@ -288,6 +379,92 @@ mod tests {
         assert_eq!(calls.get(), 1);
         assert!(
             error.contains("stopped while waiting for the broker (test read: broker down)"),
+            "{error}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_async_read_is_retried_with_backoff_until_it_answers() {
+        let calls = Cell::new(0);
+        let started = tokio::time::Instant::now();
+        let value = wait_for_broker_async("test read", &CancellationToken::new(), || {
+            calls.set(calls.get() + 1);
+            let answer = if calls.get() < 4 {
+                Err(StartupError::Unreachable("broker down".into()))
+            } else {
+                Ok(7)
+            };
+            async move { answer }
+        })
+        .await
+        .unwrap();
+        assert_eq!((value, calls.get()), (7, 4));
+        // Three waits of the backoff: at least 200 ms, growing, jittered by 30 % at most.
+        let waited = started.elapsed();
+        assert!(
+            waited >= Duration::from_millis(3 * 140) && waited < Duration::from_secs(5),
+            "{waited:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_async_refusal_ends_the_wait_at_once_with_its_message() {
+        let calls = Cell::new(0);
+        let error =
+            wait_for_broker_async::<(), _, _>("test read", &CancellationToken::new(), || {
+                calls.set(calls.get() + 1);
+                async { Err(StartupError::refused("topic t does not exist")) }
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(calls.get(), 1);
+        assert!(
+            error.to_string().contains("topic t does not exist"),
+            "{error}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_shutdown_ends_an_async_wait_between_attempts() {
+        let stop = CancellationToken::new();
+        let canceller = stop.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            canceller.cancel();
+        });
+        let calls = Cell::new(0);
+        let error = wait_for_broker_async::<(), _, _>("test read", &stop, || {
+            calls.set(calls.get() + 1);
+            async { Err(StartupError::Unreachable("broker down".into())) }
+        })
+        .await
+        .unwrap_err()
+        .to_string();
+        assert!(calls.get() > 1, "retried before the shutdown");
+        assert!(
+            error.contains("stopped while waiting for the broker (test read: broker down)"),
+            "{error}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_shutdown_ends_an_async_attempt_in_flight() {
+        let stop = CancellationToken::new();
+        let canceller = stop.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            canceller.cancel();
+        });
+        let error = wait_for_broker_async::<(), _, _>("test read", &stop, || {
+            std::future::pending::<Result<(), StartupError>>()
+        })
+        .await
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.contains(
+                "stopped while waiting for the broker (test read: shutdown during the first attempt)"
+            ),
             "{error}"
         );
     }

@@ -114,12 +114,12 @@ impl TopicTable {
                         )));
                     }
                     progress = tokio::time::Instant::now();
-                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    tokio::time::sleep(super::ERROR_EVENT_PAUSE).await;
                     continue;
                 }
                 Err(error) if progress.elapsed() < CATCH_UP_STALL => {
                     tracing::warn!(%error, topic = %self.topic, "table read error while catching up; retrying");
-                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    tokio::time::sleep(super::ERROR_EVENT_PAUSE).await;
                     continue;
                 }
                 Err(error) => return Err(stalled(error.to_string())),
@@ -151,7 +151,7 @@ impl TopicTable {
                     Ok(message) => apply(IncomingMessage::from_borrowed(&message)).await,
                     Err(error) => {
                         tracing::warn!(%error, topic = %self.topic, "table read error");
-                        tokio::time::sleep(Duration::from_millis(200)).await;
+                        tokio::time::sleep(super::ERROR_EVENT_PAUSE).await;
                     }
                 },
             }
