@@ -8,17 +8,7 @@ use hush_connector_kit::testing::builds_with_credentials_from_env;
 fn from_recipient_reads_both_keys_from_the_environment() {
     builds_with_credentials_from_env::<AmplitudeConnector>(
         &FACTORY,
-        r#"
-id = "amplitude-env"
-kind = "amplitude"
-role = "SERVICE_PROVIDER"
-base_url = "https://amplitude.com"
-[credentials]
-api_key = "HUSH_TEST_AMPLITUDE_API_KEY"
-secret_key = "HUSH_TEST_AMPLITUDE_SECRET_KEY"
-[settings]
-requester = "privacy-team@example.com"
-"#,
+        include_str!("fixtures/recipient.toml"),
         &[
             ("HUSH_TEST_AMPLITUDE_API_KEY", "key"),
             ("HUSH_TEST_AMPLITUDE_SECRET_KEY", "secret"),

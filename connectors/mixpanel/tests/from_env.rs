@@ -8,15 +8,7 @@ use hush_connector_mixpanel::{MixpanelConnector, FACTORY};
 fn from_recipient_reads_both_tokens_from_the_environment() {
     builds_with_credentials_from_env::<MixpanelConnector>(
         &FACTORY,
-        r#"
-id = "mixpanel-env"
-kind = "mixpanel"
-role = "SERVICE_PROVIDER"
-base_url = "https://mixpanel.com"
-[credentials]
-project_token = "HUSH_TEST_MIXPANEL_PROJECT_TOKEN"
-oauth_token = "HUSH_TEST_MIXPANEL_OAUTH_TOKEN"
-"#,
+        include_str!("fixtures/recipient.toml"),
         &[
             ("HUSH_TEST_MIXPANEL_PROJECT_TOKEN", "token"),
             ("HUSH_TEST_MIXPANEL_OAUTH_TOKEN", "oauth"),
