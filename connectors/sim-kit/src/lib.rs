@@ -4,6 +4,7 @@
 
 pub mod google_oauth;
 pub mod jwt;
+pub mod stateful;
 pub mod table;
 
 use std::collections::VecDeque;
