@@ -4,6 +4,7 @@
 
 pub mod google_oauth;
 pub mod jwt;
+pub mod request;
 pub mod stateful;
 pub mod table;
 
