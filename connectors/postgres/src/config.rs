@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hush_connector_kit::settings::Fields;
-use hush_connector_kit::sql::rights::{RightSettings, Rights, StatementSettings};
+use hush_connector_kit::sql::rights::{RightSettings, Rights};
 use hush_contracts::config::ConfigError;
 use hush_contracts::recipients::RecipientConfig;
 use rustls::pki_types::pem::PemObject;
@@ -32,19 +32,10 @@ pub const APPLICATION_NAME: &str = "hush-connector-postgres";
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PostgresSettings {
-    /// `OPT_OUT_SALE_SHARE`; required when the recipient's `request_kinds` include it.
-    #[serde(default)]
-    pub opt_out: Option<StatementSettings>,
-    /// `LIMIT_SENSITIVE`; required when `request_kinds` include it.
-    #[serde(default)]
-    pub limit: Option<StatementSettings>,
-    /// `DELETE`; required when `request_kinds` include it.
-    #[serde(default)]
-    pub delete: Option<StatementSettings>,
-    /// `OPT_IN_SALE_SHARE` (e.g. clearing the opt-out flag); required when `request_kinds`
-    /// include it, otherwise an opt-in is `NOT_APPLICABLE`.
-    #[serde(default)]
-    pub opt_in: Option<StatementSettings>,
+    /// The rights' tables: `[settings.opt_out]`, `[settings.limit]`, `[settings.delete]` and
+    /// `[settings.opt_in]`, each required when the recipient's `request_kinds` include its right.
+    #[serde(flatten)]
+    pub rights: RightSettings,
     /// PEM file of the certificate authorities that sign the server's certificate, instead of
     /// the system's roots (libpq's `sslrootcert`).
     #[serde(default)]
@@ -126,12 +117,7 @@ impl PostgresConfig {
             &fields,
             &recipient.request_kinds,
             &Postgres,
-            RightSettings {
-                opt_out: settings.opt_out.as_ref(),
-                limit: settings.limit.as_ref(),
-                delete: settings.delete.as_ref(),
-                opt_in: settings.opt_in.as_ref(),
-            },
+            &settings.rights,
         )?;
         Ok(Self {
             recipient_id: recipient.id.clone(),

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use hush_connector_kit::settings::Fields;
 use hush_connector_kit::sql::jobs::RunSettings;
-use hush_connector_kit::sql::rights::{RightSettings, StatementSettings};
+use hush_connector_kit::sql::rights::RightSettings;
 use hush_contracts::config::ConfigError;
 use hush_contracts::recipients::RecipientConfig;
 use serde::Deserialize;
@@ -69,19 +69,10 @@ pub struct SnowflakeSettings {
     /// Longest wait for running statements inside one call, in milliseconds; 0 does not wait.
     #[serde(default = "default_max_wait_ms")]
     pub max_wait_ms: u64,
-    /// `OPT_OUT_SALE_SHARE`; required when the recipient's `request_kinds` include it.
-    #[serde(default)]
-    pub opt_out: Option<StatementSettings>,
-    /// `LIMIT_SENSITIVE`; required when `request_kinds` include it.
-    #[serde(default)]
-    pub limit: Option<StatementSettings>,
-    /// `DELETE`; required when `request_kinds` include it.
-    #[serde(default)]
-    pub delete: Option<StatementSettings>,
-    /// `OPT_IN_SALE_SHARE`; required when `request_kinds` include it, otherwise an opt-in is
-    /// `NOT_APPLICABLE`.
-    #[serde(default)]
-    pub opt_in: Option<StatementSettings>,
+    /// The rights' tables: `[settings.opt_out]`, `[settings.limit]`, `[settings.delete]` and
+    /// `[settings.opt_in]`, each required when the recipient's `request_kinds` include its right.
+    #[serde(flatten)]
+    pub rights: RightSettings,
 }
 
 fn default_statement_timeout_s() -> u64 {
@@ -175,12 +166,7 @@ impl SnowflakeConfig {
         let runs = RunSettings::configure(
             recipient,
             &Snowflake,
-            RightSettings {
-                opt_out: settings.opt_out.as_ref(),
-                limit: settings.limit.as_ref(),
-                delete: settings.delete.as_ref(),
-                opt_in: settings.opt_in.as_ref(),
-            },
+            &settings.rights,
             settings.poll_interval_ms,
             settings.max_wait_ms,
         )?;

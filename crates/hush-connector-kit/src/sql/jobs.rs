@@ -128,7 +128,7 @@ impl RunSettings {
     pub fn configure(
         recipient: &RecipientConfig,
         dialect: &dyn Dialect,
-        rights: RightSettings<'_>,
+        rights: &RightSettings,
         poll_interval_ms: u64,
         max_wait_ms: u64,
     ) -> Result<Self, ConfigError> {
@@ -1016,17 +1016,15 @@ mod tests {
             check: None,
         };
         let rights = RightSettings {
-            opt_out: None,
-            limit: None,
-            delete: Some(&delete),
-            opt_in: None,
+            delete: Some(delete),
+            ..RightSettings::default()
         };
-        let runs = RunSettings::configure(&block, &Plain, rights, 5, 0).unwrap();
+        let runs = RunSettings::configure(&block, &Plain, &rights, 5, 0).unwrap();
         assert_eq!(runs.recipient_id, "wh");
         assert_eq!(runs.poll_interval, Duration::from_millis(5));
         assert_eq!(runs.max_wait, Duration::ZERO);
         assert!(runs.rights.right(RequestKind::Delete).is_some());
-        let refused = RunSettings::configure(&block, &Plain, rights, 0, 0).unwrap_err();
+        let refused = RunSettings::configure(&block, &Plain, &rights, 0, 0).unwrap_err();
         assert!(
             refused
                 .to_string()
@@ -1037,7 +1035,7 @@ mod tests {
             delete: None,
             ..rights
         };
-        let missing = RunSettings::configure(&block, &Plain, without_delete, 5, 0).unwrap_err();
+        let missing = RunSettings::configure(&block, &Plain, &without_delete, 5, 0).unwrap_err();
         assert!(missing.to_string().contains("settings.delete"), "{missing}");
     }
 }

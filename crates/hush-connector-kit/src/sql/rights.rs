@@ -56,17 +56,24 @@ impl RightSql {
     }
 }
 
-/// The four rights' tables of a settings block, as read from the configuration.
-#[derive(Debug, Clone, Copy)]
-pub struct RightSettings<'a> {
-    /// `[settings.opt_out]`.
-    pub opt_out: Option<&'a StatementSettings>,
-    /// `[settings.limit]`.
-    pub limit: Option<&'a StatementSettings>,
-    /// `[settings.delete]`.
-    pub delete: Option<&'a StatementSettings>,
-    /// `[settings.opt_in]`.
-    pub opt_in: Option<&'a StatementSettings>,
+/// The four rights' tables of a SQL recipient's settings block, each optional: a connector's
+/// settings read them with `#[serde(flatten)]`, so they stand directly in `[recipients.settings]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct RightSettings {
+    /// `[settings.opt_out]`: `OPT_OUT_SALE_SHARE`; required when the recipient's
+    /// `request_kinds` include it.
+    #[serde(default)]
+    pub opt_out: Option<StatementSettings>,
+    /// `[settings.limit]`: `LIMIT_SENSITIVE`; required when `request_kinds` include it.
+    #[serde(default)]
+    pub limit: Option<StatementSettings>,
+    /// `[settings.delete]`: `DELETE`; required when `request_kinds` include it.
+    #[serde(default)]
+    pub delete: Option<StatementSettings>,
+    /// `[settings.opt_in]`: `OPT_IN_SALE_SHARE` (e.g. clearing the opt-out flag); required when
+    /// `request_kinds` include it, otherwise an opt-in is `NOT_APPLICABLE`.
+    #[serde(default)]
+    pub opt_in: Option<StatementSettings>,
 }
 
 /// The SQL of every configured right, validated.
@@ -90,16 +97,16 @@ impl Rights {
         fields: &Fields<'_>,
         request_kinds: &[RequestKind],
         dialect: &dyn Dialect,
-        settings: RightSettings<'_>,
+        settings: &RightSettings,
     ) -> Result<Self, ConfigError> {
         let right = |kind: RequestKind, block: Option<&StatementSettings>| {
             right_sql(fields, kind, request_kinds.contains(&kind), dialect, block)
         };
         Ok(Self {
-            opt_out: right(RequestKind::OptOutSaleShare, settings.opt_out)?,
-            limit: right(RequestKind::LimitSensitive, settings.limit)?,
-            delete: right(RequestKind::Delete, settings.delete)?,
-            opt_in: right(RequestKind::OptInSaleShare, settings.opt_in)?,
+            opt_out: right(RequestKind::OptOutSaleShare, settings.opt_out.as_ref())?,
+            limit: right(RequestKind::LimitSensitive, settings.limit.as_ref())?,
+            delete: right(RequestKind::Delete, settings.delete.as_ref())?,
+            opt_in: right(RequestKind::OptInSaleShare, settings.opt_in.as_ref())?,
         })
     }
 
@@ -247,12 +254,32 @@ mod tests {
     fn with_delete(request_kinds: &str, delete: &StatementSettings) -> Result<Rights, ConfigError> {
         let r = recipient(request_kinds);
         let settings = RightSettings {
-            opt_out: None,
-            limit: None,
-            delete: Some(delete),
-            opt_in: None,
+            delete: Some(delete.clone()),
+            ..RightSettings::default()
         };
-        Rights::configure(&Fields::of(&r), &r.request_kinds, &Plain, settings)
+        Rights::configure(&Fields::of(&r), &r.request_kinds, &Plain, &settings)
+    }
+
+    /// A connector's settings block as the SQL connectors declare theirs.
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct ConnectorSettings {
+        #[serde(default)]
+        warehouse: Option<String>,
+        #[serde(flatten)]
+        rights: RightSettings,
+    }
+
+    #[test]
+    fn the_rights_tables_flatten_into_a_settings_block_that_refuses_unknown_keys() {
+        let read: ConnectorSettings =
+            toml::from_str("warehouse = \"WH\"\n[delete]\nstatement = \"DELETE FROM c\"\n")
+                .unwrap();
+        assert_eq!(read.warehouse.as_deref(), Some("WH"));
+        assert_eq!(read.rights.delete, Some(block("DELETE FROM c", None)));
+        assert_eq!(read.rights.opt_out, None);
+        let unknown = toml::from_str::<ConnectorSettings>("warehose = \"WH\"").unwrap_err();
+        assert!(unknown.to_string().contains("warehose"), "{unknown}");
     }
 
     #[test]
