@@ -91,17 +91,7 @@ fn job(body: &Value, bound: &[&str]) -> Result<RunState, ConnectorError> {
             redact(first["message"].as_str().unwrap_or_default(), bound)
         ))));
     }
-    let columns = body["schema"]["fields"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|f| {
-            (
-                f["name"].as_str().unwrap_or_default().to_owned(),
-                f["type"].as_str().unwrap_or_default().to_owned(),
-            )
-        })
-        .collect();
+    let columns = QueryResult::columns_of(&body["schema"]["fields"]);
     let rows = body["rows"]
         .as_array()
         .into_iter()
@@ -128,15 +118,12 @@ fn job(body: &Value, bound: &[&str]) -> Result<RunState, ConnectorError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hush_connector_kit::testing::vendor_answer;
     use serde_json::json;
 
+    /// BigQuery's answer with `status` and the JSON `body`.
     fn answer(status: u16, body: Value) -> VendorAnswer {
-        VendorAnswer {
-            status,
-            retry_after: None,
-            rate_limit_reset: None,
-            body: body.to_string(),
-        }
+        vendor_answer(status, None, &body.to_string())
     }
 
     fn google_error(status: u16, reason: &str, message: &str) -> VendorAnswer {
@@ -220,8 +207,7 @@ mod tests {
             read(&google_error(403, "rateLimitExceeded", "Exceeded rate limits"), &[]),
             Err(ConnectorError::RetryAfter { after, .. }) if after == DEFAULT_RETRY_AFTER
         ));
-        let mut limited = answer(429, json!({}));
-        limited.retry_after = Some("7".into());
+        let limited = vendor_answer(429, Some("7"), "{}");
         assert!(matches!(
             read(&limited, &[]),
             Err(ConnectorError::RetryAfter { after, .. }) if after == Duration::from_secs(7)

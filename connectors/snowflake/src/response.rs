@@ -89,17 +89,7 @@ fn result_set(body: &Value) -> Result<QueryResult, ConnectorError> {
             )
         })?
         .to_owned();
-    let columns: Vec<(String, String)> = body["resultSetMetaData"]["rowType"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|column| {
-            (
-                column["name"].as_str().unwrap_or_default().to_owned(),
-                column["type"].as_str().unwrap_or_default().to_owned(),
-            )
-        })
-        .collect();
+    let columns = QueryResult::columns_of(&body["resultSetMetaData"]["rowType"]);
     let rows: Vec<Vec<Option<String>>> = body["data"]
         .as_array()
         .into_iter()
@@ -138,16 +128,13 @@ fn result_set(body: &Value) -> Result<QueryResult, ConnectorError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hush_connector_kit::testing::vendor_answer;
     use serde_json::json;
     use std::time::Duration;
 
+    /// Snowflake's answer with `status` and the JSON `body`.
     fn answer(status: u16, body: Value) -> VendorAnswer {
-        VendorAnswer {
-            status,
-            retry_after: None,
-            rate_limit_reset: None,
-            body: body.to_string(),
-        }
+        vendor_answer(status, None, &body.to_string())
     }
 
     #[test]
@@ -278,8 +265,7 @@ mod tests {
 
     #[test]
     fn calls_that_did_not_go_through_are_classified() {
-        let mut limited = answer(429, json!({"message": "Too many requests"}));
-        limited.retry_after = Some("9".into());
+        let limited = vendor_answer(429, Some("9"), r#"{"message": "Too many requests"}"#);
         assert!(matches!(
             read(&limited, &[]),
             Err(ConnectorError::RetryAfter { after, .. }) if after == Duration::from_secs(9)

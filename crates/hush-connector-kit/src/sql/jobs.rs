@@ -60,6 +60,21 @@ pub struct QueryResult {
 }
 
 impl QueryResult {
+    /// The `(name, type)` of each column a result's schema lists as JSON objects with `name`
+    /// and `type` (BigQuery's `schema.fields`, Snowflake's `resultSetMetaData.rowType`); a
+    /// schema that is not a list has no columns.
+    pub fn columns_of(schema: &serde_json::Value) -> Vec<(String, String)> {
+        schema
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|column| {
+                let text = |key: &str| column[key].as_str().unwrap_or_default().to_owned();
+                (text("name"), text("type"))
+            })
+            .collect()
+    }
+
     /// The one integer a check query returns (how many rows do not comply yet); `NULL` is 0.
     /// `is_integer` says which of the vendor's type names are integers. A result of another
     /// shape is an error saying what it was.
@@ -940,6 +955,19 @@ mod tests {
             skipped.verification
         );
         assert!(api.submitted.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn columns_are_read_by_name_and_type_and_a_missing_schema_has_none() {
+        let schema = serde_json::json!([{"name": "COUNT(*)", "type": "fixed"}, {"name": "e"}]);
+        assert_eq!(
+            QueryResult::columns_of(&schema),
+            vec![
+                ("COUNT(*)".to_owned(), "fixed".to_owned()),
+                ("e".to_owned(), String::new())
+            ]
+        );
+        assert!(QueryResult::columns_of(&serde_json::Value::Null).is_empty());
     }
 
     #[test]
