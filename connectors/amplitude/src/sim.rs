@@ -17,7 +17,6 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
@@ -27,7 +26,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use chrono::{Days, NaiveDate};
-use hush_sim_kit::{any_loopback_port, serve, RunningSim};
+use hush_sim_kit::request::{json_object, too_soon};
+use hush_sim_kit::stateful::{SharedState, StatefulSim};
+use hush_sim_kit::{any_loopback_port, RunningSim};
 use serde_json::{json, Map, Value};
 
 use self::contract::*;
@@ -119,13 +120,10 @@ struct SimState {
     today: NaiveDate,
 }
 
-type Shared = Arc<Mutex<SimState>>;
+type Shared = SharedState<SimState>;
 
 /// A running User Privacy API simulator.
-pub struct AmplitudeSim {
-    running: RunningSim,
-    state: Shared,
-}
+pub struct AmplitudeSim(StatefulSim<SimState>);
 
 impl AmplitudeSim {
     /// Starts the simulator on any free loopback port.
@@ -135,32 +133,25 @@ impl AmplitudeSim {
 
     /// Starts the simulator on `addr`.
     pub async fn start_on(config: AmplitudeSimConfig, addr: SocketAddr) -> std::io::Result<Self> {
-        let state: Shared = Arc::new(Mutex::new(SimState {
+        let state = SimState {
             config,
             jobs: Vec::new(),
             last_request: None,
             today: chrono::Utc::now().date_naive(),
-        }));
-        let router = Router::new()
-            .route(PATH, post(delete_users).get(list_jobs))
-            .with_state(state.clone());
-        let running = serve(router, addr).await?;
-        Ok(Self { running, state })
+        };
+        let router = Router::new().route(PATH, post(delete_users).get(list_jobs));
+        StatefulSim::serve(state, router, addr).await.map(Self)
     }
 
     /// Every job so far, oldest first.
     pub fn jobs(&self) -> Vec<SimJob> {
-        self.lock().jobs.clone()
+        self.0.lock().jobs.clone()
     }
 
     /// Revokes every request of the staging jobs (as Amplitude's `DELETE` on a job does): the
     /// jobs disappear from the listing.
     pub fn revoke_staging_jobs(&self) {
-        self.lock().jobs.retain(|job| job.status != "staging");
-    }
-
-    fn lock(&self) -> MutexGuard<'_, SimState> {
-        self.state.lock().unwrap()
+        self.0.lock().jobs.retain(|job| job.status != "staging");
     }
 }
 
@@ -206,39 +197,18 @@ async fn delete_users(State(state): State<Shared>, headers: HeaderMap, body: Byt
     if !authorised(&state, &headers) {
         return refuse(StatusCode::UNAUTHORIZED, "Invalid API key or secret key");
     }
-    let now = Instant::now();
-    if state
-        .last_request
-        .is_some_and(|last| now.duration_since(last) < state.config.min_spacing)
-    {
+    let min_spacing = state.config.min_spacing;
+    if too_soon(&mut state.last_request, min_spacing) {
         return refuse(
             StatusCode::TOO_MANY_REQUESTS,
             "Too many requests: the deletion endpoint allows 1 request per second",
         );
     }
-    state.last_request = Some(now);
-    let json_body = headers
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|c| c.starts_with("application/json"));
-    if !json_body {
-        return refuse(
-            StatusCode::BAD_REQUEST,
-            "Content-Type must be application/json",
-        );
-    }
-    let Ok(Value::Object(body)) = serde_json::from_slice::<Value>(&body) else {
-        return refuse(
-            StatusCode::BAD_REQUEST,
-            "The request body must be a JSON object",
-        );
+    let unknown = |field: &str| format!("Unknown parameter {field}");
+    let body = match json_object(&headers, &body, FIELDS, unknown) {
+        Ok(body) => body,
+        Err(message) => return refuse(StatusCode::BAD_REQUEST, &message),
     };
-    if let Some(unknown) = body.keys().find(|k| !FIELDS.contains(&k.as_str())) {
-        return refuse(
-            StatusCode::BAD_REQUEST,
-            &format!("Unknown parameter {unknown}"),
-        );
-    }
     let (ignore_invalid, from_org) = match (
         flag(&body, "ignore_invalid_id"),
         flag(&body, "delete_from_org"),
@@ -446,6 +416,6 @@ impl std::ops::Deref for AmplitudeSim {
     type Target = RunningSim;
 
     fn deref(&self) -> &RunningSim {
-        &self.running
+        &self.0
     }
 }

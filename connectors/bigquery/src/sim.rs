@@ -28,7 +28,6 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::body::Bytes;
@@ -38,7 +37,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use hush_sim_kit::jwt::{self, JwtFault};
-use hush_sim_kit::{any_loopback_port, serve, table, RunningSim};
+use hush_sim_kit::stateful::{SharedState, StatefulSim};
+use hush_sim_kit::{any_loopback_port, table, RunningSim};
 use serde_json::{json, Value};
 
 /// Google's side of the contract, copied from its documentation rather than from the
@@ -163,13 +163,10 @@ struct SimState {
     tokens: Vec<String>,
 }
 
-type Shared = Arc<Mutex<SimState>>;
+type Shared = SharedState<SimState>;
 
 /// A running BigQuery API simulator.
-pub struct BigQuerySim {
-    running: RunningSim,
-    state: Shared,
-}
+pub struct BigQuerySim(StatefulSim<SimState>);
 
 impl BigQuerySim {
     /// Starts the simulator on any free loopback port.
@@ -179,55 +176,49 @@ impl BigQuerySim {
 
     /// Starts the simulator on `addr`.
     pub async fn start_on(config: BigQuerySimConfig, addr: SocketAddr) -> std::io::Result<Self> {
-        let state: Shared = Arc::new(Mutex::new(SimState {
+        let state = SimState {
             config,
             jobs: Vec::new(),
             tokens: Vec::new(),
-        }));
+        };
         let router = Router::new()
             .route(contract::TOKEN_PATH, post(token))
             .route("/bigquery/v2/projects/{project}/queries", post(query))
             .route(
                 "/bigquery/v2/projects/{project}/queries/{job}",
                 get(results),
-            )
-            .with_state(state.clone());
-        let running = serve(router, addr).await?;
-        Ok(Self { running, state })
+            );
+        StatefulSim::serve(state, router, addr).await.map(Self)
     }
 
     /// `<base_url>/token`: the token endpoint to configure.
     pub fn token_url(&self) -> String {
-        format!("{}{}", self.running.base_url(), contract::TOKEN_PATH)
+        format!("{}{}", self.base_url(), contract::TOKEN_PATH)
     }
 
     /// Every job so far, oldest first.
     pub fn jobs(&self) -> Vec<SimJob> {
-        self.lock().jobs.clone()
+        self.0.lock().jobs.clone()
     }
 
     /// The table's rows now.
     pub fn rows(&self) -> Vec<SimRow> {
-        self.lock().config.rows.clone()
+        self.0.lock().config.rows.clone()
     }
 
     /// Replaces the table's rows (e.g. someone cleared a flag).
     pub fn set_rows(&self, rows: Vec<SimRow>) {
-        self.lock().config.rows = rows;
+        self.0.lock().config.rows = rows;
     }
 
     /// Sets how many reads still answer `jobComplete: false` for jobs submitted from now on.
     pub fn set_running_reads(&self, reads: u32) {
-        self.lock().config.running_reads = reads;
+        self.0.lock().config.running_reads = reads;
     }
 
     /// Forgets every access token issued (as if they expired).
     pub fn revoke_tokens(&self) {
-        self.lock().tokens.clear();
-    }
-
-    fn lock(&self) -> MutexGuard<'_, SimState> {
-        self.state.lock().unwrap()
+        self.0.lock().tokens.clear();
     }
 }
 
@@ -235,7 +226,7 @@ impl std::ops::Deref for BigQuerySim {
     type Target = RunningSim;
 
     fn deref(&self) -> &RunningSim {
-        &self.running
+        &self.0
     }
 }
 

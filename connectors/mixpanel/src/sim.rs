@@ -17,7 +17,6 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
@@ -26,7 +25,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use hush_sim_kit::{any_loopback_port, serve, RunningSim};
+use hush_sim_kit::request::{json_object, too_soon};
+use hush_sim_kit::stateful::{SharedState, StatefulSim};
+use hush_sim_kit::{any_loopback_port, RunningSim};
 use serde_json::{json, Value};
 
 use self::contract::*;
@@ -98,13 +99,10 @@ struct SimState {
     last_request: Option<Instant>,
 }
 
-type Shared = Arc<Mutex<SimState>>;
+type Shared = SharedState<SimState>;
 
 /// A running GDPR/CCPA API simulator.
-pub struct MixpanelSim {
-    running: RunningSim,
-    state: Shared,
-}
+pub struct MixpanelSim(StatefulSim<SimState>);
 
 impl MixpanelSim {
     /// Starts the simulator on any free loopback port.
@@ -114,19 +112,17 @@ impl MixpanelSim {
 
     /// Starts the simulator on `addr`.
     pub async fn start_on(config: MixpanelSimConfig, addr: SocketAddr) -> std::io::Result<Self> {
-        let state: Shared = Arc::new(Mutex::new(SimState {
+        let state = SimState {
             config,
             next_id: 1,
             tasks: BTreeMap::new(),
             end_next_with: None,
             last_request: None,
-        }));
+        };
         let router = Router::new()
             .route(PATH, post(create))
-            .route("/api/app/data-deletions/v3.0/{task_id}", get(read))
-            .with_state(state.clone());
-        let running = serve(router, addr).await?;
-        Ok(Self { running, state })
+            .route("/api/app/data-deletions/v3.0/{task_id}", get(read));
+        StatefulSim::serve(state, router, addr).await.map(Self)
     }
 
     /// The next task created ends with `status` (`FAILURE` or `REVOKED`) instead of `SUCCESS`.
@@ -138,16 +134,12 @@ impl MixpanelSim {
             FINAL_STATUSES.contains(&status),
             "not a final status: {status}"
         );
-        self.lock().end_next_with = Some(status.to_owned());
+        self.0.lock().end_next_with = Some(status.to_owned());
     }
 
     /// Every task created so far, oldest first.
     pub fn tasks(&self) -> Vec<SimTask> {
-        self.lock().tasks.values().cloned().collect()
-    }
-
-    fn lock(&self) -> MutexGuard<'_, SimState> {
-        self.state.lock().unwrap()
+        self.0.lock().tasks.values().cloned().collect()
     }
 }
 
@@ -178,17 +170,12 @@ fn gate(
             "The token does not name a project this OAuth token may manage",
         ));
     }
-    let now = Instant::now();
-    if state
-        .last_request
-        .is_some_and(|last| now.duration_since(last) < state.config.min_spacing)
-    {
+    if too_soon(&mut state.last_request, state.config.min_spacing) {
         return Some(refuse(
             StatusCode::TOO_MANY_REQUESTS,
             "Rate limit exceeded: 1 request per second for GDPR APIs",
         ));
     }
-    state.last_request = Some(now);
     None
 }
 
@@ -202,28 +189,11 @@ async fn create(
     if let Some(refusal) = gate(&mut state, &headers, &query) {
         return refusal;
     }
-    let json_body = headers
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|c| c.starts_with("application/json"));
-    if !json_body {
-        return refuse(
-            StatusCode::BAD_REQUEST,
-            "Content-Type must be application/json",
-        );
-    }
-    let Ok(Value::Object(body)) = serde_json::from_slice::<Value>(&body) else {
-        return refuse(
-            StatusCode::BAD_REQUEST,
-            "The request body must be a JSON object",
-        );
+    let unknown = |field: &str| format!("Unexpected parameter: {field}");
+    let body = match json_object(&headers, &body, FIELDS, unknown) {
+        Ok(body) => body,
+        Err(message) => return refuse(StatusCode::BAD_REQUEST, &message),
     };
-    if let Some(unknown) = body.keys().find(|k| !FIELDS.contains(&k.as_str())) {
-        return refuse(
-            StatusCode::BAD_REQUEST,
-            &format!("Unexpected parameter: {unknown}"),
-        );
-    }
     let Some(ids) = body.get("distinct_ids").and_then(Value::as_array) else {
         return refuse(StatusCode::BAD_REQUEST, "distinct_ids is required");
     };
@@ -321,6 +291,6 @@ impl std::ops::Deref for MixpanelSim {
     type Target = RunningSim;
 
     fn deref(&self) -> &RunningSim {
-        &self.running
+        &self.0
     }
 }

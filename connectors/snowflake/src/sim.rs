@@ -28,7 +28,6 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::body::Bytes;
@@ -40,7 +39,8 @@ use axum::{Json, Router};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use hush_sim_kit::jwt::{self, JwtFault};
-use hush_sim_kit::{any_loopback_port, serve, table, RunningSim};
+use hush_sim_kit::stateful::{SharedState, StatefulSim};
+use hush_sim_kit::{any_loopback_port, table, RunningSim};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
@@ -166,13 +166,10 @@ struct SimState {
     next_handle: u64,
 }
 
-type Shared = Arc<Mutex<SimState>>;
+type Shared = SharedState<SimState>;
 
 /// A running SQL API simulator.
-pub struct SnowflakeSim {
-    running: RunningSim,
-    state: Shared,
-}
+pub struct SnowflakeSim(StatefulSim<SimState>);
 
 impl SnowflakeSim {
     /// Starts the simulator on any free loopback port.
@@ -182,41 +179,35 @@ impl SnowflakeSim {
 
     /// Starts the simulator on `addr`.
     pub async fn start_on(config: SnowflakeSimConfig, addr: SocketAddr) -> std::io::Result<Self> {
-        let state: Shared = Arc::new(Mutex::new(SimState {
+        let state = SimState {
             config,
             executions: Vec::new(),
             next_handle: 1,
-        }));
+        };
         let router = Router::new()
             .route(contract::STATEMENTS, post(submit))
-            .route(&format!("{}/{{handle}}", contract::STATEMENTS), get(status))
-            .with_state(state.clone());
-        let running = serve(router, addr).await?;
-        Ok(Self { running, state })
+            .route(&format!("{}/{{handle}}", contract::STATEMENTS), get(status));
+        StatefulSim::serve(state, router, addr).await.map(Self)
     }
 
     /// Every statement run so far, oldest first.
     pub fn executions(&self) -> Vec<SimExecution> {
-        self.lock().executions.clone()
+        self.0.lock().executions.clone()
     }
 
     /// The table's rows now.
     pub fn rows(&self) -> Vec<SimRow> {
-        self.lock().config.rows.clone()
+        self.0.lock().config.rows.clone()
     }
 
     /// Replaces the table's rows (e.g. someone cleared a flag).
     pub fn set_rows(&self, rows: Vec<SimRow>) {
-        self.lock().config.rows = rows;
+        self.0.lock().config.rows = rows;
     }
 
     /// Sets how many status reads still answer 202 for statements submitted from now on.
     pub fn set_running_reads(&self, reads: u32) {
-        self.lock().config.running_reads = reads;
-    }
-
-    fn lock(&self) -> MutexGuard<'_, SimState> {
-        self.state.lock().unwrap()
+        self.0.lock().config.running_reads = reads;
     }
 }
 
@@ -224,7 +215,7 @@ impl std::ops::Deref for SnowflakeSim {
     type Target = RunningSim;
 
     fn deref(&self) -> &RunningSim {
-        &self.running
+        &self.0
     }
 }
 
