@@ -1,19 +1,18 @@
-//! Start-up from the recipients file with credentials in the environment. Alone in its own test
-//! binary because it sets environment variables, which must not race other threads.
+//! Start-up from the recipients file (`fixtures/recipient.toml`) with both tokens in the
+//! environment. Alone in its own test binary because it sets environment variables, which must
+//! not race other threads.
 
-use hush_connector_kit::testing::builds_with_credentials_from_env;
-use hush_connector_mixpanel::{MixpanelConnector, FACTORY};
+hush_connector_kit::credentials_from_env_test!(
+    hush_connector_mixpanel::MixpanelConnector,
+    hush_connector_mixpanel::FACTORY,
+    ["mixpanel"],
+    &[
+        ("HUSH_TEST_MIXPANEL_PROJECT_TOKEN", "token"),
+        ("HUSH_TEST_MIXPANEL_OAUTH_TOKEN", "oauth"),
+    ],
+);
 
 #[test]
-fn from_recipient_reads_both_tokens_from_the_environment() {
-    builds_with_credentials_from_env::<MixpanelConnector>(
-        &FACTORY,
-        include_str!("fixtures/recipient.toml"),
-        &[
-            ("HUSH_TEST_MIXPANEL_PROJECT_TOKEN", "token"),
-            ("HUSH_TEST_MIXPANEL_OAUTH_TOKEN", "oauth"),
-        ],
-    );
-    assert_eq!(FACTORY.kinds, &["mixpanel"]);
-    assert_eq!(FACTORY.max_batch, 2_000);
+fn the_factory_hands_the_connector_2000_people_a_call() {
+    assert_eq!(hush_connector_mixpanel::FACTORY.max_batch, 2_000);
 }
