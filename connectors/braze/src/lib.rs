@@ -20,6 +20,7 @@ pub mod verify;
 use std::collections::BTreeSet;
 
 use async_trait::async_trait;
+use hush_connector_kit::outcome::{keep_deciding, Halt};
 use hush_contracts::config::ConfigError;
 use hush_contracts::connector::{
     fill_results, BatchResult, Completion, Connector, ConnectorError, Evidence, ItemSlot,
@@ -54,25 +55,7 @@ struct Tally {
 
 impl Tally {
     fn fail(&mut self, error: ConnectorError) {
-        // A permanent error decides the item; otherwise the first retryable one does.
-        match &self.error {
-            Some(ConnectorError::Permanent(_)) => {}
-            Some(_) if error.is_retryable() => {}
-            _ => self.error = Some(error),
-        }
-    }
-}
-
-/// Stops a sequence of calls after a rate limit or a transient failure, so the rest of the
-/// batch is retried as a whole instead of pressing on a struggling API.
-#[derive(Default)]
-struct Halt(Option<ConnectorError>);
-
-impl Halt {
-    fn note(&mut self, error: &ConnectorError) {
-        if error.is_retryable() && self.0.is_none() {
-            self.0 = Some(error.clone());
-        }
+        keep_deciding(&mut self.error, error);
     }
 }
 
@@ -156,7 +139,7 @@ impl BrazeConnector {
         });
         let mut halt = Halt::default();
         for call in request::calls(request::group(pairs), request::MAX_TRACK_ATTRIBUTES) {
-            if let Some(error) = &halt.0 {
+            if let Some(error) = halt.halted() {
                 fail_all(&call, error, tallies);
                 continue;
             }
@@ -195,7 +178,7 @@ impl BrazeConnector {
             .flat_map(|(item, braze_ids)| braze_ids.iter().map(move |id| (*item, id.clone())));
         let mut halt = Halt::default();
         for call in request::calls(request::group(pairs), request::MAX_DELETE_IDS) {
-            if let Some(error) = &halt.0 {
+            if let Some(error) = halt.halted() {
                 fail_all(&call, error, tallies);
                 continue;
             }

@@ -7,6 +7,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use hush_connector_kit::outcome::{verification_of, RecordCheck};
 use hush_connector_kit::poll;
 use hush_contracts::events::VerificationStatus;
 use serde_json::Value;
@@ -21,19 +22,6 @@ pub enum Expect {
     Gone,
     /// Every profile found holds the change (an opt-out, limit or opt-in).
     Holds(Change),
-}
-
-/// What one lookup's export showed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Check {
-    /// Braze shows what the request demands.
-    Holds,
-    /// Braze does not show it (yet).
-    NotYet,
-    /// Nothing to check: no profile holds the identifier any more.
-    Nothing,
-    /// The export failed.
-    Unknown,
 }
 
 /// Reads back each subject against its expectation, with as few exports as the identifiers
@@ -56,7 +44,7 @@ pub async fn read_back(
     items
         .iter()
         .map(|(subject, expect)| {
-            combine(
+            verification_of(
                 subject
                     .lookups
                     .iter()
@@ -64,9 +52,9 @@ pub async fn read_back(
                         Some(Ok(profiles)) => check(expect, profiles),
                         Some(Err(error)) => {
                             tracing::warn!("Braze read-back export failed: {error}");
-                            Check::Unknown
+                            RecordCheck::Unknown
                         }
-                        None => Check::Unknown,
+                        None => RecordCheck::Unknown,
                     }),
             )
         })
@@ -90,16 +78,16 @@ pub async fn wait_until_shown(
     .await
 }
 
-fn check(expect: &Expect, profiles: &[Profile]) -> Check {
+fn check(expect: &Expect, profiles: &[Profile]) -> RecordCheck {
     match expect {
-        Expect::Gone if profiles.is_empty() => Check::Holds,
-        Expect::Gone => Check::NotYet,
-        Expect::Holds(_) if profiles.is_empty() => Check::Nothing,
+        Expect::Gone if profiles.is_empty() => RecordCheck::Holds,
+        Expect::Gone => RecordCheck::NotYet,
+        Expect::Holds(_) if profiles.is_empty() => RecordCheck::Nothing,
         Expect::Holds(change) => {
             if profiles.iter().all(|profile| holds(change, profile)) {
-                Check::Holds
+                RecordCheck::Holds
             } else {
-                Check::NotYet
+                RecordCheck::NotYet
             }
         }
     }
@@ -111,17 +99,6 @@ fn holds(change: &Change, profile: &Profile) -> bool {
     let email =
         !change.unsubscribe_email || profile.email_subscribe.as_deref() == Some("unsubscribed");
     attribute && email
-}
-
-fn combine(checks: impl Iterator<Item = Check>) -> VerificationStatus {
-    let checks: Vec<Check> = checks.collect();
-    if checks.contains(&Check::NotYet) || checks.contains(&Check::Unknown) {
-        VerificationStatus::Pending
-    } else if checks.contains(&Check::Holds) {
-        VerificationStatus::Verified
-    } else {
-        VerificationStatus::Unverifiable
-    }
 }
 
 #[cfg(test)]
@@ -153,47 +130,29 @@ mod tests {
                 &Expect::Holds(change(false)),
                 std::slice::from_ref(&written)
             ),
-            Check::Holds
+            RecordCheck::Holds
         );
         assert_eq!(
             check(&Expect::Holds(change(true)), &[written]),
-            Check::NotYet
+            RecordCheck::NotYet
         );
         let as_text = profile(json!({"hush_do_not_sell": "true"}), None);
         assert_eq!(
             check(&Expect::Holds(change(false)), &[as_text]),
-            Check::NotYet
+            RecordCheck::NotYet
         );
-        assert_eq!(check(&Expect::Holds(change(false)), &[]), Check::Nothing);
+        assert_eq!(
+            check(&Expect::Holds(change(false)), &[]),
+            RecordCheck::Nothing
+        );
     }
 
     #[test]
     fn a_deletion_holds_once_no_profile_is_left() {
-        assert_eq!(check(&Expect::Gone, &[]), Check::Holds);
+        assert_eq!(check(&Expect::Gone, &[]), RecordCheck::Holds);
         assert_eq!(
             check(&Expect::Gone, &[profile(json!({}), None)]),
-            Check::NotYet
-        );
-    }
-
-    #[test]
-    fn anything_not_shown_keeps_the_item_pending() {
-        use Check::*;
-        assert_eq!(
-            combine([Holds, NotYet].into_iter()),
-            VerificationStatus::Pending
-        );
-        assert_eq!(
-            combine([Holds, Unknown].into_iter()),
-            VerificationStatus::Pending
-        );
-        assert_eq!(
-            combine([Holds, Nothing].into_iter()),
-            VerificationStatus::Verified
-        );
-        assert_eq!(
-            combine([Nothing].into_iter()),
-            VerificationStatus::Unverifiable
+            RecordCheck::NotYet
         );
     }
 }

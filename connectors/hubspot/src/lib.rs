@@ -17,6 +17,7 @@ pub mod sim;
 pub mod verify;
 
 use async_trait::async_trait;
+use hush_connector_kit::outcome::{keep_deciding, Halt};
 use hush_contracts::config::ConfigError;
 use hush_contracts::connector::{
     BatchResult, Completion, Connector, ConnectorError, Evidence, ItemResults, Operation,
@@ -59,29 +60,8 @@ impl Tally {
             }
             // A permanent error on any of the item's contacts decides the item; otherwise the
             // first retryable error does.
-            Err(error) => match &self.error {
-                Some(ConnectorError::Permanent(_)) => {}
-                Some(_) if error.is_retryable() => {}
-                _ => self.error = Some(error),
-            },
+            Err(error) => keep_deciding(&mut self.error, error),
         }
-    }
-}
-
-/// Stops a sequence of calls after a rate limit or transient failure, so the rest of the batch
-/// is retried as a whole instead of hammering a struggling API.
-#[derive(Default)]
-struct Halt(Option<ConnectorError>);
-
-impl Halt {
-    fn note(&mut self, error: &ConnectorError) {
-        if error.is_retryable() && self.0.is_none() {
-            self.0 = Some(error.clone());
-        }
-    }
-
-    fn skipped(&self) -> Option<ConnectorError> {
-        self.0.clone()
     }
 }
 
@@ -118,7 +98,7 @@ impl HubSpotConnector {
         }
         let mut halt = Halt::default();
         for call in plan_calls(updates) {
-            if let Some(error) = halt.skipped() {
+            if let Some(error) = halt.halted() {
                 for update in &call {
                     tallies[update.item].record(Err(error.clone()));
                 }
@@ -173,8 +153,8 @@ impl HubSpotConnector {
                 match contact_emails(work) {
                     Ok(emails) => {
                         for email in emails {
-                            let outcome = match halt.skipped() {
-                                Some(error) => Err(error),
+                            let outcome = match halt.halted() {
+                                Some(error) => Err(error.clone()),
                                 None => self.client.gdpr_delete(&email).await,
                             };
                             if let Err(error) = &outcome {

@@ -3,25 +3,13 @@
 
 use std::collections::BTreeSet;
 
+use hush_connector_kit::outcome::{verification_of, RecordCheck};
 use hush_contracts::connector::{Completion, SuppressionWork};
 use hush_contracts::events::{ConfirmationAction, RequestKind, VerificationStatus};
 
 use crate::client::{ContactRead, HubSpotClient};
 use crate::config::HubSpotSettings;
 use crate::request::{contact_emails, property_change};
-
-/// What one contact's read-back showed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Check {
-    /// HubSpot holds what the request demands.
-    Holds,
-    /// HubSpot contradicts it.
-    Contradicted,
-    /// Nothing to check (a flagged contact no longer exists).
-    Nothing,
-    /// The read failed; try again later.
-    Unknown,
-}
 
 /// What an item's read-back looks for.
 enum Expect {
@@ -73,11 +61,10 @@ pub async fn read_back(
         .zip(&plans)
         .map(|((_, completion), plan)| match plan {
             None => completion.verification,
-            Some((expect, item_emails)) => combine(
-                &item_emails
+            Some((expect, item_emails)) => verification_of(
+                item_emails
                     .iter()
-                    .map(|email| check(expect, reads.get(email).unwrap_or(&ContactRead::Unknown)))
-                    .collect::<Vec<_>>(),
+                    .map(|email| check(expect, reads.get(email).unwrap_or(&ContactRead::Unknown))),
             ),
         })
         .collect()
@@ -114,16 +101,16 @@ fn plan(
     Some((expect, emails))
 }
 
-fn check(expect: &Expect, read: &ContactRead) -> Check {
+fn check(expect: &Expect, read: &ContactRead) -> RecordCheck {
     match (expect, read) {
-        (_, ContactRead::Unknown) => Check::Unknown,
-        (Expect::Gone, ContactRead::Missing) => Check::Holds,
-        (Expect::Gone, ContactRead::Found(_)) => Check::Contradicted,
+        (_, ContactRead::Unknown) => RecordCheck::Unknown,
+        (Expect::Gone, ContactRead::Missing) => RecordCheck::Holds,
+        (Expect::Gone, ContactRead::Found(_)) => RecordCheck::Contradicted,
         (Expect::Value { absent_holds, .. }, ContactRead::Missing) => {
             if *absent_holds {
-                Check::Holds
+                RecordCheck::Holds
             } else {
-                Check::Nothing
+                RecordCheck::Nothing
             }
         }
         (
@@ -132,50 +119,8 @@ fn check(expect: &Expect, read: &ContactRead) -> Check {
             },
             ContactRead::Found(properties),
         ) => match properties.get(property) {
-            Some(Some(held)) if held == value => Check::Holds,
-            _ => Check::Contradicted,
+            Some(Some(held)) if held == value => RecordCheck::Holds,
+            _ => RecordCheck::Contradicted,
         },
-    }
-}
-
-fn combine(checks: &[Check]) -> VerificationStatus {
-    if checks.contains(&Check::Contradicted) {
-        VerificationStatus::Failed
-    } else if checks.contains(&Check::Unknown) {
-        VerificationStatus::Pending
-    } else if checks.contains(&Check::Holds) {
-        VerificationStatus::Verified
-    } else {
-        VerificationStatus::Unverifiable
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_contradiction_outweighs_everything() {
-        assert_eq!(
-            combine(&[Check::Holds, Check::Unknown, Check::Contradicted]),
-            VerificationStatus::Failed
-        );
-    }
-
-    #[test]
-    fn an_unread_contact_keeps_it_pending() {
-        assert_eq!(
-            combine(&[Check::Holds, Check::Unknown]),
-            VerificationStatus::Pending
-        );
-    }
-
-    #[test]
-    fn vanished_contacts_do_not_block_verification() {
-        assert_eq!(
-            combine(&[Check::Holds, Check::Nothing]),
-            VerificationStatus::Verified
-        );
-        assert_eq!(combine(&[Check::Nothing]), VerificationStatus::Unverifiable);
     }
 }

@@ -17,6 +17,7 @@ pub mod sim;
 pub mod verify;
 
 use async_trait::async_trait;
+use hush_connector_kit::outcome::Halt;
 use hush_connector_kit::poll::{self, NamedStatus, PollOutcome, PolledStatus};
 use hush_contracts::config::ConfigError;
 use hush_contracts::connector::{
@@ -124,9 +125,9 @@ impl KlaviyoConnector {
         }
 
         let mut created: Vec<(PlannedJob, SuppressionJob)> = Vec::new();
-        let mut halted: Option<ConnectorError> = None;
+        let mut halt = Halt::default();
         for job in jobs.into_iter().filter(|job| !job.items.is_empty()) {
-            let outcome = match &halted {
+            let outcome = match halt.halted() {
                 Some(error) => Err(error.clone()),
                 None => {
                     let emails: Vec<&str> = job.emails.iter().map(String::as_str).collect();
@@ -136,9 +137,7 @@ impl KlaviyoConnector {
             match outcome {
                 Ok(status) => created.push((job, status)),
                 Err(error) => {
-                    if error.is_retryable() {
-                        halted.get_or_insert(error.clone());
-                    }
+                    halt.note(&error);
                     for item in job.items {
                         results[item] = Some(Err(error.clone()));
                     }
@@ -172,7 +171,7 @@ impl KlaviyoConnector {
     async fn delete(&self, batch: &[SuppressionWork]) -> BatchResult {
         let mut results: Vec<ItemSlot> = vec![None; batch.len()];
         let mut requested: Vec<(usize, Vec<ProfileKey>, u16)> = Vec::new();
-        let mut halted: Option<ConnectorError> = None;
+        let mut halt = Halt::default();
         for (item, work) in batch.iter().enumerate() {
             if work.kind != RequestKind::Delete {
                 results[item] = Some(Err(ConnectorError::Permanent(format!(
@@ -200,16 +199,14 @@ impl KlaviyoConnector {
             let mut status = 0;
             let mut failure: Option<ConnectorError> = None;
             for key in &keys {
-                let outcome = match &halted {
+                let outcome = match halt.halted() {
                     Some(error) => Err(error.clone()),
                     None => self.client.request_deletion(key).await,
                 };
                 match outcome {
                     Ok(answered) => status = answered,
                     Err(error) => {
-                        if error.is_retryable() {
-                            halted.get_or_insert(error.clone());
-                        }
+                        halt.note(&error);
                         if !matches!(failure, Some(ConnectorError::Permanent(_))) {
                             failure = Some(error);
                         }

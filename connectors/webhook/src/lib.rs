@@ -16,10 +16,10 @@ pub mod response;
 pub mod sim;
 
 use async_trait::async_trait;
+use hush_connector_kit::outcome::Halt;
 use hush_contracts::config::ConfigError;
 use hush_contracts::connector::{
-    BatchResult, Completion, Connector, ConnectorError, Evidence, ItemResults, Operation,
-    SuppressionWork,
+    BatchResult, Completion, Connector, Evidence, ItemResults, Operation, SuppressionWork,
 };
 use hush_contracts::events::ConfirmationAction;
 
@@ -45,9 +45,9 @@ impl WebhookConnector {
     /// the batch is not attempted and carries the same error, so it is retried as a whole.
     async fn send_notices(&self, batch: &[SuppressionWork]) -> ItemResults {
         let mut results = Vec::with_capacity(batch.len());
-        let mut halted: Option<ConnectorError> = None;
+        let mut halt = Halt::default();
         for work in batch {
-            if let Some(error) = &halted {
+            if let Some(error) = halt.halted() {
                 results.push(Err(error.clone()));
                 continue;
             }
@@ -62,9 +62,7 @@ impl WebhookConnector {
                 .await
                 .map(|delivery| self.completion(&notice, &delivery));
             if let Err(error) = &result {
-                if error.is_retryable() {
-                    halted = Some(error.clone());
-                }
+                halt.note(error);
             }
             results.push(result);
         }

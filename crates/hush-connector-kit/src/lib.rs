@@ -15,6 +15,7 @@ pub mod google;
 pub mod http;
 pub mod jwt;
 pub mod oauth;
+pub mod outcome;
 pub mod poll;
 pub mod response;
 pub mod secret;

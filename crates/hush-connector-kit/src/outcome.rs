@@ -1,0 +1,120 @@
+//! How a connector whose batch takes several vendor calls reaches one outcome per item: the
+//! halt of the remaining calls after a rate limit or a transient failure ([`Halt`]), the error
+//! that decides an item spread over several calls ([`keep_deciding`]), and the verification of
+//! an item from the read-back of each of its records ([`verification_of`]).
+
+use hush_contracts::connector::ConnectorError;
+use hush_contracts::events::VerificationStatus;
+
+/// Stops a sequence of calls after a rate limit or a transient failure, so the rest of the
+/// batch is answered with that error and retried as a whole instead of pressing on a
+/// struggling API.
+#[derive(Debug, Default)]
+pub struct Halt(Option<ConnectorError>);
+
+impl Halt {
+    /// Notes the failure of a call: the first retryable one halts the sequence.
+    pub fn note(&mut self, error: &ConnectorError) {
+        if error.is_retryable() && self.0.is_none() {
+            self.0 = Some(error.clone());
+        }
+    }
+
+    /// The error the sequence halted on, if it did: the answer of every call not yet made.
+    pub fn halted(&self) -> Option<&ConnectorError> {
+        self.0.as_ref()
+    }
+}
+
+/// Records `error` as the one deciding an item whose work failed in one of several calls,
+/// unless `deciding` already holds the one that decides: a permanent error decides the item;
+/// otherwise the first retryable error does.
+pub fn keep_deciding(deciding: &mut Option<ConnectorError>, error: ConnectorError) {
+    match deciding {
+        Some(ConnectorError::Permanent(_)) => {}
+        Some(_) if error.is_retryable() => {}
+        _ => *deciding = Some(error),
+    }
+}
+
+/// What the read-back of one of an item's records showed against what the request demands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordCheck {
+    /// The vendor holds what the request demands.
+    Holds,
+    /// The vendor does not show it yet (it applies changes later).
+    NotYet,
+    /// The vendor contradicts it.
+    Contradicted,
+    /// Nothing to check: the record no longer exists.
+    Nothing,
+    /// The read failed; try again later.
+    Unknown,
+}
+
+/// An item's verification from the checks of its records: `FAILED` when any contradicts the
+/// request, else `PENDING` when any does not show it yet or could not be read, else `VERIFIED`
+/// when at least one holds it, else (nothing left to check) `UNVERIFIABLE`.
+pub fn verification_of(checks: impl IntoIterator<Item = RecordCheck>) -> VerificationStatus {
+    let checks: Vec<RecordCheck> = checks.into_iter().collect();
+    let any = |wanted: &[RecordCheck]| checks.iter().any(|check| wanted.contains(check));
+    if any(&[RecordCheck::Contradicted]) {
+        VerificationStatus::Failed
+    } else if any(&[RecordCheck::NotYet, RecordCheck::Unknown]) {
+        VerificationStatus::Pending
+    } else if any(&[RecordCheck::Holds]) {
+        VerificationStatus::Verified
+    } else {
+        VerificationStatus::Unverifiable
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn retry(detail: &str) -> ConnectorError {
+        ConnectorError::RetryAfter {
+            after: Duration::from_secs(1),
+            detail: detail.into(),
+        }
+    }
+
+    #[test]
+    fn a_sequence_halts_on_its_first_retryable_failure_only() {
+        let mut halt = Halt::default();
+        halt.note(&ConnectorError::Permanent("refused".into()));
+        assert_eq!(halt.halted(), None);
+        halt.note(&retry("first"));
+        halt.note(&ConnectorError::Transient("second".into()));
+        assert_eq!(halt.halted(), Some(&retry("first")));
+    }
+
+    #[test]
+    fn a_permanent_error_decides_the_item_else_the_first_retryable_one() {
+        let mut deciding = None;
+        keep_deciding(&mut deciding, retry("first"));
+        keep_deciding(&mut deciding, ConnectorError::Transient("second".into()));
+        assert_eq!(deciding, Some(retry("first")));
+        keep_deciding(&mut deciding, ConnectorError::Permanent("refused".into()));
+        keep_deciding(&mut deciding, retry("third"));
+        keep_deciding(&mut deciding, ConnectorError::Permanent("later".into()));
+        assert_eq!(deciding, Some(ConnectorError::Permanent("refused".into())));
+    }
+
+    #[test]
+    fn a_contradiction_outweighs_everything_and_doubt_outweighs_a_hold() {
+        use RecordCheck::*;
+        let of = |checks: &[RecordCheck]| verification_of(checks.iter().copied());
+        assert_eq!(
+            of(&[Holds, Unknown, Contradicted]),
+            VerificationStatus::Failed
+        );
+        assert_eq!(of(&[Holds, NotYet]), VerificationStatus::Pending);
+        assert_eq!(of(&[Holds, Unknown]), VerificationStatus::Pending);
+        assert_eq!(of(&[Holds, Nothing]), VerificationStatus::Verified);
+        assert_eq!(of(&[Nothing]), VerificationStatus::Unverifiable);
+        assert_eq!(of(&[]), VerificationStatus::Unverifiable);
+    }
+}
