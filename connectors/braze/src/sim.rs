@@ -18,7 +18,6 @@
 //! Faults and call records come from [`hush_sim_kit`].
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -26,7 +25,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
-use hush_sim_kit::{any_loopback_port, serve, RunningSim};
+use hush_sim_kit::stateful::{SharedState, StatefulSim};
+use hush_sim_kit::{any_loopback_port, RunningSim};
 use serde_json::{json, Map, Value};
 
 /// Braze's documented contract, copied here so that the simulator never depends on the
@@ -180,13 +180,10 @@ impl SimState {
     }
 }
 
-type Shared = Arc<Mutex<SimState>>;
+type Shared = SharedState<SimState>;
 
 /// A running Braze REST API simulator.
-pub struct BrazeSim {
-    running: RunningSim,
-    state: Shared,
-}
+pub struct BrazeSim(StatefulSim<SimState>);
 
 impl BrazeSim {
     /// Starts the simulator on any free loopback port.
@@ -196,26 +193,24 @@ impl BrazeSim {
 
     /// Starts the simulator on `addr`.
     pub async fn start_on(config: BrazeSimConfig, addr: SocketAddr) -> std::io::Result<Self> {
-        let state: Shared = Arc::new(Mutex::new(SimState {
+        let state = SimState {
             config,
             next_id: 1,
             profiles: Vec::new(),
             queue: Vec::new(),
             quota: None,
-        }));
+        };
         let router = Router::new()
             .route("/users/track", post(track))
             .route("/users/delete", post(delete))
-            .route("/users/export/ids", post(export))
-            .with_state(state.clone());
-        let running = serve(router, addr).await?;
-        Ok(Self { running, state })
+            .route("/users/export/ids", post(export));
+        StatefulSim::serve(state, router, addr).await.map(Self)
     }
 
     /// Adds a profile with these identifiers (`email_subscribe` `subscribed`); returns its
     /// `braze_id`.
     pub fn add_profile(&self, external_id: Option<&str>, email: Option<&str>) -> String {
-        let mut state = self.lock();
+        let mut state = self.0.lock();
         let braze_id = format!("5f{:022x}", state.next_id);
         state.next_id += 1;
         state.profiles.push(SimProfile {
@@ -230,7 +225,8 @@ impl BrazeSim {
 
     /// The profile with `braze_id`, if it exists (queued work not yet processed is not shown).
     pub fn profile(&self, braze_id: &str) -> Option<SimProfile> {
-        self.lock()
+        self.0
+            .lock()
             .profiles
             .iter()
             .find(|p| p.braze_id == braze_id)
@@ -240,6 +236,7 @@ impl BrazeSim {
     /// Sets a custom attribute on a profile directly, as a dashboard user or the SDK would.
     pub fn set_attribute(&self, braze_id: &str, name: &str, value: Value) {
         if let Some(profile) = self
+            .0
             .lock()
             .profiles
             .iter_mut()
@@ -251,22 +248,18 @@ impl BrazeSim {
 
     /// Every profile, in creation order.
     pub fn profiles(&self) -> Vec<SimProfile> {
-        self.lock().profiles.clone()
+        self.0.lock().profiles.clone()
     }
 
     /// Exports that show the old state after a write or deletion made from now on.
     pub fn set_lag_exports(&self, exports: u32) {
-        self.lock().config.lag_exports = exports;
+        self.0.lock().config.lag_exports = exports;
     }
 
     /// From now on, `requests` more requests are served; then every request is answered 429
     /// with `X-RateLimit-Reset` a minute ahead and no `Retry-After`.
     pub fn limit_requests(&self, requests: u32) {
-        self.lock().quota = Some(requests);
-    }
-
-    fn lock(&self) -> MutexGuard<'_, SimState> {
-        self.state.lock().unwrap()
+        self.0.lock().quota = Some(requests);
     }
 }
 
@@ -275,7 +268,7 @@ impl std::ops::Deref for BrazeSim {
     type Target = RunningSim;
 
     fn deref(&self) -> &RunningSim {
-        &self.running
+        &self.0
     }
 }
 

@@ -17,7 +17,6 @@
 //! [`hush_sim_kit`].
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -25,7 +24,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use hush_sim_kit::{any_loopback_port, serve, RunningSim};
+use hush_sim_kit::stateful::{SharedState, StatefulSim};
+use hush_sim_kit::{any_loopback_port, RunningSim};
 use serde_json::{json, Value};
 
 /// Klaviyo's documented contract, copied here so that the simulator never depends on the
@@ -100,13 +100,10 @@ struct SimState {
     deletions: Vec<(u32, String, String)>,
 }
 
-type Shared = Arc<Mutex<SimState>>;
+type Shared = SharedState<SimState>;
 
 /// A running Klaviyo API simulator.
-pub struct KlaviyoSim {
-    running: RunningSim,
-    state: Shared,
-}
+pub struct KlaviyoSim(StatefulSim<SimState>);
 
 impl KlaviyoSim {
     /// Starts the simulator on any free loopback port.
@@ -116,13 +113,13 @@ impl KlaviyoSim {
 
     /// Starts the simulator on `addr`.
     pub async fn start_on(config: KlaviyoSimConfig, addr: SocketAddr) -> std::io::Result<Self> {
-        let state: Shared = Arc::new(Mutex::new(SimState {
+        let state = SimState {
             config,
             next_id: 1,
             profiles: Vec::new(),
             jobs: Vec::new(),
             deletions: Vec::new(),
-        }));
+        };
         let router = Router::new()
             .route(
                 "/api/profile-suppression-bulk-create-jobs",
@@ -133,15 +130,13 @@ impl KlaviyoSim {
                 get(read_job),
             )
             .route("/api/data-privacy-deletion-jobs", post(request_deletion))
-            .route("/api/profiles", get(profiles))
-            .with_state(state.clone());
-        let running = serve(router, addr).await?;
-        Ok(Self { running, state })
+            .route("/api/profiles", get(profiles));
+        StatefulSim::serve(state, router, addr).await.map(Self)
     }
 
     /// Adds a profile; returns its id.
     pub fn add_profile(&self, email: Option<&str>, phone_number: Option<&str>) -> String {
-        let mut state = self.lock();
+        let mut state = self.0.lock();
         let id = new_id(&mut state);
         state.profiles.push(SimProfile {
             id: id.clone(),
@@ -154,26 +149,22 @@ impl KlaviyoSim {
 
     /// Every profile, in creation order.
     pub fn profiles(&self) -> Vec<SimProfile> {
-        self.lock().profiles.clone()
+        self.0.lock().profiles.clone()
     }
 
     /// Every suppression job created so far.
     pub fn jobs(&self) -> Vec<SimJob> {
-        self.lock().jobs.clone()
+        self.0.lock().jobs.clone()
     }
 
     /// Reads of jobs created from now on that still answer `queued`.
     pub fn set_job_reads(&self, reads: u32) {
-        self.lock().config.job_reads = reads;
+        self.0.lock().config.job_reads = reads;
     }
 
     /// Profile reads that still show a profile after deletions requested from now on.
     pub fn set_deletion_reads(&self, reads: u32) {
-        self.lock().config.deletion_reads = reads;
-    }
-
-    fn lock(&self) -> MutexGuard<'_, SimState> {
-        self.state.lock().unwrap()
+        self.0.lock().config.deletion_reads = reads;
     }
 }
 
@@ -182,7 +173,7 @@ impl std::ops::Deref for KlaviyoSim {
     type Target = RunningSim;
 
     fn deref(&self) -> &RunningSim {
-        &self.running
+        &self.0
     }
 }
 

@@ -22,7 +22,6 @@
 //! (404) and its hash remembered. Faults and call records come from [`hush_sim_kit`].
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -31,7 +30,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::Engine;
-use hush_sim_kit::{any_loopback_port, serve, RunningSim};
+use hush_sim_kit::stateful::{SharedState, StatefulSim};
+use hush_sim_kit::{any_loopback_port, RunningSim};
 use md5::{Digest, Md5};
 use serde_json::{json, Map, Value};
 
@@ -89,13 +89,10 @@ struct SimState {
     failing_reads: u32,
 }
 
-type Shared = Arc<Mutex<SimState>>;
+type Shared = SharedState<SimState>;
 
 /// A running Mailchimp Marketing API simulator.
-pub struct MailchimpSim {
-    running: RunningSim,
-    state: Shared,
-}
+pub struct MailchimpSim(StatefulSim<SimState>);
 
 impl MailchimpSim {
     /// Starts the simulator on any free loopback port.
@@ -105,13 +102,13 @@ impl MailchimpSim {
 
     /// Starts the simulator on `addr`.
     pub async fn start_on(config: MailchimpSimConfig, addr: SocketAddr) -> std::io::Result<Self> {
-        let state: Shared = Arc::new(Mutex::new(SimState {
+        let state = SimState {
             config,
             next_id: 1,
             members: Vec::new(),
             forgotten: Vec::new(),
             failing_reads: 0,
-        }));
+        };
         let router = Router::new()
             .route("/3.0/lists/{list_id}", get(read_list))
             .route(
@@ -125,15 +122,13 @@ impl MailchimpSim {
             .route(
                 "/3.0/lists/{list_id}/members/{subscriber_hash}/actions/delete-permanent",
                 post(delete_permanent),
-            )
-            .with_state(state.clone());
-        let running = serve(router, addr).await?;
-        Ok(Self { running, state })
+            );
+        StatefulSim::serve(state, router, addr).await.map(Self)
     }
 
     /// Adds a member with `status` to the audience; returns its subscriber hash.
     pub fn add_member(&self, email: &str, status: &str) -> String {
-        let mut state = self.lock();
+        let mut state = self.0.lock();
         let contact_id = format!("sim{:08}", state.next_id);
         state.next_id += 1;
         state.members.push(SimMember {
@@ -148,7 +143,8 @@ impl MailchimpSim {
     /// The member holding `email` (any case), if any.
     pub fn member(&self, email: &str) -> Option<SimMember> {
         let hash = md5_hex(email);
-        self.lock()
+        self.0
+            .lock()
             .members
             .iter()
             .find(|m| md5_hex(&m.email) == hash)
@@ -157,18 +153,18 @@ impl MailchimpSim {
 
     /// Every member, in creation order.
     pub fn members(&self) -> Vec<SimMember> {
-        self.lock().members.clone()
+        self.0.lock().members.clone()
     }
 
     /// Subscriber hashes of the members deleted permanently.
     pub fn forgotten(&self) -> Vec<String> {
-        self.lock().forgotten.clone()
+        self.0.lock().forgotten.clone()
     }
 
     /// Changes a member's status, as the account's own users or a sign-up form could.
     pub fn set_status(&self, email: &str, status: &str) {
         let hash = md5_hex(email);
-        let mut state = self.lock();
+        let mut state = self.0.lock();
         if let Some(member) = state.members.iter_mut().find(|m| md5_hex(&m.email) == hash) {
             member.status = status.to_owned();
         }
@@ -176,11 +172,7 @@ impl MailchimpSim {
 
     /// Fault for tests: the next `reads` member reads (`GET …/members/{hash}`) answer 500.
     pub fn fail_member_reads(&self, reads: u32) {
-        self.lock().failing_reads = reads;
-    }
-
-    fn lock(&self) -> MutexGuard<'_, SimState> {
-        self.state.lock().unwrap()
+        self.0.lock().failing_reads = reads;
     }
 }
 
@@ -189,7 +181,7 @@ impl std::ops::Deref for MailchimpSim {
     type Target = RunningSim;
 
     fn deref(&self) -> &RunningSim {
-        &self.running
+        &self.0
     }
 }
 
