@@ -26,7 +26,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::body::Bytes;
 use axum::extract::{Form, Path, Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
 use axum::{Json, Router};
@@ -177,8 +177,8 @@ impl SalesforceSim {
             .route("/services/data/{version}/query/{locator}", get(query_more))
             .route(
                 "/services/data/{version}/composite/sobjects",
-                patch(update_collection)
-                    .post(create_collection)
+                patch(write_collection)
+                    .post(write_collection)
                     .delete(delete_collection),
             )
             .route(
@@ -777,16 +777,24 @@ fn update_one(org: &mut Org, record: &Map<String, Value>) -> Value {
     }
 }
 
-async fn update_collection(
+/// `PATCH` (update) or `POST` (create) of an sObject collection: one result per record, in
+/// order, each written on its own (`allOrNone` false).
+async fn write_collection(
     State(sim): State<SalesforceSim>,
     Path(version): Path<String>,
+    method: Method,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Refusal> {
+    let write = if method == Method::POST {
+        create_one
+    } else {
+        update_one
+    };
     let mut org = sim.org();
     authorize(&org, &version, &headers)?;
     let records = collection_records(&body)?;
-    let results: Vec<Value> = records.iter().map(|r| update_one(&mut org, r)).collect();
+    let results: Vec<Value> = records.iter().map(|r| write(&mut org, r)).collect();
     Ok(Json(results).into_response())
 }
 
@@ -815,19 +823,6 @@ fn create_one(org: &mut Org, record: &Map<String, Value>) -> Value {
     let id = org.new_id("0PK");
     org.individuals.insert(id.clone(), individual);
     record_ok(&id)
-}
-
-async fn create_collection(
-    State(sim): State<SalesforceSim>,
-    Path(version): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, Refusal> {
-    let mut org = sim.org();
-    authorize(&org, &version, &headers)?;
-    let records = collection_records(&body)?;
-    let results: Vec<Value> = records.iter().map(|r| create_one(&mut org, r)).collect();
-    Ok(Json(results).into_response())
 }
 
 async fn delete_collection(
