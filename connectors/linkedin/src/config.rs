@@ -43,31 +43,11 @@ pub const MARKETING_API_VERSIONS: VersionTable = VersionTable {
     form: "must be a Marketing API version of the form YYYYMM, e.g. 202603",
     as_of: date(2026, 12, 1),
     versions: &[
-        DatedVersion {
-            name: "202510",
-            released: date(2025, 10, 1),
-            sunset: Some(date(2026, 10, 15)),
-        },
-        DatedVersion {
-            name: "202511",
-            released: date(2025, 11, 1),
-            sunset: Some(date(2026, 11, 16)),
-        },
-        DatedVersion {
-            name: "202601",
-            released: date(2026, 1, 1),
-            sunset: Some(date(2027, 1, 15)),
-        },
-        DatedVersion {
-            name: "202602",
-            released: date(2026, 2, 1),
-            sunset: Some(date(2027, 2, 15)),
-        },
-        DatedVersion {
-            name: "202603",
-            released: date(2026, 3, 1),
-            sunset: Some(date(2027, 3, 16)),
-        },
+        DatedVersion::with_sunset("202510", date(2025, 10, 1), date(2026, 10, 15)),
+        DatedVersion::with_sunset("202511", date(2025, 11, 1), date(2026, 11, 16)),
+        DatedVersion::with_sunset("202601", date(2026, 1, 1), date(2027, 1, 15)),
+        DatedVersion::with_sunset("202602", date(2026, 2, 1), date(2027, 2, 15)),
+        DatedVersion::with_sunset("202603", date(2026, 3, 1), date(2027, 3, 16)),
     ],
 };
 

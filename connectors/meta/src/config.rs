@@ -42,36 +42,12 @@ pub const MARKETING_API_VERSIONS: VersionTable = VersionTable {
     form: "must look like `v27.0`",
     as_of: date(2026, 12, 1),
     versions: &[
-        DatedVersion {
-            name: "v22.0",
-            released: date(2025, 1, 21),
-            sunset: Some(date(2026, 2, 19)),
-        },
-        DatedVersion {
-            name: "v23.0",
-            released: date(2025, 5, 29),
-            sunset: Some(date(2026, 6, 9)),
-        },
-        DatedVersion {
-            name: "v24.0",
-            released: date(2025, 10, 8),
-            sunset: Some(date(2026, 11, 10)),
-        },
-        DatedVersion {
-            name: "v25.0",
-            released: date(2026, 2, 18),
-            sunset: Some(date(2027, 2, 23)),
-        },
-        DatedVersion {
-            name: "v26.0",
-            released: date(2026, 7, 29),
-            sunset: None,
-        },
-        DatedVersion {
-            name: "v27.0",
-            released: date(2026, 11, 4),
-            sunset: None,
-        },
+        DatedVersion::with_sunset("v22.0", date(2025, 1, 21), date(2026, 2, 19)),
+        DatedVersion::with_sunset("v23.0", date(2025, 5, 29), date(2026, 6, 9)),
+        DatedVersion::with_sunset("v24.0", date(2025, 10, 8), date(2026, 11, 10)),
+        DatedVersion::with_sunset("v25.0", date(2026, 2, 18), date(2027, 2, 23)),
+        DatedVersion::without_sunset("v26.0", date(2026, 7, 29)),
+        DatedVersion::without_sunset("v27.0", date(2026, 11, 4)),
     ],
 };
 

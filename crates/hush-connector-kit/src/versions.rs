@@ -24,6 +24,27 @@ pub struct DatedVersion {
     pub sunset: Option<NaiveDate>,
 }
 
+impl DatedVersion {
+    /// A version released on `released` that the vendor stops serving on `sunset`; a const
+    /// constructor, so that a table lists one version a line.
+    pub const fn with_sunset(name: &'static str, released: NaiveDate, sunset: NaiveDate) -> Self {
+        Self {
+            name,
+            released,
+            sunset: Some(sunset),
+        }
+    }
+
+    /// A version released on `released` whose sunset the vendor has not announced.
+    pub const fn without_sunset(name: &'static str, released: NaiveDate) -> Self {
+        Self {
+            name,
+            released,
+            sunset: None,
+        }
+    }
+}
+
 /// A vendor's versions, oldest first, as its documentation stood on `as_of`, with how the
 /// vendor writes a version.
 #[derive(Debug, Clone, Copy)]
