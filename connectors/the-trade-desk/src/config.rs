@@ -183,17 +183,16 @@ fn id_map(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hush_connector_kit::testing::assert_names_field;
+    use hush_connector_kit::testing::{assert_names_field, recipient_with};
 
-    fn recipient(settings: &str) -> RecipientConfig {
-        toml::from_str(&format!(
-            "id = \"ttd\"\nkind = \"the_trade_desk\"\nrole = \"THIRD_PARTY\"\nbase_url = \"https://api.thetradedesk.com/v3/\"\n[settings]\nadvertiser_id = \"qxwcdxw\"\n{settings}"
-        ))
-        .unwrap()
-    }
+    /// The block each test starts from; `build` adds or replaces keys of its `[settings]`.
+    const BLOCK: &str = "id = \"ttd\"\nkind = \"the_trade_desk\"\nrole = \"THIRD_PARTY\"\nbase_url = \"https://api.thetradedesk.com/v3/\"\n[settings]\nadvertiser_id = \"qxwcdxw\"\n";
 
     fn build(settings: &str) -> Result<TradeDeskConfig, ConfigError> {
-        TradeDeskConfig::with_auth_token(&recipient(settings), Secret::new("ttd-secret"))
+        TradeDeskConfig::with_auth_token(
+            &recipient_with(BLOCK, settings),
+            Secret::new("ttd-secret"),
+        )
     }
 
     #[test]
@@ -227,38 +226,26 @@ mod tests {
 
     #[test]
     fn errors_name_the_field_at_fault() {
+        for (settings, field) in [
+            ("id_map = { MAID = \"IDFA\" }", "settings.id_map"),
+            ("id_map = { SSN = \"TDID\" }", "settings.id_map"),
+            ("id_map = {}", "settings.id_map"),
+            ("data_provider_id = \" \"", "settings.data_provider_id"),
+            (
+                "rate_limit_retry_after_secs = 0",
+                "settings.rate_limit_retry_after_secs",
+            ),
+            ("segment = \"x\"", "settings"),
+            ("advertiser_id = \"a b\"", "settings.advertiser_id"),
+        ] {
+            assert_names_field(build(settings), &format!("recipients.ttd.{field}"));
+        }
         assert_names_field(
-            build("id_map = { MAID = \"IDFA\" }"),
-            "recipients.ttd.settings.id_map",
-        );
-        assert_names_field(
-            build("id_map = { SSN = \"TDID\" }"),
-            "recipients.ttd.settings.id_map",
-        );
-        assert_names_field(build("id_map = {}"), "recipients.ttd.settings.id_map");
-        assert_names_field(
-            build("data_provider_id = \" \""),
-            "recipients.ttd.settings.data_provider_id",
-        );
-        assert_names_field(
-            build("rate_limit_retry_after_secs = 0"),
-            "recipients.ttd.settings.rate_limit_retry_after_secs",
-        );
-        assert_names_field(build("segment = \"x\""), "recipients.ttd.settings");
-        let bad_advertiser: RecipientConfig = toml::from_str(
-            "id = \"ttd\"\nkind = \"the_trade_desk\"\nrole = \"THIRD_PARTY\"\nbase_url = \"https://x\"\n[settings]\nadvertiser_id = \"a b\"\n",
-        )
-        .unwrap();
-        assert_names_field(
-            TradeDeskConfig::with_auth_token(&bad_advertiser, Secret::new("t")),
-            "recipients.ttd.settings.advertiser_id",
-        );
-        assert_names_field(
-            TradeDeskConfig::with_auth_token(&recipient(""), Secret::new("")),
+            TradeDeskConfig::with_auth_token(&recipient_with(BLOCK, ""), Secret::new("")),
             "recipients.ttd.credentials.auth_token",
         );
         assert_names_field(
-            TradeDeskConfig::from_recipient(&recipient("")),
+            TradeDeskConfig::from_recipient(&recipient_with(BLOCK, "")),
             "credentials.auth_token",
         );
     }

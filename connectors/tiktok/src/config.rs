@@ -111,17 +111,13 @@ impl TikTokConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hush_connector_kit::testing::assert_names_field;
+    use hush_connector_kit::testing::{assert_names_field, recipient_with};
 
-    fn recipient(settings: &str) -> RecipientConfig {
-        toml::from_str(&format!(
-            "id = \"tt\"\nkind = \"tiktok\"\nrole = \"THIRD_PARTY\"\nbase_url = \"https://business-api.tiktok.com/\"\n[settings]\n{settings}"
-        ))
-        .unwrap()
-    }
+    /// The block each test starts from; `build` adds or replaces keys of its `[settings]`.
+    const BLOCK: &str = "id = \"tt\"\nkind = \"tiktok\"\nrole = \"THIRD_PARTY\"\nbase_url = \"https://business-api.tiktok.com/\"\n[settings]\n";
 
     fn build(settings: &str) -> Result<TikTokConfig, ConfigError> {
-        TikTokConfig::with_access_token(&recipient(settings), Secret::new("tok-secret"))
+        TikTokConfig::with_access_token(&recipient_with(BLOCK, settings), Secret::new("tok-secret"))
     }
 
     #[test]
@@ -137,37 +133,37 @@ mod tests {
 
     #[test]
     fn errors_name_the_field_at_fault() {
-        assert_names_field(
-            build("advertiser_id = \"adv\"\naudience_ids = [\"1\"]"),
-            "recipients.tt.settings.advertiser_id",
-        );
-        assert_names_field(
-            build("advertiser_id = \"1\"\naudience_ids = []"),
-            "recipients.tt.settings.audience_ids",
-        );
-        assert_names_field(
-            build("advertiser_id = \"1\"\naudience_ids = [\"x1\"]"),
-            "recipients.tt.settings.audience_ids",
-        );
-        assert_names_field(
-            build("advertiser_id = \"1\"\naudience_ids = [\"1\"]\nrate_limit_retry_after_secs = 0"),
-            "recipients.tt.settings.rate_limit_retry_after_secs",
-        );
-        assert_names_field(
-            build("advertiser_id = \"1\"\naudience_ids = [\"1\"]\naudience_id = \"2\""),
-            "recipients.tt.settings",
-        );
-        assert_names_field(
-            TikTokConfig::with_access_token(
-                &recipient("advertiser_id = \"1\"\naudience_ids = [\"1\"]"),
-                Secret::new(" "),
+        let valid = "advertiser_id = \"1\"\naudience_ids = [\"1\"]";
+        for (settings, field) in [
+            (
+                "advertiser_id = \"adv\"\naudience_ids = [\"1\"]",
+                "settings.advertiser_id",
             ),
+            (
+                "advertiser_id = \"1\"\naudience_ids = []",
+                "settings.audience_ids",
+            ),
+            (
+                "advertiser_id = \"1\"\naudience_ids = [\"x1\"]",
+                "settings.audience_ids",
+            ),
+            (
+                "advertiser_id = \"1\"\naudience_ids = [\"1\"]\nrate_limit_retry_after_secs = 0",
+                "settings.rate_limit_retry_after_secs",
+            ),
+            (
+                "advertiser_id = \"1\"\naudience_ids = [\"1\"]\naudience_id = \"2\"",
+                "settings",
+            ),
+        ] {
+            assert_names_field(build(settings), &format!("recipients.tt.{field}"));
+        }
+        assert_names_field(
+            TikTokConfig::with_access_token(&recipient_with(BLOCK, valid), Secret::new(" ")),
             "recipients.tt.credentials.access_token",
         );
         assert_names_field(
-            TikTokConfig::from_recipient(&recipient(
-                "advertiser_id = \"1\"\naudience_ids = [\"1\"]",
-            )),
+            TikTokConfig::from_recipient(&recipient_with(BLOCK, valid)),
             "credentials.access_token",
         );
     }
