@@ -5,45 +5,36 @@ use std::time::Duration;
 
 use hush_connector_kit::secret::Secret;
 use hush_connector_kit::testing::{
-    assert_every_item, assert_refused, assert_retry_after, completed, email, hashed, one, with_raw,
-    work, ComplianceSuite, WorkExt,
+    apply_one, assert_every_item, assert_refused, assert_retry_after, completed, email, hashed,
+    recipient_with, with_raw, work, ComplianceSuite, WorkExt,
 };
 use hush_connector_the_trade_desk::sim::{TradeDeskSim, TradeDeskSimConfig};
 use hush_connector_the_trade_desk::{TradeDesk, TradeDeskConfig, FACTORY};
 use hush_contracts::connector::{Connector, ConnectorError, Operation, SuppressionWork};
 use hush_contracts::events::{ConfirmationAction, IdentifierType, RequestKind, VerificationStatus};
-use hush_contracts::recipients::RecipientConfig;
-use hush_sim_kit::Fault;
+use hush_sim_kit::{Fault, RecordedCall};
 use serde_json::{json, Value};
 
 const DAID: &str = "38400000-8cf0-11bd-b23e-10b96e40000d";
 const UID2: &str = "CCIHCkZzAvP5sKS1Gxu3Y7zgP3JbSfNnwMQ5wlWrQ8M=";
 
-/// A connector for the simulator with `token` and `extra` settings lines.
-fn connector_for(sim: &TradeDeskSim, token: &str, extra: &str) -> TradeDesk {
-    let recipient: RecipientConfig = toml::from_str(&format!(
-        r#"
-id = "ttd"
-kind = "the_trade_desk"
-role = "THIRD_PARTY"
-base_url = "{}"
-timeout_ms = 1000
-[settings]
-advertiser_id = "{}"
-{extra}
-"#,
-        sim.api_base_url(),
-        TradeDeskSimConfig::default().advertiser_id,
-    ))
-    .unwrap();
+/// A connector for the simulator with `token` and the settings `overrides` (TOML lines).
+fn connector_for(sim: &TradeDeskSim, token: &str, overrides: &str) -> TradeDesk {
+    let mut recipient = recipient_with(include_str!("fixtures/simulator.toml"), overrides);
+    recipient.base_url = sim.api_base_url();
     TradeDesk::new(TradeDeskConfig::with_auth_token(&recipient, Secret::new(token)).unwrap())
         .unwrap()
 }
 
-async fn start(extra: &str) -> (TradeDeskSim, TradeDesk) {
-    let sim = TradeDeskSim::start(TradeDeskSimConfig::default())
+/// The simulator with its default account.
+async fn sim() -> TradeDeskSim {
+    TradeDeskSim::start(TradeDeskSimConfig::default())
         .await
-        .unwrap();
+        .unwrap()
+}
+
+async fn start(extra: &str) -> (TradeDeskSim, TradeDesk) {
+    let sim = sim().await;
     let connector = connector_for(&sim, &TradeDeskSimConfig::default().auth_token, extra);
     (sim, connector)
 }
@@ -62,10 +53,14 @@ async fn an_opt_out_sends_the_raw_maid_as_a_daid_and_is_suppressed() {
 
     assert_eq!(completion.action, ConfirmationAction::Suppressed);
     assert_eq!(completion.verification, VerificationStatus::Unverifiable);
-    assert_eq!(completion.evidence["request_type"], "OptOut");
-    assert_eq!(completion.evidence["id_types"], "DAID");
-    assert_eq!(completion.evidence["http_status"], "200");
-    assert_eq!(completion.evidence["advertiser_id"], "hushdemo1");
+    for (key, value) in [
+        ("request_type", "OptOut"),
+        ("id_types", "DAID"),
+        ("http_status", "200"),
+        ("advertiser_id", "hushdemo1"),
+    ] {
+        assert_eq!(completion.evidence[key], value, "evidence {key}");
+    }
     assert!(completion.evidence["verification_note"].contains("no read-back"));
     assert!(completion.evidence["ids_left_out"].contains("1 email/phone"));
     assert!(!completion.evidence.values().any(|v| v.contains(DAID)));
@@ -128,28 +123,22 @@ async fn a_person_with_no_id_ttd_accepts_is_not_found_with_the_reason_and_no_cal
 #[tokio::test]
 async fn an_opt_in_is_not_applied_and_a_kind_through_the_wrong_operation_is_refused() {
     let (sim, connector) = start("").await;
+    let opt_in_and_deletion = [
+        with_daid(RequestKind::OptInSaleShare, DAID),
+        with_daid(RequestKind::Delete, DAID),
+    ];
     let results = connector
-        .apply(
-            Operation::Suppress,
-            &[
-                with_daid(RequestKind::OptInSaleShare, DAID),
-                with_daid(RequestKind::Delete, DAID),
-            ],
-        )
+        .apply(Operation::Suppress, &opt_in_and_deletion)
         .await
         .unwrap();
-    assert_eq!(
-        results[0].as_ref().unwrap().action,
-        ConfirmationAction::NotApplicable
-    );
+    let opt_in = results[0].as_ref().map(|done| done.action);
+    assert_eq!(opt_in, Ok(ConfirmationAction::NotApplicable));
     assert_refused(results[1].clone(), "applies through delete");
-    let wrong = connector
-        .apply(
-            Operation::Delete,
-            &[with_daid(RequestKind::OptOutSaleShare, DAID)],
-        )
-        .await;
-    assert_refused(one(wrong), "not a deletion");
+    let wrong = with_daid(RequestKind::OptOutSaleShare, DAID);
+    assert_refused(
+        apply_one(&connector, Operation::Delete, &wrong).await,
+        "not a deletion",
+    );
     assert!(sim.control().calls().is_empty());
 }
 
@@ -190,36 +179,23 @@ async fn a_failed_line_that_names_no_item_fails_the_whole_call() {
         200,
         r#"{"FailedLines":[{"ErrorCode":"Unknown","Message":"something failed"}]}"#,
     ));
-    let result = connector
-        .apply(
-            Operation::Suppress,
-            &[with_daid(RequestKind::OptOutSaleShare, DAID)],
-        )
-        .await;
-    assert_refused(one(result), "names no item");
+    let opt_out = with_daid(RequestKind::OptOutSaleShare, DAID);
+    assert_refused(
+        apply_one(&connector, Operation::Suppress, &opt_out).await,
+        "names no item",
+    );
 }
 
 #[tokio::test]
 async fn the_simulator_reports_a_malformed_daid_as_a_failed_line() {
-    let sim = TradeDeskSim::start(TradeDeskSimConfig::default())
-        .await
-        .unwrap();
-    let answer: Value = reqwest::Client::new()
-        .post(format!(
-            "{}/data/deletion-optout/advertiser",
-            sim.api_base_url()
-        ))
-        .header("TTD-Auth", "sim-ttd-auth-token")
-        .json(
-            &json!({"AdvertiserId": "hushdemo1", "RequestType": "OptOut",
-            "Items": [{"DAID": DAID}, {"DAID": "not-a-guid"}]}),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let sim = sim().await;
+    let url = format!("{}/data/deletion-optout/advertiser", sim.api_base_url());
+    let body = json!({"AdvertiserId": "hushdemo1", "RequestType": "OptOut",
+        "Items": [{"DAID": DAID}, {"DAID": "not-a-guid"}]});
+    let http = reqwest::Client::new();
+    let request = http.post(url).header("TTD-Auth", "sim-ttd-auth-token");
+    let response = request.json(&body).send().await.unwrap();
+    let answer: Value = response.json().await.unwrap();
     assert_eq!(answer["FailedLines"][0]["ItemNumber"], "2");
     assert_eq!(answer["FailedLines"][0]["ErrorCode"], "InvalidUserId");
     assert_eq!(sim.accepted()[0].ids.len(), 1);
@@ -228,38 +204,30 @@ async fn the_simulator_reports_a_malformed_daid_as_a_failed_line() {
 #[tokio::test]
 async fn ids_are_cut_to_ttds_limit() {
     let (sim, connector) = start("").await;
-    let batch: Vec<SuppressionWork> = (0..FACTORY.max_batch + 5)
-        .map(|n| {
-            with_daid(
-                RequestKind::Delete,
-                &format!("38400000-8cf0-11bd-b23e-{n:012}"),
-            )
-        })
-        .collect();
+    let batch = people_with_a_daid(RequestKind::Delete, FACTORY.max_batch + 5);
     assert_eq!(FACTORY.max_batch, 10_000);
     let results = connector.apply(Operation::Delete, &batch).await.unwrap();
     assert_every_item(&results, batch.len(), ConfirmationAction::Deleted);
-    let sizes: Vec<usize> = sim
-        .control()
-        .calls()
-        .iter()
-        .map(|c| c.json["Items"].as_array().unwrap().len())
-        .collect();
-    assert_eq!(sizes, vec![10_000, 5]);
+    assert_eq!(ids_per_call(&sim), [10_000, 5]);
+}
+
+/// `count` requests of `kind`, each for a person with a DAID of their own.
+fn people_with_a_daid(kind: RequestKind, count: usize) -> Vec<SuppressionWork> {
+    let daid = |n| format!("38400000-8cf0-11bd-b23e-{n:012}");
+    (0..count).map(|n| with_daid(kind, &daid(n))).collect()
+}
+
+/// How many ids (`Items` entries) each call the simulator received carried, in order.
+fn ids_per_call(sim: &TradeDeskSim) -> Vec<usize> {
+    let ids = |call: &RecordedCall| call.json["Items"].as_array().map_or(0, Vec::len);
+    sim.control().calls().iter().map(ids).collect()
 }
 
 #[tokio::test]
 async fn a_spent_rate_limit_waits_the_default_and_stops_the_batch() {
     let (sim, connector) = start("rate_limit_retry_after_secs = 30").await;
     sim.limit_requests(0);
-    let batch: Vec<SuppressionWork> = (0..FACTORY.max_batch + 5)
-        .map(|n| {
-            with_daid(
-                RequestKind::OptOutSaleShare,
-                &format!("38400000-8cf0-11bd-b23e-{n:012}"),
-            )
-        })
-        .collect();
+    let batch = people_with_a_daid(RequestKind::OptOutSaleShare, FACTORY.max_batch + 5);
     let results = connector.apply(Operation::Suppress, &batch).await.unwrap();
     assert_retry_after(results[0].clone(), Duration::from_secs(30));
     assert_retry_after(
@@ -275,34 +243,19 @@ async fn a_spent_rate_limit_waits_the_default_and_stops_the_batch() {
 
 #[tokio::test]
 async fn refusals_are_permanent_with_what_to_fix() {
-    let sim = TradeDeskSim::start(TradeDeskSimConfig::default())
-        .await
-        .unwrap();
+    let sim = sim().await;
+    let opt_out = with_daid(RequestKind::OptOutSaleShare, DAID);
     let wrong_token = connector_for(&sim, "not-the-token", "");
-    let result = wrong_token
-        .apply(
-            Operation::Suppress,
-            &[with_daid(RequestKind::OptOutSaleShare, DAID)],
-        )
-        .await;
-    assert_refused(one(result), "credentials.auth_token");
+    assert_refused(
+        apply_one(&wrong_token, Operation::Suppress, &opt_out).await,
+        "credentials.auth_token",
+    );
 
-    let recipient: RecipientConfig = toml::from_str(&format!(
-        "id = \"ttd\"\nkind = \"the_trade_desk\"\nrole = \"THIRD_PARTY\"\nbase_url = \"{}\"\n[settings]\nadvertiser_id = \"other\"\n",
-        sim.api_base_url()
-    ))
-    .unwrap();
-    let other = TradeDesk::new(
-        TradeDeskConfig::with_auth_token(&recipient, Secret::new("sim-ttd-auth-token")).unwrap(),
-    )
-    .unwrap();
-    let result = other
-        .apply(
-            Operation::Suppress,
-            &[with_daid(RequestKind::OptOutSaleShare, DAID)],
-        )
-        .await;
-    assert_refused(one(result), "Advertiser not configured");
+    let other = connector_for(&sim, "sim-ttd-auth-token", "advertiser_id = \"other\"");
+    assert_refused(
+        apply_one(&other, Operation::Suppress, &opt_out).await,
+        "Advertiser not configured",
+    );
 }
 
 #[tokio::test]

@@ -5,24 +5,23 @@ use std::time::Duration;
 
 use hush_connector_kit::secret::Secret;
 use hush_connector_kit::testing::{
-    assert_every_item, assert_refused, assert_retry_after, completed, email, hashed, one, work,
-    ComplianceSuite, WorkExt,
+    assert_every_item, assert_refused, assert_retry_after, completed, email, hashed, opting_out,
+    recipient_with, work, ComplianceSuite, WorkExt,
 };
 use hush_connector_tiktok::sim::{TikTokSim, TikTokSimConfig};
 use hush_connector_tiktok::{TikTokAudiences, TikTokConfig, FACTORY};
 use hush_contracts::connector::{Connector, ConnectorError, Operation, SuppressionWork};
 use hush_contracts::events::{ConfirmationAction, IdentifierType, RequestKind, VerificationStatus};
 use hush_contracts::identifiers::sha256_hex;
-use hush_contracts::recipients::RecipientConfig;
-use hush_sim_kit::Fault;
+use hush_sim_kit::{Fault, RecordedCall};
 use serde_json::{json, Value};
 
 const MAID: &str = "38400000-8cf0-11bd-b23e-10b96e40000d";
 
-/// A connector for the simulator, with `token` and `extra` settings lines.
-fn connector_for(sim: &TikTokSim, token: &str, extra: &str) -> TikTokAudiences {
+/// A connector for the simulator, with `token` and the settings `overrides` (TOML lines).
+fn connector_for(sim: &TikTokSim, token: &str, overrides: &str) -> TikTokAudiences {
     let sim_config = TikTokSimConfig::default();
-    let recipient: RecipientConfig = toml::from_str(&format!(
+    let block = format!(
         r#"
 id = "tiktok"
 kind = "tiktok"
@@ -32,13 +31,12 @@ timeout_ms = 1000
 [settings]
 advertiser_id = "{}"
 audience_ids = {:?}
-{extra}
 "#,
         sim.base_url(),
         sim_config.advertiser_id,
         sim_config.audience_ids,
-    ))
-    .unwrap();
+    );
+    let recipient = recipient_with(&block, overrides);
     TikTokAudiences::new(TikTokConfig::with_access_token(&recipient, Secret::new(token)).unwrap())
         .unwrap()
 }
@@ -117,23 +115,24 @@ async fn a_deletion_and_a_limit_remove_too_and_an_opt_in_is_not_applied() {
     assert_eq!(deleted.action, ConfirmationAction::Suppressed);
     assert!(!sim.members(&audiences()[0]).contains(&hash));
 
+    let limit_and_opt_in = [
+        person(RequestKind::LimitSensitive, "a@example.com"),
+        person(RequestKind::OptInSaleShare, "a@example.com"),
+    ];
     let results = connector
-        .apply(
-            Operation::Suppress,
-            &[
-                person(RequestKind::LimitSensitive, "a@example.com"),
-                person(RequestKind::OptInSaleShare, "a@example.com"),
-            ],
-        )
-        .await
-        .unwrap();
+        .apply(Operation::Suppress, &limit_and_opt_in)
+        .await;
+    let actions: Vec<_> = results
+        .unwrap()
+        .into_iter()
+        .map(|r| r.unwrap().action)
+        .collect();
     assert_eq!(
-        results[0].as_ref().unwrap().action,
-        ConfirmationAction::Suppressed
-    );
-    assert_eq!(
-        results[1].as_ref().unwrap().action,
-        ConfirmationAction::NotApplicable
+        actions,
+        [
+            ConfirmationAction::Suppressed,
+            ConfirmationAction::NotApplicable
+        ]
     );
     let calls = sim.control().calls();
     assert_eq!(calls.len(), 2, "the opt-in made no call");
@@ -167,14 +166,14 @@ async fn rows_are_cut_to_the_limit_and_every_person_is_answered() {
     assert_eq!(FACTORY.max_batch, 1_000);
     let results = connector.apply(Operation::Suppress, &batch).await.unwrap();
     assert_every_item(&results, batch.len(), ConfirmationAction::Suppressed);
-    let sizes: Vec<usize> = sim
-        .control()
-        .calls()
-        .iter()
-        .map(|c| c.json["batch_data"].as_array().unwrap().len())
-        .collect();
     // Each person sends an email row and a phone row: 2,000 rows, two calls of 1,000.
-    assert_eq!(sizes, vec![1_000, 1_000]);
+    assert_eq!(rows_per_call(&sim), [1_000, 1_000]);
+}
+
+/// How many rows (`batch_data` entries) each call the simulator received carried, in order.
+fn rows_per_call(sim: &TikTokSim) -> Vec<usize> {
+    let rows = |call: &RecordedCall| call.json["batch_data"].as_array().map_or(0, Vec::len);
+    sim.control().calls().iter().map(rows).collect()
 }
 
 #[tokio::test]
@@ -199,57 +198,39 @@ async fn a_rate_limit_in_tiktoks_body_waits_and_stops_the_batch() {
         "rate_limit_retry_after_secs = 2",
     );
     sim.throttle_next(1);
-    let result = fast
-        .apply(
-            Operation::Suppress,
-            &[person(RequestKind::OptOutSaleShare, "a@example.com")],
-        )
-        .await;
-    assert_retry_after(one(result), Duration::from_secs(2));
+    assert_retry_after(
+        opting_out(&fast, "a@example.com").await,
+        Duration::from_secs(2),
+    );
 }
 
 #[tokio::test]
 async fn a_refused_token_and_an_unknown_audience_are_permanent_with_tiktoks_text() {
     let sim = TikTokSim::start(TikTokSimConfig::default()).await.unwrap();
     let wrong = connector_for(&sim, "not-the-token", "");
-    let error = one(wrong
-        .apply(
-            Operation::Suppress,
-            &[person(RequestKind::OptOutSaleShare, "a@example.com")],
-        )
-        .await)
-    .unwrap_err();
+    let error = opting_out(&wrong, "a@example.com").await.unwrap_err();
     assert!(
         matches!(&error, ConnectorError::Permanent(t)
             if t.contains("40105") && t.contains("revoked") && t.contains("credentials.access_token")),
         "{error:?}"
     );
 
-    let sim_config = TikTokSimConfig::default();
-    let recipient: RecipientConfig = toml::from_str(&format!(
-        "id = \"tiktok\"\nkind = \"tiktok\"\nrole = \"THIRD_PARTY\"\nbase_url = \"{}\"\n[settings]\nadvertiser_id = \"{}\"\naudience_ids = [\"999\"]\n",
-        sim.base_url(),
-        sim_config.advertiser_id
-    ))
-    .unwrap();
-    let unknown = TikTokAudiences::new(
-        TikTokConfig::with_access_token(&recipient, Secret::new(sim_config.access_token)).unwrap(),
-    )
-    .unwrap();
-    let result = unknown
-        .apply(
-            Operation::Suppress,
-            &[person(RequestKind::OptOutSaleShare, "a@example.com")],
-        )
-        .await;
-    assert_refused(one(result), "audience \"999\" does not exist");
+    let unknown = connector_for(
+        &sim,
+        &TikTokSimConfig::default().access_token,
+        "audience_ids = [\"999\"]",
+    );
+    assert_refused(
+        opting_out(&unknown, "a@example.com").await,
+        "audience \"999\" does not exist",
+    );
 }
 
 #[tokio::test]
 async fn simulator_refuses_what_tiktok_refuses() {
     let sim = TikTokSim::start(TikTokSimConfig::default()).await.unwrap();
     let config = TikTokSimConfig::default();
-    let http = reqwest::Client::new();
+    let token = Some(config.access_token.as_str());
     let hash = sha256_hex("a@example.com");
     let cell = json!({"id": hash, "audience_ids": [config.audience_ids[0]]});
     let body = |overrides: Value| {
@@ -287,14 +268,9 @@ async fn simulator_refuses_what_tiktok_refuses() {
         (json!({"batch_data": too_many}), 40002, "at most 1000 rows"),
     ];
     for (overrides, code, says) in refused {
-        let answer: Value = http
-            .post(format!("{}/open_api/v1.3/segment/mapping/", sim.base_url()))
-            .header("Access-Token", &config.access_token)
-            .json(&body(overrides.clone()))
-            .send()
+        let answer = post_mapping(&sim, "v1.3", token, &body(overrides.clone()))
             .await
-            .unwrap()
-            .json()
+            .json::<Value>()
             .await
             .unwrap();
         assert_eq!(answer["code"], code, "{overrides}: {answer}");
@@ -303,24 +279,26 @@ async fn simulator_refuses_what_tiktok_refuses() {
             "{answer}"
         );
     }
-    let no_token: Value = http
-        .post(format!("{}/open_api/v1.3/segment/mapping/", sim.base_url()))
-        .json(&body(json!({})))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(no_token["code"], 40104);
-    let old_version = http
-        .post(format!("{}/open_api/v1.2/segment/mapping/", sim.base_url()))
-        .header("Access-Token", &config.access_token)
-        .json(&body(json!({})))
-        .send()
-        .await
-        .unwrap();
+    let no_token = post_mapping(&sim, "v1.3", None, &body(json!({}))).await;
+    assert_eq!(no_token.json::<Value>().await.unwrap()["code"], 40104);
+    let old_version = post_mapping(&sim, "v1.2", token, &body(json!({}))).await;
     assert_eq!(old_version.status(), 404);
+}
+
+/// Posts `body` to the simulator's segment mapping endpoint of API `version` (e.g. `v1.3`),
+/// with the `Access-Token` header when a `token` is given.
+async fn post_mapping(
+    sim: &TikTokSim,
+    version: &str,
+    token: Option<&str>,
+    body: &Value,
+) -> reqwest::Response {
+    let url = format!("{}/open_api/{version}/segment/mapping/", sim.base_url());
+    let mut request = reqwest::Client::new().post(url).json(body);
+    if let Some(token) = token {
+        request = request.header("Access-Token", token);
+    }
+    request.send().await.unwrap()
 }
 
 #[tokio::test]
@@ -330,13 +308,7 @@ async fn a_tiktok_system_error_is_transient() {
         200,
         r#"{"code":50000,"message":"System error","request_id":"x"}"#,
     ));
-    let error = one(connector
-        .apply(
-            Operation::Suppress,
-            &[person(RequestKind::OptOutSaleShare, "a@example.com")],
-        )
-        .await)
-    .unwrap_err();
+    let error = opting_out(&connector, "a@example.com").await.unwrap_err();
     assert!(
         matches!(&error, ConnectorError::Transient(t) if t.contains("50000")),
         "{error:?}"
