@@ -184,19 +184,13 @@ pub fn plan_removal(batch: &[SuppressionWork]) -> RemovalPlan {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hush_connector_kit::testing::{email, opt_out_of};
-    use hush_contracts::connector::{RawValue, WorkIdentifier};
+    use hush_connector_kit::testing::audience::unhashed_email;
+    use hush_connector_kit::testing::{email, hashed, opt_out_of, with_raw};
 
     use hush_contracts::identifiers::sha256_hex;
     use serde_json::json;
 
-    fn maid(raw: Option<&str>) -> WorkIdentifier {
-        WorkIdentifier {
-            kind: IdentifierType::Maid,
-            sha256: sha256_hex("38400000-8cf0-11bd-b23e-10b96e40000d"),
-            raw: raw.map(RawValue::new),
-        }
-    }
+    const GAID: &str = "38400000-8cf0-11bd-b23e-10b96e40000d";
 
     #[test]
     fn each_person_is_one_remove_element_in_the_documented_shape() {
@@ -204,7 +198,7 @@ mod tests {
             opt_out_of(vec![email("a@example.com")]),
             opt_out_of(vec![
                 email("b@example.com"),
-                maid(Some("38400000-8cf0-11bd-b23e-10b96e40000d")),
+                with_raw(IdentifierType::Maid, GAID),
             ]),
         ]);
         assert_eq!(plan.calls.len(), 1);
@@ -236,7 +230,8 @@ mod tests {
 
     #[test]
     fn a_maid_without_raw_value_is_left_out_and_counted() {
-        let plan = plan_removal(&[opt_out_of(vec![email("a@example.com"), maid(None)])]);
+        let maid_hash = hashed(IdentifierType::Maid, GAID);
+        let plan = plan_removal(&[opt_out_of(vec![email("a@example.com"), maid_hash])]);
         assert_eq!(
             plan.items,
             vec![ItemPlan::Send {
@@ -248,20 +243,10 @@ mod tests {
 
     #[test]
     fn people_linkedin_cannot_match_are_not_sent() {
-        let unhashed = WorkIdentifier {
-            kind: IdentifierType::Email,
-            sha256: "Jane@Example.com".into(),
-            raw: None,
-        };
-        let phone = WorkIdentifier {
-            kind: IdentifierType::Phone,
-            sha256: sha256_hex("+14155550100"),
-            raw: None,
-        };
         let plan = plan_removal(&[
-            opt_out_of(vec![unhashed]),
-            opt_out_of(vec![maid(None)]),
-            opt_out_of(vec![phone]),
+            opt_out_of(vec![unhashed_email("Jane@Example.com")]),
+            opt_out_of(vec![hashed(IdentifierType::Maid, GAID)]),
+            opt_out_of(vec![hashed(IdentifierType::Phone, "+14155550100")]),
         ]);
         assert!(plan.calls.is_empty());
         assert!(matches!(&plan.items[0], ItemPlan::Unsendable(r) if r.contains("SHA-256")));

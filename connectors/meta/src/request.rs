@@ -298,19 +298,9 @@ pub fn plan_removal(batch: &[SuppressionWork], session_id: u64) -> RemovalPlan {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hush_connector_kit::testing::{email, opt_out_of};
-    use hush_contracts::connector::WorkIdentifier;
-
-    use hush_contracts::identifiers::hash_identifier;
+    use hush_connector_kit::testing::audience::unhashed_email;
+    use hush_connector_kit::testing::{email, hashed, opt_out_of, with_raw};
     use serde_json::json;
-
-    fn phone(number: &str, keep_raw: bool) -> WorkIdentifier {
-        WorkIdentifier {
-            kind: IdentifierType::Phone,
-            sha256: hash_identifier(IdentifierType::Phone, number).unwrap(),
-            raw: keep_raw.then(|| RawValue::new(number)),
-        }
-    }
 
     #[test]
     fn emails_only_use_the_documented_single_key_payload() {
@@ -339,7 +329,10 @@ mod tests {
     fn a_phone_switches_the_batch_to_multi_key_rows_hashed_without_plus() {
         let plan = plan_removal(
             &[
-                opt_out_of(vec![email("a@example.com"), phone("+14155550100", true)]),
+                opt_out_of(vec![
+                    email("a@example.com"),
+                    with_raw(IdentifierType::Phone, "+14155550100"),
+                ]),
                 opt_out_of(vec![email("b@example.com")]),
             ],
             7,
@@ -360,12 +353,7 @@ mod tests {
 
     #[test]
     fn a_maid_is_sent_unhashed_in_lowercase_with_its_hyphens() {
-        let maid = WorkIdentifier {
-            kind: IdentifierType::Maid,
-            sha256: hash_identifier(IdentifierType::Maid, "AECE52E7-03EE-455A-B3C4-E57283966239")
-                .unwrap(),
-            raw: Some(RawValue::new("AECE52E7-03EE-455A-B3C4-E57283966239")),
-        };
+        let maid = with_raw(IdentifierType::Maid, "AECE52E7-03EE-455A-B3C4-E57283966239");
         let plan = plan_removal(&[opt_out_of(vec![maid])], 7);
         assert_eq!(
             plan.calls[0].payload.data,
@@ -379,12 +367,7 @@ mod tests {
 
     #[test]
     fn a_person_with_only_a_maid_hash_is_unsendable() {
-        let maid = WorkIdentifier {
-            kind: IdentifierType::Maid,
-            sha256: hash_identifier(IdentifierType::Maid, "aece52e7-03ee-455a-b3c4-e57283966239")
-                .unwrap(),
-            raw: None,
-        };
+        let maid = hashed(IdentifierType::Maid, "aece52e7-03ee-455a-b3c4-e57283966239");
         let plan = plan_removal(&[opt_out_of(vec![maid])], 7);
         assert!(
             matches!(&plan.items[0], ItemPlan::Unsendable(reason) if reason.contains("raw MAIDs")),
@@ -435,7 +418,7 @@ mod tests {
         let plan = plan_removal(
             &[opt_out_of(vec![
                 email("a@example.com"),
-                phone("+14155550100", false),
+                hashed(IdentifierType::Phone, "+14155550100"),
             ])],
             7,
         );
@@ -452,21 +435,11 @@ mod tests {
 
     #[test]
     fn people_meta_cannot_match_are_not_sent() {
-        let cookie = WorkIdentifier {
-            kind: IdentifierType::CookieId,
-            sha256: sha256_hex("cookie"),
-            raw: None,
-        };
-        let unhashed = WorkIdentifier {
-            kind: IdentifierType::Email,
-            sha256: "Jane@Example.com".into(),
-            raw: None,
-        };
         let plan = plan_removal(
             &[
-                opt_out_of(vec![cookie]),
-                opt_out_of(vec![phone("+14155550100", false)]),
-                opt_out_of(vec![unhashed]),
+                opt_out_of(vec![hashed(IdentifierType::CookieId, "cookie")]),
+                opt_out_of(vec![hashed(IdentifierType::Phone, "+14155550100")]),
+                opt_out_of(vec![unhashed_email("Jane@Example.com")]),
             ],
             7,
         );

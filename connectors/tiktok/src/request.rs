@@ -190,8 +190,8 @@ fn call_for(rows: &[(usize, Row)], advertiser_id: &str, audience_ids: &[String])
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hush_connector_kit::testing::audience::unhashed_email;
     use hush_connector_kit::testing::{email, hashed, opt_out_of};
-    use hush_contracts::connector::WorkIdentifier;
     use hush_contracts::identifiers::sha256_hex;
     use serde_json::json;
 
@@ -259,14 +259,9 @@ mod tests {
 
     #[test]
     fn people_tiktok_cannot_match_are_not_sent() {
-        let unhashed = WorkIdentifier {
-            kind: IdentifierType::Email,
-            sha256: "Jane@Example.com".into(),
-            raw: None,
-        };
         let plan = plan_removal(
             &[
-                opt_out_of(vec![unhashed]),
+                opt_out_of(vec![unhashed_email("Jane@Example.com")]),
                 opt_out_of(vec![hashed(IdentifierType::CustomerId, "cust-1")]),
             ],
             "1",

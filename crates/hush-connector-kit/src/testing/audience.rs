@@ -122,13 +122,8 @@ impl AudienceSuite<'_> {
     /// An email that is not a lowercase SHA-256 digest is refused permanently, saying so,
     /// without a call; beside a valid one, only the valid row is sent.
     async fn an_unhashed_email_is_refused_and_never_sent(&self) {
-        let unhashed = || {
-            work(RequestKind::OptOutSaleShare).with(WorkIdentifier {
-                kind: IdentifierType::Email,
-                sha256: "Jane@Example.com".into(),
-                raw: None,
-            })
-        };
+        let unhashed =
+            || work(RequestKind::OptOutSaleShare).with(unhashed_email("Jane@Example.com"));
         let refused = |result: &Result<Completion, ConnectorError>| {
             assert!(
                 matches!(result, Err(ConnectorError::Permanent(d)) if d.contains("SHA-256")),
@@ -171,6 +166,16 @@ impl AudienceSuite<'_> {
             &|| (self.rows_sent)().len(),
         )
         .await;
+    }
+}
+
+/// An email identifier whose `sha256` holds the `address` itself rather than its digest: what
+/// an audience connector refuses as not SHA-256, without sending it.
+pub fn unhashed_email(address: &str) -> WorkIdentifier {
+    WorkIdentifier {
+        kind: IdentifierType::Email,
+        sha256: address.into(),
+        raw: None,
     }
 }
 
