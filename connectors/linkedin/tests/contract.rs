@@ -6,19 +6,17 @@ use std::time::Duration;
 use hush_connector_kit::testing::audience::AudienceSuite;
 use hush_connector_kit::testing::versions::VersionChecks;
 use hush_connector_kit::testing::{
-    assert_names_field, assert_refused, email, hashed, opt_out, work, ComplianceSuite, WorkExt,
+    assert_names_field, assert_refused, email, hashed, opt_out, with_raw, work, ComplianceSuite,
+    WorkExt,
 };
 use hush_connector_linkedin::config::{
     LinkedInConfig, DEFAULT_LINKEDIN_VERSION, MARKETING_API_VERSIONS,
 };
 use hush_connector_linkedin::sim::LinkedInSim;
 use hush_connector_linkedin::LinkedInDmpSegment;
-use hush_contracts::connector::{
-    BatchResult, Completion, Connector, ConnectorError, FromRecipient, Operation, RawValue,
-    WorkIdentifier,
-};
+use hush_contracts::connector::{BatchResult, Connector, ConnectorError, FromRecipient, Operation};
 use hush_contracts::events::{ConfirmationAction, IdentifierType, RequestKind};
-use hush_contracts::identifiers::{hash_identifier, sha256_hex};
+use hush_contracts::identifiers::sha256_hex;
 use hush_contracts::recipients::RecipientConfig;
 use hush_sim_kit::Fault;
 use serde_json::{json, Value};
@@ -49,12 +47,17 @@ async fn opt_out_of_a(config: &LinkedInConfig) -> BatchResult {
         .await
 }
 
-async fn sim() -> LinkedInSim {
-    LinkedInSim::start(SEGMENT, TOKEN).await.unwrap()
+/// Opts `a@example.com` out through a connector to a fresh simulator, with the configuration
+/// `change` made to it.
+async fn opt_out_of_a_configured(change: impl FnOnce(&mut LinkedInConfig)) -> BatchResult {
+    let sim = sim().await;
+    let mut config = config(&sim);
+    change(&mut config);
+    opt_out_of_a(&config).await
 }
 
-fn completed(result: &Result<Completion, ConnectorError>) -> &Completion {
-    result.as_ref().expect("item completed")
+async fn sim() -> LinkedInSim {
+    LinkedInSim::start(SEGMENT, TOKEN).await.unwrap()
 }
 
 #[tokio::test]
@@ -89,11 +92,7 @@ async fn the_connector_passes_the_audience_suite() {
 #[tokio::test]
 async fn the_call_is_a_restli_batch_create_with_all_three_headers() {
     let sim = sim().await;
-    let gaid = WorkIdentifier {
-        kind: IdentifierType::Maid,
-        sha256: hash_identifier(IdentifierType::Maid, GAID).unwrap(),
-        raw: Some(RawValue::new(GAID)),
-    };
+    let gaid = with_raw(IdentifierType::Maid, GAID);
     connector(config(&sim))
         .apply(
             Operation::Delete,
@@ -127,10 +126,10 @@ async fn the_call_is_a_restli_batch_create_with_all_three_headers() {
 #[tokio::test]
 async fn a_failed_element_fails_only_its_person() {
     let sim = sim().await;
-    sim.control().inject(Fault::answer(
-        200,
-        r#"{"elements":[{"status":201},{"status":400,"message":"member id refused"}]}"#,
-    ));
+    let answer =
+        json!({"elements": [{"status": 201}, {"status": 400, "message": "member id refused"}]});
+    sim.control()
+        .inject(Fault::answer(200, &answer.to_string()));
     let results = connector(config(&sim))
         .apply(
             Operation::Suppress,
@@ -138,15 +137,9 @@ async fn a_failed_element_fails_only_its_person() {
         )
         .await
         .unwrap();
-    assert_eq!(
-        completed(&results[0]).action,
-        ConfirmationAction::Suppressed
-    );
-    assert!(
-        matches!(&results[1], Err(ConnectorError::Permanent(d)) if d.contains("member id refused")),
-        "{:?}",
-        results[1]
-    );
+    let accepted = results[0].as_ref().map(|done| done.action);
+    assert_eq!(accepted, Ok(ConfirmationAction::Suppressed));
+    assert_refused(results[1].clone(), "member id refused");
 }
 
 async fn raw_post(sim: &LinkedInSim, omit: Option<&str>, body: Value) -> (u16, Value) {
@@ -253,21 +246,14 @@ async fn a_400_is_permanent_with_linkedin_text() {
 
 #[tokio::test]
 async fn an_unknown_segment_is_permanent_with_linkedin_text() {
-    let sim = sim().await;
-    let mut config = config(&sim);
-    config.segment_id = "999".into();
-    assert_refused(
-        opt_out_of_a(&config).await,
-        "DMP segment 999 does not exist",
-    );
+    let result = opt_out_of_a_configured(|config| config.segment_id = "999".into()).await;
+    assert_refused(result, "DMP segment 999 does not exist");
 }
 
 #[tokio::test]
 async fn a_rejected_token_is_permanent_with_a_clear_message() {
-    let sim = sim().await;
-    let mut config = config(&sim);
-    config.access_token = "expired".into();
-    assert_refused(opt_out_of_a(&config).await, "refresh the OAuth token");
+    let result = opt_out_of_a_configured(|config| config.access_token = "expired".into()).await;
+    assert_refused(result, "refresh the OAuth token");
 }
 
 fn recipient(settings: &str) -> RecipientConfig {
@@ -320,10 +306,8 @@ fn the_configured_version_is_checked_against_linkedins_table() {
 
 #[tokio::test]
 async fn a_sunset_version_is_refused_with_426_nonexistent_version() {
-    let sim = sim().await;
-    let mut config = config(&sim);
-    config.linkedin_version = "202410".into();
-    let err = opt_out_of_a(&config).await.unwrap_err();
+    let result = opt_out_of_a_configured(|config| config.linkedin_version = "202410".into()).await;
+    let err = result.unwrap_err();
     assert!(
         matches!(&err, ConnectorError::Permanent(d) if d.contains("426") && d.contains("NONEXISTENT_VERSION") && d.contains("settings.linkedin_version")),
         "{err:?}"

@@ -5,18 +5,17 @@ use std::time::Duration;
 use hush_connector_kit::testing::audience::AudienceSuite;
 use hush_connector_kit::testing::versions::VersionChecks;
 use hush_connector_kit::testing::{
-    assert_names_field, assert_refused, assert_retry_after, email, hashed, opt_out, work,
+    assert_names_field, assert_refused, assert_retry_after, email, hashed, opt_out, with_raw, work,
     ComplianceSuite, WorkExt,
 };
 use hush_connector_meta::config::{MetaConfig, DEFAULT_API_VERSION, MARKETING_API_VERSIONS};
 use hush_connector_meta::sim::{form_of, MetaSim};
 use hush_connector_meta::MetaCustomAudiences;
 use hush_contracts::connector::{
-    BatchResult, Completion, Connector, ConnectorError, FromRecipient, Operation, RawValue,
-    WorkIdentifier,
+    BatchResult, Completion, Connector, ConnectorError, FromRecipient, Operation, SuppressionWork,
 };
 use hush_contracts::events::{ConfirmationAction, IdentifierType, RequestKind};
-use hush_contracts::identifiers::{hash_identifier, sha256_hex};
+use hush_contracts::identifiers::sha256_hex;
 use hush_contracts::recipients::RecipientConfig;
 use hush_sim_kit::Fault;
 use serde_json::{json, Value};
@@ -44,6 +43,22 @@ async fn opt_out_of_a(config: &MetaConfig) -> BatchResult {
     connector(config.clone())
         .apply(Operation::Suppress, &[opt_out("a@example.com")])
         .await
+}
+
+/// Opts `a@example.com` out through a connector to a fresh simulator, with the configuration
+/// `change` made to it.
+async fn opt_out_of_a_configured(change: impl FnOnce(&mut MetaConfig)) -> BatchResult {
+    let sim = sim().await;
+    let mut config = config(&sim);
+    change(&mut config);
+    opt_out_of_a(&config).await
+}
+
+/// One opt-out more than one call carries (10,000 rows).
+fn opt_outs_beyond_one_call() -> Vec<SuppressionWork> {
+    (0..10_001)
+        .map(|i| opt_out(&format!("p{i}@example.com")))
+        .collect()
 }
 
 async fn sim() -> MetaSim {
@@ -125,11 +140,7 @@ async fn a_phone_with_its_raw_value_goes_out_as_a_multi_key_row_hashed_without_p
     let sim = sim().await;
     let meta_phone_hash = sha256_hex("14155550100");
     sim.add_members([meta_phone_hash.clone()]);
-    let phone = WorkIdentifier {
-        kind: IdentifierType::Phone,
-        sha256: hash_identifier(IdentifierType::Phone, "+1 415 555 0100").unwrap(),
-        raw: Some(RawValue::new("+14155550100")),
-    };
+    let phone = with_raw(IdentifierType::Phone, "+14155550100");
     let results = connector(config(&sim))
         .apply(
             Operation::Suppress,
@@ -158,11 +169,7 @@ async fn a_maid_goes_out_unhashed_and_meta_accepts_it() {
     let sim = sim().await;
     let idfa = "aece52e7-03ee-455a-b3c4-e57283966239";
     sim.add_members([idfa.to_owned()]);
-    let maid = WorkIdentifier {
-        kind: IdentifierType::Maid,
-        sha256: hash_identifier(IdentifierType::Maid, idfa).unwrap(),
-        raw: Some(RawValue::new(idfa.to_uppercase())),
-    };
+    let maid = with_raw(IdentifierType::Maid, &idfa.to_uppercase());
     let results = connector(config(&sim))
         .apply(
             Operation::Suppress,
@@ -181,9 +188,7 @@ async fn a_maid_goes_out_unhashed_and_meta_accepts_it() {
 #[tokio::test]
 async fn more_than_ten_thousand_rows_go_out_as_one_session_of_two_calls() {
     let sim = sim().await;
-    let batch: Vec<_> = (0..10_001)
-        .map(|i| opt_out(&format!("p{i}@example.com")))
-        .collect();
+    let batch = opt_outs_beyond_one_call();
     let results = connector(config(&sim))
         .apply(Operation::Suppress, &batch)
         .await
@@ -208,9 +213,7 @@ async fn more_than_ten_thousand_rows_go_out_as_one_session_of_two_calls() {
 #[tokio::test]
 async fn a_failure_on_the_second_call_fails_only_the_rows_not_yet_accepted() {
     let sim = sim().await;
-    let batch: Vec<_> = (0..10_001)
-        .map(|i| opt_out(&format!("p{i}@example.com")))
-        .collect();
+    let batch = opt_outs_beyond_one_call();
     sim.control().inject(Fault::Delay(Duration::ZERO));
     sim.control().inject(Fault::server_error());
 
@@ -219,13 +222,12 @@ async fn a_failure_on_the_second_call_fails_only_the_rows_not_yet_accepted() {
         .await
         .unwrap();
 
-    assert_eq!(
-        completed(&results[0]).action,
-        ConfirmationAction::Suppressed
-    );
-    assert_eq!(
-        completed(&results[9_999]).action,
-        ConfirmationAction::Suppressed
+    let first_call = &results[..10_000];
+    assert!(
+        first_call.iter().all(|result| result
+            .as_ref()
+            .is_ok_and(|done| done.action == ConfirmationAction::Suppressed)),
+        "every row of the accepted first call is suppressed"
     );
     assert!(matches!(results[10_000], Err(ConnectorError::Transient(_))));
 }
@@ -250,15 +252,9 @@ async fn rows_meta_reports_invalid_fail_their_item_permanently() {
         )
         .await
         .unwrap();
-    assert_eq!(
-        completed(&results[0]).action,
-        ConfirmationAction::Suppressed
-    );
-    assert!(
-        matches!(&results[1], Err(ConnectorError::Permanent(d)) if d.contains("invalid entries")),
-        "{:?}",
-        results[1]
-    );
+    let valid = results[0].as_ref().map(|done| done.action);
+    assert_eq!(valid, Ok(ConfirmationAction::Suppressed));
+    assert_refused(results[1].clone(), "invalid entries");
 }
 
 #[tokio::test]
@@ -344,13 +340,8 @@ async fn a_meta_throttle_code_without_retry_after_waits_the_configured_default()
 
 #[tokio::test]
 async fn an_unknown_audience_is_permanent_with_meta_text() {
-    let sim = sim().await;
-    let mut config = config(&sim);
-    config.audience_id = "999".into();
-    assert_refused(
-        opt_out_of_a(&config).await,
-        "Object with ID '999' does not exist",
-    );
+    let result = opt_out_of_a_configured(|config| config.audience_id = "999".into()).await;
+    assert_refused(result, "Object with ID '999' does not exist");
 }
 
 #[tokio::test]
@@ -369,13 +360,8 @@ async fn a_flagged_audience_is_permanent_and_marked_audience_blocked() {
 
 #[tokio::test]
 async fn an_invalid_token_is_permanent_with_a_clear_message() {
-    let sim = sim().await;
-    let mut config = config(&sim);
-    config.access_token = "expired".into();
-    assert_refused(
-        opt_out_of_a(&config).await,
-        "access token is invalid or expired",
-    );
+    let result = opt_out_of_a_configured(|config| config.access_token = "expired".into()).await;
+    assert_refused(result, "access token is invalid or expired");
 }
 
 fn recipient(settings: &str) -> RecipientConfig {
@@ -428,10 +414,8 @@ fn the_configured_version_is_checked_against_metas_table() {
 
 #[tokio::test]
 async fn a_version_meta_no_longer_serves_is_refused_with_code_2635() {
-    let sim = sim().await;
-    let mut config = config(&sim);
-    config.api_version = "v24.0".into();
-    let err = opt_out_of_a(&config).await.unwrap_err();
+    let result = opt_out_of_a_configured(|config| config.api_version = "v24.0".into()).await;
+    let err = result.unwrap_err();
     assert!(
         matches!(&err, ConnectorError::Permanent(d) if d.contains("code 2635") && d.contains("deprecated version")),
         "{err:?}"
