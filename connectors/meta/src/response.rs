@@ -66,32 +66,26 @@ fn string_or_number<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String
     })
 }
 
-/// The Graph API error object.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+/// The Graph API error object; Meta may leave out any field.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
 pub struct GraphError {
     /// Human-readable text.
-    #[serde(default)]
     pub message: String,
     /// Exception type, e.g. `OAuthException`.
-    #[serde(rename = "type", default)]
+    #[serde(rename = "type")]
     pub kind: String,
     /// Error code.
-    #[serde(default)]
     pub code: i64,
     /// Error subcode.
-    #[serde(default)]
     pub error_subcode: Option<i64>,
     /// Title meant for the advertiser.
-    #[serde(default)]
     pub error_user_title: Option<String>,
     /// Message meant for the advertiser.
-    #[serde(default)]
     pub error_user_msg: Option<String>,
     /// Whether Meta says a retry may succeed.
-    #[serde(default)]
     pub is_transient: Option<bool>,
     /// Meta's trace id, for support tickets.
-    #[serde(default)]
     pub fbtrace_id: Option<String>,
 }
 

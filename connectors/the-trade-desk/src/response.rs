@@ -9,18 +9,15 @@ use hush_contracts::connector::ConnectorError;
 use serde::Deserialize;
 use serde_json::Value;
 
-/// One id TTD refused (`AdvertiserDsrFailedLine`).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+/// One id TTD refused (`AdvertiserDsrFailedLine`); TTD may leave out any field.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
 pub struct FailedLine {
     /// `InvalidUserId` or `Unknown`.
-    #[serde(default)]
     pub error_code: Option<String>,
     /// TTD's text.
-    #[serde(default)]
     pub message: Option<String>,
     /// The refused entry's position in `Items`, 1-based (TTD sends it as a string).
-    #[serde(default)]
     pub item_number: Option<Value>,
 }
 
