@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hush_connector_enrichment::{EnrichmentConnector, ENFORCED_BY, NOT_SHOWN_YET};
+use hush_connector_kit::testing::profiles::credentials_in_env;
 use hush_connector_kit::testing::{apply_one, email, work, ComplianceSuite, WorkExt};
 use hush_contracts::connector::{
     Completion, Connector, ConnectorError, FromRecipient, Operation, SuppressionWork,
@@ -24,7 +25,7 @@ const API_KEY: &str = "hush_sk_enrichment-contract-test";
 const API_KEY_VAR: &str = "HUSH_TEST_DENYLIST_API_KEY";
 
 async fn serve(deny_list: &Arc<DenyList>) -> RunningSim {
-    std::env::set_var(API_KEY_VAR, API_KEY);
+    credentials_in_env(&[(API_KEY_VAR, API_KEY)]);
     let auth = hush_auth::Authenticator::new(
         &hush_auth::AuthConfig {
             api_keys: vec![hush_auth::config::ApiKeyConfig {

@@ -1,10 +1,10 @@
 //! Contract tests: the HubSpot connector against the HubSpot simulator over loopback HTTP.
 
-use std::sync::Once;
 use std::time::Duration;
 
 use hush_connector_hubspot::sim::HubSpotSimulator;
 use hush_connector_hubspot::HubSpotConnector;
+use hush_connector_kit::testing::profiles::{assert_reads_back, credentials_in_env};
 use hush_connector_kit::testing::{
     apply_one, assert_every_item, completed, email, one, with_raw, work, ComplianceSuite, WorkExt,
 };
@@ -12,6 +12,7 @@ use hush_contracts::connector::{
     Completion, Connector, ConnectorError, FromRecipient, Operation, SuppressionWork,
     WorkIdentifier,
 };
+use hush_contracts::events::VerificationStatus::{Failed, Pending, Verified};
 use hush_contracts::events::{ConfirmationAction, IdentifierType, RequestKind, VerificationStatus};
 use hush_contracts::recipients::RecipientConfig;
 use hush_sim_kit::Fault;
@@ -23,16 +24,8 @@ const WRONG_TOKEN_VAR: &str = "HUSH_TEST_HUBSPOT_WRONG_TOKEN";
 const JANE: &str = "jane.doe@example.com";
 const JOHN: &str = "john.roe@example.com";
 
-fn tokens() {
-    static SET: Once = Once::new();
-    SET.call_once(|| {
-        std::env::set_var(TOKEN_VAR, TOKEN);
-        std::env::set_var(WRONG_TOKEN_VAR, "pat-na1-revoked");
-    });
-}
-
 fn recipient(base_url: &str, extra: &str, settings: &str) -> RecipientConfig {
-    tokens();
+    credentials_in_env(&[(TOKEN_VAR, TOKEN), (WRONG_TOKEN_VAR, "pat-na1-revoked")]);
     toml::from_str(&format!(
         "id = \"crm\"\nkind = \"hubspot\"\nrole = \"SERVICE_PROVIDER\"\nbase_url = \"{base_url}\"\n\
          credentials = {{ token = \"{TOKEN_VAR}\" }}\n{extra}\n[settings]\n{settings}"
@@ -65,6 +58,24 @@ async fn sim_with(contacts: &[&str]) -> HubSpotSimulator {
         sim.add_contact(contact);
     }
     sim
+}
+
+/// A simulator holding Jane's contact, its connector, and a request of `kind` for Jane
+/// completed through `operation`.
+async fn completed_for_jane(
+    kind: RequestKind,
+    operation: Operation,
+) -> (
+    HubSpotSimulator,
+    HubSpotConnector,
+    SuppressionWork,
+    Completion,
+) {
+    let sim = sim_with(&[JANE]).await;
+    let connector = connector(&sim);
+    let item = person(kind, JANE);
+    let completion = completed(&connector, operation, &item).await;
+    (sim, connector, item, completion)
 }
 
 fn permanent_detail(result: Result<Completion, ConnectorError>) -> String {
@@ -270,10 +281,7 @@ async fn a_single_unknown_contact_is_not_found_and_verified_absent() {
     assert_eq!(sim.control().calls()[0].status, 404);
     assert_eq!(completion.action, ConfirmationAction::NotFound);
     assert_eq!(completion.evidence["contacts_not_found"], "1");
-    assert_eq!(
-        connector.verify(&item, &completion).await,
-        VerificationStatus::Verified
-    );
+    assert_reads_back(&connector, &item, &completion, Verified).await;
 }
 
 #[tokio::test]
@@ -336,23 +344,15 @@ async fn patching_twice_is_harmless() {
         sim.property(JANE, "hush_do_not_sell").as_deref(),
         Some("true")
     );
-    assert_eq!(
-        connector.verify(&item, &second).await,
-        VerificationStatus::Verified
-    );
+    assert_reads_back(&connector, &item, &second, Verified).await;
 }
 
 #[tokio::test]
 async fn read_back_is_verified_when_the_property_holds_and_failed_when_it_does_not() {
-    let sim = sim_with(&[JANE]).await;
-    let connector = connector(&sim);
-    let item = person(RequestKind::OptOutSaleShare, JANE);
-    let completion = completed(&connector, Operation::Suppress, &item).await;
+    let (sim, connector, item, completion) =
+        completed_for_jane(RequestKind::OptOutSaleShare, Operation::Suppress).await;
 
-    assert_eq!(
-        connector.verify(&item, &completion).await,
-        VerificationStatus::Verified
-    );
+    assert_reads_back(&connector, &item, &completion, Verified).await;
     let read = sim.control().calls().pop().unwrap();
     assert_eq!(read.method, "POST");
     assert_eq!(read.path, "/crm/objects/2026-09/contacts/batch/read");
@@ -362,10 +362,7 @@ async fn read_back_is_verified_when_the_property_holds_and_failed_when_it_does_n
     );
 
     sim.set_property(JANE, "hush_do_not_sell", "false");
-    assert_eq!(
-        connector.verify(&item, &completion).await,
-        VerificationStatus::Failed
-    );
+    assert_reads_back(&connector, &item, &completion, Failed).await;
 }
 
 #[tokio::test]
@@ -377,10 +374,7 @@ async fn a_portal_that_drops_writes_answers_success_and_only_read_back_finds_out
     let completion = completed(&connector, Operation::Suppress, &item).await;
     assert_eq!(completion.action, ConfirmationAction::Flagged);
     assert_eq!(sim.property(JANE, "hush_do_not_sell"), None);
-    assert_eq!(
-        connector.verify(&item, &completion).await,
-        VerificationStatus::Failed
-    );
+    assert_reads_back(&connector, &item, &completion, Failed).await;
     sim.drop_writes(false);
     completed(&connector, Operation::Suppress, &item).await;
     assert_eq!(
@@ -451,23 +445,16 @@ async fn the_simulator_serves_only_the_date_versions_hubspot_serves() {
 
 #[tokio::test]
 async fn read_back_stays_pending_while_hubspot_is_failing() {
-    let sim = sim_with(&[JANE]).await;
-    let connector = connector(&sim);
-    let item = person(RequestKind::OptOutSaleShare, JANE);
-    let completion = completed(&connector, Operation::Suppress, &item).await;
+    let (sim, connector, item, completion) =
+        completed_for_jane(RequestKind::OptOutSaleShare, Operation::Suppress).await;
     sim.control().inject(Fault::server_error());
-    assert_eq!(
-        connector.verify(&item, &completion).await,
-        VerificationStatus::Pending
-    );
+    assert_reads_back(&connector, &item, &completion, Pending).await;
 }
 
 #[tokio::test]
 async fn delete_uses_gdpr_delete_and_read_back_verifies_the_contact_is_gone() {
-    let sim = sim_with(&[JANE]).await;
-    let connector = connector(&sim);
-    let item = person(RequestKind::Delete, JANE);
-    let completion = completed(&connector, Operation::Delete, &item).await;
+    let (sim, connector, item, completion) =
+        completed_for_jane(RequestKind::Delete, Operation::Delete).await;
 
     let call = &sim.control().calls()[0];
     assert_eq!(call.method, "POST");
@@ -479,10 +466,7 @@ async fn delete_uses_gdpr_delete_and_read_back_verifies_the_contact_is_gone() {
     assert_eq!(completion.evidence["contacts_deleted"], "1");
     assert!(!sim.exists(JANE));
 
-    assert_eq!(
-        connector.verify(&item, &completion).await,
-        VerificationStatus::Verified
-    );
+    assert_reads_back(&connector, &item, &completion, Verified).await;
     let read = sim.control().calls().pop().unwrap();
     assert_eq!(read.path, "/crm/objects/2026-09/contacts/batch/read");
     assert_eq!(
@@ -491,10 +475,7 @@ async fn delete_uses_gdpr_delete_and_read_back_verifies_the_contact_is_gone() {
     );
 
     sim.add_contact(JANE);
-    assert_eq!(
-        connector.verify(&item, &completion).await,
-        VerificationStatus::Failed
-    );
+    assert_reads_back(&connector, &item, &completion, Failed).await;
 }
 
 #[tokio::test]

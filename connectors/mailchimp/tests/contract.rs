@@ -4,15 +4,19 @@
 use std::time::Duration;
 
 use hush_connector_kit::secret::Secret;
+use hush_connector_kit::testing::profiles::{
+    assert_http_refused_without, assert_key_refused, assert_misrouted_refused, assert_reads_back,
+    simulator_recipient,
+};
 use hush_connector_kit::testing::{
-    assert_not_applicable, assert_not_found, assert_refused, completed, email, one, with_raw, work,
-    ComplianceSuite, WorkExt,
+    apply_one, assert_not_applicable, assert_not_found, assert_refused, completed, one, with_raw,
+    work, ComplianceSuite, WorkExt,
 };
 use hush_connector_mailchimp::sim::{MailchimpSim, MailchimpSimConfig};
 use hush_connector_mailchimp::{MailchimpConfig, MailchimpConnector, FACTORY};
 use hush_contracts::connector::{Connector, ConnectorError, Operation, SuppressionWork};
+use hush_contracts::events::VerificationStatus::{Failed, Verified};
 use hush_contracts::events::{ConfirmationAction, IdentifierType, RequestKind, VerificationStatus};
-use hush_contracts::recipients::RecipientConfig;
 use serde_json::{json, Value};
 
 const KEY: &str = "0123456789abcdef0123456789abcdef-us21";
@@ -23,20 +27,8 @@ const URIST_HASH: &str = "62eeb292278cc15f5817cb78f7790b08";
 
 /// A connector for the simulator with `key`; `settings` adds to `list_id`.
 fn connector_for(sim: &MailchimpSim, key: &str, settings: &str) -> MailchimpConnector {
-    let recipient: RecipientConfig = toml::from_str(&format!(
-        r#"
-id = "mailchimp"
-kind = "mailchimp"
-role = "SERVICE_PROVIDER"
-base_url = "{}"
-timeout_ms = 1000
-[settings]
-list_id = "{LIST}"
-{settings}
-"#,
-        sim.base_url()
-    ))
-    .unwrap();
+    let list = format!("list_id = \"{LIST}\"");
+    let recipient = simulator_recipient("mailchimp", &sim.base_url(), &list, settings);
     let config = MailchimpConfig::with_api_key(&recipient, Secret::new(key)).unwrap();
     MailchimpConnector::new(config).unwrap()
 }
@@ -275,51 +267,22 @@ async fn a_failed_read_back_is_pending_and_verify_reads_the_member_again() {
     let completion = completed(&connector, Operation::Suppress, &item).await;
     assert_eq!(completion.action, ConfirmationAction::Suppressed);
     assert_eq!(completion.verification, VerificationStatus::Pending);
-    assert_eq!(
-        connector.verify(&item, &completion).await,
-        VerificationStatus::Verified
-    );
+    assert_reads_back(&connector, &item, &completion, Verified).await;
     // The member was subscribed again behind Hush's back: the read-back says so.
     sim.set_status("jane@example.com", "subscribed");
-    assert_eq!(
-        connector.verify(&item, &completion).await,
-        VerificationStatus::Failed
-    );
+    assert_reads_back(&connector, &item, &completion, Failed).await;
 
     sim.fail_member_reads(1);
     let deletion = person(RequestKind::Delete, &["jane@example.com"]);
     let completion = completed(&connector, Operation::Delete, &deletion).await;
     assert_eq!(completion.verification, VerificationStatus::Pending);
-    assert_eq!(
-        connector.verify(&deletion, &completion).await,
-        VerificationStatus::Verified
-    );
+    assert_reads_back(&connector, &deletion, &completion, Verified).await;
 }
 
 #[tokio::test]
 async fn requests_mailchimp_cannot_act_on_are_answered_without_a_call() {
     let (sim, connector) = start("").await;
-    let hashed = connector
-        .apply(
-            Operation::Suppress,
-            &[work(RequestKind::OptOutSaleShare).with(email("a@example.com"))],
-        )
-        .await;
-    assert_refused(one(hashed), "no raw value");
-    let wrong_way = connector
-        .apply(
-            Operation::Delete,
-            &[person(RequestKind::OptOutSaleShare, &["a@example.com"])],
-        )
-        .await;
-    assert_refused(one(wrong_way), "not a deletion");
-    let delete_by_suppress = connector
-        .apply(
-            Operation::Suppress,
-            &[person(RequestKind::Delete, &["a@example.com"])],
-        )
-        .await;
-    assert_refused(one(delete_by_suppress), "applies through delete");
+    assert_misrouted_refused(&connector, &|kind| person(kind, &["a@example.com"])).await;
     let opt_in = [person(RequestKind::OptInSaleShare, &["a@example.com"])];
     assert_not_applicable(&connector, &opt_in).await;
     let phone_only = [
@@ -339,19 +302,10 @@ async fn refusals_are_permanent_with_mailchimps_text_and_no_identifier() {
     let sim = MailchimpSim::start(MailchimpSimConfig::default())
         .await
         .unwrap();
+    let opt_out = |address| person(RequestKind::OptOutSaleShare, &[address]);
     let connector = connector_for(&sim, "ffffffffffffffffffffffffffffffff-us21", "");
-    let error = one(connector
-        .apply(
-            Operation::Suppress,
-            &[person(RequestKind::OptOutSaleShare, &["a@example.com"])],
-        )
-        .await)
-    .unwrap_err();
-    assert!(
-        matches!(&error, ConnectorError::Permanent(t)
-            if t.starts_with("HTTP 401") && t.contains("API Key Invalid") && t.contains("credentials.api_key")),
-        "{error:?}"
-    );
+    let refused = apply_one(&connector, Operation::Suppress, &opt_out("a@example.com")).await;
+    assert_key_refused(refused, "API Key Invalid");
 
     let connector = connector_for(&sim, KEY, "");
     sim.add_member("jane@example.com", "cleaned");
@@ -359,19 +313,14 @@ async fn refusals_are_permanent_with_mailchimps_text_and_no_identifier() {
         400,
         r#"{"type":"https://mailchimp.com/developer/marketing/docs/errors/","title":"Invalid Resource","status":400,"detail":"jane@example.com was permanently deleted and cannot be re-imported. The contact must re-subscribe to get back on the list.","instance":"x"}"#,
     ));
-    let error = one(connector
-        .apply(
-            Operation::Suppress,
-            &[person(RequestKind::OptOutSaleShare, &["jane@example.com"])],
-        )
-        .await)
-    .unwrap_err();
-    assert!(
-        matches!(&error, ConnectorError::Permanent(t)
-            if t.starts_with("HTTP 400") && t.contains("Invalid Resource: [redacted] was permanently deleted")
-                && !t.contains("jane@example.com")),
-        "{error:?}"
-    );
+    let refused = apply_one(
+        &connector,
+        Operation::Suppress,
+        &opt_out("jane@example.com"),
+    )
+    .await;
+    let says = "Invalid Resource: [redacted] was permanently deleted";
+    assert_http_refused_without(refused, 400, says, "jane@example.com");
 }
 
 #[tokio::test]

@@ -1,8 +1,8 @@
 //! Contract tests: the Salesforce connector against the Salesforce simulator over loopback.
 
-use std::sync::Once;
 use std::time::Duration;
 
+use hush_connector_kit::testing::profiles::{assert_reads_back, credentials_in_env};
 use hush_connector_kit::testing::{
     assert_every_item, assert_refused, assert_retry_after, email, one, with_raw, work,
     ComplianceSuite, WorkExt,
@@ -13,6 +13,7 @@ use hush_contracts::connector::{
     BatchResult, Completion, Connector, ConnectorError, FromRecipient, ItemResults, Operation,
     SuppressionWork,
 };
+use hush_contracts::events::VerificationStatus::{Failed, Pending, Verified};
 use hush_contracts::events::{ConfirmationAction, IdentifierType, RequestKind, VerificationStatus};
 use hush_contracts::recipients::RecipientConfig;
 use hush_sim_kit::{Fault, RecordedCall, RunningSim};
@@ -22,8 +23,6 @@ const CLIENT_ID: &str = "hush-sim-client";
 const CLIENT_SECRET: &str = "hush-sim-secret";
 const COLLECTIONS: &str = "/services/data/v67.0/composite/sobjects";
 const TOKEN: &str = "/services/oauth2/token";
-
-static CREDENTIALS: Once = Once::new();
 
 struct Setup {
     sim: SalesforceSim,
@@ -63,15 +62,6 @@ impl Setup {
         results.expect("the batch itself does not fail")
     }
 
-    /// Reads `request`'s outcome back.
-    async fn verify(
-        &self,
-        request: &SuppressionWork,
-        completion: &Completion,
-    ) -> VerificationStatus {
-        self.connector.verify(request, completion).await
-    }
-
     /// Whether the Individual of the record holding `email` has `HasOptedOutTracking` set.
     fn opted_out_of_tracking(&self, email: &str) -> bool {
         let flags = self.sim.individual_flags(email);
@@ -104,10 +94,10 @@ async fn setup(settings: &str) -> Setup {
 }
 
 async fn setup_with(settings: &str, timeout_ms: u64, sim_secret: &str) -> Setup {
-    CREDENTIALS.call_once(|| {
-        std::env::set_var("HUSH_TEST_SF_CLIENT_ID", CLIENT_ID);
-        std::env::set_var("HUSH_TEST_SF_CLIENT_SECRET", CLIENT_SECRET);
-    });
+    credentials_in_env(&[
+        ("HUSH_TEST_SF_CLIENT_ID", CLIENT_ID),
+        ("HUSH_TEST_SF_CLIENT_SECRET", CLIENT_SECRET),
+    ]);
     let sim = SalesforceSim::new(CLIENT_ID, sim_secret);
     let running = sim.start().await.unwrap();
     let recipient: RecipientConfig = toml::from_str(&format!(
@@ -274,10 +264,7 @@ async fn delete_sets_should_forget_then_deletes_contacts_and_leads() {
         writes[2].path
     );
     // ShouldForget is read back from the Individual, which outlives the records.
-    assert_eq!(
-        s.verify(&request, &completion).await,
-        VerificationStatus::Verified
-    );
+    assert_reads_back(&s.connector, &request, &completion, Verified).await;
 }
 
 #[tokio::test]
@@ -504,10 +491,7 @@ async fn batch_of_50_looks_people_up_in_at_most_two_queries_per_object() {
     let before = people_queries(&s).len();
     let completion = Completion::new(ConfirmationAction::Deleted, Default::default())
         .with_verification(VerificationStatus::Pending);
-    assert_eq!(
-        s.connector.verify(&deletion, &completion).await,
-        VerificationStatus::Verified
-    );
+    assert_reads_back(&s.connector, &deletion, &completion, Verified).await;
     assert_eq!(people_queries(&s).len() - before, 2);
 }
 
@@ -696,20 +680,14 @@ async fn verify_reads_the_flags_back_and_fails_when_changed_behind_our_back() {
     s.sim.add_contact("jane@example.com", true);
     let request = person(RequestKind::OptOutSaleShare, Some("jane@example.com"));
     let completion = s.one(Operation::Suppress, request.clone()).await;
-    assert_eq!(
-        s.verify(&request, &completion).await,
-        VerificationStatus::Verified
-    );
+    assert_reads_back(&s.connector, &request, &completion, Verified).await;
     assert!(!s
         .calls("GET", "/services/data/v67.0/sobjects/Individual/")
         .is_empty());
 
     s.sim
         .set_individual_flags("jane@example.com", IndividualFlags::default());
-    assert_eq!(
-        s.verify(&request, &completion).await,
-        VerificationStatus::Failed
-    );
+    assert_reads_back(&s.connector, &request, &completion, Failed).await;
 }
 
 #[tokio::test]
@@ -718,15 +696,9 @@ async fn verify_after_delete_fails_when_a_record_with_the_email_is_back() {
     s.sim.add_contact("jane@example.com", true);
     let request = person(RequestKind::Delete, Some("jane@example.com"));
     let completion = s.one(Operation::Delete, request.clone()).await;
-    assert_eq!(
-        s.verify(&request, &completion).await,
-        VerificationStatus::Verified
-    );
+    assert_reads_back(&s.connector, &request, &completion, Verified).await;
     s.sim.add_lead("jane@example.com", false);
-    assert_eq!(
-        s.verify(&request, &completion).await,
-        VerificationStatus::Failed
-    );
+    assert_reads_back(&s.connector, &request, &completion, Failed).await;
 }
 
 #[tokio::test]
@@ -736,10 +708,7 @@ async fn verify_is_pending_when_salesforce_cannot_be_read() {
     let request = person(RequestKind::OptOutSaleShare, Some("jane@example.com"));
     let completion = s.one(Operation::Suppress, request.clone()).await;
     s.running.control.inject(Fault::server_error());
-    assert_eq!(
-        s.verify(&request, &completion).await,
-        VerificationStatus::Pending
-    );
+    assert_reads_back(&s.connector, &request, &completion, Pending).await;
 }
 
 #[tokio::test]
@@ -766,10 +735,7 @@ async fn consumer_opt_in_clears_only_the_opt_out_flags() {
             ..Default::default()
         }
     );
-    assert_eq!(
-        s.verify(&request, &completion).await,
-        VerificationStatus::Verified
-    );
+    assert_reads_back(&s.connector, &request, &completion, Verified).await;
 }
 
 #[tokio::test]

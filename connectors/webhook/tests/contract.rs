@@ -1,13 +1,14 @@
 //! Contract tests: the webhook connector against the webhook recipient simulator over loopback
 //! HTTP.
 
-use std::sync::{Arc, Mutex, Once};
+use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::Router;
+use hush_connector_kit::testing::profiles::credentials_in_env;
 use hush_connector_kit::testing::{completed, email, hashed, one, work, ComplianceSuite, WorkExt};
 use hush_connector_webhook::request::instruction;
 use hush_connector_webhook::sim::WebhookSimulator;
@@ -33,16 +34,11 @@ const SECRET_VAR: &str = "HUSH_TEST_WEBHOOK_SECRET";
 const OTHER_SECRET_VAR: &str = "HUSH_TEST_WEBHOOK_OTHER_SECRET";
 const PATH: &str = "/privacy/notices";
 
-fn secrets() {
-    static SET: Once = Once::new();
-    SET.call_once(|| {
-        std::env::set_var(SECRET_VAR, SECRET);
-        std::env::set_var(OTHER_SECRET_VAR, "an-entirely-different-secret");
-    });
-}
-
 fn recipient(base_url: &str, settings: &str, extra: &str) -> RecipientConfig {
-    secrets();
+    credentials_in_env(&[
+        (SECRET_VAR, SECRET),
+        (OTHER_SECRET_VAR, "an-entirely-different-secret"),
+    ]);
     toml::from_str(&format!(
         "id = \"data-partner\"\nkind = \"webhook\"\nrole = \"THIRD_PARTY\"\nbase_url = \"{base_url}\"\n\
          credentials = {{ signing_secret = \"{SECRET_VAR}\" }}\n{extra}\n[settings]\npath = \"{PATH}\"\n{settings}"

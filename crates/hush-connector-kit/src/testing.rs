@@ -7,6 +7,7 @@
 pub mod audience;
 pub mod deletion_only;
 pub mod from_env;
+pub mod profiles;
 pub mod versions;
 pub mod warehouse;
 
