@@ -2,15 +2,15 @@
 //! refreshed once more when Google says `UNAUTHENTICATED`), the `developer-token` and
 //! `login-customer-id` headers, and the offline user data job calls.
 
-use hush_connector_kit::http::send;
-use hush_connector_kit::oauth::{AccessTokens, Authorized};
+use hush_connector_kit::google::api::GoogleApi;
+use hush_connector_kit::http::VendorAnswer;
 use hush_contracts::config::ConfigError;
 use hush_contracts::connector::ConnectorError;
 use serde_json::Value;
 
 use crate::config::GoogleAdsConfig;
 use crate::request;
-use crate::response::{self, Verdict};
+use crate::response;
 
 /// Status of an offline user data job as read back from Google.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,20 +23,22 @@ pub struct JobStatus {
 
 /// A Google Ads API client for one customer and user list.
 pub struct GoogleAdsClient {
-    http: reqwest::Client,
+    api: GoogleApi,
     config: GoogleAdsConfig,
-    tokens: AccessTokens,
 }
 
 impl GoogleAdsClient {
     /// Builds the client; the timeout applies to every call, token exchange included.
     pub fn new(config: GoogleAdsConfig) -> Result<Self, ConfigError> {
-        let tokens = AccessTokens::new(config.credentials.oauth.grant(&config.token_url));
-        Ok(Self {
-            http: hush_connector_kit::http::client("google-ads", config.timeout)?,
-            config,
-            tokens,
-        })
+        let api = GoogleApi::new(
+            "google-ads",
+            "Google Ads",
+            &config.recipient_id,
+            &config.credentials.oauth,
+            &config.token_url,
+            config.timeout,
+        )?;
+        Ok(Self { api, config })
     }
 
     /// The configuration in use.
@@ -96,40 +98,34 @@ impl GoogleAdsClient {
             self.config.base_url, self.config.api_version
         );
         let config = &self.config;
-        self.tokens
-            .call(&self.http, "Google Ads", &config.recipient_id, |token| {
-                let mut call = self
-                    .http
-                    .post(&url)
-                    .bearer_auth(token)
-                    .header(
-                        "developer-token",
-                        config.credentials.developer_token.expose(),
-                    )
-                    .json(body);
-                if let Some(login) = &config.login_customer_id {
-                    call = call.header("login-customer-id", login);
-                }
-                async move {
-                    let answer = send(call).await?;
-                    match response::classify(
-                        answer.status,
-                        answer.retry_after.as_deref(),
-                        &answer.body,
-                    ) {
-                        Verdict::Success(()) => serde_json::from_str(&answer.body)
-                            .map(Authorized::Accepted)
-                            .map_err(|e| {
-                                ConnectorError::Transient(format!(
-                                    "Google Ads answered {path} with unreadable JSON: {e}"
-                                ))
-                            }),
-                        Verdict::Unauthenticated(detail) => Ok(Authorized::Refused(detail)),
-                        Verdict::Failed(error) => Err(error),
-                    }
-                }
+        let build = |token: &str| {
+            let call = self
+                .api
+                .http()
+                .post(&url)
+                .bearer_auth(token)
+                .header(
+                    "developer-token",
+                    config.credentials.developer_token.expose(),
+                )
+                .json(body);
+            match &config.login_customer_id {
+                Some(login) => call.header("login-customer-id", login),
+                None => call,
+            }
+        };
+        let read = |answer: VendorAnswer| {
+            let verdict =
+                response::classify(answer.status, answer.retry_after.as_deref(), &answer.body);
+            verdict.and_then(|()| {
+                serde_json::from_str(&answer.body).map_err(|e| {
+                    ConnectorError::Transient(format!(
+                        "Google Ads answered {path} with unreadable JSON: {e}"
+                    ))
+                })
             })
-            .await
+        };
+        self.api.call(build, read).await
     }
 }
 

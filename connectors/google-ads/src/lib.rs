@@ -20,18 +20,18 @@ pub mod verify;
 use std::collections::{BTreeMap, BTreeSet};
 
 use async_trait::async_trait;
+use hush_connector_kit::google::customer_match::{self, HashedIdentifier, Member};
 use hush_connector_kit::poll;
 use hush_contracts::config::ConfigError;
 use hush_contracts::connector::{
     fill_results, BatchResult, Completion, Connector, ConnectorError, Evidence, ItemResults,
     ItemSlot, Operation, SuppressionWork,
 };
-use hush_contracts::events::{ConfirmationAction, RequestKind, VerificationStatus};
+use hush_contracts::events::{ConfirmationAction, VerificationStatus};
 
 pub use client::{GoogleAdsClient, JobStatus};
 pub use config::{GoogleAdsConfig, GoogleAdsCredentials, GoogleAdsSettings};
 
-use request::RemoveOperation;
 use verify::JobOutcome;
 
 /// The recipient `kind` this connector serves.
@@ -60,26 +60,10 @@ impl GoogleAdsConnector {
         batch: &[SuppressionWork],
         action: ConfirmationAction,
     ) -> Result<ItemResults, ConnectorError> {
-        let mut results: Vec<ItemSlot> = vec![None; batch.len()];
-        for (slot, work) in results.iter_mut().zip(batch) {
-            if work.kind == RequestKind::OptInSaleShare {
-                *slot = Some(Ok(opt_in_not_applicable()));
-            }
-        }
-        let plan = request::plan_removals(
-            batch
-                .iter()
-                .enumerate()
-                .filter(|(_, w)| w.kind != RequestKind::OptInSaleShare),
-        );
-        for (item, reason) in plan.refused {
-            results[item] = Some(Err(ConnectorError::Permanent(reason)));
-        }
-        for item in plan.unmatchable {
-            results[item] = Some(Ok(unmatchable_not_found()));
-        }
-        if !plan.operations.is_empty() {
-            self.run_job(&plan.operations, action, &mut results).await?;
+        let (mut results, operations) =
+            customer_match::answered_before_sending(batch, request::plan_removals, UNMATCHABLE);
+        if !operations.is_empty() {
+            self.run_job(&operations, action, &mut results).await?;
         }
         Ok(fill_results(results))
     }
@@ -87,7 +71,7 @@ impl GoogleAdsConnector {
     /// Creates, fills, runs and waits for one job; fills the slots of the items it carried.
     async fn run_job(
         &self,
-        operations: &[RemoveOperation],
+        operations: &[Member],
         action: ConfirmationAction,
         results: &mut [ItemSlot],
     ) -> Result<(), ConnectorError> {
@@ -168,16 +152,12 @@ impl GoogleAdsConnector {
             }
         };
         for item in accepted {
-            let mine: Vec<&RemoveOperation> =
-                operations.iter().filter(|op| op.item == item).collect();
+            let mine: Vec<&Member> = operations.iter().filter(|op| op.item == item).collect();
             let mut evidence = shared.clone();
             evidence.insert("item_operations".into(), mine.len().to_string());
             evidence.insert(
                 "identifier_sha256".into(),
-                mine.iter()
-                    .flat_map(|op| op.identifiers.iter().map(|i| i.sha256.as_str()))
-                    .collect::<Vec<_>>()
-                    .join(","),
+                customer_match::identifier_digests(mine),
             );
             results[item] = Some(Ok(
                 Completion::new(action, evidence).with_verification(verification)
@@ -190,7 +170,7 @@ impl GoogleAdsConnector {
     async fn add_operations(
         &self,
         job: &str,
-        operations: &[RemoveOperation],
+        operations: &[Member],
     ) -> Result<BTreeMap<usize, Vec<String>>, ConnectorError> {
         let mut refusals: BTreeMap<usize, Vec<String>> = BTreeMap::new();
         for (range, body) in
@@ -206,7 +186,7 @@ impl GoogleAdsConnector {
                             None => op
                                 .identifiers
                                 .iter()
-                                .map(request::HashedIdentifier::label)
+                                .map(HashedIdentifier::label)
                                 .collect::<Vec<_>>()
                                 .join(", "),
                         };
@@ -230,21 +210,10 @@ impl GoogleAdsConnector {
     }
 }
 
-/// Customer Match has no "opt back in": the business re-uploads people through its own
-/// audience pipeline, so Hush records that there was nothing to do here.
-fn opt_in_not_applicable() -> Completion {
-    Completion::not_applicable(
-        "Customer Match has no opt-in call; people are re-added by the business's own audience uploads",
-    )
-}
-
-/// A subject with neither email nor phone cannot be in a contact list: `NOT_FOUND`, not a
-/// failure, so the request completes here (identity resolution may add an email first).
-fn unmatchable_not_found() -> Completion {
-    Completion::not_found(
-        "no email or phone: a Customer Match contact list matches people only by hashed email or phone number, so no member can be this subject",
-    )
-}
+/// Why a subject with neither email nor phone is `NOT_FOUND`, not a failure: a contact list
+/// cannot hold them, so the request completes here (identity resolution may add an email
+/// first).
+const UNMATCHABLE: &str = "no email or phone: a Customer Match contact list matches people only by hashed email or phone number, so no member can be this subject";
 
 #[async_trait]
 impl Connector for GoogleAdsConnector {

@@ -3,9 +3,8 @@
 
 use std::ops::Range;
 
-use hush_connector_kit::contacts::plan_contacts;
+use hush_connector_kit::google::customer_match::{self, IdentifierFields, Member, RemovalPlan};
 use hush_contracts::connector::SuppressionWork;
-use hush_contracts::events::IdentifierType;
 use serde_json::{json, Value};
 
 /// Most user identifiers one `addOperations` request may carry (documented limit).
@@ -16,95 +15,29 @@ pub const MAX_IDENTIFIERS_PER_OPERATION: usize = 20;
 /// 100,000-identifier request limit in the common case.
 pub const MAX_BATCH: usize = MAX_IDENTIFIERS_PER_REQUEST / MAX_IDENTIFIERS_PER_OPERATION;
 
-/// One hashed identifier as Google receives it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HashedIdentifier {
-    /// `EMAIL` or `PHONE`.
-    pub kind: IdentifierType,
-    /// Hex SHA-256 of the normalised value (E.164 for phones), as intake computed it.
-    pub sha256: String,
+/// The `UserIdentifier` fields of the Google Ads API.
+pub const IDENTIFIER_FIELDS: IdentifierFields = IdentifierFields {
+    email: "hashedEmail",
+    phone: "hashedPhoneNumber",
+};
+
+/// One `remove` operation as JSON: `{"remove":{"userIdentifiers":[{"hashedEmail":"…"}]}}`.
+pub fn remove_operation(member: &Member) -> Value {
+    json!({ "remove": { "userIdentifiers": member.user_identifiers(IDENTIFIER_FIELDS) } })
 }
 
-impl HashedIdentifier {
-    /// The REST field Google expects for this kind.
-    pub fn field(&self) -> &'static str {
-        match self.kind {
-            IdentifierType::Phone => "hashedPhoneNumber",
-            _ => "hashedEmail",
-        }
-    }
-
-    /// A short label for errors and evidence, e.g. `EMAIL 5f4d…` (hash only, never raw data).
-    pub fn label(&self) -> String {
-        let kind = match self.kind {
-            IdentifierType::Phone => "PHONE",
-            _ => "EMAIL",
-        };
-        format!("{kind} sha256 {}", self.sha256)
-    }
-}
-
-/// One `remove` operation and the work item it belongs to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RemoveOperation {
-    /// Index of the work item in the batch.
-    pub item: usize,
-    /// Identifiers of the person (at most [`MAX_IDENTIFIERS_PER_OPERATION`]).
-    pub identifiers: Vec<HashedIdentifier>,
-}
-
-impl RemoveOperation {
-    /// The operation as JSON: `{"remove":{"userIdentifiers":[{"hashedEmail":"…"}]}}`.
-    pub fn to_json(&self) -> Value {
-        let identifiers: Vec<Value> = self
-            .identifiers
-            .iter()
-            .map(|i| json!({ i.field(): i.sha256 }))
-            .collect();
-        json!({ "remove": { "userIdentifiers": identifiers } })
-    }
-}
-
-/// What a batch turns into: the operations to send, and the items refused before sending.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RemovalPlan {
-    /// Operations in batch order.
-    pub operations: Vec<RemoveOperation>,
-    /// Items that cannot be sent, with the reason.
-    pub refused: Vec<(usize, String)>,
-    /// Items with nothing a contact list matches on (no email, no phone): not found.
-    pub unmatchable: Vec<usize>,
-}
-
-/// Turns work items (with their batch index) into remove operations. An item without an email
-/// or phone identifier is unmatchable (Customer Match contact lists match on nothing else); an
-/// item whose identifier is not a SHA-256 hex digest is refused: an unhashed value never leaves
-/// Hush.
-/// An item with more than 20 identifiers is split into several operations.
+/// Turns work items (with their batch index) into `remove` operations of at most
+/// [`MAX_IDENTIFIERS_PER_OPERATION`] identifiers, sent as intake hashed them
+/// ([`customer_match::plan_removals`]).
 pub fn plan_removals<'a>(
     items: impl IntoIterator<Item = (usize, &'a SuppressionWork)>,
 ) -> RemovalPlan {
-    let plan = plan_contacts(
+    customer_match::plan_removals(
         items,
         |i| vec![i.sha256.clone()],
         MAX_IDENTIFIERS_PER_OPERATION,
         "Google Ads",
-    );
-    let operations = plan
-        .groups
-        .into_iter()
-        .map(|(item, group)| RemoveOperation {
-            item,
-            identifiers: group
-                .into_iter()
-                .map(|(kind, sha256)| HashedIdentifier { kind, sha256 })
-                .collect(),
-        });
-    RemovalPlan {
-        operations: operations.collect(),
-        refused: plan.refused,
-        unmatchable: plan.unmatchable,
-    }
+    )
 }
 
 /// `customers/{customer_id}/userLists/{user_list_id}`.
@@ -128,7 +61,7 @@ pub fn create_job_body(customer_id: &str, user_list_id: &str) -> Value {
 /// each, with partial failure enabled. Each request comes with the range of operation indexes
 /// it carries, so that a failure's operation index maps back to the operation.
 pub fn add_operations_bodies(
-    operations: &[RemoveOperation],
+    operations: &[Member],
     max_identifiers: usize,
 ) -> Vec<(Range<usize>, Value)> {
     let mut bodies = Vec::new();
@@ -144,7 +77,7 @@ pub fn add_operations_bodies(
         }
         let body = json!({
             "enablePartialFailure": true,
-            "operations": operations[start..end].iter().map(RemoveOperation::to_json).collect::<Vec<_>>(),
+            "operations": operations[start..end].iter().map(remove_operation).collect::<Vec<_>>(),
         });
         bodies.push((start..end, body));
         start = end;
@@ -168,7 +101,7 @@ pub fn job_status_query(job_resource_name: &str) -> Value {
 mod tests {
     use super::*;
     use hush_contracts::connector::WorkIdentifier;
-    use hush_contracts::events::RequestKind;
+    use hush_contracts::events::{IdentifierType, RequestKind};
     use hush_contracts::identifiers::hash_identifier;
 
     fn work(identifiers: Vec<(IdentifierType, String)>) -> SuppressionWork {
@@ -201,7 +134,7 @@ mod tests {
         ])];
         let plan = plan_removals(batch.iter().enumerate());
         assert!(plan.refused.is_empty());
-        let bodies = add_operations_bodies(&plan.operations, MAX_IDENTIFIERS_PER_REQUEST);
+        let bodies = add_operations_bodies(&plan.members, MAX_IDENTIFIERS_PER_REQUEST);
         assert_eq!(bodies.len(), 1);
         assert_eq!(
             bodies[0].1,
@@ -247,8 +180,8 @@ mod tests {
             "no email or phone: nothing to match on"
         );
         // An uppercase digest is not raw data: Google decides about it.
-        assert_eq!(plan.operations.len(), 1);
-        assert_eq!(plan.operations[0].item, 2);
+        assert_eq!(plan.members.len(), 1);
+        assert_eq!(plan.members[0].item, 2);
     }
 
     #[test]
@@ -267,12 +200,12 @@ mod tests {
         ];
         let plan = plan_removals(batch.iter().enumerate());
         let sizes: Vec<_> = plan
-            .operations
+            .members
             .iter()
             .map(|o| (o.item, o.identifiers.len()))
             .collect();
         assert_eq!(sizes, vec![(0, 20), (0, 20), (0, 5), (1, 1)]);
-        let bodies = add_operations_bodies(&plan.operations, 40);
+        let bodies = add_operations_bodies(&plan.members, 40);
         let ranges: Vec<_> = bodies.iter().map(|(r, _)| r.clone()).collect();
         assert_eq!(ranges, vec![0..2, 2..4]);
         assert_eq!(bodies[1].1["operations"].as_array().unwrap().len(), 2);

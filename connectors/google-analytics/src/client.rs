@@ -1,8 +1,8 @@
 //! HTTP calls to the User Deletion API: OAuth 2.0 access tokens (the kit's refresh-token
 //! grant, refreshed once more when Google answers `401`) and `userDeletionRequests:upsert`.
 
-use hush_connector_kit::http::send;
-use hush_connector_kit::oauth::AccessTokens;
+use hush_connector_kit::google::api::GoogleApi;
+use hush_connector_kit::http::VendorAnswer;
 use hush_contracts::config::ConfigError;
 use hush_contracts::connector::ConnectorError;
 use serde_json::Value;
@@ -21,20 +21,22 @@ pub struct DeletionReceipt {
 
 /// A User Deletion API client for one GA4 property.
 pub struct GoogleAnalyticsClient {
-    http: reqwest::Client,
+    api: GoogleApi,
     config: GoogleAnalyticsConfig,
-    tokens: AccessTokens,
 }
 
 impl GoogleAnalyticsClient {
     /// Builds the client; the timeout applies to every call, token exchange included.
     pub fn new(config: GoogleAnalyticsConfig) -> Result<Self, ConfigError> {
-        let tokens = AccessTokens::new(config.credentials.grant(&config.token_url));
-        Ok(Self {
-            http: hush_connector_kit::http::client("google-analytics", config.timeout)?,
-            config,
-            tokens,
-        })
+        let api = GoogleApi::new(
+            "google-analytics",
+            "Google Analytics",
+            &config.recipient_id,
+            &config.credentials,
+            &config.token_url,
+            config.timeout,
+        )?;
+        Ok(Self { api, config })
     }
 
     /// The configuration in use.
@@ -49,7 +51,7 @@ impl GoogleAnalyticsClient {
         let body = request::upsert_body(&self.config.property_id, deletion);
         let answer = self
             .call(
-                |token| self.http.post(&url).bearer_auth(token).json(&body),
+                |token| self.api.http().post(&url).bearer_auth(token).json(&body),
                 &deletion.user_id,
             )
             .await?;
@@ -70,23 +72,18 @@ impl GoogleAnalyticsClient {
     /// Sends the request `build` makes with an access token. A `401` drops the cached token
     /// and the call is made once more with a fresh one. Google's error text has every
     /// occurrence of `identifier` replaced before it is classified.
-    async fn call<F>(&self, build: F, identifier: &str) -> Result<Value, ConnectorError>
-    where
-        F: Fn(&str) -> reqwest::RequestBuilder,
-    {
-        let (http, recipient) = (&self.http, &self.config.recipient_id);
-        self.tokens
-            .call(http, "Google Analytics", recipient, |token| {
-                let request = build(&token);
-                async move {
-                    let mut answer = send(request).await?;
-                    if !(200..300).contains(&answer.status) {
-                        answer.body = redact(&answer.body, identifier);
-                    }
-                    response::classify(&answer, chrono::Utc::now()).into_authorized()
-                }
-            })
-            .await
+    async fn call(
+        &self,
+        build: impl Fn(&str) -> reqwest::RequestBuilder,
+        identifier: &str,
+    ) -> Result<Value, ConnectorError> {
+        let read = |mut answer: VendorAnswer| {
+            if !(200..300).contains(&answer.status) {
+                answer.body = redact(&answer.body, identifier);
+            }
+            response::classify(&answer, chrono::Utc::now())
+        };
+        self.api.call(build, read).await
     }
 }
 

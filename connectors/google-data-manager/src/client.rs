@@ -2,8 +2,7 @@
 //! grant, refreshed once more when Google says `UNAUTHENTICATED`), `audienceMembers:remove`
 //! and `requestStatus:retrieve`. No developer token: the Data Manager API does not use one.
 
-use hush_connector_kit::http::send;
-use hush_connector_kit::oauth::AccessTokens;
+use hush_connector_kit::google::api::GoogleApi;
 use hush_contracts::config::ConfigError;
 use hush_contracts::connector::ConnectorError;
 use serde_json::Value;
@@ -27,20 +26,22 @@ pub struct RequestStatus {
 
 /// A Data Manager API client for one destination.
 pub struct DataManagerClient {
-    http: reqwest::Client,
+    api: GoogleApi,
     config: GoogleDataManagerConfig,
-    tokens: AccessTokens,
 }
 
 impl DataManagerClient {
     /// Builds the client; the timeout applies to every call, token exchange included.
     pub fn new(config: GoogleDataManagerConfig) -> Result<Self, ConfigError> {
-        let tokens = AccessTokens::new(config.credentials.grant(&config.token_url));
-        Ok(Self {
-            http: hush_connector_kit::http::client("google-data-manager", config.timeout)?,
-            config,
-            tokens,
-        })
+        let api = GoogleApi::new(
+            "google-data-manager",
+            "Google Data Manager",
+            &config.recipient_id,
+            &config.credentials,
+            &config.token_url,
+            config.timeout,
+        )?;
+        Ok(Self { api, config })
     }
 
     /// The configuration in use.
@@ -55,7 +56,7 @@ impl DataManagerClient {
             self.config.base_url
         );
         let answer = self
-            .call(|token| self.http.post(&url).bearer_auth(token).json(body))
+            .call(|token| self.api.http().post(&url).bearer_auth(token).json(body))
             .await?;
         answer["requestId"]
             .as_str()
@@ -77,7 +78,8 @@ impl DataManagerClient {
         );
         let answer = self
             .call(|token| {
-                self.http
+                self.api
+                    .http()
                     .get(&url)
                     .query(&[("requestId", request_id)])
                     .bearer_auth(token)
@@ -118,16 +120,12 @@ impl DataManagerClient {
 
     /// Sends the request `build` makes with an access token. An `UNAUTHENTICATED` answer
     /// drops the cached token and the call is made once more with a fresh one.
-    async fn call<F>(&self, build: F) -> Result<Value, ConnectorError>
-    where
-        F: Fn(&str) -> reqwest::RequestBuilder,
-    {
-        let (http, recipient) = (&self.http, &self.config.recipient_id);
-        self.tokens
-            .call(http, "Google Data Manager", recipient, |token| {
-                let request = build(&token);
-                async move { response::classify(&send(request).await?).into_authorized() }
-            })
+    async fn call(
+        &self,
+        build: impl Fn(&str) -> reqwest::RequestBuilder,
+    ) -> Result<Value, ConnectorError> {
+        self.api
+            .call(build, |answer| response::classify(&answer))
             .await
     }
 }

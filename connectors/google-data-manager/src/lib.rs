@@ -17,18 +17,18 @@ pub mod sim;
 pub mod verify;
 
 use async_trait::async_trait;
+use hush_connector_kit::google::customer_match::{self, Member};
 use hush_connector_kit::poll::NamedStatus;
 use hush_contracts::config::ConfigError;
 use hush_contracts::connector::{
     fill_results, BatchResult, Completion, Connector, ConnectorError, Evidence, ItemResults,
     ItemSlot, Operation, SuppressionWork,
 };
-use hush_contracts::events::{ConfirmationAction, RequestKind, VerificationStatus};
+use hush_contracts::events::{ConfirmationAction, VerificationStatus};
 
 pub use client::{DataManagerClient, RequestStatus};
 pub use config::{GoogleDataManagerConfig, GoogleDataManagerSettings};
 
-use request::Member;
 use verify::RequestOutcome;
 
 /// The recipient `kind` this connector serves.
@@ -64,31 +64,10 @@ impl GoogleDataManagerConnector {
         batch: &[SuppressionWork],
         action: ConfirmationAction,
     ) -> Result<ItemResults, ConnectorError> {
-        let mut results: Vec<ItemSlot> = vec![None; batch.len()];
-        for (slot, work) in results.iter_mut().zip(batch) {
-            if work.kind == RequestKind::OptInSaleShare {
-                *slot = Some(Ok(Completion::not_applicable(
-                    "Customer Match has no opt-in call; people are re-added by the business's own audience uploads",
-                )));
-            }
-        }
-        let plan = request::plan_removals(
-            batch
-                .iter()
-                .enumerate()
-                .filter(|(_, w)| w.kind != RequestKind::OptInSaleShare),
-        );
-        for (item, reason) in plan.refused {
-            results[item] = Some(Err(ConnectorError::Permanent(reason)));
-        }
-        for item in plan.unmatchable {
-            results[item] = Some(Ok(Completion::not_found(
-                "no email or phone: a Customer Match audience matches people only by hashed email or phone number, so no member can be this subject",
-            )));
-        }
-        if !plan.members.is_empty() {
-            self.remove_members(&plan.members, action, &mut results)
-                .await?;
+        let (mut results, members) =
+            customer_match::answered_before_sending(batch, request::plan_removals, UNMATCHABLE);
+        if !members.is_empty() {
+            self.remove_members(&members, action, &mut results).await?;
         }
         Ok(fill_results(results))
     }
@@ -211,14 +190,15 @@ impl GoogleDataManagerConnector {
         evidence.insert("item_members".into(), mine.len().to_string());
         evidence.insert(
             "identifier_sha256".into(),
-            mine.iter()
-                .flat_map(|m| m.identifiers.iter().map(|i| i.sha256.as_str()))
-                .collect::<Vec<_>>()
-                .join(","),
+            customer_match::identifier_digests(mine.iter().copied()),
         );
         Ok(Completion::new(action, evidence).with_verification(verification))
     }
 }
+
+/// Why a subject with neither email nor phone is `NOT_FOUND`, not a failure: an audience
+/// cannot hold them.
+const UNMATCHABLE: &str = "no email or phone: a Customer Match audience matches people only by hashed email or phone number, so no member can be this subject";
 
 /// Google's error counts of a request, or a note that it gave none.
 fn describe_errors(status: &RequestStatus) -> String {

@@ -4,7 +4,7 @@
 
 use std::ops::Range;
 
-use hush_connector_kit::contacts::plan_contacts;
+use hush_connector_kit::google::customer_match::{self, IdentifierFields, Member, RemovalPlan};
 use hush_contracts::connector::{SuppressionWork, WorkIdentifier};
 use hush_contracts::events::IdentifierType;
 use hush_contracts::identifiers::sha256_hex;
@@ -21,55 +21,15 @@ pub const MAX_BATCH: usize = MAX_MEMBERS_PER_REQUEST;
 /// The `encoding` of every body: hashes are sent as hex.
 pub const ENCODING: &str = "HEX";
 
-/// One hashed identifier as Google receives it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HashedIdentifier {
-    /// `Email` or `Phone`.
-    pub kind: IdentifierType,
-    /// Lowercase hex SHA-256 of the value in Google's normal form.
-    pub sha256: String,
-}
+/// The `UserIdentifier` fields of the Data Manager API.
+pub const IDENTIFIER_FIELDS: IdentifierFields = IdentifierFields {
+    email: "emailAddress",
+    phone: "phoneNumber",
+};
 
-impl HashedIdentifier {
-    /// The `UserIdentifier` field Google expects for this kind.
-    pub fn field(&self) -> &'static str {
-        match self.kind {
-            IdentifierType::Phone => "phoneNumber",
-            _ => "emailAddress",
-        }
-    }
-}
-
-/// One `AudienceMember` and the work item it belongs to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Member {
-    /// Index of the work item in the batch.
-    pub item: usize,
-    /// Identifiers of the person (at most [`MAX_IDENTIFIERS_PER_MEMBER`]).
-    pub identifiers: Vec<HashedIdentifier>,
-}
-
-impl Member {
-    /// The member as JSON: `{"userData":{"userIdentifiers":[{"emailAddress":"…"}]}}`.
-    pub fn to_json(&self) -> Value {
-        let identifiers: Vec<Value> = self
-            .identifiers
-            .iter()
-            .map(|i| json!({ i.field(): i.sha256 }))
-            .collect();
-        json!({ "userData": { "userIdentifiers": identifiers } })
-    }
-}
-
-/// What a batch turns into: the members to remove, and the items not sent.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RemovalPlan {
-    /// Members in batch order.
-    pub members: Vec<Member>,
-    /// Items that cannot be sent, with the reason.
-    pub refused: Vec<(usize, String)>,
-    /// Items with nothing Customer Match matches on (no email, no phone): not found.
-    pub unmatchable: Vec<usize>,
+/// One `AudienceMember` as JSON: `{"userData":{"userIdentifiers":[{"emailAddress":"…"}]}}`.
+pub fn audience_member(member: &Member) -> Value {
+    json!({ "userData": { "userIdentifiers": member.user_identifiers(IDENTIFIER_FIELDS) } })
 }
 
 /// An email in Google's normal form, from the address as intake normalised it (trimmed,
@@ -109,11 +69,10 @@ fn email_hashes(identifier: &WorkIdentifier) -> Vec<String> {
     hashes
 }
 
-/// Turns work items (with their batch index) into audience members. An item without an email
-/// or phone identifier is unmatchable (Customer Match matches on nothing else here); an item
-/// whose identifier is not a SHA-256 hex digest is refused: an unhashed value never leaves
-/// Hush. Phones are hashed by intake in E.164, which is Google's form. An item with more than
-/// ten identifiers becomes several members.
+/// Turns work items (with their batch index) into audience members of at most
+/// [`MAX_IDENTIFIERS_PER_MEMBER`] identifiers ([`customer_match::plan_removals`]). Emails go
+/// out in Google's form and as intake hashed them; phones are hashed by intake in E.164, which
+/// is Google's form.
 pub fn plan_removals<'a>(
     items: impl IntoIterator<Item = (usize, &'a SuppressionWork)>,
 ) -> RemovalPlan {
@@ -121,19 +80,7 @@ pub fn plan_removals<'a>(
         IdentifierType::Email => email_hashes(identifier),
         _ => vec![identifier.sha256.to_ascii_lowercase()],
     };
-    let plan = plan_contacts(items, google_form, MAX_IDENTIFIERS_PER_MEMBER, "Google");
-    let members = plan.groups.into_iter().map(|(item, group)| Member {
-        item,
-        identifiers: group
-            .into_iter()
-            .map(|(kind, sha256)| HashedIdentifier { kind, sha256 })
-            .collect(),
-    });
-    RemovalPlan {
-        members: members.collect(),
-        refused: plan.refused,
-        unmatchable: plan.unmatchable,
-    }
+    customer_match::plan_removals(items, google_form, MAX_IDENTIFIERS_PER_MEMBER, "Google")
 }
 
 /// The one `Destination` of every request: the audience (`productDestinationId`) of the
@@ -170,7 +117,7 @@ pub fn remove_bodies(
             let end = (start + size).min(members.len());
             let body = json!({
                 "destinations": [destination],
-                "audienceMembers": members[start..end].iter().map(Member::to_json).collect::<Vec<_>>(),
+                "audienceMembers": members[start..end].iter().map(audience_member).collect::<Vec<_>>(),
                 "encoding": ENCODING,
             });
             (start..end, body)

@@ -2,6 +2,11 @@
 //! (`{"error": {"code", "message", "status", "details"}}`) whose details carry the reason
 //! (`ErrorInfo`), the fields at fault (`BadRequest`) and how long to wait (`RetryInfo`). Each
 //! Google connector words its own error text from it, and reads an answer into a [`Verdict`].
+//! [`api`] holds the HTTP client and access tokens of every Google connector,
+//! [`customer_match`] what both Customer Match connectors share.
+
+pub mod api;
+pub mod customer_match;
 
 use std::time::Duration;
 
@@ -30,6 +35,19 @@ impl<T> Verdict<T> {
             Verdict::Success(value) => Ok(Authorized::Accepted(value)),
             Verdict::Unauthenticated(detail) => Ok(Authorized::Refused(detail)),
             Verdict::Failed(error) => Err(error),
+        }
+    }
+
+    /// A success read on with `read` (a failure of `read` is the verdict's failure); a
+    /// refused token or a failure as it was.
+    pub fn and_then<U>(self, read: impl FnOnce(T) -> Result<U, ConnectorError>) -> Verdict<U> {
+        match self {
+            Verdict::Success(value) => match read(value) {
+                Ok(read) => Verdict::Success(read),
+                Err(error) => Verdict::Failed(error),
+            },
+            Verdict::Unauthenticated(detail) => Verdict::Unauthenticated(detail),
+            Verdict::Failed(error) => Verdict::Failed(error),
         }
     }
 }
@@ -218,6 +236,27 @@ mod tests {
         assert_eq!(
             Verdict::<u8>::Failed(ConnectorError::Transient("x".into())).into_authorized(),
             Err(ConnectorError::Transient("x".into()))
+        );
+    }
+
+    #[test]
+    fn a_success_is_read_on_and_anything_else_kept() {
+        let read = |n: u8| {
+            n.checked_add(1)
+                .ok_or(ConnectorError::Transient("overflow".into()))
+        };
+        assert_eq!(Verdict::Success(1).and_then(read), Verdict::Success(2));
+        assert_eq!(
+            Verdict::Success(255).and_then(read),
+            Verdict::Failed(ConnectorError::Transient("overflow".into()))
+        );
+        assert_eq!(
+            Verdict::Unauthenticated("expired".into()).and_then(read),
+            Verdict::Unauthenticated("expired".into())
+        );
+        assert_eq!(
+            Verdict::Failed(ConnectorError::Permanent("no".into())).and_then(read),
+            Verdict::Failed(ConnectorError::Permanent("no".into()))
         );
     }
 
