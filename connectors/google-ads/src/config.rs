@@ -177,6 +177,7 @@ mod tests {
     use super::*;
     use hush_connector_kit::oauth::GOOGLE_TOKEN_URL;
     use hush_connector_kit::testing::assert_names_field;
+    use hush_connector_kit::testing::google::oauth_client_credentials;
 
     fn recipient(settings: &str) -> RecipientConfig {
         toml::from_str(&format!(
@@ -187,11 +188,7 @@ mod tests {
 
     fn credentials() -> GoogleAdsCredentials {
         GoogleAdsCredentials {
-            oauth: ClientCredentials {
-                client_id: "id".into(),
-                client_secret: "oauth-client-secret-value".into(),
-                refresh_token: "oauth-refresh-token-value".into(),
-            },
+            oauth: oauth_client_credentials(),
             developer_token: "developer-token-value".into(),
         }
     }

@@ -20,8 +20,9 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
+use hush_sim_kit::any_loopback_port;
+use hush_sim_kit::google_api::GoogleApiSim;
 use hush_sim_kit::google_oauth::GoogleTokens;
-use hush_sim_kit::{any_loopback_port, serve, RunningSim};
 use serde_json::{json, Value};
 
 use self::contract::SERVED_VERSIONS;
@@ -112,7 +113,7 @@ type Shared = Arc<Mutex<SimState>>;
 
 /// A running Google Ads API simulator.
 pub struct GoogleAdsSim {
-    running: RunningSim,
+    google: GoogleApiSim,
     state: Shared,
 }
 
@@ -137,27 +138,9 @@ impl GoogleAdsSim {
             members: BTreeSet::new(),
             fail_next_job: None,
         }));
-        let router = Router::new()
-            .route("/token", tokens.endpoint())
-            .fallback(api)
-            .with_state(state.clone());
-        let running = serve(router, addr).await?;
-        Ok(Self { running, state })
-    }
-
-    /// The token endpoint (`settings.token_url` of the recipient).
-    pub fn token_url(&self) -> String {
-        format!("{}/token", self.running.base_url())
-    }
-
-    /// Makes every access token issued so far expire now.
-    pub fn expire_tokens(&self) {
-        self.lock().tokens.expire_all();
-    }
-
-    /// Access tokens issued so far.
-    pub fn tokens_issued(&self) -> u64 {
-        self.lock().tokens.issued()
+        let router = Router::new().fallback(api).with_state(state.clone());
+        let google = GoogleApiSim::serve(router, tokens, addr).await?;
+        Ok(Self { google, state })
     }
 
     /// Status reads that answer `RUNNING` for jobs run from now on.
@@ -403,15 +386,20 @@ fn create_job(state: &mut SimState, version: &str, body: &Value) -> Response {
     Json(json!({ "resourceName": name })).into_response()
 }
 
+/// Google's answer to a call naming a job that does not exist.
+fn job_not_found(job_name: &str, version: &str) -> Response {
+    bare_error(
+        StatusCode::NOT_FOUND,
+        "NOT_FOUND",
+        &format!("Resource {job_name} was not found."),
+        version,
+    )
+}
+
 fn add_operations(state: &mut SimState, version: &str, job_name: &str, body: &Value) -> Response {
     let limit = state.config.max_identifiers_per_request;
     let Some(job) = state.jobs.get_mut(job_name) else {
-        return bare_error(
-            StatusCode::NOT_FOUND,
-            "NOT_FOUND",
-            &format!("Resource {job_name} was not found."),
-            version,
-        );
+        return job_not_found(job_name, version);
     };
     if job.status != "PENDING" {
         return bare_error(
@@ -533,6 +521,13 @@ fn check_operation(
             vec![json!({"fieldName": verb})],
         ));
     }
+    // The field path of identifier `position` of the operation.
+    let at = |position: usize| {
+        vec![
+            json!({"fieldName": verb}),
+            json!({"fieldName": "user_identifiers", "index": position}),
+        ]
+    };
     let mut hashes = Vec::new();
     for (position, identifier) in identifiers.iter().enumerate() {
         let object = identifier.as_object().filter(|o| o.len() == 1);
@@ -540,10 +535,7 @@ fn check_operation(
             return Err(fail(
                 "MISSING_USER_IDENTIFIER",
                 "The user identifier is missing valid data.",
-                vec![
-                    json!({"fieldName": verb}),
-                    json!({"fieldName": "user_identifiers", "index": position}),
-                ],
+                at(position),
             ));
         };
         let snake = match field.as_str() {
@@ -553,7 +545,7 @@ fn check_operation(
                 return Err(fail(
                     "INCOMPATIBLE_UPLOAD_KEY_TYPE",
                     "Upload data is not compatible with the upload key type of the associated user list.",
-                    vec![json!({"fieldName": verb}), json!({"fieldName": "user_identifiers", "index": position})],
+                    at(position),
                 ))
             }
         };
@@ -562,11 +554,7 @@ fn check_operation(
             return Err(fail(
                 "INVALID_SHA256_FORMAT",
                 "The SHA256 encoded value is malformed.",
-                vec![
-                    json!({"fieldName": verb}),
-                    json!({"fieldName": "user_identifiers", "index": position}),
-                    json!({"fieldName": snake}),
-                ],
+                [at(position), vec![json!({"fieldName": snake})]].concat(),
             ));
         }
         hashes.push(value.to_owned());
@@ -578,12 +566,7 @@ fn run_job(state: &mut SimState, version: &str, job_name: &str) -> Response {
     let polls = state.config.running_polls;
     let fails_with = state.fail_next_job.take();
     let Some(job) = state.jobs.get_mut(job_name) else {
-        return bare_error(
-            StatusCode::NOT_FOUND,
-            "NOT_FOUND",
-            &format!("Resource {job_name} was not found."),
-            version,
-        );
+        return job_not_found(job_name, version);
     };
     if job.status != "PENDING" {
         state.fail_next_job = fails_with;
@@ -658,12 +641,13 @@ fn search(state: &mut SimState, version: &str, body: &Value) -> Response {
     .into_response()
 }
 
-/// The simulator's address (`base_url()`) and its fault injection and call log
+/// The simulator's token endpoint and tokens (`token_url()`, `expire_tokens()`,
+/// `tokens_issued()`), its address (`base_url()`) and its fault injection and call log
 /// (`control()`).
 impl std::ops::Deref for GoogleAdsSim {
-    type Target = RunningSim;
+    type Target = GoogleApiSim;
 
-    fn deref(&self) -> &RunningSim {
-        &self.running
+    fn deref(&self) -> &GoogleApiSim {
+        &self.google
     }
 }

@@ -7,9 +7,11 @@ use hush_connector_google_ads::{
     GoogleAdsConfig, GoogleAdsConnector, GoogleAdsCredentials, EVIDENCE_JOB,
 };
 use hush_connector_kit::testing::audience::assert_unmatchable_not_found_and_opt_ins_not_applicable;
+use hush_connector_kit::testing::google::assert_rejected_token_renewed_once;
+use hush_connector_kit::testing::read_back::assert_pending_then_verified;
 use hush_connector_kit::testing::{
-    assert_refused, email, email_sha256, hashed, recipient_with, work, ComplianceSuite,
-    RejectedToken, WorkExt,
+    apply_one, assert_refused, completed, email, email_sha256, hashed, recipient_with, work,
+    ComplianceSuite, WorkExt,
 };
 use hush_contracts::connector::{
     Connector, ConnectorError, Operation, SuppressionWork, WorkIdentifier,
@@ -61,9 +63,10 @@ fn credentials(config: &GoogleAdsSimConfig) -> GoogleAdsCredentials {
     }
 }
 
-async fn start(config: GoogleAdsSimConfig) -> (GoogleAdsSim, GoogleAdsConnector) {
+/// A simulator honouring `config`, and the connector pointed at it with the settings `extra`.
+async fn start(config: GoogleAdsSimConfig, extra: &str) -> (GoogleAdsSim, GoogleAdsConnector) {
     let sim = GoogleAdsSim::start(config.clone()).await.unwrap();
-    let connector = connector_for(&sim, &config, "");
+    let connector = connector_for(&sim, &config, extra);
     (sim, connector)
 }
 
@@ -98,8 +101,7 @@ async fn job_polled_to_success_is_verified_and_removes_exactly_the_subjects() {
         login_customer_id: Some("9998887777".into()),
         ..GoogleAdsSimConfig::default()
     };
-    let sim = GoogleAdsSim::start(config.clone()).await.unwrap();
-    let connector = connector_for(&sim, &config, "login_customer_id = \"999-888-7777\"");
+    let (sim, connector) = start(config, "login_customer_id = \"999-888-7777\"").await;
     let phone = hash_identifier(IdentifierType::Phone, "(415) 555-0100").unwrap();
     sim.add_members([
         email_sha256("jane@example.com"),
@@ -162,17 +164,12 @@ async fn job_polled_to_success_is_verified_and_removes_exactly_the_subjects() {
 
 #[tokio::test]
 async fn delete_is_reported_as_deleted() {
-    let (sim, connector) = start(GoogleAdsSimConfig::default()).await;
+    let (sim, connector) = start(GoogleAdsSimConfig::default(), "").await;
     sim.add_members([email_sha256("gone@example.com")]);
-    let batch = [work(RequestKind::Delete)
+    let item = work(RequestKind::Delete)
         .id("d1")
-        .with(email("gone@example.com"))];
-    let completion = connector
-        .apply(Operation::Delete, &batch)
-        .await
-        .unwrap()
-        .remove(0)
-        .unwrap();
+        .with(email("gone@example.com"));
+    let completion = completed(&connector, Operation::Delete, &item).await;
     assert_eq!(completion.action, ConfirmationAction::Deleted);
     assert_eq!(completion.verification, VerificationStatus::Verified);
     assert!(sim.members().is_empty());
@@ -180,14 +177,14 @@ async fn delete_is_reported_as_deleted() {
 
 #[tokio::test]
 async fn token_is_refreshed_before_it_expires() {
-    let (sim, connector) = start(GoogleAdsSimConfig {
+    let config = GoogleAdsSimConfig {
         oauth: GoogleOAuthClient {
             token_lifetime: Duration::from_secs(2),
             ..GoogleOAuthClient::default()
         },
         ..GoogleAdsSimConfig::default()
-    })
-    .await;
+    };
+    let (sim, connector) = start(config, "").await;
     warm_up(&connector).await;
     assert_eq!(sim.tokens_issued(), 1);
     // Past the refresh margin (half of a 2 s lifetime) but before the token expires.
@@ -206,23 +203,9 @@ async fn token_is_refreshed_before_it_expires() {
 
 #[tokio::test]
 async fn token_rejected_with_401_is_refreshed_once_and_the_call_repeated() {
-    let (sim, connector) = start(GoogleAdsSimConfig::default()).await;
-    RejectedToken {
-        connector: &connector,
-        operation: Operation::Suppress,
-        sample: &|| work(RequestKind::OptOutSaleShare).with(email("a@example.com")),
-        expire: &|| sim.expire_tokens(),
-        issued: &|| sim.tokens_issued(),
-        rejected: &|| {
-            sim.control()
-                .calls()
-                .iter()
-                .filter(|c| c.status == 401)
-                .count()
-        },
-    }
-    .run()
-    .await;
+    let (sim, connector) = start(GoogleAdsSimConfig::default(), "").await;
+    let sample = || work(RequestKind::OptOutSaleShare).with(email("a@example.com"));
+    assert_rejected_token_renewed_once(&connector, Operation::Suppress, &sample, &*sim, "/").await;
 }
 
 #[tokio::test]
@@ -248,7 +231,7 @@ async fn revoked_refresh_token_is_permanent() {
 
 #[tokio::test]
 async fn half_failed_batch_names_exactly_the_refused_identifiers_by_hash() {
-    let (sim, connector) = start(GoogleAdsSimConfig::default()).await;
+    let (sim, connector) = start(GoogleAdsSimConfig::default(), "").await;
     // Upper-case digests: hashes, but not in the lowercase form Google requires.
     let bad_one = email_sha256("bad1@example.com").to_uppercase();
     let bad_two = email_sha256("bad2@example.com").to_uppercase();
@@ -305,17 +288,16 @@ async fn half_failed_batch_names_exactly_the_refused_identifiers_by_hash() {
 
 #[tokio::test]
 async fn failed_job_is_permanent_with_the_failure_reason() {
-    let (sim, connector) = start(GoogleAdsSimConfig::default()).await;
+    let (sim, connector) = start(GoogleAdsSimConfig::default(), "").await;
     sim.fail_next_job("INSUFFICIENT_MATCHED_TRANSACTIONS");
-    let err = connector
-        .apply(Operation::Suppress, &[opt_out("r", "a@example.com")])
-        .await
-        .unwrap()
-        .remove(0)
-        .unwrap_err();
-    assert!(
-        matches!(&err, ConnectorError::Permanent(t) if t.contains("FAILED (INSUFFICIENT_MATCHED_TRANSACTIONS)")),
-        "{err:?}"
+    assert_refused(
+        apply_one(
+            &connector,
+            Operation::Suppress,
+            &opt_out("r", "a@example.com"),
+        )
+        .await,
+        "FAILED (INSUFFICIENT_MATCHED_TRANSACTIONS)",
     );
 }
 
@@ -325,41 +307,20 @@ async fn job_still_running_at_max_wait_is_pending_and_verify_reads_it_back() {
         running_polls: 12,
         ..GoogleAdsSimConfig::default()
     };
-    let sim = GoogleAdsSim::start(config.clone()).await.unwrap();
-    let connector = connector_for(&sim, &config, "max_wait_ms = 40\npoll_interval_ms = 20");
+    let (sim, connector) = start(config, "max_wait_ms = 40\npoll_interval_ms = 20").await;
     let item = opt_out("r", "slow@example.com");
-    let completion = connector
-        .apply(Operation::Suppress, std::slice::from_ref(&item))
-        .await
-        .unwrap()
-        .remove(0)
-        .unwrap();
-    assert_eq!(completion.verification, VerificationStatus::Pending);
+    let completion = completed(&connector, Operation::Suppress, &item).await;
     assert_eq!(completion.evidence["job_status"], "RUNNING");
     let job = completion.evidence[EVIDENCE_JOB].clone();
     assert_eq!(sim.job_status(&job).as_deref(), Some("RUNNING"));
 
-    assert_eq!(
-        connector.verify(&item, &completion).await,
-        VerificationStatus::Pending
-    );
-    let mut reads = 1;
-    while connector.verify(&item, &completion).await == VerificationStatus::Pending {
-        reads += 1;
-        assert!(reads < 20, "job never finished");
-    }
-    assert_eq!(
-        connector.verify(&item, &completion).await,
-        VerificationStatus::Verified
-    );
+    assert_pending_then_verified(&connector, &item, &completion, 19).await;
     assert_eq!(sim.job_status(&job).as_deref(), Some("SUCCESS"));
 }
 
 #[tokio::test]
 async fn invalid_argument_is_permanent_with_googles_text() {
-    let config = GoogleAdsSimConfig::default();
-    let sim = GoogleAdsSim::start(config.clone()).await.unwrap();
-    let connector = connector_for(&sim, &config, "user_list_id = \"404\"");
+    let (_sim, connector) = start(GoogleAdsSimConfig::default(), "user_list_id = \"404\"").await;
     let err = connector
         .apply(Operation::Suppress, &[opt_out("r", "a@example.com")])
         .await
@@ -374,7 +335,7 @@ async fn invalid_argument_is_permanent_with_googles_text() {
 
 #[tokio::test]
 async fn people_without_email_or_phone_and_opt_ins_make_no_call() {
-    let (sim, connector) = start(GoogleAdsSimConfig::default()).await;
+    let (sim, connector) = start(GoogleAdsSimConfig::default(), "").await;
     assert_unmatchable_not_found_and_opt_ins_not_applicable(
         &connector,
         &hashed(IdentifierType::CustomerId, "cust-1"),
@@ -480,11 +441,11 @@ async fn simulator_enforces_identifier_limits_and_the_developer_token() {
 
 #[tokio::test]
 async fn a_developer_token_not_allowlisted_for_customer_match_points_to_the_data_manager() {
-    let (sim, connector) = start(GoogleAdsSimConfig {
+    let config = GoogleAdsSimConfig {
         customer_match_allowlisted: false,
         ..GoogleAdsSimConfig::default()
-    })
-    .await;
+    };
+    let (sim, connector) = start(config, "").await;
     sim.add_members([email_sha256("a@example.com")]);
     assert_refused(
         connector
@@ -498,9 +459,7 @@ async fn a_developer_token_not_allowlisted_for_customer_match_points_to_the_data
 
 #[tokio::test]
 async fn a_sunset_api_version_is_not_found() {
-    let config = GoogleAdsSimConfig::default();
-    let sim = GoogleAdsSim::start(config.clone()).await.unwrap();
-    let connector = connector_for(&sim, &config, "api_version = \"v22\"");
+    let (_sim, connector) = start(GoogleAdsSimConfig::default(), "api_version = \"v22\"").await;
     let results = connector
         .apply(Operation::Suppress, &[opt_out("old", "a@example.com")])
         .await;
@@ -516,9 +475,7 @@ async fn a_sunset_api_version_is_not_found() {
 
 #[tokio::test]
 async fn the_connector_passes_the_compliance_suite() {
-    let config = GoogleAdsSimConfig::default();
-    let sim = GoogleAdsSim::start(config.clone()).await.unwrap();
-    let connector = connector_for(&sim, &config, "timeout_ms = 300");
+    let (sim, connector) = start(GoogleAdsSimConfig::default(), "timeout_ms = 300").await;
     ComplianceSuite::new(&connector, &hush_connector_google_ads::FACTORY, &|kind| {
         work(kind).id("suite").with(email("jane@example.com"))
     })

@@ -133,6 +133,7 @@ mod tests {
     use super::*;
     use hush_connector_kit::oauth::GOOGLE_TOKEN_URL;
     use hush_connector_kit::testing::assert_names_field;
+    use hush_connector_kit::testing::google::oauth_client_credentials;
 
     fn recipient(settings: &str) -> RecipientConfig {
         toml::from_str(&format!(
@@ -141,17 +142,9 @@ mod tests {
         .unwrap()
     }
 
-    fn credentials() -> ClientCredentials {
-        ClientCredentials {
-            client_id: "id".into(),
-            client_secret: "oauth-client-secret-value".into(),
-            refresh_token: "oauth-refresh-token-value".into(),
-        }
-    }
-
     fn config(settings: &str) -> Result<GoogleAnalyticsConfig, ConfigError> {
         let r = recipient(settings);
-        GoogleAnalyticsConfig::with_credentials(&r, r.settings()?, credentials())
+        GoogleAnalyticsConfig::with_credentials(&r, r.settings()?, oauth_client_credentials())
     }
 
     #[test]
@@ -206,7 +199,7 @@ mod tests {
     #[test]
     fn an_empty_credential_is_refused_by_name() {
         let r = recipient("property_id = \"1\"");
-        let mut empty = credentials();
+        let mut empty = oauth_client_credentials();
         empty.refresh_token = "  ".into();
         assert_names_field(
             GoogleAnalyticsConfig::with_credentials(&r, r.settings().unwrap(), empty),

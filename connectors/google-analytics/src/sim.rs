@@ -28,8 +28,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
+use hush_sim_kit::any_loopback_port;
+use hush_sim_kit::google_api::GoogleApiSim;
 use hush_sim_kit::google_oauth::GoogleTokens;
-use hush_sim_kit::{any_loopback_port, serve, RunningSim};
 use serde_json::{json, Value};
 
 use self::contract::*;
@@ -39,8 +40,6 @@ use self::contract::*;
 pub mod contract {
     /// Path of the upsert method.
     pub const UPSERT_PATH: &str = "/analytics/v3/userDeletion/userDeletionRequests:upsert";
-    /// Path of the simulated token endpoint.
-    pub const TOKEN_PATH: &str = "/token";
     /// `kind` of the resource.
     pub const KIND: &str = "analytics#userDeletionRequest";
     /// Fields of `UserDeletion.userDeletionRequest`.
@@ -115,7 +114,7 @@ type Shared = Arc<Mutex<SimState>>;
 
 /// A running User Deletion API simulator.
 pub struct GoogleAnalyticsSim {
-    running: RunningSim,
+    google: GoogleApiSim,
     state: Shared,
 }
 
@@ -142,26 +141,10 @@ impl GoogleAnalyticsSim {
             requests_today: 0,
         }));
         let router = Router::new()
-            .route(TOKEN_PATH, tokens.endpoint())
             .route(UPSERT_PATH, post(upsert))
             .with_state(state.clone());
-        let running = serve(router, addr).await?;
-        Ok(Self { running, state })
-    }
-
-    /// The token endpoint (`settings.token_url` of the recipient).
-    pub fn token_url(&self) -> String {
-        format!("{}{TOKEN_PATH}", self.running.base_url())
-    }
-
-    /// Makes every access token issued so far expire now.
-    pub fn expire_tokens(&self) {
-        self.lock().tokens.expire_all();
-    }
-
-    /// Access tokens issued so far.
-    pub fn tokens_issued(&self) -> u64 {
-        self.lock().tokens.issued()
+        let google = GoogleApiSim::serve(router, tokens, addr).await?;
+        Ok(Self { google, state })
     }
 
     /// Every deletion request accepted so far, oldest first.
@@ -296,12 +279,13 @@ async fn upsert(State(state): State<Shared>, headers: HeaderMap, body: Bytes) ->
     Json(answer).into_response()
 }
 
-/// The simulator's address (`base_url()`) and its fault injection and call log
+/// The simulator's token endpoint and tokens (`token_url()`, `expire_tokens()`,
+/// `tokens_issued()`), its address (`base_url()`) and its fault injection and call log
 /// (`control()`).
 impl std::ops::Deref for GoogleAnalyticsSim {
-    type Target = RunningSim;
+    type Target = GoogleApiSim;
 
-    fn deref(&self) -> &RunningSim {
-        &self.running
+    fn deref(&self) -> &GoogleApiSim {
+        &self.google
     }
 }

@@ -9,9 +9,10 @@ use hush_connector_google_analytics::sim::{
 use hush_connector_google_analytics::{
     GoogleAnalyticsConfig, GoogleAnalyticsConnector, EVIDENCE_DELETION_REQUEST_TIME,
 };
+use hush_connector_kit::testing::google::assert_rejected_token_renewed_once;
 use hush_connector_kit::testing::{
-    assert_refused, assert_retry_after, completed, email, hashed, one, with_raw, work,
-    ComplianceSuite, RejectedToken, WorkExt,
+    apply_one, assert_refused, assert_retry_after, completed, email, hashed, with_raw, work,
+    ComplianceSuite, WorkExt,
 };
 use hush_contracts::connector::{Connector, ConnectorError, Operation, SuppressionWork};
 use hush_contracts::events::{ConfirmationAction, IdentifierType, RequestKind, VerificationStatus};
@@ -191,7 +192,7 @@ async fn a_customer_id_without_its_raw_value_is_refused() {
     let (sim, connector) = start(GoogleAnalyticsSimConfig::default()).await;
     let item = work(RequestKind::Delete).with(hashed(IdentifierType::CustomerId, "user-3"));
     assert_refused(
-        one(connector.apply(Operation::Delete, &[item]).await),
+        apply_one(&connector, Operation::Delete, &item).await,
         "has no raw value",
     );
     assert!(sim.control().calls().is_empty());
@@ -216,18 +217,14 @@ async fn device_ids_are_sent_as_app_instance_ids_when_configured() {
 #[tokio::test]
 async fn an_expired_access_token_is_refreshed_once_and_the_call_repeated() {
     let (sim, connector) = start(GoogleAnalyticsSimConfig::default()).await;
-    let completion = RejectedToken {
-        connector: &connector,
-        operation: Operation::Delete,
-        sample: &|| deletion("b", "2.2"),
-        expire: &|| sim.expire_tokens(),
-        issued: &|| sim.tokens_issued(),
-        rejected: &|| {
-            let calls = sim.control().calls_to("/analytics/v3/");
-            calls.iter().filter(|c| c.status == 401).count()
-        },
-    }
-    .run()
+    let sample = || deletion("b", "2.2");
+    let completion = assert_rejected_token_renewed_once(
+        &connector,
+        Operation::Delete,
+        &sample,
+        &*sim,
+        "/analytics/v3/",
+    )
     .await;
     assert_eq!(completion.action, ConfirmationAction::Deleted);
 }
@@ -245,9 +242,7 @@ async fn a_revoked_refresh_token_is_permanent_with_googles_reason() {
     };
     let connector = connector_for(&sim, &revoked, "");
     assert_refused(
-        one(connector
-            .apply(Operation::Delete, &[deletion("c", "3.3")])
-            .await),
+        apply_one(&connector, Operation::Delete, &deletion("c", "3.3")).await,
         "invalid_grant: Token has been expired or revoked.",
     );
 }
@@ -262,9 +257,7 @@ async fn a_property_the_credential_cannot_manage_is_permanent() {
     };
     let connector = connector_for(&sim, &other, "");
     assert_refused(
-        one(connector
-            .apply(Operation::Delete, &[deletion("d", "4.4")])
-            .await),
+        apply_one(&connector, Operation::Delete, &deletion("d", "4.4")).await,
         "HTTP 403: Google Analytics: PERMISSION_DENIED insufficientPermissions",
     );
     assert!(sim.deletion_requests().is_empty());
@@ -277,9 +270,7 @@ async fn a_spent_daily_quota_waits_until_it_resets() {
         ..GoogleAnalyticsSimConfig::default()
     })
     .await;
-    let result = one(connector
-        .apply(Operation::Delete, &[deletion("e", "5.5")])
-        .await);
+    let result = apply_one(&connector, Operation::Delete, &deletion("e", "5.5")).await;
     match result {
         Err(ConnectorError::RetryAfter { after, detail }) => {
             assert!(detail.contains("dailyLimitExceeded"), "{detail}");
@@ -305,22 +296,16 @@ async fn vendor_failures_on_a_deletion_are_classified() {
 
     sim.control().inject(Fault::too_many_requests(7));
     assert_retry_after(
-        one(connector
-            .apply(Operation::Delete, &[deletion("g", "7.7")])
-            .await),
+        apply_one(&connector, Operation::Delete, &deletion("g", "7.7")).await,
         Duration::from_secs(7),
     );
     sim.control().inject(Fault::server_error());
     assert!(matches!(
-        one(connector
-            .apply(Operation::Delete, &[deletion("h", "8.8")])
-            .await),
+        apply_one(&connector, Operation::Delete, &deletion("h", "8.8")).await,
         Err(ConnectorError::Transient(_))
     ));
     sim.control().inject(Fault::Delay(Duration::from_secs(2)));
-    let hung = one(connector
-        .apply(Operation::Delete, &[deletion("i", "9.9")])
-        .await);
+    let hung = apply_one(&connector, Operation::Delete, &deletion("i", "9.9")).await;
     assert!(
         matches!(&hung, Err(ConnectorError::Transient(t)) if t.contains("before the timeout")),
         "{hung:?}"
@@ -337,7 +322,7 @@ async fn a_vendor_message_quoting_the_identifier_is_redacted() {
     ));
     let item =
         work(RequestKind::Delete).with(with_raw(IdentifierType::CustomerId, "secret-user-77"));
-    match one(connector.apply(Operation::Delete, &[item]).await) {
+    match apply_one(&connector, Operation::Delete, &item).await {
         Err(ConnectorError::Permanent(text)) => {
             assert!(!text.contains("secret-user-77"), "{text}");
             assert!(text.contains("Invalid userId <identifier>"), "{text}");

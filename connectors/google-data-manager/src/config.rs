@@ -189,6 +189,7 @@ mod tests {
     use super::*;
     use hush_connector_kit::oauth::GOOGLE_TOKEN_URL;
     use hush_connector_kit::testing::assert_names_field;
+    use hush_connector_kit::testing::google::oauth_client_credentials;
 
     fn recipient(settings: &str) -> RecipientConfig {
         toml::from_str(&format!(
@@ -197,17 +198,9 @@ mod tests {
         .unwrap()
     }
 
-    fn credentials() -> ClientCredentials {
-        ClientCredentials {
-            client_id: "id".into(),
-            client_secret: "oauth-client-secret-value".into(),
-            refresh_token: "oauth-refresh-token-value".into(),
-        }
-    }
-
     fn config(settings: &str) -> Result<GoogleDataManagerConfig, ConfigError> {
         let r = recipient(settings);
-        GoogleDataManagerConfig::with_credentials(&r, r.settings()?, credentials())
+        GoogleDataManagerConfig::with_credentials(&r, r.settings()?, oauth_client_credentials())
     }
 
     #[test]

@@ -21,8 +21,9 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
+use hush_sim_kit::any_loopback_port;
+use hush_sim_kit::google_api::GoogleApiSim;
 use hush_sim_kit::google_oauth::GoogleTokens;
-use hush_sim_kit::{any_loopback_port, serve, RunningSim};
 use serde_json::{json, Map, Value};
 
 use self::contract::*;
@@ -168,7 +169,7 @@ type Shared = Arc<Mutex<SimState>>;
 
 /// A running Data Manager API simulator.
 pub struct DataManagerSim {
-    running: RunningSim,
+    google: GoogleApiSim,
     state: Shared,
 }
 
@@ -189,27 +190,9 @@ impl DataManagerSim {
             members: BTreeSet::new(),
             next_end: None,
         }));
-        let router = Router::new()
-            .route("/token", tokens.endpoint())
-            .fallback(api)
-            .with_state(state.clone());
-        let running = serve(router, addr).await?;
-        Ok(Self { running, state })
-    }
-
-    /// The token endpoint (`settings.token_url` of the recipient).
-    pub fn token_url(&self) -> String {
-        format!("{}/token", self.running.base_url())
-    }
-
-    /// Makes every access token issued so far expire now.
-    pub fn expire_tokens(&self) {
-        self.lock().tokens.expire_all();
-    }
-
-    /// Access tokens issued so far.
-    pub fn tokens_issued(&self) -> u64 {
-        self.lock().tokens.issued()
+        let router = Router::new().fallback(api).with_state(state.clone());
+        let google = GoogleApiSim::serve(router, tokens, addr).await?;
+        Ok(Self { google, state })
     }
 
     /// The next removal request ends as `end` instead of `SUCCESS`.
@@ -246,13 +229,14 @@ impl DataManagerSim {
     }
 }
 
-/// The simulator's address (`base_url()`) and its fault injection and call log
+/// The simulator's token endpoint and tokens (`token_url()`, `expire_tokens()`,
+/// `tokens_issued()`), its address (`base_url()`) and its fault injection and call log
 /// (`control()`).
 impl std::ops::Deref for DataManagerSim {
-    type Target = RunningSim;
+    type Target = GoogleApiSim;
 
-    fn deref(&self) -> &RunningSim {
-        &self.running
+    fn deref(&self) -> &GoogleApiSim {
+        &self.google
     }
 }
 
@@ -401,47 +385,54 @@ fn object<'a>(value: &'a Value, field: &str) -> Result<&'a Map<String, Value>, R
     })
 }
 
+/// The array `body[key]`, refused as Google refuses it, naming `field`, when missing or empty
+/// (`REQUIRED_FIELD_MISSING`) or longer than `max` (`too_many`).
+fn bounded_list(
+    body: &Value,
+    key: &str,
+    field: &str,
+    max: usize,
+    too_many: &'static str,
+) -> Result<Vec<Value>, Refusal> {
+    let list = body[key].as_array().cloned().unwrap_or_default();
+    if list.is_empty() {
+        return Err(Refusal::invalid(
+            "REQUIRED_FIELD_MISSING",
+            field,
+            "Required field is missing.",
+        ));
+    }
+    if list.len() > max {
+        let what = field.replace('_', " ");
+        return Err(Refusal::invalid(
+            too_many,
+            field,
+            format!("The maximum number of {what} allowed per request is {max}."),
+        ));
+    }
+    Ok(list)
+}
+
 fn remove_members(state: &mut SimState, body: &Value) -> Result<Response, Refusal> {
     let top = object(body, "")?;
     known_fields(top, REMOVE_FIELDS, "")?;
-    let destinations = body["destinations"].as_array().cloned().unwrap_or_default();
-    if destinations.is_empty() {
-        return Err(Refusal::invalid(
-            "REQUIRED_FIELD_MISSING",
-            "destinations",
-            "Required field is missing.",
-        ));
-    }
-    if destinations.len() > MAX_DESTINATIONS {
-        return Err(Refusal::invalid(
-            "TOO_MANY_DESTINATIONS",
-            "destinations",
-            format!(
-                "The maximum number of destinations allowed per request is {MAX_DESTINATIONS}."
-            ),
-        ));
-    }
+    let destinations = bounded_list(
+        body,
+        "destinations",
+        "destinations",
+        MAX_DESTINATIONS,
+        "TOO_MANY_DESTINATIONS",
+    )?;
     for (index, destination) in destinations.iter().enumerate() {
         check_destination(&state.config, index, destination)?;
     }
-    let members = body["audienceMembers"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    if members.is_empty() {
-        return Err(Refusal::invalid(
-            "REQUIRED_FIELD_MISSING",
-            "audience_members",
-            "Required field is missing.",
-        ));
-    }
-    if members.len() > MAX_AUDIENCE_MEMBERS {
-        return Err(Refusal::invalid(
-            "TOO_MANY_AUDIENCE_MEMBERS",
-            "audience_members",
-            format!("The maximum number of audience members allowed per request is {MAX_AUDIENCE_MEMBERS}."),
-        ));
-    }
+    let members = bounded_list(
+        body,
+        "audienceMembers",
+        "audience_members",
+        MAX_AUDIENCE_MEMBERS,
+        "TOO_MANY_AUDIENCE_MEMBERS",
+    )?;
     let encoding = match body.get("encoding") {
         None => {
             return Err(Refusal::invalid(

@@ -10,9 +10,11 @@ use hush_connector_google_data_manager::{
     GoogleDataManagerConfig, GoogleDataManagerConnector, EVIDENCE_REQUEST,
 };
 use hush_connector_kit::testing::audience::assert_unmatchable_not_found_and_opt_ins_not_applicable;
+use hush_connector_kit::testing::google::assert_rejected_token_renewed_once;
+use hush_connector_kit::testing::read_back::assert_pending_then_verified;
 use hush_connector_kit::testing::{
-    apply_one, assert_refused, assert_retry_after, email_sha256, hashed, opt_out, recipient_with,
-    with_raw, work, ComplianceSuite, RejectedToken, WorkExt,
+    apply_one, assert_refused, assert_retry_after, completed, email_sha256, hashed, opt_out,
+    recipient_with, with_raw, work, ComplianceSuite, WorkExt,
 };
 use hush_contracts::connector::{Connector, Operation};
 use hush_contracts::events::{ConfirmationAction, IdentifierType, RequestKind, VerificationStatus};
@@ -59,9 +61,13 @@ fn connector_for(
     GoogleDataManagerConnector::new(resolved).unwrap()
 }
 
-async fn start(config: DataManagerSimConfig) -> (DataManagerSim, GoogleDataManagerConnector) {
+/// A simulator honouring `config`, and the connector pointed at it with the settings `extra`.
+async fn start(
+    config: DataManagerSimConfig,
+    extra: &str,
+) -> (DataManagerSim, GoogleDataManagerConnector) {
     let sim = DataManagerSim::start(config.clone()).await.unwrap();
-    let connector = connector_for(&sim, &config, "");
+    let connector = connector_for(&sim, &config, extra);
     (sim, connector)
 }
 
@@ -71,8 +77,7 @@ async fn removal_polled_to_success_is_verified_and_removes_exactly_the_subjects(
         login_account_id: Some("9998887777".into()),
         ..DataManagerSimConfig::default()
     };
-    let sim = DataManagerSim::start(config.clone()).await.unwrap();
-    let connector = connector_for(&sim, &config, "login_account_id = \"999-888-7777\"");
+    let (sim, connector) = start(config, "login_account_id = \"999-888-7777\"").await;
     let phone = hash_identifier(IdentifierType::Phone, "(800) 555-0100").unwrap();
     sim.add_members([
         email_sha256("jane@example.com"),
@@ -141,12 +146,10 @@ async fn removal_polled_to_success_is_verified_and_removes_exactly_the_subjects(
 
 #[tokio::test]
 async fn delete_is_reported_as_deleted() {
-    let (sim, connector) = start(DataManagerSimConfig::default()).await;
+    let (sim, connector) = start(DataManagerSimConfig::default(), "").await;
     sim.add_members([email_sha256("gone@example.com")]);
     let item = work(RequestKind::Delete).with(hashed(IdentifierType::Email, "gone@example.com"));
-    let completion = apply_one(&connector, Operation::Delete, &item)
-        .await
-        .unwrap();
+    let completion = completed(&connector, Operation::Delete, &item).await;
     assert_eq!(completion.action, ConfirmationAction::Deleted);
     assert_eq!(completion.verification, VerificationStatus::Verified);
     assert!(sim.members().is_empty());
@@ -154,14 +157,12 @@ async fn delete_is_reported_as_deleted() {
 
 #[tokio::test]
 async fn a_gmail_member_uploaded_in_googles_form_is_removed() {
-    let (sim, connector) = start(DataManagerSimConfig::default()).await;
+    let (sim, connector) = start(DataManagerSimConfig::default(), "").await;
     // The business uploaded the address as Google asks: no dots, no +tag.
     sim.add_members([sha256_hex("janedoe@gmail.com")]);
     let item = work(RequestKind::OptOutSaleShare)
         .with(with_raw(IdentifierType::Email, "Jane.Doe+shop@gmail.com"));
-    let completion = apply_one(&connector, Operation::Suppress, &item)
-        .await
-        .unwrap();
+    let completion = completed(&connector, Operation::Suppress, &item).await;
     assert_eq!(completion.verification, VerificationStatus::Verified);
     assert!(sim.members().is_empty());
     assert!(!completion.evidence.values().any(|v| v.contains("gmail")));
@@ -169,7 +170,7 @@ async fn a_gmail_member_uploaded_in_googles_form_is_removed() {
 
 #[tokio::test]
 async fn people_without_email_or_phone_are_not_found_with_the_reason_and_make_no_call() {
-    let (sim, connector) = start(DataManagerSimConfig::default()).await;
+    let (sim, connector) = start(DataManagerSimConfig::default(), "").await;
     assert_unmatchable_not_found_and_opt_ins_not_applicable(
         &connector,
         &hashed(IdentifierType::CustomerId, "cust-1"),
@@ -181,7 +182,7 @@ async fn people_without_email_or_phone_are_not_found_with_the_reason_and_make_no
 
 #[tokio::test]
 async fn failed_request_is_permanent_with_googles_error_counts() {
-    let (sim, connector) = start(DataManagerSimConfig::default()).await;
+    let (sim, connector) = start(DataManagerSimConfig::default(), "").await;
     sim.add_members([email_sha256("a@example.com")]);
     sim.fail_next_request(RequestEnd::Failed(
         "PROCESSING_ERROR_REASON_INVALID_CUSTOMER_ID".into(),
@@ -195,13 +196,11 @@ async fn failed_request_is_permanent_with_googles_error_counts() {
 
 #[tokio::test]
 async fn partial_success_is_confirmed_with_verification_failed() {
-    let (sim, connector) = start(DataManagerSimConfig::default()).await;
+    let (sim, connector) = start(DataManagerSimConfig::default(), "").await;
     sim.fail_next_request(RequestEnd::PartialSuccess(
         "PROCESSING_ERROR_REASON_INVALID_FORMAT".into(),
     ));
-    let completion = apply_one(&connector, Operation::Suppress, &opt_out("a@example.com"))
-        .await
-        .unwrap();
+    let completion = completed(&connector, Operation::Suppress, &opt_out("a@example.com")).await;
     assert_eq!(completion.action, ConfirmationAction::Suppressed);
     assert_eq!(completion.verification, VerificationStatus::Failed);
     assert_eq!(
@@ -216,46 +215,20 @@ async fn request_still_processing_at_max_wait_is_pending_and_verify_reads_it_bac
         processing_polls: 12,
         ..DataManagerSimConfig::default()
     };
-    let sim = DataManagerSim::start(config.clone()).await.unwrap();
-    let connector = connector_for(&sim, &config, "max_wait_ms = 40\npoll_interval_ms = 20");
+    let (sim, connector) = start(config, "max_wait_ms = 40\npoll_interval_ms = 20").await;
     let item = opt_out("slow@example.com");
-    let completion = apply_one(&connector, Operation::Suppress, &item)
-        .await
-        .unwrap();
-    assert_eq!(completion.verification, VerificationStatus::Pending);
+    let completion = completed(&connector, Operation::Suppress, &item).await;
     assert_eq!(completion.evidence["request_status"], "PROCESSING");
     let id = completion.evidence[EVIDENCE_REQUEST].clone();
-    let mut reads = 0;
-    while connector.verify(&item, &completion).await == VerificationStatus::Pending {
-        reads += 1;
-        assert!(reads < 20, "request never finished");
-    }
-    assert_eq!(
-        connector.verify(&item, &completion).await,
-        VerificationStatus::Verified
-    );
+    assert_pending_then_verified(&connector, &item, &completion, 19).await;
     assert_eq!(sim.request_status(&id).as_deref(), Some("SUCCESS"));
 }
 
 #[tokio::test]
 async fn token_rejected_with_401_is_refreshed_once_and_the_call_repeated() {
-    let (sim, connector) = start(DataManagerSimConfig::default()).await;
-    RejectedToken {
-        connector: &connector,
-        operation: Operation::Suppress,
-        sample: &|| opt_out("a@example.com"),
-        expire: &|| sim.expire_tokens(),
-        issued: &|| sim.tokens_issued(),
-        rejected: &|| {
-            sim.control()
-                .calls()
-                .iter()
-                .filter(|c| c.status == 401)
-                .count()
-        },
-    }
-    .run()
-    .await;
+    let (sim, connector) = start(DataManagerSimConfig::default(), "").await;
+    let sample = || opt_out("a@example.com");
+    assert_rejected_token_renewed_once(&connector, Operation::Suppress, &sample, &*sim, "/").await;
     let form = String::from_utf8(sim.control().calls_to("/token")[0].body.clone()).unwrap();
     assert!(form.contains("grant_type=refresh_token"), "{form}");
 }
@@ -283,9 +256,7 @@ async fn revoked_refresh_token_is_permanent() {
 
 #[tokio::test]
 async fn a_wrong_audience_is_permanent_with_googles_reason() {
-    let config = DataManagerSimConfig::default();
-    let sim = DataManagerSim::start(config.clone()).await.unwrap();
-    let connector = connector_for(&sim, &config, "audience_id = \"404\"");
+    let (_sim, connector) = start(DataManagerSimConfig::default(), "audience_id = \"404\"").await;
     assert_refused(
         connector
             .apply(Operation::Suppress, &[opt_out("a@example.com")])
@@ -296,7 +267,7 @@ async fn a_wrong_audience_is_permanent_with_googles_reason() {
 
 #[tokio::test]
 async fn a_quota_429_in_googles_shape_waits_for_retry_after() {
-    let (sim, connector) = start(DataManagerSimConfig::default()).await;
+    let (sim, connector) = start(DataManagerSimConfig::default(), "").await;
     sim.control().inject(Fault::Status {
         status: 429,
         retry_after: Some(11),
@@ -455,9 +426,7 @@ async fn simulator_requires_a_bearer_token_and_a_request_id() {
 
 #[tokio::test]
 async fn the_connector_passes_the_compliance_suite() {
-    let config = DataManagerSimConfig::default();
-    let sim = DataManagerSim::start(config.clone()).await.unwrap();
-    let connector = connector_for(&sim, &config, "timeout_ms = 300");
+    let (sim, connector) = start(DataManagerSimConfig::default(), "timeout_ms = 300").await;
     ComplianceSuite::new(
         &connector,
         &hush_connector_google_data_manager::FACTORY,

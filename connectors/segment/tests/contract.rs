@@ -3,8 +3,10 @@
 use std::time::Duration;
 
 use hush_connector_kit::secret::Secret;
+use hush_connector_kit::testing::read_back::assert_pending_then_verified;
 use hush_connector_kit::testing::{
-    assert_refused, email, recipient_with, with_raw, work, ComplianceSuite, WorkExt,
+    apply_one, assert_refused, completed, email, recipient_with, with_raw, work, ComplianceSuite,
+    WorkExt,
 };
 use hush_connector_segment::sim::{SegmentSim, SegmentSimConfig};
 use hush_connector_segment::{SegmentConfig, SegmentConnector, EVIDENCE_REGULATE_ID};
@@ -46,16 +48,17 @@ fn person(request: &str, kind: RequestKind, customer_id: Option<&str>) -> Suppre
     }
 }
 
-async fn start() -> (SegmentSim, SegmentConnector) {
-    let config = SegmentSimConfig::default();
+/// A simulator honouring `config`, and the connector pointed at it with its token and the
+/// settings `extra`.
+async fn start(config: SegmentSimConfig, extra: &str) -> (SegmentSim, SegmentConnector) {
     let sim = SegmentSim::start(config.clone()).await.unwrap();
-    let connector = connector_for(&sim, &config.token, "");
+    let connector = connector_for(&sim, &config.token, extra);
     (sim, connector)
 }
 
 #[tokio::test]
 async fn finished_suppression_is_verified_with_the_regulation_as_evidence() {
-    let (sim, connector) = start().await;
+    let (sim, connector) = start(SegmentSimConfig::default(), "").await;
     let batch = [
         person("a", RequestKind::OptOutSaleShare, Some("user-1")),
         person("b", RequestKind::LimitSensitive, Some("user-2")),
@@ -106,15 +109,9 @@ async fn finished_suppression_is_verified_with_the_regulation_as_evidence() {
 
 #[tokio::test]
 async fn delete_creates_a_suppress_with_delete_regulation_and_is_deleted() {
-    let (sim, connector) = start().await;
-    let results = connector
-        .apply(
-            Operation::Delete,
-            &[person("d", RequestKind::Delete, Some("user-9"))],
-        )
-        .await
-        .unwrap();
-    let completion = results[0].as_ref().unwrap();
+    let (sim, connector) = start(SegmentSimConfig::default(), "").await;
+    let item = person("d", RequestKind::Delete, Some("user-9"));
+    let completion = completed(&connector, Operation::Delete, &item).await;
     assert_eq!(completion.action, ConfirmationAction::Deleted);
     assert_eq!(completion.verification, VerificationStatus::Verified);
     assert_eq!(sim.regulations()[0].regulation_type, "SUPPRESS_WITH_DELETE");
@@ -122,7 +119,7 @@ async fn delete_creates_a_suppress_with_delete_regulation_and_is_deleted() {
 
 #[tokio::test]
 async fn missing_customer_id_is_not_found_and_the_rest_proceed() {
-    let (sim, connector) = start().await;
+    let (sim, connector) = start(SegmentSimConfig::default(), "").await;
     let batch = [
         person("none", RequestKind::OptOutSaleShare, None),
         person("ok", RequestKind::OptOutSaleShare, Some("user-3")),
@@ -150,7 +147,7 @@ async fn missing_customer_id_is_not_found_and_the_rest_proceed() {
 
 #[tokio::test]
 async fn only_people_without_customer_id_make_no_call() {
-    let (sim, connector) = start().await;
+    let (sim, connector) = start(SegmentSimConfig::default(), "").await;
     let results = connector
         .apply(
             Operation::Suppress,
@@ -171,64 +168,32 @@ async fn regulation_still_running_at_max_wait_is_pending_and_verify_reads_it_bac
         running_polls: 10,
         ..SegmentSimConfig::default()
     };
-    let sim = SegmentSim::start(config.clone()).await.unwrap();
-    let connector = connector_for(
-        &sim,
-        &config.token,
-        "max_wait_ms = 30\npoll_interval_ms = 20",
-    );
+    let (sim, connector) = start(config, "max_wait_ms = 30\npoll_interval_ms = 20").await;
     let item = person("slow", RequestKind::Delete, Some("user-5"));
-    let completion = connector
-        .apply(Operation::Delete, std::slice::from_ref(&item))
-        .await
-        .unwrap()
-        .remove(0)
-        .unwrap();
-    assert_eq!(completion.verification, VerificationStatus::Pending);
+    let completion = completed(&connector, Operation::Delete, &item).await;
     assert_eq!(
         completion.evidence[EVIDENCE_REGULATE_ID],
         sim.regulations()[0].id
     );
     assert_ne!(completion.evidence["overall_status"], "FINISHED");
 
-    assert_eq!(
-        connector.verify(&item, &completion).await,
-        VerificationStatus::Pending
-    );
-    let mut reads = 1;
-    while connector.verify(&item, &completion).await == VerificationStatus::Pending {
-        reads += 1;
-        assert!(reads < 20, "regulation never finished");
-    }
+    assert_pending_then_verified(&connector, &item, &completion, 19).await;
     assert_eq!(sim.regulations()[0].overall_status, "FINISHED");
 }
 
 #[tokio::test]
 async fn failed_regulation_is_permanent_and_partial_success_fails_verification() {
-    let (sim, connector) = start().await;
+    let (sim, connector) = start(SegmentSimConfig::default(), "").await;
     sim.end_next_regulation_with("FAILED");
+    let failed = person("f", RequestKind::Delete, Some("user-6"));
     assert_refused(
-        connector
-            .apply(
-                Operation::Delete,
-                &[person("f", RequestKind::Delete, Some("user-6"))],
-            )
-            .await
-            .unwrap()
-            .remove(0),
+        apply_one(&connector, Operation::Delete, &failed).await,
         "ended FAILED",
     );
 
     sim.end_next_regulation_with("PARTIAL_SUCCESS");
-    let completion = connector
-        .apply(
-            Operation::Delete,
-            &[person("p", RequestKind::Delete, Some("user-7"))],
-        )
-        .await
-        .unwrap()
-        .remove(0)
-        .unwrap();
+    let partial = person("p", RequestKind::Delete, Some("user-7"));
+    let completion = completed(&connector, Operation::Delete, &partial).await;
     assert_eq!(completion.action, ConfirmationAction::Deleted);
     assert_eq!(completion.verification, VerificationStatus::Failed);
     assert_eq!(
@@ -239,7 +204,7 @@ async fn failed_regulation_is_permanent_and_partial_success_fails_verification()
 
 #[tokio::test]
 async fn a_spent_regulation_quota_waits_until_it_resets() {
-    let (sim, connector) = start().await;
+    let (sim, connector) = start(SegmentSimConfig::default(), "").await;
     sim.limit_regulations(1, Duration::from_secs(3 * 24 * 3600));
     let first = connector
         .apply(
@@ -289,8 +254,7 @@ async fn validation_failure_is_permanent_with_segments_text() {
         max_subject_ids: 1,
         ..SegmentSimConfig::default()
     };
-    let sim = SegmentSim::start(config.clone()).await.unwrap();
-    let connector = connector_for(&sim, &config.token, "");
+    let (_sim, connector) = start(config, "").await;
     let err = connector
         .apply(
             Operation::Suppress,
@@ -355,9 +319,7 @@ async fn simulator_validates_the_body_like_segment() {
 
 #[tokio::test]
 async fn the_connector_passes_the_compliance_suite() {
-    let config = SegmentSimConfig::default();
-    let sim = SegmentSim::start(config.clone()).await.unwrap();
-    let connector = connector_for(&sim, &config.token, "timeout_ms = 300");
+    let (sim, connector) = start(SegmentSimConfig::default(), "timeout_ms = 300").await;
     ComplianceSuite::new(&connector, &hush_connector_segment::FACTORY, &|kind| {
         person("suite", kind, Some("user-42"))
     })

@@ -2,6 +2,7 @@
 //! calls it receives, can be told to answer with errors or to hang, and serves on loopback.
 //! Nothing here talks to a real vendor.
 
+pub mod google_api;
 pub mod google_oauth;
 pub mod jwt;
 pub mod request;

@@ -7,7 +7,9 @@
 pub mod audience;
 pub mod deletion_only;
 pub mod from_env;
+pub mod google;
 pub mod profiles;
+pub mod read_back;
 pub mod versions;
 pub mod warehouse;
 
