@@ -52,12 +52,6 @@ impl LinkedInClient {
             elements = call.body.elements.len(),
             "linkedin dmp segment removal call answered"
         );
-        classify(
-            answer.status,
-            answer.retry_after.as_deref(),
-            &answer.body,
-            self.config.default_retry_after,
-        )
-        .map(|response| (answer.status, response))
+        classify(&answer, self.config.default_retry_after).map(|response| (answer.status, response))
     }
 }

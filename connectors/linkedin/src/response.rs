@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use hush_connector_kit::http::{classify_http_status, parse_retry_after};
+use hush_connector_kit::http::{classify_http_status, VendorAnswer};
 use hush_contracts::connector::ConnectorError;
 use serde::Deserialize;
 
@@ -53,11 +53,10 @@ impl LinkedInError {
 
 /// Classifies one answer. `default_wait` is used after a 429 without `Retry-After`.
 pub fn classify(
-    status: u16,
-    retry_after: Option<&str>,
-    body: &str,
+    answer: &VendorAnswer,
     default_wait: Duration,
 ) -> Result<BatchResponse, ConnectorError> {
+    let (status, body) = (answer.status, answer.body.as_str());
     if (200..300).contains(&status) {
         return serde_json::from_str(body).map_err(|e| {
             ConnectorError::Transient(format!(
@@ -72,9 +71,7 @@ pub fn classify(
         .map_or_else(|| body.to_owned(), |e| e.describe());
     match status {
         429 => Err(ConnectorError::RetryAfter {
-            after: retry_after
-                .and_then(parse_retry_after)
-                .unwrap_or(default_wait),
+            after: answer.wait_or(default_wait),
             detail: format!("HTTP 429: {text}"),
         }),
         426 => Err(ConnectorError::Permanent(format!(
@@ -87,11 +84,9 @@ pub fn classify(
             "LinkedIn rejected the access token; refresh the OAuth token and update \
              credentials.access_token (HTTP 401: {text})"
         ))),
-        _ => Err(
-            classify_http_status(status, retry_after, &text).unwrap_or_else(|| {
-                ConnectorError::Transient(format!("HTTP {status} from LinkedIn without a result"))
-            }),
-        ),
+        _ => Err(answer.failure(&text).unwrap_or_else(|| {
+            ConnectorError::Transient(format!("HTTP {status} from LinkedIn without a result"))
+        })),
     }
 }
 
@@ -107,15 +102,14 @@ pub fn classify_element(element: &ElementStatus) -> Option<ConnectorError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hush_connector_kit::testing::vendor_answer;
 
     const MINUTE: Duration = Duration::from_secs(60);
 
     #[test]
     fn success_carries_per_element_statuses() {
         let response = classify(
-            200,
-            None,
-            r#"{"elements":[{"status":201},{"status":201}]}"#,
+            &vendor_answer(200, None, r#"{"elements":[{"status":201},{"status":201}]}"#),
             MINUTE,
         )
         .unwrap();
@@ -127,14 +121,14 @@ mod tests {
     fn a_429_without_retry_after_waits_the_default() {
         let body = r#"{"status":429,"code":"TOO_MANY_REQUESTS","message":"throttled"}"#;
         assert_eq!(
-            classify(429, None, body, MINUTE),
+            classify(&vendor_answer(429, None, body), MINUTE),
             Err(ConnectorError::RetryAfter {
                 after: MINUTE,
                 detail: "HTTP 429: throttled (code TOO_MANY_REQUESTS)".into()
             })
         );
         assert!(matches!(
-            classify(429, Some("3"), body, MINUTE),
+            classify(&vendor_answer(429, Some("3"), body), MINUTE),
             Err(ConnectorError::RetryAfter { after, .. }) if after == Duration::from_secs(3)
         ));
     }
@@ -142,7 +136,7 @@ mod tests {
     #[test]
     fn a_sunset_version_says_which_setting_to_change() {
         let body = r#"{"status":426,"code":"NONEXISTENT_VERSION","message":"Requested version 202410 is not active"}"#;
-        let err = classify(426, None, body, MINUTE).unwrap_err();
+        let err = classify(&vendor_answer(426, None, body), MINUTE).unwrap_err();
         assert!(
             matches!(&err, ConnectorError::Permanent(d) if d.contains("settings.linkedin_version") && d.contains("Requested version 202410")),
             "{err:?}"
@@ -152,9 +146,11 @@ mod tests {
     #[test]
     fn a_rejected_token_says_what_to_do() {
         let err = classify(
-            401,
-            None,
-            r#"{"status":401,"message":"Invalid access token"}"#,
+            &vendor_answer(
+                401,
+                None,
+                r#"{"status":401,"message":"Invalid access token"}"#,
+            ),
             MINUTE,
         )
         .unwrap_err();
@@ -167,13 +163,13 @@ mod tests {
     fn validation_errors_are_permanent_with_linkedin_text() {
         let body = r#"{"status":400,"code":"ILLEGAL_ARGUMENT","message":"bad idValue"}"#;
         assert_eq!(
-            classify(400, None, body, MINUTE),
+            classify(&vendor_answer(400, None, body), MINUTE),
             Err(ConnectorError::Permanent(
                 "HTTP 400: bad idValue (code ILLEGAL_ARGUMENT)".into()
             ))
         );
         assert!(matches!(
-            classify(503, None, "down", MINUTE),
+            classify(&vendor_answer(503, None, "down"), MINUTE),
             Err(ConnectorError::Transient(_))
         ));
     }

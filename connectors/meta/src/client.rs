@@ -43,8 +43,7 @@ impl MetaClient {
             "meta custom audience removal call"
         );
         let wait = self.config.default_retry_after;
-        let answers =
-            |a: &VendorAnswer| classify(a.status, a.retry_after.as_deref(), &a.body, wait);
+        let answers = |answer: &VendorAnswer| classify(answer, wait);
         response::call(self.http.delete(&url).form(&form), &answers).await
     }
 }

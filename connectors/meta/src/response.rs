@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use hush_connector_kit::http::{classify_http_status, parse_retry_after};
+use hush_connector_kit::http::VendorAnswer;
 use hush_contracts::connector::ConnectorError;
 use serde::{Deserialize, Deserializer};
 
@@ -113,11 +113,10 @@ struct GraphErrorEnvelope {
 
 /// Classifies one answer. `default_wait` is used when Meta throttles without `Retry-After`.
 pub fn classify(
-    status: u16,
-    retry_after: Option<&str>,
-    body: &str,
+    answer: &VendorAnswer,
     default_wait: Duration,
 ) -> Result<UsersResponse, ConnectorError> {
+    let (status, body) = (answer.status, answer.body.as_str());
     let graph_error = serde_json::from_str::<GraphErrorEnvelope>(body)
         .ok()
         .map(|e| e.error);
@@ -128,11 +127,7 @@ pub fn classify(
             ))
         });
     }
-    let wait = || {
-        retry_after
-            .and_then(parse_retry_after)
-            .unwrap_or(default_wait)
-    };
+    let wait = || answer.wait_or(default_wait);
     let Some(error) = graph_error else {
         if status == 429 {
             return Err(ConnectorError::RetryAfter {
@@ -140,11 +135,9 @@ pub fn classify(
                 detail: format!("HTTP 429 from Meta: {body}"),
             });
         }
-        return Err(
-            classify_http_status(status, retry_after, body).unwrap_or_else(|| {
-                ConnectorError::Transient(format!("HTTP {status} from Meta without a result"))
-            }),
-        );
+        return Err(answer.failure(body).unwrap_or_else(|| {
+            ConnectorError::Transient(format!("HTTP {status} from Meta without a result"))
+        }));
     };
     let detail = format!("HTTP {status}: {}", error.describe());
     if error.code == INVALID_TOKEN_CODE {
@@ -182,6 +175,7 @@ pub fn classify(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hush_connector_kit::testing::vendor_answer;
 
     const MINUTE: Duration = Duration::from_secs(60);
 
@@ -195,7 +189,8 @@ mod tests {
 
     #[test]
     fn a_deprecated_version_says_which_setting_to_change() {
-        let err = classify(400, None, &graph_error(2635, None), MINUTE).unwrap_err();
+        let err =
+            classify(&vendor_answer(400, None, &graph_error(2635, None)), MINUTE).unwrap_err();
         assert!(
             matches!(&err, ConnectorError::Permanent(d) if d.contains("settings.api_version") && d.contains("code 2635")),
             "{err:?}"
@@ -205,7 +200,7 @@ mod tests {
     #[test]
     fn success_body_is_parsed() {
         let body = r#"{"audience_id":"123","session_id":"9","num_received":2,"num_invalid_entries":1,"invalid_entry_samples":{"bad":"invalid"}}"#;
-        let response = classify(200, None, body, MINUTE).unwrap();
+        let response = classify(&vendor_answer(200, None, body), MINUTE).unwrap();
         assert_eq!(response.audience_id, "123");
         assert_eq!(response.num_received, 2);
         assert_eq!(
@@ -218,7 +213,7 @@ mod tests {
     fn throttling_codes_wait_the_default_without_retry_after() {
         for code in RATE_LIMIT_CODES {
             assert_eq!(
-                classify(400, None, &graph_error(code, None), MINUTE),
+                classify(&vendor_answer(400, None, &graph_error(code, None)), MINUTE),
                 Err(ConnectorError::RetryAfter {
                     after: MINUTE,
                     detail: "HTTP 400: msg (code ".to_owned()
@@ -231,7 +226,7 @@ mod tests {
 
     #[test]
     fn http_429_honours_retry_after() {
-        let err = classify(429, Some("7"), "slow down", MINUTE).unwrap_err();
+        let err = classify(&vendor_answer(429, Some("7"), "slow down"), MINUTE).unwrap_err();
         assert!(
             matches!(err, ConnectorError::RetryAfter { after, .. } if after == Duration::from_secs(7))
         );
@@ -239,7 +234,11 @@ mod tests {
 
     #[test]
     fn expired_token_is_permanent_and_says_what_to_do() {
-        let err = classify(400, None, &graph_error(190, Some(463)), MINUTE).unwrap_err();
+        let err = classify(
+            &vendor_answer(400, None, &graph_error(190, Some(463))),
+            MINUTE,
+        )
+        .unwrap_err();
         assert!(
             matches!(&err, ConnectorError::Permanent(d) if d.contains("credentials.access_token") && d.contains("subcode 463")),
             "{err:?}"
@@ -248,7 +247,11 @@ mod tests {
 
     #[test]
     fn flagged_audience_is_permanent_with_the_blocked_flag() {
-        let err = classify(400, None, &graph_error(100, Some(1_713_230)), MINUTE).unwrap_err();
+        let err = classify(
+            &vendor_answer(400, None, &graph_error(100, Some(1_713_230))),
+            MINUTE,
+        )
+        .unwrap_err();
         assert!(
             matches!(&err, ConnectorError::Permanent(d) if d.starts_with("audience blocked: audience_blocked=true")),
             "{err:?}"
@@ -258,19 +261,23 @@ mod tests {
     #[test]
     fn server_errors_and_transient_flags_are_retried() {
         assert!(matches!(
-            classify(500, None, "oops", MINUTE),
+            classify(&vendor_answer(500, None, "oops"), MINUTE),
             Err(ConnectorError::Transient(_))
         ));
         let transient = r#"{"error":{"message":"try later","code":1,"is_transient":true}}"#;
         assert!(matches!(
-            classify(400, None, transient, MINUTE),
+            classify(&vendor_answer(400, None, transient), MINUTE),
             Err(ConnectorError::Transient(_))
         ));
     }
 
     #[test]
     fn other_graph_errors_are_permanent_with_meta_text() {
-        let err = classify(400, None, &graph_error(100, Some(33)), MINUTE).unwrap_err();
+        let err = classify(
+            &vendor_answer(400, None, &graph_error(100, Some(33))),
+            MINUTE,
+        )
+        .unwrap_err();
         assert_eq!(
             err,
             ConnectorError::Permanent(
