@@ -5,12 +5,17 @@ use std::time::Duration;
 use hush_connector_braze::sim::{BrazeSim, BrazeSimConfig};
 use hush_connector_braze::{BrazeConfig, BrazeConnector, FACTORY};
 use hush_connector_kit::secret::Secret;
+use hush_connector_kit::testing::profiles::{
+    assert_key_refused, assert_misrouted_refused, assert_reads_back, simulator_recipient,
+};
+use hush_connector_kit::testing::read_back::read_back_until_settled;
 use hush_connector_kit::testing::{
-    assert_refused, completed, email, one, recipient_with, work, ComplianceSuite, WorkExt,
+    assert_not_found, assert_refused, completed, one, work, ComplianceSuite, WorkExt,
 };
 use hush_contracts::connector::{Connector, ConnectorError, Operation, SuppressionWork};
+use hush_contracts::events::VerificationStatus::Verified;
 use hush_contracts::events::{ConfirmationAction, IdentifierType, RequestKind, VerificationStatus};
-use hush_sim_kit::Fault;
+use hush_sim_kit::{assert_each_refused, Fault};
 use serde_json::{json, Value};
 
 const KEY: &str = "sim-braze-rest-api-key";
@@ -18,20 +23,10 @@ const KEY: &str = "sim-braze-rest-api-key";
 /// A connector for the simulator; `settings` overrides the test defaults (10 ms between
 /// read-backs, 500 ms of waiting).
 fn connector_for(sim: &BrazeSim, key: &str, settings: &str) -> BrazeConnector {
-    let recipient = recipient_with(
-        &format!(
-            r#"
-id = "braze"
-kind = "braze"
-role = "SERVICE_PROVIDER"
-base_url = "{}"
-timeout_ms = 1000
-[settings]
-poll_interval_ms = 10
-max_wait_ms = 500
-"#,
-            sim.base_url()
-        ),
+    let recipient = simulator_recipient(
+        "braze",
+        &sim.base_url(),
+        "poll_interval_ms = 10\nmax_wait_ms = 500",
         settings,
     );
     BrazeConnector::new(BrazeConfig::with_api_key(&recipient, Secret::new(key)).unwrap()).unwrap()
@@ -190,15 +185,8 @@ async fn a_deletion_braze_has_not_processed_within_the_wait_is_pending_and_read_
     assert_eq!(completion.verification, VerificationStatus::Pending);
     assert!(sim.profile(&profile).is_some(), "still queued at Braze");
 
-    let mut reads = 0;
-    while connector.verify(&item, &completion).await == VerificationStatus::Pending {
-        reads += 1;
-        assert!(reads < 30, "the deletion never showed");
-    }
-    assert_eq!(
-        connector.verify(&item, &completion).await,
-        VerificationStatus::Verified
-    );
+    let settled = read_back_until_settled(&connector, &item, &completion, 30).await;
+    assert_eq!(settled, Verified);
     assert!(sim.profile(&profile).is_none());
 }
 
@@ -209,10 +197,7 @@ async fn a_verified_or_unmatched_outcome_is_not_read_again() {
     let item = person(RequestKind::OptOutSaleShare, Some("u-1"), None);
     let completion = completed(&connector, Operation::Suppress, &item).await;
     let before = sim.control().calls().len();
-    assert_eq!(
-        connector.verify(&item, &completion).await,
-        VerificationStatus::Verified
-    );
+    assert_reads_back(&connector, &item, &completion, Verified).await;
     assert_eq!(sim.control().calls().len(), before);
 }
 
@@ -239,32 +224,14 @@ async fn an_unknown_person_is_not_found_and_nothing_is_written() {
 #[tokio::test]
 async fn requests_braze_cannot_match_are_answered_without_a_call() {
     let (sim, connector) = start("").await;
-    let cookie_only = work(RequestKind::OptOutSaleShare);
-    let hashed_only = work(RequestKind::OptOutSaleShare).with(email("jane@example.com"));
-    let delete_through_suppress = person(RequestKind::Delete, Some("u-1"), None);
-    let results = connector
-        .apply(
-            Operation::Suppress,
-            &[cookie_only, hashed_only, delete_through_suppress],
-        )
-        .await
-        .unwrap();
-    let nothing_to_match = results[0].as_ref().unwrap();
-    assert_eq!(nothing_to_match.action, ConfirmationAction::NotFound);
-    assert!(
-        nothing_to_match.evidence["reason"].contains("no CUSTOMER_ID or EMAIL identifier"),
-        "{:?}",
-        nothing_to_match.evidence
-    );
-    assert_refused(results[1].clone(), "no raw value");
-    assert_refused(results[2].clone(), "applies through delete");
-    let opt_out_through_delete = connector
-        .apply(
-            Operation::Delete,
-            &[person(RequestKind::OptOutSaleShare, Some("u-1"), None)],
-        )
-        .await;
-    assert_refused(one(opt_out_through_delete), "not a deletion");
+    let cookie_only = [work(RequestKind::OptOutSaleShare)];
+    assert_not_found(
+        &connector,
+        &cookie_only,
+        "no CUSTOMER_ID or EMAIL identifier",
+    )
+    .await;
+    assert_misrouted_refused(&connector, &|kind| person(kind, Some("u-1"), None)).await;
     assert!(sim.control().calls().is_empty());
 }
 
@@ -335,12 +302,7 @@ async fn a_refused_key_is_permanent_with_brazes_text() {
             &[person(RequestKind::OptOutSaleShare, Some("u-1"), None)],
         )
         .await;
-    let error = one(result).unwrap_err();
-    assert!(
-        matches!(&error, ConnectorError::Permanent(t)
-            if t.starts_with("HTTP 401") && t.contains("Unknown or missing REST API key") && t.contains("credentials.api_key")),
-        "{error:?}"
-    );
+    assert_key_refused(one(result), "Unknown or missing REST API key");
 }
 
 #[tokio::test]
@@ -385,46 +347,40 @@ async fn simulator_refuses_what_braze_refuses() {
             .send()
     };
     let fifty_one: Vec<String> = (0..51).map(|n| format!("b{n}")).collect();
-    let refused = [
+    let deletions = [
         (
-            "/users/delete",
             json!({"braze_ids": ["b"], "external_ids": ["u"]}),
             "Only one of",
         ),
+        (json!({"braze_ids": fifty_one}), "between 1 and 50"),
         (
-            "/users/delete",
-            json!({"braze_ids": fifty_one}),
-            "between 1 and 50",
-        ),
-        (
-            "/users/delete",
             json!({"email_addresses": [{"email": "a@example.com"}]}),
             "prioritization",
         ),
+    ];
+    let exports = [
         (
-            "/users/export/ids",
             json!({"external_ids": ["u"]}),
             "fields_to_export is required",
         ),
         (
-            "/users/export/ids",
             json!({"external_ids": ["u"], "email_address": "a@example.com", "fields_to_export": ["braze_id"]}),
             "Only one of",
         ),
-        (
-            "/users/track",
-            json!({"attributes": vec![json!({"braze_id": "b"}); 76]}),
-            "Too many objects",
-        ),
     ];
-    for (path, body, says) in refused {
-        let answer = post(path, body).await.unwrap();
-        assert_eq!(answer.status(), 400, "{path}");
-        let text: Value = answer.json().await.unwrap();
-        assert!(
-            text["message"].as_str().unwrap().contains(says),
-            "{path}: {text}"
-        );
+    let tracks = [(
+        json!({"attributes": vec![json!({"braze_id": "b"}); 76]}),
+        "Too many objects",
+    )];
+    let says =
+        |error: &Value, text: &str| error["message"].as_str().is_some_and(|m| m.contains(text));
+    for (path, cases) in [
+        ("/users/delete", &deletions[..]),
+        ("/users/export/ids", &exports[..]),
+        ("/users/track", &tracks[..]),
+    ] {
+        let url = format!("{}{path}", sim.base_url());
+        assert_each_refused(|| http.post(&url).bearer_auth(KEY), 400, cases, says).await;
     }
     let partial = post(
         "/users/track",

@@ -1,12 +1,14 @@
 //! Contract tests: the Klaviyo connector against the Klaviyo API simulator over loopback.
 
 use hush_connector_kit::secret::Secret;
-use hush_connector_kit::testing::{
-    assert_refused, completed, email, one, recipient_with, work, ComplianceSuite, WorkExt,
+use hush_connector_kit::testing::profiles::{
+    assert_http_refused_without, assert_key_refused, assert_misrouted_refused, simulator_recipient,
 };
+use hush_connector_kit::testing::read_back::read_back_until_settled;
+use hush_connector_kit::testing::{apply_one, completed, work, ComplianceSuite, WorkExt};
 use hush_connector_klaviyo::sim::{KlaviyoSim, KlaviyoSimConfig};
 use hush_connector_klaviyo::{KlaviyoConfig, KlaviyoConnector, EVIDENCE_JOB_ID, FACTORY};
-use hush_contracts::connector::{Connector, ConnectorError, Operation, SuppressionWork};
+use hush_contracts::connector::{Connector, Operation, SuppressionWork};
 use hush_contracts::events::{ConfirmationAction, IdentifierType, RequestKind, VerificationStatus};
 use serde_json::{json, Value};
 
@@ -15,20 +17,10 @@ const KEY: &str = "pk_sim_klaviyo_private_key";
 /// A connector for the simulator; `settings` overrides the test defaults (10 ms between reads,
 /// 500 ms of waiting).
 fn connector_for(sim: &KlaviyoSim, key: &str, settings: &str) -> KlaviyoConnector {
-    let recipient = recipient_with(
-        &format!(
-            r#"
-id = "klaviyo"
-kind = "klaviyo"
-role = "SERVICE_PROVIDER"
-base_url = "{}"
-timeout_ms = 1000
-[settings]
-poll_interval_ms = 10
-max_wait_ms = 500
-"#,
-            sim.base_url()
-        ),
+    let recipient = simulator_recipient(
+        "klaviyo",
+        &sim.base_url(),
+        "poll_interval_ms = 10\nmax_wait_ms = 500",
         settings,
     );
     let config = KlaviyoConfig::with_api_key(
@@ -122,15 +114,8 @@ async fn a_job_still_queued_at_max_wait_is_pending_and_verify_reads_the_job() {
     let job = &sim.jobs()[0].id;
     assert_eq!(&completion.evidence[EVIDENCE_JOB_ID], job);
     sim.set_job_reads(0);
-    let mut reads = 0;
-    while connector.verify(&item, &completion).await == VerificationStatus::Pending {
-        reads += 1;
-        assert!(reads < 60, "the job never completed");
-    }
-    assert_eq!(
-        connector.verify(&item, &completion).await,
-        VerificationStatus::Verified
-    );
+    let settled = read_back_until_settled(&connector, &item, &completion, 60).await;
+    assert_eq!(settled, VerificationStatus::Verified);
     assert!(sim
         .control()
         .calls_to(&format!("/api/profile-suppression-bulk-create-jobs/{job}"))
@@ -233,42 +218,18 @@ async fn a_deletion_not_done_within_the_wait_is_pending_and_read_back_later() {
     let item = person(RequestKind::Delete, Some("slow@example.com"), None);
     let completion = completed(&connector, Operation::Delete, &item).await;
     assert_eq!(completion.verification, VerificationStatus::Pending);
-    let mut reads = 0;
-    while connector.verify(&item, &completion).await == VerificationStatus::Pending {
-        reads += 1;
-        assert!(reads < 40, "the deletion never showed");
-    }
+    let settled = read_back_until_settled(&connector, &item, &completion, 40).await;
+    assert_eq!(settled, VerificationStatus::Verified);
     assert!(sim.profiles().is_empty());
 }
 
 #[tokio::test]
 async fn requests_klaviyo_cannot_act_on_are_refused_without_a_call() {
     let (sim, connector) = start("").await;
-    let hashed = connector
-        .apply(
-            Operation::Suppress,
-            &[work(RequestKind::OptOutSaleShare).with(email("a@example.com"))],
-        )
-        .await;
-    assert_refused(one(hashed), "no raw value");
-    let wrong_way = connector
-        .apply(
-            Operation::Delete,
-            &[person(
-                RequestKind::OptOutSaleShare,
-                Some("a@example.com"),
-                None,
-            )],
-        )
-        .await;
-    assert_refused(one(wrong_way), "not a deletion");
-    let delete_by_suppress = connector
-        .apply(
-            Operation::Suppress,
-            &[person(RequestKind::Delete, Some("a@example.com"), None)],
-        )
-        .await;
-    assert_refused(one(delete_by_suppress), "applies through delete");
+    assert_misrouted_refused(&connector, &|kind| {
+        person(kind, Some("a@example.com"), None)
+    })
+    .await;
     assert!(sim.control().calls().is_empty());
 }
 
@@ -296,45 +257,18 @@ async fn a_refused_key_and_a_validation_error_are_permanent_with_klaviyos_text()
     let sim = KlaviyoSim::start(KlaviyoSimConfig::default())
         .await
         .unwrap();
+    let opt_out = |address| person(RequestKind::OptOutSaleShare, Some(address), None);
     let connector = connector_for(&sim, "pk_wrong", "");
-    let error = one(connector
-        .apply(
-            Operation::Suppress,
-            &[person(
-                RequestKind::OptOutSaleShare,
-                Some("a@example.com"),
-                None,
-            )],
-        )
-        .await)
-    .unwrap_err();
-    assert!(
-        matches!(&error, ConnectorError::Permanent(t)
-            if t.starts_with("HTTP 401") && t.contains("not_authenticated") && t.contains("credentials.api_key")),
-        "{error:?}"
-    );
+    let refused = apply_one(&connector, Operation::Suppress, &opt_out("a@example.com")).await;
+    assert_key_refused(refused, "not_authenticated");
     let connector = connector_for(&sim, KEY, "");
-    sim.control().inject(hush_sim_kit::Fault::answer(
-        400,
-        r#"{"errors":[{"id":"e","status":400,"code":"invalid","title":"Invalid input.","detail":"'jane@example.com' is not a valid email address.","source":{"pointer":"/data/attributes/profiles/data/0/attributes/email"}}]}"#,
-    ));
-    let error = one(connector
-        .apply(
-            Operation::Suppress,
-            &[person(
-                RequestKind::OptOutSaleShare,
-                Some("jane@example.com"),
-                None,
-            )],
-        )
-        .await)
-    .unwrap_err();
-    assert!(
-        matches!(&error, ConnectorError::Permanent(t)
-            if t.starts_with("HTTP 400") && t.contains("invalid: '[redacted]' is not a valid email")
-                && !t.contains("jane@example.com")),
-        "{error:?}"
-    );
+    let refusal = include_str!("fixtures/invalid_email.json");
+    sim.control()
+        .inject(hush_sim_kit::Fault::answer(400, refusal));
+    let jane = opt_out("jane@example.com");
+    let refused = apply_one(&connector, Operation::Suppress, &jane).await;
+    let says = "invalid: '[redacted]' is not a valid email";
+    assert_http_refused_without(refused, 400, says, "jane@example.com");
 }
 
 #[tokio::test]

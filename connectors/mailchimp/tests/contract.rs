@@ -309,16 +309,11 @@ async fn refusals_are_permanent_with_mailchimps_text_and_no_identifier() {
 
     let connector = connector_for(&sim, KEY, "");
     sim.add_member("jane@example.com", "cleaned");
-    sim.control().inject(hush_sim_kit::Fault::answer(
-        400,
-        r#"{"type":"https://mailchimp.com/developer/marketing/docs/errors/","title":"Invalid Resource","status":400,"detail":"jane@example.com was permanently deleted and cannot be re-imported. The contact must re-subscribe to get back on the list.","instance":"x"}"#,
-    ));
-    let refused = apply_one(
-        &connector,
-        Operation::Suppress,
-        &opt_out("jane@example.com"),
-    )
-    .await;
+    let refusal = include_str!("fixtures/permanently_deleted.json");
+    sim.control()
+        .inject(hush_sim_kit::Fault::answer(400, refusal));
+    let jane = opt_out("jane@example.com");
+    let refused = apply_one(&connector, Operation::Suppress, &jane).await;
     let says = "Invalid Resource: [redacted] was permanently deleted";
     assert_http_refused_without(refused, 400, says, "jane@example.com");
 }
