@@ -30,15 +30,17 @@ pub struct GoogleAdsClient {
 impl GoogleAdsClient {
     /// Builds the client; the timeout applies to every call, token exchange included.
     pub fn new(config: GoogleAdsConfig) -> Result<Self, ConfigError> {
-        let api = GoogleApi::new(
-            "google-ads",
-            "Google Ads",
-            &config.recipient_id,
-            &config.credentials.oauth,
-            &config.token_url,
-            config.timeout,
-        )?;
-        Ok(Self { api, config })
+        Ok(Self {
+            api: GoogleApi::new(
+                "google-ads",
+                "Google Ads",
+                &config.recipient_id,
+                &config.credentials.oauth,
+                &config.token_url,
+                config.timeout,
+            )?,
+            config,
+        })
     }
 
     /// The configuration in use.

@@ -28,15 +28,17 @@ pub struct GoogleAnalyticsClient {
 impl GoogleAnalyticsClient {
     /// Builds the client; the timeout applies to every call, token exchange included.
     pub fn new(config: GoogleAnalyticsConfig) -> Result<Self, ConfigError> {
-        let api = GoogleApi::new(
-            "google-analytics",
-            "Google Analytics",
-            &config.recipient_id,
-            &config.credentials,
-            &config.token_url,
-            config.timeout,
-        )?;
-        Ok(Self { api, config })
+        Ok(Self {
+            api: GoogleApi::new(
+                "google-analytics",
+                "Google Analytics",
+                &config.recipient_id,
+                &config.credentials,
+                &config.token_url,
+                config.timeout,
+            )?,
+            config,
+        })
     }
 
     /// The configuration in use.

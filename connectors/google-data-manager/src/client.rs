@@ -33,15 +33,17 @@ pub struct DataManagerClient {
 impl DataManagerClient {
     /// Builds the client; the timeout applies to every call, token exchange included.
     pub fn new(config: GoogleDataManagerConfig) -> Result<Self, ConfigError> {
-        let api = GoogleApi::new(
-            "google-data-manager",
-            "Google Data Manager",
-            &config.recipient_id,
-            &config.credentials,
-            &config.token_url,
-            config.timeout,
-        )?;
-        Ok(Self { api, config })
+        Ok(Self {
+            api: GoogleApi::new(
+                "google-data-manager",
+                "Google Data Manager",
+                &config.recipient_id,
+                &config.credentials,
+                &config.token_url,
+                config.timeout,
+            )?,
+            config,
+        })
     }
 
     /// The configuration in use.
