@@ -179,18 +179,21 @@ mod tests {
 
     const MINUTE: Duration = Duration::from_secs(60);
 
-    fn graph_error(code: i64, subcode: Option<i64>) -> String {
-        serde_json::json!({"error": {
+    /// How an HTTP 400 whose body is the Graph API error `code` (and `subcode`) is classified.
+    fn classify_graph_error(
+        code: i64,
+        subcode: Option<i64>,
+    ) -> Result<UsersResponse, ConnectorError> {
+        let body = serde_json::json!({"error": {
             "message": "msg", "type": "OAuthException", "code": code,
             "error_subcode": subcode, "fbtrace_id": "Abc"
-        }})
-        .to_string()
+        }});
+        classify(&vendor_answer(400, None, &body.to_string()), MINUTE)
     }
 
     #[test]
     fn a_deprecated_version_says_which_setting_to_change() {
-        let err =
-            classify(&vendor_answer(400, None, &graph_error(2635, None)), MINUTE).unwrap_err();
+        let err = classify_graph_error(2635, None).unwrap_err();
         assert!(
             matches!(&err, ConnectorError::Permanent(d) if d.contains("settings.api_version") && d.contains("code 2635")),
             "{err:?}"
@@ -213,7 +216,7 @@ mod tests {
     fn throttling_codes_wait_the_default_without_retry_after() {
         for code in RATE_LIMIT_CODES {
             assert_eq!(
-                classify(&vendor_answer(400, None, &graph_error(code, None)), MINUTE),
+                classify_graph_error(code, None),
                 Err(ConnectorError::RetryAfter {
                     after: MINUTE,
                     detail: "HTTP 400: msg (code ".to_owned()
@@ -234,11 +237,7 @@ mod tests {
 
     #[test]
     fn expired_token_is_permanent_and_says_what_to_do() {
-        let err = classify(
-            &vendor_answer(400, None, &graph_error(190, Some(463))),
-            MINUTE,
-        )
-        .unwrap_err();
+        let err = classify_graph_error(190, Some(463)).unwrap_err();
         assert!(
             matches!(&err, ConnectorError::Permanent(d) if d.contains("credentials.access_token") && d.contains("subcode 463")),
             "{err:?}"
@@ -247,11 +246,7 @@ mod tests {
 
     #[test]
     fn flagged_audience_is_permanent_with_the_blocked_flag() {
-        let err = classify(
-            &vendor_answer(400, None, &graph_error(100, Some(1_713_230))),
-            MINUTE,
-        )
-        .unwrap_err();
+        let err = classify_graph_error(100, Some(1_713_230)).unwrap_err();
         assert!(
             matches!(&err, ConnectorError::Permanent(d) if d.starts_with("audience blocked: audience_blocked=true")),
             "{err:?}"
@@ -273,11 +268,7 @@ mod tests {
 
     #[test]
     fn other_graph_errors_are_permanent_with_meta_text() {
-        let err = classify(
-            &vendor_answer(400, None, &graph_error(100, Some(33))),
-            MINUTE,
-        )
-        .unwrap_err();
+        let err = classify_graph_error(100, Some(33)).unwrap_err();
         assert_eq!(
             err,
             ConnectorError::Permanent(
