@@ -12,12 +12,12 @@ use hush_connector_bigquery::{
 };
 use hush_connector_kit::oauth::{AccessTokens, RefreshTokenGrant};
 use hush_connector_kit::testing::warehouse::{
-    assert_refused_without_the_bound_value, deleting_only, deletion_read_back, Templates,
-    WarehouseSuite,
+    self, assert_deletion_read_back_pending, assert_refused_without_the_bound_value, deleting_only,
+    deletion_read_back, Templates, WarehouseSuite,
 };
 use hush_connector_kit::testing::{
-    assert_refused, assert_retry_after, completed, email, email_sha256, opt_out, opting_out,
-    recipient_with, work, ComplianceSuite, WorkExt,
+    assert_refused, assert_retry_after, completed, email, email_sha256, opt_out, opting_out, work,
+    ComplianceSuite, WorkExt,
 };
 use hush_contracts::connector::{Connector, ConnectorError, Operation, SuppressionWork};
 use hush_contracts::events::{ConfirmationAction, RequestKind, VerificationStatus};
@@ -65,23 +65,15 @@ fn sim_config() -> BigQuerySimConfig {
 
 /// The recipient block, with each setting of the TOML `overrides` in place of its own.
 fn recipient(sim: &BigQuerySim, overrides: &str) -> RecipientConfig {
-    let text = format!(
-        r#"
-id = "bq"
-kind = "bigquery"
-role = "SERVICE_PROVIDER"
-base_url = "{base}"
-timeout_ms = 500
-[settings]
-project_id = "acme-prod"
-location = "EU"
-poll_interval_ms = 5
-max_wait_ms = 2000
-{templates}"#,
-        base = sim.base_url(),
-        templates = templates().settings(),
-    );
-    recipient_with(&text, overrides)
+    let settings = "project_id = \"acme-prod\"\nlocation = \"EU\"";
+    warehouse::recipient(
+        "bq",
+        "bigquery",
+        &sim.base_url(),
+        settings,
+        &templates(),
+        overrides,
+    )
 }
 
 fn connector_with(sim: &BigQuerySim, settings: &str, tokens: TokenSource) -> BigQueryConnector {
@@ -229,8 +221,7 @@ async fn a_check_of_the_wrong_shape_leaves_the_item_pending() {
         }),
     );
     let (_sim, connector) = start(config).await;
-    let (_, _, read_back) = deletion_read_back(&connector, JANE).await;
-    assert_eq!(read_back, VerificationStatus::Pending);
+    assert_deletion_read_back_pending(&connector, JANE).await;
 }
 
 #[tokio::test]

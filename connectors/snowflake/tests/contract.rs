@@ -3,12 +3,12 @@
 use std::time::Duration;
 
 use hush_connector_kit::testing::warehouse::{
-    assert_refused_without_the_bound_value, deleting_only, deletion_read_back, Templates,
-    WarehouseSuite,
+    self, assert_deletion_read_back_pending, assert_refused_without_the_bound_value, deleting_only,
+    deletion_read_back, Templates, WarehouseSuite,
 };
 use hush_connector_kit::testing::{
     assert_refused, assert_retry_after, completed, email, email_sha256, one, opt_out, opting_out,
-    recipient_with, work, ComplianceSuite, WorkExt,
+    work, ComplianceSuite, WorkExt,
 };
 use hush_connector_snowflake::auth::{Authorization, SigningKey};
 use hush_connector_snowflake::config::{key_pair, token_authorization};
@@ -55,24 +55,15 @@ fn keypair_sim() -> SnowflakeSimConfig {
 
 /// The recipient block, with each setting of the TOML `overrides` in place of its own.
 fn recipient(sim: &SnowflakeSim, overrides: &str) -> RecipientConfig {
-    let text = format!(
-        r#"
-id = "warehouse"
-kind = "snowflake"
-role = "SERVICE_PROVIDER"
-base_url = "{base}"
-timeout_ms = 500
-[settings]
-account = "myorg-myaccount"
-user = "hush_svc"
-warehouse = "PRIVACY_WH"
-poll_interval_ms = 5
-max_wait_ms = 2000
-{templates}"#,
-        base = sim.base_url(),
-        templates = templates().settings(),
-    );
-    recipient_with(&text, overrides)
+    let settings = "account = \"myorg-myaccount\"\nuser = \"hush_svc\"\nwarehouse = \"PRIVACY_WH\"";
+    warehouse::recipient(
+        "warehouse",
+        "snowflake",
+        &sim.base_url(),
+        settings,
+        &templates(),
+        overrides,
+    )
 }
 
 /// A connector authenticating with the test key pair.
@@ -240,8 +231,7 @@ async fn a_check_of_the_wrong_shape_leaves_the_item_pending() {
         }),
     );
     let (_sim, connector) = start(config).await;
-    let (_, _, read_back) = deletion_read_back(&connector, JANE).await;
-    assert_eq!(read_back, VerificationStatus::Pending);
+    assert_deletion_read_back_pending(&connector, JANE).await;
 }
 
 #[tokio::test]

@@ -8,7 +8,7 @@ use hush_contracts::connector::{Completion, Connector, Operation, SuppressionWor
 use hush_contracts::events::{ConfirmationAction, IdentifierType, RequestKind, VerificationStatus};
 use hush_contracts::recipients::RecipientConfig;
 
-use super::{assert_refused_without, email, hashed, one, with_raw, work, WorkExt};
+use super::{assert_refused_without, email, hashed, one, recipient_with, with_raw, work, WorkExt};
 use crate::sql::jobs::EVIDENCE_ROWS_AFFECTED;
 
 /// The statement templates the suite expects a warehouse recipient to be configured with, over
@@ -71,6 +71,34 @@ impl Templates {
             self.opt_out, self.opt_out_check, self.limit, self.delete, self.delete_check
         )
     }
+}
+
+/// The `[[recipients]]` block `id` of `kind` at `base_url` the warehouse contract tests start
+/// from: a 500 ms timeout, statements polled every 5 ms for up to 2 s, the vendor's own TOML
+/// `settings` lines, then `templates`; each setting of the TOML `overrides` replaces its own.
+pub fn recipient(
+    id: &str,
+    kind: &str,
+    base_url: &str,
+    settings: &str,
+    templates: &Templates,
+    overrides: &str,
+) -> RecipientConfig {
+    let text = format!(
+        "id = \"{id}\"\nkind = \"{kind}\"\nrole = \"SERVICE_PROVIDER\"\n\
+         base_url = \"{base_url}\"\ntimeout_ms = 500\n[settings]\n{settings}\n\
+         poll_interval_ms = 5\nmax_wait_ms = 2000\n{}",
+        templates.settings()
+    );
+    recipient_with(&text, overrides)
+}
+
+/// Deletes the person with email `address` through `connector` and panics unless reading the
+/// deletion back says `PENDING`: what a check query answering rows of the wrong shape, or a
+/// run still going, must leave.
+pub async fn assert_deletion_read_back_pending(connector: &dyn Connector, address: &str) {
+    let (_, _, read_back) = deletion_read_back(connector, address).await;
+    assert_eq!(read_back, VerificationStatus::Pending);
 }
 
 /// Narrows `recipient` to deletions run by the one template `statement` (no check): the other
