@@ -17,8 +17,6 @@
 //! quota answers 429 with `X-RateLimit-Reset` (a UTC epoch second) and no `Retry-After`.
 //! Faults and call records come from [`hush_sim_kit`].
 
-use std::net::SocketAddr;
-
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -188,11 +186,6 @@ pub struct BrazeSim(StatefulSim<SimState>);
 impl BrazeSim {
     /// Starts the simulator on any free loopback port.
     pub async fn start(config: BrazeSimConfig) -> std::io::Result<Self> {
-        Self::start_on(config, any_loopback_port()).await
-    }
-
-    /// Starts the simulator on `addr`.
-    pub async fn start_on(config: BrazeSimConfig, addr: SocketAddr) -> std::io::Result<Self> {
         let state = SimState {
             config,
             next_id: 1,
@@ -204,7 +197,9 @@ impl BrazeSim {
             .route("/users/track", post(track))
             .route("/users/delete", post(delete))
             .route("/users/export/ids", post(export));
-        StatefulSim::serve(state, router, addr).await.map(Self)
+        StatefulSim::serve(state, router, any_loopback_port())
+            .await
+            .map(Self)
     }
 
     /// Adds a profile with these identifiers (`email_subscribe` `subscribed`); returns its

@@ -16,8 +16,6 @@
 //! effect after `deletion_reads` profile reads. Faults and call records come from
 //! [`hush_sim_kit`].
 
-use std::net::SocketAddr;
-
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -108,11 +106,6 @@ pub struct KlaviyoSim(StatefulSim<SimState>);
 impl KlaviyoSim {
     /// Starts the simulator on any free loopback port.
     pub async fn start(config: KlaviyoSimConfig) -> std::io::Result<Self> {
-        Self::start_on(config, any_loopback_port()).await
-    }
-
-    /// Starts the simulator on `addr`.
-    pub async fn start_on(config: KlaviyoSimConfig, addr: SocketAddr) -> std::io::Result<Self> {
         let state = SimState {
             config,
             next_id: 1,
@@ -131,7 +124,9 @@ impl KlaviyoSim {
             )
             .route("/api/data-privacy-deletion-jobs", post(request_deletion))
             .route("/api/profiles", get(profiles));
-        StatefulSim::serve(state, router, addr).await.map(Self)
+        StatefulSim::serve(state, router, any_loopback_port())
+            .await
+            .map(Self)
     }
 
     /// Adds a profile; returns its id.

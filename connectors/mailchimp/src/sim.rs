@@ -21,8 +21,6 @@
 //! (`type`, `title`, `status`, `detail`, `instance`). A permanently deleted member is gone
 //! (404) and its hash remembered. Faults and call records come from [`hush_sim_kit`].
 
-use std::net::SocketAddr;
-
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -97,11 +95,6 @@ pub struct MailchimpSim(StatefulSim<SimState>);
 impl MailchimpSim {
     /// Starts the simulator on any free loopback port.
     pub async fn start(config: MailchimpSimConfig) -> std::io::Result<Self> {
-        Self::start_on(config, any_loopback_port()).await
-    }
-
-    /// Starts the simulator on `addr`.
-    pub async fn start_on(config: MailchimpSimConfig, addr: SocketAddr) -> std::io::Result<Self> {
         let state = SimState {
             config,
             next_id: 1,
@@ -123,7 +116,9 @@ impl MailchimpSim {
                 "/3.0/lists/{list_id}/members/{subscriber_hash}/actions/delete-permanent",
                 post(delete_permanent),
             );
-        StatefulSim::serve(state, router, addr).await.map(Self)
+        StatefulSim::serve(state, router, any_loopback_port())
+            .await
+            .map(Self)
     }
 
     /// Adds a member with `status` to the audience; returns its subscriber hash.
