@@ -23,6 +23,12 @@ const CLIENT_ID: &str = "hush-sim-client";
 const CLIENT_SECRET: &str = "hush-sim-secret";
 const COLLECTIONS: &str = "/services/data/v67.0/composite/sobjects";
 const TOKEN: &str = "/services/oauth2/token";
+/// The environment variables the recipient block names for its client credentials, and what
+/// they hold: the credentials the simulator accepts.
+const CREDENTIALS_IN_ENV: [(&str, &str); 2] = [
+    ("HUSH_TEST_SF_CLIENT_ID", CLIENT_ID),
+    ("HUSH_TEST_SF_CLIENT_SECRET", CLIENT_SECRET),
+];
 
 struct Setup {
     sim: SalesforceSim,
@@ -94,10 +100,7 @@ async fn setup(settings: &str) -> Setup {
 }
 
 async fn setup_with(settings: &str, timeout_ms: u64, sim_secret: &str) -> Setup {
-    credentials_in_env(&[
-        ("HUSH_TEST_SF_CLIENT_ID", CLIENT_ID),
-        ("HUSH_TEST_SF_CLIENT_SECRET", CLIENT_SECRET),
-    ]);
+    credentials_in_env(&CREDENTIALS_IN_ENV);
     let sim = SalesforceSim::new(CLIENT_ID, sim_secret);
     let running = sim.start().await.unwrap();
     let recipient: RecipientConfig = toml::from_str(&format!(
