@@ -3,7 +3,8 @@
 //! classification of a vendor's answers ([`response`]), secrets whose `Debug` and `Display`
 //! never show the value ([`secret`]), settings checks that name the field at fault
 //! ([`settings`]), dated tables of the API versions a vendor serves ([`versions`]), the polling
-//! of a vendor's asynchronous job ([`poll`]), OAuth 2.0 access tokens from a refresh token
+//! of a vendor's asynchronous job ([`poll`]), one outcome per item of a batch spread over
+//! several calls ([`outcome`]), OAuth 2.0 access tokens from a refresh token
 //! ([`oauth`]), the hashed emails and phones sent to contact-matching vendors ([`contacts`]),
 //! Google's error envelope ([`google`]), RS256 tokens signed with a connector's own key
 //! ([`jwt`]),

@@ -1,8 +1,8 @@
 //! The contract-test kit (feature `testing`): builders for the work a connector receives, the
 //! compliance suite every connector runs against its simulator, the suite every warehouse
 //! connector runs ([`warehouse`]), the checks of ad-audience connectors ([`audience`]), those
-//! of deletion-only vendors ([`deletion_only`]) and those of a configured API version
-//! ([`versions`]).
+//! of deletion-only vendors ([`deletion_only`]), those of vendors keeping a profile per person
+//! ([`profiles`]) and those of a configured API version ([`versions`]).
 
 pub mod audience;
 pub mod deletion_only;
