@@ -19,8 +19,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::body::Bytes;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -434,15 +433,26 @@ fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Refusal>
         .map_err(|e| Refusal::validation(format!("Invalid input JSON: {e}")))
 }
 
-/// The JSON body of a call to a served `version`, sent as `application/json`.
-fn json_body<T: serde::de::DeserializeOwned>(
-    version: &str,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<T, Refusal> {
-    served(version)?;
-    require_json(headers)?;
-    parse_body(body)
+/// The JSON body of a call, checked as HubSpot checks it before reading it: the path's
+/// `{version}` served, the body sent as `application/json` and of `T`'s shape; HubSpot's
+/// refusal otherwise.
+struct CheckedJson<T>(T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for CheckedJson<T> {
+    type Rejection = Refusal;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Refusal> {
+        let (mut parts, body) = request.into_parts();
+        let Path(params) = Path::<HashMap<String, String>>::from_request_parts(&mut parts, state)
+            .await
+            .map_err(|_| Refusal::not_found("resource not found"))?;
+        served(params.get("version").map_or("", String::as_str))?;
+        require_json(&parts.headers)?;
+        let body = axum::body::to_bytes(body, usize::MAX)
+            .await
+            .map_err(|e| Refusal::validation(format!("Invalid input JSON: {e}")))?;
+        parse_body(&body).map(Self)
+    }
 }
 
 /// `Ok` when a batch holds from 1 to [`BATCH_LIMIT`] inputs.
@@ -584,12 +594,10 @@ async fn read_contact(
 
 async fn update_contact(
     State(state): State<Arc<SimState>>,
-    Path((version, id)): Path<(String, String)>,
+    Path((_, id)): Path<(String, String)>,
     Query(query): Query<HashMap<String, String>>,
-    headers: HeaderMap,
-    body: Bytes,
+    CheckedJson(update): CheckedJson<PropertiesBody>,
 ) -> Result<Response, Refusal> {
-    let update: PropertiesBody = json_body(&version, &headers, &body)?;
     let mut portal = state.portal.lock().unwrap();
     let id_property = query.get("idProperty").map(String::as_str);
     let email = found(resolve(&portal, &id, id_property)?)?;
@@ -601,11 +609,8 @@ async fn update_contact(
 
 async fn batch_update(
     State(state): State<Arc<SimState>>,
-    Path(version): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
+    CheckedJson(batch): CheckedJson<BatchUpdateBody>,
 ) -> Result<Response, Refusal> {
-    let batch: BatchUpdateBody = json_body(&version, &headers, &body)?;
     batch_size(batch.inputs.len())?;
     let mut seen = BTreeSet::new();
     let duplicates: Vec<&str> = batch
@@ -666,11 +671,8 @@ fn batch_answer(started: String, results: Vec<Value>, missing: Vec<String>) -> R
 
 async fn batch_read(
     State(state): State<Arc<SimState>>,
-    Path(version): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
+    CheckedJson(batch): CheckedJson<BatchReadBody>,
 ) -> Result<Response, Refusal> {
-    let batch: BatchReadBody = json_body(&version, &headers, &body)?;
     batch_size(batch.inputs.len())?;
     let portal = state.portal.lock().unwrap();
     let names: Vec<&str> = batch
@@ -696,11 +698,8 @@ async fn batch_read(
 /// other property must be a defined custom one. 201 with the contact.
 async fn create_contact(
     State(state): State<Arc<SimState>>,
-    Path(version): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
+    CheckedJson(mut create): CheckedJson<PropertiesBody>,
 ) -> Result<Response, Refusal> {
-    let mut create: PropertiesBody = json_body(&version, &headers, &body)?;
     let email = create
         .properties
         .remove(ID_PROPERTY)
@@ -737,11 +736,8 @@ async fn create_contact(
 
 async fn gdpr_delete(
     State(state): State<Arc<SimState>>,
-    Path(version): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
+    CheckedJson(request): CheckedJson<GdprDeleteBody>,
 ) -> Result<StatusCode, Refusal> {
-    let request: GdprDeleteBody = json_body(&version, &headers, &body)?;
     let mut portal = state.portal.lock().unwrap();
     let id_property = request.id_property.as_deref();
     match resolve(&portal, &request.object_id, id_property)? {
