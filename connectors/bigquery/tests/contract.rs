@@ -7,19 +7,19 @@ use hush_connector_bigquery::sim::{
     BigQuerySim, BigQuerySimConfig, SimGrant, SimOutcome, SimStatement,
 };
 use hush_connector_bigquery::{
-    BigQueryConfig, BigQueryConnector, BigQuerySettings, EVIDENCE_JOBS, EVIDENCE_ROWS_AFFECTED,
-    EVIDENCE_RUNNING,
+    BigQueryConfig, BigQueryConnector, BigQuerySettings, EVIDENCE_JOBS, EVIDENCE_RUNNING,
 };
 use hush_connector_kit::oauth::{AccessTokens, RefreshTokenGrant};
 use hush_connector_kit::testing::warehouse::{
-    self, assert_deletion_read_back_pending, assert_refused_without_the_bound_value, deleting_only,
-    deletion_read_back, Templates, WarehouseSuite,
+    self, assert_batch_retried_after, assert_deletion_read_back_pending,
+    assert_opt_out_flags_one_row, assert_read_back, assert_refused_without_the_bound_value,
+    deleting_only, deletion_read_back, request, Templates, JANE, JOHN,
 };
 use hush_connector_kit::testing::{
-    assert_refused, assert_retry_after, completed, email, email_sha256, opt_out, opting_out, work,
-    ComplianceSuite, WorkExt,
+    assert_refused, assert_retry_after, completed, email_sha256, opt_out, opting_out,
+    ComplianceSuite,
 };
-use hush_contracts::connector::{Connector, ConnectorError, Operation, SuppressionWork};
+use hush_contracts::connector::{Connector, ConnectorError, Operation};
 use hush_contracts::events::{ConfirmationAction, RequestKind, VerificationStatus};
 use hush_contracts::recipients::RecipientConfig;
 use hush_sim_kit::jwt::RsaTestKey;
@@ -38,8 +38,6 @@ fn sent() -> Templates {
 }
 
 const SERVICE_ACCOUNT: &str = "hush@acme-prod.iam.gserviceaccount.com";
-const JANE: &str = "jane@example.com";
-const JOHN: &str = "john@example.com";
 
 /// The service-account key file's JSON, holding the test binary's shared key.
 fn key_file() -> String {
@@ -76,10 +74,14 @@ fn recipient(sim: &BigQuerySim, overrides: &str) -> RecipientConfig {
     )
 }
 
-fn connector_with(sim: &BigQuerySim, settings: &str, tokens: TokenSource) -> BigQueryConnector {
-    let r = recipient(sim, settings);
+/// A connector for the recipient block `r`, exchanging `tokens`.
+fn connector_for(r: &RecipientConfig, tokens: TokenSource) -> BigQueryConnector {
     let parsed: BigQuerySettings = r.settings().unwrap();
-    BigQueryConnector::new(BigQueryConfig::with_tokens(&r, parsed, tokens).unwrap()).unwrap()
+    BigQueryConnector::new(BigQueryConfig::with_tokens(r, parsed, tokens).unwrap()).unwrap()
+}
+
+fn connector_with(sim: &BigQuerySim, settings: &str, tokens: TokenSource) -> BigQueryConnector {
+    connector_for(&recipient(sim, settings), tokens)
 }
 
 fn service_account(sim: &BigQuerySim) -> TokenSource {
@@ -95,18 +97,11 @@ async fn start(config: BigQuerySimConfig) -> (BigQuerySim, BigQueryConnector) {
     (sim, connector)
 }
 
-fn request(kind: RequestKind, address: &str) -> SuppressionWork {
-    work(kind).with(email(address))
-}
-
 #[tokio::test]
 async fn an_opt_out_runs_parameterised_dml_as_the_service_account_and_reads_it_back() {
     let (sim, connector) = start(sim_config()).await;
     let item = opt_out(JANE);
-    let completion = completed(&connector, Operation::Suppress, &item).await;
-    assert_eq!(completion.action, ConfirmationAction::Flagged);
-    assert_eq!(completion.verification, VerificationStatus::Pending);
-    assert_eq!(completion.evidence[EVIDENCE_ROWS_AFFECTED], "1");
+    let completion = assert_opt_out_flags_one_row(&connector, &item).await;
     assert_eq!(completion.evidence["credentials"], "service_account");
     assert_eq!(completion.evidence["location"], "EU");
     let jobs = sim.jobs();
@@ -134,15 +129,9 @@ async fn an_opt_out_runs_parameterised_dml_as_the_service_account_and_reads_it_b
     assert_eq!(query.json["timeoutMs"], 250);
     assert_eq!(sim.rows()[0]["do_not_sell"], "true");
 
-    assert_eq!(
-        connector.verify(&item, &completion).await,
-        VerificationStatus::Verified
-    );
+    assert_read_back(&connector, &item, &completion, VerificationStatus::Verified).await;
     sim.set_rows(vec![suite_row(JANE)]);
-    assert_eq!(
-        connector.verify(&item, &completion).await,
-        VerificationStatus::Failed
-    );
+    assert_read_back(&connector, &item, &completion, VerificationStatus::Failed).await;
     assert_eq!(
         sim.control().calls_to("/token").len(),
         1,
@@ -199,11 +188,7 @@ async fn a_query_bigquery_refuses_is_permanent_without_the_bound_value() {
         &mut r,
         "DELETE FROM crm.customers WHERE id = CAST(:customer_id AS INT64)",
     );
-    let parsed: BigQuerySettings = r.settings().unwrap();
-    let connector = BigQueryConnector::new(
-        BigQueryConfig::with_tokens(&r, parsed, service_account(&sim)).unwrap(),
-    )
-    .unwrap();
+    let connector = connector_for(&r, service_account(&sim));
     assert_refused_without_the_bound_value(
         &connector,
         "BigQuery (invalidQuery): Bad int64 value: <identifier>",
@@ -298,16 +283,8 @@ async fn rate_limits_and_failures_are_classified_and_halt_the_rest_of_the_batch(
         403,
         r#"{"error": {"code": 403, "message": "Exceeded rate limits: too many table dml insert operations for this table.", "errors": [{"reason": "rateLimitExceeded", "domain": "usageLimits", "message": "Exceeded rate limits"}]}}"#,
     ));
-    let results = connector
-        .apply(
-            Operation::Suppress,
-            &[opt_out(JOHN), request(RequestKind::LimitSensitive, JOHN)],
-        )
-        .await
-        .unwrap();
-    for result in results {
-        assert_retry_after(result, Duration::from_secs(2));
-    }
+    let batch = [opt_out(JOHN), request(RequestKind::LimitSensitive, JOHN)];
+    assert_batch_retried_after(&connector, &batch, Duration::from_secs(2)).await;
     assert_eq!(
         sim.control().calls().len(),
         before + 1,
@@ -379,18 +356,10 @@ async fn the_simulator_checks_requests_like_bigquery() {
     assert_eq!(sim.jobs().len(), 1, "no refused query ran");
 }
 
-#[tokio::test]
-async fn the_connector_passes_the_warehouse_suite() {
-    let (sim, connector) = start(sim_config()).await;
-    WarehouseSuite {
-        connector: &connector,
-        people: [JANE, JOHN],
-        handles_key: EVIDENCE_JOBS,
-        runs: &|| sim.jobs().into_iter().map(|j| j.job_id).collect(),
-        rows: &|| sim.rows().len(),
-    }
-    .run()
-    .await;
+hush_connector_kit::warehouse_suite_test! {
+    start: start(sim_config()),
+    handles_key: EVIDENCE_JOBS,
+    runs: |sim: &BigQuerySim| sim.jobs().into_iter().map(|j| j.job_id).collect(),
 }
 
 #[tokio::test]

@@ -3,12 +3,12 @@
 use std::time::Duration;
 
 use hush_connector_kit::testing::warehouse::{
-    self, assert_deletion_read_back_pending, assert_refused_without_the_bound_value, deleting_only,
-    deletion_read_back, Templates, WarehouseSuite,
+    self, assert_batch_retried_after, assert_deletion_read_back_pending,
+    assert_opt_out_flags_one_row, assert_read_back, assert_refused_without_the_bound_value,
+    deleting_only, deletion_read_back, request, Templates, JANE, JOHN,
 };
 use hush_connector_kit::testing::{
-    assert_refused, assert_retry_after, completed, email, email_sha256, one, opt_out, opting_out,
-    work, ComplianceSuite, WorkExt,
+    assert_refused, completed, email_sha256, one, opt_out, opting_out, ComplianceSuite,
 };
 use hush_connector_snowflake::auth::{Authorization, SigningKey};
 use hush_connector_snowflake::config::{key_pair, token_authorization};
@@ -19,7 +19,7 @@ use hush_connector_snowflake::{
     SnowflakeConfig, SnowflakeConnector, SnowflakeSettings, EVIDENCE_HANDLES,
     EVIDENCE_ROWS_AFFECTED, EVIDENCE_RUNNING,
 };
-use hush_contracts::connector::{Connector, ConnectorError, Operation, SuppressionWork};
+use hush_contracts::connector::{Connector, ConnectorError, Operation};
 use hush_contracts::events::{ConfirmationAction, RequestKind, VerificationStatus};
 use hush_contracts::recipients::RecipientConfig;
 use hush_sim_kit::jwt::RsaTestKey;
@@ -36,9 +36,6 @@ fn templates() -> Templates {
 fn sent() -> Templates {
     templates().sent_as("?")
 }
-
-const JANE: &str = "jane@example.com";
-const JOHN: &str = "john@example.com";
 
 fn keypair_sim() -> SnowflakeSimConfig {
     SnowflakeSimConfig {
@@ -66,18 +63,22 @@ fn recipient(sim: &SnowflakeSim, overrides: &str) -> RecipientConfig {
     )
 }
 
-/// A connector authenticating with the test key pair.
-fn keypair_connector(sim: &SnowflakeSim, settings: &str) -> SnowflakeConnector {
-    let r = recipient(sim, settings);
+/// A connector for the recipient block `r`, authenticating with the test key pair.
+fn keypair_connector_for(r: &RecipientConfig) -> SnowflakeConnector {
     let parsed: SnowflakeSettings = r.settings().unwrap();
     let authorization = key_pair(
-        &r,
+        r,
         &parsed,
         SigningKey::from_pem(&RsaTestKey::shared().pem).unwrap(),
     )
     .unwrap();
-    SnowflakeConnector::new(SnowflakeConfig::with_authorization(&r, parsed, authorization).unwrap())
+    SnowflakeConnector::new(SnowflakeConfig::with_authorization(r, parsed, authorization).unwrap())
         .unwrap()
+}
+
+/// A connector authenticating with the test key pair, with the TOML `settings` overrides.
+fn keypair_connector(sim: &SnowflakeSim, settings: &str) -> SnowflakeConnector {
+    keypair_connector_for(&recipient(sim, settings))
 }
 
 async fn start(config: SnowflakeSimConfig) -> (SnowflakeSim, SnowflakeConnector) {
@@ -86,18 +87,11 @@ async fn start(config: SnowflakeSimConfig) -> (SnowflakeSim, SnowflakeConnector)
     (sim, connector)
 }
 
-fn request(kind: RequestKind, address: &str) -> SuppressionWork {
-    work(kind).with(email(address))
-}
-
 #[tokio::test]
 async fn an_opt_out_flags_the_row_through_the_sql_api_and_reads_it_back() {
     let (sim, connector) = start(keypair_sim()).await;
     let item = opt_out(JANE);
-    let completion = completed(&connector, Operation::Suppress, &item).await;
-    assert_eq!(completion.action, ConfirmationAction::Flagged);
-    assert_eq!(completion.verification, VerificationStatus::Pending);
-    assert_eq!(completion.evidence[EVIDENCE_ROWS_AFFECTED], "1");
+    let completion = assert_opt_out_flags_one_row(&connector, &item).await;
     assert_eq!(completion.evidence["authentication"], "KEYPAIR_JWT");
     let executions = sim.executions();
     assert_eq!(executions.len(), 1);
@@ -133,16 +127,10 @@ async fn an_opt_out_flags_the_row_through_the_sql_api_and_reads_it_back() {
     );
     assert_eq!(sim.rows()[0]["do_not_sell"], "true");
 
-    assert_eq!(
-        connector.verify(&item, &completion).await,
-        VerificationStatus::Verified
-    );
+    assert_read_back(&connector, &item, &completion, VerificationStatus::Verified).await;
     // Someone clears the flag afterwards: the read-back sees it.
     sim.set_rows(vec![suite_row(JANE)]);
-    assert_eq!(
-        connector.verify(&item, &completion).await,
-        VerificationStatus::Failed
-    );
+    assert_read_back(&connector, &item, &completion, VerificationStatus::Failed).await;
 }
 
 #[tokio::test]
@@ -208,16 +196,7 @@ async fn snowflakes_messages_never_carry_a_bound_value() {
         &mut r,
         "DELETE FROM customers WHERE id = :customer_id::NUMBER",
     );
-    let parsed: SnowflakeSettings = r.settings().unwrap();
-    let auth = key_pair(
-        &r,
-        &parsed,
-        SigningKey::from_pem(&RsaTestKey::shared().pem).unwrap(),
-    )
-    .unwrap();
-    let connector =
-        SnowflakeConnector::new(SnowflakeConfig::with_authorization(&r, parsed, auth).unwrap())
-            .unwrap();
+    let connector = keypair_connector_for(&r);
     assert_refused_without_the_bound_value(&connector, "Numeric value '<identifier>'").await;
 }
 
@@ -295,13 +274,8 @@ async fn a_key_the_user_does_not_hold_is_refused() {
 async fn vendor_failures_are_classified_and_halt_the_rest_of_the_batch() {
     let (sim, connector) = start(keypair_sim()).await;
     sim.control().inject(Fault::too_many_requests(7));
-    let results = connector
-        .apply(Operation::Suppress, &[opt_out(JANE), opt_out(JOHN)])
-        .await
-        .unwrap();
-    for result in results {
-        assert_retry_after(result, Duration::from_secs(7));
-    }
+    let batch = [opt_out(JANE), opt_out(JOHN)];
+    assert_batch_retried_after(&connector, &batch, Duration::from_secs(7)).await;
     assert_eq!(
         sim.control().calls().len(),
         1,
@@ -402,18 +376,10 @@ async fn the_simulator_checks_requests_like_snowflake() {
     assert_eq!(sim.executions().len(), 1, "no refused request ran");
 }
 
-#[tokio::test]
-async fn the_connector_passes_the_warehouse_suite() {
-    let (sim, connector) = start(keypair_sim()).await;
-    WarehouseSuite {
-        connector: &connector,
-        people: [JANE, JOHN],
-        handles_key: EVIDENCE_HANDLES,
-        runs: &|| sim.executions().into_iter().map(|e| e.handle).collect(),
-        rows: &|| sim.rows().len(),
-    }
-    .run()
-    .await;
+hush_connector_kit::warehouse_suite_test! {
+    start: start(keypair_sim()),
+    handles_key: EVIDENCE_HANDLES,
+    runs: |sim: &SnowflakeSim| sim.executions().into_iter().map(|e| e.handle).collect(),
 }
 
 #[tokio::test]

@@ -8,8 +8,90 @@ use hush_contracts::connector::{Completion, Connector, Operation, SuppressionWor
 use hush_contracts::events::{ConfirmationAction, IdentifierType, RequestKind, VerificationStatus};
 use hush_contracts::recipients::RecipientConfig;
 
-use super::{assert_refused_without, email, hashed, one, recipient_with, with_raw, work, WorkExt};
+use super::{
+    assert_refused_without, assert_retry_after, completed, email, hashed, one, recipient_with,
+    with_raw, work, WorkExt,
+};
 use crate::sql::jobs::EVIDENCE_ROWS_AFFECTED;
+
+/// The first of the two people (by email) the warehouse tests' simulated tables hold a row for.
+pub const JANE: &str = "jane@example.com";
+/// The second of the two people the warehouse tests' simulated tables hold a row for.
+pub const JOHN: &str = "john@example.com";
+
+/// Declares `#[tokio::test] fn the_connector_passes_the_warehouse_suite()`: `$start` (an
+/// expression awaiting to `(simulator, connector)`, the simulated table holding rows for
+/// [`JANE`] and [`JOHN`] and offering `rows()`) passes the [`WarehouseSuite`], its runs'
+/// handles named by the evidence key `$handles_key` and listed by `$runs` (a closure taking the
+/// simulator).
+#[macro_export]
+macro_rules! warehouse_suite_test {
+    (start: $start:expr, handles_key: $handles_key:expr, runs: $runs:expr $(,)?) => {
+        #[tokio::test]
+        async fn the_connector_passes_the_warehouse_suite() {
+            let (sim, connector) = $start.await;
+            let runs = $runs;
+            $crate::testing::warehouse::WarehouseSuite {
+                connector: &connector,
+                people: [
+                    $crate::testing::warehouse::JANE,
+                    $crate::testing::warehouse::JOHN,
+                ],
+                handles_key: $handles_key,
+                runs: &|| runs(&sim),
+                rows: &|| sim.rows().len(),
+            }
+            .run()
+            .await;
+        }
+    };
+}
+
+/// A request of `kind` for the person with email `address`.
+pub fn request(kind: RequestKind, address: &str) -> SuppressionWork {
+    work(kind).with(email(address))
+}
+
+/// Applies `item`, an opt-out of a person the table holds one row for, through `connector` and
+/// panics unless it is `FLAGGED` on one row, left `PENDING` for its read-back; answers the
+/// completion.
+pub async fn assert_opt_out_flags_one_row(
+    connector: &dyn Connector,
+    item: &SuppressionWork,
+) -> Completion {
+    let completion = completed(connector, Operation::Suppress, item).await;
+    assert_eq!(completion.action, ConfirmationAction::Flagged);
+    assert_eq!(completion.verification, VerificationStatus::Pending);
+    assert_eq!(completion.evidence[EVIDENCE_ROWS_AFFECTED], "1");
+    completion
+}
+
+/// Panics unless reading `item`'s `completion` back through `connector` says `expected`.
+pub async fn assert_read_back(
+    connector: &dyn Connector,
+    item: &SuppressionWork,
+    completion: &Completion,
+    expected: VerificationStatus,
+) {
+    assert_eq!(connector.verify(item, completion).await, expected);
+}
+
+/// Applies `batch` (the first call of which the vendor refuses with a rate limit) through
+/// `connector` and panics unless every item is to be retried after `after`.
+pub async fn assert_batch_retried_after(
+    connector: &dyn Connector,
+    batch: &[SuppressionWork],
+    after: std::time::Duration,
+) {
+    let results = connector
+        .apply(Operation::Suppress, batch)
+        .await
+        .expect("the batch itself does not fail");
+    assert_eq!(results.len(), batch.len(), "one result per item");
+    for result in results {
+        assert_retry_after(result, after);
+    }
+}
 
 /// The statement templates the suite expects a warehouse recipient to be configured with, over
 /// one customers table: `opt_out` sets `do_not_sell` and `limit` sets `limit_sensitive` on the
@@ -129,7 +211,7 @@ pub async fn deletion_read_back(
     connector: &dyn Connector,
     address: &str,
 ) -> (SuppressionWork, Completion, VerificationStatus) {
-    let item = work(RequestKind::Delete).with(email(address));
+    let item = request(RequestKind::Delete, address);
     let completion = one(connector
         .apply(Operation::Delete, std::slice::from_ref(&item))
         .await)
@@ -166,7 +248,7 @@ impl WarehouseSuite<'_> {
     }
 
     fn request(&self, kind: RequestKind, person: usize) -> SuppressionWork {
-        work(kind).with(email(self.people[person]))
+        request(kind, self.people[person])
     }
 
     async fn apply_one(&self, operation: Operation, item: &SuppressionWork) -> Completion {
