@@ -66,10 +66,7 @@ async fn start(config: AmplitudeSimConfig) -> (AmplitudeSim, AmplitudeConnector)
 async fn deletions_are_scheduled_in_one_request_and_pending_on_the_job() {
     let config = sim_config();
     let (sim, connector) = start(config.clone()).await;
-    let results = connector
-        .apply(Operation::Delete, &[deletion("user-1"), deletion("user-2")])
-        .await
-        .unwrap();
+    let results = deleting_all(&connector, &["user-1", "user-2"]).await;
 
     let calls = sim.control().calls_to("/api/2/deletions/users");
     assert_eq!(calls.len(), 1);

@@ -57,10 +57,7 @@ async fn start(config: MixpanelSimConfig) -> (MixpanelSim, MixpanelConnector) {
 async fn deletions_become_one_ccpa_task_left_pending_with_its_id() {
     let config = sim_config();
     let (sim, connector) = start(config.clone()).await;
-    let results = connector
-        .apply(Operation::Delete, &[deletion("d-1"), deletion("d-2")])
-        .await
-        .unwrap();
+    let results = deleting_all(&connector, &["d-1", "d-2"]).await;
 
     let calls = sim.control().calls();
     assert_eq!(calls.len(), 1, "no status read without max_wait_ms");

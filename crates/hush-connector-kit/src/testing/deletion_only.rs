@@ -134,8 +134,14 @@ pub fn assert_deleted_pending<'a>(
 
 /// Deletes every one of `customer_ids` in one batch through `connector` and panics unless each
 /// is `DELETED`; answers the results.
-pub async fn deleting_all(connector: &dyn Connector, customer_ids: &[String]) -> ItemResults {
-    let batch: Vec<_> = customer_ids.iter().map(|id| deletion(id)).collect();
+pub async fn deleting_all(
+    connector: &dyn Connector,
+    customer_ids: &[impl AsRef<str>],
+) -> ItemResults {
+    let batch: Vec<_> = customer_ids
+        .iter()
+        .map(|id| deletion(id.as_ref()))
+        .collect();
     let results = connector
         .apply(Operation::Delete, &batch)
         .await
