@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use hush_connector_kit::oauth::{AccessTokens, RefreshTokenGrant};
 use hush_connector_kit::settings::Fields;
-use hush_connector_kit::sql::jobs::RunSettings;
+use hush_connector_kit::sql::jobs::{DefaultWaits, RunSettings, RunWaits};
 use hush_connector_kit::sql::rights::RightSettings;
 use hush_contracts::config::ConfigError;
 use hush_contracts::recipients::RecipientConfig;
@@ -50,25 +50,20 @@ pub struct BigQuerySettings {
     /// otherwise).
     #[serde(default)]
     pub token_url: Option<String>,
-    /// Wait between two reads of a running job, in milliseconds.
-    #[serde(default = "default_poll_interval_ms")]
-    pub poll_interval_ms: u64,
-    /// Longest wait for running jobs inside one call, in milliseconds; 0 reads them once.
-    #[serde(default = "default_max_wait_ms")]
-    pub max_wait_ms: u64,
+    /// `poll_interval_ms` and `max_wait_ms`: how long to wait for running runs.
+    #[serde(flatten)]
+    pub waits: RunWaits,
     /// The rights' tables: `[settings.opt_out]`, `[settings.limit]`, `[settings.delete]` and
     /// `[settings.opt_in]`, each required when the recipient's `request_kinds` include its right.
     #[serde(flatten)]
     pub rights: RightSettings,
 }
 
-fn default_poll_interval_ms() -> u64 {
-    DEFAULT_POLL_INTERVAL_MS
-}
-
-fn default_max_wait_ms() -> u64 {
-    DEFAULT_MAX_WAIT_MS
-}
+/// The waits of a recipient that sets none.
+const DEFAULT_WAITS: DefaultWaits = DefaultWaits {
+    poll_interval_ms: DEFAULT_POLL_INTERVAL_MS,
+    max_wait_ms: DEFAULT_MAX_WAIT_MS,
+};
 
 /// Everything the BigQuery connector needs, resolved and validated.
 #[derive(Debug)]
@@ -173,8 +168,8 @@ impl BigQueryConfig {
             recipient,
             &BigQuery,
             &settings.rights,
-            settings.poll_interval_ms,
-            settings.max_wait_ms,
+            &settings.waits,
+            DEFAULT_WAITS,
         )?;
         Ok(Self {
             base_url: fields.base_url(),

@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use hush_connector_kit::settings::Fields;
-use hush_connector_kit::sql::jobs::RunSettings;
+use hush_connector_kit::sql::jobs::{DefaultWaits, RunSettings, RunWaits};
 use hush_connector_kit::sql::rights::RightSettings;
 use hush_contracts::config::ConfigError;
 use hush_contracts::recipients::RecipientConfig;
@@ -63,12 +63,9 @@ pub struct SnowflakeSettings {
     /// Seconds before Snowflake cancels a statement (`timeout`; 0 is Snowflake's maximum).
     #[serde(default = "default_statement_timeout_s")]
     pub statement_timeout_s: u64,
-    /// Wait between two reads of a running statement, in milliseconds.
-    #[serde(default = "default_poll_interval_ms")]
-    pub poll_interval_ms: u64,
-    /// Longest wait for running statements inside one call, in milliseconds; 0 does not wait.
-    #[serde(default = "default_max_wait_ms")]
-    pub max_wait_ms: u64,
+    /// `poll_interval_ms` and `max_wait_ms`: how long to wait for running runs.
+    #[serde(flatten)]
+    pub waits: RunWaits,
     /// The rights' tables: `[settings.opt_out]`, `[settings.limit]`, `[settings.delete]` and
     /// `[settings.opt_in]`, each required when the recipient's `request_kinds` include its right.
     #[serde(flatten)]
@@ -79,13 +76,11 @@ fn default_statement_timeout_s() -> u64 {
     DEFAULT_STATEMENT_TIMEOUT_S
 }
 
-fn default_poll_interval_ms() -> u64 {
-    DEFAULT_POLL_INTERVAL_MS
-}
-
-fn default_max_wait_ms() -> u64 {
-    DEFAULT_MAX_WAIT_MS
-}
+/// The waits of a recipient that sets none.
+const DEFAULT_WAITS: DefaultWaits = DefaultWaits {
+    poll_interval_ms: DEFAULT_POLL_INTERVAL_MS,
+    max_wait_ms: DEFAULT_MAX_WAIT_MS,
+};
 
 /// Everything the Snowflake connector needs, resolved and validated.
 #[derive(Debug)]
@@ -167,8 +162,8 @@ impl SnowflakeConfig {
             recipient,
             &Snowflake,
             &settings.rights,
-            settings.poll_interval_ms,
-            settings.max_wait_ms,
+            &settings.waits,
+            DEFAULT_WAITS,
         )?;
         Ok(Self {
             base_url: fields.base_url(),

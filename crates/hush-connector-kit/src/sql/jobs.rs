@@ -29,6 +29,7 @@ use hush_contracts::events::{ConfirmationAction, RequestKind, VerificationStatus
 
 use hush_contracts::config::ConfigError;
 use hush_contracts::recipients::RecipientConfig;
+use serde::Deserialize;
 
 use super::rights::{
     not_configured, statement_ran, unbindable, ConfiguredSql, RightSettings, Rights,
@@ -136,18 +137,44 @@ pub struct RunSettings {
     pub max_wait: Duration,
 }
 
+/// The `[recipients.settings]` keys of how long a warehouse recipient waits for running runs,
+/// which its connector's settings take in with `#[serde(flatten)]` beside the rights' tables
+/// ([`RightSettings`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct RunWaits {
+    /// Wait between two reads of a running run, in milliseconds (`poll_interval_ms`); the
+    /// connector's default when left out.
+    #[serde(default)]
+    pub poll_interval_ms: Option<u64>,
+    /// Longest wait for running runs inside one call, in milliseconds (`max_wait_ms`; 0 does
+    /// not wait); the connector's default when left out.
+    #[serde(default)]
+    pub max_wait_ms: Option<u64>,
+}
+
+/// A connector's waits for running runs where the recipient sets none, in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DefaultWaits {
+    /// Wait between two reads of a running run.
+    pub poll_interval_ms: u64,
+    /// Longest wait for running runs inside one call.
+    pub max_wait_ms: u64,
+}
+
 impl RunSettings {
-    /// Reads `recipient`'s rights in `dialect` (see [`Rights::configure`]) with its
-    /// `settings.poll_interval_ms` (at least 1) and `settings.max_wait_ms` (0 does not wait);
-    /// errors name the field at fault.
+    /// Reads `recipient`'s `rights` in `dialect` (see [`Rights::configure`]) with its
+    /// `waits`: `settings.poll_interval_ms` (at least 1) and `settings.max_wait_ms` (0 does not
+    /// wait), each `defaults`' where left out; errors name the field at fault.
     pub fn configure(
         recipient: &RecipientConfig,
         dialect: &dyn Dialect,
         rights: &RightSettings,
-        poll_interval_ms: u64,
-        max_wait_ms: u64,
+        waits: &RunWaits,
+        defaults: DefaultWaits,
     ) -> Result<Self, ConfigError> {
         let fields = Fields::of(recipient);
+        let poll_interval_ms = waits.poll_interval_ms.unwrap_or(defaults.poll_interval_ms);
+        let max_wait_ms = waits.max_wait_ms.unwrap_or(defaults.max_wait_ms);
         fields.at_least_one("settings.poll_interval_ms", poll_interval_ms)?;
         Ok(Self {
             recipient_id: recipient.id.clone(),
@@ -1047,12 +1074,33 @@ mod tests {
             delete: Some(delete),
             ..RightSettings::default()
         };
-        let runs = RunSettings::configure(&block, &Plain, &rights, 5, 0).unwrap();
+        let unset = RunWaits::default();
+        let defaults = DefaultWaits {
+            poll_interval_ms: 5,
+            max_wait_ms: 0,
+        };
+        let runs = RunSettings::configure(&block, &Plain, &rights, &unset, defaults).unwrap();
         assert_eq!(runs.recipient_id, "wh");
         assert_eq!(runs.poll_interval, Duration::from_millis(5));
         assert_eq!(runs.max_wait, Duration::ZERO);
         assert!(runs.rights.right(RequestKind::Delete).is_some());
-        let refused = RunSettings::configure(&block, &Plain, &rights, 0, 0).unwrap_err();
+        let set = RunWaits {
+            poll_interval_ms: Some(7),
+            max_wait_ms: Some(9),
+        };
+        let runs = RunSettings::configure(&block, &Plain, &rights, &set, defaults).unwrap();
+        assert_eq!(
+            runs.poll_interval,
+            Duration::from_millis(7),
+            "set, not default"
+        );
+        assert_eq!(runs.max_wait, Duration::from_millis(9), "set, not default");
+        let no_pause = RunWaits {
+            poll_interval_ms: Some(0),
+            max_wait_ms: None,
+        };
+        let refused =
+            RunSettings::configure(&block, &Plain, &rights, &no_pause, defaults).unwrap_err();
         assert!(
             refused
                 .to_string()
@@ -1063,7 +1111,8 @@ mod tests {
             delete: None,
             ..rights
         };
-        let missing = RunSettings::configure(&block, &Plain, &without_delete, 5, 0).unwrap_err();
+        let missing =
+            RunSettings::configure(&block, &Plain, &without_delete, &unset, defaults).unwrap_err();
         assert!(missing.to_string().contains("settings.delete"), "{missing}");
     }
 }
