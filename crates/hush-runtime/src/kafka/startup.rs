@@ -63,7 +63,8 @@ impl From<ConfigError> for StartupError {
 
 /// Whether `code` says the broker is not there or not answering yet, rather than that it
 /// refuses the request: transport failures and timeouts, a broker or leader not available,
-/// and a name that does not resolve yet (a broker's DNS record appears with its pod).
+/// a name that does not resolve yet (a broker's DNS record appears with its pod), and a
+/// partition's leadership or group coordinator moving after a restart.
 pub fn transient_code(code: RDKafkaErrorCode) -> bool {
     matches!(
         code,
@@ -84,6 +85,13 @@ pub fn transient_code(code: RDKafkaErrorCode) -> bool {
             | RDKafkaErrorCode::NotController
             | RDKafkaErrorCode::KafkaStorageError
             | RDKafkaErrorCode::Retry
+            // Leadership moving after a broker restart: the client's metadata is behind or
+            // ahead of the partition's leader for a moment (Kafka marks all four retriable).
+            | RDKafkaErrorCode::UnknownLeaderEpoch
+            | RDKafkaErrorCode::FencedLeaderEpoch
+            | RDKafkaErrorCode::OffsetNotAvailable
+            | RDKafkaErrorCode::NotCoordinator
+            | RDKafkaErrorCode::CoordinatorLoadInProgress
     )
 }
 
@@ -288,6 +296,9 @@ mod tests {
             RDKafkaErrorCode::RequestTimedOut,
             RDKafkaErrorCode::LeaderNotAvailable,
             RDKafkaErrorCode::NotController,
+            RDKafkaErrorCode::UnknownLeaderEpoch,
+            RDKafkaErrorCode::FencedLeaderEpoch,
+            RDKafkaErrorCode::OffsetNotAvailable,
         ] {
             assert!(transient(&KafkaError::MetadataFetch(code)), "{code:?}");
         }
