@@ -107,7 +107,12 @@ impl MessageHandler for LeakHandler {
                 Ok(())
             }
             Leaked::Unchanged => Ok(()),
-            Leaked::RequestNotSeen if self.backlog.caught_up().await => {
+            // A record opened after `record_leak` looked and before the probe is in the store
+            // by the time the probe says every request was consumed: try the leak again.
+            Leaked::RequestNotSeen
+                if self.backlog.caught_up().await
+                    && !self.auditor.store().contains(&leak.last_request_id) =>
+            {
                 Err(HandlerError::Permanent(format!(
                     "leak {} names request {}, which is not on record",
                     leak.leak_id, leak.last_request_id

@@ -931,27 +931,55 @@ impl OwnerBatches {
         }
     }
 
-    /// What to do with a change whose request is not on record: wait for it while the requests
-    /// group has a backlog and the grace period runs, dead-letter it otherwise.
+    /// What to do with a change whose request was not on record when it was applied: wait for
+    /// it while the requests group has a backlog and the grace period runs, dead-letter it
+    /// otherwise.
     async fn not_seen(&self, message: &IncomingMessage, change: &Change) -> HandlerError {
         let caught_up = self.backlog.caught_up().await;
-        if caught_up || self.waiting.expired(message, Instant::now()) {
-            self.waiting.forget(message);
-            let from = match change {
-                Change::Confirmation(c) => format!("confirmation from {}", c.connector_id),
-                Change::Command(c) => format!("{} command {}", c.action.as_str(), c.command_id),
-            };
-            return HandlerError::Permanent(format!(
-                "{from} for request {} that is not on record ({})",
-                change.request_id(),
-                if caught_up {
-                    "every request has been consumed"
-                } else {
-                    "not seen within the grace period"
-                }
-            ));
+        // The requests group commits a request only once its record is in the store, so a
+        // record opened between this batch's apply and the backlog probe is in the store now.
+        let opened_since = caught_up && self.auditor.store().contains(change.request_id());
+        let expired = self.waiting.expired(message, Instant::now());
+        match orphan_verdict(caught_up, opened_since, expired) {
+            OrphanVerdict::Retry => {
+                HandlerError::Retryable(format!("request {} not seen yet", change.request_id()))
+            }
+            OrphanVerdict::DeadLetter(why) => {
+                self.waiting.forget(message);
+                let from = match change {
+                    Change::Confirmation(c) => format!("confirmation from {}", c.connector_id),
+                    Change::Command(c) => format!("{} command {}", c.action.as_str(), c.command_id),
+                };
+                HandlerError::Permanent(format!(
+                    "{from} for request {} that is not on record ({why})",
+                    change.request_id(),
+                ))
+            }
         }
-        HandlerError::Retryable(format!("request {} not seen yet", change.request_id()))
+    }
+}
+
+/// What becomes of a change whose request was not on record when it was applied.
+#[derive(Debug, PartialEq, Eq)]
+enum OrphanVerdict {
+    /// Apply it again later: its request may still come (or just came).
+    Retry,
+    /// Its request will not come: dead-letter it, saying why.
+    DeadLetter(&'static str),
+}
+
+/// The verdict on an orphan change from what is known after it was applied: whether every
+/// request has been consumed (`caught_up`), whether its record was opened since
+/// (`opened_since`: the batch raced the request) and whether its grace period ran out.
+fn orphan_verdict(caught_up: bool, opened_since: bool, expired: bool) -> OrphanVerdict {
+    if opened_since {
+        OrphanVerdict::Retry
+    } else if caught_up {
+        OrphanVerdict::DeadLetter("every request has been consumed")
+    } else if expired {
+        OrphanVerdict::DeadLetter("not seen within the grace period")
+    } else {
+        OrphanVerdict::Retry
     }
 }
 
@@ -2003,6 +2031,23 @@ mod tests {
             Some(completed),
             "the completed record stands"
         );
+    }
+
+    #[test]
+    fn an_orphan_whose_record_opened_meanwhile_is_applied_again_not_dead_lettered() {
+        // The batch was applied before its request's record was opened; by the backlog probe
+        // the request was consumed: the record is there now, so the change is retried.
+        assert_eq!(orphan_verdict(true, true, false), OrphanVerdict::Retry);
+        assert_eq!(orphan_verdict(true, true, true), OrphanVerdict::Retry);
+        assert_eq!(
+            orphan_verdict(true, false, false),
+            OrphanVerdict::DeadLetter("every request has been consumed")
+        );
+        assert_eq!(
+            orphan_verdict(false, false, true),
+            OrphanVerdict::DeadLetter("not seen within the grace period")
+        );
+        assert_eq!(orphan_verdict(false, false, false), OrphanVerdict::Retry);
     }
 
     #[test]
