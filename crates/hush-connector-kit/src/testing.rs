@@ -59,6 +59,24 @@ pub fn opt_out_of(identifiers: impl IntoIterator<Item = WorkIdentifier>) -> Supp
     }
 }
 
+/// The `[[recipients]]` block of service provider `id` of `kind` at `base_url`, with a timeout
+/// of `timeout_ms` and `[settings]` holding the TOML `settings`, each key of the TOML
+/// `overrides` then replacing the block's own as in [`recipient_with`].
+pub fn service_provider(
+    id: &str,
+    kind: &str,
+    base_url: &str,
+    timeout_ms: u64,
+    settings: &str,
+    overrides: &str,
+) -> RecipientConfig {
+    let block = format!(
+        "id = \"{id}\"\nkind = \"{kind}\"\nrole = \"SERVICE_PROVIDER\"\n\
+         base_url = \"{base_url}\"\ntimeout_ms = {timeout_ms}\n[settings]\n{settings}\n"
+    );
+    recipient_with(&block, overrides)
+}
+
 /// A `[[recipients]]` block read from the TOML `text`, with each key of the TOML `overrides`
 /// replacing the block's own: `timeout_ms` at the top, any other key in `[settings]`. Contract
 /// tests keep one block per connector and change only what a test is about.

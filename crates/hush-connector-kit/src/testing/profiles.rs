@@ -10,11 +10,11 @@ use hush_contracts::connector::{
 use hush_contracts::events::{RequestKind, VerificationStatus};
 use hush_contracts::recipients::RecipientConfig;
 
-use super::{apply_one, assert_refused, email, recipient_with, work, WorkExt};
+use super::{apply_one, assert_refused, email, service_provider, work, WorkExt};
 
 /// A `kind` recipient (id `kind`, a service provider) of the simulator at `base_url` with a
 /// one-second timeout, `[settings]` holding the TOML `settings`, each key of the TOML
-/// `overrides` then replacing the block's own as in [`recipient_with`]. A contract test passes
+/// `overrides` then replacing the block's own as in [`super::recipient_with`]. A contract test passes
 /// its vendor's defaults as `settings` and what a test is about as `overrides`.
 pub fn simulator_recipient(
     kind: &str,
@@ -22,11 +22,7 @@ pub fn simulator_recipient(
     settings: &str,
     overrides: &str,
 ) -> RecipientConfig {
-    let block = format!(
-        "id = \"{kind}\"\nkind = \"{kind}\"\nrole = \"SERVICE_PROVIDER\"\n\
-         base_url = \"{base_url}\"\ntimeout_ms = 1000\n[settings]\n{settings}\n"
-    );
-    recipient_with(&block, overrides)
+    service_provider(kind, kind, base_url, 1000, settings, overrides)
 }
 
 /// Sets each `(name, value)` of `variables` in the environment the first time a test of this

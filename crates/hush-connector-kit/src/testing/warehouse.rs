@@ -9,7 +9,7 @@ use hush_contracts::events::{ConfirmationAction, IdentifierType, RequestKind, Ve
 use hush_contracts::recipients::RecipientConfig;
 
 use super::{
-    assert_refused_without, assert_retry_after, completed, email, hashed, one, recipient_with,
+    assert_refused_without, assert_retry_after, completed, email, hashed, one, service_provider,
     with_raw, work, WorkExt,
 };
 use crate::sql::jobs::EVIDENCE_ROWS_AFFECTED;
@@ -166,13 +166,11 @@ pub fn recipient(
     templates: &Templates,
     overrides: &str,
 ) -> RecipientConfig {
-    let text = format!(
-        "id = \"{id}\"\nkind = \"{kind}\"\nrole = \"SERVICE_PROVIDER\"\n\
-         base_url = \"{base_url}\"\ntimeout_ms = 500\n[settings]\n{settings}\n\
-         poll_interval_ms = 5\nmax_wait_ms = 2000\n{}",
+    let settings = format!(
+        "{settings}\npoll_interval_ms = 5\nmax_wait_ms = 2000\n{}",
         templates.settings()
     );
-    recipient_with(&text, overrides)
+    service_provider(id, kind, base_url, 500, &settings, overrides)
 }
 
 /// Deletes the person with email `address` through `connector` and panics unless reading the
