@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use hush_connector_kit::poll::{DefaultWaits, JobWaits, Waits};
 use hush_connector_kit::secret::Secret;
 use hush_connector_kit::settings::Fields;
 use hush_contracts::config::ConfigError;
@@ -30,22 +31,19 @@ pub struct AmplitudeSettings {
     /// Amplitude's Portfolio feature) instead of only the project the API key belongs to.
     #[serde(default)]
     pub delete_from_org: bool,
-    /// Wait between two reads of a deletion job's status, in milliseconds.
-    #[serde(default = "default_poll_interval_ms")]
-    pub poll_interval_ms: u64,
-    /// Longest wait for a deletion job inside one call; a job not `done` then is confirmed with
-    /// verification `PENDING` and read back later. 0 (the default) does not wait.
-    #[serde(default = "default_max_wait_ms")]
-    pub max_wait_ms: u64,
+    /// `poll_interval_ms`, the wait between two reads of a deletion job's status, and
+    /// `max_wait_ms`, the longest wait for a deletion job inside one call; a job not `done` then
+    /// is confirmed with verification `PENDING` and read back later. 0 (the default) does not
+    /// wait.
+    #[serde(flatten)]
+    pub waits: JobWaits,
 }
 
-fn default_poll_interval_ms() -> u64 {
-    DEFAULT_POLL_INTERVAL_MS
-}
-
-fn default_max_wait_ms() -> u64 {
-    DEFAULT_MAX_WAIT_MS
-}
+/// The waits of a recipient that sets none.
+const DEFAULT_WAITS: DefaultWaits = DefaultWaits {
+    poll_interval_ms: DEFAULT_POLL_INTERVAL_MS,
+    max_wait_ms: DEFAULT_MAX_WAIT_MS,
+};
 
 /// The project's API key and secret key (HTTP basic auth). `Debug` never prints the secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,10 +80,8 @@ pub struct AmplitudeConfig {
     pub credentials: AmplitudeCredentials,
     /// Timeout of one HTTP call.
     pub timeout: Duration,
-    /// Wait between job status reads.
-    pub poll_interval: Duration,
-    /// Longest wait for a job inside one call.
-    pub max_wait: Duration,
+    /// How long to wait for a deletion job, between reads and inside one call.
+    pub waits: Waits,
 }
 
 impl AmplitudeConfig {
@@ -112,7 +108,7 @@ impl AmplitudeConfig {
                 "is empty; name the team or service that asks for deletions",
             ));
         }
-        fields.at_least_one("settings.poll_interval_ms", settings.poll_interval_ms)?;
+        let waits = settings.waits.configure(&fields, DEFAULT_WAITS)?;
         if credentials.api_key.trim().is_empty() {
             return Err(fields.invalid("credentials.api_key", "is empty"));
         }
@@ -124,8 +120,7 @@ impl AmplitudeConfig {
             delete_from_org: settings.delete_from_org,
             credentials,
             timeout: fields.timeout(),
-            poll_interval: Duration::from_millis(settings.poll_interval_ms),
-            max_wait: Duration::from_millis(settings.max_wait_ms),
+            waits,
         })
     }
 }
@@ -160,8 +155,8 @@ mod tests {
         assert_eq!(c.base_url, DEFAULT_BASE_URL);
         assert_eq!(c.requester, "privacy-bot");
         assert!(!c.delete_from_org);
-        assert_eq!(c.poll_interval, Duration::from_secs(2));
-        assert_eq!(c.max_wait, Duration::ZERO);
+        assert_eq!(c.waits.poll_interval, Duration::from_secs(2));
+        assert_eq!(c.waits.max_wait, Duration::ZERO);
         assert!(!format!("{c:?}").contains("amplitude-secret-value"));
     }
 

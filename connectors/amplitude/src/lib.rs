@@ -132,13 +132,15 @@ impl AmplitudeConnector {
         );
         let mut statuses = answered.clone();
         let mut last_error = None;
-        if answered.verification() == VerificationStatus::Pending && !config.max_wait.is_zero() {
+        if answered.verification() == VerificationStatus::Pending
+            && !config.waits.max_wait.is_zero()
+        {
             match verify::wait_for_jobs(
                 &self.client,
                 &keys,
                 &requested_on,
-                config.poll_interval,
-                config.max_wait,
+                config.waits.poll_interval,
+                config.waits.max_wait,
             )
             .await
             {

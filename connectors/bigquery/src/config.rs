@@ -6,8 +6,9 @@
 use std::time::Duration;
 
 use hush_connector_kit::oauth::{AccessTokens, RefreshTokenGrant};
+use hush_connector_kit::poll::{DefaultWaits, JobWaits};
 use hush_connector_kit::settings::Fields;
-use hush_connector_kit::sql::jobs::{DefaultWaits, RunSettings, RunWaits};
+use hush_connector_kit::sql::jobs::RunSettings;
 use hush_connector_kit::sql::rights::RightSettings;
 use hush_contracts::config::ConfigError;
 use hush_contracts::recipients::RecipientConfig;
@@ -52,7 +53,7 @@ pub struct BigQuerySettings {
     pub token_url: Option<String>,
     /// `poll_interval_ms` and `max_wait_ms`: how long to wait for running runs.
     #[serde(flatten)]
-    pub waits: RunWaits,
+    pub waits: JobWaits,
     /// The rights' tables: `[settings.opt_out]`, `[settings.limit]`, `[settings.delete]` and
     /// `[settings.opt_in]`, each required when the recipient's `request_kinds` include its right.
     #[serde(flatten)]

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use hush_connector_kit::poll::{DefaultWaits, JobWaits, Waits};
 use hush_connector_kit::secret::Secret;
 use hush_connector_kit::settings::Fields;
 use hush_contracts::config::ConfigError;
@@ -20,34 +21,21 @@ pub const DEFAULT_POLL_INTERVAL_MS: u64 = 5_000;
 pub const DEFAULT_MAX_WAIT_MS: u64 = 0;
 
 /// Connector-specific `[recipients.settings]` of a Mixpanel recipient.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MixpanelSettings {
-    /// Wait between two reads of a deletion task's status, in milliseconds.
-    #[serde(default = "default_poll_interval_ms")]
-    pub poll_interval_ms: u64,
-    /// Longest wait for a task inside one call; a task not finished then is confirmed with
-    /// verification `PENDING` and read back later. 0 (the default) does not wait.
-    #[serde(default = "default_max_wait_ms")]
-    pub max_wait_ms: u64,
+    /// `poll_interval_ms`, the wait between two reads of a deletion task's status, and
+    /// `max_wait_ms`, the longest wait for a task inside one call; a task not finished then is
+    /// confirmed with verification `PENDING` and read back later. 0 (the default) does not wait.
+    #[serde(flatten)]
+    pub waits: JobWaits,
 }
 
-impl Default for MixpanelSettings {
-    fn default() -> Self {
-        Self {
-            poll_interval_ms: DEFAULT_POLL_INTERVAL_MS,
-            max_wait_ms: DEFAULT_MAX_WAIT_MS,
-        }
-    }
-}
-
-fn default_poll_interval_ms() -> u64 {
-    DEFAULT_POLL_INTERVAL_MS
-}
-
-fn default_max_wait_ms() -> u64 {
-    DEFAULT_MAX_WAIT_MS
-}
+/// The waits of a recipient that sets none.
+const DEFAULT_WAITS: DefaultWaits = DefaultWaits {
+    poll_interval_ms: DEFAULT_POLL_INTERVAL_MS,
+    max_wait_ms: DEFAULT_MAX_WAIT_MS,
+};
 
 /// The project token (sent as the `token` query parameter) and a GDPR OAuth token of a project
 /// owner or admin (sent as a bearer token; Mixpanel issues it for one year). `Debug` never
@@ -83,10 +71,8 @@ pub struct MixpanelConfig {
     pub credentials: MixpanelCredentials,
     /// Timeout of one HTTP call.
     pub timeout: Duration,
-    /// Wait between task status reads.
-    pub poll_interval: Duration,
-    /// Longest wait for a task inside one call.
-    pub max_wait: Duration,
+    /// How long to wait for a task, between reads and inside one call.
+    pub waits: Waits,
 }
 
 impl MixpanelConfig {
@@ -106,7 +92,7 @@ impl MixpanelConfig {
     ) -> Result<Self, ConfigError> {
         let fields = Fields::of(recipient);
         fields.http_url("base_url", &recipient.base_url)?;
-        fields.at_least_one("settings.poll_interval_ms", settings.poll_interval_ms)?;
+        let waits = settings.waits.configure(&fields, DEFAULT_WAITS)?;
         for (name, value) in [
             ("project_token", &credentials.project_token),
             ("oauth_token", &credentials.oauth_token),
@@ -118,8 +104,7 @@ impl MixpanelConfig {
             base_url: fields.base_url(),
             credentials,
             timeout: fields.timeout(),
-            poll_interval: Duration::from_millis(settings.poll_interval_ms),
-            max_wait: Duration::from_millis(settings.max_wait_ms),
+            waits,
         })
     }
 }
@@ -152,8 +137,8 @@ mod tests {
     fn defaults_apply_and_secrets_stay_out_of_debug_output() {
         let c = config("").unwrap();
         assert_eq!(c.base_url, DEFAULT_BASE_URL);
-        assert_eq!(c.poll_interval, Duration::from_secs(5));
-        assert_eq!(c.max_wait, Duration::ZERO);
+        assert_eq!(c.waits.poll_interval, Duration::from_secs(5));
+        assert_eq!(c.waits.max_wait, Duration::ZERO);
         assert!(!format!("{c:?}").contains("-value"));
     }
 

@@ -84,7 +84,7 @@ impl MixpanelConnector {
         }
         let config = self.client.config();
         for (task, task_id) in created {
-            let outcome = if config.max_wait.is_zero() {
+            let outcome = if config.waits.max_wait.is_zero() {
                 PollOutcome::StillRunning {
                     last_status: Some("PENDING".into()),
                     last_error: None,
@@ -93,8 +93,8 @@ impl MixpanelConnector {
                 verify::wait_for_task(
                     &self.client,
                     &task_id,
-                    config.poll_interval,
-                    config.max_wait,
+                    config.waits.poll_interval,
+                    config.waits.max_wait,
                 )
                 .await
             };

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use hush_connector_kit::poll::{DefaultWaits, JobWaits, Waits};
 use hush_connector_kit::secret::Secret;
 use hush_connector_kit::settings::Fields;
 use hush_contracts::config::ConfigError;
@@ -16,34 +17,21 @@ pub const DEFAULT_POLL_INTERVAL_MS: u64 = 2_000;
 pub const DEFAULT_MAX_WAIT_MS: u64 = 600_000;
 
 /// Connector-specific `[recipients.settings]` of a Segment recipient.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SegmentSettings {
-    /// Wait between two reads of a regulation's status, in milliseconds.
-    #[serde(default = "default_poll_interval_ms")]
-    pub poll_interval_ms: u64,
-    /// Longest wait for a regulation inside one call; one still running then is confirmed with
-    /// verification `PENDING` and read back later.
-    #[serde(default = "default_max_wait_ms")]
-    pub max_wait_ms: u64,
+    /// `poll_interval_ms`, the wait between two reads of a regulation's status, and
+    /// `max_wait_ms`, the longest wait for a regulation inside one call; one still running then
+    /// is confirmed with verification `PENDING` and read back later.
+    #[serde(flatten)]
+    pub waits: JobWaits,
 }
 
-impl Default for SegmentSettings {
-    fn default() -> Self {
-        Self {
-            poll_interval_ms: DEFAULT_POLL_INTERVAL_MS,
-            max_wait_ms: DEFAULT_MAX_WAIT_MS,
-        }
-    }
-}
-
-fn default_poll_interval_ms() -> u64 {
-    DEFAULT_POLL_INTERVAL_MS
-}
-
-fn default_max_wait_ms() -> u64 {
-    DEFAULT_MAX_WAIT_MS
-}
+/// The waits of a recipient that sets none.
+const DEFAULT_WAITS: DefaultWaits = DefaultWaits {
+    poll_interval_ms: DEFAULT_POLL_INTERVAL_MS,
+    max_wait_ms: DEFAULT_MAX_WAIT_MS,
+};
 
 /// Everything the connector needs, resolved and validated.
 #[derive(Debug, Clone)]
@@ -56,10 +44,8 @@ pub struct SegmentConfig {
     pub token: Secret,
     /// Timeout of one HTTP call.
     pub timeout: Duration,
-    /// Wait between regulation status reads.
-    pub poll_interval: Duration,
-    /// Longest wait for a regulation inside one call.
-    pub max_wait: Duration,
+    /// How long to wait for a regulation, between reads and inside one call.
+    pub waits: Waits,
 }
 
 impl SegmentConfig {
@@ -74,15 +60,14 @@ impl SegmentConfig {
         let settings: SegmentSettings = recipient.settings()?;
         let fields = Fields::of(recipient);
         fields.http_url("base_url", &recipient.base_url)?;
-        fields.at_least_one("settings.poll_interval_ms", settings.poll_interval_ms)?;
+        let waits = settings.waits.configure(&fields, DEFAULT_WAITS)?;
         fields.not_blank("credentials.token", &token)?;
         Ok(Self {
             recipient_id: recipient.id.clone(),
             base_url: fields.base_url(),
             token,
             timeout: fields.timeout(),
-            poll_interval: Duration::from_millis(settings.poll_interval_ms),
-            max_wait: Duration::from_millis(settings.max_wait_ms),
+            waits,
         })
     }
 }
@@ -103,8 +88,8 @@ mod tests {
     fn defaults_apply_without_a_settings_table() {
         let c = SegmentConfig::with_token(&recipient(""), Secret::new("t")).unwrap();
         assert_eq!(c.base_url, DEFAULT_BASE_URL);
-        assert_eq!(c.poll_interval, Duration::from_secs(2));
-        assert_eq!(c.max_wait, Duration::from_secs(600));
+        assert_eq!(c.waits.poll_interval, Duration::from_secs(2));
+        assert_eq!(c.waits.max_wait, Duration::from_secs(600));
         assert!(!format!("{c:?}").contains("\"t\""));
     }
 

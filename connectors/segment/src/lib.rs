@@ -82,12 +82,12 @@ impl SegmentConnector {
         }
 
         let config = self.client.config();
-        let deadline = Instant::now() + config.max_wait;
+        let deadline = Instant::now() + config.waits.max_wait;
         for (regulation_type, regulation, regulate_id) in created {
             let outcome = verify::wait_for_regulation(
                 &self.client,
                 &regulate_id,
-                config.poll_interval,
+                config.waits.poll_interval,
                 deadline.saturating_duration_since(Instant::now()),
             )
             .await;

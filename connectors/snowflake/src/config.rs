@@ -6,8 +6,9 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
+use hush_connector_kit::poll::{DefaultWaits, JobWaits};
 use hush_connector_kit::settings::Fields;
-use hush_connector_kit::sql::jobs::{DefaultWaits, RunSettings, RunWaits};
+use hush_connector_kit::sql::jobs::RunSettings;
 use hush_connector_kit::sql::rights::RightSettings;
 use hush_contracts::config::ConfigError;
 use hush_contracts::recipients::RecipientConfig;
@@ -65,7 +66,7 @@ pub struct SnowflakeSettings {
     pub statement_timeout_s: u64,
     /// `poll_interval_ms` and `max_wait_ms`: how long to wait for running runs.
     #[serde(flatten)]
-    pub waits: RunWaits,
+    pub waits: JobWaits,
     /// The rights' tables: `[settings.opt_out]`, `[settings.limit]`, `[settings.delete]` and
     /// `[settings.opt_in]`, each required when the recipient's `request_kinds` include its right.
     #[serde(flatten)]

@@ -5,10 +5,60 @@
 use std::future::Future;
 use std::time::Duration;
 
+use serde::Deserialize;
 use tokio::time::Instant;
 
+use hush_contracts::config::ConfigError;
 use hush_contracts::connector::{Completion, ConnectorError};
 use hush_contracts::events::VerificationStatus;
+
+use crate::settings::Fields;
+
+/// The `[recipients.settings]` keys of how long a recipient waits for the vendor's jobs, which
+/// its connector's settings take in with `#[serde(flatten)]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct JobWaits {
+    /// Wait between two reads of a running job, in milliseconds (`poll_interval_ms`); the
+    /// connector's default when left out.
+    #[serde(default)]
+    pub poll_interval_ms: Option<u64>,
+    /// Longest wait for running jobs inside one call, in milliseconds (`max_wait_ms`; 0 does
+    /// not wait); the connector's default when left out.
+    #[serde(default)]
+    pub max_wait_ms: Option<u64>,
+}
+
+/// A connector's waits for running jobs where the recipient sets none, in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DefaultWaits {
+    /// Wait between two reads of a running job.
+    pub poll_interval_ms: u64,
+    /// Longest wait for running jobs inside one call.
+    pub max_wait_ms: u64,
+}
+
+/// How long a connector waits for the vendor's jobs, validated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Waits {
+    /// Wait between two reads of a running job.
+    pub poll_interval: Duration,
+    /// Longest wait for running jobs inside one call (zero does not wait).
+    pub max_wait: Duration,
+}
+
+impl JobWaits {
+    /// The waits the recipient of `fields` set, each `defaults`' where left out; refuses a
+    /// `settings.poll_interval_ms` of 0, naming the field.
+    pub fn configure(&self, fields: &Fields, defaults: DefaultWaits) -> Result<Waits, ConfigError> {
+        let poll_interval_ms = self.poll_interval_ms.unwrap_or(defaults.poll_interval_ms);
+        let max_wait_ms = self.max_wait_ms.unwrap_or(defaults.max_wait_ms);
+        fields.at_least_one("settings.poll_interval_ms", poll_interval_ms)?;
+        Ok(Waits {
+            poll_interval: Duration::from_millis(poll_interval_ms),
+            max_wait: Duration::from_millis(max_wait_ms),
+        })
+    }
+}
 
 /// The read-back of a completion left `PENDING` because the vendor's job was still running: the
 /// job named by the evidence under `job_key` is read again with `read_back`. Any other

@@ -29,13 +29,12 @@ use hush_contracts::events::{ConfirmationAction, RequestKind, VerificationStatus
 
 use hush_contracts::config::ConfigError;
 use hush_contracts::recipients::RecipientConfig;
-use serde::Deserialize;
 
 use super::rights::{
     not_configured, statement_ran, unbindable, ConfiguredSql, RightSettings, Rights,
 };
 use super::template::{Dialect, Execution};
-use crate::poll::{self, PolledStatus};
+use crate::poll::{self, DefaultWaits, JobWaits, PolledStatus, Waits};
 use crate::settings::Fields;
 
 pub use super::rights::EVIDENCE_STATEMENT;
@@ -137,30 +136,6 @@ pub struct RunSettings {
     pub max_wait: Duration,
 }
 
-/// The `[recipients.settings]` keys of how long a warehouse recipient waits for running runs,
-/// which its connector's settings take in with `#[serde(flatten)]` beside the rights' tables
-/// ([`RightSettings`]).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-pub struct RunWaits {
-    /// Wait between two reads of a running run, in milliseconds (`poll_interval_ms`); the
-    /// connector's default when left out.
-    #[serde(default)]
-    pub poll_interval_ms: Option<u64>,
-    /// Longest wait for running runs inside one call, in milliseconds (`max_wait_ms`; 0 does
-    /// not wait); the connector's default when left out.
-    #[serde(default)]
-    pub max_wait_ms: Option<u64>,
-}
-
-/// A connector's waits for running runs where the recipient sets none, in milliseconds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DefaultWaits {
-    /// Wait between two reads of a running run.
-    pub poll_interval_ms: u64,
-    /// Longest wait for running runs inside one call.
-    pub max_wait_ms: u64,
-}
-
 impl RunSettings {
     /// Reads `recipient`'s `rights` in `dialect` (see [`Rights::configure`]) with its
     /// `waits`: `settings.poll_interval_ms` (at least 1) and `settings.max_wait_ms` (0 does not
@@ -169,18 +144,19 @@ impl RunSettings {
         recipient: &RecipientConfig,
         dialect: &dyn Dialect,
         rights: &RightSettings,
-        waits: &RunWaits,
+        waits: &JobWaits,
         defaults: DefaultWaits,
     ) -> Result<Self, ConfigError> {
         let fields = Fields::of(recipient);
-        let poll_interval_ms = waits.poll_interval_ms.unwrap_or(defaults.poll_interval_ms);
-        let max_wait_ms = waits.max_wait_ms.unwrap_or(defaults.max_wait_ms);
-        fields.at_least_one("settings.poll_interval_ms", poll_interval_ms)?;
+        let Waits {
+            poll_interval,
+            max_wait,
+        } = waits.configure(&fields, defaults)?;
         Ok(Self {
             recipient_id: recipient.id.clone(),
             rights: Rights::configure(&fields, &recipient.request_kinds, dialect, rights)?,
-            poll_interval: Duration::from_millis(poll_interval_ms),
-            max_wait: Duration::from_millis(max_wait_ms),
+            poll_interval,
+            max_wait,
         })
     }
 }
@@ -1074,7 +1050,7 @@ mod tests {
             delete: Some(delete),
             ..RightSettings::default()
         };
-        let unset = RunWaits::default();
+        let unset = JobWaits::default();
         let defaults = DefaultWaits {
             poll_interval_ms: 5,
             max_wait_ms: 0,
@@ -1084,7 +1060,7 @@ mod tests {
         assert_eq!(runs.poll_interval, Duration::from_millis(5));
         assert_eq!(runs.max_wait, Duration::ZERO);
         assert!(runs.rights.right(RequestKind::Delete).is_some());
-        let set = RunWaits {
+        let set = JobWaits {
             poll_interval_ms: Some(7),
             max_wait_ms: Some(9),
         };
@@ -1095,7 +1071,7 @@ mod tests {
             "set, not default"
         );
         assert_eq!(runs.max_wait, Duration::from_millis(9), "set, not default");
-        let no_pause = RunWaits {
+        let no_pause = JobWaits {
             poll_interval_ms: Some(0),
             max_wait_ms: None,
         };
