@@ -118,16 +118,11 @@ fn job(body: &Value, bound: &[&str]) -> Result<RunState, ConnectorError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hush_connector_kit::testing::vendor_answer;
+    use hush_connector_kit::testing::{json_answer, vendor_answer};
     use serde_json::json;
 
-    /// BigQuery's answer with `status` and the JSON `body`.
-    fn answer(status: u16, body: Value) -> VendorAnswer {
-        vendor_answer(status, None, &body.to_string())
-    }
-
     fn google_error(status: u16, reason: &str, message: &str) -> VendorAnswer {
-        answer(
+        json_answer(
             status,
             json!({"error": {"code": status, "message": message, "status": "X",
                              "errors": [{"message": message, "domain": "global", "reason": reason}]}}),
@@ -137,7 +132,7 @@ mod tests {
     #[test]
     fn a_finished_dml_job_reports_its_affected_rows() {
         let done = read(
-            &answer(
+            &json_answer(
                 200,
                 json!({"kind": "bigquery#queryResponse", "jobComplete": true,
                        "jobReference": {"projectId": "p", "jobId": "job_1", "location": "EU"},
@@ -157,7 +152,7 @@ mod tests {
     fn a_running_job_and_a_check_count_are_read() {
         assert_eq!(
             read(
-                &answer(
+                &json_answer(
                     200,
                     json!({"jobComplete": false, "jobReference": {"jobId": "job_2"}})
                 ),
@@ -166,7 +161,7 @@ mod tests {
             Ok(RunState::Running("job_2".into()))
         );
         let Ok(RunState::Done(result)) = read(
-            &answer(
+            &json_answer(
                 200,
                 json!({"jobComplete": true, "jobReference": {"jobId": "job_3"},
                        "schema": {"fields": [{"name": "f0_", "type": "INTEGER"}]},

@@ -10,8 +10,8 @@ use hush_connector_kit::testing::audience::assert_unmatchable_not_found_and_opt_
 use hush_connector_kit::testing::google::assert_rejected_token_renewed_once;
 use hush_connector_kit::testing::read_back::assert_pending_then_verified;
 use hush_connector_kit::testing::{
-    apply_one, assert_refused, completed, email, email_sha256, hashed, recipient_with, work,
-    ComplianceSuite, WorkExt,
+    answered_json, apply_one, assert_refused, completed, email, email_sha256, hashed,
+    recipient_with, work, ComplianceSuite, WorkExt,
 };
 use hush_contracts::connector::{
     Connector, ConnectorError, Operation, SuppressionWork, WorkIdentifier,
@@ -352,21 +352,17 @@ async fn raw_job(
 ) -> (reqwest::Client, String, String) {
     let http = reqwest::Client::new();
     let token = config.oauth.access_token(&sim.token_url()).await;
-    let job: Value = http
-        .post(format!(
+    let job: Value = answered_json(
+        http.post(format!(
             "{}/v26/customers/1234567890/offlineUserDataJobs:create",
             sim.base_url()
         ))
         .bearer_auth(&token)
         .header("developer-token", &config.developer_token)
         .json(&json!({"job": {"type": "CUSTOMER_MATCH_USER_LIST",
-            "customerMatchUserListMetadata": {"userList": "customers/1234567890/userLists/555"}}}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+            "customerMatchUserListMetadata": {"userList": "customers/1234567890/userLists/555"}}})),
+    )
+    .await;
     (
         http,
         token,

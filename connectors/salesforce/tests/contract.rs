@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use hush_connector_kit::testing::profiles::{assert_reads_back, credentials_in_env};
 use hush_connector_kit::testing::{
-    assert_every_item, assert_refused, assert_retry_after, email, one, with_raw, work,
-    ComplianceSuite, WorkExt,
+    answered_json, assert_every_item, assert_refused, assert_retry_after, email, one, with_raw,
+    work, ComplianceSuite, WorkExt,
 };
 use hush_connector_salesforce::sim::{IndividualFlags, SalesforceSim};
 use hush_connector_salesforce::SalesforceConnector;
@@ -390,19 +390,15 @@ async fn people_with_both_a_contact_and_a_lead_are_linked_in_one_run_per_type() 
 async fn the_simulator_refuses_more_than_ten_runs_of_one_type() {
     let s = setup("").await;
     let http = reqwest::Client::new();
-    let token: serde_json::Value = http
-        .post(format!("{}{TOKEN}", s.running.base_url()))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", CLIENT_ID),
-            ("client_secret", CLIENT_SECRET),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let token: serde_json::Value = answered_json(
+        http.post(format!("{}{TOKEN}", s.running.base_url()))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", CLIENT_ID),
+                ("client_secret", CLIENT_SECRET),
+            ]),
+    )
+    .await;
     let records: Vec<serde_json::Value> = (0..11)
         .map(|n| {
             let object = if n % 2 == 0 { "Contact" } else { "Lead" };

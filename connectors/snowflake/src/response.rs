@@ -128,19 +128,14 @@ fn result_set(body: &Value) -> Result<QueryResult, ConnectorError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hush_connector_kit::testing::vendor_answer;
+    use hush_connector_kit::testing::{json_answer, vendor_answer};
     use serde_json::json;
     use std::time::Duration;
-
-    /// Snowflake's answer with `status` and the JSON `body`.
-    fn answer(status: u16, body: Value) -> VendorAnswer {
-        vendor_answer(status, None, &body.to_string())
-    }
 
     #[test]
     fn a_finished_dml_statement_reports_the_rows_it_changed() {
         let done = read(
-            &answer(
+            &json_answer(
                 200,
                 json!({
                     "code": "090001", "sqlState": "00000", "message": "Statement executed successfully.",
@@ -165,7 +160,7 @@ mod tests {
     #[test]
     fn without_stats_the_row_count_column_is_read() {
         let RunState::Done(result) = read(
-            &answer(
+            &json_answer(
                 200,
                 json!({"statementHandle": "h",
                        "resultSetMetaData": {"rowType": [{"name": "number of rows deleted", "type": "fixed"}]},
@@ -213,7 +208,7 @@ mod tests {
     fn a_running_statement_carries_its_handle() {
         assert_eq!(
             read(
-                &answer(
+                &json_answer(
                     202,
                     json!({"code": "333334", "message": "Asynchronous execution in progress.",
                                     "statementHandle": "01b2-0002"})
@@ -227,7 +222,7 @@ mod tests {
     #[test]
     fn a_failed_statement_is_permanent_with_snowflakes_text_and_no_bound_value() {
         let failed = read(
-            &answer(
+            &json_answer(
                 422,
                 json!({"code": "100038", "sqlState": "22018", "statementHandle": "h1",
                        "message": "Numeric value 'jane@example.com' is not recognized"}),
@@ -243,7 +238,7 @@ mod tests {
             )))
         );
         let deadlock = read(
-            &answer(
+            &json_answer(
                 422,
                 json!({"code": "000625", "sqlState": "40001", "statementHandle": "h2", "message": "x"}),
             ),
@@ -254,7 +249,7 @@ mod tests {
             Ok(RunState::Failed(ConnectorError::Transient(_)))
         ));
         let cancelled = read(
-            &answer(408, json!({"statementHandle": "h3", "message": "timeout"})),
+            &json_answer(408, json!({"statementHandle": "h3", "message": "timeout"})),
             &[],
         );
         assert!(matches!(
@@ -272,7 +267,7 @@ mod tests {
         ));
         assert_eq!(
             read(
-                &answer(
+                &json_answer(
                     401,
                     json!({"code": "390144", "message": "JWT token is invalid."})
                 ),
@@ -283,7 +278,7 @@ mod tests {
             ))
         );
         assert!(matches!(
-            read(&answer(503, json!({})), &[]),
+            read(&json_answer(503, json!({})), &[]),
             Err(ConnectorError::Transient(_))
         ));
     }

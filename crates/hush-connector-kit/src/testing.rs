@@ -496,6 +496,19 @@ pub fn vendor_answer(status: u16, retry_after: Option<&str>, body: &str) -> Vend
     }
 }
 
+/// A vendor's answer with `status` and the JSON `body`, without `Retry-After`, as the HTTP layer
+/// hands it to a connector's classification.
+pub fn json_answer(status: u16, body: serde_json::Value) -> VendorAnswer {
+    vendor_answer(status, None, &body.to_string())
+}
+
+/// The JSON that `request`, a raw call to a simulator, is answered with; panics when the call
+/// fails or its body is not that JSON.
+pub async fn answered_json<T: serde::de::DeserializeOwned>(request: reqwest::RequestBuilder) -> T {
+    let answer = request.send().await.expect("the simulator answers");
+    answer.json().await.expect("the answer is JSON")
+}
+
 /// A connector calling with an OAuth access token, and what its simulator says about tokens.
 pub struct RejectedToken<'a> {
     /// The connector under test, not yet used.
