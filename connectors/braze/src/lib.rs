@@ -20,7 +20,7 @@ pub mod verify;
 use std::collections::BTreeSet;
 
 use async_trait::async_trait;
-use hush_connector_kit::outcome::{keep_deciding, Halt};
+use hush_connector_kit::outcome::{self, keep_deciding, Halt};
 use hush_contracts::config::ConfigError;
 use hush_contracts::connector::{
     fill_results, BatchResult, Completion, Connector, ConnectorError, Evidence, ItemSlot,
@@ -364,10 +364,7 @@ impl Connector for BrazeConnector {
 
     /// Reads back the item's profiles (see [`verify::read_back`]).
     async fn verify(&self, work: &SuppressionWork, completion: &Completion) -> VerificationStatus {
-        self.verify_batch(&[(work, completion)])
-            .await
-            .pop()
-            .unwrap_or(completion.verification)
+        outcome::verify_through_batch(self, work, completion).await
     }
 
     /// An export carries up to 50 external ids.

@@ -17,7 +17,7 @@ pub mod sim;
 pub mod verify;
 
 use async_trait::async_trait;
-use hush_connector_kit::outcome::{keep_deciding, Halt};
+use hush_connector_kit::outcome::{self, keep_deciding, Halt};
 use hush_contracts::config::ConfigError;
 use hush_contracts::connector::{
     BatchResult, Completion, Connector, ConnectorError, Evidence, ItemResults, Operation,
@@ -245,10 +245,7 @@ impl Connector for HubSpotConnector {
 
     /// Reads the item's contacts back (see [`verify::read_back`]).
     async fn verify(&self, work: &SuppressionWork, completion: &Completion) -> VerificationStatus {
-        self.verify_batch(&[(work, completion)])
-            .await
-            .pop()
-            .unwrap_or(completion.verification)
+        outcome::verify_through_batch(self, work, completion).await
     }
 
     /// HubSpot's `batch/read` takes 100 contacts a call.

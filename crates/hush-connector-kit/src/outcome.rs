@@ -1,9 +1,10 @@
 //! How a connector whose batch takes several vendor calls reaches one outcome per item: the
 //! halt of the remaining calls after a rate limit or a transient failure ([`Halt`]), the error
 //! that decides an item spread over several calls ([`keep_deciding`]), and the verification of
-//! an item from the read-back of each of its records ([`verification_of`]).
+//! an item from the read-back of each of its records ([`verification_of`]), and the read-back
+//! of one item by a connector that reads items back in batches ([`verify_through_batch`]).
 
-use hush_contracts::connector::ConnectorError;
+use hush_contracts::connector::{Completion, Connector, ConnectorError, SuppressionWork};
 use hush_contracts::events::VerificationStatus;
 
 /// Stops a sequence of calls after a rate limit or a transient failure, so the rest of the
@@ -69,6 +70,21 @@ pub fn verification_of(checks: impl IntoIterator<Item = RecordCheck>) -> Verific
     }
 }
 
+/// `connector`'s read-back of `work` alone through its `verify_batch`, for a connector that
+/// reads items back in batches: the status the batch answers, or `completion`'s own when it
+/// answers none.
+pub async fn verify_through_batch<C: Connector + ?Sized>(
+    connector: &C,
+    work: &SuppressionWork,
+    completion: &Completion,
+) -> VerificationStatus {
+    connector
+        .verify_batch(&[(work, completion)])
+        .await
+        .pop()
+        .unwrap_or(completion.verification)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -116,5 +132,50 @@ mod tests {
         assert_eq!(of(&[Holds, Nothing]), VerificationStatus::Verified);
         assert_eq!(of(&[Nothing]), VerificationStatus::Unverifiable);
         assert_eq!(of(&[]), VerificationStatus::Unverifiable);
+    }
+
+    /// A connector whose batch read-back answers `self.0`, whatever it is asked.
+    struct Answers(Vec<VerificationStatus>);
+
+    #[async_trait::async_trait]
+    impl Connector for Answers {
+        async fn apply(
+            &self,
+            _: hush_contracts::connector::Operation,
+            _: &[SuppressionWork],
+        ) -> hush_contracts::connector::BatchResult {
+            Ok(vec![])
+        }
+
+        async fn verify_batch(
+            &self,
+            _: &[(&SuppressionWork, &Completion)],
+        ) -> Vec<VerificationStatus> {
+            self.0.clone()
+        }
+    }
+
+    #[tokio::test]
+    async fn one_item_is_read_back_through_the_batch_or_keeps_its_status() {
+        let work = SuppressionWork {
+            request_id: "r".into(),
+            subject_key: "s".into(),
+            kind: hush_contracts::events::RequestKind::Delete,
+            identifiers: vec![],
+            categories: vec![],
+            jurisdiction: "US-CA".into(),
+            received_at: 0,
+        };
+        let done = Completion::not_applicable("done");
+        let verified = Answers(vec![VerificationStatus::Verified]);
+        assert_eq!(
+            verify_through_batch(&verified, &work, &done).await,
+            VerificationStatus::Verified
+        );
+        let silent = Answers(vec![]);
+        assert_eq!(
+            verify_through_batch(&silent, &work, &done).await,
+            done.verification
+        );
     }
 }
