@@ -7,6 +7,7 @@
 //! does not take it hashed, so it is sent only when the suppressor decrypted the raw value).
 //! LinkedIn has no phone id type for DMP users.
 
+use hush_connector_kit::outcome::BatchPlan;
 use hush_contracts::connector::SuppressionWork;
 use hush_contracts::events::IdentifierType;
 use hush_contracts::identifiers::is_sha256_hex;
@@ -92,13 +93,7 @@ pub enum ItemPlan {
 }
 
 /// The calls for a batch and what happens to each item.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RemovalPlan {
-    /// One entry per work item, in batch order.
-    pub items: Vec<ItemPlan>,
-    /// Calls to make, in order.
-    pub calls: Vec<RemovalCall>,
-}
+pub type RemovalPlan = BatchPlan<ItemPlan, RemovalCall>;
 
 fn element_for(work: &SuppressionWork) -> (ItemPlan, Option<Element>) {
     let mut user_ids = Vec::new();

@@ -17,6 +17,7 @@
 //! `session` (`session_id`, `batch_seq` from 1, `last_batch_flag` on the last call,
 //! `estimated_num_total` = all rows).
 
+use hush_connector_kit::outcome::BatchPlan;
 use hush_contracts::connector::{RawValue, SuppressionWork};
 use hush_contracts::events::IdentifierType;
 use hush_contracts::identifiers::{is_sha256_hex, sha256_hex};
@@ -133,13 +134,7 @@ pub enum ItemPlan {
 }
 
 /// The calls for a batch and what happens to each item.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RemovalPlan {
-    /// One entry per work item, in batch order.
-    pub items: Vec<ItemPlan>,
-    /// Calls to make, in order.
-    pub calls: Vec<RemovalCall>,
-}
+pub type RemovalPlan = BatchPlan<ItemPlan, RemovalCall>;
 
 /// The SHA-256 Meta expects for a phone number: digits only, no leading zeros.
 pub fn meta_phone_hash(raw: &RawValue) -> String {

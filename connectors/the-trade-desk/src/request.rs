@@ -9,6 +9,7 @@
 
 use std::collections::BTreeMap;
 
+use hush_connector_kit::outcome::BatchPlan;
 use hush_contracts::connector::SuppressionWork;
 use hush_contracts::events::{IdentifierType, RequestKind};
 use serde::Serialize;
@@ -185,13 +186,7 @@ pub enum ItemPlan {
 }
 
 /// The calls for a batch and what happens to each item.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DsrPlan {
-    /// One entry per work item, in batch order.
-    pub items: Vec<ItemPlan>,
-    /// Calls to make, in order.
-    pub calls: Vec<DsrCall>,
-}
+pub type DsrPlan = BatchPlan<ItemPlan, DsrCall>;
 
 /// Why identifiers of a request were left out, counted by cause.
 #[derive(Default)]

@@ -14,6 +14,7 @@
 //!
 //! Device ids, cookie ids and customer ids mean nothing to TikTok audiences and are not sent.
 
+use hush_connector_kit::outcome::BatchPlan;
 use hush_contracts::connector::SuppressionWork;
 use hush_contracts::events::IdentifierType;
 use hush_contracts::identifiers::is_sha256_hex;
@@ -90,13 +91,7 @@ pub enum ItemPlan {
 }
 
 /// The calls for a batch and what happens to each item.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RemovalPlan {
-    /// One entry per work item, in batch order.
-    pub items: Vec<ItemPlan>,
-    /// Calls to make, in order.
-    pub calls: Vec<MappingCall>,
-}
+pub type RemovalPlan = BatchPlan<ItemPlan, MappingCall>;
 
 /// One identifier to remove: its column and digest.
 type Row = (IdSchema, String);

@@ -2,7 +2,8 @@
 //! halt of the remaining calls after a rate limit or a transient failure ([`Halt`]), the error
 //! that decides an item spread over several calls ([`keep_deciding`]), and the verification of
 //! an item from the read-back of each of its records ([`verification_of`]), and the read-back
-//! of one item by a connector that reads items back in batches ([`verify_through_batch`]).
+//! of one item by a connector that reads items back in batches ([`verify_through_batch`]). A
+//! batch planned as calls that each carry several items is a [`BatchPlan`].
 
 use hush_contracts::connector::{Completion, Connector, ConnectorError, SuppressionWork};
 use hush_contracts::events::VerificationStatus;
@@ -68,6 +69,17 @@ pub fn verification_of(checks: impl IntoIterator<Item = RecordCheck>) -> Verific
     } else {
         VerificationStatus::Unverifiable
     }
+}
+
+/// The calls for a batch and what happens to each item: the plan of a connector that packs
+/// the batch's items into calls of its own, `I` saying what it does for one item and `C` being
+/// one call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchPlan<I, C> {
+    /// One entry per work item, in batch order.
+    pub items: Vec<I>,
+    /// Calls to make, in order.
+    pub calls: Vec<C>,
 }
 
 /// `connector`'s read-back of `work` alone through its `verify_batch`, for a connector that
