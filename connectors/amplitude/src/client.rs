@@ -93,7 +93,7 @@ impl AmplitudeClient {
     async fn send(
         &self,
         call: reqwest::RequestBuilder,
-        identifiers: &[String],
+        user_ids: &[String],
     ) -> Result<Value, ConnectorError> {
         let call = call
             .basic_auth(
@@ -101,12 +101,7 @@ impl AmplitudeClient {
                 Some(self.config.credentials.secret_key.expose()),
             )
             .header("accept", "application/json");
-        let mut answer = hush_connector_kit::http::send(call).await?;
-        if !(200..300).contains(&answer.status) {
-            for identifier in identifiers.iter().filter(|i| !i.is_empty()) {
-                answer.body = answer.body.replace(identifier.as_str(), "<user_id>");
-            }
-        }
+        let answer = hush_connector_kit::http::send_hiding(call, user_ids, "<user_id>").await?;
         response::read(&answer)
     }
 }

@@ -72,18 +72,14 @@ impl MixpanelClient {
     async fn send(
         &self,
         call: reqwest::RequestBuilder,
-        identifiers: &[String],
+        distinct_ids: &[String],
     ) -> Result<Value, ConnectorError> {
         let call = call
             .query(&[("token", self.config.credentials.project_token.expose())])
             .bearer_auth(self.config.credentials.oauth_token.expose())
             .header("accept", "application/json");
-        let mut answer = hush_connector_kit::http::send(call).await?;
-        if !(200..300).contains(&answer.status) {
-            for identifier in identifiers.iter().filter(|i| !i.is_empty()) {
-                answer.body = answer.body.replace(identifier.as_str(), "<distinct_id>");
-            }
-        }
+        let answer =
+            hush_connector_kit::http::send_hiding(call, distinct_ids, "<distinct_id>").await?;
         response::read(&answer)
     }
 }

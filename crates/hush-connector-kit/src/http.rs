@@ -222,6 +222,23 @@ pub async fn send(request: reqwest::RequestBuilder) -> Result<VendorAnswer, Conn
     })
 }
 
+/// Sends `request` as [`send`] does; when the vendor refuses it (a status outside 2xx), every
+/// non-empty value of `hidden` in the answer's body is replaced with `placeholder`, so that a
+/// refusal quoting an identifier back never carries it into an error.
+pub async fn send_hiding(
+    request: reqwest::RequestBuilder,
+    hidden: &[String],
+    placeholder: &str,
+) -> Result<VendorAnswer, ConnectorError> {
+    let mut answer = send(request).await?;
+    if !(200..300).contains(&answer.status) {
+        for value in hidden.iter().filter(|v| !v.is_empty()) {
+            answer.body = answer.body.replace(value.as_str(), placeholder);
+        }
+    }
+    Ok(answer)
+}
+
 fn truncate(text: &str, max: usize) -> &str {
     match text.char_indices().nth(max) {
         Some((index, _)) => &text[..index],
@@ -413,6 +430,28 @@ mod tests {
             (200, None, None)
         );
         assert_eq!(answer.body, "{}");
+    }
+
+    #[tokio::test]
+    async fn a_refusal_hides_each_value_but_an_acceptance_is_left_as_it_came() {
+        let hidden = ["u-42".to_owned(), String::new()];
+        let url = answer_once(
+            "HTTP/1.1 400 Bad Request\r\nContent-Length: 19\r\nConnection: close\r\n\r\n\
+             bad id u-42 (u-42).",
+        )
+        .await;
+        let refused = send_hiding(reqwest::Client::new().get(url), &hidden, "<id>")
+            .await
+            .unwrap();
+        assert_eq!(refused.body, "bad id <id> (<id>).");
+        let url = answer_once(
+            "HTTP/1.1 200 OK\r\nContent-Length: 11\r\nConnection: close\r\n\r\nsaved u-42.",
+        )
+        .await;
+        let accepted = send_hiding(reqwest::Client::new().get(url), &hidden, "<id>")
+            .await
+            .unwrap();
+        assert_eq!(accepted.body, "saved u-42.");
     }
 
     #[tokio::test]
