@@ -9,7 +9,7 @@ use hush_contracts::connector::ConnectorError;
 
 use crate::google::Verdict;
 use crate::http::{send, VendorAnswer};
-use crate::oauth::{AccessTokens, ClientCredentials};
+use crate::oauth::{AccessTokens, RefreshTokenGrant};
 
 /// One recipient's calls to a Google API with OAuth 2.0 access tokens from its refresh token.
 pub struct GoogleApi {
@@ -22,18 +22,17 @@ pub struct GoogleApi {
 impl GoogleApi {
     /// A client for recipient `recipient_id` of the API called `name` in errors and log lines
     /// (`Google Analytics`), with user agent `hush-connector-<connector>` and `timeout` on
-    /// every call, the token exchange at `token_url` with `credentials` included.
+    /// every call, the token exchange of `grant` included.
     pub fn new(
         connector: &str,
         name: &'static str,
         recipient_id: &str,
-        credentials: &ClientCredentials,
-        token_url: &str,
+        grant: RefreshTokenGrant,
         timeout: Duration,
     ) -> Result<Self, ConfigError> {
         Ok(Self {
             http: crate::http::client(connector, timeout)?,
-            tokens: AccessTokens::new(credentials.grant(token_url)),
+            tokens: AccessTokens::new(grant),
             name,
             recipient_id: recipient_id.to_owned(),
         })
