@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use hush_connector_kit::oauth::{google_token_url, ClientCredentials};
+use hush_connector_kit::poll::{DefaultWaits, JobWaits, Waits};
 use hush_connector_kit::secret::Secret;
 use hush_connector_kit::settings::Fields;
 use hush_contracts::config::ConfigError;
@@ -33,26 +34,22 @@ pub struct GoogleAdsSettings {
     /// OAuth 2.0 token endpoint where the refresh token is exchanged.
     #[serde(default = "google_token_url")]
     pub token_url: String,
-    /// Wait between two reads of a running job's status, in milliseconds.
-    #[serde(default = "default_poll_interval_ms")]
-    pub poll_interval_ms: u64,
-    /// Longest wait for a job inside one call; a job still running then is confirmed with
-    /// verification `PENDING` and read back later.
-    #[serde(default = "default_max_wait_ms")]
-    pub max_wait_ms: u64,
+    /// `poll_interval_ms`, the wait between two reads of a running job's status, and
+    /// `max_wait_ms`, the longest wait for a job inside one call; a job still running then is
+    /// confirmed with verification `PENDING` and read back later.
+    #[serde(flatten)]
+    pub waits: JobWaits,
 }
 
 fn default_api_version() -> String {
     DEFAULT_API_VERSION.to_owned()
 }
 
-fn default_poll_interval_ms() -> u64 {
-    DEFAULT_POLL_INTERVAL_MS
-}
-
-fn default_max_wait_ms() -> u64 {
-    DEFAULT_MAX_WAIT_MS
-}
+/// The waits of a recipient that sets none.
+const DEFAULT_WAITS: DefaultWaits = DefaultWaits {
+    poll_interval_ms: DEFAULT_POLL_INTERVAL_MS,
+    max_wait_ms: DEFAULT_MAX_WAIT_MS,
+};
 
 /// OAuth 2.0 client credentials and the Google Ads developer token. `Debug` never prints them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,10 +93,8 @@ pub struct GoogleAdsConfig {
     pub credentials: GoogleAdsCredentials,
     /// Timeout of one HTTP call.
     pub timeout: Duration,
-    /// Wait between job status reads.
-    pub poll_interval: Duration,
-    /// Longest wait for a job inside one call.
-    pub max_wait: Duration,
+    /// How long to wait for a job, between status reads and inside one call.
+    pub waits: Waits,
 }
 
 impl GoogleAdsConfig {
@@ -137,7 +132,7 @@ impl GoogleAdsConfig {
         }
         let fields = Fields::of(recipient);
         fields.http_url("settings.token_url", &settings.token_url)?;
-        fields.at_least_one("settings.poll_interval_ms", settings.poll_interval_ms)?;
+        let waits = settings.waits.configure(&fields, DEFAULT_WAITS)?;
         fields.http_url("base_url", &recipient.base_url)?;
         credentials.oauth.check_not_blank(&fields)?;
         fields.not_blank("credentials.developer_token", &credentials.developer_token)?;
@@ -151,8 +146,7 @@ impl GoogleAdsConfig {
             token_url: settings.token_url,
             credentials,
             timeout: fields.timeout(),
-            poll_interval: Duration::from_millis(settings.poll_interval_ms),
-            max_wait: Duration::from_millis(settings.max_wait_ms),
+            waits,
         })
     }
 }
@@ -205,8 +199,8 @@ mod tests {
         assert_eq!(c.api_version, "v25");
         assert_eq!(c.token_url, GOOGLE_TOKEN_URL);
         assert_eq!(c.base_url, "https://googleads.googleapis.com");
-        assert_eq!(c.poll_interval, Duration::from_millis(2_000));
-        assert_eq!(c.max_wait, Duration::from_millis(600_000));
+        assert_eq!(c.waits.poll_interval, Duration::from_millis(2_000));
+        assert_eq!(c.waits.max_wait, Duration::from_millis(600_000));
         assert_eq!(c.login_customer_id, None);
     }
 

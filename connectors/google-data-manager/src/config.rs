@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use hush_connector_kit::oauth::{google_token_url, ClientCredentials};
+use hush_connector_kit::poll::{DefaultWaits, JobWaits, Waits};
 use hush_connector_kit::settings::Fields;
 use hush_contracts::config::ConfigError;
 use hush_contracts::recipients::RecipientConfig;
@@ -46,26 +47,22 @@ pub struct GoogleDataManagerSettings {
     /// OAuth 2.0 token endpoint where the refresh token is exchanged.
     #[serde(default = "google_token_url")]
     pub token_url: String,
-    /// Wait between two reads of a request's status, in milliseconds.
-    #[serde(default = "default_poll_interval_ms")]
-    pub poll_interval_ms: u64,
-    /// Longest wait for a request inside one call; a request still processing then is
-    /// confirmed with verification `PENDING` and read back later.
-    #[serde(default = "default_max_wait_ms")]
-    pub max_wait_ms: u64,
+    /// `poll_interval_ms`, the wait between two reads of a request's status, and
+    /// `max_wait_ms`, the longest wait for a request inside one call; a request still
+    /// processing then is confirmed with verification `PENDING` and read back later.
+    #[serde(flatten)]
+    pub waits: JobWaits,
 }
 
 fn default_account_type() -> String {
     DEFAULT_ACCOUNT_TYPE.to_owned()
 }
 
-fn default_poll_interval_ms() -> u64 {
-    DEFAULT_POLL_INTERVAL_MS
-}
-
-fn default_max_wait_ms() -> u64 {
-    DEFAULT_MAX_WAIT_MS
-}
+/// The waits of a recipient that sets none.
+const DEFAULT_WAITS: DefaultWaits = DefaultWaits {
+    poll_interval_ms: DEFAULT_POLL_INTERVAL_MS,
+    max_wait_ms: DEFAULT_MAX_WAIT_MS,
+};
 
 /// One Data Manager account: its type and numeric id.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,10 +94,8 @@ pub struct GoogleDataManagerConfig {
     pub credentials: ClientCredentials,
     /// Timeout of one HTTP call.
     pub timeout: Duration,
-    /// Wait between request status reads.
-    pub poll_interval: Duration,
-    /// Longest wait for a request inside one call.
-    pub max_wait: Duration,
+    /// How long to wait for a request, between status reads and inside one call.
+    pub waits: Waits,
 }
 
 impl GoogleDataManagerConfig {
@@ -136,7 +131,7 @@ impl GoogleDataManagerConfig {
             "a Customer Match audience (user list)",
         )?;
         fields.http_url("settings.token_url", &settings.token_url)?;
-        fields.at_least_one("settings.poll_interval_ms", settings.poll_interval_ms)?;
+        let waits = settings.waits.configure(&fields, DEFAULT_WAITS)?;
         fields.http_url("base_url", &recipient.base_url)?;
         credentials.check_not_blank(&fields)?;
         Ok(Self {
@@ -148,8 +143,7 @@ impl GoogleDataManagerConfig {
             token_url: settings.token_url,
             credentials,
             timeout: fields.timeout(),
-            poll_interval: Duration::from_millis(settings.poll_interval_ms),
-            max_wait: Duration::from_millis(settings.max_wait_ms),
+            waits,
         })
     }
 }
@@ -216,8 +210,8 @@ mod tests {
         assert_eq!(c.login_account, None);
         assert_eq!(c.token_url, GOOGLE_TOKEN_URL);
         assert_eq!(c.base_url, "https://datamanager.googleapis.com");
-        assert_eq!(c.poll_interval, Duration::from_millis(5_000));
-        assert_eq!(c.max_wait, Duration::from_millis(600_000));
+        assert_eq!(c.waits.poll_interval, Duration::from_millis(5_000));
+        assert_eq!(c.waits.max_wait, Duration::from_millis(600_000));
     }
 
     #[test]

@@ -94,9 +94,13 @@ impl GoogleDataManagerConnector {
         }
         let mut sent = Vec::with_capacity(ids.len());
         for id in ids {
-            let outcome =
-                verify::wait_for_request(&self.client, &id, config.poll_interval, config.max_wait)
-                    .await;
+            let outcome = verify::wait_for_request(
+                &self.client,
+                &id,
+                config.waits.poll_interval,
+                config.waits.max_wait,
+            )
+            .await;
             tracing::info!(
                 recipient = %config.recipient_id,
                 request_id = %id,
