@@ -88,11 +88,7 @@ impl TradeDesk {
                 }
             }
         }
-        plan.items
-            .iter()
-            .zip(outcomes)
-            .map(|(item, outcome)| self.result(item, outcome))
-            .collect()
+        plan.results(outcomes, |item, outcome| self.result(item, outcome))
     }
 
     fn result(&self, item: &ItemPlan, outcome: Outcome) -> Result<Completion, ConnectorError> {

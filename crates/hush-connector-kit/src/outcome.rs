@@ -82,6 +82,18 @@ pub struct BatchPlan<I, C> {
     pub calls: Vec<C>,
 }
 
+impl<I, C> BatchPlan<I, C> {
+    /// Each item's result, in batch order: `result` of the item's plan and of its entry of
+    /// `outcomes`, what the calls carrying it answered (one entry per item, in batch order).
+    pub fn results<O, R>(&self, outcomes: Vec<O>, mut result: impl FnMut(&I, O) -> R) -> Vec<R> {
+        self.items
+            .iter()
+            .zip(outcomes)
+            .map(|(item, outcome)| result(item, outcome))
+            .collect()
+    }
+}
+
 /// `connector`'s read-back of `work` alone through its `verify_batch`, for a connector that
 /// reads items back in batches: the status the batch answers, or `completion`'s own when it
 /// answers none.
@@ -189,5 +201,15 @@ mod tests {
             verify_through_batch(&silent, &work, &done).await,
             done.verification
         );
+    }
+
+    #[test]
+    fn a_plan_answers_each_item_from_its_plan_and_outcome_in_batch_order() {
+        let plan = BatchPlan {
+            items: vec!["a", "b"],
+            calls: vec![()],
+        };
+        let results = plan.results(vec![1, 2], |item, outcome| format!("{item}{outcome}"));
+        assert_eq!(results, ["a1", "b2"]);
     }
 }
