@@ -24,8 +24,8 @@ use hush_connector_kit::google::customer_match::{self, HashedIdentifier, Member}
 use hush_connector_kit::poll;
 use hush_contracts::config::ConfigError;
 use hush_contracts::connector::{
-    fill_results, BatchResult, Completion, Connector, ConnectorError, Evidence, ItemResults,
-    ItemSlot, Operation, SuppressionWork,
+    BatchResult, Completion, Connector, ConnectorError, Evidence, ItemSlot, Operation,
+    SuppressionWork,
 };
 use hush_contracts::events::{ConfirmationAction, VerificationStatus};
 
@@ -52,20 +52,6 @@ impl GoogleAdsConnector {
     pub fn new(config: GoogleAdsConfig) -> Result<Self, ConfigError> {
         let client = GoogleAdsClient::new(config)?;
         Ok(Self { client })
-    }
-
-    /// Removes every applicable item from the user list and reports each one as `action`.
-    async fn remove(
-        &self,
-        batch: &[SuppressionWork],
-        action: ConfirmationAction,
-    ) -> Result<ItemResults, ConnectorError> {
-        let (mut results, operations) =
-            customer_match::answered_before_sending(batch, request::plan_removals, UNMATCHABLE);
-        if !operations.is_empty() {
-            self.run_job(&operations, action, &mut results).await?;
-        }
-        Ok(fill_results(results))
     }
 
     /// Creates, fills, runs and waits for one job; fills the slots of the items it carried.
@@ -225,11 +211,10 @@ impl Connector for GoogleAdsConnector {
     /// Removes every person from the Customer Match list; the outcome is `SUPPRESSED` or
     /// `DELETED` after the operation.
     async fn apply(&self, operation: Operation, batch: &[SuppressionWork]) -> BatchResult {
-        let action = match operation {
-            Operation::Suppress => ConfirmationAction::Suppressed,
-            Operation::Delete => ConfirmationAction::Deleted,
+        let send = async |operations: &[Member], action, results: &mut [ItemSlot]| {
+            self.run_job(operations, action, results).await
         };
-        self.remove(batch, action).await
+        customer_match::remove(batch, operation, request::plan_removals, UNMATCHABLE, send).await
     }
 
     /// A completion left `PENDING` (job still running when the wait ran out) is read back from

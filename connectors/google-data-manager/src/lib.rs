@@ -21,8 +21,8 @@ use hush_connector_kit::google::customer_match::{self, Member};
 use hush_connector_kit::poll::NamedStatus;
 use hush_contracts::config::ConfigError;
 use hush_contracts::connector::{
-    fill_results, BatchResult, Completion, Connector, ConnectorError, Evidence, ItemResults,
-    ItemSlot, Operation, SuppressionWork,
+    BatchResult, Completion, Connector, ConnectorError, Evidence, ItemSlot, Operation,
+    SuppressionWork,
 };
 use hush_contracts::events::{ConfirmationAction, VerificationStatus};
 
@@ -56,20 +56,6 @@ impl GoogleDataManagerConnector {
         Ok(Self {
             client: DataManagerClient::new(config)?,
         })
-    }
-
-    /// Removes every applicable item from the audience and reports each one as `action`.
-    async fn remove(
-        &self,
-        batch: &[SuppressionWork],
-        action: ConfirmationAction,
-    ) -> Result<ItemResults, ConnectorError> {
-        let (mut results, members) =
-            customer_match::answered_before_sending(batch, request::plan_removals, UNMATCHABLE);
-        if !members.is_empty() {
-            self.remove_members(&members, action, &mut results).await?;
-        }
-        Ok(fill_results(results))
     }
 
     /// Sends the members, waits for every request, and fills the slots of the items they
@@ -218,11 +204,10 @@ impl Connector for GoogleDataManagerConnector {
     /// Removes every person from the Customer Match audience; the outcome is `SUPPRESSED` or
     /// `DELETED` after the request.
     async fn apply(&self, operation: Operation, batch: &[SuppressionWork]) -> BatchResult {
-        let action = match operation {
-            Operation::Suppress => ConfirmationAction::Suppressed,
-            Operation::Delete => ConfirmationAction::Deleted,
+        let send = async |members: &[Member], action, results: &mut [ItemSlot]| {
+            self.remove_members(members, action, results).await
         };
-        self.remove(batch, action).await
+        customer_match::remove(batch, operation, request::plan_removals, UNMATCHABLE, send).await
     }
 
     /// A completion left `PENDING` (request still processing when the wait ran out) is read

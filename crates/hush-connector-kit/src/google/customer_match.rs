@@ -6,9 +6,10 @@
 //! request bodies.
 
 use hush_contracts::connector::{
-    Completion, ConnectorError, ItemSlot, SuppressionWork, WorkIdentifier,
+    fill_results, BatchResult, Completion, ConnectorError, ItemSlot, Operation, SuppressionWork,
+    WorkIdentifier,
 };
-use hush_contracts::events::{IdentifierType, RequestKind};
+use hush_contracts::events::{ConfirmationAction, IdentifierType, RequestKind};
 use serde_json::{json, Value};
 
 use crate::contacts::plan_contacts;
@@ -145,6 +146,29 @@ pub fn answered_before_sending<'a>(
     (results, plan.members)
 }
 
+/// Removes `batch` under `operation`, each person removed reported `SUPPRESSED` or, for a
+/// deletion, `DELETED`: what needs no call is answered as in [`answered_before_sending`], and
+/// `send` removes the members `plan` makes of the rest (it is not called when there are none),
+/// filling the slots of the items they carry with that action. A slot left empty is an
+/// internal error.
+pub async fn remove<'a>(
+    batch: &'a [SuppressionWork],
+    operation: Operation,
+    plan: impl FnOnce(Vec<(usize, &'a SuppressionWork)>) -> RemovalPlan,
+    unmatchable: &str,
+    send: impl AsyncFnOnce(&[Member], ConfirmationAction, &mut [ItemSlot]) -> Result<(), ConnectorError>,
+) -> BatchResult {
+    let action = match operation {
+        Operation::Suppress => ConfirmationAction::Suppressed,
+        Operation::Delete => ConfirmationAction::Deleted,
+    };
+    let (mut results, members) = answered_before_sending(batch, plan, unmatchable);
+    if !members.is_empty() {
+        send(&members, action, &mut results).await?;
+    }
+    Ok(fill_results(results))
+}
+
 /// Customer Match has no "opt back in": the business re-uploads people through its own
 /// audience pipeline, so Hush records that there was nothing to do here.
 fn opt_in_not_applicable() -> Completion {
@@ -271,6 +295,50 @@ mod tests {
                 }]
             }]
         );
+    }
+
+    #[tokio::test]
+    async fn a_removal_sends_only_the_members_with_the_operations_action_and_fills_the_rest() {
+        let batch = [
+            work(
+                RequestKind::Delete,
+                &[(IdentifierType::Phone, "d".repeat(64))],
+            ),
+            work(
+                RequestKind::Delete,
+                &[(IdentifierType::Email, "e".repeat(64))],
+            ),
+            work(RequestKind::Delete, &[]),
+        ];
+        let plan = |items| plan_removals(items, as_sent, 20, "Google");
+        let mut sent = Vec::new();
+        let send = async |members: &[Member], action, results: &mut [ItemSlot]| {
+            sent.push((members.len(), action));
+            results[members[0].item] = Some(Ok(Completion::new(action, Default::default())));
+            Ok(())
+        };
+        let results = remove(&batch, Operation::Delete, plan, "nothing", send)
+            .await
+            .unwrap();
+        assert_eq!(sent, [(2, ConfirmationAction::Deleted)]);
+        assert_eq!(
+            results[0].as_ref().unwrap().action,
+            ConfirmationAction::Deleted
+        );
+        assert!(
+            matches!(&results[1], Err(ConnectorError::Permanent(r)) if r.contains("internal error")),
+            "a slot the call left empty is an error"
+        );
+        assert_eq!(results[2], Ok(Completion::not_found("nothing")));
+
+        let opt_in = [work(RequestKind::OptInSaleShare, &[])];
+        let unused = async |_: &[Member], _, _: &mut [ItemSlot]| -> Result<(), ConnectorError> {
+            panic!("nothing to send")
+        };
+        let results = remove(&opt_in, Operation::Suppress, plan, "nothing", unused)
+            .await
+            .unwrap();
+        assert_eq!(results, [Ok(opt_in_not_applicable())]);
     }
 
     #[test]
