@@ -25,8 +25,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::body::Bytes;
-use axum::extract::{Form, Path, Query, State};
+use axum::extract::{Form, Path, Query, Request, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
 use axum::{Json, Router};
@@ -171,8 +172,7 @@ impl SalesforceSim {
 
     /// The simulator's routes, to serve with `hush_sim_kit::serve` on an address of choice.
     pub fn router(&self) -> Router {
-        Router::new()
-            .route("/services/oauth2/token", post(token))
+        let data_api = Router::new()
             .route("/services/data/{version}/query", get(query))
             .route("/services/data/{version}/query/{locator}", get(query_more))
             .route(
@@ -185,6 +185,10 @@ impl SalesforceSim {
                 "/services/data/{version}/sobjects/Individual/{id}",
                 get(read_individual),
             )
+            .route_layer(middleware::from_fn_with_state(self.clone(), authorized));
+        Router::new()
+            .route("/services/oauth2/token", post(token))
+            .merge(data_api)
             .with_state(self.clone())
     }
 
@@ -338,6 +342,24 @@ fn record_error(code: &str, message: &str, fields: &[&str]) -> Value {
 
 fn record_ok(id: &str) -> Value {
     json!({"id": id, "success": true, "errors": []})
+}
+
+/// Lets a call to the data API (`/services/data/{version}/…`) through only when its version
+/// segment and bearer token check out ([`authorize`]), before any of its route's own checks.
+async fn authorized(
+    State(sim): State<SalesforceSim>,
+    request: Request,
+    next: Next,
+) -> Result<Response, Refusal> {
+    let version = request
+        .uri()
+        .path()
+        .trim_start_matches("/services/data/")
+        .split('/')
+        .next()
+        .unwrap_or_default();
+    authorize(&sim.org(), version, request.headers())?;
+    Ok(next.run(request).await)
 }
 
 /// Checks the API version segment and the bearer token.
@@ -497,11 +519,9 @@ fn parse_string_literal(text: &str) -> Result<(String, &str), String> {
 async fn query(
     State(sim): State<SalesforceSim>,
     Path(version): Path<String>,
-    headers: HeaderMap,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Response, Refusal> {
     let mut org = sim.org();
-    authorize(&org, &version, &headers)?;
     let Some(soql) = params.get("q") else {
         return Err(api_error(
             StatusCode::BAD_REQUEST,
@@ -561,10 +581,8 @@ fn page(org: &mut Org, version: &str, mut records: Vec<Value>, total: usize) -> 
 async fn query_more(
     State(sim): State<SalesforceSim>,
     Path((version, locator)): Path<(String, String)>,
-    headers: HeaderMap,
 ) -> Result<Response, Refusal> {
     let mut org = sim.org();
-    authorize(&org, &version, &headers)?;
     let Some(records) = org.cursors.remove(&locator) else {
         return Err(api_error(
             StatusCode::BAD_REQUEST,
@@ -781,9 +799,7 @@ fn update_one(org: &mut Org, record: &Map<String, Value>) -> Value {
 /// order, each written on its own (`allOrNone` false).
 async fn write_collection(
     State(sim): State<SalesforceSim>,
-    Path(version): Path<String>,
     method: Method,
-    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Refusal> {
     let write = if method == Method::POST {
@@ -792,7 +808,6 @@ async fn write_collection(
         update_one
     };
     let mut org = sim.org();
-    authorize(&org, &version, &headers)?;
     let records = collection_records(&body)?;
     let results: Vec<Value> = records.iter().map(|r| write(&mut org, r)).collect();
     Ok(Json(results).into_response())
@@ -827,12 +842,9 @@ fn create_one(org: &mut Org, record: &Map<String, Value>) -> Value {
 
 async fn delete_collection(
     State(sim): State<SalesforceSim>,
-    Path(version): Path<String>,
-    headers: HeaderMap,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Response, Refusal> {
     let mut org = sim.org();
-    authorize(&org, &version, &headers)?;
     if params.get("allOrNone").map(String::as_str) == Some("true") {
         return Err(api_error(
             StatusCode::BAD_REQUEST,
@@ -880,11 +892,9 @@ async fn delete_collection(
 async fn read_individual(
     State(sim): State<SalesforceSim>,
     Path((version, id)): Path<(String, String)>,
-    headers: HeaderMap,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Response, Refusal> {
     let org = sim.org();
-    authorize(&org, &version, &headers)?;
     let fields: Vec<&str> = match params.get("fields") {
         Some(list) => list.split(',').collect(),
         None => FLAG_FIELDS.to_vec(),
@@ -993,6 +1003,61 @@ mod tests {
         );
         assert_eq!(status("v61.1"), StatusCode::NOT_FOUND);
         assert_eq!(status("latest"), StatusCode::NOT_FOUND);
+    }
+
+    #[tokio::test]
+    async fn every_data_route_checks_the_version_and_token_first_and_the_token_route_does_not() {
+        let running = SalesforceSim::new("id", "secret").start().await.unwrap();
+        let http = reqwest::Client::new();
+        let url = |path: &str| format!("{}{path}", running.base_url());
+        for (method, path) in [
+            (reqwest::Method::GET, "/services/data/v62.0/query?q=x"),
+            (reqwest::Method::GET, "/services/data/v62.0/query/01g-2000"),
+            (
+                reqwest::Method::PATCH,
+                "/services/data/v62.0/composite/sobjects",
+            ),
+            (
+                reqwest::Method::POST,
+                "/services/data/v62.0/composite/sobjects",
+            ),
+            (
+                reqwest::Method::DELETE,
+                "/services/data/v62.0/composite/sobjects?ids=1",
+            ),
+            (
+                reqwest::Method::GET,
+                "/services/data/v62.0/sobjects/Individual/0PK1",
+            ),
+        ] {
+            let answer = http
+                .request(method.clone(), url(path))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(answer.status(), 401, "{method} {path} without a token");
+            let answer = http
+                .request(method.clone(), url(&path.replace("v62.0", "v69.0")))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                answer.status(),
+                404,
+                "{method} {path} at an unserved version"
+            );
+        }
+        let token = http
+            .post(url("/services/oauth2/token"))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", "id"),
+                ("client_secret", "secret"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(token.status(), 200);
     }
 
     #[test]
