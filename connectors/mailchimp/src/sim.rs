@@ -22,7 +22,8 @@
 //! (404) and its hash remembered. Faults and call records come from [`hush_sim_kit`].
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -223,6 +224,42 @@ fn invalid_resource(field: &str, message: &str) -> Response {
     )
 }
 
+/// The simulator's state, handed to a route only once the call's API key and list are admitted
+/// ([`admit`]), before anything else about the call is looked at.
+struct Admitted(Shared);
+
+impl FromRequestParts<Shared> for Admitted {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Shared) -> Result<Self, Response> {
+        let list_id = parts
+            .uri
+            .path()
+            .trim_start_matches("/3.0/lists/")
+            .split('/')
+            .next()
+            .unwrap_or_default();
+        match admit(&state.lock().unwrap(), &parts.headers, list_id) {
+            Ok(()) => Ok(Self(state.clone())),
+            Err(refusal) => Err(*refusal),
+        }
+    }
+}
+
+/// A call's body as the JSON object it must be, or Mailchimp's `JSON Parse Error`.
+struct JsonObject(Map<String, Value>);
+
+impl<S: Send + Sync> FromRequest<S> for JsonObject {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Response> {
+        let body = Bytes::from_request(request, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        json_body(&body).map(Self).map_err(|refusal| *refusal)
+    }
+}
+
 /// Checks the Basic credentials and the list.
 fn admit(state: &SimState, headers: &HeaderMap, list_id: &str) -> Result<(), Box<Response>> {
     let credentials = headers
@@ -326,16 +363,8 @@ fn only_fields(document: Value, fields: Option<&String>) -> Value {
 
 type Params = Query<std::collections::HashMap<String, String>>;
 
-async fn read_list(
-    State(state): State<Shared>,
-    Path(list_id): Path<String>,
-    headers: HeaderMap,
-    Query(query): Params,
-) -> Response {
+async fn read_list(Admitted(state): Admitted, Query(query): Params) -> Response {
     let state = state.lock().unwrap();
-    if let Err(refusal) = admit(&state, &headers, &list_id) {
-        return *refusal;
-    }
     let document = json!({
         "id": state.config.list_id,
         "name": "Simulated audience",
@@ -345,15 +374,11 @@ async fn read_list(
 }
 
 async fn read_member(
-    State(state): State<Shared>,
-    Path((list_id, subscriber_hash)): Path<(String, String)>,
-    headers: HeaderMap,
+    Admitted(state): Admitted,
+    Path((_, subscriber_hash)): Path<(String, String)>,
     Query(query): Params,
 ) -> Response {
     let mut state = state.lock().unwrap();
-    if let Err(refusal) = admit(&state, &headers, &list_id) {
-        return *refusal;
-    }
     if state.failing_reads > 0 {
         state.failing_reads -= 1;
         return problem(
@@ -371,19 +396,11 @@ async fn read_member(
 }
 
 async fn update_member(
-    State(state): State<Shared>,
-    Path((list_id, subscriber_hash)): Path<(String, String)>,
-    headers: HeaderMap,
-    body: Bytes,
+    Admitted(state): Admitted,
+    Path((_, subscriber_hash)): Path<(String, String)>,
+    JsonObject(body): JsonObject,
 ) -> Response {
     let mut state = state.lock().unwrap();
-    if let Err(refusal) = admit(&state, &headers, &list_id) {
-        return *refusal;
-    }
-    let body = match json_body(&body) {
-        Ok(body) => body,
-        Err(refusal) => return *refusal,
-    };
     let status = match body.get("status") {
         None => None,
         Some(Value::String(s)) if contract::MEMBER_STATUSES.contains(&s.as_str()) => Some(s),
@@ -408,19 +425,11 @@ async fn update_member(
 }
 
 async fn update_tags(
-    State(state): State<Shared>,
-    Path((list_id, subscriber_hash)): Path<(String, String)>,
-    headers: HeaderMap,
-    body: Bytes,
+    Admitted(state): Admitted,
+    Path((_, subscriber_hash)): Path<(String, String)>,
+    JsonObject(body): JsonObject,
 ) -> Response {
     let mut state = state.lock().unwrap();
-    if let Err(refusal) = admit(&state, &headers, &list_id) {
-        return *refusal;
-    }
-    let body = match json_body(&body) {
-        Ok(body) => body,
-        Err(refusal) => return *refusal,
-    };
     if body.get("is_syncing").is_some_and(|v| !v.is_boolean()) {
         return invalid_resource("is_syncing", "Must be a boolean.");
     }
@@ -463,14 +472,10 @@ async fn update_tags(
 }
 
 async fn delete_permanent(
-    State(state): State<Shared>,
-    Path((list_id, subscriber_hash)): Path<(String, String)>,
-    headers: HeaderMap,
+    Admitted(state): Admitted,
+    Path((_, subscriber_hash)): Path<(String, String)>,
 ) -> Response {
     let mut state = state.lock().unwrap();
-    if let Err(refusal) = admit(&state, &headers, &list_id) {
-        return *refusal;
-    }
     let Some(index) = find(&state, &subscriber_hash) else {
         return not_found();
     };

@@ -373,6 +373,12 @@ async fn simulator_refuses_what_mailchimp_refuses() {
         content_type.as_deref(),
         Some("application/problem+json; charset=utf-8")
     );
+    let (status, _, body) = send(http.patch(url("")).body("{not json")).await;
+    assert_eq!(
+        (status, body["title"].as_str()),
+        (401, Some("API Key Missing")),
+        "the key is checked before the body"
+    );
     let (status, _, body) = send(
         http.get(url(""))
             .basic_auth("x", Some("0123456789abcdef0123456789abcdef-us6")),
