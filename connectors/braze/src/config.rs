@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use hush_connector_kit::poll::{DefaultWaits, JobWaits, Waits};
 use hush_connector_kit::secret::Secret;
 use hush_connector_kit::settings::Fields;
 use hush_contracts::config::ConfigError;
@@ -69,13 +70,11 @@ pub struct BrazeSettings {
     /// the attribute only, and the business's segments must exclude it.
     #[serde(default)]
     pub unsubscribe_email: bool,
-    /// Wait between two read-backs, in milliseconds.
-    #[serde(default = "default_poll_interval_ms")]
-    pub poll_interval_ms: u64,
-    /// Longest wait inside one call for Braze to show the change; one not shown by then is
-    /// confirmed with verification `PENDING` and read back later.
-    #[serde(default = "default_max_wait_ms")]
-    pub max_wait_ms: u64,
+    /// `poll_interval_ms`, the wait between two read-backs, and `max_wait_ms`, the longest wait
+    /// inside one call for Braze to show the change; one not shown by then is confirmed with
+    /// verification `PENDING` and read back later.
+    #[serde(flatten)]
+    pub waits: JobWaits,
 }
 
 fn default_opt_out_attribute() -> String {
@@ -86,13 +85,11 @@ fn default_limit_attribute() -> String {
     "hush_limit_sensitive".to_owned()
 }
 
-fn default_poll_interval_ms() -> u64 {
-    DEFAULT_POLL_INTERVAL_MS
-}
-
-fn default_max_wait_ms() -> u64 {
-    DEFAULT_MAX_WAIT_MS
-}
+/// The waits of a recipient that sets none.
+const DEFAULT_WAITS: DefaultWaits = DefaultWaits {
+    poll_interval_ms: DEFAULT_POLL_INTERVAL_MS,
+    max_wait_ms: DEFAULT_MAX_WAIT_MS,
+};
 
 impl Default for BrazeSettings {
     fn default() -> Self {
@@ -100,8 +97,7 @@ impl Default for BrazeSettings {
             opt_out_attribute: default_opt_out_attribute(),
             limit_attribute: default_limit_attribute(),
             unsubscribe_email: false,
-            poll_interval_ms: DEFAULT_POLL_INTERVAL_MS,
-            max_wait_ms: DEFAULT_MAX_WAIT_MS,
+            waits: JobWaits::default(),
         }
     }
 }
@@ -117,7 +113,9 @@ pub struct BrazeConfig {
     pub api_key: Secret,
     /// Timeout of one HTTP call.
     pub timeout: Duration,
-    /// Attributes to write and how long to wait for them.
+    /// How long to wait for Braze to show a change, between read-backs and inside one call.
+    pub waits: Waits,
+    /// Attributes to write.
     pub settings: BrazeSettings,
 }
 
@@ -148,25 +146,16 @@ impl BrazeConfig {
         }
         fields.http_url("base_url", &recipient.base_url)?;
         fields.at_least_one("timeout_ms", recipient.timeout_ms)?;
-        fields.at_least_one("settings.poll_interval_ms", settings.poll_interval_ms)?;
+        let waits = settings.waits.configure(&fields, DEFAULT_WAITS)?;
         fields.not_blank("credentials.api_key", &api_key)?;
         Ok(Self {
             recipient_id: recipient.id.clone(),
             base_url: fields.base_url(),
             api_key,
             timeout: fields.timeout(),
+            waits,
             settings,
         })
-    }
-
-    /// Wait between two read-backs.
-    pub fn poll_interval(&self) -> Duration {
-        Duration::from_millis(self.settings.poll_interval_ms)
-    }
-
-    /// Longest wait inside one call.
-    pub fn max_wait(&self) -> Duration {
-        Duration::from_millis(self.settings.max_wait_ms)
     }
 }
 
@@ -210,8 +199,8 @@ mod tests {
         let config = build("").unwrap();
         assert_eq!(config.base_url, DEFAULT_BASE_URL);
         assert_eq!(config.settings, BrazeSettings::default());
-        assert_eq!(config.poll_interval(), Duration::from_secs(5));
-        assert_eq!(config.max_wait(), Duration::from_secs(60));
+        assert_eq!(config.waits.poll_interval, Duration::from_secs(5));
+        assert_eq!(config.waits.max_wait, Duration::from_secs(60));
         assert!(!format!("{config:?}").contains("\"k\""));
     }
 

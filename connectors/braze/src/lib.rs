@@ -251,8 +251,8 @@ impl BrazeConnector {
         let statuses = verify::wait_until_shown(
             &self.client,
             &reads,
-            config.poll_interval(),
-            config.max_wait(),
+            config.waits.poll_interval,
+            config.waits.max_wait,
         )
         .await;
         for ((item, _, expect), verification) in waiting.iter().zip(statuses) {

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use chrono::{Months, NaiveDate};
+use hush_connector_kit::poll::{DefaultWaits, JobWaits, Waits};
 use hush_connector_kit::secret::Secret;
 use hush_connector_kit::settings::Fields;
 use hush_contracts::config::ConfigError;
@@ -36,13 +37,11 @@ pub struct KlaviyoSettings {
     /// switch). Default `true`; `false` answers `NOT_APPLICABLE`.
     #[serde(default = "default_true")]
     pub suppress_on_limit: bool,
-    /// Wait between two reads, in milliseconds.
-    #[serde(default = "default_poll_interval_ms")]
-    pub poll_interval_ms: u64,
-    /// Longest wait inside one call; a job or deletion not finished then is confirmed with
-    /// verification `PENDING` and read back later.
-    #[serde(default = "default_max_wait_ms")]
-    pub max_wait_ms: u64,
+    /// `poll_interval_ms`, the wait between two reads, and `max_wait_ms`, the longest wait
+    /// inside one call; a job or deletion not finished then is confirmed with verification
+    /// `PENDING` and read back later.
+    #[serde(flatten)]
+    pub waits: JobWaits,
 }
 
 fn default_revision() -> String {
@@ -53,21 +52,18 @@ fn default_true() -> bool {
     true
 }
 
-fn default_poll_interval_ms() -> u64 {
-    DEFAULT_POLL_INTERVAL_MS
-}
-
-fn default_max_wait_ms() -> u64 {
-    DEFAULT_MAX_WAIT_MS
-}
+/// The waits of a recipient that sets none.
+const DEFAULT_WAITS: DefaultWaits = DefaultWaits {
+    poll_interval_ms: DEFAULT_POLL_INTERVAL_MS,
+    max_wait_ms: DEFAULT_MAX_WAIT_MS,
+};
 
 impl Default for KlaviyoSettings {
     fn default() -> Self {
         Self {
             revision: default_revision(),
             suppress_on_limit: true,
-            poll_interval_ms: DEFAULT_POLL_INTERVAL_MS,
-            max_wait_ms: DEFAULT_MAX_WAIT_MS,
+            waits: JobWaits::default(),
         }
     }
 }
@@ -84,7 +80,9 @@ pub struct KlaviyoConfig {
     pub api_key: Secret,
     /// Timeout of one HTTP call.
     pub timeout: Duration,
-    /// Revision and waits.
+    /// How long to wait for a job or profile, between reads and inside one call.
+    pub waits: Waits,
+    /// Revision and what a limit does.
     pub settings: KlaviyoSettings,
 }
 
@@ -109,25 +107,16 @@ impl KlaviyoConfig {
         check_revision(&fields, &settings.revision, today)?;
         fields.http_url("base_url", &recipient.base_url)?;
         fields.at_least_one("timeout_ms", recipient.timeout_ms)?;
-        fields.at_least_one("settings.poll_interval_ms", settings.poll_interval_ms)?;
+        let waits = settings.waits.configure(&fields, DEFAULT_WAITS)?;
         fields.not_blank("credentials.api_key", &api_key)?;
         Ok(Self {
             recipient_id: recipient.id.clone(),
             base_url: fields.base_url(),
             api_key,
             timeout: fields.timeout(),
+            waits,
             settings,
         })
-    }
-
-    /// Wait between two reads.
-    pub fn poll_interval(&self) -> Duration {
-        Duration::from_millis(self.settings.poll_interval_ms)
-    }
-
-    /// Longest wait inside one call.
-    pub fn max_wait(&self) -> Duration {
-        Duration::from_millis(self.settings.max_wait_ms)
     }
 }
 

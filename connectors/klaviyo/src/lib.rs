@@ -146,7 +146,7 @@ impl KlaviyoConnector {
         }
 
         let config = self.client.config();
-        let deadline = Instant::now() + config.max_wait();
+        let deadline = Instant::now() + config.waits.max_wait;
         for (job, status) in created {
             let outcome = if status.is_final() {
                 PollOutcome::Finished(status.clone())
@@ -154,7 +154,7 @@ impl KlaviyoConnector {
                 verify::wait_for_job(
                     &self.client,
                     &status.id,
-                    config.poll_interval(),
+                    config.waits.poll_interval,
                     deadline.saturating_duration_since(Instant::now()),
                 )
                 .await
@@ -223,8 +223,8 @@ impl KlaviyoConnector {
         let statuses = verify::wait_until_deleted(
             &self.client,
             &keys,
-            config.poll_interval(),
-            config.max_wait(),
+            config.waits.poll_interval,
+            config.waits.max_wait,
         )
         .await;
         for ((item, keys, status), verification) in requested.into_iter().zip(statuses) {
