@@ -248,13 +248,7 @@ impl BrazeConnector {
         }
         let reads: Vec<(&Subject, &Expect)> = waiting.iter().map(|(_, s, e)| (*s, e)).collect();
         let config = self.client.config();
-        let statuses = verify::wait_until_shown(
-            &self.client,
-            &reads,
-            config.waits.poll_interval,
-            config.waits.max_wait,
-        )
-        .await;
+        let statuses = verify::wait_until_shown(&self.client, &reads, config.waits).await;
         for ((item, _, expect), verification) in waiting.iter().zip(statuses) {
             let completion = completion(&tallies[*item], expect, verification);
             tracing::info!(

@@ -5,10 +5,9 @@
 //! the read-back cannot tell a slow queue from a lost write.
 
 use std::collections::BTreeSet;
-use std::time::Duration;
 
 use hush_connector_kit::outcome::{verification_of, RecordCheck};
-use hush_connector_kit::poll;
+use hush_connector_kit::poll::{self, Waits};
 use hush_contracts::events::VerificationStatus;
 use serde_json::Value;
 
@@ -61,21 +60,15 @@ pub async fn read_back(
         .collect()
 }
 
-/// Reads the items back every `interval` until none is `PENDING` or `max_wait` has passed
-/// (at least once), and answers the last statuses read.
+/// Reads the items back every `waits.poll_interval` until none is `PENDING` or
+/// `waits.max_wait` has passed (at least once), and answers the last statuses read.
 pub async fn wait_until_shown(
     client: &BrazeClient,
     items: &[(&Subject, &Expect)],
-    interval: Duration,
-    max_wait: Duration,
+    waits: Waits,
 ) -> Vec<VerificationStatus> {
-    poll::sweep_until_settled(
-        items.len(),
-        |_| read_back(client, items),
-        interval,
-        max_wait,
-    )
-    .await
+    let read = |_| read_back(client, items);
+    poll::sweep_until_settled(items.len(), read, waits.poll_interval, waits.max_wait).await
 }
 
 fn check(expect: &Expect, profiles: &[Profile]) -> RecordCheck {

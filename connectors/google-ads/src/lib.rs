@@ -83,13 +83,7 @@ impl GoogleAdsConnector {
         }
         let long_running = self.client.run_job(&job).await?;
         let config = self.client.config();
-        let outcome = verify::wait_for_job(
-            &self.client,
-            &job,
-            config.waits.poll_interval,
-            config.waits.max_wait,
-        )
-        .await;
+        let outcome = verify::wait_for_job(&self.client, &job, config.waits).await;
         tracing::info!(
             recipient = %config.recipient_id,
             job = %job,

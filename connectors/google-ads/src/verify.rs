@@ -3,9 +3,7 @@
 //! the only read-back there is: `SUCCESS` for a job whose operations Google accepted is
 //! `VERIFIED`, `FAILED` is `FAILED`, anything else is still `PENDING`.
 
-use std::time::Duration;
-
-use hush_connector_kit::poll::{self, NamedStatus, PollOutcome, StatusNames};
+use hush_connector_kit::poll::{self, NamedStatus, PollOutcome, StatusNames, Waits};
 use hush_contracts::events::VerificationStatus;
 
 use crate::client::{GoogleAdsClient, JobStatus};
@@ -25,16 +23,12 @@ impl NamedStatus for JobStatus {
     }
 }
 
-/// Polls the job every `interval` until it is final or `max_wait` has passed (see
+/// Polls the job every `waits.poll_interval` until it is final or `waits.max_wait` has passed (see
 /// [`poll::wait_until_final`]: failed reads do not end the wait, Google's `Retry-After` is
 /// honoured).
-pub async fn wait_for_job(
-    client: &GoogleAdsClient,
-    job: &str,
-    interval: Duration,
-    max_wait: Duration,
-) -> JobOutcome {
-    poll::wait_until_final(|| client.job_status(job), interval, max_wait).await
+pub async fn wait_for_job(client: &GoogleAdsClient, job: &str, waits: Waits) -> JobOutcome {
+    let read = || client.job_status(job);
+    poll::wait_until_final(read, waits.poll_interval, waits.max_wait).await
 }
 
 /// Reads the job once and says what it proves; a failed read leaves it `PENDING`.

@@ -80,13 +80,7 @@ impl GoogleDataManagerConnector {
         }
         let mut sent = Vec::with_capacity(ids.len());
         for id in ids {
-            let outcome = verify::wait_for_request(
-                &self.client,
-                &id,
-                config.waits.poll_interval,
-                config.waits.max_wait,
-            )
-            .await;
+            let outcome = verify::wait_for_request(&self.client, &id, config.waits).await;
             tracing::info!(
                 recipient = %config.recipient_id,
                 request_id = %id,

@@ -4,9 +4,7 @@
 //! `FAILED` and `PARTIAL_SUCCESS` (Google does not say which records failed) are `FAILED`,
 //! anything else is still `PENDING`.
 
-use std::time::Duration;
-
-use hush_connector_kit::poll::{self, NamedStatus, PollOutcome, StatusNames};
+use hush_connector_kit::poll::{self, NamedStatus, PollOutcome, StatusNames, Waits};
 use hush_contracts::events::VerificationStatus;
 
 use crate::client::{DataManagerClient, RequestStatus};
@@ -28,16 +26,17 @@ impl NamedStatus for RequestStatus {
     }
 }
 
-/// Polls the request every `interval` until it is final or `max_wait` has passed (see
+/// Polls the request every `waits.poll_interval` until it is final or `waits.max_wait` has
+/// passed (see
 /// [`poll::wait_until_final`]: failed reads do not end the wait, Google's `Retry-After` is
 /// honoured).
 pub async fn wait_for_request(
     client: &DataManagerClient,
     request_id: &str,
-    interval: Duration,
-    max_wait: Duration,
+    waits: Waits,
 ) -> RequestOutcome {
-    poll::wait_until_final(|| client.request_status(request_id), interval, max_wait).await
+    let read = || client.request_status(request_id);
+    poll::wait_until_final(read, waits.poll_interval, waits.max_wait).await
 }
 
 /// Reads the request once and says what it proves; a failed read leaves it `PENDING`.

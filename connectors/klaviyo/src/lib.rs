@@ -220,13 +220,7 @@ impl KlaviyoConnector {
         }
         let config = self.client.config();
         let keys: Vec<Vec<ProfileKey>> = requested.iter().map(|(_, k, _)| k.clone()).collect();
-        let statuses = verify::wait_until_deleted(
-            &self.client,
-            &keys,
-            config.waits.poll_interval,
-            config.waits.max_wait,
-        )
-        .await;
+        let statuses = verify::wait_until_deleted(&self.client, &keys, config.waits).await;
         for ((item, keys, status), verification) in requested.into_iter().zip(statuses) {
             let mut evidence = Evidence::new();
             evidence.insert("http_status".into(), status.to_string());

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use hush_connector_kit::poll::{self, NamedStatus, PollOutcome, StatusNames};
+use hush_connector_kit::poll::{self, NamedStatus, PollOutcome, StatusNames, Waits};
 use hush_contracts::events::VerificationStatus;
 
 use crate::client::{KlaviyoClient, SuppressionJob};
@@ -56,13 +56,12 @@ pub async fn read_deletion(client: &KlaviyoClient, keys: &[ProfileKey]) -> Verif
     VerificationStatus::Verified
 }
 
-/// Reads the deletions back every `interval` until every item's profiles are gone or
-/// `max_wait` has passed (at least once); the last status of each item.
+/// Reads the deletions back every `waits.poll_interval` until every item's profiles are gone or
+/// `waits.max_wait` has passed (at least once); the last status of each item.
 pub async fn wait_until_deleted(
     client: &KlaviyoClient,
     items: &[Vec<ProfileKey>],
-    interval: Duration,
-    max_wait: Duration,
+    waits: Waits,
 ) -> Vec<VerificationStatus> {
     let sweep = |previous: Vec<VerificationStatus>| async move {
         let mut statuses = Vec::with_capacity(items.len());
@@ -74,7 +73,7 @@ pub async fn wait_until_deleted(
         }
         statuses
     };
-    poll::sweep_until_settled(items.len(), sweep, interval, max_wait).await
+    poll::sweep_until_settled(items.len(), sweep, waits.poll_interval, waits.max_wait).await
 }
 
 #[cfg(test)]
