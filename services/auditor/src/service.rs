@@ -991,6 +991,12 @@ impl BatchHandler for OwnerBatches {
             .settle(store)
             .await
             .map_err(HandlerError::Retryable)?;
+        // What was held before a rebalance is given up here, in the consumer's order, before
+        // this batch claims its partitions: `release_on_rebalance` does it too, but as a task
+        // of its own it may run only after a first batch claimed them, and undo that claim.
+        if let Some(counts) = self.handoff.take_rebalance() {
+            store.release_all(owner_partitions(counts));
+        }
         // This replica is assigned the partitions it reads from (until the next rebalance,
         // when `release_on_rebalance` gives them all up).
         for message in batch {
@@ -1049,9 +1055,7 @@ async fn release_on_rebalance(
     mut rebalances: tokio::sync::watch::Receiver<hush_runtime::kafka::PartitionCounts>,
     stop: CancellationToken,
 ) {
-    let release = |counts: hush_runtime::kafka::PartitionCounts| {
-        store.release_all(u32::try_from(counts.total / 2).unwrap_or(0));
-    };
+    let release = |counts| store.release_all(owner_partitions(counts));
     let told = *rebalances.borrow_and_update();
     if told.total > 0 {
         release(told);
@@ -1073,6 +1077,12 @@ async fn release_on_rebalance(
             }
         }
     }
+}
+
+/// The confirmations topic's partition count after a rebalance of the owner group, which
+/// reads it and the commands topic, which has as many partitions.
+fn owner_partitions(counts: hush_runtime::kafka::PartitionCounts) -> u32 {
+    u32::try_from(counts.total / 2).unwrap_or(0)
 }
 
 /// Counts and logs one applied change.
@@ -1131,6 +1141,8 @@ struct Handoff {
         std::sync::Mutex<tokio::sync::watch::Receiver<hush_runtime::kafka::PartitionCounts>>,
     /// A rebalance was seen and the topic not yet read to its end since.
     pending: std::sync::atomic::AtomicBool,
+    /// The latest rebalance seen, until [`Handoff::take_rebalance`] takes it.
+    unreleased: std::sync::Mutex<Option<hush_runtime::kafka::PartitionCounts>>,
     ends: Arc<AuditEnds>,
     audit_topic: String,
 }
@@ -1174,6 +1186,7 @@ impl Handoff {
         Self {
             rebalances: std::sync::Mutex::new(rebalances),
             pending: std::sync::atomic::AtomicBool::new(false),
+            unreleased: std::sync::Mutex::new(None),
             ends,
             audit_topic: audit_topic.to_owned(),
         }
@@ -1187,7 +1200,8 @@ impl Handoff {
             let mut rebalances = self.rebalances.lock().expect("rebalances lock");
             let changed = rebalances.has_changed().unwrap_or(false);
             if changed {
-                rebalances.borrow_and_update();
+                let counts = *rebalances.borrow_and_update();
+                *self.unreleased.lock().expect("unreleased lock") = Some(counts);
             }
             changed
         };
@@ -1218,6 +1232,12 @@ impl Handoff {
         }
         self.pending.store(false, Ordering::SeqCst);
         Ok(())
+    }
+
+    /// The partition counts of the latest rebalance [`Handoff::settle`] saw, once: the first
+    /// batch after a rebalance learns of it here.
+    fn take_rebalance(&self) -> Option<hush_runtime::kafka::PartitionCounts> {
+        self.unreleased.lock().expect("unreleased lock").take()
     }
 }
 
@@ -1985,6 +2005,7 @@ mod tests {
         let handoff = Handoff::with_ends(receiver, "hush.audit.v1", Arc::new(|| Ok(vec![(0, 5)])));
         let store = auditor.store().clone();
         assert_eq!(handoff.settle(&store).await, Ok(()), "no rebalance yet");
+        assert_eq!(handoff.take_rebalance(), None);
         rebalances.send_replace(hush_runtime::kafka::PartitionCounts {
             assigned: 1,
             total: 3,
@@ -2020,6 +2041,15 @@ mod tests {
             )
             .await;
         assert_eq!(handoff.settle(&store).await, Ok(()));
+        assert_eq!(
+            handoff.take_rebalance(),
+            Some(hush_runtime::kafka::PartitionCounts {
+                assigned: 1,
+                total: 3
+            }),
+            "the next batch learns of the rebalance, to release what was held before it"
+        );
+        assert_eq!(handoff.take_rebalance(), None, "once");
         let opened = auditor
             .record_requests(&[request(1)], now_millis())
             .await
