@@ -231,11 +231,19 @@ async fn rewrite_copy(
     }
 }
 
+/// A free loopback port (bound then released).
 pub(crate) fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free loopback port")
-        .port()
+    let [port] = free_ports();
+    port
+}
+
+/// `N` free loopback ports, all different: each stays bound until every one is picked (ports
+/// picked one after another may repeat, and a broker refuses two listeners on one port).
+pub(crate) fn free_ports<const N: usize>() -> [u16; N] {
+    let listeners: Vec<std::net::TcpListener> = (0..N)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("free loopback port"))
+        .collect();
+    std::array::from_fn(|i| listeners[i].local_addr().expect("bound address").port())
 }
 
 pub(crate) fn split_image(image: &str) -> (String, String) {
@@ -287,8 +295,7 @@ impl Containers {
             std::env::var("HUSH_KAFKA_IMAGE").unwrap_or_else(|_| DEFAULT_KAFKA_IMAGE.to_owned());
         let registry_image = std::env::var("HUSH_APICURIO_IMAGE")
             .unwrap_or_else(|_| DEFAULT_APICURIO_IMAGE.to_owned());
-        let (port, controller) = (free_port(), free_port());
-        let (http, management) = (free_port(), free_port());
+        let [port, controller, http, management] = free_ports();
         let pid = std::process::id().to_string();
 
         let (name, tag) = split_image(&kafka_image);
@@ -1368,4 +1375,19 @@ pub fn read_to_end(bootstrap: &str, topic: &str) -> anyhow::Result<Vec<Vec<u8>>>
         }
     }
     Ok(values)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ports_picked_together_are_all_different() {
+        for _ in 0..50 {
+            let ports = free_ports::<4>();
+            let distinct: std::collections::BTreeSet<u16> = ports.into_iter().collect();
+            assert_eq!(distinct.len(), 4, "{ports:?}");
+            assert!(ports.iter().all(|&p| p > 0), "{ports:?}");
+        }
+    }
 }
