@@ -3,7 +3,10 @@
 
 use std::sync::LazyLock;
 
-use prometheus::{register_int_counter_vec, register_int_gauge_vec, IntCounterVec, IntGaugeVec};
+use prometheus::{
+    register_int_counter, register_int_counter_vec, register_int_gauge_vec, IntCounter,
+    IntCounterVec, IntGaugeVec,
+};
 
 /// Messages handled by consumers, by topic and outcome (`ok`, `dead_lettered`).
 pub static MESSAGES_HANDLED: LazyLock<IntCounterVec> = LazyLock::new(|| {
@@ -41,6 +44,16 @@ pub static CONSUMER_LAG: LazyLock<IntGaugeVec> = LazyLock::new(|| {
         "hush_consumer_lag",
         "Messages between a consumer group's position and the partition's end",
         &["group", "topic", "partition"]
+    )
+    .expect("metric registers once")
+});
+
+/// Kafka clients given their bootstrap servers back after forgetting every broker (see
+/// `kafka::restore`); each is a metadata answer that listed no broker.
+pub static KAFKA_BOOTSTRAP_RESTORED: LazyLock<IntCounter> = LazyLock::new(|| {
+    register_int_counter!(
+        "hush_kafka_bootstrap_restored_total",
+        "Kafka clients given their bootstrap servers back after forgetting every broker"
     )
     .expect("metric registers once")
 });

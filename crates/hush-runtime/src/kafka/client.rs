@@ -8,6 +8,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{ClientConfig, ClientContext};
 
+use super::restore::BootstrapRestorer;
 use crate::config::{ConfigError, KafkaConfig};
 
 /// librdkafka properties whose values are secrets: refused in `kafka.properties` (the file),
@@ -105,13 +106,20 @@ pub fn group_client_config(
 /// A client context that logs librdkafka's client-wide errors (credentials refused, a failed
 /// TLS handshake, a broker unreachable) and keeps the last one that names a cause, so that an
 /// operation that then times out can say why. "All brokers are down" names no cause: it is kept
-/// only until a cause is known. Cheap to clone; clones share the record.
+/// only until a cause is known. With statistics enabled, it also gives the client its bootstrap
+/// servers back when it has forgotten every broker ([`BootstrapRestorer`]). Cheap to clone;
+/// clones share the record.
 #[derive(Clone, Default)]
 pub(crate) struct BrokerErrorContext {
     last: Arc<Mutex<Option<(Instant, String, bool)>>>,
+    restorer: Arc<BootstrapRestorer>,
 }
 
 impl ClientContext for BrokerErrorContext {
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        self.restorer.check(&statistics);
+    }
+
     fn error(&self, error: KafkaError, reason: &str) {
         tracing::error!(%error, reason, "kafka client error");
         let names_cause = error.rdkafka_error_code() != Some(RDKafkaErrorCode::AllBrokersDown);
@@ -123,7 +131,19 @@ impl ClientContext for BrokerErrorContext {
     }
 }
 
+/// A consumer with this context (a table reader) rebalances as librdkafka does by default.
+impl rdkafka::consumer::ConsumerContext for BrokerErrorContext {}
+
 impl BrokerErrorContext {
+    /// Lets the context restore `client`'s bootstrap servers (see [`BootstrapRestorer`]).
+    pub(crate) fn attach<C: ClientContext>(
+        &self,
+        client: &rdkafka::client::Client<C>,
+        bootstrap_servers: &str,
+    ) {
+        self.restorer.attach(client, bootstrap_servers);
+    }
+
     /// The last client-wide error librdkafka reported (one that names a cause, if any did) and
     /// how long ago.
     pub(crate) fn last_error(&self) -> Option<(Duration, String)> {

@@ -165,6 +165,7 @@ const METADATA_TIMEOUT: Duration = Duration::from_secs(2);
 /// how many, and publishes the consumer lag librdkafka reports.
 struct RebalanceContext {
     assigned: Arc<AtomicBool>,
+    restorer: super::restore::BootstrapRestorer,
     counts: watch::Sender<PartitionCounts>,
     topics: Vec<String>,
     group_id: String,
@@ -221,6 +222,7 @@ impl RebalanceContext {
 
 impl ClientContext for RebalanceContext {
     fn stats(&self, statistics: rdkafka::Statistics) {
+        self.restorer.check(&statistics);
         for (topic, stats) in &statistics.topics {
             for (partition, partition_stats) in &stats.partitions {
                 // librdkafka reports -1 for partitions this consumer does not fetch.
@@ -314,11 +316,16 @@ impl EventConsumer {
                 )
                 .create_with_context(RebalanceContext {
                     assigned: assigned.clone(),
+                    restorer: Default::default(),
                     counts,
                     topics: settings.topics.clone(),
                     group_id: settings.group_id.clone(),
                 })
                 .map_err(|e| ConfigError::Invalid(format!("kafka consumer: {e}")))?;
+        consumer
+            .context()
+            .restorer
+            .attach(consumer.client(), &kafka.bootstrap_servers);
         let topics: Vec<&str> = settings.topics.iter().map(String::as_str).collect();
         consumer
             .subscribe(&topics)

@@ -6,6 +6,7 @@ mod consumer;
 mod dead_letter;
 mod producer;
 mod redrive;
+mod restore;
 pub mod startup;
 mod table;
 

@@ -65,7 +65,7 @@ impl EventProducer {
         client_id: &str,
     ) -> Result<Self, ConfigError> {
         let broker_errors = BrokerErrorContext::default();
-        let producer = super::client_config(kafka)?
+        let producer: FutureProducer<BrokerErrorContext> = super::client_config(kafka)?
             .set("client.id", client_id)
             .set("enable.idempotence", "true")
             .set("acks", "all")
@@ -73,8 +73,11 @@ impl EventProducer {
             .set("compression.type", "lz4")
             .set("linger.ms", "2")
             .set("message.timeout.ms", kafka.message_timeout_ms.to_string())
+            // Statistics let the context notice a client that forgot every broker.
+            .set("statistics.interval.ms", "15000")
             .create_with_context(broker_errors.clone())
             .map_err(|e| ConfigError::Invalid(format!("kafka producer: {e}")))?;
+        broker_errors.attach(producer.client(), &kafka.bootstrap_servers);
         Ok(Self {
             producer,
             broker_errors,

@@ -8,6 +8,8 @@ use std::future::Future;
 use std::time::Duration;
 
 use rdkafka::consumer::{Consumer, StreamConsumer};
+
+use super::BrokerErrorContext;
 use rdkafka::{Offset, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
 
@@ -20,7 +22,7 @@ const CATCH_UP_STALL: Duration = Duration::from_secs(30);
 
 /// A reader of every partition of one topic.
 pub struct TopicTable {
-    consumer: StreamConsumer,
+    consumer: StreamConsumer<BrokerErrorContext>,
     topic: String,
     /// Ends a wait for the broker while catching up.
     stop: CancellationToken,
@@ -41,7 +43,8 @@ impl TopicTable {
         client_id: &str,
         stop: &CancellationToken,
     ) -> Result<Self, ConfigError> {
-        let consumer: StreamConsumer = super::client_config(kafka)?
+        let context = BrokerErrorContext::default();
+        let consumer: StreamConsumer<BrokerErrorContext> = super::client_config(kafka)?
             .set(
                 "group.id",
                 format!("{client_id}-table-{}", uuid::Uuid::new_v4()),
@@ -50,8 +53,11 @@ impl TopicTable {
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("enable.partition.eof", "false")
-            .create()
+            // Statistics let the context notice a client that forgot every broker.
+            .set("statistics.interval.ms", "15000")
+            .create_with_context(context.clone())
             .map_err(|e| ConfigError::Invalid(format!("kafka table reader: {e}")))?;
+        context.attach(consumer.client(), &kafka.bootstrap_servers);
         let partitions = wait_for_broker(&format!("metadata of {topic}"), stop, || {
             topic_partitions(consumer.client(), topic)
         })?;
