@@ -347,6 +347,11 @@ impl Containers {
             ),
             ("KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS", "0".to_owned()),
             ("KAFKA_AUTO_CREATE_TOPICS_ENABLE", "false".to_owned()),
+            // Longer than the pause test freezes the broker (9 s; the default is 9 s): a broker
+            // thawed past its session with its own controller is fenced for a moment, answers
+            // metadata listing no broker, and librdkafka 2.12 then forgets every broker it
+            // knew, for good (confluentinc/librdkafka#5301). README, "Container tests".
+            ("KAFKA_BROKER_SESSION_TIMEOUT_MS", "30000".to_owned()),
             ("KAFKA_HEAP_OPTS", "-Xms256m -Xmx768m".to_owned()),
         ] {
             broker = broker.with_env_var(key, value);
