@@ -117,7 +117,7 @@ pub(crate) struct BrokerErrorContext {
 
 impl ClientContext for BrokerErrorContext {
     fn stats(&self, statistics: rdkafka::Statistics) {
-        self.restorer.check(&statistics);
+        let _ = self.restorer.check(&statistics);
     }
 
     fn error(&self, error: KafkaError, reason: &str) {

@@ -222,7 +222,7 @@ impl RebalanceContext {
 
 impl ClientContext for RebalanceContext {
     fn stats(&self, statistics: rdkafka::Statistics) {
-        self.restorer.check(&statistics);
+        let _ = self.restorer.check(&statistics);
         for (topic, stats) in &statistics.topics {
             for (partition, partition_stats) in &stats.partitions {
                 // librdkafka reports -1 for partitions this consumer does not fetch.

@@ -10,7 +10,6 @@
 //! `bootstrap.servers` again; the client then reads metadata and learns the brokers anew.
 
 use std::ffi::CString;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 
 use rdkafka::client::Client;
@@ -24,9 +23,6 @@ pub(crate) struct BootstrapRestorer {
     /// The client's native handle (as an address, so the context stays `Send + Sync`) and its
     /// bootstrap servers.
     client: OnceLock<(usize, CString)>,
-    /// Whether the servers were added back since the client last knew a broker: added once per
-    /// loss, not at every report while the connection is being made.
-    restored: AtomicBool,
 }
 
 impl BootstrapRestorer {
@@ -38,18 +34,16 @@ impl BootstrapRestorer {
         }
     }
 
-    /// Adds the bootstrap servers back when `statistics` show the client knows no broker.
-    pub(crate) fn check(&self, statistics: &Statistics) {
+    /// Adds the bootstrap servers back when `statistics` show the client knows no broker, at
+    /// each such report (librdkafka adds a server it does not have, and only that). Returns
+    /// whether it did.
+    pub(crate) fn check(&self, statistics: &Statistics) -> bool {
         if !knows_no_broker(statistics) {
-            self.restored.store(false, Ordering::SeqCst);
-            return;
+            return false;
         }
         let Some((client, servers)) = self.client.get() else {
-            return;
+            return false;
         };
-        if self.restored.swap(true, Ordering::SeqCst) {
-            return;
-        }
         // SAFETY: statistics reach a context only while its client is polled, so the handle
         // taken from that client when it was created is live; `rd_kafka_brokers_add` is
         // thread-safe and copies the list it is given.
@@ -66,6 +60,7 @@ impl BootstrapRestorer {
              its bootstrap servers were added back"
         );
         crate::metrics::KAFKA_BOOTSTRAP_RESTORED.inc();
+        true
     }
 }
 
@@ -109,18 +104,27 @@ mod tests {
     }
 
     #[test]
-    fn an_unattached_restorer_does_nothing_and_a_known_broker_rearms_it() {
+    fn an_unattached_restorer_adds_nothing() {
         let restorer = BootstrapRestorer::default();
-        restorer.check(&statistics(&[]));
+        assert!(!restorer.check(&statistics(&[])), "no client to add to");
+        assert!(!restorer.check(&statistics(&["learned"])));
+    }
+
+    #[test]
+    fn an_attached_restorer_adds_the_servers_only_to_a_client_that_knows_no_broker() {
+        use rdkafka::consumer::{BaseConsumer, Consumer};
+        // Creating a client connects to nothing yet: no broker is needed.
+        let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", "127.0.0.1:1")
+            .create()
+            .expect("client");
+        let restorer = BootstrapRestorer::default();
+        restorer.attach(consumer.client(), "127.0.0.1:1");
+        assert!(restorer.check(&statistics(&["logical"])), "added back");
         assert!(
-            !restorer.restored.load(Ordering::SeqCst),
-            "nothing to add the servers to"
+            restorer.check(&statistics(&[])),
+            "and again while none is known"
         );
-        restorer.restored.store(true, Ordering::SeqCst);
-        restorer.check(&statistics(&["learned"]));
-        assert!(
-            !restorer.restored.load(Ordering::SeqCst),
-            "a broker known again: the next loss is restored too"
-        );
+        assert!(!restorer.check(&statistics(&["configured"])));
     }
 }
