@@ -350,7 +350,7 @@ impl Containers {
             // Longer than the pause test freezes the broker (9 s; the default is 9 s): a broker
             // thawed past its session with its own controller is fenced for a moment, answers
             // metadata listing no broker, and librdkafka 2.12 then forgets every broker it
-            // knew, for good (confluentinc/librdkafka#5301). README, "Container tests".
+            // knew, for good (confluentinc/librdkafka#5301). README, "Containers for the tests".
             ("KAFKA_BROKER_SESSION_TIMEOUT_MS", "30000".to_owned()),
             ("KAFKA_HEAP_OPTS", "-Xms256m -Xmx768m".to_owned()),
         ] {
