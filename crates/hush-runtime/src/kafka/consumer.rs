@@ -309,7 +309,10 @@ impl EventConsumer {
                 .set("enable.auto.offset.store", "false")
                 .set("auto.offset.reset", "earliest")
                 .set("enable.partition.eof", "false")
-                .set("statistics.interval.ms", "15000")
+                .set(
+                    "statistics.interval.ms",
+                    super::restore::STATISTICS_INTERVAL_MS,
+                )
                 .set(
                     "max.poll.interval.ms",
                     max_poll_interval.as_millis().to_string(),

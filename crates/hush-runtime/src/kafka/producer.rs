@@ -73,8 +73,10 @@ impl EventProducer {
             .set("compression.type", "lz4")
             .set("linger.ms", "2")
             .set("message.timeout.ms", kafka.message_timeout_ms.to_string())
-            // Statistics let the context notice a client that forgot every broker.
-            .set("statistics.interval.ms", "15000")
+            .set(
+                "statistics.interval.ms",
+                super::restore::STATISTICS_INTERVAL_MS,
+            )
             .create_with_context(broker_errors.clone())
             .map_err(|e| ConfigError::Invalid(format!("kafka producer: {e}")))?;
         broker_errors.attach(producer.client(), &kafka.bootstrap_servers);

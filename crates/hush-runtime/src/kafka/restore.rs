@@ -15,6 +15,10 @@ use std::sync::OnceLock;
 use rdkafka::client::Client;
 use rdkafka::{ClientContext, Statistics};
 
+/// librdkafka's `statistics.interval.ms` for a watched client: how often its statistics (and
+/// with them a client that forgot every broker) are looked at; the consumers' lag gauge too.
+pub(crate) const STATISTICS_INTERVAL_MS: &str = "15000";
+
 /// Watches one client's statistics and adds its bootstrap servers back when it knows no
 /// broker. Lives in the client's context; [`BootstrapRestorer::attach`] it to the client once
 /// created, and pass every statistics report to [`BootstrapRestorer::check`].

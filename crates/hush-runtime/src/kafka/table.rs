@@ -53,8 +53,10 @@ impl TopicTable {
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("enable.partition.eof", "false")
-            // Statistics let the context notice a client that forgot every broker.
-            .set("statistics.interval.ms", "15000")
+            .set(
+                "statistics.interval.ms",
+                super::restore::STATISTICS_INTERVAL_MS,
+            )
             .create_with_context(context.clone())
             .map_err(|e| ConfigError::Invalid(format!("kafka table reader: {e}")))?;
         context.attach(consumer.client(), &kafka.bootstrap_servers);
